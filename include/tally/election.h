@@ -1,0 +1,121 @@
+/*
+ * election.h - the election definition: provinces, coalitions, the rule.
+ *
+ * A definition is loaded from JSON (config/elections/ *.json, format in
+ * docs/ELECTION.md), validated as a whole, and then read-only for the life of
+ * the process.  Every string is owned by the election.
+ */
+#ifndef TALLY_ELECTION_H
+#define TALLY_ELECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tally/diag.h>
+#include <tally/frac.h>
+
+struct json_t;
+
+#define TALLY_ID_MAX		64	/* bytes in a province, coalition or list id */
+#define TALLY_SEATS_MAX		10000	/* seats in one province */
+
+enum tally_method {
+	TALLY_METHOD_DHONDT,		/* divisors 1, 2, 3, ... */
+	TALLY_METHOD_SAINTE_LAGUE,	/* divisors 1, 3, 5, ...; first may differ */
+	TALLY_METHOD_HARE,		/* largest remainder, quota V/S */
+	TALLY_METHOD_DROOP,		/* largest remainder, quota floor(V/(S+1))+1 */
+};
+
+enum tally_threshold_of {
+	TALLY_THRESHOLD_NONE,		/* no threshold */
+	TALLY_THRESHOLD_VALID,		/* percent of list votes + blank */
+	TALLY_THRESHOLD_LIST,		/* percent of list votes */
+};
+
+enum tally_scope {
+	TALLY_SCOPE_PROVINCE,
+	TALLY_SCOPE_NATIONAL,
+};
+
+enum tally_ties {
+	TALLY_TIES_VOTES,		/* more votes wins; still equal: lot */
+	TALLY_TIES_LOT,
+};
+
+/* How one province's seats are allocated. */
+struct tally_rule {
+	enum tally_method	 method;
+	struct tally_frac	 first_divisor;	/* divisor methods; 1 by default */
+	enum tally_threshold_of	 threshold_of;
+	struct tally_frac	 threshold_percent;
+	enum tally_scope	 threshold_scope;
+	enum tally_ties		 ties;
+};
+
+struct tally_coalition {
+	char		*id;
+	char		*name;
+	char		*short_name;
+	char		*color;		/* "#rrggbb" or NULL */
+	char	       **aliases;	/* other list ids it runs under */
+	size_t		 n_aliases;
+	size_t		 index;		/* position in election->coalitions */
+};
+
+struct tally_province {
+	char		*id;
+	char		*name;
+	uint32_t	 seats;
+	struct tally_rule rule;		/* effective: own override or the election's */
+	bool		 own_rule;	/* rule came from the province itself */
+	size_t		 index;
+};
+
+struct tally_election {
+	char			*id;
+	char			*name;
+	struct tally_rule	 rule;		/* election-wide rule */
+	struct tally_coalition	*coalitions;
+	size_t			 n_coalitions;
+	struct tally_province	*provinces;
+	size_t			 n_provinces;
+	uint64_t		 seats_total;
+	bool			 has_national_threshold;
+	struct json_t		*index;		/* private: id -> position maps */
+};
+
+/*
+ * Load and validate a definition.  `name` is used in messages (usually the
+ * file path).  Returns a new election (free with tally_election_destroy), or
+ * NULL with every problem found appended to `diag` as
+ * "name: /json/pointer: problem".
+ */
+struct tally_election	*tally_election_load(const char *path,
+			    struct tally_diag *diag);
+struct tally_election	*tally_election_loadb(const char *buf, size_t len,
+			    const char *name, struct tally_diag *diag);
+void			 tally_election_destroy(struct tally_election *e);
+
+/* Lookups; borrowed results, NULL when unknown. */
+const struct tally_province	*tally_election_province(
+				    const struct tally_election *e, const char *id);
+const struct tally_coalition	*tally_election_coalition(
+				    const struct tally_election *e, const char *id);
+/* A list id as posted in a feed: a coalition id or one of its aliases. */
+const struct tally_coalition	*tally_election_list(
+				    const struct tally_election *e, const char *list_id);
+
+/* The normalised definition as JSON (new reference). NULL on allocation failure. */
+struct json_t	*tally_election_dump(const struct tally_election *e);
+
+/* Stable names used in JSON: "dhondt", "valid", "province", "votes", ... */
+const char	*tally_method_name(enum tally_method m);
+const char	*tally_threshold_of_name(enum tally_threshold_of t);
+const char	*tally_scope_name(enum tally_scope s);
+const char	*tally_ties_name(enum tally_ties t);
+
+/* Id syntax shared by provinces, coalitions and lists: [A-Za-z0-9_.-]{1,64}. */
+bool		 tally_id_is_valid(const char *id);
+
+#endif

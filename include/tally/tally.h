@@ -1,0 +1,10 @@
+/* tally.h - libtally, the domain of tallyd.  Include this one header. */
+#ifndef TALLY_TALLY_H
+#define TALLY_TALLY_H
+
+#include <tally/diag.h>
+#include <tally/frac.h>
+#include <tally/election.h>
+#include <tally/seats.h>
+
+#endif

@@ -1,0 +1,763 @@
+/*
+ * election.c - load and validate an election definition.
+ *
+ * The loader never stops at the first problem: it walks the whole document
+ * and reports every error with the file name and the JSON pointer of the
+ * offending value, so an operator fixes a definition in one pass.  Nothing of
+ * a definition with errors is returned.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <tally/election.h>
+
+#include "tally-private.h"
+
+struct loader {
+	const char		*name;	/* file name for messages */
+	struct tally_diag	*diag;
+	size_t			 errors;
+};
+
+static void lerr(struct loader *l, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+lerr(struct loader *l, const char *ptr, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	l->errors++;
+	tally_diag_add(l->diag, "%s: %s: %s", l->name, ptr[0] ? ptr : "/", msg);
+}
+
+bool
+tally_id_is_valid(const char *id)
+{
+	size_t n = 0;
+
+	if (id == NULL)
+		return false;
+	for (; id[n] != '\0'; n++) {
+		char c = id[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return n >= 1 && n <= TALLY_ID_MAX;
+}
+
+const char *
+tally_method_name(enum tally_method m)
+{
+	switch (m) {
+	case TALLY_METHOD_DHONDT:	return "dhondt";
+	case TALLY_METHOD_SAINTE_LAGUE:	return "sainte-lague";
+	case TALLY_METHOD_HARE:		return "hare";
+	case TALLY_METHOD_DROOP:	return "droop";
+	}
+	return "?";
+}
+
+const char *
+tally_threshold_of_name(enum tally_threshold_of t)
+{
+	switch (t) {
+	case TALLY_THRESHOLD_NONE:	return "none";
+	case TALLY_THRESHOLD_VALID:	return "valid";
+	case TALLY_THRESHOLD_LIST:	return "list";
+	}
+	return "?";
+}
+
+const char *
+tally_scope_name(enum tally_scope s)
+{
+	return s == TALLY_SCOPE_NATIONAL ? "national" : "province";
+}
+
+const char *
+tally_ties_name(enum tally_ties t)
+{
+	return t == TALLY_TIES_VOTES ? "votes" : "lot";
+}
+
+/* Build "base/key" or "base/N" into buf (keys are ids: no '~' or '/'). */
+static const char *
+ptr_key(char *buf, size_t len, const char *base, const char *key)
+{
+	/* Pointers are short; a truncated one still names the place. */
+	if (snprintf(buf, len, "%s/%s", base, key) >= (int)len)
+		buf[len - 1] = '\0';
+	return buf;
+}
+
+static const char *
+ptr_idx(char *buf, size_t len, const char *base, size_t i)
+{
+	if (snprintf(buf, len, "%s/%zu", base, i) >= (int)len)
+		buf[len - 1] = '\0';
+	return buf;
+}
+
+static const char *
+json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:	return "an object";
+	case JSON_ARRAY:	return "an array";
+	case JSON_STRING:	return "a string";
+	case JSON_INTEGER:	return "an integer";
+	case JSON_REAL:		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:	return "a boolean";
+	case JSON_NULL:		return "null";
+	}
+	return "?";
+}
+
+/* Unknown keys are errors: a misspelt "treshold" must not pass silently. */
+static void
+check_keys(struct loader *l, const json_t *obj, const char *ptr,
+    const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	char p[256];
+
+	json_object_foreach((json_t *)obj, key, v) {
+		size_t i;
+		bool ok = false;
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], key) == 0)
+				ok = true;
+		if (!ok)
+			lerr(l, ptr_key(p, sizeof(p), ptr, key),
+			    "unknown key (allowed: see docs/ELECTION.md)");
+	}
+}
+
+static char *
+get_string(struct loader *l, const json_t *obj, const char *ptr,
+    const char *key, bool required)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[256];
+	char *s;
+
+	ptr_key(p, sizeof(p), ptr, key);
+	if (v == NULL) {
+		if (required)
+			lerr(l, p, "missing (a non-empty string)");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		lerr(l, p, "must be a string, not %s", json_kind(v));
+		return NULL;
+	}
+	if (json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		lerr(l, p, "must be a non-empty string without NUL");
+		return NULL;
+	}
+	if ((s = strdup(json_string_value(v))) == NULL)
+		lerr(l, p, "out of memory");
+	return s;
+}
+
+static char *
+get_id(struct loader *l, const json_t *obj, const char *ptr)
+{
+	char p[256];
+	char *id = get_string(l, obj, ptr, "id", true);
+
+	if (id != NULL && !tally_id_is_valid(id)) {
+		lerr(l, ptr_key(p, sizeof(p), ptr, "id"),
+		    "\"%.80s\" is not an id: use 1 to %d of A-Z a-z 0-9 _ - .",
+		    id, TALLY_ID_MAX);
+		free(id);
+		return NULL;
+	}
+	return id;
+}
+
+/*
+ * A decimal from the configuration: a string ("1.7") or a JSON number.  A
+ * JSON number is read by jansson as a double; we recover the decimal the
+ * author wrote as the shortest text that reads back as the same double (at
+ * most 15 significant digits are taken as written), then parse that text
+ * exactly.  Decisions never see the double.
+ */
+static int
+get_decimal(struct loader *l, const json_t *v, const char *p,
+    struct tally_frac *out)
+{
+	char buf[64];
+
+	if (json_is_string(v)) {
+		if (tally_frac_parse(json_string_value(v), out) == 0)
+			return 0;
+	} else if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		if (tally_frac_parse(buf, out) == 0)
+			return 0;
+	} else if (json_is_real(v)) {
+		double d = json_real_value(v);
+		int prec;
+		for (prec = 1; prec <= 15; prec++) {
+			snprintf(buf, sizeof(buf), "%.*f", prec, d);
+			if (strtod(buf, NULL) == d)
+				break;
+		}
+		/* Trim trailing zeros left by %f. */
+		if (prec <= 15 && isfinite(d)) {
+			char *e = buf + strlen(buf) - 1;
+			while (*e == '0' && e[-1] != '.')
+				*e-- = '\0';
+			if (tally_frac_parse(buf, out) == 0)
+				return 0;
+		}
+	} else {
+		lerr(l, p, "must be a decimal number or string, not %s",
+		    json_kind(v));
+		return -1;
+	}
+	lerr(l, p, "must be a plain non-negative decimal below 10^9 with at most "
+	    "9 decimals, e.g. \"1.7\"");
+	return -1;
+}
+
+static int
+parse_rule(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_rule *rule, bool in_province)
+{
+	static const char *const keys[] = { "method", "first_divisor",
+	    "threshold", "ties", NULL };
+	static const char *const tkeys[] = { "percent", "of", "scope", NULL };
+	size_t before = l->errors;
+	json_t *v, *t;
+	char p[256], tp[256];
+	const char *s;
+
+	if (!json_is_object(obj)) {
+		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		return -1;
+	}
+	check_keys(l, obj, ptr, keys);
+	memset(rule, 0, sizeof(*rule));
+	rule->first_divisor.num = 1;
+	rule->first_divisor.den = 1;
+	rule->threshold_of = TALLY_THRESHOLD_NONE;
+	rule->threshold_scope = TALLY_SCOPE_PROVINCE;
+	rule->ties = TALLY_TIES_LOT;
+
+	ptr_key(p, sizeof(p), ptr, "method");
+	v = json_object_get(obj, "method");
+	s = json_string_value(v);
+	if (v == NULL)
+		lerr(l, p, "missing: one of \"dhondt\", \"sainte-lague\", "
+		    "\"hare\", \"droop\"");
+	else if (s != NULL && strcmp(s, "dhondt") == 0)
+		rule->method = TALLY_METHOD_DHONDT;
+	else if (s != NULL && strcmp(s, "sainte-lague") == 0)
+		rule->method = TALLY_METHOD_SAINTE_LAGUE;
+	else if (s != NULL && strcmp(s, "hare") == 0)
+		rule->method = TALLY_METHOD_HARE;
+	else if (s != NULL && strcmp(s, "droop") == 0)
+		rule->method = TALLY_METHOD_DROOP;
+	else
+		lerr(l, p, "must be one of \"dhondt\", \"sainte-lague\", "
+		    "\"hare\", \"droop\"");
+
+	if ((v = json_object_get(obj, "first_divisor")) != NULL) {
+		ptr_key(p, sizeof(p), ptr, "first_divisor");
+		if (rule->method == TALLY_METHOD_HARE ||
+		    rule->method == TALLY_METHOD_DROOP)
+			lerr(l, p, "only divisor methods (dhondt, sainte-lague) "
+			    "take a first divisor");
+		else if (get_decimal(l, v, p, &rule->first_divisor) == 0) {
+			/*
+			 * The first divisor must be positive and below the
+			 * second (2 for D'Hondt, 3 for Sainte-Laguë) so that
+			 * each list's quotients strictly decrease; every
+			 * modified method in use (1.4, 1.7) is.
+			 */
+			struct tally_frac second = { rule->method ==
+			    TALLY_METHOD_DHONDT ? 2 : 3, 1 };
+			if (rule->first_divisor.num == 0 ||
+			    tally_frac_cmp(rule->first_divisor, second) >= 0)
+				lerr(l, p, "must be greater than 0 and less than "
+				    "the second divisor (%llu)",
+				    (unsigned long long)second.num);
+		}
+	}
+
+	if ((t = json_object_get(obj, "threshold")) != NULL &&
+	    !json_is_null(t)) {
+		ptr_key(tp, sizeof(tp), ptr, "threshold");
+		if (!json_is_object(t)) {
+			lerr(l, tp, "must be an object {\"percent\", \"of\", "
+			    "\"scope\"} or null");
+		} else {
+			check_keys(l, t, tp, tkeys);
+			rule->threshold_of = TALLY_THRESHOLD_VALID;
+			ptr_key(p, sizeof(p), tp, "percent");
+			if ((v = json_object_get(t, "percent")) == NULL)
+				lerr(l, p, "missing: the threshold in percent, "
+				    "e.g. \"3\"");
+			else if (get_decimal(l, v, p,
+			    &rule->threshold_percent) == 0) {
+				struct tally_frac hundred = { 100, 1 };
+				if (rule->threshold_percent.num == 0 ||
+				    tally_frac_cmp(rule->threshold_percent,
+				    hundred) > 0)
+					lerr(l, p, "must be greater than 0 and "
+					    "at most 100");
+			}
+			ptr_key(p, sizeof(p), tp, "of");
+			if ((v = json_object_get(t, "of")) != NULL) {
+				s = json_string_value(v);
+				if (s != NULL && strcmp(s, "valid") == 0)
+					rule->threshold_of = TALLY_THRESHOLD_VALID;
+				else if (s != NULL && strcmp(s, "list") == 0)
+					rule->threshold_of = TALLY_THRESHOLD_LIST;
+				else
+					lerr(l, p, "must be \"valid\" (list "
+					    "votes + blank) or \"list\"");
+			}
+			ptr_key(p, sizeof(p), tp, "scope");
+			if ((v = json_object_get(t, "scope")) != NULL) {
+				s = json_string_value(v);
+				if (s != NULL && strcmp(s, "province") == 0)
+					rule->threshold_scope = TALLY_SCOPE_PROVINCE;
+				else if (s != NULL && strcmp(s, "national") == 0) {
+					rule->threshold_scope = TALLY_SCOPE_NATIONAL;
+					if (in_province)
+						lerr(l, p, "a national threshold "
+						    "belongs in the election's "
+						    "allocation, not a province's");
+				} else
+					lerr(l, p, "must be \"province\" or "
+					    "\"national\"");
+			}
+		}
+	}
+
+	ptr_key(p, sizeof(p), ptr, "ties");
+	if ((v = json_object_get(obj, "ties")) != NULL) {
+		s = json_string_value(v);
+		if (s != NULL && strcmp(s, "votes") == 0)
+			rule->ties = TALLY_TIES_VOTES;
+		else if (s != NULL && strcmp(s, "lot") == 0)
+			rule->ties = TALLY_TIES_LOT;
+		else
+			lerr(l, p, "must be \"votes\" (more votes wins, then "
+			    "lot) or \"lot\"");
+	}
+	return l->errors == before ? 0 : -1;
+}
+
+/*
+ * Record id -> index under a namespace prefix; report a clash with the
+ * pointer of the first use.
+ */
+static void
+index_put(struct loader *l, json_t *index, char ns, const char *id,
+    size_t pos, const char *ptr, const char *what)
+{
+	char key[TALLY_ID_MAX + 3], where[TALLY_ID_MAX + 3];
+
+	/* "p:id" -> position; "P:id" -> the pointer where it was defined. */
+	snprintf(key, sizeof(key), "%c:%s", ns, id);
+	snprintf(where, sizeof(where), "%c:%s", ns - 'a' + 'A', id);
+	if (json_object_get(index, key) != NULL) {
+		lerr(l, ptr, "duplicate %s \"%s\" (already used at %s)", what,
+		    id, json_string_value(json_object_get(index, where)));
+		return;
+	}
+	json_object_set_new(index, key, json_integer((json_int_t)pos));
+	json_object_set_new(index, where, json_string(ptr));
+}
+
+static void
+free_coalition(struct tally_coalition *c)
+{
+	size_t i;
+
+	free(c->id);
+	free(c->name);
+	free(c->short_name);
+	free(c->color);
+	for (i = 0; i < c->n_aliases; i++)
+		free(c->aliases[i]);
+	free(c->aliases);
+}
+
+static bool
+is_color(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 7 || s[0] != '#')
+		return false;
+	for (i = 1; i < 7; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static void
+parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_coalition *c, json_t *index, size_t pos)
+{
+	static const char *const keys[] = { "id", "name", "short", "color",
+	    "aliases", NULL };
+	json_t *al, *v;
+	char p[256];
+	size_t i;
+
+	if (!json_is_object(obj)) {
+		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		return;
+	}
+	check_keys(l, obj, ptr, keys);
+	c->index = pos;
+	c->id = get_id(l, obj, ptr);
+	c->name = get_string(l, obj, ptr, "name", true);
+	c->short_name = get_string(l, obj, ptr, "short", false);
+	c->color = get_string(l, obj, ptr, "color", false);
+	if (c->color != NULL && !is_color(c->color)) {
+		lerr(l, ptr_key(p, sizeof(p), ptr, "color"),
+		    "must be a colour \"#rrggbb\"");
+	}
+	if (c->id != NULL)
+		index_put(l, index, 'l', c->id, pos,
+		    ptr_key(p, sizeof(p), ptr, "id"), "coalition or alias id");
+	if ((al = json_object_get(obj, "aliases")) == NULL)
+		return;
+	ptr_key(p, sizeof(p), ptr, "aliases");
+	if (!json_is_array(al)) {
+		lerr(l, p, "must be an array of list ids");
+		return;
+	}
+	if (json_array_size(al) > 0 &&
+	    (c->aliases = calloc(json_array_size(al), sizeof(char *))) == NULL) {
+		lerr(l, p, "out of memory");
+		return;
+	}
+	json_array_foreach(al, i, v) {
+		char ap[256];
+		ptr_idx(ap, sizeof(ap), p, i);
+		if (!json_is_string(v) || !tally_id_is_valid(json_string_value(v))) {
+			lerr(l, ap, "must be a list id: 1 to %d of A-Z a-z 0-9 "
+			    "_ - .", TALLY_ID_MAX);
+			continue;
+		}
+		if ((c->aliases[c->n_aliases] = strdup(json_string_value(v))) == NULL) {
+			lerr(l, ap, "out of memory");
+			continue;
+		}
+		index_put(l, index, 'l', c->aliases[c->n_aliases], pos, ap,
+		    "coalition or alias id");
+		c->n_aliases++;
+	}
+}
+
+static void
+parse_province(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_province *pv, const struct tally_rule *rule, json_t *index,
+    size_t pos)
+{
+	static const char *const keys[] = { "id", "name", "seats",
+	    "allocation", NULL };
+	json_t *v;
+	char p[256];
+
+	if (!json_is_object(obj)) {
+		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		return;
+	}
+	check_keys(l, obj, ptr, keys);
+	pv->index = pos;
+	pv->id = get_id(l, obj, ptr);
+	pv->name = get_string(l, obj, ptr, "name", true);
+	if (pv->id != NULL)
+		index_put(l, index, 'p', pv->id, pos,
+		    ptr_key(p, sizeof(p), ptr, "id"), "province id");
+	ptr_key(p, sizeof(p), ptr, "seats");
+	v = json_object_get(obj, "seats");
+	if (v == NULL)
+		lerr(l, p, "missing: a positive integer");
+	else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > TALLY_SEATS_MAX)
+		lerr(l, p, "must be a positive integer (at most %d)",
+		    TALLY_SEATS_MAX);
+	else
+		pv->seats = (uint32_t)json_integer_value(v);
+	pv->rule = *rule;
+	if ((v = json_object_get(obj, "allocation")) != NULL) {
+		ptr_key(p, sizeof(p), ptr, "allocation");
+		if (parse_rule(l, v, p, &pv->rule, true) == 0)
+			pv->own_rule = true;
+	}
+}
+
+static struct tally_election *
+load_json(json_t *root, struct loader *l)
+{
+	static const char *const keys[] = { "id", "name", "description",
+	    "date", "allocation", "coalitions", "provinces", NULL };
+	struct tally_election *e;
+	json_t *v, *arr;
+	size_t i;
+	char p[256];
+	bool rule_ok = false;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		lerr(l, "", "out of memory");
+		return NULL;
+	}
+	if ((e->index = json_object()) == NULL) {
+		lerr(l, "", "out of memory");
+		goto fail;
+	}
+	if (!json_is_object(root)) {
+		lerr(l, "", "the definition must be a JSON object, not %s",
+		    json_kind(root));
+		goto fail;
+	}
+	check_keys(l, root, "", keys);
+	e->id = get_id(l, root, "");
+	e->name = get_string(l, root, "", "name", true);
+	for (i = 0; i < 2; i++) {
+		const char *k = i == 0 ? "description" : "date";
+		if ((v = json_object_get(root, k)) != NULL && !json_is_string(v))
+			lerr(l, ptr_key(p, sizeof(p), "", k), "must be a string");
+	}
+
+	if ((v = json_object_get(root, "allocation")) == NULL)
+		lerr(l, "/allocation", "missing: {\"method\": ..., ...}");
+	else if (parse_rule(l, v, "/allocation", &e->rule, false) == 0)
+		rule_ok = true;
+	e->has_national_threshold = rule_ok &&
+	    e->rule.threshold_of != TALLY_THRESHOLD_NONE &&
+	    e->rule.threshold_scope == TALLY_SCOPE_NATIONAL;
+
+	arr = json_object_get(root, "coalitions");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		lerr(l, "/coalitions", "must be a non-empty array of coalitions");
+	} else {
+		e->coalitions = calloc(json_array_size(arr), sizeof(*e->coalitions));
+		if (e->coalitions == NULL) {
+			lerr(l, "/coalitions", "out of memory");
+			goto fail;
+		}
+		e->n_coalitions = json_array_size(arr);
+		json_array_foreach(arr, i, v)
+			parse_coalition(l, v, ptr_idx(p, sizeof(p),
+			    "/coalitions", i), &e->coalitions[i], e->index, i);
+	}
+
+	arr = json_object_get(root, "provinces");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		lerr(l, "/provinces", "must be a non-empty array of provinces");
+	} else {
+		e->provinces = calloc(json_array_size(arr), sizeof(*e->provinces));
+		if (e->provinces == NULL) {
+			lerr(l, "/provinces", "out of memory");
+			goto fail;
+		}
+		e->n_provinces = json_array_size(arr);
+		json_array_foreach(arr, i, v) {
+			parse_province(l, v, ptr_idx(p, sizeof(p), "/provinces",
+			    i), &e->provinces[i], &e->rule, e->index, i);
+			e->seats_total += e->provinces[i].seats;
+		}
+	}
+	if (l->errors == 0)
+		return e;
+fail:
+	tally_election_destroy(e);
+	return NULL;
+}
+
+struct tally_election *
+tally_election_loadb(const char *buf, size_t len, const char *name,
+    struct tally_diag *diag)
+{
+	struct loader l = { name ? name : "election", diag, 0 };
+	struct tally_election *e;
+	json_error_t jerr;
+	json_t *root;
+
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		tally_diag_add(diag, "%s:%d:%d: invalid JSON: %s", l.name,
+		    jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	e = load_json(root, &l);
+	json_decref(root);
+	return e;
+}
+
+struct tally_election *
+tally_election_load(const char *path, struct tally_diag *diag)
+{
+	struct tally_election *e = NULL;
+	char *buf = NULL;
+	size_t len;
+
+	if (tally_read_file(path, &buf, &len) == -1) {
+		tally_diag_add(diag, "%s: cannot read: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	e = tally_election_loadb(buf, len, path, diag);
+	free(buf);
+	return e;
+}
+
+void
+tally_election_destroy(struct tally_election *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->n_coalitions; i++)
+		free_coalition(&e->coalitions[i]);
+	free(e->coalitions);
+	for (i = 0; i < e->n_provinces; i++) {
+		free(e->provinces[i].id);
+		free(e->provinces[i].name);
+	}
+	free(e->provinces);
+	free(e->id);
+	free(e->name);
+	json_decref(e->index);
+	free(e);
+}
+
+static long
+index_get(const struct tally_election *e, char ns, const char *id)
+{
+	char key[TALLY_ID_MAX + 3];
+	json_t *v;
+
+	if (id == NULL || strlen(id) > TALLY_ID_MAX)
+		return -1;
+	snprintf(key, sizeof(key), "%c:%s", ns, id);
+	v = json_object_get(e->index, key);
+	return v ? (long)json_integer_value(v) : -1;
+}
+
+const struct tally_province *
+tally_election_province(const struct tally_election *e, const char *id)
+{
+	long i = index_get(e, 'p', id);
+
+	return i < 0 ? NULL : &e->provinces[i];
+}
+
+const struct tally_coalition *
+tally_election_list(const struct tally_election *e, const char *list_id)
+{
+	long i = index_get(e, 'l', list_id);
+
+	return i < 0 ? NULL : &e->coalitions[i];
+}
+
+const struct tally_coalition *
+tally_election_coalition(const struct tally_election *e, const char *id)
+{
+	const struct tally_coalition *c = tally_election_list(e, id);
+
+	return c != NULL && strcmp(c->id, id) == 0 ? c : NULL;
+}
+
+static json_t *
+dump_rule(const struct tally_rule *r)
+{
+	char buf[64];
+	json_t *o = json_object(), *t;
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "method", json_string(tally_method_name(r->method)));
+	if (r->method == TALLY_METHOD_DHONDT ||
+	    r->method == TALLY_METHOD_SAINTE_LAGUE)
+		json_object_set_new(o, "first_divisor", json_string(
+		    tally_frac_format(r->first_divisor, buf, sizeof(buf))));
+	if (r->threshold_of == TALLY_THRESHOLD_NONE) {
+		json_object_set_new(o, "threshold", json_null());
+	} else {
+		t = json_object();
+		json_object_set_new(t, "percent", json_string(
+		    tally_frac_format(r->threshold_percent, buf, sizeof(buf))));
+		json_object_set_new(t, "of", json_string(
+		    tally_threshold_of_name(r->threshold_of)));
+		json_object_set_new(t, "scope", json_string(
+		    tally_scope_name(r->threshold_scope)));
+		json_object_set_new(o, "threshold", t);
+	}
+	json_object_set_new(o, "ties", json_string(tally_ties_name(r->ties)));
+	return o;
+}
+
+json_t *
+tally_election_dump(const struct tally_election *e)
+{
+	json_t *o, *arr, *c, *al;
+	size_t i, j;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	json_object_set_new(o, "id", json_string(e->id));
+	json_object_set_new(o, "name", json_string(e->name));
+	json_object_set_new(o, "seats", json_integer((json_int_t)e->seats_total));
+	json_object_set_new(o, "majority",
+	    json_integer((json_int_t)(e->seats_total / 2 + 1)));
+	json_object_set_new(o, "allocation", dump_rule(&e->rule));
+	arr = json_array();
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_coalition *co = &e->coalitions[i];
+		c = json_object();
+		json_object_set_new(c, "id", json_string(co->id));
+		json_object_set_new(c, "name", json_string(co->name));
+		json_object_set_new(c, "short", json_string(co->short_name ?
+		    co->short_name : co->name));
+		json_object_set_new(c, "color", co->color ?
+		    json_string(co->color) : json_null());
+		al = json_array();
+		for (j = 0; j < co->n_aliases; j++)
+			json_array_append_new(al, json_string(co->aliases[j]));
+		json_object_set_new(c, "aliases", al);
+		json_array_append_new(arr, c);
+	}
+	json_object_set_new(o, "coalitions", arr);
+	arr = json_array();
+	for (i = 0; i < e->n_provinces; i++) {
+		const struct tally_province *pv = &e->provinces[i];
+		c = json_object();
+		json_object_set_new(c, "id", json_string(pv->id));
+		json_object_set_new(c, "name", json_string(pv->name));
+		json_object_set_new(c, "seats", json_integer(pv->seats));
+		if (pv->own_rule)
+			json_object_set_new(c, "allocation", dump_rule(&pv->rule));
+		json_array_append_new(arr, c);
+	}
+	json_object_set_new(o, "provinces", arr);
+	return o;
+}

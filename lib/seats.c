@@ -1,0 +1,508 @@
+/*
+ * seats.c - exact seat allocation for one province.
+ *
+ * Divisor methods (D'Hondt, Sainte-Laguë and its modified forms) award seats
+ * one at a time to the highest quotient votes / d(k), where k is the number of
+ * seats the list already holds.  Largest-remainder methods (Hare, Droop) give
+ * each list the whole quotas it holds and the remaining seats to the largest
+ * remainders.
+ *
+ * Everything is integer arithmetic.  A quotient is kept as the exact fraction
+ * votes * den / num and two quotients are compared by cross-multiplication in
+ * unsigned 128 bits: votes < 2^40, a divisor numerator < 2^32 (the first
+ * divisor is below 3 with at most 9 decimals, later divisors are at most
+ * 2 * TALLY_SEATS_MAX + 1) and a denominator <= 10^9 < 2^30, so a product is
+ * below 2^102.
+ *
+ * Ties.  Equal quotients competing for fewer seats than there are of them
+ * form the tie at the cut; there is at most one per allocation, since every
+ * quotient above the cut wins and every quotient below loses.  The rule in
+ * force decides what is settled: `votes` gives the seats to the lists with
+ * more votes in the province (LOREG art. 163.1.d; a list equal in votes stays
+ * tied), `lot` settles nothing (IHEC regulation 12/2018 s.III: lot before the
+ * lists' agents; Valgloven §11-4).  What is still tied is `pending` until the
+ * caller supplies the lot's order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tally/seats.h>
+
+typedef unsigned __int128 u128;
+
+int
+tally_quot_cmp(const struct tally_quot *a, const struct tally_quot *b)
+{
+	u128 l = (u128)a->votes * a->den * b->num;
+	u128 r = (u128)b->votes * b->den * a->num;
+
+	return (l > r) - (l < r);
+}
+
+double
+tally_quot_to_double(const struct tally_quot *q)
+{
+	return q->num ? (double)q->votes * (double)q->den / (double)q->num : 0.0;
+}
+
+int
+tally_seat_result_init(struct tally_seat_result *r, size_t lists,
+    uint32_t seats)
+{
+	memset(r, 0, sizeof(*r));
+	r->cap_lists = lists;
+	r->cap_seats = seats;
+	if (lists == 0)
+		lists = 1;
+	if (seats == 0)
+		seats = 1;
+	r->seats = calloc(lists, sizeof(*r->seats));
+	r->threshold = calloc(lists, sizeof(*r->threshold));
+	r->tied = calloc(lists, sizeof(*r->tied));
+	r->steps = calloc(seats, sizeof(*r->steps));
+	r->rem_ = calloc(lists, sizeof(*r->rem_));
+	r->order_ = calloc(lists, sizeof(*r->order_));
+	r->eligible_ = calloc(lists, sizeof(*r->eligible_));
+	if (r->seats == NULL || r->threshold == NULL || r->tied == NULL ||
+	    r->steps == NULL || r->rem_ == NULL || r->order_ == NULL ||
+	    r->eligible_ == NULL) {
+		tally_seat_result_finish(r);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tally_seat_result_finish(struct tally_seat_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->seats);
+	free(r->threshold);
+	free(r->tied);
+	free(r->steps);
+	free(r->rem_);
+	free(r->order_);
+	free(r->eligible_);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The divisor list `k` seats in: d(0) is the first divisor, then the series. */
+static void
+divisor(const struct tally_rule *rule, uint32_t k, uint64_t *num, uint64_t *den)
+{
+	if (k == 0) {
+		*num = rule->first_divisor.num;
+		*den = rule->first_divisor.den;
+	} else if (rule->method == TALLY_METHOD_DHONDT) {
+		*num = (uint64_t)k + 1;
+		*den = 1;
+	} else {
+		*num = 2 * (uint64_t)k + 1;
+		*den = 1;
+	}
+}
+
+static void
+next_quot(const struct tally_seat_input *in, const struct tally_seat_result *r,
+    size_t i, struct tally_quot *q)
+{
+	q->votes = in->votes[i];
+	divisor(in->rule, r->seats[i], &q->num, &q->den);
+}
+
+static void
+award(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
+    bool remainder, bool by_tie_rule)
+{
+	struct tally_seat_step *st = &r->steps[r->n_steps++];
+
+	st->list = list;
+	st->quot = *q;
+	st->remainder = remainder;
+	st->by_tie_rule = by_tie_rule;
+	r->seats[list]++;
+	r->allocated++;
+}
+
+/*
+ * The quotient a step records: a divisor quotient, or a remainder in votes
+ * (Hare: rem/S, Droop: rem).
+ */
+static void
+step_quot(const struct tally_seat_input *in, const struct tally_seat_result *r,
+    size_t i, bool remainder, struct tally_quot *q)
+{
+	if (remainder) {
+		q->votes = r->rem_[i];
+		q->num = in->rule->method == TALLY_METHOD_HARE ? in->seats : 1;
+		q->den = 1;
+	} else
+		next_quot(in, r, i, q);
+}
+
+/* Order list indices by votes, more first, then by index (stable, small n). */
+static void
+sort_by_votes(const uint64_t *votes, size_t *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		size_t x = v[i];
+		for (j = i; j > 0 && (votes[v[j - 1]] < votes[x] ||
+		    (votes[v[j - 1]] == votes[x] && v[j - 1] > x)); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+static size_t
+lot_position(const struct tally_seat_input *in, size_t list)
+{
+	size_t i;
+
+	for (i = 0; i < in->n_lot; i++)
+		if (in->lot_order[i] == list)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * The tie at the cut: the n lists in t[] have equal quotients (or equal
+ * remainders) and compete for k < n seats.  Settle what the
+ * rule settles, then what the supplied lot settles; the rest is pending.
+ */
+static void
+settle_tie(const struct tally_seat_input *in, struct tally_seat_result *r,
+    size_t *t, size_t n, uint32_t k, bool remainder)
+{
+	struct tally_quot q;
+	size_t first = 0, i, j, m;
+
+	r->tie = true;
+	r->tie_seats = k;
+	sort_by_votes(in->votes, t, n);
+	if (in->rule->ties == TALLY_TIES_VOTES) {
+		/*
+		 * Lists with more votes than the k-th take their seats; those
+		 * equal to the k-th in votes remain tied for what is left.
+		 */
+		uint64_t edge = in->votes[t[k - 1]];
+		for (i = 0; i < n && in->votes[t[i]] > edge; i++) {
+			step_quot(in, r, t[i], remainder, &q);
+			award(r, t[i], &q, remainder, true);
+		}
+		first = i;
+		k -= (uint32_t)i;
+		for (m = first; m < n && in->votes[t[m]] == edge; m++)
+			;
+		n = m;
+		if (n - first == k) {
+			/* Every list equal in votes fits: nothing left tied. */
+			for (i = first; i < n; i++) {
+				step_quot(in, r, t[i], remainder, &q);
+				award(r, t[i], &q, remainder, true);
+			}
+			k = 0;
+		}
+	}
+	if (k > 0 && in->lot_order != NULL) {
+		/* Order the remaining candidates by the lot; unnamed ones last. */
+		for (i = first + 1; i < n; i++) {
+			size_t x = t[i];
+			for (j = i; j > first &&
+			    lot_position(in, t[j - 1]) > lot_position(in, x); j--)
+				t[j] = t[j - 1];
+			t[j] = x;
+		}
+		if (lot_position(in, t[first + k - 1]) != SIZE_MAX) {
+			for (i = first; i < first + k; i++) {
+				step_quot(in, r, t[i], remainder, &q);
+				award(r, t[i], &q, remainder, true);
+			}
+			k = 0;
+		}
+	}
+	r->tie_resolved = k == 0;
+	r->pending = k;
+	/* Report the lists that were tied (all of them once settled). */
+	if (k > 0) {
+		memmove(r->tied, t + first, (n - first) * sizeof(*t));
+		r->n_tied = n - first;
+	} else {
+		memmove(r->tied, t, n * sizeof(*t));
+		r->n_tied = n;
+	}
+}
+
+static void
+allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
+{
+	uint32_t remaining = in->seats;
+	size_t *t = r->order_;
+	struct tally_quot best, q;
+	size_t i, n;
+
+	while (remaining > 0) {
+		n = 0;
+		for (i = 0; i < in->n_lists; i++) {
+			int c;
+			if (!r->eligible_[i])
+				continue;
+			next_quot(in, r, i, &q);
+			c = n == 0 ? 1 : tally_quot_cmp(&q, &best);
+			if (c > 0) {
+				best = q;
+				n = 0;
+			}
+			if (c >= 0)
+				t[n++] = i;
+		}
+		if (n == 0) {
+			r->unfilled = remaining;
+			return;
+		}
+		if (n <= remaining) {
+			sort_by_votes(in->votes, t, n);
+			for (i = 0; i < n; i++) {
+				next_quot(in, r, t[i], &q);
+				award(r, t[i], &q, false, false);
+			}
+			remaining -= (uint32_t)n;
+			continue;
+		}
+		settle_tie(in, r, t, n, remaining, false);
+		return;
+	}
+}
+
+static void
+allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *r)
+{
+	uint64_t total = 0, quota_votes = 0;
+	uint32_t remaining = in->seats;
+	size_t *o = r->order_;
+	struct tally_quot q;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < in->n_lists; i++)
+		if (r->eligible_[i])
+			total += in->votes[i];
+	if (total == 0) {
+		r->unfilled = in->seats;
+		return;
+	}
+	/*
+	 * Hare: quota V/S.  Scaled by S, a list's whole seats are
+	 * floor(v*S/V) and its remainder (v*S mod V)/S votes.  Droop: quota
+	 * floor(V/(S+1)) + 1 (the integer Droop quota), whole seats v div Q,
+	 * remainder v mod Q.  Neither can award more whole seats than S.
+	 */
+	if (in->rule->method == TALLY_METHOD_HARE) {
+		r->quota.votes = total;
+		r->quota.num = in->seats;
+		r->quota.den = 1;
+	} else {
+		quota_votes = total / ((uint64_t)in->seats + 1) + 1;
+		r->quota.votes = quota_votes;
+		r->quota.num = 1;
+		r->quota.den = 1;
+	}
+	for (i = 0; i < in->n_lists; i++) {
+		uint64_t whole;
+		if (!r->eligible_[i])
+			continue;
+		if (in->rule->method == TALLY_METHOD_HARE) {
+			u128 scaled = (u128)in->votes[i] * in->seats;
+			whole = (uint64_t)(scaled / total);
+			r->rem_[i] = (uint64_t)(scaled % total);
+		} else {
+			whole = in->votes[i] / quota_votes;
+			r->rem_[i] = in->votes[i] % quota_votes;
+		}
+		for (j = 0; j < whole; j++)
+			award(r, i, &r->quota, false, false);
+		remaining -= (uint32_t)whole;
+		o[n++] = i;
+	}
+	/* Remainders, largest first; equal remainders by votes then index. */
+	for (i = 1; i < n; i++) {
+		size_t x = o[i];
+		for (j = i; j > 0 && (r->rem_[o[j - 1]] < r->rem_[x] ||
+		    (r->rem_[o[j - 1]] == r->rem_[x] &&
+		    (in->votes[o[j - 1]] < in->votes[x] ||
+		    (in->votes[o[j - 1]] == in->votes[x] && o[j - 1] > x)))); j--)
+			o[j] = o[j - 1];
+		o[j] = x;
+	}
+	/* Remainder value in votes: Hare rem/S, Droop rem. */
+	q.num = in->rule->method == TALLY_METHOD_HARE ? in->seats : 1;
+	q.den = 1;
+	while (remaining > 0) {
+		uint64_t edge;
+		size_t above, eq;
+		if (remaining >= n) {
+			/* More seats than lists (never with these quotas): one each. */
+			for (i = 0; i < n; i++) {
+				q.votes = r->rem_[o[i]];
+				award(r, o[i], &q, true, false);
+			}
+			remaining -= (uint32_t)n;
+			continue;
+		}
+		edge = r->rem_[o[remaining - 1]];
+		for (above = 0; r->rem_[o[above]] > edge; above++) {
+			q.votes = r->rem_[o[above]];
+			award(r, o[above], &q, true, false);
+		}
+		for (eq = above; eq < n && r->rem_[o[eq]] == edge; eq++)
+			;
+		if (eq - above <= remaining - above) {
+			for (i = above; i < eq; i++) {
+				q.votes = r->rem_[o[i]];
+				award(r, o[i], &q, true, false);
+			}
+			return;
+		}
+		settle_tie(in, r, o + above, eq - above, remaining -
+		    (uint32_t)above, true);
+		return;
+	}
+}
+
+int
+tally_seats_allocate(const struct tally_seat_input *in,
+    struct tally_seat_result *r)
+{
+	const struct tally_rule *rule = in->rule;
+	u128 base = 0;
+	size_t i;
+
+	if (in->n_lists > r->cap_lists || in->seats > r->cap_seats ||
+	    in->seats > TALLY_SEATS_MAX || in->blank > TALLY_VOTES_MAX)
+		return -1;
+	for (i = 0; i < in->n_lists; i++) {
+		if (in->votes[i] > TALLY_VOTES_MAX)
+			return -1;
+		base += in->votes[i];
+	}
+	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
+		base += in->blank;
+
+	r->allocated = r->pending = r->unfilled = 0;
+	r->tie = r->tie_resolved = false;
+	r->tie_seats = 0;
+	r->n_tied = r->n_steps = 0;
+	r->quota.votes = 0;
+	r->quota.num = r->quota.den = 1;
+	for (i = 0; i < in->n_lists; i++) {
+		enum tally_threshold_status ts = TALLY_TS_NONE;
+		r->seats[i] = 0;
+		r->rem_[i] = 0;
+		if (in->excluded != NULL && in->excluded[i]) {
+			ts = TALLY_TS_EXCLUDED;
+		} else if (rule->threshold_of != TALLY_THRESHOLD_NONE &&
+		    rule->threshold_scope == TALLY_SCOPE_NATIONAL) {
+			/* Decided nationally by the caller; not excluded. */
+			ts = TALLY_TS_PASSED;
+		} else if (rule->threshold_of != TALLY_THRESHOLD_NONE) {
+			/*
+			 * "At least" p percent of the base: v/base >= p/100,
+			 * i.e. v * 100 * den >= num * base (LOREG art. 163.1.a:
+			 * lists "que no hubieran obtenido, por lo menos, el
+			 * 3 por 100" are excluded).
+			 */
+			u128 l = (u128)in->votes[i] * 100 *
+			    rule->threshold_percent.den;
+			u128 rr = (u128)rule->threshold_percent.num * base;
+			ts = l >= rr ? TALLY_TS_PASSED : TALLY_TS_FAILED;
+		}
+		r->threshold[i] = (uint8_t)ts;
+		r->eligible_[i] = in->votes[i] > 0 && ts != TALLY_TS_FAILED &&
+		    ts != TALLY_TS_EXCLUDED;
+	}
+	if (in->seats == 0)
+		return 0;
+	if (rule->method == TALLY_METHOD_HARE || rule->method == TALLY_METHOD_DROOP)
+		allocate_remainder(in, r);
+	else
+		allocate_divisor(in, r);
+	/* Invariant, checked in every build: every seat is accounted for. */
+	if (r->allocated + r->pending + r->unfilled != in->seats)
+		abort();
+	return 0;
+}
+
+/* Firm seats of `list` if it had `votes` votes, all else unchanged. */
+static int
+seats_with(const struct tally_seat_input *in, size_t list, uint64_t votes,
+    struct tally_seat_result *scratch, uint64_t *work, uint32_t *out)
+{
+	struct tally_seat_input alt = *in;
+
+	memcpy(work, in->votes, in->n_lists * sizeof(*work));
+	work[list] = votes;
+	alt.votes = work;
+	if (tally_seats_allocate(&alt, scratch) == -1)
+		return -1;
+	*out = scratch->seats[list];
+	return 0;
+}
+
+int
+tally_seats_explain(const struct tally_seat_input *in,
+    const struct tally_seat_result *r, size_t list,
+    struct tally_seat_result *scratch, uint64_t *next_votes, uint64_t *margin)
+{
+	uint64_t v = in->votes[list], lo, hi, *work;
+	uint32_t have = r->seats[list], got;
+	int rc = -1;
+
+	*next_votes = UINT64_MAX;
+	*margin = 0;
+	if ((work = malloc((in->n_lists ? in->n_lists : 1) * sizeof(*work))) == NULL)
+		return -1;
+	/*
+	 * Both searches use the allocation itself, so they are exact for every
+	 * method, threshold and tie rule.  They assume a list does not lose
+	 * seats by gaining votes, which holds for divisor methods and, with
+	 * all other lists fixed, for largest remainder.
+	 */
+	if (have < in->seats && (in->excluded == NULL || !in->excluded[list]) &&
+	    v < TALLY_VOTES_MAX) {
+		if (seats_with(in, list, TALLY_VOTES_MAX, scratch, work, &got) == -1)
+			goto out;
+		if (got > have) {
+			lo = v;			/* has `have` seats */
+			hi = TALLY_VOTES_MAX;	/* has more */
+			while (hi - lo > 1) {
+				uint64_t mid = lo + (hi - lo) / 2;
+				if (seats_with(in, list, mid, scratch, work, &got) == -1)
+					goto out;
+				if (got > have)
+					hi = mid;
+				else
+					lo = mid;
+			}
+			*next_votes = hi - v;
+		}
+	}
+	if (have > 0) {
+		lo = 0;		/* with no votes: fewer seats */
+		hi = v;		/* with v votes: `have` seats */
+		while (hi - lo > 1) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			if (seats_with(in, list, mid, scratch, work, &got) == -1)
+				goto out;
+			if (got >= have)
+				hi = mid;
+			else
+				lo = mid;
+		}
+		*margin = v - hi;
+	}
+	rc = 0;
+out:
+	free(work);
+	return rc;
+}
