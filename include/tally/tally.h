@@ -6,5 +6,7 @@
 #include <tally/frac.h>
 #include <tally/election.h>
 #include <tally/seats.h>
+#include <tally/state.h>
+#include <tally/render.h>
 
 #endif

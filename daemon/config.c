@@ -1,0 +1,300 @@
+/*
+ * config.c - tallyd.conf: "key value" lines, '#' comments.
+ *
+ * One table lists every key with its type and bounds (tmux's options-table
+ * and redis's config.c work the same way); config/tallyd.conf documents each
+ * one with its default.  Flags override the file; built-in defaults work
+ * without any file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tallyd-config.h"
+#include "tallyd.h"
+
+enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
+    CF_LEVEL };
+
+struct cf_key {
+	const char	*name;
+	enum cf_type	 type;
+	size_t		 offset;
+	long		 min, max;
+};
+
+#define CF(name, type, field, min, max) \
+	{ name, type, offsetof(struct config, field), min, max }
+
+static const struct cf_key cf_keys[] = {
+	CF("election",		 CF_PATH,		election, 0, 0),
+	CF("listen",		 CF_ADDR,		listen, 0, 0),
+	CF("ingest_listen",	 CF_ADDR_OR_EMPTY,	ingest_listen, 0, 0),
+	CF("data_dir",		 CF_PATH,		data_dir, 0, 0),
+	CF("log_file",		 CF_PATH_OR_EMPTY,	log_file, 0, 0),
+	CF("log_level",		 CF_LEVEL,		log_level, 0, 0),
+	CF("max_age",		 CF_LONG,		max_age, 0, 31536000),
+	CF("body_limit",	 CF_LONG,		body_limit, 1024, 1L << 30),
+	CF("connection_timeout", CF_LONG,		connection_timeout, 1, 86400),
+	CF("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
+};
+
+int
+config_defaults(struct config *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	/*
+	 * The default election: the copy beside the working directory (a
+	 * source checkout), else the one installed with tallyd.
+	 */
+	cf->election = strdup("config/elections/iraq-2018.json");
+	if (cf->election != NULL && access(cf->election, R_OK) == -1) {
+		free(cf->election);
+		cf->election = strdup(TALLYD_DEFAULT_ELECTION);
+	}
+	cf->listen = strdup("127.0.0.1:8080");
+	cf->data_dir = strdup("var");
+	cf->log_level = LOG_LEVEL_INFO;
+	cf->max_age = 1;
+	cf->body_limit = 1024 * 1024;
+	cf->connection_timeout = 30;
+	cf->connection_limit = 10000;
+	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
+		return -1;
+	return 0;
+}
+
+void
+config_finish(struct config *cf)
+{
+	free(cf->path);
+	free(cf->election);
+	free(cf->listen);
+	free(cf->ingest_listen);
+	free(cf->data_dir);
+	free(cf->log_file);
+	memset(cf, 0, sizeof(*cf));
+}
+
+int
+config_split_hostport(const char *s, char *host, unsigned *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	unsigned long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen) != NULL)
+			return -1;	/* bare IPv6 needs brackets */
+	}
+	if (hlen == 0 || hlen > 255)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* Resolve a relative path against `dir` (the config file's directory). */
+static char *
+resolve(const char *dir, const char *value)
+{
+	char *out;
+
+	if (dir == NULL || value[0] == '/')
+		return strdup(value);
+	if (asprintf(&out, "%s/%s", dir, value) == -1)
+		return NULL;
+	return out;
+}
+
+static int
+set_key(struct config *cf, const struct cf_key *k, const char *value,
+    const char *dir, const char *where, struct tally_diag *diag)
+{
+	char **sp = (char **)((char *)cf + k->offset);
+	char host[256], *end, *n;
+	unsigned port;
+	long v;
+
+	switch (k->type) {
+	case CF_PATH_OR_EMPTY:
+	case CF_ADDR_OR_EMPTY:
+		if (value[0] == '\0') {
+			free(*sp);
+			*sp = NULL;
+			return 0;
+		}
+		if (k->type == CF_PATH_OR_EMPTY)
+			goto path;
+		/* FALLTHROUGH */
+	case CF_ADDR:
+		if (config_split_hostport(value, host, &port) == -1) {
+			tally_diag_add(diag, "%s: %s: \"%s\" is not HOST:PORT "
+			    "(e.g. 127.0.0.1:8080 or [::1]:8080)", where,
+			    k->name, value);
+			return -1;
+		}
+		if ((n = strdup(value)) == NULL)
+			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
+	case CF_PATH:
+		if (value[0] == '\0') {
+			tally_diag_add(diag, "%s: %s: a path is required",
+			    where, k->name);
+			return -1;
+		}
+path:
+		if ((n = resolve(dir, value)) == NULL)
+			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
+	case CF_LONG:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || *end != '\0' || end == value || v < k->min ||
+		    v > k->max) {
+			tally_diag_add(diag, "%s: %s: \"%s\" must be an integer "
+			    "from %ld to %ld", where, k->name, value, k->min,
+			    k->max);
+			return -1;
+		}
+		*(long *)((char *)cf + k->offset) = v;
+		return 0;
+	case CF_LEVEL:
+		if (strcmp(value, "warn") == 0)
+			cf->log_level = LOG_LEVEL_WARN;
+		else if (strcmp(value, "info") == 0)
+			cf->log_level = LOG_LEVEL_INFO;
+		else if (strcmp(value, "debug") == 0)
+			cf->log_level = LOG_LEVEL_DEBUG;
+		else {
+			tally_diag_add(diag, "%s: %s: \"%s\" must be warn, info "
+			    "or debug", where, k->name, value);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+nomem:
+	tally_diag_add(diag, "%s: %s: out of memory", where, k->name);
+	return -1;
+}
+
+static const struct cf_key *
+find_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cf_keys) / sizeof(cf_keys[0]); i++)
+		if (strcmp(cf_keys[i].name, name) == 0)
+			return &cf_keys[i];
+	return NULL;
+}
+
+int
+config_set(struct config *cf, const char *key, const char *value,
+    struct tally_diag *diag)
+{
+	const struct cf_key *k = find_key(key);
+	char where[64];
+
+	snprintf(where, sizeof(where), "--%s", key);
+	if (k == NULL) {
+		tally_diag_add(diag, "unknown setting %s", key);
+		return -1;
+	}
+	return set_key(cf, k, value, NULL, where, diag);
+}
+
+int
+config_load(struct config *cf, const char *path, struct tally_diag *diag)
+{
+	char line[4096], where[PATH_MAX + 32], *copy, *dir;
+	size_t before = diag->count;
+	unsigned lineno = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		tally_diag_add(diag, "%s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((copy = strdup(path)) == NULL) {
+		fclose(f);
+		tally_diag_add(diag, "%s: out of memory", path);
+		return -1;
+	}
+	dir = dirname(copy);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const struct cf_key *k;
+		char *key, *value, *e;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u", path, lineno);
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			tally_diag_add(diag, "%s: line too long", where);
+			break;
+		}
+		/* Strip comments and surrounding blanks. */
+		if ((e = strchr(line, '#')) != NULL)
+			*e = '\0';
+		for (key = line; isspace((unsigned char)*key); key++)
+			;
+		e = key + strlen(key);
+		while (e > key && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*key == '\0')
+			continue;
+		for (value = key; *value && !isspace((unsigned char)*value); value++)
+			;
+		if (*value != '\0')
+			*value++ = '\0';
+		while (isspace((unsigned char)*value))
+			value++;
+		/* A value may be quoted to hold blanks or be empty: "". */
+		if (value[0] == '"') {
+			size_t vl = strlen(value);
+			if (vl < 2 || value[vl - 1] != '"') {
+				tally_diag_add(diag, "%s: %s: unterminated quote",
+				    where, key);
+				continue;
+			}
+			value[vl - 1] = '\0';
+			value++;
+		}
+		if ((k = find_key(key)) == NULL) {
+			tally_diag_add(diag, "%s: unknown key \"%s\" (see "
+			    "config/tallyd.conf for every key)", where, key);
+			continue;
+		}
+		set_key(cf, k, value, dir, where, diag);
+	}
+	fclose(f);
+	free(copy);
+	free(cf->path);
+	cf->path = strdup(path);
+	return diag->count == before ? 0 : -1;
+}

@@ -1,0 +1,184 @@
+/*
+ * log.c - the daemon's logging.
+ *
+ * Lines go to stderr or to a log file, each with a UTC timestamp and a level.
+ * Nothing here may log a token: callers pass only what is safe to show.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tallyd.h"
+
+static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
+static FILE		*log_out;
+
+void
+log_init(enum log_level level, const char *path)
+{
+	log_level_cur = level;
+	log_out = stderr;
+	if (path != NULL && log_reopen(path) == -1)
+		log_warn("cannot open log file %s, logging to stderr", path);
+}
+
+int
+log_reopen(const char *path)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "a")) == NULL)
+		return -1;
+	setvbuf(f, NULL, _IOLBF, 0);
+	if (log_out != NULL && log_out != stderr)
+		fclose(log_out);
+	log_out = f;
+	return 0;
+}
+
+void
+log_setlevel(enum log_level level)
+{
+	log_level_cur = level;
+}
+
+static void
+vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
+{
+	char ts[32];
+	struct timespec now;
+	struct tm tm;
+	FILE *out = log_out ? log_out : stderr;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(out, "%s.%03ldZ %s ", ts, now.tv_nsec / 1000000, level);
+	vfprintf(out, fmt, ap);
+	if (suffix != NULL)
+		fprintf(out, ": %s", suffix);
+	fputc('\n', out);
+	fflush(out);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	const char *err = strerror(errno);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warn", fmt, ap, err);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warn", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_level_cur < LOG_LEVEL_INFO)
+		return;
+	va_start(ap, fmt);
+	vlog("info", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_level_cur < LOG_LEVEL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	vlog("debug", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	const char *err = strerror(errno);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("fatal", fmt, ap, err);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("fatal", fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}
+
+/*
+ * A flood of rejected connections must not become a flood of log lines: each
+ * source may log LOG_BURST lines a second; the rest are counted and reported
+ * in one line when the next second begins.
+ */
+#define LOG_BURST	10
+
+struct limiter {
+	const char	*source;
+	time_t		 second;
+	unsigned	 lines;
+	unsigned long	 dropped;
+};
+
+static struct limiter limiters[4];
+
+void
+log_limited(const char *source, const char *fmt, ...)
+{
+	struct limiter *l = NULL;
+	time_t now = time(NULL);
+	va_list ap;
+	size_t i;
+
+	for (i = 0; i < sizeof(limiters) / sizeof(limiters[0]); i++) {
+		if (limiters[i].source == NULL)
+			limiters[i].source = source;
+		if (strcmp(limiters[i].source, source) == 0) {
+			l = &limiters[i];
+			break;
+		}
+	}
+	if (l == NULL)
+		l = &limiters[0];
+	if (l->second != now) {
+		if (l->dropped > 0)
+			log_warnx("%s: %lu messages suppressed", source, l->dropped);
+		l->second = now;
+		l->lines = 0;
+		l->dropped = 0;
+	}
+	if (l->lines >= LOG_BURST) {
+		l->dropped++;
+		return;
+	}
+	l->lines++;
+	va_start(ap, fmt);
+	vlog("warn", fmt, ap, NULL);
+	va_end(ap);
+}

@@ -1,0 +1,130 @@
+/*
+ * tallyd.h - the daemon's private header, one section per file.
+ */
+#ifndef TALLYD_H
+#define TALLYD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <tally/tally.h>
+
+struct event_base;
+struct MHD_Response;
+struct MHD_Connection;
+
+/* log.c */
+enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+void	log_init(enum log_level level, const char *path);
+int	log_reopen(const char *path);
+void	log_setlevel(enum log_level level);
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+/*
+ * For messages from libraries (libevent, libmicrohttpd): at most `burst`
+ * lines per second per source, then one line saying how many were dropped.
+ */
+void	log_limited(const char *source, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* config.c */
+struct config {
+	char		*path;			/* the file read, or NULL */
+	char		*election;		/* election definition file */
+	char		*listen;		/* public HOST:PORT */
+	char		*ingest_listen;		/* ingest HOST:PORT or NULL: same */
+	char		*data_dir;
+	char		*log_file;		/* NULL: stderr */
+	enum log_level	 log_level;
+	long		 max_age;		/* Cache-Control max-age, seconds */
+	long		 body_limit;		/* bytes */
+	long		 connection_timeout;	/* seconds */
+	long		 connection_limit;	/* per listener */
+};
+
+/* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
+int	config_defaults(struct config *cf);
+/*
+ * Read `path` over the values in cf.  Relative paths in the file are taken
+ * relative to the file's directory.  Every problem is added to diag as
+ * "path:line: problem"; returns 0 when there was none.
+ */
+int	config_load(struct config *cf, const char *path, struct tally_diag *diag);
+/* Set one key from the command line ("listen", "data_dir", ...). */
+int	config_set(struct config *cf, const char *key, const char *value,
+	    struct tally_diag *diag);
+void	config_finish(struct config *cf);
+/* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
+int	config_split_hostport(const char *s, char *host, unsigned *port);
+
+/* server.c: the listeners on the event loop */
+struct server;
+struct api;
+struct request;
+
+struct server	*server_create(struct event_base *base, const struct config *cf,
+		    struct tally_diag *diag);
+void		 server_destroy(struct server *srv);
+/* Stop accepting new connections (shutdown begins). */
+void		 server_quiesce(struct server *srv);
+/* Connections currently open on all listeners. */
+unsigned	 server_connections(const struct server *srv);
+/* Requests begun and not yet completed. */
+unsigned	 server_in_flight(const struct server *srv);
+/* The API that answers requests (borrowed). */
+void		 server_set_api(struct server *srv, struct api *api);
+
+/* api.c: the HTTP API on top of libtally */
+struct api;
+
+struct api	*api_create(struct tally_election *e, const struct config *cf);
+void		 api_destroy(struct api *api);
+/* Replace the election (taken) and settings after a valid reload. */
+int		 api_reload(struct api *api, struct tally_election *e,
+		    const struct config *cf, const char **why);
+
+/* What the server needs to answer one request. */
+struct http_reply {
+	unsigned		 status;
+	struct MHD_Response	*response;	/* borrowed from a cache, or new */
+	bool			 owned;		/* response must be destroyed after queueing */
+};
+
+/* One complete request, as the server hands it to the API. */
+struct http_request {
+	bool			 ingest;	/* arrived on the ingest listener */
+	const char		*method;
+	const char		*path;
+	const char		*if_none_match;
+	const char		*authorization;
+	const char		*content_type;
+	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
+	const char		*body;
+	size_t			 body_len;
+	struct MHD_Connection	*conn;		/* for query arguments */
+};
+
+/* Route one request; never fails (errors become JSON error replies). */
+void	api_handle(struct api *api, const struct http_request *rq,
+	    struct http_reply *reply);
+/* An error reply in the API's JSON error shape (new response). */
+void	api_error(struct http_reply *reply, unsigned status, const char *code,
+	    const char *field, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/* util.c */
+/* RFC 3339 UTC with seconds: "2018-05-14T18:00:00Z". buf >= 21 bytes. */
+void	time_rfc3339(time_t t, char *buf, size_t len);
+/* RFC 7231 IMF-fixdate for Last-Modified. buf >= 30 bytes. */
+void	time_http(time_t t, char *buf, size_t len);
+
+#endif

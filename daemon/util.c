@@ -1,0 +1,24 @@
+/* util.c - small helpers of the daemon. */
+#include <stdio.h>
+#include <time.h>
+
+#include "tallyd.h"
+
+void
+time_rfc3339(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+time_http(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	/* strftime's %a and %b follow the C locale, which the daemon keeps. */
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
