@@ -29,15 +29,105 @@ struct view {
 	char			 etag[32];
 };
 
-enum view_id { VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_COUNT };
+/* Views rendered once per version: one each, or one per province/coalition. */
+enum view_id {
+	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
+	VIEW_PROVINCES_CSV, VIEW_SINGLES,
+	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
+};
+
+enum route_id {
+	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
+	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
+	R_RESULTS, R_COALITION, R_NONE, R_COUNT
+};
+
+static const char *const route_names[R_COUNT] = {
+	"/healthz", "/metrics", "/v1/election", "/v1/leaderboard",
+	"/v1/leaderboard.csv", "/v1/provinces", "/v1/provinces.csv",
+	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
+	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
+	"other",
+};
+
+/* Statuses counted in /metrics; anything else counts as "other". */
+static const unsigned metric_statuses[] = { 200, 201, 304, 400, 401, 403,
+    404, 405, 409, 413, 415, 422, 500, 503 };
+#define N_STATUSES (sizeof(metric_statuses) / sizeof(metric_statuses[0]))
+
+#define N_REASONS	32
+
+struct metrics {
+	uint64_t	 requests[R_COUNT][N_STATUSES + 1];
+	uint64_t	 feeds_applied;
+	uint64_t	 feeds_duplicate;
+	struct {
+		char	 code[40];
+		uint64_t n;
+	}		 rejected[N_REASONS];
+	uint64_t	 cache_hits;
+	uint64_t	 renders;
+};
 
 struct api {
 	struct tally_election	*election;	/* owned */
 	struct tally_state	*state;		/* owned */
+	struct auth		*auth;		/* owned */
+	const struct server	*server;	/* borrowed, for /metrics */
+	bool			 split;		/* separate ingest listener */
 	long			 max_age;
 	time_t			 modified;	/* when the version last changed */
-	struct view		 views[VIEW_COUNT];
+	struct view		 singles[VIEW_SINGLES];
+	struct view		*per_province[3];	/* detail, explain, history */
+	struct view		*per_coalition;
+	struct metrics		 m;
 };
+
+static void	view_clear(struct view *v);
+
+static void
+views_clear(struct api *api)
+{
+	size_t i, k;
+
+	for (i = 0; i < VIEW_SINGLES; i++)
+		view_clear(&api->singles[i]);
+	for (k = 0; k < 3; k++)
+		for (i = 0; api->per_province[k] != NULL &&
+		    i < api->election->n_provinces; i++)
+			view_clear(&api->per_province[k][i]);
+	for (i = 0; api->per_coalition != NULL &&
+	    i < api->election->n_coalitions; i++)
+		view_clear(&api->per_coalition[i]);
+}
+
+static int
+views_alloc(struct api *api)
+{
+	size_t k, np = api->election->n_provinces, nc = api->election->n_coalitions;
+
+	for (k = 0; k < 3; k++)
+		if ((api->per_province[k] = calloc(np, sizeof(struct view))) == NULL)
+			return -1;
+	if ((api->per_coalition = calloc(nc, sizeof(struct view))) == NULL)
+		return -1;
+	views_clear(api);
+	return 0;
+}
+
+static void
+views_free(struct api *api)
+{
+	size_t k;
+
+	views_clear(api);
+	for (k = 0; k < 3; k++) {
+		free(api->per_province[k]);
+		api->per_province[k] = NULL;
+	}
+	free(api->per_coalition);
+	api->per_coalition = NULL;
+}
 
 static void
 view_clear(struct view *v)
@@ -53,34 +143,54 @@ view_clear(struct view *v)
 }
 
 struct api *
-api_create(struct tally_election *e, const struct config *cf)
+api_create(struct tally_election *e, const struct config *cf,
+    struct tally_diag *diag)
 {
 	struct api *api;
-	size_t i;
 
-	if ((api = calloc(1, sizeof(*api))) == NULL)
-		return NULL;
-	if ((api->state = tally_state_create(e)) == NULL) {
-		free(api);
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		tally_election_destroy(e);
 		return NULL;
 	}
 	api->election = e;
+	if ((api->state = tally_state_create(e)) == NULL ||
+	    views_alloc(api) == -1) {
+		tally_diag_add(diag, "out of memory");
+		api_destroy(api);
+		return NULL;
+	}
+	if ((api->auth = auth_create(cf, e, diag)) == NULL) {
+		api_destroy(api);
+		return NULL;
+	}
 	api->max_age = cf->max_age;
+	api->split = cf->ingest_listen != NULL &&
+	    strcmp(cf->ingest_listen, cf->listen) != 0;
 	api->modified = time(NULL);
-	for (i = 0; i < VIEW_COUNT; i++)
-		view_clear(&api->views[i]);
+	log_info("ingest tokens: %s", auth_source(api->auth));
 	return api;
+}
+
+void
+api_set_server(struct api *api, const struct server *srv)
+{
+	api->server = srv;
+}
+
+struct tally_state *
+api_state(struct api *api)
+{
+	return api->state;
 }
 
 void
 api_destroy(struct api *api)
 {
-	size_t i;
-
 	if (api == NULL)
 		return;
-	for (i = 0; i < VIEW_COUNT; i++)
-		view_clear(&api->views[i]);
+	views_free(api);
+	auth_destroy(api->auth);
 	tally_state_destroy(api->state);
 	tally_election_destroy(api->election);
 	free(api);
@@ -88,36 +198,50 @@ api_destroy(struct api *api)
 
 int
 api_reload(struct api *api, struct tally_election *e, const struct config *cf,
-    const char **why)
+    struct tally_diag *diag)
 {
-	struct tally_state *s;
-	size_t i;
+	struct tally_state *s = NULL;
+	struct auth *auth;
+	bool swap = api->state->provinces_reporting == 0;
 
 	/*
-	 * The tally counts lists of one definition; a new definition is only
-	 * taken while nothing has been counted under the old one.
+	 * Tokens may name provinces, so they are checked against the
+	 * definition that will be in force.  Results already counted belong
+	 * to the loaded definition: a new one is taken only while nothing has
+	 * been counted (otherwise at the next restart, which rebuilds the
+	 * tally from the feeds).
 	 */
-	if (api->state->provinces_reporting > 0 &&
-	    strcmp(api->election->id, e->id) != 0) {
-		*why = "results are already counted under another election id";
+	if ((auth = auth_create(cf, swap ? e : api->election, diag)) == NULL) {
 		tally_election_destroy(e);
 		return -1;
 	}
-	if ((s = tally_state_create(e)) == NULL) {
-		*why = "out of memory";
+	if (swap && (s = tally_state_create(e)) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		auth_destroy(auth);
 		tally_election_destroy(e);
 		return -1;
 	}
-	/* Versions only grow: every cached view and client ETag is stale. */
-	s->version = api->state->version + 1;
-	tally_state_destroy(api->state);
-	tally_election_destroy(api->election);
-	api->state = s;
-	api->election = e;
+	views_free(api);
+	if (swap) {
+		/* Versions only grow: every cached view and client ETag is stale. */
+		s->version = api->state->version + 1;
+		tally_state_destroy(api->state);
+		tally_election_destroy(api->election);
+		api->state = s;
+		api->election = e;
+	} else {
+		log_warnx("results are counted: the election definition is "
+		    "kept until the next restart; other settings are reloaded");
+		tally_election_destroy(e);
+		tally_state_bump(api->state);
+	}
+	auth_destroy(api->auth);
+	api->auth = auth;
 	api->max_age = cf->max_age;
 	api->modified = time(NULL);
-	for (i = 0; i < VIEW_COUNT; i++)
-		view_clear(&api->views[i]);
+	if (views_alloc(api) == -1)
+		fatalx("out of memory rebuilding the view cache");
+	log_info("ingest tokens: %s", auth_source(api->auth));
 	return 0;
 }
 
@@ -210,21 +334,58 @@ fail:
 	return -1;
 }
 
-static json_t *
-render(struct api *api, enum view_id id)
+/* Render a view's bytes (new, NUL-terminated) and its content type. */
+static char *
+render(struct api *api, enum view_id id, size_t index, const char **ctype)
 {
-	char now[32];
+	char now[32], *bytes, *nb;
+	json_t *j = NULL;
+	size_t len;
 
+	*ctype = "application/json; charset=utf-8";
 	switch (id) {
 	case VIEW_ELECTION:
-		return tally_election_dump(api->election);
+		j = tally_election_dump(api->election);
+		break;
 	case VIEW_LEADERBOARD:
 		time_rfc3339(api->modified, now, sizeof(now));
-		return tally_render_leaderboard(api->state, now);
-	case VIEW_COUNT:
+		j = tally_render_leaderboard(api->state, now);
+		break;
+	case VIEW_LEADERBOARD_CSV:
+		*ctype = "text/csv; charset=utf-8; header=present";
+		return tally_render_leaderboard_csv(api->state);
+	case VIEW_PROVINCES:
+		j = tally_render_provinces(api->state);
+		break;
+	case VIEW_PROVINCES_CSV:
+		*ctype = "text/csv; charset=utf-8; header=present";
+		return tally_render_provinces_csv(api->state);
+	case VIEW_PROVINCE:
+	case VIEW_EXPLAIN:
+		j = tally_render_province(api->state, index, id == VIEW_EXPLAIN);
+		break;
+	case VIEW_HISTORY:
+		j = tally_render_history(api->state, index);
+		break;
+	case VIEW_COALITION:
+		j = tally_render_coalition(api->state, index);
 		break;
 	}
-	return NULL;
+	if (j == NULL)
+		return NULL;
+	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(j);
+	if (bytes == NULL)
+		return NULL;
+	/* A newline at the end is kind to curl users. */
+	len = strlen(bytes);
+	if ((nb = realloc(bytes, len + 2)) == NULL) {
+		free(bytes);
+		return NULL;
+	}
+	nb[len] = '\n';
+	nb[len + 1] = '\0';
+	return nb;
 }
 
 /* Does an If-None-Match list name etag (weak comparison, RFC 7232 3.2)? */
@@ -250,50 +411,42 @@ etag_matches(const char *inm, const char *etag)
 	return false;
 }
 
-static void
-serve_view(struct api *api, enum view_id id, const struct http_request *rq,
-    struct http_reply *reply)
+static struct view *
+view_slot(struct api *api, enum view_id id, size_t index)
 {
-	struct view *v = &api->views[id];
+	switch (id) {
+	case VIEW_PROVINCE:
+		return &api->per_province[0][index];
+	case VIEW_EXPLAIN:
+		return &api->per_province[1][index];
+	case VIEW_HISTORY:
+		return &api->per_province[2][index];
+	case VIEW_COALITION:
+		return &api->per_coalition[index];
+	default:
+		return &api->singles[id];
+	}
+}
+
+static void
+serve_view(struct api *api, enum view_id id, size_t index,
+    const struct http_request *rq, struct http_reply *reply)
+{
+	struct view *v = view_slot(api, id, index);
 
 	if (v->version != api->state->version || v->plain == NULL) {
-		json_t *j = render(api, id);
-		char *bytes;
-		size_t len;
+		const char *ctype;
+		char *bytes = render(api, id, index, &ctype);
 
-		if (j == NULL) {
+		api->m.renders++;
+		if (bytes == NULL || view_fill(api, v, bytes, strlen(bytes),
+		    ctype) == -1) {
 			api_error(reply, 500, "internal", NULL,
 			    "could not render the view; try again");
 			return;
 		}
-		bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-		json_decref(j);
-		if (bytes == NULL) {
-			api_error(reply, 500, "internal", NULL,
-			    "could not render the view; try again");
-			return;
-		}
-		/* A newline at the end is kind to curl users. */
-		len = strlen(bytes);
-		{
-			char *nb = realloc(bytes, len + 2);
-			if (nb == NULL) {
-				free(bytes);
-				api_error(reply, 500, "internal", NULL,
-				    "out of memory");
-				return;
-			}
-			bytes = nb;
-			bytes[len++] = '\n';
-			bytes[len] = '\0';
-		}
-		if (view_fill(api, v, bytes, len,
-		    "application/json; charset=utf-8") == -1) {
-			api_error(reply, 500, "internal", NULL,
-			    "could not render the view; try again");
-			return;
-		}
-	}
+	} else
+		api->m.cache_hits++;
 	reply->owned = false;
 	if (rq->if_none_match != NULL && etag_matches(rq->if_none_match, v->etag)) {
 		reply->status = 304;
@@ -346,72 +499,597 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 	    "no-store");
 }
 
-static void
-serve_health(struct api *api, struct http_reply *reply)
-{
-	char buf[256];
-	int n;
 
-	n = snprintf(buf, sizeof(buf), "{\"status\":\"ok\",\"version\":%llu,"
-	    "\"election\":\"%s\"}\n", (unsigned long long)api->state->version,
-	    api->election->id);
-	reply->status = 200;
+/* A JSON reply that is not cached (POST answers, health). Takes j. */
+static void
+json_reply(struct http_reply *reply, unsigned status, json_t *j)
+{
+	char *bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	size_t len;
+	char *nb;
+
+	json_decref(j);
+	if (bytes == NULL) {
+		api_error(reply, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	len = strlen(bytes);
+	if ((nb = realloc(bytes, len + 2)) != NULL) {
+		bytes = nb;
+		bytes[len++] = '\n';
+		bytes[len] = '\0';
+	}
+	reply->status = status;
 	reply->owned = true;
-	reply->response = MHD_create_response_from_buffer((size_t)n, buf,
-	    MHD_RESPMEM_MUST_COPY);
+	reply->response = MHD_create_response_from_buffer(len, bytes,
+	    MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/json; charset=utf-8");
 	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 }
 
-enum route_id { R_HEALTH, R_ELECTION, R_LEADERBOARD };
+static void
+serve_health(struct api *api, struct http_reply *reply)
+{
+	json_t *o = json_object();
 
-struct route {
-	const char	*path;
-	enum route_id	 id;
-	const char	*allow;		/* methods, for 405's Allow header */
-};
+	json_object_set_new(o, "status", json_string("ok"));
+	json_object_set_new(o, "version",
+	    json_integer((json_int_t)api->state->version));
+	json_object_set_new(o, "election", json_string(api->election->id));
+	json_reply(reply, 200, o);
+}
 
-static const struct route routes[] = {
-	{ "/healthz",		R_HEALTH,	"GET, HEAD" },
-	{ "/v1/election",	R_ELECTION,	"GET, HEAD" },
-	{ "/v1/leaderboard",	R_LEADERBOARD,	"GET, HEAD" },
-};
+/* The single place where an error kind becomes an HTTP status. */
+static unsigned
+error_status(enum tally_error_kind kind)
+{
+	switch (kind) {
+	case TALLY_ERROR_SYNTAX:	return 400;
+	case TALLY_ERROR_INVALID:	return 422;
+	case TALLY_ERROR_NOT_FOUND:	return 404;
+	case TALLY_ERROR_CONFLICT:	return 409;
+	case TALLY_ERROR_NOMEM:		return 503;
+	case TALLY_ERROR_NONE:		break;
+	}
+	return 500;
+}
+
+static void
+count_rejection(struct api *api, const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < N_REASONS; i++) {
+		if (api->m.rejected[i].code[0] == '\0')
+			snprintf(api->m.rejected[i].code,
+			    sizeof(api->m.rejected[i].code), "%s", code);
+		if (strcmp(api->m.rejected[i].code, code) == 0) {
+			api->m.rejected[i].n++;
+			return;
+		}
+	}
+}
+
+static void
+reject_feed(struct api *api, struct http_reply *reply,
+    const struct tally_error *err)
+{
+	count_rejection(api, err->code);
+	api_error(reply, error_status(err->kind), err->code,
+	    err->field[0] ? err->field : NULL, "%s", err->message);
+}
+
+static bool
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/*
+ * What every feed passes before its body is looked at: the listener, the
+ * token, the content type, well-formed JSON.  Returns the parsed body (new)
+ * or NULL with the reply filled.
+ */
+static json_t *
+ingest_gate(struct api *api, const struct http_request *rq,
+    struct http_reply *reply, const struct token **who)
+{
+	json_error_t jerr;
+	json_t *body;
+
+	if (!rq->ingest) {
+		api_error(reply, 405, "method_not_allowed", NULL,
+		    "feeds are accepted on the ingest listener only, not on "
+		    "the public one");
+		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW, "");
+		count_rejection(api, "method_not_allowed");
+		return NULL;
+	}
+	if (auth_check(api->auth, rq->authorization, who) == -1) {
+		api_error(reply, 401, "unauthorized", NULL, "%s",
+		    rq->authorization == NULL ? "a feed needs a token: "
+		    "Authorization: Bearer <token>" : "the token is not valid");
+		MHD_add_response_header(reply->response,
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tallyd\"");
+		count_rejection(api, "unauthorized");
+		return NULL;
+	}
+	if (!is_json_type(rq->content_type)) {
+		api_error(reply, 415, "unsupported_media_type", NULL,
+		    "send the result as Content-Type: application/json");
+		count_rejection(api, "unsupported_media_type");
+		return NULL;
+	}
+	body = json_loadb(rq->body ? rq->body : "", rq->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL) {
+		api_error(reply, 400, "invalid_json", NULL,
+		    "the body is not valid JSON (line %d, column %d): %s",
+		    jerr.line, jerr.column, jerr.text);
+		count_rejection(api, "invalid_json");
+		return NULL;
+	}
+	return body;
+}
+
+static void
+post_province(struct api *api, const struct http_request *rq,
+    const char *province, struct http_reply *reply)
+{
+	const struct token *who;
+	struct tally_feed *f;
+	struct tally_error err;
+	enum tally_check chk;
+	char now[32];
+	json_t *body, *o;
+
+	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
+		return;
+	f = tally_feed_parse(api->election, province, body, "", &err);
+	json_decref(body);
+	if (f == NULL) {
+		reject_feed(api, reply, &err);
+		return;
+	}
+	if (!auth_may_post(who, province)) {
+		tally_feed_destroy(f);
+		count_rejection(api, "forbidden_province");
+		api_error(reply, 403, "forbidden_province", NULL,
+		    "this token may not post results for province %s", province);
+		return;
+	}
+	if (tally_state_check(api->state, f, &chk, &err) == -1) {
+		tally_feed_destroy(f);
+		reject_feed(api, reply, &err);
+		return;
+	}
+	o = json_object();
+	json_object_set_new(o, "province", json_string(province));
+	json_object_set_new(o, "revision", json_integer((json_int_t)f->revision));
+	if (chk == TALLY_CHECK_DUPLICATE) {
+		tally_feed_destroy(f);
+		api->m.feeds_duplicate++;
+		json_object_set_new(o, "status", json_string("duplicate"));
+		json_object_set_new(o, "version",
+		    json_integer((json_int_t)api->state->version));
+		json_reply(reply, 200, o);
+		return;
+	}
+	time_rfc3339(time(NULL), now, sizeof(now));
+	if (tally_state_apply(api->state, f, now, &err) == -1) {
+		json_decref(o);
+		reject_feed(api, reply, &err);
+		return;
+	}
+	tally_state_bump(api->state);
+	api->modified = time(NULL);
+	api->m.feeds_applied++;
+	log_debug("applied %s revision %llu (token %s), version %llu", province,
+	    (unsigned long long)json_integer_value(json_object_get(o, "revision")),
+	    auth_label(who), (unsigned long long)api->state->version);
+	json_object_set_new(o, "status", json_string("applied"));
+	json_object_set_new(o, "version",
+	    json_integer((json_int_t)api->state->version));
+	json_reply(reply, 201, o);
+}
+
+/*
+ * A batch is all-or-nothing: every entry is parsed, authorised and checked
+ * before any is applied, and one bad entry rejects the whole batch, named by
+ * its JSON pointer.
+ */
+static void
+post_batch(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	const struct token *who;
+	struct tally_feed **feeds = NULL;
+	enum tally_check *chk = NULL;
+	struct tally_error err;
+	json_t *body, *arr, *entry, *o, *results;
+	const char *key;
+	json_t *v;
+	size_t i, j, n = 0, applied = 0;
+	char now[32], ptr[64];
+
+	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
+		return;
+	if (!json_is_object(body)) {
+		tally_error_set(&err, TALLY_ERROR_INVALID, "wrong_type", "",
+		    "the body must be {\"results\": [...]}");
+		goto reject;
+	}
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "results") != 0) {
+			tally_error_set(&err, TALLY_ERROR_INVALID, "unknown_field",
+			    "", "unknown field \"%.60s\"; the body is "
+			    "{\"results\": [...]}", key);
+			goto reject;
+		}
+	}
+	arr = json_object_get(body, "results");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		tally_error_set(&err, TALLY_ERROR_INVALID, arr ? "wrong_type" :
+		    "missing_field", "/results", "\"results\" must be a non-empty "
+		    "array of province results");
+		goto reject;
+	}
+	n = json_array_size(arr);
+	feeds = calloc(n, sizeof(*feeds));
+	chk = calloc(n, sizeof(*chk));
+	if (feeds == NULL || chk == NULL) {
+		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
+		goto reject;
+	}
+	json_array_foreach(arr, i, entry) {
+		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
+		if ((feeds[i] = tally_feed_parse(api->election, NULL, entry, ptr,
+		    &err)) == NULL)
+			goto reject;
+		for (j = 0; j < i; j++)
+			if (feeds[j]->province == feeds[i]->province) {
+				tally_error_set(&err, TALLY_ERROR_INVALID,
+				    "duplicate_province", ptr,
+				    "province %s is already in this batch at "
+				    "/results/%zu; send one result per province",
+				    api->election->provinces[feeds[i]->province].id,
+				    j);
+				snprintf(err.field, sizeof(err.field),
+				    "%s/province", ptr);
+				goto reject;
+			}
+	}
+	for (i = 0; i < n; i++) {
+		const char *pid = api->election->provinces[feeds[i]->province].id;
+		if (!auth_may_post(who, pid)) {
+			snprintf(ptr, sizeof(ptr), "/results/%zu/province", i);
+			count_rejection(api, "forbidden_province");
+			api_error(reply, 403, "forbidden_province", ptr,
+			    "this token may not post results for province %s; "
+			    "nothing was applied", pid);
+			goto out;
+		}
+		if (tally_state_check(api->state, feeds[i], &chk[i], &err) == -1) {
+			char msg[sizeof(err.message)];
+			snprintf(err.field, sizeof(err.field),
+			    "/results/%zu/revision", i);
+			snprintf(msg, sizeof(msg), "%s", err.message);
+			snprintf(err.message, sizeof(err.message),
+			    "%.250s; nothing was applied", msg);
+			goto reject;
+		}
+	}
+	time_rfc3339(time(NULL), now, sizeof(now));
+	o = json_object();
+	results = json_array();
+	for (i = 0; i < n; i++) {
+		json_t *row = json_object();
+		json_object_set_new(row, "province", json_string(
+		    api->election->provinces[feeds[i]->province].id));
+		json_object_set_new(row, "revision",
+		    json_integer((json_int_t)feeds[i]->revision));
+		if (chk[i] == TALLY_CHECK_DUPLICATE) {
+			json_object_set_new(row, "status", json_string("duplicate"));
+			api->m.feeds_duplicate++;
+		} else {
+			struct tally_feed *f = feeds[i];
+			feeds[i] = NULL;
+			/*
+			 * Only allocation can fail here; entries already
+			 * applied stay applied, which the answer says.
+			 */
+			if (tally_state_apply(api->state, f, now, &err) == -1) {
+				json_decref(row);
+				json_decref(results);
+				json_decref(o);
+				if (applied > 0) {
+					tally_state_bump(api->state);
+					api->modified = time(NULL);
+				}
+				goto reject;
+			}
+			applied++;
+			api->m.feeds_applied++;
+			json_object_set_new(row, "status", json_string("applied"));
+		}
+		json_array_append_new(results, row);
+	}
+	if (applied > 0) {
+		tally_state_bump(api->state);
+		api->modified = time(NULL);
+	}
+	json_object_set_new(o, "status", json_string(applied ? "applied" :
+	    "duplicate"));
+	json_object_set_new(o, "version",
+	    json_integer((json_int_t)api->state->version));
+	json_object_set_new(o, "results", results);
+	json_reply(reply, applied ? 201 : 200, o);
+	goto out;
+reject:
+	reject_feed(api, reply, &err);
+out:
+	for (i = 0; feeds != NULL && i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
+	free(chk);
+	json_decref(body);
+}
+
+/* Prometheus text format, version 0.0.4. */
+static void
+serve_metrics(struct api *api, struct http_reply *reply)
+{
+	const struct tally_state *s = api->state;
+	char *buf = NULL;
+	size_t len = 0, i, k;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL) {
+		api_error(reply, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	fprintf(f, "# HELP tallyd_requests_total HTTP requests by route and status.\n"
+	    "# TYPE tallyd_requests_total counter\n");
+	for (i = 0; i < R_COUNT; i++)
+		for (k = 0; k <= N_STATUSES; k++) {
+			char st[8];
+			if (api->m.requests[i][k] == 0)
+				continue;
+			if (k < N_STATUSES)
+				snprintf(st, sizeof(st), "%u", metric_statuses[k]);
+			else
+				snprintf(st, sizeof(st), "other");
+			fprintf(f, "tallyd_requests_total{route=\"%s\",status=\"%s\"} "
+			    "%llu\n", route_names[i], st,
+			    (unsigned long long)api->m.requests[i][k]);
+		}
+	fprintf(f, "# HELP tallyd_feeds_applied_total Province results applied.\n"
+	    "# TYPE tallyd_feeds_applied_total counter\n"
+	    "tallyd_feeds_applied_total %llu\n",
+	    (unsigned long long)api->m.feeds_applied);
+	fprintf(f, "# HELP tallyd_feeds_duplicate_total Identical retries "
+	    "answered without a change.\n"
+	    "# TYPE tallyd_feeds_duplicate_total counter\n"
+	    "tallyd_feeds_duplicate_total %llu\n",
+	    (unsigned long long)api->m.feeds_duplicate);
+	fprintf(f, "# HELP tallyd_feeds_rejected_total Feeds refused, by error code.\n"
+	    "# TYPE tallyd_feeds_rejected_total counter\n");
+	for (i = 0; i < N_REASONS && api->m.rejected[i].code[0]; i++)
+		fprintf(f, "tallyd_feeds_rejected_total{reason=\"%s\"} %llu\n",
+		    api->m.rejected[i].code,
+		    (unsigned long long)api->m.rejected[i].n);
+	fprintf(f, "# HELP tallyd_version The tally's version.\n"
+	    "# TYPE tallyd_version gauge\ntallyd_version %llu\n",
+	    (unsigned long long)s->version);
+	fprintf(f, "# HELP tallyd_provinces_reporting Provinces with a result.\n"
+	    "# TYPE tallyd_provinces_reporting gauge\n"
+	    "tallyd_provinces_reporting %zu\n", s->provinces_reporting);
+	fprintf(f, "# HELP tallyd_provinces_final Provinces whose result is final.\n"
+	    "# TYPE tallyd_provinces_final gauge\n"
+	    "tallyd_provinces_final %zu\n", s->provinces_final);
+	fprintf(f, "# HELP tallyd_seats_pending Seats in unresolved ties.\n"
+	    "# TYPE tallyd_seats_pending gauge\ntallyd_seats_pending %llu\n",
+	    (unsigned long long)s->seats_pending);
+	fprintf(f, "# HELP tallyd_render_cache_hits_total GETs answered from "
+	    "cached bytes.\n# TYPE tallyd_render_cache_hits_total counter\n"
+	    "tallyd_render_cache_hits_total %llu\n",
+	    (unsigned long long)api->m.cache_hits);
+	fprintf(f, "# HELP tallyd_renders_total Views rendered.\n"
+	    "# TYPE tallyd_renders_total counter\ntallyd_renders_total %llu\n",
+	    (unsigned long long)api->m.renders);
+	fprintf(f, "# HELP tallyd_open_connections Connections open now.\n"
+	    "# TYPE tallyd_open_connections gauge\n"
+	    "tallyd_open_connections %u\n",
+	    api->server ? server_connections(api->server) : 0);
+	fclose(f);
+	reply->status = 200;
+	reply->owned = true;
+	reply->response = MHD_create_response_from_buffer(len, buf,
+	    MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+}
+
+/*
+ * Match a path to a route; `id` receives the {id} part.  Ids are checked
+ * for syntax here; whether they exist is the handler's question.
+ */
+static enum route_id
+match(const char *path, char *id, size_t idlen)
+{
+	static const struct {
+		const char	*path;
+		enum route_id	 id;
+	} fixed[] = {
+		{ "/healthz", R_HEALTH },
+		{ "/metrics", R_METRICS },
+		{ "/v1/election", R_ELECTION },
+		{ "/v1/leaderboard", R_LEADERBOARD },
+		{ "/v1/leaderboard.csv", R_LEADERBOARD_CSV },
+		{ "/v1/provinces", R_PROVINCES },
+		{ "/v1/provinces.csv", R_PROVINCES_CSV },
+		{ "/v1/results", R_RESULTS },
+	};
+	const char *rest, *slash;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(path, fixed[i].path) == 0)
+			return fixed[i].id;
+	if (strncmp(path, "/v1/coalitions/", 15) == 0) {
+		rest = path + 15;
+		if (strchr(rest, '/') != NULL || strlen(rest) >= idlen ||
+		    !tally_id_is_valid(rest))
+			return R_NONE;
+		snprintf(id, idlen, "%s", rest);
+		return R_COALITION;
+	}
+	if (strncmp(path, "/v1/provinces/", 14) != 0)
+		return R_NONE;
+	rest = path + 14;
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (n == 0 || n >= idlen)
+		return R_NONE;
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	if (!tally_id_is_valid(id))
+		return R_NONE;
+	if (slash == NULL)
+		return R_PROVINCE;
+	if (strcmp(slash, "/history") == 0)
+		return R_HISTORY;
+	if (strcmp(slash, "/results") == 0)
+		return R_PROVINCE_RESULTS;
+	return R_NONE;
+}
+
+static bool
+is_true(const char *v)
+{
+	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "yes") == 0);
+}
+
+static void
+route(struct api *api, enum route_id r, const char *id,
+    const struct http_request *rq, struct http_reply *reply)
+{
+	bool post = r == R_PROVINCE_RESULTS || r == R_RESULTS;
+	bool get = strcmp(rq->method, "GET") == 0 ||
+	    strcmp(rq->method, "HEAD") == 0;
+	const struct tally_province *pv;
+	const struct tally_coalition *co;
+	const char *allow = post ? (api->split && !rq->ingest ? "" : "POST") :
+	    "GET, HEAD";
+
+	if (r == R_NONE) {
+		api_error(reply, 404, "not_found", NULL, "no such resource: "
+		    "%.200s (see /v1/leaderboard, /v1/provinces, /v1/election)",
+		    rq->path);
+		return;
+	}
+	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get) ||
+	    (post && api->split && !rq->ingest)) {
+		if (post && api->split && !rq->ingest)
+			api_error(reply, 405, "method_not_allowed", NULL,
+			    "feeds are accepted on the ingest listener only");
+		else
+			api_error(reply, 405, "method_not_allowed", NULL,
+			    "%.16s is not allowed on %s; allowed: %s",
+			    rq->method, route_names[r], allow);
+		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW,
+		    allow);
+		return;
+	}
+	switch (r) {
+	case R_HEALTH:
+		serve_health(api, reply);
+		return;
+	case R_METRICS:
+		serve_metrics(api, reply);
+		return;
+	case R_ELECTION:
+		serve_view(api, VIEW_ELECTION, 0, rq, reply);
+		return;
+	case R_LEADERBOARD:
+		serve_view(api, VIEW_LEADERBOARD, 0, rq, reply);
+		return;
+	case R_LEADERBOARD_CSV:
+		serve_view(api, VIEW_LEADERBOARD_CSV, 0, rq, reply);
+		return;
+	case R_PROVINCES:
+		serve_view(api, VIEW_PROVINCES, 0, rq, reply);
+		return;
+	case R_PROVINCES_CSV:
+		serve_view(api, VIEW_PROVINCES_CSV, 0, rq, reply);
+		return;
+	case R_RESULTS:
+		post_batch(api, rq, reply);
+		return;
+	case R_COALITION:
+		if ((co = tally_election_coalition(api->election, id)) == NULL) {
+			api_error(reply, 404, "unknown_coalition", NULL,
+			    "no coalition \"%s\" in election %s (see "
+			    "/v1/election)", id, api->election->id);
+			return;
+		}
+		serve_view(api, VIEW_COALITION, co->index, rq, reply);
+		return;
+	case R_PROVINCE:
+	case R_HISTORY:
+	case R_PROVINCE_RESULTS:
+		if ((pv = tally_election_province(api->election, id)) == NULL) {
+			if (r == R_PROVINCE_RESULTS)
+				count_rejection(api, "unknown_province");
+			api_error(reply, 404, "unknown_province", NULL,
+			    "no province \"%s\" in election %s (see "
+			    "/v1/provinces)", id, api->election->id);
+			return;
+		}
+		if (r == R_PROVINCE_RESULTS)
+			post_province(api, rq, pv->id, reply);
+		else if (r == R_HISTORY)
+			serve_view(api, VIEW_HISTORY, pv->index, rq, reply);
+		else
+			serve_view(api, is_true(MHD_lookup_connection_value(
+			    rq->conn, MHD_GET_ARGUMENT_KIND, "explain")) ?
+			    VIEW_EXPLAIN : VIEW_PROVINCE, pv->index, rq, reply);
+		return;
+	case R_NONE:
+	case R_COUNT:
+		break;
+	}
+}
 
 void
 api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
-	const struct route *rt = NULL;
-	size_t i;
+	char id[TALLY_ID_MAX + 1];
+	enum route_id r = match(rq->path, id, sizeof(id));
+	size_t k;
 
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].path, rq->path) == 0)
-			rt = &routes[i];
-	if (rt == NULL) {
-		api_error(reply, 404, "not_found", NULL,
-		    "no such resource: %.200s (see /v1/leaderboard, "
-		    "/v1/election, /healthz)", rq->path);
-		return;
-	}
-	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
-		api_error(reply, 405, "method_not_allowed", NULL,
-		    "%.16s is not allowed on %s; allowed: %s", rq->method,
-		    rt->path, rt->allow);
-		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW,
-		    rt->allow);
-		return;
-	}
-	switch (rt->id) {
-	case R_HEALTH:
-		serve_health(api, reply);
-		break;
-	case R_ELECTION:
-		serve_view(api, VIEW_ELECTION, rq, reply);
-		break;
-	case R_LEADERBOARD:
-		serve_view(api, VIEW_LEADERBOARD, rq, reply);
-		break;
-	}
+	route(api, r, id, rq, reply);
+	for (k = 0; k < N_STATUSES && metric_statuses[k] != reply->status; k++)
+		;
+	api->m.requests[r][k]++;
+}
+
+const char *
+api_election_id(const struct api *api)
+{
+	return api->election->id;
 }

@@ -42,6 +42,7 @@ static const struct cf_key cf_keys[] = {
 	CF("body_limit",	 CF_LONG,		body_limit, 1024, 1L << 30),
 	CF("connection_timeout", CF_LONG,		connection_timeout, 1, 86400),
 	CF("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
+	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
 };
 
 int
@@ -78,6 +79,7 @@ config_finish(struct config *cf)
 	free(cf->ingest_listen);
 	free(cf->data_dir);
 	free(cf->log_file);
+	free(cf->token_file);
 	memset(cf, 0, sizeof(*cf));
 }
 

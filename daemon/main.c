@@ -214,7 +214,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	struct tally_election *e;
 	struct tally_diag diag;
 	struct config cf;
-	const char *why = NULL;
 
 	(void)sig;
 	(void)what;
@@ -226,9 +225,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
-	if (api_reload(td->api, e, &cf, &why) == -1) {
-		log_warnx("reload refused: %s; keeping the configuration in force",
-		    why);
+	if (api_reload(td->api, e, &cf, &diag) == -1) {
+		print_diag(&diag);
+		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
 	if (!str_eq(cf.listen, td->cf.listen) ||
@@ -253,7 +252,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	config_finish(&td->cf);
 	td->cf = cf;
 	tally_diag_finish(&diag);
-	log_info("reloaded: election %s from %s", e->id, td->cf.election);
+	log_info("reloaded: election %s from %s", api_election_id(td->api),
+	    td->cf.election);
 	return;
 out:
 	config_finish(&cf);
@@ -407,15 +407,18 @@ main(int argc, char **argv)
 	    evsignal_add(td.ev_sighup, NULL) == -1)
 		fatalx("cannot install signal handlers");
 
-	if ((td.api = api_create(e, &td.cf)) == NULL)
-		fatalx("out of memory");
 	tally_diag_init(&diag);
+	if ((td.api = api_create(e, &td.cf, &diag)) == NULL) {
+		print_diag(&diag);
+		fatalx("cannot set up the API");
+	}
 	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
 		print_diag(&diag);
 		fatalx("cannot start the listeners");
 	}
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
+	api_set_server(td.api, td.server);
 	write_pidfile(&td.cf);
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
 	    "seats; data in %s", TALLYD_VERSION, e->id, e->name,

@@ -49,6 +49,7 @@ struct config {
 	long		 body_limit;		/* bytes */
 	long		 connection_timeout;	/* seconds */
 	long		 connection_limit;	/* per listener */
+	char		*token_file;		/* NULL: env or generated token */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -65,6 +66,21 @@ int	config_set(struct config *cf, const char *key, const char *value,
 void	config_finish(struct config *cf);
 /* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
 int	config_split_hostport(const char *s, char *host, unsigned *port);
+
+/* auth.c: bearer tokens for feeds */
+struct auth;
+struct token;
+
+/* Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one. */
+struct auth	*auth_create(const struct config *cf,
+		    const struct tally_election *e, struct tally_diag *diag);
+void		 auth_destroy(struct auth *a);
+const char	*auth_source(const struct auth *a);
+/* 0 with *who set when the Authorization header holds a known token. */
+int		 auth_check(const struct auth *a, const char *header,
+		    const struct token **who);
+bool		 auth_may_post(const struct token *t, const char *province);
+const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop */
 struct server;
@@ -86,11 +102,21 @@ void		 server_set_api(struct server *srv, struct api *api);
 /* api.c: the HTTP API on top of libtally */
 struct api;
 
-struct api	*api_create(struct tally_election *e, const struct config *cf);
+/* Takes e on every path; problems go to diag. */
+struct api	*api_create(struct tally_election *e, const struct config *cf,
+		    struct tally_diag *diag);
 void		 api_destroy(struct api *api);
-/* Replace the election (taken) and settings after a valid reload. */
+/* For /metrics (borrowed). */
+void		 api_set_server(struct api *api, const struct server *srv);
+struct tally_state *api_state(struct api *api);
+const char	*api_election_id(const struct api *api);
+/*
+ * After a valid reload: new tokens and settings; the new election (taken)
+ * only while nothing is counted.  -1 with diag when the new tokens are
+ * invalid: then nothing changes.
+ */
 int		 api_reload(struct api *api, struct tally_election *e,
-		    const struct config *cf, const char **why);
+		    const struct config *cf, struct tally_diag *diag);
 
 /* What the server needs to answer one request. */
 struct http_reply {

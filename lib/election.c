@@ -31,12 +31,17 @@ static void lerr(struct loader *l, const char *ptr, const char *fmt, ...)
 static void
 lerr(struct loader *l, const char *ptr, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], *c;
 	va_list ap;
+
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Names come from the file: a newline or escape must not reach a log. */
+	for (c = msg; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	l->errors++;
 	tally_diag_add(l->diag, "%s: %s: %s", l->name, ptr[0] ? ptr : "/", msg);
 }
@@ -92,13 +97,23 @@ tally_ties_name(enum tally_ties t)
 	return t == TALLY_TIES_VOTES ? "votes" : "lot";
 }
 
-/* Build "base/key" or "base/N" into buf (keys are ids: no '~' or '/'). */
+/* Build "base/key" into buf, escaping the key as RFC 6901 says (~0, ~1). */
 static const char *
 ptr_key(char *buf, size_t len, const char *base, const char *key)
 {
+	size_t n;
+
 	/* Pointers are short; a truncated one still names the place. */
-	if (snprintf(buf, len, "%s/%s", base, key) >= (int)len)
-		buf[len - 1] = '\0';
+	if ((n = (size_t)snprintf(buf, len, "%s/", base)) >= len)
+		n = len - 1;
+	for (; *key != '\0' && n + 3 < len; key++) {
+		if (*key == '~' || *key == '/') {
+			buf[n++] = '~';
+			buf[n++] = *key == '~' ? '0' : '1';
+		} else
+			buf[n++] = *key;
+	}
+	buf[n] = '\0';
 	return buf;
 }
 
@@ -245,6 +260,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 	    "threshold", "ties", NULL };
 	static const char *const tkeys[] = { "percent", "of", "scope", NULL };
 	size_t before = l->errors;
+	bool method_ok = false;
 	json_t *v, *t;
 	char p[256], tp[256];
 	const char *s;
@@ -268,18 +284,19 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 		lerr(l, p, "missing: one of \"dhondt\", \"sainte-lague\", "
 		    "\"hare\", \"droop\"");
 	else if (s != NULL && strcmp(s, "dhondt") == 0)
-		rule->method = TALLY_METHOD_DHONDT;
+		method_ok = true, rule->method = TALLY_METHOD_DHONDT;
 	else if (s != NULL && strcmp(s, "sainte-lague") == 0)
-		rule->method = TALLY_METHOD_SAINTE_LAGUE;
+		method_ok = true, rule->method = TALLY_METHOD_SAINTE_LAGUE;
 	else if (s != NULL && strcmp(s, "hare") == 0)
-		rule->method = TALLY_METHOD_HARE;
+		method_ok = true, rule->method = TALLY_METHOD_HARE;
 	else if (s != NULL && strcmp(s, "droop") == 0)
-		rule->method = TALLY_METHOD_DROOP;
+		method_ok = true, rule->method = TALLY_METHOD_DROOP;
 	else
 		lerr(l, p, "must be one of \"dhondt\", \"sainte-lague\", "
 		    "\"hare\", \"droop\"");
 
-	if ((v = json_object_get(obj, "first_divisor")) != NULL) {
+	/* Without a known method there is no second divisor to compare with. */
+	if ((v = json_object_get(obj, "first_divisor")) != NULL && method_ok) {
 		ptr_key(p, sizeof(p), ptr, "first_divisor");
 		if (rule->method == TALLY_METHOD_HARE ||
 		    rule->method == TALLY_METHOD_DROOP)

@@ -6,6 +6,8 @@
 
 #include <tally/render.h>
 
+#include "tally-private.h"
+
 double
 tally_share(uint64_t part, uint64_t whole)
 {
@@ -41,6 +43,8 @@ rank_cmp(const void *a, const void *b)
 	return strcmp(e->coalitions[i].id, e->coalitions[j].id);
 }
 
+static size_t	*ranking(const struct tally_state *s);
+
 json_t *
 tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 {
@@ -48,14 +52,8 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	json_t *o, *el, *seats, *prov, *votes, *arr;
 	size_t *order, i;
 
-	if ((order = malloc((e->n_coalitions ? e->n_coalitions : 1) *
-	    sizeof(*order))) == NULL)
+	if ((order = ranking(s)) == NULL)
 		return NULL;
-	for (i = 0; i < e->n_coalitions; i++)
-		order[i] = i;
-	rank_state = s;
-	qsort(order, e->n_coalitions, sizeof(*order), rank_cmp);
-	rank_state = NULL;
 
 	o = json_object();
 	el = json_object();
@@ -81,6 +79,12 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	json_object_set_new(prov, "final",
 	    json_integer((json_int_t)s->provinces_final));
 	json_object_set_new(o, "provinces", prov);
+	prov = json_object();
+	json_object_set_new(prov, "reporting",
+	    json_integer((json_int_t)s->stations_reporting));
+	json_object_set_new(prov, "total",
+	    json_integer((json_int_t)s->stations_total));
+	json_object_set_new(o, "stations", prov);
 	votes = json_object();
 	json_object_set_new(votes, "valid", json_integer((json_int_t)s->valid));
 	json_object_set_new(votes, "blank", json_integer((json_int_t)s->blank));
@@ -108,4 +112,560 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	json_object_set_new(o, "coalitions", arr);
 	free(order);
 	return o;
+}
+
+/* The national order of coalitions (new array of indices; NULL on ENOMEM). */
+static size_t *
+ranking(const struct tally_state *s)
+{
+	size_t n = s->election->n_coalitions, *order, i;
+
+	if ((order = malloc((n ? n : 1) * sizeof(*order))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	rank_state = s;
+	qsort(order, n, sizeof(*order), rank_cmp);
+	rank_state = NULL;
+	return order;
+}
+
+static json_t *
+juint(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static json_t *
+jstr_or_null(const char *str)
+{
+	return str != NULL && str[0] != '\0' ? json_string(str) : json_null();
+}
+
+static const char *
+threshold_name(uint8_t ts)
+{
+	switch (ts) {
+	case TALLY_TS_PASSED:	return "passed";
+	case TALLY_TS_FAILED:	return "failed";
+	case TALLY_TS_EXCLUDED:	return "excluded";
+	default:		return "none";
+	}
+}
+
+/* The index in the feed of the province's leading list, or SIZE_MAX. */
+static size_t
+province_leader(const struct tally_state *s, size_t p)
+{
+	const struct tally_revision *cur = tally_state_current(s, p);
+	const struct tally_seat_result *r = &s->provinces[p].result;
+	size_t i, best = SIZE_MAX;
+
+	if (cur == NULL)
+		return SIZE_MAX;
+	for (i = 0; i < cur->feed->n_lists; i++) {
+		const struct tally_feed_list *l = &cur->feed->lists[i];
+		if (best == SIZE_MAX || r->seats[i] > r->seats[best] ||
+		    (r->seats[i] == r->seats[best] &&
+		    l->votes > cur->feed->lists[best].votes))
+			best = i;
+	}
+	return best;
+}
+
+static uint64_t
+list_votes(const struct tally_feed *f)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < f->n_lists; i++)
+		sum += f->lists[i].votes;
+	return sum;
+}
+
+static void
+set_progress(json_t *o, const struct tally_state *s, size_t p)
+{
+	const struct tally_province *pv = &s->election->provinces[p];
+	const struct tally_revision *cur = tally_state_current(s, p);
+	const struct tally_seat_result *r = &s->provinces[p].result;
+	json_t *votes, *st;
+
+	json_object_set_new(o, "id", json_string(pv->id));
+	json_object_set_new(o, "name", json_string(pv->name));
+	json_object_set_new(o, "seats", json_integer(pv->seats));
+	json_object_set_new(o, "revision", juint(cur ? cur->feed->revision : 0));
+	json_object_set_new(o, "status", json_string(cur ?
+	    tally_status_name(cur->feed->status) : "none"));
+	json_object_set_new(o, "reported_at",
+	    jstr_or_null(cur ? cur->feed->reported_at : NULL));
+	json_object_set_new(o, "received_at",
+	    jstr_or_null(cur ? cur->received_at : NULL));
+	if (cur != NULL && cur->feed->has_stations) {
+		st = json_object();
+		json_object_set_new(st, "reporting",
+		    juint(cur->feed->stations_reporting));
+		json_object_set_new(st, "total", juint(cur->feed->stations_total));
+		json_object_set_new(o, "stations", st);
+	} else
+		json_object_set_new(o, "stations", json_null());
+	votes = json_object();
+	json_object_set_new(votes, "valid", juint(cur ?
+	    list_votes(cur->feed) + cur->feed->blank : 0));
+	json_object_set_new(votes, "blank", juint(cur ? cur->feed->blank : 0));
+	json_object_set_new(votes, "invalid", juint(cur ? cur->feed->invalid : 0));
+	json_object_set_new(o, "votes", votes);
+	json_object_set_new(o, "allocated", juint(cur ? r->allocated : 0));
+	json_object_set_new(o, "pending_seats", juint(cur ? r->pending : 0));
+}
+
+json_t *
+tally_render_provinces(const struct tally_state *s)
+{
+	const struct tally_election *e = s->election;
+	json_t *o = json_object(), *arr = json_array();
+	size_t p;
+
+	json_object_set_new(o, "version", juint(s->version));
+	for (p = 0; p < e->n_provinces; p++) {
+		json_t *row = json_object(), *lead = json_null();
+		size_t li = province_leader(s, p);
+		set_progress(row, s, p);
+		if (li != SIZE_MAX) {
+			const struct tally_feed_list *l =
+			    &tally_state_current(s, p)->feed->lists[li];
+			lead = json_object();
+			json_object_set_new(lead, "list", json_string(l->id));
+			json_object_set_new(lead, "coalition",
+			    json_string(e->coalitions[l->coalition].id));
+			json_object_set_new(lead, "votes", juint(l->votes));
+			json_object_set_new(lead, "seats",
+			    juint(s->provinces[p].result.seats[li]));
+		}
+		json_object_set_new(row, "leader", lead);
+		json_array_append_new(arr, row);
+	}
+	json_object_set_new(o, "provinces", arr);
+	return o;
+}
+
+/* Lists of a province: seats desc, votes desc, list id asc. */
+static const struct tally_state *order_state;
+static size_t order_province;
+
+static int
+list_order_cmp(const void *a, const void *b)
+{
+	const struct tally_feed *f =
+	    tally_state_current(order_state, order_province)->feed;
+	const struct tally_seat_result *r =
+	    &order_state->provinces[order_province].result;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (r->seats[i] != r->seats[j])
+		return r->seats[i] > r->seats[j] ? -1 : 1;
+	if (f->lists[i].votes != f->lists[j].votes)
+		return f->lists[i].votes > f->lists[j].votes ? -1 : 1;
+	return strcmp(f->lists[i].id, f->lists[j].id);
+}
+
+static json_t *
+quot_json(const struct tally_quot *q)
+{
+	json_t *o = json_object();
+	char buf[96];
+
+	json_object_set_new(o, "value", json_real(tally_quot_to_double(q)));
+	/* The exact quotient: votes / divisor, the divisor as num/den. */
+	if (q->den == 1)
+		snprintf(buf, sizeof(buf), "%llu/%llu",
+		    (unsigned long long)q->votes, (unsigned long long)q->num);
+	else
+		snprintf(buf, sizeof(buf), "%llu/(%llu/%llu)",
+		    (unsigned long long)q->votes, (unsigned long long)q->num,
+		    (unsigned long long)q->den);
+	json_object_set_new(o, "exact", json_string(buf));
+	return o;
+}
+
+json_t *
+tally_render_province(const struct tally_state *s, size_t p, bool explain)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province *pv = &e->provinces[p];
+	const struct tally_revision *cur = tally_state_current(s, p);
+	const struct tally_seat_result *r = &s->provinces[p].result;
+	struct tally_seat_result scratch;
+	struct tally_seat_input in;
+	json_t *o = json_object(), *lists = json_array(), *pend = json_array();
+	uint64_t *votes = NULL, valid;
+	bool *excl = NULL, scratch_ok = false;
+	size_t *order = NULL, i, n;
+	char buf[64];
+
+	set_progress(o, s, p);
+	json_object_set_new(o, "method", json_string(tally_method_name(pv->rule.method)));
+	if (pv->rule.method == TALLY_METHOD_DHONDT ||
+	    pv->rule.method == TALLY_METHOD_SAINTE_LAGUE)
+		json_object_set_new(o, "first_divisor", json_string(
+		    tally_frac_format(pv->rule.first_divisor, buf, sizeof(buf))));
+	json_object_set_new(o, "lists", lists);
+	json_object_set_new(o, "pending", pend);
+	if (cur == NULL)
+		return o;
+
+	n = cur->feed->n_lists;
+	valid = list_votes(cur->feed) + cur->feed->blank;
+	order = malloc((n ? n : 1) * sizeof(*order));
+	votes = malloc((e->n_coalitions ? e->n_coalitions : 1) * sizeof(*votes));
+	excl = malloc((e->n_coalitions ? e->n_coalitions : 1) * sizeof(*excl));
+	if (order == NULL || votes == NULL || excl == NULL)
+		goto fail;
+	scratch_ok = tally_seat_result_init(&scratch, n, pv->seats) == 0;
+	if (!scratch_ok)
+		goto fail;
+	tally_state_seat_input(s, p, &in, votes, excl);
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	order_state = s;
+	order_province = p;
+	qsort(order, n, sizeof(*order), list_order_cmp);
+	order_state = NULL;
+
+	for (i = 0; i < n; i++) {
+		const struct tally_feed_list *l = &cur->feed->lists[order[i]];
+		json_t *row = json_object();
+		uint64_t next, margin;
+
+		json_object_set_new(row, "id", json_string(l->id));
+		json_object_set_new(row, "coalition",
+		    json_string(e->coalitions[l->coalition].id));
+		json_object_set_new(row, "votes", juint(l->votes));
+		json_object_set_new(row, "share", json_real(tally_share(l->votes,
+		    valid)));
+		json_object_set_new(row, "seats", juint(r->seats[order[i]]));
+		json_object_set_new(row, "threshold",
+		    json_string(threshold_name(r->threshold[order[i]])));
+		if (tally_seats_explain(&in, r, order[i], &scratch, &next,
+		    &margin) == -1)
+			goto fail;
+		json_object_set_new(row, "next_seat_votes", next == UINT64_MAX ?
+		    json_null() : juint(next));
+		json_object_set_new(row, "last_seat_margin",
+		    r->seats[order[i]] > 0 ? juint(margin) : json_null());
+		json_array_append_new(lists, row);
+	}
+	if (r->pending > 0) {
+		json_t *t = json_object(), *tied = json_array();
+		json_object_set_new(t, "seats", juint(r->pending));
+		for (i = 0; i < r->n_tied; i++)
+			json_array_append_new(tied,
+			    json_string(cur->feed->lists[r->tied[i]].id));
+		json_object_set_new(t, "tied", tied);
+		json_object_set_new(t, "rule", json_string(
+		    tally_ties_name(pv->rule.ties)));
+		json_array_append_new(pend, t);
+	}
+	if (explain) {
+		json_t *steps = json_array();
+		for (i = 0; i < r->n_steps; i++) {
+			const struct tally_seat_step *st = &r->steps[i];
+			json_t *row = json_object();
+			json_object_set_new(row, "seat", juint(i + 1));
+			json_object_set_new(row, "list",
+			    json_string(cur->feed->lists[st->list].id));
+			json_object_set_new(row, st->remainder ? "remainder" :
+			    "quotient", quot_json(&st->quot));
+			if (st->by_tie_rule)
+				json_object_set_new(row, "tie_rule", json_string(
+				    tally_ties_name(pv->rule.ties)));
+			json_array_append_new(steps, row);
+		}
+		json_object_set_new(o, "steps", steps);
+		if (pv->rule.method == TALLY_METHOD_HARE ||
+		    pv->rule.method == TALLY_METHOD_DROOP)
+			json_object_set_new(o, "quota", quot_json(&r->quota));
+	}
+	tally_seat_result_finish(&scratch);
+	free(order);
+	free(votes);
+	free(excl);
+	return o;
+fail:
+	if (scratch_ok)
+		tally_seat_result_finish(&scratch);
+	free(order);
+	free(votes);
+	free(excl);
+	json_decref(o);
+	return NULL;
+}
+
+json_t *
+tally_render_history(const struct tally_state *s, size_t p)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province_state *ps = &s->provinces[p];
+	json_t *o = json_object(), *arr = json_array();
+	size_t i, j, k;
+
+	json_object_set_new(o, "province", json_string(e->provinces[p].id));
+	for (i = 0; i < ps->n_revisions; i++) {
+		const struct tally_feed *f = ps->revisions[i].feed;
+		const struct tally_feed *prev = i ? ps->revisions[i - 1].feed : NULL;
+		json_t *row = json_object(), *votes = json_object(),
+		    *changed = json_object();
+
+		json_object_set_new(row, "revision", juint(f->revision));
+		json_object_set_new(row, "received_at",
+		    jstr_or_null(ps->revisions[i].received_at));
+		json_object_set_new(row, "reported_at", jstr_or_null(f->reported_at));
+		json_object_set_new(row, "status",
+		    json_string(tally_status_name(f->status)));
+		json_object_set_new(row, "note", jstr_or_null(f->note));
+		for (j = 0; j < f->n_lists; j++)
+			json_object_set_new(votes, f->lists[j].id,
+			    juint(f->lists[j].votes));
+		json_object_set_new(row, "votes", votes);
+		json_object_set_new(row, "blank", juint(f->blank));
+		json_object_set_new(row, "invalid", juint(f->invalid));
+		/* What changed against the previous revision, list by list
+		 * (both lists are sorted by id: a merge). */
+		j = k = 0;
+		while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+			int c;
+			if (prev == NULL || k >= prev->n_lists)
+				c = -1;
+			else if (j >= f->n_lists)
+				c = 1;
+			else
+				c = strcmp(f->lists[j].id, prev->lists[k].id);
+			if (c < 0) {
+				json_object_set_new(changed, f->lists[j].id,
+				    json_integer((json_int_t)f->lists[j].votes));
+				j++;
+			} else if (c > 0) {
+				json_object_set_new(changed, prev->lists[k].id,
+				    json_integer(-(json_int_t)prev->lists[k].votes));
+				k++;
+			} else {
+				json_int_t d = (json_int_t)f->lists[j].votes -
+				    (json_int_t)prev->lists[k].votes;
+				if (d != 0)
+					json_object_set_new(changed,
+					    f->lists[j].id, json_integer(d));
+				j++;
+				k++;
+			}
+		}
+		json_object_set_new(row, "changed", changed);
+		json_array_append_new(arr, row);
+	}
+	json_object_set_new(o, "revisions", arr);
+	return o;
+}
+
+json_t *
+tally_render_coalition(const struct tally_state *s, size_t c)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_coalition *co = &e->coalitions[c];
+	const struct tally_coalition_total *t = &s->coalitions[c];
+	json_t *o = json_object(), *arr = json_array(), *al = json_array();
+	size_t *order, i, p, rank = 0;
+
+	if ((order = ranking(s)) == NULL) {
+		json_decref(o);
+		json_decref(arr);
+		json_decref(al);
+		return NULL;
+	}
+	for (i = 0; i < e->n_coalitions; i++)
+		if (order[i] == c)
+			rank = i + 1;
+	free(order);
+	json_object_set_new(o, "id", json_string(co->id));
+	json_object_set_new(o, "name", json_string(co->name));
+	json_object_set_new(o, "short", json_string(co->short_name ?
+	    co->short_name : co->name));
+	json_object_set_new(o, "color", jstr_or_null(co->color));
+	for (i = 0; i < co->n_aliases; i++)
+		json_array_append_new(al, json_string(co->aliases[i]));
+	json_object_set_new(o, "aliases", al);
+	json_object_set_new(o, "rank", juint(rank));
+	json_object_set_new(o, "votes", juint(t->votes));
+	json_object_set_new(o, "share", json_real(tally_share(t->votes, s->valid)));
+	json_object_set_new(o, "seats", juint(t->seats));
+	json_object_set_new(o, "pending", juint(t->pending));
+	if (e->has_national_threshold)
+		json_object_set_new(o, "threshold", json_string(t->excluded ?
+		    "failed" : "passed"));
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_revision *cur = tally_state_current(s, p);
+		json_t *row;
+		if (cur == NULL)
+			continue;
+		for (i = 0; i < cur->feed->n_lists; i++) {
+			const struct tally_feed_list *l = &cur->feed->lists[i];
+			if (l->coalition != c)
+				continue;
+			row = json_object();
+			json_object_set_new(row, "province",
+			    json_string(e->provinces[p].id));
+			json_object_set_new(row, "list", json_string(l->id));
+			json_object_set_new(row, "votes", juint(l->votes));
+			json_object_set_new(row, "share", json_real(tally_share(
+			    l->votes, list_votes(cur->feed) + cur->feed->blank)));
+			json_object_set_new(row, "seats",
+			    juint(s->provinces[p].result.seats[i]));
+			json_array_append_new(arr, row);
+		}
+	}
+	json_object_set_new(o, "provinces", arr);
+	return o;
+}
+
+/* A growing string for CSV. */
+struct sbuf {
+	char	*p;
+	size_t	 len, cap;
+	bool	 nomem;
+};
+
+static void
+sb_add(struct sbuf *b, const char *str, size_t n)
+{
+	if (b->nomem)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 1024;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->nomem = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, str, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *str)
+{
+	sb_add(b, str, strlen(str));
+}
+
+/* One CSV field (RFC 4180: quoted when it holds a comma, quote or newline). */
+static void
+sb_field(struct sbuf *b, const char *str, bool last)
+{
+	if (strpbrk(str, ",\"\r\n") != NULL) {
+		sb_add(b, "\"", 1);
+		for (; *str; str++) {
+			if (*str == '"')
+				sb_add(b, "\"", 1);	/* "" inside quotes */
+			sb_add(b, str, 1);
+		}
+		sb_add(b, "\"", 1);
+	} else
+		sb_add(b, str, strlen(str));
+	sb_add(b, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+static void
+sb_uint(struct sbuf *b, uint64_t v, bool last)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	sb_field(b, buf, last);
+}
+
+static void
+sb_share(struct sbuf *b, uint64_t part, uint64_t whole, bool last)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.2f", tally_share(part, whole));
+	sb_field(b, buf, last);
+}
+
+static char *
+sb_finish(struct sbuf *b)
+{
+	if (b->nomem) {
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
+}
+
+char *
+tally_render_leaderboard_csv(const struct tally_state *s)
+{
+	const struct tally_election *e = s->election;
+	struct sbuf b = { 0 };
+	size_t *order, i;
+
+	if ((order = ranking(s)) == NULL)
+		return NULL;
+	sb_str(&b, "rank,id,name,short,votes,share,seats,pending\r\n");
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_coalition *c = &e->coalitions[order[i]];
+		const struct tally_coalition_total *t = &s->coalitions[order[i]];
+		sb_uint(&b, i + 1, false);
+		sb_field(&b, c->id, false);
+		sb_field(&b, c->name, false);
+		sb_field(&b, c->short_name ? c->short_name : c->name, false);
+		sb_uint(&b, t->votes, false);
+		sb_share(&b, t->votes, s->valid, false);
+		sb_uint(&b, t->seats, false);
+		sb_uint(&b, t->pending, true);
+	}
+	free(order);
+	return sb_finish(&b);
+}
+
+char *
+tally_render_provinces_csv(const struct tally_state *s)
+{
+	const struct tally_election *e = s->election;
+	struct sbuf b = { 0 };
+	size_t p;
+
+	sb_str(&b, "id,name,seats,revision,status,reported_at,received_at,"
+	    "stations_reporting,stations_total,valid,blank,invalid,allocated,"
+	    "pending,leader\r\n");
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_revision *cur = tally_state_current(s, p);
+		const struct tally_feed *f = cur ? cur->feed : NULL;
+		size_t li = province_leader(s, p);
+		sb_field(&b, e->provinces[p].id, false);
+		sb_field(&b, e->provinces[p].name, false);
+		sb_uint(&b, e->provinces[p].seats, false);
+		sb_uint(&b, f ? f->revision : 0, false);
+		sb_field(&b, f ? tally_status_name(f->status) : "none", false);
+		sb_field(&b, f ? f->reported_at : "", false);
+		sb_field(&b, cur ? cur->received_at : "", false);
+		if (f != NULL && f->has_stations) {
+			sb_uint(&b, f->stations_reporting, false);
+			sb_uint(&b, f->stations_total, false);
+		} else {
+			sb_field(&b, "", false);
+			sb_field(&b, "", false);
+		}
+		sb_uint(&b, f ? list_votes(f) + f->blank : 0, false);
+		sb_uint(&b, f ? f->blank : 0, false);
+		sb_uint(&b, f ? f->invalid : 0, false);
+		sb_uint(&b, f ? s->provinces[p].result.allocated : 0, false);
+		sb_uint(&b, f ? s->provinces[p].result.pending : 0, false);
+		sb_field(&b, li != SIZE_MAX ? f->lists[li].id : "", true);
+	}
+	return sb_finish(&b);
 }

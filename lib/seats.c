@@ -177,7 +177,7 @@ settle_tie(const struct tally_seat_input *in, struct tally_seat_result *r,
     size_t *t, size_t n, uint32_t k, bool remainder)
 {
 	struct tally_quot q;
-	size_t first = 0, i, j, m;
+	size_t first = 0, all = n, i, j, m;
 
 	r->tie = true;
 	r->tie_seats = k;
@@ -230,8 +230,8 @@ settle_tie(const struct tally_seat_input *in, struct tally_seat_result *r,
 		memmove(r->tied, t + first, (n - first) * sizeof(*t));
 		r->n_tied = n - first;
 	} else {
-		memmove(r->tied, t, n * sizeof(*t));
-		r->n_tied = n;
+		memmove(r->tied, t, all * sizeof(*t));
+		r->n_tied = all;
 	}
 }
 

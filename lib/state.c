@@ -1,5 +1,7 @@
 /* state.c - the live tally of one election (see tally/state.h). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tally/state.h>
 
@@ -7,14 +9,19 @@ struct tally_state *
 tally_state_create(const struct tally_election *e)
 {
 	struct tally_state *s;
+	size_t nc = e->n_coalitions ? e->n_coalitions : 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->election = e;
-	s->coalitions = calloc(e->n_coalitions ? e->n_coalitions : 1,
-	    sizeof(*s->coalitions));
-	if (s->coalitions == NULL) {
-		free(s);
+	s->coalitions = calloc(nc, sizeof(*s->coalitions));
+	s->provinces = calloc(e->n_provinces ? e->n_provinces : 1,
+	    sizeof(*s->provinces));
+	s->votes_ = calloc(nc, sizeof(*s->votes_));
+	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
+	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
+	    s->excluded_ == NULL) {
+		tally_state_destroy(s);
 		return NULL;
 	}
 	return s;
@@ -23,8 +30,234 @@ tally_state_create(const struct tally_election *e)
 void
 tally_state_destroy(struct tally_state *s)
 {
+	size_t i, j;
+
 	if (s == NULL)
 		return;
+	for (i = 0; s->provinces != NULL && i < s->election->n_provinces; i++) {
+		struct tally_province_state *ps = &s->provinces[i];
+		for (j = 0; j < ps->n_revisions; j++)
+			tally_feed_destroy(ps->revisions[j].feed);
+		free(ps->revisions);
+		tally_seat_result_finish(&ps->result);
+	}
+	free(s->provinces);
 	free(s->coalitions);
+	free(s->votes_);
+	free(s->excluded_);
 	free(s);
+}
+
+const struct tally_revision *
+tally_state_current(const struct tally_state *s, size_t province)
+{
+	const struct tally_province_state *ps = &s->provinces[province];
+
+	return ps->n_revisions ? &ps->revisions[ps->n_revisions - 1] : NULL;
+}
+
+int
+tally_state_check(const struct tally_state *s, const struct tally_feed *f,
+    enum tally_check *result, struct tally_error *err)
+{
+	const struct tally_revision *cur = tally_state_current(s, f->province);
+	const char *pid = s->election->provinces[f->province].id;
+	uint64_t have = cur ? cur->feed->revision : 0;
+
+	/*
+	 * Revisions grow strictly per province.  A retry of the current
+	 * revision with the same content is harmless (a client that lost our
+	 * answer); the same revision with other content is a conflict the
+	 * sender must resolve with a higher revision.
+	 */
+	if (f->revision > have) {
+		*result = TALLY_CHECK_NEW;
+		return 0;
+	}
+	if (f->revision == have && cur->feed->canonical_len == f->canonical_len &&
+	    memcmp(cur->feed->canonical, f->canonical, f->canonical_len) == 0) {
+		*result = TALLY_CHECK_DUPLICATE;
+		return 0;
+	}
+	if (f->revision == have)
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "revision_conflict", "/revision", "revision %llu of %s was "
+		    "already accepted with other content; send a correction as "
+		    "revision %llu", (unsigned long long)have, pid,
+		    (unsigned long long)have + 1);
+	return tally_error_set(err, TALLY_ERROR_CONFLICT, "stale_revision",
+	    "/revision", "revision %llu of %s is older than the current "
+	    "revision %llu; send revision %llu or higher",
+	    (unsigned long long)f->revision, pid, (unsigned long long)have,
+	    (unsigned long long)have + 1);
+}
+
+bool
+tally_state_seat_input(const struct tally_state *s, size_t province,
+    struct tally_seat_input *in, uint64_t *votes, bool *excluded)
+{
+	const struct tally_revision *cur = tally_state_current(s, province);
+	const struct tally_province *pv = &s->election->provinces[province];
+	size_t i;
+
+	if (cur == NULL)
+		return false;
+	for (i = 0; i < cur->feed->n_lists; i++) {
+		votes[i] = cur->feed->lists[i].votes;
+		excluded[i] = s->coalitions[cur->feed->lists[i].coalition].excluded;
+	}
+	memset(in, 0, sizeof(*in));
+	in->rule = &pv->rule;
+	in->seats = pv->seats;
+	in->n_lists = cur->feed->n_lists;
+	in->votes = votes;
+	in->blank = cur->feed->blank;
+	in->excluded = s->election->has_national_threshold ? excluded : NULL;
+	return true;
+}
+
+/* Allocate a province's current snapshot into its (already sized) result. */
+static void
+allocate(struct tally_state *s, size_t province)
+{
+	struct tally_province_state *ps = &s->provinces[province];
+	struct tally_seat_input in;
+
+	if (!tally_state_seat_input(s, province, &in, s->votes_, s->excluded_))
+		return;
+	/* Sized for this snapshot by tally_state_apply: cannot fail. */
+	if (tally_seats_allocate(&in, &ps->result) == -1)
+		abort();
+	ps->has_result = true;
+}
+
+static void
+add(uint64_t *x, uint64_t v, bool plus)
+{
+	*x = plus ? *x + v : *x - v;
+}
+
+/* Add (or take away) a province's current snapshot from the national totals. */
+static void
+contribute(struct tally_state *s, size_t province, bool plus)
+{
+	struct tally_province_state *ps = &s->provinces[province];
+	const struct tally_revision *cur = tally_state_current(s, province);
+	const struct tally_feed *f;
+	const struct tally_seat_result *r = &ps->result;
+	uint64_t sum = 0;
+	size_t i;
+
+	if (cur == NULL)
+		return;
+	f = cur->feed;
+	for (i = 0; i < f->n_lists; i++) {
+		struct tally_coalition_total *c = &s->coalitions[f->lists[i].coalition];
+		add(&c->votes, f->lists[i].votes, plus);
+		add(&c->seats, r->seats[i], plus);
+		c->provinces = plus ? c->provinces + 1 : c->provinces - 1;
+		sum += f->lists[i].votes;
+	}
+	if (r->pending > 0)
+		for (i = 0; i < r->n_tied; i++)
+			add(&s->coalitions[f->lists[r->tied[i]].coalition].pending,
+			    1, plus);
+	add(&s->valid, sum + f->blank, plus);
+	add(&s->blank, f->blank, plus);
+	add(&s->invalid, f->invalid, plus);
+	add(&s->seats_allocated, r->allocated, plus);
+	add(&s->seats_pending, r->pending, plus);
+	if (f->has_stations) {
+		add(&s->stations_reporting, f->stations_reporting, plus);
+		add(&s->stations_total, f->stations_total, plus);
+	}
+	s->provinces_reporting += plus ? 1 : (size_t)-1;
+	if (f->status == TALLY_STATUS_FINAL)
+		s->provinces_final += plus ? 1 : (size_t)-1;
+}
+
+/*
+ * A national threshold excludes a coalition everywhere when its national
+ * share is below the threshold.  Re-decide after every change; when a
+ * coalition crosses it, every reporting province is re-allocated.
+ */
+static void
+national_threshold(struct tally_state *s)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_rule *rule = &e->rule;
+	unsigned __int128 base = 0;
+	bool changed = false;
+	size_t i;
+
+	if (!e->has_national_threshold)
+		return;
+	for (i = 0; i < e->n_coalitions; i++)
+		base += s->coalitions[i].votes;
+	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
+		base += s->blank;
+	for (i = 0; i < e->n_coalitions; i++) {
+		struct tally_coalition_total *c = &s->coalitions[i];
+		unsigned __int128 l = (unsigned __int128)c->votes * 100 *
+		    rule->threshold_percent.den;
+		bool ex = l < (unsigned __int128)rule->threshold_percent.num * base;
+		if (ex != c->excluded) {
+			c->excluded = ex;
+			changed = true;
+		}
+	}
+	if (!changed)
+		return;
+	for (i = 0; i < e->n_provinces; i++) {
+		if (tally_state_current(s, i) == NULL)
+			continue;
+		contribute(s, i, false);
+		allocate(s, i);
+		contribute(s, i, true);
+	}
+}
+
+int
+tally_state_apply(struct tally_state *s, struct tally_feed *f,
+    const char *received_at, struct tally_error *err)
+{
+	const struct tally_province *pv = &s->election->provinces[f->province];
+	struct tally_province_state *ps = &s->provinces[f->province];
+	struct tally_seat_result fresh;
+	struct tally_revision *rev;
+
+	/* Take every allocation first, so that failure leaves no trace. */
+	if (ps->n_revisions == ps->cap_revisions) {
+		size_t ncap = ps->cap_revisions ? ps->cap_revisions * 2 : 4;
+		struct tally_revision *n = realloc(ps->revisions,
+		    ncap * sizeof(*n));
+		if (n == NULL)
+			goto nomem;
+		ps->revisions = n;
+		ps->cap_revisions = ncap;
+	}
+	if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
+		goto nomem;
+
+	contribute(s, f->province, false);
+	tally_seat_result_finish(&ps->result);
+	ps->result = fresh;
+	rev = &ps->revisions[ps->n_revisions++];
+	rev->feed = f;
+	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
+	    received_at ? received_at : "");
+	allocate(s, f->province);
+	contribute(s, f->province, true);
+	national_threshold(s);
+	return 0;
+nomem:
+	tally_feed_destroy(f);
+	return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+	    "out of memory; nothing was applied, try again");
+}
+
+void
+tally_state_bump(struct tally_state *s)
+{
+	s->version++;
 }

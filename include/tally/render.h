@@ -8,6 +8,9 @@
 #ifndef TALLY_RENDER_H
 #define TALLY_RENDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <tally/state.h>
 
 struct json_t;
@@ -15,6 +18,30 @@ struct json_t;
 /* GET /v1/leaderboard: national ranking (seats desc, votes desc, id asc). */
 struct json_t	*tally_render_leaderboard(const struct tally_state *s,
 		    const char *updated_at);
+
+/* GET /v1/provinces: every province with its progress and leader. */
+struct json_t	*tally_render_provinces(const struct tally_state *s);
+
+/*
+ * GET /v1/provinces/{id}: lists with votes, shares, seats, threshold status,
+ * votes to the next seat and margin of the last; pending ties.  With
+ * `explain`, also the winning quotients in order.
+ */
+struct json_t	*tally_render_province(const struct tally_state *s,
+		    size_t province, bool explain);
+
+/* GET /v1/provinces/{id}/history: every accepted revision, oldest first. */
+struct json_t	*tally_render_history(const struct tally_state *s,
+		    size_t province);
+
+/* GET /v1/coalitions/{id}: national totals and the per-province breakdown. */
+struct json_t	*tally_render_coalition(const struct tally_state *s,
+		    size_t coalition);
+
+/* CSV (RFC 4180, header row, CRLF) of the leaderboard and the provinces.
+ * New NUL-terminated strings (free), NULL on allocation failure. */
+char		*tally_render_leaderboard_csv(const struct tally_state *s);
+char		*tally_render_provinces_csv(const struct tally_state *s);
 
 /* A share in percent of `whole`, rounded half up to 2 decimals, for display. */
 double		 tally_share(uint64_t part, uint64_t whole);

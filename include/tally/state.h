@@ -2,8 +2,13 @@
  * state.h - the live tally of one election.
  *
  * The state is a pure function of the ordered feed log: the daemon applies
- * accepted snapshots in journal order and every replica that applies the
+ * accepted snapshots in journal order, and every replica that applies the
  * same log holds the same state.  One thread owns a state; it has no locks.
+ *
+ * Applying a snapshot re-allocates only its province and updates the
+ * national figures by difference, so its cost does not grow with the number
+ * of provinces.  (A national threshold is the exception: when a coalition
+ * crosses it, every reporting province is re-allocated.)
  */
 #ifndef TALLY_STATE_H
 #define TALLY_STATE_H
@@ -13,19 +18,38 @@
 #include <stdint.h>
 
 #include <tally/election.h>
+#include <tally/error.h>
+#include <tally/feed.h>
 #include <tally/seats.h>
 
 struct tally_coalition_total {
 	uint64_t votes;
 	uint64_t seats;
-	uint64_t pending;	/* seats in ties this coalition is part of */
-	size_t	 provinces;	/* provinces where it has votes */
+	uint64_t pending;	/* provinces where it is tied for pending seats */
+	size_t	 provinces;	/* provinces where it has a list */
+	bool	 excluded;	/* below a national threshold */
+};
+
+/* One accepted snapshot of a province. */
+struct tally_revision {
+	struct tally_feed	*feed;			/* owned */
+	char			 received_at[40];	/* RFC 3339, from the caller */
+};
+
+struct tally_province_state {
+	struct tally_revision	*revisions;	/* history, oldest first */
+	size_t			 n_revisions;
+	size_t			 cap_revisions;
+	/* Seats of the current snapshot; lists in the feed's order. */
+	struct tally_seat_result result;
+	bool			 has_result;
 };
 
 struct tally_state {
 	const struct tally_election	*election;	/* borrowed */
 	uint64_t			 version;	/* bumps once per applied change */
 	struct tally_coalition_total	*coalitions;	/* n_coalitions entries */
+	struct tally_province_state	*provinces;	/* n_provinces entries */
 	uint64_t			 valid;		/* list votes + blank */
 	uint64_t			 blank;
 	uint64_t			 invalid;
@@ -33,10 +57,50 @@ struct tally_state {
 	uint64_t			 seats_pending;
 	size_t				 provinces_reporting;
 	size_t				 provinces_final;
+	uint64_t			 stations_reporting;
+	uint64_t			 stations_total;
+	/* Scratch for allocation inputs (n_coalitions entries each). */
+	uint64_t			*votes_;
+	bool				*excluded_;
 };
 
 /* A new empty state for `e` (borrowed: it must outlive the state). */
 struct tally_state	*tally_state_create(const struct tally_election *e);
 void			 tally_state_destroy(struct tally_state *s);
+
+/* The current snapshot of a province, or NULL before its first feed. */
+const struct tally_revision *tally_state_current(const struct tally_state *s,
+			    size_t province);
+
+enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
+
+/*
+ * Would `f` be accepted?  NEW when its revision is above the current one;
+ * DUPLICATE when it repeats the current revision with identical canonical
+ * content.  Otherwise -1 with err: `stale_revision` (lower than the current,
+ * which the message names) or `revision_conflict` (same revision, other
+ * content).  Changes nothing.
+ */
+int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
+	    enum tally_check *result, struct tally_error *err);
+
+/*
+ * Apply a checked NEW snapshot: it becomes the province's current one (and
+ * joins its history), the province is re-allocated, national totals move by
+ * the difference.  Takes `f` on every path.  Does not bump the version: the
+ * caller bumps once per request (tally_state_bump).  0, or -1 on allocation
+ * failure with the state unchanged.
+ */
+int	tally_state_apply(struct tally_state *s, struct tally_feed *f,
+	    const char *received_at, struct tally_error *err);
+void	tally_state_bump(struct tally_state *s);
+
+/*
+ * The allocation input of a province's current snapshot, for explanations:
+ * `votes` and `excluded` must hold n_coalitions entries.  false before the
+ * first feed.
+ */
+bool	tally_state_seat_input(const struct tally_state *s, size_t province,
+	    struct tally_seat_input *in, uint64_t *votes, bool *excluded);
 
 #endif

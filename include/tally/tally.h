@@ -5,6 +5,8 @@
 #include <tally/diag.h>
 #include <tally/frac.h>
 #include <tally/election.h>
+#include <tally/error.h>
+#include <tally/feed.h>
 #include <tally/seats.h>
 #include <tally/state.h>
 #include <tally/render.h>

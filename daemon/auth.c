@@ -1,0 +1,337 @@
+/*
+ * auth.c - bearer tokens for feeds.
+ *
+ * Tokens are never stored or compared in clear: each known token is kept as
+ * its SHA-256 (nettle), the presented token is hashed, and the hashes are
+ * compared with nettle's constant-time memeql_sec against every entry, so
+ * the time taken says nothing about how close a guess was.  Tokens are never
+ * logged.
+ *
+ * Sources, in order: the token file (`token_file`: lines of
+ * "sha256:<64 hex> <provinces> [label]", provinces "*" or a comma-separated
+ * list of ids), TALLYD_INGEST_TOKEN (one all-provinces token), else a token
+ * generated at first start into DATA_DIR/ingest.token (mode 0600).
+ */
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
+
+#include "tallyd.h"
+
+struct token {
+	uint8_t	 hash[SHA256_DIGEST_SIZE];
+	bool	 all;			/* every province */
+	char   **provinces;		/* ids, when not all */
+	size_t	 n_provinces;
+	char	 label[64];
+};
+
+struct auth {
+	struct token	*tokens;
+	size_t		 n;
+	char		 source[4200];	/* where they came from, for the log */
+};
+
+static void
+token_free(struct token *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_provinces; i++)
+		free(t->provinces[i]);
+	free(t->provinces);
+}
+
+void
+auth_destroy(struct auth *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++)
+		token_free(&a->tokens[i]);
+	free(a->tokens);
+	free(a);
+}
+
+static void
+hash_token(const char *tok, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
+{
+	struct sha256_ctx ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, (const uint8_t *)tok);
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+}
+
+static struct token *
+add_token(struct auth *a)
+{
+	struct token *n = realloc(a->tokens, (a->n + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	a->tokens = n;
+	memset(&n[a->n], 0, sizeof(n[a->n]));
+	return &n[a->n++];
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+load_file(struct auth *a, const char *path, const struct tally_election *e,
+    struct tally_diag *diag)
+{
+	char line[8192];
+	unsigned lineno = 0;
+	size_t before = diag->count;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		tally_diag_add(diag, "%s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *hash, *scope, *label, *save = NULL, *id;
+		struct token *t;
+		size_t i;
+
+		lineno++;
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		if ((hash = strtok_r(line, " \t\r\n", &save)) == NULL)
+			continue;
+		scope = strtok_r(NULL, " \t\r\n", &save);
+		label = strtok_r(NULL, "\r\n", &save);
+		if (strncmp(hash, "sha256:", 7) != 0 || strlen(hash) != 7 + 64) {
+			tally_diag_add(diag, "%s:%u: expected sha256:<64 hex "
+			    "digits> (make one with: printf %%s TOKEN | "
+			    "sha256sum)", path, lineno);
+			continue;
+		}
+		if (scope == NULL) {
+			tally_diag_add(diag, "%s:%u: expected the provinces the "
+			    "token may post: * or id,id,...", path, lineno);
+			continue;
+		}
+		if ((t = add_token(a)) == NULL)
+			goto nomem;
+		for (i = 0; i < SHA256_DIGEST_SIZE; i++) {
+			int hi = hexval(hash[7 + 2 * i]), lo = hexval(hash[8 + 2 * i]);
+			if (hi < 0 || lo < 0)
+				break;
+			t->hash[i] = (uint8_t)(hi << 4 | lo);
+		}
+		if (i < SHA256_DIGEST_SIZE) {
+			tally_diag_add(diag, "%s:%u: the hash is not hexadecimal",
+			    path, lineno);
+			continue;
+		}
+		if (label != NULL) {
+			while (isspace((unsigned char)*label))
+				label++;
+			snprintf(t->label, sizeof(t->label), "%s", label);
+		} else
+			snprintf(t->label, sizeof(t->label), "%s:%u", path, lineno);
+		if (strcmp(scope, "*") == 0) {
+			t->all = true;
+			continue;
+		}
+		for (id = strtok_r(scope, ",", &save); id != NULL;
+		    id = strtok_r(NULL, ",", &save)) {
+			char **n;
+			if (tally_election_province(e, id) == NULL) {
+				tally_diag_add(diag, "%s:%u: no province \"%.64s\" "
+				    "in election %s", path, lineno, id, e->id);
+				continue;
+			}
+			n = realloc(t->provinces, (t->n_provinces + 1) * sizeof(*n));
+			if (n == NULL || (n[t->n_provinces] = strdup(id)) == NULL) {
+				if (n != NULL)
+					t->provinces = n;
+				goto nomem;
+			}
+			t->provinces = n;
+			t->n_provinces++;
+		}
+	}
+	fclose(f);
+	if (a->n == 0 && diag->count == before)
+		tally_diag_add(diag, "%s: no token in the file", path);
+	snprintf(a->source, sizeof(a->source), "token file %s", path);
+	return diag->count == before ? 0 : -1;
+nomem:
+	fclose(f);
+	tally_diag_add(diag, "%s: out of memory", path);
+	return -1;
+}
+
+/* Make DATA_DIR/ingest.token once; later starts read it back. */
+static int
+generated_token(struct auth *a, const char *data_dir, struct tally_diag *diag)
+{
+	char path[4096], tok[80];
+	uint8_t raw[24];
+	struct token *t;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ingest.token", data_dir);
+	if ((fd = open(path, O_RDONLY)) != -1) {
+		n = read(fd, tok, sizeof(tok) - 1);
+		close(fd);
+		if (n <= 0) {
+			tally_diag_add(diag, "%s: empty or unreadable", path);
+			return -1;
+		}
+		tok[n] = '\0';
+		tok[strcspn(tok, "\r\n")] = '\0';
+	} else if (errno == ENOENT) {
+		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+			tally_diag_add(diag, "cannot get random bytes: %s",
+			    strerror(errno));
+			return -1;
+		}
+		for (i = 0; i < sizeof(raw); i++)
+			snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd == -1 || write(fd, tok, strlen(tok)) != (ssize_t)strlen(tok) ||
+		    write(fd, "\n", 1) != 1 || fsync(fd) == -1) {
+			tally_diag_add(diag, "%s: cannot write: %s", path,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		log_info("generated an ingest token in %s (mode 0600); send it "
+		    "as Authorization: Bearer <token>", path);
+	} else {
+		tally_diag_add(diag, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((t = add_token(a)) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		return -1;
+	}
+	hash_token(tok, strlen(tok), t->hash);
+	t->all = true;
+	snprintf(t->label, sizeof(t->label), "generated");
+	snprintf(a->source, sizeof(a->source), "generated token %s", path);
+	explicit_bzero(tok, sizeof(tok));
+	return 0;
+}
+
+struct auth *
+auth_create(const struct config *cf, const struct tally_election *e,
+    struct tally_diag *diag)
+{
+	const char *env = getenv("TALLYD_INGEST_TOKEN");
+	struct auth *a;
+	struct token *t;
+	int rc;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		return NULL;
+	}
+	if (cf->token_file != NULL) {
+		rc = load_file(a, cf->token_file, e, diag);
+	} else if (env != NULL && env[0] != '\0') {
+		if (strlen(env) < 16) {
+			tally_diag_add(diag, "TALLYD_INGEST_TOKEN is too short: "
+			    "use at least 16 characters");
+			rc = -1;
+		} else if ((t = add_token(a)) == NULL) {
+			tally_diag_add(diag, "out of memory");
+			rc = -1;
+		} else {
+			hash_token(env, strlen(env), t->hash);
+			t->all = true;
+			snprintf(t->label, sizeof(t->label), "environment");
+			snprintf(a->source, sizeof(a->source),
+			    "TALLYD_INGEST_TOKEN");
+			rc = 0;
+		}
+	} else
+		rc = generated_token(a, cf->data_dir, diag);
+	if (rc == -1) {
+		auth_destroy(a);
+		return NULL;
+	}
+	return a;
+}
+
+const char *
+auth_source(const struct auth *a)
+{
+	return a->source;
+}
+
+int
+auth_check(const struct auth *a, const char *header, const struct token **who)
+{
+	uint8_t h[SHA256_DIGEST_SIZE];
+	const char *tok;
+	size_t i;
+	int found = -1;
+
+	*who = NULL;
+	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+		return -1;
+	for (tok = header + 7; *tok == ' '; tok++)
+		;
+	if (*tok == '\0')
+		return -1;
+	hash_token(tok, strlen(tok), h);
+	/* Look at every entry whatever matched, in constant time each. */
+	for (i = 0; i < a->n; i++)
+		if (memeql_sec(h, a->tokens[i].hash, sizeof(h)) && found == -1)
+			found = (int)i;
+	if (found == -1)
+		return -1;
+	*who = &a->tokens[found];
+	return 0;
+}
+
+bool
+auth_may_post(const struct token *t, const char *province)
+{
+	size_t i;
+
+	if (t->all)
+		return true;
+	for (i = 0; i < t->n_provinces; i++)
+		if (strcmp(t->provinces[i], province) == 0)
+			return true;
+	return false;
+}
+
+const char *
+auth_label(const struct token *t)
+{
+	return t->label;
+}

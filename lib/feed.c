@@ -1,0 +1,439 @@
+/*
+ * feed.c - parse and validate a province snapshot (see tally/feed.h).
+ *
+ * Every field is typed and bounded; the first problem is reported with the
+ * JSON pointer of the value to fix.  Nothing here touches the tally.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <tally/feed.h>
+#include <tally/seats.h>
+
+const char *
+tally_status_name(enum tally_status s)
+{
+	switch (s) {
+	case TALLY_STATUS_PARTIAL:	return "partial";
+	case TALLY_STATUS_FINAL:	return "final";
+	case TALLY_STATUS_NONE:		break;
+	}
+	return "none";
+}
+
+/* Append "/key" to base with RFC 6901 escaping (~ -> ~0, / -> ~1). */
+static const char *
+ptr_key(char *buf, size_t len, const char *base, const char *key)
+{
+	size_t n = (size_t)snprintf(buf, len, "%s/", base);
+
+	for (; *key != '\0' && n + 3 < len; key++) {
+		if (*key == '~') {
+			buf[n++] = '~';
+			buf[n++] = '0';
+		} else if (*key == '/') {
+			buf[n++] = '~';
+			buf[n++] = '1';
+		} else
+			buf[n++] = *key;
+	}
+	buf[n < len ? n : len - 1] = '\0';
+	return buf;
+}
+
+static const char *
+kind_of(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:	return "an object";
+	case JSON_ARRAY:	return "an array";
+	case JSON_STRING:	return "a string";
+	case JSON_INTEGER:	return "an integer";
+	case JSON_REAL:		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:	return "a boolean";
+	case JSON_NULL:		return "null";
+	}
+	return "?";
+}
+
+/* An integer in [min, max]: integers only, never a float or a string. */
+static int
+get_uint(const json_t *v, const char *p, uint64_t min, uint64_t max,
+    uint64_t *out, struct tally_error *err)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+		    "must be an integer from %llu to %llu, not %s",
+		    (unsigned long long)min, (unsigned long long)max, kind_of(v));
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return tally_error_set(err, TALLY_ERROR_INVALID, "out_of_range", p,
+		    "must be an integer from %llu to %llu, not %lld",
+		    (unsigned long long)min, (unsigned long long)max,
+		    (long long)i);
+	*out = (uint64_t)i;
+	return 0;
+}
+
+static int
+two_digits(const char *s, int lo, int hi)
+{
+	int v;
+
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	v = (s[0] - '0') * 10 + (s[1] - '0');
+	return v < lo || v > hi ? -1 : v;
+}
+
+bool
+tally_rfc3339_is_valid(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int year, month, day;
+	size_t i;
+
+	/* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+	for (i = 0; i < 4; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	year = atoi(s);
+	if (s[4] != '-' || (month = two_digits(s + 5, 1, 12)) < 0 ||
+	    s[7] != '-' || (day = two_digits(s + 8, 1, 31)) < 0)
+		return false;
+	if (day > mdays[month - 1] || (month == 2 && day == 29 &&
+	    !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)))
+		return false;
+	if ((s[10] != 'T' && s[10] != 't') || two_digits(s + 11, 0, 23) < 0 ||
+	    s[13] != ':' || two_digits(s + 14, 0, 59) < 0 || s[16] != ':' ||
+	    two_digits(s + 17, 0, 60) < 0)
+		return false;
+	s += 19;
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+		return true;
+	if ((*s == '+' || *s == '-') && two_digits(s + 1, 0, 23) >= 0 &&
+	    s[3] == ':' && two_digits(s + 4, 0, 59) >= 0 && s[6] == '\0')
+		return true;
+	return false;
+}
+
+void
+tally_feed_destroy(struct tally_feed *f)
+{
+	if (f == NULL)
+		return;
+	free(f->lists);
+	free(f->note);
+	free(f->canonical);
+	free(f);
+}
+
+static int
+list_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tally_feed_list *)a)->id,
+	    ((const struct tally_feed_list *)b)->id);
+}
+
+/* The canonical form: what the province said, keys sorted, compact. */
+static int
+canonicalize(const struct tally_election *e, struct tally_feed *f)
+{
+	json_t *o = json_object(), *votes = json_object(), *st;
+	size_t i;
+
+	if (o == NULL || votes == NULL)
+		goto fail;
+	json_object_set_new(o, "province",
+	    json_string(e->provinces[f->province].id));
+	json_object_set_new(o, "revision", json_integer((json_int_t)f->revision));
+	for (i = 0; i < f->n_lists; i++)
+		json_object_set_new(votes, f->lists[i].id,
+		    json_integer((json_int_t)f->lists[i].votes));
+	json_object_set(o, "votes", votes);
+	json_object_set_new(o, "blank", json_integer((json_int_t)f->blank));
+	json_object_set_new(o, "invalid", json_integer((json_int_t)f->invalid));
+	if (f->has_stations) {
+		st = json_object();
+		json_object_set_new(st, "reporting",
+		    json_integer((json_int_t)f->stations_reporting));
+		json_object_set_new(st, "total",
+		    json_integer((json_int_t)f->stations_total));
+		json_object_set_new(o, "stations", st);
+	}
+	json_object_set_new(o, "status", json_string(tally_status_name(f->status)));
+	if (f->reported_at[0] != '\0')
+		json_object_set_new(o, "reported_at", json_string(f->reported_at));
+	if (f->note != NULL)
+		json_object_set_new(o, "note", json_string(f->note));
+	f->canonical = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_ENSURE_ASCII);
+	json_decref(votes);
+	json_decref(o);
+	if (f->canonical == NULL)
+		return -1;
+	f->canonical_len = strlen(f->canonical);
+	return 0;
+fail:
+	json_decref(votes);
+	json_decref(o);
+	return -1;
+}
+
+struct tally_feed *
+tally_feed_parse(const struct tally_election *e, const char *province_id,
+    json_t *body, const char *ptr, struct tally_error *err)
+{
+	static const char *const keys[] = { "province", "revision", "votes",
+	    "blank", "invalid", "stations", "status", "reported_at", "note",
+	    NULL };
+	const struct tally_province *pv;
+	struct tally_feed *f;
+	const char *key;
+	json_t *v, *votes;
+	char p[256];
+	bool *seen = NULL;
+	size_t i;
+
+	if (!json_is_object(body)) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type",
+		    ptr[0] ? ptr : "", "a result must be a JSON object, not %s",
+		    kind_of(body));
+		return NULL;
+	}
+	json_object_foreach(body, key, v) {
+		bool ok = false;
+		for (i = 0; keys[i] != NULL; i++)
+			if (strcmp(key, keys[i]) == 0)
+				ok = true;
+		if (strcmp(key, "province") == 0 && province_id != NULL)
+			ok = false;	/* the path names it */
+		if (!ok) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_field",
+			    ptr_key(p, sizeof(p), ptr, key),
+			    "unknown field \"%.60s\" (allowed: revision, votes, "
+			    "blank, invalid, stations, status, reported_at, note%s)",
+			    key, province_id == NULL ? ", province" : "");
+			return NULL;
+		}
+	}
+	if (province_id == NULL) {
+		ptr_key(p, sizeof(p), ptr, "province");
+		v = json_object_get(body, "province");
+		if (v == NULL || !json_is_string(v)) {
+			tally_error_set(err, TALLY_ERROR_INVALID, v ? "wrong_type" :
+			    "missing_field", p, "each result needs \"province\": "
+			    "the province id as a string");
+			return NULL;
+		}
+		province_id = json_string_value(v);
+		if ((pv = tally_election_province(e, province_id)) == NULL) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_province",
+			    p, "no province \"%.64s\" in election %s (see "
+			    "/v1/provinces)", province_id, e->id);
+			return NULL;
+		}
+	} else if ((pv = tally_election_province(e, province_id)) == NULL) {
+		tally_error_set(err, TALLY_ERROR_NOT_FOUND, "unknown_province", NULL,
+		    "no province \"%.64s\" in election %s (see /v1/provinces)",
+		    province_id, e->id);
+		return NULL;
+	}
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; try again");
+		return NULL;
+	}
+	f->province = pv->index;
+	f->status = TALLY_STATUS_PARTIAL;
+
+	ptr_key(p, sizeof(p), ptr, "revision");
+	if ((v = json_object_get(body, "revision")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field", p,
+		    "\"revision\" is required: a positive integer that grows "
+		    "with every snapshot of this province");
+		goto fail;
+	}
+	if (get_uint(v, p, 1, TALLY_REVISION_MAX, &f->revision, err) == -1)
+		goto fail;
+
+	ptr_key(p, sizeof(p), ptr, "votes");
+	if ((votes = json_object_get(body, "votes")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field", p,
+		    "\"votes\" is required: an object of list id to votes");
+		goto fail;
+	}
+	if (!json_is_object(votes)) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+		    "must be an object of list id to votes, not %s",
+		    kind_of(votes));
+		goto fail;
+	}
+	if (json_object_size(votes) > 0) {
+		f->lists = calloc(json_object_size(votes), sizeof(*f->lists));
+		seen = calloc(e->n_coalitions, sizeof(*seen));
+		if (f->lists == NULL || seen == NULL) {
+			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory; try again");
+			goto fail;
+		}
+	}
+	json_object_foreach(votes, key, v) {
+		const struct tally_coalition *c;
+		char lp[256];
+		struct tally_feed_list *l = &f->lists[f->n_lists];
+
+		ptr_key(lp, sizeof(lp), p, key);
+		if (!tally_id_is_valid(key) ||
+		    (c = tally_election_list(e, key)) == NULL) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_list",
+			    lp, "no list \"%.64s\" in election %s (a coalition "
+			    "id or one of its aliases; see /v1/election)", key,
+			    e->id);
+			goto fail;
+		}
+		if (seen[c->index]) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "duplicate_list",
+			    lp, "coalition %s is already in this result under "
+			    "another list id; a coalition runs one list per "
+			    "province", c->id);
+			goto fail;
+		}
+		seen[c->index] = true;
+		if (get_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, err) == -1)
+			goto fail;
+		snprintf(l->id, sizeof(l->id), "%s", key);
+		l->coalition = c->index;
+		f->n_lists++;
+	}
+	qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+
+	if ((v = json_object_get(body, "blank")) != NULL &&
+	    get_uint(v, ptr_key(p, sizeof(p), ptr, "blank"), 0, TALLY_VOTES_MAX,
+	    &f->blank, err) == -1)
+		goto fail;
+	if ((v = json_object_get(body, "invalid")) != NULL &&
+	    get_uint(v, ptr_key(p, sizeof(p), ptr, "invalid"), 0,
+	    TALLY_VOTES_MAX, &f->invalid, err) == -1)
+		goto fail;
+
+	if ((v = json_object_get(body, "stations")) != NULL) {
+		json_t *r, *t;
+		const char *sk;
+		json_t *sv;
+		ptr_key(p, sizeof(p), ptr, "stations");
+		if (!json_is_object(v)) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+			    "must be {\"reporting\": n, \"total\": n}, not %s",
+			    kind_of(v));
+			goto fail;
+		}
+		json_object_foreach(v, sk, sv) {
+			char sp[256];
+			if (strcmp(sk, "reporting") != 0 && strcmp(sk, "total") != 0) {
+				tally_error_set(err, TALLY_ERROR_INVALID,
+				    "unknown_field", ptr_key(sp, sizeof(sp), p, sk),
+				    "unknown field \"%.60s\" (allowed: reporting, "
+				    "total)", sk);
+				goto fail;
+			}
+		}
+		r = json_object_get(v, "reporting");
+		t = json_object_get(v, "total");
+		if (r == NULL || t == NULL) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+			    ptr_key(p, sizeof(p), p, r == NULL ? "reporting" :
+			    "total"), "stations needs both \"reporting\" and "
+			    "\"total\"");
+			goto fail;
+		}
+		{
+			char rp[256], tp[256];
+			ptr_key(rp, sizeof(rp), p, "reporting");
+			ptr_key(tp, sizeof(tp), p, "total");
+			if (get_uint(r, rp, 0, TALLY_STATIONS_MAX,
+			    &f->stations_reporting, err) == -1 ||
+			    get_uint(t, tp, 0, TALLY_STATIONS_MAX,
+			    &f->stations_total, err) == -1)
+				goto fail;
+			if (f->stations_reporting > f->stations_total) {
+				tally_error_set(err, TALLY_ERROR_INVALID,
+				    "out_of_range", rp, "reporting (%llu) is "
+				    "more than total (%llu)",
+				    (unsigned long long)f->stations_reporting,
+				    (unsigned long long)f->stations_total);
+				goto fail;
+			}
+		}
+		f->has_stations = true;
+	}
+
+	if ((v = json_object_get(body, "status")) != NULL) {
+		const char *s = json_string_value(v);
+		ptr_key(p, sizeof(p), ptr, "status");
+		if (s != NULL && strcmp(s, "partial") == 0)
+			f->status = TALLY_STATUS_PARTIAL;
+		else if (s != NULL && strcmp(s, "final") == 0)
+			f->status = TALLY_STATUS_FINAL;
+		else {
+			tally_error_set(err, TALLY_ERROR_INVALID, json_is_string(v) ?
+			    "invalid_value" : "wrong_type", p,
+			    "must be \"partial\" or \"final\"");
+			goto fail;
+		}
+	}
+	if ((v = json_object_get(body, "reported_at")) != NULL) {
+		const char *s = json_string_value(v);
+		ptr_key(p, sizeof(p), ptr, "reported_at");
+		if (s == NULL || strlen(s) >= sizeof(f->reported_at) ||
+		    !tally_rfc3339_is_valid(s)) {
+			tally_error_set(err, TALLY_ERROR_INVALID,
+			    s == NULL ? "wrong_type" : "invalid_timestamp", p,
+			    "must be an RFC 3339 time such as "
+			    "\"2018-05-14T18:00:00Z\"");
+			goto fail;
+		}
+		snprintf(f->reported_at, sizeof(f->reported_at), "%s", s);
+	}
+	if ((v = json_object_get(body, "note")) != NULL) {
+		ptr_key(p, sizeof(p), ptr, "note");
+		if (!json_is_string(v) || json_string_length(v) > TALLY_NOTE_MAX ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			tally_error_set(err, TALLY_ERROR_INVALID, json_is_string(v) ?
+			    "out_of_range" : "wrong_type", p,
+			    "must be a string of at most %d bytes", TALLY_NOTE_MAX);
+			goto fail;
+		}
+		if ((f->note = strdup(json_string_value(v))) == NULL) {
+			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory; try again");
+			goto fail;
+		}
+	}
+	if (canonicalize(e, f) == -1) {
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; try again");
+		goto fail;
+	}
+	free(seen);
+	return f;
+fail:
+	free(seen);
+	tally_feed_destroy(f);
+	return NULL;
+}
