@@ -71,7 +71,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 60;
   sendfile on;
-  open_file_cache max=16 valid=60s;
+  open_file_cache max=16 inactive=60s;
   server {
     listen 127.0.0.1:$port backlog=1024;
     location = $path { default_type application/json; alias $file; }
