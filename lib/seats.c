@@ -62,10 +62,11 @@ tally_seat_result_init(struct tally_seat_result *r, size_t lists,
 	r->steps = calloc(seats, sizeof(*r->steps));
 	r->rem_ = calloc(lists, sizeof(*r->rem_));
 	r->order_ = calloc(lists, sizeof(*r->order_));
+	r->heap_ = calloc(lists, sizeof(*r->heap_));
 	r->eligible_ = calloc(lists, sizeof(*r->eligible_));
 	if (r->seats == NULL || r->threshold == NULL || r->tied == NULL ||
 	    r->steps == NULL || r->rem_ == NULL || r->order_ == NULL ||
-	    r->eligible_ == NULL) {
+	    r->heap_ == NULL || r->eligible_ == NULL) {
 		tally_seat_result_finish(r);
 		return -1;
 	}
@@ -83,6 +84,7 @@ tally_seat_result_finish(struct tally_seat_result *r)
 	free(r->steps);
 	free(r->rem_);
 	free(r->order_);
+	free(r->heap_);
 	free(r->eligible_);
 	memset(r, 0, sizeof(*r));
 }
@@ -235,44 +237,119 @@ settle_tie(const struct tally_seat_input *in, struct tally_seat_result *r,
 	}
 }
 
+/*
+ * A max-heap of list indices ordered by each list's next quotient, so each
+ * seat costs O(log lists) comparisons instead of a scan of every list.
+ */
+struct qheap {
+	const struct tally_seat_input	*in;
+	const uint32_t			*seats;	/* divisor index per list */
+	size_t				*v;
+	size_t				 n;
+};
+
+static int
+qheap_cmp(const struct qheap *h, size_t a, size_t b)
+{
+	struct tally_quot qa, qb;
+
+	qa.votes = h->in->votes[a];
+	divisor(h->in->rule, h->seats[a], &qa.num, &qa.den);
+	qb.votes = h->in->votes[b];
+	divisor(h->in->rule, h->seats[b], &qb.num, &qb.den);
+	return tally_quot_cmp(&qa, &qb);
+}
+
+static void
+qheap_down(struct qheap *h, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i, t;
+		if (l < h->n && qheap_cmp(h, h->v[l], h->v[m]) > 0)
+			m = l;
+		if (r < h->n && qheap_cmp(h, h->v[r], h->v[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		t = h->v[i];
+		h->v[i] = h->v[m];
+		h->v[m] = t;
+		i = m;
+	}
+}
+
+static void
+qheap_up(struct qheap *h, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2, t;
+		if (qheap_cmp(h, h->v[i], h->v[parent]) <= 0)
+			return;
+		t = h->v[i];
+		h->v[i] = h->v[parent];
+		h->v[parent] = t;
+		i = parent;
+	}
+}
+
+static void
+qheap_push(struct qheap *h, size_t list)
+{
+	h->v[h->n++] = list;
+	qheap_up(h, h->n - 1);
+}
+
+static size_t
+qheap_pop(struct qheap *h)
+{
+	size_t top = h->v[0];
+
+	h->v[0] = h->v[--h->n];
+	if (h->n > 0)
+		qheap_down(h, 0);
+	return top;
+}
+
 static void
 allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
 {
 	uint32_t remaining = in->seats;
 	size_t *t = r->order_;
+	struct qheap h = { in, r->seats, r->heap_, 0 };
 	struct tally_quot best, q;
 	size_t i, n;
 
+	for (i = 0; i < in->n_lists; i++)
+		if (r->eligible_[i])
+			h.v[h.n++] = i;
+	for (i = h.n / 2; i-- > 0;)
+		qheap_down(&h, i);
 	while (remaining > 0) {
-		n = 0;
-		for (i = 0; i < in->n_lists; i++) {
-			int c;
-			if (!r->eligible_[i])
-				continue;
-			next_quot(in, r, i, &q);
-			c = n == 0 ? 1 : tally_quot_cmp(&q, &best);
-			if (c > 0) {
-				best = q;
-				n = 0;
-			}
-			if (c >= 0)
-				t[n++] = i;
-		}
-		if (n == 0) {
+		if (h.n == 0) {
 			r->unfilled = remaining;
 			return;
 		}
-		if (n <= remaining) {
-			sort_by_votes(in->votes, t, n);
-			for (i = 0; i < n; i++) {
-				next_quot(in, r, t[i], &q);
-				award(r, t[i], &q, false, false);
-			}
-			remaining -= (uint32_t)n;
-			continue;
+		/* The highest quotient, and every list that equals it. */
+		t[0] = qheap_pop(&h);
+		n = 1;
+		next_quot(in, r, t[0], &best);
+		while (h.n > 0) {
+			next_quot(in, r, h.v[0], &q);
+			if (tally_quot_cmp(&q, &best) != 0)
+				break;
+			t[n++] = qheap_pop(&h);
 		}
-		settle_tie(in, r, t, n, remaining, false);
-		return;
+		if (n > remaining) {
+			settle_tie(in, r, t, n, remaining, false);
+			return;
+		}
+		sort_by_votes(in->votes, t, n);
+		for (i = 0; i < n; i++) {
+			next_quot(in, r, t[i], &q);
+			award(r, t[i], &q, false, false);
+			qheap_push(&h, t[i]);
+		}
+		remaining -= (uint32_t)n;
 	}
 }
 
@@ -342,7 +419,8 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 		uint64_t edge;
 		size_t above, eq;
 		if (remaining >= n) {
-			/* More seats than lists (never with these quotas): one each. */
+			/* More seats than lists (Droop with tiny totals): a
+			 * seat to each, round after round. */
 			for (i = 0; i < n; i++) {
 				q.votes = r->rem_[o[i]];
 				award(r, o[i], &q, true, false);
@@ -449,57 +527,214 @@ seats_with(const struct tally_seat_input *in, size_t list, uint64_t votes,
 	return 0;
 }
 
+/* Is `list`'s seat count non-decreasing in its own votes, all else fixed? */
+static bool
+monotone(const struct tally_rule *rule)
+{
+	/*
+	 * Divisor methods: more votes raise only the list's own quotients
+	 * (and can only push rivals under a threshold).  Hare without a
+	 * threshold: the list's quota rises and every rival's falls.  Droop's
+	 * integer quota moves in steps with the list's own votes, and under a
+	 * threshold a Hare list's gain can drop a rival out and reshuffle the
+	 * remainders: both can lose a seat by gaining votes.
+	 */
+	if (rule->method == TALLY_METHOD_DROOP)
+		return false;
+	if (rule->method == TALLY_METHOD_HARE &&
+	    rule->threshold_of != TALLY_THRESHOLD_NONE &&
+	    rule->threshold_scope == TALLY_SCOPE_PROVINCE)
+		return false;
+	return true;
+}
+
+/*
+ * The k-th largest quotient (k >= 1) among the lists other than `list`
+ * that took part in r's allocation; {0, 1, 1} when there are none.
+ */
+static int
+kth_other(const struct tally_seat_input *in, const struct tally_seat_result *r,
+    size_t list, uint32_t k, struct tally_quot *out)
+{
+	struct qheap h;
+	uint32_t *seats;
+	size_t i;
+
+	out->votes = 0;
+	out->num = out->den = 1;
+	seats = calloc(in->n_lists ? in->n_lists : 1, sizeof(*seats));
+	h.v = malloc((in->n_lists ? in->n_lists : 1) * sizeof(*h.v));
+	if (seats == NULL || h.v == NULL) {
+		free(seats);
+		free(h.v);
+		return -1;
+	}
+	h.in = in;
+	h.seats = seats;
+	h.n = 0;
+	for (i = 0; i < in->n_lists; i++)
+		if (i != list && r->eligible_[i])
+			h.v[h.n++] = i;
+	for (i = h.n / 2; i-- > 0;)
+		qheap_down(&h, i);
+	while (h.n > 0) {
+		size_t top = h.v[0];
+		if (--k == 0) {
+			out->votes = in->votes[top];
+			divisor(in->rule, seats[top], &out->num, &out->den);
+			break;
+		}
+		/* Its next quotient goes back in. */
+		seats[top]++;
+		qheap_down(&h, 0);
+	}
+	free(seats);
+	free(h.v);
+	return 0;
+}
+
+/* The fewest votes v with v / d(k) > t (exact, saturating at 2^64-1). */
+static uint64_t
+votes_to_beat(const struct tally_rule *rule, uint32_t k,
+    const struct tally_quot *t)
+{
+	uint64_t num, den;
+	u128 need;
+
+	divisor(rule, k, &num, &den);
+	/* v * den / num > tv * tden / tnum  <=>  v > tv*tden*num / (tnum*den) */
+	need = (u128)t->votes * t->den * num / ((u128)t->num * den) + 1;
+	return need > UINT64_MAX ? UINT64_MAX : (uint64_t)need;
+}
+
+/*
+ * The boundary of a non-decreasing step: the least v in (lo, hi] with
+ * more(v), given !more(lo) and more(hi).  Bisection, exact.
+ */
+static int
+bisect(const struct tally_seat_input *in, size_t list, uint32_t want,
+    uint64_t lo, uint64_t hi, struct tally_seat_result *scratch,
+    uint64_t *work, uint64_t *out)
+{
+	uint32_t got;
+
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (seats_with(in, list, mid, scratch, work, &got) == -1)
+			return -1;
+		if (got >= want)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	*out = hi;
+	return 0;
+}
+
+/*
+ * The least v with seats(v) >= want, trying the estimate `guess` first:
+ * when seats(guess) >= want and seats(guess - 1) < want, that is the answer
+ * (two allocations); otherwise bisect.  UINT64_MAX when even the maximum
+ * does not reach `want`.
+ */
+static int
+least_votes(const struct tally_seat_input *in, size_t list, uint32_t want,
+    uint64_t guess, struct tally_seat_result *scratch, uint64_t *work,
+    uint64_t *out)
+{
+	uint32_t got;
+	uint64_t lo = 0, hi = TALLY_VOTES_MAX;
+
+	*out = UINT64_MAX;
+	if (guess > 0 && guess <= TALLY_VOTES_MAX) {
+		if (seats_with(in, list, guess, scratch, work, &got) == -1)
+			return -1;
+		if (got >= want) {
+			hi = guess;
+			if (seats_with(in, list, guess - 1, scratch, work,
+			    &got) == -1)
+				return -1;
+			if (got < want) {
+				*out = guess;
+				return 0;
+			}
+		} else
+			lo = guess;
+	}
+	if (hi == TALLY_VOTES_MAX) {
+		if (seats_with(in, list, TALLY_VOTES_MAX, scratch, work,
+		    &got) == -1)
+			return -1;
+		if (got < want)
+			return 0;
+	}
+	if (seats_with(in, list, 0, scratch, work, &got) == -1)
+		return -1;
+	if (got >= want) {
+		*out = 0;
+		return 0;
+	}
+	return bisect(in, list, want, lo, hi, scratch, work, out);
+}
+
 int
 tally_seats_explain(const struct tally_seat_input *in,
     const struct tally_seat_result *r, size_t list,
     struct tally_seat_result *scratch, uint64_t *next_votes, uint64_t *margin)
 {
-	uint64_t v = in->votes[list], lo, hi, *work;
-	uint32_t have = r->seats[list], got;
+	uint64_t v = in->votes[list], guess, least, *work;
+	uint32_t have = r->seats[list];
+	bool divisor_method = in->rule->method == TALLY_METHOD_DHONDT ||
+	    in->rule->method == TALLY_METHOD_SAINTE_LAGUE;
+	struct tally_quot t;
 	int rc = -1;
 
 	*next_votes = UINT64_MAX;
 	*margin = 0;
+	if (!monotone(in->rule))
+		return 1;
 	if ((work = malloc((in->n_lists ? in->n_lists : 1) * sizeof(*work))) == NULL)
 		return -1;
 	/*
-	 * Both searches use the allocation itself, so they are exact for every
-	 * method, threshold and tie rule.  They assume a list does not lose
-	 * seats by gaining votes, which holds for divisor methods and, with
-	 * all other lists fixed, for largest remainder.
+	 * Both answers are boundaries of the list's seat count as a function
+	 * of its own votes, found with the allocation itself, so they are
+	 * exact for every threshold and tie rule.  For divisor methods the
+	 * boundary is first estimated in closed form: one more seat needs the
+	 * list's next quotient v / d(have) to beat the (S - have)-th largest
+	 * quotient of the other lists; keeping `have` seats needs
+	 * v / d(have - 1) to beat the (S - have + 1)-th.  The estimate is
+	 * checked by two allocations and bisection decides only when a
+	 * threshold or a tie rule moves the boundary.
 	 */
-	if (have < in->seats && (in->excluded == NULL || !in->excluded[list]) &&
-	    v < TALLY_VOTES_MAX) {
-		if (seats_with(in, list, TALLY_VOTES_MAX, scratch, work, &got) == -1)
-			goto out;
-		if (got > have) {
-			lo = v;			/* has `have` seats */
-			hi = TALLY_VOTES_MAX;	/* has more */
-			while (hi - lo > 1) {
-				uint64_t mid = lo + (hi - lo) / 2;
-				if (seats_with(in, list, mid, scratch, work, &got) == -1)
-					goto out;
-				if (got > have)
-					hi = mid;
-				else
-					lo = mid;
-			}
-			*next_votes = hi - v;
+	if (have < in->seats && (in->excluded == NULL || !in->excluded[list])) {
+		guess = 0;
+		if (divisor_method) {
+			if (kth_other(in, r, list, in->seats - have, &t) == -1)
+				goto out;
+			guess = votes_to_beat(in->rule, have, &t);
+			if (guess <= v)
+				guess = v + 1;
 		}
+		if (least_votes(in, list, have + 1, guess, scratch, work,
+		    &least) == -1)
+			goto out;
+		if (least != UINT64_MAX && least > v)
+			*next_votes = least - v;
 	}
 	if (have > 0) {
-		lo = 0;		/* with no votes: fewer seats */
-		hi = v;		/* with v votes: `have` seats */
-		while (hi - lo > 1) {
-			uint64_t mid = lo + (hi - lo) / 2;
-			if (seats_with(in, list, mid, scratch, work, &got) == -1)
+		guess = 0;
+		if (divisor_method) {
+			if (kth_other(in, r, list, in->seats - have + 1, &t) == -1)
 				goto out;
-			if (got >= have)
-				hi = mid;
-			else
-				lo = mid;
+			guess = votes_to_beat(in->rule, have - 1, &t);
 		}
-		*margin = v - hi;
+		if (guess > v)
+			guess = v;
+		if (least_votes(in, list, have, guess, scratch, work,
+		    &least) == -1)
+			goto out;
+		if (least != UINT64_MAX && least <= v)
+			*margin = v - least;
 	}
 	rc = 0;
 out:

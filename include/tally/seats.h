@@ -79,6 +79,7 @@ struct tally_seat_result {
 	/* Private scratch space, sized with the rest. */
 	uint64_t		*rem_;
 	size_t			*order_;
+	size_t			*heap_;
 	bool			*eligible_;
 };
 
@@ -101,8 +102,13 @@ int	tally_seats_allocate(const struct tally_seat_input *in,
  * `next_votes`, the fewest extra votes that would give it one more firm seat
  * (UINT64_MAX when none would, e.g. a nationally excluded list or no seat
  * left to win), and `margin`, the most votes it could lose and still keep all
- * its firm seats (0 when it has none).  Exact: both are found with the
- * allocation itself.  `scratch` must be initialised like a result.
+ * its firm seats (0 when it has none).  Exact: both are boundaries found
+ * with the allocation itself.  `scratch` must be initialised like a result.
+ *
+ * Returns 0; 1 when the method has no such boundary (Droop, and Hare under
+ * a province threshold: there a list can lose a seat by gaining votes, so
+ * "the fewest votes for a seat" is not a single threshold; both outputs are
+ * then left at "none"); -1 on allocation failure.
  */
 int	tally_seats_explain(const struct tally_seat_input *in,
 	    const struct tally_seat_result *r, size_t list,

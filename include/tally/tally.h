@@ -7,6 +7,7 @@
 #include <tally/election.h>
 #include <tally/error.h>
 #include <tally/feed.h>
+#include <tally/journal.h>
 #include <tally/seats.h>
 #include <tally/state.h>
 #include <tally/render.h>

@@ -1,0 +1,240 @@
+/*
+ * journal.c - journal record codec and replay (see tally/journal.h).
+ *
+ * Recovery rules (redis aof.c makes the same distinction): a record that was
+ * being written when the process or machine died can only be the last one,
+ * so an incomplete or unverifiable tail is cut off; a bad record with valid
+ * data after it means the file was damaged, and guessing would lose
+ * acknowledged results silently, so that is reported, never repaired
+ * implicitly.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <tally/journal.h>
+
+/* CRC32C (Castagnoli, reflected polynomial 0x82f63b78), table-driven. */
+static uint32_t crc_table[8][256];
+static bool crc_ready;
+
+static void
+crc_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (i = 0; i < 256; i++)
+		for (j = 1; j < 8; j++)
+			crc_table[j][i] = (crc_table[j - 1][i] >> 8) ^
+			    crc_table[0][crc_table[j - 1][i] & 0xff];
+	crc_ready = true;
+}
+
+uint32_t
+tally_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	if (!crc_ready)
+		crc_init();
+	crc = ~crc;
+	/* Slicing by 8: eight table lookups per 8 bytes. */
+	while (len >= 8) {
+		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		    crc_table[3][p[4]] ^ crc_table[2][p[5]] ^
+		    crc_table[1][p[6]] ^ crc_table[0][p[7]];
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+int
+tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
+    struct tally_feed *const *feeds, size_t n, char **out, size_t *outlen)
+{
+	size_t len = 64 + strlen(received_at), i, off;
+	unsigned char *buf;
+	int w;
+
+	/*
+	 * The payload is assembled from the feeds' canonical bytes (already
+	 * compact JSON), so nothing is encoded twice.
+	 */
+	for (i = 0; i < n; i++)
+		len += feeds[i]->canonical_len + 1;
+	if (len > TALLY_JOURNAL_MAX)
+		return -1;
+	if ((buf = malloc(TALLY_JOURNAL_HEADER + len + 1)) == NULL)
+		return -1;
+	off = TALLY_JOURNAL_HEADER;
+	w = snprintf((char *)buf + off, len + 1 - (off - TALLY_JOURNAL_HEADER),
+	    "{\"version\":%llu,\"received_at\":\"%s\",\"results\":[",
+	    (unsigned long long)version, received_at);
+	off += (size_t)w;
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf[off++] = ',';
+		memcpy(buf + off, feeds[i]->canonical, feeds[i]->canonical_len);
+		off += feeds[i]->canonical_len;
+	}
+	buf[off++] = ']';
+	buf[off++] = '}';
+	put32(buf, TALLY_JOURNAL_MAGIC);
+	put32(buf + 8, (uint32_t)(off - TALLY_JOURNAL_HEADER));
+	put64(buf + 12, seq);
+	put32(buf + 4, tally_crc32c(0, buf + 8, off - 8));
+	*out = (char *)buf;
+	*outlen = off;
+	return 0;
+}
+
+static bool
+all_zero(const char *p, size_t n)
+{
+	while (n-- > 0)
+		if (*p++ != 0)
+			return false;
+	return true;
+}
+
+enum tally_scan
+tally_journal_scan(const char *buf, size_t len, size_t *off,
+    struct tally_record *rec, char *why, size_t whylen)
+{
+	const unsigned char *p = (const unsigned char *)buf + *off;
+	size_t left = len - *off;
+	uint32_t plen;
+
+	if (left == 0)
+		return TALLY_SCAN_END;
+	if (left < TALLY_JOURNAL_HEADER) {
+		snprintf(why, whylen, "%zu bytes of a record header", left);
+		return TALLY_SCAN_TORN;
+	}
+	plen = get32(p + 8);
+	if (get32(p) != TALLY_JOURNAL_MAGIC) {
+		if (all_zero((const char *)p, left)) {
+			snprintf(why, whylen, "%zu zero bytes", left);
+			return TALLY_SCAN_TORN;
+		}
+		snprintf(why, whylen, "bad magic");
+		return TALLY_SCAN_CORRUPT;
+	}
+	if (plen > TALLY_JOURNAL_MAX) {
+		snprintf(why, whylen, "impossible length %u", plen);
+		return TALLY_SCAN_CORRUPT;
+	}
+	if ((size_t)plen > left - TALLY_JOURNAL_HEADER) {
+		snprintf(why, whylen, "a record of %u bytes with %zu written",
+		    plen, left - TALLY_JOURNAL_HEADER);
+		return TALLY_SCAN_TORN;
+	}
+	if (tally_crc32c(0, p + 8, 12 + (size_t)plen) != get32(p + 4)) {
+		size_t end = TALLY_JOURNAL_HEADER + (size_t)plen;
+		snprintf(why, whylen, "checksum mismatch");
+		/* The last record, or followed only by zeros: a torn write. */
+		if (end == left || all_zero((const char *)p + end, left - end))
+			return TALLY_SCAN_TORN;
+		return TALLY_SCAN_CORRUPT;
+	}
+	rec->seq = get64(p + 12);
+	rec->payload = (const char *)p + TALLY_JOURNAL_HEADER;
+	rec->len = plen;
+	rec->offset = *off;
+	rec->size = TALLY_JOURNAL_HEADER + (size_t)plen;
+	*off += rec->size;
+	return TALLY_SCAN_RECORD;
+}
+
+int
+tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
+    struct tally_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *results, *entry, *v;
+	const char *received_at;
+	enum tally_check chk;
+	size_t i;
+	char ptr[48];
+	int rc = -1;
+
+	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
+		    "record payload is not JSON: %s", jerr.text);
+	results = json_object_get(root, "results");
+	received_at = json_string_value(json_object_get(root, "received_at"));
+	v = json_object_get(root, "version");
+	if (!json_is_array(results) || received_at == NULL ||
+	    !json_is_integer(v) || json_integer_value(v) < 0) {
+		tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
+		    "record payload lacks version, received_at or results");
+		goto out;
+	}
+	json_array_foreach(results, i, entry) {
+		struct tally_feed *f;
+		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
+		if ((f = tally_feed_parse(s->election, NULL, entry, ptr,
+		    err)) == NULL)
+			goto out;
+		if (tally_state_check(s, f, &chk, err) == -1 ||
+		    chk != TALLY_CHECK_NEW) {
+			if (chk == TALLY_CHECK_DUPLICATE)
+				tally_error_set(err, TALLY_ERROR_CONFLICT,
+				    "bad_record", ptr, "record repeats the "
+				    "current revision");
+			tally_feed_destroy(f);
+			goto out;
+		}
+		if (tally_state_apply(s, f, received_at, err) == -1)
+			goto out;
+	}
+	s->version = (uint64_t)json_integer_value(v);
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
