@@ -595,6 +595,43 @@ is_json_type(const char *ct)
 }
 
 /*
+ * The first gate of every feed: the right listener and a known token.
+ * Fills the reply and returns false when refused.
+ */
+static bool
+authorized_as(struct api *api, const struct http_request *rq,
+    struct http_reply *reply, const struct token **who)
+{
+	if (!rq->ingest) {
+		api_error(reply, 405, "method_not_allowed", NULL,
+		    "feeds are accepted on the ingest listener only, not on "
+		    "the public one");
+		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW, "");
+		count_rejection(api, "method_not_allowed");
+		return false;
+	}
+	if (auth_check(api->auth, rq->authorization, who) == -1) {
+		api_error(reply, 401, "unauthorized", NULL, "%s",
+		    rq->authorization == NULL ? "a feed needs a token: "
+		    "Authorization: Bearer <token>" : "the token is not valid");
+		MHD_add_response_header(reply->response,
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tallyd\"");
+		count_rejection(api, "unauthorized");
+		return false;
+	}
+	return true;
+}
+
+static bool
+authorized(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	const struct token *who;
+
+	return authorized_as(api, rq, reply, &who);
+}
+
+/*
  * What every feed passes before its body is looked at: the listener, the
  * token, the content type, well-formed JSON.  Returns the parsed body (new)
  * or NULL with the reply filled.
@@ -606,23 +643,8 @@ ingest_gate(struct api *api, const struct http_request *rq,
 	json_error_t jerr;
 	json_t *body;
 
-	if (!rq->ingest) {
-		api_error(reply, 405, "method_not_allowed", NULL,
-		    "feeds are accepted on the ingest listener only, not on "
-		    "the public one");
-		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW, "");
-		count_rejection(api, "method_not_allowed");
+	if (!authorized_as(api, rq, reply, who))
 		return NULL;
-	}
-	if (auth_check(api->auth, rq->authorization, who) == -1) {
-		api_error(reply, 401, "unauthorized", NULL, "%s",
-		    rq->authorization == NULL ? "a feed needs a token: "
-		    "Authorization: Bearer <token>" : "the token is not valid");
-		MHD_add_response_header(reply->response,
-		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tallyd\"");
-		count_rejection(api, "unauthorized");
-		return NULL;
-	}
 	if (!is_json_type(rq->content_type)) {
 		api_error(reply, 415, "unsupported_media_type", NULL,
 		    "send the result as Content-Type: application/json");
@@ -631,6 +653,14 @@ ingest_gate(struct api *api, const struct http_request *rq,
 	}
 	body = json_loadb(rq->body ? rq->body : "", rq->body_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+		/* Well-formed JSON whose number no count can reach. */
+		api_error(reply, 422, "out_of_range", NULL,
+		    "a number at line %d, column %d is too large: counts are "
+		    "integers from 0 to 10^12", jerr.line, jerr.column);
+		count_rejection(api, "out_of_range");
+		return NULL;
+	}
 	if (body == NULL) {
 		api_error(reply, 400, "invalid_json", NULL,
 		    "the body is not valid JSON (line %d, column %d): %s",
@@ -730,8 +760,10 @@ post_batch(struct api *api, const struct http_request *rq,
 	}
 	json_object_foreach(body, key, v) {
 		if (strcmp(key, "results") != 0) {
+			char fp[96];
+			snprintf(fp, sizeof(fp), "/%.60s", key);
 			tally_error_set(&err, TALLY_ERROR_INVALID, "unknown_field",
-			    "", "unknown field \"%.60s\"; the body is "
+			    fp, "unknown field \"%.60s\"; the body is "
 			    "{\"results\": [...]}", key);
 			goto reject;
 		}
@@ -1051,6 +1083,8 @@ route(struct api *api, enum route_id r, const char *id,
 	case R_PROVINCE:
 	case R_HISTORY:
 	case R_PROVINCE_RESULTS:
+		if (r == R_PROVINCE_RESULTS && !authorized(api, rq, reply))
+			return;
 		if ((pv = tally_election_province(api->election, id)) == NULL) {
 			if (r == R_PROVINCE_RESULTS)
 				count_rejection(api, "unknown_province");
@@ -1086,6 +1120,21 @@ api_handle(struct api *api, const struct http_request *rq,
 	for (k = 0; k < N_STATUSES && metric_statuses[k] != reply->status; k++)
 		;
 	api->m.requests[r][k]++;
+}
+
+void
+api_refused(struct api *api, const char *path, unsigned status,
+    const char *code)
+{
+	char id[TALLY_ID_MAX + 1];
+	enum route_id r = match(path, id, sizeof(id));
+	size_t k;
+
+	for (k = 0; k < N_STATUSES && metric_statuses[k] != status; k++)
+		;
+	api->m.requests[r][k]++;
+	if (r == R_PROVINCE_RESULTS || r == R_RESULTS)
+		count_rejection(api, code);
 }
 
 const char *

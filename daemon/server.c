@@ -170,11 +170,12 @@ send_reply(struct MHD_Connection *c, struct http_reply *reply)
 }
 
 static enum MHD_Result
-reject(struct MHD_Connection *c, unsigned status, const char *code,
-    const char *message)
+reject(struct server *srv, struct MHD_Connection *c, const char *url,
+    unsigned status, const char *code, const char *message)
 {
 	struct http_reply reply;
 
+	api_refused(srv->api, url, status, code);
 	api_error(&reply, status, code, NULL, "%s", message);
 	return send_reply(c, &reply);
 }
@@ -200,8 +201,8 @@ accepts_gzip(struct MHD_Connection *c)
 			q++;
 			while (*q == ' ')
 				q++;
-			if (strncmp(q, "q=0", 3) == 0 && strspn(q + 3, ".0") ==
-			    strlen(q + 3))
+			if (strncasecmp(q, "q=0", 3) == 0 &&
+			    strspn(q + 3, ".0 ") == strcspn(q + 3, ","))
 				return false;
 		}
 		return true;
@@ -232,13 +233,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		srv->in_flight++;
 		MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
 		if (hs.content_length > 1)
-			return reject(c, 400, "bad_framing",
+			return reject(srv, c, url, 400, "bad_framing",
 			    "more than one Content-Length header");
 		if (hs.content_length > 0 && hs.transfer_encoding > 0)
-			return reject(c, 400, "bad_framing",
+			return reject(srv, c, url, 400, "bad_framing",
 			    "Content-Length together with Transfer-Encoding");
 		if (hs.transfer_encoding > 0 && !hs.chunked_only)
-			return reject(c, 400, "bad_framing",
+			return reject(srv, c, url, 400, "bad_framing",
 			    "only the chunked transfer coding is accepted");
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -246,7 +247,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 			char msg[128];
 			snprintf(msg, sizeof(msg), "the body is larger than "
 			    "the limit of %zu bytes", srv->body_limit);
-			return reject(c, 413, "body_too_large", msg);
+			return reject(srv, c, url, 413, "body_too_large", msg);
 		}
 		/*
 		 * Answer on a later call: a response queued in this first
@@ -287,7 +288,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	rq->answered = true;
 	if (rq->status != 0)
-		return reject(c, rq->status, rq->code, rq->message);
+		return reject(srv, c, url, rq->status, rq->code, rq->message);
 
 	memset(&hr, 0, sizeof(hr));
 	hr.ingest = l->ingest;

@@ -50,6 +50,8 @@ struct config {
 	long		 connection_timeout;	/* seconds */
 	long		 connection_limit;	/* per listener */
 	char		*token_file;		/* NULL: env or generated token */
+	int		 fsync_policy;		/* enum journal_policy */
+	long		 fsync_batch_ms;	/* with JOURNAL_BATCH */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -66,6 +68,42 @@ int	config_set(struct config *cf, const char *key, const char *value,
 void	config_finish(struct config *cf);
 /* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
 int	config_split_hostport(const char *s, char *host, unsigned *port);
+
+/* journal.c: the feed journal on disk */
+enum journal_policy { JOURNAL_ALWAYS, JOURNAL_BATCH, JOURNAL_OFF };
+
+struct journal;
+
+struct journal_stats {
+	uint64_t	records;	/* replayed */
+	size_t		bytes;
+	size_t		bytes_dropped;	/* torn tail or --repair cut */
+	size_t		segments;
+	double		seconds;
+	bool		repair_cut;
+};
+
+/* Called on the loop when a submitted buffer is durable (err 0) or not. */
+typedef void (*journal_done_cb)(void *arg, int err);
+
+/*
+ * Replay DIR's journal into s, then open it for appending.  With `repair`,
+ * a corrupt record is cut off instead of refusing to start.  NULL with
+ * every problem in diag.
+ */
+struct journal	*journal_open(const char *dir, enum journal_policy policy,
+		    long batch_ms, struct tally_state *s, bool repair,
+		    struct journal_stats *st, struct tally_diag *diag);
+/* Start the writer thread; `done` runs on the loop after each submit. */
+int		 journal_start(struct journal *j, struct event_base *base,
+		    journal_done_cb done, void *arg);
+/* Hand one buffer of records (taken) to the writer. -1 if one is out. */
+int		 journal_submit(struct journal *j, char *buf, size_t len);
+bool		 journal_busy(const struct journal *j);
+uint64_t	 journal_next_seq(const struct journal *j);
+/* Sync what the policy left unsynced, stop the writer, close. */
+void		 journal_close(struct journal *j);
+const char	*journal_policy_name(enum journal_policy p);
 
 /* auth.c: bearer tokens for feeds */
 struct auth;
@@ -142,6 +180,9 @@ struct http_request {
 /* Route one request; never fails (errors become JSON error replies). */
 void	api_handle(struct api *api, const struct http_request *rq,
 	    struct http_reply *reply);
+/* Count a request the server refused before the API saw it. */
+void	api_refused(struct api *api, const char *path, unsigned status,
+	    const char *code);
 /* An error reply in the API's JSON error shape (new response). */
 void	api_error(struct http_reply *reply, unsigned status, const char *code,
 	    const char *field, const char *fmt, ...)

@@ -356,8 +356,9 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		r = json_object_get(v, "reporting");
 		t = json_object_get(v, "total");
 		if (r == NULL || t == NULL) {
+			char mp[256];
 			tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
-			    ptr_key(p, sizeof(p), p, r == NULL ? "reporting" :
+			    ptr_key(mp, sizeof(mp), p, r == NULL ? "reporting" :
 			    "total"), "stations needs both \"reporting\" and "
 			    "\"total\"");
 			goto fail;

@@ -441,13 +441,17 @@ tally_render_history(const struct tally_state *s, size_t p)
 				c = 1;
 			else
 				c = strcmp(f->lists[j].id, prev->lists[k].id);
+			/* Zero deltas are left out, as for lists in both. */
 			if (c < 0) {
-				json_object_set_new(changed, f->lists[j].id,
-				    json_integer((json_int_t)f->lists[j].votes));
+				if (f->lists[j].votes != 0)
+					json_object_set_new(changed, f->lists[j].id,
+					    json_integer((json_int_t)f->lists[j].votes));
 				j++;
 			} else if (c > 0) {
-				json_object_set_new(changed, prev->lists[k].id,
-				    json_integer(-(json_int_t)prev->lists[k].votes));
+				if (prev->lists[k].votes != 0)
+					json_object_set_new(changed,
+					    prev->lists[k].id, json_integer(
+					    -(json_int_t)prev->lists[k].votes));
 				k++;
 			} else {
 				json_int_t d = (json_int_t)f->lists[j].votes -
