@@ -81,6 +81,13 @@ struct api {
 	struct view		*per_province[3];	/* detail, explain, history */
 	struct view		*per_coalition;
 	struct metrics		 m;
+	/* Group commit (see round_start). */
+	struct journal		*journal;	/* borrowed */
+	struct pending		*queue;
+	struct pending	       **queue_tail;
+	struct pending		*round;
+	const struct tally_feed	**shadow;	/* per province, this round */
+	char			 round_at[32];
 };
 
 static void	view_clear(struct view *v);
@@ -164,6 +171,12 @@ api_create(struct tally_election *e, const struct config *cf,
 		api_destroy(api);
 		return NULL;
 	}
+	api->queue_tail = &api->queue;
+	if ((api->shadow = calloc(e->n_provinces, sizeof(*api->shadow))) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		api_destroy(api);
+		return NULL;
+	}
 	api->max_age = cf->max_age;
 	api->split = cf->ingest_listen != NULL &&
 	    strcmp(cf->ingest_listen, cf->listen) != 0;
@@ -178,6 +191,18 @@ api_set_server(struct api *api, const struct server *srv)
 	api->server = srv;
 }
 
+void
+api_set_journal(struct api *api, struct journal *j)
+{
+	api->journal = j;
+}
+
+bool
+api_idle(const struct api *api)
+{
+	return api->queue == NULL && api->round == NULL;
+}
+
 struct tally_state *
 api_state(struct api *api)
 {
@@ -190,6 +215,7 @@ api_destroy(struct api *api)
 	if (api == NULL)
 		return;
 	views_free(api);
+	free(api->shadow);
 	auth_destroy(api->auth);
 	tally_state_destroy(api->state);
 	tally_election_destroy(api->election);
@@ -202,7 +228,7 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 {
 	struct tally_state *s = NULL;
 	struct auth *auth;
-	bool swap = api->state->provinces_reporting == 0;
+	bool swap = api->state->provinces_reporting == 0 && api_idle(api);
 
 	/*
 	 * Tokens may name provinces, so they are checked against the
@@ -671,6 +697,322 @@ ingest_gate(struct api *api, const struct http_request *rq,
 	return body;
 }
 
+/*
+ * Group commit.  Accepted feeds wait in `queue` while the journal writes the
+ * previous round.  A round takes the whole queue, checks each request's
+ * revisions against the state and against the feeds earlier in the same
+ * round (`shadow`), answers at once what it can (conflicts, repeats of what
+ * is already applied), encodes one journal record per remaining request and
+ * hands them to the writer as one buffer.  When that buffer is durable the
+ * round is applied in order, one version per request, and every request is
+ * answered; if it could not be written, nothing is applied and each gets 503.
+ * A reader therefore never sees a result that could still be lost.
+ */
+struct pending {
+	struct pending		 *next;
+	void			 *ctx;		/* the server's request */
+	struct tally_feed	**feeds;	/* owned until applied */
+	enum tally_check	 *chk;
+	size_t			 *province;	/* per feed, kept for the answer */
+	uint64_t		 *revision;
+	size_t			  n;
+	bool			  batch;
+	bool			  has_new;	/* writes a record */
+	uint64_t		  version;	/* when has_new */
+};
+
+static void
+pending_free(struct pending *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		tally_feed_destroy(p->feeds[i]);
+	free(p->feeds);
+	free(p->chk);
+	free(p->province);
+	free(p->revision);
+	free(p);
+}
+
+static struct pending *
+pending_new(void *ctx, size_t n, bool batch)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->feeds = calloc(n, sizeof(*p->feeds));
+	p->chk = calloc(n, sizeof(*p->chk));
+	p->province = calloc(n, sizeof(*p->province));
+	p->revision = calloc(n, sizeof(*p->revision));
+	if (p->feeds == NULL || p->chk == NULL || p->province == NULL ||
+	    p->revision == NULL) {
+		pending_free(p);
+		return NULL;
+	}
+	p->ctx = ctx;
+	p->n = n;
+	p->batch = batch;
+	return p;
+}
+
+static void	count_request(struct api *api, int route, unsigned status);
+
+/* Answer a pending request now (counted in /metrics then), and free it. */
+static void
+pending_finish(struct api *api, struct pending *p, struct http_reply *reply)
+{
+	count_request(api, p->batch ? R_RESULTS : R_PROVINCE_RESULTS,
+	    reply->status);
+	server_resume(p->ctx, reply);
+	pending_free(p);
+}
+
+static void
+pending_reject(struct api *api, struct pending *p, const struct tally_error *err)
+{
+	struct http_reply reply;
+
+	memset(&reply, 0, sizeof(reply));
+	reject_feed(api, &reply, err);
+	pending_finish(api, p, &reply);
+}
+
+/* The success answer: 201 when something was applied, else 200 duplicate. */
+static void
+pending_answer(struct api *api, struct pending *p)
+{
+	struct http_reply reply;
+	json_t *o = json_object(), *results = json_array();
+	const char *status = p->has_new ? "applied" : "duplicate";
+	uint64_t version = p->has_new ? p->version : api->state->version;
+	size_t i;
+
+	memset(&reply, 0, sizeof(reply));
+	for (i = 0; i < p->n; i++) {
+		json_t *row = json_object();
+		json_object_set_new(row, "province", json_string(
+		    api->election->provinces[p->province[i]].id));
+		json_object_set_new(row, "revision",
+		    json_integer((json_int_t)p->revision[i]));
+		json_object_set_new(row, "status", json_string(
+		    p->chk[i] == TALLY_CHECK_NEW ? "applied" : "duplicate"));
+		json_array_append_new(results, row);
+		if (p->chk[i] == TALLY_CHECK_DUPLICATE)
+			api->m.feeds_duplicate++;
+	}
+	if (p->batch) {
+		json_object_set_new(o, "status", json_string(status));
+		json_object_set_new(o, "version", json_integer((json_int_t)version));
+		json_object_set_new(o, "results", results);
+	} else {
+		json_object_update(o, json_array_get(results, 0));
+		json_object_set_new(o, "version", json_integer((json_int_t)version));
+		json_decref(results);
+	}
+	json_reply(&reply, p->has_new ? 201 : 200, o);
+	pending_finish(api, p, &reply);
+}
+
+static void
+round_clear_shadow(struct api *api)
+{
+	struct pending *p;
+	size_t i;
+
+	for (p = api->round; p != NULL; p = p->next)
+		for (i = 0; i < p->n; i++)
+			api->shadow[p->province[i]] = NULL;
+}
+
+static void	round_start(struct api *api);
+
+/* The journal is done with the round's buffer (loop thread). */
+void
+api_journal_done(void *arg, int err)
+{
+	struct api *api = arg;
+	struct pending *p, *next;
+	struct tally_error terr;
+	bool applied = false;
+	size_t i;
+
+	round_clear_shadow(api);
+	for (p = api->round; p != NULL; p = next) {
+		next = p->next;
+		if (err != 0) {
+			struct http_reply reply;
+			memset(&reply, 0, sizeof(reply));
+			count_rejection(api, "journal_unavailable");
+			api_error(&reply, 503, "journal_unavailable", NULL,
+			    "the journal could not be written (%s); nothing was "
+			    "applied: retry later", strerror(err));
+			MHD_add_response_header(reply.response,
+			    MHD_HTTP_HEADER_RETRY_AFTER, "5");
+			pending_finish(api, p, &reply);
+			continue;
+		}
+		if (p->has_new) {
+			for (i = 0; i < p->n; i++) {
+				struct tally_feed *f;
+				if (p->chk[i] != TALLY_CHECK_NEW)
+					continue;
+				/* The state takes the feed. */
+				f = p->feeds[i];
+				p->feeds[i] = NULL;
+				if (tally_state_apply(api->state, f, api->round_at,
+				    &terr) == -1)
+					/* The record is durable but the tally
+					 * lacks it: restart, which replays it. */
+					fatalx("cannot apply a durable record: %s",
+					    terr.message);
+				api->m.feeds_applied++;
+			}
+			tally_state_bump(api->state);
+			if (api->state->version != p->version)
+				fatalx("version %llu applied as %llu",
+				    (unsigned long long)p->version,
+				    (unsigned long long)api->state->version);
+			applied = true;
+		}
+		pending_answer(api, p);
+	}
+	if (err != 0)
+		log_warnx("journal write failed (%s): %s", strerror(err),
+		    "answered 503, nothing applied; reads go on");
+	if (applied)
+		api->modified = time(NULL);
+	api->round = NULL;
+	round_start(api);
+}
+
+static void
+round_start(struct api *api)
+{
+	struct pending *p, *next, **tail;
+	struct tally_error err;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, records = 0, i;
+	uint64_t version = api->state->version;
+	uint64_t seq;
+
+	if (api->round != NULL || api->queue == NULL ||
+	    journal_busy(api->journal))
+		return;
+	seq = journal_next_seq(api->journal);
+	time_rfc3339(time(NULL), api->round_at, sizeof(api->round_at));
+	p = api->queue;
+	api->queue = NULL;
+	api->queue_tail = &api->queue;
+	tail = &api->round;
+	for (; p != NULL; p = next) {
+		bool waits = false;
+		next = p->next;
+		p->next = NULL;
+		/* Check every feed first: a batch is all or nothing. */
+		for (i = 0; i < p->n; i++) {
+			struct tally_feed *f = p->feeds[i];
+			const struct tally_feed *prev = api->shadow[f->province];
+			const struct tally_revision *cur;
+			if (prev == NULL && (cur = tally_state_current(api->state,
+			    f->province)) != NULL)
+				prev = cur->feed;
+			if (tally_feed_check(prev, f,
+			    api->election->provinces[f->province].id, &p->chk[i],
+			    &err) == -1) {
+				if (p->batch) {
+					char msg[sizeof(err.message)];
+					snprintf(err.field, sizeof(err.field),
+					    "/results/%zu/revision", i);
+					snprintf(msg, sizeof(msg), "%s", err.message);
+					snprintf(err.message, sizeof(err.message),
+					    "%.250s; nothing was applied", msg);
+				}
+				break;
+			}
+			/* A repeat of a feed not yet durable waits for it. */
+			if (p->chk[i] == TALLY_CHECK_DUPLICATE &&
+			    prev == api->shadow[f->province])
+				waits = true;
+		}
+		if (i < p->n) {
+			pending_reject(api, p, &err);
+			continue;
+		}
+		for (i = 0; i < p->n; i++)
+			if (p->chk[i] == TALLY_CHECK_NEW) {
+				api->shadow[p->feeds[i]->province] = p->feeds[i];
+				p->has_new = true;
+			}
+		if (p->has_new) {
+			struct tally_feed **fresh = p->feeds;
+			size_t nf = 0;
+			char *rec;
+			size_t reclen;
+			/* The record holds only the new revisions. */
+			struct tally_feed **nfeeds = malloc(p->n * sizeof(*nfeeds));
+			if (nfeeds == NULL)
+				fatalx("out of memory");
+			for (i = 0; i < p->n; i++)
+				if (p->chk[i] == TALLY_CHECK_NEW)
+					nfeeds[nf++] = fresh[i];
+			p->version = ++version;
+			if (tally_journal_encode(seq + records, p->version,
+			    api->round_at, nfeeds, nf, &rec, &reclen) == -1)
+				fatalx("out of memory encoding a journal record");
+			free(nfeeds);
+			if (len + reclen > cap) {
+				char *nb;
+				cap = (len + reclen) * 2;
+				if ((nb = realloc(buf, cap)) == NULL)
+					fatalx("out of memory");
+				buf = nb;
+			}
+			memcpy(buf + len, rec, reclen);
+			len += reclen;
+			free(rec);
+			records++;
+			waits = true;
+		}
+		if (!waits) {
+			/* Everything in it is already applied: answer now. */
+			pending_answer(api, p);
+			continue;
+		}
+		*tail = p;
+		tail = &p->next;
+	}
+	if (api->round == NULL) {
+		free(buf);
+		return;
+	}
+	if (records == 0) {
+		/* Only repeats of feeds of this very round: cannot happen,
+		 * since a repeat waits only for a record in the round. */
+		free(buf);
+		api_journal_done(api, 0);
+		return;
+	}
+	if (journal_submit(api->journal, buf, len, records) == -1)
+		fatalx("journal busy at round start");
+}
+
+static void
+enqueue(struct api *api, struct pending *p, struct http_reply *reply)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		p->province[i] = p->feeds[i]->province;
+		p->revision[i] = p->feeds[i]->revision;
+	}
+	*api->queue_tail = p;
+	api->queue_tail = &p->next;
+	reply->pending = true;
+	round_start(api);
+}
+
 static void
 post_province(struct api *api, const struct http_request *rq,
     const char *province, struct http_reply *reply)
@@ -678,9 +1020,8 @@ post_province(struct api *api, const struct http_request *rq,
 	const struct token *who;
 	struct tally_feed *f;
 	struct tally_error err;
-	enum tally_check chk;
-	char now[32];
-	json_t *body, *o;
+	struct pending *p;
+	json_t *body;
 
 	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
 		return;
@@ -697,39 +1038,16 @@ post_province(struct api *api, const struct http_request *rq,
 		    "this token may not post results for province %s", province);
 		return;
 	}
-	if (tally_state_check(api->state, f, &chk, &err) == -1) {
+	if ((p = pending_new(rq->ctx, 1, false)) == NULL) {
 		tally_feed_destroy(f);
-		reject_feed(api, reply, &err);
+		api_error(reply, 503, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
 		return;
 	}
-	o = json_object();
-	json_object_set_new(o, "province", json_string(province));
-	json_object_set_new(o, "revision", json_integer((json_int_t)f->revision));
-	if (chk == TALLY_CHECK_DUPLICATE) {
-		tally_feed_destroy(f);
-		api->m.feeds_duplicate++;
-		json_object_set_new(o, "status", json_string("duplicate"));
-		json_object_set_new(o, "version",
-		    json_integer((json_int_t)api->state->version));
-		json_reply(reply, 200, o);
-		return;
-	}
-	time_rfc3339(time(NULL), now, sizeof(now));
-	if (tally_state_apply(api->state, f, now, &err) == -1) {
-		json_decref(o);
-		reject_feed(api, reply, &err);
-		return;
-	}
-	tally_state_bump(api->state);
-	api->modified = time(NULL);
-	api->m.feeds_applied++;
-	log_debug("applied %s revision %llu (token %s), version %llu", province,
-	    (unsigned long long)json_integer_value(json_object_get(o, "revision")),
-	    auth_label(who), (unsigned long long)api->state->version);
-	json_object_set_new(o, "status", json_string("applied"));
-	json_object_set_new(o, "version",
-	    json_integer((json_int_t)api->state->version));
-	json_reply(reply, 201, o);
+	p->feeds[0] = f;
+	log_debug("accepted %s revision %llu (token %s)", province,
+	    (unsigned long long)f->revision, auth_label(who));
+	enqueue(api, p, reply);
 }
 
 /*
@@ -742,14 +1060,13 @@ post_batch(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	const struct token *who;
-	struct tally_feed **feeds = NULL;
-	enum tally_check *chk = NULL;
+	struct pending *p = NULL;
 	struct tally_error err;
-	json_t *body, *arr, *entry, *o, *results;
+	json_t *body, *arr, *entry;
 	const char *key;
 	json_t *v;
-	size_t i, j, n = 0, applied = 0;
-	char now[32], ptr[64];
+	size_t i, j, n = 0;
+	char ptr[64];
 
 	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
 		return;
@@ -776,25 +1093,23 @@ post_batch(struct api *api, const struct http_request *rq,
 		goto reject;
 	}
 	n = json_array_size(arr);
-	feeds = calloc(n, sizeof(*feeds));
-	chk = calloc(n, sizeof(*chk));
-	if (feeds == NULL || chk == NULL) {
+	if ((p = pending_new(rq->ctx, n, true)) == NULL) {
 		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
 		    "out of memory; nothing was applied, try again");
 		goto reject;
 	}
 	json_array_foreach(arr, i, entry) {
 		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
-		if ((feeds[i] = tally_feed_parse(api->election, NULL, entry, ptr,
-		    &err)) == NULL)
+		if ((p->feeds[i] = tally_feed_parse(api->election, NULL, entry,
+		    ptr, &err)) == NULL)
 			goto reject;
 		for (j = 0; j < i; j++)
-			if (feeds[j]->province == feeds[i]->province) {
+			if (p->feeds[j]->province == p->feeds[i]->province) {
 				tally_error_set(&err, TALLY_ERROR_INVALID,
 				    "duplicate_province", ptr,
 				    "province %s is already in this batch at "
 				    "/results/%zu; send one result per province",
-				    api->election->provinces[feeds[i]->province].id,
+				    api->election->provinces[p->feeds[i]->province].id,
 				    j);
 				snprintf(err.field, sizeof(err.field),
 				    "%s/province", ptr);
@@ -802,78 +1117,25 @@ post_batch(struct api *api, const struct http_request *rq,
 			}
 	}
 	for (i = 0; i < n; i++) {
-		const char *pid = api->election->provinces[feeds[i]->province].id;
+		const char *pid = api->election->provinces[p->feeds[i]->province].id;
 		if (!auth_may_post(who, pid)) {
 			snprintf(ptr, sizeof(ptr), "/results/%zu/province", i);
 			count_rejection(api, "forbidden_province");
 			api_error(reply, 403, "forbidden_province", ptr,
 			    "this token may not post results for province %s; "
 			    "nothing was applied", pid);
-			goto out;
-		}
-		if (tally_state_check(api->state, feeds[i], &chk[i], &err) == -1) {
-			char msg[sizeof(err.message)];
-			snprintf(err.field, sizeof(err.field),
-			    "/results/%zu/revision", i);
-			snprintf(msg, sizeof(msg), "%s", err.message);
-			snprintf(err.message, sizeof(err.message),
-			    "%.250s; nothing was applied", msg);
-			goto reject;
+			pending_free(p);
+			json_decref(body);
+			return;
 		}
 	}
-	time_rfc3339(time(NULL), now, sizeof(now));
-	o = json_object();
-	results = json_array();
-	for (i = 0; i < n; i++) {
-		json_t *row = json_object();
-		json_object_set_new(row, "province", json_string(
-		    api->election->provinces[feeds[i]->province].id));
-		json_object_set_new(row, "revision",
-		    json_integer((json_int_t)feeds[i]->revision));
-		if (chk[i] == TALLY_CHECK_DUPLICATE) {
-			json_object_set_new(row, "status", json_string("duplicate"));
-			api->m.feeds_duplicate++;
-		} else {
-			struct tally_feed *f = feeds[i];
-			feeds[i] = NULL;
-			/*
-			 * Only allocation can fail here; entries already
-			 * applied stay applied, which the answer says.
-			 */
-			if (tally_state_apply(api->state, f, now, &err) == -1) {
-				json_decref(row);
-				json_decref(results);
-				json_decref(o);
-				if (applied > 0) {
-					tally_state_bump(api->state);
-					api->modified = time(NULL);
-				}
-				goto reject;
-			}
-			applied++;
-			api->m.feeds_applied++;
-			json_object_set_new(row, "status", json_string("applied"));
-		}
-		json_array_append_new(results, row);
-	}
-	if (applied > 0) {
-		tally_state_bump(api->state);
-		api->modified = time(NULL);
-	}
-	json_object_set_new(o, "status", json_string(applied ? "applied" :
-	    "duplicate"));
-	json_object_set_new(o, "version",
-	    json_integer((json_int_t)api->state->version));
-	json_object_set_new(o, "results", results);
-	json_reply(reply, applied ? 201 : 200, o);
-	goto out;
+	json_decref(body);
+	enqueue(api, p, reply);
+	return;
 reject:
 	reject_feed(api, reply, &err);
-out:
-	for (i = 0; feeds != NULL && i < n; i++)
-		tally_feed_destroy(feeds[i]);
-	free(feeds);
-	free(chk);
+	if (p != NULL)
+		pending_free(p);
 	json_decref(body);
 }
 
@@ -1114,12 +1376,21 @@ api_handle(struct api *api, const struct http_request *rq,
 {
 	char id[TALLY_ID_MAX + 1];
 	enum route_id r = match(rq->path, id, sizeof(id));
-	size_t k;
 
 	route(api, r, id, rq, reply);
-	for (k = 0; k < N_STATUSES && metric_statuses[k] != reply->status; k++)
+	/* A pending answer is counted when it is given. */
+	if (!reply->pending)
+		count_request(api, r, reply->status);
+}
+
+static void
+count_request(struct api *api, int route, unsigned status)
+{
+	size_t k;
+
+	for (k = 0; k < N_STATUSES && metric_statuses[k] != status; k++)
 		;
-	api->m.requests[r][k]++;
+	api->m.requests[route][k]++;
 }
 
 void
@@ -1128,11 +1399,8 @@ api_refused(struct api *api, const char *path, unsigned status,
 {
 	char id[TALLY_ID_MAX + 1];
 	enum route_id r = match(path, id, sizeof(id));
-	size_t k;
 
-	for (k = 0; k < N_STATUSES && metric_statuses[k] != status; k++)
-		;
-	api->m.requests[r][k]++;
+	count_request(api, r, status);
 	if (r == R_PROVINCE_RESULTS || r == R_RESULTS)
 		count_rejection(api, code);
 }

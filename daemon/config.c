@@ -19,7 +19,7 @@
 #include "tallyd.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL };
+    CF_LEVEL, CF_FSYNC };
 
 struct cf_key {
 	const char	*name;
@@ -43,6 +43,7 @@ static const struct cf_key cf_keys[] = {
 	CF("connection_timeout", CF_LONG,		connection_timeout, 1, 86400),
 	CF("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
+	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
 };
 
 int
@@ -65,6 +66,8 @@ config_defaults(struct config *cf)
 	cf->body_limit = 1024 * 1024;
 	cf->connection_timeout = 30;
 	cf->connection_limit = 10000;
+	cf->fsync_policy = JOURNAL_ALWAYS;
+	cf->fsync_batch_ms = 1000;
 	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;
@@ -196,6 +199,24 @@ path:
 		else {
 			tally_diag_add(diag, "%s: %s: \"%s\" must be warn, info "
 			    "or debug", where, k->name, value);
+			return -1;
+		}
+		return 0;
+	case CF_FSYNC:
+		/* always | batch:<ms> | off */
+		if (strcmp(value, "always") == 0)
+			cf->fsync_policy = JOURNAL_ALWAYS;
+		else if (strcmp(value, "off") == 0)
+			cf->fsync_policy = JOURNAL_OFF;
+		else if (strncmp(value, "batch:", 6) == 0 &&
+		    (v = strtol(value + 6, &end, 10)) >= 1 && v <= 60000 &&
+		    *end == '\0' && end != value + 6) {
+			cf->fsync_policy = JOURNAL_BATCH;
+			cf->fsync_batch_ms = v;
+		} else {
+			tally_diag_add(diag, "%s: %s: \"%s\" must be always, "
+			    "batch:<ms> (1 to 60000) or off", where, k->name,
+			    value);
 			return -1;
 		}
 		return 0;

@@ -40,6 +40,7 @@ struct tallyd {
 	struct override		 overrides[8];
 	size_t			 n_overrides;
 	struct api		*api;
+	struct journal		*journal;
 	struct server		*server;
 	struct event		*ev_sigint, *ev_sigterm, *ev_sighup, *ev_drain;
 	struct timespec		 shutdown_began;
@@ -61,6 +62,8 @@ usage(FILE *out)
 "      --listen HOST:PORT   public listener (default 127.0.0.1:8080)\n"
 "      --ingest-listen HOST:PORT  separate listener for feeds (POST)\n"
 "      --data-dir DIR       journal, token and pid file (default ./var)\n"
+"      --repair             cut the journal at a corrupt record instead of\n"
+"                           refusing to start (says what is lost)\n"
 "  -h, --help               this help\n"
 "  -V, --version            print the version\n"
 "\n"
@@ -162,7 +165,7 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (server_in_flight(td->server) == 0) {
+	if (server_in_flight(td->server) == 0 && api_idle(td->api)) {
 		log_info("no request in flight; exiting");
 		event_base_loopexit(td->base, NULL);
 	} else if (now.tv_sec - td->shutdown_began.tv_sec >= SHUTDOWN_GRACE_SEC) {
@@ -299,6 +302,7 @@ main(int argc, char **argv)
 		{ "listen",		required_argument,	NULL, 2 },
 		{ "ingest-listen",	required_argument,	NULL, 3 },
 		{ "data-dir",		required_argument,	NULL, 4 },
+		{ "repair",		no_argument,		NULL, 5 },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const optkeys[] = { NULL, "election", "listen",
@@ -306,7 +310,8 @@ main(int argc, char **argv)
 	struct tallyd td;
 	struct tally_election *e;
 	struct tally_diag diag;
-	bool check = false, foreground = false, verbose = false;
+	bool check = false, foreground = false, verbose = false, repair = false;
+	struct journal_stats jst;
 	char logpath[4096];
 	int ch;
 
@@ -332,6 +337,9 @@ main(int argc, char **argv)
 		case 'V':
 			printf("tallyd %s\n", TALLYD_VERSION);
 			return 0;
+		case 5:
+			repair = true;
+			break;
 		case 1: case 2: case 3: case 4:
 			if (td.n_overrides == sizeof(td.overrides) /
 			    sizeof(td.overrides[0]))
@@ -412,6 +420,38 @@ main(int argc, char **argv)
 		print_diag(&diag);
 		fatalx("cannot set up the API");
 	}
+	tally_diag_finish(&diag);
+
+	/* Replay before listening: nobody sees a half-rebuilt tally. */
+	tally_diag_init(&diag);
+	td.journal = journal_open(td.cf.data_dir, (enum journal_policy)
+	    td.cf.fsync_policy, td.cf.fsync_batch_ms, api_state(td.api), repair,
+	    &jst, &diag);
+	if (td.journal == NULL) {
+		print_diag(&diag);
+		fatalx("cannot open the journal in %s", td.cf.data_dir);
+	}
+	tally_diag_finish(&diag);
+	log_info("journal: replayed %llu records (%zu bytes, %zu segments) in "
+	    "%.3f s; version %llu", (unsigned long long)jst.records, jst.bytes,
+	    jst.segments, jst.seconds,
+	    (unsigned long long)api_state(td.api)->version);
+	if (td.cf.fsync_policy == JOURNAL_ALWAYS)
+		log_info("fsync policy always: a feed is acknowledged after its "
+		    "journal record is on disk");
+	else if (td.cf.fsync_policy == JOURNAL_BATCH)
+		log_warnx("fsync policy batch:%ld: feeds are acknowledged before "
+		    "they are synced; a power cut can lose up to %ld ms of "
+		    "acknowledged feeds", td.cf.fsync_batch_ms,
+		    td.cf.fsync_batch_ms);
+	else
+		log_warnx("fsync policy off: feeds are acknowledged before they "
+		    "are synced; a power cut can lose acknowledged feeds");
+	if (journal_start(td.journal, td.base, api_journal_done, td.api) == -1)
+		fatalx("cannot start the journal writer");
+	api_set_journal(td.api, td.journal);
+
+	tally_diag_init(&diag);
 	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
 		print_diag(&diag);
 		fatalx("cannot start the listeners");
@@ -428,6 +468,7 @@ main(int argc, char **argv)
 		log_warnx("event loop failed");
 
 	server_destroy(td.server);
+	journal_close(td.journal);
 	api_destroy(td.api);
 	if (td.ev_drain != NULL)
 		event_free(td.ev_drain);

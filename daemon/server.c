@@ -50,15 +50,26 @@ struct server {
 	unsigned		 in_flight;	/* requests begun, not completed */
 };
 
+enum rq_phase {
+	RQ_READING,	/* headers seen, body arriving */
+	RQ_HANDLING,	/* inside api_handle */
+	RQ_WAITING,	/* suspended until its journal record is durable */
+	RQ_READY,	/* resumed with its reply */
+	RQ_DONE,	/* reply queued */
+};
+
 /* Per-request state, freed in the completion callback. */
 struct request {
-	char		*body;
-	size_t		 len;
-	size_t		 cap;
-	unsigned	 status;	/* an error found while reading, or 0 */
-	const char	*code;
-	const char	*message;
-	bool		 answered;
+	struct listener		*listener;
+	struct MHD_Connection	*conn;
+	char			*body;
+	size_t			 len;
+	size_t			 cap;
+	unsigned		 status;	/* an error found while reading, or 0 */
+	const char		*code;
+	const char		*message;
+	enum rq_phase		 phase;
+	struct http_reply	 reply;		/* when READY */
 };
 
 void
@@ -229,6 +240,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
+		rq->listener = l;
+		rq->conn = c;
 		*con_cls = rq;
 		srv->in_flight++;
 		MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
@@ -284,11 +297,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		rq->len += n;
 		return MHD_YES;
 	}
-	if (rq->answered)
+	switch (rq->phase) {
+	case RQ_READING:
+		break;
+	case RQ_HANDLING:
+	case RQ_WAITING:
+	case RQ_DONE:
 		return MHD_YES;
-	rq->answered = true;
-	if (rq->status != 0)
+	case RQ_READY:
+		rq->phase = RQ_DONE;
+		return send_reply(c, &rq->reply);
+	}
+	if (rq->status != 0) {
+		rq->phase = RQ_DONE;
 		return reject(srv, c, url, rq->status, rq->code, rq->message);
+	}
 
 	memset(&hr, 0, sizeof(hr));
 	hr.ingest = l->ingest;
@@ -304,8 +327,45 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.body = rq->body;
 	hr.body_len = rq->len;
 	hr.conn = c;
+	hr.ctx = rq;
+	memset(&reply, 0, sizeof(reply));
+	rq->phase = RQ_HANDLING;
 	api_handle(srv->api, &hr, &reply);
+	if (reply.pending && rq->phase == RQ_READY) {
+		/* Answered before it had to wait (a conflict, a repeat). */
+		rq->phase = RQ_DONE;
+		return send_reply(c, &rq->reply);
+	}
+	rq->phase = RQ_DONE;
+	if (reply.pending) {
+		/*
+		 * The answer waits for the journal: park the connection;
+		 * server_resume brings it back with the reply.
+		 */
+		rq->phase = RQ_WAITING;
+		MHD_suspend_connection(c);
+		return MHD_YES;
+	}
 	return send_reply(c, &reply);
+}
+
+void
+server_resume(void *ctx, const struct http_reply *reply)
+{
+	struct request *rq = ctx;
+	struct listener *l = rq->listener;
+	struct timeval now = { 0, 0 };
+
+	rq->reply = *reply;
+	if (rq->phase == RQ_HANDLING) {
+		/* Still inside the handler: it sends the reply itself. */
+		rq->phase = RQ_READY;
+		return;
+	}
+	rq->phase = RQ_READY;
+	MHD_resume_connection(rq->conn);
+	/* Run MHD at once: the resumed connection is not an fd event. */
+	evtimer_add(l->ev_timer, &now);
 }
 
 static int

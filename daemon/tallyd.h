@@ -98,7 +98,8 @@ struct journal	*journal_open(const char *dir, enum journal_policy policy,
 int		 journal_start(struct journal *j, struct event_base *base,
 		    journal_done_cb done, void *arg);
 /* Hand one buffer of records (taken) to the writer. -1 if one is out. */
-int		 journal_submit(struct journal *j, char *buf, size_t len);
+int		 journal_submit(struct journal *j, char *buf, size_t len,
+		    size_t records);
 bool		 journal_busy(const struct journal *j);
 uint64_t	 journal_next_seq(const struct journal *j);
 /* Sync what the policy left unsynced, stop the writer, close. */
@@ -122,6 +123,7 @@ const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop */
 struct server;
+struct http_reply;
 struct api;
 struct request;
 
@@ -134,6 +136,8 @@ void		 server_quiesce(struct server *srv);
 unsigned	 server_connections(const struct server *srv);
 /* Requests begun and not yet completed. */
 unsigned	 server_in_flight(const struct server *srv);
+/* Answer a request the API left pending (reply copied). */
+void		 server_resume(void *ctx, const struct http_reply *reply);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
 
@@ -146,6 +150,12 @@ struct api	*api_create(struct tally_election *e, const struct config *cf,
 void		 api_destroy(struct api *api);
 /* For /metrics (borrowed). */
 void		 api_set_server(struct api *api, const struct server *srv);
+/* Where accepted feeds go before they are applied (borrowed). */
+void		 api_set_journal(struct api *api, struct journal *j);
+/* The journal's completion callback (arg: the api). */
+void		 api_journal_done(void *arg, int err);
+/* No feed waiting for or in a journal round. */
+bool		 api_idle(const struct api *api);
 struct tally_state *api_state(struct api *api);
 const char	*api_election_id(const struct api *api);
 /*
@@ -161,6 +171,7 @@ struct http_reply {
 	unsigned		 status;
 	struct MHD_Response	*response;	/* borrowed from a cache, or new */
 	bool			 owned;		/* response must be destroyed after queueing */
+	bool			 pending;	/* answered later via server_resume */
 };
 
 /* One complete request, as the server hands it to the API. */
@@ -175,6 +186,7 @@ struct http_request {
 	const char		*body;
 	size_t			 body_len;
 	struct MHD_Connection	*conn;		/* for query arguments */
+	void			*ctx;		/* the server's handle, for server_resume */
 };
 
 /* Route one request; never fails (errors become JSON error replies). */

@@ -57,12 +57,10 @@ tally_state_current(const struct tally_state *s, size_t province)
 }
 
 int
-tally_state_check(const struct tally_state *s, const struct tally_feed *f,
-    enum tally_check *result, struct tally_error *err)
+tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, enum tally_check *result, struct tally_error *err)
 {
-	const struct tally_revision *cur = tally_state_current(s, f->province);
-	const char *pid = s->election->provinces[f->province].id;
-	uint64_t have = cur ? cur->feed->revision : 0;
+	uint64_t have = prev ? prev->revision : 0;
 
 	/*
 	 * Revisions grow strictly per province.  A retry of the current
@@ -74,8 +72,8 @@ tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 		*result = TALLY_CHECK_NEW;
 		return 0;
 	}
-	if (f->revision == have && cur->feed->canonical_len == f->canonical_len &&
-	    memcmp(cur->feed->canonical, f->canonical, f->canonical_len) == 0) {
+	if (f->revision == have && prev->canonical_len == f->canonical_len &&
+	    memcmp(prev->canonical, f->canonical, f->canonical_len) == 0) {
 		*result = TALLY_CHECK_DUPLICATE;
 		return 0;
 	}
@@ -83,13 +81,23 @@ tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 		return tally_error_set(err, TALLY_ERROR_CONFLICT,
 		    "revision_conflict", "/revision", "revision %llu of %s was "
 		    "already accepted with other content; send a correction as "
-		    "revision %llu", (unsigned long long)have, pid,
+		    "revision %llu", (unsigned long long)have, province,
 		    (unsigned long long)have + 1);
 	return tally_error_set(err, TALLY_ERROR_CONFLICT, "stale_revision",
 	    "/revision", "revision %llu of %s is older than the current "
 	    "revision %llu; send revision %llu or higher",
-	    (unsigned long long)f->revision, pid, (unsigned long long)have,
+	    (unsigned long long)f->revision, province, (unsigned long long)have,
 	    (unsigned long long)have + 1);
+}
+
+int
+tally_state_check(const struct tally_state *s, const struct tally_feed *f,
+    enum tally_check *result, struct tally_error *err)
+{
+	const struct tally_revision *cur = tally_state_current(s, f->province);
+
+	return tally_feed_check(cur ? cur->feed : NULL, f,
+	    s->election->provinces[f->province].id, result, err);
 }
 
 bool

@@ -83,6 +83,10 @@ enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
  */
 int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    enum tally_check *result, struct tally_error *err);
+/* The same rule against any previous snapshot (NULL: none) of `province`. */
+int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
+	    const char *province, enum tally_check *result,
+	    struct tally_error *err);
 
 /*
  * Apply a checked NEW snapshot: it becomes the province's current one (and
