@@ -671,11 +671,15 @@ static long
 index_get(const struct tally_election *e, char ns, const char *id)
 {
 	char key[TALLY_ID_MAX + 3];
+	size_t n;
 	json_t *v;
 
-	if (id == NULL || strlen(id) > TALLY_ID_MAX)
+	if (id == NULL || (n = strlen(id)) > TALLY_ID_MAX)
 		return -1;
-	snprintf(key, sizeof(key), "%c:%s", ns, id);
+	/* On every list of every feed: no printf here. */
+	key[0] = ns;
+	key[1] = ':';
+	memcpy(key + 2, id, n + 1);
 	v = json_object_get(e->index, key);
 	return v ? (long)json_integer_value(v) : -1;
 }
@@ -694,6 +698,22 @@ tally_election_list(const struct tally_election *e, const char *list_id)
 	long i = index_get(e, 'l', list_id);
 
 	return i < 0 ? NULL : &e->coalitions[i];
+}
+
+const char *
+tally_election_list_id(const struct tally_election *e, const char *list_id)
+{
+	const struct tally_coalition *c = tally_election_list(e, list_id);
+	size_t i;
+
+	if (c == NULL)
+		return NULL;
+	if (strcmp(c->id, list_id) == 0)
+		return c->id;
+	for (i = 0; i < c->n_aliases; i++)
+		if (strcmp(c->aliases[i], list_id) == 0)
+			return c->aliases[i];
+	return NULL;
 }
 
 const struct tally_coalition *

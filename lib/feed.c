@@ -149,49 +149,131 @@ list_cmp(const void *a, const void *b)
 	    ((const struct tally_feed_list *)b)->id);
 }
 
-/* The canonical form: what the province said, keys sorted, compact. */
+/* A growing byte buffer for the canonical form. */
+struct cbuf {
+	char	*p;
+	size_t	 len, cap;
+	bool	 nomem;
+};
+
+static void
+cb_add(struct cbuf *b, const char *s, size_t n)
+{
+	if (b->nomem)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 256;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->nomem = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+cb_str(struct cbuf *b, const char *s)
+{
+	cb_add(b, s, strlen(s));
+}
+
+static void
+cb_uint(struct cbuf *b, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	cb_add(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* A JSON string: ids and timestamps need no escaping; a note may. */
+static void
+cb_json_string(struct cbuf *b, const char *s, bool plain)
+{
+	json_t *j;
+	char *enc;
+
+	if (plain) {
+		cb_add(b, "\"", 1);
+		cb_str(b, s);
+		cb_add(b, "\"", 1);
+		return;
+	}
+	j = json_string(s);
+	enc = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	if (enc == NULL) {
+		b->nomem = true;
+		return;
+	}
+	cb_str(b, enc);
+	free(enc);
+}
+
+/*
+ * The canonical form: what the province said, compact, keys sorted bytewise
+ * (blank, invalid, note, province, reported_at, revision, stations, status,
+ * votes; list ids sorted), ASCII only -- the bytes json_dumps would give with
+ * JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII, written directly because
+ * replaying a journal canonicalises every record.
+ */
 static int
 canonicalize(const struct tally_election *e, struct tally_feed *f)
 {
-	json_t *o = json_object(), *votes = json_object(), *st;
+	struct cbuf b = { NULL, 0, 0, false };
 	size_t i;
 
-	if (o == NULL || votes == NULL)
-		goto fail;
-	json_object_set_new(o, "province",
-	    json_string(e->provinces[f->province].id));
-	json_object_set_new(o, "revision", json_integer((json_int_t)f->revision));
-	for (i = 0; i < f->n_lists; i++)
-		json_object_set_new(votes, f->lists[i].id,
-		    json_integer((json_int_t)f->lists[i].votes));
-	json_object_set(o, "votes", votes);
-	json_object_set_new(o, "blank", json_integer((json_int_t)f->blank));
-	json_object_set_new(o, "invalid", json_integer((json_int_t)f->invalid));
-	if (f->has_stations) {
-		st = json_object();
-		json_object_set_new(st, "reporting",
-		    json_integer((json_int_t)f->stations_reporting));
-		json_object_set_new(st, "total",
-		    json_integer((json_int_t)f->stations_total));
-		json_object_set_new(o, "stations", st);
+	cb_str(&b, "{\"blank\":");
+	cb_uint(&b, f->blank);
+	cb_str(&b, ",\"invalid\":");
+	cb_uint(&b, f->invalid);
+	if (f->note != NULL) {
+		cb_str(&b, ",\"note\":");
+		cb_json_string(&b, f->note, false);
 	}
-	json_object_set_new(o, "status", json_string(tally_status_name(f->status)));
-	if (f->reported_at[0] != '\0')
-		json_object_set_new(o, "reported_at", json_string(f->reported_at));
-	if (f->note != NULL)
-		json_object_set_new(o, "note", json_string(f->note));
-	f->canonical = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS |
-	    JSON_ENSURE_ASCII);
-	json_decref(votes);
-	json_decref(o);
-	if (f->canonical == NULL)
+	cb_str(&b, ",\"province\":");
+	cb_json_string(&b, e->provinces[f->province].id, true);
+	if (f->reported_at[0] != '\0') {
+		cb_str(&b, ",\"reported_at\":");
+		cb_json_string(&b, f->reported_at, true);
+	}
+	cb_str(&b, ",\"revision\":");
+	cb_uint(&b, f->revision);
+	if (f->has_stations) {
+		cb_str(&b, ",\"stations\":{\"reporting\":");
+		cb_uint(&b, f->stations_reporting);
+		cb_str(&b, ",\"total\":");
+		cb_uint(&b, f->stations_total);
+		cb_str(&b, "}");
+	}
+	cb_str(&b, ",\"status\":");
+	cb_json_string(&b, tally_status_name(f->status), true);
+	cb_str(&b, ",\"votes\":{");
+	for (i = 0; i < f->n_lists; i++) {
+		if (i > 0)
+			cb_add(&b, ",", 1);
+		cb_json_string(&b, f->lists[i].id, true);
+		cb_add(&b, ":", 1);
+		cb_uint(&b, f->lists[i].votes);
+	}
+	cb_str(&b, "}}");
+	if (b.nomem) {
+		free(b.p);
 		return -1;
-	f->canonical_len = strlen(f->canonical);
+	}
+	f->canonical = b.p;
+	f->canonical_len = b.len;
 	return 0;
-fail:
-	json_decref(votes);
-	json_decref(o);
-	return -1;
 }
 
 struct tally_feed *
@@ -317,7 +399,7 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		seen[c->index] = true;
 		if (get_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, err) == -1)
 			goto fail;
-		snprintf(l->id, sizeof(l->id), "%s", key);
+		l->id = tally_election_list_id(e, key);
 		l->coalition = c->index;
 		f->n_lists++;
 	}
@@ -435,6 +517,191 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 	return f;
 fail:
 	free(seen);
+	tally_feed_destroy(f);
+	return NULL;
+}
+
+/*
+ * A strict reader for the canonical form alone (journal replay): fields in
+ * canonical order, no white space.  Anything else is refused, and the caller
+ * falls back to the general parser, so this is only ever a faster path.
+ */
+struct rd {
+	const char	*p;
+	const char	*end;
+};
+
+static bool
+rd_lit(struct rd *r, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, lit, n) != 0)
+		return false;
+	r->p += n;
+	return true;
+}
+
+static bool
+rd_uint(struct rd *r, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *start = r->p;
+
+	while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+		if (v > (max - (uint64_t)(*r->p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*r->p - '0');
+		r->p++;
+	}
+	if (r->p == start || (r->p - start > 1 && *start == '0'))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A plain string (no escapes): its bounds. */
+static bool
+rd_plain(struct rd *r, const char **s, size_t *n)
+{
+	const char *q;
+
+	if (r->p >= r->end || *r->p != '"')
+		return false;
+	for (q = r->p + 1; q < r->end && *q != '"'; q++)
+		if (*q == '\\' || (unsigned char)*q < 0x20)
+			return false;
+	if (q >= r->end)
+		return false;
+	*s = r->p + 1;
+	*n = (size_t)(q - r->p - 1);
+	r->p = q + 1;
+	return true;
+}
+
+static bool
+rd_id(struct rd *r, char *buf)
+{
+	const char *s;
+	size_t n;
+
+	if (!rd_plain(r, &s, &n) || n == 0 || n > TALLY_ID_MAX)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return true;
+}
+
+struct tally_feed *
+tally_feed_read_canonical(const struct tally_election *e, const char *text,
+    size_t len, size_t *used)
+{
+	struct rd r = { text, text + len };
+	const struct tally_province *pv;
+	struct tally_feed *f;
+	char id[TALLY_ID_MAX + 1];
+	const char *s;
+	size_t n, cap = 0;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	if (!rd_lit(&r, "{\"blank\":") || !rd_uint(&r, TALLY_VOTES_MAX, &f->blank) ||
+	    !rd_lit(&r, ",\"invalid\":") ||
+	    !rd_uint(&r, TALLY_VOTES_MAX, &f->invalid))
+		goto fail;
+	if (rd_lit(&r, ",\"note\":")) {
+		/* Rare: let jansson decode the escaped string. */
+		const char *q = r.p;
+		json_t *j;
+		if (q >= r.end || *q != '"')
+			goto fail;
+		for (q++; q < r.end && *q != '"'; q++)
+			if (*q == '\\')
+				q++;
+		if (q >= r.end)
+			goto fail;
+		j = json_loadb(r.p, (size_t)(q + 1 - r.p), JSON_DECODE_ANY, NULL);
+		if (!json_is_string(j) || (f->note = strdup(json_string_value(j))) ==
+		    NULL) {
+			json_decref(j);
+			goto fail;
+		}
+		json_decref(j);
+		r.p = q + 1;
+	}
+	if (!rd_lit(&r, ",\"province\":") || !rd_id(&r, id) ||
+	    (pv = tally_election_province(e, id)) == NULL)
+		goto fail;
+	f->province = pv->index;
+	if (rd_lit(&r, ",\"reported_at\":")) {
+		if (!rd_plain(&r, &s, &n) || n >= sizeof(f->reported_at))
+			goto fail;
+		memcpy(f->reported_at, s, n);
+		f->reported_at[n] = '\0';
+		if (!tally_rfc3339_is_valid(f->reported_at))
+			goto fail;
+	}
+	if (!rd_lit(&r, ",\"revision\":") ||
+	    !rd_uint(&r, TALLY_REVISION_MAX, &f->revision) || f->revision == 0)
+		goto fail;
+	if (rd_lit(&r, ",\"stations\":{\"reporting\":")) {
+		if (!rd_uint(&r, TALLY_STATIONS_MAX, &f->stations_reporting) ||
+		    !rd_lit(&r, ",\"total\":") ||
+		    !rd_uint(&r, TALLY_STATIONS_MAX, &f->stations_total) ||
+		    !rd_lit(&r, "}") || f->stations_reporting > f->stations_total)
+			goto fail;
+		f->has_stations = true;
+	}
+	if (rd_lit(&r, ",\"status\":\"partial\""))
+		f->status = TALLY_STATUS_PARTIAL;
+	else if (rd_lit(&r, ",\"status\":\"final\""))
+		f->status = TALLY_STATUS_FINAL;
+	else
+		goto fail;
+	if (!rd_lit(&r, ",\"votes\":{"))
+		goto fail;
+	while (!rd_lit(&r, "}")) {
+		const struct tally_coalition *c;
+		struct tally_feed_list *l;
+		size_t i;
+		if (f->n_lists > 0 && !rd_lit(&r, ","))
+			goto fail;
+		if (!rd_id(&r, id) || !rd_lit(&r, ":"))
+			goto fail;
+		if (f->n_lists == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct tally_feed_list *nl = realloc(f->lists,
+			    ncap * sizeof(*nl));
+			if (nl == NULL)
+				goto fail;
+			f->lists = nl;
+			cap = ncap;
+		}
+		l = &f->lists[f->n_lists];
+		if ((c = tally_election_list(e, id)) == NULL ||
+		    (l->id = tally_election_list_id(e, id)) == NULL ||
+		    !rd_uint(&r, TALLY_VOTES_MAX, &l->votes))
+			goto fail;
+		/* Sorted, one list per coalition: as canonicalize wrote it. */
+		if (f->n_lists > 0 && strcmp(f->lists[f->n_lists - 1].id, l->id) >= 0)
+			goto fail;
+		for (i = 0; i < f->n_lists; i++)
+			if (f->lists[i].coalition == c->index)
+				goto fail;
+		l->coalition = c->index;
+		f->n_lists++;
+	}
+	if (!rd_lit(&r, "}"))
+		goto fail;
+	n = (size_t)(r.p - text);
+	if ((f->canonical = malloc(n + 1)) == NULL)
+		goto fail;
+	memcpy(f->canonical, text, n);
+	f->canonical[n] = '\0';
+	f->canonical_len = n;
+	*used = n;
+	return f;
+fail:
 	tally_feed_destroy(f);
 	return NULL;
 }

@@ -233,6 +233,7 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	struct tally_province_state *ps = &s->provinces[f->province];
 	struct tally_seat_result fresh;
 	struct tally_revision *rev;
+	bool fresh_needed = true;
 
 	/* Take every allocation first, so that failure leaves no trace. */
 	if (ps->n_revisions == ps->cap_revisions) {
@@ -244,12 +245,18 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		ps->revisions = n;
 		ps->cap_revisions = ncap;
 	}
-	if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
+	/* The province's result arrays are reused when they are big enough. */
+	if (ps->has_result && ps->result.cap_lists >= f->n_lists &&
+	    ps->result.cap_seats >= pv->seats)
+		fresh_needed = false;
+	else if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
 		goto nomem;
 
 	contribute(s, f->province, false);
-	tally_seat_result_finish(&ps->result);
-	ps->result = fresh;
+	if (fresh_needed) {
+		tally_seat_result_finish(&ps->result);
+		ps->result = fresh;
+	}
 	rev = &ps->revisions[ps->n_revisions++];
 	rev->feed = f;
 	snprintf(rev->received_at, sizeof(rev->received_at), "%s",

@@ -106,6 +106,10 @@ const struct tally_coalition	*tally_election_coalition(
 const struct tally_coalition	*tally_election_list(
 				    const struct tally_election *e, const char *list_id);
 
+/* The election's own copy of a list id (coalition id or alias), or NULL. */
+const char			*tally_election_list_id(
+				    const struct tally_election *e, const char *list_id);
+
 /* The normalised definition as JSON (new reference). NULL on allocation failure. */
 struct json_t	*tally_election_dump(const struct tally_election *e);
 

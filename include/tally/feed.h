@@ -25,7 +25,8 @@ struct json_t;
 enum tally_status { TALLY_STATUS_NONE, TALLY_STATUS_PARTIAL, TALLY_STATUS_FINAL };
 
 struct tally_feed_list {
-	char		 id[TALLY_ID_MAX + 1];	/* as posted: coalition id or alias */
+	const char	*id;		/* as posted: the election's coalition id
+					 * or alias string (borrowed) */
 	size_t		 coalition;		/* index in election->coalitions */
 	uint64_t	 votes;
 };
@@ -58,6 +59,15 @@ struct tally_feed	*tally_feed_parse(const struct tally_election *e,
 			    const char *province_id, struct json_t *body,
 			    const char *ptr, struct tally_error *err);
 void			 tally_feed_destroy(struct tally_feed *f);
+
+/*
+ * Read one feed in exactly the canonical form (as journal records hold
+ * them) at text[0..len): a fast path for replay that skips the general
+ * parser.  Returns a new feed and the bytes it took in *used, or NULL when
+ * the text is not canonical (the caller then uses tally_feed_parse).
+ */
+struct tally_feed	*tally_feed_read_canonical(const struct tally_election *e,
+			    const char *text, size_t len, size_t *used);
 
 /* Does `s` read as an RFC 3339 date-time (2018-05-14T18:00:00Z, offsets, fractions)? */
 bool			 tally_rfc3339_is_valid(const char *s);
