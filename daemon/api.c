@@ -399,7 +399,13 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 	}
 	if (j == NULL)
 		return NULL;
-	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	/*
+	 * Reals are display values (shares rounded to 2 decimals, quotients
+	 * shown beside their exact fraction): 10 significant digits print
+	 * 40.6 rather than 40.600000000000001.
+	 */
+	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10));
 	json_decref(j);
 	if (bytes == NULL)
 		return NULL;
@@ -501,7 +507,8 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 		json_object_set_new(err, "field", json_string(field));
 	o = json_object();
 	json_object_set_new(o, "error", err);
-	bytes = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	bytes = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10));
 	json_decref(o);
 	reply->status = status;
 	reply->owned = true;
@@ -530,7 +537,8 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 static void
 json_reply(struct http_reply *reply, unsigned status, json_t *j)
 {
-	char *bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10));
 	size_t len;
 	char *nb;
 
