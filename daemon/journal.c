@@ -205,7 +205,8 @@ writer_main(void *arg)
 			err = errno ? errno : EIO;
 		if (err != 0) {
 			/* Roll the partial record back (see the top). */
-			if (ftruncate(j->fd, j->size) == -1)
+			if (ftruncate(j->fd, j->size) == -1 ||
+			    lseek(j->fd, j->size, SEEK_SET) == -1)
 				fatal("journal %s: cannot cut a failed write "
 				    "back to %lld bytes", j->path,
 				    (long long)j->size);
@@ -377,7 +378,8 @@ replay_segment(struct journal *j, const char *path, bool last,
 	double last_report = mono_now();
 	enum tally_scan sc;
 
-	if ((fd = open(path, O_RDWR)) == -1 || fstat(fd, &sb) == -1) {
+	if ((fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) == -1) {
 		tally_diag_add(diag, "%s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
@@ -482,7 +484,9 @@ new_segment(struct journal *j, struct tally_diag *diag)
 
 	snprintf(j->path, sizeof(j->path), "%s/journal-%016" PRIx64 ".log",
 	    j->dir, j->next_seq);
-	fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* O_APPEND: every write lands at the end, whatever happened before. */
+	fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644);
 	if (fd == -1 || fsync(fd) == -1 || sync_dir(j->dir) == -1) {
 		tally_diag_add(diag, "%s: cannot create: %s", j->path,
 		    strerror(errno));

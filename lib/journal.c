@@ -161,13 +161,37 @@ tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
 	return 0;
 }
 
+/* Does a whole, valid record start exactly at p (len bytes available)? */
 static bool
-all_zero(const char *p, size_t n)
+valid_record_at(const unsigned char *p, size_t len)
 {
-	while (n-- > 0)
-		if (*p++ != 0)
-			return false;
-	return true;
+	uint32_t plen;
+
+	if (len < TALLY_JOURNAL_HEADER || get32(p) != TALLY_JOURNAL_MAGIC)
+		return false;
+	plen = get32(p + 8);
+	if (plen > TALLY_JOURNAL_MAX || (size_t)plen > len - TALLY_JOURNAL_HEADER)
+		return false;
+	return tally_crc32c(0, p + 8, 12 + (size_t)plen) == get32(p + 4);
+}
+
+/*
+ * A bad record is a torn tail only if nothing valid follows it: a write cut
+ * short can only ever be the last thing in the file.  If any valid record
+ * starts after it, the file was damaged in the middle (a flipped length
+ * can make a middle record look as if it ran past the end, so the length
+ * alone must not decide).  Searching is costly but only happens on damage.
+ */
+static enum tally_scan
+classify(const unsigned char *p, size_t left)
+{
+	size_t i;
+
+	for (i = 1; i + TALLY_JOURNAL_HEADER <= left; i++)
+		if (p[i] == (TALLY_JOURNAL_MAGIC & 0xff) &&
+		    valid_record_at(p + i, left - i))
+			return TALLY_SCAN_CORRUPT;
+	return TALLY_SCAN_TORN;
 }
 
 enum tally_scan
@@ -186,29 +210,21 @@ tally_journal_scan(const char *buf, size_t len, size_t *off,
 	}
 	plen = get32(p + 8);
 	if (get32(p) != TALLY_JOURNAL_MAGIC) {
-		if (all_zero((const char *)p, left)) {
-			snprintf(why, whylen, "%zu zero bytes", left);
-			return TALLY_SCAN_TORN;
-		}
 		snprintf(why, whylen, "bad magic");
-		return TALLY_SCAN_CORRUPT;
+		return classify(p, left);
 	}
 	if (plen > TALLY_JOURNAL_MAX) {
 		snprintf(why, whylen, "impossible length %u", plen);
-		return TALLY_SCAN_CORRUPT;
+		return classify(p, left);
 	}
 	if ((size_t)plen > left - TALLY_JOURNAL_HEADER) {
 		snprintf(why, whylen, "a record of %u bytes with %zu written",
 		    plen, left - TALLY_JOURNAL_HEADER);
-		return TALLY_SCAN_TORN;
+		return classify(p, left);
 	}
 	if (tally_crc32c(0, p + 8, 12 + (size_t)plen) != get32(p + 4)) {
-		size_t end = TALLY_JOURNAL_HEADER + (size_t)plen;
 		snprintf(why, whylen, "checksum mismatch");
-		/* The last record, or followed only by zeros: a torn write. */
-		if (end == left || all_zero((const char *)p + end, left - end))
-			return TALLY_SCAN_TORN;
-		return TALLY_SCAN_CORRUPT;
+		return classify(p, left);
 	}
 	rec->seq = get64(p + 12);
 	rec->payload = (const char *)p + TALLY_JOURNAL_HEADER;

@@ -57,10 +57,9 @@ struct tally_record {
 
 /*
  * Look at the record at *off in buf[0..len).  On RECORD, fills rec and moves
- * *off past it.  A bad record counts as a torn tail only when nothing valid
- * could follow it: its header or payload runs past the end, or it ends
- * exactly at the end with a bad checksum, or only zero bytes follow.
- * `why` (64 bytes or more) says what was wrong.
+ * *off past it.  A bad record (bad magic, length or checksum) counts as a
+ * torn tail only when no valid record starts anywhere after it; otherwise
+ * it is corruption.  `why` (64 bytes or more) says what was wrong.
  */
 enum tally_scan	tally_journal_scan(const char *buf, size_t len, size_t *off,
 		    struct tally_record *rec, char *why, size_t whylen);
