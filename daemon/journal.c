@@ -330,7 +330,8 @@ list_segments(const char *dir, char ***names, size_t *n)
 		(*n)++;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), segment_name_cmp);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), segment_name_cmp);
 	*names = v;
 	return 0;
 nomem:

@@ -403,7 +403,8 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		l->coalition = c->index;
 		f->n_lists++;
 	}
-	qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+	if (f->n_lists > 1)
+		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
 
 	if ((v = json_object_get(body, "blank")) != NULL &&
 	    get_uint(v, ptr_key(p, sizeof(p), ptr, "blank"), 0, TALLY_VOTES_MAX,
