@@ -88,6 +88,9 @@ struct api {
 	struct pending		*round;
 	const struct tally_feed	**shadow;	/* per province, this round */
 	char			 round_at[32];
+	/* Reads older revisions kept in the loaded snapshot. */
+	tally_revision_loader	 loader;
+	void			*loader_ctx;
 };
 
 static void	view_clear(struct view *v);
@@ -195,6 +198,19 @@ void
 api_set_journal(struct api *api, struct journal *j)
 {
 	api->journal = j;
+}
+
+void
+api_set_loader(struct api *api, tally_revision_loader load, void *ctx)
+{
+	api->loader = load;
+	api->loader_ctx = ctx;
+}
+
+bool
+api_round_idle(const struct api *api)
+{
+	return api->round == NULL;
 }
 
 bool
@@ -391,7 +407,8 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 		j = tally_render_province(api->state, index, id == VIEW_EXPLAIN);
 		break;
 	case VIEW_HISTORY:
-		j = tally_render_history(api->state, index);
+		j = tally_render_history(api->state, index,
+		    api->loader, api->loader_ctx);
 		break;
 	case VIEW_COALITION:
 		j = tally_render_coalition(api->state, index);

@@ -44,6 +44,7 @@ static const struct cf_key cf_keys[] = {
 	CF("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
 	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
+	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
 };
 
 int
@@ -68,6 +69,7 @@ config_defaults(struct config *cf)
 	cf->connection_limit = 10000;
 	cf->fsync_policy = JOURNAL_ALWAYS;
 	cf->fsync_batch_ms = 1000;
+	cf->snapshot_every = 100000;
 	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;

@@ -504,15 +504,14 @@ new_segment(struct journal *j, struct tally_diag *diag)
 
 struct journal *
 journal_open(const char *dir, enum journal_policy policy, long batch_ms,
-    struct tally_state *s, bool repair, struct journal_stats *st,
-    struct tally_diag *diag)
+    uint64_t first_seq, struct tally_state *s, bool repair,
+    struct journal_stats *st, struct tally_diag *diag)
 {
 	struct journal *j;
 	char **names = NULL;
 	size_t n = 0, i;
 	double t0 = mono_now();
 
-	memset(st, 0, sizeof(*st));
 	if ((j = calloc(1, sizeof(*j))) == NULL || (j->dir = strdup(dir)) == NULL) {
 		tally_diag_add(diag, "out of memory");
 		free(j);
@@ -522,7 +521,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	j->wake[0] = j->wake[1] = -1;
 	j->policy = policy;
 	j->batch_ms = batch_ms > 0 ? batch_ms : 1000;
-	j->next_seq = 1;
+	j->next_seq = first_seq;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	read_failpoints(j);
@@ -536,6 +535,14 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		uint64_t first = strtoull(names[i] + 8, NULL, 16);
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (first < first_seq) {
+			/* Covered by the snapshot (left by a crash between
+			 * writing it and pruning). */
+			log_info("%s is covered by the snapshot; removing it", path);
+			if (unlink(path) == -1)
+				log_warn("cannot remove %s", path);
+			continue;
+		}
 		if (st->repair_cut) {
 			log_warnx("--repair: %s comes after the cut; renamed to "
 			    "%s.lost", path, path);
@@ -574,6 +581,20 @@ fail:
 	free_names(names, n);
 	journal_close(j);
 	return NULL;
+}
+
+int
+journal_rotate(struct journal *j, struct tally_diag *diag)
+{
+	if (j->busy) {
+		tally_diag_add(diag, "journal busy");
+		return -1;
+	}
+	if (j->size == 0)
+		return 0;	/* the segment already starts here */
+	if (fdatasync(j->fd) == -1)
+		fatal("journal %s: fdatasync", j->path);
+	return new_segment(j, diag);
 }
 
 int

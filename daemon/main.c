@@ -8,6 +8,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,11 @@ struct tallyd {
 	size_t			 n_overrides;
 	struct api		*api;
 	struct journal		*journal;
+	struct snapshot_store	 store;		/* the loaded snapshot */
+	uint64_t		 snapshot_seq;	/* covered by the newest snapshot */
+	pid_t			 snapshot_pid;	/* a snapshot being written, or 0 */
+	uint64_t		 snapshot_pending_seq;
+	struct event		*ev_snapshot;
 	struct server		*server;
 	struct event		*ev_sigint, *ev_sigterm, *ev_sighup, *ev_drain;
 	struct timespec		 shutdown_began;
@@ -263,6 +269,107 @@ out:
 	tally_diag_finish(&diag);
 }
 
+/*
+ * Snapshots.  Every second, if the journal has grown by snapshot_every
+ * records since the last snapshot and no round is in flight (so everything
+ * journaled is applied), the journal moves to a new segment and a child
+ * process writes the tally as it stands, from its copy-on-write image of
+ * our memory, while we go on serving.  When the child succeeds, the
+ * segments it covers are removed.
+ */
+static void
+snapshot_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct tallyd *td = arg;
+	struct tally_diag diag;
+	uint64_t next;
+	pid_t pid;
+	int status;
+
+	(void)fd;
+	(void)what;
+	if (td->snapshot_pid != 0) {
+		if (waitpid(td->snapshot_pid, &status, WNOHANG) != td->snapshot_pid)
+			return;
+		td->snapshot_pid = 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			td->snapshot_seq = td->snapshot_pending_seq;
+			snapshot_prune(td->cf.data_dir, td->snapshot_seq);
+			log_info("snapshot up to journal sequence %llu written; "
+			    "older segments removed",
+			    (unsigned long long)td->snapshot_seq);
+		} else
+			log_warnx("snapshot writer failed (status %d); the "
+			    "journal segments are kept", status);
+		return;
+	}
+	next = journal_next_seq(td->journal);
+	if (td->stopping || td->cf.snapshot_every <= 0 ||
+	    next - td->snapshot_seq < (uint64_t)td->cf.snapshot_every ||
+	    journal_busy(td->journal) || !api_round_idle(td->api))
+		return;
+	tally_diag_init(&diag);
+	if (journal_rotate(td->journal, &diag) == -1) {
+		print_diag(&diag);
+		tally_diag_finish(&diag);
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork for a snapshot");
+		tally_diag_finish(&diag);
+		return;
+	}
+	if (pid == 0) {
+		/* The child: write and leave, touching nothing else. */
+		int rc = snapshot_write(td->cf.data_dir, api_state(td->api), next,
+		    &td->store, &diag);
+		if (rc == -1)
+			print_diag(&diag);
+		_exit(rc == -1 ? 1 : 0);
+	}
+	td->snapshot_pid = pid;
+	td->snapshot_pending_seq = next;
+	log_info("writing a snapshot up to journal sequence %llu (pid %ld)",
+	    (unsigned long long)next, (long)pid);
+	tally_diag_finish(&diag);
+}
+
+/* At a clean stop: a snapshot of everything, so the next start is quick. */
+static void
+final_snapshot(struct tallyd *td)
+{
+	struct tally_diag diag;
+	uint64_t next = journal_next_seq(td->journal);
+	int status;
+
+	if (td->snapshot_pid != 0) {
+		log_info("waiting for the snapshot writer (pid %ld)",
+		    (long)td->snapshot_pid);
+		waitpid(td->snapshot_pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			td->snapshot_seq = td->snapshot_pending_seq;
+			snapshot_prune(td->cf.data_dir, td->snapshot_seq);
+		}
+		td->snapshot_pid = 0;
+	}
+	journal_close(td->journal);
+	td->journal = NULL;
+	if (next == td->snapshot_seq)
+		return;
+	tally_diag_init(&diag);
+	if (snapshot_write(td->cf.data_dir, api_state(td->api), next, &td->store,
+	    &diag) == -1) {
+		print_diag(&diag);
+		log_warnx("no snapshot at exit; the journal is kept and replayed "
+		    "at the next start");
+	} else {
+		snapshot_prune(td->cf.data_dir, next);
+		log_info("snapshot up to journal sequence %llu written",
+		    (unsigned long long)next);
+	}
+	tally_diag_finish(&diag);
+}
+
 static void
 daemonize(void)
 {
@@ -422,11 +529,34 @@ main(int argc, char **argv)
 	}
 	tally_diag_finish(&diag);
 
-	/* Replay before listening: nobody sees a half-rebuilt tally. */
+	/*
+	 * Load the snapshot, then replay the journal after it, all before
+	 * listening: nobody sees a half-rebuilt tally.
+	 */
 	tally_diag_init(&diag);
+	memset(&jst, 0, sizeof(jst));
+	{
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (snapshot_load(td.cf.data_dir, api_state(td.api),
+		    &td.snapshot_seq, &td.store, &jst, &diag) == -1) {
+			print_diag(&diag);
+			fatalx("cannot load the snapshot in %s", td.cf.data_dir);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (td.store.fd != -1)
+			log_info("snapshot: %llu revisions (%zu bytes) up to "
+			    "journal sequence %llu in %.3f s",
+			    (unsigned long long)jst.snapshot_revisions,
+			    jst.snapshot_bytes,
+			    (unsigned long long)td.snapshot_seq,
+			    (double)(t1.tv_sec - t0.tv_sec) +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	api_set_loader(td.api, snapshot_load_revision, &td.store);
 	td.journal = journal_open(td.cf.data_dir, (enum journal_policy)
-	    td.cf.fsync_policy, td.cf.fsync_batch_ms, api_state(td.api), repair,
-	    &jst, &diag);
+	    td.cf.fsync_policy, td.cf.fsync_batch_ms, td.snapshot_seq,
+	    api_state(td.api), repair, &jst, &diag);
 	if (td.journal == NULL) {
 		print_diag(&diag);
 		fatalx("cannot open the journal in %s", td.cf.data_dir);
@@ -459,6 +589,13 @@ main(int argc, char **argv)
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
+	{
+		struct timeval one = { 1, 0 };
+		td.ev_snapshot = event_new(td.base, -1, EV_PERSIST,
+		    snapshot_tick, &td);
+		if (td.ev_snapshot == NULL || event_add(td.ev_snapshot, &one) == -1)
+			fatalx("cannot add the snapshot timer");
+	}
 	write_pidfile(&td.cf);
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
 	    "seats; data in %s", TALLYD_VERSION, e->id, e->name,
@@ -468,8 +605,11 @@ main(int argc, char **argv)
 		log_warnx("event loop failed");
 
 	server_destroy(td.server);
-	journal_close(td.journal);
+	final_snapshot(&td);
 	api_destroy(td.api);
+	snapshot_store_close(&td.store);
+	if (td.ev_snapshot != NULL)
+		event_free(td.ev_snapshot);
 	if (td.ev_drain != NULL)
 		event_free(td.ev_drain);
 	event_free(td.ev_sighup);

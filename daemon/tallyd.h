@@ -51,6 +51,7 @@ struct config {
 	long		 connection_limit;	/* per listener */
 	char		*token_file;		/* NULL: env or generated token */
 	int		 fsync_policy;		/* enum journal_policy */
+	long		 snapshot_every;	/* journal records; 0: only at exit */
 	long		 fsync_batch_ms;	/* with JOURNAL_BATCH */
 };
 
@@ -75,6 +76,8 @@ enum journal_policy { JOURNAL_ALWAYS, JOURNAL_BATCH, JOURNAL_OFF };
 struct journal;
 
 struct journal_stats {
+	uint64_t	snapshot_revisions;	/* read from a snapshot */
+	size_t		snapshot_bytes;
 	uint64_t	records;	/* replayed */
 	size_t		bytes;
 	size_t		bytes_dropped;	/* torn tail or --repair cut */
@@ -92,8 +95,10 @@ typedef void (*journal_done_cb)(void *arg, int err);
  * every problem in diag.
  */
 struct journal	*journal_open(const char *dir, enum journal_policy policy,
-		    long batch_ms, struct tally_state *s, bool repair,
-		    struct journal_stats *st, struct tally_diag *diag);
+		    long batch_ms, uint64_t first_seq, struct tally_state *s,
+		    bool repair, struct journal_stats *st, struct tally_diag *diag);
+/* Start a new segment at the next sequence (the writer must be idle). */
+int		 journal_rotate(struct journal *j, struct tally_diag *diag);
 /* Start the writer thread; `done` runs on the loop after each submit. */
 int		 journal_start(struct journal *j, struct event_base *base,
 		    journal_done_cb done, void *arg);
@@ -105,6 +110,31 @@ uint64_t	 journal_next_seq(const struct journal *j);
 /* Sync what the policy left unsynced, stop the writer, close. */
 void		 journal_close(struct journal *j);
 const char	*journal_policy_name(enum journal_policy p);
+
+/* snapshot.c: the whole tally in one file */
+struct snapshot_store {
+	int				 fd;	/* the loaded snapshot, or -1 */
+	const struct tally_election	*election;
+};
+
+/*
+ * Load the newest DATA_DIR/snapshot-*.snap into s (older revisions stay on
+ * disk, readable through store); *next_seq is the first journal sequence
+ * it does not cover (1 without a snapshot).  -1 with diag.
+ */
+int	snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
+	    struct snapshot_store *store, struct journal_stats *stats,
+	    struct tally_diag *diag);
+/* Write s as snapshot-<next_seq>.snap, atomically.  -1 with diag. */
+int	snapshot_write(const char *dir, const struct tally_state *s,
+	    uint64_t next_seq, const struct snapshot_store *old,
+	    struct tally_diag *diag);
+/* Remove snapshots and journal segments before `keep`. */
+void	snapshot_prune(const char *dir, uint64_t keep);
+/* The tally_revision_loader for revisions kept in the loaded snapshot. */
+struct tally_feed *snapshot_load_revision(void *ctx,
+	    const struct tally_revision *rev, char *received_at);
+void	snapshot_store_close(struct snapshot_store *store);
 
 /* auth.c: bearer tokens for feeds */
 struct auth;
@@ -156,6 +186,11 @@ void		 api_set_journal(struct api *api, struct journal *j);
 void		 api_journal_done(void *arg, int err);
 /* No feed waiting for or in a journal round. */
 bool		 api_idle(const struct api *api);
+/* No journal round in flight: everything journaled is applied. */
+bool		 api_round_idle(const struct api *api);
+/* How history reads revisions kept on disk. */
+void		 api_set_loader(struct api *api, tally_revision_loader load,
+		    void *ctx);
 struct tally_state *api_state(struct api *api);
 const char	*api_election_id(const struct api *api);
 /*

@@ -122,11 +122,25 @@ get64(const unsigned char *p)
 }
 
 int
+tally_journal_frame(uint64_t seq, char *buf, size_t payload_len)
+{
+	unsigned char *b = (unsigned char *)buf;
+
+	if (payload_len > TALLY_JOURNAL_MAX)
+		return -1;
+	put32(b, TALLY_JOURNAL_MAGIC);
+	put32(b + 8, (uint32_t)payload_len);
+	put64(b + 12, seq);
+	put32(b + 4, tally_crc32c(0, b + 8, 12 + payload_len));
+	return 0;
+}
+
+int
 tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
     struct tally_feed *const *feeds, size_t n, char **out, size_t *outlen)
 {
 	size_t len = 64 + strlen(received_at), i, off;
-	unsigned char *buf;
+	char *buf;
 	int w;
 
 	/*
@@ -140,7 +154,7 @@ tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
 	if ((buf = malloc(TALLY_JOURNAL_HEADER + len + 1)) == NULL)
 		return -1;
 	off = TALLY_JOURNAL_HEADER;
-	w = snprintf((char *)buf + off, len + 1 - (off - TALLY_JOURNAL_HEADER),
+	w = snprintf(buf + off, len + 1,
 	    "{\"version\":%llu,\"received_at\":\"%s\",\"results\":[",
 	    (unsigned long long)version, received_at);
 	off += (size_t)w;
@@ -152,13 +166,63 @@ tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
 	}
 	buf[off++] = ']';
 	buf[off++] = '}';
-	put32(buf, TALLY_JOURNAL_MAGIC);
-	put32(buf + 8, (uint32_t)(off - TALLY_JOURNAL_HEADER));
-	put64(buf + 12, seq);
-	put32(buf + 4, tally_crc32c(0, buf + 8, off - 8));
-	*out = (char *)buf;
+	tally_journal_frame(seq, buf, off - TALLY_JOURNAL_HEADER);
+	*out = buf;
 	*outlen = off;
 	return 0;
+}
+
+int
+tally_snapshot_encode_revision(uint64_t seq, const struct tally_revision *rev,
+    char **out, size_t *outlen)
+{
+	const struct tally_feed *f = rev->feed;
+	size_t len = 64 + strlen(rev->received_at) + f->canonical_len;
+	char *buf;
+	int w;
+
+	if ((buf = malloc(TALLY_JOURNAL_HEADER + len)) == NULL)
+		return -1;
+	w = snprintf(buf + TALLY_JOURNAL_HEADER, len,
+	    "{\"received_at\":\"%s\",\"feed\":%s}", rev->received_at,
+	    f->canonical);
+	if (w < 0 || (size_t)w >= len ||
+	    tally_journal_frame(seq, buf, (size_t)w) == -1) {
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*outlen = TALLY_JOURNAL_HEADER + (size_t)w;
+	return 0;
+}
+
+struct tally_feed *
+tally_snapshot_decode_revision(const struct tally_election *e,
+    const char *payload, size_t len, char *received_at)
+{
+	const char *p = payload, *end = payload + len, *q;
+	struct tally_feed *f;
+	size_t used;
+
+	if (len < 17 || memcmp(p, "{\"received_at\":\"", 16) != 0)
+		return NULL;
+	p += 16;
+	if ((q = memchr(p, '"', (size_t)(end - p))) == NULL || q - p >= 40)
+		return NULL;
+	memcpy(received_at, p, (size_t)(q - p));
+	received_at[q - p] = '\0';
+	p = q + 1;
+	if ((size_t)(end - p) < 9 || memcmp(p, ",\"feed\":", 8) != 0)
+		return NULL;
+	p += 8;
+	f = tally_feed_read_canonical(e, p, (size_t)(end - p), &used);
+	if (f == NULL)
+		return NULL;
+	if ((size_t)(end - p) != used + 1 || p[used] != '}') {
+		tally_feed_destroy(f);
+		return NULL;
+	}
+	return f;
 }
 
 /* Does a whole, valid record start exactly at p (len bytes available)? */

@@ -402,24 +402,52 @@ fail:
 	return NULL;
 }
 
+/* A revision's feed: in memory, or read with the loader (*tmp to free). */
+static const struct tally_feed *
+revision_feed(const struct tally_revision *rev, tally_revision_loader load,
+    void *ctx, struct tally_feed **tmp, char *received_at)
+{
+	*tmp = NULL;
+	snprintf(received_at, 40, "%s", rev->received_at);
+	if (rev->feed != NULL)
+		return rev->feed;
+	if (load == NULL)
+		return NULL;
+	*tmp = load(ctx, rev, received_at);
+	return *tmp;
+}
+
 json_t *
-tally_render_history(const struct tally_state *s, size_t p)
+tally_render_history(const struct tally_state *s, size_t p,
+    tally_revision_loader load, void *ctx)
 {
 	const struct tally_election *e = s->election;
 	const struct tally_province_state *ps = &s->provinces[p];
 	json_t *o = json_object(), *arr = json_array();
+	struct tally_feed *tmp_prev = NULL, *tmp_cur = NULL;
+	const struct tally_feed *prev = NULL;
+	char at_cur[40];
 	size_t i, j, k;
 
 	json_object_set_new(o, "province", json_string(e->provinces[p].id));
 	for (i = 0; i < ps->n_revisions; i++) {
-		const struct tally_feed *f = ps->revisions[i].feed;
-		const struct tally_feed *prev = i ? ps->revisions[i - 1].feed : NULL;
-		json_t *row = json_object(), *votes = json_object(),
-		    *changed = json_object();
+		const struct tally_feed *f = revision_feed(&ps->revisions[i],
+		    load, ctx, &tmp_cur, at_cur);
+		json_t *row, *votes, *changed;
+
+		if (f == NULL) {
+			/* A revision that cannot be read back: fail the view. */
+			tally_feed_destroy(tmp_prev);
+			json_decref(arr);
+			json_decref(o);
+			return NULL;
+		}
+		row = json_object();
+		votes = json_object();
+		changed = json_object();
 
 		json_object_set_new(row, "revision", juint(f->revision));
-		json_object_set_new(row, "received_at",
-		    jstr_or_null(ps->revisions[i].received_at));
+		json_object_set_new(row, "received_at", jstr_or_null(at_cur));
 		json_object_set_new(row, "reported_at", jstr_or_null(f->reported_at));
 		json_object_set_new(row, "status",
 		    json_string(tally_status_name(f->status)));
@@ -465,7 +493,11 @@ tally_render_history(const struct tally_state *s, size_t p)
 		}
 		json_object_set_new(row, "changed", changed);
 		json_array_append_new(arr, row);
+		tally_feed_destroy(tmp_prev);
+		tmp_prev = tmp_cur;
+		prev = f;
 	}
+	tally_feed_destroy(tmp_prev);
 	json_object_set_new(o, "revisions", arr);
 	return o;
 }

@@ -53,7 +53,42 @@ tally_state_current(const struct tally_state *s, size_t province)
 {
 	const struct tally_province_state *ps = &s->provinces[province];
 
-	return ps->n_revisions ? &ps->revisions[ps->n_revisions - 1] : NULL;
+	/* Only older revisions are ever kept on disk, never the current. */
+	if (ps->n_revisions == 0 || ps->revisions[ps->n_revisions - 1].feed == NULL)
+		return NULL;
+	return &ps->revisions[ps->n_revisions - 1];
+}
+
+static int
+grow_revisions(struct tally_province_state *ps)
+{
+	size_t ncap;
+	struct tally_revision *n;
+
+	if (ps->n_revisions < ps->cap_revisions)
+		return 0;
+	ncap = ps->cap_revisions ? ps->cap_revisions * 2 : 4;
+	if ((n = realloc(ps->revisions, ncap * sizeof(*n))) == NULL)
+		return -1;
+	ps->revisions = n;
+	ps->cap_revisions = ncap;
+	return 0;
+}
+
+int
+tally_state_add_stored(struct tally_state *s, size_t province, uint64_t off,
+    uint32_t len)
+{
+	struct tally_province_state *ps = &s->provinces[province];
+	struct tally_revision *rev;
+
+	if (grow_revisions(ps) == -1)
+		return -1;
+	rev = &ps->revisions[ps->n_revisions++];
+	memset(rev, 0, sizeof(*rev));
+	rev->off = off;
+	rev->len = len;
+	return 0;
 }
 
 int
@@ -236,15 +271,8 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	bool fresh_needed = true;
 
 	/* Take every allocation first, so that failure leaves no trace. */
-	if (ps->n_revisions == ps->cap_revisions) {
-		size_t ncap = ps->cap_revisions ? ps->cap_revisions * 2 : 4;
-		struct tally_revision *n = realloc(ps->revisions,
-		    ncap * sizeof(*n));
-		if (n == NULL)
-			goto nomem;
-		ps->revisions = n;
-		ps->cap_revisions = ncap;
-	}
+	if (grow_revisions(ps) == -1)
+		goto nomem;
 	/* The province's result arrays are reused when they are big enough. */
 	if (ps->has_result && ps->result.cap_lists >= f->n_lists &&
 	    ps->result.cap_seats >= pv->seats)
@@ -258,6 +286,7 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		ps->result = fresh;
 	}
 	rev = &ps->revisions[ps->n_revisions++];
+	memset(rev, 0, sizeof(*rev));
 	rev->feed = f;
 	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
 	    received_at ? received_at : "");

@@ -650,8 +650,8 @@ check_same_state(const struct tally_state *a, const struct tally_state *b,
 	free(x);
 	free(y);
 	for (p = 0; p < a->election->n_provinces; p++) {
-		x = dump(tally_render_history(a, p));
-		y = dump(tally_render_history(b, p));
+		x = dump(tally_render_history(a, p, NULL, NULL));
+		y = dump(tally_render_history(b, p, NULL, NULL));
 		CHECK(x && y && strcmp(x, y) == 0, "%s: history of %s differs:"
 		    "\n%s\n%s", what, a->election->provinces[p].id,
 		    x ? x : "(null)", y ? y : "(null)");

@@ -33,6 +33,12 @@
 uint32_t	tally_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /*
+ * Fill in the header of a record whose payload (payload_len bytes) already
+ * stands at buf + TALLY_JOURNAL_HEADER.  0, or -1 when it is too long.
+ */
+int	tally_journal_frame(uint64_t seq, char *buf, size_t payload_len);
+
+/*
  * Encode one record for `feeds` (borrowed) applied as `version` at
  * `received_at`.  *out is new (free).  0, or -1 on allocation failure.
  */
@@ -70,5 +76,16 @@ enum tally_scan	tally_journal_scan(const char *buf, size_t len, size_t *off,
  */
 int	tally_journal_apply(struct tally_state *s, const char *payload,
 	    size_t len, struct tally_error *err);
+
+/*
+ * Snapshots use the same framing.  Record 0 holds a JSON header; then come
+ * every province's revisions, oldest first, one record each with payload
+ * {"received_at": "...", "feed": canonical feed}.
+ */
+int	tally_snapshot_encode_revision(uint64_t seq,
+	    const struct tally_revision *rev, char **out, size_t *outlen);
+/* A new feed from such a payload (received_at: 40 bytes), or NULL. */
+struct tally_feed *tally_snapshot_decode_revision(const struct tally_election *e,
+	    const char *payload, size_t len, char *received_at);
 
 #endif

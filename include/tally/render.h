@@ -30,9 +30,12 @@ struct json_t	*tally_render_provinces(const struct tally_state *s);
 struct json_t	*tally_render_province(const struct tally_state *s,
 		    size_t province, bool explain);
 
-/* GET /v1/provinces/{id}/history: every accepted revision, oldest first. */
+/*
+ * GET /v1/provinces/{id}/history: every accepted revision, oldest first.
+ * Revisions kept on disk are read with `load` (may be NULL when none are).
+ */
 struct json_t	*tally_render_history(const struct tally_state *s,
-		    size_t province);
+		    size_t province, tally_revision_loader load, void *ctx);
 
 /* GET /v1/coalitions/{id}: national totals and the per-province breakdown. */
 struct json_t	*tally_render_coalition(const struct tally_state *s,

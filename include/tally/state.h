@@ -32,9 +32,21 @@ struct tally_coalition_total {
 
 /* One accepted snapshot of a province. */
 struct tally_revision {
-	struct tally_feed	*feed;			/* owned */
+	struct tally_feed	*feed;			/* owned; NULL while on disk */
 	char			 received_at[40];	/* RFC 3339, from the caller */
+	/* An older revision kept on disk (a snapshot) instead of in memory:
+	 * where its record is, for the caller's loader. */
+	uint64_t		 off;
+	uint32_t		 len;
 };
+
+/*
+ * Loads an older revision kept on disk (rev->feed == NULL): a new feed and
+ * its received_at (40 bytes), or NULL.  Supplied by the daemon, which owns
+ * the files.
+ */
+typedef struct tally_feed *(*tally_revision_loader)(void *ctx,
+    const struct tally_revision *rev, char *received_at);
 
 struct tally_province_state {
 	struct tally_revision	*revisions;	/* history, oldest first */
@@ -98,6 +110,13 @@ int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
 int	tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	    const char *received_at, struct tally_error *err);
 void	tally_state_bump(struct tally_state *s);
+
+/*
+ * Append an older revision of `province` that stays on disk (its record at
+ * off, len), before the province's current one is applied.  0 or -1.
+ */
+int	tally_state_add_stored(struct tally_state *s, size_t province,
+	    uint64_t off, uint32_t len);
 
 /*
  * The allocation input of a province's current snapshot, for explanations:

@@ -694,6 +694,90 @@ class GroupCommit(DurabilityTest):
 
 # ---- fsync policies ----------------------------------------------------------------------
 
+class Snapshots(DurabilityTest):
+    """Periodic and final snapshots: start-up reads them, history still works."""
+
+    def conf(self, every):
+        path = os.path.join(self.data_dir, "..", os.path.basename(
+            self.data_dir) + ".conf")
+        with open(path, "w") as f:
+            f.write("snapshot_every %d\n" % every)
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        return ["-f", path]
+
+    def wait_log(self, d, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in d.logtext():
+                return
+            time.sleep(0.02)
+        self.fail("log never said %r:\n%s" % (text, d.logtext()))
+
+    def snapshots(self):
+        return sorted(glob.glob(os.path.join(self.data_dir, "snapshot-*.snap")))
+
+    def test_periodic_snapshot_then_crash(self):
+        d = self.start(self.conf(5))
+        for i, pid in enumerate(PIDS[:8]):
+            self.applied(self.post(d, pid, feed(pid)))
+        for pid in PIDS[:3]:
+            self.applied(self.post(d, pid, feed(pid, 2, delta=11,
+                                                note="correction")))
+        self.wait_log(d, "written; older segments removed")
+        self.assertEqual(len(self.snapshots()), 1)
+        # After the snapshot: more feeds, only in the journal.
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0], 3, delta=-2)))
+        self.applied(self.post(d, PIDS[20], feed(PIDS[20])))
+        before = self.state(d)
+        d.kill()
+        # Segments the snapshot covers are gone; the newer one is kept.
+        first = int(os.path.basename(self.snapshots()[0])[9:25], 16)
+        for seg in segments(self.data_dir):
+            self.assertGreaterEqual(
+                int(os.path.basename(seg)[8:24], 16), first, seg)
+        d2 = self.start(self.conf(5))
+        self.assertIn("snapshot: ", d2.logtext())
+        self.assertSameState(self.state(d2), before)
+        h = d2.get("/v1/provinces/%s/history" % PIDS[0]).json()
+        self.assertEqual([r["revision"] for r in h["revisions"]], [1, 2, 3])
+        self.assertEqual(h["revisions"][1]["note"], "correction")
+
+    def test_clean_stop_writes_a_snapshot(self):
+        d = self.start(self.conf(0))
+        for pid in PIDS[:6]:
+            self.applied(self.post(d, pid, feed(pid)))
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0], 2, delta=5)))
+        before = self.state(d)
+        self.stop(d)
+        self.assertEqual(len(self.snapshots()), 1)
+        for seg in segments(self.data_dir):
+            self.assertEqual(os.path.getsize(seg), 0, seg)
+        d2 = self.start(self.conf(0))
+        self.assertIn("snapshot: 7 revisions", d2.logtext())
+        self.assertSameState(self.state(d2), before)
+        # Going on after a snapshot start, then a crash: all there.
+        self.applied(self.post(d2, PIDS[1], feed(PIDS[1], 2, delta=1)))
+        before = self.state(d2)
+        d2.kill()
+        d3 = self.start(self.conf(0))
+        self.assertSameState(self.state(d3), before)
+
+    def test_damaged_snapshot_refuses_to_start(self):
+        d = self.start(self.conf(0))
+        for pid in PIDS[:4]:
+            self.applied(self.post(d, pid, feed(pid)))
+        self.stop(d)
+        snap = self.snapshots()[0]
+        with open(snap, "r+b") as f:
+            f.seek(os.path.getsize(snap) - 10)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x20]))
+        d2 = self.start(self.conf(0), wait=False)
+        self.assertNotEqual(self.wait_exit(d2), 0)
+        self.assertIn("damaged at offset", d2.logtext())
+
+
 class Policies(DurabilityTest):
     def conf(self, value):
         path = os.path.join(self.data_dir + "-conf")

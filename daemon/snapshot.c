@@ -1,0 +1,359 @@
+/*
+ * snapshot.c - the whole tally in one file, so that start-up reads it
+ * instead of replaying every feed of the night.
+ *
+ * A snapshot DATA_DIR/snapshot-<K>.snap holds everything the journal held
+ * before sequence K: a header (version, election, how many revisions each
+ * province has) and every revision of every province, oldest first, in the
+ * journal's own CRC32C framing.  Loading it parses only each province's
+ * current revision; older ones stay in the file and are read back on demand
+ * for the history view, so start-up costs a checksum pass and one feed per
+ * province, however long the night was.
+ *
+ * It is written to a temporary file, fsync'ed, renamed into place and the
+ * directory fsync'ed, so a crash leaves either the old snapshot or the new
+ * one.  The journal segments it covers are removed only after that.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "tallyd.h"
+
+static int
+sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int rc;
+
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Every file NAME-<16 hex>SUFFIX in dir, with its number. */
+static int
+list_numbered(const char *dir, const char *prefix, const char *suffix,
+    uint64_t **nums, size_t *n)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix);
+	struct dirent *de;
+	uint64_t *v = NULL, *nv;
+	DIR *d;
+
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l != pl + 16 + sl || strncmp(de->d_name, prefix, pl) != 0 ||
+		    strcmp(de->d_name + l - sl, suffix) != 0)
+			continue;
+		if ((nv = realloc(v, (*n + 1) * sizeof(*v))) == NULL) {
+			free(v);
+			closedir(d);
+			errno = ENOMEM;
+			return -1;
+		}
+		v = nv;
+		v[(*n)++] = strtoull(de->d_name + pl, NULL, 16);
+	}
+	closedir(d);
+	*nums = v;
+	return 0;
+}
+
+struct tally_feed *
+snapshot_load_revision(void *ctx, const struct tally_revision *rev,
+    char *received_at)
+{
+	struct snapshot_store *st = ctx;
+	struct tally_record rec;
+	struct tally_feed *f = NULL;
+	char *buf, why[96];
+	size_t off = 0;
+
+	if (st->fd == -1 || (buf = malloc(rev->len)) == NULL)
+		return NULL;
+	if (pread(st->fd, buf, rev->len, (off_t)rev->off) == (ssize_t)rev->len &&
+	    tally_journal_scan(buf, rev->len, &off, &rec, why, sizeof(why)) ==
+	    TALLY_SCAN_RECORD)
+		f = tally_snapshot_decode_revision(st->election, rec.payload,
+		    rec.len, received_at);
+	if (f == NULL)
+		log_warnx("snapshot: cannot read back the revision at offset %llu",
+		    (unsigned long long)rev->off);
+	free(buf);
+	return f;
+}
+
+/* Append one framed record through a stdio buffer. */
+static int
+put_record(FILE *out, const char *rec, size_t len)
+{
+	return fwrite(rec, 1, len, out) == len ? 0 : -1;
+}
+
+int
+snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
+    const struct snapshot_store *old, struct tally_diag *diag)
+{
+	const struct tally_election *e = s->election;
+	char tmp[4200], final[4200], *rec = NULL, *payload = NULL;
+	json_t *hdr = NULL, *counts;
+	uint64_t seq = 0;
+	size_t p, i, len;
+	FILE *out = NULL;
+	int fd = -1;
+
+	snprintf(tmp, sizeof(tmp), "%s/snapshot-%016" PRIx64 ".tmp", dir, next_seq);
+	snprintf(final, sizeof(final), "%s/snapshot-%016" PRIx64 ".snap", dir,
+	    next_seq);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
+	    (out = fdopen(fd, "wb")) == NULL)
+		goto io;
+	fd = -1;
+	setvbuf(out, NULL, _IOFBF, 1 << 20);
+
+	hdr = json_object();
+	counts = json_array();
+	for (p = 0; p < e->n_provinces; p++)
+		json_array_append_new(counts, json_integer((json_int_t)
+		    s->provinces[p].n_revisions));
+	json_object_set_new(hdr, "snapshot", json_integer(1));
+	json_object_set_new(hdr, "election", json_string(e->id));
+	json_object_set_new(hdr, "version", json_integer((json_int_t)s->version));
+	json_object_set_new(hdr, "next_seq", json_integer((json_int_t)next_seq));
+	json_object_set_new(hdr, "counts", counts);
+	if ((payload = json_dumps(hdr, JSON_COMPACT)) == NULL)
+		goto nomem;
+	len = strlen(payload);
+	if ((rec = malloc(TALLY_JOURNAL_HEADER + len)) == NULL)
+		goto nomem;
+	memcpy(rec + TALLY_JOURNAL_HEADER, payload, len);
+	if (tally_journal_frame(seq++, rec, len) == -1 ||
+	    put_record(out, rec, TALLY_JOURNAL_HEADER + len) == -1)
+		goto io;
+	free(rec);
+	rec = NULL;
+
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_province_state *ps = &s->provinces[p];
+		for (i = 0; i < ps->n_revisions; i++) {
+			const struct tally_revision *rv = &ps->revisions[i];
+			size_t rlen;
+			if (rv->feed != NULL) {
+				if (tally_snapshot_encode_revision(seq++, rv, &rec,
+				    &rlen) == -1)
+					goto nomem;
+			} else {
+				/* Kept in the snapshot we loaded: copy it over,
+				 * framed with its new sequence number. */
+				if (old == NULL || old->fd == -1 ||
+				    (rec = malloc(rv->len)) == NULL)
+					goto nomem;
+				if (pread(old->fd, rec, rv->len, (off_t)rv->off) !=
+				    (ssize_t)rv->len)
+					goto io;
+				rlen = rv->len;
+				tally_journal_frame(seq++, rec,
+				    rlen - TALLY_JOURNAL_HEADER);
+			}
+			if (put_record(out, rec, rlen) == -1)
+				goto io;
+			free(rec);
+			rec = NULL;
+		}
+	}
+	if (fflush(out) != 0 || fsync(fileno(out)) == -1)
+		goto io;
+	if (fclose(out) != 0) {
+		out = NULL;
+		goto io;
+	}
+	out = NULL;
+	if (rename(tmp, final) == -1 || sync_dir(dir) == -1)
+		goto io;
+	json_decref(hdr);
+	free(payload);
+	return 0;
+nomem:
+	errno = ENOMEM;
+io:
+	tally_diag_add(diag, "snapshot %s: %s", tmp, strerror(errno));
+	if (out != NULL)
+		fclose(out);
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	json_decref(hdr);
+	free(payload);
+	free(rec);
+	return -1;
+}
+
+int
+snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
+    struct snapshot_store *store, struct journal_stats *stats,
+    struct tally_diag *diag)
+{
+	const struct tally_election *e = s->election;
+	struct tally_record rec;
+	struct tally_error err;
+	struct stat sb;
+	uint64_t *nums = NULL, newest = 0, seq = 0;
+	char path[4200], why[128];
+	size_t n = 0, i, off = 0, p;
+	json_t *hdr = NULL, *counts;
+	char *map = NULL;
+	int fd = -1, rc = -1;
+
+	*next_seq = 1;
+	store->fd = -1;
+	store->election = e;
+	if (list_numbered(dir, "snapshot-", ".snap", &nums, &n) == -1) {
+		tally_diag_add(diag, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (nums[i] > newest)
+			newest = nums[i];
+	free(nums);
+	if (n == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/snapshot-%016" PRIx64 ".snap", dir,
+	    newest);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1 ||
+	    sb.st_size == 0) {
+		tally_diag_add(diag, "%s: %s", path, fd == -1 || errno ?
+		    strerror(errno) : "empty");
+		goto out;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE |
+	    MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED) {
+		map = NULL;
+		tally_diag_add(diag, "%s: mmap: %s", path, strerror(errno));
+		goto out;
+	}
+#define BAD(...) do { tally_diag_add(diag, __VA_ARGS__); goto out; } while (0)
+	if (tally_journal_scan(map, (size_t)sb.st_size, &off, &rec, why,
+	    sizeof(why)) != TALLY_SCAN_RECORD || rec.seq != seq++)
+		BAD("%s: no valid header (%s)", path, why);
+	if ((hdr = json_loadb(rec.payload, rec.len, 0, NULL)) == NULL ||
+	    json_integer_value(json_object_get(hdr, "snapshot")) != 1 ||
+	    !json_is_array(counts = json_object_get(hdr, "counts")))
+		BAD("%s: unreadable header", path);
+	if (strcmp(json_string_value(json_object_get(hdr, "election")) ?
+	    json_string_value(json_object_get(hdr, "election")) : "", e->id) != 0 ||
+	    json_array_size(counts) != e->n_provinces)
+		BAD("%s: a snapshot of election %s with %zu provinces, but "
+		    "election %s with %zu provinces is loaded", path,
+		    json_string_value(json_object_get(hdr, "election")),
+		    json_array_size(counts), e->id, e->n_provinces);
+	for (p = 0; p < e->n_provinces; p++) {
+		json_int_t c = json_integer_value(json_array_get(counts, p));
+		json_int_t k;
+		for (k = 0; k < c; k++) {
+			enum tally_scan sc = tally_journal_scan(map,
+			    (size_t)sb.st_size, &off, &rec, why, sizeof(why));
+			if (sc != TALLY_SCAN_RECORD || rec.seq != seq++)
+				BAD("%s: damaged at offset %zu (%s).  A snapshot "
+				    "is written whole or not at all, so this is "
+				    "damage on disk: restore the file from a copy",
+				    path, off, sc == TALLY_SCAN_RECORD ?
+				    "sequence out of order" : why);
+			if (k + 1 < c) {
+				/* Older revisions stay on disk. */
+				if (tally_state_add_stored(s, p, rec.offset,
+				    (uint32_t)rec.size) == -1)
+					BAD("out of memory");
+			} else {
+				char at[40];
+				struct tally_feed *f = tally_snapshot_decode_revision(
+				    e, rec.payload, rec.len, at);
+				if (f == NULL)
+					BAD("%s: the current revision of %s at "
+					    "offset %zu cannot be read", path,
+					    e->provinces[p].id, rec.offset);
+				if (tally_state_apply(s, f, at, &err) == -1)
+					BAD("%s: %s", path, err.message);
+			}
+			stats->snapshot_revisions++;
+		}
+	}
+	if (off != (size_t)sb.st_size)
+		BAD("%s: %zu bytes after the last province", path,
+		    (size_t)sb.st_size - off);
+	s->version = (uint64_t)json_integer_value(json_object_get(hdr, "version"));
+	*next_seq = (uint64_t)json_integer_value(json_object_get(hdr, "next_seq"));
+	if (*next_seq != newest)
+		BAD("%s: names sequence %" PRIu64 " but covers up to %" PRIu64,
+		    path, newest, *next_seq);
+#undef BAD
+	store->fd = fd;
+	fd = -1;
+	stats->snapshot_bytes = (size_t)sb.st_size;
+	rc = 0;
+out:
+	json_decref(hdr);
+	if (map != NULL)
+		munmap(map, (size_t)sb.st_size);
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
+void
+snapshot_prune(const char *dir, uint64_t keep)
+{
+	uint64_t *nums;
+	char path[4200];
+	size_t n, i;
+
+	/* Older snapshots, then the journal segments the new one covers. */
+	if (list_numbered(dir, "snapshot-", ".snap", &nums, &n) == 0) {
+		for (i = 0; i < n; i++) {
+			if (nums[i] >= keep)
+				continue;
+			snprintf(path, sizeof(path), "%s/snapshot-%016" PRIx64
+			    ".snap", dir, nums[i]);
+			if (unlink(path) == -1)
+				log_warn("cannot remove %s", path);
+		}
+		free(nums);
+	}
+	if (list_numbered(dir, "journal-", ".log", &nums, &n) == 0) {
+		for (i = 0; i < n; i++) {
+			if (nums[i] >= keep)
+				continue;
+			snprintf(path, sizeof(path), "%s/journal-%016" PRIx64
+			    ".log", dir, nums[i]);
+			if (unlink(path) == -1)
+				log_warn("cannot remove %s", path);
+		}
+		free(nums);
+	}
+	sync_dir(dir);
+}
+
+void
+snapshot_store_close(struct snapshot_store *store)
+{
+	if (store->fd != -1)
+		close(store->fd);
+	store->fd = -1;
+}
