@@ -21,26 +21,11 @@
 
 #include <tally/tally.h>
 
+#include "bench.h"
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
-static uint64_t
-rng(void)
-{
-	/* splitmix64: small, seeded, reproducible. */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static long
 rss_kib(void)
@@ -111,10 +96,10 @@ make_body(size_t lists, uint64_t rev)
 		snprintf(id, sizeof(id), "c%zu", i);
 		/* Skewed: a few big lists, a long tail. */
 		json_object_set_new(v, id, json_integer((json_int_t)(
-		    (rng() % 100000) * (i < 5 ? 20 : 1))));
+		    (bench_rng(&rng_state) % 100000) * (i < 5 ? 20 : 1))));
 	}
 	json_object_set_new(b, "votes", v);
-	json_object_set_new(b, "blank", json_integer((json_int_t)(rng() % 1000)));
+	json_object_set_new(b, "blank", json_integer((json_int_t)(bench_rng(&rng_state) % 1000)));
 	return b;
 }
 
@@ -185,11 +170,11 @@ main(int argc, char **argv)
 		pre = calloc(feeds, sizeof(*pre));
 		for (j = 0; j < feeds; j++)
 			bodies[j] = make_body(lists, 2 + j / P);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (j = 0; j < feeds; j++)
 			if (post(s, e, (j * 7919) % P, bodies[j]) == -1)
 				return 1;
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		/* Apply alone, on pre-parsed feeds. */
 		for (j = 0; j < feeds; j++) {
 			struct tally_error err;
@@ -199,13 +184,13 @@ main(int argc, char **argv)
 			    P].id, bodies[j], "", &err);
 		}
 		{
-			double a0 = now_ns();
+			double a0 = bench_now_ns();
 			for (j = 0; j < feeds; j++) {
 				struct tally_error err;
 				tally_state_apply(s, pre[j], "2018-05-14T18:00:00Z",
 				    &err);
 			}
-			t_apply = now_ns() - a0;
+			t_apply = bench_now_ns() - a0;
 		}
 		printf("%zu %zu %zu %.0f %.0f %.1f\n", P, lists, feeds,
 		    (t1 - t0) / (double)feeds, t_apply / (double)feeds,

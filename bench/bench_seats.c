@@ -32,6 +32,8 @@
 
 #include <tally/tally.h>
 
+#include "bench.h"
+
 #define SEATS		71
 #define LISTS		40
 #define PROVINCES	52
@@ -46,25 +48,7 @@
 
 static uint64_t rng_state = 0x5ea75b3e7c4ULL;
 
-/* splitmix64, so that every run benchmarks the same votes. */
-static uint64_t
-rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* Everything a phase reads, built once. */
 struct bench {
@@ -94,7 +78,7 @@ make_province(uint64_t *votes, size_t n, uint64_t top)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		votes[i] = top / (i + 1) + rng() % (top / 120 + 1);
+		votes[i] = top / (i + 1) + bench_rng(&rng_state) % (top / 120 + 1);
 }
 
 static void
@@ -135,11 +119,11 @@ make_provinces(void)
 	size_t who[COALITIONS];
 
 	for (p = 0; p < PROVINCES; p++) {
-		uint32_t seats = (uint32_t)(2 + rng() % 36);
-		n = 8 + rng() % 13;
+		uint32_t seats = (uint32_t)(2 + bench_rng(&rng_state) % 36);
+		n = 8 + bench_rng(&rng_state) % 13;
 		for (k = 0; k < n; k++)
-			who[k] = rng() % COALITIONS;
-		make_province(votes, n, 50000 + rng() % 1000000);
+			who[k] = bench_rng(&rng_state) % COALITIONS;
+		make_province(votes, n, 50000 + bench_rng(&rng_state) % 1000000);
 		input_init(&in, &B.rules[0], seats, votes, n);
 		if (tally_seats_allocate(&in, &B.res) == -1)
 			return -1;
@@ -275,9 +259,9 @@ measure(void (*fn)(unsigned long), unsigned long *iters)
 	double t;
 
 	for (;;) {
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		fn(n);
-		t = now_ns() - t0;
+		t = bench_now_ns() - t0;
 		if (t >= MIN_NS || n >= (1UL << 40))
 			break;
 		/* Aim past MIN_NS next time, at least doubling. */

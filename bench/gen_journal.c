@@ -15,17 +15,10 @@
 
 #include <tally/tally.h>
 
+#include "bench.h"
+
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
-static uint64_t
-rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 int
 main(int argc, char **argv)
@@ -67,10 +60,10 @@ main(int argc, char **argv)
 		    json_integer((json_int_t)(i / e->n_provinces + 1)));
 		for (k = 0; k < lists; k++)
 			json_object_set_new(votes, e->coalitions[(p + k) %
-			    e->n_coalitions].id, json_integer((json_int_t)(rng() %
+			    e->n_coalitions].id, json_integer((json_int_t)(bench_rng(&rng_state) %
 			    200000)));
 		json_object_set_new(body, "votes", votes);
-		json_object_set_new(body, "blank", json_integer((json_int_t)(rng() %
+		json_object_set_new(body, "blank", json_integer((json_int_t)(bench_rng(&rng_state) %
 		    5000)));
 		json_object_set_new(body, "status", json_string("partial"));
 		f = tally_feed_parse(e, e->provinces[p].id, body, "", &err);

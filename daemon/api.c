@@ -506,12 +506,48 @@ serve_view(struct api *api, enum view_id id, size_t index,
 	}
 }
 
+/*
+ * An uncached JSON reply from j (taken): errors, POST answers, health.
+ * Compact, ending in a newline, never stored by caches.
+ */
+static void
+json_reply(struct http_reply *reply, unsigned status, json_t *j)
+{
+	char *bytes = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10)) : NULL;
+	size_t len = 0;
+	char *nb;
+
+	json_decref(j);
+	reply->status = status;
+	reply->owned = true;
+	if (bytes != NULL) {
+		len = strlen(bytes);
+		if ((nb = realloc(bytes, len + 2)) != NULL) {
+			bytes = nb;
+			bytes[len++] = '\n';
+			bytes[len] = '\0';
+		}
+		reply->response = MHD_create_response_from_buffer(len, bytes,
+		    MHD_RESPMEM_MUST_FREE);
+	} else {
+		/* Out of memory: at least the status goes out. */
+		reply->status = status < 500 ? 503 : status;
+		reply->response = MHD_create_response_from_buffer(0,
+		    (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+	}
+	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json; charset=utf-8");
+	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+}
+
 void
 api_error(struct http_reply *reply, unsigned status, const char *code,
     const char *field, const char *fmt, ...)
 {
 	json_t *o, *err;
-	char msg[512], *bytes;
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -524,60 +560,9 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 		json_object_set_new(err, "field", json_string(field));
 	o = json_object();
 	json_object_set_new(o, "error", err);
-	bytes = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(10));
-	json_decref(o);
+	json_reply(reply, status, o);
+	/* An error reply keeps its status even without memory for a body. */
 	reply->status = status;
-	reply->owned = true;
-	if (bytes == NULL) {
-		reply->response = MHD_create_response_from_buffer(0,
-		    (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
-	} else {
-		size_t len = strlen(bytes);
-		char *nb = realloc(bytes, len + 2);
-		if (nb != NULL) {
-			bytes = nb;
-			bytes[len++] = '\n';
-			bytes[len] = '\0';
-		}
-		reply->response = MHD_create_response_from_buffer(len, bytes,
-		    MHD_RESPMEM_MUST_FREE);
-	}
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "application/json; charset=utf-8");
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
-}
-
-
-/* A JSON reply that is not cached (POST answers, health). Takes j. */
-static void
-json_reply(struct http_reply *reply, unsigned status, json_t *j)
-{
-	char *bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(10));
-	size_t len;
-	char *nb;
-
-	json_decref(j);
-	if (bytes == NULL) {
-		api_error(reply, 500, "internal", NULL, "out of memory");
-		return;
-	}
-	len = strlen(bytes);
-	if ((nb = realloc(bytes, len + 2)) != NULL) {
-		bytes = nb;
-		bytes[len++] = '\n';
-		bytes[len] = '\0';
-	}
-	reply->status = status;
-	reply->owned = true;
-	reply->response = MHD_create_response_from_buffer(len, bytes,
-	    MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "application/json; charset=utf-8");
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
 }
 
 static void

@@ -126,19 +126,6 @@ poll_failpoint_file(struct journal *j)
 }
 
 static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	int rc;
-
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static int
 write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -488,7 +475,7 @@ new_segment(struct journal *j, struct tally_diag *diag)
 	/* O_APPEND: every write lands at the end, whatever happened before. */
 	fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0644);
-	if (fd == -1 || fsync(fd) == -1 || sync_dir(j->dir) == -1) {
+	if (fd == -1 || fsync(fd) == -1 || fsync_dir(j->dir) == -1) {
 		tally_diag_add(diag, "%s: cannot create: %s", j->path,
 		    strerror(errno));
 		if (fd != -1)

@@ -31,19 +31,6 @@
 
 #include "tallyd.h"
 
-static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	int rc;
-
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Every file NAME-<16 hex>SUFFIX in dir, with its number. */
 static int
 list_numbered(const char *dir, const char *prefix, const char *suffix,
@@ -185,7 +172,7 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 		goto io;
 	}
 	out = NULL;
-	if (rename(tmp, final) == -1 || sync_dir(dir) == -1)
+	if (rename(tmp, final) == -1 || fsync_dir(dir) == -1)
 		goto io;
 	json_decref(hdr);
 	free(payload);
@@ -347,7 +334,7 @@ snapshot_prune(const char *dir, uint64_t keep)
 		}
 		free(nums);
 	}
-	sync_dir(dir);
+	fsync_dir(dir);
 }
 
 void

@@ -240,5 +240,7 @@ void	api_error(struct http_reply *reply, unsigned status, const char *code,
 void	time_rfc3339(time_t t, char *buf, size_t len);
 /* RFC 7231 IMF-fixdate for Last-Modified. buf >= 30 bytes. */
 void	time_http(time_t t, char *buf, size_t len);
+/* fsync a directory, so that a rename or a new file in it is durable. */
+int	fsync_dir(const char *dir);
 
 #endif

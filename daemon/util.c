@@ -1,6 +1,8 @@
 /* util.c - small helpers of the daemon. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tallyd.h"
 
@@ -21,4 +23,17 @@ time_http(time_t t, char *buf, size_t len)
 	/* strftime's %a and %b follow the C locale, which the daemon keeps. */
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
 }

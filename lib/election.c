@@ -125,22 +125,6 @@ ptr_idx(char *buf, size_t len, const char *base, size_t i)
 	return buf;
 }
 
-static const char *
-json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:	return "an object";
-	case JSON_ARRAY:	return "an array";
-	case JSON_STRING:	return "a string";
-	case JSON_INTEGER:	return "an integer";
-	case JSON_REAL:		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:	return "a boolean";
-	case JSON_NULL:		return "null";
-	}
-	return "?";
-}
-
 /* Unknown keys are errors: a misspelt "treshold" must not pass silently. */
 static void
 check_keys(struct loader *l, const json_t *obj, const char *ptr,
@@ -177,7 +161,7 @@ get_string(struct loader *l, const json_t *obj, const char *ptr,
 		return NULL;
 	}
 	if (!json_is_string(v)) {
-		lerr(l, p, "must be a string, not %s", json_kind(v));
+		lerr(l, p, "must be a string, not %s", tally_json_kind(v));
 		return NULL;
 	}
 	if (json_string_length(v) == 0 ||
@@ -244,7 +228,7 @@ get_decimal(struct loader *l, const json_t *v, const char *p,
 		}
 	} else {
 		lerr(l, p, "must be a decimal number or string, not %s",
-		    json_kind(v));
+		    tally_json_kind(v));
 		return -1;
 	}
 	lerr(l, p, "must be a plain non-negative decimal below 10^9 with at most "
@@ -266,7 +250,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 	const char *s;
 
 	if (!json_is_object(obj)) {
-		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		lerr(l, ptr, "must be an object, not %s", tally_json_kind(obj));
 		return -1;
 	}
 	check_keys(l, obj, ptr, keys);
@@ -445,7 +429,7 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 	size_t i;
 
 	if (!json_is_object(obj)) {
-		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		lerr(l, ptr, "must be an object, not %s", tally_json_kind(obj));
 		return;
 	}
 	check_keys(l, obj, ptr, keys);
@@ -502,7 +486,7 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 	char p[256];
 
 	if (!json_is_object(obj)) {
-		lerr(l, ptr, "must be an object, not %s", json_kind(obj));
+		lerr(l, ptr, "must be an object, not %s", tally_json_kind(obj));
 		return;
 	}
 	check_keys(l, obj, ptr, keys);
@@ -551,7 +535,7 @@ load_json(json_t *root, struct loader *l)
 	}
 	if (!json_is_object(root)) {
 		lerr(l, "", "the definition must be a JSON object, not %s",
-		    json_kind(root));
+		    tally_json_kind(root));
 		goto fail;
 	}
 	check_keys(l, root, "", keys);

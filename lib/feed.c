@@ -13,6 +13,8 @@
 #include <tally/feed.h>
 #include <tally/seats.h>
 
+#include "tally-private.h"
+
 const char *
 tally_status_name(enum tally_status s)
 {
@@ -44,22 +46,6 @@ ptr_key(char *buf, size_t len, const char *base, const char *key)
 	return buf;
 }
 
-static const char *
-kind_of(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:	return "an object";
-	case JSON_ARRAY:	return "an array";
-	case JSON_STRING:	return "a string";
-	case JSON_INTEGER:	return "an integer";
-	case JSON_REAL:		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:	return "a boolean";
-	case JSON_NULL:		return "null";
-	}
-	return "?";
-}
-
 /* An integer in [min, max]: integers only, never a float or a string. */
 static int
 get_uint(const json_t *v, const char *p, uint64_t min, uint64_t max,
@@ -70,7 +56,7 @@ get_uint(const json_t *v, const char *p, uint64_t min, uint64_t max,
 	if (!json_is_integer(v))
 		return tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
 		    "must be an integer from %llu to %llu, not %s",
-		    (unsigned long long)min, (unsigned long long)max, kind_of(v));
+		    (unsigned long long)min, (unsigned long long)max, tally_json_kind(v));
 	i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
 		return tally_error_set(err, TALLY_ERROR_INVALID, "out_of_range", p,
@@ -149,64 +135,17 @@ list_cmp(const void *a, const void *b)
 	    ((const struct tally_feed_list *)b)->id);
 }
 
-/* A growing byte buffer for the canonical form. */
-struct cbuf {
-	char	*p;
-	size_t	 len, cap;
-	bool	 nomem;
-};
-
-static void
-cb_add(struct cbuf *b, const char *s, size_t n)
-{
-	if (b->nomem)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		char *np;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->nomem = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-cb_str(struct cbuf *b, const char *s)
-{
-	cb_add(b, s, strlen(s));
-}
-
-static void
-cb_uint(struct cbuf *b, uint64_t v)
-{
-	char buf[24], *p = buf + sizeof(buf);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	cb_add(b, p, (size_t)(buf + sizeof(buf) - p));
-}
-
 /* A JSON string: ids and timestamps need no escaping; a note may. */
 static void
-cb_json_string(struct cbuf *b, const char *s, bool plain)
+cb_json_string(struct tally_buf *b, const char *s, bool plain)
 {
 	json_t *j;
 	char *enc;
 
 	if (plain) {
-		cb_add(b, "\"", 1);
-		cb_str(b, s);
-		cb_add(b, "\"", 1);
+		tally_buf_add(b, "\"", 1);
+		tally_buf_str(b, s);
+		tally_buf_add(b, "\"", 1);
 		return;
 	}
 	j = json_string(s);
@@ -216,7 +155,7 @@ cb_json_string(struct cbuf *b, const char *s, bool plain)
 		b->nomem = true;
 		return;
 	}
-	cb_str(b, enc);
+	tally_buf_str(b, enc);
 	free(enc);
 }
 
@@ -230,43 +169,43 @@ cb_json_string(struct cbuf *b, const char *s, bool plain)
 static int
 canonicalize(const struct tally_election *e, struct tally_feed *f)
 {
-	struct cbuf b = { NULL, 0, 0, false };
+	struct tally_buf b = { NULL, 0, 0, false };
 	size_t i;
 
-	cb_str(&b, "{\"blank\":");
-	cb_uint(&b, f->blank);
-	cb_str(&b, ",\"invalid\":");
-	cb_uint(&b, f->invalid);
+	tally_buf_str(&b, "{\"blank\":");
+	tally_buf_uint(&b, f->blank);
+	tally_buf_str(&b, ",\"invalid\":");
+	tally_buf_uint(&b, f->invalid);
 	if (f->note != NULL) {
-		cb_str(&b, ",\"note\":");
+		tally_buf_str(&b, ",\"note\":");
 		cb_json_string(&b, f->note, false);
 	}
-	cb_str(&b, ",\"province\":");
+	tally_buf_str(&b, ",\"province\":");
 	cb_json_string(&b, e->provinces[f->province].id, true);
 	if (f->reported_at[0] != '\0') {
-		cb_str(&b, ",\"reported_at\":");
+		tally_buf_str(&b, ",\"reported_at\":");
 		cb_json_string(&b, f->reported_at, true);
 	}
-	cb_str(&b, ",\"revision\":");
-	cb_uint(&b, f->revision);
+	tally_buf_str(&b, ",\"revision\":");
+	tally_buf_uint(&b, f->revision);
 	if (f->has_stations) {
-		cb_str(&b, ",\"stations\":{\"reporting\":");
-		cb_uint(&b, f->stations_reporting);
-		cb_str(&b, ",\"total\":");
-		cb_uint(&b, f->stations_total);
-		cb_str(&b, "}");
+		tally_buf_str(&b, ",\"stations\":{\"reporting\":");
+		tally_buf_uint(&b, f->stations_reporting);
+		tally_buf_str(&b, ",\"total\":");
+		tally_buf_uint(&b, f->stations_total);
+		tally_buf_str(&b, "}");
 	}
-	cb_str(&b, ",\"status\":");
+	tally_buf_str(&b, ",\"status\":");
 	cb_json_string(&b, tally_status_name(f->status), true);
-	cb_str(&b, ",\"votes\":{");
+	tally_buf_str(&b, ",\"votes\":{");
 	for (i = 0; i < f->n_lists; i++) {
 		if (i > 0)
-			cb_add(&b, ",", 1);
+			tally_buf_add(&b, ",", 1);
 		cb_json_string(&b, f->lists[i].id, true);
-		cb_add(&b, ":", 1);
-		cb_uint(&b, f->lists[i].votes);
+		tally_buf_add(&b, ":", 1);
+		tally_buf_uint(&b, f->lists[i].votes);
 	}
-	cb_str(&b, "}}");
+	tally_buf_str(&b, "}}");
 	if (b.nomem) {
 		free(b.p);
 		return -1;
@@ -294,7 +233,7 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 	if (!json_is_object(body)) {
 		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type",
 		    ptr[0] ? ptr : "", "a result must be a JSON object, not %s",
-		    kind_of(body));
+		    tally_json_kind(body));
 		return NULL;
 	}
 	json_object_foreach(body, key, v) {
@@ -363,7 +302,7 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 	if (!json_is_object(votes)) {
 		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
 		    "must be an object of list id to votes, not %s",
-		    kind_of(votes));
+		    tally_json_kind(votes));
 		goto fail;
 	}
 	if (json_object_size(votes) > 0) {
@@ -423,7 +362,7 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		if (!json_is_object(v)) {
 			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
 			    "must be {\"reporting\": n, \"total\": n}, not %s",
-			    kind_of(v));
+			    tally_json_kind(v));
 			goto fail;
 		}
 		json_object_foreach(v, sk, sv) {

@@ -562,60 +562,25 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	return o;
 }
 
-/* A growing string for CSV. */
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-	bool	 nomem;
-};
-
-static void
-sb_add(struct sbuf *b, const char *str, size_t n)
-{
-	if (b->nomem)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 1024;
-		char *np;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->nomem = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, str, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *str)
-{
-	sb_add(b, str, strlen(str));
-}
-
 /* One CSV field (RFC 4180: quoted when it holds a comma, quote or newline). */
 static void
-sb_field(struct sbuf *b, const char *str, bool last)
+sb_field(struct tally_buf *b, const char *str, bool last)
 {
 	if (strpbrk(str, ",\"\r\n") != NULL) {
-		sb_add(b, "\"", 1);
+		tally_buf_add(b, "\"", 1);
 		for (; *str; str++) {
 			if (*str == '"')
-				sb_add(b, "\"", 1);	/* "" inside quotes */
-			sb_add(b, str, 1);
+				tally_buf_add(b, "\"", 1);	/* "" inside quotes */
+			tally_buf_add(b, str, 1);
 		}
-		sb_add(b, "\"", 1);
+		tally_buf_add(b, "\"", 1);
 	} else
-		sb_add(b, str, strlen(str));
-	sb_add(b, last ? "\r\n" : ",", last ? 2 : 1);
+		tally_buf_add(b, str, strlen(str));
+	tally_buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
 static void
-sb_uint(struct sbuf *b, uint64_t v, bool last)
+sb_uint(struct tally_buf *b, uint64_t v, bool last)
 {
 	char buf[32];
 
@@ -624,7 +589,7 @@ sb_uint(struct sbuf *b, uint64_t v, bool last)
 }
 
 static void
-sb_share(struct sbuf *b, uint64_t part, uint64_t whole, bool last)
+sb_share(struct tally_buf *b, uint64_t part, uint64_t whole, bool last)
 {
 	char buf[32];
 
@@ -633,7 +598,7 @@ sb_share(struct sbuf *b, uint64_t part, uint64_t whole, bool last)
 }
 
 static char *
-sb_finish(struct sbuf *b)
+sb_finish(struct tally_buf *b)
 {
 	if (b->nomem) {
 		free(b->p);
@@ -646,12 +611,12 @@ char *
 tally_render_leaderboard_csv(const struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
-	struct sbuf b = { 0 };
+	struct tally_buf b = { 0 };
 	size_t *order, i;
 
 	if ((order = ranking(s)) == NULL)
 		return NULL;
-	sb_str(&b, "rank,id,name,short,votes,share,seats,pending\r\n");
+	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,pending\r\n");
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
@@ -672,10 +637,10 @@ char *
 tally_render_provinces_csv(const struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
-	struct sbuf b = { 0 };
+	struct tally_buf b = { 0 };
 	size_t p;
 
-	sb_str(&b, "id,name,seats,revision,status,reported_at,received_at,"
+	tally_buf_str(&b, "id,name,seats,revision,status,reported_at,received_at,"
 	    "stations_reporting,stations_total,valid,blank,invalid,allocated,"
 	    "pending,leader\r\n");
 	for (p = 0; p < e->n_provinces; p++) {

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
 
 #include "tally-private.h"
 
@@ -41,4 +44,61 @@ fail:
 	free(buf);
 	errno = saved;
 	return -1;
+}
+
+void
+tally_buf_add(struct tally_buf *b, const char *s, size_t n)
+{
+	if (b->nomem)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 256;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->nomem = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+tally_buf_str(struct tally_buf *b, const char *s)
+{
+	tally_buf_add(b, s, strlen(s));
+}
+
+void
+tally_buf_uint(struct tally_buf *b, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	/* No printf: this runs for every number of every replayed feed. */
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	tally_buf_add(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+const char *
+tally_json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:	return "an object";
+	case JSON_ARRAY:	return "an array";
+	case JSON_STRING:	return "a string";
+	case JSON_INTEGER:	return "an integer";
+	case JSON_REAL:		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:	return "a boolean";
+	case JSON_NULL:		return "null";
+	}
+	return "?";
 }

@@ -176,6 +176,15 @@ class DaemonTest(unittest.TestCase):
             d.start()
         return d
 
+    def wait_log(self, d, text, timeout=20):
+        """Wait until the daemon's log says `text`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in d.logtext():
+                return
+            time.sleep(0.02)
+        self.fail("log never said %r:\n%s" % (text, d.logtext()))
+
     def assertError(self, r, status, code, field=None):
         self.assertEqual(r.status, status, r.body)
         self.assertTrue(r.header("Content-Type").startswith("application/json"))
@@ -185,6 +194,27 @@ class DaemonTest(unittest.TestCase):
         if field is not None:
             self.assertEqual(err.get("field"), field, r.body)
         return err
+
+
+SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                    "runtime error:")
+
+
+class CheckedDaemonTest(DaemonTest):
+    """Every daemon is stopped with SIGTERM at the end of its test; it must
+    exit 0 with no sanitizer report in its log (the ASan build)."""
+
+    def daemon(self, *args, **kw):
+        d = super().daemon(*args, **kw)
+        self.addCleanup(self.check_daemon_log, d)
+        return d
+
+    def check_daemon_log(self, d):
+        if d.proc is not None and d.proc.poll() is None:
+            self.assertEqual(d.stop(), 0, d.logtext())
+        log = d.logtext()
+        for s in SANITIZER_ERRORS:
+            self.assertNotIn(s, log, log)
 
 
 def gunzip(data):

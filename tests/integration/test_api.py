@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from harness import DaemonTest, gunzip, main
+from harness import (DaemonTest, gunzip, main, CheckedDaemonTest)
 
 TOKEN = "api-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -82,25 +82,6 @@ NATIONAL = [("red", 6, 2500), ("blue", 3, 1000), ("amber", 0, 750),
             ("gold", 0, 750), ("green", 0, 280), ("zinc", 0, 40)]
 
 
-SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                    "runtime error:")
-
-
-class CheckedDaemonTest(DaemonTest):
-    """Every daemon is stopped with SIGTERM at the end of its test; it must
-    exit 0 with no sanitizer report in its log (the ASan build)."""
-
-    def daemon(self, *args, **kw):
-        d = super().daemon(*args, **kw)
-        self.addCleanup(self.check_daemon_log, d)
-        return d
-
-    def check_daemon_log(self, d):
-        if d.proc is not None and d.proc.poll() is None:
-            self.assertEqual(d.stop(), 0, d.logtext())
-        log = d.logtext()
-        for s in SANITIZER_ERRORS:
-            self.assertNotIn(s, log, log)
 
 
 def share(part, whole):

@@ -179,14 +179,6 @@ class Signals(DaemonTest):
             json.dump(e, f)
         return path
 
-    def wait_log(self, d, text, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in d.logtext():
-                return
-            time.sleep(0.02)
-        self.fail("log never said %r:\n%s" % (text, d.logtext()))
-
     def test_sighup_reloads_valid_configuration(self):
         d = self.daemon(start=False)
         path = self._election_copy(d)

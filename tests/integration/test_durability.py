@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from harness import TALLYD, Daemon, DaemonTest, main
+from harness import SANITIZER_ERRORS, TALLYD, Daemon, DaemonTest, main
 import crashloop
 
 TOKEN = crashloop.TOKEN
@@ -38,8 +38,6 @@ DS = crashloop.DATASET
 MAGIC = b"TLJ1"
 HEADER = 20
 
-SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                    "runtime error:")
 
 
 # ---- the journal format, for reading and damaging segments -------------
@@ -704,14 +702,6 @@ class Snapshots(DurabilityTest):
             f.write("snapshot_every %d\n" % every)
         self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
         return ["-f", path]
-
-    def wait_log(self, d, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in d.logtext():
-                return
-            time.sleep(0.02)
-        self.fail("log never said %r:\n%s" % (text, d.logtext()))
 
     def snapshots(self):
         return sorted(glob.glob(os.path.join(self.data_dir, "snapshot-*.snap")))

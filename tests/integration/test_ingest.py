@@ -12,31 +12,12 @@ import socket
 import stat
 import time
 
-from harness import ELECTIONS, DaemonTest, Response, main
+from harness import (ELECTIONS, DaemonTest, Response, main, CheckedDaemonTest)
 
 TOKEN = "ingest-token-for-the-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
 
-SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                    "runtime error:")
-
-
-class CheckedDaemonTest(DaemonTest):
-    """Every daemon is stopped with SIGTERM at the end of its test; it must
-    exit 0 with no sanitizer report in its log (the ASan build)."""
-
-    def daemon(self, *args, **kw):
-        d = super().daemon(*args, **kw)
-        self.addCleanup(self.check_daemon_log, d)
-        return d
-
-    def check_daemon_log(self, d):
-        if d.proc is not None and d.proc.poll() is None:
-            self.assertEqual(d.stop(), 0, d.logtext())
-        log = d.logtext()
-        for s in SANITIZER_ERRORS:
-            self.assertNotIn(s, log, log)
 
 
 def load(ds, name):
