@@ -39,6 +39,12 @@ log_reopen(const char *path)
 	return 0;
 }
 
+int
+log_fd(void)
+{
+	return fileno(log_out ? log_out : stderr);
+}
+
 void
 log_setlevel(enum log_level level)
 {

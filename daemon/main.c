@@ -320,8 +320,27 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (pid == 0) {
-		/* The child: write and leave, touching nothing else. */
-		int rc = snapshot_write(td->cf.data_dir, api_state(td->api), next,
+		/*
+		 * The child: write and leave, touching nothing else.  It first
+		 * lets go of the listening sockets and connections, so that a
+		 * tallyd restarted while it still writes can bind its ports.
+		 */
+		int rc, keep[2] = { td->store.fd, log_fd() };
+		unsigned from = 3;
+		size_t k;
+		if (keep[0] > keep[1]) {
+			keep[0] = keep[1];
+			keep[1] = td->store.fd;
+		}
+		for (k = 0; k < 2; k++) {
+			if (keep[k] < (int)from)
+				continue;
+			if ((unsigned)keep[k] > from)
+				close_range(from, (unsigned)keep[k] - 1, 0);
+			from = (unsigned)keep[k] + 1;
+		}
+		close_range(from, ~0U, 0);
+		rc = snapshot_write(td->cf.data_dir, api_state(td->api), next,
 		    &td->store, &diag);
 		if (rc == -1)
 			print_diag(&diag);

@@ -21,6 +21,8 @@ enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 void	log_init(enum log_level level, const char *path);
 int	log_reopen(const char *path);
 void	log_setlevel(enum log_level level);
+/* The descriptor the log writes to (kept open by a snapshot child). */
+int	log_fd(void);
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
