@@ -2,8 +2,8 @@
  * api.c - the HTTP API v1 on top of libtally.
  *
  * Reads never re-encode: each view is rendered at most once per state
- * version, into an MHD response object (plain, gzip, and a 304) that every
- * GET of that version queues again.  libmicrohttpd reference-counts
+ * version, into MHD response objects (plain and 304; gzip the first time a
+ * client asks for it) that every GET of that version queues again.  libmicrohttpd reference-counts
  * responses, so replacing a view only drops our reference; connections still
  * sending the old bytes keep theirs.
  */
@@ -24,7 +24,10 @@
 struct view {
 	uint64_t		 version;	/* rendered for; UINT64_MAX: none */
 	struct MHD_Response	*plain;
-	struct MHD_Response	*gzip;
+	struct MHD_Response	*gzip;		/* made on the first gzip GET */
+	const char		*bytes;		/* the plain body, owned by plain */
+	size_t			 len;
+	const char		*ctype;
 	struct MHD_Response	*not_modified;
 	char			 etag[32];
 };
@@ -67,6 +70,7 @@ struct metrics {
 	}		 rejected[N_REASONS];
 	uint64_t	 cache_hits;
 	uint64_t	 renders;
+	uint64_t	 gzips;
 };
 
 struct api {
@@ -88,6 +92,8 @@ struct api {
 	struct pending		*round;
 	const struct tally_feed	**shadow;	/* per province, this round */
 	char			 round_at[32];
+	z_stream		 zs;		/* reused by gzip_bytes */
+	bool			 zs_ready;
 	/* Reads older revisions kept in the loaded snapshot. */
 	tally_revision_loader	 loader;
 	void			*loader_ctx;
@@ -231,6 +237,8 @@ api_destroy(struct api *api)
 	if (api == NULL)
 		return;
 	views_free(api);
+	if (api->zs_ready)
+		deflateEnd(&api->zs);
 	free(api->shadow);
 	auth_destroy(api->auth);
 	tally_state_destroy(api->state);
@@ -287,35 +295,66 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 	return 0;
 }
 
+/*
+ * Compress with one deflate stream kept for the life of the API: creating
+ * zlib's state (about 256 KiB) for every version was half of a render.
+ */
 static int
-gzip_bytes(const char *in, size_t len, char **out, size_t *outlen)
+gzip_bytes(struct api *api, const char *in, size_t len, char **out,
+    size_t *outlen)
 {
-	z_stream zs;
+	z_stream *zs = &api->zs;
 	size_t cap = compressBound((uLong)len) + 32;
 	char *buf;
 
+	if (!api->zs_ready) {
+		memset(zs, 0, sizeof(*zs));
+		/* windowBits 15 + 16: a gzip wrapper, as Content-Encoding wants. */
+		if (deflateInit2(zs, 6, Z_DEFLATED, 15 + 16, 8,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		api->zs_ready = true;
+	} else if (deflateReset(zs) != Z_OK)
+		return -1;
 	if ((buf = malloc(cap)) == NULL)
 		return -1;
-	memset(&zs, 0, sizeof(zs));
-	/* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
-	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK) {
+	zs->next_in = (Bytef *)(uintptr_t)in;
+	zs->avail_in = (uInt)len;
+	zs->next_out = (Bytef *)buf;
+	zs->avail_out = (uInt)cap;
+	if (deflate(zs, Z_FINISH) != Z_STREAM_END) {
 		free(buf);
 		return -1;
 	}
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)buf;
-	zs.avail_out = (uInt)cap;
-	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-		deflateEnd(&zs);
-		free(buf);
-		return -1;
-	}
-	*outlen = zs.total_out;
-	deflateEnd(&zs);
+	*outlen = zs->total_out;
 	*out = buf;
 	return 0;
+}
+
+static void	add_cache_headers(struct api *api, struct MHD_Response *r,
+		    const char *etag);
+
+/* The gzip response of a view, made when first asked for. */
+static struct MHD_Response *
+view_gzip(struct api *api, struct view *v)
+{
+	char *gz;
+	size_t gzlen;
+
+	if (v->gzip != NULL)
+		return v->gzip;
+	if (gzip_bytes(api, v->bytes, v->len, &gz, &gzlen) == -1)
+		return NULL;
+	if ((v->gzip = MHD_create_response_from_buffer(gzlen, gz,
+	    MHD_RESPMEM_MUST_FREE)) == NULL) {
+		free(gz);
+		return NULL;
+	}
+	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_TYPE, v->ctype);
+	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	add_cache_headers(api, v->gzip, v->etag);
+	api->m.gzips++;
+	return v->gzip;
 }
 
 static void
@@ -332,46 +371,34 @@ add_cache_headers(struct api *api, struct MHD_Response *r, const char *etag)
 	    MHD_HTTP_HEADER_ACCEPT_ENCODING);
 }
 
-/* Fill a view from bytes (taken: freed on every path). */
+/* Fill a view from bytes (taken: freed on every path); gzip comes later. */
 static int
 view_fill(struct api *api, struct view *v, char *bytes, size_t len,
     const char *content_type)
 {
-	char *gz = NULL;
-	size_t gzlen = 0;
-
 	view_clear(v);
 	v->version = api->state->version;
 	snprintf(v->etag, sizeof(v->etag), "\"%llu\"",
 	    (unsigned long long)v->version);
-	if (gzip_bytes(bytes, len, &gz, &gzlen) == -1)
-		goto fail;
 	v->plain = MHD_create_response_from_buffer(len, bytes,
 	    MHD_RESPMEM_MUST_FREE);
 	if (v->plain == NULL)
 		goto fail;
+	v->bytes = bytes;
+	v->len = len;
+	v->ctype = content_type;
 	bytes = NULL;
-	v->gzip = MHD_create_response_from_buffer(gzlen, gz,
-	    MHD_RESPMEM_MUST_FREE);
-	if (v->gzip == NULL)
-		goto fail;
-	gz = NULL;
 	v->not_modified = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"",
 	    MHD_RESPMEM_PERSISTENT);
 	if (v->not_modified == NULL)
 		goto fail;
 	MHD_add_response_header(v->plain, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    content_type);
-	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    content_type);
-	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	add_cache_headers(api, v->plain, v->etag);
-	add_cache_headers(api, v->gzip, v->etag);
 	add_cache_headers(api, v->not_modified, v->etag);
 	return 0;
 fail:
 	free(bytes);
-	free(gz);
 	view_clear(v);
 	return -1;
 }
@@ -502,7 +529,10 @@ serve_view(struct api *api, enum view_id id, size_t index,
 		reply->response = v->not_modified;
 	} else {
 		reply->status = 200;
-		reply->response = rq->gzip_ok ? v->gzip : v->plain;
+		reply->response = v->plain;
+		/* Without memory for gzip, the plain bytes still go out. */
+		if (rq->gzip_ok && view_gzip(api, v) != NULL)
+			reply->response = v->gzip;
 	}
 }
 
@@ -1211,6 +1241,9 @@ serve_metrics(struct api *api, struct http_reply *reply)
 	fprintf(f, "# HELP tallyd_renders_total Views rendered.\n"
 	    "# TYPE tallyd_renders_total counter\ntallyd_renders_total %llu\n",
 	    (unsigned long long)api->m.renders);
+	fprintf(f, "# HELP tallyd_gzips_total Views compressed (once per version, "
+	    "when first asked for).\n# TYPE tallyd_gzips_total counter\n"
+	    "tallyd_gzips_total %llu\n", (unsigned long long)api->m.gzips);
 	fprintf(f, "# HELP tallyd_open_connections Connections open now.\n"
 	    "# TYPE tallyd_open_connections gauge\n"
 	    "tallyd_open_connections %u\n",

@@ -141,13 +141,35 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Under `batch:<ms>`, written records are synced at most <ms> after the first
+ * unsynced one, whether or not more keep arriving.
+ */
+static void
+batch_sync_if_due(struct journal *j, double dirty_since)
+{
+	if (j->dirty && mono_seconds() - dirty_since >= (double)j->batch_ms / 1e3) {
+		if (fdatasync(j->fd) == -1)
+			fatal("journal %s: fdatasync", j->path);
+		j->dirty = false;
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct journal *j = arg;
-	struct timespec last_sync;
+	double dirty_since = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &last_sync);
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
 		char *job;
@@ -158,18 +180,16 @@ writer_main(void *arg)
 		while (!j->job_ready && !j->quit) {
 			if (j->policy == JOURNAL_BATCH && j->dirty) {
 				struct timespec ts;
+				double left = dirty_since + (double)j->batch_ms /
+				    1e3 - mono_seconds();
+				long ns = left > 0 ? (long)(left * 1e9) : 0;
 				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += j->batch_ms * 1000000L;
+				ts.tv_sec += ns / 1000000000L;
+				ts.tv_nsec += ns % 1000000000L;
 				ts.tv_sec += ts.tv_nsec / 1000000000L;
 				ts.tv_nsec %= 1000000000L;
 				pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-				if (!j->job_ready && j->dirty) {
-					/* The batch interval passed: sync. */
-					if (fdatasync(j->fd) == -1)
-						fatal("journal %s: fdatasync",
-						    j->path);
-					j->dirty = false;
-				}
+				batch_sync_if_due(j, dirty_since);
 			} else
 				pthread_cond_wait(&j->cv, &j->mu);
 		}
@@ -215,8 +235,12 @@ writer_main(void *arg)
 		pthread_mutex_lock(&j->mu);
 		if (err == 0) {
 			j->size += (off_t)len;
-			if (j->policy == JOURNAL_BATCH)
+			if (j->policy == JOURNAL_BATCH) {
+				if (!j->dirty)
+					dirty_since = mono_seconds();
 				j->dirty = true;
+				batch_sync_if_due(j, dirty_since);
+			}
 		}
 		j->job = NULL;
 		j->job_ready = false;
@@ -338,15 +362,6 @@ free_names(char **names, size_t n)
 	free(names);
 }
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Replay one segment into the state.  A torn tail is cut off (and synced);
  * a corrupt record in the middle stops the start, unless `repair`, which
@@ -363,7 +378,7 @@ replay_segment(struct journal *j, const char *path, bool last,
 	size_t len = 0, off = 0, maplen = 0;
 	struct stat sb;
 	int fd;
-	double last_report = mono_now();
+	double last_report = mono_seconds();
 	enum tally_scan sc;
 
 	if ((fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) == -1 ||
@@ -405,8 +420,8 @@ replay_segment(struct journal *j, const char *path, bool last,
 		}
 		j->next_seq++;
 		st->records++;
-		if (mono_now() - last_report > 2.0) {
-			last_report = mono_now();
+		if (mono_seconds() - last_report > 2.0) {
+			last_report = mono_seconds();
 			log_info("replaying %s: %zu of %zu bytes, %llu records",
 			    path, off, len, (unsigned long long)st->records);
 		}
@@ -497,7 +512,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	struct journal *j;
 	char **names = NULL;
 	size_t n = 0, i;
-	double t0 = mono_now();
+	double t0 = mono_seconds();
 
 	if ((j = calloc(1, sizeof(*j))) == NULL || (j->dir = strdup(dir)) == NULL) {
 		tally_diag_add(diag, "out of memory");
@@ -557,7 +572,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		goto fail;
 	free_names(names, n);
 	names = NULL;
-	st->seconds = mono_now() - t0;
+	st->seconds = mono_seconds() - t0;
 
 	if (pipe2(j->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		tally_diag_add(diag, "pipe: %s", strerror(errno));
