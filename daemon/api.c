@@ -417,9 +417,10 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 		j = tally_election_dump(api->election);
 		break;
 	case VIEW_LEADERBOARD:
+		/* The hottest view: written directly, not through jansson. */
 		time_rfc3339(api->modified, now, sizeof(now));
-		j = tally_render_leaderboard(api->state, now);
-		break;
+		bytes = tally_render_leaderboard_text(api->state, now);
+		goto newline;
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_leaderboard_csv(api->state);
@@ -451,6 +452,9 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
 	    JSON_REAL_PRECISION(10));
 	json_decref(j);
+	if (bytes == NULL)
+		return NULL;
+newline:
 	if (bytes == NULL)
 		return NULL;
 	/* A newline at the end is kind to curl users. */

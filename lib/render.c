@@ -114,6 +114,157 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	return o;
 }
 
+/*
+ * JSON text the way json_dumps writes it with JSON_ENSURE_ASCII: quotes,
+ * backslashes and control characters escaped, everything beyond ASCII as
+ * \uXXXX (surrogate pairs above U+FFFF).  The input is valid UTF-8 (jansson
+ * checked it when the definition was loaded).
+ */
+static void
+buf_json_string(struct tally_buf *b, const char *str)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)str;
+	char esc[16];
+
+	tally_buf_add(b, "\"", 1);
+	while (*p != '\0') {
+		const unsigned char *run = p;
+		uint32_t cp;
+		int n, k;
+
+		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			tally_buf_add(b, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
+		switch (*p) {
+		case '"':	tally_buf_add(b, "\\\"", 2); p++; continue;
+		case '\\':	tally_buf_add(b, "\\\\", 2); p++; continue;
+		case '\b':	tally_buf_add(b, "\\b", 2); p++; continue;
+		case '\f':	tally_buf_add(b, "\\f", 2); p++; continue;
+		case '\n':	tally_buf_add(b, "\\n", 2); p++; continue;
+		case '\r':	tally_buf_add(b, "\\r", 2); p++; continue;
+		case '\t':	tally_buf_add(b, "\\t", 2); p++; continue;
+		default:	break;
+		}
+		if (*p < 0x80) {
+			cp = *p++;
+		} else {
+			n = *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : 1;
+			cp = *p++ & (0x3f >> n);
+			for (k = 0; k < n && (*p & 0xc0) == 0x80; k++)
+				cp = cp << 6 | (*p++ & 0x3f);
+		}
+		if (cp >= 0x10000) {
+			uint32_t v = cp - 0x10000;
+			uint32_t hi = 0xd800 | (v >> 10), lo = 0xdc00 | (v & 0x3ff);
+			esc[0] = '\\'; esc[1] = 'u';
+			esc[2] = hex[hi >> 12]; esc[3] = hex[(hi >> 8) & 15];
+			esc[4] = hex[(hi >> 4) & 15]; esc[5] = hex[hi & 15];
+			esc[6] = '\\'; esc[7] = 'u';
+			esc[8] = hex[lo >> 12]; esc[9] = hex[(lo >> 8) & 15];
+			esc[10] = hex[(lo >> 4) & 15]; esc[11] = hex[lo & 15];
+			tally_buf_add(b, esc, 12);
+		} else {
+			esc[0] = '\\'; esc[1] = 'u';
+			esc[2] = hex[cp >> 12]; esc[3] = hex[(cp >> 8) & 15];
+			esc[4] = hex[(cp >> 4) & 15]; esc[5] = hex[cp & 15];
+			tally_buf_add(b, esc, 6);
+		}
+	}
+	tally_buf_add(b, "\"", 1);
+}
+
+/* A display real as json_dumps prints it with JSON_REAL_PRECISION(10). */
+static void
+buf_json_real(struct tally_buf *b, double v)
+{
+	char buf[48];
+	int n = snprintf(buf, sizeof(buf), "%.10g", v);
+
+	tally_buf_add(b, buf, (size_t)n);
+	if (strpbrk(buf, ".eE") == NULL)
+		tally_buf_add(b, ".0", 2);
+}
+
+static void
+buf_key_uint(struct tally_buf *b, const char *key, uint64_t v)
+{
+	tally_buf_str(b, key);
+	tally_buf_uint(b, v);
+}
+
+char *
+tally_render_leaderboard_text(const struct tally_state *s,
+    const char *updated_at)
+{
+	const struct tally_election *e = s->election;
+	struct tally_buf b = { NULL, 0, 0, false };
+	size_t *order, i;
+
+	/*
+	 * The hottest view, rendered after every change: written directly
+	 * rather than built as jansson objects, byte for byte what
+	 * json_dumps(tally_render_leaderboard()) gives (tests/test_render.c).
+	 */
+	if ((order = ranking(s)) == NULL)
+		return NULL;
+	tally_buf_str(&b, "{\"election\":{\"id\":");
+	buf_json_string(&b, e->id);
+	tally_buf_str(&b, ",\"name\":");
+	buf_json_string(&b, e->name);
+	buf_key_uint(&b, "},\"version\":", s->version);
+	tally_buf_str(&b, ",\"updated_at\":");
+	if (updated_at != NULL)
+		buf_json_string(&b, updated_at);
+	else
+		tally_buf_str(&b, "null");
+	buf_key_uint(&b, ",\"seats\":{\"total\":", e->seats_total);
+	buf_key_uint(&b, ",\"allocated\":", s->seats_allocated);
+	buf_key_uint(&b, ",\"pending\":", s->seats_pending);
+	buf_key_uint(&b, ",\"majority\":", e->seats_total / 2 + 1);
+	buf_key_uint(&b, "},\"provinces\":{\"total\":", e->n_provinces);
+	buf_key_uint(&b, ",\"reporting\":", s->provinces_reporting);
+	buf_key_uint(&b, ",\"final\":", s->provinces_final);
+	buf_key_uint(&b, "},\"stations\":{\"reporting\":", s->stations_reporting);
+	buf_key_uint(&b, ",\"total\":", s->stations_total);
+	buf_key_uint(&b, "},\"votes\":{\"valid\":", s->valid);
+	buf_key_uint(&b, ",\"blank\":", s->blank);
+	buf_key_uint(&b, ",\"invalid\":", s->invalid);
+	tally_buf_str(&b, "},\"coalitions\":[");
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_coalition *c = &e->coalitions[order[i]];
+		const struct tally_coalition_total *t = &s->coalitions[order[i]];
+		buf_key_uint(&b, i ? ",{\"rank\":" : "{\"rank\":", i + 1);
+		tally_buf_str(&b, ",\"id\":");
+		buf_json_string(&b, c->id);
+		tally_buf_str(&b, ",\"name\":");
+		buf_json_string(&b, c->name);
+		tally_buf_str(&b, ",\"short\":");
+		buf_json_string(&b, c->short_name ? c->short_name : c->name);
+		tally_buf_str(&b, ",\"color\":");
+		if (c->color != NULL)
+			buf_json_string(&b, c->color);
+		else
+			tally_buf_str(&b, "null");
+		buf_key_uint(&b, ",\"votes\":", t->votes);
+		tally_buf_str(&b, ",\"share\":");
+		buf_json_real(&b, tally_share(t->votes, s->valid));
+		buf_key_uint(&b, ",\"seats\":", t->seats);
+		buf_key_uint(&b, ",\"pending\":", t->pending);
+		tally_buf_str(&b, "}");
+	}
+	tally_buf_str(&b, "]}");
+	free(order);
+	if (b.nomem) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 /* The national order of coalitions (new array of indices; NULL on ENOMEM). */
 static size_t *
 ranking(const struct tally_state *s)

@@ -19,6 +19,11 @@ struct json_t;
 struct json_t	*tally_render_leaderboard(const struct tally_state *s,
 		    const char *updated_at);
 
+/* The same as compact ASCII-only JSON text, written directly (new, NUL-
+ * terminated; NULL on allocation failure). */
+char		*tally_render_leaderboard_text(const struct tally_state *s,
+		    const char *updated_at);
+
 /* GET /v1/provinces: every province with its progress and leader. */
 struct json_t	*tally_render_provinces(const struct tally_state *s);
 
