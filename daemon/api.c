@@ -280,10 +280,13 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 		api->state = s;
 		api->election = e;
 	} else {
+		/*
+		 * The tally is unchanged, so is its version: versions are
+		 * journaled and must mean the same content after a restart.
+		 */
 		log_warnx("results are counted: the election definition is "
 		    "kept until the next restart; other settings are reloaded");
 		tally_election_destroy(e);
-		tally_state_bump(api->state);
 	}
 	auth_destroy(api->auth);
 	api->auth = auth;
