@@ -709,21 +709,38 @@ authorized(struct api *api, const struct http_request *rq,
  * token, the content type, well-formed JSON.  Returns the parsed body (new)
  * or NULL with the reply filled.
  */
+static json_t	*parse_body(struct api *api, const struct http_request *rq,
+		    struct http_reply *reply);
+
+static bool
+json_typed(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	if (is_json_type(rq->content_type))
+		return true;
+	api_error(reply, 415, "unsupported_media_type", NULL,
+	    "send the result as Content-Type: application/json");
+	count_rejection(api, "unsupported_media_type");
+	return false;
+}
+
 static json_t *
 ingest_gate(struct api *api, const struct http_request *rq,
     struct http_reply *reply, const struct token **who)
 {
+	if (!authorized_as(api, rq, reply, who) || !json_typed(api, rq, reply))
+		return NULL;
+	return parse_body(api, rq, reply);
+}
+
+/* The body as JSON (new), or NULL with a 400 or 422 reply. */
+static json_t *
+parse_body(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
 	json_error_t jerr;
 	json_t *body;
 
-	if (!authorized_as(api, rq, reply, who))
-		return NULL;
-	if (!is_json_type(rq->content_type)) {
-		api_error(reply, 415, "unsupported_media_type", NULL,
-		    "send the result as Content-Type: application/json");
-		count_rejection(api, "unsupported_media_type");
-		return NULL;
-	}
 	body = json_loadb(rq->body ? rq->body : "", rq->body_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
@@ -1070,13 +1087,20 @@ post_province(struct api *api, const struct http_request *rq,
 	struct pending *p;
 	json_t *body;
 
-	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
+	if (!authorized_as(api, rq, reply, &who) || !json_typed(api, rq, reply))
 		return;
-	f = tally_feed_parse(api->election, province, body, "", &err);
-	json_decref(body);
+	/* The usual body takes the fast path; anything else, the full one. */
+	f = tally_feed_scan(api->election, province, rq->body ? rq->body : "",
+	    rq->body_len);
 	if (f == NULL) {
-		reject_feed(api, reply, &err);
-		return;
+		if ((body = parse_body(api, rq, reply)) == NULL)
+			return;
+		f = tally_feed_parse(api->election, province, body, "", &err);
+		json_decref(body);
+		if (f == NULL) {
+			reject_feed(api, reply, &err);
+			return;
+		}
 	}
 	if (!auth_may_post(who, province)) {
 		tally_feed_destroy(f);

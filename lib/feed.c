@@ -645,3 +645,276 @@ fail:
 	tally_feed_destroy(f);
 	return NULL;
 }
+
+/*
+ * The fast path for a single POST body: a scanner for the usual, valid
+ * snapshot that fills a tally_feed without building a jansson tree (the
+ * tree was the largest single cost of a POST).  It gives up -- and the
+ * caller runs tally_feed_parse, which finds and names the problem -- on
+ * anything unusual: escapes, non-ASCII text, floats, signs, unknown or
+ * repeated keys, values out of bounds, unknown lists.  So every body it
+ * accepts, the general parser accepts too, with the same feed
+ * (tests/test_feed.c compares both on generated bodies).
+ */
+static void
+sc_ws(struct rd *r)
+{
+	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' ||
+	    *r->p == '\n' || *r->p == '\r'))
+		r->p++;
+}
+
+/* A string without escapes or non-ASCII: its bounds. */
+static bool
+sc_string(struct rd *r, const char **s, size_t *n)
+{
+	const char *q;
+
+	if (r->p >= r->end || *r->p != '"')
+		return false;
+	for (q = r->p + 1; q < r->end && *q != '"'; q++)
+		if (*q == '\\' || (unsigned char)*q < 0x20 ||
+		    (unsigned char)*q >= 0x80)
+			return false;
+	if (q >= r->end)
+		return false;
+	*s = r->p + 1;
+	*n = (size_t)(q - r->p - 1);
+	r->p = q + 1;
+	return true;
+}
+
+/* An integer as jansson reads one: no sign, no fraction, no exponent. */
+static bool
+sc_uint(struct rd *r, uint64_t max, uint64_t *out)
+{
+	if (!rd_uint(r, max, out))
+		return false;
+	/* "1.0" or "1e3" are reals for jansson: leave them to it. */
+	return r->p >= r->end || (*r->p != '.' && *r->p != 'e' && *r->p != 'E');
+}
+
+static bool
+sc_key(struct rd *r, char *key, size_t keylen)
+{
+	const char *s;
+	size_t n;
+
+	sc_ws(r);
+	if (!sc_string(r, &s, &n) || n >= keylen)
+		return false;
+	memcpy(key, s, n);
+	key[n] = '\0';
+	sc_ws(r);
+	if (r->p >= r->end || *r->p != ':')
+		return false;
+	r->p++;
+	sc_ws(r);
+	return true;
+}
+
+/* After a member: ',' (more: true) or the closing '}' (*done). */
+static bool
+sc_next(struct rd *r, bool *done)
+{
+	sc_ws(r);
+	if (r->p < r->end && *r->p == ',') {
+		r->p++;
+		*done = false;
+		return true;
+	}
+	if (r->p < r->end && *r->p == '}') {
+		r->p++;
+		*done = true;
+		return true;
+	}
+	return false;
+}
+
+/* An object's opening '{'; *empty when it is "{}". */
+static bool
+sc_open(struct rd *r, bool *empty)
+{
+	sc_ws(r);
+	if (r->p >= r->end || *r->p != '{')
+		return false;
+	r->p++;
+	sc_ws(r);
+	*empty = r->p < r->end && *r->p == '}';
+	if (*empty)
+		r->p++;
+	return true;
+}
+
+struct tally_feed *
+tally_feed_scan(const struct tally_election *e, const char *province_id,
+    const char *text, size_t len)
+{
+	enum { K_REVISION = 1, K_VOTES = 2, K_BLANK = 4, K_INVALID = 8,
+	    K_STATIONS = 16, K_STATUS = 32, K_REPORTED = 64, K_NOTE = 128 };
+	struct rd r = { text, text + len };
+	const struct tally_province *pv;
+	struct tally_feed *f;
+	unsigned seen = 0;
+	char key[16], id[TALLY_ID_MAX + 1];
+	bool done, empty;
+	size_t cap = 0;
+
+	if ((pv = tally_election_province(e, province_id)) == NULL ||
+	    (f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->province = pv->index;
+	f->status = TALLY_STATUS_PARTIAL;
+	if (!sc_open(&r, &empty) || empty)
+		goto fail;
+	do {
+		const char *s;
+		size_t n;
+		unsigned k;
+
+		if (!sc_key(&r, key, sizeof(key)))
+			goto fail;
+		if (strcmp(key, "revision") == 0)
+			k = K_REVISION;
+		else if (strcmp(key, "votes") == 0)
+			k = K_VOTES;
+		else if (strcmp(key, "blank") == 0)
+			k = K_BLANK;
+		else if (strcmp(key, "invalid") == 0)
+			k = K_INVALID;
+		else if (strcmp(key, "stations") == 0)
+			k = K_STATIONS;
+		else if (strcmp(key, "status") == 0)
+			k = K_STATUS;
+		else if (strcmp(key, "reported_at") == 0)
+			k = K_REPORTED;
+		else if (strcmp(key, "note") == 0)
+			k = K_NOTE;
+		else
+			goto fail;
+		if (seen & k)
+			goto fail;
+		seen |= k;
+		switch (k) {
+		case K_REVISION:
+			if (!sc_uint(&r, TALLY_REVISION_MAX, &f->revision) ||
+			    f->revision == 0)
+				goto fail;
+			break;
+		case K_BLANK:
+			if (!sc_uint(&r, TALLY_VOTES_MAX, &f->blank))
+				goto fail;
+			break;
+		case K_INVALID:
+			if (!sc_uint(&r, TALLY_VOTES_MAX, &f->invalid))
+				goto fail;
+			break;
+		case K_STATUS:
+			if (!sc_string(&r, &s, &n))
+				goto fail;
+			if (n == 7 && memcmp(s, "partial", 7) == 0)
+				f->status = TALLY_STATUS_PARTIAL;
+			else if (n == 5 && memcmp(s, "final", 5) == 0)
+				f->status = TALLY_STATUS_FINAL;
+			else
+				goto fail;
+			break;
+		case K_REPORTED:
+			if (!sc_string(&r, &s, &n) || n >= sizeof(f->reported_at))
+				goto fail;
+			memcpy(f->reported_at, s, n);
+			f->reported_at[n] = '\0';
+			if (!tally_rfc3339_is_valid(f->reported_at))
+				goto fail;
+			break;
+		case K_NOTE:
+			if (!sc_string(&r, &s, &n) || n > TALLY_NOTE_MAX ||
+			    (f->note = malloc(n + 1)) == NULL)
+				goto fail;
+			memcpy(f->note, s, n);
+			f->note[n] = '\0';
+			break;
+		case K_STATIONS: {
+			unsigned st = 0;
+			if (!sc_open(&r, &empty) || empty)
+				goto fail;
+			do {
+				uint64_t v;
+				if (!sc_key(&r, key, sizeof(key)) ||
+				    !sc_uint(&r, TALLY_STATIONS_MAX, &v))
+					goto fail;
+				if (strcmp(key, "reporting") == 0 && !(st & 1)) {
+					f->stations_reporting = v;
+					st |= 1;
+				} else if (strcmp(key, "total") == 0 && !(st & 2)) {
+					f->stations_total = v;
+					st |= 2;
+				} else
+					goto fail;
+				if (!sc_next(&r, &done))
+					goto fail;
+			} while (!done);
+			if (st != 3 || f->stations_reporting > f->stations_total)
+				goto fail;
+			f->has_stations = true;
+			break;
+		}
+		case K_VOTES:
+			if (!sc_open(&r, &empty))
+				goto fail;
+			for (done = empty; !done;) {
+				const struct tally_coalition *c;
+				struct tally_feed_list *l;
+				size_t i;
+				sc_ws(&r);
+				if (!sc_string(&r, &s, &n) || n == 0 ||
+				    n > TALLY_ID_MAX)
+					goto fail;
+				memcpy(id, s, n);
+				id[n] = '\0';
+				sc_ws(&r);
+				if (r.p >= r.end || *r.p != ':')
+					goto fail;
+				r.p++;
+				sc_ws(&r);
+				if (f->n_lists == cap) {
+					size_t ncap = cap ? cap * 2 : 16;
+					struct tally_feed_list *nl = realloc(f->lists,
+					    ncap * sizeof(*nl));
+					if (nl == NULL)
+						goto fail;
+					f->lists = nl;
+					cap = ncap;
+				}
+				l = &f->lists[f->n_lists];
+				if ((c = tally_election_list(e, id)) == NULL ||
+				    (l->id = tally_election_list_id(e, id)) == NULL ||
+				    !sc_uint(&r, TALLY_VOTES_MAX, &l->votes))
+					goto fail;
+				/* Twice the same coalition (or the same key):
+				 * the general parser says which. */
+				for (i = 0; i < f->n_lists; i++)
+					if (f->lists[i].coalition == c->index)
+						goto fail;
+				l->coalition = c->index;
+				f->n_lists++;
+				if (!sc_next(&r, &done))
+					goto fail;
+			}
+			break;
+		}
+		if (!sc_next(&r, &done))
+			goto fail;
+	} while (!done);
+	sc_ws(&r);
+	if (r.p != r.end || !(seen & K_REVISION) || !(seen & K_VOTES))
+		goto fail;
+	if (f->n_lists > 1)
+		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+	if (canonicalize(e, f) == -1)
+		goto fail;
+	return f;
+fail:
+	tally_feed_destroy(f);
+	return NULL;
+}

@@ -61,6 +61,15 @@ struct tally_feed	*tally_feed_parse(const struct tally_election *e,
 void			 tally_feed_destroy(struct tally_feed *f);
 
 /*
+ * A fast path for a single POST body (text, len) for province_id: a new
+ * feed when the body is a plain valid snapshot, NULL otherwise -- then the
+ * caller parses it with jansson and tally_feed_parse, which names any
+ * problem.  Any body accepted here gives the same feed there.
+ */
+struct tally_feed	*tally_feed_scan(const struct tally_election *e,
+			    const char *province_id, const char *text, size_t len);
+
+/*
  * Read one feed in exactly the canonical form (as journal records hold
  * them) at text[0..len): a fast path for replay that skips the general
  * parser.  Returns a new feed and the bytes it took in *used, or NULL when
