@@ -532,6 +532,38 @@ rd_id(struct rd *r, char *buf)
 	return true;
 }
 
+/*
+ * The next list slot of f for list id `id` (both fast readers): grows the
+ * array, resolves the id and its coalition, and refuses a coalition already
+ * in the feed.  The caller reads the votes, then counts the slot in.
+ */
+static struct tally_feed_list *
+next_list(const struct tally_election *e, struct tally_feed *f, size_t *cap,
+    const char *id)
+{
+	const struct tally_coalition *c;
+	struct tally_feed_list *l;
+	size_t i;
+
+	if (f->n_lists == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct tally_feed_list *nl = realloc(f->lists, ncap * sizeof(*nl));
+		if (nl == NULL)
+			return NULL;
+		f->lists = nl;
+		*cap = ncap;
+	}
+	l = &f->lists[f->n_lists];
+	if ((c = tally_election_list(e, id)) == NULL ||
+	    (l->id = tally_election_list_id(e, id)) == NULL)
+		return NULL;
+	for (i = 0; i < f->n_lists; i++)
+		if (f->lists[i].coalition == c->index)
+			return NULL;
+	l->coalition = c->index;
+	return l;
+}
+
 struct tally_feed *
 tally_feed_read_canonical(const struct tally_election *e, const char *text,
     size_t len, size_t *used)
@@ -601,34 +633,16 @@ tally_feed_read_canonical(const struct tally_election *e, const char *text,
 	if (!rd_lit(&r, ",\"votes\":{"))
 		goto fail;
 	while (!rd_lit(&r, "}")) {
-		const struct tally_coalition *c;
 		struct tally_feed_list *l;
-		size_t i;
 		if (f->n_lists > 0 && !rd_lit(&r, ","))
 			goto fail;
-		if (!rd_id(&r, id) || !rd_lit(&r, ":"))
-			goto fail;
-		if (f->n_lists == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct tally_feed_list *nl = realloc(f->lists,
-			    ncap * sizeof(*nl));
-			if (nl == NULL)
-				goto fail;
-			f->lists = nl;
-			cap = ncap;
-		}
-		l = &f->lists[f->n_lists];
-		if ((c = tally_election_list(e, id)) == NULL ||
-		    (l->id = tally_election_list_id(e, id)) == NULL ||
+		if (!rd_id(&r, id) || !rd_lit(&r, ":") ||
+		    (l = next_list(e, f, &cap, id)) == NULL ||
 		    !rd_uint(&r, TALLY_VOTES_MAX, &l->votes))
 			goto fail;
-		/* Sorted, one list per coalition: as canonicalize wrote it. */
+		/* Sorted, as canonicalize wrote it. */
 		if (f->n_lists > 0 && strcmp(f->lists[f->n_lists - 1].id, l->id) >= 0)
 			goto fail;
-		for (i = 0; i < f->n_lists; i++)
-			if (f->lists[i].coalition == c->index)
-				goto fail;
-		l->coalition = c->index;
 		f->n_lists++;
 	}
 	if (!rd_lit(&r, "}"))
@@ -863,9 +877,7 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 			if (!sc_open(&r, &empty))
 				goto fail;
 			for (done = empty; !done;) {
-				const struct tally_coalition *c;
 				struct tally_feed_list *l;
-				size_t i;
 				sc_ws(&r);
 				if (!sc_string(&r, &s, &n) || n == 0 ||
 				    n > TALLY_ID_MAX)
@@ -877,26 +889,11 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 					goto fail;
 				r.p++;
 				sc_ws(&r);
-				if (f->n_lists == cap) {
-					size_t ncap = cap ? cap * 2 : 16;
-					struct tally_feed_list *nl = realloc(f->lists,
-					    ncap * sizeof(*nl));
-					if (nl == NULL)
-						goto fail;
-					f->lists = nl;
-					cap = ncap;
-				}
-				l = &f->lists[f->n_lists];
-				if ((c = tally_election_list(e, id)) == NULL ||
-				    (l->id = tally_election_list_id(e, id)) == NULL ||
+				/* Twice the same coalition (or the same key)
+				 * fails here: the general parser says which. */
+				if ((l = next_list(e, f, &cap, id)) == NULL ||
 				    !sc_uint(&r, TALLY_VOTES_MAX, &l->votes))
 					goto fail;
-				/* Twice the same coalition (or the same key):
-				 * the general parser says which. */
-				for (i = 0; i < f->n_lists; i++)
-					if (f->lists[i].coalition == c->index)
-						goto fail;
-				l->coalition = c->index;
 				f->n_lists++;
 				if (!sc_next(&r, &done))
 					goto fail;
