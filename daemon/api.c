@@ -1,11 +1,18 @@
 /*
- * api.c - the HTTP API v1 on top of libtally.
+ * api.c - the HTTP API v1: routing, views and feed gates, on top of the
+ * commit core (core.c).  It knows nothing of libmicrohttpd: server.c hands
+ * it complete requests and sends the bodies it returns.
  *
- * Reads never re-encode: each view is rendered at most once per state
- * version, into MHD response objects (plain and 304; gzip the first time a
- * client asks for it) that every GET of that version queues again.  libmicrohttpd reference-counts
- * responses, so replacing a view only drops our reference; connections still
- * sending the old bytes keep theirs.
+ * Reads never re-encode: each view is rendered at most once per stamp (the
+ * version that last changed it, with the digests that make it unique; see
+ * core.c), into bodies (plain and 304; gzip the first time a client asks for
+ * it) that every GET of that stamp sends again.  libmicrohttpd
+ * reference-counts bodies, so replacing a view only drops our reference;
+ * connections still sending the old bytes keep theirs.  A province's views
+ * keep their stamp while other provinces change, so caches keep them.
+ *
+ * One exit per request: every refusal goes through fail(), which fills the
+ * reply and counts it (feed rejections by code in /metrics).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,24 +22,27 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <zlib.h>
 
 #include "tallyd-config.h"
 #include "tallyd.h"
 
 struct view {
-	uint64_t		 version;	/* rendered for; UINT64_MAX: none */
-	struct MHD_Response	*plain;
-	struct MHD_Response	*gzip;		/* made on the first gzip GET */
+	bool			 valid;
+	uint64_t		 version;	/* the stamp rendered for */
+	uint64_t		 digest;
+	struct http_body	*plain;
+	struct http_body	*gzip;		/* made on the first gzip GET */
+	struct http_body	*not_modified;
+	struct http_body	*not_modified_gz;
 	const char		*bytes;		/* the plain body, owned by plain */
 	size_t			 len;
 	const char		*ctype;
-	struct MHD_Response	*not_modified;
-	char			 etag[32];
+	char			 etag[64];
+	char			 etag_gz[64];
 };
 
-/* Views rendered once per version: one each, or one per province/coalition. */
+/* Views rendered once per stamp: one each, or one per province/coalition. */
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
 	VIEW_PROVINCES_CSV, VIEW_SINGLES,
@@ -62,8 +72,6 @@ static const unsigned metric_statuses[] = { 200, 201, 304, 400, 401, 403,
 
 struct metrics {
 	uint64_t	 requests[R_COUNT][N_STATUSES + 1];
-	uint64_t	 feeds_applied;
-	uint64_t	 feeds_duplicate;
 	struct {
 		char	 code[40];
 		uint64_t n;
@@ -74,24 +82,18 @@ struct metrics {
 };
 
 struct api {
-	struct tally_election	*election;	/* owned */
-	struct tally_state	*state;		/* owned */
+	struct core		*core;		/* borrowed */
 	struct auth		*auth;		/* owned */
 	const struct server	*server;	/* borrowed, for /metrics */
 	bool			 split;		/* separate ingest listener */
+	char			 ingest_addr[300];
 	long			 max_age;
-	time_t			 modified;	/* when the version last changed */
 	struct view		 singles[VIEW_SINGLES];
 	struct view		*per_province[3];	/* detail, explain, history */
 	struct view		*per_coalition;
+	size_t			 n_provinces;	/* the views' sizes */
+	size_t			 n_coalitions;
 	struct metrics		 m;
-	/* Group commit (see round_start). */
-	struct journal		*journal;	/* borrowed */
-	struct pending		*queue;
-	struct pending	       **queue_tail;
-	struct pending		*round;
-	const struct tally_feed	**shadow;	/* per province, this round */
-	char			 round_at[32];
 	z_stream		 zs;		/* reused by gzip_bytes */
 	bool			 zs_ready;
 	/* Reads older revisions kept in the loaded snapshot. */
@@ -99,97 +101,90 @@ struct api {
 	void			*loader_ctx;
 };
 
-static void	view_clear(struct view *v);
+/* One request on its way through the API. */
+struct call {
+	struct api			*api;
+	const struct http_request	*rq;
+	struct http_reply		*reply;
+	enum route_id			 route;
+};
 
 static void
-views_clear(struct api *api)
+view_clear(struct view *v)
 {
-	size_t i, k;
-
-	for (i = 0; i < VIEW_SINGLES; i++)
-		view_clear(&api->singles[i]);
-	for (k = 0; k < 3; k++)
-		for (i = 0; api->per_province[k] != NULL &&
-		    i < api->election->n_provinces; i++)
-			view_clear(&api->per_province[k][i]);
-	for (i = 0; api->per_coalition != NULL &&
-	    i < api->election->n_coalitions; i++)
-		view_clear(&api->per_coalition[i]);
-}
-
-static int
-views_alloc(struct api *api)
-{
-	size_t k, np = api->election->n_provinces, nc = api->election->n_coalitions;
-
-	for (k = 0; k < 3; k++)
-		if ((api->per_province[k] = calloc(np, sizeof(struct view))) == NULL)
-			return -1;
-	if ((api->per_coalition = calloc(nc, sizeof(struct view))) == NULL)
-		return -1;
-	views_clear(api);
-	return 0;
+	http_body_free(v->plain);
+	http_body_free(v->gzip);
+	http_body_free(v->not_modified);
+	http_body_free(v->not_modified_gz);
+	memset(v, 0, sizeof(*v));
 }
 
 static void
 views_free(struct api *api)
 {
-	size_t k;
+	size_t i, k;
 
-	views_clear(api);
+	for (i = 0; i < VIEW_SINGLES; i++)
+		view_clear(&api->singles[i]);
 	for (k = 0; k < 3; k++) {
+		for (i = 0; api->per_province[k] != NULL &&
+		    i < api->n_provinces; i++)
+			view_clear(&api->per_province[k][i]);
 		free(api->per_province[k]);
 		api->per_province[k] = NULL;
 	}
+	for (i = 0; api->per_coalition != NULL && i < api->n_coalitions; i++)
+		view_clear(&api->per_coalition[i]);
 	free(api->per_coalition);
 	api->per_coalition = NULL;
 }
 
-static void
-view_clear(struct view *v)
+/* Views sized for the election in force.  0 or -1. */
+static int
+views_alloc(struct api *api)
 {
-	if (v->plain != NULL)
-		MHD_destroy_response(v->plain);
-	if (v->gzip != NULL)
-		MHD_destroy_response(v->gzip);
-	if (v->not_modified != NULL)
-		MHD_destroy_response(v->not_modified);
-	memset(v, 0, sizeof(*v));
-	v->version = UINT64_MAX;
+	const struct tally_election *e = core_election(api->core);
+	size_t k;
+
+	views_free(api);
+	api->n_provinces = e->n_provinces;
+	api->n_coalitions = e->n_coalitions;
+	for (k = 0; k < 3; k++)
+		if ((api->per_province[k] = calloc(e->n_provinces ?
+		    e->n_provinces : 1, sizeof(struct view))) == NULL)
+			return -1;
+	if ((api->per_coalition = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(struct view))) == NULL)
+		return -1;
+	return 0;
 }
 
 struct api *
-api_create(struct tally_election *e, const struct config *cf,
+api_create(struct core *core, const struct config *cf,
     struct tally_diag *diag)
 {
 	struct api *api;
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		tally_diag_add(diag, "out of memory");
-		tally_election_destroy(e);
 		return NULL;
 	}
-	api->election = e;
-	if ((api->state = tally_state_create(e)) == NULL ||
-	    views_alloc(api) == -1) {
+	api->core = core;
+	if (views_alloc(api) == -1) {
 		tally_diag_add(diag, "out of memory");
 		api_destroy(api);
 		return NULL;
 	}
-	if ((api->auth = auth_create(cf, e, diag)) == NULL) {
-		api_destroy(api);
-		return NULL;
-	}
-	api->queue_tail = &api->queue;
-	if ((api->shadow = calloc(e->n_provinces, sizeof(*api->shadow))) == NULL) {
-		tally_diag_add(diag, "out of memory");
+	if ((api->auth = auth_create(cf, core_election(core), false,
+	    diag)) == NULL) {
 		api_destroy(api);
 		return NULL;
 	}
 	api->max_age = cf->max_age;
 	api->split = cf->ingest_listen != NULL &&
 	    strcmp(cf->ingest_listen, cf->listen) != 0;
-	api->modified = time(NULL);
+	snprintf(api->ingest_addr, sizeof(api->ingest_addr), "%s",
+	    api->split ? cf->ingest_listen : cf->listen);
 	log_info("ingest tokens: %s", auth_source(api->auth));
 	return api;
 }
@@ -201,34 +196,10 @@ api_set_server(struct api *api, const struct server *srv)
 }
 
 void
-api_set_journal(struct api *api, struct journal *j)
-{
-	api->journal = j;
-}
-
-void
 api_set_loader(struct api *api, tally_revision_loader load, void *ctx)
 {
 	api->loader = load;
 	api->loader_ctx = ctx;
-}
-
-bool
-api_round_idle(const struct api *api)
-{
-	return api->round == NULL;
-}
-
-bool
-api_idle(const struct api *api)
-{
-	return api->queue == NULL && api->round == NULL;
-}
-
-struct tally_state *
-api_state(struct api *api)
-{
-	return api->state;
 }
 
 void
@@ -239,10 +210,7 @@ api_destroy(struct api *api)
 	views_free(api);
 	if (api->zs_ready)
 		deflateEnd(&api->zs);
-	free(api->shadow);
 	auth_destroy(api->auth);
-	tally_state_destroy(api->state);
-	tally_election_destroy(api->election);
 	free(api);
 }
 
@@ -250,50 +218,42 @@ int
 api_reload(struct api *api, struct tally_election *e, const struct config *cf,
     struct tally_diag *diag)
 {
-	struct tally_state *s = NULL;
+	const struct tally_election *cur = core_election(api->core);
+	const struct tally_state *s = core_state(api->core);
+	bool swap = s->provinces_reporting == 0 && s->version == 0 &&
+	    core_idle(api->core);
 	struct auth *auth;
-	bool swap = api->state->provinces_reporting == 0 && api_idle(api);
 
 	/*
 	 * Tokens may name provinces, so they are checked against the
-	 * definition that will be in force.  Results already counted belong
-	 * to the loaded definition: a new one is taken only while nothing has
-	 * been counted (otherwise at the next restart, which rebuilds the
-	 * tally from the feeds).
+	 * definition that will be in force.
 	 */
-	if ((auth = auth_create(cf, swap ? e : api->election, diag)) == NULL) {
+	if ((auth = auth_create(cf, swap ? e : cur, false, diag)) == NULL) {
 		tally_election_destroy(e);
 		return -1;
 	}
-	if (swap && (s = tally_state_create(e)) == NULL) {
-		tally_diag_add(diag, "out of memory");
-		auth_destroy(auth);
-		tally_election_destroy(e);
-		return -1;
-	}
-	views_free(api);
 	if (swap) {
-		/* Versions only grow: every cached view and client ETag is stale. */
-		s->version = api->state->version + 1;
-		tally_state_destroy(api->state);
-		tally_election_destroy(api->election);
-		api->state = s;
-		api->election = e;
+		if (core_swap_definition(api->core, e, cf->election, diag) == -1 ||
+		    views_alloc(api) == -1) {
+			auth_destroy(auth);
+			if (views_alloc(api) == -1)
+				fatalx("out of memory rebuilding the view cache");
+			return -1;
+		}
 	} else {
-		/*
-		 * The tally is unchanged, so is its version: versions are
-		 * journaled and must mean the same content after a restart.
-		 */
-		log_warnx("results are counted: the election definition is "
-		    "kept until the next restart; other settings are reloaded");
 		tally_election_destroy(e);
+		log_warnx("results are counted: the election definition in "
+		    "force is kept until the next restart (which rebuilds the "
+		    "tally from the journal); other settings are reloaded");
 	}
 	auth_destroy(api->auth);
 	api->auth = auth;
-	api->max_age = cf->max_age;
-	api->modified = time(NULL);
-	if (views_alloc(api) == -1)
-		fatalx("out of memory rebuilding the view cache");
+	if (api->max_age != cf->max_age) {
+		/* Cached bodies carry the old Cache-Control. */
+		api->max_age = cf->max_age;
+		if (views_alloc(api) == -1)
+			fatalx("out of memory rebuilding the view cache");
+	}
 	log_info("ingest tokens: %s", auth_source(api->auth));
 	return 0;
 }
@@ -334,12 +294,45 @@ gzip_bytes(struct api *api, const char *in, size_t len, char **out,
 	return 0;
 }
 
-static void	add_cache_headers(struct api *api, struct MHD_Response *r,
-		    const char *etag);
+static void
+add_cache_headers(struct api *api, struct http_body *b, const char *etag,
+    time_t at)
+{
+	char buf[64];
 
-/* The gzip response of a view, made when first asked for. */
-static struct MHD_Response *
-view_gzip(struct api *api, struct view *v)
+	http_body_header(b, "ETag", etag);
+	time_http(at, buf, sizeof(buf));
+	http_body_header(b, "Last-Modified", buf);
+	snprintf(buf, sizeof(buf), "public, max-age=%ld", api->max_age);
+	http_body_header(b, "Cache-Control", buf);
+	http_body_header(b, "Vary", "Accept-Encoding");
+}
+
+/* The stamp a view is rendered for. */
+static struct core_stamp
+view_stamp(struct api *api, enum view_id id, size_t index)
+{
+	struct core_stamp st;
+
+	switch (id) {
+	case VIEW_ELECTION:
+		/* The definition alone: its digest says everything. */
+		memset(&st, 0, sizeof(st));
+		st.digest = core_definition_digest(api->core);
+		st.at = core_definition_time(api->core);
+		return st;
+	case VIEW_PROVINCE:
+	case VIEW_EXPLAIN:
+	case VIEW_HISTORY:
+		return *core_stamp(api->core, index);
+	default:
+		return *core_stamp(api->core, SIZE_MAX);
+	}
+}
+
+/* The gzip body of a view, made when first asked for. */
+static struct http_body *
+view_gzip(struct api *api, struct view *v, time_t at)
 {
 	char *gz;
 	size_t gzlen;
@@ -348,57 +341,47 @@ view_gzip(struct api *api, struct view *v)
 		return v->gzip;
 	if (gzip_bytes(api, v->bytes, v->len, &gz, &gzlen) == -1)
 		return NULL;
-	if ((v->gzip = MHD_create_response_from_buffer(gzlen, gz,
-	    MHD_RESPMEM_MUST_FREE)) == NULL) {
-		free(gz);
+	if ((v->gzip = http_body_new(gz, gzlen, true)) == NULL)
 		return NULL;
-	}
-	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_TYPE, v->ctype);
-	MHD_add_response_header(v->gzip, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-	add_cache_headers(api, v->gzip, v->etag);
+	http_body_header(v->gzip, "Content-Type", v->ctype);
+	http_body_header(v->gzip, "Content-Encoding", "gzip");
+	add_cache_headers(api, v->gzip, v->etag_gz, at);
 	api->m.gzips++;
 	return v->gzip;
 }
 
-static void
-add_cache_headers(struct api *api, struct MHD_Response *r, const char *etag)
-{
-	char buf[64];
-
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
-	time_http(api->modified, buf, sizeof(buf));
-	MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, buf);
-	snprintf(buf, sizeof(buf), "public, max-age=%ld", api->max_age);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, buf);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY,
-	    MHD_HTTP_HEADER_ACCEPT_ENCODING);
-}
-
 /* Fill a view from bytes (taken: freed on every path); gzip comes later. */
 static int
-view_fill(struct api *api, struct view *v, char *bytes, size_t len,
-    const char *content_type)
+view_fill(struct api *api, struct view *v, const struct core_stamp *st,
+    char *bytes, size_t len, const char *content_type)
 {
+	static char empty[] = "";
+
 	view_clear(v);
-	v->version = api->state->version;
-	snprintf(v->etag, sizeof(v->etag), "\"%llu\"",
-	    (unsigned long long)v->version);
-	v->plain = MHD_create_response_from_buffer(len, bytes,
-	    MHD_RESPMEM_MUST_FREE);
-	if (v->plain == NULL)
+	v->version = st->version;
+	v->digest = st->digest;
+	/*
+	 * A strong validator per representation: the gzip body is other
+	 * bytes, so it has its own (RFC 9110 8.8.3).
+	 */
+	snprintf(v->etag, sizeof(v->etag), "\"%llu-%016llx\"",
+	    (unsigned long long)st->version, (unsigned long long)st->digest);
+	snprintf(v->etag_gz, sizeof(v->etag_gz), "\"%llu-%016llx-gz\"",
+	    (unsigned long long)st->version, (unsigned long long)st->digest);
+	if ((v->plain = http_body_new(bytes, len, true)) == NULL)
 		goto fail;
 	v->bytes = bytes;
 	v->len = len;
 	v->ctype = content_type;
 	bytes = NULL;
-	v->not_modified = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"",
-	    MHD_RESPMEM_PERSISTENT);
-	if (v->not_modified == NULL)
+	if ((v->not_modified = http_body_new(empty, 0, false)) == NULL ||
+	    (v->not_modified_gz = http_body_new(empty, 0, false)) == NULL)
 		goto fail;
-	MHD_add_response_header(v->plain, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    content_type);
-	add_cache_headers(api, v->plain, v->etag);
-	add_cache_headers(api, v->not_modified, v->etag);
+	http_body_header(v->plain, "Content-Type", content_type);
+	add_cache_headers(api, v->plain, v->etag, st->at);
+	add_cache_headers(api, v->not_modified, v->etag, st->at);
+	add_cache_headers(api, v->not_modified_gz, v->etag_gz, st->at);
+	v->valid = true;
 	return 0;
 fail:
 	free(bytes);
@@ -406,43 +389,60 @@ fail:
 	return -1;
 }
 
+/* A newline at the end of a body (taken) is kind to curl users. */
+static char *
+with_newline(char *bytes)
+{
+	size_t len;
+	char *nb;
+
+	if (bytes == NULL)
+		return NULL;
+	len = strlen(bytes);
+	if ((nb = realloc(bytes, len + 2)) == NULL) {
+		free(bytes);
+		return NULL;
+	}
+	nb[len] = '\n';
+	nb[len + 1] = '\0';
+	return nb;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct api *api, enum view_id id, size_t index, const char **ctype)
 {
-	char now[32], *bytes, *nb;
+	const struct tally_state *s = core_state(api->core);
 	json_t *j = NULL;
-	size_t len;
+	char *bytes;
 
 	*ctype = "application/json; charset=utf-8";
 	switch (id) {
 	case VIEW_ELECTION:
-		j = tally_election_dump(api->election);
+		j = tally_election_dump(core_election(api->core));
 		break;
 	case VIEW_LEADERBOARD:
 		/* The hottest view: written directly, not through jansson. */
-		time_rfc3339(api->modified, now, sizeof(now));
-		bytes = tally_render_leaderboard_text(api->state, now);
-		goto newline;
+		return with_newline(tally_render_leaderboard_text(s,
+		    s->updated_at[0] ? s->updated_at : NULL));
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
-		return tally_render_leaderboard_csv(api->state);
+		return tally_render_leaderboard_csv(s);
 	case VIEW_PROVINCES:
-		j = tally_render_provinces(api->state);
+		j = tally_render_provinces(s);
 		break;
 	case VIEW_PROVINCES_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
-		return tally_render_provinces_csv(api->state);
+		return tally_render_provinces_csv(s);
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
-		j = tally_render_province(api->state, index, id == VIEW_EXPLAIN);
+		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
 		break;
 	case VIEW_HISTORY:
-		j = tally_render_history(api->state, index,
-		    api->loader, api->loader_ctx);
+		j = tally_render_history(s, index, api->loader, api->loader_ctx);
 		break;
 	case VIEW_COALITION:
-		j = tally_render_coalition(api->state, index);
+		j = tally_render_coalition(s, index);
 		break;
 	}
 	if (j == NULL)
@@ -455,23 +455,10 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
 	    JSON_REAL_PRECISION(10));
 	json_decref(j);
-	if (bytes == NULL)
-		return NULL;
-newline:
-	if (bytes == NULL)
-		return NULL;
-	/* A newline at the end is kind to curl users. */
-	len = strlen(bytes);
-	if ((nb = realloc(bytes, len + 2)) == NULL) {
-		free(bytes);
-		return NULL;
-	}
-	nb[len] = '\n';
-	nb[len + 1] = '\0';
-	return nb;
+	return with_newline(bytes);
 }
 
-/* Does an If-None-Match list name etag (weak comparison, RFC 7232 3.2)? */
+/* Does an If-None-Match list name etag (weak comparison, RFC 9110 13.1.2)? */
 static bool
 etag_matches(const char *inm, const char *etag)
 {
@@ -494,6 +481,24 @@ etag_matches(const char *inm, const char *etag)
 	return false;
 }
 
+/*
+ * If-Modified-Since (RFC 9110 13.1.3), used only without If-None-Match.
+ * Last-Modified has whole seconds, so it proves nothing when another
+ * version shared the view's second: then the body is sent.
+ */
+static bool
+not_modified_since(const char *ims, const struct core_stamp *st)
+{
+	struct tm tm;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (ims == NULL || strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
+		return false;
+	t = timegm(&tm);
+	return st->at < t || (st->at == t && !st->sec_shared);
+}
+
 static struct view *
 view_slot(struct api *api, enum view_id id, size_t index)
 {
@@ -511,35 +516,44 @@ view_slot(struct api *api, enum view_id id, size_t index)
 	}
 }
 
-static void
-serve_view(struct api *api, enum view_id id, size_t index,
-    const struct http_request *rq, struct http_reply *reply)
-{
-	struct view *v = view_slot(api, id, index);
+static void	fail(struct call *cl, unsigned status, const char *code,
+		    const char *field, const char *fmt, ...)
+		    __attribute__((format(printf, 5, 6)));
 
-	if (v->version != api->state->version || v->plain == NULL) {
+static void
+serve_view(struct call *cl, enum view_id id, size_t index)
+{
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	struct http_reply *reply = cl->reply;
+	struct view *v = view_slot(api, id, index);
+	struct core_stamp st = view_stamp(api, id, index);
+
+	if (!v->valid || v->version != st.version || v->digest != st.digest) {
 		const char *ctype;
 		char *bytes = render(api, id, index, &ctype);
 
 		api->m.renders++;
-		if (bytes == NULL || view_fill(api, v, bytes, strlen(bytes),
+		if (bytes == NULL || view_fill(api, v, &st, bytes, strlen(bytes),
 		    ctype) == -1) {
-			api_error(reply, 500, "internal", NULL,
-			    "could not render the view; try again");
+			fail(cl, 500, "internal", NULL, "could not render the "
+			    "view (out of memory?); try again");
 			return;
 		}
 	} else
 		api->m.cache_hits++;
 	reply->owned = false;
-	if (rq->if_none_match != NULL && etag_matches(rq->if_none_match, v->etag)) {
+	if (rq->if_none_match != NULL ? (etag_matches(rq->if_none_match,
+	    v->etag) || etag_matches(rq->if_none_match, v->etag_gz)) :
+	    not_modified_since(rq->if_modified_since, &st)) {
 		reply->status = 304;
-		reply->response = v->not_modified;
+		reply->body = rq->gzip_ok ? v->not_modified_gz : v->not_modified;
 	} else {
 		reply->status = 200;
-		reply->response = v->plain;
+		reply->body = v->plain;
 		/* Without memory for gzip, the plain bytes still go out. */
-		if (rq->gzip_ok && view_gzip(api, v) != NULL)
-			reply->response = v->gzip;
+		if (rq->gzip_ok && view_gzip(api, v, st.at) != NULL)
+			reply->body = v->gzip;
 	}
 }
 
@@ -550,46 +564,36 @@ serve_view(struct api *api, enum view_id id, size_t index,
 static void
 json_reply(struct http_reply *reply, unsigned status, json_t *j)
 {
-	char *bytes = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(10)) : NULL;
-	size_t len = 0;
-	char *nb;
+	static char empty[] = "";
+	char *bytes = j ? with_newline(json_dumps(j, JSON_COMPACT |
+	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))) : NULL;
 
 	json_decref(j);
 	reply->status = status;
 	reply->owned = true;
-	if (bytes != NULL) {
-		len = strlen(bytes);
-		if ((nb = realloc(bytes, len + 2)) != NULL) {
-			bytes = nb;
-			bytes[len++] = '\n';
-			bytes[len] = '\0';
-		}
-		reply->response = MHD_create_response_from_buffer(len, bytes,
-		    MHD_RESPMEM_MUST_FREE);
-	} else {
+	reply->body = NULL;
+	if (bytes != NULL && (reply->body = http_body_new(bytes, strlen(bytes),
+	    true)) == NULL)
+		free(bytes);
+	if (reply->body == NULL) {
 		/* Out of memory: at least the status goes out. */
 		reply->status = status < 500 ? 503 : status;
-		reply->response = MHD_create_response_from_buffer(0,
-		    (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+		if ((reply->body = http_body_new(empty, 0, false)) == NULL)
+			return;
 	}
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
+	http_body_header(reply->body, "Content-Type",
 	    "application/json; charset=utf-8");
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
+	http_body_header(reply->body, "Cache-Control", "no-store");
 }
 
-void
-api_error(struct http_reply *reply, unsigned status, const char *code,
-    const char *field, const char *fmt, ...)
+static void
+verror(struct http_reply *reply, unsigned status, const char *code,
+    const char *field, const char *fmt, va_list ap)
 {
 	json_t *o, *err;
 	char msg[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	err = json_object();
 	json_object_set_new(err, "code", json_string(code));
 	json_object_set_new(err, "message", json_string(msg));
@@ -602,31 +606,15 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 	reply->status = status;
 }
 
-static void
-serve_health(struct api *api, struct http_reply *reply)
+void
+api_error(struct http_reply *reply, unsigned status, const char *code,
+    const char *field, const char *fmt, ...)
 {
-	json_t *o = json_object();
+	va_list ap;
 
-	json_object_set_new(o, "status", json_string("ok"));
-	json_object_set_new(o, "version",
-	    json_integer((json_int_t)api->state->version));
-	json_object_set_new(o, "election", json_string(api->election->id));
-	json_reply(reply, 200, o);
-}
-
-/* The single place where an error kind becomes an HTTP status. */
-static unsigned
-error_status(enum tally_error_kind kind)
-{
-	switch (kind) {
-	case TALLY_ERROR_SYNTAX:	return 400;
-	case TALLY_ERROR_INVALID:	return 422;
-	case TALLY_ERROR_NOT_FOUND:	return 404;
-	case TALLY_ERROR_CONFLICT:	return 409;
-	case TALLY_ERROR_NOMEM:		return 503;
-	case TALLY_ERROR_NONE:		break;
-	}
-	return 500;
+	va_start(ap, fmt);
+	verror(reply, status, code, field, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -645,13 +633,55 @@ count_rejection(struct api *api, const char *code)
 	}
 }
 
-static void
-reject_feed(struct api *api, struct http_reply *reply,
-    const struct tally_error *err)
+static bool
+is_feed_route(enum route_id r)
 {
-	count_rejection(api, err->code);
-	api_error(reply, error_status(err->kind), err->code,
-	    err->field[0] ? err->field : NULL, "%s", err->message);
+	return r == R_PROVINCE_RESULTS || r == R_RESULTS;
+}
+
+/* The one exit of a refused request: reply, and count a refused feed. */
+static void
+fail(struct call *cl, unsigned status, const char *code, const char *field,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(cl->reply, status, code, field, fmt, ap);
+	va_end(ap);
+	if (is_feed_route(cl->route))
+		count_rejection(cl->api, code);
+	log_debug("%s %.200s: %u %s", cl->rq->method, cl->rq->path, status,
+	    code);
+}
+
+static void
+fail_with(struct call *cl, const struct tally_error *err)
+{
+	/* The single place where an error kind becomes an HTTP status. */
+	static const unsigned status[] = {
+		[TALLY_ERROR_NONE] = 500, [TALLY_ERROR_SYNTAX] = 400,
+		[TALLY_ERROR_INVALID] = 422, [TALLY_ERROR_NOT_FOUND] = 404,
+		[TALLY_ERROR_CONFLICT] = 409, [TALLY_ERROR_NOMEM] = 503,
+	};
+	unsigned st = (size_t)err->kind < sizeof(status) / sizeof(status[0]) ?
+	    status[err->kind] : 500;
+
+	fail(cl, st, err->code, err->field[0] ? err->field : NULL, "%s",
+	    err->message);
+}
+
+static void
+serve_health(struct call *cl)
+{
+	json_t *o = json_object();
+	const struct tally_state *s = core_state(cl->api->core);
+
+	json_object_set_new(o, "status", json_string("ok"));
+	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
+	json_object_set_new(o, "election",
+	    json_string(core_election(cl->api->core)->id));
+	json_reply(cl->reply, 200, o);
 }
 
 static bool
@@ -668,76 +698,52 @@ is_json_type(const char *ct)
 }
 
 /*
- * The first gate of every feed: the right listener and a known token.
- * Fills the reply and returns false when refused.
+ * The first gate of every feed: the right listener, a known token and a
+ * JSON body.  Fills the reply and returns false when refused.
  */
 static bool
-authorized_as(struct api *api, const struct http_request *rq,
-    struct http_reply *reply, const struct token **who)
+feed_gate(struct call *cl, const struct token **who)
 {
+	const struct http_request *rq = cl->rq;
+	const char *h = rq->authorization;
+
 	if (!rq->ingest) {
-		api_error(reply, 405, "method_not_allowed", NULL,
-		    "feeds are accepted on the ingest listener only, not on "
-		    "the public one");
-		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW, "");
-		count_rejection(api, "method_not_allowed");
+		fail(cl, 405, "method_not_allowed", NULL, "feeds are accepted "
+		    "on the ingest listener only (%s), not on the public one",
+		    cl->api->ingest_addr);
+		http_body_header(cl->reply->body, "Allow", "");
 		return false;
 	}
-	if (auth_check(api->auth, rq->authorization, who) == -1) {
-		api_error(reply, 401, "unauthorized", NULL, "%s",
-		    rq->authorization == NULL ? "a feed needs a token: "
-		    "Authorization: Bearer <token>" : "the token is not valid");
-		MHD_add_response_header(reply->response,
-		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tallyd\"");
-		count_rejection(api, "unauthorized");
+	if (auth_check(cl->api->auth, h, who) == -1) {
+		if (h == NULL)
+			fail(cl, 401, "unauthorized", NULL, "a feed needs a "
+			    "token: send the header Authorization: Bearer "
+			    "<token>");
+		else if (strncasecmp(h, "Bearer ", 7) != 0)
+			fail(cl, 401, "unauthorized", NULL, "the Authorization "
+			    "header must be \"Bearer <token>\"");
+		else
+			fail(cl, 401, "unauthorized", NULL, "the token is not "
+			    "valid: it matches no entry of the tokens in force "
+			    "(token file, TALLYD_INGEST_TOKEN or "
+			    "DATA_DIR/ingest.token)");
+		http_body_header(cl->reply->body, "WWW-Authenticate",
+		    "Bearer realm=\"tallyd\"");
+		return false;
+	}
+	if (!is_json_type(rq->content_type)) {
+		fail(cl, 415, "unsupported_media_type", NULL,
+		    "send the result as Content-Type: application/json");
 		return false;
 	}
 	return true;
 }
 
-static bool
-authorized(struct api *api, const struct http_request *rq,
-    struct http_reply *reply)
-{
-	const struct token *who;
-
-	return authorized_as(api, rq, reply, &who);
-}
-
-/*
- * What every feed passes before its body is looked at: the listener, the
- * token, the content type, well-formed JSON.  Returns the parsed body (new)
- * or NULL with the reply filled.
- */
-static json_t	*parse_body(struct api *api, const struct http_request *rq,
-		    struct http_reply *reply);
-
-static bool
-json_typed(struct api *api, const struct http_request *rq,
-    struct http_reply *reply)
-{
-	if (is_json_type(rq->content_type))
-		return true;
-	api_error(reply, 415, "unsupported_media_type", NULL,
-	    "send the result as Content-Type: application/json");
-	count_rejection(api, "unsupported_media_type");
-	return false;
-}
-
-static json_t *
-ingest_gate(struct api *api, const struct http_request *rq,
-    struct http_reply *reply, const struct token **who)
-{
-	if (!authorized_as(api, rq, reply, who) || !json_typed(api, rq, reply))
-		return NULL;
-	return parse_body(api, rq, reply);
-}
-
 /* The body as JSON (new), or NULL with a 400 or 422 reply. */
 static json_t *
-parse_body(struct api *api, const struct http_request *rq,
-    struct http_reply *reply)
+parse_body(struct call *cl)
 {
+	const struct http_request *rq = cl->rq;
 	json_error_t jerr;
 	json_t *body;
 
@@ -745,380 +751,165 @@ parse_body(struct api *api, const struct http_request *rq,
 	    JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
 		/* Well-formed JSON whose number no count can reach. */
-		api_error(reply, 422, "out_of_range", NULL,
-		    "a number at line %d, column %d is too large: counts are "
-		    "integers from 0 to 10^12", jerr.line, jerr.column);
-		count_rejection(api, "out_of_range");
+		fail(cl, 422, "out_of_range", NULL, "a number at line %d, "
+		    "column %d is too large: counts are integers from 0 to "
+		    "10^12", jerr.line, jerr.column);
 		return NULL;
 	}
-	if (body == NULL) {
-		api_error(reply, 400, "invalid_json", NULL,
-		    "the body is not valid JSON (line %d, column %d): %s",
-		    jerr.line, jerr.column, jerr.text);
-		count_rejection(api, "invalid_json");
-		return NULL;
-	}
+	if (body == NULL)
+		fail(cl, 400, "invalid_json", NULL, "the body is not valid JSON "
+		    "(line %d, column %d): %s", jerr.line, jerr.column,
+		    jerr.text);
 	return body;
-}
-
-/*
- * Group commit.  Accepted feeds wait in `queue` while the journal writes the
- * previous round.  A round takes the whole queue, checks each request's
- * revisions against the state and against the feeds earlier in the same
- * round (`shadow`), answers at once what it can (conflicts, repeats of what
- * is already applied), encodes one journal record per remaining request and
- * hands them to the writer as one buffer.  When that buffer is durable the
- * round is applied in order, one version per request, and every request is
- * answered; if it could not be written, nothing is applied and each gets 503.
- * A reader therefore never sees a result that could still be lost.
- */
-struct pending {
-	struct pending		 *next;
-	void			 *ctx;		/* the server's request */
-	struct tally_feed	**feeds;	/* owned until applied */
-	enum tally_check	 *chk;
-	size_t			 *province;	/* per feed, kept for the answer */
-	uint64_t		 *revision;
-	size_t			  n;
-	bool			  batch;
-	bool			  has_new;	/* writes a record */
-	uint64_t		  version;	/* when has_new */
-};
-
-static void
-pending_free(struct pending *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		tally_feed_destroy(p->feeds[i]);
-	free(p->feeds);
-	free(p->chk);
-	free(p->province);
-	free(p->revision);
-	free(p);
-}
-
-static struct pending *
-pending_new(void *ctx, size_t n, bool batch)
-{
-	struct pending *p = calloc(1, sizeof(*p));
-
-	if (p == NULL)
-		return NULL;
-	p->feeds = calloc(n, sizeof(*p->feeds));
-	p->chk = calloc(n, sizeof(*p->chk));
-	p->province = calloc(n, sizeof(*p->province));
-	p->revision = calloc(n, sizeof(*p->revision));
-	if (p->feeds == NULL || p->chk == NULL || p->province == NULL ||
-	    p->revision == NULL) {
-		pending_free(p);
-		return NULL;
-	}
-	p->ctx = ctx;
-	p->n = n;
-	p->batch = batch;
-	return p;
 }
 
 static void	count_request(struct api *api, int route, unsigned status);
 
-/* Answer a pending request now (counted in /metrics then), and free it. */
-static void
-pending_finish(struct api *api, struct pending *p, struct http_reply *reply)
-{
-	count_request(api, p->batch ? R_RESULTS : R_PROVINCE_RESULTS,
-	    reply->status);
-	server_resume(p->ctx, reply);
-	pending_free(p);
-}
+/* A feed request waiting for the core's answer. */
+struct post {
+	struct api	*api;
+	void		*ctx;		/* the server's request */
+	bool		 batch;
+};
 
+/* The core's answer to a POST: the reply, counted when it is given. */
 static void
-pending_reject(struct api *api, struct pending *p, const struct tally_error *err)
+post_done(void *arg, const struct core_outcome *out)
 {
+	struct post *po = arg;
+	struct api *api = po->api;
+	struct http_request rq;
 	struct http_reply reply;
+	struct call cl = { api, &rq, &reply,
+	    po->batch ? R_RESULTS : R_PROVINCE_RESULTS };
+	const struct tally_election *e = core_election(api->core);
+	json_t *o, *results;
+	size_t i;
 
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = route_names[cl.route];
 	memset(&reply, 0, sizeof(reply));
-	reject_feed(api, &reply, err);
-	pending_finish(api, p, &reply);
+	switch (out->kind) {
+	case CORE_REJECTED:
+		fail_with(&cl, out->err);
+		break;
+	case CORE_UNAVAILABLE:
+		fail(&cl, 503, "journal_unavailable", NULL, "the journal could "
+		    "not be written (%s); nothing was applied: retry later",
+		    strerror(out->log_err));
+		http_body_header(reply.body, "Retry-After", "5");
+		break;
+	case CORE_STOPPING:
+		fail(&cl, 503, "shutting_down", NULL, "tallyd is stopping; the "
+		    "result is not known to be applied: retry after the "
+		    "restart (a repeat of an applied revision is answered "
+		    "\"duplicate\")");
+		http_body_header(reply.body, "Retry-After", "5");
+		http_body_header(reply.body, "Connection", "close");
+		break;
+	case CORE_APPLIED:
+	case CORE_DUPLICATE:
+		o = json_object();
+		results = json_array();
+		for (i = 0; i < out->n; i++) {
+			json_t *row = json_object();
+			json_object_set_new(row, "province", json_string(
+			    e->provinces[out->province[i]].id));
+			json_object_set_new(row, "revision",
+			    json_integer((json_int_t)out->revision[i]));
+			json_object_set_new(row, "status", json_string(
+			    out->chk[i] == TALLY_CHECK_NEW ? "applied" :
+			    "duplicate"));
+			json_array_append_new(results, row);
+		}
+		if (po->batch) {
+			json_object_set_new(o, "status", json_string(
+			    out->kind == CORE_APPLIED ? "applied" : "duplicate"));
+			json_object_set_new(o, "version",
+			    json_integer((json_int_t)out->version));
+			json_object_set_new(o, "results", results);
+		} else {
+			json_object_update(o, json_array_get(results, 0));
+			json_object_set_new(o, "version",
+			    json_integer((json_int_t)out->version));
+			json_decref(results);
+		}
+		json_reply(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
+		break;
+	}
+	count_request(api, cl.route, reply.status);
+	server_resume(po->ctx, &reply);
+	free(po);
 }
 
-/* The success answer: 201 when something was applied, else 200 duplicate. */
+/* Hand a request's feeds (taken) to the core; the answer comes later. */
 static void
-pending_answer(struct api *api, struct pending *p)
+submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 {
-	struct http_reply reply;
-	json_t *o = json_object(), *results = json_array();
-	const char *status = p->has_new ? "applied" : "duplicate";
-	uint64_t version = p->has_new ? p->version : api->state->version;
+	struct post *po;
 	size_t i;
 
-	memset(&reply, 0, sizeof(reply));
-	for (i = 0; i < p->n; i++) {
-		json_t *row = json_object();
-		json_object_set_new(row, "province", json_string(
-		    api->election->provinces[p->province[i]].id));
-		json_object_set_new(row, "revision",
-		    json_integer((json_int_t)p->revision[i]));
-		json_object_set_new(row, "status", json_string(
-		    p->chk[i] == TALLY_CHECK_NEW ? "applied" : "duplicate"));
-		json_array_append_new(results, row);
-		if (p->chk[i] == TALLY_CHECK_DUPLICATE)
-			api->m.feeds_duplicate++;
-	}
-	if (p->batch) {
-		json_object_set_new(o, "status", json_string(status));
-		json_object_set_new(o, "version", json_integer((json_int_t)version));
-		json_object_set_new(o, "results", results);
-	} else {
-		json_object_update(o, json_array_get(results, 0));
-		json_object_set_new(o, "version", json_integer((json_int_t)version));
-		json_decref(results);
-	}
-	json_reply(&reply, p->has_new ? 201 : 200, o);
-	pending_finish(api, p, &reply);
-}
-
-static void
-round_clear_shadow(struct api *api)
-{
-	struct pending *p;
-	size_t i;
-
-	for (p = api->round; p != NULL; p = p->next)
-		for (i = 0; i < p->n; i++)
-			api->shadow[p->province[i]] = NULL;
-}
-
-static void	round_start(struct api *api);
-
-/* The journal is done with the round's buffer (loop thread). */
-void
-api_journal_done(void *arg, int err)
-{
-	struct api *api = arg;
-	struct pending *p, *next;
-	struct tally_error terr;
-	bool applied = false;
-	size_t i;
-
-	round_clear_shadow(api);
-	for (p = api->round; p != NULL; p = next) {
-		next = p->next;
-		if (err != 0) {
-			struct http_reply reply;
-			memset(&reply, 0, sizeof(reply));
-			count_rejection(api, "journal_unavailable");
-			api_error(&reply, 503, "journal_unavailable", NULL,
-			    "the journal could not be written (%s); nothing was "
-			    "applied: retry later", strerror(err));
-			MHD_add_response_header(reply.response,
-			    MHD_HTTP_HEADER_RETRY_AFTER, "5");
-			pending_finish(api, p, &reply);
-			continue;
-		}
-		if (p->has_new) {
-			for (i = 0; i < p->n; i++) {
-				struct tally_feed *f;
-				if (p->chk[i] != TALLY_CHECK_NEW)
-					continue;
-				/* The state takes the feed. */
-				f = p->feeds[i];
-				p->feeds[i] = NULL;
-				if (tally_state_apply(api->state, f, api->round_at,
-				    &terr) == -1)
-					/* The record is durable but the tally
-					 * lacks it: restart, which replays it. */
-					fatalx("cannot apply a durable record: %s",
-					    terr.message);
-				api->m.feeds_applied++;
-			}
-			tally_state_bump(api->state);
-			if (api->state->version != p->version)
-				fatalx("version %llu applied as %llu",
-				    (unsigned long long)p->version,
-				    (unsigned long long)api->state->version);
-			applied = true;
-		}
-		pending_answer(api, p);
-	}
-	if (err != 0)
-		log_warnx("journal write failed (%s): %s", strerror(err),
-		    "answered 503, nothing applied; reads go on");
-	if (applied)
-		api->modified = time(NULL);
-	api->round = NULL;
-	round_start(api);
-}
-
-static void
-round_start(struct api *api)
-{
-	struct pending *p, *next, **tail;
-	struct tally_error err;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, records = 0, i;
-	uint64_t version = api->state->version;
-	uint64_t seq;
-
-	if (api->round != NULL || api->queue == NULL ||
-	    journal_busy(api->journal))
-		return;
-	seq = journal_next_seq(api->journal);
-	time_rfc3339(time(NULL), api->round_at, sizeof(api->round_at));
-	p = api->queue;
-	api->queue = NULL;
-	api->queue_tail = &api->queue;
-	tail = &api->round;
-	for (; p != NULL; p = next) {
-		bool waits = false;
-		next = p->next;
-		p->next = NULL;
-		/* Check every feed first: a batch is all or nothing. */
-		for (i = 0; i < p->n; i++) {
-			struct tally_feed *f = p->feeds[i];
-			const struct tally_feed *prev = api->shadow[f->province];
-			const struct tally_revision *cur;
-			if (prev == NULL && (cur = tally_state_current(api->state,
-			    f->province)) != NULL)
-				prev = cur->feed;
-			if (tally_feed_check(prev, f,
-			    api->election->provinces[f->province].id, &p->chk[i],
-			    &err) == -1) {
-				if (p->batch) {
-					char msg[sizeof(err.message)];
-					snprintf(err.field, sizeof(err.field),
-					    "/results/%zu/revision", i);
-					snprintf(msg, sizeof(msg), "%s", err.message);
-					snprintf(err.message, sizeof(err.message),
-					    "%.250s; nothing was applied", msg);
-				}
-				break;
-			}
-			/* A repeat of a feed not yet durable waits for it. */
-			if (p->chk[i] == TALLY_CHECK_DUPLICATE &&
-			    prev == api->shadow[f->province])
-				waits = true;
-		}
-		if (i < p->n) {
-			pending_reject(api, p, &err);
-			continue;
-		}
-		for (i = 0; i < p->n; i++)
-			if (p->chk[i] == TALLY_CHECK_NEW) {
-				api->shadow[p->feeds[i]->province] = p->feeds[i];
-				p->has_new = true;
-			}
-		if (p->has_new) {
-			struct tally_feed **fresh = p->feeds;
-			size_t nf = 0;
-			char *rec;
-			size_t reclen;
-			/* The record holds only the new revisions. */
-			struct tally_feed **nfeeds = malloc(p->n * sizeof(*nfeeds));
-			if (nfeeds == NULL)
-				fatalx("out of memory");
-			for (i = 0; i < p->n; i++)
-				if (p->chk[i] == TALLY_CHECK_NEW)
-					nfeeds[nf++] = fresh[i];
-			p->version = ++version;
-			if (tally_journal_encode(seq + records, p->version,
-			    api->round_at, nfeeds, nf, &rec, &reclen) == -1)
-				fatalx("out of memory encoding a journal record");
-			free(nfeeds);
-			if (len + reclen > cap) {
-				char *nb;
-				cap = (len + reclen) * 2;
-				if ((nb = realloc(buf, cap)) == NULL)
-					fatalx("out of memory");
-				buf = nb;
-			}
-			memcpy(buf + len, rec, reclen);
-			len += reclen;
-			free(rec);
-			records++;
-			waits = true;
-		}
-		if (!waits) {
-			/* Everything in it is already applied: answer now. */
-			pending_answer(api, p);
-			continue;
-		}
-		*tail = p;
-		tail = &p->next;
-	}
-	if (api->round == NULL) {
-		free(buf);
+	if ((po = malloc(sizeof(*po))) == NULL) {
+		for (i = 0; i < n; i++)
+			tally_feed_destroy(feeds[i]);
+		free(feeds);
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
 		return;
 	}
-	if (records == 0) {
-		/* Only repeats of feeds of this very round: cannot happen,
-		 * since a repeat waits only for a record in the round. */
-		free(buf);
-		api_journal_done(api, 0);
-		return;
+	po->api = cl->api;
+	po->ctx = cl->rq->ctx;
+	po->batch = batch;
+	cl->reply->pending = true;
+	if (core_submit(cl->api->core, feeds, n, post_done, po) == -1) {
+		free(po);
+		cl->reply->pending = false;
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
 	}
-	if (journal_submit(api->journal, buf, len, records) == -1)
-		fatalx("journal busy at round start");
 }
 
 static void
-enqueue(struct api *api, struct pending *p, struct http_reply *reply)
+post_province(struct call *cl, const char *province)
 {
-	size_t i;
-
-	for (i = 0; i < p->n; i++) {
-		p->province[i] = p->feeds[i]->province;
-		p->revision[i] = p->feeds[i]->revision;
-	}
-	*api->queue_tail = p;
-	api->queue_tail = &p->next;
-	reply->pending = true;
-	round_start(api);
-}
-
-static void
-post_province(struct api *api, const struct http_request *rq,
-    const char *province, struct http_reply *reply)
-{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct http_request *rq = cl->rq;
 	const struct token *who;
-	struct tally_feed *f;
+	struct tally_feed *f, **feeds;
 	struct tally_error err;
-	struct pending *p;
 	json_t *body;
 
-	if (!authorized_as(api, rq, reply, &who) || !json_typed(api, rq, reply))
+	if (!feed_gate(cl, &who))
 		return;
 	/* The usual body takes the fast path; anything else, the full one. */
-	f = tally_feed_scan(api->election, province, rq->body ? rq->body : "",
-	    rq->body_len);
+	f = tally_feed_scan(e, province, rq->body ? rq->body : "", rq->body_len);
 	if (f == NULL) {
-		if ((body = parse_body(api, rq, reply)) == NULL)
+		if ((body = parse_body(cl)) == NULL)
 			return;
-		f = tally_feed_parse(api->election, province, body, "", &err);
+		f = tally_feed_parse(e, province, body, "", &err);
 		json_decref(body);
 		if (f == NULL) {
-			reject_feed(api, reply, &err);
+			fail_with(cl, &err);
 			return;
 		}
 	}
 	if (!auth_may_post(who, province)) {
 		tally_feed_destroy(f);
-		count_rejection(api, "forbidden_province");
-		api_error(reply, 403, "forbidden_province", NULL,
-		    "this token may not post results for province %s", province);
+		fail(cl, 403, "forbidden_province", NULL, "this token may not "
+		    "post results for province %s", province);
 		return;
 	}
-	if ((p = pending_new(rq->ctx, 1, false)) == NULL) {
+	if ((feeds = malloc(sizeof(*feeds))) == NULL) {
 		tally_feed_destroy(f);
-		api_error(reply, 503, "out_of_memory", NULL,
-		    "out of memory; nothing was applied, try again");
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
 		return;
 	}
-	p->feeds[0] = f;
+	feeds[0] = f;
 	log_debug("accepted %s revision %llu (token %s)", province,
 	    (unsigned long long)f->revision, auth_label(who));
-	enqueue(api, p, reply);
+	submit(cl, feeds, 1, false);
 }
 
 /*
@@ -1127,19 +918,18 @@ post_province(struct api *api, const struct http_request *rq,
  * its JSON pointer.
  */
 static void
-post_batch(struct api *api, const struct http_request *rq,
-    struct http_reply *reply)
+post_batch(struct call *cl)
 {
+	const struct tally_election *e = core_election(cl->api->core);
 	const struct token *who;
-	struct pending *p = NULL;
+	struct tally_feed **feeds = NULL;
 	struct tally_error err;
-	json_t *body, *arr, *entry;
+	json_t *body, *arr, *entry, *v;
 	const char *key;
-	json_t *v;
 	size_t i, j, n = 0;
 	char ptr[64];
 
-	if ((body = ingest_gate(api, rq, reply, &who)) == NULL)
+	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
 		return;
 	if (!json_is_object(body)) {
 		tally_error_set(&err, TALLY_ERROR_INVALID, "wrong_type", "",
@@ -1164,63 +954,67 @@ post_batch(struct api *api, const struct http_request *rq,
 		goto reject;
 	}
 	n = json_array_size(arr);
-	if ((p = pending_new(rq->ctx, n, true)) == NULL) {
+	if ((feeds = calloc(n, sizeof(*feeds))) == NULL) {
 		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
 		    "out of memory; nothing was applied, try again");
 		goto reject;
 	}
 	json_array_foreach(arr, i, entry) {
 		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
-		if ((p->feeds[i] = tally_feed_parse(api->election, NULL, entry,
-		    ptr, &err)) == NULL)
+		if ((feeds[i] = tally_feed_parse(e, NULL, entry, ptr,
+		    &err)) == NULL)
 			goto reject;
 		for (j = 0; j < i; j++)
-			if (p->feeds[j]->province == p->feeds[i]->province) {
+			if (feeds[j]->province == feeds[i]->province) {
 				tally_error_set(&err, TALLY_ERROR_INVALID,
 				    "duplicate_province", ptr,
 				    "province %s is already in this batch at "
 				    "/results/%zu; send one result per province",
-				    api->election->provinces[p->feeds[i]->province].id,
-				    j);
+				    e->provinces[feeds[i]->province].id, j);
 				snprintf(err.field, sizeof(err.field),
 				    "%s/province", ptr);
 				goto reject;
 			}
 	}
 	for (i = 0; i < n; i++) {
-		const char *pid = api->election->provinces[p->feeds[i]->province].id;
+		const char *pid = e->provinces[feeds[i]->province].id;
 		if (!auth_may_post(who, pid)) {
 			snprintf(ptr, sizeof(ptr), "/results/%zu/province", i);
-			count_rejection(api, "forbidden_province");
-			api_error(reply, 403, "forbidden_province", ptr,
-			    "this token may not post results for province %s; "
-			    "nothing was applied", pid);
-			pending_free(p);
+			tally_error_set(&err, TALLY_ERROR_INVALID,
+			    "forbidden_province", ptr, "this token may not post "
+			    "results for province %s; nothing was applied", pid);
 			json_decref(body);
+			for (j = 0; j < n; j++)
+				tally_feed_destroy(feeds[j]);
+			free(feeds);
+			fail(cl, 403, err.code, err.field, "%s", err.message);
 			return;
 		}
 	}
 	json_decref(body);
-	enqueue(api, p, reply);
+	submit(cl, feeds, n, true);
 	return;
 reject:
-	reject_feed(api, reply, &err);
-	if (p != NULL)
-		pending_free(p);
+	fail_with(cl, &err);
+	for (i = 0; feeds != NULL && i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
 	json_decref(body);
 }
 
 /* Prometheus text format, version 0.0.4. */
 static void
-serve_metrics(struct api *api, struct http_reply *reply)
+serve_metrics(struct call *cl)
 {
-	const struct tally_state *s = api->state;
+	struct api *api = cl->api;
+	const struct tally_state *s = core_state(api->core);
+	const struct core_stats *cs = core_stats(api->core);
 	char *buf = NULL;
 	size_t len = 0, i, k;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (f == NULL) {
-		api_error(reply, 500, "internal", NULL, "out of memory");
+		fail(cl, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	fprintf(f, "# HELP tallyd_requests_total HTTP requests by route and status.\n"
@@ -1241,18 +1035,23 @@ serve_metrics(struct api *api, struct http_reply *reply)
 	fprintf(f, "# HELP tallyd_feeds_applied_total Province results applied.\n"
 	    "# TYPE tallyd_feeds_applied_total counter\n"
 	    "tallyd_feeds_applied_total %llu\n",
-	    (unsigned long long)api->m.feeds_applied);
+	    (unsigned long long)cs->feeds_applied);
 	fprintf(f, "# HELP tallyd_feeds_duplicate_total Identical retries "
 	    "answered without a change.\n"
 	    "# TYPE tallyd_feeds_duplicate_total counter\n"
 	    "tallyd_feeds_duplicate_total %llu\n",
-	    (unsigned long long)api->m.feeds_duplicate);
+	    (unsigned long long)cs->feeds_duplicate);
 	fprintf(f, "# HELP tallyd_feeds_rejected_total Feeds refused, by error code.\n"
 	    "# TYPE tallyd_feeds_rejected_total counter\n");
 	for (i = 0; i < N_REASONS && api->m.rejected[i].code[0]; i++)
 		fprintf(f, "tallyd_feeds_rejected_total{reason=\"%s\"} %llu\n",
 		    api->m.rejected[i].code,
 		    (unsigned long long)api->m.rejected[i].n);
+	fprintf(f, "# HELP tallyd_journal_write_failures_total Group commits "
+	    "the journal could not write.\n"
+	    "# TYPE tallyd_journal_write_failures_total counter\n"
+	    "tallyd_journal_write_failures_total %llu\n",
+	    (unsigned long long)cs->log_failures);
 	fprintf(f, "# HELP tallyd_version The tally's version.\n"
 	    "# TYPE tallyd_version gauge\ntallyd_version %llu\n",
 	    (unsigned long long)s->version);
@@ -1280,14 +1079,16 @@ serve_metrics(struct api *api, struct http_reply *reply)
 	    "tallyd_open_connections %u\n",
 	    api->server ? server_connections(api->server) : 0);
 	fclose(f);
-	reply->status = 200;
-	reply->owned = true;
-	reply->response = MHD_create_response_from_buffer(len, buf,
-	    MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CONTENT_TYPE,
+	if ((cl->reply->body = http_body_new(buf, len, true)) == NULL) {
+		free(buf);
+		fail(cl, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	cl->reply->status = 200;
+	cl->reply->owned = true;
+	http_body_header(cl->reply->body, "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(reply->response, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
+	http_body_header(cl->reply->body, "Cache-Control", "no-store");
 }
 
 /*
@@ -1352,10 +1153,13 @@ is_true(const char *v)
 }
 
 static void
-route(struct api *api, enum route_id r, const char *id,
-    const struct http_request *rq, struct http_reply *reply)
+route(struct call *cl, const char *id)
 {
-	bool post = r == R_PROVINCE_RESULTS || r == R_RESULTS;
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	const struct tally_election *e = core_election(api->core);
+	enum route_id r = cl->route;
+	bool post = is_feed_route(r);
 	bool get = strcmp(rq->method, "GET") == 0 ||
 	    strcmp(rq->method, "HEAD") == 0;
 	const struct tally_province *pv;
@@ -1364,79 +1168,75 @@ route(struct api *api, enum route_id r, const char *id,
 	    "GET, HEAD";
 
 	if (r == R_NONE) {
-		api_error(reply, 404, "not_found", NULL, "no such resource: "
-		    "%.200s (see /v1/leaderboard, /v1/provinces, /v1/election)",
-		    rq->path);
+		fail(cl, 404, "not_found", NULL, "no such resource: %.200s (see "
+		    "/v1/leaderboard, /v1/provinces, /v1/election)", rq->path);
 		return;
 	}
-	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get) ||
-	    (post && api->split && !rq->ingest)) {
-		if (post && api->split && !rq->ingest)
-			api_error(reply, 405, "method_not_allowed", NULL,
-			    "feeds are accepted on the ingest listener only");
-		else
-			api_error(reply, 405, "method_not_allowed", NULL,
-			    "%.16s is not allowed on %s; allowed: %s",
-			    rq->method, route_names[r], allow);
-		MHD_add_response_header(reply->response, MHD_HTTP_HEADER_ALLOW,
-		    allow);
+	if (post && api->split && !rq->ingest) {
+		fail(cl, 405, "method_not_allowed", NULL, "feeds are accepted "
+		    "on the ingest listener only (%s), not on the public one",
+		    api->ingest_addr);
+		http_body_header(cl->reply->body, "Allow", allow);
+		return;
+	}
+	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get)) {
+		fail(cl, 405, "method_not_allowed", NULL, "%.16s is not allowed "
+		    "on %s; allowed: %s", rq->method, route_names[r], allow);
+		http_body_header(cl->reply->body, "Allow", allow);
 		return;
 	}
 	switch (r) {
 	case R_HEALTH:
-		serve_health(api, reply);
+		serve_health(cl);
 		return;
 	case R_METRICS:
-		serve_metrics(api, reply);
+		serve_metrics(cl);
 		return;
 	case R_ELECTION:
-		serve_view(api, VIEW_ELECTION, 0, rq, reply);
+		serve_view(cl, VIEW_ELECTION, 0);
 		return;
 	case R_LEADERBOARD:
-		serve_view(api, VIEW_LEADERBOARD, 0, rq, reply);
+		serve_view(cl, VIEW_LEADERBOARD, 0);
 		return;
 	case R_LEADERBOARD_CSV:
-		serve_view(api, VIEW_LEADERBOARD_CSV, 0, rq, reply);
+		serve_view(cl, VIEW_LEADERBOARD_CSV, 0);
 		return;
 	case R_PROVINCES:
-		serve_view(api, VIEW_PROVINCES, 0, rq, reply);
+		serve_view(cl, VIEW_PROVINCES, 0);
 		return;
 	case R_PROVINCES_CSV:
-		serve_view(api, VIEW_PROVINCES_CSV, 0, rq, reply);
+		serve_view(cl, VIEW_PROVINCES_CSV, 0);
 		return;
 	case R_RESULTS:
-		post_batch(api, rq, reply);
+		post_batch(cl);
 		return;
 	case R_COALITION:
-		if ((co = tally_election_coalition(api->election, id)) == NULL) {
-			api_error(reply, 404, "unknown_coalition", NULL,
-			    "no coalition \"%s\" in election %s (see "
-			    "/v1/election)", id, api->election->id);
+		if ((co = tally_election_coalition(e, id)) == NULL) {
+			fail(cl, 404, "unknown_coalition", NULL, "no coalition "
+			    "\"%s\" in election %s (see /v1/election)", id, e->id);
 			return;
 		}
-		serve_view(api, VIEW_COALITION, co->index, rq, reply);
+		serve_view(cl, VIEW_COALITION, co->index);
 		return;
 	case R_PROVINCE:
 	case R_HISTORY:
 	case R_PROVINCE_RESULTS:
-		if (r == R_PROVINCE_RESULTS && !authorized(api, rq, reply))
-			return;
-		if ((pv = tally_election_province(api->election, id)) == NULL) {
-			if (r == R_PROVINCE_RESULTS)
-				count_rejection(api, "unknown_province");
-			api_error(reply, 404, "unknown_province", NULL,
-			    "no province \"%s\" in election %s (see "
-			    "/v1/provinces)", id, api->election->id);
+		if ((pv = tally_election_province(e, id)) == NULL) {
+			const struct token *who;
+			/* A token first: no answer about ids without one. */
+			if (r == R_PROVINCE_RESULTS && !feed_gate(cl, &who))
+				return;
+			fail(cl, 404, "unknown_province", NULL, "no province "
+			    "\"%s\" in election %s (see /v1/provinces)", id, e->id);
 			return;
 		}
 		if (r == R_PROVINCE_RESULTS)
-			post_province(api, rq, pv->id, reply);
+			post_province(cl, pv->id);
 		else if (r == R_HISTORY)
-			serve_view(api, VIEW_HISTORY, pv->index, rq, reply);
+			serve_view(cl, VIEW_HISTORY, pv->index);
 		else
-			serve_view(api, is_true(MHD_lookup_connection_value(
-			    rq->conn, MHD_GET_ARGUMENT_KIND, "explain")) ?
-			    VIEW_EXPLAIN : VIEW_PROVINCE, pv->index, rq, reply);
+			serve_view(cl, is_true(http_arg(rq, "explain")) ?
+			    VIEW_EXPLAIN : VIEW_PROVINCE, pv->index);
 		return;
 	case R_NONE:
 	case R_COUNT:
@@ -1449,12 +1249,13 @@ api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	enum route_id r = match(rq->path, id, sizeof(id));
+	struct call cl = { api, rq, reply, R_NONE };
 
-	route(api, r, id, rq, reply);
+	cl.route = match(rq->path, id, sizeof(id));
+	route(&cl, id);
 	/* A pending answer is counted when it is given. */
 	if (!reply->pending)
-		count_request(api, r, reply->status);
+		count_request(api, cl.route, reply->status);
 }
 
 static void
@@ -1475,12 +1276,6 @@ api_refused(struct api *api, const char *path, unsigned status,
 	enum route_id r = match(path, id, sizeof(id));
 
 	count_request(api, r, status);
-	if (r == R_PROVINCE_RESULTS || r == R_RESULTS)
+	if (is_feed_route(r))
 		count_rejection(api, code);
-}
-
-const char *
-api_election_id(const struct api *api)
-{
-	return api->election->id;
 }

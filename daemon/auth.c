@@ -190,7 +190,8 @@ nomem:
 
 /* Make DATA_DIR/ingest.token once; later starts read it back. */
 static int
-generated_token(struct auth *a, const char *data_dir, struct tally_diag *diag)
+generated_token(struct auth *a, const char *data_dir, bool check,
+    struct tally_diag *diag)
 {
 	char path[4096], tok[80];
 	uint8_t raw[24];
@@ -209,6 +210,11 @@ generated_token(struct auth *a, const char *data_dir, struct tally_diag *diag)
 		}
 		tok[n] = '\0';
 		tok[strcspn(tok, "\r\n")] = '\0';
+	} else if (errno == ENOENT && check) {
+		/* A check changes nothing: the start will make the token. */
+		snprintf(a->source, sizeof(a->source), "a token to be generated "
+		    "at first start in %s", path);
+		return 0;
 	} else if (errno == ENOENT) {
 		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
 			tally_diag_add(diag, "cannot get random bytes: %s",
@@ -247,7 +253,7 @@ generated_token(struct auth *a, const char *data_dir, struct tally_diag *diag)
 
 struct auth *
 auth_create(const struct config *cf, const struct tally_election *e,
-    struct tally_diag *diag)
+    bool check, struct tally_diag *diag)
 {
 	const char *env = getenv("TALLYD_INGEST_TOKEN");
 	struct auth *a;
@@ -277,7 +283,7 @@ auth_create(const struct config *cf, const struct tally_election *e,
 			rc = 0;
 		}
 	} else
-		rc = generated_token(a, cf->data_dir, diag);
+		rc = generated_token(a, cf->data_dir, check, diag);
 	if (rc == -1) {
 		auth_destroy(a);
 		return NULL;

@@ -1,21 +1,35 @@
 /*
  * journal.c - the feed journal on disk: replay at start, then appends.
  *
- * Durability contract (docs/DURABILITY.md): a POST is answered 2xx only
- * after its record is written and, under the `always` policy, fdatasync'ed.
- * Writes and syncs run on one writer thread so that a slow disk never stalls
- * the event loop; the loop hands it one buffer at a time (every request that
- * arrived meanwhile shares it: group commit) and is woken through a pipe
- * when it is done.
+ * Durability contract (docs/ARCHITECTURE.md, "Durability"): a POST is
+ * answered 2xx only after its record is written and, under the `always`
+ * policy, fdatasync'ed.  Writes and syncs run on one writer thread so that a
+ * slow disk never stalls the event loop; the loop hands it one job at a time
+ * (every request that arrived meanwhile shares it: group commit) and is woken
+ * through a pipe when it is done.
+ *
+ * The writer's contract, as redis's bio.c keeps it:
+ * - a job carries everything it needs (the bytes, or the sequence a new
+ *   segment starts at); the segment's descriptor belongs to the writer from
+ *   journal_start to journal_close, so rotation and close happen there too;
+ * - no lock is held across I/O: the mutex guards only the job slot and the
+ *   result slot;
+ * - the writer never logs and never exits: it reports an error in the result
+ *   slot, and the loop alone decides what to do (on_wake).
  *
  * Errors, and why each is fatal or not (redis aof.c reasons the same way):
  * - a failing fsync is fatal: after a failed fsync the kernel may have
  *   dropped the dirty pages and report success next time, so nothing written
- *   since the last good sync can be trusted; we exit without acknowledging.
+ *   since the last good sync can be trusted; the loop exits without
+ *   acknowledging.
  * - a failing write (ENOSPC, EDQUOT, EIO) is not: the partial record is cut
  *   off again with ftruncate, the requests get 503, reads go on, and the
  *   next write tries again.  If the cut itself fails, the file's end is
  *   unknown: fatal.
+ *
+ * Who touches what: [I] immutable after journal_open; [L] the loop thread
+ * only; [W] the writer thread only (the loop too before journal_start and
+ * after journal_close has joined the writer); [M] under mu.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,38 +50,59 @@
 
 #include "tallyd.h"
 
-struct journal {
-	char			*dir;
-	int			 fd;		/* current segment, append */
-	char			 path[4400];	/* current segment */
-	off_t			 size;		/* end of the last good record */
-	uint64_t		 next_seq;
-	enum journal_policy	 policy;
-	long			 batch_ms;
+enum job_kind { JOB_WRITE, JOB_ROTATE };
 
-	/* Writer thread: one job at a time, guarded by mu. */
-	pthread_t		 thread;
-	bool			 thread_started;
+struct job {
+	enum job_kind	 kind;
+	char		*buf;		/* JOB_WRITE: taken */
+	size_t		 len;
+	uint64_t	 seq;		/* JOB_ROTATE: the new segment's first */
+};
+
+struct result {
+	int		 err;		/* errno of a failed write, or 0 */
+	bool		 fatal;		/* the disk can no longer be trusted */
+	char		 what[4700];	/* for the loop's fatal message */
+};
+
+struct journal {
+	char			*dir;			/* [I] */
+	enum journal_policy	 policy;		/* [I] */
+	long			 batch_ms;		/* [I] */
+	int			 wake[2];		/* [I] writer -> loop */
+
+	uint64_t		 next_seq;		/* [L] */
+	bool			 busy;			/* [L] a job is out */
+	struct job		 out;			/* [L] the job out */
+	size_t			 out_records;		/* [L] */
+	struct event		*ev_wake;		/* [L] */
+	journal_done_cb		 done;			/* [L] */
+	void			*done_arg;		/* [L] */
+	bool			 rotate_pending;	/* [L] */
+
+	int			 fd;			/* [W] current segment */
+	char			 path[4400];		/* [W] */
+	off_t			 size;			/* [W] end of the last good record */
+	bool			 dirty;			/* [W] written, not synced */
+	double			 dirty_since;		/* [W] */
+
+	pthread_t		 thread;		/* [L] */
+	bool			 thread_started;	/* [L] */
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	bool			 quit;
-	char			*job;		/* taken from the loop */
-	size_t			 job_len;
-	bool			 job_ready;
-	int			 job_err;	/* errno of a failed write, or 0 */
-	bool			 dirty;		/* written, not yet synced (batch) */
+	bool			 quit;			/* [M] */
+	struct job		 job;			/* [M] */
+	bool			 job_ready;		/* [M] */
+	struct result		 res;			/* [M] */
+	bool			 res_ready;		/* [M] */
+	bool			 res_fatal;		/* [M] sticky, also outside jobs */
 
-	int			 wake[2];	/* writer -> loop */
-	struct event		*ev_wake;
-	journal_done_cb		 done;
-	void			*done_arg;
-	bool			 busy;		/* a job is out */
-	size_t			 job_records;
-
-	/* Failure injection for tests: TALLYD_FAILPOINTS. */
+#ifdef TALLYD_FAILPOINTS
+	/* Failure injection for tests: TALLYD_FAILPOINTS. [I], and [W]. */
 	long			 fp_sync_delay_ms;
 	bool			 fp_sync_fail;
 	long			 fp_write_enospc;	/* fail the next N writes */
+#endif
 };
 
 const char *
@@ -81,9 +116,12 @@ journal_policy_name(enum journal_policy p)
 	return "?";
 }
 
+#ifdef TALLYD_FAILPOINTS
 /*
  * TALLYD_FAILPOINTS="sync_delay_ms=200,sync_fail,write_enospc=3": test hooks
- * that make the journal slow or fail on purpose.  Read once at start.
+ * that make the journal slow or fail on purpose.  Read once at start.  Built
+ * only with -Dfailpoints=true (the test builds); a production binary has
+ * none of this.
  */
 static void
 read_failpoints(struct journal *j)
@@ -106,24 +144,16 @@ read_failpoints(struct journal *j)
 	log_warnx("journal failpoints in force: %s", env);
 }
 
-/* Control the failpoints at run time: a file in the data dir (tests). */
-static void
-poll_failpoint_file(struct journal *j)
+/* While DATA_DIR/failpoint.enospc exists, every write fails (tests). */
+static bool
+failpoint_file(const struct journal *j)
 {
-	char path[4300], line[64];
-	FILE *f;
+	char path[4300];
 
 	snprintf(path, sizeof(path), "%s/failpoint.enospc", j->dir);
-	if ((f = fopen(path, "r")) == NULL) {
-		if (j->fp_write_enospc < 0)
-			j->fp_write_enospc = 0;
-		return;
-	}
-	/* While the file exists every write fails with ENOSPC. */
-	if (fgets(line, sizeof(line), f) == NULL || line[0] != '0')
-		j->fp_write_enospc = -1;
-	fclose(f);
+	return access(path, F_OK) == 0;
 }
+#endif
 
 static int
 write_all(int fd, const char *buf, size_t len)
@@ -150,17 +180,149 @@ mono_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* [W] fdatasync the segment; false (with res filled) when it failed. */
+static bool
+writer_sync(struct journal *j, struct result *res)
+{
+#ifdef TALLYD_FAILPOINTS
+	if (j->fp_sync_delay_ms > 0) {
+		struct timespec d = { j->fp_sync_delay_ms / 1000,
+		    (j->fp_sync_delay_ms % 1000) * 1000000L };
+		nanosleep(&d, NULL);
+	}
+	if (j->fp_sync_fail) {
+		res->fatal = true;
+		snprintf(res->what, sizeof(res->what), "journal %s: fdatasync: "
+		    "%s (failpoint)", j->path, strerror(EIO));
+		return false;
+	}
+#endif
+	if (fdatasync(j->fd) == -1) {
+		res->fatal = true;
+		snprintf(res->what, sizeof(res->what), "journal %s: fdatasync: %s",
+		    j->path, strerror(errno));
+		return false;
+	}
+	j->dirty = false;
+	return true;
+}
+
+/* [W] Create the segment for `seq` and make it the one appended to. */
+static int
+open_segment(struct journal *j, uint64_t seq, struct result *res)
+{
+	char path[sizeof(j->path)];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal-%016" PRIx64 ".log", j->dir, seq);
+	/* O_APPEND: every write lands at the end, whatever happened before. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 || fsync(fd) == -1 || fsync_dir(j->dir) == -1) {
+		res->err = errno ? errno : EIO;
+		snprintf(res->what, sizeof(res->what), "%s: cannot create: %s",
+		    path, strerror(res->err));
+		if (fd != -1) {
+			close(fd);
+			unlink(path);
+		}
+		return -1;
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = fd;
+	j->size = 0;
+	memcpy(j->path, path, sizeof(path));
+	return 0;
+}
+
+/* [W] One job, with no lock held. */
+static void
+writer_run(struct journal *j, struct job *job, struct result *res)
+{
+	int err = 0;
+
+	if (job->kind == JOB_ROTATE) {
+		/* The old segment is complete: sync it before moving on. */
+		if (j->size == 0)
+			return;		/* the segment already starts here */
+		if ((j->dirty || j->policy != JOURNAL_ALWAYS) &&
+		    !writer_sync(j, res))
+			return;
+		open_segment(j, job->seq, res);
+		return;
+	}
+#ifdef TALLYD_FAILPOINTS
+	if (j->fp_write_enospc != 0 || failpoint_file(j)) {
+		if (j->fp_write_enospc > 0)
+			j->fp_write_enospc--;
+		/* Write half, as a full disk would, then fail. */
+		if (write_all(j->fd, job->buf, job->len / 2) == -1) {
+			;
+		}
+		err = ENOSPC;
+	} else
+#endif
+	if (write_all(j->fd, job->buf, job->len) == -1)
+		err = errno ? errno : EIO;
+	if (err != 0) {
+		/* Roll the partial record back (see the top). */
+		res->err = err;
+		if (ftruncate(j->fd, j->size) == -1 ||
+		    lseek(j->fd, j->size, SEEK_SET) == -1) {
+			res->fatal = true;
+			snprintf(res->what, sizeof(res->what), "journal %s: cannot "
+			    "cut a failed write back to %lld bytes: %s", j->path,
+			    (long long)j->size, strerror(errno));
+		}
+		return;
+	}
+	j->size += (off_t)job->len;
+	if (j->policy == JOURNAL_ALWAYS) {
+		j->dirty = true;
+		writer_sync(j, res);
+	} else if (j->policy == JOURNAL_BATCH && !j->dirty) {
+		j->dirty = true;
+		j->dirty_since = mono_seconds();
+	}
+}
+
 /*
  * Under `batch:<ms>`, written records are synced at most <ms> after the first
- * unsynced one, whether or not more keep arriving.
+ * unsynced one, whether or not more keep arriving.  Returns with mu held.
  */
 static void
-batch_sync_if_due(struct journal *j, double dirty_since)
+writer_batch_wait(struct journal *j)
 {
-	if (j->dirty && mono_seconds() - dirty_since >= (double)j->batch_ms / 1e3) {
-		if (fdatasync(j->fd) == -1)
-			fatal("journal %s: fdatasync", j->path);
-		j->dirty = false;
+	struct result res;
+	struct timespec ts;
+	double left = j->dirty_since + (double)j->batch_ms / 1e3 - mono_seconds();
+
+	if (left > 0) {
+		long ns = (long)(left * 1e9);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += ns / 1000000000L;
+		ts.tv_nsec += ns % 1000000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+		if (j->job_ready || j->quit ||
+		    mono_seconds() - j->dirty_since < (double)j->batch_ms / 1e3)
+			return;
+	}
+	/* Due: sync without the lock, so that submit never waits on it. */
+	memset(&res, 0, sizeof(res));
+	pthread_mutex_unlock(&j->mu);
+	writer_sync(j, &res);
+	pthread_mutex_lock(&j->mu);
+	if (res.fatal && !j->res_fatal) {
+		/* Not a job's answer: the loop learns it at the next wake. */
+		j->res_fatal = true;
+		j->res = res;
+		j->res_ready = true;
+		pthread_mutex_unlock(&j->mu);
+		while (write(j->wake[1], "!", 1) == -1 && errno == EINTR)
+			;
+		pthread_mutex_lock(&j->mu);
 	}
 }
 
@@ -168,115 +330,88 @@ static void *
 writer_main(void *arg)
 {
 	struct journal *j = arg;
-	double dirty_since = 0;
 
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
-		char *job;
-		size_t len;
-		int err = 0;
-		char one = 1;
+		struct job job;
+		struct result res;
 
 		while (!j->job_ready && !j->quit) {
-			if (j->policy == JOURNAL_BATCH && j->dirty) {
-				struct timespec ts;
-				double left = dirty_since + (double)j->batch_ms /
-				    1e3 - mono_seconds();
-				long ns = left > 0 ? (long)(left * 1e9) : 0;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += ns / 1000000000L;
-				ts.tv_nsec += ns % 1000000000L;
-				ts.tv_sec += ts.tv_nsec / 1000000000L;
-				ts.tv_nsec %= 1000000000L;
-				pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-				batch_sync_if_due(j, dirty_since);
-			} else
+			if (j->policy == JOURNAL_BATCH && j->dirty && !j->res_fatal)
+				writer_batch_wait(j);
+			else
 				pthread_cond_wait(&j->cv, &j->mu);
 		}
-		if (j->quit && !j->job_ready)
-			break;
+		if (!j->job_ready)
+			break;		/* quit */
 		job = j->job;
-		len = j->job_len;
 		pthread_mutex_unlock(&j->mu);
 
-		if (j->fp_write_enospc != 0) {
-			if (j->fp_write_enospc > 0)
-				j->fp_write_enospc--;
-			/* Write half, as a full disk would, then fail. */
-			if (write_all(j->fd, job, len / 2) == -1) {
-				;
-			}
-			errno = ENOSPC;
-			err = ENOSPC;
-		} else if (write_all(j->fd, job, len) == -1)
-			err = errno ? errno : EIO;
-		if (err != 0) {
-			/* Roll the partial record back (see the top). */
-			if (ftruncate(j->fd, j->size) == -1 ||
-			    lseek(j->fd, j->size, SEEK_SET) == -1)
-				fatal("journal %s: cannot cut a failed write "
-				    "back to %lld bytes", j->path,
-				    (long long)j->size);
-		} else if (j->policy == JOURNAL_ALWAYS) {
-			if (j->fp_sync_delay_ms > 0) {
-				struct timespec d = { j->fp_sync_delay_ms / 1000,
-				    (j->fp_sync_delay_ms % 1000) * 1000000L };
-				nanosleep(&d, NULL);
-			}
-			if (j->fp_sync_fail) {
-				errno = EIO;
-				fatal("journal %s: fdatasync (failpoint)", j->path);
-			}
-			if (fdatasync(j->fd) == -1)
-				fatal("journal %s: fdatasync", j->path);
-		}
-		free(job);
+		memset(&res, 0, sizeof(res));
+		writer_run(j, &job, &res);
+		free(job.buf);
 
 		pthread_mutex_lock(&j->mu);
-		if (err == 0) {
-			j->size += (off_t)len;
-			if (j->policy == JOURNAL_BATCH) {
-				if (!j->dirty)
-					dirty_since = mono_seconds();
-				j->dirty = true;
-				batch_sync_if_due(j, dirty_since);
-			}
-		}
-		j->job = NULL;
 		j->job_ready = false;
-		j->job_err = err;
+		if (!j->res_fatal)
+			j->res = res;
+		j->res_fatal = j->res_fatal || res.fatal;
+		j->res_ready = true;
 		pthread_mutex_unlock(&j->mu);
-		while (write(j->wake[1], &one, 1) == -1 && errno == EINTR)
+		while (write(j->wake[1], "", 1) == -1 && errno == EINTR)
 			;
 		pthread_mutex_lock(&j->mu);
 	}
-	if (j->dirty && fdatasync(j->fd) == -1)
-		log_warn("journal %s: fdatasync at exit", j->path);
 	pthread_mutex_unlock(&j->mu);
+	/* Leaving: what batch or off left unsynced goes to disk now. */
+	if (j->policy != JOURNAL_ALWAYS && j->fd != -1 && fdatasync(j->fd) == -1) {
+		pthread_mutex_lock(&j->mu);
+		j->res_fatal = true;
+		snprintf(j->res.what, sizeof(j->res.what), "journal %s: "
+		    "fdatasync at exit: %s", j->path, strerror(errno));
+		pthread_mutex_unlock(&j->mu);
+	}
 	return NULL;
 }
 
+/* [L] The writer finished a job (or found a fatal error on its own). */
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct journal *j = arg;
+	struct result res;
 	char buf[64];
-	int err;
+	bool ready;
 
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&j->mu);
-	if (j->job_ready || !j->busy) {
-		pthread_mutex_unlock(&j->mu);
+	ready = j->res_ready && (!j->job_ready || j->res_fatal);
+	res = j->res;
+	if (ready)
+		j->res_ready = false;
+	pthread_mutex_unlock(&j->mu);
+	if (!ready)
+		return;
+	if (res.fatal)
+		/* See the top: nothing since the last good sync can be
+		 * trusted, and nothing after it was acknowledged. */
+		fatalx("%s; exiting without acknowledging: a restart replays "
+		    "what is on disk", res.what);
+	if (!j->busy)
+		return;
+	j->busy = false;
+	if (j->out.kind == JOB_ROTATE) {
+		j->rotate_pending = false;
+		if (res.err != 0)
+			log_warnx("%s; the journal stays in its segment", res.what);
+		j->done(j->done_arg, 0, 0);
 		return;
 	}
-	err = j->job_err;
-	pthread_mutex_unlock(&j->mu);
-	j->busy = false;
-	if (err == 0)
-		j->next_seq += j->job_records;
-	j->done(j->done_arg, err);
+	if (res.err == 0)
+		j->next_seq += j->out_records;
+	j->done(j->done_arg, res.err, res.err == 0 ? j->out_records : 0);
 }
 
 bool
@@ -291,23 +426,45 @@ journal_next_seq(const struct journal *j)
 	return j->next_seq;
 }
 
+static void
+hand_over(struct journal *j, const struct job *job)
+{
+	j->busy = true;
+	j->out = *job;
+	pthread_mutex_lock(&j->mu);
+	j->job = *job;
+	j->job_ready = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
 int
 journal_submit(struct journal *j, char *buf, size_t len, size_t records)
 {
+	struct job job = { JOB_WRITE, buf, len, 0 };
+
 	if (j->busy) {
 		free(buf);
 		errno = EBUSY;
 		return -1;
 	}
-	poll_failpoint_file(j);
-	j->busy = true;
-	j->job_records = records;
-	pthread_mutex_lock(&j->mu);
-	j->job = buf;
-	j->job_len = len;
-	j->job_ready = true;
-	pthread_cond_signal(&j->cv);
-	pthread_mutex_unlock(&j->mu);
+	j->out_records = records;
+	hand_over(j, &job);
+	return 0;
+}
+
+int
+journal_rotate(struct journal *j)
+{
+	struct job job = { JOB_ROTATE, NULL, 0, j->next_seq };
+
+	if (j->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	j->out_records = 0;
+	j->rotate_pending = true;
+	hand_over(j, &job);
 	return 0;
 }
 
@@ -362,28 +519,40 @@ free_names(char **names, size_t n)
 	free(names);
 }
 
+struct replay {
+	uint64_t		 apply_from;	/* records before it are in the snapshot */
+	unsigned		 flags;
+	journal_apply_cb	 apply;
+	void			*arg;
+	struct journal_stats	*st;
+	struct tally_diag	*diag;
+};
+
 /*
- * Replay one segment into the state.  A torn tail is cut off (and synced);
- * a corrupt record in the middle stops the start, unless `repair`, which
- * cuts there and says how much was lost.
+ * Replay one segment.  A torn tail is cut off (and synced); a corrupt record
+ * in the middle stops the start, unless JOURNAL_REPAIR, which cuts there and
+ * says how much was lost.  With JOURNAL_CHECK nothing on disk changes.
+ * Returns 1 when the journal was cut here (later segments are lost), 0, -1.
  */
 static int
 replay_segment(struct journal *j, const char *path, bool last,
-    struct tally_state *s, bool repair, struct journal_stats *st,
-    struct tally_diag *diag)
+    struct replay *rp)
 {
 	struct tally_record rec;
 	struct tally_error err;
 	char *buf = NULL, why[128];
 	size_t len = 0, off = 0, maplen = 0;
+	bool check = (rp->flags & JOURNAL_CHECK) != 0;
+	bool repair = (rp->flags & JOURNAL_REPAIR) != 0;
+	bool cut = false;
 	struct stat sb;
 	int fd;
 	double last_report = mono_seconds();
 	enum tally_scan sc;
 
-	if ((fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &sb) == -1) {
-		tally_diag_add(diag, "%s: %s", path, strerror(errno));
+	if ((fd = open(path, (check ? O_RDONLY : O_RDWR | O_APPEND) |
+	    O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1) {
+		tally_diag_add(rp->diag, "%s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -397,7 +566,8 @@ replay_segment(struct journal *j, const char *path, bool last,
 		buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (buf == MAP_FAILED) {
 			buf = NULL;
-			tally_diag_add(diag, "%s: mmap: %s", path, strerror(errno));
+			tally_diag_add(rp->diag, "%s: mmap: %s", path,
+			    strerror(errno));
 			goto fail;
 		}
 		madvise(buf, len, MADV_SEQUENTIAL);
@@ -411,19 +581,23 @@ replay_segment(struct journal *j, const char *path, bool last,
 			sc = TALLY_SCAN_CORRUPT;
 			break;
 		}
-		if (tally_journal_apply(s, rec.payload, rec.len, &err) == -1) {
-			tally_diag_add(diag, "%s: record %" PRIu64 " at offset "
-			    "%zu cannot be applied: %s%s%s: %s", path, rec.seq,
-			    rec.offset, err.code, err.field[0] ? " at " : "",
-			    err.field, err.message);
-			goto fail;
+		/* A segment may begin before the snapshot's end. */
+		if (rec.seq >= rp->apply_from) {
+			if (rp->apply(rp->arg, rec.payload, rec.len, &err) == -1) {
+				tally_diag_add(rp->diag, "%s: record %" PRIu64
+				    " at offset %zu cannot be applied: %s%s%s: %s",
+				    path, rec.seq, rec.offset, err.code,
+				    err.field[0] ? " at " : "", err.field,
+				    err.message);
+				goto fail;
+			}
+			rp->st->records++;
 		}
 		j->next_seq++;
-		st->records++;
 		if (mono_seconds() - last_report > 2.0) {
 			last_report = mono_seconds();
 			log_info("replaying %s: %zu of %zu bytes, %llu records",
-			    path, off, len, (unsigned long long)st->records);
+			    path, off, len, (unsigned long long)rp->st->records);
 		}
 	}
 	if (sc == TALLY_SCAN_TORN && !last) {
@@ -432,47 +606,54 @@ replay_segment(struct journal *j, const char *path, bool last,
 	}
 	if (sc == TALLY_SCAN_TORN || (sc == TALLY_SCAN_CORRUPT && repair)) {
 		if (sc == TALLY_SCAN_TORN)
-			log_warnx("%s: torn tail at offset %zu (%s): dropping "
-			    "%zu bytes that were never acknowledged", path, off,
-			    why, len - off);
+			log_warnx("%s: torn tail at offset %zu (%s): %s %zu bytes "
+			    "that were never acknowledged", path, off, why,
+			    check ? "a start would drop" : "dropping", len - off);
 		else
 			log_warnx("%s: --repair: corrupt record at offset %zu "
-			    "(%s): cutting the journal there; %zu bytes after "
-			    "it are lost (records from sequence %" PRIu64 " on)",
-			    path, off, why, len - off, j->next_seq);
-		if (ftruncate(fd, (off_t)off) == -1 || fsync(fd) == -1) {
-			tally_diag_add(diag, "%s: cannot truncate to %zu: %s",
+			    "(%s): %s the journal there; %zu bytes after it are "
+			    "lost (records from sequence %" PRIu64 " on)%s",
+			    path, off, why, check ? "would cut" : "cutting",
+			    len - off, j->next_seq, last ? "" :
+			    ", and so are the segments after this one");
+		if (!check && (ftruncate(fd, (off_t)off) == -1 ||
+		    fsync(fd) == -1)) {
+			tally_diag_add(rp->diag, "%s: cannot truncate to %zu: %s",
 			    path, off, strerror(errno));
 			goto fail;
 		}
-		st->bytes_dropped += len - off;
+		rp->st->bytes_dropped += len - off;
 		len = off;
 		if (sc == TALLY_SCAN_CORRUPT && !last) {
-			/* Later segments follow the cut: they are lost too. */
-			st->repair_cut = true;
+			rp->st->repair_cut = true;
+			cut = true;
 		}
 	} else if (sc == TALLY_SCAN_CORRUPT) {
-		tally_diag_add(diag, "%s: corrupt record at offset %zu (%s); "
+		tally_diag_add(rp->diag, "%s: corrupt record at offset %zu (%s); "
 		    "%zu bytes follow it.  Refusing to start: results after "
 		    "this point would be lost.  Inspect the file, or start "
-		    "with --repair to cut the journal at this offset", path,
-		    off, why, len - off);
+		    "with --repair to cut the journal at this offset (add -n "
+		    "to see what it would cut)", path, off, why, len - off);
 		goto fail;
 	}
-	st->bytes += len;
+	rp->st->bytes += len;
 	if (buf != NULL)
 		munmap(buf, maplen);
-	if (last) {
+	if ((last || cut) && !check) {
+		/* Appends continue here: the cut segment becomes the last. */
+		if (j->fd != -1)
+			close(j->fd);
 		j->fd = fd;
 		j->size = (off_t)len;
+		snprintf(j->path, sizeof(j->path), "%s", path);
 		if (lseek(fd, 0, SEEK_END) == -1) {
-			tally_diag_add(diag, "%s: lseek: %s", path,
+			tally_diag_add(rp->diag, "%s: lseek: %s", path,
 			    strerror(errno));
 			return -1;
 		}
 	} else
 		close(fd);
-	return 0;
+	return cut ? 1 : 0;
 fail:
 	if (buf != NULL)
 		munmap(buf, maplen);
@@ -480,38 +661,16 @@ fail:
 	return -1;
 }
 
-static int
-new_segment(struct journal *j, struct tally_diag *diag)
-{
-	int fd;
-
-	snprintf(j->path, sizeof(j->path), "%s/journal-%016" PRIx64 ".log",
-	    j->dir, j->next_seq);
-	/* O_APPEND: every write lands at the end, whatever happened before. */
-	fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0644);
-	if (fd == -1 || fsync(fd) == -1 || fsync_dir(j->dir) == -1) {
-		tally_diag_add(diag, "%s: cannot create: %s", j->path,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (j->fd != -1)
-		close(j->fd);
-	j->fd = fd;
-	j->size = 0;
-	return 0;
-}
-
 struct journal *
 journal_open(const char *dir, enum journal_policy policy, long batch_ms,
-    uint64_t first_seq, struct tally_state *s, bool repair,
+    uint64_t first_seq, unsigned flags, journal_apply_cb apply, void *arg,
     struct journal_stats *st, struct tally_diag *diag)
 {
 	struct journal *j;
+	struct replay rp = { first_seq, flags, apply, arg, st, diag };
+	bool check = (flags & JOURNAL_CHECK) != 0;
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, start = 0;
 	double t0 = mono_seconds();
 
 	if ((j = calloc(1, sizeof(*j))) == NULL || (j->dir = strdup(dir)) == NULL) {
@@ -526,54 +685,89 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	j->next_seq = first_seq;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
-	read_failpoints(j);
+#ifdef TALLYD_FAILPOINTS
+	if (!check)
+		read_failpoints(j);
+#endif
 
 	if (list_segments(dir, &names, &n) == -1) {
 		tally_diag_add(diag, "%s: cannot list: %s", dir, strerror(errno));
 		goto fail;
 	}
-	for (i = 0; i < n; i++) {
+	/*
+	 * Segments wholly before the snapshot (the next one starts at or
+	 * before its end) are left by a crash between writing it and pruning:
+	 * remove them.  The segment the snapshot ends in is replayed from its
+	 * start, applying only the records after the snapshot.
+	 */
+	while (start + 1 < n && strtoull(names[start + 1] + 8, NULL, 16) <=
+	    first_seq) {
 		char path[4300];
-		uint64_t first = strtoull(names[i] + 8, NULL, 16);
-
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (first < first_seq) {
-			/* Covered by the snapshot (left by a crash between
-			 * writing it and pruning). */
+		snprintf(path, sizeof(path), "%s/%s", dir, names[start]);
+		if (!check) {
 			log_info("%s is covered by the snapshot; removing it", path);
 			if (unlink(path) == -1)
 				log_warn("cannot remove %s", path);
-			continue;
 		}
+		start++;
+	}
+	if (start < n) {
+		uint64_t first = strtoull(names[start] + 8, NULL, 16);
+		if (first < first_seq)
+			j->next_seq = first;
+	}
+	for (i = start; i < n; i++) {
+		char path[4300];
+		uint64_t first = strtoull(names[i] + 8, NULL, 16);
+		int rc;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (st->repair_cut) {
-			log_warnx("--repair: %s comes after the cut; renamed to "
-			    "%s.lost", path, path);
-			{
-				char lost[4400];
-				snprintf(lost, sizeof(lost), "%s.lost", path);
-				if (rename(path, lost) == -1)
-					log_warn("rename %s", path);
-			}
+			char lost[4400];
+			snprintf(lost, sizeof(lost), "%s.lost", path);
+			log_warnx("--repair: %s comes after the cut; %s %s", path,
+			    check ? "would rename it to" : "renamed to", lost);
+			if (!check && rename(path, lost) == -1)
+				log_warn("rename %s", path);
 			continue;
 		}
 		if (first != j->next_seq) {
-			tally_diag_add(diag, "%s: starts at sequence %" PRIu64
-			    " but %" PRIu64 " was expected: a segment is missing",
-			    path, first, j->next_seq);
+			if (i == start && first_seq == 1)
+				tally_diag_add(diag, "%s: starts at sequence %"
+				    PRIu64 ", but there is no snapshot to cover "
+				    "the records before it: was a snapshot-*.snap "
+				    "file removed from %s?  Put it back, or move "
+				    "the journal away to start empty", path, first,
+				    dir);
+			else
+				tally_diag_add(diag, "%s: starts at sequence %"
+				    PRIu64 " but %" PRIu64 " was expected: the "
+				    "segment journal-%016" PRIx64 ".log (or a "
+				    "snapshot covering it) is missing from %s; "
+				    "put it back before starting", path, first,
+				    j->next_seq, j->next_seq, dir);
 			goto fail;
 		}
-		if (replay_segment(j, path, i + 1 == n, s, repair, st, diag) == -1)
+		rc = replay_segment(j, path, i + 1 == n, &rp);
+		if (rc == -1)
 			goto fail;
-		if (i + 1 == n)
-			snprintf(j->path, sizeof(j->path), "%s", path);
 		st->segments++;
 	}
-	if (j->fd == -1 && new_segment(j, diag) == -1)
-		goto fail;
+	if (j->next_seq < first_seq)
+		j->next_seq = first_seq;
 	free_names(names, n);
 	names = NULL;
 	st->seconds = mono_seconds() - t0;
-
+	if (check)
+		return j;
+	if (j->fd == -1) {
+		struct result res;
+		memset(&res, 0, sizeof(res));
+		if (open_segment(j, j->next_seq, &res) == -1) {
+			tally_diag_add(diag, "%s", res.what);
+			goto fail;
+		}
+	}
 	if (pipe2(j->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		tally_diag_add(diag, "pipe: %s", strerror(errno));
 		goto fail;
@@ -583,20 +777,6 @@ fail:
 	free_names(names, n);
 	journal_close(j);
 	return NULL;
-}
-
-int
-journal_rotate(struct journal *j, struct tally_diag *diag)
-{
-	if (j->busy) {
-		tally_diag_add(diag, "journal busy");
-		return -1;
-	}
-	if (j->size == 0)
-		return 0;	/* the segment already starts here */
-	if (fdatasync(j->fd) == -1)
-		fatal("journal %s: fdatasync", j->path);
-	return new_segment(j, diag);
 }
 
 int
@@ -614,17 +794,24 @@ journal_start(struct journal *j, struct event_base *base, journal_done_cb done,
 	return 0;
 }
 
-void
+int
 journal_close(struct journal *j)
 {
+	int rc = 0;
+
 	if (j == NULL)
-		return;
+		return 0;
 	if (j->thread_started) {
 		pthread_mutex_lock(&j->mu);
 		j->quit = true;
 		pthread_cond_signal(&j->cv);
 		pthread_mutex_unlock(&j->mu);
 		pthread_join(j->thread, NULL);
+		/* The writer is gone: its fields are ours again. */
+		if (j->res_fatal) {
+			log_warnx("%s", j->res.what);
+			rc = -1;
+		}
 	}
 	if (j->ev_wake != NULL)
 		event_free(j->ev_wake);
@@ -632,13 +819,11 @@ journal_close(struct journal *j)
 		close(j->wake[0]);
 	if (j->wake[1] != -1)
 		close(j->wake[1]);
-	if (j->fd != -1) {
-		if (j->policy != JOURNAL_ALWAYS && fdatasync(j->fd) == -1)
-			log_warn("journal %s: fdatasync at close", j->path);
+	if (j->fd != -1)
 		close(j->fd);
-	}
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	free(j->dir);
 	free(j);
+	return rc;
 }

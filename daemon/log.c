@@ -10,11 +10,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tallyd.h"
 
 static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
 static FILE		*log_out;
+static int		 startup_fd = -1;	/* see log_startup_fd */
+
+void
+log_startup_fd(int fd)
+{
+	startup_fd = fd;
+}
+
+/* A fatal line also goes to whoever waits for a background start. */
+static void
+tell_starter(const char *fmt, va_list ap, const char *suffix)
+{
+	char buf[1024];
+	int n;
+
+	if (startup_fd == -1)
+		return;
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (suffix != NULL)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s", suffix);
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (write(startup_fd, buf, (size_t)n) == -1) {
+		;
+	}
+}
 
 void
 log_init(enum log_level level, const char *path)
@@ -124,6 +155,9 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("fatal", fmt, ap, err);
 	va_end(ap);
+	va_start(ap, fmt);
+	tell_starter(fmt, ap, err);
+	va_end(ap);
 	exit(1);
 }
 
@@ -134,6 +168,9 @@ fatalx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog("fatal", fmt, ap, NULL);
+	va_end(ap);
+	va_start(ap, fmt);
+	tell_starter(fmt, ap, NULL);
 	va_end(ap);
 	exit(1);
 }

@@ -1,11 +1,20 @@
 /*
  * main.c - tallyd: start-up, signals, reload and shutdown.
  *
- * Start-up: configuration -> election -> state -> event_base -> signal
- * events -> listeners -> dispatch.  Teardown runs in reverse.  Signal
- * callbacks run inside the loop (libevent signal events), so they may do the
- * work themselves.
+ * Start-up: configuration -> the data dir's lock -> election -> commit core
+ * -> snapshot and journal replay -> event_base -> signal events -> listeners
+ * -> dispatch; a background start returns only then.  Teardown runs in
+ * reverse.  Signal callbacks run inside the loop (libevent signal events),
+ * so they may do the work themselves.
+ *
+ * Stop (SIGTERM/SIGINT): the listeners stop accepting; the core answers new
+ * feeds 503 shutting_down and finishes what it holds; after the grace period,
+ * or at a second signal, everything still waiting is answered 503.  The loop
+ * ends once no request is parked and the last round is out of the journal;
+ * then the HTTP daemons stop, the journal closes, and the final snapshot is
+ * written.  Nothing durable is dropped, nothing acknowledged is lost.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -21,7 +30,6 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <microhttpd.h>
 
 #include "tallyd-config.h"
 #include "tallyd.h"
@@ -40,8 +48,10 @@ struct tallyd {
 	const char		*conf_path;	/* -f, or NULL */
 	struct override		 overrides[8];
 	size_t			 n_overrides;
+	struct core		*core;
 	struct api		*api;
 	struct journal		*journal;
+	int			 lock_fd;	/* DATA_DIR/tallyd.lock, held */
 	struct snapshot_store	 store;		/* the loaded snapshot */
 	uint64_t		 snapshot_seq;	/* covered by the newest snapshot */
 	pid_t			 snapshot_pid;	/* a snapshot being written, or 0 */
@@ -50,7 +60,9 @@ struct tallyd {
 	struct server		*server;
 	struct event		*ev_sigint, *ev_sigterm, *ev_sighup, *ev_drain;
 	struct timespec		 shutdown_began;
+	struct timespec		 abandoned_at;
 	bool			 stopping;
+	bool			 abandoned;	/* waiting requests answered 503 */
 };
 
 static void
@@ -69,7 +81,8 @@ usage(FILE *out)
 "      --ingest-listen HOST:PORT  separate listener for feeds (POST)\n"
 "      --data-dir DIR       journal, token and pid file (default ./var)\n"
 "      --repair             cut the journal at a corrupt record instead of\n"
-"                           refusing to start (says what is lost)\n"
+"                           refusing to start (says what is lost; with -n,\n"
+"                           only says what it would cut)\n"
 "  -h, --help               this help\n"
 "  -V, --version            print the version\n"
 "\n"
@@ -133,23 +146,58 @@ mkdir_p(const char *path)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+	/* The journal and the token are nobody else's business. */
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
 		return -1;
 	return 0;
 }
 
-static void
-write_pidfile(const struct config *cf)
+/*
+ * One daemon per data dir: two would interleave their journals and each
+ * acknowledge what the other overwrites.  The lock is taken before anything
+ * in the directory is read, and held (the descriptor stays open) until
+ * exit; the kernel drops it if the process dies.  The file also holds the
+ * pid, so that the refusal can say who has it.
+ */
+static int
+lock_data_dir(const char *dir)
 {
-	char path[4096];
-	FILE *f;
+	char path[4200], pid[32];
+	ssize_t n;
+	int fd;
 
+	snprintf(path, sizeof(path), "%s/tallyd.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal("cannot open %s (check the data_dir setting and its "
+		    "permissions)", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno != EWOULDBLOCK)
+		fatal("cannot lock %s", path);
+	n = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	fatalx("data dir %s is in use by another tallyd (pid %s): stop it "
+	    "first, or give this one its own --data-dir", dir,
+	    pid[0] ? pid : "unknown");
+}
+
+static void
+write_pid(int lock_fd, const struct config *cf)
+{
+	char buf[32], path[4200];
+	FILE *f;
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into the lock file");
+	/* tallyd.pid for scripts; the lock file is the authority. */
 	snprintf(path, sizeof(path), "%s/tallyd.pid", cf->data_dir);
 	if ((f = fopen(path, "w")) == NULL) {
 		log_warn("cannot write %s", path);
 		return;
 	}
-	fprintf(f, "%ld\n", (long)getpid());
+	fputs(buf, f);
 	fclose(f);
 }
 
@@ -162,21 +210,53 @@ remove_pidfile(const struct config *cf)
 	unlink(path);
 }
 
+/* Answers still being sent after everything waiting was answered 503. */
+#define FLUSH_GRACE_SEC	2
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+abandon(struct tallyd *td, const char *why)
+{
+	if (td->abandoned)
+		return;
+	td->abandoned = true;
+	clock_gettime(CLOCK_MONOTONIC, &td->abandoned_at);
+	log_warnx("%s: answering every feed still waiting with 503 "
+	    "shutting_down (%u parked)", why, server_parked(td->server));
+	core_abandon(td->core);
+}
+
 static void
 drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct tallyd *td = arg;
-	struct timespec now;
 
 	(void)fd;
 	(void)what;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (server_in_flight(td->server) == 0 && api_idle(td->api)) {
+	if (!td->abandoned && since(&td->shutdown_began) >= SHUTDOWN_GRACE_SEC)
+		abandon(td, "grace period over");
+	/*
+	 * Never stop the HTTP daemons with a request parked (libmicrohttpd
+	 * aborts), nor before the round in the journal is written: it is
+	 * applied, and snapshotted, if it became durable.
+	 */
+	if (server_parked(td->server) > 0 || !core_round_idle(td->core))
+		return;
+	if (server_in_flight(td->server) == 0 && core_idle(td->core)) {
 		log_info("no request in flight; exiting");
 		event_base_loopexit(td->base, NULL);
-	} else if (now.tv_sec - td->shutdown_began.tv_sec >= SHUTDOWN_GRACE_SEC) {
-		log_warnx("%u requests still in flight after %d s; exiting",
-		    server_in_flight(td->server), SHUTDOWN_GRACE_SEC);
+	} else if (td->abandoned && since(&td->abandoned_at) >= FLUSH_GRACE_SEC) {
+		log_warnx("%u requests still being sent after %d s; exiting",
+		    server_in_flight(td->server), FLUSH_GRACE_SEC);
 		event_base_loopexit(td->base, NULL);
 	}
 }
@@ -189,18 +269,19 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (td->stopping) {
-		log_warnx("signal %d again: exiting now", (int)sig);
-		event_base_loopbreak(td->base);
+		abandon(td, "signal again");
 		return;
 	}
 	td->stopping = true;
 	log_info("signal %d: stopping; no new connections, finishing requests "
-	    "in flight", (int)sig);
+	    "in flight (at most %d s; a second signal answers what still "
+	    "waits at once)", (int)sig, SHUTDOWN_GRACE_SEC);
 	clock_gettime(CLOCK_MONOTONIC, &td->shutdown_began);
 	server_quiesce(td->server);
+	core_drain(td->core);
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)
-		event_base_loopexit(td->base, NULL);
+		fatalx("cannot add the drain timer");
 }
 
 static bool
@@ -214,7 +295,8 @@ str_eq(const char *a, const char *b)
 /*
  * SIGHUP: read the configuration and the election again.  A new one is
  * taken whole or not at all: if anything is wrong, the old one stays in
- * force and every problem is logged.
+ * force and every problem is logged.  The log file is reopened either way
+ * (logrotate moves it, then sends SIGHUP).
  */
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
@@ -226,6 +308,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	if (td->cf.log_file != NULL && log_reopen(td->cf.log_file) == -1)
+		log_warn("cannot reopen log file %s", td->cf.log_file);
 	log_info("SIGHUP: reloading the configuration");
 	tally_diag_init(&diag);
 	if (build_config(td, &cf, &diag) == -1 ||
@@ -239,13 +323,19 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
+	/* The snapshot store reads revisions of the election in force. */
+	td->store.election = core_election(td->core);
 	if (!str_eq(cf.listen, td->cf.listen) ||
 	    !str_eq(cf.ingest_listen, td->cf.ingest_listen) ||
 	    !str_eq(cf.data_dir, td->cf.data_dir))
 		log_warnx("listen, ingest_listen and data_dir changes take "
 		    "effect at the next restart");
 	log_setlevel(cf.log_level);
-	if (!str_eq(cf.log_file, td->cf.log_file) && cf.log_file != NULL &&
+	if (cf.log_file == NULL && td->cf.log_file != NULL) {
+		/* Detached: keep the file we log to. */
+		cf.log_file = td->cf.log_file;
+		td->cf.log_file = NULL;
+	} else if (!str_eq(cf.log_file, td->cf.log_file) &&
 	    log_reopen(cf.log_file) == -1)
 		log_warn("cannot open log file %s", cf.log_file);
 	/* Keep the addresses the listeners really use. */
@@ -261,7 +351,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	config_finish(&td->cf);
 	td->cf = cf;
 	tally_diag_finish(&diag);
-	log_info("reloaded: election %s from %s", api_election_id(td->api),
+	log_info("reloaded: election %s from %s", core_election(td->core)->id,
 	    td->cf.election);
 	return;
 out:
@@ -269,13 +359,29 @@ out:
 	tally_diag_finish(&diag);
 }
 
+static void
+snapshot_reap(struct tallyd *td, int status)
+{
+	td->snapshot_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		td->snapshot_seq = td->snapshot_pending_seq;
+		snapshot_prune(td->cf.data_dir, td->snapshot_seq, false);
+		log_info("snapshot up to journal sequence %llu written; "
+		    "older segments removed",
+		    (unsigned long long)td->snapshot_seq);
+	} else
+		log_warnx("snapshot writer failed (status %d); the journal "
+		    "segments are kept", status);
+}
+
 /*
  * Snapshots.  Every second, if the journal has grown by snapshot_every
- * records since the last snapshot and no round is in flight (so everything
- * journaled is applied), the journal moves to a new segment and a child
- * process writes the tally as it stands, from its copy-on-write image of
- * our memory, while we go on serving.  When the child succeeds, the
- * segments it covers are removed.
+ * records since the last snapshot and nothing is in the journal (so
+ * everything journaled is applied), a child process writes the tally as it
+ * stands, from its copy-on-write image of our memory, while we go on
+ * serving; at the same moment the journal moves to a new segment on its
+ * writer, so that the old segments are wholly covered.  When the child
+ * succeeds, they are removed.
  */
 static void
 snapshot_tick(evutil_socket_t fd, short what, void *arg)
@@ -289,45 +395,37 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (td->snapshot_pid != 0) {
-		if (waitpid(td->snapshot_pid, &status, WNOHANG) != td->snapshot_pid)
-			return;
-		td->snapshot_pid = 0;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			td->snapshot_seq = td->snapshot_pending_seq;
-			snapshot_prune(td->cf.data_dir, td->snapshot_seq);
-			log_info("snapshot up to journal sequence %llu written; "
-			    "older segments removed",
-			    (unsigned long long)td->snapshot_seq);
-		} else
-			log_warnx("snapshot writer failed (status %d); the "
-			    "journal segments are kept", status);
+		if (waitpid(td->snapshot_pid, &status, WNOHANG) == td->snapshot_pid)
+			snapshot_reap(td, status);
 		return;
 	}
 	next = journal_next_seq(td->journal);
 	if (td->stopping || td->cf.snapshot_every <= 0 ||
 	    next - td->snapshot_seq < (uint64_t)td->cf.snapshot_every ||
-	    journal_busy(td->journal) || !api_round_idle(td->api))
+	    journal_busy(td->journal) || !core_round_idle(td->core))
 		return;
-	tally_diag_init(&diag);
-	if (journal_rotate(td->journal, &diag) == -1) {
-		print_diag(&diag);
-		tally_diag_finish(&diag);
-		return;
-	}
 	if ((pid = fork()) == -1) {
 		log_warn("fork for a snapshot");
-		tally_diag_finish(&diag);
 		return;
 	}
 	if (pid == 0) {
 		/*
 		 * The child: write and leave, touching nothing else.  It first
-		 * lets go of the listening sockets and connections, so that a
-		 * tallyd restarted while it still writes can bind its ports.
+		 * takes back the default signal dispositions (libevent's
+		 * handlers would write into the parent's loop), then lets go
+		 * of the sockets and the lock, so that a tallyd restarted
+		 * while it still writes can bind and lock.
 		 */
 		int rc, keep[2] = { td->store.fd, log_fd() };
 		unsigned from = 3;
+		sigset_t none;
 		size_t k;
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (keep[0] > keep[1]) {
 			keep[0] = keep[1];
 			keep[1] = td->store.fd;
@@ -340,65 +438,91 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 			from = (unsigned)keep[k] + 1;
 		}
 		close_range(from, ~0U, 0);
-		rc = snapshot_write(td->cf.data_dir, api_state(td->api), next,
-		    &td->store, &diag);
+		tally_diag_init(&diag);
+		rc = snapshot_write(td->cf.data_dir, core_state(td->core), next,
+		    core_chain(td->core), &td->store, &diag);
 		if (rc == -1)
 			print_diag(&diag);
 		_exit(rc == -1 ? 1 : 0);
 	}
 	td->snapshot_pid = pid;
 	td->snapshot_pending_seq = next;
+	if (journal_rotate(td->journal) == -1)
+		log_warn("journal rotation");
 	log_info("writing a snapshot up to journal sequence %llu (pid %ld)",
 	    (unsigned long long)next, (long)pid);
-	tally_diag_finish(&diag);
 }
 
-/* At a clean stop: a snapshot of everything, so the next start is quick. */
+/*
+ * At a clean stop, after the journal is closed: a snapshot of everything,
+ * so the next start is quick.
+ */
 static void
-final_snapshot(struct tallyd *td)
+final_snapshot(struct tallyd *td, uint64_t next)
 {
 	struct tally_diag diag;
-	uint64_t next = journal_next_seq(td->journal);
 	int status;
 
 	if (td->snapshot_pid != 0) {
 		log_info("waiting for the snapshot writer (pid %ld)",
 		    (long)td->snapshot_pid);
-		waitpid(td->snapshot_pid, &status, 0);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			td->snapshot_seq = td->snapshot_pending_seq;
-			snapshot_prune(td->cf.data_dir, td->snapshot_seq);
-		}
+		if (waitpid(td->snapshot_pid, &status, 0) == td->snapshot_pid)
+			snapshot_reap(td, status);
 		td->snapshot_pid = 0;
 	}
-	journal_close(td->journal);
-	td->journal = NULL;
 	if (next == td->snapshot_seq)
 		return;
 	tally_diag_init(&diag);
-	if (snapshot_write(td->cf.data_dir, api_state(td->api), next, &td->store,
-	    &diag) == -1) {
+	if (snapshot_write(td->cf.data_dir, core_state(td->core), next,
+	    core_chain(td->core), &td->store, &diag) == -1) {
 		print_diag(&diag);
 		log_warnx("no snapshot at exit; the journal is kept and replayed "
 		    "at the next start");
 	} else {
-		snapshot_prune(td->cf.data_dir, next);
+		snapshot_prune(td->cf.data_dir, next, true);
 		log_info("snapshot up to journal sequence %llu written",
 		    (unsigned long long)next);
 	}
 	tally_diag_finish(&diag);
 }
 
-static void
-daemonize(void)
+/*
+ * Detach, and return in the child; the parent waits for the child's word
+ * (the write end of `ready`): "ok" once it listens and has replayed, or the
+ * fatal message that stopped it, and exits with it.
+ */
+static int
+daemonize(const char *logpath)
 {
+	char buf[1100];
+	int ready[2];
 	pid_t pid;
+	ssize_t n;
+	size_t len = 0;
 	int fd;
 
+	if (pipe2(ready, O_CLOEXEC) == -1)
+		fatal("pipe");
 	if ((pid = fork()) == -1)
 		fatal("fork");
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(ready[1]);
+		while (len < sizeof(buf) - 1 && (n = read(ready[0], buf + len,
+		    sizeof(buf) - 1 - len)) != 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1)
+				break;
+			len += (size_t)n;
+		}
+		buf[len] = '\0';
+		if (strcmp(buf, "ok") == 0)
+			_exit(0);
+		fprintf(stderr, "tallyd: did not start: %s\n(log: %s)\n",
+		    len > 0 ? buf : "it exited before it was ready", logpath);
+		_exit(1);
+	}
+	close(ready[0]);
 	if (setsid() == -1)
 		fatal("setsid");
 	if ((pid = fork()) == -1)
@@ -412,6 +536,140 @@ daemonize(void)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
+	log_startup_fd(ready[1]);
+	return ready[1];
+}
+
+static void
+started(int ready_fd)
+{
+	if (ready_fd == -1)
+		return;
+	log_startup_fd(-1);
+	if (write(ready_fd, "ok", 2) != 2)
+		log_warn("cannot tell the starter we are ready");
+	close(ready_fd);
+}
+
+/* The journal behind the commit core. */
+static int
+jlog_append(void *log, char *buf, size_t len, size_t records)
+{
+	return journal_submit(log, buf, len, records);
+}
+
+static uint64_t
+jlog_next_seq(void *log)
+{
+	return journal_next_seq(log);
+}
+
+static bool
+jlog_busy(void *log)
+{
+	return journal_busy(log);
+}
+
+static const struct core_log_ops journal_log = {
+	"journal", jlog_append, jlog_next_seq, jlog_busy,
+};
+
+/*
+ * Load the snapshot, then replay the journal after it (or, with `flags &
+ * JOURNAL_CHECK`, only read them).  Exits on failure.
+ */
+static void
+load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
+{
+	struct tally_diag diag;
+	struct timespec t0;
+	uint64_t chain = core_chain(td->core);
+
+	tally_diag_init(&diag);
+	memset(jst, 0, sizeof(*jst));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (snapshot_load(td->cf.data_dir, core_state(td->core),
+	    &td->snapshot_seq, &chain, &td->store, jst, &diag) == -1) {
+		print_diag(&diag);
+		fatalx("cannot load the snapshot in %s: restore it from a copy, "
+		    "or move it away to replay the journal alone (if the "
+		    "journal still holds every record)", td->cf.data_dir);
+	}
+	core_set_chain(td->core, chain);
+	if (td->store.fd != -1)
+		log_info("snapshot: %llu revisions (%zu bytes) up to journal "
+		    "sequence %llu in %.3f s",
+		    (unsigned long long)jst->snapshot_revisions,
+		    jst->snapshot_bytes, (unsigned long long)td->snapshot_seq,
+		    since(&t0));
+	td->journal = journal_open(td->cf.data_dir, (enum journal_policy)
+	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snapshot_seq, flags,
+	    core_replay, td->core, jst, &diag);
+	if (td->journal == NULL) {
+		print_diag(&diag);
+		fatalx("cannot open the journal in %s (see above for the file "
+		    "and what to do)", td->cf.data_dir);
+	}
+	tally_diag_finish(&diag);
+	log_info("journal: replayed %llu records (%zu bytes, %zu segments) in "
+	    "%.3f s; version %llu", (unsigned long long)jst->records, jst->bytes,
+	    jst->segments, jst->seconds,
+	    (unsigned long long)core_state(td->core)->version);
+}
+
+/*
+ * -n: everything a start would check, changing nothing: the settings, the
+ * election, the tokens, the snapshot and the journal.  Every problem is
+ * listed.  Returns the exit code.
+ */
+static int
+check_all(struct tallyd *td, struct tally_election *e, bool repair)
+{
+	struct journal_stats jst;
+	struct tally_diag diag;
+	struct auth *auth;
+	struct stat sb;
+	int rc = 0;
+
+	printf("election %s (%s): %zu provinces, %llu seats, %zu coalitions, "
+	    "method %s\n", e->id, td->cf.election, e->n_provinces,
+	    (unsigned long long)e->seats_total, e->n_coalitions,
+	    tally_method_name(e->rule.method));
+	tally_diag_init(&diag);
+	if ((auth = auth_create(&td->cf, e, true, &diag)) == NULL) {
+		print_diag(&diag);
+		log_warnx("ingest tokens invalid: %zu problem%s", diag.count,
+		    diag.count == 1 ? "" : "s");
+		rc = 1;
+	} else
+		printf("ingest tokens: %s\n", auth_source(auth));
+	auth_destroy(auth);
+	tally_diag_finish(&diag);
+	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL) {
+		print_diag(&diag);
+		return 1;
+	}
+	if (stat(td->cf.data_dir, &sb) == -1) {
+		printf("data dir %s: does not exist yet (a start creates it)\n",
+		    td->cf.data_dir);
+	} else {
+		/* Read-only: load_tally exits with every problem listed. */
+		load_tally(td, JOURNAL_CHECK | (repair ? JOURNAL_REPAIR : 0),
+		    &jst);
+		journal_close(td->journal);
+		td->journal = NULL;
+		printf("data dir %s: %llu revisions from a snapshot, %llu journal "
+		    "records in %zu segments, version %llu%s\n", td->cf.data_dir,
+		    (unsigned long long)jst.snapshot_revisions,
+		    (unsigned long long)jst.records, jst.segments,
+		    (unsigned long long)core_state(td->core)->version,
+		    jst.bytes_dropped ? " (see the warnings above)" : "");
+	}
+	snapshot_store_close(&td->store);
+	core_destroy(td->core);
+	if (rc == 0)
+		printf("configuration OK\n");
+	return rc;
 }
 
 int
@@ -439,9 +697,12 @@ main(int argc, char **argv)
 	bool check = false, foreground = false, verbose = false, repair = false;
 	struct journal_stats jst;
 	char logpath[4096];
-	int ch;
+	uint64_t next;
+	int ch, ready_fd = -1, rc = 0;
 
 	memset(&td, 0, sizeof(td));
+	td.lock_fd = -1;
+	td.store.fd = -1;
 	log_init(LOG_LEVEL_INFO, NULL);
 	while ((ch = getopt_long(argc, argv, "f:ndvhV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -461,7 +722,12 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
+#ifdef TALLYD_FAILPOINTS
+			printf("tallyd %s (test build: failpoints)\n",
+			    TALLYD_VERSION);
+#else
 			printf("tallyd %s\n", TALLYD_VERSION);
+#endif
 			return 0;
 		case 5:
 			repair = true;
@@ -488,45 +754,43 @@ main(int argc, char **argv)
 	tally_diag_init(&diag);
 	if (build_config(&td, &td.cf, &diag) == -1) {
 		print_diag(&diag);
-		fatalx("configuration invalid: %zu problem%s", diag.count,
-		    diag.count == 1 ? "" : "s");
+		fatalx("configuration invalid: %zu problem%s%s%s", diag.count,
+		    diag.count == 1 ? "" : "s", td.conf_path ? " in " : "",
+		    td.conf_path ? td.conf_path : "");
 	}
 	if (verbose)
 		td.cf.log_level = LOG_LEVEL_DEBUG;
 	log_setlevel(td.cf.log_level);
 	if ((e = tally_election_load(td.cf.election, &diag)) == NULL) {
 		print_diag(&diag);
-		fatalx("election %s invalid: %zu problem%s", td.cf.election,
-		    diag.count, diag.count == 1 ? "" : "s");
+		fatalx("election %s invalid: %zu problem%s (see "
+		    "docs/ELECTION.md)", td.cf.election, diag.count,
+		    diag.count == 1 ? "" : "s");
 	}
 	tally_diag_finish(&diag);
 	if (check) {
-		printf("configuration OK: election %s (%s): %zu provinces, "
-		    "%llu seats, %zu coalitions, method %s\n", e->id,
-		    td.cf.election, e->n_provinces,
-		    (unsigned long long)e->seats_total, e->n_coalitions,
-		    tally_method_name(e->rule.method));
-		tally_election_destroy(e);
+		rc = check_all(&td, e, repair);
 		config_finish(&td.cf);
-		return 0;
+		return rc;
 	}
 
 	if (mkdir_p(td.cf.data_dir) == -1)
-		fatal("cannot create data directory %s", td.cf.data_dir);
+		fatal("cannot create data directory %s (set data_dir or "
+		    "--data-dir to a writable place)", td.cf.data_dir);
+	/* Before anything in the data dir is read. */
+	td.lock_fd = lock_data_dir(td.cf.data_dir);
 	if (!foreground) {
 		if (td.cf.log_file == NULL) {
 			snprintf(logpath, sizeof(logpath), "%s/tallyd.log",
 			    td.cf.data_dir);
 			td.cf.log_file = strdup(logpath);
 		}
-		printf("tallyd: starting in the background; log: %s\n",
-		    td.cf.log_file);
-		fflush(stdout);
-		daemonize();
+		ready_fd = daemonize(td.cf.log_file);
 	}
 	if (td.cf.log_file != NULL && log_reopen(td.cf.log_file) == -1)
 		log_warn("cannot open log file %s; logging to stderr",
 		    td.cf.log_file);
+	umask(077);
 
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(libevent_log);
@@ -542,9 +806,12 @@ main(int argc, char **argv)
 		fatalx("cannot install signal handlers");
 
 	tally_diag_init(&diag);
-	if ((td.api = api_create(e, &td.cf, &diag)) == NULL) {
+	if ((td.core = core_create(e, td.cf.election, &diag)) == NULL ||
+	    (td.api = api_create(td.core, &td.cf, &diag)) == NULL) {
 		print_diag(&diag);
-		fatalx("cannot set up the API");
+		fatalx("cannot set up the API: fix the problems above (the token "
+		    "file is token_file in %s)", td.conf_path ? td.conf_path :
+		    "the configuration");
 	}
 	tally_diag_finish(&diag);
 
@@ -552,39 +819,10 @@ main(int argc, char **argv)
 	 * Load the snapshot, then replay the journal after it, all before
 	 * listening: nobody sees a half-rebuilt tally.
 	 */
-	tally_diag_init(&diag);
-	memset(&jst, 0, sizeof(jst));
-	{
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (snapshot_load(td.cf.data_dir, api_state(td.api),
-		    &td.snapshot_seq, &td.store, &jst, &diag) == -1) {
-			print_diag(&diag);
-			fatalx("cannot load the snapshot in %s", td.cf.data_dir);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (td.store.fd != -1)
-			log_info("snapshot: %llu revisions (%zu bytes) up to "
-			    "journal sequence %llu in %.3f s",
-			    (unsigned long long)jst.snapshot_revisions,
-			    jst.snapshot_bytes,
-			    (unsigned long long)td.snapshot_seq,
-			    (double)(t1.tv_sec - t0.tv_sec) +
-			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	}
+	load_tally(&td, repair ? JOURNAL_REPAIR : 0, &jst);
+	core_started(td.core);
+	td.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.store);
-	td.journal = journal_open(td.cf.data_dir, (enum journal_policy)
-	    td.cf.fsync_policy, td.cf.fsync_batch_ms, td.snapshot_seq,
-	    api_state(td.api), repair, &jst, &diag);
-	if (td.journal == NULL) {
-		print_diag(&diag);
-		fatalx("cannot open the journal in %s", td.cf.data_dir);
-	}
-	tally_diag_finish(&diag);
-	log_info("journal: replayed %llu records (%zu bytes, %zu segments) in "
-	    "%.3f s; version %llu", (unsigned long long)jst.records, jst.bytes,
-	    jst.segments, jst.seconds,
-	    (unsigned long long)api_state(td.api)->version);
 	if (td.cf.fsync_policy == JOURNAL_ALWAYS)
 		log_info("fsync policy always: a feed is acknowledged after its "
 		    "journal record is on disk");
@@ -596,14 +834,15 @@ main(int argc, char **argv)
 	else
 		log_warnx("fsync policy off: feeds are acknowledged before they "
 		    "are synced; a power cut can lose acknowledged feeds");
-	if (journal_start(td.journal, td.base, api_journal_done, td.api) == -1)
+	if (journal_start(td.journal, td.base, core_log_done, td.core) == -1)
 		fatalx("cannot start the journal writer");
-	api_set_journal(td.api, td.journal);
+	core_set_log(td.core, &journal_log, td.journal);
 
 	tally_diag_init(&diag);
 	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
 		print_diag(&diag);
-		fatalx("cannot start the listeners");
+		fatalx("cannot start the listeners: is another program on that "
+		    "address?  Change listen/ingest_listen or --listen");
 	}
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
@@ -615,17 +854,30 @@ main(int argc, char **argv)
 		if (td.ev_snapshot == NULL || event_add(td.ev_snapshot, &one) == -1)
 			fatalx("cannot add the snapshot timer");
 	}
-	write_pidfile(&td.cf);
+	write_pid(td.lock_fd, &td.cf);
+	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
-	    "seats; data in %s", TALLYD_VERSION, e->id, e->name,
-	    e->n_provinces, (unsigned long long)e->seats_total, td.cf.data_dir);
+	    "seats; data in %s", TALLYD_VERSION, core_election(td.core)->id,
+	    core_election(td.core)->name, core_election(td.core)->n_provinces,
+	    (unsigned long long)core_election(td.core)->seats_total,
+	    td.cf.data_dir);
+	started(ready_fd);
 
 	if (event_base_dispatch(td.base) == -1)
 		log_warnx("event loop failed");
 
+	/* Nothing is parked now (drain_check): the HTTP daemons may stop. */
 	server_destroy(td.server);
-	final_snapshot(&td);
+	next = journal_next_seq(td.journal);
+	if (journal_close(td.journal) == -1) {
+		log_warnx("the journal's last sync failed: no snapshot at exit; "
+		    "the next start replays what is on disk");
+		rc = 1;
+	} else
+		final_snapshot(&td, next);
+	td.journal = NULL;
 	api_destroy(td.api);
+	core_destroy(td.core);
 	snapshot_store_close(&td.store);
 	if (td.ev_snapshot != NULL)
 		event_free(td.ev_snapshot);
@@ -638,5 +890,6 @@ main(int argc, char **argv)
 	remove_pidfile(&td.cf);
 	log_info("stopped");
 	config_finish(&td.cf);
-	return 0;
+	close(td.lock_fd);
+	return rc;
 }

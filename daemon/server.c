@@ -6,7 +6,11 @@
  * runs when it is ready, and a timer follows MHD_get_timeout, re-armed after
  * every run.  One thread therefore owns everything, and the tally needs no
  * locks.  (MHD's internal polling thread without a pool stalls when a
- * multiple of 128 sockets are ready at once; see docs/DESIGN.md.)
+ * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
+ *
+ * This is the only file that includes <microhttpd.h>: the API sees complete
+ * requests (struct http_request) and answers with bodies (struct
+ * http_body, an MHD_Response underneath).
  *
  * Framing that libmicrohttpd 0.9.75 lets through on its own is refused here
  * in the headers-only call, before any body is read: two Content-Length
@@ -48,6 +52,7 @@ struct server {
 	size_t			 body_limit;
 	unsigned		 connections;
 	unsigned		 in_flight;	/* requests begun, not completed */
+	unsigned		 parked;	/* suspended, waiting for the log */
 };
 
 enum rq_phase {
@@ -76,6 +81,33 @@ void
 server_set_api(struct server *srv, struct api *api)
 {
 	srv->api = api;
+}
+
+struct http_body *
+http_body_new(char *bytes, size_t len, bool take)
+{
+	return (struct http_body *)MHD_create_response_from_buffer(len, bytes,
+	    take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+}
+
+void
+http_body_header(struct http_body *b, const char *name, const char *value)
+{
+	if (b != NULL)
+		MHD_add_response_header((struct MHD_Response *)b, name, value);
+}
+
+void
+http_body_free(struct http_body *b)
+{
+	if (b != NULL)
+		MHD_destroy_response((struct MHD_Response *)b);
+}
+
+const char *
+http_arg(const struct http_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static void
@@ -140,6 +172,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (rq == NULL)
 		return;
+	/* A client gone before its answer was sent: the answer is ours. */
+	if (rq->phase == RQ_READY && rq->reply.owned)
+		http_body_free(rq->reply.body);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -174,9 +209,11 @@ send_reply(struct MHD_Connection *c, struct http_reply *reply)
 {
 	enum MHD_Result r;
 
-	r = MHD_queue_response(c, reply->status, reply->response);
+	r = MHD_queue_response(c, reply->status,
+	    (struct MHD_Response *)reply->body);
 	if (reply->owned)
-		MHD_destroy_response(reply->response);
+		http_body_free(reply->body);
+	reply->owned = false;
 	return r;
 }
 
@@ -319,6 +356,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.path = url;
 	hr.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_IF_NONE_MATCH);
+	hr.if_modified_since = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
 	hr.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	hr.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -343,6 +382,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		 * server_resume brings it back with the reply.
 		 */
 		rq->phase = RQ_WAITING;
+		srv->parked++;
 		MHD_suspend_connection(c);
 		return MHD_YES;
 	}
@@ -363,6 +403,7 @@ server_resume(void *ctx, const struct http_reply *reply)
 		return;
 	}
 	rq->phase = RQ_READY;
+	l->srv->parked--;
 	MHD_resume_connection(rq->conn);
 	/* Run MHD at once: the resumed connection is not an fd event. */
 	evtimer_add(l->ev_timer, &now);
@@ -487,6 +528,12 @@ unsigned
 server_in_flight(const struct server *srv)
 {
 	return srv->in_flight;
+}
+
+unsigned
+server_parked(const struct server *srv)
+{
+	return srv->parked;
 }
 
 unsigned

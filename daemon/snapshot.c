@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -96,7 +98,7 @@ put_record(FILE *out, const char *rec, size_t len)
 
 int
 snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
-    const struct snapshot_store *old, struct tally_diag *diag)
+    uint64_t chain, const struct snapshot_store *old, struct tally_diag *diag)
 {
 	const struct tally_election *e = s->election;
 	char tmp[4200], final[4200], *rec = NULL, *payload = NULL;
@@ -109,7 +111,7 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 	snprintf(tmp, sizeof(tmp), "%s/snapshot-%016" PRIx64 ".tmp", dir, next_seq);
 	snprintf(final, sizeof(final), "%s/snapshot-%016" PRIx64 ".snap", dir,
 	    next_seq);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1 ||
 	    (out = fdopen(fd, "wb")) == NULL)
 		goto io;
 	fd = -1;
@@ -124,6 +126,11 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 	json_object_set_new(hdr, "election", json_string(e->id));
 	json_object_set_new(hdr, "version", json_integer((json_int_t)s->version));
 	json_object_set_new(hdr, "next_seq", json_integer((json_int_t)next_seq));
+	{
+		char hex[24];
+		snprintf(hex, sizeof(hex), "%016" PRIx64, chain);
+		json_object_set_new(hdr, "chain", json_string(hex));
+	}
 	json_object_set_new(hdr, "counts", counts);
 	if ((payload = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto nomem;
@@ -156,6 +163,27 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 				    (ssize_t)rv->len)
 					goto io;
 				rlen = rv->len;
+				/*
+				 * Re-framing gives the bytes a new checksum:
+				 * check the old one first, or damage on disk
+				 * would be certified as good.
+				 */
+				{
+					struct tally_record chk;
+					char why[96];
+					size_t coff = 0;
+					if (tally_journal_scan(rec, rlen, &coff,
+					    &chk, why, sizeof(why)) !=
+					    TALLY_SCAN_RECORD || coff != rlen) {
+						errno = EIO;
+						tally_diag_add(diag, "snapshot: the "
+						    "stored revision at offset %llu "
+						    "of the loaded snapshot is "
+						    "damaged (%s)",
+						    (unsigned long long)rv->off, why);
+						goto io;
+					}
+				}
 				tally_journal_frame(seq++, rec,
 				    rlen - TALLY_JOURNAL_HEADER);
 			}
@@ -194,7 +222,7 @@ io:
 
 int
 snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
-    struct snapshot_store *store, struct journal_stats *stats,
+    uint64_t *chain, struct snapshot_store *store, struct journal_stats *stats,
     struct tally_diag *diag)
 {
 	const struct tally_election *e = s->election;
@@ -286,6 +314,22 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 		BAD("%s: %zu bytes after the last province", path,
 		    (size_t)sb.st_size - off);
 	s->version = (uint64_t)json_integer_value(json_object_get(hdr, "version"));
+	{
+		const char *hex = json_string_value(json_object_get(hdr, "chain"));
+		if (hex != NULL)
+			*chain = strtoull(hex, NULL, 16);
+		else {
+			/*
+			 * Written before validators had a history digest:
+			 * start a new one, so no earlier ETag can match.
+			 */
+			if (getrandom(chain, sizeof(*chain), 0) !=
+			    (ssize_t)sizeof(*chain))
+				*chain ^= (uint64_t)time(NULL);
+			log_info("%s has no history digest: validators start "
+			    "afresh", path);
+		}
+	}
 	*next_seq = (uint64_t)json_integer_value(json_object_get(hdr, "next_seq"));
 	if (*next_seq != newest)
 		BAD("%s: names sequence %" PRIu64 " but covers up to %" PRIu64,
@@ -304,8 +348,16 @@ out:
 	return rc;
 }
 
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 void
-snapshot_prune(const char *dir, uint64_t keep)
+snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 {
 	uint64_t *nums;
 	char path[4200];
@@ -324,8 +376,18 @@ snapshot_prune(const char *dir, uint64_t keep)
 		free(nums);
 	}
 	if (list_numbered(dir, "journal-", ".log", &nums, &n) == 0) {
+		if (n > 1)
+			qsort(nums, n, sizeof(*nums), u64_cmp);
 		for (i = 0; i < n; i++) {
-			if (nums[i] >= keep)
+			/*
+			 * Only a segment wholly before `keep`: the next one
+			 * starts at or before it (or, once the journal is
+			 * closed at `keep`, every segment that starts before).
+			 * A segment the snapshot ends inside holds records
+			 * it does not cover.
+			 */
+			if (nums[i] >= keep || (!journal_closed &&
+			    (i + 1 == n || nums[i + 1] > keep)))
 				continue;
 			snprintf(path, sizeof(path), "%s/journal-%016" PRIx64
 			    ".log", dir, nums[i]);

@@ -12,8 +12,6 @@
 #include <tally/tally.h>
 
 struct event_base;
-struct MHD_Response;
-struct MHD_Connection;
 
 /* log.c */
 enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -21,6 +19,8 @@ enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 void	log_init(enum log_level level, const char *path);
 int	log_reopen(const char *path);
 void	log_setlevel(enum log_level level);
+/* During a background start: fatal messages are written to fd too. */
+void	log_startup_fd(int fd);
 /* The descriptor the log writes to (kept open by a snapshot child). */
 int	log_fd(void);
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -88,63 +88,185 @@ struct journal_stats {
 	bool		repair_cut;
 };
 
-/* Called on the loop when a submitted buffer is durable (err 0) or not. */
-typedef void (*journal_done_cb)(void *arg, int err);
+/*
+ * Called on the loop when the writer is done with a job: err 0 and the
+ * records now durable, or the errno of a failed write (nothing durable).
+ * A rotation reports (0, 0).
+ */
+typedef void (*journal_done_cb)(void *arg, int err, size_t records);
+/* Applies one replayed record's payload: 0 or -1 with err. */
+typedef int (*journal_apply_cb)(void *arg, const char *payload, size_t len,
+    struct tally_error *err);
+
+#define JOURNAL_REPAIR	0x1	/* cut at a corrupt record instead of refusing */
+#define JOURNAL_CHECK	0x2	/* read only: change nothing on disk */
 
 /*
- * Replay DIR's journal into s, then open it for appending.  With `repair`,
- * a corrupt record is cut off instead of refusing to start.  NULL with
- * every problem in diag.
+ * Replay DIR's journal from sequence first_seq (what a snapshot does not
+ * cover) through `apply`, then open it for appending (not with
+ * JOURNAL_CHECK).  NULL with every problem in diag.
  */
 struct journal	*journal_open(const char *dir, enum journal_policy policy,
-		    long batch_ms, uint64_t first_seq, struct tally_state *s,
-		    bool repair, struct journal_stats *st, struct tally_diag *diag);
-/* Start a new segment at the next sequence (the writer must be idle). */
-int		 journal_rotate(struct journal *j, struct tally_diag *diag);
-/* Start the writer thread; `done` runs on the loop after each submit. */
+		    long batch_ms, uint64_t first_seq, unsigned flags,
+		    journal_apply_cb apply, void *arg, struct journal_stats *st,
+		    struct tally_diag *diag);
+/* Start the writer thread; `done` runs on the loop after each job. */
 int		 journal_start(struct journal *j, struct event_base *base,
 		    journal_done_cb done, void *arg);
-/* Hand one buffer of records (taken) to the writer. -1 if one is out. */
+/* Hand one buffer of records (taken) to the writer. -1 if a job is out. */
 int		 journal_submit(struct journal *j, char *buf, size_t len,
 		    size_t records);
+/* Move to a new segment at the next sequence, on the writer. -1 if busy. */
+int		 journal_rotate(struct journal *j);
 bool		 journal_busy(const struct journal *j);
 uint64_t	 journal_next_seq(const struct journal *j);
-/* Sync what the policy left unsynced, stop the writer, close. */
-void		 journal_close(struct journal *j);
+/*
+ * Stop the writer (it syncs what the policy left unsynced) and close.
+ * -1 when a sync failed: then what was written is not known to be durable.
+ */
+int		 journal_close(struct journal *j);
 const char	*journal_policy_name(enum journal_policy p);
 
 /* snapshot.c: the whole tally in one file */
 struct snapshot_store {
 	int				 fd;	/* the loaded snapshot, or -1 */
-	const struct tally_election	*election;
+	const struct tally_election	*election;	/* borrowed: the core's */
 };
 
 /*
  * Load the newest DATA_DIR/snapshot-*.snap into s (older revisions stay on
  * disk, readable through store); *next_seq is the first journal sequence
- * it does not cover (1 without a snapshot).  -1 with diag.
+ * it does not cover (1 without a snapshot), *chain the core's record chain
+ * at that point (unchanged without one).  -1 with diag.
  */
 int	snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
-	    struct snapshot_store *store, struct journal_stats *stats,
-	    struct tally_diag *diag);
+	    uint64_t *chain, struct snapshot_store *store,
+	    struct journal_stats *stats, struct tally_diag *diag);
 /* Write s as snapshot-<next_seq>.snap, atomically.  -1 with diag. */
 int	snapshot_write(const char *dir, const struct tally_state *s,
-	    uint64_t next_seq, const struct snapshot_store *old,
+	    uint64_t next_seq, uint64_t chain, const struct snapshot_store *old,
 	    struct tally_diag *diag);
-/* Remove snapshots and journal segments before `keep`. */
-void	snapshot_prune(const char *dir, uint64_t keep);
+/*
+ * Remove older snapshots and the journal segments wholly before `keep`
+ * (journal_closed: the journal ends at `keep`, so every segment that
+ * starts before it is covered).
+ */
+void	snapshot_prune(const char *dir, uint64_t keep, bool journal_closed);
 /* The tally_revision_loader for revisions kept in the loaded snapshot. */
 struct tally_feed *snapshot_load_revision(void *ctx,
 	    const struct tally_revision *rev, char *received_at);
 void	snapshot_store_close(struct snapshot_store *store);
 
+/* core.c: the commit core (election, tally, log, group commit) */
+struct core;
+
+enum core_outcome_kind {
+	CORE_APPLIED,		/* durable and applied as `version` */
+	CORE_DUPLICATE,		/* every feed repeats what is applied */
+	CORE_REJECTED,		/* err says why (stale, conflict, memory) */
+	CORE_UNAVAILABLE,	/* the log could not write it (log_err) */
+	CORE_STOPPING,		/* shutting down; not known to be durable */
+};
+
+struct core_outcome {
+	enum core_outcome_kind	 kind;
+	uint64_t		 version;
+	const struct tally_error *err;
+	int			 log_err;
+	size_t			 n;		/* the request's feeds: */
+	const size_t		*province;
+	const uint64_t		*revision;
+	const enum tally_check	*chk;
+};
+
+/* The answer to a core_submit; may run inside core_submit itself. */
+typedef void (*core_done_fn)(void *ctx, const struct core_outcome *out);
+/* A new version and the provinces whose views it changed (borrowed). */
+typedef void (*core_publish_fn)(void *arg, uint64_t version,
+    const size_t *changed, size_t n);
+
+/* The log behind the core: the local journal, or another one. */
+struct core_log_ops {
+	const char	*name;
+	/* Take `records` encoded records; core_log_done follows. */
+	int		(*append)(void *log, char *buf, size_t len,
+			    size_t records);
+	uint64_t	(*next_seq)(void *log);
+	bool		(*busy)(void *log);
+};
+
+/*
+ * What a validator is made of: the version that last changed a view, a
+ * digest of the history up to it and of the definition, and its journaled
+ * time.  The same stamp never names two different bodies.
+ */
+struct core_stamp {
+	uint64_t	version;
+	uint64_t	digest;
+	time_t		at;
+	bool		sec_shared;	/* another version in the same second */
+};
+
+struct core_stats {
+	uint64_t	feeds_applied;
+	uint64_t	feeds_duplicate;
+	uint64_t	log_failures;
+};
+
+/* Takes e on every path; `path` is its file (for its time). */
+struct core	*core_create(struct tally_election *e, const char *path,
+		    struct tally_diag *diag);
+void		 core_destroy(struct core *c);
+void		 core_set_log(struct core *c, const struct core_log_ops *ops,
+		    void *log);
+/* The log's completion (a journal_done_cb; arg: the core). */
+void		 core_log_done(void *arg, int err, size_t records);
+/* Replay one record at start (a journal_apply_cb; arg: the core). */
+int		 core_replay(void *arg, const char *payload, size_t len,
+		    struct tally_error *err);
+/* Start-up is over: every view's stamp becomes the current one. */
+void		 core_started(struct core *c);
+uint64_t	 core_chain(const struct core *c);
+void		 core_set_chain(struct core *c, uint64_t chain);
+/*
+ * Submit a request's feeds (the array and the feeds are taken on every
+ * path).  done(ctx, outcome) runs exactly once, now or when the round is
+ * durable.  -1 (ENOMEM) without calling done.
+ */
+int		 core_submit(struct core *c, struct tally_feed **feeds, size_t n,
+		    core_done_fn done, void *ctx);
+int		 core_subscribe(struct core *c, core_publish_fn fn, void *arg);
+/*
+ * Take e (on every path) as the election in force, with a new empty
+ * tally; refused (-1 with diag) once anything is counted or waits.
+ */
+int		 core_swap_definition(struct core *c, struct tally_election *e,
+		    const char *path, struct tally_diag *diag);
+/* Stop: new submissions are answered CORE_STOPPING; the queue goes on. */
+void		 core_drain(struct core *c);
+/* Stop now: everything waiting is answered CORE_STOPPING. */
+void		 core_abandon(struct core *c);
+bool		 core_idle(const struct core *c);	/* nothing waits */
+bool		 core_round_idle(const struct core *c);	/* nothing in the log */
+struct tally_state *core_state(struct core *c);
+const struct tally_election *core_election(const struct core *c);
+/* SIZE_MAX: the whole tally's stamp; else a province's. */
+const struct core_stamp *core_stamp(const struct core *c, size_t province);
+uint64_t	 core_definition_digest(const struct core *c);
+time_t		 core_definition_time(const struct core *c);
+const struct core_stats *core_stats(const struct core *c);
+
 /* auth.c: bearer tokens for feeds */
 struct auth;
 struct token;
 
-/* Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one. */
+/*
+ * Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one
+ * (with `check`, nothing is generated or written).
+ */
 struct auth	*auth_create(const struct config *cf,
-		    const struct tally_election *e, struct tally_diag *diag);
+		    const struct tally_election *e, bool check,
+		    struct tally_diag *diag);
 void		 auth_destroy(struct auth *a);
 const char	*auth_source(const struct auth *a);
 /* 0 with *who set when the Authorization header holds a known token. */
@@ -153,14 +275,53 @@ int		 auth_check(const struct auth *a, const char *header,
 bool		 auth_may_post(const struct token *t, const char *province);
 const char	*auth_label(const struct token *t);
 
-/* server.c: the listeners on the event loop */
+/* server.c: the listeners on the event loop; the only user of libmicrohttpd */
 struct server;
-struct http_reply;
 struct api;
-struct request;
+
+/*
+ * A response body with its headers, shared by every request that sends it
+ * (reference-counted by libmicrohttpd).
+ */
+struct http_body;
+
+/* bytes: taken (freed when the last user is done) or static. */
+struct http_body *http_body_new(char *bytes, size_t len, bool take);
+void		 http_body_header(struct http_body *b, const char *name,
+		    const char *value);
+/* Drop our reference. */
+void		 http_body_free(struct http_body *b);
+
+/* What the server needs to answer one request. */
+struct http_reply {
+	unsigned		 status;
+	struct http_body	*body;		/* borrowed from a cache, or new */
+	bool			 owned;		/* body freed after queueing */
+	bool			 pending;	/* answered later: server_resume */
+};
+
+/* One complete request, as the server hands it to the API. */
+struct http_request {
+	bool			 ingest;	/* arrived on a feed listener */
+	const char		*method;
+	const char		*path;
+	const char		*if_none_match;
+	const char		*if_modified_since;
+	const char		*authorization;
+	const char		*content_type;
+	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
+	const char		*body;
+	size_t			 body_len;
+	void			*conn;		/* the server's, for http_arg */
+	void			*ctx;		/* the server's, for server_resume */
+};
+
+/* A query argument of the request, or NULL. */
+const char	*http_arg(const struct http_request *rq, const char *name);
 
 struct server	*server_create(struct event_base *base, const struct config *cf,
 		    struct tally_diag *diag);
+/* Every request must be answered first (server_parked() == 0). */
 void		 server_destroy(struct server *srv);
 /* Stop accepting new connections (shutdown begins). */
 void		 server_quiesce(struct server *srv);
@@ -168,74 +329,42 @@ void		 server_quiesce(struct server *srv);
 unsigned	 server_connections(const struct server *srv);
 /* Requests begun and not yet completed. */
 unsigned	 server_in_flight(const struct server *srv);
-/* Answer a request the API left pending (reply copied). */
+/* Requests suspended until their answer (waiting on the log). */
+unsigned	 server_parked(const struct server *srv);
+/* Answer a request the API left pending (reply taken). */
 void		 server_resume(void *ctx, const struct http_reply *reply);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
 
-/* api.c: the HTTP API on top of libtally */
-struct api;
+/* api.c: routing and views of the HTTP API v1 */
 
-/* Takes e on every path; problems go to diag. */
-struct api	*api_create(struct tally_election *e, const struct config *cf,
+/* Problems go to diag; the core is borrowed. */
+struct api	*api_create(struct core *core, const struct config *cf,
 		    struct tally_diag *diag);
 void		 api_destroy(struct api *api);
 /* For /metrics (borrowed). */
 void		 api_set_server(struct api *api, const struct server *srv);
-/* Where accepted feeds go before they are applied (borrowed). */
-void		 api_set_journal(struct api *api, struct journal *j);
-/* The journal's completion callback (arg: the api). */
-void		 api_journal_done(void *arg, int err);
-/* No feed waiting for or in a journal round. */
-bool		 api_idle(const struct api *api);
-/* No journal round in flight: everything journaled is applied. */
-bool		 api_round_idle(const struct api *api);
 /* How history reads revisions kept on disk. */
 void		 api_set_loader(struct api *api, tally_revision_loader load,
 		    void *ctx);
-struct tally_state *api_state(struct api *api);
-const char	*api_election_id(const struct api *api);
 /*
  * After a valid reload: new tokens and settings; the new election (taken)
- * only while nothing is counted.  -1 with diag when the new tokens are
- * invalid: then nothing changes.
+ * through core_swap_definition, or kept for the next restart once anything
+ * is counted.  -1 with diag when the new tokens are invalid: then nothing
+ * changes.
  */
 int		 api_reload(struct api *api, struct tally_election *e,
 		    const struct config *cf, struct tally_diag *diag);
-
-/* What the server needs to answer one request. */
-struct http_reply {
-	unsigned		 status;
-	struct MHD_Response	*response;	/* borrowed from a cache, or new */
-	bool			 owned;		/* response must be destroyed after queueing */
-	bool			 pending;	/* answered later via server_resume */
-};
-
-/* One complete request, as the server hands it to the API. */
-struct http_request {
-	bool			 ingest;	/* arrived on the ingest listener */
-	const char		*method;
-	const char		*path;
-	const char		*if_none_match;
-	const char		*authorization;
-	const char		*content_type;
-	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
-	const char		*body;
-	size_t			 body_len;
-	struct MHD_Connection	*conn;		/* for query arguments */
-	void			*ctx;		/* the server's handle, for server_resume */
-};
-
 /* Route one request; never fails (errors become JSON error replies). */
-void	api_handle(struct api *api, const struct http_request *rq,
-	    struct http_reply *reply);
+void		 api_handle(struct api *api, const struct http_request *rq,
+		    struct http_reply *reply);
 /* Count a request the server refused before the API saw it. */
-void	api_refused(struct api *api, const char *path, unsigned status,
-	    const char *code);
-/* An error reply in the API's JSON error shape (new response). */
-void	api_error(struct http_reply *reply, unsigned status, const char *code,
-	    const char *field, const char *fmt, ...)
-	    __attribute__((format(printf, 5, 6)));
+void		 api_refused(struct api *api, const char *path, unsigned status,
+		    const char *code);
+/* An error reply in the API's JSON error shape (new body). */
+void		 api_error(struct http_reply *reply, unsigned status,
+		    const char *code, const char *field, const char *fmt, ...)
+		    __attribute__((format(printf, 5, 6)));
 
 /* util.c */
 /* RFC 3339 UTC with seconds: "2018-05-14T18:00:00Z". buf >= 21 bytes. */

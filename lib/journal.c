@@ -379,7 +379,7 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 	json_error_t jerr;
 	json_t *root, *results, *entry, *v;
 	const char *received_at;
-	enum tally_check chk;
+	enum tally_check chk = TALLY_CHECK_NEW;
 	size_t i;
 	char ptr[48];
 	int rc;

@@ -172,6 +172,8 @@ allocate(struct tally_state *s, size_t province)
 	if (tally_seats_allocate(&in, &ps->result) == -1)
 		abort();
 	ps->has_result = true;
+	/* The version this change will be published as (see state.h). */
+	ps->changed = s->version + 1;
 }
 
 static void
@@ -290,6 +292,9 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	rev->feed = f;
 	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
 	    received_at ? received_at : "");
+	/* RFC 3339 UTC strings of one form order as their times do. */
+	if (strcmp(rev->received_at, s->updated_at) > 0)
+		memcpy(s->updated_at, rev->received_at, sizeof(s->updated_at));
 	allocate(s, f->province);
 	contribute(s, f->province, true);
 	national_threshold(s);

@@ -55,11 +55,21 @@ struct tally_province_state {
 	/* Seats of the current snapshot; lists in the feed's order. */
 	struct tally_seat_result result;
 	bool			 has_result;
+	/*
+	 * The version at which the province's seats were last computed: the
+	 * state's version + 1 while a change is being applied, so that after
+	 * tally_state_bump it names the version that published it.  Views of
+	 * the province that did not change keep their validators.
+	 */
+	uint64_t		 changed;
 };
 
 struct tally_state {
 	const struct tally_election	*election;	/* borrowed */
 	uint64_t			 version;	/* bumps once per applied change */
+	/* received_at of the newest applied snapshot ("" before any): the
+	 * journaled time of the tally, the same after a restart. */
+	char				 updated_at[40];
 	struct tally_coalition_total	*coalitions;	/* n_coalitions entries */
 	struct tally_province_state	*provinces;	/* n_provinces entries */
 	uint64_t			 valid;		/* list votes + blank */

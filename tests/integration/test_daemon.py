@@ -111,7 +111,8 @@ class Endpoints(DaemonTest):
     def test_cache_headers_etag_304_gzip(self):
         r = self.d.get("/v1/leaderboard")
         etag = r.header("ETag")
-        self.assertRegex(etag, r'^"\d+"$')
+        # "<version>-<digest of the history and the definition>"
+        self.assertRegex(etag, r'^"\d+-[0-9a-f]{16}"$')
         self.assertEqual(r.header("Cache-Control"), "public, max-age=1")
         self.assertIsNotNone(r.header("Last-Modified"))
         self.assertEqual(r.header("Vary"), "Accept-Encoding")
@@ -184,14 +185,18 @@ class Signals(DaemonTest):
         path = self._election_copy(d)
         d.args = ["--election", path]
         d.start()
-        v0 = d.get("/v1/leaderboard").json()["version"]
+        r0 = d.get("/v1/leaderboard")
+        v0, e0 = r0.json()["version"], r0.header("ETag")
         self._election_copy(d, name="Renamed election")
         d.send_signal(signal.SIGHUP)
         self.wait_log(d, "reloaded: election iq-2018")
         self.assertEqual(d.get("/v1/election").json()["name"], "Renamed election")
-        lb = d.get("/v1/leaderboard").json()
+        r = d.get("/v1/leaderboard")
+        lb = r.json()
         self.assertEqual(lb["election"]["name"], "Renamed election")
-        self.assertGreater(lb["version"], v0)
+        # Nothing counted: the version stays, the validator does not.
+        self.assertEqual(lb["version"], v0)
+        self.assertNotEqual(r.header("ETag"), e0)
 
     def test_sighup_keeps_old_configuration_when_invalid(self):
         d = self.daemon(start=False)

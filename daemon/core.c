@@ -1,0 +1,751 @@
+/*
+ * core.c - the commit core: the election, the tally, the log and the group
+ * commit, behind one small interface.
+ *
+ *	core_submit(feeds) -> done(outcome)	a request's feeds, answered once
+ *	core_subscribe(on_publish)		told of every new version and
+ *						the provinces it changed
+ *	core_swap_definition(e)			a new election, whole or refused
+ *
+ * Group commit.  Accepted feeds wait in `queue` while the log writes the
+ * previous round.  A round takes the whole queue and checks each request's
+ * revisions against the applied state.  A request that touches a province
+ * already in the round waits for the next round: it will then be checked
+ * against a durable result, never against one that could still fail to be
+ * written (a 409 must name a revision that exists).  Repeats of what is
+ * already applied are answered at once.  Every remaining request becomes one
+ * log record, all of them one buffer for the log.  When that buffer is
+ * durable the round is applied in order, one version per request, and every
+ * request is answered; if it could not be written, nothing is applied and
+ * each gets CORE_UNAVAILABLE.  A reader therefore never sees a result that
+ * could still be lost.
+ *
+ * Validators.  A version number alone cannot name a body across restarts: a
+ * reset or restored data dir, a --repair that cut records, or an edited
+ * definition reuse numbers with other contents.  So the core keeps a digest
+ * chained over every record it applies (the same records give the same
+ * chain, on every node and after every restart; a different history gives a
+ * different one) and a digest of the definition, and every stamp carries
+ * both beside the version.
+ *
+ * Everything here runs on the loop thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "tallyd.h"
+
+struct pending {
+	struct pending		 *next;
+	core_done_fn		  done;		/* NULL: answered already */
+	void			 *ctx;
+	struct tally_feed	**feeds;	/* owned until applied */
+	enum tally_check	 *chk;
+	size_t			 *province;	/* per feed, kept for the answer */
+	uint64_t		 *revision;
+	size_t			  n;
+	bool			  has_new;	/* writes a record */
+	uint64_t		  version;	/* when has_new */
+	uint64_t		  chain;	/* the chain after its record */
+	char			  at[32];	/* received_at of its record */
+};
+
+struct subscriber {
+	core_publish_fn		 fn;
+	void			*arg;
+};
+
+struct core {
+	struct tally_election	*election;	/* owned */
+	struct tally_state	*state;		/* owned */
+	uint64_t		 def_digest;
+	time_t			 def_mtime;
+	uint64_t		 chain;		/* over every applied record */
+	struct core_stamp	 global;
+	struct core_stamp	*stamps;	/* per province */
+	size_t			*changed;	/* scratch: n_provinces */
+	bool			*excluded;	/* scratch: n_coalitions */
+	struct subscriber	 subs[4];
+	size_t			 n_subs;
+
+	const struct core_log_ops *log_ops;	/* borrowed */
+	void			*log;
+	struct pending		*queue;
+	struct pending	       **queue_tail;
+	struct pending		*round;
+	bool			*in_round;	/* per province, this round */
+	bool			 stopping;
+	struct core_stats	 stats;
+};
+
+/*
+ * FNV-1a, 64 bits: not a cryptographic hash, but validators only need two
+ * different histories not to collide by accident.
+ */
+static uint64_t
+fnv64(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len-- > 0) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define FNV64_INIT	0xcbf29ce484222325ULL
+
+static time_t
+parse_time(const char *rfc3339)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (rfc3339 == NULL || rfc3339[0] == '\0' ||
+	    strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+		return 0;
+	return timegm(&tm);
+}
+
+static void
+stamp_set(struct core_stamp *st, uint64_t version, uint64_t digest, time_t at)
+{
+	/* Two versions in one second: Last-Modified cannot tell them apart. */
+	st->sec_shared = st->at == at && st->version != version;
+	st->version = version;
+	st->digest = digest;
+	st->at = at;
+}
+
+static uint64_t
+mix(uint64_t chain, uint64_t def)
+{
+	return fnv64(chain, &def, sizeof(def));
+}
+
+/* Sized for c->election; 0 or -1 (ENOMEM). */
+static int
+core_alloc(struct core *c, const struct tally_election *e)
+{
+	struct core_stamp *stamps;
+	size_t *changed;
+	bool *in_round, *excluded;
+
+	stamps = calloc(e->n_provinces, sizeof(*stamps));
+	changed = calloc(e->n_provinces, sizeof(*changed));
+	in_round = calloc(e->n_provinces, sizeof(*in_round));
+	excluded = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(*excluded));
+	if (stamps == NULL || changed == NULL || in_round == NULL ||
+	    excluded == NULL) {
+		free(stamps);
+		free(changed);
+		free(in_round);
+		free(excluded);
+		return -1;
+	}
+	free(c->stamps);
+	free(c->changed);
+	free(c->in_round);
+	free(c->excluded);
+	c->stamps = stamps;
+	c->changed = changed;
+	c->in_round = in_round;
+	c->excluded = excluded;
+	return 0;
+}
+
+static uint64_t
+definition_digest(const struct tally_election *e)
+{
+	json_t *j = tally_election_dump(e);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	uint64_t h = 0;
+
+	json_decref(j);
+	if (s != NULL) {
+		h = fnv64(FNV64_INIT, s, strlen(s));
+		free(s);
+	} else if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		h = (uint64_t)time(NULL);	/* unique enough for one run */
+	return h;
+}
+
+static time_t
+definition_mtime(const struct tally_election *e, const char *path)
+{
+	struct stat sb;
+
+	(void)e;
+	if (path != NULL && stat(path, &sb) == 0)
+		return sb.st_mtime;
+	return time(NULL);
+}
+
+struct core *
+core_create(struct tally_election *e, const char *path, struct tally_diag *diag)
+{
+	struct core *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto nomem;
+	c->election = e;
+	c->queue_tail = &c->queue;
+	if ((c->state = tally_state_create(e)) == NULL || core_alloc(c, e) == -1)
+		goto nomem;
+	c->def_digest = definition_digest(e);
+	c->def_mtime = definition_mtime(e, path);
+	c->chain = FNV64_INIT;
+	core_started(c);
+	return c;
+nomem:
+	tally_diag_add(diag, "out of memory setting up the tally");
+	if (c == NULL)
+		tally_election_destroy(e);
+	core_destroy(c);
+	return NULL;
+}
+
+void
+core_destroy(struct core *c)
+{
+	if (c == NULL)
+		return;
+	/* Nothing may wait: the caller stopped the core first. */
+	tally_state_destroy(c->state);
+	tally_election_destroy(c->election);
+	free(c->stamps);
+	free(c->changed);
+	free(c->in_round);
+	free(c->excluded);
+	free(c);
+}
+
+void
+core_set_log(struct core *c, const struct core_log_ops *ops, void *log)
+{
+	c->log_ops = ops;
+	c->log = log;
+}
+
+int
+core_subscribe(struct core *c, core_publish_fn fn, void *arg)
+{
+	if (c->n_subs == sizeof(c->subs) / sizeof(c->subs[0]))
+		return -1;
+	c->subs[c->n_subs].fn = fn;
+	c->subs[c->n_subs++].arg = arg;
+	return 0;
+}
+
+struct tally_state *
+core_state(struct core *c)
+{
+	return c->state;
+}
+
+const struct tally_election *
+core_election(const struct core *c)
+{
+	return c->election;
+}
+
+uint64_t
+core_chain(const struct core *c)
+{
+	return c->chain;
+}
+
+void
+core_set_chain(struct core *c, uint64_t chain)
+{
+	c->chain = chain;
+}
+
+const struct core_stats *
+core_stats(const struct core *c)
+{
+	return &c->stats;
+}
+
+int
+core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
+{
+	struct core *c = arg;
+
+	if (tally_journal_apply(c->state, payload, len, err) == -1)
+		return -1;
+	c->chain = fnv64(c->chain, payload, len);
+	return 0;
+}
+
+void
+core_started(struct core *c)
+{
+	const struct tally_state *s = c->state;
+	time_t at = s->updated_at[0] ? parse_time(s->updated_at) : c->def_mtime;
+	size_t p;
+
+	/*
+	 * After a start, which province changed at which version is not
+	 * known: every view takes the current stamp (a cache refetches each
+	 * view once, and never keeps a stale one).
+	 */
+	memset(&c->global, 0, sizeof(c->global));
+	stamp_set(&c->global, s->version, mix(c->chain, c->def_digest), at);
+	c->global.sec_shared = true;	/* earlier versions may share the second */
+	for (p = 0; p < c->election->n_provinces; p++)
+		c->stamps[p] = c->global;
+}
+
+const struct core_stamp *
+core_stamp(const struct core *c, size_t province)
+{
+	return province == SIZE_MAX ? &c->global : &c->stamps[province];
+}
+
+uint64_t
+core_definition_digest(const struct core *c)
+{
+	return c->def_digest;
+}
+
+time_t
+core_definition_time(const struct core *c)
+{
+	return c->def_mtime;
+}
+
+bool
+core_idle(const struct core *c)
+{
+	return c->queue == NULL && c->round == NULL;
+}
+
+bool
+core_round_idle(const struct core *c)
+{
+	return c->round == NULL;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		tally_feed_destroy(p->feeds[i]);
+	free(p->feeds);
+	free(p->chk);
+	free(p->province);
+	free(p->revision);
+	free(p);
+}
+
+static void
+answer(struct core *c, struct pending *p, struct core_outcome *out)
+{
+	out->n = p->n;
+	out->province = p->province;
+	out->revision = p->revision;
+	out->chk = p->chk;
+	if (p->done != NULL)
+		p->done(p->ctx, out);
+	p->done = NULL;
+	(void)c;
+}
+
+static void
+answer_kind(struct core *c, struct pending *p, enum core_outcome_kind kind,
+    const struct tally_error *err, int log_err)
+{
+	struct core_outcome out;
+
+	memset(&out, 0, sizeof(out));
+	out.kind = kind;
+	out.err = err;
+	out.log_err = log_err;
+	out.version = c->state->version;
+	answer(c, p, &out);
+}
+
+/* The success answer: APPLIED when something was applied, else DUPLICATE. */
+static void
+answer_ok(struct core *c, struct pending *p)
+{
+	struct core_outcome out;
+	size_t i;
+
+	memset(&out, 0, sizeof(out));
+	out.kind = p->has_new ? CORE_APPLIED : CORE_DUPLICATE;
+	out.version = p->has_new ? p->version : c->state->version;
+	for (i = 0; i < p->n; i++)
+		if (p->chk[i] == TALLY_CHECK_DUPLICATE)
+			c->stats.feeds_duplicate++;
+	answer(c, p, &out);
+}
+
+static void	round_start(struct core *c);
+
+/* Tell the subscribers what version v changed. */
+static void
+publish(struct core *c, const struct pending *p, bool exclusion_moved)
+{
+	const struct tally_state *s = c->state;
+	size_t n = 0, i;
+
+	if (exclusion_moved) {
+		/* A national threshold re-allocated every reporting province. */
+		for (i = 0; i < c->election->n_provinces; i++)
+			if (s->provinces[i].changed == s->version)
+				c->changed[n++] = i;
+	} else
+		for (i = 0; i < p->n; i++)
+			if (p->chk[i] == TALLY_CHECK_NEW)
+				c->changed[n++] = p->province[i];
+	stamp_set(&c->global, s->version, mix(c->chain, c->def_digest),
+	    parse_time(p->at));
+	for (i = 0; i < n; i++) {
+		struct core_stamp *st = &c->stamps[c->changed[i]];
+		bool shared = st->at == c->global.at;
+		*st = c->global;
+		st->sec_shared = shared || c->global.sec_shared;
+	}
+	for (i = 0; i < c->n_subs; i++)
+		c->subs[i].fn(c->subs[i].arg, s->version, c->changed, n);
+}
+
+/* Apply a durable request: one version. */
+static void
+apply_pending(struct core *c, struct pending *p)
+{
+	struct tally_state *s = c->state;
+	struct tally_error terr;
+	bool moved = false;
+	size_t i;
+
+	for (i = 0; i < c->election->n_coalitions; i++)
+		c->excluded[i] = s->coalitions[i].excluded;
+	for (i = 0; i < p->n; i++) {
+		struct tally_feed *f;
+		if (p->chk[i] != TALLY_CHECK_NEW)
+			continue;
+		/* The state takes the feed. */
+		f = p->feeds[i];
+		p->feeds[i] = NULL;
+		if (tally_state_apply(s, f, p->at, &terr) == -1)
+			/* The record is durable but the tally lacks it:
+			 * restart, which replays it. */
+			fatalx("cannot apply a durable record (%s); restart "
+			    "tallyd: the journal holds it", terr.message);
+		c->stats.feeds_applied++;
+	}
+	tally_state_bump(s);
+	if (s->version != p->version)
+		fatalx("version %llu applied as %llu; restart tallyd",
+		    (unsigned long long)p->version,
+		    (unsigned long long)s->version);
+	c->chain = p->chain;
+	for (i = 0; i < c->election->n_coalitions; i++)
+		if (c->excluded[i] != s->coalitions[i].excluded)
+			moved = true;
+	publish(c, p, moved);
+}
+
+/* The log is done with the round's buffer, or with a rotation (loop). */
+void
+core_log_done(void *arg, int err, size_t records)
+{
+	struct core *c = arg;
+	struct pending *p, *next;
+	size_t i;
+
+	(void)records;
+	for (p = c->round; p != NULL; p = p->next)
+		for (i = 0; i < p->n; i++)
+			c->in_round[p->province[i]] = false;
+	for (p = c->round; p != NULL; p = next) {
+		next = p->next;
+		if (err != 0) {
+			c->stats.log_failures++;
+			answer_kind(c, p, CORE_UNAVAILABLE, NULL, err);
+		} else {
+			if (p->has_new)
+				apply_pending(c, p);
+			answer_ok(c, p);
+		}
+		pending_free(p);
+	}
+	if (err != 0 && c->round != NULL)
+		log_warnx("journal write failed (%s): answered 503, nothing "
+		    "applied; reads go on", strerror(err));
+	c->round = NULL;
+	round_start(c);
+}
+
+static int
+grow(char **buf, size_t *cap, size_t need)
+{
+	char *nb;
+	size_t ncap = *cap ? *cap : 4096;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if ((nb = realloc(*buf, ncap)) == NULL)
+		return -1;
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Encode p's record (the new revisions only) at the end of buf.  0, or -1
+ * on allocation failure with buf as it was.
+ */
+static int
+encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
+    uint64_t chain, char **buf, size_t *len, size_t *cap)
+{
+	struct tally_feed *nfeeds[64], **nf = nfeeds;
+	char *rec = NULL;
+	size_t reclen, k = 0, i;
+	int rc = -1;
+
+	if (p->n > 64 && (nf = malloc(p->n * sizeof(*nf))) == NULL)
+		return -1;
+	for (i = 0; i < p->n; i++)
+		if (p->chk[i] == TALLY_CHECK_NEW)
+			nf[k++] = p->feeds[i];
+	if (tally_journal_encode(seq, version, p->at, nf, k, &rec, &reclen) == 0 &&
+	    grow(buf, cap, *len + reclen) == 0) {
+		memcpy(*buf + *len, rec, reclen);
+		*len += reclen;
+		p->chain = fnv64(chain, rec + TALLY_JOURNAL_HEADER,
+		    reclen - TALLY_JOURNAL_HEADER);
+		rc = 0;
+	}
+	free(rec);
+	if (nf != nfeeds)
+		free(nf);
+	(void)c;
+	return rc;
+}
+
+static void
+round_start(struct core *c)
+{
+	struct pending *p, *next, **tail, *later = NULL, **later_tail = &later;
+	struct tally_error err;
+	char *buf = NULL, at[32];
+	size_t len = 0, cap = 0, records = 0, i;
+	uint64_t version = c->state->version, chain = c->chain, seq;
+
+	if (c->round != NULL || c->queue == NULL || c->log_ops == NULL ||
+	    c->log_ops->busy(c->log))
+		return;
+	seq = c->log_ops->next_seq(c->log);
+	time_rfc3339(time(NULL), at, sizeof(at));
+	p = c->queue;
+	c->queue = NULL;
+	c->queue_tail = &c->queue;
+	tail = &c->round;
+	for (; p != NULL; p = next) {
+		next = p->next;
+		p->next = NULL;
+		for (i = 0; i < p->n && !c->in_round[p->province[i]]; i++)
+			;
+		if (i < p->n) {
+			/* Checked against durable results, next round. */
+			*later_tail = p;
+			later_tail = &p->next;
+			continue;
+		}
+		/* Check every feed first: a batch is all or nothing. */
+		for (i = 0; i < p->n; i++) {
+			const struct tally_revision *cur =
+			    tally_state_current(c->state, p->province[i]);
+			if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[i],
+			    c->election->provinces[p->province[i]].id,
+			    &p->chk[i], &err) == -1)
+				break;
+		}
+		if (i < p->n) {
+			if (p->n > 1) {
+				char msg[sizeof(err.message)];
+				snprintf(err.field, sizeof(err.field),
+				    "/results/%zu/revision", i);
+				snprintf(msg, sizeof(msg), "%s", err.message);
+				snprintf(err.message, sizeof(err.message),
+				    "%.250s; nothing was applied", msg);
+			}
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		for (i = 0; i < p->n; i++)
+			if (p->chk[i] == TALLY_CHECK_NEW)
+				p->has_new = true;
+		if (!p->has_new) {
+			/* Everything in it is already applied: answer now. */
+			answer_ok(c, p);
+			pending_free(p);
+			continue;
+		}
+		memcpy(p->at, at, sizeof(at));
+		if (encode(c, p, seq + records, version + 1, chain, &buf, &len,
+		    &cap) == -1) {
+			tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory; nothing was applied, try again");
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		p->version = ++version;
+		chain = p->chain;
+		records++;
+		for (i = 0; i < p->n; i++)
+			c->in_round[p->province[i]] = true;
+		*tail = p;
+		tail = &p->next;
+	}
+	/* What waits for the next round goes back to the front of the queue. */
+	if (later != NULL) {
+		*later_tail = c->queue;
+		if (c->queue == NULL)
+			c->queue_tail = later_tail;
+		c->queue = later;
+	}
+	if (c->round == NULL) {
+		free(buf);
+		if (c->queue != NULL)
+			round_start(c);	/* cannot loop: nothing is in a round */
+		return;
+	}
+	if (c->log_ops->append(c->log, buf, len, records) == -1)
+		fatalx("the journal is busy at the start of a round");
+}
+
+int
+core_submit(struct core *c, struct tally_feed **feeds, size_t n,
+    core_done_fn done, void *ctx)
+{
+	struct pending *p;
+	size_t i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->chk = calloc(n, sizeof(*p->chk))) == NULL ||
+	    (p->province = calloc(n, sizeof(*p->province))) == NULL ||
+	    (p->revision = calloc(n, sizeof(*p->revision))) == NULL) {
+		for (i = 0; i < n; i++)
+			tally_feed_destroy(feeds[i]);
+		free(feeds);
+		if (p != NULL) {
+			p->n = 0;
+			pending_free(p);
+		}
+		errno = ENOMEM;
+		return -1;
+	}
+	p->feeds = feeds;
+	p->n = n;
+	p->done = done;
+	p->ctx = ctx;
+	for (i = 0; i < n; i++) {
+		p->province[i] = feeds[i]->province;
+		p->revision[i] = feeds[i]->revision;
+	}
+	if (c->stopping) {
+		answer_kind(c, p, CORE_STOPPING, NULL, 0);
+		pending_free(p);
+		return 0;
+	}
+	*c->queue_tail = p;
+	c->queue_tail = &p->next;
+	round_start(c);
+	return 0;
+}
+
+void
+core_drain(struct core *c)
+{
+	c->stopping = true;
+}
+
+void
+core_abandon(struct core *c)
+{
+	struct pending *p, *next;
+
+	c->stopping = true;
+	for (p = c->queue; p != NULL; p = next) {
+		next = p->next;
+		answer_kind(c, p, CORE_STOPPING, NULL, 0);
+		pending_free(p);
+	}
+	c->queue = NULL;
+	c->queue_tail = &c->queue;
+	/*
+	 * The round in flight is answered now (it is not durable yet), and
+	 * still applied if it becomes durable: then the tally, the final
+	 * snapshot and the journal agree.  A client that was told 503 may
+	 * find its revision applied after the restart, which the contract
+	 * allows; a retry then gets `duplicate`.
+	 */
+	for (p = c->round; p != NULL; p = p->next)
+		answer_kind(c, p, CORE_STOPPING, NULL, 0);
+}
+
+int
+core_swap_definition(struct core *c, struct tally_election *e,
+    const char *path, struct tally_diag *diag)
+{
+	struct tally_state *s;
+	struct core nc;
+
+	/*
+	 * Results already counted belong to the loaded definition: a new one
+	 * is taken only while nothing has been counted (otherwise at the next
+	 * restart, which rebuilds the tally from the journal).
+	 */
+	if (c->state->provinces_reporting > 0 || c->state->version > 0 ||
+	    !core_idle(c)) {
+		tally_diag_add(diag, "results are counted: the election "
+		    "definition is taken at the next restart");
+		tally_election_destroy(e);
+		return -1;
+	}
+	memset(&nc, 0, sizeof(nc));
+	if ((s = tally_state_create(e)) == NULL || core_alloc(&nc, e) == -1) {
+		tally_diag_add(diag, "out of memory; the definition in force "
+		    "is kept");
+		tally_state_destroy(s);
+		tally_election_destroy(e);
+		return -1;
+	}
+	tally_state_destroy(c->state);
+	tally_election_destroy(c->election);
+	free(c->stamps);
+	free(c->changed);
+	free(c->in_round);
+	free(c->excluded);
+	c->stamps = nc.stamps;
+	c->changed = nc.changed;
+	c->in_round = nc.in_round;
+	c->excluded = nc.excluded;
+	c->state = s;
+	c->election = e;
+	c->def_digest = definition_digest(e);
+	c->def_mtime = definition_mtime(e, path);
+	core_started(c);
+	return 0;
+}
