@@ -841,8 +841,9 @@ main(int argc, char **argv)
 	tally_diag_init(&diag);
 	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
 		print_diag(&diag);
-		fatalx("cannot start the listeners: is another program on that "
-		    "address?  Change listen/ingest_listen or --listen");
+		fatalx("%s: is another program on that address?  Change "
+		    "listen/ingest_listen or --listen", diag.count > 0 ?
+		    diag.msgs[0] : "cannot start the listeners");
 	}
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);

@@ -197,7 +197,7 @@ class DaemonTest(unittest.TestCase):
 
 
 SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                    "runtime error:")
+                    "runtime error:", "WARNING: ThreadSanitizer")
 
 
 class CheckedDaemonTest(DaemonTest):
