@@ -530,10 +530,17 @@ serve_view(struct call *cl, enum view_id id, size_t index)
 	struct core_stamp st = view_stamp(api, id, index);
 
 	if (!v->valid || v->version != st.version || v->digest != st.digest) {
+		unsigned long nomem = tally_json_failures();
 		const char *ctype;
 		char *bytes = render(api, id, index, &ctype);
 
 		api->m.renders++;
+		/* A view that lost a member to a failed allocation is not
+		 * cached, nor sent (see tally_json_init). */
+		if (tally_json_failures() != nomem) {
+			free(bytes);
+			bytes = NULL;
+		}
 		if (bytes == NULL || view_fill(api, v, &st, bytes, strlen(bytes),
 		    ctype) == -1) {
 			fail(cl, 500, "internal", NULL, "could not render the "
@@ -744,11 +751,19 @@ static json_t *
 parse_body(struct call *cl)
 {
 	const struct http_request *rq = cl->rq;
+	unsigned long nomem = tally_json_failures();
 	json_error_t jerr;
 	json_t *body;
 
 	body = json_loadb(rq->body ? rq->body : "", rq->body_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
+	if (tally_json_failures() != nomem) {
+		/* jansson may have dropped characters: see tally_json_init. */
+		json_decref(body);
+		fail(cl, 503, "out_of_memory", NULL, "out of memory reading the "
+		    "body; nothing was applied, try again");
+		return NULL;
+	}
 	if (body == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
 		/* Well-formed JSON whose number no count can reach. */
 		fail(cl, 422, "out_of_range", NULL, "a number at line %d, "

@@ -700,6 +700,7 @@ main(int argc, char **argv)
 	uint64_t next;
 	int ch, ready_fd = -1, rc = 0;
 
+	tally_json_init();
 	memset(&td, 0, sizeof(td));
 	td.lock_fd = -1;
 	td.store.fd = -1;

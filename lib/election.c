@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include <tally/election.h>
+#include <tally/error.h>
 
 #include "tally-private.h"
 
@@ -599,10 +600,17 @@ tally_election_loadb(const char *buf, size_t len, const char *name,
 {
 	struct loader l = { name ? name : "election", diag, 0 };
 	struct tally_election *e;
+	unsigned long nomem = tally_json_failures();
 	json_error_t jerr;
 	json_t *root;
 
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (tally_json_failures() != nomem) {
+		/* See tally_json_init: the text may have lost characters. */
+		json_decref(root);
+		tally_diag_add(diag, "%s: out of memory while reading it", l.name);
+		return NULL;
+	}
 	if (root == NULL) {
 		tally_diag_add(diag, "%s:%d:%d: invalid JSON: %s", l.name,
 		    jerr.line, jerr.column, jerr.text);

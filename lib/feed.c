@@ -584,6 +584,7 @@ tally_feed_read_canonical(const struct tally_election *e, const char *text,
 	if (rd_lit(&r, ",\"note\":")) {
 		/* Rare: let jansson decode the escaped string. */
 		const char *q = r.p;
+		unsigned long nomem;
 		json_t *j;
 		if (q >= r.end || *q != '"')
 			goto fail;
@@ -592,8 +593,9 @@ tally_feed_read_canonical(const struct tally_election *e, const char *text,
 				q++;
 		if (q >= r.end)
 			goto fail;
+		nomem = tally_json_failures();
 		j = json_loadb(r.p, (size_t)(q + 1 - r.p), JSON_DECODE_ANY, NULL);
-		if (!json_is_string(j) || (f->note = strdup(json_string_value(j))) ==
+		if (!json_is_string(j) || tally_json_failures() != nomem || (f->note = strdup(json_string_value(j))) ==
 		    NULL) {
 			json_decref(j);
 			goto fail;

@@ -380,6 +380,7 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 	json_t *root, *results, *entry, *v;
 	const char *received_at;
 	enum tally_check chk = TALLY_CHECK_NEW;
+	unsigned long nomem;
 	size_t i;
 	char ptr[48];
 	int rc;
@@ -387,7 +388,13 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 	if ((rc = apply_fast(s, payload, len, err)) != 1)
 		return rc;
 	rc = -1;
+	nomem = tally_json_failures();
 	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (tally_json_failures() != nomem) {
+		json_decref(root);
+		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+		    NULL, "out of memory reading a record");
+	}
 	if (root == NULL)
 		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
 		    "record payload is not JSON: %s", jerr.text);

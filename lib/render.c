@@ -499,8 +499,10 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 		json_object_set_new(row, "threshold",
 		    json_string(threshold_name(r->threshold[order[i]])));
 		if (tally_seats_explain(&in, r, order[i], &scratch, &next,
-		    &margin) == -1)
+		    &margin) == -1) {
+			json_decref(row);
 			goto fail;
+		}
 		json_object_set_new(row, "next_seat_votes", next == UINT64_MAX ?
 		    json_null() : juint(next));
 		json_object_set_new(row, "last_seat_margin",

@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include <tally/error.h>
+
 #include "tally-private.h"
 
 int
@@ -101,4 +103,36 @@ tally_json_kind(const json_t *v)
 	case JSON_NULL:		return "null";
 	}
 	return "?";
+}
+
+/*
+ * jansson 2.14 does not always report a failed allocation: its lexer drops
+ * the character it could not append (a vote count 40300 reads as 4030), and
+ * json_object_set_new fails silently when the caller ignores its result.
+ * So every allocation jansson makes goes through this counter, and whoever
+ * parses or builds JSON compares it before and after: a change means the
+ * result cannot be trusted.
+ */
+static unsigned long json_alloc_failures;
+
+static void *
+json_guard_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		json_alloc_failures++;
+	return p;
+}
+
+void
+tally_json_init(void)
+{
+	json_set_alloc_funcs(json_guard_malloc, free);
+}
+
+unsigned long
+tally_json_failures(void)
+{
+	return json_alloc_failures;
 }

@@ -30,4 +30,14 @@ int	tally_error_set(struct tally_error *err, enum tally_error_kind kind,
 	    const char *code, const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 
+/*
+ * Route jansson's allocations through a counter of failures (call once at
+ * start, before any JSON is parsed).  jansson may lose a character instead
+ * of failing when memory runs out: a parse or a build during which
+ * tally_json_failures() changed is to be treated as out of memory.  The
+ * counter is not thread-safe: one thread uses jansson.
+ */
+void		tally_json_init(void);
+unsigned long	tally_json_failures(void);
+
 #endif
