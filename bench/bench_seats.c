@@ -193,7 +193,7 @@ phase_droop(unsigned long iters)
 	allocate_n(&B.rules[3], iters);
 }
 
-/* The leaderboard order of DESIGN.md: seats desc, votes desc, id asc. */
+/* The leaderboard order (README.md): seats desc, votes desc, id asc. */
 static int
 rank_cmp(const void *pa, const void *pb)
 {

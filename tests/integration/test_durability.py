@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The durability contract (DESIGN.md, "Durability contract"), tested
+"""The durability contract (docs/ARCHITECTURE.md, "Durability"), tested
 on a real daemon and a real journal on disk:
 
   - a restart (SIGTERM or SIGKILL) keeps every acknowledged feed, byte for
