@@ -284,6 +284,40 @@ class Stop(DurabilityTest):
         self.assertEqual(self.wait_exit(d), 0, d.logtext())
 
 
+class GroupCommitOrder(DurabilityTest):
+    def test_no_409_from_a_revision_that_is_not_durable(self):
+        """Two different revision 1s of one province in one round: the
+        second waits for the first to be durable; when the first cannot be
+        written, the second is not refused with a 409 naming it."""
+        if not failpoints_built():
+            self.skipTest("tallyd built without failpoints")
+        d = self.start(env={"TALLYD_FAILPOINTS": "sync_delay_ms=800"})
+        flag = os.path.join(self.data_dir, "failpoint.enospc")
+        out = {}
+
+        def post(key, pid, body):
+            out[key] = self.post(d, pid, body)
+        ta = threading.Thread(target=post, args=("a", PIDS[0], feed(PIDS[0])))
+        ta.start()
+        time.sleep(0.3)     # A is in its slow sync: the journal is busy
+        open(flag, "w").close()
+        t1 = threading.Thread(target=post, args=("b1", PIDS[1], feed(PIDS[1])))
+        t1.start()
+        time.sleep(0.1)
+        t2 = threading.Thread(target=post, args=(
+            "b2", PIDS[1], feed(PIDS[1], delta=5)))
+        t2.start()
+        for t in (ta, t1, t2):
+            t.join(30)
+        os.unlink(flag)
+        self.assertEqual(out["a"].status, 201)
+        self.assertEqual(out["b1"].status, 503, out["b1"].body)
+        self.assertEqual(out["b2"].status, 503, out["b2"].body)
+        self.assertEqual(self.revision(d, PIDS[1]), 0)
+        self.applied(self.post(d, PIDS[1], feed(PIDS[1], delta=5)))
+        self.stop(d)
+
+
 class SlowDisk(DurabilityTest):
     def test_batch_sync_never_holds_the_loop(self):
         if not failpoints_built():
