@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -255,7 +256,8 @@ on_seats(void *arg, struct csv *c, struct csv_field **f, char *err,
 }
 
 int
-dataset_load(struct dataset *d, const char *dir, char *err, size_t errsize)
+dataset_load(struct dataset *d, const char *dir, bool results, char *err,
+    size_t errsize)
 {
 	static const char *const cc[] = { "constituency_id", "name", "seats" };
 	static const char *const vc[] = { "constituency_id", "party_id", "votes" };
@@ -274,19 +276,20 @@ dataset_load(struct dataset *d, const char *dir, char *err, size_t errsize)
 	if ((d->id = strdup(base ? base + 1 : d->dir)) == NULL)
 		goto nomem;
 	if (read_table(dir, "constituencies.csv", true, cc, 3, on_constituency,
-	    d, err, errsize) == -1 ||
-	    read_table(dir, "votes.csv", true, vc, 3, on_votes, d, err,
+	    d, err, errsize) == -1)
+		goto fail;
+	if (results && (read_table(dir, "votes.csv", true, vc, 3, on_votes, d, err,
 	    errsize) == -1 ||
 	    read_table(dir, "constituency_totals.csv", false, tc, 3, on_totals,
 	    d, err, errsize) == -1 ||
 	    read_table(dir, "official_seats.csv", true, sc, 3, on_seats, d, err,
-	    errsize) == -1)
+	    errsize) == -1))
 		goto fail;
 	if (d->n_provinces == 0) {
 		snprintf(err, errsize, "%s/constituencies.csv: no rows", dir);
 		goto fail;
 	}
-	for (i = 0; i < d->n_provinces; i++)
+	for (i = 0; results && i < d->n_provinces; i++)
 		if (d->provinces[i].n_lists == 0) {
 			snprintf(err, errsize, "%s/votes.csv: no votes for %s",
 			    dir, d->provinces[i].id);
@@ -517,8 +520,8 @@ import_usage(FILE *f)
 	    "usage: tallyctl import [-o FILE] [--id ID] [--name NAME] DATASET_DIR\n"
 	    "\n"
 	    "Writes an election definition (for tallyd --election) from a dataset\n"
-	    "directory: constituencies.csv, parties.csv, rule.json (and votes.csv,\n"
-	    "to check every list is reachable).  The result is checked with tallyd's\n"
+	    "directory: constituencies.csv, parties.csv, rule.json (and, if there,\n"
+	    "votes.csv: every list must be reachable).  The result is checked with tallyd's\n"
 	    "own loader before it is written.\n"
 	    "\n"
 	    "  -o, --output FILE   write here (default: standard output)\n"
@@ -581,7 +584,10 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	dir = argv[optind];
-	if (dataset_load(&d, dir, err, sizeof(err)) == -1)
+	/* Results are optional: a definition is made before the night. */
+	snprintf(path, sizeof(path), "%.1000s/votes.csv", dir);
+	if (dataset_load(&d, dir, access(path, F_OK) == 0, err,
+	    sizeof(err)) == -1)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/rule.json", dir);
 	if ((rule = json_load_file(path, 0, &jerr)) == NULL) {
@@ -598,7 +604,8 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 	if (read_table(dir, "parties.csv", true, pc, 4, on_party, &ps, err,
 	    sizeof(err)) == -1)
 		goto fail;
-	/* Every list that got votes must be reachable from a feed. */
+	/* Every list that got votes must be reachable from a feed (when the
+	 * dataset has votes). */
 	for (i = 0; i < d.n_provinces; i++)
 		for (j = 0; j < d.provinces[i].n_lists; j++)
 			if (json_object_get(ps.l2c,

@@ -415,7 +415,7 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 		replay_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	if (dataset_load(&d, argv[optind], err, sizeof(err)) == -1) {
+	if (dataset_load(&d, argv[optind], true, err, sizeof(err)) == -1) {
 		ctl_warnx(ctl, "%s", err);
 		return CTL_EXIT_INVALID;
 	}

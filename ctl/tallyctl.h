@@ -174,8 +174,12 @@ struct dataset {
 	uint64_t		 seats_total;
 };
 
-/* Load constituencies, votes, totals and official seats; -1 with err. */
-int	dataset_load(struct dataset *d, const char *dir, char *err, size_t errsize);
+/*
+ * Load constituencies and, with `results`, votes, totals (optional) and
+ * official seats; 0, or -1 with "file:line:col: why" in err.
+ */
+int	dataset_load(struct dataset *d, const char *dir, bool results,
+	    char *err, size_t errsize);
 void	dataset_finish(struct dataset *d);
 
 #endif

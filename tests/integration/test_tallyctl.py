@@ -182,6 +182,22 @@ class Post(CtlTest):
         self.assertEqual(rc, EXIT["stale"], err)
         self.assertEqual(self.province(d, "28")["revision"], 2)
 
+    def test_post_waits_for_a_daemon_that_restarts(self):
+        d = self.start()
+        d.stop()
+        d.log.close()
+        path = os.path.join(ELECTIONS, DS, "results.json")
+        p = subprocess.Popen([TALLYCTL, "post", "--retry", "20", path],
+                             env=self.env(d), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(0.7)
+        d.start()
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("52 applied", out.decode())
+        self.assertIn("retrying", err.decode())
+        self.assertEqual(self.national(d), load(DS, "expected.json")["national"])
+
     def test_json_syntax_error_names_line_and_column(self):
         d = self.start()
         path = self.write("bad.json", '{"revision": 1,\n  "votes": {"000096": 12,}}\n')
@@ -694,6 +710,16 @@ class Definitions(CtlTest):
             self.assertEqual(self.national(d),
                              load(ds, "expected.json")["national"])
             d.stop()
+        # Before the night there are no results: the three files suffice.
+        bare = os.path.join(self.tmp, "bare")
+        os.mkdir(bare)
+        for f in ("constituencies.csv", "parties.csv", "rule.json"):
+            shutil.copy(os.path.join(DATASETS, DS, f), bare)
+        rc, out, err = self.ctl(None, "import", "--id", "es-test", bare,
+                                url="http://x")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["id"], "es-test")
+        self.assertEqual(len(json.loads(out)["provinces"]), 52)
         # What tallyd cannot express is refused, with the reason.
         rc, _, err = self.ctl(None, "import", os.path.join(DATASETS, "pl-2023"),
                               url="http://x")
