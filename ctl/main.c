@@ -154,6 +154,18 @@ read_token(const char *path)
 	return buf;
 }
 
+/* A token goes into a header line: visible ASCII only, no blanks. */
+static bool
+token_is_sane(const char *t)
+{
+	if (*t == '\0')
+		return false;
+	for (; *t != '\0'; t++)
+		if (*t <= ' ' || *t > '~')
+			return false;
+	return true;
+}
+
 int
 ctl_common_option(struct ctl *ctl, int c, const char *arg)
 {
@@ -169,8 +181,9 @@ ctl_common_option(struct ctl *ctl, int c, const char *arg)
 			ctl_warnx(ctl, "%s: %s", arg, strerror(errno));
 			return CTL_EXIT_USAGE;
 		}
-		if (ctl->token[0] == '\0') {
-			ctl_warnx(ctl, "%s: no token in the file", arg);
+		if (!token_is_sane(ctl->token)) {
+			ctl_warnx(ctl, "%s: no token on its first line (visible "
+			    "ASCII, no blanks)", arg);
 			return CTL_EXIT_USAGE;
 		}
 		return 0;
@@ -215,9 +228,15 @@ main(int argc, char **argv)
 	}
 	ctl.url = (env = getenv("TALLYD_URL")) != NULL && *env != '\0' ? env :
 	    "http://127.0.0.1:8080";
-	if ((env = getenv("TALLYD_TOKEN")) != NULL && *env != '\0' &&
-	    (ctl.token = strdup(env)) == NULL)
-		return CTL_EXIT_ERROR;
+	if ((env = getenv("TALLYD_TOKEN")) != NULL && *env != '\0') {
+		if (!token_is_sane(env)) {
+			fprintf(stderr, "tallyctl: TALLYD_TOKEN: visible ASCII "
+			    "only, no blanks or line breaks\n");
+			return CTL_EXIT_USAGE;
+		}
+		if ((ctl.token = strdup(env)) == NULL)
+			return CTL_EXIT_ERROR;
+	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			break;

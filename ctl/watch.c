@@ -521,6 +521,19 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 	http_destroy(h);
 	if ((h = http_create(ctl)) == NULL)
 		return CTL_EXIT_ERROR;
+	/*
+	 * A stream may only speak at the next change: show where things
+	 * stand first (an event of the same version is then not drawn again).
+	 */
+	if (!poll_only && http_request(h, "GET", "/v1/leaderboard", NULL, 0,
+	    NULL, &r) == 0 && r.status == 200) {
+		json_t *lb = json_loadb(r.body, r.len, 0, NULL);
+		if (lb != NULL && json_object_get(lb, "coalitions") != NULL) {
+			snprintf(etag, sizeof(etag), "%s", r.etag);
+			draw(&w, lb);
+		}
+		json_decref(lb);
+	}
 	while (!poll_only && !w.stop) {
 		w.llen = w.dlen = 0;
 		w.skip_lf = false;

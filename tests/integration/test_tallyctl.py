@@ -176,6 +176,8 @@ class Post(CtlTest):
         self.assertIn("401", err)
         rc, _, err = self.ctl(d, "post", path, token=None)
         self.assertEqual(rc, EXIT["unauthorized"], err)
+        rc, _, err = self.ctl(d, "post", path, token="two\r\nX-Evil: 1")
+        self.assertEqual(rc, EXIT["usage"], err)
         # A token file instead of TALLYD_TOKEN.
         tf = self.write("token", TOKEN + "\n")
         rc, _, err = self.ctl(d, "post", "--token-file", tf, path, token=None)
@@ -483,7 +485,7 @@ class SSEHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        if len(SSEHandler.seen) == 1:
+        if [s[0] for s in SSEHandler.seen].count("/v1/events") == 1:
             text = json.dumps(self.board(5, 3, 2, 1), indent=1)
             half = text.index('"coalitions"')
             # A comment, a retry, data split over lines, CRLF endings.
@@ -556,10 +558,10 @@ class FakeDaemon(CtlTest):
         rc, out, err = self.ctl(None, "watch", "--count", "2", url=url,
                                 timeout=20)
         self.assertEqual(rc, 0, err)
-        self.assertEqual(SSEHandler.seen[0],
+        self.assertEqual(SSEHandler.seen[1],
                          ("/v1/events", None, "text/event-stream"))
         # The second connection resumed after the last event id.
-        self.assertEqual(SSEHandler.seen[1][1], "5")
+        self.assertEqual(SSEHandler.seen[2][1], "5")
         tables = out.split("last change:")
         self.assertIn("Test night — version 5", tables[0])
         self.assertIn("provinces 1/3 reporting", tables[0])
@@ -567,8 +569,9 @@ class FakeDaemon(CtlTest):
         psoe = [l for l in tables[1].splitlines() if " PSOE " in l][0]
         self.assertEqual(psoe.split()[:4], ["1", "PSOE", "5", "+2"])
         self.assertIn("v6 20:00:06: provinces 28, 08; PSOE +2 PP +1", out)
-        # No polling happened: the events were enough.
-        self.assertNotIn("/v1/leaderboard", [s[0] for s in SSEHandler.seen])
+        # One GET for the table before the first event, then only events.
+        self.assertEqual([s[0] for s in SSEHandler.seen],
+                         ["/v1/leaderboard", "/v1/events", "/v1/events"])
 
     def test_lot_request(self):
         RecordingHandler.requests = []
