@@ -294,6 +294,9 @@ class Post(CtlTest):
             ("province,no such list\n28,5\n", ["--revision", "1"],
              "e.csv:1:10: column"),
             ("Província,Vots\n", ["--revision", "1"], "e.csv:1:1: the first"),
+            # Columns count characters, not bytes.
+            ("province,000096,note,blank\n28,5,Ñandú €,x\n",
+             ["--revision", "1"], "e.csv:2:14: blank"),
         ]
         for text, args, want in cases:
             path = self.write("e.csv", text)
@@ -332,6 +335,17 @@ class Replay(CtlTest):
         strip = lambda ls: [l.split(" revision")[0] for l in ls]
         self.assertEqual(strip(lines), strip(
             [l for l in out2.splitlines() if l.startswith("t+")]))
+
+    def test_replay_says_mismatch(self):
+        need_datasets(self)
+        e = load(DS, "election.json")
+        e["allocation"] = {"method": "sainte-lague", "ties": "votes"}
+        d = self.start(election=self.write("sl.json", e))
+        rc, out, err = self.ctl(d, "replay", "--speed", "0",
+                                os.path.join(DATASETS, DS))
+        self.assertEqual(rc, EXIT["mismatch"], out + err)
+        self.assertIn("official seats: MISMATCH", out)
+        self.assertRegex(out, r"  000096: \d+ seats here, 123 official")
 
     def test_replay_wrong_election(self):
         need_datasets(self)
