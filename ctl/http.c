@@ -1,6 +1,16 @@
 /*
  * http.c - requests to tallyd with libcurl, retried where that is safe.
  *
+ * Why libcurl rather than libevent's evhttp client: tallyctl is a
+ * sequential program (post, wait, post), and the easy API is exactly that,
+ * with keep-alive reuse, connect and total timeouts, and an error code that
+ * says whether the request may have reached the daemon (connect refused vs
+ * reply lost), which is what the retry rule needs.  A write callback reads
+ * the event stream as it arrives, a header callback gives ETag and
+ * Retry-After, and an https TALLYD_URL behind a proxy works as it is.  The
+ * evhttp client would need a loop per request, reports failures as a NULL
+ * request, and has no TLS without bufferevent_openssl glue.
+ *
  * One easy handle is kept for the whole run, so requests share one
  * keep-alive connection.  Every request resets the handle's options
  * (curl_easy_reset keeps the connection cache) and sets them all again.

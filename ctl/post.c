@@ -7,6 +7,7 @@
  * turned into one all-or-nothing batch; every cell keeps its line and
  * column so that a rejection by the daemon can be traced back to the file.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,7 +588,7 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 			return CTL_EXIT_USAGE;
 		}
 		if (ctl_read_file(path, &buf, &len) == -1) {
-			ctl_warnx(ctl, "%s: cannot read it", path);
+			ctl_warnx(ctl, "%s: %s", path, strerror(errno));
 			return CTL_EXIT_INVALID;
 		}
 		body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
