@@ -498,7 +498,7 @@ readme_title(const char *dir)
 	size_t len;
 
 	snprintf(path, sizeof(path), "%s/README.md", dir);
-	if (ctl_read_file(path, &buf, &len) == -1)
+	if (tally_read_file(path, &buf, &len) == -1)
 		return NULL;
 	for (s = buf; *s == '#' || *s == ' '; s++)
 		;

@@ -75,43 +75,6 @@ ctl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-int
-ctl_read_file(const char *path, char **bufp, size_t *lenp)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL, *n;
-	size_t len = 0, cap = 0, got;
-
-	if (f == NULL)
-		return -1;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			if ((n = realloc(buf, cap + 1)) == NULL)
-				goto fail;
-			buf = n;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f))
-				goto fail;
-			break;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return -1;
-}
-
 double
 ctl_now(void)
 {
@@ -141,7 +104,7 @@ read_token(const char *path)
 	char *buf, *s, *e;
 	size_t len;
 
-	if (ctl_read_file(path, &buf, &len) == -1)
+	if (tally_read_file(path, &buf, &len) == -1)
 		return NULL;
 	for (s = buf; *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'; s++)
 		;

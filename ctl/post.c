@@ -587,7 +587,7 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 			    "a JSON snapshot carries its own");
 			return CTL_EXIT_USAGE;
 		}
-		if (ctl_read_file(path, &buf, &len) == -1) {
+		if (tally_read_file(path, &buf, &len) == -1) {
 			ctl_warnx(ctl, "%s: %s", path, strerror(errno));
 			return CTL_EXIT_INVALID;
 		}

@@ -62,8 +62,6 @@ void	ctl_warnx(const struct ctl *ctl, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Parse a whole decimal number into *out; false on anything else. */
 bool	ctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
-/* Read a whole file ("-" is stdin); new buffer, NUL-terminated. */
-int	ctl_read_file(const char *path, char **bufp, size_t *lenp);
 double	ctl_now(void);			/* monotonic seconds */
 void	ctl_sleep(double seconds);
 

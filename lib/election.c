@@ -17,6 +17,7 @@
 
 #include <tally/election.h>
 #include <tally/error.h>
+#include <tally/file.h>
 
 #include "tally-private.h"
 

@@ -9,7 +9,6 @@
 struct json_t;
 
 /* Read a whole file into a new NUL-terminated buffer. 0, or -1 with errno. */
-int	tally_read_file(const char *path, char **buf, size_t *len);
 
 /* A growing NUL-terminated byte buffer; after a failed allocation it only
  * remembers that (nomem) and the caller frees p. */

@@ -7,18 +7,19 @@
 #include <jansson.h>
 
 #include <tally/error.h>
+#include <tally/file.h>
 
 #include "tally-private.h"
 
 int
 tally_read_file(const char *path, char **bufp, size_t *lenp)
 {
-	FILE *f;
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	char *buf = NULL, *n;
 	size_t len = 0, cap = 0, got;
 	int saved;
 
-	if ((f = fopen(path, "rb")) == NULL)
+	if (f == NULL)
 		return -1;
 	for (;;) {
 		if (cap - len < 4096) {
@@ -35,14 +36,16 @@ tally_read_file(const char *path, char **bufp, size_t *lenp)
 			break;
 		}
 	}
-	fclose(f);
+	if (f != stdin)
+		fclose(f);
 	buf[len] = '\0';
 	*bufp = buf;
 	*lenp = len;
 	return 0;
 fail:
 	saved = errno ? errno : ENOMEM;
-	fclose(f);
+	if (f != stdin)
+		fclose(f);
 	free(buf);
 	errno = saved;
 	return -1;

@@ -6,6 +6,7 @@
 #include <tally/frac.h>
 #include <tally/election.h>
 #include <tally/error.h>
+#include <tally/file.h>
 #include <tally/feed.h>
 #include <tally/journal.h>
 #include <tally/seats.h>
