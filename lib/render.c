@@ -534,8 +534,7 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 			json_array_append_new(steps, row);
 		}
 		json_object_set_new(o, "steps", steps);
-		if (pv->rule.method == TALLY_METHOD_HARE ||
-		    pv->rule.method == TALLY_METHOD_DROOP)
+		if (TALLY_METHOD_IS_QUOTA(pv->rule.method))
 			json_object_set_new(o, "quota", quot_json(&r->quota));
 	}
 	tally_seat_result_finish(&scratch);

@@ -8,6 +8,7 @@
 #include <tally/error.h>
 #include <tally/feed.h>
 #include <tally/journal.h>
+#include <tally/levelling.h>
 #include <tally/seats.h>
 #include <tally/state.h>
 #include <tally/render.h>
