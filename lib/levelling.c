@@ -239,6 +239,8 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 			}
 		}
 	} while (again);
+	/* No coalition (yet) at the threshold: the seats wait for votes. */
+	r->pending = r->national_.unfilled;
 	for (c = 0; c < nc; c++)
 		if (r->eligible[c] && r->set_aside[c] == 0)
 			r->seats[c] = r->share[c] - r->district[c];
