@@ -264,7 +264,7 @@ assign(const struct tally_state *s, struct tally_levelling_result *r)
 		for (k = r->offset[p]; k < r->offset[p + 1]; k++)
 			r->assigned[k] = SIZE_MAX;
 		if (cur != NULL && r->room_[p] > 0)
-			cap += cur->feed->n_lists;
+			cap += cur->feed->n_lists * r->room_[p];
 	}
 	if (need_total == 0)
 		return 0;
@@ -287,28 +287,39 @@ assign(const struct tally_state *s, struct tally_levelling_result *r)
 			total += cur->feed->lists[i].votes;
 		if (total == 0)
 			continue;
+		/*
+		 * A province with several levelling seats may seat one list
+		 * more than once: its j-th levelling seat there is contested
+		 * with the divisor for district + j seats, which is smaller
+		 * than the one before, so the order takes them in turn.
+		 */
 		for (i = 0; i < cur->feed->n_lists; i++) {
 			const struct tally_feed_list *l = &cur->feed->lists[i];
-			struct tally_levelling_step *c = &r->cand_[n];
+			uint32_t j;
 			if (r->need_[l->coalition] == 0 || l->votes == 0)
 				continue;
-			c->province = p;
-			c->list = i;
-			c->coalition = l->coalition;
-			c->votes = l->votes;
-			c->district = res->seats[i];
-			divisor(rule, c->district, &c->div_num, &c->div_den);
-			if (e->levelling.scale == TALLY_SCALE_VOTES_PER_SEAT) {
-				c->prov_votes = total;
-				c->prov_seats = e->provinces[p].seats;
-			} else {
-				c->prov_votes = 1;
-				c->prov_seats = 1;
+			for (j = 0; j < r->room_[p]; j++) {
+				struct tally_levelling_step *c = &r->cand_[n++];
+				c->province = p;
+				c->list = i;
+				c->coalition = l->coalition;
+				c->votes = l->votes;
+				c->district = res->seats[i];
+				divisor(rule, c->district + j, &c->div_num,
+				    &c->div_den);
+				if (e->levelling.scale ==
+				    TALLY_SCALE_VOTES_PER_SEAT) {
+					c->prov_votes = total;
+					c->prov_seats = e->provinces[p].seats;
+				} else {
+					c->prov_votes = 1;
+					c->prov_seats = 1;
+				}
 			}
-			n++;
 		}
 	}
-	qsort(r->cand_, n, sizeof(*r->cand_), cand_order);
+	if (n > 1)
+		qsort(r->cand_, n, sizeof(*r->cand_), cand_order);
 	for (k = 0; k < n && need_total > 0; k++) {
 		const struct tally_levelling_step *c = &r->cand_[k];
 		size_t j;
