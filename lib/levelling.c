@@ -42,6 +42,7 @@ tally_levelling_init(struct tally_levelling_result *r,
 	size_t np = e->n_provinces, nl = e->levelling.seats ? e->levelling.seats : 1;
 	uint64_t cap = e->seats_total < TALLY_SEATS_MAX ? e->seats_total :
 	    TALLY_SEATS_MAX;
+	size_t p;
 
 	memset(r, 0, sizeof(*r));
 	r->eligible = calloc(nc, sizeof(*r->eligible));
@@ -56,13 +57,39 @@ tally_levelling_init(struct tally_levelling_result *r,
 	r->excluded_ = calloc(nc, sizeof(*r->excluded_));
 	r->need_ = calloc(nc, sizeof(*r->need_));
 	r->room_ = calloc(np ? np : 1, sizeof(*r->room_));
+	r->floor_ = calloc(nc, sizeof(*r->floor_));
+	r->room0_ = calloc(np ? np : 1, sizeof(*r->room0_));
+	r->blk_off_ = calloc(np + 1, sizeof(*r->blk_off_));
+	r->blk_n_ = calloc(np ? np : 1, sizeof(*r->blk_n_));
+	if (r->blk_off_ != NULL) {
+		/* A feed names each list id at most once. */
+		size_t ids = e->n_coalitions, c, n;
+		for (c = 0; c < e->n_coalitions; c++)
+			ids += e->coalitions[c].n_aliases;
+		for (p = 0; p < np; p++)
+			r->blk_off_[p + 1] = r->blk_off_[p] +
+			    ids * e->provinces[p].levelling_seats;
+		n = r->blk_off_[np] ? r->blk_off_[np] : 1;
+		/* Candidates are numbered in 32 bits. */
+		if (n <= UINT32_MAX)
+			r->cand_ = calloc(n, sizeof(*r->cand_));
+		r->ord_ = calloc(n, sizeof(*r->ord_));
+		r->ord2_ = calloc(n, sizeof(*r->ord2_));
+	}
 	if (r->eligible == NULL || r->set_aside == NULL || r->share == NULL ||
 	    r->district == NULL || r->seats == NULL || r->assigned == NULL ||
 	    r->offset == NULL || r->steps == NULL || r->votes_ == NULL ||
 	    r->excluded_ == NULL || r->need_ == NULL || r->room_ == NULL ||
+	    r->floor_ == NULL || r->room0_ == NULL || r->blk_off_ == NULL ||
+	    r->blk_n_ == NULL ||
+	    r->cand_ == NULL || r->ord_ == NULL || r->ord2_ == NULL ||
 	    tally_seat_result_init(&r->national_, nc, (uint32_t)cap) == -1) {
 		tally_levelling_finish(r);
 		return -1;
+	}
+	for (p = 0; p < np; p++) {
+		r->room0_[p] = e->provinces[p].levelling_seats;
+		r->offset[p + 1] = r->offset[p] + r->room0_[p];
 	}
 	return 0;
 }
@@ -84,7 +111,13 @@ tally_levelling_finish(struct tally_levelling_result *r)
 	free(r->excluded_);
 	free(r->need_);
 	free(r->room_);
+	free(r->floor_);
+	free(r->room0_);
 	free(r->cand_);
+	free(r->blk_off_);
+	free(r->blk_n_);
+	free(r->ord_);
+	free(r->ord2_);
 	tally_seat_result_finish(&r->national_);
 	memset(r, 0, sizeof(*r));
 }
@@ -110,6 +143,23 @@ cand_frac(const struct tally_levelling_step *c, u128 *num, u128 *den)
 	*den = (u128)c->div_num * c->prov_votes;
 }
 
+/*
+ * floor(quotient * 2^32), saturated: a monotone image of the quotient, so
+ * different keys order two quotients exactly and only equal keys need the
+ * exact comparison.
+ */
+static uint64_t
+cand_key(const struct tally_levelling_step *c)
+{
+	u128 num, den, k;
+
+	cand_frac(c, &num, &den);
+	if (num >> 95 != 0)
+		return UINT64_MAX;
+	k = (num << 32) / den;
+	return k > UINT64_MAX ? UINT64_MAX : (uint64_t)k;
+}
+
 /* -1, 0, 1 comparing two assignment quotients exactly. */
 static int
 cand_cmp_quot(const struct tally_levelling_step *a,
@@ -117,6 +167,8 @@ cand_cmp_quot(const struct tally_levelling_step *a,
 {
 	u128 an, ad, bn, bd, lh, ll, rh, rl;
 
+	if (a->key_ != b->key_)
+		return a->key_ > b->key_ ? 1 : -1;
 	cand_frac(a, &an, &ad);
 	cand_frac(b, &bn, &bd);
 	mul256(an, bd, &lh, &ll);
@@ -164,6 +216,46 @@ undecided(const struct tally_election *e, struct tally_levelling_result *r)
 	r->pending = e->levelling.seats;
 }
 
+/*
+ * Seats every coalition in play is sure to win, so that the engine awards
+ * only the last few one by one: with t = V / (c (S - n)) (V the votes in
+ * play, n the coalitions, c = 2 for Sainte-Laguë's odd divisors, 1 for
+ * D'Hondt), each coalition has fewer than 1 + (S - n) v / V quotients above
+ * t, so fewer than S in all: every one of them is above the cut.  Exact:
+ * v / d > t  <=>  v c (S - n) d.den > V d.num.
+ */
+static bool
+floor_seats(const struct tally_rule *rule, struct tally_levelling_result *r,
+    size_t nc, uint64_t seats)
+{
+	uint64_t c = rule->method == TALLY_METHOD_DHONDT ? 1 : 2;
+	u128 V = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < nc; i++) {
+		r->floor_[i] = 0;
+		if (!r->excluded_[i] && r->votes_[i] > 0) {
+			V += r->votes_[i];
+			n++;
+		}
+	}
+	if (V == 0 || seats <= n)
+		return false;
+	for (i = 0; i < nc; i++) {
+		u128 x = (u128)r->votes_[i] * c * (seats - n), m;
+		if (r->excluded_[i] || r->votes_[i] == 0 ||
+		    x * rule->first_divisor.den <= V * rule->first_divisor.num)
+			continue;
+		/* m: the largest integer divisor below x / V. */
+		m = (x - 1) / V;
+		if (rule->method == TALLY_METHOD_DHONDT)
+			r->floor_[i] = (uint32_t)(1 + (m >= 2 ? m - 1 : 0));
+		else
+			r->floor_[i] = (uint32_t)(1 + (m >= 3 ? (m - 1) / 2 : 0));
+	}
+	return true;
+}
+
 /* Steps 1 and 2: how many levelling seats each coalition gets. */
 static void
 apportion(const struct tally_state *s, struct tally_levelling_result *r)
@@ -208,6 +300,8 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 			r->excluded_[c] = !in_play;
 		}
 		in.seats = (uint32_t)seats;
+		in.floor_seats = floor_seats(rule, r, nc, seats) ? r->floor_ :
+		    NULL;
 		/*
 		 * Beyond the engine's bounds (more than TALLY_SEATS_MAX seats
 		 * or 10^12 votes for one coalition) the tier stays undecided
@@ -246,82 +340,175 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 			r->seats[c] = r->share[c] - r->district[c];
 }
 
-/* Step 3: which province each levelling seat is seated in. */
-static int
-assign(const struct tally_state *s, struct tally_levelling_result *r)
+/* Province p's candidates, re-built and sorted within its block. */
+static void
+build_block(const struct tally_state *s, struct tally_levelling_result *r,
+    size_t p)
 {
 	const struct tally_election *e = s->election;
 	const struct tally_rule *rule = &e->levelling.assign;
-	size_t p, i, k, n = 0, need_total = 0, cap = 0;
+	const struct tally_revision *cur = tally_state_current(s, p);
+	const struct tally_seat_result *res = &s->provinces[p].result;
+	struct tally_levelling_step *b = &r->cand_[r->blk_off_[p]];
+	uint32_t seats = e->provinces[p].levelling_seats, j;
+	uint64_t total;
+	size_t i, n = 0;
 
+	r->blk_n_[p] = 0;
+	if (cur == NULL || seats == 0)
+		return;
+	total = cur->feed->blank;
+	for (i = 0; i < cur->feed->n_lists; i++)
+		total += cur->feed->lists[i].votes;
+	if (total == 0)
+		return;
+	/*
+	 * A province with several levelling seats may seat one list more
+	 * than once: its j-th levelling seat there is contested with the
+	 * divisor for district + j seats, smaller than the one before, so
+	 * the order takes them in turn.
+	 */
+	for (i = 0; i < cur->feed->n_lists; i++) {
+		const struct tally_feed_list *l = &cur->feed->lists[i];
+		if (l->votes == 0)
+			continue;
+		for (j = 0; j < seats; j++) {
+			struct tally_levelling_step *c = &b[n++];
+			c->province = p;
+			c->list = i;
+			c->coalition = l->coalition;
+			c->votes = l->votes;
+			c->district = res->seats[i];
+			divisor(rule, c->district + j, &c->div_num, &c->div_den);
+			if (e->levelling.scale == TALLY_SCALE_VOTES_PER_SEAT) {
+				c->prov_votes = total;
+				c->prov_seats = e->provinces[p].seats;
+			} else {
+				c->prov_votes = 1;
+				c->prov_seats = 1;
+			}
+			c->key_ = cand_key(c);
+		}
+	}
+	if (n > 1)
+		qsort(b, n, sizeof(*b), cand_order);
+	r->blk_n_[p] = n;
+}
+
+/* Sort ord_ by candidate order: a bottom-up merge sort through ord2_. */
+static void
+sort_ord(struct tally_levelling_result *r)
+{
+	size_t n = r->n_ord_, w, lo, i, j, k, mid, hi;
+	uint32_t *a = r->ord_, *b = r->ord2_, *t;
+
+	for (w = 1; w < n; w *= 2) {
+		for (lo = 0; lo < n; lo += 2 * w) {
+			mid = lo + w < n ? lo + w : n;
+			hi = lo + 2 * w < n ? lo + 2 * w : n;
+			for (i = lo, j = mid, k = lo; k < hi; k++)
+				if (j >= hi || (i < mid && cand_order(
+				    &r->cand_[a[i]], &r->cand_[a[j]]) <= 0))
+					b[k] = a[i++];
+				else
+					b[k] = a[j++];
+		}
+		t = a;
+		a = b;
+		b = t;
+	}
+	r->ord_ = a;
+	r->ord2_ = b;
+}
+
+/* The first position in ord_[lo, hi) whose candidate comes after `c`. */
+static size_t
+upper_bound(const struct tally_levelling_result *r, size_t lo, size_t hi,
+    const struct tally_levelling_step *c)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cand_order(&r->cand_[r->ord_[mid]], c) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Keep ord_ (every candidate, highest quotient first): from scratch, or,
+ * when only province `changed` moved, by taking its old entries out and
+ * merging its re-sorted block back in: O(candidates) copying and
+ * O(its lists * log candidates) comparisons instead of a full sort.
+ */
+static void
+order_candidates(const struct tally_state *s, struct tally_levelling_result *r,
+    size_t changed)
+{
+	const struct tally_election *e = s->election;
+	size_t p, i, k, n = 0, lo, hi, at;
+	uint32_t *t;
+
+	if (!r->built_ || changed == SIZE_MAX) {
+		for (p = 0; p < e->n_provinces; p++) {
+			build_block(s, r, p);
+			for (i = 0; i < r->blk_n_[p]; i++)
+				r->ord_[n++] = (uint32_t)(r->blk_off_[p] + i);
+		}
+		r->n_ord_ = n;
+		sort_ord(r);
+		r->built_ = true;
+		return;
+	}
+	lo = r->blk_off_[changed];
+	hi = r->blk_off_[changed + 1];
+	/* Branch-free: the block's entries are scattered at random. */
+	for (i = k = 0; i < r->n_ord_; i++) {
+		uint32_t x = r->ord_[i];
+		r->ord_[k] = x;
+		k += (size_t)x - lo >= hi - lo;
+	}
+	r->n_ord_ = k;
+	build_block(s, r, changed);
+	/* Merge: block entries are sorted, so positions only grow. */
+	at = 0;
+	n = 0;
+	for (i = 0; i < r->blk_n_[changed]; i++) {
+		const struct tally_levelling_step *c = &r->cand_[lo + i];
+		size_t pos = upper_bound(r, at, r->n_ord_, c);
+		memcpy(&r->ord2_[n], &r->ord_[at], (pos - at) * sizeof(*r->ord_));
+		n += pos - at;
+		r->ord2_[n++] = (uint32_t)(lo + i);
+		at = pos;
+	}
+	memcpy(&r->ord2_[n], &r->ord_[at], (r->n_ord_ - at) * sizeof(*r->ord_));
+	n += r->n_ord_ - at;
+	t = r->ord_;
+	r->ord_ = r->ord2_;
+	r->ord2_ = t;
+	r->n_ord_ = n;
+}
+
+/* Step 3: which province each levelling seat is seated in. */
+static void
+assign(const struct tally_state *s, struct tally_levelling_result *r,
+    size_t changed)
+{
+	const struct tally_election *e = s->election;
+	size_t i, k, need_total = 0;
+
+	order_candidates(s, r, changed);
 	for (i = 0; i < e->n_coalitions; i++) {
 		r->need_[i] = r->seats[i];
 		need_total += r->seats[i];
 	}
-	for (p = 0; p < e->n_provinces; p++) {
-		const struct tally_revision *cur = tally_state_current(s, p);
-		r->room_[p] = e->provinces[p].levelling_seats;
-		for (k = r->offset[p]; k < r->offset[p + 1]; k++)
-			r->assigned[k] = SIZE_MAX;
-		if (cur != NULL && r->room_[p] > 0)
-			cap += cur->feed->n_lists * r->room_[p];
-	}
-	if (need_total == 0)
-		return 0;
-	if (cap > r->cap_cand_) {
-		struct tally_levelling_step *nv = realloc(r->cand_,
-		    cap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		r->cand_ = nv;
-		r->cap_cand_ = cap;
-	}
-	for (p = 0; p < e->n_provinces; p++) {
-		const struct tally_revision *cur = tally_state_current(s, p);
-		const struct tally_seat_result *res = &s->provinces[p].result;
-		uint64_t total;
-		if (cur == NULL || r->room_[p] == 0)
-			continue;
-		total = cur->feed->blank;
-		for (i = 0; i < cur->feed->n_lists; i++)
-			total += cur->feed->lists[i].votes;
-		if (total == 0)
-			continue;
-		/*
-		 * A province with several levelling seats may seat one list
-		 * more than once: its j-th levelling seat there is contested
-		 * with the divisor for district + j seats, which is smaller
-		 * than the one before, so the order takes them in turn.
-		 */
-		for (i = 0; i < cur->feed->n_lists; i++) {
-			const struct tally_feed_list *l = &cur->feed->lists[i];
-			uint32_t j;
-			if (r->need_[l->coalition] == 0 || l->votes == 0)
-				continue;
-			for (j = 0; j < r->room_[p]; j++) {
-				struct tally_levelling_step *c = &r->cand_[n++];
-				c->province = p;
-				c->list = i;
-				c->coalition = l->coalition;
-				c->votes = l->votes;
-				c->district = res->seats[i];
-				divisor(rule, c->district + j, &c->div_num,
-				    &c->div_den);
-				if (e->levelling.scale ==
-				    TALLY_SCALE_VOTES_PER_SEAT) {
-					c->prov_votes = total;
-					c->prov_seats = e->provinces[p].seats;
-				} else {
-					c->prov_votes = 1;
-					c->prov_seats = 1;
-				}
-			}
-		}
-	}
-	if (n > 1)
-		qsort(r->cand_, n, sizeof(*r->cand_), cand_order);
-	for (k = 0; k < n && need_total > 0; k++) {
-		const struct tally_levelling_step *c = &r->cand_[k];
+	memcpy(r->room_, r->room0_, e->n_provinces * sizeof(*r->room_));
+	/* SIZE_MAX: every byte 0xff. */
+	memset(r->assigned, 0xff, r->offset[e->n_provinces] *
+	    sizeof(*r->assigned));
+	for (k = 0; k < r->n_ord_ && need_total > 0; k++) {
+		const struct tally_levelling_step *c = &r->cand_[r->ord_[k]];
 		size_t j;
 		if (r->room_[c->province] == 0 || r->need_[c->coalition] == 0)
 			continue;
@@ -330,8 +517,10 @@ assign(const struct tally_state *s, struct tally_levelling_result *r)
 		 * or a coalition's last levelling seat are a tie: nothing
 		 * decides it but a lot (s. 11-4), so the rest stays unassigned.
 		 */
-		for (j = k + 1; j < n && cand_cmp_quot(&r->cand_[j], c) == 0; j++) {
-			const struct tally_levelling_step *d = &r->cand_[j];
+		for (j = k + 1; j < r->n_ord_ &&
+		    cand_cmp_quot(&r->cand_[r->ord_[j]], c) == 0; j++) {
+			const struct tally_levelling_step *d =
+			    &r->cand_[r->ord_[j]];
 			if (r->room_[d->province] == 0 ||
 			    r->need_[d->coalition] == 0)
 				continue;
@@ -353,32 +542,22 @@ assign(const struct tally_state *s, struct tally_levelling_result *r)
 	}
 out:
 	r->unassigned = (uint32_t)need_total;
-	return 0;
 }
 
 int
 tally_levelling_compute(const struct tally_state *s,
-    struct tally_levelling_result *r)
+    struct tally_levelling_result *r, size_t changed)
 {
 	const struct tally_election *e = s->election;
 	uint64_t sum = 0;
-	size_t p, c;
+	size_t c;
 
 	r->tie = r->assign_tie = false;
 	r->pending = r->unassigned = r->rounds = 0;
 	r->apportioned = 0;
 	r->n_steps = 0;
-	r->offset[0] = 0;
-	for (p = 0; p < e->n_provinces; p++)
-		r->offset[p + 1] = r->offset[p] + e->provinces[p].levelling_seats;
 	apportion(s, r);
-	if (assign(s, r) == -1) {
-		undecided(e, r);
-		for (p = 0; p < r->offset[e->n_provinces]; p++)
-			r->assigned[p] = SIZE_MAX;
-		r->n_steps = 0;
-		return -1;
-	}
+	assign(s, r, changed);
 	/* Invariant, checked in every build: the tier's seats add up. */
 	for (c = 0; c < e->n_coalitions; c++)
 		sum += r->seats[c];

@@ -339,8 +339,15 @@ allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
 	size_t i, n;
 
 	for (i = 0; i < in->n_lists; i++)
-		if (r->eligible_[i])
+		if (r->eligible_[i]) {
 			h.v[h.n++] = i;
+			if (in->floor_seats != NULL &&
+			    in->floor_seats[i] <= remaining) {
+				r->seats[i] = in->floor_seats[i];
+				r->allocated += in->floor_seats[i];
+				remaining -= in->floor_seats[i];
+			}
+		}
 	for (i = h.n / 2; i-- > 0;)
 		qheap_down(&h, i);
 	while (remaining > 0) {

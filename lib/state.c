@@ -5,7 +5,7 @@
 
 #include <tally/state.h>
 
-static void	levelling(struct tally_state *s);
+static void	levelling(struct tally_state *s, size_t changed);
 
 struct tally_state *
 tally_state_create(const struct tally_election *e)
@@ -39,7 +39,7 @@ tally_state_create(const struct tally_election *e)
 		/* Nothing counted yet: the tier starts undecided. */
 		s->levelling->pending = e->levelling.seats;
 		s->seats_pending = e->levelling.seats;
-		levelling(s);
+		levelling(s, SIZE_MAX);
 	}
 	return s;
 }
@@ -250,9 +250,10 @@ contribute(struct tally_state *s, size_t province, bool plus)
 /*
  * A national threshold excludes a coalition everywhere when its national
  * share is below the threshold.  Re-decide after every change; when a
- * coalition crosses it, every reporting province is re-allocated.
+ * coalition crosses it, every reporting province is re-allocated (and true
+ * is returned).
  */
-static void
+static bool
 national_threshold(struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
@@ -262,7 +263,7 @@ national_threshold(struct tally_state *s)
 	size_t i;
 
 	if (!e->has_national_threshold)
-		return;
+		return false;
 	for (i = 0; i < e->n_coalitions; i++)
 		base += s->coalitions[i].votes;
 	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
@@ -288,7 +289,7 @@ national_threshold(struct tally_state *s)
 		}
 	}
 	if (!changed)
-		return;
+		return false;
 	for (i = 0; i < e->n_provinces; i++) {
 		if (tally_state_current(s, i) == NULL)
 			continue;
@@ -296,6 +297,7 @@ national_threshold(struct tally_state *s)
 		allocate(s, i);
 		contribute(s, i, true);
 	}
+	return true;
 }
 
 /*
@@ -303,7 +305,7 @@ national_threshold(struct tally_state *s)
  * the difference in their levelling seats.
  */
 static void
-levelling(struct tally_state *s)
+levelling(struct tally_state *s, size_t changed)
 {
 	struct tally_levelling_result *r = s->levelling;
 	size_t i;
@@ -315,7 +317,7 @@ levelling(struct tally_state *s)
 	s->seats_allocated -= s->election->levelling.seats - r->pending;
 	s->seats_pending -= r->pending;
 	/* On allocation failure the tier reports every seat as pending. */
-	(void)tally_levelling_compute(s, r);
+	(void)tally_levelling_compute(s, r, changed);
 	for (i = 0; i < s->election->n_coalitions; i++) {
 		s->coalitions[i].levelling_seats = r->seats[i];
 		s->coalitions[i].seats += r->seats[i];
@@ -386,8 +388,8 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		list_thresholds(s, f);
 	allocate(s, f->province);
 	contribute(s, f->province, true);
-	national_threshold(s);
-	levelling(s);
+	/* Every province re-allocated: the levelling tier re-reads them all. */
+	levelling(s, national_threshold(s) ? SIZE_MAX : f->province);
 	return 0;
 nomem:
 	tally_feed_destroy(f);

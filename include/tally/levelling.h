@@ -30,6 +30,7 @@ struct tally_levelling_step {
 	uint64_t	 div_den;
 	uint64_t	 prov_votes;	/* scale: province votes ... */
 	uint32_t	 prov_seats;	/* ... per district seat (1/1 without scale) */
+	uint64_t	 key_;		/* private: floor(quotient * 2^32), saturated */
 };
 
 /*
@@ -61,8 +62,18 @@ struct tally_levelling_result {
 	bool		*excluded_;
 	uint32_t	*need_;
 	uint32_t	*room_;
+	uint32_t	*room0_;	/* levelling seats per province */
+	uint32_t	*floor_;
+	/* Assignment candidates, a block per province (every list with votes,
+	 * once per levelling seat of the province), and all of them in the
+	 * order of their quotients, kept across calls: a change to one
+	 * province re-sorts only its block and merges it back. */
 	struct tally_levelling_step *cand_;
-	size_t		 cap_cand_;
+	size_t		*blk_off_;	/* n_provinces + 1 */
+	size_t		*blk_n_;
+	uint32_t	*ord_, *ord2_;
+	size_t		 n_ord_;
+	bool		 built_;
 };
 
 /* Size a result for `e` (levelling enabled). 0, or -1 (ENOMEM). */
@@ -72,12 +83,14 @@ void	tally_levelling_finish(struct tally_levelling_result *r);
 
 /*
  * Compute the tier from the state's current district seats and votes.
+ * `changed` is the one province whose snapshot or district seats changed
+ * since the last call, or SIZE_MAX when any may have.
  * 0, or -1 on allocation failure (the result then says every levelling seat
  * is pending).  Invariant on success: the coalitions' levelling seats plus
  * `pending` equal the tier's size.
  */
 int	tally_levelling_compute(const struct tally_state *s,
-	    struct tally_levelling_result *r);
+	    struct tally_levelling_result *r, size_t changed);
 
 /* Levelling seats of `coalition` assigned to `province`. */
 uint32_t tally_levelling_in(const struct tally_state *s, size_t province,

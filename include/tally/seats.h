@@ -46,6 +46,11 @@ struct tally_seat_input {
 	 * ({0, 1}: the rule's), and lists no threshold applies to. */
 	const struct tally_frac	*list_percent;
 	const bool		*exempt;
+	/* Optional, divisor methods: seats each list is known to win before
+	 * any other (every one of its first floor_seats[i] quotients is above
+	 * the cut; the caller proves it).  They are given at once, without
+	 * steps, so that a large apportionment costs what its last seats do. */
+	const uint32_t		*floor_seats;
 	const size_t		*lot_order;	/* optional: list indices, first wins a lot */
 	size_t			 n_lot;
 };
