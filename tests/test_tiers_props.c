@@ -15,11 +15,14 @@
  *      exactly when below its own (or the election's) percent, and the
  *      district seats equal a top-quotients D'Hondt reference;
  *   m. own thresholds are monotone: excluded at p, excluded at every p' > p;
- *   l. the levelling tier: levelling seats sum to the tier's size (less
+ *   l. the levelling tier (national method Sainte-Laguë 1.4 or D'Hondt):
+ *      levelling seats sum to the tier's size (less
  *      pending), no coalition has fewer seats than its district seats, and
  *      both the national apportionment and every province's levelling seat
  *      equal a brute-force reference (repeated scans of every quotient;
- *      a list seated in a province takes its next divisor there).
+ *      a list seated in a province takes its next divisor there), and
+ *      revisions applied one at a time give what a state built from
+ *      scratch on the final votes gives.
  *
  * Cases where the reference meets equal quotients at a cut are skipped for
  * the comparisons (ties are test_seats_props' business), never for the
@@ -219,6 +222,7 @@ struct gen {
 	int		 own[MAXC];	/* -1 none, 0 exempt, else percent */
 	int		 percent;	/* the election's national threshold */
 	bool		 levelling;
+	bool		 dhondt;	/* the tier's national method */
 };
 
 static struct tally_election *
@@ -237,8 +241,9 @@ gen_election(const struct gen *g)
 		json_object_set_new(a, "method", json_string("sainte-lague"));
 		json_object_set_new(a, "first_divisor", json_string("1.4"));
 		json_object_set_new(e, "levelling", json_pack("{s:{s:s,s:s,s:{s:s,s:s}},"
-		    "s:{s:s,s:s}}", "allocation", "method", "sainte-lague",
-		    "first_divisor", "1.4", "threshold", "percent", "4", "of",
+		    "s:{s:s,s:s}}", "allocation", "method", g->dhondt ? "dhondt" :
+		    "sainte-lague", "first_divisor", g->dhondt ? "1" : "1.4",
+		    "threshold", "percent", "4", "of",
 		    "list", "assignment", "method", "sainte-lague", "scale",
 		    "votes_per_seat"));
 	} else {
@@ -479,7 +484,7 @@ qcmp(u128 a, u128 b, u128 c, u128 d)
  */
 static bool
 ref_national(const uint64_t *v, const bool *in, size_t n, uint64_t seats,
-    uint32_t *out)
+    uint32_t *out, bool dhondt)
 {
 	uint64_t s;
 	size_t i;
@@ -491,8 +496,9 @@ ref_national(const uint64_t *v, const bool *in, size_t n, uint64_t seats,
 		bool tie = false;
 		for (i = 0; i < n; i++) {
 			/* v / 1.4 = 5v/7; v / (2k+1). */
-			u128 qn = out[i] == 0 ? (u128)v[i] * 5 : v[i];
-			u128 qd = out[i] == 0 ? 7 : 2 * (u128)out[i] + 1;
+			u128 qn = out[i] == 0 && !dhondt ? (u128)v[i] * 5 : v[i];
+			u128 qd = dhondt ? (u128)out[i] + 1 : out[i] == 0 ? 7 :
+			    2 * (u128)out[i] + 1;
 			int cmp;
 			if (!in[i] || v[i] == 0)
 				continue;
@@ -529,6 +535,7 @@ prop_levelling(unsigned long n)
 
 		memset(&g, 0, sizeof(g));
 		g.levelling = true;
+		g.dhondt = rng_below(3) == 0;
 		g.np = (size_t)rng_below(MAXP) + 1;
 		g.nc = (size_t)rng_below(MAXC - 1) + 2;
 		for (p = 0; p < g.np; p++) {
@@ -578,7 +585,7 @@ prop_levelling(unsigned long n)
 		/* Step 2: apportion, set aside, repeat. */
 		do {
 			again = false;
-			if (!ref_national(nat, in, g.nc, seats, share)) {
+			if (!ref_national(nat, in, g.nc, seats, share, g.dhondt)) {
 				ok = false;
 				break;
 			}
@@ -661,6 +668,46 @@ prop_levelling(unsigned long n)
 					    "levelling seat of c%zu in p%zu "
 					    "(case %lu)", c, p, i);
 				}
+		}
+		/* Revisions one province at a time equal a state built from
+		 * scratch on the final votes (the incremental order). */
+		for (k = 0; k < 4; k++) {
+			json_t *b = json_object(), *v = json_object();
+			struct tally_error err;
+			struct tally_feed *f;
+			struct tally_state *fresh;
+			char id[32];
+			p = (size_t)rng_below(g.np);
+			for (c = 0; c < g.nc; c++) {
+				g.votes[p][c] = rng_below(6) == 0 ? 0 :
+				    rng_below(20000);
+				snprintf(id, sizeof(id), "c%zu", c);
+				json_object_set_new(v, id, json_integer(
+				    (json_int_t)g.votes[p][c]));
+			}
+			json_object_set_new(b, "revision", json_integer(
+			    (json_int_t)k + 2));
+			json_object_set_new(b, "votes", v);
+			snprintf(id, sizeof(id), "p%zu", p);
+			f = tally_feed_parse(e, id, b, "", &err);
+			json_decref(b);
+			if (f == NULL || tally_state_apply(s, f, "t", &err) == -1)
+				abort();
+			fresh = gen_state(e, &g);
+			CHECK_EQ_U(s->levelling->pending, fresh->levelling->pending,
+			    "incremental pending (case %lu)", i);
+			for (c = 0; c < g.nc; c++) {
+				size_t q;
+				CHECK_EQ_U(s->coalitions[c].seats,
+				    fresh->coalitions[c].seats, "incremental "
+				    "seats of c%zu (case %lu)", c, i);
+				for (q = 0; q < g.np; q++)
+					CHECK_EQ_U(tally_levelling_in(s, q, c),
+					    tally_levelling_in(fresh, q, c),
+					    "incremental levelling c%zu p%zu "
+					    "(case %lu)", c, q, i);
+			}
+			tally_state_destroy(fresh);
 		}
 		tally_state_destroy(s);
 		tally_election_destroy(e);
