@@ -280,10 +280,13 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 		r->share[c] = 0;
 		r->seats[c] = 0;
 		/* s. 11-7(1): "minst 4 prosent": at least, as in seats.c. */
+		bool was = r->eligible[c];
 		r->eligible[c] = t->votes > 0 &&
 		    (rule->threshold_of == TALLY_THRESHOLD_NONE ||
 		    (u128)t->votes * 100 * rule->threshold_percent.den >=
 		    (u128)rule->threshold_percent.num * base);
+		if (was != r->eligible[c])
+			r->eligible_changed_ = true;
 		if (r->eligible[c])
 			seats += t->district_seats;
 	}
@@ -370,7 +373,8 @@ build_block(const struct tally_state *s, struct tally_levelling_result *r,
 	 */
 	for (i = 0; i < cur->feed->n_lists; i++) {
 		const struct tally_feed_list *l = &cur->feed->lists[i];
-		if (l->votes == 0)
+		/* Only coalitions at the tier's threshold can be seated. */
+		if (l->votes == 0 || !r->eligible[l->coalition])
 			continue;
 		for (j = 0; j < seats; j++) {
 			struct tally_levelling_step *c = &b[n++];
@@ -450,7 +454,7 @@ order_candidates(const struct tally_state *s, struct tally_levelling_result *r,
 	size_t p, i, k, n = 0, lo, hi, at;
 	uint32_t *t;
 
-	if (!r->built_ || changed == SIZE_MAX) {
+	if (!r->built_ || changed == SIZE_MAX || r->eligible_changed_) {
 		for (p = 0; p < e->n_provinces; p++) {
 			build_block(s, r, p);
 			for (i = 0; i < r->blk_n_[p]; i++)
@@ -552,7 +556,7 @@ tally_levelling_compute(const struct tally_state *s,
 	uint64_t sum = 0;
 	size_t c;
 
-	r->tie = r->assign_tie = false;
+	r->tie = r->assign_tie = r->eligible_changed_ = false;
 	r->pending = r->unassigned = r->rounds = 0;
 	r->apportioned = 0;
 	r->n_steps = 0;

@@ -74,6 +74,7 @@ struct tally_levelling_result {
 	uint32_t	*ord_, *ord2_;
 	size_t		 n_ord_;
 	bool		 built_;
+	bool		 eligible_changed_;	/* candidates re-built from scratch */
 };
 
 /* Size a result for `e` (levelling enabled). 0, or -1 (ENOMEM). */
