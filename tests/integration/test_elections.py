@@ -133,6 +133,25 @@ class Elections(CheckedDaemonTest):
         self.assertEqual(p["quota"]["exact"], "13650/1")
         self.assertEqual(p["method"], "hagenbach-bischoff-ceil")
 
+    def test_restart_keeps_the_levelling_tier(self):
+        """A clean stop writes a snapshot; the restarted daemon reads it
+        back and re-computes the same tier, byte for byte."""
+        ds = "no-2025"
+        d = self.counted(ds)
+        views = ("/v1/leaderboard", "/v1/provinces/03?explain=1",
+                 "/v1/coalitions/A")
+        before = [d.get(v).json() for v in views]
+        self.assertEqual(d.stop(), 0, d.logtext())
+        d2 = self.daemon(args=["--election", os.path.join(
+            ELECTIONS, ds, "election.json")],
+            env={"TALLYD_INGEST_TOKEN": TOKEN}, data_dir=d.data_dir)
+        after = [d2.get(v).json() for v in views]
+        for b, a in zip(before, after):
+            for k in ("updated_at", "received_at"):
+                b.pop(k, None)
+                a.pop(k, None)
+            self.assertEqual(a, b)
+
     def test_norway_explain_shows_the_levelling_tier(self):
         d = self.counted("no-2021")
         p = self.province(d, "03", "?explain=1")
