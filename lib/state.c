@@ -316,7 +316,6 @@ levelling(struct tally_state *s, size_t changed)
 		s->coalitions[i].seats -= s->coalitions[i].levelling_seats;
 	s->seats_allocated -= s->election->levelling.seats - r->pending;
 	s->seats_pending -= r->pending;
-	/* On allocation failure the tier reports every seat as pending. */
 	(void)tally_levelling_compute(s, r, changed);
 	for (i = 0; i < s->election->n_coalitions; i++) {
 		s->coalitions[i].levelling_seats = r->seats[i];

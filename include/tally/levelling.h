@@ -85,10 +85,12 @@ void	tally_levelling_finish(struct tally_levelling_result *r);
 /*
  * Compute the tier from the state's current district seats and votes.
  * `changed` is the one province whose snapshot or district seats changed
- * since the last call, or SIZE_MAX when any may have.
- * 0, or -1 on allocation failure (the result then says every levelling seat
- * is pending).  Invariant on success: the coalitions' levelling seats plus
- * `pending` equal the tier's size.
+ * since the last call, or SIZE_MAX when any may have.  Returns 0: it
+ * allocates nothing (tally_levelling_init sized everything).  Invariant,
+ * checked in every build: the coalitions' levelling seats plus `pending`
+ * equal the tier's size.  Beyond the seat engine's bounds (more than
+ * TALLY_SEATS_MAX seats in all, or 10^12 votes for one coalition) every
+ * levelling seat stays pending rather than guessed.
  */
 int	tally_levelling_compute(const struct tally_state *s,
 	    struct tally_levelling_result *r, size_t changed);
