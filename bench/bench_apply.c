@@ -9,9 +9,17 @@
  * check + apply of further revisions spread over all provinces, and the
  * memory the state holds.
  *
- * Usage: bench_apply [--lists L] [--feeds N] [P ...]
- * Default: 50 lists, 20000 timed feeds, P = 50 1000 10000 100000.
+ * Usage: bench_apply [--rule R] [--lists L] [--feeds N] [P ...]
+ * Default: D'Hondt, 50 lists, 20000 timed feeds, P = 50 1000 10000 100000.
+ *
+ * --rule national: a 5 % national threshold of list votes, the first
+ * coalition with its own 8 %, the last exempt (Poland's rule): national
+ * figures are re-decided after every feed.  --rule levelling: modified
+ * Sainte-Laguë 1.4 with one levelling seat per province and Norway's tier
+ * (4 %, national apportionment, assignment to provinces), re-computed after
+ * every feed.  Norway-sized: --rule levelling --lists 10 19.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +51,13 @@ rss_kib(void)
 	return kib;
 }
 
+static const char *rule_name = "dhondt";
+
 static struct tally_election *
 make_election(size_t provinces, size_t lists)
 {
+	bool national = strcmp(rule_name, "national") == 0;
+	bool levelling = strcmp(rule_name, "levelling") == 0;
 	json_t *e = json_object(), *alloc = json_object(), *cs = json_array(),
 	    *ps = json_array();
 	struct tally_election *el;
@@ -55,13 +67,31 @@ make_election(size_t provinces, size_t lists)
 
 	json_object_set_new(e, "id", json_string("bench"));
 	json_object_set_new(e, "name", json_string("generated"));
-	json_object_set_new(alloc, "method", json_string("dhondt"));
+	if (levelling) {
+		json_object_set_new(alloc, "method", json_string("sainte-lague"));
+		json_object_set_new(alloc, "first_divisor", json_string("1.4"));
+		json_object_set_new(e, "levelling", json_pack("{s:{s:s,s:s,s:{s:s,"
+		    "s:s}},s:{s:s,s:s}}", "allocation", "method", "sainte-lague",
+		    "first_divisor", "1.4", "threshold", "percent", "4", "of",
+		    "list", "assignment", "method", "sainte-lague", "scale",
+		    "votes_per_seat"));
+	} else
+		json_object_set_new(alloc, "method", json_string("dhondt"));
+	if (national)
+		json_object_set_new(alloc, "threshold", json_pack("{s:s,s:s,s:s}",
+		    "percent", "5", "of", "list", "scope", "national"));
 	json_object_set_new(e, "allocation", alloc);
 	for (i = 0; i < lists; i++) {
 		json_t *c = json_object();
 		snprintf(id, sizeof(id), "c%zu", i);
 		json_object_set_new(c, "id", json_string(id));
 		json_object_set_new(c, "name", json_string(id));
+		if (national && i == 0)
+			json_object_set_new(c, "threshold",
+			    json_pack("{s:s}", "percent", "8"));
+		else if (national && i + 1 == lists)
+			json_object_set_new(c, "threshold",
+			    json_pack("{s:b}", "exempt", 1));
 		json_array_append_new(cs, c);
 	}
 	for (i = 0; i < provinces; i++) {
@@ -70,6 +100,8 @@ make_election(size_t provinces, size_t lists)
 		json_object_set_new(p, "id", json_string(id));
 		json_object_set_new(p, "name", json_string(id));
 		json_object_set_new(p, "seats", json_integer(7));
+		if (levelling)
+			json_object_set_new(p, "levelling_seats", json_integer(1));
 		json_array_append_new(ps, p);
 	}
 	json_object_set_new(e, "coalitions", cs);
@@ -147,7 +179,9 @@ main(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--lists") == 0 && i + 1 < argc)
+		if (strcmp(argv[i], "--rule") == 0 && i + 1 < argc)
+			rule_name = argv[++i];
+		else if (strcmp(argv[i], "--lists") == 0 && i + 1 < argc)
 			lists = (size_t)atol(argv[++i]);
 		else if (strcmp(argv[i], "--feeds") == 0 && i + 1 < argc)
 			feeds = (size_t)atol(argv[++i]);
@@ -158,8 +192,8 @@ main(int argc, char **argv)
 				sizes[n_sizes++] = (size_t)atol(argv[i]);
 		}
 	}
-	printf("# provinces lists feeds ns_per_apply(parse+check+apply) "
-	    "ns_per_apply(apply only) state_rss_mib\n");
+	printf("# rule %s\n# provinces lists feeds ns_per_apply(parse+check+apply) "
+	    "ns_per_apply(apply only) state_rss_mib\n", rule_name);
 	for (k = 0; k < n_sizes; k++) {
 		size_t P = sizes[k], j;
 		struct tally_election *e = make_election(P, lists);

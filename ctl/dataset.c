@@ -167,6 +167,21 @@ on_constituency(void *arg, struct csv *c, struct csv_field **f, char *err,
 		goto nomem;
 	p->seats = (uint32_t)seats;
 	d->seats_total += seats;
+	if (f[3] != NULL) {
+		uint64_t all;
+		if (field_u64(c, f[3], "seats_incl_levelling", TALLY_SEATS_MAX,
+		    &all, err, errsize) == -1)
+			return -1;
+		if (all < seats) {
+			snprintf(err, errsize, "%s:%u:%u: seats_incl_levelling "
+			    "%llu is below seats %llu", c->name, f[3]->line,
+			    f[3]->col, (unsigned long long)all,
+			    (unsigned long long)seats);
+			return -1;
+		}
+		p->levelling_seats = (uint32_t)(all - seats);
+		d->has_levelling = true;
+	}
 	return 0;
 nomem:
 	snprintf(err, errsize, "out of memory");
@@ -259,7 +274,8 @@ int
 dataset_load(struct dataset *d, const char *dir, bool results, char *err,
     size_t errsize)
 {
-	static const char *const cc[] = { "constituency_id", "name", "seats" };
+	static const char *const cc[] = { "constituency_id", "name", "seats",
+	    "seats_incl_levelling?" };
 	static const char *const vc[] = { "constituency_id", "party_id", "votes" };
 	static const char *const tc[] = { "constituency_id", "blank_votes",
 	    "null_votes" };
@@ -275,7 +291,7 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 	base = strrchr(d->dir, '/');
 	if ((d->id = strdup(base ? base + 1 : d->dir)) == NULL)
 		goto nomem;
-	if (read_table(dir, "constituencies.csv", true, cc, 3, on_constituency,
+	if (read_table(dir, "constituencies.csv", true, cc, 4, on_constituency,
 	    d, err, errsize) == -1)
 		goto fail;
 	if (results && (read_table(dir, "votes.csv", true, vc, 3, on_votes, d, err,
@@ -416,12 +432,9 @@ allocation(const char *path, json_t *rule, char *err, size_t errsize)
 	char buf[64];
 	const char *s;
 
-	if (json_array_size(json_object_get(rule, "threshold_exempt")) > 0 ||
-	    json_object_size(json_object_get(rule, "list_thresholds")) > 0) {
-		snprintf(err, errsize, "%.900s: list_thresholds and threshold_exempt "
-		    "have no equivalent in a tallyd definition", path);
-		return NULL;
-	}
+	const char *quota = json_string_value(json_object_get(rule,
+	    "droop_quota"));
+
 	if (method == NULL) {
 		snprintf(err, errsize, "%.900s: no method", path);
 		return NULL;
@@ -435,9 +448,17 @@ allocation(const char *path, json_t *rule, char *err, size_t errsize)
 		json_object_set_new(a, "method", json_string("sainte-lague"));
 	else if (strcmp(method, "hare") == 0)
 		json_object_set_new(a, "method", json_string("hare"));
-	else if (strcmp(method, "droop") == 0 &&
+	else if (strcmp(method, "droop") == 0 && quota == NULL &&
 	    json_object_get(rule, "droop_quota") == NULL)
 		json_object_set_new(a, "method", json_string("droop"));
+	/* votes/(seats+1), rounded up (Slovakia) or exact. */
+	else if (strcmp(method, "droop") == 0 && quota != NULL &&
+	    strcmp(quota, "ceil") == 0)
+		json_object_set_new(a, "method",
+		    json_string("hagenbach-bischoff-ceil"));
+	else if (strcmp(method, "droop") == 0 && quota != NULL &&
+	    strcmp(quota, "exact") == 0)
+		json_object_set_new(a, "method", json_string("hagenbach-bischoff"));
 	else {
 		snprintf(err, errsize, "%.900s: method \"%.64s\"%s is not one tallyd "
 		    "knows", path, method, json_object_get(rule, "droop_quota") ?
@@ -488,6 +509,66 @@ nomem:
 fail:
 	json_decref(a);
 	return NULL;
+}
+
+/*
+ * rule.json's list_thresholds (a list's own percent) and threshold_exempt
+ * (lists no threshold applies to) on the coalitions the lists belong to.
+ */
+static int
+own_thresholds(const char *path, json_t *rule, struct parties *ps, char *err,
+    size_t errsize)
+{
+	json_t *lt = json_object_get(rule, "list_thresholds");
+	json_t *ex = json_object_get(rule, "threshold_exempt"), *v, *co;
+	const char *pid, *cid;
+	char buf[64];
+	size_t i;
+
+	json_object_foreach(lt, pid, v) {
+		if ((cid = json_string_value(json_object_get(ps->l2c, pid))) ==
+		    NULL || (co = json_object_get(ps->coalitions, cid)) == NULL) {
+			snprintf(err, errsize, "%.900s: list_thresholds names %.64s, "
+			    "which is not in parties.csv", path, pid);
+			return -1;
+		}
+		decimal(v, buf, sizeof(buf));
+		json_object_set_new(co, "threshold", json_pack("{ss ss}",
+		    "percent", buf, "reason", "the list's own threshold "
+		    "(rule.json list_thresholds)"));
+	}
+	json_array_foreach(ex, i, v) {
+		pid = json_string_value(v);
+		if (pid == NULL || (cid = json_string_value(json_object_get(
+		    ps->l2c, pid))) == NULL ||
+		    (co = json_object_get(ps->coalitions, cid)) == NULL) {
+			snprintf(err, errsize, "%.900s: threshold_exempt names "
+			    "%.64s, which is not in parties.csv", path,
+			    pid ? pid : "a non-string");
+			return -1;
+		}
+		json_object_set_new(co, "threshold", json_pack("{sb ss}",
+		    "exempt", 1, "reason", "exempt by law (rule.json "
+		    "threshold_exempt)"));
+	}
+	return 0;
+}
+
+/*
+ * A levelling tier (constituencies.csv with seats_incl_levelling): the one
+ * two-tier rule a dataset can name today, Norway's (Valgloven ch. 11): 4 %
+ * of the national list votes, a national apportionment by modified
+ * Sainte-Laguë (1.4), the seats placed in counties by votes per seat.
+ */
+static json_t *
+levelling_tier(void)
+{
+	return json_pack("{s{ss ss s{ss ss ss} ss} s{ss ss ss ss}}",
+	    "allocation", "method", "sainte-lague", "first_divisor", "1.4",
+	    "threshold", "percent", "4", "of", "list", "scope", "national",
+	    "ties", "lot",
+	    "assignment", "method", "sainte-lague", "first_divisor", "1",
+	    "scale", "votes_per_seat", "ties", "lot");
 }
 
 /* The title of the dataset's README.md, or NULL. */
@@ -616,6 +697,8 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 				    d.provinces[i].id);
 				goto fail;
 			}
+	if (own_thresholds(path, rule, &ps, err, sizeof(err)) == -1)
+		goto fail;
 	if (name == NULL)
 		name = json_string_value(json_object_get(rule, "election_name"));
 	if (name == NULL)
@@ -632,10 +715,18 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		goto nomem;
 	json_object_foreach(ps.coalitions, key, co)
 		json_array_append(cs, co);
-	for (i = 0; i < d.n_provinces; i++)
-		json_array_append_new(pv, json_pack("{ss ss si}", "id",
-		    d.provinces[i].id, "name", d.provinces[i].name, "seats",
-		    (int)d.provinces[i].seats));
+	for (i = 0; i < d.n_provinces; i++) {
+		json_t *row = json_pack("{ss ss si}", "id", d.provinces[i].id,
+		    "name", d.provinces[i].name, "seats",
+		    (int)d.provinces[i].seats);
+		if (row != NULL && d.has_levelling)
+			json_object_set_new(row, "levelling_seats",
+			    json_integer(d.provinces[i].levelling_seats));
+		json_array_append_new(pv, row);
+	}
+	if (d.has_levelling && json_object_set_new(def, "levelling",
+	    levelling_tier()) == -1)
+		goto nomem;
 	if ((text = json_dumps(def, JSON_INDENT(2) |
 	    JSON_PRESERVE_ORDER)) == NULL)
 		goto nomem;

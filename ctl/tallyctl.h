@@ -159,6 +159,7 @@ struct ds_province {
 	char		*id;
 	char		*name;
 	uint32_t	 seats;
+	uint32_t	 levelling_seats;	/* seats_incl_levelling - seats */
 	uint64_t	 blank, invalid;
 	struct ds_list	*lists;
 	size_t		 n_lists;
@@ -170,6 +171,7 @@ struct dataset {
 	struct ds_province	*provinces;
 	size_t			 n_provinces;
 	uint64_t		 seats_total;
+	bool			 has_levelling;	/* seats_incl_levelling given */
 };
 
 /*

@@ -71,7 +71,6 @@ struct core {
 	struct core_stamp	 global;
 	struct core_stamp	*stamps;	/* per province */
 	size_t			*changed;	/* scratch: n_provinces */
-	bool			*excluded;	/* scratch: n_coalitions */
 	struct subscriber	 subs[4];
 	size_t			 n_subs;
 
@@ -137,29 +136,23 @@ core_alloc(struct core *c, const struct tally_election *e)
 {
 	struct core_stamp *stamps;
 	size_t *changed;
-	bool *in_round, *excluded;
+	bool *in_round;
 
 	stamps = calloc(e->n_provinces, sizeof(*stamps));
 	changed = calloc(e->n_provinces, sizeof(*changed));
 	in_round = calloc(e->n_provinces, sizeof(*in_round));
-	excluded = calloc(e->n_coalitions ? e->n_coalitions : 1,
-	    sizeof(*excluded));
-	if (stamps == NULL || changed == NULL || in_round == NULL ||
-	    excluded == NULL) {
+	if (stamps == NULL || changed == NULL || in_round == NULL) {
 		free(stamps);
 		free(changed);
 		free(in_round);
-		free(excluded);
 		return -1;
 	}
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
-	free(c->excluded);
 	c->stamps = stamps;
 	c->changed = changed;
 	c->in_round = in_round;
-	c->excluded = excluded;
 	return 0;
 }
 
@@ -225,7 +218,6 @@ core_destroy(struct core *c)
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
-	free(c->excluded);
 	free(c);
 }
 
@@ -397,13 +389,13 @@ static void	round_start(struct core *c);
 
 /* Tell the subscribers what version v changed. */
 static void
-publish(struct core *c, const struct pending *p, bool exclusion_moved)
+publish(struct core *c, const struct pending *p, bool wide)
 {
 	const struct tally_state *s = c->state;
 	size_t n = 0, i;
 
-	if (exclusion_moved) {
-		/* A national threshold re-allocated every reporting province. */
+	if (wide) {
+		/* A national threshold or a levelling tier moved others too. */
 		for (i = 0; i < c->election->n_provinces; i++)
 			if (s->provinces[i].changed == s->version)
 				c->changed[n++] = i;
@@ -429,11 +421,9 @@ apply_pending(struct core *c, struct pending *p)
 {
 	struct tally_state *s = c->state;
 	struct tally_error terr;
-	bool moved = false;
 	size_t i;
 
-	for (i = 0; i < c->election->n_coalitions; i++)
-		c->excluded[i] = s->coalitions[i].excluded;
+	s->wide_change = false;
 	for (i = 0; i < p->n; i++) {
 		struct tally_feed *f;
 		if (p->chk[i] != TALLY_CHECK_NEW)
@@ -454,10 +444,7 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
-	for (i = 0; i < c->election->n_coalitions; i++)
-		if (c->excluded[i] != s->coalitions[i].excluded)
-			moved = true;
-	publish(c, p, moved);
+	publish(c, p, s->wide_change);
 }
 
 /* The log is done with the round's buffer, or with a rotation (loop). */
@@ -737,11 +724,9 @@ core_swap_definition(struct core *c, struct tally_election *e,
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
-	free(c->excluded);
 	c->stamps = nc.stamps;
 	c->changed = nc.changed;
 	c->in_round = nc.in_round;
-	c->excluded = nc.excluded;
 	c->state = s;
 	c->election = e;
 	c->def_digest = definition_digest(e);

@@ -72,6 +72,9 @@ tally_method_name(enum tally_method m)
 	case TALLY_METHOD_SAINTE_LAGUE:	return "sainte-lague";
 	case TALLY_METHOD_HARE:		return "hare";
 	case TALLY_METHOD_DROOP:	return "droop";
+	case TALLY_METHOD_HAGENBACH_BISCHOFF:	return "hagenbach-bischoff";
+	case TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL:
+		return "hagenbach-bischoff-ceil";
 	}
 	return "?";
 }
@@ -97,6 +100,31 @@ const char *
 tally_ties_name(enum tally_ties t)
 {
 	return t == TALLY_TIES_VOTES ? "votes" : "lot";
+}
+
+const char *
+tally_scale_name(enum tally_levelling_scale s)
+{
+	return s == TALLY_SCALE_VOTES_PER_SEAT ? "votes_per_seat" : "none";
+}
+
+#define METHODS	"\"dhondt\", \"sainte-lague\", \"hare\", \"droop\", " \
+		"\"hagenbach-bischoff\", \"hagenbach-bischoff-ceil\""
+
+/* A method name, or -1. */
+static int
+method_from_name(const char *s)
+{
+	static const enum tally_method all[] = { TALLY_METHOD_DHONDT,
+	    TALLY_METHOD_SAINTE_LAGUE, TALLY_METHOD_HARE, TALLY_METHOD_DROOP,
+	    TALLY_METHOD_HAGENBACH_BISCHOFF,
+	    TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL };
+	size_t i;
+
+	for (i = 0; s != NULL && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, tally_method_name(all[i])) == 0)
+			return (int)all[i];
+	return -1;
 }
 
 /* Build "base/key" into buf, escaping the key as RFC 6901 says (~0, ~1). */
@@ -267,25 +295,17 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 	v = json_object_get(obj, "method");
 	s = json_string_value(v);
 	if (v == NULL)
-		lerr(l, p, "missing: one of \"dhondt\", \"sainte-lague\", "
-		    "\"hare\", \"droop\"");
-	else if (s != NULL && strcmp(s, "dhondt") == 0)
-		method_ok = true, rule->method = TALLY_METHOD_DHONDT;
-	else if (s != NULL && strcmp(s, "sainte-lague") == 0)
-		method_ok = true, rule->method = TALLY_METHOD_SAINTE_LAGUE;
-	else if (s != NULL && strcmp(s, "hare") == 0)
-		method_ok = true, rule->method = TALLY_METHOD_HARE;
-	else if (s != NULL && strcmp(s, "droop") == 0)
-		method_ok = true, rule->method = TALLY_METHOD_DROOP;
+		lerr(l, p, "missing: one of " METHODS);
+	else if (method_from_name(s) >= 0)
+		method_ok = true,
+		    rule->method = (enum tally_method)method_from_name(s);
 	else
-		lerr(l, p, "must be one of \"dhondt\", \"sainte-lague\", "
-		    "\"hare\", \"droop\"");
+		lerr(l, p, "must be one of " METHODS);
 
 	/* Without a known method there is no second divisor to compare with. */
 	if ((v = json_object_get(obj, "first_divisor")) != NULL && method_ok) {
 		ptr_key(p, sizeof(p), ptr, "first_divisor");
-		if (rule->method == TALLY_METHOD_HARE ||
-		    rule->method == TALLY_METHOD_DROOP)
+		if (TALLY_METHOD_IS_QUOTA(rule->method))
 			lerr(l, p, "only divisor methods (dhondt, sainte-lague) "
 			    "take a first divisor");
 		else if (get_decimal(l, v, p, &rule->first_divisor) == 0) {
@@ -404,6 +424,7 @@ free_coalition(struct tally_coalition *c)
 	for (i = 0; i < c->n_aliases; i++)
 		free(c->aliases[i]);
 	free(c->aliases);
+	free(c->threshold.reason);
 }
 
 static bool
@@ -420,15 +441,19 @@ is_color(const char *s)
 	return true;
 }
 
+static void	parse_aliases(struct loader *, const json_t *, const char *,
+		    struct tally_coalition *, json_t *, size_t);
+static void	parse_list_threshold(struct loader *, const json_t *,
+		    const char *, struct tally_list_threshold *);
+
 static void
 parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_coalition *c, json_t *index, size_t pos)
 {
 	static const char *const keys[] = { "id", "name", "short", "color",
-	    "aliases", NULL };
-	json_t *al, *v;
+	    "aliases", "threshold", NULL };
+	json_t *v;
 	char p[256];
-	size_t i;
 
 	if (!json_is_object(obj)) {
 		lerr(l, ptr, "must be an object, not %s", tally_json_kind(obj));
@@ -447,6 +472,65 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 	if (c->id != NULL)
 		index_put(l, index, 'l', c->id, pos,
 		    ptr_key(p, sizeof(p), ptr, "id"), "coalition or alias id");
+	parse_aliases(l, obj, ptr, c, index, pos);
+	if ((v = json_object_get(obj, "threshold")) != NULL)
+		parse_list_threshold(l, v, ptr_key(p, sizeof(p), ptr,
+		    "threshold"), &c->threshold);
+}
+
+/*
+ * A coalition's own threshold: {"percent": "8", "reason": "..."} or
+ * {"exempt": true, "reason": "..."}.
+ */
+static void
+parse_list_threshold(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_list_threshold *t)
+{
+	static const char *const keys[] = { "percent", "exempt", "reason",
+	    NULL };
+	json_t *pc, *ex;
+	char p[256];
+
+	if (!json_is_object(obj)) {
+		lerr(l, ptr, "must be an object {\"percent\", \"reason\"} or "
+		    "{\"exempt\": true, \"reason\"}");
+		return;
+	}
+	check_keys(l, obj, ptr, keys);
+	pc = json_object_get(obj, "percent");
+	ex = json_object_get(obj, "exempt");
+	if (pc != NULL && ex != NULL)
+		lerr(l, ptr, "give either \"percent\" or \"exempt\", not both");
+	else if (pc == NULL && ex == NULL)
+		lerr(l, ptr, "missing: \"percent\" (the coalition's own "
+		    "threshold) or \"exempt\": true");
+	else if (pc != NULL) {
+		ptr_key(p, sizeof(p), ptr, "percent");
+		if (get_decimal(l, pc, p, &t->percent) == 0) {
+			struct tally_frac hundred = { 100, 1 };
+			if (t->percent.num == 0 ||
+			    tally_frac_cmp(t->percent, hundred) > 0)
+				lerr(l, p, "must be greater than 0 and at most "
+				    "100");
+			else
+				t->set = true;
+		}
+	} else if (!json_is_true(ex)) {
+		lerr(l, ptr_key(p, sizeof(p), ptr, "exempt"),
+		    "must be true (leave the threshold out when not exempt)");
+	} else
+		t->set = t->exempt = true;
+	t->reason = get_string(l, obj, ptr, "reason", false);
+}
+
+static void
+parse_aliases(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_coalition *c, json_t *index, size_t pos)
+{
+	json_t *al, *v;
+	char p[256];
+	size_t i;
+
 	if ((al = json_object_get(obj, "aliases")) == NULL)
 		return;
 	ptr_key(p, sizeof(p), ptr, "aliases");
@@ -480,10 +564,10 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 static void
 parse_province(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_province *pv, const struct tally_rule *rule, json_t *index,
-    size_t pos)
+    size_t pos, bool levelling)
 {
 	static const char *const keys[] = { "id", "name", "seats",
-	    "allocation", NULL };
+	    "allocation", "levelling_seats", NULL };
 	json_t *v;
 	char p[256];
 
@@ -514,13 +598,118 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 		if (parse_rule(l, v, p, &pv->rule, true) == 0)
 			pv->own_rule = true;
 	}
+	if ((v = json_object_get(obj, "levelling_seats")) != NULL) {
+		ptr_key(p, sizeof(p), ptr, "levelling_seats");
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > TALLY_SEATS_MAX)
+			lerr(l, p, "must be an integer from 0 to %d",
+			    TALLY_SEATS_MAX);
+		else if (!levelling)
+			lerr(l, p, "levelling seats need a \"levelling\" tier "
+			    "in the definition");
+		else
+			pv->levelling_seats = (uint32_t)json_integer_value(v);
+	}
+}
+
+/*
+ * The levelling tier: {"allocation": {divisor method, national threshold},
+ * "assignment": {divisor method, "scale"}}.
+ */
+static void
+parse_levelling(struct loader *l, const json_t *obj, struct tally_levelling *lv)
+{
+	static const char *const keys[] = { "allocation", "assignment", NULL };
+	static const char *const akeys[] = { "method", "first_divisor",
+	    "scale", "ties", NULL };
+	const char *ptr = "/levelling";
+	json_t *v, *copy;
+	const char *s;
+	char p[256];
+
+	if (!json_is_object(obj)) {
+		lerr(l, ptr, "must be an object {\"allocation\", "
+		    "\"assignment\"}");
+		return;
+	}
+	check_keys(l, obj, ptr, keys);
+	lv->enabled = true;
+	if ((v = json_object_get(obj, "allocation")) == NULL)
+		lerr(l, "/levelling/allocation", "missing: the national "
+		    "apportionment {\"method\", \"first_divisor\", "
+		    "\"threshold\"}");
+	else if (parse_rule(l, v, "/levelling/allocation", &lv->national,
+	    false) == 0) {
+		if (TALLY_METHOD_IS_QUOTA(lv->national.method))
+			lerr(l, "/levelling/allocation/method", "the levelling "
+			    "tier needs a divisor method (dhondt, sainte-lague)");
+		/* The national apportionment's threshold is national. */
+		lv->national.threshold_scope = TALLY_SCOPE_NATIONAL;
+	}
+	if ((v = json_object_get(obj, "assignment")) == NULL) {
+		lerr(l, "/levelling/assignment", "missing: how levelling seats "
+		    "go to provinces {\"method\", \"first_divisor\", "
+		    "\"scale\"}");
+		return;
+	}
+	if (!json_is_object(v)) {
+		lerr(l, "/levelling/assignment", "must be an object, not %s",
+		    tally_json_kind(v));
+		return;
+	}
+	check_keys(l, v, "/levelling/assignment", akeys);
+	lv->scale = TALLY_SCALE_NONE;
+	ptr_key(p, sizeof(p), "/levelling/assignment", "scale");
+	if ((s = json_string_value(json_object_get(v, "scale"))) != NULL &&
+	    strcmp(s, "votes_per_seat") == 0)
+		lv->scale = TALLY_SCALE_VOTES_PER_SEAT;
+	else if (json_object_get(v, "scale") != NULL &&
+	    (s == NULL || strcmp(s, "none") != 0))
+		lerr(l, p, "must be \"votes_per_seat\" (quotients divided by "
+		    "the province's votes per district seat) or \"none\"");
+	if ((copy = json_copy(v)) == NULL) {
+		lerr(l, p, "out of memory");
+		return;
+	}
+	json_object_del(copy, "scale");
+	if (parse_rule(l, copy, "/levelling/assignment", &lv->assign,
+	    false) == 0 && TALLY_METHOD_IS_QUOTA(lv->assign.method))
+		lerr(l, "/levelling/assignment/method", "the levelling "
+		    "assignment needs a divisor method (dhondt, sainte-lague)");
+	json_decref(copy);
+}
+
+/*
+ * A coalition's own percent replaces the percent of the threshold in force,
+ * so there must be one; an exemption needs none but is harmless.
+ */
+static void
+check_list_thresholds(struct loader *l, struct tally_election *e,
+    const json_t *root)
+{
+	size_t i;
+	char p[256], cp[64];
+
+	(void)root;
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_coalition *c = &e->coalitions[i];
+		if (!c->threshold.set)
+			continue;
+		e->has_list_thresholds = true;
+		if (!c->threshold.exempt &&
+		    e->rule.threshold_of == TALLY_THRESHOLD_NONE)
+			lerr(l, ptr_key(p, sizeof(p), ptr_idx(cp, sizeof(cp),
+			    "/coalitions", i), "threshold"), "a coalition's own "
+			    "threshold needs a threshold in the election's "
+			    "allocation (its base and scope apply)");
+	}
 }
 
 static struct tally_election *
 load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
-	    "date", "allocation", "coalitions", "provinces", NULL };
+	    "date", "allocation", "coalitions", "provinces", "levelling", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -584,10 +773,22 @@ load_json(json_t *root, struct loader *l)
 		e->n_provinces = json_array_size(arr);
 		json_array_foreach(arr, i, v) {
 			parse_province(l, v, ptr_idx(p, sizeof(p), "/provinces",
-			    i), &e->provinces[i], &e->rule, e->index, i);
+			    i), &e->provinces[i], &e->rule, e->index, i,
+			    json_object_get(root, "levelling") != NULL);
 			e->seats_total += e->provinces[i].seats;
+			e->levelling.seats += e->provinces[i].levelling_seats;
 		}
 	}
+	e->district_seats = e->seats_total;
+	if ((v = json_object_get(root, "levelling")) != NULL) {
+		parse_levelling(l, v, &e->levelling);
+		if (e->levelling.enabled && e->levelling.seats == 0 &&
+		    e->provinces != NULL)
+			lerr(l, "/levelling", "no province has levelling_seats: "
+			    "the tier would have no seats");
+		e->seats_total += e->levelling.seats;
+	}
+	check_list_thresholds(l, e, root);
 	if (l->errors == 0)
 		return e;
 fail:
@@ -746,6 +947,22 @@ dump_rule(const struct tally_rule *r)
 	return o;
 }
 
+static json_t *
+dump_list_threshold(const struct tally_list_threshold *t)
+{
+	char buf[64];
+	json_t *o = json_object();
+
+	if (t->exempt)
+		json_object_set_new(o, "exempt", json_true());
+	else
+		json_object_set_new(o, "percent", json_string(
+		    tally_frac_format(t->percent, buf, sizeof(buf))));
+	json_object_set_new(o, "reason", t->reason ? json_string(t->reason) :
+	    json_null());
+	return o;
+}
+
 json_t *
 tally_election_dump(const struct tally_election *e)
 {
@@ -774,6 +991,9 @@ tally_election_dump(const struct tally_election *e)
 		for (j = 0; j < co->n_aliases; j++)
 			json_array_append_new(al, json_string(co->aliases[j]));
 		json_object_set_new(c, "aliases", al);
+		if (co->threshold.set)
+			json_object_set_new(c, "threshold",
+			    dump_list_threshold(&co->threshold));
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "coalitions", arr);
@@ -786,8 +1006,24 @@ tally_election_dump(const struct tally_election *e)
 		json_object_set_new(c, "seats", json_integer(pv->seats));
 		if (pv->own_rule)
 			json_object_set_new(c, "allocation", dump_rule(&pv->rule));
+		if (e->levelling.enabled)
+			json_object_set_new(c, "levelling_seats",
+			    json_integer(pv->levelling_seats));
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);
+	if (e->levelling.enabled) {
+		json_t *lv = json_object(), *as;
+		json_object_set_new(lv, "seats",
+		    json_integer((json_int_t)e->levelling.seats));
+		json_object_set_new(lv, "allocation",
+		    dump_rule(&e->levelling.national));
+		as = dump_rule(&e->levelling.assign);
+		json_object_del(as, "threshold");
+		json_object_set_new(as, "scale", json_string(
+		    tally_scale_name(e->levelling.scale)));
+		json_object_set_new(lv, "assignment", as);
+		json_object_set_new(o, "levelling", lv);
+	}
 	return o;
 }

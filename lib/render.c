@@ -106,6 +106,10 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 		json_object_set_new(row, "share",
 		    json_real(tally_share(t->votes, s->valid)));
 		json_object_set_new(row, "seats", json_integer((json_int_t)t->seats));
+		json_object_set_new(row, "district_seats",
+		    json_integer((json_int_t)t->district_seats));
+		json_object_set_new(row, "levelling_seats",
+		    json_integer((json_int_t)t->levelling_seats));
 		json_object_set_new(row, "pending", json_integer((json_int_t)t->pending));
 		json_array_append_new(arr, row);
 	}
@@ -253,6 +257,8 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		tally_buf_str(&b, ",\"share\":");
 		buf_json_real(&b, tally_share(t->votes, s->valid));
 		buf_key_uint(&b, ",\"seats\":", t->seats);
+		buf_key_uint(&b, ",\"district_seats\":", t->district_seats);
+		buf_key_uint(&b, ",\"levelling_seats\":", t->levelling_seats);
 		buf_key_uint(&b, ",\"pending\":", t->pending);
 		tally_buf_str(&b, "}");
 	}
@@ -300,6 +306,7 @@ threshold_name(uint8_t ts)
 	case TALLY_TS_PASSED:	return "passed";
 	case TALLY_TS_FAILED:	return "failed";
 	case TALLY_TS_EXCLUDED:	return "excluded";
+	case TALLY_TS_EXEMPT:	return "exempt";
 	default:		return "none";
 	}
 }
@@ -440,6 +447,121 @@ quot_json(const struct tally_quot *q)
 	return o;
 }
 
+/*
+ * Why a list's threshold status is what it is: the percent that applied
+ * (null when none did) and a sentence naming the rule (the coalition's own
+ * reason when it gives one).
+ */
+static void
+set_threshold_reason(json_t *row, const struct tally_election *e,
+    const struct tally_province *pv, size_t coalition, uint8_t ts)
+{
+	const struct tally_list_threshold *own =
+	    &e->coalitions[coalition].threshold;
+	bool mine = own->set && !own->exempt;
+	struct tally_frac pct = mine ? own->percent :
+	    pv->rule.threshold_percent;
+	const char *where = pv->rule.threshold_scope == TALLY_SCOPE_NATIONAL ?
+	    "of the national vote" : "in this province";
+	char buf[64], msg[512];
+
+	if (ts == TALLY_TS_NONE) {
+		json_object_set_new(row, "threshold_percent", json_null());
+		json_object_set_new(row, "threshold_reason", json_null());
+		return;
+	}
+	if (ts == TALLY_TS_EXEMPT) {
+		json_object_set_new(row, "threshold_percent", json_null());
+		snprintf(msg, sizeof(msg), "exempt from every threshold%s%s",
+		    own->reason ? ": " : "", own->reason ? own->reason : "");
+		json_object_set_new(row, "threshold_reason", json_string(msg));
+		return;
+	}
+	tally_frac_format(pct, buf, sizeof(buf));
+	snprintf(msg, sizeof(msg), "%s %s threshold of %s %% %s%s%s",
+	    ts == TALLY_TS_PASSED ? "at or above" : "below",
+	    mine ? "its own" : "the", buf, where, mine && own->reason ? ": " :
+	    "", mine && own->reason ? own->reason : "");
+	json_object_set_new(row, "threshold_percent", json_string(buf));
+	json_object_set_new(row, "threshold_reason", json_string(msg));
+}
+
+/* ?explain=1 of a two-tier election: the national table and assignment. */
+static json_t *
+levelling_json(const struct tally_state *s)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_levelling_result *r = s->levelling;
+	json_t *o = json_object(), *nat = json_array(), *as = json_array(), *t;
+	char buf[64], ex[160];
+	size_t c, k;
+
+	json_object_set_new(o, "seats", juint(e->levelling.seats));
+	t = json_object();
+	if (e->levelling.national.threshold_of != TALLY_THRESHOLD_NONE) {
+		json_object_set_new(t, "percent", json_string(tally_frac_format(
+		    e->levelling.national.threshold_percent, buf, sizeof(buf))));
+		json_object_set_new(t, "of", json_string(tally_threshold_of_name(
+		    e->levelling.national.threshold_of)));
+		json_object_set_new(t, "base", juint(r->threshold_base));
+	}
+	json_object_set_new(o, "threshold", t);
+	json_object_set_new(o, "rounds", juint(r->rounds));
+	json_object_set_new(o, "apportioned", juint(r->apportioned));
+	json_object_set_new(o, "pending", juint(r->pending));
+	json_object_set_new(o, "unassigned", juint(r->unassigned));
+	json_object_set_new(o, "tie", json_boolean(r->tie || r->assign_tie));
+	for (c = 0; c < e->n_coalitions; c++) {
+		json_t *row;
+		if (s->coalitions[c].votes == 0 && r->district[c] == 0)
+			continue;
+		row = json_object();
+		json_object_set_new(row, "coalition",
+		    json_string(e->coalitions[c].id));
+		json_object_set_new(row, "votes", juint(s->coalitions[c].votes));
+		json_object_set_new(row, "eligible", json_boolean(r->eligible[c]));
+		json_object_set_new(row, "district_seats", juint(r->district[c]));
+		json_object_set_new(row, "national_share", r->eligible[c] ?
+		    juint(r->share[c]) : json_null());
+		json_object_set_new(row, "set_aside_in_round", r->set_aside[c] ?
+		    juint(r->set_aside[c]) : json_null());
+		json_object_set_new(row, "levelling_seats", juint(r->seats[c]));
+		json_array_append_new(nat, row);
+	}
+	json_object_set_new(o, "national", nat);
+	for (k = 0; k < r->n_steps; k++) {
+		const struct tally_levelling_step *st = &r->steps[k];
+		const struct tally_revision *cur =
+		    tally_state_current(s, st->province);
+		json_t *row = json_object(), *q = json_object();
+		double v = (double)st->votes * (double)st->div_den *
+		    (double)st->prov_seats / ((double)st->div_num *
+		    (double)st->prov_votes);
+
+		json_object_set_new(row, "seat", juint(k + 1));
+		json_object_set_new(row, "province",
+		    json_string(e->provinces[st->province].id));
+		json_object_set_new(row, "list", json_string(cur != NULL ?
+		    cur->feed->lists[st->list].id : e->coalitions[st->coalition].id));
+		json_object_set_new(row, "coalition",
+		    json_string(e->coalitions[st->coalition].id));
+		json_object_set_new(row, "votes", juint(st->votes));
+		json_object_set_new(row, "district_seats", juint(st->district));
+		/* Display only; the decision compared the exact fractions. */
+		json_object_set_new(q, "value", json_real(v));
+		snprintf(ex, sizeof(ex), "%llu/(%llu/%llu)/(%llu/%u)",
+		    (unsigned long long)st->votes,
+		    (unsigned long long)st->div_num,
+		    (unsigned long long)st->div_den,
+		    (unsigned long long)st->prov_votes, st->prov_seats);
+		json_object_set_new(q, "exact", json_string(ex));
+		json_object_set_new(row, "quotient", q);
+		json_array_append_new(as, row);
+	}
+	json_object_set_new(o, "assignment", as);
+	return o;
+}
+
 json_t *
 tally_render_province(const struct tally_state *s, size_t p, bool explain)
 {
@@ -461,8 +583,12 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 	    pv->rule.method == TALLY_METHOD_SAINTE_LAGUE)
 		json_object_set_new(o, "first_divisor", json_string(
 		    tally_frac_format(pv->rule.first_divisor, buf, sizeof(buf))));
+	if (e->levelling.enabled)
+		json_object_set_new(o, "levelling_seats", juint(pv->levelling_seats));
 	json_object_set_new(o, "lists", lists);
 	json_object_set_new(o, "pending", pend);
+	if (explain && s->levelling != NULL)
+		json_object_set_new(o, "levelling", levelling_json(s));
 	if (cur == NULL)
 		return o;
 
@@ -496,8 +622,12 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 		json_object_set_new(row, "share", json_real(tally_share(l->votes,
 		    valid)));
 		json_object_set_new(row, "seats", juint(r->seats[order[i]]));
+		json_object_set_new(row, "levelling_seats",
+		    juint(tally_levelling_in(s, p, l->coalition)));
 		json_object_set_new(row, "threshold",
 		    json_string(threshold_name(r->threshold[order[i]])));
+		set_threshold_reason(row, e, pv, l->coalition,
+		    r->threshold[order[i]]);
 		if (tally_seats_explain(&in, r, order[i], &scratch, &next,
 		    &margin) == -1) {
 			json_decref(row);
@@ -536,8 +666,7 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 			json_array_append_new(steps, row);
 		}
 		json_object_set_new(o, "steps", steps);
-		if (pv->rule.method == TALLY_METHOD_HARE ||
-		    pv->rule.method == TALLY_METHOD_DROOP)
+		if (TALLY_METHOD_IS_QUOTA(pv->rule.method))
 			json_object_set_new(o, "quota", quot_json(&r->quota));
 	}
 	tally_seat_result_finish(&scratch);
@@ -686,8 +815,12 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "votes", juint(t->votes));
 	json_object_set_new(o, "share", json_real(tally_share(t->votes, s->valid)));
 	json_object_set_new(o, "seats", juint(t->seats));
+	json_object_set_new(o, "district_seats", juint(t->district_seats));
+	json_object_set_new(o, "levelling_seats", juint(t->levelling_seats));
 	json_object_set_new(o, "pending", juint(t->pending));
-	if (e->has_national_threshold)
+	if (t->exempt)
+		json_object_set_new(o, "threshold", json_string("exempt"));
+	else if (e->has_national_threshold)
 		json_object_set_new(o, "threshold", json_string(t->excluded ?
 		    "failed" : "passed"));
 	for (p = 0; p < e->n_provinces; p++) {
@@ -708,6 +841,8 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 			    l->votes, list_votes(cur->feed) + cur->feed->blank)));
 			json_object_set_new(row, "seats",
 			    juint(s->provinces[p].result.seats[i]));
+			json_object_set_new(row, "levelling_seats",
+			    juint(tally_levelling_in(s, p, c)));
 			json_array_append_new(arr, row);
 		}
 	}

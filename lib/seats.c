@@ -3,9 +3,9 @@
  *
  * Divisor methods (D'Hondt, Sainte-Laguë and its modified forms) award seats
  * one at a time to the highest quotient votes / d(k), where k is the number of
- * seats the list already holds.  Largest-remainder methods (Hare, Droop) give
- * each list the whole quotas it holds and the remaining seats to the largest
- * remainders.
+ * seats the list already holds.  Largest-remainder methods (Hare, Droop,
+ * Hagenbach-Bischoff exact and rounded up) give each list the whole quotas it
+ * holds and the remaining seats to the largest remainders.
  *
  * Everything is integer arithmetic.  A quotient is kept as the exact fraction
  * votes * den / num and two quotients are compared by cross-multiplication in
@@ -131,13 +131,32 @@ award(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
  * The quotient a step records: a divisor quotient, or a remainder in votes
  * (Hare: rem/S, Droop: rem).
  */
+/*
+ * Largest remainder: the factor remainders are scaled by.  Hare and exact
+ * Hagenbach-Bischoff keep a list's share scaled by S (or S + 1) to stay in
+ * integers, so a remainder r stands for r / S (r / (S + 1)) votes; the
+ * integer quotas (Droop, Hagenbach-Bischoff rounded up) leave it in votes.
+ */
+static uint64_t
+rem_scale(const struct tally_seat_input *in)
+{
+	switch (in->rule->method) {
+	case TALLY_METHOD_HARE:
+		return in->seats;
+	case TALLY_METHOD_HAGENBACH_BISCHOFF:
+		return (uint64_t)in->seats + 1;
+	default:
+		return 1;
+	}
+}
+
 static void
 step_quot(const struct tally_seat_input *in, const struct tally_seat_result *r,
     size_t i, bool remainder, struct tally_quot *q)
 {
 	if (remainder) {
 		q->votes = r->rem_[i];
-		q->num = in->rule->method == TALLY_METHOD_HARE ? in->seats : 1;
+		q->num = rem_scale(in);
 		q->den = 1;
 	} else
 		next_quot(in, r, i, q);
@@ -320,8 +339,15 @@ allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
 	size_t i, n;
 
 	for (i = 0; i < in->n_lists; i++)
-		if (r->eligible_[i])
+		if (r->eligible_[i]) {
 			h.v[h.n++] = i;
+			if (in->floor_seats != NULL &&
+			    in->floor_seats[i] <= remaining) {
+				r->seats[i] = in->floor_seats[i];
+				r->allocated += in->floor_seats[i];
+				remaining -= in->floor_seats[i];
+			}
+		}
 	for (i = h.n / 2; i-- > 0;)
 		qheap_down(&h, i);
 	while (remaining > 0) {
@@ -353,6 +379,77 @@ allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
 	}
 }
 
+/* Take the last whole-quota seat awarded to `list` back. */
+static void
+unaward(struct tally_seat_result *r, size_t list)
+{
+	size_t k;
+
+	for (k = r->n_steps; k-- > 0;)
+		if (r->steps[k].list == list) {
+			memmove(&r->steps[k], &r->steps[k + 1],
+			    (r->n_steps - k - 1) * sizeof(r->steps[0]));
+			r->n_steps--;
+			break;
+		}
+	r->seats[list]--;
+	r->allocated--;
+}
+
+/*
+ * More whole quotas than seats (only a Hagenbach-Bischoff quota, exact or
+ * rounded up, can give S + 1): the lists with the smallest remainders give
+ * a seat back, fewer votes first on equal remainders (Act 180/2014 Coll.
+ * s. 66(4)).  Lists equal in both are tied for the seats they keep: each
+ * gives its seat back and the seats they keep are pending.
+ */
+static void
+take_back(const struct tally_seat_input *in, struct tally_seat_result *r,
+    size_t *o, size_t n)
+{
+	uint32_t excess = r->allocated - in->seats;
+	size_t i, j, m, first;
+
+	/* Holders of a whole seat, smallest remainder, then fewest votes, first. */
+	for (i = m = 0; i < n; i++)
+		if (r->seats[o[i]] > 0)
+			o[m++] = o[i];
+	for (i = 1; i < m; i++) {
+		size_t x = o[i];
+		for (j = i; j > 0 && (r->rem_[o[j - 1]] > r->rem_[x] ||
+		    (r->rem_[o[j - 1]] == r->rem_[x] &&
+		    (in->votes[o[j - 1]] > in->votes[x] ||
+		    (in->votes[o[j - 1]] == in->votes[x] && o[j - 1] > x)))); j--)
+			o[j] = o[j - 1];
+		o[j] = x;
+	}
+	/* Excess is at most one seat per holder: sum floor(v(S+1)/V) <= S+1. */
+	for (first = 0; excess > 0 && first < m;) {
+		size_t last = first;
+		while (last + 1 < m && r->rem_[o[last + 1]] == r->rem_[o[first]] &&
+		    in->votes[o[last + 1]] == in->votes[o[first]])
+			last++;
+		if (last - first + 1 <= excess) {
+			for (i = first; i <= last; i++)
+				unaward(r, o[i]);
+			excess -= (uint32_t)(last - first + 1);
+			first = last + 1;
+			continue;
+		}
+		/* A tie: every one of them gives the seat back, the seats
+		 * they keep are pending. */
+		r->tie = true;
+		r->tie_seats = (uint32_t)(last - first + 1) - excess;
+		r->n_tied = 0;
+		for (i = first; i <= last; i++) {
+			unaward(r, o[i]);
+			r->tied[r->n_tied++] = o[i];
+		}
+		r->pending = r->tie_seats;
+		excess = 0;
+	}
+}
+
 static void
 allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *r)
 {
@@ -371,16 +468,30 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 	}
 	/*
 	 * Hare: quota V/S.  Scaled by S, a list's whole seats are
-	 * floor(v*S/V) and its remainder (v*S mod V)/S votes.  Droop: quota
-	 * floor(V/(S+1)) + 1 (the integer Droop quota), whole seats v div Q,
-	 * remainder v mod Q.  Neither can award more whole seats than S.
+	 * floor(v*S/V) and its remainder (v*S mod V)/S votes.
+	 * Hagenbach-Bischoff: quota V/(S+1) exactly, the same scaled by S+1.
+	 * Droop: quota floor(V/(S+1)) + 1 (the integer Droop quota), whole
+	 * seats v div Q, remainder v mod Q.  Hagenbach-Bischoff rounded up:
+	 * quota ceil(V/(S+1)) (Act 180/2014 Coll. s. 66(2): the republic
+	 * electoral number, "rounded up to a whole number"), likewise.  Hare
+	 * and Droop never award more whole seats than S; the two
+	 * Hagenbach-Bischoff quotas can award S + 1 (see take_back).
 	 */
-	if (in->rule->method == TALLY_METHOD_HARE) {
+	switch (in->rule->method) {
+	case TALLY_METHOD_HARE:
+	case TALLY_METHOD_HAGENBACH_BISCHOFF:
 		r->quota.votes = total;
-		r->quota.num = in->seats;
+		r->quota.num = rem_scale(in);
 		r->quota.den = 1;
-	} else {
+		break;
+	case TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL:
+		quota_votes = (total + in->seats) / ((uint64_t)in->seats + 1);
+		break;
+	default:
 		quota_votes = total / ((uint64_t)in->seats + 1) + 1;
+		break;
+	}
+	if (quota_votes != 0) {
 		r->quota.votes = quota_votes;
 		r->quota.num = 1;
 		r->quota.den = 1;
@@ -389,8 +500,8 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 		uint64_t whole;
 		if (!r->eligible_[i])
 			continue;
-		if (in->rule->method == TALLY_METHOD_HARE) {
-			u128 scaled = (u128)in->votes[i] * in->seats;
+		if (quota_votes == 0) {
+			u128 scaled = (u128)in->votes[i] * rem_scale(in);
 			whole = (uint64_t)(scaled / total);
 			r->rem_[i] = (uint64_t)(scaled % total);
 		} else {
@@ -399,9 +510,13 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 		}
 		for (j = 0; j < whole; j++)
 			award(r, i, &r->quota, false, false);
-		remaining -= (uint32_t)whole;
 		o[n++] = i;
 	}
+	if (r->allocated > in->seats) {
+		take_back(in, r, o, n);
+		return;
+	}
+	remaining -= r->allocated;
 	/* Remainders, largest first; equal remainders by votes then index. */
 	for (i = 1; i < n; i++) {
 		size_t x = o[i];
@@ -413,7 +528,7 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 		o[j] = x;
 	}
 	/* Remainder value in votes: Hare rem/S, Droop rem. */
-	q.num = in->rule->method == TALLY_METHOD_HARE ? in->seats : 1;
+	q.num = rem_scale(in);
 	q.den = 1;
 	while (remaining > 0) {
 		uint64_t edge;
@@ -475,9 +590,15 @@ tally_seats_allocate(const struct tally_seat_input *in,
 	r->quota.num = r->quota.den = 1;
 	for (i = 0; i < in->n_lists; i++) {
 		enum tally_threshold_status ts = TALLY_TS_NONE;
+		struct tally_frac pct = rule->threshold_percent;
 		r->seats[i] = 0;
 		r->rem_[i] = 0;
-		if (in->excluded != NULL && in->excluded[i]) {
+		if (in->list_percent != NULL && in->list_percent[i].num != 0)
+			pct = in->list_percent[i];
+		if (in->exempt != NULL && in->exempt[i]) {
+			/* Kodeks wyborczy art. 197 par. 2: no threshold. */
+			ts = TALLY_TS_EXEMPT;
+		} else if (in->excluded != NULL && in->excluded[i]) {
 			ts = TALLY_TS_EXCLUDED;
 		} else if (rule->threshold_of != TALLY_THRESHOLD_NONE &&
 		    rule->threshold_scope == TALLY_SCOPE_NATIONAL) {
@@ -490,9 +611,8 @@ tally_seats_allocate(const struct tally_seat_input *in,
 			 * lists "que no hubieran obtenido, por lo menos, el
 			 * 3 por 100" are excluded).
 			 */
-			u128 l = (u128)in->votes[i] * 100 *
-			    rule->threshold_percent.den;
-			u128 rr = (u128)rule->threshold_percent.num * base;
+			u128 l = (u128)in->votes[i] * 100 * pct.den;
+			u128 rr = (u128)pct.num * base;
 			ts = l >= rr ? TALLY_TS_PASSED : TALLY_TS_FAILED;
 		}
 		r->threshold[i] = (uint8_t)ts;
@@ -501,7 +621,7 @@ tally_seats_allocate(const struct tally_seat_input *in,
 	}
 	if (in->seats == 0)
 		return 0;
-	if (rule->method == TALLY_METHOD_HARE || rule->method == TALLY_METHOD_DROOP)
+	if (TALLY_METHOD_IS_QUOTA(rule->method))
 		allocate_remainder(in, r);
 	else
 		allocate_divisor(in, r);
@@ -535,11 +655,15 @@ monotone(const struct tally_rule *rule)
 	 * Divisor methods: more votes raise only the list's own quotients
 	 * (and can only push rivals under a threshold).  Hare without a
 	 * threshold: the list's quota rises and every rival's falls.  Droop's
-	 * integer quota moves in steps with the list's own votes, and under a
+	 * integer quota moves in steps with the list's own votes (so do the
+	 * Hagenbach-Bischoff quotas, which may also take a whole seat back
+	 * from the smallest remainder), and under a
 	 * threshold a Hare list's gain can drop a rival out and reshuffle the
 	 * remainders: both can lose a seat by gaining votes.
 	 */
-	if (rule->method == TALLY_METHOD_DROOP)
+	if (rule->method == TALLY_METHOD_DROOP ||
+	    rule->method == TALLY_METHOD_HAGENBACH_BISCHOFF ||
+	    rule->method == TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL)
 		return false;
 	if (rule->method == TALLY_METHOD_HARE &&
 	    rule->threshold_of != TALLY_THRESHOLD_NONE &&

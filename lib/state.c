@@ -5,11 +5,13 @@
 
 #include <tally/state.h>
 
+static void	levelling(struct tally_state *s, size_t changed);
+
 struct tally_state *
 tally_state_create(const struct tally_election *e)
 {
 	struct tally_state *s;
-	size_t nc = e->n_coalitions ? e->n_coalitions : 1;
+	size_t nc = e->n_coalitions ? e->n_coalitions : 1, i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -23,6 +25,21 @@ tally_state_create(const struct tally_election *e)
 	    s->excluded_ == NULL) {
 		tally_state_destroy(s);
 		return NULL;
+	}
+	for (i = 0; i < e->n_coalitions; i++)
+		s->coalitions[i].exempt = e->coalitions[i].threshold.exempt;
+	if (e->levelling.enabled) {
+		if ((s->levelling = malloc(sizeof(*s->levelling))) == NULL ||
+		    tally_levelling_init(s->levelling, e) == -1) {
+			free(s->levelling);
+			s->levelling = NULL;
+			tally_state_destroy(s);
+			return NULL;
+		}
+		/* Nothing counted yet: the tier starts undecided. */
+		s->levelling->pending = e->levelling.seats;
+		s->seats_pending = e->levelling.seats;
+		levelling(s, SIZE_MAX);
 	}
 	return s;
 }
@@ -40,6 +57,12 @@ tally_state_destroy(struct tally_state *s)
 			tally_feed_destroy(ps->revisions[j].feed);
 		free(ps->revisions);
 		tally_seat_result_finish(&ps->result);
+		free(ps->list_percent_);
+		free(ps->exempt_);
+	}
+	if (s->levelling != NULL) {
+		tally_levelling_finish(s->levelling);
+		free(s->levelling);
 	}
 	free(s->provinces);
 	free(s->coalitions);
@@ -156,6 +179,10 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	in->votes = votes;
 	in->blank = cur->feed->blank;
 	in->excluded = s->election->has_national_threshold ? excluded : NULL;
+	if (s->election->has_list_thresholds) {
+		in->list_percent = s->provinces[province].list_percent_;
+		in->exempt = s->provinces[province].exempt_;
+	}
 	return true;
 }
 
@@ -200,6 +227,7 @@ contribute(struct tally_state *s, size_t province, bool plus)
 		struct tally_coalition_total *c = &s->coalitions[f->lists[i].coalition];
 		add(&c->votes, f->lists[i].votes, plus);
 		add(&c->seats, r->seats[i], plus);
+		add(&c->district_seats, r->seats[i], plus);
 		c->provinces = plus ? c->provinces + 1 : c->provinces - 1;
 		sum += f->lists[i].votes;
 	}
@@ -224,9 +252,10 @@ contribute(struct tally_state *s, size_t province, bool plus)
 /*
  * A national threshold excludes a coalition everywhere when its national
  * share is below the threshold.  Re-decide after every change; when a
- * coalition crosses it, every reporting province is re-allocated.
+ * coalition crosses it, every reporting province is re-allocated (and true
+ * is returned).
  */
-static void
+static bool
 national_threshold(struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
@@ -236,29 +265,90 @@ national_threshold(struct tally_state *s)
 	size_t i;
 
 	if (!e->has_national_threshold)
-		return;
+		return false;
 	for (i = 0; i < e->n_coalitions; i++)
 		base += s->coalitions[i].votes;
 	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
 		base += s->blank;
 	for (i = 0; i < e->n_coalitions; i++) {
 		struct tally_coalition_total *c = &s->coalitions[i];
+		const struct tally_list_threshold *own =
+		    &e->coalitions[i].threshold;
+		struct tally_frac pct = own->set && !own->exempt ?
+		    own->percent : rule->threshold_percent;
 		unsigned __int128 l = (unsigned __int128)c->votes * 100 *
-		    rule->threshold_percent.den;
-		bool ex = l < (unsigned __int128)rule->threshold_percent.num * base;
+		    pct.den;
+		/*
+		 * Kodeks wyborczy art. 196: 5 percent, coalition committees
+		 * 8 percent (a coalition's own percent); art. 197 par. 2:
+		 * national minorities exempt.
+		 */
+		bool ex = !own->exempt &&
+		    l < (unsigned __int128)pct.num * base;
 		if (ex != c->excluded) {
 			c->excluded = ex;
 			changed = true;
 		}
 	}
 	if (!changed)
-		return;
+		return false;
+	s->wide_change = true;
 	for (i = 0; i < e->n_provinces; i++) {
 		if (tally_state_current(s, i) == NULL)
 			continue;
 		contribute(s, i, false);
 		allocate(s, i);
 		contribute(s, i, true);
+	}
+	return true;
+}
+
+/*
+ * Re-compute the levelling tier and move the coalitions' total seats by
+ * the difference in their levelling seats.
+ */
+static void
+levelling(struct tally_state *s, size_t changed)
+{
+	struct tally_levelling_result *r = s->levelling;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < s->election->n_coalitions; i++)
+		s->coalitions[i].seats -= s->coalitions[i].levelling_seats;
+	s->seats_allocated -= s->election->levelling.seats - r->pending;
+	s->seats_pending -= r->pending;
+	(void)tally_levelling_compute(s, r, changed);
+	/*
+	 * Any province's levelling seats may have moved: its views changed
+	 * (a finer test would compare the assignment before and after).
+	 */
+	for (i = 0; i < s->election->n_provinces; i++)
+		if (s->election->provinces[i].levelling_seats > 0)
+			s->provinces[i].changed = s->version + 1;
+	s->wide_change = true;
+	for (i = 0; i < s->election->n_coalitions; i++) {
+		s->coalitions[i].levelling_seats = r->seats[i];
+		s->coalitions[i].seats += r->seats[i];
+	}
+	s->seats_allocated += s->election->levelling.seats - r->pending;
+	s->seats_pending += r->pending;
+}
+
+/* Fill a province's per-list thresholds for its current snapshot. */
+static void
+list_thresholds(struct tally_state *s, const struct tally_feed *f)
+{
+	struct tally_province_state *ps = &s->provinces[f->province];
+	size_t i;
+
+	for (i = 0; i < f->n_lists; i++) {
+		const struct tally_list_threshold *t =
+		    &s->election->coalitions[f->lists[i].coalition].threshold;
+		ps->exempt_[i] = t->exempt;
+		ps->list_percent_[i] = t->set && !t->exempt ? t->percent :
+		    (struct tally_frac){ 0, 1 };
 	}
 }
 
@@ -275,6 +365,18 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	/* Take every allocation first, so that failure leaves no trace. */
 	if (grow_revisions(ps) == -1)
 		goto nomem;
+	if (s->election->has_list_thresholds && ps->cap_lists_ < f->n_lists) {
+		struct tally_frac *np = realloc(ps->list_percent_,
+		    f->n_lists * sizeof(*np));
+		bool *ne;
+		if (np == NULL)
+			goto nomem;
+		ps->list_percent_ = np;
+		if ((ne = realloc(ps->exempt_, f->n_lists * sizeof(*ne))) == NULL)
+			goto nomem;
+		ps->exempt_ = ne;
+		ps->cap_lists_ = f->n_lists;
+	}
 	/* The province's result arrays are reused when they are big enough. */
 	if (ps->has_result && ps->result.cap_lists >= f->n_lists &&
 	    ps->result.cap_seats >= pv->seats)
@@ -295,9 +397,12 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	/* RFC 3339 UTC strings of one form order as their times do. */
 	if (strcmp(rev->received_at, s->updated_at) > 0)
 		memcpy(s->updated_at, rev->received_at, sizeof(s->updated_at));
+	if (s->election->has_list_thresholds)
+		list_thresholds(s, f);
 	allocate(s, f->province);
 	contribute(s, f->province, true);
-	national_threshold(s);
+	/* Every province re-allocated: the levelling tier re-reads them all. */
+	levelling(s, national_threshold(s) ? SIZE_MAX : f->province);
 	return 0;
 nomem:
 	tally_feed_destroy(f);

@@ -184,7 +184,9 @@ check_invariants(struct run *r, const struct tally_election *e)
 			note(r, "province %s has its own national threshold",
 			    pv->id);
 	}
-	if (total != e->seats_total)
+	/* A levelling tier adds its seats to the district seats. */
+	if (total != e->district_seats ||
+	    e->levelling.seats + e->district_seats != e->seats_total)
 		note(r, "seats_total %llu, provinces add up to %llu",
 		    (unsigned long long)e->seats_total,
 		    (unsigned long long)total);

@@ -78,6 +78,29 @@ main(int argc, char **argv)
 	tally_state_destroy(s);
 	tally_election_destroy(e);
 
+	/* A two-tier election: levelling seats in every row. */
+	snprintf(path, sizeof(path), "%s/no-2021/election.json", argv[1]);
+	e = tally_election_load(path, &diag);
+	CHECK(e != NULL, "%s loads", path);
+	if (e != NULL) {
+		s = tally_state_create(e);
+		compare(s, NULL, "two tiers, empty");
+		snprintf(path, sizeof(path), "%s/no-2021/results.json", argv[1]);
+		results = json_load_file(path, 0, NULL);
+		json_array_foreach(json_object_get(results, "results"), i, entry) {
+			struct tally_error err;
+			struct tally_feed *f = tally_feed_parse(e, NULL, entry, "",
+			    &err);
+			CHECK(f != NULL && tally_state_apply(s, f, "x", &err) == 0,
+			    "feed %zu applies", i);
+			tally_state_bump(s);
+			compare(s, "2021-09-13T23:00:00Z", "two tiers, counting");
+		}
+		json_decref(results);
+		tally_state_destroy(s);
+		tally_election_destroy(e);
+	}
+
 	e = tally_election_loadb(odd_json, strlen(odd_json), "odd", &diag);
 	CHECK(e != NULL, "odd names load");
 	if (e != NULL) {

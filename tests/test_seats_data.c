@@ -1,6 +1,9 @@
 /*
- * test_seats_data.c - a real election, allocated province by province, must
- * give the official seats in every province and nationally.
+ * test_seats_data.c - a real election, applied province by province to a
+ * tally state as the daemon applies feeds, must give the official seats:
+ * district seats in every province with official figures, levelling seats
+ * in every province (when the election has a levelling tier), and the
+ * national totals.
  *
  * Usage: test_seats_data DATASET_DIR, where the directory holds
  * election.json, results.json (a POST /v1/results body) and expected.json
@@ -36,11 +39,10 @@ main(int argc, char **argv)
 {
 	struct tally_diag diag;
 	struct tally_election *e;
-	struct tally_seat_result res;
-	json_t *results, *expected, *entry, *national, *exp_prov;
-	uint64_t *coal_seats;
+	struct tally_state *st;
+	json_t *results, *expected, *entry, *national, *exp_prov, *exp_lev;
 	char path[4096];
-	size_t i, k;
+	size_t i, k, p;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DATASET_DIR\n", argv[0]);
@@ -57,8 +59,8 @@ main(int argc, char **argv)
 	results = load(argv[1], "results.json");
 	expected = load(argv[1], "expected.json");
 	exp_prov = json_object_get(expected, "provinces");
-	coal_seats = calloc(e->n_coalitions, sizeof(*coal_seats));
-	if (tally_seat_result_init(&res, 1000, TALLY_SEATS_MAX) == -1)
+	exp_lev = json_object_get(expected, "levelling");
+	if ((st = tally_state_create(e)) == NULL)
 		return 1;
 
 	CHECK_EQ_U(e->seats_total,
@@ -66,58 +68,73 @@ main(int argc, char **argv)
 	    "seats in the definition");
 	CHECK_EQ_U(json_array_size(json_object_get(results, "results")),
 	    e->n_provinces, "one result per province");
+	CHECK(e->levelling.enabled == (exp_lev != NULL),
+	    "a levelling tier exactly when official levelling seats are given");
 
 	json_array_foreach(json_object_get(results, "results"), i, entry) {
-		const char *pid = json_string_value(json_object_get(entry, "province"));
-		const struct tally_province *pv = tally_election_province(e, pid);
-		json_t *votes = json_object_get(entry, "votes"), *v, *want;
-		const char *list_ids[1000];
-		uint64_t vv[1000];
-		struct tally_seat_input in;
-		const char *key;
-		size_t n = 0, matched = 0;
+		struct tally_error err;
+		struct tally_feed *f;
+		enum tally_check chk;
 
-		CHECK(pv != NULL, "province %s in the definition", pid);
-		if (pv == NULL)
+		f = tally_feed_parse(e, NULL, entry, "", &err);
+		CHECK(f != NULL, "feed %zu parses: %s", i, f ? "" : err.message);
+		if (f == NULL)
 			continue;
-		json_object_foreach(votes, key, v) {
-			list_ids[n] = key;
-			vv[n++] = (uint64_t)json_integer_value(v);
+		CHECK(tally_state_check(st, f, &chk, &err) == 0 &&
+		    chk == TALLY_CHECK_NEW, "feed %zu is new", i);
+		CHECK(tally_state_apply(st, f, "2020-01-01T00:00:00Z", &err) == 0,
+		    "feed %zu applies", i);
+	}
+	tally_state_bump(st);
+	CHECK_EQ_U(st->seats_allocated, e->seats_total, "every seat firm");
+	CHECK_EQ_U(st->seats_pending, 0, "no seat pending");
+
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_province *pv = &e->provinces[p];
+		const struct tally_revision *cur = tally_state_current(st, p);
+		const struct tally_seat_result *res = &st->provinces[p].result;
+		json_t *want = json_object_get(exp_prov, pv->id);
+		json_t *lwant = json_object_get(exp_lev, pv->id);
+		size_t matched = 0;
+
+		if (cur == NULL)
+			continue;
+		CHECK_EQ_U(res->allocated, pv->seats, "all seats firm in %s",
+		    pv->id);
+		for (k = 0; k < cur->feed->n_lists; k++) {
+			const struct tally_feed_list *l = &cur->feed->lists[k];
+			json_t *w = json_object_get(want, l->id);
+			if (want != NULL) {
+				CHECK_EQ_U(res->seats[k], w ?
+				    json_integer_value(w) : 0,
+				    "%s (%s): list %s", pv->name, pv->id, l->id);
+				if (w != NULL)
+					matched++;
+			}
+			if (exp_lev != NULL) {
+				json_t *lw = json_object_get(lwant, l->id);
+				CHECK_EQ_U(tally_levelling_in(st, p,
+				    l->coalition), lw ? json_integer_value(lw) :
+				    0, "%s (%s): levelling seat of %s", pv->name,
+				    pv->id, l->id);
+			}
 		}
-		memset(&in, 0, sizeof(in));
-		in.rule = &pv->rule;
-		in.seats = pv->seats;
-		in.n_lists = n;
-		in.votes = vv;
-		in.blank = (uint64_t)json_integer_value(json_object_get(entry, "blank"));
-		CHECK(tally_seats_allocate(&in, &res) == 0, "allocate %s", pid);
-		CHECK_EQ_U(res.allocated, pv->seats, "all seats firm in %s", pid);
-		want = json_object_get(exp_prov, pid);
-		for (k = 0; k < n; k++) {
-			json_t *w = json_object_get(want, list_ids[k]);
-			const struct tally_coalition *c =
-			    tally_election_list(e, list_ids[k]);
-			CHECK(c != NULL, "list %s known", list_ids[k]);
-			CHECK_EQ_U(res.seats[k], w ? json_integer_value(w) : 0,
-			    "%s (%s): list %s", pv->name, pid, list_ids[k]);
-			if (w != NULL)
-				matched++;
-			if (c != NULL)
-				coal_seats[c->index] += res.seats[k];
-		}
-		CHECK_EQ_U(matched, json_object_size(want),
-		    "every official winner in %s was posted", pid);
+		if (want != NULL)
+			CHECK_EQ_U(matched, json_object_size(want),
+			    "every official winner in %s was posted", pv->id);
 	}
 
 	national = json_object_get(expected, "national");
 	for (i = 0; i < e->n_coalitions; i++) {
 		json_t *w = json_object_get(national, e->coalitions[i].id);
-		CHECK_EQ_U(coal_seats[i], w ? json_integer_value(w) : 0,
+		const struct tally_coalition_total *t = &st->coalitions[i];
+		CHECK_EQ_U(t->seats, w ? json_integer_value(w) : 0,
 		    "national seats of %s", e->coalitions[i].id);
+		CHECK_EQ_U(t->seats, t->district_seats + t->levelling_seats,
+		    "seats of %s add up", e->coalitions[i].id);
 	}
 
-	free(coal_seats);
-	tally_seat_result_finish(&res);
+	tally_state_destroy(st);
 	json_decref(results);
 	json_decref(expected);
 	tally_election_destroy(e);

@@ -25,7 +25,13 @@ enum tally_method {
 	TALLY_METHOD_SAINTE_LAGUE,	/* divisors 1, 3, 5, ...; first may differ */
 	TALLY_METHOD_HARE,		/* largest remainder, quota V/S */
 	TALLY_METHOD_DROOP,		/* largest remainder, quota floor(V/(S+1))+1 */
+	TALLY_METHOD_HAGENBACH_BISCHOFF,	/* largest remainder, quota V/(S+1) exactly */
+	TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL,	/* largest remainder, quota ceil(V/(S+1)) */
 };
+
+/* Largest-remainder (quota) methods, as opposed to divisor methods. */
+#define TALLY_METHOD_IS_QUOTA(m)	((m) != TALLY_METHOD_DHONDT && \
+					 (m) != TALLY_METHOD_SAINTE_LAGUE)
 
 enum tally_threshold_of {
 	TALLY_THRESHOLD_NONE,		/* no threshold */
@@ -53,6 +59,19 @@ struct tally_rule {
 	enum tally_ties		 ties;
 };
 
+/*
+ * A coalition's own threshold: it replaces the percent of the threshold in
+ * force (same base and scope), or exempts the coalition from every
+ * threshold (Kodeks wyborczy art. 197 par. 2: registered national
+ * minorities).
+ */
+struct tally_list_threshold {
+	bool			 set;		/* the coalition gives one */
+	bool			 exempt;
+	struct tally_frac	 percent;	/* when set and not exempt */
+	char			*reason;	/* shown in views, or NULL */
+};
+
 struct tally_coalition {
 	char		*id;
 	char		*name;
@@ -61,6 +80,7 @@ struct tally_coalition {
 	char	       **aliases;	/* other list ids it runs under */
 	size_t		 n_aliases;
 	size_t		 index;		/* position in election->coalitions */
+	struct tally_list_threshold threshold;
 };
 
 struct tally_province {
@@ -70,6 +90,33 @@ struct tally_province {
 	struct tally_rule rule;		/* effective: own override or the election's */
 	bool		 own_rule;	/* rule came from the province itself */
 	size_t		 index;
+	uint32_t	 levelling_seats;	/* seats of the levelling tier assigned here */
+};
+
+/* How levelling seats are assigned to provinces (Valgloven s. 11-8). */
+enum tally_levelling_scale {
+	TALLY_SCALE_NONE,		/* quotients compared as they are */
+	TALLY_SCALE_VOTES_PER_SEAT,	/* divided by the province's votes per district seat */
+};
+
+/*
+ * A compensatory (levelling) tier: `seats` more seats, the sum of the
+ * provinces' levelling_seats.  The whole parliament (district + levelling
+ * seats) is apportioned nationally by `national` among the coalitions at or
+ * above its threshold; a coalition with more district seats than its
+ * national share is set aside with its seats and the apportionment repeated
+ * until none is; each remaining coalition's levelling seats are its share
+ * less its district seats, and they go to provinces by `assign`: every
+ * (province, coalition) quotient votes / d(district seats there), scaled,
+ * highest first, one coalition's seats until it has them all, a province's
+ * until it has them all.
+ */
+struct tally_levelling {
+	bool			 enabled;
+	uint32_t		 seats;
+	struct tally_rule	 national;	/* divisor method, national threshold */
+	struct tally_rule	 assign;	/* divisor method of the assignment */
+	enum tally_levelling_scale scale;
 };
 
 struct tally_election {
@@ -82,6 +129,9 @@ struct tally_election {
 	size_t			 n_provinces;
 	uint64_t		 seats_total;
 	bool			 has_national_threshold;
+	bool			 has_list_thresholds;	/* a coalition has its own */
+	uint64_t		 district_seats;	/* seats_total less levelling */
+	struct tally_levelling	 levelling;
 	struct json_t		*index;		/* private: id -> position maps */
 };
 
@@ -118,6 +168,7 @@ const char	*tally_method_name(enum tally_method m);
 const char	*tally_threshold_of_name(enum tally_threshold_of t);
 const char	*tally_scope_name(enum tally_scope s);
 const char	*tally_ties_name(enum tally_ties t);
+const char	*tally_scale_name(enum tally_levelling_scale s);
 
 /* Id syntax shared by provinces, coalitions and lists: [A-Za-z0-9_.-]{1,64}. */
 bool		 tally_id_is_valid(const char *id);

@@ -32,6 +32,7 @@ enum tally_threshold_status {
 	TALLY_TS_PASSED,
 	TALLY_TS_FAILED,		/* below the province threshold */
 	TALLY_TS_EXCLUDED,		/* excluded by the caller (national threshold) */
+	TALLY_TS_EXEMPT,		/* no threshold applies to it */
 };
 
 struct tally_seat_input {
@@ -41,6 +42,15 @@ struct tally_seat_input {
 	const uint64_t		*votes;		/* n_lists entries, each <= TALLY_VOTES_MAX */
 	uint64_t		 blank;
 	const bool		*excluded;	/* optional; n_lists entries */
+	/* Optional, n_lists entries each: a list's own threshold percent
+	 * ({0, 1}: the rule's), and lists no threshold applies to. */
+	const struct tally_frac	*list_percent;
+	const bool		*exempt;
+	/* Optional, divisor methods: seats each list is known to win before
+	 * any other (every one of its first floor_seats[i] quotients is above
+	 * the cut; the caller proves it).  They are given at once, without
+	 * steps, so that a large apportionment costs what its last seats do. */
+	const uint32_t		*floor_seats;
 	const size_t		*lot_order;	/* optional: list indices, first wins a lot */
 	size_t			 n_lot;
 };
@@ -74,7 +84,7 @@ struct tally_seat_result {
 	/* Explanation: the seats in the order they were awarded. */
 	size_t			 n_steps;
 	struct tally_seat_step	*steps;
-	/* Largest remainder: the quota (votes), else {0,1,1}. */
+	/* Largest remainder: the quota (votes * den / num), else {0,1,1}. */
 	struct tally_quot	 quota;
 	/* Private scratch space, sized with the rest. */
 	uint64_t		*rem_;

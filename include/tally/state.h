@@ -8,7 +8,9 @@
  * Applying a snapshot re-allocates only its province and updates the
  * national figures by difference, so its cost does not grow with the number
  * of provinces.  (A national threshold is the exception: when a coalition
- * crosses it, every reporting province is re-allocated.)
+ * crosses it, every reporting province is re-allocated.  A levelling tier
+ * is re-computed nationally after every change: its cost grows with the
+ * number of provinces that have levelling seats.)
  */
 #ifndef TALLY_STATE_H
 #define TALLY_STATE_H
@@ -20,14 +22,18 @@
 #include <tally/election.h>
 #include <tally/error.h>
 #include <tally/feed.h>
+#include <tally/levelling.h>
 #include <tally/seats.h>
 
 struct tally_coalition_total {
 	uint64_t votes;
-	uint64_t seats;
+	uint64_t seats;		/* district_seats + levelling_seats */
+	uint64_t district_seats;
+	uint64_t levelling_seats;
 	uint64_t pending;	/* provinces where it is tied for pending seats */
 	size_t	 provinces;	/* provinces where it has a list */
 	bool	 excluded;	/* below a national threshold */
+	bool	 exempt;	/* no threshold applies to it */
 };
 
 /* One accepted snapshot of a province. */
@@ -62,6 +68,11 @@ struct tally_province_state {
 	 * the province that did not change keep their validators.
 	 */
 	uint64_t		 changed;
+	/* Per list of the current snapshot, when coalitions carry their own
+	 * thresholds: the percent in force ({0, 1}: the rule's), exemptions. */
+	struct tally_frac	*list_percent_;
+	bool			*exempt_;
+	size_t			 cap_lists_;
 };
 
 struct tally_state {
@@ -70,6 +81,13 @@ struct tally_state {
 	/* received_at of the newest applied snapshot ("" before any): the
 	 * journaled time of the tally, the same after a restart. */
 	char				 updated_at[40];
+	/*
+	 * Set (never cleared here) when an apply changed provinces beyond the
+	 * one it was for: a national threshold re-allocated them, or a
+	 * levelling tier may have moved their levelling seats.  The caller
+	 * clears it, applies, and then finds them by `changed`.
+	 */
+	bool				 wide_change;
 	struct tally_coalition_total	*coalitions;	/* n_coalitions entries */
 	struct tally_province_state	*provinces;	/* n_provinces entries */
 	uint64_t			 valid;		/* list votes + blank */
@@ -81,6 +99,8 @@ struct tally_state {
 	size_t				 provinces_final;
 	uint64_t			 stations_reporting;
 	uint64_t			 stations_total;
+	/* The levelling tier, when the election has one (else NULL). */
+	struct tally_levelling_result	*levelling;
 	/* Scratch for allocation inputs (n_coalitions entries each). */
 	uint64_t			*votes_;
 	bool				*excluded_;

@@ -9,6 +9,7 @@
 #include <tally/file.h>
 #include <tally/feed.h>
 #include <tally/journal.h>
+#include <tally/levelling.h>
 #include <tally/seats.h>
 #include <tally/state.h>
 #include <tally/render.h>
