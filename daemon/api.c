@@ -1079,6 +1079,11 @@ serve_metrics(struct call *cl)
 	fprintf(f, "# HELP tallyd_seats_pending Seats in unresolved ties.\n"
 	    "# TYPE tallyd_seats_pending gauge\ntallyd_seats_pending %llu\n",
 	    (unsigned long long)s->seats_pending);
+	fprintf(f, "# HELP tallyd_revisions_in_memory Province revisions held in "
+	    "memory (older ones are read from the snapshot).\n"
+	    "# TYPE tallyd_revisions_in_memory gauge\n"
+	    "tallyd_revisions_in_memory %zu\n",
+	    tally_state_revisions_in_memory(s));
 	fprintf(f, "# HELP tallyd_render_cache_hits_total GETs answered from "
 	    "cached bytes.\n# TYPE tallyd_render_cache_hits_total counter\n"
 	    "tallyd_render_cache_hits_total %llu\n",

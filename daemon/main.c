@@ -364,11 +364,21 @@ snapshot_reap(struct tallyd *td, int status)
 {
 	td->snapshot_pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		struct tally_diag diag;
+		size_t stored = 0;
 		td->snapshot_seq = td->snapshot_pending_seq;
+		/* Older revisions now live in the snapshot, not in memory. */
+		tally_diag_init(&diag);
+		if (snapshot_adopt(td->cf.data_dir, td->snapshot_seq,
+		    core_state(td->core), &td->store, &stored, &diag) == -1) {
+			print_diag(&diag);
+			log_warnx("older revisions stay in memory");
+		}
+		tally_diag_finish(&diag);
 		snapshot_prune(td->cf.data_dir, td->snapshot_seq, false);
 		log_info("snapshot up to journal sequence %llu written; "
-		    "older segments removed",
-		    (unsigned long long)td->snapshot_seq);
+		    "older segments removed, %zu older revisions moved to it "
+		    "from memory", (unsigned long long)td->snapshot_seq, stored);
 	} else
 		log_warnx("snapshot writer failed (status %d); the journal "
 		    "segments are kept", status);

@@ -399,6 +399,93 @@ snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 	fsync_dir(dir);
 }
 
+/*
+ * After a snapshot up to `seq` was written: the revisions it holds that are
+ * no longer current leave memory, and history reads them from the new file
+ * instead (so a long night costs disk, not RAM).  The file is read first
+ * and nothing changes unless all of it reads back.
+ */
+int
+snapshot_adopt(const char *dir, uint64_t seq, struct tally_state *s,
+    struct snapshot_store *store, size_t *stored, struct tally_diag *diag)
+{
+	const struct tally_election *e = s->election;
+	struct tally_record rec;
+	struct stat sb;
+	struct { size_t p, i; uint64_t off; uint32_t len; } *todo = NULL;
+	size_t n = 0, cap = 0, off = 0, p, k;
+	char path[4200], why[128];
+	json_t *hdr = NULL, *counts;
+	char *map = NULL;
+	int fd, rc = -1;
+
+	*stored = 0;
+	snprintf(path, sizeof(path), "%s/snapshot-%016" PRIx64 ".snap", dir, seq);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1 ||
+	    sb.st_size == 0) {
+		tally_diag_add(diag, "%s: %s", path, strerror(errno ? errno : EIO));
+		goto out;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		map = NULL;
+		tally_diag_add(diag, "%s: mmap: %s", path, strerror(errno));
+		goto out;
+	}
+	if (tally_journal_scan(map, (size_t)sb.st_size, &off, &rec, why,
+	    sizeof(why)) != TALLY_SCAN_RECORD ||
+	    (hdr = json_loadb(rec.payload, rec.len, 0, NULL)) == NULL ||
+	    !json_is_array(counts = json_object_get(hdr, "counts")) ||
+	    json_array_size(counts) != e->n_provinces) {
+		tally_diag_add(diag, "%s: unreadable header", path);
+		goto out;
+	}
+	for (p = 0; p < e->n_provinces; p++) {
+		size_t c = (size_t)json_integer_value(json_array_get(counts, p));
+		for (k = 0; k < c; k++) {
+			if (tally_journal_scan(map, (size_t)sb.st_size, &off, &rec,
+			    why, sizeof(why)) != TALLY_SCAN_RECORD) {
+				tally_diag_add(diag, "%s: damaged at offset %zu (%s)",
+				    path, off, why);
+				goto out;
+			}
+			/* Revisions only grow: index k is the same revision. */
+			if (k >= s->provinces[p].n_revisions ||
+			    k + 1 >= s->provinces[p].n_revisions)
+				continue;
+			if (n == cap) {
+				void *nt;
+				cap = cap ? cap * 2 : 1024;
+				if ((nt = realloc(todo, cap * sizeof(*todo))) == NULL) {
+					tally_diag_add(diag, "out of memory");
+					goto out;
+				}
+				todo = nt;
+			}
+			todo[n].p = p;
+			todo[n].i = k;
+			todo[n].off = rec.offset;
+			todo[n++].len = (uint32_t)rec.size;
+		}
+	}
+	for (k = 0; k < n; k++)
+		tally_state_store(s, todo[k].p, todo[k].i, todo[k].off,
+		    todo[k].len);
+	*stored = n;
+	snapshot_store_close(store);
+	store->fd = fd;
+	fd = -1;
+	rc = 0;
+out:
+	free(todo);
+	json_decref(hdr);
+	if (map != NULL)
+		munmap(map, (size_t)sb.st_size);
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
 void
 snapshot_store_close(struct snapshot_store *store)
 {

@@ -156,6 +156,13 @@ void	snapshot_prune(const char *dir, uint64_t keep, bool journal_closed);
 struct tally_feed *snapshot_load_revision(void *ctx,
 	    const struct tally_revision *rev, char *received_at);
 void	snapshot_store_close(struct snapshot_store *store);
+/*
+ * The snapshot up to `seq` was written: older revisions it holds leave
+ * memory and are read from it (the store moves to it).  -1 with diag, and
+ * nothing changed.
+ */
+int	snapshot_adopt(const char *dir, uint64_t seq, struct tally_state *s,
+	    struct snapshot_store *store, size_t *stored, struct tally_diag *diag);
 
 /* core.c: the commit core (election, tally, log, group commit) */
 struct core;

@@ -114,6 +114,33 @@ tally_state_add_stored(struct tally_state *s, size_t province, uint64_t off,
 	return 0;
 }
 
+void
+tally_state_store(struct tally_state *s, size_t province, size_t i,
+    uint64_t off, uint32_t len)
+{
+	struct tally_province_state *ps = &s->provinces[province];
+	struct tally_revision *rev = &ps->revisions[i];
+
+	/* The current snapshot is what the seats are computed from. */
+	if (i + 1 >= ps->n_revisions)
+		return;
+	tally_feed_destroy(rev->feed);
+	rev->feed = NULL;
+	rev->off = off;
+	rev->len = len;
+}
+
+size_t
+tally_state_revisions_in_memory(const struct tally_state *s)
+{
+	size_t p, i, n = 0;
+
+	for (p = 0; p < s->election->n_provinces; p++)
+		for (i = 0; i < s->provinces[p].n_revisions; i++)
+			n += s->provinces[p].revisions[i].feed != NULL;
+	return n;
+}
+
 int
 tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
     const char *province, enum tally_check *result, struct tally_error *err)

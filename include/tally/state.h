@@ -149,6 +149,16 @@ int	tally_state_add_stored(struct tally_state *s, size_t province,
 	    uint64_t off, uint32_t len);
 
 /*
+ * Older revision i of `province` is now kept on disk (its record at off,
+ * len): its feed is freed, and history reads it back through the loader.
+ * The current revision is never stored.
+ */
+void	tally_state_store(struct tally_state *s, size_t province, size_t i,
+	    uint64_t off, uint32_t len);
+/* Revisions whose feed is in memory (for metrics). */
+size_t	tally_state_revisions_in_memory(const struct tally_state *s);
+
+/*
  * The allocation input of a province's current snapshot, for explanations:
  * `votes` and `excluded` must hold n_coalitions entries.  false before the
  * first feed.

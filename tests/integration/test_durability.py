@@ -732,6 +732,42 @@ class Snapshots(DurabilityTest):
         self.assertEqual([r["revision"] for r in h["revisions"]], [1, 2, 3])
         self.assertEqual(h["revisions"][1]["note"], "correction")
 
+    def test_older_revisions_leave_memory_after_a_snapshot(self):
+        """A long night costs disk, not RAM: after a periodic snapshot the
+        revisions it holds that are no longer current are read from it."""
+        d = self.start(self.conf(10))
+        for rev in range(1, 13):
+            self.applied(self.post(d, PIDS[0], feed(PIDS[0], rev, delta=rev,
+                                                    note="count %d" % rev)))
+        self.wait_log(d, "older revisions moved to it from memory")
+        history = d.get("/v1/provinces/%s/history" % PIDS[0])
+        self.assertEqual(history.status, 200)
+        revs = history.json()["revisions"]
+        self.assertEqual([r["revision"] for r in revs], list(range(1, 13)))
+        self.assertEqual(revs[4]["note"], "count 5")
+
+        def in_memory():
+            m = d.get("/metrics").body.decode()
+            return int(m.split("\ntallyd_revisions_in_memory ")[1].split()[0])
+        # 12 revisions: the snapshot holds the first 10 (9 no longer
+        # current); the current one and those after stay in memory.
+        self.assertLessEqual(in_memory(), 3)
+        # More revisions, another snapshot: still bounded, history whole.
+        for rev in range(13, 25):
+            self.applied(self.post(d, PIDS[0], feed(PIDS[0], rev, delta=rev)))
+        deadline = time.monotonic() + 20
+        while in_memory() > 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertLessEqual(in_memory(), 3)
+        h2 = d.get("/v1/provinces/%s/history" % PIDS[0]).json()["revisions"]
+        self.assertEqual(h2[:12], revs)
+        self.assertEqual(len(h2), 24)
+        before = self.state(d)
+        self.stop(d)
+        d = self.start(self.conf(10))
+        self.assertSameState(self.state(d), before)
+        self.stop(d)
+
     def test_clean_stop_writes_a_snapshot(self):
         d = self.start(self.conf(0))
         for pid in PIDS[:6]:
