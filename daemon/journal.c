@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "tallyd.h"
 
@@ -519,6 +520,87 @@ free_names(char **names, size_t n)
 	free(names);
 }
 
+/*
+ * --repair: what a cut drops is saved to DATA_DIR/repair-<offset>-<name>.cut
+ * (mode 0600) before the segment is truncated, and every intact record in
+ * it is named in the log (sequence, version, provinces and revisions), so an
+ * operator can see what to post again.  The highest version it held is
+ * kept, so that no version number a client may have seen is reused.
+ */
+static void
+name_dropped(const char *path, const char *buf, size_t from, size_t len,
+    uint64_t *max_version)
+{
+	struct tally_record rec;
+	char why[128];
+	size_t off = from;
+
+	while (off < len) {
+		const char *m = memmem(buf + off, len - off, "TLJ1", 4);
+		size_t at;
+		json_t *root, *results, *entry;
+		uint64_t version;
+		char names[512];
+		size_t i, used = 0;
+
+		if (m == NULL)
+			break;
+		at = (size_t)(m - buf);
+		off = at;
+		if (tally_journal_scan(buf, len, &off, &rec, why, sizeof(why)) !=
+		    TALLY_SCAN_RECORD) {
+			off = at + 1;
+			continue;
+		}
+		root = json_loadb(rec.payload, rec.len, 0, NULL);
+		version = (uint64_t)json_integer_value(json_object_get(root,
+		    "version"));
+		if (version > *max_version)
+			*max_version = version;
+		results = json_object_get(root, "results");
+		names[0] = '\0';
+		json_array_foreach(results, i, entry) {
+			int w = snprintf(names + used, sizeof(names) - used,
+			    "%s%s revision %lld", i ? ", " : "",
+			    json_string_value(json_object_get(entry, "province")),
+			    (long long)json_integer_value(json_object_get(entry,
+			    "revision")));
+			if (w < 0 || (size_t)w >= sizeof(names) - used)
+				break;
+			used += (size_t)w;
+		}
+		log_warnx("--repair: %s drops record %" PRIu64 " (version %"
+		    PRIu64 "): %s; post them again if they are still right",
+		    path, rec.seq, version, names[0] ? names : "no results");
+		json_decref(root);
+	}
+}
+
+static int
+save_cut(const char *dir, const char *path, const char *buf, size_t from,
+    size_t len, struct tally_diag *diag)
+{
+	char side[4600];
+	const char *base = strrchr(path, '/');
+	int fd;
+
+	snprintf(side, sizeof(side), "%s/repair-%zu-%s.cut", dir, from,
+	    base ? base + 1 : path);
+	fd = open(side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, buf + from, len - from) == -1 ||
+	    fsync(fd) == -1 || close(fd) == -1) {
+		tally_diag_add(diag, "%s: cannot save what --repair cuts: %s",
+		    side, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	fsync_dir(dir);
+	log_warnx("--repair: the %zu bytes cut from %s are kept in %s", len - from,
+	    path, side);
+	return 0;
+}
+
 struct replay {
 	uint64_t		 apply_from;	/* records before it are in the snapshot */
 	unsigned		 flags;
@@ -616,6 +698,12 @@ replay_segment(struct journal *j, const char *path, bool last,
 			    path, off, why, check ? "would cut" : "cutting",
 			    len - off, j->next_seq, last ? "" :
 			    ", and so are the segments after this one");
+		if (sc == TALLY_SCAN_CORRUPT) {
+			name_dropped(path, buf, off, len, &rp->st->repair_max_version);
+			if (!check && save_cut(j->dir, path, buf, off, len,
+			    rp->diag) == -1)
+				goto fail;
+		}
 		if (!check && (ftruncate(fd, (off_t)off) == -1 ||
 		    fsync(fd) == -1)) {
 			tally_diag_add(rp->diag, "%s: cannot truncate to %zu: %s",
@@ -723,8 +811,14 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (st->repair_cut) {
-			char lost[4400];
+			char lost[4400], *lbuf;
+			size_t llen;
 			snprintf(lost, sizeof(lost), "%s.lost", path);
+			if (tally_read_file(path, &lbuf, &llen) == 0) {
+				name_dropped(path, lbuf, 0, llen,
+				    &st->repair_max_version);
+				free(lbuf);
+			}
 			log_warnx("--repair: %s comes after the cut; %s %s", path,
 			    check ? "would rename it to" : "renamed to", lost);
 			if (!check && rename(path, lost) == -1)
@@ -777,6 +871,19 @@ fail:
 	free_names(names, n);
 	journal_close(j);
 	return NULL;
+}
+
+int
+journal_append_now(struct journal *j, const char *buf, size_t len,
+    size_t records)
+{
+	/* Before journal_start: the writer's fields are the loop's. */
+	if (j->thread_started || write_all(j->fd, buf, len) == -1 ||
+	    fdatasync(j->fd) == -1)
+		return -1;
+	j->size += (off_t)len;
+	j->next_seq += records;
+	return 0;
 }
 
 int

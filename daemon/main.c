@@ -628,6 +628,32 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 }
 
 /*
+ * After --repair cut records clients may have seen as versions up to v - 1:
+ * a record with no results moves the tally to version v, durably, so that no
+ * version number names two different tallies.
+ */
+static void
+skip_versions(struct tallyd *td, uint64_t v)
+{
+	struct tally_error err;
+	char at[32], *rec;
+	size_t len;
+
+	time_rfc3339(time(NULL), at, sizeof(at));
+	if (tally_journal_encode(journal_next_seq(td->journal), v, at, NULL, 0,
+	    &rec, &len) == -1)
+		fatalx("out of memory");
+	if (journal_append_now(td->journal, rec, len, 1) == -1)
+		fatal("cannot write the journal after --repair");
+	if (core_replay(td->core, rec + TALLY_JOURNAL_HEADER,
+	    len - TALLY_JOURNAL_HEADER, &err) == -1)
+		fatalx("cannot apply the version record: %s", err.message);
+	free(rec);
+	log_warnx("--repair: the tally continues at version %llu, past every "
+	    "version the cut records had", (unsigned long long)v);
+}
+
+/*
  * -n: everything a start would check, changing nothing: the settings, the
  * election, the tokens, the snapshot and the journal.  Every problem is
  * listed.  Returns the exit code.
@@ -831,6 +857,9 @@ main(int argc, char **argv)
 	 * listening: nobody sees a half-rebuilt tally.
 	 */
 	load_tally(&td, repair ? JOURNAL_REPAIR : 0, &jst);
+	if (jst.repair_max_version > 0 &&
+	    jst.repair_max_version >= core_state(td.core)->version)
+		skip_versions(&td, jst.repair_max_version + 1);
 	core_started(td.core);
 	td.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.store);

@@ -86,6 +86,7 @@ struct journal_stats {
 	size_t		segments;
 	double		seconds;
 	bool		repair_cut;
+	uint64_t	repair_max_version;	/* highest version --repair dropped */
 };
 
 /*
@@ -110,6 +111,9 @@ struct journal	*journal_open(const char *dir, enum journal_policy policy,
 		    long batch_ms, uint64_t first_seq, unsigned flags,
 		    journal_apply_cb apply, void *arg, struct journal_stats *st,
 		    struct tally_diag *diag);
+/* Before journal_start: append and sync records now.  0 or -1. */
+int		 journal_append_now(struct journal *j, const char *buf,
+		    size_t len, size_t records);
 /* Start the writer thread; `done` runs on the loop after each job. */
 int		 journal_start(struct journal *j, struct event_base *base,
 		    journal_done_cb done, void *arg);

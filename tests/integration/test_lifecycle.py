@@ -508,15 +508,44 @@ class RepairAcrossSegments(DurabilityTest):
         d = self.start(wait=False)
         self.assertEqual(self.wait_exit(d), 1)
         self.assertIn("--repair", d.logtext())
+        # A dry run says what it would cut and changes nothing.
+        def contents():
+            out = {}
+            for n in names:
+                with open(n, "rb") as f:
+                    out[n] = f.read()
+            return out
+        before = contents()
+        r = subprocess.run([TALLYD, "-n", "--repair", "--election",
+                            crashloop.election_path(), "--data-dir",
+                            self.data_dir], capture_output=True, text=True,
+                           env=dict(os.environ, TALLYD_INGEST_TOKEN=TOKEN))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("would cut", r.stderr)
+        self.assertEqual(contents(), before)
         d = self.start(["--repair"])
         self.assertEqual([self.revision(d, p) for p in PIDS[:6]],
                          [1, 1, 0, 0, 0, 0])
         self.assertTrue(os.path.exists(names[2] + ".lost"))
+        log = d.logtext()
+        # The intact records it drops are named, to be posted again.
+        for pid in PIDS[3:6]:
+            self.assertIn("%s revision 1" % pid, log)
+        side = [f for f in os.listdir(self.data_dir) if f.endswith(".cut")]
+        self.assertEqual(len(side), 1, os.listdir(self.data_dir))
+        with open(os.path.join(self.data_dir, side[0]), "rb") as f:
+            self.assertEqual(f.read(), before[names[1]])
+        self.assertEqual(os.stat(os.path.join(self.data_dir, side[0])).st_mode
+                         & 0o777, 0o600)
+        # Versions 1-6 were seen by clients: the tally moves past them.
+        self.assertEqual(self.version(d), 7)
         # The cut segment takes the new records; a restart agrees.
-        self.applied(self.post(d, PIDS[2], feed(PIDS[2], revision=2)))
+        self.assertEqual(self.applied(self.post(d, PIDS[2],
+                                                feed(PIDS[2], revision=2))), 8)
         self.stop(d)
         d = self.start()
         self.assertEqual(self.revision(d, PIDS[2]), 2)
+        self.assertEqual(self.version(d), 8)
         self.stop(d)
 
 
