@@ -849,6 +849,32 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	}
 	if (j->next_seq < first_seq)
 		j->next_seq = first_seq;
+	/*
+	 * A data dir that once had a journal and now has neither a segment
+	 * nor a snapshot lost them (a wrong volume mounted, files deleted):
+	 * starting empty would serve an empty tally as if nothing had been
+	 * counted.  Only on purpose.
+	 */
+	{
+		char marker[4300];
+		snprintf(marker, sizeof(marker), "%s/journal.started", dir);
+		if (n == 0 && first_seq == 1 && access(marker, F_OK) == 0 &&
+		    !(flags & JOURNAL_EMPTY_OK)) {
+			tally_diag_add(diag, "%s had a journal (%s is there), but "
+			    "no journal segment and no snapshot is left: restore "
+			    "them from a backup, or start with --empty to begin "
+			    "an empty tally on purpose", dir, marker);
+			goto fail;
+		}
+		if (!check && access(marker, F_OK) == -1) {
+			int mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+			if (mfd == -1 || fsync(mfd) == -1)
+				log_warn("cannot create %s", marker);
+			if (mfd != -1)
+				close(mfd);
+			fsync_dir(dir);
+		}
+	}
 	free_names(names, n);
 	names = NULL;
 	st->seconds = mono_seconds() - t0;

@@ -83,6 +83,8 @@ usage(FILE *out)
 "      --repair             cut the journal at a corrupt record instead of\n"
 "                           refusing to start (says what is lost; with -n,\n"
 "                           only says what it would cut)\n"
+"      --empty              start with an empty tally although the data dir\n"
+"                           had a journal that is gone\n"
 "  -h, --help               this help\n"
 "  -V, --version            print the version\n"
 "\n"
@@ -723,6 +725,7 @@ main(int argc, char **argv)
 		{ "ingest-listen",	required_argument,	NULL, 3 },
 		{ "data-dir",		required_argument,	NULL, 4 },
 		{ "repair",		no_argument,		NULL, 5 },
+		{ "empty",		no_argument,		NULL, 6 },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const optkeys[] = { NULL, "election", "listen",
@@ -731,6 +734,7 @@ main(int argc, char **argv)
 	struct tally_election *e;
 	struct tally_diag diag;
 	bool check = false, foreground = false, verbose = false, repair = false;
+	bool empty = false;
 	struct journal_stats jst;
 	char logpath[4096];
 	uint64_t next;
@@ -768,6 +772,9 @@ main(int argc, char **argv)
 			return 0;
 		case 5:
 			repair = true;
+			break;
+		case 6:
+			empty = true;
 			break;
 		case 1: case 2: case 3: case 4:
 			if (td.n_overrides == sizeof(td.overrides) /
@@ -856,7 +863,8 @@ main(int argc, char **argv)
 	 * Load the snapshot, then replay the journal after it, all before
 	 * listening: nobody sees a half-rebuilt tally.
 	 */
-	load_tally(&td, repair ? JOURNAL_REPAIR : 0, &jst);
+	load_tally(&td, (repair ? JOURNAL_REPAIR : 0) |
+	    (empty ? JOURNAL_EMPTY_OK : 0), &jst);
 	if (jst.repair_max_version > 0 &&
 	    jst.repair_max_version >= core_state(td.core)->version)
 		skip_versions(&td, jst.repair_max_version + 1);

@@ -101,6 +101,7 @@ typedef int (*journal_apply_cb)(void *arg, const char *payload, size_t len,
 
 #define JOURNAL_REPAIR	0x1	/* cut at a corrupt record instead of refusing */
 #define JOURNAL_CHECK	0x2	/* read only: change nothing on disk */
+#define JOURNAL_EMPTY_OK 0x4	/* start empty although a journal was there */
 
 /*
  * Replay DIR's journal from sequence first_seq (what a snapshot does not

@@ -549,6 +549,25 @@ class RepairAcrossSegments(DurabilityTest):
         self.stop(d)
 
 
+class LostJournal(DurabilityTest):
+    def test_a_data_dir_that_lost_its_journal_refuses_an_empty_start(self):
+        d = self.start()
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0])))
+        self.stop(d)
+        for f in os.listdir(self.data_dir):
+            if f.startswith(("journal-", "snapshot-")):
+                os.unlink(os.path.join(self.data_dir, f))
+        d = self.start(wait=False)
+        self.assertEqual(self.wait_exit(d), 1)
+        self.assertIn("--empty", d.logtext())
+        d = self.start(["--empty"])
+        self.assertEqual(self.version(d), 0)
+        self.stop(d)
+        # From then on, a plain start again.
+        d = self.start()
+        self.stop(d)
+
+
 class LogReopen(DurabilityTest):
     def test_sighup_reopens_the_log_file(self):
         logdir = tempfile.mkdtemp(prefix="tallyd-log-")
