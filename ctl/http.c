@@ -247,7 +247,10 @@ http_request(struct http *h, const char *method, const char *path,
 	h->retries = 0;
 	for (;;) {
 		c = once(h, method, path, body, len, if_none_match, r);
-		if (c == CURLE_OK && r->status != 503)
+		/* 503 (journal, stopping) and 429 (over the token's rate) pass:
+		 * a repeat of an applied revision is a duplicate, so retrying
+		 * is safe. */
+		if (c == CURLE_OK && r->status != 503 && r->status != 429)
 			return 0;
 		if (c != CURLE_OK && !retryable(c))
 			return -1;
@@ -261,8 +264,9 @@ http_request(struct http *h, const char *method, const char *path,
 			wait = deadline - now;
 		if (h->verbose || h->retries == 0)
 			fprintf(stderr, "%s: %s %s: %s; retrying for up to %.0f s\n",
-			    h->prog, method, path, c == CURLE_OK ?
-			    "503 unavailable" : r->error, deadline - now);
+			    h->prog, method, path, c == CURLE_OK ? (r->status ==
+			    429 ? "429 rate limited" : "503 unavailable") :
+			    r->error, deadline - now);
 		h->retries++;
 		ctl_sleep(wait);
 	}

@@ -37,7 +37,7 @@ post_usage(FILE *f)
 	    "export: long (province,list,votes) or wide (province, then a column per\n"
 	    "list, plus revision, blank, invalid, stations_reporting, stations_total,\n"
 	    "status, reported_at, note columns).  In the long form the lists \"blank\"\n"
-	    "and \"invalid\" are those counts.  Retries on connection errors and 503.\n"
+	    "and \"invalid\" are those counts.  Retries on connection errors, 503 and 429.\n"
 	    "\n"
 	    "  -p, --province ID   the province of a single snapshot without \"province\"\n"
 	    "      --csv           the input is CSV\n"

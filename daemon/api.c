@@ -65,7 +65,7 @@ static const char *const route_names[R_COUNT] = {
 
 /* Statuses counted in /metrics; anything else counts as "other". */
 static const unsigned metric_statuses[] = { 200, 201, 304, 400, 401, 403,
-    404, 405, 409, 413, 415, 422, 500, 503 };
+    404, 405, 409, 413, 415, 422, 429, 500, 503 };
 #define N_STATUSES (sizeof(metric_statuses) / sizeof(metric_statuses[0]))
 
 #define N_REASONS	32
@@ -681,10 +681,30 @@ fail_with(struct call *cl, const struct tally_error *err)
 static void
 serve_health(struct call *cl)
 {
-	json_t *o = json_object();
+	json_t *o = json_object(), *why = json_array();
 	const struct tally_state *s = core_state(cl->api->core);
+	const struct core_stats *cs = core_stats(cl->api->core);
 
-	json_object_set_new(o, "status", json_string("ok"));
+	/*
+	 * Reads go on whatever happens to the journal, so the process is
+	 * healthy for readers (200); but a monitor must see that feeds are
+	 * refused, and why.
+	 */
+	if (cs->log_err != 0) {
+		char msg[256], at[32];
+		time_rfc3339(cs->log_err_at, at, sizeof(at));
+		snprintf(msg, sizeof(msg), "journal: the last write failed (%s) "
+		    "at %s; feeds are answered 503 until a write succeeds",
+		    strerror(cs->log_err), at);
+		json_array_append_new(why, json_string(msg));
+	}
+	json_object_set_new(o, "status", json_string(
+	    json_array_size(why) > 0 ? "degraded" : "ok"));
+	json_object_set_new(o, "ingest", json_boolean(cs->log_err == 0));
+	if (json_array_size(why) > 0)
+		json_object_set_new(o, "reasons", why);
+	else
+		json_decref(why);
 	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
 	json_object_set_new(o, "election",
 	    json_string(core_election(cl->api->core)->id));
@@ -742,6 +762,21 @@ feed_gate(struct call *cl, const struct token **who)
 		fail(cl, 415, "unsupported_media_type", NULL,
 		    "send the result as Content-Type: application/json");
 		return false;
+	}
+	{
+		struct timespec ts;
+		double retry;
+		char buf[32];
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (!auth_take(cl->api->auth, *who, (double)ts.tv_sec +
+		    (double)ts.tv_nsec / 1e9, &retry)) {
+			fail(cl, 429, "rate_limited", NULL, "this token (%s) sent "
+			    "more feeds than ingest_rate allows; retry after the "
+			    "time in Retry-After", auth_label(*who));
+			snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
+			http_body_header(cl->reply->body, "Retry-After", buf);
+			return false;
+		}
 	}
 	return true;
 }

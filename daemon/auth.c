@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +36,15 @@ struct token {
 	char   **provinces;		/* ids, when not all */
 	size_t	 n_provinces;
 	char	 label[64];
+	double	 bucket;		/* requests it may make now */
+	double	 bucket_at;		/* when bucket was last filled */
 };
 
 struct auth {
 	struct token	*tokens;
 	size_t		 n;
+	double		 rate;		/* requests a second per token; 0: any */
+	double		 burst;
 	char		 source[4200];	/* where they came from, for the log */
 };
 
@@ -288,7 +293,40 @@ auth_create(const struct config *cf, const struct tally_election *e,
 		auth_destroy(a);
 		return NULL;
 	}
+	a->rate = (double)cf->ingest_rate;
+	a->burst = (double)(cf->ingest_burst > 0 ? cf->ingest_burst : 1);
+	for (size_t i = 0; i < a->n; i++) {
+		a->tokens[i].bucket = a->burst;
+		a->tokens[i].bucket_at = -1;
+	}
 	return a;
+}
+
+/*
+ * A token bucket per token: `ingest_rate` requests a second, `ingest_burst`
+ * at once.  A leaked or looping poster fills the journal at that rate at
+ * most, and the other tokens keep theirs.
+ */
+bool
+auth_take(const struct auth *a, const struct token *t, double now,
+    double *retry_after)
+{
+	struct token *tk = (struct token *)(uintptr_t)t;
+
+	if (a->rate <= 0)
+		return true;
+	if (tk->bucket_at >= 0) {
+		tk->bucket += (now - tk->bucket_at) * a->rate;
+		if (tk->bucket > a->burst)
+			tk->bucket = a->burst;
+	}
+	tk->bucket_at = now;
+	if (tk->bucket >= 1) {
+		tk->bucket -= 1;
+		return true;
+	}
+	*retry_after = (1 - tk->bucket) / a->rate;
+	return false;
 }
 
 const char *

@@ -45,6 +45,8 @@ static const struct cf_key cf_keys[] = {
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
 	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
 	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
+	CF("ingest_rate",	 CF_LONG,		ingest_rate, 0, 1000000),
+	CF("ingest_burst",	 CF_LONG,		ingest_burst, 1, 1000000),
 };
 
 int
@@ -70,6 +72,8 @@ config_defaults(struct config *cf)
 	cf->fsync_policy = JOURNAL_ALWAYS;
 	cf->fsync_batch_ms = 1000;
 	cf->snapshot_every = 100000;
+	cf->ingest_rate = 0;
+	cf->ingest_burst = 100;
 	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;

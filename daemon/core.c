@@ -463,8 +463,11 @@ core_log_done(void *arg, int err, size_t records)
 		next = p->next;
 		if (err != 0) {
 			c->stats.log_failures++;
+			c->stats.log_err = err;
+			c->stats.log_err_at = time(NULL);
 			answer_kind(c, p, CORE_UNAVAILABLE, NULL, err);
 		} else {
+			c->stats.log_err = 0;
 			if (p->has_new)
 				apply_pending(c, p);
 			answer_ok(c, p);

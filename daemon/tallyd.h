@@ -55,6 +55,8 @@ struct config {
 	int		 fsync_policy;		/* enum journal_policy */
 	long		 snapshot_every;	/* journal records; 0: only at exit */
 	long		 fsync_batch_ms;	/* with JOURNAL_BATCH */
+	long		 ingest_rate;		/* feeds a second per token; 0: any */
+	long		 ingest_burst;		/* feeds at once per token */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -223,6 +225,8 @@ struct core_stats {
 	uint64_t	feeds_applied;
 	uint64_t	feeds_duplicate;
 	uint64_t	log_failures;
+	int		log_err;	/* the last write failed (errno), or 0 */
+	time_t		log_err_at;	/* since when */
 };
 
 /* Takes e on every path; `path` is its file (for its time). */
@@ -285,6 +289,12 @@ const char	*auth_source(const struct auth *a);
 int		 auth_check(const struct auth *a, const char *header,
 		    const struct token **who);
 bool		 auth_may_post(const struct token *t, const char *province);
+/*
+ * May t make one more request at time `now` (monotonic seconds)?  false
+ * with *retry_after (seconds) when it is over its rate.
+ */
+bool		 auth_take(const struct auth *a, const struct token *t,
+		    double now, double *retry_after);
 const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */

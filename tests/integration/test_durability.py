@@ -514,8 +514,17 @@ class Enospc(DurabilityTest):
             self.assertSameState(self.state(d), before)
             self.assertEqual(os.path.getsize(seg), size, "partial write kept")
         self.assertIn("journal write failed", d.logtext())
+        # Health says so: reads are fine, feeds are not.
+        h = d.get("/healthz")
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.json()["status"], "degraded")
+        self.assertFalse(h.json()["ingest"])
+        self.assertIn("No space left on device", h.json()["reasons"][0])
         os.unlink(flag)
         self.assertEqual(self.applied(self.post(d, "02", feed("02"))), v + 1)
+        h = d.get("/healthz").json()
+        self.assertEqual((h["status"], h["ingest"]), ("ok", True))
+        self.assertNotIn("reasons", h)
         self.assertEqual(self.applied(self.batch(d, [entry("03"),
                                                      entry("04")])), v + 2)
         self.assertEqual(self.revision(d, "02"), 1)

@@ -568,6 +568,46 @@ class LostJournal(DurabilityTest):
         self.stop(d)
 
 
+class RateLimit(DurabilityTest):
+    def test_a_token_over_its_rate_gets_429_and_others_do_not(self):
+        tmp = tempfile.mkdtemp(prefix="tallyd-rate-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        other = "another-ingest-token-for-the-tests-0001"
+        tokens = os.path.join(tmp, "tokens")
+        import hashlib
+        with open(tokens, "w") as f:
+            for tok, label in ((TOKEN, "loud"), (other, "quiet")):
+                f.write("sha256:%s * %s\n" % (
+                    hashlib.sha256(tok.encode()).hexdigest(), label))
+        conf = os.path.join(tmp, "t.conf")
+        with open(conf, "w") as f:
+            f.write("token_file %s\ningest_rate 2\ningest_burst 3\n" % tokens)
+        d = self.start(["-f", conf])
+        codes = []
+        for i in range(6):
+            r = self.post(d, PIDS[i], feed(PIDS[i]))
+            codes.append(r.status)
+            if r.status == 429:
+                self.assertEqual(r.json()["error"]["code"], "rate_limited")
+                self.assertIn("loud", r.json()["error"]["message"])
+                self.assertTrue(r.header("Retry-After").isdigit())
+        self.assertEqual(codes[:3], [201, 201, 201])
+        self.assertIn(429, codes[3:])
+        # Nothing refused was applied; the other token is not limited.
+        applied = codes.count(201)
+        self.assertEqual(self.version(d), applied)
+        r = d.request("POST", "/v1/provinces/%s/results" % PIDS[10],
+                      body=feed(PIDS[10]),
+                      headers={"Authorization": "Bearer " + other})
+        self.assertEqual(r.status, 201, r.body)
+        # The bucket refills: after a second, posts go through again.
+        time.sleep(1.1)
+        self.applied(self.post(d, PIDS[11], feed(PIDS[11])))
+        m = d.get("/metrics").body.decode()
+        self.assertIn('tallyd_feeds_rejected_total{reason="rate_limited"}', m)
+        self.stop(d)
+
+
 class LogReopen(DurabilityTest):
     def test_sighup_reopens_the_log_file(self):
         logdir = tempfile.mkdtemp(prefix="tallyd-log-")
