@@ -9,6 +9,7 @@
 #include <tally/feed.h>
 #include <tally/journal.h>
 #include <tally/seats.h>
+#include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
 

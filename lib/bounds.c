@@ -1,0 +1,579 @@
+/*
+ * bounds.c - the fewest seats each list is sure of and the most it can still
+ * reach, given an upper bound U on the ballots not yet counted.
+ *
+ * Divisor methods (D'Hondt, Sainte-Laguë, any first divisor) are exact:
+ *
+ * Most seats.  A divisor method is monotone: giving a list more votes only
+ * raises its own quotients, and (under a threshold) raising the base only
+ * pushes rivals out, while the list's own share (v + t) / (B + t) grows with
+ * t.  So every uncounted ballot going to the list is its best case; the
+ * allocation itself, ties and thresholds included, says what that gives.
+ *
+ * Fewest seats.  The list L holds its k-th seat firmly iff, at its k-th
+ * quotient q = v / d(k-1), at most S - k rival quotients "beat" q: are
+ * greater, or equal and not lost to L on the tie rule (`votes`: a rival with
+ * at least L's votes; `lot`: any).  An adversary spends uncounted ballots on
+ * rivals (never on L, and blank or invalid only to push L under a
+ * threshold).  A rival with w votes beats q with its m-th quotient iff
+ * w >= N(m), where N is the same non-decreasing sequence for every rival,
+ * so rival j costs max(N(m), tau) - v_j for m quotients (tau: the votes a
+ * province threshold asks for).  These costs need not be convex (integer
+ * rounding, a first divisor of 1.7, a threshold), so greedily taking the
+ * cheapest next quotient is not exact; instead the cheapest way to buy the
+ * missing quotients is a small knapsack over rivals, exact by construction.
+ * The threshold couples the rivals through the base (every ballot spent
+ * raises it): the cost C(T) at base B + T is non-decreasing in T, and the
+ * adversary succeeds iff C(T) <= T <= U for some T, which the iteration
+ * T <- C(T) from 0 finds (it never passes such a T).  Whether seat k can be
+ * denied is monotone in k, so the fewest seats is found by bisection.
+ *
+ * Largest remainder (Hare, Droop) is not monotone (under Droop's integer
+ * quota a list can lose a seat by gaining votes), so it is searched: every
+ * distribution of up to U ballots over the lists (and blank, when blank
+ * counts towards a threshold) is allocated, while that is at most
+ * search_max allocations.  Beyond, the bounds are safe but not exact.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tally/bounds.h>
+
+typedef unsigned __int128 u128;
+
+#define INF	UINT64_MAX
+
+static uint64_t
+sat64(u128 x)
+{
+	return x > INF ? INF : (uint64_t)x;
+}
+
+int
+tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
+{
+	size_t nl = lists ? lists : 1, ns = (size_t)seats + 2;
+
+	memset(b, 0, sizeof(*b));
+	if (tally_seat_result_init(&b->r_, lists, seats) == -1)
+		return -1;
+	b->cap_lists = lists;
+	b->cap_seats = seats;
+	b->search_max = TALLY_BOUNDS_SEARCH_MAX;
+	b->min = calloc(nl, sizeof(*b->min));
+	b->max = calloc(nl, sizeof(*b->max));
+	b->votes_ = calloc(nl, sizeof(*b->votes_));
+	b->excluded_ = calloc(nl, sizeof(*b->excluded_));
+	b->free_ = calloc(nl, sizeof(*b->free_));
+	b->need_ = calloc(ns, sizeof(*b->need_));
+	b->best_ = calloc(ns, sizeof(*b->best_));
+	b->cost_ = calloc(ns, sizeof(*b->cost_));
+	if (b->min == NULL || b->max == NULL || b->votes_ == NULL ||
+	    b->excluded_ == NULL || b->free_ == NULL || b->need_ == NULL ||
+	    b->best_ == NULL || b->cost_ == NULL) {
+		tally_bounds_finish(b);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tally_bounds_finish(struct tally_bounds *b)
+{
+	if (b == NULL)
+		return;
+	tally_seat_result_finish(&b->r_);
+	free(b->min);
+	free(b->max);
+	free(b->votes_);
+	free(b->excluded_);
+	free(b->free_);
+	free(b->need_);
+	free(b->best_);
+	free(b->cost_);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The divisor a list `k` seats in divides by (as seats.c): num/den. */
+static void
+divisor(const struct tally_rule *rule, uint32_t k, uint64_t *num, uint64_t *den)
+{
+	if (k == 0) {
+		*num = rule->first_divisor.num;
+		*den = rule->first_divisor.den;
+	} else if (rule->method == TALLY_METHOD_DHONDT) {
+		*num = (uint64_t)k + 1;
+		*den = 1;
+	} else {
+		*num = 2 * (uint64_t)k + 1;
+		*den = 1;
+	}
+}
+
+static bool
+province_threshold(const struct tally_rule *rule)
+{
+	return rule->threshold_of != TALLY_THRESHOLD_NONE &&
+	    rule->threshold_scope == TALLY_SCOPE_PROVINCE;
+}
+
+/* The fewest votes that pass the province threshold at `base` (at least 1:
+ * a list needs votes to take part at all). */
+static uint64_t
+votes_to_pass(const struct tally_rule *rule, u128 base)
+{
+	u128 x, d, t;
+
+	if (!province_threshold(rule))
+		return 1;
+	/* w * 100 * den >= num * base  <=>  w >= ceil(num * base / (100 den)) */
+	x = (u128)rule->threshold_percent.num * base;
+	d = (u128)100 * rule->threshold_percent.den;
+	t = (x + d - 1) / d;
+	return t == 0 ? 1 : sat64(t);
+}
+
+/* The threshold base of the count: list votes, plus blank when it counts. */
+static u128
+threshold_base(const struct tally_seat_input *in)
+{
+	u128 base = 0;
+	size_t i;
+
+	for (i = 0; i < in->n_lists; i++)
+		base += in->votes[i];
+	if (in->rule->threshold_of == TALLY_THRESHOLD_VALID)
+		base += in->blank;
+	return base;
+}
+
+/* Firm seats of `l` in `r`, plus one if it is among the lists still tied. */
+static uint32_t
+reach(const struct tally_seat_result *r, size_t l)
+{
+	size_t i;
+
+	if (r->pending > 0)
+		for (i = 0; i < r->n_tied; i++)
+			if (r->tied[i] == l)
+				return r->seats[l] + 1;
+	return r->seats[l];
+}
+
+/* Can list j take part, now or after the uncounted (national threshold)? */
+static bool
+may_take_part(const struct tally_seat_input *in, const bool *open, size_t j)
+{
+	return in->excluded == NULL || !in->excluded[j] ||
+	    (open != NULL && open[j]);
+}
+
+/*
+ * Work shared by the fewest-seats search for one list L and its k-th seat:
+ * need[m] (m = 1..R) is N(m), the fewest votes with which a rival's m-th
+ * quotient beats L's k-th.
+ */
+struct deny {
+	const struct tally_seat_input	*in;
+	const bool			*open;
+	struct tally_bounds		*b;
+	size_t				 list;
+	uint64_t			 uncounted;
+	u128				 base;		/* threshold base now */
+	uint32_t			 R;		/* rival quotients needed */
+};
+
+static void
+deny_prepare(struct deny *d, uint32_t k)
+{
+	const struct tally_rule *rule = d->in->rule;
+	uint64_t v = d->in->votes[d->list], an, ad, num, den;
+	uint32_t m;
+
+	d->R = d->in->seats - k + 1;
+	divisor(rule, k - 1, &an, &ad);
+	for (m = 1; m <= d->R; m++) {
+		u128 x, y, w;
+		divisor(rule, m - 1, &num, &den);
+		/*
+		 * w * den / num > v * ad / an  <=>  w * den * an > v * ad * num.
+		 * At equality the rival beats L unless the `votes` rule gives
+		 * the seat to L (more votes than the rival); equal votes stay
+		 * tied, and a tied seat is not firm for L.
+		 */
+		x = (u128)v * ad * num;
+		y = (u128)den * an;
+		w = x / y;
+		if (x % y != 0 || (rule->ties == TALLY_TIES_VOTES && w < v))
+			w++;
+		d->b->need_[m] = w == 0 ? 1 : sat64(w);
+	}
+}
+
+/*
+ * The cheapest number of ballots that gives the rivals R quotients beating
+ * L's k-th, when a list needs `pass` votes to take part; INF when more than
+ * the uncounted bound.
+ */
+static uint64_t
+deny_cost(struct deny *d, uint64_t pass)
+{
+	const struct tally_seat_input *in = d->in;
+	uint64_t *need = d->b->need_, *best = d->b->best_, *cost = d->b->cost_;
+	uint32_t sum = 0, E, e, x;
+	size_t j;
+
+	/* Quotients the rivals already have for free. */
+	for (j = 0; j < in->n_lists; j++) {
+		uint32_t lo = 0, hi = d->R;
+		uint64_t v = in->votes[j];
+		d->b->free_[j] = 0;
+		if (j == d->list || !may_take_part(in, d->open, j) || v < pass)
+			continue;
+		/* The count of m in 1..R with need[m] <= v (need ascends). */
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo + 1) / 2;
+			if (need[mid] <= v)
+				lo = mid;
+			else
+				hi = mid - 1;
+		}
+		d->b->free_[j] = lo;
+		sum += lo;
+		if (sum >= d->R)
+			return 0;
+	}
+	/* The rest bought: a knapsack over rivals, best[e] the cheapest e. */
+	E = d->R - sum;
+	best[0] = 0;
+	for (e = 1; e <= E; e++)
+		best[e] = INF;
+	for (j = 0; j < in->n_lists; j++) {
+		uint32_t have = d->b->free_[j], nx = 0;
+		uint64_t v = in->votes[j];
+		if (j == d->list || !may_take_part(in, d->open, j))
+			continue;
+		for (x = 1; x <= E && have + x <= d->R; x++) {
+			uint64_t w = need[have + x] > pass ? need[have + x] : pass;
+			uint64_t c = w > v ? w - v : 0;
+			if (c > d->uncounted)
+				break;
+			cost[x] = c;
+			nx = x;
+		}
+		for (e = E; e >= 1; e--)
+			for (x = 1; x <= nx && x <= e; x++)
+				if (best[e - x] != INF &&
+				    best[e - x] + cost[x] < best[e])
+					best[e] = best[e - x] + cost[x];
+	}
+	return best[E] <= d->uncounted ? best[E] : INF;
+}
+
+/*
+ * Can the adversary deny L its k-th firm seat?  1 yes, 0 no, -1 undecided
+ * (the iteration did not settle; treated as yes, not exact).
+ */
+static int
+deniable(struct deny *d, uint32_t k)
+{
+	uint64_t T = 0, c;
+	int iter;
+
+	deny_prepare(d, k);
+	if (!province_threshold(d->in->rule))
+		return deny_cost(d, votes_to_pass(d->in->rule, 0)) != INF;
+	for (iter = 0; iter < 64; iter++) {
+		c = deny_cost(d, votes_to_pass(d->in->rule, d->base + T));
+		if (c == INF)
+			return 0;
+		if (c <= T)
+			return 1;
+		T = c;
+	}
+	return -1;
+}
+
+/* The fewest firm seats of list l (divisor methods). */
+static uint32_t
+divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r,
+    uint64_t U, const bool *open, struct tally_bounds *b, size_t l)
+{
+	const struct tally_rule *rule = in->rule;
+	struct deny d = { in, open, b, l, U, threshold_base(in), 0 };
+	uint32_t lo, hi, c = r->seats[l];
+	int rc;
+
+	if (c == 0)
+		return 0;
+	if (open != NULL && open[l]) {
+		/* It may still fall under the national threshold. */
+		b->exact = false;
+		return 0;
+	}
+	if (province_threshold(rule) && (rule->threshold_of ==
+	    TALLY_THRESHOLD_VALID || in->n_lists > 1)) {
+		/* Pushed under the threshold: base > v*100*den/num. */
+		u128 x = (u128)in->votes[l] * 100 * rule->threshold_percent.den;
+		u128 out = x / rule->threshold_percent.num + 1;
+		if (out <= d.base || out - d.base <= U)
+			return 0;
+	}
+	/* Seat k deniable implies seat k+1 deniable: bisect on k. */
+	if ((rc = deniable(&d, c)) == 0)
+		return c;
+	if (rc < 0)
+		b->exact = false;
+	lo = 0;
+	hi = c;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if ((rc = deniable(&d, mid)) < 0)
+			b->exact = false;
+		if (rc != 0)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return lo;
+}
+
+/* The most seats list l can reach (divisor methods): every ballot to it. */
+static int
+divisor_max(const struct tally_seat_input *in, uint64_t U, const bool *open,
+    struct tally_bounds *b, size_t l, uint32_t *out)
+{
+	struct tally_seat_input alt = *in;
+	size_t j;
+
+	if (in->excluded != NULL && in->excluded[l] && !(open && open[l])) {
+		*out = 0;
+		return 0;
+	}
+	if (in->votes[l] > TALLY_VOTES_MAX - U) {
+		/* Beyond what the engine takes: no exact answer. */
+		b->exact = false;
+		*out = in->seats;
+		return 0;
+	}
+	memcpy(b->votes_, in->votes, in->n_lists * sizeof(*b->votes_));
+	b->votes_[l] += U;
+	alt.votes = b->votes_;
+	alt.lot_order = NULL;
+	alt.n_lot = 0;
+	if (in->excluded != NULL) {
+		/* Best case: it passes, every open rival fails. */
+		for (j = 0; j < in->n_lists; j++)
+			b->excluded_[j] = open != NULL && open[j] ? j != l :
+			    in->excluded[j];
+		alt.excluded = b->excluded_;
+	}
+	if (tally_seats_allocate(&alt, &b->r_) == -1)
+		return -1;
+	*out = reach(&b->r_, l);
+	return 0;
+}
+
+/*
+ * Largest remainder by search: every distribution of at most U ballots
+ * over the bins (the lists, then blank when it counts towards a
+ * threshold); the rest is invalid or not cast.
+ */
+struct search {
+	const struct tally_seat_input	*in;
+	struct tally_bounds		*b;
+	struct tally_seat_input		 alt;
+	size_t				 bins;
+	int				 rc;
+};
+
+static void
+search_visit(struct search *s)
+{
+	size_t i;
+
+	if (tally_seats_allocate(&s->alt, &s->b->r_) == -1) {
+		s->rc = -1;
+		return;
+	}
+	for (i = 0; i < s->in->n_lists; i++) {
+		uint32_t lo = s->b->r_.seats[i], hi = reach(&s->b->r_, i);
+		if (lo < s->b->min[i])
+			s->b->min[i] = lo;
+		if (hi > s->b->max[i])
+			s->b->max[i] = hi;
+	}
+}
+
+static void
+search_from(struct search *s, size_t bin, uint64_t left)
+{
+	uint64_t t, *slot;
+
+	if (s->rc == -1)
+		return;
+	if (bin == s->bins) {
+		search_visit(s);
+		return;
+	}
+	slot = bin < s->in->n_lists ? &s->b->votes_[bin] : &s->alt.blank;
+	for (t = 0; t <= left; t++) {
+		search_from(s, bin + 1, left - t);
+		(*slot)++;
+	}
+	*slot -= left + 1;
+}
+
+/* C(n + k, k), saturating at INF. */
+static uint64_t
+choose(uint64_t n, uint64_t k)
+{
+	u128 c = 1;
+	uint64_t i;
+
+	for (i = 1; i <= k; i++) {
+		c = c * (n + i) / i;
+		if (c > INF)
+			return INF;
+	}
+	return (uint64_t)c;
+}
+
+/* Safe, not exact, bounds for largest remainder when the search is too big. */
+static void
+remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
+    struct tally_bounds *b)
+{
+	const struct tally_rule *rule = in->rule;
+	u128 base = threshold_base(in), all = 0, sure = 0;
+	uint64_t pass_hi = votes_to_pass(rule, base + U);
+	size_t i, j;
+
+	for (i = 0; i < in->n_lists; i++)
+		all += in->votes[i];
+	for (i = 0; i < in->n_lists; i++) {
+		uint64_t v = in->votes[i];
+		u128 whole;
+		bool may_fail = (open != NULL && open[i]) ||
+		    (in->excluded != NULL && in->excluded[i]) ||
+		    v < pass_hi;
+
+		b->min[i] = 0;
+		b->max[i] = in->seats;
+		if (in->excluded != NULL && in->excluded[i] &&
+		    !(open != NULL && open[i])) {
+			b->max[i] = 0;
+			continue;
+		}
+		/*
+		 * Fewest: it keeps its whole quotas against the largest total
+		 * the eligible lists can reach (all votes, plus U).
+		 */
+		if (!may_fail && v > 0) {
+			if (rule->method == TALLY_METHOD_HARE)
+				whole = (u128)v * in->seats / (all + U);
+			else
+				whole = v / ((all + U) / ((u128)in->seats + 1) + 1);
+			b->min[i] = (uint32_t)(whole < in->seats ? whole :
+			    in->seats);
+		}
+		/*
+		 * Most (Hare only: at most one remainder seat per list, and its
+		 * share is at most (v + U) / (v + U + the rivals sure to take
+		 * part)).  Droop with few votes can give a list several seats
+		 * on remainders, so its most stays the province's seats.
+		 */
+		if (v == 0 && U == 0) {
+			b->max[i] = 0;	/* no votes: it takes no part */
+		} else if (rule->method == TALLY_METHOD_HARE) {
+			sure = 0;
+			for (j = 0; j < in->n_lists; j++)
+				if (j != i && in->votes[j] >= pass_hi &&
+				    (in->excluded == NULL || !in->excluded[j]) &&
+				    (open == NULL || !open[j]))
+					sure += in->votes[j];
+			whole = ((u128)v + U) * in->seats / ((u128)v + U + sure);
+			if (whole + 1 < in->seats)
+				b->max[i] = (uint32_t)whole + 1;
+		}
+	}
+}
+
+static int
+remainder_bounds(const struct tally_seat_input *in, uint64_t U,
+    const bool *open, struct tally_bounds *b)
+{
+	struct search s;
+	uint64_t total = 0;
+	size_t i;
+	bool any_open = false;
+
+	for (i = 0; i < in->n_lists; i++) {
+		total += in->votes[i];
+		if (open != NULL && open[i])
+			any_open = true;
+	}
+	memset(&s, 0, sizeof(s));
+	s.in = in;
+	s.b = b;
+	s.bins = in->n_lists + (province_threshold(in->rule) &&
+	    in->rule->threshold_of == TALLY_THRESHOLD_VALID ? 1 : 0);
+	if (any_open || total > TALLY_VOTES_MAX - U ||
+	    in->blank > TALLY_VOTES_MAX - U ||
+	    choose(U, s.bins) > b->search_max) {
+		b->exact = false;
+		remainder_safe(in, U, open, b);
+		return 0;
+	}
+	s.alt = *in;
+	s.alt.lot_order = NULL;
+	s.alt.n_lot = 0;
+	memcpy(b->votes_, in->votes, in->n_lists * sizeof(*b->votes_));
+	s.alt.votes = b->votes_;
+	for (i = 0; i < in->n_lists; i++) {
+		b->min[i] = in->seats;
+		b->max[i] = 0;
+	}
+	search_from(&s, 0, U);
+	return s.rc;
+}
+
+int
+tally_bounds_compute(const struct tally_seat_input *in,
+    const struct tally_seat_result *r, bool known, uint64_t uncounted,
+    const bool *open, struct tally_bounds *b)
+{
+	enum tally_method m = in->rule->method;
+	size_t i;
+
+	if (in->n_lists > b->cap_lists || in->seats > b->cap_seats ||
+	    in->n_lists > r->cap_lists)
+		return -1;
+	b->known = known;
+	b->exact = known;
+	b->settled = false;
+	if (!known) {
+		/* No bound on what is left: no guarantee at all. */
+		for (i = 0; i < in->n_lists; i++) {
+			b->min[i] = 0;
+			b->max[i] = in->seats;
+		}
+		return 0;
+	}
+	if (m == TALLY_METHOD_HARE || m == TALLY_METHOD_DROOP) {
+		if (remainder_bounds(in, uncounted, open, b) == -1)
+			return -1;
+	} else {
+		for (i = 0; i < in->n_lists; i++) {
+			b->min[i] = divisor_min(in, r, uncounted, open, b, i);
+			if (divisor_max(in, uncounted, open, b, i,
+			    &b->max[i]) == -1)
+				return -1;
+		}
+	}
+	b->settled = true;
+	for (i = 0; i < in->n_lists; i++)
+		if (b->min[i] != b->max[i])
+			b->settled = false;
+	return 0;
+}
