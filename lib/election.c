@@ -475,13 +475,36 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 	}
 }
 
+/*
+ * An optional count of ballots (`registered`, `station_ballots_max`): a JSON
+ * integer from 0 to 10^12.  true when given and valid.
+ */
+static bool
+get_count(struct loader *l, const json_t *obj, const char *ptr,
+    const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[256];
+
+	if (v == NULL)
+		return false;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > TALLY_COUNT_MAX) {
+		lerr(l, ptr_key(p, sizeof(p), ptr, key),
+		    "must be a non-negative integer (at most 10^12)");
+		return false;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
 static void
 parse_province(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_province *pv, const struct tally_rule *rule, json_t *index,
-    size_t pos)
+    size_t pos, uint64_t station_max)
 {
 	static const char *const keys[] = { "id", "name", "seats",
-	    "allocation", NULL };
+	    "allocation", "registered", "station_ballots_max", NULL };
 	json_t *v;
 	char p[256];
 
@@ -512,13 +535,19 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 		if (parse_rule(l, v, p, &pv->rule, true) == 0)
 			pv->own_rule = true;
 	}
+	pv->has_registered = get_count(l, obj, ptr, "registered",
+	    &pv->registered);
+	if (!get_count(l, obj, ptr, "station_ballots_max",
+	    &pv->station_ballots_max))
+		pv->station_ballots_max = station_max;
 }
 
 static struct tally_election *
 load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
-	    "date", "allocation", "coalitions", "provinces", NULL };
+	    "date", "allocation", "station_ballots_max", "coalitions",
+	    "provinces", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -555,6 +584,8 @@ load_json(json_t *root, struct loader *l)
 	    e->rule.threshold_of != TALLY_THRESHOLD_NONE &&
 	    e->rule.threshold_scope == TALLY_SCOPE_NATIONAL;
 
+	get_count(l, root, "", "station_ballots_max", &e->station_ballots_max);
+
 	arr = json_object_get(root, "coalitions");
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
 		lerr(l, "/coalitions", "must be a non-empty array of coalitions");
@@ -582,7 +613,8 @@ load_json(json_t *root, struct loader *l)
 		e->n_provinces = json_array_size(arr);
 		json_array_foreach(arr, i, v) {
 			parse_province(l, v, ptr_idx(p, sizeof(p), "/provinces",
-			    i), &e->provinces[i], &e->rule, e->index, i);
+			    i), &e->provinces[i], &e->rule, e->index, i,
+			    e->station_ballots_max);
 			e->seats_total += e->provinces[i].seats;
 		}
 	}
@@ -751,6 +783,9 @@ tally_election_dump(const struct tally_election *e)
 	json_object_set_new(o, "majority",
 	    json_integer((json_int_t)(e->seats_total / 2 + 1)));
 	json_object_set_new(o, "allocation", dump_rule(&e->rule));
+	if (e->station_ballots_max != 0)
+		json_object_set_new(o, "station_ballots_max",
+		    json_integer((json_int_t)e->station_ballots_max));
 	arr = json_array();
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *co = &e->coalitions[i];
@@ -777,6 +812,12 @@ tally_election_dump(const struct tally_election *e)
 		json_object_set_new(c, "seats", json_integer(pv->seats));
 		if (pv->own_rule)
 			json_object_set_new(c, "allocation", dump_rule(&pv->rule));
+		if (pv->has_registered)
+			json_object_set_new(c, "registered",
+			    json_integer((json_int_t)pv->registered));
+		if (pv->station_ballots_max != e->station_ballots_max)
+			json_object_set_new(c, "station_ballots_max",
+			    json_integer((json_int_t)pv->station_ballots_max));
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);

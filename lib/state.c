@@ -14,13 +14,15 @@ tally_state_create(const struct tally_election *e)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->election = e;
+	s->seats_unreported = e->seats_total;
 	s->coalitions = calloc(nc, sizeof(*s->coalitions));
 	s->provinces = calloc(e->n_provinces ? e->n_provinces : 1,
 	    sizeof(*s->provinces));
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
+	s->open_ = calloc(nc, sizeof(*s->open_));
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
-	    s->excluded_ == NULL) {
+	    s->excluded_ == NULL || s->open_ == NULL) {
 		tally_state_destroy(s);
 		return NULL;
 	}
@@ -40,11 +42,13 @@ tally_state_destroy(struct tally_state *s)
 			tally_feed_destroy(ps->revisions[j].feed);
 		free(ps->revisions);
 		tally_seat_result_finish(&ps->result);
+		tally_bounds_finish(&ps->bounds);
 	}
 	free(s->provinces);
 	free(s->coalitions);
 	free(s->votes_);
 	free(s->excluded_);
+	free(s->open_);
 	free(s);
 }
 
@@ -159,12 +163,69 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	return true;
 }
 
-/* Allocate a province's current snapshot into its (already sized) result. */
+const char *
+tally_uncounted_name(enum tally_uncounted u)
+{
+	switch (u) {
+	case TALLY_UNCOUNTED_FINAL:		return "final";
+	case TALLY_UNCOUNTED_REGISTERED:	return "registered";
+	case TALLY_UNCOUNTED_STATIONS:		return "stations";
+	default:				return "unknown";
+	}
+}
+
+enum tally_uncounted
+tally_uncounted_bound(const struct tally_province *pv,
+    const struct tally_feed *f, uint64_t *U)
+{
+	enum tally_uncounted from = TALLY_UNCOUNTED_UNKNOWN;
+	uint64_t counted = 0, reg;
+	bool has_reg;
+	size_t i;
+
+	*U = 0;
+	if (f != NULL && f->status == TALLY_STATUS_FINAL)
+		return TALLY_UNCOUNTED_FINAL;
+	has_reg = f != NULL && f->has_registered ? true : pv->has_registered;
+	reg = f != NULL && f->has_registered ? f->registered : pv->registered;
+	if (f != NULL) {
+		for (i = 0; i < f->n_lists; i++)
+			counted += f->lists[i].votes;
+		counted += f->blank + f->invalid;
+	}
+	/*
+	 * Everyone registered who has not been counted may still be: an upper
+	 * bound whatever the turnout.  Counted above registered means the
+	 * electorate figure is wrong (or out of date); it bounds nothing.
+	 */
+	if (has_reg && reg >= counted) {
+		*U = reg - counted;
+		from = TALLY_UNCOUNTED_REGISTERED;
+	}
+	if (f != NULL && f->has_stations && pv->station_ballots_max > 0) {
+		unsigned __int128 st = (unsigned __int128)(f->stations_total -
+		    f->stations_reporting) * pv->station_ballots_max;
+		if (st <= UINT64_MAX && (from == TALLY_UNCOUNTED_UNKNOWN ||
+		    st < *U)) {
+			*U = (uint64_t)st;
+			from = TALLY_UNCOUNTED_STATIONS;
+		}
+	}
+	return from;
+}
+
+/*
+ * Allocate a province's current snapshot into its (already sized) result,
+ * and bound what the uncounted can still change.
+ */
 static void
 allocate(struct tally_state *s, size_t province)
 {
 	struct tally_province_state *ps = &s->provinces[province];
+	const struct tally_feed *f;
 	struct tally_seat_input in;
+	bool *open = NULL;
+	size_t i;
 
 	if (!tally_state_seat_input(s, province, &in, s->votes_, s->excluded_))
 		return;
@@ -172,6 +233,20 @@ allocate(struct tally_state *s, size_t province)
 	if (tally_seats_allocate(&in, &ps->result) == -1)
 		abort();
 	ps->has_result = true;
+	f = tally_state_current(s, province)->feed;
+	ps->uncounted_from = tally_uncounted_bound(
+	    &s->election->provinces[province], f, &ps->uncounted);
+	if (s->election->has_national_threshold) {
+		/* Per list, whether its national fate is still open. */
+		open = s->open_;
+		for (i = 0; i < f->n_lists; i++)
+			open[i] = s->coalitions[f->lists[i].coalition].open;
+	}
+	/* Sized with the result: cannot fail. */
+	if (tally_bounds_compute(&in, &ps->result,
+	    ps->uncounted_from != TALLY_UNCOUNTED_UNKNOWN, ps->uncounted, open,
+	    &ps->bounds) == -1)
+		abort();
 }
 
 static void
@@ -198,6 +273,8 @@ contribute(struct tally_state *s, size_t province, bool plus)
 		struct tally_coalition_total *c = &s->coalitions[f->lists[i].coalition];
 		add(&c->votes, f->lists[i].votes, plus);
 		add(&c->seats, r->seats[i], plus);
+		add(&c->seats_min, ps->bounds.min[i], plus);
+		add(&c->seats_max, ps->bounds.max[i], plus);
 		c->provinces = plus ? c->provinces + 1 : c->provinces - 1;
 		sum += f->lists[i].votes;
 	}
@@ -215,6 +292,9 @@ contribute(struct tally_state *s, size_t province, bool plus)
 		add(&s->stations_total, f->stations_total, plus);
 	}
 	s->provinces_reporting += plus ? 1 : (size_t)-1;
+	add(&s->seats_unreported, s->election->provinces[province].seats, !plus);
+	if (ps->bounds.settled)
+		s->provinces_settled += plus ? 1 : (size_t)-1;
 	if (f->status == TALLY_STATUS_FINAL)
 		s->provinces_final += plus ? 1 : (size_t)-1;
 }
@@ -229,8 +309,8 @@ national_threshold(struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
 	const struct tally_rule *rule = &e->rule;
-	unsigned __int128 base = 0;
-	bool changed = false;
+	unsigned __int128 base = 0, U = 0, num, den100;
+	bool changed = false, known = true;
 	size_t i;
 
 	if (!e->has_national_threshold)
@@ -239,13 +319,35 @@ national_threshold(struct tally_state *s)
 		base += s->coalitions[i].votes;
 	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
 		base += s->blank;
+	/*
+	 * What is still uncounted anywhere can move a coalition across the
+	 * national threshold; with no bound somewhere, every fate is open.
+	 */
+	for (i = 0; i < e->n_provinces && known; i++) {
+		const struct tally_revision *cur = tally_state_current(s, i);
+		uint64_t u;
+		if (tally_uncounted_bound(&e->provinces[i], cur ? cur->feed :
+		    NULL, &u) == TALLY_UNCOUNTED_UNKNOWN)
+			known = false;
+		U += u;
+	}
+	num = rule->threshold_percent.num;
+	den100 = (unsigned __int128)100 * rule->threshold_percent.den;
 	for (i = 0; i < e->n_coalitions; i++) {
 		struct tally_coalition_total *c = &s->coalitions[i];
-		unsigned __int128 l = (unsigned __int128)c->votes * 100 *
-		    rule->threshold_percent.den;
-		bool ex = l < (unsigned __int128)rule->threshold_percent.num * base;
-		if (ex != c->excluded) {
+		unsigned __int128 l = (unsigned __int128)c->votes * den100;
+		bool ex = l < num * base, open;
+		/* In even if all U goes elsewhere; out even if all U is its. */
+		if (!known)
+			open = true;
+		else if (ex)
+			open = ((unsigned __int128)c->votes + U) * den100 >=
+			    num * (base + U);
+		else
+			open = l < num * (base + U);
+		if (ex != c->excluded || open != c->open) {
 			c->excluded = ex;
+			c->open = open;
 			changed = true;
 		}
 	}
@@ -267,6 +369,7 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	const struct tally_province *pv = &s->election->provinces[f->province];
 	struct tally_province_state *ps = &s->provinces[f->province];
 	struct tally_seat_result fresh;
+	struct tally_bounds fresh_bounds;
 	struct tally_revision *rev;
 	bool fresh_needed = true;
 
@@ -279,11 +382,17 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		fresh_needed = false;
 	else if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
 		goto nomem;
+	else if (tally_bounds_init(&fresh_bounds, f->n_lists, pv->seats) == -1) {
+		tally_seat_result_finish(&fresh);
+		goto nomem;
+	}
 
 	contribute(s, f->province, false);
 	if (fresh_needed) {
 		tally_seat_result_finish(&ps->result);
 		ps->result = fresh;
+		tally_bounds_finish(&ps->bounds);
+		ps->bounds = fresh_bounds;
 	}
 	rev = &ps->revisions[ps->n_revisions++];
 	memset(rev, 0, sizeof(*rev));

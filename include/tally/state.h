@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tally/bounds.h>
 #include <tally/election.h>
 #include <tally/error.h>
 #include <tally/feed.h>
@@ -28,6 +29,19 @@ struct tally_coalition_total {
 	uint64_t pending;	/* provinces where it is tied for pending seats */
 	size_t	 provinces;	/* provinces where it has a list */
 	bool	 excluded;	/* below a national threshold */
+	bool	 open;		/* ... and the uncounted could still change that */
+	/* Seat bounds summed over reporting provinces (tally/bounds.h); a
+	 * province not yet reporting adds its seats to every coalition's most. */
+	uint64_t seats_min;
+	uint64_t seats_max;
+};
+
+/* Where a province's bound on the uncounted ballots comes from. */
+enum tally_uncounted {
+	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
+	TALLY_UNCOUNTED_FINAL,		/* status final: nothing left */
+	TALLY_UNCOUNTED_REGISTERED,	/* electorate minus ballots counted */
+	TALLY_UNCOUNTED_STATIONS,	/* stations not reporting x the maximum */
 };
 
 /* One accepted snapshot of a province. */
@@ -55,6 +69,10 @@ struct tally_province_state {
 	/* Seats of the current snapshot; lists in the feed's order. */
 	struct tally_seat_result result;
 	bool			 has_result;
+	/* What the uncounted can still change, sized with the result. */
+	struct tally_bounds	 bounds;
+	enum tally_uncounted	 uncounted_from;
+	uint64_t		 uncounted;	/* when uncounted_from is known */
 };
 
 struct tally_state {
@@ -71,10 +89,26 @@ struct tally_state {
 	size_t				 provinces_final;
 	uint64_t			 stations_reporting;
 	uint64_t			 stations_total;
+	size_t				 provinces_settled;
+	uint64_t			 seats_unreported;	/* provinces with no feed */
 	/* Scratch for allocation inputs (n_coalitions entries each). */
 	uint64_t			*votes_;
 	bool				*excluded_;
+	bool				*open_;
 };
+
+/*
+ * The bound on a province's uncounted ballots given its snapshot `f` (NULL
+ * before the first): none left when final; otherwise the smaller of the
+ * electorate (the feed's `registered`, else the definition's) minus the
+ * ballots counted (list votes, blank and invalid), and the stations not yet
+ * reporting times the definition's `station_ballots_max`.  Returns where it
+ * came from (UNKNOWN: no bound, *U left at 0).  An electorate smaller than
+ * the ballots counted bounds nothing and is ignored.
+ */
+enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
+			    const struct tally_feed *f, uint64_t *U);
+const char	*tally_uncounted_name(enum tally_uncounted u);
 
 /* A new empty state for `e` (borrowed: it must outlive the state). */
 struct tally_state	*tally_state_create(const struct tally_election *e);
