@@ -64,7 +64,7 @@ main(int argc, char **argv)
 	struct tally_election *e;
 	struct tally_seat_result r, r2, scratch;
 	struct tally_bounds bd;
-	json_t *prov, *defn, *entry;
+	json_t *prov, *defn, *entry, *prov_root, *defn_root;
 	char path[4096];
 	size_t i, k, n_lowered = 0, n_settled = 0, n_next = 0;
 	size_t n_margin_open = 0;
@@ -80,8 +80,10 @@ main(int argc, char **argv)
 	if ((e = tally_election_load(path, &diag)) == NULL)
 		return 1;
 	tally_diag_finish(&diag);
-	prov = json_object_get(load(argv[1], "results.json"), "results");
-	defn = json_object_get(load(argv[2], "results.json"), "results");
+	prov_root = load(argv[1], "results.json");
+	defn_root = load(argv[2], "results.json");
+	prov = json_object_get(prov_root, "results");
+	defn = json_object_get(defn_root, "results");
 	if (tally_seat_result_init(&r, MAX_LISTS, TALLY_SEATS_MAX) == -1 ||
 	    tally_seat_result_init(&r2, MAX_LISTS, TALLY_SEATS_MAX) == -1 ||
 	    tally_seat_result_init(&scratch, MAX_LISTS, TALLY_SEATS_MAX) == -1 ||
@@ -242,6 +244,8 @@ main(int argc, char **argv)
 	    "U but the province is still open\n", n_settled, n_next, n_lowered,
 	    n_margin_open);
 
+	json_decref(prov_root);
+	json_decref(defn_root);
 	tally_bounds_finish(&bd);
 	tally_seat_result_finish(&r);
 	tally_seat_result_finish(&r2);
