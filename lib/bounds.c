@@ -68,9 +68,14 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->need_ = calloc(ns, sizeof(*b->need_));
 	b->best_ = calloc(ns, sizeof(*b->best_));
 	b->cost_ = calloc(ns, sizeof(*b->cost_));
+	b->pos_ = calloc(nl, sizeof(*b->pos_));
+	b->hull_ = calloc(ns, sizeof(*b->hull_));
+	b->cap_seg_ = 4 * nl + ns;
+	b->seg_ = calloc(2 * b->cap_seg_, sizeof(*b->seg_));
 	if (b->min == NULL || b->max == NULL || b->votes_ == NULL ||
 	    b->excluded_ == NULL || b->free_ == NULL || b->need_ == NULL ||
-	    b->best_ == NULL || b->cost_ == NULL) {
+	    b->best_ == NULL || b->cost_ == NULL || b->pos_ == NULL ||
+	    b->hull_ == NULL || b->seg_ == NULL) {
 		tally_bounds_finish(b);
 		return -1;
 	}
@@ -91,6 +96,9 @@ tally_bounds_finish(struct tally_bounds *b)
 	free(b->need_);
 	free(b->best_);
 	free(b->cost_);
+	free(b->pos_);
+	free(b->hull_);
+	free(b->seg_);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -183,84 +191,139 @@ struct deny {
 	uint32_t			 R;		/* rival quotients needed */
 };
 
+/*
+ * need[m] for m = 1..R: the fewest votes with which a rival's m-th quotient
+ * comes before L's k-th quotient when L has v votes.  With `firm`, a tie L
+ * could lose counts against it (the fewest seats: L's seat must be firm);
+ * without, only a tie L loses outright does (the most: a seat L is tied
+ * for is within reach).
+ */
 static void
-deny_prepare(struct deny *d, uint32_t k)
+need_prepare(struct deny *d, uint32_t k, uint64_t v, bool firm)
 {
 	const struct tally_rule *rule = d->in->rule;
-	uint64_t v = d->in->votes[d->list], an, ad, num, den;
+	bool votes_rule = rule->ties == TALLY_TIES_VOTES;
+	uint64_t an, ad, num, den;
 	uint32_t m;
 
 	d->R = d->in->seats - k + 1;
 	divisor(rule, k - 1, &an, &ad);
 	for (m = 1; m <= d->R; m++) {
-		u128 x, y, w;
+		u128 x, y, w, r;
 		divisor(rule, m - 1, &num, &den);
 		/*
 		 * w * den / num > v * ad / an  <=>  w * den * an > v * ad * num.
-		 * At equality the rival beats L unless the `votes` rule gives
-		 * the seat to L (more votes than the rival); equal votes stay
-		 * tied, and a tied seat is not firm for L.
+		 * At equality the `votes` rule gives the seat to the list with
+		 * more votes, and equal votes stay tied.  For a firm seat the
+		 * rival need only not lose (w >= v); to keep L out of the tie
+		 * as well it must win (w > v); under `lot` nobody wins.
 		 */
 		x = (u128)v * ad * num;
 		y = (u128)den * an;
-		w = x / y;
-		if (x % y != 0 || (rule->ties == TALLY_TIES_VOTES && w < v))
+		if ((x >> 64) == 0 && (y >> 64) == 0) {
+			/* The usual case, without a 128-bit division. */
+			w = (uint64_t)x / (uint64_t)y;
+			r = (uint64_t)x % (uint64_t)y;
+		} else {
+			w = x / y;
+			r = x % y;
+		}
+		if (r != 0 || (firm ? votes_rule && w < v :
+		    !votes_rule || w <= v))
 			w++;
 		d->b->need_[m] = w == 0 ? 1 : sat64(w);
 	}
 }
 
+/* The rival quotients (at most R) with v votes that come before L's. */
+static uint32_t
+before(const struct deny *d, uint64_t v)
+{
+	const uint64_t *need = d->b->need_;
+	uint32_t lo = 0, hi = d->R;
+
+	/* The count of m in 1..R with need[m] <= v (need ascends). */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (need[mid] <= v)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
 /*
- * The cheapest number of ballots that gives the rivals R quotients beating
- * L's k-th, when a list needs `pass` votes to take part; INF when more than
- * the uncounted bound.
+ * The quotients the rivals have for free (free_[j]) when a list needs
+ * `pass` votes to take part; returns how many more are needed (0: none).
  */
-static uint64_t
-deny_cost(struct deny *d, uint64_t pass)
+static uint32_t
+deny_missing(struct deny *d, uint64_t pass)
 {
 	const struct tally_seat_input *in = d->in;
-	uint64_t *need = d->b->need_, *best = d->b->best_, *cost = d->b->cost_;
-	uint32_t sum = 0, E, e, x;
+	uint32_t sum = 0;
 	size_t j;
 
-	/* Quotients the rivals already have for free. */
 	for (j = 0; j < in->n_lists; j++) {
-		uint32_t lo = 0, hi = d->R;
 		uint64_t v = in->votes[j];
 		d->b->free_[j] = 0;
 		if (j == d->list || !may_take_part(in, d->open, j) || v < pass)
 			continue;
-		/* The count of m in 1..R with need[m] <= v (need ascends). */
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo + 1) / 2;
-			if (need[mid] <= v)
-				lo = mid;
-			else
-				hi = mid - 1;
-		}
-		d->b->free_[j] = lo;
-		sum += lo;
+		d->b->free_[j] = before(d, v);
+		sum += d->b->free_[j];
 		if (sum >= d->R)
 			return 0;
 	}
-	/* The rest bought: a knapsack over rivals, best[e] the cheapest e. */
-	E = d->R - sum;
+	return d->R - sum;
+}
+
+/* What rival j pays for x more quotients (x >= 1) beyond its free ones. */
+static uint64_t
+buy(const struct deny *d, size_t j, uint64_t pass, uint32_t x)
+{
+	uint64_t need = d->b->need_[d->b->free_[j] + x];
+	uint64_t w = need > pass ? need : pass, v = d->in->votes[j];
+
+	return w > v ? w - v : 0;
+}
+
+/* Rival j's costs for 1..E more quotients into cost[], those within U. */
+static uint32_t
+options(const struct deny *d, size_t j, uint64_t pass, uint32_t E,
+    uint64_t *cost)
+{
+	uint32_t x, nx = 0;
+
+	cost[0] = 0;
+	for (x = 1; x <= E && d->b->free_[j] + x <= d->R; x++) {
+		uint64_t c = buy(d, j, pass, x);
+		if (c > d->uncounted)
+			break;
+		cost[x] = c;
+		nx = x;
+	}
+	return nx;
+}
+
+/*
+ * The exact cheapest way to buy the E missing quotients: a knapsack over
+ * rivals, best[e] the cheapest e.  INF when more than the uncounted bound.
+ */
+static uint64_t
+deny_exact(struct deny *d, uint64_t pass, uint32_t E)
+{
+	const struct tally_seat_input *in = d->in;
+	uint64_t *best = d->b->best_, *cost = d->b->cost_;
+	uint32_t e, x, nx;
+	size_t j;
+
 	best[0] = 0;
 	for (e = 1; e <= E; e++)
 		best[e] = INF;
 	for (j = 0; j < in->n_lists; j++) {
-		uint32_t have = d->b->free_[j], nx = 0;
-		uint64_t v = in->votes[j];
 		if (j == d->list || !may_take_part(in, d->open, j))
 			continue;
-		for (x = 1; x <= E && have + x <= d->R; x++) {
-			uint64_t w = need[have + x] > pass ? need[have + x] : pass;
-			uint64_t c = w > v ? w - v : 0;
-			if (c > d->uncounted)
-				break;
-			cost[x] = c;
-			nx = x;
-		}
+		nx = options(d, j, pass, E, cost);
 		for (e = E; e >= 1; e--)
 			for (x = 1; x <= nx && x <= e; x++)
 				if (best[e - x] != INF &&
@@ -271,20 +334,143 @@ deny_cost(struct deny *d, uint64_t pass)
 }
 
 /*
+ * A way to buy them, not always the cheapest: the cheapest next quotient
+ * first.  Its cost is an upper bound on the exact one (INF: above U).
+ */
+static uint64_t
+deny_greedy(struct deny *d, uint64_t pass, uint32_t E)
+{
+	const struct tally_seat_input *in = d->in;
+	uint64_t total = 0;
+	uint32_t e;
+	size_t j;
+
+	for (j = 0; j < in->n_lists; j++)
+		d->b->pos_[j] = 0;
+	for (e = 0; e < E; e++) {
+		uint64_t bestm = INF, m;
+		size_t pick = SIZE_MAX;
+		for (j = 0; j < in->n_lists; j++) {
+			uint32_t x = d->b->pos_[j];
+			if (j == d->list || !may_take_part(in, d->open, j) ||
+			    d->b->free_[j] + x + 1 > d->R)
+				continue;
+			m = buy(d, j, pass, x + 1) - (x ? buy(d, j, pass, x) : 0);
+			if (m < bestm) {
+				bestm = m;
+				pick = j;
+			}
+		}
+		if (pick == SIZE_MAX || bestm > d->uncounted - total)
+			return INF;
+		total += bestm;
+		d->b->pos_[pick]++;
+	}
+	return total;
+}
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	u128 l = (u128)x[0] * y[1], r = (u128)y[0] * x[1];
+
+	return (l > r) - (l < r);
+}
+
+/*
+ * A lower bound on the exact cost: each rival's costs replaced by their
+ * lower convex hull, on which taking the cheapest unit first is optimal.
+ * INF when even that is above U (or no plan exists); 0 when the segments
+ * do not fit the scratch space (no information).
+ */
+static uint64_t
+deny_lower(struct deny *d, uint64_t pass, uint32_t E)
+{
+	const struct tally_seat_input *in = d->in;
+	uint64_t *cost = d->b->cost_, *seg = d->b->seg_, lb = 0;
+	uint32_t *h = d->b->hull_, nx, x, left = E;
+	size_t j, n = 0, i;
+
+	for (j = 0; j < in->n_lists; j++) {
+		size_t top = 0;
+		if (j == d->list || !may_take_part(in, d->open, j))
+			continue;
+		nx = options(d, j, pass, E, cost);
+		/* Lower hull of (x, cost[x]), x = 0..nx (monotone chain). */
+		for (x = 0; x <= nx; x++) {
+			while (top >= 2) {
+				__int128 ax = h[top - 2], bx = h[top - 1];
+				__int128 ay = cost[ax], by = cost[bx];
+				if ((bx - ax) * ((__int128)cost[x] - ay) -
+				    (by - ay) * ((__int128)x - ax) > 0)
+					break;
+				top--;
+			}
+			h[top++] = x;
+		}
+		for (i = 1; i < top; i++) {
+			if (n == d->b->cap_seg_)
+				return 0;
+			seg[2 * n] = cost[h[i]] - cost[h[i - 1]];
+			seg[2 * n + 1] = h[i] - h[i - 1];
+			n++;
+		}
+	}
+	qsort(seg, n, 2 * sizeof(*seg), seg_cmp);
+	for (i = 0; i < n && left > 0; i++) {
+		uint64_t t = seg[2 * i + 1] < left ? seg[2 * i + 1] : left;
+		lb += (uint64_t)((u128)t * seg[2 * i] / seg[2 * i + 1]);
+		left -= (uint32_t)t;
+	}
+	return left > 0 || lb > d->uncounted ? INF : lb;
+}
+
+/*
  * Can the adversary deny L its k-th firm seat?  1 yes, 0 no, -1 undecided
  * (the iteration did not settle; treated as yes, not exact).
  */
 static int
 deniable(struct deny *d, uint32_t k)
 {
-	uint64_t T = 0, c;
+	const struct tally_rule *rule = d->in->rule;
+	uint64_t T = 0, c, pass, lb, g;
+	uint32_t E;
 	int iter;
 
-	deny_prepare(d, k);
-	if (!province_threshold(d->in->rule))
-		return deny_cost(d, votes_to_pass(d->in->rule, 0)) != INF;
+	need_prepare(d, k, d->in->votes[d->list], true);
+	if (!province_threshold(rule)) {
+		pass = votes_to_pass(rule, 0);
+		if ((E = deny_missing(d, pass)) == 0)
+			return 1;
+		/* A plan within U proves it; a bound above U disproves it. */
+		if (deny_greedy(d, pass, E) != INF)
+			return 1;
+		if (deny_lower(d, pass, E) == INF)
+			return 0;
+		return deny_exact(d, pass, E) != INF;
+	}
+	/*
+	 * Under a threshold: a plan within U at the base it makes proves it
+	 * (eligibility only gets easier at a lower base); the lowest costs,
+	 * at base + 0, bounding above U disprove it.  Otherwise iterate.
+	 */
+	pass = votes_to_pass(rule, d->base + d->uncounted);
+	if ((E = deny_missing(d, pass)) == 0 || deny_greedy(d, pass, E) != INF)
+		return 1;
+	pass = votes_to_pass(rule, d->base);
+	if ((E = deny_missing(d, pass)) != 0 && deny_lower(d, pass, E) == INF)
+		return 0;
 	for (iter = 0; iter < 64; iter++) {
-		c = deny_cost(d, votes_to_pass(d->in->rule, d->base + T));
+		pass = votes_to_pass(rule, d->base + T);
+		if ((E = deny_missing(d, pass)) == 0)
+			return 1;
+		/* C(T') >= C(T) >= the bound for every T' >= T. */
+		if ((lb = deny_lower(d, pass, E)) == INF)
+			return 0;
+		if ((g = deny_greedy(d, pass, E)) <= T)
+			return 1;
+		c = g == lb ? g : deny_exact(d, pass, E);
 		if (c == INF)
 			return 0;
 		if (c <= T)
@@ -301,7 +487,7 @@ divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r
 {
 	const struct tally_rule *rule = in->rule;
 	struct deny d = { in, open, b, l, U, threshold_base(in), 0 };
-	uint32_t lo, hi, c = r->seats[l];
+	uint32_t lo, hi, step, c = r->seats[l];
 	int rc;
 
 	if (c == 0)
@@ -319,13 +505,27 @@ divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r
 		if (out <= d.base || out - d.base <= U)
 			return 0;
 	}
-	/* Seat k deniable implies seat k+1 deniable: bisect on k. */
+	/*
+	 * Seat k deniable implies seat k+1 deniable.  The answer is usually
+	 * near today's seats, and a seat far below costs the most to decide
+	 * (many quotients to buy), so search down from c in growing steps,
+	 * then bisect.
+	 */
 	if ((rc = deniable(&d, c)) == 0)
 		return c;
 	if (rc < 0)
 		b->exact = false;
 	lo = 0;
 	hi = c;
+	for (step = 1; hi > step; step *= 2) {
+		if ((rc = deniable(&d, hi - step)) < 0)
+			b->exact = false;
+		if (rc == 0) {
+			lo = hi - step;
+			break;
+		}
+		hi -= step;
+	}
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		if ((rc = deniable(&d, mid)) < 0)
@@ -340,8 +540,8 @@ divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r
 
 /* The most seats list l can reach (divisor methods): every ballot to it. */
 static int
-divisor_max(const struct tally_seat_input *in, uint64_t U, const bool *open,
-    struct tally_bounds *b, size_t l, uint32_t *out)
+divisor_max(const struct tally_seat_input *in, uint32_t c, uint64_t U,
+    const bool *open, struct tally_bounds *b, size_t l, uint32_t *out)
 {
 	struct tally_seat_input alt = *in;
 	size_t j;
@@ -355,6 +555,34 @@ divisor_max(const struct tally_seat_input *in, uint64_t U, const bool *open,
 		b->exact = false;
 		*out = in->seats;
 		return 0;
+	}
+	if (c < in->seats && !(open != NULL && open[l])) {
+		/*
+		 * Usually every ballot to it still does not reach the next
+		 * seat: with v + U votes, its (c+1)-th quotient comes after
+		 * more than S - c - 1 quotients of the rivals that take part
+		 * (those that pass the threshold at base + U, and are neither
+		 * excluded nor open nationally).  Counting them is cheaper
+		 * than allocating; otherwise the allocation decides.
+		 */
+		struct deny d = { in, open, b, l, U, 0, 0 };
+		uint64_t pass = votes_to_pass(in->rule, threshold_base(in) + U);
+		uint32_t count = 0;
+		need_prepare(&d, c + 1, in->votes[l] + U, false);
+		for (j = 0; j < in->n_lists && count < d.R; j++)
+			if (j != l && in->votes[j] >= pass &&
+			    (in->excluded == NULL || !in->excluded[j]) &&
+			    (open == NULL || !open[j]))
+				count += before(&d, in->votes[j]);
+		if (in->votes[l] + U < pass) {
+			/* Under the threshold even with every ballot. */
+			*out = 0;
+			return 0;
+		}
+		if (count >= d.R) {
+			*out = c;
+			return 0;
+		}
 	}
 	memcpy(b->votes_, in->votes, in->n_lists * sizeof(*b->votes_));
 	b->votes_[l] += U;
@@ -566,7 +794,7 @@ tally_bounds_compute(const struct tally_seat_input *in,
 	} else {
 		for (i = 0; i < in->n_lists; i++) {
 			b->min[i] = divisor_min(in, r, uncounted, open, b, i);
-			if (divisor_max(in, uncounted, open, b, i,
+			if (divisor_max(in, r->seats[i], uncounted, open, b, i,
 			    &b->max[i]) == -1)
 				return -1;
 		}

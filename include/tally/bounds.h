@@ -52,6 +52,10 @@ struct tally_bounds {
 	uint64_t		*best_;		/* seats + 2 */
 	uint64_t		*cost_;		/* seats + 2 */
 	uint32_t		*free_;		/* per list */
+	uint32_t		*pos_;		/* per list */
+	uint32_t		*hull_;		/* seats + 2 */
+	uint64_t		*seg_;		/* 2 x cap_seg_ */
+	size_t			 cap_seg_;
 };
 
 /* Size for up to `lists` lists and `seats` seats.  0 or -1 (ENOMEM). */
