@@ -783,7 +783,8 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
     const char *text, size_t len)
 {
 	enum { K_REVISION = 1, K_VOTES = 2, K_BLANK = 4, K_INVALID = 8,
-	    K_STATIONS = 16, K_STATUS = 32, K_REPORTED = 64, K_NOTE = 128 };
+	    K_STATIONS = 16, K_STATUS = 32, K_REPORTED = 64, K_NOTE = 128,
+	    K_REGISTERED = 256 };
 	struct rd r = { text, text + len };
 	const struct tally_province *pv;
 	struct tally_feed *f;
@@ -822,6 +823,8 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 			k = K_REPORTED;
 		else if (strcmp(key, "note") == 0)
 			k = K_NOTE;
+		else if (strcmp(key, "registered") == 0)
+			k = K_REGISTERED;
 		else
 			goto fail;
 		if (seen & k)
@@ -840,6 +843,11 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 		case K_INVALID:
 			if (!sc_uint(&r, TALLY_VOTES_MAX, &f->invalid))
 				goto fail;
+			break;
+		case K_REGISTERED:
+			if (!sc_uint(&r, TALLY_COUNT_MAX, &f->registered))
+				goto fail;
+			f->has_registered = true;
 			break;
 		case K_STATUS:
 			if (!sc_string(&r, &s, &n))
