@@ -519,7 +519,7 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 	const struct tally_province *pv = &e->provinces[p];
 	const struct tally_revision *cur = tally_state_current(s, p);
 	const struct tally_seat_result *r = &s->provinces[p].result;
-	const struct tally_bounds *bd = &s->provinces[p].bounds;
+	const struct tally_seat_bounds *bd = &s->provinces[p].bounds;
 	struct tally_seat_result scratch;
 	struct tally_seat_input in;
 	json_t *o = json_object(), *lists = json_array(), *pend = json_array();

@@ -9,7 +9,8 @@ struct tally_state *
 tally_state_create(const struct tally_election *e)
 {
 	struct tally_state *s;
-	size_t nc = e->n_coalitions ? e->n_coalitions : 1;
+	size_t nc = e->n_coalitions ? e->n_coalitions : 1, i;
+	uint32_t most = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -21,8 +22,13 @@ tally_state_create(const struct tally_election *e)
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
 	s->open_ = calloc(nc, sizeof(*s->open_));
+	for (i = 0; i < e->n_provinces; i++)
+		if (e->provinces[i].seats > most)
+			most = e->provinces[i].seats;
+	/* One bounds computer for every province: its scratch is not kept. */
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
-	    s->excluded_ == NULL || s->open_ == NULL) {
+	    s->excluded_ == NULL || s->open_ == NULL ||
+	    tally_bounds_init(&s->bounds_, nc, most) == -1) {
 		tally_state_destroy(s);
 		return NULL;
 	}
@@ -42,13 +48,15 @@ tally_state_destroy(struct tally_state *s)
 			tally_feed_destroy(ps->revisions[j].feed);
 		free(ps->revisions);
 		tally_seat_result_finish(&ps->result);
-		tally_bounds_finish(&ps->bounds);
+		free(ps->bounds.min);
+		free(ps->bounds.max);
 	}
 	free(s->provinces);
 	free(s->coalitions);
 	free(s->votes_);
 	free(s->excluded_);
 	free(s->open_);
+	tally_bounds_finish(&s->bounds_);
 	free(s);
 }
 
@@ -242,11 +250,16 @@ allocate(struct tally_state *s, size_t province)
 		for (i = 0; i < f->n_lists; i++)
 			open[i] = s->coalitions[f->lists[i].coalition].open;
 	}
-	/* Sized with the result: cannot fail. */
+	/* Sized for every province and list: cannot fail. */
 	if (tally_bounds_compute(&in, &ps->result,
 	    ps->uncounted_from != TALLY_UNCOUNTED_UNKNOWN, ps->uncounted, open,
-	    &ps->bounds) == -1)
+	    &s->bounds_) == -1)
 		abort();
+	memcpy(ps->bounds.min, s->bounds_.min, f->n_lists * sizeof(uint32_t));
+	memcpy(ps->bounds.max, s->bounds_.max, f->n_lists * sizeof(uint32_t));
+	ps->bounds.known = s->bounds_.known;
+	ps->bounds.exact = s->bounds_.exact;
+	ps->bounds.settled = s->bounds_.settled;
 }
 
 static void
@@ -369,7 +382,7 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	const struct tally_province *pv = &s->election->provinces[f->province];
 	struct tally_province_state *ps = &s->provinces[f->province];
 	struct tally_seat_result fresh;
-	struct tally_bounds fresh_bounds;
+	struct tally_seat_bounds fresh_bounds;
 	struct tally_revision *rev;
 	bool fresh_needed = true;
 
@@ -382,17 +395,26 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		fresh_needed = false;
 	else if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
 		goto nomem;
-	else if (tally_bounds_init(&fresh_bounds, f->n_lists, pv->seats) == -1) {
-		tally_seat_result_finish(&fresh);
-		goto nomem;
+	else {
+		size_t nl = f->n_lists ? f->n_lists : 1;
+		fresh_bounds.min = calloc(nl, sizeof(uint32_t));
+		fresh_bounds.max = calloc(nl, sizeof(uint32_t));
+		if (fresh_bounds.min == NULL || fresh_bounds.max == NULL) {
+			free(fresh_bounds.min);
+			free(fresh_bounds.max);
+			tally_seat_result_finish(&fresh);
+			goto nomem;
+		}
 	}
 
 	contribute(s, f->province, false);
 	if (fresh_needed) {
 		tally_seat_result_finish(&ps->result);
 		ps->result = fresh;
-		tally_bounds_finish(&ps->bounds);
-		ps->bounds = fresh_bounds;
+		free(ps->bounds.min);
+		free(ps->bounds.max);
+		ps->bounds.min = fresh_bounds.min;
+		ps->bounds.max = fresh_bounds.max;
 	}
 	rev = &ps->revisions[ps->n_revisions++];
 	memset(rev, 0, sizeof(*rev));

@@ -36,6 +36,18 @@ struct tally_coalition_total {
 	uint64_t seats_max;
 };
 
+/*
+ * A province's seat bounds (tally/bounds.h) as the state keeps them: per
+ * list of the current snapshot, in the feed's order.
+ */
+struct tally_seat_bounds {
+	uint32_t	*min;		/* fewest firm seats it can end with */
+	uint32_t	*max;		/* most it can still reach */
+	bool		 known;		/* a bound on the uncounted was known */
+	bool		 exact;		/* min and max proven exact */
+	bool		 settled;	/* no list's seats can change */
+};
+
 /* Where a province's bound on the uncounted ballots comes from. */
 enum tally_uncounted {
 	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
@@ -70,7 +82,7 @@ struct tally_province_state {
 	struct tally_seat_result result;
 	bool			 has_result;
 	/* What the uncounted can still change, sized with the result. */
-	struct tally_bounds	 bounds;
+	struct tally_seat_bounds bounds;
 	enum tally_uncounted	 uncounted_from;
 	uint64_t		 uncounted;	/* when uncounted_from is known */
 };
@@ -95,6 +107,7 @@ struct tally_state {
 	uint64_t			*votes_;
 	bool				*excluded_;
 	bool				*open_;
+	struct tally_bounds		 bounds_;	/* computes every province's */
 };
 
 /*
