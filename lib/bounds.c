@@ -538,68 +538,71 @@ divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r
 	return lo;
 }
 
-/* The most seats list l can reach (divisor methods): every ballot to it. */
-static int
+/*
+ * With every uncounted ballot to list l, does its k-th quotient come after
+ * fewer than R = S - k + 1 quotients of the rivals that take part (those
+ * that pass the threshold at base + U, neither excluded nor open
+ * nationally), ties it would not lose outright included?  Then it reaches
+ * its k-th seat, firmly or tied for it.
+ */
+static bool
+reaches(struct deny *d, uint32_t k, uint64_t pass)
+{
+	const struct tally_seat_input *in = d->in;
+	uint32_t count = 0;
+	size_t j;
+
+	need_prepare(d, k, in->votes[d->list] + d->uncounted, false);
+	for (j = 0; j < in->n_lists && count < d->R; j++)
+		if (j != d->list && in->votes[j] >= pass &&
+		    (in->excluded == NULL || !in->excluded[j]) &&
+		    (d->open == NULL || !d->open[j]))
+			count += before(d, in->votes[j]);
+	return count < d->R;
+}
+
+/*
+ * The most seats list l can reach (divisor methods): every ballot to it
+ * (best case: it passes a national threshold, every open rival fails).
+ * Reaching seat k implies reaching seat k - 1, and it reaches today's c,
+ * so search up from c in growing steps, then bisect.
+ */
+static void
 divisor_max(const struct tally_seat_input *in, uint32_t c, uint64_t U,
     const bool *open, struct tally_bounds *b, size_t l, uint32_t *out)
 {
-	struct tally_seat_input alt = *in;
-	size_t j;
+	struct deny d = { in, open, b, l, U, 0, 0 };
+	uint64_t pass;
+	uint32_t lo = c, hi = in->seats + 1, step, k;
 
-	if (in->excluded != NULL && in->excluded[l] && !(open && open[l])) {
-		*out = 0;
-		return 0;
-	}
+	*out = 0;
+	if (in->excluded != NULL && in->excluded[l] && !(open && open[l]))
+		return;
 	if (in->votes[l] > TALLY_VOTES_MAX - U) {
-		/* Beyond what the engine takes: no exact answer. */
+		/* Beyond the votes the engine takes: no exact answer. */
 		b->exact = false;
 		*out = in->seats;
-		return 0;
+		return;
 	}
-	if (c < in->seats && !(open != NULL && open[l])) {
-		/*
-		 * Usually every ballot to it still does not reach the next
-		 * seat: with v + U votes, its (c+1)-th quotient comes after
-		 * more than S - c - 1 quotients of the rivals that take part
-		 * (those that pass the threshold at base + U, and are neither
-		 * excluded nor open nationally).  Counting them is cheaper
-		 * than allocating; otherwise the allocation decides.
-		 */
-		struct deny d = { in, open, b, l, U, 0, 0 };
-		uint64_t pass = votes_to_pass(in->rule, threshold_base(in) + U);
-		uint32_t count = 0;
-		need_prepare(&d, c + 1, in->votes[l] + U, false);
-		for (j = 0; j < in->n_lists && count < d.R; j++)
-			if (j != l && in->votes[j] >= pass &&
-			    (in->excluded == NULL || !in->excluded[j]) &&
-			    (open == NULL || !open[j]))
-				count += before(&d, in->votes[j]);
-		if (in->votes[l] + U < pass) {
-			/* Under the threshold even with every ballot. */
-			*out = 0;
-			return 0;
+	pass = votes_to_pass(in->rule, threshold_base(in) + U);
+	if (in->votes[l] + U < pass)
+		return;		/* under the threshold even with every ballot */
+	for (step = 1; lo < in->seats; step *= 2) {
+		k = in->seats - lo < step ? in->seats : lo + step;
+		if (!reaches(&d, k, pass)) {
+			hi = k;
+			break;
 		}
-		if (count >= d.R) {
-			*out = c;
-			return 0;
-		}
+		lo = k;
 	}
-	memcpy(b->votes_, in->votes, in->n_lists * sizeof(*b->votes_));
-	b->votes_[l] += U;
-	alt.votes = b->votes_;
-	alt.lot_order = NULL;
-	alt.n_lot = 0;
-	if (in->excluded != NULL) {
-		/* Best case: it passes, every open rival fails. */
-		for (j = 0; j < in->n_lists; j++)
-			b->excluded_[j] = open != NULL && open[j] ? j != l :
-			    in->excluded[j];
-		alt.excluded = b->excluded_;
+	while (hi - lo > 1 && lo < in->seats) {
+		k = lo + (hi - lo) / 2;
+		if (reaches(&d, k, pass))
+			lo = k;
+		else
+			hi = k;
 	}
-	if (tally_seats_allocate(&alt, &b->r_) == -1)
-		return -1;
-	*out = reach(&b->r_, l);
-	return 0;
+	*out = lo;
 }
 
 /*
@@ -794,9 +797,8 @@ tally_bounds_compute(const struct tally_seat_input *in,
 	} else {
 		for (i = 0; i < in->n_lists; i++) {
 			b->min[i] = divisor_min(in, r, uncounted, open, b, i);
-			if (divisor_max(in, r->seats[i], uncounted, open, b, i,
-			    &b->max[i]) == -1)
-				return -1;
+			divisor_max(in, r->seats[i], uncounted, open, b, i,
+			    &b->max[i]);
 		}
 	}
 	b->settled = true;
