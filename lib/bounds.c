@@ -191,6 +191,19 @@ struct deny {
 	uint32_t			 R;		/* rival quotients needed */
 };
 
+/* x / y and x % y, without a 128-bit division when both fit 64 bits. */
+static void
+divmod(u128 x, u128 y, u128 *q, u128 *r)
+{
+	if ((x >> 64) == 0 && (y >> 64) == 0) {
+		*q = (uint64_t)x / (uint64_t)y;
+		*r = (uint64_t)x % (uint64_t)y;
+	} else {
+		*q = x / y;
+		*r = x % y;
+	}
+}
+
 /*
  * need[m] for m = 1..R: the fewest votes with which a rival's m-th quotient
  * comes before L's k-th quotient when L has v votes.  With `firm`, a tie L
@@ -204,34 +217,42 @@ need_prepare(struct deny *d, uint32_t k, uint64_t v, bool firm)
 	const struct tally_rule *rule = d->in->rule;
 	bool votes_rule = rule->ties == TALLY_TIES_VOTES;
 	uint64_t an, ad, num, den;
+	u128 x, y, w = 0, r = 0, qs = 0, rs = 0;
 	uint32_t m;
 
 	d->R = d->in->seats - k + 1;
 	divisor(rule, k - 1, &an, &ad);
 	for (m = 1; m <= d->R; m++) {
-		u128 x, y, w, r;
-		divisor(rule, m - 1, &num, &den);
 		/*
 		 * w * den / num > v * ad / an  <=>  w * den * an > v * ad * num.
 		 * At equality the `votes` rule gives the seat to the list with
 		 * more votes, and equal votes stay tied.  For a firm seat the
 		 * rival need only not lose (w >= v); to keep L out of the tie
 		 * as well it must win (w > v); under `lot` nobody wins.
+		 *
+		 * From the second divisor on, den is 1 and num grows by a
+		 * fixed step, so x / y moves by a fixed quotient and remainder:
+		 * one division for the whole series instead of one per seat.
 		 */
-		x = (u128)v * ad * num;
-		y = (u128)den * an;
-		if ((x >> 64) == 0 && (y >> 64) == 0) {
-			/* The usual case, without a 128-bit division. */
-			w = (uint64_t)x / (uint64_t)y;
-			r = (uint64_t)x % (uint64_t)y;
+		if (m <= 2) {
+			divisor(rule, m - 1, &num, &den);
+			x = (u128)v * ad * num;
+			y = (u128)den * an;
+			divmod(x, y, &w, &r);
+			if (m == 2)
+				divmod((u128)v * ad * (rule->method ==
+				    TALLY_METHOD_DHONDT ? 1 : 2), y, &qs, &rs);
 		} else {
-			w = x / y;
-			r = x % y;
+			w += qs;
+			r += rs;
+			if (r >= y) {
+				r -= y;
+				w++;
+			}
 		}
-		if (r != 0 || (firm ? votes_rule && w < v :
-		    !votes_rule || w <= v))
-			w++;
-		d->b->need_[m] = w == 0 ? 1 : sat64(w);
+		d->b->need_[m] = w == 0 && r == 0 ? 1 : sat64(w +
+		    (r != 0 || (firm ? votes_rule && w < v :
+		    !votes_rule || w <= v) ? 1 : 0));
 	}
 }
 
