@@ -69,13 +69,14 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->best_ = calloc(ns, sizeof(*b->best_));
 	b->cost_ = calloc(ns, sizeof(*b->cost_));
 	b->pos_ = calloc(nl, sizeof(*b->pos_));
+	b->segend_ = calloc(nl, sizeof(*b->segend_));
 	b->hull_ = calloc(ns, sizeof(*b->hull_));
 	b->cap_seg_ = 4 * nl + ns;
 	b->seg_ = calloc(2 * b->cap_seg_, sizeof(*b->seg_));
 	if (b->min == NULL || b->max == NULL || b->votes_ == NULL ||
 	    b->excluded_ == NULL || b->free_ == NULL || b->need_ == NULL ||
 	    b->best_ == NULL || b->cost_ == NULL || b->pos_ == NULL ||
-	    b->hull_ == NULL || b->seg_ == NULL) {
+	    b->hull_ == NULL || b->seg_ == NULL || b->segend_ == NULL) {
 		tally_bounds_finish(b);
 		return -1;
 	}
@@ -97,6 +98,7 @@ tally_bounds_finish(struct tally_bounds *b)
 	free(b->best_);
 	free(b->cost_);
 	free(b->pos_);
+	free(b->segend_);
 	free(b->hull_);
 	free(b->seg_);
 	memset(b, 0, sizeof(*b));
@@ -390,13 +392,11 @@ deny_greedy(struct deny *d, uint64_t pass, uint32_t E)
 	return total;
 }
 
-static int
-seg_cmp(const void *a, const void *b)
+/* Is segment a's slope (cost per quotient) below segment b's? */
+static bool
+seg_less(const uint64_t *a, const uint64_t *b)
 {
-	const uint64_t *x = a, *y = b;
-	u128 l = (u128)x[0] * y[1], r = (u128)y[0] * x[1];
-
-	return (l > r) - (l < r);
+	return (u128)a[0] * b[1] < (u128)b[0] * a[1];
 }
 
 /*
@@ -415,6 +415,8 @@ deny_lower(struct deny *d, uint64_t pass, uint32_t E)
 
 	for (j = 0; j < in->n_lists; j++) {
 		size_t top = 0;
+		d->b->pos_[j] = (uint32_t)n;
+		d->b->segend_[j] = (uint32_t)n;
 		if (j == d->list || !may_take_part(in, d->open, j))
 			continue;
 		nx = options(d, j, pass, E, cost);
@@ -437,14 +439,27 @@ deny_lower(struct deny *d, uint64_t pass, uint32_t E)
 			seg[2 * n + 1] = h[i] - h[i - 1];
 			n++;
 		}
+		d->b->segend_[j] = (uint32_t)n;
 	}
-	qsort(seg, n, 2 * sizeof(*seg), seg_cmp);
-	for (i = 0; i < n && left > 0; i++) {
-		uint64_t t = seg[2 * i + 1] < left ? seg[2 * i + 1] : left;
-		lb += (uint64_t)((u128)t * seg[2 * i] / seg[2 * i + 1]);
+	/* Each rival's slopes ascend: merge them, cheapest segment first. */
+	while (left > 0) {
+		size_t pick = SIZE_MAX;
+		uint64_t t, *sg;
+		for (j = 0; j < in->n_lists; j++)
+			if (d->b->pos_[j] < d->b->segend_[j] && (pick == SIZE_MAX ||
+			    seg_less(&seg[2 * d->b->pos_[j]],
+			    &seg[2 * d->b->pos_[pick]])))
+				pick = j;
+		if (pick == SIZE_MAX)
+			return INF;
+		sg = &seg[2 * d->b->pos_[pick]++];
+		t = sg[1] < left ? sg[1] : left;
+		lb += (uint64_t)((u128)t * sg[0] / sg[1]);
 		left -= (uint32_t)t;
+		if (lb > d->uncounted)
+			return INF;
 	}
-	return left > 0 || lb > d->uncounted ? INF : lb;
+	return lb;
 }
 
 /*

@@ -53,6 +53,7 @@ struct tally_bounds {
 	uint64_t		*cost_;		/* seats + 2 */
 	uint32_t		*free_;		/* per list */
 	uint32_t		*pos_;		/* per list */
+	uint32_t		*segend_;	/* per list */
 	uint32_t		*hull_;		/* seats + 2 */
 	uint64_t		*seg_;		/* 2 x cap_seg_ */
 	size_t			 cap_seg_;
