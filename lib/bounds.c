@@ -516,6 +516,107 @@ deniable(struct deny *d, uint32_t k)
 	return -1;
 }
 
+/*
+ * The fewest ballots that deny L its k-th firm seat, INF above U: the
+ * knapsack's cost, or under a province threshold the least T with
+ * C(T) <= T (the iteration from 0 stops there: it never passes a plan's
+ * cost, and stops at C(T) = T), or pushing L under the threshold.
+ */
+static uint64_t
+deny_min(struct deny *d, uint32_t k)
+{
+	const struct tally_rule *rule = d->in->rule;
+	uint64_t T = 0, c, pass, out = INF;
+	uint32_t E;
+	int iter;
+
+	if (province_threshold(rule) && (rule->threshold_of ==
+	    TALLY_THRESHOLD_VALID || d->in->n_lists > 1)) {
+		u128 x = (u128)d->in->votes[d->list] * 100 *
+		    rule->threshold_percent.den;
+		u128 o = x / rule->threshold_percent.num + 1;
+		out = o <= d->base ? 0 : o - d->base <= d->uncounted ?
+		    (uint64_t)(o - d->base) : INF;
+	}
+	need_prepare(d, k, d->in->votes[d->list], true);
+	for (iter = 0; iter < 64; iter++) {
+		pass = votes_to_pass(rule, d->base + T);
+		if ((E = deny_missing(d, pass)) == 0)
+			return 0;
+		c = deny_exact(d, pass, E);
+		if (c == INF || c >= out)
+			return out;
+		if (c <= T || !province_threshold(rule))
+			return c;
+		T = c;
+	}
+	return out;
+}
+
+/*
+ * Does list l, with x more votes (all else as counted), hold its k-th seat
+ * firmly?  Its k-th quotient must come after fewer than R rival quotients
+ * (ties it could lose counted against it), and it must pass a province
+ * threshold at base + x.
+ */
+static bool
+holds(struct deny *d, uint32_t k, uint64_t x)
+{
+	const struct tally_seat_input *in = d->in;
+	uint64_t pass = votes_to_pass(in->rule, d->base + x);
+	uint32_t count = 0;
+	size_t j;
+
+	if (in->votes[d->list] + x < pass)
+		return false;
+	need_prepare(d, k, in->votes[d->list] + x, true);
+	for (j = 0; j < in->n_lists && count < d->R; j++)
+		if (j != d->list && in->votes[j] >= pass &&
+		    (in->excluded == NULL || !in->excluded[j]))
+			count += before(d, in->votes[j]);
+	return count < d->R;
+}
+
+int
+tally_bounds_costs(const struct tally_seat_input *in,
+    const struct tally_seat_result *r, size_t l, uint64_t uncounted,
+    struct tally_bounds *b, uint64_t *gain, uint64_t *loss, uint32_t n)
+{
+	struct deny d = { in, NULL, b, l, uncounted, threshold_base(in), 0 };
+	uint32_t c = r->seats[l], s;
+	uint64_t lo = 0;
+
+	if (in->n_lists > b->cap_lists || in->seats > b->cap_seats ||
+	    in->votes[l] > TALLY_VOTES_MAX - uncounted)
+		return -1;
+	for (s = 0; s < n; s++)
+		gain[s] = loss[s] = INF;
+	if (in->rule->method != TALLY_METHOD_DHONDT &&
+	    in->rule->method != TALLY_METHOD_SAINTE_LAGUE)
+		return 1;
+	if (in->excluded != NULL && in->excluded[l])
+		return 0;
+	/* More seats: firm seats grow with its own votes, so bisect. */
+	for (s = 1; s <= n && c + s <= in->seats; s++) {
+		uint64_t hi = uncounted, mid;
+		if (!holds(&d, c + s, hi))
+			break;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if (holds(&d, c + s, mid))
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		gain[s - 1] = lo;
+	}
+	/* Fewer seats: the cheapest denial of each seat from the top. */
+	for (s = 1; s <= n && s <= c; s++)
+		if ((loss[s - 1] = deny_min(&d, c - s + 1)) == INF)
+			break;
+	return 0;
+}
+
 /* The fewest firm seats of list l (divisor methods). */
 static uint32_t
 divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r,

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include <tally/majority.h>
 #include <tally/render.h>
 
 #include "tally-private.h"
@@ -766,6 +767,29 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "seats_min", juint(t->seats_min));
 	json_object_set_new(o, "seats_max", juint(coalition_max(s, c)));
 	json_object_set_new(o, "majority", json_string(majority_name(s, c)));
+	{
+		/* While it is open: the fewest ballots that would decide it. */
+		uint64_t win, lose;
+		bool exact;
+		json_t *mv = json_null();
+		switch (tally_majority_votes(s, c, &win, &lose, &exact)) {
+		case 0:
+			mv = json_object();
+			json_object_set_new(mv, "to_win", win == UINT64_MAX ?
+			    json_null() : juint(win));
+			json_object_set_new(mv, "to_lose", lose == UINT64_MAX ?
+			    json_null() : juint(lose));
+			json_object_set_new(mv, "exact", json_boolean(exact));
+			break;
+		case 1:
+			break;
+		default:
+			json_decref(o);
+			json_decref(arr);
+			return NULL;
+		}
+		json_object_set_new(o, "majority_votes", mv);
+	}
 	if (e->has_national_threshold)
 		json_object_set_new(o, "threshold", json_string(t->excluded ?
 		    "failed" : "passed"));

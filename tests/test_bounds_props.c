@@ -20,7 +20,10 @@
  *   d. national threshold still open for some lists: not exact, and the
  *      reference over both fates of each open list lies within [min, max];
  *   e. U unknown: nothing guaranteed (min 0, max seats), not settled;
- *      U = 0: min and max are today's firm seats and reach.
+ *      U = 0: min and max are today's firm seats and reach;
+ *   f. tally_bounds_costs (divisor methods): the fewest ballots for a list
+ *      to gain s firm seats (all to it) and to lose s (every distribution
+ *      over its rivals and blank), against brute force.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -141,6 +144,118 @@ reference(const struct tally_seat_input *in, uint64_t U, struct ref *ref)
 	tally_seat_result_finish(&b.r);
 }
 
+/*
+ * Brute force for property f: loss[s-1] = the fewest ballots over the
+ * rivals of `l` and blank that leave it s firm seats short of `c`.
+ */
+struct lossb {
+	struct tally_seat_input	 in;
+	uint64_t		 votes[MAX_LISTS + 1];
+	struct tally_seat_result r;
+	size_t			 l;
+	uint32_t		 c;
+	uint64_t		 loss[MAX_SEATS];
+};
+
+static void
+loss_from(struct lossb *b, size_t bin, uint64_t left, uint64_t spent)
+{
+	uint64_t t, save;
+	uint32_t s;
+
+	if (bin == b->in.n_lists + 1) {
+		if (tally_seats_allocate(&b->in, &b->r) == -1)
+			abort();
+		for (s = 1; s <= b->c; s++)
+			if (b->r.seats[b->l] <= b->c - s && spent < b->loss[s - 1])
+				b->loss[s - 1] = spent;
+		return;
+	}
+	if (bin == b->l) {
+		loss_from(b, bin + 1, left, spent);
+		return;
+	}
+	for (t = 0; t <= left; t++) {
+		if (bin < b->in.n_lists) {
+			save = b->votes[bin];
+			b->votes[bin] += t;
+			loss_from(b, bin + 1, left - t, spent + t);
+			b->votes[bin] = save;
+		} else {
+			save = b->in.blank;
+			b->in.blank += t;
+			loss_from(b, bin + 1, left - t, spent + t);
+			b->in.blank = save;
+		}
+	}
+}
+
+/* Property f for every list of one case; true when all agree. */
+static bool
+check_costs(const struct tally_seat_input *in, const struct tally_seat_result *r,
+    uint64_t U, struct tally_bounds *bd)
+{
+	struct tally_seat_result r2;
+	uint64_t gain[MAX_SEATS], loss[MAX_SEATS], votes[MAX_LISTS];
+	struct lossb *lb;
+	size_t l;
+	uint32_t s;
+	bool ok = true;
+
+	if (tally_seat_result_init(&r2, MAX_LISTS, MAX_SEATS) == -1 ||
+	    (lb = calloc(1, sizeof(*lb))) == NULL ||
+	    tally_seat_result_init(&lb->r, MAX_LISTS, MAX_SEATS) == -1)
+		abort();
+	for (l = 0; l < in->n_lists; l++) {
+		struct tally_seat_input alt = *in;
+		uint64_t x;
+		if (tally_bounds_costs(in, r, l, U, bd, gain, loss,
+		    MAX_SEATS) != 0)
+			ok = false;
+		/* Gain: the least x with c + s firm seats. */
+		memcpy(votes, in->votes, in->n_lists * sizeof(*votes));
+		alt.votes = votes;
+		for (s = 1; s <= MAX_SEATS; s++) {
+			uint64_t want = UINT64_MAX;
+			for (x = 0; x <= U && want == UINT64_MAX; x++) {
+				votes[l] = in->votes[l] + x;
+				if (tally_seats_allocate(&alt, &r2) == -1)
+					abort();
+				if (r2.seats[l] >= r->seats[l] + s)
+					want = x;
+			}
+			if (gain[s - 1] != want) {
+				ok = false;
+				fprintf(stderr, "    list %zu gain %u: %llu, brute "
+				    "force %llu\n", l, s,
+				    (unsigned long long)gain[s - 1],
+				    (unsigned long long)want);
+			}
+		}
+		/* Loss: every distribution over the rivals and blank. */
+		lb->in = *in;
+		memcpy(lb->votes, in->votes, in->n_lists * sizeof(*votes));
+		lb->in.votes = lb->votes;
+		lb->l = l;
+		lb->c = r->seats[l];
+		for (s = 0; s < MAX_SEATS; s++)
+			lb->loss[s] = UINT64_MAX;
+		loss_from(lb, 0, U, 0);
+		for (s = 1; s <= MAX_SEATS; s++)
+			if (loss[s - 1] != lb->loss[s - 1]) {
+				ok = false;
+				fprintf(stderr, "    list %zu loss %u: %llu, brute "
+				    "force %llu\n", l, s,
+				    (unsigned long long)loss[s - 1],
+				    (unsigned long long)lb->loss[s - 1]);
+			}
+	}
+	tally_seat_result_finish(&lb->r);
+	free(lb);
+	tally_seat_result_finish(&r2);
+	return ok;
+}
+
 static const char *const fd_dhondt[] = { "1", "1", "0.5", "1.5", "0.7" };
 static const char *const fd_sl[] = { "1", "1.4", "1.7", "2.5", "0.5" };
 static const char *const pct[] = { "5", "10", "20", "25", "33.3" };
@@ -210,7 +325,8 @@ dump(const char *what, const struct tally_seat_input *in, uint64_t U,
 		fprintf(stderr, "    list %zu votes %llu%s: bounds [%u, %u], "
 		    "reference [%u, %u]\n", i, (unsigned long long)in->votes[i],
 		    in->excluded && in->excluded[i] ? " (excluded)" : "",
-		    bd->min[i], bd->max[i], ref->min[i], ref->max[i]);
+		    bd->min[i], bd->max[i], ref ? ref->min[i] : 0,
+		    ref ? ref->max[i] : 0);
 }
 
 int
@@ -220,7 +336,7 @@ main(void)
 	uint64_t cases = env_u64("TALLY_PROP_CASES", DEFAULT_CASES), c;
 	struct tally_seat_result r;
 	struct tally_bounds bd;
-	unsigned long fails[5] = { 0 };
+	unsigned long fails[6] = { 0 };
 	int p;
 
 	printf("seed 0x%llx, %llu cases per property\n",
@@ -228,7 +344,7 @@ main(void)
 	if (tally_seat_result_init(&r, MAX_LISTS, MAX_SEATS) == -1 ||
 	    tally_bounds_init(&bd, MAX_LISTS, MAX_SEATS) == -1)
 		return 1;
-	for (p = 0; p < 5; p++) {
+	for (p = 0; p < 6; p++) {
 		for (c = 0; c < cases; c++) {
 			struct tally_rule rule;
 			struct tally_seat_input in;
@@ -240,6 +356,17 @@ main(void)
 
 			rng = seed ^ ((uint64_t)p << 56) ^ (c * 0x2545f4914f6cdd1dULL);
 			draw(&rule, &in, votes, p == 1 || p == 2);
+			if (p == 5) {
+				/* Property f: cost curves, divisor methods. */
+				U = below(7);
+				if (tally_seats_allocate(&in, &r) == -1)
+					abort();
+				ok = check_costs(&in, &r, U, &bd);
+				CHECK(ok, "f. costs case %llu", (unsigned long long)c);
+				if (!ok && fails[p]++ < 8)
+					dump("costs vs brute force", &in, U, &bd, NULL);
+				continue;
+			}
 			U = below(p == 4 ? 3 : 7);
 			bd.search_max = p == 2 ? 0 : TALLY_BOUNDS_SEARCH_MAX;
 			if (p == 3) {
@@ -324,8 +451,8 @@ main(void)
 		}
 	}
 	printf("failed cases: a divisor %lu, b remainder %lu, c remainder safe "
-	    "%lu, d national open %lu, e unknown / zero %lu\n", fails[0],
-	    fails[1], fails[2], fails[3], fails[4]);
+	    "%lu, d national open %lu, e unknown / zero %lu, f costs %lu\n",
+	    fails[0], fails[1], fails[2], fails[3], fails[4], fails[5]);
 	tally_bounds_finish(&bd);
 	tally_seat_result_finish(&r);
 	return check_done("bounds-props");

@@ -79,4 +79,18 @@ int	tally_bounds_compute(const struct tally_seat_input *in,
 	    const struct tally_seat_result *r, bool known, uint64_t uncounted,
 	    const bool *open, struct tally_bounds *b);
 
+/*
+ * What it would take, for one list, if the count stopped after a few more
+ * ballots: gain[s-1], the fewest uncounted ballots that cast for list `l`
+ * give it s more firm seats; loss[s-1], the fewest that cast against it
+ * (for its rivals, or blank) leave it with s fewer.  UINT64_MAX when more
+ * than `uncounted` (or no such seat).  Exact for divisor methods (returns
+ * 0); largest remainder has no such monotone answer (returns 1, all
+ * UINT64_MAX).  -1 when `b` is too small.  A national threshold is taken
+ * as it stands (in->excluded).
+ */
+int	tally_bounds_costs(const struct tally_seat_input *in,
+	    const struct tally_seat_result *r, size_t l, uint64_t uncounted,
+	    struct tally_bounds *b, uint64_t *gain, uint64_t *loss, uint32_t n);
+
 #endif

@@ -12,5 +12,6 @@
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
+#include <tally/majority.h>
 
 #endif

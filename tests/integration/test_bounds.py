@@ -213,5 +213,86 @@ class Bounds(CheckedDaemonTest):
         self.assertNotIn("registered", by["east"])
 
 
+MAJ = {
+    "id": "maj-2024",
+    "name": "Majority Test Election",
+    "allocation": {"method": "dhondt", "ties": "votes"},
+    "coalitions": [{"id": "red", "name": "Red"}, {"id": "blue", "name": "Blue"},
+                   {"id": "green", "name": "Green"}],
+    "provinces": [
+        {"id": "a", "name": "A", "seats": 5, "registered": 100},
+        {"id": "b", "name": "B", "seats": 4, "registered": 70},
+    ],
+}
+MAJ_FEEDS = {"a": {"revision": 1, "votes": {"red": 45, "blue": 40,
+                                             "green": 9}},
+             "b": {"revision": 1, "votes": {"red": 30, "blue": 31,
+                                             "green": 3}}}
+
+
+def maj_brute(cid):
+    """(to_win, to_lose) for coalition cid by enumeration: ballots for it
+    only (to win), or for its rivals only (to lose), per province at most
+    its uncounted."""
+    seats_total = sum(p["seats"] for p in MAJ["provinces"])
+    majority = seats_total // 2 + 1
+    per = []
+    for p in MAJ["provinces"]:
+        votes = MAJ_FEEDS[p["id"]]["votes"]
+        U = p["registered"] - sum(votes.values())
+        rivals = sorted(l for l in votes if l != cid)
+        win = {}     # ballots -> firm seats, all to cid
+        for x in range(U + 1):
+            win[x] = dhondt(dict(votes, **{cid: votes[cid] + x}),
+                            p["seats"])[cid][0]
+        lose = {}    # ballots -> fewest firm seats, all to rivals
+        for add in itertools.product(range(U + 1), repeat=len(rivals)):
+            if sum(add) > U:
+                continue
+            v = dict(votes)
+            for l, a in zip(rivals, add):
+                v[l] += a
+            got = dhondt(v, p["seats"])[cid][0]
+            lose[sum(add)] = min(lose.get(sum(add), got), got)
+        per.append((win, lose))
+    now = sum(dhondt(MAJ_FEEDS[p["id"]]["votes"], p["seats"])[cid][0]
+              for p in MAJ["provinces"])
+    best_win = best_lose = None
+    for xa, xb in itertools.product(per[0][0], per[1][0]):
+        if per[0][0][xa] + per[1][0][xb] >= majority:
+            if best_win is None or xa + xb < best_win:
+                best_win = xa + xb
+        if xa in per[0][1] and xb in per[1][1] and \
+                per[0][1][xa] + per[1][1][xb] < majority:
+            if best_lose is None or xa + xb < best_lose:
+                best_lose = xa + xb
+    return now, majority, best_win, best_lose
+
+
+class Majority(CheckedDaemonTest):
+    def test_votes_to_decide_the_majority(self):
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        path = os.path.join(d.tmp, "election.json")
+        with open(path, "w") as f:
+            json.dump(MAJ, f)
+        d.args = ["--election", path]
+        d.start()
+        for pid, body in MAJ_FEEDS.items():
+            r = d.request("POST", "/v1/provinces/%s/results" % pid,
+                          body=body, headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        for cid in ("red", "blue"):
+            with self.subTest(coalition=cid):
+                c = d.get("/v1/coalitions/" + cid).json()
+                now, majority, win, lose = maj_brute(cid)
+                self.assertEqual(c["seats"], now)
+                # Both still open: the uncounted can swing it either way.
+                self.assertEqual(c["majority"], "possible")
+                self.assertEqual(c["majority_votes"], {
+                    "to_win": 0 if now >= majority else win,
+                    "to_lose": 0 if now < majority else lose,
+                    "exact": True})
+
+
 if __name__ == "__main__":
     main()
