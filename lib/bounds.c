@@ -494,9 +494,21 @@ deniable(struct deny *d, uint32_t k)
 	pass = votes_to_pass(rule, d->base + d->uncounted);
 	if ((E = deny_missing(d, pass)) == 0 || deny_greedy(d, pass, E) != INF)
 		return 1;
-	pass = votes_to_pass(rule, d->base);
-	if ((E = deny_missing(d, pass)) != 0 && deny_lower(d, pass, E) == INF)
-		return 0;
+	/*
+	 * The same iteration on the convex lower bound (never above C)
+	 * stops at or before the least T with C(T) <= T: past U, there is
+	 * none; otherwise the exact iteration starts there.
+	 */
+	for (iter = 0; iter < 64; iter++) {
+		pass = votes_to_pass(rule, d->base + T);
+		if ((E = deny_missing(d, pass)) == 0)
+			break;
+		if ((lb = deny_lower(d, pass, E)) == INF)
+			return 0;
+		if (lb <= T)
+			break;
+		T = lb;
+	}
 	for (iter = 0; iter < 64; iter++) {
 		pass = votes_to_pass(rule, d->base + T);
 		if ((E = deny_missing(d, pass)) == 0)
