@@ -7,8 +7,10 @@
  * Most seats.  A divisor method is monotone: giving a list more votes only
  * raises its own quotients, and (under a threshold) raising the base only
  * pushes rivals out, while the list's own share (v + t) / (B + t) grows with
- * t.  So every uncounted ballot going to the list is its best case; the
- * allocation itself, ties and thresholds included, says what that gives.
+ * t.  So every uncounted ballot going to the list is its best case.  With
+ * them it reaches its k-th seat (firmly or tied) iff fewer than S - k + 1
+ * rival quotients come before its k-th quotient, counted by the same
+ * threshold sequence as below.
  *
  * Fewest seats.  The list L holds its k-th seat firmly iff, at its k-th
  * quotient q = v / d(k-1), at most S - k rival quotients "beat" q: are
@@ -20,13 +22,17 @@
  * so rival j costs max(N(m), tau) - v_j for m quotients (tau: the votes a
  * province threshold asks for).  These costs need not be convex (integer
  * rounding, a first divisor of 1.7, a threshold), so greedily taking the
- * cheapest next quotient is not exact; instead the cheapest way to buy the
- * missing quotients is a small knapsack over rivals, exact by construction.
+ * cheapest next quotient is not exact (the property tests find cases);
+ * instead the cheapest way to buy the missing quotients is a small knapsack
+ * over rivals, exact by construction.  A greedy plan (an upper bound on the
+ * cost) and the rivals' convex hulls (a lower bound) settle most questions
+ * before the knapsack runs.
  * The threshold couples the rivals through the base (every ballot spent
  * raises it): the cost C(T) at base B + T is non-decreasing in T, and the
  * adversary succeeds iff C(T) <= T <= U for some T, which the iteration
  * T <- C(T) from 0 finds (it never passes such a T).  Whether seat k can be
- * denied is monotone in k, so the fewest seats is found by bisection.
+ * denied is monotone in k, so the fewest seats is found by searching down
+ * from today's seats.
  *
  * Largest remainder (Hare, Droop) is not monotone (under Droop's integer
  * quota a list can lose a seat by gaining votes), so it is searched: every
@@ -63,7 +69,6 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->min = calloc(nl, sizeof(*b->min));
 	b->max = calloc(nl, sizeof(*b->max));
 	b->votes_ = calloc(nl, sizeof(*b->votes_));
-	b->excluded_ = calloc(nl, sizeof(*b->excluded_));
 	b->free_ = calloc(nl, sizeof(*b->free_));
 	b->need_ = calloc(ns, sizeof(*b->need_));
 	b->best_ = calloc(ns, sizeof(*b->best_));
@@ -74,7 +79,7 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->cap_seg_ = 4 * nl + ns;
 	b->seg_ = calloc(2 * b->cap_seg_, sizeof(*b->seg_));
 	if (b->min == NULL || b->max == NULL || b->votes_ == NULL ||
-	    b->excluded_ == NULL || b->free_ == NULL || b->need_ == NULL ||
+	    b->free_ == NULL || b->need_ == NULL ||
 	    b->best_ == NULL || b->cost_ == NULL || b->pos_ == NULL ||
 	    b->hull_ == NULL || b->seg_ == NULL || b->segend_ == NULL) {
 		tally_bounds_finish(b);
@@ -92,7 +97,6 @@ tally_bounds_finish(struct tally_bounds *b)
 	free(b->min);
 	free(b->max);
 	free(b->votes_);
-	free(b->excluded_);
 	free(b->free_);
 	free(b->need_);
 	free(b->best_);

@@ -47,7 +47,6 @@ struct tally_bounds {
 	/* Private scratch space, sized with the rest. */
 	struct tally_seat_result r_;
 	uint64_t		*votes_;
-	bool			*excluded_;
 	uint64_t		*need_;		/* seats + 2 */
 	uint64_t		*best_;		/* seats + 2 */
 	uint64_t		*cost_;		/* seats + 2 */
