@@ -849,6 +849,9 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
 			b->max[i] = 0;
 			continue;
 		}
+		if (rule->method != TALLY_METHOD_HARE &&
+		    rule->method != TALLY_METHOD_DROOP)
+			continue;	/* a rule not known here: no guarantee */
 		/*
 		 * Fewest: it keeps its whole quotas against the largest total
 		 * the eligible lists can reach (all votes, plus U).
@@ -900,8 +903,12 @@ remainder_bounds(const struct tally_seat_input *in, uint64_t U,
 	memset(&s, 0, sizeof(s));
 	s.in = in;
 	s.b = b;
-	s.bins = in->n_lists + (province_threshold(in->rule) &&
-	    in->rule->threshold_of == TALLY_THRESHOLD_VALID ? 1 : 0);
+	/* Blank counts only towards a threshold of valid votes (in the rules
+	 * this file knows; any other rule gets the blank bin too). */
+	s.bins = in->n_lists + ((in->rule->method != TALLY_METHOD_HARE &&
+	    in->rule->method != TALLY_METHOD_DROOP) ||
+	    (province_threshold(in->rule) &&
+	    in->rule->threshold_of == TALLY_THRESHOLD_VALID) ? 1 : 0);
 	if (any_open || total > TALLY_VOTES_MAX - U ||
 	    in->blank > TALLY_VOTES_MAX - U ||
 	    choose(U, s.bins) > b->search_max) {
@@ -944,15 +951,19 @@ tally_bounds_compute(const struct tally_seat_input *in,
 		}
 		return 0;
 	}
-	if (m == TALLY_METHOD_HARE || m == TALLY_METHOD_DROOP) {
-		if (remainder_bounds(in, uncounted, open, b) == -1)
-			return -1;
-	} else {
+	if (m == TALLY_METHOD_DHONDT || m == TALLY_METHOD_SAINTE_LAGUE) {
 		for (i = 0; i < in->n_lists; i++) {
 			b->min[i] = divisor_min(in, r, uncounted, open, b, i);
 			divisor_max(in, r->seats[i], uncounted, open, b, i,
 			    &b->max[i]);
 		}
+	} else {
+		/*
+		 * Largest remainder, and any rule this file does not know
+		 * (searched with the engine itself, else no guarantee).
+		 */
+		if (remainder_bounds(in, uncounted, open, b) == -1)
+			return -1;
 	}
 	b->settled = true;
 	for (i = 0; i < in->n_lists; i++)
