@@ -11,7 +11,11 @@
  *		which is what every applied batch does to the leaderboard if
  *		it recomputes instead of moving by difference;
  *   explain	tally_seats_explain for all 40 lists of that province, what
- *		GET /v1/provinces/{id}?explain=1 needs once per version.
+ *		GET /v1/provinces/{id}?explain=1 needs once per version;
+ *   bounds	tally_bounds_compute for that province under a 3 % threshold
+ *		of valid votes, with U uncounted ballots (0.5 %, 5 % and 50 %
+ *		of those counted), what every applied feed costs once the
+ *		province has a bound on its uncounted.
  *
  * Usage: bench_seats [--once]
  *
@@ -56,6 +60,11 @@ struct bench {
 	struct tally_rule	 rules[4];
 	const char		*rule_names[4];
 	struct tally_seat_result res, scratch;
+	struct tally_rule	 bounds_rules[4];
+	struct tally_bounds	 bounds;
+	const struct tally_rule	*bounds_rule;	/* the phase's current rule */
+	uint64_t		 bounds_U;
+	bool			 bounds_exact;
 	/* Per province, per coalition: seats won and votes. */
 	uint32_t		 prov_seats[PROVINCES][COALITIONS];
 	uint64_t		 prov_votes[PROVINCES][COALITIONS];
@@ -139,6 +148,8 @@ make_provinces(void)
 static int
 setup(void)
 {
+	size_t k;
+
 	make_province(B.votes, LISTS, 600000);
 	rule_init(&B.rules[0], TALLY_METHOD_DHONDT, 1, 1);
 	rule_init(&B.rules[1], TALLY_METHOD_SAINTE_LAGUE, 17, 10);
@@ -148,7 +159,15 @@ setup(void)
 	B.rule_names[1] = "sainte-lague-1.7";
 	B.rule_names[2] = "hare";
 	B.rule_names[3] = "droop";
-	if (tally_seat_result_init(&B.res, COALITIONS, SEATS) == -1 ||
+	for (k = 0; k < 4; k++) {
+		B.bounds_rules[k] = B.rules[k];
+		B.bounds_rules[k].threshold_of = TALLY_THRESHOLD_VALID;
+		B.bounds_rules[k].threshold_percent.num = 3;
+		B.bounds_rules[k].threshold_percent.den = 1;
+		B.bounds_rules[k].threshold_scope = TALLY_SCOPE_PROVINCE;
+	}
+	if (tally_bounds_init(&B.bounds, LISTS, SEATS) == -1 ||
+	    tally_seat_result_init(&B.res, COALITIONS, SEATS) == -1 ||
 	    tally_seat_result_init(&B.scratch, COALITIONS, SEATS) == -1)
 		return -1;
 	return make_provinces();
@@ -248,6 +267,26 @@ phase_explain(unsigned long iters)
 		}
 }
 
+/* Bounds for the 71x40 province under B.bounds_rule with B.bounds_U. */
+static NOINLINE void
+phase_bounds(unsigned long iters)
+{
+	struct tally_seat_input in;
+	unsigned long it;
+
+	input_init(&in, B.bounds_rule, SEATS, B.votes, LISTS);
+	in.blank = 20000;
+	if (tally_seats_allocate(&in, &B.res) == -1)
+		abort();
+	for (it = 0; it < iters; it++) {
+		if (tally_bounds_compute(&in, &B.res, true, B.bounds_U, NULL,
+		    &B.bounds) == -1)
+			abort();
+		B.sink += B.bounds.min[it % LISTS] + B.bounds.max[it % LISTS];
+	}
+	B.bounds_exact = B.bounds.exact;
+}
+
 /*
  * Run `fn` with growing iteration counts until one run lasts MIN_NS, and
  * return nanoseconds per iteration of that run.
@@ -290,6 +329,32 @@ print_checks(void)
 		    B.res.pending, B.res.seats[0], B.res.seats[1],
 		    B.res.seats[2], with);
 	}
+}
+
+static void
+bounds_all(void)
+{
+	static const unsigned permille[] = { 5, 50, 500 };
+	uint64_t counted = 20000, open;
+	unsigned long n;
+	double ns;
+	size_t k, u, i;
+
+	for (i = 0; i < LISTS; i++)
+		counted += B.votes[i];
+	for (k = 0; k < 4; k++)
+		for (u = 0; u < 3; u++) {
+			B.bounds_rule = &B.bounds_rules[k];
+			B.bounds_U = counted * permille[u] / 1000;
+			ns = measure(phase_bounds, &n);
+			for (i = 0, open = 0; i < LISTS; i++)
+				open += B.bounds.min[i] != B.bounds.max[i];
+			printf("bounds %s 71x40 threshold 3%%, U %.1f%% (%" PRIu64
+			    "): %.0f ns/op, %s, %" PRIu64 " lists open "
+			    "(%lu ops)\n", B.rule_names[k], permille[u] / 10.0,
+			    B.bounds_U, ns, B.bounds_exact ? "exact" :
+			    "not exact", open, n);
+		}
 }
 
 int
@@ -336,9 +401,11 @@ main(int argc, char **argv)
 		printf("explain dhondt %dx%d, all %d lists: %.0f ns/op, %.0f "
 		    "ns/list (%lu ops)\n", SEATS, LISTS, LISTS, ns,
 		    ns / LISTS, n);
+		bounds_all();
 		printf("# sink %" PRIu64 "\n", B.sink);
 	}
 	tally_seat_result_finish(&B.res);
 	tally_seat_result_finish(&B.scratch);
+	tally_bounds_finish(&B.bounds);
 	return 0;
 }

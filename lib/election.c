@@ -561,13 +561,37 @@ parse_aliases(struct loader *l, const json_t *obj, const char *ptr,
 	}
 }
 
+/*
+ * An optional count of ballots (`registered`, `station_ballots_max`): a JSON
+ * integer from 0 to 10^12.  true when given and valid.
+ */
+static bool
+get_count(struct loader *l, const json_t *obj, const char *ptr,
+    const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[256];
+
+	if (v == NULL)
+		return false;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > TALLY_COUNT_MAX) {
+		lerr(l, ptr_key(p, sizeof(p), ptr, key),
+		    "must be a non-negative integer (at most 10^12)");
+		return false;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
 static void
 parse_province(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_province *pv, const struct tally_rule *rule, json_t *index,
-    size_t pos, bool levelling)
+    size_t pos, bool levelling, uint64_t station_max)
 {
 	static const char *const keys[] = { "id", "name", "seats",
-	    "allocation", "levelling_seats", NULL };
+	    "allocation", "levelling_seats", "registered",
+	    "station_ballots_max", NULL };
 	json_t *v;
 	char p[256];
 
@@ -610,6 +634,11 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 		else
 			pv->levelling_seats = (uint32_t)json_integer_value(v);
 	}
+	pv->has_registered = get_count(l, obj, ptr, "registered",
+	    &pv->registered);
+	if (!get_count(l, obj, ptr, "station_ballots_max",
+	    &pv->station_ballots_max))
+		pv->station_ballots_max = station_max;
 }
 
 /*
@@ -709,7 +738,8 @@ static struct tally_election *
 load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
-	    "date", "allocation", "coalitions", "provinces", "levelling", NULL };
+	    "date", "allocation", "station_ballots_max", "coalitions",
+	    "provinces", "levelling", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -746,6 +776,8 @@ load_json(json_t *root, struct loader *l)
 	    e->rule.threshold_of != TALLY_THRESHOLD_NONE &&
 	    e->rule.threshold_scope == TALLY_SCOPE_NATIONAL;
 
+	get_count(l, root, "", "station_ballots_max", &e->station_ballots_max);
+
 	arr = json_object_get(root, "coalitions");
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
 		lerr(l, "/coalitions", "must be a non-empty array of coalitions");
@@ -774,7 +806,8 @@ load_json(json_t *root, struct loader *l)
 		json_array_foreach(arr, i, v) {
 			parse_province(l, v, ptr_idx(p, sizeof(p), "/provinces",
 			    i), &e->provinces[i], &e->rule, e->index, i,
-			    json_object_get(root, "levelling") != NULL);
+			    json_object_get(root, "levelling") != NULL,
+			    e->station_ballots_max);
 			e->seats_total += e->provinces[i].seats;
 			e->levelling.seats += e->provinces[i].levelling_seats;
 		}
@@ -977,6 +1010,9 @@ tally_election_dump(const struct tally_election *e)
 	json_object_set_new(o, "majority",
 	    json_integer((json_int_t)(e->seats_total / 2 + 1)));
 	json_object_set_new(o, "allocation", dump_rule(&e->rule));
+	if (e->station_ballots_max != 0)
+		json_object_set_new(o, "station_ballots_max",
+		    json_integer((json_int_t)e->station_ballots_max));
 	arr = json_array();
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *co = &e->coalitions[i];
@@ -1009,6 +1045,12 @@ tally_election_dump(const struct tally_election *e)
 		if (e->levelling.enabled)
 			json_object_set_new(c, "levelling_seats",
 			    json_integer(pv->levelling_seats));
+		if (pv->has_registered)
+			json_object_set_new(c, "registered",
+			    json_integer((json_int_t)pv->registered));
+		if (pv->station_ballots_max != e->station_ballots_max)
+			json_object_set_new(c, "station_ballots_max",
+			    json_integer((json_int_t)pv->station_ballots_max));
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);

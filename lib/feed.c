@@ -161,7 +161,8 @@ cb_json_string(struct tally_buf *b, const char *s, bool plain)
 
 /*
  * The canonical form: what the province said, compact, keys sorted bytewise
- * (blank, invalid, note, province, reported_at, revision, stations, status,
+ * (blank, invalid, note, province, registered, reported_at, revision,
+ * stations, status,
  * votes; list ids sorted), ASCII only -- the bytes json_dumps would give with
  * JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII, written directly because
  * replaying a journal canonicalises every record.
@@ -182,6 +183,10 @@ canonicalize(const struct tally_election *e, struct tally_feed *f)
 	}
 	tally_buf_str(&b, ",\"province\":");
 	cb_json_string(&b, e->provinces[f->province].id, true);
+	if (f->has_registered) {
+		tally_buf_str(&b, ",\"registered\":");
+		tally_buf_uint(&b, f->registered);
+	}
 	if (f->reported_at[0] != '\0') {
 		tally_buf_str(&b, ",\"reported_at\":");
 		cb_json_string(&b, f->reported_at, true);
@@ -221,7 +226,7 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 {
 	static const char *const keys[] = { "province", "revision", "votes",
 	    "blank", "invalid", "stations", "status", "reported_at", "note",
-	    NULL };
+	    "registered", NULL };
 	const struct tally_province *pv;
 	struct tally_feed *f;
 	const char *key;
@@ -247,7 +252,8 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_field",
 			    ptr_key(p, sizeof(p), ptr, key),
 			    "unknown field \"%.60s\" (allowed: revision, votes, "
-			    "blank, invalid, stations, status, reported_at, note%s)",
+			    "blank, invalid, stations, status, reported_at, note, "
+			    "registered%s)",
 			    key, province_id == NULL ? ", province" : "");
 			return NULL;
 		}
@@ -354,6 +360,13 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 	    TALLY_VOTES_MAX, &f->invalid, err) == -1)
 		goto fail;
 
+	/* The electorate, when the feed knows it: bounds what is uncounted. */
+	if ((v = json_object_get(body, "registered")) != NULL) {
+		if (get_uint(v, ptr_key(p, sizeof(p), ptr, "registered"), 0,
+		    TALLY_COUNT_MAX, &f->registered, err) == -1)
+			goto fail;
+		f->has_registered = true;
+	}
 	if ((v = json_object_get(body, "stations")) != NULL) {
 		json_t *r, *t;
 		const char *sk;
@@ -607,6 +620,11 @@ tally_feed_read_canonical(const struct tally_election *e, const char *text,
 	    (pv = tally_election_province(e, id)) == NULL)
 		goto fail;
 	f->province = pv->index;
+	if (rd_lit(&r, ",\"registered\":")) {
+		if (!rd_uint(&r, TALLY_COUNT_MAX, &f->registered))
+			goto fail;
+		f->has_registered = true;
+	}
 	if (rd_lit(&r, ",\"reported_at\":")) {
 		if (!rd_plain(&r, &s, &n) || n >= sizeof(f->reported_at))
 			goto fail;
@@ -767,7 +785,8 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
     const char *text, size_t len)
 {
 	enum { K_REVISION = 1, K_VOTES = 2, K_BLANK = 4, K_INVALID = 8,
-	    K_STATIONS = 16, K_STATUS = 32, K_REPORTED = 64, K_NOTE = 128 };
+	    K_STATIONS = 16, K_STATUS = 32, K_REPORTED = 64, K_NOTE = 128,
+	    K_REGISTERED = 256 };
 	struct rd r = { text, text + len };
 	const struct tally_province *pv;
 	struct tally_feed *f;
@@ -806,6 +825,8 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 			k = K_REPORTED;
 		else if (strcmp(key, "note") == 0)
 			k = K_NOTE;
+		else if (strcmp(key, "registered") == 0)
+			k = K_REGISTERED;
 		else
 			goto fail;
 		if (seen & k)
@@ -824,6 +845,11 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 		case K_INVALID:
 			if (!sc_uint(&r, TALLY_VOTES_MAX, &f->invalid))
 				goto fail;
+			break;
+		case K_REGISTERED:
+			if (!sc_uint(&r, TALLY_COUNT_MAX, &f->registered))
+				goto fail;
+			f->has_registered = true;
 			break;
 		case K_STATUS:
 			if (!sc_string(&r, &s, &n))

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include <tally/majority.h>
 #include <tally/render.h>
 
 #include "tally-private.h"
@@ -45,6 +46,34 @@ rank_cmp(const void *a, const void *b)
 
 static size_t	*ranking(const struct tally_state *s);
 
+/*
+ * A coalition's national bounds: the sum over reporting provinces, plus
+ * every seat of the provinces that have not reported (anyone may win them).
+ */
+static uint64_t
+coalition_max(const struct tally_state *s, size_t c)
+{
+	/*
+	 * Bounds cover district seats; a levelling tier may still give a
+	 * coalition any of its seats (a safe, loose bound).
+	 */
+	return s->coalitions[c].seats_max + s->seats_unreported +
+	    (s->election->levelling.enabled ? s->election->levelling.seats : 0);
+}
+
+/* The majority: sure (its fewest reach it), out of reach, or still open. */
+static const char *
+majority_name(const struct tally_state *s, size_t c)
+{
+	uint64_t m = s->election->seats_total / 2 + 1;
+
+	if (s->coalitions[c].seats_min >= m)
+		return "clinched";
+	if (coalition_max(s, c) < m)
+		return "out_of_reach";
+	return "possible";
+}
+
 json_t *
 tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 {
@@ -79,6 +108,9 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	json_object_set_new(prov, "final",
 	    json_integer((json_int_t)s->provinces_final));
 	json_object_set_new(o, "provinces", prov);
+	/* Provinces whose seats the uncounted can no longer change. */
+	json_object_set_new(o, "provinces_settled",
+	    json_integer((json_int_t)s->provinces_settled));
 	prov = json_object();
 	json_object_set_new(prov, "reporting",
 	    json_integer((json_int_t)s->stations_reporting));
@@ -111,6 +143,12 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 		json_object_set_new(row, "levelling_seats",
 		    json_integer((json_int_t)t->levelling_seats));
 		json_object_set_new(row, "pending", json_integer((json_int_t)t->pending));
+		json_object_set_new(row, "seats_min",
+		    json_integer((json_int_t)t->seats_min));
+		json_object_set_new(row, "seats_max",
+		    json_integer((json_int_t)coalition_max(s, order[i])));
+		json_object_set_new(row, "majority",
+		    json_string(majority_name(s, order[i])));
 		json_array_append_new(arr, row);
 	}
 	json_object_set_new(o, "coalitions", arr);
@@ -232,7 +270,8 @@ tally_render_leaderboard_text(const struct tally_state *s,
 	buf_key_uint(&b, "},\"provinces\":{\"total\":", e->n_provinces);
 	buf_key_uint(&b, ",\"reporting\":", s->provinces_reporting);
 	buf_key_uint(&b, ",\"final\":", s->provinces_final);
-	buf_key_uint(&b, "},\"stations\":{\"reporting\":", s->stations_reporting);
+	buf_key_uint(&b, "},\"provinces_settled\":", s->provinces_settled);
+	buf_key_uint(&b, ",\"stations\":{\"reporting\":", s->stations_reporting);
 	buf_key_uint(&b, ",\"total\":", s->stations_total);
 	buf_key_uint(&b, "},\"votes\":{\"valid\":", s->valid);
 	buf_key_uint(&b, ",\"blank\":", s->blank);
@@ -260,7 +299,11 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		buf_key_uint(&b, ",\"district_seats\":", t->district_seats);
 		buf_key_uint(&b, ",\"levelling_seats\":", t->levelling_seats);
 		buf_key_uint(&b, ",\"pending\":", t->pending);
-		tally_buf_str(&b, "}");
+		buf_key_uint(&b, ",\"seats_min\":", t->seats_min);
+		buf_key_uint(&b, ",\"seats_max\":", coalition_max(s, order[i]));
+		tally_buf_str(&b, ",\"majority\":\"");
+		tally_buf_str(&b, majority_name(s, order[i]));
+		tally_buf_str(&b, "\"}");
 	}
 	tally_buf_str(&b, "]}");
 	free(order);
@@ -347,7 +390,8 @@ set_progress(json_t *o, const struct tally_state *s, size_t p)
 {
 	const struct tally_province *pv = &s->election->provinces[p];
 	const struct tally_revision *cur = tally_state_current(s, p);
-	const struct tally_seat_result *r = &s->provinces[p].result;
+	const struct tally_province_state *ps = &s->provinces[p];
+	const struct tally_seat_result *r = &ps->result;
 	json_t *votes, *st;
 
 	json_object_set_new(o, "id", json_string(pv->id));
@@ -376,10 +420,26 @@ set_progress(json_t *o, const struct tally_state *s, size_t p)
 	json_object_set_new(o, "votes", votes);
 	json_object_set_new(o, "allocated", juint(cur ? r->allocated : 0));
 	json_object_set_new(o, "pending_seats", juint(cur ? r->pending : 0));
+	/*
+	 * What the uncounted can still change: settled when no list's seats
+	 * can, and the bound on the uncounted ballots it used (null votes: no
+	 * bound known, so nothing is guaranteed).
+	 */
+	json_object_set_new(o, "settled", json_boolean(cur != NULL &&
+	    ps->bounds.settled));
+	st = json_object();
+	json_object_set_new(st, "votes", cur != NULL && ps->uncounted_from !=
+	    TALLY_UNCOUNTED_UNKNOWN ? juint(ps->uncounted) : json_null());
+	json_object_set_new(st, "from", json_string(tally_uncounted_name(cur ?
+	    ps->uncounted_from : TALLY_UNCOUNTED_UNKNOWN)));
+	json_object_set_new(st, "exact", json_boolean(cur != NULL &&
+	    ps->bounds.exact));
+	json_object_set_new(o, "uncounted", st);
 }
 
-json_t *
-tally_render_provinces(const struct tally_state *s)
+/* Every province (only < 0), or only those settled (1) or not (0). */
+static json_t *
+render_provinces(const struct tally_state *s, int only)
 {
 	const struct tally_election *e = s->election;
 	json_t *o = json_object(), *arr = json_array();
@@ -387,8 +447,14 @@ tally_render_provinces(const struct tally_state *s)
 
 	json_object_set_new(o, "version", juint(s->version));
 	for (p = 0; p < e->n_provinces; p++) {
-		json_t *row = json_object(), *lead = json_null();
-		size_t li = province_leader(s, p);
+		json_t *row, *lead = json_null();
+		size_t li;
+		bool settled = tally_state_current(s, p) != NULL &&
+		    s->provinces[p].bounds.settled;
+		if (only >= 0 && settled != (only == 1))
+			continue;
+		row = json_object();
+		li = province_leader(s, p);
 		set_progress(row, s, p);
 		if (li != SIZE_MAX) {
 			const struct tally_feed_list *l =
@@ -406,6 +472,18 @@ tally_render_provinces(const struct tally_state *s)
 	}
 	json_object_set_new(o, "provinces", arr);
 	return o;
+}
+
+json_t *
+tally_render_provinces(const struct tally_state *s)
+{
+	return render_provinces(s, -1);
+}
+
+json_t *
+tally_render_provinces_settled(const struct tally_state *s, bool settled)
+{
+	return render_provinces(s, settled ? 1 : 0);
 }
 
 /* Lists of a province: seats desc, votes desc, list id asc. */
@@ -569,6 +647,7 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 	const struct tally_province *pv = &e->provinces[p];
 	const struct tally_revision *cur = tally_state_current(s, p);
 	const struct tally_seat_result *r = &s->provinces[p].result;
+	const struct tally_seat_bounds *bd = &s->provinces[p].bounds;
 	struct tally_seat_result scratch;
 	struct tally_seat_input in;
 	json_t *o = json_object(), *lists = json_array(), *pend = json_array();
@@ -637,6 +716,11 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 		    json_null() : juint(next));
 		json_object_set_new(row, "last_seat_margin",
 		    r->seats[order[i]] > 0 ? juint(margin) : json_null());
+		/* Equal when settled; null when no bound on the uncounted. */
+		json_object_set_new(row, "seats_min", bd->known ?
+		    juint(bd->min[order[i]]) : json_null());
+		json_object_set_new(row, "seats_max", bd->known ?
+		    juint(bd->max[order[i]]) : json_null());
 		json_array_append_new(lists, row);
 	}
 	if (r->pending > 0) {
@@ -818,6 +902,32 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "district_seats", juint(t->district_seats));
 	json_object_set_new(o, "levelling_seats", juint(t->levelling_seats));
 	json_object_set_new(o, "pending", juint(t->pending));
+	json_object_set_new(o, "seats_min", juint(t->seats_min));
+	json_object_set_new(o, "seats_max", juint(coalition_max(s, c)));
+	json_object_set_new(o, "majority", json_string(majority_name(s, c)));
+	{
+		/* While it is open: the fewest ballots that would decide it. */
+		uint64_t win, lose;
+		bool exact;
+		json_t *mv = json_null();
+		switch (tally_majority_votes(s, c, &win, &lose, &exact)) {
+		case 0:
+			mv = json_object();
+			json_object_set_new(mv, "to_win", win == UINT64_MAX ?
+			    json_null() : juint(win));
+			json_object_set_new(mv, "to_lose", lose == UINT64_MAX ?
+			    json_null() : juint(lose));
+			json_object_set_new(mv, "exact", json_boolean(exact));
+			break;
+		case 1:
+			break;
+		default:
+			json_decref(o);
+			json_decref(arr);
+			return NULL;
+		}
+		json_object_set_new(o, "majority_votes", mv);
+	}
 	if (t->exempt)
 		json_object_set_new(o, "threshold", json_string("exempt"));
 	else if (e->has_national_threshold)
@@ -843,6 +953,12 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 			    juint(s->provinces[p].result.seats[i]));
 			json_object_set_new(row, "levelling_seats",
 			    juint(tally_levelling_in(s, p, c)));
+			json_object_set_new(row, "seats_min",
+			    s->provinces[p].bounds.known ?
+			    juint(s->provinces[p].bounds.min[i]) : json_null());
+			json_object_set_new(row, "seats_max",
+			    s->provinces[p].bounds.known ?
+			    juint(s->provinces[p].bounds.max[i]) : json_null());
 			json_array_append_new(arr, row);
 		}
 	}

@@ -12,17 +12,25 @@ tally_state_create(const struct tally_election *e)
 {
 	struct tally_state *s;
 	size_t nc = e->n_coalitions ? e->n_coalitions : 1, i;
+	uint32_t most = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->election = e;
+	s->seats_unreported = e->seats_total;
 	s->coalitions = calloc(nc, sizeof(*s->coalitions));
 	s->provinces = calloc(e->n_provinces ? e->n_provinces : 1,
 	    sizeof(*s->provinces));
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
+	s->open_ = calloc(nc, sizeof(*s->open_));
+	for (i = 0; i < e->n_provinces; i++)
+		if (e->provinces[i].seats > most)
+			most = e->provinces[i].seats;
+	/* One bounds computer for every province: its scratch is not kept. */
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
-	    s->excluded_ == NULL) {
+	    s->excluded_ == NULL || s->open_ == NULL ||
+	    tally_bounds_init(&s->bounds_, nc, most) == -1) {
 		tally_state_destroy(s);
 		return NULL;
 	}
@@ -59,6 +67,8 @@ tally_state_destroy(struct tally_state *s)
 		tally_seat_result_finish(&ps->result);
 		free(ps->list_percent_);
 		free(ps->exempt_);
+		free(ps->bounds.min);
+		free(ps->bounds.max);
 	}
 	if (s->levelling != NULL) {
 		tally_levelling_finish(s->levelling);
@@ -68,6 +78,8 @@ tally_state_destroy(struct tally_state *s)
 	free(s->coalitions);
 	free(s->votes_);
 	free(s->excluded_);
+	free(s->open_);
+	tally_bounds_finish(&s->bounds_);
 	free(s);
 }
 
@@ -213,12 +225,69 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	return true;
 }
 
-/* Allocate a province's current snapshot into its (already sized) result. */
+const char *
+tally_uncounted_name(enum tally_uncounted u)
+{
+	switch (u) {
+	case TALLY_UNCOUNTED_FINAL:		return "final";
+	case TALLY_UNCOUNTED_REGISTERED:	return "registered";
+	case TALLY_UNCOUNTED_STATIONS:		return "stations";
+	default:				return "unknown";
+	}
+}
+
+enum tally_uncounted
+tally_uncounted_bound(const struct tally_province *pv,
+    const struct tally_feed *f, uint64_t *U)
+{
+	enum tally_uncounted from = TALLY_UNCOUNTED_UNKNOWN;
+	uint64_t counted = 0, reg;
+	bool has_reg;
+	size_t i;
+
+	*U = 0;
+	if (f != NULL && f->status == TALLY_STATUS_FINAL)
+		return TALLY_UNCOUNTED_FINAL;
+	has_reg = f != NULL && f->has_registered ? true : pv->has_registered;
+	reg = f != NULL && f->has_registered ? f->registered : pv->registered;
+	if (f != NULL) {
+		for (i = 0; i < f->n_lists; i++)
+			counted += f->lists[i].votes;
+		counted += f->blank + f->invalid;
+	}
+	/*
+	 * Everyone registered who has not been counted may still be: an upper
+	 * bound whatever the turnout.  Counted above registered means the
+	 * electorate figure is wrong (or out of date); it bounds nothing.
+	 */
+	if (has_reg && reg >= counted) {
+		*U = reg - counted;
+		from = TALLY_UNCOUNTED_REGISTERED;
+	}
+	if (f != NULL && f->has_stations && pv->station_ballots_max > 0) {
+		unsigned __int128 st = (unsigned __int128)(f->stations_total -
+		    f->stations_reporting) * pv->station_ballots_max;
+		if (st <= UINT64_MAX && (from == TALLY_UNCOUNTED_UNKNOWN ||
+		    st < *U)) {
+			*U = (uint64_t)st;
+			from = TALLY_UNCOUNTED_STATIONS;
+		}
+	}
+	return from;
+}
+
+/*
+ * Allocate a province's current snapshot into its (already sized) result,
+ * and bound what the uncounted can still change.
+ */
 static void
 allocate(struct tally_state *s, size_t province)
 {
 	struct tally_province_state *ps = &s->provinces[province];
+	const struct tally_feed *f;
 	struct tally_seat_input in;
+	bool *open = NULL;
+	size_t i;
 
 	if (!tally_state_seat_input(s, province, &in, s->votes_, s->excluded_))
 		return;
@@ -228,6 +297,34 @@ allocate(struct tally_state *s, size_t province)
 	ps->has_result = true;
 	/* The version this change will be published as (see state.h). */
 	ps->changed = s->version + 1;
+	f = tally_state_current(s, province)->feed;
+	ps->uncounted_from = tally_uncounted_bound(
+	    &s->election->provinces[province], f, &ps->uncounted);
+	if (s->election->has_national_threshold) {
+		/* Per list, whether its national fate is still open. */
+		open = s->open_;
+		for (i = 0; i < f->n_lists; i++)
+			open[i] = s->coalitions[f->lists[i].coalition].open;
+	}
+	/* Sized for every province and list: cannot fail. */
+	if (tally_bounds_compute(&in, &ps->result,
+	    ps->uncounted_from != TALLY_UNCOUNTED_UNKNOWN, ps->uncounted, open,
+	    &s->bounds_) == -1)
+		abort();
+	memcpy(ps->bounds.min, s->bounds_.min, f->n_lists * sizeof(uint32_t));
+	memcpy(ps->bounds.max, s->bounds_.max, f->n_lists * sizeof(uint32_t));
+	ps->bounds.known = s->bounds_.known;
+	ps->bounds.exact = s->bounds_.exact;
+	ps->bounds.settled = s->bounds_.settled;
+	/*
+	 * A province with levelling seats is not settled while the tier can
+	 * still move them (bounds cover district seats; the tier is national
+	 * and not bounded here): never claim what is not proven.
+	 */
+	if (s->election->provinces[province].levelling_seats > 0) {
+		ps->bounds.settled = false;
+		ps->bounds.exact = false;
+	}
 }
 
 static void
@@ -255,6 +352,8 @@ contribute(struct tally_state *s, size_t province, bool plus)
 		add(&c->votes, f->lists[i].votes, plus);
 		add(&c->seats, r->seats[i], plus);
 		add(&c->district_seats, r->seats[i], plus);
+		add(&c->seats_min, ps->bounds.min[i], plus);
+		add(&c->seats_max, ps->bounds.max[i], plus);
 		c->provinces = plus ? c->provinces + 1 : c->provinces - 1;
 		sum += f->lists[i].votes;
 	}
@@ -272,6 +371,9 @@ contribute(struct tally_state *s, size_t province, bool plus)
 		add(&s->stations_total, f->stations_total, plus);
 	}
 	s->provinces_reporting += plus ? 1 : (size_t)-1;
+	add(&s->seats_unreported, s->election->provinces[province].seats, !plus);
+	if (ps->bounds.settled)
+		s->provinces_settled += plus ? 1 : (size_t)-1;
 	if (f->status == TALLY_STATUS_FINAL)
 		s->provinces_final += plus ? 1 : (size_t)-1;
 }
@@ -287,8 +389,8 @@ national_threshold(struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
 	const struct tally_rule *rule = &e->rule;
-	unsigned __int128 base = 0;
-	bool changed = false;
+	unsigned __int128 base = 0, U = 0;
+	bool changed = false, known = true;
 	size_t i;
 
 	if (!e->has_national_threshold)
@@ -297,23 +399,46 @@ national_threshold(struct tally_state *s)
 		base += s->coalitions[i].votes;
 	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
 		base += s->blank;
+	/*
+	 * What is still uncounted anywhere can move a coalition across the
+	 * national threshold; with no bound somewhere, every fate is open.
+	 */
+	for (i = 0; i < e->n_provinces && known; i++) {
+		const struct tally_revision *cur = tally_state_current(s, i);
+		uint64_t u;
+		if (tally_uncounted_bound(&e->provinces[i], cur ? cur->feed :
+		    NULL, &u) == TALLY_UNCOUNTED_UNKNOWN)
+			known = false;
+		U += u;
+	}
 	for (i = 0; i < e->n_coalitions; i++) {
 		struct tally_coalition_total *c = &s->coalitions[i];
 		const struct tally_list_threshold *own =
 		    &e->coalitions[i].threshold;
 		struct tally_frac pct = own->set && !own->exempt ?
 		    own->percent : rule->threshold_percent;
-		unsigned __int128 l = (unsigned __int128)c->votes * 100 *
-		    pct.den;
+		unsigned __int128 pnum = pct.num;
+		unsigned __int128 pden100 = (unsigned __int128)100 * pct.den;
+		unsigned __int128 l = (unsigned __int128)c->votes * pden100;
 		/*
 		 * Kodeks wyborczy art. 196: 5 percent, coalition committees
 		 * 8 percent (a coalition's own percent); art. 197 par. 2:
 		 * national minorities exempt.
 		 */
-		bool ex = !own->exempt &&
-		    l < (unsigned __int128)pct.num * base;
-		if (ex != c->excluded) {
+		bool ex = !own->exempt && l < pnum * base, open;
+		/* In even if all U goes elsewhere; out even if all U is its. */
+		if (own->exempt)
+			open = false;
+		else if (!known)
+			open = true;
+		else if (ex)
+			open = ((unsigned __int128)c->votes + U) * pden100 >=
+			    pnum * (base + U);
+		else
+			open = l < pnum * (base + U);
+		if (ex != c->excluded || open != c->open) {
 			c->excluded = ex;
+			c->open = open;
 			changed = true;
 		}
 	}
@@ -386,6 +511,7 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	const struct tally_province *pv = &s->election->provinces[f->province];
 	struct tally_province_state *ps = &s->provinces[f->province];
 	struct tally_seat_result fresh;
+	struct tally_seat_bounds fresh_bounds;
 	struct tally_revision *rev;
 	bool fresh_needed = true;
 
@@ -410,11 +536,26 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		fresh_needed = false;
 	else if (tally_seat_result_init(&fresh, f->n_lists, pv->seats) == -1)
 		goto nomem;
+	else {
+		size_t nl = f->n_lists ? f->n_lists : 1;
+		fresh_bounds.min = calloc(nl, sizeof(uint32_t));
+		fresh_bounds.max = calloc(nl, sizeof(uint32_t));
+		if (fresh_bounds.min == NULL || fresh_bounds.max == NULL) {
+			free(fresh_bounds.min);
+			free(fresh_bounds.max);
+			tally_seat_result_finish(&fresh);
+			goto nomem;
+		}
+	}
 
 	contribute(s, f->province, false);
 	if (fresh_needed) {
 		tally_seat_result_finish(&ps->result);
 		ps->result = fresh;
+		free(ps->bounds.min);
+		free(ps->bounds.max);
+		ps->bounds.min = fresh_bounds.min;
+		ps->bounds.max = fresh_bounds.max;
 	}
 	rev = &ps->revisions[ps->n_revisions++];
 	memset(rev, 0, sizeof(*rev));

@@ -29,6 +29,8 @@ static const char *const bodies[] = {
 	    "\"2018-05-14T18:00:00.5+03:00\"}",
 	"{\"revision\":3,\"votes\":{\"a\":1},\"note\":\"quote \\\" slash \\\\ "
 	    "tab\\t nl\\n \\u00e9\\u0628 \\ud83d\\ude00 </script>\"}",
+	"{\"revision\":4,\"votes\":{\"a\":5},\"blank\":1,\"registered\":100,"
+	    "\"reported_at\":\"2018-05-14T18:00:00Z\"}",
 };
 
 static uint64_t seed = 0x5eedf00dULL;
@@ -80,6 +82,7 @@ gen_body(char *buf, size_t len)
 	if (rnd() % 3 == 0) keys[nk++] = "status";
 	if (rnd() % 3 == 0) keys[nk++] = "reported_at";
 	if (rnd() % 4 == 0) keys[nk++] = "note";
+	if (rnd() % 4 == 0) keys[nk++] = "registered";
 	if (rnd() % 15 == 0) keys[nk++] = "province";
 	if (rnd() % 15 == 0) {					/* repeated */
 		keys[nk] = keys[rnd() % nk];
@@ -107,7 +110,8 @@ gen_body(char *buf, size_t len)
 				    rnd() % 3 ? ids[rnd() % 5] : PICK(ids), PICK(ws),
 				    rnd() % 4 ? "123" : PICK(ints));
 			OUT("%s}", PICK(ws));
-		} else if (strcmp(k, "blank") == 0 || strcmp(k, "invalid") == 0)
+		} else if (strcmp(k, "blank") == 0 || strcmp(k, "invalid") == 0 ||
+		    strcmp(k, "registered") == 0)
 			OUT("%s", rnd() % 3 ? "5" : PICK(ints));
 		else if (strcmp(k, "stations") == 0)
 			OUT("{\"reporting\":%s,\"total\":%s%s}",

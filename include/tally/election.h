@@ -19,6 +19,7 @@ struct json_t;
 
 #define TALLY_ID_MAX		64	/* bytes in a province, coalition or list id */
 #define TALLY_SEATS_MAX		10000	/* seats in one province */
+#define TALLY_COUNT_MAX		1000000000000ULL	/* registered, ballots per station */
 
 enum tally_method {
 	TALLY_METHOD_DHONDT,		/* divisors 1, 2, 3, ... */
@@ -90,6 +91,10 @@ struct tally_province {
 	struct tally_rule rule;		/* effective: own override or the election's */
 	bool		 own_rule;	/* rule came from the province itself */
 	size_t		 index;
+	/* Bounds on the ballots still uncounted (optional; see tally/bounds.h). */
+	bool		 has_registered;
+	uint64_t	 registered;	/* the electorate: registered voters */
+	uint64_t	 station_ballots_max;	/* per station not reporting; 0 none */
 	uint32_t	 levelling_seats;	/* seats of the levelling tier assigned here */
 };
 
@@ -132,6 +137,7 @@ struct tally_election {
 	bool			 has_list_thresholds;	/* a coalition has its own */
 	uint64_t		 district_seats;	/* seats_total less levelling */
 	struct tally_levelling	 levelling;
+	uint64_t		 station_ballots_max;	/* default for provinces; 0 none */
 	struct json_t		*index;		/* private: id -> position maps */
 };
 

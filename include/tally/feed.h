@@ -41,6 +41,8 @@ struct tally_feed {
 	bool			 has_stations;
 	uint64_t		 stations_reporting;
 	uint64_t		 stations_total;
+	bool			 has_registered;	/* the electorate, if posted */
+	uint64_t		 registered;
 	enum tally_status	 status;
 	char			 reported_at[40];	/* as posted (RFC 3339) or "" */
 	char			*note;			/* or NULL */

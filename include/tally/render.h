@@ -28,6 +28,13 @@ char		*tally_render_leaderboard_text(const struct tally_state *s,
 struct json_t	*tally_render_provinces(const struct tally_state *s);
 
 /*
+ * GET /v1/provinces?settled=false (or true): the same rows, only the
+ * provinces whose seats can no longer change (settled) or can (not).
+ */
+struct json_t	*tally_render_provinces_settled(const struct tally_state *s,
+		    bool settled);
+
+/*
  * GET /v1/provinces/{id}: lists with votes, shares, seats, threshold status,
  * votes to the next seat and margin of the last; pending ties.  With
  * `explain`, also the winning quotients in order.

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tally/bounds.h>
 #include <tally/election.h>
 #include <tally/error.h>
 #include <tally/feed.h>
@@ -34,6 +35,31 @@ struct tally_coalition_total {
 	size_t	 provinces;	/* provinces where it has a list */
 	bool	 excluded;	/* below a national threshold */
 	bool	 exempt;	/* no threshold applies to it */
+	bool	 open;		/* ... and the uncounted could still change that */
+	/* Seat bounds summed over reporting provinces (tally/bounds.h); a
+	 * province not yet reporting adds its seats to every coalition's most. */
+	uint64_t seats_min;
+	uint64_t seats_max;
+};
+
+/*
+ * A province's seat bounds (tally/bounds.h) as the state keeps them: per
+ * list of the current snapshot, in the feed's order.
+ */
+struct tally_seat_bounds {
+	uint32_t	*min;		/* fewest firm seats it can end with */
+	uint32_t	*max;		/* most it can still reach */
+	bool		 known;		/* a bound on the uncounted was known */
+	bool		 exact;		/* min and max proven exact */
+	bool		 settled;	/* no list's seats can change */
+};
+
+/* Where a province's bound on the uncounted ballots comes from. */
+enum tally_uncounted {
+	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
+	TALLY_UNCOUNTED_FINAL,		/* status final: nothing left */
+	TALLY_UNCOUNTED_REGISTERED,	/* electorate minus ballots counted */
+	TALLY_UNCOUNTED_STATIONS,	/* stations not reporting x the maximum */
 };
 
 /* One accepted snapshot of a province. */
@@ -73,6 +99,10 @@ struct tally_province_state {
 	struct tally_frac	*list_percent_;
 	bool			*exempt_;
 	size_t			 cap_lists_;
+	/* What the uncounted can still change, sized with the result. */
+	struct tally_seat_bounds bounds;
+	enum tally_uncounted	 uncounted_from;
+	uint64_t		 uncounted;	/* when uncounted_from is known */
 };
 
 struct tally_state {
@@ -101,10 +131,27 @@ struct tally_state {
 	uint64_t			 stations_total;
 	/* The levelling tier, when the election has one (else NULL). */
 	struct tally_levelling_result	*levelling;
+	size_t				 provinces_settled;
+	uint64_t			 seats_unreported;	/* provinces with no feed */
 	/* Scratch for allocation inputs (n_coalitions entries each). */
 	uint64_t			*votes_;
 	bool				*excluded_;
+	bool				*open_;
+	struct tally_bounds		 bounds_;	/* computes every province's */
 };
+
+/*
+ * The bound on a province's uncounted ballots given its snapshot `f` (NULL
+ * before the first): none left when final; otherwise the smaller of the
+ * electorate (the feed's `registered`, else the definition's) minus the
+ * ballots counted (list votes, blank and invalid), and the stations not yet
+ * reporting times the definition's `station_ballots_max`.  Returns where it
+ * came from (UNKNOWN: no bound, *U left at 0).  An electorate smaller than
+ * the ballots counted bounds nothing and is ignored.
+ */
+enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
+			    const struct tally_feed *f, uint64_t *U);
+const char	*tally_uncounted_name(enum tally_uncounted u);
 
 /* A new empty state for `e` (borrowed: it must outlive the state). */
 struct tally_state	*tally_state_create(const struct tally_election *e);

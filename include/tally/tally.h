@@ -11,7 +11,9 @@
 #include <tally/journal.h>
 #include <tally/levelling.h>
 #include <tally/seats.h>
+#include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
+#include <tally/majority.h>
 
 #endif
