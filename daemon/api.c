@@ -52,7 +52,7 @@ enum view_id {
 enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
-	R_RESULTS, R_COALITION, R_NONE, R_COUNT
+	R_RESULTS, R_COALITION, R_LOT, R_NONE, R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -60,7 +60,7 @@ static const char *const route_names[R_COUNT] = {
 	"/v1/leaderboard.csv", "/v1/provinces", "/v1/provinces.csv",
 	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
 	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
-	"other",
+	"/v1/provinces/{id}/lot", "other",
 };
 
 /* Statuses counted in /metrics; anything else counts as "other". */
@@ -643,7 +643,7 @@ count_rejection(struct api *api, const char *code)
 static bool
 is_feed_route(enum route_id r)
 {
-	return r == R_PROVINCE_RESULTS || r == R_RESULTS;
+	return r == R_PROVINCE_RESULTS || r == R_RESULTS || r == R_LOT;
 }
 
 /* The one exit of a refused request: reply, and count a refused feed. */
@@ -785,6 +785,7 @@ struct post {
 	struct api	*api;
 	void		*ctx;		/* the server's request */
 	bool		 batch;
+	bool		 lot;
 };
 
 /* The core's answer to a POST: the reply, counted when it is given. */
@@ -796,7 +797,7 @@ post_done(void *arg, const struct core_outcome *out)
 	struct http_request rq;
 	struct http_reply reply;
 	struct call cl = { api, &rq, &reply,
-	    po->batch ? R_RESULTS : R_PROVINCE_RESULTS };
+	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS };
 	const struct tally_election *e = core_election(api->core);
 	json_t *o, *results;
 	size_t i;
@@ -876,6 +877,7 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	po->api = cl->api;
 	po->ctx = cl->rq->ctx;
 	po->batch = batch;
+	po->lot = false;
 	cl->reply->pending = true;
 	if (core_submit(cl->api->core, feeds, n, post_done, po) == -1) {
 		free(po);
@@ -922,9 +924,56 @@ post_province(struct call *cl, const char *province)
 		return;
 	}
 	feeds[0] = f;
+	/* Journaled beside the feed for its history; NULL on no memory. */
+	f->by = tally_label_clean(auth_label(who));
 	log_debug("accepted %s revision %llu (token %s)", province,
 	    (unsigned long long)f->revision, auth_label(who));
 	submit(cl, feeds, 1, false);
+}
+
+/* POST /v1/provinces/{id}/lot: the order drawn for a pending tie. */
+static void
+post_lot(struct call *cl, const struct tally_province *pv)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct token *who;
+	struct tally_lot *lot;
+	struct tally_error err;
+	struct post *po;
+	json_t *body;
+
+	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
+		return;
+	lot = tally_lot_parse(e, pv->index, body, &err);
+	json_decref(body);
+	if (lot == NULL) {
+		fail_with(cl, &err);
+		return;
+	}
+	if (!auth_may_post(who, pv->id)) {
+		tally_lot_destroy(lot);
+		fail(cl, 403, "forbidden_province", NULL, "this token may not "
+		    "post results for province %s", pv->id);
+		return;
+	}
+	lot->by = tally_label_clean(auth_label(who));
+	if ((po = malloc(sizeof(*po))) == NULL) {
+		tally_lot_destroy(lot);
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
+		return;
+	}
+	po->api = cl->api;
+	po->ctx = cl->rq->ctx;
+	po->batch = false;
+	po->lot = true;
+	cl->reply->pending = true;
+	if (core_submit_lot(cl->api->core, lot, post_done, po) == -1) {
+		free(po);
+		cl->reply->pending = false;
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
+	}
 }
 
 /*
@@ -1007,6 +1056,8 @@ post_batch(struct call *cl)
 		}
 	}
 	json_decref(body);
+	for (i = 0; i < n; i++)
+		feeds[i]->by = tally_label_clean(auth_label(who));
 	submit(cl, feeds, n, true);
 	return;
 reject:
@@ -1157,6 +1208,8 @@ match(const char *path, char *id, size_t idlen)
 		return R_HISTORY;
 	if (strcmp(slash, "/results") == 0)
 		return R_PROVINCE_RESULTS;
+	if (strcmp(slash, "/lot") == 0)
+		return R_LOT;
 	return R_NONE;
 }
 
@@ -1236,10 +1289,11 @@ route(struct call *cl, const char *id)
 	case R_PROVINCE:
 	case R_HISTORY:
 	case R_PROVINCE_RESULTS:
+	case R_LOT:
 		if ((pv = tally_election_province(e, id)) == NULL) {
 			const struct token *who;
 			/* A token first: no answer about ids without one. */
-			if (r == R_PROVINCE_RESULTS && !feed_gate(cl, &who))
+			if (post && !feed_gate(cl, &who))
 				return;
 			fail(cl, 404, "unknown_province", NULL, "no province "
 			    "\"%s\" in election %s (see /v1/provinces)", id, e->id);
@@ -1247,6 +1301,8 @@ route(struct call *cl, const char *id)
 		}
 		if (r == R_PROVINCE_RESULTS)
 			post_province(cl, pv->id);
+		else if (r == R_LOT)
+			post_lot(cl, pv);
 		else if (r == R_HISTORY)
 			serve_view(cl, VIEW_HISTORY, pv->index);
 		else

@@ -235,6 +235,13 @@ void		 core_set_chain(struct core *c, uint64_t chain);
  */
 int		 core_submit(struct core *c, struct tally_feed **feeds, size_t n,
 		    core_done_fn done, void *ctx);
+/*
+ * Submit a lot (taken on every path) for its province's pending tie: the
+ * same queue, log and answer as feeds (one record, one version; chk[0]
+ * NEW or DUPLICATE).  -1 (ENOMEM) without calling done.
+ */
+int		 core_submit_lot(struct core *c, struct tally_lot *lot,
+		    core_done_fn done, void *ctx);
 int		 core_subscribe(struct core *c, core_publish_fn fn, void *arg);
 /*
  * Take e (on every path) as the election in force, with a new empty

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include <tally/feed.h>
+#include <tally/state.h>
 #include <tally/seats.h>
 
 #include "tally-private.h"
@@ -125,7 +126,21 @@ tally_feed_destroy(struct tally_feed *f)
 	free(f->lists);
 	free(f->note);
 	free(f->canonical);
+	free(f->by);
 	free(f);
+}
+
+char *
+tally_label_clean(const char *label)
+{
+	char *c, *p;
+
+	if (label == NULL || (c = strdup(label)) == NULL)
+		return NULL;
+	for (p = c; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '_';
+	return c;
 }
 
 static int
@@ -915,5 +930,81 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 	return f;
 fail:
 	tally_feed_destroy(f);
+	return NULL;
+}
+
+struct tally_lot *
+tally_lot_parse(const struct tally_election *e, size_t province,
+    json_t *body, struct tally_error *err)
+{
+	struct tally_lot *lot;
+	const char *key, *id;
+	json_t *v, *order;
+	char p[48];
+	size_t i;
+
+	if (!json_is_object(body)) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", "",
+		    "a lot is an object {\"revision\": n, \"order\": [list "
+		    "ids, first drawn first]}");
+		return NULL;
+	}
+	if ((lot = calloc(1, sizeof(*lot))) == NULL) {
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
+		return NULL;
+	}
+	lot->province = province;
+	lot->province_id = e->provinces[province].id;
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "revision") != 0 && strcmp(key, "order") != 0) {
+			ptr_key(p, sizeof(p), "", key);
+			tally_error_set(err, TALLY_ERROR_INVALID,
+			    "unknown_field", p, "unknown field \"%.60s\" "
+			    "(allowed: revision, order)", key);
+			goto fail;
+		}
+	}
+	if ((v = json_object_get(body, "revision")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+		    "/revision", "\"revision\" is required: the province's "
+		    "revision the lot was drawn for");
+		goto fail;
+	}
+	if (get_uint(v, "/revision", 1, TALLY_REVISION_MAX, &lot->revision,
+	    err) == -1)
+		goto fail;
+	if ((order = json_object_get(body, "order")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+		    "/order", "\"order\" is required: the tied lists, first "
+		    "drawn first");
+		goto fail;
+	}
+	if (!json_is_array(order) || json_array_size(order) < 2 ||
+	    json_array_size(order) > TALLY_LOT_MAX) {
+		tally_error_set(err, TALLY_ERROR_INVALID, json_is_array(order) ?
+		    "out_of_range" : "wrong_type", "/order", "\"order\" is an "
+		    "array of 2 to %d list ids", TALLY_LOT_MAX);
+		goto fail;
+	}
+	json_array_foreach(order, i, v) {
+		snprintf(p, sizeof(p), "/order/%zu", i);
+		if (!json_is_string(v)) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+			    "a list id is a string");
+			goto fail;
+		}
+		if ((id = tally_election_list_id(e, json_string_value(v))) ==
+		    NULL) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_list",
+			    p, "no list \"%.64s\" in election %s",
+			    json_string_value(v), e->id);
+			goto fail;
+		}
+		lot->order[lot->n++] = id;
+	}
+	return lot;
+fail:
+	tally_lot_destroy(lot);
 	return NULL;
 }

@@ -106,7 +106,7 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 		json_object_set_new(row, "share",
 		    json_real(tally_share(t->votes, s->valid)));
 		json_object_set_new(row, "seats", json_integer((json_int_t)t->seats));
-		json_object_set_new(row, "pending", json_integer((json_int_t)t->pending));
+		json_object_set_new(row, "tied_for", json_integer((json_int_t)t->tied_for));
 		json_array_append_new(arr, row);
 	}
 	json_object_set_new(o, "coalitions", arr);
@@ -253,7 +253,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		tally_buf_str(&b, ",\"share\":");
 		buf_json_real(&b, tally_share(t->votes, s->valid));
 		buf_key_uint(&b, ",\"seats\":", t->seats);
-		buf_key_uint(&b, ",\"pending\":", t->pending);
+		buf_key_uint(&b, ",\"tied_for\":", t->tied_for);
 		tally_buf_str(&b, "}");
 	}
 	tally_buf_str(&b, "]}");
@@ -440,6 +440,8 @@ quot_json(const struct tally_quot *q)
 	return o;
 }
 
+static json_t	*lot_json(const struct tally_lot *lot);
+
 json_t *
 tally_render_province(const struct tally_state *s, size_t p, bool explain)
 {
@@ -463,6 +465,17 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 		    tally_frac_format(pv->rule.first_divisor, buf, sizeof(buf))));
 	json_object_set_new(o, "lists", lists);
 	json_object_set_new(o, "pending", pend);
+	{
+		bool in_force;
+		const struct tally_lot *lot = tally_state_lot(s, p, &in_force);
+		json_t *lj = lot ? lot_json(lot) : json_null();
+		if (lot != NULL) {
+			/* Stale: a later count changed the tie it settled. */
+			json_object_set_new(lj, "in_force", json_boolean(in_force));
+			json_object_set_new(lj, "stale", json_boolean(!in_force));
+		}
+		json_object_set_new(o, "lot", lj);
+	}
 	if (cur == NULL)
 		return o;
 
@@ -570,6 +583,190 @@ revision_feed(const struct tally_revision *rev, tally_revision_loader load,
 	return *tmp;
 }
 
+/*
+ * The seats of one revision, allocated again for its history row: the
+ * national exclusions in force now are used (a national threshold that
+ * moved since is not replayed), so a row says how that count divided the
+ * province's seats.
+ */
+struct history_seats {
+	struct tally_seat_result r;
+	bool			 ok;
+	size_t			 order[TALLY_LOT_MAX];
+	uint64_t		*votes;
+	bool			*excluded;
+};
+
+static void
+history_seats_finish(struct history_seats *hs)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (hs[i].ok)
+			tally_seat_result_finish(&hs[i].r);
+		free(hs[i].votes);
+		free(hs[i].excluded);
+		memset(&hs[i], 0, sizeof(hs[i]));
+	}
+}
+
+static int
+history_allocate(const struct tally_state *s, size_t p,
+    const struct tally_feed *f, struct history_seats *hs)
+{
+	const struct tally_province *pv = &s->election->provinces[p];
+	struct tally_seat_input in;
+	size_t i, n = f->n_lists ? f->n_lists : 1;
+
+	if (hs->ok)
+		tally_seat_result_finish(&hs->r);
+	hs->ok = false;
+	free(hs->votes);
+	free(hs->excluded);
+	hs->votes = malloc(n * sizeof(*hs->votes));
+	hs->excluded = malloc(n * sizeof(*hs->excluded));
+	if (hs->votes == NULL || hs->excluded == NULL ||
+	    tally_seat_result_init(&hs->r, n, pv->seats) == -1)
+		return -1;
+	hs->ok = true;
+	for (i = 0; i < f->n_lists; i++) {
+		hs->votes[i] = f->lists[i].votes;
+		hs->excluded[i] = s->coalitions[f->lists[i].coalition].excluded;
+	}
+	memset(&in, 0, sizeof(in));
+	in.rule = &pv->rule;
+	in.seats = pv->seats;
+	in.n_lists = f->n_lists;
+	in.votes = hs->votes;
+	in.blank = f->blank;
+	in.excluded = s->election->has_national_threshold ? hs->excluded : NULL;
+	if (tally_seats_allocate(&in, &hs->r) == -1)
+		return -1;
+	/* The newest lot posted up to this revision, if it settled its tie. */
+	for (i = s->provinces[p].n_lots; i > 0; i--) {
+		const struct tally_lot *lot = s->provinces[p].lots[i - 1];
+		if (lot->revision > f->revision)
+			continue;
+		if (tally_lot_matches(lot, f, &hs->r, hs->order)) {
+			in.lot_order = hs->order;
+			in.n_lot = lot->n;
+			return tally_seats_allocate(&in, &hs->r);
+		}
+		break;
+	}
+	return 0;
+}
+
+static json_t *
+lot_json(const struct tally_lot *lot)
+{
+	json_t *o = json_object(), *order = json_array();
+	size_t i;
+
+	for (i = 0; i < lot->n; i++)
+		json_array_append_new(order, json_string(lot->order[i]));
+	json_object_set_new(o, "revision", juint(lot->revision));
+	json_object_set_new(o, "order", order);
+	json_object_set_new(o, "received_at", jstr_or_null(lot->received_at));
+	json_object_set_new(o, "by", lot->by ? json_string(lot->by) :
+	    json_null());
+	return o;
+}
+
+static void
+set_delta(json_t *o, const char *key, uint64_t now, uint64_t before)
+{
+	if (now != before)
+		json_object_set_new(o, key, json_integer((json_int_t)now -
+		    (json_int_t)before));
+}
+
+/*
+ * Everything a revision changed against the previous one (prev NULL: the
+ * first), as row members "delta" (blank, invalid, stations, status: only
+ * what moved) and "seats_moved" ({list: delta}, in the province and so in
+ * the national count).  hs[0] holds the previous revision's seats.
+ */
+static int
+history_changes(const struct tally_state *s, size_t p,
+    const struct tally_feed *prev, const struct tally_feed *f,
+    struct history_seats *hs, size_t *n_hs, json_t *row)
+{
+	json_t *d = json_object(), *moved = json_object();
+	struct history_seats tmp;
+	size_t j, k;
+
+	if (history_allocate(s, p, f, &hs[1]) == -1) {
+		json_decref(d);
+		json_decref(moved);
+		return -1;
+	}
+	set_delta(d, "blank", f->blank, prev ? prev->blank : 0);
+	set_delta(d, "invalid", f->invalid, prev ? prev->invalid : 0);
+	if (prev == NULL || f->has_stations != prev->has_stations ||
+	    f->stations_reporting != prev->stations_reporting ||
+	    f->stations_total != prev->stations_total) {
+		json_t *st = json_object();
+		set_delta(st, "reporting", f->stations_reporting,
+		    prev ? prev->stations_reporting : 0);
+		set_delta(st, "total", f->stations_total,
+		    prev ? prev->stations_total : 0);
+		if (json_object_size(st) > 0)
+			json_object_set_new(d, "stations", st);
+		else
+			json_decref(st);
+	}
+	if (prev == NULL || prev->status != f->status) {
+		json_t *st = json_object();
+		json_object_set_new(st, "from", prev ? json_string(
+		    tally_status_name(prev->status)) : json_null());
+		json_object_set_new(st, "to",
+		    json_string(tally_status_name(f->status)));
+		json_object_set_new(d, "status", st);
+	}
+	/* Seats by list id (both sorted by id: a merge). */
+	j = k = 0;
+	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+		int c;
+		if (prev == NULL || k >= prev->n_lists)
+			c = -1;
+		else if (j >= f->n_lists)
+			c = 1;
+		else
+			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		if (c < 0) {
+			set_delta(moved, f->lists[j].id, hs[1].r.seats[j], 0);
+			j++;
+		} else if (c > 0) {
+			set_delta(moved, prev->lists[k].id, 0, hs[0].r.seats[k]);
+			k++;
+		} else {
+			set_delta(moved, f->lists[j].id, hs[1].r.seats[j],
+			    hs[0].r.seats[k]);
+			j++;
+			k++;
+		}
+	}
+	set_delta(d, "pending", hs[1].r.pending, prev ? hs[0].r.pending : 0);
+	json_object_set_new(row, "delta", d);
+	json_object_set_new(row, "seats_moved", moved);
+	json_object_set_new(row, "by", f->by ? json_string(f->by) : json_null());
+	{
+		const struct tally_province_state *ps = &s->provinces[p];
+		json_t *lots = json_array();
+		for (j = 0; j < ps->n_lots; j++)
+			if (ps->lots[j]->revision == f->revision)
+				json_array_append_new(lots, lot_json(ps->lots[j]));
+		json_object_set_new(row, "lots", lots);
+	}
+	tmp = hs[0];
+	hs[0] = hs[1];
+	hs[1] = tmp;
+	*n_hs = 1;
+	return 0;
+}
+
 json_t *
 tally_render_history(const struct tally_state *s, size_t p,
     tally_revision_loader load, void *ctx)
@@ -579,9 +776,12 @@ tally_render_history(const struct tally_state *s, size_t p,
 	json_t *o = json_object(), *arr = json_array();
 	struct tally_feed *tmp_prev = NULL, *tmp_cur = NULL;
 	const struct tally_feed *prev = NULL;
+	struct history_seats seats[2];
+	size_t n_seats = 0;
 	char at_cur[40];
 	size_t i, j, k;
 
+	memset(seats, 0, sizeof(seats));
 	json_object_set_new(o, "province", json_string(e->provinces[p].id));
 	for (i = 0; i < ps->n_revisions; i++) {
 		const struct tally_feed *f = revision_feed(&ps->revisions[i],
@@ -591,9 +791,7 @@ tally_render_history(const struct tally_state *s, size_t p,
 		if (f == NULL) {
 			/* A revision that cannot be read back: fail the view. */
 			tally_feed_destroy(tmp_prev);
-			json_decref(arr);
-			json_decref(o);
-			return NULL;
+			goto fail;
 		}
 		row = json_object();
 		votes = json_object();
@@ -645,14 +843,26 @@ tally_render_history(const struct tally_state *s, size_t p,
 			}
 		}
 		json_object_set_new(row, "changed", changed);
+		if (history_changes(s, p, prev, f, seats, &n_seats, row) == -1) {
+			json_decref(row);
+			tally_feed_destroy(tmp_prev);
+			tally_feed_destroy(tmp_cur);
+			goto fail;
+		}
 		json_array_append_new(arr, row);
 		tally_feed_destroy(tmp_prev);
 		tmp_prev = tmp_cur;
 		prev = f;
 	}
 	tally_feed_destroy(tmp_prev);
+	history_seats_finish(seats);
 	json_object_set_new(o, "revisions", arr);
 	return o;
+fail:
+	history_seats_finish(seats);
+	json_decref(arr);
+	json_decref(o);
+	return NULL;
 }
 
 json_t *
@@ -686,7 +896,7 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "votes", juint(t->votes));
 	json_object_set_new(o, "share", json_real(tally_share(t->votes, s->valid)));
 	json_object_set_new(o, "seats", juint(t->seats));
-	json_object_set_new(o, "pending", juint(t->pending));
+	json_object_set_new(o, "tied_for", juint(t->tied_for));
 	if (e->has_national_threshold)
 		json_object_set_new(o, "threshold", json_string(t->excluded ?
 		    "failed" : "passed"));
@@ -769,7 +979,7 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 
 	if ((order = ranking(s)) == NULL)
 		return NULL;
-	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,pending\r\n");
+	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,tied_for\r\n");
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
@@ -780,7 +990,7 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 		sb_uint(&b, t->votes, false);
 		sb_share(&b, t->votes, s->valid, false);
 		sb_uint(&b, t->seats, false);
-		sb_uint(&b, t->pending, true);
+		sb_uint(&b, t->tied_for, true);
 	}
 	free(order);
 	return sb_finish(&b);

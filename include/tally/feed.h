@@ -46,7 +46,17 @@ struct tally_feed {
 	char			*note;			/* or NULL */
 	char			*canonical;		/* canonical JSON, NUL-terminated */
 	size_t			 canonical_len;
+	/*
+	 * The label of the token that posted it, or NULL: journaled beside
+	 * the canonical feed, never in it (a retry with another token is
+	 * still a duplicate).  Owned.  tally_label_clean makes it safe to
+	 * write into JSON unescaped.
+	 */
+	char			*by;
 };
+
+/* A copy of a token label (new) with '"', '\\' and controls made '_'. */
+char			*tally_label_clean(const char *label);
 
 /*
  * Validate one snapshot `body` for province `province_id` (both borrowed).

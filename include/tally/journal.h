@@ -46,6 +46,19 @@ int	tally_journal_encode(uint64_t seq, uint64_t version,
 	    const char *received_at, struct tally_feed *const *feeds, size_t n,
 	    char **out, size_t *outlen);
 
+/*
+ * The same for one request: `by` (a token label, tally_label_clean'ed, or
+ * NULL) and lots (borrowed) join the record as optional members:
+ * {"version", "received_at", "by"?, "results": [...], "lots"?: [{"province",
+ * "revision", "order"}]}.  Records without them (older journals) replay as
+ * before.
+ */
+int	tally_journal_encode_request(uint64_t seq, uint64_t version,
+	    const char *received_at, const char *by,
+	    struct tally_feed *const *feeds, size_t n,
+	    struct tally_lot *const *lots, size_t n_lots, char **out,
+	    size_t *outlen);
+
 enum tally_scan {
 	TALLY_SCAN_RECORD,	/* a whole, valid record at *off */
 	TALLY_SCAN_END,		/* clean end of the data */
