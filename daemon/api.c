@@ -656,8 +656,11 @@ fail(struct call *cl, unsigned status, const char *code, const char *field,
 	va_start(ap, fmt);
 	verror(cl->reply, status, code, field, fmt, ap);
 	va_end(ap);
-	if (is_feed_route(cl->route))
+	if (is_feed_route(cl->route)) {
 		count_rejection(cl->api, code);
+		log_info_limited("refused feeds", "refused %s %.200s: %u %s",
+		    cl->rq->method, cl->rq->path, status, code);
+	}
 	log_debug("%s %.200s: %u %s", cl->rq->method, cl->rq->path, status,
 	    code);
 }
@@ -786,6 +789,7 @@ struct post {
 	void		*ctx;		/* the server's request */
 	bool		 batch;
 	bool		 lot;
+	char		 label[64];	/* the token's, for the log */
 };
 
 /* The core's answer to a POST: the reply, counted when it is given. */
@@ -826,6 +830,13 @@ post_done(void *arg, const struct core_outcome *out)
 		break;
 	case CORE_APPLIED:
 	case CORE_DUPLICATE:
+		for (i = 0; i < out->n && out->kind == CORE_APPLIED; i++)
+			if (out->chk[i] == TALLY_CHECK_NEW)
+				log_info("applied %s%s revision %llu as version "
+				    "%llu (token %s)", po->lot ? "a lot for " :
+				    "", e->provinces[out->province[i]].id,
+				    (unsigned long long)out->revision[i],
+				    (unsigned long long)out->version, po->label);
 		o = json_object();
 		results = json_array();
 		for (i = 0; i < out->n; i++) {
@@ -860,11 +871,56 @@ post_done(void *arg, const struct core_outcome *out)
 }
 
 /* Hand a request's feeds (taken) to the core; the answer comes later. */
+/*
+ * ?dry_run=1: what the feeds (taken) would change, answered now from the
+ * applied state; nothing is journaled or applied.
+ */
+static bool	is_true(const char *v);
+
+static void
+dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
+{
+	struct tally_error err;
+	enum tally_check *chk;
+	json_t *o = NULL;
+	size_t i;
+
+	if ((chk = calloc(n ? n : 1, sizeof(*chk))) == NULL)
+		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; try again");
+	else
+		o = tally_render_dry_run(core_state(cl->api->core), feeds, n,
+		    chk, &err);
+	for (i = 0; i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
+	free(chk);
+	if (o == NULL) {
+		fail_with(cl, &err);
+		return;
+	}
+	if (!batch) {
+		/* A single POST's answer is flat, like the real one. */
+		json_t *row = json_incref(json_array_get(json_object_get(o,
+		    "results"), 0));
+		json_object_del(o, "results");
+		json_object_del(row, "status");
+		json_object_update(o, row);
+		json_decref(row);
+	}
+	json_reply(cl->reply, 200, o);
+}
+
 static void
 submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 {
 	struct post *po;
 	size_t i;
+
+	if (is_true(http_arg(cl->rq, "dry_run"))) {
+		dry_run(cl, feeds, n, batch);
+		return;
+	}
 
 	if ((po = malloc(sizeof(*po))) == NULL) {
 		for (i = 0; i < n; i++)
@@ -878,6 +934,8 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	po->ctx = cl->rq->ctx;
 	po->batch = batch;
 	po->lot = false;
+	snprintf(po->label, sizeof(po->label), "%s",
+	    n > 0 && feeds[0]->by ? feeds[0]->by : "?");
 	cl->reply->pending = true;
 	if (core_submit(cl->api->core, feeds, n, post_done, po) == -1) {
 		free(po);
@@ -967,6 +1025,7 @@ post_lot(struct call *cl, const struct tally_province *pv)
 	po->ctx = cl->rq->ctx;
 	po->batch = false;
 	po->lot = true;
+	snprintf(po->label, sizeof(po->label), "%s", lot->by ? lot->by : "?");
 	cl->reply->pending = true;
 	if (core_submit_lot(cl->api->core, lot, post_done, po) == -1) {
 		free(po);

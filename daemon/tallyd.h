@@ -37,6 +37,9 @@ void	fatalx(const char *fmt, ...)
  */
 void	log_limited(const char *source, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* The same limit at info level (refused feeds: a flood is not a warning). */
+void	log_info_limited(const char *source, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* config.c */
 struct config {

@@ -1033,3 +1033,122 @@ tally_render_provinces_csv(const struct tally_state *s)
 	}
 	return sb_finish(&b);
 }
+
+/* {id: now - before} over two snapshots' lists (sorted by id; NULL: none). */
+static void
+list_deltas(json_t *o, const struct tally_feed *f, const uint32_t *fseats,
+    const struct tally_feed *prev, const uint32_t *pseats, bool seats)
+{
+	size_t j = 0, k = 0;
+
+	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+		int c;
+		if (prev == NULL || k >= prev->n_lists)
+			c = -1;
+		else if (j >= f->n_lists)
+			c = 1;
+		else
+			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		if (c < 0) {
+			set_delta(o, f->lists[j].id, seats ? fseats[j] :
+			    f->lists[j].votes, 0);
+			j++;
+		} else if (c > 0) {
+			set_delta(o, prev->lists[k].id, 0, seats ? pseats[k] :
+			    prev->lists[k].votes);
+			k++;
+		} else {
+			set_delta(o, f->lists[j].id, seats ? fseats[j] :
+			    f->lists[j].votes, seats ? pseats[k] :
+			    prev->lists[k].votes);
+			j++;
+			k++;
+		}
+	}
+}
+
+json_t *
+tally_render_dry_run(const struct tally_state *s,
+    struct tally_feed *const *feeds, size_t n, enum tally_check *chk,
+    struct tally_error *err)
+{
+	const struct tally_election *e = s->election;
+	json_t *o = json_object(), *results = json_array(), *national;
+	json_int_t *moved;
+	struct history_seats hs[2];
+	bool any = false;
+	size_t i, j;
+
+	memset(hs, 0, sizeof(hs));
+	if ((moved = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(*moved))) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		const struct tally_feed *f = feeds[i];
+		const struct tally_revision *cur = tally_state_current(s,
+		    f->province);
+		const struct tally_feed *prev = cur ? cur->feed : NULL;
+		const struct tally_seat_result *r =
+		    &s->provinces[f->province].result;
+		const char *pid = e->provinces[f->province].id;
+		json_t *row, *votes, *seats;
+
+		if (tally_feed_check(prev, f, pid, &chk[i], err) == -1 ||
+		    (chk[i] == TALLY_CHECK_NEW &&
+		    tally_feed_check_lists(prev, f, pid, err) == -1)) {
+			if (n > 1) {
+				char fld[sizeof(err->field)];
+				snprintf(fld, sizeof(fld), "%s", err->field);
+				snprintf(err->field, sizeof(err->field),
+				    "/results/%zu%.160s", i, fld);
+			}
+			goto fail;
+		}
+		row = json_object();
+		json_object_set_new(row, "province", json_string(pid));
+		json_object_set_new(row, "revision", juint(f->revision));
+		json_object_set_new(row, "status", json_string(
+		    chk[i] == TALLY_CHECK_NEW ? "applied" : "duplicate"));
+		votes = json_object();
+		seats = json_object();
+		json_object_set_new(row, "votes", votes);
+		json_object_set_new(row, "seats", seats);
+		json_array_append_new(results, row);
+		if (chk[i] != TALLY_CHECK_NEW)
+			continue;
+		any = true;
+		if (history_allocate(s, f->province, f, &hs[0]) == -1)
+			goto nomem;
+		list_deltas(votes, f, NULL, prev, NULL, false);
+		list_deltas(seats, f, hs[0].r.seats, prev, prev ? r->seats :
+		    NULL, true);
+		json_object_set_new(row, "pending", juint(hs[0].r.pending));
+		for (j = 0; j < f->n_lists; j++)
+			moved[f->lists[j].coalition] += hs[0].r.seats[j];
+		for (j = 0; prev != NULL && j < prev->n_lists; j++)
+			moved[prev->lists[j].coalition] -= r->seats[j];
+	}
+	national = json_object();
+	for (j = 0; j < e->n_coalitions; j++)
+		if (moved[j] != 0)
+			json_object_set_new(national, e->coalitions[j].id,
+			    json_integer(moved[j]));
+	json_object_set_new(o, "dry_run", json_true());
+	json_object_set_new(o, "status", json_string(any ? "applied" :
+	    "duplicate"));
+	json_object_set_new(o, "version", juint(s->version + (any ? 1 : 0)));
+	json_object_set_new(o, "results", results);
+	json_object_set_new(o, "national_seats", national);
+	history_seats_finish(hs);
+	free(moved);
+	return o;
+nomem:
+	tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+	    "out of memory; try again");
+fail:
+	history_seats_finish(hs);
+	free(moved);
+	json_decref(results);
+	json_decref(o);
+	return NULL;
+}

@@ -189,6 +189,64 @@ class LotTest(CheckedDaemonTest):
         self.assertEqual(r2["seats_moved"], {"red": -1, "blue": 1})
         self.assertEqual(r2["lots"], [])
 
+    def test_dry_run_changes_nothing_and_predicts_the_post(self):
+        d = self.start()
+        self.base(d)
+        journal = lambda: sum(os.path.getsize(os.path.join(d.data_dir, n))
+                              for n in os.listdir(d.data_dir)
+                              if n.startswith("journal-"))
+        before, size = self.state(d), journal()
+        lb0 = d.get("/v1/leaderboard").json()
+        # gold 401 wins east's tied seat; red loses one in the north.
+        east = dict(EAST, revision=2, votes=dict(EAST["votes"], gold=401))
+        north = dict(NORTH, revision=2, votes=dict(NORTH["votes"], blue=1100))
+        r = d.request("POST", "/v1/provinces/east/results?dry_run=1",
+                      body=east, headers=AUTH)
+        self.assertEqual(r.status, 200, r.body)
+        one = r.json()
+        self.assertEqual((one["dry_run"], one["status"], one["province"],
+                          one["revision"], one["version"], one["votes"],
+                          one["seats"], one["pending"],
+                          one["national_seats"]),
+                         (True, "applied", "east", 2, lb0["version"] + 1,
+                          {"gold": 1}, {"gold": 1}, 0, {"gold": 1}))
+        r = d.request("POST", "/v1/results?dry_run=1", headers=AUTH,
+                      body={"results": [dict(east, province="east"),
+                                        dict(north, province="north")]})
+        self.assertEqual(r.status, 200, r.body)
+        batch = r.json()
+        self.assertEqual(batch["national_seats"],
+                         {"gold": 1, "blue": 1, "red": -1})
+        self.assertEqual(batch["results"][1]["seats"],
+                         {"blue": 1, "red": -1})
+        # Refusals are the real ones, and a dry run of them changes nothing.
+        r = d.request("POST", "/v1/provinces/north/results?dry_run=1",
+                      body={"revision": 2, "votes": {"red": 1}}, headers=AUTH)
+        self.assertError(r, 422, "list_missing", "/votes/blue")
+        r = d.request("POST", "/v1/provinces/north/results?dry_run=1",
+                      body=NORTH, headers=AUTH)
+        self.assertEqual(r.json()["status"], "duplicate")
+        self.assertEqual((self.state(d), journal()), (before, size))
+        # The real post does what was predicted.
+        r = d.request("POST", "/v1/results", headers=AUTH,
+                      body={"results": [dict(east, province="east"),
+                                        dict(north, province="north")]})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], batch["version"])
+        lb1 = d.get("/v1/leaderboard").json()
+        seats0 = {c["id"]: c["seats"] for c in lb0["coalitions"]}
+        seats1 = {c["id"]: c["seats"] for c in lb1["coalitions"]}
+        self.assertEqual({k: seats1[k] - seats0[k] for k in seats0
+                          if seats1[k] != seats0[k]}, batch["national_seats"])
+        h = d.get("/v1/provinces/north/history").json()
+        self.assertEqual(h["revisions"][1]["seats_moved"],
+                         batch["results"][1]["seats"])
+        # One info line per applied feed; refusals at info too.
+        self.wait_log(d, "applied north revision 2 as version %d (token "
+                      "environment)" % batch["version"])
+        self.wait_log(d, "refused POST /v1/provinces/north/results: 422 "
+                      "list_missing")
+
 
 if __name__ == "__main__":
     main()
