@@ -107,6 +107,8 @@ struct call {
 	const struct http_request	*rq;
 	struct http_reply		*reply;
 	enum route_id			 route;
+	/* Every problem of a refused feed, for the "errors" array (or NULL). */
+	const struct tally_errors	*all;
 };
 
 static void
@@ -595,10 +597,12 @@ json_reply(struct http_reply *reply, unsigned status, json_t *j)
 
 static void
 verror(struct http_reply *reply, unsigned status, const char *code,
-    const char *field, const char *fmt, va_list ap)
+    const char *field, const struct tally_errors *all, const char *fmt,
+    va_list ap)
 {
 	json_t *o, *err;
 	char msg[512];
+	size_t i;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	err = json_object();
@@ -608,6 +612,24 @@ verror(struct http_reply *reply, unsigned status, const char *code,
 		json_object_set_new(err, "field", json_string(field));
 	o = json_object();
 	json_object_set_new(o, "error", err);
+	if (all != NULL && all->n > 1) {
+		/* Beside the first (the compatible shape): every one found. */
+		json_t *arr = json_array();
+		for (i = 0; i < all->n && i < all->max; i++) {
+			json_t *x = json_object();
+			json_object_set_new(x, "code", json_string(all->v[i].code));
+			json_object_set_new(x, "message",
+			    json_string(all->v[i].message));
+			if (all->v[i].field[0] != '\0')
+				json_object_set_new(x, "field",
+				    json_string(all->v[i].field));
+			json_array_append_new(arr, x);
+		}
+		json_object_set_new(o, "errors", arr);
+		if (all->n > all->max)
+			json_object_set_new(o, "errors_omitted",
+			    json_integer((json_int_t)(all->n - all->max)));
+	}
 	json_reply(reply, status, o);
 	/* An error reply keeps its status even without memory for a body. */
 	reply->status = status;
@@ -620,7 +642,7 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror(reply, status, code, field, fmt, ap);
+	verror(reply, status, code, field, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -654,7 +676,7 @@ fail(struct call *cl, unsigned status, const char *code, const char *field,
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror(cl->reply, status, code, field, fmt, ap);
+	verror(cl->reply, status, code, field, cl->all, fmt, ap);
 	va_end(ap);
 	if (is_feed_route(cl->route)) {
 		count_rejection(cl->api, code);
@@ -801,7 +823,8 @@ post_done(void *arg, const struct core_outcome *out)
 	struct http_request rq;
 	struct http_reply reply;
 	struct call cl = { api, &rq, &reply,
-	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS };
+	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS,
+	    NULL };
 	const struct tally_election *e = core_election(api->core);
 	json_t *o, *results;
 	size_t i;
@@ -962,10 +985,14 @@ post_province(struct call *cl, const char *province)
 	if (f == NULL) {
 		if ((body = parse_body(cl)) == NULL)
 			return;
-		f = tally_feed_parse(e, province, body, "", &err);
+		struct tally_error many[16];
+		struct tally_errors all = { many, 16, 0 };
+		f = tally_feed_parse_all(e, province, body, "", &err, &all);
 		json_decref(body);
 		if (f == NULL) {
+			cl->all = &all;
 			fail_with(cl, &err);
+			cl->all = NULL;
 			return;
 		}
 	}
@@ -1046,11 +1073,13 @@ post_batch(struct call *cl)
 	const struct tally_election *e = core_election(cl->api->core);
 	const struct token *who;
 	struct tally_feed **feeds = NULL;
-	struct tally_error err;
+	struct tally_error err, many[16];
+	struct tally_errors all = { many, 16, 0 };
 	json_t *body, *arr, *entry, *v;
 	const char *key;
 	size_t i, j, n = 0;
 	char ptr[64];
+	bool bad = false;
 
 	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
 		return;
@@ -1083,12 +1112,21 @@ post_batch(struct call *cl)
 		goto reject;
 	}
 	json_array_foreach(arr, i, entry) {
+		struct tally_error one;
 		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
-		if ((feeds[i] = tally_feed_parse(e, NULL, entry, ptr,
-		    &err)) == NULL)
-			goto reject;
+		/* Every entry is read: all their problems are answered. */
+		if ((feeds[i] = tally_feed_parse_all(e, NULL, entry, ptr,
+		    &one, &all)) == NULL) {
+			if (!bad || one.kind == TALLY_ERROR_NOMEM)
+				err = one;
+			if (one.kind == TALLY_ERROR_NOMEM)
+				goto reject;
+			bad = true;
+			continue;
+		}
 		for (j = 0; j < i; j++)
-			if (feeds[j]->province == feeds[i]->province) {
+			if (feeds[j] != NULL &&
+			    feeds[j]->province == feeds[i]->province) {
 				tally_error_set(&err, TALLY_ERROR_INVALID,
 				    "duplicate_province", ptr,
 				    "province %s is already in this batch at "
@@ -1099,6 +1137,8 @@ post_batch(struct call *cl)
 				goto reject;
 			}
 	}
+	if (bad)
+		goto reject;
 	for (i = 0; i < n; i++) {
 		const char *pid = e->provinces[feeds[i]->province].id;
 		if (!auth_may_post(who, pid)) {
@@ -1120,7 +1160,9 @@ post_batch(struct call *cl)
 	submit(cl, feeds, n, true);
 	return;
 reject:
+	cl->all = bad ? &all : NULL;
 	fail_with(cl, &err);
+	cl->all = NULL;
 	for (i = 0; feeds != NULL && i < n; i++)
 		tally_feed_destroy(feeds[i]);
 	free(feeds);
@@ -1379,7 +1421,7 @@ api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE };
+	struct call cl = { api, rq, reply, R_NONE, NULL };
 
 	cl.route = match(rq->path, id, sizeof(id));
 	route(&cl, id);

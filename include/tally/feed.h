@@ -68,6 +68,14 @@ char			*tally_label_clean(const char *label);
 struct tally_feed	*tally_feed_parse(const struct tally_election *e,
 			    const char *province_id, struct json_t *body,
 			    const char *ptr, struct tally_error *err);
+/*
+ * The same, but every problem of the body is kept in `all` (the first also
+ * in err), as the definition loader does, so a sender fixes them at once.
+ */
+struct tally_feed	*tally_feed_parse_all(const struct tally_election *e,
+			    const char *province_id, struct json_t *body,
+			    const char *ptr, struct tally_error *err,
+			    struct tally_errors *all);
 void			 tally_feed_destroy(struct tally_feed *f);
 
 /*

@@ -247,6 +247,38 @@ class LotTest(CheckedDaemonTest):
         self.wait_log(d, "refused POST /v1/provinces/north/results: 422 "
                       "list_missing")
 
+    def test_every_problem_of_a_feed_at_once(self):
+        d = self.start()
+        r = self.post(d, "north", {"revision": 0, "x": 1, "status": "done",
+                                   "votes": {"nobody": 1, "red": -1,
+                                             "blue": 5},
+                                   "stations": {"reporting": 9, "total": 2}})
+        err = self.assertError(r, 422, r.json()["error"]["code"])
+        body = r.json()
+        got = {(x["code"], x["field"]) for x in body["errors"]}
+        self.assertEqual(got, {
+            ("unknown_field", "/x"), ("out_of_range", "/revision"),
+            ("unknown_list", "/votes/nobody"), ("out_of_range", "/votes/red"),
+            ("out_of_range", "/stations/reporting"),
+            ("invalid_value", "/status")})
+        # The first is also the single error of the compatible shape.
+        self.assertEqual((err["code"], err["field"]),
+                         (body["errors"][0]["code"], body["errors"][0]["field"]))
+        r = d.request("POST", "/v1/results", headers=AUTH, body={"results": [
+            {"province": "north", "revision": 1, "votes": {"red": "1"}},
+            {"province": "south", "revision": 1, "votes": {"red-s": 1}},
+            {"province": "east", "votes": {"red": 1}, "blank": -1}]})
+        self.assertError(r, 422, "wrong_type", "/results/0/votes/red")
+        self.assertEqual({(x["code"], x["field"]) for x in r.json()["errors"]},
+                         {("wrong_type", "/results/0/votes/red"),
+                          ("missing_field", "/results/2/revision"),
+                          ("out_of_range", "/results/2/blank")})
+        # One problem: the shape of before, no "errors".
+        r = self.post(d, "north", {"revision": 1, "votes": {"nobody": 1}})
+        self.assertError(r, 422, "unknown_list", "/votes/nobody")
+        self.assertNotIn("errors", r.json())
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], 0)
+
 
 if __name__ == "__main__":
     main()
