@@ -9,10 +9,12 @@
  *	8	4	payload length (little-endian)
  *	12	8	sequence number, +1 per record (little-endian)
  *	20	len	payload: JSON {"version": N, "received_at": "...",
- *			"results": [canonical feed, ...]}
+ *			"by": "token label"?, "results": [canonical feed, ...],
+ *			"lots"?: [{"province", "revision", "order"}]}
  *
- * One record is one accepted request (a single POST or a batch), applied as
- * one version.  Only pure encoding and decoding live here; the daemon does
+ * One record is one accepted request (a single POST, a batch or a lot),
+ * applied as one version.  "by" and "lots" are optional: older records
+ * have neither and replay as before.  Only pure encoding and decoding live here; the daemon does
  * the I/O.
  */
 #ifndef TALLY_JOURNAL_H
@@ -93,7 +95,8 @@ int	tally_journal_apply(struct tally_state *s, const char *payload,
 /*
  * Snapshots use the same framing.  Record 0 holds a JSON header; then come
  * every province's revisions, oldest first, one record each with payload
- * {"received_at": "...", "feed": canonical feed}.
+ * {"received_at": "...", "feed": canonical feed, "by": "label"?}.  (Lots
+ * are in the header, which the daemon writes.)
  */
 int	tally_snapshot_encode_revision(uint64_t seq,
 	    const struct tally_revision *rev, char **out, size_t *outlen);
