@@ -918,6 +918,17 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 			    l->votes, list_votes(cur->feed) + cur->feed->blank)));
 			json_object_set_new(row, "seats",
 			    juint(s->provinces[p].result.seats[i]));
+			{
+				/* The pending seats it is tied for here. */
+				const struct tally_seat_result *r =
+				    &s->provinces[p].result;
+				uint64_t k = 0;
+				size_t j;
+				for (j = 0; r->pending > 0 && j < r->n_tied; j++)
+					if (r->tied[j] == i)
+						k = r->pending;
+				json_object_set_new(row, "tied_for", juint(k));
+			}
 			json_array_append_new(arr, row);
 		}
 	}

@@ -406,8 +406,9 @@ class Views(ApiTest):
         g = self.d.get("/v1/coalitions/gold").json()
         self.assertEqual((g["rank"], g["votes"], g["seats"], g["tied_for"]),
                          (4, 750, 0, 1))
-        self.assertEqual([p["province"] for p in g["provinces"]],
-                         ["south", "east"])
+        self.assertEqual([(p["province"], p["tied_for"])
+                          for p in g["provinces"]],
+                         [("south", 0), ("east", 1)])
         z = self.d.get("/v1/coalitions/zinc").json()
         self.assertEqual([(p["province"], p["seats"]) for p in z["provinces"]],
                          [("north", 0)])
