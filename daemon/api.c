@@ -52,7 +52,7 @@ enum view_id {
 enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
-	R_RESULTS, R_COALITION, R_NONE, R_COUNT
+	R_RESULTS, R_COALITION, R_LOT, R_NONE, R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -60,7 +60,7 @@ static const char *const route_names[R_COUNT] = {
 	"/v1/leaderboard.csv", "/v1/provinces", "/v1/provinces.csv",
 	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
 	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
-	"other",
+	"/v1/provinces/{id}/lot", "other",
 };
 
 /* Statuses counted in /metrics; anything else counts as "other". */
@@ -107,6 +107,8 @@ struct call {
 	const struct http_request	*rq;
 	struct http_reply		*reply;
 	enum route_id			 route;
+	/* Every problem of a refused feed, for the "errors" array (or NULL). */
+	const struct tally_errors	*all;
 };
 
 static void
@@ -595,10 +597,12 @@ json_reply(struct http_reply *reply, unsigned status, json_t *j)
 
 static void
 verror(struct http_reply *reply, unsigned status, const char *code,
-    const char *field, const char *fmt, va_list ap)
+    const char *field, const struct tally_errors *all, const char *fmt,
+    va_list ap)
 {
 	json_t *o, *err;
 	char msg[512];
+	size_t i;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	err = json_object();
@@ -608,6 +612,24 @@ verror(struct http_reply *reply, unsigned status, const char *code,
 		json_object_set_new(err, "field", json_string(field));
 	o = json_object();
 	json_object_set_new(o, "error", err);
+	if (all != NULL && all->n > 1) {
+		/* Beside the first (the compatible shape): every one found. */
+		json_t *arr = json_array();
+		for (i = 0; i < all->n && i < all->max; i++) {
+			json_t *x = json_object();
+			json_object_set_new(x, "code", json_string(all->v[i].code));
+			json_object_set_new(x, "message",
+			    json_string(all->v[i].message));
+			if (all->v[i].field[0] != '\0')
+				json_object_set_new(x, "field",
+				    json_string(all->v[i].field));
+			json_array_append_new(arr, x);
+		}
+		json_object_set_new(o, "errors", arr);
+		if (all->n > all->max)
+			json_object_set_new(o, "errors_omitted",
+			    json_integer((json_int_t)(all->n - all->max)));
+	}
 	json_reply(reply, status, o);
 	/* An error reply keeps its status even without memory for a body. */
 	reply->status = status;
@@ -620,7 +642,7 @@ api_error(struct http_reply *reply, unsigned status, const char *code,
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror(reply, status, code, field, fmt, ap);
+	verror(reply, status, code, field, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -643,7 +665,7 @@ count_rejection(struct api *api, const char *code)
 static bool
 is_feed_route(enum route_id r)
 {
-	return r == R_PROVINCE_RESULTS || r == R_RESULTS;
+	return r == R_PROVINCE_RESULTS || r == R_RESULTS || r == R_LOT;
 }
 
 /* The one exit of a refused request: reply, and count a refused feed. */
@@ -654,10 +676,13 @@ fail(struct call *cl, unsigned status, const char *code, const char *field,
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror(cl->reply, status, code, field, fmt, ap);
+	verror(cl->reply, status, code, field, cl->all, fmt, ap);
 	va_end(ap);
-	if (is_feed_route(cl->route))
+	if (is_feed_route(cl->route)) {
 		count_rejection(cl->api, code);
+		log_info_limited("refused feeds", "refused %s %.200s: %u %s",
+		    cl->rq->method, cl->rq->path, status, code);
+	}
 	log_debug("%s %.200s: %u %s", cl->rq->method, cl->rq->path, status,
 	    code);
 }
@@ -820,6 +845,8 @@ struct post {
 	struct api	*api;
 	void		*ctx;		/* the server's request */
 	bool		 batch;
+	bool		 lot;
+	char		 label[64];	/* the token's, for the log */
 };
 
 /* The core's answer to a POST: the reply, counted when it is given. */
@@ -831,7 +858,8 @@ post_done(void *arg, const struct core_outcome *out)
 	struct http_request rq;
 	struct http_reply reply;
 	struct call cl = { api, &rq, &reply,
-	    po->batch ? R_RESULTS : R_PROVINCE_RESULTS };
+	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS,
+	    NULL };
 	const struct tally_election *e = core_election(api->core);
 	json_t *o, *results;
 	size_t i;
@@ -860,6 +888,13 @@ post_done(void *arg, const struct core_outcome *out)
 		break;
 	case CORE_APPLIED:
 	case CORE_DUPLICATE:
+		for (i = 0; i < out->n && out->kind == CORE_APPLIED; i++)
+			if (out->chk[i] == TALLY_CHECK_NEW)
+				log_info("applied %s%s revision %llu as version "
+				    "%llu (token %s)", po->lot ? "a lot for " :
+				    "", e->provinces[out->province[i]].id,
+				    (unsigned long long)out->revision[i],
+				    (unsigned long long)out->version, po->label);
 		o = json_object();
 		results = json_array();
 		for (i = 0; i < out->n; i++) {
@@ -894,11 +929,56 @@ post_done(void *arg, const struct core_outcome *out)
 }
 
 /* Hand a request's feeds (taken) to the core; the answer comes later. */
+/*
+ * ?dry_run=1: what the feeds (taken) would change, answered now from the
+ * applied state; nothing is journaled or applied.
+ */
+static bool	is_true(const char *v);
+
+static void
+dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
+{
+	struct tally_error err;
+	enum tally_check *chk;
+	json_t *o = NULL;
+	size_t i;
+
+	if ((chk = calloc(n ? n : 1, sizeof(*chk))) == NULL)
+		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; try again");
+	else
+		o = tally_render_dry_run(core_state(cl->api->core), feeds, n,
+		    chk, &err);
+	for (i = 0; i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
+	free(chk);
+	if (o == NULL) {
+		fail_with(cl, &err);
+		return;
+	}
+	if (!batch) {
+		/* A single POST's answer is flat, like the real one. */
+		json_t *row = json_incref(json_array_get(json_object_get(o,
+		    "results"), 0));
+		json_object_del(o, "results");
+		json_object_del(row, "status");
+		json_object_update(o, row);
+		json_decref(row);
+	}
+	json_reply(cl->reply, 200, o);
+}
+
 static void
 submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 {
 	struct post *po;
 	size_t i;
+
+	if (is_true(http_arg(cl->rq, "dry_run"))) {
+		dry_run(cl, feeds, n, batch);
+		return;
+	}
 
 	if ((po = malloc(sizeof(*po))) == NULL) {
 		for (i = 0; i < n; i++)
@@ -911,6 +991,9 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	po->api = cl->api;
 	po->ctx = cl->rq->ctx;
 	po->batch = batch;
+	po->lot = false;
+	snprintf(po->label, sizeof(po->label), "%s",
+	    n > 0 && feeds[0]->by ? feeds[0]->by : "?");
 	cl->reply->pending = true;
 	if (core_submit(cl->api->core, feeds, n, post_done, po) == -1) {
 		free(po);
@@ -937,10 +1020,14 @@ post_province(struct call *cl, const char *province)
 	if (f == NULL) {
 		if ((body = parse_body(cl)) == NULL)
 			return;
-		f = tally_feed_parse(e, province, body, "", &err);
+		struct tally_error many[16];
+		struct tally_errors all = { many, 16, 0 };
+		f = tally_feed_parse_all(e, province, body, "", &err, &all);
 		json_decref(body);
 		if (f == NULL) {
+			cl->all = &all;
 			fail_with(cl, &err);
+			cl->all = NULL;
 			return;
 		}
 	}
@@ -957,9 +1044,57 @@ post_province(struct call *cl, const char *province)
 		return;
 	}
 	feeds[0] = f;
+	/* Journaled beside the feed for its history; NULL on no memory. */
+	f->by = tally_label_clean(auth_label(who));
 	log_debug("accepted %s revision %llu (token %s)", province,
 	    (unsigned long long)f->revision, auth_label(who));
 	submit(cl, feeds, 1, false);
+}
+
+/* POST /v1/provinces/{id}/lot: the order drawn for a pending tie. */
+static void
+post_lot(struct call *cl, const struct tally_province *pv)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct token *who;
+	struct tally_lot *lot;
+	struct tally_error err;
+	struct post *po;
+	json_t *body;
+
+	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
+		return;
+	lot = tally_lot_parse(e, pv->index, body, &err);
+	json_decref(body);
+	if (lot == NULL) {
+		fail_with(cl, &err);
+		return;
+	}
+	if (!auth_may_post(who, pv->id)) {
+		tally_lot_destroy(lot);
+		fail(cl, 403, "forbidden_province", NULL, "this token may not "
+		    "post results for province %s", pv->id);
+		return;
+	}
+	lot->by = tally_label_clean(auth_label(who));
+	if ((po = malloc(sizeof(*po))) == NULL) {
+		tally_lot_destroy(lot);
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
+		return;
+	}
+	po->api = cl->api;
+	po->ctx = cl->rq->ctx;
+	po->batch = false;
+	po->lot = true;
+	snprintf(po->label, sizeof(po->label), "%s", lot->by ? lot->by : "?");
+	cl->reply->pending = true;
+	if (core_submit_lot(cl->api->core, lot, post_done, po) == -1) {
+		free(po);
+		cl->reply->pending = false;
+		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		    "was applied, try again");
+	}
 }
 
 /*
@@ -973,11 +1108,13 @@ post_batch(struct call *cl)
 	const struct tally_election *e = core_election(cl->api->core);
 	const struct token *who;
 	struct tally_feed **feeds = NULL;
-	struct tally_error err;
+	struct tally_error err, many[16];
+	struct tally_errors all = { many, 16, 0 };
 	json_t *body, *arr, *entry, *v;
 	const char *key;
 	size_t i, j, n = 0;
 	char ptr[64];
+	bool bad = false;
 
 	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
 		return;
@@ -1010,12 +1147,21 @@ post_batch(struct call *cl)
 		goto reject;
 	}
 	json_array_foreach(arr, i, entry) {
+		struct tally_error one;
 		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
-		if ((feeds[i] = tally_feed_parse(e, NULL, entry, ptr,
-		    &err)) == NULL)
-			goto reject;
+		/* Every entry is read: all their problems are answered. */
+		if ((feeds[i] = tally_feed_parse_all(e, NULL, entry, ptr,
+		    &one, &all)) == NULL) {
+			if (!bad || one.kind == TALLY_ERROR_NOMEM)
+				err = one;
+			if (one.kind == TALLY_ERROR_NOMEM)
+				goto reject;
+			bad = true;
+			continue;
+		}
 		for (j = 0; j < i; j++)
-			if (feeds[j]->province == feeds[i]->province) {
+			if (feeds[j] != NULL &&
+			    feeds[j]->province == feeds[i]->province) {
 				tally_error_set(&err, TALLY_ERROR_INVALID,
 				    "duplicate_province", ptr,
 				    "province %s is already in this batch at "
@@ -1026,6 +1172,8 @@ post_batch(struct call *cl)
 				goto reject;
 			}
 	}
+	if (bad)
+		goto reject;
 	for (i = 0; i < n; i++) {
 		const char *pid = e->provinces[feeds[i]->province].id;
 		if (!auth_may_post(who, pid)) {
@@ -1042,10 +1190,14 @@ post_batch(struct call *cl)
 		}
 	}
 	json_decref(body);
+	for (i = 0; i < n; i++)
+		feeds[i]->by = tally_label_clean(auth_label(who));
 	submit(cl, feeds, n, true);
 	return;
 reject:
+	cl->all = bad ? &all : NULL;
 	fail_with(cl, &err);
+	cl->all = NULL;
 	for (i = 0; feeds != NULL && i < n; i++)
 		tally_feed_destroy(feeds[i]);
 	free(feeds);
@@ -1197,6 +1349,8 @@ match(const char *path, char *id, size_t idlen)
 		return R_HISTORY;
 	if (strcmp(slash, "/results") == 0)
 		return R_PROVINCE_RESULTS;
+	if (strcmp(slash, "/lot") == 0)
+		return R_LOT;
 	return R_NONE;
 }
 
@@ -1276,10 +1430,11 @@ route(struct call *cl, const char *id)
 	case R_PROVINCE:
 	case R_HISTORY:
 	case R_PROVINCE_RESULTS:
+	case R_LOT:
 		if ((pv = tally_election_province(e, id)) == NULL) {
 			const struct token *who;
 			/* A token first: no answer about ids without one. */
-			if (r == R_PROVINCE_RESULTS && !feed_gate(cl, &who))
+			if (post && !feed_gate(cl, &who))
 				return;
 			fail(cl, 404, "unknown_province", NULL, "no province "
 			    "\"%s\" in election %s (see /v1/provinces)", id, e->id);
@@ -1287,6 +1442,8 @@ route(struct call *cl, const char *id)
 		}
 		if (r == R_PROVINCE_RESULTS)
 			post_province(cl, pv->id);
+		else if (r == R_LOT)
+			post_lot(cl, pv);
 		else if (r == R_HISTORY)
 			serve_view(cl, VIEW_HISTORY, pv->index);
 		else
@@ -1304,7 +1461,7 @@ api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE };
+	struct call cl = { api, rq, reply, R_NONE, NULL };
 
 	cl.route = match(rq->path, id, sizeof(id));
 	route(&cl, id);

@@ -47,6 +47,7 @@ struct pending {
 	core_done_fn		  done;		/* NULL: answered already */
 	void			 *ctx;
 	struct tally_feed	**feeds;	/* owned until applied */
+	struct tally_lot	 *lot;		/* a lot request (n 1, no feeds) */
 	enum tally_check	 *chk;
 	size_t			 *province;	/* per feed, kept for the answer */
 	uint64_t		 *revision;
@@ -333,9 +334,10 @@ pending_free(struct pending *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->n; i++)
+	for (i = 0; i < p->n && p->feeds != NULL; i++)
 		tally_feed_destroy(p->feeds[i]);
 	free(p->feeds);
+	tally_lot_destroy(p->lot);
 	free(p->chk);
 	free(p->province);
 	free(p->revision);
@@ -424,7 +426,15 @@ apply_pending(struct core *c, struct pending *p)
 	size_t i;
 
 	s->wide_change = false;
-	for (i = 0; i < p->n; i++) {
+	if (p->lot != NULL) {
+		struct tally_lot *lot = p->lot;
+		p->lot = NULL;
+		memcpy(lot->received_at, p->at, sizeof(p->at));
+		if (tally_state_lot_apply(s, lot, &terr) == -1)
+			fatalx("cannot apply a durable record (%s); restart "
+			    "tallyd: the journal holds it", terr.message);
+	}
+	for (i = 0; i < p->n && p->feeds != NULL; i++) {
 		struct tally_feed *f;
 		if (p->chk[i] != TALLY_CHECK_NEW)
 			continue;
@@ -511,12 +521,18 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 	size_t reclen, k = 0, i;
 	int rc = -1;
 
+	const char *by = p->lot ? p->lot->by : NULL;
+
 	if (p->n > 64 && (nf = malloc(p->n * sizeof(*nf))) == NULL)
 		return -1;
-	for (i = 0; i < p->n; i++)
-		if (p->chk[i] == TALLY_CHECK_NEW)
+	for (i = 0; i < p->n && p->feeds != NULL; i++)
+		if (p->chk[i] == TALLY_CHECK_NEW) {
 			nf[k++] = p->feeds[i];
-	if (tally_journal_encode(seq, version, p->at, nf, k, &rec, &reclen) == 0 &&
+			if (by == NULL)
+				by = p->feeds[i]->by;
+		}
+	if (tally_journal_encode_request(seq, version, p->at, by, nf, k,
+	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen) == 0 &&
 	    grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
@@ -561,19 +577,32 @@ round_start(struct core *c)
 			continue;
 		}
 		/* Check every feed first: a batch is all or nothing. */
-		for (i = 0; i < p->n; i++) {
+		if (p->lot != NULL && tally_state_lot_check(c->state, p->lot,
+		    &p->chk[0], &err) == -1) {
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		for (i = 0; i < p->n && p->lot == NULL; i++) {
 			const struct tally_revision *cur =
 			    tally_state_current(c->state, p->province[i]);
+			const char *pid =
+			    c->election->provinces[p->province[i]].id;
 			if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[i],
-			    c->election->provinces[p->province[i]].id,
-			    &p->chk[i], &err) == -1)
+			    pid, &p->chk[i], &err) == -1)
+				break;
+			if (p->chk[i] == TALLY_CHECK_NEW &&
+			    tally_feed_check_lists(cur ? cur->feed : NULL,
+			    p->feeds[i], pid, &err) == -1)
 				break;
 		}
-		if (i < p->n) {
+		if (i < p->n && p->lot == NULL) {
 			if (p->n > 1) {
 				char msg[sizeof(err.message)];
+				char fld[sizeof(err.field)];
+				snprintf(fld, sizeof(fld), "%s", err.field);
 				snprintf(err.field, sizeof(err.field),
-				    "/results/%zu/revision", i);
+				    "/results/%zu%.160s", i, fld);
 				snprintf(msg, sizeof(msg), "%s", err.message);
 				snprintf(err.message, sizeof(err.message),
 				    "%.250s; nothing was applied", msg);
@@ -654,6 +683,39 @@ core_submit(struct core *c, struct tally_feed **feeds, size_t n,
 		p->province[i] = feeds[i]->province;
 		p->revision[i] = feeds[i]->revision;
 	}
+	if (c->stopping) {
+		answer_kind(c, p, CORE_STOPPING, NULL, 0);
+		pending_free(p);
+		return 0;
+	}
+	*c->queue_tail = p;
+	c->queue_tail = &p->next;
+	round_start(c);
+	return 0;
+}
+
+int
+core_submit_lot(struct core *c, struct tally_lot *lot, core_done_fn done,
+    void *ctx)
+{
+	struct pending *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->chk = calloc(1, sizeof(*p->chk))) == NULL ||
+	    (p->province = calloc(1, sizeof(*p->province))) == NULL ||
+	    (p->revision = calloc(1, sizeof(*p->revision))) == NULL) {
+		tally_lot_destroy(lot);
+		if (p != NULL)
+			pending_free(p);
+		errno = ENOMEM;
+		return -1;
+	}
+	p->lot = lot;
+	p->n = 1;
+	p->done = done;
+	p->ctx = ctx;
+	p->province[0] = lot->province;
+	p->revision[0] = lot->revision;
 	if (c->stopping) {
 		answer_kind(c, p, CORE_STOPPING, NULL, 0);
 		pending_free(p);

@@ -191,12 +191,11 @@ struct limiter {
 
 static struct limiter limiters[4];
 
-void
-log_limited(const char *source, const char *fmt, ...)
+static void
+vlimited(const char *level, const char *source, const char *fmt, va_list ap)
 {
 	struct limiter *l = NULL;
 	time_t now = time(NULL);
-	va_list ap;
 	size_t i;
 
 	for (i = 0; i < sizeof(limiters) / sizeof(limiters[0]); i++) {
@@ -221,7 +220,27 @@ log_limited(const char *source, const char *fmt, ...)
 		return;
 	}
 	l->lines++;
+	vlog(level, fmt, ap, NULL);
+}
+
+void
+log_limited(const char *source, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	vlog("warn", fmt, ap, NULL);
+	vlimited("warn", source, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info_limited(const char *source, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_level_cur < LOG_LEVEL_INFO)
+		return;
+	va_start(ap, fmt);
+	vlimited("info", source, fmt, ap);
 	va_end(ap);
 }

@@ -132,6 +132,29 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 		json_object_set_new(hdr, "chain", json_string(hex));
 	}
 	json_object_set_new(hdr, "counts", counts);
+	{
+		/* Lots are few: the header holds them all, oldest first per
+		 * province, and loading restores them after the revisions. */
+		json_t *lots = json_array();
+		for (p = 0; p < e->n_provinces; p++)
+			for (i = 0; i < s->provinces[p].n_lots; i++) {
+				const struct tally_lot *l = s->provinces[p].lots[i];
+				json_t *order = json_array();
+				size_t k;
+				for (k = 0; k < l->n; k++)
+					json_array_append_new(order,
+					    json_string(l->order[k]));
+				json_array_append_new(lots, json_pack(
+				    "{sssIsossss?}", "province", l->province_id,
+				    "revision", (json_int_t)l->revision,
+				    "order", order, "received_at",
+				    l->received_at, "by", l->by));
+			}
+		if (json_array_size(lots) > 0)
+			json_object_set_new(hdr, "lots", lots);
+		else
+			json_decref(lots);
+	}
 	if ((payload = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto nomem;
 	len = strlen(payload);
@@ -313,6 +336,36 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 	if (off != (size_t)sb.st_size)
 		BAD("%s: %zu bytes after the last province", path,
 		    (size_t)sb.st_size - off);
+	{
+		json_t *lots = json_object_get(hdr, "lots"), *l;
+		size_t k;
+		json_array_foreach(lots, k, l) {
+			const struct tally_province *pv = tally_election_province(
+			    e, json_string_value(json_object_get(l, "province")));
+			const char *at = json_string_value(json_object_get(l,
+			    "received_at"));
+			const char *by = json_string_value(json_object_get(l, "by"));
+			struct tally_lot *lot = NULL;
+			json_t *body = json_pack("{sOsO}", "revision",
+			    json_object_get(l, "revision"), "order",
+			    json_object_get(l, "order"));
+			if (pv != NULL && body != NULL)
+				lot = tally_lot_parse(e, pv->index, body, &err);
+			json_decref(body);
+			if (lot == NULL)
+				BAD("%s: lot %zu of the header cannot be read", path,
+				    k);
+			snprintf(lot->received_at, sizeof(lot->received_at),
+			    "%s", at ? at : "");
+			if (by != NULL && (lot->by = tally_label_clean(by)) ==
+			    NULL) {
+				tally_lot_destroy(lot);
+				BAD("out of memory");
+			}
+			if (tally_state_lot_apply(s, lot, &err) == -1)
+				BAD("%s: %s", path, err.message);
+		}
+	}
 	s->version = (uint64_t)json_integer_value(json_object_get(hdr, "version"));
 	{
 		const char *hex = json_string_value(json_object_get(hdr, "chain"));

@@ -37,6 +37,9 @@ void	fatalx(const char *fmt, ...)
  */
 void	log_limited(const char *source, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* The same limit at info level (refused feeds: a flood is not a warning). */
+void	log_info_limited(const char *source, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* config.c */
 struct config {
@@ -250,6 +253,13 @@ void		 core_set_chain(struct core *c, uint64_t chain);
  * durable.  -1 (ENOMEM) without calling done.
  */
 int		 core_submit(struct core *c, struct tally_feed **feeds, size_t n,
+		    core_done_fn done, void *ctx);
+/*
+ * Submit a lot (taken on every path) for its province's pending tie: the
+ * same queue, log and answer as feeds (one record, one version; chk[0]
+ * NEW or DUPLICATE).  -1 (ENOMEM) without calling done.
+ */
+int		 core_submit_lot(struct core *c, struct tally_lot *lot,
 		    core_done_fn done, void *ctx);
 int		 core_subscribe(struct core *c, core_publish_fn fn, void *arg);
 /*

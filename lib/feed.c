@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include <tally/feed.h>
+#include <tally/state.h>
 #include <tally/seats.h>
 
 #include "tally-private.h"
@@ -125,7 +126,21 @@ tally_feed_destroy(struct tally_feed *f)
 	free(f->lists);
 	free(f->note);
 	free(f->canonical);
+	free(f->by);
 	free(f);
+}
+
+char *
+tally_label_clean(const char *label)
+{
+	char *c, *p;
+
+	if (label == NULL || (c = strdup(label)) == NULL)
+		return NULL;
+	for (p = c; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '_';
+	return c;
 }
 
 static int
@@ -220,25 +235,72 @@ canonicalize(const struct tally_election *e, struct tally_feed *f)
 	return 0;
 }
 
+/*
+ * One problem found: the first goes to err; with a collector, every one is
+ * kept and parsing goes on (the caller answers them all at once, as the
+ * definition loader does); without one, the first ends the parse.
+ */
+static void
+report(struct tally_error *err, struct tally_errors *all, bool *bad,
+    const struct tally_error *pe)
+{
+	if (!*bad && err != NULL)
+		*err = *pe;
+	*bad = true;
+	if (all == NULL)
+		return;
+	if (all->n < all->max)
+		all->v[all->n] = *pe;
+	all->n++;
+}
+
+#define PROBLEM(...) do {						\
+	tally_error_set(&pe, __VA_ARGS__);				\
+	report(err, all, &bad, &pe);					\
+	if (all == NULL)						\
+		goto fail;						\
+} while (0)
+#define PROBLEM_SET() do {						\
+	report(err, all, &bad, &pe);					\
+	if (all == NULL)						\
+		goto fail;						\
+} while (0)
+#define NOMEM() do {							\
+	tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,	\
+	    "out of memory; try again");				\
+	goto fail;							\
+} while (0)
+
 struct tally_feed *
 tally_feed_parse(const struct tally_election *e, const char *province_id,
     json_t *body, const char *ptr, struct tally_error *err)
 {
+	return tally_feed_parse_all(e, province_id, body, ptr, err, NULL);
+}
+
+struct tally_feed *
+tally_feed_parse_all(const struct tally_election *e, const char *province_id,
+    json_t *body, const char *ptr, struct tally_error *err,
+    struct tally_errors *all)
+{
 	static const char *const keys[] = { "province", "revision", "votes",
 	    "blank", "invalid", "stations", "status", "reported_at", "note",
 	    "registered", NULL };
-	const struct tally_province *pv;
-	struct tally_feed *f;
+	const struct tally_province *pv = NULL;
+	struct tally_feed *f = NULL;
+	struct tally_error pe;
 	const char *key;
 	json_t *v, *votes;
 	char p[256];
-	bool *seen = NULL;
+	bool *seen = NULL, bad = false;
 	size_t i;
 
 	if (!json_is_object(body)) {
 		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type",
 		    ptr[0] ? ptr : "", "a result must be a JSON object, not %s",
 		    tally_json_kind(body));
+		if (all != NULL && err != NULL)
+			report(NULL, all, &bad, err);
 		return NULL;
 	}
 	json_object_foreach(body, key, v) {
@@ -248,77 +310,62 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 				ok = true;
 		if (strcmp(key, "province") == 0 && province_id != NULL)
 			ok = false;	/* the path names it */
-		if (!ok) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_field",
+		if (!ok)
+			PROBLEM(TALLY_ERROR_INVALID, "unknown_field",
 			    ptr_key(p, sizeof(p), ptr, key),
 			    "unknown field \"%.60s\" (allowed: revision, votes, "
 			    "blank, invalid, stations, status, reported_at, note, "
 			    "registered%s)",
 			    key, province_id == NULL ? ", province" : "");
-			return NULL;
-		}
 	}
 	if (province_id == NULL) {
 		ptr_key(p, sizeof(p), ptr, "province");
 		v = json_object_get(body, "province");
-		if (v == NULL || !json_is_string(v)) {
-			tally_error_set(err, TALLY_ERROR_INVALID, v ? "wrong_type" :
+		if (v == NULL || !json_is_string(v))
+			PROBLEM(TALLY_ERROR_INVALID, v ? "wrong_type" :
 			    "missing_field", p, "each result needs \"province\": "
 			    "the province id as a string");
-			return NULL;
-		}
-		province_id = json_string_value(v);
-		if ((pv = tally_election_province(e, province_id)) == NULL) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_province",
+		else if ((pv = tally_election_province(e,
+		    json_string_value(v))) == NULL)
+			PROBLEM(TALLY_ERROR_INVALID, "unknown_province",
 			    p, "no province \"%.64s\" in election %s (see "
-			    "/v1/provinces)", province_id, e->id);
-			return NULL;
-		}
+			    "/v1/provinces)", json_string_value(v), e->id);
 	} else if ((pv = tally_election_province(e, province_id)) == NULL) {
+		/* Not a problem of the body: nothing else is worth saying. */
 		tally_error_set(err, TALLY_ERROR_NOT_FOUND, "unknown_province", NULL,
 		    "no province \"%.64s\" in election %s (see /v1/provinces)",
 		    province_id, e->id);
 		return NULL;
 	}
 
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
-		    "out of memory; try again");
-		return NULL;
-	}
-	f->province = pv->index;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		NOMEM();
+	f->province = pv ? pv->index : 0;
 	f->status = TALLY_STATUS_PARTIAL;
 
 	ptr_key(p, sizeof(p), ptr, "revision");
-	if ((v = json_object_get(body, "revision")) == NULL) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field", p,
+	if ((v = json_object_get(body, "revision")) == NULL)
+		PROBLEM(TALLY_ERROR_INVALID, "missing_field", p,
 		    "\"revision\" is required: a positive integer that grows "
 		    "with every snapshot of this province");
-		goto fail;
-	}
-	if (get_uint(v, p, 1, TALLY_REVISION_MAX, &f->revision, err) == -1)
-		goto fail;
+	else if (get_uint(v, p, 1, TALLY_REVISION_MAX, &f->revision, &pe) == -1)
+		PROBLEM_SET();
 
 	ptr_key(p, sizeof(p), ptr, "votes");
-	if ((votes = json_object_get(body, "votes")) == NULL) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field", p,
+	if ((votes = json_object_get(body, "votes")) == NULL)
+		PROBLEM(TALLY_ERROR_INVALID, "missing_field", p,
 		    "\"votes\" is required: an object of list id to votes");
-		goto fail;
-	}
-	if (!json_is_object(votes)) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+	else if (!json_is_object(votes)) {
+		PROBLEM(TALLY_ERROR_INVALID, "wrong_type", p,
 		    "must be an object of list id to votes, not %s",
 		    tally_json_kind(votes));
-		goto fail;
+		votes = NULL;
 	}
 	if (json_object_size(votes) > 0) {
 		f->lists = calloc(json_object_size(votes), sizeof(*f->lists));
 		seen = calloc(e->n_coalitions, sizeof(*seen));
-		if (f->lists == NULL || seen == NULL) {
-			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
-			    NULL, "out of memory; try again");
-			goto fail;
-		}
+		if (f->lists == NULL || seen == NULL)
+			NOMEM();
 	}
 	json_object_foreach(votes, key, v) {
 		const struct tally_coalition *c;
@@ -328,22 +375,24 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		ptr_key(lp, sizeof(lp), p, key);
 		if (!tally_id_is_valid(key) ||
 		    (c = tally_election_list(e, key)) == NULL) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_list",
+			PROBLEM(TALLY_ERROR_INVALID, "unknown_list",
 			    lp, "no list \"%.64s\" in election %s (a coalition "
 			    "id or one of its aliases; see /v1/election)", key,
 			    e->id);
-			goto fail;
+			continue;
 		}
 		if (seen[c->index]) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "duplicate_list",
+			PROBLEM(TALLY_ERROR_INVALID, "duplicate_list",
 			    lp, "coalition %s is already in this result under "
 			    "another list id; a coalition runs one list per "
 			    "province", c->id);
-			goto fail;
+			continue;
 		}
 		seen[c->index] = true;
-		if (get_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, err) == -1)
-			goto fail;
+		if (get_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, &pe) == -1) {
+			PROBLEM_SET();
+			continue;
+		}
 		l->id = tally_election_list_id(e, key);
 		l->coalition = c->index;
 		f->n_lists++;
@@ -353,12 +402,12 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 
 	if ((v = json_object_get(body, "blank")) != NULL &&
 	    get_uint(v, ptr_key(p, sizeof(p), ptr, "blank"), 0, TALLY_VOTES_MAX,
-	    &f->blank, err) == -1)
-		goto fail;
+	    &f->blank, &pe) == -1)
+		PROBLEM_SET();
 	if ((v = json_object_get(body, "invalid")) != NULL &&
 	    get_uint(v, ptr_key(p, sizeof(p), ptr, "invalid"), 0,
-	    TALLY_VOTES_MAX, &f->invalid, err) == -1)
-		goto fail;
+	    TALLY_VOTES_MAX, &f->invalid, &pe) == -1)
+		PROBLEM_SET();
 
 	/* The electorate, when the feed knows it: bounds what is uncounted. */
 	if ((v = json_object_get(body, "registered")) != NULL) {
@@ -371,50 +420,53 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 		json_t *r, *t;
 		const char *sk;
 		json_t *sv;
+		bool st_ok = true;
 		ptr_key(p, sizeof(p), ptr, "stations");
 		if (!json_is_object(v)) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+			PROBLEM(TALLY_ERROR_INVALID, "wrong_type", p,
 			    "must be {\"reporting\": n, \"total\": n}, not %s",
 			    tally_json_kind(v));
-			goto fail;
+			v = NULL;
+			st_ok = false;
 		}
 		json_object_foreach(v, sk, sv) {
 			char sp[256];
-			if (strcmp(sk, "reporting") != 0 && strcmp(sk, "total") != 0) {
-				tally_error_set(err, TALLY_ERROR_INVALID,
+			if (strcmp(sk, "reporting") != 0 && strcmp(sk, "total") != 0)
+				PROBLEM(TALLY_ERROR_INVALID,
 				    "unknown_field", ptr_key(sp, sizeof(sp), p, sk),
 				    "unknown field \"%.60s\" (allowed: reporting, "
 				    "total)", sk);
-				goto fail;
-			}
 		}
 		r = json_object_get(v, "reporting");
 		t = json_object_get(v, "total");
-		if (r == NULL || t == NULL) {
+		if (v != NULL && (r == NULL || t == NULL)) {
 			char mp[256];
-			tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+			PROBLEM(TALLY_ERROR_INVALID, "missing_field",
 			    ptr_key(mp, sizeof(mp), p, r == NULL ? "reporting" :
 			    "total"), "stations needs both \"reporting\" and "
 			    "\"total\"");
-			goto fail;
+			st_ok = false;
 		}
-		{
+		if (st_ok) {
 			char rp[256], tp[256];
 			ptr_key(rp, sizeof(rp), p, "reporting");
 			ptr_key(tp, sizeof(tp), p, "total");
 			if (get_uint(r, rp, 0, TALLY_STATIONS_MAX,
-			    &f->stations_reporting, err) == -1 ||
-			    get_uint(t, tp, 0, TALLY_STATIONS_MAX,
-			    &f->stations_total, err) == -1)
-				goto fail;
-			if (f->stations_reporting > f->stations_total) {
-				tally_error_set(err, TALLY_ERROR_INVALID,
+			    &f->stations_reporting, &pe) == -1) {
+				PROBLEM_SET();
+				st_ok = false;
+			}
+			if (get_uint(t, tp, 0, TALLY_STATIONS_MAX,
+			    &f->stations_total, &pe) == -1) {
+				PROBLEM_SET();
+				st_ok = false;
+			}
+			if (st_ok && f->stations_reporting > f->stations_total)
+				PROBLEM(TALLY_ERROR_INVALID,
 				    "out_of_range", rp, "reporting (%llu) is "
 				    "more than total (%llu)",
 				    (unsigned long long)f->stations_reporting,
 				    (unsigned long long)f->stations_total);
-				goto fail;
-			}
 		}
 		f->has_stations = true;
 	}
@@ -426,46 +478,37 @@ tally_feed_parse(const struct tally_election *e, const char *province_id,
 			f->status = TALLY_STATUS_PARTIAL;
 		else if (s != NULL && strcmp(s, "final") == 0)
 			f->status = TALLY_STATUS_FINAL;
-		else {
-			tally_error_set(err, TALLY_ERROR_INVALID, json_is_string(v) ?
+		else
+			PROBLEM(TALLY_ERROR_INVALID, json_is_string(v) ?
 			    "invalid_value" : "wrong_type", p,
 			    "must be \"partial\" or \"final\"");
-			goto fail;
-		}
 	}
 	if ((v = json_object_get(body, "reported_at")) != NULL) {
 		const char *s = json_string_value(v);
 		ptr_key(p, sizeof(p), ptr, "reported_at");
 		if (s == NULL || strlen(s) >= sizeof(f->reported_at) ||
-		    !tally_rfc3339_is_valid(s)) {
-			tally_error_set(err, TALLY_ERROR_INVALID,
+		    !tally_rfc3339_is_valid(s))
+			PROBLEM(TALLY_ERROR_INVALID,
 			    s == NULL ? "wrong_type" : "invalid_timestamp", p,
 			    "must be an RFC 3339 time such as "
 			    "\"2018-05-14T18:00:00Z\"");
-			goto fail;
-		}
-		snprintf(f->reported_at, sizeof(f->reported_at), "%s", s);
+		else
+			snprintf(f->reported_at, sizeof(f->reported_at), "%s", s);
 	}
 	if ((v = json_object_get(body, "note")) != NULL) {
 		ptr_key(p, sizeof(p), ptr, "note");
 		if (!json_is_string(v) || json_string_length(v) > TALLY_NOTE_MAX ||
-		    strlen(json_string_value(v)) != json_string_length(v)) {
-			tally_error_set(err, TALLY_ERROR_INVALID, json_is_string(v) ?
+		    strlen(json_string_value(v)) != json_string_length(v))
+			PROBLEM(TALLY_ERROR_INVALID, json_is_string(v) ?
 			    "out_of_range" : "wrong_type", p,
 			    "must be a string of at most %d bytes", TALLY_NOTE_MAX);
-			goto fail;
-		}
-		if ((f->note = strdup(json_string_value(v))) == NULL) {
-			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
-			    NULL, "out of memory; try again");
-			goto fail;
-		}
+		else if ((f->note = strdup(json_string_value(v))) == NULL)
+			NOMEM();
 	}
-	if (canonicalize(e, f) == -1) {
-		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
-		    "out of memory; try again");
+	if (bad)
 		goto fail;
-	}
+	if (canonicalize(e, f) == -1)
+		NOMEM();
 	free(seen);
 	return f;
 fail:
@@ -473,6 +516,10 @@ fail:
 	tally_feed_destroy(f);
 	return NULL;
 }
+
+#undef PROBLEM
+#undef PROBLEM_SET
+#undef NOMEM
 
 /*
  * A strict reader for the canonical form alone (journal replay): fields in
@@ -941,5 +988,81 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 	return f;
 fail:
 	tally_feed_destroy(f);
+	return NULL;
+}
+
+struct tally_lot *
+tally_lot_parse(const struct tally_election *e, size_t province,
+    json_t *body, struct tally_error *err)
+{
+	struct tally_lot *lot;
+	const char *key, *id;
+	json_t *v, *order;
+	char p[48];
+	size_t i;
+
+	if (!json_is_object(body)) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", "",
+		    "a lot is an object {\"revision\": n, \"order\": [list "
+		    "ids, first drawn first]}");
+		return NULL;
+	}
+	if ((lot = calloc(1, sizeof(*lot))) == NULL) {
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
+		return NULL;
+	}
+	lot->province = province;
+	lot->province_id = e->provinces[province].id;
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "revision") != 0 && strcmp(key, "order") != 0) {
+			ptr_key(p, sizeof(p), "", key);
+			tally_error_set(err, TALLY_ERROR_INVALID,
+			    "unknown_field", p, "unknown field \"%.60s\" "
+			    "(allowed: revision, order)", key);
+			goto fail;
+		}
+	}
+	if ((v = json_object_get(body, "revision")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+		    "/revision", "\"revision\" is required: the province's "
+		    "revision the lot was drawn for");
+		goto fail;
+	}
+	if (get_uint(v, "/revision", 1, TALLY_REVISION_MAX, &lot->revision,
+	    err) == -1)
+		goto fail;
+	if ((order = json_object_get(body, "order")) == NULL) {
+		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
+		    "/order", "\"order\" is required: the tied lists, first "
+		    "drawn first");
+		goto fail;
+	}
+	if (!json_is_array(order) || json_array_size(order) < 2 ||
+	    json_array_size(order) > TALLY_LOT_MAX) {
+		tally_error_set(err, TALLY_ERROR_INVALID, json_is_array(order) ?
+		    "out_of_range" : "wrong_type", "/order", "\"order\" is an "
+		    "array of 2 to %d list ids", TALLY_LOT_MAX);
+		goto fail;
+	}
+	json_array_foreach(order, i, v) {
+		snprintf(p, sizeof(p), "/order/%zu", i);
+		if (!json_is_string(v)) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+			    "a list id is a string");
+			goto fail;
+		}
+		if ((id = tally_election_list_id(e, json_string_value(v))) ==
+		    NULL) {
+			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_list",
+			    p, "no list \"%.64s\" in election %s",
+			    json_string_value(v), e->id);
+			goto fail;
+		}
+		lot->order[lot->n++] = id;
+	}
+	return lot;
+fail:
+	tally_lot_destroy(lot);
 	return NULL;
 }

@@ -139,9 +139,49 @@ int
 tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
     struct tally_feed *const *feeds, size_t n, char **out, size_t *outlen)
 {
+	return tally_journal_encode_request(seq, version, received_at, NULL,
+	    feeds, n, NULL, 0, out, outlen);
+}
+
+/* {"province":..,"revision":..,"order":[..]}: ids need no escaping. */
+static size_t
+lot_encode(const struct tally_lot *lot, char *buf, size_t len)
+{
+	size_t off, i;
+	int w;
+
+	w = snprintf(buf, len, "{\"province\":\"%s\",\"revision\":%llu,"
+	    "\"order\":[", lot->province_id,
+	    (unsigned long long)lot->revision);
+	off = w < 0 ? len : (size_t)w;
+	for (i = 0; i < lot->n && off < len; i++) {
+		w = snprintf(buf + off, len - off, "%s\"%s\"", i ? "," : "",
+		    lot->order[i]);
+		off = w < 0 ? len : off + (size_t)w;
+	}
+	if (off < len) {
+		w = snprintf(buf + off, len - off, "]}");
+		off = w < 0 ? len : off + (size_t)w;
+	}
+	return off;
+}
+
+int
+tally_journal_encode_request(uint64_t seq, uint64_t version,
+    const char *received_at, const char *by, struct tally_feed *const *feeds,
+    size_t n, struct tally_lot *const *lots, size_t n_lots, char **out,
+    size_t *outlen)
+{
 	size_t len = 64 + strlen(received_at), i, off;
 	char *buf;
 	int w;
+
+	if (by != NULL)
+		len += 8 + strlen(by);
+	for (i = 0; i < n_lots; i++)
+		len += 64 + TALLY_ID_MAX * (lots[i]->n + 1) + 3 * lots[i]->n;
+	if (n_lots > 0)
+		len += 16;
 
 	/*
 	 * The payload is assembled from the feeds' canonical bytes (already
@@ -155,8 +195,9 @@ tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
 		return -1;
 	off = TALLY_JOURNAL_HEADER;
 	w = snprintf(buf + off, len + 1,
-	    "{\"version\":%llu,\"received_at\":\"%s\",\"results\":[",
-	    (unsigned long long)version, received_at);
+	    "{\"version\":%llu,\"received_at\":\"%s\"%s%s%s,\"results\":[",
+	    (unsigned long long)version, received_at, by ? ",\"by\":\"" : "",
+	    by ? by : "", by ? "\"" : "");
 	off += (size_t)w;
 	for (i = 0; i < n; i++) {
 		if (i > 0)
@@ -165,6 +206,17 @@ tally_journal_encode(uint64_t seq, uint64_t version, const char *received_at,
 		off += feeds[i]->canonical_len;
 	}
 	buf[off++] = ']';
+	if (n_lots > 0) {
+		memcpy(buf + off, ",\"lots\":[", 9);
+		off += 9;
+		for (i = 0; i < n_lots; i++) {
+			if (i > 0)
+				buf[off++] = ',';
+			off += lot_encode(lots[i],
+			    buf + off, TALLY_JOURNAL_HEADER + len - off);
+		}
+		buf[off++] = ']';
+	}
 	buf[off++] = '}';
 	tally_journal_frame(seq, buf, off - TALLY_JOURNAL_HEADER);
 	*out = buf;
@@ -177,15 +229,17 @@ tally_snapshot_encode_revision(uint64_t seq, const struct tally_revision *rev,
     char **out, size_t *outlen)
 {
 	const struct tally_feed *f = rev->feed;
-	size_t len = 64 + strlen(rev->received_at) + f->canonical_len;
+	size_t len = 64 + strlen(rev->received_at) + f->canonical_len +
+	    (f->by ? strlen(f->by) : 0);
 	char *buf;
 	int w;
 
 	if ((buf = malloc(TALLY_JOURNAL_HEADER + len)) == NULL)
 		return -1;
 	w = snprintf(buf + TALLY_JOURNAL_HEADER, len,
-	    "{\"received_at\":\"%s\",\"feed\":%s}", rev->received_at,
-	    f->canonical);
+	    "{\"received_at\":\"%s\",\"feed\":%s%s%s%s}", rev->received_at,
+	    f->canonical, f->by ? ",\"by\":\"" : "", f->by ? f->by : "",
+	    f->by ? "\"" : "");
 	if (w < 0 || (size_t)w >= len ||
 	    tally_journal_frame(seq, buf, (size_t)w) == -1) {
 		free(buf);
@@ -218,7 +272,18 @@ tally_snapshot_decode_revision(const struct tally_election *e,
 	f = tally_feed_read_canonical(e, p, (size_t)(end - p), &used);
 	if (f == NULL)
 		return NULL;
-	if ((size_t)(end - p) != used + 1 || p[used] != '}') {
+	p += used;
+	if ((size_t)(end - p) > 7 && memcmp(p, ",\"by\":\"", 7) == 0) {
+		/* The label of the token that posted it (cleaned, unescaped). */
+		p += 7;
+		if ((q = memchr(p, '"', (size_t)(end - p))) == NULL ||
+		    (f->by = strndup(p, (size_t)(q - p))) == NULL) {
+			tally_feed_destroy(f);
+			return NULL;
+		}
+		p = q + 1;
+	}
+	if (end - p != 1 || *p != '}') {
 		tally_feed_destroy(f);
 		return NULL;
 	}
@@ -309,7 +374,8 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
     struct tally_error *err)
 {
 	const char *p = payload, *end = payload + len, *q;
-	char received_at[40];
+	char received_at[40], by[128];
+	bool has_by = false;
 	struct tally_feed *feeds[64];
 	enum tally_check chk;
 	uint64_t version = 0;
@@ -329,6 +395,18 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
 	memcpy(received_at, p, (size_t)(q - p));
 	received_at[q - p] = '\0';
 	p = q + 1;
+	if ((size_t)(end - p) > 7 && memcmp(p, ",\"by\":\"", 7) == 0) {
+		/* Labels are written cleaned: no escapes to read. */
+		p += 7;
+		if ((q = memchr(p, '"', (size_t)(end - p))) == NULL ||
+		    memchr(p, '\\', (size_t)(q - p)) != NULL ||
+		    (size_t)(q - p) >= sizeof(by))
+			return 1;
+		memcpy(by, p, (size_t)(q - p));
+		by[q - p] = '\0';
+		has_by = true;
+		p = q + 1;
+	}
 	if ((size_t)(end - p) < 12 || memcmp(p, ",\"results\":[", 12) != 0)
 		return 1;
 	p += 12;
@@ -350,6 +428,12 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
 		goto out;
 	/* Parsed whole: from here on, errors are real. */
 	rc = -1;
+	for (i = 0; i < n && has_by; i++)
+		if ((feeds[i]->by = tally_label_clean(by)) == NULL) {
+			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory reading a record");
+			goto out;
+		}
 	for (i = 0; i < n; i++) {
 		if (tally_state_check(s, feeds[i], &chk, err) == -1)
 			goto out;
@@ -377,8 +461,8 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
     struct tally_error *err)
 {
 	json_error_t jerr;
-	json_t *root, *results, *entry, *v;
-	const char *received_at;
+	json_t *root, *results, *entry, *v, *lots;
+	const char *received_at, *by;
 	enum tally_check chk = TALLY_CHECK_NEW;
 	unsigned long nomem;
 	size_t i;
@@ -407,12 +491,25 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 		    "record payload lacks version, received_at or results");
 		goto out;
 	}
+	by = json_string_value(json_object_get(root, "by"));
+	lots = json_object_get(root, "lots");
+	if (lots != NULL && !json_is_array(lots)) {
+		tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
+		    "record member \"lots\" is not an array");
+		goto out;
+	}
 	json_array_foreach(results, i, entry) {
 		struct tally_feed *f;
 		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
 		if ((f = tally_feed_parse(s->election, NULL, entry, ptr,
 		    err)) == NULL)
 			goto out;
+		if (by != NULL && (f->by = tally_label_clean(by)) == NULL) {
+			tally_feed_destroy(f);
+			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory reading a record");
+			goto out;
+		}
 		if (tally_state_check(s, f, &chk, err) == -1 ||
 		    chk != TALLY_CHECK_NEW) {
 			if (chk == TALLY_CHECK_DUPLICATE)
@@ -423,6 +520,33 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 			goto out;
 		}
 		if (tally_state_apply(s, f, received_at, err) == -1)
+			goto out;
+	}
+	json_array_foreach(lots, i, entry) {
+		const struct tally_province *pv = tally_election_province(
+		    s->election, json_string_value(json_object_get(entry,
+		    "province")));
+		struct tally_lot *lot;
+		json_t *body;
+		if (pv == NULL || (body = json_copy(entry)) == NULL) {
+			tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record",
+			    NULL, "lot %zu of the record names no province", i);
+			goto out;
+		}
+		json_object_del(body, "province");
+		lot = tally_lot_parse(s->election, pv->index, body, err);
+		json_decref(body);
+		if (lot == NULL)
+			goto out;
+		snprintf(lot->received_at, sizeof(lot->received_at), "%s",
+		    received_at);
+		if (by != NULL && (lot->by = tally_label_clean(by)) == NULL) {
+			tally_lot_destroy(lot);
+			tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory reading a record");
+			goto out;
+		}
+		if (tally_state_lot_apply(s, lot, err) == -1)
 			goto out;
 	}
 	s->version = (uint64_t)json_integer_value(v);

@@ -142,7 +142,7 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 		    json_integer((json_int_t)t->district_seats));
 		json_object_set_new(row, "levelling_seats",
 		    json_integer((json_int_t)t->levelling_seats));
-		json_object_set_new(row, "pending", json_integer((json_int_t)t->pending));
+		json_object_set_new(row, "tied_for", json_integer((json_int_t)t->tied_for));
 		json_object_set_new(row, "seats_min",
 		    json_integer((json_int_t)t->seats_min));
 		json_object_set_new(row, "seats_max",
@@ -298,7 +298,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		buf_key_uint(&b, ",\"seats\":", t->seats);
 		buf_key_uint(&b, ",\"district_seats\":", t->district_seats);
 		buf_key_uint(&b, ",\"levelling_seats\":", t->levelling_seats);
-		buf_key_uint(&b, ",\"pending\":", t->pending);
+		buf_key_uint(&b, ",\"tied_for\":", t->tied_for);
 		buf_key_uint(&b, ",\"seats_min\":", t->seats_min);
 		buf_key_uint(&b, ",\"seats_max\":", coalition_max(s, order[i]));
 		tally_buf_str(&b, ",\"majority\":\"");
@@ -639,6 +639,7 @@ levelling_json(const struct tally_state *s)
 	json_object_set_new(o, "assignment", as);
 	return o;
 }
+static json_t	*lot_json(const struct tally_lot *lot);
 
 json_t *
 tally_render_province(const struct tally_state *s, size_t p, bool explain)
@@ -668,6 +669,17 @@ tally_render_province(const struct tally_state *s, size_t p, bool explain)
 	json_object_set_new(o, "pending", pend);
 	if (explain && s->levelling != NULL)
 		json_object_set_new(o, "levelling", levelling_json(s));
+	{
+		bool in_force;
+		const struct tally_lot *lot = tally_state_lot(s, p, &in_force);
+		json_t *lj = lot ? lot_json(lot) : json_null();
+		if (lot != NULL) {
+			/* Stale: a later count changed the tie it settled. */
+			json_object_set_new(lj, "in_force", json_boolean(in_force));
+			json_object_set_new(lj, "stale", json_boolean(!in_force));
+		}
+		json_object_set_new(o, "lot", lj);
+	}
 	if (cur == NULL)
 		return o;
 
@@ -783,6 +795,190 @@ revision_feed(const struct tally_revision *rev, tally_revision_loader load,
 	return *tmp;
 }
 
+/*
+ * The seats of one revision, allocated again for its history row: the
+ * national exclusions in force now are used (a national threshold that
+ * moved since is not replayed), so a row says how that count divided the
+ * province's seats.
+ */
+struct history_seats {
+	struct tally_seat_result r;
+	bool			 ok;
+	size_t			 order[TALLY_LOT_MAX];
+	uint64_t		*votes;
+	bool			*excluded;
+};
+
+static void
+history_seats_finish(struct history_seats *hs)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (hs[i].ok)
+			tally_seat_result_finish(&hs[i].r);
+		free(hs[i].votes);
+		free(hs[i].excluded);
+		memset(&hs[i], 0, sizeof(hs[i]));
+	}
+}
+
+static int
+history_allocate(const struct tally_state *s, size_t p,
+    const struct tally_feed *f, struct history_seats *hs)
+{
+	const struct tally_province *pv = &s->election->provinces[p];
+	struct tally_seat_input in;
+	size_t i, n = f->n_lists ? f->n_lists : 1;
+
+	if (hs->ok)
+		tally_seat_result_finish(&hs->r);
+	hs->ok = false;
+	free(hs->votes);
+	free(hs->excluded);
+	hs->votes = malloc(n * sizeof(*hs->votes));
+	hs->excluded = malloc(n * sizeof(*hs->excluded));
+	if (hs->votes == NULL || hs->excluded == NULL ||
+	    tally_seat_result_init(&hs->r, n, pv->seats) == -1)
+		return -1;
+	hs->ok = true;
+	for (i = 0; i < f->n_lists; i++) {
+		hs->votes[i] = f->lists[i].votes;
+		hs->excluded[i] = s->coalitions[f->lists[i].coalition].excluded;
+	}
+	memset(&in, 0, sizeof(in));
+	in.rule = &pv->rule;
+	in.seats = pv->seats;
+	in.n_lists = f->n_lists;
+	in.votes = hs->votes;
+	in.blank = f->blank;
+	in.excluded = s->election->has_national_threshold ? hs->excluded : NULL;
+	if (tally_seats_allocate(&in, &hs->r) == -1)
+		return -1;
+	/* The newest lot posted up to this revision, if it settled its tie. */
+	for (i = s->provinces[p].n_lots; i > 0; i--) {
+		const struct tally_lot *lot = s->provinces[p].lots[i - 1];
+		if (lot->revision > f->revision)
+			continue;
+		if (tally_lot_matches(lot, f, &hs->r, hs->order)) {
+			in.lot_order = hs->order;
+			in.n_lot = lot->n;
+			return tally_seats_allocate(&in, &hs->r);
+		}
+		break;
+	}
+	return 0;
+}
+
+static json_t *
+lot_json(const struct tally_lot *lot)
+{
+	json_t *o = json_object(), *order = json_array();
+	size_t i;
+
+	for (i = 0; i < lot->n; i++)
+		json_array_append_new(order, json_string(lot->order[i]));
+	json_object_set_new(o, "revision", juint(lot->revision));
+	json_object_set_new(o, "order", order);
+	json_object_set_new(o, "received_at", jstr_or_null(lot->received_at));
+	json_object_set_new(o, "by", lot->by ? json_string(lot->by) :
+	    json_null());
+	return o;
+}
+
+static void
+set_delta(json_t *o, const char *key, uint64_t now, uint64_t before)
+{
+	if (now != before)
+		json_object_set_new(o, key, json_integer((json_int_t)now -
+		    (json_int_t)before));
+}
+
+/*
+ * Everything a revision changed against the previous one (prev NULL: the
+ * first), as row members "delta" (blank, invalid, stations, status: only
+ * what moved) and "seats_moved" ({list: delta}, in the province and so in
+ * the national count).  hs[0] holds the previous revision's seats.
+ */
+static int
+history_changes(const struct tally_state *s, size_t p,
+    const struct tally_feed *prev, const struct tally_feed *f,
+    struct history_seats *hs, size_t *n_hs, json_t *row)
+{
+	json_t *d = json_object(), *moved = json_object();
+	struct history_seats tmp;
+	size_t j, k;
+
+	if (history_allocate(s, p, f, &hs[1]) == -1) {
+		json_decref(d);
+		json_decref(moved);
+		return -1;
+	}
+	set_delta(d, "blank", f->blank, prev ? prev->blank : 0);
+	set_delta(d, "invalid", f->invalid, prev ? prev->invalid : 0);
+	if (prev == NULL || f->has_stations != prev->has_stations ||
+	    f->stations_reporting != prev->stations_reporting ||
+	    f->stations_total != prev->stations_total) {
+		json_t *st = json_object();
+		set_delta(st, "reporting", f->stations_reporting,
+		    prev ? prev->stations_reporting : 0);
+		set_delta(st, "total", f->stations_total,
+		    prev ? prev->stations_total : 0);
+		if (json_object_size(st) > 0)
+			json_object_set_new(d, "stations", st);
+		else
+			json_decref(st);
+	}
+	if (prev == NULL || prev->status != f->status) {
+		json_t *st = json_object();
+		json_object_set_new(st, "from", prev ? json_string(
+		    tally_status_name(prev->status)) : json_null());
+		json_object_set_new(st, "to",
+		    json_string(tally_status_name(f->status)));
+		json_object_set_new(d, "status", st);
+	}
+	/* Seats by list id (both sorted by id: a merge). */
+	j = k = 0;
+	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+		int c;
+		if (prev == NULL || k >= prev->n_lists)
+			c = -1;
+		else if (j >= f->n_lists)
+			c = 1;
+		else
+			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		if (c < 0) {
+			set_delta(moved, f->lists[j].id, hs[1].r.seats[j], 0);
+			j++;
+		} else if (c > 0) {
+			set_delta(moved, prev->lists[k].id, 0, hs[0].r.seats[k]);
+			k++;
+		} else {
+			set_delta(moved, f->lists[j].id, hs[1].r.seats[j],
+			    hs[0].r.seats[k]);
+			j++;
+			k++;
+		}
+	}
+	set_delta(d, "pending", hs[1].r.pending, prev ? hs[0].r.pending : 0);
+	json_object_set_new(row, "delta", d);
+	json_object_set_new(row, "seats_moved", moved);
+	json_object_set_new(row, "by", f->by ? json_string(f->by) : json_null());
+	{
+		const struct tally_province_state *ps = &s->provinces[p];
+		json_t *lots = json_array();
+		for (j = 0; j < ps->n_lots; j++)
+			if (ps->lots[j]->revision == f->revision)
+				json_array_append_new(lots, lot_json(ps->lots[j]));
+		json_object_set_new(row, "lots", lots);
+	}
+	tmp = hs[0];
+	hs[0] = hs[1];
+	hs[1] = tmp;
+	*n_hs = 1;
+	return 0;
+}
+
 json_t *
 tally_render_history(const struct tally_state *s, size_t p,
     tally_revision_loader load, void *ctx)
@@ -792,9 +988,12 @@ tally_render_history(const struct tally_state *s, size_t p,
 	json_t *o = json_object(), *arr = json_array();
 	struct tally_feed *tmp_prev = NULL, *tmp_cur = NULL;
 	const struct tally_feed *prev = NULL;
+	struct history_seats seats[2];
+	size_t n_seats = 0;
 	char at_cur[40];
 	size_t i, j, k;
 
+	memset(seats, 0, sizeof(seats));
 	json_object_set_new(o, "province", json_string(e->provinces[p].id));
 	for (i = 0; i < ps->n_revisions; i++) {
 		const struct tally_feed *f = revision_feed(&ps->revisions[i],
@@ -804,9 +1003,7 @@ tally_render_history(const struct tally_state *s, size_t p,
 		if (f == NULL) {
 			/* A revision that cannot be read back: fail the view. */
 			tally_feed_destroy(tmp_prev);
-			json_decref(arr);
-			json_decref(o);
-			return NULL;
+			goto fail;
 		}
 		row = json_object();
 		votes = json_object();
@@ -858,14 +1055,26 @@ tally_render_history(const struct tally_state *s, size_t p,
 			}
 		}
 		json_object_set_new(row, "changed", changed);
+		if (history_changes(s, p, prev, f, seats, &n_seats, row) == -1) {
+			json_decref(row);
+			tally_feed_destroy(tmp_prev);
+			tally_feed_destroy(tmp_cur);
+			goto fail;
+		}
 		json_array_append_new(arr, row);
 		tally_feed_destroy(tmp_prev);
 		tmp_prev = tmp_cur;
 		prev = f;
 	}
 	tally_feed_destroy(tmp_prev);
+	history_seats_finish(seats);
 	json_object_set_new(o, "revisions", arr);
 	return o;
+fail:
+	history_seats_finish(seats);
+	json_decref(arr);
+	json_decref(o);
+	return NULL;
 }
 
 json_t *
@@ -901,7 +1110,7 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "seats", juint(t->seats));
 	json_object_set_new(o, "district_seats", juint(t->district_seats));
 	json_object_set_new(o, "levelling_seats", juint(t->levelling_seats));
-	json_object_set_new(o, "pending", juint(t->pending));
+	json_object_set_new(o, "tied_for", juint(t->tied_for));
 	json_object_set_new(o, "seats_min", juint(t->seats_min));
 	json_object_set_new(o, "seats_max", juint(coalition_max(s, c)));
 	json_object_set_new(o, "majority", json_string(majority_name(s, c)));
@@ -959,6 +1168,17 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 			json_object_set_new(row, "seats_max",
 			    s->provinces[p].bounds.known ?
 			    juint(s->provinces[p].bounds.max[i]) : json_null());
+			{
+				/* The pending seats it is tied for here. */
+				const struct tally_seat_result *r =
+				    &s->provinces[p].result;
+				uint64_t k = 0;
+				size_t j;
+				for (j = 0; r->pending > 0 && j < r->n_tied; j++)
+					if (r->tied[j] == i)
+						k = r->pending;
+				json_object_set_new(row, "tied_for", juint(k));
+			}
 			json_array_append_new(arr, row);
 		}
 	}
@@ -1020,7 +1240,7 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 
 	if ((order = ranking(s)) == NULL)
 		return NULL;
-	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,pending\r\n");
+	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,tied_for\r\n");
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
@@ -1031,7 +1251,7 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 		sb_uint(&b, t->votes, false);
 		sb_share(&b, t->votes, s->valid, false);
 		sb_uint(&b, t->seats, false);
-		sb_uint(&b, t->pending, true);
+		sb_uint(&b, t->tied_for, true);
 	}
 	free(order);
 	return sb_finish(&b);
@@ -1073,4 +1293,123 @@ tally_render_provinces_csv(const struct tally_state *s)
 		sb_field(&b, li != SIZE_MAX ? f->lists[li].id : "", true);
 	}
 	return sb_finish(&b);
+}
+
+/* {id: now - before} over two snapshots' lists (sorted by id; NULL: none). */
+static void
+list_deltas(json_t *o, const struct tally_feed *f, const uint32_t *fseats,
+    const struct tally_feed *prev, const uint32_t *pseats, bool seats)
+{
+	size_t j = 0, k = 0;
+
+	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+		int c;
+		if (prev == NULL || k >= prev->n_lists)
+			c = -1;
+		else if (j >= f->n_lists)
+			c = 1;
+		else
+			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		if (c < 0) {
+			set_delta(o, f->lists[j].id, seats ? fseats[j] :
+			    f->lists[j].votes, 0);
+			j++;
+		} else if (c > 0) {
+			set_delta(o, prev->lists[k].id, 0, seats ? pseats[k] :
+			    prev->lists[k].votes);
+			k++;
+		} else {
+			set_delta(o, f->lists[j].id, seats ? fseats[j] :
+			    f->lists[j].votes, seats ? pseats[k] :
+			    prev->lists[k].votes);
+			j++;
+			k++;
+		}
+	}
+}
+
+json_t *
+tally_render_dry_run(const struct tally_state *s,
+    struct tally_feed *const *feeds, size_t n, enum tally_check *chk,
+    struct tally_error *err)
+{
+	const struct tally_election *e = s->election;
+	json_t *o = json_object(), *results = json_array(), *national;
+	json_int_t *moved;
+	struct history_seats hs[2];
+	bool any = false;
+	size_t i, j;
+
+	memset(hs, 0, sizeof(hs));
+	if ((moved = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(*moved))) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		const struct tally_feed *f = feeds[i];
+		const struct tally_revision *cur = tally_state_current(s,
+		    f->province);
+		const struct tally_feed *prev = cur ? cur->feed : NULL;
+		const struct tally_seat_result *r =
+		    &s->provinces[f->province].result;
+		const char *pid = e->provinces[f->province].id;
+		json_t *row, *votes, *seats;
+
+		if (tally_feed_check(prev, f, pid, &chk[i], err) == -1 ||
+		    (chk[i] == TALLY_CHECK_NEW &&
+		    tally_feed_check_lists(prev, f, pid, err) == -1)) {
+			if (n > 1) {
+				char fld[sizeof(err->field)];
+				snprintf(fld, sizeof(fld), "%s", err->field);
+				snprintf(err->field, sizeof(err->field),
+				    "/results/%zu%.160s", i, fld);
+			}
+			goto fail;
+		}
+		row = json_object();
+		json_object_set_new(row, "province", json_string(pid));
+		json_object_set_new(row, "revision", juint(f->revision));
+		json_object_set_new(row, "status", json_string(
+		    chk[i] == TALLY_CHECK_NEW ? "applied" : "duplicate"));
+		votes = json_object();
+		seats = json_object();
+		json_object_set_new(row, "votes", votes);
+		json_object_set_new(row, "seats", seats);
+		json_array_append_new(results, row);
+		if (chk[i] != TALLY_CHECK_NEW)
+			continue;
+		any = true;
+		if (history_allocate(s, f->province, f, &hs[0]) == -1)
+			goto nomem;
+		list_deltas(votes, f, NULL, prev, NULL, false);
+		list_deltas(seats, f, hs[0].r.seats, prev, prev ? r->seats :
+		    NULL, true);
+		json_object_set_new(row, "pending", juint(hs[0].r.pending));
+		for (j = 0; j < f->n_lists; j++)
+			moved[f->lists[j].coalition] += hs[0].r.seats[j];
+		for (j = 0; prev != NULL && j < prev->n_lists; j++)
+			moved[prev->lists[j].coalition] -= r->seats[j];
+	}
+	national = json_object();
+	for (j = 0; j < e->n_coalitions; j++)
+		if (moved[j] != 0)
+			json_object_set_new(national, e->coalitions[j].id,
+			    json_integer(moved[j]));
+	json_object_set_new(o, "dry_run", json_true());
+	json_object_set_new(o, "status", json_string(any ? "applied" :
+	    "duplicate"));
+	json_object_set_new(o, "version", juint(s->version + (any ? 1 : 0)));
+	json_object_set_new(o, "results", results);
+	json_object_set_new(o, "national_seats", national);
+	history_seats_finish(hs);
+	free(moved);
+	return o;
+nomem:
+	tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+	    "out of memory; try again");
+fail:
+	history_seats_finish(hs);
+	free(moved);
+	json_decref(results);
+	json_decref(o);
+	return NULL;
 }

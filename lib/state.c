@@ -64,6 +64,9 @@ tally_state_destroy(struct tally_state *s)
 		for (j = 0; j < ps->n_revisions; j++)
 			tally_feed_destroy(ps->revisions[j].feed);
 		free(ps->revisions);
+		for (j = 0; j < ps->n_lots; j++)
+			tally_lot_destroy(ps->lots[j]);
+		free(ps->lots);
 		tally_seat_result_finish(&ps->result);
 		free(ps->list_percent_);
 		free(ps->exempt_);
@@ -188,6 +191,55 @@ tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
 }
 
 int
+tally_feed_check_lists(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, struct tally_error *err)
+{
+	char names[256];
+	size_t i, j = 0, missing = 0, first = 0, o = 0;
+
+	if (prev == NULL)
+		return 0;
+	/*
+	 * A feed is a cumulative snapshot: a list left out of it would drop
+	 * to no votes and lose its seats.  Clerks re-posting a partial file
+	 * did exactly that, so a list that had votes must be named, with 0
+	 * when that is the truth.  Both lists are sorted by id: a merge.
+	 */
+	for (i = 0; i < prev->n_lists; i++) {
+		int c = 1;
+		while (j < f->n_lists &&
+		    (c = strcmp(f->lists[j].id, prev->lists[i].id)) < 0)
+			j++;
+		if (j < f->n_lists && c == 0)
+			continue;
+		if (prev->lists[i].votes == 0)
+			continue;
+		if (missing++ == 0)
+			first = i;
+		if (o < sizeof(names)) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s",
+			    o ? ", " : "", prev->lists[i].id);
+			o = w < 0 ? sizeof(names) : o + (size_t)w;
+		}
+	}
+	if (missing == 0)
+		return 0;
+	if (o >= sizeof(names))
+		snprintf(names + sizeof(names) - 5, 5, "...");
+	tally_error_set(err, TALLY_ERROR_INVALID, "list_missing", NULL,
+	    "%zu list%s with votes in revision %llu of %s %s missing from "
+	    "revision %llu: %s; a snapshot is cumulative, name every list (0 "
+	    "if it truly has none)", missing, missing == 1 ? "" : "s",
+	    (unsigned long long)prev->revision, province,
+	    missing == 1 ? "is" : "are", (unsigned long long)f->revision,
+	    names);
+	if (err != NULL)
+		snprintf(err->field, sizeof(err->field), "/votes/%s",
+		    prev->lists[first].id);
+	return -1;
+}
+
+int
 tally_state_check(const struct tally_state *s, const struct tally_feed *f,
     enum tally_check *result, struct tally_error *err)
 {
@@ -221,6 +273,54 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	if (s->election->has_list_thresholds) {
 		in->list_percent = s->provinces[province].list_percent_;
 		in->exempt = s->provinces[province].exempt_;
+	}
+	if (s->provinces[province].n_lot_order > 0) {
+		in->lot_order = s->provinces[province].lot_order;
+		in->n_lot = s->provinces[province].n_lot_order;
+	}
+	return true;
+}
+
+void
+tally_lot_destroy(struct tally_lot *lot)
+{
+	if (lot == NULL)
+		return;
+	free(lot->by);
+	free(lot);
+}
+
+/* The index of list `id` in f, or SIZE_MAX. */
+static size_t
+list_index(const struct tally_feed *f, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_lists; i++)
+		if (strcmp(f->lists[i].id, id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * Does the lot order exactly the lists tied in r (f's lists)?  Fills
+ * order[] with their indices when it does.
+ */
+bool
+tally_lot_matches(const struct tally_lot *lot, const struct tally_feed *f,
+    const struct tally_seat_result *r, size_t *order)
+{
+	size_t i, j;
+
+	if (r->pending == 0 || r->n_tied != lot->n)
+		return false;
+	for (i = 0; i < lot->n; i++) {
+		if ((order[i] = list_index(f, lot->order[i])) == SIZE_MAX)
+			return false;
+		for (j = 0; j < r->n_tied && r->tied[j] != order[i]; j++)
+			;
+		if (j == r->n_tied)
+			return false;
 	}
 	return true;
 }
@@ -289,11 +389,26 @@ allocate(struct tally_state *s, size_t province)
 	bool *open = NULL;
 	size_t i;
 
+	ps->n_lot_order = 0;
 	if (!tally_state_seat_input(s, province, &in, s->votes_, s->excluded_))
 		return;
 	/* Sized for this snapshot by tally_state_apply: cannot fail. */
 	if (tally_seats_allocate(&in, &ps->result) == -1)
 		abort();
+	/*
+	 * A lot settles the tie it was drawn for (IHEC regulation 12/2018
+	 * s.III), and only that one: while the same lists are tied for the
+	 * pending seats, the newest lot's order decides them.
+	 */
+	if (ps->n_lots > 0 && tally_lot_matches(ps->lots[ps->n_lots - 1],
+	    tally_state_current(s, province)->feed, &ps->result,
+	    ps->lot_order)) {
+		ps->n_lot_order = ps->lots[ps->n_lots - 1]->n;
+		tally_state_seat_input(s, province, &in, s->votes_,
+		    s->excluded_);
+		if (tally_seats_allocate(&in, &ps->result) == -1)
+			abort();
+	}
 	ps->has_result = true;
 	/* The version this change will be published as (see state.h). */
 	ps->changed = s->version + 1;
@@ -359,8 +474,8 @@ contribute(struct tally_state *s, size_t province, bool plus)
 	}
 	if (r->pending > 0)
 		for (i = 0; i < r->n_tied; i++)
-			add(&s->coalitions[f->lists[r->tied[i]].coalition].pending,
-			    1, plus);
+			add(&s->coalitions[f->lists[r->tied[i]].coalition].tied_for,
+			    r->pending, plus);
 	add(&s->valid, sum + f->blank, plus);
 	add(&s->blank, f->blank, plus);
 	add(&s->invalid, f->invalid, plus);
@@ -582,4 +697,111 @@ void
 tally_state_bump(struct tally_state *s)
 {
 	s->version++;
+}
+
+const struct tally_lot *
+tally_state_lot(const struct tally_state *s, size_t province, bool *in_force)
+{
+	const struct tally_province_state *ps = &s->provinces[province];
+
+	*in_force = ps->n_lot_order > 0;
+	return ps->n_lots > 0 ? ps->lots[ps->n_lots - 1] : NULL;
+}
+
+int
+tally_state_lot_check(const struct tally_state *s, const struct tally_lot *lot,
+    enum tally_check *result, struct tally_error *err)
+{
+	const struct tally_province_state *ps = &s->provinces[lot->province];
+	const struct tally_revision *cur = tally_state_current(s, lot->province);
+	const char *pid = s->election->provinces[lot->province].id;
+	const struct tally_seat_result *r = &ps->result;
+	uint64_t have = cur ? cur->feed->revision : 0;
+	size_t order[TALLY_LOT_MAX], i, j;
+	char ptr[32];
+
+	if (lot->revision < have)
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "stale_revision", "/revision", "revision %llu of %s is not "
+		    "the current one: the lot must be drawn for revision %llu",
+		    (unsigned long long)lot->revision, pid,
+		    (unsigned long long)have);
+	if (lot->revision > have)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unknown_revision", "/revision", "%s has no revision %llu "
+		    "(its current revision is %llu)", pid,
+		    (unsigned long long)lot->revision, (unsigned long long)have);
+	for (i = 0; i < lot->n; i++) {
+		snprintf(ptr, sizeof(ptr), "/order/%zu", i);
+		if ((order[i] = list_index(cur->feed, lot->order[i])) == SIZE_MAX)
+			return tally_error_set(err, TALLY_ERROR_INVALID,
+			    "unknown_list", ptr, "list %s has no votes in "
+			    "revision %llu of %s", lot->order[i],
+			    (unsigned long long)have, pid);
+		for (j = 0; j < i; j++)
+			if (order[j] == order[i])
+				return tally_error_set(err, TALLY_ERROR_INVALID,
+				    "duplicate_list", ptr, "list %s is named "
+				    "twice", lot->order[i]);
+	}
+	if (ps->n_lot_order > 0) {
+		/* A lot is in force for this very tie. */
+		const struct tally_lot *in = ps->lots[ps->n_lots - 1];
+		bool same = in->n == lot->n;
+		for (i = 0; same && i < lot->n; i++)
+			same = strcmp(in->order[i], lot->order[i]) == 0;
+		if (same) {
+			*result = TALLY_CHECK_DUPLICATE;
+			return 0;
+		}
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "lot_conflict", "/order", "the tie of %s at revision %llu "
+		    "was already settled by another lot (posted at %s)", pid,
+		    (unsigned long long)have, in->received_at);
+	}
+	if (r->pending == 0)
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "no_tie_pending", NULL, "%s has no seat pending a lot at "
+		    "revision %llu", pid, (unsigned long long)have);
+	if (!tally_lot_matches(lot, cur->feed, r, order)) {
+		char names[200];
+		size_t o = 0;
+		names[0] = '\0';
+		for (i = 0; i < r->n_tied && o < sizeof(names); i++) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s",
+			    i ? ", " : "", cur->feed->lists[r->tied[i]].id);
+			o = w < 0 ? sizeof(names) : o + (size_t)w;
+		}
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "lists_not_tied", "/order", "the order must name exactly "
+		    "the lists tied for the %u pending seat%s of %s: %s",
+		    r->pending, r->pending == 1 ? "" : "s", pid, names);
+	}
+	*result = TALLY_CHECK_NEW;
+	return 0;
+}
+
+int
+tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
+    struct tally_error *err)
+{
+	struct tally_province_state *ps = &s->provinces[lot->province];
+	struct tally_lot **n;
+
+	if ((n = realloc(ps->lots, (ps->n_lots + 1) * sizeof(*n))) == NULL) {
+		tally_lot_destroy(lot);
+		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+		    NULL, "out of memory; nothing was applied, try again");
+	}
+	ps->lots = n;
+	ps->lots[ps->n_lots++] = lot;
+	if (strcmp(lot->received_at, s->updated_at) > 0)
+		memcpy(s->updated_at, lot->received_at, sizeof(s->updated_at));
+	if (tally_state_current(s, lot->province) == NULL)
+		return 0;
+	contribute(s, lot->province, false);
+	allocate(s, lot->province);
+	contribute(s, lot->province, true);
+	national_threshold(s);
+	return 0;
 }

@@ -839,6 +839,94 @@ check_encode_empty(const struct fixture *fx)
 	tally_feed_destroy(f);
 }
 
+/*
+ * A record with a token label and a lot: replay restores both (the general
+ * path for the lot, the fast one for a labelled result), the label never
+ * enters the canonical feed, and list_missing is the posting rule only.
+ */
+static void
+check_lot_and_label(struct fixture *fx)
+{
+	static const char tie[] = "{\"province\": \"e\", \"revision\": 1,"
+	    " \"votes\": {\"red\": 700, \"blue\": 300, \"green\": 300}}";
+	static const char lotb[] = "{\"revision\": 1, \"order\": [\"green\","
+	    " \"blue\"]}";
+	struct tally_state *s = tally_state_create(fx->e);
+	struct tally_error err;
+	struct tally_feed *f, *g;
+	struct tally_lot *lot;
+	struct tally_record rec;
+	enum tally_check chk;
+	json_t *j;
+	char *buf, why[96];
+	size_t len, off = 0;
+	bool in_force;
+
+	j = json_loads(tie, 0, NULL);
+	f = tally_feed_parse(fx->e, NULL, j, "", &err);
+	json_decref(j);
+	CHECK(f != NULL, "tie parses");
+	if (f == NULL || s == NULL)
+		goto out;
+	f->by = tally_label_clean("desk \"east\"\\1");
+	CHECK(strcmp(f->by, "desk _east__1") == 0, "label cleaned: %s", f->by);
+	CHECK(strstr(f->canonical, "desk") == NULL, "label not canonical");
+	CHECK(tally_journal_encode_request(1, 1, "2019-04-28T21:00:00Z", f->by,
+	    &f, 1, NULL, 0, &buf, &len) == 0, "encode labelled");
+	CHECK(tally_journal_scan(buf, len, &off, &rec, why, sizeof(why)) ==
+	    TALLY_SCAN_RECORD, "scan labelled");
+	CHECK(tally_journal_apply(s, rec.payload, rec.len, &err) == 0,
+	    "apply labelled: %s", err.message);
+	free(buf);
+	tally_feed_destroy(f);
+	CHECK(strcmp(tally_state_current(s, 2)->feed->by, "desk _east__1") == 0,
+	    "label replayed");
+	CHECK(s->provinces[2].result.pending == 1, "blue and green tie");
+
+	j = json_loads(lotb, 0, NULL);
+	lot = tally_lot_parse(fx->e, 2, j, &err);
+	json_decref(j);
+	CHECK(lot != NULL, "lot parses");
+	if (lot == NULL)
+		goto out;
+	CHECK(tally_state_lot_check(s, lot, &chk, &err) == 0 &&
+	    chk == TALLY_CHECK_NEW, "lot accepted: %s", err.message);
+	lot->by = tally_label_clean("desk");
+	off = 0;
+	CHECK(tally_journal_encode_request(2, 2, "2019-04-28T21:05:00Z", lot->by,
+	    NULL, 0, &lot, 1, &buf, &len) == 0, "encode lot");
+	tally_lot_destroy(lot);
+	CHECK(tally_journal_scan(buf, len, &off, &rec, why, sizeof(why)) ==
+	    TALLY_SCAN_RECORD, "scan lot");
+	CHECK(tally_journal_apply(s, rec.payload, rec.len, &err) == 0,
+	    "apply lot: %s", err.message);
+	free(buf);
+	CHECK(s->version == 2 && s->seats_pending == 0 &&
+	    s->coalitions[2].seats == 1 && s->coalitions[1].seats == 0,
+	    "the lot gave green the seat");
+	lot = (struct tally_lot *)tally_state_lot(s, 2, &in_force);
+	CHECK(lot != NULL && in_force && strcmp(lot->by, "desk") == 0 &&
+	    strcmp(lot->received_at, "2019-04-28T21:05:00Z") == 0,
+	    "lot replayed with its label and time");
+
+	/* A partial snapshot: list_missing, naming the field of the first. */
+	j = json_loads("{\"province\": \"e\", \"revision\": 2, \"votes\":"
+	    " {\"red\": 700}}", 0, NULL);
+	g = tally_feed_parse(fx->e, NULL, j, "", &err);
+	json_decref(j);
+	CHECK(g != NULL, "partial parses");
+	if (g != NULL) {
+		CHECK(tally_feed_check_lists(tally_state_current(s, 2)->feed, g,
+		    "e", &err) == -1 && strcmp(err.code, "list_missing") == 0 &&
+		    strcmp(err.field, "/votes/blue") == 0 &&
+		    strstr(err.message, "green") != NULL, "list_missing: %s %s",
+		    err.code, err.field);
+		tally_feed_destroy(g);
+	}
+out:
+	tally_state_destroy(s);
+}
+
 int
 main(void)
 {
@@ -858,6 +946,7 @@ main(void)
 		check_apply(&fx);
 		check_fast_vs_general(&fx);
 		check_encode_empty(&fx);
+		check_lot_and_label(&fx);
 	}
 	fixture_finish(&fx);
 	return check_done("test_journal");

@@ -9,6 +9,8 @@
 #ifndef TALLY_ERROR_H
 #define TALLY_ERROR_H
 
+#include <stddef.h>
+
 enum tally_error_kind {
 	TALLY_ERROR_NONE,
 	TALLY_ERROR_SYNTAX,		/* malformed JSON, duplicate keys */
@@ -23,6 +25,16 @@ struct tally_error {
 	char			code[40];
 	char			field[192];
 	char			message[320];
+};
+
+/*
+ * Every problem of one input (a feed): v holds the first `max` of the `n`
+ * found.  The caller owns v.
+ */
+struct tally_errors {
+	struct tally_error	*v;
+	size_t			 max;
+	size_t			 n;
 };
 
 /* Fill err (may be NULL); returns -1 for "return tally_error_set(...)". */

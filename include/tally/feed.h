@@ -48,7 +48,17 @@ struct tally_feed {
 	char			*note;			/* or NULL */
 	char			*canonical;		/* canonical JSON, NUL-terminated */
 	size_t			 canonical_len;
+	/*
+	 * The label of the token that posted it, or NULL: journaled beside
+	 * the canonical feed, never in it (a retry with another token is
+	 * still a duplicate).  Owned.  tally_label_clean makes it safe to
+	 * write into JSON unescaped.
+	 */
+	char			*by;
 };
+
+/* A copy of a token label (new) with '"', '\\' and controls made '_'. */
+char			*tally_label_clean(const char *label);
 
 /*
  * Validate one snapshot `body` for province `province_id` (both borrowed).
@@ -60,6 +70,14 @@ struct tally_feed {
 struct tally_feed	*tally_feed_parse(const struct tally_election *e,
 			    const char *province_id, struct json_t *body,
 			    const char *ptr, struct tally_error *err);
+/*
+ * The same, but every problem of the body is kept in `all` (the first also
+ * in err), as the definition loader does, so a sender fixes them at once.
+ */
+struct tally_feed	*tally_feed_parse_all(const struct tally_election *e,
+			    const char *province_id, struct json_t *body,
+			    const char *ptr, struct tally_error *err,
+			    struct tally_errors *all);
 void			 tally_feed_destroy(struct tally_feed *f);
 
 /*

@@ -9,10 +9,12 @@
  *	8	4	payload length (little-endian)
  *	12	8	sequence number, +1 per record (little-endian)
  *	20	len	payload: JSON {"version": N, "received_at": "...",
- *			"results": [canonical feed, ...]}
+ *			"by": "token label"?, "results": [canonical feed, ...],
+ *			"lots"?: [{"province", "revision", "order"}]}
  *
- * One record is one accepted request (a single POST or a batch), applied as
- * one version.  Only pure encoding and decoding live here; the daemon does
+ * One record is one accepted request (a single POST, a batch or a lot),
+ * applied as one version.  "by" and "lots" are optional: older records
+ * have neither and replay as before.  Only pure encoding and decoding live here; the daemon does
  * the I/O.
  */
 #ifndef TALLY_JOURNAL_H
@@ -45,6 +47,19 @@ int	tally_journal_frame(uint64_t seq, char *buf, size_t payload_len);
 int	tally_journal_encode(uint64_t seq, uint64_t version,
 	    const char *received_at, struct tally_feed *const *feeds, size_t n,
 	    char **out, size_t *outlen);
+
+/*
+ * The same for one request: `by` (a token label, tally_label_clean'ed, or
+ * NULL) and lots (borrowed) join the record as optional members:
+ * {"version", "received_at", "by"?, "results": [...], "lots"?: [{"province",
+ * "revision", "order"}]}.  Records without them (older journals) replay as
+ * before.
+ */
+int	tally_journal_encode_request(uint64_t seq, uint64_t version,
+	    const char *received_at, const char *by,
+	    struct tally_feed *const *feeds, size_t n,
+	    struct tally_lot *const *lots, size_t n_lots, char **out,
+	    size_t *outlen);
 
 enum tally_scan {
 	TALLY_SCAN_RECORD,	/* a whole, valid record at *off */
@@ -80,7 +95,8 @@ int	tally_journal_apply(struct tally_state *s, const char *payload,
 /*
  * Snapshots use the same framing.  Record 0 holds a JSON header; then come
  * every province's revisions, oldest first, one record each with payload
- * {"received_at": "...", "feed": canonical feed}.
+ * {"received_at": "...", "feed": canonical feed, "by": "label"?}.  (Lots
+ * are in the header, which the daemon writes.)
  */
 int	tally_snapshot_encode_revision(uint64_t seq,
 	    const struct tally_revision *rev, char **out, size_t *outlen);

@@ -43,6 +43,21 @@ struct json_t	*tally_render_province(const struct tally_state *s,
 		    size_t province, bool explain);
 
 /*
+ * What posting `feeds` (borrowed) would do, changing nothing (?dry_run=1):
+ * each is checked as the core would (chk[i] NEW or DUPLICATE), then
+ * {"dry_run": true, "status", "version" (the version it would become if
+ * nothing else is applied first), "results": [{"province", "revision",
+ * "status", "votes": {list: delta}, "seats": {list: delta}, "pending"}],
+ * "national_seats": {coalition: delta}}.  Seats are allocated with the
+ * national exclusions in force (a national threshold that the feed would
+ * move is not followed into other provinces).  NULL with err when a feed
+ * would be refused (its field prefixed "/results/i" when n > 1).
+ */
+struct json_t	*tally_render_dry_run(const struct tally_state *s,
+		    struct tally_feed *const *feeds, size_t n,
+		    enum tally_check *chk, struct tally_error *err);
+
+/*
  * GET /v1/provinces/{id}/history: every accepted revision, oldest first.
  * Revisions kept on disk are read with `load` (may be NULL when none are).
  */

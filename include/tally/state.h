@@ -31,7 +31,10 @@ struct tally_coalition_total {
 	uint64_t seats;		/* district_seats + levelling_seats */
 	uint64_t district_seats;
 	uint64_t levelling_seats;
-	uint64_t pending;	/* provinces where it is tied for pending seats */
+	/* Pending seats it is tied for, summed over provinces: what it may
+	 * still win by lot, not seats of its own (seats_pending counts each
+	 * pending seat once; these overlap between the tied coalitions). */
+	uint64_t tied_for;
 	size_t	 provinces;	/* provinces where it has a list */
 	bool	 excluded;	/* below a national threshold */
 	bool	 exempt;	/* no threshold applies to it */
@@ -80,6 +83,33 @@ struct tally_revision {
 typedef struct tally_feed *(*tally_revision_loader)(void *ctx,
     const struct tally_revision *rev, char *received_at);
 
+#define TALLY_LOT_MAX	64	/* lists one lot may order */
+
+/*
+ * The order drawn by lot for a province's pending tie, first drawn first.
+ * It is in force while the province's tie is the one it was drawn for: the
+ * same lists tied (a later revision that changes the tie makes it stale).
+ */
+struct tally_lot {
+	size_t		 province;
+	const char	*province_id;	/* borrowed from the election */
+	uint64_t	 revision;	/* the revision it was drawn for */
+	size_t		 n;
+	const char	*order[TALLY_LOT_MAX];	/* list ids, borrowed from the
+						 * election */
+	char		 received_at[40];
+	char		*by;		/* token label (owned) or NULL */
+};
+
+void	tally_lot_destroy(struct tally_lot *lot);
+/*
+ * A lot body {"revision": n, "order": [list ids]} for `province` (borrowed):
+ * a new lot (tally_lot_destroy), or NULL with err (422 kinds: wrong_type,
+ * unknown_field, missing_field, out_of_range, unknown_list).
+ */
+struct tally_lot *tally_lot_parse(const struct tally_election *e,
+	    size_t province, struct json_t *body, struct tally_error *err);
+
 struct tally_province_state {
 	struct tally_revision	*revisions;	/* history, oldest first */
 	size_t			 n_revisions;
@@ -103,6 +133,13 @@ struct tally_province_state {
 	struct tally_seat_bounds bounds;
 	enum tally_uncounted	 uncounted_from;
 	uint64_t		 uncounted;	/* when uncounted_from is known */
+	/* Every lot posted for the province, oldest first (owned). */
+	struct tally_lot	**lots;
+	size_t			 n_lots;
+	/* The newest lot's order as list indices of the current snapshot,
+	 * while it is in force (n_lot_order 0: not in force). */
+	size_t			 lot_order[TALLY_LOT_MAX];
+	size_t			 n_lot_order;
 };
 
 struct tally_state {
@@ -178,6 +215,18 @@ int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
 	    struct tally_error *err);
 
 /*
+ * The posting-safety rule for a NEW snapshot against the previous one (NULL:
+ * none): every list that had votes in `prev` must be in `f` (a correction
+ * that truly sets it to zero says 0).  Otherwise -1 with err `list_missing`
+ * (TALLY_ERROR_INVALID), its field the pointer of the first missing list
+ * ("/votes/<id>") and its message naming every one.  Replay does not apply
+ * it: journals written before it may hold such snapshots.
+ */
+int	tally_feed_check_lists(const struct tally_feed *prev,
+	    const struct tally_feed *f, const char *province,
+	    struct tally_error *err);
+
+/*
  * Apply a checked NEW snapshot: it becomes the province's current one (and
  * joins its history), the province is re-allocated, national totals move by
  * the difference.  Takes `f` on every path.  Does not bump the version: the
@@ -187,6 +236,37 @@ int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
 int	tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	    const char *received_at, struct tally_error *err);
 void	tally_state_bump(struct tally_state *s);
+
+/*
+ * Would `lot` (borrowed) be accepted for its province?  NEW when it orders
+ * exactly the lists tied for the province's pending seat(s) at its current
+ * revision; DUPLICATE when that very order is in force.  Otherwise -1 with
+ * err: 409 kinds `stale_revision` (not the current revision), `no_tie_pending`,
+ * `lot_conflict` (another order is in force); 422 kinds `unknown_revision`,
+ * `unknown_list`, `duplicate_list`, `lists_not_tied` (field /order/i or
+ * /order).  Changes nothing.
+ */
+int	tally_state_lot_check(const struct tally_state *s,
+	    const struct tally_lot *lot, enum tally_check *result,
+	    struct tally_error *err);
+/*
+ * Record a lot (taken on every path; not checked: replay and snapshots
+ * restore what was accepted) and allocate its province again.  0, or -1 on
+ * allocation failure with the state unchanged.
+ */
+int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
+	    struct tally_error *err);
+/*
+ * Does `lot` order exactly the lists tied for r's pending seats (r computed
+ * without a lot, for f's lists)?  Then order[] (TALLY_LOT_MAX entries)
+ * holds their indices in f, for tally_seat_input.lot_order.
+ */
+bool	tally_lot_matches(const struct tally_lot *lot,
+	    const struct tally_feed *f, const struct tally_seat_result *r,
+	    size_t *order);
+/* The province's newest lot, or NULL; *in_force whether it decides now. */
+const struct tally_lot *tally_state_lot(const struct tally_state *s,
+	    size_t province, bool *in_force);
 
 /*
  * Append an older revision of `province` that stays on disk (its record at

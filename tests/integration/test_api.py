@@ -247,26 +247,31 @@ class Views(ApiTest):
         lb = self.d.get("/v1/leaderboard").json()
         self.assertEqual(lb["seats"], {"total": 10, "allocated": 9,
                                        "pending": 1, "majority": 6})
-        pend = {c["id"]: c["pending"] for c in lb["coalitions"]}
+        # Each tied coalition is tied for the one pending seat: it is
+        # counted once in seats.pending, never as a row's own seat.
+        pend = {c["id"]: c["tied_for"] for c in lb["coalitions"]}
         self.assertEqual(pend, {"red": 0, "blue": 0, "amber": 1, "gold": 1,
                                 "green": 0, "zinc": 0})
+        self.assertNotIn("pending", lb["coalitions"][0])
         # south, 3 seats: red-s 800, blue 400, gold 400.  Quotients 800,
         # then red-s 400 = blue 400 = gold 400 for the last 2 seats: all
         # three tied, 2 seats pending, the alias named as posted.
         self.apply(self.d, "south", {"revision": 2, "votes": {
-            "red-s": 800, "blue": 400, "gold": 400}})
+            "red-s": 800, "blue": 400, "gold": 400, "amber": 0}})
         s = self.province(self.d, "south")
         self.assertEqual(len(s["pending"]), 1, s)
         self.assertEqual(s["pending"][0]["seats"], 2)
         self.assertEqual(sorted(s["pending"][0]["tied"]),
                          ["blue", "gold", "red-s"])
         self.assertEqual({l["id"]: l["seats"] for l in s["lists"]},
-                         {"red-s": 1, "blue": 0, "gold": 0})
+                         {"red-s": 1, "blue": 0, "gold": 0, "amber": 0})
         lb = self.d.get("/v1/leaderboard").json()
         self.assertEqual((lb["seats"]["allocated"], lb["seats"]["pending"]),
                          (7, 3))
-        self.assertEqual({c["id"]: c["pending"] for c in lb["coalitions"]},
-                         {"red": 1, "blue": 1, "amber": 1, "gold": 2,
+        # tied_for: the pending seats of each tie it is in (south's 2 and
+        # east's 1), what it may still win by lot.
+        self.assertEqual({c["id"]: c["tied_for"] for c in lb["coalitions"]},
+                         {"red": 2, "blue": 2, "amber": 1, "gold": 3,
                           "green": 0, "zinc": 0})
         self.apply(self.d, "south", dict(SOUTH, revision=3))
         # One more vote settles it.
@@ -369,9 +374,13 @@ class Views(ApiTest):
                           "recount of station 12"))
         self.assertEqual(r2["votes"], rev2["votes"])
         self.assertEqual(r2["changed"], {"red": -10, "green": 20})
-        # A list dropped from a snapshot counts as a change to nothing.
+        # A list dropped from a snapshot is refused (list_missing); one
+        # set to 0 is a change to nothing.
         votes = dict(rev2["votes"])
         del votes["zinc"]
+        self.assertError(self.post(self.d, "north", dict(
+            rev2, revision=3, votes=votes)), 422, "list_missing", "/votes/zinc")
+        votes["zinc"] = 0
         self.apply(self.d, "north", dict(rev2, revision=3, votes=votes))
         h = self.d.get("/v1/provinces/north/history").json()
         self.assertEqual(h["revisions"][2]["changed"], {"zinc": -40})
@@ -386,7 +395,7 @@ class Views(ApiTest):
         self.assertEqual((c["id"], c["name"], c["short"], c["color"]),
                          ("red", 'Red, "United" Left', "Red", "#cc0000"))
         self.assertEqual(c["aliases"], ["red-s"])
-        self.assertEqual((c["rank"], c["votes"], c["seats"], c["pending"]),
+        self.assertEqual((c["rank"], c["votes"], c["seats"], c["tied_for"]),
                          (1, 2500, 6, 0))
         self.assertAlmostEqual(c["share"], share(2500, 5380), places=2)
         self.assertEqual([(p["province"], p["list"], p["votes"], p["seats"])
@@ -395,10 +404,11 @@ class Views(ApiTest):
                           ("east", "red", 600, 1)])
         self.assertAlmostEqual(c["provinces"][1]["share"], 45.0)
         g = self.d.get("/v1/coalitions/gold").json()
-        self.assertEqual((g["rank"], g["votes"], g["seats"], g["pending"]),
+        self.assertEqual((g["rank"], g["votes"], g["seats"], g["tied_for"]),
                          (4, 750, 0, 1))
-        self.assertEqual([p["province"] for p in g["provinces"]],
-                         ["south", "east"])
+        self.assertEqual([(p["province"], p["tied_for"])
+                          for p in g["provinces"]],
+                         [("south", 0), ("east", 1)])
         z = self.d.get("/v1/coalitions/zinc").json()
         self.assertEqual([(p["province"], p["seats"]) for p in z["provinces"]],
                          [("north", 0)])
@@ -481,7 +491,7 @@ class Csv(ApiTest):
     def test_leaderboard_csv(self):
         r, rows = self.fetch("/v1/leaderboard.csv")
         self.assertEqual(rows[0], ["rank", "id", "name", "short", "votes",
-                                   "share", "seats", "pending"])
+                                   "share", "seats", "tied_for"])
         self.assertIn(b'"Red, ""United"" Left"', r.body)
         lb = self.d.get("/v1/leaderboard").json()
         self.assertEqual(len(rows), 1 + len(lb["coalitions"]))
@@ -490,7 +500,7 @@ class Csv(ApiTest):
             self.assertEqual(row, [str(c["rank"]), c["id"], c["name"],
                                    c["short"], str(c["votes"]),
                                    "%.2f" % c["share"], str(c["seats"]),
-                                   str(c["pending"])])
+                                   str(c["tied_for"])])
 
     def test_provinces_csv(self):
         r, rows = self.fetch("/v1/provinces.csv")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tallyctl against the real daemon (and, for what today's daemon does not
-serve yet -- lot results, Server-Sent Events, 503 -- against small Python
-servers that record what tallyctl sent).
+serve yet -- Server-Sent Events, 503 -- against small Python servers that
+record what tallyctl sent).
 
 Every exit code in tallyctl(1) that can be produced today is checked here.
 """
@@ -642,16 +642,67 @@ class FakeDaemon(CtlTest):
 
 
 class Lot(CtlTest):
+    """tallyctl lot and post against the real daemon, on test_api's small
+    election, whose east ties gold and amber for its last seat (rule lot)."""
 
-    def test_todays_daemon_has_no_lot_endpoint(self):
-        d = self.start()
-        rc, _, err = self.ctl(d, "lot", "28", "000096", "000083")
+    def tiny(self):
+        from test_api import ELECTION
+        return self.start(election=self.write("tiny.json", ELECTION))
+
+    def post(self, d, province, body):
+        rc, _, err = self.ctl(d, "post", self.write(
+            "p.json", dict(body, province=province)))
+        self.assertEqual(rc, EXIT["ok"], err)
+
+    def test_lot_end_to_end(self):
+        from test_api import EAST, NORTH
+        d = self.tiny()
+        rc, _, err = self.ctl(d, "lot", "east", "gold", "amber")
         self.assertEqual(rc, EXIT["invalid"], err)
         self.assertIn("no result yet", err)
-        self.ctl(d, "post", self.write("m.json", entry("28")))
-        rc, _, err = self.ctl(d, "lot", "28", "000096", "000083")
-        self.assertEqual(rc, EXIT["unsupported"], err)
-        self.assertIn("does not take lot results", err)
+        self.post(d, "east", EAST)
+        self.post(d, "north", NORTH)
+        version = d.get("/v1/leaderboard").json()["version"]
+        for args, ex, code in (
+                (["east", "gold", "red"], "invalid", "lists_not_tied"),
+                (["-r", "5", "east", "gold", "amber"], "invalid",
+                 "unknown_revision"),
+                (["east", "gold", "zinc"], "invalid", "unknown_list"),
+                (["north", "red", "blue"], "conflict", "no_tie_pending")):
+            rc, _, err = self.ctl(d, "lot", *args)
+            self.assertEqual(rc, EXIT[ex], err)
+            self.assertIn(code, err)
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], version)
+        rc, out, err = self.ctl(d, "lot", "east", "gold", "amber")
+        self.assertEqual(rc, EXIT["ok"], err)
+        self.assertIn("applied: lot for province east at revision 1", out)
+        e = self.province(d, "east")
+        self.assertEqual((e["pending"], e["lot"]["order"]),
+                         ([], ["gold", "amber"]))
+        lb = d.get("/v1/leaderboard").json()
+        self.assertEqual((lb["version"], lb["seats"]["pending"]),
+                         (version + 1, 0))
+        rc, out, err = self.ctl(d, "lot", "east", "gold", "amber")
+        self.assertEqual(rc, EXIT["duplicate"], err)
+        rc, _, err = self.ctl(d, "lot", "east", "amber", "gold")
+        self.assertEqual(rc, EXIT["conflict"], err)
+        self.assertIn("lot_conflict", err)
+        self.post(d, "east", dict(EAST, revision=2, votes=dict(
+            EAST["votes"], red=800)))
+        rc, _, err = self.ctl(d, "lot", "-r", "1", "east", "gold", "amber")
+        self.assertEqual(rc, EXIT["stale"], err)
+        self.assertTrue(self.province(d, "east")["lot"]["stale"])
+
+    def test_partial_csv_is_list_missing(self):
+        from test_api import NORTH
+        d = self.tiny()
+        self.post(d, "north", NORTH)
+        path = self.write("n.csv", "province,list,votes\nnorth,red,1001\n")
+        rc, _, err = self.ctl(d, "post", "--csv", path, "--revision", "2")
+        self.assertEqual(rc, EXIT["invalid"], err)
+        self.assertIn("list_missing", err)
+        self.assertIn("blue", err)
+        self.assertEqual(self.province(d, "north")["revision"], 1)
 
 
 class Tokens(CtlTest):
