@@ -45,6 +45,7 @@ static const struct cf_key cf_keys[] = {
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
 	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
 	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
+	CF("backup_dir",	 CF_PATH_OR_EMPTY,	backup_dir, 0, 0),
 };
 
 int
@@ -85,6 +86,7 @@ config_finish(struct config *cf)
 	free(cf->data_dir);
 	free(cf->log_file);
 	free(cf->token_file);
+	free(cf->backup_dir);
 	memset(cf, 0, sizeof(*cf));
 }
 
