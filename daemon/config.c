@@ -54,9 +54,14 @@ config_defaults(struct config *cf)
 	memset(cf, 0, sizeof(*cf));
 	/*
 	 * The default election: the copy beside the working directory (a
-	 * source checkout), else the one installed with tallyd.
+	 * source checkout), else the one meson install put in the data dir,
+	 * else the one in the source tree the build came from.
 	 */
 	cf->election = strdup("config/elections/iraq-2018.json");
+	if (cf->election != NULL && access(cf->election, R_OK) == -1) {
+		free(cf->election);
+		cf->election = strdup(TALLYD_INSTALLED_ELECTION);
+	}
 	if (cf->election != NULL && access(cf->election, R_OK) == -1) {
 		free(cf->election);
 		cf->election = strdup(TALLYD_DEFAULT_ELECTION);
