@@ -504,6 +504,34 @@ out:
 }
 
 /*
+ * Whether the file still holds the definition in force: a reload may have
+ * named another file, or the file been edited, after counting began (the
+ * new one is then taken only at the next restart).  A backup must not
+ * archive a definition it was not counted under.
+ */
+static bool
+same_definition(const struct tally_election *e, const char *path)
+{
+	struct tally_election *f;
+	struct tally_diag diag;
+	json_t *a, *b;
+	bool same;
+
+	tally_diag_init(&diag);
+	f = tally_election_load(path, &diag);
+	tally_diag_finish(&diag);
+	if (f == NULL)
+		return false;
+	a = tally_election_dump(e);
+	b = tally_election_dump(f);
+	same = a != NULL && b != NULL && json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	tally_election_destroy(f);
+	return same;
+}
+
+/*
  * Backups (SIGUSR1).  A backup is a snapshot of the whole tally, written
  * like the periodic ones -- by a fork child from its copy-on-write image,
  * while we go on serving -- but into a new directory under backup_dir, with
@@ -596,14 +624,19 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 		    core_state(td->core), next, core_chain(td->core),
 		    &td->store, &diag)) == -1)
 			print_diag(&diag);
-		else {
+		else if (same_definition(core_election(td->core),
+		    td->cf.election)) {
 			snprintf(path, sizeof(path), "%s/election.json",
 			    td->backup_path);
 			if (copy_file(td->cf.election, path) == -1)
 				log_warn("backup: cannot copy %s (the snapshot "
 				    "is complete without it)", td->cf.election);
 			fsync_dir(td->backup_path);
-		}
+		} else
+			log_warnx("backup: %s is no longer the definition in "
+			    "force (changed after counting began); archive the "
+			    "one tallyd started with beside the backup",
+			    td->cf.election);
 		_exit(rc == -1 ? 1 : 0);
 	}
 	td->backup_pid = pid;

@@ -54,6 +54,25 @@ def installed():
     return "installed" in p.stdout or "config-files" in p.stdout
 
 
+def stop_leftover():
+    """An installed tallyd that an interrupted run left running holds the
+    state dir's lock: stop that one process (the pid in its lock file), and
+    only if it is the installed tallyd."""
+    try:
+        with open(os.path.join(STATE, "tallyd.lock")) as f:
+            pid = int(f.read().strip() or 0)
+        exe = os.readlink("/proc/%d/exe" % pid)
+    except (OSError, ValueError):
+        return
+    if pid > 1 and exe.startswith("/usr/sbin/tallyd"):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if not os.path.exists("/proc/%d" % pid):
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,6 +90,7 @@ class Package(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        stop_leftover()
         if installed():     # an earlier run was interrupted
             run("dpkg", "--purge", "tallyd")
         run("dpkg", "-i", DEB)
