@@ -85,6 +85,8 @@ struct api {
 	struct core		*core;		/* borrowed */
 	struct auth		*auth;		/* owned */
 	const struct server	*server;	/* borrowed, for /metrics */
+	void			(*metrics_fn)(void *, FILE *);	/* more lines */
+	void			*metrics_arg;
 	bool			 split;		/* separate ingest listener */
 	char			 ingest_addr[300];
 	long			 max_age;
@@ -195,6 +197,13 @@ void
 api_set_server(struct api *api, const struct server *srv)
 {
 	api->server = srv;
+}
+
+void
+api_set_metrics(struct api *api, void (*fn)(void *, FILE *), void *arg)
+{
+	api->metrics_fn = fn;
+	api->metrics_arg = arg;
 }
 
 void
@@ -1285,6 +1294,8 @@ serve_metrics(struct call *cl)
 	    "# TYPE tallyd_open_connections gauge\n"
 	    "tallyd_open_connections %u\n",
 	    api->server ? server_connections(api->server) : 0);
+	if (api->metrics_fn != NULL)
+		api->metrics_fn(api->metrics_arg, f);
 	fclose(f);
 	if ((cl->reply->body = http_body_new(buf, len, true)) == NULL) {
 		free(buf);

@@ -47,6 +47,7 @@ static const struct cf_key cf_keys[] = {
 	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
 	CF("ingest_rate",	 CF_LONG,		ingest_rate, 0, 1000000),
 	CF("ingest_burst",	 CF_LONG,		ingest_burst, 1, 1000000),
+	CF("backup_dir",	 CF_PATH_OR_EMPTY,	backup_dir, 0, 0),
 };
 
 int
@@ -55,9 +56,14 @@ config_defaults(struct config *cf)
 	memset(cf, 0, sizeof(*cf));
 	/*
 	 * The default election: the copy beside the working directory (a
-	 * source checkout), else the one installed with tallyd.
+	 * source checkout), else the one meson install put in the data dir,
+	 * else the one in the source tree the build came from.
 	 */
 	cf->election = strdup("config/elections/iraq-2018.json");
+	if (cf->election != NULL && access(cf->election, R_OK) == -1) {
+		free(cf->election);
+		cf->election = strdup(TALLYD_INSTALLED_ELECTION);
+	}
 	if (cf->election != NULL && access(cf->election, R_OK) == -1) {
 		free(cf->election);
 		cf->election = strdup(TALLYD_DEFAULT_ELECTION);
@@ -89,6 +95,7 @@ config_finish(struct config *cf)
 	free(cf->data_dir);
 	free(cf->log_file);
 	free(cf->token_file);
+	free(cf->backup_dir);
 	memset(cf, 0, sizeof(*cf));
 }
 

@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,14 @@ struct journal {
 	struct result		 res;			/* [M] */
 	bool			 res_ready;		/* [M] */
 	bool			 res_fatal;		/* [M] sticky, also outside jobs */
+
+	/*
+	 * fdatasync latency, for /metrics: written by the writer, read by
+	 * the loop, each counter on its own (relaxed atomics; a scrape may
+	 * see a sync counted in a bucket before the sum, never torn).
+	 */
+	_Atomic uint64_t	 sync_buckets[JOURNAL_SYNC_BUCKETS + 1];
+	_Atomic uint64_t	 sync_usec_sum;
 
 #ifdef TALLYD_FAILPOINTS
 	/* Failure injection for tests: TALLYD_FAILPOINTS. [I], and [W]. */
@@ -172,6 +181,9 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+const double journal_sync_bounds[JOURNAL_SYNC_BUCKETS] = { 0.0005, 0.001,
+    0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+
 static double
 mono_seconds(void)
 {
@@ -185,6 +197,10 @@ mono_seconds(void)
 static bool
 writer_sync(struct journal *j, struct result *res)
 {
+	/* The failpoint's delay counts, so that a test sees a slow disk. */
+	double t0 = mono_seconds(), dt;
+	size_t b;
+
 #ifdef TALLYD_FAILPOINTS
 	if (j->fp_sync_delay_ms > 0) {
 		struct timespec d = { j->fp_sync_delay_ms / 1000,
@@ -204,8 +220,27 @@ writer_sync(struct journal *j, struct result *res)
 		    j->path, strerror(errno));
 		return false;
 	}
+	dt = mono_seconds() - t0;
+	for (b = 0; b < JOURNAL_SYNC_BUCKETS && dt > journal_sync_bounds[b]; b++)
+		;
+	atomic_fetch_add_explicit(&j->sync_buckets[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&j->sync_usec_sum, (uint64_t)(dt * 1e6),
+	    memory_order_relaxed);
 	j->dirty = false;
 	return true;
+}
+
+void
+journal_sync_histogram(const struct journal *j, uint64_t *buckets,
+    double *sum)
+{
+	size_t b;
+
+	for (b = 0; b <= JOURNAL_SYNC_BUCKETS; b++)
+		buckets[b] = atomic_load_explicit(&j->sync_buckets[b],
+		    memory_order_relaxed);
+	*sum = (double)atomic_load_explicit(&j->sync_usec_sum,
+	    memory_order_relaxed) / 1e6;
 }
 
 /* [W] Create the segment for `seq` and make it the one appended to. */

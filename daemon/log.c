@@ -2,8 +2,14 @@
  * log.c - the daemon's logging.
  *
  * Lines go to stderr or to a log file, each with a UTC timestamp and a level.
+ * When stderr is systemd's journal stream (JOURNAL_STREAM names its device
+ * and inode), lines to stderr carry a syslog priority prefix ("<4>") instead
+ * of a timestamp: journald adds the time and keeps the priority, so
+ * `journalctl -p warning -u tallyd` works.
  * Nothing here may log a token: callers pass only what is safe to show.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +23,7 @@
 static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
 static FILE		*log_out;
 static int		 startup_fd = -1;	/* see log_startup_fd */
+static bool		 journald;	/* stderr is the journal stream */
 
 void
 log_startup_fd(int fd)
@@ -47,10 +54,32 @@ tell_starter(const char *fmt, va_list ap, const char *suffix)
 	}
 }
 
+/* JOURNAL_STREAM is "device:inode" of the stream systemd connected. */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &sb) == -1)
+		return false;
+	return (unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino;
+}
+
+bool
+log_to_journal(void)
+{
+	return journald;
+}
+
 void
 log_init(enum log_level level, const char *path)
 {
 	log_level_cur = level;
+	journald = stderr_is_journal();
 	log_out = stderr;
 	if (path != NULL && log_reopen(path) == -1)
 		log_warn("cannot open log file %s, logging to stderr", path);
@@ -90,6 +119,17 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 	struct tm tm;
 	FILE *out = log_out ? log_out : stderr;
 
+	if (journald && out == stderr) {
+		/* sd-daemon(3) priorities: err, warning, info, debug. */
+		fprintf(out, "<%c>", level[0] == 'f' ? '3' : level[0] == 'w' ?
+		    '4' : level[0] == 'i' ? '6' : '7');
+		vfprintf(out, fmt, ap);
+		if (suffix != NULL)
+			fprintf(out, ": %s", suffix);
+		fputc('\n', out);
+		fflush(out);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -13,6 +13,11 @@
  * ends once no request is parked and the last round is out of the journal;
  * then the HTTP daemons stop, the journal closes, and the final snapshot is
  * written.  Nothing durable is dropped, nothing acknowledged is lost.
+ *
+ * Under systemd (NOTIFY_SOCKET, notify.c): READY=1 once replayed and
+ * listening, STATUS= as it goes, RELOADING=1/READY=1 around SIGHUP,
+ * STOPPING=1 at a stop, WATCHDOG=1 from the loop.  SIGUSR1 writes a backup
+ * (a snapshot, from a fork child, while serving) into backup_dir.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,6 +36,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "tallyd-build.h"
 #include "tallyd-config.h"
 #include "tallyd.h"
 
@@ -59,6 +65,11 @@ struct tallyd {
 	struct event		*ev_snapshot;
 	struct server		*server;
 	struct event		*ev_sigint, *ev_sigterm, *ev_sighup, *ev_drain;
+	struct event		*ev_sigusr1, *ev_backup;
+	struct metrics_src	 msrc;		/* for /metrics */
+	pid_t			 backup_pid;	/* a backup being written, or 0 */
+	char			 backup_path[4200];
+	uint64_t		 backup_version;
 	struct timespec		 shutdown_began;
 	struct timespec		 abandoned_at;
 	bool			 stopping;
@@ -89,7 +100,8 @@ usage(FILE *out)
 "  -V, --version            print the version\n"
 "\n"
 "Flags override the file; with no file, built-in defaults are used.\n"
-"Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n");
+"Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration,\n"
+"SIGUSR1 writes a backup into backup_dir.  See tallyd(8).\n");
 }
 
 static void
@@ -275,6 +287,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	td->stopping = true;
+	notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
 	log_info("signal %d: stopping; no new connections, finishing requests "
 	    "in flight (at most %d s; a second signal answers what still "
 	    "waits at once)", (int)sig, SHUTDOWN_GRACE_SEC);
@@ -310,6 +323,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	notify_reloading();
 	if (td->cf.log_file != NULL && log_reopen(td->cf.log_file) == -1)
 		log_warn("cannot reopen log file %s", td->cf.log_file);
 	log_info("SIGHUP: reloading the configuration");
@@ -355,10 +369,47 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	tally_diag_finish(&diag);
 	log_info("reloaded: election %s from %s", core_election(td->core)->id,
 	    td->cf.election);
+	notify("READY=1");
 	return;
 out:
 	config_finish(&cf);
 	tally_diag_finish(&diag);
+	notify("READY=1");
+}
+
+/*
+ * A snapshot or backup child: write and leave, touching nothing else.  It
+ * first takes back the default signal dispositions (libevent's handlers
+ * would write into the parent's loop), then lets go of the sockets and the
+ * lock, so that a tallyd restarted while it still writes can bind and lock.
+ */
+static void
+writer_child_setup(struct tallyd *td)
+{
+	int keep[2] = { td->store.fd, log_fd() };
+	unsigned from = 3;
+	sigset_t none;
+	size_t k;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (keep[0] > keep[1]) {
+		keep[0] = keep[1];
+		keep[1] = td->store.fd;
+	}
+	for (k = 0; k < 2; k++) {
+		if (keep[k] < (int)from)
+			continue;
+		if ((unsigned)keep[k] > from)
+			close_range(from, (unsigned)keep[k] - 1, 0);
+		from = (unsigned)keep[k] + 1;
+	}
+	close_range(from, ~0U, 0);
 }
 
 static void
@@ -421,35 +472,8 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (pid == 0) {
-		/*
-		 * The child: write and leave, touching nothing else.  It first
-		 * takes back the default signal dispositions (libevent's
-		 * handlers would write into the parent's loop), then lets go
-		 * of the sockets and the lock, so that a tallyd restarted
-		 * while it still writes can bind and lock.
-		 */
-		int rc, keep[2] = { td->store.fd, log_fd() };
-		unsigned from = 3;
-		sigset_t none;
-		size_t k;
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (keep[0] > keep[1]) {
-			keep[0] = keep[1];
-			keep[1] = td->store.fd;
-		}
-		for (k = 0; k < 2; k++) {
-			if (keep[k] < (int)from)
-				continue;
-			if ((unsigned)keep[k] > from)
-				close_range(from, (unsigned)keep[k] - 1, 0);
-			from = (unsigned)keep[k] + 1;
-		}
-		close_range(from, ~0U, 0);
+		int rc;
+		writer_child_setup(td);
 		tally_diag_init(&diag);
 		rc = snapshot_write(td->cf.data_dir, core_state(td->core), next,
 		    core_chain(td->core), &td->store, &diag);
@@ -463,6 +487,186 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 		log_warn("journal rotation");
 	log_info("writing a snapshot up to journal sequence %llu (pid %ld)",
 	    (unsigned long long)next, (long)pid);
+}
+
+/* Copy the election definition beside a backup, for the archive. */
+static int
+copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, rc = -1;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	if (n == 0 && fsync(out) == 0)
+		rc = 0;
+out:
+	close(in);
+	if (close(out) == -1)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Whether the file still holds the definition in force: a reload may have
+ * named another file, or the file been edited, after counting began (the
+ * new one is then taken only at the next restart).  A backup must not
+ * archive a definition it was not counted under.
+ */
+static bool
+same_definition(const struct tally_election *e, const char *path)
+{
+	struct tally_election *f;
+	struct tally_diag diag;
+	json_t *a, *b;
+	bool same;
+
+	tally_diag_init(&diag);
+	f = tally_election_load(path, &diag);
+	tally_diag_finish(&diag);
+	if (f == NULL)
+		return false;
+	a = tally_election_dump(e);
+	b = tally_election_dump(f);
+	same = a != NULL && b != NULL && json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	tally_election_destroy(f);
+	return same;
+}
+
+/*
+ * Backups (SIGUSR1).  A backup is a snapshot of the whole tally, written
+ * like the periodic ones -- by a fork child from its copy-on-write image,
+ * while we go on serving -- but into a new directory under backup_dir, with
+ * a copy of the election definition.  It is consistent because the child is
+ * forked only when nothing is in the journal (every journaled record is
+ * applied, and nothing applied is missing from the journal).  Restoring is
+ * putting the snapshot into an empty data dir: the snapshot holds every
+ * revision, the version and the history digest, so the restored tallyd
+ * serves the same bytes under the same ETags.  Nothing is pruned: the
+ * journal is not rotated for a backup.
+ */
+static void
+on_backup_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct tallyd *td = arg;
+	struct timeval tv = { 0, 10000 };
+
+	(void)sig;
+	(void)what;
+	if (td->stopping) {
+		log_warnx("SIGUSR1: stopping; no backup (the final snapshot is "
+		    "written in %s)", td->cf.data_dir);
+		return;
+	}
+	if (td->backup_pid != 0 || evtimer_pending(td->ev_backup, NULL)) {
+		log_info("SIGUSR1: a backup is already under way");
+		return;
+	}
+	log_info("SIGUSR1: backup requested; waiting for the journal to be "
+	    "idle");
+	evtimer_add(td->ev_backup, &tv);
+}
+
+static void
+backup_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct tallyd *td = arg;
+	struct timeval tv = { 0, 10000 };
+	struct tally_diag diag;
+	char stamp[32], path[4400];
+	struct tm tm;
+	time_t now;
+	uint64_t next;
+	pid_t pid;
+	int status;
+
+	(void)fd;
+	(void)what;
+	if (td->backup_pid != 0) {
+		if (waitpid(td->backup_pid, &status, WNOHANG) != td->backup_pid) {
+			evtimer_add(td->ev_backup, &tv);
+			return;
+		}
+		td->backup_pid = 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			log_info("backup written to %s (version %llu)",
+			    td->backup_path,
+			    (unsigned long long)td->backup_version);
+		else
+			log_warnx("backup to %s failed (status %d); see above",
+			    td->backup_path, status);
+		return;
+	}
+	/* Everything journaled is applied, and nothing else is. */
+	if (journal_busy(td->journal) || !core_round_idle(td->core)) {
+		evtimer_add(td->ev_backup, &tv);
+		return;
+	}
+	next = journal_next_seq(td->journal);
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(td->backup_path, sizeof(td->backup_path),
+	    "%s%s/tallyd-%s-%s-v%llu", td->cf.backup_dir != NULL ?
+	    td->cf.backup_dir : td->cf.data_dir, td->cf.backup_dir != NULL ?
+	    "" : "/backups", core_election(td->core)->id,
+	    stamp, (unsigned long long)core_state(td->core)->version);
+	td->backup_version = core_state(td->core)->version;
+	if ((pid = fork()) == -1) {
+		log_warn("fork for a backup");
+		return;
+	}
+	if (pid == 0) {
+		int rc = -1;
+		writer_child_setup(td);
+		tally_diag_init(&diag);
+		if (mkdir_p(td->backup_path) == -1)
+			log_warn("backup: cannot create %s", td->backup_path);
+		else if ((rc = snapshot_write(td->backup_path,
+		    core_state(td->core), next, core_chain(td->core),
+		    &td->store, &diag)) == -1)
+			print_diag(&diag);
+		else if (same_definition(core_election(td->core),
+		    td->cf.election)) {
+			snprintf(path, sizeof(path), "%s/election.json",
+			    td->backup_path);
+			if (copy_file(td->cf.election, path) == -1)
+				log_warn("backup: cannot copy %s (the snapshot "
+				    "is complete without it)", td->cf.election);
+			fsync_dir(td->backup_path);
+		} else
+			log_warnx("backup: %s is no longer the definition in "
+			    "force (changed after counting began); archive the "
+			    "one tallyd started with beside the backup",
+			    td->cf.election);
+		_exit(rc == -1 ? 1 : 0);
+	}
+	td->backup_pid = pid;
+	log_info("writing a backup of version %llu to %s (pid %ld)",
+	    (unsigned long long)td->backup_version, td->backup_path, (long)pid);
+	evtimer_add(td->ev_backup, &tv);
+}
+
+/* STATUS= for systemctl status, refreshed by notify.c's timer. */
+static void
+status_text(void *arg, char *buf, size_t len)
+{
+	struct tallyd *td = arg;
+
+	snprintf(buf, len, "%s version %llu of %s; %u connections",
+	    td->stopping ? "stopping at" : "serving",
+	    (unsigned long long)core_state(td->core)->version,
+	    core_election(td->core)->id, server_connections(td->server));
 }
 
 /*
@@ -481,6 +685,12 @@ final_snapshot(struct tallyd *td, uint64_t next)
 		if (waitpid(td->snapshot_pid, &status, 0) == td->snapshot_pid)
 			snapshot_reap(td, status);
 		td->snapshot_pid = 0;
+	}
+	if (td->backup_pid != 0) {
+		log_info("waiting for the backup writer (pid %ld)",
+		    (long)td->backup_pid);
+		waitpid(td->backup_pid, &status, 0);
+		td->backup_pid = 0;
 	}
 	if (next == td->snapshot_seq)
 		return;
@@ -764,10 +974,11 @@ main(int argc, char **argv)
 			return 0;
 		case 'V':
 #ifdef TALLYD_FAILPOINTS
-			printf("tallyd %s (test build: failpoints)\n",
-			    TALLYD_VERSION);
+			printf("tallyd %s (commit %s; test build: failpoints)\n",
+			    TALLYD_VERSION, TALLYD_COMMIT);
 #else
-			printf("tallyd %s\n", TALLYD_VERSION);
+			printf("tallyd %s (commit %s)\n", TALLYD_VERSION,
+			    TALLYD_COMMIT);
 #endif
 			return 0;
 		case 5:
@@ -817,6 +1028,7 @@ main(int argc, char **argv)
 		config_finish(&td.cf);
 		return rc;
 	}
+	notify_init();
 
 	if (mkdir_p(td.cf.data_dir) == -1)
 		fatal("cannot create data directory %s (set data_dir or "
@@ -843,10 +1055,14 @@ main(int argc, char **argv)
 	td.ev_sigint = evsignal_new(td.base, SIGINT, on_stop, &td);
 	td.ev_sigterm = evsignal_new(td.base, SIGTERM, on_stop, &td);
 	td.ev_sighup = evsignal_new(td.base, SIGHUP, on_hup, &td);
+	td.ev_sigusr1 = evsignal_new(td.base, SIGUSR1, on_backup_signal, &td);
+	td.ev_backup = evtimer_new(td.base, backup_tick, &td);
 	if (td.ev_sigint == NULL || td.ev_sigterm == NULL ||
-	    td.ev_sighup == NULL || evsignal_add(td.ev_sigint, NULL) == -1 ||
+	    td.ev_sighup == NULL || td.ev_sigusr1 == NULL ||
+	    td.ev_backup == NULL || evsignal_add(td.ev_sigint, NULL) == -1 ||
 	    evsignal_add(td.ev_sigterm, NULL) == -1 ||
-	    evsignal_add(td.ev_sighup, NULL) == -1)
+	    evsignal_add(td.ev_sighup, NULL) == -1 ||
+	    evsignal_add(td.ev_sigusr1, NULL) == -1)
 		fatalx("cannot install signal handlers");
 
 	tally_diag_init(&diag);
@@ -863,11 +1079,16 @@ main(int argc, char **argv)
 	 * Load the snapshot, then replay the journal after it, all before
 	 * listening: nobody sees a half-rebuilt tally.
 	 */
+	notify_status("replaying the snapshot and journal in %s",
+	    td.cf.data_dir);
 	load_tally(&td, (repair ? JOURNAL_REPAIR : 0) |
 	    (empty ? JOURNAL_EMPTY_OK : 0), &jst);
 	if (jst.repair_max_version > 0 &&
 	    jst.repair_max_version >= core_state(td.core)->version)
 		skip_versions(&td, jst.repair_max_version + 1);
+	notify_status("replayed %llu records (version %llu); opening listeners",
+	    (unsigned long long)jst.records,
+	    (unsigned long long)core_state(td.core)->version);
 	core_started(td.core);
 	td.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.store);
@@ -896,6 +1117,9 @@ main(int argc, char **argv)
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
+	td.msrc = (struct metrics_src){ &td.cf, td.journal, td.server, td.core,
+	    time(NULL) };
+	api_set_metrics(td.api, metrics_write, &td.msrc);
 	{
 		struct timeval one = { 1, 0 };
 		td.ev_snapshot = event_new(td.base, -1, EV_PERSIST,
@@ -911,11 +1135,18 @@ main(int argc, char **argv)
 	    (unsigned long long)core_election(td.core)->seats_total,
 	    td.cf.data_dir);
 	started(ready_fd);
+	/* Replayed and listening: what READY=1 promises. */
+	notify("READY=1\nMAINPID=%ld\nSTATUS=serving version %llu of %s",
+	    (long)getpid(), (unsigned long long)core_state(td.core)->version,
+	    core_election(td.core)->id);
+	if (notify_start(td.base, status_text, &td) == -1)
+		fatalx("cannot add the notification timer");
 
 	if (event_base_dispatch(td.base) == -1)
 		log_warnx("event loop failed");
 
 	/* Nothing is parked now (drain_check): the HTTP daemons may stop. */
+	notify_finish();
 	server_destroy(td.server);
 	next = journal_next_seq(td.journal);
 	if (journal_close(td.journal) == -1) {
@@ -932,6 +1163,8 @@ main(int argc, char **argv)
 		event_free(td.ev_snapshot);
 	if (td.ev_drain != NULL)
 		event_free(td.ev_drain);
+	event_free(td.ev_backup);
+	event_free(td.ev_sigusr1);
 	event_free(td.ev_sighup);
 	event_free(td.ev_sigterm);
 	event_free(td.ev_sigint);

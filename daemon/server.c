@@ -42,6 +42,7 @@ struct listener {
 	struct event		*ev_timer;
 	bool			 ingest;	/* takes POSTs */
 	char			 addr[300];
+	unsigned		 connections;	/* open on this listener */
 };
 
 struct server {
@@ -155,10 +156,14 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 
 	(void)c;
 	(void)socket_context;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		l->srv->connections++;
-	else if (l->srv->connections > 0)
+		l->connections++;
+	} else if (l->srv->connections > 0) {
 		l->srv->connections--;
+		if (l->connections > 0)
+			l->connections--;
+	}
 }
 
 static void
@@ -540,6 +545,18 @@ unsigned
 server_connections(const struct server *srv)
 {
 	return srv->connections;
+}
+
+int
+server_listener(const struct server *srv, size_t i, const char **addr,
+    bool *ingest, unsigned *connections)
+{
+	if (i >= srv->n_listeners || i >= 2)
+		return -1;
+	*addr = srv->listeners[i].addr;
+	*ingest = srv->listeners[i].ingest;
+	*connections = srv->listeners[i].connections;
+	return 0;
 }
 
 void

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <tally/tally.h>
@@ -23,6 +24,8 @@ void	log_setlevel(enum log_level level);
 void	log_startup_fd(int fd);
 /* The descriptor the log writes to (kept open by a snapshot child). */
 int	log_fd(void);
+/* stderr is systemd's journal: lines carry "<prio>", no timestamp. */
+bool	log_to_journal(void);
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,6 +63,7 @@ struct config {
 	long		 fsync_batch_ms;	/* with JOURNAL_BATCH */
 	long		 ingest_rate;		/* feeds a second per token; 0: any */
 	long		 ingest_burst;		/* feeds at once per token */
+	char		*backup_dir;		/* SIGUSR1 backups; NULL: data_dir */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -136,6 +140,12 @@ uint64_t	 journal_next_seq(const struct journal *j);
  */
 int		 journal_close(struct journal *j);
 const char	*journal_policy_name(enum journal_policy p);
+/* fdatasync latency histogram: upper bounds in seconds, then +Inf. */
+#define JOURNAL_SYNC_BUCKETS	12
+extern const double journal_sync_bounds[JOURNAL_SYNC_BUCKETS];
+/* Per-bucket counts (not cumulative; JOURNAL_SYNC_BUCKETS + 1) and sum. */
+void		 journal_sync_histogram(const struct journal *j,
+		    uint64_t *buckets, double *sum);
 
 /* snapshot.c: the whole tally in one file */
 struct snapshot_store {
@@ -359,6 +369,9 @@ void		 server_destroy(struct server *srv);
 void		 server_quiesce(struct server *srv);
 /* Connections currently open on all listeners. */
 unsigned	 server_connections(const struct server *srv);
+/* Listener i (0, 1): its address, whether it takes feeds, connections. */
+int		 server_listener(const struct server *srv, size_t i,
+		    const char **addr, bool *ingest, unsigned *connections);
 /* Requests begun and not yet completed. */
 unsigned	 server_in_flight(const struct server *srv);
 /* Requests suspended until their answer (waiting on the log). */
@@ -376,6 +389,9 @@ struct api	*api_create(struct core *core, const struct config *cf,
 void		 api_destroy(struct api *api);
 /* For /metrics (borrowed). */
 void		 api_set_server(struct api *api, const struct server *srv);
+/* More /metrics lines, written by fn(arg, f) after the API's own. */
+void		 api_set_metrics(struct api *api,
+		    void (*fn)(void *arg, FILE *f), void *arg);
 /* How history reads revisions kept on disk. */
 void		 api_set_loader(struct api *api, tally_revision_loader load,
 		    void *ctx);
@@ -397,6 +413,38 @@ void		 api_refused(struct api *api, const char *path, unsigned status,
 void		 api_error(struct http_reply *reply, unsigned status,
 		    const char *code, const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
+
+/* notify.c: systemd's notification protocol over NOTIFY_SOCKET */
+/* Fills buf with the current STATUS= text. */
+typedef void (*notify_status_fn)(void *arg, char *buf, size_t len);
+
+/*
+ * Read NOTIFY_SOCKET and WATCHDOG_USEC (and unset them, so that children
+ * do not inherit them).  0 when absent or usable, -1 when unusable.
+ */
+int	notify_init(void);
+bool	notify_enabled(void);
+/* Send one message ("READY=1", "STOPPING=1"); best effort. */
+void	notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* STATUS=<text>, only when it changed. */
+void	notify_status(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	notify_reloading(void);
+/* A loop timer: WATCHDOG=1 (when asked for) and the status from fn. */
+int	notify_start(struct event_base *base, notify_status_fn fn, void *arg);
+void	notify_finish(void);
+
+/* metrics.c: what an operator alerts on (disk, fsync, listeners, age) */
+struct metrics_src {
+	const struct config	*cf;		/* borrowed; data_dir */
+	struct journal		*journal;	/* borrowed */
+	const struct server	*server;	/* borrowed */
+	const struct core	*core;		/* borrowed */
+	time_t			 started;
+};
+
+/* Prometheus text for src (an api_set_metrics hook; arg: the src). */
+void	metrics_write(void *arg, FILE *f);
 
 /* util.c */
 /* RFC 3339 UTC with seconds: "2018-05-14T18:00:00Z". buf >= 21 bytes. */
