@@ -45,7 +45,8 @@ struct view {
 /* Views rendered once per stamp: one each, or one per province/coalition. */
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
-	VIEW_PROVINCES_CSV, VIEW_SINGLES,
+	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
+	VIEW_SINGLES,
 	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
 };
 
@@ -441,6 +442,11 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 		return tally_render_leaderboard_csv(s);
 	case VIEW_PROVINCES:
 		j = tally_render_provinces(s);
+		break;
+	case VIEW_PROVINCES_OPEN:
+	case VIEW_PROVINCES_SETTLED:
+		/* ?settled=false: what the uncounted can still change. */
+		j = tally_render_provinces_settled(s, id == VIEW_PROVINCES_SETTLED);
 		break;
 	case VIEW_PROVINCES_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
@@ -1372,6 +1378,13 @@ is_true(const char *v)
 	    strcmp(v, "yes") == 0);
 }
 
+static bool
+is_false(const char *v)
+{
+	return v != NULL && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "no") == 0);
+}
+
 static void
 route(struct call *cl, const char *id)
 {
@@ -1421,9 +1434,20 @@ route(struct call *cl, const char *id)
 	case R_LEADERBOARD_CSV:
 		serve_view(cl, VIEW_LEADERBOARD_CSV, 0);
 		return;
-	case R_PROVINCES:
-		serve_view(cl, VIEW_PROVINCES, 0);
+	case R_PROVINCES: {
+		const char *st = http_arg(rq, "settled");
+		if (st == NULL)
+			serve_view(cl, VIEW_PROVINCES, 0);
+		else if (is_true(st))
+			serve_view(cl, VIEW_PROVINCES_SETTLED, 0);
+		else if (is_false(st))
+			serve_view(cl, VIEW_PROVINCES_OPEN, 0);
+		else
+			fail(cl, 400, "bad_query", NULL, "settled must be true or "
+			    "false (e.g. /v1/provinces?settled=false: the provinces "
+			    "whose seats can still change)");
 		return;
+	}
 	case R_PROVINCES_CSV:
 		serve_view(cl, VIEW_PROVINCES_CSV, 0);
 		return;

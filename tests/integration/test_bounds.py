@@ -147,6 +147,25 @@ class Bounds(CheckedDaemonTest):
             self.assertEqual((l["seats_min"], l["seats_max"]),
                              (l["seats"], l["seats"]))
 
+    def test_provinces_filtered_by_settled(self):
+        self.apply("south", SOUTH)      # final: settled
+        self.apply("east", EAST)        # no bound: open
+        every = self.d.get("/v1/provinces").json()["provinces"]
+        open_ = self.d.get("/v1/provinces?settled=false")
+        self.assertEqual(open_.status, 200)
+        settled = self.d.get("/v1/provinces?settled=true").json()["provinces"]
+        ids = lambda rows: sorted(r["id"] for r in rows)
+        self.assertEqual(ids(settled), ["south"])
+        self.assertEqual(ids(open_.json()["provinces"]),
+                         sorted(r["id"] for r in every if r["id"] != "south"))
+        # Cached like every view: a conditional GET gets 304.
+        r = self.d.get("/v1/provinces?settled=false",
+                       headers={"If-None-Match": open_.header("ETag")})
+        self.assertEqual(r.status, 304)
+        bad = self.d.get("/v1/provinces?settled=maybe")
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(bad.json()["error"]["code"], "bad_query")
+
     def test_no_bound_no_guarantee(self):
         self.apply("east", EAST)
         p = self.province("east")
