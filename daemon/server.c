@@ -63,6 +63,24 @@ struct http_chunk {
 	char			 bytes[];
 };
 
+/*
+ * libmicrohttpd's memory pool per connection (its default: 32 KiB): request
+ * headers, the read buffer and the write buffer of a streamed body come
+ * from it.  Measured: 32 KiB cost 37 KiB of RSS per idle event stream.
+ */
+#ifndef CONNECTION_MEMORY
+#define CONNECTION_MEMORY	(16 * 1024)
+#endif
+
+/*
+ * The block size of a stream's response: libmicrohttpd allocates this much
+ * with every response made from a callback, even a chunked one, which it
+ * fills from the connection's write buffer instead.
+ */
+#ifndef STREAM_BLOCK
+#define STREAM_BLOCK		2048
+#endif
+
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
 
@@ -450,7 +468,7 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 	}
 	st->rq = rq;
 	st->queued = first;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_read, st, NULL);
 	if (r == NULL) {
 		http_chunk_unref(first);
@@ -780,6 +798,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->connection_limit,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
 	    MHD_OPTION_END);
