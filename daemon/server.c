@@ -81,6 +81,11 @@ struct http_chunk {
 #define STREAM_BLOCK		2048
 #endif
 
+/* Parked streams resumed in one turn of the loop. */
+#ifndef FANOUT_SLICE
+#define FANOUT_SLICE		1000
+#endif
+
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
 
@@ -368,31 +373,45 @@ stream_give(struct stream *st, struct http_chunk *c)
 {
 	http_chunk_unref(st->queued);
 	st->queued = http_chunk_ref(c);
-	stream_wake(st);
 }
 
 /*
  * The fan-out, after the replies of the round that made the versions: a
  * stream that has taken everything gets every version since the last
  * fan-out; one that has not yet started the previous chunk gets only the
- * newest (its ids say what it skipped).
+ * newest (its ids say what it skipped).  Giving is a pointer each; the work
+ * is in sending, so parked streams are resumed FANOUT_SLICE at a time, with
+ * a turn of the loop (and of the ingest listener) between slices: a POST
+ * never waits behind more than one slice of writes.
  */
 static void
 fanout(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	struct timeval soon = { 0, 100 };
 	struct stream *st;
+	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
-	if (srv->fan_newest == NULL)
-		return;
-	for (st = srv->streams; st != NULL; st = st->next)
-		stream_give(st, st->queued != NULL ? srv->fan_newest :
-		    srv->fan_all);
-	http_chunk_unref(srv->fan_all);
-	http_chunk_unref(srv->fan_newest);
-	srv->fan_all = srv->fan_newest = NULL;
+	if (srv->fan_newest != NULL) {
+		for (st = srv->streams; st != NULL; st = st->next)
+			stream_give(st, st->queued != NULL ? srv->fan_newest :
+			    srv->fan_all);
+		http_chunk_unref(srv->fan_all);
+		http_chunk_unref(srv->fan_newest);
+		srv->fan_all = srv->fan_newest = NULL;
+	}
+	for (st = srv->streams; st != NULL; st = st->next) {
+		if (!st->suspended || st->queued == NULL)
+			continue;
+		if (k++ == FANOUT_SLICE) {
+			/* After the listeners' run of this slice (due now). */
+			evtimer_add(srv->ev_fanout, &soon);
+			return;
+		}
+		stream_wake(st);
+	}
 }
 
 void
@@ -428,6 +447,7 @@ heartbeat(evutil_socket_t fd, short what, void *arg)
 	for (st = srv->streams; st != NULL; st = st->next)
 		if (st->cur == NULL && st->queued == NULL)
 			stream_give(st, srv->heartbeat);
+	fanout(-1, 0, srv);
 }
 
 void
