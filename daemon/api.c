@@ -1262,20 +1262,33 @@ waiter_timeout(evutil_socket_t fd, short what, void *arg)
 	waiter_answer(arg, false);
 }
 
-/* After a publish: answer every long-poll whose view moved. */
+/*
+ * After a publish: answer every long-poll whose view moved, WAKE_SLICE at a
+ * time with a turn of the loop between slices (as the server's fan-out), so
+ * that a POST never waits behind all of them.
+ */
+#define WAKE_SLICE	1000
+
 static void
 wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct api *api = arg;
+	struct timeval soon = { 0, 100 };
 	struct waiter *w, *next;
+	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
 	for (w = api->waiters; w != NULL; w = next) {
 		struct core_stamp st = view_stamp(api, w->id, w->index);
 		next = w->next;
-		if (st.version != w->version || st.digest != w->digest)
-			waiter_answer(w, true);
+		if (st.version == w->version && st.digest == w->digest)
+			continue;
+		if (k++ == WAKE_SLICE) {
+			evtimer_add(api->ev_wake, &soon);
+			return;
+		}
+		waiter_answer(w, true);
 	}
 }
 
