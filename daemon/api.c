@@ -13,6 +13,13 @@
  *
  * One exit per request: every refusal goes through fail(), which fills the
  * reply and counts it (feed rejections by code in /metrics).
+ *
+ * Live updates.  The core tells us of every version (on_publish): the
+ * leaderboard and the provinces list are rendered then, once, and kept for
+ * /v1/versions/{n}/... (the last keep_versions, immutable); the version's
+ * events are made once and handed to the server's streams; long-polls
+ * (?wait=S with If-None-Match) parked on a view that changed are answered
+ * just after the POSTs of the round.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <zlib.h>
 
@@ -38,6 +46,8 @@ struct view {
 	const char		*bytes;		/* the plain body, owned by plain */
 	size_t			 len;
 	const char		*ctype;
+	struct http_chunk	*chunk;		/* the plain bytes, for long-polls */
+	char			 location[64];	/* Content-Location, or "" */
 	char			 etag[64];
 	char			 etag_gz[64];
 };
@@ -53,7 +63,8 @@ enum view_id {
 enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
-	R_RESULTS, R_COALITION, R_LOT, R_NONE, R_COUNT
+	R_RESULTS, R_COALITION, R_LOT, R_EVENTS, R_VERSION_LEADERBOARD,
+	R_VERSION_PROVINCES, R_NONE, R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -61,12 +72,13 @@ static const char *const route_names[R_COUNT] = {
 	"/v1/leaderboard.csv", "/v1/provinces", "/v1/provinces.csv",
 	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
 	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
-	"/v1/provinces/{id}/lot", "other",
+	"/v1/provinces/{id}/lot", "/v1/events", "/v1/versions/{n}/leaderboard",
+	"/v1/versions/{n}/provinces", "other",
 };
 
 /* Statuses counted in /metrics; anything else counts as "other". */
-static const unsigned metric_statuses[] = { 200, 201, 304, 400, 401, 403,
-    404, 405, 409, 413, 415, 422, 429, 500, 503 };
+static const unsigned metric_statuses[] = { 200, 201, 204, 304, 400, 401,
+    403, 404, 405, 409, 413, 415, 422, 429, 500, 503 };
 #define N_STATUSES (sizeof(metric_statuses) / sizeof(metric_statuses[0]))
 
 #define N_REASONS	32
@@ -82,10 +94,30 @@ struct metrics {
 	uint64_t	 gzips;
 };
 
+/* A version's leaderboard and provinces, as served at that version. */
+struct version_slot {
+	uint64_t		 version;
+	struct http_body	*leaderboard;
+	struct http_body	*provinces;
+};
+
+/* A long-poll parked until its view changes or its time is up. */
+struct waiter {
+	struct waiter		*prev, *next;
+	struct api		*api;
+	enum route_id		 route;
+	enum view_id		 id;
+	size_t			 index;
+	uint64_t		 version;	/* the stamp the client holds */
+	uint64_t		 digest;
+	void			*ctx;		/* the server's request */
+	struct event		*timer;
+};
+
 struct api {
 	struct core		*core;		/* borrowed */
 	struct auth		*auth;		/* owned */
-	const struct server	*server;	/* borrowed, for /metrics */
+	struct server		*server;	/* borrowed */
 	void			(*metrics_fn)(void *, FILE *);	/* more lines */
 	void			*metrics_arg;
 	bool			 split;		/* separate ingest listener */
@@ -102,6 +134,20 @@ struct api {
 	/* Reads older revisions kept in the loaded snapshot. */
 	tally_revision_loader	 loader;
 	void			*loader_ctx;
+	/* Live updates (all on the loop). */
+	char			*cors_origin;	/* NULL: no CORS headers */
+	long			 sse_max_clients;
+	struct version_slot	*versions;	/* ring of keep_versions */
+	size_t			 n_versions;
+	uint64_t		 first_kept;	/* the first version recorded */
+	bool			 any_kept;
+	struct http_chunk	*hello_bare;	/* "retry: 3000" */
+	struct http_chunk	*hello;		/* + the current leaderboard */
+	uint64_t		 hello_version;
+	struct waiter		*waiters;
+	unsigned		 n_waiters;
+	struct event		*ev_wake;
+	bool			 stopping;
 };
 
 /* One request on its way through the API. */
@@ -114,9 +160,17 @@ struct call {
 	const struct tally_errors	*all;
 };
 
+static void	on_publish(void *arg, uint64_t version, const size_t *changed,
+		    size_t n);
+static void	wake(evutil_socket_t fd, short what, void *arg);
+static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
+static void	waiter_answer(struct waiter *w, bool changed);
+static void	version_record(struct api *api);
+
 static void
 view_clear(struct view *v)
 {
+	http_chunk_unref(v->chunk);
 	http_body_free(v->plain);
 	http_body_free(v->gzip);
 	http_body_free(v->not_modified);
@@ -186,6 +240,18 @@ api_create(struct core *core, const struct config *cf,
 		return NULL;
 	}
 	api->max_age = cf->max_age;
+	api->sse_max_clients = cf->sse_max_clients;
+	api->n_versions = (size_t)cf->keep_versions;
+	if ((cf->cors_origin != NULL && (api->cors_origin =
+	    strdup(cf->cors_origin)) == NULL) ||
+	    (api->versions = calloc(api->n_versions,
+	    sizeof(*api->versions))) == NULL ||
+	    (api->hello_bare = http_chunk_new("retry: 3000\n\n", 13, NULL,
+	    0)) == NULL || core_subscribe(core, on_publish, api) == -1) {
+		tally_diag_add(diag, "out of memory");
+		api_destroy(api);
+		return NULL;
+	}
 	api->split = cf->ingest_listen != NULL &&
 	    strcmp(cf->ingest_listen, cf->listen) != 0;
 	snprintf(api->ingest_addr, sizeof(api->ingest_addr), "%s",
@@ -195,9 +261,14 @@ api_create(struct core *core, const struct config *cf,
 }
 
 void
-api_set_server(struct api *api, const struct server *srv)
+api_set_server(struct api *api, struct server *srv)
 {
 	api->server = srv;
+	if (api->ev_wake == NULL &&
+	    (api->ev_wake = evtimer_new(server_base(srv), wake, api)) == NULL)
+		fatalx("out of memory for the long-poll timer");
+	/* The version in force at start is kept from now on, too. */
+	version_record(api);
 }
 
 void
@@ -217,12 +288,26 @@ api_set_loader(struct api *api, tally_revision_loader load, void *ctx)
 void
 api_destroy(struct api *api)
 {
+	size_t i;
+
 	if (api == NULL)
 		return;
 	views_free(api);
 	if (api->zs_ready)
 		deflateEnd(&api->zs);
 	auth_destroy(api->auth);
+	while (api->waiters != NULL)
+		waiter_answer(api->waiters, false);
+	if (api->ev_wake != NULL)
+		event_free(api->ev_wake);
+	for (i = 0; api->versions != NULL && i < api->n_versions; i++) {
+		http_body_free(api->versions[i].leaderboard);
+		http_body_free(api->versions[i].provinces);
+	}
+	free(api->versions);
+	http_chunk_unref(api->hello_bare);
+	http_chunk_unref(api->hello);
+	free(api->cors_origin);
 	free(api);
 }
 
@@ -306,6 +391,17 @@ gzip_bytes(struct api *api, const char *in, size_t len, char **out,
 	return 0;
 }
 
+/* Browsers on other sites may read public GETs (and their validators). */
+static void
+add_cors_headers(struct api *api, struct http_body *b)
+{
+	if (api->cors_origin == NULL)
+		return;
+	http_body_header(b, "Access-Control-Allow-Origin", api->cors_origin);
+	http_body_header(b, "Access-Control-Expose-Headers",
+	    "ETag, Content-Location");
+}
+
 static void
 add_cache_headers(struct api *api, struct http_body *b, const char *etag,
     time_t at)
@@ -318,6 +414,7 @@ add_cache_headers(struct api *api, struct http_body *b, const char *etag,
 	snprintf(buf, sizeof(buf), "public, max-age=%ld", api->max_age);
 	http_body_header(b, "Cache-Control", buf);
 	http_body_header(b, "Vary", "Accept-Encoding");
+	add_cors_headers(api, b);
 }
 
 /* The stamp a view is rendered for. */
@@ -358,6 +455,8 @@ view_gzip(struct api *api, struct view *v, time_t at)
 	http_body_header(v->gzip, "Content-Type", v->ctype);
 	http_body_header(v->gzip, "Content-Encoding", "gzip");
 	add_cache_headers(api, v->gzip, v->etag_gz, at);
+	if (v->location[0] != '\0')
+		http_body_header(v->gzip, "Content-Location", v->location);
 	api->m.gzips++;
 	return v->gzip;
 }
@@ -537,39 +636,70 @@ static void	fail(struct call *cl, unsigned status, const char *code,
 		    const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
 
+/* The view rendered for the current stamp (rendered now if needed), or NULL. */
+static struct view *
+view_current(struct api *api, enum view_id id, size_t index)
+{
+	struct view *v = view_slot(api, id, index);
+	struct core_stamp st = view_stamp(api, id, index);
+	unsigned long nomem;
+	const char *ctype;
+	char *bytes;
+
+	if (v->valid && v->version == st.version && v->digest == st.digest) {
+		api->m.cache_hits++;
+		return v;
+	}
+	nomem = tally_json_failures();
+	bytes = render(api, id, index, &ctype);
+	api->m.renders++;
+	/* A view that lost a member to a failed allocation is not
+	 * cached, nor sent (see tally_json_init). */
+	if (tally_json_failures() != nomem) {
+		free(bytes);
+		bytes = NULL;
+	}
+	if (bytes == NULL || view_fill(api, v, &st, bytes, strlen(bytes),
+	    ctype) == -1)
+		return NULL;
+	if (id == VIEW_LEADERBOARD) {
+		/* The same bytes for ever, at the version's own URL. */
+		snprintf(v->location, sizeof(v->location),
+		    "/v1/versions/%llu/leaderboard",
+		    (unsigned long long)st.version);
+		http_body_header(v->plain, "Content-Location", v->location);
+		http_body_header(v->not_modified, "Content-Location",
+		    v->location);
+	}
+	return v;
+}
+
+static bool	park(struct call *cl, enum view_id id, size_t index,
+		    const struct view *v);
+
 static void
 serve_view(struct call *cl, enum view_id id, size_t index)
 {
 	struct api *api = cl->api;
 	const struct http_request *rq = cl->rq;
 	struct http_reply *reply = cl->reply;
-	struct view *v = view_slot(api, id, index);
 	struct core_stamp st = view_stamp(api, id, index);
+	struct view *v;
 
-	if (!v->valid || v->version != st.version || v->digest != st.digest) {
-		unsigned long nomem = tally_json_failures();
-		const char *ctype;
-		char *bytes = render(api, id, index, &ctype);
-
-		api->m.renders++;
-		/* A view that lost a member to a failed allocation is not
-		 * cached, nor sent (see tally_json_init). */
-		if (tally_json_failures() != nomem) {
-			free(bytes);
-			bytes = NULL;
-		}
-		if (bytes == NULL || view_fill(api, v, &st, bytes, strlen(bytes),
-		    ctype) == -1) {
-			fail(cl, 500, "internal", NULL, "could not render the "
-			    "view (out of memory?); try again");
-			return;
-		}
-	} else
-		api->m.cache_hits++;
+	if ((v = view_current(api, id, index)) == NULL) {
+		fail(cl, 500, "internal", NULL, "could not render the "
+		    "view (out of memory?); try again");
+		return;
+	}
 	reply->owned = false;
 	if (rq->if_none_match != NULL ? (etag_matches(rq->if_none_match,
 	    v->etag) || etag_matches(rq->if_none_match, v->etag_gz)) :
 	    not_modified_since(rq->if_modified_since, &st)) {
+		/* ?wait=S: hold the answer until the view changes. */
+		if (rq->if_none_match != NULL && park(cl, id, index, v))
+			return;
+		if (reply->status != 0)
+			return;		/* a bad wait= */
 		reply->status = 304;
 		reply->body = rq->gzip_ok ? v->not_modified_gz : v->not_modified;
 	} else {
@@ -1219,6 +1349,424 @@ reject:
 	json_decref(body);
 }
 
+/*
+ * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming the current
+ * view: the request is parked until the view's stamp moves (200 with the new
+ * bytes) or S seconds pass (304).  true when parked (or refused: then the
+ * reply is filled).
+ */
+static bool
+park(struct call *cl, enum view_id id, size_t index, const struct view *v)
+{
+	struct api *api = cl->api;
+	const char *arg = http_arg(cl->rq, "wait");
+	struct timeval tv;
+	struct waiter *w;
+	char *end;
+	long secs;
+
+	if (arg == NULL || (cl->route != R_LEADERBOARD &&
+	    cl->route != R_PROVINCES && cl->route != R_PROVINCE))
+		return false;
+	secs = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 60) {
+		fail(cl, 400, "invalid_wait", NULL, "wait must be a number of "
+		    "seconds from 0 to 60");
+		return true;
+	}
+	if (secs == 0 || api->stopping || api->ev_wake == NULL)
+		return false;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return false;		/* answered at once: 304 */
+	w->api = api;
+	w->route = cl->route;
+	w->id = id;
+	w->index = index;
+	w->version = v->version;
+	w->digest = v->digest;
+	w->ctx = cl->rq->ctx;
+	if ((w->timer = evtimer_new(server_base(api->server),
+	    waiter_timeout, w)) == NULL) {
+		free(w);
+		return false;
+	}
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(w->timer, &tv);
+	w->next = api->waiters;
+	if (w->next != NULL)
+		w->next->prev = w;
+	api->waiters = w;
+	api->n_waiters++;
+	cl->reply->pending = true;
+	return true;
+}
+
+/* The headers of a view's body (for long-poll answers made per request). */
+static void
+add_view_headers(struct api *api, struct http_body *b, const struct view *v,
+    time_t at)
+{
+	http_body_header(b, "Content-Type", v->ctype);
+	add_cache_headers(api, b, v->etag, at);
+	if (v->location[0] != '\0')
+		http_body_header(b, "Content-Location", v->location);
+}
+
+/*
+ * Answer a parked long-poll: the view's current bytes when it changed (a
+ * small body of its own sharing the view's bytes: the cached body could be
+ * replaced before libmicrohttpd queues this answer), else 304.
+ */
+static void
+waiter_answer(struct waiter *w, bool changed)
+{
+	struct api *api = w->api;
+	struct core_stamp st = view_stamp(api, w->id, w->index);
+	struct http_reply reply;
+	struct view *v = view_current(api, w->id, w->index);
+	static char empty[] = "";
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		api->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	api->n_waiters--;
+	event_free(w->timer);
+	memset(&reply, 0, sizeof(reply));
+	reply.owned = true;
+	if (v != NULL && changed && v->chunk == NULL)
+		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
+	if (v != NULL && changed && v->chunk != NULL &&
+	    (reply.body = http_body_from_chunk(v->chunk)) != NULL) {
+		reply.status = 200;
+		add_view_headers(api, reply.body, v, st.at);
+	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
+	    false)) != NULL) {
+		reply.status = 304;
+		add_cache_headers(api, reply.body, v->etag, st.at);
+	} else {
+		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+	}
+	count_request(api, w->route, reply.status);
+	server_resume(w->ctx, &reply);
+	free(w);
+}
+
+static void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	waiter_answer(arg, false);
+}
+
+/*
+ * After a publish: answer every long-poll whose view moved, WAKE_SLICE at a
+ * time with a turn of the loop between slices (as the server's fan-out), so
+ * that a POST never waits behind all of them.
+ */
+#define WAKE_SLICE	1000
+
+static void
+wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct api *api = arg;
+	struct timeval soon = { 0, 100 };
+	struct waiter *w, *next;
+	unsigned k = 0;
+
+	(void)fd;
+	(void)what;
+	for (w = api->waiters; w != NULL; w = next) {
+		struct core_stamp st = view_stamp(api, w->id, w->index);
+		next = w->next;
+		if (st.version == w->version && st.digest == w->digest)
+			continue;
+		if (k++ == WAKE_SLICE) {
+			evtimer_add(api->ev_wake, &soon);
+			return;
+		}
+		waiter_answer(w, true);
+	}
+}
+
+/* A body of the version ring: the view's bytes, immutable. */
+static struct http_body *
+version_body(struct api *api, const struct view *v)
+{
+	struct http_body *b;
+	char *copy;
+
+	if ((copy = malloc(v->len)) == NULL)
+		return NULL;
+	memcpy(copy, v->bytes, v->len);
+	if ((b = http_body_new(copy, v->len, true)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	http_body_header(b, "Content-Type", v->ctype);
+	http_body_header(b, "ETag", v->etag);
+	http_body_header(b, "Cache-Control", "public, max-age=31536000, "
+	    "immutable");
+	add_cors_headers(api, b);
+	return b;
+}
+
+/* Keep the current version's views in the ring (once per version). */
+static void
+version_record(struct api *api)
+{
+	uint64_t version = core_state(api->core)->version;
+	struct version_slot *slot = &api->versions[version % api->n_versions];
+	struct view *lb, *pv;
+
+	if (api->any_kept && slot->version == version &&
+	    slot->leaderboard != NULL)
+		return;
+	if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL ||
+	    (pv = view_current(api, VIEW_PROVINCES, 0)) == NULL)
+		return;
+	http_body_free(slot->leaderboard);
+	http_body_free(slot->provinces);
+	slot->version = version;
+	slot->leaderboard = version_body(api, lb);
+	slot->provinces = version_body(api, pv);
+	if (!api->any_kept || version < api->first_kept) {
+		api->first_kept = version;
+		api->any_kept = true;
+	}
+}
+
+static void
+serve_version(struct call *cl, const char *num)
+{
+	struct api *api = cl->api;
+	uint64_t cur = core_state(api->core)->version, oldest, n;
+	struct version_slot *slot;
+	char *end;
+
+	version_record(api);
+	oldest = api->first_kept;
+	if (cur >= api->n_versions && cur - api->n_versions + 1 > oldest)
+		oldest = cur - api->n_versions + 1;
+	n = strtoull(num, &end, 10);
+	slot = &api->versions[n % api->n_versions];
+	if (*num == '\0' || *end != '\0' || num[0] == '-' || n < oldest ||
+	    n > cur || slot->version != n || (cl->route ==
+	    R_VERSION_LEADERBOARD ? slot->leaderboard : slot->provinces) ==
+	    NULL) {
+		fail(cl, 404, "unknown_version", NULL, "version %.40s is not "
+		    "kept: versions %llu to %llu are (the last %zu)", num,
+		    (unsigned long long)oldest, (unsigned long long)cur,
+		    api->n_versions);
+		return;
+	}
+	cl->reply->status = 200;
+	cl->reply->owned = false;
+	cl->reply->body = cl->route == R_VERSION_LEADERBOARD ?
+	    slot->leaderboard : slot->provinces;
+}
+
+/*
+ * "id: N\nevent: NAME\ndata: BYTES\n\n" at the end of f; a newline inside
+ * the bytes starts another data line (the renderers write one line).
+ */
+static void
+write_event(FILE *f, uint64_t version, const char *name, const char *bytes,
+    size_t len)
+{
+	size_t i;
+
+	while (len > 0 && bytes[len - 1] == '\n')
+		len--;
+	fprintf(f, "id: %llu\nevent: %s\ndata: ", (unsigned long long)version,
+	    name);
+	for (i = 0; i < len; i++) {
+		if (bytes[i] == '\n')
+			fputs("\ndata: ", f);
+		else
+			fputc(bytes[i], f);
+	}
+	fputs("\n\n", f);
+}
+
+/* A new chunk of the bytes written by a memstream (buf freed). */
+static struct http_chunk *
+chunk_of(char *buf, size_t len)
+{
+	struct http_chunk *c = buf ? http_chunk_new(buf, len, NULL, 0) : NULL;
+
+	free(buf);
+	return c;
+}
+
+/* A version's events: what changed, then the leaderboard.  New, or NULL. */
+static struct http_chunk *
+version_events(struct api *api, uint64_t version, const size_t *changed,
+    size_t n, const struct view *lb)
+{
+	const struct tally_election *e = core_election(api->core);
+	const struct tally_state *s = core_state(api->core);
+	json_t *o = json_object(), *arr = json_array();
+	char *change, *buf = NULL;
+	size_t i, len = 0;
+	FILE *f;
+
+	for (i = 0; i < n; i++) {
+		const struct tally_revision *rev =
+		    tally_state_current(s, changed[i]);
+		const struct tally_feed *fd = rev ? rev->feed : NULL;
+		json_t *row = json_object();
+		json_object_set_new(row, "id",
+		    json_string(e->provinces[changed[i]].id));
+		json_object_set_new(row, "revision", json_integer(
+		    fd ? (json_int_t)fd->revision : 0));
+		json_object_set_new(row, "status", json_string(
+		    tally_status_name(fd ? fd->status : TALLY_STATUS_NONE)));
+		json_array_append_new(arr, row);
+	}
+	json_object_set_new(o, "version", json_integer((json_int_t)version));
+	json_object_set_new(o, "provinces", arr);
+	change = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (change == NULL || (f = open_memstream(&buf, &len)) == NULL) {
+		free(change);
+		return NULL;
+	}
+	write_event(f, version, "change", change, strlen(change));
+	write_event(f, version, "leaderboard", lb->bytes, lb->len);
+	free(change);
+	if (fclose(f) != 0)
+		return NULL;
+	return chunk_of(buf, len);
+}
+
+static void
+on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
+{
+	struct api *api = arg;
+	struct timeval soon = { 0, 100 };
+	struct http_chunk *c;
+	struct view *lb;
+
+	/* The state moves on with the next request of the round: now or never. */
+	version_record(api);
+	if (api->server != NULL && server_streams(api->server) > 0 &&
+	    (lb = view_current(api, VIEW_LEADERBOARD, 0)) != NULL &&
+	    (c = version_events(api, version, changed, n, lb)) != NULL) {
+		server_stream_publish(api->server, c);
+		http_chunk_unref(c);
+	}
+	/* Long-polls are answered after the round's POSTs. */
+	if (api->waiters != NULL)
+		evtimer_add(api->ev_wake, &soon);
+}
+
+/*
+ * GET /v1/events: "retry", then the current leaderboard unless the client's
+ * last event id (Last-Event-ID, or ?last_event_id=) is the current version;
+ * anything but a number counts as 0.
+ */
+static void
+serve_events(struct call *cl)
+{
+	struct api *api = cl->api;
+	const struct tally_state *s = core_state(api->core);
+	const char *last = cl->rq->last_event_id;
+	uint64_t last_id = 0;
+	struct view *lb;
+	char *buf = NULL, *end;
+	size_t len = 0;
+	FILE *f;
+
+	if (api->stopping) {
+		fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
+		    "reconnect after the restart");
+		http_body_header(cl->reply->body, "Retry-After", "5");
+		return;
+	}
+	if (server_streams(api->server) >= (unsigned long)api->sse_max_clients) {
+		fail(cl, 503, "too_many_subscribers", NULL, "%ld event streams "
+		    "are open, the most this server takes; poll "
+		    "/v1/leaderboard?wait=30 or retry later",
+		    api->sse_max_clients);
+		http_body_header(cl->reply->body, "Retry-After", "10");
+		return;
+	}
+	if (last == NULL)
+		last = http_arg(cl->rq, "last_event_id");
+	if (last != NULL) {
+		last_id = strtoull(last, &end, 10);
+		if (*last < '0' || *last > '9' || *end != '\0')
+			last_id = 0;
+	}
+	if (last != NULL && last_id == s->version) {
+		cl->reply->stream = http_chunk_ref(api->hello_bare);
+	} else {
+		if (api->hello == NULL || api->hello_version != s->version) {
+			if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL ||
+			    (f = open_memstream(&buf, &len)) == NULL) {
+				fail(cl, 500, "internal", NULL, "out of memory");
+				return;
+			}
+			fputs("retry: 3000\n\n", f);
+			write_event(f, s->version, "leaderboard", lb->bytes,
+			    lb->len);
+			fclose(f);
+			http_chunk_unref(api->hello);
+			api->hello = chunk_of(buf, len);
+			api->hello_version = s->version;
+			if (api->hello == NULL) {
+				fail(cl, 500, "internal", NULL, "out of memory");
+				return;
+			}
+		}
+		cl->reply->stream = http_chunk_ref(api->hello);
+	}
+	cl->reply->status = 200;
+}
+
+void
+api_stop_live(struct api *api)
+{
+	api->stopping = true;
+	while (api->waiters != NULL)
+		waiter_answer(api->waiters, false);
+	if (api->server != NULL)
+		server_streams_end(api->server);
+}
+
+/* OPTIONS: a browser's CORS preflight for a public GET. */
+static void
+serve_preflight(struct call *cl)
+{
+	static char empty[] = "";
+	struct http_reply *reply = cl->reply;
+
+	if ((reply->body = http_body_new(empty, 0, false)) == NULL) {
+		fail(cl, 503, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	reply->status = 204;
+	reply->owned = true;
+	http_body_header(reply->body, "Allow", "GET, HEAD, OPTIONS");
+	if (cl->api->cors_origin != NULL) {
+		http_body_header(reply->body, "Access-Control-Allow-Origin",
+		    cl->api->cors_origin);
+		http_body_header(reply->body, "Access-Control-Allow-Methods",
+		    "GET, HEAD, OPTIONS");
+		http_body_header(reply->body, "Access-Control-Allow-Headers",
+		    "If-None-Match, If-Modified-Since, Last-Event-ID, "
+		    "Cache-Control");
+		http_body_header(reply->body, "Access-Control-Max-Age", "86400");
+	}
+	http_body_header(reply->body, "Cache-Control", "no-store");
+}
+
 /* Prometheus text format, version 0.0.4. */
 static void
 serve_metrics(struct call *cl)
@@ -1302,6 +1850,12 @@ serve_metrics(struct call *cl)
 	    api->server ? server_connections(api->server) : 0);
 	if (api->metrics_fn != NULL)
 		api->metrics_fn(api->metrics_arg, f);
+	fprintf(f, "# HELP tallyd_event_streams Open GET /v1/events streams.\n"
+	    "# TYPE tallyd_event_streams gauge\ntallyd_event_streams %u\n",
+	    api->server ? server_streams(api->server) : 0);
+	fprintf(f, "# HELP tallyd_long_polls Long-polls waiting for a change.\n"
+	    "# TYPE tallyd_long_polls gauge\ntallyd_long_polls %u\n",
+	    api->n_waiters);
 	fclose(f);
 	if ((cl->reply->body = http_body_new(buf, len, true)) == NULL) {
 		free(buf);
@@ -1334,6 +1888,7 @@ match(const char *path, char *id, size_t idlen)
 		{ "/v1/provinces", R_PROVINCES },
 		{ "/v1/provinces.csv", R_PROVINCES_CSV },
 		{ "/v1/results", R_RESULTS },
+		{ "/v1/events", R_EVENTS },
 	};
 	const char *rest, *slash;
 	size_t i, n;
@@ -1341,6 +1896,19 @@ match(const char *path, char *id, size_t idlen)
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (strcmp(path, fixed[i].path) == 0)
 			return fixed[i].id;
+	if (strncmp(path, "/v1/versions/", 13) == 0) {
+		rest = path + 13;
+		if ((slash = strchr(rest, '/')) == NULL ||
+		    (n = (size_t)(slash - rest)) == 0 || n >= idlen)
+			return R_NONE;
+		memcpy(id, rest, n);
+		id[n] = '\0';
+		if (strcmp(slash, "/leaderboard") == 0)
+			return R_VERSION_LEADERBOARD;
+		if (strcmp(slash, "/provinces") == 0)
+			return R_VERSION_PROVINCES;
+		return R_NONE;
+	}
 	if (strncmp(path, "/v1/coalitions/", 15) == 0) {
 		rest = path + 15;
 		if (strchr(rest, '/') != NULL || strlen(rest) >= idlen ||
@@ -1412,6 +1980,10 @@ route(struct call *cl, const char *id)
 		http_body_header(cl->reply->body, "Allow", allow);
 		return;
 	}
+	if (!post && strcmp(rq->method, "OPTIONS") == 0) {
+		serve_preflight(cl);
+		return;
+	}
 	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get)) {
 		fail(cl, 405, "method_not_allowed", NULL, "%.16s is not allowed "
 		    "on %s; allowed: %s", rq->method, route_names[r], allow);
@@ -1453,6 +2025,13 @@ route(struct call *cl, const char *id)
 		return;
 	case R_RESULTS:
 		post_batch(cl);
+		return;
+	case R_EVENTS:
+		serve_events(cl);
+		return;
+	case R_VERSION_LEADERBOARD:
+	case R_VERSION_PROVINCES:
+		serve_version(cl, id);
 		return;
 	case R_COALITION:
 		if ((co = tally_election_coalition(e, id)) == NULL) {

@@ -19,7 +19,7 @@
 #include "tallyd.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY };
 
 struct cf_key {
 	const char	*name;
@@ -48,6 +48,11 @@ static const struct cf_key cf_keys[] = {
 	CF("ingest_rate",	 CF_LONG,		ingest_rate, 0, 1000000),
 	CF("ingest_burst",	 CF_LONG,		ingest_burst, 1, 1000000),
 	CF("backup_dir",	 CF_PATH_OR_EMPTY,	backup_dir, 0, 0),
+	CF("sse_heartbeat",	 CF_LONG,		sse_heartbeat, 1, 3600),
+	CF("sse_stall_timeout",	 CF_LONG,		sse_stall_timeout, 1, 86400),
+	CF("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
+	CF("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
+	CF("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
 };
 
 int
@@ -80,7 +85,12 @@ config_defaults(struct config *cf)
 	cf->snapshot_every = 100000;
 	cf->ingest_rate = 0;
 	cf->ingest_burst = 100;
-	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
+	cf->sse_heartbeat = 15;
+	cf->sse_stall_timeout = 30;
+	cf->sse_max_clients = 10000;
+	cf->keep_versions = 256;
+	cf->cors_origin = strdup("*");
+	if (cf->cors_origin == NULL || cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;
 }
@@ -96,6 +106,7 @@ config_finish(struct config *cf)
 	free(cf->log_file);
 	free(cf->token_file);
 	free(cf->backup_dir);
+	free(cf->cors_origin);
 	memset(cf, 0, sizeof(*cf));
 }
 
@@ -156,6 +167,24 @@ set_key(struct config *cf, const struct cf_key *k, const char *value,
 	long v;
 
 	switch (k->type) {
+	case CF_STRING_OR_EMPTY:
+		/* A header value: printable ASCII only. */
+		for (end = (char *)(uintptr_t)value; *end != '\0'; end++)
+			if (*end < 0x20 || *end > 0x7e) {
+				tally_diag_add(diag, "%s: %s: only printable "
+				    "ASCII is allowed", where, k->name);
+				return -1;
+			}
+		if (value[0] == '\0') {
+			free(*sp);
+			*sp = NULL;
+			return 0;
+		}
+		if ((n = strdup(value)) == NULL)
+			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
 	case CF_PATH_OR_EMPTY:
 	case CF_ADDR_OR_EMPTY:
 		if (value[0] == '\0') {

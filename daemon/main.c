@@ -293,6 +293,8 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	    "waits at once)", (int)sig, SHUTDOWN_GRACE_SEC);
 	clock_gettime(CLOCK_MONOTONIC, &td->shutdown_began);
 	server_quiesce(td->server);
+	/* Long-polls and event streams are parked: answer and end them. */
+	api_stop_live(td->api);
 	core_drain(td->core);
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)

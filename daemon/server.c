@@ -16,6 +16,19 @@
  * in the headers-only call, before any body is read: two Content-Length
  * headers, Content-Length with Transfer-Encoding, and any transfer coding but
  * chunked.  A body over body_limit is refused with 413 before it is read.
+ *
+ * Event streams (GET /v1/events).  A stream is a response from a content
+ * reader.  libmicrohttpd calls the reader whenever the socket can take more;
+ * a reader that returns 0 bytes is called again at once, in a busy loop, in
+ * this external-epoll mode (measured: docs/PERFORMANCE.md).  So a stream with
+ * nothing to send suspends its connection inside the reader and is resumed
+ * when there is something: a new version (server_stream_publish) or a
+ * heartbeat.  A stream holds at most two shared chunks (the one it is
+ * sending and the newest it has not started), so a reader that cannot keep
+ * up is conflated to the newest version, never backlogged; one whose socket
+ * has not drained for sse_stall_timeout is closed by libmicrohttpd's
+ * per-connection timeout (a suspended connection never times out, and an
+ * idle stream is suspended).
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -45,6 +58,48 @@ struct listener {
 	unsigned		 connections;	/* open on this listener */
 };
 
+struct http_chunk {
+	unsigned		 refs;
+	size_t			 len;
+	char			 bytes[];
+};
+
+/*
+ * libmicrohttpd's memory pool per connection (its default: 32 KiB): request
+ * headers, the read buffer and the write buffer of a streamed body come
+ * from it.  Measured: 32 KiB cost 37 KiB of RSS per idle event stream.
+ */
+#ifndef CONNECTION_MEMORY
+#define CONNECTION_MEMORY	(16 * 1024)
+#endif
+
+/*
+ * The block size of a stream's response: libmicrohttpd allocates this much
+ * with every response made from a callback, even a chunked one, which it
+ * fills from the connection's write buffer instead.
+ */
+#ifndef STREAM_BLOCK
+#define STREAM_BLOCK		2048
+#endif
+
+/* Parked streams resumed in one turn of the loop. */
+#ifndef FANOUT_SLICE
+#define FANOUT_SLICE		1000
+#endif
+
+/* The send buffer of an event stream's socket (the kernel doubles it). */
+#define STREAM_SNDBUF	(16 * 1024)
+
+/* One event stream; part of its request. */
+struct stream {
+	struct stream		*prev, *next;	/* in server.streams */
+	struct request		*rq;
+	struct http_chunk	*cur;		/* being sent, from `off` */
+	size_t			 off;
+	struct http_chunk	*queued;	/* newest, not started */
+	bool			 suspended;
+};
+
 struct server {
 	struct event_base	*base;
 	struct api		*api;
@@ -53,7 +108,19 @@ struct server {
 	size_t			 body_limit;
 	unsigned		 connections;
 	unsigned		 in_flight;	/* requests begun, not completed */
-	unsigned		 parked;	/* suspended, waiting for the log */
+	unsigned		 parked;	/* suspended: waiting for the log,
+						   a long-poll or an idle stream */
+	/* Event streams. */
+	struct stream		*streams;
+	unsigned		 n_streams;
+	unsigned		 stall_timeout;	/* seconds */
+	char			*cors_origin;
+	struct http_chunk	*heartbeat;
+	struct http_chunk	*fan_all;	/* versions since the last fan-out */
+	struct http_chunk	*fan_newest;	/* the newest of them */
+	bool			 ending;	/* stopping: streams end */
+	struct event		*ev_fanout;
+	struct event		*ev_heartbeat;
 };
 
 enum rq_phase {
@@ -76,7 +143,80 @@ struct request {
 	const char		*message;
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
+	struct stream		*stream;	/* GET /v1/events */
 };
+
+struct http_chunk *
+http_chunk_new(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct http_chunk *c;
+
+	if ((c = malloc(sizeof(*c) + alen + blen + 1)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = alen + blen;
+	if (alen > 0)
+		memcpy(c->bytes, a, alen);
+	if (blen > 0)
+		memcpy(c->bytes + alen, b, blen);
+	c->bytes[c->len] = '\0';
+	return c;
+}
+
+struct http_chunk *
+http_chunk_ref(struct http_chunk *c)
+{
+	if (c != NULL)
+		c->refs++;
+	return c;
+}
+
+void
+http_chunk_unref(struct http_chunk *c)
+{
+	if (c != NULL && --c->refs == 0)
+		free(c);
+}
+
+const char *
+http_chunk_bytes(const struct http_chunk *c, size_t *len)
+{
+	*len = c->len;
+	return c->bytes;
+}
+
+static ssize_t
+chunk_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_chunk *c = cls;
+	size_t n;
+
+	if (pos >= c->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = c->len - (size_t)pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, c->bytes + pos, n);
+	return (ssize_t)n;
+}
+
+static void
+chunk_free(void *cls)
+{
+	http_chunk_unref(cls);
+}
+
+struct http_body *
+http_body_from_chunk(struct http_chunk *c)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_callback(c->len, c->len < 16384 ?
+	    c->len + 1 : 16384, chunk_read, c, chunk_free);
+	if (r != NULL)
+		http_chunk_ref(c);
+	return (struct http_body *)r;
+}
 
 void
 server_set_api(struct server *srv, struct api *api)
@@ -167,6 +307,235 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 }
 
 static void
+stream_close(struct server *srv, struct stream *st)
+{
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		srv->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	srv->n_streams--;
+	http_chunk_unref(st->cur);
+	http_chunk_unref(st->queued);
+	free(st);
+}
+
+/*
+ * The reader of an event stream.  Nothing to send: suspend (returning 0
+ * alone would make libmicrohttpd call again at once, in a busy loop).
+ */
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	struct server *srv = st->rq->listener->srv;
+	size_t n;
+
+	(void)pos;
+	if (st->cur == NULL) {
+		st->cur = st->queued;
+		st->queued = NULL;
+		st->off = 0;
+	}
+	if (st->cur == NULL) {
+		if (srv->ending)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		st->suspended = true;
+		srv->parked++;
+		MHD_suspend_connection(st->rq->conn);
+		return 0;
+	}
+	n = st->cur->len - st->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, st->cur->bytes + st->off, n);
+	st->off += n;
+	if (st->off == st->cur->len) {
+		http_chunk_unref(st->cur);
+		st->cur = NULL;
+	}
+	return (ssize_t)n;
+}
+
+static void
+stream_wake(struct stream *st)
+{
+	struct listener *l = st->rq->listener;
+	struct timeval now = { 0, 0 };
+
+	if (!st->suspended)
+		return;
+	st->suspended = false;
+	l->srv->parked--;
+	MHD_resume_connection(st->rq->conn);
+	evtimer_add(l->ev_timer, &now);
+}
+
+/* Give a stream c (borrowed) after what it is sending now. */
+static void
+stream_give(struct stream *st, struct http_chunk *c)
+{
+	http_chunk_unref(st->queued);
+	st->queued = http_chunk_ref(c);
+}
+
+/*
+ * The fan-out, after the replies of the round that made the versions: a
+ * stream that has taken everything gets every version since the last
+ * fan-out; one that has not yet started the previous chunk gets only the
+ * newest (its ids say what it skipped).  Giving is a pointer each; the work
+ * is in sending, so parked streams are resumed FANOUT_SLICE at a time, with
+ * a turn of the loop (and of the ingest listener) between slices: a POST
+ * never waits behind more than one slice of writes.
+ */
+static void
+fanout(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval soon = { 0, 100 };
+	struct stream *st;
+	unsigned k = 0;
+
+	(void)fd;
+	(void)what;
+	if (srv->fan_newest != NULL) {
+		for (st = srv->streams; st != NULL; st = st->next)
+			stream_give(st, st->queued != NULL ? srv->fan_newest :
+			    srv->fan_all);
+		http_chunk_unref(srv->fan_all);
+		http_chunk_unref(srv->fan_newest);
+		srv->fan_all = srv->fan_newest = NULL;
+	}
+	for (st = srv->streams; st != NULL; st = st->next) {
+		if (!st->suspended || st->queued == NULL)
+			continue;
+		if (k++ == FANOUT_SLICE) {
+			/* After the listeners' run of this slice (due now). */
+			evtimer_add(srv->ev_fanout, &soon);
+			return;
+		}
+		stream_wake(st);
+	}
+}
+
+void
+server_stream_publish(struct server *srv, struct http_chunk *c)
+{
+	/* Just after the replies now being resumed (their timers are due now). */
+	struct timeval soon = { 0, 100 };
+	struct http_chunk *all;
+
+	if (srv->n_streams == 0)
+		return;
+	if (srv->fan_all == NULL)
+		all = http_chunk_ref(c);
+	else if ((all = http_chunk_new(srv->fan_all->bytes, srv->fan_all->len,
+	    c->bytes, c->len)) == NULL)
+		all = http_chunk_ref(c);	/* without memory: conflate */
+	http_chunk_unref(srv->fan_all);
+	http_chunk_unref(srv->fan_newest);
+	srv->fan_all = all;
+	srv->fan_newest = http_chunk_ref(c);
+	evtimer_add(srv->ev_fanout, &soon);
+}
+
+static void
+heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct stream *st;
+
+	(void)fd;
+	(void)what;
+	/* Only to streams with nothing waiting: a comment never conflates. */
+	for (st = srv->streams; st != NULL; st = st->next)
+		if (st->cur == NULL && st->queued == NULL)
+			stream_give(st, srv->heartbeat);
+	fanout(-1, 0, srv);
+}
+
+void
+server_streams_end(struct server *srv)
+{
+	struct stream *st;
+
+	srv->ending = true;
+	for (st = srv->streams; st != NULL; st = st->next)
+		stream_wake(st);
+}
+
+unsigned
+server_streams(const struct server *srv)
+{
+	return srv->n_streams;
+}
+
+struct event_base *
+server_base(const struct server *srv)
+{
+	return srv->base;
+}
+
+/* Answer with an event stream that starts with `first` (taken). */
+static enum MHD_Result
+stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
+{
+	const union MHD_ConnectionInfo *info;
+	struct MHD_Response *r;
+	struct stream *st;
+	enum MHD_Result ret;
+	int sndbuf = STREAM_SNDBUF;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		http_chunk_unref(first);
+		return MHD_NO;
+	}
+	st->rq = rq;
+	st->queued = first;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+	    stream_read, st, NULL);
+	if (r == NULL) {
+		http_chunk_unref(first);
+		free(st);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream; "
+	    "charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	/* nginx: pass each event on at once. */
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	if (srv->cors_origin != NULL) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin",
+		    srv->cors_origin);
+		MHD_add_response_header(r, "Access-Control-Expose-Headers",
+		    "ETag, Content-Location");
+	}
+	rq->stream = st;
+	st->next = srv->streams;
+	if (st->next != NULL)
+		st->next->prev = st;
+	srv->streams = st;
+	srv->n_streams++;
+	/*
+	 * A small send buffer: what a subscriber has not read waits in the
+	 * kernel only up to a few events (by default it grows to megabytes),
+	 * then it is conflated here instead.
+	 */
+	info = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info != NULL)
+		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
+		    &sndbuf, sizeof(sndbuf));
+	/* Only a socket that does not drain makes no progress for this long. */
+	MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    srv->stall_timeout);
+	ret = MHD_queue_response(rq->conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void
 on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
@@ -180,6 +549,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	/* A client gone before its answer was sent: the answer is ours. */
 	if (rq->phase == RQ_READY && rq->reply.owned)
 		http_body_free(rq->reply.body);
+	if (rq->stream != NULL)
+		stream_close(l->srv, rq->stream);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -367,6 +738,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	hr.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	hr.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Last-Event-ID");
 	hr.gzip_ok = accepts_gzip(c);
 	hr.body = rq->body;
 	hr.body_len = rq->len;
@@ -381,6 +754,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return send_reply(c, &rq->reply);
 	}
 	rq->phase = RQ_DONE;
+	if (reply.stream != NULL)
+		return stream_open(srv, rq, reply.stream);
 	if (reply.pending) {
 		/*
 		 * The answer waits for the journal: park the connection;
@@ -448,6 +823,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->connection_limit,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
 	    MHD_OPTION_END);
@@ -491,6 +867,22 @@ server_create(struct event_base *base, const struct config *cf,
 	}
 	srv->base = base;
 	srv->body_limit = (size_t)cf->body_limit;
+	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
+	if (cf->cors_origin != NULL &&
+	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
+		goto nomem;
+	if ((srv->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
+	    0)) == NULL)
+		goto nomem;
+	srv->ev_fanout = evtimer_new(base, fanout, srv);
+	srv->ev_heartbeat = event_new(base, -1, EV_PERSIST, heartbeat, srv);
+	if (srv->ev_fanout == NULL || srv->ev_heartbeat == NULL)
+		goto nomem;
+	{
+		struct timeval tv = { cf->sse_heartbeat, 0 };
+		if (event_add(srv->ev_heartbeat, &tv) == -1)
+			goto nomem;
+	}
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
 	 * separate `ingest_listen`, the public one refuses POSTs (405), and a
@@ -507,6 +899,8 @@ server_create(struct event_base *base, const struct config *cf,
 		srv->n_listeners = 2;
 	}
 	return srv;
+nomem:
+	tally_diag_add(diag, "out of memory");
 fail:
 	srv->n_listeners = 2;
 	server_destroy(srv);
@@ -575,5 +969,13 @@ server_destroy(struct server *srv)
 		if (l->mhd != NULL)
 			MHD_stop_daemon(l->mhd);
 	}
+	if (srv->ev_fanout != NULL)
+		event_free(srv->ev_fanout);
+	if (srv->ev_heartbeat != NULL)
+		event_free(srv->ev_heartbeat);
+	http_chunk_unref(srv->fan_all);
+	http_chunk_unref(srv->fan_newest);
+	http_chunk_unref(srv->heartbeat);
+	free(srv->cors_origin);
 	free(srv);
 }

@@ -64,6 +64,11 @@ struct config {
 	long		 ingest_rate;		/* feeds a second per token; 0: any */
 	long		 ingest_burst;		/* feeds at once per token */
 	char		*backup_dir;		/* SIGUSR1 backups; NULL: data_dir */
+	long		 sse_heartbeat;		/* seconds between comments */
+	long		 sse_stall_timeout;	/* seconds a stream may not drain */
+	long		 sse_max_clients;	/* event streams open at once */
+	long		 keep_versions;		/* /v1/versions/{n}/... kept */
+	char		*cors_origin;		/* NULL: no CORS headers */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -334,12 +339,30 @@ void		 http_body_header(struct http_body *b, const char *name,
 /* Drop our reference. */
 void		 http_body_free(struct http_body *b);
 
+/*
+ * Bytes shared by many responses and event streams (reference-counted;
+ * the loop thread only).  An event of a version is made once and every
+ * subscriber sends the same chunk.
+ */
+struct http_chunk;
+
+/* A new chunk holding a then b (copied); NULL without memory. */
+struct http_chunk *http_chunk_new(const char *a, size_t alen, const char *b,
+		    size_t blen);
+struct http_chunk *http_chunk_ref(struct http_chunk *c);
+void		 http_chunk_unref(struct http_chunk *c);
+const char	*http_chunk_bytes(const struct http_chunk *c, size_t *len);
+/* A body sending c's bytes (c borrowed: the body takes its own reference). */
+struct http_body *http_body_from_chunk(struct http_chunk *c);
+
 /* What the server needs to answer one request. */
 struct http_reply {
 	unsigned		 status;
 	struct http_body	*body;		/* borrowed from a cache, or new */
 	bool			 owned;		/* body freed after queueing */
 	bool			 pending;	/* answered later: server_resume */
+	struct http_chunk	*stream;	/* an event stream starting with
+						   this (taken): status 200 */
 };
 
 /* One complete request, as the server hands it to the API. */
@@ -351,6 +374,7 @@ struct http_request {
 	const char		*if_modified_since;
 	const char		*authorization;
 	const char		*content_type;
+	const char		*last_event_id;
 	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
 	const char		*body;
 	size_t			 body_len;
@@ -378,6 +402,19 @@ unsigned	 server_in_flight(const struct server *srv);
 unsigned	 server_parked(const struct server *srv);
 /* Answer a request the API left pending (reply taken). */
 void		 server_resume(void *ctx, const struct http_reply *reply);
+/* The loop the server runs on (for the API's timers). */
+struct event_base *server_base(const struct server *srv);
+/* Event streams open now, and how many of them are parked (idle). */
+unsigned	 server_streams(const struct server *srv);
+/*
+ * A new version's events (borrowed) for every stream.  They go out after the
+ * replies now being answered (a POST never waits behind the fan-out); a
+ * stream still holding an earlier event it has not started to send gets only
+ * the newest instead (conflated).
+ */
+void		 server_stream_publish(struct server *srv, struct http_chunk *c);
+/* Stopping: every stream ends once what it holds is sent. */
+void		 server_streams_end(struct server *srv);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
 
@@ -387,11 +424,13 @@ void		 server_set_api(struct server *srv, struct api *api);
 struct api	*api_create(struct core *core, const struct config *cf,
 		    struct tally_diag *diag);
 void		 api_destroy(struct api *api);
-/* For /metrics (borrowed). */
-void		 api_set_server(struct api *api, const struct server *srv);
+/* For /metrics, event streams and timers (borrowed). */
+void		 api_set_server(struct api *api, struct server *srv);
 /* More /metrics lines, written by fn(arg, f) after the API's own. */
 void		 api_set_metrics(struct api *api,
 		    void (*fn)(void *arg, FILE *f), void *arg);
+/* Stopping: long-polls are answered now and event streams end. */
+void		 api_stop_live(struct api *api);
 /* How history reads revisions kept on disk. */
 void		 api_set_loader(struct api *api, tally_revision_loader load,
 		    void *ctx);

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Live updates through the running daemon: GET /v1/events (Server-Sent
+Events), long-poll (?wait=S), immutable version URLs, CORS."""
+import json
+import os
+import signal
+import socket
+import time
+
+from harness import CheckedDaemonTest, main
+
+TOKEN = "live-test-ingest-token-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+
+
+class SSE:
+    """A raw event-stream client: parses events as they arrive."""
+
+    def __init__(self, port, path="/v1/events", headers=None, rcvbuf=None):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.connect(("127.0.0.1", port))
+        self.s.settimeout(10)
+        hdrs = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" %
+                        (path, hdrs)).encode())
+        self.buf = b""
+        self.head = None
+        self.text = ""
+        self.closed = False
+
+    def _fill(self):
+        try:
+            b = self.s.recv(65536)
+        except socket.timeout:
+            return False
+        if not b:
+            self.closed = True
+            return False
+        self.buf += b
+        if self.head is None and b"\r\n\r\n" in self.buf:
+            self.head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        if self.head is not None:
+            self._dechunk()
+        return True
+
+    def _dechunk(self):
+        while True:
+            line, sep, rest = self.buf.partition(b"\r\n")
+            if not sep:
+                return
+            size = int(line.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                return
+            self.text += rest[:size].decode()
+            self.buf = rest[size + 2:]
+            if size == 0:
+                self.closed = True
+
+    def status(self):
+        while self.head is None and self._fill():
+            pass
+        return int(self.head.split(b" ")[1])
+
+    def header(self, name):
+        self.status()
+        for line in self.head.split(b"\r\n")[1:]:
+            k, _, v = line.decode().partition(":")
+            if k.strip().lower() == name.lower():
+                return v.strip()
+        return None
+
+    def events(self):
+        """Complete events so far: dicts with id, event, data; comments."""
+        out = []
+        for block in self.text.split("\n\n")[:-1]:
+            ev = {}
+            for line in block.split("\n"):
+                k, _, v = line.partition(":")
+                v = v[1:] if v.startswith(" ") else v
+                if k == "":
+                    ev.setdefault("comment", v)
+                elif k == "data":
+                    ev["data"] = ev.get("data", "") + v
+                else:
+                    ev[k] = v
+            out.append(ev)
+        return out
+
+    def wait_for(self, pred, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred(self.events()):
+                return self.events()
+            if self.closed or (not self._fill() and self.closed):
+                break
+        raise AssertionError("never got it; events: %r" % self.events()[-5:])
+
+    def close(self):
+        self.s.close()
+
+
+def leaderboards(evs):
+    return [e for e in evs if e.get("event") == "leaderboard"]
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Live(CheckedDaemonTest):
+    def start(self, conf=""):
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        d.args = ["-f", path]
+        d.start()
+        return d
+
+    def post(self, d, rev, province="baghdad", port=None):
+        r = d.request("POST", "/v1/provinces/%s/results" % province,
+                      body={"revision": rev, "votes": {"sairoon": 1000 + rev,
+                                                       "fatah": 900}},
+                      headers=AUTH, port=port)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+        return r.json()["version"]
+
+    def test_events_in_order(self):
+        d = self.start()
+        c = SSE(d.port)
+        self.assertEqual(c.status(), 200)
+        self.assertTrue(c.header("Content-Type").startswith("text/event-stream"))
+        self.assertEqual(c.header("Cache-Control"), "no-store")
+        self.assertEqual(c.header("X-Accel-Buffering"), "no")
+        self.assertEqual(c.header("Access-Control-Allow-Origin"), "*")
+        evs = c.wait_for(lambda e: len(e) >= 2)
+        self.assertEqual(evs[0], {"retry": "3000"})
+        self.assertEqual((evs[1]["id"], evs[1]["event"]), ("0", "leaderboard"))
+        versions = [self.post(d, r, p) for r, p in
+                    ((1, "baghdad"), (2, "baghdad"), (1, "basra"))]
+        self.assertEqual(versions, [1, 2, 3])
+        evs = c.wait_for(lambda e: len(e) >= 8)[2:]
+        self.assertEqual([(e["id"], e["event"]) for e in evs],
+                         [("1", "change"), ("1", "leaderboard"),
+                          ("2", "change"), ("2", "leaderboard"),
+                          ("3", "change"), ("3", "leaderboard")])
+        self.assertEqual(json.loads(evs[4]["data"]),
+                         {"version": 3, "provinces": [
+                             {"id": "basra", "revision": 1,
+                              "status": "partial"}]})
+        # The leaderboard event is exactly GET /v1/leaderboard's bytes.
+        body = d.get("/v1/leaderboard").body
+        self.assertEqual(evs[5]["data"].encode() + b"\n", body)
+        c.close()
+
+    def test_resume(self):
+        d = self.start()
+        for r in (1, 2, 3):
+            self.post(d, r)
+        cases = [({"Last-Event-ID": "3"}, "/v1/events", False),
+                 ({}, "/v1/events?last_event_id=3", False),
+                 ({"Last-Event-ID": "1"}, "/v1/events", True),
+                 ({"Last-Event-ID": "garbage"}, "/v1/events", True),
+                 ({}, "/v1/events", True)]
+        for headers, path, lb in cases:
+            c = SSE(d.port, path, headers)
+            evs = c.wait_for(lambda e: len(e) >= (2 if lb else 1))
+            if not lb:
+                c.s.settimeout(0.5)
+                c._fill()
+                evs = c.events()
+            self.assertEqual(evs[0], {"retry": "3000"})
+            if lb:
+                self.assertEqual((evs[1]["id"], evs[1]["event"]),
+                                 ("3", "leaderboard"), (headers, path))
+            else:
+                self.assertEqual(len(evs), 1, (headers, path, evs))
+            c.close()
+        # A resumed client then gets the next version.
+        c = SSE(d.port, headers={"Last-Event-ID": "3"})
+        c.wait_for(lambda e: len(e) >= 1)
+        self.post(d, 4)
+        evs = c.wait_for(lambda e: len(leaderboards(e)) >= 1)
+        self.assertEqual(leaderboards(evs)[0]["id"], "4")
+        c.close()
+
+    def test_slow_subscriber_conflated(self):
+        # ASan keeps freed memory in quarantine: it would look like growth.
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+               ":quarantine_size_mb=0"}
+        d = self.daemon(start=False, env=dict(env, TALLYD_INGEST_TOKEN=TOKEN))
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write("sse_stall_timeout 60\nkeep_versions 8\n")
+        d.args = ["-f", path]
+        d.start()
+        # Warm up (the version ring full, the allocator grown), then a
+        # subscriber that stops reading while 200 versions are published.
+        for r in range(1, 51):
+            self.post(d, r)
+        # The same 200 posts, without and then with a stalled subscriber:
+        # the tally's own history grows alike; a backlog of 200 versions
+        # of events would add about 1.3 MB.
+        rss = [rss_kib(d.proc.pid)]
+        for r in range(51, 251):
+            self.post(d, r)
+        rss.append(rss_kib(d.proc.pid))
+        slow = SSE(d.port, rcvbuf=4096)
+        self.assertEqual(slow.status(), 200)
+        time.sleep(0.3)
+        rss.append(rss_kib(d.proc.pid))
+        for r in range(251, 451):
+            self.post(d, r)
+        time.sleep(0.2)
+        rss.append(rss_kib(d.proc.pid))
+        print("RSS KiB", rss)
+        self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + 512, rss)
+        evs = slow.wait_for(lambda e: leaderboards(e) and
+                            leaderboards(e)[-1]["id"] == "450")
+        lbs = leaderboards(evs)
+        self.assertEqual(json.loads(lbs[-1]["data"])["version"], 450)
+        ids = [int(e["id"]) for e in lbs]
+        self.assertEqual(ids, sorted(ids))
+        self.assertLess(len(lbs), 150, "not conflated: %d events" % len(lbs))
+        slow.close()
+
+    def test_heartbeat_and_limit(self):
+        d = self.start("sse_heartbeat 1\nsse_max_clients 2\n")
+        a, b = SSE(d.port), SSE(d.port)
+        self.assertEqual((a.status(), b.status()), (200, 200))
+        r = d.get("/v1/events")
+        self.assertEqual(r.status, 503)
+        self.assertEqual(r.json()["error"]["code"], "too_many_subscribers")
+        self.assertTrue(r.header("Retry-After"))
+        evs = a.wait_for(lambda e: sum(1 for x in e if "comment" in x) >= 2,
+                         timeout=5)
+        self.assertTrue(any("comment" in x for x in evs))
+        b.close()
+        time.sleep(1.5)   # b's end is seen at its next heartbeat
+        c = SSE(d.port)
+        self.assertEqual(c.status(), 200)
+        a.close()
+        c.close()
+
+    def test_long_poll(self):
+        d = self.start()
+        self.post(d, 1)
+        r = d.get("/v1/leaderboard?wait=5")
+        self.assertEqual(r.status, 200)          # no If-None-Match: at once
+        etag = r.header("ETag")
+        self.assertEqual(r.header("Content-Location"),
+                         "/v1/versions/1/leaderboard")
+        t0 = time.monotonic()
+        r = d.get("/v1/leaderboard?wait=1", headers={"If-None-Match": etag})
+        self.assertEqual(r.status, 304)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        # Answered the moment the view changes.
+        import threading
+        out = {}
+
+        def poll(path, et, key):
+            t = time.monotonic()
+            out[key] = (d.get(path, headers={"If-None-Match": et}),
+                        time.monotonic() - t)
+        pe = d.get("/v1/provinces/basra").header("ETag")
+        ths = [threading.Thread(target=poll, args=(
+                   "/v1/leaderboard?wait=30", etag, "lb")),
+               threading.Thread(target=poll, args=(
+                   "/v1/provinces?wait=30", d.get("/v1/provinces").header(
+                       "ETag"), "pv")),
+               threading.Thread(target=poll, args=(
+                   "/v1/provinces/basra?wait=2", pe, "basra"))]
+        for t in ths:
+            t.start()
+        time.sleep(0.5)
+        v = self.post(d, 2)
+        for t in ths:
+            t.join()
+        r, took = out["lb"]
+        self.assertEqual(r.status, 200)
+        self.assertLess(took, 5)
+        self.assertEqual(r.json()["version"], v)
+        self.assertEqual(r.body, d.get("/v1/leaderboard").body)
+        self.assertEqual(r.header("ETag"), d.get("/v1/leaderboard").header("ETag"))
+        self.assertEqual(out["pv"][0].status, 200)
+        # basra did not change: its own view keeps its tag, 304 after 2 s.
+        self.assertEqual(out["basra"][0].status, 304)
+        self.assertGreaterEqual(out["basra"][1], 1.9)
+        etag = d.get("/v1/leaderboard").header("ETag")
+        self.assertEqual(d.get("/v1/leaderboard?wait=61",
+                               headers={"If-None-Match": etag}).status, 400)
+
+    def test_version_urls(self):
+        d = self.start("keep_versions 3\n")
+        bodies = {}
+        for r in range(1, 6):
+            v = self.post(d, r)
+            g = d.get("/v1/leaderboard")
+            bodies[v] = (g.body, g.header("ETag"), d.get("/v1/provinces").body)
+        for v in (3, 4, 5):
+            r = d.get("/v1/versions/%d/leaderboard" % v)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, bodies[v][0])
+            self.assertEqual(r.header("ETag"), bodies[v][1])
+            self.assertEqual(r.header("Cache-Control"),
+                             "public, max-age=31536000, immutable")
+            self.assertEqual(d.get("/v1/versions/%d/provinces" % v).body,
+                             bodies[v][2])
+        for v in ("2", "6", "0", "x", "-1"):
+            r = d.get("/v1/versions/%s/leaderboard" % v)
+            self.assertEqual(r.status, 404, v)
+            err = r.json()["error"]
+            self.assertEqual(err["code"], "unknown_version")
+            self.assertIn("3 to 5", err["message"])
+
+    def test_cors(self):
+        d = self.start()
+        r = d.get("/v1/leaderboard")
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
+        self.assertEqual(r.header("Access-Control-Expose-Headers"),
+                         "ETag, Content-Location")
+        r = d.request("OPTIONS", "/v1/events", headers={
+            "Origin": "https://news.example", "Access-Control-Request-Method":
+            "GET", "Access-Control-Request-Headers": "last-event-id"})
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
+        self.assertIn("GET", r.header("Access-Control-Allow-Methods"))
+        self.assertIn("Last-Event-ID", r.header("Access-Control-Allow-Headers"))
+        # Configured origin; none at all when empty.
+        d2 = self.start('cors_origin "https://news.example"\n')
+        self.assertEqual(d2.get("/v1/provinces").header(
+            "Access-Control-Allow-Origin"), "https://news.example")
+        d3 = self.start('cors_origin ""\n')
+        self.assertIsNone(d3.get("/v1/provinces").header(
+            "Access-Control-Allow-Origin"))
+        # Never on feeds.
+        self.post(d, 1)
+        r = d.request("OPTIONS", "/v1/provinces/baghdad/results")
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_stop_with_subscribers(self):
+        d = self.start()
+        self.post(d, 1)
+        subs = [SSE(d.port) for _ in range(5)]
+        for c in subs:
+            c.wait_for(lambda e: len(e) >= 2)
+        etag = d.get("/v1/leaderboard").header("ETag")
+        poller = socket.create_connection(("127.0.0.1", d.port))
+        poller.sendall(("GET /v1/leaderboard?wait=60 HTTP/1.1\r\nHost: x\r\n"
+                        "If-None-Match: %s\r\n\r\n" % etag).encode())
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logtext())
+        self.assertLess(time.monotonic() - t0, 5)
+        poller.settimeout(5)
+        self.assertIn(b" 304 ", poller.recv(4096))
+        for c in subs:
+            c.wait_for(lambda e: c.closed, timeout=5) if not c.closed else None
+            self.assertTrue(c.closed)
+            c.close()
+        poller.close()
+
+
+if __name__ == "__main__":
+    main()
