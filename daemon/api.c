@@ -1627,6 +1627,10 @@ version_events(struct api *api, uint64_t version, const size_t *changed,
 		    fd ? (json_int_t)fd->revision : 0));
 		json_object_set_new(row, "status", json_string(
 		    tally_status_name(fd ? fd->status : TALLY_STATUS_NONE)));
+		/* Whether its seats can still change (tally/bounds.h): a
+		 * subscriber sees the moment a province settles. */
+		json_object_set_new(row, "settled",
+		    json_boolean(s->provinces[changed[i]].bounds.settled));
 		json_array_append_new(arr, row);
 	}
 	json_object_set_new(o, "version", json_integer((json_int_t)version));

@@ -154,10 +154,19 @@ class Live(CheckedDaemonTest):
         self.assertEqual(json.loads(evs[4]["data"]),
                          {"version": 3, "provinces": [
                              {"id": "basra", "revision": 1,
-                              "status": "partial"}]})
+                              "status": "partial", "settled": False}]})
+        # A final count settles the province: the change event says so.
+        v = d.request("POST", "/v1/provinces/basra/results",
+                      body={"revision": 2, "status": "final",
+                            "votes": {"sairoon": 1001, "fatah": 900}},
+                      headers=AUTH).json()["version"]
+        evs = c.wait_for(lambda e: len(e) >= 10)
+        self.assertEqual(json.loads(evs[8]["data"]), {
+            "version": v, "provinces": [{"id": "basra", "revision": 2,
+                                         "status": "final", "settled": True}]})
         # The leaderboard event is exactly GET /v1/leaderboard's bytes.
         body = d.get("/v1/leaderboard").body
-        self.assertEqual(evs[5]["data"].encode() + b"\n", body)
+        self.assertEqual(evs[9]["data"].encode() + b"\n", body)
         c.close()
 
     def test_resume(self):
