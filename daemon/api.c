@@ -165,7 +165,6 @@ static void	on_publish(void *arg, uint64_t version, const size_t *changed,
 static void	wake(evutil_socket_t fd, short what, void *arg);
 static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
 static void	waiter_answer(struct waiter *w, bool changed);
-static void	version_record(struct api *api);
 
 static void
 view_clear(struct view *v)
@@ -267,8 +266,6 @@ api_set_server(struct api *api, struct server *srv)
 	if (api->ev_wake == NULL &&
 	    (api->ev_wake = evtimer_new(server_base(srv), wake, api)) == NULL)
 		fatalx("out of memory for the long-poll timer");
-	/* The version in force at start is kept from now on, too. */
-	version_record(api);
 }
 
 void
@@ -636,6 +633,9 @@ static void	fail(struct call *cl, unsigned status, const char *code,
 		    const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
 
+static void	version_record(struct api *api, enum view_id id,
+		    const struct view *v);
+
 /* The view rendered for the current stamp (rendered now if needed), or NULL. */
 static struct view *
 view_current(struct api *api, enum view_id id, size_t index)
@@ -671,6 +671,8 @@ view_current(struct api *api, enum view_id id, size_t index)
 		http_body_header(v->not_modified, "Content-Location",
 		    v->location);
 	}
+	if (id == VIEW_LEADERBOARD || id == VIEW_PROVINCES)
+		version_record(api, id, v);
 	return v;
 }
 
@@ -1516,25 +1518,30 @@ version_body(struct api *api, const struct view *v)
 	return b;
 }
 
-/* Keep the current version's views in the ring (once per version). */
+/*
+ * Keep a view in the version ring as it is rendered for its version.  Only
+ * versions somebody was served are kept (a GET, an event stream): rendering
+ * every version eagerly made every POST pay for views nobody asked for (3.5M
+ * instructions a version for the provinces view alone), and a version URL
+ * is only ever learnt from a response (Content-Location, an event id).
+ */
 static void
-version_record(struct api *api)
+version_record(struct api *api, enum view_id id, const struct view *v)
 {
-	uint64_t version = core_state(api->core)->version;
+	uint64_t version = v->version;
 	struct version_slot *slot = &api->versions[version % api->n_versions];
-	struct view *lb, *pv;
+	struct http_body **b = id == VIEW_LEADERBOARD ? &slot->leaderboard :
+	    &slot->provinces;
 
-	if (api->any_kept && slot->version == version &&
-	    slot->leaderboard != NULL)
+	if (slot->version != version) {
+		http_body_free(slot->leaderboard);
+		http_body_free(slot->provinces);
+		slot->leaderboard = slot->provinces = NULL;
+		slot->version = version;
+	}
+	if (*b != NULL)
 		return;
-	if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL ||
-	    (pv = view_current(api, VIEW_PROVINCES, 0)) == NULL)
-		return;
-	http_body_free(slot->leaderboard);
-	http_body_free(slot->provinces);
-	slot->version = version;
-	slot->leaderboard = version_body(api, lb);
-	slot->provinces = version_body(api, pv);
+	*b = version_body(api, v);
 	if (!api->any_kept || version < api->first_kept) {
 		api->first_kept = version;
 		api->any_kept = true;
@@ -1549,7 +1556,9 @@ serve_version(struct call *cl, const char *num)
 	struct version_slot *slot;
 	char *end;
 
-	version_record(api);
+	/* The current version's view, as a GET of it would render it. */
+	(void)view_current(api, cl->route == R_VERSION_LEADERBOARD ?
+	    VIEW_LEADERBOARD : VIEW_PROVINCES, 0);
 	oldest = api->first_kept;
 	if (cur >= api->n_versions && cur - api->n_versions + 1 > oldest)
 		oldest = cur - api->n_versions + 1;
@@ -1560,9 +1569,9 @@ serve_version(struct call *cl, const char *num)
 	    R_VERSION_LEADERBOARD ? slot->leaderboard : slot->provinces) ==
 	    NULL) {
 		fail(cl, 404, "unknown_version", NULL, "version %.40s is not "
-		    "kept: versions %llu to %llu are (the last %zu)", num,
-		    (unsigned long long)oldest, (unsigned long long)cur,
-		    api->n_versions);
+		    "kept: versions %llu to %llu are (the last %zu, those "
+		    "that were served)", num, (unsigned long long)oldest,
+		    (unsigned long long)cur, api->n_versions);
 		return;
 	}
 	cl->reply->status = 200;
@@ -1657,8 +1666,8 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	struct http_chunk *c;
 	struct view *lb;
 
-	/* The state moves on with the next request of the round: now or never. */
-	version_record(api);
+	/* Streams get every version: rendered now, before the state moves on
+	 * with the next request of the round (and so kept in the ring). */
 	if (api->server != NULL && server_streams(api->server) > 0 &&
 	    (lb = view_current(api, VIEW_LEADERBOARD, 0)) != NULL &&
 	    (c = version_events(api, version, changed, n, lb)) != NULL) {
