@@ -19,7 +19,7 @@
 #include "tallyd.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY };
 
 struct cf_key {
 	const char	*name;
@@ -45,6 +45,10 @@ static const struct cf_key cf_keys[] = {
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
 	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
 	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
+	CF("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
+	CF("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
+	CF("cluster_replicas",	 CF_LONG,		cluster_replicas, 1, 5),
+	CF("cluster_node",	 CF_STRING_OR_EMPTY,	cluster_node, 0, 0),
 };
 
 int
@@ -70,6 +74,7 @@ config_defaults(struct config *cf)
 	cf->fsync_policy = JOURNAL_ALWAYS;
 	cf->fsync_batch_ms = 1000;
 	cf->snapshot_every = 100000;
+	cf->cluster_replicas = 3;
 	if (cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;
@@ -85,6 +90,9 @@ config_finish(struct config *cf)
 	free(cf->data_dir);
 	free(cf->log_file);
 	free(cf->token_file);
+	free(cf->cluster_urls);
+	free(cf->cluster_stream);
+	free(cf->cluster_node);
 	memset(cf, 0, sizeof(*cf));
 }
 
@@ -145,6 +153,13 @@ set_key(struct config *cf, const struct cf_key *k, const char *value,
 	long v;
 
 	switch (k->type) {
+	case CF_STRING_OR_EMPTY:
+		n = NULL;
+		if (value[0] != '\0' && (n = strdup(value)) == NULL)
+			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
 	case CF_PATH_OR_EMPTY:
 	case CF_ADDR_OR_EMPTY:
 		if (value[0] == '\0') {
