@@ -81,6 +81,7 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/random.h>
 
 #include <event2/event.h>
 #include <nats/nats.h>
@@ -99,6 +100,7 @@ struct item {
 	uint64_t	 seq;		/* ACK: position; PROBE: last */
 	bool		 dup;
 	bool		 ok;		/* PROBE answered */
+	char		 why[128];	/* ACK: the stream's refusal */
 };
 
 /* A record published and not yet acknowledged. */
@@ -242,9 +244,37 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 		/* "wrong last sequence: N" */
 		it->ack = CORE_ACK_WRONG_LAST;
 		it->seq = strtoull(s + 1, NULL, 10);
-	} else
+	} else {
 		it->ack = CORE_ACK_UNAVAILABLE;
+		if (pae != NULL)
+			snprintf(it->why, sizeof(it->why), "%s (JetStream "
+			    "error %d)", pae->ErrText ? pae->ErrText :
+			    natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+	}
 	enqueue(cl, it);
+}
+
+/*
+ * Whether the stream's leader sees a quorum of its replicas: a leader cut
+ * off from the others goes on answering stream info for a while (2.9 steps
+ * down only later), so its own view of its peers is what tells.
+ */
+static bool
+has_quorum(const jsStreamInfo *si)
+{
+	const jsClusterInfo *ci = si->Cluster;
+	int i, up = 1, all;
+
+	if (ci == NULL || ci->Leader == NULL || ci->Leader[0] == '\0')
+		return ci == NULL;	/* not clustered: a single server */
+	all = ci->ReplicasLen + 1;
+	for (i = 0; i < ci->ReplicasLen; i++) {
+		const jsPeerInfo *p = ci->Replicas[i];
+		if (p != NULL && !p->Offline && p->Current &&
+		    p->Active < 2000LL * 1000000LL)
+			up++;
+	}
+	return up >= all / 2 + 1;
 }
 
 /* The prober thread: the stream's last sequence, from its leader. */
@@ -265,7 +295,7 @@ prober(void *arg)
 		st = js_GetStreamInfo(&si, cl->js, cl->stream, &jo, NULL);
 		if ((it = calloc(1, sizeof(*it))) != NULL) {
 			it->kind = ITEM_PROBE;
-			it->ok = st == NATS_OK && si != NULL;
+			it->ok = st == NATS_OK && si != NULL && has_quorum(si);
 			it->seq = it->ok ? si->State.LastSeq : 0;
 			enqueue(cl, it);
 		}
@@ -328,10 +358,9 @@ handle(struct cluster *cl, struct item *it)
 			break;
 		}
 		*op = o->next;
-		if (it->ack != CORE_ACK_OK)
-			log_debug("cluster: publish %s",
-			    it->ack == CORE_ACK_WRONG_LAST ? "behind the "
-			    "province's last record" : "failed");
+		if (it->ack == CORE_ACK_UNAVAILABLE)
+			log_limited("cluster", "cluster: the stream refused a "
+			    "record: %s", it->why);
 		core_log_acked(cl->core, o->token, it->ack, it->seq, it->dup);
 		free(o);
 		break;
@@ -395,6 +424,65 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	core_log_tick(cl->core, time(NULL));
 }
 
+/*
+ * The stream's identity, for the validators' epoch: a random id in its
+ * first message, written by whichever node finds the stream empty (the
+ * same message id makes every other node's attempt a duplicate).  The
+ * stream's creation time would do, but JetStream 2.9 answered two nodes
+ * that created the stream at once with two different times.
+ */
+static natsStatus
+stream_epoch(struct cluster *cl, uint64_t *epoch, char *why, size_t whylen)
+{
+	natsMsg *m = NULL;
+	jsPubAck *pa = NULL;
+	jsPubOptions po;
+	jsErrCode jerr = 0;
+	natsStatus st;
+	unsigned char rnd[16];
+	char subj[300], body[64];
+	const char *d;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int i, len;
+
+	snprintf(subj, sizeof(subj), "%s._epoch", cl->prefix);
+	st = js_GetMsg(&m, cl->js, cl->stream, 1, NULL, &jerr);
+	if (st == NATS_NOT_FOUND) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return NATS_ERR;
+		len = snprintf(body, sizeof(body), "{\"tallyd_epoch\":\"");
+		for (i = 0; i < 16; i++)
+			len += snprintf(body + len, sizeof(body) - (size_t)len,
+			    "%02x", rnd[i]);
+		len += snprintf(body + len, sizeof(body) - (size_t)len, "\"}");
+		jsPubOptions_Init(&po);
+		po.MsgId = "tallyd-epoch";
+		st = js_Publish(&pa, cl->js, subj, body, len, &po, &jerr);
+		jsPubAck_Destroy(pa);
+		if (st == NATS_OK)
+			st = js_GetMsg(&m, cl->js, cl->stream, 1, NULL, &jerr);
+	}
+	if (st != NATS_OK) {
+		snprintf(why, whylen, "reading the stream's first message: %s "
+		    "(JetStream error %d)", natsStatus_GetText(st), (int)jerr);
+		return st;
+	}
+	if (strcmp(natsMsg_GetSubject(m), subj) != 0) {
+		snprintf(why, whylen, "the stream's first message is on %s, "
+		    "not %s: is this stream another application's?",
+		    natsMsg_GetSubject(m), subj);
+		natsMsg_Destroy(m);
+		return NATS_ERR;
+	}
+	for (d = natsMsg_GetData(m), i = 0; i < natsMsg_GetDataLength(m); i++) {
+		h ^= (unsigned char)d[i];
+		h *= 0x100000001b3ULL;
+	}
+	*epoch = h;
+	natsMsg_Destroy(m);
+	return NATS_OK;
+}
+
 static natsStatus
 find_stream(struct cluster *cl, const struct config *cf, uint64_t *epoch,
     char *why, size_t whylen)
@@ -431,8 +519,6 @@ find_stream(struct cluster *cl, const struct config *cf, uint64_t *epoch,
 			    cl->stream, (int)cf->cluster_replicas);
 	}
 	if (st == NATS_OK) {
-		/* The stream's identity: every node of it shares the epoch. */
-		*epoch = (uint64_t)si->Created;
 		if (si->Config != NULL && si->Config->Replicas <
 		    (int64_t)cf->cluster_replicas)
 			log_warnx("cluster: stream %s has %d replicas (%ld "
@@ -443,6 +529,8 @@ find_stream(struct cluster *cl, const struct config *cf, uint64_t *epoch,
 		snprintf(why, whylen, "%s (JetStream error %d)",
 		    natsStatus_GetText(st), (int)jerr);
 	jsStreamInfo_Destroy(si);
+	if (st == NATS_OK)
+		st = stream_epoch(cl, epoch, why, whylen);
 	return st;
 }
 
@@ -552,6 +640,7 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
     uint64_t applied)
 {
 	struct timeval tv = { 0, 250000 };
+	struct timespec t0;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus st;
@@ -577,8 +666,11 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 		so.Config.OptStartSeq = applied + 1;
 	} else
 		so.Config.DeliverPolicy = js_DeliverAll;
-	st = js_Subscribe(&cl->sub, cl->js, filter, on_record, cl, NULL, &so,
-	    &jerr);
+	/* The stream may be electing a leader (a server just restarted). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((st = js_Subscribe(&cl->sub, cl->js, filter, on_record, cl, NULL,
+	    &so, &jerr)) != NATS_OK && ms_since(&t0) < 20000)
+		usleep(250000);
 	free(filter);
 	if (st != NATS_OK) {
 		log_warnx("cluster: cannot consume stream %s: %s (JetStream "
@@ -693,7 +785,8 @@ clog_publish(void *log, const char *payload, size_t len, size_t province,
 	if (st != NATS_OK) {
 		natsMsg_Destroy(msg);	/* still ours on failure */
 		free(o);
-		log_debug("cluster: publish: %s", natsStatus_GetText(st));
+		log_limited("cluster", "cluster: publish: %s (%s)",
+		    natsStatus_GetText(st), nats_GetLastError(NULL));
 		return -1;
 	}
 	/* The acknowledgement is handled on this thread, after this. */

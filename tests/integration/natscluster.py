@@ -95,8 +95,13 @@ def nats_cluster(root, n=3):
     servers = [NatsServer("n%d" % (i + 1), root) for i in range(n)]
     for s in servers:
         s.routes = [o.cluster_port for o in servers if o is not s]
-    for s in servers:
-        s.start()
+    try:
+        for s in servers:
+            s.start()
+    except (OSError, RuntimeError):
+        for s in servers:
+            s.stop()
+        raise
     return servers
 
 
