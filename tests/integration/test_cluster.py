@@ -80,15 +80,25 @@ class ClusterTest(unittest.TestCase):
                              env={"TALLYD_INGEST_TOKEN": TOKEN})
         self.nodes.append(n)
         if start:
-            n.start()
+            self.wait(n)
         return n
+
+    def wait(self, n, start=True):
+        try:
+            if start:
+                n.start(wait=False)
+            n.wait_ready()
+        except RuntimeError as e:
+            if "without libnats" in str(e):
+                self.skipTest("tallyd was built without libnats")
+            raise
 
     def start_nodes(self, k=3):
         ns = [self.node(start=False) for _ in range(k)]
         for n in ns:
             n.start(wait=False)
         for n in ns:
-            n.wait_ready()
+            self.wait(n, start=False)
         return ns
 
     def body(self, pid, rev, seed=None):
@@ -186,7 +196,8 @@ class ClusterTest(unittest.TestCase):
         self.servers[1].kill()
         self.servers[2].kill()
         t0 = time.time()
-        st, h, r = post(a.base, pid, self.body(pid, 2))
+        body2 = self.body(pid, 2)
+        st, h, r = post(a.base, pid, body2)
         self.assertEqual(st, 503, r)
         self.assertEqual(json.loads(r)["error"]["code"], "cluster_unavailable")
         self.assertIn("Retry-After", h)
@@ -203,13 +214,14 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(body, before)
         self.assertIn("stale", h["Tallyd-Node"])
-        # The quorum back: posts go on.
+        # The quorum back: posts go on.  The refused record may still be
+        # in the stream (its leader held it and committed it once the
+        # quorum was back): the retry of the same body is safe either way.
         self.servers[1].start()
         self.servers[2].start()
         deadline = time.time() + 30
-        rev = 2
         while True:
-            st, _, r = post(b.base, pid, self.body(pid, rev))
+            st, _, r = post(b.base, pid, body2)
             if st in (200, 201):
                 break
             self.assertEqual(st, 503, r)
