@@ -690,6 +690,7 @@ health_cluster(struct core *core, json_t *o)
 	c = json_object();
 	json_object_set_new(c, "node", json_string(st.node));
 	json_object_set_new(c, "stream", json_string(st.stream));
+	json_object_set_new(c, "leader", json_string(st.leader));
 	json_object_set_new(c, "stream_last", json_integer((json_int_t)
 	    st.log_last));
 	json_object_set_new(c, "lag", json_integer((json_int_t)st.lag));

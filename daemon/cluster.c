@@ -100,7 +100,7 @@ struct item {
 	uint64_t	 seq;		/* ACK: position; PROBE: last */
 	bool		 dup;
 	bool		 ok;		/* PROBE answered */
-	char		 why[128];	/* ACK: the stream's refusal */
+	char		 why[128];	/* ACK: the refusal; PROBE: leader */
 };
 
 /* A record published and not yet acknowledged. */
@@ -128,7 +128,7 @@ struct cluster {
 	struct out		*outs;		/* [L] */
 	uint64_t		 log_last;	/* [L] from the prober */
 	struct timespec		 probe_ok;	/* [L] last answer */
-	char			 header[320];	/* [L] */
+	char			 leader[128];	/* [L] the stream's, or "" */
 
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
@@ -297,6 +297,10 @@ prober(void *arg)
 			it->kind = ITEM_PROBE;
 			it->ok = st == NATS_OK && si != NULL && has_quorum(si);
 			it->seq = it->ok ? si->State.LastSeq : 0;
+			if (st == NATS_OK && si != NULL && si->Cluster != NULL &&
+			    si->Cluster->Leader != NULL)
+				snprintf(it->why, sizeof(it->why), "%s",
+				    si->Cluster->Leader);
 			enqueue(cl, it);
 		}
 		jsStreamInfo_Destroy(si);
@@ -365,6 +369,7 @@ handle(struct cluster *cl, struct item *it)
 		free(o);
 		break;
 	case ITEM_PROBE:
+		memcpy(cl->leader, it->why, sizeof(cl->leader));
 		if (it->ok) {
 			clock_gettime(CLOCK_MONOTONIC, &cl->probe_ok);
 			if (it->seq > cl->log_last)
@@ -468,8 +473,8 @@ stream_epoch(struct cluster *cl, uint64_t *epoch, char *why, size_t whylen)
 		return st;
 	}
 	if (strcmp(natsMsg_GetSubject(m), subj) != 0) {
-		snprintf(why, whylen, "the stream's first message is on %s, "
-		    "not %s: is this stream another application's?",
+		snprintf(why, whylen, "the stream's first message is on "
+		    "%.60s, not %.60s: is this stream another application's?",
 		    natsMsg_GetSubject(m), subj);
 		natsMsg_Destroy(m);
 		return NATS_ERR;
@@ -819,6 +824,7 @@ clog_status(void *log, struct core_log_status *st)
 	st->node = cl->node;
 	st->stream = cl->stream;
 	st->log_last = cl->log_last;
+	st->leader = cl->leader;
 	st->connected = natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
 	st->stale = !st->connected || ms_since(&cl->probe_ok) > STALE_MS;
 }

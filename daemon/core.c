@@ -1063,6 +1063,11 @@ core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
 	 */
 	s->version = seq - 1;
 	ok = tally_journal_apply(s, payload, len, &terr) == 0;
+	if (!ok && terr.kind == TALLY_ERROR_NOMEM)
+		/* Not a decision the other nodes would take: start again
+		 * from the snapshot and the stream. */
+		fatalx("out of memory applying stream record %llu; restart "
+		    "tallyd: the stream holds it", (unsigned long long)seq);
 	s->version = seq;
 	c->chain = fnv64(fnv64(c->chain, &seq, sizeof(seq)), payload, len);
 	c->decided[seq % CORE_DECIDED].seq = seq;

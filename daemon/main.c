@@ -822,6 +822,7 @@ main(int argc, char **argv)
 	if (check) {
 		rc = check_all(&td, e, repair);
 		config_finish(&td.cf);
+		free(td.snap_dir);
 		return rc;
 	}
 

@@ -194,6 +194,7 @@ typedef void (*core_publish_fn)(void *arg, uint64_t version,
 struct core_log_status {
 	const char	*node;		/* this node's name */
 	const char	*stream;
+	const char	*leader;	/* the stream leader's server name */
 	uint64_t	 log_last;	/* the last sequence the log reported */
 	uint64_t	 lag;		/* log_last - version */
 	bool		 stale;		/* cut off: no recent word from the log */
