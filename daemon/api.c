@@ -850,6 +850,29 @@ fail_with(struct call *cl, const struct tally_error *err)
 	    err->message);
 }
 
+/* Cluster mode: which node this is and how far behind the stream. */
+static void
+health_cluster(struct core *core, json_t *o)
+{
+	struct core_log_status st;
+	json_t *c;
+
+	if (!core_log_status(core, &st))
+		return;
+	c = json_object();
+	json_object_set_new(c, "node", json_string(st.node));
+	json_object_set_new(c, "stream", json_string(st.stream));
+	json_object_set_new(c, "leader", json_string(st.leader));
+	json_object_set_new(c, "stream_last", json_integer((json_int_t)
+	    st.log_last));
+	json_object_set_new(c, "lag", json_integer((json_int_t)st.lag));
+	json_object_set_new(c, "connected", json_boolean(st.connected));
+	json_object_set_new(c, "stale", json_boolean(st.stale));
+	json_object_set_new(o, "cluster", c);
+	if (st.stale)
+		json_object_set_new(o, "status", json_string("stale"));
+}
+
 static void
 serve_health(struct call *cl)
 {
@@ -880,6 +903,7 @@ serve_health(struct call *cl)
 	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
 	json_object_set_new(o, "election",
 	    json_string(core_election(cl->api->core)->id));
+	health_cluster(cl->api->core, o);
 	json_reply(cl->reply, 200, o);
 }
 
@@ -1020,6 +1044,15 @@ post_done(void *arg, const struct core_outcome *out)
 		fail_with(&cl, out->err);
 		break;
 	case CORE_UNAVAILABLE:
+		if (strcmp(core_log_name(api->core), "cluster") == 0) {
+			/* Not known to be in the stream: a retry is safe. */
+			fail(&cl, 503, "cluster_unavailable", NULL, "the "
+			    "stream did not take the record (%s); retry: a "
+			    "repeat of an applied revision is answered "
+			    "\"duplicate\"", strerror(out->log_err));
+			http_body_header(reply.body, "Retry-After", "1");
+			break;
+		}
 		fail(&cl, 503, "journal_unavailable", NULL, "the journal could "
 		    "not be written (%s); nothing was applied: retry later",
 		    strerror(out->log_err));

@@ -53,6 +53,10 @@ static const struct cf_key cf_keys[] = {
 	CF("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
 	CF("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
 	CF("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
+	CF("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
+	CF("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
+	CF("cluster_replicas",	 CF_LONG,		cluster_replicas, 1, 5),
+	CF("cluster_node",	 CF_STRING_OR_EMPTY,	cluster_node, 0, 0),
 };
 
 int
@@ -90,6 +94,7 @@ config_defaults(struct config *cf)
 	cf->sse_max_clients = 10000;
 	cf->keep_versions = 256;
 	cf->cors_origin = strdup("*");
+	cf->cluster_replicas = 3;
 	if (cf->cors_origin == NULL || cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
 		return -1;
 	return 0;
@@ -107,6 +112,9 @@ config_finish(struct config *cf)
 	free(cf->token_file);
 	free(cf->backup_dir);
 	free(cf->cors_origin);
+	free(cf->cluster_urls);
+	free(cf->cluster_stream);
+	free(cf->cluster_node);
 	memset(cf, 0, sizeof(*cf));
 }
 

@@ -56,7 +56,19 @@ struct pending {
 	uint64_t		  version;	/* when has_new */
 	uint64_t		  chain;	/* the chain after its record */
 	char			  at[32];	/* received_at of its record */
+	/* Cluster mode: a record published, waiting for its place. */
+	bool			  acked;	/* the log stored it at seq */
+	bool			  dup;		/* ... an earlier copy of it */
+	uint64_t		  seq;
+	uint64_t		  wait_seq;	/* re-check once applied this far */
+	unsigned		  attempts;
+	time_t			  sent;
 };
+
+/* Cluster mode: how long a post waits for the log before a 503. */
+#define CORE_PUBLISH_WAIT	5
+/* Cluster mode: a record's place applied or refused, for late answers. */
+#define CORE_DECIDED		4096
 
 struct subscriber {
 	core_publish_fn		 fn;
@@ -83,6 +95,14 @@ struct core {
 	bool			*in_round;	/* per province, this round */
 	bool			 stopping;
 	struct core_stats	 stats;
+
+	/* Cluster mode (a log with publish): see core_log_record. */
+	struct pending		*inflight;	/* published, not yet finished */
+	uint64_t		*subject_seq;	/* per province: its last record */
+	struct decision {
+		uint64_t	seq;
+		bool		applied;
+	}			 decided[CORE_DECIDED];
 };
 
 /*
@@ -138,11 +158,15 @@ core_alloc(struct core *c, const struct tally_election *e)
 	struct core_stamp *stamps;
 	size_t *changed;
 	bool *in_round;
+	uint64_t *subject_seq;
 
+	subject_seq = calloc(e->n_provinces, sizeof(*subject_seq));
 	stamps = calloc(e->n_provinces, sizeof(*stamps));
 	changed = calloc(e->n_provinces, sizeof(*changed));
 	in_round = calloc(e->n_provinces, sizeof(*in_round));
-	if (stamps == NULL || changed == NULL || in_round == NULL) {
+	if (stamps == NULL || changed == NULL || in_round == NULL ||
+	    subject_seq == NULL) {
+		free(subject_seq);
 		free(stamps);
 		free(changed);
 		free(in_round);
@@ -151,6 +175,8 @@ core_alloc(struct core *c, const struct tally_election *e)
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
+	free(c->subject_seq);
+	c->subject_seq = subject_seq;
 	c->stamps = stamps;
 	c->changed = changed;
 	c->in_round = in_round;
@@ -184,6 +210,8 @@ definition_mtime(const struct tally_election *e, const char *path)
 	return time(NULL);
 }
 
+static void	pending_free(struct pending *p);
+
 struct core *
 core_create(struct tally_election *e, const char *path, struct tally_diag *diag)
 {
@@ -213,12 +241,18 @@ core_destroy(struct core *c)
 {
 	if (c == NULL)
 		return;
-	/* Nothing may wait: the caller stopped the core first. */
+	/* Nothing may wait: the caller stopped the core (and the log). */
+	while (c->inflight != NULL) {
+		struct pending *p = c->inflight;
+		c->inflight = p->next;
+		pending_free(p);
+	}
 	tally_state_destroy(c->state);
 	tally_election_destroy(c->election);
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
+	free(c->subject_seq);
 	free(c);
 }
 
@@ -317,16 +351,28 @@ core_definition_time(const struct core *c)
 	return c->def_mtime;
 }
 
+/* Cluster mode: a published record still owes someone an answer. */
+static bool
+inflight_waits(const struct core *c)
+{
+	const struct pending *p;
+
+	for (p = c->inflight; p != NULL; p = p->next)
+		if (p->done != NULL)
+			return true;
+	return false;
+}
+
 bool
 core_idle(const struct core *c)
 {
-	return c->queue == NULL && c->round == NULL;
+	return c->queue == NULL && c->round == NULL && !inflight_waits(c);
 }
 
 bool
 core_round_idle(const struct core *c)
 {
-	return c->round == NULL;
+	return c->round == NULL && !inflight_waits(c);
 }
 
 static void
@@ -389,6 +435,8 @@ answer_ok(struct core *c, struct pending *p)
 
 static void	round_start(struct core *c);
 
+static void	publish_changed(struct core *c, size_t n, time_t at);
+
 /* Tell the subscribers what version v changed. */
 static void
 publish(struct core *c, const struct pending *p, bool wide)
@@ -405,8 +453,17 @@ publish(struct core *c, const struct pending *p, bool wide)
 		for (i = 0; i < p->n; i++)
 			if (p->chk[i] == TALLY_CHECK_NEW)
 				c->changed[n++] = p->province[i];
-	stamp_set(&c->global, s->version, mix(c->chain, c->def_digest),
-	    parse_time(p->at));
+	publish_changed(c, n, parse_time(p->at));
+}
+
+/* Move the stamps of c->changed[0..n) to the new version, and tell. */
+static void
+publish_changed(struct core *c, size_t n, time_t at)
+{
+	const struct tally_state *s = c->state;
+	size_t i;
+
+	stamp_set(&c->global, s->version, mix(c->chain, c->def_digest), at);
 	for (i = 0; i < n; i++) {
 		struct core_stamp *st = &c->stamps[c->changed[i]];
 		bool shared = st->at == c->global.at;
@@ -547,6 +604,8 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 	return rc;
 }
 
+static void	publish_round(struct core *c);
+
 static void
 round_start(struct core *c)
 {
@@ -556,6 +615,10 @@ round_start(struct core *c)
 	size_t len = 0, cap = 0, records = 0, i;
 	uint64_t version = c->state->version, chain = c->chain, seq;
 
+	if (c->log_ops != NULL && c->log_ops->publish != NULL) {
+		publish_round(c);	/* cluster mode */
+		return;
+	}
 	if (c->round != NULL || c->queue == NULL || c->log_ops == NULL ||
 	    c->log_ops->busy(c->log))
 		return;
@@ -755,6 +818,9 @@ core_abandon(struct core *c)
 	 */
 	for (p = c->round; p != NULL; p = p->next)
 		answer_kind(c, p, CORE_STOPPING, NULL, 0);
+	/* Cluster mode: the same holds for records published. */
+	for (p = c->inflight; p != NULL; p = p->next)
+		answer_kind(c, p, CORE_STOPPING, NULL, 0);
 }
 
 int
@@ -789,6 +855,8 @@ core_swap_definition(struct core *c, struct tally_election *e,
 	free(c->stamps);
 	free(c->changed);
 	free(c->in_round);
+	free(c->subject_seq);
+	c->subject_seq = nc.subject_seq;
 	c->stamps = nc.stamps;
 	c->changed = nc.changed;
 	c->in_round = nc.in_round;
@@ -798,4 +866,314 @@ core_swap_definition(struct core *c, struct tally_election *e,
 	c->def_mtime = definition_mtime(e, path);
 	core_started(c);
 	return 0;
+}
+
+/*
+ * Cluster mode: a log that orders records itself (daemon/cluster.c).
+ *
+ * The log, not this core, decides the order, and every node applies every
+ * record of the log, its own and other nodes', in that order.  So a request
+ * is checked against the applied state and, if new, published as one
+ * record; its answer waits until the log acknowledged it (core_log_acked)
+ * *and* this node applied the record at that position (core_log_record).
+ * Whether a record is applied is decided at apply time from the state alone
+ * (tally_journal_apply refuses anything but new revisions), so every node
+ * takes the same decision from the same log, and the answer to the poster is
+ * that decision: 201 when its record was applied, 200 when an identical copy
+ * was (the log dropped a retry by its message id), 409 when a conflicting
+ * record came first.  The per-province expected sequence only makes the
+ * usual conflict fail early, at the log, without a record.
+ *
+ * A request waits while another of this node's records for the same
+ * province is out (in_round), so a node never races itself.  Batches are
+ * refused: one record per province subject is what makes the log's
+ * per-subject check meaningful (docs/CLUSTER.md).
+ */
+
+static void
+inflight_remove(struct core *c, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = &c->inflight; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			p->next = NULL;
+			return;
+		}
+}
+
+static void
+finish_answer(struct core *c, struct pending *p, bool applied)
+{
+	struct tally_error err;
+	const struct tally_revision *cur;
+
+	if (applied) {
+		/* Ours, or an identical copy (the log dropped our retry). */
+		p->has_new = !p->dup;
+		p->version = p->seq;
+		if (p->dup)
+			p->chk[0] = TALLY_CHECK_DUPLICATE;
+		answer_ok(c, p);
+		return;
+	}
+	/* A copy was applied earlier, or the record lost: check again. */
+	cur = tally_state_current(c->state, p->province[0]);
+	if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
+	    c->election->provinces[p->province[0]].id, &p->chk[0], &err) == -1) {
+		answer_kind(c, p, CORE_REJECTED, &err, 0);
+		return;
+	}
+	if (p->chk[0] == TALLY_CHECK_DUPLICATE) {
+		p->has_new = false;
+		answer_ok(c, p);
+		return;
+	}
+	tally_error_set(&err, TALLY_ERROR_CONFLICT, "revision_conflict", NULL,
+	    "the log refused this record at position %llu; retry",
+	    (unsigned long long)p->seq);
+	answer_kind(c, p, CORE_REJECTED, &err, 0);
+}
+
+/* p's place is applied or refused: answer it and let the province go. */
+static void
+finish(struct core *c, struct pending *p, bool applied)
+{
+	inflight_remove(c, p);
+	if (p->done != NULL)
+		c->in_round[p->province[0]] = false;
+	finish_answer(c, p, applied);
+	pending_free(p);
+}
+
+static void
+publish_round(struct core *c)
+{
+	struct pending *p, *next, *later = NULL, **later_tail = &later;
+	struct tally_error err;
+	char at[32], *rec;
+	size_t reclen, prov;
+	int rc;
+
+	p = c->queue;
+	c->queue = NULL;
+	c->queue_tail = &c->queue;
+	time_rfc3339(time(NULL), at, sizeof(at));
+	for (; p != NULL; p = next) {
+		const struct tally_revision *cur;
+		next = p->next;
+		p->next = NULL;
+		if (p->n != 1) {
+			tally_error_set(&err, TALLY_ERROR_INVALID,
+			    "batch_in_cluster", NULL, "cluster mode takes one "
+			    "province per request (POST /v1/provinces/{id}/"
+			    "results); nothing was applied");
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		prov = p->province[0];
+		if (c->in_round[prov] || p->wait_seq > c->state->version) {
+			*later_tail = p;
+			later_tail = &p->next;
+			continue;
+		}
+		cur = tally_state_current(c->state, prov);
+		if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
+		    c->election->provinces[prov].id, &p->chk[0], &err) == -1) {
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		if (p->chk[0] != TALLY_CHECK_NEW) {
+			answer_ok(c, p);
+			pending_free(p);
+			continue;
+		}
+		/*
+		 * received_at is stamped here, once, and travels in the
+		 * record: every node applies the same time.
+		 */
+		memcpy(p->at, at, sizeof(at));
+		if (tally_journal_encode(0, 0, at, p->feeds, 1, &rec,
+		    &reclen) == -1) {
+			tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory; nothing was applied, try again");
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
+			pending_free(p);
+			continue;
+		}
+		p->acked = false;
+		p->sent = time(NULL);
+		p->attempts++;
+		rc = c->log_ops->publish(c->log, rec + TALLY_JOURNAL_HEADER,
+		    reclen - TALLY_JOURNAL_HEADER, prov, p->feeds[0],
+		    c->subject_seq[prov], p);
+		free(rec);
+		if (rc == -1) {
+			c->stats.log_failures++;
+			answer_kind(c, p, CORE_UNAVAILABLE, NULL, EAGAIN);
+			pending_free(p);
+			continue;
+		}
+		c->in_round[prov] = true;
+		p->next = c->inflight;
+		c->inflight = p;
+	}
+	if (later != NULL) {
+		*later_tail = c->queue;
+		if (c->queue == NULL)
+			c->queue_tail = later_tail;
+		c->queue = later;
+	}
+}
+
+static const bool *
+decided(const struct core *c, uint64_t seq)
+{
+	const struct decision *d = &c->decided[seq % CORE_DECIDED];
+
+	return d->seq == seq ? &d->applied : NULL;
+}
+
+void
+core_log_acked(struct core *c, void *token, enum core_ack ack, uint64_t seq,
+    bool duplicate)
+{
+	struct pending *p = token;
+	const bool *app;
+	size_t prov = p->province[0];
+
+	switch (ack) {
+	case CORE_ACK_OK:
+		p->acked = true;
+		p->seq = seq;
+		p->dup = duplicate;
+		if (seq <= c->state->version) {
+			/* Applied before the acknowledgement came. */
+			app = decided(c, seq);
+			finish(c, p, app != NULL && *app);
+		}
+		break;
+	case CORE_ACK_WRONG_LAST:
+		/*
+		 * Another record of the province is at seq: check again once
+		 * it is applied here.  If it already is, the province's last
+		 * position was not known (a start from a snapshot): now it is.
+		 */
+		inflight_remove(c, p);
+		if (p->done == NULL) {		/* answered (expired) */
+			pending_free(p);
+			break;
+		}
+		c->in_round[prov] = false;
+		if (seq <= c->state->version && seq > c->subject_seq[prov])
+			c->subject_seq[prov] = seq;
+		if (p->attempts >= 5) {
+			answer_kind(c, p, CORE_UNAVAILABLE, NULL, EAGAIN);
+			pending_free(p);
+			break;
+		}
+		p->wait_seq = seq;
+		p->next = c->queue;
+		if (c->queue == NULL)
+			c->queue_tail = &p->next;
+		c->queue = p;
+		break;
+	case CORE_ACK_UNAVAILABLE:
+		inflight_remove(c, p);
+		if (p->done != NULL) {
+			c->in_round[prov] = false;
+			c->stats.log_failures++;
+		}
+		answer_kind(c, p, CORE_UNAVAILABLE, NULL, EAGAIN);
+		pending_free(p);
+		break;
+	}
+	publish_round(c);
+}
+
+void
+core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
+    size_t province)
+{
+	struct tally_state *s = c->state;
+	struct tally_error terr;
+	struct pending *p, *next;
+	size_t n = 0, i;
+	bool ok;
+
+	if (seq <= s->version)
+		return;		/* covered by the snapshot */
+	if (province < c->election->n_provinces)
+		c->subject_seq[province] = seq;
+	/*
+	 * The version is the log position: a province changed by this
+	 * record is marked with seq (tally_state_apply marks version + 1).
+	 */
+	s->version = seq - 1;
+	ok = tally_journal_apply(s, payload, len, &terr) == 0;
+	if (!ok && terr.kind == TALLY_ERROR_NOMEM)
+		/* Not a decision the other nodes would take: start again
+		 * from the snapshot and the stream. */
+		fatalx("out of memory applying stream record %llu; restart "
+		    "tallyd: the stream holds it", (unsigned long long)seq);
+	s->version = seq;
+	c->chain = fnv64(fnv64(c->chain, &seq, sizeof(seq)), payload, len);
+	c->decided[seq % CORE_DECIDED].seq = seq;
+	c->decided[seq % CORE_DECIDED].applied = ok;
+	if (ok) {
+		c->stats.feeds_applied++;
+		for (i = 0; i < c->election->n_provinces; i++)
+			if (s->provinces[i].changed == seq)
+				c->changed[n++] = i;
+		publish_changed(c, n, parse_time(s->updated_at));
+	} else
+		/* Every node refuses the same record the same way. */
+		log_debug("log record %llu not applied: %s",
+		    (unsigned long long)seq, terr.message);
+	for (p = c->inflight; p != NULL; p = next) {
+		next = p->next;
+		if (p->acked && p->seq == seq)
+			finish(c, p, ok);
+	}
+	publish_round(c);
+}
+
+/* Cluster mode: answer 503 to posts the log has not answered in time. */
+void
+core_log_tick(struct core *c, time_t now)
+{
+	struct pending *p;
+
+	for (p = c->inflight; p != NULL; p = p->next)
+		if (p->done != NULL && now - p->sent >= CORE_PUBLISH_WAIT) {
+			/*
+			 * Still published: if the log took it, it is applied
+			 * later and a retry is answered "duplicate".
+			 */
+			c->in_round[p->province[0]] = false;
+			c->stats.log_failures++;
+			answer_kind(c, p, CORE_UNAVAILABLE, NULL, ETIMEDOUT);
+		}
+	publish_round(c);
+}
+
+const char *
+core_log_name(const struct core *c)
+{
+	return c->log_ops != NULL ? c->log_ops->name : "none";
+}
+
+bool
+core_log_status(const struct core *c, struct core_log_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (c->log_ops == NULL || c->log_ops->status == NULL)
+		return false;
+	c->log_ops->status(c->log, st);
+	st->lag = st->log_last > c->state->version ?
+	    st->log_last - c->state->version : 0;
+	return true;
 }

@@ -56,7 +56,9 @@ struct tallyd {
 	size_t			 n_overrides;
 	struct core		*core;
 	struct api		*api;
-	struct journal		*journal;
+	struct journal		*journal;	/* NULL in cluster mode */
+	struct cluster		*cluster;	/* cluster mode, else NULL */
+	char			*snap_dir;	/* where snapshots are */
 	int			 lock_fd;	/* DATA_DIR/tallyd.lock, held */
 	struct snapshot_store	 store;		/* the loaded snapshot */
 	uint64_t		 snapshot_seq;	/* covered by the newest snapshot */
@@ -424,13 +426,13 @@ snapshot_reap(struct tallyd *td, int status)
 		td->snapshot_seq = td->snapshot_pending_seq;
 		/* Older revisions now live in the snapshot, not in memory. */
 		tally_diag_init(&diag);
-		if (snapshot_adopt(td->cf.data_dir, td->snapshot_seq,
+		if (snapshot_adopt(td->snap_dir, td->snapshot_seq,
 		    core_state(td->core), &td->store, &stored, &diag) == -1) {
 			print_diag(&diag);
 			log_warnx("older revisions stay in memory");
 		}
 		tally_diag_finish(&diag);
-		snapshot_prune(td->cf.data_dir, td->snapshot_seq, false);
+		snapshot_prune(td->snap_dir, td->snapshot_seq, false);
 		log_info("snapshot up to journal sequence %llu written; "
 		    "older segments removed, %zu older revisions moved to it "
 		    "from memory", (unsigned long long)td->snapshot_seq, stored);
@@ -464,10 +466,13 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 			snapshot_reap(td, status);
 		return;
 	}
-	next = journal_next_seq(td->journal);
+	/* Cluster mode: the position after the last record applied. */
+	next = td->journal != NULL ? journal_next_seq(td->journal) :
+	    core_state(td->core)->version + 1;
 	if (td->stopping || td->cf.snapshot_every <= 0 ||
 	    next - td->snapshot_seq < (uint64_t)td->cf.snapshot_every ||
-	    journal_busy(td->journal) || !core_round_idle(td->core))
+	    (td->journal != NULL && journal_busy(td->journal)) ||
+	    !core_round_idle(td->core))
 		return;
 	if ((pid = fork()) == -1) {
 		log_warn("fork for a snapshot");
@@ -477,7 +482,7 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 		int rc;
 		writer_child_setup(td);
 		tally_diag_init(&diag);
-		rc = snapshot_write(td->cf.data_dir, core_state(td->core), next,
+		rc = snapshot_write(td->snap_dir, core_state(td->core), next,
 		    core_chain(td->core), &td->store, &diag);
 		if (rc == -1)
 			print_diag(&diag);
@@ -485,7 +490,7 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	td->snapshot_pid = pid;
 	td->snapshot_pending_seq = next;
-	if (journal_rotate(td->journal) == -1)
+	if (td->journal != NULL && journal_rotate(td->journal) == -1)
 		log_warn("journal rotation");
 	log_info("writing a snapshot up to journal sequence %llu (pid %ld)",
 	    (unsigned long long)next, (long)pid);
@@ -697,13 +702,13 @@ final_snapshot(struct tallyd *td, uint64_t next)
 	if (next == td->snapshot_seq)
 		return;
 	tally_diag_init(&diag);
-	if (snapshot_write(td->cf.data_dir, core_state(td->core), next,
+	if (snapshot_write(td->snap_dir, core_state(td->core), next,
 	    core_chain(td->core), &td->store, &diag) == -1) {
 		print_diag(&diag);
 		log_warnx("no snapshot at exit; the journal is kept and replayed "
 		    "at the next start");
 	} else {
-		snapshot_prune(td->cf.data_dir, next, true);
+		snapshot_prune(td->snap_dir, next, true);
 		log_info("snapshot up to journal sequence %llu written",
 		    (unsigned long long)next);
 	}
@@ -775,6 +780,40 @@ started(int ready_fd)
 	close(ready_fd);
 }
 
+/*
+ * Cluster mode: join the stream before the snapshot is read, because the
+ * snapshots of one stream live in a directory of its own (its name holds
+ * the stream's identity): a new stream starts from nothing, a new epoch.
+ */
+static void
+join_cluster(struct tallyd *td)
+{
+	struct tally_diag diag;
+	uint64_t epoch = 0;
+	char *dir;
+
+	tally_diag_init(&diag);
+	if ((td->cluster = cluster_create(&td->cf, core_election(td->core),
+	    &epoch, &diag)) == NULL) {
+		print_diag(&diag);
+		fatalx("cluster mode: cannot join the stream (cluster_urls%s%s)",
+		    td->conf_path ? " in " : "",
+		    td->conf_path ? td->conf_path : "");
+	}
+	tally_diag_finish(&diag);
+	if (asprintf(&dir, "%s/cluster-%s-%016llx", td->cf.data_dir,
+	    td->cf.cluster_stream ? td->cf.cluster_stream : "TALLY",
+	    (unsigned long long)epoch) == -1)
+		fatalx("out of memory");
+	if (mkdir_p(dir) == -1)
+		fatal("cannot create %s", dir);
+	free(td->snap_dir);
+	td->snap_dir = dir;
+	/* The validators' epoch: every node of this stream shares it. */
+	core_set_chain(td->core, (core_chain(td->core) ^ epoch) *
+	    0x100000001b3ULL);
+}
+
 /* The journal behind the commit core. */
 static int
 jlog_append(void *log, char *buf, size_t len, size_t records)
@@ -795,7 +834,7 @@ jlog_busy(void *log)
 }
 
 static const struct core_log_ops journal_log = {
-	"journal", jlog_append, jlog_next_seq, jlog_busy,
+	"journal", jlog_append, jlog_next_seq, jlog_busy, NULL, NULL,
 };
 
 /*
@@ -812,7 +851,7 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	tally_diag_init(&diag);
 	memset(jst, 0, sizeof(*jst));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (snapshot_load(td->cf.data_dir, core_state(td->core),
+	if (snapshot_load(td->snap_dir, core_state(td->core),
 	    &td->snapshot_seq, &chain, &td->store, jst, &diag) == -1) {
 		print_diag(&diag);
 		fatalx("cannot load the snapshot in %s: restore it from a copy, "
@@ -821,11 +860,16 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	}
 	core_set_chain(td->core, chain);
 	if (td->store.fd != -1)
-		log_info("snapshot: %llu revisions (%zu bytes) up to journal "
+		log_info("snapshot: %llu revisions (%zu bytes) up to %s "
 		    "sequence %llu in %.3f s",
 		    (unsigned long long)jst->snapshot_revisions,
-		    jst->snapshot_bytes, (unsigned long long)td->snapshot_seq,
-		    since(&t0));
+		    jst->snapshot_bytes, td->cluster ? "stream" : "journal",
+		    (unsigned long long)td->snapshot_seq, since(&t0));
+	if (td->cluster != NULL) {
+		/* Cluster mode: the stream, from here, is the log. */
+		tally_diag_finish(&diag);
+		return;
+	}
 	td->journal = journal_open(td->cf.data_dir, (enum journal_policy)
 	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snapshot_seq, flags,
 	    core_replay, td->core, jst, &diag);
@@ -1015,6 +1059,12 @@ main(int argc, char **argv)
 		    diag.count == 1 ? "" : "s", td.conf_path ? " in " : "",
 		    td.conf_path ? td.conf_path : "");
 	}
+	if ((td.snap_dir = strdup(td.cf.data_dir)) == NULL)
+		fatalx("out of memory");
+	if (td.cf.cluster_urls != NULL && !cluster_supported())
+		fatalx("cluster_urls is set but this tallyd was built without "
+		    "libnats: install libnats-dev and build again, or unset "
+		    "cluster_urls");
 	if (verbose)
 		td.cf.log_level = LOG_LEVEL_DEBUG;
 	log_setlevel(td.cf.log_level);
@@ -1028,6 +1078,7 @@ main(int argc, char **argv)
 	if (check) {
 		rc = check_all(&td, e, repair);
 		config_finish(&td.cf);
+		free(td.snap_dir);
 		return rc;
 	}
 	notify_init();
@@ -1076,10 +1127,14 @@ main(int argc, char **argv)
 		    "the configuration");
 	}
 	tally_diag_finish(&diag);
+	if (td.cf.cluster_urls != NULL)
+		join_cluster(&td);
 
 	/*
 	 * Load the snapshot, then replay the journal after it, all before
-	 * listening: nobody sees a half-rebuilt tally.
+	 * listening: nobody sees a half-rebuilt tally.  In cluster mode the
+	 * stream after the snapshot follows, while we serve (flagged with
+	 * the lag until caught up).
 	 */
 	notify_status("replaying the snapshot and journal in %s",
 	    td.cf.data_dir);
@@ -1094,7 +1149,12 @@ main(int argc, char **argv)
 	core_started(td.core);
 	td.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.store);
-	if (td.cf.fsync_policy == JOURNAL_ALWAYS)
+	if (td.cluster != NULL) {
+		if (cluster_start(td.cluster, td.base, td.core,
+		    core_state(td.core)->version) == -1)
+			fatalx("cluster mode: cannot consume the stream");
+		core_set_log(td.core, &cluster_log_ops, td.cluster);
+	} else if (td.cf.fsync_policy == JOURNAL_ALWAYS)
 		log_info("fsync policy always: a feed is acknowledged after its "
 		    "journal record is on disk");
 	else if (td.cf.fsync_policy == JOURNAL_BATCH)
@@ -1105,9 +1165,12 @@ main(int argc, char **argv)
 	else
 		log_warnx("fsync policy off: feeds are acknowledged before they "
 		    "are synced; a power cut can lose acknowledged feeds");
-	if (journal_start(td.journal, td.base, core_log_done, td.core) == -1)
-		fatalx("cannot start the journal writer");
-	core_set_log(td.core, &journal_log, td.journal);
+	if (td.journal != NULL) {
+		if (journal_start(td.journal, td.base, core_log_done,
+		    td.core) == -1)
+			fatalx("cannot start the journal writer");
+		core_set_log(td.core, &journal_log, td.journal);
+	}
 
 	tally_diag_init(&diag);
 	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
@@ -1122,6 +1185,9 @@ main(int argc, char **argv)
 	td.msrc = (struct metrics_src){ &td.cf, td.journal, td.server, td.core,
 	    time(NULL) };
 	api_set_metrics(td.api, metrics_write, &td.msrc);
+	if (td.cluster != NULL)
+		server_set_header(td.server, "Tallyd-Node", cluster_header,
+		    td.core);
 	{
 		struct timeval one = { 1, 0 };
 		td.ev_snapshot = event_new(td.base, -1, EV_PERSIST,
@@ -1150,14 +1216,22 @@ main(int argc, char **argv)
 	/* Nothing is parked now (drain_check): the HTTP daemons may stop. */
 	notify_finish();
 	server_destroy(td.server);
-	next = journal_next_seq(td.journal);
-	if (journal_close(td.journal) == -1) {
-		log_warnx("the journal's last sync failed: no snapshot at exit; "
-		    "the next start replays what is on disk");
-		rc = 1;
-	} else
-		final_snapshot(&td, next);
-	td.journal = NULL;
+	if (td.cluster != NULL) {
+		/* The stream keeps everything; the snapshot is for speed. */
+		cluster_destroy(td.cluster);
+		td.cluster = NULL;
+		final_snapshot(&td, core_state(td.core)->version + 1);
+	} else {
+		next = journal_next_seq(td.journal);
+		if (journal_close(td.journal) == -1) {
+			log_warnx("the journal's last sync failed: no snapshot "
+			    "at exit; the next start replays what is on disk");
+			rc = 1;
+		} else
+			final_snapshot(&td, next);
+		td.journal = NULL;
+	}
+	free(td.snap_dir);
 	api_destroy(td.api);
 	core_destroy(td.core);
 	snapshot_store_close(&td.store);

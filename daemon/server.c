@@ -121,6 +121,9 @@ struct server {
 	bool			 ending;	/* stopping: streams end */
 	struct event		*ev_fanout;
 	struct event		*ev_heartbeat;
+	const char		*header_name;	/* server_set_header, or NULL */
+	const char		*(*header_value)(void *);
+	void			*header_arg;
 };
 
 enum rq_phase {
@@ -216,6 +219,15 @@ http_body_from_chunk(struct http_chunk *c)
 	if (r != NULL)
 		http_chunk_ref(c);
 	return (struct http_body *)r;
+}
+
+void
+server_set_header(struct server *srv, const char *name,
+    const char *(*value)(void *arg), void *arg)
+{
+	srv->header_name = name;
+	srv->header_value = value;
+	srv->header_arg = arg;
 }
 
 void
@@ -581,10 +593,26 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static enum MHD_Result
-send_reply(struct MHD_Connection *c, struct http_reply *reply)
+send_reply(struct server *srv, struct MHD_Connection *c,
+    struct http_reply *reply)
 {
+	struct MHD_Response *resp = (struct MHD_Response *)reply->body;
 	enum MHD_Result r;
+	const char *v, *old;
 
+	if (srv->header_name != NULL && resp != NULL) {
+		/*
+		 * Cached bodies are shared: the header is replaced in place,
+		 * on the loop thread, which is where libmicrohttpd builds the
+		 * headers too.
+		 */
+		v = srv->header_value(srv->header_arg);
+		if ((old = MHD_get_response_header(resp, srv->header_name)) !=
+		    NULL)
+			MHD_del_response_header(resp, srv->header_name, old);
+		if (v != NULL)
+			MHD_add_response_header(resp, srv->header_name, v);
+	}
 	r = MHD_queue_response(c, reply->status,
 	    (struct MHD_Response *)reply->body);
 	if (reply->owned)
@@ -601,7 +629,7 @@ reject(struct server *srv, struct MHD_Connection *c, const char *url,
 
 	api_refused(srv->api, url, status, code);
 	api_error(&reply, status, code, NULL, "%s", message);
-	return send_reply(c, &reply);
+	return send_reply(srv, c, &reply);
 }
 
 static bool
@@ -719,7 +747,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	case RQ_READY:
 		rq->phase = RQ_DONE;
-		return send_reply(c, &rq->reply);
+		return send_reply(srv, c, &rq->reply);
 	}
 	if (rq->status != 0) {
 		rq->phase = RQ_DONE;
@@ -751,7 +779,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (reply.pending && rq->phase == RQ_READY) {
 		/* Answered before it had to wait (a conflict, a repeat). */
 		rq->phase = RQ_DONE;
-		return send_reply(c, &rq->reply);
+		return send_reply(srv, c, &rq->reply);
 	}
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
@@ -766,7 +794,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		MHD_suspend_connection(c);
 		return MHD_YES;
 	}
-	return send_reply(c, &reply);
+	return send_reply(srv, c, &reply);
 }
 
 void

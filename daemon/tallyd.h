@@ -69,6 +69,11 @@ struct config {
 	long		 sse_max_clients;	/* event streams open at once */
 	long		 keep_versions;		/* /v1/versions/{n}/... kept */
 	char		*cors_origin;		/* NULL: no CORS headers */
+	/* Cluster mode (docs/CLUSTER.md): on when cluster_urls is set. */
+	char		*cluster_urls;		/* "nats://h:p,nats://h:p" */
+	char		*cluster_stream;	/* NULL: "TALLY" */
+	long		 cluster_replicas;	/* the stream's, when created */
+	char		*cluster_node;		/* this node's name; NULL: listen */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -217,7 +222,28 @@ typedef void (*core_done_fn)(void *ctx, const struct core_outcome *out);
 typedef void (*core_publish_fn)(void *arg, uint64_t version,
     const size_t *changed, size_t n);
 
-/* The log behind the core: the local journal, or another one. */
+/* How far a log that others also write is behind, for /healthz. */
+struct core_log_status {
+	const char	*node;		/* this node's name */
+	const char	*stream;
+	const char	*leader;	/* the stream leader's server name */
+	uint64_t	 log_last;	/* the last sequence the log reported */
+	uint64_t	 lag;		/* log_last - version */
+	bool		 stale;		/* cut off: no recent word from the log */
+	bool		 connected;
+};
+
+/*
+ * The log behind the core: the local journal, or a replicated stream.
+ *
+ * The journal takes whole rounds (append) and answers with core_log_done;
+ * the core applies a round when it is durable.  A replicated log (cluster
+ * mode, daemon/cluster.c) orders records itself: the core hands it one
+ * record per request (publish); the log answers core_log_acked(token) and
+ * delivers every record of the log, ours and other nodes', in order through
+ * core_log_record, which is where they are applied.  Exactly one of append
+ * and publish is set.
+ */
 struct core_log_ops {
 	const char	*name;
 	/* Take `records` encoded records; core_log_done follows. */
@@ -225,6 +251,21 @@ struct core_log_ops {
 			    size_t records);
 	uint64_t	(*next_seq)(void *log);
 	bool		(*busy)(void *log);
+	/*
+	 * Publish one record payload (borrowed) for `province` whose feed is
+	 * `f` (borrowed); core_log_acked(token) follows, once.  -1: not sent
+	 * (no acknowledgement follows).
+	 */
+	int		(*publish)(void *log, const char *payload, size_t len,
+			    size_t province, const struct tally_feed *f,
+			    uint64_t expect_seq, void *token);
+	void		(*status)(void *log, struct core_log_status *st);
+};
+
+enum core_ack {
+	CORE_ACK_OK,		/* stored at seq (dup: an earlier copy is) */
+	CORE_ACK_WRONG_LAST,	/* another record of the province is at seq */
+	CORE_ACK_UNAVAILABLE,	/* not known to be stored */
 };
 
 /*
@@ -255,6 +296,22 @@ void		 core_set_log(struct core *c, const struct core_log_ops *ops,
 		    void *log);
 /* The log's completion (a journal_done_cb; arg: the core). */
 void		 core_log_done(void *arg, int err, size_t records);
+/* A replicated log's answer to publish(token); on the loop. */
+void		 core_log_acked(struct core *c, void *token, enum core_ack ack,
+		    uint64_t seq, bool duplicate);
+/*
+ * The record at log position seq (payload borrowed), in log order, for
+ * `province` (SIZE_MAX: not a province's subject).  Every node applies the
+ * same records with the same decisions: version == seq afterwards.
+ */
+void		 core_log_record(struct core *c, uint64_t seq,
+		    const char *payload, size_t len, size_t province);
+/* Answer 503 to published records the log left waiting too long. */
+void		 core_log_tick(struct core *c, time_t now);
+/* The log's name and, for a replicated log, its status (else false). */
+const char	*core_log_name(const struct core *c);
+bool		 core_log_status(const struct core *c,
+		    struct core_log_status *st);
 /* Replay one record at start (a journal_apply_cb; arg: the core). */
 int		 core_replay(void *arg, const char *payload, size_t len,
 		    struct tally_error *err);
@@ -296,6 +353,26 @@ const struct core_stamp *core_stamp(const struct core *c, size_t province);
 uint64_t	 core_definition_digest(const struct core *c);
 time_t		 core_definition_time(const struct core *c);
 const struct core_stats *core_stats(const struct core *c);
+
+/* cluster.c: the replicated log on NATS JetStream (docs/CLUSTER.md) */
+struct cluster;
+
+/* Whether this tallyd was built with libnats. */
+bool		 cluster_supported(void);
+/*
+ * Connect to cf->cluster_urls and find or create the stream.  NULL with
+ * diag.  The stream's identity (its creation time) is *epoch.
+ */
+struct cluster	*cluster_create(const struct config *cf,
+		    const struct tally_election *e, uint64_t *epoch,
+		    struct tally_diag *diag);
+/* Start consuming after sequence `applied`, into c; on base's loop. */
+int		 cluster_start(struct cluster *cl, struct event_base *base,
+		    struct core *c, uint64_t applied);
+void		 cluster_destroy(struct cluster *cl);
+extern const struct core_log_ops cluster_log_ops;
+/* The Tallyd-Node header's value for core c (a server_set_header fn). */
+const char	*cluster_header(void *c);
 
 /* auth.c: bearer tokens for feeds */
 struct auth;
@@ -415,6 +492,12 @@ unsigned	 server_streams(const struct server *srv);
 void		 server_stream_publish(struct server *srv, struct http_chunk *c);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 server_streams_end(struct server *srv);
+/*
+ * A header set on every response just before it is queued: value(arg)
+ * returns it (borrowed, or NULL for none).  Cluster mode names the node.
+ */
+void		 server_set_header(struct server *srv, const char *name,
+		    const char *(*value)(void *arg), void *arg);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
 
