@@ -717,35 +717,31 @@ round_start(struct core *c)
 		fatalx("the journal is busy at the start of a round");
 }
 
-int
-core_submit(struct core *c, struct tally_feed **feeds, size_t n,
-    core_done_fn done, void *ctx)
+/* A request of n entries, answered by done(ctx); NULL (ENOMEM). */
+static struct pending *
+pending_new(size_t n, core_done_fn done, void *ctx)
 {
 	struct pending *p;
-	size_t i;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->chk = calloc(n, sizeof(*p->chk))) == NULL ||
 	    (p->province = calloc(n, sizeof(*p->province))) == NULL ||
 	    (p->revision = calloc(n, sizeof(*p->revision))) == NULL) {
-		for (i = 0; i < n; i++)
-			tally_feed_destroy(feeds[i]);
-		free(feeds);
-		if (p != NULL) {
-			p->n = 0;
+		if (p != NULL)
 			pending_free(p);
-		}
 		errno = ENOMEM;
-		return -1;
+		return NULL;
 	}
-	p->feeds = feeds;
 	p->n = n;
 	p->done = done;
 	p->ctx = ctx;
-	for (i = 0; i < n; i++) {
-		p->province[i] = feeds[i]->province;
-		p->revision[i] = feeds[i]->revision;
-	}
+	return p;
+}
+
+/* Queue p for the next round, or answer it at once while stopping. */
+static int
+enqueue(struct core *c, struct pending *p)
+{
 	if (c->stopping) {
 		answer_kind(c, p, CORE_STOPPING, NULL, 0);
 		pending_free(p);
@@ -758,36 +754,40 @@ core_submit(struct core *c, struct tally_feed **feeds, size_t n,
 }
 
 int
+core_submit(struct core *c, struct tally_feed **feeds, size_t n,
+    core_done_fn done, void *ctx)
+{
+	struct pending *p;
+	size_t i;
+
+	if ((p = pending_new(n, done, ctx)) == NULL) {
+		for (i = 0; i < n; i++)
+			tally_feed_destroy(feeds[i]);
+		free(feeds);
+		return -1;
+	}
+	p->feeds = feeds;
+	for (i = 0; i < n; i++) {
+		p->province[i] = feeds[i]->province;
+		p->revision[i] = feeds[i]->revision;
+	}
+	return enqueue(c, p);
+}
+
+int
 core_submit_lot(struct core *c, struct tally_lot *lot, core_done_fn done,
     void *ctx)
 {
 	struct pending *p;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->chk = calloc(1, sizeof(*p->chk))) == NULL ||
-	    (p->province = calloc(1, sizeof(*p->province))) == NULL ||
-	    (p->revision = calloc(1, sizeof(*p->revision))) == NULL) {
+	if ((p = pending_new(1, done, ctx)) == NULL) {
 		tally_lot_destroy(lot);
-		if (p != NULL)
-			pending_free(p);
-		errno = ENOMEM;
 		return -1;
 	}
 	p->lot = lot;
-	p->n = 1;
-	p->done = done;
-	p->ctx = ctx;
 	p->province[0] = lot->province;
 	p->revision[0] = lot->revision;
-	if (c->stopping) {
-		answer_kind(c, p, CORE_STOPPING, NULL, 0);
-		pending_free(p);
-		return 0;
-	}
-	*c->queue_tail = p;
-	c->queue_tail = &p->next;
-	round_start(c);
-	return 0;
+	return enqueue(c, p);
 }
 
 void
