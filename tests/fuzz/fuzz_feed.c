@@ -15,28 +15,17 @@
 
 #include <tally/tally.h>
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
+#include "fuzz.h"
+
 
 static struct tally_election *election;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *path = getenv("TALLY_FUZZ_ELECTION");
-	struct tally_diag diag;
-
 	(void)argc;
 	(void)argv;
-	tally_json_init();
-	tally_diag_init(&diag);
-	election = tally_election_load(path ? path :
-	    "tests/data/elections/es-2019-04/election.json", &diag);
-	tally_diag_finish(&diag);
-	if (election == NULL) {
-		fprintf(stderr, "fuzz_feed: set TALLY_FUZZ_ELECTION\n");
-		abort();
-	}
+	election = fuzz_election("fuzz_feed");
 	return 0;
 }
 
