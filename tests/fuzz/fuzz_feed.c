@@ -17,7 +17,6 @@
 
 #include "fuzz.h"
 
-
 static struct tally_election *election;
 
 int

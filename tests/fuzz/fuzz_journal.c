@@ -13,7 +13,6 @@
 
 #include "fuzz.h"
 
-
 static struct tally_election *election;
 
 int
