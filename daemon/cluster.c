@@ -594,10 +594,12 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 		goto nomem;
 	/*
 	 * At start the servers may be starting too (scripts/cluster up, a
-	 * reboot): try for 20 s, then give up with the reason.
+	 * reboot), or the stream may be electing a leader after a lost
+	 * machine: try for 60 s, saying so every 5 s, then give up with the
+	 * reason.
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
+	for (unsigned tries = 1;; tries++) {
 		st = natsConnection_Connect(&cl->nc, o);
 		if (st == NATS_OK) {
 			jsOptions_Init(&jo);
@@ -615,11 +617,14 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 			snprintf(why, sizeof(why), "%s", natsStatus_GetText(st));
 		if (st == NATS_OK)
 			break;
-		if (ms_since(&t0) > 20000) {
+		if (ms_since(&t0) > 60000) {
 			tally_diag_add(diag, "cluster: cannot reach stream %s at "
-			    "%s: %s", cl->stream, cf->cluster_urls, why);
+			    "%s for 60 s: %s", cl->stream, cf->cluster_urls, why);
 			goto fail;
 		}
+		if (tries % 20 == 0)
+			log_info("cluster: waiting for stream %s (%s)", cl->stream,
+			    why);
 		jsCtx_Destroy(cl->js);
 		cl->js = NULL;
 		natsConnection_Destroy(cl->nc);

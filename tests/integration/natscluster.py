@@ -150,7 +150,7 @@ class Node:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=40):
+    def wait_ready(self, timeout=90):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
