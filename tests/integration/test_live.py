@@ -230,7 +230,7 @@ class Live(CheckedDaemonTest):
         time.sleep(0.3)
         # 200 versions with the stalled subscriber (its buffers and the
         # allocator settle), then 200 more: those must grow no more than
-        # the tally's history alone did, where a backlog would add ~3 MB.
+        # the tally's history alone did, where a backlog would add ~3.4 MB.
         for r in range(251, 451):
             self.post(d, r)
         time.sleep(0.2)
@@ -240,7 +240,9 @@ class Live(CheckedDaemonTest):
         time.sleep(0.2)
         rss.append(rss_kib(d.proc.pid))
         print("RSS KiB", rss)
-        self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + 512, rss)
+        # 1.5 MB of slack for the allocators (ThreadSanitizer's keeps more
+        # of what is freed); a backlog of 200 versions would be ~3.4 MB.
+        self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + 1536, rss)
         evs = slow.wait_for(lambda e: leaderboards(e) and
                             leaderboards(e)[-1]["id"] == "650")
         lbs = leaderboards(evs)
