@@ -56,7 +56,7 @@ struct view {
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
 	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
-	VIEW_SINGLES,
+	VIEW_PAGE, VIEW_LEADERBOARD_SVG, VIEW_SINGLES,
 	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
 };
 
@@ -64,7 +64,7 @@ enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
 	R_RESULTS, R_COALITION, R_LOT, R_EVENTS, R_VERSION_LEADERBOARD,
-	R_VERSION_PROVINCES, R_NONE, R_COUNT
+	R_VERSION_PROVINCES, R_PAGE, R_LEADERBOARD_SVG, R_NONE, R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -73,7 +73,7 @@ static const char *const route_names[R_COUNT] = {
 	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
 	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
 	"/v1/provinces/{id}/lot", "/v1/events", "/v1/versions/{n}/leaderboard",
-	"/v1/versions/{n}/provinces", "other",
+	"/v1/versions/{n}/provinces", "/", "/v1/leaderboard.svg", "other",
 };
 
 /* Statuses counted in /metrics; anything else counts as "other". */
@@ -427,6 +427,18 @@ view_stamp(struct api *api, enum view_id id, size_t index)
 		st.digest = core_definition_digest(api->core);
 		st.at = core_definition_time(api->core);
 		return st;
+	case VIEW_PAGE:
+		/*
+		 * The page is the same bytes for the life of the binary; its
+		 * digest makes the tag change with the page.  Its time says
+		 * nothing about an upgraded binary, so If-Modified-Since is
+		 * not trusted for it (sec_shared).
+		 */
+		memset(&st, 0, sizeof(st));
+		st.digest = page_html_digest;
+		st.at = core_definition_time(api->core);
+		st.sec_shared = true;
+		return st;
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 	case VIEW_HISTORY:
@@ -547,6 +559,16 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 	case VIEW_PROVINCES_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_provinces_csv(s);
+	case VIEW_PAGE:
+		/* Copied once per process, so the view owns it like any other. */
+		*ctype = "text/html; charset=utf-8";
+		if ((bytes = malloc(page_html_len + 1)) != NULL)
+			memcpy(bytes, page_html, page_html_len + 1);
+		return bytes;
+	case VIEW_LEADERBOARD_SVG:
+		*ctype = "image/svg+xml";
+		return tally_render_hemicycle_svg(s, s->updated_at[0] ?
+		    s->updated_at : NULL);
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
@@ -1935,6 +1957,8 @@ match(const char *path, char *id, size_t idlen)
 		{ "/v1/provinces.csv", R_PROVINCES_CSV },
 		{ "/v1/results", R_RESULTS },
 		{ "/v1/events", R_EVENTS },
+		{ "/", R_PAGE },
+		{ "/v1/leaderboard.svg", R_LEADERBOARD_SVG },
 	};
 	const char *rest, *slash;
 	size_t i, n;
@@ -2068,6 +2092,12 @@ route(struct call *cl, const char *id)
 	}
 	case R_PROVINCES_CSV:
 		serve_view(cl, VIEW_PROVINCES_CSV, 0);
+		return;
+	case R_PAGE:
+		serve_view(cl, VIEW_PAGE, 0);
+		return;
+	case R_LEADERBOARD_SVG:
+		serve_view(cl, VIEW_LEADERBOARD_SVG, 0);
 		return;
 	case R_RESULTS:
 		post_batch(cl);

@@ -828,7 +828,7 @@ load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
 	    "date", "allocation", "station_ballots_max", "coalitions",
-	    "provinces", "levelling", NULL };
+	    "provinces", "levelling", "names", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -851,6 +851,7 @@ load_json(json_t *root, struct loader *l)
 	check_keys(l, root, "", keys);
 	e->id = get_id(l, root, "");
 	e->name = get_string(l, root, "", "name", true);
+	parse_names(l, root, "", &e->names, &e->n_names);
 	for (i = 0; i < 2; i++) {
 		const char *k = i == 0 ? "description" : "date";
 		if ((v = json_object_get(root, k)) != NULL && !json_is_string(v))
@@ -980,6 +981,7 @@ tally_election_destroy(struct tally_election *e)
 	free(e->provinces);
 	free(e->id);
 	free(e->name);
+	free_names(e->names, e->n_names);
 	json_decref(e->index);
 	free(e);
 }
@@ -1111,6 +1113,7 @@ tally_election_dump(const struct tally_election *e)
 		return NULL;
 	json_object_set_new(o, "id", json_string(e->id));
 	json_object_set_new(o, "name", json_string(e->name));
+	dump_names(o, e->names, e->n_names);
 	json_object_set_new(o, "seats", json_integer((json_int_t)e->seats_total));
 	json_object_set_new(o, "majority",
 	    json_integer((json_int_t)(e->seats_total / 2 + 1)));

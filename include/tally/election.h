@@ -152,6 +152,8 @@ struct tally_election {
 	uint64_t		 district_seats;	/* seats_total less levelling */
 	struct tally_levelling	 levelling;
 	uint64_t		 station_ballots_max;	/* default for provinces; 0 none */
+	struct tally_name	*names;		/* the election's name in other languages */
+	size_t			 n_names;
 	struct json_t		*index;		/* private: id -> position maps */
 };
 
