@@ -71,6 +71,7 @@
   };
 
   var $ = function (id) { return document.getElementById(id); };
+  window.tallydRenderStats = { n: 0, total: 0, max: 0 };
   var S = {
     lang: 'en', election: null, co: {}, pv: {}, lb: null, prevLb: null, tickLb: null,
     provinces: null, provEtag: null, lbEtag: null, showAll: false,
@@ -107,7 +108,17 @@
   }
   function pvName(id) { var p = S.pv[id]; return p ? named(p) : id; }
   function setText(el, s) { if (el.textContent !== s) { el.textContent = s; return true; } return false; }
-  function flash(el) { el.classList.remove('flash'); void el.offsetWidth; el.classList.add('flash'); }
+  /* A changed cell glows briefly; an animation, not a class toggled
+   * through a forced layout, so a burst of versions costs no reflow. */
+  var still = window.matchMedia && matchMedia('(prefers-reduced-motion: reduce)').matches;
+  function flash(e) {
+    if (still || !e.animate) return;
+    e.animate([{ backgroundColor: getFlash() }, { backgroundColor: 'transparent' }], { duration: 1200, easing: 'ease-out' });
+  }
+  var flashColor;
+  function getFlash() {
+    return flashColor || (flashColor = getComputedStyle(document.documentElement).getPropertyValue('--flash').trim() || '#fff3b0');
+  }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -618,6 +629,7 @@
     S.dirty[what] = true;
     if (S.frame) return;
     S.frame = requestAnimationFrame(function () {
+      var t0 = performance.now();
       S.frame = 0;
       var d = S.dirty;
       S.dirty = {};
@@ -627,6 +639,14 @@
         renderRanking(S.lb, S.prevLb);
       }
       if (d.provinces || d.all) renderProvinces();
+      /* For measurements (bench/page): the first complete render. */
+      if (!S.rendered && S.lb && S.provinces && window.performance && performance.mark) {
+        S.rendered = true;
+        performance.mark('tallyd-first-render');
+      }
+      /* What rendering costs, for bench/page: count, total and worst ms. */
+      var dt = performance.now() - t0, st = window.tallydRenderStats;
+      st.n++; st.total += dt; if (dt > st.max) st.max = dt;
     });
   }
 
