@@ -427,7 +427,12 @@
       setText(cells[0], num(c.rank));
       if (setText(cells[2], num(c.votes)) && prev) flash(cells[2]);
       setText(cells[3], pct(c.share));
-      if (setText(cells[4], num(c.seats) + (c.pending ? ' (+' + num(c.pending) + '?)' : '')) && prev) flash(cells[4]);
+      /* tied_for: pending seats it is tied for (they overlap between the
+       * tied coalitions); seats_min/seats_max: what the uncounted ballots
+       * can still change, where the daemon says. */
+      var tied = c.tied_for !== undefined ? c.tied_for : c.pending;
+      if (setText(cells[4], num(c.seats) + (tied ? ' (+' + num(tied) + '?)' : '')) && prev) flash(cells[4]);
+      cells[4].title = c.seats_min !== undefined && c.seats_max !== undefined ? num(c.seats_min) + '–' + num(c.seats_max) : '';
       var d = b ? c.seats - b.seats : 0, dv = b ? c.votes - b.votes : 0;
       var ch = d !== 0 ? signed(d) : dv !== 0 ? '±0 (' + signed(dv) + ')' : '';
       setText(cells[5], ch);
