@@ -75,7 +75,7 @@
   var S = {
     lang: 'en', election: null, co: {}, pv: {}, lb: null, prevLb: null, tickLb: null,
     provinces: null, provEtag: null, lbEtag: null, showAll: false,
-    sort: { key: 'name', dir: 1 }, pendingTies: {}, drill: null, drillEtag: {},
+    sort: { key: 'name', dir: 1 }, pendingTies: {}, drill: null,
     lbs: {}, frame: 0, dirty: {}, provBusy: false, provAgain: false, mode: 'connecting'
   };
 
@@ -592,10 +592,8 @@
         S.provinces = j.provinces;
         refreshTies();
         schedule('provinces');
-        if (S.drill) {
-          var d = j.provinces.find(function (p) { return p.id === S.drill.id; });
-          if (d && S.drill.revision !== d.revision) loadDrill(S.drill.id);
-        }
+        /* Conditional: a province's views keep their tag while others change. */
+        if (S.drill) loadDrill(S.drill.id);
       }
     }).catch(function () {}).then(function () {
       S.provBusy = false;
@@ -619,14 +617,20 @@
     });
   }
 
-  function onLeaderboard(lb) {
-    if (S.lb && lb.version <= S.lb.version) return;
+  /*
+   * Versions only grow, so an older one is a late duplicate -- except on a
+   * new connection (`fresh`): a daemon whose data dir was reset starts
+   * again from 0, and the page follows it.
+   */
+  function onLeaderboard(lb, fresh) {
+    if (S.lb && lb.version <= S.lb.version && !(fresh && lb.version !== S.lb.version)) return;
     if (!S.lb) S.tickLb = lb;
     S.prevLb = S.lb;
     S.lb = lb;
     /* Recent versions, so the ticker can name what moved at each. */
     S.lbs[lb.version] = lb;
-    delete S.lbs[lb.version - 64];
+    var keys = Object.keys(S.lbs);
+    if (keys.length > 64) keys.forEach(function (v) { if (v < lb.version - 64 || v > lb.version) delete S.lbs[v]; });
     schedule('lb');
   }
 
@@ -665,9 +669,9 @@
   /* SSE first; on 404 or a stream that never opens, conditional polling. */
   function connect() {
     if (!window.EventSource || /[?&]poll=1/.test(location.search)) return poll();
-    var es = new EventSource('/v1/events'), opened = false;
+    var es = new EventSource('/v1/events'), opened = false, fresh = true;
     var giveUp = setTimeout(function () { if (!opened) { es.close(); poll(); } }, 4000);
-    es.onopen = function () { opened = true; clearTimeout(giveUp); setConn('live'); };
+    es.onopen = function () { opened = true; fresh = true; clearTimeout(giveUp); setConn('live'); };
     /*
      * `change` names the provinces of a version; the ticker takes them
      * from /v1/provinces, which the next `leaderboard` asks for anyway
@@ -676,7 +680,8 @@
     es.addEventListener('leaderboard', function (e) {
       var lb;
       try { lb = JSON.parse(e.data); } catch (x) { return; }
-      onLeaderboard(lb);
+      onLeaderboard(lb, fresh);
+      fresh = false;
       loadProvinces();
     });
     es.onerror = function () {
@@ -696,7 +701,8 @@
         fails = 0;
         setConn('polling');
         if (lb) {
-          onLeaderboard(lb);
+          /* Polling only hears of a new tag: whatever it says is current. */
+          onLeaderboard(lb, true);
           loadProvinces();
         }
         /* A daemon without long-poll answers at once: then poll each second. */
@@ -739,7 +745,8 @@
       if (!S.drill || S.drill.id !== id) return;
       if (r[0]) { S.drillDetail = r[0]; S.drill.revision = r[0].revision; }
       if (r[1]) S.drillHistory = r[1];
-      renderDrill();
+      /* Both 304: nothing to redraw. */
+      if (r[0] || r[1]) renderDrill();
     }).catch(function () {
       if (!S.pv[id]) setText($('drill-meta'), t('unknown_province'));
     });
