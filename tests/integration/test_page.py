@@ -242,6 +242,10 @@ class Browser(CheckedDaemonTest):
             ".length"), 52)
         self.assertEqual(drv.execute_script(
             "return document.getElementById('version').textContent"), "1")
+        # The event stream where the daemon has one, else polling.
+        self.wait("document.getElementById('conn').dataset.state === '%s'" %
+                  ("live" if d.has_events else "polling"),
+                  what="the connection indicator")
 
         # Live: a correction in Zaragoza, no reload, within 2 s.
         drv.execute_script("window.__still_here = 42;")
@@ -335,6 +339,30 @@ class Browser(CheckedDaemonTest):
         self.assertLessEqual(sw, cw, "horizontal scroll at 360 px")
         drv.save_screenshot(os.path.join(self.artifacts, "phone.png"))
         drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        self.assertEqual(self.console_errors(d), [])
+
+    def test_polling_fallback(self):
+        """Without the stream (?poll=1 stands in for a daemon or a proxy
+        that lacks it) the page long-polls with If-None-Match."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results()
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.get("http://127.0.0.1:%d/?poll=1" % d.port)
+        self.wait("document.getElementById('conn').dataset.state === "
+                  "'polling' && document.getElementById('version')"
+                  ".textContent === '1'")
+        drv.execute_script("window.__still_here = 7;")
+        one = dict(batch["results"][0], revision=2)
+        pid = one.pop("province")
+        one["votes"] = {k: v + 1000 for k, v in one["votes"].items()}
+        r = d.request("POST", "/v1/provinces/%s/results" % pid, body=one,
+                      headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait("document.getElementById('version').textContent === '2'",
+                  timeout=2.0, what="version 2 within 2 s by polling")
+        self.assertEqual(drv.execute_script("return window.__still_here"), 7)
         self.assertEqual(self.console_errors(d), [])
 
     def test_iraq_in_arabic(self):
