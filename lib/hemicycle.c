@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include <tally/render.h>
 
 #include "tally-private.h"
@@ -171,15 +173,32 @@ short_name(const struct tally_coalition *c)
 	return c->short_name != NULL ? c->short_name : c->name;
 }
 
+/*
+ * What the chart needs, from a state or from a leaderboard view: the
+ * coalitions with seats in ranking order, the totals, and a sentence on the
+ * pending seats.
+ */
+struct hemi_in {
+	const struct tally_election	 *e;
+	uint64_t			  version, allocated, pending;
+	size_t				  reporting, final;
+	uint64_t			  st_reporting, st_total;
+	const char			 *updated_at;
+	size_t				  n;		/* rows with seats */
+	const struct tally_coalition	**co;
+	uint64_t			 *seats;
+	struct tally_buf		  pending_text;	/* raw text, or empty */
+};
+
 /* "Zaragoza, 1 seat: PSOE or Cs; ..." for every province with a pending tie. */
 static void
-pending_title(struct tally_buf *b, const struct tally_state *s)
+pending_text(struct tally_buf *b, const struct tally_state *s)
 {
 	const struct tally_election *e = s->election;
 	size_t p, i;
 	bool first = true;
 
-	tally_buf_str(b, "<title>Pending: tied for the last seat");
+	tally_buf_str(b, "Pending: tied for the last seat");
 	for (p = 0; p < e->n_provinces; p++) {
 		const struct tally_seat_result *r = &s->provinces[p].result;
 		const struct tally_revision *cur = tally_state_current(s, p);
@@ -187,17 +206,16 @@ pending_title(struct tally_buf *b, const struct tally_state *s)
 			continue;
 		tally_buf_str(b, first ? ": " : "; ");
 		first = false;
-		buf_xml(b, e->provinces[p].name);
+		tally_buf_str(b, e->provinces[p].name);
 		buf_printf(b, ", %u seat%s: ", r->pending, r->pending == 1 ?
 		    "" : "s");
 		for (i = 0; i < r->n_tied; i++) {
 			tally_buf_str(b, i == 0 ? "" : i + 1 == r->n_tied ?
 			    " or " : ", ");
-			buf_xml(b, short_name(&e->coalitions[
+			tally_buf_str(b, short_name(&e->coalitions[
 			    cur->feed->lists[r->tied[i]].coalition]));
 		}
 	}
-	tally_buf_str(b, "</title>");
 }
 
 /* One legend entry at row/column; the swatch is a seat-sized dot. */
@@ -216,37 +234,30 @@ legend_entry(struct tally_buf *b, int k, const char *fill, const char *label,
 	    (unsigned long long)seats);
 }
 
-char *
-tally_render_hemicycle_svg(const struct tally_state *s,
-    const char *updated_at)
+static char *
+render_svg(const struct hemi_in *in)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = in->e;
 	struct tally_buf b = { NULL, 0, 0, false };
 	struct seat_pos *pos;
-	size_t *order, i;
+	size_t i;
 	uint64_t n = e->seats_total, at = 0, majority = n / 2 + 1;
-	uint64_t empty = n - s->seats_allocated - s->seats_pending;
-	int legend, shown = 0, rows, with_seats = 0, slots;
+	uint64_t empty = n > in->allocated + in->pending ?
+	    n - in->allocated - in->pending : 0;
+	int legend, shown = 0, rows, with_seats = (int)in->n, slots;
 	double dot, height;
 	char line[256];
 
-	if ((order = tally_ranking(s)) == NULL)
+	if ((pos = layout(n, &dot)) == NULL)
 		return NULL;
-	if ((pos = layout(n, &dot)) == NULL) {
-		free(order);
-		return NULL;
-	}
-	for (i = 0; i < e->n_coalitions; i++)
-		if (s->coalitions[order[i]].seats > 0)
-			with_seats++;
 	/*
 	 * At most 8 rows of legend (24 entries): pending and unallocated
 	 * seats always have theirs, coalitions beyond the rest are summed up
 	 * as "Others".
 	 */
-	slots = 24 - (s->seats_pending > 0) - (empty > 0);
+	slots = 24 - (in->pending > 0) - (empty > 0);
 	legend = (with_seats < slots ? with_seats : slots) +
-	    (s->seats_pending > 0) + (empty > 0);
+	    (in->pending > 0) + (empty > 0);
 	rows = (legend + 2) / 3;
 	height = 390 + rows * 22.0 + 12;
 
@@ -260,12 +271,12 @@ tally_render_hemicycle_svg(const struct tally_state *s,
 	tally_buf_str(&b, "</title><desc id=\"d\">");
 	buf_printf(&b, "Seats allocated: %llu of %llu (%llu pending); "
 	    "majority %llu; version %llu",
-	    (unsigned long long)s->seats_allocated, (unsigned long long)n,
-	    (unsigned long long)s->seats_pending,
-	    (unsigned long long)majority, (unsigned long long)s->version);
-	if (updated_at != NULL && updated_at[0] != '\0') {
+	    (unsigned long long)in->allocated, (unsigned long long)n,
+	    (unsigned long long)in->pending,
+	    (unsigned long long)majority, (unsigned long long)in->version);
+	if (in->updated_at != NULL && in->updated_at[0] != '\0') {
 		tally_buf_str(&b, ", updated at ");
-		buf_xml(&b, updated_at);
+		buf_xml(&b, in->updated_at);
 	}
 	tally_buf_str(&b, "</desc>");
 	/* Diagonal hatching: pending seats read as such without colour. */
@@ -279,19 +290,16 @@ tally_render_hemicycle_svg(const struct tally_state *s,
 	buf_xml(&b, e->name);
 	tally_buf_str(&b, "</text>");
 	snprintf(line, sizeof(line), "%zu of %zu provinces reporting, %zu final",
-	    s->provinces_reporting, e->n_provinces, s->provinces_final);
+	    in->reporting, e->n_provinces, in->final);
 	buf_printf(&b, "<text x=\"20\" y=\"52\" fill=\"#555\">%s", line);
-	if (s->stations_total > 0)
+	if (in->st_total > 0)
 		buf_printf(&b, "; %.1f %% of stations counted",
-		    100.0 * (double)s->stations_reporting /
-		    (double)s->stations_total);
+		    100.0 * (double)in->st_reporting / (double)in->st_total);
 	tally_buf_str(&b, "</text>");
 
-	for (i = 0; i < e->n_coalitions; i++) {
-		const struct tally_coalition *c = &e->coalitions[order[i]];
-		uint64_t seats = s->coalitions[order[i]].seats;
-		if (seats == 0)
-			continue;
+	for (i = 0; i < in->n; i++) {
+		const struct tally_coalition *c = in->co[i];
+		uint64_t seats = in->seats[i];
 		buf_printf(&b, "<g class=\"coalition\" data-coalition=\"%s\" "
 		    "fill=\"%s\"><title>", c->id, coalition_color(c));
 		buf_xml(&b, c->name);
@@ -301,13 +309,15 @@ tally_render_hemicycle_svg(const struct tally_state *s,
 		tally_buf_str(&b, "</g>");
 		at += seats;
 	}
-	if (s->seats_pending > 0) {
+	if (in->pending > 0) {
 		tally_buf_str(&b, "<g class=\"pending\" fill=\"url(#pending)\" "
 		    "stroke=\"#222\" stroke-width=\"1\">");
-		pending_title(&b, s);
-		seats_run(&b, pos, at, s->seats_pending, dot - 0.5);
+		tally_buf_str(&b, "<title>");
+		buf_xml(&b, in->pending_text.p ? in->pending_text.p : "Pending");
+		tally_buf_str(&b, "</title>");
+		seats_run(&b, pos, at, in->pending, dot - 0.5);
 		tally_buf_str(&b, "</g>");
-		at += s->seats_pending;
+		at += in->pending;
 	}
 	if (empty > 0) {
 		tally_buf_str(&b, "<g class=\"unallocated\" fill=\"#e3e3e3\">"
@@ -326,36 +336,146 @@ tally_render_hemicycle_svg(const struct tally_state *s,
 	    "font-size=\"30\" font-weight=\"bold\">%llu</text><text "
 	    "x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555\">of "
 	    "%llu seats</text>", CX, CY - 24, (unsigned long long)
-	    s->seats_allocated, CX, CY - 4, (unsigned long long)n);
+	    in->allocated, CX, CY - 4, (unsigned long long)n);
 
-	for (i = 0; i < e->n_coalitions; i++) {
-		const struct tally_coalition *c = &e->coalitions[order[i]];
-		uint64_t seats = s->coalitions[order[i]].seats;
-		if (seats == 0)
-			continue;
+	for (i = 0; i < in->n; i++) {
+		const struct tally_coalition *c = in->co[i];
+		uint64_t seats = in->seats[i];
 		if (shown + 1 == slots && with_seats > slots) {
 			uint64_t rest = 0;
 			size_t j;
-			for (j = i; j < e->n_coalitions; j++)
-				rest += s->coalitions[order[j]].seats;
+			for (j = i; j < in->n; j++)
+				rest += in->seats[j];
 			legend_entry(&b, shown++, "#ccc", "Others", rest, NULL);
 			break;
 		}
 		legend_entry(&b, shown++, coalition_color(c), short_name(c),
 		    seats, NULL);
 	}
-	if (s->seats_pending > 0)
+	if (in->pending > 0)
 		legend_entry(&b, shown++, "url(#pending)", "Pending (tie)",
-		    s->seats_pending, "pending");
+		    in->pending, "pending");
 	if (empty > 0)
 		legend_entry(&b, shown++, "#e3e3e3", "Not yet allocated", empty,
 		    "unallocated");
 	tally_buf_str(&b, "</svg>\n");
 	free(pos);
-	free(order);
-	if (b.nomem) {
+	if (b.nomem || in->pending_text.nomem) {
 		free(b.p);
 		return NULL;
 	}
 	return b.p;
+}
+
+/* Room for every coalition's row.  0 or -1. */
+static int
+hemi_alloc(struct hemi_in *in, const struct tally_election *e)
+{
+	memset(in, 0, sizeof(*in));
+	in->e = e;
+	in->co = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(*in->co));
+	in->seats = calloc(e->n_coalitions ? e->n_coalitions : 1,
+	    sizeof(*in->seats));
+	return in->co != NULL && in->seats != NULL ? 0 : -1;
+}
+
+static void
+hemi_free(struct hemi_in *in)
+{
+	free(in->co);
+	free(in->seats);
+	free(in->pending_text.p);
+}
+
+char *
+tally_render_hemicycle_svg(const struct tally_state *s,
+    const char *updated_at)
+{
+	const struct tally_election *e = s->election;
+	struct hemi_in in;
+	size_t *order = NULL, i;
+	char *svg = NULL;
+
+	if (hemi_alloc(&in, e) == -1 || (order = tally_ranking(s)) == NULL)
+		goto out;
+	in.version = s->version;
+	in.allocated = s->seats_allocated;
+	in.pending = s->seats_pending;
+	in.reporting = s->provinces_reporting;
+	in.final = s->provinces_final;
+	in.st_reporting = s->stations_reporting;
+	in.st_total = s->stations_total;
+	in.updated_at = updated_at;
+	for (i = 0; i < e->n_coalitions; i++)
+		if (s->coalitions[order[i]].seats > 0) {
+			in.co[in.n] = &e->coalitions[order[i]];
+			in.seats[in.n++] = s->coalitions[order[i]].seats;
+		}
+	if (s->seats_pending > 0)
+		pending_text(&in.pending_text, s);
+	svg = render_svg(&in);
+out:
+	free(order);
+	hemi_free(&in);
+	return svg;
+}
+
+static uint64_t
+juint_at(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+
+	if (b != NULL)
+		v = json_object_get(v, b);
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+	    (uint64_t)json_integer_value(v) : 0;
+}
+
+char *
+tally_render_hemicycle_svg_leaderboard(const struct tally_election *e,
+    const char *bytes, size_t len)
+{
+	struct hemi_in in;
+	json_t *lb = NULL, *row;
+	size_t i;
+	bool first = true;
+	char *svg = NULL;
+
+	if (hemi_alloc(&in, e) == -1 ||
+	    (lb = json_loadb(bytes, len, 0, NULL)) == NULL)
+		goto out;
+	in.version = juint_at(lb, "version", NULL);
+	in.allocated = juint_at(lb, "seats", "allocated");
+	in.pending = juint_at(lb, "seats", "pending");
+	in.reporting = (size_t)juint_at(lb, "provinces", "reporting");
+	in.final = (size_t)juint_at(lb, "provinces", "final");
+	in.st_reporting = juint_at(lb, "stations", "reporting");
+	in.st_total = juint_at(lb, "stations", "total");
+	in.updated_at = json_string_value(json_object_get(lb, "updated_at"));
+	/* The view's rows are in ranking order already. */
+	json_array_foreach(json_object_get(lb, "coalitions"), i, row) {
+		const struct tally_coalition *c = tally_election_coalition(e,
+		    json_string_value(json_object_get(row, "id")));
+		uint64_t seats = juint_at(row, "seats", NULL);
+		if (c == NULL || in.n == e->n_coalitions)
+			goto out;	/* not a view of this election */
+		if (seats > 0) {
+			in.co[in.n] = c;
+			in.seats[in.n++] = seats;
+		}
+		if (juint_at(row, "tied_for", NULL) > 0) {
+			tally_buf_str(&in.pending_text, first ?
+			    "Pending: tied for the last seat: " : ", ");
+			tally_buf_str(&in.pending_text, short_name(c));
+			first = false;
+		}
+	}
+	if (in.allocated + in.pending > e->seats_total)
+		goto out;
+	svg = render_svg(&in);
+out:
+	json_decref(lb);
+	hemi_free(&in);
+	return svg;
 }

@@ -204,6 +204,24 @@ main(int argc, char **argv)
 	CHECK(svg != NULL && strstr(svg, "class=\"unallocated\"") == NULL,
 	    "every seat allocated");
 	free(svg);
+	{
+		/* A kept version's image, from its leaderboard bytes: the same. */
+		char *lb = tally_render_leaderboard_text(s, "2019-04-28T23:00:00Z");
+		char *a = tally_render_hemicycle_svg(s, "2019-04-28T23:00:00Z");
+		char *b = lb ? tally_render_hemicycle_svg_leaderboard(e, lb,
+		    strlen(lb)) : NULL;
+		CHECK(a != NULL && b != NULL && strcmp(a, b) == 0,
+		    "the image from the leaderboard's bytes is the state's");
+		CHECK(tally_render_hemicycle_svg_leaderboard(e, "{", 1) == NULL,
+		    "not JSON: no image");
+		static const char other[] =
+		    "{\"coalitions\":[{\"id\":\"nope\",\"seats\":1}]}";
+		CHECK(tally_render_hemicycle_svg_leaderboard(e, other,
+		    strlen(other)) == NULL, "another election's view: no image");
+		free(lb);
+		free(a);
+		free(b);
+	}
 	tally_state_destroy(s);
 	tally_election_destroy(e);
 
@@ -230,6 +248,20 @@ main(int argc, char **argv)
 		    "&quot;") != NULL, "the title is escaped");
 		CHECK(svg != NULL && strstr(svg, "class=\"unallocated\"") != NULL,
 		    "Q's seats are not allocated yet");
+		{
+			char *lb = tally_render_leaderboard_text(s, NULL);
+			char *v = lb ? tally_render_hemicycle_svg_leaderboard(e,
+			    lb, strlen(lb)) : NULL;
+			const char *bad = v ? xml_check(v) : "no image";
+			CHECK(bad == NULL, "a kept version with a tie: %s", bad);
+			CHECK(v != NULL && strstr(v, "tied for the last seat: "
+			    "B&apos;, C") != NULL, "a kept version names the tied "
+			    "coalitions");
+			CHECK_EQ_U(v ? count(v, "class=\"seat\"") : 0, 5,
+			    "a kept version: one mark per seat");
+			free(lb);
+			free(v);
+		}
 		CHECK(svg != NULL && strstr(svg, "fill=\"#607d8b\"") == NULL,
 		    "C has no seat, so no fallback colour is drawn");
 		free(svg);

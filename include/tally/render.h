@@ -85,6 +85,15 @@ char		*tally_render_provinces_csv(const struct tally_state *s);
  */
 char		*tally_render_hemicycle_svg(const struct tally_state *s,
 		    const char *updated_at);
+/*
+ * The same image from the bytes of a leaderboard view of election e (GET
+ * /v1/versions/{n}/leaderboard.svg draws a kept version); the pending seats'
+ * title names the coalitions tied for them rather than the provinces.  New
+ * string, or NULL when the bytes are not such a view or memory ran out.
+ */
+char		*tally_render_hemicycle_svg_leaderboard(
+		    const struct tally_election *e, const char *bytes,
+		    size_t len);
 
 /* A share in percent of `whole`, rounded half up to 2 decimals, for display. */
 double		 tally_share(uint64_t part, uint64_t whole);
