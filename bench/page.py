@@ -4,7 +4,7 @@ its time to first render, and whether it stays smooth under a burst of
 versions.
 
     /usr/bin/python3 bench/page.py [--tallyd build-release/daemon/tallyd]
-        [--seconds 10] [--rate 10]
+        [--seconds 10] [--rate 10] [--poll]
 
 For Iraq 2018 (made-up partial results, 23 provinces) and a synthetic
 election of 100 provinces x 12 coalitions, each on a fresh tallyd on
@@ -82,7 +82,8 @@ def measure(name, election_path, election, first_batch, args):
         drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                             {"source": OBSERVER})
         drv.set_window_size(1280, 900)
-        url = "http://127.0.0.1:%d/" % d.port
+        url = "http://127.0.0.1:%d/%s" % (d.port, "?poll=1" if args.poll
+                                           else "")
         runs = []
         for _ in range(5):
             drv.get("about:blank")
@@ -166,6 +167,8 @@ def main():
         HERE, "..", "build-release", "daemon", "tallyd"))
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rate", type=float, default=10)
+    ap.add_argument("--poll", action="store_true",
+                    help="the page long-polls instead of using /v1/events")
     args = ap.parse_args()
     args.tallyd = os.path.abspath(args.tallyd)
     os.environ["TALLYD"] = args.tallyd
