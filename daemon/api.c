@@ -56,7 +56,7 @@ struct view {
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
 	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
-	VIEW_SINGLES,
+	VIEW_PAGE, VIEW_LEADERBOARD_SVG, VIEW_SINGLES,
 	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
 };
 
@@ -64,7 +64,8 @@ enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
 	R_RESULTS, R_COALITION, R_LOT, R_EVENTS, R_VERSION_LEADERBOARD,
-	R_VERSION_PROVINCES, R_NONE, R_COUNT
+	R_VERSION_PROVINCES, R_PAGE, R_LEADERBOARD_SVG,
+	R_VERSION_LEADERBOARD_SVG, R_NONE, R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -73,7 +74,8 @@ static const char *const route_names[R_COUNT] = {
 	"/v1/provinces/{id}", "/v1/provinces/{id}/history",
 	"/v1/provinces/{id}/results", "/v1/results", "/v1/coalitions/{id}",
 	"/v1/provinces/{id}/lot", "/v1/events", "/v1/versions/{n}/leaderboard",
-	"/v1/versions/{n}/provinces", "other",
+	"/v1/versions/{n}/provinces", "/", "/v1/leaderboard.svg",
+	"/v1/versions/{n}/leaderboard.svg", "other",
 };
 
 /* Statuses counted in /metrics; anything else counts as "other". */
@@ -99,6 +101,11 @@ struct version_slot {
 	uint64_t		 version;
 	struct http_body	*leaderboard;
 	struct http_body	*provinces;
+	/* The hemicycle, drawn from the leaderboard's bytes when first asked. */
+	const char		*lb_bytes;	/* owned by leaderboard */
+	size_t			 lb_len;
+	char			 lb_etag[64];
+	struct http_body	*svg;
 };
 
 /* A long-poll parked until its view changes or its time is up. */
@@ -300,6 +307,7 @@ api_destroy(struct api *api)
 	for (i = 0; api->versions != NULL && i < api->n_versions; i++) {
 		http_body_free(api->versions[i].leaderboard);
 		http_body_free(api->versions[i].provinces);
+		http_body_free(api->versions[i].svg);
 	}
 	free(api->versions);
 	http_chunk_unref(api->hello_bare);
@@ -427,6 +435,18 @@ view_stamp(struct api *api, enum view_id id, size_t index)
 		st.digest = core_definition_digest(api->core);
 		st.at = core_definition_time(api->core);
 		return st;
+	case VIEW_PAGE:
+		/*
+		 * The page is the same bytes for the life of the binary; its
+		 * digest makes the tag change with the page.  Its time says
+		 * nothing about an upgraded binary, so If-Modified-Since is
+		 * not trusted for it (sec_shared).
+		 */
+		memset(&st, 0, sizeof(st));
+		st.digest = page_html_digest;
+		st.at = core_definition_time(api->core);
+		st.sec_shared = true;
+		return st;
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 	case VIEW_HISTORY:
@@ -516,6 +536,9 @@ with_newline(char *bytes)
 	return nb;
 }
 
+static struct view	*view_current(struct api *api, enum view_id id,
+			    size_t index);
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct api *api, enum view_id id, size_t index, const char **ctype)
@@ -547,6 +570,23 @@ render(struct api *api, enum view_id id, size_t index, const char **ctype)
 	case VIEW_PROVINCES_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_provinces_csv(s);
+	case VIEW_PAGE:
+		/* Copied once per process, so the view owns it like any other. */
+		*ctype = "text/html; charset=utf-8";
+		if ((bytes = malloc(page_html_len + 1)) != NULL)
+			memcpy(bytes, page_html, page_html_len + 1);
+		return bytes;
+	case VIEW_LEADERBOARD_SVG: {
+		/*
+		 * Drawn from the leaderboard's bytes, as a kept version is
+		 * (version_svg): /v1/versions/{n}/leaderboard.svg is then the
+		 * same bytes whenever and wherever it is asked for.
+		 */
+		struct view *lb = view_current(api, VIEW_LEADERBOARD, 0);
+		*ctype = "image/svg+xml";
+		return lb == NULL ? NULL : tally_render_hemicycle_svg_leaderboard(
+		    core_election(api->core), lb->bytes, lb->len);
+	}
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
@@ -666,6 +706,14 @@ view_current(struct api *api, enum view_id id, size_t index)
 		/* The same bytes for ever, at the version's own URL. */
 		snprintf(v->location, sizeof(v->location),
 		    "/v1/versions/%llu/leaderboard",
+		    (unsigned long long)st.version);
+		http_body_header(v->plain, "Content-Location", v->location);
+		http_body_header(v->not_modified, "Content-Location",
+		    v->location);
+	}
+	if (id == VIEW_LEADERBOARD_SVG) {
+		snprintf(v->location, sizeof(v->location),
+		    "/v1/versions/%llu/leaderboard.svg",
 		    (unsigned long long)st.version);
 		http_body_header(v->plain, "Content-Location", v->location);
 		http_body_header(v->not_modified, "Content-Location",
@@ -1531,7 +1579,7 @@ wake(evutil_socket_t fd, short what, void *arg)
 
 /* A body of the version ring: the view's bytes, immutable. */
 static struct http_body *
-version_body(struct api *api, const struct view *v)
+version_body(struct api *api, const struct view *v, const char **bytes)
 {
 	struct http_body *b;
 	char *copy;
@@ -1543,6 +1591,8 @@ version_body(struct api *api, const struct view *v)
 		free(copy);
 		return NULL;
 	}
+	if (bytes != NULL)
+		*bytes = copy;
 	http_body_header(b, "Content-Type", v->ctype);
 	http_body_header(b, "ETag", v->etag);
 	http_body_header(b, "Cache-Control", "public, max-age=31536000, "
@@ -1569,16 +1619,48 @@ version_record(struct api *api, enum view_id id, const struct view *v)
 	if (slot->version != version) {
 		http_body_free(slot->leaderboard);
 		http_body_free(slot->provinces);
-		slot->leaderboard = slot->provinces = NULL;
+		http_body_free(slot->svg);
+		slot->leaderboard = slot->provinces = slot->svg = NULL;
+		slot->lb_bytes = NULL;
 		slot->version = version;
 	}
 	if (*b != NULL)
 		return;
-	*b = version_body(api, v);
+	*b = version_body(api, v, id == VIEW_LEADERBOARD ? &slot->lb_bytes :
+	    NULL);
+	if (id == VIEW_LEADERBOARD) {
+		slot->lb_len = v->len;
+		snprintf(slot->lb_etag, sizeof(slot->lb_etag), "%s", v->etag);
+	}
 	if (!api->any_kept || version < api->first_kept) {
 		api->first_kept = version;
 		api->any_kept = true;
 	}
+}
+
+/*
+ * A kept version's hemicycle, drawn from its leaderboard's bytes the first
+ * time it is asked for (most versions never are), then kept with the slot:
+ * the same bytes and tag as /v1/leaderboard.svg had at that version.
+ */
+static int
+version_svg(struct api *api, struct version_slot *slot)
+{
+	char *svg;
+
+	if ((svg = tally_render_hemicycle_svg_leaderboard(core_election(
+	    api->core), slot->lb_bytes, slot->lb_len)) == NULL)
+		return -1;
+	if ((slot->svg = http_body_new(svg, strlen(svg), true)) == NULL) {
+		free(svg);
+		return -1;
+	}
+	http_body_header(slot->svg, "Content-Type", "image/svg+xml");
+	http_body_header(slot->svg, "ETag", slot->lb_etag);
+	http_body_header(slot->svg, "Cache-Control", "public, max-age=31536000, "
+	    "immutable");
+	add_cors_headers(api, slot->svg);
+	return 0;
 }
 
 static void
@@ -1599,7 +1681,7 @@ serve_version(struct call *cl, const char *num)
 	slot = &api->versions[n % api->n_versions];
 	if (*num == '\0' || *end != '\0' || num[0] == '-' || n < oldest ||
 	    n > cur || slot->version != n || (cl->route ==
-	    R_VERSION_LEADERBOARD ? slot->leaderboard : slot->provinces) ==
+	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
 		fail(cl, 404, "unknown_version", NULL, "version %.40s is not "
 		    "kept: versions %llu to %llu are (the last %zu, those "
@@ -1607,10 +1689,17 @@ serve_version(struct call *cl, const char *num)
 		    (unsigned long long)cur, api->n_versions);
 		return;
 	}
+	if (cl->route == R_VERSION_LEADERBOARD_SVG && slot->svg == NULL &&
+	    version_svg(api, slot) == -1) {
+		fail(cl, 500, "internal", NULL, "could not draw version %llu "
+		    "(out of memory?); try again", (unsigned long long)n);
+		return;
+	}
 	cl->reply->status = 200;
 	cl->reply->owned = false;
 	cl->reply->body = cl->route == R_VERSION_LEADERBOARD ?
-	    slot->leaderboard : slot->provinces;
+	    slot->leaderboard : cl->route == R_VERSION_PROVINCES ?
+	    slot->provinces : slot->svg;
 }
 
 /*
@@ -1935,6 +2024,8 @@ match(const char *path, char *id, size_t idlen)
 		{ "/v1/provinces.csv", R_PROVINCES_CSV },
 		{ "/v1/results", R_RESULTS },
 		{ "/v1/events", R_EVENTS },
+		{ "/", R_PAGE },
+		{ "/v1/leaderboard.svg", R_LEADERBOARD_SVG },
 	};
 	const char *rest, *slash;
 	size_t i, n;
@@ -1951,6 +2042,8 @@ match(const char *path, char *id, size_t idlen)
 		id[n] = '\0';
 		if (strcmp(slash, "/leaderboard") == 0)
 			return R_VERSION_LEADERBOARD;
+		if (strcmp(slash, "/leaderboard.svg") == 0)
+			return R_VERSION_LEADERBOARD_SVG;
 		if (strcmp(slash, "/provinces") == 0)
 			return R_VERSION_PROVINCES;
 		return R_NONE;
@@ -2069,6 +2162,12 @@ route(struct call *cl, const char *id)
 	case R_PROVINCES_CSV:
 		serve_view(cl, VIEW_PROVINCES_CSV, 0);
 		return;
+	case R_PAGE:
+		serve_view(cl, VIEW_PAGE, 0);
+		return;
+	case R_LEADERBOARD_SVG:
+		serve_view(cl, VIEW_LEADERBOARD_SVG, 0);
+		return;
 	case R_RESULTS:
 		post_batch(cl);
 		return;
@@ -2077,6 +2176,7 @@ route(struct call *cl, const char *id)
 		return;
 	case R_VERSION_LEADERBOARD:
 	case R_VERSION_PROVINCES:
+	case R_VERSION_LEADERBOARD_SVG:
 		serve_version(cl, id);
 		return;
 	case R_COALITION:

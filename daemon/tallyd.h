@@ -568,6 +568,11 @@ struct metrics_src {
 /* Prometheus text for src (an api_set_metrics hook; arg: the src). */
 void	metrics_write(void *arg, FILE *f);
 
+/* page.c, generated from www/ by www/embed.py: the election-night page */
+extern const char	 page_html[];	/* page_html_len bytes and a NUL */
+extern const size_t	 page_html_len;
+extern const uint64_t	 page_html_digest;	/* FNV-1a of the bytes */
+
 /* util.c */
 /* RFC 3339 UTC with seconds: "2018-05-14T18:00:00Z". buf >= 21 bytes. */
 void	time_rfc3339(time_t t, char *buf, size_t len);

@@ -413,10 +413,97 @@ index_put(struct loader *l, json_t *index, char ns, const char *id,
 }
 
 static void
+free_names(struct tally_name *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(names[i].lang);
+		free(names[i].text);
+	}
+	free(names);
+}
+
+/*
+ * A language tag as BCP 47 writes it, in the subset a definition needs: a
+ * primary subtag of 2 to 8 letters, then subtags of 1 to 8 letters or
+ * digits, joined by '-' ("ar", "ku-Arab", "zh-Hant-TW").
+ */
+static bool
+is_lang_tag(const char *s)
+{
+	size_t n = 0, k = 0;
+	bool first = true;
+
+	for (;; s++) {
+		if (*s == '-' || *s == '\0') {
+			if (first ? (n < 2 || n > 8) : (n < 1 || n > 8))
+				return false;
+			if (*s == '\0')
+				return k <= 64;
+			first = false;
+			n = 0;
+		} else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (!first && *s >= '0' && *s <= '9'))
+			n++;
+		else
+			return false;
+		k++;
+	}
+}
+
+/*
+ * "names": {"ar": "...", ...}: the names a reader may choose instead of
+ * `name`.  Each key a language tag, each value a non-empty string.
+ */
+static void
+parse_names(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_name **out, size_t *n_out)
+{
+	json_t *names, *v;
+	const char *lang;
+	char p[256], np[256];
+
+	if ((names = json_object_get(obj, "names")) == NULL)
+		return;
+	ptr_key(p, sizeof(p), ptr, "names");
+	if (!json_is_object(names)) {
+		lerr(l, p, "must be an object of language tag to name, e.g. "
+		    "{\"ar\": \"...\"}, not %s", tally_json_kind(names));
+		return;
+	}
+	if (json_object_size(names) == 0)
+		return;
+	if ((*out = calloc(json_object_size(names), sizeof(**out))) == NULL) {
+		lerr(l, p, "out of memory");
+		return;
+	}
+	json_object_foreach(names, lang, v) {
+		struct tally_name *nm = &(*out)[*n_out];
+		if (!is_lang_tag(lang)) {
+			lerr(l, ptr_key(np, sizeof(np), p, lang), "\"%.40s\" is "
+			    "not a language tag (BCP 47, e.g. \"ar\", "
+			    "\"ku-Arab\")", lang);
+			continue;
+		}
+		if ((nm->text = get_string(l, names, p, lang, true)) == NULL)
+			continue;
+		if ((nm->lang = strdup(lang)) == NULL) {
+			free(nm->text);
+			nm->text = NULL;
+			lerr(l, p, "out of memory");
+			continue;
+		}
+		(*n_out)++;
+	}
+}
+
+static void
 free_coalition(struct tally_coalition *c)
 {
 	size_t i;
 
+	free_names(c->names, c->n_names);
 	free(c->id);
 	free(c->name);
 	free(c->short_name);
@@ -451,7 +538,7 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_coalition *c, json_t *index, size_t pos)
 {
 	static const char *const keys[] = { "id", "name", "short", "color",
-	    "aliases", "threshold", NULL };
+	    "aliases", "threshold", "names", NULL };
 	json_t *v;
 	char p[256];
 
@@ -464,6 +551,7 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 	c->id = get_id(l, obj, ptr);
 	c->name = get_string(l, obj, ptr, "name", true);
 	c->short_name = get_string(l, obj, ptr, "short", false);
+	parse_names(l, obj, ptr, &c->names, &c->n_names);
 	c->color = get_string(l, obj, ptr, "color", false);
 	if (c->color != NULL && !is_color(c->color)) {
 		lerr(l, ptr_key(p, sizeof(p), ptr, "color"),
@@ -591,7 +679,7 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 {
 	static const char *const keys[] = { "id", "name", "seats",
 	    "allocation", "levelling_seats", "registered",
-	    "station_ballots_max", NULL };
+	    "station_ballots_max", "names", NULL };
 	json_t *v;
 	char p[256];
 
@@ -603,6 +691,7 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 	pv->index = pos;
 	pv->id = get_id(l, obj, ptr);
 	pv->name = get_string(l, obj, ptr, "name", true);
+	parse_names(l, obj, ptr, &pv->names, &pv->n_names);
 	if (pv->id != NULL)
 		index_put(l, index, 'p', pv->id, pos,
 		    ptr_key(p, sizeof(p), ptr, "id"), "province id");
@@ -739,7 +828,7 @@ load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
 	    "date", "allocation", "station_ballots_max", "coalitions",
-	    "provinces", "levelling", NULL };
+	    "provinces", "levelling", "names", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -762,6 +851,7 @@ load_json(json_t *root, struct loader *l)
 	check_keys(l, root, "", keys);
 	e->id = get_id(l, root, "");
 	e->name = get_string(l, root, "", "name", true);
+	parse_names(l, root, "", &e->names, &e->n_names);
 	for (i = 0; i < 2; i++) {
 		const char *k = i == 0 ? "description" : "date";
 		if ((v = json_object_get(root, k)) != NULL && !json_is_string(v))
@@ -886,10 +976,12 @@ tally_election_destroy(struct tally_election *e)
 	for (i = 0; i < e->n_provinces; i++) {
 		free(e->provinces[i].id);
 		free(e->provinces[i].name);
+		free_names(e->provinces[i].names, e->provinces[i].n_names);
 	}
 	free(e->provinces);
 	free(e->id);
 	free(e->name);
+	free_names(e->names, e->n_names);
 	json_decref(e->index);
 	free(e);
 }
@@ -996,6 +1088,21 @@ dump_list_threshold(const struct tally_list_threshold *t)
 	return o;
 }
 
+/* "names" only when the definition gives some. */
+static void
+dump_names(json_t *o, const struct tally_name *names, size_t n)
+{
+	json_t *m;
+	size_t i;
+
+	if (n == 0)
+		return;
+	m = json_object();
+	for (i = 0; i < n; i++)
+		json_object_set_new(m, names[i].lang, json_string(names[i].text));
+	json_object_set_new(o, "names", m);
+}
+
 json_t *
 tally_election_dump(const struct tally_election *e)
 {
@@ -1006,6 +1113,7 @@ tally_election_dump(const struct tally_election *e)
 		return NULL;
 	json_object_set_new(o, "id", json_string(e->id));
 	json_object_set_new(o, "name", json_string(e->name));
+	dump_names(o, e->names, e->n_names);
 	json_object_set_new(o, "seats", json_integer((json_int_t)e->seats_total));
 	json_object_set_new(o, "majority",
 	    json_integer((json_int_t)(e->seats_total / 2 + 1)));
@@ -1030,6 +1138,7 @@ tally_election_dump(const struct tally_election *e)
 		if (co->threshold.set)
 			json_object_set_new(c, "threshold",
 			    dump_list_threshold(&co->threshold));
+		dump_names(c, co->names, co->n_names);
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "coalitions", arr);
@@ -1051,6 +1160,7 @@ tally_election_dump(const struct tally_election *e)
 		if (pv->station_ballots_max != e->station_ballots_max)
 			json_object_set_new(c, "station_ballots_max",
 			    json_integer((json_int_t)pv->station_ballots_max));
+		dump_names(c, pv->names, pv->n_names);
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);

@@ -44,7 +44,6 @@ rank_cmp(const void *a, const void *b)
 	return strcmp(e->coalitions[i].id, e->coalitions[j].id);
 }
 
-static size_t	*ranking(const struct tally_state *s);
 
 /*
  * A coalition's national bounds: the sum over reporting provinces, plus
@@ -81,7 +80,7 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 	json_t *o, *el, *seats, *prov, *votes, *arr;
 	size_t *order, i;
 
-	if ((order = ranking(s)) == NULL)
+	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
 
 	o = json_object();
@@ -251,7 +250,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
 	 * rather than built as jansson objects, byte for byte what
 	 * json_dumps(tally_render_leaderboard()) gives (tests/test_render.c).
 	 */
-	if ((order = ranking(s)) == NULL)
+	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
 	tally_buf_str(&b, "{\"election\":{\"id\":");
 	buf_json_string(&b, e->id);
@@ -315,8 +314,8 @@ tally_render_leaderboard_text(const struct tally_state *s,
 }
 
 /* The national order of coalitions (new array of indices; NULL on ENOMEM). */
-static size_t *
-ranking(const struct tally_state *s)
+size_t *
+tally_ranking(const struct tally_state *s)
 {
 	size_t n = s->election->n_coalitions, *order, i;
 
@@ -1086,7 +1085,7 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_t *o = json_object(), *arr = json_array(), *al = json_array();
 	size_t *order, i, p, rank = 0;
 
-	if ((order = ranking(s)) == NULL) {
+	if ((order = tally_ranking(s)) == NULL) {
 		json_decref(o);
 		json_decref(arr);
 		json_decref(al);
@@ -1238,7 +1237,7 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 	struct tally_buf b = { 0 };
 	size_t *order, i;
 
-	if ((order = ranking(s)) == NULL)
+	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
 	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,tied_for\r\n");
 	for (i = 0; i < e->n_coalitions; i++) {

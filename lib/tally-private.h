@@ -23,6 +23,12 @@ void	tally_buf_add(struct tally_buf *b, const char *s, size_t n);
 void	tally_buf_str(struct tally_buf *b, const char *s);
 void	tally_buf_uint(struct tally_buf *b, uint64_t v);
 
+struct tally_state;
+
+/* The national order of coalitions: seats desc, votes desc, id asc (new
+ * array of coalition indices; NULL on allocation failure). */
+size_t	*tally_ranking(const struct tally_state *s);
+
 /* "an object", "an integer", ... for messages about JSON values. */
 const char	*tally_json_kind(const struct json_t *v);
 

@@ -73,6 +73,16 @@ struct tally_list_threshold {
 	char			*reason;	/* shown in views, or NULL */
 };
 
+/*
+ * A name in another language than the definition's own: "names":
+ * {"ar": "..."} on a coalition or a province.  `lang` is a BCP 47 tag
+ * (a primary language subtag and optional subtags: "ar", "ku-Arab").
+ */
+struct tally_name {
+	char		*lang;
+	char		*text;
+};
+
 struct tally_coalition {
 	char		*id;
 	char		*name;
@@ -82,6 +92,8 @@ struct tally_coalition {
 	size_t		 n_aliases;
 	size_t		 index;		/* position in election->coalitions */
 	struct tally_list_threshold threshold;
+	struct tally_name *names;	/* other languages, in file order */
+	size_t		 n_names;
 };
 
 struct tally_province {
@@ -96,6 +108,8 @@ struct tally_province {
 	uint64_t	 registered;	/* the electorate: registered voters */
 	uint64_t	 station_ballots_max;	/* per station not reporting; 0 none */
 	uint32_t	 levelling_seats;	/* seats of the levelling tier assigned here */
+	struct tally_name *names;	/* other languages, in file order */
+	size_t		 n_names;
 };
 
 /* How levelling seats are assigned to provinces (Valgloven s. 11-8). */
@@ -138,6 +152,8 @@ struct tally_election {
 	uint64_t		 district_seats;	/* seats_total less levelling */
 	struct tally_levelling	 levelling;
 	uint64_t		 station_ballots_max;	/* default for provinces; 0 none */
+	struct tally_name	*names;		/* the election's name in other languages */
+	size_t			 n_names;
 	struct json_t		*index;		/* private: id -> position maps */
 };
 

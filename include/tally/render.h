@@ -73,6 +73,28 @@ struct json_t	*tally_render_coalition(const struct tally_state *s,
 char		*tally_render_leaderboard_csv(const struct tally_state *s);
 char		*tally_render_provinces_csv(const struct tally_state *s);
 
+/*
+ * GET /v1/leaderboard.svg: the hemicycle as a standalone SVG image (UTF-8,
+ * new NUL-terminated string; NULL on allocation failure).  One circle
+ * (class "seat") per seat of the election, grouped by coalition in ranking
+ * order (<g class="coalition" data-coalition="id" fill="colour">), then
+ * pending seats (<g class="pending">, hatched, its title naming the tied
+ * lists) and seats not yet allocated (<g class="unallocated">); the
+ * majority line (class "majority"); a legend; the title, and the provinces
+ * and stations counted.
+ */
+char		*tally_render_hemicycle_svg(const struct tally_state *s,
+		    const char *updated_at);
+/*
+ * The same image from the bytes of a leaderboard view of election e (GET
+ * /v1/versions/{n}/leaderboard.svg draws a kept version); the pending seats'
+ * title names the coalitions tied for them rather than the provinces.  New
+ * string, or NULL when the bytes are not such a view or memory ran out.
+ */
+char		*tally_render_hemicycle_svg_leaderboard(
+		    const struct tally_election *e, const char *bytes,
+		    size_t len);
+
 /* A share in percent of `whole`, rounded half up to 2 decimals, for display. */
 double		 tally_share(uint64_t part, uint64_t whole);
 

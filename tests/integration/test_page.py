@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""The election-night page (GET /) and the hemicycle image
+(GET /v1/leaderboard.svg).
+
+Over HTTP, in every build: both are cached views (ETag, 304, gzip once),
+the SVG is well-formed with one mark per seat, names in other languages are
+in /v1/election.
+
+In a real browser (Debian's chromium, headless, driven by chromedriver via
+python3-selenium), once per `scripts/test` run (TALLYD_BROWSER_TESTS=1, set
+for the release build): Spain 2019 posted as one batch shows PSOE first with
+123 seats and 350 seat marks; a further POST changes the page without a
+reload within 2 s; the Zaragoza drill-down shows the 54 votes Cs lacked for
+a seat; no console errors; no horizontal scroll at 360 px; ?lang=ar on Iraq
+is right to left with Arabic names; the keyboard reaches the drill-down.
+Screenshots go to TALLYD_ARTIFACTS (desktop, phone, Arabic).
+"""
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+from harness import (CheckedDaemonTest, ELECTIONS, DEFAULT_ELECTION, gunzip,
+                     main)
+
+TOKEN = "page-test-ingest-token-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+SVGNS = "{http://www.w3.org/2000/svg}"
+ES = os.path.join(ELECTIONS, "es-2019-04")
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def iraq_results(seed=1, share=0.75):
+    """Made-up partial results for most of Iraq's provinces (not real)."""
+    rnd = random.Random(seed)
+    e = load(DEFAULT_ELECTION)
+    ids = [c["id"] for c in e["coalitions"]]
+    out = []
+    for i, p in enumerate(e["provinces"]):
+        if rnd.random() > share:
+            continue
+        lists = set(rnd.sample(ids[:14], 6) + rnd.sample(ids, 3))
+        total = 4000 + 10 * i
+        out.append({"province": p["id"], "revision": 1,
+                    "votes": {c: rnd.randint(1000, 200000) for c in lists},
+                    "blank": 500, "invalid": 900,
+                    "stations": {"reporting": rnd.randint(total // 3, total),
+                                 "total": total},
+                    "status": rnd.choice(["partial", "partial", "final"])})
+    return {"results": out}
+
+
+def browser_wanted():
+    return os.environ.get("TALLYD_BROWSER_TESTS") == "1"
+
+
+def chrome():
+    """A headless chromium with a new empty profile, or skip."""
+    try:
+        from selenium import webdriver
+    except ImportError:
+        # meson may run a python3 other than Debian's (pyenv): use Debian's
+        # python3-selenium all the same.
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from selenium import webdriver
+        except ImportError:
+            raise unittest.SkipTest("python3-selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+    if not os.path.exists("/usr/bin/chromedriver"):
+        raise unittest.SkipTest("chromium-driver is not installed")
+    profile = tempfile.mkdtemp(prefix="tallyd-chromium-")
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless", "--no-sandbox", "--disable-gpu",
+              "--disable-dev-shm-usage", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--user-data-dir=" + profile):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
+                         options=opts)
+    d.set_script_timeout(10)
+    return d, profile
+
+
+class Http(CheckedDaemonTest):
+    def test_page_is_a_cached_view(self):
+        d = self.daemon()
+        r = d.get("/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+        body = r.body.decode("utf-8")
+        self.assertIn('id="hemicycle"', body)
+        self.assertIn("<script>", body)
+        self.assertNotIn('src="app.js"', body)   # inlined at build time
+        self.assertNotIn("http://", body.replace("http://www.w3.org", ""))
+        self.assertNotIn("https://", body)        # no external asset
+        self.assertLess(len(r.body), 100 * 1024)
+        etag = r.header("ETag")
+        self.assertTrue(etag)
+        self.assertIn("max-age=", r.header("Cache-Control"))
+        self.assertEqual(d.get("/", headers={"If-None-Match": etag}).status,
+                         304)
+        g = d.get("/", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(g.header("Content-Encoding"), "gzip")
+        self.assertEqual(gunzip(g.body), r.body)
+        # The page does not change with the tally.
+        d.request("POST", "/v1/results", body=iraq_results(), headers=AUTH)
+        self.assertEqual(d.get("/").header("ETag"), etag)
+        self.assertEqual(d.request("HEAD", "/").status, 200)
+        self.assertEqual(d.request("POST", "/").status, 405)
+
+    def test_svg_is_a_cached_view_per_version(self):
+        d = self.daemon(args=["--election", os.path.join(ES, "election.json")],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        r = d.get("/v1/leaderboard.svg")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "image/svg+xml")
+        root = ET.fromstring(r.body)
+        seats = root.findall(".//" + SVGNS + "circle[@class='seat']")
+        self.assertEqual(len(seats), 350)
+        self.assertIn("Majority 176", r.body.decode())
+        empty_tag = r.header("ETag")
+        p = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(p.status, 201, p.body)
+        r = d.get("/v1/leaderboard.svg")
+        self.assertNotEqual(r.header("ETag"), empty_tag)
+        root = ET.fromstring(r.body)
+        groups = root.findall(".//" + SVGNS + "g[@data-coalition]")
+        self.assertEqual(groups[0].get("data-coalition"), "000096")
+        self.assertEqual(groups[0].get("fill"), "#e30613")
+        self.assertEqual(len(groups[0].findall(SVGNS + "circle")), 123)
+        self.assertEqual(sum(len(g.findall(SVGNS + "circle")) for g in groups),
+                         350)
+        self.assertEqual(d.get("/v1/leaderboard.svg", headers={
+            "If-None-Match": r.header("ETag")}).status, 304)
+        g = d.get("/v1/leaderboard.svg", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(gunzip(g.body), r.body)
+        # Kept versions: the image as it was, immutable.
+        v1 = d.get("/v1/versions/1/leaderboard.svg")
+        self.assertEqual(v1.status, 200)
+        self.assertEqual(v1.header("Content-Type"), "image/svg+xml")
+        self.assertIn("immutable", v1.header("Cache-Control"))
+        self.assertEqual(v1.header("ETag"), r.header("ETag"))
+        self.assertEqual(r.header("Content-Location"),
+                         "/v1/versions/1/leaderboard.svg")
+        self.assertEqual(v1.body, r.body)
+        # Version 0 was served (the empty chart above), so it is kept.
+        v0 = d.get("/v1/versions/0/leaderboard.svg")
+        self.assertEqual(v0.status, 200)
+        root = ET.fromstring(v0.body)
+        self.assertEqual(len(root.findall(
+            ".//" + SVGNS + "g[@class='unallocated']/" + SVGNS + "circle")),
+            350)
+        self.assertEqual(d.get("/v1/versions/9/leaderboard.svg").status, 404)
+
+    def test_election_has_arabic_names(self):
+        d = self.daemon()
+        e = d.get("/v1/election").json()
+        self.assertEqual(e["names"]["ar"][:6], "العراق")
+        pv = {p["id"]: p for p in e["provinces"]}
+        self.assertEqual(len([p for p in e["provinces"] if "ar" in p.get(
+            "names", {})]), 23)
+        self.assertEqual(pv["baghdad"]["names"]["ar"], "بغداد")
+        co = {c["id"]: c for c in e["coalitions"]}
+        self.assertEqual(co["sairoon"]["names"]["ar"], "تحالف سائرون")
+        self.assertEqual(co["fatah"]["names"]["ar"], "تحالف الفتح")
+        self.assertEqual(co["nasr"]["names"]["ar"], "ائتلاف النصر")
+
+
+@unittest.skipUnless(browser_wanted(), "browser tests run once per scripts/test "
+                     "(TALLYD_BROWSER_TESTS=1)")
+class Browser(CheckedDaemonTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.driver, cls.profile = chrome()
+        cls.artifacts = os.environ.get("TALLYD_ARTIFACTS") or tempfile.mkdtemp()
+        os.makedirs(cls.artifacts, exist_ok=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        import shutil
+        shutil.rmtree(cls.profile, ignore_errors=True)
+
+    def wait(self, js, timeout=5.0, what=None):
+        """Poll a JS expression until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.driver.execute_script("return (" + js + ");")
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                self.fail("timed out: %s" % (what or js))
+            time.sleep(0.05)
+
+    def console_errors(self, d):
+        errs = [e for e in self.driver.get_log("browser")
+                if e["level"] == "SEVERE"]
+        if not d.has_events:
+            # Without /v1/events the page's first try is a 404 (logged by
+            # the browser itself), then it polls.
+            errs = [e for e in errs if "/v1/events" not in e["message"]]
+        return errs
+
+    def shot(self, name):
+        h = self.driver.execute_script(
+            "return document.documentElement.scrollHeight")
+        w = self.driver.execute_script("return window.outerWidth")
+        self.driver.set_window_size(w, min(h + 140, 3000))
+        time.sleep(0.3)
+        self.driver.save_screenshot(os.path.join(self.artifacts, name))
+
+    def start(self, election):
+        d = self.daemon(args=["--election", election],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        # A stream answers 200 at once; without one, a JSON 404.
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5)
+        c.request("GET", "/v1/events")
+        d.has_events = c.getresponse().status == 200
+        c.close()
+        # Leave the page before the daemon stops (cleanups run last
+        # first), and start with an empty console.
+        self.addCleanup(self.driver.get, "about:blank")
+        self.driver.get_log("browser")
+        return d
+
+    def test_spain(self):
+        d = self.start(os.path.join(ES, "election.json"))
+        r = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        first = "document.querySelector('#ranking tbody tr')"
+        self.wait(first + " && " + first + ".dataset.coalition === '000096'",
+                  what="PSOE first")
+        self.assertEqual(drv.execute_script(
+            "return " + first + ".querySelector('td[data-field=seats]')"
+            ".textContent"), "123")
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#hemicycle .seat').length"), 350)
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#hemicycle "
+            ".seat[data-coalition=\"000096\"]').length"), 123)
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#provinces [data-province]')"
+            ".length"), 52)
+        self.assertEqual(drv.execute_script(
+            "return document.getElementById('version').textContent"), "1")
+        # The event stream where the daemon has one, else polling.
+        self.wait("document.getElementById('conn').dataset.state === '%s'" %
+                  ("live" if d.has_events else "polling"),
+                  what="the connection indicator")
+
+        # Live: a correction in Zaragoza, no reload, within 2 s.
+        drv.execute_script("window.__still_here = 42;")
+        zgz = [x for x in load(os.path.join(ES, "results.json"))["results"]
+               if x["province"] == "50"][0]
+        zgz = dict(zgz, revision=2, note="Cs ballots found in one station")
+        zgz["votes"] = dict(zgz["votes"])
+        zgz["votes"]["000022"] += 100
+        zgz["votes"]["000096"] -= 100
+        del zgz["province"]
+        t0 = time.monotonic()
+        r = d.request("POST", "/v1/provinces/50/results", body=zgz,
+                      headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait("document.getElementById('version').textContent === '2'",
+                  timeout=2.0, what="version 2 shown within 2 s")
+        self.wait("document.querySelector('#ticker li')", timeout=2.0,
+                  what="the ticker names the change")
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertEqual(drv.execute_script("return window.__still_here"), 42,
+                         "the page reloaded")
+        self.assertIn("Zaragoza", drv.execute_script(
+            "return document.querySelector('#ticker li').textContent"))
+        # Cs took PSOE's last seat in Zaragoza: 122 seats, shown as -1.
+        self.wait("document.querySelector('#ranking tr[data-coalition=\"000096\"]"
+                  " td[data-field=seats]').textContent === '122'",
+                  timeout=2.0, what="PSOE 122 after the correction")
+        self.assertEqual(drv.execute_script(
+            "return document.querySelector('#ranking tr[data-coalition=\"000096\"]"
+            " td[data-field=change]').textContent"), "\u22121")
+        self.shot("desktop.png")
+
+        # The drill-down: Zaragoza as first posted, where Cs lacked 54 votes.
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/#/provinces/50" % d.port)
+        self.wait("document.querySelector('#drill-history li.correction')",
+                  what="the correction is highlighted")
+        hist = drv.execute_script(
+            "return document.getElementById('drill-history').textContent")
+        self.assertIn("Cs ballots found", hist)
+        self.assertEqual(drv.execute_script(
+            "return location.hash"), "#/provinces/50")
+        self.assertTrue(drv.execute_script(
+            "return document.getElementById('overview').hidden"))
+        # Revision 1's numbers: post it to a fresh daemon to see the 54.
+        d2 = self.start(os.path.join(ES, "election.json"))
+        d2.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        drv.get("http://127.0.0.1:%d/#/provinces/50" % d2.port)
+        gap = self.wait(
+            "Array.from(document.querySelectorAll('#drill-lists "
+            "td[data-field=next_seat_votes]')).map(function (e) "
+            "{ return e.textContent; }).indexOf('54') >= 0",
+            what="the 54-vote gap")
+        self.assertTrue(gap)
+        self.assertIn("Zaragoza", drv.execute_script(
+            "return document.getElementById('drill-title').textContent"))
+        self.assertTrue(drv.execute_script(
+            "return document.querySelectorAll('#drill-steps li').length === 7"))
+
+        # The keyboard reaches a province and its drill-down.
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.common.action_chains import ActionChains
+        drv.get("http://127.0.0.1:%d/" % d2.port)
+        self.wait("document.querySelector('#provinces a')")
+        for _ in range(80):
+            ActionChains(drv).send_keys(Keys.TAB).perform()
+            if drv.execute_script("return !!document.activeElement.closest("
+                                  "'#provinces tbody a')"):
+                break
+        else:
+            self.fail("Tab never reached a province link")
+        ActionChains(drv).send_keys(Keys.ENTER).perform()
+        self.wait("document.activeElement.id === 'drill-title'",
+                  what="focus moves to the drill-down's heading")
+        self.assertTrue(drv.execute_script(
+            "return location.hash.indexOf('#/provinces/') === 0"))
+
+        # A phone: no horizontal scroll.  A headless window is never
+        # narrower than 500 px: the phone is emulated.
+        drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 360, "height": 780, "deviceScaleFactor": 2,
+            "mobile": True})
+        drv.get("http://127.0.0.1:%d/" % d2.port)
+        self.wait("document.querySelectorAll('#hemicycle .seat').length === 350")
+        time.sleep(0.3)
+        iw, sw, cw = drv.execute_script(
+            "return [window.innerWidth, document.documentElement.scrollWidth, "
+            "document.documentElement.clientWidth]")
+        self.assertEqual(iw, 360)
+        self.assertLessEqual(sw, cw, "horizontal scroll at 360 px")
+        drv.save_screenshot(os.path.join(self.artifacts, "phone.png"))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        self.assertEqual(self.console_errors(d), [])
+
+    def test_polling_fallback(self):
+        """Without the stream (?poll=1 stands in for a daemon or a proxy
+        that lacks it) the page long-polls with If-None-Match."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results()
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.get("http://127.0.0.1:%d/?poll=1" % d.port)
+        self.wait("document.getElementById('conn').dataset.state === "
+                  "'polling' && document.getElementById('version')"
+                  ".textContent === '1'")
+        drv.execute_script("window.__still_here = 7;")
+        one = dict(batch["results"][0], revision=2)
+        pid = one.pop("province")
+        one["votes"] = {k: v + 1000 for k, v in one["votes"].items()}
+        r = d.request("POST", "/v1/provinces/%s/results" % pid, body=one,
+                      headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait("document.getElementById('version').textContent === '2'",
+                  timeout=2.0, what="version 2 within 2 s by polling")
+        self.assertEqual(drv.execute_script("return window.__still_here"), 7)
+        self.assertEqual(self.console_errors(d), [])
+
+    def test_iraq_in_arabic(self):
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results()
+        # A tie for the Yazidi seat: pending until a lot is drawn.
+        batch["results"] = [x for x in batch["results"]
+                            if x["province"] != "quota-yazidi"]
+        batch["results"].append({"province": "quota-yazidi", "revision": 1,
+                                 "votes": {"sairoon": 500, "fatah": 500}})
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/?lang=ar" % d.port)
+        self.wait("document.querySelectorAll('#provinces [data-province]')"
+                  ".length === 23")
+        self.assertEqual(drv.execute_script(
+            "return document.documentElement.dir"), "rtl")
+        self.assertEqual(drv.execute_script(
+            "return document.documentElement.lang"), "ar")
+        self.assertIn("مجلس النواب", drv.execute_script(
+            "return document.getElementById('election-name').textContent"))
+        self.assertEqual(drv.execute_script(
+            "return document.querySelector('#provinces "
+            "[data-province=baghdad] th').textContent"), "بغداد")
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#hemicycle .seat').length"), 329)
+        self.assertTrue(drv.execute_script(
+            "return document.querySelector('#lang').value === 'ar'"))
+        # The pending seat is hatched, focusable, and names the tied lists.
+        self.wait("document.querySelectorAll('#hemicycle .seat.pending')"
+                  ".length === 1", what="one pending seat")
+        self.wait("(function () { var s = document.querySelector("
+                  "'#hemicycle .seat.pending'); s.focus(); var t = "
+                  "document.getElementById('hemi-tip'); return !t.hidden && "
+                  "t.textContent.indexOf('سائرون') >= 0 && "
+                  "t.textContent.indexOf('الفتح') >= 0; })()",
+                  what="the tied lists on focus")
+        self.shot("arabic.png")
+        self.assertEqual(self.console_errors(d), [])
+
+
+if __name__ == "__main__":
+    main()
