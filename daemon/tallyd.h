@@ -69,6 +69,13 @@ struct config {
 	long		 sse_max_clients;	/* event streams open at once */
 	long		 keep_versions;		/* /v1/versions/{n}/... kept */
 	char		*cors_origin;		/* NULL: no CORS headers */
+	long		 per_ip_connection_limit; /* per listener; 0: none */
+	long		 request_timeout;	/* seconds to send a request */
+	long		 body_memory;		/* bytes of bodies buffered */
+	char		*tls_cert;		/* PEM files of the ingest */
+	char		*tls_key;		/*   listener; NULL: plain */
+	char		*public_tls_cert;	/* and of the public one */
+	char		*public_tls_key;
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -374,6 +381,7 @@ struct http_request {
 	const char		*if_modified_since;
 	const char		*authorization;
 	const char		*content_type;
+	const char		*content_encoding;
 	const char		*last_event_id;
 	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
 	const char		*body;
@@ -417,6 +425,13 @@ void		 server_stream_publish(struct server *srv, struct http_chunk *c);
 void		 server_streams_end(struct server *srv);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
+/*
+ * SIGHUP: read the TLS certificates and keys of cf again; new handshakes
+ * use them.  -1 with diag (the ones in force stay) if one cannot be read,
+ * or if TLS would be turned on or off (that takes a restart).
+ */
+int		 server_reload_tls(struct server *srv, const struct config *cf,
+		    struct tally_diag *diag);
 
 /* api.c: routing and views of the HTTP API v1 */
 
@@ -444,6 +459,13 @@ int		 api_reload(struct api *api, struct tally_election *e,
 		    const struct config *cf, struct tally_diag *diag);
 /* Route one request; never fails (errors become JSON error replies). */
 void		 api_handle(struct api *api, const struct http_request *rq,
+		    struct http_reply *reply);
+/*
+ * Before any body byte is read (rq without a body): may this request send
+ * one?  The route, method, listener, token, content type and encoding are
+ * checked; false with the refusal in reply (counted) otherwise.
+ */
+bool		 api_admit(struct api *api, const struct http_request *rq,
 		    struct http_reply *reply);
 /* Count a request the server refused before the API saw it. */
 void		 api_refused(struct api *api, const char *path, unsigned status,
