@@ -687,93 +687,6 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	l->srv->in_flight--;
 }
 
-/*
- * The header section as libmicrohttpd 0.9.75 left it.  It parses in place:
- * each line of the read buffer has its CR LF overwritten with two NULs (a
- * bare LF with one), the colon with one, and every key and value points
- * into that buffer, in order.  So the bytes between one header's value and
- * the next one's key tell how the line ended: exactly two NULs for CR LF.
- * Anything else is a bare LF, a NUL inside a value (the value was cut
- * there), or a folded line (obs-fold: moved, or merged into the key) --
- * all refused.  MHD itself accepts every one of them.
- */
-struct header_scan {
-	const char	*end;		/* where the last line's text ended */
-	const char	*bad;		/* why the section is refused */
-	unsigned	 content_length;
-	unsigned	 transfer_encoding;
-	bool		 chunked_only;
-	const char	*content_encoding;
-};
-
-static bool
-is_tchar(unsigned char c)
-{
-	/* RFC 9110 5.6.2 token characters. */
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c != '\0' &&
-	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static bool
-line_ended_crlf(const char *end, const char *next)
-{
-	return next == end + 2 && end[0] == '\0' && end[1] == '\0';
-}
-
-static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-    size_t key_size, const char *value, size_t value_size)
-{
-	struct header_scan *hs = cls;
-	const char *p;
-	size_t i;
-
-	(void)kind;
-	if (hs->bad != NULL)
-		return MHD_NO;
-	if (!line_ended_crlf(hs->end, key)) {
-		hs->bad = "each header line must end in CR LF (no bare LF, no "
-		    "NUL in a value, no folded line)";
-		return MHD_NO;
-	}
-	if (key_size == 0 || key[key_size] != '\0') {
-		hs->bad = "a header has no name";
-		return MHD_NO;
-	}
-	for (i = 0; i < key_size; i++)
-		if (!is_tchar((unsigned char)key[i])) {
-			hs->bad = "a header name holds a character that is not "
-			    "allowed (a space before the colon?)";
-			return MHD_NO;
-		}
-	/* Between the colon and the value: optional spaces and tabs only. */
-	for (p = key + key_size + 1; p < value; p++)
-		if (*p != ' ' && *p != '\t') {
-			hs->bad = "malformed header line";
-			return MHD_NO;
-		}
-	for (i = 0; i < value_size; i++) {
-		unsigned char c = (unsigned char)value[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			hs->bad = "a header value holds a control character "
-			    "(a bare CR?)";
-			return MHD_NO;
-		}
-	}
-	hs->end = value + value_size;
-	if (strcasecmp(key, "Content-Length") == 0)
-		hs->content_length++;
-	else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-		hs->transfer_encoding++;
-		/* Exactly "chunked": no list, no parameters, no spaces. */
-		if (value_size != 7 || strcasecmp(value, "chunked") != 0)
-			hs->chunked_only = false;
-	} else if (strcasecmp(key, "Content-Encoding") == 0)
-		hs->content_encoding = value;
-	return MHD_YES;
-}
-
 static enum MHD_Result
 send_reply(struct MHD_Connection *c, struct http_reply *reply)
 {
@@ -838,24 +751,13 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct listener *l = cls;
 	struct request *rq;
-	size_t n, i;
 
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;	/* the access handler answers 503 */
 	rq->listener = l;
 	rq->conn = c;
 	l->srv->in_flight++;
-	/*
-	 * An encoded NUL would cut the decoded path, and an encoded slash
-	 * would join two segments into one ("baghdad%2Fresults"): refused.
-	 */
-	n = strcspn(uri, "?#");
-	for (i = 0; i + 2 < n; i++)
-		if (uri[i] == '%' &&
-		    ((uri[i + 1] == '0' && uri[i + 2] == '0') ||
-		    (uri[i + 1] == '2' && (uri[i + 2] == 'f' ||
-		    uri[i + 2] == 'F'))))
-			rq->bad_path = true;
+	rq->bad_path = !http_strict_path(uri);
 	return rq;
 }
 
@@ -916,7 +818,8 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
     struct MHD_Connection *c, const char *url, const char *method,
     const char *version)
 {
-	struct header_scan hs = { NULL, NULL, 0, 0, true, NULL };
+	struct http_head hs;
+	const char *bad;
 	struct http_request hr;
 	struct http_reply reply;
 	const char *cl, *ct;
@@ -924,13 +827,8 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 	bool chunked;
 
 	rq->started = true;
-	hs.end = version + strlen(version);
-	MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &hs);
-	if (hs.bad == NULL && !(hs.end[0] == '\0' && hs.end[1] == '\0' &&
-	    hs.end[2] == '\0' && hs.end[3] == '\0'))
-		hs.bad = "the header section must end in CR LF CR LF";
-	if (hs.bad != NULL)
-		return reject(srv, c, url, 400, "bad_request", hs.bad);
+	if ((bad = http_strict_head(c, version, &hs)) != NULL)
+		return reject(srv, c, url, 400, "bad_request", bad);
 	if (rq->bad_path)
 		return reject(srv, c, url, 400, "bad_path", "an encoded NUL or "
 		    "slash (%00, %2F) is not allowed in the path");
