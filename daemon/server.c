@@ -8,14 +8,19 @@
  * locks.  (MHD's internal polling thread without a pool stalls when a
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
- * This is the only file that includes <microhttpd.h>: the API sees complete
- * requests (struct http_request) and answers with bodies (struct
- * http_body, an MHD_Response underneath).
+ * With http_strict.c (its stateless checks) this is the only file that
+ * includes <microhttpd.h>: the API sees complete requests (struct
+ * http_request) and answers with bodies (struct http_body, an MHD_Response
+ * underneath).
  *
- * Framing that libmicrohttpd 0.9.75 lets through on its own is refused here
- * in the headers-only call, before any body is read: two Content-Length
- * headers, Content-Length with Transfer-Encoding, and any transfer coding but
- * chunked.  A body over body_limit is refused with 413 before it is read.
+ * Decide before reading (issue 15).  Everything that can refuse a request
+ * is decided in the headers-only call (on_headers): the raw path, the
+ * header section and its framing (http_strict.c), then, if a body is
+ * announced, the route, method, listener, token, media type and encoding
+ * (api_admit), body_limit and the body memory budget.  A refusal queued
+ * there makes libmicrohttpd read none of the body and close the connection
+ * after the answer.  Isolation: MHD's per-IP connection limit, its idle
+ * timeout, and our whole-request deadline (deadline_sweep).
  *
  * Event streams (GET /v1/events).  A stream is a response from a content
  * reader.  libmicrohttpd calls the reader whenever the socket can take more;
