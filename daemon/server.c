@@ -769,22 +769,22 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 /*
  * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
  * response only before the first body byte or after the last, so the
- * status line is written to the socket here, and the connection closed
- * (MHD_NO).  Nothing else of the response has been sent yet.  Over TLS the
- * socket is not ours to write: the connection is only closed.
+ * whole answer is written here, on the socket (or the TLS session), in one
+ * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
+ * response has been sent on it before (at most a 100 Continue).  If the
+ * socket cannot take it at once, the client sees the connection close.
  */
 static enum MHD_Result
-refuse_mid_body(struct server *srv, struct request *rq, unsigned status,
-    const char *code, const char *message)
+refuse_mid_body(struct server *srv, struct request *rq, const char *url,
+    unsigned status, const char *code, const char *message)
 {
 	const union MHD_ConnectionInfo *ci;
 	char buf[512];
 	int body_len, n;
 
-	api_refused(srv->api, "", status, code);
-	if (rq->listener->tls)
-		return MHD_NO;
-	ci = MHD_get_connection_info(rq->conn,
+	api_refused(srv->api, url, status, code);
+	ci = MHD_get_connection_info(rq->conn, rq->listener->tls ?
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
 	    MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL)
 		return MHD_NO;
@@ -796,7 +796,12 @@ refuse_mid_body(struct server *srv, struct request *rq, unsigned status,
 	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
 	    status == 413 ? "Content Too Large" : "Service Unavailable",
 	    body_len, code, message);
-	if (n > 0 && (size_t)n < sizeof(buf))
+	if (n <= 0 || (size_t)n >= sizeof(buf))
+		return MHD_NO;
+	if (rq->listener->tls)
+		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
+		    (size_t)n);
+	else
 		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
 	return MHD_NO;
@@ -913,7 +918,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_data_size = 0;
 		if (rq->len + n > srv->body_limit)
 			/* Chunked: cut as soon as the limit is passed. */
-			return refuse_mid_body(srv, rq, 413, "body_too_large",
+			return refuse_mid_body(srv, rq, url, 413,
+			    "body_too_large",
 			    "the body is larger than the limit");
 		if (rq->len + n > rq->cap) {
 			size_t ncap = rq->cap ? rq->cap : 1024;
@@ -924,7 +930,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 				ncap = srv->body_limit;
 			if (ncap > rq->reserved && !body_reserve(srv, rq,
 			    ncap - rq->reserved))
-				return refuse_mid_body(srv, rq, 503, "busy",
+				return refuse_mid_body(srv, rq, url, 503,
+				    "busy",
 				    "too many bodies are arriving at once; "
 				    "retry in a second");
 			if ((nb = realloc(rq->body, ncap)) == NULL)
@@ -1116,7 +1123,7 @@ server_reload_tls(struct server *srv, const struct config *cf,
     struct tally_diag *diag)
 {
 	struct tls_cred *fresh[2] = { NULL, NULL };
-	size_t i;
+	size_t i, problems = diag->count;
 
 	for (i = 0; i < srv->n_listeners && i < 2; i++) {
 		struct listener *l = &srv->listeners[i];
@@ -1136,7 +1143,7 @@ server_reload_tls(struct server *srv, const struct config *cf,
 		if ((fresh[i] = tls_cred_load(cert, key, diag)) == NULL)
 			break;
 	}
-	if (diag->count > 0) {
+	if (diag->count > problems) {
 		tls_cred_free(fresh[0]);
 		tls_cred_free(fresh[1]);
 		return -1;

@@ -396,6 +396,33 @@ class HostileTest(CheckedDaemonTest):
         self.assertNotEqual(code, "201")    # plain HTTP on the TLS port
         # The public listener stays plain.
         self.assertEqual(d.get("/healthz").status, 200)
+        # An endless chunked body over TLS: 413 as soon as it passes the
+        # limit, then closed.
+        ctx = ssl.create_default_context(cafile=crt)
+        raw = socket.create_connection(("127.0.0.1", d.ingest_port))
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s.sendall(b"POST /v1/results HTTP/1.1\r\nHost: x\r\n" + AUTH +
+                  b"Content-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        sent, data = 0, b""
+        s.settimeout(5)
+        try:
+            while sent < (64 << 20):
+                s.sendall(b"4000\r\n" + b" " * 0x4000 + b"\r\n")
+                sent += 0x4000
+        except (OSError, ssl.SSLError):
+            pass
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        except (OSError, ssl.SSLError):
+            pass
+        s.close()
+        self.assertLess(sent, 16 << 20)
+        self.assertEqual(status_of(data), 413, data[:300])
         # SIGHUP: a new certificate, served without a restart.
         first = os.path.join(d.tmp, "first.crt")
         shutil.copy(crt, first)
