@@ -790,6 +790,60 @@ json_reply(struct http_reply *reply, unsigned status, json_t *j)
 	http_body_header(reply->body, "Cache-Control", "no-store");
 }
 
+/*
+ * Replace each byte of s that is not part of well-formed UTF-8 (RFC 3629:
+ * no overlongs, no surrogates, nothing above U+10FFFF), and each control
+ * character, with '?', in place: jansson refuses a string with any of them,
+ * and the message would be lost.
+ */
+static void
+utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t n, i;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (*p < 0x20 || *p == 0x7f) {
+			*p++ = '?';
+			continue;
+		}
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			n = 1;
+		else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 2;
+			if (*p == 0xe0)
+				lo = 0xa0;
+			else if (*p == 0xed)
+				hi = 0x9f;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 3;
+			if (*p == 0xf0)
+				lo = 0x90;
+			else if (*p == 0xf4)
+				hi = 0x8f;
+		} else {
+			*p++ = '?';
+			continue;
+		}
+		for (i = 1; i <= n; i++) {
+			unsigned c = p[i];
+			if (c < (i == 1 ? lo : 0x80) || c > (i == 1 ? hi : 0xbf))
+				break;
+		}
+		if (i <= n) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 static void
 verror(struct http_reply *reply, unsigned status, const char *code,
     const char *field, const struct tally_errors *all, const char *fmt,
@@ -800,6 +854,8 @@ verror(struct http_reply *reply, unsigned status, const char *code,
 	size_t i;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A message quoting the client (a path) must stay a JSON string. */
+	utf8_scrub(msg);
 	err = json_object();
 	json_object_set_new(err, "code", json_string(code));
 	json_object_set_new(err, "message", json_string(msg));
@@ -969,11 +1025,45 @@ is_json_type(const char *ct)
 }
 
 /*
- * The first gate of every feed: the right listener, a known token and a
- * JSON body.  Fills the reply and returns false when refused.
+ * The charset parameter of a JSON Content-Type, if any, is UTF-8: a body in
+ * another charset would be read as UTF-8 and mangled, so it is refused.
  */
 static bool
-feed_gate(struct call *cl, const struct token **who)
+is_utf8_charset(const char *ct)
+{
+	const char *p;
+
+	for (p = strchr(ct, ';'); p != NULL; p = strchr(p + 1, ';')) {
+		const char *v = p + 1;
+		size_t n;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (strncasecmp(v, "charset", 7) != 0)
+			continue;
+		v += 7;
+		while (*v == ' ')
+			v++;
+		if (*v++ != '=')
+			return false;
+		while (*v == ' ')
+			v++;
+		if (*v == '"')
+			v++;
+		n = strcspn(v, "\"; \t");
+		if (!((n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+		    (n == 4 && strncasecmp(v, "utf8", 4) == 0)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * What a feed must show before its body is read: the right listener, a
+ * known token and a UTF-8 JSON body sent as is.  Fills the reply and returns
+ * false when refused.
+ */
+static bool
+feed_admit(struct call *cl, const struct token **who)
 {
 	const struct http_request *rq = cl->rq;
 	const char *h = rq->authorization;
@@ -1007,6 +1097,31 @@ feed_gate(struct call *cl, const struct token **who)
 		    "send the result as Content-Type: application/json");
 		return false;
 	}
+	if (!is_utf8_charset(rq->content_type)) {
+		fail(cl, 415, "unsupported_media_type", NULL,
+		    "a feed is UTF-8 JSON: send Content-Type: application/json "
+		    "(or with charset=utf-8)");
+		return false;
+	}
+	if (rq->content_encoding != NULL &&
+	    strcasecmp(rq->content_encoding, "identity") != 0) {
+		fail(cl, 415, "unsupported_media_type", NULL,
+		    "Content-Encoding %.40s is not decoded here: send the body "
+		    "uncompressed", rq->content_encoding);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The first gate of every feed: admission (above), then the token's rate.
+ * Fills the reply and returns false when refused.
+ */
+static bool
+feed_gate(struct call *cl, const struct token **who)
+{
+	if (!feed_admit(cl, who))
+		return false;
 	{
 		struct timespec ts;
 		double retry;
@@ -2228,6 +2343,42 @@ api_handle(struct api *api, const struct http_request *rq,
 	/* A pending answer is counted when it is given. */
 	if (!reply->pending)
 		count_request(api, cl.route, reply->status);
+}
+
+bool
+api_admit(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	char id[TALLY_ID_MAX + 1];
+	struct call cl = { api, rq, reply, R_NONE, NULL };
+	const struct token *who;
+	bool post;
+
+	cl.route = match(rq->path, id, sizeof(id));
+	post = is_feed_route(cl.route);
+	/*
+	 * Whatever is refused here is refused for the same reason route()
+	 * would give once the body were read, but before reading it.
+	 */
+	if (cl.route == R_NONE || (post && api->split && !rq->ingest) ||
+	    (post && strcmp(rq->method, "POST") != 0) ||
+	    (!post && strcmp(rq->method, "GET") != 0 &&
+	    strcmp(rq->method, "HEAD") != 0 &&
+	    strcmp(rq->method, "OPTIONS") != 0)) {
+		route(&cl, id);
+		goto refused;
+	}
+	if (!post) {
+		fail(&cl, 413, "body_not_allowed", NULL, "%.16s %s takes no "
+		    "body", rq->method, route_names[cl.route]);
+		goto refused;
+	}
+	if (!feed_admit(&cl, &who))
+		goto refused;
+	return true;
+refused:
+	count_request(api, cl.route, reply->status);
+	return false;
 }
 
 static void

@@ -57,6 +57,14 @@ static const struct cf_key cf_keys[] = {
 	CF("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
 	CF("cluster_replicas",	 CF_LONG,		cluster_replicas, 1, 5),
 	CF("cluster_node",	 CF_STRING_OR_EMPTY,	cluster_node, 0, 0),
+	CF("per_ip_connection_limit", CF_LONG,	per_ip_connection_limit, 0,
+	    1000000),
+	CF("request_timeout",	 CF_LONG,		request_timeout, 0, 86400),
+	CF("body_memory",	 CF_LONG,		body_memory, 1024, 1L << 40),
+	CF("tls_cert",		 CF_PATH_OR_EMPTY,	tls_cert, 0, 0),
+	CF("tls_key",		 CF_PATH_OR_EMPTY,	tls_key, 0, 0),
+	CF("public_tls_cert",	 CF_PATH_OR_EMPTY,	public_tls_cert, 0, 0),
+	CF("public_tls_key",	 CF_PATH_OR_EMPTY,	public_tls_key, 0, 0),
 };
 
 int
@@ -82,7 +90,10 @@ config_defaults(struct config *cf)
 	cf->log_level = LOG_LEVEL_INFO;
 	cf->max_age = 1;
 	cf->body_limit = 1024 * 1024;
-	cf->connection_timeout = 30;
+	cf->connection_timeout = 10;
+	cf->per_ip_connection_limit = 64;
+	cf->request_timeout = 30;
+	cf->body_memory = 64L * 1024 * 1024;
 	cf->connection_limit = 10000;
 	cf->fsync_policy = JOURNAL_ALWAYS;
 	cf->fsync_batch_ms = 1000;
@@ -115,6 +126,10 @@ config_finish(struct config *cf)
 	free(cf->cluster_urls);
 	free(cf->cluster_stream);
 	free(cf->cluster_node);
+	free(cf->tls_cert);
+	free(cf->tls_key);
+	free(cf->public_tls_cert);
+	free(cf->public_tls_key);
 	memset(cf, 0, sizeof(*cf));
 }
 

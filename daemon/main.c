@@ -338,7 +338,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
-	if (api_reload(td->api, e, &cf, &diag) == -1) {
+	if (server_reload_tls(td->server, &cf, &diag) == -1 ||
+	    api_reload(td->api, e, &cf, &diag) == -1) {
 		print_diag(&diag);
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;

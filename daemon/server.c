@@ -8,14 +8,19 @@
  * locks.  (MHD's internal polling thread without a pool stalls when a
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
- * This is the only file that includes <microhttpd.h>: the API sees complete
- * requests (struct http_request) and answers with bodies (struct
- * http_body, an MHD_Response underneath).
+ * With http_strict.c (its stateless checks) this is the only file that
+ * includes <microhttpd.h>: the API sees complete requests (struct
+ * http_request) and answers with bodies (struct http_body, an MHD_Response
+ * underneath).
  *
- * Framing that libmicrohttpd 0.9.75 lets through on its own is refused here
- * in the headers-only call, before any body is read: two Content-Length
- * headers, Content-Length with Transfer-Encoding, and any transfer coding but
- * chunked.  A body over body_limit is refused with 413 before it is read.
+ * Decide before reading (issue 15).  Everything that can refuse a request
+ * is decided in the headers-only call (on_headers): the raw path, the
+ * header section and its framing (http_strict.c), then, if a body is
+ * announced, the route, method, listener, token, media type and encoding
+ * (api_admit), body_limit and the body memory budget.  A refusal queued
+ * there makes libmicrohttpd read none of the body and close the connection
+ * after the answer.  Isolation: MHD's per-IP connection limit, its idle
+ * timeout, and our whole-request deadline (deadline_sweep).
  *
  * Event streams (GET /v1/events).  A stream is a response from a content
  * reader.  libmicrohttpd calls the reader whenever the socket can take more;
@@ -31,6 +36,7 @@
  * idle stream is suspended).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,9 +47,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <microhttpd.h>
 
 #include "tallyd.h"
@@ -54,8 +63,38 @@ struct listener {
 	struct event		*ev_io;
 	struct event		*ev_timer;
 	bool			 ingest;	/* takes POSTs */
+	bool			 tls;
 	char			 addr[300];
 	unsigned		 connections;	/* open on this listener */
+	struct tls_cred		*cred;		/* with tls: the newest */
+};
+
+/*
+ * A listener's certificate chain and key, as GnuTLS takes them from the
+ * certificate callback.  A reload makes a new one; older ones are kept
+ * until the server is destroyed, since a handshake begun before the reload
+ * may still use them (a few KiB each, and reloads are rare).
+ */
+#define TLS_CHAIN_MAX	8
+
+struct tls_cred {
+	struct tls_cred		*older;
+	gnutls_pcert_st		 chain[TLS_CHAIN_MAX];
+	unsigned		 n;
+	gnutls_privkey_t	 key;
+};
+
+/*
+ * One connection, from accept to close (its socket context): when its
+ * current request began, for the whole-request deadline.
+ */
+struct conn {
+	struct conn		*prev, *next;	/* in server.conns */
+	struct listener		*listener;
+	struct MHD_Connection	*mhd;
+	time_t			 began;		/* monotonic seconds */
+	bool			 answering;	/* request read: no deadline */
+	bool			 cut;		/* shut down by the deadline */
 };
 
 struct http_chunk {
@@ -106,6 +145,11 @@ struct server {
 	struct listener		 listeners[2];
 	size_t			 n_listeners;
 	size_t			 body_limit;
+	size_t			 body_budget;	/* bodies buffered, all conns */
+	size_t			 body_bytes;	/* reserved now */
+	unsigned		 request_timeout;	/* seconds; 0: none */
+	struct conn		*conns;
+	struct event		*ev_deadline;
 	unsigned		 connections;
 	unsigned		 in_flight;	/* requests begun, not completed */
 	unsigned		 parked;	/* suspended: waiting for the log,
@@ -138,12 +182,12 @@ enum rq_phase {
 struct request {
 	struct listener		*listener;
 	struct MHD_Connection	*conn;
+	bool			 started;	/* the headers-only call was made */
+	bool			 bad_path;	/* %00 or %2F in the raw path */
 	char			*body;
 	size_t			 len;
 	size_t			 cap;
-	unsigned		 status;	/* an error found while reading, or 0 */
-	const char		*code;
-	const char		*message;
+	size_t			 reserved;	/* counted in body_bytes */
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
@@ -300,22 +344,105 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_limited("libmicrohttpd", "libmicrohttpd: %s", buf);
 }
 
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *l = cls;
+	struct server *srv = l->srv;
+	struct conn *cn = *socket_context;
 
-	(void)c;
-	(void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		l->srv->connections++;
+		srv->connections++;
 		l->connections++;
-	} else if (l->srv->connections > 0) {
-		l->srv->connections--;
-		if (l->connections > 0)
-			l->connections--;
+		/* Without memory the connection simply has no deadline. */
+		if ((cn = calloc(1, sizeof(*cn))) != NULL) {
+			cn->listener = l;
+			cn->mhd = c;
+			cn->began = mono_now();
+			cn->next = srv->conns;
+			if (cn->next != NULL)
+				cn->next->prev = cn;
+			srv->conns = cn;
+		}
+		*socket_context = cn;
+		return;
 	}
+	if (srv->connections > 0)
+		srv->connections--;
+	if (l->connections > 0)
+		l->connections--;
+	if (cn != NULL) {
+		if (cn->prev != NULL)
+			cn->prev->next = cn->next;
+		else
+			srv->conns = cn->next;
+		if (cn->next != NULL)
+			cn->next->prev = cn->prev;
+		free(cn);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/*
+ * The whole-request deadline.  libmicrohttpd's connection_timeout closes a
+ * connection that sends nothing, but a client dripping a byte a second
+ * keeps it alive forever.  Once a second, a connection still reading one
+ * request (headers or body) after request_timeout is shut down; the socket
+ * stays libmicrohttpd's, which sees the end of it and closes it.  A request
+ * being answered (a parked POST, a long-poll, an event stream) is exempt:
+ * the server holds it, not the client.
+ */
+static void
+deadline_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	time_t now = mono_now();
+	struct conn *cn;
+	size_t i;
+	bool any = false;
+
+	(void)fd;
+	(void)what;
+	for (cn = srv->conns; cn != NULL; cn = cn->next) {
+		const union MHD_ConnectionInfo *ci;
+		if (cn->answering || cn->cut ||
+		    now - cn->began < (time_t)srv->request_timeout)
+			continue;
+		ci = MHD_get_connection_info(cn->mhd,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL)
+			continue;
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+		cn->cut = true;
+		any = true;
+		log_info_limited("request deadline", "closed a connection on "
+		    "%s still sending its request after %u s (request_timeout)",
+		    cn->listener->addr, srv->request_timeout);
+	}
+	if (any)
+		for (i = 0; i < srv->n_listeners; i++) {
+			struct timeval now0 = { 0, 0 };
+			evtimer_add(srv->listeners[i].ev_timer, &now0);
+		}
 }
 
 static void
@@ -554,7 +681,6 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct listener *l = cls;
 	struct request *rq = *con_cls;
 
-	(void)c;
 	(void)toe;
 	if (rq == NULL)
 		return;
@@ -563,33 +689,19 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		http_body_free(rq->reply.body);
 	if (rq->stream != NULL)
 		stream_close(l->srv, rq->stream);
+	l->srv->body_bytes -= rq->reserved;
 	free(rq->body);
 	free(rq);
+	{
+		/* A kept-alive connection's next request starts its clock. */
+		struct conn *cn = conn_of(c);
+		if (cn != NULL) {
+			cn->began = mono_now();
+			cn->answering = false;
+		}
+	}
 	*con_cls = NULL;
 	l->srv->in_flight--;
-}
-
-struct header_scan {
-	unsigned	content_length;
-	unsigned	transfer_encoding;
-	bool		chunked_only;
-};
-
-static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	struct header_scan *hs = cls;
-
-	(void)kind;
-	if (strcasecmp(key, "Content-Length") == 0)
-		hs->content_length++;
-	else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-		hs->transfer_encoding++;
-		if (value == NULL || strcasecmp(value, "chunked") != 0)
-			hs->chunked_only = false;
-	}
-	return MHD_YES;
 }
 
 static enum MHD_Result
@@ -662,6 +774,153 @@ accepts_gzip(struct MHD_Connection *c)
 	return false;
 }
 
+/*
+ * Called by libmicrohttpd with the raw request target, before it is split
+ * and percent-decoded: the request's state begins here (it is the request's
+ * con_cls from now on), and the path is checked while it is still raw.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct listener *l = cls;
+	struct request *rq;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		return NULL;	/* the access handler answers 503 */
+	rq->listener = l;
+	rq->conn = c;
+	l->srv->in_flight++;
+	rq->bad_path = !http_strict_path(uri);
+	return rq;
+}
+
+/*
+ * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
+ * response only before the first body byte or after the last, so the
+ * whole answer is written here, on the socket (or the TLS session), in one
+ * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
+ * response has been sent on it before (at most a 100 Continue).  If the
+ * socket cannot take it at once, the client sees the connection close.
+ */
+static enum MHD_Result
+refuse_mid_body(struct server *srv, struct request *rq, const char *url,
+    unsigned status, const char *code, const char *message)
+{
+	const union MHD_ConnectionInfo *ci;
+	char buf[512];
+	int body_len, n;
+
+	api_refused(srv->api, url, status, code);
+	ci = MHD_get_connection_info(rq->conn, rq->listener->tls ?
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return MHD_NO;
+	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
+	    "\"%s\"}}\n", code, message);
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\n"
+	    "Connection: close\r\nContent-Type: application/json; "
+	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
+	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
+	    status == 413 ? "Content Too Large" : "Service Unavailable",
+	    body_len, code, message);
+	if (n <= 0 || (size_t)n >= sizeof(buf))
+		return MHD_NO;
+	if (rq->listener->tls)
+		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
+		    (size_t)n);
+	else
+		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+	return MHD_NO;
+}
+
+/* Take `n` more bytes of body memory, within body_memory. */
+static bool
+body_reserve(struct server *srv, struct request *rq, size_t n)
+{
+	if (srv->body_bytes + n > srv->body_budget)
+		return false;
+	srv->body_bytes += n;
+	rq->reserved += n;
+	return true;
+}
+
+/*
+ * The headers-only call: everything is decided here, before the first body
+ * byte is read.  A request refused now is answered now, and libmicrohttpd
+ * then reads none of its body and closes the connection after the answer.
+ */
+static enum MHD_Result
+on_headers(struct server *srv, struct listener *l, struct request *rq,
+    struct MHD_Connection *c, const char *url, const char *method,
+    const char *version)
+{
+	struct http_head hs;
+	const char *bad;
+	struct http_request hr;
+	struct http_reply reply;
+	const char *cl, *ct;
+	unsigned long long len = 0;
+	bool chunked;
+
+	rq->started = true;
+	if ((bad = http_strict_head(c, version, &hs)) != NULL)
+		return reject(srv, c, url, 400, "bad_request", bad);
+	if (rq->bad_path)
+		return reject(srv, c, url, 400, "bad_path", "an encoded NUL or "
+		    "slash (%00, %2F) is not allowed in the path");
+	if (hs.content_length > 1)
+		return reject(srv, c, url, 400, "bad_framing",
+		    "more than one Content-Length header");
+	if (hs.content_length > 0 && hs.transfer_encoding > 0)
+		return reject(srv, c, url, 400, "bad_framing",
+		    "Content-Length together with Transfer-Encoding");
+	if (hs.transfer_encoding > 0 && !hs.chunked_only)
+		return reject(srv, c, url, 400, "bad_framing",
+		    "only the chunked transfer coding is accepted");
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL)
+		len = strtoull(cl, NULL, 10);
+	chunked = hs.transfer_encoding > 0;
+	if (!chunked && len == 0)
+		return MHD_YES;		/* nothing to read: route() decides */
+
+	/* A body is coming: may it? */
+	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	memset(&hr, 0, sizeof(hr));
+	hr.ingest = l->ingest;
+	hr.method = method;
+	hr.path = url;
+	hr.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	hr.content_type = ct;
+	hr.content_encoding = hs.content_encoding;
+	hr.conn = c;
+	memset(&reply, 0, sizeof(reply));
+	if (!api_admit(srv->api, &hr, &reply))
+		return send_reply(srv, c, &reply);
+	if (len > srv->body_limit) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "the body is larger than the limit "
+		    "of %zu bytes", srv->body_limit);
+		return reject(srv, c, url, 413, "body_too_large", msg);
+	}
+	if (!chunked && !body_reserve(srv, rq, (size_t)len)) {
+		enum MHD_Result r;
+		r = reject(srv, c, url, 503, "busy", "too many bodies are "
+		    "arriving at once (body_memory); retry in a second");
+		return r;
+	}
+	/*
+	 * Answer on a later call: a response queued in this first call makes
+	 * MHD close the connection (no keep-alive).
+	 */
+	return MHD_YES;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -673,62 +932,36 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	struct http_request hr;
 	struct http_reply reply;
 
-	(void)version;
 	if (rq == NULL) {
-		/* The headers-only call. */
-		struct header_scan hs = { 0, 0, true };
-		const char *cl;
-
-		if ((rq = calloc(1, sizeof(*rq))) == NULL)
-			return MHD_NO;
-		rq->listener = l;
-		rq->conn = c;
-		*con_cls = rq;
-		srv->in_flight++;
-		MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
-		if (hs.content_length > 1)
-			return reject(srv, c, url, 400, "bad_framing",
-			    "more than one Content-Length header");
-		if (hs.content_length > 0 && hs.transfer_encoding > 0)
-			return reject(srv, c, url, 400, "bad_framing",
-			    "Content-Length together with Transfer-Encoding");
-		if (hs.transfer_encoding > 0 && !hs.chunked_only)
-			return reject(srv, c, url, 400, "bad_framing",
-			    "only the chunked transfer coding is accepted");
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) > srv->body_limit) {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "the body is larger than "
-			    "the limit of %zu bytes", srv->body_limit);
-			return reject(srv, c, url, 413, "body_too_large", msg);
-		}
-		/*
-		 * Answer on a later call: a response queued in this first
-		 * call makes MHD close the connection (no keep-alive).
-		 */
-		return MHD_YES;
+		/* on_uri had no memory. */
+		struct http_reply busy;
+		api_error(&busy, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return send_reply(srv, c, &busy);
 	}
+	if (!rq->started)
+		return on_headers(srv, l, rq, c, url, method, version);
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (rq->status != 0)
-			return MHD_YES;		/* discarding */
-		if (rq->len + n > srv->body_limit) {
-			/* Chunked bodies have no Content-Length to check. */
-			rq->status = 413;
-			rq->code = "body_too_large";
-			rq->message = "the body is larger than the limit";
-			free(rq->body);
-			rq->body = NULL;
-			rq->len = rq->cap = 0;
-			return MHD_YES;
-		}
+		if (rq->len + n > srv->body_limit)
+			/* Chunked: cut as soon as the limit is passed. */
+			return refuse_mid_body(srv, rq, url, 413,
+			    "body_too_large",
+			    "the body is larger than the limit");
 		if (rq->len + n > rq->cap) {
 			size_t ncap = rq->cap ? rq->cap : 1024;
 			char *nb;
 			while (ncap < rq->len + n)
 				ncap *= 2;
+			if (ncap > srv->body_limit)
+				ncap = srv->body_limit;
+			if (ncap > rq->reserved && !body_reserve(srv, rq,
+			    ncap - rq->reserved))
+				return refuse_mid_body(srv, rq, url, 503,
+				    "busy",
+				    "too many bodies are arriving at once; "
+				    "retry in a second");
 			if ((nb = realloc(rq->body, ncap)) == NULL)
 				return MHD_NO;
 			rq->body = nb;
@@ -749,10 +982,6 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		rq->phase = RQ_DONE;
 		return send_reply(srv, c, &rq->reply);
 	}
-	if (rq->status != 0) {
-		rq->phase = RQ_DONE;
-		return reject(srv, c, url, rq->status, rq->code, rq->message);
-	}
 
 	memset(&hr, 0, sizeof(hr));
 	hr.ingest = l->ingest;
@@ -766,6 +995,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	hr.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	hr.content_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_ENCODING);
 	hr.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "Last-Event-ID");
 	hr.gzip_ok = accepts_gzip(c);
@@ -775,6 +1006,11 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.ctx = rq;
 	memset(&reply, 0, sizeof(reply));
 	rq->phase = RQ_HANDLING;
+	{
+		struct conn *cn = conn_of(c);
+		if (cn != NULL)
+			cn->answering = true;
+	}
 	api_handle(srv->api, &hr, &reply);
 	if (reply.pending && rq->phase == RQ_READY) {
 		/* Answered before it had to wait (a conflict, a repeat). */
@@ -817,6 +1053,139 @@ server_resume(void *ctx, const struct http_reply *reply)
 	evtimer_add(l->ev_timer, &now);
 }
 
+static void
+tls_cred_free(struct tls_cred *tc)
+{
+	while (tc != NULL) {
+		struct tls_cred *older = tc->older;
+		unsigned i;
+		for (i = 0; i < tc->n; i++)
+			gnutls_pcert_deinit(&tc->chain[i]);
+		if (tc->key != NULL)
+			gnutls_privkey_deinit(tc->key);
+		free(tc);
+		tc = older;
+	}
+}
+
+/* Certificate chain and key from PEM files (new), or NULL with diag. */
+static struct tls_cred *
+tls_cred_load(const char *cert, const char *key, struct tally_diag *diag)
+{
+	gnutls_datum_t c = { NULL, 0 }, k = { NULL, 0 };
+	struct tls_cred *tc;
+	int rc;
+
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		tally_diag_add(diag, "out of memory");
+		return NULL;
+	}
+	if ((rc = gnutls_load_file(cert, &c)) < 0) {
+		tally_diag_add(diag, "tls certificate %s: %s", cert,
+		    gnutls_strerror(rc));
+		goto fail;
+	}
+	if ((rc = gnutls_load_file(key, &k)) < 0) {
+		tally_diag_add(diag, "tls key %s: %s", key,
+		    gnutls_strerror(rc));
+		goto fail;
+	}
+	tc->n = TLS_CHAIN_MAX;
+	if ((rc = gnutls_pcert_list_import_x509_raw(tc->chain, &tc->n, &c,
+	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
+		tc->n = 0;
+		tally_diag_add(diag, "tls certificate %s: %s", cert,
+		    gnutls_strerror(rc));
+		goto fail;
+	}
+	if ((rc = gnutls_privkey_init(&tc->key)) < 0 ||
+	    (rc = gnutls_privkey_import_x509_raw(tc->key, &k,
+	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		tally_diag_add(diag, "tls key %s: %s", key,
+		    gnutls_strerror(rc));
+		goto fail;
+	}
+	gnutls_free(c.data);
+	gnutls_memset(k.data, 0, k.size);
+	gnutls_free(k.data);
+	return tc;
+fail:
+	gnutls_free(c.data);
+	if (k.data != NULL)
+		gnutls_memset(k.data, 0, k.size);
+	gnutls_free(k.data);
+	tls_cred_free(tc);
+	return NULL;
+}
+
+/* GnuTLS asks, during each handshake, which chain and key to present. */
+static int
+tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
+    int nreqs, const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+    gnutls_pcert_st **chain, unsigned int *n, gnutls_privkey_t *key)
+{
+	struct MHD_Connection *c = gnutls_session_get_ptr(session);
+	struct conn *cn;
+
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	if (c == NULL || (cn = conn_of(c)) == NULL ||
+	    cn->listener->cred == NULL)
+		return -1;
+	*chain = cn->listener->cred->chain;
+	*n = cn->listener->cred->n;
+	*key = cn->listener->cred->key;
+	return 0;
+}
+
+/*
+ * TLS 1.2 and 1.3 only, GnuTLS's usual ciphers.  The certificate comes from
+ * tls_pick, so that a reload can replace it on the running listener.
+ */
+#define TLS_PRIORITIES	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+int
+server_reload_tls(struct server *srv, const struct config *cf,
+    struct tally_diag *diag)
+{
+	struct tls_cred *fresh[2] = { NULL, NULL };
+	size_t i, problems = diag->count;
+
+	for (i = 0; i < srv->n_listeners && i < 2; i++) {
+		struct listener *l = &srv->listeners[i];
+		const char *cert = l->ingest ? cf->tls_cert : cf->public_tls_cert;
+		const char *key = l->ingest ? cf->tls_key : cf->public_tls_key;
+		if (!l->tls) {
+			if (cert != NULL)
+				tally_diag_add(diag, "%s: TLS can only be turned "
+				    "on at a restart", l->addr);
+			continue;
+		}
+		if (cert == NULL || key == NULL) {
+			tally_diag_add(diag, "%s: TLS can only be turned off at "
+			    "a restart", l->addr);
+			continue;
+		}
+		if ((fresh[i] = tls_cred_load(cert, key, diag)) == NULL)
+			break;
+	}
+	if (diag->count > problems) {
+		tls_cred_free(fresh[0]);
+		tls_cred_free(fresh[1]);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		if (fresh[i] == NULL)
+			continue;
+		fresh[i]->older = srv->listeners[i].cred;
+		srv->listeners[i].cred = fresh[i];
+		log_info("%s: TLS certificate reloaded", srv->listeners[i].addr);
+	}
+	return 0;
+}
+
 static int
 listener_start(struct server *srv, struct listener *l, const char *addr,
     bool ingest, const struct config *cf, struct tally_diag *diag)
@@ -827,9 +1196,36 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	unsigned port;
 	int rc;
 
+	const char *cert = ingest ? cf->tls_cert : cf->public_tls_cert;
+	const char *key = ingest ? cf->tls_key : cf->public_tls_key;
+	struct MHD_OptionItem tls[3];
+	unsigned flags;
+
 	l->srv = srv;
 	l->ingest = ingest;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	memset(tls, 0, sizeof(tls));
+	tls[0].option = MHD_OPTION_END;
+	if (cert != NULL || key != NULL) {
+		if (cert == NULL || key == NULL) {
+			tally_diag_add(diag, "listen %s: TLS needs both a "
+			    "certificate and a key", addr);
+			return -1;
+		}
+		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+			tally_diag_add(diag, "listen %s: this libmicrohttpd "
+			    "has no TLS", addr);
+			return -1;
+		}
+		if ((l->cred = tls_cred_load(cert, key, diag)) == NULL)
+			return -1;
+		l->tls = true;
+		tls[0].option = MHD_OPTION_HTTPS_CERT_CALLBACK;
+		tls[0].ptr_value = (void *)(uintptr_t)tls_pick;
+		tls[1].option = MHD_OPTION_HTTPS_PRIORITIES;
+		tls[1].ptr_value = (void *)TLS_PRIORITIES;
+		tls[2].option = MHD_OPTION_END;
+	}
 	if (config_split_hostport(addr, host, &port) == -1) {
 		tally_diag_add(diag, "listen: \"%s\" is not HOST:PORT", addr);
 		return -1;
@@ -843,10 +1239,22 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 		tally_diag_add(diag, "listen %s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
-	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-	    MHD_ALLOW_SUSPEND_RESUME | (ai->ai_family == AF_INET6 ?
-	    MHD_USE_IPv6 : 0), (uint16_t)port, NULL, NULL, on_request, l,
+	flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+	    (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+	    (l->tls ? MHD_USE_TLS : 0);
+	/*
+	 * STRICT_FOR_CLIENT 1: an HTTP/1.1 request without Host and a space
+	 * inside the request target are answered 400 by MHD itself.  What it
+	 * still lets through is refused in on_headers.
+	 */
+	l->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+	    on_request, l,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, l,
+	    MHD_OPTION_ARRAY, tls,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)cf->per_ip_connection_limit,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->connection_limit,
@@ -876,8 +1284,9 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 		return -1;
 	}
 	listener_rearm(l);
-	log_info("listening on %s (%s)", addr, ingest ?
-	    (srv->n_listeners == 0 ? "public and ingest" : "ingest") : "public");
+	log_info("listening on %s (%s%s)", addr, ingest ?
+	    (srv->n_listeners == 0 ? "public and ingest" : "ingest") : "public",
+	    l->tls ? ", TLS" : "");
 	return 0;
 }
 
@@ -896,6 +1305,8 @@ server_create(struct event_base *base, const struct config *cf,
 	srv->base = base;
 	srv->body_limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
+	srv->body_budget = (size_t)cf->body_memory;
+	srv->request_timeout = (unsigned)cf->request_timeout;
 	if (cf->cors_origin != NULL &&
 	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
 		goto nomem;
@@ -904,8 +1315,15 @@ server_create(struct event_base *base, const struct config *cf,
 		goto nomem;
 	srv->ev_fanout = evtimer_new(base, fanout, srv);
 	srv->ev_heartbeat = event_new(base, -1, EV_PERSIST, heartbeat, srv);
-	if (srv->ev_fanout == NULL || srv->ev_heartbeat == NULL)
+	srv->ev_deadline = event_new(base, -1, EV_PERSIST, deadline_sweep, srv);
+	if (srv->ev_fanout == NULL || srv->ev_heartbeat == NULL ||
+	    srv->ev_deadline == NULL)
 		goto nomem;
+	if (srv->request_timeout > 0) {
+		struct timeval sec = { 1, 0 };
+		if (event_add(srv->ev_deadline, &sec) == -1)
+			goto nomem;
+	}
 	{
 		struct timeval tv = { cf->sse_heartbeat, 0 };
 		if (event_add(srv->ev_heartbeat, &tv) == -1)
@@ -996,7 +1414,10 @@ server_destroy(struct server *srv)
 			event_free(l->ev_timer);
 		if (l->mhd != NULL)
 			MHD_stop_daemon(l->mhd);
+		tls_cred_free(l->cred);
 	}
+	if (srv->ev_deadline != NULL)
+		event_free(srv->ev_deadline);
 	if (srv->ev_fanout != NULL)
 		event_free(srv->ev_fanout);
 	if (srv->ev_heartbeat != NULL)

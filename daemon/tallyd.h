@@ -74,6 +74,13 @@ struct config {
 	char		*cluster_stream;	/* NULL: "TALLY" */
 	long		 cluster_replicas;	/* the stream's, when created */
 	char		*cluster_node;		/* this node's name; NULL: listen */
+	long		 per_ip_connection_limit; /* per listener; 0: none */
+	long		 request_timeout;	/* seconds to send a request */
+	long		 body_memory;		/* bytes of bodies buffered */
+	char		*tls_cert;		/* PEM files of the ingest */
+	char		*tls_key;		/*   listener; NULL: plain */
+	char		*public_tls_cert;	/* and of the public one */
+	char		*public_tls_key;
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
@@ -451,6 +458,7 @@ struct http_request {
 	const char		*if_modified_since;
 	const char		*authorization;
 	const char		*content_type;
+	const char		*content_encoding;
 	const char		*last_event_id;
 	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
 	const char		*body;
@@ -500,6 +508,34 @@ void		 server_set_header(struct server *srv, const char *name,
 		    const char *(*value)(void *arg), void *arg);
 /* The API that answers requests (borrowed). */
 void		 server_set_api(struct server *srv, struct api *api);
+/*
+ * SIGHUP: read the TLS certificates and keys of cf again; new handshakes
+ * use them.  -1 with diag (the ones in force stay) if one cannot be read,
+ * or if TLS would be turned on or off (that takes a restart).
+ */
+int		 server_reload_tls(struct server *srv, const struct config *cf,
+		    struct tally_diag *diag);
+
+/* http_strict.c: HTTP that libmicrohttpd accepts and tallyd refuses */
+
+/* What a header section says about the body that follows. */
+struct http_head {
+	unsigned		 content_length;	/* headers of each */
+	unsigned		 transfer_encoding;
+	bool			 chunked_only;	/* every TE is exactly chunked */
+	const char		*content_encoding;	/* or NULL */
+};
+
+/* Is the raw request target free of an encoded NUL or slash in its path? */
+bool		 http_strict_path(const char *raw_uri);
+/*
+ * Check the header section of conn (an MHD_Connection, in the headers-only
+ * call; version as the access handler got it): NULL and head filled, or why
+ * it is refused (a static string).  Relies on how libmicrohttpd 0.9.75
+ * parses in place: see the comment in http_strict.c.
+ */
+const char	*http_strict_head(void *conn, const char *version,
+		    struct http_head *head);
 
 /* api.c: routing and views of the HTTP API v1 */
 
@@ -527,6 +563,13 @@ int		 api_reload(struct api *api, struct tally_election *e,
 		    const struct config *cf, struct tally_diag *diag);
 /* Route one request; never fails (errors become JSON error replies). */
 void		 api_handle(struct api *api, const struct http_request *rq,
+		    struct http_reply *reply);
+/*
+ * Before any body byte is read (rq without a body): may this request send
+ * one?  The route, method, listener, token, content type and encoding are
+ * checked; false with the refusal in reply (counted) otherwise.
+ */
+bool		 api_admit(struct api *api, const struct http_request *rq,
 		    struct http_reply *reply);
 /* Count a request the server refused before the API saw it. */
 void		 api_refused(struct api *api, const char *path, unsigned status,

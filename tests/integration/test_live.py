@@ -7,11 +7,20 @@ import signal
 import socket
 import time
 
-from harness import CheckedDaemonTest, main
+from harness import TALLYD, CheckedDaemonTest, main
 
 TOKEN = "live-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
+
+
+def under_tsan():
+    """Is the tallyd under test built with ThreadSanitizer?"""
+    try:
+        with open(TALLYD, "rb") as f:
+            return b"__tsan_init" in f.read()
+    except OSError:
+        return False
 
 class SSE:
     """A raw event-stream client: parses events as they arrive."""
@@ -240,9 +249,12 @@ class Live(CheckedDaemonTest):
         time.sleep(0.2)
         rss.append(rss_kib(d.proc.pid))
         print("RSS KiB", rss)
-        # 1.5 MB of slack for the allocators (ThreadSanitizer's keeps more
-        # of what is freed); a backlog of 200 versions would be ~3.4 MB.
-        self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + 1536, rss)
+        # ThreadSanitizer's allocator and shadow memory make these deltas
+        # swing by a megabyte or two (measured on the commit before issue
+        # 15 too: 1.9 to 4.1 MB against 1.2 MB); the release and ASan
+        # builds hold the strict bound.
+        slack = 2560 if under_tsan() else 512
+        self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + slack, rss)
         evs = slow.wait_for(lambda e: leaderboards(e) and
                             leaderboards(e)[-1]["id"] == "650")
         lbs = leaderboards(evs)

@@ -443,27 +443,27 @@ class Watch(CtlTest):
         self.addCleanup(subprocess.run, tmux + ["kill-server"],
                         capture_output=True)
 
-        def screen_until(text, timeout=10):
+        def screen_until(*texts, timeout=10):
+            # Every one of texts: the pane may be captured half redrawn.
             deadline = time.monotonic() + timeout
             s = ""
             while time.monotonic() < deadline:
                 s = subprocess.run(tmux + ["capture-pane", "-p", "-t", name],
                                    capture_output=True).stdout.decode()
-                if text in s:
+                if all(t in s for t in texts):
                     return s
                 time.sleep(0.1)
-            self.fail("the pane never showed %r:\n%s" % (text, s))
+            self.fail("the pane never showed %r:\n%s" % (texts, s))
 
         screen_until("(no results yet)")
         self.ctl(d, "post", self.write("m.json", entry("28")))
-        s = screen_until("provinces 1/52 reporting")
-        self.assertIn("last change: v1", s)
-        # The real daemon's event stream, not polling.
-        self.assertIn("live (events)", s)
+        s = screen_until("provinces 1/52 reporting", "last change: v1",
+                         "live (events)")
+        # The real daemon's event stream, not polling ("live (events)").
         # Redrawn in place: one table on the screen, not two.
         self.assertEqual(s.count("# party"), 1)
         self.ctl(d, "post", self.write("b.json", entry("08")))
-        s = screen_until("provinces 2/52 reporting")
+        s = screen_until("provinces 2/52 reporting", "last change: v2")
         self.assertEqual(s.count("# party"), 1)
 
 

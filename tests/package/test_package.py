@@ -123,6 +123,16 @@ class Package(unittest.TestCase):
         self.assertIn("configuration OK", p.stdout)
         self.assertIn("election iq-2018", p.stdout)
 
+    def test_2_no_test_hooks_in_the_release_binary(self):
+        """The package is the production build: no failpoints compiled in
+        (they exist only with -Dfailpoints=true, the test builds)."""
+        p = run("/usr/sbin/tallyd", "--version")
+        self.assertNotIn("test build", p.stdout)
+        with open("/usr/sbin/tallyd", "rb") as f:
+            binary = f.read()
+        self.assertNotIn(b"TALLYD_FAILPOINTS", binary)
+        self.assertNotIn(b"sync_delay_ms", binary)
+
     def test_3_unit_and_man_pages(self):
         p = run("systemd-analyze", "verify", "--man=no", UNIT, check=False)
         self.assertEqual(p.returncode, 0, p.stdout)

@@ -1,0 +1,133 @@
+/*
+ * http_strict.c - what libmicrohttpd 0.9.75 lets through and tallyd refuses.
+ *
+ * This file and server.c are the only ones that include <microhttpd.h>;
+ * this one holds no state, so that the HTTP fuzz target (tests/fuzz/
+ * fuzz_http.c) runs it under a real libmicrohttpd without the daemon.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "tallyd.h"
+
+bool
+http_strict_path(const char *uri)
+{
+	size_t n = strcspn(uri, "?#"), i;
+
+	/*
+	 * An encoded NUL would cut the decoded path, and an encoded slash
+	 * would join two segments into one ("baghdad%2Fresults").
+	 */
+	for (i = 0; i + 2 < n; i++)
+		if (uri[i] == '%' &&
+		    ((uri[i + 1] == '0' && uri[i + 2] == '0') ||
+		    (uri[i + 1] == '2' && (uri[i + 2] == 'f' ||
+		    uri[i + 2] == 'F'))))
+			return false;
+	return true;
+}
+
+/*
+ * The header section as libmicrohttpd 0.9.75 left it.  It parses in place:
+ * each line of the read buffer has its CR LF overwritten with two NULs (a
+ * bare LF with one), the colon with one, and every key and value points
+ * into that buffer, in order.  So the bytes between one header's value and
+ * the next one's key tell how the line ended: exactly two NULs for CR LF.
+ * Anything else is a bare LF, a NUL inside a value (the value was cut
+ * there), or a folded line (obs-fold: moved, or merged into the key) --
+ * all refused.  MHD itself accepts every one of them.
+ */
+struct header_scan {
+	const char	*end;		/* where the last line's text ended */
+	const char	*bad;		/* why the section is refused */
+	struct http_head *head;
+};
+
+static bool
+is_tchar(unsigned char c)
+{
+	/* RFC 9110 5.6.2 token characters. */
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') || (c != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool
+line_ended_crlf(const char *end, const char *next)
+{
+	return next == end + 2 && end[0] == '\0' && end[1] == '\0';
+}
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct header_scan *hs = cls;
+	const char *p;
+	size_t i;
+
+	(void)kind;
+	if (hs->bad != NULL)
+		return MHD_NO;
+	if (!line_ended_crlf(hs->end, key)) {
+		hs->bad = "each header line must end in CR LF (no bare LF, no "
+		    "NUL in a value, no folded line)";
+		return MHD_NO;
+	}
+	if (key_size == 0 || key[key_size] != '\0') {
+		hs->bad = "a header has no name";
+		return MHD_NO;
+	}
+	for (i = 0; i < key_size; i++)
+		if (!is_tchar((unsigned char)key[i])) {
+			hs->bad = "a header name holds a character that is not "
+			    "allowed (a space before the colon?)";
+			return MHD_NO;
+		}
+	/* Between the colon and the value: optional spaces and tabs only. */
+	for (p = key + key_size + 1; p < value; p++)
+		if (*p != ' ' && *p != '\t') {
+			hs->bad = "malformed header line";
+			return MHD_NO;
+		}
+	for (i = 0; i < value_size; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			hs->bad = "a header value holds a control character "
+			    "(a bare CR?)";
+			return MHD_NO;
+		}
+	}
+	hs->end = value + value_size;
+	if (strcasecmp(key, "Content-Length") == 0)
+		hs->head->content_length++;
+	else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		hs->head->transfer_encoding++;
+		/* Exactly "chunked": no list, no parameters, no spaces. */
+		if (value_size != 7 || strcasecmp(value, "chunked") != 0)
+			hs->head->chunked_only = false;
+	} else if (strcasecmp(key, "Content-Encoding") == 0)
+		hs->head->content_encoding = value;
+	return MHD_YES;
+}
+
+const char *
+http_strict_head(void *conn, const char *version, struct http_head *head)
+{
+	struct header_scan hs;
+
+	memset(head, 0, sizeof(*head));
+	head->chunked_only = true;
+	hs.end = version + strlen(version);
+	hs.bad = NULL;
+	hs.head = head;
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
+	/* The empty line that ends the section: two more NULs. */
+	if (hs.bad == NULL && !(hs.end[0] == '\0' && hs.end[1] == '\0' &&
+	    hs.end[2] == '\0' && hs.end[3] == '\0'))
+		hs.bad = "the header section must end in CR LF CR LF";
+	return hs.bad;
+}
