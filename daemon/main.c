@@ -27,6 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,6 +435,14 @@ snapshot_reap(struct tallyd *td, int status)
 			print_diag(&diag);
 			log_warnx("older revisions stay in memory");
 		}
+#ifdef __GLIBC__
+		/*
+		 * The freed revisions are spread over the heap: without a
+		 * trim, glibc keeps every page and RSS does not come down.
+		 */
+		if (stored > 0)
+			malloc_trim(0);
+#endif
 		tally_diag_finish(&diag);
 		snapshot_prune(td->snap_dir, td->snapshot_seq, false);
 		log_info("snapshot up to journal sequence %llu written; "
