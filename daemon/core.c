@@ -828,7 +828,6 @@ core_swap_definition(struct core *c, struct tally_election *e,
     const char *path, struct tally_diag *diag)
 {
 	struct tally_state *s;
-	struct core nc;
 
 	/*
 	 * Results already counted belong to the loaded definition: a new one
@@ -842,8 +841,8 @@ core_swap_definition(struct core *c, struct tally_election *e,
 		tally_election_destroy(e);
 		return -1;
 	}
-	memset(&nc, 0, sizeof(nc));
-	if ((s = tally_state_create(e)) == NULL || core_alloc(&nc, e) == -1) {
+	/* core_alloc replaces the arrays only when all of them are had. */
+	if ((s = tally_state_create(e)) == NULL || core_alloc(c, e) == -1) {
 		tally_diag_add(diag, "out of memory; the definition in force "
 		    "is kept");
 		tally_state_destroy(s);
@@ -852,14 +851,6 @@ core_swap_definition(struct core *c, struct tally_election *e,
 	}
 	tally_state_destroy(c->state);
 	tally_election_destroy(c->election);
-	free(c->stamps);
-	free(c->changed);
-	free(c->in_round);
-	free(c->subject_seq);
-	c->subject_seq = nc.subject_seq;
-	c->stamps = nc.stamps;
-	c->changed = nc.changed;
-	c->in_round = nc.in_round;
 	c->state = s;
 	c->election = e;
 	c->def_digest = definition_digest(e);

@@ -779,6 +779,22 @@ fail:
 	return NULL;
 }
 
+/*
+ * One step of merging two revisions' lists (both sorted by id): < 0 when
+ * f's list j comes first (or prev is done), > 0 when prev's list k does,
+ * 0 when both name the same list.
+ */
+static int
+merge_step(const struct tally_feed *f, size_t j, const struct tally_feed *prev,
+    size_t k)
+{
+	if (prev == NULL || k >= prev->n_lists)
+		return -1;
+	if (j >= f->n_lists)
+		return 1;
+	return strcmp(f->lists[j].id, prev->lists[k].id);
+}
+
 /* A revision's feed: in memory, or read with the loader (*tmp to free). */
 static const struct tally_feed *
 revision_feed(const struct tally_revision *rev, tally_revision_loader load,
@@ -939,13 +955,7 @@ history_changes(const struct tally_state *s, size_t p,
 	/* Seats by list id (both sorted by id: a merge). */
 	j = k = 0;
 	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
-		int c;
-		if (prev == NULL || k >= prev->n_lists)
-			c = -1;
-		else if (j >= f->n_lists)
-			c = 1;
-		else
-			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		int c = merge_step(f, j, prev, k);
 		if (c < 0) {
 			set_delta(moved, f->lists[j].id, hs[1].r.seats[j], 0);
 			j++;
@@ -1024,13 +1034,7 @@ tally_render_history(const struct tally_state *s, size_t p,
 		 * (both lists are sorted by id: a merge). */
 		j = k = 0;
 		while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
-			int c;
-			if (prev == NULL || k >= prev->n_lists)
-				c = -1;
-			else if (j >= f->n_lists)
-				c = 1;
-			else
-				c = strcmp(f->lists[j].id, prev->lists[k].id);
+			int c = merge_step(f, j, prev, k);
 			/* Zero deltas are left out, as for lists in both. */
 			if (c < 0) {
 				if (f->lists[j].votes != 0)
@@ -1302,13 +1306,7 @@ list_deltas(json_t *o, const struct tally_feed *f, const uint32_t *fseats,
 	size_t j = 0, k = 0;
 
 	while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
-		int c;
-		if (prev == NULL || k >= prev->n_lists)
-			c = -1;
-		else if (j >= f->n_lists)
-			c = 1;
-		else
-			c = strcmp(f->lists[j].id, prev->lists[k].id);
+		int c = merge_step(f, j, prev, k);
 		if (c < 0) {
 			set_delta(o, f->lists[j].id, seats ? fseats[j] :
 			    f->lists[j].votes, 0);
