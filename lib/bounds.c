@@ -70,6 +70,7 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->max = calloc(nl, sizeof(*b->max));
 	b->votes_ = calloc(nl, sizeof(*b->votes_));
 	b->free_ = calloc(nl, sizeof(*b->free_));
+	b->pass_ = calloc(nl, sizeof(*b->pass_));
 	b->need_ = calloc(ns, sizeof(*b->need_));
 	b->best_ = calloc(ns, sizeof(*b->best_));
 	b->cost_ = calloc(ns, sizeof(*b->cost_));
@@ -79,7 +80,7 @@ tally_bounds_init(struct tally_bounds *b, size_t lists, uint32_t seats)
 	b->cap_seg_ = 4 * nl + ns;
 	b->seg_ = calloc(2 * b->cap_seg_, sizeof(*b->seg_));
 	if (b->min == NULL || b->max == NULL || b->votes_ == NULL ||
-	    b->free_ == NULL || b->need_ == NULL ||
+	    b->free_ == NULL || b->pass_ == NULL || b->need_ == NULL ||
 	    b->best_ == NULL || b->cost_ == NULL || b->pos_ == NULL ||
 	    b->hull_ == NULL || b->seg_ == NULL || b->segend_ == NULL) {
 		tally_bounds_finish(b);
@@ -98,6 +99,7 @@ tally_bounds_finish(struct tally_bounds *b)
 	free(b->max);
 	free(b->votes_);
 	free(b->free_);
+	free(b->pass_);
 	free(b->need_);
 	free(b->best_);
 	free(b->cost_);
@@ -131,20 +133,83 @@ province_threshold(const struct tally_rule *rule)
 	    rule->threshold_scope == TALLY_SCOPE_PROVINCE;
 }
 
-/* The fewest votes that pass the province threshold at `base` (at least 1:
- * a list needs votes to take part at all). */
-static uint64_t
-votes_to_pass(const struct tally_rule *rule, u128 base)
+/* Is list j exempt from every threshold (a national minority)? */
+static bool
+exempt(const struct tally_seat_input *in, size_t j)
 {
+	return in->exempt != NULL && in->exempt[j];
+}
+
+/*
+ * Is list j out by the national threshold?  An exemption wins over the
+ * caller's exclusion, as in the engine (seats.c checks `exempt` first).
+ */
+static bool
+excluded(const struct tally_seat_input *in, size_t j)
+{
+	return in->excluded != NULL && in->excluded[j] && !exempt(in, j);
+}
+
+/* Is list j's national fate still open?  Never for an exempt list. */
+static bool
+is_open(const struct tally_seat_input *in, const bool *open, size_t j)
+{
+	return open != NULL && open[j] && !exempt(in, j);
+}
+
+/* The percent list j must reach under a province threshold: its own, else
+ * the rule's (as seats.c). */
+static const struct tally_frac *
+percent_of(const struct tally_seat_input *in, size_t j)
+{
+	if (in->list_percent != NULL && in->list_percent[j].num != 0)
+		return &in->list_percent[j];
+	return &in->rule->threshold_percent;
+}
+
+/*
+ * The fewest votes with which list j passes the province threshold at
+ * `base` (at least 1: a list needs votes to take part at all).  Its own
+ * percent if it has one; 1 if it is exempt or the threshold is national
+ * (decided by the caller through `excluded`).
+ */
+static uint64_t
+votes_to_pass(const struct tally_seat_input *in, size_t j, u128 base)
+{
+	const struct tally_frac *pct;
 	u128 x, d, t;
 
-	if (!province_threshold(rule))
+	if (!province_threshold(in->rule) || exempt(in, j))
 		return 1;
+	pct = percent_of(in, j);
 	/* w * 100 * den >= num * base  <=>  w >= ceil(num * base / (100 den)) */
-	x = (u128)rule->threshold_percent.num * base;
-	d = (u128)100 * rule->threshold_percent.den;
+	x = (u128)pct->num * base;
+	d = (u128)100 * pct->den;
 	t = (x + d - 1) / d;
 	return t == 0 ? 1 : sat64(t);
+}
+
+/*
+ * The least threshold base at which list l (v votes) falls under a province
+ * threshold: base > v * 100 * den / num.  0 (none) when it cannot: no
+ * province threshold, exempt, or the only list under a threshold of list
+ * votes (always 100 %).
+ */
+static u128
+base_to_fail(const struct tally_seat_input *in, size_t l)
+{
+	const struct tally_frac *pct;
+	u128 x;
+
+	if (!province_threshold(in->rule) || exempt(in, l) ||
+	    (in->rule->threshold_of != TALLY_THRESHOLD_VALID &&
+	    in->n_lists <= 1))
+		return 0;
+	pct = percent_of(in, l);
+	if (pct->num == 0)
+		return 0;
+	x = (u128)in->votes[l] * 100 * pct->den;
+	return x / pct->num + 1;
 }
 
 /* The threshold base of the count: list votes, plus blank when it counts. */
@@ -178,8 +243,7 @@ reach(const struct tally_seat_result *r, size_t l)
 static bool
 may_take_part(const struct tally_seat_input *in, const bool *open, size_t j)
 {
-	return in->excluded == NULL || !in->excluded[j] ||
-	    (open != NULL && open[j]);
+	return !excluded(in, j) || is_open(in, open, j);
 }
 
 /*
@@ -281,34 +345,42 @@ before(const struct deny *d, uint64_t v)
 }
 
 /*
- * The quotients the rivals have for free (free_[j]) when a list needs
- * `pass` votes to take part; returns how many more are needed (0: none).
+ * The votes each rival needs to take part at threshold base `tb`
+ * (pass_[j]), and the quotients it has for free (free_[j]); returns how
+ * many more are needed (0: none).  The buying functions below read pass_
+ * as this call left it.
  */
 static uint32_t
-deny_missing(struct deny *d, uint64_t pass)
+deny_missing(struct deny *d, u128 tb)
 {
 	const struct tally_seat_input *in = d->in;
+	uint64_t *pass = d->b->pass_, same = 0;
 	uint32_t sum = 0;
 	size_t j;
+	bool uniform = in->list_percent == NULL && in->exempt == NULL;
 
+	if (uniform)
+		same = votes_to_pass(in, 0, tb);
 	for (j = 0; j < in->n_lists; j++) {
 		uint64_t v = in->votes[j];
 		d->b->free_[j] = 0;
-		if (j == d->list || !may_take_part(in, d->open, j) || v < pass)
+		pass[j] = uniform ? same : votes_to_pass(in, j, tb);
+		if (j == d->list || !may_take_part(in, d->open, j) ||
+		    v < pass[j])
 			continue;
 		d->b->free_[j] = before(d, v);
 		sum += d->b->free_[j];
 		if (sum >= d->R)
-			return 0;
+			return 0;	/* pass_ may be partial: nothing to buy */
 	}
 	return d->R - sum;
 }
 
 /* What rival j pays for x more quotients (x >= 1) beyond its free ones. */
 static uint64_t
-buy(const struct deny *d, size_t j, uint64_t pass, uint32_t x)
+buy(const struct deny *d, size_t j, uint32_t x)
 {
-	uint64_t need = d->b->need_[d->b->free_[j] + x];
+	uint64_t need = d->b->need_[d->b->free_[j] + x], pass = d->b->pass_[j];
 	uint64_t w = need > pass ? need : pass, v = d->in->votes[j];
 
 	return w > v ? w - v : 0;
@@ -316,14 +388,13 @@ buy(const struct deny *d, size_t j, uint64_t pass, uint32_t x)
 
 /* Rival j's costs for 1..E more quotients into cost[], those within U. */
 static uint32_t
-options(const struct deny *d, size_t j, uint64_t pass, uint32_t E,
-    uint64_t *cost)
+options(const struct deny *d, size_t j, uint32_t E, uint64_t *cost)
 {
 	uint32_t x, nx = 0;
 
 	cost[0] = 0;
 	for (x = 1; x <= E && d->b->free_[j] + x <= d->R; x++) {
-		uint64_t c = buy(d, j, pass, x);
+		uint64_t c = buy(d, j, x);
 		if (c > d->uncounted)
 			break;
 		cost[x] = c;
@@ -337,7 +408,7 @@ options(const struct deny *d, size_t j, uint64_t pass, uint32_t E,
  * rivals, best[e] the cheapest e.  INF when more than the uncounted bound.
  */
 static uint64_t
-deny_exact(struct deny *d, uint64_t pass, uint32_t E)
+deny_exact(struct deny *d, uint32_t E)
 {
 	const struct tally_seat_input *in = d->in;
 	uint64_t *best = d->b->best_, *cost = d->b->cost_;
@@ -350,7 +421,7 @@ deny_exact(struct deny *d, uint64_t pass, uint32_t E)
 	for (j = 0; j < in->n_lists; j++) {
 		if (j == d->list || !may_take_part(in, d->open, j))
 			continue;
-		nx = options(d, j, pass, E, cost);
+		nx = options(d, j, E, cost);
 		for (e = E; e >= 1; e--)
 			for (x = 1; x <= nx && x <= e; x++)
 				if (best[e - x] != INF &&
@@ -365,7 +436,7 @@ deny_exact(struct deny *d, uint64_t pass, uint32_t E)
  * first.  Its cost is an upper bound on the exact one (INF: above U).
  */
 static uint64_t
-deny_greedy(struct deny *d, uint64_t pass, uint32_t E)
+deny_greedy(struct deny *d, uint32_t E)
 {
 	const struct tally_seat_input *in = d->in;
 	uint64_t total = 0;
@@ -382,7 +453,7 @@ deny_greedy(struct deny *d, uint64_t pass, uint32_t E)
 			if (j == d->list || !may_take_part(in, d->open, j) ||
 			    d->b->free_[j] + x + 1 > d->R)
 				continue;
-			m = buy(d, j, pass, x + 1) - (x ? buy(d, j, pass, x) : 0);
+			m = buy(d, j, x + 1) - (x ? buy(d, j, x) : 0);
 			if (m < bestm) {
 				bestm = m;
 				pick = j;
@@ -410,7 +481,7 @@ seg_less(const uint64_t *a, const uint64_t *b)
  * do not fit the scratch space (no information).
  */
 static uint64_t
-deny_lower(struct deny *d, uint64_t pass, uint32_t E)
+deny_lower(struct deny *d, uint32_t E)
 {
 	const struct tally_seat_input *in = d->in;
 	uint64_t *cost = d->b->cost_, *seg = d->b->seg_, lb = 0;
@@ -423,7 +494,7 @@ deny_lower(struct deny *d, uint64_t pass, uint32_t E)
 		d->b->segend_[j] = (uint32_t)n;
 		if (j == d->list || !may_take_part(in, d->open, j))
 			continue;
-		nx = options(d, j, pass, E, cost);
+		nx = options(d, j, E, cost);
 		/* Lower hull of (x, cost[x]), x = 0..nx (monotone chain). */
 		for (x = 0; x <= nx; x++) {
 			while (top >= 2) {
@@ -474,29 +545,28 @@ static int
 deniable(struct deny *d, uint32_t k)
 {
 	const struct tally_rule *rule = d->in->rule;
-	uint64_t T = 0, c, pass, lb, g;
+	uint64_t T = 0, c, lb, g;
 	uint32_t E;
 	int iter;
 
 	need_prepare(d, k, d->in->votes[d->list], true);
 	if (!province_threshold(rule)) {
-		pass = votes_to_pass(rule, 0);
-		if ((E = deny_missing(d, pass)) == 0)
+		if ((E = deny_missing(d, 0)) == 0)
 			return 1;
 		/* A plan within U proves it; a bound above U disproves it. */
-		if (deny_greedy(d, pass, E) != INF)
+		if (deny_greedy(d, E) != INF)
 			return 1;
-		if (deny_lower(d, pass, E) == INF)
+		if (deny_lower(d, E) == INF)
 			return 0;
-		return deny_exact(d, pass, E) != INF;
+		return deny_exact(d, E) != INF;
 	}
 	/*
 	 * Under a threshold: a plan within U at the base it makes proves it
 	 * (eligibility only gets easier at a lower base); the lowest costs,
 	 * at base + 0, bounding above U disprove it.  Otherwise iterate.
 	 */
-	pass = votes_to_pass(rule, d->base + d->uncounted);
-	if ((E = deny_missing(d, pass)) == 0 || deny_greedy(d, pass, E) != INF)
+	if ((E = deny_missing(d, d->base + d->uncounted)) == 0 ||
+	    deny_greedy(d, E) != INF)
 		return 1;
 	/*
 	 * The same iteration on the convex lower bound (never above C)
@@ -504,25 +574,23 @@ deniable(struct deny *d, uint32_t k)
 	 * none; otherwise the exact iteration starts there.
 	 */
 	for (iter = 0; iter < 64; iter++) {
-		pass = votes_to_pass(rule, d->base + T);
-		if ((E = deny_missing(d, pass)) == 0)
+		if ((E = deny_missing(d, d->base + T)) == 0)
 			break;
-		if ((lb = deny_lower(d, pass, E)) == INF)
+		if ((lb = deny_lower(d, E)) == INF)
 			return 0;
 		if (lb <= T)
 			break;
 		T = lb;
 	}
 	for (iter = 0; iter < 64; iter++) {
-		pass = votes_to_pass(rule, d->base + T);
-		if ((E = deny_missing(d, pass)) == 0)
+		if ((E = deny_missing(d, d->base + T)) == 0)
 			return 1;
 		/* C(T') >= C(T) >= the bound for every T' >= T. */
-		if ((lb = deny_lower(d, pass, E)) == INF)
+		if ((lb = deny_lower(d, E)) == INF)
 			return 0;
-		if ((g = deny_greedy(d, pass, E)) <= T)
+		if ((g = deny_greedy(d, E)) <= T)
 			return 1;
-		c = g == lb ? g : deny_exact(d, pass, E);
+		c = g == lb ? g : deny_exact(d, E);
 		if (c == INF)
 			return 0;
 		if (c <= T)
@@ -542,24 +610,19 @@ static uint64_t
 deny_min(struct deny *d, uint32_t k)
 {
 	const struct tally_rule *rule = d->in->rule;
-	uint64_t T = 0, c, pass, out = INF;
+	uint64_t T = 0, c, out = INF;
 	uint32_t E;
 	int iter;
+	u128 o = base_to_fail(d->in, d->list);
 
-	if (province_threshold(rule) && (rule->threshold_of ==
-	    TALLY_THRESHOLD_VALID || d->in->n_lists > 1)) {
-		u128 x = (u128)d->in->votes[d->list] * 100 *
-		    rule->threshold_percent.den;
-		u128 o = x / rule->threshold_percent.num + 1;
+	if (o != 0)
 		out = o <= d->base ? 0 : o - d->base <= d->uncounted ?
 		    (uint64_t)(o - d->base) : INF;
-	}
 	need_prepare(d, k, d->in->votes[d->list], true);
 	for (iter = 0; iter < 64; iter++) {
-		pass = votes_to_pass(rule, d->base + T);
-		if ((E = deny_missing(d, pass)) == 0)
+		if ((E = deny_missing(d, d->base + T)) == 0)
 			return 0;
-		c = deny_exact(d, pass, E);
+		c = deny_exact(d, E);
 		if (c == INF || c >= out)
 			return out;
 		if (c <= T || !province_threshold(rule))
@@ -579,16 +642,16 @@ static bool
 holds(struct deny *d, uint32_t k, uint64_t x)
 {
 	const struct tally_seat_input *in = d->in;
-	uint64_t pass = votes_to_pass(in->rule, d->base + x);
+	u128 tb = d->base + x;
 	uint32_t count = 0;
 	size_t j;
 
-	if (in->votes[d->list] + x < pass)
+	if (in->votes[d->list] + x < votes_to_pass(in, d->list, tb))
 		return false;
 	need_prepare(d, k, in->votes[d->list] + x, true);
 	for (j = 0; j < in->n_lists && count < d->R; j++)
-		if (j != d->list && in->votes[j] >= pass &&
-		    (in->excluded == NULL || !in->excluded[j]))
+		if (j != d->list && !excluded(in, j) &&
+		    in->votes[j] >= votes_to_pass(in, j, tb))
 			count += before(d, in->votes[j]);
 	return count < d->R;
 }
@@ -610,7 +673,7 @@ tally_bounds_costs(const struct tally_seat_input *in,
 	if (in->rule->method != TALLY_METHOD_DHONDT &&
 	    in->rule->method != TALLY_METHOD_SAINTE_LAGUE)
 		return 1;
-	if (in->excluded != NULL && in->excluded[l])
+	if (excluded(in, l))
 		return 0;
 	/* More seats: firm seats grow with its own votes, so bisect. */
 	for (s = 1; s <= n && c + s <= in->seats; s++) {
@@ -638,26 +701,22 @@ static uint32_t
 divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r,
     uint64_t U, const bool *open, struct tally_bounds *b, size_t l)
 {
-	const struct tally_rule *rule = in->rule;
 	struct deny d = { in, open, b, l, U, threshold_base(in), 0 };
 	uint32_t lo, hi, step, c = r->seats[l];
+	u128 out;
 	int rc;
 
 	if (c == 0)
 		return 0;
-	if (open != NULL && open[l]) {
+	if (is_open(in, open, l)) {
 		/* It may still fall under the national threshold. */
 		b->exact = false;
 		return 0;
 	}
-	if (province_threshold(rule) && (rule->threshold_of ==
-	    TALLY_THRESHOLD_VALID || in->n_lists > 1)) {
-		/* Pushed under the threshold: base > v*100*den/num. */
-		u128 x = (u128)in->votes[l] * 100 * rule->threshold_percent.den;
-		u128 out = x / rule->threshold_percent.num + 1;
-		if (out <= d.base || out - d.base <= U)
-			return 0;
-	}
+	/* Pushed under its own threshold (ballots to rivals or blank). */
+	if ((out = base_to_fail(in, l)) != 0 && (out <= d.base ||
+	    out - d.base <= U))
+		return 0;
 	/*
 	 * Seat k deniable implies seat k+1 deniable.  The answer is usually
 	 * near today's seats, and a seat far below costs the most to decide
@@ -699,7 +758,7 @@ divisor_min(const struct tally_seat_input *in, const struct tally_seat_result *r
  * its k-th seat, firmly or tied for it.
  */
 static bool
-reaches(struct deny *d, uint32_t k, uint64_t pass)
+reaches(struct deny *d, uint32_t k, u128 tb)
 {
 	const struct tally_seat_input *in = d->in;
 	uint32_t count = 0;
@@ -707,9 +766,9 @@ reaches(struct deny *d, uint32_t k, uint64_t pass)
 
 	need_prepare(d, k, in->votes[d->list] + d->uncounted, false);
 	for (j = 0; j < in->n_lists && count < d->R; j++)
-		if (j != d->list && in->votes[j] >= pass &&
-		    (in->excluded == NULL || !in->excluded[j]) &&
-		    (d->open == NULL || !d->open[j]))
+		if (j != d->list && !excluded(in, j) &&
+		    !is_open(in, d->open, j) &&
+		    in->votes[j] >= votes_to_pass(in, j, tb))
 			count += before(d, in->votes[j]);
 	return count < d->R;
 }
@@ -725,11 +784,11 @@ divisor_max(const struct tally_seat_input *in, uint32_t c, uint64_t U,
     const bool *open, struct tally_bounds *b, size_t l, uint32_t *out)
 {
 	struct deny d = { in, open, b, l, U, 0, 0 };
-	uint64_t pass;
+	u128 tb;
 	uint32_t lo = c, hi = in->seats + 1, step, k;
 
 	*out = 0;
-	if (in->excluded != NULL && in->excluded[l] && !(open && open[l]))
+	if (excluded(in, l) && !is_open(in, open, l))
 		return;
 	if (in->votes[l] > TALLY_VOTES_MAX - U) {
 		/* Beyond the votes the engine takes: no exact answer. */
@@ -737,12 +796,12 @@ divisor_max(const struct tally_seat_input *in, uint32_t c, uint64_t U,
 		*out = in->seats;
 		return;
 	}
-	pass = votes_to_pass(in->rule, threshold_base(in) + U);
-	if (in->votes[l] + U < pass)
+	tb = threshold_base(in) + U;
+	if (in->votes[l] + U < votes_to_pass(in, l, tb))
 		return;		/* under the threshold even with every ballot */
 	for (step = 1; lo < in->seats; step *= 2) {
 		k = in->seats - lo < step ? in->seats : lo + step;
-		if (!reaches(&d, k, pass)) {
+		if (!reaches(&d, k, tb)) {
 			hi = k;
 			break;
 		}
@@ -750,7 +809,7 @@ divisor_max(const struct tally_seat_input *in, uint32_t c, uint64_t U,
 	}
 	while (hi - lo > 1 && lo < in->seats) {
 		k = lo + (hi - lo) / 2;
-		if (reaches(&d, k, pass))
+		if (reaches(&d, k, tb))
 			lo = k;
 		else
 			hi = k;
@@ -830,7 +889,7 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
 {
 	const struct tally_rule *rule = in->rule;
 	u128 base = threshold_base(in), all = 0, sure = 0;
-	uint64_t pass_hi = votes_to_pass(rule, base + U);
+	u128 tb = base + U;
 	size_t i, j;
 
 	for (i = 0; i < in->n_lists; i++)
@@ -838,14 +897,13 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
 	for (i = 0; i < in->n_lists; i++) {
 		uint64_t v = in->votes[i];
 		u128 whole;
-		bool may_fail = (open != NULL && open[i]) ||
-		    (in->excluded != NULL && in->excluded[i]) ||
-		    v < pass_hi;
+		/* Its own percent at the highest base the uncounted can make. */
+		bool may_fail = is_open(in, open, i) || excluded(in, i) ||
+		    v < votes_to_pass(in, i, tb);
 
 		b->min[i] = 0;
 		b->max[i] = in->seats;
-		if (in->excluded != NULL && in->excluded[i] &&
-		    !(open != NULL && open[i])) {
+		if (excluded(in, i) && !is_open(in, open, i)) {
 			b->max[i] = 0;
 			continue;
 		}
@@ -875,9 +933,9 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
 		} else if (rule->method == TALLY_METHOD_HARE) {
 			sure = 0;
 			for (j = 0; j < in->n_lists; j++)
-				if (j != i && in->votes[j] >= pass_hi &&
-				    (in->excluded == NULL || !in->excluded[j]) &&
-				    (open == NULL || !open[j]))
+				if (j != i && !excluded(in, j) &&
+				    !is_open(in, open, j) &&
+				    in->votes[j] >= votes_to_pass(in, j, tb))
 					sure += in->votes[j];
 			whole = ((u128)v + U) * in->seats / ((u128)v + U + sure);
 			if (whole + 1 < in->seats)
@@ -897,7 +955,7 @@ remainder_bounds(const struct tally_seat_input *in, uint64_t U,
 
 	for (i = 0; i < in->n_lists; i++) {
 		total += in->votes[i];
-		if (open != NULL && open[i])
+		if (is_open(in, open, i))
 			any_open = true;
 	}
 	memset(&s, 0, sizeof(s));
@@ -952,12 +1010,12 @@ tally_bounds_compute(const struct tally_seat_input *in,
 		return 0;
 	}
 	/*
-	 * The closed forms below know the rule's own threshold only; lists
-	 * with their own percent or an exemption are searched with the engine
-	 * (exact when the search is small enough, else no guarantee).
+	 * Divisor methods: closed forms, each list with its own threshold
+	 * percent (or none when exempt) under a province threshold; under a
+	 * national one, the caller's `excluded` and `open` (an exemption
+	 * overrides both, as in the engine).
 	 */
-	if ((m == TALLY_METHOD_DHONDT || m == TALLY_METHOD_SAINTE_LAGUE) &&
-	    in->list_percent == NULL && in->exempt == NULL) {
+	if (m == TALLY_METHOD_DHONDT || m == TALLY_METHOD_SAINTE_LAGUE) {
 		for (i = 0; i < in->n_lists; i++) {
 			b->min[i] = divisor_min(in, r, uncounted, open, b, i);
 			divisor_max(in, r->seats[i], uncounted, open, b, i,

@@ -2,8 +2,8 @@
  * test_bounds_props.c - seat bounds against brute force.
  *
  * Usage: test_bounds_props
- * Environment: TALLY_PROP_SEED (default fixed), TALLY_PROP_CASES (cases per
- * property, default 4000).
+ * Environment: TALLYD_SEED or TALLY_PROP_SEED (default fixed; the seed is
+ * printed), TALLY_PROP_CASES (cases per property, default 4000).
  *
  * Each case is a small province (1-5 lists, 1-7 seats, a few dozen votes)
  * and a small uncounted total U.  The reference enumerates every way of
@@ -24,6 +24,22 @@
  *   f. tally_bounds_costs (divisor methods): the fewest ballots for a list
  *      to gain s firm seats (all to it) and to lose s (every distribution
  *      over its rivals and blank), against brute force.
+ * Per-list thresholds (a coalition's own percent, or an exemption, as
+ * Poland's and Slovakia's coalitions and minorities have):
+ *   g. divisor methods, province threshold (of valid or of list votes),
+ *      each list with its own percent or exempt at random: exact and equal;
+ *   h. divisor methods, national threshold with own percents and
+ *      exemptions, some lists excluded and some open (exempt ones among
+ *      them, which an exemption overrides): the reference over both fates
+ *      of each open list lies within [min, max], and the bounds are exact
+ *      and equal when no list is open;
+ *   i. largest remainder, province threshold with own percents and
+ *      exemptions, within the search budget: exact and equal;
+ *   j. the same beyond the budget (0): the reference lies within;
+ *   k. as f, with own percents and exemptions.
+ * And one named case (the issue's): D'Hondt, 3 seats, lists at 14 and 29
+ * votes, the first a coalition at 8 % under a 5 % national threshold,
+ * U = 50: the second list is sure of 1 seat.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -259,6 +275,26 @@ check_costs(const struct tally_seat_input *in, const struct tally_seat_result *r
 static const char *const fd_dhondt[] = { "1", "1", "0.5", "1.5", "0.7" };
 static const char *const fd_sl[] = { "1", "1.4", "1.7", "2.5", "0.5" };
 static const char *const pct[] = { "5", "10", "20", "25", "33.3" };
+static const char *const own_pct[] = { "0", "7", "8", "15", "30", "40" };
+
+/*
+ * Own percents ({0, 1}: the rule's; "0" parses to that) and exemptions for
+ * the lists of `in`, at random.
+ */
+static void
+draw_own(struct tally_seat_input *in, struct tally_frac *lp, bool *ex)
+{
+	size_t i;
+
+	for (i = 0; i < in->n_lists; i++) {
+		if (tally_frac_parse(own_pct[below(6)], &lp[i]) == -1 ||
+		    lp[i].num == 0)
+			lp[i] = (struct tally_frac){ 0, 1 };
+		ex[i] = below(4) == 0;
+	}
+	in->list_percent = lp;
+	in->exempt = ex;
+}
 
 /* A random small province; votes skewed towards equal and round values. */
 static void
@@ -329,14 +365,70 @@ dump(const char *what, const struct tally_seat_input *in, uint64_t U,
 		    ref ? ref->max[i] : 0);
 }
 
+/*
+ * The issue's case: bounds went blind as soon as a coalition had its own
+ * threshold (min 0, max 3 for both lists); the second list is sure of 1.
+ */
+static void
+named_coalition_threshold(struct tally_bounds *bd)
+{
+	struct tally_rule rule;
+	struct tally_seat_input in;
+	struct tally_seat_result r;
+	struct tally_frac lp[2] = { { 8, 1 }, { 0, 1 } };
+	uint64_t votes[2] = { 14, 29 };
+	bool ex[2] = { false, false }, excl[2] = { false, false };
+	bool open[2] = { false, false };
+	struct ref ref;
+	int scope;
+
+	for (scope = 0; scope < 2; scope++) {
+		memset(&rule, 0, sizeof(rule));
+		rule.method = TALLY_METHOD_DHONDT;
+		rule.first_divisor = (struct tally_frac){ 1, 1 };
+		rule.ties = TALLY_TIES_VOTES;
+		rule.threshold_of = TALLY_THRESHOLD_LIST;
+		rule.threshold_percent = (struct tally_frac){ 5, 1 };
+		rule.threshold_scope = scope ? TALLY_SCOPE_PROVINCE :
+		    TALLY_SCOPE_NATIONAL;
+		memset(&in, 0, sizeof(in));
+		in.rule = &rule;
+		in.seats = 3;
+		in.n_lists = 2;
+		in.votes = votes;
+		in.excluded = scope ? NULL : excl;
+		in.list_percent = lp;
+		in.exempt = ex;
+		if (tally_seat_result_init(&r, 2, 3) == -1 ||
+		    tally_seats_allocate(&in, &r) == -1 ||
+		    tally_bounds_compute(&in, &r, true, 50, scope ? NULL : open,
+		    bd) == -1)
+			abort();
+		reference(&in, 50, &ref);
+		CHECK(bd->exact, "coalition threshold, %s scope: exact",
+		    scope ? "province" : "national");
+		CHECK_EQ_U(bd->min[0], 0, "list at 14: fewest");
+		CHECK_EQ_U(bd->max[0], 2, "list at 14: most");
+		CHECK_EQ_U(bd->min[1], 1, "list at 29: fewest (was 0)");
+		CHECK_EQ_U(bd->max[1], 3, "list at 29: most");
+		CHECK(ref.min[0] == 0 && ref.max[0] == 2 && ref.min[1] == 1 &&
+		    ref.max[1] == 3, "the brute force agrees");
+		tally_seat_result_finish(&r);
+	}
+}
+
+/* Properties g-j add own percents and exemptions to a-c and f. */
+#define N_PROPS	11
+
 int
 main(void)
 {
-	uint64_t seed = env_u64("TALLY_PROP_SEED", 0x17b017ULL);
+	uint64_t seed = env_u64("TALLYD_SEED",
+	    env_u64("TALLY_PROP_SEED", 0x17b017ULL));
 	uint64_t cases = env_u64("TALLY_PROP_CASES", DEFAULT_CASES), c;
 	struct tally_seat_result r;
 	struct tally_bounds bd;
-	unsigned long fails[6] = { 0 };
+	unsigned long fails[N_PROPS] = { 0 }, open_cases = 0;
 	int p;
 
 	printf("seed 0x%llx, %llu cases per property\n",
@@ -344,39 +436,56 @@ main(void)
 	if (tally_seat_result_init(&r, MAX_LISTS, MAX_SEATS) == -1 ||
 	    tally_bounds_init(&bd, MAX_LISTS, MAX_SEATS) == -1)
 		return 1;
-	for (p = 0; p < 6; p++) {
+	named_coalition_threshold(&bd);
+	for (p = 0; p < N_PROPS; p++) {
 		for (c = 0; c < cases; c++) {
 			struct tally_rule rule;
 			struct tally_seat_input in;
 			uint64_t votes[MAX_LISTS], U;
-			bool excl[MAX_LISTS], open[MAX_LISTS];
+			bool excl[MAX_LISTS], open[MAX_LISTS], ex[MAX_LISTS];
+			struct tally_frac lp[MAX_LISTS];
 			struct ref ref;
 			size_t i;
-			bool ok = true;
+			bool ok = true, national = p == 3 || p == 7;
+			bool any_open = false;
+			/* The kind of rule: divisor (0) or largest remainder.
+			 * g-k: own percents and exemptions, a threshold. */
+			int kind = p == 1 || p == 2 || p == 8 || p == 9;
 
 			rng = seed ^ ((uint64_t)p << 56) ^ (c * 0x2545f4914f6cdd1dULL);
-			draw(&rule, &in, votes, p == 1 || p == 2);
-			if (p == 5) {
-				/* Property f: cost curves, divisor methods. */
+			draw(&rule, &in, votes, kind);
+			if (p >= 6) {
+				draw_own(&in, lp, ex);
+				if (rule.threshold_of == TALLY_THRESHOLD_NONE)
+					rule.threshold_of = below(2) ?
+					    TALLY_THRESHOLD_VALID :
+					    TALLY_THRESHOLD_LIST;
+			}
+			if (p == 5 || p == 10) {
+				/* Properties f, k: cost curves, divisor methods. */
 				U = below(7);
 				if (tally_seats_allocate(&in, &r) == -1)
 					abort();
 				ok = check_costs(&in, &r, U, &bd);
-				CHECK(ok, "f. costs case %llu", (unsigned long long)c);
+				CHECK(ok, "%c. costs case %llu", 'a' + p,
+				    (unsigned long long)c);
 				if (!ok && fails[p]++ < 8)
 					dump("costs vs brute force", &in, U, &bd, NULL);
 				continue;
 			}
 			U = below(p == 4 ? 3 : 7);
-			bd.search_max = p == 2 ? 0 : TALLY_BOUNDS_SEARCH_MAX;
-			if (p == 3) {
+			bd.search_max = p == 2 || p == 9 ? 0 :
+			    TALLY_BOUNDS_SEARCH_MAX;
+			if (national) {
 				/* National threshold: some lists open. */
 				rule.threshold_scope = TALLY_SCOPE_NATIONAL;
 				if (rule.threshold_of == TALLY_THRESHOLD_NONE)
 					rule.threshold_of = TALLY_THRESHOLD_VALID;
 				for (i = 0; i < in.n_lists; i++) {
 					excl[i] = below(3) == 0;
-					open[i] = below(2) == 0;
+					open[i] = below(p == 7 ? 3 : 2) == 0;
+					if (open[i] && !(in.exempt && in.exempt[i]))
+						any_open = true;
 				}
 				in.excluded = excl;
 			}
@@ -399,10 +508,11 @@ main(void)
 			if (p == 4)
 				U = 0;
 			if (tally_bounds_compute(&in, &r, true, U,
-			    p == 3 ? open : NULL, &bd) == -1)
+			    national ? open : NULL, &bd) == -1)
 				abort();
-			if (p == 3) {
-				/* Reference: each open list either way. */
+			if (national) {
+				/* Reference: each open list either way (an
+				 * exempt one takes part whatever its flags). */
 				struct ref one;
 				size_t mask, nopen = 0, idx[MAX_LISTS];
 				for (i = 0; i < in.n_lists; i++) {
@@ -411,6 +521,8 @@ main(void)
 					if (open[i])
 						idx[nopen++] = i;
 				}
+				if (any_open)
+					open_cases++;
 				for (mask = 0; mask < ((size_t)1 << nopen); mask++) {
 					bool ex2[MAX_LISTS];
 					struct tally_seat_input alt = in;
@@ -428,16 +540,21 @@ main(void)
 				}
 			} else
 				reference(&in, U, &ref);
-			for (i = 0; i < in.n_lists; i++) {
-				if (p == 2 || p == 3)
-					ok = ok && bd.min[i] <= ref.min[i] &&
-					    bd.max[i] >= ref.max[i];
-				else
-					ok = ok && bd.min[i] == ref.min[i] &&
-					    bd.max[i] == ref.max[i];
+			/* Safe only: remainder beyond the budget, open fates. */
+			{
+				bool safe_only = p == 2 || p == 9 ||
+				    (national && any_open);
+				for (i = 0; i < in.n_lists; i++) {
+					if (safe_only)
+						ok = ok && bd.min[i] <= ref.min[i] &&
+						    bd.max[i] >= ref.max[i];
+					else
+						ok = ok && bd.min[i] == ref.min[i] &&
+						    bd.max[i] == ref.max[i];
+				}
+				if (!safe_only)
+					ok = ok && bd.exact;
 			}
-			if (p == 0 || p == 1 || p == 4)
-				ok = ok && bd.exact;
 			if (p == 4)
 				for (i = 0; i < in.n_lists; i++)
 					ok = ok && bd.min[i] == r.seats[i];
@@ -451,8 +568,12 @@ main(void)
 		}
 	}
 	printf("failed cases: a divisor %lu, b remainder %lu, c remainder safe "
-	    "%lu, d national open %lu, e unknown / zero %lu, f costs %lu\n",
-	    fails[0], fails[1], fails[2], fails[3], fails[4], fails[5]);
+	    "%lu, d national open %lu, e unknown / zero %lu, f costs %lu, "
+	    "g divisor own percents %lu, h national own percents %lu (%lu "
+	    "cases with open lists), i remainder own percents %lu, "
+	    "j remainder safe own percents %lu, k costs own percents %lu\n",
+	    fails[0], fails[1], fails[2], fails[3], fails[4], fails[5],
+	    fails[6], fails[7], open_cases, fails[8], fails[9], fails[10]);
 	tally_bounds_finish(&bd);
 	tally_seat_result_finish(&r);
 	return check_done("bounds-props");

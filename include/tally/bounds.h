@@ -51,6 +51,7 @@ struct tally_bounds {
 	uint64_t		*best_;		/* seats + 2 */
 	uint64_t		*cost_;		/* seats + 2 */
 	uint32_t		*free_;		/* per list */
+	uint64_t		*pass_;		/* per list: votes to take part */
 	uint32_t		*pos_;		/* per list */
 	uint32_t		*segend_;	/* per list */
 	uint32_t		*hull_;		/* seats + 2 */
