@@ -232,13 +232,19 @@ print_widths(const struct night *nt, const struct tally_state *s,
     size_t done, unsigned pct)
 {
 	const struct tally_election *e = nt->e;
-	uint64_t total = 0;
+	uint64_t total = 0, reported = 0;
 	size_t i;
 
-	for (i = 0; i < e->n_coalitions; i++)
+	for (i = 0; i < e->n_coalitions; i++) {
 		total += view_max(s, i) - s->coalitions[i].seats_min;
-	printf("at %u%% (%zu of %zu provinces final): width %llu |", pct, done,
-	    nt->n, (unsigned long long)total);
+		reported += s->coalitions[i].seats_max -
+		    s->coalitions[i].seats_min;
+	}
+	/* The reported provinces' part leaves out what every coalition may
+	 * win in the provinces still to report (unreported seats x coalitions). */
+	printf("at %u%% (%zu of %zu provinces final): width %llu (reported "
+	    "provinces %llu) |", pct, done, nt->n, (unsigned long long)total,
+	    (unsigned long long)reported);
 	for (i = 0; i < e->n_coalitions; i++)
 		if (nt->final_national[i] > 0)
 			printf(" %s %llu-%llu", e->coalitions[i].id,

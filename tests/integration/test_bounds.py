@@ -313,5 +313,50 @@ class Majority(CheckedDaemonTest):
                     "exact": True})
 
 
+# The case: a coalition with its own threshold (Poland's 8 %) and an
+# exempt one sent every province to the engine search, which gave up with
+# seats_min 0 and seats_max all seats.
+COALITION = {
+    "id": "coalition-2024",
+    "name": "Coalition Threshold Test Election",
+    "allocation": {"method": "dhondt", "ties": "votes",
+                   "threshold": {"percent": "5", "of": "list",
+                                 "scope": "national"}},
+    "coalitions": [
+        {"id": "kkw", "name": "Coalition committee",
+         "threshold": {"percent": "8", "reason": "coalition"}},
+        {"id": "party", "name": "Party"},
+        {"id": "minority", "name": "Minority",
+         "threshold": {"exempt": True, "reason": "national minority"}},
+    ],
+    "provinces": [{"id": "only", "name": "Only", "seats": 3,
+                   "registered": 93}],
+}
+
+
+class CoalitionThreshold(CheckedDaemonTest):
+    def test_bounds_exact_under_a_coalition_threshold(self):
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        path = os.path.join(d.tmp, "election.json")
+        with open(path, "w") as f:
+            json.dump(COALITION, f)
+        d.args = ["--election", path]
+        d.start()
+        votes = {"kkw": 14, "party": 29}
+        r = d.request("POST", "/v1/provinces/only/results",
+                      body={"revision": 1, "votes": votes}, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        p = d.get("/v1/provinces/only").json()
+        # 14 / (43 + 50) is still above 8 %: no fate is open, so the
+        # bounds are those of plain D'Hondt over the 50 uncounted.
+        self.assertEqual(p["uncounted"], {"votes": 50, "from": "registered",
+                                          "exact": True})
+        got = {l["id"]: (l["seats_min"], l["seats_max"]) for l in p["lists"]}
+        self.assertEqual(got, brute(votes, 3, 50))
+        self.assertEqual(got, {"kkw": (0, 2), "party": (1, 3)})
+        c = d.get("/v1/coalitions/party").json()
+        self.assertEqual((c["seats_min"], c["seats_max"]), (1, 3))
+
+
 if __name__ == "__main__":
     main()
