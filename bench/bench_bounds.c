@@ -4,7 +4,7 @@
  * outcome always lies within them, and what applying a feed costs.
  *
  * Usage: bench_bounds [--turnout PCT] [--stages N] [--shuffle SEED]
- *            [--repeat R] [--at PCT,...] DIR
+ *            [--repeat R] [--at PCT,...] [--every] DIR
  *
  * DIR holds an imported dataset (tests/data/elections/<id>: election.json
  * and results.json, one final entry per province).  The datasets carry no
@@ -20,7 +20,7 @@
  * the final count with "status": "final".  After the province completing
  * each --at percent of provinces (default 25,50,75), one line per stage
  * point: the sum over coalitions of seats_max - seats_min, and each
- * coalition's range.
+ * coalition's range.  --every: such a line after every feed.
  *
  * Every feed, every coalition's final national seats must lie within its
  * national [seats_min, seats_max], and every list's final seats within its
@@ -262,6 +262,7 @@ main(int argc, char **argv)
 	unsigned long n_wide = 0, inexact = 0;
 	unsigned repeat = 3, at[8] = { 25, 50, 75 }, n_at = 3, rep;
 	const char *dir = NULL;
+	bool every = false;
 	size_t i, k, n_times = 0, n_feeds;
 	int a;
 
@@ -277,6 +278,8 @@ main(int argc, char **argv)
 			nt.stages = (unsigned)atoi(argv[++a]);
 		else if (strcmp(argv[a], "--shuffle") == 0 && a + 1 < argc)
 			seed = strtoull(argv[++a], NULL, 0);
+		else if (strcmp(argv[a], "--every") == 0)
+			every = true;
 		else if (strcmp(argv[a], "--repeat") == 0 && a + 1 < argc)
 			repeat = (unsigned)atoi(argv[++a]);
 		else if (strcmp(argv[a], "--at") == 0 && a + 1 < argc) {
@@ -291,7 +294,8 @@ main(int argc, char **argv)
 	}
 	if (dir == NULL || nt.stages == 0 || repeat == 0) {
 		fprintf(stderr, "usage: bench_bounds [--turnout PCT] [--stages N] "
-		    "[--shuffle SEED] [--repeat R] [--at PCT,...] DIR\n");
+		    "[--shuffle SEED] [--repeat R] [--at PCT,...] [--every] "
+		    "DIR\n");
 		return 2;
 	}
 	if (load(&nt, dir, turnout_bp) == -1)
@@ -357,6 +361,12 @@ main(int argc, char **argv)
 				if (rep != 0)
 					continue;
 				bad += violations(&nt, s);
+				if (every) {
+					printf("province %zu stage %u: ", k + 1, st);
+					print_widths(&nt, s, k + (st == nt.stages),
+					    (unsigned)((k + (st == nt.stages)) * 100 /
+					    nt.n));
+				}
 				/* Provinces whose bounds are not proven exact. */
 				for (p = 0; p < nt.e->n_provinces; p++)
 					if (tally_state_current(s, p) != NULL &&

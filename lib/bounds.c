@@ -888,10 +888,14 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
     struct tally_bounds *b)
 {
 	const struct tally_rule *rule = in->rule;
-	u128 base = threshold_base(in), all = 0, sure = 0;
+	enum tally_method m = rule->method;
+	bool hb = m == TALLY_METHOD_HAGENBACH_BISCHOFF ||
+	    m == TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL;
+	u128 base = threshold_base(in), all = 0, sure = 0, S1;
 	u128 tb = base + U;
 	size_t i, j;
 
+	S1 = (u128)in->seats + 1;
 	for (i = 0; i < in->n_lists; i++)
 		all += in->votes[i];
 	for (i = 0; i < in->n_lists; i++) {
@@ -907,37 +911,56 @@ remainder_safe(const struct tally_seat_input *in, uint64_t U, const bool *open,
 			b->max[i] = 0;
 			continue;
 		}
-		if (rule->method != TALLY_METHOD_HARE &&
-		    rule->method != TALLY_METHOD_DROOP)
+		if (m != TALLY_METHOD_HARE && m != TALLY_METHOD_DROOP && !hb)
 			continue;	/* a rule not known here: no guarantee */
 		/*
 		 * Fewest: it keeps its whole quotas against the largest total
-		 * the eligible lists can reach (all votes, plus U).
+		 * the eligible lists can reach (all votes, plus U): the quota
+		 * only grows with the total.  Both Hagenbach-Bischoff quotas
+		 * can award S + 1 whole seats, and then a holder gives one
+		 * back (seats.c take_back: at most one each, Act 180/2014
+		 * s. 66(4)), so one less.
 		 */
 		if (!may_fail && v > 0) {
-			if (rule->method == TALLY_METHOD_HARE)
+			if (m == TALLY_METHOD_HARE)
 				whole = (u128)v * in->seats / (all + U);
+			else if (m == TALLY_METHOD_DROOP)
+				whole = v / ((all + U) / S1 + 1);
+			else if (m == TALLY_METHOD_HAGENBACH_BISCHOFF)
+				whole = (u128)v * S1 / (all + U);
 			else
-				whole = v / ((all + U) / ((u128)in->seats + 1) + 1);
+				whole = v / ((all + U + in->seats) / S1);
+			if (hb && whole > 0)
+				whole--;
 			b->min[i] = (uint32_t)(whole < in->seats ? whole :
 			    in->seats);
 		}
 		/*
-		 * Most (Hare only: at most one remainder seat per list, and its
+		 * Most (Hare: at most one remainder seat per list, and its
 		 * share is at most (v + U) / (v + U + the rivals sure to take
 		 * part)).  Droop with few votes can give a list several seats
 		 * on remainders, so its most stays the province's seats.
+		 * Hagenbach-Bischoff: whole seats at most (v + U)(S + 1) /
+		 * (v + U + sure) for either quota (the rounded-up quota is at
+		 * least V / (S + 1)), and at most one remainder seat per list
+		 * when the eligible total V exceeds S^2: the lists' whole
+		 * seats then leave fewer than n remainder seats (exact quota:
+		 * sum of whole >= S + 1 - n; rounded up, q <= (V + S) / (S + 1)
+		 * gives sum of whole > V/q - n >= S - n + 1 once V > S^2).
 		 */
 		if (v == 0 && U == 0) {
 			b->max[i] = 0;	/* no votes: it takes no part */
-		} else if (rule->method == TALLY_METHOD_HARE) {
+		} else if (m == TALLY_METHOD_HARE || hb) {
 			sure = 0;
 			for (j = 0; j < in->n_lists; j++)
 				if (j != i && !excluded(in, j) &&
 				    !is_open(in, open, j) &&
 				    in->votes[j] >= votes_to_pass(in, j, tb))
 					sure += in->votes[j];
-			whole = ((u128)v + U) * in->seats / ((u128)v + U + sure);
+			if (hb && sure + v <= (u128)in->seats * in->seats)
+				continue;
+			whole = ((u128)v + U) * (hb ? S1 : in->seats) /
+			    ((u128)v + U + sure);
 			if (whole + 1 < in->seats)
 				b->max[i] = (uint32_t)whole + 1;
 		}

@@ -54,6 +54,14 @@
 
 #define MAX_LISTS	5
 #define MAX_SEATS	7
+/*
+ * Results and bounds are sized one seat larger than any case: both
+ * Hagenbach-Bischoff quotas can award S + 1 whole seats before one is
+ * taken back, and today's engine writes that step past a result sized for
+ * exactly S (issue 21, a fix of lib/seats.c under way).  A case never has
+ * more than MAX_SEATS, so the extra room changes no allocation.
+ */
+#define CAP_SEATS	(MAX_SEATS + 1)
 #define DEFAULT_CASES	4000
 
 static uint64_t rng;
@@ -154,7 +162,7 @@ reference(const struct tally_seat_input *in, uint64_t U, struct ref *ref)
 		ref->min[i] = in->seats;
 		ref->max[i] = 0;
 	}
-	if (tally_seat_result_init(&b.r, MAX_LISTS, MAX_SEATS) == -1)
+	if (tally_seat_result_init(&b.r, MAX_LISTS, CAP_SEATS) == -1)
 		abort();
 	brute_from(&b, 0, U);
 	tally_seat_result_finish(&b.r);
@@ -218,9 +226,9 @@ check_costs(const struct tally_seat_input *in, const struct tally_seat_result *r
 	uint32_t s;
 	bool ok = true;
 
-	if (tally_seat_result_init(&r2, MAX_LISTS, MAX_SEATS) == -1 ||
+	if (tally_seat_result_init(&r2, MAX_LISTS, CAP_SEATS) == -1 ||
 	    (lb = calloc(1, sizeof(*lb))) == NULL ||
-	    tally_seat_result_init(&lb->r, MAX_LISTS, MAX_SEATS) == -1)
+	    tally_seat_result_init(&lb->r, MAX_LISTS, CAP_SEATS) == -1)
 		abort();
 	for (l = 0; l < in->n_lists; l++) {
 		struct tally_seat_input alt = *in;
@@ -313,7 +321,20 @@ draw(struct tally_rule *rule, struct tally_seat_input *in, uint64_t *votes,
 		    fd_dhondt[below(5)] : fd_sl[below(5)], &rule->first_divisor);
 		break;
 	default:
-		rule->method = below(2) ? TALLY_METHOD_HARE : TALLY_METHOD_DROOP;
+		switch (below(4)) {
+		case 0:
+			rule->method = TALLY_METHOD_HARE;
+			break;
+		case 1:
+			rule->method = TALLY_METHOD_DROOP;
+			break;
+		case 2:
+			rule->method = TALLY_METHOD_HAGENBACH_BISCHOFF;
+			break;
+		default:
+			rule->method = TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL;
+			break;
+		}
 		rule->first_divisor.num = rule->first_divisor.den = 1;
 		break;
 	}
@@ -433,8 +454,8 @@ main(void)
 
 	printf("seed 0x%llx, %llu cases per property\n",
 	    (unsigned long long)seed, (unsigned long long)cases);
-	if (tally_seat_result_init(&r, MAX_LISTS, MAX_SEATS) == -1 ||
-	    tally_bounds_init(&bd, MAX_LISTS, MAX_SEATS) == -1)
+	if (tally_seat_result_init(&r, MAX_LISTS, CAP_SEATS) == -1 ||
+	    tally_bounds_init(&bd, MAX_LISTS, CAP_SEATS) == -1)
 		return 1;
 	named_coalition_threshold(&bd);
 	for (p = 0; p < N_PROPS; p++) {
