@@ -34,7 +34,14 @@
  * denied is monotone in k, so the fewest seats is found by searching down
  * from today's seats.
  *
- * Largest remainder (Hare, Droop) is not monotone (under Droop's integer
+ * Each list passes a province threshold at its own percent (a coalition's
+ * own, Kodeks wyborczy art. 196), or needs only a vote when exempt (art.
+ * 197 par. 2): tau above is per rival, each non-decreasing in the base, so
+ * C(T) still is and the same iteration is exact.  Under a national
+ * threshold the caller decides fates (excluded, open); an exemption
+ * overrides both, as in the engine.
+ *
+ * Largest remainder (Hare, Droop, Hagenbach-Bischoff) is not monotone (under Droop's integer
  * quota a list can lose a seat by gaining votes), so it is searched: every
  * distribution of up to U ballots over the lists (and blank, when blank
  * counts towards a threshold) is allocated, while that is at most

@@ -22,6 +22,10 @@
  * number is still a guarantee in its direction (min never above the true
  * fewest, max never below the true most) but may be loose: largest
  * remainder beyond the search budget, a national threshold still open.
+ * Divisor methods are exact under a province threshold with each list's
+ * own percent (in->list_percent) and exemptions (in->exempt), and under a
+ * national one whenever no list is `open`; an exemption overrides
+ * `excluded` and `open`, as in the engine.
  */
 #ifndef TALLY_BOUNDS_H
 #define TALLY_BOUNDS_H
