@@ -21,8 +21,15 @@
  *     which gave up with min 0 and max all seats, not exact);
  *   - a reported province with a final count and no fate open is settled.
  *
- * It also prints, per dataset, the feeds where no fate was open (the
- * exactness check must have run) and the width of the national ranges.
+ * Then the last province of the night, for every province in turn: every
+ * other province final, this one in 8 stages.  The national uncounted is
+ * then this province's alone, so fates are decided early and the
+ * exactness checks run at nearly every stage; at each, every list's most
+ * is checked to be reached: with every uncounted ballot to it, the engine
+ * gives it max[l] seats (firm or tied), a witness that max is the truth.
+ *
+ * It prints, per dataset, the feeds where no fate was open (the exactness
+ * check must have run) and the width of the national ranges.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +74,7 @@ ballots(json_t *r)
 }
 
 static json_t *
-stage_body(json_t *r, unsigned s)
+stage_body(json_t *r, unsigned s, unsigned N)
 {
 	json_t *b = json_object(), *v = json_object(), *x;
 	const char *k;
@@ -75,23 +82,24 @@ stage_body(json_t *r, unsigned s)
 	json_object_set_new(b, "revision", json_integer(s));
 	json_object_foreach(json_object_get(r, "votes"), k, x)
 		json_object_set_new(v, k, json_integer(
-		    json_integer_value(x) * s / STAGES));
+		    json_integer_value(x) * s / N));
 	json_object_set_new(b, "votes", v);
 	json_object_set_new(b, "blank", json_integer(json_integer_value(
-	    json_object_get(r, "blank")) * s / STAGES));
+	    json_object_get(r, "blank")) * s / N));
 	json_object_set_new(b, "invalid", json_integer(json_integer_value(
-	    json_object_get(r, "invalid")) * s / STAGES));
-	if (s == STAGES)
+	    json_object_get(r, "invalid")) * s / N));
+	if (s == N)
 		json_object_set_new(b, "status", json_string("final"));
 	return b;
 }
 
+/* Post stage st of N of result r. */
 static void
-post(const struct tally_election *e, struct tally_state *s, json_t *r,
-    unsigned st)
+post_of(const struct tally_election *e, struct tally_state *s, json_t *r,
+    unsigned st, unsigned N)
 {
 	const char *pid = json_string_value(json_object_get(r, "province"));
-	json_t *b = stage_body(r, st);
+	json_t *b = stage_body(r, st, N);
 	struct tally_error err;
 	struct tally_feed *f;
 	enum tally_check chk;
@@ -106,6 +114,60 @@ post(const struct tally_election *e, struct tally_state *s, json_t *r,
 		exit(1);
 	}
 	tally_state_bump(s);
+}
+
+static void
+post(const struct tally_election *e, struct tally_state *s, json_t *r,
+    unsigned st)
+{
+	post_of(e, s, r, st, STAGES);
+}
+
+/*
+ * Divisor methods: with every uncounted ballot of province i to list l, and
+ * every open rival out (the best case the bounds take: every ballot to l
+ * everywhere fails each of them at once), l taking part, the engine must
+ * give l exactly its bound's most (firm, or tied for one more).
+ */
+static void
+check_max_reached(const struct tally_state *s, size_t i)
+{
+	const struct tally_province_state *ps = &s->provinces[i];
+	const struct tally_revision *cur = tally_state_current(s, i);
+	struct tally_seat_input in;
+	struct tally_seat_result r;
+	uint64_t *votes = calloc(s->election->n_coalitions, sizeof(*votes));
+	bool *excl = calloc(s->election->n_coalitions, sizeof(*excl));
+	size_t l, t;
+
+	if (votes == NULL || excl == NULL || tally_seat_result_init(&r,
+	    cur->feed->n_lists, s->election->provinces[i].seats + 1) == -1)
+		abort();
+	for (l = 0; l < cur->feed->n_lists; l++) {
+		uint32_t reach;
+		size_t c = cur->feed->lists[l].coalition, j;
+		if (!tally_state_seat_input(s, i, &in, votes, excl))
+			abort();
+		for (j = 0; j < cur->feed->n_lists; j++)
+			if (s->coalitions[cur->feed->lists[j].coalition].open)
+				excl[j] = cur->feed->lists[j].coalition != c;
+		in.lot_order = NULL;
+		in.n_lot = 0;
+		votes[l] += ps->uncounted;
+		if (tally_seats_allocate(&in, &r) == -1)
+			abort();
+		reach = r.seats[l];
+		for (t = 0; r.pending > 0 && t < r.n_tied; t++)
+			if (r.tied[t] == l)
+				reach++;
+		CHECK_EQ_U(reach, ps->bounds.max[l], "%s: province %s list %s: "
+		    "every uncounted ballot to it reaches its most",
+		    s->election->id, s->election->provinces[i].id,
+		    cur->feed->lists[l].id);
+	}
+	tally_seat_result_finish(&r);
+	free(votes);
+	free(excl);
 }
 
 static uint64_t
@@ -218,6 +280,61 @@ night(const char *dir)
 					    e->provinces[i].id);
 			}
 		}
+	}
+	/* The last province of the night, each in turn. */
+	{
+		unsigned long last_exact = 0, last_feeds = 0;
+		for (k = 0; k < n; k++) {
+			struct tally_state *t = tally_state_create(e);
+			size_t pi;
+			const char *pid;
+			r = json_array_get(results, k);
+			pid = json_string_value(json_object_get(r, "province"));
+			for (i = 0; i < n; i++)
+				if (i != k)
+					post(e, t, json_array_get(results, i),
+					    STAGES);
+			for (pi = 0; pi < e->n_provinces; pi++)
+				if (strcmp(e->provinces[pi].id, pid) == 0)
+					break;
+			for (st = 1; st <= 2 * STAGES; st++) {
+				const struct tally_revision *cur;
+				bool open_here = false;
+				post_of(e, t, r, st, 2 * STAGES);
+				last_feeds++;
+				cur = tally_state_current(t, pi);
+				for (l = 0; l < cur->feed->n_lists; l++) {
+					open_here = open_here || t->coalitions[
+					    cur->feed->lists[l].coalition].open;
+					CHECK(final_seats[pi][l] >=
+					    t->provinces[pi].bounds.min[l] &&
+					    final_seats[pi][l] <=
+					    t->provinces[pi].bounds.max[l],
+					    "%s: last province %s list %s ends "
+					    "with %u, outside [%u, %u]", e->id, pid,
+					    cur->feed->lists[l].id,
+					    final_seats[pi][l],
+					    t->provinces[pi].bounds.min[l],
+					    t->provinces[pi].bounds.max[l]);
+				}
+				if (!divisor)
+					continue;
+				check_max_reached(t, pi);
+				if (open_here)
+					continue;
+				last_exact++;
+				CHECK(t->provinces[pi].bounds.exact, "%s: last "
+				    "province %s stage %u not exact", e->id, pid,
+				    st);
+			}
+			tally_state_destroy(t);
+		}
+		printf("%s, last province: %lu feeds (every list's most "
+		    "reached), %lu with its fates decided (exact)\n", e->id,
+		    last_feeds, last_exact);
+		if (divisor)
+			CHECK(last_exact > 0, "%s: the last province's "
+			    "exactness check ran", e->id);
 	}
 	{
 		uint64_t width = 0;
