@@ -41,11 +41,12 @@
  * threshold the caller decides fates (excluded, open); an exemption
  * overrides both, as in the engine.
  *
- * Largest remainder (Hare, Droop, Hagenbach-Bischoff) is not monotone (under Droop's integer
- * quota a list can lose a seat by gaining votes), so it is searched: every
- * distribution of up to U ballots over the lists (and blank, when blank
- * counts towards a threshold) is allocated, while that is at most
- * search_max allocations.  Beyond, the bounds are safe but not exact.
+ * Largest remainder (Hare, Droop, Hagenbach-Bischoff) is not monotone
+ * (under Droop's integer quota a list can lose a seat by gaining votes), so
+ * it is searched: every distribution of up to U ballots over the lists (and
+ * blank, when blank counts towards a threshold) is allocated, while that is
+ * at most search_max allocations.  Beyond, the bounds are safe but not
+ * exact (remainder_safe).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -378,7 +379,7 @@ deny_missing(struct deny *d, u128 tb)
 		d->b->free_[j] = before(d, v);
 		sum += d->b->free_[j];
 		if (sum >= d->R)
-			return 0;	/* pass_ may be partial: nothing to buy */
+			return 0;	/* pass_ partly filled: nothing to buy */
 	}
 	return d->R - sum;
 }
