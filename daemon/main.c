@@ -206,6 +206,17 @@ lock_holder(int fd)
 	return found;
 }
 
+/* The lock file names its holder; a failure only costs the refusal's pid. */
+static void
+lock_note_pid(int lock_fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into the lock file");
+}
+
 /*
  * One daemon per data dir: two would interleave their journals and each
  * acknowledge what the other overwrites.  The lock is taken before anything
@@ -218,8 +229,10 @@ lock_holder(int fd)
  * takes it for a stale leftover, and a lock on a file that is no longer
  * there stops nobody (the next daemon creates a new file and locks that).
  * tallyd.lock is still locked as well, for tools that look at it, and it
- * holds the pid so that the refusal can say who has the data dir; when it
- * is gone, tallyd.pid or /proc/locks names the holder.
+ * holds the pid so that the refusal can say who has the data dir (written
+ * at once, not only once serving: a replay can take minutes, and the pid
+ * of the run before would be named meanwhile); when it is gone,
+ * /proc/locks or else tallyd.pid names the holder.
  */
 static int
 lock_data_dir(const char *dir, int *dir_fd)
@@ -240,6 +253,7 @@ lock_data_dir(const char *dir, int *dir_fd)
 		/* Held elsewhere only by a tallyd that predates the dir lock. */
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			*dir_fd = dfd;
+			lock_note_pid(fd);
 			return fd;
 		}
 		if (errno != EWOULDBLOCK)
@@ -249,10 +263,6 @@ lock_data_dir(const char *dir, int *dir_fd)
 			fatal("cannot lock the data dir %s", dir);
 		/* Only read: the holder's files are not ours to create. */
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd == -1) {
-			snprintf(path, sizeof(path), "%s/tallyd.pid", dir);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-		}
 	}
 	if (fd != -1 && (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
 		pid[n] = '\0';
@@ -260,6 +270,14 @@ lock_data_dir(const char *dir, int *dir_fd)
 	}
 	if (pid[0] == '\0' && (holder = lock_holder(dfd)) > 0)
 		snprintf(pid, sizeof(pid), "%ld", holder);
+	if (pid[0] == '\0') {
+		snprintf(path, sizeof(path), "%s/tallyd.pid", dir);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1 &&
+		    (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
+			pid[n] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+		}
+	}
 	fatalx("data dir %s is in use by another tallyd (pid %s): stop it "
 	    "first, or give this one its own --data-dir", dir,
 	    pid[0] ? pid : "unknown");
@@ -270,11 +288,10 @@ write_pid(int lock_fd, const struct config *cf)
 {
 	char buf[32], path[4200];
 	FILE *f;
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 
-	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
-		log_warn("cannot write the pid into the lock file");
-	/* tallyd.pid for scripts; the lock file is the authority. */
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	lock_note_pid(lock_fd);
+	/* tallyd.pid for scripts; the lock on the data dir is the authority. */
 	snprintf(path, sizeof(path), "%s/tallyd.pid", cf->data_dir);
 	if ((f = fopen(path, "w")) == NULL) {
 		log_warn("cannot write %s", path);
@@ -1172,6 +1189,7 @@ main(int argc, char **argv)
 			td.cf.log_file = strdup(logpath);
 		}
 		ready_fd = daemonize(td.cf.log_file);
+		lock_note_pid(td.lock_fd);	/* the daemon's pid now */
 	}
 	if (td.cf.log_file != NULL && log_reopen(td.cf.log_file) == -1)
 		log_warn("cannot open log file %s; logging to stderr",
