@@ -3,9 +3,12 @@
  *
  * Dispatches to one function per subcommand.  Options common to every
  * subcommand (--url, --token-file, --retry, -v, --help) are handled here;
- * the environment gives TALLYD_URL and TALLYD_TOKEN.
+ * the environment gives TALLYD_URL and TALLYD_TOKEN.  They may come before
+ * the command (as the usage line shows) or after it, among the command's
+ * own options; the later one wins.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +39,8 @@ usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: tallyctl [--url URL] [--token-file FILE] COMMAND "
-	    "[ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: tallyctl [--url URL] [--token-file FILE] [--retry S] "
+	    "[-v] COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\n'tallyctl COMMAND --help' for each; man tallyctl for "
@@ -170,25 +173,17 @@ ctl_common_option(struct ctl *ctl, int c, const char *arg)
 int
 main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		CTL_COMMON_OPTIONS,
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	static char prog[64];
 	struct ctl ctl = { .prog = "tallyctl", .retry_for = 30 };
 	const char *env;
 	size_t i;
-	int rc;
+	int c, rc;
 
-	if (argc < 2) {
-		usage(stderr);
-		return CTL_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CTL_EXIT_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("tallyctl %s\n", TALLYD_VERSION);
-		return CTL_EXIT_OK;
-	}
 	ctl.url = (env = getenv("TALLYD_URL")) != NULL && *env != '\0' ? env :
 	    "http://127.0.0.1:8080";
 	if ((env = getenv("TALLYD_TOKEN")) != NULL && *env != '\0') {
@@ -200,11 +195,49 @@ main(int argc, char **argv)
 		if ((ctl.token = strdup(env)) == NULL)
 			return CTL_EXIT_ERROR;
 	}
+	/*
+	 * Global options, up to the command ("+": stop at the first word
+	 * that is not an option, so that the command's own options are left
+	 * for it).  They override the environment; the command's own
+	 * --url etc. override them in turn.
+	 */
+	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			free(ctl.token);
+			return CTL_EXIT_OK;
+		case 'V':
+			printf("tallyctl %s\n", TALLYD_VERSION);
+			free(ctl.token);
+			return CTL_EXIT_OK;
+		case '?':
+			usage(stderr);
+			free(ctl.token);
+			return CTL_EXIT_USAGE;
+		default:
+			if ((rc = ctl_common_option(&ctl, c, optarg)) != 0) {
+				free(ctl.token);
+				return rc;
+			}
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		free(ctl.token);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		usage(stdout);
+		free(ctl.token);
+		return CTL_EXIT_OK;
+	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
+		if (strcmp(argv[optind], commands[i].name) == 0)
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0])) {
-		fprintf(stderr, "tallyctl: unknown command '%s'\n", argv[1]);
+		fprintf(stderr, "tallyctl: unknown command '%s'\n",
+		    argv[optind]);
 		usage(stderr);
 		free(ctl.token);
 		return CTL_EXIT_USAGE;
@@ -216,7 +249,7 @@ main(int argc, char **argv)
 		free(ctl.token);
 		return CTL_EXIT_ERROR;
 	}
-	rc = commands[i].fn(&ctl, argc - 1, argv + 1);
+	rc = commands[i].fn(&ctl, argc - optind, argv + optind);
 	curl_global_cleanup();
 	free(ctl.token);
 	return rc;

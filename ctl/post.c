@@ -48,7 +48,7 @@ post_usage(FILE *f)
 	    "      --retry S       keep retrying for S seconds (default 30; 0: never)\n"
 	    "  -v, --verbose       say more\n"
 	    "\n"
-	    "exit: 0 applied, 1 duplicate, 2 usage, 3 invalid, 4 stale, 5 conflict,\n"
+	    "exit: 0 applied or duplicate, 2 usage, 3 invalid, 4 stale, 5 conflict,\n"
 	    "      6 unauthorised, 7 unavailable, 8 unsupported\n");
 }
 
@@ -448,15 +448,25 @@ report_success(const struct ctl *ctl, const struct http_resp *r, bool batch)
 	json_t *j = json_loadb(r->body, r->len, 0, NULL);
 	json_t *results;
 	size_t i, applied = 0, dup = 0;
-	int ex = r->status == 201 ? CTL_EXIT_OK : CTL_EXIT_DUPLICATE;
+	bool dup_all = r->status != 201;
 
 	if (j == NULL) {
 		ctl_warnx(ctl, "HTTP %ld with a body that is not JSON", r->status);
 		return CTL_EXIT_ERROR;
 	}
-	if (!batch) {
-		printf("%s: province %s revision %lld (version %lld)\n",
-		    ex == CTL_EXIT_OK ? "applied" : "duplicate",
+	/*
+	 * For a duplicate the daemon answers its current version, which holds
+	 * the revision (nothing was added): say so, so that a retry script's
+	 * log reads as the success it is.
+	 */
+	if (!batch && dup_all) {
+		printf("duplicate: province %s revision %lld is already applied "
+		    "(held in version %lld); nothing changed\n",
+		    json_string_value(json_object_get(j, "province")) ?: "?",
+		    (long long)json_integer_value(json_object_get(j, "revision")),
+		    (long long)json_integer_value(json_object_get(j, "version")));
+	} else if (!batch) {
+		printf("applied: province %s revision %lld (version %lld)\n",
 		    json_string_value(json_object_get(j, "province")) ?: "?",
 		    (long long)json_integer_value(json_object_get(j, "revision")),
 		    (long long)json_integer_value(json_object_get(j, "version")));
@@ -477,12 +487,13 @@ report_success(const struct ctl *ctl, const struct http_resp *r, bool batch)
 				    json_integer_value(json_object_get(e,
 				    "revision")), st ? st : "?");
 		}
-		printf("%s: %zu applied, %zu duplicate (version %lld)\n",
-		    ex == CTL_EXIT_OK ? "applied" : "duplicate", applied, dup,
+		printf("%s: %zu applied, %zu duplicate (%s version %lld)\n",
+		    dup_all ? "duplicate" : "applied", applied, dup,
+		    dup_all ? "all already held in" : "as",
 		    (long long)json_integer_value(json_object_get(j, "version")));
 	}
 	json_decref(j);
-	return ex;
+	return CTL_EXIT_OK;
 }
 
 /* "/results/7/..." of a CSV batch: the line its province started on. */
@@ -697,7 +708,7 @@ lot_usage(FILE *f)
 	    "  -r, --revision N    the revision the lot was drawn for\n"
 	    "      --url, --token-file, --retry, -v as for post\n"
 	    "\n"
-	    "exit: 0 applied, 1 duplicate, 3 invalid, 4 stale, 5 conflict,\n"
+	    "exit: 0 applied or duplicate, 3 invalid, 4 stale, 5 conflict,\n"
 	    "      6 unauthorised, 7 unavailable, 8 the daemon takes no lot results\n");
 }
 
@@ -795,10 +806,20 @@ cmd_lot(struct ctl *ctl, int argc, char **argv)
 	snprintf(path, sizeof(path), "/v1/provinces/%s/lot", province);
 	rc = http_request(h, "POST", path, text, strlen(text), NULL, &r);
 	if (rc == 0 && (r.status == 200 || r.status == 201)) {
-		ex = r.status == 201 ? CTL_EXIT_OK : CTL_EXIT_DUPLICATE;
-		printf("%s: lot for province %s at revision %llu\n",
-		    ex == CTL_EXIT_OK ? "applied" : "duplicate", province,
-		    (unsigned long long)revision);
+		j = json_loadb(r.body, r.len, 0, NULL);
+		ex = CTL_EXIT_OK;	/* a duplicate too: see enum ctl_exit */
+		if (r.status == 201)
+			printf("applied: lot for province %s at revision %llu "
+			    "(version %lld)\n", province,
+			    (unsigned long long)revision, (long long)
+			    json_integer_value(json_object_get(j, "version")));
+		else
+			printf("duplicate: the lot for province %s at revision "
+			    "%llu is already applied (held in version %lld); "
+			    "nothing changed\n", province,
+			    (unsigned long long)revision, (long long)
+			    json_integer_value(json_object_get(j, "version")));
+		json_decref(j);
 	} else {
 		ex = ctl_http_error(ctl, &r, rc);
 		if (ex == CTL_EXIT_UNSUPPORTED)

@@ -22,8 +22,13 @@ struct json_t;
  * means the same thing by the same number.
  */
 enum ctl_exit {
-	CTL_EXIT_OK = 0,		/* applied; or the command did its job */
-	CTL_EXIT_DUPLICATE = 1,		/* accepted, but the daemon had it already */
+	/*
+	 * Applied, a duplicate, or the command did its job.  A duplicate is
+	 * the documented outcome of a retry (the daemon had exactly this), so
+	 * it is success: a `set -e` script that retries must go on.  1 used
+	 * to mean duplicate and is not used any more.
+	 */
+	CTL_EXIT_OK = 0,
 	CTL_EXIT_USAGE = 2,		/* bad command line */
 	CTL_EXIT_INVALID = 3,		/* bad input: ours (file:line:col) or 400/404/413/415/422 */
 	CTL_EXIT_STALE = 4,		/* 409 stale_revision */

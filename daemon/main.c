@@ -21,6 +21,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -63,6 +64,7 @@ struct tallyd {
 	struct cluster		*cluster;	/* cluster mode, else NULL */
 	char			*snap_dir;	/* where snapshots are */
 	int			 lock_fd;	/* DATA_DIR/tallyd.lock, held */
+	int			 dir_fd;	/* DATA_DIR, flock held */
 	struct snapshot_store	 store;		/* the loaded snapshot */
 	uint64_t		 snapshot_seq;	/* covered by the newest snapshot */
 	pid_t			 snapshot_pid;	/* a snapshot being written, or 0 */
@@ -172,30 +174,110 @@ mkdir_p(const char *path)
 }
 
 /*
+ * The pid holding an flock on the file open at fd, from /proc/locks (whose
+ * lines read "1: FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF",
+ * device numbers in hex), or 0 when it cannot be told.  The pid is the one
+ * that took the lock: for a background start that is the parent that has
+ * since exited (the daemon is its grandchild), so a dead pid says nothing.
+ */
+static long
+lock_holder(int fd)
+{
+	char line[256], mode[16], type[16];
+	unsigned maj, min;
+	unsigned long long ino;
+	long pid, found = 0;
+	struct stat st;
+	FILE *f;
+
+	if (fstat(fd, &st) == -1 || (f = fopen("/proc/locks", "re")) == NULL)
+		return 0;
+	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+		/* "->" lines are waiters, not holders: their scan fails. */
+		if (sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", type, mode,
+		    &pid, &maj, &min, &ino) == 6 && strcmp(type, "FLOCK") == 0 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) &&
+		    ino == (unsigned long long)st.st_ino)
+			found = pid;
+	}
+	fclose(f);
+	if (found > 0 && kill((pid_t)found, 0) == -1 && errno == ESRCH)
+		return 0;
+	return found;
+}
+
+/* The lock file names its holder; a failure only costs the refusal's pid. */
+static void
+lock_note_pid(int lock_fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into the lock file");
+}
+
+/*
  * One daemon per data dir: two would interleave their journals and each
  * acknowledge what the other overwrites.  The lock is taken before anything
- * in the directory is read, and held (the descriptor stays open) until
- * exit; the kernel drops it if the process dies.  The file also holds the
- * pid, so that the refusal can say who has it.
+ * in the directory is read, and held (the descriptors stay open) until
+ * exit; the kernel drops it if the process dies.
+ *
+ * The lock that counts is an flock on the data directory itself, open
+ * O_DIRECTORY: nobody can remove the directory from under a running daemon
+ * and keep its journal, whereas tallyd.lock can be deleted by a hand that
+ * takes it for a stale leftover, and a lock on a file that is no longer
+ * there stops nobody (the next daemon creates a new file and locks that).
+ * tallyd.lock is still locked as well, for tools that look at it, and it
+ * holds the pid so that the refusal can say who has the data dir (written
+ * at once, not only once serving: a replay can take minutes, and the pid
+ * of the run before would be named meanwhile); when it is gone,
+ * /proc/locks or else tallyd.pid names the holder.
  */
 static int
-lock_data_dir(const char *dir)
+lock_data_dir(const char *dir, int *dir_fd)
 {
-	char path[4200], pid[32];
+	char path[4200], pid[32] = "";
+	long holder;
 	ssize_t n;
-	int fd;
+	int fd, dfd;
 
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("cannot open the data dir %s (check the data_dir "
+		    "setting and its permissions)", dir);
 	snprintf(path, sizeof(path), "%s/tallyd.lock", dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		fatal("cannot open %s (check the data_dir setting and its "
-		    "permissions)", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
-	if (errno != EWOULDBLOCK)
-		fatal("cannot lock %s", path);
-	n = pread(fd, pid, sizeof(pid) - 1, 0);
-	pid[n > 0 ? n : 0] = '\0';
-	pid[strcspn(pid, "\n")] = '\0';
+	if (flock(dfd, LOCK_EX | LOCK_NB) == 0) {
+		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+			fatal("cannot open %s (check the data_dir setting and "
+			    "its permissions)", path);
+		/* Held elsewhere only by a tallyd that predates the dir lock. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			*dir_fd = dfd;
+			lock_note_pid(fd);
+			return fd;
+		}
+		if (errno != EWOULDBLOCK)
+			fatal("cannot lock %s", path);
+	} else {
+		if (errno != EWOULDBLOCK)
+			fatal("cannot lock the data dir %s", dir);
+		/* Only read: the holder's files are not ours to create. */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd != -1 && (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
+		pid[n] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+	}
+	if (pid[0] == '\0' && (holder = lock_holder(dfd)) > 0)
+		snprintf(pid, sizeof(pid), "%ld", holder);
+	if (pid[0] == '\0') {
+		snprintf(path, sizeof(path), "%s/tallyd.pid", dir);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1 &&
+		    (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
+			pid[n] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+		}
+	}
 	fatalx("data dir %s is in use by another tallyd (pid %s): stop it "
 	    "first, or give this one its own --data-dir", dir,
 	    pid[0] ? pid : "unknown");
@@ -206,11 +288,10 @@ write_pid(int lock_fd, const struct config *cf)
 {
 	char buf[32], path[4200];
 	FILE *f;
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 
-	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
-		log_warn("cannot write the pid into the lock file");
-	/* tallyd.pid for scripts; the lock file is the authority. */
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	lock_note_pid(lock_fd);
+	/* tallyd.pid for scripts; the lock on the data dir is the authority. */
 	snprintf(path, sizeof(path), "%s/tallyd.pid", cf->data_dir);
 	if ((f = fopen(path, "w")) == NULL) {
 		log_warn("cannot write %s", path);
@@ -1011,6 +1092,7 @@ main(int argc, char **argv)
 	tally_json_init();
 	memset(&td, 0, sizeof(td));
 	td.lock_fd = -1;
+	td.dir_fd = -1;
 	td.store.fd = -1;
 	log_init(LOG_LEVEL_INFO, NULL);
 	while ((ch = getopt_long(argc, argv, "f:ndvhV", longopts, NULL)) != -1) {
@@ -1099,7 +1181,7 @@ main(int argc, char **argv)
 		fatal("cannot create data directory %s (set data_dir or "
 		    "--data-dir to a writable place)", td.cf.data_dir);
 	/* Before anything in the data dir is read. */
-	td.lock_fd = lock_data_dir(td.cf.data_dir);
+	td.lock_fd = lock_data_dir(td.cf.data_dir, &td.dir_fd);
 	if (!foreground) {
 		if (td.cf.log_file == NULL) {
 			snprintf(logpath, sizeof(logpath), "%s/tallyd.log",
@@ -1107,6 +1189,7 @@ main(int argc, char **argv)
 			td.cf.log_file = strdup(logpath);
 		}
 		ready_fd = daemonize(td.cf.log_file);
+		lock_note_pid(td.lock_fd);	/* the daemon's pid now */
 	}
 	if (td.cf.log_file != NULL && log_reopen(td.cf.log_file) == -1)
 		log_warn("cannot open log file %s; logging to stderr",
@@ -1261,5 +1344,6 @@ main(int argc, char **argv)
 	log_info("stopped");
 	config_finish(&td.cf);
 	close(td.lock_fd);
+	close(td.dir_fd);
 	return rc;
 }

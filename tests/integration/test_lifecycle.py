@@ -372,6 +372,46 @@ class OneDaemonPerDataDir(DurabilityTest):
         self.assertEqual(self.revision(d2, PIDS[0]), 1)
         self.stop(d2)
 
+    def refused(self, holder):
+        """A second tallyd on the data dir: it must exit 1 naming holder."""
+        other = Daemon(["--election", crashloop.election_path()],
+                       env={"TALLYD_INGEST_TOKEN": TOKEN},
+                       data_dir=self.data_dir)
+        self.addCleanup(other.cleanup)
+        other.start(wait=False)
+        try:
+            rc = other.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.fail("a second tallyd runs on the same data dir:\n" +
+                      other.logtext())
+        log = other.logtext()
+        self.assertEqual(rc, 1, log)
+        self.assertIn("in use by another tallyd (pid %d)" % holder, log)
+
+    def test_removing_the_lock_file_does_not_defeat_the_lock(self):
+        d = self.start()
+        v = self.applied(self.post(d, PIDS[0], feed(PIDS[0])))
+        # The lock is on the open directory, not the file's existence: an
+        # operator cleaning up "stale" files must not let a second daemon
+        # hand out the same versions.
+        os.unlink(os.path.join(self.data_dir, "tallyd.lock"))
+        self.refused(d.proc.pid)
+        # Nor the pid file: the holder is then found in /proc/locks.
+        os.unlink(os.path.join(self.data_dir, "tallyd.pid"))
+        self.refused(d.proc.pid)
+        # The refusals took nothing from the first one.
+        self.assertEqual(self.applied(self.post(d, PIDS[1], feed(PIDS[1]))),
+                         v + 1)
+        # The lock goes with the process after kill -9, file or no file.
+        d.kill()
+        d2 = self.start()
+        self.assertEqual(self.revision(d2, PIDS[0]), 1)
+        self.assertEqual(self.revision(d2, PIDS[1]), 1)
+        self.assertEqual(self.version(d2), v + 1)
+        self.assertTrue(os.path.exists(os.path.join(self.data_dir,
+                                                    "tallyd.lock")))
+        self.stop(d2)
+
 
 class Background(DurabilityTest):
     def run_bg(self, args, env=None):

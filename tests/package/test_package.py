@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
-"""The Debian package on this machine: install it, check what it put where,
-run the installed tallyd the way tallyd.service runs it (as the tallyd user,
-with the installed settings, speaking to a NOTIFY_SOCKET we listen on),
-verify the installed unit and man pages, then purge it and check that
-nothing is left.
+"""The Debian package on a copy of this machine: install it, check what it
+put where, run the installed tallyd the way tallyd.service runs it (as the
+tallyd user, with the installed settings, speaking to a NOTIFY_SOCKET we
+listen on), verify the installed unit and man pages, then `systemctl
+enable` it, purge it and check that nothing is left (no enable link
+either), and install and purge it once more.
 
-It changes the machine, so scripts/test runs it once, alone, as root; it
-first purges whatever an earlier interrupted run left, so it can run again.
+It runs in a root of its own: in a private mount namespace, an overlay
+whose lower layer is this machine's / and whose upper layer is a tmpfs,
+chrooted into.  dpkg, adduser, systemctl and the tests write only into
+the tmpfs, which goes with the namespace, so the machine is never changed
+and what an earlier installation left on it (an installed tallyd, the
+links of a `systemctl enable` that an older postrm did not remove, the
+tallyd user, /var/lib/tallyd) cannot fail the tests: it is cleared in the
+copy first.  After the run the machine's own tallyd state is compared with
+what it was before; a difference is a failure.  Without the rights to
+build that root (mount namespaces, overlayfs), the test is skipped (77)
+rather than installing into the machine.
+
 The installed tallyd keeps its installed settings but listens on a free
 port instead of 8080 (other programs on a CI machine may hold 8080).
 
@@ -25,11 +36,12 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
 DEB = None
+IN_OWN_ROOT = "--in-own-root"
+DSH = "/var/lib/systemd/deb-systemd-helper-enabled"
 UNIT = "/usr/lib/systemd/system/tallyd.service"
 CONF = "/etc/tallyd/tallyd.conf"
 STATE = "/var/lib/tallyd"
@@ -54,23 +66,57 @@ def installed():
     return "installed" in p.stdout or "config-files" in p.stdout
 
 
-def stop_leftover():
-    """An installed tallyd that an interrupted run left running holds the
-    state dir's lock: stop that one process (the pid in its lock file), and
-    only if it is the installed tallyd."""
-    try:
-        with open(os.path.join(STATE, "tallyd.lock")) as f:
-            pid = int(f.read().strip() or 0)
-        exe = os.readlink("/proc/%d/exe" % pid)
-    except (OSError, ValueError):
-        return
-    if pid > 1 and exe.startswith("/usr/sbin/tallyd"):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(200):
-            if not os.path.exists("/proc/%d" % pid):
-                return
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+def tallyd_links():
+    """Links to tallyd.service under /etc/systemd/system (enable, mask)."""
+    return sorted(p for p in glob.glob("/etc/systemd/system/*/tallyd.service")
+                  + glob.glob("/etc/systemd/system/tallyd.service")
+                  if os.path.islink(p))
+
+
+def leftovers():
+    """Everything of tallyd's on this root: [] on a machine where tallyd
+    never was (and after a purge)."""
+    out = [f for f in FILES + [STATE, "/etc/tallyd"] if os.path.lexists(f)]
+    out += tallyd_links()
+    out += sorted(glob.glob(os.path.join(DSH, "**", "tallyd.service*"),
+                            recursive=True))
+    for db in ("passwd", "group"):
+        if run("getent", db, "tallyd", check=False).returncode == 0:
+            out.append("%s entry tallyd" % db)
+    return out
+
+
+def clean_slate():
+    """This root is a copy of the machine: clear what an earlier
+    installation of tallyd left in it, so that the tests start where tallyd
+    never was.  Only the copy changes."""
+    found = []
+    if installed():
+        found.append("the installed package")
+        if run("dpkg", "--purge", "tallyd", check=False).returncode != 0:
+            run("dpkg", "--purge", "--force-remove-reinstreq", "tallyd")
+    for link in tallyd_links():
+        os.unlink(link)
+        found.append(link)
+    for f in glob.glob(os.path.join(DSH, "**", "tallyd.service*"),
+                       recursive=True):
+        os.unlink(f)
+        found.append(f)
+    for d in (STATE, "/etc/tallyd"):
+        if os.path.lexists(d):
+            shutil.rmtree(d)
+            found.append(d)
+    if run("getent", "passwd", "tallyd", check=False).returncode == 0:
+        run("userdel", "tallyd")
+        found.append("user tallyd")
+    if run("getent", "group", "tallyd", check=False).returncode == 0:
+        run("groupdel", "tallyd")
+        found.append("group tallyd")
+    if found:
+        print("test_package: cleared in its own root what an earlier "
+              "installation left: " + ", ".join(found))
+    left = leftovers()
+    assert left == [], "cannot clear %s" % left
 
 
 def free_port():
@@ -90,9 +136,7 @@ class Package(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        stop_leftover()
-        if installed():     # an earlier run was interrupted
-            run("dpkg", "--purge", "tallyd")
+        clean_slate()
         run("dpkg", "-i", DEB)
 
     @classmethod
@@ -220,20 +264,106 @@ class Package(unittest.TestCase):
         self.assertEqual(proc.wait(20), 0)
         self.assertTrue(glob.glob(os.path.join(STATE, "snapshot-*.snap")))
 
-    def test_5_purge_leaves_nothing(self):
+    def test_5_enabled_then_purged_leaves_nothing(self):
+        # What an operator does: enable it (systemctl works on the files
+        # when no systemd runs, as in this root), later purge it.
+        run("systemctl", "enable", "tallyd.service")
+        self.assertEqual(tallyd_links(), [
+            "/etc/systemd/system/multi-user.target.wants/tallyd.service"])
         run("dpkg", "--purge", "tallyd")
         self.assertFalse(installed())
-        for f in FILES + [STATE, "/etc/tallyd"]:
-            self.assertFalse(os.path.exists(f), f)
+        self.assertEqual(leftovers(), [])
         with self.assertRaises(KeyError):
             pwd.getpwnam("tallyd")
 
+    def test_6_install_again_after_the_purge(self):
+        # As on a machine where it was once installed and enabled: the
+        # new installation is not enabled, and its purge leaves nothing.
+        run("dpkg", "-i", DEB)
+        self.assertEqual(tallyd_links(), [])
+        self.assertTrue(os.path.isdir(STATE))
+        run("dpkg", "--purge", "tallyd")
+        self.assertEqual(leftovers(), [])
+
+
+def host_state():
+    """The machine's own tallyd state, to show that the run changed none."""
+    return {"package": run("dpkg-query", "-W", "-f=${Status} ${Version}",
+                           "tallyd", check=False).stdout,
+            "leftovers": leftovers(),
+            "links": [(p, os.readlink(p)) for p in tallyd_links()]}
+
+
+# Run by sh in a private mount namespace: $1 an empty directory, $2 the
+# package, $3 this file, $4 the python to run it with.  The overlay's lower layer is the root file
+# system only (not the mounts below it), so /proc, /sys and /dev are bound
+# in and /run and /tmp are fresh; the package and this file are copied in
+# (they may live on a mount the overlay does not show).
+BUILD_ROOT = r"""
+set -eu
+t=$1
+mount -t tmpfs -o mode=0755 tallyd-pkgroot "$t"
+mkdir "$t/upper" "$t/work" "$t/root"
+mount -t overlay tallyd-pkgroot \
+    -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
+for m in /proc /sys /dev; do mount --rbind "$m" "$t/root$m"; done
+mount -t tmpfs -o mode=0755 tallyd-run "$t/root/run"
+mount -t tmpfs -o mode=1777 tallyd-tmp "$t/root/tmp"
+mkdir -p "$t/root/var/tmp/tallyd-package-test"
+cp "$2" "$t/root/var/tmp/tallyd-package-test/tallyd.deb"
+cp "$3" "$t/root/var/tmp/tallyd-package-test/test_package.py"
+echo "test_package: own root ready"
+exec chroot "$t/root" "$4" \
+    /var/tmp/tallyd-package-test/test_package.py --in-own-root \
+    /var/tmp/tallyd-package-test/tallyd.deb
+"""
+
+
+def in_own_root(deb):
+    """Run the tests in a root of their own; then check the machine."""
+    before = host_state()
+    tmp = tempfile.mkdtemp(prefix="tallyd-pkgroot-")
+    try:
+        p = subprocess.run(["unshare", "--mount", "--propagation", "private",
+                            "--", "sh", "-c", BUILD_ROOT, "sh", tmp,
+                            os.path.abspath(deb), os.path.abspath(__file__),
+                            sys.executable],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    finally:
+        os.rmdir(tmp)   # the tmpfs went with the namespace
+    if "test_package: own root ready" not in p.stdout:
+        print(p.stdout.rstrip())
+        print("test_package: cannot build a root of its own (a mount "
+              "namespace and overlayfs are needed); skipped rather than "
+              "installing into this machine")
+        return 77
+    counts = re.search(r"^test_package: (\d+) tests, (\d+) failed$",
+                       p.stdout, re.M)
+    for line in p.stdout.splitlines():
+        if not re.match(r"test_package: (own root ready|\d+ tests)", line):
+            print(line)
+    n, failed = (int(counts.group(1)), int(counts.group(2))) if counts \
+        else (0, 1)
+    after = host_state()
+    print("test_host_untouched ... %s" % ("ok" if after == before else
+                                          "FAIL"))
+    if after != before:
+        print("FAIL: the machine's tallyd state changed:\n  before %s\n"
+              "  after  %s" % (before, after))
+        failed += 1
+    print("test_package: %d tests, %d failed" % (n + 1, failed))
+    return 0 if failed == 0 and p.returncode == 0 and counts else 1
+
 
 if __name__ == "__main__":
-    DEB = sys.argv.pop(1)
     if os.geteuid() != 0:
         print("test_package: needs root (it installs a package); skipped")
         sys.exit(77)
+    if sys.argv[1] != IN_OWN_ROOT:
+        sys.exit(in_own_root(sys.argv[1]))
+    sys.argv.pop(1)
+    DEB = sys.argv.pop(1)
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)
     print("test_package: %d tests, %d failed" % (result.testsRun, failed))
