@@ -1113,6 +1113,28 @@ feed_admit(struct call *cl, const struct token **who)
 	return true;
 }
 
+/* 429 with Retry-After: the token is over its ingest_rate. */
+static void
+rate_refuse(struct call *cl, const struct token *who, double retry)
+{
+	char buf[32];
+
+	fail(cl, 429, "rate_limited", NULL, "this token (%s) sent more feeds "
+	    "than ingest_rate allows; retry after the time in Retry-After",
+	    auth_label(who));
+	snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
+	http_body_header(cl->reply->body, "Retry-After", buf);
+}
+
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
  * The first gate of every feed: admission (above), then the token's rate.
  * Fills the reply and returns false when refused.
@@ -1120,22 +1142,13 @@ feed_admit(struct call *cl, const struct token **who)
 static bool
 feed_gate(struct call *cl, const struct token **who)
 {
+	double retry;
+
 	if (!feed_admit(cl, who))
 		return false;
-	{
-		struct timespec ts;
-		double retry;
-		char buf[32];
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (!auth_take(cl->api->auth, *who, (double)ts.tv_sec +
-		    (double)ts.tv_nsec / 1e9, &retry)) {
-			fail(cl, 429, "rate_limited", NULL, "this token (%s) sent "
-			    "more feeds than ingest_rate allows; retry after the "
-			    "time in Retry-After", auth_label(*who));
-			snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
-			http_body_header(cl->reply->body, "Retry-After", buf);
-			return false;
-		}
+	if (!auth_take(cl->api->auth, *who, mono_seconds(), &retry)) {
+		rate_refuse(cl, *who, retry);
+		return false;
 	}
 	return true;
 }
@@ -2375,6 +2388,14 @@ api_admit(struct api *api, const struct http_request *rq,
 	}
 	if (!feed_admit(&cl, &who))
 		goto refused;
+	{
+		/* Over its rate: 429 now, like 401, before the body is read. */
+		double retry;
+		if (!auth_ready(api->auth, who, mono_seconds(), &retry)) {
+			rate_refuse(&cl, who, retry);
+			goto refused;
+		}
+	}
 	return true;
 refused:
 	count_request(api, cl.route, reply->status);

@@ -404,6 +404,8 @@ bool		 auth_may_post(const struct token *t, const char *province);
  */
 bool		 auth_take(const struct auth *a, const struct token *t,
 		    double now, double *retry_after);
+bool		 auth_ready(const struct auth *a, const struct token *t,
+		    double now, double *retry_after);
 const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */

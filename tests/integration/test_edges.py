@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Where the HTTP front meets the rest (issue 21): a rate-limited feed is
+refused from its headers, body memory is reserved exactly, every refusal
+carries the JSON error body, subscribers and idle connections cannot crowd
+out plain requests or feeds, the watchdog follows the journal writer, and a
+body cut over TLS is never applied."""
+import json
+import os
+import resource
+import socket
+import ssl
+import subprocess
+import shutil
+import time
+
+from harness import CheckedDaemonTest, main
+
+TOKEN = "ingest-token-for-the-edge-tests-0123456"
+AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+ENV = {"TALLYD_INGEST_TOKEN": TOKEN}
+
+
+def raise_fd_limit(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(soft, n), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def recv_all(s, timeout=5):
+    s.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, ConnectionResetError, ssl.SSLError, OSError):
+        pass
+    return out
+
+
+def status_of(data):
+    if not data.startswith(b"HTTP/1."):
+        return None
+    return int(data.split(b" ", 2)[1])
+
+
+class EdgeTest(CheckedDaemonTest):
+
+    def conf(self, d, **keys):
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            for k, v in keys.items():
+                f.write("%s %s\n" % (k, v))
+        return ["-f", path]
+
+    def start(self, ingest=False, env=None, **keys):
+        d = self.daemon(start=False, env=dict(ENV, **(env or {})),
+                        ingest=ingest)
+        d.args += self.conf(d, **keys)
+        d.start()
+        return d
+
+    def post(self, d, revision, port=None, province="baghdad"):
+        return d.request("POST", "/v1/provinces/%s/results" % province,
+                         body={"revision": revision, "votes": {}},
+                         port=port,
+                         headers={"Authorization": "Bearer " + TOKEN})
+
+    # --- 1. 429 at the headers ---------------------------------------------
+
+    def test_rate_limit_decided_at_the_headers(self):
+        """A token over its ingest_rate is answered 429 from the headers of
+        a feed announcing 1 MiB, before any of the body is sent (before: no
+        answer until the whole body was read and buffered)."""
+        n = 60
+        d = self.start(ingest_rate=1, ingest_burst=1,
+                       per_ip_connection_limit=0)
+        self.assertIn(self.post(d, 1).status, (201, 422))
+        head = (b"POST /v1/provinces/baghdad/results HTTP/1.1\r\nHost: x\r\n"
+                + AUTH + b"Content-Type: application/json\r\n"
+                b"Content-Length: 1048576\r\n\r\n")
+        before = rss_kib(d.proc.pid)
+        socks = []
+        try:
+            for _ in range(n):
+                s = socket.create_connection(("127.0.0.1", d.port))
+                s.sendall(head)
+                socks.append(s)
+            answers = [recv_all(s, 3) for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+        statuses = [status_of(a) for a in answers]
+        self.assertEqual(statuses, [429] * n, answers[0][:300])
+        self.assertIn(b'"rate_limited"', answers[0])
+        self.assertIn(b"Retry-After:", answers[0])
+        self.assertLess(rss_kib(d.proc.pid) - before, 8 * 1024)
+        # Refusing at the headers takes nothing from the bucket.
+        time.sleep(1.1)
+        self.assertIn(self.post(d, 2).status, (201, 422))
+        self.assertEqual(self.post(d, 3).status, 429)
+
+    # --- 2. body memory reserved exactly -------------------------------------
+
+    def test_body_memory_reserved_exactly(self):
+        """Two bodies of 1,500 bytes fit a body_memory of 3,000 exactly
+        (before: each reserved 2,048, its buffer's size, and the second
+        was refused 503 busy half way)."""
+        d = self.start(body_memory=3000, body_limit=2048)
+        held = []
+        try:
+            for _ in range(2):
+                s = socket.create_connection(("127.0.0.1", d.port))
+                s.sendall(b"POST /v1/results HTTP/1.1\r\nHost: x\r\n" + AUTH +
+                          b"Content-Type: application/json\r\n"
+                          b"Content-Length: 1500\r\n\r\n{")
+                held.append(s)
+            time.sleep(0.3)
+            for s in held:
+                s.sendall(b" " * 1000)
+            time.sleep(0.3)
+            for s in held:
+                s.sendall(b" " * 499)
+            for s in held:
+                data = recv_all(s, 3)
+                self.assertEqual(status_of(data), 400, data[:300])
+        finally:
+            for s in held:
+                s.close()
+        # A third one while two are held: over the budget, 503 busy.
+        held = []
+        try:
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", d.port))
+                s.sendall(b"POST /v1/results HTTP/1.1\r\nHost: x\r\n" + AUTH +
+                          b"Content-Type: application/json\r\n"
+                          b"Content-Length: 1500\r\n\r\n{")
+                held.append(s)
+                time.sleep(0.1)
+            data = recv_all(held[2], 3)
+            self.assertEqual(status_of(data), 503, data[:300])
+            self.assertIn(b'"busy"', data)
+        finally:
+            for s in held:
+                s.close()
+
+
+if __name__ == "__main__":
+    main()
