@@ -188,6 +188,7 @@ struct request {
 	size_t			 len;
 	size_t			 cap;
 	size_t			 reserved;	/* counted in body_bytes */
+	size_t			 declared;	/* Content-Length; 0: chunked */
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
@@ -908,6 +909,8 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 		    "of %zu bytes", srv->body_limit);
 		return reject(srv, c, url, 413, "body_too_large", msg);
 	}
+	if (!chunked)
+		rq->declared = (size_t)len;
 	if (!chunked && !body_reserve(srv, rq, (size_t)len)) {
 		enum MHD_Result r;
 		r = reject(srv, c, url, 503, "busy", "too many bodies are "
@@ -952,10 +955,17 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if (rq->len + n > rq->cap) {
 			size_t ncap = rq->cap ? rq->cap : 1024;
 			char *nb;
+			/*
+			 * A Content-Length body gets exactly its length (what
+			 * the headers reserved); a chunked one grows by
+			 * doubling, and what it holds is what it reserves.
+			 */
 			while (ncap < rq->len + n)
 				ncap *= 2;
 			if (ncap > srv->body_limit)
 				ncap = srv->body_limit;
+			if (rq->declared > 0)
+				ncap = rq->declared;
 			if (ncap > rq->reserved && !body_reserve(srv, rq,
 			    ncap - rq->reserved))
 				return refuse_mid_body(srv, rq, url, 503,
