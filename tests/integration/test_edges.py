@@ -155,6 +155,48 @@ class EdgeTest(CheckedDaemonTest):
             for s in held:
                 s.close()
 
+    # --- 5. the watchdog follows the journal writer --------------------------
+
+    def test_watchdog_holds_back_while_a_sync_hangs(self):
+        """With fdatasync taking 4 s (failpoint) and journal_stall_timeout 1,
+        WATCHDOG=1 stops for the rest of the sync, the log says why, and the
+        pings come back after it (before: a ping every 0.1 s throughout)."""
+        import threading
+        d = self.daemon(start=False, env=dict(
+            ENV, WATCHDOG_USEC="200000",
+            TALLYD_FAILPOINTS="sync_delay_ms=4000"))
+        d.args += self.conf(d, journal_stall_timeout=1)
+        path = os.path.join(d.tmp, "notify.sock")
+        n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        n.bind(path)
+        self.addCleanup(n.close)
+        d.env["NOTIFY_SOCKET"] = path
+        d.start()
+        pings = []
+        done = []
+
+        def post():
+            done.append(self.post(d, 1).status)
+        t = threading.Thread(target=post)
+        t0 = time.monotonic()
+        t.start()
+        n.settimeout(0.5)
+        while time.monotonic() - t0 < 7:
+            try:
+                msg = n.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if "WATCHDOG=1" in msg.split("\n"):
+                pings.append(time.monotonic() - t0)
+        t.join(10)
+        self.assertEqual(done, [201])
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        self.assertTrue(gaps and max(gaps) >= 2.0, pings)
+        # Back after the sync, at the usual pace.
+        self.assertTrue(pings and pings[-1] > 5.5, pings)
+        self.wait_log(d, "watchdog: not pinging systemd: the journal writer")
+        self.wait_log(d, "watchdog: pinging systemd again")
+
 
 if __name__ == "__main__":
     main()
