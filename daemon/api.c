@@ -246,7 +246,21 @@ api_create(struct core *core, const struct config *cf,
 		return NULL;
 	}
 	api->max_age = cf->max_age;
+	/*
+	 * Subscribers (event streams and long-polls) have their own budget,
+	 * at most 3/4 of a listener's connections: the rest stays for plain
+	 * requests, which a flood of subscribers can then never crowd out.
+	 */
 	api->sse_max_clients = cf->sse_max_clients;
+	if (api->sse_max_clients > cf->connection_limit -
+	    cf->connection_limit / 4) {
+		api->sse_max_clients = cf->connection_limit -
+		    cf->connection_limit / 4;
+		log_warnx("sse_max_clients %ld: at most 3/4 of connection_limit "
+		    "%ld, %ld subscribers (event streams and long-polls) are "
+		    "taken", cf->sse_max_clients, cf->connection_limit,
+		    api->sse_max_clients);
+	}
 	api->n_versions = (size_t)cf->keep_versions;
 	if ((cf->cors_origin != NULL && (api->cors_origin =
 	    strdup(cf->cors_origin)) == NULL) ||
@@ -1587,6 +1601,15 @@ park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	}
 	if (secs == 0 || api->stopping || api->ev_wake == NULL)
 		return false;
+	if (server_streams(api->server) + api->n_waiters >=
+	    (unsigned long)api->sse_max_clients) {
+		/* The subscribers' budget, shared with event streams. */
+		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+		    "(event streams and long-polls) are open, the most this "
+		    "server takes; retry later", api->sse_max_clients);
+		http_body_header(cl->reply->body, "Retry-After", "10");
+		return true;
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return false;		/* answered at once: 304 */
 	w->api = api;
@@ -1952,11 +1975,11 @@ serve_events(struct call *cl)
 		http_body_header(cl->reply->body, "Retry-After", "5");
 		return;
 	}
-	if (server_streams(api->server) >= (unsigned long)api->sse_max_clients) {
-		fail(cl, 503, "too_many_subscribers", NULL, "%ld event streams "
-		    "are open, the most this server takes; poll "
-		    "/v1/leaderboard?wait=30 or retry later",
-		    api->sse_max_clients);
+	if (server_streams(api->server) + api->n_waiters >=
+	    (unsigned long)api->sse_max_clients) {
+		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+		    "(event streams and long-polls) are open, the most this "
+		    "server takes; retry later", api->sse_max_clients);
 		http_body_header(cl->reply->body, "Retry-After", "10");
 		return;
 	}

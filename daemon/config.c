@@ -105,7 +105,7 @@ config_defaults(struct config *cf)
 	cf->ingest_burst = 100;
 	cf->sse_heartbeat = 15;
 	cf->sse_stall_timeout = 30;
-	cf->sse_max_clients = 10000;
+	cf->sse_max_clients = 7500;
 	cf->keep_versions = 256;
 	cf->cors_origin = strdup("*");
 	cf->cluster_replicas = 3;

@@ -35,6 +35,7 @@
  * per-connection timeout (a suspended connection never times out, and an
  * idle stream is suspended).
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
@@ -66,6 +67,8 @@ struct listener {
 	bool			 tls;
 	char			 addr[300];
 	unsigned		 connections;	/* open on this listener */
+	unsigned		 cap;		/* beyond: one is evicted */
+	unsigned		 n_cut;		/* shut down, not yet closed */
 	struct tls_cred		*cred;		/* with tls: the newest */
 };
 
@@ -125,6 +128,16 @@ struct http_chunk {
 #ifndef FANOUT_SLICE
 #define FANOUT_SLICE		1000
 #endif
+
+/*
+ * libmicrohttpd's own connection limit is this far above a listener's cap,
+ * which conn_evict enforces: reached, libmicrohttpd would stop accepting,
+ * and every new connection, a feed's too, would wait in the backlog.
+ */
+#define CAP_SLACK	64
+
+/* Descriptors kept for the journal, snapshots, backups, epoll, logs. */
+#define FD_RESERVE	128
 
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
@@ -354,6 +367,45 @@ mono_now(void)
 	return ts.tv_sec;
 }
 
+/* Shut a connection down; libmicrohttpd sees the end and closes it. */
+static void
+conn_cut(struct conn *cn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+	cn->cut = true;
+	cn->listener->n_cut++;
+}
+
+/*
+ * A listener over its cap (a new connection, `fresh`, just came): close
+ * the connection of that listener that has been idle, or sending its
+ * request, for the longest.  Those the server holds (a parked feed, a
+ * long-poll, an event stream, an answer being sent) are kept: their
+ * budgets are elsewhere (body_memory, sse_max_clients).  With none to
+ * close, the new one goes.  So a flood of idle connections delays nobody:
+ * libmicrohttpd's own limit (above this cap) would instead stop accepting,
+ * and a feed would wait in the backlog until the idle ones time out.
+ */
+static void
+conn_evict(struct server *srv, struct listener *l, struct conn *fresh)
+{
+	struct conn *cn, *oldest = NULL;
+
+	for (cn = srv->conns; cn != NULL; cn = cn->next)
+		if (cn != fresh && cn->listener == l && !cn->answering &&
+		    !cn->cut && (oldest == NULL || cn->began <= oldest->began))
+			oldest = cn;
+	conn_cut(oldest != NULL ? oldest : fresh);
+	log_info_limited("connection cap", "%s: %u connections, the cap "
+	    "(connection_limit, or what the descriptor limit leaves): closed %s",
+	    l->addr, l->cap, oldest != NULL ? "the longest idle one" :
+	    "a new one (every other one is being answered)");
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
@@ -374,6 +426,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			if (cn->next != NULL)
 				cn->next->prev = cn;
 			srv->conns = cn;
+			if (l->connections - l->n_cut > l->cap)
+				conn_evict(srv, l, cn);
 		}
 		*socket_context = cn;
 		return;
@@ -383,6 +437,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (l->connections > 0)
 		l->connections--;
 	if (cn != NULL) {
+		if (cn->cut && l->n_cut > 0)
+			l->n_cut--;
 		if (cn->prev != NULL)
 			cn->prev->next = cn->next;
 		else
@@ -424,16 +480,10 @@ deadline_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (cn = srv->conns; cn != NULL; cn = cn->next) {
-		const union MHD_ConnectionInfo *ci;
 		if (cn->answering || cn->cut ||
 		    now - cn->began < (time_t)srv->request_timeout)
 			continue;
-		ci = MHD_get_connection_info(cn->mhd,
-		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci == NULL)
-			continue;
-		(void)shutdown(ci->connect_fd, SHUT_RDWR);
-		cn->cut = true;
+		conn_cut(cn);
 		any = true;
 		log_info_limited("request deadline", "closed a connection on "
 		    "%s still sending its request after %u s (request_timeout)",
@@ -1267,7 +1317,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (unsigned)cf->per_ip_connection_limit,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->connection_limit,
+	    MHD_OPTION_CONNECTION_LIMIT, l->cap + CAP_SLACK,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
@@ -1298,6 +1348,43 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (srv->n_listeners == 0 ? "public and ingest" : "ingest") : "public",
 	    l->tls ? ", TLS" : "");
 	return 0;
+}
+
+/*
+ * Each listener's cap: connection_limit, within the descriptors this
+ * process may open (RLIMIT_NOFILE, less FD_RESERVE and the slack).  When
+ * both listeners' limits do not fit, the ingest listener keeps its own (up
+ * to a quarter of what there is) and the public one gets the rest: a flood
+ * of readers cannot take the descriptors a feed needs.
+ */
+static void
+set_caps(struct server *srv, const struct config *cf, bool split)
+{
+	struct rlimit rl;
+	unsigned long limit = (unsigned long)cf->connection_limit, budget;
+	unsigned long ingest, pub;
+
+	budget = 1000000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		budget = (unsigned long)rl.rlim_cur;
+	budget = budget > FD_RESERVE + 2 * CAP_SLACK + 64 ?
+	    budget - FD_RESERVE - (split ? 2 : 1) * CAP_SLACK : 32;
+	if (!split) {
+		srv->listeners[0].cap = (unsigned)(limit < budget ? limit :
+		    budget);
+		pub = ingest = srv->listeners[0].cap;
+	} else {
+		ingest = 2 * limit <= budget ? limit : (limit < budget / 4 ?
+		    limit : budget / 4);
+		pub = budget - ingest < limit ? budget - ingest : limit;
+		srv->listeners[0].cap = (unsigned)pub;
+		srv->listeners[1].cap = (unsigned)ingest;
+	}
+	if (pub < limit || ingest < limit)
+		log_warnx("RLIMIT_NOFILE %lu holds fewer connections than "
+		    "connection_limit %lu on each listener: %lu on the public "
+		    "one%s; raise LimitNOFILE", budget + FD_RESERVE, limit, pub,
+		    split ? ", the ingest one keeps its own" : "");
 }
 
 struct server *
@@ -1339,6 +1426,7 @@ server_create(struct event_base *base, const struct config *cf,
 		if (event_add(srv->ev_heartbeat, &tv) == -1)
 			goto nomem;
 	}
+	set_caps(srv, cf, split);
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
 	 * separate `ingest_listen`, the public one refuses POSTs (405), and a

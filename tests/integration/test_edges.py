@@ -155,6 +155,83 @@ class EdgeTest(CheckedDaemonTest):
             for s in held:
                 s.close()
 
+    # --- 4. floods from many addresses ---------------------------------------
+
+    def connect_from(self, i, port):
+        """A connection from 127.0.<i // 250>.<2 + i % 250>."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.%d.%d" % (i // 250, 2 + i % 250), 0))
+        s.connect(("127.0.0.1", port))
+        return s
+
+    def test_subscribers_never_crowd_out_a_get(self):
+        """40 addresses x 10 event streams against connection_limit 400:
+        plain GETs are still answered at once (before: the streams took
+        every connection, and a GET waited in the backlog).  Subscribers
+        beyond their budget (3/4 of the connections) get 503
+        too_many_subscribers with Retry-After."""
+        raise_fd_limit(2000)
+        d = self.start(connection_limit=400, per_ip_connection_limit=16,
+                       sse_max_clients=10000)
+        socks, statuses = [], {}
+        try:
+            for i in range(400):
+                s = self.connect_from(i // 10, d.port)
+                s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                socks.append(s)
+            for s in socks:
+                s.settimeout(5)
+                try:
+                    head = s.recv(4096)
+                except (socket.timeout, OSError):
+                    head = b""
+                st = status_of(head)
+                statuses[st] = statuses.get(st, 0) + 1
+                if st == 503:
+                    self.assertIn(b"too_many_subscribers", head)
+                    self.assertIn(b"Retry-After:", head)
+            self.assertEqual(statuses.get(200), 300, statuses)
+            for _ in range(4):
+                t0 = time.monotonic()
+                r = d.request("GET", "/v1/leaderboard", timeout=5)
+                self.assertEqual(r.status, 200)
+                self.assertLess(time.monotonic() - t0, 2.0)
+            # A long-poll counts against the same budget.
+            etag = d.get("/v1/leaderboard").header("ETag")
+            r = d.request("GET", "/v1/leaderboard?wait=5", timeout=5,
+                          headers={"If-None-Match": etag})
+            self.assertEqual(r.status, 503, r.body)
+            self.assertIn(b"too_many_subscribers", r.body)
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_idle_flood_from_many_addresses_does_not_starve_ingest(self):
+        """40 addresses x 15 idle connections on the ingest port of
+        connection_limit 400: every feed is answered within a second
+        (before: the listener stopped accepting at its limit and a feed
+        waited until idle connections timed out)."""
+        raise_fd_limit(2000)
+        d = self.start(ingest=True, connection_limit=400,
+                       per_ip_connection_limit=16, connection_timeout=60,
+                       request_timeout=60)
+        socks = []
+        try:
+            for i in range(600):
+                socks.append(self.connect_from(i // 15, d.ingest_port))
+            time.sleep(0.5)
+            worst = 0.0
+            for rev in range(1, 11):
+                t0 = time.monotonic()
+                r = self.post(d, rev, port=d.ingest_port)
+                worst = max(worst, time.monotonic() - t0)
+                self.assertIn(r.status, (201, 422), r.body)
+            self.assertLess(worst, 1.0)
+            self.wait_log(d, "closed the longest idle one")
+        finally:
+            for s in socks:
+                s.close()
+
     # --- 5. the watchdog follows the journal writer --------------------------
 
     def test_watchdog_holds_back_while_a_sync_hangs(self):
