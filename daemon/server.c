@@ -42,6 +42,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -853,37 +854,164 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
  * response has been sent on it before (at most a 100 Continue).  If the
  * socket cannot take it at once, the client sees the connection close.
  */
+static void	send_refusal(struct MHD_Connection *c, unsigned status,
+		    const char *code, const char *message);
+
 static enum MHD_Result
 refuse_mid_body(struct server *srv, struct request *rq, const char *url,
     unsigned status, const char *code, const char *message)
 {
+	api_refused(srv->api, url, status, code);
+	send_refusal(rq->conn, status, code, message);
+	return MHD_NO;
+}
+
+/*
+ * libmicrohttpd's own refusals.  Some requests never reach on_request:
+ * libmicrohttpd 0.9.75 answers them itself (transmit_error_response_len in
+ * its connection.c) with a small HTML page -- a Content-Length that is
+ * not a number or too large, an HTTP/1.1 request without Host, a request
+ * line or header section too large for the connection's memory, a
+ * malformed request line or header line, an HTTP version other than 1.0 or
+ * 1.1, malformed chunked encoding, a chunk too large -- and for the
+ * Content-Length and Host cases it even writes the status line and the
+ * headers twice (measured: two "HTTP/1.1 400" in one answer).  It offers no
+ * hook for those answers, but it makes them through its exported
+ * MHD_create_response_from_buffer and MHD_queue_response, which it calls
+ * through its PLT: this executable defines both (every call, ours and
+ * libmicrohttpd's, comes here first), passes everything on to the real
+ * ones (dlsym RTLD_NEXT), and recognises libmicrohttpd's pages by their
+ * text.  Such a response is not queued: the JSON refusal every other error
+ * has is written on the socket, once, and MHD_queue_response returns MHD_NO,
+ * on which libmicrohttpd closes the connection.  One thread runs
+ * libmicrohttpd (the loop), so the two statics below need no lock.
+ */
+struct mhd_page {
+	const char	*needle;	/* in libmicrohttpd's page */
+	const char	*code;
+	const char	*message;
+};
+
+static const struct mhd_page mhd_pages[] = {
+	{ "too large value for <b>Content-Length", "body_too_large",
+	    "the Content-Length is larger than this server takes" },
+	{ "wrong value for <b>Content-Length", "bad_framing",
+	    "Content-Length must be one decimal number" },
+	{ "chunked encoding was syntactically incorrect", "bad_framing",
+	    "the chunked transfer coding of the body is malformed" },
+	{ "chunk size used in your HTTP chunked", "body_too_large",
+	    "a chunk of the body is larger than this server takes" },
+	{ "&quot;Host:&quot; header required", "missing_host",
+	    "an HTTP/1.1 request needs a Host header" },
+	{ "version is too old", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "version is not supported", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "header was too big", "headers_too_large",
+	    "the request line and header section are larger than this "
+	    "server takes (about 16 KiB)" },
+	{ "request was syntactically incorrect", "bad_request",
+	    "malformed request line or header line (the request line is "
+	    "METHOD SP target SP HTTP/1.1, each header NAME: value)" },
+	{ "Internal server error", "internal",
+	    "an internal error; try again" },
+};
+
+static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
+static const char		*mhd_page_text;
+
+typedef struct MHD_Response *(*create_fn)(size_t, void *,
+    enum MHD_ResponseMemoryMode);
+typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
+    struct MHD_Response *);
+
+struct MHD_Response *
+MHD_create_response_from_buffer(size_t size, void *buffer,
+    enum MHD_ResponseMemoryMode mode)
+{
+	static create_fn real;
+	struct MHD_Response *r;
+
+	if (real == NULL && (real = (create_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_create_response_from_buffer")) == NULL)
+		return NULL;
+	r = real(size, buffer, mode);
+	if (r != NULL && mode == MHD_RESPMEM_PERSISTENT && size > 19 &&
+	    memcmp(buffer, "<html><head><title>", 19) == 0) {
+		mhd_page_resp = r;
+		mhd_page_text = buffer;
+	}
+	return r;
+}
+
+enum MHD_Result
+MHD_queue_response(struct MHD_Connection *c, unsigned int status,
+    struct MHD_Response *r)
+{
+	static queue_fn real;
+	const struct conn *cn;
+	size_t i;
+
+	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_queue_response")) == NULL)
+		return MHD_NO;
+	if (r == NULL || r != mhd_page_resp)
+		return real(c, status, r);
+	mhd_page_resp = NULL;
+	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
+		if (strstr(mhd_page_text, mhd_pages[i].needle) != NULL)
+			break;
+	if (status == MHD_HTTP_URI_TOO_LONG)
+		send_refusal(c, status, "uri_too_long", "the request target is "
+		    "longer than this server takes (about 16 KiB)");
+	else
+		send_refusal(c, status, mhd_pages[i].code,
+		    mhd_pages[i].message);
+	if ((cn = conn_of(c)) != NULL)
+		api_refused(cn->listener->srv->api, "", status,
+		    mhd_pages[i].code);
+	return MHD_NO;
+}
+
+/*
+ * A refusal written on the socket (or the TLS session) in one
+ * non-blocking send, for a connection that is closed right after: nothing
+ * of a response has been sent on it before.  If the socket cannot take it
+ * at once, the client sees the connection close.
+ */
+static void
+send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
+    const char *message)
+{
 	const union MHD_ConnectionInfo *ci;
-	char buf[512];
+	const struct conn *cn = conn_of(c);
+	bool tls = cn != NULL && cn->listener->tls;
+	const char *reason;
+	char buf[640];
 	int body_len, n;
 
-	api_refused(srv->api, url, status, code);
-	ci = MHD_get_connection_info(rq->conn, rq->listener->tls ?
+	ci = MHD_get_connection_info(c, tls ?
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
 	    MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL)
-		return MHD_NO;
+		return;
+	reason = status == 413 ? "Content Too Large" :
+	    MHD_get_reason_phrase_for(status);
 	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
 	    "\"%s\"}}\n", code, message);
 	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\n"
 	    "Connection: close\r\nContent-Type: application/json; "
 	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
 	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
-	    status == 413 ? "Content Too Large" : "Service Unavailable",
-	    body_len, code, message);
+	    reason, body_len, code, message);
 	if (n <= 0 || (size_t)n >= sizeof(buf))
-		return MHD_NO;
-	if (rq->listener->tls)
+		return;
+	if (tls)
 		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
 		    (size_t)n);
 	else
 		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
-	return MHD_NO;
 }
 
 /* Take `n` more bytes of body memory, within body_memory. */

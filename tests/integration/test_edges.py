@@ -155,6 +155,70 @@ class EdgeTest(CheckedDaemonTest):
             for s in held:
                 s.close()
 
+    # --- 3. libmicrohttpd's own refusals -------------------------------------
+
+    def test_every_refusal_is_one_json_answer(self):
+        """What libmicrohttpd refuses itself, before tallyd sees the request:
+        one status line and the JSON error body every other error has
+        (before: an HTML page, and for Content-Length and Host the status
+        line and headers twice)."""
+        d = self.start()
+        post = (b"POST /v1/results HTTP/1.1\r\nHost: x\r\n" + AUTH +
+                b"Content-Type: application/json\r\n")
+        chunked = post + b"Transfer-Encoding: chunked\r\n\r\n"
+        get = b"GET /v1/leaderboard HTTP/1.1\r\nHost: x\r\n"
+        cases = [
+            (post + b"Content-Length: abc\r\n\r\n", 400, "bad_framing"),
+            (post + b"Content-Length: -1\r\n\r\n", 400, "bad_framing"),
+            (post + b"Content-Length: +2\r\n\r\n{}", 400, "bad_framing"),
+            (post + b"Content-Length: 1 2\r\n\r\n{}", 400, "bad_framing"),
+            (post + b"Content-Length: 99999999999999999999999\r\n\r\n", 413,
+             "body_too_large"),
+            (b"GET /v1/leaderboard HTTP/1.1\r\n\r\n", 400, "missing_host"),
+            (b"GET /v1/leaderboard HTTP/1.1\r\n Host: x\r\n\r\n", 400,
+             "missing_host"),
+            (get + b"X: " + b"a" * 20000 + b"\r\n\r\n", 431,
+             "headers_too_large"),
+            (get + b"".join(b"X%d: y\r\n" % i for i in range(3000)) +
+             b"\r\n", 431, "headers_too_large"),
+            (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+             "uri_too_long"),
+            (chunked + b"zz\r\nabc\r\n0\r\n\r\n", 400, "bad_framing"),
+            (chunked + b"2\r\n{}XX0\r\n\r\n", 400, "bad_framing"),
+            (chunked + b"FFFFFFFFFFFFFFFFFF\r\nabc\r\n", 413,
+             "body_too_large"),
+            (b"GET /v1/leaderboard HTTP/2.0\r\nHost: x\r\n\r\n", 505,
+             "http_version"),
+            (b"GET /v1/leaderboard HTTX/1.1\r\nHost: x\r\n\r\n", 400,
+             "bad_request"),
+            (b"GET /v1/leaderboard\r\n\r\n", 400, "bad_request"),
+            (get + b"NoColon\r\n\r\n", 400, "bad_request"),
+            (b"GET\t/v1/leaderboard HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+             "bad_request"),
+        ]
+        for req, status, code in cases:
+            s = socket.create_connection(("127.0.0.1", d.port))
+            try:
+                s.sendall(req)
+            except OSError:
+                pass
+            data = recv_all(s, 5)
+            s.close()
+            what = (req[:60], data[:400])
+            self.assertEqual(status_of(data), status, what)
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertNotIn(b"\r\nHTTP/1.", head, what)
+            self.assertFalse(body.startswith(b"HTTP/"), what)
+            self.assertIn(b"\r\nContent-Type: application/json", head, what)
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                      if l.lower().startswith(b"content-length:")]
+            self.assertEqual(length, [len(body)], what)
+            err = json.loads(body)["error"]
+            self.assertEqual(err["code"], code, what)
+            self.assertTrue(err["message"], what)
+        # The daemon is fine after all that.
+        self.assertEqual(d.get("/v1/leaderboard").status, 200)
+
     # --- 4. floods from many addresses ---------------------------------------
 
     def connect_from(self, i, port):
