@@ -986,6 +986,8 @@ health_cluster(struct core *core, json_t *o)
 	json_object_set_new(c, "lag", json_integer((json_int_t)st.lag));
 	json_object_set_new(c, "connected", json_boolean(st.connected));
 	json_object_set_new(c, "stale", json_boolean(st.stale));
+	json_object_set_new(c, "unacknowledged", json_integer((json_int_t)
+	    st.unacked));
 	json_object_set_new(o, "cluster", c);
 	if (st.stale)
 		json_object_set_new(o, "status", json_string("stale"));

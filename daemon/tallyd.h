@@ -243,6 +243,7 @@ struct core_log_status {
 	uint64_t	 lag;		/* log_last - version */
 	bool		 stale;		/* cut off: no recent word from the log */
 	bool		 connected;
+	uint64_t	 unacked;	/* records published, not yet answered */
 };
 
 /*
