@@ -530,6 +530,7 @@ int		 server_reload_tls(struct server *srv, const struct config *cf,
 struct http_head {
 	unsigned		 content_length;	/* headers of each */
 	unsigned		 transfer_encoding;
+	unsigned		 host;
 	bool			 chunked_only;	/* every TE is exactly chunked */
 	const char		*content_encoding;	/* or NULL */
 };

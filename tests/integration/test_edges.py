@@ -193,6 +193,7 @@ class EdgeTest(CheckedDaemonTest):
              "bad_request"),
             (b"GET /v1/leaderboard\r\n\r\n", 400, "bad_request"),
             (get + b"NoColon\r\n\r\n", 400, "bad_request"),
+            (get + b"Host: y\r\n\r\n", 400, "bad_request"),
             (b"GET\t/v1/leaderboard HTTP/1.1\r\nHost: x\r\n\r\n", 400,
              "bad_request"),
         ]
