@@ -951,13 +951,16 @@ MHD_queue_response(struct MHD_Connection *c, unsigned int status,
 	static queue_fn real;
 	const struct conn *cn;
 	size_t i;
+	bool page;
 
 	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
 	    "MHD_queue_response")) == NULL)
 		return MHD_NO;
-	if (r == NULL || r != mhd_page_resp)
-		return real(c, status, r);
+	/* libmicrohttpd queues its page right after making it. */
+	page = r != NULL && r == mhd_page_resp;
 	mhd_page_resp = NULL;
+	if (!page)
+		return real(c, status, r);
 	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
 		if (strstr(mhd_page_text, mhd_pages[i].needle) != NULL)
 			break;
@@ -1431,9 +1434,10 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
 	    (l->tls ? MHD_USE_TLS : 0);
 	/*
-	 * STRICT_FOR_CLIENT 1: an HTTP/1.1 request without Host and a space
-	 * inside the request target are answered 400 by MHD itself.  What it
-	 * still lets through is refused in on_headers.
+	 * STRICT_FOR_CLIENT 1: an HTTP/1.1 request without Host is refused
+	 * by MHD itself (answered with JSON by the MHD_queue_response above),
+	 * a space inside the request target closes the connection without an
+	 * answer.  What it still lets through is refused in on_headers.
 	 */
 	l->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
 	    on_request, l,
