@@ -157,6 +157,10 @@ struct cluster {
 	bool			 stop;		/* [M] */
 	pthread_t		 prober;
 	bool			 prober_running;	/* [L] */
+#ifdef TALLYD_FAILPOINTS
+	/* TALLYD_FAILPOINTS=cluster_drop_acks: lose every acknowledgement. [I] */
+	bool			 fp_drop_acks;
+#endif
 };
 
 bool
@@ -250,6 +254,13 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	const char *s;
 
 	(void)js;
+#ifdef TALLYD_FAILPOINTS
+	if (cl->fp_drop_acks) {
+		/* A libnats that loses the answer (tests: expire_outs). */
+		natsMsg_Destroy(msg);
+		return;
+	}
+#endif
 	if ((it = calloc(1, sizeof(*it))) == NULL)
 		fatalx("out of memory receiving a publish acknowledgement");
 	it->kind = ITEM_ACK;
@@ -605,6 +616,15 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	pthread_mutex_init(&cl->mu, NULL);
 	pthread_cond_init(&cl->cv, NULL);
 	cl->q_tail = &cl->q;
+#ifdef TALLYD_FAILPOINTS
+	{
+		const char *fp = getenv("TALLYD_FAILPOINTS");
+		if (fp != NULL && strstr(fp, "cluster_drop_acks") != NULL) {
+			cl->fp_drop_acks = true;
+			log_warnx("cluster failpoint in force: cluster_drop_acks");
+		}
+	}
+#endif
 	cl->stream = strdup(cf->cluster_stream ? cf->cluster_stream : "TALLY");
 	cl->prefix = subject_token("tally", e->id);
 	cl->node = strdup(cf->cluster_node ? cf->cluster_node : cf->listen);

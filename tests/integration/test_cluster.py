@@ -269,6 +269,37 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(a.health()["cluster"]["unacknowledged"], 0)
         self.converge([a])
 
+    def test_lost_acknowledgement_is_given_up(self):
+        """A publish whose acknowledgement never comes (the failpoint drops
+        every one, as a libnats losing it across a reconnect would): the
+        poster gets 503 within seconds, the record is given up after 9 s
+        (before: published-and-unanswered for good), and as the stream
+        did take it, a retry is answered 200 duplicate."""
+        n = natscluster.Node(TALLYD, "tallyd1", self.tmp,
+                             [s.url for s in self.servers],
+                             crashloop.election_path(),
+                             env={"TALLYD_INGEST_TOKEN": TOKEN,
+                                  "TALLYD_FAILPOINTS": "cluster_drop_acks"})
+        self.nodes.append(n)
+        self.wait(n)
+        if "cluster_drop_acks" not in n.log_tail():
+            self.skipTest("tallyd was built without failpoints")
+        pid = sorted(self.base)[0]
+        body = self.body(pid, 1)
+        t0 = time.time()
+        st, h, r = post(n.base, pid, body, timeout=30)
+        self.assertEqual(st, 503, r)
+        self.assertLess(time.time() - t0, 8)
+        self.assertEqual(n.health()["cluster"]["unacknowledged"], 1)
+        deadline = time.time() + 15
+        while n.health()["cluster"]["unacknowledged"] != 0:
+            self.assertLess(time.time(), deadline, n.health())
+            time.sleep(0.5)
+        self.assertIn("no acknowledgement of a record", n.log_tail())
+        st, h, r = post(n.base, pid, body)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(n.health()["cluster"]["unacknowledged"], 0)
+
     def test_night_with_kills(self):
         nodes = self.start_nodes(3)
         pids = sorted(self.base)
