@@ -246,7 +246,21 @@ api_create(struct core *core, const struct config *cf,
 		return NULL;
 	}
 	api->max_age = cf->max_age;
+	/*
+	 * Subscribers (event streams and long-polls) have their own budget,
+	 * at most 3/4 of a listener's connections: the rest stays for plain
+	 * requests, which a flood of subscribers can then never crowd out.
+	 */
 	api->sse_max_clients = cf->sse_max_clients;
+	if (api->sse_max_clients > cf->connection_limit -
+	    cf->connection_limit / 4) {
+		api->sse_max_clients = cf->connection_limit -
+		    cf->connection_limit / 4;
+		log_warnx("sse_max_clients %ld: at most 3/4 of connection_limit "
+		    "%ld, %ld subscribers (event streams and long-polls) are "
+		    "taken", cf->sse_max_clients, cf->connection_limit,
+		    api->sse_max_clients);
+	}
 	api->n_versions = (size_t)cf->keep_versions;
 	if ((cf->cors_origin != NULL && (api->cors_origin =
 	    strdup(cf->cors_origin)) == NULL) ||
@@ -972,6 +986,8 @@ health_cluster(struct core *core, json_t *o)
 	json_object_set_new(c, "lag", json_integer((json_int_t)st.lag));
 	json_object_set_new(c, "connected", json_boolean(st.connected));
 	json_object_set_new(c, "stale", json_boolean(st.stale));
+	json_object_set_new(c, "unacknowledged", json_integer((json_int_t)
+	    st.unacked));
 	json_object_set_new(o, "cluster", c);
 	if (st.stale)
 		json_object_set_new(o, "status", json_string("stale"));
@@ -1113,6 +1129,28 @@ feed_admit(struct call *cl, const struct token **who)
 	return true;
 }
 
+/* 429 with Retry-After: the token is over its ingest_rate. */
+static void
+rate_refuse(struct call *cl, const struct token *who, double retry)
+{
+	char buf[32];
+
+	fail(cl, 429, "rate_limited", NULL, "this token (%s) sent more feeds "
+	    "than ingest_rate allows; retry after the time in Retry-After",
+	    auth_label(who));
+	snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
+	http_body_header(cl->reply->body, "Retry-After", buf);
+}
+
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
  * The first gate of every feed: admission (above), then the token's rate.
  * Fills the reply and returns false when refused.
@@ -1120,22 +1158,13 @@ feed_admit(struct call *cl, const struct token **who)
 static bool
 feed_gate(struct call *cl, const struct token **who)
 {
+	double retry;
+
 	if (!feed_admit(cl, who))
 		return false;
-	{
-		struct timespec ts;
-		double retry;
-		char buf[32];
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (!auth_take(cl->api->auth, *who, (double)ts.tv_sec +
-		    (double)ts.tv_nsec / 1e9, &retry)) {
-			fail(cl, 429, "rate_limited", NULL, "this token (%s) sent "
-			    "more feeds than ingest_rate allows; retry after the "
-			    "time in Retry-After", auth_label(*who));
-			snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
-			http_body_header(cl->reply->body, "Retry-After", buf);
-			return false;
-		}
+	if (!auth_take(cl->api->auth, *who, mono_seconds(), &retry)) {
+		rate_refuse(cl, *who, retry);
+		return false;
 	}
 	return true;
 }
@@ -1574,6 +1603,15 @@ park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	}
 	if (secs == 0 || api->stopping || api->ev_wake == NULL)
 		return false;
+	if (server_streams(api->server) + api->n_waiters >=
+	    (unsigned long)api->sse_max_clients) {
+		/* The subscribers' budget, shared with event streams. */
+		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+		    "(event streams and long-polls) are open, the most this "
+		    "server takes; retry later", api->sse_max_clients);
+		http_body_header(cl->reply->body, "Retry-After", "10");
+		return true;
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return false;		/* answered at once: 304 */
 	w->api = api;
@@ -1939,11 +1977,11 @@ serve_events(struct call *cl)
 		http_body_header(cl->reply->body, "Retry-After", "5");
 		return;
 	}
-	if (server_streams(api->server) >= (unsigned long)api->sse_max_clients) {
-		fail(cl, 503, "too_many_subscribers", NULL, "%ld event streams "
-		    "are open, the most this server takes; poll "
-		    "/v1/leaderboard?wait=30 or retry later",
-		    api->sse_max_clients);
+	if (server_streams(api->server) + api->n_waiters >=
+	    (unsigned long)api->sse_max_clients) {
+		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+		    "(event streams and long-polls) are open, the most this "
+		    "server takes; retry later", api->sse_max_clients);
 		http_body_header(cl->reply->body, "Retry-After", "10");
 		return;
 	}
@@ -2375,6 +2413,14 @@ api_admit(struct api *api, const struct http_request *rq,
 	}
 	if (!feed_admit(&cl, &who))
 		goto refused;
+	{
+		/* Over its rate: 429 now, like 401, before the body is read. */
+		double retry;
+		if (!auth_ready(api->auth, who, mono_seconds(), &retry)) {
+			rate_refuse(&cl, who, retry);
+			goto refused;
+		}
+	}
 	return true;
 refused:
 	count_request(api, cl.route, reply->status);

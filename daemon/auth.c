@@ -329,6 +329,30 @@ auth_take(const struct auth *a, const struct token *t, double now,
 	return false;
 }
 
+/*
+ * Whether auth_take would grant a request now, without taking it: the
+ * headers-only call refuses 429 before a body is read, and the request
+ * takes its token once the body is in.
+ */
+bool
+auth_ready(const struct auth *a, const struct token *t, double now,
+    double *retry_after)
+{
+	double bucket = t->bucket;
+
+	if (a->rate <= 0)
+		return true;
+	if (t->bucket_at >= 0) {
+		bucket += (now - t->bucket_at) * a->rate;
+		if (bucket > a->burst)
+			bucket = a->burst;
+	}
+	if (bucket >= 1)
+		return true;
+	*retry_after = (1 - bucket) / a->rate;
+	return false;
+}
+
 const char *
 auth_source(const struct auth *a)
 {

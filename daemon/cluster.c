@@ -108,7 +108,25 @@ struct out {
 	struct out	*next;
 	natsMsg		*msg;		/* identity only: libnats owns it */
 	void		*token;
+	struct timespec	 sent;
 };
+
+/*
+ * The publish's MaxWait: libnats answers a publish the stream has not
+ * acknowledged by then with a timeout (measured with libnats 3.4.1: the
+ * NATS servers frozen or killed, the timeout came after 3 s).
+ */
+#define PUBLISH_WAIT_MS	3000
+
+/*
+ * Should that answer never come (a libnats that loses it across a
+ * reconnect), the record is given up here: answered 503 if it still owes an
+ * answer, taken out of the core's inflight list and freed.  An
+ * acknowledgement after that finds no record and is dropped: the record, if
+ * the stream took it, is applied like any other when it is delivered, and
+ * a retry of the feed is answered "duplicate".
+ */
+#define OUT_EXPIRE_MS	(3 * PUBLISH_WAIT_MS)
 
 struct cluster {
 	char			*stream;	/* [I] */
@@ -126,6 +144,7 @@ struct cluster {
 	struct event		*ev_wake;	/* [L] */
 	struct event		*ev_tick;	/* [L] */
 	struct out		*outs;		/* [L] */
+	size_t			 n_outs;	/* [L] */
 	uint64_t		 log_last;	/* [L] from the prober */
 	struct timespec		 probe_ok;	/* [L] last answer */
 	char			 leader[128];	/* [L] the stream's, or "" */
@@ -138,6 +157,10 @@ struct cluster {
 	bool			 stop;		/* [M] */
 	pthread_t		 prober;
 	bool			 prober_running;	/* [L] */
+#ifdef TALLYD_FAILPOINTS
+	/* TALLYD_FAILPOINTS=cluster_drop_acks: lose every acknowledgement. [I] */
+	bool			 fp_drop_acks;
+#endif
 };
 
 bool
@@ -231,6 +254,13 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	const char *s;
 
 	(void)js;
+#ifdef TALLYD_FAILPOINTS
+	if (cl->fp_drop_acks) {
+		/* A libnats that loses the answer (tests: expire_outs). */
+		natsMsg_Destroy(msg);
+		return;
+	}
+#endif
 	if ((it = calloc(1, sizeof(*it))) == NULL)
 		fatalx("out of memory receiving a publish acknowledgement");
 	it->kind = ITEM_ACK;
@@ -358,10 +388,14 @@ handle(struct cluster *cl, struct item *it)
 			if ((*op)->msg == it->msg)
 				break;
 		if ((o = *op) == NULL) {
-			log_warnx("cluster: an acknowledgement for no record");
+			/* Expired (expire_outs): nothing waits for it. */
+			log_debug("cluster: a late acknowledgement (stream "
+			    "sequence %llu); the record was given up",
+			    (unsigned long long)it->seq);
 			break;
 		}
 		*op = o->next;
+		cl->n_outs--;
 		if (it->ack == CORE_ACK_UNAVAILABLE)
 			log_limited("cluster", "cluster: the stream refused a "
 			    "record: %s", it->why);
@@ -418,6 +452,28 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	drain(arg);
 }
 
+/* Give up the records published longer than OUT_EXPIRE_MS ago. */
+static void
+expire_outs(struct cluster *cl)
+{
+	struct out **op = &cl->outs, *o;
+
+	while ((o = *op) != NULL) {
+		if (ms_since(&o->sent) < OUT_EXPIRE_MS) {
+			op = &o->next;
+			continue;
+		}
+		*op = o->next;
+		cl->n_outs--;
+		log_limited("cluster", "cluster: no acknowledgement of a "
+		    "record after %d ms; given up (answered 503 if still "
+		    "waiting)", OUT_EXPIRE_MS);
+		core_log_acked(cl->core, o->token, CORE_ACK_UNAVAILABLE, 0,
+		    false);
+		free(o);
+	}
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -426,6 +482,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	drain(cl);
+	expire_outs(cl);
 	core_log_tick(cl->core, time(NULL));
 }
 
@@ -559,6 +616,15 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	pthread_mutex_init(&cl->mu, NULL);
 	pthread_cond_init(&cl->cv, NULL);
 	cl->q_tail = &cl->q;
+#ifdef TALLYD_FAILPOINTS
+	{
+		const char *fp = getenv("TALLYD_FAILPOINTS");
+		if (fp != NULL && strstr(fp, "cluster_drop_acks") != NULL) {
+			cl->fp_drop_acks = true;
+			log_warnx("cluster failpoint in force: cluster_drop_acks");
+		}
+	}
+#endif
 	cl->stream = strdup(cf->cluster_stream ? cf->cluster_stream : "TALLY");
 	cl->prefix = subject_token("tally", e->id);
 	cl->node = strdup(cf->cluster_node ? cf->cluster_node : cf->listen);
@@ -796,7 +862,7 @@ clog_publish(void *log, const char *payload, size_t len, size_t province,
 	jsPubOptions_Init(&po);
 	po.MsgId = id;
 	po.ExpectLastSubjectSeq = expect_seq;	/* 0: not sent by libnats */
-	po.MaxWait = 3000;
+	po.MaxWait = PUBLISH_WAIT_MS;
 	sent = msg;
 	st = js_PublishMsgAsync(cl->js, &msg, &po);
 	if (st != NATS_OK) {
@@ -809,8 +875,10 @@ clog_publish(void *log, const char *payload, size_t len, size_t province,
 	/* The acknowledgement is handled on this thread, after this. */
 	o->msg = sent;
 	o->token = token;
+	clock_gettime(CLOCK_MONOTONIC, &o->sent);
 	o->next = cl->outs;
 	cl->outs = o;
+	cl->n_outs++;
 	return 0;
 }
 
@@ -839,6 +907,7 @@ clog_status(void *log, struct core_log_status *st)
 	st->leader = cl->leader;
 	st->connected = natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
 	st->stale = !st->connected || ms_since(&cl->probe_ok) > STALE_MS;
+	st->unacked = cl->n_outs;
 }
 
 const struct core_log_ops cluster_log_ops = {

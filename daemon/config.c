@@ -60,6 +60,8 @@ static const struct cf_key cf_keys[] = {
 	CF("per_ip_connection_limit", CF_LONG,	per_ip_connection_limit, 0,
 	    1000000),
 	CF("request_timeout",	 CF_LONG,		request_timeout, 0, 86400),
+	CF("journal_stall_timeout", CF_LONG,	journal_stall_timeout, 0,
+	    86400),
 	CF("body_memory",	 CF_LONG,		body_memory, 1024, 1L << 40),
 	CF("tls_cert",		 CF_PATH_OR_EMPTY,	tls_cert, 0, 0),
 	CF("tls_key",		 CF_PATH_OR_EMPTY,	tls_key, 0, 0),
@@ -93,6 +95,7 @@ config_defaults(struct config *cf)
 	cf->connection_timeout = 10;
 	cf->per_ip_connection_limit = 64;
 	cf->request_timeout = 30;
+	cf->journal_stall_timeout = 30;
 	cf->body_memory = 64L * 1024 * 1024;
 	cf->connection_limit = 10000;
 	cf->fsync_policy = JOURNAL_ALWAYS;
@@ -102,7 +105,7 @@ config_defaults(struct config *cf)
 	cf->ingest_burst = 100;
 	cf->sse_heartbeat = 15;
 	cf->sse_stall_timeout = 30;
-	cf->sse_max_clients = 10000;
+	cf->sse_max_clients = 7500;
 	cf->keep_versions = 256;
 	cf->cors_origin = strdup("*");
 	cf->cluster_replicas = 3;

@@ -111,6 +111,11 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 			hs->head->chunked_only = false;
 	} else if (strcasecmp(key, "Content-Encoding") == 0)
 		hs->head->content_encoding = value;
+	else if (strcasecmp(key, "Host") == 0 && ++hs->head->host > 1) {
+		/* RFC 9112 3.2: which host would it be? */
+		hs->bad = "more than one Host header";
+		return MHD_NO;
+	}
 	return MHD_YES;
 }
 

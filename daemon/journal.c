@@ -75,6 +75,7 @@ struct journal {
 
 	uint64_t		 next_seq;		/* [L] */
 	bool			 busy;			/* [L] a job is out */
+	double			 busy_since;		/* [L] when it went out */
 	struct job		 out;			/* [L] the job out */
 	size_t			 out_records;		/* [L] */
 	struct event		*ev_wake;		/* [L] */
@@ -462,10 +463,17 @@ journal_next_seq(const struct journal *j)
 	return j->next_seq;
 }
 
+double
+journal_busy_for(const struct journal *j)
+{
+	return j->busy ? mono_seconds() - j->busy_since : 0;
+}
+
 static void
 hand_over(struct journal *j, const struct job *job)
 {
 	j->busy = true;
+	j->busy_since = mono_seconds();
 	j->out = *job;
 	pthread_mutex_lock(&j->mu);
 	j->job = *job;

@@ -770,6 +770,28 @@ status_text(void *arg, char *buf, size_t len)
 }
 
 /*
+ * The watchdog check (notify.c): the loop turns, but is the journal writer
+ * getting anywhere?  A write or sync out for longer than
+ * journal_stall_timeout holds the ping back.
+ */
+static bool
+writer_progress(void *arg, char *why, size_t len)
+{
+	struct tallyd *td = arg;
+	double busy;
+
+	if (td->journal == NULL || td->cf.journal_stall_timeout <= 0)
+		return true;
+	busy = journal_busy_for(td->journal);
+	if (busy <= (double)td->cf.journal_stall_timeout)
+		return true;
+	snprintf(why, len, "the journal writer has been in "
+	    "one write or fdatasync for %.0f s (journal_stall_timeout %ld s); "
+	    "every POST waits for it", busy, td->cf.journal_stall_timeout);
+	return false;
+}
+
+/*
  * At a clean stop, after the journal is closed: a snapshot of everything,
  * so the next start is quick.
  */
@@ -1302,6 +1324,7 @@ main(int argc, char **argv)
 	notify("READY=1\nMAINPID=%ld\nSTATUS=serving version %llu of %s",
 	    (long)getpid(), (unsigned long long)core_state(td.core)->version,
 	    core_election(td.core)->id);
+	notify_set_watchdog_check(writer_progress, &td);
 	if (notify_start(td.base, status_text, &td) == -1)
 		fatalx("cannot add the notification timer");
 

@@ -13,7 +13,11 @@
  *
  * The watchdog ping is sent from a timer on the event loop, so a loop that
  * is stuck (a blocked call, a livelock) stops pinging and systemd restarts
- * the service.  Every send is best effort: a lost notification is logged at
+ * the service.  A loop that turns is not enough: the journal writer runs
+ * on its own thread, and a hung fdatasync parks every POST while the loop
+ * turns happily.  So each ping first asks the daemon (the watchdog check):
+ * while the writer has been in one job longer than journal_stall_timeout,
+ * no ping is sent, and systemd restarts the service after WatchdogSec.  Every send is best effort: a lost notification is logged at
  * debug level and never stops tallyd.
  */
 #include <sys/socket.h>
@@ -39,6 +43,9 @@ static struct event		*notify_ev;
 static notify_status_fn		 status_fn;
 static void			*status_arg;
 static char			 last_status[256];
+static notify_check_fn		 check_fn;
+static void			*check_arg;
+static bool			 withheld;	/* the last ping was held back */
 
 int
 notify_init(void)
@@ -142,8 +149,18 @@ notify_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (watchdog_usec > 0)
-		notify("WATCHDOG=1");
+	if (watchdog_usec > 0) {
+		char why[256];
+		if (check_fn == NULL || check_fn(check_arg, why, sizeof(why))) {
+			if (withheld)
+				log_warnx("watchdog: pinging systemd again");
+			withheld = false;
+			notify("WATCHDOG=1");
+		} else if (!withheld) {
+			withheld = true;
+			log_warnx("watchdog: not pinging systemd: %s", why);
+		}
+	}
 	if (status_fn != NULL) {
 		status_fn(status_arg, buf, sizeof(buf));
 		notify_status("%s", buf);
@@ -175,10 +192,18 @@ notify_start(struct event_base *base, notify_status_fn fn, void *arg)
 }
 
 void
+notify_set_watchdog_check(notify_check_fn fn, void *arg)
+{
+	check_fn = fn;
+	check_arg = arg;
+}
+
+void
 notify_finish(void)
 {
 	if (notify_ev != NULL)
 		event_free(notify_ev);
 	notify_ev = NULL;
 	status_fn = NULL;
+	check_fn = NULL;
 }

@@ -35,12 +35,14 @@
  * per-connection timeout (a suspended connection never times out, and an
  * idle stream is suspended).
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +68,8 @@ struct listener {
 	bool			 tls;
 	char			 addr[300];
 	unsigned		 connections;	/* open on this listener */
+	unsigned		 cap;		/* beyond: one is evicted */
+	unsigned		 n_cut;		/* shut down, not yet closed */
 	struct tls_cred		*cred;		/* with tls: the newest */
 };
 
@@ -125,6 +129,16 @@ struct http_chunk {
 #ifndef FANOUT_SLICE
 #define FANOUT_SLICE		1000
 #endif
+
+/*
+ * libmicrohttpd's own connection limit is this far above a listener's cap,
+ * which conn_evict enforces: reached, libmicrohttpd would stop accepting,
+ * and every new connection, a feed's too, would wait in the backlog.
+ */
+#define CAP_SLACK	64
+
+/* Descriptors kept for the journal, snapshots, backups, epoll, logs. */
+#define FD_RESERVE	128
 
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
@@ -188,6 +202,7 @@ struct request {
 	size_t			 len;
 	size_t			 cap;
 	size_t			 reserved;	/* counted in body_bytes */
+	size_t			 declared;	/* Content-Length; 0: chunked */
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
@@ -353,6 +368,45 @@ mono_now(void)
 	return ts.tv_sec;
 }
 
+/* Shut a connection down; libmicrohttpd sees the end and closes it. */
+static void
+conn_cut(struct conn *cn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+	cn->cut = true;
+	cn->listener->n_cut++;
+}
+
+/*
+ * A listener over its cap (a new connection, `fresh`, just came): close
+ * the connection of that listener that has been idle, or sending its
+ * request, for the longest.  Those the server holds (a parked feed, a
+ * long-poll, an event stream, an answer being sent) are kept: their
+ * budgets are elsewhere (body_memory, sse_max_clients).  With none to
+ * close, the new one goes.  So a flood of idle connections delays nobody:
+ * libmicrohttpd's own limit (above this cap) would instead stop accepting,
+ * and a feed would wait in the backlog until the idle ones time out.
+ */
+static void
+conn_evict(struct server *srv, struct listener *l, struct conn *fresh)
+{
+	struct conn *cn, *oldest = NULL;
+
+	for (cn = srv->conns; cn != NULL; cn = cn->next)
+		if (cn != fresh && cn->listener == l && !cn->answering &&
+		    !cn->cut && (oldest == NULL || cn->began <= oldest->began))
+			oldest = cn;
+	conn_cut(oldest != NULL ? oldest : fresh);
+	log_info_limited("connection cap", "%s: %u connections, the cap "
+	    "(connection_limit, or what the descriptor limit leaves): closed %s",
+	    l->addr, l->cap, oldest != NULL ? "the longest idle one" :
+	    "a new one (every other one is being answered)");
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
@@ -373,6 +427,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			if (cn->next != NULL)
 				cn->next->prev = cn;
 			srv->conns = cn;
+			if (l->connections - l->n_cut > l->cap)
+				conn_evict(srv, l, cn);
 		}
 		*socket_context = cn;
 		return;
@@ -382,6 +438,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (l->connections > 0)
 		l->connections--;
 	if (cn != NULL) {
+		if (cn->cut && l->n_cut > 0)
+			l->n_cut--;
 		if (cn->prev != NULL)
 			cn->prev->next = cn->next;
 		else
@@ -423,16 +481,10 @@ deadline_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (cn = srv->conns; cn != NULL; cn = cn->next) {
-		const union MHD_ConnectionInfo *ci;
 		if (cn->answering || cn->cut ||
 		    now - cn->began < (time_t)srv->request_timeout)
 			continue;
-		ci = MHD_get_connection_info(cn->mhd,
-		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci == NULL)
-			continue;
-		(void)shutdown(ci->connect_fd, SHUT_RDWR);
-		cn->cut = true;
+		conn_cut(cn);
 		any = true;
 		log_info_limited("request deadline", "closed a connection on "
 		    "%s still sending its request after %u s (request_timeout)",
@@ -802,37 +854,167 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
  * response has been sent on it before (at most a 100 Continue).  If the
  * socket cannot take it at once, the client sees the connection close.
  */
+static void	send_refusal(struct MHD_Connection *c, unsigned status,
+		    const char *code, const char *message);
+
 static enum MHD_Result
 refuse_mid_body(struct server *srv, struct request *rq, const char *url,
     unsigned status, const char *code, const char *message)
 {
+	api_refused(srv->api, url, status, code);
+	send_refusal(rq->conn, status, code, message);
+	return MHD_NO;
+}
+
+/*
+ * libmicrohttpd's own refusals.  Some requests never reach on_request:
+ * libmicrohttpd 0.9.75 answers them itself (transmit_error_response_len in
+ * its connection.c) with a small HTML page -- a Content-Length that is
+ * not a number or too large, an HTTP/1.1 request without Host, a request
+ * line or header section too large for the connection's memory, a
+ * malformed request line or header line, an HTTP version other than 1.0 or
+ * 1.1, malformed chunked encoding, a chunk too large -- and for the
+ * Content-Length and Host cases it even writes the status line and the
+ * headers twice (measured: two "HTTP/1.1 400" in one answer).  It offers no
+ * hook for those answers, but it makes them through its exported
+ * MHD_create_response_from_buffer and MHD_queue_response, which it calls
+ * through its PLT: this executable defines both (every call, ours and
+ * libmicrohttpd's, comes here first), passes everything on to the real
+ * ones (dlsym RTLD_NEXT), and recognises libmicrohttpd's pages by their
+ * text.  Such a response is not queued: the JSON refusal every other error
+ * has is written on the socket, once, and MHD_queue_response returns MHD_NO,
+ * on which libmicrohttpd closes the connection.  One thread runs
+ * libmicrohttpd (the loop), so the two statics below need no lock.
+ */
+struct mhd_page {
+	const char	*needle;	/* in libmicrohttpd's page */
+	const char	*code;
+	const char	*message;
+};
+
+static const struct mhd_page mhd_pages[] = {
+	{ "too large value for <b>Content-Length", "body_too_large",
+	    "the Content-Length is larger than this server takes" },
+	{ "wrong value for <b>Content-Length", "bad_framing",
+	    "Content-Length must be one decimal number" },
+	{ "chunked encoding was syntactically incorrect", "bad_framing",
+	    "the chunked transfer coding of the body is malformed" },
+	{ "chunk size used in your HTTP chunked", "body_too_large",
+	    "a chunk of the body is larger than this server takes" },
+	{ "&quot;Host:&quot; header required", "missing_host",
+	    "an HTTP/1.1 request needs a Host header" },
+	{ "version is too old", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "version is not supported", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "header was too big", "headers_too_large",
+	    "the request line and header section are larger than this "
+	    "server takes (about 16 KiB)" },
+	{ "request was syntactically incorrect", "bad_request",
+	    "malformed request line or header line (the request line is "
+	    "METHOD SP target SP HTTP/1.1, each header NAME: value)" },
+	{ "Internal server error", "internal",
+	    "an internal error; try again" },
+};
+
+static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
+static const char		*mhd_page_text;
+
+typedef struct MHD_Response *(*create_fn)(size_t, void *,
+    enum MHD_ResponseMemoryMode);
+typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
+    struct MHD_Response *);
+
+struct MHD_Response *
+MHD_create_response_from_buffer(size_t size, void *buffer,
+    enum MHD_ResponseMemoryMode mode)
+{
+	static create_fn real;
+	struct MHD_Response *r;
+
+	if (real == NULL && (real = (create_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_create_response_from_buffer")) == NULL)
+		return NULL;
+	r = real(size, buffer, mode);
+	if (r != NULL && mode == MHD_RESPMEM_PERSISTENT && size > 19 &&
+	    memcmp(buffer, "<html><head><title>", 19) == 0) {
+		mhd_page_resp = r;
+		mhd_page_text = buffer;
+	}
+	return r;
+}
+
+enum MHD_Result
+MHD_queue_response(struct MHD_Connection *c, unsigned int status,
+    struct MHD_Response *r)
+{
+	static queue_fn real;
+	const struct conn *cn;
+	size_t i;
+	bool page;
+
+	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_queue_response")) == NULL)
+		return MHD_NO;
+	/* libmicrohttpd queues its page right after making it. */
+	page = r != NULL && r == mhd_page_resp;
+	mhd_page_resp = NULL;
+	if (!page)
+		return real(c, status, r);
+	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
+		if (strstr(mhd_page_text, mhd_pages[i].needle) != NULL)
+			break;
+	if (status == MHD_HTTP_URI_TOO_LONG)
+		send_refusal(c, status, "uri_too_long", "the request target is "
+		    "longer than this server takes (about 16 KiB)");
+	else
+		send_refusal(c, status, mhd_pages[i].code,
+		    mhd_pages[i].message);
+	if ((cn = conn_of(c)) != NULL)
+		api_refused(cn->listener->srv->api, "", status,
+		    mhd_pages[i].code);
+	return MHD_NO;
+}
+
+/*
+ * A refusal written on the socket (or the TLS session) in one
+ * non-blocking send, for a connection that is closed right after: nothing
+ * of a response has been sent on it before.  If the socket cannot take it
+ * at once, the client sees the connection close.
+ */
+static void
+send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
+    const char *message)
+{
 	const union MHD_ConnectionInfo *ci;
-	char buf[512];
+	const struct conn *cn = conn_of(c);
+	bool tls = cn != NULL && cn->listener->tls;
+	const char *reason;
+	char buf[640];
 	int body_len, n;
 
-	api_refused(srv->api, url, status, code);
-	ci = MHD_get_connection_info(rq->conn, rq->listener->tls ?
+	ci = MHD_get_connection_info(c, tls ?
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
 	    MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL)
-		return MHD_NO;
+		return;
+	reason = status == 413 ? "Content Too Large" :
+	    MHD_get_reason_phrase_for(status);
 	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
 	    "\"%s\"}}\n", code, message);
 	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\n"
 	    "Connection: close\r\nContent-Type: application/json; "
 	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
 	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
-	    status == 413 ? "Content Too Large" : "Service Unavailable",
-	    body_len, code, message);
+	    reason, body_len, code, message);
 	if (n <= 0 || (size_t)n >= sizeof(buf))
-		return MHD_NO;
-	if (rq->listener->tls)
+		return;
+	if (tls)
 		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
 		    (size_t)n);
 	else
 		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
-	return MHD_NO;
 }
 
 /* Take `n` more bytes of body memory, within body_memory. */
@@ -908,6 +1090,8 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 		    "of %zu bytes", srv->body_limit);
 		return reject(srv, c, url, 413, "body_too_large", msg);
 	}
+	if (!chunked)
+		rq->declared = (size_t)len;
 	if (!chunked && !body_reserve(srv, rq, (size_t)len)) {
 		enum MHD_Result r;
 		r = reject(srv, c, url, 503, "busy", "too many bodies are "
@@ -952,10 +1136,17 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if (rq->len + n > rq->cap) {
 			size_t ncap = rq->cap ? rq->cap : 1024;
 			char *nb;
+			/*
+			 * A Content-Length body gets exactly its length (what
+			 * the headers reserved); a chunked one grows by
+			 * doubling, and what it holds is what it reserves.
+			 */
 			while (ncap < rq->len + n)
 				ncap *= 2;
 			if (ncap > srv->body_limit)
 				ncap = srv->body_limit;
+			if (rq->declared > 0)
+				ncap = rq->declared;
 			if (ncap > rq->reserved && !body_reserve(srv, rq,
 			    ncap - rq->reserved))
 				return refuse_mid_body(srv, rq, url, 503,
@@ -1243,9 +1434,10 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
 	    (l->tls ? MHD_USE_TLS : 0);
 	/*
-	 * STRICT_FOR_CLIENT 1: an HTTP/1.1 request without Host and a space
-	 * inside the request target are answered 400 by MHD itself.  What it
-	 * still lets through is refused in on_headers.
+	 * STRICT_FOR_CLIENT 1: an HTTP/1.1 request without Host is refused
+	 * by MHD itself (answered with JSON by the MHD_queue_response above),
+	 * a space inside the request target closes the connection without an
+	 * answer.  What it still lets through is refused in on_headers.
 	 */
 	l->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
 	    on_request, l,
@@ -1257,7 +1449,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (unsigned)cf->per_ip_connection_limit,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->connection_limit,
+	    MHD_OPTION_CONNECTION_LIMIT, l->cap + CAP_SLACK,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
@@ -1288,6 +1480,43 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (srv->n_listeners == 0 ? "public and ingest" : "ingest") : "public",
 	    l->tls ? ", TLS" : "");
 	return 0;
+}
+
+/*
+ * Each listener's cap: connection_limit, within the descriptors this
+ * process may open (RLIMIT_NOFILE, less FD_RESERVE and the slack).  When
+ * both listeners' limits do not fit, the ingest listener keeps its own (up
+ * to a quarter of what there is) and the public one gets the rest: a flood
+ * of readers cannot take the descriptors a feed needs.
+ */
+static void
+set_caps(struct server *srv, const struct config *cf, bool split)
+{
+	struct rlimit rl;
+	unsigned long limit = (unsigned long)cf->connection_limit, budget;
+	unsigned long ingest, pub;
+
+	budget = 1000000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		budget = (unsigned long)rl.rlim_cur;
+	budget = budget > FD_RESERVE + 2 * CAP_SLACK + 64 ?
+	    budget - FD_RESERVE - (split ? 2 : 1) * CAP_SLACK : 32;
+	if (!split) {
+		srv->listeners[0].cap = (unsigned)(limit < budget ? limit :
+		    budget);
+		pub = ingest = srv->listeners[0].cap;
+	} else {
+		ingest = 2 * limit <= budget ? limit : (limit < budget / 4 ?
+		    limit : budget / 4);
+		pub = budget - ingest < limit ? budget - ingest : limit;
+		srv->listeners[0].cap = (unsigned)pub;
+		srv->listeners[1].cap = (unsigned)ingest;
+	}
+	if (pub < limit || ingest < limit)
+		log_warnx("RLIMIT_NOFILE %lu holds fewer connections than "
+		    "connection_limit %lu on each listener: %lu on the public "
+		    "one%s; raise LimitNOFILE", budget + FD_RESERVE, limit, pub,
+		    split ? ", the ingest one keeps its own" : "");
 }
 
 struct server *
@@ -1329,6 +1558,7 @@ server_create(struct event_base *base, const struct config *cf,
 		if (event_add(srv->ev_heartbeat, &tv) == -1)
 			goto nomem;
 	}
+	set_caps(srv, cf, split);
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
 	 * separate `ingest_listen`, the public one refuses POSTs (405), and a

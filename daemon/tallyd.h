@@ -76,6 +76,9 @@ struct config {
 	char		*cluster_node;		/* this node's name; NULL: listen */
 	long		 per_ip_connection_limit; /* per listener; 0: none */
 	long		 request_timeout;	/* seconds to send a request */
+	long		 journal_stall_timeout;	/* seconds a write or sync may
+						   take before the watchdog
+						   stops pinging */
 	long		 body_memory;		/* bytes of bodies buffered */
 	char		*tls_cert;		/* PEM files of the ingest */
 	char		*tls_key;		/*   listener; NULL: plain */
@@ -150,6 +153,8 @@ int		 journal_submit(struct journal *j, char *buf, size_t len,
 /* Move to a new segment at the next sequence, on the writer. -1 if busy. */
 int		 journal_rotate(struct journal *j);
 bool		 journal_busy(const struct journal *j);
+/* Seconds the job now out has been with the writer; 0 when none is. */
+double		 journal_busy_for(const struct journal *j);
 uint64_t	 journal_next_seq(const struct journal *j);
 /*
  * Stop the writer (it syncs what the policy left unsynced) and close.
@@ -238,6 +243,7 @@ struct core_log_status {
 	uint64_t	 lag;		/* log_last - version */
 	bool		 stale;		/* cut off: no recent word from the log */
 	bool		 connected;
+	uint64_t	 unacked;	/* records published, not yet answered */
 };
 
 /*
@@ -404,6 +410,8 @@ bool		 auth_may_post(const struct token *t, const char *province);
  */
 bool		 auth_take(const struct auth *a, const struct token *t,
 		    double now, double *retry_after);
+bool		 auth_ready(const struct auth *a, const struct token *t,
+		    double now, double *retry_after);
 const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */
@@ -522,6 +530,7 @@ int		 server_reload_tls(struct server *srv, const struct config *cf,
 struct http_head {
 	unsigned		 content_length;	/* headers of each */
 	unsigned		 transfer_encoding;
+	unsigned		 host;
 	bool			 chunked_only;	/* every TE is exactly chunked */
 	const char		*content_encoding;	/* or NULL */
 };
@@ -597,6 +606,12 @@ void	notify_status(const char *fmt, ...)
 void	notify_reloading(void);
 /* A loop timer: WATCHDOG=1 (when asked for) and the status from fn. */
 int	notify_start(struct event_base *base, notify_status_fn fn, void *arg);
+/*
+ * Asked before every watchdog ping: false (with the reason in why) holds
+ * the ping back, so that systemd restarts a service whose writer is stuck.
+ */
+typedef bool (*notify_check_fn)(void *arg, char *why, size_t len);
+void	notify_set_watchdog_check(notify_check_fn fn, void *arg);
 void	notify_finish(void);
 
 /* metrics.c: what an operator alerts on (disk, fsync, listeners, age) */

@@ -42,8 +42,9 @@ def request(base, method, path, body=None, timeout=10):
         c.close()
 
 
-def post(base, pid, body):
-    return request(base, "POST", "/v1/provinces/%s/results" % pid, body)
+def post(base, pid, body, timeout=10):
+    return request(base, "POST", "/v1/provinces/%s/results" % pid, body,
+                   timeout=timeout)
 
 
 @unittest.skipUnless(natscluster.have_nats(), "nats-server is not installed")
@@ -229,6 +230,75 @@ class ClusterTest(unittest.TestCase):
             time.sleep(0.2)
         self.converge([a, b, c])
         self.same_bytes([a, b, c])
+
+    def test_unacknowledged_posts_expire(self):
+        """The NATS servers frozen (SIGSTOP: connections up, no answers): a
+        post is answered 503 within seconds, and its record does not stay
+        published-and-unanswered (libnats times the acknowledgement out
+        after MaxWait; cluster.c expires it itself after OUT_EXPIRE_MS
+        should that not come); once the servers are back, posts go on and
+        a late acknowledgement changes nothing."""
+        import signal as sig
+        (a,) = self.start_nodes(1)
+        pid = sorted(self.base)[0]
+        self.assertEqual(post(a.base, pid, self.body(pid, 1))[0], 201)
+        for s in self.servers:
+            s.proc.send_signal(sig.SIGSTOP)
+        try:
+            t0 = time.time()
+            st, h, r = post(a.base, pid, self.body(pid, 2), timeout=30)
+            self.assertEqual(st, 503, r)
+            self.assertLess(time.time() - t0, 8)
+            self.assertIn("Retry-After", h)
+            deadline = time.time() + 20
+            while a.health()["cluster"]["unacknowledged"] != 0:
+                self.assertLess(time.time(), deadline, a.health())
+                time.sleep(0.5)
+        finally:
+            for s in self.servers:
+                s.proc.send_signal(sig.SIGCONT)
+        deadline = time.time() + 30
+        body3 = self.body(pid, 3)
+        while True:
+            st, _, r = post(a.base, pid, body3)
+            if st in (200, 201):
+                break
+            self.assertIn(st, (409, 503), r)
+            self.assertLess(time.time(), deadline, r)
+            time.sleep(0.5)
+        self.assertEqual(a.health()["cluster"]["unacknowledged"], 0)
+        self.converge([a])
+
+    def test_lost_acknowledgement_is_given_up(self):
+        """A publish whose acknowledgement never comes (the failpoint drops
+        every one, as a libnats losing it across a reconnect would): the
+        poster gets 503 within seconds, the record is given up after 9 s
+        (before: published-and-unanswered for good), and as the stream
+        did take it, a retry is answered 200 duplicate."""
+        n = natscluster.Node(TALLYD, "tallyd1", self.tmp,
+                             [s.url for s in self.servers],
+                             crashloop.election_path(),
+                             env={"TALLYD_INGEST_TOKEN": TOKEN,
+                                  "TALLYD_FAILPOINTS": "cluster_drop_acks"})
+        self.nodes.append(n)
+        self.wait(n)
+        if "cluster_drop_acks" not in n.log_tail():
+            self.skipTest("tallyd was built without failpoints")
+        pid = sorted(self.base)[0]
+        body = self.body(pid, 1)
+        t0 = time.time()
+        st, h, r = post(n.base, pid, body, timeout=30)
+        self.assertEqual(st, 503, r)
+        self.assertLess(time.time() - t0, 8)
+        self.assertEqual(n.health()["cluster"]["unacknowledged"], 1)
+        deadline = time.time() + 15
+        while n.health()["cluster"]["unacknowledged"] != 0:
+            self.assertLess(time.time(), deadline, n.health())
+            time.sleep(0.5)
+        self.assertIn("no acknowledgement of a record", n.log_tail())
+        st, h, r = post(n.base, pid, body)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(n.health()["cluster"]["unacknowledged"], 0)
 
     def test_night_with_kills(self):
         nodes = self.start_nodes(3)
