@@ -447,8 +447,17 @@ view_stamp(struct api *api, enum view_id id, size_t index)
 		st.at = core_definition_time(api->core);
 		st.sec_shared = true;
 		return st;
-	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
+		/*
+		 * The explain view embeds the national levelling tier, which
+		 * every change anywhere moves: its stamp is the tier's, the
+		 * whole tally's (a province's own stamp would keep a tag for
+		 * stale national figures).
+		 */
+		if (core_state(api->core)->levelling != NULL)
+			return *core_stamp(api->core, SIZE_MAX);
+		return *core_stamp(api->core, index);
+	case VIEW_PROVINCE:
 	case VIEW_HISTORY:
 		return *core_stamp(api->core, index);
 	default:
