@@ -165,6 +165,7 @@ struct call {
 	enum route_id			 route;
 	/* Every problem of a refused feed, for the "errors" array (or NULL). */
 	const struct tally_errors	*all;
+	bool				 dry_run;	/* POST ?dry_run=1 */
 };
 
 static void	on_publish(void *arg, uint64_t version, const size_t *changed,
@@ -1202,7 +1203,7 @@ post_done(void *arg, const struct core_outcome *out)
 	struct http_reply reply;
 	struct call cl = { api, &rq, &reply,
 	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS,
-	    NULL };
+	    NULL, false };
 	const struct tally_election *e = core_election(api->core);
 	json_t *o, *results;
 	size_t i;
@@ -1327,7 +1328,7 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	struct post *po;
 	size_t i;
 
-	if (is_true(http_arg(cl->rq, "dry_run"))) {
+	if (cl->dry_run) {
 		dry_run(cl, feeds, n, batch);
 		return;
 	}
@@ -1429,6 +1430,18 @@ post_lot(struct call *cl, const struct tally_province *pv)
 		return;
 	}
 	lot->by = tally_label_clean(auth_label(who));
+	if (cl->dry_run) {
+		/* What the lot would do, answered now; nothing changes. */
+		enum tally_check chk;
+		json_t *o = tally_render_lot_dry_run(core_state(cl->api->core),
+		    lot, &chk, &err);
+		tally_lot_destroy(lot);
+		if (o == NULL)
+			fail_with(cl, &err);
+		else
+			json_reply(cl->reply, 200, o);
+		return;
+	}
 	if ((po = malloc(sizeof(*po))) == NULL) {
 		tally_lot_destroy(lot);
 		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
@@ -2216,6 +2229,55 @@ is_false(const char *v)
 	    strcmp(v, "no") == 0);
 }
 
+/*
+ * A POST's query: `dry_run` once, 1/true/yes or 0/false/no, and nothing
+ * else.  A misspelt or malformed parameter must never apply for real what
+ * the poster meant to try (issue 21): 400 bad_query naming it.  false
+ * after fail().
+ */
+struct post_query {
+	struct call	*cl;
+	bool		 bad;
+	unsigned	 seen;
+};
+
+static void
+post_query_arg(void *arg, const char *key, const char *value)
+{
+	struct post_query *q = arg;
+	struct call *cl = q->cl;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "dry_run") != 0)
+		fail(cl, 400, "bad_query", NULL, "unknown query parameter "
+		    "\"%.64s\" on POST %s: the only one taken is dry_run=1 "
+		    "(or true, yes; 0, false, no: a real post)", key,
+		    route_names[cl->route]);
+	else if (q->seen++ > 0)
+		fail(cl, 400, "bad_query", NULL, "dry_run is given more than "
+		    "once: give it once, dry_run=1 or dry_run=0");
+	else if (is_true(value))
+		q->bad = false, cl->dry_run = true;
+	else if (is_false(value))
+		q->bad = false;
+	else
+		fail(cl, 400, "bad_query", NULL, "dry_run=%.32s: the accepted "
+		    "values are 1, true, yes (check, change nothing) and 0, "
+		    "false, no (a real post)", value ? value : "");
+}
+
+static bool
+post_query(struct call *cl)
+{
+	struct post_query q = { cl, false, 0 };
+
+	cl->dry_run = false;
+	http_args_each(cl->rq, post_query_arg, &q);
+	return !q.bad;
+}
+
 static void
 route(struct call *cl, const char *id)
 {
@@ -2253,6 +2315,8 @@ route(struct call *cl, const char *id)
 		http_body_header(cl->reply->body, "Allow", allow);
 		return;
 	}
+	if (post && !post_query(cl))
+		return;
 	switch (r) {
 	case R_HEALTH:
 		serve_health(cl);
@@ -2345,7 +2409,7 @@ api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE, NULL };
+	struct call cl = { api, rq, reply, R_NONE, NULL, false };
 
 	cl.route = match(rq->path, id, sizeof(id));
 	route(&cl, id);
@@ -2359,7 +2423,7 @@ api_admit(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE, NULL };
+	struct call cl = { api, rq, reply, R_NONE, NULL, false };
 	const struct token *who;
 	bool post;
 
@@ -2382,7 +2446,7 @@ api_admit(struct api *api, const struct http_request *rq,
 		    "body", rq->method, route_names[cl.route]);
 		goto refused;
 	}
-	if (!feed_admit(&cl, &who))
+	if (!feed_admit(&cl, &who) || !post_query(&cl))
 		goto refused;
 	return true;
 refused:

@@ -307,6 +307,32 @@ http_arg(const struct http_request *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct args_walk {
+	void	(*fn)(void *, const char *, const char *);
+	void	*arg;
+};
+
+static enum MHD_Result
+args_walk(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct args_walk *w = cls;
+
+	(void)kind;
+	w->fn(w->arg, key, value);
+	return MHD_YES;
+}
+
+void
+http_args_each(const struct http_request *rq,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	struct args_walk w = { fn, arg };
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
+	    &w);
+}
+
 static void
 listener_rearm(struct listener *l)
 {

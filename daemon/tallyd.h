@@ -469,6 +469,10 @@ struct http_request {
 
 /* A query argument of the request, or NULL. */
 const char	*http_arg(const struct http_request *rq, const char *name);
+/* Every query argument of the request, in order, repeats included (a
+ * bare `?name` has value NULL). */
+void		 http_args_each(const struct http_request *rq,
+		    void (*fn)(void *, const char *, const char *), void *arg);
 
 struct server	*server_create(struct event_base *base, const struct config *cf,
 		    struct tally_diag *diag);

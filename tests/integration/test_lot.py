@@ -148,6 +148,55 @@ class LotTest(CheckedDaemonTest):
         self.assertEqual((d3.get("/v1/leaderboard").body,
                           d3.get("/v1/provinces/01?explain=1").body), state)
 
+    def test_post_query_parameters_are_strict(self):
+        """Issue 21: a misspelt or malformed query parameter on a POST
+        applied for real; the lot route ignored ?dry_run=1 altogether."""
+        d = self.start()
+        self.base(d)
+        before = self.state(d)
+        bad = ("dry-run=1", "dryrun=1", "dry_run=on", "dry_run=2",
+               "dry_run=", "dry_run", "dry_run=0&dry_run=1",
+               "dry_run=1&dry_run=1", "dry_run=1&x=1")
+        south2 = dict(SOUTH, revision=2)
+        for q in bad:
+            for path, body in (("/v1/provinces/south/results", south2),
+                               ("/v1/results",
+                                {"results": [dict(south2,
+                                                  province="south")]}),
+                               (LOT, {"revision": 1,
+                                      "order": ["gold", "amber"]})):
+                r = d.request("POST", path + "?" + q, body=body,
+                              headers=AUTH)
+                self.assertError(r, 400, "bad_query")
+                msg = r.json()["error"]["message"]
+                self.assertTrue("dry_run" in msg, msg)
+        self.assertEqual(self.state(d), before)
+        # A dry run of the lot says what it would do and changes nothing.
+        version = d.get("/v1/leaderboard").json()["version"]
+        r = d.request("POST", LOT + "?dry_run=1", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual(r.status, 200, r.body)
+        out = r.json()
+        self.assertEqual((out["dry_run"], out["status"], out["province"],
+                          out["version"], out["seats"], out["pending"]),
+                         (True, "applied", "east", version + 1,
+                          {"gold": 1}, 0))
+        self.assertEqual(out["national_seats"], {"gold": 1})
+        self.assertEqual(self.state(d), before)
+        # ... and a refused lot is refused the same way.
+        self.assertError(d.request("POST", LOT + "?dry_run=true",
+                                   headers=AUTH,
+                                   body={"revision": 1,
+                                         "order": ["gold", "red"]}),
+                         422, "lists_not_tied")
+        # dry_run=0 is a real post.
+        r = d.request("POST", LOT + "?dry_run=0", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual((r.status, r.json()["version"]), (201, version + 1))
+        r = d.request("POST", LOT + "?dry_run=1", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual((r.status, r.json()["status"]), (200, "duplicate"))
+
     def test_bad_lots_change_nothing(self):
         d = self.start()
         self.assertError(self.lot(d, {"revision": 1, "order": ["gold",
