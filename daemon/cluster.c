@@ -785,9 +785,15 @@ clog_publish(void *log, const char *payload, size_t len, size_t province,
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return -1;
 	feed_digest(payload, len, digest, sizeof(digest));
-	/* The same feed gets the same id on every node: retries dedupe. */
-	snprintf(id, sizeof(id), "%s:%llu:%s", cl->subjects[province] +
-	    strlen(cl->prefix) + 1, (unsigned long long)f->revision, digest);
+	/* The same feed gets the same id on every node: retries dedupe.  A
+	 * lot (f NULL) has its own: its digest covers the order drawn. */
+	if (f != NULL)
+		snprintf(id, sizeof(id), "%s:%llu:%s", cl->subjects[province] +
+		    strlen(cl->prefix) + 1, (unsigned long long)f->revision,
+		    digest);
+	else
+		snprintf(id, sizeof(id), "%s:lot:%s", cl->subjects[province] +
+		    strlen(cl->prefix) + 1, digest);
 	if (natsMsg_Create(&msg, cl->subjects[province], NULL, payload,
 	    (int)len) != NATS_OK) {
 		free(o);

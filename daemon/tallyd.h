@@ -260,8 +260,8 @@ struct core_log_ops {
 	bool		(*busy)(void *log);
 	/*
 	 * Publish one record payload (borrowed) for `province` whose feed is
-	 * `f` (borrowed); core_log_acked(token) follows, once.  -1: not sent
-	 * (no acknowledgement follows).
+	 * `f` (borrowed; NULL for a lot); core_log_acked(token) follows,
+	 * once.  -1: not sent (no acknowledgement follows).
 	 */
 	int		(*publish)(void *log, const char *payload, size_t len,
 			    size_t province, const struct tally_feed *f,
