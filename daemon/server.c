@@ -160,8 +160,9 @@ struct server {
 	unsigned		 stall_timeout;	/* seconds */
 	char			*cors_origin;
 	struct http_chunk	*heartbeat;
-	struct http_chunk	*fan_all;	/* versions since the last fan-out */
-	struct http_chunk	*fan_newest;	/* the newest of them */
+	struct http_chunk	**fan;		/* versions since the last fan-out */
+	size_t			 n_fan, cap_fan;
+	struct http_chunk	*fan_snap;	/* a snapshot of the newest */
 	bool			 ending;	/* stopping: streams end */
 	struct event		*ev_fanout;
 	struct event		*ev_heartbeat;
@@ -545,13 +546,52 @@ stream_give(struct stream *st, struct http_chunk *c)
 	st->queued = http_chunk_ref(c);
 }
 
+/* The versions since the last fan-out, one chunk (made once), or NULL. */
+static struct http_chunk *
+fan_join(struct server *srv)
+{
+	struct http_chunk *c;
+	size_t len = 0, off = 0, i;
+
+	if (srv->n_fan == 1)
+		return http_chunk_ref(srv->fan[0]);
+	for (i = 0; i < srv->n_fan; i++)
+		len += srv->fan[i]->len;
+	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = len;
+	for (i = 0; i < srv->n_fan; i++) {
+		memcpy(c->bytes + off, srv->fan[i]->bytes, srv->fan[i]->len);
+		off += srv->fan[i]->len;
+	}
+	c->bytes[len] = '\0';
+	return c;
+}
+
+static void
+fan_clear(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_fan; i++)
+		http_chunk_unref(srv->fan[i]);
+	srv->n_fan = 0;
+	http_chunk_unref(srv->fan_snap);
+	srv->fan_snap = NULL;
+}
+
 /*
  * The fan-out, after the replies of the round that made the versions: a
- * stream that has taken everything gets every version since the last
- * fan-out; one that has not yet started the previous chunk gets only the
- * newest (its ids say what it skipped).  Giving is a pointer each; the work
- * is in sending, so parked streams are resumed FANOUT_SLICE at a time, with
- * a turn of the loop (and of the ingest listener) between slices: a POST
+ * stream that has taken everything (or holds only a heartbeat it has not
+ * started) gets every version since the last fan-out, in order; one that
+ * has not yet started the previous chunk is conflated to a snapshot of the
+ * newest version, which says so (a "snapshot" event): a subscriber either
+ * sees every version or is told it skipped some.  The versions are joined
+ * once per fan-out (not once per version: that copy grew with the square
+ * of a round's versions).  Giving is a pointer each; the work is in
+ * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
+ * turn of the loop (and of the ingest listener) between slices: a POST
  * never waits behind more than one slice of writes.
  */
 static void
@@ -559,18 +599,26 @@ fanout(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 	struct timeval soon = { 0, 100 };
+	struct http_chunk *all = NULL;
 	struct stream *st;
 	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
-	if (srv->fan_newest != NULL) {
-		for (st = srv->streams; st != NULL; st = st->next)
-			stream_give(st, st->queued != NULL ? srv->fan_newest :
-			    srv->fan_all);
-		http_chunk_unref(srv->fan_all);
-		http_chunk_unref(srv->fan_newest);
-		srv->fan_all = srv->fan_newest = NULL;
+	if (srv->n_fan > 0) {
+		for (st = srv->streams; st != NULL; st = st->next) {
+			bool behind = st->queued != NULL &&
+			    st->queued != srv->heartbeat;
+			if (!behind && all == NULL)
+				all = fan_join(srv);
+			/* Without memory for the join: a snapshot. */
+			if (!behind && all != NULL)
+				stream_give(st, all);
+			else if (srv->fan_snap != NULL)
+				stream_give(st, srv->fan_snap);
+		}
+		http_chunk_unref(all);
+		fan_clear(srv);
 	}
 	for (st = srv->streams; st != NULL; st = st->next) {
 		if (!st->suspended || st->queued == NULL)
@@ -585,23 +633,34 @@ fanout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-server_stream_publish(struct server *srv, struct http_chunk *c)
+server_stream_publish(struct server *srv, struct http_chunk *c,
+    struct http_chunk *snap)
 {
 	/* Just after the replies now being resumed (their timers are due now). */
 	struct timeval soon = { 0, 100 };
-	struct http_chunk *all;
+	struct http_chunk **nf;
+	size_t ncap;
 
 	if (srv->n_streams == 0)
 		return;
-	if (srv->fan_all == NULL)
-		all = http_chunk_ref(c);
-	else if ((all = http_chunk_new(srv->fan_all->bytes, srv->fan_all->len,
-	    c->bytes, c->len)) == NULL)
-		all = http_chunk_ref(c);	/* without memory: conflate */
-	http_chunk_unref(srv->fan_all);
-	http_chunk_unref(srv->fan_newest);
-	srv->fan_all = all;
-	srv->fan_newest = http_chunk_ref(c);
+	if (srv->n_fan == srv->cap_fan) {
+		ncap = srv->cap_fan ? 2 * srv->cap_fan : 16;
+		if ((nf = realloc(srv->fan, ncap * sizeof(*nf))) == NULL) {
+			/* Without memory: every stream gets the snapshot. */
+			size_t i;
+			for (i = 0; i < srv->n_fan; i++)
+				http_chunk_unref(srv->fan[i]);
+			srv->n_fan = 0;
+			c = snap;
+		} else {
+			srv->fan = nf;
+			srv->cap_fan = ncap;
+		}
+	}
+	if (c != NULL && srv->n_fan < srv->cap_fan)
+		srv->fan[srv->n_fan++] = http_chunk_ref(c);
+	http_chunk_unref(srv->fan_snap);
+	srv->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
 	evtimer_add(srv->ev_fanout, &soon);
 }
 
@@ -1448,8 +1507,8 @@ server_destroy(struct server *srv)
 		event_free(srv->ev_fanout);
 	if (srv->ev_heartbeat != NULL)
 		event_free(srv->ev_heartbeat);
-	http_chunk_unref(srv->fan_all);
-	http_chunk_unref(srv->fan_newest);
+	fan_clear(srv);
+	free(srv->fan);
 	http_chunk_unref(srv->heartbeat);
 	free(srv->cors_origin);
 	free(srv);

@@ -501,7 +501,10 @@ unsigned	 server_streams(const struct server *srv);
  * stream still holding an earlier event it has not started to send gets only
  * the newest instead (conflated).
  */
-void		 server_stream_publish(struct server *srv, struct http_chunk *c);
+/* c: a version's events; snap: a snapshot of it, for a stream that must
+ * skip versions (both borrowed; snap may be NULL). */
+void		 server_stream_publish(struct server *srv, struct http_chunk *c,
+		    struct http_chunk *snap);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 server_streams_end(struct server *srv);
 /*
