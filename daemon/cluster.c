@@ -81,6 +81,7 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 
 #include <event2/event.h>
@@ -222,6 +223,26 @@ on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 	enqueue(cl, it);
 }
 
+#ifdef TALLYD_FAILPOINTS
+/*
+ * TALLYD_FAILPOINTS="ack_delay_ms=N": the first publish acknowledgement
+ * reaches the loop N ms late (tests: an acknowledgement that comes after
+ * its record and many more).  Read once at start; test builds only.
+ */
+static _Atomic long	fp_ack_delay_ms;
+
+static void
+read_failpoints(void)
+{
+	const char *env = getenv("TALLYD_FAILPOINTS"), *p;
+
+	if (env != NULL && (p = strstr(env, "ack_delay_ms=")) != NULL) {
+		fp_ack_delay_ms = atol(p + 13);
+		log_warnx("cluster failpoints in force: %s", env);
+	}
+}
+#endif
+
 /* libnats' thread: the stream's answer to a publish. */
 static void
 on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
@@ -231,6 +252,13 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	const char *s;
 
 	(void)js;
+#ifdef TALLYD_FAILPOINTS
+	{
+		long ms = atomic_exchange(&fp_ack_delay_ms, 0);
+		if (ms > 0)
+			usleep((useconds_t)ms * 1000);
+	}
+#endif
 	if ((it = calloc(1, sizeof(*it))) == NULL)
 		fatalx("out of memory receiving a publish acknowledgement");
 	it->kind = ITEM_ACK;
@@ -555,6 +583,9 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		goto nomem;
+#ifdef TALLYD_FAILPOINTS
+	read_failpoints();
+#endif
 	cl->wake[0] = cl->wake[1] = -1;
 	pthread_mutex_init(&cl->mu, NULL);
 	pthread_cond_init(&cl->cv, NULL);

@@ -261,6 +261,53 @@ class ClusterTest(unittest.TestCase):
         # The races put at least one refused record in the stream.
         self.assertGreater(refused, 0)
 
+    def flood_stream(self, subject, n):
+        """n records straight into the stream (the NATS text protocol on a
+        plain socket): records every node refuses at apply, each a
+        version."""
+        import socket
+        host, port = self.servers[0].url.split("//")[1].split(":")
+        s = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            s.recv(4096)                                    # INFO
+            payload = b'{"not":"a record"}'
+            msg = b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload),
+                                               payload)
+            s.sendall(b'CONNECT {"verbose":false}\r\n' + msg * n +
+                      b"PING\r\n")
+            got = b""
+            while b"PONG" not in got:
+                got += s.recv(4096)
+        finally:
+            s.close()
+
+    def test_late_acknowledgement_keeps_the_poster_201(self):
+        """Issue 21: the fate of a record was kept in a ring of 4,096: an
+        acknowledgement that came after 4,096 more records turned the
+        poster's own 201 into 200."""
+        a = self.node(start=False)
+        a.env["TALLYD_FAILPOINTS"] = "ack_delay_ms=3000"
+        b = self.node(start=False)
+        for n in (a, b):
+            n.start(wait=False)
+        for n in (a, b):
+            self.wait(n, start=False)
+        pid = sorted(self.base)[0]
+        out = []
+        t = threading.Thread(target=lambda: out.append(
+            post(a.base, pid, self.body(pid, 1))))
+        t.start()
+        time.sleep(0.3)
+        self.flood_stream("tally.es-2019-04.%s" % sorted(self.base)[1],
+                          5000)
+        t.join(20)
+        st, _, r = out[0]
+        self.assertEqual(st, 201, r)
+        self.assertEqual(json.loads(r)["status"], "applied")
+        v = self.converge([a, b])
+        self.assertGreaterEqual(v, 5001)
+        self.same_bytes([a, b])
+
     def test_cut_off_from_quorum(self):
         a, b, c = self.start_nodes(3)
         pid = sorted(self.base)[0]
