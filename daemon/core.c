@@ -1203,7 +1203,8 @@ core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
 	 * whole tally's stamp moves with it, changing no province: else one
 	 * ETag would name the bodies of two versions.
 	 */
-	publish_changed(c, n, parse_time(s->updated_at));
+	publish_changed(c, n, s->updated_at[0] ? parse_time(s->updated_at) :
+	    c->global.at);
 	for (p = c->inflight; p != NULL; p = next) {
 		next = p->next;
 		if (p->acked && p->seq == seq)
