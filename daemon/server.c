@@ -137,6 +137,7 @@ struct stream {
 	size_t			 off;
 	struct http_chunk	*queued;	/* newest, not started */
 	bool			 suspended;
+	uint64_t		 given;		/* publishes it holds (see fan) */
 };
 
 struct server {
@@ -163,6 +164,14 @@ struct server {
 	struct http_chunk	**fan;		/* versions since the last fan-out */
 	size_t			 n_fan, cap_fan;
 	struct http_chunk	*fan_snap;	/* a snapshot of the newest */
+	/*
+	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
+	 * opened after publish k starts from a state that holds it (the API
+	 * renders its hello from the applied state), so it is given only the
+	 * versions after k: no version twice.
+	 */
+	uint64_t		 pub_seq;	/* the last publish */
+	uint64_t		 fan_first;
 	bool			 ending;	/* stopping: streams end */
 	struct event		*ev_fanout;
 	struct event		*ev_heartbeat;
@@ -546,22 +555,22 @@ stream_give(struct stream *st, struct http_chunk *c)
 	st->queued = http_chunk_ref(c);
 }
 
-/* The versions since the last fan-out, one chunk (made once), or NULL. */
+/* fan[from..] joined in one chunk (new), or NULL. */
 static struct http_chunk *
-fan_join(struct server *srv)
+fan_join(struct server *srv, size_t from)
 {
 	struct http_chunk *c;
 	size_t len = 0, off = 0, i;
 
-	if (srv->n_fan == 1)
-		return http_chunk_ref(srv->fan[0]);
-	for (i = 0; i < srv->n_fan; i++)
+	if (srv->n_fan - from == 1)
+		return http_chunk_ref(srv->fan[from]);
+	for (i = from; i < srv->n_fan; i++)
 		len += srv->fan[i]->len;
 	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
 		return NULL;
 	c->refs = 1;
 	c->len = len;
-	for (i = 0; i < srv->n_fan; i++) {
+	for (i = from; i < srv->n_fan; i++) {
 		memcpy(c->bytes + off, srv->fan[i]->bytes, srv->fan[i]->len);
 		off += srv->fan[i]->len;
 	}
@@ -609,13 +618,25 @@ fanout(evutil_socket_t fd, short what, void *arg)
 		for (st = srv->streams; st != NULL; st = st->next) {
 			bool behind = st->queued != NULL &&
 			    st->queued != srv->heartbeat;
-			if (!behind && all == NULL)
-				all = fan_join(srv);
+			struct http_chunk *part = NULL;
+			if (st->given >= srv->pub_seq)
+				continue;	/* opened after all of them */
+			if (!behind && st->given >= srv->fan_first)
+				/* Opened within: only what came after (rare). */
+				part = fan_join(srv, (size_t)(st->given + 1 -
+				    srv->fan_first));
+			else if (!behind && all == NULL)
+				all = fan_join(srv, 0);
+			if (part == NULL && !behind && all != NULL &&
+			    st->given < srv->fan_first)
+				part = http_chunk_ref(all);
 			/* Without memory for the join: a snapshot. */
-			if (!behind && all != NULL)
-				stream_give(st, all);
+			if (part != NULL)
+				stream_give(st, part);
 			else if (srv->fan_snap != NULL)
 				stream_give(st, srv->fan_snap);
+			http_chunk_unref(part);
+			st->given = srv->pub_seq;
 		}
 		http_chunk_unref(all);
 		fan_clear(srv);
@@ -643,6 +664,9 @@ server_stream_publish(struct server *srv, struct http_chunk *c,
 
 	if (srv->n_streams == 0)
 		return;
+	if (srv->n_fan == 0)
+		srv->fan_first = srv->pub_seq + 1;
+	srv->pub_seq++;
 	if (srv->n_fan == srv->cap_fan) {
 		ncap = srv->cap_fan ? 2 * srv->cap_fan : 16;
 		if ((nf = realloc(srv->fan, ncap * sizeof(*nf))) == NULL) {
@@ -651,6 +675,7 @@ server_stream_publish(struct server *srv, struct http_chunk *c,
 			for (i = 0; i < srv->n_fan; i++)
 				http_chunk_unref(srv->fan[i]);
 			srv->n_fan = 0;
+			srv->fan_first = srv->pub_seq;
 			c = snap;
 		} else {
 			srv->fan = nf;
@@ -717,6 +742,7 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 	}
 	st->rq = rq;
 	st->queued = first;
+	st->given = srv->pub_seq;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_read, st, NULL);
 	if (r == NULL) {

@@ -362,6 +362,17 @@ class Live(CheckedDaemonTest):
         ths = [threading.Thread(target=poster, args=(p,)) for p in provinces]
         for t in ths:
             t.start()
+        # Streams opened while versions are being published: never a
+        # version twice, never one skipped without a snapshot.
+        late = []
+        while time.monotonic() < stop - 0.5:
+            time.sleep(0.3)
+            c = SSE(d.port)
+            self.assertEqual(c.status(), 200)
+            late.append(c)
+            readers.append(threading.Thread(target=reader, args=(c,)))
+            readers[-1].start()
+        streams += late
         for t in ths:
             t.join()
         for t in readers:
