@@ -89,7 +89,7 @@ send_all(int fd, const char *s, size_t len)
 	}
 }
 
-/* The ids of "id: N\nevent: leaderboard" in tail+buf: the newest. */
+/* The ids of "id: N-D\nevent: leaderboard" in tail+buf: the newest. */
 static void
 scan_sse(struct sub *s, const char *buf, size_t n)
 {
@@ -103,6 +103,9 @@ scan_sse(struct sub *s, const char *buf, size_t n)
 	for (p = joined; (p = strstr(p, "id: ")) != NULL; p += 4) {
 		char *end;
 		unsigned long long id = strtoull(p + 4, &end, 10);
+		/* Ids are "<version>-<digest>" (the epoch's digest). */
+		if (*end == '-')
+			end += 1 + strspn(end + 1, "0123456789abcdef");
 		if (strncmp(end, "\nevent: leaderboard\n", 20) == 0 &&
 		    id > s->seen)
 			s->seen = id;

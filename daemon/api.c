@@ -16,7 +16,8 @@
  *
  * Live updates.  The core tells us of every version (on_publish): the
  * leaderboard and the provinces list are rendered then, once, and kept for
- * /v1/versions/{n}/... (the last keep_versions, immutable); the version's
+ * /v1/versions/{n}-{digest}/... (the last keep_versions, immutable: the
+ * digest names the epoch, see docs/ARCHITECTURE.md); the version's
  * events are made once and handed to the server's streams; long-polls
  * (?wait=S with If-None-Match) parked on a view that changed are answered
  * just after the POSTs of the round.
@@ -47,7 +48,7 @@ struct view {
 	size_t			 len;
 	const char		*ctype;
 	struct http_chunk	*chunk;		/* the plain bytes, for long-polls */
-	char			 location[64];	/* Content-Location, or "" */
+	char			 location[96];	/* Content-Location, or "" */
 	char			 etag[64];
 	char			 etag_gz[64];
 };
@@ -99,6 +100,7 @@ struct metrics {
 /* A version's leaderboard and provinces, as served at that version. */
 struct version_slot {
 	uint64_t		 version;
+	uint64_t		 digest;	/* its stamp's: the epoch */
 	struct http_body	*leaderboard;
 	struct http_body	*provinces;
 	/* The hemicycle, drawn from the leaderboard's bytes when first asked. */
@@ -149,8 +151,9 @@ struct api {
 	uint64_t		 first_kept;	/* the first version recorded */
 	bool			 any_kept;
 	struct http_chunk	*hello_bare;	/* "retry: 3000" */
-	struct http_chunk	*hello;		/* + the current leaderboard */
+	struct http_chunk	*hello;		/* + a snapshot of the current */
 	uint64_t		 hello_version;
+	uint64_t		 hello_digest;
 	struct waiter		*waiters;
 	unsigned		 n_waiters;
 	struct event		*ev_wake;
@@ -165,11 +168,17 @@ struct call {
 	enum route_id			 route;
 	/* Every problem of a refused feed, for the "errors" array (or NULL). */
 	const struct tally_errors	*all;
+	bool				 dry_run;	/* POST ?dry_run=1 */
 };
 
 static void	on_publish(void *arg, uint64_t version, const size_t *changed,
 		    size_t n);
 static void	wake(evutil_socket_t fd, short what, void *arg);
+static void	versions_clear(struct api *api);
+static struct http_chunk *snapshot_events(const char *prefix,
+		    const struct view *lb);
+static struct view	*view_current(struct api *api, enum view_id id,
+			    size_t index);
 static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
 static void	waiter_answer(struct waiter *w, bool changed);
 
@@ -356,6 +365,20 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 				fatalx("out of memory rebuilding the view cache");
 			return -1;
 		}
+		/*
+		 * A new epoch: the kept versions and the hello were the old
+		 * election's (their URLs and ids carry its digest, so none is
+		 * reused), and open streams start again from a snapshot.
+		 */
+		versions_clear(api);
+		if (api->server != NULL && server_streams(api->server) > 0) {
+			struct view *lb = view_current(api, VIEW_LEADERBOARD, 0);
+			struct http_chunk *snap = lb ? snapshot_events("", lb) :
+			    NULL;
+			if (snap != NULL)
+				server_stream_publish(api->server, snap, snap);
+			http_chunk_unref(snap);
+		}
 	} else {
 		tally_election_destroy(e);
 		log_warnx("results are counted: the election definition in "
@@ -461,8 +484,17 @@ view_stamp(struct api *api, enum view_id id, size_t index)
 		st.at = core_definition_time(api->core);
 		st.sec_shared = true;
 		return st;
-	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
+		/*
+		 * The explain view embeds the national levelling tier, which
+		 * every change anywhere moves: its stamp is the tier's, the
+		 * whole tally's (a province's own stamp would keep a tag for
+		 * stale national figures).
+		 */
+		if (core_state(api->core)->levelling != NULL)
+			return *core_stamp(api->core, SIZE_MAX);
+		return *core_stamp(api->core, index);
+	case VIEW_PROVINCE:
 	case VIEW_HISTORY:
 		return *core_stamp(api->core, index);
 	default:
@@ -719,16 +751,18 @@ view_current(struct api *api, enum view_id id, size_t index)
 	if (id == VIEW_LEADERBOARD) {
 		/* The same bytes for ever, at the version's own URL. */
 		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu/leaderboard",
-		    (unsigned long long)st.version);
+		    "/v1/versions/%llu-%016llx/leaderboard",
+		    (unsigned long long)st.version,
+		    (unsigned long long)st.digest);
 		http_body_header(v->plain, "Content-Location", v->location);
 		http_body_header(v->not_modified, "Content-Location",
 		    v->location);
 	}
 	if (id == VIEW_LEADERBOARD_SVG) {
 		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu/leaderboard.svg",
-		    (unsigned long long)st.version);
+		    "/v1/versions/%llu-%016llx/leaderboard.svg",
+		    (unsigned long long)st.version,
+		    (unsigned long long)st.digest);
 		http_body_header(v->plain, "Content-Location", v->location);
 		http_body_header(v->not_modified, "Content-Location",
 		    v->location);
@@ -1222,7 +1256,7 @@ post_done(void *arg, const struct core_outcome *out)
 	struct http_reply reply;
 	struct call cl = { api, &rq, &reply,
 	    po->batch ? R_RESULTS : po->lot ? R_LOT : R_PROVINCE_RESULTS,
-	    NULL };
+	    NULL, false };
 	const struct tally_election *e = core_election(api->core);
 	json_t *o, *results;
 	size_t i;
@@ -1347,7 +1381,7 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	struct post *po;
 	size_t i;
 
-	if (is_true(http_arg(cl->rq, "dry_run"))) {
+	if (cl->dry_run) {
 		dry_run(cl, feeds, n, batch);
 		return;
 	}
@@ -1449,6 +1483,18 @@ post_lot(struct call *cl, const struct tally_province *pv)
 		return;
 	}
 	lot->by = tally_label_clean(auth_label(who));
+	if (cl->dry_run) {
+		/* What the lot would do, answered now; nothing changes. */
+		enum tally_check chk;
+		json_t *o = tally_render_lot_dry_run(core_state(cl->api->core),
+		    lot, &chk, &err);
+		tally_lot_destroy(lot);
+		if (o == NULL)
+			fail_with(cl, &err);
+		else
+			json_reply(cl->reply, 200, o);
+		return;
+	}
 	if ((po = malloc(sizeof(*po))) == NULL) {
 		tally_lot_destroy(lot);
 		fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
@@ -1769,13 +1815,14 @@ version_record(struct api *api, enum view_id id, const struct view *v)
 	struct http_body **b = id == VIEW_LEADERBOARD ? &slot->leaderboard :
 	    &slot->provinces;
 
-	if (slot->version != version) {
+	if (slot->version != version || slot->digest != v->digest) {
 		http_body_free(slot->leaderboard);
 		http_body_free(slot->provinces);
 		http_body_free(slot->svg);
 		slot->leaderboard = slot->provinces = slot->svg = NULL;
 		slot->lb_bytes = NULL;
 		slot->version = version;
+		slot->digest = v->digest;
 	}
 	if (*b != NULL)
 		return;
@@ -1816,13 +1863,42 @@ version_svg(struct api *api, struct version_slot *slot)
 	return 0;
 }
 
+/* Forget every kept version and the hello: a new epoch (api_reload). */
+static void
+versions_clear(struct api *api)
+{
+	size_t i;
+
+	for (i = 0; i < api->n_versions; i++) {
+		struct version_slot *slot = &api->versions[i];
+		http_body_free(slot->leaderboard);
+		http_body_free(slot->provinces);
+		http_body_free(slot->svg);
+		memset(slot, 0, sizeof(*slot));
+	}
+	api->any_kept = false;
+	api->first_kept = 0;
+	http_chunk_unref(api->hello);
+	api->hello = NULL;
+}
+
+/*
+ * GET /v1/versions/{n}-{digest}/...: the digest is the version's stamp's
+ * (its ETag's), so the URL names one body for ever: another definition,
+ * a reset data dir or another history give the same n another digest.  A
+ * bare {n} names nothing for good: it is redirected (302, not stored) to
+ * the kept version n of the epoch in force.
+ */
 static void
 serve_version(struct call *cl, const char *num)
 {
 	struct api *api = cl->api;
-	uint64_t cur = core_state(api->core)->version, oldest, n;
+	uint64_t cur = core_state(api->core)->version, oldest, n, digest = 0;
 	struct version_slot *slot;
-	char *end;
+	const char *tail = cl->route == R_VERSION_LEADERBOARD ? "leaderboard" :
+	    cl->route == R_VERSION_PROVINCES ? "provinces" : "leaderboard.svg";
+	char *end, loc[128];
+	bool bare;
 
 	/* The current version's view, as a GET of it would render it. */
 	(void)view_current(api, cl->route == R_VERSION_LEADERBOARD ?
@@ -1831,15 +1907,30 @@ serve_version(struct call *cl, const char *num)
 	if (cur >= api->n_versions && cur - api->n_versions + 1 > oldest)
 		oldest = cur - api->n_versions + 1;
 	n = strtoull(num, &end, 10);
+	bare = *end == '\0';
+	if (!bare && end[0] == '-' && strlen(end + 1) == 16 &&
+	    strspn(end + 1, "0123456789abcdef") == 16)
+		digest = strtoull(end + 1, &end, 16);
 	slot = &api->versions[n % api->n_versions];
-	if (*num == '\0' || *end != '\0' || num[0] == '-' || n < oldest ||
-	    n > cur || slot->version != n || (cl->route ==
+	if (*num < '0' || *num > '9' || *end != '\0' || n < oldest ||
+	    n > cur || !api->any_kept || slot->version != n ||
+	    (!bare && slot->digest != digest) || (cl->route ==
 	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
 		fail(cl, 404, "unknown_version", NULL, "version %.40s is not "
 		    "kept: versions %llu to %llu are (the last %zu, those "
-		    "that were served)", num, (unsigned long long)oldest,
-		    (unsigned long long)cur, api->n_versions);
+		    "that were served; the URL is the Content-Location of "
+		    "the view, /v1/versions/<n>-<digest>/...)", num,
+		    (unsigned long long)oldest, (unsigned long long)cur,
+		    api->n_versions);
+		return;
+	}
+	if (bare) {
+		snprintf(loc, sizeof(loc), "/v1/versions/%llu-%016llx/%s",
+		    (unsigned long long)n, (unsigned long long)slot->digest,
+		    tail);
+		json_reply(cl->reply, 302, json_pack("{ss}", "location", loc));
+		http_body_header(cl->reply->body, "Location", loc);
 		return;
 	}
 	if (cl->route == R_VERSION_LEADERBOARD_SVG && slot->svg == NULL &&
@@ -1856,19 +1947,31 @@ serve_version(struct call *cl, const char *num)
 }
 
 /*
- * "id: N\nevent: NAME\ndata: BYTES\n\n" at the end of f; a newline inside
+ * An event id: "<version>-<digest>", the version's stamp (its ETag without
+ * quotes).  The digest names the epoch (definition and history), so a
+ * Last-Event-ID from another data dir, another definition or a node that
+ * had applied another history never passes for the current version.
+ */
+static void
+event_id(char *buf, size_t len, uint64_t version, uint64_t digest)
+{
+	snprintf(buf, len, "%llu-%016llx", (unsigned long long)version,
+	    (unsigned long long)digest);
+}
+
+/*
+ * "id: ID\nevent: NAME\ndata: BYTES\n\n" at the end of f; a newline inside
  * the bytes starts another data line (the renderers write one line).
  */
 static void
-write_event(FILE *f, uint64_t version, const char *name, const char *bytes,
+write_event(FILE *f, const char *id, const char *name, const char *bytes,
     size_t len)
 {
 	size_t i;
 
 	while (len > 0 && bytes[len - 1] == '\n')
 		len--;
-	fprintf(f, "id: %llu\nevent: %s\ndata: ", (unsigned long long)version,
-	    name);
+	fprintf(f, "id: %s\nevent: %s\ndata: ", id, name);
 	for (i = 0; i < len; i++) {
 		if (bytes[i] == '\n')
 			fputs("\ndata: ", f);
@@ -1888,6 +1991,33 @@ chunk_of(char *buf, size_t len)
 	return c;
 }
 
+/*
+ * A snapshot of version lb (its leaderboard view), after `prefix`: a
+ * "snapshot" event ({"version": n}: what follows is the whole state, the
+ * versions before it are not replayed) and the leaderboard.  New, or NULL.
+ */
+static struct http_chunk *
+snapshot_events(const char *prefix, const struct view *lb)
+{
+	char *buf = NULL, id[48], data[48];
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	event_id(id, sizeof(id), lb->version, lb->digest);
+	snprintf(data, sizeof(data), "{\"version\":%llu}",
+	    (unsigned long long)lb->version);
+	fputs(prefix, f);
+	write_event(f, id, "snapshot", data, strlen(data));
+	write_event(f, id, "leaderboard", lb->bytes, lb->len);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return chunk_of(buf, len);
+}
+
 /* A version's events: what changed, then the leaderboard.  New, or NULL. */
 static struct http_chunk *
 version_events(struct api *api, uint64_t version, const size_t *changed,
@@ -1896,7 +2026,7 @@ version_events(struct api *api, uint64_t version, const size_t *changed,
 	const struct tally_election *e = core_election(api->core);
 	const struct tally_state *s = core_state(api->core);
 	json_t *o = json_object(), *arr = json_array();
-	char *change, *buf = NULL;
+	char *change, *buf = NULL, id[48];
 	size_t i, len = 0;
 	FILE *f;
 
@@ -1925,8 +2055,9 @@ version_events(struct api *api, uint64_t version, const size_t *changed,
 		free(change);
 		return NULL;
 	}
-	write_event(f, version, "change", change, strlen(change));
-	write_event(f, version, "leaderboard", lb->bytes, lb->len);
+	event_id(id, sizeof(id), lb->version, lb->digest);
+	write_event(f, id, "change", change, strlen(change));
+	write_event(f, id, "leaderboard", lb->bytes, lb->len);
 	free(change);
 	if (fclose(f) != 0)
 		return NULL;
@@ -1938,16 +2069,21 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 {
 	struct api *api = arg;
 	struct timeval soon = { 0, 100 };
-	struct http_chunk *c;
+	struct http_chunk *c, *snap;
 	struct view *lb;
 
-	/* Streams get every version: rendered now, before the state moves on
-	 * with the next request of the round (and so kept in the ring). */
+	/*
+	 * Streams get every version: rendered now, before the state moves on
+	 * with the next request of the round (and so kept in the ring), with
+	 * its snapshot for a stream that has to skip versions.
+	 */
 	if (api->server != NULL && server_streams(api->server) > 0 &&
 	    (lb = view_current(api, VIEW_LEADERBOARD, 0)) != NULL &&
 	    (c = version_events(api, version, changed, n, lb)) != NULL) {
-		server_stream_publish(api->server, c);
+		snap = snapshot_events("", lb);
+		server_stream_publish(api->server, c, snap);
 		http_chunk_unref(c);
+		http_chunk_unref(snap);
 	}
 	/* Long-polls are answered after the round's POSTs. */
 	if (api->waiters != NULL)
@@ -1955,21 +2091,21 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 }
 
 /*
- * GET /v1/events: "retry", then the current leaderboard unless the client's
- * last event id (Last-Event-ID, or ?last_event_id=) is the current version;
- * anything but a number counts as 0.
+ * GET /v1/events: "retry", then, unless the client's last event id
+ * (Last-Event-ID, or ?last_event_id=) is exactly the current version's
+ * ("<version>-<digest>"), a snapshot: a "snapshot" event and the current
+ * leaderboard.  Events between are not kept, so a resume that cannot be
+ * served exactly (an older id, a bare number, an id of another epoch or of
+ * a node ahead of this one) always starts from a snapshot that says so.
  */
 static void
 serve_events(struct call *cl)
 {
 	struct api *api = cl->api;
-	const struct tally_state *s = core_state(api->core);
 	const char *last = cl->rq->last_event_id;
-	uint64_t last_id = 0;
+	const struct core_stamp *st = core_stamp(api->core, SIZE_MAX);
 	struct view *lb;
-	char *buf = NULL, *end;
-	size_t len = 0;
-	FILE *f;
+	char cur[48];
 
 	if (api->stopping) {
 		fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
@@ -1987,27 +2123,21 @@ serve_events(struct call *cl)
 	}
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
-	if (last != NULL) {
-		last_id = strtoull(last, &end, 10);
-		if (*last < '0' || *last > '9' || *end != '\0')
-			last_id = 0;
-	}
-	if (last != NULL && last_id == s->version) {
+	event_id(cur, sizeof(cur), st->version, st->digest);
+	if (last != NULL && strcmp(last, cur) == 0) {
 		cl->reply->stream = http_chunk_ref(api->hello_bare);
 	} else {
-		if (api->hello == NULL || api->hello_version != s->version) {
-			if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL ||
-			    (f = open_memstream(&buf, &len)) == NULL) {
+		if (api->hello == NULL || api->hello_version != st->version ||
+		    api->hello_digest != st->digest) {
+			http_chunk_unref(api->hello);
+			api->hello = NULL;
+			if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL) {
 				fail(cl, 500, "internal", NULL, "out of memory");
 				return;
 			}
-			fputs("retry: 3000\n\n", f);
-			write_event(f, s->version, "leaderboard", lb->bytes,
-			    lb->len);
-			fclose(f);
-			http_chunk_unref(api->hello);
-			api->hello = chunk_of(buf, len);
-			api->hello_version = s->version;
+			api->hello = snapshot_events("retry: 3000\n\n", lb);
+			api->hello_version = st->version;
+			api->hello_digest = st->digest;
 			if (api->hello == NULL) {
 				fail(cl, 500, "internal", NULL, "out of memory");
 				return;
@@ -2245,6 +2375,55 @@ is_false(const char *v)
 	    strcmp(v, "no") == 0);
 }
 
+/*
+ * A POST's query: `dry_run` once, 1/true/yes or 0/false/no, and nothing
+ * else.  A misspelt or malformed parameter must never apply for real what
+ * the poster meant to try (issue 21): 400 bad_query naming it.  false
+ * after fail().
+ */
+struct post_query {
+	struct call	*cl;
+	bool		 bad;
+	unsigned	 seen;
+};
+
+static void
+post_query_arg(void *arg, const char *key, const char *value)
+{
+	struct post_query *q = arg;
+	struct call *cl = q->cl;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "dry_run") != 0)
+		fail(cl, 400, "bad_query", NULL, "unknown query parameter "
+		    "\"%.64s\" on POST %s: the only one taken is dry_run=1 "
+		    "(or true, yes; 0, false, no: a real post)", key,
+		    route_names[cl->route]);
+	else if (q->seen++ > 0)
+		fail(cl, 400, "bad_query", NULL, "dry_run is given more than "
+		    "once: give it once, dry_run=1 or dry_run=0");
+	else if (is_true(value))
+		q->bad = false, cl->dry_run = true;
+	else if (is_false(value))
+		q->bad = false;
+	else
+		fail(cl, 400, "bad_query", NULL, "dry_run=%.32s: the accepted "
+		    "values are 1, true, yes (check, change nothing) and 0, "
+		    "false, no (a real post)", value ? value : "");
+}
+
+static bool
+post_query(struct call *cl)
+{
+	struct post_query q = { cl, false, 0 };
+
+	cl->dry_run = false;
+	http_args_each(cl->rq, post_query_arg, &q);
+	return !q.bad;
+}
+
 static void
 route(struct call *cl, const char *id)
 {
@@ -2282,6 +2461,8 @@ route(struct call *cl, const char *id)
 		http_body_header(cl->reply->body, "Allow", allow);
 		return;
 	}
+	if (post && !post_query(cl))
+		return;
 	switch (r) {
 	case R_HEALTH:
 		serve_health(cl);
@@ -2374,7 +2555,7 @@ api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE, NULL };
+	struct call cl = { api, rq, reply, R_NONE, NULL, false };
 
 	cl.route = match(rq->path, id, sizeof(id));
 	route(&cl, id);
@@ -2388,7 +2569,7 @@ api_admit(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
 	char id[TALLY_ID_MAX + 1];
-	struct call cl = { api, rq, reply, R_NONE, NULL };
+	struct call cl = { api, rq, reply, R_NONE, NULL, false };
 	const struct token *who;
 	bool post;
 
@@ -2411,7 +2592,7 @@ api_admit(struct api *api, const struct http_request *rq,
 		    "body", rq->method, route_names[cl.route]);
 		goto refused;
 	}
-	if (!feed_admit(&cl, &who))
+	if (!feed_admit(&cl, &who) || !post_query(&cl))
 		goto refused;
 	{
 		/* Over its rate: 429 now, like 401, before the body is read. */

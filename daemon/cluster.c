@@ -81,6 +81,7 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 
 #include <event2/event.h>
@@ -245,6 +246,26 @@ on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 	enqueue(cl, it);
 }
 
+#ifdef TALLYD_FAILPOINTS
+/*
+ * TALLYD_FAILPOINTS="ack_delay_ms=N": the first publish acknowledgement
+ * reaches the loop N ms late (tests: an acknowledgement that comes after
+ * its record and many more).  Read once at start; test builds only.
+ */
+static _Atomic long	fp_ack_delay_ms;
+
+static void
+read_failpoints(void)
+{
+	const char *env = getenv("TALLYD_FAILPOINTS"), *p;
+
+	if (env != NULL && (p = strstr(env, "ack_delay_ms=")) != NULL) {
+		fp_ack_delay_ms = atol(p + 13);
+		log_warnx("cluster failpoints in force: %s", env);
+	}
+}
+#endif
+
 /* libnats' thread: the stream's answer to a publish. */
 static void
 on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
@@ -259,6 +280,11 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 		/* A libnats that loses the answer (tests: expire_outs). */
 		natsMsg_Destroy(msg);
 		return;
+	}
+	{
+		long ms = atomic_exchange(&fp_ack_delay_ms, 0);
+		if (ms > 0)
+			usleep((useconds_t)ms * 1000);
 	}
 #endif
 	if ((it = calloc(1, sizeof(*it))) == NULL)
@@ -612,6 +638,9 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		goto nomem;
+#ifdef TALLYD_FAILPOINTS
+	read_failpoints();
+#endif
 	cl->wake[0] = cl->wake[1] = -1;
 	pthread_mutex_init(&cl->mu, NULL);
 	pthread_cond_init(&cl->cv, NULL);
@@ -851,9 +880,15 @@ clog_publish(void *log, const char *payload, size_t len, size_t province,
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return -1;
 	feed_digest(payload, len, digest, sizeof(digest));
-	/* The same feed gets the same id on every node: retries dedupe. */
-	snprintf(id, sizeof(id), "%s:%llu:%s", cl->subjects[province] +
-	    strlen(cl->prefix) + 1, (unsigned long long)f->revision, digest);
+	/* The same feed gets the same id on every node: retries dedupe.  A
+	 * lot (f NULL) has its own: its digest covers the order drawn. */
+	if (f != NULL)
+		snprintf(id, sizeof(id), "%s:%llu:%s", cl->subjects[province] +
+		    strlen(cl->prefix) + 1, (unsigned long long)f->revision,
+		    digest);
+	else
+		snprintf(id, sizeof(id), "%s:lot:%s", cl->subjects[province] +
+		    strlen(cl->prefix) + 1, digest);
 	if (natsMsg_Create(&msg, cl->subjects[province], NULL, payload,
 	    (int)len) != NATS_OK) {
 		free(o);

@@ -67,8 +67,6 @@ struct pending {
 
 /* Cluster mode: how long a post waits for the log before a 503. */
 #define CORE_PUBLISH_WAIT	5
-/* Cluster mode: a record's place applied or refused, for late answers. */
-#define CORE_DECIDED		4096
 
 struct subscriber {
 	core_publish_fn		 fn;
@@ -99,10 +97,20 @@ struct core {
 	/* Cluster mode (a log with publish): see core_log_record. */
 	struct pending		*inflight;	/* published, not yet finished */
 	uint64_t		*subject_seq;	/* per province: its last record */
+	/*
+	 * Whether each record applied while one of this node's records
+	 * waited for its acknowledgement was applied or refused, oldest
+	 * first: its answer when the acknowledgement comes after the record
+	 * (it may come any number of records later).  Emptied whenever no
+	 * record waits.  (A ring of 4,096 turned a poster's own 201 into 200
+	 * once 4,096 more records came first.)
+	 */
 	struct decision {
 		uint64_t	seq;
 		bool		applied;
-	}			 decided[CORE_DECIDED];
+	}			*decided;
+	size_t			 n_decided, cap_decided;
+	bool			 decided_lost;	/* no memory to record one */
 };
 
 /*
@@ -253,6 +261,7 @@ core_destroy(struct core *c)
 	free(c->changed);
 	free(c->in_round);
 	free(c->subject_seq);
+	free(c->decided);
 	free(c);
 }
 
@@ -911,7 +920,8 @@ finish_answer(struct core *c, struct pending *p, bool applied)
 	}
 	/* A copy was applied earlier, or the record lost: check again. */
 	cur = tally_state_current(c->state, p->province[0]);
-	if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
+	if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot, &p->chk[0],
+	    &err) == -1 : tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
 	    c->election->provinces[p->province[0]].id, &p->chk[0], &err) == -1) {
 		answer_kind(c, p, CORE_REJECTED, &err, 0);
 		return;
@@ -971,8 +981,15 @@ publish_round(struct core *c)
 			continue;
 		}
 		cur = tally_state_current(c->state, prov);
-		if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
-		    c->election->provinces[prov].id, &p->chk[0], &err) == -1) {
+		/*
+		 * A lot is a record of the province's subject like a feed:
+		 * every node applies it at the same log position (and refuses
+		 * a second lot for one tie alike, tally_journal_apply).
+		 */
+		if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot,
+		    &p->chk[0], &err) == -1 : tally_feed_check(cur ? cur->feed :
+		    NULL, p->feeds[0], c->election->provinces[prov].id,
+		    &p->chk[0], &err) == -1) {
 			answer_kind(c, p, CORE_REJECTED, &err, 0);
 			pending_free(p);
 			continue;
@@ -987,7 +1004,9 @@ publish_round(struct core *c)
 		 * record: every node applies the same time.
 		 */
 		memcpy(p->at, at, sizeof(at));
-		if (tally_journal_encode(0, 0, at, p->feeds, 1, &rec,
+		if (p->lot != NULL ? tally_journal_encode_request(0, 0, at,
+		    p->lot->by, NULL, 0, &p->lot, 1, &rec, &reclen) == -1 :
+		    tally_journal_encode(0, 0, at, p->feeds, 1, &rec,
 		    &reclen) == -1) {
 			tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory",
 			    NULL, "out of memory; nothing was applied, try again");
@@ -999,8 +1018,8 @@ publish_round(struct core *c)
 		p->sent = time(NULL);
 		p->attempts++;
 		rc = c->log_ops->publish(c->log, rec + TALLY_JOURNAL_HEADER,
-		    reclen - TALLY_JOURNAL_HEADER, prov, p->feeds[0],
-		    c->subject_seq[prov], p);
+		    reclen - TALLY_JOURNAL_HEADER, prov, p->lot ? NULL :
+		    p->feeds[0], c->subject_seq[prov], p);
 		free(rec);
 		if (rc == -1) {
 			c->stats.log_failures++;
@@ -1023,9 +1042,55 @@ publish_round(struct core *c)
 static const bool *
 decided(const struct core *c, uint64_t seq)
 {
-	const struct decision *d = &c->decided[seq % CORE_DECIDED];
+	size_t lo = 0, hi = c->n_decided, mid;
 
-	return d->seq == seq ? &d->applied : NULL;
+	/* In order of seq: a binary search. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (c->decided[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->n_decided && c->decided[lo].seq == seq ?
+	    &c->decided[lo].applied : NULL;
+}
+
+/* Does one of this node's records wait for its acknowledgement? */
+static bool
+unacked(const struct core *c)
+{
+	const struct pending *p;
+
+	for (p = c->inflight; p != NULL; p = p->next)
+		if (!p->acked)
+			return true;
+	return false;
+}
+
+/* Remember how record seq was decided while an acknowledgement is due. */
+static void
+decide(struct core *c, uint64_t seq, bool applied)
+{
+	struct decision *nd;
+	size_t ncap;
+
+	if (!unacked(c)) {
+		c->n_decided = 0;
+		c->decided_lost = false;
+		return;
+	}
+	if (c->n_decided == c->cap_decided) {
+		ncap = c->cap_decided ? 2 * c->cap_decided : 64;
+		if ((nd = realloc(c->decided, ncap * sizeof(*nd))) == NULL) {
+			c->decided_lost = true;
+			return;
+		}
+		c->decided = nd;
+		c->cap_decided = ncap;
+	}
+	c->decided[c->n_decided].seq = seq;
+	c->decided[c->n_decided++].applied = applied;
 }
 
 void
@@ -1043,7 +1108,17 @@ core_log_acked(struct core *c, void *token, enum core_ack ack, uint64_t seq,
 		p->dup = duplicate;
 		if (seq <= c->state->version) {
 			/* Applied before the acknowledgement came. */
-			app = decided(c, seq);
+			if ((app = decided(c, seq)) == NULL &&
+			    c->decided_lost && !p->dup) {
+				/* Not known (no memory): a retry is safe. */
+				inflight_remove(c, p);
+				if (p->done != NULL)
+					c->in_round[prov] = false;
+				answer_kind(c, p, CORE_UNAVAILABLE, NULL,
+				    ENOMEM);
+				pending_free(p);
+				break;
+			}
 			finish(c, p, app != NULL && *app);
 		}
 		break;
@@ -1112,18 +1187,24 @@ core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
 		    "tallyd: the stream holds it", (unsigned long long)seq);
 	s->version = seq;
 	c->chain = fnv64(fnv64(c->chain, &seq, sizeof(seq)), payload, len);
-	c->decided[seq % CORE_DECIDED].seq = seq;
-	c->decided[seq % CORE_DECIDED].applied = ok;
+	decide(c, seq, ok);
 	if (ok) {
 		c->stats.feeds_applied++;
 		for (i = 0; i < c->election->n_provinces; i++)
 			if (s->provinces[i].changed == seq)
 				c->changed[n++] = i;
-		publish_changed(c, n, parse_time(s->updated_at));
 	} else
 		/* Every node refuses the same record the same way. */
 		log_debug("log record %llu not applied: %s",
 		    (unsigned long long)seq, terr.message);
+	/*
+	 * Versions are log positions: a refused record still takes its
+	 * version (the leaderboard says it, and the chain moved), so the
+	 * whole tally's stamp moves with it, changing no province: else one
+	 * ETag would name the bodies of two versions.
+	 */
+	publish_changed(c, n, s->updated_at[0] ? parse_time(s->updated_at) :
+	    c->global.at);
 	for (p = c->inflight; p != NULL; p = next) {
 		next = p->next;
 		if (p->acked && p->seq == seq)

@@ -151,6 +151,7 @@ struct stream {
 	size_t			 off;
 	struct http_chunk	*queued;	/* newest, not started */
 	bool			 suspended;
+	uint64_t		 given;		/* publishes it holds (see fan) */
 };
 
 struct server {
@@ -174,8 +175,17 @@ struct server {
 	unsigned		 stall_timeout;	/* seconds */
 	char			*cors_origin;
 	struct http_chunk	*heartbeat;
-	struct http_chunk	*fan_all;	/* versions since the last fan-out */
-	struct http_chunk	*fan_newest;	/* the newest of them */
+	struct http_chunk	**fan;		/* versions since the last fan-out */
+	size_t			 n_fan, cap_fan;
+	struct http_chunk	*fan_snap;	/* a snapshot of the newest */
+	/*
+	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
+	 * opened after publish k starts from a state that holds it (the API
+	 * renders its hello from the applied state), so it is given only the
+	 * versions after k: no version twice.
+	 */
+	uint64_t		 pub_seq;	/* the last publish */
+	uint64_t		 fan_first;
 	bool			 ending;	/* stopping: streams end */
 	struct event		*ev_fanout;
 	struct event		*ev_heartbeat;
@@ -320,6 +330,32 @@ const char *
 http_arg(const struct http_request *rq, const char *name)
 {
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct args_walk {
+	void	(*fn)(void *, const char *, const char *);
+	void	*arg;
+};
+
+static enum MHD_Result
+args_walk(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct args_walk *w = cls;
+
+	(void)kind;
+	w->fn(w->arg, key, value);
+	return MHD_YES;
+}
+
+void
+http_args_each(const struct http_request *rq,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	struct args_walk w = { fn, arg };
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
+	    &w);
 }
 
 static void
@@ -571,13 +607,52 @@ stream_give(struct stream *st, struct http_chunk *c)
 	st->queued = http_chunk_ref(c);
 }
 
+/* fan[from..] joined in one chunk (new), or NULL. */
+static struct http_chunk *
+fan_join(struct server *srv, size_t from)
+{
+	struct http_chunk *c;
+	size_t len = 0, off = 0, i;
+
+	if (srv->n_fan - from == 1)
+		return http_chunk_ref(srv->fan[from]);
+	for (i = from; i < srv->n_fan; i++)
+		len += srv->fan[i]->len;
+	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = len;
+	for (i = from; i < srv->n_fan; i++) {
+		memcpy(c->bytes + off, srv->fan[i]->bytes, srv->fan[i]->len);
+		off += srv->fan[i]->len;
+	}
+	c->bytes[len] = '\0';
+	return c;
+}
+
+static void
+fan_clear(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_fan; i++)
+		http_chunk_unref(srv->fan[i]);
+	srv->n_fan = 0;
+	http_chunk_unref(srv->fan_snap);
+	srv->fan_snap = NULL;
+}
+
 /*
  * The fan-out, after the replies of the round that made the versions: a
- * stream that has taken everything gets every version since the last
- * fan-out; one that has not yet started the previous chunk gets only the
- * newest (its ids say what it skipped).  Giving is a pointer each; the work
- * is in sending, so parked streams are resumed FANOUT_SLICE at a time, with
- * a turn of the loop (and of the ingest listener) between slices: a POST
+ * stream that has taken everything (or holds only a heartbeat it has not
+ * started) gets every version since the last fan-out, in order; one that
+ * has not yet started the previous chunk is conflated to a snapshot of the
+ * newest version, which says so (a "snapshot" event): a subscriber either
+ * sees every version or is told it skipped some.  The versions are joined
+ * once per fan-out (not once per version: that copy grew with the square
+ * of a round's versions).  Giving is a pointer each; the work is in
+ * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
+ * turn of the loop (and of the ingest listener) between slices: a POST
  * never waits behind more than one slice of writes.
  */
 static void
@@ -585,18 +660,38 @@ fanout(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 	struct timeval soon = { 0, 100 };
+	struct http_chunk *all = NULL;
 	struct stream *st;
 	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
-	if (srv->fan_newest != NULL) {
-		for (st = srv->streams; st != NULL; st = st->next)
-			stream_give(st, st->queued != NULL ? srv->fan_newest :
-			    srv->fan_all);
-		http_chunk_unref(srv->fan_all);
-		http_chunk_unref(srv->fan_newest);
-		srv->fan_all = srv->fan_newest = NULL;
+	if (srv->n_fan > 0) {
+		for (st = srv->streams; st != NULL; st = st->next) {
+			bool behind = st->queued != NULL &&
+			    st->queued != srv->heartbeat;
+			struct http_chunk *part = NULL;
+			if (st->given >= srv->pub_seq)
+				continue;	/* opened after all of them */
+			if (!behind && st->given >= srv->fan_first)
+				/* Opened within: only what came after (rare). */
+				part = fan_join(srv, (size_t)(st->given + 1 -
+				    srv->fan_first));
+			else if (!behind && all == NULL)
+				all = fan_join(srv, 0);
+			if (part == NULL && !behind && all != NULL &&
+			    st->given < srv->fan_first)
+				part = http_chunk_ref(all);
+			/* Without memory for the join: a snapshot. */
+			if (part != NULL)
+				stream_give(st, part);
+			else if (srv->fan_snap != NULL)
+				stream_give(st, srv->fan_snap);
+			http_chunk_unref(part);
+			st->given = srv->pub_seq;
+		}
+		http_chunk_unref(all);
+		fan_clear(srv);
 	}
 	for (st = srv->streams; st != NULL; st = st->next) {
 		if (!st->suspended || st->queued == NULL)
@@ -611,23 +706,38 @@ fanout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-server_stream_publish(struct server *srv, struct http_chunk *c)
+server_stream_publish(struct server *srv, struct http_chunk *c,
+    struct http_chunk *snap)
 {
 	/* Just after the replies now being resumed (their timers are due now). */
 	struct timeval soon = { 0, 100 };
-	struct http_chunk *all;
+	struct http_chunk **nf;
+	size_t ncap;
 
 	if (srv->n_streams == 0)
 		return;
-	if (srv->fan_all == NULL)
-		all = http_chunk_ref(c);
-	else if ((all = http_chunk_new(srv->fan_all->bytes, srv->fan_all->len,
-	    c->bytes, c->len)) == NULL)
-		all = http_chunk_ref(c);	/* without memory: conflate */
-	http_chunk_unref(srv->fan_all);
-	http_chunk_unref(srv->fan_newest);
-	srv->fan_all = all;
-	srv->fan_newest = http_chunk_ref(c);
+	if (srv->n_fan == 0)
+		srv->fan_first = srv->pub_seq + 1;
+	srv->pub_seq++;
+	if (srv->n_fan == srv->cap_fan) {
+		ncap = srv->cap_fan ? 2 * srv->cap_fan : 16;
+		if ((nf = realloc(srv->fan, ncap * sizeof(*nf))) == NULL) {
+			/* Without memory: every stream gets the snapshot. */
+			size_t i;
+			for (i = 0; i < srv->n_fan; i++)
+				http_chunk_unref(srv->fan[i]);
+			srv->n_fan = 0;
+			srv->fan_first = srv->pub_seq;
+			c = snap;
+		} else {
+			srv->fan = nf;
+			srv->cap_fan = ncap;
+		}
+	}
+	if (c != NULL && srv->n_fan < srv->cap_fan)
+		srv->fan[srv->n_fan++] = http_chunk_ref(c);
+	http_chunk_unref(srv->fan_snap);
+	srv->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
 	evtimer_add(srv->ev_fanout, &soon);
 }
 
@@ -684,6 +794,7 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 	}
 	st->rq = rq;
 	st->queued = first;
+	st->given = srv->pub_seq;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_read, st, NULL);
 	if (r == NULL) {
@@ -1652,8 +1763,8 @@ server_destroy(struct server *srv)
 		event_free(srv->ev_fanout);
 	if (srv->ev_heartbeat != NULL)
 		event_free(srv->ev_heartbeat);
-	http_chunk_unref(srv->fan_all);
-	http_chunk_unref(srv->fan_newest);
+	fan_clear(srv);
+	free(srv->fan);
 	http_chunk_unref(srv->heartbeat);
 	free(srv->cors_origin);
 	free(srv);

@@ -266,8 +266,8 @@ struct core_log_ops {
 	bool		(*busy)(void *log);
 	/*
 	 * Publish one record payload (borrowed) for `province` whose feed is
-	 * `f` (borrowed); core_log_acked(token) follows, once.  -1: not sent
-	 * (no acknowledgement follows).
+	 * `f` (borrowed; NULL for a lot); core_log_acked(token) follows,
+	 * once.  -1: not sent (no acknowledgement follows).
 	 */
 	int		(*publish)(void *log, const char *payload, size_t len,
 			    size_t province, const struct tally_feed *f,
@@ -477,6 +477,10 @@ struct http_request {
 
 /* A query argument of the request, or NULL. */
 const char	*http_arg(const struct http_request *rq, const char *name);
+/* Every query argument of the request, in order, repeats included (a
+ * bare `?name` has value NULL). */
+void		 http_args_each(const struct http_request *rq,
+		    void (*fn)(void *, const char *, const char *), void *arg);
 
 struct server	*server_create(struct event_base *base, const struct config *cf,
 		    struct tally_diag *diag);
@@ -505,7 +509,10 @@ unsigned	 server_streams(const struct server *srv);
  * stream still holding an earlier event it has not started to send gets only
  * the newest instead (conflated).
  */
-void		 server_stream_publish(struct server *srv, struct http_chunk *c);
+/* c: a version's events; snap: a snapshot of it, for a stream that must
+ * skip versions (both borrowed; snap may be NULL). */
+void		 server_stream_publish(struct server *srv, struct http_chunk *c,
+		    struct http_chunk *snap);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 server_streams_end(struct server *srv);
 /*

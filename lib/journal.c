@@ -546,6 +546,21 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 			    NULL, "out of memory reading a record");
 			goto out;
 		}
+		/*
+		 * Checked at apply time, as a feed is: in cluster mode two
+		 * nodes may publish lots for one tie, and every node must
+		 * refuse the later one alike (a local journal only holds lots
+		 * checked against the same state, so replay passes).
+		 */
+		if (tally_state_lot_check(s, lot, &chk, err) == -1 ||
+		    chk != TALLY_CHECK_NEW) {
+			if (chk == TALLY_CHECK_DUPLICATE)
+				tally_error_set(err, TALLY_ERROR_CONFLICT,
+				    "bad_record", NULL, "record repeats the lot "
+				    "in force");
+			tally_lot_destroy(lot);
+			goto out;
+		}
 		if (tally_state_lot_apply(s, lot, err) == -1)
 			goto out;
 	}

@@ -1410,3 +1410,83 @@ fail:
 	json_decref(o);
 	return NULL;
 }
+
+json_t *
+tally_render_lot_dry_run(const struct tally_state *s,
+    const struct tally_lot *lot, enum tally_check *chk,
+    struct tally_error *err)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province_state *ps = &s->provinces[lot->province];
+	const struct tally_revision *cur;
+	struct tally_seat_input in;
+	struct tally_seat_result r;
+	size_t order[TALLY_LOT_MAX], j, nl;
+	uint64_t *votes = NULL;
+	bool *excluded = NULL, has_r = false;
+	json_int_t *moved = NULL;
+	json_t *o = NULL, *seats, *national;
+
+	if (tally_state_lot_check(s, lot, chk, err) == -1)
+		return NULL;
+	o = json_object();
+	json_object_set_new(o, "dry_run", json_true());
+	json_object_set_new(o, "status", json_string(*chk == TALLY_CHECK_NEW ?
+	    "applied" : "duplicate"));
+	json_object_set_new(o, "province", json_string(
+	    e->provinces[lot->province].id));
+	json_object_set_new(o, "revision", juint(lot->revision));
+	json_object_set_new(o, "version", juint(s->version +
+	    (*chk == TALLY_CHECK_NEW ? 1 : 0)));
+	seats = json_object();
+	national = json_object();
+	json_object_set_new(o, "seats", seats);
+	json_object_set_new(o, "national_seats", national);
+	if (*chk != TALLY_CHECK_NEW) {
+		json_object_set_new(o, "pending", juint(ps->result.pending));
+		return o;
+	}
+	/* The province's seats with the lot's order for its tie. */
+	cur = tally_state_current(s, lot->province);
+	nl = cur->feed->n_lists ? cur->feed->n_lists : 1;
+	votes = calloc(nl, sizeof(*votes));
+	excluded = calloc(nl, sizeof(*excluded));
+	moved = calloc(e->n_coalitions ? e->n_coalitions : 1, sizeof(*moved));
+	if (votes == NULL || excluded == NULL || moved == NULL ||
+	    !tally_state_seat_input(s, lot->province, &in, votes, excluded) ||
+	    !tally_lot_matches(lot, cur->feed, &ps->result, order) ||
+	    tally_seat_result_init(&r, cur->feed->n_lists,
+	    e->provinces[lot->province].seats) == -1)
+		goto nomem;
+	has_r = true;
+	in.lot_order = order;
+	in.n_lot = lot->n;
+	if (tally_seats_allocate(&in, &r) == -1)
+		goto nomem;
+	for (j = 0; j < cur->feed->n_lists; j++) {
+		set_delta(seats, cur->feed->lists[j].id, r.seats[j],
+		    ps->result.seats[j]);
+		moved[cur->feed->lists[j].coalition] += (json_int_t)r.seats[j] -
+		    (json_int_t)ps->result.seats[j];
+	}
+	for (j = 0; j < e->n_coalitions; j++)
+		if (moved[j] != 0)
+			json_object_set_new(national, e->coalitions[j].id,
+			    json_integer(moved[j]));
+	json_object_set_new(o, "pending", juint(r.pending));
+	tally_seat_result_finish(&r);
+	free(votes);
+	free(excluded);
+	free(moved);
+	return o;
+nomem:
+	if (has_r)
+		tally_seat_result_finish(&r);
+	free(votes);
+	free(excluded);
+	free(moved);
+	json_decref(o);
+	tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+	    "out of memory; try again");
+	return NULL;
+}

@@ -802,6 +802,12 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	contribute(s, lot->province, false);
 	allocate(s, lot->province);
 	contribute(s, lot->province, true);
-	national_threshold(s);
+	/*
+	 * The seat the lot gave moves the national figures as a feed does:
+	 * the levelling tier reads every district result, so it is computed
+	 * again (else a lot, its replay and a snapshot would hold a tier that
+	 * a fresh computation of the same log never gives).
+	 */
+	levelling(s, national_threshold(s) ? SIZE_MAX : lot->province);
 	return 0;
 }

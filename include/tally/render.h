@@ -58,6 +58,17 @@ struct json_t	*tally_render_dry_run(const struct tally_state *s,
 		    enum tally_check *chk, struct tally_error *err);
 
 /*
+ * What posting `lot` (borrowed) would do, changing nothing (?dry_run=1):
+ * checked as the core would (chk NEW or DUPLICATE), then {"dry_run": true,
+ * "status", "province", "revision", "version", "seats": {list: delta},
+ * "pending", "national_seats": {coalition: delta}} (district seats; a
+ * levelling tier is not followed).  NULL with err when it would be refused.
+ */
+struct json_t	*tally_render_lot_dry_run(const struct tally_state *s,
+		    const struct tally_lot *lot, enum tally_check *chk,
+		    struct tally_error *err);
+
+/*
  * GET /v1/provinces/{id}/history: every accepted revision, oldest first.
  * Revisions kept on disk are read with `load` (may be NULL when none are).
  */

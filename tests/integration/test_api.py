@@ -700,6 +700,41 @@ class Caching(ApiTest):
                          m1["tallyd_render_cache_hits_total"] + 1)
 
 
+class ExplainLevelling(ApiTest):
+    """Issue 21: ?explain=1 embeds the national levelling tier, so its
+    validator must move whenever the tier does, even for a province with no
+    levelling seat of its own, and the same state must be the same bytes
+    after a restart."""
+
+    def test_explain_follows_the_levelling_tier(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "data", "elections", "no-2021",
+                               "election.json")) as f:
+            e = json.load(f)
+        quiet = e["provinces"][-1]
+        quiet["levelling_seats"] = 0
+        d = self.start(election=e)
+        path = "/v1/provinces/%s?explain=1" % quiet["id"]
+        self.apply(d, "01", {"revision": 1,
+                             "votes": {"A": 1000, "H": 900, "SV": 300}})
+        first = d.get(path)
+        self.assertEqual(first.status, 200)
+        self.apply(d, "02", {"revision": 1,
+                             "votes": {"A": 100, "H": 2000, "SV": 900}})
+        again = d.get(path, headers={"If-None-Match":
+                                     first.header("ETag")})
+        self.assertEqual(again.status, 200,
+                         "a 304 for stale national levelling figures")
+        self.assertNotEqual(again.body, first.body)
+        now = d.get(path)
+        self.assertEqual(now.body, again.body)
+        d.kill()
+        d2 = self.start(election=e, data_dir=d.data_dir)
+        after = d2.get(path)
+        self.assertEqual(after.body, now.body)
+        self.assertEqual(after.header("ETag"), now.header("ETag"))
+
+
 class Metrics(ApiTest):
     def test_metrics(self):
         d = self.start()

@@ -187,6 +187,128 @@ class ClusterTest(unittest.TestCase):
         self.same_bytes([a, b, c, d])
         self.same_bytes([a, d], "/v1/provinces/%s/history" % pids[0])
 
+    def test_lot_is_a_stream_record(self):
+        """Issue 21: a lot POST killed a node in cluster mode.  A lot is a
+        record on the stream: every node applies it at the same place, a
+        second order for the same tie is refused everywhere, dry runs
+        change nothing, and a restarted node replays it."""
+        a, b, c = self.start_nodes(3)
+        pid = "01"
+        lists = sorted(self.base[pid]["votes"])[:3]
+        # Three lists at 1000 votes for 4 seats: one seat tied three ways
+        # (equal totals, so the rule "votes" leaves it to a lot).
+        st, _, r = post(a.base, pid, {"revision": 1,
+                                      "votes": {k: 1000 for k in lists}})
+        self.assertEqual(st, 201, r)
+        self.converge([a, b, c])
+        detail = json.loads(request(b.base, "GET", "/v1/provinces/01")[2])
+        self.assertEqual(sorted(detail["pending"][0]["tied"]), lists)
+        lot = {"revision": 1, "order": lists}
+        path = "/v1/provinces/01/lot"
+        before = self.converge([a, b, c])
+        st, _, r = request(b.base, "POST", path + "?dry_run=1", lot)
+        self.assertEqual(st, 200, r)
+        self.assertTrue(json.loads(r)["dry_run"])
+        st, _, r = request(b.base, "POST", path, lot)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(json.loads(r)["version"], before + 1)
+        self.converge([a, b, c])
+        # Every node is alive and holds the lot.
+        for n in (a, b, c):
+            d = json.loads(request(n.base, "GET", "/v1/provinces/01")[2])
+            self.assertEqual((d["pending"], d["lot"]["order"]), ([], lists))
+        st, _, r = request(c.base, "POST", path, lot)
+        self.assertEqual((st, json.loads(r)["status"]), (200, "duplicate"))
+        st, _, r = request(a.base, "POST", path, {"revision": 1, "order":
+                                                   list(reversed(lists))})
+        self.assertEqual(st, 409, r)
+        self.assertEqual(json.loads(r)["error"]["code"], "lot_conflict")
+        v = self.converge([a, b, c])
+        self.assertEqual(v, before + 1)
+        lb = self.same_bytes([a, b, c])
+        self.same_bytes([a, b, c], "/v1/provinces/01")
+        # Replayed from the stream by a node that starts again.
+        a.stop()
+        a.start()
+        self.wait(a, start=False)
+        self.converge([a, b, c])
+        self.assertEqual(self.same_bytes([a, b, c])[2], lb[2])
+
+    def test_refused_record_moves_the_stamp(self):
+        """Issue 21: a record refused at apply moved the version but not the
+        stamps, so one ETag named the bodies of two versions."""
+        a, b, c = self.start_nodes(3)
+        refused = 0
+        for pid in sorted(self.base)[:6]:
+            v0 = self.converge([a, b, c])
+            go = threading.Barrier(2)
+            out = []
+
+            def send(node, seed):
+                go.wait()
+                out.append(post(node.base, pid, self.body(pid, 1, seed))[0])
+            ts = [threading.Thread(target=send, args=(a, 1)),
+                  threading.Thread(target=send, args=(b, 2))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(sorted(out), [201, 409], pid)
+            v = self.converge([a, b, c])
+            refused += v - v0 - 1
+            st, h, body = self.same_bytes([a, b, c])
+            self.assertEqual(h["ETag"].strip('"').split("-")[0],
+                             str(json.loads(body)["version"]))
+        # The races put at least one refused record in the stream.
+        self.assertGreater(refused, 0)
+
+    def flood_stream(self, subject, n):
+        """n records straight into the stream (the NATS text protocol on a
+        plain socket): records every node refuses at apply, each a
+        version."""
+        import socket
+        host, port = self.servers[0].url.split("//")[1].split(":")
+        s = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            s.recv(4096)                                    # INFO
+            payload = b'{"not":"a record"}'
+            msg = b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload),
+                                               payload)
+            s.sendall(b'CONNECT {"verbose":false}\r\n' + msg * n +
+                      b"PING\r\n")
+            got = b""
+            while b"PONG" not in got:
+                got += s.recv(4096)
+        finally:
+            s.close()
+
+    def test_late_acknowledgement_keeps_the_poster_201(self):
+        """Issue 21: the fate of a record was kept in a ring of 4,096: an
+        acknowledgement that came after 4,096 more records turned the
+        poster's own 201 into 200."""
+        a = self.node(start=False)
+        a.env["TALLYD_FAILPOINTS"] = "ack_delay_ms=3000"
+        b = self.node(start=False)
+        for n in (a, b):
+            n.start(wait=False)
+        for n in (a, b):
+            self.wait(n, start=False)
+        pid = sorted(self.base)[0]
+        out = []
+        t = threading.Thread(target=lambda: out.append(
+            post(a.base, pid, self.body(pid, 1))))
+        t.start()
+        time.sleep(0.3)
+        self.flood_stream("tally.es-2019-04.%s" % sorted(self.base)[1],
+                          5000)
+        t.join(20)
+        st, _, r = out[0]
+        self.assertEqual(st, 201, r)
+        self.assertEqual(json.loads(r)["status"], "applied")
+        v = self.converge([a, b])
+        self.assertGreaterEqual(v, 5001)
+        self.same_bytes([a, b])
+
     def test_cut_off_from_quorum(self):
         a, b, c = self.start_nodes(3)
         pid = sorted(self.base)[0]

@@ -93,6 +93,66 @@ class Reload(DurabilityTest):
         self.stop(d)
 
 
+    def test_definition_swap_starts_a_new_epoch(self):
+        """Issue 21: a definition swapped by SIGHUP left the old election
+        in the version ring and the SSE hello: /v1/leaderboard's
+        Content-Location served the old election marked immutable, and its
+        .svg answered 500."""
+        from test_live import SSE
+        tmp = tempfile.mkdtemp(prefix="tallyd-epoch-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = small_election(5, os.path.join(tmp, "e.json"), name="Before")
+        d = Daemon(["--election", path], env={"TALLYD_INGEST_TOKEN": TOKEN},
+                   data_dir=self.data_dir)
+        self.addCleanup(self.check_log, d)
+        self.addCleanup(d.cleanup)
+        d.start()
+        old = d.get("/v1/leaderboard")
+        old_loc = old.header("Content-Location")
+        self.assertEqual(d.get(old_loc).body, old.body)
+        self.assertEqual(d.get(old_loc + ".svg").status, 200)
+        old_svg = d.get("/v1/leaderboard.svg")
+        stream = SSE(d.port)
+        hello = stream.wait_for(lambda e: len(e) >= 3)
+        self.assertIn("Before", hello[2]["data"])
+        small_election(7, path, name="After")
+        d.send_signal(signal.SIGHUP)
+        self.wait_log(d, "reloaded: election small", timeout=10)
+        new = d.get("/v1/leaderboard")
+        self.assertIn(b"After", new.body)
+        loc = new.header("Content-Location")
+        self.assertNotEqual(loc, old_loc)
+        r = d.get(loc)
+        self.assertEqual((r.status, r.body), (200, new.body))
+        self.assertIn("immutable", r.header("Cache-Control"))
+        svg = d.get("/v1/leaderboard.svg")
+        self.assertEqual(svg.status, 200)
+        self.assertNotEqual(svg.header("ETag"), old_svg.header("ETag"))
+        r = d.get(svg.header("Content-Location"))
+        self.assertEqual((r.status, r.body), (200, svg.body))
+        # The old URLs never serve the new election.
+        for u, body in ((old_loc, old.body), (old_loc + ".svg",
+                                              old_svg.body)):
+            r = d.get(u)
+            self.assertIn(r.status, (200, 404), u)
+            if r.status == 200:
+                self.assertEqual(r.body, body, u)
+        # Open streams start again from a snapshot of the new election;
+        # the old id resumes nothing.
+        evs = stream.wait_for(lambda e: any(
+            x.get("event") == "leaderboard" and "After" in x["data"]
+            for x in e))
+        self.assertEqual(evs[-2]["event"], "snapshot")
+        stream.close()
+        c = SSE(d.port, headers={"Last-Event-ID": hello[2]["id"]})
+        evs = c.wait_for(lambda e: len(e) >= 3)
+        self.assertEqual(evs[1]["event"], "snapshot")
+        self.assertIn("After", evs[2]["data"])
+        self.assertNotEqual(evs[2]["id"], hello[2]["id"])
+        c.close()
+        self.stop(d)
+
+
 class Validators(DurabilityTest):
     def etags(self, d, paths):
         out = {}

@@ -114,6 +114,14 @@ def leaderboards(evs):
     return [e for e in evs if e.get("event") == "leaderboard"]
 
 
+def version(ev):
+    """The version of an event id "<version>-<digest>" (issue 21: ids carry
+    the epoch's digest)."""
+    n, _, digest = ev["id"].partition("-")
+    assert len(digest) == 16, ev["id"]
+    return int(n)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -149,17 +157,25 @@ class Live(CheckedDaemonTest):
         self.assertEqual(c.header("Cache-Control"), "no-store")
         self.assertEqual(c.header("X-Accel-Buffering"), "no")
         self.assertEqual(c.header("Access-Control-Allow-Origin"), "*")
-        evs = c.wait_for(lambda e: len(e) >= 2)
+        evs = c.wait_for(lambda e: len(e) >= 3)
         self.assertEqual(evs[0], {"retry": "3000"})
-        self.assertEqual((evs[1]["id"], evs[1]["event"]), ("0", "leaderboard"))
+        # A stream starts from a snapshot, which says so.
+        self.assertEqual((version(evs[1]), evs[1]["event"],
+                          json.loads(evs[1]["data"])),
+                         (0, "snapshot", {"version": 0}))
+        self.assertEqual((evs[2]["id"], evs[2]["event"]),
+                         (evs[1]["id"], "leaderboard"))
         versions = [self.post(d, r, p) for r, p in
                     ((1, "baghdad"), (2, "baghdad"), (1, "basra"))]
         self.assertEqual(versions, [1, 2, 3])
-        evs = c.wait_for(lambda e: len(e) >= 8)[2:]
-        self.assertEqual([(e["id"], e["event"]) for e in evs],
-                         [("1", "change"), ("1", "leaderboard"),
-                          ("2", "change"), ("2", "leaderboard"),
-                          ("3", "change"), ("3", "leaderboard")])
+        evs = c.wait_for(lambda e: len(e) >= 9)[3:]
+        self.assertEqual([(version(e), e["event"]) for e in evs],
+                         [(1, "change"), (1, "leaderboard"),
+                          (2, "change"), (2, "leaderboard"),
+                          (3, "change"), (3, "leaderboard")])
+        # The id is the version's ETag.
+        self.assertEqual('"%s"' % evs[5]["id"],
+                         d.get("/v1/leaderboard").header("ETag"))
         self.assertEqual(json.loads(evs[4]["data"]),
                          {"version": 3, "provinces": [
                              {"id": "basra", "revision": 1,
@@ -169,44 +185,66 @@ class Live(CheckedDaemonTest):
                       body={"revision": 2, "status": "final",
                             "votes": {"sairoon": 1001, "fatah": 900}},
                       headers=AUTH).json()["version"]
-        evs = c.wait_for(lambda e: len(e) >= 10)
-        self.assertEqual(json.loads(evs[8]["data"]), {
+        evs = c.wait_for(lambda e: len(e) >= 11)
+        self.assertEqual(json.loads(evs[9]["data"]), {
             "version": v, "provinces": [{"id": "basra", "revision": 2,
                                          "status": "final", "settled": True}]})
         # The leaderboard event is exactly GET /v1/leaderboard's bytes.
         body = d.get("/v1/leaderboard").body
-        self.assertEqual(evs[9]["data"].encode() + b"\n", body)
+        self.assertEqual(evs[10]["data"].encode() + b"\n", body)
         c.close()
 
     def test_resume(self):
         d = self.start()
         for r in (1, 2, 3):
             self.post(d, r)
-        cases = [({"Last-Event-ID": "3"}, "/v1/events", False),
-                 ({}, "/v1/events?last_event_id=3", False),
-                 ({"Last-Event-ID": "1"}, "/v1/events", True),
+        cur = d.get("/v1/leaderboard").header("ETag").strip('"')
+        one = "1-" + cur.split("-")[1]
+        # Only the exact current id resumes without a snapshot: an older
+        # one (its events are not kept), a bare number, another digest.
+        cases = [({"Last-Event-ID": cur}, "/v1/events", False),
+                 ({}, "/v1/events?last_event_id=" + cur, False),
+                 ({"Last-Event-ID": "3"}, "/v1/events", True),
+                 ({"Last-Event-ID": one}, "/v1/events", True),
+                 ({"Last-Event-ID": "3-0123456789abcdef"}, "/v1/events",
+                  True),
                  ({"Last-Event-ID": "garbage"}, "/v1/events", True),
                  ({}, "/v1/events", True)]
         for headers, path, lb in cases:
             c = SSE(d.port, path, headers)
-            evs = c.wait_for(lambda e: len(e) >= (2 if lb else 1))
+            evs = c.wait_for(lambda e: len(e) >= (3 if lb else 1))
             if not lb:
                 c.s.settimeout(0.5)
                 c._fill()
                 evs = c.events()
             self.assertEqual(evs[0], {"retry": "3000"})
             if lb:
-                self.assertEqual((evs[1]["id"], evs[1]["event"]),
-                                 ("3", "leaderboard"), (headers, path))
+                self.assertEqual([(e["id"], e["event"]) for e in evs[1:3]],
+                                 [(cur, "snapshot"), (cur, "leaderboard")],
+                                 (headers, path))
             else:
                 self.assertEqual(len(evs), 1, (headers, path, evs))
             c.close()
         # A resumed client then gets the next version.
-        c = SSE(d.port, headers={"Last-Event-ID": "3"})
+        c = SSE(d.port, headers={"Last-Event-ID": cur})
         c.wait_for(lambda e: len(e) >= 1)
         self.post(d, 4)
         evs = c.wait_for(lambda e: len(leaderboards(e)) >= 1)
-        self.assertEqual(leaderboards(evs)[0]["id"], "4")
+        self.assertEqual(version(leaderboards(evs)[0]), 4)
+        self.assertEqual([e["event"] for e in evs[1:]],
+                         ["change", "leaderboard"])
+        c.close()
+        # Another data dir: the same version number is another state, so
+        # the old id is not taken for it.
+        d.kill()
+        d2 = self.start()
+        for r in (1, 2, 3, 4):
+            self.post(d2, r + 10)
+        c = SSE(d2.port, headers={"Last-Event-ID": evs[-1]["id"]})
+        evs2 = c.wait_for(lambda e: len(e) >= 3)
+        self.assertEqual(evs2[1]["event"], "snapshot")
+        self.assertEqual(version(evs2[2]), 4)
+        self.assertNotEqual(evs2[2]["id"], evs[-1]["id"])
         c.close()
 
     def test_slow_subscriber_conflated(self):
@@ -256,13 +294,98 @@ class Live(CheckedDaemonTest):
         slack = 2560 if under_tsan() else 512
         self.assertLess(rss[3] - rss[2], rss[1] - rss[0] + slack, rss)
         evs = slow.wait_for(lambda e: leaderboards(e) and
-                            leaderboards(e)[-1]["id"] == "650")
+                            version(leaderboards(e)[-1]) == 650)
         lbs = leaderboards(evs)
         self.assertEqual(json.loads(lbs[-1]["data"])["version"], 650)
-        ids = [int(e["id"]) for e in lbs]
+        ids = [version(e) for e in lbs]
         self.assertEqual(ids, sorted(ids))
+        # Every skip of versions is announced by a snapshot event.
+        last = None
+        for e in evs:
+            if e.get("event") == "snapshot":
+                last = None
+            elif e.get("event") == "change":
+                if last is not None:
+                    self.assertEqual(version(e), last + 1, e["id"])
+                last = version(e)
         self.assertLess(len(lbs), 150, "not conflated: %d events" % len(lbs))
         slow.close()
+
+    def check_in_order(self, evs, name):
+        """Every version in order, or a snapshot event that says the stream
+        skipped some (issue 21)."""
+        last = None
+        for e in evs:
+            if e.get("event") == "snapshot":
+                last = version(e)
+            elif e.get("event") == "change":
+                self.assertIsNotNone(last, name)
+                self.assertEqual(version(e), last + 1,
+                                 "%s: version %d after %d without a "
+                                 "snapshot" % (name, version(e), last))
+                last = version(e)
+        return last
+
+    def test_heartbeats_and_rounds_skip_no_version(self):
+        """A heartbeat queued just before a fan-out of several versions
+        left a caught-up stream with only the newest of them."""
+        import threading
+        d = self.start("sse_heartbeat 1\n")
+        provinces = [p["id"] for p in d.get("/v1/provinces").json()
+                     ["provinces"]][:8]
+        streams = [SSE(d.port) for _ in range(4)]
+        for c in streams:
+            self.assertEqual(c.status(), 200)
+        stop = time.monotonic() + 4.5
+        done = []
+
+        def reader(c):
+            # Keeps up, so that conflation is rare and a skip shows.
+            c.s.settimeout(0.2)
+            while time.monotonic() < stop + 1 and not c.closed:
+                c._fill()
+        readers = [threading.Thread(target=reader, args=(c,))
+                   for c in streams]
+        for t in readers:
+            t.start()
+
+        def poster(pid):
+            rev = 0
+            while time.monotonic() < stop:
+                rev += 1
+                r = d.request("POST", "/v1/provinces/%s/results" % pid,
+                              body={"revision": rev,
+                                    "votes": {"sairoon": rev}},
+                              headers=AUTH)
+                self.assertEqual(r.status, 201, r.body)
+            done.append(rev)
+        ths = [threading.Thread(target=poster, args=(p,)) for p in provinces]
+        for t in ths:
+            t.start()
+        # Streams opened while versions are being published: never a
+        # version twice, never one skipped without a snapshot.
+        late = []
+        while time.monotonic() < stop - 0.5:
+            time.sleep(0.3)
+            c = SSE(d.port)
+            self.assertEqual(c.status(), 200)
+            late.append(c)
+            readers.append(threading.Thread(target=reader, args=(c,)))
+            readers[-1].start()
+        streams += late
+        for t in ths:
+            t.join()
+        for t in readers:
+            t.join()
+        last = d.get("/v1/leaderboard").json()["version"]
+        self.assertEqual(last, sum(done))
+        for i, c in enumerate(streams):
+            c.s.settimeout(10)
+            evs = c.wait_for(lambda e: any(x.get("event") in (
+                "change", "snapshot") and version(x) == last for x in e))
+            self.assertTrue(any("comment" in x for x in evs))
+            self.check_in_order(evs, "stream %d" % i)
+            c.close()
 
     def test_heartbeat_and_limit(self):
         d = self.start("sse_heartbeat 1\nsse_max_clients 2\n")
@@ -289,7 +412,7 @@ class Live(CheckedDaemonTest):
         self.assertEqual(r.status, 200)          # no If-None-Match: at once
         etag = r.header("ETag")
         self.assertEqual(r.header("Content-Location"),
-                         "/v1/versions/1/leaderboard")
+                         "/v1/versions/%s/leaderboard" % etag.strip('"'))
         t0 = time.monotonic()
         r = d.get("/v1/leaderboard?wait=1", headers={"If-None-Match": etag})
         self.assertEqual(r.status, 304)
@@ -336,17 +459,28 @@ class Live(CheckedDaemonTest):
         for r in range(1, 6):
             v = self.post(d, r)
             g = d.get("/v1/leaderboard")
-            bodies[v] = (g.body, g.header("ETag"), d.get("/v1/provinces").body)
+            bodies[v] = (g.body, g.header("ETag"), d.get("/v1/provinces").body,
+                         g.header("Content-Location"))
         for v in (3, 4, 5):
-            r = d.get("/v1/versions/%d/leaderboard" % v)
+            tag = bodies[v][1].strip('"')
+            self.assertEqual(bodies[v][3], "/v1/versions/%s/leaderboard" % tag)
+            r = d.get(bodies[v][3])
             self.assertEqual(r.status, 200)
             self.assertEqual(r.body, bodies[v][0])
             self.assertEqual(r.header("ETag"), bodies[v][1])
             self.assertEqual(r.header("Cache-Control"),
                              "public, max-age=31536000, immutable")
-            self.assertEqual(d.get("/v1/versions/%d/provinces" % v).body,
+            self.assertEqual(d.get("/v1/versions/%s/provinces" % tag).body,
                              bodies[v][2])
-        for v in ("2", "6", "0", "x", "-1"):
+            # A bare number names no body for good: a redirect, not kept.
+            r = d.get("/v1/versions/%d/leaderboard" % v)
+            self.assertEqual(r.status, 302)
+            self.assertEqual(r.header("Location"), bodies[v][3])
+            self.assertEqual(r.header("Cache-Control"), "no-store")
+            # Another digest (another epoch) is not this version.
+            r = d.get("/v1/versions/%d-0123456789abcdef/leaderboard" % v)
+            self.assertEqual(r.status, 404)
+        for v in ("2", "6", "0", "x", "-1", "3-x", "3-"):
             r = d.get("/v1/versions/%s/leaderboard" % v)
             self.assertEqual(r.status, 404, v)
             err = r.json()["error"]

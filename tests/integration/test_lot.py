@@ -91,6 +91,112 @@ class LotTest(CheckedDaemonTest):
         d3 = self.start(data_dir=d.data_dir)
         self.assertEqual(self.state(d3), before)
 
+    def test_a_lot_moves_the_levelling_tier_like_a_fresh_count(self):
+        """Issue 21: a lot settles a district seat, and the national
+        levelling tier (Norway) must be computed again, live, at replay and
+        from a snapshot: the same figures as posting the same votes anew."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "data", "elections", "no-2021",
+                            "election.json")
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        d.args = ["--election", path]
+        d.start()
+        votes = {"A": 1000, "H": 1000, "SV": 300}
+        r = self.post(d, "01", {"revision": 1, "votes": votes})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(d.get("/v1/provinces/01").json()["pending"][0]
+                         ["tied"], ["A", "H"])
+        r = self.post(d, "01", {"revision": 1, "order": ["A", "H"]}, "lot")
+        self.assertEqual(r.status, 201, r.body)
+
+        def seats(d):
+            lb = d.get("/v1/leaderboard").json()
+            return {c["id"]: c["seats"] for c in lb["coalitions"]
+                    if c["seats"]}
+
+        after_lot = seats(d)
+        state = (d.get("/v1/leaderboard").body,
+                 d.get("/v1/provinces/01?explain=1").body)
+        # A fresh computation of the very same votes (the lot stays in
+        # force for the same tie) gives the figures the lot must give.
+        fresh = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        fresh.args = ["--election", path]
+        fresh.start()
+        self.assertEqual(self.post(fresh, "01", {"revision": 1, "votes":
+                                                 votes}).status, 201)
+        self.assertEqual(self.post(fresh, "01", {"revision": 1, "order":
+                                                 ["A", "H"]}, "lot").status,
+                         201)
+        self.assertEqual(self.post(fresh, "01", {"revision": 2, "votes":
+                                                 votes}).status, 201)
+        self.assertEqual(seats(fresh), {"A": 12, "H": 12, "SV": 3})
+        self.assertEqual(after_lot, {"A": 12, "H": 12, "SV": 3})
+        # Replayed from the journal (kill: no snapshot) ...
+        d.kill()
+        d2 = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN},
+                         data_dir=d.data_dir)
+        d2.args = ["--election", path]
+        d2.start()
+        self.assertEqual((d2.get("/v1/leaderboard").body,
+                          d2.get("/v1/provinces/01?explain=1").body), state)
+        # ... and restored from the snapshot a clean stop writes.
+        self.assertEqual(d2.stop(), 0)
+        d3 = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN},
+                         data_dir=d.data_dir)
+        d3.args = ["--election", path]
+        d3.start()
+        self.assertEqual((d3.get("/v1/leaderboard").body,
+                          d3.get("/v1/provinces/01?explain=1").body), state)
+
+    def test_post_query_parameters_are_strict(self):
+        """Issue 21: a misspelt or malformed query parameter on a POST
+        applied for real; the lot route ignored ?dry_run=1 altogether."""
+        d = self.start()
+        self.base(d)
+        before = self.state(d)
+        bad = ("dry-run=1", "dryrun=1", "dry_run=on", "dry_run=2",
+               "dry_run=", "dry_run", "dry_run=0&dry_run=1",
+               "dry_run=1&dry_run=1", "dry_run=1&x=1")
+        south2 = dict(SOUTH, revision=2)
+        for q in bad:
+            for path, body in (("/v1/provinces/south/results", south2),
+                               ("/v1/results",
+                                {"results": [dict(south2,
+                                                  province="south")]}),
+                               (LOT, {"revision": 1,
+                                      "order": ["gold", "amber"]})):
+                r = d.request("POST", path + "?" + q, body=body,
+                              headers=AUTH)
+                self.assertError(r, 400, "bad_query")
+                msg = r.json()["error"]["message"]
+                self.assertTrue("dry_run" in msg, msg)
+        self.assertEqual(self.state(d), before)
+        # A dry run of the lot says what it would do and changes nothing.
+        version = d.get("/v1/leaderboard").json()["version"]
+        r = d.request("POST", LOT + "?dry_run=1", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual(r.status, 200, r.body)
+        out = r.json()
+        self.assertEqual((out["dry_run"], out["status"], out["province"],
+                          out["version"], out["seats"], out["pending"]),
+                         (True, "applied", "east", version + 1,
+                          {"gold": 1}, 0))
+        self.assertEqual(out["national_seats"], {"gold": 1})
+        self.assertEqual(self.state(d), before)
+        # ... and a refused lot is refused the same way.
+        self.assertError(d.request("POST", LOT + "?dry_run=true",
+                                   headers=AUTH,
+                                   body={"revision": 1,
+                                         "order": ["gold", "red"]}),
+                         422, "lists_not_tied")
+        # dry_run=0 is a real post.
+        r = d.request("POST", LOT + "?dry_run=0", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual((r.status, r.json()["version"]), (201, version + 1))
+        r = d.request("POST", LOT + "?dry_run=1", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual((r.status, r.json()["status"]), (200, "duplicate"))
+
     def test_bad_lots_change_nothing(self):
         d = self.start()
         self.assertError(self.lot(d, {"revision": 1, "order": ["gold",

@@ -11,7 +11,7 @@ import threading
 import time
 
 from harness import (CheckedDaemonTest, SOURCE_ROOT, free_port, main)
-from test_live import SSE, leaderboards
+from test_live import SSE, leaderboards, version
 
 TOKEN = "nginx-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -164,9 +164,9 @@ class Nginx(CheckedDaemonTest):
             # A handful per view per version (lock + stale while updating).
             self.assertLessEqual(up, 3 * versions + 3, route)
         # Every version through nginx's event stream, in order.
-        last = str(posted[-1])
-        evs = sse.wait_for(lambda e: leaderboards(e)[-1]["id"] == last)
-        ids = [int(e["id"]) for e in leaderboards(evs)]
+        last = posted[-1]
+        evs = sse.wait_for(lambda e: version(leaderboards(e)[-1]) == last)
+        ids = [version(e) for e in leaderboards(evs)]
         self.assertEqual(ids, list(range(ids[0], ids[-1] + 1)))
         self.assertLessEqual(ids[0], posted[0])
         sse.close()
@@ -198,9 +198,10 @@ class Nginx(CheckedDaemonTest):
         self.assertEqual(out["r"].status, 200)
         self.assertEqual(out["r"].json()["version"], 1)
         # The version URL is cached for good.
-        r = d.get("/v1/versions/1/leaderboard", port=port)
+        loc = out["r"].header("Content-Location")
+        r = d.get(loc, port=port)
         self.assertEqual(r.status, 200)
-        r = d.get("/v1/versions/1/leaderboard", port=port)
+        r = d.get(loc, port=port)
         self.assertEqual(r.header("X-Cache-Status"), "HIT")
 
 
