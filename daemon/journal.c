@@ -934,7 +934,7 @@ replay_segment(struct journal *j, const char *path, bool last,
 		    PRIu64 " were acknowledged", torn, j->ack_seq - 1);
 		if (!repair) {
 			tally_diag_add(rp->diag, "%s: damage at offset %zu, not "
-			    "a torn write: the journal ends at sequence %" PRIu64
+			    "a torn write: the journal ends before sequence %" PRIu64
 			    " but records up to sequence %" PRIu64 " (version %"
 			    PRIu64 ") were acknowledged (%s " ACK_FILE "); %"
 			    PRIu64 " acknowledged records are lost, versions %"
@@ -1021,15 +1021,23 @@ fail:
  * corrupt last record below the mark was already handled in replay_segment.
  */
 static int
-ack_check(struct journal *j, struct replay *rp)
+ack_check(struct journal *j, struct replay *rp, bool nothing)
 {
 	bool repair = (rp->flags & JOURNAL_REPAIR) != 0;
 	uint64_t v;
 
 	if (j->next_seq >= j->ack_seq)
 		return 0;
+	if (nothing && (rp->flags & JOURNAL_EMPTY_OK)) {
+		/* --empty: a new tally on purpose (and a new epoch). */
+		log_warnx("--empty: records up to version %" PRIu64 " were "
+		    "acknowledged in this data dir; the new tally starts "
+		    "afresh", j->ack_version);
+		j->ack_seq = j->ack_version = 0;
+		return 0;
+	}
 	if (!repair && !rp->st->repair_cut) {
-		tally_diag_add(rp->diag, "%s: the journal ends at sequence %"
+		tally_diag_add(rp->diag, "%s: the journal ends before sequence %"
 		    PRIu64 " (version %" PRIu64 "), but records up to sequence %"
 		    PRIu64 " (version %" PRIu64 ") were acknowledged (%s/"
 		    ACK_FILE "): %" PRIu64 " acknowledged records are lost, "
@@ -1045,8 +1053,8 @@ ack_check(struct journal *j, struct replay *rp)
 		return -1;
 	}
 	rp->st->lost_records = j->ack_seq - j->next_seq;
-	log_warnx("--repair: DAMAGE: the journal ends at sequence %" PRIu64
-	    " but records up to sequence %" PRIu64 " were acknowledged: %"
+	log_warnx("--repair: DAMAGE: the journal ends before sequence %"
+	    PRIu64 " but records up to sequence %" PRIu64 " were acknowledged: %"
 	    PRIu64 " acknowledged records are lost, versions %" PRIu64 " to %"
 	    PRIu64 "; the feeds they held must be posted again", j->next_seq,
 	    j->ack_seq - 1, j->ack_seq - j->next_seq, rp->st->end_version + 1,
@@ -1160,10 +1168,21 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			goto fail;
 		st->segments++;
 	}
-	if (ack_check(j, &rp) == -1)
-		goto fail;
-	if (j->next_seq < first_seq)
+	if (j->next_seq < first_seq) {
+		/*
+		 * The journal ends inside the snapshot: what it lacks, the
+		 * snapshot holds.  Appends go to a new segment at the
+		 * snapshot's sequence; appended to this one they would leave
+		 * a gap in its sequence, which the next start takes for
+		 * corruption.  (This segment, wholly before the snapshot, is
+		 * removed at the next start.)
+		 */
 		j->next_seq = first_seq;
+		if (!check && j->fd != -1) {
+			close(j->fd);
+			j->fd = -1;
+		}
+	}
 	/*
 	 * A data dir that once had a journal and now has neither a segment
 	 * nor a snapshot lost them (a wrong volume mounted, files deleted):
@@ -1190,6 +1209,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			fsync_dir(dir);
 		}
 	}
+	if (ack_check(j, &rp, n == 0 && first_seq == 1) == -1)
+		goto fail;
 	free_names(names, n);
 	names = NULL;
 	st->seconds = mono_seconds() - t0;
