@@ -24,9 +24,24 @@ tally_state_create(const struct tally_election *e)
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
 	s->open_ = calloc(nc, sizeof(*s->open_));
+	s->check_ = calloc(1, sizeof(*s->check_));
+	s->check_votes_ = calloc(nc, sizeof(*s->check_votes_));
+	s->check_excluded_ = calloc(nc, sizeof(*s->check_excluded_));
+	s->check_excl_ = calloc(nc, sizeof(*s->check_excl_));
+	s->check_pct_ = calloc(nc, sizeof(*s->check_pct_));
+	s->check_exempt_ = calloc(nc, sizeof(*s->check_exempt_));
 	for (i = 0; i < e->n_provinces; i++)
 		if (e->provinces[i].seats > most)
 			most = e->provinces[i].seats;
+	if (s->check_ == NULL || s->check_votes_ == NULL ||
+	    s->check_excluded_ == NULL || s->check_excl_ == NULL ||
+	    s->check_pct_ == NULL || s->check_exempt_ == NULL ||
+	    tally_seat_result_init(s->check_, nc, most) == -1) {
+		free(s->check_);
+		s->check_ = NULL;
+		tally_state_destroy(s);
+		return NULL;
+	}
 	/* One bounds computer for every province: its scratch is not kept. */
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
 	    s->excluded_ == NULL || s->open_ == NULL ||
@@ -83,6 +98,13 @@ tally_state_destroy(struct tally_state *s)
 	free(s->excluded_);
 	free(s->open_);
 	tally_bounds_finish(&s->bounds_);
+	tally_seat_result_finish(s->check_);
+	free(s->check_);
+	free(s->check_votes_);
+	free(s->check_excluded_);
+	free(s->check_excl_);
+	free(s->check_pct_);
+	free(s->check_exempt_);
 	free(s);
 }
 
@@ -671,76 +693,48 @@ trial(const struct tally_state *s, const struct tally_feed *f,
 	const struct tally_election *e = s->election;
 	const struct tally_province *pv = &e->provinces[f->province];
 	const struct tally_province_state *ps = &s->provinces[f->province];
-	size_t nl = f->n_lists ? f->n_lists : 1, order[TALLY_LOT_MAX], i;
-	struct tally_seat_result r;
+	size_t order[TALLY_LOT_MAX], i;
+	struct tally_seat_result *r = s->check_;
 	struct tally_seat_input in;
-	struct tally_frac *pct = NULL;
-	uint64_t *votes;
-	bool *excluded, *exempt = NULL;
-	int rc = -1;
 
-	votes = malloc(nl * sizeof(*votes));
-	excluded = malloc(nl * sizeof(*excluded));
-	if (e->has_list_thresholds) {
-		pct = malloc(nl * sizeof(*pct));
-		exempt = malloc(nl * sizeof(*exempt));
-	}
-	if (votes == NULL || excluded == NULL || (e->has_list_thresholds &&
-	    (pct == NULL || exempt == NULL)) ||
-	    tally_seat_result_init(&r, f->n_lists, pv->seats) == -1) {
-		free(votes);
-		free(excluded);
-		free(pct);
-		free(exempt);
-		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
-		    NULL, "out of memory; nothing was applied, try again");
-	}
 	/* The input allocate() will build (tally_state_seat_input). */
 	for (i = 0; i < f->n_lists; i++) {
 		const struct tally_list_threshold *t =
 		    &e->coalitions[f->lists[i].coalition].threshold;
-		votes[i] = f->lists[i].votes;
-		excluded[i] = excl[f->lists[i].coalition];
-		if (pct != NULL) {
-			exempt[i] = t->exempt;
-			pct[i] = t->set && !t->exempt ? t->percent :
-			    (struct tally_frac){ 0, 1 };
-		}
+		s->check_votes_[i] = f->lists[i].votes;
+		s->check_excluded_[i] = excl[f->lists[i].coalition];
+		s->check_exempt_[i] = t->exempt;
+		s->check_pct_[i] = t->set && !t->exempt ? t->percent :
+		    (struct tally_frac){ 0, 1 };
 	}
 	memset(&in, 0, sizeof(in));
 	in.rule = &pv->rule;
 	in.seats = pv->seats;
 	in.n_lists = f->n_lists;
-	in.votes = votes;
+	in.votes = s->check_votes_;
 	in.blank = f->blank;
-	in.excluded = e->has_national_threshold ? excluded : NULL;
-	in.list_percent = pct;
-	in.exempt = exempt;
-	if (tally_seats_allocate(&in, &r) == -1)
+	in.excluded = e->has_national_threshold ? s->check_excluded_ : NULL;
+	if (e->has_list_thresholds) {
+		in.list_percent = s->check_pct_;
+		in.exempt = s->check_exempt_;
+	}
+	if (tally_seats_allocate(&in, r) == -1)
 		goto broken;
 	if (ps->n_lots > 0 && ps->lots[ps->n_lots - 1]->n <= TALLY_LOT_MAX &&
-	    tally_lot_matches(ps->lots[ps->n_lots - 1], f, &r, order)) {
+	    tally_lot_matches(ps->lots[ps->n_lots - 1], f, r, order)) {
 		in.lot_order = order;
 		in.n_lot = ps->lots[ps->n_lots - 1]->n;
-		if (tally_seats_allocate(&in, &r) == -1)
+		if (tally_seats_allocate(&in, r) == -1)
 			goto broken;
 	}
-	rc = 0;
-	goto out;
+	return 0;
 broken:
-	tally_error_set(err, TALLY_ERROR_INTERNAL, "internal", NULL,
+	return tally_error_set(err, TALLY_ERROR_INTERNAL, "internal", NULL,
 	    "the seat engine failed on revision %llu of %s (%s, %u seats, "
 	    "%zu lists): an internal error, nothing was applied; the "
 	    "operators have the details in the log", (unsigned long long)
 	    f->revision, pv->id, tally_method_name(pv->rule.method),
 	    pv->seats, f->n_lists);
-out:
-	tally_seat_result_finish(&r);
-	free(votes);
-	free(excluded);
-	free(pct);
-	free(exempt);
-	return rc;
 }
 
 /*
@@ -792,14 +786,16 @@ tally_state_check_apply(const struct tally_state *s,
     const struct tally_feed *f, struct tally_error *err)
 {
 	const struct tally_election *e = s->election;
-	bool *excl;
+	bool *excl = s->check_excl_;
 	size_t p;
 	int rc = 0;
 
-	if ((excl = calloc(e->n_coalitions ? e->n_coalitions : 1,
-	    sizeof(*excl))) == NULL)
-		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
-		    NULL, "out of memory; nothing was applied, try again");
+	/* Sized for every province's lists (one list per coalition). */
+	if (f->n_lists > e->n_coalitions)
+		return tally_error_set(err, TALLY_ERROR_INTERNAL, "internal",
+		    NULL, "a snapshot of %s with %zu lists, more than the %zu "
+		    "coalitions", e->provinces[f->province].id, f->n_lists,
+		    e->n_coalitions);
 	/*
 	 * When f moves a coalition across the national threshold, apply
 	 * re-allocates every reporting province: try each of them too.
@@ -814,7 +810,6 @@ tally_state_check_apply(const struct tally_state *s,
 	}
 	if (rc == 0)
 		rc = trial(s, f, excl, err);
-	free(excl);
 	return rc;
 }
 

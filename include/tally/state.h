@@ -175,6 +175,14 @@ struct tally_state {
 	bool				*excluded_;
 	bool				*open_;
 	struct tally_bounds		 bounds_;	/* computes every province's */
+	/* Scratch of tally_state_check_apply, sized for every province
+	 * (lists: n_coalitions; seats: the most of any province). */
+	struct tally_seat_result	*check_;
+	uint64_t			*check_votes_;
+	bool				*check_excluded_;	/* per list */
+	bool				*check_excl_;		/* per coalition */
+	struct tally_frac		*check_pct_;
+	bool				*check_exempt_;
 };
 
 /*
