@@ -1304,6 +1304,8 @@ journal_close(struct journal *j)
 		close(j->wake[1]);
 	if (j->fd != -1)
 		close(j->fd);
+	if (j->ack_fd != -1)
+		close(j->ack_fd);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	free(j->dir);
