@@ -952,8 +952,10 @@ replay_segment(struct journal *j, const char *path, bool last,
 	if (sc == TALLY_SCAN_TORN || (sc == TALLY_SCAN_CORRUPT && repair)) {
 		if (sc == TALLY_SCAN_TORN)
 			log_warnx("%s: torn tail at offset %zu (%s): %s %zu bytes "
-			    "that were never acknowledged", path, off, why,
-			    check ? "a start would drop" : "dropping", len - off);
+			    "that were never acknowledged (%s)", path, off, why,
+			    check ? "a start would drop" : "dropping", len - off,
+			    j->ack_seq > 0 ? "past the acknowledged mark" :
+			    "no acknowledged mark in this data dir to prove it");
 		else
 			log_warnx("%s: --repair: corrupt record at offset %zu "
 			    "(%s): %s the journal there; %zu bytes after it are "
