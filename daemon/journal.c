@@ -1148,6 +1148,37 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 				log_warn("rename %s", path);
 			continue;
 		}
+		if (first > j->next_seq && i > start) {
+			/*
+			 * The segment before this one ends early.  It was
+			 * complete when this one began (rotation syncs it
+			 * first), so this is no torn write: acknowledged
+			 * records are gone from its end.
+			 */
+			if (flags & JOURNAL_REPAIR) {
+				log_warnx("--repair: DAMAGE: %s/%s ends before "
+				    "sequence %" PRIu64 " but %s begins at %"
+				    PRIu64 ": records %" PRIu64 " to %" PRIu64
+				    " are lost; cutting the journal there",
+				    dir, names[i - 1], j->next_seq, path, first,
+				    j->next_seq, first - 1);
+				st->repair_cut = true;
+				i--;	/* this segment again, after the cut */
+				continue;
+			}
+			tally_diag_add(diag, "%s/%s: damage: it ends before "
+			    "sequence %" PRIu64 " but the next segment, %s, "
+			    "begins at %" PRIu64 ": records %" PRIu64 " to %"
+			    PRIu64 " are missing from its end (a segment "
+			    "followed by a later one was complete when the "
+			    "later one began: this is no torn write).  "
+			    "Refusing to start.  Restore it from a copy, or "
+			    "start with --repair to cut the journal there (the "
+			    "later segments are renamed .lost and every lost "
+			    "version is named)", dir, names[i - 1], j->next_seq,
+			    path, first, j->next_seq, first - 1);
+			goto fail;
+		}
 		if (first != j->next_seq) {
 			if (i == start && first_seq == 1)
 				tally_diag_add(diag, "%s: starts at sequence %"

@@ -570,6 +570,40 @@ class EndDamage(DurabilityTest):
         self.assertIn("damage at offset %d, not a torn write" % off, log)
         self.repairs(lost, acked, [p for p, _ in acked[:-1]])
 
+    def test_a_segment_followed_by_another_ends_early(self):
+        """A segment followed by a later one cannot have a torn tail: one
+        that ends before the next begins lost acknowledged records."""
+        seg, recs, acked = self.fill()
+        # Split the journal in two segments, as a rotation would have:
+        # records 1-12 and 13-28 (journal-000000000000000d.log).
+        with open(seg, "rb") as f:
+            data = f.read()
+        k = 12
+        second = os.path.join(self.data_dir, "journal-%016x.log" %
+                              recs[k][2])
+        with open(second, "wb") as f:
+            f.write(data[recs[k][0]:])
+        with open(seg, "r+b") as f:
+            f.truncate(recs[k][0])
+        d = self.start()                # the split journal is sound
+        self.assertEqual(self.version(d), acked[-1][1])
+        d.kill()
+        # Now the first segment loses its last two records.
+        with open(seg, "r+b") as f:
+            f.truncate(recs[k - 2][0])
+        d = self.start(wait=False)
+        self.assertEqual(self.wait_exit(d), 1, d.logtext())
+        log = d.logtext()
+        self.assertIn("%s: damage: it ends before sequence %d but the next "
+                      "segment" % (seg, recs[k - 2][2]), log)
+        self.assertIn("no torn write", log)
+        self.assertIn("--repair", log)
+        self.assertTrue(os.path.exists(second))
+        lost = [r[3]["version"] for r in recs[k - 2:]]
+        self.repairs(lost, acked, [p for p, _ in acked[:k - 2]])
+        self.assertFalse(os.path.exists(second))
+        self.assertTrue(os.path.exists(second + ".lost"))
+
     def test_check_mode_reports_the_damage(self):
         seg, recs, acked = self.fill()
         with open(seg, "r+b") as f:
