@@ -538,9 +538,14 @@ apply_pending(struct core *c, struct pending *p)
 		p->feeds[i] = NULL;
 		if (tally_state_apply(s, f, p->at, &terr) == -1)
 			/* The record is durable but the tally lacks it:
-			 * restart, which replays it. */
-			fatalx("cannot apply a durable record (%s); restart "
-			    "tallyd: the journal holds it", terr.message);
+			 * restart, which replays it (out of memory), or
+			 * stops naming it and the way out (internal; the
+			 * pre-check of round_start makes that one
+			 * unreachable but for a feed of the same round
+			 * moving a national threshold first). */
+			fatalx("cannot apply a durable record (%s: %s); "
+			    "restart tallyd: the journal holds it",
+			    terr.code, terr.message);
 		c->stats.feeds_applied++;
 	}
 	tally_state_bump(s);
