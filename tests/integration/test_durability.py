@@ -604,6 +604,37 @@ class EndDamage(DurabilityTest):
         self.assertFalse(os.path.exists(second))
         self.assertTrue(os.path.exists(second + ".lost"))
 
+    def test_journal_ending_inside_the_snapshot(self):
+        """A segment the snapshot ends inside, cut short: what it lacks the
+        snapshot holds, nothing is lost, and appends must not leave a gap
+        in its sequence (the next start would take that for corruption)."""
+        d = self.start()
+        for pid in PIDS[:8]:
+            self.applied(self.post(d, pid, feed(pid)))
+        d.kill()
+        seg = newest_segment(self.data_dir)
+        recs = records(seg)
+        with open(seg, "rb") as f:
+            data = f.read()
+        d = self.start()
+        self.stop(d)                    # the final snapshot covers all 8
+        self.assertTrue(glob.glob(os.path.join(self.data_dir,
+                                               "snapshot-*.snap")))
+        for s in segments(self.data_dir):
+            os.unlink(s)
+        # As a crash before pruning leaves it, then cut short.
+        with open(seg, "wb") as f:
+            f.write(data[:recs[5][0]])
+        d = self.start()
+        self.assertEqual(self.version(d), 8)
+        self.assertEqual(self.applied(self.post(d, PIDS[9], feed(PIDS[9]))),
+                         9)
+        d.kill()
+        d2 = self.start()
+        self.assertEqual(self.version(d2), 9)
+        self.assertEqual(self.revision(d2, PIDS[9]), 1)
+        self.stop(d2)
+
     def test_check_mode_reports_the_damage(self):
         seg, recs, acked = self.fill()
         with open(seg, "r+b") as f:
