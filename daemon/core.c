@@ -312,11 +312,49 @@ core_stats(const struct core *c)
 	return &c->stats;
 }
 
+#ifdef TALLYD_FAILPOINTS
+/*
+ * TALLYD_FAILPOINTS="engine_fail=<province id>" (test builds only): the seat
+ * engine is taken to fail on every new snapshot of that province, at a
+ * POST's pre-check and at replay: the internal failure that no valid input
+ * reaches once the engine's bugs are fixed.  The id, or NULL.
+ */
+static const char *
+failpoint_engine(char *buf, size_t size)
+{
+	const char *env = getenv("TALLYD_FAILPOINTS"), *p;
+	size_t n;
+
+	if (env == NULL || (p = strstr(env, "engine_fail=")) == NULL)
+		return NULL;
+	p += 12;
+	n = strcspn(p, ",");
+	snprintf(buf, size, "%.*s", (int)n, p);
+	return buf;
+}
+
+static int
+failpoint_engine_error(const char *pid, struct tally_error *err)
+{
+	return tally_error_set(err, TALLY_ERROR_INTERNAL, "internal", NULL,
+	    "the seat engine failed on %s (failpoint engine_fail): an "
+	    "internal error, nothing was applied", pid);
+}
+#endif
+
 int
 core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 {
 	struct core *c = arg;
 
+#ifdef TALLYD_FAILPOINTS
+	char fp[80], pat[100];
+	if (failpoint_engine(fp, sizeof(fp)) != NULL) {
+		snprintf(pat, sizeof(pat), "\"province\":\"%s\"", fp);
+		if (memmem(payload, len, pat, strlen(pat)) != NULL)
+			return failpoint_engine_error(fp, err);
+	}
+#endif
 	if (tally_journal_apply(c->state, payload, len, err) == -1)
 		return -1;
 	c->chain = fnv64(c->chain, payload, len);
@@ -509,9 +547,14 @@ apply_pending(struct core *c, struct pending *p)
 		p->feeds[i] = NULL;
 		if (tally_state_apply(s, f, p->at, &terr) == -1)
 			/* The record is durable but the tally lacks it:
-			 * restart, which replays it. */
-			fatalx("cannot apply a durable record (%s); restart "
-			    "tallyd: the journal holds it", terr.message);
+			 * restart, which replays it (out of memory), or
+			 * stops naming it and the way out (internal; the
+			 * pre-check of round_start makes that one
+			 * unreachable but for a feed of the same round
+			 * moving a national threshold first). */
+			fatalx("cannot apply a durable record (%s: %s); "
+			    "restart tallyd: the journal holds it",
+			    terr.code, terr.message);
 		c->stats.feeds_applied++;
 	}
 	tally_state_bump(s);
@@ -667,6 +710,39 @@ round_start(struct core *c)
 			    tally_feed_check_lists(cur ? cur->feed : NULL,
 			    p->feeds[i], pid, &err) == -1)
 				break;
+			/*
+			 * The feed's effect, computed before it is journaled
+			 * (issue 21): a feed the seat engine fails on is
+			 * refused (500 internal), never written, so that no
+			 * record can stop the daemon at apply or at replay.
+			 */
+			if (p->chk[i] == TALLY_CHECK_NEW &&
+			    tally_state_check_apply(c->state, p->feeds[i],
+			    &err) == -1) {
+				if (err.kind == TALLY_ERROR_INTERNAL)
+					log_warnx("refused revision %llu of %s, "
+					    "nothing journaled: %s",
+					    (unsigned long long)
+					    p->feeds[i]->revision, pid,
+					    err.message);
+				break;
+			}
+#ifdef TALLYD_FAILPOINTS
+			{
+				char fp[80];
+				if (p->chk[i] == TALLY_CHECK_NEW &&
+				    failpoint_engine(fp, sizeof(fp)) != NULL &&
+				    strcmp(fp, pid) == 0) {
+					failpoint_engine_error(pid, &err);
+					log_warnx("refused revision %llu of %s, "
+					    "nothing journaled: %s",
+					    (unsigned long long)
+					    p->feeds[i]->revision, pid,
+					    err.message);
+					break;
+				}
+			}
+#endif
 		}
 		if (i < p->n && p->lot == NULL) {
 			if (p->n > 1) {

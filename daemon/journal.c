@@ -58,7 +58,9 @@ struct job {
 	enum job_kind	 kind;
 	char		*buf;		/* JOB_WRITE: taken */
 	size_t		 len;
-	uint64_t	 seq;		/* JOB_ROTATE: the new segment's first */
+	uint64_t	 seq;		/* JOB_ROTATE: the new segment's first;
+					   JOB_WRITE: the sequence after it */
+	uint64_t	 version;	/* JOB_WRITE: its last record's version */
 };
 
 struct result {
@@ -82,6 +84,16 @@ struct journal {
 	journal_done_cb		 done;			/* [L] */
 	void			*done_arg;		/* [L] */
 	bool			 rotate_pending;	/* [L] */
+
+	/*
+	 * The acknowledged high-water mark (DATA_DIR/journal.acked): the
+	 * sequence after, and the version of, the last record written (and,
+	 * under `always`, synced) before its requests were answered.  The
+	 * journal may not end before it at the next start (see ack_check).
+	 */
+	int			 ack_fd;		/* [W] */
+	uint64_t		 ack_seq;		/* [L] read at open */
+	uint64_t		 ack_version;		/* [L] read at open */
 
 	int			 fd;			/* [W] current segment */
 	char			 path[4400];		/* [W] */
@@ -182,6 +194,20 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* The version a record's payload begins with ({"version":N,...}), or 0. */
+static uint64_t
+payload_version(const char *p, size_t len)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < 12 || memcmp(p, "{\"version\":", 11) != 0)
+		return 0;
+	for (i = 11; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	return v;
+}
+
 const double journal_sync_bounds[JOURNAL_SYNC_BUCKETS] = { 0.0005, 0.001,
     0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
 
@@ -272,6 +298,101 @@ open_segment(struct journal *j, uint64_t seq, struct result *res)
 	return 0;
 }
 
+/*
+ * The marker: "TLA1", CRC32C of the 16 bytes after it, the next sequence
+ * and the version (little endian).  One pwrite of 24 bytes at offset 0, not
+ * synced of its own: it is written after the records it names are durable
+ * (or, under batch/off, written), so it never runs ahead of what was
+ * acknowledged; a power cut may leave it behind, which only weakens the
+ * check (see docs/OPERATIONS.md, "Damage at the journal's end").
+ */
+#define ACK_FILE	"journal.acked"
+#define ACK_SIZE	24
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* [W] (or [L] before journal_start). */
+static void
+ack_write(struct journal *j, uint64_t seq, uint64_t version)
+{
+	unsigned char b[ACK_SIZE];
+	uint32_t crc;
+
+	if (j->ack_fd == -1)
+		return;
+	memcpy(b, "TLA1", 4);
+	put_le64(b + 8, seq);
+	put_le64(b + 16, version);
+	crc = tally_crc32c(0, b + 8, 16);
+	b[4] = (unsigned char)crc;
+	b[5] = (unsigned char)(crc >> 8);
+	b[6] = (unsigned char)(crc >> 16);
+	b[7] = (unsigned char)(crc >> 24);
+	/* A failure only weakens the next start's check: not fatal. */
+	if (pwrite(j->ack_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		;
+	}
+}
+
+/* Read the marker: 0 and the mark, or -1 (none, or unreadable). */
+static int
+ack_read(const char *dir, uint64_t *seq, uint64_t *version)
+{
+	char path[4300];
+	unsigned char b[ACK_SIZE];
+	uint32_t crc;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" ACK_FILE, dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = pread(fd, b, sizeof(b), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(b) || memcmp(b, "TLA1", 4) != 0)
+		return -1;
+	crc = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 |
+	    (uint32_t)b[7] << 24;
+	if (crc != tally_crc32c(0, b + 8, 16))
+		return -1;
+	*seq = get_le64(b + 8);
+	*version = get_le64(b + 16);
+	return 0;
+}
+
+/* The version of the last record in buf (records as encoded), or 0. */
+static uint64_t
+last_version(const char *buf, size_t len)
+{
+	struct tally_record rec;
+	size_t off = 0;
+	uint64_t v = 0;
+	char why[64];
+
+	while (tally_journal_scan(buf, len, &off, &rec, why, sizeof(why)) ==
+	    TALLY_SCAN_RECORD)
+		v = payload_version(rec.payload, rec.len);
+	return v;
+}
+
 /* [W] One job, with no lock held. */
 static void
 writer_run(struct journal *j, struct job *job, struct result *res)
@@ -316,11 +437,14 @@ writer_run(struct journal *j, struct job *job, struct result *res)
 	j->size += (off_t)job->len;
 	if (j->policy == JOURNAL_ALWAYS) {
 		j->dirty = true;
-		writer_sync(j, res);
+		if (!writer_sync(j, res))
+			return;
 	} else if (j->policy == JOURNAL_BATCH && !j->dirty) {
 		j->dirty = true;
 		j->dirty_since = mono_seconds();
 	}
+	/* Durable (or, under batch/off, written): about to be answered. */
+	ack_write(j, job->seq, job->version);
 }
 
 /*
@@ -485,7 +609,8 @@ hand_over(struct journal *j, const struct job *job)
 int
 journal_submit(struct journal *j, char *buf, size_t len, size_t records)
 {
-	struct job job = { JOB_WRITE, buf, len, 0 };
+	struct job job = { JOB_WRITE, buf, len, j->next_seq + records,
+	    last_version(buf, len) };
 
 	if (j->busy) {
 		free(buf);
@@ -500,7 +625,7 @@ journal_submit(struct journal *j, char *buf, size_t len, size_t records)
 int
 journal_rotate(struct journal *j)
 {
-	struct job job = { JOB_ROTATE, NULL, 0, j->next_seq };
+	struct job job = { JOB_ROTATE, NULL, 0, j->next_seq, 0 };
 
 	if (j->busy) {
 		errno = EBUSY;
@@ -619,6 +744,44 @@ name_dropped(const char *path, const char *buf, size_t from, size_t len,
 	}
 }
 
+/*
+ * A record's version and "province revision N, ..." into names (for the
+ * messages that name a record); 0 when the payload says no version.
+ */
+static uint64_t
+record_names(const char *payload, size_t len, char *names, size_t size)
+{
+	json_t *root = json_loadb(payload, len, 0, NULL), *entry;
+	uint64_t version;
+	size_t i, used = 0;
+
+	names[0] = '\0';
+	version = (uint64_t)json_integer_value(json_object_get(root,
+	    "version"));
+	json_array_foreach(json_object_get(root, "results"), i, entry) {
+		int w = snprintf(names + used, size - used,
+		    "%s%s revision %lld", i ? ", " : "",
+		    json_string_value(json_object_get(entry, "province")),
+		    (long long)json_integer_value(json_object_get(entry,
+		    "revision")));
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += (size_t)w;
+	}
+	json_array_foreach(json_object_get(root, "lots"), i, entry) {
+		int w = snprintf(names + used, size - used, "%slot for %s",
+		    used ? ", " : "", json_string_value(json_object_get(entry,
+		    "province")));
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += (size_t)w;
+	}
+	if (names[0] == '\0')
+		snprintf(names, size, "no results");
+	json_decref(root);
+	return version;
+}
+
 static int
 save_cut(const char *dir, const char *path, const char *buf, size_t from,
     size_t len, struct tally_diag *diag)
@@ -709,9 +872,41 @@ replay_segment(struct journal *j, const char *path, bool last,
 		/* A segment may begin before the snapshot's end. */
 		if (rec.seq >= rp->apply_from) {
 			if (rp->apply(rp->arg, rec.payload, rec.len, &err) == -1) {
+				char names[512];
+				uint64_t version = record_names(rec.payload,
+				    rec.len, names, sizeof(names));
+				/*
+				 * Intact but not applicable (a definition
+				 * edited since, or an engine bug): every start
+				 * would stop here.  The record was applied
+				 * whole or not at all, so --repair can cut the
+				 * journal at it like at a corrupt record.
+				 */
+				if (repair && err.kind != TALLY_ERROR_NOMEM) {
+					snprintf(why, sizeof(why), "record %"
+					    PRIu64 " (version %" PRIu64 ": %.40s) "
+					    "cannot be applied: %.40s", rec.seq,
+					    version, names, err.code);
+					log_warnx("%s: record %" PRIu64 " at "
+					    "offset %zu cannot be applied: %s: %s",
+					    path, rec.seq, rec.offset, err.code,
+					    err.message);
+					off = rec.offset;
+					sc = TALLY_SCAN_CORRUPT;
+					break;
+				}
 				tally_diag_add(rp->diag, "%s: record %" PRIu64
-				    " at offset %zu cannot be applied: %s%s%s: %s",
-				    path, rec.seq, rec.offset, err.code,
+				    " (version %" PRIu64 ": %s) at offset %zu "
+				    "cannot be applied: %s%s%s: %s.  Refusing "
+				    "to start: every start would stop at this "
+				    "record.  Either fix the election definition "
+				    "(was it changed since the record was "
+				    "written?) and start again, or start with "
+				    "--repair to cut the journal at this record "
+				    "(add -n to see what it would cut; what is "
+				    "cut is kept beside the journal and every "
+				    "lost version is named)", path, rec.seq,
+				    version, names, rec.offset, err.code,
 				    err.field[0] ? " at " : "", err.field,
 				    err.message);
 				goto fail;
@@ -719,6 +914,11 @@ replay_segment(struct journal *j, const char *path, bool last,
 			rp->st->records++;
 		}
 		j->next_seq++;
+		{
+			uint64_t v = payload_version(rec.payload, rec.len);
+			if (v > rp->st->end_version)
+				rp->st->end_version = v;
+		}
 		if (mono_seconds() - last_report > 2.0) {
 			last_report = mono_seconds();
 			log_info("replaying %s: %zu of %zu bytes, %llu records",
@@ -729,11 +929,41 @@ replay_segment(struct journal *j, const char *path, bool last,
 		/* Only the newest segment can have been cut short. */
 		sc = TALLY_SCAN_CORRUPT;
 	}
+	if (sc == TALLY_SCAN_TORN && j->next_seq < j->ack_seq) {
+		/*
+		 * What looks torn was acknowledged: the record at this offset
+		 * (sequence next_seq) is below the high-water mark, so it was
+		 * durable when its request was answered.  Damage, not a torn
+		 * write: refuse, or with --repair cut here and name the loss.
+		 */
+		char torn[64];
+		snprintf(torn, sizeof(torn), "%.60s", why);
+		snprintf(why, sizeof(why), "%.60s; but records up to sequence %"
+		    PRIu64 " were acknowledged", torn, j->ack_seq - 1);
+		if (!repair) {
+			tally_diag_add(rp->diag, "%s: damage at offset %zu, not "
+			    "a torn write: the journal ends before sequence %" PRIu64
+			    " but records up to sequence %" PRIu64 " (version %"
+			    PRIu64 ") were acknowledged (%s " ACK_FILE "); %"
+			    PRIu64 " acknowledged records are lost, versions %"
+			    PRIu64 " to %" PRIu64 ".  Refusing to start.  "
+			    "Restore the journal from a copy, or start with "
+			    "--repair to accept the loss (every lost version "
+			    "is named in the log and never reused)", path, off,
+			    j->next_seq, j->ack_seq - 1, j->ack_version, j->dir,
+			    j->ack_seq - j->next_seq, rp->st->end_version + 1,
+			    j->ack_version);
+			goto fail;
+		}
+		sc = TALLY_SCAN_CORRUPT;
+	}
 	if (sc == TALLY_SCAN_TORN || (sc == TALLY_SCAN_CORRUPT && repair)) {
 		if (sc == TALLY_SCAN_TORN)
 			log_warnx("%s: torn tail at offset %zu (%s): %s %zu bytes "
-			    "that were never acknowledged", path, off, why,
-			    check ? "a start would drop" : "dropping", len - off);
+			    "that were never acknowledged (%s)", path, off, why,
+			    check ? "a start would drop" : "dropping", len - off,
+			    j->ack_seq > 0 ? "past the acknowledged mark" :
+			    "no acknowledged mark in this data dir to prove it");
 		else
 			log_warnx("%s: --repair: corrupt record at offset %zu "
 			    "(%s): %s the journal there; %zu bytes after it are "
@@ -792,6 +1022,61 @@ fail:
 	return -1;
 }
 
+/*
+ * After replay: the journal must reach the acknowledged high-water mark.  A
+ * journal that ends, at a record boundary, before it lost acknowledged
+ * records (a file cut short, a segment's end overwritten): refuse, or with
+ * --repair name every lost version and keep the mark's version, so that the
+ * version record skip_versions writes moves past all of them.  A torn or
+ * corrupt last record below the mark was already handled in replay_segment.
+ */
+static int
+ack_check(struct journal *j, struct replay *rp, bool nothing)
+{
+	bool repair = (rp->flags & JOURNAL_REPAIR) != 0;
+	uint64_t v;
+
+	if (j->next_seq >= j->ack_seq)
+		return 0;
+	if (nothing && (rp->flags & JOURNAL_EMPTY_OK)) {
+		/* --empty: a new tally on purpose (and a new epoch). */
+		log_warnx("--empty: records up to version %" PRIu64 " were "
+		    "acknowledged in this data dir; the new tally starts "
+		    "afresh", j->ack_version);
+		j->ack_seq = j->ack_version = 0;
+		return 0;
+	}
+	if (!repair && !rp->st->repair_cut) {
+		tally_diag_add(rp->diag, "%s: the journal ends before sequence %"
+		    PRIu64 " (version %" PRIu64 "), but records up to sequence %"
+		    PRIu64 " (version %" PRIu64 ") were acknowledged (%s/"
+		    ACK_FILE "): %" PRIu64 " acknowledged records are lost, "
+		    "versions %" PRIu64 " to %" PRIu64 ".  This is damage (a "
+		    "file cut short or overwritten), not a torn write.  "
+		    "Refusing to start.  Restore the journal from a copy, or "
+		    "start with --repair to accept the loss (every lost "
+		    "version is named in the log and never reused)",
+		    j->path[0] ? j->path : j->dir, j->next_seq,
+		    rp->st->end_version, j->ack_seq - 1, j->ack_version, j->dir,
+		    j->ack_seq - j->next_seq, rp->st->end_version + 1,
+		    j->ack_version);
+		return -1;
+	}
+	rp->st->lost_records = j->ack_seq - j->next_seq;
+	log_warnx("--repair: DAMAGE: the journal ends before sequence %"
+	    PRIu64 " but records up to sequence %" PRIu64 " were acknowledged: %"
+	    PRIu64 " acknowledged records are lost, versions %" PRIu64 " to %"
+	    PRIu64 "; the feeds they held must be posted again", j->next_seq,
+	    j->ack_seq - 1, j->ack_seq - j->next_seq, rp->st->end_version + 1,
+	    j->ack_version);
+	for (v = rp->st->end_version + 1; v <= j->ack_version; v++)
+		log_warnx("--repair: acknowledged version %" PRIu64 " is lost",
+		    v);
+	if (j->ack_version > rp->st->repair_max_version)
+		rp->st->repair_max_version = j->ack_version;
+	return 0;
+}
+
 struct journal *
 journal_open(const char *dir, enum journal_policy policy, long batch_ms,
     uint64_t first_seq, unsigned flags, journal_apply_cb apply, void *arg,
@@ -810,6 +1095,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		return NULL;
 	}
 	j->fd = -1;
+	j->ack_fd = -1;
 	j->wake[0] = j->wake[1] = -1;
 	j->policy = policy;
 	j->batch_ms = batch_ms > 0 ? batch_ms : 1000;
@@ -825,6 +1111,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		tally_diag_add(diag, "%s: cannot list: %s", dir, strerror(errno));
 		goto fail;
 	}
+	if (ack_read(dir, &j->ack_seq, &j->ack_version) == -1)
+		j->ack_seq = j->ack_version = 0;
 	/*
 	 * Segments wholly before the snapshot (the next one starts at or
 	 * before its end) are left by a crash between writing it and pruning:
@@ -868,6 +1156,37 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 				log_warn("rename %s", path);
 			continue;
 		}
+		if (first > j->next_seq && i > start) {
+			/*
+			 * The segment before this one ends early.  It was
+			 * complete when this one began (rotation syncs it
+			 * first), so this is no torn write: acknowledged
+			 * records are gone from its end.
+			 */
+			if (flags & JOURNAL_REPAIR) {
+				log_warnx("--repair: DAMAGE: %s/%s ends before "
+				    "sequence %" PRIu64 " but %s begins at %"
+				    PRIu64 ": records %" PRIu64 " to %" PRIu64
+				    " are lost; cutting the journal there",
+				    dir, names[i - 1], j->next_seq, path, first,
+				    j->next_seq, first - 1);
+				st->repair_cut = true;
+				i--;	/* this segment again, after the cut */
+				continue;
+			}
+			tally_diag_add(diag, "%s/%s: damage: it ends before "
+			    "sequence %" PRIu64 " but the next segment, %s, "
+			    "begins at %" PRIu64 ": records %" PRIu64 " to %"
+			    PRIu64 " are missing from its end (a segment "
+			    "followed by a later one was complete when the "
+			    "later one began: this is no torn write).  "
+			    "Refusing to start.  Restore it from a copy, or "
+			    "start with --repair to cut the journal there (the "
+			    "later segments are renamed .lost and every lost "
+			    "version is named)", dir, names[i - 1], j->next_seq,
+			    path, first, j->next_seq, first - 1);
+			goto fail;
+		}
 		if (first != j->next_seq) {
 			if (i == start && first_seq == 1)
 				tally_diag_add(diag, "%s: starts at sequence %"
@@ -890,8 +1209,21 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			goto fail;
 		st->segments++;
 	}
-	if (j->next_seq < first_seq)
+	if (j->next_seq < first_seq) {
+		/*
+		 * The journal ends inside the snapshot: what it lacks, the
+		 * snapshot holds.  Appends go to a new segment at the
+		 * snapshot's sequence; appended to this one they would leave
+		 * a gap in its sequence, which the next start takes for
+		 * corruption.  (This segment, wholly before the snapshot, is
+		 * removed at the next start.)
+		 */
 		j->next_seq = first_seq;
+		if (!check && j->fd != -1) {
+			close(j->fd);
+			j->fd = -1;
+		}
+	}
 	/*
 	 * A data dir that once had a journal and now has neither a segment
 	 * nor a snapshot lost them (a wrong volume mounted, files deleted):
@@ -918,6 +1250,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			fsync_dir(dir);
 		}
 	}
+	if (ack_check(j, &rp, n == 0 && first_seq == 1) == -1)
+		goto fail;
 	free_names(names, n);
 	names = NULL;
 	st->seconds = mono_seconds() - t0;
@@ -930,6 +1264,19 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			tally_diag_add(diag, "%s", res.what);
 			goto fail;
 		}
+	}
+	{
+		char ack[4300];
+		snprintf(ack, sizeof(ack), "%s/" ACK_FILE, dir);
+		if ((j->ack_fd = open(ack, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0600)) == -1)
+			log_warn("%s: cannot open; damage at the journal's end "
+			    "will not be told from a torn write", ack);
+		/* Past a --repair the version record moves the mark; a
+		 * mark from before this feature, or behind, moves now. */
+		if (j->ack_fd != -1 && !(flags & JOURNAL_REPAIR && 
+		    st->lost_records > 0) && j->next_seq >= j->ack_seq)
+			ack_write(j, j->next_seq, st->end_version);
 	}
 	if (pipe2(j->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		tally_diag_add(diag, "pipe: %s", strerror(errno));
@@ -952,6 +1299,7 @@ journal_append_now(struct journal *j, const char *buf, size_t len,
 		return -1;
 	j->size += (off_t)len;
 	j->next_seq += records;
+	ack_write(j, j->next_seq, last_version(buf, len));
 	return 0;
 }
 
@@ -997,6 +1345,8 @@ journal_close(struct journal *j)
 		close(j->wake[1]);
 	if (j->fd != -1)
 		close(j->fd);
+	if (j->ack_fd != -1)
+		close(j->ack_fd);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	free(j->dir);

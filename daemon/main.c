@@ -974,6 +974,8 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 		    "journal still holds every record)", td->cf.data_dir);
 	}
 	core_set_chain(td->core, chain);
+	/* Where the journal's versions go on from (journal_open, ack_check). */
+	jst->end_version = core_state(td->core)->version;
 	if (td->store.fd != -1)
 		log_info("snapshot: %llu revisions (%zu bytes) up to %s "
 		    "sequence %llu in %.3f s",

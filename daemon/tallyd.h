@@ -116,6 +116,8 @@ struct journal_stats {
 	double		seconds;
 	bool		repair_cut;
 	uint64_t	repair_max_version;	/* highest version --repair dropped */
+	uint64_t	end_version;	/* in: the snapshot's; out: the last record's */
+	uint64_t	lost_records;	/* acknowledged, missing at the end (--repair) */
 };
 
 /*

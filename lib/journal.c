@@ -434,6 +434,11 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
 			    NULL, "out of memory reading a record");
 			goto out;
 		}
+	/*
+	 * A record is applied whole or not at all: a batch's feeds are all
+	 * checked, the seat engine included, before the first is applied (a
+	 * single feed is checked by tally_state_apply itself).
+	 */
 	for (i = 0; i < n; i++) {
 		if (tally_state_check(s, feeds[i], &chk, err) == -1)
 			goto out;
@@ -442,6 +447,10 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
 			    NULL, "record repeats the current revision");
 			goto out;
 		}
+		if (n > 1 && tally_state_check_apply(s, feeds[i], err) == -1)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
 		if (tally_state_apply(s, feeds[i], received_at, err) == -1) {
 			feeds[i] = NULL;
 			goto out;
@@ -497,6 +506,23 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 		tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
 		    "record member \"lots\" is not an array");
 		goto out;
+	}
+	/* Whole or nothing, as in apply_fast: check every feed first. */
+	json_array_foreach(results, i, entry) {
+		struct tally_feed *f;
+		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
+		if (json_array_size(results) < 2)
+			break;
+		if ((f = tally_feed_parse(s->election, NULL, entry, ptr,
+		    err)) == NULL)
+			goto out;
+		rc = tally_state_check(s, f, &chk, err) == -1 ? -1 :
+		    chk != TALLY_CHECK_NEW ? 0 :
+		    tally_state_check_apply(s, f, err);
+		tally_feed_destroy(f);
+		if (rc == -1)
+			goto out;
+		rc = -1;
 	}
 	json_array_foreach(results, i, entry) {
 		struct tally_feed *f;

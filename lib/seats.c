@@ -113,8 +113,9 @@ next_quot(const struct tally_seat_input *in, const struct tally_seat_result *r,
 	divisor(in->rule, r->seats[i], &q->num, &q->den);
 }
 
+/* Record a seat already counted in seats[] as the next step. */
 static void
-award(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
+put_step(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
     bool remainder, bool by_tie_rule)
 {
 	struct tally_seat_step *st = &r->steps[r->n_steps++];
@@ -123,6 +124,13 @@ award(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
 	st->quot = *q;
 	st->remainder = remainder;
 	st->by_tie_rule = by_tie_rule;
+}
+
+static void
+award(struct tally_seat_result *r, size_t list, const struct tally_quot *q,
+    bool remainder, bool by_tie_rule)
+{
+	put_step(r, list, q, remainder, by_tie_rule);
 	r->seats[list]++;
 	r->allocated++;
 }
@@ -379,33 +387,23 @@ allocate_divisor(const struct tally_seat_input *in, struct tally_seat_result *r)
 	}
 }
 
-/* Take the last whole-quota seat awarded to `list` back. */
-static void
-unaward(struct tally_seat_result *r, size_t list)
-{
-	size_t k;
-
-	for (k = r->n_steps; k-- > 0;)
-		if (r->steps[k].list == list) {
-			memmove(&r->steps[k], &r->steps[k + 1],
-			    (r->n_steps - k - 1) * sizeof(r->steps[0]));
-			r->n_steps--;
-			break;
-		}
-	r->seats[list]--;
-	r->allocated--;
-}
-
 /*
  * More whole quotas than seats (only a Hagenbach-Bischoff quota, exact or
  * rounded up, can give S + 1): the lists with the smallest remainders give
  * a seat back, fewer votes first on equal remainders (Act 180/2014 Coll.
- * s. 66(4)).  Lists equal in both are tied for the seats they keep: each
- * gives its seat back and the seats they keep are pending.
+ * s. 66(4)).  Lists equal in both are tied for the seats they keep: under
+ * either tie rule they stay tied (they are equal in votes), and the lot,
+ * when one is supplied that names the last of the seats they keep, decides
+ * who keeps them (first in the lot's order keep); otherwise each gives its
+ * seat back and the seats they keep are pending.
+ *
+ * Works on r->seats[] alone: the steps are written afterwards, so that
+ * the steps array never holds more than S seats (it is sized for S; the
+ * S + 1 whole quotas once overran it, issue 21).
  */
 static void
 take_back(const struct tally_seat_input *in, struct tally_seat_result *r,
-    size_t *o, size_t n)
+    size_t *o, size_t n, size_t *by_lot)
 {
 	uint32_t excess = r->allocated - in->seats;
 	size_t i, j, m, first;
@@ -425,32 +423,62 @@ take_back(const struct tally_seat_input *in, struct tally_seat_result *r,
 	}
 	/* Excess is at most one seat per holder: sum floor(v(S+1)/V) <= S+1. */
 	for (first = 0; excess > 0 && first < m;) {
-		size_t last = first;
+		size_t last = first, g;
+		uint32_t keep;
 		while (last + 1 < m && r->rem_[o[last + 1]] == r->rem_[o[first]] &&
 		    in->votes[o[last + 1]] == in->votes[o[first]])
 			last++;
-		if (last - first + 1 <= excess) {
-			for (i = first; i <= last; i++)
-				unaward(r, o[i]);
-			excess -= (uint32_t)(last - first + 1);
+		g = last - first + 1;
+		if (g <= excess) {
+			for (i = first; i <= last; i++) {
+				r->seats[o[i]]--;
+				r->allocated--;
+			}
+			excess -= (uint32_t)g;
 			first = last + 1;
 			continue;
 		}
-		/* A tie: every one of them gives the seat back, the seats
-		 * they keep are pending. */
+		/* A tie: g lists for the g - excess seats they keep. */
+		keep = (uint32_t)g - excess;
 		r->tie = true;
-		r->tie_seats = (uint32_t)(last - first + 1) - excess;
+		r->tie_seats = keep;
 		r->n_tied = 0;
+		if (in->lot_order != NULL) {
+			/* Order them by the lot; unnamed ones last. */
+			for (i = first + 1; i <= last; i++) {
+				size_t x = o[i];
+				for (j = i; j > first &&
+				    lot_position(in, o[j - 1]) >
+				    lot_position(in, x); j--)
+					o[j] = o[j - 1];
+				o[j] = x;
+			}
+			if (lot_position(in, o[first + keep - 1]) != SIZE_MAX) {
+				/* The lot settles it: the last ones give back. */
+				for (i = first; i <= last; i++) {
+					r->tied[r->n_tied++] = o[i];
+					if (i >= first + keep) {
+						r->seats[o[i]]--;
+						r->allocated--;
+					} else
+						by_lot[o[i]] = 1;
+				}
+				r->tie_resolved = true;
+				r->pending = 0;
+				return;
+			}
+		}
 		for (i = first; i <= last; i++) {
-			unaward(r, o[i]);
+			r->seats[o[i]]--;
+			r->allocated--;
 			r->tied[r->n_tied++] = o[i];
 		}
-		r->pending = r->tie_seats;
+		r->pending = keep;
 		excess = 0;
 	}
 }
 
-static void
+static int
 allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *r)
 {
 	uint64_t total = 0, quota_votes = 0;
@@ -464,7 +492,7 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 			total += in->votes[i];
 	if (total == 0) {
 		r->unfilled = in->seats;
-		return;
+		return 0;
 	}
 	/*
 	 * Hare: quota V/S.  Scaled by S, a list's whole seats are
@@ -496,6 +524,11 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 		r->quota.num = 1;
 		r->quota.den = 1;
 	}
+	/*
+	 * Whole quotas first, counted in seats[] only: they can come to
+	 * S + 1, one more than the steps array holds, until take_back gives
+	 * the extra one back.
+	 */
 	for (i = 0; i < in->n_lists; i++) {
 		uint64_t whole;
 		if (!r->eligible_[i])
@@ -508,14 +541,27 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 			whole = in->votes[i] / quota_votes;
 			r->rem_[i] = in->votes[i] % quota_votes;
 		}
-		for (j = 0; j < whole; j++)
-			award(r, i, &r->quota, false, false);
+		/* sum(whole) <= S + 1 (see above): anything else is a bug. */
+		if (whole > (uint64_t)in->seats + 1 - r->allocated)
+			return -1;
+		r->seats[i] = (uint32_t)whole;
+		r->allocated += (uint32_t)whole;
 		o[n++] = i;
 	}
 	if (r->allocated > in->seats) {
-		take_back(in, r, o, n);
-		return;
+		size_t *by_lot = r->heap_;	/* divisor methods' scratch */
+		for (i = 0; i < in->n_lists; i++)
+			by_lot[i] = 0;
+		take_back(in, r, o, n, by_lot);
+		for (i = 0; i < in->n_lists; i++)
+			for (j = 0; j < r->seats[i]; j++)
+				put_step(r, i, &r->quota, false,
+				    by_lot[i] != 0 && j + 1 == r->seats[i]);
+		return 0;
 	}
+	for (i = 0; i < in->n_lists; i++)
+		for (j = 0; j < r->seats[i]; j++)
+			put_step(r, i, &r->quota, false, false);
 	remaining -= r->allocated;
 	/* Remainders, largest first; equal remainders by votes then index. */
 	for (i = 1; i < n; i++) {
@@ -555,12 +601,13 @@ allocate_remainder(const struct tally_seat_input *in, struct tally_seat_result *
 				q.votes = r->rem_[o[i]];
 				award(r, o[i], &q, true, false);
 			}
-			return;
+			return 0;
 		}
 		settle_tie(in, r, o + above, eq - above, remaining -
 		    (uint32_t)above, true);
-		return;
+		return 0;
 	}
+	return 0;
 }
 
 int
@@ -621,13 +668,20 @@ tally_seats_allocate(const struct tally_seat_input *in,
 	}
 	if (in->seats == 0)
 		return 0;
-	if (TALLY_METHOD_IS_QUOTA(rule->method))
-		allocate_remainder(in, r);
-	else
+	if (TALLY_METHOD_IS_QUOTA(rule->method)) {
+		if (allocate_remainder(in, r) == -1)
+			return -1;
+	} else
 		allocate_divisor(in, r);
-	/* Invariant, checked in every build: every seat is accounted for. */
-	if (r->allocated + r->pending + r->unfilled != in->seats)
-		abort();
+	/*
+	 * Invariants, checked in every build: every seat is accounted for,
+	 * and the steps never outrun their array.  A broken one is a
+	 * bug, reported (-1) rather than fatal: the caller refuses the feed
+	 * that met it and the daemon goes on (issue 21).
+	 */
+	if (r->allocated + r->pending + r->unfilled != in->seats ||
+	    r->n_steps > r->cap_seats)
+		return -1;
 	return 0;
 }
 

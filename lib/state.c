@@ -24,9 +24,24 @@ tally_state_create(const struct tally_election *e)
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
 	s->open_ = calloc(nc, sizeof(*s->open_));
+	s->check_ = calloc(1, sizeof(*s->check_));
+	s->check_votes_ = calloc(nc, sizeof(*s->check_votes_));
+	s->check_excluded_ = calloc(nc, sizeof(*s->check_excluded_));
+	s->check_excl_ = calloc(nc, sizeof(*s->check_excl_));
+	s->check_pct_ = calloc(nc, sizeof(*s->check_pct_));
+	s->check_exempt_ = calloc(nc, sizeof(*s->check_exempt_));
 	for (i = 0; i < e->n_provinces; i++)
 		if (e->provinces[i].seats > most)
 			most = e->provinces[i].seats;
+	if (s->check_ == NULL || s->check_votes_ == NULL ||
+	    s->check_excluded_ == NULL || s->check_excl_ == NULL ||
+	    s->check_pct_ == NULL || s->check_exempt_ == NULL ||
+	    tally_seat_result_init(s->check_, nc, most) == -1) {
+		free(s->check_);
+		s->check_ = NULL;
+		tally_state_destroy(s);
+		return NULL;
+	}
 	/* One bounds computer for every province: its scratch is not kept. */
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
 	    s->excluded_ == NULL || s->open_ == NULL ||
@@ -83,6 +98,13 @@ tally_state_destroy(struct tally_state *s)
 	free(s->excluded_);
 	free(s->open_);
 	tally_bounds_finish(&s->bounds_);
+	tally_seat_result_finish(s->check_);
+	free(s->check_);
+	free(s->check_votes_);
+	free(s->check_excluded_);
+	free(s->check_excl_);
+	free(s->check_pct_);
+	free(s->check_exempt_);
 	free(s);
 }
 
@@ -377,6 +399,21 @@ tally_uncounted_bound(const struct tally_province *pv,
 }
 
 /*
+ * The seat engine failed where it cannot (see allocate): no seat is given,
+ * every one is unfilled, so that the national sums still add up.
+ */
+static void
+engine_failed(struct tally_seat_result *r, uint32_t seats, size_t n_lists)
+{
+	memset(r->seats, 0, n_lists * sizeof(*r->seats));
+	r->allocated = r->pending = 0;
+	r->unfilled = seats;
+	r->tie = r->tie_resolved = false;
+	r->tie_seats = 0;
+	r->n_tied = r->n_steps = 0;
+}
+
+/*
  * Allocate a province's current snapshot into its (already sized) result,
  * and bound what the uncounted can still change.
  */
@@ -392,9 +429,14 @@ allocate(struct tally_state *s, size_t province)
 	ps->n_lot_order = 0;
 	if (!tally_state_seat_input(s, province, &in, s->votes_, s->excluded_))
 		return;
-	/* Sized for this snapshot by tally_state_apply: cannot fail. */
+	/*
+	 * Sized for this snapshot by tally_state_apply, and the engine was
+	 * tried on it by tally_state_check_apply (national re-allocations
+	 * included): cannot fail.  Were it to, the province shows its seats
+	 * unfilled rather than the daemon stopping (issue 21).
+	 */
 	if (tally_seats_allocate(&in, &ps->result) == -1)
-		abort();
+		engine_failed(&ps->result, in.seats, in.n_lists);
 	/*
 	 * A lot settles the tie it was drawn for (IHEC regulation 12/2018
 	 * s.III), and only that one: while the same lists are tied for the
@@ -406,8 +448,16 @@ allocate(struct tally_state *s, size_t province)
 		ps->n_lot_order = ps->lots[ps->n_lots - 1]->n;
 		tally_state_seat_input(s, province, &in, s->votes_,
 		    s->excluded_);
-		if (tally_seats_allocate(&in, &ps->result) == -1)
-			abort();
+		if (tally_seats_allocate(&in, &ps->result) == -1) {
+			/* The lot is not taken: back to the result without
+			 * it, which the engine gave a moment ago. */
+			ps->n_lot_order = 0;
+			tally_state_seat_input(s, province, &in, s->votes_,
+			    s->excluded_);
+			if (tally_seats_allocate(&in, &ps->result) == -1)
+				engine_failed(&ps->result, in.seats,
+				    in.n_lists);
+		}
 	}
 	ps->has_result = true;
 	/* The version this change will be published as (see state.h). */
@@ -424,13 +474,25 @@ allocate(struct tally_state *s, size_t province)
 	/* Sized for every province and list: cannot fail. */
 	if (tally_bounds_compute(&in, &ps->result,
 	    ps->uncounted_from != TALLY_UNCOUNTED_UNKNOWN, ps->uncounted, open,
-	    &s->bounds_) == -1)
-		abort();
-	memcpy(ps->bounds.min, s->bounds_.min, f->n_lists * sizeof(uint32_t));
-	memcpy(ps->bounds.max, s->bounds_.max, f->n_lists * sizeof(uint32_t));
-	ps->bounds.known = s->bounds_.known;
-	ps->bounds.exact = s->bounds_.exact;
-	ps->bounds.settled = s->bounds_.settled;
+	    &s->bounds_) == -1) {
+		/* Cannot happen (sized for every province); were it to, claim
+		 * nothing rather than stop: min 0, max every seat. */
+		for (i = 0; i < f->n_lists; i++) {
+			ps->bounds.min[i] = 0;
+			ps->bounds.max[i] = in.seats;
+		}
+		ps->bounds.known = false;
+		ps->bounds.exact = false;
+		ps->bounds.settled = false;
+	} else {
+		memcpy(ps->bounds.min, s->bounds_.min,
+		    f->n_lists * sizeof(uint32_t));
+		memcpy(ps->bounds.max, s->bounds_.max,
+		    f->n_lists * sizeof(uint32_t));
+		ps->bounds.known = s->bounds_.known;
+		ps->bounds.exact = s->bounds_.exact;
+		ps->bounds.settled = s->bounds_.settled;
+	}
 	/*
 	 * A province with levelling seats is not settled while the tier can
 	 * still move them (bounds cover district seats; the tier is national
@@ -619,6 +681,138 @@ list_thresholds(struct tally_state *s, const struct tally_feed *f)
 	}
 }
 
+/*
+ * Allocate `province` for the snapshot f in a result of its own, with the
+ * national exclusions `excl` (per coalition), as allocate() would: the same
+ * sizes, the lot in force.  0, -1 (err set: `internal` or `out_of_memory`).
+ */
+static int
+trial(const struct tally_state *s, const struct tally_feed *f,
+    const bool *excl, struct tally_error *err)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province *pv = &e->provinces[f->province];
+	const struct tally_province_state *ps = &s->provinces[f->province];
+	size_t order[TALLY_LOT_MAX], i;
+	struct tally_seat_result *r = s->check_;
+	struct tally_seat_input in;
+
+	/* The input allocate() will build (tally_state_seat_input). */
+	for (i = 0; i < f->n_lists; i++) {
+		const struct tally_list_threshold *t =
+		    &e->coalitions[f->lists[i].coalition].threshold;
+		s->check_votes_[i] = f->lists[i].votes;
+		s->check_excluded_[i] = excl[f->lists[i].coalition];
+		s->check_exempt_[i] = t->exempt;
+		s->check_pct_[i] = t->set && !t->exempt ? t->percent :
+		    (struct tally_frac){ 0, 1 };
+	}
+	memset(&in, 0, sizeof(in));
+	in.rule = &pv->rule;
+	in.seats = pv->seats;
+	in.n_lists = f->n_lists;
+	in.votes = s->check_votes_;
+	in.blank = f->blank;
+	in.excluded = e->has_national_threshold ? s->check_excluded_ : NULL;
+	if (e->has_list_thresholds) {
+		in.list_percent = s->check_pct_;
+		in.exempt = s->check_exempt_;
+	}
+	if (tally_seats_allocate(&in, r) == -1)
+		goto broken;
+	if (ps->n_lots > 0 && ps->lots[ps->n_lots - 1]->n <= TALLY_LOT_MAX &&
+	    tally_lot_matches(ps->lots[ps->n_lots - 1], f, r, order)) {
+		in.lot_order = order;
+		in.n_lot = ps->lots[ps->n_lots - 1]->n;
+		if (tally_seats_allocate(&in, r) == -1)
+			goto broken;
+	}
+	return 0;
+broken:
+	return tally_error_set(err, TALLY_ERROR_INTERNAL, "internal", NULL,
+	    "the seat engine failed on revision %llu of %s (%s, %u seats, "
+	    "%zu lists): an internal error, nothing was applied; the "
+	    "operators have the details in the log", (unsigned long long)
+	    f->revision, pv->id, tally_method_name(pv->rule.method),
+	    pv->seats, f->n_lists);
+}
+
+/*
+ * The national exclusions once f replaces its province's snapshot, decided
+ * as national_threshold() decides them; true when any differs from today's.
+ */
+static bool
+exclusions_after(const struct tally_state *s, const struct tally_feed *f,
+    bool *excl)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_rule *rule = &e->rule;
+	const struct tally_revision *cur = tally_state_current(s, f->province);
+	const struct tally_feed *old = cur ? cur->feed : NULL;
+	unsigned __int128 base = 0;
+	bool changed = false;
+	size_t i;
+
+	for (i = 0; i < e->n_coalitions; i++) {
+		excl[i] = s->coalitions[i].excluded;
+		s->votes_[i] = s->coalitions[i].votes;
+	}
+	if (!e->has_national_threshold)
+		return false;
+	for (i = 0; old != NULL && i < old->n_lists; i++)
+		s->votes_[old->lists[i].coalition] -= old->lists[i].votes;
+	for (i = 0; i < f->n_lists; i++)
+		s->votes_[f->lists[i].coalition] += f->lists[i].votes;
+	for (i = 0; i < e->n_coalitions; i++)
+		base += s->votes_[i];
+	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
+		base += s->blank - (old ? old->blank : 0) + f->blank;
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_list_threshold *own =
+		    &e->coalitions[i].threshold;
+		struct tally_frac pct = own->set && !own->exempt ?
+		    own->percent : rule->threshold_percent;
+		bool ex = !own->exempt && (unsigned __int128)s->votes_[i] * 100 *
+		    pct.den < (unsigned __int128)pct.num * base;
+		if (ex != excl[i])
+			changed = true;
+		excl[i] = ex;
+	}
+	return changed;
+}
+
+int
+tally_state_check_apply(const struct tally_state *s,
+    const struct tally_feed *f, struct tally_error *err)
+{
+	const struct tally_election *e = s->election;
+	bool *excl = s->check_excl_;
+	size_t p;
+	int rc = 0;
+
+	/* Sized for every province's lists (one list per coalition). */
+	if (f->n_lists > e->n_coalitions)
+		return tally_error_set(err, TALLY_ERROR_INTERNAL, "internal",
+		    NULL, "a snapshot of %s with %zu lists, more than the %zu "
+		    "coalitions", e->provinces[f->province].id, f->n_lists,
+		    e->n_coalitions);
+	/*
+	 * When f moves a coalition across the national threshold, apply
+	 * re-allocates every reporting province: try each of them too.
+	 */
+	if (exclusions_after(s, f, excl)) {
+		for (p = 0; p < e->n_provinces && rc == 0; p++) {
+			const struct tally_revision *cur =
+			    tally_state_current(s, p);
+			if (p != f->province && cur != NULL)
+				rc = trial(s, cur->feed, excl, err);
+		}
+	}
+	if (rc == 0)
+		rc = trial(s, f, excl, err);
+	return rc;
+}
+
 int
 tally_state_apply(struct tally_state *s, struct tally_feed *f,
     const char *received_at, struct tally_error *err)
@@ -630,6 +824,15 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	struct tally_revision *rev;
 	bool fresh_needed = true;
 
+	/*
+	 * The seat engine first, in a result of its own: a feed it cannot
+	 * allocate is refused with the state untouched (issue 21: one such
+	 * feed used to abort the daemon, at every restart too).
+	 */
+	if (tally_state_check_apply(s, f, err) == -1) {
+		tally_feed_destroy(f);
+		return -1;
+	}
 	/* Take every allocation first, so that failure leaves no trace. */
 	if (grow_revisions(ps) == -1)
 		goto nomem;

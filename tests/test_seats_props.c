@@ -2,8 +2,9 @@
  * test_seats_props.c - properties of the seat engine on random inputs.
  *
  * Usage: test_seats_props
- * Environment: TALLY_PROP_SEED (decimal or 0x hex; the default is fixed so
- * that `meson test` is reproducible), TALLY_PROP_CASES (cases per property).
+ * Environment: TALLYD_SEED or TALLY_PROP_SEED (decimal or 0x hex; the
+ * default is fixed so that `meson test` is reproducible; TALLYD_SEED wins),
+ * TALLY_PROP_CASES (cases per property).
  *
  * Every case is drawn from a seeded splitmix64 generator, and each case
  * reseeds it from (seed, property, case number), so the seed printed first
@@ -26,14 +27,18 @@
  *      and the steps account for every firm seat;
  *   b. divisor methods equal the top-quotients reference, ties included;
  *   c. house monotonicity of divisor methods: one seat more, no list loses;
- *   d. largest remainder keeps Hare's quota rule and equals its reference;
+ *   d. largest remainder (Hare, Droop, Hagenbach-Bischoff exact and rounded
+ *      up, with its take-back of an S + 1-th whole quota) keeps Hare's
+ *      quota rule and equals its reference;
  *   e. no list below the threshold or excluded by the caller gets a seat,
  *      and every threshold status is exact;
  *   f. ties are reported exactly when equal quotients meet at the cut, and
  *      the votes rule and lot orders settle exactly what they should;
  *   g. tally_seats_explain's next_votes and margin, by re-allocation at
  *      the edges, and in small cases at every vote count in between (so
- *      that the fewest / the most is checked, not only the edge).
+ *      that the fewest / the most is checked, not only the edge);
+ *   h. Hagenbach-Bischoff on small degenerate elections, each in a result
+ *      sized exactly for it (see prop_hb).
  *
  * Known engine bug (see test_seats_cases.c, "engine bugs"): g fails for
  * Droop, and for Hare with a province threshold, where a list can lose a
@@ -72,6 +77,7 @@ enum prop {
 	P_TIES,
 	P_TIED_SET,
 	P_EXPLAIN,
+	P_HB,
 	P_N
 };
 
@@ -84,6 +90,7 @@ static const char *const prop_name[P_N] = {
 	"f ties",
 	"f tied[] once settled",
 	"g explain",
+	"h Hagenbach-Bischoff",
 };
 
 /* Cases (or allocations, for a) each property examined, and its failures. */
@@ -288,8 +295,12 @@ gen_rule(struct pcase *c, enum family fam)
 			}
 		}
 	} else {
-		rule->method = rng_chance(50) ? TALLY_METHOD_HARE :
-		    TALLY_METHOD_DROOP;
+		static const enum tally_method lr[] = {
+			TALLY_METHOD_HARE, TALLY_METHOD_DROOP,
+			TALLY_METHOD_HAGENBACH_BISCHOFF,
+			TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL,
+		};
+		rule->method = lr[rng_below(4)];
 	}
 	rule->ties = rng_chance(50) ? TALLY_TIES_VOTES : TALLY_TIES_LOT;
 	rule->threshold_percent.num = 0;
@@ -504,7 +515,8 @@ struct ref {
 	size_t		 n_q;
 	/* Largest remainder. */
 	uint64_t	 total;			/* V, eligible votes */
-	uint64_t	 droop_q;
+	uint64_t	 droop_q;		/* Droop, HB rounded up */
+	uint64_t	 whole_sum;		/* before any take-back */
 	uint32_t	 whole[MAX_LISTS];
 	u128		 rem[MAX_LISTS];
 	bool		 rem_pos[MAX_LISTS];	/* Hare: exact quota not whole */
@@ -672,7 +684,7 @@ ref_reset(struct ref *f)
 	f->tie = false;
 	f->tie_seats = f->above = 0;
 	f->n_q = 0;
-	f->total = f->droop_q = 0;
+	f->total = f->droop_q = f->whole_sum = 0;
 }
 
 /*
@@ -732,6 +744,67 @@ ref_divisor(const struct pcase *c, struct ref *f)
 }
 
 /*
+ * Hagenbach-Bischoff: more whole quotas than seats.  Written from the rule
+ * (Act 180/2014 Coll. s. 66(4)), by counting: a holder of a whole quota gives
+ * one back when every holder "worse" than it (smaller remainder, or equal
+ * remainder and fewer votes) together with those equal to it in both still
+ * fit in the excess; it keeps its seats when the worse alone fill the excess;
+ * otherwise it is tied with its equals for what the excess leaves them.
+ * Tied lists give their seat back, the seats they keep are contested
+ * (settled as any tie: equal in votes, so only a lot settles them).
+ */
+static void
+ref_take_back(const struct pcase *c, struct ref *f, uint32_t excess)
+{
+	uint32_t worse_of_group = 0, group_n = 0;
+	bool gives[MAX_LISTS] = { false };
+	size_t i, j;
+
+	/* Decide for every holder first, then give back (the holders must
+	 * not change under the counting). */
+	for (i = 0; i < c->n; i++) {
+		uint32_t worse = 0, same = 0;
+		if (!f->eligible[i] || f->whole[i] == 0)
+			continue;
+		for (j = 0; j < c->n; j++) {
+			if (!f->eligible[j] || f->whole[j] == 0)
+				continue;
+			if (f->rem[j] < f->rem[i] || (f->rem[j] == f->rem[i] &&
+			    c->votes[j] < c->votes[i]))
+				worse++;
+			else if (f->rem[j] == f->rem[i] &&
+			    c->votes[j] == c->votes[i])
+				same++;
+		}
+		if (worse + same <= excess) {
+			gives[i] = true;
+		} else if (worse < excess) {
+			f->group[i] = true;
+			worse_of_group = worse;
+			group_n = same;
+		}
+	}
+	for (i = 0; i < c->n; i++)
+		if (gives[i]) {
+			f->seats[i]--;
+			f->whole[i]--;
+		}
+	if (group_n == 0)
+		return;
+	for (i = 0; i < c->n; i++)
+		if (f->group[i]) {
+			f->seats[i]--;
+			f->whole[i]--;
+		}
+	f->above = 0;
+	ref_settle(c, f, group_n - (excess - worse_of_group));
+	/* Whatever a group member won back was its whole quota. */
+	for (i = 0; i < c->n; i++)
+		if (f->group[i])
+			f->whole[i] = f->seats[i];
+}
+
+/*
  * The largest-remainder reference.  Hare: a list's exact quota is v*S/V,
  * whole seats its floor, remainder v*S - whole*V (in units of 1/S vote).
  * Droop: Q = floor(V/(S+1)) + 1, whole = v div Q, remainder v mod Q.
@@ -759,9 +832,13 @@ ref_remainder(const struct pcase *c, struct ref *f)
 		f->unfilled = s;
 		return;
 	}
-	f->droop_q = f->total / ((uint64_t)s + 1) + 1;
+	/* The integer quota: Droop's, or Hagenbach-Bischoff's rounded up. */
+	if (c->rule.method == TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL)
+		f->droop_q = (f->total + s) / ((uint64_t)s + 1);
+	else
+		f->droop_q = f->total / ((uint64_t)s + 1) + 1;
 	for (i = 0; i < c->n; i++) {
-		u128 v = c->votes[i];
+		u128 v = c->votes[i], scale = (u128)s + 1;
 		f->rem_pos[i] = false;
 		f->rem[i] = 0;
 		if (!f->eligible[i])
@@ -770,13 +847,24 @@ ref_remainder(const struct pcase *c, struct ref *f)
 			f->whole[i] = (uint32_t)(v * s / f->total);
 			f->rem[i] = v * s - (u128)f->whole[i] * f->total;
 			f->rem_pos[i] = f->rem[i] != 0;
+		} else if (c->rule.method == TALLY_METHOD_HAGENBACH_BISCHOFF) {
+			/* v / (V / (S+1)) = v (S+1) / V, in units of 1/(S+1). */
+			f->whole[i] = (uint32_t)(v * scale / f->total);
+			f->rem[i] = v * scale - (u128)f->whole[i] * f->total;
 		} else {
 			f->whole[i] = (uint32_t)(v / f->droop_q);
 			f->rem[i] = v - (u128)f->whole[i] * f->droop_q;
 		}
 		f->seats[i] = f->whole[i];
-		left -= f->whole[i];
+		f->whole_sum += f->whole[i];
 	}
+	if (f->whole_sum > s) {
+		ref_take_back(c, f, (uint32_t)(f->whole_sum - s));
+		for (i = 0; i < c->n; i++)
+			f->allocated += f->seats[i];
+		return;
+	}
+	left -= (uint32_t)f->whole_sum;
 	while (left >= f->n_eligible) {
 		for (i = 0; i < c->n; i++)
 			f->seats[i] += f->eligible[i];
@@ -815,8 +903,7 @@ ref_remainder(const struct pcase *c, struct ref *f)
 static void
 ref_compute(const struct pcase *c, struct ref *f)
 {
-	if (c->rule.method == TALLY_METHOD_HARE ||
-	    c->rule.method == TALLY_METHOD_DROOP)
+	if (TALLY_METHOD_IS_QUOTA(c->rule.method))
 		ref_remainder(c, f);
 	else
 		ref_divisor(c, f);
@@ -962,6 +1049,10 @@ check_remainder_extra(const struct pcase *c, const struct tally_seat_result *r,
 		PCHECK(P_REMAINDER, rq_cmp_value(r->quota.votes, r->quota.num,
 		    r->quota.den, f->total, c->seats, 1) == 0,
 		    "Hare quota V/S");
+	else if (c->rule.method == TALLY_METHOD_HAGENBACH_BISCHOFF)
+		PCHECK(P_REMAINDER, rq_cmp_value(r->quota.votes, r->quota.num,
+		    r->quota.den, f->total, (uint64_t)c->seats + 1, 1) == 0,
+		    "Hagenbach-Bischoff quota V/(S+1)");
 	else
 		PCHECK(P_REMAINDER, rq_cmp_value(r->quota.votes, r->quota.num,
 		    r->quota.den, f->droop_q, 1, 1) == 0, "Droop quota");
@@ -1110,8 +1201,7 @@ find_tie(struct pcase *c, struct ref *f)
 	uint32_t cand[MAX_SEATS], n = 0, s;
 	size_t sizes[MAX_SEATS], i;
 
-	if (c->rule.method == TALLY_METHOD_HARE ||
-	    c->rule.method == TALLY_METHOD_DROOP) {
+	if (TALLY_METHOD_IS_QUOTA(c->rule.method)) {
 		for (i = 0; i < MAX_SEATS; i++)
 			sizes[i] = i + 1;
 		shuffle(sizes, MAX_SEATS);
@@ -1319,7 +1409,7 @@ static void
 prop_explain(uint64_t seed, unsigned long cases, struct tally_seat_result *r,
     struct tally_seat_result *scratch, struct tally_seat_result *r2)
 {
-	unsigned long i, explain_failed[4] = { 0 };
+	unsigned long i, explain_failed[6] = { 0 };
 	size_t l;
 
 	for (i = 0; i < cases; i++) {
@@ -1352,6 +1442,9 @@ prop_explain(uint64_t seed, unsigned long cases, struct tally_seat_result *r,
 			 * single boundary (a list can lose seats by gaining
 			 * votes): explain must say so, and only there. */
 			bool none = c.rule.method == TALLY_METHOD_DROOP ||
+			    c.rule.method == TALLY_METHOD_HAGENBACH_BISCHOFF ||
+			    c.rule.method ==
+			    TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL ||
 			    (c.rule.method == TALLY_METHOD_HARE &&
 			    c.rule.threshold_of != TALLY_THRESHOLD_NONE &&
 			    c.rule.threshold_scope == TALLY_SCOPE_PROVINCE);
@@ -1415,6 +1508,147 @@ prop_explain(uint64_t seed, unsigned long cases, struct tally_seat_result *r,
 	    explain_failed[TALLY_METHOD_DROOP]);
 }
 
+/*
+ * h: Hagenbach-Bischoff, exact and rounded up, on small elections drawn to
+ * hit every shape the quota makes: one list, every vote zero, lists equal in
+ * votes (1:1 for one seat), votes that are exact multiples of the quota (so
+ * that the whole quotas come to S + 1 and one must be given back, tied when
+ * the smallest remainders are equal in votes too), more seats than lists,
+ * with and without thresholds, under both tie rules, with no lot, a lot
+ * naming the tied lists and a partial lot.  Each case runs in a result sized
+ * exactly for it (lists and seats), as the daemon sizes a province's, so
+ * that a write past an array is a crash under ASan (issue 21: the S + 1
+ * whole quotas overran the steps array) rather than a silent scribble into
+ * spare capacity.
+ */
+static void
+gen_hb_case(struct pcase *c)
+{
+	uint64_t unit, parts[MAX_LISTS];
+	uint32_t left;
+	size_t i, k;
+
+	memset(c, 0, sizeof(*c));
+	c->rule.first_divisor.num = c->rule.first_divisor.den = 1;
+	c->rule.method = rng_chance(50) ? TALLY_METHOD_HAGENBACH_BISCHOFF :
+	    TALLY_METHOD_HAGENBACH_BISCHOFF_CEIL;
+	c->rule.ties = rng_chance(50) ? TALLY_TIES_VOTES : TALLY_TIES_LOT;
+	c->rule.threshold_percent.den = 1;
+	if (rng_chance(20)) {
+		c->rule.threshold_of = rng_chance(50) ? TALLY_THRESHOLD_VALID :
+		    TALLY_THRESHOLD_LIST;
+		c->rule.threshold_percent.num = rng_range(1, 30);
+	}
+	c->seats = (uint32_t)(rng_chance(30) ? 1 : rng_range(1, 12));
+	c->n = rng_chance(25) ? 1 : rng_range(2, 6);
+	unit = rng_chance(50) ? 1 : rng_range(1, 1000);
+	switch (rng_below(6)) {
+	case 0:		/* tiny counts: zeros, ones, equal values */
+		for (i = 0; i < c->n; i++)
+			c->votes[i] = rng_below(4);
+		break;
+	case 1:		/* every vote zero */
+		break;
+	case 2:		/* every list equal */
+		for (i = 0; i < c->n; i++)
+			c->votes[i] = unit;
+		break;
+	case 3:		/* multiples of the quota: S + 1 whole quotas */
+		left = c->seats + 1;
+		for (i = 0; i < c->n; i++)
+			parts[i] = 0;
+		for (k = 0; k < left; k++)
+			parts[rng_below(c->n)]++;
+		for (i = 0; i < c->n; i++)
+			c->votes[i] = parts[i] * unit;
+		break;
+	case 4:		/* more seats than lists */
+		c->seats = (uint32_t)rng_range(c->n, 3 * c->n + 3);
+		for (i = 0; i < c->n; i++)
+			c->votes[i] = rng_below(20) * unit;
+		break;
+	default:
+		for (i = 0; i < c->n; i++)
+			c->votes[i] = rng_chance(50) ? unit * rng_below(8) :
+			    rng_below(200);
+		break;
+	}
+	if (rng_chance(20))
+		c->blank = rng_below(10);
+	if (rng_chance(10)) {
+		c->use_excluded = true;
+		for (i = 0; i < c->n; i++)
+			c->excluded[i] = rng_chance(20);
+	}
+	if (rng_chance(30))
+		gen_lot(c);
+}
+
+static void
+prop_hb(uint64_t seed, unsigned long cases, struct ref *f)
+{
+	unsigned long i, shapes[4] = { 0 };
+	bool group[MAX_LISTS];
+	size_t l;
+
+	for (i = 0; i < cases; i++) {
+		unsigned long before = check_failed;
+		struct tally_seat_result rr;
+		struct pcase c, v;
+
+		rng_case(seed, P_HB, i);
+		gen_hb_case(&c);
+		if (tally_seat_result_init(&rr, c.n, c.seats) == -1) {
+			fprintf(stderr, "out of memory\n");
+			exit(1);
+		}
+		ref_remainder(&c, f);
+		if (run(&c, &rr) == 0) {
+			check_ref(&c, &rr, f, P_HB);
+			check_remainder_extra(&c, &rr, f);
+		}
+		prop_cases[P_HB]++;
+		shapes[0] += f->whole_sum > c.seats;
+		shapes[1] += f->tie && f->whole_sum > c.seats;
+		shapes[2] += f->tie && f->whole_sum <= c.seats;
+		shapes[3] += f->total == 0;
+		/* A tie: the lot naming exactly the tied lists settles it,
+		 * the first of them in its order keeping the seats. */
+		if (f->tie && f->pending > 0 && !c.use_lot) {
+			uint32_t contested = f->pending, k, before_lot[MAX_LISTS];
+			memcpy(group, f->still, sizeof(group));
+			memcpy(before_lot, f->seats, sizeof(before_lot));
+			v = c;
+			set_lot(&v, group, false);
+			ref_remainder(&v, f);
+			if (run(&v, &rr) == 0) {
+				check_ref(&v, &rr, f, P_HB);
+				PCHECK_EQ_U(P_HB, rr.pending, 0, "lot settles");
+				PCHECK(P_HB, rr.tie && rr.tie_resolved,
+				    "lot: resolved");
+				/* The first `contested` in the lot's order win
+				 * one seat each, the others none. */
+				for (l = 0, k = contested; l < v.n_lot; l++) {
+					size_t x = v.lot[l];
+					PCHECK_EQ_U(P_HB, rr.seats[x],
+					    before_lot[x] + (k > 0),
+					    "lot position %zu (list %zu)", l, x);
+					if (k > 0)
+						k--;
+				}
+			}
+		}
+		tally_seat_result_finish(&rr);
+		case_end(&c, before, P_HB, i);
+	}
+	printf("hagenbach-bischoff: %lu cases, %lu with S+1 whole quotas "
+	    "(%lu of them tied at the take-back), %lu tied on remainders, "
+	    "%lu with no votes\n", cases, shapes[0], shapes[1], shapes[2],
+	    shapes[3]);
+	PCHECK(P_HB, shapes[1] > 0 && shapes[2] > 0 && shapes[3] > 0,
+	    "the generator reaches every shape");
+}
+
 static double
 now_s(void)
 {
@@ -1451,10 +1685,12 @@ main(void)
 	double t0, t;
 	int p;
 
+	/* TALLYD_SEED, the suite's common override, wins over our own. */
 	seed = (uint64_t)env_ulong("TALLY_PROP_SEED", 0x7a11d2019);
+	seed = (uint64_t)env_ulong("TALLYD_SEED", seed);
 	cases = env_ulong("TALLY_PROP_CASES", DEFAULT_CASES);
-	printf("seed 0x%" PRIx64 " (TALLY_PROP_SEED), %lu cases per property "
-	    "(TALLY_PROP_CASES)\n", seed, cases);
+	printf("seed 0x%" PRIx64 " (TALLYD_SEED or TALLY_PROP_SEED), %lu "
+	    "cases per property (TALLY_PROP_CASES)\n", seed, cases);
 	if (tally_seat_result_init(&r, MAX_LISTS, CAP_SEATS) == -1 ||
 	    tally_seat_result_init(&r2, MAX_LISTS, CAP_SEATS) == -1 ||
 	    tally_seat_result_init(&scratch, MAX_LISTS, CAP_SEATS) == -1) {
@@ -1474,6 +1710,9 @@ main(void)
 	t = now_s();
 	prop_explain(seed, cases, &r, &scratch, &r2);
 	printf("explain: %.2f s\n", now_s() - t);
+	t = now_s();
+	prop_hb(seed, cases, &f);
+	printf("hagenbach-bischoff: %.2f s\n", now_s() - t);
 	printf("random cases with a tie at the cut: %lu divisor, %lu "
 	    "remainder; with a list exactly on the threshold: %lu\n",
 	    ties_seen[0], ties_seen[1], on_threshold);

@@ -18,6 +18,7 @@ enum tally_error_kind {
 	TALLY_ERROR_NOT_FOUND,		/* no such province or coalition */
 	TALLY_ERROR_CONFLICT,		/* stale revision, revision conflict */
 	TALLY_ERROR_NOMEM,
+	TALLY_ERROR_INTERNAL,		/* a broken invariant of the engine: a bug */
 };
 
 struct tally_error {

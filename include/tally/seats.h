@@ -101,7 +101,9 @@ void	tally_seat_result_finish(struct tally_seat_result *r);
 /*
  * Allocate in->seats among in->n_lists lists.  The result must have been
  * initialised with at least as many lists and seats.  Returns 0, or -1 when
- * the input is out of bounds (votes over TALLY_VOTES_MAX, a result too small).
+ * the input is out of bounds (votes over TALLY_VOTES_MAX, a result too small)
+ * or an invariant of the engine broke (a bug: the result is then garbage;
+ * callers refuse what met it instead of stopping).
  * Invariant on success: allocated + pending + unfilled == seats.
  */
 int	tally_seats_allocate(const struct tally_seat_input *in,

@@ -175,6 +175,14 @@ struct tally_state {
 	bool				*excluded_;
 	bool				*open_;
 	struct tally_bounds		 bounds_;	/* computes every province's */
+	/* Scratch of tally_state_check_apply, sized for every province
+	 * (lists: n_coalitions; seats: the most of any province). */
+	struct tally_seat_result	*check_;
+	uint64_t			*check_votes_;
+	bool				*check_excluded_;	/* per list */
+	bool				*check_excl_;		/* per coalition */
+	struct tally_frac		*check_pct_;
+	bool				*check_exempt_;
 };
 
 /*
@@ -230,11 +238,24 @@ int	tally_feed_check_lists(const struct tally_feed *prev,
  * Apply a checked NEW snapshot: it becomes the province's current one (and
  * joins its history), the province is re-allocated, national totals move by
  * the difference.  Takes `f` on every path.  Does not bump the version: the
- * caller bumps once per request (tally_state_bump).  0, or -1 on allocation
- * failure with the state unchanged.
+ * caller bumps once per request (tally_state_bump).  0, or -1 with the state
+ * unchanged on allocation failure or when tally_state_check_apply refuses
+ * it (err `internal`).
  */
 int	tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	    const char *received_at, struct tally_error *err);
+
+/*
+ * Will applying `f` (borrowed, checked NEW) succeed?  Allocates the province
+ * for it in a result of its own, exactly as tally_state_apply will (the same
+ * sizes, the lot in force, the national exclusions as they stand), and
+ * changes nothing.  0; -1 with err `internal` (TALLY_ERROR_INTERNAL) when the
+ * seat engine fails on it (a bug: the feed must be refused, not journaled),
+ * or `out_of_memory`.  tally_state_apply runs it first, so that a record
+ * it cannot apply leaves the state as it was instead of stopping the daemon.
+ */
+int	tally_state_check_apply(const struct tally_state *s,
+	    const struct tally_feed *f, struct tally_error *err);
 void	tally_state_bump(struct tally_state *s);
 
 /*

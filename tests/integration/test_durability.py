@@ -490,6 +490,208 @@ class Corruption(DurabilityTest):
 
 # ---- write and sync failures ----------------------------------------------------
 
+class EndDamage(DurabilityTest):
+    """Issue 21: damage at the journal's end is not a torn write.  The
+    daemon keeps the acknowledged high-water mark in DATA_DIR/journal.acked
+    (the sequence after, and the version of, the last record written and
+    synced before its answer); a journal that ends before it lost
+    acknowledged results: refuse to start, or with --repair name every lost
+    version and never hand one of them out again."""
+
+    N = 28
+
+    def fill(self):
+        d = self.start()
+        acked = []
+        for i, pid in enumerate(PIDS[:self.N]):
+            acked.append((pid, self.applied(self.post(d, pid, feed(pid)))))
+        d.kill()                        # no shutdown snapshot
+        seg = newest_segment(self.data_dir)
+        recs = records(seg)
+        self.assertEqual(len(recs), self.N)
+        self.assertEqual([r[3]["version"] for r in recs],
+                         [v for _, v in acked])
+        return seg, recs, acked
+
+    def refuses(self, seg, size, lost):
+        d = self.start(wait=False)
+        rc = self.wait_exit(d)
+        log = d.logtext()
+        self.assertEqual(rc, 1, log)
+        self.assertNotIn("torn tail", log)
+        self.assertIn("acknowledged records are lost, versions %d to %d" % (
+            lost[0], lost[-1]), log)
+        self.assertIn("--repair", log)
+        self.assertEqual(os.path.getsize(seg), size, "refusing changed it")
+        return log
+
+    def repairs(self, lost, acked, kept_pids):
+        d = self.start(["--repair"])
+        log = d.logtext()
+        for v in lost:
+            self.assertIn("acknowledged version %d is lost" % v, log)
+        # No version number that was ever acknowledged is handed out again:
+        # a version record moves the tally past the highest one.
+        top = max(v for _, v in acked)
+        self.assertEqual(self.version(d), top + 1)
+        pid = [p for p, v in acked if v in lost][0]
+        self.assertEqual(self.revision(d, pid), 0)
+        for p in kept_pids:
+            self.assertEqual(self.revision(d, p), 1)
+        self.assertEqual(self.applied(self.post(d, pid, feed(pid))), top + 2)
+        # The loss is accepted for good: plain starts work again.
+        d.kill()
+        d2 = self.start()
+        self.assertEqual(self.version(d2), top + 2)
+        self.assertNotIn("lost", d2.logtext())
+        self.stop(d2)
+
+    def test_cut_in_half_at_a_record_boundary(self):
+        seg, recs, acked = self.fill()
+        k = len(recs) // 2
+        with open(seg, "r+b") as f:
+            f.truncate(recs[k][0])
+        lost = [r[3]["version"] for r in recs[k:]]
+        log = self.refuses(seg, recs[k][0], lost)
+        self.assertIn("not a torn write", log)
+        self.refuses(seg, recs[k][0], lost)     # still, and unchanged
+        self.repairs(lost, acked, [p for p, _ in acked[:k]])
+
+    def test_bit_flip_in_the_last_acknowledged_record(self):
+        seg, recs, acked = self.fill()
+        off, size, _, _ = recs[-1]
+        with open(seg, "r+b") as f:
+            f.seek(off + HEADER + size // 2)
+            b = f.read(1)
+            f.seek(off + HEADER + size // 2)
+            f.write(bytes([b[0] ^ 0x04]))
+        lost = [recs[-1][3]["version"]]
+        log = self.refuses(seg, off + size, lost)
+        self.assertIn("damage at offset %d, not a torn write" % off, log)
+        self.repairs(lost, acked, [p for p, _ in acked[:-1]])
+
+    def test_a_segment_followed_by_another_ends_early(self):
+        """A segment followed by a later one cannot have a torn tail: one
+        that ends before the next begins lost acknowledged records."""
+        seg, recs, acked = self.fill()
+        # Split the journal in two segments, as a rotation would have:
+        # records 1-12 and 13-28 (journal-000000000000000d.log).
+        with open(seg, "rb") as f:
+            data = f.read()
+        k = 12
+        second = os.path.join(self.data_dir, "journal-%016x.log" %
+                              recs[k][2])
+        with open(second, "wb") as f:
+            f.write(data[recs[k][0]:])
+        with open(seg, "r+b") as f:
+            f.truncate(recs[k][0])
+        d = self.start()                # the split journal is sound
+        self.assertEqual(self.version(d), acked[-1][1])
+        d.kill()
+        # Now the first segment loses its last two records.
+        with open(seg, "r+b") as f:
+            f.truncate(recs[k - 2][0])
+        d = self.start(wait=False)
+        self.assertEqual(self.wait_exit(d), 1, d.logtext())
+        log = d.logtext()
+        self.assertIn("%s: damage: it ends before sequence %d but the next "
+                      "segment" % (seg, recs[k - 2][2]), log)
+        self.assertIn("no torn write", log)
+        self.assertIn("--repair", log)
+        self.assertTrue(os.path.exists(second))
+        lost = [r[3]["version"] for r in recs[k - 2:]]
+        self.repairs(lost, acked, [p for p, _ in acked[:k - 2]])
+        self.assertFalse(os.path.exists(second))
+        self.assertTrue(os.path.exists(second + ".lost"))
+
+    def test_journal_ending_inside_the_snapshot(self):
+        """A segment the snapshot ends inside, cut short: what it lacks the
+        snapshot holds, nothing is lost, and appends must not leave a gap
+        in its sequence (the next start would take that for corruption)."""
+        d = self.start()
+        for pid in PIDS[:8]:
+            self.applied(self.post(d, pid, feed(pid)))
+        d.kill()
+        seg = newest_segment(self.data_dir)
+        recs = records(seg)
+        with open(seg, "rb") as f:
+            data = f.read()
+        d = self.start()
+        self.stop(d)                    # the final snapshot covers all 8
+        self.assertTrue(glob.glob(os.path.join(self.data_dir,
+                                               "snapshot-*.snap")))
+        for s in segments(self.data_dir):
+            os.unlink(s)
+        # As a crash before pruning leaves it, then cut short.
+        with open(seg, "wb") as f:
+            f.write(data[:recs[5][0]])
+        d = self.start()
+        self.assertEqual(self.version(d), 8)
+        self.assertEqual(self.applied(self.post(d, PIDS[9], feed(PIDS[9]))),
+                         9)
+        d.kill()
+        d2 = self.start()
+        self.assertEqual(self.version(d2), 9)
+        self.assertEqual(self.revision(d2, PIDS[9]), 1)
+        self.stop(d2)
+
+    def test_check_mode_reports_the_damage(self):
+        seg, recs, acked = self.fill()
+        with open(seg, "r+b") as f:
+            f.truncate(recs[-3][0])
+        d = Daemon(["--election", crashloop.election_path(), "-n"],
+                   env={"TALLYD_INGEST_TOKEN": TOKEN}, data_dir=self.data_dir)
+        self.addCleanup(d.cleanup)
+        d.start(wait=False)
+        rc = self.wait_exit(d)
+        self.assertNotEqual(rc, 0, d.logtext())
+        self.assertIn("acknowledged records are lost", d.logtext())
+        self.assertEqual(os.path.getsize(seg), recs[-3][0])
+
+    def test_torn_unacknowledged_record_still_recovers(self):
+        """A record written but killed before its sync ended (so never
+        acknowledged, and not in the mark): damaged or cut, it is a torn
+        tail and the start goes on by itself, as before."""
+        for how in ("cut", "flip"):
+            with self.subTest(how=how):
+                shutil.rmtree(self.data_dir)
+                os.mkdir(self.data_dir)
+                d = self.start(env={"TALLYD_FAILPOINTS":
+                                    "sync_delay_ms=3000"})
+                v = self.applied(self.post(d, "01", feed("01")))
+                def unanswered():
+                    try:
+                        self.post(d, "02", feed("02"), timeout=10)
+                    except (OSError, http.client.HTTPException):
+                        pass    # killed before the answer: expected
+                th = threading.Thread(target=unanswered)
+                th.start()
+                seg = newest_segment(self.data_dir)
+                deadline = time.monotonic() + 10
+                while len(records(seg)) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                recs = records(seg)
+                self.assertEqual(len(recs), 2, "the second record was "
+                                 "not written")
+                d.kill()                # during its sync: never answered
+                th.join(10)
+                off, size, _, _ = recs[-1]
+                with open(seg, "r+b") as f:
+                    if how == "cut":
+                        f.truncate(off + size - 3)
+                    else:
+                        f.seek(off + HEADER + 2)
+                        b = f.read(1)
+                        f.seek(off + HEADER + 2)
+                        f.write(bytes([b[0] ^ 0x10]))
+                d2 = self.start()
+                self.assertIn("torn tail at offset %d" % off, d2.logtext())
+                self.assertEqual(self.version(d2), v)
+                self.assertEqual(self.applied(self.post(d2, "02", feed("02"))),
+                                 v + 1)
+                self.stop(d2)
+
+
 class Enospc(DurabilityTest):
     def test_full_disk_answers_503_and_rolls_back(self):
         d = self.start()
