@@ -466,8 +466,17 @@ class Corruption(DurabilityTest):
         off = recs[k][0]
         self.damage(seg, off + 10, 0x01)        # length + 65536
         d = self.start(wait=False)
-        time.sleep(0.2)
+        # Until it refuses (exits) or serves: no guess of how long either
+        # takes on a loaded machine.
+        deadline = time.monotonic() + 30
         rc = d.proc.poll()
+        while rc is None and time.monotonic() < deadline:
+            try:
+                if d.get("/healthz", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.02)
+            rc = d.proc.poll()
         if rc is None:
             d.wait_ready()
             lost = [pid for pid in PIDS[:6] if self.revision(d, pid) == 0]
