@@ -156,6 +156,14 @@ build_config(struct tallyd *td, struct config *cf, struct tally_diag *diag)
 		    "public_tls_cert");
 		rc = -1;
 	}
+	/* Without ingest_listen there is no public listener of its own:
+	 * ignoring the pair would serve plain HTTP to someone who asked
+	 * for TLS. */
+	if (cf->public_tls_cert != NULL && cf->ingest_listen == NULL) {
+		tally_diag_add(diag, "public_tls_cert is set but ingest_listen "
+		    "is not: with one listener, set tls_cert and tls_key");
+		rc = -1;
+	}
 	return rc;
 }
 

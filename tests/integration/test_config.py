@@ -180,6 +180,16 @@ class ConfigTest(CheckedDaemonTest):
         self.assertNotEqual(bad.proc.wait(20), 0)
         self.assertIn("public_tls_key", bad.logtext())
         self.assertNotIn("replayed", bad.logtext())     # found first
+        # Without ingest_listen there is no public listener of its own:
+        # refused, rather than plain HTTP where TLS was asked for.
+        one = self.daemon(start=False, env=ENV)
+        path = os.path.join(one.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write("public_tls_cert %s\npublic_tls_key %s\n" % (crt, key))
+        one.args += ["-f", path]
+        one.start(wait=False)
+        self.assertNotEqual(one.proc.wait(20), 0)
+        self.assertIn("ingest_listen", one.logtext())
 
     # --- errors_omitted -------------------------------------------------------------
 
