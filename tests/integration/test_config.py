@@ -293,8 +293,30 @@ class ConfigTest(CheckedDaemonTest):
         self.assertEqual(metric(m, "tallyd_journal_write_failures_total"),
                          w0 + 1)
 
-        # TallydConnectionsNearLimit and TallydFdsNearLimit: 20 idle
-        # connections show in both.
+        # TallydTieForLot clears when the lot is drawn.
+        r = d.request("POST", "/v1/provinces/east/lot", headers=AUTH,
+                      body={"revision": 1, "order": ["gold", "amber"]})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(metric(self.metrics(d), "tallyd_seats_pending"), 0)
+
+        # TallydRestarted: a restart moves tallyd_start_time_seconds (a
+        # value in whole seconds: restart in the next second at the
+        # earliest, as any real restart is).
+        self.assertEqual(d.stop(), 0, d.logtext())
+        time.sleep(max(0.0, started + 1.05 - time.time()))
+        d.log.close()
+        d.start()
+        self.assertGreater(metric(self.metrics(d),
+                                  "tallyd_start_time_seconds"), started)
+
+
+    def test_connection_metrics(self):
+        """TallydConnectionsNearLimit and TallydFdsNearLimit: 20 idle
+        connections show in both.  (A daemon of its own: after the journal
+        write failure of test_alert_metrics, the count was once seen not
+        to move under load; see issue 26's note.)"""
+        d = self.start("connection_limit 100\n")
+        m = self.metrics(d)
         self.assertEqual(metric(m, "tallyd_listener_connection_limit"), 100)
         label = 'listener="public",address="127.0.0.1:%d"' % d.port
         c0 = metric(m, "tallyd_listener_connections", label)
@@ -314,22 +336,6 @@ class ConfigTest(CheckedDaemonTest):
         finally:
             for s in socks:
                 s.close()
-
-        # TallydTieForLot clears when the lot is drawn.
-        r = d.request("POST", "/v1/provinces/east/lot", headers=AUTH,
-                      body={"revision": 1, "order": ["gold", "amber"]})
-        self.assertEqual(r.status, 201, r.body)
-        self.assertEqual(metric(self.metrics(d), "tallyd_seats_pending"), 0)
-
-        # TallydRestarted: a restart moves tallyd_start_time_seconds (a
-        # value in whole seconds: restart in the next second at the
-        # earliest, as any real restart is).
-        self.assertEqual(d.stop(), 0, d.logtext())
-        time.sleep(max(0.0, started + 1.05 - time.time()))
-        d.log.close()
-        d.start()
-        self.assertGreater(metric(self.metrics(d),
-                                  "tallyd_start_time_seconds"), started)
 
 
 if __name__ == "__main__":
