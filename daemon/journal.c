@@ -176,6 +176,30 @@ failpoint_file(const struct journal *j)
 	snprintf(path, sizeof(path), "%s/failpoint.enospc", j->dir);
 	return access(path, F_OK) == 0;
 }
+
+/*
+ * [W] While DATA_DIR/failpoint.sync_hold exists, a sync waits before its
+ * fdatasync, having created DATA_DIR/failpoint.sync_held: a test holds a
+ * written record unsynced for as long as it needs and knows when it is
+ * held, with no sleep to guess (tests).
+ */
+static void
+failpoint_hold(const struct journal *j)
+{
+	struct timespec tick = { 0, 5 * 1000000L };
+	char hold[4300], held[4300];
+	int fd;
+
+	snprintf(hold, sizeof(hold), "%s/failpoint.sync_hold", j->dir);
+	if (access(hold, F_OK) != 0)
+		return;
+	snprintf(held, sizeof(held), "%s/failpoint.sync_held", j->dir);
+	if ((fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
+		close(fd);
+	while (access(hold, F_OK) == 0)
+		nanosleep(&tick, NULL);
+	(void)unlink(held);
+}
 #endif
 
 static int
@@ -229,6 +253,7 @@ writer_sync(struct journal *j, struct result *res)
 	size_t b;
 
 #ifdef TALLYD_FAILPOINTS
+	failpoint_hold(j);
 	if (j->fp_sync_delay_ms > 0) {
 		struct timespec d = { j->fp_sync_delay_ms / 1000,
 		    (j->fp_sync_delay_ms % 1000) * 1000000L };

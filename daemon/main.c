@@ -140,6 +140,32 @@ build_config(struct tallyd *td, struct config *cf, struct tally_diag *diag)
 		if (config_set(cf, td->overrides[i].key, td->overrides[i].value,
 		    diag) == -1)
 			rc = -1;
+	/*
+	 * Half a TLS pair: said here, naming the missing key, before the
+	 * journal is replayed (the listener would only say "TLS needs both"
+	 * after it, under a hint about the address).
+	 */
+	if ((cf->tls_cert == NULL) != (cf->tls_key == NULL)) {
+		tally_diag_add(diag, "%s is set but %s is not: give both or "
+		    "neither", cf->tls_cert ? "tls_cert" : "tls_key",
+		    cf->tls_cert ? "tls_key" : "tls_cert");
+		rc = -1;
+	}
+	if ((cf->public_tls_cert == NULL) != (cf->public_tls_key == NULL)) {
+		tally_diag_add(diag, "%s is set but %s is not: give both or "
+		    "neither", cf->public_tls_cert ? "public_tls_cert" :
+		    "public_tls_key", cf->public_tls_cert ? "public_tls_key" :
+		    "public_tls_cert");
+		rc = -1;
+	}
+	/* Without ingest_listen there is no public listener of its own:
+	 * ignoring the pair would serve plain HTTP to someone who asked
+	 * for TLS. */
+	if (cf->public_tls_cert != NULL && cf->ingest_listen == NULL) {
+		tally_diag_add(diag, "public_tls_cert is set but ingest_listen "
+		    "is not: with one listener, set tls_cert and tls_key");
+		rc = -1;
+	}
 	return rc;
 }
 

@@ -1,188 +1,235 @@
 /*
- * fuzz_http.c - libFuzzer target: the HTTP request path.  Each input is the
- * raw bytes a client sends on one connection.  They go through a real
- * libmicrohttpd (the 0.9.75 the daemon links, in the same mode: external
- * polling, strict for clients) over a socketpair, to an access handler that
- * makes the daemon's checks (daemon/http_strict.c) as server.c makes them:
- * the raw path in the URI callback, the header section in the headers-only
- * call, then the body read or refused.
+ * fuzz_http.c - libFuzzer target: the daemon's whole request path, as
+ * shipped.  The real tallyd runs inside the fuzzer: daemon/main.c is built
+ * with its main() renamed tallyd_main (scripts/fuzz does that) and started
+ * once, in a thread, with a temporary data dir, the election of
+ * TALLY_FUZZ_ELECTION and a free loopback port.  Nothing of the daemon is
+ * re-implemented here: its configuration, journal, core, api.c and
+ * server.c's listeners are the ones tallyd runs.
  *
- * What it finds: memory errors (ASan) in the checks, which read the header
- * section in place, past what libmicrohttpd hands out; and a header section
- * the checks accept although a header name holds a character that is not a
- * token's, or a Transfer-Encoding that is not exactly chunked (abort).
+ * Each input is the raw bytes one client sends on one TCP connection: they
+ * go through server.c's accept path and strict-HTTP checks, then api.c's
+ * router (routes, query strings, ?wait, ?dry_run, feeds, batches, the lot
+ * body, the views) with the token FUZZ_TOKEN (seeds in tests/fuzz/corpus/
+ * http/ carry it).  The client then half-closes and reads the answers until
+ * the server closes, has been quiet for IDLE_MS after answering, or
+ * READ_BOUND_MS pass (a long-poll or an event stream is left to the server,
+ * which must cope with a client that went away).
+ *
+ * What it finds: memory errors and undefined behaviour (ASan, UBSan) in
+ * the daemon; an exit or abort of the daemon (a request must never end it);
+ * a request that makes the daemon stop answering (the next input's connect
+ * or answer times out: abort).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <microhttpd.h>
-
-#include "tallyd.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
+int	tallyd_main(int argc, char **argv);
 
-static struct MHD_Daemon *mhd;
-static struct MHD_Response *answer;
+#define FUZZ_TOKEN	"fuzz-ingest-token-0123456789abcdef"
+#define READ_BOUND_MS	500
+#define IDLE_MS		5
 
-struct req {
-	int	 started;
-	int	 bad_path;
-	size_t	 body;
-};
+static uint16_t	 port;
+static char	*daemon_argv[16];
 
 static void *
-on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+run_daemon(void *arg)
 {
-	struct req *r = calloc(1, sizeof(*r));
+	int argc = 0;
 
-	(void)cls;
-	(void)c;
-	if (r != NULL)
-		r->bad_path = !http_strict_path(uri);
-	return r;
+	(void)arg;
+	while (daemon_argv[argc] != NULL)
+		argc++;
+	/* tallyd_main returns only when the daemon stops: never, here. */
+	fprintf(stderr, "fuzz_http: tallyd stopped (%d)\n",
+	    tallyd_main(argc, daemon_argv));
+	abort();
 }
 
-static void
-on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+static int
+connect_daemon(void)
 {
-	(void)cls;
-	(void)c;
-	(void)toe;
-	free(*con_cls);
-	*con_cls = NULL;
-}
+	struct sockaddr_in sin;
+	int fd;
 
-static enum MHD_Result
-check_name(void *cls, enum MHD_ValueKind kind, const char *key,
-    size_t key_size, const char *value, size_t value_size)
-{
-	size_t i;
-
-	(void)cls;
-	(void)kind;
-	for (i = 0; i < key_size; i++) {
-		unsigned char ch = (unsigned char)key[i];
-		if (ch <= ' ' || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}",
-		    ch) != NULL)
-			abort();	/* accepted a name that is no token */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
 	}
-	if (strcasecmp(key, "Transfer-Encoding") == 0 &&
-	    (value_size != 7 || strcasecmp(value, "chunked") != 0))
+	return fd;
+}
+
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
 		abort();
-	return MHD_YES;
-}
-
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls)
-{
-	struct req *r = *con_cls;
-	struct http_head head;
-	const char *bad;
-
-	(void)cls;
-	(void)url;
-	(void)method;
-	if (r == NULL)
-		return MHD_NO;
-	if (!r->started) {
-		r->started = 1;
-		bad = http_strict_head(c, version, &head);
-		if (bad == NULL && !r->bad_path && head.content_length <= 1 &&
-		    !(head.content_length > 0 && head.transfer_encoding > 0) &&
-		    (head.transfer_encoding == 0 || head.chunked_only)) {
-			MHD_get_connection_values_n(c, MHD_HEADER_KIND,
-			    check_name, NULL);
-			return MHD_YES;
-		}
-		/* Refused before the body, as server.c does. */
-		return MHD_queue_response(c, 400, answer);
-	}
-	if (*upload_data_size > 0) {
-		r->body += *upload_data_size;
-		*upload_data_size = 0;
-		(void)upload_data;
-		return r->body > 65536 ? MHD_NO : MHD_YES;
-	}
-	return MHD_queue_response(c, 200, answer);
+	close(fd);
+	return ntohs(sin.sin_port);
 }
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char ok[] = "{}\n";
+	static char dir[] = "/tmp/tallyd-fuzz-http.XXXXXX";
+	static char conf[sizeof(dir) + 16], data[sizeof(dir) + 16];
+	static char listen[32];
+	const char *election = getenv("TALLY_FUZZ_ELECTION");
+	struct timespec tick = { 0, 20 * 1000000L };
+	pthread_t th;
+	FILE *f;
+	int i, fd;
 
 	(void)argc;
 	(void)argv;
-	mhd = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-	    0, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-	    MHD_OPTION_END);
-	answer = MHD_create_response_from_buffer(sizeof(ok) - 1, ok,
-	    MHD_RESPMEM_PERSISTENT);
-	if (mhd == NULL || answer == NULL)
+	if (election == NULL)
+		election = "tests/data/elections/es-2019-04/election.json";
+	if (mkdtemp(dir) == NULL)
 		abort();
-	return 0;
+	snprintf(conf, sizeof(conf), "%s/tallyd.conf", dir);
+	snprintf(data, sizeof(data), "%s/var", dir);
+	/*
+	 * Quiet (a log line per feed would drown the fuzzer's output), no
+	 * per-IP limit (every input comes from 127.0.0.1, and streams left
+	 * to the server linger), no fsync (speed; durability is not tested
+	 * here).
+	 */
+	if ((f = fopen(conf, "w")) == NULL)
+		abort();
+	fprintf(f, "log_level warn\nper_ip_connection_limit 0\n"
+	    "connection_limit 4000\nfsync off\nconnection_timeout 5\n"
+	    "request_timeout 5\n");
+	fclose(f);
+	port = free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	setenv("TALLYD_INGEST_TOKEN", FUZZ_TOKEN, 1);
+	i = 0;
+	daemon_argv[i++] = "tallyd";
+	daemon_argv[i++] = "-d";
+	daemon_argv[i++] = "-f";
+	daemon_argv[i++] = conf;
+	daemon_argv[i++] = "--election";
+	daemon_argv[i++] = (char *)election;
+	daemon_argv[i++] = "--listen";
+	daemon_argv[i++] = listen;
+	daemon_argv[i++] = "--data-dir";
+	daemon_argv[i++] = data;
+	daemon_argv[i] = NULL;
+	/* The daemon ignores SIGPIPE itself; the client side needs it too. */
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&th, NULL, run_daemon, NULL) != 0)
+		abort();
+	for (i = 0; i < 1500; i++) {
+		if ((fd = connect_daemon()) != -1) {
+			close(fd);
+			fprintf(stderr, "fuzz_http: tallyd on %s, data in %s\n",
+			    listen, data);
+			return 0;
+		}
+		nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "fuzz_http: tallyd never listened on %s\n", listen);
+	abort();
+}
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sockaddr_in sin;
-	char sink[4096];
-	int sv[2], i;
+	struct timespec t0;
+	char sink[16384];
 	size_t off = 0;
+	int fd, i, answered = 0;
 
-	if (size > 60000)
+	if (size > 65536)
 		return 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		abort();
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(40000);
-	(void)fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	if (MHD_add_connection(mhd, sv[0], (struct sockaddr *)&sin,
-	    sizeof(sin)) != MHD_YES) {
-		close(sv[0]);
-		close(sv[1]);
-		return 0;
+	/* A daemon that stopped accepting is a finding, not a skip. */
+	for (i = 0; (fd = connect_daemon()) == -1; i++) {
+		struct timespec tick = { 0, 10 * 1000000L };
+		if (i == 500) {
+			fprintf(stderr, "fuzz_http: tallyd no longer accepts "
+			    "connections: %s\n", strerror(errno));
+			abort();
+		}
+		nanosleep(&tick, NULL);
 	}
-	/* Feed the bytes, run the server, drain its answers, until it closes. */
-	for (i = 0; i < 200; i++) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (off < size) {
+		struct pollfd p = { fd, POLLOUT | POLLIN, 0 };
 		ssize_t n;
-		if (off < size) {
-			n = write(sv[1], data + off, size - off);
-			if (n > 0)
-				off += (size_t)n;
-			if (off == size)
-				(void)shutdown(sv[1], SHUT_WR);
-		} else if (size == 0)
-			(void)shutdown(sv[1], SHUT_WR);
-		MHD_run(mhd);
-		n = read(sv[1], sink, sizeof(sink));
-		if (n == 0)
+		if (poll(&p, 1, READ_BOUND_MS) <= 0 ||
+		    ms_since(&t0) > READ_BOUND_MS)
 			break;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (p.revents & POLLIN) {
+			/* Answered (or refused) before the whole input. */
+			n = read(fd, sink, sizeof(sink));
+			if (n <= 0)
+				break;
+			answered = 1;
+			continue;
+		}
+		n = write(fd, data + off, size - off);
+		if (n <= 0)
 			break;
+		off += (size_t)n;
 	}
-	close(sv[1]);
-	/* Let libmicrohttpd see the close and finish the connection. */
-	for (i = 0; i < 4; i++)
-		MHD_run(mhd);
+	(void)shutdown(fd, SHUT_WR);
+	/*
+	 * Until the server closes; or, once it has answered, until it has
+	 * been quiet for IDLE_MS (tallyd keeps a half-closed keep-alive
+	 * connection open until connection_timeout, so its close cannot be
+	 * waited for).  Only the speed depends on these bounds.
+	 */
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = READ_BOUND_MS - ms_since(&t0);
+		if (answered && left > IDLE_MS)
+			left = IDLE_MS;
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		if (read(fd, sink, sizeof(sink)) <= 0)
+			break;
+		answered = 1;
+	}
+	close(fd);
 	return 0;
 }

@@ -110,6 +110,26 @@ class SSE:
         self.s.close()
 
 
+def long_polls(d):
+    """tallyd_long_polls: the long-polls parked in the daemon now."""
+    for line in d.get("/metrics").body.decode().splitlines():
+        if line.startswith("tallyd_long_polls "):
+            return int(line.split()[1])
+    raise AssertionError("no tallyd_long_polls in /metrics")
+
+
+def wait_long_polls(d, n, timeout=20):
+    """Until n long-polls are parked: a change made after this wakes them
+    (made before, it would answer them at once, testing nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if long_polls(d) >= n:
+            return
+        time.sleep(0.01)
+    raise AssertionError("never %d long-polls parked (%d)" %
+                         (n, long_polls(d)))
+
+
 def leaderboards(evs):
     return [e for e in evs if e.get("event") == "leaderboard"]
 
@@ -430,15 +450,19 @@ class Live(CheckedDaemonTest):
                    "/v1/leaderboard?wait=30", etag, "lb")),
                threading.Thread(target=poll, args=(
                    "/v1/provinces?wait=30", d.get("/v1/provinces").header(
-                       "ETag"), "pv")),
-               threading.Thread(target=poll, args=(
-                   "/v1/provinces/basra?wait=2", pe, "basra"))]
+                       "ETag"), "pv"))]
         for t in ths:
             t.start()
-        time.sleep(0.5)
+        wait_long_polls(d, 2)
+        # basra's wait is short: parked just before the change.
+        ths.append(threading.Thread(target=poll, args=(
+            "/v1/provinces/basra?wait=2", pe, "basra")))
+        ths[-1].start()
+        wait_long_polls(d, 3)
         v = self.post(d, 2)
         for t in ths:
-            t.join()
+            t.join(60)
+            self.assertFalse(t.is_alive(), "a long-poll never came back")
         r, took = out["lb"]
         self.assertEqual(r.status, 200)
         self.assertLess(took, 5)

@@ -11,13 +11,38 @@ import threading
 import time
 
 from harness import (CheckedDaemonTest, SOURCE_ROOT, free_port, main)
-from test_live import SSE, leaderboards, version
+from test_live import SSE, leaderboards, version, wait_long_polls
 
 TOKEN = "nginx-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 POLLERS = int(os.environ.get("TALLYD_NGINX_POLLERS", "500"))
 SECONDS = float(os.environ.get("TALLYD_NGINX_SECONDS", "6"))
+
+
+class Worker(threading.Thread):
+    """A thread whose exception (a failed assertion included) is raised
+    again in the test by join_checked(), instead of being printed and
+    lost."""
+
+    def __init__(self, target):
+        super().__init__(daemon=True)
+        self.fn = target
+        self.error = None
+
+    def run(self):
+        try:
+            self.fn()
+        except BaseException as e:      # noqa: B902 - re-raised in the test
+            self.error = e
+
+    def join_checked(self, timeout=60):
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError("%s still running after %s s" %
+                                 (self.fn.__name__, timeout))
+        if self.error is not None:
+            raise self.error
 
 
 def metrics(text):
@@ -147,11 +172,11 @@ class Nginx(CheckedDaemonTest):
                 posted.append(r.json()["version"])
                 rev += 1
                 time.sleep(0.2)
-        t = threading.Thread(target=feed)
+        t = Worker(feed)
         counts = [0, 0]
         t.start()
         asyncio.run(pollers(port, POLLERS, SECONDS, counts))
-        t.join()
+        t.join_checked()
         m1 = metrics(d.get("/metrics").body.decode())
         versions = int(m1["tallyd_version"]) - v0
         self.assertEqual(versions, len(posted))
@@ -187,14 +212,14 @@ class Nginx(CheckedDaemonTest):
         def poll():
             out["r"] = d.get("/v1/leaderboard?wait=30", port=port,
                              headers={"If-None-Match": etag})
-        th = threading.Thread(target=poll)
+        th = Worker(poll)
         th.start()
-        time.sleep(0.3)
+        wait_long_polls(d, 1)       # parked in tallyd behind nginx
         r = d.request("POST", "/v1/provinces/basra/results", port=port,
                       headers=AUTH, body={"revision": 1,
                                           "votes": {"sairoon": 10}})
         self.assertEqual(r.status, 201)
-        th.join(10)
+        th.join_checked(10)
         self.assertEqual(out["r"].status, 200)
         self.assertEqual(out["r"].json()["version"], 1)
         # The version URL is cached for good.
