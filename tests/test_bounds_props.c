@@ -332,15 +332,18 @@ dump(const char *what, const struct tally_seat_input *in, uint64_t U,
 int
 main(void)
 {
-	uint64_t seed = env_u64("TALLY_PROP_SEED", 0x17b017ULL);
+	/* A fixed seed by default; TALLYD_SEED or TALLY_PROP_SEED another. */
+	uint64_t seed = env_u64("TALLYD_SEED",
+	    env_u64("TALLY_PROP_SEED", 0x17b017ULL));
 	uint64_t cases = env_u64("TALLY_PROP_CASES", DEFAULT_CASES), c;
 	struct tally_seat_result r;
 	struct tally_bounds bd;
 	unsigned long fails[6] = { 0 };
 	int p;
 
-	printf("seed 0x%llx, %llu cases per property\n",
-	    (unsigned long long)seed, (unsigned long long)cases);
+	printf("seed 0x%llx (TALLYD_SEED=%llu to repeat), %llu cases per "
+	    "property\n", (unsigned long long)seed, (unsigned long long)seed,
+	    (unsigned long long)cases);
 	if (tally_seat_result_init(&r, MAX_LISTS, MAX_SEATS) == -1 ||
 	    tally_bounds_init(&bd, MAX_LISTS, MAX_SEATS) == -1)
 		return 1;
