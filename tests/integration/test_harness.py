@@ -21,7 +21,8 @@ FINAL = re.compile(r"^inner\.py: (\d+) tests, (\d+) failed, (\d+) skipped$",
 
 def inner(test, wrapper=None, env=None):
     """Run one test of inner.py: (exit status, output, final-line counts)."""
-    e = dict(os.environ, TALLYD_REAL=TALLYD, TALLYD_SEED="1")
+    e = dict(os.environ, TALLYD_REAL=TALLYD, TALLYD_SEED="1",
+             MISBEHAVE_DELAY="0.5")
     e.pop("CI", None)
     e.pop("TALLYD_MAY_SKIP", None)
     e.pop("TALLYD_ARTIFACTS", None)
