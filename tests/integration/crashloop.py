@@ -307,6 +307,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="tallyd-crashloop-")
     try:
         loop = CrashLoop(os.path.join(tmp, "var"), args.clients, args.seed)
+        print("crash loop: seed %d (-s or TALLYD_SEED to repeat)" % loop.seed,
+              flush=True)
         t0 = time.monotonic()
         loop.run(args.iterations)
         print("%d crashes, %d requests acknowledged, all present (%.1f s)" % (
