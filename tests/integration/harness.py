@@ -471,6 +471,14 @@ class DaemonTest(unittest.TestCase):
                 for p in self._supervised if p.problems)
             self.fail("\n".join(problems) + tails)
 
+    def check_daemon_log(self, d):
+        """Stop and check d now (in a loop over many daemons); the end of
+        the test checks it anyway."""
+        problems = d.cleanup()
+        if problems:
+            self.fail("\n".join(problems) + "\n--- log (end):\n" +
+                      (d.final_log or "")[-3000:])
+
     def daemon(self, *args, start=True, **kw):
         d = Daemon(*args, **kw)
         if start:
