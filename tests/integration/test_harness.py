@@ -8,8 +8,10 @@ declared fails, skips are counted, and under CI=true an undeclared skip
 fails the file."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from harness import SOURCE_ROOT, TALLYD, DaemonTest, main
 
@@ -89,11 +91,21 @@ class Harness(DaemonTest):
     def test_exit_1_when_stopped(self):
         self.misbehaving("exit1-at-stop", "exit 1 (not planned)")
 
-    def test_undeclared_exit_fails(self):
-        rc, out, counts = inner("Exits.test_refusal_not_declared")
+    def test_undeclared_exit_fails_and_logs_are_kept(self):
+        art = tempfile.mkdtemp(prefix="tallyd-artifacts-")
+        self.addCleanup(shutil.rmtree, art, True)
+        rc, out, counts = inner("Exits.test_refusal_not_declared",
+                                env={"TALLYD_ARTIFACTS": art})
         self.assertNotEqual(rc, 0, out)
         self.assertEqual(counts, (1, 1, 0), out)
         self.assertIn("exit 1 (not planned)", out)
+        # Both daemons' logs, read before their directories were deleted.
+        kept = os.path.join(
+            art, "__main__.Exits.test_refusal_not_declared")
+        logs = sorted(os.listdir(kept))
+        self.assertEqual(logs, ["1-tallyd.log", "2-tallyd.log"], out)
+        with open(os.path.join(kept, "2-tallyd.log")) as f:
+            self.assertIn("in use by another tallyd", f.read())
 
     def test_skips_counted_and_failed_under_ci(self):
         both = ["Skips.test_undeclared", "Skips.test_declared"]
