@@ -281,8 +281,10 @@ class Daemon(Supervised):
 
     def start(self, wait=True):
         self._before_start()
-        if self.log is None:
-            self.log = open(self.log_path, "ab")
+        # A test may have closed the handle (d.log.close()) between runs.
+        if self.log is not None and not self.log.closed:
+            self.log.close()
+        self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env,
                                      cwd=self.tmp)
@@ -452,12 +454,21 @@ class DaemonTest(unittest.TestCase):
         self._supervised.append(p)
         self.addCleanup(p.cleanup)
 
+    def _failed_so_far(self):
+        """Whether this test (or one of its subtests) has failed already
+        (outcome.success reads True inside a cleanup)."""
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        for t, _ in (getattr(result, "failures", []) +
+                     getattr(result, "errors", [])):
+            if t is self or getattr(t, "test_case", None) is self:
+                return True
+        return False
+
     def _check_supervised(self):
         problems = []
         for p in self._supervised:
             problems += p.cleanup()
-        outcome = getattr(self, "_outcome", None)
-        failed = bool(problems) or not getattr(outcome, "success", True)
+        failed = bool(problems) or self._failed_so_far()
         if failed and self._supervised:
             where = keep_logs(self.id(), self._supervised)
             if where:
