@@ -721,11 +721,15 @@ main(void)
 	uint64_t seed = 13;
 	unsigned long n = 400;
 
+	/* A fixed seed by default; TALLYD_SEED or TALLY_PROP_SEED another. */
 	if ((env = getenv("TALLY_PROP_SEED")) != NULL)
+		seed = strtoull(env, NULL, 0);
+	if ((env = getenv("TALLYD_SEED")) != NULL && *env != '\0')
 		seed = strtoull(env, NULL, 0);
 	if ((env = getenv("TALLY_PROP_CASES")) != NULL)
 		n = strtoul(env, NULL, 0);
-	printf("seed %llu, %lu cases per property\n", (unsigned long long)seed,
+	printf("seed %llu (TALLYD_SEED to repeat), %lu cases per property\n",
+	    (unsigned long long)seed,
 	    n);
 	rng_state = seed;
 	prop_quota(n * 10);

@@ -23,6 +23,7 @@ feed is recorded as *sent* before its request goes out, and as
     requests and the number of requests sent.
 """
 import argparse
+import http.client
 import json
 import os
 import random
@@ -31,8 +32,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
-from harness import ELECTIONS, Daemon
+from harness import ELECTIONS, Daemon, seed as fresh_seed
 
 TOKEN = "ingest-token-for-the-durability-tests-0123"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -104,7 +106,17 @@ class Client(threading.Thread):
                         "POST", "/v1/results", headers=AUTH, timeout=10,
                         body={"results": [dict(b, province=pid)
                                           for pid, b in feeds]})
-            except Exception:   # the daemon was killed: connection refused or reset
+            except (OSError, http.client.HTTPException) as e:
+                # Refused or reset: expected once the kill is planned (the
+                # loop sets the flag before it sends SIGKILL), a problem
+                # before: the daemon died by itself, or hung for 10 s.
+                if not self.loop.killing.is_set():
+                    with book.lock:
+                        book.errors.append("before the kill: %r" % e)
+                return
+            except Exception:   # noqa: BLE001 - reported, not swallowed
+                with book.lock:
+                    book.errors.append(traceback.format_exc())
                 return
             if 200 <= r.status < 300:
                 with book.lock:
@@ -126,7 +138,7 @@ class CrashLoop:
     def __init__(self, data_dir, clients=4, seed=None, env=None, log=print):
         self.data_dir = data_dir
         self.clients = clients
-        self.seed = seed if seed is not None else random.randrange(1 << 30)
+        self.seed = seed if seed is not None else fresh_seed("crash loop")
         self.rnd = random.Random(self.seed)
         self.env = {"TALLYD_INGEST_TOKEN": TOKEN}
         self.env.update(env or {})
@@ -134,6 +146,7 @@ class CrashLoop:
         self.book = Book()
         self.log = log
         self.seen_present = set()   # unacked (pid, rev) found on disk
+        self.killing = threading.Event()    # set just before each kill -9
 
     def daemon(self):
         return Daemon(["--election", election_path()], env=self.env,
@@ -212,6 +225,17 @@ class CrashLoop:
         shares = [pids[i::self.clients] for i in range(self.clients)]
         stats = []
 
+        def finish(it, d):
+            """The harness's teardown of one daemon: its exit (a kill -9
+            sent by d.kill() is planned, any other death is not) and its
+            whole log, read before it is deleted."""
+            problems = d.cleanup()
+            if problems:
+                raise AssertionError(
+                    "iteration %d (seed %d): %s\nlog:\n%s" % (
+                        it, self.seed, "\n".join(problems),
+                        (d.final_log or "")[-3000:]))
+
         def fail(it, problems, d):
             msg = ("iteration %d (seed %d): %d problems:\n  %s\n"
                    "unexpected answers: %s\nlog:\n%s" % (
@@ -230,16 +254,20 @@ class CrashLoop:
                 threads = [Client(self, d, shares[i],
                                   random.Random(self.rnd.random()))
                            for i in range(self.clients)]
+                self.killing.clear()
                 for t in threads:
                     t.start()
                 delay = self.rnd.uniform(min_delay, max_delay)
                 time.sleep(delay)
+                self.killing.set()
                 d.kill()
                 for t in threads:
                     t.join(15)
                     if t.is_alive():
                         raise AssertionError("a client hangs after the kill")
-                d.cleanup()
+                if self.book.errors:
+                    fail(it, ["clients: %s" % e for e in self.book.errors[:5]], d)
+                finish(it, d)
                 acked = self.book.requests_acked - before
                 d = self.daemon().start()
                 seen_before = len(self.seen_present)
@@ -258,11 +286,12 @@ class CrashLoop:
             if rc != 0:
                 raise AssertionError("SIGTERM: exit %s:\n%s" % (
                     rc, d.logtext()[-3000:]))
-            d.cleanup()
+            finish(iterations, d)
             d = self.daemon().start()
             problems, present, version = self.verify(d)
             if problems:
                 fail(iterations, problems, d)
+            finish(iterations + 1, d)
         finally:
             d.cleanup()
         return stats
@@ -272,12 +301,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--iterations", type=int, default=50)
     ap.add_argument("-c", "--clients", type=int, default=4)
-    ap.add_argument("-s", "--seed", type=int)
+    ap.add_argument("-s", "--seed", type=int,
+                    help="default: TALLYD_SEED, else a fresh one")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="tallyd-crashloop-")
     try:
         loop = CrashLoop(os.path.join(tmp, "var"), args.clients, args.seed)
-        print("seed %d" % loop.seed)
+        print("crash loop: seed %d (-s or TALLYD_SEED to repeat)" % loop.seed,
+              flush=True)
         t0 = time.monotonic()
         loop.run(args.iterations)
         print("%d crashes, %d requests acknowledged, all present (%.1f s)" % (

@@ -2,15 +2,28 @@
 
 Used by the integration tests: each test gets its own daemon, data dir and
 port, so tests are independent and can run in parallel.
+
+The contract (tests/README.md): every daemon a test starts -- a Daemon, a
+crash loop's daemons, a cluster node -- is checked at the end of the test by
+one teardown (`Supervised.cleanup`), whatever the test did with it: each of
+its processes must have exited 0, or by a kill -9 sent through `kill()`, or
+with the code the test declared with `expect_exit(code)`; its whole log must
+hold no sanitizer report.  The check reads the log before anything is
+deleted; the logs of a failed test are copied to $TALLYD_ARTIFACTS/<test id>/.
+`main()` ends each file with "<file>: N tests, N failed, N skipped"; under
+CI=true a skip fails the file unless the test declared it with `may_skip`.
 """
 import gzip
 import http.client
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -46,7 +59,204 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-class Daemon:
+# Every pattern a sanitizer report starts or ends with: ASan, LSan, UBSan
+# (a "runtime error:" line, or a deadly signal), TSan (a race is a WARNING,
+# a deadly signal an ERROR), and the SUMMARY line each of them prints.
+SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                    "runtime error:", "WARNING: ThreadSanitizer",
+                    "ERROR: ThreadSanitizer", "ERROR: UndefinedBehaviorSanitizer",
+                    "ERROR: MemorySanitizer", "Sanitizer:DEADLYSIGNAL",
+                    "SUMMARY: AddressSanitizer", "SUMMARY: LeakSanitizer",
+                    "SUMMARY: ThreadSanitizer",
+                    "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_reports(text):
+    """The lines of `text` that carry a sanitizer report (empty: none)."""
+    return [line for line in text.splitlines()
+            if any(s in line for s in SANITIZER_ERRORS)]
+
+
+def describe_exit(rc):
+    if rc is None:
+        return "still running"
+    if rc < 0:
+        try:
+            return "killed by %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "killed by signal %d" % -rc
+    return "exit %d" % rc
+
+
+# The test now running (DaemonTest.run sets it): every Supervised process
+# created meanwhile is checked at that test's end.  Those created outside a
+# test (setUpClass, a script) are checked by main() at exit.
+_current_test = None
+_orphans = []
+
+
+class Supervised:
+    """The bookkeeping of one supervised program (tallyd, a cluster node)
+    that may be started several times: every process's end is recorded
+    when it is replaced, stopped, killed or at cleanup, and judged:
+
+      - exit 0 (a stop) is fine;
+      - killed by SIGKILL is fine only when sent through kill() (or
+        send_signal(SIGKILL)): a planned kill -9;
+      - the code given to expect_exit(code) beforehand is fine (once);
+      - anything else (a segfault, exit 1, a signal nobody sent) is a
+        problem, and so is any sanitizer report in the whole log.
+
+    Subclasses set self.proc (a Popen) in start() after calling
+    self._before_start(), and implement logtext() and _remove()."""
+
+    def _supervise(self, name):
+        self.name = name
+        self.proc = None
+        self.exits = []           # (pid, rc, accepted, why)
+        self.problems = []
+        self.final_log = None     # the whole log, read before deletion
+        self.finished = False
+        self._planned_kill = False
+        self._expected = None
+        self._recorded = None     # the Popen already recorded
+        if _current_test is not None:
+            _current_test._adopt(self)
+        else:
+            _orphans.append(self)
+
+    def expect_exit(self, code):
+        """The current (or next) process is meant to exit with `code`
+        (a refusal to start, a fatal error the test provokes): that exit,
+        and only that, is then accepted, once."""
+        self._expected = code
+
+    def _record(self):
+        """Judge the end of self.proc, once (it must have exited)."""
+        p = self.proc
+        if p is None or p is self._recorded or p.returncode is None:
+            return
+        self._recorded = p
+        rc = p.returncode
+        if self._expected is not None:
+            ok, why = rc == self._expected, "expected exit %d" % self._expected
+        elif rc == 0:
+            ok, why = True, "stopped"
+        elif rc == -signal.SIGKILL and self._planned_kill:
+            ok, why = True, "planned kill -9"
+        else:
+            ok, why = False, "not planned"
+        self.exits.append((p.pid, rc, ok, why))
+        if not ok:
+            self.problems.append("%s pid %d: %s (%s)" % (
+                self.name, p.pid, describe_exit(rc), why))
+        self._expected = None
+        self._planned_kill = False
+
+    def _before_start(self):
+        """A new process replaces the last one: judge how that one ended."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                raise AssertionError("%s: start() while pid %d still runs" %
+                                     (self.name, self.proc.pid))
+            self._record()
+        self.finished = False
+
+    def poll(self):
+        """The exit status if the process has ended (recorded), else None."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is not None:
+            self._record()
+        return rc
+
+    def wait_exit(self, timeout=20):
+        """Wait for the process to end by itself; its status (judged as
+        usual: call expect_exit first if it is meant to fail)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s still running after %s s:\n%s" % (
+                self.name, timeout, self.logtext()[-3000:]))
+        self._record()
+        return rc
+
+    def send_signal(self, sig):
+        if sig == signal.SIGKILL:
+            return self.kill()
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Send `sig` (SIGTERM) and wait: the exit status (a process that
+        ended already is recorded as it ended)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            self._record()
+            return self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._planned_kill = True
+            self.proc.kill()
+            self.proc.wait()
+            self.problems.append("%s pid %d did not stop on %s in %s s" % (
+                self.name, self.proc.pid, signal.Signals(sig).name, timeout))
+            self._record()
+            raise AssertionError("%s did not stop on %s" % (self.name, sig))
+        self._record()
+        return rc
+
+    def kill(self):
+        """A planned kill -9.  A process that has already ended is not
+        killed: its own end is recorded (and judged) as it was."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._planned_kill = True
+            self.proc.kill()
+            self.proc.wait()
+        self._record()
+        return self.proc.returncode
+
+    def unplanned(self):
+        """The problems found so far (a death nobody planned...)."""
+        self.poll()
+        return list(self.problems)
+
+    def cleanup(self):
+        """The one teardown: stop the process if it runs (SIGTERM, must
+        exit 0), judge its end, read and scan the whole log, then delete
+        what the process left.  Returns the problems (also kept in
+        self.problems).  Runs once; later calls return the same."""
+        if self.finished:
+            return self.problems
+        self.finished = True
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.stop()
+            except AssertionError:
+                pass
+        self._record()
+        self._close()
+        self.final_log = self.logtext()
+        reports = sanitizer_reports(self.final_log)
+        if reports:
+            self.problems.append("%s: sanitizer report in the log:\n  %s" % (
+                self.name, "\n  ".join(reports[:10])))
+        self._remove()
+        return self.problems
+
+    def _close(self):
+        pass
+
+    def _remove(self):
+        pass
+
+
+class Daemon(Supervised):
     """One tallyd process in the foreground (-d) with its own data dir."""
 
     def __init__(self, args=(), env=None, data_dir=None, ingest=False):
@@ -59,7 +269,8 @@ class Daemon:
         if env:
             self.env.update(env)
         self.log_path = os.path.join(self.tmp, "tallyd.stderr")
-        self.proc = None
+        self.log = None
+        self._supervise("tallyd")
 
     def command(self):
         cmd = [TALLYD, "-d", "--listen", "127.0.0.1:%d" % self.port,
@@ -69,6 +280,10 @@ class Daemon:
         return cmd + self.args
 
     def start(self, wait=True):
+        self._before_start()
+        # A test may have closed the handle (d.log.close()) between runs.
+        if self.log is not None and not self.log.closed:
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env,
@@ -92,6 +307,8 @@ class Daemon:
         raise AssertionError("tallyd not ready:\n" + self.logtext())
 
     def logtext(self):
+        if self.final_log is not None and self.finished:
+            return self.final_log
         try:
             with open(self.log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
@@ -140,38 +357,141 @@ class Daemon:
                 pass
             return b"".join(chunks)
 
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("tallyd did not stop on %s" % sig)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def cleanup(self):
-        self.kill()
-        if getattr(self, "log", None):
+    def _close(self):
+        if self.log is not None:
             self.log.close()
+            self.log = None
+
+    def _remove(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _artifact_dir(test_id):
+    root = os.environ.get("TALLYD_ARTIFACTS")
+    if not root:
+        return None
+    d = os.path.join(root, re.sub(r"[^A-Za-z0-9_.-]", "_", test_id))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def keep_logs(test_id, procs):
+    """Copy the logs of `procs` (already read by cleanup) into
+    $TALLYD_ARTIFACTS/<test id>/; returns the directory (or None)."""
+    d = _artifact_dir(test_id)
+    if d is None:
+        return None
+    for i, p in enumerate(procs):
+        text = p.final_log if p.final_log is not None else p.logtext()
+        with open(os.path.join(d, "%d-%s.log" % (i + 1, p.name)), "w") as f:
+            f.write(text)
+    return d
+
+
+def seed(label="seed"):
+    """A random seed for a randomised test: TALLYD_SEED if set, else a
+    fresh one.  Printed (and kept by the running test, which prints it
+    again if it fails) so that a failure can be repeated."""
+    s = os.environ.get("TALLYD_SEED")
+    v = int(s, 0) if s else random.randrange(1 << 32)
+    print("%s: TALLYD_SEED=%d" % (label, v), file=sys.stderr, flush=True)
+    if _current_test is not None:
+        _current_test._seeds.append("%s=%d" % (label, v))
+    return v
+
+
+def may_skip(tag, why):
+    """Declare that a test (or a class of them) may skip in the runs whose
+    TALLYD_MAY_SKIP lists `tag` (scripts/test sets it per build: "browser"
+    outside the release build, "failpoints" in the failpoint-off build).
+    Under CI=true any other skip fails the file."""
+    def mark(obj):
+        obj._tallyd_may_skip = (tag, why)
+        return obj
+    return mark
+
+
+def failpoints_built():
+    out = subprocess.run([TALLYD, "--version"], capture_output=True,
+                         text=True).stdout
+    return "failpoints" in out
+
+
+def needs_failpoints(test):
+    """A test that drives TALLYD_FAILPOINTS: skipped, by name, against a
+    binary built as shipped (-Dfailpoints=false)."""
+    import functools
+
+    @functools.wraps(test)
+    def run(self, *a, **kw):
+        if not failpoints_built():
+            self.skipTest("tallyd built without failpoints")
+        return test(self, *a, **kw)
+    return may_skip("failpoints", "needs the failpoints, which a binary "
+                    "built as shipped has not")(run)
+
+
 class DaemonTest(unittest.TestCase):
-    """A test case with helpers to start daemons that are always cleaned up."""
+    """A test case with helpers to start daemons.  Every Supervised process
+    created while the test runs (self.daemon(), a Daemon made directly, a
+    crash loop's, a cluster node) is cleaned up and checked: see
+    Supervised.  The check is the last cleanup of the test."""
+
+    def run(self, result=None):
+        global _current_test
+        self._supervised = []
+        self._seeds = []
+        # Registered before setUp: cleanups run last-first, so this runs
+        # after every other (each daemon's own cleanup included).
+        self.addCleanup(self._check_supervised)
+        previous, _current_test = _current_test, self
+        try:
+            return super().run(result)
+        finally:
+            _current_test = previous
+
+    def _adopt(self, p):
+        self._supervised.append(p)
+        self.addCleanup(p.cleanup)
+
+    def _failed_so_far(self):
+        """Whether this test (or one of its subtests) has failed already
+        (outcome.success reads True inside a cleanup)."""
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        for t, _ in (getattr(result, "failures", []) +
+                     getattr(result, "errors", [])):
+            if t is self or getattr(t, "test_case", None) is self:
+                return True
+        return False
+
+    def _check_supervised(self):
+        problems = []
+        for p in self._supervised:
+            problems += p.cleanup()
+        failed = bool(problems) or self._failed_so_far()
+        if failed and self._supervised:
+            where = keep_logs(self.id(), self._supervised)
+            if where:
+                print("logs kept in %s" % where, file=sys.stderr)
+        if failed and self._seeds:
+            print("%s: seeds %s" % (self.id(), " ".join(self._seeds)),
+                  file=sys.stderr)
+        if problems:
+            tails = "".join("\n--- %s log (end):\n%s" % (
+                p.name, (p.final_log or "")[-3000:])
+                for p in self._supervised if p.problems)
+            self.fail("\n".join(problems) + tails)
+
+    def check_daemon_log(self, d):
+        """Stop and check d now (in a loop over many daemons); the end of
+        the test checks it anyway."""
+        problems = d.cleanup()
+        if problems:
+            self.fail("\n".join(problems) + "\n--- log (end):\n" +
+                      (d.final_log or "")[-3000:])
 
     def daemon(self, *args, start=True, **kw):
         d = Daemon(*args, **kw)
-        self.addCleanup(d.cleanup)
         if start:
             d.start()
         return d
@@ -196,36 +516,70 @@ class DaemonTest(unittest.TestCase):
         return err
 
 
-SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                    "runtime error:", "WARNING: ThreadSanitizer")
+# The name the files used when only some tests checked their daemons; now
+# every DaemonTest does.
+CheckedDaemonTest = DaemonTest
 
 
-class CheckedDaemonTest(DaemonTest):
-    """Every daemon is stopped with SIGTERM at the end of its test; it must
-    exit 0 with no sanitizer report in its log (the ASan build)."""
-
-    def daemon(self, *args, **kw):
-        d = super().daemon(*args, **kw)
-        self.addCleanup(self.check_daemon_log, d)
-        return d
-
-    def check_daemon_log(self, d):
-        if d.proc is not None and d.proc.poll() is None:
-            self.assertEqual(d.stop(), 0, d.logtext())
-        log = d.logtext()
-        for s in SANITIZER_ERRORS:
-            self.assertNotIn(s, log, log)
+def run_tallyd(args, **kw):
+    """Run tallyd to completion (-n, --version, a refusal): a
+    CompletedProcess; its output must hold no sanitizer report."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 60)
+    r = subprocess.run([TALLYD] + list(args), **kw)
+    out = (r.stdout or "") + (r.stderr or "")
+    if not isinstance(out, str):
+        out = out.decode("utf-8", "replace")
+    reports = sanitizer_reports(out)
+    if reports:
+        raise AssertionError("tallyd %s: sanitizer report:\n%s" % (
+            " ".join(args), out[-4000:]))
+    return r
 
 
 def gunzip(data):
     return gzip.decompress(data)
 
 
+def _skip_mark(test):
+    """The may_skip declaration of a skipped test (method, then class)."""
+    name = getattr(test, "_testMethodName", None)
+    if name is None:
+        # A class that skipped in setUpClass: "setUpClass (__main__.Cls)".
+        m = re.search(r"\(([\w.]+)\.(\w+)\)", getattr(test, "description", ""))
+        cls = getattr(sys.modules.get(m.group(1)), m.group(2), None) if m else None
+        return getattr(cls, "_tallyd_may_skip", None)
+    return (getattr(getattr(type(test), name, None), "_tallyd_may_skip", None)
+            or getattr(type(test), "_tallyd_may_skip", None))
+
+
 def main():
-    import sys
+    """Run the file's tests; the last line is "<file>: N tests, N failed,
+    N skipped".  Under CI=true a skip not declared with may_skip for a
+    tag in TALLYD_MAY_SKIP counts as a failure."""
+    name = os.path.basename(sys.argv[0])
     result = unittest.main(module="__main__", exit=False, verbosity=2).result
     n = result.testsRun
-    failed = len(result.failures) + len(result.errors)
+    failed = (len(result.failures) + len(result.errors) +
+              len(result.unexpectedSuccesses))
+    # Processes made outside any test (setUpClass, module level).
+    for p in _orphans:
+        problems = p.cleanup()
+        if problems:
+            failed += 1
+            print("FAIL: outside a test: %s" % "\n".join(problems))
+    ci = os.environ.get("CI") == "true"
+    allowed = set(t for t in os.environ.get("TALLYD_MAY_SKIP", "").split(",") if t)
+    for test, reason in result.skipped:
+        mark = _skip_mark(test)
+        if mark and mark[0] in allowed:
+            print("skip allowed here (%s): %s: %s" % (mark[0], test, reason))
+        elif ci:
+            failed += 1
+            print("FAIL: skip under CI=true: %s: %s (declare it with "
+                  "harness.may_skip(tag, why) and list the tag in "
+                  "TALLYD_MAY_SKIP)" % (test, reason))
     print("%s: %d tests, %d failed, %d skipped" % (
-        os.path.basename(sys.argv[0]), n, failed, len(result.skipped)))
+        name, n, failed, len(result.skipped)))
     sys.exit(0 if failed == 0 and n > 0 else 1)

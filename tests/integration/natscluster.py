@@ -14,6 +14,8 @@ import subprocess
 import time
 import urllib.request
 
+from harness import Supervised
+
 NATS_SERVER = os.environ.get("NATS_SERVER", shutil.which("nats-server") or "nats-server")
 
 
@@ -78,9 +80,16 @@ cluster {
         raise RuntimeError("nats-server %s did not start" % self.name)
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        """A planned kill -9.  A server that died by itself is an error
+        (nats-server does not crash in a healthy test): it is not revived
+        silently."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            raise AssertionError("nats-server %s died by itself (exit %s)" % (
+                self.name, self.proc.returncode))
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -88,7 +97,8 @@ cluster {
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.kill()
+                self.proc.wait()
 
 
 def nats_cluster(root, n=3):
@@ -105,8 +115,12 @@ def nats_cluster(root, n=3):
     return servers
 
 
-class Node:
-    """One tallyd in cluster mode (foreground, -d)."""
+class Node(Supervised):
+    """One tallyd in cluster mode (foreground, -d).  Supervised like the
+    harness's Daemon: each process's end is judged (a kill -9 through
+    kill() is planned; any other death is a problem), the whole log is
+    scanned at cleanup(), and a node that died by itself is never revived
+    silently: start() raises."""
 
     def __init__(self, tallyd, name, root, urls, election, stream="TALLY",
                  replicas=3, env=None, port=None):
@@ -122,7 +136,8 @@ class Node:
         self.env = dict(os.environ)
         if env:
             self.env.update(env)
-        self.proc = None
+        self.log_path = os.path.join(self.dir, "tallyd.log")
+        self._supervise(name)
 
     @property
     def base(self):
@@ -139,8 +154,12 @@ class Node:
                         self.stream, self.replicas, self.name))
 
     def start(self, wait=True):
+        self._before_start()
+        if self.problems:
+            raise AssertionError("not restarting %s: %s" % (
+                self.name, "; ".join(self.problems)))
         self.write_conf()
-        log = open(os.path.join(self.dir, "tallyd.log"), "ab")
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.tallyd, "-d", "-f", os.path.join(self.dir, "tallyd.conf")],
             stdout=log, stderr=subprocess.STDOUT, env=self.env,
@@ -163,9 +182,14 @@ class Node:
         raise RuntimeError("tallyd %s did not start: %s" % (self.name, self.log_tail()))
 
     def log_tail(self, n=4000):
+        return self.logtext()[-n:]
+
+    def logtext(self):
+        if self.finished and self.final_log is not None:
+            return self.final_log
         try:
-            with open(os.path.join(self.dir, "tallyd.log"), "rb") as f:
-                return f.read()[-n:].decode("utf-8", "replace")
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -173,15 +197,5 @@ class Node:
         with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
             return json.loads(r.read())
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        return Supervised.stop(self, sig, timeout)

@@ -25,7 +25,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 from harness import (CheckedDaemonTest, ELECTIONS, DEFAULT_ELECTION, gunzip,
-                     main)
+                     main, may_skip)
 
 TOKEN = "page-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -178,6 +178,8 @@ class Http(CheckedDaemonTest):
         self.assertEqual(co["nasr"]["names"]["ar"], "ائتلاف النصر")
 
 
+@may_skip("browser", "the browser tests run once per scripts/test, in the "
+          "release build")
 @unittest.skipUnless(browser_wanted(), "browser tests run once per scripts/test "
                      "(TALLYD_BROWSER_TESTS=1)")
 class Browser(CheckedDaemonTest):

@@ -21,7 +21,8 @@ from harness import ELECTIONS, SOURCE_ROOT, CheckedDaemonTest, free_port, main
 
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 TOKEN = "tallyctl-test-token-0123456789abcdef"
-DATASETS = os.path.join(os.path.dirname(SOURCE_ROOT), "shared", "data",
+DATASETS = os.environ.get("TALLYD_DATASETS") or os.path.join(
+    os.path.dirname(SOURCE_ROOT), "shared", "data",
                         "elections")
 DS = "es-2019-04"
 
