@@ -444,10 +444,7 @@ named_coalition_threshold(struct tally_bounds *bd)
 int
 main(void)
 {
-<<<<<<< HEAD
-=======
 	/* A fixed seed by default; TALLYD_SEED or TALLY_PROP_SEED another. */
->>>>>>> wip/suite-harness
 	uint64_t seed = env_u64("TALLYD_SEED",
 	    env_u64("TALLY_PROP_SEED", 0x17b017ULL));
 	uint64_t cases = env_u64("TALLY_PROP_CASES", DEFAULT_CASES), c;
@@ -456,18 +453,11 @@ main(void)
 	unsigned long fails[N_PROPS] = { 0 }, open_cases = 0;
 	int p;
 
-<<<<<<< HEAD
-	printf("seed 0x%llx, %llu cases per property\n",
-	    (unsigned long long)seed, (unsigned long long)cases);
-	if (tally_seat_result_init(&r, MAX_LISTS, CAP_SEATS) == -1 ||
-	    tally_bounds_init(&bd, MAX_LISTS, CAP_SEATS) == -1)
-=======
 	printf("seed 0x%llx (TALLYD_SEED=%llu to repeat), %llu cases per "
 	    "property\n", (unsigned long long)seed, (unsigned long long)seed,
 	    (unsigned long long)cases);
-	if (tally_seat_result_init(&r, MAX_LISTS, MAX_SEATS) == -1 ||
-	    tally_bounds_init(&bd, MAX_LISTS, MAX_SEATS) == -1)
->>>>>>> wip/suite-harness
+	if (tally_seat_result_init(&r, MAX_LISTS, CAP_SEATS) == -1 ||
+	    tally_bounds_init(&bd, MAX_LISTS, CAP_SEATS) == -1)
 		return 1;
 	named_coalition_threshold(&bd);
 	for (p = 0; p < N_PROPS; p++) {

@@ -1685,14 +1685,6 @@ main(void)
 	double t0, t;
 	int p;
 
-<<<<<<< HEAD
-	/* TALLYD_SEED, the suite's common override, wins over our own. */
-	seed = (uint64_t)env_ulong("TALLY_PROP_SEED", 0x7a11d2019);
-	seed = (uint64_t)env_ulong("TALLYD_SEED", seed);
-	cases = env_ulong("TALLY_PROP_CASES", DEFAULT_CASES);
-	printf("seed 0x%" PRIx64 " (TALLYD_SEED or TALLY_PROP_SEED), %lu "
-	    "cases per property (TALLY_PROP_CASES)\n", seed, cases);
-=======
 	/* A fixed seed by default (the same cases every run); TALLYD_SEED
 	 * (scripts/test --long gives fresh ones) or TALLY_PROP_SEED another. */
 	seed = (uint64_t)env_ulong("TALLY_PROP_SEED", 0x7a11d2019);
@@ -1700,7 +1692,6 @@ main(void)
 	cases = env_ulong("TALLY_PROP_CASES", DEFAULT_CASES);
 	printf("seed 0x%" PRIx64 " (TALLYD_SEED=%" PRIu64 " to repeat), %lu "
 	    "cases per property (TALLY_PROP_CASES)\n", seed, seed, cases);
->>>>>>> wip/suite-harness
 	if (tally_seat_result_init(&r, MAX_LISTS, CAP_SEATS) == -1 ||
 	    tally_seat_result_init(&r2, MAX_LISTS, CAP_SEATS) == -1 ||
 	    tally_seat_result_init(&scratch, MAX_LISTS, CAP_SEATS) == -1) {
