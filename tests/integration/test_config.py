@@ -77,7 +77,8 @@ class ConfigTest(CheckedDaemonTest):
         self.assertNotIn("listening on", log)           # info
         # A wrong level is refused at start, naming the key.
         d = self.start("log_level loud\n", wait=False)
-        self.assertNotEqual(d.proc.wait(20), 0)
+        d.expect_exit(1)
+        self.assertEqual(d.wait_exit(20), 1)
         self.assertIn("log_level", d.logtext())
 
     # --- backup_dir --------------------------------------------------------------
@@ -176,8 +177,9 @@ class ConfigTest(CheckedDaemonTest):
         with open(path, "w") as f:
             f.write("public_tls_cert %s\n" % crt)
         bad.args += ["-f", path]
+        bad.expect_exit(1)
         bad.start(wait=False)
-        self.assertNotEqual(bad.proc.wait(20), 0)
+        self.assertEqual(bad.wait_exit(20), 1)
         self.assertIn("public_tls_key", bad.logtext())
         self.assertNotIn("replayed", bad.logtext())     # found first
         # Without ingest_listen there is no public listener of its own:
@@ -187,8 +189,9 @@ class ConfigTest(CheckedDaemonTest):
         with open(path, "w") as f:
             f.write("public_tls_cert %s\npublic_tls_key %s\n" % (crt, key))
         one.args += ["-f", path]
+        one.expect_exit(1)
         one.start(wait=False)
-        self.assertNotEqual(one.proc.wait(20), 0)
+        self.assertEqual(one.wait_exit(20), 1)
         self.assertIn("ingest_listen", one.logtext())
 
     # --- errors_omitted -------------------------------------------------------------

@@ -522,6 +522,7 @@ class EndDamage(DurabilityTest):
 
     def refuses(self, seg, size, lost):
         d = self.start(wait=False)
+        d.expect_exit(1)
         rc = self.wait_exit(d)
         log = d.logtext()
         self.assertEqual(rc, 1, log)
@@ -599,6 +600,7 @@ class EndDamage(DurabilityTest):
         with open(seg, "r+b") as f:
             f.truncate(recs[k - 2][0])
         d = self.start(wait=False)
+        d.expect_exit(1)
         self.assertEqual(self.wait_exit(d), 1, d.logtext())
         log = d.logtext()
         self.assertIn("%s: damage: it ends before sequence %d but the next "
@@ -649,6 +651,7 @@ class EndDamage(DurabilityTest):
         d = Daemon(["--election", crashloop.election_path(), "-n"],
                    env={"TALLYD_INGEST_TOKEN": TOKEN}, data_dir=self.data_dir)
         self.addCleanup(d.cleanup)
+        d.expect_exit(1)
         d.start(wait=False)
         rc = self.wait_exit(d)
         self.assertNotEqual(rc, 0, d.logtext())

@@ -95,10 +95,7 @@ class EngineTest(DaemonTest):
                    glob.glob(os.path.join(d.data_dir, "journal-*.log")))
 
     def wait_exit(self, d, timeout=20):
-        try:
-            return d.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.fail("tallyd still running:\n" + d.logtext())
+        return d.wait_exit(timeout)
 
 
 class HagenbachBischoff(EngineTest):
@@ -235,6 +232,7 @@ class UnapplicableRecord(EngineTest):
 
     def refuses(self, **kw):
         d = self.start(wait=False, **kw)
+        d.expect_exit(1)
         rc = self.wait_exit(d)
         log = d.logtext()
         self.assertEqual(rc, 1, log)        # an exit, not a signal

@@ -97,7 +97,6 @@ class Reload(DurabilityTest):
         path = small_election(5, os.path.join(tmp, "e.json"), name="Before")
         d = Daemon(["--election", path], env={"TALLYD_INGEST_TOKEN": TOKEN},
                    data_dir=self.data_dir)
-        self.addCleanup(self.check_log, d)
         self.addCleanup(d.cleanup)
         d.start()
         old = d.get("/v1/leaderboard")
@@ -429,10 +428,11 @@ class OneDaemonPerDataDir(DurabilityTest):
                        env={"TALLYD_INGEST_TOKEN": TOKEN},
                        data_dir=self.data_dir)
         self.addCleanup(other.cleanup)
+        other.expect_exit(1)
         other.start(wait=False)
         try:
-            rc = other.proc.wait(10)
-        except subprocess.TimeoutExpired:
+            rc = other.wait_exit(10)
+        except AssertionError:
             self.fail("a second tallyd runs on the same data dir:\n" +
                       other.logtext())
         log = other.logtext()
