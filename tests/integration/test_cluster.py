@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from harness import TALLYD, DaemonTest, main, seed
+from harness import TALLYD, DaemonTest, main, needs_failpoints, seed
 import crashloop
 import natscluster
 
@@ -273,6 +273,7 @@ class ClusterTest(DaemonTest):
         finally:
             s.close()
 
+    @needs_failpoints
     def test_late_acknowledgement_keeps_the_poster_201(self):
         """Issue 21: the fate of a record was kept in a ring of 4,096: an
         acknowledgement that came after 4,096 more records turned the
@@ -382,6 +383,7 @@ class ClusterTest(DaemonTest):
         self.assertEqual(a.health()["cluster"]["unacknowledged"], 0)
         self.converge([a])
 
+    @needs_failpoints
     def test_lost_acknowledgement_is_given_up(self):
         """A publish whose acknowledgement never comes (the failpoint drops
         every one, as a libnats losing it across a reconnect would): the

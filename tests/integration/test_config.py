@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import time
 
-from harness import CheckedDaemonTest, main
+from harness import CheckedDaemonTest, main, needs_failpoints
 from test_api import ELECTION, NORTH, SOUTH, EAST
 
 TOKEN = "config-test-ingest-token-0123456789"
@@ -223,6 +223,7 @@ class ConfigTest(CheckedDaemonTest):
 
     # --- the metrics of the alert rules ------------------------------------------
 
+    @needs_failpoints
     def test_alert_metrics(self):
         """docs/OPERATIONS.md "During": each metric an alert rule reads is
         there and moves as the rule expects."""

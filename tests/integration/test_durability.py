@@ -658,6 +658,7 @@ class EndDamage(DurabilityTest):
         self.assertIn("acknowledged records are lost", d.logtext())
         self.assertEqual(os.path.getsize(seg), recs[-3][0])
 
+    @needs_failpoints
     def test_torn_unacknowledged_record_still_recovers(self):
         """A record written but killed before its sync ended (so never
         acknowledged, and not in the mark): damaged or cut, it is a torn

@@ -13,7 +13,7 @@ import subprocess
 import shutil
 import time
 
-from harness import CheckedDaemonTest, main
+from harness import CheckedDaemonTest, main, needs_failpoints
 
 TOKEN = "ingest-token-for-the-edge-tests-0123456"
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
@@ -299,6 +299,7 @@ class EdgeTest(CheckedDaemonTest):
 
     # --- 5. the watchdog follows the journal writer --------------------------
 
+    @needs_failpoints
     def test_watchdog_holds_back_while_a_sync_hangs(self):
         """With fdatasync taking 4 s (failpoint) and journal_stall_timeout 1,
         WATCHDOG=1 stops for the rest of the sync, the log says why, and the

@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 
-from harness import SANITIZER_ERRORS, TALLYD, DaemonTest, main
+from harness import SANITIZER_ERRORS, TALLYD, DaemonTest, main, needs_failpoints
 
 TOKEN = "engine-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -185,6 +185,7 @@ class HagenbachBischoff(EngineTest):
 class InternalFailure(EngineTest):
     FP = {"TALLYD_FAILPOINTS": "engine_fail=ceil"}
 
+    @needs_failpoints
     def test_refused_with_500_and_nothing_changes(self):
         d = self.start(env=self.FP)
         r = self.post(d, "hb", ONE_LIST)
@@ -244,6 +245,7 @@ class UnapplicableRecord(EngineTest):
         self.assertIn("election definition", log)
         return d
 
+    @needs_failpoints
     def test_failpoint_stops_the_start_with_the_record_named(self):
         data = self.fill()
         fp = {"TALLYD_FAILPOINTS": "engine_fail=ceil"}
