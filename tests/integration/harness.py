@@ -36,11 +36,21 @@ ELECTIONS = os.path.join(SOURCE_ROOT, "tests", "data", "elections")
 DEFAULT_ELECTION = os.path.join(SOURCE_ROOT, "config", "elections", "iraq-2018.json")
 
 
+_ports_given = set()
+
+
 def free_port():
-    """A port that was free a moment ago (the daemon binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago (the daemon binds it right after),
+    and never one this process handed out before: two servers of one test
+    (a NATS cluster's client and route ports) were once given the same
+    port, and the cluster never formed."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 class Response:

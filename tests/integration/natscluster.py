@@ -14,15 +14,9 @@ import subprocess
 import time
 import urllib.request
 
-from harness import Supervised
+from harness import Supervised, free_port
 
 NATS_SERVER = os.environ.get("NATS_SERVER", shutil.which("nats-server") or "nats-server")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def have_nats():
