@@ -128,6 +128,10 @@ def allocate(seats, alloc, votes, blank, taking_part):
     for l in part:
         res.seats[l] = whole[l]
     if W <= seats:
+        if seats - W > len(part):
+            # More remainder seats than lists: the docs do not say whether
+            # the remainders are ranked again.
+            raise Undefined("more remainder seats than lists")
         cands = sorted(part, key=lambda l: -rem[l])
         win, pend = _break(cands, seats - W, ties, votes, lambda l: rem[l])
         for l in win:
