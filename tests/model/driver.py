@@ -438,6 +438,9 @@ class Run:
             finally:
                 t.e.cthr = saved
             for part in sets:
+                if meth == "hagenbach-bischoff" and \
+                        sum(fq["votes"][l] for l in part) == 0:
+                    return True     # a zero quota: heap corruption seen
                 try:
                     r = M.allocate(t.e.pseats[q], t.e.palloc[q], fq["votes"],
                                    fq.get("blank", 0), part)
@@ -605,10 +608,11 @@ class Run:
             body["colour"] = "red"
         elif kind == "list_missing":
             cur = self.m.cur.get(p)
-            if cur is None or not cur["votes"]:
+            had = [l for l, v in (cur or {"votes": {}})["votes"].items() if v > 0]
+            if not had:
                 return "skipped"
             body["votes"] = dict(body["votes"])
-            del body["votes"][next(iter(cur["votes"]))]
+            del body["votes"][had[0]]
         elif kind == "unknown_province":
             path = "/v1/provinces/nowhere/results"
         elif kind == "bad_token":

@@ -244,7 +244,8 @@ class Tally:
         cur = self.cur.get(province)
         if cur is None:
             return []
-        return [l for l, v in cur["votes"].items() if l not in feed["votes"]]
+        # "a list that had votes in the previous revision and is absent"
+        return [l for l, v in cur["votes"].items() if v > 0 and l not in feed["votes"]]
 
     # ---- seats -----------------------------------------------------------
     def national_votes(self):
