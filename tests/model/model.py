@@ -133,6 +133,10 @@ def allocate(seats, alloc, votes, blank, taking_part):
             # the remainders are ranked again.
             raise Undefined("more remainder seats than lists")
         cands = sorted(part, key=lambda l: -rem[l])
+        if seats > W and rem[cands[seats - W - 1]] == 0:
+            # A remainder seat for a remainder of 0 (Droop, HB-ceil leave
+            # seats over): the docs do not say who takes it.
+            raise Undefined("a remainder seat at remainder 0")
         win, pend = _break(cands, seats - W, ties, votes, lambda l: rem[l])
         for l in win:
             res.seats[l] += 1
