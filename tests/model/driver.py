@@ -43,6 +43,7 @@ AVOIDABLE = {
     "cluster-etag": "no cross-node ETag check right after a refused record",
     "restart-epoch": "no definition edit taken at a restart after something was counted",
     "national-own-alloc": "no province with its own allocation under a national threshold",
+    "history-own-threshold": "history's seats_moved not checked where a coalition has its own threshold or exemption",
 }
 
 
@@ -975,6 +976,29 @@ class Run:
         mv = [(x["revision"], x["votes"], x["status"], x["blank"], x["invalid"]) for x in m.hist[p]]
         if hv != mv:
             raise Failure("history", "%s history %s, model %s" % (p, hv, mv))
+        # changed (vote deltas) and seats_moved (seat deltas, national
+        # exclusions in force now; only where no lot was ever posted).
+        prev_v, prev_s = {}, {}
+        for x, mf in zip(hist.json()["revisions"], m.hist[p]):
+            dv = {l: mf["votes"].get(l, 0) - prev_v.get(l, 0)
+                  for l in set(mf["votes"]) | set(prev_v)}
+            got = {l: d for l, d in x["changed"].items() if d}
+            if got != {l: d for l, d in dv.items() if d}:
+                raise Failure("history", "%s revision %d changed %s, model %s" % (
+                    p, x["revision"], x["changed"], dv))
+            ms = m.revision_seats(p, mf)
+            own = ("history-own-threshold" in self.avoid and self.active.cthr and
+                   self.active.palloc[p]["threshold"] is not None)
+            if ms is None or prev_s is None or p in m.lot or x.get("lots") or own:
+                prev_s, prev_v = ms, mf["votes"]
+                continue
+            ds = {l: ms.get(l, 0) - prev_s.get(l, 0) for l in set(ms) | set(prev_s)}
+            got = {l: d for l, d in (x.get("seats_moved") or {}).items() if d}
+            if got != {l: d for l, d in ds.items() if d}:
+                raise Failure("history-seats", "%s revision %d seats_moved %s, model %s "
+                              "(votes %s, before %s)" % (p, x["revision"], x.get("seats_moved"),
+                                                         ds, mf["votes"], prev_v))
+            prev_s, prev_v = ms, mf["votes"]
         ex = self.get(path + "?explain=1", node=node)
         self.bytes_check(path + "?explain=1", ex, m.version)
         exj = ex.json()

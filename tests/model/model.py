@@ -321,6 +321,17 @@ class Tally:
                 res.lot_in_force = True
         return res
 
+    def revision_seats(self, province, feed):
+        """Firm seats of one past revision, with the national exclusions in
+        force now and no lot (history's seats_moved); None if undefined."""
+        status, part = self.taking_part(province, feed)
+        try:
+            res = allocate(self.e.pseats[province], self.e.palloc[province],
+                           feed["votes"], feed.get("blank", 0), part)
+        except Undefined:
+            return None
+        return res.seats
+
     def raw_pending(self, province):
         """The pending tie before any lot: (seats, tied) or None."""
         lot = self.lot.pop(province, None)
