@@ -581,6 +581,11 @@ class Run:
                     return "skipped"
                 if self.m.version > 0 and "restart-epoch" in self.avoid:
                     return "skipped"
+                if "hb-crash" in self.avoid:
+                    t = M.Tally(M.Election(nd))
+                    t.cur = dict(self.m.cur)
+                    if any(self.hb_over(t, q, f) for q, f in t.cur.items()):
+                        return "skipped"
                 self.file_def = nd
                 self.write_def(nd)
                 self.sut.reload()
