@@ -427,21 +427,28 @@ class Run:
 
     def hb_over(self, m, p, f):
         """Would this feed let some Hagenbach-Bischoff province hand out
-        S + 1 whole quotas, for the model's taking-part lists or for those
-        a coalition's own threshold or exemption is ignored for?  (The
-        history view recomputes with the latter; see README.md, hb-crash.)"""
+        S + 1 whole quotas, for the model's taking-part lists; for those
+        with the exclusions in force before the feed (a dry run's); without
+        coalitions' own thresholds (history's); or in the partial tallies a
+        snapshot load goes through (provinces in definition order)?"""
         t = m.copy()
         t.cur[p] = f
-        plain = M.Tally(t.e)
-        plain.cur = t.cur
+        states = [t, m, self.m]
+        order = [q for q in t.e.provinces if q in t.cur]
+        for i in range(1, len(order)):
+            s_ = M.Tally(t.e)
+            s_.cur = {q: t.cur[q] for q in order[:i]}
+            states.append(s_)
         for q in t.e.provinces:
             meth = t.e.palloc[q]["method"]
             if q not in t.cur or not meth.startswith("hagenbach"):
                 continue
             fq = t.cur[q]
-            # After the feed; with the exclusions in force before it (a dry
-            # run's); and without coalitions' own thresholds (history's).
-            sets = [t.taking_part(q, fq)[1], m.taking_part(q, fq)[1]]
+            sets = []
+            for st in states:
+                if st.e is not t.e:
+                    continue
+                sets.append(st.taking_part(q, fq)[1])
             saved = t.e.cthr
             try:
                 t.e.cthr = {}
