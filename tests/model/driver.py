@@ -443,7 +443,15 @@ class Run:
             meth = t.e.palloc[q]["method"]
             if q not in t.cur or not meth.startswith("hagenbach"):
                 continue
-            fq = t.cur[q]
+            # Every revision of the province: history recomputes them all
+            # with the exclusions in force now.
+            for fq in t.hist[q] + [t.cur[q]]:
+                if self.hb_over_feed(t, q, fq, states, meth):
+                    return True
+        return False
+
+    def hb_over_feed(self, t, q, fq, states, meth):
+        if True:
             sets = []
             for st in states:
                 if st.e is not t.e:
