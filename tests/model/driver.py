@@ -194,13 +194,13 @@ class Single:
             raise Failure("restart", str(e)[-3000:])
 
     def reload(self):
-        before = self.d.logtext().count("reload")
+        before = self.d.logtext().count("reloaded")
         self.d.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
         # The reload is done when the log says so; a GET then sees it.
         while time.monotonic() < deadline:
             t = self.d.logtext()
-            if t.count("reload") > before:
+            if t.count("reloaded") > before:
                 break
             time.sleep(0.02)
         time.sleep(0.05)
@@ -573,6 +573,8 @@ class Run:
             self.m.version += 1
             self.expect(r.json().get("version") == self.m.version, "apply-version", op, r)
             return outcome
+        if k == "race":
+            return self.do_race(op)
         if k == "invalid":
             return self.do_invalid(op)
         if k == "lot":
@@ -624,6 +626,45 @@ class Run:
                 self.swap_definition()
             return "restarted"
         raise ValueError(k)
+
+    def do_race(self, op):
+        """Cluster: the same new revision of a province, with other
+        contents, posted to two nodes at once: one applies, one is refused."""
+        if self.cluster is None:
+            return "skipped"
+        p = op["province"]
+        f1 = self.resolve_feed(op)
+        if "hb-crash" in self.avoid and self.hb_over(self.m, p, f1):
+            return "skipped"
+        if self.feed_outcome(p, f1)[0] != "applied":
+            return "skipped"
+        f2 = dict(f1, blank=f1.get("blank", 0) + 1)
+        if "hb-crash" in self.avoid and self.hb_over(self.m, p, f2):
+            return "skipped"
+        out = [None, None]
+
+        def go(i, f):
+            try:
+                out[i] = self.post("/v1/provinces/%s/results" % p, f, node=op["node"] + i)
+            except Failure as e:
+                out[i] = e
+        ts = [threading.Thread(target=go, args=(i, f)) for i, f in enumerate((f1, f2))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for r in out:
+            if isinstance(r, Failure):
+                raise r
+        ok = [r.status for r in out]
+        if sorted(ok) != [201, 409]:
+            raise Failure("race", "two conflicting posts of one revision: HTTP %s %s / %s" % (
+                ok, out[0].body[:200], out[1].body[:200]))
+        self.settle()
+        cur = self.get("/v1/provinces/%s/history" % p).json()["revisions"][-1]
+        won = f1 if cur["blank"] == f1["blank"] else f2
+        self.m.apply(p, won)
+        return "raced"
 
     def swap_definition(self):
         self.active = M.Election(self.file_def)
@@ -688,6 +729,8 @@ class Run:
         if cur is None:
             return "skipped"
         r0 = self.m.province_result(p)
+        if r0 is None:
+            return "skipped"      # the model does not decide this province
         tied = None
         if r0 is not None and r0.pending:
             tied = list(r0.pending[0][1])
@@ -1293,6 +1336,9 @@ def run_seed(seed, n_ops, avoid, log=print, shrink_s=120, cluster=None, out_dir=
                 op["node"] = i
             if cluster is not None and op["op"] in ("restart", "kill9"):
                 op["node"] = rng.randint(0, 2)
+            if cluster is not None and op["op"] == "feed" and op["rev"] == "next" \
+                    and rng.random() < 0.3:
+                op["op"] = "race"
             if cluster is not None and rng.random() < 0.08:
                 op = rng.choice([{"op": "node_kill9", "node": rng.randint(0, 2)},
                                  {"op": "nats_restart", "server": rng.randint(0, 2)},
