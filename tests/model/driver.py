@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import model as M  # noqa: E402
-from harness import Daemon  # noqa: E402
+from harness import Daemon, SANITIZER_ERRORS  # noqa: E402
 
 TOKEN = "model-token-0123456789abcdef"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -180,6 +180,11 @@ class Single:
         if rc != 0:
             raise Failure("stop", "tallyd exited %s at SIGTERM:\n%s" %
                           (rc, self.d.logtext()[-3000:]))
+        log = self.d.logtext()
+        for s in SANITIZER_ERRORS:
+            if s in log:
+                i = log.index(s)
+                raise Failure("sanitizer", log[max(0, i - 200):i + 3000])
 
     def restart(self, kill):
         if kill:
