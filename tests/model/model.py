@@ -353,6 +353,10 @@ class Tally:
         if lot is not None and lot == (revision, list(order)):
             return "duplicate"
         r = self.province_result(province)
+        if lot is not None and r is not None and getattr(r, "lot_in_force", False) \
+                and lot[1] == list(order):
+            # The order in force again, at a later revision of the same tie.
+            return "duplicate"
         if r is None or len(r.pending) != 1:
             return "refused"
         seats, tied = r.pending[0]
