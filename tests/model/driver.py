@@ -332,6 +332,7 @@ class Run:
         self.bytes_at = {}     # (def_gen, version, path) -> hash
         self.etags = {}        # (path, etag) -> hash
         self.immutable = {}    # url -> hash
+        self.etag_at = {}      # (def_gen, version, path) -> ETag
         self.same_state = {}   # (def_gen, model key, path) -> normalised
         self.sse_on = sse and cluster is None
         self.events = None
@@ -822,6 +823,23 @@ class Run:
         et = r.header("ETag")
         if et is None:
             raise Failure("etag", "GET %s has no ETag" % path)
+        # Same state, same ETag (after a restart, a refused request, on
+        # every node).
+        # Within one process: "after a restart every view takes the current
+        # stamp" (README), so a single node's tags are compared per run of
+        # the process; cluster nodes promise the same ETags as each other.
+        tkey = (self.def_gen, version, path)
+        if self.cluster is None:
+            tkey = tkey + (self.sut.restarts,)
+        if self.cluster is not None and "cluster-etag" in self.avoid:
+            tkey = tkey + (getattr(self, "_cur_node", None),)
+        skip_x = path.endswith("explain=1") and "explain-stamp" in self.avoid \
+            and self.active.levelling
+        old_et = self.etag_at.get(tkey)
+        if old_et is not None and old_et != et and not skip_x:
+            raise Failure("same-state-etag", "%s at version %d: ETag %s, before %s%s" % (
+                path, version, et, old_et, node_name))
+        self.etag_at[tkey] = et
         ek = (path, et)
         if self.cluster is not None and "cluster-etag" in self.avoid:
             ek = (path, et, getattr(self, "_cur_node", None))
