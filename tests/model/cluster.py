@@ -66,6 +66,7 @@ class Cluster:
         self.servers = []
         self.ns = []
         self.restarts = 0
+        self.node_restarts = [0, 0, 0]
 
     def nodes(self):
         return self.ns
@@ -109,6 +110,7 @@ class Cluster:
                 raise driver.Failure("stop", "%s exited %s at SIGTERM:\n%s" % (
                     n.name, n.proc.returncode, n.log_tail(3000)))
         self.restarts += 1
+        self.node_restarts[which] += 1
         try:
             n.start()
         except RuntimeError as e:

@@ -832,7 +832,8 @@ class Run:
         if self.cluster is None:
             tkey = tkey + (self.sut.restarts,)
         if self.cluster is not None and "cluster-etag" in self.avoid:
-            tkey = tkey + (getattr(self, "_cur_node", None),)
+            i = getattr(self, "_cur_node", None) or 0
+            tkey = tkey + (i, self.sut.node_restarts[i % 3])
         skip_x = path.endswith("explain=1") and "explain-stamp" in self.avoid \
             and self.active.levelling
         old_et = self.etag_at.get(tkey)
