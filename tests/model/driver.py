@@ -582,6 +582,12 @@ class Run:
             return outcome
         if k == "race":
             return self.do_race(op)
+        if k == "burst":
+            # Idle past a heartbeat, then several versions at once: every
+            # one must still reach a caught-up event stream.
+            time.sleep(op.get("idle", 0))
+            outs = [self.do(sub) for sub in op["feeds"]]
+            return "burst" if "applied" in outs else "skipped"
         if k == "invalid":
             return self.do_invalid(op)
         if k == "lot":
@@ -1177,6 +1183,13 @@ def gen_op(rng, run):
                 "blank": rng.choice([0, 0, 1, 2]), "invalid": rng.choice([0, 1]),
                 "status": "final" if rng.random() < 0.2 else "partial"}
 
+    if x < 0.015:
+        subs = []
+        for _ in range(3):
+            p = rng.choice(e.provinces)
+            lists = run.lists_of(p)
+            subs.append(feed())
+        return {"op": "burst", "idle": 1.3, "feeds": subs}
     if x < 0.38:
         return feed()
     if x < 0.42:
