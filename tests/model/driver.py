@@ -582,9 +582,14 @@ class Run:
             return outcome
         if k == "race":
             return self.do_race(op)
+        if k == "burst" and op.get("repeat", 1) > 1:
+            # Rounds of several versions for a while, heartbeats among them.
+            outs = [self.do(dict(op, repeat=1, idle=op["idle"] if i == 0 else 0))
+                    for i in range(op["repeat"])]
+            return "burst" if "burst" in outs else "skipped"
         if k == "burst":
-            # Idle past a heartbeat, then several versions at once: every
-            # one must still reach a caught-up event stream.
+            # Idle past a heartbeat, then several versions at once (one
+            # group commit): every one must still reach a caught-up stream.
             time.sleep(op.get("idle", 0))
             if self.cluster is not None:
                 outs = [self.do(sub) for sub in op["feeds"]]
@@ -1231,7 +1236,8 @@ def gen_op(rng, run):
             p = rng.choice(e.provinces)
             lists = run.lists_of(p)
             subs.append(feed())
-        return {"op": "burst", "idle": 1.3, "feeds": subs}
+        return {"op": "burst", "idle": 1.3, "feeds": subs,
+                "repeat": rng.choice([1, 1, 40])}
     if x < 0.38:
         return feed()
     if x < 0.42:
