@@ -515,6 +515,8 @@ class Run:
                                 "dry-run", op, r)
                     if outcome == "applied" and self.cluster is None:
                         self.expect(j.get("version") == self.m.version + 1, "dry-run", op, r)
+                    if outcome == "applied":
+                        self.check_dry_seats(p, f, j, op)
                 return outcome
             r = self.post(path, f, node=op.get("node"))
             if outcome == "refused":
@@ -686,6 +688,34 @@ class Run:
                 self.swap_definition()
             return "restarted"
         raise ValueError(k)
+
+    def check_dry_seats(self, p, f, j, op):
+        """A dry run's seat deltas against the model (only where no
+        national threshold can move: they are computed with the exclusions
+        in force)."""
+        e = self.active
+        if e.levelling or any(a["threshold"] and a["threshold"]["scope"] == "national"
+                              for a in [e.alloc] + list(e.palloc.values())):
+            return
+        before = self.m.province_result(p) if p in self.m.cur else None
+        t = self.m.copy()
+        t.cur[p] = f
+        after = t.province_result(p)
+        if after is None or (p in self.m.cur and before is None):
+            return
+        b = before.seats if before else {}
+        d = {l: after.seats.get(l, 0) - b.get(l, 0) for l in set(after.seats) | set(b)}
+        d = {l: x for l, x in d.items() if x}
+        got = {l: x for l, x in (j.get("seats") or {}).items() if x}
+        nat = {}
+        for l, x in d.items():
+            c = e.coal_of[l]
+            nat[c] = nat.get(c, 0) + x
+        nat = {c: x for c, x in nat.items() if x}
+        gotn = {c: x for c, x in (j.get("national_seats") or {}).items() if x}
+        if got != d or gotn != nat:
+            raise Failure("dry-run-seats", "op %s: dry run seats %s national %s, model %s national %s\n%s" % (
+                json.dumps(op), got, gotn, d, nat, self.explain_model()))
 
     def do_race(self, op):
         """Cluster: the same new revision of a province, with other
@@ -1195,8 +1225,11 @@ class Run:
             key = (self.def_gen, i, "/v1/leaderboard")
             old = self.bytes_at.get(key)
             if old is not None and old[1].rstrip(b"\n") != data:
-                raise Failure("sse-bytes", "event %d differs from GET /v1/leaderboard at %d:\n"
-                              "event: %s\nGET:   %s" % (i, i, data[:300], old[1][:300]))
+                a, b = old[1].rstrip(b"\n"), data
+                k = next((j for j in range(min(len(a), len(b))) if a[j] != b[j]), min(len(a), len(b)))
+                raise Failure("sse-bytes", "event %d (connection %d) differs from GET /v1/leaderboard "
+                              "at %d, from byte %d:\nevent: ...%s\nGET:   ...%s" % (
+                                  i, conn, i, k, b[max(0, k - 150):k + 250], a[max(0, k - 150):k + 250]))
 
 
 # ---------------------------------------------------------------------------
