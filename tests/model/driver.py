@@ -40,7 +40,7 @@ AVOIDABLE = {
     "reload-epoch": "no definition change by SIGHUP while nothing is counted (the swap)",
     "sse-heartbeat": "versions skipped on an event stream are not a failure",
     "dry-run-params": "no misspelt ?dry_run, no ?dry_run=1 on a lot",
-    "cluster-etag": "no cross-node ETag check right after a refused record",
+    "cluster-etag": "cluster ETags compared per node (and per run of it); no race of two conflicting posts (a refused record moves some nodes' version)",
     "restart-epoch": "no definition edit taken at a restart after something was counted",
     "national-own-alloc": "no province with its own allocation under a national threshold",
     "cluster-list-missing": "no feed that leaves out a list that had votes, in cluster mode",
@@ -723,7 +723,7 @@ class Run:
     def do_race(self, op):
         """Cluster: the same new revision of a province, with other
         contents, posted to two nodes at once: one applies, one is refused."""
-        if self.cluster is None:
+        if self.cluster is None or "cluster-etag" in self.avoid:
             return "skipped"
         p = op["province"]
         f1 = self.resolve_feed(op)
