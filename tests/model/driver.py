@@ -259,7 +259,7 @@ class Events(threading.Thread):
         prev = None
         ev = {}
         while not self.stop_flag:
-            line = r.fp.readline()
+            line = r.readline()   # de-chunked (r.fp is the raw chunked stream)
             if not line:
                 break
             line = line.rstrip(b"\r\n")
