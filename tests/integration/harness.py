@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -51,6 +52,40 @@ def free_port():
         if port not in _ports_given:
             _ports_given.add(port)
             return port
+
+
+def raise_fd_limit(n):
+    """Raise this process's descriptor limit towards n (up to the hard
+    limit): the flood tests open thousands of sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(soft, n), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def rss_kib(pid):
+    """The resident set of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def recv_all(s, timeout=5):
+    """Everything a socket gives until EOF, a reset, another socket error
+    or `timeout` seconds of silence."""
+    s.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except OSError:     # a timeout, a reset, a TLS error
+        pass
+    return out
 
 
 class Response:

@@ -6,47 +6,19 @@ out plain requests or feeds, the watchdog follows the journal writer, and a
 body cut over TLS is never applied."""
 import json
 import os
-import resource
 import socket
 import ssl
 import subprocess
 import shutil
 import time
 
-from harness import CheckedDaemonTest, main, needs_failpoints
+from harness import (CheckedDaemonTest, main, needs_failpoints, raise_fd_limit,
+                     recv_all, rss_kib)
 
 TOKEN = "ingest-token-for-the-edge-tests-0123456"
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
 ENV = {"TALLYD_INGEST_TOKEN": TOKEN}
 
-
-def raise_fd_limit(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(max(soft, n), hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return want
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def recv_all(s, timeout=5):
-    s.settimeout(timeout)
-    out = b""
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-    except (socket.timeout, ConnectionResetError, ssl.SSLError, OSError):
-        pass
-    return out
 
 
 def status_of(data):

@@ -10,7 +10,6 @@ measures the full size.
 """
 import json
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -19,41 +18,14 @@ import ssl
 import subprocess
 import time
 
-from harness import CheckedDaemonTest, free_port, main
+from harness import (CheckedDaemonTest, free_port, main, raise_fd_limit, recv_all,
+                     rss_kib)
 
 TOKEN = "ingest-token-for-the-hostile-tests-0123"
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
 ENV = {"TALLYD_INGEST_TOKEN": TOKEN}
 FEED = json.dumps({"revision": 1, "votes": {}}).encode()
 
-
-def raise_fd_limit(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(max(soft, n), hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return want
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def recv_all(s, timeout=5):
-    s.settimeout(timeout)
-    out = b""
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return out
 
 
 def closed_by_server(s, within):
