@@ -1630,6 +1630,24 @@ reject:
 }
 
 /*
+ * Event streams and long-polls share one budget (sse_max_clients), so that
+ * subscribers can never crowd out a plain GET: when it is spent, answer 503
+ * too_many_subscribers with Retry-After and return true.
+ */
+static bool
+subscribers_full(struct api *api, struct call *cl)
+{
+	if (server_streams(api->server) + api->n_waiters <
+	    (unsigned long)api->sse_max_clients)
+		return false;
+	fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+	    "(event streams and long-polls) are open, the most this "
+	    "server takes; retry later", api->sse_max_clients);
+	http_body_header(cl->reply->body, "Retry-After", "10");
+	return true;
+}
+
+/*
  * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming the current
  * view: the request is parked until the view's stamp moves (200 with the new
  * bytes) or S seconds pass (304).  true when parked (or refused: then the
@@ -1656,15 +1674,9 @@ park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	}
 	if (secs == 0 || api->stopping || api->ev_wake == NULL)
 		return false;
-	if (server_streams(api->server) + api->n_waiters >=
-	    (unsigned long)api->sse_max_clients) {
-		/* The subscribers' budget, shared with event streams. */
-		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
-		    "(event streams and long-polls) are open, the most this "
-		    "server takes; retry later", api->sse_max_clients);
-		http_body_header(cl->reply->body, "Retry-After", "10");
+	/* The subscribers' budget, shared with event streams. */
+	if (subscribers_full(api, cl))
 		return true;
-	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return false;		/* answered at once: 304 */
 	w->api = api;
@@ -2120,14 +2132,8 @@ serve_events(struct call *cl)
 		http_body_header(cl->reply->body, "Retry-After", "5");
 		return;
 	}
-	if (server_streams(api->server) + api->n_waiters >=
-	    (unsigned long)api->sse_max_clients) {
-		fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
-		    "(event streams and long-polls) are open, the most this "
-		    "server takes; retry later", api->sse_max_clients);
-		http_body_header(cl->reply->body, "Retry-After", "10");
+	if (subscribers_full(api, cl))
 		return;
-	}
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
 	event_id(cur, sizeof(cur), st->version, st->digest);
