@@ -180,6 +180,31 @@ class ClusterTest(DaemonTest):
             self.assertEqual(json.loads(r)["error"]["code"], "list_missing")
         self.assertEqual(self.converge(ns), v)
 
+    @needs_failpoints
+    def test_silent_consumer_catches_up(self):
+        """cluster-race-versions: a node stayed one record behind the
+        others for 30 s with no more posts.  Whatever silences a node's
+        consumer (here the failpoint drops every delivery from stream
+        sequence 3 on), a node behind the stream with nothing delivered
+        for 5 s reads the records it lacks itself, in order, and reaches
+        the others' bytes and stamps."""
+        a = self.node(start=False)
+        b = self.node(start=False)
+        c = self.node(start=False)
+        c.env["TALLYD_FAILPOINTS"] = "cluster_mute_from=3"
+        for n in (a, b, c):
+            n.start(wait=False)
+        for n in (a, b, c):
+            self.wait(n, start=False)
+        pids = sorted(self.base)[:4]
+        for i, pid in enumerate(pids):
+            st, _, r = post([a, b][i % 2].base, pid, self.body(pid, 1))
+            self.assertEqual(st, 201, r)
+        self.converge([a, b, c], timeout=25)
+        self.same_bytes([a, b, c])
+        self.same_views([a, b, c], pids)
+        self.assertIn("reading the records directly", c.log_tail(1 << 20))
+
     def test_races_converge(self):
         """cluster-race-versions: one new revision, two contents, posted to
         two nodes at once, many times (with a clean restart and a kill of
