@@ -109,7 +109,7 @@ struct item {
 	enum core_ack	 ack;
 	uint64_t	 seq;		/* ACK, FETCHED: position; PROBE: last */
 	bool		 dup;
-	bool		 ok;		/* PROBE answered */
+	bool		 ok;		/* PROBE answered; FETCHED: first */
 	char		 why[128];	/* ACK: the refusal; PROBE: leader */
 };
 
@@ -380,9 +380,9 @@ catch_up(struct cluster *cl, uint64_t applied, uint64_t last, jsOptions *jo)
 	uint64_t seq;
 	jsErrCode jerr;
 
-	log_warnx("cluster: at stream sequence %llu, the stream at %llu, and "
-	    "nothing delivered for %d ms: reading the records directly",
-	    (unsigned long long)applied, (unsigned long long)last, STUCK_MS);
+	/* No logging here (log_reopen swaps the file on the loop): the loop
+	 * logs the first item of a round (ok), and a failure shows as a
+	 * lag that stays. */
 	for (seq = applied + 1; seq <= last && seq <= applied + FETCH_MAX;
 	    seq++) {
 		natsMsg *m = NULL;
@@ -390,12 +390,8 @@ catch_up(struct cluster *cl, uint64_t applied, uint64_t last, jsOptions *jo)
 
 		jerr = 0;
 		if (js_GetMsg(&m, cl->js, cl->stream, seq, jo, &jerr) !=
-		    NATS_OK) {
-			log_warnx("cluster: cannot read stream sequence %llu "
-			    "(JetStream error %d); trying again later",
-			    (unsigned long long)seq, (int)jerr);
-			return;
-		}
+		    NATS_OK)
+			return;		/* again after STUCK_MS */
 		if ((it = calloc(1, sizeof(*it))) == NULL) {
 			natsMsg_Destroy(m);
 			return;
@@ -403,6 +399,7 @@ catch_up(struct cluster *cl, uint64_t applied, uint64_t last, jsOptions *jo)
 		it->kind = ITEM_FETCHED;
 		it->msg = m;
 		it->seq = seq;
+		it->ok = seq == applied + 1;
 		enqueue(cl, it);
 	}
 }
@@ -497,6 +494,11 @@ handle(struct cluster *cl, struct item *it)
 		jsMsgMetaData_Destroy(meta);
 		break;
 	case ITEM_FETCHED:
+		if (it->ok)
+			log_warnx("cluster: at stream sequence %llu with nothing "
+			    "delivered for %d ms while the stream is ahead: "
+			    "reading the records directly",
+			    (unsigned long long)it->seq - 1, STUCK_MS);
 		/* Only the next record: the consumer may have brought it. */
 		if (it->seq != core_state(cl->core)->version + 1)
 			break;
