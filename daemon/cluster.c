@@ -90,17 +90,26 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 #define QUEUE_MAX	8192	/* delivered records waiting for the loop */
 #define PROBE_MS	500
 #define STALE_MS	2000
+/*
+ * A node behind the stream to which its consumer delivered nothing for this
+ * long reads the records it lacks itself (js_GetMsg, from the prober
+ * thread), FETCH_MAX per round: libnats re-makes a lost ordered consumer
+ * in 3 to 5 s, but in the model's cluster runs a node stayed one record
+ * behind the others for 30 s with no more posts.
+ */
+#define STUCK_MS	5000
+#define FETCH_MAX	64
 
-enum item_kind { ITEM_RECORD, ITEM_ACK, ITEM_PROBE };
+enum item_kind { ITEM_RECORD, ITEM_ACK, ITEM_PROBE, ITEM_FETCHED };
 
 struct item {
 	struct item	*next;
 	enum item_kind	 kind;
 	natsMsg		*msg;		/* RECORD: delivered; ACK: published */
 	enum core_ack	 ack;
-	uint64_t	 seq;		/* ACK: position; PROBE: last */
+	uint64_t	 seq;		/* ACK, FETCHED: position; PROBE: last */
 	bool		 dup;
-	bool		 ok;		/* PROBE answered */
+	bool		 ok;		/* PROBE answered; FETCHED: first */
 	char		 why[128];	/* ACK: the refusal; PROBE: leader */
 };
 
@@ -158,6 +167,8 @@ struct cluster {
 	bool			 stop;		/* [M] */
 	pthread_t		 prober;
 	bool			 prober_running;	/* [L] */
+	/* The core's version, for the prober's catch-up (written [L]). */
+	_Atomic uint64_t	 applied;
 #ifdef TALLYD_FAILPOINTS
 	/* TALLYD_FAILPOINTS=cluster_drop_acks: lose every acknowledgement. [I] */
 	bool			 fp_drop_acks;
@@ -219,6 +230,15 @@ enqueue(struct cluster *cl, struct item *it)
 		return;
 }
 
+#ifdef TALLYD_FAILPOINTS
+/*
+ * TALLYD_FAILPOINTS="cluster_mute_from=N": the consumer's deliveries from
+ * stream sequence N on are dropped (tests: a consumer that falls silent
+ * while the stream goes on; only catch-up brings the records).
+ */
+static _Atomic uint64_t	fp_mute_from;
+#endif
+
 /* libnats' delivery thread: one record of the stream, in order. */
 static void
 on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
@@ -228,6 +248,18 @@ on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 
 	(void)nc;
 	(void)sub;
+#ifdef TALLYD_FAILPOINTS
+	if (atomic_load(&fp_mute_from) > 0) {
+		jsMsgMetaData *meta = NULL;
+		bool mute = natsMsg_GetMetaData(&meta, msg) == NATS_OK &&
+		    meta->Sequence.Stream >= atomic_load(&fp_mute_from);
+		jsMsgMetaData_Destroy(meta);
+		if (mute) {
+			natsMsg_Destroy(msg);
+			return;
+		}
+	}
+#endif
 	if ((it = calloc(1, sizeof(*it))) == NULL) {
 		/*
 		 * Losing a record would fork this node's history: stop, and
@@ -261,6 +293,10 @@ read_failpoints(void)
 
 	if (env != NULL && (p = strstr(env, "ack_delay_ms=")) != NULL) {
 		fp_ack_delay_ms = atol(p + 13);
+		log_warnx("cluster failpoints in force: %s", env);
+	}
+	if (env != NULL && (p = strstr(env, "cluster_mute_from=")) != NULL) {
+		fp_mute_from = strtoull(p + 18, NULL, 10);
 		log_warnx("cluster failpoints in force: %s", env);
 	}
 }
@@ -333,22 +369,70 @@ has_quorum(const jsStreamInfo *si)
 	return up >= all / 2 + 1;
 }
 
+/*
+ * The prober thread, behind the stream with nothing delivered for STUCK_MS:
+ * read records applied + 1 ... (at most FETCH_MAX, up to last) and hand
+ * them to the loop, which applies each only if it is the next one.
+ */
+static void
+catch_up(struct cluster *cl, uint64_t applied, uint64_t last, jsOptions *jo)
+{
+	uint64_t seq;
+	jsErrCode jerr;
+
+	/* No logging here (log_reopen swaps the file on the loop): the loop
+	 * logs the first item of a round (ok), and a failure shows as a
+	 * lag that stays. */
+	for (seq = applied + 1; seq <= last && seq <= applied + FETCH_MAX;
+	    seq++) {
+		natsMsg *m = NULL;
+		struct item *it;
+
+		jerr = 0;
+		if (js_GetMsg(&m, cl->js, cl->stream, seq, jo, &jerr) !=
+		    NATS_OK)
+			return;		/* again after STUCK_MS */
+		if ((it = calloc(1, sizeof(*it))) == NULL) {
+			natsMsg_Destroy(m);
+			return;
+		}
+		it->kind = ITEM_FETCHED;
+		it->msg = m;
+		it->seq = seq;
+		it->ok = seq == applied + 1;
+		enqueue(cl, it);
+	}
+}
+
 /* The prober thread: the stream's last sequence, from its leader. */
 static void *
 prober(void *arg)
 {
 	struct cluster *cl = arg;
-	struct timespec until;
+	struct timespec until, since;
+	uint64_t stuck_at = UINT64_MAX;
 	jsOptions jo;
 
 	jsOptions_Init(&jo);
 	jo.Wait = 1000;
+	clock_gettime(CLOCK_MONOTONIC, &since);
 	for (;;) {
 		jsStreamInfo *si = NULL;
 		struct item *it;
 		natsStatus st;
+		uint64_t applied = atomic_load(&cl->applied);
 
 		st = js_GetStreamInfo(&si, cl->js, cl->stream, &jo, NULL);
+		if (st == NATS_OK && si != NULL && si->State.LastSeq > applied) {
+			if (applied != stuck_at) {
+				stuck_at = applied;
+				clock_gettime(CLOCK_MONOTONIC, &since);
+			} else if (ms_since(&since) >= STUCK_MS) {
+				catch_up(cl, applied, si->State.LastSeq, &jo);
+				clock_gettime(CLOCK_MONOTONIC, &since);
+			}
+		} else
+			stuck_at = UINT64_MAX;
 		if ((it = calloc(1, sizeof(*it))) != NULL) {
 			it->kind = ITEM_PROBE;
 			it->ok = st == NATS_OK && si != NULL && has_quorum(si);
@@ -409,6 +493,21 @@ handle(struct cluster *cl, struct item *it)
 			cl->log_last = meta->Sequence.Stream;
 		jsMsgMetaData_Destroy(meta);
 		break;
+	case ITEM_FETCHED:
+		if (it->ok)
+			log_warnx("cluster: at stream sequence %llu with nothing "
+			    "delivered for %d ms while the stream is ahead: "
+			    "reading the records directly",
+			    (unsigned long long)it->seq - 1, STUCK_MS);
+		/* Only the next record: the consumer may have brought it. */
+		if (it->seq != core_state(cl->core)->version + 1)
+			break;
+		core_log_record(cl->core, it->seq, natsMsg_GetData(it->msg),
+		    (size_t)natsMsg_GetDataLength(it->msg),
+		    province_of(cl, natsMsg_GetSubject(it->msg)));
+		if (it->seq > cl->log_last)
+			cl->log_last = it->seq;
+		break;
 	case ITEM_ACK:
 		for (op = &cl->outs; *op != NULL; op = &(*op)->next)
 			if ((*op)->msg == it->msg)
@@ -457,6 +556,7 @@ drain(struct cluster *cl)
 	for (; it != NULL; it = next) {
 		next = it->next;
 		handle(cl, it);
+		atomic_store(&cl->applied, core_state(cl->core)->version);
 		if (it->kind == ITEM_RECORD)
 			records++;
 		natsMsg_Destroy(it->msg);
@@ -753,6 +853,7 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 
 	cl->base = base;
 	cl->core = c;
+	atomic_store(&cl->applied, applied);
 	clock_gettime(CLOCK_MONOTONIC, &cl->probe_ok);
 	cl->ev_wake = event_new(base, cl->wake[0], EV_READ | EV_PERSIST,
 	    wake_cb, cl);

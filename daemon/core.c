@@ -81,6 +81,16 @@ struct core {
 	uint64_t		 chain;		/* over every applied record */
 	struct core_stamp	 global;
 	struct core_stamp	*stamps;	/* per province */
+	/*
+	 * Per province, the record chain at its stamp's version: with the
+	 * version and time it is what the snapshot keeps, so that a view's
+	 * stamp after a restart, or on another node, is the one it had (a
+	 * pure function of the log's prefix, not of when the process began).
+	 * stamps_known false: not known (a snapshot written before it was
+	 * kept), every view takes the current stamp at core_started.
+	 */
+	uint64_t		*chains;
+	bool			 stamps_known;
 	size_t			*changed;	/* scratch: n_provinces */
 	struct subscriber	 subs[4];
 	size_t			 n_subs;
@@ -166,15 +176,17 @@ core_alloc(struct core *c, const struct tally_election *e)
 	struct core_stamp *stamps;
 	size_t *changed;
 	bool *in_round;
-	uint64_t *subject_seq;
+	uint64_t *subject_seq, *chains;
 
 	subject_seq = calloc(e->n_provinces, sizeof(*subject_seq));
+	chains = calloc(e->n_provinces, sizeof(*chains));
 	stamps = calloc(e->n_provinces, sizeof(*stamps));
 	changed = calloc(e->n_provinces, sizeof(*changed));
 	in_round = calloc(e->n_provinces, sizeof(*in_round));
 	if (stamps == NULL || changed == NULL || in_round == NULL ||
-	    subject_seq == NULL) {
+	    subject_seq == NULL || chains == NULL) {
 		free(subject_seq);
+		free(chains);
 		free(stamps);
 		free(changed);
 		free(in_round);
@@ -184,7 +196,10 @@ core_alloc(struct core *c, const struct tally_election *e)
 	free(c->changed);
 	free(c->in_round);
 	free(c->subject_seq);
+	free(c->chains);
 	c->subject_seq = subject_seq;
+	c->chains = chains;
+	c->stamps_known = false;	/* core_started sets them */
 	c->stamps = stamps;
 	c->changed = changed;
 	c->in_round = in_round;
@@ -219,6 +234,7 @@ definition_mtime(const struct tally_election *e, const char *path)
 }
 
 static void	pending_free(struct pending *p);
+static void	stamps_move(struct core *c, size_t n, time_t at);
 
 struct core *
 core_create(struct tally_election *e, const char *path, struct tally_diag *diag)
@@ -261,6 +277,7 @@ core_destroy(struct core *c)
 	free(c->changed);
 	free(c->in_round);
 	free(c->subject_seq);
+	free(c->chains);
 	free(c->decided);
 	free(c);
 }
@@ -303,7 +320,60 @@ core_chain(const struct core *c)
 void
 core_set_chain(struct core *c, uint64_t chain)
 {
+	size_t p;
+
 	c->chain = chain;
+	/* Nothing counted yet (a cluster's epoch): every view starts here. */
+	if (c->state->version == 0 && c->stamps_known)
+		for (p = 0; p < c->election->n_provinces; p++) {
+			c->chains[p] = chain;
+			c->stamps[p].digest = mix(chain, c->def_digest);
+		}
+}
+
+json_t *
+core_stamps_dump(const struct core *c)
+{
+	json_t *a;
+	size_t p;
+	char hex[24];
+
+	if (!c->stamps_known || (a = json_array()) == NULL)
+		return NULL;
+	for (p = 0; p < c->election->n_provinces; p++) {
+		snprintf(hex, sizeof(hex), "%016llx",
+		    (unsigned long long)c->chains[p]);
+		if (json_array_append_new(a, json_pack("[IsI]", (json_int_t)
+		    c->stamps[p].version, hex, (json_int_t)c->stamps[p].at)) ==
+		    -1) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int
+core_stamps_load(struct core *c, const json_t *a)
+{
+	const struct tally_state *s = c->state;
+	json_int_t v, at;
+	const char *hex;
+	size_t p;
+
+	c->stamps_known = false;
+	if (!json_is_array(a) || json_array_size(a) != c->election->n_provinces)
+		return -1;
+	for (p = 0; p < c->election->n_provinces; p++) {
+		if (json_unpack(json_array_get(a, p), "[IsI]", &v, &hex, &at) ==
+		    -1 || v < 0 || (uint64_t)v > s->version || strlen(hex) != 16)
+			return -1;
+		c->stamps[p].version = (uint64_t)v;
+		c->stamps[p].at = (time_t)at;
+		c->chains[p] = strtoull(hex, NULL, 16);
+	}
+	c->stamps_known = true;
+	return 0;
 }
 
 const struct core_stats *
@@ -355,9 +425,29 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 			return failpoint_engine_error(fp, err);
 	}
 #endif
-	if (tally_journal_apply(c->state, payload, len, err) == -1)
+	struct tally_state *s = c->state;
+	uint64_t before = s->version;
+	const char *at;
+	char when[32];
+	size_t n = 0, i;
+
+	if (tally_journal_apply(s, payload, len, err) == -1)
 		return -1;
 	c->chain = fnv64(c->chain, payload, len);
+	/*
+	 * The stamps move as they did live (publish): the provinces this
+	 * record changed take its version, at its received_at (the first
+	 * "received_at" of a record is its own: it follows "version").
+	 */
+	if (s->version > before)
+		for (i = 0; i < c->election->n_provinces; i++)
+			if (s->provinces[i].changed == s->version)
+				c->changed[n++] = i;
+	when[0] = '\0';
+	if ((at = memmem(payload, len, "\"received_at\":\"", 15)) != NULL &&
+	    (size_t)(payload + len - (at + 15)) >= 20)
+		snprintf(when, sizeof(when), "%.20s", at + 15);
+	stamps_move(c, n, when[0] ? parse_time(when) : c->global.at);
 	return 0;
 }
 
@@ -368,16 +458,26 @@ core_started(struct core *c)
 	time_t at = s->updated_at[0] ? parse_time(s->updated_at) : c->def_mtime;
 	size_t p;
 
-	/*
-	 * After a start, which province changed at which version is not
-	 * known: every view takes the current stamp (a cache refetches each
-	 * view once, and never keeps a stale one).
-	 */
 	memset(&c->global, 0, sizeof(c->global));
 	stamp_set(&c->global, s->version, mix(c->chain, c->def_digest), at);
 	c->global.sec_shared = true;	/* earlier versions may share the second */
-	for (p = 0; p < c->election->n_provinces; p++)
-		c->stamps[p] = c->global;
+	for (p = 0; p < c->election->n_provinces; p++) {
+		if (!c->stamps_known) {
+			/*
+			 * Which province changed at which version is not
+			 * known (a snapshot without stamps): every view
+			 * takes the current stamp (a cache refetches each
+			 * once, and never keeps a stale one).
+			 */
+			c->stamps[p] = c->global;
+			c->chains[p] = c->chain;
+			continue;
+		}
+		/* Kept through replay or in the snapshot: the same tag. */
+		c->stamps[p].digest = mix(c->chains[p], c->def_digest);
+		c->stamps[p].sec_shared = true;
+	}
+	c->stamps_known = true;
 }
 
 const struct core_stamp *
@@ -503,9 +603,9 @@ publish(struct core *c, const struct pending *p, bool wide)
 	publish_changed(c, n, parse_time(p->at));
 }
 
-/* Move the stamps of c->changed[0..n) to the new version, and tell. */
+/* Move the stamps of c->changed[0..n) to the new version. */
 static void
-publish_changed(struct core *c, size_t n, time_t at)
+stamps_move(struct core *c, size_t n, time_t at)
 {
 	const struct tally_state *s = c->state;
 	size_t i;
@@ -516,7 +616,18 @@ publish_changed(struct core *c, size_t n, time_t at)
 		bool shared = st->at == c->global.at;
 		*st = c->global;
 		st->sec_shared = shared || c->global.sec_shared;
+		c->chains[c->changed[i]] = c->chain;
 	}
+}
+
+/* Move the stamps of c->changed[0..n) to the new version, and tell. */
+static void
+publish_changed(struct core *c, size_t n, time_t at)
+{
+	const struct tally_state *s = c->state;
+	size_t i;
+
+	stamps_move(c, n, at);
 	for (i = 0; i < c->n_subs; i++)
 		c->subs[i].fn(c->subs[i].arg, s->version, c->changed, n);
 }
@@ -1072,6 +1183,25 @@ publish_round(struct core *c)
 		}
 		if (p->chk[0] != TALLY_CHECK_NEW) {
 			answer_ok(c, p);
+			pending_free(p);
+			continue;
+		}
+		/*
+		 * The same checks as a single node's round (round_start): a
+		 * new revision that leaves out a list the current one counts
+		 * is refused (422 list_missing), and one the seat engine
+		 * fails on (500), before anything is published.
+		 */
+		if (p->lot == NULL && (tally_feed_check_lists(cur ? cur->feed :
+		    NULL, p->feeds[0], c->election->provinces[prov].id,
+		    &err) == -1 || tally_state_check_apply(c->state,
+		    p->feeds[0], &err) == -1)) {
+			if (err.kind == TALLY_ERROR_INTERNAL)
+				log_warnx("refused revision %llu of %s, nothing "
+				    "published: %s", (unsigned long long)
+				    p->feeds[0]->revision,
+				    c->election->provinces[prov].id, err.message);
+			answer_kind(c, p, CORE_REJECTED, &err, 0);
 			pending_free(p);
 			continue;
 		}

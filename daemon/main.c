@@ -602,7 +602,8 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 		writer_child_setup(td);
 		tally_diag_init(&diag);
 		rc = snapshot_write(td->snap_dir, core_state(td->core), next,
-		    core_chain(td->core), &td->store, &diag);
+		    core_chain(td->core), core_stamps_dump(td->core),
+		    &td->store, &diag);
 		if (rc == -1)
 			print_diag(&diag);
 		_exit(rc == -1 ? 1 : 0);
@@ -760,7 +761,7 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 			log_warn("backup: cannot create %s", td->backup_path);
 		else if ((rc = snapshot_write(td->backup_path,
 		    core_state(td->core), next, core_chain(td->core),
-		    &td->store, &diag)) == -1)
+		    core_stamps_dump(td->core), &td->store, &diag)) == -1)
 			print_diag(&diag);
 		else if (same_definition(core_election(td->core),
 		    td->cf.election)) {
@@ -825,7 +826,8 @@ static void
 final_snapshot(struct tallyd *td, uint64_t next)
 {
 	struct tally_diag diag;
-	int status;
+	json_t *stamps;
+	int status, rc;
 
 	if (td->snapshot_pid != 0) {
 		log_info("waiting for the snapshot writer (pid %ld)",
@@ -843,8 +845,11 @@ final_snapshot(struct tallyd *td, uint64_t next)
 	if (next == td->snapshot_seq)
 		return;
 	tally_diag_init(&diag);
-	if (snapshot_write(td->snap_dir, core_state(td->core), next,
-	    core_chain(td->core), &td->store, &diag) == -1) {
+	stamps = core_stamps_dump(td->core);
+	rc = snapshot_write(td->snap_dir, core_state(td->core), next,
+	    core_chain(td->core), stamps, &td->store, &diag);
+	json_decref(stamps);
+	if (rc == -1) {
 		print_diag(&diag);
 		log_warnx("no snapshot at exit; the journal is kept and replayed "
 		    "at the next start");
@@ -988,18 +993,23 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	struct tally_diag diag;
 	struct timespec t0;
 	uint64_t chain = core_chain(td->core);
+	json_t *stamps = NULL;
 
 	tally_diag_init(&diag);
 	memset(jst, 0, sizeof(*jst));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (snapshot_load(td->snap_dir, core_state(td->core),
-	    &td->snapshot_seq, &chain, &td->store, jst, &diag) == -1) {
+	    &td->snapshot_seq, &chain, &stamps, &td->store, jst, &diag) == -1) {
 		print_diag(&diag);
 		fatalx("cannot load the snapshot in %s: restore it from a copy, "
 		    "or move it away to replay the journal alone (if the "
 		    "journal still holds every record)", td->cf.data_dir);
 	}
 	core_set_chain(td->core, chain);
+	if (td->store.fd != -1 && core_stamps_load(td->core, stamps) == -1)
+		log_info("the snapshot keeps no stamps of the views: each view "
+		    "takes the current one (a cache refetches it once)");
+	json_decref(stamps);
 	/* Where the journal's versions go on from (journal_open, ack_check). */
 	jst->end_version = core_state(td->core)->version;
 	if (td->store.fd != -1)

@@ -98,7 +98,8 @@ put_record(FILE *out, const char *rec, size_t len)
 
 int
 snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
-    uint64_t chain, const struct snapshot_store *old, struct tally_diag *diag)
+    uint64_t chain, json_t *stamps, const struct snapshot_store *old,
+    struct tally_diag *diag)
 {
 	const struct tally_election *e = s->election;
 	char tmp[4200], final[4200], *rec = NULL, *payload = NULL;
@@ -132,6 +133,9 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 		json_object_set_new(hdr, "chain", json_string(hex));
 	}
 	json_object_set_new(hdr, "counts", counts);
+	/* Each view's stamp, so that a restart keeps its ETag (core.c). */
+	if (stamps != NULL)
+		json_object_set(hdr, "stamps", stamps);
 	{
 		/* Lots are few: the header holds them all, oldest first per
 		 * province, and loading restores them after the revisions. */
@@ -245,8 +249,8 @@ io:
 
 int
 snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
-    uint64_t *chain, struct snapshot_store *store, struct journal_stats *stats,
-    struct tally_diag *diag)
+    uint64_t *chain, json_t **stamps, struct snapshot_store *store,
+    struct journal_stats *stats, struct tally_diag *diag)
 {
 	const struct tally_election *e = s->election;
 	struct tally_record rec;
@@ -260,6 +264,7 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 	int fd = -1, rc = -1;
 
 	*next_seq = 1;
+	*stamps = NULL;
 	store->fd = -1;
 	store->election = e;
 	if (list_numbered(dir, "snapshot-", ".snap", &nums, &n) == -1) {
@@ -388,6 +393,8 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 		BAD("%s: names sequence %" PRIu64 " but covers up to %" PRIu64,
 		    path, newest, *next_seq);
 #undef BAD
+	if ((*stamps = json_object_get(hdr, "stamps")) != NULL)
+		json_incref(*stamps);
 	store->fd = fd;
 	fd = -1;
 	stats->snapshot_bytes = (size_t)sb.st_size;

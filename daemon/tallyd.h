@@ -181,14 +181,16 @@ struct snapshot_store {
  * Load the newest DATA_DIR/snapshot-*.snap into s (older revisions stay on
  * disk, readable through store); *next_seq is the first journal sequence
  * it does not cover (1 without a snapshot), *chain the core's record chain
- * at that point (unchanged without one).  -1 with diag.
+ * at that point (unchanged without one), *stamps the views' stamps it
+ * kept (core_stamps_dump; a new reference, or NULL).  -1 with diag.
  */
 int	snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
-	    uint64_t *chain, struct snapshot_store *store,
+	    uint64_t *chain, struct json_t **stamps, struct snapshot_store *store,
 	    struct journal_stats *stats, struct tally_diag *diag);
 /* Write s as snapshot-<next_seq>.snap, atomically.  -1 with diag. */
 int	snapshot_write(const char *dir, const struct tally_state *s,
-	    uint64_t next_seq, uint64_t chain, const struct snapshot_store *old,
+	    uint64_t next_seq, uint64_t chain, struct json_t *stamps,
+	    const struct snapshot_store *old,
 	    struct tally_diag *diag);
 /*
  * Remove older snapshots and the journal segments wholly before `keep`
@@ -334,6 +336,10 @@ int		 core_replay(void *arg, const char *payload, size_t len,
 void		 core_started(struct core *c);
 uint64_t	 core_chain(const struct core *c);
 void		 core_set_chain(struct core *c, uint64_t chain);
+/* Per province: [version, chain, at] of its stamp, for the snapshot; NULL
+ * when not known.  _load takes them back (-1: unusable, current stamps). */
+struct json_t	*core_stamps_dump(const struct core *c);
+int		 core_stamps_load(struct core *c, const struct json_t *a);
 /*
  * Submit a request's feeds (the array and the feeds are taken on every
  * path).  done(ctx, outcome) runs exactly once, now or when the round is

@@ -129,6 +129,116 @@ class ClusterTest(DaemonTest):
         self.assertEqual(len({h["ETag"] for _, h, _ in got}), 1, path)
         return got[0]
 
+    def same_views(self, nodes, pids):
+        """Every province view: one body, one ETag, one Last-Modified on
+        every node."""
+        for path in ["/v1/provinces/%s/history" % p for p in pids] + \
+                ["/v1/provinces/%s" % p for p in pids]:
+            got = {(b, h["ETag"], h.get("Last-Modified"))
+                   for st, h, b in (request(n.base, "GET", path)
+                                    for n in nodes)}
+            self.assertEqual(len(got), 1, "%s: %r" % (
+                path, [(e, lm) for _, e, lm in got]))
+
+    def test_restarted_node_keeps_every_stamp(self):
+        """cluster-etag-restart: a fresh cluster, one node stopped cleanly
+        (a snapshot) or killed, restarted: every view has the ETag the
+        other nodes give it (a province untouched since version 0 too)."""
+        ns = self.start_nodes(3)
+        pids = sorted(self.base)[:4]
+        for i, pid in enumerate(pids[:3]):
+            st, _, r = post(ns[i].base, pid, self.body(pid, 1))
+            self.assertEqual(st, 201, r)
+        self.converge(ns)
+        for how in ("stop", "kill"):
+            getattr(ns[1], how)()
+            ns[1].start(wait=False)
+            self.wait(ns[1], start=False)
+            self.converge(ns)
+            self.same_bytes(ns)
+            self.same_views(ns, pids)
+        st, _, r = post(ns[1].base, pids[0], self.body(pids[0], 2))
+        self.assertEqual(st, 201, r)
+        self.converge(ns)
+        self.same_views(ns, pids)
+
+    def test_list_missing_refused_as_on_a_single_node(self):
+        """cluster-list-missing: a revision 2 that leaves out a list the
+        current revision counts is 422 list_missing on every node, and
+        nothing is published."""
+        ns = self.start_nodes(3)
+        pid = sorted(self.base)[0]
+        lists = sorted(self.base[pid]["votes"])[:3]
+        st, _, r = post(ns[0].base, pid, {"revision": 1, "votes":
+                                          {k: 3 for k in lists}})
+        self.assertEqual(st, 201, r)
+        v = self.converge(ns)
+        for n in ns:
+            st, _, r = post(n.base, pid, {"revision": 2, "votes":
+                                          {k: 5 for k in lists[:2]}})
+            self.assertEqual(st, 422, r)
+            self.assertEqual(json.loads(r)["error"]["code"], "list_missing")
+        self.assertEqual(self.converge(ns), v)
+
+    @needs_failpoints
+    def test_silent_consumer_catches_up(self):
+        """cluster-race-versions: a node stayed one record behind the
+        others for 30 s with no more posts.  Whatever silences a node's
+        consumer (here the failpoint drops every delivery from stream
+        sequence 3 on), a node behind the stream with nothing delivered
+        for 5 s reads the records it lacks itself, in order, and reaches
+        the others' bytes and stamps."""
+        a = self.node(start=False)
+        b = self.node(start=False)
+        c = self.node(start=False)
+        c.env["TALLYD_FAILPOINTS"] = "cluster_mute_from=3"
+        for n in (a, b, c):
+            n.start(wait=False)
+        for n in (a, b, c):
+            self.wait(n, start=False)
+        pids = sorted(self.base)[:4]
+        for i, pid in enumerate(pids):
+            st, _, r = post([a, b][i % 2].base, pid, self.body(pid, 1))
+            self.assertEqual(st, 201, r)
+        self.converge([a, b, c], timeout=25)
+        self.same_bytes([a, b, c])
+        self.same_views([a, b, c], pids)
+        self.assertIn("reading the records directly", c.log_tail(1 << 20))
+
+    def test_races_converge(self):
+        """cluster-race-versions: one new revision, two contents, posted to
+        two nodes at once, many times (with a clean restart and a kill of
+        the third node between rounds): one 201 and one 409 each time, and
+        every node reaches the stream's end with the same bytes."""
+        ns = self.start_nodes(3)
+        pids = sorted(self.base)[:4]
+        rev = {p: 0 for p in pids}
+        for i in range(16):
+            pid = pids[i % len(pids)]
+            rev[pid] += 1
+            if i % 5 == 4:
+                x = ns[i % 3]
+                x.stop() if i % 2 else x.kill()
+                x.start(wait=False)
+                self.wait(x, start=False)
+            a, b = ns[i % 3], ns[(i + 1) % 3]
+            go = threading.Barrier(2)
+            out = []
+
+            def send(node, sd, pid=pid, r=rev[pid]):
+                go.wait()
+                out.append(post(node.base, pid, self.body(pid, r, sd))[0])
+            ts = [threading.Thread(target=send, args=(a, 2 * i)),
+                  threading.Thread(target=send, args=(b, 2 * i + 1))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(sorted(out), [201, 409], (i, pid))
+            self.converge(ns, timeout=15)
+            self.same_bytes(ns)
+        self.same_views(ns, pids)
+
     def test_conflict_duplicate_batch_late_node(self):
         a, b, c = self.start_nodes(3)
         pids = sorted(self.base)
@@ -542,14 +652,9 @@ class ClusterTest(DaemonTest):
         self.assertEqual(int(m[1][1]), v + 1)   # the same snapshot
         for path in ("/v1/leaderboard", "/v1/provinces"):
             self.same_bytes(ns, path)
-        # Per-province views: the same bytes.  Not yet the same ETags: a
-        # node started from a snapshot tags every province it holds with
-        # the snapshot's version (reported in issue 26's note; single-node
-        # restarts do the same).
-        for path in ["/v1/provinces/%s/history" % p for p in pids] + \
-                ["/v1/provinces/%s" % p for p in pids]:
-            got = {request(n.base, "GET", path)[2] for n in ns}
-            self.assertEqual(len(got), 1, path)
+        # Per-province views: the same bytes under the same ETag and
+        # Last-Modified (the snapshot keeps each province's stamp).
+        self.same_views(ns, pids)
         for pid, body in acked.items():
             st, _, r = request(a.base, "GET",
                                "/v1/provinces/%s/history" % pid)

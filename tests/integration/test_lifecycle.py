@@ -16,6 +16,7 @@
   - --repair of a corrupt first record in a segment that is not the last;
   - SIGHUP reopens the log file (logrotate).
 """
+import glob
 import json
 import os
 import shutil
@@ -188,6 +189,73 @@ class Validators(DurabilityTest):
         lb = json.loads(after["/v1/leaderboard"][1])
         self.assertEqual(lb["updated_at"],
                          json.loads(before["/v1/leaderboard"][1])["updated_at"])
+
+    def views(self, d):
+        """Every view's ETag, Last-Modified and bytes (the leaderboard's
+        updated_at included: it is the journaled time)."""
+        paths = ["/v1/leaderboard", "/v1/provinces", "/v1/leaderboard.csv"]
+        for p in PIDS:
+            paths += ["/v1/provinces/" + p, "/v1/provinces/%s/history" % p]
+        out = {}
+        for p in paths:
+            r = d.get(p)
+            self.assertEqual(r.status, 200, p)
+            out[p] = (r.header("ETag"), r.header("Last-Modified"), r.body)
+        return out
+
+    def assertSameViews(self, before, after, how):
+        for p in before:
+            self.assertEqual(before[p][2], after[p][2], "%s: %s" % (how, p))
+            self.assertEqual(before[p][:2], after[p][:2],
+                             "%s: %s has the same bytes under another "
+                             "stamp" % (how, p))
+
+    def test_every_view_keeps_its_stamp_across_restarts(self):
+        """A view's stamp is a function of the log's prefix: the same after
+        a clean stop (a snapshot), a kill -9 (the journal replayed), a
+        snapshot plus records after it."""
+        d = self.start()
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0])))
+        self.applied(self.post(d, PIDS[1], feed(PIDS[1])))
+        time.sleep(1.1)         # another second: Last-Modified tells
+        self.applied(self.post(d, PIDS[2], feed(PIDS[2])))
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0], revision=2,
+                                                 delta=3)))
+        live = self.views(d)
+        # Provinces changed at different versions: different stamps.
+        self.assertNotEqual(live["/v1/provinces/" + PIDS[1]][0],
+                            live["/v1/provinces/" + PIDS[2]][0])
+        self.stop(d)            # the final snapshot
+        self.assertTrue(glob.glob(os.path.join(self.data_dir,
+                                               "snapshot-*.snap")))
+        d = self.start()
+        self.assertSameViews(live, self.views(d), "after a clean stop")
+        d.kill()                # the snapshot, nothing after it
+        d = self.start()
+        self.assertSameViews(live, self.views(d), "after kill -9")
+        self.applied(self.post(d, PIDS[3], feed(PIDS[3])))
+        live = self.views(d)
+        d.kill()                # the snapshot, then the journal
+        d = self.start()
+        self.assertSameViews(live, self.views(d),
+                             "after kill -9 with a record past the snapshot")
+        self.stop(d)
+
+    def test_journal_replay_keeps_every_stamp(self):
+        """Without any snapshot (kill -9 only), replay moves the stamps as
+        they moved live."""
+        d = self.start()
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0])))
+        self.applied(self.post(d, PIDS[1], feed(PIDS[1])))
+        self.applied(self.post(d, PIDS[0], feed(PIDS[0], revision=2,
+                                                 delta=1)))
+        live = self.views(d)
+        d.kill()
+        self.assertFalse(glob.glob(os.path.join(self.data_dir,
+                                                "snapshot-*.snap")))
+        d = self.start()
+        self.assertSameViews(live, self.views(d), "after kill -9")
+        self.stop(d)
 
     def test_definition_edit_and_restart_changes_the_election_etag(self):
         tmp = tempfile.mkdtemp(prefix="tallyd-defedit-")
