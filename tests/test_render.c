@@ -195,6 +195,33 @@ prop_same(json_t *got, json_t *want, const char *what, unsigned run,
 	free(w);
 }
 
+/*
+ * The national threshold shuts a list out exactly where the election's rule
+ * is in force and its coalition is under it, unless exempt: never in a
+ * province with its own allocation (docs/ELECTION.md: nothing inherited).
+ */
+static void
+prop_excluded(const struct tally_state *s, unsigned run, size_t step)
+{
+	const struct tally_election *e = s->election;
+	size_t p, i;
+
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_revision *cur = tally_state_current(s, p);
+		for (i = 0; cur != NULL && i < cur->feed->n_lists; i++) {
+			size_t c = cur->feed->lists[i].coalition;
+			bool want = !e->provinces[p].own_rule &&
+			    e->has_national_threshold &&
+			    s->coalitions[c].excluded &&
+			    !e->coalitions[c].threshold.exempt;
+			CHECK((s->provinces[p].result.threshold[i] ==
+			    TALLY_TS_EXCLUDED) == want, "run %u feed %zu: %s "
+			    "in %s excluded %d", run, step,
+			    cur->feed->lists[i].id, e->provinces[p].id, !want);
+		}
+	}
+}
+
 static void
 prop_history_dry_run(void)
 {
@@ -255,6 +282,7 @@ prop_history_dry_run(void)
 				same = same && excl[c] == s->coalitions[c].excluded;
 			after = prop_live(s, p);
 			moved = prop_diff(after, before);
+			prop_excluded(s, run, step);
 			h = tally_render_history(s, p, NULL, NULL);
 			if (same && dry != NULL && h != NULL) {
 				json_t *revs = json_object_get(h, "revisions");
