@@ -122,6 +122,26 @@ class Rules(CheckedDaemonTest):
         self.assertEqual(self.nonzero(j["seats"]),
                          {"a": 1, "b": -1})
 
+    def test_own_allocation_district_seats_feed_the_levelling_tier(self):
+        """The levelling tier takes p1's district seats as p1's own rule
+        gave them: b keeps its district seat there."""
+        e = national_own_alloc()
+        e["provinces"][0]["levelling_seats"] = 1
+        e["levelling"] = {
+            "allocation": {"method": "sainte-lague", "threshold": None},
+            "assignment": {"method": "sainte-lague", "scale": "none"}}
+        d = self.start(e)
+        self.post(d, "p0", 1, {"a": 100, "b": 1})
+        self.post(d, "p1", 1, {"a": 5, "b": 4})
+        self.assertEqual(self.seats(d, "p1"), {"a": 1, "b": 1})
+        # District a 3, b 1.  Tier: 1 + 4 seats by Sainte-Laguë on a 105,
+        # b 5: a 5, b 0; b has more district seats than its share and is
+        # set aside; a's 4 of the remaining 4 less its 3: 1 levelling seat.
+        lb = {c["id"]: c for c in d.get("/v1/leaderboard").json()["coalitions"]}
+        self.assertEqual({k: (c["district_seats"], c["levelling_seats"],
+                              c["seats"]) for k, c in lb.items()},
+                         {"a": (3, 1, 4), "b": (1, 0, 1)})
+
     def test_history_and_dry_run_follow_own_thresholds(self):
         d = self.start(own_thresholds())
         feeds = [
