@@ -811,10 +811,11 @@ revision_feed(const struct tally_revision *rev, tally_revision_loader load,
 }
 
 /*
- * The seats of one revision, allocated again for its history row: the
- * national exclusions in force now are used (a national threshold that
- * moved since is not replayed), so a row says how that count divided the
- * province's seats.
+ * The seats of one revision, allocated again for its history row by the
+ * live allocation's own input (tally_state_feed_input: the province's rule,
+ * coalitions' own percents and exemptions): the national exclusions in
+ * force now are used (a national threshold that moved since is not
+ * replayed), so a row says how that count divided the province's seats.
  */
 struct history_seats {
 	struct tally_seat_result r;
@@ -822,6 +823,8 @@ struct history_seats {
 	size_t			 order[TALLY_LOT_MAX];
 	uint64_t		*votes;
 	bool			*excluded;
+	struct tally_frac	*pct;
+	bool			*exempt;
 };
 
 static void
@@ -834,6 +837,8 @@ history_seats_finish(struct history_seats *hs)
 			tally_seat_result_finish(&hs[i].r);
 		free(hs[i].votes);
 		free(hs[i].excluded);
+		free(hs[i].pct);
+		free(hs[i].exempt);
 		memset(&hs[i], 0, sizeof(hs[i]));
 	}
 }
@@ -851,23 +856,19 @@ history_allocate(const struct tally_state *s, size_t p,
 	hs->ok = false;
 	free(hs->votes);
 	free(hs->excluded);
+	free(hs->pct);
+	free(hs->exempt);
 	hs->votes = malloc(n * sizeof(*hs->votes));
 	hs->excluded = malloc(n * sizeof(*hs->excluded));
-	if (hs->votes == NULL || hs->excluded == NULL ||
+	hs->pct = malloc(n * sizeof(*hs->pct));
+	hs->exempt = malloc(n * sizeof(*hs->exempt));
+	if (hs->votes == NULL || hs->excluded == NULL || hs->pct == NULL ||
+	    hs->exempt == NULL ||
 	    tally_seat_result_init(&hs->r, n, pv->seats) == -1)
 		return -1;
 	hs->ok = true;
-	for (i = 0; i < f->n_lists; i++) {
-		hs->votes[i] = f->lists[i].votes;
-		hs->excluded[i] = s->coalitions[f->lists[i].coalition].excluded;
-	}
-	memset(&in, 0, sizeof(in));
-	in.rule = &pv->rule;
-	in.seats = pv->seats;
-	in.n_lists = f->n_lists;
-	in.votes = hs->votes;
-	in.blank = f->blank;
-	in.excluded = s->election->has_national_threshold ? hs->excluded : NULL;
+	tally_state_feed_input(s, f, NULL, &in, hs->votes, hs->excluded,
+	    hs->pct, hs->exempt);
 	if (tally_seats_allocate(&in, &hs->r) == -1)
 		return -1;
 	/* The newest lot posted up to this revision, if it settled its tie. */

@@ -271,27 +271,62 @@ tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    s->election->provinces[f->province].id, result, err);
 }
 
+/*
+ * Does the national threshold decide who takes part in `pv`?  Only where
+ * the election's rule is in force: a province's own allocation replaces it
+ * as a whole and inherits nothing from it (docs/ELECTION.md, "Province").
+ */
+bool
+tally_province_national(const struct tally_province *pv)
+{
+	return pv->rule.threshold_of != TALLY_THRESHOLD_NONE &&
+	    pv->rule.threshold_scope == TALLY_SCOPE_NATIONAL;
+}
+
+void
+tally_state_feed_input(const struct tally_state *s, const struct tally_feed *f,
+    const bool *excl, struct tally_seat_input *in, uint64_t *votes,
+    bool *excluded, struct tally_frac *pct, bool *exempt)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province *pv = &e->provinces[f->province];
+	size_t i;
+
+	for (i = 0; i < f->n_lists; i++) {
+		size_t c = f->lists[i].coalition;
+		const struct tally_list_threshold *t = &e->coalitions[c].threshold;
+		votes[i] = f->lists[i].votes;
+		excluded[i] = excl != NULL ? excl[c] : s->coalitions[c].excluded;
+		if (pct != NULL) {
+			exempt[i] = t->exempt;
+			pct[i] = t->set && !t->exempt ? t->percent :
+			    (struct tally_frac){ 0, 1 };
+		}
+	}
+	memset(in, 0, sizeof(*in));
+	in->rule = &pv->rule;
+	in->seats = pv->seats;
+	in->n_lists = f->n_lists;
+	in->votes = votes;
+	in->blank = f->blank;
+	in->excluded = tally_province_national(pv) ? excluded : NULL;
+	if (e->has_list_thresholds) {
+		in->list_percent = pct;
+		in->exempt = exempt;
+	}
+}
+
 bool
 tally_state_seat_input(const struct tally_state *s, size_t province,
     struct tally_seat_input *in, uint64_t *votes, bool *excluded)
 {
 	const struct tally_revision *cur = tally_state_current(s, province);
-	const struct tally_province *pv = &s->election->provinces[province];
-	size_t i;
 
 	if (cur == NULL)
 		return false;
-	for (i = 0; i < cur->feed->n_lists; i++) {
-		votes[i] = cur->feed->lists[i].votes;
-		excluded[i] = s->coalitions[cur->feed->lists[i].coalition].excluded;
-	}
-	memset(in, 0, sizeof(*in));
-	in->rule = &pv->rule;
-	in->seats = pv->seats;
-	in->n_lists = cur->feed->n_lists;
-	in->votes = votes;
-	in->blank = cur->feed->blank;
-	in->excluded = s->election->has_national_threshold ? excluded : NULL;
+	/* The per-list thresholds list_thresholds() filled for cur. */
+	tally_state_feed_input(s, cur->feed, NULL, in, votes, excluded, NULL,
+	    NULL);
 	if (s->election->has_list_thresholds) {
 		in->list_percent = s->provinces[province].list_percent_;
 		in->exempt = s->provinces[province].exempt_;
@@ -465,7 +500,7 @@ allocate(struct tally_state *s, size_t province)
 	f = tally_state_current(s, province)->feed;
 	ps->uncounted_from = tally_uncounted_bound(
 	    &s->election->provinces[province], f, &ps->uncounted);
-	if (s->election->has_national_threshold) {
+	if (tally_province_national(&s->election->provinces[province])) {
 		/* Per list, whether its national fate is still open. */
 		open = s->open_;
 		for (i = 0; i < f->n_lists; i++)
@@ -670,15 +705,11 @@ static void
 list_thresholds(struct tally_state *s, const struct tally_feed *f)
 {
 	struct tally_province_state *ps = &s->provinces[f->province];
-	size_t i;
+	struct tally_seat_input in;
 
-	for (i = 0; i < f->n_lists; i++) {
-		const struct tally_list_threshold *t =
-		    &s->election->coalitions[f->lists[i].coalition].threshold;
-		ps->exempt_[i] = t->exempt;
-		ps->list_percent_[i] = t->set && !t->exempt ? t->percent :
-		    (struct tally_frac){ 0, 1 };
-	}
+	/* votes and excluded are scratch here (allocate() fills them again). */
+	tally_state_feed_input(s, f, NULL, &in, s->votes_, s->excluded_,
+	    ps->list_percent_, ps->exempt_);
 }
 
 /*
@@ -693,31 +724,13 @@ trial(const struct tally_state *s, const struct tally_feed *f,
 	const struct tally_election *e = s->election;
 	const struct tally_province *pv = &e->provinces[f->province];
 	const struct tally_province_state *ps = &s->provinces[f->province];
-	size_t order[TALLY_LOT_MAX], i;
+	size_t order[TALLY_LOT_MAX];
 	struct tally_seat_result *r = s->check_;
 	struct tally_seat_input in;
 
 	/* The input allocate() will build (tally_state_seat_input). */
-	for (i = 0; i < f->n_lists; i++) {
-		const struct tally_list_threshold *t =
-		    &e->coalitions[f->lists[i].coalition].threshold;
-		s->check_votes_[i] = f->lists[i].votes;
-		s->check_excluded_[i] = excl[f->lists[i].coalition];
-		s->check_exempt_[i] = t->exempt;
-		s->check_pct_[i] = t->set && !t->exempt ? t->percent :
-		    (struct tally_frac){ 0, 1 };
-	}
-	memset(&in, 0, sizeof(in));
-	in.rule = &pv->rule;
-	in.seats = pv->seats;
-	in.n_lists = f->n_lists;
-	in.votes = s->check_votes_;
-	in.blank = f->blank;
-	in.excluded = e->has_national_threshold ? s->check_excluded_ : NULL;
-	if (e->has_list_thresholds) {
-		in.list_percent = s->check_pct_;
-		in.exempt = s->check_exempt_;
-	}
+	tally_state_feed_input(s, f, excl, &in, s->check_votes_,
+	    s->check_excluded_, s->check_pct_, s->check_exempt_);
 	if (tally_seats_allocate(&in, r) == -1)
 		goto broken;
 	if (ps->n_lots > 0 && ps->lots[ps->n_lots - 1]->n <= TALLY_LOT_MAX &&

@@ -5,6 +5,8 @@
  *
  * Usage: test_render ELECTIONS_DIR
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,274 @@ static const char odd_json[] =
     "\"coalitions\":[{\"id\":\"a\",\"name\":\"\\u00d1and\\u00fa, \\\"A\\\"\","
     "\"short\":\"\\u2603\"},{\"id\":\"b\",\"name\":\"B\",\"color\":\"#123456\"}],"
     "\"provinces\":[{\"id\":\"p\",\"name\":\"P\",\"seats\":3}]}";
+
+/*
+ * History's seats_moved and a dry run's seat deltas must be the live
+ * allocation's: random elections whose coalitions carry their own percents
+ * and exemptions, provinces with and without their own allocation, under
+ * no threshold, a province one or a national one.  After each feed, the
+ * change of the province's live seats must equal both (while no national
+ * exclusion moved: both then use the exclusions in force, as documented).
+ */
+static uint64_t prop_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	prop_rng ^= prop_rng << 13;
+	prop_rng ^= prop_rng >> 7;
+	prop_rng ^= prop_rng << 17;
+	return (uint32_t)(prop_rng % n);
+}
+
+static const char *const prop_methods[] = {
+	"dhondt", "sainte-lague", "hare", "droop"
+};
+
+static json_t *
+prop_threshold(bool national)
+{
+	json_t *t = json_object();
+	char pct[16];
+
+	snprintf(pct, sizeof(pct), "%u", 3 + rnd(28));
+	json_object_set_new(t, "percent", json_string(pct));
+	json_object_set_new(t, "of", json_string(rnd(2) ? "list" : "valid"));
+	json_object_set_new(t, "scope", json_string(national ? "national" :
+	    "province"));
+	return t;
+}
+
+static json_t *
+prop_election(void)
+{
+	json_t *o = json_object(), *rule = json_object(), *cs = json_array();
+	json_t *ps = json_array();
+	uint32_t kind = rnd(3);
+	size_t i;
+
+	json_object_set_new(o, "id", json_string("prop"));
+	json_object_set_new(o, "name", json_string("Prop"));
+	json_object_set_new(rule, "method", json_string(prop_methods[rnd(4)]));
+	json_object_set_new(rule, "ties", json_string("votes"));
+	if (kind > 0)
+		json_object_set_new(rule, "threshold", prop_threshold(kind == 2));
+	json_object_set_new(o, "allocation", rule);
+	for (i = 0; i < 5; i++) {
+		json_t *c = json_object();
+		char id[8];
+		uint32_t own = rnd(4);
+		snprintf(id, sizeof(id), "c%zu", i);
+		json_object_set_new(c, "id", json_string(id));
+		json_object_set_new(c, "name", json_string(id));
+		if (own == 1)
+			json_object_set_new(c, "threshold",
+			    json_pack("{s:b}", "exempt", 1));
+		else if (own == 2 && kind > 0) {
+			char pct[16];
+			snprintf(pct, sizeof(pct), "%u", 5 + rnd(30));
+			json_object_set_new(c, "threshold",
+			    json_pack("{s:s}", "percent", pct));
+		}
+		json_array_append_new(cs, c);
+	}
+	json_object_set_new(o, "coalitions", cs);
+	for (i = 0; i < 3; i++) {
+		json_t *p = json_object();
+		char id[8];
+		snprintf(id, sizeof(id), "p%zu", i);
+		json_object_set_new(p, "id", json_string(id));
+		json_object_set_new(p, "name", json_string(id));
+		json_object_set_new(p, "seats", json_integer(1 + rnd(6)));
+		if (rnd(2)) {
+			json_t *r = json_object();
+			json_object_set_new(r, "method",
+			    json_string(prop_methods[rnd(4)]));
+			json_object_set_new(r, "ties", json_string("votes"));
+			if (rnd(2))
+				json_object_set_new(r, "threshold",
+				    prop_threshold(false));
+			json_object_set_new(p, "allocation", r);
+		}
+		json_array_append_new(ps, p);
+	}
+	json_object_set_new(o, "provinces", ps);
+	return o;
+}
+
+/* {list: seats} of a province's live result, lists with seats only. */
+static json_t *
+prop_live(const struct tally_state *s, size_t p)
+{
+	const struct tally_revision *cur = tally_state_current(s, p);
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; cur != NULL && i < cur->feed->n_lists; i++)
+		if (s->provinces[p].result.seats[i] > 0)
+			json_object_set_new(o, cur->feed->lists[i].id,
+			    json_integer(s->provinces[p].result.seats[i]));
+	return o;
+}
+
+/* The non-zero members of a {key: integer} object (new). */
+static json_t *
+prop_nonzero(json_t *m)
+{
+	json_t *o = json_object(), *v;
+	const char *k;
+
+	json_object_foreach(m, k, v)
+		if (json_integer_value(v) != 0)
+			json_object_set(o, k, v);
+	return o;
+}
+
+/* after - before, non-zero members only (new). */
+static json_t *
+prop_diff(json_t *after, json_t *before)
+{
+	json_t *o = json_object(), *v;
+	const char *k;
+
+	json_object_foreach(after, k, v)
+		json_object_set_new(o, k, json_integer(json_integer_value(v) -
+		    json_integer_value(json_object_get(before, k))));
+	json_object_foreach(before, k, v)
+		if (json_object_get(after, k) == NULL)
+			json_object_set_new(o, k,
+			    json_integer(-json_integer_value(v)));
+	v = prop_nonzero(o);
+	json_decref(o);
+	return v;
+}
+
+static void
+prop_same(json_t *got, json_t *want, const char *what, unsigned run,
+    size_t step)
+{
+	char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
+	char *w = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT);
+
+	CHECK(json_equal(got, want), "run %u feed %zu: %s %s, live %s", run,
+	    step, what, g, w);
+	free(g);
+	free(w);
+}
+
+/*
+ * The national threshold shuts a list out exactly where the election's rule
+ * is in force and its coalition is under it, unless exempt: never in a
+ * province with its own allocation (docs/ELECTION.md: nothing inherited).
+ */
+static void
+prop_excluded(const struct tally_state *s, unsigned run, size_t step)
+{
+	const struct tally_election *e = s->election;
+	size_t p, i;
+
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_revision *cur = tally_state_current(s, p);
+		for (i = 0; cur != NULL && i < cur->feed->n_lists; i++) {
+			size_t c = cur->feed->lists[i].coalition;
+			bool want = !e->provinces[p].own_rule &&
+			    e->has_national_threshold &&
+			    s->coalitions[c].excluded &&
+			    !e->coalitions[c].threshold.exempt;
+			CHECK((s->provinces[p].result.threshold[i] ==
+			    TALLY_TS_EXCLUDED) == want, "run %u feed %zu: %s "
+			    "in %s excluded %d", run, step,
+			    cur->feed->lists[i].id, e->provinces[p].id, !want);
+		}
+	}
+}
+
+static void
+prop_history_dry_run(void)
+{
+	unsigned run, compared = 0;
+
+	for (run = 0; run < 200; run++) {
+		json_t *ej = prop_election();
+		char *text = json_dumps(ej, JSON_COMPACT);
+		struct tally_diag diag;
+		struct tally_election *e;
+		struct tally_state *s;
+		uint64_t rev[3] = { 0, 0, 0 };
+		bool excl[5];
+		size_t step, c;
+
+		tally_diag_init(&diag);
+		e = tally_election_loadb(text, strlen(text), "prop", &diag);
+		CHECK(e != NULL, "run %u: %s loads", run, text);
+		tally_diag_finish(&diag);
+		free(text);
+		json_decref(ej);
+		if (e == NULL)
+			continue;
+		s = tally_state_create(e);
+		for (step = 0; step < 12; step++) {
+			size_t p = rnd(3);
+			json_t *b = json_object(), *votes = json_object();
+			json_t *before, *after, *moved, *dry, *h, *got;
+			struct tally_feed *f;
+			struct tally_error err;
+			enum tally_check chk;
+			bool same = true;
+			for (c = 0; c < 5; c++) {
+				char id[8];
+				snprintf(id, sizeof(id), "c%zu", c);
+				json_object_set_new(votes, id,
+				    json_integer(rnd(4) ? rnd(120) : 0));
+			}
+			json_object_set_new(b, "revision",
+			    json_integer((json_int_t)++rev[p]));
+			json_object_set_new(b, "blank", json_integer(rnd(20)));
+			json_object_set_new(b, "votes", votes);
+			f = tally_feed_parse(e, e->provinces[p].id, b, "", &err);
+			json_decref(b);
+			CHECK(f != NULL, "run %u feed %zu parses: %s", run, step,
+			    f ? "" : err.message);
+			if (f == NULL)
+				break;
+			for (c = 0; c < 5; c++)
+				excl[c] = s->coalitions[c].excluded;
+			before = prop_live(s, p);
+			dry = tally_render_dry_run(s, &f, 1, &chk, &err);
+			CHECK(dry != NULL, "run %u feed %zu: dry run", run, step);
+			CHECK(tally_state_apply(s, f, "x", &err) == 0,
+			    "run %u feed %zu applies", run, step);
+			tally_state_bump(s);
+			for (c = 0; c < 5; c++)
+				same = same && excl[c] == s->coalitions[c].excluded;
+			after = prop_live(s, p);
+			moved = prop_diff(after, before);
+			prop_excluded(s, run, step);
+			h = tally_render_history(s, p, NULL, NULL);
+			if (same && dry != NULL && h != NULL) {
+				json_t *revs = json_object_get(h, "revisions");
+				got = prop_nonzero(json_object_get(json_array_get(
+				    json_object_get(dry, "results"), 0), "seats"));
+				prop_same(got, moved, "dry run", run, step);
+				json_decref(got);
+				got = prop_nonzero(json_object_get(json_array_get(
+				    revs, json_array_size(revs) - 1),
+				    "seats_moved"));
+				prop_same(got, moved, "history", run, step);
+				json_decref(got);
+				compared++;
+			}
+			json_decref(h);
+			json_decref(dry);
+			json_decref(moved);
+			json_decref(after);
+			json_decref(before);
+		}
+		tally_state_destroy(s);
+		tally_election_destroy(e);
+	}
+	CHECK(compared > 1000, "%u feeds compared", compared);
+}
 
 int
 main(int argc, char **argv)
@@ -119,5 +389,6 @@ main(int argc, char **argv)
 		tally_election_destroy(e);
 	}
 	tally_diag_finish(&diag);
+	prop_history_dry_run();
 	return check_done("render");
 }

@@ -307,6 +307,29 @@ void	tally_state_store(struct tally_state *s, size_t province, size_t i,
 size_t	tally_state_revisions_in_memory(const struct tally_state *s);
 
 /*
+ * Whether the national threshold decides who takes part in a province: only
+ * where the election's own rule is in force (a province's own allocation
+ * inherits nothing from it).
+ */
+bool	tally_province_national(const struct tally_province *pv);
+
+/*
+ * The allocation input the live allocation builds for the snapshot f of its
+ * province, without a lot: the province's rule, the national exclusions
+ * (`excl`, per coalition; NULL: those in force) where
+ * tally_province_national(), and the coalitions' own percents and
+ * exemptions.  Every allocation of a province (live, trial, history, dry
+ * run) goes through it, so that none can divide seats by another rule.
+ * votes, excluded, pct and exempt: f->n_lists entries each, filled here
+ * (pct and exempt NULL: left out; the caller sets in->list_percent and
+ * in->exempt).
+ */
+void	tally_state_feed_input(const struct tally_state *s,
+	    const struct tally_feed *f, const bool *excl,
+	    struct tally_seat_input *in, uint64_t *votes, bool *excluded,
+	    struct tally_frac *pct, bool *exempt);
+
+/*
  * The allocation input of a province's current snapshot, for explanations:
  * `votes` and `excluded` must hold n_coalitions entries.  false before the
  * first feed.
