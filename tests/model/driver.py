@@ -48,6 +48,12 @@ AVOIDABLE = {
 }
 
 
+# The classes still open on main: the default of TALLYD_MODEL_AVOID (the
+# others are fixed; their reproducers are replayed from tests/model/fixed/).
+DEFAULT_AVOID = {"national-own-alloc", "history-own-threshold", "cluster-list-missing",
+                 "cluster-etag"}
+
+
 class Failure(Exception):
     def __init__(self, kind, msg):
         Exception.__init__(self, "%s: %s" % (kind, msg))
