@@ -96,6 +96,7 @@ class Cluster:
                 bad.append("%s exited %s:\n%s" % (n.name, n.proc.returncode, n.log_tail(3000)))
         for s in self.servers:
             s.stop()
+            s.proc = None    # stopped by us: cleanup's kill() must not call it dead
         if bad:
             raise driver.Failure("stop", "\n".join(bad))
 
@@ -130,6 +131,18 @@ class Cluster:
     def cleanup(self):
         for n in self.ns:
             n.kill()
+        died = []
         for s in self.servers:
-            s.kill()
+            try:
+                s.kill()
+            except AssertionError as e:
+                # Say so with its log, but do not hide the run's outcome.
+                try:
+                    with open(os.path.join(s.dir, "nats.log"), "rb") as f:
+                        tail = f.read()[-2000:].decode(errors="replace")
+                except OSError:
+                    tail = ""
+                died.append("%s\n%s" % (e, tail))
         shutil.rmtree(self.root, ignore_errors=True)
+        for d in died:
+            print("cluster cleanup: %s" % d, file=sys.stderr)
