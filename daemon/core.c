@@ -431,8 +431,19 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 	char when[32];
 	size_t n = 0, i;
 
-	if (tally_journal_apply(s, payload, len, err) == -1)
+	unsigned long moot = s->moot_lots;
+
+	s->replay_moot_lots = true;
+	if (tally_journal_apply(s, payload, len, err) == -1) {
+		s->replay_moot_lots = false;
 		return -1;
+	}
+	s->replay_moot_lots = false;
+	if (s->moot_lots > moot)
+		log_warnx("journal: the lot of version %llu no longer settles "
+		    "a tie under this election definition (edited since it was "
+		    "drawn): kept without effect; a tie it leaves needs a lot "
+		    "of its own", (unsigned long long)s->version);
 	c->chain = fnv64(c->chain, payload, len);
 	/*
 	 * The stamps move as they did live (publish): the provinces this

@@ -580,6 +580,21 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 		 */
 		if (tally_state_lot_check(s, lot, &chk, err) == -1 ||
 		    chk != TALLY_CHECK_NEW) {
+			/*
+			 * Replaying our own journal, a lot checked against the
+			 * same state when it was written can only fail here if
+			 * the definition changed since: the tie it settled is
+			 * gone (or another tie stands), so the draw is moot.
+			 * It stays in the log and keeps its version; what it
+			 * would have decided now needs a lot of its own.
+			 */
+			if (s->replay_moot_lots && (chk != TALLY_CHECK_NEW ||
+			    err == NULL || err->kind == TALLY_ERROR_CONFLICT ||
+			    err->kind == TALLY_ERROR_INVALID)) {
+				s->moot_lots++;
+				tally_lot_destroy(lot);
+				continue;
+			}
 			if (chk == TALLY_CHECK_DUPLICATE)
 				tally_error_set(err, TALLY_ERROR_CONFLICT,
 				    "bad_record", NULL, "record repeats the lot "

@@ -155,6 +155,16 @@ struct tally_state {
 	 * clears it, applies, and then finds them by `changed`.
 	 */
 	bool				 wide_change;
+	/*
+	 * Set by the caller while it replays its own journal at start
+	 * (tally_journal_apply): a lot that no longer settles a tie -- the
+	 * election definition was edited since it was drawn, and the tie it
+	 * settled is gone -- is then kept without effect (its record keeps its
+	 * version) instead of refusing the record.  Live and in cluster mode it
+	 * is false: there a lot that does not settle the tie is refused.
+	 */
+	bool				 replay_moot_lots;
+	unsigned long			 moot_lots;	/* counted while set */
 	struct tally_coalition_total	*coalitions;	/* n_coalitions entries */
 	struct tally_province_state	*provinces;	/* n_provinces entries */
 	uint64_t			 valid;		/* list votes + blank */

@@ -43,6 +43,51 @@ class LotTest(CheckedDaemonTest):
         return (d.get("/v1/leaderboard").body, d.get("/v1/provinces/east").body,
                 d.get("/v1/provinces/east/history").body)
 
+    def test_a_lot_made_moot_by_a_definition_edit_does_not_stop_the_start(self):
+        """Found by the model-based test: a lot drawn, then the definition
+        edited (SIGHUP keeps it until the restart) so that the tie is gone.
+        The restart rebuilds the tally from the journal under the new
+        definition: the lot no longer settles anything.  It used to stop
+        every start ("cannot be applied ... --repair", and --repair would
+        have cut every later feed); it is kept without effect, with its
+        version, and said so."""
+        for how in ("stop", "kill"):
+            with self.subTest(how=how):
+                d = self.start()
+                self.base(d)
+                r = self.lot(d, {"revision": 1, "order": ["gold", "amber"]})
+                self.assertEqual(r.status, 201, r.body)
+                later = dict(SOUTH, revision=2)
+                v = self.apply(d, "south", later)
+                path = os.path.join(d.tmp, "election.json")
+                edited = json.loads(json.dumps(ELECTION))
+                for pv in edited["provinces"]:
+                    if pv["id"] == "east":
+                        pv["seats"] = 3         # red, gold, amber: no tie
+                with open(path, "w") as f:
+                    json.dump(edited, f)
+                d.send_signal(signal.SIGHUP)
+                self.wait_log(d, "kept until the next restart")
+                if how == "stop":
+                    self.assertEqual(d.stop(), 0, d.logtext())
+                else:
+                    d.kill()
+                d.start()
+                if how == "kill":       # the journal replayed, not a snapshot
+                    self.assertIn("no longer settles a tie", d.logtext())
+                lb = d.get("/v1/leaderboard").json()
+                self.assertEqual(lb["version"], v)
+                self.assertEqual((lb["seats"]["total"], lb["seats"]["pending"]),
+                                 (11, 0))
+                e = d.get("/v1/provinces/east").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"red": 1, "gold": 1, "amber": 1})
+                self.assertEqual(d.get("/v1/provinces/south").json()["revision"],
+                                 2)
+                # And the next feed takes the next version, as ever.
+                self.assertEqual(self.apply(d, "south", dict(SOUTH, revision=3)),
+                                 v + 1)
+
     def test_lot_resolves_the_pending_seat_and_survives_restarts(self):
         d = self.start()
         self.base(d)
