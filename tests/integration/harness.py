@@ -88,6 +88,23 @@ def recv_all(s, timeout=5):
     return out
 
 
+def status_of(data):
+    """The status code of a raw HTTP response (None if it is not one)."""
+    if not data.startswith(b"HTTP/1."):
+        return None
+    return int(data.split(b" ", 2)[1])
+
+
+def write_conf(d, **keys):
+    """A tallyd.conf with these keys in d's directory: the arguments that
+    load it."""
+    path = os.path.join(d.tmp, "tallyd.conf")
+    with open(path, "w") as f:
+        for k, v in keys.items():
+            f.write("%s %s\n" % (k, v))
+    return ["-f", path]
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status

@@ -13,7 +13,7 @@ import shutil
 import time
 
 from harness import (CheckedDaemonTest, main, needs_failpoints, raise_fd_limit,
-                     recv_all, rss_kib)
+                     recv_all, rss_kib, status_of, write_conf)
 
 TOKEN = "ingest-token-for-the-edge-tests-0123456"
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
@@ -21,20 +21,11 @@ ENV = {"TALLYD_INGEST_TOKEN": TOKEN}
 
 
 
-def status_of(data):
-    if not data.startswith(b"HTTP/1."):
-        return None
-    return int(data.split(b" ", 2)[1])
-
 
 class EdgeTest(CheckedDaemonTest):
 
     def conf(self, d, **keys):
-        path = os.path.join(d.tmp, "tallyd.conf")
-        with open(path, "w") as f:
-            for k, v in keys.items():
-                f.write("%s %s\n" % (k, v))
-        return ["-f", path]
+        return write_conf(d, **keys)
 
     def start(self, ingest=False, env=None, **keys):
         d = self.daemon(start=False, env=dict(ENV, **(env or {})),

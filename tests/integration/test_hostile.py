@@ -18,8 +18,8 @@ import ssl
 import subprocess
 import time
 
-from harness import (CheckedDaemonTest, free_port, main, raise_fd_limit, recv_all,
-                     rss_kib)
+from harness import (CheckedDaemonTest, free_port, main, raise_fd_limit,
+                     recv_all, rss_kib, status_of, write_conf)
 
 TOKEN = "ingest-token-for-the-hostile-tests-0123"
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
@@ -47,20 +47,11 @@ def closed_by_server(s, within):
             return time.monotonic() - t0
 
 
-def status_of(data):
-    if not data.startswith(b"HTTP/1."):
-        return None
-    return int(data.split(b" ", 2)[1])
-
 
 class HostileTest(CheckedDaemonTest):
 
     def conf(self, d, **keys):
-        path = os.path.join(d.tmp, "tallyd.conf")
-        with open(path, "w") as f:
-            for k, v in keys.items():
-                f.write("%s %s\n" % (k, v))
-        return ["-f", path]
+        return write_conf(d, **keys)
 
     def start(self, ingest=False, **keys):
         d = self.daemon(start=False, env=ENV, ingest=ingest)
