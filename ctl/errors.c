@@ -250,7 +250,7 @@ auth_error(const struct ctl *ctl, const struct http_resp *r,
 		else
 			ctl_warnx(ctl, "HTTP 401: the token from %s is not "
 			    "accepted by %s: check that it is the whole token "
-			    "(64 hex digits from `tallyctl token new`), or give "
+			    "(as `tallyctl token new` printed it), or give "
 			    "another with --token-file FILE or TALLYD_TOKEN; a "
 			    "new token works once the daemon's operator has "
 			    "added it", token_source(ctl, src, sizeof(src)),

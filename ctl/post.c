@@ -39,9 +39,10 @@ post_usage(FILE *f)
 	    "\n"
 	    "  -p, --province ID   the province of a single snapshot without \"province\"\n"
 	    "      --csv           the input is CSV\n"
-	    "  -r, --revision N    revision of every province (a JSON input then\n"
-	    "                      carries none); \"next\": each province's current\n"
-	    "                      revision plus one, asked from the daemon\n"
+	    "  -r, --revision N    revision of every province (replaces a JSON file's;\n"
+	    "                      a CSV revision column wins); \"next\": each\n"
+	    "                      province's current revision plus one, asked\n"
+	    "                      from the daemon\n"
 	    "      --status S      status of every province in a CSV (partial, final)\n"
 	    "  -n, --dry-run       check and print the seat changes; apply nothing\n"
 	    "      --url URL       tallyd (TALLYD_URL, default http://127.0.0.1:8080)\n"
@@ -584,15 +585,11 @@ apply_revision(struct ctl *ctl, struct http *h, json_t *body,
 			continue;	/* the daemon names it */
 		pid = single != NULL ? single :
 		    json_string_value(json_object_get(e, "province"));
-		if (json_object_get(e, "revision") != NULL) {
-			if (from_csv)
-				continue;	/* its own revision column */
-			ctl_warnx(ctl, "--revision: %s%s already gives a "
-			    "\"revision\"; drop one of the two", pid ?
-			    "the entry of province " : "an entry", pid ?: "");
-			ex = CTL_EXIT_USAGE;
-			goto done;
-		}
+		/* A CSV's revision column wins (it is per row); a JSON
+		 * file's revision gives way to the command line, which says
+		 * so: the operator asked for this one. */
+		if (from_csv && json_object_get(e, "revision") != NULL)
+			continue;
 		rev = revision;
 		if (revision == REVISION_NEXT) {
 			rev = 1;	/* unknown: the daemon will say so */
@@ -608,6 +605,13 @@ apply_revision(struct ctl *ctl, struct http *h, json_t *body,
 				    pid ?: "?", (unsigned long long)(rev - 1),
 				    (unsigned long long)rev);
 		}
+		if (json_is_integer(json_object_get(e, "revision")) &&
+		    (uint64_t)json_integer_value(json_object_get(e,
+		    "revision")) != rev)
+			fprintf(stderr, "%s: province %s: --revision replaces "
+			    "the file's revision %lld\n", ctl->prog, pid ?: "?",
+			    (long long)json_integer_value(json_object_get(e,
+			    "revision")));
 		set_u64(e, "revision", rev);
 	}
 done:

@@ -60,6 +60,19 @@ str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key)) ?: "";
 }
 
+/* The threshold state of a list row, as a note after its seats. */
+static const char *
+threshold_note(const char *t)
+{
+	if (strcmp(t, "failed") == 0)
+		return "  (below the threshold)";
+	if (strcmp(t, "excluded") == 0)
+		return "  (excluded: below a national threshold)";
+	if (strcmp(t, "exempt") == 0)
+		return "  (exempt from the threshold)";
+	return "";
+}
+
 static void
 print_province(const struct ctl *ctl, json_t *p)
 {
@@ -105,9 +118,8 @@ print_province(const struct ctl *ctl, json_t *p)
 		    ctl_list_name(ctl, str(l, "id"), name, sizeof(name)),
 		    grouped(num(l, "votes"), a, sizeof(a)),
 		    json_is_number(sh) ? json_number_value(sh) : 0.0,
-		    (long long)num(l, "seats"),
-		    strcmp(str(l, "threshold"), "passed") == 0 ||
-		    str(l, "threshold")[0] == '\0' ? "" : "  (below threshold)");
+		    (long long)num(l, "seats"), threshold_note(str(l,
+		    "threshold")));
 	}
 	json_array_foreach(json_object_get(p, "pending"), i, t) {
 		printf("\npending tie: %lld seat(s), rule %s, between",

@@ -73,8 +73,8 @@ close_enough(const char *word, const char *cand, size_t d)
 	size_t limit = longer / 3;
 
 	if (d == 0)
-		/* Equal but for case: the id was meant. */
-		return strcmp(word, cand) != 0;
+		/* Equal but for case (or a name equal to the word): meant. */
+		return true;
 	if (limit < 1)
 		limit = 1;
 	/* Two-character ids: only a swap or a case slip (d == 1 with the
