@@ -289,8 +289,8 @@ print_one(const struct ctl *ctl, long status, json_t *e,
 	(void)first_of_many;
 	did_you_mean(ctl, code, msg, dym, sizeof(dym));
 	if (locate(w, field, &line, &col))
-		ctl_warnx(ctl, "%s:%u:%u: %s: %s%s [%s]", w->name, line, col,
-		    code, msg, dym, field);
+		ctl_warnx(ctl, "%s:%u:%u: HTTP %ld %s: %s%s [%s]", w->name,
+		    line, col, status, code, msg, dym, field);
 	else
 		ctl_warnx(ctl, "HTTP %ld %s: %s%s%s%s%s", status, code, msg, dym,
 		    field[0] ? " [" : "", field, field[0] ? "]" : "");
