@@ -278,7 +278,7 @@ auth_error(const struct ctl *ctl, const struct http_resp *r,
 /* One error object: "file:line:col: code: message [field]". */
 static void
 print_one(const struct ctl *ctl, long status, json_t *e,
-    const struct ctl_where *w, bool first_of_many)
+    const struct ctl_where *w)
 {
 	const char *code = json_string_value(json_object_get(e, "code")) ?: "";
 	const char *msg = json_string_value(json_object_get(e, "message")) ?: "";
@@ -286,7 +286,6 @@ print_one(const struct ctl *ctl, long status, json_t *e,
 	char dym[320];
 	unsigned line, col;
 
-	(void)first_of_many;
 	did_you_mean(ctl, code, msg, dym, sizeof(dym));
 	if (locate(w, field, &line, &col))
 		ctl_warnx(ctl, "%s:%u:%u: HTTP %ld %s: %s%s [%s]", w->name,
@@ -331,14 +330,14 @@ ctl_http_error_at(const struct ctl *ctl, const struct http_resp *r, int rc,
 	all = json_object_get(j, "errors");
 	n = json_array_size(all);
 	if (n <= 1) {
-		print_one(ctl, r->status, err, w, false);
+		print_one(ctl, r->status, err, w);
 	} else {
 		ctl_warnx(ctl, "HTTP %ld: %zu problems%s:", r->status, n +
 		    (size_t)json_integer_value(json_object_get(j,
 		    "errors_omitted")), r->status == 422 || r->status == 400 ||
 		    r->status == 409 ? ", nothing was applied" : "");
 		json_array_foreach(all, i, e)
-			print_one(ctl, r->status, e, w, i == 0);
+			print_one(ctl, r->status, e, w);
 		if (json_integer_value(json_object_get(j, "errors_omitted")) > 0)
 			ctl_warnx(ctl, "... and %lld more (the daemon lists at "
 			    "most %zu)", (long long)json_integer_value(

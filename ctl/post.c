@@ -920,7 +920,8 @@ lot_usage(FILE *f)
 	    "      --url, --token-file, --retry, -v as for post\n"
 	    "\n"
 	    "exit: 0 applied or duplicate, 3 invalid, 4 stale, 5 conflict,\n"
-	    "      6 unauthorised, 7 unavailable, 8 the daemon takes no lot results\n");
+	    "      6 unauthorised, 7 unavailable, 8 the daemon takes no lot results,\n"
+	    "      11 TLS set-up failed\n");
 }
 
 int

@@ -115,6 +115,9 @@ class RevisionNext(CtlTest):
 class Show(CtlTest):
 
     def test_show_a_province(self):
+        rc, out, _ = self.ctl(None, "show", "--help", url="http://x")
+        self.assertEqual(rc, EXIT["ok"])
+        self.assertIn("usage: tallyctl show", out)
         d = self.start()
         rc, out, err = self.ctl(d, "show", "28", token=None)
         self.assertEqual(rc, EXIT["ok"], err)
