@@ -222,6 +222,34 @@ speaks_tls(const char *base)
 }
 
 /*
+ * Whether host:port of an https:// base answers plain HTTP (any status):
+ * then the TLS handshake failed because nothing speaks TLS there.  The
+ * handshake's own error depends on how the server takes a ClientHello
+ * (an HTTP 400 reads as "wrong version number", a close as a syscall
+ * error), so the port is asked directly.
+ */
+static bool
+speaks_http(const char *base)
+{
+	char url[2048];
+	CURL *cu;
+	CURLcode c;
+
+	if (strncasecmp(base, "https://", 8) != 0 ||
+	    (cu = curl_easy_init()) == NULL)
+		return false;
+	snprintf(url, sizeof(url), "http://%s/healthz", base + 8);
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, 3000L);
+	c = curl_easy_perform(cu);
+	curl_easy_cleanup(cu);
+	return c == CURLE_OK;
+}
+
+/*
  * A transport failure in words an operator can act on: r->error says
  * what happened, r->hint what to change, r->tls that retrying cannot
  * help (exit 11).  libcurl's own text stays available with -v.
@@ -283,7 +311,8 @@ describe(struct http *h, CURL *cu, CURLcode c, const char *errbuf,
 		if (https && (strstr(detail, "wrong version") != NULL ||
 		    strstr(detail, "packet length") != NULL ||
 		    strstr(detail, "unknown protocol") != NULL ||
-		    strstr(detail, "record layer") != NULL)) {
+		    strstr(detail, "record layer") != NULL ||
+		    speaks_http(h->base))) {
 			snprintf(r->error, sizeof(r->error), "TLS: %s answers "
 			    "plain HTTP, not TLS (not retried)", h->base);
 			snprintf(r->hint, sizeof(r->hint), "use http:// for "
