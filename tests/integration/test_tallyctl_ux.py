@@ -216,6 +216,8 @@ class Tls(CtlTest):
             p = subprocess.run([os.environ.get("TALLYCTL", "tallyctl")] +
                                list(opts) + ["post", path], env=e,
                                capture_output=True, text=True, timeout=60)
+            self.assertNotIn("Sanitizer", p.stderr)
+            self.assertNotIn("runtime error:", p.stderr)
             return p.returncode, p.stdout, p.stderr, time.monotonic() - t
 
         # The system's CAs do not know the commission's: a clear error,
