@@ -145,17 +145,23 @@ ctl_getopt(const struct ctl *ctl, int argc, char **argv, const char *shortopts,
 	if (c != '?')
 		return c;
 	arg = optind > 0 && optind <= argc ? argv[optind - 1] : NULL;
-	if (optopt != 0) {
-		/* A known option without its value, or an unknown short one. */
+	if (optopt != 0 && arg != NULL && strncmp(arg, "--", 2) == 0) {
+		/* A known long option: a value missing, or one it takes not. */
 		for (i = 0; longopts[i].name != NULL; i++)
-			if (longopts[i].val == optopt &&
-			    longopts[i].has_arg == required_argument) {
-				ctl_warnx(ctl, "option %s needs a value",
-				    arg != NULL && arg[0] == '-' ? arg :
-				    longopts[i].name);
+			if (longopts[i].val == optopt) {
+				ctl_warnx(ctl, "option --%s %s", longopts[i].name,
+				    longopts[i].has_arg == no_argument ?
+				    "takes no value" : "needs a value");
 				return '?';
 			}
-		ctl_warnx(ctl, "unknown option -%c", optopt);
+	}
+	if (optopt != 0) {
+		const char *o = strchr(shortopts, optopt);
+
+		if (o != NULL && o[1] == ':')
+			ctl_warnx(ctl, "option -%c needs a value", optopt);
+		else
+			ctl_warnx(ctl, "unknown option -%c", optopt);
 		return '?';
 	}
 	if (arg == NULL || strncmp(arg, "--", 2) != 0) {

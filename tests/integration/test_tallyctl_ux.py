@@ -338,6 +338,15 @@ class DidYouMean(CtlTest):
         rc, _, err = self.ctl(None, "post", "--revision", url="http://x")
         self.assertEqual(rc, EXIT["usage"], err)
         self.assertIn("--revision needs a value", err)
+        rc, _, err = self.ctl(None, "post", "--dry-run=1", "f", url="http://x")
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("option --dry-run takes no value", err)
+        rc, _, err = self.ctl(None, "post", "-x", "f", url="http://x")
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("unknown option -x", err)
+        rc, _, err = self.ctl(None, "post", "f", "-r", url="http://x")
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("option -r needs a value", err)
 
     def test_provinces_and_lists(self):
         d = self.start()
