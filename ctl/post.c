@@ -342,7 +342,7 @@ long_row(struct csv *c, json_t *results, json_t *index, struct origin *org,
 	struct csv_field *p, *l, *vf;
 	json_t *e, *votes;
 	uint64_t v;
-	bool special;
+	bool special, first;
 
 	if (c->n != 3) {
 		snprintf(err, errsize, "%s:%u:%u: %zu fields, expected 3 "
@@ -372,10 +372,12 @@ long_row(struct csv *c, json_t *results, json_t *index, struct origin *org,
 		return -1;
 	}
 	special = strcmp(l->text, "blank") == 0 || strcmp(l->text, "invalid") == 0;
-	/* A list the daemon refuses points at its id, a count at itself. */
-	if ((json_object_get(e, "province") != NULL && entry_index(results, e) <
-	    org->n && org->lines[entry_index(results, e)] == p->line &&
-	    note_cell(org, results, e, "province", NULL, p) == -1) ||
+	/*
+	 * A list the daemon refuses points at its id, a count at itself; the
+	 * province at the row that started its entry.
+	 */
+	first = org->lines[entry_index(results, e)] == p->line;
+	if ((first && note_cell(org, results, e, "province", NULL, p) == -1) ||
 	    note_cell(org, results, e, special ? l->text : "votes", special ?
 	    NULL : l->text, special ? vf : l) == -1) {
 		snprintf(err, errsize, "out of memory");
@@ -547,9 +549,9 @@ report_success(const struct ctl *ctl, const struct http_resp *r, bool batch)
 /*
  * --revision N|next on every entry of body (a snapshot or {"results"}).
  * "next" asks the daemon for each province's current revision: the
- * province view's "revision" (0 before its first result).  An entry that
- * already carries a revision is refused: two sources for one number is
- * how a wrong revision gets posted.
+ * province view's "revision" (0 before its first result).  A JSON entry's
+ * own revision gives way, said on stderr (the command line is what the
+ * operator asked for now); a CSV's revision column wins, being per row.
  */
 static int
 apply_revision(struct ctl *ctl, struct http *h, json_t *body,
