@@ -636,7 +636,7 @@ print_deltas(const struct ctl *ctl, const char *lead, json_t *deltas)
 
 		if (d == 0)
 			continue;
-		printf("%s%s%+lld %s", any ? ", " : lead, "", (long long)d,
+		printf("%s%+lld %s", any ? ", " : lead, (long long)d,
 		    ctl_list_name(ctl, id, name, sizeof(name)));
 		any = true;
 	}
@@ -889,8 +889,15 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 	rc = http_request(h, "POST", urlpath, text, strlen(text), NULL, &r);
 	if (rc == 0 && dry && r.status == 200)
 		ex = report_dry_run(ctl, &r, batch ? NULL : province);
-	else if (rc == 0 && (r.status == 200 || r.status == 201))
+	else if (rc == 0 && (r.status == 200 || r.status == 201)) {
 		ex = report_success(ctl, &r, batch);
+		/* Only a daemon without dry runs answers 201 to one. */
+		if (dry && r.status == 201) {
+			ctl_warnx(ctl, "this daemon does not know dry runs: the "
+			    "post above WAS applied");
+			ex = CTL_EXIT_ERROR;
+		}
+	}
 	else {
 		ex = ctl_http_error_at(ctl, &r, rc, &where);
 		if (ex == CTL_EXIT_UNSUPPORTED && r.status == 405)
