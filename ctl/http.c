@@ -255,19 +255,17 @@ speaks_http(const char *base)
  * help (exit 11).  libcurl's own text stays available with -v.
  */
 static void
-describe(struct http *h, CURL *cu, CURLcode c, const char *errbuf,
+describe(struct http *h, CURLcode c, const char *errbuf,
     struct http_resp *r)
 {
 	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(c);
 	bool https = strncasecmp(h->base, "https://", 8) == 0;
-	long verify = 0;
 
 	r->hint[0] = '\0';
 	r->tls = false;
 	switch (c) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		r->tls = true;
-		curl_easy_getinfo(cu, CURLINFO_SSL_VERIFYRESULT, &verify);
 		if (strstr(detail, "name") != NULL && (strstr(detail,
 		    "subject") != NULL || strstr(detail, "host") != NULL)) {
 			snprintf(r->error, sizeof(r->error), "TLS: the "
@@ -408,7 +406,7 @@ once(struct http *h, const char *method, const char *path, const char *body,
 	if (c == CURLE_OK)
 		curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &r->status);
 	else {
-		describe(h, cu, c, errbuf, r);
+		describe(h, c, errbuf, r);
 		r->status = 0;
 	}
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, NULL);
@@ -509,7 +507,7 @@ http_stream(struct http *h, const char *path, const char *last_event_id,
 	curl_slist_free_all(hdrs);
 	if (c != CURLE_OK && c != CURLE_WRITE_ERROR) {
 		memset(&tmp, 0, sizeof(tmp));
-		describe(h, h->curl, c, errbuf, &tmp);
+		describe(h, c, errbuf, &tmp);
 		if (tmp.hint[0] != '\0')
 			snprintf(error, errsize, "%s; %s", tmp.error, tmp.hint);
 		else
