@@ -139,9 +139,11 @@ ctl_getopt(const struct ctl *ctl, int argc, char **argv, const char *shortopts,
 	size_t i, n;
 	int c;
 
-	/* Our own messages: glibc's say "unrecognized option" and stop. */
+	/* Our own messages: glibc's say "unrecognized option" and stop.
+	 * Restored at once, for the commands that call getopt_long. */
 	opterr = 0;
 	c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	opterr = 1;
 	if (c != '?')
 		return c;
 	arg = optind > 0 && optind <= argc ? argv[optind - 1] : NULL;

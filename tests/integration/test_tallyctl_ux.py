@@ -347,6 +347,10 @@ class DidYouMean(CtlTest):
         rc, _, err = self.ctl(None, "post", "f", "-r", url="http://x")
         self.assertEqual(rc, EXIT["usage"], err)
         self.assertIn("option -r needs a value", err)
+        # A command still on getopt_long keeps glibc's message.
+        rc, _, err = self.ctl(None, "import", "--bogus", "d", url="http://x")
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("--bogus", err)
 
     def test_provinces_and_lists(self):
         d = self.start()
