@@ -33,6 +33,8 @@ struct http {
 	double		 retry_for;
 	bool		 verbose;
 	const char	*prog;
+	char		*cacert;	/* CA file, or NULL: the system's */
+	bool		 insecure;	/* no certificate check */
 	unsigned	 retries;	/* of the last http_request */
 };
 
@@ -57,6 +59,9 @@ http_create(const struct ctl *ctl)
 			goto fail;
 		snprintf(h->auth, n, "Authorization: Bearer %s", ctl->token);
 	}
+	if (ctl->cacert != NULL && (h->cacert = strdup(ctl->cacert)) == NULL)
+		goto fail;
+	h->insecure = ctl->insecure;
 	h->retry_for = ctl->retry_for;
 	h->verbose = ctl->verbose;
 	h->prog = ctl->prog;
@@ -74,6 +79,7 @@ http_destroy(struct http *h)
 	if (h->curl != NULL)
 		curl_easy_cleanup(h->curl);
 	free(h->base);
+	free(h->cacert);
 	if (h->auth != NULL) {
 		/* The token should not linger in freed memory. */
 		memset(h->auth, 0, strlen(h->auth));
@@ -173,12 +179,184 @@ retryable(CURLcode c)
 	}
 }
 
+/* The certificate options of every request (--cacert, --insecure). */
+static void
+set_tls(struct http *h, CURL *cu, char *errbuf)
+{
+	errbuf[0] = '\0';
+	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
+	if (h->cacert != NULL)
+		curl_easy_setopt(cu, CURLOPT_CAINFO, h->cacert);
+	if (h->insecure) {
+		curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
+/*
+ * Whether host:port of an http:// base completes a TLS handshake: then
+ * "the server returned nothing" was a TLS port meeting plain HTTP, which
+ * no retry will change.  Asked only after such a failure; a daemon that
+ * is really down refuses this connection too, and the retries go on.
+ */
+static bool
+speaks_tls(const char *base)
+{
+	char url[2048];
+	CURL *cu;
+	CURLcode c;
+
+	if (strncasecmp(base, "http://", 7) != 0 ||
+	    (cu = curl_easy_init()) == NULL)
+		return false;
+	snprintf(url, sizeof(url), "https://%s/", base + 7);
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 0L);
+	c = curl_easy_perform(cu);
+	curl_easy_cleanup(cu);
+	return c == CURLE_OK;
+}
+
+/*
+ * Whether host:port of an https:// base answers plain HTTP (any status):
+ * then the TLS handshake failed because nothing speaks TLS there.  The
+ * handshake's own error depends on how the server takes a ClientHello
+ * (an HTTP 400 reads as "wrong version number", a close as a syscall
+ * error), so the port is asked directly.
+ */
+static bool
+speaks_http(const char *base)
+{
+	char url[2048];
+	CURL *cu;
+	CURLcode c;
+
+	if (strncasecmp(base, "https://", 8) != 0 ||
+	    (cu = curl_easy_init()) == NULL)
+		return false;
+	snprintf(url, sizeof(url), "http://%s/healthz", base + 8);
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, 3000L);
+	c = curl_easy_perform(cu);
+	curl_easy_cleanup(cu);
+	return c == CURLE_OK;
+}
+
+/*
+ * A transport failure in words an operator can act on: r->error says
+ * what happened, r->hint what to change, r->tls that retrying cannot
+ * help (exit 11).  libcurl's own text stays available with -v.
+ */
+static void
+describe(struct http *h, CURLcode c, const char *errbuf,
+    struct http_resp *r)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(c);
+	bool https = strncasecmp(h->base, "https://", 8) == 0;
+
+	r->hint[0] = '\0';
+	r->tls = false;
+	switch (c) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		r->tls = true;
+		if (strstr(detail, "name") != NULL && (strstr(detail,
+		    "subject") != NULL || strstr(detail, "host") != NULL)) {
+			snprintf(r->error, sizeof(r->error), "TLS: the "
+			    "certificate of %s is not issued for that name "
+			    "(TLS error, not retried)", h->base);
+			snprintf(r->hint, sizeof(r->hint), "use the host name "
+			    "or address the certificate names in --url "
+			    "(or TALLYD_URL)");
+		} else if (strstr(detail, "expired") != NULL) {
+			snprintf(r->error, sizeof(r->error), "TLS: the "
+			    "certificate of %s has expired (TLS error, not "
+			    "retried)", h->base);
+			snprintf(r->hint, sizeof(r->hint), "the daemon's "
+			    "operator must renew it; --insecure skips the "
+			    "check (for tests only)");
+		} else {
+			snprintf(r->error, sizeof(r->error), "TLS: the "
+			    "certificate of %s is signed by a CA tallyctl does "
+			    "not trust%s (TLS error, not retried)", h->base,
+			    h->cacert ? " (not the one in --cacert)" : "");
+			snprintf(r->hint, sizeof(r->hint), "give the CA's "
+			    "certificate with --cacert FILE (or TALLYD_CACERT); "
+			    "--insecure skips the check (for tests only)");
+		}
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		r->tls = true;
+		snprintf(r->error, sizeof(r->error), "TLS: --cacert %s: not a "
+		    "readable PEM certificate (TLS error, not retried)",
+		    h->cacert ? h->cacert : "?");
+		snprintf(r->hint, sizeof(r->hint), "give the CA certificate "
+		    "in PEM form (-----BEGIN CERTIFICATE-----)");
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_USE_SSL_FAILED:
+		r->tls = true;
+		if (https && (strstr(detail, "wrong version") != NULL ||
+		    strstr(detail, "packet length") != NULL ||
+		    strstr(detail, "unknown protocol") != NULL ||
+		    strstr(detail, "record layer") != NULL ||
+		    speaks_http(h->base))) {
+			snprintf(r->error, sizeof(r->error), "TLS: %s answers "
+			    "plain HTTP, not TLS (not retried)", h->base);
+			snprintf(r->hint, sizeof(r->hint), "use http:// for "
+			    "this port, or the port where the daemon serves "
+			    "TLS");
+		} else {
+			snprintf(r->error, sizeof(r->error), "TLS: no secure "
+			    "connection to %s could be set up (not retried): "
+			    "%s", h->base, detail);
+			snprintf(r->hint, sizeof(r->hint), "check --url and "
+			    "that the daemon serves TLS there; --cacert FILE "
+			    "for a private CA");
+		}
+		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		if (!https && speaks_tls(h->base)) {
+			r->tls = true;
+			snprintf(r->error, sizeof(r->error), "%s expects TLS: "
+			    "it closed the plain HTTP request without an "
+			    "answer (not retried)", h->base);
+			snprintf(r->hint, sizeof(r->hint), "use --url https://"
+			    "%s (and --cacert FILE if its certificate comes "
+			    "from a private CA)", h->base + 7);
+			break;
+		}
+		/* FALLTHROUGH */
+	default:
+		snprintf(r->error, sizeof(r->error), "%s: %s", h->base,
+		    curl_easy_strerror(c));
+		if (c == CURLE_COULDNT_CONNECT)
+			snprintf(r->hint, sizeof(r->hint), "is tallyd running "
+			    "and listening at %s? (--url or TALLYD_URL)",
+			    h->base);
+	}
+	if (h->verbose && errbuf[0] != '\0')
+		fprintf(stderr, "%s: libcurl: %s\n", h->prog, errbuf);
+}
+
 static CURLcode
 once(struct http *h, const char *method, const char *path, const char *body,
     size_t len, const char *if_none_match, struct http_resp *r)
 {
 	struct curl_slist *hdrs = NULL, *n;
-	char url[2048], inm[160];
+	char url[2048], inm[160], errbuf[CURL_ERROR_SIZE];
 	CURLcode c;
 	CURL *cu = h->curl;
 
@@ -189,8 +367,11 @@ once(struct http *h, const char *method, const char *path, const char *body,
 	r->etag[0] = '\0';
 	r->retry_after = -1;
 	r->error[0] = '\0';
+	r->hint[0] = '\0';
+	r->tls = false;
 	snprintf(url, sizeof(url), "%s%s", h->base, path);
 	curl_easy_reset(cu);
+	set_tls(h, cu, errbuf);
 	curl_easy_setopt(cu, CURLOPT_URL, url);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -225,10 +406,10 @@ once(struct http *h, const char *method, const char *path, const char *body,
 	if (c == CURLE_OK)
 		curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &r->status);
 	else {
-		snprintf(r->error, sizeof(r->error), "%s: %s", h->base,
-		    curl_easy_strerror(c));
+		describe(h, c, errbuf, r);
 		r->status = 0;
 	}
+	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (r->body == NULL && (r->body = calloc(1, 1)) == NULL && c == CURLE_OK)
@@ -252,7 +433,7 @@ http_request(struct http *h, const char *method, const char *path,
 		 * is safe. */
 		if (c == CURLE_OK && r->status != 503 && r->status != 429)
 			return 0;
-		if (c != CURLE_OK && !retryable(c))
+		if (c != CURLE_OK && (r->tls || !retryable(c)))
 			return -1;
 		now = ctl_now();
 		if (now >= deadline)
@@ -298,11 +479,13 @@ http_stream(struct http *h, const char *path, const char *last_event_id,
 {
 	struct stream s = { cb, arg, h->curl, 0 };
 	struct curl_slist *hdrs = NULL, *n;
-	char url[2048], lei[160];
+	struct http_resp tmp;
+	char url[2048], lei[160], errbuf[CURL_ERROR_SIZE];
 	CURLcode c;
 
 	snprintf(url, sizeof(url), "%s%s", h->base, path);
 	curl_easy_reset(h->curl);
+	set_tls(h, h->curl, errbuf);
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -322,11 +505,16 @@ http_stream(struct http *h, const char *path, const char *last_event_id,
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &s.status);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
-	if (c != CURLE_OK && c != CURLE_WRITE_ERROR)
-		snprintf(error, errsize, "%s: %s", h->base,
-		    curl_easy_strerror(c));
-	else
+	if (c != CURLE_OK && c != CURLE_WRITE_ERROR) {
+		memset(&tmp, 0, sizeof(tmp));
+		describe(h, c, errbuf, &tmp);
+		if (tmp.hint[0] != '\0')
+			snprintf(error, errsize, "%s; %s", tmp.error, tmp.hint);
+		else
+			snprintf(error, errsize, "%s", tmp.error);
+	} else
 		error[0] = '\0';
+	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, NULL);
 	return s.status;
 }
 
@@ -356,6 +544,8 @@ ctl_exit_for(const struct http_resp *r, int rc)
 {
 	char code[64], field[256], msg[512];
 
+	if ((rc == -1 || r->status == 0) && r->tls)
+		return CTL_EXIT_TLS;
 	if (rc == -1 || r->status == 0)
 		return CTL_EXIT_UNAVAILABLE;
 	if (r->status == 201 || r->status == 204)
@@ -390,19 +580,5 @@ ctl_exit_for(const struct http_resp *r, int rc)
 int
 ctl_http_error(const struct ctl *ctl, const struct http_resp *r, int rc)
 {
-	char code[64], field[256], msg[512];
-	int ex = ctl_exit_for(r, rc);
-
-	if (rc == -1 || r->status == 0) {
-		ctl_warnx(ctl, "unavailable: %s", r->error);
-		return ex;
-	}
-	ctl_error_parts(r, code, sizeof(code), field, sizeof(field), msg,
-	    sizeof(msg));
-	if (code[0] == '\0')
-		ctl_warnx(ctl, "HTTP %ld: unexpected answer", r->status);
-	else
-		ctl_warnx(ctl, "HTTP %ld %s: %s%s%s%s", r->status, code, msg,
-		    field[0] ? " [" : "", field, field[0] ? "]" : "");
-	return ex;
+	return ctl_http_error_at(ctl, r, rc, NULL);
 }

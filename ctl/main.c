@@ -27,6 +27,7 @@ static const struct {
 } commands[] = {
 	{ "post",	cmd_post,	"post a snapshot, a batch or a CSV export" },
 	{ "lot",	cmd_lot,	"post the order drawn by lot for a pending tie" },
+	{ "show",	cmd_show,	"a province: revision, votes, seats, status, tie" },
 	{ "replay",	cmd_replay,	"rehearse an election night from a dataset" },
 	{ "watch",	cmd_watch,	"a live leaderboard in the terminal" },
 	{ "token",	cmd_token,	"token new: make an ingest token" },
@@ -40,12 +41,12 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: tallyctl [--url URL] [--token-file FILE] [--retry S] "
-	    "[-v] COMMAND [ARGS]\n\ncommands:\n");
+	    "[--cacert FILE] [--insecure] [-v] COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\n'tallyctl COMMAND --help' for each; man tallyctl for "
 	    "the exit codes.\nTALLYD_URL (default http://127.0.0.1:8080), "
-	    "TALLYD_TOKEN.\n");
+	    "TALLYD_TOKEN, TALLYD_CACERT.\n");
 }
 
 void
@@ -152,6 +153,12 @@ ctl_common_option(struct ctl *ctl, int c, const char *arg)
 			    "ASCII, no blanks)", arg);
 			return CTL_EXIT_USAGE;
 		}
+		ctl->token_file = arg;
+		return 0;
+	case CTL_OPT_CACERT:
+		return ctl_tls_option(ctl, arg);
+	case CTL_OPT_INSECURE:
+		ctl->insecure = true;
 		return 0;
 	case CTL_OPT_RETRY:
 		errno = 0;
@@ -201,7 +208,12 @@ main(int argc, char **argv)
 	 * for it).  They override the environment; the command's own
 	 * --url etc. override them in turn.
 	 */
-	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+	if ((env = getenv("TALLYD_CACERT")) != NULL && *env != '\0' &&
+	    ctl_tls_option(&ctl, env) != 0) {
+		free(ctl.token);
+		return CTL_EXIT_USAGE;
+	}
+	while ((c = ctl_getopt(&ctl, argc, argv, "+vh", opts)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -236,8 +248,17 @@ main(int argc, char **argv)
 		if (strcmp(argv[optind], commands[i].name) == 0)
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0])) {
-		fprintf(stderr, "tallyctl: unknown command '%s'\n",
-		    argv[optind]);
+		struct ctl_suggest sg;
+
+		ctl_suggest_init(&sg, argv[optind]);
+		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			ctl_suggest_add(&sg, commands[i].name);
+		if (ctl_suggest_best(&sg) != NULL)
+			fprintf(stderr, "tallyctl: unknown command '%s'; did you "
+			    "mean '%s'?\n", argv[optind], ctl_suggest_best(&sg));
+		else
+			fprintf(stderr, "tallyctl: unknown command '%s'\n",
+			    argv[optind]);
 		usage(stderr);
 		free(ctl.token);
 		return CTL_EXIT_USAGE;

@@ -20,18 +20,16 @@
 
 #define VOTES_MAX	1000000000000ULL	/* 10^12, as the daemon */
 
-/* Where each batch entry came from, to name lines in daemon errors. */
-struct origin {
-	unsigned	*lines;		/* line of entry i */
-	size_t		 n;
-};
+/* --revision next: each province's current revision plus one. */
+#define REVISION_NEXT	UINT64_MAX
 
 static void
 post_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tallyctl post [--province ID] FILE|-\n"
-	    "       tallyctl post --csv FILE|- --revision N [--status partial|final]\n"
+	    "usage: tallyctl post [--dry-run] [--province ID] [--revision N|next] FILE|-\n"
+	    "       tallyctl post [--dry-run] --csv FILE|- --revision N|next\n"
+	    "           [--status partial|final]\n"
 	    "\n"
 	    "Posts one snapshot or a batch ({\"results\": [...]}) of JSON, or a CSV\n"
 	    "export: long (province,list,votes) or wide (province, then a column per\n"
@@ -41,15 +39,22 @@ post_usage(FILE *f)
 	    "\n"
 	    "  -p, --province ID   the province of a single snapshot without \"province\"\n"
 	    "      --csv           the input is CSV\n"
-	    "      --revision N    revision of every province in a CSV\n"
+	    "  -r, --revision N    revision of every province (replaces a JSON file's;\n"
+	    "                      a CSV revision column wins); \"next\": each\n"
+	    "                      province's current revision plus one, asked\n"
+	    "                      from the daemon\n"
 	    "      --status S      status of every province in a CSV (partial, final)\n"
+	    "  -n, --dry-run       check and print the seat changes; apply nothing\n"
 	    "      --url URL       tallyd (TALLYD_URL, default http://127.0.0.1:8080)\n"
 	    "      --token-file F  ingest token (default TALLYD_TOKEN)\n"
 	    "      --retry S       keep retrying for S seconds (default 30; 0: never)\n"
+	    "      --cacert FILE   the CA of the daemon's TLS certificate (TALLYD_CACERT)\n"
+	    "      --insecure      TLS without checking the certificate (tests only)\n"
 	    "  -v, --verbose       say more\n"
 	    "\n"
-	    "exit: 0 applied or duplicate, 2 usage, 3 invalid, 4 stale, 5 conflict,\n"
-	    "      6 unauthorised, 7 unavailable, 8 unsupported\n");
+	    "exit: 0 applied, duplicate or dry run, 2 usage, 3 invalid, 4 stale,\n"
+	    "      5 conflict, 6 unauthorised, 7 unavailable (after the retries),\n"
+	    "      8 unsupported, 11 TLS set-up failed (not retried)\n");
 }
 
 /* Parse a vote-like count in a CSV cell; err names the cell. */
@@ -105,25 +110,45 @@ entry_for(json_t *results, json_t *index, struct origin *org,
     const char *status)
 {
 	json_t *e = json_object_get(index, province);
-	unsigned *n;
 
 	if (e != NULL)
 		return e;
 	if ((e = json_object()) == NULL)
 		return NULL;
 	json_object_set_new(e, "province", json_string(province));
-	if (revision > 0)
+	if (revision > 0 && revision != REVISION_NEXT)
 		set_u64(e, "revision", revision);
 	json_object_set_new(e, "votes", json_object());
 	if (status != NULL)
 		json_object_set_new(e, "status", json_string(status));
 	json_array_append_new(results, e);
 	json_object_set(index, province, e);
-	if ((n = realloc(org->lines, (org->n + 1) * sizeof(*n))) == NULL)
+	if (origin_entry(org, line) == -1)
 		return NULL;
-	org->lines = n;
-	org->lines[org->n++] = line;
 	return e;
+}
+
+/* The index of entry e in results (a CSV has at most a few hundred). */
+static size_t
+entry_index(json_t *results, json_t *e)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(results); i++)
+		if (json_array_get(results, i) == e)
+			break;
+	return i;
+}
+
+/* Remember the cell a member of entry e came from (see where.c). */
+static int
+note_cell(struct origin *org, json_t *results, json_t *e, const char *key,
+    const char *key2, const struct csv_field *fl)
+{
+	char k[160];
+
+	snprintf(k, sizeof(k), "%s%s%s", key, key2 ? "/" : "", key2 ?: "");
+	return origin_cell(org, entry_index(results, e), k, fl->line, fl->col);
 }
 
 enum wide_col { W_LIST, W_REVISION, W_BLANK, W_INVALID, W_SREP, W_STOT,
@@ -190,10 +215,24 @@ wide_row(struct csv *c, char **names, enum wide_col *kinds, size_t ncols,
 	    status)) == NULL)
 		goto nomem;
 	votes = json_object_get(e, "votes");
+	if (note_cell(org, results, e, "province", NULL, &c->fields[0]) == -1)
+		goto nomem;
 	for (i = 1; i < ncols; i++) {
+		static const char *const key[] = { [W_LIST] = "votes",
+		    [W_REVISION] = "revision", [W_BLANK] = "blank",
+		    [W_INVALID] = "invalid", [W_SREP] = "stations/reporting",
+		    [W_STOT] = "stations/total", [W_STATIONS] = "stations",
+		    [W_STATUS] = "status", [W_REPORTED] = "reported_at",
+		    [W_NOTE] = "note" };
+
 		fl = &c->fields[i];
 		if (kinds[i] != W_NOTE)
 			trim(fl->text);
+		/* Before the empty check: a list the daemon misses
+		 * (list_missing) is this empty cell. */
+		if (note_cell(org, results, e, key[kinds[i]], kinds[i] ==
+		    W_LIST ? names[i] : NULL, fl) == -1)
+			goto nomem;
 		if (fl->text[0] == '\0')	/* not standing / not given */
 			continue;
 		switch (kinds[i]) {
@@ -303,7 +342,7 @@ long_row(struct csv *c, json_t *results, json_t *index, struct origin *org,
 	struct csv_field *p, *l, *vf;
 	json_t *e, *votes;
 	uint64_t v;
-	bool special;
+	bool special, first;
 
 	if (c->n != 3) {
 		snprintf(err, errsize, "%s:%u:%u: %zu fields, expected 3 "
@@ -333,6 +372,17 @@ long_row(struct csv *c, json_t *results, json_t *index, struct origin *org,
 		return -1;
 	}
 	special = strcmp(l->text, "blank") == 0 || strcmp(l->text, "invalid") == 0;
+	/*
+	 * A list the daemon refuses points at its id, a count at itself; the
+	 * province at the row that started its entry.
+	 */
+	first = org->lines[entry_index(results, e)] == p->line;
+	if ((first && note_cell(org, results, e, "province", NULL, p) == -1) ||
+	    note_cell(org, results, e, special ? l->text : "votes", special ?
+	    NULL : l->text, special ? vf : l) == -1) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
 	votes = special ? e : json_object_get(e, "votes");
 	if (json_object_get(votes, l->text) != NULL) {
 		snprintf(err, errsize, "%s:%u:%u: %s in province %s a second "
@@ -496,24 +546,158 @@ report_success(const struct ctl *ctl, const struct http_resp *r, bool batch)
 	return CTL_EXIT_OK;
 }
 
-/* "/results/7/..." of a CSV batch: the line its province started on. */
-static void
-csv_where(const struct ctl *ctl, const struct http_resp *r, const char *path,
-    const struct origin *org)
+/*
+ * --revision N|next on every entry of body (a snapshot or {"results"}).
+ * "next" asks the daemon for each province's current revision: the
+ * province view's "revision" (0 before its first result).  A JSON entry's
+ * own revision gives way, said on stderr (the command line is what the
+ * operator asked for now); a CSV's revision column wins, being per row.
+ */
+static int
+apply_revision(struct ctl *ctl, struct http *h, json_t *body,
+    const char *single, uint64_t revision, bool from_csv)
 {
-	char code[64], field[256], msg[512];
-	unsigned long i;
-	char *end;
+	struct http_resp r = { .retry_after = -1 };
+	json_t *results, *e, *cur = NULL, *p;
+	const char *pid;
+	uint64_t rev;
+	size_t i, k;
+	int rc, ex = CTL_EXIT_OK;
 
-	ctl_error_parts(r, code, sizeof(code), field, sizeof(field), msg,
-	    sizeof(msg));
-	if (strncmp(field, "/results/", 9) != 0)
+	if (revision == REVISION_NEXT) {
+		rc = http_request(h, "GET", "/v1/provinces", NULL, 0, NULL, &r);
+		if (rc == -1 || r.status != 200) {
+			ctl_warnx(ctl, "--revision next: cannot read the "
+			    "provinces' current revisions:");
+			ex = ctl_http_error(ctl, &r, rc);
+			goto done;
+		}
+		cur = json_loadb(r.body, r.len, 0, NULL);
+		if (!json_is_array(json_object_get(cur, "provinces"))) {
+			ctl_warnx(ctl, "--revision next: GET /v1/provinces "
+			    "answered no \"provinces\" array");
+			ex = CTL_EXIT_ERROR;
+			goto done;
+		}
+	}
+	results = single != NULL ? NULL : json_object_get(body, "results");
+	for (i = 0; i < (single != NULL ? 1 : json_array_size(results)); i++) {
+		e = single != NULL ? body : json_array_get(results, i);
+		if (!json_is_object(e))
+			continue;	/* the daemon names it */
+		pid = single != NULL ? single :
+		    json_string_value(json_object_get(e, "province"));
+		/* A CSV's revision column wins (it is per row); a JSON
+		 * file's revision gives way to the command line, which says
+		 * so: the operator asked for this one. */
+		if (from_csv && json_object_get(e, "revision") != NULL)
+			continue;
+		rev = revision;
+		if (revision == REVISION_NEXT) {
+			rev = 1;	/* unknown: the daemon will say so */
+			json_array_foreach(json_object_get(cur, "provinces"), k,
+			    p)
+				if (pid != NULL && strcmp(json_string_value(
+				    json_object_get(p, "id")) ?: "", pid) == 0)
+					rev = (uint64_t)json_integer_value(
+					    json_object_get(p, "revision")) + 1;
+			if (ctl->verbose || single != NULL)
+				fprintf(stderr, "%s: province %s is at revision "
+				    "%llu: posting revision %llu\n", ctl->prog,
+				    pid ?: "?", (unsigned long long)(rev - 1),
+				    (unsigned long long)rev);
+		}
+		if (json_is_integer(json_object_get(e, "revision")) &&
+		    (uint64_t)json_integer_value(json_object_get(e,
+		    "revision")) != rev)
+			fprintf(stderr, "%s: province %s: --revision replaces "
+			    "the file's revision %lld\n", ctl->prog, pid ?: "?",
+			    (long long)json_integer_value(json_object_get(e,
+			    "revision")));
+		set_u64(e, "revision", rev);
+	}
+done:
+	json_decref(cur);
+	http_resp_finish(&r);
+	return ex;
+}
+
+/* "+2 000096 PSOE, -1 000022 PP" from {id: delta}; false when empty. */
+static bool
+print_deltas(const struct ctl *ctl, const char *lead, json_t *deltas)
+{
+	const char *id;
+	json_t *v;
+	char name[160];
+	bool any = false;
+
+	json_object_foreach(deltas, id, v) {
+		json_int_t d = json_integer_value(v);
+
+		if (d == 0)
+			continue;
+		printf("%s%+lld %s", any ? ", " : lead, (long long)d,
+		    ctl_list_name(ctl, id, name, sizeof(name)));
+		any = true;
+	}
+	if (any)
+		printf("\n");
+	return any;
+}
+
+static void
+dry_province(const struct ctl *ctl, json_t *e)
+{
+	const char *st = json_string_value(json_object_get(e, "status")) ?: "?";
+
+	printf("province %s revision %lld: %s\n",
+	    json_string_value(json_object_get(e, "province")) ?: "?",
+	    (long long)json_integer_value(json_object_get(e, "revision")),
+	    strcmp(st, "duplicate") == 0 ? "a duplicate (the daemon holds "
+	    "exactly this already): no change" : "would be applied");
+	if (strcmp(st, "duplicate") == 0)
 		return;
-	i = strtoul(field + 9, &end, 10);
-	if (end == field + 9 || i >= org->n)
-		return;
-	ctl_warnx(ctl, "%s:%u: the rejected entry (%s) comes from here", path,
-	    org->lines[i], field);
+	if (!print_deltas(ctl, "  seats: ", json_object_get(e, "seats")))
+		printf("  seats: no change\n");
+	if (json_integer_value(json_object_get(e, "pending")) > 0)
+		printf("  pending tie: %lld seat(s) to be drawn by lot "
+		    "(tallyctl show %s)\n", (long long)json_integer_value(
+		    json_object_get(e, "pending")), json_string_value(
+		    json_object_get(e, "province")) ?: "PROVINCE");
+}
+
+/* A dry run's answer: the seat changes per province and nationally. */
+static int
+report_dry_run(const struct ctl *ctl, const struct http_resp *r,
+    const char *province)
+{
+	json_t *j = json_loadb(r->body, r->len, 0, NULL), *e;
+	size_t i;
+
+	if (j == NULL || json_object_get(j, "dry_run") != json_true()) {
+		/* A daemon that ignored the query would have applied it. */
+		ctl_warnx(ctl, "HTTP %ld without \"dry_run\": true: this daemon "
+		    "may not know dry runs; check what it holds (tallyctl "
+		    "show)", r->status);
+		json_decref(j);
+		return CTL_EXIT_ERROR;
+	}
+	printf("dry run: nothing was applied\n");
+	if (json_is_array(json_object_get(j, "results"))) {
+		json_array_foreach(json_object_get(j, "results"), i, e)
+			dry_province(ctl, e);
+	} else {
+		if (json_object_get(j, "province") == NULL && province != NULL)
+			json_object_set_new(j, "province", json_string(province));
+		dry_province(ctl, j);
+	}
+	if (!print_deltas(ctl, "national seats: ",
+	    json_object_get(j, "national_seats")))
+		printf("national seats: no change\n");
+	printf("as version %lld, if nothing else is applied first\n",
+	    (long long)json_integer_value(json_object_get(j, "version")));
+	json_decref(j);
+	return CTL_EXIT_OK;
 }
 
 int
@@ -524,23 +708,25 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 		{ "csv", no_argument, NULL, 'c' },
 		{ "revision", required_argument, NULL, 'r' },
 		{ "status", required_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *province = NULL, *status = NULL, *path;
-	struct origin org = { NULL, 0 };
+	const char *province = NULL, *status = NULL, *path, *name;
+	struct origin org = { 0 };
+	struct ctl_where where = { 0 };
 	struct http_resp r = { .retry_after = -1 };
 	struct http *h = NULL;
 	uint64_t revision = 0;
 	json_t *body = NULL, *p;
 	json_error_t jerr;
 	char err[1024], urlpath[256], *text = NULL, *buf = NULL;
-	size_t len;
-	bool csv = false, batch;
+	size_t len = 0;
+	bool csv = false, batch, dry = false;
 	int c, ex, rc;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "p:vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "p:r:nvh", opts)) != -1) {
 		switch (c) {
 		case 'p':
 			province = optarg;
@@ -548,11 +734,18 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 		case 'c':
 			csv = true;
 			break;
+		case 'n':
+			dry = true;
+			break;
 		case 'r':
+			if (strcmp(optarg, "next") == 0) {
+				revision = REVISION_NEXT;
+				break;
+			}
 			if (!ctl_parse_u64(optarg, TALLY_REVISION_MAX, &revision) ||
 			    revision == 0) {
 				ctl_warnx(ctl, "--revision: expected a whole "
-				    "number from 1");
+				    "number from 1, or \"next\"");
 				return CTL_EXIT_USAGE;
 			}
 			break;
@@ -579,6 +772,7 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	path = argv[optind];
+	name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	if (csv) {
 		if (province != NULL) {
 			ctl_warnx(ctl, "--province does not go with --csv (the "
@@ -588,14 +782,16 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 		if ((body = csv_batch(path, revision, status, &org, err,
 		    sizeof(err))) == NULL) {
 			ctl_warnx(ctl, "%s", err);
-			free(org.lines);
+			origin_finish(&org);
 			return CTL_EXIT_INVALID;
 		}
 		batch = true;
+		where.name = name;
+		where.org = &org;
 	} else {
-		if (revision != 0 || status != NULL) {
-			ctl_warnx(ctl, "--revision and --status are for --csv; "
-			    "a JSON snapshot carries its own");
+		if (status != NULL) {
+			ctl_warnx(ctl, "--status is for --csv; a JSON snapshot "
+			    "carries its own");
 			return CTL_EXIT_USAGE;
 		}
 		if (tally_read_file(path, &buf, &len) == -1) {
@@ -603,39 +799,43 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 			return CTL_EXIT_INVALID;
 		}
 		body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-		free(buf);
 		if (body == NULL) {
-			ctl_warnx(ctl, "%s:%d:%d: %s", strcmp(path, "-") ?
-			    path : "<stdin>", jerr.line, jerr.column, jerr.text);
+			ctl_warnx(ctl, "%s:%d:%d: %s", name, jerr.line,
+			    jerr.column, jerr.text);
+			free(buf);
 			return CTL_EXIT_INVALID;
 		}
+		where.name = name;
+		where.text = buf;
+		where.len = len;
 		if (json_is_array(body)) {
 			json_t *o = json_pack("{sO}", "results", body);
 			json_decref(body);
 			body = o;
+			where.bare_array = true;
 		}
 		batch = json_object_get(body, "results") != NULL;
+		ex = CTL_EXIT_USAGE;
 		if (!json_is_object(body)) {
 			ctl_warnx(ctl, "%s: expected a JSON object (a snapshot or "
 			    "{\"results\": [...]}) or an array", path);
-			json_decref(body);
-			return CTL_EXIT_INVALID;
+			ex = CTL_EXIT_INVALID;
+			goto done;
 		}
 		if (!batch) {
 			p = json_object_get(body, "province");
 			if (p != NULL && !json_is_string(p)) {
 				ctl_warnx(ctl, "%s: \"province\" must be a string",
 				    path);
-				json_decref(body);
-				return CTL_EXIT_INVALID;
+				ex = CTL_EXIT_INVALID;
+				goto done;
 			}
 			if (p != NULL && province != NULL &&
 			    strcmp(json_string_value(p), province) != 0) {
 				ctl_warnx(ctl, "%s names province %s, "
 				    "--province says %s", path,
 				    json_string_value(p), province);
-				json_decref(body);
-				return CTL_EXIT_USAGE;
+				goto done;
 			}
 			if (p != NULL)
 				province = json_string_value(p);
@@ -643,44 +843,63 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 				ctl_warnx(ctl, "%s: which province? (a "
 				    "\"province\" member or --province ID)",
 				    path);
-				json_decref(body);
-				return CTL_EXIT_USAGE;
+				goto done;
 			}
 			if (!tally_id_is_valid(province)) {
 				ctl_warnx(ctl, "province \"%.64s\" is not an id",
 				    province);
-				json_decref(body);
-				return CTL_EXIT_INVALID;
+				ex = CTL_EXIT_INVALID;
+				goto done;
 			}
 			snprintf(urlpath, sizeof(urlpath),
 			    "/v1/provinces/%s/results", province);
 			/* The single-POST body does not name its province
-			 * (the path does); `province` dies with the member. */
+			 * (the path does): keep the name for messages. */
 			if (p != NULL) {
-				province = NULL;
+				snprintf(err, sizeof(err), "%s", province);
+				province = err;
 				json_object_del(body, "province");
 			}
 		} else if (province != NULL) {
 			ctl_warnx(ctl, "--province does not go with a batch");
-			json_decref(body);
-			return CTL_EXIT_USAGE;
+			goto done;
 		}
 	}
 	if (batch)
 		snprintf(urlpath, sizeof(urlpath), "/v1/results");
-	if ((text = json_dumps(body, JSON_COMPACT)) == NULL ||
-	    (h = http_create(ctl)) == NULL) {
+	if ((h = http_create(ctl)) == NULL) {
+		ctl_warnx(ctl, "out of memory");
+		ex = CTL_EXIT_ERROR;
+		goto done;
+	}
+	if (revision != 0 && (!csv || revision == REVISION_NEXT) &&
+	    (ex = apply_revision(ctl, h, body, batch ? NULL : province,
+	    revision, csv)) != CTL_EXIT_OK)
+		goto done;
+	/* A dry run is the same request with ?dry_run=1: the daemon checks
+	 * it exactly as a post and answers what it would change. */
+	if (dry)
+		strncat(urlpath, "?dry_run=1", sizeof(urlpath) -
+		    strlen(urlpath) - 1);
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL) {
 		ctl_warnx(ctl, "out of memory");
 		ex = CTL_EXIT_ERROR;
 		goto done;
 	}
 	rc = http_request(h, "POST", urlpath, text, strlen(text), NULL, &r);
-	if (rc == 0 && (r.status == 200 || r.status == 201))
+	if (rc == 0 && dry && r.status == 200)
+		ex = report_dry_run(ctl, &r, batch ? NULL : province);
+	else if (rc == 0 && (r.status == 200 || r.status == 201)) {
 		ex = report_success(ctl, &r, batch);
+		/* Only a daemon without dry runs answers 201 to one. */
+		if (dry && r.status == 201) {
+			ctl_warnx(ctl, "this daemon does not know dry runs: the "
+			    "post above WAS applied");
+			ex = CTL_EXIT_ERROR;
+		}
+	}
 	else {
-		ex = ctl_http_error(ctl, &r, rc);
-		if (csv && rc == 0)
-			csv_where(ctl, &r, path, &org);
+		ex = ctl_http_error_at(ctl, &r, rc, &where);
 		if (ex == CTL_EXIT_UNSUPPORTED && r.status == 405)
 			ctl_warnx(ctl, "this listener takes no feeds: post to "
 			    "tallyd's ingest listener");
@@ -689,7 +908,8 @@ done:
 	http_resp_finish(&r);
 	http_destroy(h);
 	free(text);
-	free(org.lines);
+	free(buf);
+	origin_finish(&org);
 	json_decref(body);
 	return ex;
 }
@@ -709,7 +929,8 @@ lot_usage(FILE *f)
 	    "      --url, --token-file, --retry, -v as for post\n"
 	    "\n"
 	    "exit: 0 applied or duplicate, 3 invalid, 4 stale, 5 conflict,\n"
-	    "      6 unauthorised, 7 unavailable, 8 the daemon takes no lot results\n");
+	    "      6 unauthorised, 7 unavailable, 8 the daemon takes no lot results,\n"
+	    "      11 TLS set-up failed\n");
 }
 
 int
@@ -729,7 +950,7 @@ cmd_lot(struct ctl *ctl, int argc, char **argv)
 	int c, ex, rc, i, k;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "r:vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "r:vh", opts)) != -1) {
 		switch (c) {
 		case 'r':
 			if (!ctl_parse_u64(optarg, TALLY_REVISION_MAX, &revision) ||

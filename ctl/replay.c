@@ -381,7 +381,7 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 	int c, ex = CTL_EXIT_ERROR, rc, x;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "s:cvh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "s:cvh", opts)) != -1) {
 		switch (c) {
 		case 's':
 			speed = strtod(optarg, &end);

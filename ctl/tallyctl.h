@@ -38,6 +38,12 @@ enum ctl_exit {
 	CTL_EXIT_UNSUPPORTED = 8,	/* the daemon has no such endpoint (404 not_found, 405) */
 	CTL_EXIT_MISMATCH = 9,		/* replay: seats differ from the official ones */
 	CTL_EXIT_ERROR = 10,		/* anything else: local I/O, out of memory, odd replies */
+	/*
+	 * TLS could not be set up: an unknown CA, a name that does not match,
+	 * http:// to a TLS port or https:// to a plain one.  Apart from 7,
+	 * because retrying cannot help: the command line must change.
+	 */
+	CTL_EXIT_TLS = 11,
 };
 
 /* main.c */
@@ -45,6 +51,9 @@ struct ctl {
 	const char	*prog;		/* "tallyctl post" in messages */
 	const char	*url;		/* base URL, no trailing slash */
 	char		*token;		/* or NULL; owned */
+	const char	*token_file;	/* where token came from, or NULL: env */
+	const char	*cacert;	/* --cacert / TALLYD_CACERT, or NULL */
+	bool		 insecure;	/* --insecure: no certificate check */
 	double		 retry_for;	/* seconds to keep retrying */
 	bool		 verbose;
 };
@@ -54,15 +63,21 @@ struct ctl {
 #define CTL_OPT_URL		(CTL_OPT_BASE + 0)
 #define CTL_OPT_TOKEN_FILE	(CTL_OPT_BASE + 1)
 #define CTL_OPT_RETRY		(CTL_OPT_BASE + 2)
+#define CTL_OPT_CACERT		(CTL_OPT_BASE + 3)
+#define CTL_OPT_INSECURE	(CTL_OPT_BASE + 4)
 #define CTL_COMMON_OPTIONS						\
 	{ "url", required_argument, NULL, CTL_OPT_URL },		\
 	{ "token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE },	\
 	{ "retry", required_argument, NULL, CTL_OPT_RETRY },		\
+	{ "cacert", required_argument, NULL, CTL_OPT_CACERT },		\
+	{ "insecure", no_argument, NULL, CTL_OPT_INSECURE },		\
 	{ "verbose", no_argument, NULL, 'v' },				\
 	{ "help", no_argument, NULL, 'h' }
 
 /* Handle a common option; returns 0, or an exit code on a bad value. */
 int	ctl_common_option(struct ctl *ctl, int c, const char *arg);
+/* tls.c: --cacert FILE (must hold a PEM certificate); 0 or an exit code. */
+int	ctl_tls_option(struct ctl *ctl, const char *path);
 void	ctl_warnx(const struct ctl *ctl, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Parse a whole decimal number into *out; false on anything else. */
@@ -71,6 +86,7 @@ double	ctl_now(void);			/* monotonic seconds */
 void	ctl_sleep(double seconds);
 
 int	cmd_post(struct ctl *ctl, int argc, char **argv);
+int	cmd_show(struct ctl *ctl, int argc, char **argv);
 int	cmd_lot(struct ctl *ctl, int argc, char **argv);
 int	cmd_replay(struct ctl *ctl, int argc, char **argv);
 int	cmd_watch(struct ctl *ctl, int argc, char **argv);
@@ -85,7 +101,9 @@ struct http_resp {
 	size_t	 len;
 	char	 etag[128];
 	double	 retry_after;		/* seconds, or -1 */
-	char	 error[256];		/* transport error when status is 0 */
+	char	 error[512];		/* transport error when status is 0 */
+	char	 hint[512];		/* what to change, or "" */
+	bool	 tls;			/* a TLS set-up failure: exit 11 */
 };
 
 struct http;
@@ -124,6 +142,77 @@ int	ctl_exit_for(const struct http_resp *r, int rc);
 /* The error object's code/field of a response body, or "" (borrowed copy). */
 void	ctl_error_parts(const struct http_resp *r, char *code, size_t ncode,
 	    char *field, size_t nfield, char *msg, size_t nmsg);
+
+/*
+ * errors.c: every error of a refusal, located in the operator's file.
+ * A ctl_where says which file the body came from: a JSON text (borrowed;
+ * bare_array when the file was an array sent as {"results": [...]}) or
+ * the cells of a CSV (org).
+ */
+struct origin_cell {
+	size_t		 entry;		/* index in "results" */
+	char		*key;		/* "votes/000096", "blank", ...; owned */
+	unsigned	 line, col;
+};
+
+struct origin {
+	unsigned		*lines;		/* line where entry i starts */
+	size_t			 n;
+	struct origin_cell	*cells;
+	size_t			 ncells, cellcap;
+};
+
+struct ctl_where {
+	const char		*name;		/* the file, for messages */
+	const char		*text;		/* JSON text, or NULL */
+	size_t			 len;
+	bool			 bare_array;
+	const struct origin	*org;		/* CSV cells, or NULL */
+};
+
+/* Like ctl_http_error, every error of errors[], each located through w
+ * (may be NULL), with "did you mean" for unknown provinces and lists. */
+int	ctl_http_error_at(const struct ctl *ctl, const struct http_resp *r,
+	    int rc, const struct ctl_where *w);
+/* The daemon's GET /v1/election and /v1/provinces, fetched once (borrowed;
+ * NULL when it could not be had). */
+struct json_t	*ctl_known_election(const struct ctl *ctl);
+struct json_t	*ctl_known_provinces(const struct ctl *ctl);
+/* A list's display name: "000096 PSOE" (short name from the election). */
+const char	*ctl_list_name(const struct ctl *ctl, const char *id, char *buf,
+		    size_t bufsize);
+/* The nearest province of a /v1/provinces array to word, as "id (name)". */
+bool	ctl_suggest_province(struct json_t *provinces, const char *word,
+	    char *out, size_t outsize);
+
+/* where.c */
+bool	where_json(const char *text, size_t len, const char *pointer,
+	    unsigned *line, unsigned *col);
+bool	where_csv(const struct origin *org, const char *pointer,
+	    unsigned *line, unsigned *col);
+int	origin_entry(struct origin *org, unsigned line);
+int	origin_cell(struct origin *org, size_t entry, const char *key,
+	    unsigned line, unsigned col);
+void	origin_finish(struct origin *org);
+
+/* suggest.c: "did you mean" by edit distance. */
+struct ctl_suggest {
+	const char	*word;		/* borrowed */
+	const char	*best;		/* borrowed from the candidates */
+	size_t		 dist;
+	unsigned	 ties;
+};
+
+struct option;
+/* Restricted Damerau-Levenshtein, case-insensitive; (size_t)-1 if long. */
+size_t	ctl_distance(const char *a, const char *b);
+void	ctl_suggest_init(struct ctl_suggest *s, const char *word);
+void	ctl_suggest_add(struct ctl_suggest *s, const char *cand);
+/* The candidate near enough to be what was meant, or NULL. */
+const char *ctl_suggest_best(const struct ctl_suggest *s);
+/* getopt_long with our messages: "unknown option --x; did you mean --y?" */
+int	ctl_getopt(const struct ctl *ctl, int argc, char **argv,
+	    const char *shortopts, const struct option *longopts);
 
 /* csv.c: RFC 4180 records with the line and column of every field. */
 struct csv_field {

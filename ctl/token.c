@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <nettle/sha2.h>
 
 #include "tallyctl.h"
@@ -21,7 +22,8 @@ static void
 token_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tallyctl token new [--provinces ID,ID...] [--label NAME]\n"
+	    "usage: tallyctl token new [--provinces ID,ID...] [--election FILE]\n"
+	    "           [--label NAME]\n"
 	    "\n"
 	    "Prints a fresh ingest token (line 1) and the line to add to tallyd's\n"
 	    "token_file (line 2: its SHA-256, the provinces it may post, the label).\n"
@@ -29,7 +31,100 @@ token_usage(FILE *f)
 	    "Then: kill -HUP tallyd to load it.\n"
 	    "\n"
 	    "  -p, --provinces IDS  comma-separated provinces (default: all, \"*\")\n"
+	    "  -e, --election FILE  check the provinces against this definition\n"
+	    "                       (default: against the daemon at --url)\n"
 	    "  -l, --label NAME     a name for logs (no '#', no line breaks)\n");
+}
+
+/*
+ * Every id of `provinces` must be a province of the election: a token for
+ * a misspelt province is accepted by tallyd's token file and then refuses
+ * every post of the night with 403.  The ids come from the definition
+ * (--election) or from the daemon (GET /v1/provinces).
+ */
+static int
+check_provinces(struct ctl *ctl, const char *provinces, const char *election)
+{
+	struct tally_diag diag;
+	struct tally_election *e = NULL;
+	struct http_resp r = { .retry_after = -1 };
+	struct http *h = NULL;
+	json_t *known = NULL, *j = NULL, *row;
+	char *copy = NULL, *id, *save = NULL, best[256];
+	size_t i;
+	bool found;
+	int ex = CTL_EXIT_OK, rc;
+
+	if ((known = json_array()) == NULL)
+		return CTL_EXIT_ERROR;
+	if (election != NULL) {
+		tally_diag_init(&diag);
+		if ((e = tally_election_load(election, &diag)) == NULL) {
+			for (i = 0; i < diag.count && i < diag.cap; i++)
+				fprintf(stderr, "%s\n", diag.msgs[i]);
+			ctl_warnx(ctl, "--election %s: not a valid definition "
+			    "(tallyctl check %s)", election, election);
+			tally_diag_finish(&diag);
+			ex = CTL_EXIT_INVALID;
+			goto done;
+		}
+		tally_diag_finish(&diag);
+		for (i = 0; i < e->n_provinces; i++)
+			json_array_append_new(known, json_pack("{ssss}", "id",
+			    e->provinces[i].id, "name", e->provinces[i].name));
+	} else {
+		if ((h = http_create(ctl)) == NULL) {
+			ex = CTL_EXIT_ERROR;
+			goto done;
+		}
+		rc = http_request(h, "GET", "/v1/provinces", NULL, 0, NULL, &r);
+		if (rc == -1 || r.status != 200) {
+			ctl_warnx(ctl, "--provinces: cannot check them against "
+			    "the election of %s:", ctl->url);
+			ex = ctl_http_error(ctl, &r, rc);
+			ctl_warnx(ctl, "give the election definition with "
+			    "--election FILE, or the daemon with --url");
+			goto done;
+		}
+		if ((j = json_loadb(r.body, r.len, 0, NULL)) == NULL ||
+		    !json_is_array(json_object_get(j, "provinces"))) {
+			ctl_warnx(ctl, "GET /v1/provinces: no \"provinces\" "
+			    "array in the answer");
+			ex = CTL_EXIT_ERROR;
+			goto done;
+		}
+		json_array_extend(known, json_object_get(j, "provinces"));
+	}
+	if ((copy = strdup(provinces)) == NULL) {
+		ex = CTL_EXIT_ERROR;
+		goto done;
+	}
+	for (id = strtok_r(copy, ",", &save); id != NULL;
+	    id = strtok_r(NULL, ",", &save)) {
+		found = false;
+		json_array_foreach(known, i, row)
+			if (strcmp(json_string_value(json_object_get(row,
+			    "id")) ?: "", id) == 0)
+				found = true;
+		if (found)
+			continue;
+		if (ctl_suggest_province(known, id, best, sizeof(best)))
+			ctl_warnx(ctl, "--provinces: no province \"%s\" in the "
+			    "election; did you mean %s?", id, best);
+		else
+			ctl_warnx(ctl, "--provinces: no province \"%s\" in the "
+			    "election (tallyctl show, or GET /v1/provinces, "
+			    "lists them)", id);
+		ex = CTL_EXIT_INVALID;
+	}
+done:
+	free(copy);
+	json_decref(j);
+	json_decref(known);
+	tally_election_destroy(e);
+	http_resp_finish(&r);
+	http_destroy(h);
+	return ex;
 }
 
 int
@@ -38,10 +133,11 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "provinces", required_argument, NULL, 'p' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "election", required_argument, NULL, 'e' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *provinces = "*", *label = NULL;
+	const char *provinces = "*", *label = NULL, *election = NULL;
 	uint8_t raw[32], digest[SHA256_DIGEST_SIZE];
 	char tok[2 * sizeof(raw) + 1], hex[2 * SHA256_DIGEST_SIZE + 1];
 	char *copy, *id, *save = NULL;
@@ -51,10 +147,13 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 	int c, ex;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "p:l:vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "p:l:e:vh", opts)) != -1) {
 		switch (c) {
 		case 'p':
 			provinces = optarg;
+			break;
+		case 'e':
+			election = optarg;
 			break;
 		case 'l':
 			label = optarg;
@@ -93,6 +192,9 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 			return CTL_EXIT_USAGE;
 		}
 	}
+	if (strcmp(provinces, "*") != 0 &&
+	    (ex = check_provinces(ctl, provinces, election)) != CTL_EXIT_OK)
+		return ex;
 	if (label != NULL && (strpbrk(label, "#\r\n") != NULL ||
 	    label[0] == '\0' || label[0] == ' ' || label[0] == '\t')) {
 		ctl_warnx(ctl, "--label: no '#' or line breaks, not empty, no "
@@ -145,7 +247,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	size_t k;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "vh", opts)) != -1) {
 		if (c == 'h') {
 			check_usage(stdout);
 			return CTL_EXIT_OK;

@@ -459,7 +459,7 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 	int c, ex = CTL_EXIT_OK, x;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "vh", opts)) != -1) {
 		switch (c) {
 		case '1':
 			once = true;

@@ -313,7 +313,8 @@ class Post(CtlTest):
         rc, _, err = self.ctl(d, "post", "--csv", path, "--revision", "1")
         self.assertEqual(rc, EXIT["invalid"], err)
         self.assertIn("[/results/1/votes/zzz]", err)
-        self.assertIn("e.csv:3: the rejected entry", err)
+        # The bad cell itself, not the first row of its province.
+        self.assertIn("e.csv:4:4: HTTP 422 unknown_list", err)
         self.assertEqual(self.province(d, "28")["revision"], 0)
 
 
@@ -801,7 +802,9 @@ class Tokens(CtlTest):
 
     def test_token_new_line_is_accepted_by_tallyd(self):
         rc, out, err = self.ctl(None, "token", "new", "--provinces", "28,08",
-                                "--label", "madrid desk", url="http://x")
+                                "--label", "madrid desk", "--election",
+                                os.path.join(ELECTIONS, DS, "election.json"),
+                                url="http://x")
         self.assertEqual(rc, 0, err)
         tok, line = out.splitlines()
         self.assertRegex(tok, r"^[0-9a-f]{64}$")
