@@ -13,7 +13,9 @@
   'use strict';
 
   var RTL = ['ar', 'he', 'fa', 'ur', 'ps', 'yi', 'dv', 'ckb', 'sd', 'ug'];
-  var FALLBACK = ['#78909c', '#90a4ae', '#607d8b', '#b0bec5', '#546e7a', '#a1887f'];
+  /* The daemon sends every coalition's colour (lib/palette.c); this grey
+   * only stands in for an id the definition does not know. */
+  var UNKNOWN_COLOR = '#8a8f98';
   var RANK_ROWS = 12;
   var SVGNS = 'http://www.w3.org/2000/svg';
 
@@ -42,7 +44,10 @@
       reported: 'أُعلن', note: 'ملاحظة', changed: 'التغيير', no_history: 'لا نتائج بعد',
       seat_n: 'المقعد {n}', remainder: 'الباقي', others: 'أخرى', stations_of: '{r} من {t}',
       moved: 'تحرك', nothing_moved: 'لا تغيير في المقاعد', seats_word: 'مقاعد',
-      unknown_province: 'لا توجد محافظة بهذا المعرّف'
+      unknown_province: 'لا توجد محافظة بهذا المعرّف',
+      no_station_counts: 'لا أعداد للمحطات', stations_in: '{r} من {t} في {n} من {m} محافظات',
+      resynced: 'أُعيد الاتصال: ما فات من الإصدار {a} إلى {b}، من السجل',
+      from_history: 'من السجل'
     }
   };
   var EN = {
@@ -67,7 +72,10 @@
     received: 'received', reported: 'reported', note: 'note', changed: 'changed',
     no_history: 'No results yet', seat_n: 'seat {n}', remainder: 'remainder', others: 'Others',
     stations_of: '{r} of {t}', moved: 'moved', nothing_moved: 'no seat moved', seats_word: 'seats',
-    unknown_province: 'No province with this id'
+    unknown_province: 'No province with this id',
+    no_station_counts: 'no station counts', stations_in: '{r} of {t} in {n} of {m} provinces',
+    resynced: 'reconnected: versions {a} to {b} caught up from the history',
+    from_history: 'from the history'
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -103,8 +111,7 @@
   }
   function coColor(id) {
     var c = S.co[id];
-    if (!c) return FALLBACK[0];
-    return c.color || FALLBACK[c.index % FALLBACK.length];
+    return (c && c.color) || UNKNOWN_COLOR;
   }
   function pvName(id) { var p = S.pv[id]; return p ? named(p) : id; }
   function setText(el, s) { if (el.textContent !== s) { el.textContent = s; return true; } return false; }
@@ -379,14 +386,36 @@
     setText($('stat-votes'), num(counted));
     setText($('stat-provinces'), num(lb.provinces.reporting) + ' / ' + num(lb.provinces.total));
     setText($('stat-final'), num(lb.provinces.final));
-    var st = lb.stations || { total: 0 };
-    $('stat-stations-box').hidden = !st.total;
-    if (st.total) setText($('stat-stations'), pct(Math.round(10000 * st.reporting / st.total) / 100) + ' (' + t('stations_of', { r: num(st.reporting), t: num(st.total) }) + ')');
+    renderStations();
     setText($('stat-seats'), num(lb.seats.allocated) + ' / ' + num(lb.seats.total) + (lb.seats.pending ? ' (+' + num(lb.seats.pending) + ' ' + t('pending') + ')' : ''));
     setText($('version'), String(lb.version));
     var u = $('updated');
     setText(u, when(lb.updated_at));
     if (lb.updated_at) u.setAttribute('datetime', lb.updated_at);
+  }
+
+  /*
+   * Stations reporting, nationally: a percentage only when every province
+   * sent station counts; otherwise the counts and which provinces they
+   * cover (68.89 % of the stations of 5 provinces is not 68.89 % of the
+   * country's).  From /v1/provinces, where each province says its own.
+   */
+  function renderStations() {
+    var box = $('stat-stations-box'), dd = $('stat-stations');
+    if (!S.provinces) { box.hidden = true; return; }
+    var r = 0, tot = 0, with_ = [];
+    S.provinces.forEach(function (p) {
+      if (p.stations && p.stations.total) {
+        r += p.stations.reporting; tot += p.stations.total; with_.push(p);
+      }
+    });
+    box.hidden = !tot;
+    if (!tot) return;
+    var all = with_.length === S.provinces.length;
+    setText(dd, all ? pct(Math.round(10000 * r / tot) / 100) + ' (' + t('stations_of', { r: num(r), t: num(tot) }) + ')' :
+      t('stations_in', { r: num(r), t: num(tot), n: num(with_.length), m: num(S.provinces.length) }));
+    dd.setAttribute('data-covers', all ? 'all' : with_.map(function (p) { return p.id; }).join(' '));
+    dd.title = all ? '' : with_.map(function (p) { return pvName(p.id); }).join(', ');
   }
 
   function rankRow(c) {
@@ -445,16 +474,22 @@
   /* ---- provinces ---- */
 
   var STATUS_ORDER = { none: 0, partial: 1, final: 2 };
+  /*
+   * How far a province's count is, from real counts only: its stations
+   * reporting, or 1 once final, 0 before anything.  A partial count without
+   * station counts is unknown (null): no bar is drawn rather than a guess.
+   */
   function progressOf(p) {
     if (p.stations && p.stations.total) return p.stations.reporting / p.stations.total;
-    return p.status === 'final' ? 1 : p.status === 'partial' ? 0.5 : 0;
+    if (p.status === 'final') return 1;
+    return p.revision ? null : 0;
   }
   function sortKey(p) {
     switch (S.sort.key) {
       case 'leader': return p.leader ? coShort(p.leader.coalition) : '\uffff';
       case 'seats': return p.seats;
       case 'status': return STATUS_ORDER[p.status] || 0;
-      case 'progress': return progressOf(p);
+      case 'progress': var pr = progressOf(p); return pr === null ? -1 : pr;
       default: return pvName(p.id);
     }
   }
@@ -471,11 +506,13 @@
     tr.appendChild(el('td', 'num'));
     tr.appendChild(el('td', 'status'));
     var pc = el('td', 'progress-cell');
+    var box = el('div', 'progress-box');
     var bar = el('span', 'progress');
     bar.setAttribute('aria-hidden', 'true');
     bar.appendChild(el('i'));
-    pc.appendChild(bar);
-    pc.appendChild(el('span'));
+    box.appendChild(bar);
+    box.appendChild(el('span', 'pct'));
+    pc.appendChild(box);
     tr.appendChild(pc);
     return tr;
   }
@@ -510,9 +547,12 @@
         c[3].className = 'status status-' + status;
         if (rows[p.id]) flash(c[3]);
       }
-      var pr = progressOf(p);
-      c[4].firstChild.firstChild.style.width = Math.round(pr * 100) + '%';
-      setText(c[4].lastChild, p.stations && p.stations.total ? pct(Math.round(pr * 10000) / 100) : '');
+      var pr = progressOf(p), box = c[4].firstChild;
+      box.classList.toggle('unknown', pr === null);
+      box.firstChild.firstChild.style.width = pr === null ? '0' : Math.round(pr * 100) + '%';
+      setText(box.lastChild, pr === null ? '–' : p.stations && p.stations.total ? pct(Math.round(pr * 10000) / 100) : '');
+      box.title = pr === null ? t('no_station_counts') : p.stations && p.stations.total ?
+        t('stations_of', { r: num(p.stations.reporting), t: num(p.stations.total) }) : '';
     });
   }
   function setupSort() {
@@ -647,7 +687,7 @@
         renderHemicycle(S.lb);
         renderRanking(S.lb, S.prevLb);
       }
-      if (d.provinces || d.all) renderProvinces();
+      if (d.provinces || d.all) { renderProvinces(); renderStations(); }
       /* For measurements (bench/page): the first complete render. */
       if (!S.rendered && S.lb && S.provinces && window.performance && performance.mark) {
         S.rendered = true;

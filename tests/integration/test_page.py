@@ -425,6 +425,122 @@ class Browser(CheckedDaemonTest):
         self.shot("arabic.png")
         self.assertEqual(self.console_errors(d), [])
 
+    # Every element of a card inside the card; every cell's text inside its
+    # cell (a clipped leading digit turned 87.50 into "37.50" in Arabic).
+    OVERFLOW_JS = """
+    var bad = [];
+    function inside(r, c) {
+      return r.left >= c.left - 0.5 && r.right <= c.right + 0.5;
+    }
+    function what(e) {
+      return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+        (e.className && e.className.baseVal === undefined && e.className ?
+         '.' + e.className : '') + ' "' + (e.textContent || '').slice(0, 30) +
+        '"';
+    }
+    document.querySelectorAll('.card, .headline, .top, .scroll').forEach(
+        function (card) {
+      if (!card.getClientRects().length) return;
+      var c = card.getBoundingClientRect();
+      if (c.right > window.innerWidth + 0.5 || c.left < -0.5)
+        bad.push('card ' + what(card) + ' leaves the window: ' +
+                 c.left + '..' + c.right + ' of ' + window.innerWidth);
+      card.querySelectorAll('*').forEach(function (e) {
+        if (!e.getClientRects().length || e.closest('.sr, [hidden]')) return;
+        var r = e.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) return;
+        var box = card.classList.contains('scroll') ? card : c;
+        if (card.classList.contains('scroll')) return;
+        if (!inside(r, c))
+          bad.push(what(e) + ' ' + r.left.toFixed(1) + '..' +
+                   r.right.toFixed(1) + ' outside its card ' +
+                   c.left.toFixed(1) + '..' + c.right.toFixed(1));
+      });
+    });
+    document.querySelectorAll('#provinces td, #provinces th, #ranking td, ' +
+                              '#ranking th').forEach(function (td) {
+      if (!td.getClientRects().length) return;
+      var c = td.getBoundingClientRect();
+      td.querySelectorAll('*').forEach(function (e) {
+        if (!e.getClientRects().length || e.closest('.sr')) return;
+        var r = e.getBoundingClientRect();
+        if (r.width && !inside(r, c))
+          bad.push(what(e) + ' ' + r.left.toFixed(1) + '..' +
+                   r.right.toFixed(1) + ' outside its cell ' +
+                   c.left.toFixed(1) + '..' + c.right.toFixed(1));
+      });
+    });
+    var sw = document.documentElement.scrollWidth;
+    if (sw > document.documentElement.clientWidth)
+      bad.push('horizontal scroll: ' + sw + ' > ' +
+               document.documentElement.clientWidth);
+    return bad;
+    """
+
+    def overflow_at(self, url, widths, ready, shots=()):
+        drv = self.driver
+        problems = []
+        for w in widths:
+            drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": w, "height": 900, "deviceScaleFactor": 1,
+                "mobile": w < 600})
+            drv.get(url)
+            self.wait(ready, what="the page at %d px" % w)
+            # The provinces and the ticker are laid out when seen
+            # (content-visibility): bring them into view first.
+            drv.execute_script("window.scrollTo(0, document.body"
+                               ".scrollHeight);")
+            time.sleep(0.4)
+            for p in drv.execute_script(self.OVERFLOW_JS)[:8]:
+                problems.append("%d px: %s" % (w, p))
+            if w in shots:
+                drv.execute_script("window.scrollTo(0, 0);")
+                h = drv.execute_script(
+                    "return document.documentElement.scrollHeight")
+                drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                    "width": w, "height": min(h, 5000),
+                    "deviceScaleFactor": 1, "mobile": w < 600})
+                time.sleep(0.4)
+                drv.execute_script("window.scrollTo(0, 0);")
+                png = drv.execute_cdp_cmd("Page.captureScreenshot", {
+                    "format": "png"})
+                import base64
+                with open(os.path.join(self.artifacts, shots[w]), "wb") as f:
+                    f.write(base64.b64decode(png["data"]))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return problems
+
+    def test_no_overflow_from_360_to_1920_px(self):
+        """LTR (Spain, long names, 52 provinces) and RTL (Iraq in Arabic,
+        stations counted): nothing wider than its card, no cell's text
+        outside its cell, no horizontal scroll."""
+        widths = (360, 414, 560, 561, 640, 768, 900, 901, 1024, 1280, 1440,
+                  1920)
+        d = self.start(os.path.join(ES, "election.json"))
+        r = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        problems = self.overflow_at(
+            "http://127.0.0.1:%d/" % d.port, widths,
+            "document.querySelectorAll('#provinces [data-province]').length"
+            " === 52 && document.querySelectorAll('#hemicycle .seat')"
+            ".length === 350", shots={1280: "overflow-ltr-1280.png"})
+        d2 = self.start(DEFAULT_ELECTION)
+        batch = iraq_results(share=1.0)
+        for x in batch["results"]:
+            # 87.50 % of stations: the leading digit must stay.
+            x["stations"] = {"reporting": 3500, "total": 4000}
+        r = d2.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        problems += self.overflow_at(
+            "http://127.0.0.1:%d/?lang=ar" % d2.port, widths,
+            "document.querySelectorAll('#provinces [data-province]').length"
+            " === 23 && document.documentElement.dir === 'rtl'",
+            shots={1280: "overflow-rtl-1280.png", 768: "overflow-rtl-768.png",
+                   360: "overflow-rtl-360.png"})
+        self.assertEqual(problems, [], "\n".join(problems))
+        self.assertEqual(self.console_errors(d2), [])
+
 
 if __name__ == "__main__":
     main()
