@@ -84,7 +84,7 @@
     lang: 'en', election: null, co: {}, pv: {}, lb: null, prevLb: null, tickLb: null,
     provinces: null, provEtag: null, lbEtag: null, showAll: false,
     sort: { key: 'name', dir: 1 }, pendingTies: {}, drill: null,
-    lbs: {}, frame: 0, dirty: {}, provBusy: false, provAgain: false, mode: 'connecting'
+    lbs: {}, list2co: {}, resync: false, frame: 0, dirty: {}, provBusy: false, provAgain: false, mode: 'connecting'
   };
 
   function t(key, args) {
@@ -594,9 +594,84 @@
       if (p.correction) li.appendChild(el('span', 'tag correction', t('correction')));
     });
     li.appendChild(document.createTextNode(' — ' + (moves || t('nothing_moved'))));
-    var ol = $('ticker');
-    ol.insertBefore(li, ol.firstChild);
+    li.setAttribute('data-version', version);
+    addTick(li, lb.updated_at || '');
+  }
+
+  /*
+   * The ticker, newest first: an entry goes where its time puts it, so
+   * entries caught up from the history and live ones interleave right.
+   */
+  function addTick(li, at) {
+    var ol = $('ticker'), before = null;
+    li.setAttribute('data-at', at);
+    for (var n = ol.firstChild; n; n = n.nextSibling)
+      if ((n.getAttribute('data-at') || '') <= at) { before = n; break; }
+    ol.insertBefore(li, before);
     while (ol.children.length > 40) ol.removeChild(ol.lastChild);
+  }
+
+  /*
+   * Entries from a province's history (/v1/provinces/{id}/history): one
+   * per revision after `after`, with what moved in that province's seats.
+   * The ticker is seeded this way when the page opens after results came
+   * in, and catches up this way after a reconnect or a gap in the versions,
+   * so what happened meanwhile is listed one revision at a time.
+   */
+  function historyTicks(pid, after) {
+    return getJSON('/v1/provinces/' + encodeURIComponent(pid) + '/history').then(function (h) {
+      return (h && h.revisions || []).filter(function (r) { return r.revision > after; }).map(function (r) {
+        return { pid: pid, r: r };
+      });
+    }).catch(function () { return []; });
+  }
+  function historyTick(x) {
+    var r = x.r, li = el('li', 'from-history');
+    li.setAttribute('data-province', x.pid);
+    li.setAttribute('data-revision', r.revision);
+    li.title = t('from_history');
+    li.appendChild(el('span', 'v', when(r.received_at) + ' · '));
+    var a = el('a', '', pvName(x.pid));
+    a.href = '#/provinces/' + encodeURIComponent(x.pid);
+    li.appendChild(a);
+    li.appendChild(document.createTextNode(' ' + t('revision') + ' ' + r.revision + (r.status ? ' (' + t(r.status) + ')' : '')));
+    if (Object.keys(r.changed || {}).some(function (k) { return r.changed[k] < 0; }))
+      li.appendChild(el('span', 'tag correction', t('correction')));
+    var by = {};
+    Object.keys(r.seats_moved || {}).forEach(function (l) {
+      var c = S.list2co[l] || l;
+      by[c] = (by[c] || 0) + r.seats_moved[l];
+    });
+    var moves = Object.keys(by).filter(function (c) { return by[c]; })
+      .sort(function (p, q) { return by[q] - by[p] || (p < q ? -1 : 1); })
+      .map(function (c) { return coShort(c) + ' ' + signed(by[c]); }).join(', ');
+    li.appendChild(document.createTextNode(' — ' + (moves || t('nothing_moved'))));
+    addTick(li, r.received_at || '');
+  }
+  /* Provinces (id: revision after which to list) into the ticker; at most
+   * the 20 most recent, and of their revisions only those newer than the
+   * latest of any province left out, so the list has no hole. */
+  function catchUp(want) {
+    var ids = Object.keys(want).sort(function (a, b) {
+      var x = provAt(a), y = provAt(b);
+      return x < y ? 1 : x > y ? -1 : 0;
+    });
+    var cutoff = ids.length > 20 ? provAt(ids[20]) : '';
+    return Promise.all(ids.slice(0, 20).map(function (id) { return historyTicks(id, want[id]); })).then(function (lists) {
+      var all = [].concat.apply([], lists).filter(function (x) { return (x.r.received_at || '') >= cutoff; });
+      /* received_at has whole seconds and the histories no version: in
+       * the same second, a later revision is taken as the later event. */
+      all.sort(function (a, b) {
+        var x = a.r.received_at || '', y = b.r.received_at || '';
+        return x < y ? -1 : x > y ? 1 : a.r.revision - b.r.revision;
+      });
+      all.slice(-40).forEach(historyTick);
+      return all.length;
+    });
+  }
+  function provAt(id) {
+    var p = (S.provinces || []).find(function (x) { return x.id === id; });
+    return p && p.received_at || '';
   }
 
   /* ---- fetching ---- */
@@ -618,9 +693,28 @@
     S.provBusy = true;
     getJSON('/v1/provinces', 'provEtag').then(function (j) {
       if (j) {
-        var old = {};
+        var old = {}, first = !S.provinces, gap = S.provVersion !== undefined && j.version > S.provVersion + 1;
         (S.provinces || []).forEach(function (p) { old[p.id] = p; });
-        if (S.provinces !== j.provinces && Object.keys(old).length && S.lb) {
+        var from = S.provVersion;
+        S.provVersion = j.version;
+        if (first || gap || S.resync) {
+          /* Opened late, a reconnect, or versions went by unseen: the
+           * ticker takes what happened from the provinces' histories. */
+          var want = {};
+          j.provinces.forEach(function (p) {
+            var o = old[p.id] ? old[p.id].revision : 0;
+            if (p.revision > o) want[p.id] = o;
+          });
+          var resync = S.resync;
+          S.resync = false;
+          S.provinces = j.provinces;
+          catchUp(want).then(function () {
+            if (!resync || from === undefined) return;
+            var li = el('li', 'resync', t('resynced', { a: num(from + 1), b: num(j.version) }));
+            li.setAttribute('role', 'status');
+            addTick(li, new Date().toISOString());
+          });
+        } else if (S.provinces !== j.provinces && Object.keys(old).length && S.lb) {
           /* A correction is a newer revision that lowers the count. */
           var ch = j.provinces.filter(function (p) { return old[p.id] && old[p.id].revision !== p.revision; })
             .map(function (p) {
@@ -717,6 +811,17 @@
      * from /v1/provinces, which the next `leaderboard` asks for anyway
      * (one request at a time, however fast versions come).
      */
+    /*
+     * The daemon keeps no events between versions: a reconnect whose
+     * Last-Event-ID is not the current version gets a `snapshot`.  Having
+     * shown an older version, the page then catches up from the provinces'
+     * histories and says so in the ticker.
+     */
+    es.addEventListener('snapshot', function (e) {
+      var v;
+      try { v = JSON.parse(e.data).version; } catch (x) { return; }
+      if (S.lb && v !== S.lb.version) S.resync = true;
+    });
     es.addEventListener('leaderboard', function (e) {
       var lb;
       try { lb = JSON.parse(e.data); } catch (x) { return; }
@@ -738,6 +843,8 @@
     function once() {
       var started = Date.now();
       getJSON('/v1/leaderboard?wait=25', 'lbEtag').then(function (lb) {
+        /* Back after failures: whatever went by is caught up, visibly. */
+        if (fails && lb && S.lb && lb.version !== S.lb.version) S.resync = true;
         fails = 0;
         setConn('polling');
         if (lb) {
@@ -874,7 +981,13 @@
   function start() {
     getJSON('/v1/election').then(function (e) {
       S.election = e;
-      e.coalitions.forEach(function (c, i) { c.index = i; S.co[c.id] = c; });
+      S.list2co = {};
+      e.coalitions.forEach(function (c, i) {
+        c.index = i;
+        S.co[c.id] = c;
+        S.list2co[c.id] = c.id;
+        (c.aliases || []).forEach(function (a) { S.list2co[a] = c.id; });
+      });
       e.provinces.forEach(function (p) { S.pv[p.id] = p; });
       setupLang();
       setupSort();
