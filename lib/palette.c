@@ -154,7 +154,7 @@ tally_palette_assign(const char *const *defined, size_t n,
 	bool used[PALETTE_N * (TONES_N + 1)] = { false };
 	struct rgb *rgb, cand;
 	bool *has;
-	size_t i, j, k, ncand = PALETTE_N * (TONES_N + 1), next = 0;
+	size_t i, j, k, ncand = PALETTE_N * (TONES_N + 1), next = 0, wrap = 0;
 	int ret = -1;
 
 	if (n == 0)
@@ -207,13 +207,11 @@ tally_palette_assign(const char *const *defined, size_t n,
 			if (!near_any(&cand, rgb, has, n))
 				break;
 		}
-		if (k == ncand) {
+		if (k >= ncand) {
 			/* Every candidate is taken or too near: a definition with
 			 * more than about 70 lists.  Start the palette again
 			 * (the legend and titles still name each seat). */
-			k = next % PALETTE_N;
-			parse(palette[k], &cand);
-			next++;
+			parse(palette[wrap++ % PALETTE_N], &cand);
 		} else {
 			used[k] = true;
 			/* Take candidates in order: a skipped one stays

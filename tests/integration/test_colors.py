@@ -143,6 +143,28 @@ class Views(CheckedDaemonTest):
         d.start()
         self.assertEqual(self.views(d)[1], colours)
 
+    def test_a_hundred_lists_without_colours(self):
+        """Past the palette and its tones the palette starts again; the
+        first lists get its colours in order (under ASan: no overrun)."""
+        e = {"id": "many", "name": "Many", "allocation": {"method": "dhondt"},
+             "coalitions": [{"id": "l%03d" % i, "name": "L%d" % i}
+                            for i in range(100)],
+             "provinces": [{"id": "p", "name": "P", "seats": 10}]}
+        path = os.path.join(self.tmp, "many.json")
+        with open(path, "w") as f:
+            json.dump(e, f)
+        d = self.start(path)
+        cs = d.get("/v1/election").json()["coalitions"]
+        self.assertEqual([c["color"] for c in cs[:4]],
+                         ["#0072b2", "#e69f00", "#882255", "#33bbee"])
+        for c in cs:
+            self.assertRegex(c["color"], HEX)
+            self.assertEqual(c["color_source"], "palette")
+        first = [c["color"] for c in cs[:60]]
+        for x, y in itertools.combinations(range(60), 2):
+            self.assertGreaterEqual(distance(first[x], first[y]), NEAR,
+                                    "%d and %d" % (x, y))
+
     def test_spain_told_apart(self):
         d = self.start(os.path.join(ES, "election.json"))
         r = d.request("POST", "/v1/results", headers=AUTH,
