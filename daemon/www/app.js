@@ -708,11 +708,16 @@
           var resync = S.resync;
           S.resync = false;
           S.provinces = j.provinces;
+          /* The next live entry's seat moves count from here. */
+          S.tickLb = S.lbs[j.version] || S.lb || S.tickLb;
           catchUp(want).then(function () {
             if (!resync || from === undefined) return;
             var li = el('li', 'resync', t('resynced', { a: num(from + 1), b: num(j.version) }));
             li.setAttribute('role', 'status');
-            addTick(li, new Date().toISOString());
+            /* Above what it caught up, whatever the two clocks say. */
+            var top = $('ticker').firstChild, now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+            var at = top && top.getAttribute('data-at') > now ? top.getAttribute('data-at') : now;
+            addTick(li, at);
           });
         } else if (S.provinces !== j.provinces && Object.keys(old).length && S.lb) {
           /* A correction is a newer revision that lowers the count. */

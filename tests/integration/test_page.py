@@ -695,6 +695,9 @@ class Browser(CheckedDaemonTest):
             self.assertIn(x, got)
         self.assertIn("versions 2 to 4", drv.execute_script(
             "return document.querySelector('#ticker li.resync').textContent"))
+        self.assertEqual(drv.execute_script(
+            "return document.querySelector('#ticker li').className"),
+            "resync", "the line is above what it caught up")
         self.assertGreater(drv.execute_script(
             "return document.querySelectorAll('#ticker li').length"), n0)
         self.shot("reconnect.png")
