@@ -46,12 +46,14 @@ static const char *const palette[] = {
 
 /*
  * Tones tried in turn: a defined colour too near an earlier one, and the
- * palette once its own colours are used up.  Positive: that percentage of
- * white mixed in; negative: of black.  Steps large enough that each tone is
- * more than TALLY_COLOR_NEAR from the one before on mid colours.
+ * palette once its own colours are used up.  Positive: that percentage of white mixed in;
+ * negative: of black.  Steps large enough that each tone is more than
+ * TALLY_COLOR_NEAR from the one before on mid colours.
  */
 static const int tones[] = { -35, 40, -55, 60, -70, 75 };
 #define TONES_N		(sizeof(tones) / sizeof(tones[0]))
+/* For a dark defined colour: each lighter tone before its darker twin. */
+static const int lighter_first[TONES_N] = { 40, -35, 60, -55, 75, -70 };
 
 struct rgb {
 	int	r, g, b;
@@ -180,8 +182,14 @@ tally_palette_assign(const char *const *defined, size_t n,
 			 * no earlier colour, or the last one tried. */
 			out[i].source = TALLY_COLOR_ADJUSTED;
 			out[i].near = j;
+			/* A dark colour is lightened first and a light one
+			 * darkened first, so the tone stays readable on both
+			 * the light and the dark card. */
+			bool dark = (299 * rgb[i].r + 587 * rgb[i].g +
+			    114 * rgb[i].b) / 1000 < 128;
 			for (k = 0; k < TONES_N; k++) {
-				cand = tone(&rgb[i], tones[k]);
+				cand = tone(&rgb[i], dark ? lighter_first[k] :
+				    tones[k]);
 				if (!near_any(&cand, rgb, has, i))
 					break;
 			}
