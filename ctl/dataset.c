@@ -594,6 +594,65 @@ readme_title(const char *dir)
 	return buf;
 }
 
+/*
+ * The palette's colours into the coalitions `cs` of `def` that have none,
+ * in the order the loader saw them (e's); the text is dumped again.
+ */
+static int
+import_colors(json_t *def, json_t *cs, const struct tally_election *e,
+    char **text)
+{
+	char *t;
+	size_t i;
+
+	for (i = 0; i < e->n_coalitions && i < json_array_size(cs); i++) {
+		json_t *co = json_array_get(cs, i);
+		if (json_object_get(co, "color") == NULL &&
+		    json_object_set_new(co, "color",
+		    json_string(e->coalitions[i].shown.hex)) == -1)
+			return -1;
+	}
+	if ((t = json_dumps(def, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+		return -1;
+	free(*text);
+	*text = t;
+	return 0;
+}
+
+/*
+ * tallyctl check's warnings about colours: coalitions without one (drawn in
+ * the palette's, which an editor may want to choose instead) and defined
+ * colours near-identical to an earlier coalition's (drawn lighter or
+ * darker: say which, so the definition can give one of its own).
+ */
+void
+ctl_check_colors(const char *path, const struct tally_election *e)
+{
+	size_t i, missing = 0;
+
+	for (i = 0; i < e->n_coalitions; i++) {
+		const struct tally_coalition *c = &e->coalitions[i];
+		const struct tally_coalition *o = &e->coalitions[c->shown.near];
+
+		if (c->shown.source == TALLY_COLOR_PALETTE) {
+			if (missing++ < 8)
+				fprintf(stderr, "%s: /coalitions/%zu: warning: "
+				    "%s has no \"color\": drawn in the palette's "
+				    "%s\n", path, i, c->id, c->shown.hex);
+		} else if (c->shown.source == TALLY_COLOR_ADJUSTED)
+			fprintf(stderr, "%s: /coalitions/%zu/color: warning: "
+			    "%s's %s is near-identical to %s's %s "
+			    "(/coalitions/%zu, distance %u, under %d): drawn as "
+			    "%s; give it a colour of its own\n", path, i, c->id,
+			    c->color, o->id, o->color, c->shown.near,
+			    (unsigned)tally_color_distance(c->color, o->color),
+			    TALLY_COLOR_NEAR, c->shown.hex);
+	}
+	if (missing > 8)
+		fprintf(stderr, "%s: warning: and %zu more coalitions without "
+		    "\"color\"\n", path, missing - 8);
+}
+
 static void
 import_usage(FILE *f)
 {
@@ -743,6 +802,12 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		goto fail;
 	}
 	tally_diag_finish(&diag);
+	/* Write down the colours tallyd would draw anyway (lib/palette.c), so
+	 * that the definition says them and whoever edits one sees the rest. */
+	if (import_colors(def, cs, e, &text) == -1) {
+		tally_election_destroy(e);
+		goto nomem;
+	}
 	f = out == NULL ? stdout : fopen(out, "w");
 	if (f == NULL || fputs(text, f) == EOF || fputc('\n', f) == EOF ||
 	    (f != stdout ? fclose(f) : fflush(f)) != 0) {

@@ -93,6 +93,8 @@ int	cmd_watch(struct ctl *ctl, int argc, char **argv);
 int	cmd_token(struct ctl *ctl, int argc, char **argv);
 int	cmd_check(struct ctl *ctl, int argc, char **argv);
 int	cmd_import(struct ctl *ctl, int argc, char **argv);
+/* dataset.c: tallyctl check's warnings on missing and near-identical colours */
+void	ctl_check_colors(const char *path, const struct tally_election *e);
 
 /* http.c */
 struct http_resp {

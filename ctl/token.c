@@ -275,6 +275,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			    "%zu coalitions, %s\n", argv[i], e->id, e->name,
 			    e->n_provinces, (unsigned long long)e->seats_total,
 			    e->n_coalitions, tally_method_name(e->rule.method));
+			ctl_check_colors(argv[i], e);
 			tally_election_destroy(e);
 		}
 		tally_diag_finish(&diag);

@@ -498,6 +498,31 @@ parse_names(struct loader *l, const json_t *obj, const char *ptr,
 	}
 }
 
+/* The colour each view draws a coalition in: see tally/palette.h. */
+static int
+assign_colors(struct loader *l, struct tally_election *e)
+{
+	const char **defined;
+	struct tally_color *shown;
+	size_t i;
+	int ret = -1;
+
+	defined = calloc(e->n_coalitions + 1, sizeof(*defined));
+	shown = calloc(e->n_coalitions + 1, sizeof(*shown));
+	if (defined != NULL && shown != NULL) {
+		for (i = 0; i < e->n_coalitions; i++)
+			defined[i] = e->coalitions[i].color;
+		ret = tally_palette_assign(defined, e->n_coalitions, shown);
+		for (i = 0; ret == 0 && i < e->n_coalitions; i++)
+			e->coalitions[i].shown = shown[i];
+	}
+	if (ret == -1)
+		lerr(l, "/coalitions", "out of memory");
+	free(defined);
+	free(shown);
+	return ret;
+}
+
 static void
 free_coalition(struct tally_coalition *c)
 {
@@ -912,7 +937,7 @@ load_json(json_t *root, struct loader *l)
 		e->seats_total += e->levelling.seats;
 	}
 	check_list_thresholds(l, e, root);
-	if (l->errors == 0)
+	if (l->errors == 0 && assign_colors(l, e) == 0)
 		return e;
 fail:
 	tally_election_destroy(e);
@@ -1129,8 +1154,7 @@ tally_election_dump(const struct tally_election *e)
 		json_object_set_new(c, "name", json_string(co->name));
 		json_object_set_new(c, "short", json_string(co->short_name ?
 		    co->short_name : co->name));
-		json_object_set_new(c, "color", co->color ?
-		    json_string(co->color) : json_null());
+		tally_color_json(c, co);
 		al = json_array();
 		for (j = 0; j < co->n_aliases; j++)
 			json_array_append_new(al, json_string(co->aliases[j]));

@@ -29,11 +29,6 @@
 #define R_IN		(R_OUT * 0.36)
 #define MAX_ROWS	400
 
-/* Colours for coalitions that give none (grey-blue shades, told apart by
- * their legend entry and title, not by hue). */
-static const char *const fallback[] = { "#78909c", "#90a4ae", "#607d8b",
-    "#b0bec5", "#546e7a", "#a1887f" };
-
 struct seat_pos {
 	double	 x, y, angle;
 };
@@ -163,8 +158,7 @@ seats_run(struct tally_buf *b, const struct seat_pos *pos, uint64_t from,
 static const char *
 coalition_color(const struct tally_coalition *c)
 {
-	return c->color != NULL ? c->color :
-	    fallback[c->index % (sizeof(fallback) / sizeof(fallback[0]))];
+	return c->shown.hex;	/* the same in every view: lib/palette.c */
 }
 
 static const char *

@@ -131,8 +131,7 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 		json_object_set_new(row, "name", json_string(c->name));
 		json_object_set_new(row, "short", json_string(c->short_name ?
 		    c->short_name : c->name));
-		json_object_set_new(row, "color", c->color ?
-		    json_string(c->color) : json_null());
+		tally_color_json(row, c);
 		json_object_set_new(row, "votes", json_integer((json_int_t)t->votes));
 		json_object_set_new(row, "share",
 		    json_real(tally_share(t->votes, s->valid)));
@@ -286,11 +285,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		buf_json_string(&b, c->name);
 		tally_buf_str(&b, ",\"short\":");
 		buf_json_string(&b, c->short_name ? c->short_name : c->name);
-		tally_buf_str(&b, ",\"color\":");
-		if (c->color != NULL)
-			buf_json_string(&b, c->color);
-		else
-			tally_buf_str(&b, "null");
+		tally_color_buf(&b, c);
 		buf_key_uint(&b, ",\"votes\":", t->votes);
 		tally_buf_str(&b, ",\"share\":");
 		buf_json_real(&b, tally_share(t->votes, s->valid));
@@ -1104,7 +1099,7 @@ tally_render_coalition(const struct tally_state *s, size_t c)
 	json_object_set_new(o, "name", json_string(co->name));
 	json_object_set_new(o, "short", json_string(co->short_name ?
 	    co->short_name : co->name));
-	json_object_set_new(o, "color", jstr_or_null(co->color));
+	tally_color_json(o, co);
 	for (i = 0; i < co->n_aliases; i++)
 		json_array_append_new(al, json_string(co->aliases[i]));
 	json_object_set_new(o, "aliases", al);
@@ -1244,7 +1239,8 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 
 	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
-	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,tied_for\r\n");
+	tally_buf_str(&b, "rank,id,name,short,votes,share,seats,tied_for,"
+	    "color\r\n");
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
@@ -1255,7 +1251,8 @@ tally_render_leaderboard_csv(const struct tally_state *s)
 		sb_uint(&b, t->votes, false);
 		sb_share(&b, t->votes, s->valid, false);
 		sb_uint(&b, t->seats, false);
-		sb_uint(&b, t->tied_for, true);
+		sb_uint(&b, t->tied_for, false);
+		sb_field(&b, c->shown.hex, true);
 	}
 	free(order);
 	return sb_finish(&b);

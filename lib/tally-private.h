@@ -32,4 +32,12 @@ size_t	*tally_ranking(const struct tally_state *s);
 /* "an object", "an integer", ... for messages about JSON values. */
 const char	*tally_json_kind(const struct json_t *v);
 
+struct tally_coalition;
+
+/* Sets "color" (what every view draws), "color_source" and, when adjusted,
+ * "color_defined" on a coalition's JSON object (palette.c). */
+void	tally_color_json(struct json_t *obj, const struct tally_coalition *c);
+/* The same three members, written as `,"color":...` into a buffer. */
+void	tally_color_buf(struct tally_buf *b, const struct tally_coalition *c);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -125,7 +126,7 @@ check_svg(const struct tally_state *s, const char *what)
 	const struct tally_election *e = s->election;
 	char *svg = tally_render_hemicycle_svg(s, "2019-04-28T23:00:00Z");
 	const char *bad;
-	size_t i;
+	size_t i, j;
 
 	CHECK(svg != NULL, "%s: rendered", what);
 	if (svg == NULL)
@@ -138,11 +139,25 @@ check_svg(const struct tally_state *s, const char *what)
 	    what);
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[i];
-		if (s->coalitions[i].seats == 0 || c->color == NULL)
+		if (s->coalitions[i].seats == 0)
 			continue;
-		CHECK_EQ_U(group_seats(svg, c->id, c->color),
+		/* Every coalition in the colour all views draw
+		 * (lib/palette.c), its own where the definition gives one. */
+		CHECK_EQ_U(group_seats(svg, c->id, c->shown.hex),
 		    s->coalitions[i].seats, "%s: %s's seats in %s", what, c->id,
-		    c->color);
+		    c->shown.hex);
+		CHECK(c->color == NULL || c->shown.source ==
+		    TALLY_COLOR_ADJUSTED || strcasecmp(c->color,
+		    c->shown.hex) == 0, "%s: %s keeps its own colour", what,
+		    c->id);
+		/* No two coalitions with seats look alike. */
+		for (j = 0; j < i; j++)
+			CHECK(s->coalitions[j].seats == 0 ||
+			    !tally_color_is_near(c->shown.hex,
+			    e->coalitions[j].shown.hex), "%s: %s (%s) and %s "
+			    "(%s) are near-identical", what, c->id,
+			    c->shown.hex, e->coalitions[j].id,
+			    e->coalitions[j].shown.hex);
 	}
 	CHECK_EQ_U(s->seats_pending > 0, strstr(svg, "class=\"pending\"") !=
 	    NULL, "%s: pending seats drawn when there are some", what);

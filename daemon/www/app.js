@@ -13,7 +13,9 @@
   'use strict';
 
   var RTL = ['ar', 'he', 'fa', 'ur', 'ps', 'yi', 'dv', 'ckb', 'sd', 'ug'];
-  var FALLBACK = ['#78909c', '#90a4ae', '#607d8b', '#b0bec5', '#546e7a', '#a1887f'];
+  /* The daemon sends every coalition's colour (lib/palette.c); this grey
+   * only stands in for an id the definition does not know. */
+  var UNKNOWN_COLOR = '#8a8f98';
   var RANK_ROWS = 12;
   var SVGNS = 'http://www.w3.org/2000/svg';
 
@@ -42,7 +44,10 @@
       reported: 'أُعلن', note: 'ملاحظة', changed: 'التغيير', no_history: 'لا نتائج بعد',
       seat_n: 'المقعد {n}', remainder: 'الباقي', others: 'أخرى', stations_of: '{r} من {t}',
       moved: 'تحرك', nothing_moved: 'لا تغيير في المقاعد', seats_word: 'مقاعد',
-      unknown_province: 'لا توجد محافظة بهذا المعرّف'
+      unknown_province: 'لا توجد محافظة بهذا المعرّف',
+      no_station_counts: 'لا أعداد للمحطات', stations_in: '{r} من {t} في {n} من {m} محافظات',
+      resynced: 'أُعيد الاتصال: ما فات من الإصدار {a} إلى {b}، من السجل',
+      from_history: 'من السجل'
     }
   };
   var EN = {
@@ -67,7 +72,10 @@
     received: 'received', reported: 'reported', note: 'note', changed: 'changed',
     no_history: 'No results yet', seat_n: 'seat {n}', remainder: 'remainder', others: 'Others',
     stations_of: '{r} of {t}', moved: 'moved', nothing_moved: 'no seat moved', seats_word: 'seats',
-    unknown_province: 'No province with this id'
+    unknown_province: 'No province with this id',
+    no_station_counts: 'no station counts', stations_in: '{r} of {t} in {n} of {m} provinces',
+    resynced: 'reconnected: versions {a} to {b} caught up from the history',
+    from_history: 'from the history'
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -76,7 +84,7 @@
     lang: 'en', election: null, co: {}, pv: {}, lb: null, prevLb: null, tickLb: null,
     provinces: null, provEtag: null, lbEtag: null, showAll: false,
     sort: { key: 'name', dir: 1 }, pendingTies: {}, drill: null,
-    lbs: {}, frame: 0, dirty: {}, provBusy: false, provAgain: false, mode: 'connecting'
+    lbs: {}, list2co: {}, resync: false, frame: 0, dirty: {}, provBusy: false, provAgain: false, mode: 'connecting'
   };
 
   function t(key, args) {
@@ -103,8 +111,7 @@
   }
   function coColor(id) {
     var c = S.co[id];
-    if (!c) return FALLBACK[0];
-    return c.color || FALLBACK[c.index % FALLBACK.length];
+    return (c && c.color) || UNKNOWN_COLOR;
   }
   function pvName(id) { var p = S.pv[id]; return p ? named(p) : id; }
   function setText(el, s) { if (el.textContent !== s) { el.textContent = s; return true; } return false; }
@@ -379,14 +386,36 @@
     setText($('stat-votes'), num(counted));
     setText($('stat-provinces'), num(lb.provinces.reporting) + ' / ' + num(lb.provinces.total));
     setText($('stat-final'), num(lb.provinces.final));
-    var st = lb.stations || { total: 0 };
-    $('stat-stations-box').hidden = !st.total;
-    if (st.total) setText($('stat-stations'), pct(Math.round(10000 * st.reporting / st.total) / 100) + ' (' + t('stations_of', { r: num(st.reporting), t: num(st.total) }) + ')');
+    renderStations();
     setText($('stat-seats'), num(lb.seats.allocated) + ' / ' + num(lb.seats.total) + (lb.seats.pending ? ' (+' + num(lb.seats.pending) + ' ' + t('pending') + ')' : ''));
     setText($('version'), String(lb.version));
     var u = $('updated');
     setText(u, when(lb.updated_at));
     if (lb.updated_at) u.setAttribute('datetime', lb.updated_at);
+  }
+
+  /*
+   * Stations reporting, nationally: a percentage only when every province
+   * sent station counts; otherwise the counts and which provinces they
+   * cover (68.89 % of the stations of 5 provinces is not 68.89 % of the
+   * country's).  From /v1/provinces, where each province says its own.
+   */
+  function renderStations() {
+    var box = $('stat-stations-box'), dd = $('stat-stations');
+    if (!S.provinces) { box.hidden = true; return; }
+    var r = 0, tot = 0, with_ = [];
+    S.provinces.forEach(function (p) {
+      if (p.stations && p.stations.total) {
+        r += p.stations.reporting; tot += p.stations.total; with_.push(p);
+      }
+    });
+    box.hidden = !tot;
+    if (!tot) return;
+    var all = with_.length === S.provinces.length;
+    setText(dd, all ? pct(Math.round(10000 * r / tot) / 100) + ' (' + t('stations_of', { r: num(r), t: num(tot) }) + ')' :
+      t('stations_in', { r: num(r), t: num(tot), n: num(with_.length), m: num(S.provinces.length) }));
+    dd.setAttribute('data-covers', all ? 'all' : with_.map(function (p) { return p.id; }).join(' '));
+    dd.title = all ? '' : with_.map(function (p) { return pvName(p.id); }).join(', ');
   }
 
   function rankRow(c) {
@@ -445,16 +474,22 @@
   /* ---- provinces ---- */
 
   var STATUS_ORDER = { none: 0, partial: 1, final: 2 };
+  /*
+   * How far a province's count is, from real counts only: its stations
+   * reporting, or 1 once final, 0 before anything.  A partial count without
+   * station counts is unknown (null): no bar is drawn rather than a guess.
+   */
   function progressOf(p) {
     if (p.stations && p.stations.total) return p.stations.reporting / p.stations.total;
-    return p.status === 'final' ? 1 : p.status === 'partial' ? 0.5 : 0;
+    if (p.status === 'final') return 1;
+    return p.revision ? null : 0;
   }
   function sortKey(p) {
     switch (S.sort.key) {
       case 'leader': return p.leader ? coShort(p.leader.coalition) : '\uffff';
       case 'seats': return p.seats;
       case 'status': return STATUS_ORDER[p.status] || 0;
-      case 'progress': return progressOf(p);
+      case 'progress': var pr = progressOf(p); return pr === null ? -1 : pr;
       default: return pvName(p.id);
     }
   }
@@ -471,11 +506,13 @@
     tr.appendChild(el('td', 'num'));
     tr.appendChild(el('td', 'status'));
     var pc = el('td', 'progress-cell');
+    var box = el('div', 'progress-box');
     var bar = el('span', 'progress');
     bar.setAttribute('aria-hidden', 'true');
     bar.appendChild(el('i'));
-    pc.appendChild(bar);
-    pc.appendChild(el('span'));
+    box.appendChild(bar);
+    box.appendChild(el('span', 'pct'));
+    pc.appendChild(box);
     tr.appendChild(pc);
     return tr;
   }
@@ -510,9 +547,12 @@
         c[3].className = 'status status-' + status;
         if (rows[p.id]) flash(c[3]);
       }
-      var pr = progressOf(p);
-      c[4].firstChild.firstChild.style.width = Math.round(pr * 100) + '%';
-      setText(c[4].lastChild, p.stations && p.stations.total ? pct(Math.round(pr * 10000) / 100) : '');
+      var pr = progressOf(p), box = c[4].firstChild;
+      box.classList.toggle('unknown', pr === null);
+      box.firstChild.firstChild.style.width = pr === null ? '0' : Math.round(pr * 100) + '%';
+      setText(box.lastChild, pr === null ? '–' : p.stations && p.stations.total ? pct(Math.round(pr * 10000) / 100) : '');
+      box.title = pr === null ? t('no_station_counts') : p.stations && p.stations.total ?
+        t('stations_of', { r: num(p.stations.reporting), t: num(p.stations.total) }) : '';
     });
   }
   function setupSort() {
@@ -554,9 +594,84 @@
       if (p.correction) li.appendChild(el('span', 'tag correction', t('correction')));
     });
     li.appendChild(document.createTextNode(' — ' + (moves || t('nothing_moved'))));
-    var ol = $('ticker');
-    ol.insertBefore(li, ol.firstChild);
+    li.setAttribute('data-version', version);
+    addTick(li, lb.updated_at || '');
+  }
+
+  /*
+   * The ticker, newest first: an entry goes where its time puts it, so
+   * entries caught up from the history and live ones interleave right.
+   */
+  function addTick(li, at) {
+    var ol = $('ticker'), before = null;
+    li.setAttribute('data-at', at);
+    for (var n = ol.firstChild; n; n = n.nextSibling)
+      if ((n.getAttribute('data-at') || '') <= at) { before = n; break; }
+    ol.insertBefore(li, before);
     while (ol.children.length > 40) ol.removeChild(ol.lastChild);
+  }
+
+  /*
+   * Entries from a province's history (/v1/provinces/{id}/history): one
+   * per revision after `after`, with what moved in that province's seats.
+   * The ticker is seeded this way when the page opens after results came
+   * in, and catches up this way after a reconnect or a gap in the versions,
+   * so what happened meanwhile is listed one revision at a time.
+   */
+  function historyTicks(pid, after) {
+    return getJSON('/v1/provinces/' + encodeURIComponent(pid) + '/history').then(function (h) {
+      return (h && h.revisions || []).filter(function (r) { return r.revision > after; }).map(function (r) {
+        return { pid: pid, r: r };
+      });
+    }).catch(function () { return []; });
+  }
+  function historyTick(x) {
+    var r = x.r, li = el('li', 'from-history');
+    li.setAttribute('data-province', x.pid);
+    li.setAttribute('data-revision', r.revision);
+    li.title = t('from_history');
+    li.appendChild(el('span', 'v', when(r.received_at) + ' · '));
+    var a = el('a', '', pvName(x.pid));
+    a.href = '#/provinces/' + encodeURIComponent(x.pid);
+    li.appendChild(a);
+    li.appendChild(document.createTextNode(' ' + t('revision') + ' ' + r.revision + (r.status ? ' (' + t(r.status) + ')' : '')));
+    if (Object.keys(r.changed || {}).some(function (k) { return r.changed[k] < 0; }))
+      li.appendChild(el('span', 'tag correction', t('correction')));
+    var by = {};
+    Object.keys(r.seats_moved || {}).forEach(function (l) {
+      var c = S.list2co[l] || l;
+      by[c] = (by[c] || 0) + r.seats_moved[l];
+    });
+    var moves = Object.keys(by).filter(function (c) { return by[c]; })
+      .sort(function (p, q) { return by[q] - by[p] || (p < q ? -1 : 1); })
+      .map(function (c) { return coShort(c) + ' ' + signed(by[c]); }).join(', ');
+    li.appendChild(document.createTextNode(' — ' + (moves || t('nothing_moved'))));
+    addTick(li, r.received_at || '');
+  }
+  /* Provinces (id: revision after which to list) into the ticker; at most
+   * the 20 most recent, and of their revisions only those newer than the
+   * latest of any province left out, so the list has no hole. */
+  function catchUp(want) {
+    var ids = Object.keys(want).sort(function (a, b) {
+      var x = provAt(a), y = provAt(b);
+      return x < y ? 1 : x > y ? -1 : 0;
+    });
+    var cutoff = ids.length > 20 ? provAt(ids[20]) : '';
+    return Promise.all(ids.slice(0, 20).map(function (id) { return historyTicks(id, want[id]); })).then(function (lists) {
+      var all = [].concat.apply([], lists).filter(function (x) { return (x.r.received_at || '') >= cutoff; });
+      /* received_at has whole seconds and the histories no version: in
+       * the same second, a later revision is taken as the later event. */
+      all.sort(function (a, b) {
+        var x = a.r.received_at || '', y = b.r.received_at || '';
+        return x < y ? -1 : x > y ? 1 : a.r.revision - b.r.revision;
+      });
+      all.slice(-40).forEach(historyTick);
+      return all.length;
+    });
+  }
+  function provAt(id) {
+    var p = (S.provinces || []).find(function (x) { return x.id === id; });
+    return p && p.received_at || '';
   }
 
   /* ---- fetching ---- */
@@ -578,9 +693,33 @@
     S.provBusy = true;
     getJSON('/v1/provinces', 'provEtag').then(function (j) {
       if (j) {
-        var old = {};
+        var old = {}, first = !S.provinces, gap = S.provVersion !== undefined && j.version > S.provVersion + 1;
         (S.provinces || []).forEach(function (p) { old[p.id] = p; });
-        if (S.provinces !== j.provinces && Object.keys(old).length && S.lb) {
+        var from = S.provVersion;
+        S.provVersion = j.version;
+        if (first || gap || S.resync) {
+          /* Opened late, a reconnect, or versions went by unseen: the
+           * ticker takes what happened from the provinces' histories. */
+          var want = {};
+          j.provinces.forEach(function (p) {
+            var o = old[p.id] ? old[p.id].revision : 0;
+            if (p.revision > o) want[p.id] = o;
+          });
+          var resync = S.resync;
+          S.resync = false;
+          S.provinces = j.provinces;
+          /* The next live entry's seat moves count from here. */
+          S.tickLb = S.lbs[j.version] || S.lb || S.tickLb;
+          catchUp(want).then(function () {
+            if (!resync || from === undefined) return;
+            var li = el('li', 'resync', t('resynced', { a: num(from + 1), b: num(j.version) }));
+            li.setAttribute('role', 'status');
+            /* Above what it caught up, whatever the two clocks say. */
+            var top = $('ticker').firstChild, now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+            var at = top && top.getAttribute('data-at') > now ? top.getAttribute('data-at') : now;
+            addTick(li, at);
+          });
+        } else if (S.provinces !== j.provinces && Object.keys(old).length && S.lb) {
           /* A correction is a newer revision that lowers the count. */
           var ch = j.provinces.filter(function (p) { return old[p.id] && old[p.id].revision !== p.revision; })
             .map(function (p) {
@@ -647,7 +786,7 @@
         renderHemicycle(S.lb);
         renderRanking(S.lb, S.prevLb);
       }
-      if (d.provinces || d.all) renderProvinces();
+      if (d.provinces || d.all) { renderProvinces(); renderStations(); }
       /* For measurements (bench/page): the first complete render. */
       if (!S.rendered && S.lb && S.provinces && window.performance && performance.mark) {
         S.rendered = true;
@@ -677,6 +816,17 @@
      * from /v1/provinces, which the next `leaderboard` asks for anyway
      * (one request at a time, however fast versions come).
      */
+    /*
+     * The daemon keeps no events between versions: a reconnect whose
+     * Last-Event-ID is not the current version gets a `snapshot`.  Having
+     * shown an older version, the page then catches up from the provinces'
+     * histories and says so in the ticker.
+     */
+    es.addEventListener('snapshot', function (e) {
+      var v;
+      try { v = JSON.parse(e.data).version; } catch (x) { return; }
+      if (S.lb && v !== S.lb.version) S.resync = true;
+    });
     es.addEventListener('leaderboard', function (e) {
       var lb;
       try { lb = JSON.parse(e.data); } catch (x) { return; }
@@ -698,6 +848,8 @@
     function once() {
       var started = Date.now();
       getJSON('/v1/leaderboard?wait=25', 'lbEtag').then(function (lb) {
+        /* Back after failures: whatever went by is caught up, visibly. */
+        if (fails && lb && S.lb && lb.version !== S.lb.version) S.resync = true;
         fails = 0;
         setConn('polling');
         if (lb) {
@@ -834,7 +986,13 @@
   function start() {
     getJSON('/v1/election').then(function (e) {
       S.election = e;
-      e.coalitions.forEach(function (c, i) { c.index = i; S.co[c.id] = c; });
+      S.list2co = {};
+      e.coalitions.forEach(function (c, i) {
+        c.index = i;
+        S.co[c.id] = c;
+        S.list2co[c.id] = c.id;
+        (c.aliases || []).forEach(function (a) { S.list2co[a] = c.id; });
+      });
       e.provinces.forEach(function (p) { S.pv[p.id] = p; });
       setupLang();
       setupSort();

@@ -14,6 +14,7 @@
 
 #include <tally/diag.h>
 #include <tally/frac.h>
+#include <tally/palette.h>
 
 struct json_t;
 
@@ -88,6 +89,7 @@ struct tally_coalition {
 	char		*name;
 	char		*short_name;
 	char		*color;		/* "#rrggbb" or NULL */
+	struct tally_color shown;	/* what every view draws (tally/palette.h) */
 	char	       **aliases;	/* other list ids it runs under */
 	size_t		 n_aliases;
 	size_t		 index;		/* position in election->coalitions */

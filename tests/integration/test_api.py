@@ -491,16 +491,16 @@ class Csv(ApiTest):
     def test_leaderboard_csv(self):
         r, rows = self.fetch("/v1/leaderboard.csv")
         self.assertEqual(rows[0], ["rank", "id", "name", "short", "votes",
-                                   "share", "seats", "tied_for"])
+                                   "share", "seats", "tied_for", "color"])
         self.assertIn(b'"Red, ""United"" Left"', r.body)
         lb = self.d.get("/v1/leaderboard").json()
         self.assertEqual(len(rows), 1 + len(lb["coalitions"]))
         for row, c in zip(rows[1:], lb["coalitions"]):
-            self.assertEqual(len(row), 8)
+            self.assertEqual(len(row), 9)
             self.assertEqual(row, [str(c["rank"]), c["id"], c["name"],
                                    c["short"], str(c["votes"]),
                                    "%.2f" % c["share"], str(c["seats"]),
-                                   str(c["tied_for"])])
+                                   str(c["tied_for"]), c["color"]])
 
     def test_provinces_csv(self):
         r, rows = self.fetch("/v1/provinces.csv")

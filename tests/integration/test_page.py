@@ -425,6 +425,283 @@ class Browser(CheckedDaemonTest):
         self.shot("arabic.png")
         self.assertEqual(self.console_errors(d), [])
 
+    # Every element of a card inside the card; every cell's text inside its
+    # cell (a clipped leading digit turned 87.50 into "37.50" in Arabic).
+    OVERFLOW_JS = """
+    var bad = [];
+    function inside(r, c) {
+      return r.left >= c.left - 0.5 && r.right <= c.right + 0.5;
+    }
+    function what(e) {
+      return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+        (e.className && e.className.baseVal === undefined && e.className ?
+         '.' + e.className : '') + ' "' + (e.textContent || '').slice(0, 30) +
+        '"';
+    }
+    document.querySelectorAll('.card, .headline, .top, .scroll').forEach(
+        function (card) {
+      if (!card.getClientRects().length) return;
+      var c = card.getBoundingClientRect();
+      if (c.right > window.innerWidth + 0.5 || c.left < -0.5)
+        bad.push('card ' + what(card) + ' leaves the window: ' +
+                 c.left + '..' + c.right + ' of ' + window.innerWidth);
+      card.querySelectorAll('*').forEach(function (e) {
+        if (!e.getClientRects().length || e.closest('.sr, [hidden]')) return;
+        var r = e.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) return;
+        var box = card.classList.contains('scroll') ? card : c;
+        if (card.classList.contains('scroll')) return;
+        if (!inside(r, c))
+          bad.push(what(e) + ' ' + r.left.toFixed(1) + '..' +
+                   r.right.toFixed(1) + ' outside its card ' +
+                   c.left.toFixed(1) + '..' + c.right.toFixed(1));
+      });
+    });
+    document.querySelectorAll('#provinces td, #provinces th, #ranking td, ' +
+                              '#ranking th').forEach(function (td) {
+      if (!td.getClientRects().length) return;
+      var c = td.getBoundingClientRect();
+      td.querySelectorAll('*').forEach(function (e) {
+        if (!e.getClientRects().length || e.closest('.sr')) return;
+        var r = e.getBoundingClientRect();
+        if (r.width && !inside(r, c))
+          bad.push(what(e) + ' ' + r.left.toFixed(1) + '..' +
+                   r.right.toFixed(1) + ' outside its cell ' +
+                   c.left.toFixed(1) + '..' + c.right.toFixed(1));
+      });
+    });
+    var sw = document.documentElement.scrollWidth;
+    if (sw > document.documentElement.clientWidth)
+      bad.push('horizontal scroll: ' + sw + ' > ' +
+               document.documentElement.clientWidth);
+    return bad;
+    """
+
+    def overflow_at(self, url, widths, ready, shots=()):
+        drv = self.driver
+        problems = []
+        for w in widths:
+            drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": w, "height": 900, "deviceScaleFactor": 1,
+                "mobile": w < 600})
+            drv.get(url)
+            self.wait(ready, what="the page at %d px" % w)
+            # The provinces and the ticker are laid out when seen
+            # (content-visibility): bring them into view first.
+            drv.execute_script("window.scrollTo(0, document.body"
+                               ".scrollHeight);")
+            time.sleep(0.4)
+            for p in drv.execute_script(self.OVERFLOW_JS)[:8]:
+                problems.append("%d px: %s" % (w, p))
+            if w in shots:
+                drv.execute_script("window.scrollTo(0, 0);")
+                h = drv.execute_script(
+                    "return document.documentElement.scrollHeight")
+                drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                    "width": w, "height": min(h, 5000),
+                    "deviceScaleFactor": 1, "mobile": w < 600})
+                time.sleep(0.4)
+                drv.execute_script("window.scrollTo(0, 0);")
+                png = drv.execute_cdp_cmd("Page.captureScreenshot", {
+                    "format": "png"})
+                import base64
+                with open(os.path.join(self.artifacts, shots[w]), "wb") as f:
+                    f.write(base64.b64decode(png["data"]))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return problems
+
+    def test_no_overflow_from_360_to_1920_px(self):
+        """LTR (Spain, long names, 52 provinces) and RTL (Iraq in Arabic,
+        stations counted): nothing wider than its card, no cell's text
+        outside its cell, no horizontal scroll."""
+        widths = (360, 414, 560, 561, 640, 768, 900, 901, 1024, 1280, 1440,
+                  1920)
+        d = self.start(os.path.join(ES, "election.json"))
+        r = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        problems = self.overflow_at(
+            "http://127.0.0.1:%d/" % d.port, widths,
+            "document.querySelectorAll('#provinces [data-province]').length"
+            " === 52 && document.querySelectorAll('#hemicycle .seat')"
+            ".length === 350", shots={1280: "overflow-ltr-1280.png"})
+        d2 = self.start(DEFAULT_ELECTION)
+        batch = iraq_results(share=1.0)
+        for x in batch["results"]:
+            # 87.50 % of stations: the leading digit must stay.
+            x["stations"] = {"reporting": 3500, "total": 4000}
+        r = d2.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        problems += self.overflow_at(
+            "http://127.0.0.1:%d/?lang=ar" % d2.port, widths,
+            "document.querySelectorAll('#provinces [data-province]').length"
+            " === 23 && document.documentElement.dir === 'rtl'",
+            shots={1280: "overflow-rtl-1280.png", 768: "overflow-rtl-768.png",
+                   360: "overflow-rtl-360.png"})
+        self.assertEqual(problems, [], "\n".join(problems))
+        self.assertEqual(self.console_errors(d2), [])
+
+    def test_progress_only_from_real_counts(self):
+        """A partial count without station counts gets no bar (it had a
+        made-up half bar); the national stations figure is a percentage
+        only when every province sent station counts, and otherwise says
+        which provinces it covers (it read "68.89 % of stations" for 5 of
+        23)."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results(share=1.0)
+        with_stations = []
+        for i, x in enumerate(batch["results"]):
+            if i % 4 == 0:
+                with_stations.append(x["province"])
+                x["stations"] = {"reporting": 30, "total": 40}
+            else:
+                del x["stations"]
+        plain_partial = batch["results"][1]
+        plain_partial["status"] = "partial"
+        plain_final = batch["results"][2]
+        plain_final["status"] = "final"
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("document.querySelectorAll('#provinces [data-province]')"
+                  ".length === 23")
+        time.sleep(0.3)
+
+        def bar(pid):
+            """[bar visible, its fill's width, the cell's text]"""
+            return drv.execute_script(
+                "var c = document.querySelector('#provinces tr[data-province="
+                "\"' + arguments[0] + '\"] td.progress-cell'), "
+                "b = c.querySelector('.progress'); return [getComputedStyle(b)"
+                ".visibility !== 'hidden', b.querySelector('i').style.width, "
+                "c.textContent]", pid)
+        vis, width, text = bar(plain_partial["province"])
+        self.assertFalse(vis and width not in ("0", "0%", ""),
+                         "a bar of %s for a partial count without station "
+                         "counts" % width)
+        self.assertEqual(text, "\u2013")
+        self.assertEqual(bar(plain_final["province"])[:2], [True, "100%"])
+        self.assertEqual(bar(with_stations[0]), [True, "75%",
+                                                 "75.00\u00a0%"])
+        # Nationally: the counts and the provinces they cover, no percent.
+        self.wait("!document.getElementById('stat-stations-box').hidden")
+        text, covers = drv.execute_script(
+            "var e = document.getElementById('stat-stations'); "
+            "return [e.textContent, e.dataset.covers]")
+        n = len(with_stations)
+        self.assertEqual(text, "%d of %d in %d of 23 provinces" % (
+            30 * n, 40 * n, n))
+        self.assertNotIn("%", text)
+        self.assertEqual(sorted(covers.split()), sorted(with_stations))
+        # Every province with station counts: a national percentage.
+        for x in batch["results"]:
+            x["revision"] = 2
+            x["stations"] = {"reporting": 30, "total": 40}
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait("document.getElementById('stat-stations').dataset.covers"
+                  " === 'all'", what="all provinces with station counts")
+        self.assertEqual(drv.execute_script(
+            "return document.getElementById('stat-stations').textContent"),
+            "75.00\u00a0% (690 of 920)")
+        self.assertEqual(self.console_errors(d), [])
+
+    def spain_with_corrections(self, d):
+        """Spain as one batch, then three more versions: Zaragoza's
+        correction (Cs takes a PSOE seat), Madrid and Sevilla again."""
+        r = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        entries = {x["province"]: x for x in load(os.path.join(
+            ES, "results.json"))["results"]}
+
+        def again(pid, rev, moves):
+            x = dict(entries[pid], revision=rev)
+            x["votes"] = dict(x["votes"])
+            for k, v in moves.items():
+                x["votes"][k] += v
+            del x["province"]
+            r = d.request("POST", "/v1/provinces/%s/results" % pid, body=x,
+                          headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        return again
+
+    def test_ticker_seeded_from_history(self):
+        """Opened after results came in, the ticker lists them, newest
+        first, with the correction and the seat it moved (it was empty)."""
+        d = self.start(os.path.join(ES, "election.json"))
+        again = self.spain_with_corrections(d)
+        # received_at counts whole seconds, and a history says no version:
+        # a second apart, the order is known.
+        for pid, moves in (("28", {"000096": 500}), ("41", {"000096": 300}),
+                           ("50", {"000022": 100, "000096": -100})):
+            time.sleep(1.05)
+            again(pid, 2, moves)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("document.querySelectorAll('#ticker li').length >= 4",
+                  what="the ticker seeded from the history")
+        first = drv.execute_script(
+            "var li = document.querySelector('#ticker li'); return "
+            "[li.dataset.province, li.dataset.revision, li.textContent, "
+            "!!li.querySelector('.tag.correction')]")
+        self.assertEqual(first[:2], ["50", "2"])
+        self.assertIn("Zaragoza", first[2])
+        self.assertIn("Cs +1", first[2])
+        self.assertTrue(first[3], "the correction is marked")
+        order = drv.execute_script(
+            "return Array.from(document.querySelectorAll('#ticker li'))"
+            ".slice(0, 3).map(function (l) { return l.dataset.province; })")
+        self.assertEqual(order, ["50", "41", "28"])
+        self.assertLessEqual(drv.execute_script(
+            "return document.querySelectorAll('#ticker li').length"), 40)
+        self.assertEqual(self.console_errors(d), [])
+
+    def test_reconnect_catches_up(self):
+        """Versions published while the page was cut off are listed one by
+        one from the histories after it reconnects, under a visible line
+        saying it caught up (before, the stream's snapshot was ignored)."""
+        d = self.start(os.path.join(ES, "election.json"))
+        if not d.has_events:
+            self.skipTest("this daemon has no /v1/events")
+        again = self.spain_with_corrections(d)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("document.getElementById('conn').dataset.state === 'live'"
+                  " && document.getElementById('version').textContent === "
+                  "'1'", what="live at version 1")
+        n0 = drv.execute_script(
+            "return document.querySelectorAll('#ticker li').length")
+        d.stop()
+        self.wait("document.getElementById('conn').dataset.state !== 'live'",
+                  what="the page notices the daemon went away")
+        d.start()
+        again("28", 2, {"000096": 500})
+        again("41", 2, {"000096": 300})
+        again("50", 2, {"000022": 100, "000096": -100})
+        self.wait("document.getElementById('version').textContent === '4'",
+                  timeout=15, what="version 4 after the reconnect")
+        self.wait("document.querySelector('#ticker li.resync')", timeout=5,
+                  what="a visible line: caught up after the reconnect")
+        got = drv.execute_script(
+            "return Array.from(document.querySelectorAll('#ticker "
+            "li.from-history')).map(function (l) { return l.dataset.province"
+            " + ':' + l.dataset.revision; })")
+        for x in ("28:2", "41:2", "50:2"):
+            self.assertIn(x, got)
+        self.assertIn("versions 2 to 4", drv.execute_script(
+            "return document.querySelector('#ticker li.resync').textContent"))
+        self.assertEqual(drv.execute_script(
+            "return document.querySelector('#ticker li').className"),
+            "resync", "the line is above what it caught up")
+        self.assertGreater(drv.execute_script(
+            "return document.querySelectorAll('#ticker li').length"), n0)
+        self.shot("reconnect.png")
+
 
 if __name__ == "__main__":
     main()
