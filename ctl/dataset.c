@@ -697,7 +697,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 	FILE *f;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:vh", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(ctl, argc, argv, "o:vh", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
