@@ -5,6 +5,8 @@
 
 #include <tally/state.h>
 
+#include "tally-private.h"
+
 static void	levelling(struct tally_state *s, size_t changed);
 
 struct tally_state *
@@ -334,50 +336,6 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	if (s->provinces[province].n_lot_order > 0) {
 		in->lot_order = s->provinces[province].lot_order;
 		in->n_lot = s->provinces[province].n_lot_order;
-	}
-	return true;
-}
-
-void
-tally_lot_destroy(struct tally_lot *lot)
-{
-	if (lot == NULL)
-		return;
-	free(lot->by);
-	free(lot);
-}
-
-/* The index of list `id` in f, or SIZE_MAX. */
-static size_t
-list_index(const struct tally_feed *f, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < f->n_lists; i++)
-		if (strcmp(f->lists[i].id, id) == 0)
-			return i;
-	return SIZE_MAX;
-}
-
-/*
- * Does the lot order exactly the lists tied in r (f's lists)?  Fills
- * order[] with their indices when it does.
- */
-bool
-tally_lot_matches(const struct tally_lot *lot, const struct tally_feed *f,
-    const struct tally_seat_result *r, size_t *order)
-{
-	size_t i, j;
-
-	if (r->pending == 0 || r->n_tied != lot->n)
-		return false;
-	for (i = 0; i < lot->n; i++) {
-		if ((order[i] = list_index(f, lot->order[i])) == SIZE_MAX)
-			return false;
-		for (j = 0; j < r->n_tied && r->tied[j] != order[i]; j++)
-			;
-		if (j == r->n_tied)
-			return false;
 	}
 	return true;
 }
@@ -949,7 +907,7 @@ tally_state_lot_check(const struct tally_state *s, const struct tally_lot *lot,
 		    (unsigned long long)lot->revision, (unsigned long long)have);
 	for (i = 0; i < lot->n; i++) {
 		snprintf(ptr, sizeof(ptr), "/order/%zu", i);
-		if ((order[i] = list_index(cur->feed, lot->order[i])) == SIZE_MAX)
+		if ((order[i] = tally_feed_list_index(cur->feed, lot->order[i])) == SIZE_MAX)
 			return tally_error_set(err, TALLY_ERROR_INVALID,
 			    "unknown_list", ptr, "list %s has no votes in "
 			    "revision %llu of %s", lot->order[i],

@@ -24,6 +24,10 @@ void	tally_buf_str(struct tally_buf *b, const char *s);
 void	tally_buf_uint(struct tally_buf *b, uint64_t v);
 
 struct tally_state;
+struct tally_feed;
+
+/* The index of list `id` in f's lists, or SIZE_MAX. */
+size_t	tally_feed_list_index(const struct tally_feed *f, const char *id);
 
 /* The national order of coalitions: seats desc, votes desc, id asc (new
  * array of coalition indices; NULL on allocation failure). */
@@ -31,5 +35,21 @@ size_t	*tally_ranking(const struct tally_state *s);
 
 /* "an object", "an integer", ... for messages about JSON values. */
 const char	*tally_json_kind(const struct json_t *v);
+
+/*
+ * Build "base/key" into buf (len bytes), the key escaped as RFC 6901 says
+ * (~ as ~0, / as ~1); a pointer too long for buf is cut.  Returns buf.
+ */
+const char	*tally_ptr_key(char *buf, size_t len, const char *base,
+		    const char *key);
+
+struct tally_error;
+
+/*
+ * An integer in [min, max] at JSON pointer p: integers only, never a float
+ * or a string.  0, or -1 with err (wrong_type, out_of_range).
+ */
+int	tally_json_uint(const struct json_t *v, const char *p, uint64_t min,
+	    uint64_t max, uint64_t *out, struct tally_error *err);
 
 #endif

@@ -24,6 +24,7 @@
 #include <tally/error.h>
 #include <tally/feed.h>
 #include <tally/levelling.h>
+#include <tally/lot.h>
 #include <tally/seats.h>
 
 struct tally_coalition_total {
@@ -82,33 +83,6 @@ struct tally_revision {
  */
 typedef struct tally_feed *(*tally_revision_loader)(void *ctx,
     const struct tally_revision *rev, char *received_at);
-
-#define TALLY_LOT_MAX	64	/* lists one lot may order */
-
-/*
- * The order drawn by lot for a province's pending tie, first drawn first.
- * It is in force while the province's tie is the one it was drawn for: the
- * same lists tied (a later revision that changes the tie makes it stale).
- */
-struct tally_lot {
-	size_t		 province;
-	const char	*province_id;	/* borrowed from the election */
-	uint64_t	 revision;	/* the revision it was drawn for */
-	size_t		 n;
-	const char	*order[TALLY_LOT_MAX];	/* list ids, borrowed from the
-						 * election */
-	char		 received_at[40];
-	char		*by;		/* token label (owned) or NULL */
-};
-
-void	tally_lot_destroy(struct tally_lot *lot);
-/*
- * A lot body {"revision": n, "order": [list ids]} for `province` (borrowed):
- * a new lot (tally_lot_destroy), or NULL with err (422 kinds: wrong_type,
- * unknown_field, missing_field, out_of_range, unknown_list).
- */
-struct tally_lot *tally_lot_parse(const struct tally_election *e,
-	    size_t province, struct json_t *body, struct tally_error *err);
 
 struct tally_province_state {
 	struct tally_revision	*revisions;	/* history, oldest first */
@@ -287,14 +261,6 @@ int	tally_state_lot_check(const struct tally_state *s,
  */
 int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	    struct tally_error *err);
-/*
- * Does `lot` order exactly the lists tied for r's pending seats (r computed
- * without a lot, for f's lists)?  Then order[] (TALLY_LOT_MAX entries)
- * holds their indices in f, for tally_seat_input.lot_order.
- */
-bool	tally_lot_matches(const struct tally_lot *lot,
-	    const struct tally_feed *f, const struct tally_seat_result *r,
-	    size_t *order);
 /* The province's newest lot, or NULL; *in_force whether it decides now. */
 const struct tally_lot *tally_state_lot(const struct tally_state *s,
 	    size_t province, bool *in_force);
