@@ -61,6 +61,13 @@ tally_state_create(const struct tally_election *e)
 			tally_state_destroy(s);
 			return NULL;
 		}
+		if ((s->levelling_votes_ = calloc(nc,
+		    sizeof(*s->levelling_votes_))) == NULL ||
+		    (s->levelling_district_ = calloc(nc,
+		    sizeof(*s->levelling_district_))) == NULL) {
+			tally_state_destroy(s);
+			return NULL;
+		}
 		/* Nothing counted yet: the tier starts undecided. */
 		s->levelling->pending = e->levelling.seats;
 		s->seats_pending = e->levelling.seats;
@@ -94,6 +101,8 @@ tally_state_destroy(struct tally_state *s)
 		tally_levelling_finish(s->levelling);
 		free(s->levelling);
 	}
+	free(s->levelling_votes_);
+	free(s->levelling_district_);
 	free(s->provinces);
 	free(s->coalitions);
 	free(s->votes_);
@@ -338,6 +347,13 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 		in->n_lot = s->provinces[province].n_lot_order;
 	}
 	return true;
+}
+
+uint32_t
+tally_levelling_in(const struct tally_state *s, size_t province,
+    size_t coalition)
+{
+	return tally_levelling_seats_in(s->levelling, province, coalition);
 }
 
 const char *
@@ -625,23 +641,46 @@ national_threshold(struct tally_state *s)
 	return true;
 }
 
+/* The levelling tier's view of a province: its snapshot and its seats. */
+static const struct tally_feed *
+levelling_province(const void *ctx, size_t p, const uint32_t **seats)
+{
+	const struct tally_state *s = ctx;
+	const struct tally_revision *cur = tally_state_current(s, p);
+
+	*seats = s->provinces[p].result.seats;
+	return cur ? cur->feed : NULL;
+}
+
 /*
  * Re-compute the levelling tier and move the coalitions' total seats by
- * the difference in their levelling seats.
+ * the difference in their levelling seats.  The tier is handed what it
+ * reads (tally_levelling_input) instead of the state, so that it depends
+ * on nothing above it.
  */
 static void
 levelling(struct tally_state *s, size_t changed)
 {
 	struct tally_levelling_result *r = s->levelling;
+	struct tally_levelling_input in;
 	size_t i;
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < s->election->n_coalitions; i++)
+	for (i = 0; i < s->election->n_coalitions; i++) {
 		s->coalitions[i].seats -= s->coalitions[i].levelling_seats;
+		s->levelling_votes_[i] = s->coalitions[i].votes;
+		s->levelling_district_[i] = s->coalitions[i].district_seats;
+	}
 	s->seats_allocated -= s->election->levelling.seats - r->pending;
 	s->seats_pending -= r->pending;
-	(void)tally_levelling_compute(s, r, changed);
+	in.election = s->election;
+	in.votes = s->levelling_votes_;
+	in.district_seats = s->levelling_district_;
+	in.blank = s->blank;
+	in.province = levelling_province;
+	in.ctx = s;
+	(void)tally_levelling_compute(&in, r, changed);
 	/*
 	 * Any province's levelling seats may have moved: its views changed
 	 * (a finer test would compare the assignment before and after).

@@ -150,8 +150,11 @@ struct tally_state {
 	size_t				 provinces_final;
 	uint64_t			 stations_reporting;
 	uint64_t			 stations_total;
-	/* The levelling tier, when the election has one (else NULL). */
+	/* The levelling tier, when the election has one (else NULL), and
+	 * its inputs per coalition (votes, district seats). */
 	struct tally_levelling_result	*levelling;
+	uint64_t			*levelling_votes_;
+	uint64_t			*levelling_district_;
 	size_t				 provinces_settled;
 	uint64_t			 seats_unreported;	/* provinces with no feed */
 	/* Scratch for allocation inputs (n_coalitions entries each). */
@@ -181,6 +184,10 @@ struct tally_state {
 enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
 			    const struct tally_feed *f, uint64_t *U);
 const char	*tally_uncounted_name(enum tally_uncounted u);
+
+/* Levelling seats of `coalition` assigned to `province` (0 without a tier). */
+uint32_t tally_levelling_in(const struct tally_state *s, size_t province,
+	    size_t coalition);
 
 /* A new empty state for `e` (borrowed: it must outlive the state). */
 struct tally_state	*tally_state_create(const struct tally_election *e);
