@@ -282,6 +282,31 @@ tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    s->election->provinces[f->province].id, result, err);
 }
 
+int
+tally_state_check_post(const struct tally_state *s, const struct tally_feed *f,
+    enum tally_check *result, struct tally_error *err)
+{
+	const struct tally_revision *cur = tally_state_current(s, f->province);
+	const struct tally_feed *prev = cur ? cur->feed : NULL;
+	const char *pid = s->election->provinces[f->province].id;
+
+	if (tally_feed_check(prev, f, pid, result, err) == -1)
+		return -1;
+	if (*result != TALLY_CHECK_NEW)
+		return 0;
+	/*
+	 * Only what would change the tally answers to the rules a new post
+	 * keeps (a repeat was accepted once already).  The effect is
+	 * computed before the feed is journaled (issue 21): a feed the seat
+	 * engine fails on is refused, so that no record can stop the daemon
+	 * at apply or at replay.
+	 */
+	if (tally_feed_check_lists(prev, f, pid, err) == -1 ||
+	    tally_state_check_apply(s, f, err) == -1)
+		return -1;
+	return 0;
+}
+
 /*
  * Does the national threshold decide who takes part in `pv`?  Only where
  * the election's rule is in force: a province's own allocation replaces it

@@ -208,6 +208,17 @@ enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
  */
 int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    enum tally_check *result, struct tally_error *err);
+/*
+ * The one check of a posted feed (live, dry run, a cluster node before it
+ * publishes): tally_state_check, then for a NEW snapshot
+ * tally_feed_check_lists (`list_missing`) and tally_state_check_apply
+ * (`internal`, `out_of_memory`).  0 with *result, or -1 with err.  Changes
+ * nothing.  Replay applies only tally_state_check: journals hold what older
+ * rules accepted.
+ */
+int	tally_state_check_post(const struct tally_state *s,
+	    const struct tally_feed *f, enum tally_check *result,
+	    struct tally_error *err);
 /* The same rule against any previous snapshot (NULL: none) of `province`. */
 int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
 	    const char *province, enum tally_check *result,
