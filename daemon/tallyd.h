@@ -13,6 +13,7 @@
 #include <tally/tally.h>
 
 /* The leaf modules, each with its own header (issue 22). */
+#include "http_strict.h"
 #include "log.h"
 #include "util.h"
 
@@ -512,28 +513,6 @@ void		 server_set_api(struct server *srv, struct api *api);
  */
 int		 server_reload_tls(struct server *srv, const struct config *cf,
 		    struct tally_diag *diag);
-
-/* http_strict.c: HTTP that libmicrohttpd accepts and tallyd refuses */
-
-/* What a header section says about the body that follows. */
-struct http_head {
-	unsigned		 content_length;	/* headers of each */
-	unsigned		 transfer_encoding;
-	unsigned		 host;
-	bool			 chunked_only;	/* every TE is exactly chunked */
-	const char		*content_encoding;	/* or NULL */
-};
-
-/* Is the raw request target free of an encoded NUL or slash in its path? */
-bool		 http_strict_path(const char *raw_uri);
-/*
- * Check the header section of conn (an MHD_Connection, in the headers-only
- * call; version as the access handler got it): NULL and head filled, or why
- * it is refused (a static string).  Relies on how libmicrohttpd 0.9.75
- * parses in place: see the comment in http_strict.c.
- */
-const char	*http_strict_head(void *conn, const char *version,
-		    struct http_head *head);
 
 /* api.c: routing and views of the HTTP API v1 */
 
