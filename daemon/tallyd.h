@@ -13,6 +13,7 @@
 #include <tally/tally.h>
 
 /* The leaf modules, each with its own header (issue 22). */
+#include "auth.h"
 #include "config.h"
 #include "http_strict.h"
 #include "log.h"
@@ -313,33 +314,6 @@ void		 cluster_destroy(struct cluster *cl);
 extern const struct core_log_ops cluster_log_ops;
 /* The Tallyd-Node header's value for core c (a server_set_header fn). */
 const char	*cluster_header(void *c);
-
-/* auth.c: bearer tokens for feeds */
-struct auth;
-struct token;
-
-/*
- * Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one
- * (with `check`, nothing is generated or written).
- */
-struct auth	*auth_create(const struct config *cf,
-		    const struct tally_election *e, bool check,
-		    struct tally_diag *diag);
-void		 auth_destroy(struct auth *a);
-const char	*auth_source(const struct auth *a);
-/* 0 with *who set when the Authorization header holds a known token. */
-int		 auth_check(const struct auth *a, const char *header,
-		    const struct token **who);
-bool		 auth_may_post(const struct token *t, const char *province);
-/*
- * May t make one more request at time `now` (monotonic seconds)?  false
- * with *retry_after (seconds) when it is over its rate.
- */
-bool		 auth_take(const struct auth *a, const struct token *t,
-		    double now, double *retry_after);
-bool		 auth_ready(const struct auth *a, const struct token *t,
-		    double now, double *retry_after);
-const char	*auth_label(const struct token *t);
 
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */
 struct server;
