@@ -959,3 +959,137 @@ tally_feed_list_index(const struct tally_feed *f, const char *id)
 			return i;
 	return SIZE_MAX;
 }
+
+int
+tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, enum tally_check *result, struct tally_error *err)
+{
+	uint64_t have = prev ? prev->revision : 0;
+
+	/*
+	 * Revisions grow strictly per province.  A retry of the current
+	 * revision with the same content is harmless (a client that lost our
+	 * answer); the same revision with other content is a conflict the
+	 * sender must resolve with a higher revision.
+	 */
+	if (f->revision > have) {
+		*result = TALLY_CHECK_NEW;
+		return 0;
+	}
+	if (f->revision == have && prev->canonical_len == f->canonical_len &&
+	    memcmp(prev->canonical, f->canonical, f->canonical_len) == 0) {
+		*result = TALLY_CHECK_DUPLICATE;
+		return 0;
+	}
+	if (f->revision == have)
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "revision_conflict", "/revision", "revision %llu of %s was "
+		    "already accepted with other content; send a correction as "
+		    "revision %llu", (unsigned long long)have, province,
+		    (unsigned long long)have + 1);
+	return tally_error_set(err, TALLY_ERROR_CONFLICT, "stale_revision",
+	    "/revision", "revision %llu of %s is older than the current "
+	    "revision %llu; send revision %llu or higher",
+	    (unsigned long long)f->revision, province, (unsigned long long)have,
+	    (unsigned long long)have + 1);
+}
+
+int
+tally_feed_check_lists(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, struct tally_error *err)
+{
+	char names[256];
+	size_t i, j = 0, missing = 0, first = 0, o = 0;
+
+	if (prev == NULL)
+		return 0;
+	/*
+	 * A feed is a cumulative snapshot: a list left out of it would drop
+	 * to no votes and lose its seats.  Clerks re-posting a partial file
+	 * did exactly that, so a list that had votes must be named, with 0
+	 * when that is the truth.  Both lists are sorted by id: a merge.
+	 */
+	for (i = 0; i < prev->n_lists; i++) {
+		int c = 1;
+		while (j < f->n_lists &&
+		    (c = strcmp(f->lists[j].id, prev->lists[i].id)) < 0)
+			j++;
+		if (j < f->n_lists && c == 0)
+			continue;
+		if (prev->lists[i].votes == 0)
+			continue;
+		if (missing++ == 0)
+			first = i;
+		if (o < sizeof(names)) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s",
+			    o ? ", " : "", prev->lists[i].id);
+			o = w < 0 ? sizeof(names) : o + (size_t)w;
+		}
+	}
+	if (missing == 0)
+		return 0;
+	if (o >= sizeof(names))
+		snprintf(names + sizeof(names) - 5, 5, "...");
+	tally_error_set(err, TALLY_ERROR_INVALID, "list_missing", NULL,
+	    "%zu list%s with votes in revision %llu of %s %s missing from "
+	    "revision %llu: %s; a snapshot is cumulative, name every list (0 "
+	    "if it truly has none)", missing, missing == 1 ? "" : "s",
+	    (unsigned long long)prev->revision, province,
+	    missing == 1 ? "is" : "are", (unsigned long long)f->revision,
+	    names);
+	if (err != NULL)
+		snprintf(err->field, sizeof(err->field), "/votes/%s",
+		    prev->lists[first].id);
+	return -1;
+}
+
+const char *
+tally_uncounted_name(enum tally_uncounted u)
+{
+	switch (u) {
+	case TALLY_UNCOUNTED_FINAL:		return "final";
+	case TALLY_UNCOUNTED_REGISTERED:	return "registered";
+	case TALLY_UNCOUNTED_STATIONS:		return "stations";
+	default:				return "unknown";
+	}
+}
+
+enum tally_uncounted
+tally_uncounted_bound(const struct tally_province *pv,
+    const struct tally_feed *f, uint64_t *U)
+{
+	enum tally_uncounted from = TALLY_UNCOUNTED_UNKNOWN;
+	uint64_t counted = 0, reg;
+	bool has_reg;
+	size_t i;
+
+	*U = 0;
+	if (f != NULL && f->status == TALLY_STATUS_FINAL)
+		return TALLY_UNCOUNTED_FINAL;
+	has_reg = f != NULL && f->has_registered ? true : pv->has_registered;
+	reg = f != NULL && f->has_registered ? f->registered : pv->registered;
+	if (f != NULL) {
+		for (i = 0; i < f->n_lists; i++)
+			counted += f->lists[i].votes;
+		counted += f->blank + f->invalid;
+	}
+	/*
+	 * Everyone registered who has not been counted may still be: an upper
+	 * bound whatever the turnout.  Counted above registered means the
+	 * electorate figure is wrong (or out of date); it bounds nothing.
+	 */
+	if (has_reg && reg >= counted) {
+		*U = reg - counted;
+		from = TALLY_UNCOUNTED_REGISTERED;
+	}
+	if (f != NULL && f->has_stations && pv->station_ballots_max > 0) {
+		unsigned __int128 st = (unsigned __int128)(f->stations_total -
+		    f->stations_reporting) * pv->station_ballots_max;
+		if (st <= UINT64_MAX && (from == TALLY_UNCOUNTED_UNKNOWN ||
+		    st < *U)) {
+			*U = (uint64_t)st;
+			from = TALLY_UNCOUNTED_STATIONS;
+		}
+	}
+	return from;
+}

@@ -58,14 +58,6 @@ struct tally_seat_bounds {
 	bool		 settled;	/* no list's seats can change */
 };
 
-/* Where a province's bound on the uncounted ballots comes from. */
-enum tally_uncounted {
-	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
-	TALLY_UNCOUNTED_FINAL,		/* status final: nothing left */
-	TALLY_UNCOUNTED_REGISTERED,	/* electorate minus ballots counted */
-	TALLY_UNCOUNTED_STATIONS,	/* stations not reporting x the maximum */
-};
-
 /* One accepted snapshot of a province. */
 struct tally_revision {
 	struct tally_feed	*feed;			/* owned; NULL while on disk */
@@ -172,19 +164,6 @@ struct tally_state {
 	bool				*check_exempt_;
 };
 
-/*
- * The bound on a province's uncounted ballots given its snapshot `f` (NULL
- * before the first): none left when final; otherwise the smaller of the
- * electorate (the feed's `registered`, else the definition's) minus the
- * ballots counted (list votes, blank and invalid), and the stations not yet
- * reporting times the definition's `station_ballots_max`.  Returns where it
- * came from (UNKNOWN: no bound, *U left at 0).  An electorate smaller than
- * the ballots counted bounds nothing and is ignored.
- */
-enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
-			    const struct tally_feed *f, uint64_t *U);
-const char	*tally_uncounted_name(enum tally_uncounted u);
-
 /* Levelling seats of `coalition` assigned to `province` (0 without a tier). */
 uint32_t tally_levelling_in(const struct tally_state *s, size_t province,
 	    size_t coalition);
@@ -197,14 +176,10 @@ void			 tally_state_destroy(struct tally_state *s);
 const struct tally_revision *tally_state_current(const struct tally_state *s,
 			    size_t province);
 
-enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
-
 /*
- * Would `f` be accepted?  NEW when its revision is above the current one;
- * DUPLICATE when it repeats the current revision with identical canonical
- * content.  Otherwise -1 with err: `stale_revision` (lower than the current,
- * which the message names) or `revision_conflict` (same revision, other
- * content).  Changes nothing.
+ * Would `f` be accepted after its province's current snapshot?
+ * tally_feed_check (NEW, DUPLICATE; stale_revision, revision_conflict).
+ * Changes nothing.
  */
 int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    enum tally_check *result, struct tally_error *err);
@@ -219,23 +194,6 @@ int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 int	tally_state_check_post(const struct tally_state *s,
 	    const struct tally_feed *f, enum tally_check *result,
 	    struct tally_error *err);
-/* The same rule against any previous snapshot (NULL: none) of `province`. */
-int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
-	    const char *province, enum tally_check *result,
-	    struct tally_error *err);
-
-/*
- * The posting-safety rule for a NEW snapshot against the previous one (NULL:
- * none): every list that had votes in `prev` must be in `f` (a correction
- * that truly sets it to zero says 0).  Otherwise -1 with err `list_missing`
- * (TALLY_ERROR_INVALID), its field the pointer of the first missing list
- * ("/votes/<id>") and its message naming every one.  Replay does not apply
- * it: journals written before it may hold such snapshots.
- */
-int	tally_feed_check_lists(const struct tally_feed *prev,
-	    const struct tally_feed *f, const char *province,
-	    struct tally_error *err);
-
 /*
  * Apply a checked NEW snapshot: it becomes the province's current one (and
  * joins its history), the province is re-allocated, national totals move by
