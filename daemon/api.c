@@ -1355,13 +1355,6 @@ dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 	else
 		o = tally_render_dry_run(core_state(cl->api->core), feeds, n,
 		    chk, &err);
-	/* What the real POST would answer, the engine's refusal included. */
-	for (i = 0; o != NULL && i < n; i++)
-		if (chk[i] == TALLY_CHECK_NEW && tally_state_check_apply(
-		    core_state(cl->api->core), feeds[i], &err) == -1) {
-			json_decref(o);
-			o = NULL;
-		}
 	for (i = 0; i < n; i++)
 		tally_feed_destroy(feeds[i]);
 	free(feeds);

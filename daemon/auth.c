@@ -28,7 +28,9 @@
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
 
-#include "tallyd.h"
+#include "auth.h"
+#include "log.h"
+#include "util.h"
 
 struct token {
 	uint8_t	 hash[SHA256_DIGEST_SIZE];

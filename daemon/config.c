@@ -10,13 +10,15 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tallyd-config.h"
-#include "tallyd.h"
+#include "config.h"
+#include "log.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
     CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY };

@@ -821,26 +821,11 @@ round_start(struct core *c)
 			continue;
 		}
 		for (i = 0; i < p->n && p->lot == NULL; i++) {
-			const struct tally_revision *cur =
-			    tally_state_current(c->state, p->province[i]);
 			const char *pid =
 			    c->election->provinces[p->province[i]].id;
-			if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[i],
-			    pid, &p->chk[i], &err) == -1)
-				break;
-			if (p->chk[i] == TALLY_CHECK_NEW &&
-			    tally_feed_check_lists(cur ? cur->feed : NULL,
-			    p->feeds[i], pid, &err) == -1)
-				break;
-			/*
-			 * The feed's effect, computed before it is journaled
-			 * (issue 21): a feed the seat engine fails on is
-			 * refused (500 internal), never written, so that no
-			 * record can stop the daemon at apply or at replay.
-			 */
-			if (p->chk[i] == TALLY_CHECK_NEW &&
-			    tally_state_check_apply(c->state, p->feeds[i],
-			    &err) == -1) {
+			/* A feed the seat engine fails on: 500, not journaled. */
+			if (tally_state_check_post(c->state, p->feeds[i],
+			    &p->chk[i], &err) == -1) {
 				if (err.kind == TALLY_ERROR_INTERNAL)
 					log_warnx("refused revision %llu of %s, "
 					    "nothing journaled: %s",
@@ -1160,7 +1145,6 @@ publish_round(struct core *c)
 	c->queue_tail = &c->queue;
 	time_rfc3339(time(NULL), at, sizeof(at));
 	for (; p != NULL; p = next) {
-		const struct tally_revision *cur;
 		next = p->next;
 		p->next = NULL;
 		if (p->n != 1) {
@@ -1178,41 +1162,28 @@ publish_round(struct core *c)
 			later_tail = &p->next;
 			continue;
 		}
-		cur = tally_state_current(c->state, prov);
 		/*
 		 * A lot is a record of the province's subject like a feed:
 		 * every node applies it at the same log position (and refuses
-		 * a second lot for one tie alike, tally_journal_apply).
+		 * a second lot for one tie alike, tally_journal_apply).  A
+		 * feed gets a single node's checks (round_start), before
+		 * anything is published: 422 list_missing, 500 when the seat
+		 * engine fails on it.
 		 */
 		if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot,
-		    &p->chk[0], &err) == -1 : tally_feed_check(cur ? cur->feed :
-		    NULL, p->feeds[0], c->election->provinces[prov].id,
-		    &p->chk[0], &err) == -1) {
+		    &p->chk[0], &err) == -1 : tally_state_check_post(c->state,
+		    p->feeds[0], &p->chk[0], &err) == -1) {
+			if (p->lot == NULL && err.kind == TALLY_ERROR_INTERNAL)
+				log_warnx("refused revision %llu of %s, nothing "
+				    "published: %s", (unsigned long long)
+				    p->feeds[0]->revision,
+				    c->election->provinces[prov].id, err.message);
 			answer_kind(c, p, CORE_REJECTED, &err, 0);
 			pending_free(p);
 			continue;
 		}
 		if (p->chk[0] != TALLY_CHECK_NEW) {
 			answer_ok(c, p);
-			pending_free(p);
-			continue;
-		}
-		/*
-		 * The same checks as a single node's round (round_start): a
-		 * new revision that leaves out a list the current one counts
-		 * is refused (422 list_missing), and one the seat engine
-		 * fails on (500), before anything is published.
-		 */
-		if (p->lot == NULL && (tally_feed_check_lists(cur ? cur->feed :
-		    NULL, p->feeds[0], c->election->provinces[prov].id,
-		    &err) == -1 || tally_state_check_apply(c->state,
-		    p->feeds[0], &err) == -1)) {
-			if (err.kind == TALLY_ERROR_INTERNAL)
-				log_warnx("refused revision %llu of %s, nothing "
-				    "published: %s", (unsigned long long)
-				    p->feeds[0]->revision,
-				    c->election->provinces[prov].id, err.message);
-			answer_kind(c, p, CORE_REJECTED, &err, 0);
 			pending_free(p);
 			continue;
 		}

@@ -10,7 +10,7 @@
 
 #include <microhttpd.h>
 
-#include "tallyd.h"
+#include "http_strict.h"
 
 bool
 http_strict_path(const char *uri)

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "log.h"
 
 static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
 static FILE		*log_out;

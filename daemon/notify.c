@@ -33,7 +33,8 @@
 
 #include <event2/event.h>
 
-#include "tallyd.h"
+#include "log.h"
+#include "notify.h"
 
 static int			 notify_fd = -1;
 static struct sockaddr_un	 notify_addr;

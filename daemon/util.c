@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "util.h"
 
 void
 time_rfc3339(time_t t, char *buf, size_t len)

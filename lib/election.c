@@ -127,26 +127,6 @@ method_from_name(const char *s)
 	return -1;
 }
 
-/* Build "base/key" into buf, escaping the key as RFC 6901 says (~0, ~1). */
-static const char *
-ptr_key(char *buf, size_t len, const char *base, const char *key)
-{
-	size_t n;
-
-	/* Pointers are short; a truncated one still names the place. */
-	if ((n = (size_t)snprintf(buf, len, "%s/", base)) >= len)
-		n = len - 1;
-	for (; *key != '\0' && n + 3 < len; key++) {
-		if (*key == '~' || *key == '/') {
-			buf[n++] = '~';
-			buf[n++] = *key == '~' ? '0' : '1';
-		} else
-			buf[n++] = *key;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static const char *
 ptr_idx(char *buf, size_t len, const char *base, size_t i)
 {
@@ -171,7 +151,7 @@ check_keys(struct loader *l, const json_t *obj, const char *ptr,
 			if (strcmp(allowed[i], key) == 0)
 				ok = true;
 		if (!ok)
-			lerr(l, ptr_key(p, sizeof(p), ptr, key),
+			lerr(l, tally_ptr_key(p, sizeof(p), ptr, key),
 			    "unknown key (allowed: see docs/ELECTION.md)");
 	}
 }
@@ -184,7 +164,7 @@ get_string(struct loader *l, const json_t *obj, const char *ptr,
 	char p[256];
 	char *s;
 
-	ptr_key(p, sizeof(p), ptr, key);
+	tally_ptr_key(p, sizeof(p), ptr, key);
 	if (v == NULL) {
 		if (required)
 			lerr(l, p, "missing (a non-empty string)");
@@ -211,7 +191,7 @@ get_id(struct loader *l, const json_t *obj, const char *ptr)
 	char *id = get_string(l, obj, ptr, "id", true);
 
 	if (id != NULL && !tally_id_is_valid(id)) {
-		lerr(l, ptr_key(p, sizeof(p), ptr, "id"),
+		lerr(l, tally_ptr_key(p, sizeof(p), ptr, "id"),
 		    "\"%.80s\" is not an id: use 1 to %d of A-Z a-z 0-9 _ - .",
 		    id, TALLY_ID_MAX);
 		free(id);
@@ -291,7 +271,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 	rule->threshold_scope = TALLY_SCOPE_PROVINCE;
 	rule->ties = TALLY_TIES_LOT;
 
-	ptr_key(p, sizeof(p), ptr, "method");
+	tally_ptr_key(p, sizeof(p), ptr, "method");
 	v = json_object_get(obj, "method");
 	s = json_string_value(v);
 	if (v == NULL)
@@ -304,7 +284,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 
 	/* Without a known method there is no second divisor to compare with. */
 	if ((v = json_object_get(obj, "first_divisor")) != NULL && method_ok) {
-		ptr_key(p, sizeof(p), ptr, "first_divisor");
+		tally_ptr_key(p, sizeof(p), ptr, "first_divisor");
 		if (TALLY_METHOD_IS_QUOTA(rule->method))
 			lerr(l, p, "only divisor methods (dhondt, sainte-lague) "
 			    "take a first divisor");
@@ -327,14 +307,14 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 
 	if ((t = json_object_get(obj, "threshold")) != NULL &&
 	    !json_is_null(t)) {
-		ptr_key(tp, sizeof(tp), ptr, "threshold");
+		tally_ptr_key(tp, sizeof(tp), ptr, "threshold");
 		if (!json_is_object(t)) {
 			lerr(l, tp, "must be an object {\"percent\", \"of\", "
 			    "\"scope\"} or null");
 		} else {
 			check_keys(l, t, tp, tkeys);
 			rule->threshold_of = TALLY_THRESHOLD_VALID;
-			ptr_key(p, sizeof(p), tp, "percent");
+			tally_ptr_key(p, sizeof(p), tp, "percent");
 			if ((v = json_object_get(t, "percent")) == NULL)
 				lerr(l, p, "missing: the threshold in percent, "
 				    "e.g. \"3\"");
@@ -347,7 +327,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 					lerr(l, p, "must be greater than 0 and "
 					    "at most 100");
 			}
-			ptr_key(p, sizeof(p), tp, "of");
+			tally_ptr_key(p, sizeof(p), tp, "of");
 			if ((v = json_object_get(t, "of")) != NULL) {
 				s = json_string_value(v);
 				if (s != NULL && strcmp(s, "valid") == 0)
@@ -358,7 +338,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 					lerr(l, p, "must be \"valid\" (list "
 					    "votes + blank) or \"list\"");
 			}
-			ptr_key(p, sizeof(p), tp, "scope");
+			tally_ptr_key(p, sizeof(p), tp, "scope");
 			if ((v = json_object_get(t, "scope")) != NULL) {
 				s = json_string_value(v);
 				if (s != NULL && strcmp(s, "province") == 0)
@@ -376,7 +356,7 @@ parse_rule(struct loader *l, const json_t *obj, const char *ptr,
 		}
 	}
 
-	ptr_key(p, sizeof(p), ptr, "ties");
+	tally_ptr_key(p, sizeof(p), ptr, "ties");
 	if ((v = json_object_get(obj, "ties")) != NULL) {
 		s = json_string_value(v);
 		if (s != NULL && strcmp(s, "votes") == 0)
@@ -466,7 +446,7 @@ parse_names(struct loader *l, const json_t *obj, const char *ptr,
 
 	if ((names = json_object_get(obj, "names")) == NULL)
 		return;
-	ptr_key(p, sizeof(p), ptr, "names");
+	tally_ptr_key(p, sizeof(p), ptr, "names");
 	if (!json_is_object(names)) {
 		lerr(l, p, "must be an object of language tag to name, e.g. "
 		    "{\"ar\": \"...\"}, not %s", tally_json_kind(names));
@@ -481,7 +461,7 @@ parse_names(struct loader *l, const json_t *obj, const char *ptr,
 	json_object_foreach(names, lang, v) {
 		struct tally_name *nm = &(*out)[*n_out];
 		if (!is_lang_tag(lang)) {
-			lerr(l, ptr_key(np, sizeof(np), p, lang), "\"%.40s\" is "
+			lerr(l, tally_ptr_key(np, sizeof(np), p, lang), "\"%.40s\" is "
 			    "not a language tag (BCP 47, e.g. \"ar\", "
 			    "\"ku-Arab\")", lang);
 			continue;
@@ -579,15 +559,15 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 	parse_names(l, obj, ptr, &c->names, &c->n_names);
 	c->color = get_string(l, obj, ptr, "color", false);
 	if (c->color != NULL && !is_color(c->color)) {
-		lerr(l, ptr_key(p, sizeof(p), ptr, "color"),
+		lerr(l, tally_ptr_key(p, sizeof(p), ptr, "color"),
 		    "must be a colour \"#rrggbb\"");
 	}
 	if (c->id != NULL)
 		index_put(l, index, 'l', c->id, pos,
-		    ptr_key(p, sizeof(p), ptr, "id"), "coalition or alias id");
+		    tally_ptr_key(p, sizeof(p), ptr, "id"), "coalition or alias id");
 	parse_aliases(l, obj, ptr, c, index, pos);
 	if ((v = json_object_get(obj, "threshold")) != NULL)
-		parse_list_threshold(l, v, ptr_key(p, sizeof(p), ptr,
+		parse_list_threshold(l, v, tally_ptr_key(p, sizeof(p), ptr,
 		    "threshold"), &c->threshold);
 }
 
@@ -618,7 +598,7 @@ parse_list_threshold(struct loader *l, const json_t *obj, const char *ptr,
 		lerr(l, ptr, "missing: \"percent\" (the coalition's own "
 		    "threshold) or \"exempt\": true");
 	else if (pc != NULL) {
-		ptr_key(p, sizeof(p), ptr, "percent");
+		tally_ptr_key(p, sizeof(p), ptr, "percent");
 		if (get_decimal(l, pc, p, &t->percent) == 0) {
 			struct tally_frac hundred = { 100, 1 };
 			if (t->percent.num == 0 ||
@@ -629,7 +609,7 @@ parse_list_threshold(struct loader *l, const json_t *obj, const char *ptr,
 				t->set = true;
 		}
 	} else if (!json_is_true(ex)) {
-		lerr(l, ptr_key(p, sizeof(p), ptr, "exempt"),
+		lerr(l, tally_ptr_key(p, sizeof(p), ptr, "exempt"),
 		    "must be true (leave the threshold out when not exempt)");
 	} else
 		t->set = t->exempt = true;
@@ -646,7 +626,7 @@ parse_aliases(struct loader *l, const json_t *obj, const char *ptr,
 
 	if ((al = json_object_get(obj, "aliases")) == NULL)
 		return;
-	ptr_key(p, sizeof(p), ptr, "aliases");
+	tally_ptr_key(p, sizeof(p), ptr, "aliases");
 	if (!json_is_array(al)) {
 		lerr(l, p, "must be an array of list ids");
 		return;
@@ -689,7 +669,7 @@ get_count(struct loader *l, const json_t *obj, const char *ptr,
 		return false;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > TALLY_COUNT_MAX) {
-		lerr(l, ptr_key(p, sizeof(p), ptr, key),
+		lerr(l, tally_ptr_key(p, sizeof(p), ptr, key),
 		    "must be a non-negative integer (at most 10^12)");
 		return false;
 	}
@@ -719,8 +699,8 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 	parse_names(l, obj, ptr, &pv->names, &pv->n_names);
 	if (pv->id != NULL)
 		index_put(l, index, 'p', pv->id, pos,
-		    ptr_key(p, sizeof(p), ptr, "id"), "province id");
-	ptr_key(p, sizeof(p), ptr, "seats");
+		    tally_ptr_key(p, sizeof(p), ptr, "id"), "province id");
+	tally_ptr_key(p, sizeof(p), ptr, "seats");
 	v = json_object_get(obj, "seats");
 	if (v == NULL)
 		lerr(l, p, "missing: a positive integer");
@@ -732,12 +712,12 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 		pv->seats = (uint32_t)json_integer_value(v);
 	pv->rule = *rule;
 	if ((v = json_object_get(obj, "allocation")) != NULL) {
-		ptr_key(p, sizeof(p), ptr, "allocation");
+		tally_ptr_key(p, sizeof(p), ptr, "allocation");
 		if (parse_rule(l, v, p, &pv->rule, true) == 0)
 			pv->own_rule = true;
 	}
 	if ((v = json_object_get(obj, "levelling_seats")) != NULL) {
-		ptr_key(p, sizeof(p), ptr, "levelling_seats");
+		tally_ptr_key(p, sizeof(p), ptr, "levelling_seats");
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > TALLY_SEATS_MAX)
 			lerr(l, p, "must be an integer from 0 to %d",
@@ -802,7 +782,7 @@ parse_levelling(struct loader *l, const json_t *obj, struct tally_levelling *lv)
 	}
 	check_keys(l, v, "/levelling/assignment", akeys);
 	lv->scale = TALLY_SCALE_NONE;
-	ptr_key(p, sizeof(p), "/levelling/assignment", "scale");
+	tally_ptr_key(p, sizeof(p), "/levelling/assignment", "scale");
 	if ((s = json_string_value(json_object_get(v, "scale"))) != NULL &&
 	    strcmp(s, "votes_per_seat") == 0)
 		lv->scale = TALLY_SCALE_VOTES_PER_SEAT;
@@ -841,7 +821,7 @@ check_list_thresholds(struct loader *l, struct tally_election *e,
 		e->has_list_thresholds = true;
 		if (!c->threshold.exempt &&
 		    e->rule.threshold_of == TALLY_THRESHOLD_NONE)
-			lerr(l, ptr_key(p, sizeof(p), ptr_idx(cp, sizeof(cp),
+			lerr(l, tally_ptr_key(p, sizeof(p), ptr_idx(cp, sizeof(cp),
 			    "/coalitions", i), "threshold"), "a coalition's own "
 			    "threshold needs a threshold in the election's "
 			    "allocation (its base and scope apply)");
@@ -880,7 +860,7 @@ load_json(json_t *root, struct loader *l)
 	for (i = 0; i < 2; i++) {
 		const char *k = i == 0 ? "description" : "date";
 		if ((v = json_object_get(root, k)) != NULL && !json_is_string(v))
-			lerr(l, ptr_key(p, sizeof(p), "", k), "must be a string");
+			lerr(l, tally_ptr_key(p, sizeof(p), "", k), "must be a string");
 	}
 
 	if ((v = json_object_get(root, "allocation")) == NULL)

@@ -11,7 +11,6 @@
 #include <jansson.h>
 
 #include <tally/feed.h>
-#include <tally/state.h>
 #include <tally/seats.h>
 
 #include "tally-private.h"
@@ -25,47 +24,6 @@ tally_status_name(enum tally_status s)
 	case TALLY_STATUS_NONE:		break;
 	}
 	return "none";
-}
-
-/* Append "/key" to base with RFC 6901 escaping (~ -> ~0, / -> ~1). */
-static const char *
-ptr_key(char *buf, size_t len, const char *base, const char *key)
-{
-	size_t n = (size_t)snprintf(buf, len, "%s/", base);
-
-	for (; *key != '\0' && n + 3 < len; key++) {
-		if (*key == '~') {
-			buf[n++] = '~';
-			buf[n++] = '0';
-		} else if (*key == '/') {
-			buf[n++] = '~';
-			buf[n++] = '1';
-		} else
-			buf[n++] = *key;
-	}
-	buf[n < len ? n : len - 1] = '\0';
-	return buf;
-}
-
-/* An integer in [min, max]: integers only, never a float or a string. */
-static int
-get_uint(const json_t *v, const char *p, uint64_t min, uint64_t max,
-    uint64_t *out, struct tally_error *err)
-{
-	json_int_t i;
-
-	if (!json_is_integer(v))
-		return tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
-		    "must be an integer from %llu to %llu, not %s",
-		    (unsigned long long)min, (unsigned long long)max, tally_json_kind(v));
-	i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return tally_error_set(err, TALLY_ERROR_INVALID, "out_of_range", p,
-		    "must be an integer from %llu to %llu, not %lld",
-		    (unsigned long long)min, (unsigned long long)max,
-		    (long long)i);
-	*out = (uint64_t)i;
-	return 0;
 }
 
 static int
@@ -312,14 +270,14 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 			ok = false;	/* the path names it */
 		if (!ok)
 			PROBLEM(TALLY_ERROR_INVALID, "unknown_field",
-			    ptr_key(p, sizeof(p), ptr, key),
+			    tally_ptr_key(p, sizeof(p), ptr, key),
 			    "unknown field \"%.60s\" (allowed: revision, votes, "
 			    "blank, invalid, stations, status, reported_at, note, "
 			    "registered%s)",
 			    key, province_id == NULL ? ", province" : "");
 	}
 	if (province_id == NULL) {
-		ptr_key(p, sizeof(p), ptr, "province");
+		tally_ptr_key(p, sizeof(p), ptr, "province");
 		v = json_object_get(body, "province");
 		if (v == NULL || !json_is_string(v))
 			PROBLEM(TALLY_ERROR_INVALID, v ? "wrong_type" :
@@ -343,15 +301,15 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 	f->province = pv ? pv->index : 0;
 	f->status = TALLY_STATUS_PARTIAL;
 
-	ptr_key(p, sizeof(p), ptr, "revision");
+	tally_ptr_key(p, sizeof(p), ptr, "revision");
 	if ((v = json_object_get(body, "revision")) == NULL)
 		PROBLEM(TALLY_ERROR_INVALID, "missing_field", p,
 		    "\"revision\" is required: a positive integer that grows "
 		    "with every snapshot of this province");
-	else if (get_uint(v, p, 1, TALLY_REVISION_MAX, &f->revision, &pe) == -1)
+	else if (tally_json_uint(v, p, 1, TALLY_REVISION_MAX, &f->revision, &pe) == -1)
 		PROBLEM_SET();
 
-	ptr_key(p, sizeof(p), ptr, "votes");
+	tally_ptr_key(p, sizeof(p), ptr, "votes");
 	if ((votes = json_object_get(body, "votes")) == NULL)
 		PROBLEM(TALLY_ERROR_INVALID, "missing_field", p,
 		    "\"votes\" is required: an object of list id to votes");
@@ -372,7 +330,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 		char lp[256];
 		struct tally_feed_list *l = &f->lists[f->n_lists];
 
-		ptr_key(lp, sizeof(lp), p, key);
+		tally_ptr_key(lp, sizeof(lp), p, key);
 		if (!tally_id_is_valid(key) ||
 		    (c = tally_election_list(e, key)) == NULL) {
 			PROBLEM(TALLY_ERROR_INVALID, "unknown_list",
@@ -389,7 +347,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 			continue;
 		}
 		seen[c->index] = true;
-		if (get_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, &pe) == -1) {
+		if (tally_json_uint(v, lp, 0, TALLY_VOTES_MAX, &l->votes, &pe) == -1) {
 			PROBLEM_SET();
 			continue;
 		}
@@ -401,17 +359,17 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
 
 	if ((v = json_object_get(body, "blank")) != NULL &&
-	    get_uint(v, ptr_key(p, sizeof(p), ptr, "blank"), 0, TALLY_VOTES_MAX,
-	    &f->blank, &pe) == -1)
+	    tally_json_uint(v, tally_ptr_key(p, sizeof(p), ptr, "blank"), 0,
+	    TALLY_VOTES_MAX, &f->blank, &pe) == -1)
 		PROBLEM_SET();
 	if ((v = json_object_get(body, "invalid")) != NULL &&
-	    get_uint(v, ptr_key(p, sizeof(p), ptr, "invalid"), 0,
+	    tally_json_uint(v, tally_ptr_key(p, sizeof(p), ptr, "invalid"), 0,
 	    TALLY_VOTES_MAX, &f->invalid, &pe) == -1)
 		PROBLEM_SET();
 
 	/* The electorate, when the feed knows it: bounds what is uncounted. */
 	if ((v = json_object_get(body, "registered")) != NULL) {
-		if (get_uint(v, ptr_key(p, sizeof(p), ptr, "registered"), 0,
+		if (tally_json_uint(v, tally_ptr_key(p, sizeof(p), ptr, "registered"), 0,
 		    TALLY_COUNT_MAX, &f->registered, err) == -1)
 			goto fail;
 		f->has_registered = true;
@@ -421,7 +379,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 		const char *sk;
 		json_t *sv;
 		bool st_ok = true;
-		ptr_key(p, sizeof(p), ptr, "stations");
+		tally_ptr_key(p, sizeof(p), ptr, "stations");
 		if (!json_is_object(v)) {
 			PROBLEM(TALLY_ERROR_INVALID, "wrong_type", p,
 			    "must be {\"reporting\": n, \"total\": n}, not %s",
@@ -433,7 +391,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 			char sp[256];
 			if (strcmp(sk, "reporting") != 0 && strcmp(sk, "total") != 0)
 				PROBLEM(TALLY_ERROR_INVALID,
-				    "unknown_field", ptr_key(sp, sizeof(sp), p, sk),
+				    "unknown_field", tally_ptr_key(sp, sizeof(sp), p, sk),
 				    "unknown field \"%.60s\" (allowed: reporting, "
 				    "total)", sk);
 		}
@@ -442,21 +400,21 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 		if (v != NULL && (r == NULL || t == NULL)) {
 			char mp[256];
 			PROBLEM(TALLY_ERROR_INVALID, "missing_field",
-			    ptr_key(mp, sizeof(mp), p, r == NULL ? "reporting" :
+			    tally_ptr_key(mp, sizeof(mp), p, r == NULL ? "reporting" :
 			    "total"), "stations needs both \"reporting\" and "
 			    "\"total\"");
 			st_ok = false;
 		}
 		if (st_ok) {
 			char rp[256], tp[256];
-			ptr_key(rp, sizeof(rp), p, "reporting");
-			ptr_key(tp, sizeof(tp), p, "total");
-			if (get_uint(r, rp, 0, TALLY_STATIONS_MAX,
+			tally_ptr_key(rp, sizeof(rp), p, "reporting");
+			tally_ptr_key(tp, sizeof(tp), p, "total");
+			if (tally_json_uint(r, rp, 0, TALLY_STATIONS_MAX,
 			    &f->stations_reporting, &pe) == -1) {
 				PROBLEM_SET();
 				st_ok = false;
 			}
-			if (get_uint(t, tp, 0, TALLY_STATIONS_MAX,
+			if (tally_json_uint(t, tp, 0, TALLY_STATIONS_MAX,
 			    &f->stations_total, &pe) == -1) {
 				PROBLEM_SET();
 				st_ok = false;
@@ -473,7 +431,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 
 	if ((v = json_object_get(body, "status")) != NULL) {
 		const char *s = json_string_value(v);
-		ptr_key(p, sizeof(p), ptr, "status");
+		tally_ptr_key(p, sizeof(p), ptr, "status");
 		if (s != NULL && strcmp(s, "partial") == 0)
 			f->status = TALLY_STATUS_PARTIAL;
 		else if (s != NULL && strcmp(s, "final") == 0)
@@ -485,7 +443,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 	}
 	if ((v = json_object_get(body, "reported_at")) != NULL) {
 		const char *s = json_string_value(v);
-		ptr_key(p, sizeof(p), ptr, "reported_at");
+		tally_ptr_key(p, sizeof(p), ptr, "reported_at");
 		if (s == NULL || strlen(s) >= sizeof(f->reported_at) ||
 		    !tally_rfc3339_is_valid(s))
 			PROBLEM(TALLY_ERROR_INVALID,
@@ -496,7 +454,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 			snprintf(f->reported_at, sizeof(f->reported_at), "%s", s);
 	}
 	if ((v = json_object_get(body, "note")) != NULL) {
-		ptr_key(p, sizeof(p), ptr, "note");
+		tally_ptr_key(p, sizeof(p), ptr, "note");
 		if (!json_is_string(v) || json_string_length(v) > TALLY_NOTE_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v))
 			PROBLEM(TALLY_ERROR_INVALID, json_is_string(v) ?
@@ -991,78 +949,147 @@ fail:
 	return NULL;
 }
 
-struct tally_lot *
-tally_lot_parse(const struct tally_election *e, size_t province,
-    json_t *body, struct tally_error *err)
+size_t
+tally_feed_list_index(const struct tally_feed *f, const char *id)
 {
-	struct tally_lot *lot;
-	const char *key, *id;
-	json_t *v, *order;
-	char p[48];
 	size_t i;
 
-	if (!json_is_object(body)) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", "",
-		    "a lot is an object {\"revision\": n, \"order\": [list "
-		    "ids, first drawn first]}");
-		return NULL;
+	for (i = 0; i < f->n_lists; i++)
+		if (strcmp(f->lists[i].id, id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+int
+tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, enum tally_check *result, struct tally_error *err)
+{
+	uint64_t have = prev ? prev->revision : 0;
+
+	/*
+	 * Revisions grow strictly per province.  A retry of the current
+	 * revision with the same content is harmless (a client that lost our
+	 * answer); the same revision with other content is a conflict the
+	 * sender must resolve with a higher revision.
+	 */
+	if (f->revision > have) {
+		*result = TALLY_CHECK_NEW;
+		return 0;
 	}
-	if ((lot = calloc(1, sizeof(*lot))) == NULL) {
-		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
-		    "out of memory; nothing was applied, try again");
-		return NULL;
+	if (f->revision == have && prev->canonical_len == f->canonical_len &&
+	    memcmp(prev->canonical, f->canonical, f->canonical_len) == 0) {
+		*result = TALLY_CHECK_DUPLICATE;
+		return 0;
 	}
-	lot->province = province;
-	lot->province_id = e->provinces[province].id;
-	json_object_foreach(body, key, v) {
-		if (strcmp(key, "revision") != 0 && strcmp(key, "order") != 0) {
-			ptr_key(p, sizeof(p), "", key);
-			tally_error_set(err, TALLY_ERROR_INVALID,
-			    "unknown_field", p, "unknown field \"%.60s\" "
-			    "(allowed: revision, order)", key);
-			goto fail;
+	if (f->revision == have)
+		return tally_error_set(err, TALLY_ERROR_CONFLICT,
+		    "revision_conflict", "/revision", "revision %llu of %s was "
+		    "already accepted with other content; send a correction as "
+		    "revision %llu", (unsigned long long)have, province,
+		    (unsigned long long)have + 1);
+	return tally_error_set(err, TALLY_ERROR_CONFLICT, "stale_revision",
+	    "/revision", "revision %llu of %s is older than the current "
+	    "revision %llu; send revision %llu or higher",
+	    (unsigned long long)f->revision, province, (unsigned long long)have,
+	    (unsigned long long)have + 1);
+}
+
+int
+tally_feed_check_lists(const struct tally_feed *prev, const struct tally_feed *f,
+    const char *province, struct tally_error *err)
+{
+	char names[256];
+	size_t i, j = 0, missing = 0, first = 0, o = 0;
+
+	if (prev == NULL)
+		return 0;
+	/*
+	 * A feed is a cumulative snapshot: a list left out of it would drop
+	 * to no votes and lose its seats.  Clerks re-posting a partial file
+	 * did exactly that, so a list that had votes must be named, with 0
+	 * when that is the truth.  Both lists are sorted by id: a merge.
+	 */
+	for (i = 0; i < prev->n_lists; i++) {
+		int c = 1;
+		while (j < f->n_lists &&
+		    (c = strcmp(f->lists[j].id, prev->lists[i].id)) < 0)
+			j++;
+		if (j < f->n_lists && c == 0)
+			continue;
+		if (prev->lists[i].votes == 0)
+			continue;
+		if (missing++ == 0)
+			first = i;
+		if (o < sizeof(names)) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s",
+			    o ? ", " : "", prev->lists[i].id);
+			o = w < 0 ? sizeof(names) : o + (size_t)w;
 		}
 	}
-	if ((v = json_object_get(body, "revision")) == NULL) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
-		    "/revision", "\"revision\" is required: the province's "
-		    "revision the lot was drawn for");
-		goto fail;
+	if (missing == 0)
+		return 0;
+	if (o >= sizeof(names))
+		snprintf(names + sizeof(names) - 5, 5, "...");
+	tally_error_set(err, TALLY_ERROR_INVALID, "list_missing", NULL,
+	    "%zu list%s with votes in revision %llu of %s %s missing from "
+	    "revision %llu: %s; a snapshot is cumulative, name every list (0 "
+	    "if it truly has none)", missing, missing == 1 ? "" : "s",
+	    (unsigned long long)prev->revision, province,
+	    missing == 1 ? "is" : "are", (unsigned long long)f->revision,
+	    names);
+	if (err != NULL)
+		snprintf(err->field, sizeof(err->field), "/votes/%s",
+		    prev->lists[first].id);
+	return -1;
+}
+
+const char *
+tally_uncounted_name(enum tally_uncounted u)
+{
+	switch (u) {
+	case TALLY_UNCOUNTED_FINAL:		return "final";
+	case TALLY_UNCOUNTED_REGISTERED:	return "registered";
+	case TALLY_UNCOUNTED_STATIONS:		return "stations";
+	default:				return "unknown";
 	}
-	if (get_uint(v, "/revision", 1, TALLY_REVISION_MAX, &lot->revision,
-	    err) == -1)
-		goto fail;
-	if ((order = json_object_get(body, "order")) == NULL) {
-		tally_error_set(err, TALLY_ERROR_INVALID, "missing_field",
-		    "/order", "\"order\" is required: the tied lists, first "
-		    "drawn first");
-		goto fail;
+}
+
+enum tally_uncounted
+tally_uncounted_bound(const struct tally_province *pv,
+    const struct tally_feed *f, uint64_t *U)
+{
+	enum tally_uncounted from = TALLY_UNCOUNTED_UNKNOWN;
+	uint64_t counted = 0, reg;
+	bool has_reg;
+	size_t i;
+
+	*U = 0;
+	if (f != NULL && f->status == TALLY_STATUS_FINAL)
+		return TALLY_UNCOUNTED_FINAL;
+	has_reg = f != NULL && f->has_registered ? true : pv->has_registered;
+	reg = f != NULL && f->has_registered ? f->registered : pv->registered;
+	if (f != NULL) {
+		for (i = 0; i < f->n_lists; i++)
+			counted += f->lists[i].votes;
+		counted += f->blank + f->invalid;
 	}
-	if (!json_is_array(order) || json_array_size(order) < 2 ||
-	    json_array_size(order) > TALLY_LOT_MAX) {
-		tally_error_set(err, TALLY_ERROR_INVALID, json_is_array(order) ?
-		    "out_of_range" : "wrong_type", "/order", "\"order\" is an "
-		    "array of 2 to %d list ids", TALLY_LOT_MAX);
-		goto fail;
+	/*
+	 * Everyone registered who has not been counted may still be: an upper
+	 * bound whatever the turnout.  Counted above registered means the
+	 * electorate figure is wrong (or out of date); it bounds nothing.
+	 */
+	if (has_reg && reg >= counted) {
+		*U = reg - counted;
+		from = TALLY_UNCOUNTED_REGISTERED;
 	}
-	json_array_foreach(order, i, v) {
-		snprintf(p, sizeof(p), "/order/%zu", i);
-		if (!json_is_string(v)) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
-			    "a list id is a string");
-			goto fail;
+	if (f != NULL && f->has_stations && pv->station_ballots_max > 0) {
+		unsigned __int128 st = (unsigned __int128)(f->stations_total -
+		    f->stations_reporting) * pv->station_ballots_max;
+		if (st <= UINT64_MAX && (from == TALLY_UNCOUNTED_UNKNOWN ||
+		    st < *U)) {
+			*U = (uint64_t)st;
+			from = TALLY_UNCOUNTED_STATIONS;
 		}
-		if ((id = tally_election_list_id(e, json_string_value(v))) ==
-		    NULL) {
-			tally_error_set(err, TALLY_ERROR_INVALID, "unknown_list",
-			    p, "no list \"%.64s\" in election %s",
-			    json_string_value(v), e->id);
-			goto fail;
-		}
-		lot->order[lot->n++] = id;
 	}
-	return lot;
-fail:
-	tally_lot_destroy(lot);
-	return NULL;
+	return from;
 }

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include <tally/levelling.h>
-#include <tally/state.h>
+#include <tally/feed.h>
 
 typedef unsigned __int128 u128;
 
@@ -258,9 +258,10 @@ floor_seats(const struct tally_rule *rule, struct tally_levelling_result *r,
 
 /* Steps 1 and 2: how many levelling seats each coalition gets. */
 static void
-apportion(const struct tally_state *s, struct tally_levelling_result *r)
+apportion(const struct tally_levelling_input *lv,
+    struct tally_levelling_result *r)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = lv->election;
 	const struct tally_rule *rule = &e->levelling.national;
 	struct tally_seat_input in;
 	u128 base = 0;
@@ -269,26 +270,26 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 	bool again;
 
 	for (c = 0; c < nc; c++)
-		base += s->coalitions[c].votes;
+		base += lv->votes[c];
 	if (rule->threshold_of == TALLY_THRESHOLD_VALID)
-		base += s->blank;
+		base += lv->blank;
 	r->threshold_base = (uint64_t)base;
 	for (c = 0; c < nc; c++) {
-		const struct tally_coalition_total *t = &s->coalitions[c];
-		r->district[c] = (uint32_t)t->district_seats;
+		uint64_t votes = lv->votes[c];
+		r->district[c] = (uint32_t)lv->district_seats[c];
 		r->set_aside[c] = 0;
 		r->share[c] = 0;
 		r->seats[c] = 0;
 		/* s. 11-7(1): "minst 4 prosent": at least, as in seats.c. */
 		bool was = r->eligible[c];
-		r->eligible[c] = t->votes > 0 &&
+		r->eligible[c] = votes > 0 &&
 		    (rule->threshold_of == TALLY_THRESHOLD_NONE ||
-		    (u128)t->votes * 100 * rule->threshold_percent.den >=
+		    (u128)votes * 100 * rule->threshold_percent.den >=
 		    (u128)rule->threshold_percent.num * base);
 		if (was != r->eligible[c])
 			r->eligible_changed_ = true;
 		if (r->eligible[c])
-			seats += t->district_seats;
+			seats += lv->district_seats[c];
 	}
 	memset(&in, 0, sizeof(in));
 	in.rule = rule;
@@ -299,7 +300,7 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 		r->rounds++;
 		for (c = 0; c < nc; c++) {
 			bool in_play = r->eligible[c] && r->set_aside[c] == 0;
-			r->votes_[c] = in_play ? s->coalitions[c].votes : 0;
+			r->votes_[c] = in_play ? lv->votes[c] : 0;
 			r->excluded_[c] = !in_play;
 		}
 		in.seats = (uint32_t)seats;
@@ -345,24 +346,24 @@ apportion(const struct tally_state *s, struct tally_levelling_result *r)
 
 /* Province p's candidates, re-built and sorted within its block. */
 static void
-build_block(const struct tally_state *s, struct tally_levelling_result *r,
-    size_t p)
+build_block(const struct tally_levelling_input *lv,
+    struct tally_levelling_result *r, size_t p)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = lv->election;
 	const struct tally_rule *rule = &e->levelling.assign;
-	const struct tally_revision *cur = tally_state_current(s, p);
-	const struct tally_seat_result *res = &s->provinces[p].result;
+	const uint32_t *district = NULL;
+	const struct tally_feed *f = lv->province(lv->ctx, p, &district);
 	struct tally_levelling_step *b = &r->cand_[r->blk_off_[p]];
 	uint32_t seats = e->provinces[p].levelling_seats, j;
 	uint64_t total;
 	size_t i, n = 0;
 
 	r->blk_n_[p] = 0;
-	if (cur == NULL || seats == 0)
+	if (f == NULL || seats == 0)
 		return;
-	total = cur->feed->blank;
-	for (i = 0; i < cur->feed->n_lists; i++)
-		total += cur->feed->lists[i].votes;
+	total = f->blank;
+	for (i = 0; i < f->n_lists; i++)
+		total += f->lists[i].votes;
 	if (total == 0)
 		return;
 	/*
@@ -371,8 +372,8 @@ build_block(const struct tally_state *s, struct tally_levelling_result *r,
 	 * divisor for district + j seats, smaller than the one before, so
 	 * the order takes them in turn.
 	 */
-	for (i = 0; i < cur->feed->n_lists; i++) {
-		const struct tally_feed_list *l = &cur->feed->lists[i];
+	for (i = 0; i < f->n_lists; i++) {
+		const struct tally_feed_list *l = &f->lists[i];
 		/* Only coalitions at the tier's threshold can be seated. */
 		if (l->votes == 0 || !r->eligible[l->coalition])
 			continue;
@@ -382,7 +383,7 @@ build_block(const struct tally_state *s, struct tally_levelling_result *r,
 			c->list = i;
 			c->coalition = l->coalition;
 			c->votes = l->votes;
-			c->district = res->seats[i];
+			c->district = district[i];
 			divisor(rule, c->district + j, &c->div_num, &c->div_den);
 			if (e->levelling.scale == TALLY_SCALE_VOTES_PER_SEAT) {
 				c->prov_votes = total;
@@ -447,16 +448,16 @@ upper_bound(const struct tally_levelling_result *r, size_t lo, size_t hi,
  * O(its lists * log candidates) comparisons instead of a full sort.
  */
 static void
-order_candidates(const struct tally_state *s, struct tally_levelling_result *r,
-    size_t changed)
+order_candidates(const struct tally_levelling_input *lv,
+    struct tally_levelling_result *r, size_t changed)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = lv->election;
 	size_t p, i, k, n = 0, lo, hi, at;
 	uint32_t *t;
 
 	if (!r->built_ || changed == SIZE_MAX || r->eligible_changed_) {
 		for (p = 0; p < e->n_provinces; p++) {
-			build_block(s, r, p);
+			build_block(lv, r, p);
 			for (i = 0; i < r->blk_n_[p]; i++)
 				r->ord_[n++] = (uint32_t)(r->blk_off_[p] + i);
 		}
@@ -474,7 +475,7 @@ order_candidates(const struct tally_state *s, struct tally_levelling_result *r,
 		k += (size_t)x - lo >= hi - lo;
 	}
 	r->n_ord_ = k;
-	build_block(s, r, changed);
+	build_block(lv, r, changed);
 	/* Merge: block entries are sorted, so positions only grow. */
 	at = 0;
 	n = 0;
@@ -496,13 +497,13 @@ order_candidates(const struct tally_state *s, struct tally_levelling_result *r,
 
 /* Step 3: which province each levelling seat is seated in. */
 static void
-assign(const struct tally_state *s, struct tally_levelling_result *r,
-    size_t changed)
+assign(const struct tally_levelling_input *lv,
+    struct tally_levelling_result *r, size_t changed)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = lv->election;
 	size_t i, k, need_total = 0;
 
-	order_candidates(s, r, changed);
+	order_candidates(lv, r, changed);
 	for (i = 0; i < e->n_coalitions; i++) {
 		r->need_[i] = r->seats[i];
 		need_total += r->seats[i];
@@ -549,10 +550,10 @@ out:
 }
 
 int
-tally_levelling_compute(const struct tally_state *s,
+tally_levelling_compute(const struct tally_levelling_input *lv,
     struct tally_levelling_result *r, size_t changed)
 {
-	const struct tally_election *e = s->election;
+	const struct tally_election *e = lv->election;
 	uint64_t sum = 0;
 	size_t c;
 
@@ -560,8 +561,8 @@ tally_levelling_compute(const struct tally_state *s,
 	r->pending = r->unassigned = r->rounds = 0;
 	r->apportioned = 0;
 	r->n_steps = 0;
-	apportion(s, r);
-	assign(s, r, changed);
+	apportion(lv, r);
+	assign(lv, r, changed);
 	/* Invariant, checked in every build: the tier's seats add up. */
 	for (c = 0; c < e->n_coalitions; c++)
 		sum += r->seats[c];
@@ -571,10 +572,9 @@ tally_levelling_compute(const struct tally_state *s,
 }
 
 uint32_t
-tally_levelling_in(const struct tally_state *s, size_t province,
-    size_t coalition)
+tally_levelling_seats_in(const struct tally_levelling_result *r,
+    size_t province, size_t coalition)
 {
-	const struct tally_levelling_result *r = s->levelling;
 	uint32_t n = 0;
 	size_t k;
 

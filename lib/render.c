@@ -1349,9 +1349,7 @@ tally_render_dry_run(const struct tally_state *s,
 		const char *pid = e->provinces[f->province].id;
 		json_t *row, *votes, *seats;
 
-		if (tally_feed_check(prev, f, pid, &chk[i], err) == -1 ||
-		    (chk[i] == TALLY_CHECK_NEW &&
-		    tally_feed_check_lists(prev, f, pid, err) == -1)) {
+		if (tally_state_check_post(s, f, &chk[i], err) == -1) {
 			if (n > 1) {
 				char fld[sizeof(err->field)];
 				snprintf(fld, sizeof(fld), "%s", err->field);

@@ -5,6 +5,8 @@
 
 #include <tally/state.h>
 
+#include "tally-private.h"
+
 static void	levelling(struct tally_state *s, size_t changed);
 
 struct tally_state *
@@ -59,6 +61,13 @@ tally_state_create(const struct tally_election *e)
 			tally_state_destroy(s);
 			return NULL;
 		}
+		if ((s->levelling_votes_ = calloc(nc,
+		    sizeof(*s->levelling_votes_))) == NULL ||
+		    (s->levelling_district_ = calloc(nc,
+		    sizeof(*s->levelling_district_))) == NULL) {
+			tally_state_destroy(s);
+			return NULL;
+		}
 		/* Nothing counted yet: the tier starts undecided. */
 		s->levelling->pending = e->levelling.seats;
 		s->seats_pending = e->levelling.seats;
@@ -92,6 +101,8 @@ tally_state_destroy(struct tally_state *s)
 		tally_levelling_finish(s->levelling);
 		free(s->levelling);
 	}
+	free(s->levelling_votes_);
+	free(s->levelling_district_);
 	free(s->provinces);
 	free(s->coalitions);
 	free(s->votes_);
@@ -179,89 +190,6 @@ tally_state_revisions_in_memory(const struct tally_state *s)
 }
 
 int
-tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
-    const char *province, enum tally_check *result, struct tally_error *err)
-{
-	uint64_t have = prev ? prev->revision : 0;
-
-	/*
-	 * Revisions grow strictly per province.  A retry of the current
-	 * revision with the same content is harmless (a client that lost our
-	 * answer); the same revision with other content is a conflict the
-	 * sender must resolve with a higher revision.
-	 */
-	if (f->revision > have) {
-		*result = TALLY_CHECK_NEW;
-		return 0;
-	}
-	if (f->revision == have && prev->canonical_len == f->canonical_len &&
-	    memcmp(prev->canonical, f->canonical, f->canonical_len) == 0) {
-		*result = TALLY_CHECK_DUPLICATE;
-		return 0;
-	}
-	if (f->revision == have)
-		return tally_error_set(err, TALLY_ERROR_CONFLICT,
-		    "revision_conflict", "/revision", "revision %llu of %s was "
-		    "already accepted with other content; send a correction as "
-		    "revision %llu", (unsigned long long)have, province,
-		    (unsigned long long)have + 1);
-	return tally_error_set(err, TALLY_ERROR_CONFLICT, "stale_revision",
-	    "/revision", "revision %llu of %s is older than the current "
-	    "revision %llu; send revision %llu or higher",
-	    (unsigned long long)f->revision, province, (unsigned long long)have,
-	    (unsigned long long)have + 1);
-}
-
-int
-tally_feed_check_lists(const struct tally_feed *prev, const struct tally_feed *f,
-    const char *province, struct tally_error *err)
-{
-	char names[256];
-	size_t i, j = 0, missing = 0, first = 0, o = 0;
-
-	if (prev == NULL)
-		return 0;
-	/*
-	 * A feed is a cumulative snapshot: a list left out of it would drop
-	 * to no votes and lose its seats.  Clerks re-posting a partial file
-	 * did exactly that, so a list that had votes must be named, with 0
-	 * when that is the truth.  Both lists are sorted by id: a merge.
-	 */
-	for (i = 0; i < prev->n_lists; i++) {
-		int c = 1;
-		while (j < f->n_lists &&
-		    (c = strcmp(f->lists[j].id, prev->lists[i].id)) < 0)
-			j++;
-		if (j < f->n_lists && c == 0)
-			continue;
-		if (prev->lists[i].votes == 0)
-			continue;
-		if (missing++ == 0)
-			first = i;
-		if (o < sizeof(names)) {
-			int w = snprintf(names + o, sizeof(names) - o, "%s%s",
-			    o ? ", " : "", prev->lists[i].id);
-			o = w < 0 ? sizeof(names) : o + (size_t)w;
-		}
-	}
-	if (missing == 0)
-		return 0;
-	if (o >= sizeof(names))
-		snprintf(names + sizeof(names) - 5, 5, "...");
-	tally_error_set(err, TALLY_ERROR_INVALID, "list_missing", NULL,
-	    "%zu list%s with votes in revision %llu of %s %s missing from "
-	    "revision %llu: %s; a snapshot is cumulative, name every list (0 "
-	    "if it truly has none)", missing, missing == 1 ? "" : "s",
-	    (unsigned long long)prev->revision, province,
-	    missing == 1 ? "is" : "are", (unsigned long long)f->revision,
-	    names);
-	if (err != NULL)
-		snprintf(err->field, sizeof(err->field), "/votes/%s",
-		    prev->lists[first].id);
-	return -1;
-}
-
-int
 tally_state_check(const struct tally_state *s, const struct tally_feed *f,
     enum tally_check *result, struct tally_error *err)
 {
@@ -269,6 +197,31 @@ tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 
 	return tally_feed_check(cur ? cur->feed : NULL, f,
 	    s->election->provinces[f->province].id, result, err);
+}
+
+int
+tally_state_check_post(const struct tally_state *s, const struct tally_feed *f,
+    enum tally_check *result, struct tally_error *err)
+{
+	const struct tally_revision *cur = tally_state_current(s, f->province);
+	const struct tally_feed *prev = cur ? cur->feed : NULL;
+	const char *pid = s->election->provinces[f->province].id;
+
+	if (tally_feed_check(prev, f, pid, result, err) == -1)
+		return -1;
+	if (*result != TALLY_CHECK_NEW)
+		return 0;
+	/*
+	 * Only what would change the tally answers to the rules a new post
+	 * keeps (a repeat was accepted once already).  The effect is
+	 * computed before the feed is journaled (issue 21): a feed the seat
+	 * engine fails on is refused, so that no record can stop the daemon
+	 * at apply or at replay.
+	 */
+	if (tally_feed_check_lists(prev, f, pid, err) == -1 ||
+	    tally_state_check_apply(s, f, err) == -1)
+		return -1;
+	return 0;
 }
 
 /*
@@ -338,99 +291,11 @@ tally_state_seat_input(const struct tally_state *s, size_t province,
 	return true;
 }
 
-void
-tally_lot_destroy(struct tally_lot *lot)
+uint32_t
+tally_levelling_in(const struct tally_state *s, size_t province,
+    size_t coalition)
 {
-	if (lot == NULL)
-		return;
-	free(lot->by);
-	free(lot);
-}
-
-/* The index of list `id` in f, or SIZE_MAX. */
-static size_t
-list_index(const struct tally_feed *f, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < f->n_lists; i++)
-		if (strcmp(f->lists[i].id, id) == 0)
-			return i;
-	return SIZE_MAX;
-}
-
-/*
- * Does the lot order exactly the lists tied in r (f's lists)?  Fills
- * order[] with their indices when it does.
- */
-bool
-tally_lot_matches(const struct tally_lot *lot, const struct tally_feed *f,
-    const struct tally_seat_result *r, size_t *order)
-{
-	size_t i, j;
-
-	if (r->pending == 0 || r->n_tied != lot->n)
-		return false;
-	for (i = 0; i < lot->n; i++) {
-		if ((order[i] = list_index(f, lot->order[i])) == SIZE_MAX)
-			return false;
-		for (j = 0; j < r->n_tied && r->tied[j] != order[i]; j++)
-			;
-		if (j == r->n_tied)
-			return false;
-	}
-	return true;
-}
-
-const char *
-tally_uncounted_name(enum tally_uncounted u)
-{
-	switch (u) {
-	case TALLY_UNCOUNTED_FINAL:		return "final";
-	case TALLY_UNCOUNTED_REGISTERED:	return "registered";
-	case TALLY_UNCOUNTED_STATIONS:		return "stations";
-	default:				return "unknown";
-	}
-}
-
-enum tally_uncounted
-tally_uncounted_bound(const struct tally_province *pv,
-    const struct tally_feed *f, uint64_t *U)
-{
-	enum tally_uncounted from = TALLY_UNCOUNTED_UNKNOWN;
-	uint64_t counted = 0, reg;
-	bool has_reg;
-	size_t i;
-
-	*U = 0;
-	if (f != NULL && f->status == TALLY_STATUS_FINAL)
-		return TALLY_UNCOUNTED_FINAL;
-	has_reg = f != NULL && f->has_registered ? true : pv->has_registered;
-	reg = f != NULL && f->has_registered ? f->registered : pv->registered;
-	if (f != NULL) {
-		for (i = 0; i < f->n_lists; i++)
-			counted += f->lists[i].votes;
-		counted += f->blank + f->invalid;
-	}
-	/*
-	 * Everyone registered who has not been counted may still be: an upper
-	 * bound whatever the turnout.  Counted above registered means the
-	 * electorate figure is wrong (or out of date); it bounds nothing.
-	 */
-	if (has_reg && reg >= counted) {
-		*U = reg - counted;
-		from = TALLY_UNCOUNTED_REGISTERED;
-	}
-	if (f != NULL && f->has_stations && pv->station_ballots_max > 0) {
-		unsigned __int128 st = (unsigned __int128)(f->stations_total -
-		    f->stations_reporting) * pv->station_ballots_max;
-		if (st <= UINT64_MAX && (from == TALLY_UNCOUNTED_UNKNOWN ||
-		    st < *U)) {
-			*U = (uint64_t)st;
-			from = TALLY_UNCOUNTED_STATIONS;
-		}
-	}
-	return from;
+	return tally_levelling_seats_in(s->levelling, province, coalition);
 }
 
 /*
@@ -667,23 +532,46 @@ national_threshold(struct tally_state *s)
 	return true;
 }
 
+/* The levelling tier's view of a province: its snapshot and its seats. */
+static const struct tally_feed *
+levelling_province(const void *ctx, size_t p, const uint32_t **seats)
+{
+	const struct tally_state *s = ctx;
+	const struct tally_revision *cur = tally_state_current(s, p);
+
+	*seats = s->provinces[p].result.seats;
+	return cur ? cur->feed : NULL;
+}
+
 /*
  * Re-compute the levelling tier and move the coalitions' total seats by
- * the difference in their levelling seats.
+ * the difference in their levelling seats.  The tier is handed what it
+ * reads (tally_levelling_input) instead of the state, so that it depends
+ * on nothing above it.
  */
 static void
 levelling(struct tally_state *s, size_t changed)
 {
 	struct tally_levelling_result *r = s->levelling;
+	struct tally_levelling_input in;
 	size_t i;
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < s->election->n_coalitions; i++)
+	for (i = 0; i < s->election->n_coalitions; i++) {
 		s->coalitions[i].seats -= s->coalitions[i].levelling_seats;
+		s->levelling_votes_[i] = s->coalitions[i].votes;
+		s->levelling_district_[i] = s->coalitions[i].district_seats;
+	}
 	s->seats_allocated -= s->election->levelling.seats - r->pending;
 	s->seats_pending -= r->pending;
-	(void)tally_levelling_compute(s, r, changed);
+	in.election = s->election;
+	in.votes = s->levelling_votes_;
+	in.district_seats = s->levelling_district_;
+	in.blank = s->blank;
+	in.province = levelling_province;
+	in.ctx = s;
+	(void)tally_levelling_compute(&in, r, changed);
 	/*
 	 * Any province's levelling seats may have moved: its views changed
 	 * (a finer test would compare the assignment before and after).
@@ -949,7 +837,7 @@ tally_state_lot_check(const struct tally_state *s, const struct tally_lot *lot,
 		    (unsigned long long)lot->revision, (unsigned long long)have);
 	for (i = 0; i < lot->n; i++) {
 		snprintf(ptr, sizeof(ptr), "/order/%zu", i);
-		if ((order[i] = list_index(cur->feed, lot->order[i])) == SIZE_MAX)
+		if ((order[i] = tally_feed_list_index(cur->feed, lot->order[i])) == SIZE_MAX)
 			return tally_error_set(err, TALLY_ERROR_INVALID,
 			    "unknown_list", ptr, "list %s has no votes in "
 			    "revision %llu of %s", lot->order[i],

@@ -24,6 +24,10 @@ void	tally_buf_str(struct tally_buf *b, const char *s);
 void	tally_buf_uint(struct tally_buf *b, uint64_t v);
 
 struct tally_state;
+struct tally_feed;
+
+/* The index of list `id` in f's lists, or SIZE_MAX. */
+size_t	tally_feed_list_index(const struct tally_feed *f, const char *id);
 
 /* The national order of coalitions: seats desc, votes desc, id asc (new
  * array of coalition indices; NULL on allocation failure). */
@@ -39,5 +43,21 @@ struct tally_coalition;
 void	tally_color_json(struct json_t *obj, const struct tally_coalition *c);
 /* The same three members, written as `,"color":...` into a buffer. */
 void	tally_color_buf(struct tally_buf *b, const struct tally_coalition *c);
+
+/*
+ * Build "base/key" into buf (len bytes), the key escaped as RFC 6901 says
+ * (~ as ~0, / as ~1); a pointer too long for buf is cut.  Returns buf.
+ */
+const char	*tally_ptr_key(char *buf, size_t len, const char *base,
+		    const char *key);
+
+struct tally_error;
+
+/*
+ * An integer in [min, max] at JSON pointer p: integers only, never a float
+ * or a string.  0, or -1 with err (wrong_type, out_of_range).
+ */
+int	tally_json_uint(const struct json_t *v, const char *p, uint64_t min,
+	    uint64_t max, uint64_t *out, struct tally_error *err);
 
 #endif

@@ -139,3 +139,43 @@ tally_json_failures(void)
 {
 	return json_alloc_failures;
 }
+
+const char *
+tally_ptr_key(char *buf, size_t len, const char *base, const char *key)
+{
+	size_t n;
+
+	/* Pointers are short; a truncated one still names the place. */
+	if ((n = (size_t)snprintf(buf, len, "%s/", base)) >= len)
+		n = len - 1;
+	for (; *key != '\0' && n + 3 < len; key++) {
+		if (*key == '~' || *key == '/') {
+			buf[n++] = '~';
+			buf[n++] = *key == '~' ? '0' : '1';
+		} else
+			buf[n++] = *key;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int
+tally_json_uint(const json_t *v, const char *p, uint64_t min, uint64_t max,
+    uint64_t *out, struct tally_error *err)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return tally_error_set(err, TALLY_ERROR_INVALID, "wrong_type", p,
+		    "must be an integer from %llu to %llu, not %s",
+		    (unsigned long long)min, (unsigned long long)max,
+		    tally_json_kind(v));
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return tally_error_set(err, TALLY_ERROR_INVALID, "out_of_range", p,
+		    "must be an integer from %llu to %llu, not %lld",
+		    (unsigned long long)min, (unsigned long long)max,
+		    (long long)i);
+	*out = (uint64_t)i;
+	return 0;
+}

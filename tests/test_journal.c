@@ -921,6 +921,29 @@ check_lot_and_label(struct fixture *fx)
 		    strcmp(err.field, "/votes/blue") == 0 &&
 		    strstr(err.message, "green") != NULL, "list_missing: %s %s",
 		    err.code, err.field);
+		/* The one check of a posted feed makes it too; replay's not. */
+		CHECK(tally_state_check_post(s, g, &chk, &err) == -1 &&
+		    strcmp(err.code, "list_missing") == 0,
+		    "check_post: list_missing: %s", err.code);
+		CHECK(tally_state_check(s, g, &chk, &err) == 0 &&
+		    chk == TALLY_CHECK_NEW, "replay's check takes it");
+		tally_feed_destroy(g);
+	}
+	/* The current snapshot again: a duplicate, not tried again. */
+	CHECK(tally_state_check_post(s, tally_state_current(s, 2)->feed, &chk,
+	    &err) == 0 && chk == TALLY_CHECK_DUPLICATE, "check_post: duplicate");
+	j = json_loads("{\"province\": \"e\", \"revision\": 2, \"votes\":"
+	    " {\"red\": 700, \"blue\": 0, \"green\": 0}}", 0, NULL);
+	g = tally_feed_parse(fx->e, NULL, j, "", &err);
+	json_decref(j);
+	CHECK(g != NULL, "complete parses");
+	if (g != NULL) {
+		CHECK(tally_state_check_post(s, g, &chk, &err) == 0 &&
+		    chk == TALLY_CHECK_NEW, "check_post: new: %s", err.message);
+		g->revision = 0;
+		CHECK(tally_state_check_post(s, g, &chk, &err) == -1 &&
+		    strcmp(err.code, "stale_revision") == 0,
+		    "check_post: stale: %s", err.code);
 		tally_feed_destroy(g);
 	}
 out:

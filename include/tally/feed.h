@@ -103,4 +103,51 @@ bool			 tally_rfc3339_is_valid(const char *s);
 
 const char		*tally_status_name(enum tally_status s);
 
+/* Where a province's bound on the uncounted ballots comes from. */
+enum tally_uncounted {
+	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
+	TALLY_UNCOUNTED_FINAL,		/* status final: nothing left */
+	TALLY_UNCOUNTED_REGISTERED,	/* electorate minus ballots counted */
+	TALLY_UNCOUNTED_STATIONS,	/* stations not reporting x the maximum */
+};
+
+/*
+ * The bound on a province's uncounted ballots given its snapshot `f` (NULL
+ * before the first): none left when final; otherwise the smaller of the
+ * electorate (the feed's `registered`, else the definition's) minus the
+ * ballots counted (list votes, blank and invalid), and the stations not yet
+ * reporting times the definition's `station_ballots_max`.  Returns where it
+ * came from (UNKNOWN: no bound, *U left at 0).  An electorate smaller than
+ * the ballots counted bounds nothing and is ignored.
+ */
+enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
+			    const struct tally_feed *f, uint64_t *U);
+const char	*tally_uncounted_name(enum tally_uncounted u);
+
+enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
+
+/*
+ * Would `f` be accepted after `prev`, the previous snapshot of `province`
+ * (NULL: none)?  NEW when its revision is above prev's; DUPLICATE when it
+ * repeats prev's revision with identical canonical content.  Otherwise -1
+ * with err: `stale_revision` (lower, the message names the current) or
+ * `revision_conflict` (same revision, other content).  The state applies
+ * it against a province's current snapshot (tally_state_check).
+ */
+int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
+	    const char *province, enum tally_check *result,
+	    struct tally_error *err);
+
+/*
+ * The posting-safety rule for a NEW snapshot against the previous one (NULL:
+ * none): every list that had votes in `prev` must be in `f` (a correction
+ * that truly sets it to zero says 0).  Otherwise -1 with err `list_missing`
+ * (TALLY_ERROR_INVALID), its field the pointer of the first missing list
+ * ("/votes/<id>") and its message naming every one.  Replay does not apply
+ * it: journals written before it may hold such snapshots.
+ */
+int	tally_feed_check_lists(const struct tally_feed *prev,
+	    const struct tally_feed *f, const char *province,
+	    struct tally_error *err);
+
 #endif

@@ -17,7 +17,27 @@
 #include <tally/election.h>
 #include <tally/seats.h>
 
-struct tally_state;
+struct tally_feed;
+
+/*
+ * What the tier is computed from, all borrowed: the national figures and,
+ * province by province, the current snapshot and its district seats.  The
+ * state fills it (tally/state.h); the tier reads nothing else, so that it
+ * sits below the state, not beside it.
+ */
+struct tally_levelling_input {
+	const struct tally_election *election;
+	const uint64_t	*votes;		/* per coalition: national list votes */
+	const uint64_t	*district_seats;	/* per coalition: district seats */
+	uint64_t	 blank;		/* national blank ballots */
+	/*
+	 * Province p's current snapshot (NULL before its first feed) and, in
+	 * *seats, its district seats per list of that snapshot.
+	 */
+	const struct tally_feed *(*province)(const void *ctx, size_t p,
+			    const uint32_t **seats);
+	const void	*ctx;
+};
 
 /* One levelling seat assigned, in the order the assignment awards them. */
 struct tally_levelling_step {
@@ -83,7 +103,7 @@ int	tally_levelling_init(struct tally_levelling_result *r,
 void	tally_levelling_finish(struct tally_levelling_result *r);
 
 /*
- * Compute the tier from the state's current district seats and votes.
+ * Compute the tier from `in`: the current district seats and votes.
  * `changed` is the one province whose snapshot or district seats changed
  * since the last call, or SIZE_MAX when any may have.  Returns 0: it
  * allocates nothing (tally_levelling_init sized everything).  Invariant,
@@ -92,11 +112,11 @@ void	tally_levelling_finish(struct tally_levelling_result *r);
  * TALLY_SEATS_MAX seats in all, or 10^12 votes for one coalition) every
  * levelling seat stays pending rather than guessed.
  */
-int	tally_levelling_compute(const struct tally_state *s,
+int	tally_levelling_compute(const struct tally_levelling_input *in,
 	    struct tally_levelling_result *r, size_t changed);
 
-/* Levelling seats of `coalition` assigned to `province`. */
-uint32_t tally_levelling_in(const struct tally_state *s, size_t province,
-	    size_t coalition);
+/* Levelling seats of `coalition` assigned to `province` in r. */
+uint32_t tally_levelling_seats_in(const struct tally_levelling_result *r,
+	    size_t province, size_t coalition);
 
 #endif

@@ -44,7 +44,8 @@ struct json_t	*tally_render_province(const struct tally_state *s,
 
 /*
  * What posting `feeds` (borrowed) would do, changing nothing (?dry_run=1):
- * each is checked as the core would (chk[i] NEW or DUPLICATE), then
+ * each is checked as the core would (tally_state_check_post: chk[i] NEW or
+ * DUPLICATE), then
  * {"dry_run": true, "status", "version" (the version it would become if
  * nothing else is applied first), "results": [{"province", "revision",
  * "status", "votes": {list: delta}, "seats": {list: delta}, "pending"}],

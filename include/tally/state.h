@@ -24,6 +24,7 @@
 #include <tally/error.h>
 #include <tally/feed.h>
 #include <tally/levelling.h>
+#include <tally/lot.h>
 #include <tally/seats.h>
 
 struct tally_coalition_total {
@@ -57,14 +58,6 @@ struct tally_seat_bounds {
 	bool		 settled;	/* no list's seats can change */
 };
 
-/* Where a province's bound on the uncounted ballots comes from. */
-enum tally_uncounted {
-	TALLY_UNCOUNTED_UNKNOWN,	/* none: no guarantee */
-	TALLY_UNCOUNTED_FINAL,		/* status final: nothing left */
-	TALLY_UNCOUNTED_REGISTERED,	/* electorate minus ballots counted */
-	TALLY_UNCOUNTED_STATIONS,	/* stations not reporting x the maximum */
-};
-
 /* One accepted snapshot of a province. */
 struct tally_revision {
 	struct tally_feed	*feed;			/* owned; NULL while on disk */
@@ -82,33 +75,6 @@ struct tally_revision {
  */
 typedef struct tally_feed *(*tally_revision_loader)(void *ctx,
     const struct tally_revision *rev, char *received_at);
-
-#define TALLY_LOT_MAX	64	/* lists one lot may order */
-
-/*
- * The order drawn by lot for a province's pending tie, first drawn first.
- * It is in force while the province's tie is the one it was drawn for: the
- * same lists tied (a later revision that changes the tie makes it stale).
- */
-struct tally_lot {
-	size_t		 province;
-	const char	*province_id;	/* borrowed from the election */
-	uint64_t	 revision;	/* the revision it was drawn for */
-	size_t		 n;
-	const char	*order[TALLY_LOT_MAX];	/* list ids, borrowed from the
-						 * election */
-	char		 received_at[40];
-	char		*by;		/* token label (owned) or NULL */
-};
-
-void	tally_lot_destroy(struct tally_lot *lot);
-/*
- * A lot body {"revision": n, "order": [list ids]} for `province` (borrowed):
- * a new lot (tally_lot_destroy), or NULL with err (422 kinds: wrong_type,
- * unknown_field, missing_field, out_of_range, unknown_list).
- */
-struct tally_lot *tally_lot_parse(const struct tally_election *e,
-	    size_t province, struct json_t *body, struct tally_error *err);
 
 struct tally_province_state {
 	struct tally_revision	*revisions;	/* history, oldest first */
@@ -176,8 +142,11 @@ struct tally_state {
 	size_t				 provinces_final;
 	uint64_t			 stations_reporting;
 	uint64_t			 stations_total;
-	/* The levelling tier, when the election has one (else NULL). */
+	/* The levelling tier, when the election has one (else NULL), and
+	 * its inputs per coalition (votes, district seats). */
 	struct tally_levelling_result	*levelling;
+	uint64_t			*levelling_votes_;
+	uint64_t			*levelling_district_;
 	size_t				 provinces_settled;
 	uint64_t			 seats_unreported;	/* provinces with no feed */
 	/* Scratch for allocation inputs (n_coalitions entries each). */
@@ -195,18 +164,9 @@ struct tally_state {
 	bool				*check_exempt_;
 };
 
-/*
- * The bound on a province's uncounted ballots given its snapshot `f` (NULL
- * before the first): none left when final; otherwise the smaller of the
- * electorate (the feed's `registered`, else the definition's) minus the
- * ballots counted (list votes, blank and invalid), and the stations not yet
- * reporting times the definition's `station_ballots_max`.  Returns where it
- * came from (UNKNOWN: no bound, *U left at 0).  An electorate smaller than
- * the ballots counted bounds nothing and is ignored.
- */
-enum tally_uncounted tally_uncounted_bound(const struct tally_province *pv,
-			    const struct tally_feed *f, uint64_t *U);
-const char	*tally_uncounted_name(enum tally_uncounted u);
+/* Levelling seats of `coalition` assigned to `province` (0 without a tier). */
+uint32_t tally_levelling_in(const struct tally_state *s, size_t province,
+	    size_t coalition);
 
 /* A new empty state for `e` (borrowed: it must outlive the state). */
 struct tally_state	*tally_state_create(const struct tally_election *e);
@@ -216,34 +176,24 @@ void			 tally_state_destroy(struct tally_state *s);
 const struct tally_revision *tally_state_current(const struct tally_state *s,
 			    size_t province);
 
-enum tally_check { TALLY_CHECK_NEW, TALLY_CHECK_DUPLICATE };
-
 /*
- * Would `f` be accepted?  NEW when its revision is above the current one;
- * DUPLICATE when it repeats the current revision with identical canonical
- * content.  Otherwise -1 with err: `stale_revision` (lower than the current,
- * which the message names) or `revision_conflict` (same revision, other
- * content).  Changes nothing.
+ * Would `f` be accepted after its province's current snapshot?
+ * tally_feed_check (NEW, DUPLICATE; stale_revision, revision_conflict).
+ * Changes nothing.
  */
 int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
 	    enum tally_check *result, struct tally_error *err);
-/* The same rule against any previous snapshot (NULL: none) of `province`. */
-int	tally_feed_check(const struct tally_feed *prev, const struct tally_feed *f,
-	    const char *province, enum tally_check *result,
-	    struct tally_error *err);
-
 /*
- * The posting-safety rule for a NEW snapshot against the previous one (NULL:
- * none): every list that had votes in `prev` must be in `f` (a correction
- * that truly sets it to zero says 0).  Otherwise -1 with err `list_missing`
- * (TALLY_ERROR_INVALID), its field the pointer of the first missing list
- * ("/votes/<id>") and its message naming every one.  Replay does not apply
- * it: journals written before it may hold such snapshots.
+ * The one check of a posted feed (live, dry run, a cluster node before it
+ * publishes): tally_state_check, then for a NEW snapshot
+ * tally_feed_check_lists (`list_missing`) and tally_state_check_apply
+ * (`internal`, `out_of_memory`).  0 with *result, or -1 with err.  Changes
+ * nothing.  Replay applies only tally_state_check: journals hold what older
+ * rules accepted.
  */
-int	tally_feed_check_lists(const struct tally_feed *prev,
-	    const struct tally_feed *f, const char *province,
+int	tally_state_check_post(const struct tally_state *s,
+	    const struct tally_feed *f, enum tally_check *result,
 	    struct tally_error *err);
-
 /*
  * Apply a checked NEW snapshot: it becomes the province's current one (and
  * joins its history), the province is re-allocated, national totals move by
@@ -287,14 +237,6 @@ int	tally_state_lot_check(const struct tally_state *s,
  */
 int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	    struct tally_error *err);
-/*
- * Does `lot` order exactly the lists tied for r's pending seats (r computed
- * without a lot, for f's lists)?  Then order[] (TALLY_LOT_MAX entries)
- * holds their indices in f, for tally_seat_input.lot_order.
- */
-bool	tally_lot_matches(const struct tally_lot *lot,
-	    const struct tally_feed *f, const struct tally_seat_result *r,
-	    size_t *order);
 /* The province's newest lot, or NULL; *in_force whether it decides now. */
 const struct tally_lot *tally_state_lot(const struct tally_state *s,
 	    size_t province, bool *in_force);

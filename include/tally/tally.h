@@ -10,6 +10,7 @@
 #include <tally/feed.h>
 #include <tally/journal.h>
 #include <tally/levelling.h>
+#include <tally/lot.h>
 #include <tally/seats.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
