@@ -869,7 +869,7 @@ final_snapshot(struct tallyd *td, uint64_t next)
 static int
 daemonize(const char *logpath)
 {
-	char buf[1100];
+	char buf[4200], *last;
 	int ready[2];
 	pid_t pid;
 	ssize_t n;
@@ -893,8 +893,15 @@ daemonize(const char *logpath)
 		buf[len] = '\0';
 		if (strcmp(buf, "ok") == 0)
 			_exit(0);
+		/* The warnings before the fatal line (log.c), then that line. */
+		if ((last = strrchr(buf, '\n')) != NULL) {
+			*last++ = '\0';
+			fprintf(stderr, "%s\n", buf);
+		} else
+			last = buf;
 		fprintf(stderr, "tallyd: did not start: %s\n(log: %s)\n",
-		    len > 0 ? buf : "it exited before it was ready", logpath);
+		    *last != '\0' ? last : "it exited before it was ready",
+		    logpath);
 		_exit(1);
 	}
 	close(ready[0]);
