@@ -434,6 +434,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	struct tally_election *e;
 	struct tally_diag diag;
 	struct config cf;
+	size_t waiting;
 
 	(void)sig;
 	(void)what;
@@ -456,11 +457,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	/* The snapshot store reads revisions of the election in force. */
 	td->store.election = core_election(td->core);
-	if (!str_eq(cf.listen, td->cf.listen) ||
-	    !str_eq(cf.ingest_listen, td->cf.ingest_listen) ||
-	    !str_eq(cf.data_dir, td->cf.data_dir))
-		log_warnx("listen, ingest_listen and data_dir changes take "
-		    "effect at the next restart");
+	/* What changed; what needs a restart keeps its value in force. */
+	waiting = config_reload_note(&td->cf, &cf);
 	log_setlevel(cf.log_level);
 	if (cf.log_file == NULL && td->cf.log_file != NULL) {
 		/* Detached: keep the file we log to. */
@@ -484,9 +482,12 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	tally_diag_finish(&diag);
 	log_info("reloaded: election %s from %s", core_election(td->core)->id,
 	    td->cf.election);
+	metrics_note_reload(&td->msrc, true, waiting);
+	metrics_note_tls(&td->msrc, &td->cf);
 	notify("READY=1");
 	return;
 out:
+	metrics_note_reload(&td->msrc, false, 0);
 	config_finish(&cf);
 	tally_diag_finish(&diag);
 	notify("READY=1");
@@ -725,6 +726,8 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		td->backup_pid = 0;
+		metrics_note_backup(&td->msrc, WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			log_info("backup written to %s (version %llu)",
 			    td->backup_path,
@@ -751,6 +754,7 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 	td->backup_version = core_state(td->core)->version;
 	if ((pid = fork()) == -1) {
 		log_warn("fork for a backup");
+		metrics_note_backup(&td->msrc, false);
 		return;
 	}
 	if (pid == 0) {
@@ -1344,8 +1348,9 @@ main(int argc, char **argv)
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
-	td.msrc = (struct metrics_src){ &td.cf, td.journal, td.server, td.core,
-	    time(NULL) };
+	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
+	    .server = td.server, .core = td.core, .started = time(NULL) };
+	metrics_note_tls(&td.msrc, &td.cf);
 	api_set_metrics(td.api, metrics_write, &td.msrc);
 	if (td.cluster != NULL)
 		server_set_header(td.server, "Tallyd-Node", cluster_header,

@@ -100,6 +100,13 @@ int	config_set(struct config *cf, const char *key, const char *value,
 void	config_finish(struct config *cf);
 /* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
 int	config_split_hostport(const char *s, char *host, unsigned *port);
+/*
+ * A reload: log each setting that changed between cur (in force) and next
+ * (just read), live ones at info, ones that need a restart as a warning;
+ * those keep cur's value in next (swapped), so next is what will be in
+ * force.  Returns how many wait for a restart.
+ */
+size_t	config_reload_note(struct config *cur, struct config *next);
 
 /* journal.c: the feed journal on disk */
 enum journal_policy { JOURNAL_ALWAYS, JOURNAL_BATCH, JOURNAL_OFF };
@@ -636,10 +643,26 @@ struct metrics_src {
 	const struct server	*server;	/* borrowed */
 	const struct core	*core;		/* borrowed */
 	time_t			 started;
+	/* Set through the metrics_note_* calls below, on the loop [L]. */
+	time_t			 backup_at;	/* last backup ended; 0: none */
+	time_t			 backup_ok_at;	/* last good one ended */
+	bool			 backup_ok;	/* the last one's result */
+	time_t			 reload_at;	/* last SIGHUP; 0: none */
+	bool			 reload_ok;
+	size_t			 reload_waiting; /* settings for a restart */
+	time_t			 tls_expiry[2];	/* tls_cert, public_tls_cert;
+						   0: none */
 };
 
 /* Prometheus text for src (an api_set_metrics hook; arg: the src). */
 void	metrics_write(void *arg, FILE *f);
+/* A backup child ended (ok: it wrote the snapshot). */
+void	metrics_note_backup(struct metrics_src *src, bool ok);
+/* A reload ended: taken (ok) or refused; waiting: settings kept for a
+ * restart (config_reload_note). */
+void	metrics_note_reload(struct metrics_src *src, bool ok, size_t waiting);
+/* Read the expiry of the certificates cf names (at start, at a reload). */
+void	metrics_note_tls(struct metrics_src *src, const struct config *cf);
 
 /* page.c, generated from www/ by www/embed.py: the election-night page */
 extern const char	 page_html[];	/* page_html_len bytes and a NUL */

@@ -3,6 +3,7 @@
 log_level, backup_dir, public_tls_cert/public_tls_key, the error list cut at
 16 (errors_omitted), and every metric the alert rules of docs/OPERATIONS.md
 read, each present and moving the way the rule expects."""
+import calendar
 import json
 import os
 import re
@@ -313,6 +314,143 @@ class ConfigTest(CheckedDaemonTest):
         self.assertGreater(metric(self.metrics(d),
                                   "tallyd_start_time_seconds"), started)
 
+
+    # --- reload, backup and TLS metrics (issue 25) ------------------------------
+
+    def reload(self, d, ok=True):
+        """SIGHUP; wait until it is taken (or refused); the log it wrote."""
+        before = len(d.logtext())
+        d.send_signal(signal.SIGHUP)
+        end = "reloaded: election" if ok else "reload failed"
+        deadline = time.monotonic() + 20
+        while end not in d.logtext()[before:]:
+            self.assertLess(time.monotonic(), deadline, d.logtext()[-3000:])
+            time.sleep(0.05)
+        return d.logtext()[before:]
+
+    def test_reload_says_what_changed(self):
+        """A reload names each setting it changed and each one that waits
+        for a restart (which stays in force, and in /metrics); no warning
+        when nothing changed, the definition included, once counted."""
+        d = self.start("max_age 1\nconnection_limit 100\n",
+                       election=ELECTION)
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        self.assertEqual(self.post(d, "north", NORTH).status, 201)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_timestamp_seconds"), 0)
+        self.assertIsNone(metric(m, "tallyd_last_reload_success"))
+        # Nothing changed (results counted): not one warning.
+        log = self.reload(d)
+        self.assertIn("reload: no setting changed", log)
+        self.assertNotIn(" warn ", log)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_success"), 1)
+        self.assertLessEqual(abs(metric(
+            m, "tallyd_last_reload_timestamp_seconds") - time.time()), 5)
+        self.assertEqual(metric(m, "tallyd_settings_waiting_for_restart"), 0)
+        # A live setting and one that needs a restart.
+        with open(conf, "w") as f:
+            f.write("max_age 7\nconnection_limit 200\n")
+        log = self.reload(d)
+        self.assertRegex(log, r"info reload: max_age changed from 1 to 7\n")
+        self.assertRegex(log, r"warn reload: connection_limit changed from "
+                         r"100 to 200: it takes effect at the next restart; "
+                         r"100 stays in force")
+        self.assertNotIn("max_age changed from 1 to 7: it takes", log)
+        self.assertIn("max-age=7", d.get("/v1/leaderboard")
+                      .header("Cache-Control"))
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_listener_connection_limit"), 100)
+        self.assertEqual(metric(m, "tallyd_settings_waiting_for_restart"), 1)
+        # The same file again: the restart setting still waits, said once
+        # more; the live one is not named.
+        log = self.reload(d)
+        self.assertIn("connection_limit changed from 100 to 200", log)
+        self.assertNotIn("max_age", log)
+        # An edited definition while counted: that warning, and only then.
+        epath = os.path.join(d.tmp, "election.json")
+        with open(epath, "w") as f:
+            json.dump(dict(ELECTION, name="Renamed"), f)
+        log = self.reload(d)
+        self.assertIn("kept until the next restart", log)
+        with open(epath, "w") as f:
+            json.dump(ELECTION, f)
+        log = self.reload(d)
+        self.assertNotIn("kept until the next restart", log)
+        # A refused reload shows in /metrics.
+        with open(conf, "w") as f:
+            f.write("max_age soon\n")
+        self.reload(d, ok=False)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_success"), 0)
+        self.assertIn("max-age=7", d.get("/v1/leaderboard")
+                      .header("Cache-Control"))
+
+    def test_backup_metrics(self):
+        d = self.start("")
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_timestamp_seconds"), 0)
+        self.assertEqual(metric(
+            m, "tallyd_last_backup_success_timestamp_seconds"), 0)
+        self.assertIsNone(metric(m, "tallyd_last_backup_success"))
+        self.assertEqual(metric(m, "tallyd_provinces_total"),
+                         len(d.get("/v1/election").json()["provinces"]))
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "backup written to")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_success"), 1)
+        ok_at = metric(m, "tallyd_last_backup_success_timestamp_seconds")
+        self.assertLessEqual(abs(ok_at - time.time()), 5)
+        self.assertEqual(metric(m, "tallyd_last_backup_timestamp_seconds"),
+                         ok_at)
+        # A backup_dir that cannot be made (under a file): it fails.
+        blocker = os.path.join(d.tmp, "not-a-dir")
+        open(blocker, "w").close()
+        with open(conf, "w") as f:
+            f.write("backup_dir %s/backups\n" % blocker)
+        self.reload(d)
+        time.sleep(1.1)         # the failure's timestamp must differ
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "failed (status")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_success"), 0)
+        self.assertEqual(metric(
+            m, "tallyd_last_backup_success_timestamp_seconds"), ok_at)
+        self.assertGreater(metric(m, "tallyd_last_backup_timestamp_seconds"),
+                           ok_at)
+
+    def not_after(self, crt):
+        out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in",
+                              crt], check=True, capture_output=True,
+                             text=True).stdout
+        return calendar.timegm(time.strptime(
+            out.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+
+    def test_tls_cert_expiry_metric(self):
+        d = self.daemon(start=False, env=ENV, ingest=True)
+        crt, key = self.make_cert(d.tmp, "ingest")
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
+        d.args += ["-f", path]
+        d.start()
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                                'setting="tls_cert"'), self.not_after(crt))
+        self.assertIsNone(metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                                 'setting="public_tls_cert"'))
+        # A renewed certificate (30 days), taken by a reload.
+        subprocess.run(["openssl", "req", "-x509", "-key", key, "-out", crt,
+                        "-days", "30", "-subj", "/CN=ingest",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        self.reload(d)
+        m = self.metrics(d)
+        expiry = metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                        'setting="tls_cert"')
+        self.assertEqual(expiry, self.not_after(crt))
+        self.assertGreater(expiry, time.time() + 29 * 86400)
 
     def test_connection_metrics(self):
         """TallydConnectionsNearLimit and TallydFdsNearLimit: 20 idle
