@@ -4,16 +4,18 @@ log_level, backup_dir, public_tls_cert/public_tls_key, the error list cut at
 16 (errors_omitted), and every metric the alert rules of docs/OPERATIONS.md
 read, each present and moving the way the rule expects."""
 import calendar
+import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
 
-from harness import CheckedDaemonTest, main, needs_failpoints
+from harness import CheckedDaemonTest, SOURCE_ROOT, main, needs_failpoints
 from test_api import ELECTION, NORTH, SOUTH, EAST
 
 TOKEN = "config-test-ingest-token-0123456789"
@@ -451,6 +453,83 @@ class ConfigTest(CheckedDaemonTest):
                         'setting="tls_cert"')
         self.assertEqual(expiry, self.not_after(crt))
         self.assertGreater(expiry, time.time() + 29 * 86400)
+
+    def test_alert_rules_file(self):
+        """config/prometheus/tallyd-alerts.yml (shipped in the package):
+        valid rules (promtool where installed, else the structure Prometheus
+        reads), nothing tied to one election, and every metric it names is
+        one a running tallyd exports -- with TLS, after a feed, a refused
+        feed, a backup and a reload, so that each conditional metric is
+        there."""
+        import yaml
+        path = os.path.join(SOURCE_ROOT, "config", "prometheus",
+                            "tallyd-alerts.yml")
+        with open(path) as f:
+            text = f.read()
+        doc = yaml.safe_load(text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            p = subprocess.run([promtool, "check", "rules", path],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(set(doc), {"groups"})
+        names, exprs = set(), []
+        for g in doc["groups"]:
+            self.assertLessEqual(set(g), {"name", "rules", "interval"})
+            self.assertTrue(g["name"])
+            for r in g["rules"]:
+                self.assertLessEqual(set(r), {"alert", "expr", "for",
+                                              "labels", "annotations"}, r)
+                self.assertRegex(r["alert"], r"^Tallyd[A-Za-z]+$")
+                self.assertNotIn(r["alert"], names)
+                names.add(r["alert"])
+                self.assertIsInstance(r["expr"], str)
+                if "for" in r:
+                    self.assertRegex(r["for"], r"^\d+[smhd]$")
+                self.assertIn(r["labels"]["severity"],
+                              ("critical", "warning", "info"))
+                self.assertTrue(r["annotations"]["summary"])
+                e = r["expr"]
+                for a, b in ("()", "[]", "{}"):
+                    depth = 0
+                    for c in e:
+                        depth += (c == a) - (c == b)
+                        self.assertGreaterEqual(depth, 0, e)
+                    self.assertEqual(depth, 0, e)
+                exprs.append(e)
+        # No election's size in a rule: the number of provinces is a metric.
+        self.assertIn("tallyd_provinces_final < tallyd_provinces_total",
+                      text)
+        self.assertNotRegex(text, r"provinces_\w+ *[<>=]+ *\d")
+        # What tallyd exports, each conditional metric made to appear.
+        d = self.daemon(start=False, env=ENV, ingest=True)
+        crt, key = self.make_cert(d.tmp, "ingest")
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
+        d.args += ["-f", conf]
+        d.start()
+        ctx = ssl.create_default_context(cafile=crt)
+        for token in (TOKEN, "wrong-token-0123456789abcdef0123"):
+            c = http.client.HTTPSConnection("127.0.0.1", d.ingest_port,
+                                            context=ctx, timeout=10)
+            c.request("POST", "/v1/provinces/basra/results",
+                      body=json.dumps({"revision": 1,
+                                       "votes": {"sairoon": 5}}),
+                      headers={"Authorization": "Bearer " + token,
+                               "Content-Type": "application/json"})
+            self.assertEqual(c.getresponse().status,
+                             201 if token == TOKEN else 401)
+            c.close()
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "backup written to")
+        self.reload(d)
+        exported = set(re.findall(r"(?m)^(tallyd_\w+)", self.metrics(d)))
+        named = set()
+        for e in exprs:
+            named |= set(re.findall(r"\btallyd_\w+", e))
+        self.assertGreaterEqual(len(named), 20)
+        self.assertEqual(sorted(named - exported), [])
 
     def test_connection_metrics(self):
         """TallydConnectionsNearLimit and TallydFdsNearLimit: 20 idle
