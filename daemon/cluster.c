@@ -45,6 +45,13 @@ cluster_supported(void)
 	return false;
 }
 
+int
+cluster_library(struct tally_diag *diag)
+{
+	tally_diag_add(diag, "this tallyd was built without cluster mode");
+	return -1;
+}
+
 struct cluster *
 cluster_create(const struct config *cf, const struct tally_election *e,
     uint64_t *epoch, struct tally_diag *diag)
@@ -276,6 +283,12 @@ bool
 cluster_supported(void)
 {
 	return true;
+}
+
+int
+cluster_library(struct tally_diag *diag)
+{
+	return nats_dl_open(diag);
 }
 
 static double

@@ -1103,6 +1103,12 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		printf("ingest tokens: %s\n", auth_source(auth));
 	auth_destroy(auth);
 	tally_diag_finish(&diag);
+	/* Cluster mode opens libnats only when it starts: try it now. */
+	if (td->cf.cluster_urls != NULL && cluster_library(&diag) == -1) {
+		print_diag(&diag);
+		rc = 1;
+	}
+	tally_diag_finish(&diag);
 	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL) {
 		print_diag(&diag);
 		return 1;

@@ -387,6 +387,8 @@ struct cluster;
 
 /* Whether this tallyd was built with libnats. */
 bool		 cluster_supported(void);
+/* Whether libnats can be opened now (it is not linked): 0, or -1 with diag. */
+int		 cluster_library(struct tally_diag *diag);
 /*
  * Connect to cf->cluster_urls and find or create the stream.  NULL with
  * diag.  The stream's identity (its creation time) is *epoch.

@@ -366,12 +366,14 @@ class Package(unittest.TestCase):
         os.chmod(conf, 0o644)
         os.makedirs(os.path.join(tmp, "cluster-data"), 0o700)
         shutil.chown(os.path.join(tmp, "cluster-data"), "tallyd", "tallyd")
-        p = run("setpriv", "--reuid=tallyd", "--regid=tallyd",
-                "--clear-groups", "/usr/sbin/tallyd", "-d", "-f", conf,
-                "--listen", "127.0.0.1:%d" % port, check=False, timeout=30)
-        self.assertEqual(p.returncode, 1, p.stdout)
-        self.assertIn("cluster mode needs libnats", p.stdout)
-        self.assertRegex(p.stdout, r"apt install libnats[-.0-9a-z]*")
+        for check in (["-n"], []):
+            p = run("setpriv", "--reuid=tallyd", "--regid=tallyd",
+                    "--clear-groups", "/usr/sbin/tallyd", "-d", "-f", conf,
+                    "--listen", "127.0.0.1:%d" % port, *check, check=False,
+                    timeout=30)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("cluster mode needs libnats", p.stdout)
+            self.assertRegex(p.stdout, r"apt install libnats[-.0-9a-z]*")
 
     def test_6_install_again_after_the_purge(self):
         # As on a machine where it was once installed and enabled: the
