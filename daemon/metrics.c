@@ -103,14 +103,13 @@ cert_expiry(const char *path)
 {
 	gnutls_datum_t pem = { NULL, 0 };
 	gnutls_x509_crt_t crt;
-	unsigned n = 1;
 	time_t t = 0;
 
 	if (path == NULL || gnutls_load_file(path, &pem) < 0)
 		return 0;
 	if (gnutls_x509_crt_init(&crt) == 0) {
-		if (gnutls_x509_crt_list_import(&crt, &n, &pem,
-		    GNUTLS_X509_FMT_PEM, 0) >= 1) {
+		/* PEM: the first certificate of the file. */
+		if (gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) == 0) {
 			t = gnutls_x509_crt_get_expiration_time(crt);
 			if (t == (time_t)-1)
 				t = 0;
