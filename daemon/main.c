@@ -467,16 +467,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	} else if (!str_eq(cf.log_file, td->cf.log_file) &&
 	    log_reopen(cf.log_file) == -1)
 		log_warn("cannot open log file %s", cf.log_file);
-	/* Keep the addresses the listeners really use. */
-	free(cf.listen);
-	cf.listen = td->cf.listen;
-	td->cf.listen = NULL;
-	free(cf.ingest_listen);
-	cf.ingest_listen = td->cf.ingest_listen;
-	td->cf.ingest_listen = NULL;
-	free(cf.data_dir);
-	cf.data_dir = td->cf.data_dir;
-	td->cf.data_dir = NULL;
 	config_finish(&td->cf);
 	td->cf = cf;
 	tally_diag_finish(&diag);
