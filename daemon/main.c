@@ -863,7 +863,7 @@ final_snapshot(struct tallyd *td, uint64_t next)
 static int
 daemonize(const char *logpath)
 {
-	char buf[4200], *last;
+	char buf[4200], *last, *nl;
 	int ready[2];
 	pid_t pid;
 	ssize_t n;
@@ -888,11 +888,11 @@ daemonize(const char *logpath)
 		if (strcmp(buf, "ok") == 0)
 			_exit(0);
 		/* The warnings before the fatal line (log.c), then that line. */
-		if ((last = strrchr(buf, '\n')) != NULL) {
-			*last++ = '\0';
-			fprintf(stderr, "%s\n", buf);
-		} else
-			last = buf;
+		for (last = buf; (nl = strchr(last, '\n')) != NULL;
+		    last = nl + 1) {
+			*nl = '\0';
+			fprintf(stderr, "tallyd: %s\n", last);
+		}
 		fprintf(stderr, "tallyd: did not start: %s\n(log: %s)\n",
 		    *last != '\0' ? last : "it exited before it was ready",
 		    logpath);
