@@ -1175,6 +1175,12 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			/* Like --listen: it holds over a reload too. */
+			if (td.n_overrides < sizeof(td.overrides) /
+			    sizeof(td.overrides[0])) {
+				td.overrides[td.n_overrides].key = "log_level";
+				td.overrides[td.n_overrides++].value = "debug";
+			}
 			break;
 		case 'h':
 			usage(stdout);

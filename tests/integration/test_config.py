@@ -388,6 +388,19 @@ class ConfigTest(CheckedDaemonTest):
         self.assertIn("max-age=7", d.get("/v1/leaderboard")
                       .header("Cache-Control"))
 
+    def test_reload_keeps_verbose(self):
+        """-v held only until the first reload (log_level from the file
+        replaced it, silently)."""
+        d = self.start("", args=["-v"])
+        log = self.reload(d)
+        self.assertIn("reload: no setting changed", log)
+        self.assertNotIn("log_level", log)
+        before = len(d.logtext())
+        self.assertEqual(self.post(d, "basra", {"revision": 1, "votes": {
+            "sairoon": 5}}).status, 201)
+        time.sleep(0.2)
+        self.assertIn(" debug ", d.logtext()[before:])
+
     def test_backup_metrics(self):
         d = self.start("")
         conf = os.path.join(d.tmp, "tallyd.conf")
