@@ -380,10 +380,17 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 			http_chunk_unref(snap);
 		}
 	} else {
+		/* Only a definition that differs waits for the restart. */
+		json_t *was = tally_election_dump(cur), *now =
+		    tally_election_dump(e);
+		if (was == NULL || now == NULL || !json_equal(was, now))
+			log_warnx("results are counted: the election definition "
+			    "in force is kept until the next restart (which "
+			    "rebuilds the tally from the journal); other "
+			    "settings are reloaded");
+		json_decref(was);
+		json_decref(now);
 		tally_election_destroy(e);
-		log_warnx("results are counted: the election definition in "
-		    "force is kept until the next restart (which rebuilds the "
-		    "tally from the journal); other settings are reloaded");
 	}
 	auth_destroy(api->auth);
 	api->auth = auth;

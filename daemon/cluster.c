@@ -45,6 +45,13 @@ cluster_supported(void)
 	return false;
 }
 
+int
+cluster_library(struct tally_diag *diag)
+{
+	tally_diag_add(diag, "this tallyd was built without cluster mode");
+	return -1;
+}
+
 struct cluster *
 cluster_create(const struct config *cf, const struct tally_election *e,
     uint64_t *epoch, struct tally_diag *diag)
@@ -84,8 +91,105 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 #include <stdatomic.h>
 #include <sys/random.h>
 
+#include <dlfcn.h>
+
 #include <event2/event.h>
 #include <nats/nats.h>
+
+#include "nats_dl.h"
+
+/*
+ * libnats, opened by the first cluster_create (nats_dl.h says why).  Only
+ * the loop thread opens it, before any libnats thread exists; after that
+ * it is read only.
+ */
+static struct nats_dl	 nats_fn;
+static void		*nats_handle;
+
+#ifndef TALLYD_LIBNATS
+#define TALLYD_LIBNATS	"libnats.so"
+#endif
+#ifndef TALLYD_LIBNATS_PACKAGE
+#define TALLYD_LIBNATS_PACKAGE	"libnats"
+#endif
+
+/* Open libnats and look up every function cluster.c calls.  0 or -1. */
+static int
+nats_dl_open(struct tally_diag *diag)
+{
+	void *h;
+	const char *missing = NULL;
+
+	if (nats_handle != NULL)
+		return 0;
+	if ((h = dlopen(TALLYD_LIBNATS, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		tally_diag_add(diag, "cluster mode needs libnats, which is not "
+		    "installed (%s): install it (apt install %s) or unset "
+		    "cluster_urls to run a single node", dlerror(),
+		    TALLYD_LIBNATS_PACKAGE);
+		return -1;
+	}
+	/*
+	 * dlsym returns a void *; POSIX guarantees it converts to a function
+	 * pointer, ISO C does not say so: go through memcpy.
+	 */
+#define NATS_DL_LOOKUP(f) do {							void *sym = dlsym(h, #f);						if (sym == NULL && missing == NULL)						missing = #f;							memcpy(&nats_fn.f, &sym, sizeof(nats_fn.f));			} while (0);
+	NATS_DL_FUNCTIONS(NATS_DL_LOOKUP)
+#undef NATS_DL_LOOKUP
+	if (missing != NULL) {
+		tally_diag_add(diag, "cluster mode: %s has no %s: this tallyd "
+		    "was built against another libnats version; install %s",
+		    TALLYD_LIBNATS, missing, TALLYD_LIBNATS_PACKAGE);
+		memset(&nats_fn, 0, sizeof(nats_fn));
+		dlclose(h);
+		return -1;
+	}
+	nats_handle = h;
+	return 0;
+}
+
+/* From here on, every libnats call goes through the table. */
+#define jsCtx_Destroy			(nats_fn.jsCtx_Destroy)
+#define jsMsgMetaData_Destroy		(nats_fn.jsMsgMetaData_Destroy)
+#define jsOptions_Init			(nats_fn.jsOptions_Init)
+#define jsPubAck_Destroy		(nats_fn.jsPubAck_Destroy)
+#define jsPubOptions_Init		(nats_fn.jsPubOptions_Init)
+#define jsStreamConfig_Init		(nats_fn.jsStreamConfig_Init)
+#define jsStreamInfo_Destroy		(nats_fn.jsStreamInfo_Destroy)
+#define jsSubOptions_Init		(nats_fn.jsSubOptions_Init)
+#define js_AddStream			(nats_fn.js_AddStream)
+#define js_GetMsg			(nats_fn.js_GetMsg)
+#define js_GetStreamInfo		(nats_fn.js_GetStreamInfo)
+#define js_Publish			(nats_fn.js_Publish)
+#define js_PublishMsgAsync		(nats_fn.js_PublishMsgAsync)
+#define js_Subscribe			(nats_fn.js_Subscribe)
+#define natsConnection_Close		(nats_fn.natsConnection_Close)
+#define natsConnection_Connect		(nats_fn.natsConnection_Connect)
+#define natsConnection_Destroy		(nats_fn.natsConnection_Destroy)
+#define natsConnection_JetStream	(nats_fn.natsConnection_JetStream)
+#define natsConnection_Status		(nats_fn.natsConnection_Status)
+#define natsMsg_Create			(nats_fn.natsMsg_Create)
+#define natsMsg_Destroy			(nats_fn.natsMsg_Destroy)
+#define natsMsg_GetData			(nats_fn.natsMsg_GetData)
+#define natsMsg_GetDataLength		(nats_fn.natsMsg_GetDataLength)
+#define natsMsg_GetMetaData		(nats_fn.natsMsg_GetMetaData)
+#define natsMsg_GetSubject		(nats_fn.natsMsg_GetSubject)
+#define natsOptions_Create		(nats_fn.natsOptions_Create)
+#define natsOptions_Destroy		(nats_fn.natsOptions_Destroy)
+#define natsOptions_SetMaxPingsOut	(nats_fn.natsOptions_SetMaxPingsOut)
+#define natsOptions_SetMaxReconnect	(nats_fn.natsOptions_SetMaxReconnect)
+#define natsOptions_SetName		(nats_fn.natsOptions_SetName)
+#define natsOptions_SetPingInterval	(nats_fn.natsOptions_SetPingInterval)
+#define natsOptions_SetReconnectWait	(nats_fn.natsOptions_SetReconnectWait)
+#define natsOptions_SetServers		(nats_fn.natsOptions_SetServers)
+#define natsOptions_SetTimeout		(nats_fn.natsOptions_SetTimeout)
+#define natsStatus_GetText		(nats_fn.natsStatus_GetText)
+#define natsSubscription_Destroy	(nats_fn.natsSubscription_Destroy)
+#define natsSubscription_SetPendingLimits \
+	(nats_fn.natsSubscription_SetPendingLimits)
+#define natsSubscription_Unsubscribe	(nats_fn.natsSubscription_Unsubscribe)
+#define nats_CloseAndWait		(nats_fn.nats_CloseAndWait)
+#define nats_GetLastError		(nats_fn.nats_GetLastError)
 
 #define QUEUE_MAX	8192	/* delivered records waiting for the loop */
 #define PROBE_MS	500
@@ -179,6 +283,12 @@ bool
 cluster_supported(void)
 {
 	return true;
+}
+
+int
+cluster_library(struct tally_diag *diag)
+{
+	return nats_dl_open(diag);
 }
 
 static double
@@ -736,6 +846,8 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	int n = 0;
 	size_t i;
 
+	if (nats_dl_open(diag) == -1)
+		return NULL;
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		goto nomem;
 #ifdef TALLYD_FAILPOINTS

@@ -28,43 +28,53 @@ struct cf_key {
 	enum cf_type	 type;
 	size_t		 offset;
 	long		 min, max;
+	bool		 restart;	/* a reload cannot change it (below) */
 };
 
+/*
+ * CF: a setting a reload (SIGHUP) takes.  CF_RESTART: one that is read
+ * once, when the listeners, the journal, the API's buffers or the cluster
+ * connection are made; a reload that changes it says so and keeps the
+ * value in force (config_reload_note), so that what the daemon reports is
+ * what it does.
+ */
 #define CF(name, type, field, min, max) \
-	{ name, type, offsetof(struct config, field), min, max }
+	{ name, type, offsetof(struct config, field), min, max, false }
+#define CF_RESTART(name, type, field, min, max) \
+	{ name, type, offsetof(struct config, field), min, max, true }
 
 static const struct cf_key cf_keys[] = {
 	CF("election",		 CF_PATH,		election, 0, 0),
-	CF("listen",		 CF_ADDR,		listen, 0, 0),
-	CF("ingest_listen",	 CF_ADDR_OR_EMPTY,	ingest_listen, 0, 0),
-	CF("data_dir",		 CF_PATH,		data_dir, 0, 0),
+	CF_RESTART("listen",		 CF_ADDR,		listen, 0, 0),
+	CF_RESTART("ingest_listen",	 CF_ADDR_OR_EMPTY,	ingest_listen, 0, 0),
+	CF_RESTART("data_dir",		 CF_PATH,		data_dir, 0, 0),
 	CF("log_file",		 CF_PATH_OR_EMPTY,	log_file, 0, 0),
 	CF("log_level",		 CF_LEVEL,		log_level, 0, 0),
 	CF("max_age",		 CF_LONG,		max_age, 0, 31536000),
-	CF("body_limit",	 CF_LONG,		body_limit, 1024, 1L << 30),
-	CF("connection_timeout", CF_LONG,		connection_timeout, 1, 86400),
-	CF("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
+	CF_RESTART("body_limit",	 CF_LONG,		body_limit, 1024, 1L << 30),
+	CF_RESTART("connection_timeout", CF_LONG,		connection_timeout, 1, 86400),
+	CF_RESTART("connection_limit",	 CF_LONG,		connection_limit, 16, 1000000),
 	CF("token_file",	 CF_PATH_OR_EMPTY,	token_file, 0, 0),
-	CF("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
+	CF_RESTART("fsync",		 CF_FSYNC,		fsync_policy, 0, 0),
 	CF("snapshot_every",	 CF_LONG,		snapshot_every, 0, 1000000000),
 	CF("ingest_rate",	 CF_LONG,		ingest_rate, 0, 1000000),
 	CF("ingest_burst",	 CF_LONG,		ingest_burst, 1, 1000000),
 	CF("backup_dir",	 CF_PATH_OR_EMPTY,	backup_dir, 0, 0),
-	CF("sse_heartbeat",	 CF_LONG,		sse_heartbeat, 1, 3600),
-	CF("sse_stall_timeout",	 CF_LONG,		sse_stall_timeout, 1, 86400),
-	CF("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
-	CF("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
-	CF("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
-	CF("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
-	CF("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
-	CF("cluster_replicas",	 CF_LONG,		cluster_replicas, 1, 5),
-	CF("cluster_node",	 CF_STRING_OR_EMPTY,	cluster_node, 0, 0),
-	CF("per_ip_connection_limit", CF_LONG,	per_ip_connection_limit, 0,
+	CF_RESTART("sse_heartbeat",	 CF_LONG,		sse_heartbeat, 1, 3600),
+	CF_RESTART("sse_stall_timeout",	 CF_LONG,		sse_stall_timeout, 1, 86400),
+	CF_RESTART("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
+	CF_RESTART("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
+	CF_RESTART("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
+	CF_RESTART("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
+	CF_RESTART("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
+	CF_RESTART("cluster_replicas",	 CF_LONG,		cluster_replicas, 1, 5),
+	CF_RESTART("cluster_node",	 CF_STRING_OR_EMPTY,	cluster_node, 0, 0),
+	CF_RESTART("per_ip_connection_limit", CF_LONG,	per_ip_connection_limit, 0,
 	    1000000),
-	CF("request_timeout",	 CF_LONG,		request_timeout, 0, 86400),
+	CF_RESTART("request_timeout",	 CF_LONG,		request_timeout, 0, 86400),
 	CF("journal_stall_timeout", CF_LONG,	journal_stall_timeout, 0,
 	    86400),
-	CF("body_memory",	 CF_LONG,		body_memory, 1024, 1L << 40),
+	CF_RESTART("body_memory",	 CF_LONG,		body_memory, 1024, 1L << 40),
 	CF("tls_cert",		 CF_PATH_OR_EMPTY,	tls_cert, 0, 0),
 	CF("tls_key",		 CF_PATH_OR_EMPTY,	tls_key, 0, 0),
 	CF("public_tls_cert",	 CF_PATH_OR_EMPTY,	public_tls_cert, 0, 0),
@@ -390,4 +400,104 @@ config_load(struct config *cf, const char *path, struct tally_diag *diag)
 	free(cf->path);
 	cf->path = strdup(path);
 	return diag->count == before ? 0 : -1;
+}
+
+/* A key's value in cf as text, for the reload's log lines. */
+static void
+key_text(const struct config *cf, const struct cf_key *k, char *buf,
+    size_t len)
+{
+	const char *const *sp = (const char *const *)(const void *)
+	    ((const char *)cf + k->offset);
+
+	switch (k->type) {
+	case CF_LONG:
+		snprintf(buf, len, "%ld",
+		    *(const long *)(const void *)((const char *)cf + k->offset));
+		return;
+	case CF_LEVEL:
+		snprintf(buf, len, "%s", cf->log_level == LOG_LEVEL_WARN ?
+		    "warn" : cf->log_level == LOG_LEVEL_DEBUG ? "debug" : "info");
+		return;
+	case CF_FSYNC:
+		if (cf->fsync_policy == JOURNAL_BATCH)
+			snprintf(buf, len, "batch:%ld", cf->fsync_batch_ms);
+		else
+			snprintf(buf, len, "%s", cf->fsync_policy ==
+			    JOURNAL_OFF ? "off" : "always");
+		return;
+	default:
+		snprintf(buf, len, "%s", *sp != NULL ? *sp : "(none)");
+		return;
+	}
+}
+
+/* Swap one key's value between a and b (the reload keeps a restart key). */
+static void
+key_swap(struct config *a, struct config *b, const struct cf_key *k)
+{
+	char *pa = (char *)a + k->offset, *pb = (char *)b + k->offset;
+	char tmp[sizeof(long) > sizeof(char *) ? sizeof(long) :
+	    sizeof(char *)];
+	size_t n;
+
+	switch (k->type) {
+	case CF_LONG:
+		n = sizeof(long);
+		break;
+	case CF_LEVEL:
+		n = sizeof(a->log_level);
+		break;
+	case CF_FSYNC:
+		n = sizeof(a->fsync_policy);
+		memcpy(tmp, &a->fsync_batch_ms, sizeof(long));
+		memcpy(&a->fsync_batch_ms, &b->fsync_batch_ms, sizeof(long));
+		memcpy(&b->fsync_batch_ms, tmp, sizeof(long));
+		break;
+	default:
+		n = sizeof(char *);
+		break;
+	}
+	memcpy(tmp, pa, n);
+	memcpy(pa, pb, n);
+	memcpy(pb, tmp, n);
+}
+
+size_t
+config_reload_note(struct config *cur, struct config *next)
+{
+	char was[512], now[512];
+	size_t i, changed = 0, waiting = 0;
+
+	for (i = 0; i < sizeof(cf_keys) / sizeof(cf_keys[0]); i++) {
+		const struct cf_key *k = &cf_keys[i];
+		key_text(cur, k, was, sizeof(was));
+		key_text(next, k, now, sizeof(now));
+		/*
+		 * Without log_file, a reload keeps the file in use (main.c's
+		 * reload): a detached tallyd logs to DATA_DIR/tallyd.log, a
+		 * name no file gives.
+		 */
+		if (k->offset == offsetof(struct config, log_file) &&
+		    next->log_file == NULL)
+			continue;
+		if (strcmp(was, now) == 0)
+			continue;
+		changed++;
+		if (k->restart) {
+			waiting++;
+			log_warnx("reload: %s changed from %s to %s: it takes "
+			    "effect at the next restart; %s stays in force "
+			    "until then", k->name, was, now, was);
+			key_swap(cur, next, k);
+		} else
+			log_info("reload: %s changed from %s to %s", k->name,
+			    was, now);
+	}
+	if (changed == 0)
+		log_info("reload: no setting changed");
+	else if (waiting > 0)
+		log_warnx("reload: %zu of %zu changed settings wait for a "
+		    "restart (named above)", waiting, changed);
+	return waiting;
 }

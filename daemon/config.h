@@ -72,5 +72,12 @@ int	config_set(struct config *cf, const char *key, const char *value,
 void	config_finish(struct config *cf);
 /* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
 int	config_split_hostport(const char *s, char *host, unsigned *port);
+/*
+ * A reload: log each setting that changed between cur (in force) and next
+ * (just read), live ones at info, ones that need a restart as a warning;
+ * those keep cur's value in next (swapped), so next is what will be in
+ * force.  Returns how many wait for a restart.
+ */
+size_t	config_reload_note(struct config *cur, struct config *next);
 
 #endif

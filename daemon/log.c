@@ -23,12 +23,60 @@
 static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
 static FILE		*log_out;
 static int		 startup_fd = -1;	/* see log_startup_fd */
+/*
+ * While a background start waits (startup_fd set), the warnings logged so
+ * far: a fatal line ("cannot set up the API: fix the problems above") often
+ * only sums up the warnings before it, which went to the log file the
+ * starter's terminal does not show.  The starter gets them with the fatal
+ * line.  Only the newest that fit are kept (a flood of earlier ones would
+ * push out the ones nearest the cause).
+ */
+static char		 startup_warnings[3072];
+static size_t		 startup_warnings_len;
 static bool		 journald;	/* stderr is the journal stream */
 
 void
 log_startup_fd(int fd)
 {
 	startup_fd = fd;
+	startup_warnings_len = 0;
+}
+
+/* Keep a warning for the starter (see startup_warnings). */
+static void
+keep_for_starter(const char *fmt, va_list ap, const char *suffix)
+{
+	char line[1024];
+	size_t n, cap = sizeof(startup_warnings), drop;
+	int k;
+
+	if (startup_fd == -1)
+		return;
+	k = vsnprintf(line, sizeof(line), fmt, ap);
+	if (k < 0)
+		return;
+	n = (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1;
+	if (suffix != NULL) {
+		k = snprintf(line + n, sizeof(line) - n, ": %s", suffix);
+		if (k > 0)
+			n += (size_t)k < sizeof(line) - n ? (size_t)k :
+			    sizeof(line) - n - 1;
+	}
+	if (n + 1 >= cap)
+		return;
+	if (startup_warnings_len + n + 1 > cap) {
+		/* Drop the oldest whole lines to make room. */
+		drop = startup_warnings_len + n + 1 - cap;
+		while (drop < startup_warnings_len &&
+		    startup_warnings[drop - 1] != '\n')
+			drop++;
+		memmove(startup_warnings, startup_warnings + drop,
+		    startup_warnings_len - drop);
+		startup_warnings_len -= drop;
+	}
+	memcpy(startup_warnings + startup_warnings_len, line, n);
+	startup_warnings_len += n;
+	startup_warnings[startup_warnings_len++] = '\n';
 }
 
 /* A fatal line also goes to whoever waits for a background start. */
@@ -40,6 +88,11 @@ tell_starter(const char *fmt, va_list ap, const char *suffix)
 
 	if (startup_fd == -1)
 		return;
+	/* The warnings first, one a line, then the fatal line. */
+	if (startup_warnings_len > 0 && write(startup_fd, startup_warnings,
+	    startup_warnings_len) == -1) {
+		;
+	}
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (n < 0)
 		return;
@@ -150,6 +203,9 @@ log_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("warn", fmt, ap, err);
 	va_end(ap);
+	va_start(ap, fmt);
+	keep_for_starter(fmt, ap, err);
+	va_end(ap);
 }
 
 void
@@ -159,6 +215,9 @@ log_warnx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog("warn", fmt, ap, NULL);
+	va_end(ap);
+	va_start(ap, fmt);
+	keep_for_starter(fmt, ap, NULL);
 	va_end(ap);
 }
 

@@ -434,6 +434,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	struct tally_election *e;
 	struct tally_diag diag;
 	struct config cf;
+	size_t waiting;
 
 	(void)sig;
 	(void)what;
@@ -456,11 +457,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	/* The snapshot store reads revisions of the election in force. */
 	td->store.election = core_election(td->core);
-	if (!str_eq(cf.listen, td->cf.listen) ||
-	    !str_eq(cf.ingest_listen, td->cf.ingest_listen) ||
-	    !str_eq(cf.data_dir, td->cf.data_dir))
-		log_warnx("listen, ingest_listen and data_dir changes take "
-		    "effect at the next restart");
+	/* What changed; what needs a restart keeps its value in force. */
+	waiting = config_reload_note(&td->cf, &cf);
 	log_setlevel(cf.log_level);
 	if (cf.log_file == NULL && td->cf.log_file != NULL) {
 		/* Detached: keep the file we log to. */
@@ -469,24 +467,17 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	} else if (!str_eq(cf.log_file, td->cf.log_file) &&
 	    log_reopen(cf.log_file) == -1)
 		log_warn("cannot open log file %s", cf.log_file);
-	/* Keep the addresses the listeners really use. */
-	free(cf.listen);
-	cf.listen = td->cf.listen;
-	td->cf.listen = NULL;
-	free(cf.ingest_listen);
-	cf.ingest_listen = td->cf.ingest_listen;
-	td->cf.ingest_listen = NULL;
-	free(cf.data_dir);
-	cf.data_dir = td->cf.data_dir;
-	td->cf.data_dir = NULL;
 	config_finish(&td->cf);
 	td->cf = cf;
 	tally_diag_finish(&diag);
 	log_info("reloaded: election %s from %s", core_election(td->core)->id,
 	    td->cf.election);
+	metrics_note_reload(&td->msrc, true, waiting);
+	metrics_note_tls(&td->msrc, &td->cf);
 	notify("READY=1");
 	return;
 out:
+	metrics_note_reload(&td->msrc, false, 0);
 	config_finish(&cf);
 	tally_diag_finish(&diag);
 	notify("READY=1");
@@ -725,6 +716,8 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		td->backup_pid = 0;
+		metrics_note_backup(&td->msrc, WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			log_info("backup written to %s (version %llu)",
 			    td->backup_path,
@@ -751,6 +744,7 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 	td->backup_version = core_state(td->core)->version;
 	if ((pid = fork()) == -1) {
 		log_warn("fork for a backup");
+		metrics_note_backup(&td->msrc, false);
 		return;
 	}
 	if (pid == 0) {
@@ -869,7 +863,7 @@ final_snapshot(struct tallyd *td, uint64_t next)
 static int
 daemonize(const char *logpath)
 {
-	char buf[1100];
+	char buf[4200], *last, *nl;
 	int ready[2];
 	pid_t pid;
 	ssize_t n;
@@ -893,8 +887,15 @@ daemonize(const char *logpath)
 		buf[len] = '\0';
 		if (strcmp(buf, "ok") == 0)
 			_exit(0);
+		/* The warnings before the fatal line (log.c), then that line. */
+		for (last = buf; (nl = strchr(last, '\n')) != NULL;
+		    last = nl + 1) {
+			*nl = '\0';
+			fprintf(stderr, "tallyd: %s\n", last);
+		}
 		fprintf(stderr, "tallyd: did not start: %s\n(log: %s)\n",
-		    len > 0 ? buf : "it exited before it was ready", logpath);
+		    *last != '\0' ? last : "it exited before it was ready",
+		    logpath);
 		_exit(1);
 	}
 	close(ready[0]);
@@ -1092,6 +1093,12 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		printf("ingest tokens: %s\n", auth_source(auth));
 	auth_destroy(auth);
 	tally_diag_finish(&diag);
+	/* Cluster mode opens libnats only when it starts: try it now. */
+	if (td->cf.cluster_urls != NULL && cluster_library(&diag) == -1) {
+		print_diag(&diag);
+		rc = 1;
+	}
+	tally_diag_finish(&diag);
 	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL) {
 		print_diag(&diag);
 		return 1;
@@ -1168,6 +1175,12 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			/* Like --listen: it holds over a reload too. */
+			if (td.n_overrides < sizeof(td.overrides) /
+			    sizeof(td.overrides[0])) {
+				td.overrides[td.n_overrides].key = "log_level";
+				td.overrides[td.n_overrides++].value = "debug";
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -1337,8 +1350,9 @@ main(int argc, char **argv)
 	tally_diag_finish(&diag);
 	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
-	td.msrc = (struct metrics_src){ &td.cf, td.journal, td.server, td.core,
-	    time(NULL) };
+	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
+	    .server = td.server, .core = td.core, .started = time(NULL) };
+	metrics_note_tls(&td.msrc, &td.cf);
 	api_set_metrics(td.api, metrics_write, &td.msrc);
 	if (td.cluster != NULL)
 		server_set_header(td.server, "Tallyd-Node", cluster_header,

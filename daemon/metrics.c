@@ -2,8 +2,10 @@
  * metrics.c - the /metrics lines an operator alerts on, beyond the API's
  * request counters: build info, fsync latency, journal and snapshot bytes,
  * free disk in the data dir, descriptors, connections per listener, and how
- * long ago the last result was applied.  docs/OPERATIONS.md gives an alert
- * rule for each.
+ * long ago the last result was applied, the number of provinces, the last
+ * backup's and the last reload's result, and when the TLS certificates
+ * expire.  config/prometheus/tallyd-alerts.yml has an alert rule for each
+ * (docs/OPERATIONS.md explains them).
  *
  * Everything is read at scrape time on the loop: a readdir and a statvfs of
  * the data dir, a count of /proc/self/fd.  That costs well under a
@@ -15,6 +17,8 @@
 #include <sys/statvfs.h>
 
 #include <dirent.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -67,6 +71,61 @@ open_fds(void)
 			n++;
 	closedir(d);
 	return n > 0 ? n - 1 : 0;	/* not the directory's own */
+}
+
+void
+metrics_note_backup(struct metrics_src *src, bool ok)
+{
+	src->backup_at = time(NULL);
+	src->backup_ok = ok;
+	if (ok)
+		src->backup_ok_at = src->backup_at;
+}
+
+void
+metrics_note_reload(struct metrics_src *src, bool ok, size_t waiting)
+{
+	src->reload_at = time(NULL);
+	src->reload_ok = ok;
+	if (ok)
+		src->reload_waiting = waiting;
+}
+
+/*
+ * The notAfter of the first certificate in a PEM file (the server's own;
+ * the chain after it expires later or is renewed with it), or 0.  Read
+ * again at each reload rather than taken from the listener, which keeps
+ * only what gnutls made of it: a reload that takes a renewed file moves
+ * the metric with it.
+ */
+static time_t
+cert_expiry(const char *path)
+{
+	gnutls_datum_t pem = { NULL, 0 };
+	gnutls_x509_crt_t crt;
+	time_t t = 0;
+
+	if (path == NULL || gnutls_load_file(path, &pem) < 0)
+		return 0;
+	if (gnutls_x509_crt_init(&crt) == 0) {
+		/* PEM: the first certificate of the file. */
+		if (gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) == 0) {
+			t = gnutls_x509_crt_get_expiration_time(crt);
+			if (t == (time_t)-1)
+				t = 0;
+		}
+		gnutls_x509_crt_deinit(crt);
+	}
+	gnutls_free(pem.data);
+	return t;
+}
+
+void
+metrics_note_tls(struct metrics_src *src, const struct config *cf)
+{
+	src->tls_expiry[0] = cert_expiry(cf->tls_cert);
+	src->tls_expiry[1] = cf->ingest_listen != NULL ?
+	    cert_expiry(cf->public_tls_cert) : 0;
 }
 
 void
@@ -146,6 +205,50 @@ metrics_write(void *arg, FILE *f)
 	    "# TYPE tallyd_listener_connection_limit gauge\n"
 	    "tallyd_listener_connection_limit %ld\n",
 	    src->cf->connection_limit);
+
+	fprintf(f, "# HELP tallyd_provinces_total Provinces of the election "
+	    "in force.\n# TYPE tallyd_provinces_total gauge\n"
+	    "tallyd_provinces_total %zu\n",
+	    core_election(src->core)->n_provinces);
+
+	fprintf(f, "# HELP tallyd_last_backup_timestamp_seconds When the last "
+	    "backup (SIGUSR1) ended, written or failed (0: none since the "
+	    "start).\n# TYPE tallyd_last_backup_timestamp_seconds gauge\n"
+	    "tallyd_last_backup_timestamp_seconds %lld\n"
+	    "# HELP tallyd_last_backup_success_timestamp_seconds When the "
+	    "last backup that was written ended (0: none since the start).\n"
+	    "# TYPE tallyd_last_backup_success_timestamp_seconds gauge\n"
+	    "tallyd_last_backup_success_timestamp_seconds %lld\n",
+	    (long long)src->backup_at, (long long)src->backup_ok_at);
+	if (src->backup_at != 0)
+		fprintf(f, "# HELP tallyd_last_backup_success Whether the last "
+		    "backup was written (1) or failed (0).\n"
+		    "# TYPE tallyd_last_backup_success gauge\n"
+		    "tallyd_last_backup_success %d\n", src->backup_ok ? 1 : 0);
+	fprintf(f, "# HELP tallyd_last_reload_timestamp_seconds When the last "
+	    "reload (SIGHUP) ended (0: none since the start).\n"
+	    "# TYPE tallyd_last_reload_timestamp_seconds gauge\n"
+	    "tallyd_last_reload_timestamp_seconds %lld\n"
+	    "# HELP tallyd_settings_waiting_for_restart Settings changed in "
+	    "the file that a reload could not take (named in the log).\n"
+	    "# TYPE tallyd_settings_waiting_for_restart gauge\n"
+	    "tallyd_settings_waiting_for_restart %zu\n",
+	    (long long)src->reload_at, src->reload_waiting);
+	if (src->reload_at != 0)
+		fprintf(f, "# HELP tallyd_last_reload_success Whether the last "
+		    "reload was taken (1) or refused (0).\n"
+		    "# TYPE tallyd_last_reload_success gauge\n"
+		    "tallyd_last_reload_success %d\n", src->reload_ok ? 1 : 0);
+	if (src->tls_expiry[0] != 0 || src->tls_expiry[1] != 0)
+		fprintf(f, "# HELP tallyd_tls_cert_expiry_timestamp_seconds "
+		    "When the certificate of a TLS listener expires "
+		    "(notAfter).\n"
+		    "# TYPE tallyd_tls_cert_expiry_timestamp_seconds gauge\n");
+	for (i = 0; i < 2; i++)
+		if (src->tls_expiry[i] != 0)
+			fprintf(f, "tallyd_tls_cert_expiry_timestamp_seconds"
+			    "{setting=\"%s\"} %lld\n", i == 0 ? "tls_cert" :
+			    "public_tls_cert", (long long)src->tls_expiry[i]);
 
 	fprintf(f, "# HELP tallyd_last_applied_timestamp_seconds Journaled "
 	    "time of the last applied result (0: none yet).\n"

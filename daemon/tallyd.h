@@ -300,6 +300,8 @@ struct cluster;
 
 /* Whether this tallyd was built with libnats. */
 bool		 cluster_supported(void);
+/* Whether libnats can be opened now (it is not linked): 0, or -1 with diag. */
+int		 cluster_library(struct tally_diag *diag);
 /*
  * Connect to cf->cluster_urls and find or create the stream.  NULL with
  * diag.  The stream's identity (its creation time) is *epoch.
@@ -481,10 +483,26 @@ struct metrics_src {
 	const struct server	*server;	/* borrowed */
 	const struct core	*core;		/* borrowed */
 	time_t			 started;
+	/* Set through the metrics_note_* calls below, on the loop [L]. */
+	time_t			 backup_at;	/* last backup ended; 0: none */
+	time_t			 backup_ok_at;	/* last good one ended */
+	bool			 backup_ok;	/* the last one's result */
+	time_t			 reload_at;	/* last SIGHUP; 0: none */
+	bool			 reload_ok;
+	size_t			 reload_waiting; /* settings for a restart */
+	time_t			 tls_expiry[2];	/* tls_cert, public_tls_cert;
+						   0: none */
 };
 
 /* Prometheus text for src (an api_set_metrics hook; arg: the src). */
 void	metrics_write(void *arg, FILE *f);
+/* A backup child ended (ok: it wrote the snapshot). */
+void	metrics_note_backup(struct metrics_src *src, bool ok);
+/* A reload ended: taken (ok) or refused; waiting: settings kept for a
+ * restart (config_reload_note). */
+void	metrics_note_reload(struct metrics_src *src, bool ok, size_t waiting);
+/* Read the expiry of the certificates cf names (at start, at a reload). */
+void	metrics_note_tls(struct metrics_src *src, const struct config *cf);
 
 /* page.c, generated from www/ by www/embed.py: the election-night page */
 extern const char	 page_html[];	/* page_html_len bytes and a NUL */

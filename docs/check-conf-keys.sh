@@ -3,7 +3,7 @@
 # Every key in config.c's table is documented in tallyd.conf(5) and in the
 # commented config/tallyd.conf, so a new key cannot ship undocumented.
 set -eu
-keys=$(sed -n 's/^[[:space:]]*CF("\([a-z_]*\)".*/\1/p' "$1")
+keys=$(sed -n 's/^[[:space:]]*CF\(_RESTART\)\{0,1\}("\([a-z_]*\)".*/\2/p' "$1")
 [ -n "$keys" ] || { echo "no keys found in $1"; exit 1; }
 missing=0
 for k in $keys; do

@@ -3,16 +3,19 @@
 log_level, backup_dir, public_tls_cert/public_tls_key, the error list cut at
 16 (errors_omitted), and every metric the alert rules of docs/OPERATIONS.md
 read, each present and moving the way the rule expects."""
+import calendar
+import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
 
-from harness import CheckedDaemonTest, main, needs_failpoints
+from harness import CheckedDaemonTest, SOURCE_ROOT, main, needs_failpoints
 from test_api import ELECTION, NORTH, SOUTH, EAST
 
 TOKEN = "config-test-ingest-token-0123456789"
@@ -313,6 +316,233 @@ class ConfigTest(CheckedDaemonTest):
         self.assertGreater(metric(self.metrics(d),
                                   "tallyd_start_time_seconds"), started)
 
+
+    # --- reload, backup and TLS metrics (issue 25) ------------------------------
+
+    def reload(self, d, ok=True):
+        """SIGHUP; wait until it is taken (or refused); the log it wrote."""
+        before = len(d.logtext())
+        d.send_signal(signal.SIGHUP)
+        end = "reloaded: election" if ok else "reload failed"
+        deadline = time.monotonic() + 20
+        while end not in d.logtext()[before:]:
+            self.assertLess(time.monotonic(), deadline, d.logtext()[-3000:])
+            time.sleep(0.05)
+        return d.logtext()[before:]
+
+    def test_reload_says_what_changed(self):
+        """A reload names each setting it changed and each one that waits
+        for a restart (which stays in force, and in /metrics); no warning
+        when nothing changed, the definition included, once counted."""
+        d = self.start("max_age 1\nconnection_limit 100\n",
+                       election=ELECTION)
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        self.assertEqual(self.post(d, "north", NORTH).status, 201)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_timestamp_seconds"), 0)
+        self.assertIsNone(metric(m, "tallyd_last_reload_success"))
+        # Nothing changed (results counted): not one warning.
+        log = self.reload(d)
+        self.assertIn("reload: no setting changed", log)
+        self.assertNotIn(" warn ", log)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_success"), 1)
+        self.assertLessEqual(abs(metric(
+            m, "tallyd_last_reload_timestamp_seconds") - time.time()), 5)
+        self.assertEqual(metric(m, "tallyd_settings_waiting_for_restart"), 0)
+        # A live setting and one that needs a restart.
+        with open(conf, "w") as f:
+            f.write("max_age 7\nconnection_limit 200\n")
+        log = self.reload(d)
+        self.assertRegex(log, r"info reload: max_age changed from 1 to 7\n")
+        self.assertRegex(log, r"warn reload: connection_limit changed from "
+                         r"100 to 200: it takes effect at the next restart; "
+                         r"100 stays in force")
+        self.assertNotIn("max_age changed from 1 to 7: it takes", log)
+        self.assertIn("max-age=7", d.get("/v1/leaderboard")
+                      .header("Cache-Control"))
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_listener_connection_limit"), 100)
+        self.assertEqual(metric(m, "tallyd_settings_waiting_for_restart"), 1)
+        # The same file again: the restart setting still waits, said once
+        # more; the live one is not named.
+        log = self.reload(d)
+        self.assertIn("connection_limit changed from 100 to 200", log)
+        self.assertNotIn("max_age", log)
+        # An edited definition while counted: that warning, and only then.
+        epath = os.path.join(d.tmp, "election.json")
+        with open(epath, "w") as f:
+            json.dump(dict(ELECTION, name="Renamed"), f)
+        log = self.reload(d)
+        self.assertIn("kept until the next restart", log)
+        with open(epath, "w") as f:
+            json.dump(ELECTION, f)
+        log = self.reload(d)
+        self.assertNotIn("kept until the next restart", log)
+        # A refused reload shows in /metrics.
+        with open(conf, "w") as f:
+            f.write("max_age soon\n")
+        self.reload(d, ok=False)
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_reload_success"), 0)
+        self.assertIn("max-age=7", d.get("/v1/leaderboard")
+                      .header("Cache-Control"))
+
+    def test_reload_keeps_verbose(self):
+        """-v held only until the first reload (log_level from the file
+        replaced it, silently)."""
+        d = self.start("", args=["-v"])
+        log = self.reload(d)
+        self.assertIn("reload: no setting changed", log)
+        self.assertNotIn("log_level", log)
+        before = len(d.logtext())
+        self.assertEqual(self.post(d, "basra", {"revision": 1, "votes": {
+            "sairoon": 5}}).status, 201)
+        time.sleep(0.2)
+        self.assertIn(" debug ", d.logtext()[before:])
+
+    def test_backup_metrics(self):
+        d = self.start("")
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_timestamp_seconds"), 0)
+        self.assertEqual(metric(
+            m, "tallyd_last_backup_success_timestamp_seconds"), 0)
+        self.assertIsNone(metric(m, "tallyd_last_backup_success"))
+        self.assertEqual(metric(m, "tallyd_provinces_total"),
+                         len(d.get("/v1/election").json()["provinces"]))
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "backup written to")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_success"), 1)
+        ok_at = metric(m, "tallyd_last_backup_success_timestamp_seconds")
+        self.assertLessEqual(abs(ok_at - time.time()), 5)
+        self.assertEqual(metric(m, "tallyd_last_backup_timestamp_seconds"),
+                         ok_at)
+        # A backup_dir that cannot be made (under a file): it fails.
+        blocker = os.path.join(d.tmp, "not-a-dir")
+        open(blocker, "w").close()
+        with open(conf, "w") as f:
+            f.write("backup_dir %s/backups\n" % blocker)
+        self.reload(d)
+        time.sleep(1.1)         # the failure's timestamp must differ
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "failed (status")
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_last_backup_success"), 0)
+        self.assertEqual(metric(
+            m, "tallyd_last_backup_success_timestamp_seconds"), ok_at)
+        self.assertGreater(metric(m, "tallyd_last_backup_timestamp_seconds"),
+                           ok_at)
+
+    def not_after(self, crt):
+        out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in",
+                              crt], check=True, capture_output=True,
+                             text=True).stdout
+        return calendar.timegm(time.strptime(
+            out.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+
+    def test_tls_cert_expiry_metric(self):
+        d = self.daemon(start=False, env=ENV, ingest=True)
+        crt, key = self.make_cert(d.tmp, "ingest")
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
+        d.args += ["-f", path]
+        d.start()
+        m = self.metrics(d)
+        self.assertEqual(metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                                'setting="tls_cert"'), self.not_after(crt))
+        self.assertIsNone(metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                                 'setting="public_tls_cert"'))
+        # A renewed certificate (30 days), taken by a reload.
+        subprocess.run(["openssl", "req", "-x509", "-key", key, "-out", crt,
+                        "-days", "30", "-subj", "/CN=ingest",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        self.reload(d)
+        m = self.metrics(d)
+        expiry = metric(m, "tallyd_tls_cert_expiry_timestamp_seconds",
+                        'setting="tls_cert"')
+        self.assertEqual(expiry, self.not_after(crt))
+        self.assertGreater(expiry, time.time() + 29 * 86400)
+
+    def test_alert_rules_file(self):
+        """config/prometheus/tallyd-alerts.yml (shipped in the package):
+        valid rules (promtool where installed, else the structure Prometheus
+        reads), nothing tied to one election, and every metric it names is
+        one a running tallyd exports -- with TLS, after a feed, a refused
+        feed, a backup and a reload, so that each conditional metric is
+        there."""
+        import yaml
+        path = os.path.join(SOURCE_ROOT, "config", "prometheus",
+                            "tallyd-alerts.yml")
+        with open(path) as f:
+            text = f.read()
+        doc = yaml.safe_load(text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            p = subprocess.run([promtool, "check", "rules", path],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(set(doc), {"groups"})
+        names, exprs = set(), []
+        for g in doc["groups"]:
+            self.assertLessEqual(set(g), {"name", "rules", "interval"})
+            self.assertTrue(g["name"])
+            for r in g["rules"]:
+                self.assertLessEqual(set(r), {"alert", "expr", "for",
+                                              "labels", "annotations"}, r)
+                self.assertRegex(r["alert"], r"^Tallyd[A-Za-z]+$")
+                self.assertNotIn(r["alert"], names)
+                names.add(r["alert"])
+                self.assertIsInstance(r["expr"], str)
+                if "for" in r:
+                    self.assertRegex(r["for"], r"^\d+[smhd]$")
+                self.assertIn(r["labels"]["severity"],
+                              ("critical", "warning", "info"))
+                self.assertTrue(r["annotations"]["summary"])
+                e = r["expr"]
+                for a, b in ("()", "[]", "{}"):
+                    depth = 0
+                    for c in e:
+                        depth += (c == a) - (c == b)
+                        self.assertGreaterEqual(depth, 0, e)
+                    self.assertEqual(depth, 0, e)
+                exprs.append(e)
+        # No election's size in a rule: the number of provinces is a metric.
+        self.assertIn("tallyd_provinces_final < tallyd_provinces_total",
+                      text)
+        self.assertNotRegex(text, r"provinces_\w+ *[<>=]+ *\d")
+        # What tallyd exports, each conditional metric made to appear.
+        d = self.daemon(start=False, env=ENV, ingest=True)
+        crt, key = self.make_cert(d.tmp, "ingest")
+        conf = os.path.join(d.tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
+        d.args += ["-f", conf]
+        d.start()
+        ctx = ssl.create_default_context(cafile=crt)
+        for token in (TOKEN, "wrong-token-0123456789abcdef0123"):
+            c = http.client.HTTPSConnection("127.0.0.1", d.ingest_port,
+                                            context=ctx, timeout=10)
+            c.request("POST", "/v1/provinces/basra/results",
+                      body=json.dumps({"revision": 1,
+                                       "votes": {"sairoon": 5}}),
+                      headers={"Authorization": "Bearer " + token,
+                               "Content-Type": "application/json"})
+            self.assertEqual(c.getresponse().status,
+                             201 if token == TOKEN else 401)
+            c.close()
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "backup written to")
+        self.reload(d)
+        exported = set(re.findall(r"(?m)^(tallyd_\w+)", self.metrics(d)))
+        named = set()
+        for e in exprs:
+            named |= set(re.findall(r"\btallyd_\w+", e))
+        self.assertGreaterEqual(len(named), 20)
+        self.assertEqual(sorted(named - exported), [])
 
     def test_connection_metrics(self):
         """TallydConnectionsNearLimit and TallydFdsNearLimit: 20 idle

@@ -572,6 +572,28 @@ class Background(DurabilityTest):
         self.assertIn("did not start", r.stderr)
         self.assertIn("127.0.0.1:%d" % port, r.stderr)
 
+    def test_background_start_says_why_on_the_terminal(self):
+        """Issue 25: a start refused for a bad token file said only
+        "cannot set up the API: fix the problems above" on the terminal;
+        the problems were in the log file alone."""
+        tokens = os.path.join(self.data_dir + "-tokens")
+        with open(tokens, "w") as f:
+            f.write("sha256:nothex baghdad commission\n")
+        self.addCleanup(os.unlink, tokens)
+        conf = os.path.join(self.data_dir + ".conf")
+        with open(conf, "w") as f:
+            f.write("token_file %s\n" % tokens)
+        self.addCleanup(os.unlink, conf)
+        r = self.run_bg(["-f", conf, "--listen", "127.0.0.1:%d" % free_port()])
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("did not start", r.stderr)
+        # The cause itself: the file and line of the bad token.
+        self.assertIn("%s:1" % tokens, r.stderr)
+        log = open(os.path.join(self.data_dir, "tallyd.log")).read()
+        cause = [l for l in log.splitlines() if "%s:1" % tokens in l]
+        self.assertTrue(cause, log)
+        self.assertIn(cause[0].split(" warn ", 1)[1], r.stderr)
+
 
 class Check(DurabilityTest):
     def check(self, *args, env=None):

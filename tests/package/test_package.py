@@ -36,6 +36,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -49,7 +50,11 @@ FILES = ["/usr/sbin/tallyd", "/usr/bin/tallyctl", CONF, UNIT,
          "/usr/share/tallyd/elections/iraq-2018.json",
          "/usr/share/man/man8/tallyd.8.gz", "/usr/share/man/man5/tallyd.conf.5.gz",
          "/usr/share/man/man1/tallyctl.1.gz",
-         "/usr/share/doc/tallyd/OPERATIONS.md"]
+         "/usr/share/doc/tallyd/OPERATIONS.md",
+         "/usr/share/doc/tallyd/ELECTION.md",
+         "/usr/share/doc/tallyd/DEPLOY.md",
+         "/usr/share/tallyd/nginx/tallyd.conf",
+         "/usr/share/tallyd/prometheus/tallyd-alerts.yml"]
 
 
 def run(*cmd, check=True, **kw):
@@ -131,8 +136,42 @@ def get(port, path):
         return r.status, r.read()
 
 
+def control():
+    """The package's control fields, as dpkg-deb reads them."""
+    out = run("dpkg-deb", "-f", DEB).stdout
+    fields, key = {}, None
+    for line in out.splitlines():
+        if line.startswith(" ") and key:
+            fields[key] += "\n" + line
+        else:
+            key, _, v = line.partition(":")
+            fields[key] = v.strip()
+    return fields
+
+
+def nats_packages():
+    """The installed packages holding libnats (the library, its -dev)."""
+    p = run("dpkg-query", "-W", "-f=${Package} ${Status}\n", "libnats*",
+            check=False)
+    return [ln.split()[0] for ln in p.stdout.splitlines()
+            if ln.endswith(" installed")]
+
+
 class Package(unittest.TestCase):
     """The steps depend on each other: they run in order (test_1, test_2...)."""
+
+    def test_0_control_fields(self):
+        """libnats only recommended (cluster mode alone needs it); a
+        Maintainer in the form Debian requires, no placeholder Homepage."""
+        f = control()
+        self.assertNotIn("libnats", f["Depends"])
+        self.assertRegex(f.get("Recommends", ""), r"(^|, )libnats[-.0-9a-z]*")
+        self.assertRegex(f["Maintainer"], r"^[^<>,]+ <[^<>@\s]+@[^<>\s]+>$")
+        if "Homepage" in f:
+            self.assertRegex(f["Homepage"], r"^https://")
+            self.assertNotIn("localhost", f["Homepage"])
+        p = run("ldd", "/usr/sbin/tallyd")
+        self.assertNotIn("libnats", p.stdout)
 
     @classmethod
     def setUpClass(cls):
@@ -275,6 +314,66 @@ class Package(unittest.TestCase):
         self.assertEqual(leftovers(), [])
         with self.assertRaises(KeyError):
             pwd.getpwnam("tallyd")
+
+    def test_7_serves_without_libnats(self):
+        """This root without libnats: the package installs (libnats is
+        only recommended), a single node starts and serves; a cluster start
+        fails at once saying what to install."""
+        removed = nats_packages()
+        if removed:
+            run("dpkg", "--purge", *removed)
+        self.assertEqual(nats_packages(), [])
+        self.assertEqual(glob.glob("/usr/lib/*/libnats.so*"), [])
+        run("dpkg", "-i", DEB)
+        self.addCleanup(run, "dpkg", "--purge", "tallyd", check=False)
+        p = run("ldd", "/usr/sbin/tallyd")
+        self.assertNotIn("not found", p.stdout)
+        run("setpriv", "--reuid=tallyd", "--regid=tallyd", "--clear-groups",
+            "/usr/sbin/tallyd", "-n", "-f", CONF)
+        port = free_port()
+        tmp = tempfile.mkdtemp(prefix="tallyd-pkg-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        log = open(os.path.join(tmp, "stderr"), "w+")
+        self.addCleanup(log.close)
+        cmd = ["setpriv", "--reuid=tallyd", "--regid=tallyd",
+               "--clear-groups", "/usr/sbin/tallyd", "-d", "-f", CONF,
+               "--listen", "127.0.0.1:%d" % port]
+        proc = subprocess.Popen(cmd, cwd="/", stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: proc.poll() is None and
+                        (proc.kill(), proc.wait()))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.assertEqual(get(port, "/healthz")[0], 200)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    self.fail("tallyd exited: " + log.read())
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(20), 0)
+        # Cluster mode without libnats: refused, naming the package.
+        conf = os.path.join(tmp, "cluster.conf")
+        with open(CONF) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text + "\ncluster_urls nats://127.0.0.1:4222\n"
+                    "data_dir %s/cluster-data\n" % tmp)
+        os.chmod(conf, 0o644)
+        os.makedirs(os.path.join(tmp, "cluster-data"), 0o700)
+        shutil.chown(os.path.join(tmp, "cluster-data"), "tallyd", "tallyd")
+        for check in (["-n"], []):
+            p = run("setpriv", "--reuid=tallyd", "--regid=tallyd",
+                    "--clear-groups", "/usr/sbin/tallyd", "-d", "-f", conf,
+                    "--listen", "127.0.0.1:%d" % port, *check, check=False,
+                    timeout=30)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("cluster mode needs libnats", p.stdout)
+            self.assertRegex(p.stdout, r"apt install libnats[-.0-9a-z]*")
 
     def test_6_install_again_after_the_purge(self):
         # As on a machine where it was once installed and enabled: the
