@@ -31,35 +31,10 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <zlib.h>
 
 #include "tallyd-config.h"
 #include "tallyd.h"
-
-struct view {
-	bool			 valid;
-	uint64_t		 version;	/* the stamp rendered for */
-	uint64_t		 digest;
-	struct http_body	*plain;
-	struct http_body	*gzip;		/* made on the first gzip GET */
-	struct http_body	*not_modified;
-	struct http_body	*not_modified_gz;
-	const char		*bytes;		/* the plain body, owned by plain */
-	size_t			 len;
-	const char		*ctype;
-	struct http_chunk	*chunk;		/* the plain bytes, for long-polls */
-	char			 location[96];	/* Content-Location, or "" */
-	char			 etag[64];
-	char			 etag_gz[64];
-};
-
-/* Views rendered once per stamp: one each, or one per province/coalition. */
-enum view_id {
-	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
-	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
-	VIEW_PAGE, VIEW_LEADERBOARD_SVG, VIEW_SINGLES,
-	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
-};
+#include "views.h"
 
 enum route_id {
 	R_HEALTH, R_METRICS, R_ELECTION, R_LEADERBOARD, R_LEADERBOARD_CSV,
@@ -92,22 +67,6 @@ struct metrics {
 		char	 code[40];
 		uint64_t n;
 	}		 rejected[N_REASONS];
-	uint64_t	 cache_hits;
-	uint64_t	 renders;
-	uint64_t	 gzips;
-};
-
-/* A version's leaderboard and provinces, as served at that version. */
-struct version_slot {
-	uint64_t		 version;
-	uint64_t		 digest;	/* its stamp's: the epoch */
-	struct http_body	*leaderboard;
-	struct http_body	*provinces;
-	/* The hemicycle, drawn from the leaderboard's bytes when first asked. */
-	const char		*lb_bytes;	/* owned by leaderboard */
-	size_t			 lb_len;
-	char			 lb_etag[64];
-	struct http_body	*svg;
 };
 
 /* A long-poll parked until its view changes or its time is up. */
@@ -131,25 +90,11 @@ struct api {
 	void			*metrics_arg;
 	bool			 split;		/* separate ingest listener */
 	char			 ingest_addr[300];
-	long			 max_age;
-	struct view		 singles[VIEW_SINGLES];
-	struct view		*per_province[3];	/* detail, explain, history */
-	struct view		*per_coalition;
-	size_t			 n_provinces;	/* the views' sizes */
-	size_t			 n_coalitions;
+	struct views		*views;		/* owned */
 	struct metrics		 m;
-	z_stream		 zs;		/* reused by gzip_bytes */
-	bool			 zs_ready;
-	/* Reads older revisions kept in the loaded snapshot. */
-	tally_revision_loader	 loader;
-	void			*loader_ctx;
 	/* Live updates (all on the loop). */
 	char			*cors_origin;	/* NULL: no CORS headers */
 	long			 sse_max_clients;
-	struct version_slot	*versions;	/* ring of keep_versions */
-	size_t			 n_versions;
-	uint64_t		 first_kept;	/* the first version recorded */
-	bool			 any_kept;
 	struct http_chunk	*hello_bare;	/* "retry: 3000" */
 	struct http_chunk	*hello;		/* + a snapshot of the current */
 	uint64_t		 hello_version;
@@ -174,64 +119,10 @@ struct call {
 static void	on_publish(void *arg, uint64_t version, const size_t *changed,
 		    size_t n);
 static void	wake(evutil_socket_t fd, short what, void *arg);
-static void	versions_clear(struct api *api);
 static struct http_chunk *snapshot_events(const char *prefix,
 		    const struct view *lb);
-static struct view	*view_current(struct api *api, enum view_id id,
-			    size_t index);
 static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
 static void	waiter_answer(struct waiter *w, bool changed);
-
-static void
-view_clear(struct view *v)
-{
-	http_chunk_unref(v->chunk);
-	http_body_free(v->plain);
-	http_body_free(v->gzip);
-	http_body_free(v->not_modified);
-	http_body_free(v->not_modified_gz);
-	memset(v, 0, sizeof(*v));
-}
-
-static void
-views_free(struct api *api)
-{
-	size_t i, k;
-
-	for (i = 0; i < VIEW_SINGLES; i++)
-		view_clear(&api->singles[i]);
-	for (k = 0; k < 3; k++) {
-		for (i = 0; api->per_province[k] != NULL &&
-		    i < api->n_provinces; i++)
-			view_clear(&api->per_province[k][i]);
-		free(api->per_province[k]);
-		api->per_province[k] = NULL;
-	}
-	for (i = 0; api->per_coalition != NULL && i < api->n_coalitions; i++)
-		view_clear(&api->per_coalition[i]);
-	free(api->per_coalition);
-	api->per_coalition = NULL;
-}
-
-/* Views sized for the election in force.  0 or -1. */
-static int
-views_alloc(struct api *api)
-{
-	const struct tally_election *e = core_election(api->core);
-	size_t k;
-
-	views_free(api);
-	api->n_provinces = e->n_provinces;
-	api->n_coalitions = e->n_coalitions;
-	for (k = 0; k < 3; k++)
-		if ((api->per_province[k] = calloc(e->n_provinces ?
-		    e->n_provinces : 1, sizeof(struct view))) == NULL)
-			return -1;
-	if ((api->per_coalition = calloc(e->n_coalitions ? e->n_coalitions : 1,
-	    sizeof(struct view))) == NULL)
-		return -1;
-	return 0;
-}
 
 struct api *
 api_create(struct core *core, const struct config *cf,
@@ -244,7 +135,9 @@ api_create(struct core *core, const struct config *cf,
 		return NULL;
 	}
 	api->core = core;
-	if (views_alloc(api) == -1) {
+	if ((cf->cors_origin != NULL && (api->cors_origin =
+	    strdup(cf->cors_origin)) == NULL) ||
+	    (api->views = views_create(core, cf, api->cors_origin)) == NULL) {
 		tally_diag_add(diag, "out of memory");
 		api_destroy(api);
 		return NULL;
@@ -254,7 +147,6 @@ api_create(struct core *core, const struct config *cf,
 		api_destroy(api);
 		return NULL;
 	}
-	api->max_age = cf->max_age;
 	/*
 	 * Subscribers (event streams and long-polls) have their own budget,
 	 * at most 3/4 of a listener's connections: the rest stays for plain
@@ -270,12 +162,7 @@ api_create(struct core *core, const struct config *cf,
 		    "taken", cf->sse_max_clients, cf->connection_limit,
 		    api->sse_max_clients);
 	}
-	api->n_versions = (size_t)cf->keep_versions;
-	if ((cf->cors_origin != NULL && (api->cors_origin =
-	    strdup(cf->cors_origin)) == NULL) ||
-	    (api->versions = calloc(api->n_versions,
-	    sizeof(*api->versions))) == NULL ||
-	    (api->hello_bare = http_chunk_new("retry: 3000\n\n", 13, NULL,
+	if ((api->hello_bare = http_chunk_new("retry: 3000\n\n", 13, NULL,
 	    0)) == NULL || core_subscribe(core, on_publish, api) == -1) {
 		tally_diag_add(diag, "out of memory");
 		api_destroy(api);
@@ -308,31 +195,20 @@ api_set_metrics(struct api *api, void (*fn)(void *, FILE *), void *arg)
 void
 api_set_loader(struct api *api, tally_revision_loader load, void *ctx)
 {
-	api->loader = load;
-	api->loader_ctx = ctx;
+	views_set_loader(api->views, load, ctx);
 }
 
 void
 api_destroy(struct api *api)
 {
-	size_t i;
-
 	if (api == NULL)
 		return;
-	views_free(api);
-	if (api->zs_ready)
-		deflateEnd(&api->zs);
 	auth_destroy(api->auth);
 	while (api->waiters != NULL)
 		waiter_answer(api->waiters, false);
 	if (api->ev_wake != NULL)
 		event_free(api->ev_wake);
-	for (i = 0; api->versions != NULL && i < api->n_versions; i++) {
-		http_body_free(api->versions[i].leaderboard);
-		http_body_free(api->versions[i].provinces);
-		http_body_free(api->versions[i].svg);
-	}
-	free(api->versions);
+	views_destroy(api->views);
 	http_chunk_unref(api->hello_bare);
 	http_chunk_unref(api->hello);
 	free(api->cors_origin);
@@ -359,9 +235,9 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 	}
 	if (swap) {
 		if (core_swap_definition(api->core, e, cf->election, diag) == -1 ||
-		    views_alloc(api) == -1) {
+		    views_resize(api->views) == -1) {
 			auth_destroy(auth);
-			if (views_alloc(api) == -1)
+			if (views_resize(api->views) == -1)
 				fatalx("out of memory rebuilding the view cache");
 			return -1;
 		}
@@ -370,9 +246,11 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 		 * election's (their URLs and ids carry its digest, so none is
 		 * reused), and open streams start again from a snapshot.
 		 */
-		versions_clear(api);
+		views_versions_clear(api->views);
+		http_chunk_unref(api->hello);
+		api->hello = NULL;
 		if (api->server != NULL && server_streams(api->server) > 0) {
-			struct view *lb = view_current(api, VIEW_LEADERBOARD, 0);
+			struct view *lb = views_current(api->views, VIEW_LEADERBOARD, 0);
 			struct http_chunk *snap = lb ? snapshot_events("", lb) :
 			    NULL;
 			if (snap != NULL)
@@ -387,390 +265,18 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 	}
 	auth_destroy(api->auth);
 	api->auth = auth;
-	if (api->max_age != cf->max_age) {
-		/* Cached bodies carry the old Cache-Control. */
-		api->max_age = cf->max_age;
-		if (views_alloc(api) == -1)
-			fatalx("out of memory rebuilding the view cache");
-	}
+	/* Cached bodies carry the old Cache-Control. */
+	if (views_set_max_age(api->views, cf->max_age) == -1)
+		fatalx("out of memory rebuilding the view cache");
 	log_info("ingest tokens: %s", auth_source(api->auth));
 	return 0;
 }
 
-/*
- * Compress with one deflate stream kept for the life of the API: creating
- * zlib's state (about 256 KiB) for every version was half of a render.
- */
-static int
-gzip_bytes(struct api *api, const char *in, size_t len, char **out,
-    size_t *outlen)
-{
-	z_stream *zs = &api->zs;
-	size_t cap = compressBound((uLong)len) + 32;
-	char *buf;
-
-	if (!api->zs_ready) {
-		memset(zs, 0, sizeof(*zs));
-		/* windowBits 15 + 16: a gzip wrapper, as Content-Encoding wants. */
-		if (deflateInit2(zs, 6, Z_DEFLATED, 15 + 16, 8,
-		    Z_DEFAULT_STRATEGY) != Z_OK)
-			return -1;
-		api->zs_ready = true;
-	} else if (deflateReset(zs) != Z_OK)
-		return -1;
-	if ((buf = malloc(cap)) == NULL)
-		return -1;
-	zs->next_in = (Bytef *)(uintptr_t)in;
-	zs->avail_in = (uInt)len;
-	zs->next_out = (Bytef *)buf;
-	zs->avail_out = (uInt)cap;
-	if (deflate(zs, Z_FINISH) != Z_STREAM_END) {
-		free(buf);
-		return -1;
-	}
-	*outlen = zs->total_out;
-	*out = buf;
-	return 0;
-}
-
-/* Browsers on other sites may read public GETs (and their validators). */
-static void
-add_cors_headers(struct api *api, struct http_body *b)
-{
-	if (api->cors_origin == NULL)
-		return;
-	http_body_header(b, "Access-Control-Allow-Origin", api->cors_origin);
-	http_body_header(b, "Access-Control-Expose-Headers",
-	    "ETag, Content-Location");
-}
-
-static void
-add_cache_headers(struct api *api, struct http_body *b, const char *etag,
-    time_t at)
-{
-	char buf[64];
-
-	http_body_header(b, "ETag", etag);
-	time_http(at, buf, sizeof(buf));
-	http_body_header(b, "Last-Modified", buf);
-	snprintf(buf, sizeof(buf), "public, max-age=%ld", api->max_age);
-	http_body_header(b, "Cache-Control", buf);
-	http_body_header(b, "Vary", "Accept-Encoding");
-	add_cors_headers(api, b);
-}
-
-/* The stamp a view is rendered for. */
-static struct core_stamp
-view_stamp(struct api *api, enum view_id id, size_t index)
-{
-	struct core_stamp st;
-
-	switch (id) {
-	case VIEW_ELECTION:
-		/* The definition alone: its digest says everything. */
-		memset(&st, 0, sizeof(st));
-		st.digest = core_definition_digest(api->core);
-		st.at = core_definition_time(api->core);
-		return st;
-	case VIEW_PAGE:
-		/*
-		 * The page is the same bytes for the life of the binary; its
-		 * digest makes the tag change with the page.  Its time says
-		 * nothing about an upgraded binary, so If-Modified-Since is
-		 * not trusted for it (sec_shared).
-		 */
-		memset(&st, 0, sizeof(st));
-		st.digest = page_html_digest;
-		st.at = core_definition_time(api->core);
-		st.sec_shared = true;
-		return st;
-	case VIEW_EXPLAIN:
-		/*
-		 * The explain view embeds the national levelling tier, which
-		 * every change anywhere moves: its stamp is the tier's, the
-		 * whole tally's (a province's own stamp would keep a tag for
-		 * stale national figures).
-		 */
-		if (core_state(api->core)->levelling != NULL)
-			return *core_stamp(api->core, SIZE_MAX);
-		return *core_stamp(api->core, index);
-	case VIEW_PROVINCE:
-	case VIEW_HISTORY:
-		return *core_stamp(api->core, index);
-	default:
-		return *core_stamp(api->core, SIZE_MAX);
-	}
-}
-
-/* The gzip body of a view, made when first asked for. */
-static struct http_body *
-view_gzip(struct api *api, struct view *v, time_t at)
-{
-	char *gz;
-	size_t gzlen;
-
-	if (v->gzip != NULL)
-		return v->gzip;
-	if (gzip_bytes(api, v->bytes, v->len, &gz, &gzlen) == -1)
-		return NULL;
-	if ((v->gzip = http_body_new(gz, gzlen, true)) == NULL)
-		return NULL;
-	http_body_header(v->gzip, "Content-Type", v->ctype);
-	http_body_header(v->gzip, "Content-Encoding", "gzip");
-	add_cache_headers(api, v->gzip, v->etag_gz, at);
-	if (v->location[0] != '\0')
-		http_body_header(v->gzip, "Content-Location", v->location);
-	api->m.gzips++;
-	return v->gzip;
-}
-
-/* Fill a view from bytes (taken: freed on every path); gzip comes later. */
-static int
-view_fill(struct api *api, struct view *v, const struct core_stamp *st,
-    char *bytes, size_t len, const char *content_type)
-{
-	static char empty[] = "";
-
-	view_clear(v);
-	v->version = st->version;
-	v->digest = st->digest;
-	/*
-	 * A strong validator per representation: the gzip body is other
-	 * bytes, so it has its own (RFC 9110 8.8.3).
-	 */
-	snprintf(v->etag, sizeof(v->etag), "\"%llu-%016llx\"",
-	    (unsigned long long)st->version, (unsigned long long)st->digest);
-	snprintf(v->etag_gz, sizeof(v->etag_gz), "\"%llu-%016llx-gz\"",
-	    (unsigned long long)st->version, (unsigned long long)st->digest);
-	if ((v->plain = http_body_new(bytes, len, true)) == NULL)
-		goto fail;
-	v->bytes = bytes;
-	v->len = len;
-	v->ctype = content_type;
-	bytes = NULL;
-	if ((v->not_modified = http_body_new(empty, 0, false)) == NULL ||
-	    (v->not_modified_gz = http_body_new(empty, 0, false)) == NULL)
-		goto fail;
-	http_body_header(v->plain, "Content-Type", content_type);
-	add_cache_headers(api, v->plain, v->etag, st->at);
-	add_cache_headers(api, v->not_modified, v->etag, st->at);
-	add_cache_headers(api, v->not_modified_gz, v->etag_gz, st->at);
-	v->valid = true;
-	return 0;
-fail:
-	free(bytes);
-	view_clear(v);
-	return -1;
-}
-
-/* A newline at the end of a body (taken) is kind to curl users. */
-static char *
-with_newline(char *bytes)
-{
-	size_t len;
-	char *nb;
-
-	if (bytes == NULL)
-		return NULL;
-	len = strlen(bytes);
-	if ((nb = realloc(bytes, len + 2)) == NULL) {
-		free(bytes);
-		return NULL;
-	}
-	nb[len] = '\n';
-	nb[len + 1] = '\0';
-	return nb;
-}
-
-static struct view	*view_current(struct api *api, enum view_id id,
-			    size_t index);
-
-/* Render a view's bytes (new, NUL-terminated) and its content type. */
-static char *
-render(struct api *api, enum view_id id, size_t index, const char **ctype)
-{
-	const struct tally_state *s = core_state(api->core);
-	json_t *j = NULL;
-	char *bytes;
-
-	*ctype = "application/json; charset=utf-8";
-	switch (id) {
-	case VIEW_ELECTION:
-		j = tally_election_dump(core_election(api->core));
-		break;
-	case VIEW_LEADERBOARD:
-		/* The hottest view: written directly, not through jansson. */
-		return with_newline(tally_render_leaderboard_text(s,
-		    s->updated_at[0] ? s->updated_at : NULL));
-	case VIEW_LEADERBOARD_CSV:
-		*ctype = "text/csv; charset=utf-8; header=present";
-		return tally_render_leaderboard_csv(s);
-	case VIEW_PROVINCES:
-		j = tally_render_provinces(s);
-		break;
-	case VIEW_PROVINCES_OPEN:
-	case VIEW_PROVINCES_SETTLED:
-		/* ?settled=false: what the uncounted can still change. */
-		j = tally_render_provinces_settled(s, id == VIEW_PROVINCES_SETTLED);
-		break;
-	case VIEW_PROVINCES_CSV:
-		*ctype = "text/csv; charset=utf-8; header=present";
-		return tally_render_provinces_csv(s);
-	case VIEW_PAGE:
-		/* Copied once per process, so the view owns it like any other. */
-		*ctype = "text/html; charset=utf-8";
-		if ((bytes = malloc(page_html_len + 1)) != NULL)
-			memcpy(bytes, page_html, page_html_len + 1);
-		return bytes;
-	case VIEW_LEADERBOARD_SVG: {
-		/*
-		 * Drawn from the leaderboard's bytes, as a kept version is
-		 * (version_svg): /v1/versions/{n}/leaderboard.svg is then the
-		 * same bytes whenever and wherever it is asked for.
-		 */
-		struct view *lb = view_current(api, VIEW_LEADERBOARD, 0);
-		*ctype = "image/svg+xml";
-		return lb == NULL ? NULL : tally_render_hemicycle_svg_leaderboard(
-		    core_election(api->core), lb->bytes, lb->len);
-	}
-	case VIEW_PROVINCE:
-	case VIEW_EXPLAIN:
-		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
-		break;
-	case VIEW_HISTORY:
-		j = tally_render_history(s, index, api->loader, api->loader_ctx);
-		break;
-	case VIEW_COALITION:
-		j = tally_render_coalition(s, index);
-		break;
-	}
-	if (j == NULL)
-		return NULL;
-	/*
-	 * Reals are display values (shares rounded to 2 decimals, quotients
-	 * shown beside their exact fraction): 10 significant digits print
-	 * 40.6 rather than 40.600000000000001.
-	 */
-	bytes = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(10));
-	json_decref(j);
-	return with_newline(bytes);
-}
-
-/* Does an If-None-Match list name etag (weak comparison, RFC 9110 13.1.2)? */
-static bool
-etag_matches(const char *inm, const char *etag)
-{
-	size_t elen = strlen(etag);
-	const char *p = inm;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '*')
-			return true;
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		if (strncmp(p, etag, elen) == 0 &&
-		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' '))
-			return true;
-		while (*p != '\0' && *p != ',')
-			p++;
-	}
-	return false;
-}
-
-/*
- * If-Modified-Since (RFC 9110 13.1.3), used only without If-None-Match.
- * Last-Modified has whole seconds, so it proves nothing when another
- * version shared the view's second: then the body is sent.
- */
-static bool
-not_modified_since(const char *ims, const struct core_stamp *st)
-{
-	struct tm tm;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (ims == NULL || strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
-		return false;
-	t = timegm(&tm);
-	return st->at < t || (st->at == t && !st->sec_shared);
-}
-
-static struct view *
-view_slot(struct api *api, enum view_id id, size_t index)
-{
-	switch (id) {
-	case VIEW_PROVINCE:
-		return &api->per_province[0][index];
-	case VIEW_EXPLAIN:
-		return &api->per_province[1][index];
-	case VIEW_HISTORY:
-		return &api->per_province[2][index];
-	case VIEW_COALITION:
-		return &api->per_coalition[index];
-	default:
-		return &api->singles[id];
-	}
-}
 
 static void	fail(struct call *cl, unsigned status, const char *code,
 		    const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
 
-static void	version_record(struct api *api, enum view_id id,
-		    const struct view *v);
-
-/* The view rendered for the current stamp (rendered now if needed), or NULL. */
-static struct view *
-view_current(struct api *api, enum view_id id, size_t index)
-{
-	struct view *v = view_slot(api, id, index);
-	struct core_stamp st = view_stamp(api, id, index);
-	unsigned long nomem;
-	const char *ctype;
-	char *bytes;
-
-	if (v->valid && v->version == st.version && v->digest == st.digest) {
-		api->m.cache_hits++;
-		return v;
-	}
-	nomem = tally_json_failures();
-	bytes = render(api, id, index, &ctype);
-	api->m.renders++;
-	/* A view that lost a member to a failed allocation is not
-	 * cached, nor sent (see tally_json_init). */
-	if (tally_json_failures() != nomem) {
-		free(bytes);
-		bytes = NULL;
-	}
-	if (bytes == NULL || view_fill(api, v, &st, bytes, strlen(bytes),
-	    ctype) == -1)
-		return NULL;
-	if (id == VIEW_LEADERBOARD) {
-		/* The same bytes for ever, at the version's own URL. */
-		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu-%016llx/leaderboard",
-		    (unsigned long long)st.version,
-		    (unsigned long long)st.digest);
-		http_body_header(v->plain, "Content-Location", v->location);
-		http_body_header(v->not_modified, "Content-Location",
-		    v->location);
-	}
-	if (id == VIEW_LEADERBOARD_SVG) {
-		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu-%016llx/leaderboard.svg",
-		    (unsigned long long)st.version,
-		    (unsigned long long)st.digest);
-		http_body_header(v->plain, "Content-Location", v->location);
-		http_body_header(v->not_modified, "Content-Location",
-		    v->location);
-	}
-	if (id == VIEW_LEADERBOARD || id == VIEW_PROVINCES)
-		version_record(api, id, v);
-	return v;
-}
 
 static bool	park(struct call *cl, enum view_id id, size_t index,
 		    const struct view *v);
@@ -781,18 +287,16 @@ serve_view(struct call *cl, enum view_id id, size_t index)
 	struct api *api = cl->api;
 	const struct http_request *rq = cl->rq;
 	struct http_reply *reply = cl->reply;
-	struct core_stamp st = view_stamp(api, id, index);
+	struct core_stamp st = views_stamp(api->views, id, index);
 	struct view *v;
 
-	if ((v = view_current(api, id, index)) == NULL) {
+	if ((v = views_current(api->views, id, index)) == NULL) {
 		fail(cl, 500, "internal", NULL, "could not render the "
 		    "view (out of memory?); try again");
 		return;
 	}
 	reply->owned = false;
-	if (rq->if_none_match != NULL ? (etag_matches(rq->if_none_match,
-	    v->etag) || etag_matches(rq->if_none_match, v->etag_gz)) :
-	    not_modified_since(rq->if_modified_since, &st)) {
+	if (views_is_fresh(v, &st, rq->if_none_match, rq->if_modified_since)) {
 		/* ?wait=S: hold the answer until the view changes. */
 		if (rq->if_none_match != NULL && park(cl, id, index, v))
 			return;
@@ -804,145 +308,9 @@ serve_view(struct call *cl, enum view_id id, size_t index)
 		reply->status = 200;
 		reply->body = v->plain;
 		/* Without memory for gzip, the plain bytes still go out. */
-		if (rq->gzip_ok && view_gzip(api, v, st.at) != NULL)
+		if (rq->gzip_ok && views_gzip(api->views, v, st.at) != NULL)
 			reply->body = v->gzip;
 	}
-}
-
-/*
- * An uncached JSON reply from j (taken): errors, POST answers, health.
- * Compact, ending in a newline, never stored by caches.
- */
-static void
-json_reply(struct http_reply *reply, unsigned status, json_t *j)
-{
-	static char empty[] = "";
-	char *bytes = j ? with_newline(json_dumps(j, JSON_COMPACT |
-	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))) : NULL;
-
-	json_decref(j);
-	reply->status = status;
-	reply->owned = true;
-	reply->body = NULL;
-	if (bytes != NULL && (reply->body = http_body_new(bytes, strlen(bytes),
-	    true)) == NULL)
-		free(bytes);
-	if (reply->body == NULL) {
-		/* Out of memory: at least the status goes out. */
-		reply->status = status < 500 ? 503 : status;
-		if ((reply->body = http_body_new(empty, 0, false)) == NULL)
-			return;
-	}
-	http_body_header(reply->body, "Content-Type",
-	    "application/json; charset=utf-8");
-	http_body_header(reply->body, "Cache-Control", "no-store");
-}
-
-/*
- * Replace each byte of s that is not part of well-formed UTF-8 (RFC 3629:
- * no overlongs, no surrogates, nothing above U+10FFFF), and each control
- * character, with '?', in place: jansson refuses a string with any of them,
- * and the message would be lost.
- */
-static void
-utf8_scrub(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p != '\0') {
-		size_t n, i;
-		unsigned lo = 0x80, hi = 0xbf;
-
-		if (*p < 0x20 || *p == 0x7f) {
-			*p++ = '?';
-			continue;
-		}
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf)
-			n = 1;
-		else if (*p >= 0xe0 && *p <= 0xef) {
-			n = 2;
-			if (*p == 0xe0)
-				lo = 0xa0;
-			else if (*p == 0xed)
-				hi = 0x9f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			n = 3;
-			if (*p == 0xf0)
-				lo = 0x90;
-			else if (*p == 0xf4)
-				hi = 0x8f;
-		} else {
-			*p++ = '?';
-			continue;
-		}
-		for (i = 1; i <= n; i++) {
-			unsigned c = p[i];
-			if (c < (i == 1 ? lo : 0x80) || c > (i == 1 ? hi : 0xbf))
-				break;
-		}
-		if (i <= n) {
-			*p++ = '?';
-			continue;
-		}
-		p += n + 1;
-	}
-}
-
-static void
-verror(struct http_reply *reply, unsigned status, const char *code,
-    const char *field, const struct tally_errors *all, const char *fmt,
-    va_list ap)
-{
-	json_t *o, *err;
-	char msg[512];
-	size_t i;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* A message quoting the client (a path) must stay a JSON string. */
-	utf8_scrub(msg);
-	err = json_object();
-	json_object_set_new(err, "code", json_string(code));
-	json_object_set_new(err, "message", json_string(msg));
-	if (field != NULL)
-		json_object_set_new(err, "field", json_string(field));
-	o = json_object();
-	json_object_set_new(o, "error", err);
-	if (all != NULL && all->n > 1) {
-		/* Beside the first (the compatible shape): every one found. */
-		json_t *arr = json_array();
-		for (i = 0; i < all->n && i < all->max; i++) {
-			json_t *x = json_object();
-			json_object_set_new(x, "code", json_string(all->v[i].code));
-			json_object_set_new(x, "message",
-			    json_string(all->v[i].message));
-			if (all->v[i].field[0] != '\0')
-				json_object_set_new(x, "field",
-				    json_string(all->v[i].field));
-			json_array_append_new(arr, x);
-		}
-		json_object_set_new(o, "errors", arr);
-		if (all->n > all->max)
-			json_object_set_new(o, "errors_omitted",
-			    json_integer((json_int_t)(all->n - all->max)));
-	}
-	json_reply(reply, status, o);
-	/* An error reply keeps its status even without memory for a body. */
-	reply->status = status;
-}
-
-void
-api_error(struct http_reply *reply, unsigned status, const char *code,
-    const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	verror(reply, status, code, field, NULL, fmt, ap);
-	va_end(ap);
 }
 
 static void
@@ -975,7 +343,7 @@ fail(struct call *cl, unsigned status, const char *code, const char *field,
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror(cl->reply, status, code, field, cl->all, fmt, ap);
+	reply_verror(cl->reply, status, code, field, cl->all, fmt, ap);
 	va_end(ap);
 	if (is_feed_route(cl->route)) {
 		count_rejection(cl->api, code);
@@ -1058,7 +426,7 @@ serve_health(struct call *cl)
 	json_object_set_new(o, "election",
 	    json_string(core_election(cl->api->core)->id));
 	health_cluster(cl->api->core, o);
-	json_reply(cl->reply, 200, o);
+	reply_json(cl->reply, 200, o);
 }
 
 static bool
@@ -1326,7 +694,7 @@ post_done(void *arg, const struct core_outcome *out)
 			    json_integer((json_int_t)out->version));
 			json_decref(results);
 		}
-		json_reply(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
+		reply_json(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
 		break;
 	}
 	count_request(api, cl.route, reply.status);
@@ -1379,7 +747,7 @@ dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 		json_object_update(o, row);
 		json_decref(row);
 	}
-	json_reply(cl->reply, 200, o);
+	reply_json(cl->reply, 200, o);
 }
 
 static void
@@ -1499,7 +867,7 @@ post_lot(struct call *cl, const struct tally_province *pv)
 		if (o == NULL)
 			fail_with(cl, &err);
 		else
-			json_reply(cl->reply, 200, o);
+			reply_json(cl->reply, 200, o);
 		return;
 	}
 	if ((po = malloc(sizeof(*po))) == NULL) {
@@ -1703,17 +1071,6 @@ park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	return true;
 }
 
-/* The headers of a view's body (for long-poll answers made per request). */
-static void
-add_view_headers(struct api *api, struct http_body *b, const struct view *v,
-    time_t at)
-{
-	http_body_header(b, "Content-Type", v->ctype);
-	add_cache_headers(api, b, v->etag, at);
-	if (v->location[0] != '\0')
-		http_body_header(b, "Content-Location", v->location);
-}
-
 /*
  * Answer a parked long-poll: the view's current bytes when it changed (a
  * small body of its own sharing the view's bytes: the cached body could be
@@ -1723,9 +1080,9 @@ static void
 waiter_answer(struct waiter *w, bool changed)
 {
 	struct api *api = w->api;
-	struct core_stamp st = view_stamp(api, w->id, w->index);
+	struct core_stamp st = views_stamp(api->views, w->id, w->index);
 	struct http_reply reply;
-	struct view *v = view_current(api, w->id, w->index);
+	struct view *v = views_current(api->views, w->id, w->index);
 	static char empty[] = "";
 
 	if (w->prev != NULL)
@@ -1743,11 +1100,11 @@ waiter_answer(struct waiter *w, bool changed)
 	if (v != NULL && changed && v->chunk != NULL &&
 	    (reply.body = http_body_from_chunk(v->chunk)) != NULL) {
 		reply.status = 200;
-		add_view_headers(api, reply.body, v, st.at);
+		views_body_headers(api->views, reply.body, v, st.at);
 	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
 	    false)) != NULL) {
 		reply.status = 304;
-		add_cache_headers(api, reply.body, v->etag, st.at);
+		views_cache_headers(api->views, reply.body, v->etag, st.at);
 	} else {
 		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
@@ -1783,7 +1140,7 @@ wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (w = api->waiters; w != NULL; w = next) {
-		struct core_stamp st = view_stamp(api, w->id, w->index);
+		struct core_stamp st = views_stamp(api->views, w->id, w->index);
 		next = w->next;
 		if (st.version == w->version && st.digest == w->digest)
 			continue;
@@ -1793,112 +1150,6 @@ wake(evutil_socket_t fd, short what, void *arg)
 		}
 		waiter_answer(w, true);
 	}
-}
-
-/* A body of the version ring: the view's bytes, immutable. */
-static struct http_body *
-version_body(struct api *api, const struct view *v, const char **bytes)
-{
-	struct http_body *b;
-	char *copy;
-
-	if ((copy = malloc(v->len)) == NULL)
-		return NULL;
-	memcpy(copy, v->bytes, v->len);
-	if ((b = http_body_new(copy, v->len, true)) == NULL) {
-		free(copy);
-		return NULL;
-	}
-	if (bytes != NULL)
-		*bytes = copy;
-	http_body_header(b, "Content-Type", v->ctype);
-	http_body_header(b, "ETag", v->etag);
-	http_body_header(b, "Cache-Control", "public, max-age=31536000, "
-	    "immutable");
-	add_cors_headers(api, b);
-	return b;
-}
-
-/*
- * Keep a view in the version ring as it is rendered for its version.  Only
- * versions somebody was served are kept (a GET, an event stream): rendering
- * every version eagerly made every POST pay for views nobody asked for (3.5M
- * instructions a version for the provinces view alone), and a version URL
- * is only ever learnt from a response (Content-Location, an event id).
- */
-static void
-version_record(struct api *api, enum view_id id, const struct view *v)
-{
-	uint64_t version = v->version;
-	struct version_slot *slot = &api->versions[version % api->n_versions];
-	struct http_body **b = id == VIEW_LEADERBOARD ? &slot->leaderboard :
-	    &slot->provinces;
-
-	if (slot->version != version || slot->digest != v->digest) {
-		http_body_free(slot->leaderboard);
-		http_body_free(slot->provinces);
-		http_body_free(slot->svg);
-		slot->leaderboard = slot->provinces = slot->svg = NULL;
-		slot->lb_bytes = NULL;
-		slot->version = version;
-		slot->digest = v->digest;
-	}
-	if (*b != NULL)
-		return;
-	*b = version_body(api, v, id == VIEW_LEADERBOARD ? &slot->lb_bytes :
-	    NULL);
-	if (id == VIEW_LEADERBOARD) {
-		slot->lb_len = v->len;
-		snprintf(slot->lb_etag, sizeof(slot->lb_etag), "%s", v->etag);
-	}
-	if (!api->any_kept || version < api->first_kept) {
-		api->first_kept = version;
-		api->any_kept = true;
-	}
-}
-
-/*
- * A kept version's hemicycle, drawn from its leaderboard's bytes the first
- * time it is asked for (most versions never are), then kept with the slot:
- * the same bytes and tag as /v1/leaderboard.svg had at that version.
- */
-static int
-version_svg(struct api *api, struct version_slot *slot)
-{
-	char *svg;
-
-	if ((svg = tally_render_hemicycle_svg_leaderboard(core_election(
-	    api->core), slot->lb_bytes, slot->lb_len)) == NULL)
-		return -1;
-	if ((slot->svg = http_body_new(svg, strlen(svg), true)) == NULL) {
-		free(svg);
-		return -1;
-	}
-	http_body_header(slot->svg, "Content-Type", "image/svg+xml");
-	http_body_header(slot->svg, "ETag", slot->lb_etag);
-	http_body_header(slot->svg, "Cache-Control", "public, max-age=31536000, "
-	    "immutable");
-	add_cors_headers(api, slot->svg);
-	return 0;
-}
-
-/* Forget every kept version and the hello: a new epoch (api_reload). */
-static void
-versions_clear(struct api *api)
-{
-	size_t i;
-
-	for (i = 0; i < api->n_versions; i++) {
-		struct version_slot *slot = &api->versions[i];
-		http_body_free(slot->leaderboard);
-		http_body_free(slot->provinces);
-		http_body_free(slot->svg);
-		memset(slot, 0, sizeof(*slot));
-	}
-	api->any_kept = false;
-	api->first_kept = 0;
-	http_chunk_unref(api->hello);
-	api->hello = NULL;
 }
 
 /*
@@ -1914,25 +1165,22 @@ serve_version(struct call *cl, const char *num)
 	struct api *api = cl->api;
 	uint64_t cur = core_state(api->core)->version, oldest, n, digest = 0;
 	struct version_slot *slot;
+	size_t kept;
 	const char *tail = cl->route == R_VERSION_LEADERBOARD ? "leaderboard" :
 	    cl->route == R_VERSION_PROVINCES ? "provinces" : "leaderboard.svg";
 	char *end, loc[128];
 	bool bare;
 
 	/* The current version's view, as a GET of it would render it. */
-	(void)view_current(api, cl->route == R_VERSION_LEADERBOARD ?
+	(void)views_current(api->views, cl->route == R_VERSION_LEADERBOARD ?
 	    VIEW_LEADERBOARD : VIEW_PROVINCES, 0);
-	oldest = api->first_kept;
-	if (cur >= api->n_versions && cur - api->n_versions + 1 > oldest)
-		oldest = cur - api->n_versions + 1;
 	n = strtoull(num, &end, 10);
 	bare = *end == '\0';
 	if (!bare && end[0] == '-' && strlen(end + 1) == 16 &&
 	    strspn(end + 1, "0123456789abcdef") == 16)
 		digest = strtoull(end + 1, &end, 16);
-	slot = &api->versions[n % api->n_versions];
-	if (*num < '0' || *num > '9' || *end != '\0' || n < oldest ||
-	    n > cur || !api->any_kept || slot->version != n ||
+	slot = views_version(api->views, n, cur, &oldest, &kept);
+	if (*num < '0' || *num > '9' || *end != '\0' || slot == NULL ||
 	    (!bare && slot->digest != digest) || (cl->route ==
 	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
@@ -1941,19 +1189,19 @@ serve_version(struct call *cl, const char *num)
 		    "that were served; the URL is the Content-Location of "
 		    "the view, /v1/versions/<n>-<digest>/...)", num,
 		    (unsigned long long)oldest, (unsigned long long)cur,
-		    api->n_versions);
+		    kept);
 		return;
 	}
 	if (bare) {
 		snprintf(loc, sizeof(loc), "/v1/versions/%llu-%016llx/%s",
 		    (unsigned long long)n, (unsigned long long)slot->digest,
 		    tail);
-		json_reply(cl->reply, 302, json_pack("{ss}", "location", loc));
+		reply_json(cl->reply, 302, json_pack("{ss}", "location", loc));
 		http_body_header(cl->reply->body, "Location", loc);
 		return;
 	}
 	if (cl->route == R_VERSION_LEADERBOARD_SVG && slot->svg == NULL &&
-	    version_svg(api, slot) == -1) {
+	    views_version_svg(api->views, slot) == -1) {
 		fail(cl, 500, "internal", NULL, "could not draw version %llu "
 		    "(out of memory?); try again", (unsigned long long)n);
 		return;
@@ -2097,7 +1345,7 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	 * its snapshot for a stream that has to skip versions.
 	 */
 	if (api->server != NULL && server_streams(api->server) > 0 &&
-	    (lb = view_current(api, VIEW_LEADERBOARD, 0)) != NULL &&
+	    (lb = views_current(api->views, VIEW_LEADERBOARD, 0)) != NULL &&
 	    (c = version_events(api, version, changed, n, lb)) != NULL) {
 		snap = snapshot_events("", lb);
 		server_stream_publish(api->server, c, snap);
@@ -2144,7 +1392,7 @@ serve_events(struct call *cl)
 		    api->hello_digest != st->digest) {
 			http_chunk_unref(api->hello);
 			api->hello = NULL;
-			if ((lb = view_current(api, VIEW_LEADERBOARD, 0)) == NULL) {
+			if ((lb = views_current(api->views, VIEW_LEADERBOARD, 0)) == NULL) {
 				fail(cl, 500, "internal", NULL, "out of memory");
 				return;
 			}
@@ -2169,33 +1417,6 @@ api_stop_live(struct api *api)
 		waiter_answer(api->waiters, false);
 	if (api->server != NULL)
 		server_streams_end(api->server);
-}
-
-/* OPTIONS: a browser's CORS preflight for a public GET. */
-static void
-serve_preflight(struct call *cl)
-{
-	static char empty[] = "";
-	struct http_reply *reply = cl->reply;
-
-	if ((reply->body = http_body_new(empty, 0, false)) == NULL) {
-		fail(cl, 503, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	reply->status = 204;
-	reply->owned = true;
-	http_body_header(reply->body, "Allow", "GET, HEAD, OPTIONS");
-	if (cl->api->cors_origin != NULL) {
-		http_body_header(reply->body, "Access-Control-Allow-Origin",
-		    cl->api->cors_origin);
-		http_body_header(reply->body, "Access-Control-Allow-Methods",
-		    "GET, HEAD, OPTIONS");
-		http_body_header(reply->body, "Access-Control-Allow-Headers",
-		    "If-None-Match, If-Modified-Since, Last-Event-ID, "
-		    "Cache-Control");
-		http_body_header(reply->body, "Access-Control-Max-Age", "86400");
-	}
-	http_body_header(reply->body, "Cache-Control", "no-store");
 }
 
 /* Prometheus text format, version 0.0.4. */
@@ -2268,13 +1489,13 @@ serve_metrics(struct call *cl)
 	fprintf(f, "# HELP tallyd_render_cache_hits_total GETs answered from "
 	    "cached bytes.\n# TYPE tallyd_render_cache_hits_total counter\n"
 	    "tallyd_render_cache_hits_total %llu\n",
-	    (unsigned long long)api->m.cache_hits);
+	    (unsigned long long)views_counters(api->views)->cache_hits);
 	fprintf(f, "# HELP tallyd_renders_total Views rendered.\n"
 	    "# TYPE tallyd_renders_total counter\ntallyd_renders_total %llu\n",
-	    (unsigned long long)api->m.renders);
+	    (unsigned long long)views_counters(api->views)->renders);
 	fprintf(f, "# HELP tallyd_gzips_total Views compressed (once per version, "
 	    "when first asked for).\n# TYPE tallyd_gzips_total counter\n"
-	    "tallyd_gzips_total %llu\n", (unsigned long long)api->m.gzips);
+	    "tallyd_gzips_total %llu\n", (unsigned long long)views_counters(api->views)->gzips);
 	fprintf(f, "# HELP tallyd_open_connections Connections open now.\n"
 	    "# TYPE tallyd_open_connections gauge\n"
 	    "tallyd_open_connections %u\n",
@@ -2465,7 +1686,9 @@ route(struct call *cl, const char *id)
 		return;
 	}
 	if (!post && strcmp(rq->method, "OPTIONS") == 0) {
-		serve_preflight(cl);
+		/* A browser's CORS preflight for a public GET. */
+		if (cors_preflight(api->cors_origin, cl->reply) == -1)
+			fail(cl, 503, "out_of_memory", NULL, "out of memory");
 		return;
 	}
 	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get)) {
