@@ -291,6 +291,10 @@ post_done(void *arg, const struct core_outcome *out)
 	free(po);
 }
 
+/*
+ * ?dry_run=1: what the feeds (taken) would change, answered now from the
+ * applied state; nothing is journaled or applied.
+ */
 static void
 dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
 {
