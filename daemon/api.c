@@ -37,6 +37,7 @@ api_create(struct core *core, const struct config *cf,
 		return NULL;
 	}
 	api->core = core;
+	api->routes = api_routes;
 	if ((cf->cors_origin != NULL && (api->cors_origin =
 	    strdup(cf->cors_origin)) == NULL) ||
 	    (api->views = views_create(core, cf, api->cors_origin)) == NULL) {

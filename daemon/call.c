@@ -10,6 +10,7 @@
 
 #include "tallyd.h"
 #include "call.h"
+#include "reply.h"
 
 const unsigned call_statuses[CALL_N_STATUSES] = { 200, 201, 204, 304, 400,
     401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503 };

@@ -46,6 +46,8 @@ struct api {
 	struct server		*server;	/* [L] borrowed; api_set_server */
 	struct views		*views;		/* [I] owned (views.c) */
 	struct live		*live;		/* [I] owned (live.c) */
+	const struct route	*routes;	/* [I] api_routes, R_COUNT of them
+						   (routes.c): names for /metrics */
 	void			(*metrics_fn)(void *, FILE *);	/* [L] more
 						   /metrics lines */
 	void			*metrics_arg;	/* [L] */

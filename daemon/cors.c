@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "tallyd.h"
+#include "cors.h"
 
 /* Browsers on other sites may read public GETs (and their validators). */
 void

@@ -12,6 +12,7 @@
 #include "call.h"
 #include "get.h"
 #include "live.h"
+#include "reply.h"
 #include "views.h"
 
 static void

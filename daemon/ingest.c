@@ -20,6 +20,7 @@
 #include "tallyd.h"
 #include "call.h"
 #include "ingest.h"
+#include "reply.h"
 
 /* A feed request waiting for the core's answer. */
 struct post {

@@ -40,7 +40,7 @@ metrics_http_serve(struct call *cl, const char *id)
 			else
 				snprintf(st, sizeof(st), "other");
 			fprintf(f, "tallyd_requests_total{route=\"%s\",status=\"%s\"} "
-			    "%llu\n", api_routes[i].pattern, st,
+			    "%llu\n", api->routes[i].pattern, st,
 			    (unsigned long long)api->counters.requests[i][k]);
 		}
 	fprintf(f, "# HELP tallyd_feeds_applied_total Province results applied.\n"

@@ -5,7 +5,8 @@
  * too).
  *
  * Depends on: call (request counters), views and live (their counters),
- * core, server; route names from the table (data, api_routes[]).
+ * core, server; route names through api->routes (the table, given by
+ * api.c: metrics_http.c never refers to routes.c, which calls it).
  */
 #ifndef TALLYD_METRICS_HTTP_H
 #define TALLYD_METRICS_HTTP_H

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "tallyd.h"
+#include "reply.h"
 
 /* A newline at the end of a body (taken) is kind to curl users. */
 char *

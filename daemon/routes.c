@@ -11,6 +11,7 @@
 
 #include "tallyd.h"
 #include "call.h"
+#include "cors.h"
 #include "get.h"
 #include "ingest.h"
 #include "live.h"

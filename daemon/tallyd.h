@@ -561,10 +561,12 @@ bool		 http_strict_path(const char *raw_uri);
 const char	*http_strict_head(void *conn, const char *version,
 		    struct http_head *head);
 
-/* The HTTP API (one header per module; see each). */
+/*
+ * api.h: the HTTP API as main.c and server.c see it.  The API's own
+ * modules (routes, call, get, ingest, live, views, metrics_http, reply,
+ * cors) have a header each, included only where they are used.
+ */
 #include "api.h"
-#include "reply.h"
-#include "cors.h"
 
 /* notify.c: systemd's notification protocol over NOTIFY_SOCKET */
 /* Fills buf with the current STATUS= text. */

@@ -22,6 +22,8 @@
 #include <zlib.h>
 
 #include "tallyd.h"
+#include "cors.h"
+#include "reply.h"
 #include "views.h"
 
 /* [I] set by views_create; [L] the loop thread. */
