@@ -87,7 +87,8 @@ get_health(struct call *cl, const char *id)
 	if (cs->log_err != 0) {
 		char msg[256], at[32];
 		time_rfc3339(cs->log_err_at, at, sizeof(at));
-		snprintf(msg, sizeof(msg), "journal: the last write failed (%s) "
+		snprintf(msg, sizeof(msg),
+		    "journal: the last write failed (%s) "
 		    "at %s; feeds are answered 503 until a write succeeds",
 		    strerror(cs->log_err), at);
 		json_array_append_new(why, json_string(msg));
@@ -138,7 +139,8 @@ get_version(struct call *cl, const char *num)
 	    (!bare && slot->digest != digest) || (cl->rt->id ==
 	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
-		call_fail(cl, 404, "unknown_version", NULL, "version %.40s is not "
+		call_fail(cl, 404, "unknown_version", NULL,
+		    "version %.40s is not "
 		    "kept: versions %llu to %llu are (the last %zu, those "
 		    "that were served; the URL is the Content-Location of "
 		    "the view, /v1/versions/<n>-<digest>/...)", num,
@@ -156,7 +158,8 @@ get_version(struct call *cl, const char *num)
 	}
 	if (cl->rt->id == R_VERSION_LEADERBOARD_SVG && slot->svg == NULL &&
 	    views_version_svg(api->views, slot) == -1) {
-		call_fail(cl, 500, "internal", NULL, "could not draw version %llu "
+		call_fail(cl, 500, "internal", NULL,
+		    "could not draw version %llu "
 		    "(out of memory?); try again", (unsigned long long)n);
 		return;
 	}

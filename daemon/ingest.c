@@ -90,7 +90,8 @@ feed_admit(struct call *cl, const struct token **who)
 	const char *h = rq->authorization;
 
 	if (!rq->ingest) {
-		call_fail(cl, 405, "method_not_allowed", NULL, "feeds are accepted "
+		call_fail(cl, 405, "method_not_allowed", NULL,
+		    "feeds are accepted "
 		    "on the ingest listener only (%s), not on the public one",
 		    cl->api->ingest_addr);
 		http_body_header(cl->reply->body, "Allow", "");
@@ -98,14 +99,17 @@ feed_admit(struct call *cl, const struct token **who)
 	}
 	if (auth_check(cl->api->auth, h, who) == -1) {
 		if (h == NULL)
-			call_fail(cl, 401, "unauthorized", NULL, "a feed needs a "
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "a feed needs a "
 			    "token: send the header Authorization: Bearer "
 			    "<token>");
 		else if (strncasecmp(h, "Bearer ", 7) != 0)
-			call_fail(cl, 401, "unauthorized", NULL, "the Authorization "
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the Authorization "
 			    "header must be \"Bearer <token>\"");
 		else
-			call_fail(cl, 401, "unauthorized", NULL, "the token is not "
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the token is not "
 			    "valid: it matches no entry of the tokens in force "
 			    "(token file, TALLYD_INGEST_TOKEN or "
 			    "DATA_DIR/ingest.token)");
@@ -140,7 +144,8 @@ rate_refuse(struct call *cl, const struct token *who, double retry)
 {
 	char buf[32];
 
-	call_fail(cl, 429, "rate_limited", NULL, "this token (%s) sent more feeds "
+	call_fail(cl, 429, "rate_limited", NULL,
+	    "this token (%s) sent more feeds "
 	    "than ingest_rate allows; retry after the time in Retry-After",
 	    auth_label(who));
 	snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
@@ -188,7 +193,8 @@ parse_body(struct call *cl)
 	if (tally_json_failures() != nomem) {
 		/* jansson may have dropped characters: see tally_json_init. */
 		json_decref(body);
-		call_fail(cl, 503, "out_of_memory", NULL, "out of memory reading the "
+		call_fail(cl, 503, "out_of_memory", NULL,
+		    "out of memory reading the "
 		    "body; nothing was applied, try again");
 		return NULL;
 	}
@@ -200,7 +206,8 @@ parse_body(struct call *cl)
 		return NULL;
 	}
 	if (body == NULL)
-		call_fail(cl, 400, "invalid_json", NULL, "the body is not valid JSON "
+		call_fail(cl, 400, "invalid_json", NULL,
+		    "the body is not valid JSON "
 		    "(line %d, column %d): %s", jerr.line, jerr.column,
 		    jerr.text);
 	return body;
@@ -237,13 +244,15 @@ post_done(void *arg, const struct core_outcome *out)
 			http_body_header(reply.body, "Retry-After", "1");
 			break;
 		}
-		call_fail(&cl, 503, "journal_unavailable", NULL, "the journal could "
+		call_fail(&cl, 503, "journal_unavailable", NULL,
+		    "the journal could "
 		    "not be written (%s); nothing was applied: retry later",
 		    strerror(out->log_err));
 		http_body_header(reply.body, "Retry-After", "5");
 		break;
 	case CORE_STOPPING:
-		call_fail(&cl, 503, "shutting_down", NULL, "tallyd is stopping; the "
+		call_fail(&cl, 503, "shutting_down", NULL,
+		    "tallyd is stopping; the "
 		    "result is not known to be applied: retry after the "
 		    "restart (a repeat of an applied revision is answered "
 		    "\"duplicate\")");
@@ -477,7 +486,8 @@ ingest_post_province(struct call *cl, const char *id)
 	}
 	if ((feeds = malloc(sizeof(*feeds))) == NULL) {
 		tally_feed_destroy(f);
-		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; nothing "
+		call_fail(cl, 503, "out_of_memory", NULL,
+		    "out of memory; nothing "
 		    "was applied, try again");
 		return;
 	}
@@ -651,14 +661,16 @@ post_query_arg(void *arg, const char *key, const char *value)
 		    "(or true, yes; 0, false, no: a real post)", key,
 		    cl->rt->pattern);
 	else if (q->seen++ > 0)
-		call_fail(cl, 400, "bad_query", NULL, "dry_run is given more than "
+		call_fail(cl, 400, "bad_query", NULL,
+		    "dry_run is given more than "
 		    "once: give it once, dry_run=1 or dry_run=0");
 	else if (call_is_true(value))
 		q->bad = false, cl->dry_run = true;
 	else if (call_is_false(value))
 		q->bad = false;
 	else
-		call_fail(cl, 400, "bad_query", NULL, "dry_run=%.32s: the accepted "
+		call_fail(cl, 400, "bad_query", NULL,
+		    "dry_run=%.32s: the accepted "
 		    "values are 1, true, yes (check, change nothing) and 0, "
 		    "false, no (a real post)", value ? value : "");
 }

@@ -209,7 +209,8 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 		return false;
 	secs = strtol(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 60) {
-		call_fail(cl, 400, "invalid_wait", NULL, "wait must be a number of "
+		call_fail(cl, 400, "invalid_wait", NULL,
+		    "wait must be a number of "
 		    "seconds from 0 to 60");
 		return true;
 	}

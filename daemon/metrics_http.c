@@ -28,7 +28,8 @@ metrics_http_serve(struct call *cl, const char *id)
 		call_fail(cl, 500, "internal", NULL, "out of memory");
 		return;
 	}
-	fprintf(f, "# HELP tallyd_requests_total HTTP requests by route and status.\n"
+	fprintf(f,
+	    "# HELP tallyd_requests_total HTTP requests by route and status.\n"
 	    "# TYPE tallyd_requests_total counter\n");
 	for (i = 0; i < R_COUNT; i++)
 		for (k = 0; k <= CALL_N_STATUSES; k++) {
@@ -39,11 +40,13 @@ metrics_http_serve(struct call *cl, const char *id)
 				snprintf(st, sizeof(st), "%u", call_statuses[k]);
 			else
 				snprintf(st, sizeof(st), "other");
-			fprintf(f, "tallyd_requests_total{route=\"%s\",status=\"%s\"} "
+			fprintf(f,
+			    "tallyd_requests_total{route=\"%s\",status=\"%s\"} "
 			    "%llu\n", api->routes[i].pattern, st,
 			    (unsigned long long)api->counters.requests[i][k]);
 		}
-	fprintf(f, "# HELP tallyd_feeds_applied_total Province results applied.\n"
+	fprintf(f,
+	    "# HELP tallyd_feeds_applied_total Province results applied.\n"
 	    "# TYPE tallyd_feeds_applied_total counter\n"
 	    "tallyd_feeds_applied_total %llu\n",
 	    (unsigned long long)cs->feeds_applied);
@@ -52,7 +55,8 @@ metrics_http_serve(struct call *cl, const char *id)
 	    "# TYPE tallyd_feeds_duplicate_total counter\n"
 	    "tallyd_feeds_duplicate_total %llu\n",
 	    (unsigned long long)cs->feeds_duplicate);
-	fprintf(f, "# HELP tallyd_feeds_rejected_total Feeds refused, by error code.\n"
+	fprintf(f,
+	    "# HELP tallyd_feeds_rejected_total Feeds refused, by error code.\n"
 	    "# TYPE tallyd_feeds_rejected_total counter\n");
 	for (i = 0; i < CALL_N_REASONS && api->counters.rejected[i].code[0]; i++)
 		fprintf(f, "tallyd_feeds_rejected_total{reason=\"%s\"} %llu\n",
@@ -66,16 +70,19 @@ metrics_http_serve(struct call *cl, const char *id)
 	fprintf(f, "# HELP tallyd_version The tally's version.\n"
 	    "# TYPE tallyd_version gauge\ntallyd_version %llu\n",
 	    (unsigned long long)s->version);
-	fprintf(f, "# HELP tallyd_provinces_reporting Provinces with a result.\n"
+	fprintf(f,
+	    "# HELP tallyd_provinces_reporting Provinces with a result.\n"
 	    "# TYPE tallyd_provinces_reporting gauge\n"
 	    "tallyd_provinces_reporting %zu\n", s->provinces_reporting);
-	fprintf(f, "# HELP tallyd_provinces_final Provinces whose result is final.\n"
+	fprintf(f,
+	    "# HELP tallyd_provinces_final Provinces whose result is final.\n"
 	    "# TYPE tallyd_provinces_final gauge\n"
 	    "tallyd_provinces_final %zu\n", s->provinces_final);
 	fprintf(f, "# HELP tallyd_seats_pending Seats in unresolved ties.\n"
 	    "# TYPE tallyd_seats_pending gauge\ntallyd_seats_pending %llu\n",
 	    (unsigned long long)s->seats_pending);
-	fprintf(f, "# HELP tallyd_revisions_in_memory Province revisions held in "
+	fprintf(f,
+	    "# HELP tallyd_revisions_in_memory Province revisions held in "
 	    "memory (older ones are read from the snapshot).\n"
 	    "# TYPE tallyd_revisions_in_memory gauge\n"
 	    "tallyd_revisions_in_memory %zu\n",
@@ -87,7 +94,8 @@ metrics_http_serve(struct call *cl, const char *id)
 	fprintf(f, "# HELP tallyd_renders_total Views rendered.\n"
 	    "# TYPE tallyd_renders_total counter\ntallyd_renders_total %llu\n",
 	    (unsigned long long)views_counters(api->views)->renders);
-	fprintf(f, "# HELP tallyd_gzips_total Views compressed (once per version, "
+	fprintf(f,
+	    "# HELP tallyd_gzips_total Views compressed (once per version, "
 	    "when first asked for).\n# TYPE tallyd_gzips_total counter\n"
 	    "tallyd_gzips_total %llu\n", (unsigned long long)views_counters(api->views)->gzips);
 	fprintf(f, "# HELP tallyd_open_connections Connections open now.\n"

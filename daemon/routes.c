@@ -123,7 +123,8 @@ dispatch(struct call *cl, const char *id)
 	    "GET, HEAD";
 
 	if (rt->serve == NULL) {
-		call_fail(cl, 404, "not_found", NULL, "no such resource: %.200s "
+		call_fail(cl, 404, "not_found", NULL,
+		    "no such resource: %.200s "
 		    "(see /v1/leaderboard, /v1/provinces, /v1/election)",
 		    rq->path);
 		return;

@@ -530,7 +530,8 @@ views_version_svg(struct views *vs, struct version_slot *slot)
 	}
 	http_body_header(slot->svg, "Content-Type", "image/svg+xml");
 	http_body_header(slot->svg, "ETag", slot->lb_etag);
-	http_body_header(slot->svg, "Cache-Control", "public, max-age=31536000, "
+	http_body_header(slot->svg, "Cache-Control",
+	    "public, max-age=31536000, "
 	    "immutable");
 	cors_headers(vs->cors_origin, slot->svg);
 	return 0;
