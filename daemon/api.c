@@ -38,6 +38,10 @@ api_create(struct core *core, const struct config *cf,
 	}
 	api->core = core;
 	api->routes = api_routes;
+	if (routes_check(diag) == -1) {
+		api_destroy(api);
+		return NULL;
+	}
 	if ((cf->cors_origin != NULL && (api->cors_origin =
 	    strdup(cf->cors_origin)) == NULL) ||
 	    (api->views = views_create(core, cf, api->cors_origin)) == NULL) {

@@ -93,6 +93,24 @@ pattern_match(const char *pattern, const char *path, char *id, size_t idlen)
 	return strncmp(open, "{id}", 4) != 0 || tally_id_is_valid(id);
 }
 
+int
+routes_check(struct tally_diag *diag)
+{
+	size_t i;
+
+	for (i = 0; i < R_COUNT; i++) {
+		const struct route *rt = &api_routes[i];
+		/* A feed is a POST and a POST is a feed: dispatch relies on it. */
+		if (rt->id != (enum route_id)i || (rt->serve == NULL) !=
+		    (i == R_NONE) || rt->token != (rt->methods == ROUTE_POST)) {
+			tally_diag_add(diag, "route table: entry %zu (%s) is "
+			    "out of place or inconsistent", i, rt->pattern);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 const struct route *
 routes_match(const char *path, char *id, size_t idlen)
 {

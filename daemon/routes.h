@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 struct call;
+struct tally_diag;
 
 /* The routes, in the order /metrics lists them. */
 enum route_id {
@@ -55,6 +56,11 @@ struct route {
 /* Indexed by enum route_id; api_routes[R_NONE] is "other". */
 extern const struct route api_routes[R_COUNT];
 
+/*
+ * Is the table well-formed (each entry at its id's index, a handler for
+ * every route but R_NONE, token exactly on the POST routes)?  -1 with diag.
+ */
+int	routes_check(struct tally_diag *diag);
 /*
  * The route of path; id (idlen bytes) receives its {id} or {n} part.  Ids
  * are checked for syntax here; whether they exist is the handler's question.
