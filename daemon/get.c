@@ -1,0 +1,271 @@
+/*
+ * get.c - the GET handlers: views (with conditional requests and
+ * long-polls), kept versions, and /healthz.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tallyd.h"
+#include "call.h"
+#include "get.h"
+#include "live.h"
+#include "reply.h"
+#include "views.h"
+
+static void
+serve_view(struct call *cl, enum view_id id, size_t index)
+{
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	struct http_reply *reply = cl->reply;
+	struct core_stamp st = views_stamp(api->views, id, index);
+	struct view *v;
+
+	if ((v = views_current(api->views, id, index)) == NULL) {
+		call_fail(cl, 500, "internal", NULL, "could not render the "
+		    "view (out of memory?); try again");
+		return;
+	}
+	reply->owned = false;
+	if (views_is_fresh(v, &st, rq->if_none_match, rq->if_modified_since)) {
+		/* ?wait=S: hold the answer until the view changes. */
+		if (rq->if_none_match != NULL && live_park(cl, id, index, v))
+			return;
+		if (reply->status != 0)
+			return;		/* a bad wait= */
+		reply->status = 304;
+		reply->body = rq->gzip_ok ? v->not_modified_gz : v->not_modified;
+	} else {
+		reply->status = 200;
+		reply->body = v->plain;
+		/* Without memory for gzip, the plain bytes still go out. */
+		if (rq->gzip_ok && views_gzip(api->views, v, st.at) != NULL)
+			reply->body = v->gzip;
+	}
+}
+
+/* Cluster mode: which node this is and how far behind the stream. */
+static void
+health_cluster(struct core *core, json_t *o)
+{
+	struct core_log_status st;
+	json_t *c;
+
+	if (!core_log_status(core, &st))
+		return;
+	c = json_object();
+	json_object_set_new(c, "node", json_string(st.node));
+	json_object_set_new(c, "stream", json_string(st.stream));
+	json_object_set_new(c, "leader", json_string(st.leader));
+	json_object_set_new(c, "stream_last", json_integer((json_int_t)
+	    st.log_last));
+	json_object_set_new(c, "lag", json_integer((json_int_t)st.lag));
+	json_object_set_new(c, "connected", json_boolean(st.connected));
+	json_object_set_new(c, "stale", json_boolean(st.stale));
+	json_object_set_new(c, "unacknowledged", json_integer((json_int_t)
+	    st.unacked));
+	json_object_set_new(o, "cluster", c);
+	if (st.stale)
+		json_object_set_new(o, "status", json_string("stale"));
+}
+
+void
+get_health(struct call *cl, const char *id)
+{
+	json_t *o = json_object(), *why = json_array();
+	const struct tally_state *s = core_state(cl->api->core);
+	const struct core_stats *cs = core_stats(cl->api->core);
+
+	/*
+	 * Reads go on whatever happens to the journal, so the process is
+	 * healthy for readers (200); but a monitor must see that feeds are
+	 * refused, and why.
+	 */
+	if (cs->log_err != 0) {
+		char msg[256], at[32];
+		time_rfc3339(cs->log_err_at, at, sizeof(at));
+		snprintf(msg, sizeof(msg),
+		    "journal: the last write failed (%s) "
+		    "at %s; feeds are answered 503 until a write succeeds",
+		    strerror(cs->log_err), at);
+		json_array_append_new(why, json_string(msg));
+	}
+	json_object_set_new(o, "status", json_string(
+	    json_array_size(why) > 0 ? "degraded" : "ok"));
+	json_object_set_new(o, "ingest", json_boolean(cs->log_err == 0));
+	if (json_array_size(why) > 0)
+		json_object_set_new(o, "reasons", why);
+	else
+		json_decref(why);
+	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
+	json_object_set_new(o, "election",
+	    json_string(core_election(cl->api->core)->id));
+	health_cluster(cl->api->core, o);
+	reply_json(cl->reply, 200, o);
+}
+
+/*
+ * GET /v1/versions/{n}-{digest}/...: the digest is the version's stamp's
+ * (its ETag's), so the URL names one body for ever: another definition,
+ * a reset data dir or another history give the same n another digest.  A
+ * bare {n} names nothing for good: it is redirected (302, not stored) to
+ * the kept version n of the epoch in force.
+ */
+void
+get_version(struct call *cl, const char *num)
+{
+	struct api *api = cl->api;
+	uint64_t cur = core_state(api->core)->version, oldest, n, digest = 0;
+	struct version_slot *slot;
+	size_t kept;
+	const char *tail = cl->rt->id == R_VERSION_LEADERBOARD ? "leaderboard" :
+	    cl->rt->id == R_VERSION_PROVINCES ? "provinces" : "leaderboard.svg";
+	char *end, loc[128];
+	bool bare;
+
+	/* The current version's view, as a GET of it would render it. */
+	(void)views_current(api->views, cl->rt->id == R_VERSION_LEADERBOARD ?
+	    VIEW_LEADERBOARD : VIEW_PROVINCES, 0);
+	n = strtoull(num, &end, 10);
+	bare = *end == '\0';
+	if (!bare && end[0] == '-' && strlen(end + 1) == 16 &&
+	    strspn(end + 1, "0123456789abcdef") == 16)
+		digest = strtoull(end + 1, &end, 16);
+	slot = views_version(api->views, n, cur, &oldest, &kept);
+	if (*num < '0' || *num > '9' || *end != '\0' || slot == NULL ||
+	    (!bare && slot->digest != digest) || (cl->rt->id ==
+	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
+	    NULL) {
+		call_fail(cl, 404, "unknown_version", NULL,
+		    "version %.40s is not "
+		    "kept: versions %llu to %llu are (the last %zu, those "
+		    "that were served; the URL is the Content-Location of "
+		    "the view, /v1/versions/<n>-<digest>/...)", num,
+		    (unsigned long long)oldest, (unsigned long long)cur,
+		    kept);
+		return;
+	}
+	if (bare) {
+		snprintf(loc, sizeof(loc), "/v1/versions/%llu-%016llx/%s",
+		    (unsigned long long)n, (unsigned long long)slot->digest,
+		    tail);
+		reply_json(cl->reply, 302, json_pack("{ss}", "location", loc));
+		http_body_header(cl->reply->body, "Location", loc);
+		return;
+	}
+	if (cl->rt->id == R_VERSION_LEADERBOARD_SVG && slot->svg == NULL &&
+	    views_version_svg(api->views, slot) == -1) {
+		call_fail(cl, 500, "internal", NULL,
+		    "could not draw version %llu "
+		    "(out of memory?); try again", (unsigned long long)n);
+		return;
+	}
+	cl->reply->status = 200;
+	cl->reply->owned = false;
+	cl->reply->body = cl->rt->id == R_VERSION_LEADERBOARD ?
+	    slot->leaderboard : cl->rt->id == R_VERSION_PROVINCES ?
+	    slot->provinces : slot->svg;
+}
+
+/* GET of a view that has one body for the whole election. */
+void
+get_election(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_ELECTION, 0);
+}
+
+void
+get_leaderboard(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_LEADERBOARD, 0);
+}
+
+void
+get_leaderboard_csv(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_LEADERBOARD_CSV, 0);
+}
+
+void
+get_leaderboard_svg(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_LEADERBOARD_SVG, 0);
+}
+
+void
+get_provinces(struct call *cl, const char *id)
+{
+	const char *st = http_arg(cl->rq, "settled");
+
+	if (st == NULL)
+		serve_view(cl, VIEW_PROVINCES, 0);
+	else if (call_is_true(st))
+		serve_view(cl, VIEW_PROVINCES_SETTLED, 0);
+	else if (call_is_false(st))
+		serve_view(cl, VIEW_PROVINCES_OPEN, 0);
+	else
+		call_fail(cl, 400, "bad_query", NULL, "settled must be true or "
+		    "false (e.g. /v1/provinces?settled=false: the provinces "
+		    "whose seats can still change)");
+}
+
+void
+get_provinces_csv(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_PROVINCES_CSV, 0);
+}
+
+void
+get_page(struct call *cl, const char *id)
+{
+	serve_view(cl, VIEW_PAGE, 0);
+}
+
+void
+get_coalition(struct call *cl, const char *id)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct tally_coalition *co;
+
+	if ((co = tally_election_coalition(e, id)) == NULL) {
+		call_fail(cl, 404, "unknown_coalition", NULL, "no coalition "
+		    "\"%s\" in election %s (see /v1/election)", id, e->id);
+		return;
+	}
+	serve_view(cl, VIEW_COALITION, co->index);
+}
+
+/* The province named id, or NULL after a 404. */
+static const struct tally_province *
+province_of(struct call *cl, const char *id)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct tally_province *pv;
+
+	if ((pv = tally_election_province(e, id)) == NULL)
+		call_fail(cl, 404, "unknown_province", NULL, "no province "
+		    "\"%s\" in election %s (see /v1/provinces)", id, e->id);
+	return pv;
+}
+
+void
+get_province(struct call *cl, const char *id)
+{
+	const struct tally_province *pv;
+
+	if ((pv = province_of(cl, id)) != NULL)
+		serve_view(cl, call_is_true(http_arg(cl->rq, "explain")) ?
+		    VIEW_EXPLAIN : VIEW_PROVINCE, pv->index);
+}
+
+void
+get_history(struct call *cl, const char *id)
+{
+	const struct tally_province *pv;
+
+	if ((pv = province_of(cl, id)) != NULL)
+		serve_view(cl, VIEW_HISTORY, pv->index);
+}

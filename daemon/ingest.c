@@ -1,0 +1,701 @@
+/*
+ * ingest.c - feeds and lots on their way in: admission before the body is
+ * read (listener, token, media type, rate), the POST handlers (one
+ * province, a batch, a lot), ?dry_run=1, and the answer once the core has
+ * made the request durable (post_done).
+ *
+ * Every feed passes the same gates in the same order: feed_admit (at the
+ * headers, api_admit, and again with the body), the token's rate, the
+ * body, the token's provinces (may_post), then one submission path for
+ * feeds and lots (submit).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "tallyd.h"
+#include "call.h"
+#include "ingest.h"
+#include "reply.h"
+
+/* A feed request waiting for the core's answer. */
+struct post {
+	struct api	*api;
+	const struct route *rt;		/* the POST's route, for the counts */
+	void		*ctx;		/* the server's request */
+	bool		 batch;
+	bool		 lot;
+	char		 label[64];	/* the token's, for the log */
+};
+
+static bool
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/*
+ * The charset parameter of a JSON Content-Type, if any, is UTF-8: a body in
+ * another charset would be read as UTF-8 and mangled, so it is refused.
+ */
+static bool
+is_utf8_charset(const char *ct)
+{
+	const char *p;
+
+	for (p = strchr(ct, ';'); p != NULL; p = strchr(p + 1, ';')) {
+		const char *v = p + 1;
+		size_t n;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (strncasecmp(v, "charset", 7) != 0)
+			continue;
+		v += 7;
+		while (*v == ' ')
+			v++;
+		if (*v++ != '=')
+			return false;
+		while (*v == ' ')
+			v++;
+		if (*v == '"')
+			v++;
+		n = strcspn(v, "\"; \t");
+		if (!((n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+		    (n == 4 && strncasecmp(v, "utf8", 4) == 0)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * What a feed must show before its body is read: the right listener, a
+ * known token and a UTF-8 JSON body sent as is.  Fills the reply and returns
+ * false when refused.
+ */
+static bool
+feed_admit(struct call *cl, const struct token **who)
+{
+	const struct http_request *rq = cl->rq;
+	const char *h = rq->authorization;
+
+	if (!rq->ingest) {
+		call_fail(cl, 405, "method_not_allowed", NULL,
+		    "feeds are accepted "
+		    "on the ingest listener only (%s), not on the public one",
+		    cl->api->ingest_addr);
+		http_body_header(cl->reply->body, "Allow", "");
+		return false;
+	}
+	if (auth_check(cl->api->auth, h, who) == -1) {
+		if (h == NULL)
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "a feed needs a "
+			    "token: send the header Authorization: Bearer "
+			    "<token>");
+		else if (strncasecmp(h, "Bearer ", 7) != 0)
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the Authorization "
+			    "header must be \"Bearer <token>\"");
+		else
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the token is not "
+			    "valid: it matches no entry of the tokens in force "
+			    "(token file, TALLYD_INGEST_TOKEN or "
+			    "DATA_DIR/ingest.token)");
+		http_body_header(cl->reply->body, "WWW-Authenticate",
+		    "Bearer realm=\"tallyd\"");
+		return false;
+	}
+	if (!is_json_type(rq->content_type)) {
+		call_fail(cl, 415, "unsupported_media_type", NULL,
+		    "send the result as Content-Type: application/json");
+		return false;
+	}
+	if (!is_utf8_charset(rq->content_type)) {
+		call_fail(cl, 415, "unsupported_media_type", NULL,
+		    "a feed is UTF-8 JSON: send Content-Type: application/json "
+		    "(or with charset=utf-8)");
+		return false;
+	}
+	if (rq->content_encoding != NULL &&
+	    strcasecmp(rq->content_encoding, "identity") != 0) {
+		call_fail(cl, 415, "unsupported_media_type", NULL,
+		    "Content-Encoding %.40s is not decoded here: send the body "
+		    "uncompressed", rq->content_encoding);
+		return false;
+	}
+	return true;
+}
+
+/* 429 with Retry-After: the token is over its ingest_rate. */
+static void
+rate_refuse(struct call *cl, const struct token *who, double retry)
+{
+	char buf[32];
+
+	call_fail(cl, 429, "rate_limited", NULL,
+	    "this token (%s) sent more feeds "
+	    "than ingest_rate allows; retry after the time in Retry-After",
+	    auth_label(who));
+	snprintf(buf, sizeof(buf), "%d", (int)retry + 1);
+	http_body_header(cl->reply->body, "Retry-After", buf);
+}
+
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The first gate of every feed: admission (above), then the token's rate.
+ * Fills the reply and returns false when refused.
+ */
+static bool
+feed_gate(struct call *cl, const struct token **who)
+{
+	double retry;
+
+	if (!feed_admit(cl, who))
+		return false;
+	if (!auth_take(cl->api->auth, *who, mono_seconds(), &retry)) {
+		rate_refuse(cl, *who, retry);
+		return false;
+	}
+	return true;
+}
+
+/* The body as JSON (new), or NULL with a 400 or 422 reply. */
+static json_t *
+parse_body(struct call *cl)
+{
+	const struct http_request *rq = cl->rq;
+	unsigned long nomem = tally_json_failures();
+	json_error_t jerr;
+	json_t *body;
+
+	body = json_loadb(rq->body ? rq->body : "", rq->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (tally_json_failures() != nomem) {
+		/* jansson may have dropped characters: see tally_json_init. */
+		json_decref(body);
+		call_fail(cl, 503, "out_of_memory", NULL,
+		    "out of memory reading the "
+		    "body; nothing was applied, try again");
+		return NULL;
+	}
+	if (body == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+		/* Well-formed JSON whose number no count can reach. */
+		call_fail(cl, 422, "out_of_range", NULL, "a number at line %d, "
+		    "column %d is too large: counts are integers from 0 to "
+		    "10^12", jerr.line, jerr.column);
+		return NULL;
+	}
+	if (body == NULL)
+		call_fail(cl, 400, "invalid_json", NULL,
+		    "the body is not valid JSON "
+		    "(line %d, column %d): %s", jerr.line, jerr.column,
+		    jerr.text);
+	return body;
+}
+
+/* The core's answer to a POST: the reply, counted when it is given. */
+static void
+post_done(void *arg, const struct core_outcome *out)
+{
+	struct post *po = arg;
+	struct api *api = po->api;
+	struct http_request rq;
+	struct http_reply reply;
+	struct call cl = { api, &rq, &reply, po->rt, NULL, false };
+	const struct tally_election *e = core_election(api->core);
+	json_t *o, *results;
+	size_t i;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = po->rt->pattern;
+	memset(&reply, 0, sizeof(reply));
+	switch (out->kind) {
+	case CORE_REJECTED:
+		call_fail_with(&cl, out->err);
+		break;
+	case CORE_UNAVAILABLE:
+		if (strcmp(core_log_name(api->core), "cluster") == 0) {
+			/* Not known to be in the stream: a retry is safe. */
+			call_fail(&cl, 503, "cluster_unavailable", NULL, "the "
+			    "stream did not take the record (%s); retry: a "
+			    "repeat of an applied revision is answered "
+			    "\"duplicate\"", strerror(out->log_err));
+			http_body_header(reply.body, "Retry-After", "1");
+			break;
+		}
+		call_fail(&cl, 503, "journal_unavailable", NULL,
+		    "the journal could "
+		    "not be written (%s); nothing was applied: retry later",
+		    strerror(out->log_err));
+		http_body_header(reply.body, "Retry-After", "5");
+		break;
+	case CORE_STOPPING:
+		call_fail(&cl, 503, "shutting_down", NULL,
+		    "tallyd is stopping; the "
+		    "result is not known to be applied: retry after the "
+		    "restart (a repeat of an applied revision is answered "
+		    "\"duplicate\")");
+		http_body_header(reply.body, "Retry-After", "5");
+		http_body_header(reply.body, "Connection", "close");
+		break;
+	case CORE_APPLIED:
+	case CORE_DUPLICATE:
+		for (i = 0; i < out->n && out->kind == CORE_APPLIED; i++)
+			if (out->chk[i] == TALLY_CHECK_NEW)
+				log_info("applied %s%s revision %llu as version "
+				    "%llu (token %s)", po->lot ? "a lot for " :
+				    "", e->provinces[out->province[i]].id,
+				    (unsigned long long)out->revision[i],
+				    (unsigned long long)out->version, po->label);
+		o = json_object();
+		results = json_array();
+		for (i = 0; i < out->n; i++) {
+			json_t *row = json_object();
+			json_object_set_new(row, "province", json_string(
+			    e->provinces[out->province[i]].id));
+			json_object_set_new(row, "revision",
+			    json_integer((json_int_t)out->revision[i]));
+			json_object_set_new(row, "status", json_string(
+			    out->chk[i] == TALLY_CHECK_NEW ? "applied" :
+			    "duplicate"));
+			json_array_append_new(results, row);
+		}
+		if (po->batch) {
+			json_object_set_new(o, "status", json_string(
+			    out->kind == CORE_APPLIED ? "applied" : "duplicate"));
+			json_object_set_new(o, "version",
+			    json_integer((json_int_t)out->version));
+			json_object_set_new(o, "results", results);
+		} else {
+			json_object_update(o, json_array_get(results, 0));
+			json_object_set_new(o, "version",
+			    json_integer((json_int_t)out->version));
+			json_decref(results);
+		}
+		reply_json(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
+		break;
+	}
+	call_count(api, cl.rt->id, reply.status);
+	server_resume(po->ctx, &reply);
+	free(po);
+}
+
+/*
+ * ?dry_run=1: what the feeds (taken) would change, answered now from the
+ * applied state; nothing is journaled or applied.
+ */
+static void
+dry_run(struct call *cl, struct tally_feed **feeds, size_t n, bool batch)
+{
+	struct tally_error err;
+	enum tally_check *chk;
+	json_t *o = NULL;
+	size_t i;
+
+	if ((chk = calloc(n ? n : 1, sizeof(*chk))) == NULL)
+		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; try again");
+	else
+		o = tally_render_dry_run(core_state(cl->api->core), feeds, n,
+		    chk, &err);
+	for (i = 0; i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
+	free(chk);
+	if (o == NULL) {
+		call_fail_with(cl, &err);
+		return;
+	}
+	if (!batch) {
+		/* A single POST's answer is flat, like the real one. */
+		json_t *row = json_incref(json_array_get(json_object_get(o,
+		    "results"), 0));
+		json_object_del(o, "results");
+		json_object_del(row, "status");
+		json_object_update(o, row);
+		json_decref(row);
+	}
+	reply_json(cl->reply, 200, o);
+}
+
+/* ?dry_run=1 for a lot (taken): what it would do, answered now. */
+static void
+lot_dry_run(struct call *cl, struct tally_lot *lot)
+{
+	struct tally_error err;
+	enum tally_check chk;
+	json_t *o = tally_render_lot_dry_run(core_state(cl->api->core), lot,
+	    &chk, &err);
+
+	tally_lot_destroy(lot);
+	if (o == NULL)
+		call_fail_with(cl, &err);
+	else
+		reply_json(cl->reply, 200, o);
+}
+
+/*
+ * Hand a request to the core, now (?dry_run=1: dry_run) or when its round
+ * is durable (post_done): the one submission path of feeds and lots, a lot
+ * being one record answered like one feed.  Exactly one of feeds (the
+ * array and its n feeds) and lot is given, and taken on every path.
+ */
+static void
+submit(struct call *cl, struct tally_feed **feeds, size_t n,
+    struct tally_lot *lot, bool batch)
+{
+	struct post *po;
+	size_t i;
+	int rc;
+
+	if (cl->dry_run && lot == NULL) {
+		dry_run(cl, feeds, n, batch);
+		return;
+	}
+	if (cl->dry_run) {
+		lot_dry_run(cl, lot);
+		return;
+	}
+	if ((po = malloc(sizeof(*po))) == NULL) {
+		for (i = 0; i < n; i++)
+			tally_feed_destroy(feeds[i]);
+		free(feeds);
+		tally_lot_destroy(lot);
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "nothing was applied, try again");
+		return;
+	}
+	po->api = cl->api;
+	po->rt = cl->rt;
+	po->ctx = cl->rq->ctx;
+	po->batch = batch;
+	po->lot = lot != NULL;
+	snprintf(po->label, sizeof(po->label), "%s", lot != NULL ?
+	    (lot->by ? lot->by : "?") : n > 0 && feeds[0]->by ? feeds[0]->by :
+	    "?");
+	cl->reply->pending = true;
+	rc = lot != NULL ? core_submit_lot(cl->api->core, lot, post_done, po) :
+	    core_submit(cl->api->core, feeds, n, post_done, po);
+	if (rc == -1) {
+		free(po);
+		cl->reply->pending = false;
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "nothing was applied, try again");
+	}
+}
+
+/*
+ * May the token post for this province?  The one check of feeds and lots
+ * alike (a batch names the entry: post_batch).  false after a 403.
+ */
+static bool
+may_post(struct call *cl, const struct token *who, const char *province)
+{
+	if (auth_may_post(who, province))
+		return true;
+	call_fail(cl, 403, "forbidden_province", NULL, "this token may not "
+	    "post results for province %s", province);
+	return false;
+}
+
+/*
+ * The province a feed or a lot is posted for, or NULL after a refusal: the
+ * token is checked first, so that ids are never answered without one.
+ */
+static const struct tally_province *
+post_province_of(struct call *cl, const char *id, const struct token **who)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct tally_province *pv;
+
+	if ((pv = tally_election_province(e, id)) == NULL) {
+		if (feed_gate(cl, who))
+			call_fail(cl, 404, "unknown_province", NULL, "no "
+			    "province \"%s\" in election %s (see "
+			    "/v1/provinces)", id, e->id);
+		return NULL;
+	}
+	if (!feed_gate(cl, who))
+		return NULL;
+	return pv;
+}
+
+/* POST /v1/provinces/{id}/results: one province's result. */
+void
+ingest_post_province(struct call *cl, const char *id)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct http_request *rq = cl->rq;
+	const struct tally_province *pv;
+	const struct token *who;
+	struct tally_feed *f, **feeds;
+	struct tally_error err;
+	const char *province;
+	json_t *body;
+
+	if ((pv = post_province_of(cl, id, &who)) == NULL)
+		return;
+	province = pv->id;
+	/* The usual body takes the fast path; anything else, the full one. */
+	f = tally_feed_scan(e, province, rq->body ? rq->body : "", rq->body_len);
+	if (f == NULL) {
+		if ((body = parse_body(cl)) == NULL)
+			return;
+		struct tally_error many[16];
+		struct tally_errors all = { many, 16, 0 };
+		f = tally_feed_parse_all(e, province, body, "", &err, &all);
+		json_decref(body);
+		if (f == NULL) {
+			cl->all = &all;
+			call_fail_with(cl, &err);
+			cl->all = NULL;
+			return;
+		}
+	}
+	if (!may_post(cl, who, province)) {
+		tally_feed_destroy(f);
+		return;
+	}
+	if ((feeds = malloc(sizeof(*feeds))) == NULL) {
+		tally_feed_destroy(f);
+		call_fail(cl, 503, "out_of_memory", NULL,
+		    "out of memory; nothing "
+		    "was applied, try again");
+		return;
+	}
+	feeds[0] = f;
+	/* Journaled beside the feed for its history; NULL on no memory. */
+	f->by = tally_label_clean(auth_label(who));
+	log_debug("accepted %s revision %llu (token %s)", province,
+	    (unsigned long long)f->revision, auth_label(who));
+	submit(cl, feeds, 1, NULL, false);
+}
+
+/* POST /v1/provinces/{id}/lot: the order drawn for a pending tie. */
+void
+ingest_post_lot(struct call *cl, const char *id)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct tally_province *pv;
+	const struct token *who;
+	struct tally_lot *lot;
+	struct tally_error err;
+	json_t *body;
+
+	if ((pv = post_province_of(cl, id, &who)) == NULL ||
+	    (body = parse_body(cl)) == NULL)
+		return;
+	lot = tally_lot_parse(e, pv->index, body, &err);
+	json_decref(body);
+	if (lot == NULL) {
+		call_fail_with(cl, &err);
+		return;
+	}
+	if (!may_post(cl, who, pv->id)) {
+		tally_lot_destroy(lot);
+		return;
+	}
+	lot->by = tally_label_clean(auth_label(who));
+	submit(cl, NULL, 0, lot, false);
+}
+
+/*
+ * A batch is all-or-nothing: every entry is parsed, authorised and checked
+ * before any is applied, and one bad entry rejects the whole batch, named by
+ * its JSON pointer.
+ */
+void
+ingest_post_batch(struct call *cl, const char *id)
+{
+	const struct tally_election *e = core_election(cl->api->core);
+	const struct token *who;
+	struct tally_feed **feeds = NULL;
+	struct tally_error err, many[16];
+	struct tally_errors all = { many, 16, 0 };
+	json_t *body, *arr, *entry, *v;
+	const char *key;
+	size_t i, j, n = 0;
+	char ptr[64];
+	bool bad = false;
+
+	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
+		return;
+	if (!json_is_object(body)) {
+		tally_error_set(&err, TALLY_ERROR_INVALID, "wrong_type", "",
+		    "the body must be {\"results\": [...]}");
+		goto reject;
+	}
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "results") != 0) {
+			char fp[96];
+			snprintf(fp, sizeof(fp), "/%.60s", key);
+			tally_error_set(&err, TALLY_ERROR_INVALID, "unknown_field",
+			    fp, "unknown field \"%.60s\"; the body is "
+			    "{\"results\": [...]}", key);
+			goto reject;
+		}
+	}
+	arr = json_object_get(body, "results");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		tally_error_set(&err, TALLY_ERROR_INVALID, arr ? "wrong_type" :
+		    "missing_field", "/results", "\"results\" must be a non-empty "
+		    "array of province results");
+		goto reject;
+	}
+	n = json_array_size(arr);
+	if ((feeds = calloc(n, sizeof(*feeds))) == NULL) {
+		tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
+		goto reject;
+	}
+	json_array_foreach(arr, i, entry) {
+		struct tally_error one;
+		snprintf(ptr, sizeof(ptr), "/results/%zu", i);
+		/* Every entry is read: all their problems are answered. */
+		if ((feeds[i] = tally_feed_parse_all(e, NULL, entry, ptr,
+		    &one, &all)) == NULL) {
+			if (!bad || one.kind == TALLY_ERROR_NOMEM)
+				err = one;
+			if (one.kind == TALLY_ERROR_NOMEM)
+				goto reject;
+			bad = true;
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (feeds[j] != NULL &&
+			    feeds[j]->province == feeds[i]->province) {
+				tally_error_set(&err, TALLY_ERROR_INVALID,
+				    "duplicate_province", ptr,
+				    "province %s is already in this batch at "
+				    "/results/%zu; send one result per province",
+				    e->provinces[feeds[i]->province].id, j);
+				snprintf(err.field, sizeof(err.field),
+				    "%s/province", ptr);
+				goto reject;
+			}
+	}
+	if (bad)
+		goto reject;
+	for (i = 0; i < n; i++) {
+		const char *pid = e->provinces[feeds[i]->province].id;
+		if (!auth_may_post(who, pid)) {
+			snprintf(ptr, sizeof(ptr), "/results/%zu/province", i);
+			tally_error_set(&err, TALLY_ERROR_INVALID,
+			    "forbidden_province", ptr, "this token may not post "
+			    "results for province %s; nothing was applied", pid);
+			json_decref(body);
+			for (j = 0; j < n; j++)
+				tally_feed_destroy(feeds[j]);
+			free(feeds);
+			call_fail(cl, 403, err.code, err.field, "%s", err.message);
+			return;
+		}
+	}
+	json_decref(body);
+	for (i = 0; i < n; i++)
+		feeds[i]->by = tally_label_clean(auth_label(who));
+	submit(cl, feeds, n, NULL, true);
+	return;
+reject:
+	cl->all = bad ? &all : NULL;
+	call_fail_with(cl, &err);
+	cl->all = NULL;
+	for (i = 0; feeds != NULL && i < n; i++)
+		tally_feed_destroy(feeds[i]);
+	free(feeds);
+	json_decref(body);
+}
+
+/*
+ * A POST's query: `dry_run` once, 1/true/yes or 0/false/no, and nothing
+ * else.  A misspelt or malformed parameter must never apply for real what
+ * the poster meant to try (issue 21): 400 bad_query naming it.  false
+ * after call_fail().
+ */
+struct post_query {
+	struct call	*cl;
+	bool		 bad;
+	unsigned	 seen;
+};
+
+static void
+post_query_arg(void *arg, const char *key, const char *value)
+{
+	struct post_query *q = arg;
+	struct call *cl = q->cl;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "dry_run") != 0)
+		call_fail(cl, 400, "bad_query", NULL, "unknown query parameter "
+		    "\"%.64s\" on POST %s: the only one taken is dry_run=1 "
+		    "(or true, yes; 0, false, no: a real post)", key,
+		    cl->rt->pattern);
+	else if (q->seen++ > 0)
+		call_fail(cl, 400, "bad_query", NULL,
+		    "dry_run is given more than "
+		    "once: give it once, dry_run=1 or dry_run=0");
+	else if (call_is_true(value))
+		q->bad = false, cl->dry_run = true;
+	else if (call_is_false(value))
+		q->bad = false;
+	else
+		call_fail(cl, 400, "bad_query", NULL,
+		    "dry_run=%.32s: the accepted "
+		    "values are 1, true, yes (check, change nothing) and 0, "
+		    "false, no (a real post)", value ? value : "");
+}
+
+bool
+ingest_query(struct call *cl)
+{
+	struct post_query q = { cl, false, 0 };
+
+	cl->dry_run = false;
+	http_args_each(cl->rq, post_query_arg, &q);
+	return !q.bad;
+}
+
+/*
+ * Before the body is read: the feed admission (listener, token, content
+ * type and encoding), the query, and the token's rate without taking from
+ * it (the request takes its token once its body is in).  false after a
+ * refusal.
+ */
+bool
+ingest_admit(struct call *cl)
+{
+	const struct token *who;
+	double retry;
+
+	if (!feed_admit(cl, &who) || !ingest_query(cl))
+		return false;
+	/* Over its rate: 429 now, like 401, before the body is read. */
+	if (!auth_ready(cl->api->auth, who, mono_seconds(), &retry)) {
+		rate_refuse(cl, who, retry);
+		return false;
+	}
+	return true;
+}

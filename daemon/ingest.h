@@ -1,0 +1,34 @@
+/*
+ * ingest.h - feeds and lots: admission and the POST handlers.
+ *
+ * Threads: the loop thread only.  A POST that reaches the core is left
+ * pending (reply->pending) and answered later through server_resume, on
+ * the loop, when its round is durable.
+ *
+ * Depends on: call (refusals, counters), reply, auth (tokens, rates), core
+ * (submission, dry runs against the applied state).  Nothing of views or
+ * live: what a new version changes reaches them through the core.
+ */
+#ifndef TALLYD_INGEST_H
+#define TALLYD_INGEST_H
+
+#include <stdbool.h>
+
+struct call;
+
+/* POST /v1/provinces/{id}/results, /v1/results, /v1/provinces/{id}/lot. */
+void	ingest_post_province(struct call *cl, const char *id);
+void	ingest_post_batch(struct call *cl, const char *id);
+void	ingest_post_lot(struct call *cl, const char *id);
+/*
+ * A feed route's query: `dry_run` once (1/true/yes, 0/false/no) and nothing
+ * else (sets cl->dry_run).  false after a 400 bad_query.
+ */
+bool	ingest_query(struct call *cl);
+/*
+ * Before any body byte is read: listener, token, media type, encoding,
+ * query and the token's rate (not taken).  false after a refusal.
+ */
+bool	ingest_admit(struct call *cl);
+
+#endif

@@ -1,0 +1,491 @@
+/*
+ * live.c - long-polls and event streams.
+ *
+ * The core tells us of every version (on_publish): the leaderboard is
+ * rendered then, once (and so kept in the version ring, views.c), the
+ * version's events are made once as reference-counted chunks and handed to
+ * the server's streams; long-polls (?wait=S with If-None-Match) parked on a
+ * view that changed are answered just after the POSTs of the round.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "tallyd.h"
+#include "call.h"
+#include "live.h"
+#include "views.h"
+
+/* A long-poll parked until its view changes or its time is up. */
+struct waiter {
+	struct waiter		*prev, *next;
+	struct live		*lv;
+	enum route_id		 route;
+	enum view_id		 id;
+	size_t			 index;
+	uint64_t		 version;	/* the stamp the client holds */
+	uint64_t		 digest;
+	void			*ctx;		/* the server's request */
+	struct event		*timer;
+};
+
+/* All [L]: the loop thread; [I] set by live_create. */
+struct live {
+	struct api		*api;		/* [I] borrowed: core, views, server */
+	long			 sse_max_clients;	/* [I] the subscribers'
+							   budget */
+	struct http_chunk	*hello_bare;	/* [I] "retry: 3000" */
+	struct http_chunk	*hello;		/* [L] + a snapshot of the current */
+	uint64_t		 hello_version;	/* [L] */
+	uint64_t		 hello_digest;	/* [L] */
+	struct waiter		*waiters;	/* [L] parked long-polls */
+	unsigned		 n_waiters;	/* [L] */
+	struct event		*ev_wake;	/* [L] answers the moved ones */
+	bool			 stopping;	/* [L] */
+};
+
+static void	on_publish(void *arg, uint64_t version, const size_t *changed,
+		    size_t n);
+static void	wake(evutil_socket_t fd, short what, void *arg);
+static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
+static void	waiter_answer(struct waiter *w, bool changed);
+
+/*
+ * An event id: "<version>-<digest>", the version's stamp (its ETag without
+ * quotes).  The digest names the epoch (definition and history), so a
+ * Last-Event-ID from another data dir, another definition or a node that
+ * had applied another history never passes for the current version.
+ */
+static void
+event_id(char *buf, size_t len, uint64_t version, uint64_t digest)
+{
+	snprintf(buf, len, "%llu-%016llx", (unsigned long long)version,
+	    (unsigned long long)digest);
+}
+
+/*
+ * "id: ID\nevent: NAME\ndata: BYTES\n\n" at the end of f; a newline inside
+ * the bytes starts another data line (the renderers write one line).
+ */
+static void
+write_event(FILE *f, const char *id, const char *name, const char *bytes,
+    size_t len)
+{
+	size_t i;
+
+	while (len > 0 && bytes[len - 1] == '\n')
+		len--;
+	fprintf(f, "id: %s\nevent: %s\ndata: ", id, name);
+	for (i = 0; i < len; i++) {
+		if (bytes[i] == '\n')
+			fputs("\ndata: ", f);
+		else
+			fputc(bytes[i], f);
+	}
+	fputs("\n\n", f);
+}
+
+/* A new chunk of the bytes written by a memstream (buf freed). */
+static struct http_chunk *
+chunk_of(char *buf, size_t len)
+{
+	struct http_chunk *c = buf ? http_chunk_new(buf, len, NULL, 0) : NULL;
+
+	free(buf);
+	return c;
+}
+
+/*
+ * A snapshot of version lb (its leaderboard view), after `prefix`: a
+ * "snapshot" event ({"version": n}: what follows is the whole state, the
+ * versions before it are not replayed) and the leaderboard.  New, or NULL.
+ */
+static struct http_chunk *
+snapshot_events(const char *prefix, const struct view *lb)
+{
+	char *buf = NULL, id[48], data[48];
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	event_id(id, sizeof(id), lb->version, lb->digest);
+	snprintf(data, sizeof(data), "{\"version\":%llu}",
+	    (unsigned long long)lb->version);
+	fputs(prefix, f);
+	write_event(f, id, "snapshot", data, strlen(data));
+	write_event(f, id, "leaderboard", lb->bytes, lb->len);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return chunk_of(buf, len);
+}
+
+/* A version's events: what changed, then the leaderboard.  New, or NULL. */
+static struct http_chunk *
+version_events(struct live *lv, uint64_t version, const size_t *changed,
+    size_t n, const struct view *lb)
+{
+	const struct tally_election *e = core_election(lv->api->core);
+	const struct tally_state *s = core_state(lv->api->core);
+	json_t *o = json_object(), *arr = json_array();
+	char *change, *buf = NULL, id[48];
+	size_t i, len = 0;
+	FILE *f;
+
+	for (i = 0; i < n; i++) {
+		const struct tally_revision *rev =
+		    tally_state_current(s, changed[i]);
+		const struct tally_feed *fd = rev ? rev->feed : NULL;
+		json_t *row = json_object();
+		json_object_set_new(row, "id",
+		    json_string(e->provinces[changed[i]].id));
+		json_object_set_new(row, "revision", json_integer(
+		    fd ? (json_int_t)fd->revision : 0));
+		json_object_set_new(row, "status", json_string(
+		    tally_status_name(fd ? fd->status : TALLY_STATUS_NONE)));
+		/* Whether its seats can still change (tally/bounds.h): a
+		 * subscriber sees the moment a province settles. */
+		json_object_set_new(row, "settled",
+		    json_boolean(s->provinces[changed[i]].bounds.settled));
+		json_array_append_new(arr, row);
+	}
+	json_object_set_new(o, "version", json_integer((json_int_t)version));
+	json_object_set_new(o, "provinces", arr);
+	change = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (change == NULL || (f = open_memstream(&buf, &len)) == NULL) {
+		free(change);
+		return NULL;
+	}
+	event_id(id, sizeof(id), lb->version, lb->digest);
+	write_event(f, id, "change", change, strlen(change));
+	write_event(f, id, "leaderboard", lb->bytes, lb->len);
+	free(change);
+	if (fclose(f) != 0)
+		return NULL;
+	return chunk_of(buf, len);
+}
+
+/*
+ * Event streams and long-polls share one budget (sse_max_clients), so that
+ * subscribers can never crowd out a plain GET: when it is spent, answer 503
+ * too_many_subscribers with Retry-After and return true.
+ */
+static bool
+subscribers_full(struct live *lv, struct call *cl)
+{
+	if (server_streams(lv->api->server) + lv->n_waiters <
+	    (unsigned long)lv->sse_max_clients)
+		return false;
+	call_fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
+	    "(event streams and long-polls) are open, the most this "
+	    "server takes; retry later", lv->sse_max_clients);
+	http_body_header(cl->reply->body, "Retry-After", "10");
+	return true;
+}
+
+/*
+ * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming the current
+ * view: the request is parked until the view's stamp moves (200 with the new
+ * bytes) or S seconds pass (304).  true when parked (or refused: then the
+ * reply is filled).
+ */
+bool
+live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
+{
+	struct live *lv = cl->api->live;
+	const char *arg = http_arg(cl->rq, "wait");
+	struct timeval tv;
+	struct waiter *w;
+	char *end;
+	long secs;
+
+	if (arg == NULL || cl->rt->cache != CACHE_VIEW_WAIT)
+		return false;
+	secs = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 60) {
+		call_fail(cl, 400, "invalid_wait", NULL,
+		    "wait must be a number of "
+		    "seconds from 0 to 60");
+		return true;
+	}
+	if (secs == 0 || lv->stopping || lv->ev_wake == NULL)
+		return false;
+	/* The subscribers' budget, shared with event streams. */
+	if (subscribers_full(lv, cl))
+		return true;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return false;		/* answered at once: 304 */
+	w->lv = lv;
+	w->route = cl->rt->id;
+	w->id = id;
+	w->index = index;
+	w->version = v->version;
+	w->digest = v->digest;
+	w->ctx = cl->rq->ctx;
+	if ((w->timer = evtimer_new(server_base(lv->api->server),
+	    waiter_timeout, w)) == NULL) {
+		free(w);
+		return false;
+	}
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(w->timer, &tv);
+	w->next = lv->waiters;
+	if (w->next != NULL)
+		w->next->prev = w;
+	lv->waiters = w;
+	lv->n_waiters++;
+	cl->reply->pending = true;
+	return true;
+}
+
+/*
+ * Answer a parked long-poll: the view's current bytes when it changed (a
+ * small body of its own sharing the view's bytes: the cached body could be
+ * replaced before libmicrohttpd queues this answer), else 304.
+ */
+static void
+waiter_answer(struct waiter *w, bool changed)
+{
+	struct live *lv = w->lv;
+	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
+	struct http_reply reply;
+	struct view *v = views_current(lv->api->views, w->id, w->index);
+	static char empty[] = "";
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		lv->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	lv->n_waiters--;
+	event_free(w->timer);
+	memset(&reply, 0, sizeof(reply));
+	reply.owned = true;
+	if (v != NULL && changed && v->chunk == NULL)
+		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
+	if (v != NULL && changed && v->chunk != NULL &&
+	    (reply.body = http_body_from_chunk(v->chunk)) != NULL) {
+		reply.status = 200;
+		views_body_headers(lv->api->views, reply.body, v, st.at);
+	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
+	    false)) != NULL) {
+		reply.status = 304;
+		views_cache_headers(lv->api->views, reply.body, v->etag, st.at);
+	} else {
+		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+	}
+	call_count(lv->api, w->route, reply.status);
+	server_resume(w->ctx, &reply);
+	free(w);
+}
+
+static void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	waiter_answer(arg, false);
+}
+
+/*
+ * After a publish: answer every long-poll whose view moved, WAKE_SLICE at a
+ * time with a turn of the loop between slices (as the server's fan-out), so
+ * that a POST never waits behind all of them.
+ */
+#define WAKE_SLICE	1000
+
+static void
+wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct live *lv = arg;
+	struct timeval soon = { 0, 100 };
+	struct waiter *w, *next;
+	unsigned k = 0;
+
+	(void)fd;
+	(void)what;
+	for (w = lv->waiters; w != NULL; w = next) {
+		struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
+		next = w->next;
+		if (st.version == w->version && st.digest == w->digest)
+			continue;
+		if (k++ == WAKE_SLICE) {
+			evtimer_add(lv->ev_wake, &soon);
+			return;
+		}
+		waiter_answer(w, true);
+	}
+}
+
+static void
+on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
+{
+	struct live *lv = arg;
+	struct timeval soon = { 0, 100 };
+	struct http_chunk *c, *snap;
+	struct view *lb;
+
+	/*
+	 * Streams get every version: rendered now, before the state moves on
+	 * with the next request of the round (and so kept in the ring), with
+	 * its snapshot for a stream that has to skip versions.
+	 */
+	if (lv->api->server != NULL && server_streams(lv->api->server) > 0 &&
+	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL &&
+	    (c = version_events(lv, version, changed, n, lb)) != NULL) {
+		snap = snapshot_events("", lb);
+		server_stream_publish(lv->api->server, c, snap);
+		http_chunk_unref(c);
+		http_chunk_unref(snap);
+	}
+	/* Long-polls are answered after the round's POSTs. */
+	if (lv->waiters != NULL)
+		evtimer_add(lv->ev_wake, &soon);
+}
+
+/*
+ * GET /v1/events: "retry", then, unless the client's last event id
+ * (Last-Event-ID, or ?last_event_id=) is exactly the current version's
+ * ("<version>-<digest>"), a snapshot: a "snapshot" event and the current
+ * leaderboard.  Events between are not kept, so a resume that cannot be
+ * served exactly (an older id, a bare number, an id of another epoch or of
+ * a node ahead of this one) always starts from a snapshot that says so.
+ */
+void
+live_serve_events(struct call *cl, const char *id)
+{
+	struct live *lv = cl->api->live;
+	const char *last = cl->rq->last_event_id;
+	const struct core_stamp *st = core_stamp(lv->api->core, SIZE_MAX);
+	struct view *lb;
+	char cur[48];
+
+	if (lv->stopping) {
+		call_fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
+		    "reconnect after the restart");
+		http_body_header(cl->reply->body, "Retry-After", "5");
+		return;
+	}
+	if (subscribers_full(lv, cl))
+		return;
+	if (last == NULL)
+		last = http_arg(cl->rq, "last_event_id");
+	event_id(cur, sizeof(cur), st->version, st->digest);
+	if (last != NULL && strcmp(last, cur) == 0) {
+		cl->reply->stream = http_chunk_ref(lv->hello_bare);
+	} else {
+		if (lv->hello == NULL || lv->hello_version != st->version ||
+		    lv->hello_digest != st->digest) {
+			http_chunk_unref(lv->hello);
+			lv->hello = NULL;
+			if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL) {
+				call_fail(cl, 500, "internal", NULL, "out of memory");
+				return;
+			}
+			lv->hello = snapshot_events("retry: 3000\n\n", lb);
+			lv->hello_version = st->version;
+			lv->hello_digest = st->digest;
+			if (lv->hello == NULL) {
+				call_fail(cl, 500, "internal", NULL, "out of memory");
+				return;
+			}
+		}
+		cl->reply->stream = http_chunk_ref(lv->hello);
+	}
+	cl->reply->status = 200;
+}
+
+void
+live_stop(struct live *lv)
+{
+	lv->stopping = true;
+	while (lv->waiters != NULL)
+		waiter_answer(lv->waiters, false);
+	if (lv->api->server != NULL)
+		server_streams_end(lv->api->server);
+}
+
+struct live *
+live_create(struct api *api, const struct config *cf)
+{
+	struct live *lv;
+
+	if ((lv = calloc(1, sizeof(*lv))) == NULL)
+		return NULL;
+	lv->api = api;
+	/*
+	 * Subscribers (event streams and long-polls) have their own budget,
+	 * at most 3/4 of a listener's connections: the rest stays for plain
+	 * requests, which a flood of subscribers can then never crowd out.
+	 */
+	lv->sse_max_clients = cf->sse_max_clients;
+	if (lv->sse_max_clients > cf->connection_limit -
+	    cf->connection_limit / 4) {
+		lv->sse_max_clients = cf->connection_limit -
+		    cf->connection_limit / 4;
+		log_warnx("sse_max_clients %ld: at most 3/4 of connection_limit "
+		    "%ld, %ld subscribers (event streams and long-polls) are "
+		    "taken", cf->sse_max_clients, cf->connection_limit,
+		    lv->sse_max_clients);
+	}
+	if ((lv->hello_bare = http_chunk_new("retry: 3000\n\n", 13, NULL,
+	    0)) == NULL || core_subscribe(api->core, on_publish, lv) == -1) {
+		live_destroy(lv);
+		return NULL;
+	}
+	return lv;
+}
+
+int
+live_set_server(struct live *lv, struct server *srv)
+{
+	if (lv->ev_wake == NULL &&
+	    (lv->ev_wake = evtimer_new(server_base(srv), wake, lv)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+live_destroy(struct live *lv)
+{
+	if (lv == NULL)
+		return;
+	while (lv->waiters != NULL)
+		waiter_answer(lv->waiters, false);
+	if (lv->ev_wake != NULL)
+		event_free(lv->ev_wake);
+	http_chunk_unref(lv->hello_bare);
+	http_chunk_unref(lv->hello);
+	free(lv);
+}
+
+void
+live_new_epoch(struct live *lv)
+{
+	struct api *api = lv->api;
+
+	http_chunk_unref(lv->hello);
+	lv->hello = NULL;
+	if (api->server != NULL && server_streams(api->server) > 0) {
+		struct view *lb = views_current(api->views, VIEW_LEADERBOARD, 0);
+		struct http_chunk *snap = lb ? snapshot_events("", lb) : NULL;
+		if (snap != NULL)
+			server_stream_publish(api->server, snap, snap);
+		http_chunk_unref(snap);
+	}
+}
+
+unsigned
+live_waiters(const struct live *lv)
+{
+	return lv->n_waiters;
+}

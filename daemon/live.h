@@ -1,0 +1,58 @@
+/*
+ * live.h - live updates: long-polls (?wait=S on a view) and the event
+ * stream (GET /v1/events).  Told of every version by the core
+ * (core_subscribe), it makes the version's events once and hands them to
+ * the server's streams, and answers the long-polls whose view moved just
+ * after the round's POSTs.
+ *
+ * Threads: the loop thread only, every function and field (the core calls
+ * on_publish on the loop; long-poll timers are loop events).
+ *
+ * Depends on: views (live reads rendered views, never renders itself
+ * otherwise), call (refusals, counters), core, server (streams, resume).
+ */
+#ifndef TALLYD_LIVE_H
+#define TALLYD_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "views.h"
+
+struct api;
+struct call;
+struct config;
+struct live;
+struct server;
+
+/*
+ * Live updates for api (borrowed, kept: its core, views and server are
+ * read through it); subscribes to the core.  NULL without memory.
+ */
+struct live	*live_create(struct api *api, const struct config *cf);
+/* Answers every parked long-poll (304) first. */
+void		 live_destroy(struct live *lv);
+/* The server is there: the long-poll timer is made on its loop.  0 or -1. */
+int		 live_set_server(struct live *lv, struct server *srv);
+/* Stopping: long-polls are answered now and event streams end. */
+void		 live_stop(struct live *lv);
+/*
+ * A new epoch (a swapped definition): the hello is forgotten and open
+ * streams start again from a snapshot.  Call after views_versions_clear.
+ */
+void		 live_new_epoch(struct live *lv);
+/*
+ * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming v, the
+ * current view (id, index): the request is parked until the view's stamp
+ * moves (200 with the new bytes) or S seconds pass (304).  Only on routes
+ * whose cache policy is CACHE_VIEW_WAIT.  true when parked (or refused:
+ * then cl's reply is filled).
+ */
+bool		 live_park(struct call *cl, enum view_id id, size_t index,
+		    const struct view *v);
+/* The handler of GET /v1/events (a route_fn). */
+void		 live_serve_events(struct call *cl, const char *id);
+/* Long-polls parked now. */
+unsigned	 live_waiters(const struct live *lv);
+
+#endif

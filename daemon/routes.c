@@ -1,0 +1,236 @@
+/*
+ * routes.c - the route table and the dispatch through it.  What every
+ * route shares (is there such a route, is it the right listener, is the
+ * method one it takes, is a feed's query well-formed) is decided here from
+ * the table, in that order, before the route's handler runs; api_admit
+ * decides the same from the headers alone, before any body byte is read.
+ * Every answer given now is counted here; a pending one when it is given.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tallyd.h"
+#include "call.h"
+#include "cors.h"
+#include "get.h"
+#include "ingest.h"
+#include "live.h"
+#include "metrics_http.h"
+#include "routes.h"
+
+/*
+ * The route table: one line a route.  methods: ROUTE_GET (GET, HEAD and a
+ * CORS preflight) or ROUTE_POST; token: a feed (the ingest listener, a
+ * bearer token, counted by refusal code); cache: what the answers say to
+ * caches (and whether ?wait= long-polls are taken).  Indexed by route_id,
+ * which is also the order of /metrics.
+ */
+const struct route api_routes[R_COUNT] = {
+	{ R_HEALTH, ROUTE_GET, "/healthz", get_health, false, CACHE_NONE },
+	{ R_METRICS, ROUTE_GET, "/metrics", metrics_http_serve, false,
+	    CACHE_NONE },
+	{ R_ELECTION, ROUTE_GET, "/v1/election", get_election, false,
+	    CACHE_VIEW },
+	{ R_LEADERBOARD, ROUTE_GET, "/v1/leaderboard", get_leaderboard, false,
+	    CACHE_VIEW_WAIT },
+	{ R_LEADERBOARD_CSV, ROUTE_GET, "/v1/leaderboard.csv",
+	    get_leaderboard_csv, false, CACHE_VIEW },
+	{ R_PROVINCES, ROUTE_GET, "/v1/provinces", get_provinces, false,
+	    CACHE_VIEW_WAIT },
+	{ R_PROVINCES_CSV, ROUTE_GET, "/v1/provinces.csv", get_provinces_csv,
+	    false, CACHE_VIEW },
+	{ R_PROVINCE, ROUTE_GET, "/v1/provinces/{id}", get_province, false,
+	    CACHE_VIEW_WAIT },
+	{ R_HISTORY, ROUTE_GET, "/v1/provinces/{id}/history", get_history,
+	    false, CACHE_VIEW },
+	{ R_PROVINCE_RESULTS, ROUTE_POST, "/v1/provinces/{id}/results",
+	    ingest_post_province, true, CACHE_NONE },
+	{ R_RESULTS, ROUTE_POST, "/v1/results", ingest_post_batch, true,
+	    CACHE_NONE },
+	{ R_COALITION, ROUTE_GET, "/v1/coalitions/{id}", get_coalition, false,
+	    CACHE_VIEW },
+	{ R_LOT, ROUTE_POST, "/v1/provinces/{id}/lot", ingest_post_lot, true,
+	    CACHE_NONE },
+	{ R_EVENTS, ROUTE_GET, "/v1/events", live_serve_events, false,
+	    CACHE_STREAM },
+	{ R_VERSION_LEADERBOARD, ROUTE_GET, "/v1/versions/{n}/leaderboard",
+	    get_version, false, CACHE_IMMUTABLE },
+	{ R_VERSION_PROVINCES, ROUTE_GET, "/v1/versions/{n}/provinces",
+	    get_version, false, CACHE_IMMUTABLE },
+	{ R_PAGE, ROUTE_GET, "/", get_page, false, CACHE_VIEW },
+	{ R_LEADERBOARD_SVG, ROUTE_GET, "/v1/leaderboard.svg",
+	    get_leaderboard_svg, false, CACHE_VIEW },
+	{ R_VERSION_LEADERBOARD_SVG, ROUTE_GET,
+	    "/v1/versions/{n}/leaderboard.svg", get_version, false,
+	    CACHE_IMMUTABLE },
+	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
+};
+
+/*
+ * Does path match pattern?  A pattern is literal but for at most one
+ * "{id}" (a province or coalition id, tally_id_is_valid) or "{n}" (any
+ * non-empty segment): one path segment, copied to id.
+ */
+static bool
+pattern_match(const char *pattern, const char *path, char *id, size_t idlen)
+{
+	const char *open = strchr(pattern, '{'), *close, *end;
+	size_t pre, n;
+
+	if (open == NULL)
+		return strcmp(pattern, path) == 0;
+	pre = (size_t)(open - pattern);
+	if (strncmp(pattern, path, pre) != 0)
+		return false;
+	close = strchr(open, '}');
+	path += pre;
+	end = strchrnul(path, '/');
+	n = (size_t)(end - path);
+	if (n == 0 || n >= idlen || strcmp(close + 1, end) != 0)
+		return false;
+	memcpy(id, path, n);
+	id[n] = '\0';
+	return strncmp(open, "{id}", 4) != 0 || tally_id_is_valid(id);
+}
+
+int
+routes_check(struct tally_diag *diag)
+{
+	size_t i;
+
+	for (i = 0; i < R_COUNT; i++) {
+		const struct route *rt = &api_routes[i];
+		/* A feed is a POST and a POST is a feed: dispatch relies on it. */
+		if (rt->id != (enum route_id)i || (rt->serve == NULL) !=
+		    (i == R_NONE) || rt->token != (rt->methods == ROUTE_POST)) {
+			tally_diag_add(diag, "route table: entry %zu (%s) is "
+			    "out of place or inconsistent", i, rt->pattern);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const struct route *
+routes_match(const char *path, char *id, size_t idlen)
+{
+	size_t i;
+
+	*id = '\0';
+	for (i = 0; i < R_NONE; i++)
+		if (pattern_match(api_routes[i].pattern, path, id, idlen))
+			return &api_routes[i];
+	return &api_routes[R_NONE];
+}
+
+/*
+ * Route one request: what every route shares (its existence, listener,
+ * method and, for a feed, its query) is decided here from the table, in
+ * that order; the rest is the route's handler.
+ */
+static void
+dispatch(struct call *cl, const char *id)
+{
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	const struct route *rt = cl->rt;
+	bool post = (rt->methods & ROUTE_POST) != 0;
+	bool get = strcmp(rq->method, "GET") == 0 ||
+	    strcmp(rq->method, "HEAD") == 0;
+	const char *allow = post ? (api->split && !rq->ingest ? "" : "POST") :
+	    "GET, HEAD";
+
+	if (rt->serve == NULL) {
+		call_fail(cl, 404, "not_found", NULL,
+		    "no such resource: %.200s "
+		    "(see /v1/leaderboard, /v1/provinces, /v1/election)",
+		    rq->path);
+		return;
+	}
+	if (rt->token && api->split && !rq->ingest) {
+		call_fail(cl, 405, "method_not_allowed", NULL, "feeds are "
+		    "accepted on the ingest listener only (%s), not on the "
+		    "public one", api->ingest_addr);
+		http_body_header(cl->reply->body, "Allow", allow);
+		return;
+	}
+	if (!post && strcmp(rq->method, "OPTIONS") == 0) {
+		/* A browser's CORS preflight for a public GET. */
+		if (cors_preflight(api->cors_origin, cl->reply) == -1)
+			call_fail(cl, 503, "out_of_memory", NULL,
+			    "out of memory");
+		return;
+	}
+	if ((post && strcmp(rq->method, "POST") != 0) || (!post && !get)) {
+		call_fail(cl, 405, "method_not_allowed", NULL, "%.16s is not "
+		    "allowed on %s; allowed: %s", rq->method, rt->pattern,
+		    allow);
+		http_body_header(cl->reply->body, "Allow", allow);
+		return;
+	}
+	if (rt->token && !ingest_query(cl))
+		return;
+	rt->serve(cl, id);
+}
+
+void
+api_handle(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	char id[TALLY_ID_MAX + 1];
+	struct call cl = { api, rq, reply, NULL, NULL, false };
+
+	cl.rt = routes_match(rq->path, id, sizeof(id));
+	dispatch(&cl, id);
+	/* A pending answer is counted when it is given. */
+	if (!reply->pending)
+		call_count(api, cl.rt->id, reply->status);
+}
+
+bool
+api_admit(struct api *api, const struct http_request *rq,
+    struct http_reply *reply)
+{
+	char id[TALLY_ID_MAX + 1];
+	struct call cl = { api, rq, reply, NULL, NULL, false };
+	const struct route *rt;
+	bool post;
+
+	cl.rt = rt = routes_match(rq->path, id, sizeof(id));
+	post = (rt->methods & ROUTE_POST) != 0;
+	/*
+	 * Whatever is refused here is refused for the same reason dispatch()
+	 * would give once the body were read, but before reading it.
+	 */
+	if (rt->serve == NULL || (rt->token && api->split && !rq->ingest) ||
+	    (post && strcmp(rq->method, "POST") != 0) ||
+	    (!post && strcmp(rq->method, "GET") != 0 &&
+	    strcmp(rq->method, "HEAD") != 0 &&
+	    strcmp(rq->method, "OPTIONS") != 0)) {
+		dispatch(&cl, id);
+		goto refused;
+	}
+	if (!post) {
+		call_fail(&cl, 413, "body_not_allowed", NULL, "%.16s %s takes "
+		    "no body", rq->method, rt->pattern);
+		goto refused;
+	}
+	if (!ingest_admit(&cl))
+		goto refused;
+	return true;
+refused:
+	call_count(api, rt->id, reply->status);
+	return false;
+}
+
+void
+api_refused(struct api *api, const char *path, unsigned status,
+    const char *code)
+{
+	char id[TALLY_ID_MAX + 1];
+	const struct route *rt = routes_match(path, id, sizeof(id));
+
+	call_count(api, rt->id, status);
+	if (rt->token)
+		call_count_rejection(api, code);
+}
