@@ -11,6 +11,7 @@
 #include <tally/journal.h>
 #include <tally/levelling.h>
 #include <tally/seats.h>
+#include <tally/tlog.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
