@@ -77,6 +77,7 @@ int	cmd_watch(struct ctl *ctl, int argc, char **argv);
 int	cmd_token(struct ctl *ctl, int argc, char **argv);
 int	cmd_check(struct ctl *ctl, int argc, char **argv);
 int	cmd_import(struct ctl *ctl, int argc, char **argv);
+int	cmd_verify(struct ctl *ctl, int argc, char **argv);	/* verify.c */
 
 /* http.c */
 struct http_resp {
