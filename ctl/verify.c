@@ -212,8 +212,11 @@ verify_log(struct ctl *ctl, struct source *src, const struct tally_tlog_key *k,
 			index++;
 			if (!replaying)
 				continue;
-			if (tally_tlog_entry_head((const char *)e, el, &head,
-			    &err) == 0 && head.contest[0] != '\0') {
+			/* Which contest: read first only when there are
+			 * several (the apply reads the head again). */
+			if (n_contests > 1 && tally_tlog_entry_head(
+			    (const char *)e, el, &head, &err) == 0 &&
+			    head.contest[0] != '\0') {
 				for (i = 0; i < n_contests; i++)
 					if (strcmp(contests[i].e->id,
 					    head.contest) == 0)

@@ -217,11 +217,13 @@ main(int argc, char **argv)
 	if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL || !json_is_array(results = json_object_get(root, "results")))
 		die("cannot read %s", path);
+	/* Default: three revisions a province, the last final.  Asked for N
+	 * entries: enough revisions that batches do not run out first (the
+	 * night then stops at N, before every province is final). */
 	if (entries == 0)
-		entries = 3 * json_array_size(results);
-	/* Enough revisions per province for the entries asked (batches use
-	 * several: the count is approximate from above). */
-	R = (entries + json_array_size(results) - 1) / json_array_size(results);
+		entries = 3 * json_array_size(results) * 10 / 13;
+	R = (entries * 13 / 10 + json_array_size(results) - 1) /
+	    json_array_size(results);
 	if (R == 0)
 		R = 1;
 	next = calloc(json_array_size(results), sizeof(*next));
