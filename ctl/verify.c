@@ -80,7 +80,7 @@ source_read(struct source *src, const char *rel, size_t *len, char *why,
 		}
 		return buf;
 	} else {
-		struct http_resp r;
+		struct http_resp r = { .retry_after = -1 };
 		snprintf(path, sizeof(path), "/log/%s", rel);
 		if (http_request(src->http, "GET", path, NULL, 0, NULL,
 		    &r) == -1) {

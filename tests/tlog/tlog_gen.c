@@ -2,7 +2,7 @@
  * tlog_gen.c - write a transparency-log mirror from a real election.
  *
  *	tlog_gen DATASET_DIR OUT_DIR [--entries N] [--seed S] [--name ORIGIN]
- *	    [--keep SIZE]... [--receipt INDEX]...
+ *	    [--keep SIZE]... [--receipt INDEX]... [--key-seed K] [--lie V]
  *
  * DATASET_DIR holds election.json and results.json (a directory of
  * tests/data/elections).
@@ -18,7 +18,10 @@
  * (the verifier key, as /log/key), election.json, and beside the mirror:
  * OUT_DIR.old/checkpoint.<size> for each --keep and
  * OUT_DIR.receipts/<index>.tlog-proof for each --receipt.
- * The signing key comes from the seed: this is a test tool.
+ * The signing key comes from --key-seed (default 1): this is a test tool.
+ * --lie V writes a log that is signed and well formed but lies about
+ * version V: its entry carries the previous version's leaderboard hash (a
+ * stale leaderboard published as new), which only a replay can catch.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -162,7 +165,9 @@ int
 main(int argc, char **argv)
 {
 	const char *dataset, *out, *name = "tallyd.test/log";
-	uint64_t entries = 0, seed = 1, keep[16], receipts[16];
+	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
+	uint64_t lie = 0;
+	uint8_t prev_lb[32] = { 0 };
 	size_t n_keep = 0, n_receipts = 0, i;
 	char path[4096], *text, vkey[256];
 	size_t len;
@@ -193,6 +198,10 @@ main(int argc, char **argv)
 			entries = v;
 		else if (strcmp(argv[i], "--seed") == 0)
 			seed = v;
+		else if (strcmp(argv[i], "--key-seed") == 0)
+			key_seed = v;
+		else if (strcmp(argv[i], "--lie") == 0)
+			lie = v;
 		else if (strcmp(argv[i], "--name") == 0)
 			name = argv[i + 1];
 		else if (strcmp(argv[i], "--keep") == 0 && n_keep < 16)
@@ -232,7 +241,8 @@ main(int argc, char **argv)
 	remaining = R * json_array_size(results);
 
 	for (i = 0; i < 32; i++)
-		seedkey[i] = (uint8_t)(next_rand() >> 24);
+		seedkey[i] = (uint8_t)((key_seed * 0x9e3779b97f4a7c15ULL) >>
+		    (i % 8 * 8)) ^ (uint8_t)i;
 	if (tally_tlog_signer_init(&signer, name, seedkey) == -1)
 		die("bad name %s", name);
 	tally_tlog_key_format(&signer.key, vkey, sizeof(vkey));
@@ -290,8 +300,16 @@ main(int argc, char **argv)
 		if (tally_journal_apply(s, rec + TALLY_JOURNAL_HEADER,
 		    reclen - TALLY_JOURNAL_HEADER, &err) == -1)
 			die("apply: %s", err.message);
-		if (tally_tlog_leaderboard_sha256(s, lb) == -1 ||
-		    (entry = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER,
+		if (tally_tlog_leaderboard_sha256(s, lb) == -1)
+			die("%s", "leaderboard");
+		if (version == lie) {
+			uint8_t tmp[32];
+			memcpy(tmp, lb, 32);
+			memcpy(lb, prev_lb, 32);
+			memcpy(prev_lb, tmp, 32);
+		} else
+			memcpy(prev_lb, lb, 32);
+		if ((entry = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER,
 		    reclen - TALLY_JOURNAL_HEADER, NULL, lb, &elen, &err)) ==
 		    NULL)
 			die("entry: %s", err.message);
