@@ -17,7 +17,9 @@
 
 #include <nettle/eddsa.h>
 
-#include <tally/tlog.h>
+#include <jansson.h>
+
+#include <tally/tally.h>
 
 #include "check.h"
 
@@ -509,9 +511,106 @@ test_b64(void)
 	CHECK(tally_tlog_b64_decode("AAA", 3, out) == -1, "short");
 }
 
-int
-main(void)
+/*
+ * Entries: the encoder's bytes replay on the fast path; the same entry
+ * with a label that needs escapes replays on the general path to the same
+ * state; any non-canonical spelling of an entry is refused, on either.
+ */
+static void
+test_entries(const char *elections)
 {
+	struct tally_election *e;
+	struct tally_state *a, *b;
+	struct tally_diag diag;
+	struct tally_error err;
+	struct tally_tlog_entry_head h;
+	struct tally_feed *f;
+	char path[1024], *rec, *ent, *ent2, *bad;
+	size_t reclen, elen, elen2, i;
+	uint8_t lb[32], lb2[32];
+	json_t *j;
+	static const char *const spoil[][2] = {
+		{ "{\"by\"", "{ \"by\"" },
+		{ "\"version\":1}", "\"version\":01}" },
+		{ "\"received_at\":\"", "\"received_at\":\"\\u0032" },
+		{ "\"version\":1}", "\"version\":1,\"version\":1}" },
+		{ "\"province\":", "\"province\" :" },
+	};
+
+	snprintf(path, sizeof(path), "%s/es-2019-04/election.json", elections);
+	tally_diag_init(&diag);
+	e = tally_election_load(path, &diag);
+	tally_diag_finish(&diag);
+	CHECK(e != NULL, "load %s", path);
+	if (e == NULL)
+		return;
+	a = tally_state_create(e);
+	b = tally_state_create(e);
+	snprintf(path, sizeof(path), "{\"province\":\"%s\",\"revision\":3,"
+	    "\"votes\":{\"%s\":1234},\"blank\":5,\"invalid\":6}",
+	    e->provinces[3].id, e->coalitions[0].id);
+	j = json_loads(path, 0, NULL);
+	f = tally_feed_parse(e, NULL, j, "", &err);
+	json_decref(j);
+	CHECK(f != NULL, "feed: %s", err.message);
+	tally_journal_encode_request(0, 1, "2019-04-28T20:00:00Z", "clerk-1",
+	    &f, 1, NULL, 0, &rec, &reclen);
+	memset(lb, 0xab, 32);
+	ent = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER, reclen -
+	    TALLY_JOURNAL_HEADER, NULL, lb, &elen, &err);
+	free(rec);
+	CHECK(ent != NULL && strncmp(ent, "{\"by\":\"clerk-1\",\"leaderboard_"
+	    "sha256\":\"abab", 40) == 0, "entry: %s", ent);
+	CHECK(tally_tlog_entry_apply(a, ent, elen, &h, &err) == 0 &&
+	    h.version == 1 && memcmp(h.leaderboard_sha256, lb, 32) == 0,
+	    "fast apply: %s", err.message);
+	/* A label with a character JSON escapes: the general path. */
+	tally_journal_encode_request(0, 1, "2019-04-28T20:00:00Z",
+	    "clerk-\xc3\xa9",
+	    &f, 1, NULL, 0, &rec, &reclen);
+	ent2 = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER, reclen -
+	    TALLY_JOURNAL_HEADER, NULL, lb, &elen2, &err);
+	free(rec);
+	CHECK(ent2 != NULL && strstr(ent2, "clerk-\\u00E9") != NULL, "escaped");
+	CHECK(tally_tlog_entry_apply(b, ent2, elen2, &h, &err) == 0,
+	    "general apply: %s", err.message);
+	tally_tlog_leaderboard_sha256(a, lb);
+	tally_tlog_leaderboard_sha256(b, lb2);
+	CHECK(memcmp(lb, lb2, 32) == 0 && a->version == 1 && b->version == 1,
+	    "both paths, one state");
+	CHECK(tally_tlog_entry_apply(a, ent, elen, &h, &err) == -1,
+	    "version 1 twice");
+	for (i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+		struct tally_state *c = tally_state_create(e);
+		const char *at = strstr(ent, spoil[i][0]);
+		size_t pre;
+		CHECK(at != NULL, "spoil %zu: %s", i, spoil[i][0]);
+		if (at == NULL)
+			continue;
+		pre = (size_t)(at - ent);
+		bad = malloc(elen + 64);
+		memcpy(bad, ent, pre);
+		strcpy(bad + pre, spoil[i][1]);
+		strcat(bad, at + strlen(spoil[i][0]));
+		CHECK(tally_tlog_entry_apply(c, bad, strlen(bad), &h, &err) ==
+		    -1 && c->version == 0, "spoil %zu accepted: %s", i, bad);
+		free(bad);
+		tally_state_destroy(c);
+	}
+	tally_feed_destroy(f);
+	free(ent);
+	free(ent2);
+	tally_state_destroy(a);
+	tally_state_destroy(b);
+	tally_election_destroy(e);
+}
+
+int
+main(int argc, char **argv)
+{
+	tally_json_init();
+	if (argc > 1)
+		test_entries(argv[1]);
 	test_vectors();
 	test_corruptions();
 	test_tiles();
