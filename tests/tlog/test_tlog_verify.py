@@ -38,6 +38,10 @@ DATA = os.path.join(ROOT, "tests", "data", "elections")
 
 def run(args):
     p = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    # A sanitizer report is a failure even where a refusal is expected.
+    if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
+        raise AssertionError("sanitizer report from %s:\n%s"
+                             % (args, p.stderr))
     return p.returncode, p.stdout, p.stderr
 
 

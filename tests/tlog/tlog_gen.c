@@ -3,6 +3,7 @@
  *
  *	tlog_gen DATASET_DIR OUT_DIR [--entries N] [--seed S] [--name ORIGIN]
  *	    [--keep SIZE]... [--receipt INDEX]... [--key-seed K] [--lie V]
+ *	    [--journal DATA_DIR]
  *
  * DATASET_DIR holds election.json and results.json (a directory of
  * tests/data/elections).
@@ -18,6 +19,10 @@
  * (the verifier key, as /log/key), election.json, and beside the mirror:
  * OUT_DIR.old/checkpoint.<size> for each --keep and
  * OUT_DIR.receipts/<index>.tlog-proof for each --receipt.
+ * With --journal, the log is made from a tallyd data directory's journal
+ * (journal-*.log, in order) instead: one entry per record, as the daemon
+ * will make it (DATASET_DIR then only gives election.json).
+ *
  * The signing key comes from --key-seed (default 1): this is a test tool.
  * --lie V writes a log that is signed and well formed but lies about
  * version V: its entry carries the previous version's leaderboard hash (a
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -161,10 +167,62 @@ sign_checkpoint(const struct tally_tlog_signer *s,
 	return tally_tlog_note_sign(text, tlen, s, len);
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every record payload of a data dir's journal, in order (new copies). */
+static void
+load_journal(const char *dir, char ***recs, size_t **lens, size_t *n)
+{
+	DIR *d;
+	struct dirent *de;
+	char *names[4096], path[4096], *buf, why[128];
+	size_t nn = 0, i, len, off;
+	struct tally_record rec;
+	enum tally_scan sc;
+
+	if ((d = opendir(dir)) == NULL)
+		die("cannot open %s", dir);
+	while ((de = readdir(d)) != NULL && nn < 4096)
+		if (strncmp(de->d_name, "journal-", 8) == 0 &&
+		    strlen(de->d_name) > 12 && strcmp(de->d_name +
+		    strlen(de->d_name) - 4, ".log") == 0)
+			names[nn++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, nn, sizeof(names[0]), name_cmp);
+	*recs = NULL;
+	*lens = NULL;
+	*n = 0;
+	for (i = 0; i < nn; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (tally_read_file(path, &buf, &len) == -1)
+			die("cannot read %s", path);
+		off = 0;
+		while ((sc = tally_journal_scan(buf, len, &off, &rec, why,
+		    sizeof(why))) == TALLY_SCAN_RECORD) {
+			*recs = realloc(*recs, (*n + 1) * sizeof(**recs));
+			*lens = realloc(*lens, (*n + 1) * sizeof(**lens));
+			(*recs)[*n] = malloc(rec.len);
+			memcpy((*recs)[*n], rec.payload, rec.len);
+			(*lens)[*n] = rec.len;
+			(*n)++;
+		}
+		if (sc == TALLY_SCAN_CORRUPT)
+			die("%s: %s", path, why);
+		free(buf);
+		free(names[i]);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *dataset, *out, *name = "tallyd.test/log";
+	const char *dataset, *out, *name = "tallyd.test/log", *journal = NULL;
+	char **records = NULL;
+	size_t *record_len = NULL, n_records = 0, next_record = 0;
 	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
 	uint64_t lie = 0;
 	uint8_t prev_lb[32] = { 0 };
@@ -200,6 +258,8 @@ main(int argc, char **argv)
 			seed = v;
 		else if (strcmp(argv[i], "--key-seed") == 0)
 			key_seed = v;
+		else if (strcmp(argv[i], "--journal") == 0)
+			journal = argv[i + 1];
 		else if (strcmp(argv[i], "--lie") == 0)
 			lie = v;
 		else if (strcmp(argv[i], "--name") == 0)
@@ -222,6 +282,12 @@ main(int argc, char **argv)
 		die("cannot read %s", path);
 	write_file(out, "election.json", text, len);
 	free(text);
+	if (journal != NULL) {
+		load_journal(journal, &records, &record_len, &n_records);
+		if (n_records == 0)
+			die("no journal records in %s", journal);
+		entries = n_records;
+	}
 	snprintf(path, sizeof(path), "%s/results.json", dataset);
 	if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL || !json_is_array(results = json_object_get(root, "results")))
@@ -269,6 +335,17 @@ main(int argc, char **argv)
 
 		gmtime_r(&when, &tm);
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (journal != NULL) {
+			/* The daemon's own record: tree size = version. */
+			reclen = TALLY_JOURNAL_HEADER + record_len[next_record];
+			if ((rec = malloc(reclen)) == NULL)
+				die("%s", "out of memory");
+			memcpy(rec + TALLY_JOURNAL_HEADER,
+			    records[next_record], record_len[next_record]);
+			free(records[next_record]);
+			next_record++;
+			goto apply;
+		}
 		while (nf < want && remaining > 0) {
 			/* A province with revisions left, not yet in this
 			 * request. */
@@ -297,9 +374,14 @@ main(int argc, char **argv)
 		if (tally_journal_encode_request(0, version, at, "station-clerk",
 		    feeds, nf, NULL, 0, &rec, &reclen) == -1)
 			die("%s", "encode");
+apply:
 		if (tally_journal_apply(s, rec + TALLY_JOURNAL_HEADER,
 		    reclen - TALLY_JOURNAL_HEADER, &err) == -1)
 			die("apply: %s", err.message);
+		if (s->version != version)
+			die("record %llu is version %llu: a log needs one "
+			    "record per version", (unsigned long long)version,
+			    (unsigned long long)s->version);
 		if (tally_tlog_leaderboard_sha256(s, lb) == -1)
 			die("%s", "leaderboard");
 		if (version == lie) {
@@ -375,6 +457,8 @@ main(int argc, char **argv)
 	free(blen);
 	free(bcap);
 	free(next);
+	free(records);
+	free(record_len);
 	json_decref(root);
 	tally_tlog_tree_destroy(t);
 	tally_state_destroy(s);
