@@ -4,6 +4,8 @@
  *	tallyctl verify log DIR|URL --key VKEY [--from CHECKPOINT]...
  *	    [--election FILE]...
  *	tallyctl verify receipt FILE --key VKEY
+ *	tallyctl verify leaderboard FILE --at N --log DIR|URL --key VKEY
+ *	    [--election FILE]...
  *
  * `log` reads a mirror (a directory holding what tallyd serves under
  * /log/: checkpoint, tile/..., tile/entries/...) or fetches it from a
@@ -16,6 +18,10 @@
  * election definition comes from --election (several: one per contest),
  * else from the mirror's election.json.
  *
+ * `leaderboard` verifies the log as `log` does, then checks that FILE holds
+ * exactly the bytes of /v1/versions/N/leaderboard: their SHA-256 is the
+ * one entry N logged, which the replay reproduced.
+ *
  * Exit 0 only when everything holds; 9 (CTL_EXIT_MISMATCH) when any check
  * fails, each failure printed with the entry or tile and why; 2 on a bad
  * command line; 10 when the key or a definition cannot be read.
@@ -26,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <nettle/sha2.h>
 
 #include "tallyctl.h"
 
@@ -42,6 +50,9 @@ struct source {
 struct verify {
 	struct ctl		*ctl;
 	unsigned long		 failures;
+	uint64_t		 at;		/* a version to keep the hash of */
+	uint8_t			 at_hash[32];
+	bool			 at_found;	/* ... replayed and matching */
 };
 
 static void
@@ -153,10 +164,11 @@ struct contest {
 };
 
 static int
-verify_log(struct ctl *ctl, struct source *src, const struct tally_tlog_key *k,
-    char **from, size_t n_from, struct contest *contests, size_t n_contests)
+verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
+    const struct tally_tlog_key *k, char **from, size_t n_from,
+    struct contest *contests, size_t n_contests)
 {
-	struct verify v = { ctl, 0 };
+	struct verify v = *vp;
 	struct tally_tlog_checkpoint cp;
 	struct tally_tlog_tree *t = NULL;
 	struct tally_error err;
@@ -268,6 +280,9 @@ verify_log(struct ctl *ctl, struct source *src, const struct tally_tlog_key *k,
 				    "entry says %s", path,
 				    (unsigned long long)index - 1,
 				    (unsigned long long)index, a, b);
+			} else if (index == v.at) {
+				memcpy(v.at_hash, lb, 32);
+				v.at_found = true;
 			}
 		}
 		if (got < w) {
@@ -366,7 +381,41 @@ done:
 		    (unsigned long long)cp.size);
 	free(hashes);
 	tally_tlog_tree_destroy(t);
+	*vp = v;
 	return v.failures == 0 ? CTL_EXIT_OK : CTL_EXIT_MISMATCH;
+}
+
+/* FILE's bytes against the hash the replay reproduced for version at. */
+static int
+check_leaderboard(struct ctl *ctl, const struct verify *v, const char *file)
+{
+	struct sha256_ctx c;
+	uint8_t h[32];
+	char *buf;
+	size_t len;
+
+	if (!v->at_found) {
+		fprintf(stderr, "%s: FAIL: version %llu is not in the log\n",
+		    ctl->prog, (unsigned long long)v->at);
+		return CTL_EXIT_MISMATCH;
+	}
+	if (tally_read_file(file, &buf, &len) == -1) {
+		ctl_warnx(ctl, "%s: %s", file, strerror(errno));
+		return CTL_EXIT_ERROR;
+	}
+	sha256_init(&c);
+	sha256_update(&c, len, (const uint8_t *)buf);
+	sha256_digest(&c, 32, h);
+	free(buf);
+	if (memcmp(h, v->at_hash, 32) != 0) {
+		fprintf(stderr, "%s: FAIL: %s is not the leaderboard of version "
+		    "%llu (its SHA-256 differs from the one logged and "
+		    "replayed)\n", ctl->prog, file, (unsigned long long)v->at);
+		return CTL_EXIT_MISMATCH;
+	}
+	printf("ok: %s is the leaderboard of version %llu\n", file,
+	    (unsigned long long)v->at);
+	return CTL_EXIT_OK;
 }
 
 static int
@@ -422,6 +471,8 @@ verify_usage(FILE *f)
 	fprintf(f, "usage: tallyctl verify log DIR|URL --key VKEY "
 	    "[--from CHECKPOINT]... [--election FILE]...\n"
 	    "       tallyctl verify receipt FILE --key VKEY\n"
+	    "       tallyctl verify leaderboard FILE --at N --log DIR|URL "
+	    "--key VKEY [--election FILE]...\n"
 	    "VKEY is the verifier key (name+id+key, as GET /log/key) or a "
 	    "file holding it.\nExit 0 only when every check holds; 9 when "
 	    "one fails (each failure is printed).\n");
@@ -434,13 +485,17 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "election", required_argument, NULL, 'e' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "log", required_argument, NULL, 'l' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct contest contests[VERIFY_CONTESTS_MAX];
 	char *from[64], *elections[VERIFY_CONTESTS_MAX], path[4096];
 	size_t n_from = 0, n_elections = 0, n_contests = 0, i;
-	const char *key = NULL, *what, *target;
+	const char *key = NULL, *what, *target, *log = NULL, *lb_file = NULL;
+	struct verify v = { ctl, 0, 0, { 0 }, false };
+	uint64_t at = 0;
 	struct tally_tlog_key k;
 	struct source src;
 	int c, rc = CTL_EXIT_ERROR;
@@ -466,6 +521,15 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 			}
 			elections[n_elections++] = optarg;
 			break;
+		case 'a':
+			if (!ctl_parse_u64(optarg, UINT64_MAX, &at) || at == 0) {
+				ctl_warnx(ctl, "--at: a version (1 or more)");
+				return CTL_EXIT_USAGE;
+			}
+			break;
+		case 'l':
+			log = optarg;
+			break;
 		case 'h':
 			verify_usage(stdout);
 			return CTL_EXIT_OK;
@@ -489,7 +553,16 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		return CTL_EXIT_ERROR;
 	if (strcmp(what, "receipt") == 0)
 		return verify_receipt(ctl, target, &k);
-	if (strcmp(what, "log") != 0) {
+	if (strcmp(what, "leaderboard") == 0) {
+		if (at == 0 || log == NULL) {
+			ctl_warnx(ctl, "verify leaderboard needs --at N and "
+			    "--log DIR|URL");
+			return CTL_EXIT_USAGE;
+		}
+		v.at = at;
+		lb_file = target;
+		target = log;
+	} else if (strcmp(what, "log") != 0) {
 		verify_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
@@ -536,7 +609,9 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		}
 		n_contests++;
 	}
-	rc = verify_log(ctl, &src, &k, from, n_from, contests, n_contests);
+	rc = verify_log(ctl, &v, &src, &k, from, n_from, contests, n_contests);
+	if (rc == CTL_EXIT_OK && lb_file != NULL)
+		rc = check_leaderboard(ctl, &v, lb_file);
 out:
 	for (i = 0; i < n_contests; i++) {
 		tally_state_destroy(contests[i].s);

@@ -62,6 +62,7 @@ class TlogFromDaemon(DaemonTest):
         order = list(range(len(final)))
         rnd.shuffle(order)
         served = {}
+        bodies = {}
 
         def partial(p, rev, num, den):
             e = json.loads(json.dumps(final[p]))
@@ -78,6 +79,7 @@ class TlogFromDaemon(DaemonTest):
             self.assertEqual(lb.status, 200)
             v = lb.json()["version"]
             served[v] = hashlib.sha256(lb.body).hexdigest()
+            bodies[v] = lb.body
             # The version's own URL serves the same bytes.
             kept = d.get("/v1/versions/%d/leaderboard" % v)
             if kept.status == 200:
@@ -130,6 +132,21 @@ class TlogFromDaemon(DaemonTest):
                            timeout=300)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("%d entries" % top, v.stdout)
+        # A leaderboard someone saved, checked against the log.
+        saved = os.path.join(d.tmp, "lb.json")
+        with open(saved, "wb") as f:
+            f.write(bodies[21])
+        ok = subprocess.run([TALLYCTL, "verify", "leaderboard", saved,
+                             "--at", "21", "--log", mirror, "--key",
+                             os.path.join(mirror, "key")],
+                            capture_output=True, text=True, timeout=300)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        other = subprocess.run([TALLYCTL, "verify", "leaderboard", saved,
+                                "--at", "22", "--log", mirror, "--key",
+                                os.path.join(mirror, "key")],
+                               capture_output=True, text=True, timeout=300)
+        self.assertEqual(other.returncode, 9, other.stdout + other.stderr)
+        self.assertIn("is not the leaderboard of version 22", other.stderr)
         for i, e in enumerate(entries_of(mirror, top)):
             obj = json.loads(e)
             self.assertEqual(obj["version"], i + 1)
