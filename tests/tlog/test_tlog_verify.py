@@ -159,6 +159,35 @@ class TlogVerify(unittest.TestCase):
                     self.assertNotEqual(rc, 0, "tallyctl accepted")
                     self.assertNotEqual(prc, 0, "pyverify accepted")
 
+    def test_appended_bytes_refused_grown_mirror_accepted(self):
+        log = self.gen("es-2019-11", "log", "--entries", 512, "--stop", 300)
+        for rel in ("tile/entries/001.p/44", "tile/0/001.p/44",
+                    "tile/1/000.p/1"):
+            path = os.path.join(log, rel)
+            with open(path, "rb") as f:
+                orig = f.read()
+            with open(path, "ab") as f:
+                f.write(orig[:34])
+            rc, _, se = self.ctl(log)
+            prc, _, _ = self.py(log)
+            with open(path, "wb") as f:
+                f.write(orig)
+            with self.subTest(file=rel):
+                self.assertEqual(rc, 9)
+                self.assertIn(rel, se)
+                self.assertNotEqual(prc, 0)
+        # A mirror that grew since the checkpoint: full tiles stand in for
+        # the partial ones the checkpoint names, and still verify.
+        big = self.gen("es-2019-11", "big", "--entries", 512)
+        for rel in ("tile/entries/001.p/44", "tile/0/001.p/44"):
+            os.remove(os.path.join(log, rel))
+        for rel in ("tile/entries/001", "tile/0/001"):
+            shutil.copy(os.path.join(big, rel), os.path.join(log, rel))
+        rc, so, se = self.ctl(log)
+        self.assertEqual(rc, 0, se)
+        rc, so, se = self.py(log)
+        self.assertEqual(rc, 0, se)
+
     def test_lying_leaderboard_caught_by_replay(self):
         log = self.gen("no-2021", "log", "--entries", 300, "--lie", 123)
         rc, so, se = self.ctl(log)

@@ -3,7 +3,7 @@
  *
  *	tlog_gen DATASET_DIR OUT_DIR [--entries N] [--seed S] [--name ORIGIN]
  *	    [--keep SIZE]... [--receipt INDEX]... [--key-seed K] [--lie V]
- *	    [--journal DATA_DIR]
+ *	    [--journal DATA_DIR] [--stop SIZE]
  *
  * DATASET_DIR holds election.json and results.json (a directory of
  * tests/data/elections).
@@ -19,6 +19,9 @@
  * (the verifier key, as /log/key), election.json, and beside the mirror:
  * OUT_DIR.old/checkpoint.<size> for each --keep and
  * OUT_DIR.receipts/<index>.tlog-proof for each --receipt.
+ * --stop SIZE ends the night at SIZE versions, as the night of --entries
+ * would have begun (the same first SIZE entries).
+ *
  * With --journal, the log is made from a tallyd data directory's journal
  * (journal-*.log, in order) instead: one entry per record, as the daemon
  * will make it (DATASET_DIR then only gives election.json).
@@ -224,7 +227,7 @@ main(int argc, char **argv)
 	char **records = NULL;
 	size_t *record_len = NULL, n_records = 0, next_record = 0;
 	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
-	uint64_t lie = 0;
+	uint64_t lie = 0, stop = 0;
 	uint8_t prev_lb[32] = { 0 };
 	size_t n_keep = 0, n_receipts = 0, i;
 	char path[4096], *text, vkey[256];
@@ -258,6 +261,8 @@ main(int argc, char **argv)
 			seed = v;
 		else if (strcmp(argv[i], "--key-seed") == 0)
 			key_seed = v;
+		else if (strcmp(argv[i], "--stop") == 0)
+			stop = v;
 		else if (strcmp(argv[i], "--journal") == 0)
 			journal = argv[i + 1];
 		else if (strcmp(argv[i], "--lie") == 0)
@@ -323,7 +328,8 @@ main(int argc, char **argv)
 	bcap = calloc(n_bundles, sizeof(*bcap));
 	entry_text = calloc(entries + 1, sizeof(*entry_text));
 	entry_len = calloc(entries + 1, sizeof(*entry_len));
-	for (version = 1; version <= entries && remaining > 0; version++) {
+	for (version = 1; version <= (stop > 0 && stop < entries ? stop :
+	    entries) && remaining > 0; version++) {
 		struct tally_feed *feeds[4];
 		size_t nf = 0, k, want = next_rand() % 10 == 0 ? 2 +
 		    next_rand() % 2 : 1;
