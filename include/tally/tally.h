@@ -12,6 +12,7 @@
 #include <tally/levelling.h>
 #include <tally/lot.h>
 #include <tally/seats.h>
+#include <tally/tlog.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
