@@ -630,7 +630,7 @@ stream_epoch(struct cluster *cl, uint64_t *epoch, char *why, size_t whylen)
 	unsigned char rnd[16];
 	char subj[300], body[64];
 	const char *d;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV1A64_INIT;
 	int i, len;
 
 	snprintf(subj, sizeof(subj), "%s._epoch", cl->prefix);
@@ -662,11 +662,8 @@ stream_epoch(struct cluster *cl, uint64_t *epoch, char *why, size_t whylen)
 		natsMsg_Destroy(m);
 		return NATS_ERR;
 	}
-	for (d = natsMsg_GetData(m), i = 0; i < natsMsg_GetDataLength(m); i++) {
-		h ^= (unsigned char)d[i];
-		h *= 0x100000001b3ULL;
-	}
-	*epoch = h;
+	d = natsMsg_GetData(m);
+	*epoch = fnv1a64(h, d, (size_t)natsMsg_GetDataLength(m));
 	natsMsg_Destroy(m);
 	return NATS_OK;
 }
@@ -957,13 +954,9 @@ static void
 feed_digest(const char *payload, size_t len, char *out, size_t outlen)
 {
 	const char *r = memmem(payload, len, "\"results\"", 9);
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const char *p = r ? r : payload, *end = payload + len;
+	const char *p = r ? r : payload;
+	uint64_t h = fnv1a64(FNV1A64_INIT, p, (size_t)(payload + len - p));
 
-	while (p < end) {
-		h ^= (unsigned char)*p++;
-		h *= 0x100000001b3ULL;
-	}
 	snprintf(out, outlen, "%016llx", (unsigned long long)h);
 }
 

@@ -123,24 +123,6 @@ struct core {
 	bool			 decided_lost;	/* no memory to record one */
 };
 
-/*
- * FNV-1a, 64 bits: not a cryptographic hash, but validators only need two
- * different histories not to collide by accident.
- */
-static uint64_t
-fnv64(uint64_t h, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len-- > 0) {
-		h ^= *p++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-#define FNV64_INIT	0xcbf29ce484222325ULL
-
 static time_t
 parse_time(const char *rfc3339)
 {
@@ -166,7 +148,7 @@ stamp_set(struct core_stamp *st, uint64_t version, uint64_t digest, time_t at)
 static uint64_t
 mix(uint64_t chain, uint64_t def)
 {
-	return fnv64(chain, &def, sizeof(def));
+	return fnv1a64(chain, &def, sizeof(def));
 }
 
 /* Sized for c->election; 0 or -1 (ENOMEM). */
@@ -215,7 +197,7 @@ definition_digest(const struct tally_election *e)
 
 	json_decref(j);
 	if (s != NULL) {
-		h = fnv64(FNV64_INIT, s, strlen(s));
+		h = fnv1a64(FNV1A64_INIT, s, strlen(s));
 		free(s);
 	} else if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		h = (uint64_t)time(NULL);	/* unique enough for one run */
@@ -249,7 +231,7 @@ core_create(struct tally_election *e, const char *path, struct tally_diag *diag)
 		goto nomem;
 	c->def_digest = definition_digest(e);
 	c->def_mtime = definition_mtime(e, path);
-	c->chain = FNV64_INIT;
+	c->chain = FNV1A64_INIT;
 	core_started(c);
 	return c;
 nomem:
@@ -444,7 +426,7 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 		    "a tie under this election definition (edited since it was "
 		    "drawn): kept without effect; a tie it leaves needs a lot "
 		    "of its own", (unsigned long long)s->version);
-	c->chain = fnv64(c->chain, payload, len);
+	c->chain = fnv1a64(c->chain, payload, len);
 	/*
 	 * The stamps move as they did live (publish): the provinces this
 	 * record changed take its version, at its received_at (the first
@@ -767,7 +749,7 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 	    grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
-		p->chain = fnv64(chain, rec + TALLY_JOURNAL_HEADER,
+		p->chain = fnv1a64(chain, rec + TALLY_JOURNAL_HEADER,
 		    reclen - TALLY_JOURNAL_HEADER);
 		rc = 0;
 	}
@@ -1403,7 +1385,7 @@ core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
 		fatalx("out of memory applying stream record %llu; restart "
 		    "tallyd: the stream holds it", (unsigned long long)seq);
 	s->version = seq;
-	c->chain = fnv64(fnv64(c->chain, &seq, sizeof(seq)), payload, len);
+	c->chain = fnv1a64(fnv1a64(c->chain, &seq, sizeof(seq)), payload, len);
 	decide(c, seq, ok);
 	if (ok) {
 		c->stats.feeds_applied++;

@@ -956,8 +956,7 @@ join_cluster(struct tallyd *td)
 	free(td->snap_dir);
 	td->snap_dir = dir;
 	/* The validators' epoch: every node of this stream shares it. */
-	core_set_chain(td->core, (core_chain(td->core) ^ epoch) *
-	    0x100000001b3ULL);
+	core_set_chain(td->core, fnv1a64_step(core_chain(td->core), epoch));
 }
 
 /* The journal behind the commit core. */

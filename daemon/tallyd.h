@@ -646,12 +646,6 @@ extern const char	 page_html[];	/* page_html_len bytes and a NUL */
 extern const size_t	 page_html_len;
 extern const uint64_t	 page_html_digest;	/* FNV-1a of the bytes */
 
-/* util.c */
-/* RFC 3339 UTC with seconds: "2018-05-14T18:00:00Z". buf >= 21 bytes. */
-void	time_rfc3339(time_t t, char *buf, size_t len);
-/* RFC 7231 IMF-fixdate for Last-Modified. buf >= 30 bytes. */
-void	time_http(time_t t, char *buf, size_t len);
-/* fsync a directory, so that a rename or a new file in it is durable. */
-int	fsync_dir(const char *dir);
+#include "util.h"
 
 #endif

@@ -1,5 +1,6 @@
 /* util.c - small helpers of the daemon. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,4 +37,14 @@ fsync_dir(const char *dir)
 	rc = fsync(fd);
 	close(fd);
 	return rc;
+}
+
+uint64_t
+fnv1a64(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len-- > 0)
+		h = fnv1a64_step(h, *p++);
+	return h;
 }
