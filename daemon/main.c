@@ -1304,10 +1304,11 @@ main(int argc, char **argv)
 	td.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.store);
 	if (td.cluster != NULL) {
+		if (core_set_log(td.core, &cluster_log_ops, td.cluster) == -1)
+			fatalx("out of memory");
 		if (cluster_start(td.cluster, td.base, td.core,
 		    core_state(td.core)->version) == -1)
 			fatalx("cluster mode: cannot consume the stream");
-		core_set_log(td.core, &cluster_log_ops, td.cluster);
 	} else if (td.cf.fsync_policy == JOURNAL_ALWAYS)
 		log_info("fsync policy always: a feed is acknowledged after its "
 		    "journal record is on disk");
@@ -1323,7 +1324,8 @@ main(int argc, char **argv)
 		if (journal_start(td.journal, td.base, core_log_done,
 		    td.core) == -1)
 			fatalx("cannot start the journal writer");
-		core_set_log(td.core, &journal_log, td.journal);
+		if (core_set_log(td.core, &journal_log, td.journal) == -1)
+			fatalx("out of memory");
 	}
 
 	tally_diag_init(&diag);
