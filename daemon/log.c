@@ -284,3 +284,15 @@ log_info_limited(const char *source, const char *fmt, ...)
 	vlimited("info", source, fmt, ap);
 	va_end(ap);
 }
+
+void
+log_diag(const struct tally_diag *diag)
+{
+	size_t i;
+
+	for (i = 0; i < diag->count && i < diag->cap; i++)
+		log_warnx("%s", diag->msgs[i]);
+	if (diag->nomem)
+		log_warnx("(%zu more problems could not be shown: out of memory)",
+		    diag->count - diag->cap);
+}

@@ -29,6 +29,9 @@ bool	log_to_journal(void);
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Every problem of diag, one warning each (and how many did not fit). */
+struct tally_diag;
+void	log_diag(const struct tally_diag *diag);
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
@@ -171,45 +174,7 @@ extern const double journal_sync_bounds[JOURNAL_SYNC_BUCKETS];
 void		 journal_sync_histogram(const struct journal *j,
 		    uint64_t *buckets, double *sum);
 
-/* snapshot.c: the whole tally in one file */
-struct snapshot_store {
-	int				 fd;	/* the loaded snapshot, or -1 */
-	const struct tally_election	*election;	/* borrowed: the core's */
-};
-
-/*
- * Load the newest DATA_DIR/snapshot-*.snap into s (older revisions stay on
- * disk, readable through store); *next_seq is the first journal sequence
- * it does not cover (1 without a snapshot), *chain the core's record chain
- * at that point (unchanged without one), *stamps the views' stamps it
- * kept (core_stamps_dump; a new reference, or NULL).  -1 with diag.
- */
-int	snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
-	    uint64_t *chain, struct json_t **stamps, struct snapshot_store *store,
-	    struct journal_stats *stats, struct tally_diag *diag);
-/* Write s as snapshot-<next_seq>.snap, atomically.  -1 with diag. */
-int	snapshot_write(const char *dir, const struct tally_state *s,
-	    uint64_t next_seq, uint64_t chain, struct json_t *stamps,
-	    const struct snapshot_store *old,
-	    struct tally_diag *diag);
-/*
- * Remove older snapshots and the journal segments wholly before `keep`
- * (journal_closed: the journal ends at `keep`, so every segment that
- * starts before it is covered).
- */
-void	snapshot_prune(const char *dir, uint64_t keep, bool journal_closed);
-/* The tally_revision_loader for revisions kept in the loaded snapshot. */
-struct tally_feed *snapshot_load_revision(void *ctx,
-	    const struct tally_revision *rev, char *received_at);
-void	snapshot_store_close(struct snapshot_store *store);
-/*
- * The snapshot up to `seq` was written: older revisions it holds leave
- * memory and are read from it (the store moves to it).  -1 with diag, and
- * nothing changed.
- */
-int	snapshot_adopt(const char *dir, uint64_t seq, struct tally_state *s,
-	    struct snapshot_store *store, size_t *stored, struct tally_diag *diag);
-
+#include "snapshot.h"
 #include "core.h"
 
 /* cluster.c: the replicated log on NATS JetStream (docs/CLUSTER.md) */

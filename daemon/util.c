@@ -1,4 +1,7 @@
 /* util.c - small helpers of the daemon. */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,4 +50,27 @@ fnv1a64(uint64_t h, const void *buf, size_t len)
 	while (len-- > 0)
 		h = fnv1a64_step(h, *p++);
 	return h;
+}
+
+int
+mkdir_p(const char *path)
+{
+	char buf[4096], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	/* The journal and the token are nobody else's business. */
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
 }

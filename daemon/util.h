@@ -15,6 +15,11 @@ void	time_rfc3339(time_t t, char *buf, size_t len);
 void	time_http(time_t t, char *buf, size_t len);
 /* fsync a directory, so that a rename or a new file in it is durable. */
 int	fsync_dir(const char *dir);
+/*
+ * mkdir -p: the parents 0755, the last one 0700 (the journal and the tokens
+ * are nobody else's business).  0 or -1 with errno.
+ */
+int	mkdir_p(const char *path);
 
 /*
  * FNV-1a, 64 bits: not a cryptographic hash, but what it names (validators'
