@@ -175,6 +175,7 @@ void		 journal_sync_histogram(const struct journal *j,
 		    uint64_t *buckets, double *sum);
 
 #include "snapshot.h"
+#include "datadir.h"
 #include "core.h"
 
 /* cluster.c: the replicated log on NATS JetStream (docs/CLUSTER.md) */
