@@ -24,57 +24,6 @@
 #include "tallyd.h"
 #include "journal_int.h"
 
-static int
-segment_name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Segment files "journal-<seq, 16 hex>.log", sorted by first sequence. */
-static int
-list_segments(const char *dir, char ***names, size_t *n)
-{
-	DIR *d;
-	struct dirent *de;
-	char **v = NULL, **nv;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-		if (l != 8 + 16 + 4 || strncmp(de->d_name, "journal-", 8) != 0 ||
-		    strcmp(de->d_name + l - 4, ".log") != 0)
-			continue;
-		if ((nv = realloc(v, (*n + 1) * sizeof(*v))) == NULL)
-			goto nomem;
-		v = nv;
-		if ((v[*n] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(v, *n, sizeof(*v), segment_name_cmp);
-	*names = v;
-	return 0;
-nomem:
-	closedir(d);
-	while (*n > 0)
-		free(v[--(*n)]);
-	free(v);
-	errno = ENOMEM;
-	return -1;
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	while (n > 0)
-		free(names[--n]);
-	free(names);
-}
-
 /*
  * --repair: what a cut drops is saved to DATA_DIR/repair-<offset>-<name>.cut
  * (mode 0600) before the segment is truncated, and every intact record in
@@ -472,7 +421,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	struct journal *j;
 	struct replay rp = { first_seq, flags, apply, arg, st, diag };
 	bool check = (flags & JOURNAL_CHECK) != 0;
-	char **names = NULL;
+	uint64_t *nums = NULL;
+	char prev[64];
 	size_t n = 0, i, start = 0;
 	double t0 = journal_mono_seconds();
 
@@ -494,7 +444,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		journal_read_failpoints(j);
 #endif
 
-	if (list_segments(dir, &names, &n) == -1) {
+	/* Segment files "journal-<seq, 16 hex>.log", by first sequence. */
+	if (list_numbered(dir, "journal-", ".log", &nums, &n) == -1) {
 		tally_diag_add(diag, "%s: cannot list: %s", dir, strerror(errno));
 		goto fail;
 	}
@@ -506,10 +457,11 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	 * remove them.  The segment the snapshot ends in is replayed from its
 	 * start, applying only the records after the snapshot.
 	 */
-	while (start + 1 < n && strtoull(names[start + 1] + 8, NULL, 16) <=
+	while (start + 1 < n && nums[start + 1] <=
 	    first_seq) {
 		char path[4300];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[start]);
+		snprintf(path, sizeof(path), "%s/journal-%016" PRIx64 ".log", dir,
+		    nums[start]);
 		if (!check) {
 			log_info("%s is covered by the snapshot; removing it", path);
 			if (unlink(path) == -1)
@@ -518,16 +470,20 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 		start++;
 	}
 	if (start < n) {
-		uint64_t first = strtoull(names[start] + 8, NULL, 16);
+		uint64_t first = nums[start];
 		if (first < first_seq)
 			j->next_seq = first;
 	}
 	for (i = start; i < n; i++) {
 		char path[4300];
-		uint64_t first = strtoull(names[i] + 8, NULL, 16);
+		uint64_t first = nums[i];
 		int rc;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(path, sizeof(path), "%s/journal-%016" PRIx64 ".log", dir,
+		    nums[i]);
+		if (i > 0)
+			snprintf(prev, sizeof(prev), "journal-%016" PRIx64 ".log",
+			    nums[i - 1]);
 		if (st->repair_cut) {
 			char lost[4400], *lbuf;
 			size_t llen;
@@ -555,7 +511,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 				    "sequence %" PRIu64 " but %s begins at %"
 				    PRIu64 ": records %" PRIu64 " to %" PRIu64
 				    " are lost; cutting the journal there",
-				    dir, names[i - 1], j->next_seq, path, first,
+				    dir, prev, j->next_seq, path, first,
 				    j->next_seq, first - 1);
 				st->repair_cut = true;
 				i--;	/* this segment again, after the cut */
@@ -570,7 +526,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 			    "Refusing to start.  Restore it from a copy, or "
 			    "start with --repair to cut the journal there (the "
 			    "later segments are renamed .lost and every lost "
-			    "version is named)", dir, names[i - 1], j->next_seq,
+			    "version is named)", dir, prev, j->next_seq,
 			    path, first, j->next_seq, first - 1);
 			goto fail;
 		}
@@ -639,8 +595,8 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	}
 	if (ack_check(j, &rp, n == 0 && first_seq == 1) == -1)
 		goto fail;
-	free_names(names, n);
-	names = NULL;
+	free(nums);
+	nums = NULL;
 	st->seconds = journal_mono_seconds() - t0;
 	if (check)
 		return j;
@@ -671,7 +627,7 @@ journal_open(const char *dir, enum journal_policy policy, long batch_ms,
 	}
 	return j;
 fail:
-	free_names(names, n);
+	free(nums);
 	journal_close(j);
 	return NULL;
 }

@@ -33,38 +33,6 @@
 
 #include "tallyd.h"
 
-/* Every file NAME-<16 hex>SUFFIX in dir, with its number. */
-static int
-list_numbered(const char *dir, const char *prefix, const char *suffix,
-    uint64_t **nums, size_t *n)
-{
-	size_t pl = strlen(prefix), sl = strlen(suffix);
-	struct dirent *de;
-	uint64_t *v = NULL, *nv;
-	DIR *d;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-		if (l != pl + 16 + sl || strncmp(de->d_name, prefix, pl) != 0 ||
-		    strcmp(de->d_name + l - sl, suffix) != 0)
-			continue;
-		if ((nv = realloc(v, (*n + 1) * sizeof(*v))) == NULL) {
-			free(v);
-			closedir(d);
-			errno = ENOMEM;
-			return -1;
-		}
-		v = nv;
-		v[(*n)++] = strtoull(de->d_name + pl, NULL, 16);
-	}
-	closedir(d);
-	*nums = v;
-	return 0;
-}
-
 struct tally_feed *
 snapshot_load_revision(void *ctx, const struct tally_revision *rev,
     char *received_at)
@@ -408,14 +376,6 @@ out:
 	return rc;
 }
 
-static int
-u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 void
 snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 {
@@ -436,8 +396,6 @@ snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 		free(nums);
 	}
 	if (list_numbered(dir, "journal-", ".log", &nums, &n) == 0) {
-		if (n > 1)
-			qsort(nums, n, sizeof(*nums), u64_cmp);
 		for (i = 0; i < n; i++) {
 			/*
 			 * Only a segment wholly before `keep`: the next one

@@ -20,6 +20,13 @@ int	fsync_dir(const char *dir);
  * are nobody else's business).  0 or -1 with errno.
  */
 int	mkdir_p(const char *path);
+/*
+ * The numbers of DIR's files named PREFIX<16 lowercase hex digits>SUFFIX
+ * (journal segments, snapshots), ascending, in *nums (new; free it).
+ * 0, or -1 with errno (*nums NULL).
+ */
+int	list_numbered(const char *dir, const char *prefix, const char *suffix,
+	    uint64_t **nums, size_t *n);
 
 /*
  * FNV-1a, 64 bits: not a cryptographic hash, but what it names (validators'
