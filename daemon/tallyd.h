@@ -109,25 +109,7 @@ int	config_split_hostport(const char *s, char *host, unsigned *port);
 #include "datadir.h"
 #include "core.h"
 
-/* cluster.c: the replicated log on NATS JetStream (docs/CLUSTER.md) */
-struct cluster;
-
-/* Whether this tallyd was built with libnats. */
-bool		 cluster_supported(void);
-/*
- * Connect to cf->cluster_urls and find or create the stream.  NULL with
- * diag.  The stream's identity (its creation time) is *epoch.
- */
-struct cluster	*cluster_create(const struct config *cf,
-		    const struct tally_election *e, uint64_t *epoch,
-		    struct tally_diag *diag);
-/* Start consuming after sequence `applied`, into c; on base's loop. */
-int		 cluster_start(struct cluster *cl, struct event_base *base,
-		    struct core *c, uint64_t applied);
-void		 cluster_destroy(struct cluster *cl);
-extern const struct core_log_ops cluster_log_ops;
-/* The Tallyd-Node header's value for core c (a server_set_header fn). */
-const char	*cluster_header(void *c);
+#include "cluster.h"
 
 /* auth.c: bearer tokens for feeds */
 struct auth;
