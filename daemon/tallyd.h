@@ -1,5 +1,10 @@
 /*
- * tallyd.h - the daemon's private header, one section per file.
+ * tallyd.h - the daemon's private header, on its way out (issue 22): each
+ * module now has a header of its own, declaring its interface and which
+ * thread may call what (log.h, config.h, util.h, journal.h, snapshot.h,
+ * datadir.h, core.h, cluster.h, auth.h, notify.h, metrics.h); this file
+ * includes them so that every .c file compiles unchanged, and still holds
+ * the server's, http_strict's, the API's and the page's sections.
  */
 #ifndef TALLYD_H
 #define TALLYD_H
@@ -14,96 +19,8 @@
 
 struct event_base;
 
-/* log.c */
-enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
-
-void	log_init(enum log_level level, const char *path);
-int	log_reopen(const char *path);
-void	log_setlevel(enum log_level level);
-/* During a background start: fatal messages are written to fd too. */
-void	log_startup_fd(int fd);
-/* The descriptor the log writes to (kept open by a snapshot child). */
-int	log_fd(void);
-/* stderr is systemd's journal: lines carry "<prio>", no timestamp. */
-bool	log_to_journal(void);
-void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Every problem of diag, one warning each (and how many did not fit). */
-struct tally_diag;
-void	log_diag(const struct tally_diag *diag);
-void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	fatal(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-void	fatalx(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-/*
- * For messages from libraries (libevent, libmicrohttpd): at most `burst`
- * lines per second per source, then one line saying how many were dropped.
- */
-void	log_limited(const char *source, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-/* The same limit at info level (refused feeds: a flood is not a warning). */
-void	log_info_limited(const char *source, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-
-/* config.c */
-struct config {
-	char		*path;			/* the file read, or NULL */
-	char		*election;		/* election definition file */
-	char		*listen;		/* public HOST:PORT */
-	char		*ingest_listen;		/* ingest HOST:PORT or NULL: same */
-	char		*data_dir;
-	char		*log_file;		/* NULL: stderr */
-	enum log_level	 log_level;
-	long		 max_age;		/* Cache-Control max-age, seconds */
-	long		 body_limit;		/* bytes */
-	long		 connection_timeout;	/* seconds */
-	long		 connection_limit;	/* per listener */
-	char		*token_file;		/* NULL: env or generated token */
-	int		 fsync_policy;		/* enum journal_policy */
-	long		 snapshot_every;	/* journal records; 0: only at exit */
-	long		 fsync_batch_ms;	/* with JOURNAL_BATCH */
-	long		 ingest_rate;		/* feeds a second per token; 0: any */
-	long		 ingest_burst;		/* feeds at once per token */
-	char		*backup_dir;		/* SIGUSR1 backups; NULL: data_dir */
-	long		 sse_heartbeat;		/* seconds between comments */
-	long		 sse_stall_timeout;	/* seconds a stream may not drain */
-	long		 sse_max_clients;	/* event streams open at once */
-	long		 keep_versions;		/* /v1/versions/{n}/... kept */
-	char		*cors_origin;		/* NULL: no CORS headers */
-	/* Cluster mode (docs/CLUSTER.md): on when cluster_urls is set. */
-	char		*cluster_urls;		/* "nats://h:p,nats://h:p" */
-	char		*cluster_stream;	/* NULL: "TALLY" */
-	long		 cluster_replicas;	/* the stream's, when created */
-	char		*cluster_node;		/* this node's name; NULL: listen */
-	long		 per_ip_connection_limit; /* per listener; 0: none */
-	long		 request_timeout;	/* seconds to send a request */
-	long		 journal_stall_timeout;	/* seconds a write or sync may
-						   take before the watchdog
-						   stops pinging */
-	long		 body_memory;		/* bytes of bodies buffered */
-	char		*tls_cert;		/* PEM files of the ingest */
-	char		*tls_key;		/*   listener; NULL: plain */
-	char		*public_tls_cert;	/* and of the public one */
-	char		*public_tls_key;
-};
-
-/* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */
-int	config_defaults(struct config *cf);
-/*
- * Read `path` over the values in cf.  Relative paths in the file are taken
- * relative to the file's directory.  Every problem is added to diag as
- * "path:line: problem"; returns 0 when there was none.
- */
-int	config_load(struct config *cf, const char *path, struct tally_diag *diag);
-/* Set one key from the command line ("listen", "data_dir", ...). */
-int	config_set(struct config *cf, const char *key, const char *value,
-	    struct tally_diag *diag);
-void	config_finish(struct config *cf);
-/* Split "HOST:PORT" or "[V6]:PORT". 0 or -1. host must hold 256 bytes. */
-int	config_split_hostport(const char *s, char *host, unsigned *port);
-
+#include "log.h"
+#include "config.h"
 #include "journal.h"
 #include "snapshot.h"
 #include "datadir.h"
@@ -111,32 +28,7 @@ int	config_split_hostport(const char *s, char *host, unsigned *port);
 
 #include "cluster.h"
 
-/* auth.c: bearer tokens for feeds */
-struct auth;
-struct token;
-
-/*
- * Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one
- * (with `check`, nothing is generated or written).
- */
-struct auth	*auth_create(const struct config *cf,
-		    const struct tally_election *e, bool check,
-		    struct tally_diag *diag);
-void		 auth_destroy(struct auth *a);
-const char	*auth_source(const struct auth *a);
-/* 0 with *who set when the Authorization header holds a known token. */
-int		 auth_check(const struct auth *a, const char *header,
-		    const struct token **who);
-bool		 auth_may_post(const struct token *t, const char *province);
-/*
- * May t make one more request at time `now` (monotonic seconds)?  false
- * with *retry_after (seconds) when it is over its rate.
- */
-bool		 auth_take(const struct auth *a, const struct token *t,
-		    double now, double *retry_after);
-bool		 auth_ready(const struct auth *a, const struct token *t,
-		    double now, double *retry_after);
-const char	*auth_label(const struct token *t);
+#include "auth.h"
 
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */
 struct server;
@@ -319,43 +211,8 @@ void		 api_error(struct http_reply *reply, unsigned status,
 		    const char *code, const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
 
-/* notify.c: systemd's notification protocol over NOTIFY_SOCKET */
-/* Fills buf with the current STATUS= text. */
-typedef void (*notify_status_fn)(void *arg, char *buf, size_t len);
-
-/*
- * Read NOTIFY_SOCKET and WATCHDOG_USEC (and unset them, so that children
- * do not inherit them).  0 when absent or usable, -1 when unusable.
- */
-int	notify_init(void);
-bool	notify_enabled(void);
-/* Send one message ("READY=1", "STOPPING=1"); best effort. */
-void	notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* STATUS=<text>, only when it changed. */
-void	notify_status(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2)));
-void	notify_reloading(void);
-/* A loop timer: WATCHDOG=1 (when asked for) and the status from fn. */
-int	notify_start(struct event_base *base, notify_status_fn fn, void *arg);
-/*
- * Asked before every watchdog ping: false (with the reason in why) holds
- * the ping back, so that systemd restarts a service whose writer is stuck.
- */
-typedef bool (*notify_check_fn)(void *arg, char *why, size_t len);
-void	notify_set_watchdog_check(notify_check_fn fn, void *arg);
-void	notify_finish(void);
-
-/* metrics.c: what an operator alerts on (disk, fsync, listeners, age) */
-struct metrics_src {
-	const struct config	*cf;		/* borrowed; data_dir */
-	struct journal		*journal;	/* borrowed */
-	const struct server	*server;	/* borrowed */
-	const struct core	*core;		/* borrowed */
-	time_t			 started;
-};
-
-/* Prometheus text for src (an api_set_metrics hook; arg: the src). */
-void	metrics_write(void *arg, FILE *f);
+#include "notify.h"
+#include "metrics.h"
 
 /* page.c, generated from www/ by www/embed.py: the election-night page */
 extern const char	 page_html[];	/* page_html_len bytes and a NUL */

@@ -1,0 +1,42 @@
+/*
+ * auth.h - bearer tokens for feeds (auth.c).
+ *
+ * Threads: the loop thread only [L] (the rate buckets change without a
+ * lock).
+ */
+#ifndef TALLYD_AUTH_H
+#define TALLYD_AUTH_H
+
+#include <stdbool.h>
+
+#include <tally/tally.h>
+
+struct config;
+
+struct auth;
+struct token;
+
+/*
+ * Tokens from the token file, TALLYD_INGEST_TOKEN, or a generated one
+ * (with `check`, nothing is generated or written).
+ */
+struct auth	*auth_create(const struct config *cf,
+		    const struct tally_election *e, bool check,
+		    struct tally_diag *diag);
+void		 auth_destroy(struct auth *a);
+const char	*auth_source(const struct auth *a);
+/* 0 with *who set when the Authorization header holds a known token. */
+int		 auth_check(const struct auth *a, const char *header,
+		    const struct token **who);
+bool		 auth_may_post(const struct token *t, const char *province);
+/*
+ * May t make one more request at time `now` (monotonic seconds)?  false
+ * with *retry_after (seconds) when it is over its rate.
+ */
+bool		 auth_take(const struct auth *a, const struct token *t,
+		    double now, double *retry_after);
+bool		 auth_ready(const struct auth *a, const struct token *t,
+		    double now, double *retry_after);
+const char	*auth_label(const struct token *t);
+
+#endif
