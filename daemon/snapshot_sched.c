@@ -271,12 +271,18 @@ backup_tick(evutil_socket_t fd, short what, void *arg)
 			    ss->backup_path, status);
 		return;
 	}
-	/* Everything journaled is applied, and nothing else is. */
-	if (journal_busy(ss->journal) || !core_round_idle(ss->core)) {
+	/*
+	 * Everything journaled is applied, and nothing else is.  Cluster
+	 * mode has no journal: the position after the last record applied,
+	 * as for its periodic snapshots.
+	 */
+	if ((ss->journal != NULL && journal_busy(ss->journal)) ||
+	    !core_round_idle(ss->core)) {
 		evtimer_add(ss->ev_backup, &tv);
 		return;
 	}
-	next = journal_next_seq(ss->journal);
+	next = ss->journal != NULL ? journal_next_seq(ss->journal) :
+	    core_state(ss->core)->version + 1;
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
