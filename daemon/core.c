@@ -474,6 +474,42 @@ core_answer_ok(struct core *c, struct pending *p)
 	answer(c, p, &out);
 }
 
+/*
+ * Feed i of p against the applied state, as both protocols check it before
+ * a record is written: the revision (tally_feed_check: new, duplicate,
+ * stale, conflict); for a new one, the lists it must keep
+ * (tally_feed_check_lists) and its effect (issue 21:
+ * tally_state_check_apply, so that a feed the seat engine fails on is
+ * refused, 500 internal, and never becomes a record that stops the daemon
+ * at apply or replay).  `what` says what did not happen ("journaled",
+ * "published") in the warning for an internal failure.  0, or -1 with err.
+ */
+int
+core_check_feed(struct core *c, struct pending *p, size_t i, const char *what,
+    struct tally_error *err)
+{
+	const struct tally_revision *cur =
+	    tally_state_current(c->state, p->province[i]);
+	const char *pid = c->election->provinces[p->province[i]].id;
+
+	if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[i], pid,
+	    &p->chk[i], err) == -1)
+		return -1;
+	if (p->chk[i] != TALLY_CHECK_NEW)
+		return 0;
+	if (tally_feed_check_lists(cur ? cur->feed : NULL, p->feeds[i], pid,
+	    err) == -1)
+		return -1;
+	if (tally_state_check_apply(c->state, p->feeds[i], err) == -1) {
+		if (err->kind == TALLY_ERROR_INTERNAL)
+			log_warnx("refused revision %llu of %s, nothing %s: %s",
+			    (unsigned long long)p->feeds[i]->revision, pid, what,
+			    err->message);
+		return -1;
+	}
+	return 0;
+}
+
 /* Move the stamps of c->changed[0..n) to the new version. */
 static void
 stamps_move(struct core *c, size_t n, time_t at)

@@ -205,7 +205,6 @@ publish_round(struct core *c)
 	p = core_queue_take(c);
 	time_rfc3339(time(NULL), at, sizeof(at));
 	for (; p != NULL; p = next) {
-		const struct tally_revision *cur;
 		next = p->next;
 		p->next = NULL;
 		if (p->n != 1) {
@@ -223,41 +222,25 @@ publish_round(struct core *c)
 			later_tail = &p->next;
 			continue;
 		}
-		cur = tally_state_current(c->state, prov);
 		/*
 		 * A lot is a record of the province's subject like a feed:
 		 * every node applies it at the same log position (and refuses
-		 * a second lot for one tie alike, tally_journal_apply).
+		 * a second lot for one tie alike, tally_journal_apply).  A
+		 * feed gets the same checks as a single node's round
+		 * (core_check_feed: a new revision that leaves out a list the
+		 * current one counts is refused, 422 list_missing, and one
+		 * the seat engine fails on, 500), before anything is
+		 * published.
 		 */
 		if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot,
-		    &p->chk[0], &err) == -1 : tally_feed_check(cur ? cur->feed :
-		    NULL, p->feeds[0], c->election->provinces[prov].id,
-		    &p->chk[0], &err) == -1) {
+		    &p->chk[0], &err) == -1 : core_check_feed(c, p, 0,
+		    "published", &err) == -1) {
 			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
 			core_pending_free(p);
 			continue;
 		}
 		if (p->chk[0] != TALLY_CHECK_NEW) {
 			core_answer_ok(c, p);
-			core_pending_free(p);
-			continue;
-		}
-		/*
-		 * The same checks as a single node's round (round_start): a
-		 * new revision that leaves out a list the current one counts
-		 * is refused (422 list_missing), and one the seat engine
-		 * fails on (500), before anything is published.
-		 */
-		if (p->lot == NULL && (tally_feed_check_lists(cur ? cur->feed :
-		    NULL, p->feeds[0], c->election->provinces[prov].id,
-		    &err) == -1 || tally_state_check_apply(c->state,
-		    p->feeds[0], &err) == -1)) {
-			if (err.kind == TALLY_ERROR_INTERNAL)
-				log_warnx("refused revision %llu of %s, nothing "
-				    "published: %s", (unsigned long long)
-				    p->feeds[0]->revision,
-				    c->election->provinces[prov].id, err.message);
-			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
 			core_pending_free(p);
 			continue;
 		}

@@ -120,6 +120,13 @@ void		 core_answer_kind(struct core *c, struct pending *p,
 		    int log_err);
 /* The success answer: APPLIED when p wrote a record, else DUPLICATE. */
 void		 core_answer_ok(struct core *c, struct pending *p);
+/*
+ * Feed i of p against the applied state (revision, lists, effect), the one
+ * check both protocols make before a record is written.  0 (p->chk[i] set),
+ * or -1 with err.
+ */
+int		 core_check_feed(struct core *c, struct pending *p, size_t i,
+		    const char *what, struct tally_error *err);
 /* Move the stamps of c->changed[0..n) to the state's version, and tell. */
 void		 core_publish_changed(struct core *c, size_t n, time_t at);
 /* An RFC 3339 time as the journal writes it; 0 when not one. */

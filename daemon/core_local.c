@@ -285,36 +285,12 @@ round_start(struct core *c)
 			continue;
 		}
 		for (i = 0; i < p->n && p->lot == NULL; i++) {
-			const struct tally_revision *cur =
-			    tally_state_current(c->state, p->province[i]);
-			const char *pid =
-			    c->election->provinces[p->province[i]].id;
-			if (tally_feed_check(cur ? cur->feed : NULL, p->feeds[i],
-			    pid, &p->chk[i], &err) == -1)
+			if (core_check_feed(c, p, i, "journaled", &err) == -1)
 				break;
-			if (p->chk[i] == TALLY_CHECK_NEW &&
-			    tally_feed_check_lists(cur ? cur->feed : NULL,
-			    p->feeds[i], pid, &err) == -1)
-				break;
-			/*
-			 * The feed's effect, computed before it is journaled
-			 * (issue 21): a feed the seat engine fails on is
-			 * refused (500 internal), never written, so that no
-			 * record can stop the daemon at apply or at replay.
-			 */
-			if (p->chk[i] == TALLY_CHECK_NEW &&
-			    tally_state_check_apply(c->state, p->feeds[i],
-			    &err) == -1) {
-				if (err.kind == TALLY_ERROR_INTERNAL)
-					log_warnx("refused revision %llu of %s, "
-					    "nothing journaled: %s",
-					    (unsigned long long)
-					    p->feeds[i]->revision, pid,
-					    err.message);
-				break;
-			}
 #ifdef TALLYD_FAILPOINTS
 			{
+				const char *pid =
+				    c->election->provinces[p->province[i]].id;
 				char fp[80];
 				if (p->chk[i] == TALLY_CHECK_NEW &&
 				    core_failpoint_engine(fp, sizeof(fp)) != NULL &&
