@@ -57,6 +57,7 @@
 #include <gnutls/abstract.h>
 #include <microhttpd.h>
 
+#include "response.h"
 #include "tallyd.h"
 
 struct listener {
@@ -99,12 +100,6 @@ struct conn {
 	time_t			 began;		/* monotonic seconds */
 	bool			 answering;	/* request read: no deadline */
 	bool			 cut;		/* shut down by the deadline */
-};
-
-struct http_chunk {
-	unsigned		 refs;
-	size_t			 len;
-	char			 bytes[];
 };
 
 /*
@@ -218,57 +213,18 @@ struct request {
 	struct stream		*stream;	/* GET /v1/events */
 };
 
-struct http_chunk *
-http_chunk_new(const char *a, size_t alen, const char *b, size_t blen)
-{
-	struct http_chunk *c;
-
-	if ((c = malloc(sizeof(*c) + alen + blen + 1)) == NULL)
-		return NULL;
-	c->refs = 1;
-	c->len = alen + blen;
-	if (alen > 0)
-		memcpy(c->bytes, a, alen);
-	if (blen > 0)
-		memcpy(c->bytes + alen, b, blen);
-	c->bytes[c->len] = '\0';
-	return c;
-}
-
-struct http_chunk *
-http_chunk_ref(struct http_chunk *c)
-{
-	if (c != NULL)
-		c->refs++;
-	return c;
-}
-
-void
-http_chunk_unref(struct http_chunk *c)
-{
-	if (c != NULL && --c->refs == 0)
-		free(c);
-}
-
-const char *
-http_chunk_bytes(const struct http_chunk *c, size_t *len)
-{
-	*len = c->len;
-	return c->bytes;
-}
-
 static ssize_t
 chunk_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct http_chunk *c = cls;
-	size_t n;
+	size_t len, n;
+	const char *bytes = http_chunk_bytes(cls, &len);
 
-	if (pos >= c->len)
+	if (pos >= len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	n = c->len - (size_t)pos;
+	n = len - (size_t)pos;
 	if (n > max)
 		n = max;
-	memcpy(buf, c->bytes + pos, n);
+	memcpy(buf, bytes + pos, n);
 	return (ssize_t)n;
 }
 
@@ -282,9 +238,11 @@ struct http_body *
 http_body_from_chunk(struct http_chunk *c)
 {
 	struct MHD_Response *r;
+	size_t len;
 
-	r = MHD_create_response_from_callback(c->len, c->len < 16384 ?
-	    c->len + 1 : 16384, chunk_read, c, chunk_free);
+	(void)http_chunk_bytes(c, &len);
+	r = MHD_create_response_from_callback(len, len < 16384 ?
+	    len + 1 : 16384, chunk_read, c, chunk_free);
 	if (r != NULL)
 		http_chunk_ref(c);
 	return (struct http_body *)r;
@@ -557,7 +515,8 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *st = cls;
 	struct server *srv = st->rq->listener->srv;
-	size_t n;
+	size_t len, n;
+	const char *bytes;
 
 	(void)pos;
 	if (st->cur == NULL) {
@@ -573,12 +532,13 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		MHD_suspend_connection(st->rq->conn);
 		return 0;
 	}
-	n = st->cur->len - st->off;
+	bytes = http_chunk_bytes(st->cur, &len);
+	n = len - st->off;
 	if (n > max)
 		n = max;
-	memcpy(buf, st->cur->bytes + st->off, n);
+	memcpy(buf, bytes + st->off, n);
 	st->off += n;
-	if (st->off == st->cur->len) {
+	if (st->off == len) {
 		http_chunk_unref(st->cur);
 		st->cur = NULL;
 	}
@@ -611,23 +571,7 @@ stream_give(struct stream *st, struct http_chunk *c)
 static struct http_chunk *
 fan_join(struct server *srv, size_t from)
 {
-	struct http_chunk *c;
-	size_t len = 0, off = 0, i;
-
-	if (srv->n_fan - from == 1)
-		return http_chunk_ref(srv->fan[from]);
-	for (i = from; i < srv->n_fan; i++)
-		len += srv->fan[i]->len;
-	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
-		return NULL;
-	c->refs = 1;
-	c->len = len;
-	for (i = from; i < srv->n_fan; i++) {
-		memcpy(c->bytes + off, srv->fan[i]->bytes, srv->fan[i]->len);
-		off += srv->fan[i]->len;
-	}
-	c->bytes[len] = '\0';
-	return c;
+	return http_chunk_join(srv->fan + from, srv->n_fan - from);
 }
 
 static void

@@ -12,6 +12,8 @@
 
 #include <tally/tally.h>
 
+#include "response.h"
+
 struct event_base;
 
 /* log.c */
@@ -425,70 +427,6 @@ const char	*auth_label(const struct token *t);
 /* server.c: the listeners on the event loop; the only user of libmicrohttpd */
 struct server;
 struct api;
-
-/*
- * A response body with its headers, shared by every request that sends it
- * (reference-counted by libmicrohttpd).
- */
-struct http_body;
-
-/* bytes: taken (freed when the last user is done) or static. */
-struct http_body *http_body_new(char *bytes, size_t len, bool take);
-void		 http_body_header(struct http_body *b, const char *name,
-		    const char *value);
-/* Drop our reference. */
-void		 http_body_free(struct http_body *b);
-
-/*
- * Bytes shared by many responses and event streams (reference-counted;
- * the loop thread only).  An event of a version is made once and every
- * subscriber sends the same chunk.
- */
-struct http_chunk;
-
-/* A new chunk holding a then b (copied); NULL without memory. */
-struct http_chunk *http_chunk_new(const char *a, size_t alen, const char *b,
-		    size_t blen);
-struct http_chunk *http_chunk_ref(struct http_chunk *c);
-void		 http_chunk_unref(struct http_chunk *c);
-const char	*http_chunk_bytes(const struct http_chunk *c, size_t *len);
-/* A body sending c's bytes (c borrowed: the body takes its own reference). */
-struct http_body *http_body_from_chunk(struct http_chunk *c);
-
-/* What the server needs to answer one request. */
-struct http_reply {
-	unsigned		 status;
-	struct http_body	*body;		/* borrowed from a cache, or new */
-	bool			 owned;		/* body freed after queueing */
-	bool			 pending;	/* answered later: server_resume */
-	struct http_chunk	*stream;	/* an event stream starting with
-						   this (taken): status 200 */
-};
-
-/* One complete request, as the server hands it to the API. */
-struct http_request {
-	bool			 ingest;	/* arrived on a feed listener */
-	const char		*method;
-	const char		*path;
-	const char		*if_none_match;
-	const char		*if_modified_since;
-	const char		*authorization;
-	const char		*content_type;
-	const char		*content_encoding;
-	const char		*last_event_id;
-	bool			 gzip_ok;	/* Accept-Encoding allows gzip */
-	const char		*body;
-	size_t			 body_len;
-	void			*conn;		/* the server's, for http_arg */
-	void			*ctx;		/* the server's, for server_resume */
-};
-
-/* A query argument of the request, or NULL. */
-const char	*http_arg(const struct http_request *rq, const char *name);
-/* Every query argument of the request, in order, repeats included (a
- * bare `?name` has value NULL). */
-void		 http_args_each(const struct http_request *rq,
-		    void (*fn)(void *, const char *, const char *), void *arg);
 
 struct server	*server_create(struct event_base *base, const struct config *cf,
 		    struct tally_diag *diag);
