@@ -22,18 +22,9 @@
  * after the answer.  Isolation: MHD's per-IP connection limit, its idle
  * timeout, and our whole-request deadline (deadline_sweep).
  *
- * Event streams (GET /v1/events).  A stream is a response from a content
- * reader.  libmicrohttpd calls the reader whenever the socket can take more;
- * a reader that returns 0 bytes is called again at once, in a busy loop, in
- * this external-epoll mode (measured: docs/PERFORMANCE.md).  So a stream with
- * nothing to send suspends its connection inside the reader and is resumed
- * when there is something: a new version (server_stream_publish) or a
- * heartbeat.  A stream holds at most two shared chunks (the one it is
- * sending and the newest it has not started), so a reader that cannot keep
- * up is conflated to the newest version, never backlogged; one whose socket
- * has not drained for sse_stall_timeout is closed by libmicrohttpd's
- * per-connection timeout (a suspended connection never times out, and an
- * idle stream is suspended).
+ * Event streams (GET /v1/events) and their fan-out are stream.c's; this
+ * file makes their responses and parks and wakes their connections
+ * (struct stream_conn_ops).
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -58,6 +49,7 @@
 #include <microhttpd.h>
 
 #include "response.h"
+#include "stream.h"
 #include "tallyd.h"
 
 struct listener {
@@ -120,11 +112,6 @@ struct conn {
 #define STREAM_BLOCK		2048
 #endif
 
-/* Parked streams resumed in one turn of the loop. */
-#ifndef FANOUT_SLICE
-#define FANOUT_SLICE		1000
-#endif
-
 /*
  * libmicrohttpd's own connection limit is this far above a listener's cap,
  * which conn_evict enforces: reached, libmicrohttpd would stop accepting,
@@ -137,17 +124,6 @@ struct conn {
 
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
-
-/* One event stream; part of its request. */
-struct stream {
-	struct stream		*prev, *next;	/* in server.streams */
-	struct request		*rq;
-	struct http_chunk	*cur;		/* being sent, from `off` */
-	size_t			 off;
-	struct http_chunk	*queued;	/* newest, not started */
-	bool			 suspended;
-	uint64_t		 given;		/* publishes it holds (see fan) */
-};
 
 struct server {
 	struct event_base	*base;
@@ -164,26 +140,10 @@ struct server {
 	unsigned		 in_flight;	/* requests begun, not completed */
 	unsigned		 parked;	/* suspended: waiting for the log,
 						   a long-poll or an idle stream */
-	/* Event streams. */
-	struct stream		*streams;
-	unsigned		 n_streams;
+	/* Event streams (stream.c). */
+	struct stream_set	*streams;
 	unsigned		 stall_timeout;	/* seconds */
 	char			*cors_origin;
-	struct http_chunk	*heartbeat;
-	struct http_chunk	**fan;		/* versions since the last fan-out */
-	size_t			 n_fan, cap_fan;
-	struct http_chunk	*fan_snap;	/* a snapshot of the newest */
-	/*
-	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
-	 * opened after publish k starts from a state that holds it (the API
-	 * renders its hello from the applied state), so it is given only the
-	 * versions after k: no version twice.
-	 */
-	uint64_t		 pub_seq;	/* the last publish */
-	uint64_t		 fan_first;
-	bool			 ending;	/* stopping: streams end */
-	struct event		*ev_fanout;
-	struct event		*ev_heartbeat;
 	const char		*header_name;	/* server_set_header, or NULL */
 	const char		*(*header_value)(void *);
 	void			*header_arg;
@@ -491,229 +451,62 @@ deadline_sweep(evutil_socket_t fd, short what, void *arg)
 		}
 }
 
+/* A stream with nothing to send parks its connection (stream_read). */
 static void
-stream_close(struct server *srv, struct stream *st)
-{
-	if (st->prev != NULL)
-		st->prev->next = st->next;
-	else
-		srv->streams = st->next;
-	if (st->next != NULL)
-		st->next->prev = st->prev;
-	srv->n_streams--;
-	http_chunk_unref(st->cur);
-	http_chunk_unref(st->queued);
-	free(st);
-}
-
-/*
- * The reader of an event stream.  Nothing to send: suspend (returning 0
- * alone would make libmicrohttpd call again at once, in a busy loop).
- */
-static ssize_t
-stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct stream *st = cls;
-	struct server *srv = st->rq->listener->srv;
-	size_t len, n;
-	const char *bytes;
-
-	(void)pos;
-	if (st->cur == NULL) {
-		st->cur = st->queued;
-		st->queued = NULL;
-		st->off = 0;
-	}
-	if (st->cur == NULL) {
-		if (srv->ending)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		st->suspended = true;
-		srv->parked++;
-		MHD_suspend_connection(st->rq->conn);
-		return 0;
-	}
-	bytes = http_chunk_bytes(st->cur, &len);
-	n = len - st->off;
-	if (n > max)
-		n = max;
-	memcpy(buf, bytes + st->off, n);
-	st->off += n;
-	if (st->off == len) {
-		http_chunk_unref(st->cur);
-		st->cur = NULL;
-	}
-	return (ssize_t)n;
-}
-
-static void
-stream_wake(struct stream *st)
-{
-	struct listener *l = st->rq->listener;
-	struct timeval now = { 0, 0 };
-
-	if (!st->suspended)
-		return;
-	st->suspended = false;
-	l->srv->parked--;
-	MHD_resume_connection(st->rq->conn);
-	evtimer_add(l->ev_timer, &now);
-}
-
-/* Give a stream c (borrowed) after what it is sending now. */
-static void
-stream_give(struct stream *st, struct http_chunk *c)
-{
-	http_chunk_unref(st->queued);
-	st->queued = http_chunk_ref(c);
-}
-
-/* fan[from..] joined in one chunk (new), or NULL. */
-static struct http_chunk *
-fan_join(struct server *srv, size_t from)
-{
-	return http_chunk_join(srv->fan + from, srv->n_fan - from);
-}
-
-static void
-fan_clear(struct server *srv)
-{
-	size_t i;
-
-	for (i = 0; i < srv->n_fan; i++)
-		http_chunk_unref(srv->fan[i]);
-	srv->n_fan = 0;
-	http_chunk_unref(srv->fan_snap);
-	srv->fan_snap = NULL;
-}
-
-/*
- * The fan-out, after the replies of the round that made the versions: a
- * stream that has taken everything (or holds only a heartbeat it has not
- * started) gets every version since the last fan-out, in order; one that
- * has not yet started the previous chunk is conflated to a snapshot of the
- * newest version, which says so (a "snapshot" event): a subscriber either
- * sees every version or is told it skipped some.  The versions are joined
- * once per fan-out (not once per version: that copy grew with the square
- * of a round's versions).  Giving is a pointer each; the work is in
- * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
- * turn of the loop (and of the ingest listener) between slices: a POST
- * never waits behind more than one slice of writes.
- */
-static void
-fanout(evutil_socket_t fd, short what, void *arg)
+stream_suspend(void *arg, void *conn)
 {
 	struct server *srv = arg;
-	struct timeval soon = { 0, 100 };
-	struct http_chunk *all = NULL;
-	struct stream *st;
-	unsigned k = 0;
+	struct request *rq = conn;
 
-	(void)fd;
-	(void)what;
-	if (srv->n_fan > 0) {
-		for (st = srv->streams; st != NULL; st = st->next) {
-			bool behind = st->queued != NULL &&
-			    st->queued != srv->heartbeat;
-			struct http_chunk *part = NULL;
-			if (st->given >= srv->pub_seq)
-				continue;	/* opened after all of them */
-			if (!behind && st->given >= srv->fan_first)
-				/* Opened within: only what came after (rare). */
-				part = fan_join(srv, (size_t)(st->given + 1 -
-				    srv->fan_first));
-			else if (!behind && all == NULL)
-				all = fan_join(srv, 0);
-			if (part == NULL && !behind && all != NULL &&
-			    st->given < srv->fan_first)
-				part = http_chunk_ref(all);
-			/* Without memory for the join: a snapshot. */
-			if (part != NULL)
-				stream_give(st, part);
-			else if (srv->fan_snap != NULL)
-				stream_give(st, srv->fan_snap);
-			http_chunk_unref(part);
-			st->given = srv->pub_seq;
-		}
-		http_chunk_unref(all);
-		fan_clear(srv);
-	}
-	for (st = srv->streams; st != NULL; st = st->next) {
-		if (!st->suspended || st->queued == NULL)
-			continue;
-		if (k++ == FANOUT_SLICE) {
-			/* After the listeners' run of this slice (due now). */
-			evtimer_add(srv->ev_fanout, &soon);
-			return;
-		}
-		stream_wake(st);
-	}
+	srv->parked++;
+	MHD_suspend_connection(rq->conn);
+}
+
+static void
+stream_resume(void *arg, void *conn)
+{
+	struct server *srv = arg;
+	struct request *rq = conn;
+	struct timeval now = { 0, 0 };
+
+	srv->parked--;
+	MHD_resume_connection(rq->conn);
+	evtimer_add(rq->listener->ev_timer, &now);
+}
+
+static const struct stream_conn_ops stream_ops = {
+	stream_suspend,
+	stream_resume,
+};
+
+static ssize_t
+stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n;
+
+	(void)pos;
+	if ((n = stream_read(cls, buf, max)) < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n;
 }
 
 void
 server_stream_publish(struct server *srv, struct http_chunk *c,
     struct http_chunk *snap)
 {
-	/* Just after the replies now being resumed (their timers are due now). */
-	struct timeval soon = { 0, 100 };
-	struct http_chunk **nf;
-	size_t ncap;
-
-	if (srv->n_streams == 0)
-		return;
-	if (srv->n_fan == 0)
-		srv->fan_first = srv->pub_seq + 1;
-	srv->pub_seq++;
-	if (srv->n_fan == srv->cap_fan) {
-		ncap = srv->cap_fan ? 2 * srv->cap_fan : 16;
-		if ((nf = realloc(srv->fan, ncap * sizeof(*nf))) == NULL) {
-			/* Without memory: every stream gets the snapshot. */
-			size_t i;
-			for (i = 0; i < srv->n_fan; i++)
-				http_chunk_unref(srv->fan[i]);
-			srv->n_fan = 0;
-			srv->fan_first = srv->pub_seq;
-			c = snap;
-		} else {
-			srv->fan = nf;
-			srv->cap_fan = ncap;
-		}
-	}
-	if (c != NULL && srv->n_fan < srv->cap_fan)
-		srv->fan[srv->n_fan++] = http_chunk_ref(c);
-	http_chunk_unref(srv->fan_snap);
-	srv->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
-	evtimer_add(srv->ev_fanout, &soon);
-}
-
-static void
-heartbeat(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct stream *st;
-
-	(void)fd;
-	(void)what;
-	/* Only to streams with nothing waiting: a comment never conflates. */
-	for (st = srv->streams; st != NULL; st = st->next)
-		if (st->cur == NULL && st->queued == NULL)
-			stream_give(st, srv->heartbeat);
-	fanout(-1, 0, srv);
+	stream_publish(srv->streams, c, snap);
 }
 
 void
 server_streams_end(struct server *srv)
 {
-	struct stream *st;
-
-	srv->ending = true;
-	for (st = srv->streams; st != NULL; st = st->next)
-		stream_wake(st);
+	stream_end_all(srv->streams);
 }
 
 unsigned
 server_streams(const struct server *srv)
 {
-	return srv->n_streams;
+	return stream_count(srv->streams);
 }
 
 struct event_base *
@@ -732,18 +525,12 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 	enum MHD_Result ret;
 	int sndbuf = STREAM_SNDBUF;
 
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
-		http_chunk_unref(first);
+	if ((st = stream_add(srv->streams, rq, first)) == NULL)
 		return MHD_NO;
-	}
-	st->rq = rq;
-	st->queued = first;
-	st->given = srv->pub_seq;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
-	    stream_read, st, NULL);
+	    stream_reader, st, NULL);
 	if (r == NULL) {
-		http_chunk_unref(first);
-		free(st);
+		stream_remove(srv->streams, st);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "text/event-stream; "
@@ -758,11 +545,6 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 		    "ETag, Content-Location");
 	}
 	rq->stream = st;
-	st->next = srv->streams;
-	if (st->next != NULL)
-		st->next->prev = st;
-	srv->streams = st;
-	srv->n_streams++;
 	/*
 	 * A small send buffer: what a subscriber has not read waits in the
 	 * kernel only up to a few events (by default it grows to megabytes),
@@ -795,7 +577,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (rq->phase == RQ_READY && rq->reply.owned)
 		http_body_free(rq->reply.body);
 	if (rq->stream != NULL)
-		stream_close(l->srv, rq->stream);
+		stream_remove(l->srv->streams, rq->stream);
 	l->srv->body_bytes -= rq->reserved;
 	free(rq->body);
 	free(rq);
@@ -1594,25 +1376,17 @@ server_create(struct event_base *base, const struct config *cf,
 	if (cf->cors_origin != NULL &&
 	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
 		goto nomem;
-	if ((srv->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
-	    0)) == NULL)
-		goto nomem;
-	srv->ev_fanout = evtimer_new(base, fanout, srv);
-	srv->ev_heartbeat = event_new(base, -1, EV_PERSIST, heartbeat, srv);
 	srv->ev_deadline = event_new(base, -1, EV_PERSIST, deadline_sweep, srv);
-	if (srv->ev_fanout == NULL || srv->ev_heartbeat == NULL ||
-	    srv->ev_deadline == NULL)
+	if (srv->ev_deadline == NULL)
 		goto nomem;
 	if (srv->request_timeout > 0) {
 		struct timeval sec = { 1, 0 };
 		if (event_add(srv->ev_deadline, &sec) == -1)
 			goto nomem;
 	}
-	{
-		struct timeval tv = { cf->sse_heartbeat, 0 };
-		if (event_add(srv->ev_heartbeat, &tv) == -1)
-			goto nomem;
-	}
+	if ((srv->streams = stream_set_create(base, cf->sse_heartbeat,
+	    &stream_ops, srv)) == NULL)
+		goto nomem;
 	set_caps(srv, cf, split);
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
@@ -1703,13 +1477,7 @@ server_destroy(struct server *srv)
 	}
 	if (srv->ev_deadline != NULL)
 		event_free(srv->ev_deadline);
-	if (srv->ev_fanout != NULL)
-		event_free(srv->ev_fanout);
-	if (srv->ev_heartbeat != NULL)
-		event_free(srv->ev_heartbeat);
-	fan_clear(srv);
-	free(srv->fan);
-	http_chunk_unref(srv->heartbeat);
+	stream_set_destroy(srv->streams);
 	free(srv->cors_origin);
 	free(srv);
 }
