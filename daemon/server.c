@@ -45,11 +45,11 @@
 
 #include <event2/event.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
 #include <microhttpd.h>
 
 #include "response.h"
 #include "stream.h"
+#include "tls.h"
 #include "tallyd.h"
 
 struct listener {
@@ -64,21 +64,6 @@ struct listener {
 	unsigned		 cap;		/* beyond: one is evicted */
 	unsigned		 n_cut;		/* shut down, not yet closed */
 	struct tls_cred		*cred;		/* with tls: the newest */
-};
-
-/*
- * A listener's certificate chain and key, as GnuTLS takes them from the
- * certificate callback.  A reload makes a new one; older ones are kept
- * until the server is destroyed, since a handshake begun before the reload
- * may still use them (a few KiB each, and reloads are rare).
- */
-#define TLS_CHAIN_MAX	8
-
-struct tls_cred {
-	struct tls_cred		*older;
-	gnutls_pcert_st		 chain[TLS_CHAIN_MAX];
-	unsigned		 n;
-	gnutls_privkey_t	 key;
 };
 
 /*
@@ -1081,71 +1066,6 @@ server_resume(void *ctx, const struct http_reply *reply)
 	evtimer_add(l->ev_timer, &now);
 }
 
-static void
-tls_cred_free(struct tls_cred *tc)
-{
-	while (tc != NULL) {
-		struct tls_cred *older = tc->older;
-		unsigned i;
-		for (i = 0; i < tc->n; i++)
-			gnutls_pcert_deinit(&tc->chain[i]);
-		if (tc->key != NULL)
-			gnutls_privkey_deinit(tc->key);
-		free(tc);
-		tc = older;
-	}
-}
-
-/* Certificate chain and key from PEM files (new), or NULL with diag. */
-static struct tls_cred *
-tls_cred_load(const char *cert, const char *key, struct tally_diag *diag)
-{
-	gnutls_datum_t c = { NULL, 0 }, k = { NULL, 0 };
-	struct tls_cred *tc;
-	int rc;
-
-	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
-		tally_diag_add(diag, "out of memory");
-		return NULL;
-	}
-	if ((rc = gnutls_load_file(cert, &c)) < 0) {
-		tally_diag_add(diag, "tls certificate %s: %s", cert,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	if ((rc = gnutls_load_file(key, &k)) < 0) {
-		tally_diag_add(diag, "tls key %s: %s", key,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	tc->n = TLS_CHAIN_MAX;
-	if ((rc = gnutls_pcert_list_import_x509_raw(tc->chain, &tc->n, &c,
-	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
-		tc->n = 0;
-		tally_diag_add(diag, "tls certificate %s: %s", cert,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	if ((rc = gnutls_privkey_init(&tc->key)) < 0 ||
-	    (rc = gnutls_privkey_import_x509_raw(tc->key, &k,
-	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-		tally_diag_add(diag, "tls key %s: %s", key,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	gnutls_free(c.data);
-	gnutls_memset(k.data, 0, k.size);
-	gnutls_free(k.data);
-	return tc;
-fail:
-	gnutls_free(c.data);
-	if (k.data != NULL)
-		gnutls_memset(k.data, 0, k.size);
-	gnutls_free(k.data);
-	tls_cred_free(tc);
-	return NULL;
-}
-
 /* GnuTLS asks, during each handshake, which chain and key to present. */
 static int
 tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
@@ -1159,59 +1079,26 @@ tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
 	(void)nreqs;
 	(void)pk_algos;
 	(void)pk_algos_length;
-	if (c == NULL || (cn = conn_of(c)) == NULL ||
-	    cn->listener->cred == NULL)
+	if (c == NULL || (cn = conn_of(c)) == NULL)
 		return -1;
-	*chain = cn->listener->cred->chain;
-	*n = cn->listener->cred->n;
-	*key = cn->listener->cred->key;
-	return 0;
+	return tls_cred_select(cn->listener->cred, chain, n, key);
 }
-
-/*
- * TLS 1.2 and 1.3 only, GnuTLS's usual ciphers.  The certificate comes from
- * tls_pick, so that a reload can replace it on the running listener.
- */
-#define TLS_PRIORITIES	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 int
 server_reload_tls(struct server *srv, const struct config *cf,
     struct tally_diag *diag)
 {
-	struct tls_cred *fresh[2] = { NULL, NULL };
-	size_t i, problems = diag->count;
+	struct tls_listener ls[2];
+	size_t i;
 
 	for (i = 0; i < srv->n_listeners && i < 2; i++) {
 		struct listener *l = &srv->listeners[i];
-		const char *cert = l->ingest ? cf->tls_cert : cf->public_tls_cert;
-		const char *key = l->ingest ? cf->tls_key : cf->public_tls_key;
-		if (!l->tls) {
-			if (cert != NULL)
-				tally_diag_add(diag, "%s: TLS can only be turned "
-				    "on at a restart", l->addr);
-			continue;
-		}
-		if (cert == NULL || key == NULL) {
-			tally_diag_add(diag, "%s: TLS can only be turned off at "
-			    "a restart", l->addr);
-			continue;
-		}
-		if ((fresh[i] = tls_cred_load(cert, key, diag)) == NULL)
-			break;
+		ls[i].addr = l->addr;
+		ls[i].cred = &l->cred;
+		ls[i].cert = l->ingest ? cf->tls_cert : cf->public_tls_cert;
+		ls[i].key = l->ingest ? cf->tls_key : cf->public_tls_key;
 	}
-	if (diag->count > problems) {
-		tls_cred_free(fresh[0]);
-		tls_cred_free(fresh[1]);
-		return -1;
-	}
-	for (i = 0; i < 2; i++) {
-		if (fresh[i] == NULL)
-			continue;
-		fresh[i]->older = srv->listeners[i].cred;
-		srv->listeners[i].cred = fresh[i];
-		log_info("%s: TLS certificate reloaded", srv->listeners[i].addr);
-	}
-	return 0;
+	return tls_reload(ls, i, diag);
 }
 
 static int
