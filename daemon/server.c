@@ -17,7 +17,7 @@
  * is decided in the headers-only call (on_headers): the raw path, the
  * header section and its framing (http_strict.c), then, if a body is
  * announced, the route, method, listener, token, media type and encoding
- * (api_admit), body_limit and the body memory budget.  A refusal queued
+ * (the admit handler: api_admit), body_limit and the body memory budget.  A refusal queued
  * there makes libmicrohttpd read none of the body and close the connection
  * after the answer.  Isolation: MHD's per-IP connection limit, its idle
  * timeout, and our whole-request deadline (deadline_sweep).
@@ -48,6 +48,7 @@
 #include <microhttpd.h>
 
 #include "response.h"
+#include "server.h"
 #include "stream.h"
 #include "tls.h"
 #include "tallyd.h"
@@ -112,7 +113,7 @@ struct conn {
 
 struct server {
 	struct event_base	*base;
-	struct api		*api;
+	struct server_handlers	 h;		/* [I] the API's */
 	struct listener		 listeners[2];
 	size_t			 n_listeners;
 	size_t			 body_limit;
@@ -200,12 +201,6 @@ server_set_header(struct server *srv, const char *name,
 	srv->header_name = name;
 	srv->header_value = value;
 	srv->header_arg = arg;
-}
-
-void
-server_set_api(struct server *srv, struct api *api)
-{
-	srv->api = api;
 }
 
 struct http_body *
@@ -613,8 +608,8 @@ reject(struct server *srv, struct MHD_Connection *c, const char *url,
 {
 	struct http_reply reply;
 
-	api_refused(srv->api, url, status, code);
-	api_error(&reply, status, code, NULL, "%s", message);
+	srv->h.refused(srv->h.api, url, status, code);
+	srv->h.error(&reply, status, code, NULL, "%s", message);
 	return send_reply(srv, c, &reply);
 }
 
@@ -683,7 +678,7 @@ static enum MHD_Result
 refuse_mid_body(struct server *srv, struct request *rq, const char *url,
     unsigned status, const char *code, const char *message)
 {
-	api_refused(srv->api, url, status, code);
+	srv->h.refused(srv->h.api, url, status, code);
 	send_refusal(rq->conn, status, code, message);
 	return MHD_NO;
 }
@@ -793,8 +788,8 @@ MHD_queue_response(struct MHD_Connection *c, unsigned int status,
 		send_refusal(c, status, mhd_pages[i].code,
 		    mhd_pages[i].message);
 	if ((cn = conn_of(c)) != NULL)
-		api_refused(cn->listener->srv->api, "", status,
-		    mhd_pages[i].code);
+		cn->listener->srv->h.refused(cn->listener->srv->h.api, "",
+		    status, mhd_pages[i].code);
 	return MHD_NO;
 }
 
@@ -904,7 +899,7 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 	hr.content_encoding = hs.content_encoding;
 	hr.conn = c;
 	memset(&reply, 0, sizeof(reply));
-	if (!api_admit(srv->api, &hr, &reply))
+	if (!srv->h.admit(srv->h.api, &hr, &reply))
 		return send_reply(srv, c, &reply);
 	if (len > srv->body_limit) {
 		char msg[128];
@@ -941,7 +936,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (rq == NULL) {
 		/* on_uri had no memory. */
 		struct http_reply busy;
-		api_error(&busy, 503, "out_of_memory", NULL, "out of memory; "
+		srv->h.error(&busy, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
 		return send_reply(srv, c, &busy);
 	}
@@ -1024,7 +1019,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if (cn != NULL)
 			cn->answering = true;
 	}
-	api_handle(srv->api, &hr, &reply);
+	srv->h.handle(srv->h.api, &hr, &reply);
 	if (reply.pending && rq->phase == RQ_READY) {
 		/* Answered before it had to wait (a conflict, a repeat). */
 		rq->phase = RQ_DONE;
@@ -1245,7 +1240,7 @@ set_caps(struct server *srv, const struct config *cf, bool split)
 
 struct server *
 server_create(struct event_base *base, const struct config *cf,
-    struct tally_diag *diag)
+    const struct server_handlers *h, struct tally_diag *diag)
 {
 	struct server *srv;
 	bool split = cf->ingest_listen != NULL &&
@@ -1256,6 +1251,7 @@ server_create(struct event_base *base, const struct config *cf,
 		return NULL;
 	}
 	srv->base = base;
+	srv->h = *h;
 	srv->body_limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
 	srv->body_budget = (size_t)cf->body_memory;

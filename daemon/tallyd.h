@@ -424,58 +424,8 @@ bool		 auth_ready(const struct auth *a, const struct token *t,
 		    double now, double *retry_after);
 const char	*auth_label(const struct token *t);
 
-/* server.c: the listeners on the event loop; the only user of libmicrohttpd */
-struct server;
-struct api;
-
-struct server	*server_create(struct event_base *base, const struct config *cf,
-		    struct tally_diag *diag);
-/* Every request must be answered first (server_parked() == 0). */
-void		 server_destroy(struct server *srv);
-/* Stop accepting new connections (shutdown begins). */
-void		 server_quiesce(struct server *srv);
-/* Connections currently open on all listeners. */
-unsigned	 server_connections(const struct server *srv);
-/* Listener i (0, 1): its address, whether it takes feeds, connections. */
-int		 server_listener(const struct server *srv, size_t i,
-		    const char **addr, bool *ingest, unsigned *connections);
-/* Requests begun and not yet completed. */
-unsigned	 server_in_flight(const struct server *srv);
-/* Requests suspended until their answer (waiting on the log). */
-unsigned	 server_parked(const struct server *srv);
-/* Answer a request the API left pending (reply taken). */
-void		 server_resume(void *ctx, const struct http_reply *reply);
-/* The loop the server runs on (for the API's timers). */
-struct event_base *server_base(const struct server *srv);
-/* Event streams open now, and how many of them are parked (idle). */
-unsigned	 server_streams(const struct server *srv);
-/*
- * A new version's events (borrowed) for every stream.  They go out after the
- * replies now being answered (a POST never waits behind the fan-out); a
- * stream still holding an earlier event it has not started to send gets only
- * the newest instead (conflated).
- */
-/* c: a version's events; snap: a snapshot of it, for a stream that must
- * skip versions (both borrowed; snap may be NULL). */
-void		 server_stream_publish(struct server *srv, struct http_chunk *c,
-		    struct http_chunk *snap);
-/* Stopping: every stream ends once what it holds is sent. */
-void		 server_streams_end(struct server *srv);
-/*
- * A header set on every response just before it is queued: value(arg)
- * returns it (borrowed, or NULL for none).  Cluster mode names the node.
- */
-void		 server_set_header(struct server *srv, const char *name,
-		    const char *(*value)(void *arg), void *arg);
-/* The API that answers requests (borrowed). */
-void		 server_set_api(struct server *srv, struct api *api);
-/*
- * SIGHUP: read the TLS certificates and keys of cf again; new handshakes
- * use them.  -1 with diag (the ones in force stay) if one cannot be read,
- * or if TLS would be turned on or off (that takes a restart).
- */
-int		 server_reload_tls(struct server *srv, const struct config *cf,
-		    struct tally_diag *diag);
+/* server.c: the listeners on the event loop (server.h) */
+#include "server.h"
 
 /* http_strict.c: HTTP that libmicrohttpd accepts and tallyd refuses */
 
@@ -500,6 +450,7 @@ const char	*http_strict_head(void *conn, const char *version,
 		    struct http_head *head);
 
 /* api.c: routing and views of the HTTP API v1 */
+struct api;
 
 /* Problems go to diag; the core is borrowed. */
 struct api	*api_create(struct core *core, const struct config *cf,
