@@ -26,7 +26,6 @@
  * file makes their responses and parks and wakes their connections
  * (struct stream_conn_ops).
  */
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
@@ -47,6 +46,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
+#include "conn.h"
 #include "response.h"
 #include "server.h"
 #include "stream.h"
@@ -61,23 +61,8 @@ struct listener {
 	bool			 ingest;	/* takes POSTs */
 	bool			 tls;
 	char			 addr[300];
-	unsigned		 connections;	/* open on this listener */
-	unsigned		 cap;		/* beyond: one is evicted */
-	unsigned		 n_cut;		/* shut down, not yet closed */
+	struct conn_pool	 pool;		/* its connections (conn.c) */
 	struct tls_cred		*cred;		/* with tls: the newest */
-};
-
-/*
- * One connection, from accept to close (its socket context): when its
- * current request began, for the whole-request deadline.
- */
-struct conn {
-	struct conn		*prev, *next;	/* in server.conns */
-	struct listener		*listener;
-	struct MHD_Connection	*mhd;
-	time_t			 began;		/* monotonic seconds */
-	bool			 answering;	/* request read: no deadline */
-	bool			 cut;		/* shut down by the deadline */
 };
 
 /*
@@ -98,16 +83,6 @@ struct conn {
 #define STREAM_BLOCK		2048
 #endif
 
-/*
- * libmicrohttpd's own connection limit is this far above a listener's cap,
- * which conn_evict enforces: reached, libmicrohttpd would stop accepting,
- * and every new connection, a feed's too, would wait in the backlog.
- */
-#define CAP_SLACK	64
-
-/* Descriptors kept for the journal, snapshots, backups, epoll, logs. */
-#define FD_RESERVE	128
-
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
 
@@ -119,10 +94,7 @@ struct server {
 	size_t			 body_limit;
 	size_t			 body_budget;	/* bodies buffered, all conns */
 	size_t			 body_bytes;	/* reserved now */
-	unsigned		 request_timeout;	/* seconds; 0: none */
-	struct conn		*conns;
-	struct event		*ev_deadline;
-	unsigned		 connections;
+	struct conn_set		*conns;		/* conn.c */
 	unsigned		 in_flight;	/* requests begun, not completed */
 	unsigned		 parked;	/* suspended: waiting for the log,
 						   a long-poll or an idle stream */
@@ -293,96 +265,23 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_limited("libmicrohttpd", "libmicrohttpd: %s", buf);
 }
 
-static time_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* Shut a connection down; libmicrohttpd sees the end and closes it. */
-static void
-conn_cut(struct conn *cn)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL)
-		(void)shutdown(ci->connect_fd, SHUT_RDWR);
-	cn->cut = true;
-	cn->listener->n_cut++;
-}
-
-/*
- * A listener over its cap (a new connection, `fresh`, just came): close
- * the connection of that listener that has been idle, or sending its
- * request, for the longest.  Those the server holds (a parked feed, a
- * long-poll, an event stream, an answer being sent) are kept: their
- * budgets are elsewhere (body_memory, sse_max_clients).  With none to
- * close, the new one goes.  So a flood of idle connections delays nobody:
- * libmicrohttpd's own limit (above this cap) would instead stop accepting,
- * and a feed would wait in the backlog until the idle ones time out.
- */
-static void
-conn_evict(struct server *srv, struct listener *l, struct conn *fresh)
-{
-	struct conn *cn, *oldest = NULL;
-
-	for (cn = srv->conns; cn != NULL; cn = cn->next)
-		if (cn != fresh && cn->listener == l && !cn->answering &&
-		    !cn->cut && (oldest == NULL || cn->began <= oldest->began))
-			oldest = cn;
-	conn_cut(oldest != NULL ? oldest : fresh);
-	log_info_limited("connection cap", "%s: %u connections, the cap "
-	    "(connection_limit, or what the descriptor limit leaves): closed %s",
-	    l->addr, l->cap, oldest != NULL ? "the longest idle one" :
-	    "a new one (every other one is being answered)");
-}
-
+/* A connection's socket context is its struct conn (conn.c). */
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *l = cls;
-	struct server *srv = l->srv;
-	struct conn *cn = *socket_context;
+	const union MHD_ConnectionInfo *ci;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		srv->connections++;
-		l->connections++;
-		/* Without memory the connection simply has no deadline. */
-		if ((cn = calloc(1, sizeof(*cn))) != NULL) {
-			cn->listener = l;
-			cn->mhd = c;
-			cn->began = mono_now();
-			cn->next = srv->conns;
-			if (cn->next != NULL)
-				cn->next->prev = cn;
-			srv->conns = cn;
-			if (l->connections - l->n_cut > l->cap)
-				conn_evict(srv, l, cn);
-		}
-		*socket_context = cn;
+		ci = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = conn_open(l->srv->conns, &l->pool, l,
+		    ci != NULL ? ci->connect_fd : -1);
 		return;
 	}
-	if (srv->connections > 0)
-		srv->connections--;
-	if (l->connections > 0)
-		l->connections--;
-	if (cn != NULL) {
-		if (cn->cut && l->n_cut > 0)
-			l->n_cut--;
-		if (cn->prev != NULL)
-			cn->prev->next = cn->next;
-		else
-			srv->conns = cn->next;
-		if (cn->next != NULL)
-			cn->next->prev = cn->prev;
-		free(cn);
-		*socket_context = NULL;
-	}
+	conn_close(l->srv->conns, &l->pool, *socket_context);
+	*socket_context = NULL;
 }
 
 static struct conn *
@@ -394,41 +293,17 @@ conn_of(struct MHD_Connection *c)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
-/*
- * The whole-request deadline.  libmicrohttpd's connection_timeout closes a
- * connection that sends nothing, but a client dripping a byte a second
- * keeps it alive forever.  Once a second, a connection still reading one
- * request (headers or body) after request_timeout is shut down; the socket
- * stays libmicrohttpd's, which sees the end of it and closes it.  A request
- * being answered (a parked POST, a long-poll, an event stream) is exempt:
- * the server holds it, not the client.
- */
+/* The deadline shut connections down: let libmicrohttpd see it now. */
 static void
-deadline_sweep(evutil_socket_t fd, short what, void *arg)
+deadline_swept(void *arg)
 {
 	struct server *srv = arg;
-	time_t now = mono_now();
-	struct conn *cn;
 	size_t i;
-	bool any = false;
 
-	(void)fd;
-	(void)what;
-	for (cn = srv->conns; cn != NULL; cn = cn->next) {
-		if (cn->answering || cn->cut ||
-		    now - cn->began < (time_t)srv->request_timeout)
-			continue;
-		conn_cut(cn);
-		any = true;
-		log_info_limited("request deadline", "closed a connection on "
-		    "%s still sending its request after %u s (request_timeout)",
-		    cn->listener->addr, srv->request_timeout);
+	for (i = 0; i < srv->n_listeners; i++) {
+		struct timeval now0 = { 0, 0 };
+		evtimer_add(srv->listeners[i].ev_timer, &now0);
 	}
-	if (any)
-		for (i = 0; i < srv->n_listeners; i++) {
-			struct timeval now0 = { 0, 0 };
-			evtimer_add(srv->listeners[i].ev_timer, &now0);
-		}
 }
 
 /* A stream with nothing to send parks its connection (stream_read). */
@@ -564,10 +439,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	{
 		/* A kept-alive connection's next request starts its clock. */
 		struct conn *cn = conn_of(c);
-		if (cn != NULL) {
-			cn->began = mono_now();
-			cn->answering = false;
-		}
+		if (cn != NULL)
+			conn_next_request(cn);
 	}
 	*con_cls = NULL;
 	l->srv->in_flight--;
@@ -787,9 +660,10 @@ MHD_queue_response(struct MHD_Connection *c, unsigned int status,
 	else
 		send_refusal(c, status, mhd_pages[i].code,
 		    mhd_pages[i].message);
-	if ((cn = conn_of(c)) != NULL)
-		cn->listener->srv->h.refused(cn->listener->srv->h.api, "",
-		    status, mhd_pages[i].code);
+	if ((cn = conn_of(c)) != NULL) {
+		struct server *srv = ((struct listener *)cn->owner)->srv;
+		srv->h.refused(srv->h.api, "", status, mhd_pages[i].code);
+	}
 	return MHD_NO;
 }
 
@@ -805,7 +679,7 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct conn *cn = conn_of(c);
-	bool tls = cn != NULL && cn->listener->tls;
+	bool tls = cn != NULL && ((struct listener *)cn->owner)->tls;
 	const char *reason;
 	char buf[640];
 	int body_len, n;
@@ -1076,7 +950,8 @@ tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
 	(void)pk_algos_length;
 	if (c == NULL || (cn = conn_of(c)) == NULL)
 		return -1;
-	return tls_cred_select(cn->listener->cred, chain, n, key);
+	return tls_cred_select(((struct listener *)cn->owner)->cred, chain, n,
+	    key);
 }
 
 int
@@ -1168,7 +1043,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (unsigned)cf->per_ip_connection_limit,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, l->cap + CAP_SLACK,
+	    MHD_OPTION_CONNECTION_LIMIT, l->pool.cap + CONN_CAP_SLACK,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
@@ -1201,43 +1076,6 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	return 0;
 }
 
-/*
- * Each listener's cap: connection_limit, within the descriptors this
- * process may open (RLIMIT_NOFILE, less FD_RESERVE and the slack).  When
- * both listeners' limits do not fit, the ingest listener keeps its own (up
- * to a quarter of what there is) and the public one gets the rest: a flood
- * of readers cannot take the descriptors a feed needs.
- */
-static void
-set_caps(struct server *srv, const struct config *cf, bool split)
-{
-	struct rlimit rl;
-	unsigned long limit = (unsigned long)cf->connection_limit, budget;
-	unsigned long ingest, pub;
-
-	budget = 1000000;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		budget = (unsigned long)rl.rlim_cur;
-	budget = budget > FD_RESERVE + 2 * CAP_SLACK + 64 ?
-	    budget - FD_RESERVE - (split ? 2 : 1) * CAP_SLACK : 32;
-	if (!split) {
-		srv->listeners[0].cap = (unsigned)(limit < budget ? limit :
-		    budget);
-		pub = ingest = srv->listeners[0].cap;
-	} else {
-		ingest = 2 * limit <= budget ? limit : (limit < budget / 4 ?
-		    limit : budget / 4);
-		pub = budget - ingest < limit ? budget - ingest : limit;
-		srv->listeners[0].cap = (unsigned)pub;
-		srv->listeners[1].cap = (unsigned)ingest;
-	}
-	if (pub < limit || ingest < limit)
-		log_warnx("RLIMIT_NOFILE %lu holds fewer connections than "
-		    "connection_limit %lu on each listener: %lu on the public "
-		    "one%s; raise LimitNOFILE", budget + FD_RESERVE, limit, pub,
-		    split ? ", the ingest one keeps its own" : "");
-}
-
 struct server *
 server_create(struct event_base *base, const struct config *cf,
     const struct server_handlers *h, struct tally_diag *diag)
@@ -1255,22 +1093,19 @@ server_create(struct event_base *base, const struct config *cf,
 	srv->body_limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
 	srv->body_budget = (size_t)cf->body_memory;
-	srv->request_timeout = (unsigned)cf->request_timeout;
 	if (cf->cors_origin != NULL &&
 	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
 		goto nomem;
-	srv->ev_deadline = event_new(base, -1, EV_PERSIST, deadline_sweep, srv);
-	if (srv->ev_deadline == NULL)
+	if ((srv->conns = conn_set_create(base, (unsigned)cf->request_timeout,
+	    deadline_swept, srv)) == NULL)
 		goto nomem;
-	if (srv->request_timeout > 0) {
-		struct timeval sec = { 1, 0 };
-		if (event_add(srv->ev_deadline, &sec) == -1)
-			goto nomem;
-	}
 	if ((srv->streams = stream_set_create(base, cf->sse_heartbeat,
 	    &stream_ops, srv)) == NULL)
 		goto nomem;
-	set_caps(srv, cf, split);
+	srv->listeners[0].pool.addr = srv->listeners[0].addr;
+	srv->listeners[1].pool.addr = srv->listeners[1].addr;
+	conn_caps(&srv->listeners[0].pool, split ? &srv->listeners[1].pool :
+	    NULL, cf->connection_limit);
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
 	 * separate `ingest_listen`, the public one refuses POSTs (405), and a
@@ -1326,7 +1161,7 @@ server_parked(const struct server *srv)
 unsigned
 server_connections(const struct server *srv)
 {
-	return srv->connections;
+	return conn_count(srv->conns);
 }
 
 int
@@ -1337,7 +1172,7 @@ server_listener(const struct server *srv, size_t i, const char **addr,
 		return -1;
 	*addr = srv->listeners[i].addr;
 	*ingest = srv->listeners[i].ingest;
-	*connections = srv->listeners[i].connections;
+	*connections = srv->listeners[i].pool.connections;
 	return 0;
 }
 
@@ -1358,8 +1193,7 @@ server_destroy(struct server *srv)
 			MHD_stop_daemon(l->mhd);
 		tls_cred_free(l->cred);
 	}
-	if (srv->ev_deadline != NULL)
-		event_free(srv->ev_deadline);
+	conn_set_destroy(srv->conns);
 	stream_set_destroy(srv->streams);
 	free(srv->cors_origin);
 	free(srv);
