@@ -1,5 +1,6 @@
 /*
- * http_strict.c - what libmicrohttpd 0.9.75 lets through and tallyd refuses.
+ * http_strict.c - what libmicrohttpd 0.9.75 lets through and tallyd refuses,
+ * and how its own refusals read (http_strict_page).
  *
  * This file and server.c are the only ones that include <microhttpd.h>;
  * this one holds no state, so that the HTTP fuzz target (tests/fuzz/
@@ -135,4 +136,53 @@ http_strict_head(void *conn, const char *version, struct http_head *head)
 	    hs.end[2] == '\0' && hs.end[3] == '\0'))
 		hs.bad = "the header section must end in CR LF CR LF";
 	return hs.bad;
+}
+
+/*
+ * libmicrohttpd 0.9.75's own refusals (transmit_error_response_len in its
+ * connection.c) are small HTML pages; server.c catches them and answers
+ * with JSON instead.  Each is known by a phrase of its text.
+ */
+struct mhd_page {
+	const char	*needle;	/* in libmicrohttpd's page */
+	const char	*code;
+	const char	*message;
+};
+
+static const struct mhd_page mhd_pages[] = {
+	{ "too large value for <b>Content-Length", "body_too_large",
+	    "the Content-Length is larger than this server takes" },
+	{ "wrong value for <b>Content-Length", "bad_framing",
+	    "Content-Length must be one decimal number" },
+	{ "chunked encoding was syntactically incorrect", "bad_framing",
+	    "the chunked transfer coding of the body is malformed" },
+	{ "chunk size used in your HTTP chunked", "body_too_large",
+	    "a chunk of the body is larger than this server takes" },
+	{ "&quot;Host:&quot; header required", "missing_host",
+	    "an HTTP/1.1 request needs a Host header" },
+	{ "version is too old", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "version is not supported", "http_version",
+	    "send HTTP/1.1 (or HTTP/1.0)" },
+	{ "header was too big", "headers_too_large",
+	    "the request line and header section are larger than this "
+	    "server takes (about 16 KiB)" },
+	{ "request was syntactically incorrect", "bad_request",
+	    "malformed request line or header line (the request line is "
+	    "METHOD SP target SP HTTP/1.1, each header NAME: value)" },
+	{ "Internal server error", "internal",
+	    "an internal error; try again" },
+};
+
+void
+http_strict_page(const char *page, const char **code, const char **message)
+{
+	size_t i;
+
+	/* The last one, "internal", also stands for a page not known. */
+	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
+		if (strstr(page, mhd_pages[i].needle) != NULL)
+			break;
+	*code = mhd_pages[i].code;
+	*message = mhd_pages[i].message;
 }

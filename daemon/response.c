@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "response.h"
 
@@ -77,4 +78,32 @@ http_chunk_bytes(const struct http_chunk *c, size_t *len)
 {
 	*len = c->len;
 	return c->bytes;
+}
+
+bool
+http_accepts_gzip(const char *ae)
+{
+	const char *p;
+
+	if (ae == NULL)
+		return false;
+	/* "gzip" as a token, not followed by q=0. */
+	for (p = ae; (p = strcasestr(p, "gzip")) != NULL; p += 4) {
+		const char *q;
+		if (p != ae && p[-1] != ' ' && p[-1] != ',')
+			continue;
+		q = p + 4;
+		while (*q == ' ')
+			q++;
+		if (*q == ';') {
+			q++;
+			while (*q == ' ')
+				q++;
+			if (strncasecmp(q, "q=0", 3) == 0 &&
+			    strspn(q + 3, ".0 ") == strcspn(q + 3, ","))
+				return false;
+		}
+		return true;
+	}
+	return false;
 }

@@ -81,6 +81,10 @@ struct http_request {
 	void			*ctx;		/* the server's, for server_resume */
 };
 
+/* Does an Accept-Encoding value (or NULL) take gzip: "gzip" as a token,
+ * not with q=0? */
+bool		 http_accepts_gzip(const char *accept_encoding);
+
 /* A query argument of the request, or NULL. */
 const char	*http_arg(const struct http_request *rq, const char *name);
 /* Every query argument of the request, in order, repeats included (a

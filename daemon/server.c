@@ -486,36 +486,6 @@ reject(struct server *srv, struct MHD_Connection *c, const char *url,
 	return send_reply(srv, c, &reply);
 }
 
-static bool
-accepts_gzip(struct MHD_Connection *c)
-{
-	const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	const char *p;
-
-	if (ae == NULL)
-		return false;
-	/* "gzip" as a token, not followed by q=0. */
-	for (p = ae; (p = strcasestr(p, "gzip")) != NULL; p += 4) {
-		const char *q;
-		if (p != ae && p[-1] != ' ' && p[-1] != ',')
-			continue;
-		q = p + 4;
-		while (*q == ' ')
-			q++;
-		if (*q == ';') {
-			q++;
-			while (*q == ' ')
-				q++;
-			if (strncasecmp(q, "q=0", 3) == 0 &&
-			    strspn(q + 3, ".0 ") == strcspn(q + 3, ","))
-				return false;
-		}
-		return true;
-	}
-	return false;
-}
-
 /*
  * Called by libmicrohttpd with the raw request target, before it is split
  * and percent-decoded: the request's state begins here (it is the request's
@@ -576,37 +546,6 @@ refuse_mid_body(struct server *srv, struct request *rq, const char *url,
  * on which libmicrohttpd closes the connection.  One thread runs
  * libmicrohttpd (the loop), so the two statics below need no lock.
  */
-struct mhd_page {
-	const char	*needle;	/* in libmicrohttpd's page */
-	const char	*code;
-	const char	*message;
-};
-
-static const struct mhd_page mhd_pages[] = {
-	{ "too large value for <b>Content-Length", "body_too_large",
-	    "the Content-Length is larger than this server takes" },
-	{ "wrong value for <b>Content-Length", "bad_framing",
-	    "Content-Length must be one decimal number" },
-	{ "chunked encoding was syntactically incorrect", "bad_framing",
-	    "the chunked transfer coding of the body is malformed" },
-	{ "chunk size used in your HTTP chunked", "body_too_large",
-	    "a chunk of the body is larger than this server takes" },
-	{ "&quot;Host:&quot; header required", "missing_host",
-	    "an HTTP/1.1 request needs a Host header" },
-	{ "version is too old", "http_version",
-	    "send HTTP/1.1 (or HTTP/1.0)" },
-	{ "version is not supported", "http_version",
-	    "send HTTP/1.1 (or HTTP/1.0)" },
-	{ "header was too big", "headers_too_large",
-	    "the request line and header section are larger than this "
-	    "server takes (about 16 KiB)" },
-	{ "request was syntactically incorrect", "bad_request",
-	    "malformed request line or header line (the request line is "
-	    "METHOD SP target SP HTTP/1.1, each header NAME: value)" },
-	{ "Internal server error", "internal",
-	    "an internal error; try again" },
-};
-
 static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
 static const char		*mhd_page_text;
 
@@ -640,7 +579,7 @@ MHD_queue_response(struct MHD_Connection *c, unsigned int status,
 {
 	static queue_fn real;
 	const struct conn *cn;
-	size_t i;
+	const char *code, *message;
 	bool page;
 
 	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
@@ -651,18 +590,15 @@ MHD_queue_response(struct MHD_Connection *c, unsigned int status,
 	mhd_page_resp = NULL;
 	if (!page)
 		return real(c, status, r);
-	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
-		if (strstr(mhd_page_text, mhd_pages[i].needle) != NULL)
-			break;
+	http_strict_page(mhd_page_text, &code, &message);
 	if (status == MHD_HTTP_URI_TOO_LONG)
 		send_refusal(c, status, "uri_too_long", "the request target is "
 		    "longer than this server takes (about 16 KiB)");
 	else
-		send_refusal(c, status, mhd_pages[i].code,
-		    mhd_pages[i].message);
+		send_refusal(c, status, code, message);
 	if ((cn = conn_of(c)) != NULL) {
 		struct server *srv = ((struct listener *)cn->owner)->srv;
-		srv->h.refused(srv->h.api, "", status, mhd_pages[i].code);
+		srv->h.refused(srv->h.api, "", status, code);
 	}
 	return MHD_NO;
 }
@@ -881,7 +817,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	    MHD_HTTP_HEADER_CONTENT_ENCODING);
 	hr.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "Last-Event-ID");
-	hr.gzip_ok = accepts_gzip(c);
+	hr.gzip_ok = http_accepts_gzip(MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	hr.body = rq->body;
 	hr.body_len = rq->len;
 	hr.conn = c;

@@ -448,6 +448,12 @@ bool		 http_strict_path(const char *raw_uri);
  */
 const char	*http_strict_head(void *conn, const char *version,
 		    struct http_head *head);
+/*
+ * One of libmicrohttpd's own refusal pages (its HTML text, borrowed): the
+ * stable error code and the message tallyd answers with instead (static).
+ */
+void		 http_strict_page(const char *page, const char **code,
+		    const char **message);
 
 /* api.c: routing and views of the HTTP API v1 */
 struct api;
