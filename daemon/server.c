@@ -46,6 +46,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
+#include "body.h"
 #include "conn.h"
 #include "response.h"
 #include "server.h"
@@ -91,9 +92,7 @@ struct server {
 	struct server_handlers	 h;		/* [I] the API's */
 	struct listener		 listeners[2];
 	size_t			 n_listeners;
-	size_t			 body_limit;
-	size_t			 body_budget;	/* bodies buffered, all conns */
-	size_t			 body_bytes;	/* reserved now */
+	struct body_budget	 bodies;	/* body.c */
 	struct conn_set		*conns;		/* conn.c */
 	unsigned		 in_flight;	/* requests begun, not completed */
 	unsigned		 parked;	/* suspended: waiting for the log,
@@ -121,11 +120,7 @@ struct request {
 	struct MHD_Connection	*conn;
 	bool			 started;	/* the headers-only call was made */
 	bool			 bad_path;	/* %00 or %2F in the raw path */
-	char			*body;
-	size_t			 len;
-	size_t			 cap;
-	size_t			 reserved;	/* counted in body_bytes */
-	size_t			 declared;	/* Content-Length; 0: chunked */
+	struct body		 body;		/* body.c */
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
@@ -433,8 +428,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		http_body_free(rq->reply.body);
 	if (rq->stream != NULL)
 		stream_remove(l->srv->streams, rq->stream);
-	l->srv->body_bytes -= rq->reserved;
-	free(rq->body);
+	body_finish(&l->srv->bodies, &rq->body);
 	free(rq);
 	{
 		/* A kept-alive connection's next request starts its clock. */
@@ -644,17 +638,6 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 		    MSG_DONTWAIT);
 }
 
-/* Take `n` more bytes of body memory, within body_memory. */
-static bool
-body_reserve(struct server *srv, struct request *rq, size_t n)
-{
-	if (srv->body_bytes + n > srv->body_budget)
-		return false;
-	srv->body_bytes += n;
-	rq->reserved += n;
-	return true;
-}
-
 /*
  * The headers-only call: everything is decided here, before the first body
  * byte is read.  A request refused now is answered now, and libmicrohttpd
@@ -711,15 +694,13 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 	memset(&reply, 0, sizeof(reply));
 	if (!srv->h.admit(srv->h.api, &hr, &reply))
 		return send_reply(srv, c, &reply);
-	if (len > srv->body_limit) {
+	if (len > srv->bodies.limit) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "the body is larger than the limit "
-		    "of %zu bytes", srv->body_limit);
+		    "of %zu bytes", srv->bodies.limit);
 		return reject(srv, c, url, 413, "body_too_large", msg);
 	}
-	if (!chunked)
-		rq->declared = (size_t)len;
-	if (!chunked && !body_reserve(srv, rq, (size_t)len)) {
+	if (!chunked && !body_expect(&srv->bodies, &rq->body, (size_t)len)) {
 		enum MHD_Result r;
 		r = reject(srv, c, url, 503, "busy", "too many bodies are "
 		    "arriving at once (body_memory); retry in a second");
@@ -755,38 +736,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (rq->len + n > srv->body_limit)
+		switch (body_append(&srv->bodies, &rq->body, upload_data, n)) {
+		case BODY_OK:
+			break;
+		case BODY_TOO_LARGE:
 			/* Chunked: cut as soon as the limit is passed. */
 			return refuse_mid_body(srv, rq, url, 413,
 			    "body_too_large",
 			    "the body is larger than the limit");
-		if (rq->len + n > rq->cap) {
-			size_t ncap = rq->cap ? rq->cap : 1024;
-			char *nb;
-			/*
-			 * A Content-Length body gets exactly its length (what
-			 * the headers reserved); a chunked one grows by
-			 * doubling, and what it holds is what it reserves.
-			 */
-			while (ncap < rq->len + n)
-				ncap *= 2;
-			if (ncap > srv->body_limit)
-				ncap = srv->body_limit;
-			if (rq->declared > 0)
-				ncap = rq->declared;
-			if (ncap > rq->reserved && !body_reserve(srv, rq,
-			    ncap - rq->reserved))
-				return refuse_mid_body(srv, rq, url, 503,
-				    "busy",
-				    "too many bodies are arriving at once; "
-				    "retry in a second");
-			if ((nb = realloc(rq->body, ncap)) == NULL)
-				return MHD_NO;
-			rq->body = nb;
-			rq->cap = ncap;
+		case BODY_BUSY:
+			return refuse_mid_body(srv, rq, url, 503, "busy",
+			    "too many bodies are arriving at once; retry in a "
+			    "second");
+		case BODY_NO_MEMORY:
+			return MHD_NO;
 		}
-		memcpy(rq->body + rq->len, upload_data, n);
-		rq->len += n;
 		return MHD_YES;
 	}
 	switch (rq->phase) {
@@ -819,8 +783,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	    "Last-Event-ID");
 	hr.gzip_ok = http_accepts_gzip(MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
-	hr.body = rq->body;
-	hr.body_len = rq->len;
+	hr.body = rq->body.bytes;
+	hr.body_len = rq->body.len;
 	hr.conn = c;
 	hr.ctx = rq;
 	memset(&reply, 0, sizeof(reply));
@@ -1027,9 +991,9 @@ server_create(struct event_base *base, const struct config *cf,
 	}
 	srv->base = base;
 	srv->h = *h;
-	srv->body_limit = (size_t)cf->body_limit;
+	srv->bodies.limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
-	srv->body_budget = (size_t)cf->body_memory;
+	srv->bodies.memory = (size_t)cf->body_memory;
 	if (cf->cors_origin != NULL &&
 	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
 		goto nomem;
