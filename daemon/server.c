@@ -17,14 +17,20 @@
  * is decided in the headers-only call (on_headers): the raw path, the
  * header section and its framing (http_strict.c), then, if a body is
  * announced, the route, method, listener, token, media type and encoding
- * (the admit handler: api_admit), body_limit and the body memory budget.  A refusal queued
- * there makes libmicrohttpd read none of the body and close the connection
- * after the answer.  Isolation: MHD's per-IP connection limit, its idle
- * timeout, and our whole-request deadline (deadline_sweep).
+ * (the admit handler, api_admit), body_limit and the body memory budget
+ * (body.c).  A refusal queued there makes libmicrohttpd read none of the
+ * body and close the connection after the answer.  Isolation: MHD's per-IP
+ * connection limit, its idle timeout, and our caps and whole-request
+ * deadline (conn.c).
  *
- * Event streams (GET /v1/events) and their fan-out are stream.c's; this
- * file makes their responses and parks and wakes their connections
- * (struct stream_conn_ops).
+ * The server calls the API only through struct server_handlers (main.c
+ * fills it): never by name.  Event streams (GET /v1/events) and their
+ * fan-out are stream.c's; this file makes their responses and parks and
+ * wakes their connections (struct stream_conn_ops).  TLS credentials are
+ * tls.c's; this file hands GnuTLS the listener's newest (tls_pick).
+ *
+ * Who touches what: the loop thread only.  [I] set before the listeners
+ * start; [L] the loop (libmicrohttpd's callbacks run there too).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,15 +61,15 @@
 #include "tallyd.h"
 
 struct listener {
-	struct server		*srv;
-	struct MHD_Daemon	*mhd;
-	struct event		*ev_io;
-	struct event		*ev_timer;
-	bool			 ingest;	/* takes POSTs */
-	bool			 tls;
-	char			 addr[300];
-	struct conn_pool	 pool;		/* its connections (conn.c) */
-	struct tls_cred		*cred;		/* with tls: the newest */
+	struct server		*srv;		/* [I] */
+	struct MHD_Daemon	*mhd;		/* [I] */
+	struct event		*ev_io;		/* [I] */
+	struct event		*ev_timer;	/* [I] */
+	bool			 ingest;	/* [I] takes POSTs */
+	bool			 tls;		/* [I] */
+	char			 addr[300];	/* [I] */
+	struct conn_pool	 pool;		/* [L] its connections (conn.c) */
+	struct tls_cred		*cred;		/* [L] with tls: the newest */
 };
 
 /*
@@ -88,33 +94,34 @@ struct listener {
 #define STREAM_SNDBUF	(16 * 1024)
 
 struct server {
-	struct event_base	*base;
+	struct event_base	*base;		/* [I] */
 	struct server_handlers	 h;		/* [I] the API's */
 	struct listener		 listeners[2];
-	size_t			 n_listeners;
-	struct body_budget	 bodies;	/* body.c */
-	struct conn_set		*conns;		/* conn.c */
-	unsigned		 in_flight;	/* requests begun, not completed */
-	unsigned		 parked;	/* suspended: waiting for the log,
-						   a long-poll or an idle stream */
-	/* Event streams (stream.c). */
-	struct stream_set	*streams;
-	unsigned		 stall_timeout;	/* seconds */
-	char			*cors_origin;
-	const char		*header_name;	/* server_set_header, or NULL */
-	const char		*(*header_value)(void *);
-	void			*header_arg;
+	size_t			 n_listeners;	/* [I] */
+	struct body_budget	 bodies;	/* [L] body.c */
+	struct conn_set		*conns;		/* [I] conn.c */
+	unsigned		 in_flight;	/* [L] requests begun, not
+						   completed */
+	unsigned		 parked;	/* [L] suspended: waiting for the
+						   log, a long-poll or an idle
+						   stream */
+	struct stream_set	*streams;	/* [I] stream.c */
+	unsigned		 stall_timeout;	/* [I] seconds */
+	char			*cors_origin;	/* [I] */
+	const char		*header_name;	/* [L] server_set_header, or NULL */
+	const char		*(*header_value)(void *);	/* [L] */
+	void			*header_arg;	/* [L] */
 };
 
 enum rq_phase {
 	RQ_READING,	/* headers seen, body arriving */
-	RQ_HANDLING,	/* inside api_handle */
+	RQ_HANDLING,	/* inside the handle handler (api_handle) */
 	RQ_WAITING,	/* suspended until its journal record is durable */
 	RQ_READY,	/* resumed with its reply */
 	RQ_DONE,	/* reply queued */
 };
 
-/* Per-request state, freed in the completion callback. */
+/* Per-request state, freed in the completion callback.  [L] */
 struct request {
 	struct listener		*listener;
 	struct MHD_Connection	*conn;
