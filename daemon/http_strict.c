@@ -6,12 +6,14 @@
  * this one holds no state, so that the HTTP fuzz target (tests/fuzz/
  * fuzz_http.c) runs it under a real libmicrohttpd without the daemon.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <microhttpd.h>
 
-#include "tallyd.h"
+#include "http_strict.h"
+#include "response.h"
 
 bool
 http_strict_path(const char *uri)
@@ -185,4 +187,80 @@ http_strict_page(const char *page, const char **code, const char **message)
 			break;
 	*code = mhd_pages[i].code;
 	*message = mhd_pages[i].message;
+}
+
+/*
+ * What the API reads of a request, as libmicrohttpd parsed it: the
+ * headers of struct http_request and the query (response.h).
+ */
+void
+http_strict_request(void *conn, struct http_request *hr)
+{
+	struct MHD_Connection *c = conn;
+
+	hr->if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_NONE_MATCH);
+	hr->if_modified_since = MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+	hr->authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	hr->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	hr->content_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_ENCODING);
+	hr->last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Last-Event-ID");
+}
+
+const char *
+http_arg(const struct http_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct args_walk {
+	void	(*fn)(void *, const char *, const char *);
+	void	*arg;
+};
+
+static enum MHD_Result
+args_walk(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct args_walk *w = cls;
+
+	(void)kind;
+	w->fn(w->arg, key, value);
+	return MHD_YES;
+}
+
+void
+http_args_each(const struct http_request *rq,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	struct args_walk w = { fn, arg };
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
+	    &w);
+}
+
+int
+http_strict_refusal(char *buf, size_t size, unsigned status, const char *code,
+    const char *message)
+{
+	const char *reason;
+	int body_len, n;
+
+	reason = status == 413 ? "Content Too Large" :
+	    MHD_get_reason_phrase_for(status);
+	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
+	    "\"%s\"}}\n", code, message);
+	n = snprintf(buf, size, "HTTP/1.1 %u %s\r\n"
+	    "Connection: close\r\nContent-Type: application/json; "
+	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
+	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
+	    reason, body_len, code, message);
+	if (n <= 0 || (size_t)n >= size)
+		return -1;
+	return n;
 }

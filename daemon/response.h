@@ -8,11 +8,11 @@
  * by many responses is only ever touched there.
  *
  * Where it is implemented: the chunks in response.c (plain reference-counted
- * bytes, no libmicrohttpd); the bodies and the query arguments in server.c,
- * the one file that sees libmicrohttpd: a struct http_body is an
- * MHD_Response underneath (so a cached body is queued to every reader
- * without a copy), and a struct http_request's conn is its MHD_Connection.
- * Nothing outside server.c may look under either.
+ * bytes, no libmicrohttpd); the bodies in server.c and the query arguments
+ * in http_strict.c, the two files that see libmicrohttpd: a struct
+ * http_body is an MHD_Response underneath (so a cached body is queued to
+ * every reader without a copy), and a struct http_request's conn is its
+ * MHD_Connection.  Nothing else may look under either.
  */
 #ifndef TALLYD_RESPONSE_H
 #define TALLYD_RESPONSE_H

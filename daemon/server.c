@@ -58,6 +58,7 @@
 #include "server.h"
 #include "stream.h"
 #include "tls.h"
+#include "http_strict.h"
 #include "tallyd.h"
 
 struct listener {
@@ -196,38 +197,6 @@ http_body_free(struct http_body *b)
 {
 	if (b != NULL)
 		MHD_destroy_response((struct MHD_Response *)b);
-}
-
-const char *
-http_arg(const struct http_request *rq, const char *name)
-{
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct args_walk {
-	void	(*fn)(void *, const char *, const char *);
-	void	*arg;
-};
-
-static enum MHD_Result
-args_walk(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	struct args_walk *w = cls;
-
-	(void)kind;
-	w->fn(w->arg, key, value);
-	return MHD_YES;
-}
-
-void
-http_args_each(const struct http_request *rq,
-    void (*fn)(void *, const char *, const char *), void *arg)
-{
-	struct args_walk w = { fn, arg };
-
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
-	    &w);
 }
 
 static void
@@ -617,25 +586,16 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 	const union MHD_ConnectionInfo *ci;
 	const struct conn *cn = conn_of(c);
 	bool tls = cn != NULL && ((struct listener *)cn->owner)->tls;
-	const char *reason;
 	char buf[640];
-	int body_len, n;
+	int n;
 
 	ci = MHD_get_connection_info(c, tls ?
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
 	    MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL)
 		return;
-	reason = status == 413 ? "Content Too Large" :
-	    MHD_get_reason_phrase_for(status);
-	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
-	    "\"%s\"}}\n", code, message);
-	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\n"
-	    "Connection: close\r\nContent-Type: application/json; "
-	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
-	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
-	    reason, body_len, code, message);
-	if (n <= 0 || (size_t)n >= sizeof(buf))
+	if ((n = http_strict_refusal(buf, sizeof(buf), status, code,
+	    message)) == -1)
 		return;
 	if (tls)
 		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
@@ -776,18 +736,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.ingest = l->ingest;
 	hr.method = method;
 	hr.path = url;
-	hr.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_IF_NONE_MATCH);
-	hr.if_modified_since = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
-	hr.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	hr.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
-	hr.content_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_ENCODING);
-	hr.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "Last-Event-ID");
+	http_strict_request(c, &hr);
 	hr.gzip_ok = http_accepts_gzip(MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	hr.body = rq->body.bytes;

@@ -428,32 +428,7 @@ const char	*auth_label(const struct token *t);
 #include "server.h"
 
 /* http_strict.c: HTTP that libmicrohttpd accepts and tallyd refuses */
-
-/* What a header section says about the body that follows. */
-struct http_head {
-	unsigned		 content_length;	/* headers of each */
-	unsigned		 transfer_encoding;
-	unsigned		 host;
-	bool			 chunked_only;	/* every TE is exactly chunked */
-	const char		*content_encoding;	/* or NULL */
-};
-
-/* Is the raw request target free of an encoded NUL or slash in its path? */
-bool		 http_strict_path(const char *raw_uri);
-/*
- * Check the header section of conn (an MHD_Connection, in the headers-only
- * call; version as the access handler got it): NULL and head filled, or why
- * it is refused (a static string).  Relies on how libmicrohttpd 0.9.75
- * parses in place: see the comment in http_strict.c.
- */
-const char	*http_strict_head(void *conn, const char *version,
-		    struct http_head *head);
-/*
- * One of libmicrohttpd's own refusal pages (its HTML text, borrowed): the
- * stable error code and the message tallyd answers with instead (static).
- */
-void		 http_strict_page(const char *page, const char **code,
-		    const char **message);
+#include "http_strict.h"
 
 /* api.c: routing and views of the HTTP API v1 */
 struct api;
