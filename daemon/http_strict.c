@@ -3,9 +3,13 @@
  * and how its own refusals read (http_strict_page).
  *
  * This file and server.c are the only ones that include <microhttpd.h>;
- * this one holds no state, so that the HTTP fuzz target (tests/fuzz/
- * fuzz_http.c) runs it under a real libmicrohttpd without the daemon.
+ * this one holds no state but the catch of libmicrohttpd's own refusal
+ * pages (at the end), and links alone, so that the strict-HTTP fuzz target
+ * (tests/fuzz/fuzz_strict.c) runs it under a real libmicrohttpd without
+ * the daemon.
  */
+#include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -263,4 +267,82 @@ http_strict_refusal(char *buf, size_t size, unsigned status, const char *code,
 	if (n <= 0 || (size_t)n >= size)
 		return -1;
 	return n;
+}
+
+/*
+ * libmicrohttpd's own refusals.  Some requests never reach on_request:
+ * libmicrohttpd 0.9.75 answers them itself (transmit_error_response_len in
+ * its connection.c) with a small HTML page -- a Content-Length that is
+ * not a number or too large, an HTTP/1.1 request without Host, a request
+ * line or header section too large for the connection's memory, a
+ * malformed request line or header line, an HTTP version other than 1.0 or
+ * 1.1, malformed chunked encoding, a chunk too large -- and for the
+ * Content-Length and Host cases it even writes the status line and the
+ * headers twice (measured: two "HTTP/1.1 400" in one answer).  It offers no
+ * hook for those answers, but it makes them through its exported
+ * MHD_create_response_from_buffer and MHD_queue_response, which it calls
+ * through its PLT: this executable defines both (every call, ours and
+ * libmicrohttpd's, comes here first), passes everything on to the real
+ * ones (dlsym RTLD_NEXT), and recognises libmicrohttpd's pages by their
+ * text (http_strict_page).  Such a response is not queued: the server's
+ * refusal function (http_strict_on_refusal; server.c writes the JSON
+ * refusal every other error has on the socket, once, and counts it) is
+ * called instead, and MHD_queue_response returns MHD_NO, on which
+ * libmicrohttpd closes the connection.  Until a refusal function is set
+ * (the fuzz target of this file alone), everything passes through.  One
+ * thread runs libmicrohttpd (the loop), so the statics below need no lock.
+ */
+static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
+static const char		*mhd_page_text;
+static http_strict_refuse_fn	 refuse;	/* server.c's */
+
+typedef struct MHD_Response *(*create_fn)(size_t, void *,
+    enum MHD_ResponseMemoryMode);
+typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
+    struct MHD_Response *);
+
+struct MHD_Response *
+MHD_create_response_from_buffer(size_t size, void *buffer,
+    enum MHD_ResponseMemoryMode mode)
+{
+	static create_fn real;
+	struct MHD_Response *r;
+
+	if (real == NULL && (real = (create_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_create_response_from_buffer")) == NULL)
+		return NULL;
+	r = real(size, buffer, mode);
+	if (r != NULL && mode == MHD_RESPMEM_PERSISTENT && size > 19 &&
+	    memcmp(buffer, "<html><head><title>", 19) == 0) {
+		mhd_page_resp = r;
+		mhd_page_text = buffer;
+	}
+	return r;
+}
+
+enum MHD_Result
+MHD_queue_response(struct MHD_Connection *c, unsigned int status,
+    struct MHD_Response *r)
+{
+	static queue_fn real;
+	const char *code, *message;
+	bool page;
+
+	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
+	    "MHD_queue_response")) == NULL)
+		return MHD_NO;
+	/* libmicrohttpd queues its page right after making it. */
+	page = r != NULL && r == mhd_page_resp;
+	mhd_page_resp = NULL;
+	if (!page || refuse == NULL)
+		return real(c, status, r);
+	http_strict_page(mhd_page_text, &code, &message);
+	refuse(c, status, code, message);
+	return MHD_NO;
+}
+
+void
+http_strict_on_refusal(http_strict_refuse_fn fn)
+{
+	refuse = fn;
 }

@@ -1,11 +1,12 @@
 /*
  * http_strict.h - reading a request as libmicrohttpd 0.9.75 parsed it: what
  * it lets through and tallyd refuses, how its own refusals read, and the
- * headers and query the API sees.  Stateless; server.c's companion, and
- * with it the only file that includes <microhttpd.h> (a conn here is an
+ * headers and query the API sees.  server.c's companion, and with it the
+ * only file that includes <microhttpd.h> (a conn here is an
  * MHD_Connection).
  *
- * Threads: any; it keeps no state (server.c calls it on the loop).
+ * Threads: the loop thread only [L] (where libmicrohttpd runs); its one
+ * piece of state is the catch of libmicrohttpd's own refusal pages.
  */
 #ifndef TALLYD_HTTP_STRICT_H
 #define TALLYD_HTTP_STRICT_H
@@ -53,5 +54,14 @@ void		 http_strict_request(void *conn, struct http_request *rq);
  */
 int		 http_strict_refusal(char *buf, size_t size, unsigned status,
 		    const char *code, const char *message);
+/*
+ * libmicrohttpd's own refusals (an HTML page it makes and queues itself)
+ * are not sent: fn(conn, status, code, message) answers them instead, and
+ * libmicrohttpd closes the connection.  Without fn (NULL, the default)
+ * its pages go out as they are.
+ */
+typedef void (*http_strict_refuse_fn)(void *conn, unsigned status,
+    const char *code, const char *message);
+void		 http_strict_on_refusal(http_strict_refuse_fn fn);
 
 #endif

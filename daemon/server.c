@@ -8,8 +8,9 @@
  * locks.  (MHD's internal polling thread without a pool stalls when a
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
- * With http_strict.c (its stateless checks) this is the only file that
- * includes <microhttpd.h>: the API sees complete requests (struct
+ * With http_strict.c (the strict checks, the reads of a parsed request and
+ * the catch of libmicrohttpd's own refusal pages) this is the only file
+ * that includes <microhttpd.h>: the API sees complete requests (struct
  * http_request) and answers with bodies (struct http_body, an MHD_Response
  * underneath).
  *
@@ -33,18 +34,13 @@
  * start; [L] the loop (libmicrohttpd's callbacks run there too).
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <netinet/in.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -477,103 +473,6 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 }
 
 /*
- * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
- * response only before the first body byte or after the last, so the
- * whole answer is written here, on the socket (or the TLS session), in one
- * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
- * response has been sent on it before (at most a 100 Continue).  If the
- * socket cannot take it at once, the client sees the connection close.
- */
-static void	send_refusal(struct MHD_Connection *c, unsigned status,
-		    const char *code, const char *message);
-
-static enum MHD_Result
-refuse_mid_body(struct server *srv, struct request *rq, const char *url,
-    unsigned status, const char *code, const char *message)
-{
-	srv->h.refused(srv->h.api, url, status, code);
-	send_refusal(rq->conn, status, code, message);
-	return MHD_NO;
-}
-
-/*
- * libmicrohttpd's own refusals.  Some requests never reach on_request:
- * libmicrohttpd 0.9.75 answers them itself (transmit_error_response_len in
- * its connection.c) with a small HTML page -- a Content-Length that is
- * not a number or too large, an HTTP/1.1 request without Host, a request
- * line or header section too large for the connection's memory, a
- * malformed request line or header line, an HTTP version other than 1.0 or
- * 1.1, malformed chunked encoding, a chunk too large -- and for the
- * Content-Length and Host cases it even writes the status line and the
- * headers twice (measured: two "HTTP/1.1 400" in one answer).  It offers no
- * hook for those answers, but it makes them through its exported
- * MHD_create_response_from_buffer and MHD_queue_response, which it calls
- * through its PLT: this executable defines both (every call, ours and
- * libmicrohttpd's, comes here first), passes everything on to the real
- * ones (dlsym RTLD_NEXT), and recognises libmicrohttpd's pages by their
- * text.  Such a response is not queued: the JSON refusal every other error
- * has is written on the socket, once, and MHD_queue_response returns MHD_NO,
- * on which libmicrohttpd closes the connection.  One thread runs
- * libmicrohttpd (the loop), so the two statics below need no lock.
- */
-static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
-static const char		*mhd_page_text;
-
-typedef struct MHD_Response *(*create_fn)(size_t, void *,
-    enum MHD_ResponseMemoryMode);
-typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
-    struct MHD_Response *);
-
-struct MHD_Response *
-MHD_create_response_from_buffer(size_t size, void *buffer,
-    enum MHD_ResponseMemoryMode mode)
-{
-	static create_fn real;
-	struct MHD_Response *r;
-
-	if (real == NULL && (real = (create_fn)(uintptr_t)dlsym(RTLD_NEXT,
-	    "MHD_create_response_from_buffer")) == NULL)
-		return NULL;
-	r = real(size, buffer, mode);
-	if (r != NULL && mode == MHD_RESPMEM_PERSISTENT && size > 19 &&
-	    memcmp(buffer, "<html><head><title>", 19) == 0) {
-		mhd_page_resp = r;
-		mhd_page_text = buffer;
-	}
-	return r;
-}
-
-enum MHD_Result
-MHD_queue_response(struct MHD_Connection *c, unsigned int status,
-    struct MHD_Response *r)
-{
-	static queue_fn real;
-	const struct conn *cn;
-	const char *code, *message;
-	bool page;
-
-	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
-	    "MHD_queue_response")) == NULL)
-		return MHD_NO;
-	/* libmicrohttpd queues its page right after making it. */
-	page = r != NULL && r == mhd_page_resp;
-	mhd_page_resp = NULL;
-	if (!page)
-		return real(c, status, r);
-	http_strict_page(mhd_page_text, &code, &message);
-	if (status == MHD_HTTP_URI_TOO_LONG)
-		send_refusal(c, status, "uri_too_long", "the request target is "
-		    "longer than this server takes (about 16 KiB)");
-	else
-		send_refusal(c, status, code, message);
-	if ((cn = conn_of(c)) != NULL) {
-		struct server *srv = ((struct listener *)cn->owner)->srv;
-		srv->h.refused(srv->h.api, "", status, code);
-	}
-	return MHD_NO;
-}
-
-/*
  * A refusal written on the socket (or the TLS session) in one
  * non-blocking send, for a connection that is closed right after: nothing
  * of a response has been sent on it before.  If the socket cannot take it
@@ -603,6 +502,46 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 	else
 		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
+}
+
+/*
+ * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
+ * response only before the first body byte or after the last, so the
+ * whole answer is written here, on the socket (or the TLS session), in one
+ * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
+ * response has been sent on it before (at most a 100 Continue).  If the
+ * socket cannot take it at once, the client sees the connection close.
+ */
+static enum MHD_Result
+refuse_mid_body(struct server *srv, struct request *rq, const char *url,
+    unsigned status, const char *code, const char *message)
+{
+	srv->h.refused(srv->h.api, url, status, code);
+	send_refusal(rq->conn, status, code, message);
+	return MHD_NO;
+}
+
+/*
+ * One of libmicrohttpd's own refusals (http_strict.c catches them): the
+ * JSON refusal every other error has is written on the socket, once,
+ * instead of its page, and counted.
+ */
+static void
+mhd_refused(void *conn, unsigned status, const char *code,
+    const char *message)
+{
+	struct MHD_Connection *c = conn;
+	const struct conn *cn;
+
+	if (status == MHD_HTTP_URI_TOO_LONG)
+		send_refusal(c, status, "uri_too_long", "the request target is "
+		    "longer than this server takes (about 16 KiB)");
+	else
+		send_refusal(c, status, code, message);
+	if ((cn = conn_of(c)) != NULL) {
+		struct server *srv = ((struct listener *)cn->owner)->srv;
+		srv->h.refused(srv->h.api, "", status, code);
+	}
 }
 
 /*
@@ -947,6 +886,7 @@ server_create(struct event_base *base, const struct config *cf,
 	}
 	srv->base = base;
 	srv->h = *h;
+	http_strict_on_refusal(mhd_refused);
 	srv->bodies.limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
 	srv->bodies.memory = (size_t)cf->body_memory;
