@@ -838,14 +838,16 @@ main(int argc, char **argv)
 	}
 
 	tally_diag_init(&diag);
-	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
+	/* The server calls the API only through these. */
+	if ((td.server = server_create(td.base, &td.cf,
+	    &(struct server_handlers){ td.api, api_handle, api_admit,
+	    api_refused, api_error }, &diag)) == NULL) {
 		log_diag(&diag);
 		fatalx("%s: is another program on that address?  Change "
 		    "listen/ingest_listen or --listen", diag.count > 0 ?
 		    diag.msgs[0] : "cannot start the listeners");
 	}
 	tally_diag_finish(&diag);
-	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
 	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
 	    .server = td.server, .core = td.core, .started = time(NULL) };
