@@ -161,11 +161,9 @@ core_destroy(struct core *c)
 }
 
 int
-core_set_log(struct core *c, const struct core_log_ops *ops, void *log)
+core_set_protocol(struct core *c, const struct core_protocol *proto,
+    const struct core_log_ops *ops, void *log)
 {
-	/* The log says which protocol: it either takes rounds or orders. */
-	const struct core_protocol *proto = ops->publish != NULL ?
-	    &core_cluster_protocol : &core_local_protocol;
 	void *st;
 
 	if (c->proto != NULL || (st = proto->create(c->election)) == NULL)

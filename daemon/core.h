@@ -118,11 +118,14 @@ struct core	*core_create(struct tally_election *e, const char *path,
 		    struct tally_diag *diag);
 void		 core_destroy(struct core *c);
 /*
- * The log behind c, once, before anything is submitted: it chooses the
- * commit protocol (append: core_local.c; publish: core_cluster.c).  -1 when
- * a log is set already or without memory.
+ * The log behind c, once, before anything is submitted; it chooses the
+ * commit protocol: a journal (append) the group commit of core_local.c, the
+ * cluster's stream (publish) core_cluster.c.  -1 when a log is set already
+ * or without memory.
  */
-int		 core_set_log(struct core *c, const struct core_log_ops *ops,
+int		 core_set_journal(struct core *c, const struct core_log_ops *ops,
+		    void *log);
+int		 core_set_cluster(struct core *c, const struct core_log_ops *ops,
 		    void *log);
 /*
  * The journal's completion (a journal_done_cb; arg: the core); only on a

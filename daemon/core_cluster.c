@@ -132,6 +132,12 @@ const struct core_protocol core_cluster_protocol = {
 	"cluster", cc_create, cc_destroy, publish_round, cc_owes, cc_abandon,
 };
 
+int
+core_set_cluster(struct core *c, const struct core_log_ops *ops, void *log)
+{
+	return core_set_protocol(c, &core_cluster_protocol, ops, log);
+}
+
 static void
 inflight_remove(struct core *c, struct pending *p)
 {

@@ -11,7 +11,7 @@
  * protocol (core_local.c: the round in the journal; core_cluster.c: the
  * records published and their acknowledgements), reached through one
  * `struct core_protocol`.  Exactly one protocol is in force, chosen by
- * core_set_log from the log it is given, and a log callback of one protocol
+ * core_set_journal or core_set_cluster (the log main.c has), and a log callback of one protocol
  * refuses to run on a core of the other (core_local_of, core_cluster_of):
  * the cluster lot crash came from a path written for one protocol being run
  * by the other.
@@ -76,6 +76,15 @@ struct core_protocol {
 extern const struct core_protocol core_local_protocol;	/* core_local.c */
 extern const struct core_protocol core_cluster_protocol; /* core_cluster.c */
 
+/*
+ * The protocol and the log behind c, once, before anything is submitted
+ * (core_set_journal and core_set_cluster, in the protocols' own files, so
+ * that core.c names neither).  -1 when one is set already or without
+ * memory.
+ */
+int	core_set_protocol(struct core *c, const struct core_protocol *proto,
+	    const struct core_log_ops *ops, void *log);
+
 struct subscriber {
 	core_publish_fn		 fn;
 	void			*arg;
@@ -105,7 +114,7 @@ struct core {
 
 	const struct core_log_ops *log_ops;	/* borrowed */
 	void			*log;
-	const struct core_protocol *proto;	/* NULL until core_set_log */
+	const struct core_protocol *proto;	/* NULL until core_set_journal/_cluster */
 	void			*proto_state;	/* proto's own, owned */
 	struct pending		*queue;
 	struct pending	       **queue_tail;

@@ -95,6 +95,12 @@ const struct core_protocol core_local_protocol = {
 	local_abandon,
 };
 
+int
+core_set_journal(struct core *c, const struct core_log_ops *ops, void *log)
+{
+	return core_set_protocol(c, &core_local_protocol, ops, log);
+}
+
 /* Tell the subscribers what version v changed. */
 static void
 local_publish(struct core *c, const struct pending *p, bool wide)

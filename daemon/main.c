@@ -813,7 +813,7 @@ main(int argc, char **argv)
 	td.snaps.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
 	if (td.cluster != NULL) {
-		if (core_set_log(td.core, &cluster_log_ops, td.cluster) == -1)
+		if (core_set_cluster(td.core, &cluster_log_ops, td.cluster) == -1)
 			fatalx("out of memory");
 		if (cluster_start(td.cluster, td.base, td.core,
 		    core_state(td.core)->version) == -1)
@@ -833,7 +833,7 @@ main(int argc, char **argv)
 		if (journal_start(td.journal, td.base, core_log_done,
 		    td.core) == -1)
 			fatalx("cannot start the journal writer");
-		if (core_set_log(td.core, &journal_log, td.journal) == -1)
+		if (core_set_journal(td.core, &journal_log, td.journal) == -1)
 			fatalx("out of memory");
 	}
 
