@@ -32,8 +32,8 @@ struct views {
 	const char		*cors_origin;	/* [I] borrowed, or NULL */
 	long			 max_age;	/* [L] Cache-Control max-age */
 	struct view		 singles[VIEW_SINGLES];	/* [L] */
-	struct view		*per_province[3];	/* [L] detail, explain,
-							   history */
+	struct view		*per_province[4];	/* [L] detail, explain,
+							   history, history.csv */
 	struct view		*per_coalition;	/* [L] */
 	size_t			 n_provinces;	/* [L] the views' sizes */
 	size_t			 n_coalitions;	/* [L] */
@@ -70,7 +70,7 @@ views_free(struct views *vs)
 
 	for (i = 0; i < VIEW_SINGLES; i++)
 		view_clear(&vs->singles[i]);
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < 4; k++) {
 		for (i = 0; vs->per_province[k] != NULL &&
 		    i < vs->n_provinces; i++)
 			view_clear(&vs->per_province[k][i]);
@@ -93,7 +93,7 @@ views_resize(struct views *vs)
 	views_free(vs);
 	vs->n_provinces = e->n_provinces;
 	vs->n_coalitions = e->n_coalitions;
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 		if ((vs->per_province[k] = calloc(e->n_provinces ?
 		    e->n_provinces : 1, sizeof(struct view))) == NULL)
 			return -1;
@@ -191,6 +191,7 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 		return *core_stamp(vs->core, index);
 	case VIEW_PROVINCE:
 	case VIEW_HISTORY:
+	case VIEW_HISTORY_CSV:
 		return *core_stamp(vs->core, index);
 	default:
 		return *core_stamp(vs->core, SIZE_MAX);
@@ -258,6 +259,36 @@ fail:
 	return -1;
 }
 
+/*
+ * The flat file (tally_render_results_csv): each row's version and time are
+ * its province's stamp, which restarts and snapshots keep (the state's own
+ * `changed` is the snapshot's version after a restart).
+ */
+char *
+views_results(struct views *vs, bool csv, uint64_t since, const char **ctype)
+{
+	const struct tally_election *e = core_election(vs->core);
+	struct tally_row_stamp *st;
+	char *bytes;
+	size_t p;
+
+	*ctype = csv ? "text/csv; charset=utf-8; header=present" :
+	    "application/jsonl; charset=utf-8";
+	if ((st = calloc(e->n_provinces ? e->n_provinces : 1,
+	    sizeof(*st))) == NULL)
+		return NULL;
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct core_stamp *cs = core_stamp(vs->core, p);
+		st[p].version = cs->version;
+		time_rfc3339(cs->at, st[p].at, sizeof(st[p].at));
+	}
+	bytes = csv ? tally_render_results_csv(core_state(vs->core), st,
+	    since) : tally_render_results_jsonl(core_state(vs->core), st,
+	    since);
+	free(st);
+	return bytes;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct views *vs, enum view_id id, size_t index, const char **ctype)
@@ -316,6 +347,13 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_COALITION:
 		j = tally_render_coalition(s, index);
 		break;
+	case VIEW_RESULTS_CSV:
+	case VIEW_RESULTS_JSONL:
+		return views_results(vs, id == VIEW_RESULTS_CSV, 0, ctype);
+	case VIEW_HISTORY_CSV:
+		*ctype = "text/csv; charset=utf-8; header=present";
+		return tally_render_history_csv(s, index, vs->loader,
+		    vs->loader_ctx);
 	}
 	if (j == NULL)
 		return NULL;
@@ -383,6 +421,8 @@ view_slot(struct views *vs, enum view_id id, size_t index)
 		return &vs->per_province[2][index];
 	case VIEW_COALITION:
 		return &vs->per_coalition[index];
+	case VIEW_HISTORY_CSV:
+		return &vs->per_province[3][index];
 	default:
 		return &vs->singles[id];
 	}

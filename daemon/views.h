@@ -34,8 +34,11 @@ struct views;
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
 	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
-	VIEW_PAGE, VIEW_LEADERBOARD_SVG, VIEW_SINGLES,
+	VIEW_PAGE, VIEW_LEADERBOARD_SVG,
+	VIEW_RESULTS_CSV, VIEW_RESULTS_JSONL,	/* the flat file (newsroom) */
+	VIEW_SINGLES,
 	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
+	VIEW_HISTORY_CSV,
 };
 
 /* One view as rendered for one stamp.  [L], owned by the cache. */
@@ -101,6 +104,12 @@ struct core_stamp views_stamp(struct views *vs, enum view_id id, size_t index);
  * NULL without memory.  Borrowed: valid until the next call that renders.
  */
 struct view	*views_current(struct views *vs, enum view_id id, size_t index);
+/*
+ * The flat file as CSV (csv) or JSON lines, only the provinces changed
+ * after `since`: new bytes (NULL without memory) and their content type.
+ */
+char		*views_results(struct views *vs, bool csv, uint64_t since,
+		    const char **ctype);
 /* v's gzip body, made when first asked for; NULL without memory. */
 struct http_body *views_gzip(struct views *vs, struct view *v, time_t at);
 /*

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""What a results desk asks of tallyd (issue 28), through the real HTTP API:
+the flat file (/v1/results.csv, /v1/results.jsonl, ?since=VERSION), a
+province's history as CSV, the comparison with a previous election, the
+expected vote, and the map.  Real elections, replayed province by province in
+a random order with corrections, against the leaderboard and the official
+figures.
+"""
+import csv
+import io
+import json
+import os
+import random
+
+from harness import ELECTIONS, CheckedDaemonTest, main, seed
+
+TOKEN = "ingest-token-for-the-tests-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+
+
+def load(ds, name):
+    with open(os.path.join(ELECTIONS, ds, name)) as f:
+        return json.load(f)
+
+
+def rows_csv(body):
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+
+
+def rows_jsonl(body):
+    return [json.loads(line) for line in body.decode("utf-8").splitlines()]
+
+
+def corrupted(entry, rng):
+    """A first count that a correction will replace: some votes moved."""
+    bad = json.loads(json.dumps(entry))
+    bad["revision"] = 1
+    bad["status"] = "partial"
+    for k in bad["votes"]:
+        bad["votes"][k] = max(0, bad["votes"][k] - rng.randrange(0, 500))
+    return bad
+
+
+class Newsroom(CheckedDaemonTest):
+    def start(self, definition, **kw):
+        return self.daemon(args=["--election", definition],
+                           env={"TALLYD_INGEST_TOKEN": TOKEN}, **kw)
+
+    def post(self, d, entry):
+        body = dict(entry)
+        pid = body.pop("province")
+        r = d.request("POST", "/v1/provinces/%s/results" % pid, body=body,
+                      headers=AUTH)
+        self.assertIn(r.status, (200, 201), r.body)
+        return r.json()
+
+    def replay(self, d, ds, rng, until=None):
+        """Every province of ds in a random order, each first as a partial
+        count (revision 1) and, for most, corrected to the official final
+        count (revision 2), the corrections interleaved with other
+        provinces.  Returns the entries posted, in order."""
+        entries = load(ds, "results.json")["results"]
+        rng.shuffle(entries)
+        later = []
+        posted = []
+        for e in entries[:until]:
+            self.post(d, corrupted(e, rng))
+            posted.append(e["province"])
+            fixed = dict(e, revision=2)
+            later.append(fixed)
+            if rng.random() < 0.5:
+                self.post(d, later.pop(rng.randrange(len(later))))
+        for e in later:
+            self.post(d, e)
+        return posted
+
+    # --- 1. the flat file -------------------------------------------------
+
+    def test_flat_file_totals_equal_the_leaderboard(self):
+        s = seed("flat")
+        for ds in ("es-2016-06", "es-2019-04", "no-2021", "pl-2019",
+                   "cz-2017"):
+            with self.subTest(ds=ds):
+                rng = random.Random("%s-%s" % (s, ds))
+                d = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+                self.replay(d, ds, rng)
+                lb = d.get("/v1/leaderboard").json()
+                r = d.get("/v1/results.csv")
+                self.assertEqual(r.status, 200)
+                self.assertTrue(r.header("Content-Type").startswith(
+                    "text/csv"))
+                rows = rows_csv(r.body)
+                votes, seats = {}, {}
+                for row in rows:
+                    c = row["coalition"]
+                    votes[c] = votes.get(c, 0) + int(row["votes"])
+                    seats[c] = seats.get(c, 0) + int(row["seats"]) + \
+                        int(row["levelling_seats"])
+                    self.assertEqual(row["contest"], lb["election"]["id"])
+                    # Every province is final and official: certain.
+                    self.assertEqual(row["certain"], "true", row)
+                    self.assertEqual(row["seats_min"], row["seats"])
+                    self.assertEqual(row["seats_max"], row["seats"])
+                    self.assertEqual(row["revision"], "2")
+                    # The share is exact: 100 * votes / valid, half up.
+                    v, t = int(row["votes"]), int(row["valid"])
+                    q = (v * 2000000 + t) // (2 * t)
+                    self.assertEqual(row["share"], "%d.%04d" % divmod(q,
+                                     10000))
+                for c in lb["coalitions"]:
+                    self.assertEqual(votes.get(c["id"], 0), c["votes"], c)
+                    self.assertEqual(seats.get(c["id"], 0), c["seats"], c)
+                self.assertEqual(sum(votes.values()),
+                                 lb["votes"]["valid"] - lb["votes"]["blank"])
+                # The JSON lines hold the same rows, typed.
+                j = d.get("/v1/results.jsonl")
+                self.assertEqual(j.status, 200)
+                self.assertTrue(j.header("Content-Type").startswith(
+                    "application/jsonl"))
+                jrows = rows_jsonl(j.body)
+                self.assertEqual(len(jrows), len(rows))
+                for a, b in zip(rows, jrows):
+                    self.assertEqual({k: str(v).lower() if isinstance(v, bool)
+                                      else ("%.4f" % v if k == "share"
+                                            else str(v))
+                                      for k, v in b.items()}, a)
+                self.check_daemon_log(d)
+
+    def test_since_gives_the_rows_of_provinces_changed_after(self):
+        rng = random.Random(seed("since"))
+        ds = "es-2019-04"
+        d = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+        entries = load(ds, "results.json")["results"]
+        rng.shuffle(entries)
+        first, second = entries[:20], entries[20:]
+        for e in first:
+            self.post(d, e)
+        v = d.get("/v1/leaderboard").json()["version"]
+        for e in second:
+            self.post(d, e)
+        # A correction to a province of the first half moves it too.
+        fixed = dict(first[0], revision=2)
+        self.post(d, fixed)
+        r = d.get("/v1/results.csv?since=%d" % v)
+        self.assertEqual(r.status, 200)
+        rows = rows_csv(r.body)
+        got = {row["province"] for row in rows}
+        self.assertEqual(got, {e["province"] for e in second} |
+                         {first[0]["province"]})
+        self.assertTrue(all(int(row["version"]) > v for row in rows))
+        # since=0 is the whole file, byte for byte.
+        whole = d.get("/v1/results.csv")
+        self.assertEqual(d.get("/v1/results.csv?since=0").body, whole.body)
+        # The newest version: nothing changed after it, only the header.
+        last = d.get("/v1/leaderboard").json()["version"]
+        r = d.get("/v1/results.jsonl?since=%d" % last)
+        self.assertEqual((r.status, r.body), (200, b""))
+        # A conditional GET of a delta.
+        r = d.get("/v1/results.csv?since=%d" % v)
+        r2 = d.get("/v1/results.csv?since=%d" % v,
+                   headers={"If-None-Match": r.header("ETag")})
+        self.assertEqual(r2.status, 304)
+        for q in ("since=", "since=-1", "since=1.5", "since=abc",
+                  "since=99999999999999999999999", "since=1&since=2",
+                  "sinse=3", "since"):
+            with self.subTest(q=q):
+                self.assertError(d.get("/v1/results.csv?" + q), 400,
+                                 "bad_query")
+                self.assertError(d.get("/v1/results.jsonl?" + q), 400,
+                                 "bad_query")
+
+    def test_history_csv_and_restart_keep_the_bytes(self):
+        rng = random.Random(seed("history"))
+        ds = "es-2019-04"
+        d = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+        self.replay(d, ds, rng, until=10)
+        pid = d.get("/v1/results.csv").body and \
+            rows_csv(d.get("/v1/results.csv").body)[0]["province"]
+        h = d.get("/v1/provinces/%s/history.csv" % pid)
+        self.assertEqual(h.status, 200)
+        rows = rows_csv(h.body)
+        revs = sorted({int(r["revision"]) for r in rows})
+        self.assertEqual(revs, [1, 2])
+        js = d.get("/v1/provinces/%s/history" % pid).json()
+        for rev in js["revisions"]:
+            mine = {r["list"]: r for r in rows
+                    if int(r["revision"]) == rev["revision"]}
+            for lid, n in rev["votes"].items():
+                self.assertEqual(int(mine[lid]["votes"]), n)
+            for lid, dv in rev["changed"].items():
+                self.assertEqual(int(mine[lid]["votes_change"]), dv)
+            for lid, ds_ in rev["seats_moved"].items():
+                self.assertEqual(int(mine[lid]["seats_change"]), ds_)
+        self.assertError(d.get("/v1/provinces/nowhere/history.csv"), 404,
+                         "unknown_province")
+        # The same bytes and tags after a restart (views are a function of
+        # the definition and the log).
+        paths = ["/v1/results.csv", "/v1/results.jsonl",
+                 "/v1/results.csv?since=3",
+                 "/v1/provinces/%s/history.csv" % pid]
+        before = {p: d.get(p) for p in paths}
+        d.stop()
+        d.start()
+        for p in paths:
+            r = d.get(p)
+            self.assertEqual(r.body, before[p].body, p)
+            self.assertEqual(r.header("ETag"), before[p].header("ETag"), p)
+
+
+if __name__ == "__main__":
+    main()
