@@ -23,6 +23,7 @@
 
 #include "tallyd.h"
 #include "cors.h"
+#include "log.h"
 #include "reply.h"
 #include "views.h"
 
@@ -47,6 +48,10 @@ struct views {
 	size_t			 n_versions;	/* [I] keep_versions */
 	uint64_t		 first_kept;	/* [L] the first version recorded */
 	bool			 any_kept;	/* [L] */
+	/* The previous election, for the change members (tally/compare.h),
+	 * loaded with the definition in force; NULL: none named. */
+	struct tally_previous	*previous;	/* [L] owned */
+	struct tally_diag	*diag;		/* [L] borrowed while creating */
 };
 
 static void	version_record(struct views *vs, enum view_id id,
@@ -83,6 +88,35 @@ views_free(struct views *vs)
 	vs->per_coalition = NULL;
 }
 
+/*
+ * The previous election the definition in force names, tallied once: the
+ * change members of the views are a function of it and of the state.  At
+ * start a bad one refuses the start (diag); at a definition swap it is
+ * logged and the views go without the comparison (the definition was
+ * taken already).
+ */
+static int
+previous_load(struct views *vs, const struct tally_election *e)
+{
+	struct tally_diag local;
+	bool none;
+	size_t i;
+
+	tally_previous_destroy(vs->previous);
+	tally_diag_init(&local);
+	vs->previous = tally_previous_load(e, &none, vs->diag ? vs->diag :
+	    &local);
+	if (vs->previous == NULL && !none && vs->diag != NULL) {
+		tally_diag_finish(&local);
+		return -1;
+	}
+	for (i = 0; i < local.count; i++)
+		log_warnx("previous election: %s (no comparison)",
+		    local.msgs[i]);
+	tally_diag_finish(&local);
+	return 0;
+}
+
 /* Views sized for the election in force.  0 or -1. */
 int
 views_resize(struct views *vs)
@@ -91,6 +125,8 @@ views_resize(struct views *vs)
 	size_t k;
 
 	views_free(vs);
+	if (previous_load(vs, e) == -1)
+		return -1;
 	vs->n_provinces = e->n_provinces;
 	vs->n_coalitions = e->n_coalitions;
 	for (k = 0; k < 4; k++)
@@ -289,6 +325,33 @@ views_results(struct views *vs, bool csv, uint64_t since, const char **ctype)
 	return bytes;
 }
 
+/*
+ * The leaderboard's text (taken) with a last member "change": j (taken)
+ * written before its closing brace.  New, or NULL without memory.
+ */
+static char *
+with_change(char *text, json_t *j)
+{
+	size_t n = strlen(text), m;
+	char *cj, *out = NULL;
+
+	if (j == NULL || n == 0 || text[n - 1] != '}' ||
+	    (cj = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL)
+		goto done;
+	m = strlen(cj);
+	if ((out = malloc(n + m + 16)) != NULL) {
+		memcpy(out, text, n - 1);
+		memcpy(out + n - 1, ",\"change\":", 10);
+		memcpy(out + n + 9, cj, m);
+		memcpy(out + n + 9 + m, "}", 2);
+	}
+	free(cj);
+done:
+	json_decref(j);
+	free(text);
+	return out;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct views *vs, enum view_id id, size_t index, const char **ctype)
@@ -304,8 +367,12 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		break;
 	case VIEW_LEADERBOARD:
 		/* The hottest view: written directly, not through jansson. */
-		return reply_with_newline(tally_render_leaderboard_text(s,
-		    s->updated_at[0] ? s->updated_at : NULL));
+		bytes = tally_render_leaderboard_text(s, s->updated_at[0] ?
+		    s->updated_at : NULL);
+		if (bytes != NULL && vs->previous != NULL)
+			bytes = with_change(bytes, tally_compare_national(
+			    vs->previous, s));
+		return reply_with_newline(bytes);
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_leaderboard_csv(s);
@@ -340,12 +407,18 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
+		if (j != NULL && vs->previous != NULL)
+			json_object_set_new(j, "change", tally_compare_province(
+			    vs->previous, s, index));
 		break;
 	case VIEW_HISTORY:
 		j = tally_render_history(s, index, vs->loader, vs->loader_ctx);
 		break;
 	case VIEW_COALITION:
 		j = tally_render_coalition(s, index);
+		if (j != NULL && vs->previous != NULL)
+			json_object_set_new(j, "change", tally_compare_coalition(
+			    vs->previous, s, index));
 		break;
 	case VIEW_RESULTS_CSV:
 	case VIEW_RESULTS_JSONL:
@@ -596,7 +669,7 @@ views_versions_clear(struct views *vs)
 
 struct views *
 views_create(struct core *core, const struct config *cf,
-    const char *cors_origin)
+    const char *cors_origin, struct tally_diag *diag)
 {
 	struct views *vs;
 
@@ -606,11 +679,13 @@ views_create(struct core *core, const struct config *cf,
 	vs->cors_origin = cors_origin;
 	vs->max_age = cf->max_age;
 	vs->n_versions = (size_t)cf->keep_versions;
+	vs->diag = diag;
 	if (views_resize(vs) == -1 || (vs->versions = calloc(vs->n_versions,
 	    sizeof(*vs->versions))) == NULL) {
 		views_destroy(vs);
 		return NULL;
 	}
+	vs->diag = NULL;
 	return vs;
 }
 
@@ -622,6 +697,7 @@ views_destroy(struct views *vs)
 	if (vs == NULL)
 		return;
 	views_free(vs);
+	tally_previous_destroy(vs->previous);
 	if (vs->zs_ready)
 		deflateEnd(&vs->zs);
 	for (i = 0; vs->versions != NULL && i < vs->n_versions; i++) {

@@ -84,10 +84,11 @@ struct views_counters {
 /*
  * A cache for core's election (core borrowed; cors_origin borrowed, may be
  * NULL, kept for the cache's life), keeping cf->keep_versions versions.
- * NULL without memory.
+ * NULL without memory, or with diag when the previous election the
+ * definition names cannot be loaded (tally/compare.h).
  */
 struct views	*views_create(struct core *core, const struct config *cf,
-		    const char *cors_origin);
+		    const char *cors_origin, struct tally_diag *diag);
 void		 views_destroy(struct views *vs);
 /* Drop every view and size the cache for the election in force.  0 or -1. */
 int		 views_resize(struct views *vs);

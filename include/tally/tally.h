@@ -16,5 +16,6 @@
 #include <tally/state.h>
 #include <tally/render.h>
 #include <tally/majority.h>
+#include <tally/compare.h>
 
 #endif

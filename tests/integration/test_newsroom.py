@@ -11,8 +11,14 @@ import io
 import json
 import os
 import random
+import shutil
+import tempfile
 
-from harness import ELECTIONS, CheckedDaemonTest, main, seed
+from harness import (ELECTIONS, SOURCE_ROOT, CheckedDaemonTest, free_port,
+                     main, run_tallyd, seed)
+
+NEWSROOM = os.path.join(SOURCE_ROOT, "tests", "data", "newsroom")
+ES_COMPARE = os.path.join(NEWSROOM, "es-2019-04-vs-2016-06.json")
 
 TOKEN = "ingest-token-for-the-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -205,6 +211,106 @@ class Newsroom(CheckedDaemonTest):
             r = d.get(p)
             self.assertEqual(r.body, before[p].body, p)
             self.assertEqual(r.header("ETag"), before[p].header("ETag"), p)
+
+    # --- 2. the comparison with the previous election ----------------------
+
+    def test_spain_2019_against_2016_seat_changes_are_the_official_ones(self):
+        rng = random.Random(seed("compare"))
+        with open(ES_COMPARE) as f:
+            definition = json.load(f)
+        lineage = {c["id"]: c.get("predecessors", [])
+                   for c in definition["coalitions"]}
+        now = load("es-2019-04", "expected.json")["national"]
+        before = load("es-2016-06", "expected.json")["national"]
+        d = self.start(ES_COMPARE)
+        self.replay(d, "es-2019-04", rng)
+        lb = d.get("/v1/leaderboard").json()
+        ch = lb["change"]
+        self.assertEqual(ch["previous"]["id"], "es-2016-06")
+        got = {c["id"]: c for c in ch["coalitions"]}
+        for cid, preds in lineage.items():
+            official = now.get(cid, 0) - sum(before.get(p, 0) for p in preds)
+            self.assertEqual(got[cid]["seats"], official, cid)
+            self.assertEqual(got[cid]["seats_before"],
+                             sum(before.get(p, 0) for p in preds), cid)
+        # As reported on the night: PSOE 85 -> 123, PP 137 -> 66, Cs 32 ->
+        # 57, Vox 0 -> 24, Unidas Podemos with its confluences 71 -> 42.
+        self.assertEqual(got["000096"]["seats"], 38)
+        self.assertEqual(got["000083"]["seats"], -71)
+        self.assertEqual(got["000022"]["seats"], 25)
+        self.assertEqual(got["000117"]["seats"], 24)
+        self.assertEqual(sum(got[c]["seats"] for c in
+                             ("000077", "000032", "000075")), 42 - 71)
+        # Vote shares in percentage points, exact: 100 (a/b - c/d), half
+        # away from zero, 2 places.
+        prev_valid = sum(sum(e["votes"].values()) + e.get("blank", 0)
+                         for e in load("es-2016-06", "results.json")
+                         ["results"])
+        for c in lb["coalitions"]:
+            a, b = c["votes"], lb["votes"]["valid"]
+            cc, dd = got[c["id"]]["votes_before"], prev_valid
+            num = (a * dd - cc * b) * 10000
+            q = (2 * abs(num) + b * dd) // (2 * b * dd)
+            want = "%s%d.%02d" % ("-" if num < 0 and q else "", q // 100,
+                                  q % 100)
+            self.assertEqual(got[c["id"]]["share_change"], want, c["id"])
+        # Flipped provinces: the first place changed hands along the
+        # lineage (Madrid: PP in 2016, PSOE in 2019).
+        self.assertIn("28", ch["flipped"])
+        m = d.get("/v1/provinces/28").json()["change"]
+        self.assertEqual((m["first_place_before"], m["first_place_now"],
+                          m["flipped"]), ("000083", "000096", True))
+        prov_seats = {}
+        for p in definition["provinces"]:
+            pc = d.get("/v1/provinces/" + p["id"]).json()["change"]
+            self.assertEqual(pc["flipped"], p["id"] in ch["flipped"])
+            for row in pc["coalitions"]:
+                prov_seats[row["id"]] = prov_seats.get(row["id"], 0) + \
+                    row["seats"]
+        # The provinces' changes add up to the national ones.
+        for cid, row in got.items():
+            self.assertEqual(prov_seats.get(cid, 0), row["seats"], cid)
+        co = d.get("/v1/coalitions/000077").json()["change"]
+        self.assertEqual(co["predecessors"], ["000059", "000055"])
+        self.assertEqual((co["seats_before"], co["seats"]), (54, -21))
+        self.assertEqual(sum(r["seats"] for r in co["provinces"]), -21)
+        # The same bytes after a restart.
+        paths = ["/v1/leaderboard", "/v1/provinces/28", "/v1/coalitions/000077"]
+        kept = {p: d.get(p) for p in paths}
+        d.stop()
+        d.start()
+        for p in paths:
+            r = d.get(p)
+            self.assertEqual((r.body, r.header("ETag")),
+                             (kept[p].body, kept[p].header("ETag")), p)
+
+    def test_a_wrong_lineage_refuses_the_start(self):
+        tmp = tempfile.mkdtemp(prefix="tallyd-newsroom-")
+        self.addCleanup(shutil.rmtree, tmp)
+        with open(ES_COMPARE) as f:
+            definition = json.load(f)
+        definition["previous"] = {
+            "definition": os.path.join(ELECTIONS, "es-2016-06",
+                                       "election.json"),
+            "results": os.path.join(ELECTIONS, "es-2016-06", "results.json")}
+        cases = {
+            "unknown": ("000096", ["999999"], "no coalition \"999999\""),
+            "twice": ("000083", ["000077"], "already the predecessor"),
+        }
+        for name, (cid, preds, msg) in cases.items():
+            with self.subTest(name=name):
+                bad = json.loads(json.dumps(definition))
+                for c in bad["coalitions"]:
+                    if c["id"] == cid:
+                        c["predecessors"] = preds
+                path = os.path.join(tmp, name + ".json")
+                with open(path, "w") as f:
+                    json.dump(bad, f)
+                r = run_tallyd(["-d", "--listen", "127.0.0.1:%d" %
+                                free_port(), "--data-dir",
+                                os.path.join(tmp, name), "--election", path])
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(msg, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
