@@ -326,25 +326,22 @@ views_results(struct views *vs, bool csv, uint64_t since, const char **ctype)
 }
 
 /*
- * The leaderboard's text (taken) with a last member "change": j (taken)
- * written before its closing brace.  New, or NULL without memory.
+ * The leaderboard's text (taken) with a last member key: j (taken) written
+ * before its closing brace.  New, or NULL without memory.
  */
 static char *
-with_change(char *text, json_t *j)
+with_member(char *text, const char *key, json_t *j)
 {
-	size_t n = strlen(text), m;
+	size_t n = strlen(text), m, k = strlen(key);
 	char *cj, *out = NULL;
 
 	if (j == NULL || n == 0 || text[n - 1] != '}' ||
 	    (cj = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL)
 		goto done;
 	m = strlen(cj);
-	if ((out = malloc(n + m + 16)) != NULL) {
-		memcpy(out, text, n - 1);
-		memcpy(out + n - 1, ",\"change\":", 10);
-		memcpy(out + n + 9, cj, m);
-		memcpy(out + n + 9 + m, "}", 2);
-	}
+	if ((out = malloc(n + k + m + 8)) != NULL)
+		snprintf(out, n + k + m + 8, "%.*s,\"%s\":%s}", (int)(n - 1),
+		    text, key, cj);
 	free(cj);
 done:
 	json_decref(j);
@@ -370,8 +367,11 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		bytes = tally_render_leaderboard_text(s, s->updated_at[0] ?
 		    s->updated_at : NULL);
 		if (bytes != NULL && vs->previous != NULL)
-			bytes = with_change(bytes, tally_compare_national(
-			    vs->previous, s));
+			bytes = with_member(bytes, "change",
+			    tally_compare_national(vs->previous, s));
+		/* The expected vote: an estimate, in a member of its own. */
+		if (bytes != NULL && (j = tally_expected_national(s)) != NULL)
+			bytes = with_member(bytes, "expected", j);
 		return reply_with_newline(bytes);
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
@@ -410,6 +410,10 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		if (j != NULL && vs->previous != NULL)
 			json_object_set_new(j, "change", tally_compare_province(
 			    vs->previous, s, index));
+		if (j != NULL && core_election(vs->core)->provinces[index].
+		    has_expected)
+			json_object_set_new(j, "expected",
+			    tally_expected_province(s, index));
 		break;
 	case VIEW_HISTORY:
 		j = tally_render_history(s, index, vs->loader, vs->loader_ctx);

@@ -738,7 +738,8 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 {
 	static const char *const keys[] = { "id", "name", "seats",
 	    "allocation", "levelling_seats", "registered",
-	    "station_ballots_max", "names", "expected_ballots", "tile", NULL };
+	    "station_ballots_max", "names", "expected_ballots",
+	    "expected_turnout", "tile", NULL };
 	json_t *v;
 	char p[256];
 
@@ -789,6 +790,28 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 		pv->station_ballots_max = station_max;
 	pv->has_expected = get_count(l, obj, ptr, "expected_ballots",
 	    &pv->expected_ballots);
+	if ((v = json_object_get(obj, "expected_turnout")) != NULL) {
+		/* Percent of the registered electorate, exactly (floor). */
+		struct tally_frac t, hundred = { 100, 1 };
+		tally_ptr_key(p, sizeof(p), ptr, "expected_turnout");
+		if (get_decimal(l, v, p, &t) == 0) {
+			if (t.num == 0 || tally_frac_cmp(t, hundred) > 0)
+				lerr(l, p, "must be greater than 0 and at most "
+				    "100");
+			else if (pv->has_expected)
+				lerr(l, p, "give expected_ballots or "
+				    "expected_turnout, not both");
+			else if (!pv->has_registered)
+				lerr(l, p, "needs \"registered\" (the "
+				    "turnout is a percent of it)");
+			else {
+				pv->has_expected = true;
+				pv->expected_ballots = (uint64_t)(
+				    (unsigned __int128)pv->registered * t.num /
+				    ((unsigned __int128)t.den * 100));
+			}
+		}
+	}
 	if ((v = json_object_get(obj, "tile")) != NULL) {
 		/* [column, row] of the tile map, each 0 to 99. */
 		tally_ptr_key(p, sizeof(p), ptr, "tile");

@@ -17,5 +17,6 @@
 #include <tally/render.h>
 #include <tally/majority.h>
 #include <tally/compare.h>
+#include <tally/expected.h>
 
 #endif

@@ -312,6 +312,75 @@ class Newsroom(CheckedDaemonTest):
                 self.assertEqual(r.returncode, 1, r.stderr)
                 self.assertIn(msg, r.stdout + r.stderr)
 
+    # --- 3. the expected vote -------------------------------------------------
+
+    def test_expected_vote_is_an_estimate_kept_apart(self):
+        tmp = tempfile.mkdtemp(prefix="tallyd-newsroom-")
+        self.addCleanup(shutil.rmtree, tmp)
+        ds = "es-2019-04"
+        definition = load(ds, "election.json")
+        entries = {e["province"]: e for e in load(ds, "results.json")
+                   ["results"]}
+        ballots = {pid: sum(e["votes"].values()) + e.get("blank", 0) +
+                   e.get("invalid", 0) for pid, e in entries.items()}
+        expected = {}
+        for i, p in enumerate(definition["provinces"]):
+            if i % 3 == 0:
+                p["expected_ballots"] = ballots[p["id"]] + 1000 * i
+                expected[p["id"]] = p["expected_ballots"]
+            elif i % 3 == 1:
+                # 71.5 % of a made-up electorate, floored.
+                p["registered"] = ballots[p["id"]] * 2 + 7
+                p["expected_turnout"] = "71.5"
+                expected[p["id"]] = p["registered"] * 715 // 1000
+        path = os.path.join(tmp, "expected.json")
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        d = self.start(path)
+        plain = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+        posted = list(entries)[:30]
+        for pid in posted:
+            self.post(d, entries[pid])
+            self.post(plain, entries[pid])
+
+        def share(n, t):
+            q = (n * 20000 + t) // (2 * t)
+            return "%d.%02d" % divmod(q, 100)
+        for p in definition["provinces"]:
+            v = d.get("/v1/provinces/" + p["id"]).json()
+            if p["id"] not in expected:
+                self.assertNotIn("expected", v)
+                continue
+            n = ballots[p["id"]] if p["id"] in posted else 0
+            self.assertEqual(v["expected"], {
+                "ballots": expected[p["id"]], "counted": n,
+                "counted_share": share(n, expected[p["id"]]),
+                "estimate": True}, p["id"])
+        lb = d.get("/v1/leaderboard").json()
+        n = sum(ballots[p] for p in posted if p in expected)
+        t = sum(expected.values())
+        self.assertEqual(lb["expected"], {
+            "ballots": t, "counted": n, "counted_share": share(n, t),
+            "provinces": len(expected), "estimate": True})
+        # The exact counts and seats are those of the same election
+        # without any expectation.
+        lb0 = plain.get("/v1/leaderboard").json()
+        for k in ("coalitions", "seats", "votes", "provinces"):
+            self.assertEqual(lb[k], lb0[k], k)
+        def untimed(body):
+            return [dict(r, updated_at=None) for r in rows_csv(body)]
+        self.assertEqual(untimed(d.get("/v1/results.csv").body),
+                         untimed(plain.get("/v1/results.csv").body))
+        # A turnout without an electorate is refused, naming the field.
+        definition["provinces"][0].pop("expected_ballots")
+        definition["provinces"][0]["expected_turnout"] = "70"
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        r = run_tallyd(["-n", "--election", path, "--data-dir",
+                        os.path.join(tmp, "var")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("/provinces/0/expected_turnout", r.stdout + r.stderr)
+
 
 if __name__ == "__main__":
     main()
