@@ -396,3 +396,49 @@ get_history_csv(struct call *cl, const char *id)
 	if ((pv = province_of(cl, id)) != NULL)
 		serve_view(cl, VIEW_HISTORY_CSV, pv->index);
 }
+
+/* GET /v1/map.svg[?by=first|seats]: nothing else in the query. */
+struct map_query {
+	struct call	*cl;
+	bool		 bad;
+	bool		 seen;
+	bool		 seats;
+};
+
+static void
+map_arg(void *arg, const char *key, const char *value)
+{
+	struct map_query *q = arg;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "by") != 0)
+		call_fail(q->cl, 400, "bad_query", NULL, "unknown query "
+		    "parameter \"%.64s\" on /v1/map.svg: the only one taken "
+		    "is by=first (the default) or by=seats", key);
+	else if (q->seen)
+		call_fail(q->cl, 400, "bad_query", NULL, "by is given more "
+		    "than once: give it once, by=first or by=seats");
+	else if (value == NULL || (strcmp(value, "first") != 0 &&
+	    strcmp(value, "seats") != 0))
+		call_fail(q->cl, 400, "bad_query", NULL, "by=%.32s: the "
+		    "accepted values are first (each province in its first "
+		    "place's colour) and seats (its seats by coalition)",
+		    value ? value : "");
+	else {
+		q->seen = true;
+		q->seats = strcmp(value, "seats") == 0;
+		q->bad = false;
+	}
+}
+
+void
+get_map_svg(struct call *cl, const char *id)
+{
+	struct map_query q = { cl, false, false, false };
+
+	http_args_each(cl->rq, map_arg, &q);
+	if (!q.bad)
+		serve_view(cl, q.seats ? VIEW_MAP_SVG_SEATS : VIEW_MAP_SVG, 0);
+}

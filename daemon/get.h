@@ -28,6 +28,7 @@ void	get_history(struct call *cl, const char *id);
 void	get_results_csv(struct call *cl, const char *id);
 void	get_results_jsonl(struct call *cl, const char *id);
 void	get_history_csv(struct call *cl, const char *id);
+void	get_map_svg(struct call *cl, const char *id);	/* ?by= */
 /* /v1/versions/{n}[-{digest}]/...: the route says which view. */
 void	get_version(struct call *cl, const char *num);
 

@@ -424,6 +424,11 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 			json_object_set_new(j, "change", tally_compare_coalition(
 			    vs->previous, s, index));
 		break;
+	case VIEW_MAP_SVG:
+	case VIEW_MAP_SVG_SEATS:
+		*ctype = "image/svg+xml";
+		return tally_render_map_svg(s, id == VIEW_MAP_SVG ?
+		    TALLY_MAP_FIRST : TALLY_MAP_SEATS);
 	case VIEW_RESULTS_CSV:
 	case VIEW_RESULTS_JSONL:
 		return views_results(vs, id == VIEW_RESULTS_CSV, 0, ctype);

@@ -18,5 +18,6 @@
 #include <tally/majority.h>
 #include <tally/compare.h>
 #include <tally/expected.h>
+#include <tally/map.h>
 
 #endif

@@ -7,15 +7,17 @@ a random order with corrections, against the leaderboard and the official
 figures.
 """
 import csv
+import gzip
 import io
+import xml.etree.ElementTree as ET
 import json
 import os
 import random
 import shutil
 import tempfile
 
-from harness import (ELECTIONS, SOURCE_ROOT, CheckedDaemonTest, free_port,
-                     main, run_tallyd, seed)
+from harness import (DEFAULT_ELECTION, ELECTIONS, SOURCE_ROOT,
+                     CheckedDaemonTest, free_port, main, run_tallyd, seed)
 
 NEWSROOM = os.path.join(SOURCE_ROOT, "tests", "data", "newsroom")
 ES_COMPARE = os.path.join(NEWSROOM, "es-2019-04-vs-2016-06.json")
@@ -380,6 +382,90 @@ class Newsroom(CheckedDaemonTest):
                         os.path.join(tmp, "var")])
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("/provinces/0/expected_turnout", r.stdout + r.stderr)
+
+    # --- 4. the map -------------------------------------------------------------
+
+    def check_map(self, d, definition):
+        """The map's tiles against the provinces' leaders and colours."""
+        svg = "{http://www.w3.org/2000/svg}"
+        colour = {c["id"]: c["color"] for c in
+                  d.get("/v1/election").json()["coalitions"]}
+        provinces = {p["id"]: p for p in
+                     d.get("/v1/provinces").json()["provinces"]}
+        r = d.get("/v1/map.svg", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "image/svg+xml")
+        body = gzip.decompress(r.body) if r.header("Content-Encoding") \
+            else r.body
+        root = ET.fromstring(body)          # well-formed, or this raises
+        self.assertEqual(root.tag, svg + "svg")
+        tiles = [e for e in root.iter(svg + "rect")
+                 if e.get("class") == "province"]
+        self.assertEqual(sorted(t.get("data-province") for t in tiles),
+                         sorted(p["id"] for p in definition["provinces"]))
+        for t in tiles:
+            lead = provinces[t.get("data-province")]["leader"]
+            if lead is None:
+                self.assertEqual(t.get("fill"), "#e0e0e0")
+                self.assertIsNone(t.get("data-first"))
+            else:
+                self.assertEqual(t.get("data-first"), lead["coalition"])
+                self.assertEqual(t.get("fill"), colour[lead["coalition"]])
+        # by=seats: each tile's bars are its seats by coalition.
+        root = ET.fromstring(d.get("/v1/map.svg?by=seats").body)
+        self.assertEqual(root.get("data-by"), "seats")
+        for g in root.iter(svg + "g"):
+            if g.get("class") != "tile":
+                continue
+            tile = g.find(svg + "rect")
+            pid = tile.get("data-province")
+            bars = {b.get("data-coalition"): int(b.find(svg + "title").text
+                                                 .rsplit(": ", 1)[1])
+                    for b in g.findall(svg + "rect")
+                    if b.get("class") == "seats"}
+            v = d.get("/v1/provinces/" + pid).json()
+            want = {}
+            for row in v["lists"]:
+                n = row["seats"] + row["levelling_seats"]
+                if n:
+                    want[row["coalition"]] = want.get(row["coalition"], 0) + n
+            self.assertEqual(bars, want, pid)
+        return len(gzip.compress(body)), len(tiles)
+
+    def test_map_of_iraq_and_spain(self):
+        rng = random.Random(seed("map"))
+        with open(DEFAULT_ELECTION) as f:
+            iraq = json.load(f)
+        d = self.start(DEFAULT_ELECTION)
+        ids = [c["id"] for c in iraq["coalitions"]]
+        # A night half counted: made-up votes in 17 of the 23 provinces.
+        for p in rng.sample(iraq["provinces"], 17):
+            votes = {c: rng.randrange(0, 200000)
+                     for c in rng.sample(ids, min(8, len(ids)))}
+            self.post(d, {"province": p["id"], "revision": 1,
+                          "votes": votes, "status": "partial"})
+        size, n = self.check_map(d, iraq)
+        self.assertEqual(n, 23)     # 18 governorates and 5 quota seats
+        self.assertLessEqual(size, 60 * 1024)
+        print("iraq map: %d bytes gzip" % size)
+        for q in ("by=votes", "by=", "by=seats&by=first", "colour=1"):
+            with self.subTest(q=q):
+                self.assertError(d.get("/v1/map.svg?" + q), 400,
+                                 "bad_query")
+        kept = {q: d.get("/v1/map.svg" + q) for q in ("", "?by=seats")}
+        d.stop()
+        d.start()
+        for q, r in kept.items():
+            r2 = d.get("/v1/map.svg" + q)
+            self.assertEqual((r2.body, r2.header("ETag")),
+                             (r.body, r.header("ETag")), q)
+        # Spain: the 52 provinces of the hand-made tile map.
+        with open(ES_COMPARE) as f:
+            spain = json.load(f)
+        es = self.start(ES_COMPARE)
+        self.replay(es, "es-2019-04", rng, until=40)
+        size, n = self.check_map(es, spain)
+        self.assertEqual(n, 52)
 
 
 if __name__ == "__main__":
