@@ -51,6 +51,8 @@ struct views {
 	/* The previous election, for the change members (tally/compare.h),
 	 * loaded with the definition in force; NULL: none named. */
 	struct tally_previous	*previous;	/* [L] owned */
+	const struct tally_election *previous_of;	/* [L] the election it
+							   was loaded for */
 	struct tally_diag	*diag;		/* [L] borrowed while creating */
 };
 
@@ -102,12 +104,17 @@ previous_load(struct views *vs, const struct tally_election *e)
 	bool none;
 	size_t i;
 
+	/* A new max-age empties the cache, not the comparison. */
+	if (vs->previous_of == e)
+		return 0;
 	tally_previous_destroy(vs->previous);
+	vs->previous_of = e;
 	tally_diag_init(&local);
 	vs->previous = tally_previous_load(e, &none, vs->diag ? vs->diag :
 	    &local);
 	if (vs->previous == NULL && !none && vs->diag != NULL) {
 		tally_diag_finish(&local);
+		vs->previous_of = NULL;
 		return -1;
 	}
 	for (i = 0; i < local.count; i++)

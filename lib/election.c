@@ -1086,6 +1086,39 @@ resolve_beside(const char *def, const char *name, char **out)
 	return 0;
 }
 
+/*
+ * The previous election's files are part of what the views show: their
+ * bytes go into the definition's digest (through the dump), so that
+ * editing them moves every validator.  -1 with diag when one cannot be
+ * read.
+ */
+static int
+previous_digest(struct tally_election *e, const char *path,
+    struct tally_diag *diag)
+{
+	const char *files[2] = { e->previous_definition_path,
+	    e->previous_results_path };
+	const char *keys[2] = { "definition", "results" };
+	uint64_t h = 14695981039346656037ULL;
+	size_t i, k, len;
+	char *buf;
+
+	for (i = 0; i < 2; i++) {
+		if (tally_read_file(files[i], &buf, &len) == -1) {
+			tally_diag_add(diag, "%s: /previous/%s: cannot read "
+			    "%s: %s", path, keys[i], files[i], strerror(errno));
+			return -1;
+		}
+		for (k = 0; k < len; k++) {
+			h ^= (unsigned char)buf[k];
+			h *= 1099511628211ULL;
+		}
+		free(buf);
+	}
+	e->previous_digest = h;
+	return 0;
+}
+
 struct tally_election *
 tally_election_load(const char *path, struct tally_diag *diag)
 {
@@ -1106,6 +1139,11 @@ tally_election_load(const char *path, struct tally_diag *diag)
 	    resolve_beside(path, e->previous_results,
 	    &e->previous_results_path) == -1)) {
 		tally_diag_add(diag, "%s: /previous: out of memory", path);
+		tally_election_destroy(e);
+		return NULL;
+	}
+	if (e != NULL && e->previous_definition != NULL &&
+	    previous_digest(e, path, diag) == -1) {
 		tally_election_destroy(e);
 		return NULL;
 	}
@@ -1329,10 +1367,14 @@ tally_election_dump(const struct tally_election *e)
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);
-	if (e->previous_definition != NULL)
-		json_object_set_new(o, "previous", json_pack("{ssss}",
+	if (e->previous_definition != NULL) {
+		char dg[24];
+		snprintf(dg, sizeof(dg), "%016llx",
+		    (unsigned long long)e->previous_digest);
+		json_object_set_new(o, "previous", json_pack("{ssssss}",
 		    "definition", e->previous_definition, "results",
-		    e->previous_results));
+		    e->previous_results, "digest", dg));
+	}
 	if (e->levelling.enabled) {
 		json_t *lv = json_object(), *as;
 		json_object_set_new(lv, "seats",

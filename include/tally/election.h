@@ -174,6 +174,9 @@ struct tally_election {
 	char			*previous_results;
 	char			*previous_definition_path;
 	char			*previous_results_path;
+	/* FNV-1a 64 of both files' bytes, read when the definition was: in
+	 * the dump, so a view's validators move when they change. */
+	uint64_t		 previous_digest;
 	struct json_t		*index;		/* private: id -> position maps */
 };
 

@@ -286,6 +286,42 @@ class Newsroom(CheckedDaemonTest):
             self.assertEqual((r.body, r.header("ETag")),
                              (kept[p].body, kept[p].header("ETag")), p)
 
+    def test_edited_previous_results_move_the_validators(self):
+        tmp = tempfile.mkdtemp(prefix="tallyd-newsroom-")
+        self.addCleanup(shutil.rmtree, tmp)
+        with open(ES_COMPARE) as f:
+            definition = json.load(f)
+        definition["previous"] = {"definition": "prev.json",
+                                  "results": "prev-results.json"}
+        shutil.copy(os.path.join(ELECTIONS, "es-2016-06", "election.json"),
+                    os.path.join(tmp, "prev.json"))
+        prev = load("es-2016-06", "results.json")
+        with open(os.path.join(tmp, "prev-results.json"), "w") as f:
+            json.dump(prev, f)
+        path = os.path.join(tmp, "es.json")
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        d = self.start(path)
+        self.post(d, load("es-2019-04", "results.json")["results"][0])
+        before = d.get("/v1/leaderboard")
+        # A correction of the previous official results, then a restart:
+        # the same log, other bytes, so another tag.
+        prev["results"][0]["votes"][next(iter(prev["results"][0]["votes"]))] \
+            += 100000
+        with open(os.path.join(tmp, "prev-results.json"), "w") as f:
+            json.dump(prev, f)
+        d.stop()
+        d.start()
+        after = d.get("/v1/leaderboard")
+        self.assertNotEqual(after.body, before.body)
+        self.assertNotEqual(after.header("ETag"), before.header("ETag"))
+        # A missing previous file is named at the check (tallyd -n).
+        os.remove(os.path.join(tmp, "prev-results.json"))
+        r = run_tallyd(["-n", "--election", path, "--data-dir",
+                        os.path.join(tmp, "var2")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("/previous/results: cannot read", r.stdout + r.stderr)
+
     def test_a_wrong_lineage_refuses_the_start(self):
         tmp = tempfile.mkdtemp(prefix="tallyd-newsroom-")
         self.addCleanup(shutil.rmtree, tmp)
