@@ -495,6 +495,10 @@ class Newsroom(CheckedDaemonTest):
             r2 = d.get("/v1/map.svg" + q)
             self.assertEqual((r2.body, r2.header("ETag")),
                              (r.body, r.header("ETag")), q)
+        # The page shows it.
+        page = d.get("/").body.decode()
+        self.assertIn('id="map"', page)
+        self.assertIn("/v1/map.svg", page)
         # Spain: the 52 provinces of the hand-made tile map.
         with open(ES_COMPARE) as f:
             spain = json.load(f)
