@@ -1378,10 +1378,66 @@ tally_render_results_jsonl(const struct tally_state *s,
 }
 
 /*
+ * The bounds of one revision's count (rows of history.csv): computed as the
+ * live ones are, from the allocation history_allocate made (the national
+ * exclusions in force now), with the bound on the uncounted that revision
+ * gave.  min/max: n_lists entries (new), or both NULL when no bound is
+ * known.  0 or -1 without memory.
+ */
+static int
+history_bounds(const struct tally_state *s, size_t p,
+    const struct tally_feed *f, struct history_seats *hs, uint32_t **min,
+    uint32_t **max)
+{
+	const struct tally_province *pv = &s->election->provinces[p];
+	struct tally_seat_input in;
+	struct tally_bounds bd;
+	size_t n = f->n_lists ? f->n_lists : 1;
+	uint64_t unc = 0;
+	int rc = -1;
+
+	*min = *max = NULL;
+	if (tally_uncounted_bound(pv, f, &unc) == TALLY_UNCOUNTED_UNKNOWN)
+		return 0;
+	tally_state_feed_input(s, f, NULL, &in, hs->votes, hs->excluded,
+	    hs->pct, hs->exempt);
+	if (tally_bounds_init(&bd, n, pv->seats) == -1)
+		return -1;
+	if (tally_bounds_compute(&in, &hs->r, true, unc, NULL, &bd) == -1) {
+		/* Claim nothing rather than fail the view. */
+		rc = 0;
+		goto done;
+	}
+	if ((*min = malloc(n * sizeof(**min))) == NULL ||
+	    (*max = malloc(n * sizeof(**max))) == NULL) {
+		free(*min);
+		*min = NULL;
+		goto done;
+	}
+	memcpy(*min, bd.min, f->n_lists * sizeof(**min));
+	memcpy(*max, bd.max, f->n_lists * sizeof(**max));
+	rc = 0;
+done:
+	tally_bounds_finish(&bd);
+	return rc;
+}
+
+/* A bound, or an empty field when none is known. */
+static void
+sb_bound(struct tally_buf *b, const uint32_t *v, size_t i, bool have)
+{
+	if (v != NULL && have)
+		sb_uint(b, v[i], false);
+	else
+		sb_field(b, "", false);
+}
+
+/*
  * GET /v1/provinces/{id}/history.csv: a row per revision and list (every
  * list of the revision and of the one before it), with the change of its
- * votes and of its seats against the revision before.  Seats are allocated
- * again for each revision as the JSON history does (history_allocate).
+ * votes and of its seats against the revision before, and its seat bounds
+ * before and after.  Seats are allocated again for each revision as the
+ * JSON history does (history_allocate).
  */
 char *
 tally_render_history_csv(const struct tally_state *s, size_t p,
@@ -1393,18 +1449,21 @@ tally_render_history_csv(const struct tally_state *s, size_t p,
 	const struct tally_feed *prev = NULL;
 	struct history_seats hs[2], t;
 	struct tally_buf b = { 0 };
+	uint32_t *min0 = NULL, *max0 = NULL, *min1 = NULL, *max1 = NULL;
 	char at_cur[40];
 	size_t i, j, k;
 
 	memset(hs, 0, sizeof(hs));
 	tally_buf_str(&b, "province,revision,received_at,reported_at,status,"
-	    "list,coalition,votes,votes_change,seats,seats_change,blank,"
+	    "list,coalition,votes,votes_change,seats,seats_change,"
+	    "seats_min_before,seats_max_before,seats_min,seats_max,blank,"
 	    "invalid\r\n");
 	for (i = 0; i < ps->n_revisions; i++) {
 		const struct tally_feed *f = revision_feed(&ps->revisions[i],
 		    load, ctx, &tmp_cur, at_cur);
 
-		if (f == NULL || history_allocate(s, p, f, &hs[1]) == -1) {
+		if (f == NULL || history_allocate(s, p, f, &hs[1]) == -1 ||
+		    history_bounds(s, p, f, &hs[1], &min1, &max1) == -1) {
 			tally_feed_destroy(tmp_cur);
 			goto fail;
 		}
@@ -1438,6 +1497,10 @@ tally_render_history_csv(const struct tally_state *s, size_t p,
 			snprintf(d, sizeof(d), "%lld", (long long)st -
 			    (long long)pst);
 			sb_field(&b, d, false);
+			sb_bound(&b, min0, k, c >= 0 && prev != NULL);
+			sb_bound(&b, max0, k, c >= 0 && prev != NULL);
+			sb_bound(&b, min1, j, c <= 0);
+			sb_bound(&b, max1, j, c <= 0);
 			sb_uint(&b, f->blank, false);
 			sb_uint(&b, f->invalid, true);
 			if (c <= 0)
@@ -1448,6 +1511,11 @@ tally_render_history_csv(const struct tally_state *s, size_t p,
 		t = hs[0];
 		hs[0] = hs[1];
 		hs[1] = t;
+		free(min0);
+		free(max0);
+		min0 = min1;
+		max0 = max1;
+		min1 = max1 = NULL;
 		tally_feed_destroy(tmp_prev);
 		tmp_prev = tmp_cur;
 		tmp_cur = NULL;
@@ -1455,10 +1523,14 @@ tally_render_history_csv(const struct tally_state *s, size_t p,
 	}
 	tally_feed_destroy(tmp_prev);
 	history_seats_finish(hs);
+	free(min0);
+	free(max0);
 	return sb_finish(&b);
 fail:
 	tally_feed_destroy(tmp_prev);
 	history_seats_finish(hs);
+	free(min0);
+	free(max0);
 	free(b.p);
 	return NULL;
 }

@@ -115,7 +115,9 @@ char		*tally_render_results_jsonl(const struct tally_state *s,
 /*
  * GET /v1/provinces/{id}/history.csv: a row per revision and list (the
  * lists of the revision and of the one before), votes and seats with their
- * change against the revision before.  `load` as tally_render_history.
+ * change against the revision before, and the list's seat bounds before and
+ * after the revision (empty when that count bounded nothing).  `load` as
+ * tally_render_history.
  */
 char		*tally_render_history_csv(const struct tally_state *s,
 		    size_t province, tally_revision_loader load, void *ctx);

@@ -199,6 +199,38 @@ class Newsroom(CheckedDaemonTest):
                 self.assertEqual(int(mine[lid]["votes_change"]), dv)
             for lid, ds_ in rev["seats_moved"].items():
                 self.assertEqual(int(mine[lid]["seats_change"]), ds_)
+        # Bounds before and after: the partial first count bounds nothing
+        # (no electorate, no stations in Spain's feeds), the final one is
+        # exact; the second revision's "before" is the first's.
+        for r in rows:
+            if r["revision"] == "1":
+                self.assertEqual((r["seats_min"], r["seats_max"]), ("", ""))
+            else:
+                self.assertEqual((r["seats_min"], r["seats_max"]),
+                                 (r["seats"], r["seats"]), r)
+                self.assertEqual((r["seats_min_before"],
+                                  r["seats_max_before"]), ("", ""))
+        # With an electorate in the feed, bounds are known while counting,
+        # and a revision's "before" is the revision before's "after".
+        entry = [e for e in load(ds, "results.json")["results"]
+                 if e["province"] == pid][0]
+        ballots = sum(entry["votes"].values()) + entry.get("blank", 0) + \
+            entry.get("invalid", 0)
+        self.post(d, dict(entry, revision=3, status="partial",
+                          registered=ballots + 2000))
+        self.post(d, dict(entry, revision=4, status="partial",
+                          registered=ballots + 500000))
+        rows = rows_csv(d.get("/v1/provinces/%s/history.csv" % pid).body)
+        after3 = {r["list"]: (r["seats_min"], r["seats_max"]) for r in rows
+                  if r["revision"] == "3"}
+        before4 = {r["list"]: (r["seats_min_before"], r["seats_max_before"])
+                   for r in rows if r["revision"] == "4"}
+        self.assertEqual(after3, before4)
+        self.assertTrue(all(a != "" and b != "" for a, b in after3.values()))
+        live = {r["id"]: (str(r["seats_min"]), str(r["seats_max"])) for r in
+                d.get("/v1/provinces/" + pid).json()["lists"]}
+        self.assertEqual({r["list"]: (r["seats_min"], r["seats_max"])
+                          for r in rows if r["revision"] == "4"}, live)
         self.assertError(d.get("/v1/provinces/nowhere/history.csv"), 404,
                          "unknown_province")
         # The same bytes and tags after a restart (views are a function of
