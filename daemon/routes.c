@@ -63,6 +63,10 @@ const struct route api_routes[R_COUNT] = {
 	{ R_VERSION_LEADERBOARD_SVG, ROUTE_GET,
 	    "/v1/versions/{n}/leaderboard.svg", get_version, false,
 	    CACHE_IMMUTABLE },
+	{ R_RESULTS_CSV, ROUTE_GET, "/v1/results.csv", get_results_csv, false, CACHE_VIEW },
+	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl, false, CACHE_VIEW },
+	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv", get_history_csv, false, CACHE_VIEW },
+	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
 };
 

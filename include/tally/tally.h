@@ -17,5 +17,8 @@
 #include <tally/state.h>
 #include <tally/render.h>
 #include <tally/majority.h>
+#include <tally/compare.h>
+#include <tally/expected.h>
+#include <tally/map.h>
 
 #endif
