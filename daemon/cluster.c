@@ -36,7 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "cluster.h"
+#include "core.h"
+#include "log.h"
+#include "util.h"
 
 #ifndef TALLYD_CLUSTER
 

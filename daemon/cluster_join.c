@@ -11,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "config.h"
+#include "cluster.h"
+#include "log.h"
+#include "util.h"
 
 #ifdef TALLYD_CLUSTER
 

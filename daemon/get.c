@@ -9,7 +9,10 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "http_strict.h"
+#include "server.h"
+#include "util.h"
 #include "call.h"
 #include "get.h"
 #include "live.h"

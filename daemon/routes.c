@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tallyd.h"
+#include "api.h"
+#include "server.h"
 #include "call.h"
 #include "cors.h"
 #include "get.h"
