@@ -137,6 +137,14 @@ apply_pending(struct core *c, struct pending *p)
 			fatalx("cannot apply a durable record (%s); restart "
 			    "tallyd: the journal holds it", terr.message);
 	}
+	if (p->call != NULL) {
+		struct tally_call_op *op = p->call;
+		p->call = NULL;
+		memcpy(op->received_at, p->at, sizeof(p->at));
+		if (tally_calls_apply(s, op, &terr) == -1)
+			fatalx("cannot apply a durable record (%s); restart "
+			    "tallyd: the journal holds it", terr.message);
+	}
 	for (i = 0; i < p->n && p->feeds != NULL; i++) {
 		struct tally_feed *f;
 		if (p->chk[i] != TALLY_CHECK_NEW)
@@ -240,8 +248,10 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 			if (by == NULL)
 				by = p->feeds[i]->by;
 		}
-	if (tally_journal_encode_request(seq, version, p->at, by, nf, k,
-	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen) == 0 &&
+	if ((p->call != NULL ? tally_journal_encode_call(c->state, seq,
+	    version, p->at, p->call, &rec, &reclen) :
+	    tally_journal_encode_request(seq, version, p->at, by, nf, k,
+	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen)) == 0 &&
 	    grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
@@ -290,7 +300,16 @@ round_start(struct core *c)
 			core_pending_free(p);
 			continue;
 		}
-		for (i = 0; i < p->n && p->lot == NULL; i++) {
+		if (p->call != NULL) {
+			if (tally_calls_check(c->state, p->call, &err) == -1) {
+				core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+				core_pending_free(p);
+				continue;
+			}
+			p->chk[0] = TALLY_CHECK_NEW;
+		}
+		for (i = 0; i < p->n && p->lot == NULL && p->call == NULL;
+		    i++) {
 			if (core_check_feed(c, p, i, "journaled", &err) == -1)
 				break;
 #ifdef TALLYD_FAILPOINTS
@@ -312,7 +331,7 @@ round_start(struct core *c)
 			}
 #endif
 		}
-		if (i < p->n && p->lot == NULL) {
+		if (i < p->n && p->lot == NULL && p->call == NULL) {
 			if (p->n > 1) {
 				char msg[sizeof(err.message)];
 				char fld[sizeof(err.field)];
