@@ -37,11 +37,20 @@ def load(ds, name):
         return json.load(f)
 
 
-def corrupted(entry, rng):
+def electorate(entry, rng):
+    """A registered electorate for entry: its ballots and a few who did not
+    vote, so that the bounds know how many ballots may still come."""
+    return sum(entry["votes"].values()) + entry.get("blank", 0) + \
+        entry.get("invalid", 0) + rng.randrange(0, 2000)
+
+
+def corrupted(entry, rng, registered=None):
     """A first count that a correction will replace: some votes missing."""
     bad = json.loads(json.dumps(entry))
     bad["revision"] = 1
     bad["status"] = "partial"
+    if registered is not None:
+        bad["registered"] = registered
     for k in bad["votes"]:
         bad["votes"][k] = max(0, bad["votes"][k] - rng.randrange(0, 500))
     return bad
@@ -138,8 +147,9 @@ class Calls(CheckedDaemonTest):
                 self.assertEqual(lead, first[1], (ds, lb["version"]))
 
         for e in entries:
-            step(corrupted(e, rng))
-            later.append(dict(e, revision=2))
+            reg = electorate(e, rng)
+            step(corrupted(e, rng, reg))
+            later.append(dict(e, revision=2, registered=reg))
             if rng.random() < 0.5:
                 step(later.pop(rng.randrange(len(later))))
         for e in later:
@@ -186,6 +196,11 @@ class Calls(CheckedDaemonTest):
                 got = self.calls(d)
                 calls = got["calls"]
                 total += len(calls)
+                if os.environ.get("CALLS_STATS"):
+                    print(ds, "calls", len(calls), "first place", first,
+                          "of", got["version"], "versions; majority",
+                          [(c["coalition"], c["version"]) for c in calls
+                           if c["what"] == "majority"])
                 self.check_against_final(d, ds, calls)
                 fp = [c for c in calls if c["what"] == "first_place"]
                 if first is None:
