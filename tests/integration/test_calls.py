@@ -349,6 +349,15 @@ class Calls(CheckedDaemonTest):
         kept = [x for x in after["calls"] if x["id"] == b["call"]["id"]]
         self.assertEqual(len(kept), 1)
         self.assertTrue(kept[0]["retracted"])
+        # /metrics counts GET and POST /v1/calls apart: no series twice.
+        lines = [l for l in d.get("/metrics").body.decode().splitlines()
+                 if l.startswith("tallyd_requests_total{")]
+        keys = [l.rsplit(" ", 1)[0] for l in lines]
+        self.assertEqual(len(keys), len(set(keys)), keys)
+        self.assertIn('tallyd_requests_total{route="/v1/calls",'
+                      'status="200"}', keys)
+        self.assertIn('tallyd_requests_total{route="POST /v1/calls",'
+                      'status="201"}', keys)
         # A kill -9 before any clean stop: the journal alone.
         d.kill()
         d.start()
