@@ -21,6 +21,9 @@ struct tally_calls {
 	uint64_t		*retract;
 	size_t			 n_retract;
 	size_t			 cap_retract;
+	/* Per province, the index in v of its certain seats call in force
+	 * (SIZE_MAX: none); NULL until tally_calls_observe builds it. */
+	size_t			*seats_at;
 };
 
 static const char *const kind_names[] = { "certain", "declared" };
@@ -47,6 +50,7 @@ calls_free(struct tally_calls *cs)
 		call_finish(&cs->v[i]);
 	free(cs->v);
 	free(cs->retract);
+	free(cs->seats_at);
 	free(cs);
 }
 
@@ -448,6 +452,31 @@ certain_add(struct tally_state *s, struct tally_calls *cs,
 	return 0;
 }
 
+/* Are c's seats province p's proven seats now? */
+static bool
+same_seats(const struct tally_state *s, size_t p, const struct tally_call *c)
+{
+	const struct tally_revision *cur = tally_state_current(s, p);
+	const struct tally_feed *f = cur->feed;
+	uint64_t n;
+	size_t i, j;
+
+	/* Per coalition: its lists' seats (a coalition may run several). */
+	for (i = 0; i < f->n_lists; i++) {
+		for (j = 0, n = 0; j < f->n_lists; j++)
+			if (f->lists[j].coalition == f->lists[i].coalition)
+				n += s->provinces[p].bounds.min[j];
+		if (n != c->seats[f->lists[i].coalition])
+			return false;
+	}
+	/* ... and no coalition called that has no list now. */
+	for (i = 0, n = 0; i < s->election->n_coalitions; i++)
+		n += c->seats[i];
+	for (i = 0; i < f->n_lists; i++)
+		n -= s->provinces[p].bounds.min[i];
+	return n == 0;
+}
+
 static void
 certain_drop(const struct tally_state *s, struct tally_call *c)
 {
@@ -486,31 +515,39 @@ tally_calls_observe(struct tally_state *s)
 	 * is retracted; one proving other seats than called is retracted and
 	 * made again.
 	 */
+	if (cs->seats_at == NULL) {
+		/* Made once (and after a snapshot's calls are loaded), then
+		 * kept as calls are made and retracted. */
+		if ((cs->seats_at = malloc((e->n_provinces ? e->n_provinces :
+		    1) * sizeof(*cs->seats_at))) == NULL)
+			return -1;
+		for (p = 0; p < e->n_provinces; p++) {
+			c = active(cs, TALLY_CALL_SEATS, p, SIZE_MAX);
+			cs->seats_at[p] = c != NULL ? (size_t)(c - cs->v) :
+			    SIZE_MAX;
+		}
+	}
 	for (p = 0; p < e->n_provinces; p++) {
 		now = province_certain(s, p);
-		c = active(cs, TALLY_CALL_SEATS, p, SIZE_MAX);
-		if (c != NULL && now) {
-			const struct tally_revision *cur =
-			    tally_state_current(s, p);
-			uint32_t *sum = calloc(e->n_coalitions ?
-			    e->n_coalitions : 1, sizeof(*sum));
-			if (sum == NULL)
-				return -1;
-			for (i = 0; i < cur->feed->n_lists; i++)
-				sum[cur->feed->lists[i].coalition] +=
-				    s->provinces[p].bounds.min[i];
-			if (memcmp(sum, c->seats, e->n_coalitions *
-			    sizeof(*sum)) != 0) {
-				certain_drop(s, c);
-				c = NULL;
-			}
-			free(sum);
-		}
-		if (c != NULL && !now)
+		c = cs->seats_at[p] != SIZE_MAX ? &cs->v[cs->seats_at[p]] :
+		    NULL;
+		/* Still certain after a re-allocation (a correction), but of
+		 * other seats: retracted, and made again below. */
+		if (c != NULL && now && s->provinces[p].changed == s->version &&
+		    !same_seats(s, p, c)) {
 			certain_drop(s, c);
-		else if (c == NULL && now && certain_add(s, cs,
-		    TALLY_CALL_PROVINCE, TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
-			return -1;
+			c = NULL;
+		}
+		if (c != NULL && !now) {
+			certain_drop(s, c);
+			c = NULL;
+		} else if (c == NULL && now) {
+			if (certain_add(s, cs, TALLY_CALL_PROVINCE,
+			    TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
+				return -1;
+			c = &cs->v[cs->n - 1];
+		}
+		cs->seats_at[p] = c != NULL ? (size_t)(c - cs->v) : SIZE_MAX;
 	}
 	/* The national first place: the leader's fewest above all others'
 	 * most (a tie at the top is never certain). */
@@ -697,6 +734,8 @@ tally_calls_load(struct tally_state *s, const json_t *a,
 		}
 	}
 	cs->first_new = cs->n;
+	free(cs->seats_at);
+	cs->seats_at = NULL;
 	return 0;
 bad:
 	return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,

@@ -375,6 +375,37 @@ class Calls(CheckedDaemonTest):
         d.start()
         self.assertEqual(self.calls(d), final)
 
+    def test_a_correction_that_reopens_a_province_retracts_its_call(self):
+        """Certain calls are derived, not stored apart: a correction that
+        reopens a province (a count posted as final, then corrected to a
+        partial one with many ballots still to come) retracts its seats
+        call at that version, and the final count calls it again; the same
+        after a restart."""
+        ds = "es-2019-04"
+        d = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+        e = load(ds, "results.json")["results"][0]
+        pid = e["province"]
+        self.post(d, dict(e, revision=1))
+        c1 = [c for c in self.calls(d)["calls"] if c["province"] == pid]
+        self.assertEqual(len(c1), 1)
+        self.assertEqual(c1[0]["version"], 1)
+        reopened = dict(e, revision=2, status="partial",
+                        registered=10 * sum(e["votes"].values()))
+        self.assertEqual(self.post(d, reopened).json()["version"], 2)
+        c2 = [c for c in self.calls(d)["calls"] if c["province"] == pid]
+        self.assertEqual(len(c2), 1)
+        self.assertTrue(c2[0]["retracted"])
+        self.assertEqual(c2[0]["retracted_version"], 2)
+        self.post(d, dict(e, revision=3))
+        got = self.calls(d)
+        c3 = [c for c in got["calls"] if c["province"] == pid]
+        self.assertEqual([c["retracted"] for c in c3], [True, False])
+        self.assertEqual(c3[1]["version"], 3)
+        self.assertEqual(c3[1]["seats"], c1[0]["seats"])
+        d.kill()
+        d.start()
+        self.assertEqual(self.calls(d), got)
+
     def test_declared_call_event(self):
         """A declared call and its retraction each arrive as an SSE
         "call" event with the version that made it."""
