@@ -103,7 +103,7 @@ core_set_journal(struct core *c, const struct core_log_ops *ops, void *log)
 
 /* Tell the subscribers what version v changed. */
 static void
-local_publish(struct core *c, const struct pending *p, bool wide)
+local_publish(struct core *c, const struct pending *p, bool wide, bool call)
 {
 	const struct tally_state *s = c->state;
 	size_t n = 0, i;
@@ -114,7 +114,8 @@ local_publish(struct core *c, const struct pending *p, bool wide)
 			if (s->provinces[i].changed == s->version)
 				c->changed[n++] = i;
 	} else
-		for (i = 0; i < p->n; i++)
+		/* A call changes no province's view (as replay finds). */
+		for (i = 0; i < p->n && !call; i++)
 			if (p->chk[i] == TALLY_CHECK_NEW)
 				c->changed[n++] = p->province[i];
 	core_publish_changed(c, n, core_parse_time(p->at));
@@ -126,6 +127,7 @@ apply_pending(struct core *c, struct pending *p)
 {
 	struct tally_state *s = c->state;
 	struct tally_error terr;
+	bool call = p->call != NULL;
 	size_t i;
 
 	s->wide_change = false;
@@ -170,7 +172,7 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
-	local_publish(c, p, s->wide_change);
+	local_publish(c, p, s->wide_change, call);
 }
 
 /* The log is done with the round's buffer, or with a rotation (loop). */

@@ -260,6 +260,9 @@ class Calls(CheckedDaemonTest):
             self.assertEqual(r.status, status, r.body)
             return r.json()
 
+        # A call changes no province's view: its ETag stays.
+        first_pid = load(ds, "election.json")["provinces"][0]["id"]
+        tag = d.get("/v1/provinces/" + first_pid).header("ETag")
         a = declare({"scope": "province", "province": pid,
                      "what": "first_place", "coalition": lead,
                      "note": "Decision desk: Álava to %s" % lead})
@@ -273,6 +276,8 @@ class Calls(CheckedDaemonTest):
                      "coalition": lead})
         c = declare({"scope": "province", "province": pid, "what": "seats"})
         self.assertEqual(c["version"], v0 + 3)
+        self.assertEqual(d.get("/v1/provinces/" + first_pid).header("ETag"),
+                         tag)
         # The leaderboard moves with the version like for a lot.
         self.assertEqual(d.get("/v1/leaderboard").json()["version"], v0 + 3)
         before = self.calls(d)
@@ -362,10 +367,14 @@ class Calls(CheckedDaemonTest):
         d.kill()
         d.start()
         self.assertEqual(self.calls(d), after)
+        self.assertEqual(d.get("/v1/provinces/" + first_pid).header("ETag"),
+                         tag)
         # A clean stop writes a snapshot (the calls in its header).
         d.stop()
         d.start()
         self.assertEqual(self.calls(d), after)
+        self.assertEqual(d.get("/v1/provinces/" + first_pid).header("ETag"),
+                         tag)
         # Then a snapshot and a journal tail after it.
         c2 = declare({"scope": "national", "what": "first_place",
                       "coalition": lead})
