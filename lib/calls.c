@@ -770,6 +770,22 @@ tally_call_op_record(const struct tally_state *s,
 	return o;
 }
 
+/*
+ * Replaying our own journal (the state's replay_moot_lots, as for lots), a
+ * call that no longer reads -- the election definition was edited since and
+ * the province or coalition it names is gone, or the call a retraction
+ * names was such a call -- is kept in the log without effect instead of
+ * stopping the start.  Live and in cluster mode it is refused.
+ */
+static bool
+moot(const struct tally_state *s, const struct tally_error *err)
+{
+	return s->replay_moot_lots && err != NULL &&
+	    (err->kind == TALLY_ERROR_INVALID ||
+	    err->kind == TALLY_ERROR_NOT_FOUND ||
+	    err->kind == TALLY_ERROR_CONFLICT);
+}
+
 int
 tally_calls_apply_record(struct tally_state *s, const json_t *a,
     const char *received_at, const char *by, struct tally_error *err)
@@ -794,8 +810,11 @@ tally_calls_apply_record(struct tally_state *s, const json_t *a,
 				return tally_error_set(err, TALLY_ERROR_NOMEM,
 				    "out_of_memory", NULL, "out of memory");
 		} else if ((op = tally_call_op_parse(s->election,
-		    (json_t *)entry, err)) == NULL)
+		    (json_t *)entry, err)) == NULL) {
+			if (moot(s, err))
+				continue;
 			return -1;
+		}
 		snprintf(op->received_at, sizeof(op->received_at), "%s",
 		    received_at);
 		if (by != NULL && !op->retract &&
@@ -804,8 +823,11 @@ tally_calls_apply_record(struct tally_state *s, const json_t *a,
 			return tally_error_set(err, TALLY_ERROR_NOMEM,
 			    "out_of_memory", NULL, "out of memory");
 		}
-		if (tally_calls_apply(s, op, err) == -1)
+		if (tally_calls_apply(s, op, err) == -1) {
+			if (moot(s, err))
+				continue;
 			return -1;
+		}
 	}
 	return 0;
 }

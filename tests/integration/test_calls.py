@@ -415,6 +415,39 @@ class Calls(CheckedDaemonTest):
         d.start()
         self.assertEqual(self.calls(d), got)
 
+    def test_a_call_made_moot_by_a_definition_edit_does_not_stop_the_start(self):
+        """A declared call naming a coalition the edited definition no
+        longer has (and its retraction) stay in the journal without effect:
+        the daemon starts, as for a lot made moot."""
+        definition = load("es-2019-04", "election.json")
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        path = os.path.join(d.tmp, "election.json")
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        d.args = ["--election", path]
+        d.start()
+        gone = definition["coalitions"][-1]["id"]
+        kept = definition["coalitions"][0]["id"]
+        r = d.request("POST", "/v1/calls", body={
+            "scope": "national", "what": "first_place", "coalition": gone},
+            headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        r = d.request("POST", "/v1/calls/1/retract", body={}, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        r = d.request("POST", "/v1/calls", body={
+            "scope": "national", "what": "majority", "coalition": kept},
+            headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        d.kill()
+        definition["coalitions"].pop()
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        d.start()
+        got = self.calls(d)
+        self.assertEqual(got["version"], 3)
+        self.assertEqual([(c["id"], c["coalition"], c["version"])
+                          for c in got["calls"]], [(1, kept, 3)])
+
     def test_declared_call_event(self):
         """A declared call and its retraction each arrive as an SSE
         "call" event with the version that made it."""
