@@ -796,9 +796,14 @@ tally_calls_apply_record(struct tally_state *s, const json_t *a,
 
 	if (a == NULL)
 		return 0;
-	if (!json_is_array(a))
+	/*
+	 * One call a record (as tally_journal_encode_call writes): a record
+	 * is applied whole or not at all, and one call is either.
+	 */
+	if (!json_is_array(a) || json_array_size(a) != 1)
 		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record",
-		    NULL, "record member \"calls\" is not an array");
+		    NULL, "record member \"calls\" is not an array of one "
+		    "call");
 	json_array_foreach(a, i, entry) {
 		if ((id = json_object_get(entry, "retract")) != NULL) {
 			if (!json_is_integer(id) || json_integer_value(id) < 1)

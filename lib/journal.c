@@ -525,6 +525,14 @@ tally_journal_apply_json(struct tally_state *s, json_t *root,
 		    "record member \"lots\" is not an array");
 		goto out;
 	}
+	/* A record of a call holds nothing else (tally/calls.h): whole or
+	 * nothing with no undo. */
+	if (json_object_get(root, "calls") != NULL &&
+	    (json_array_size(results) > 0 || lots != NULL)) {
+		tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
+		    "a record of a call holds no results or lots");
+		goto out;
+	}
 	/* Whole or nothing, as in apply_fast: check every feed first. */
 	json_array_foreach(results, i, entry) {
 		struct tally_feed *f;
