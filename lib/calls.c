@@ -21,9 +21,13 @@ struct tally_calls {
 	uint64_t		*retract;
 	size_t			 n_retract;
 	size_t			 cap_retract;
-	/* Per province, the index in v of its certain seats call in force
-	 * (SIZE_MAX: none); NULL until tally_calls_observe builds it. */
-	size_t			*seats_at;
+	/*
+	 * The index in v of each certain call in force (SIZE_MAX: none): per
+	 * province its seats [0, P), the national first place [P], per
+	 * coalition its majority [P + 1, P + 1 + C).  NULL until
+	 * tally_calls_observe builds it; kept as calls are made and dropped.
+	 */
+	size_t			*at;
 };
 
 static const char *const kind_names[] = { "certain", "declared" };
@@ -50,7 +54,7 @@ calls_free(struct tally_calls *cs)
 		call_finish(&cs->v[i]);
 	free(cs->v);
 	free(cs->retract);
-	free(cs->seats_at);
+	free(cs->at);
 	free(cs);
 }
 
@@ -364,21 +368,26 @@ coalition_max(const struct tally_state *s, size_t c)
 	    (s->election->levelling.enabled ? s->election->levelling.seats : 0);
 }
 
-/* Is there an active (not retracted) certain call of this subject? */
-static struct tally_call *
-active(struct tally_calls *cs, enum tally_call_what what, size_t province,
-    size_t coalition)
+/* A certain call's place in the index of those in force (struct tally_calls). */
+static size_t
+slot(const struct tally_election *e, const struct tally_call *c)
 {
-	size_t i;
-
-	for (i = cs->n; i-- > 0;) {
-		struct tally_call *c = &cs->v[i];
-		if (c->kind == TALLY_CALL_CERTAIN && c->what == what &&
-		    c->province == province && c->coalition == coalition &&
-		    !c->retracted)
-			return c;
+	switch (c->what) {
+	case TALLY_CALL_SEATS:
+		return c->province;
+	case TALLY_CALL_FIRST_PLACE:
+		return e->n_provinces;
+	case TALLY_CALL_MAJORITY:
+	default:
+		return e->n_provinces + 1 + c->coalition;
 	}
-	return NULL;
+}
+
+/* The certain call in force at index slot k, or NULL. */
+static struct tally_call *
+in_force(struct tally_calls *cs, size_t k)
+{
+	return cs->at[k] != SIZE_MAX ? &cs->v[cs->at[k]] : NULL;
 }
 
 /*
@@ -449,6 +458,7 @@ certain_add(struct tally_state *s, struct tally_calls *cs,
 			c->seats[cur->feed->lists[i].coalition] +=
 			    s->provinces[province].bounds.min[i];
 	}
+	cs->at[slot(s->election, c)] = cs->n - 1;
 	return 0;
 }
 
@@ -478,8 +488,10 @@ same_seats(const struct tally_state *s, size_t p, const struct tally_call *c)
 }
 
 static void
-certain_drop(const struct tally_state *s, struct tally_call *c)
+certain_drop(const struct tally_state *s, struct tally_calls *cs,
+    struct tally_call *c)
 {
+	cs->at[slot(s->election, c)] = SIZE_MAX;
 	c->retracted = true;
 	c->retracted_version = s->version;
 	snprintf(c->retracted_at, sizeof(c->retracted_at), "%s",
@@ -515,51 +527,40 @@ tally_calls_observe(struct tally_state *s)
 	 * is retracted; one proving other seats than called is retracted and
 	 * made again.
 	 */
-	if (cs->seats_at == NULL) {
-		/* Made once (and after a snapshot's calls are loaded), then
-		 * kept as calls are made and retracted. */
-		if ((cs->seats_at = malloc((e->n_provinces ? e->n_provinces :
-		    1) * sizeof(*cs->seats_at))) == NULL)
+	if (cs->at == NULL) {
+		/* Made once (and after a snapshot's calls are loaded). */
+		if ((cs->at = malloc((e->n_provinces + 1 + e->n_coalitions) *
+		    sizeof(*cs->at))) == NULL)
 			return -1;
-		for (p = 0; p < e->n_provinces; p++) {
-			c = active(cs, TALLY_CALL_SEATS, p, SIZE_MAX);
-			cs->seats_at[p] = c != NULL ? (size_t)(c - cs->v) :
-			    SIZE_MAX;
-		}
+		for (i = 0; i < e->n_provinces + 1 + e->n_coalitions; i++)
+			cs->at[i] = SIZE_MAX;
+		for (i = 0; i < cs->n; i++)
+			if (cs->v[i].kind == TALLY_CALL_CERTAIN &&
+			    !cs->v[i].retracted)
+				cs->at[slot(e, &cs->v[i])] = i;
 	}
 	for (p = 0; p < e->n_provinces; p++) {
 		now = province_certain(s, p);
-		c = cs->seats_at[p] != SIZE_MAX ? &cs->v[cs->seats_at[p]] :
-		    NULL;
+		c = in_force(cs, p);
 		/* Still certain after a re-allocation (a correction), but of
 		 * other seats: retracted, and made again below. */
 		if (c != NULL && now && s->provinces[p].changed == s->version &&
 		    !same_seats(s, p, c)) {
-			certain_drop(s, c);
+			certain_drop(s, cs, c);
 			c = NULL;
 		}
-		if (c != NULL && !now) {
-			certain_drop(s, c);
-			c = NULL;
-		} else if (c == NULL && now) {
-			if (certain_add(s, cs, TALLY_CALL_PROVINCE,
-			    TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
-				return -1;
-			c = &cs->v[cs->n - 1];
-		}
-		cs->seats_at[p] = c != NULL ? (size_t)(c - cs->v) : SIZE_MAX;
+		if (c != NULL && !now)
+			certain_drop(s, cs, c);
+		else if (c == NULL && now && certain_add(s, cs,
+		    TALLY_CALL_PROVINCE, TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
+			return -1;
 	}
 	/* The national first place: the leader's fewest above all others'
 	 * most (a tie at the top is never certain). */
 	lead = first_place(s);
-	c = active(cs, TALLY_CALL_FIRST_PLACE, SIZE_MAX, SIZE_MAX);
-	for (i = 0; i < cs->n && c == NULL; i++)
-		if (cs->v[i].kind == TALLY_CALL_CERTAIN &&
-		    cs->v[i].what == TALLY_CALL_FIRST_PLACE &&
-		    cs->v[i].scope == TALLY_CALL_NATIONAL && !cs->v[i].retracted)
-			c = &cs->v[i];
+	c = in_force(cs, e->n_provinces);
 	if (c != NULL && c->coalition != lead) {
-		certain_drop(s, c);
+		certain_drop(s, cs, c);
 		c = NULL;
 	}
 	if (c == NULL && lead != SIZE_MAX && certain_add(s, cs,
@@ -568,9 +569,9 @@ tally_calls_observe(struct tally_state *s)
 	/* A majority clinched: the coalition's fewest reach it. */
 	for (i = 0; i < e->n_coalitions; i++) {
 		now = s->coalitions[i].seats_min >= m;
-		c = active(cs, TALLY_CALL_MAJORITY, SIZE_MAX, i);
+		c = in_force(cs, e->n_provinces + 1 + i);
 		if (c != NULL && !now)
-			certain_drop(s, c);
+			certain_drop(s, cs, c);
 		else if (c == NULL && now && certain_add(s, cs,
 		    TALLY_CALL_NATIONAL, TALLY_CALL_MAJORITY, SIZE_MAX, i) == -1)
 			return -1;
@@ -734,8 +735,8 @@ tally_calls_load(struct tally_state *s, const json_t *a,
 		}
 	}
 	cs->first_new = cs->n;
-	free(cs->seats_at);
-	cs->seats_at = NULL;
+	free(cs->at);
+	cs->at = NULL;
 	return 0;
 bad:
 	return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
