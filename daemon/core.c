@@ -347,6 +347,7 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 	    (size_t)(payload + len - (at + 15)) >= 20)
 		snprintf(when, sizeof(when), "%.20s", at + 15);
 	stamps_move(c, n, when[0] ? core_parse_time(when) : c->global.at);
+	core_calls_observe(c);
 	return 0;
 }
 
@@ -425,6 +426,7 @@ core_pending_free(struct pending *p)
 		tally_feed_destroy(p->feeds[i]);
 	free(p->feeds);
 	tally_lot_destroy(p->lot);
+	tally_call_op_destroy(p->call);
 	free(p->chk);
 	free(p->province);
 	free(p->revision);
@@ -527,6 +529,7 @@ core_publish_changed(struct core *c, size_t n, time_t at)
 	size_t i;
 
 	stamps_move(c, n, at);
+	core_calls_observe(c);
 	for (i = 0; i < c->n_subs; i++)
 		c->subs[i].fn(c->subs[i].arg, s->version, c->changed, n);
 }
@@ -623,6 +626,40 @@ core_submit_lot(struct core *c, struct tally_lot *lot, core_done_fn done,
 	p->province[0] = lot->province;
 	p->revision[0] = lot->revision;
 	return enqueue(c, p);
+}
+
+int
+core_submit_call(struct core *c, struct tally_call_op *op, core_done_fn done,
+    void *ctx)
+{
+	struct pending *p;
+
+	if ((p = pending_new(1, done, ctx)) == NULL) {
+		tally_call_op_destroy(op);
+		return -1;
+	}
+	p->call = op;
+	/*
+	 * A call is a record of its province's subject (a national one: the
+	 * first province's), so that a cluster orders it like a lot.
+	 */
+	p->province[0] = op->province != SIZE_MAX ? op->province : 0;
+	return enqueue(c, p);
+}
+
+/*
+ * A version was applied (live, replayed, or from the cluster's stream):
+ * the calls it made (tally/calls.h).  Out of memory here leaves the calls
+ * short of what the log says, which no later version repairs: stop, and
+ * the restart replays it.
+ */
+void
+core_calls_observe(struct core *c)
+{
+	if (tally_calls_observe(c->state) == -1)
+		fatalx("out of memory deriving the calls of version %llu; "
+		    "restart tallyd: the log holds it",
+		    (unsigned long long)c->state->version);
 }
 
 void

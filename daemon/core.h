@@ -177,6 +177,15 @@ int		 core_submit(struct core *c, struct tally_feed **feeds, size_t n,
  */
 int		 core_submit_lot(struct core *c, struct tally_lot *lot,
 		    core_done_fn done, void *ctx);
+/*
+ * Submit a call (declared or a retraction; taken on every path): the same
+ * queue, log and answer as a lot (one record, one version).  -1 (ENOMEM)
+ * without calling done.
+ */
+int		 core_submit_call(struct core *c, struct tally_call_op *op,
+		    core_done_fn done, void *ctx);
+/* The calls of the version just applied (core.c; fatal without memory). */
+void		 core_calls_observe(struct core *c);
 int		 core_subscribe(struct core *c, core_publish_fn fn, void *arg);
 /*
  * Take e (on every path) as the election in force, with a new empty

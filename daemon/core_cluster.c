@@ -171,6 +171,20 @@ finish_answer(struct core *c, struct pending *p, bool applied)
 	}
 	/* A copy was applied earlier, or the record lost: check again. */
 	cur = tally_state_current(c->state, p->province[0]);
+	if (p->call != NULL) {
+		/*
+		 * A call record is never a duplicate of another (its
+		 * received_at names its second); one not applied was refused
+		 * at apply, as on every node: say why once more.
+		 */
+		if (tally_calls_check(c->state, p->call, &err) == 0)
+			tally_error_set(&err, TALLY_ERROR_CONFLICT,
+			    "call_conflict", NULL, "the log refused this call "
+			    "at position %llu; retry",
+			    (unsigned long long)p->seq);
+		core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+		return;
+	}
 	if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot, &p->chk[0],
 	    &err) == -1 : tally_feed_check(cur ? cur->feed : NULL, p->feeds[0],
 	    c->election->provinces[p->province[0]].id, &p->chk[0], &err) == -1) {
@@ -240,8 +254,15 @@ publish_round(struct core *c)
 		 * the seat engine fails on, 500), before anything is
 		 * published.
 		 */
-		if (p->lot != NULL ? tally_state_lot_check(c->state, p->lot,
-		    &p->chk[0], &err) == -1 : core_check_feed(c, p, 0,
+		if (p->call != NULL) {
+			p->chk[0] = TALLY_CHECK_NEW;
+			if (tally_calls_check(c->state, p->call, &err) == -1) {
+				core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+				core_pending_free(p);
+				continue;
+			}
+		} else if (p->lot != NULL ? tally_state_lot_check(c->state,
+		    p->lot, &p->chk[0], &err) == -1 : core_check_feed(c, p, 0,
 		    "published", &err) == -1) {
 			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
 			core_pending_free(p);
@@ -257,7 +278,9 @@ publish_round(struct core *c)
 		 * record: every node applies the same time.
 		 */
 		memcpy(p->at, at, sizeof(at));
-		if (p->lot != NULL ? tally_journal_encode_request(0, 0, at,
+		if (p->call != NULL ? tally_journal_encode_call(c->state, 0, 0,
+		    at, p->call, &rec, &reclen) == -1 :
+		    p->lot != NULL ? tally_journal_encode_request(0, 0, at,
 		    p->lot->by, NULL, 0, &p->lot, 1, &rec, &reclen) == -1 :
 		    tally_journal_encode(0, 0, at, p->feeds, 1, &rec,
 		    &reclen) == -1) {
@@ -271,7 +294,8 @@ publish_round(struct core *c)
 		p->sent = time(NULL);
 		p->attempts++;
 		rc = c->log_ops->publish(c->log, rec + TALLY_JOURNAL_HEADER,
-		    reclen - TALLY_JOURNAL_HEADER, prov, p->lot ? NULL :
+		    reclen - TALLY_JOURNAL_HEADER, prov,
+		    p->lot || p->call ? NULL :
 		    p->feeds[0], cc->subject_seq[prov], p);
 		free(rec);
 		if (rc == -1) {

@@ -33,6 +33,8 @@ struct pending {
 	void			 *ctx;
 	struct tally_feed	**feeds;	/* owned until applied */
 	struct tally_lot	 *lot;		/* a lot request (n 1, no feeds) */
+	struct tally_call_op	 *call;		/* a call request (n 1, no feeds;
+						   tally/calls.h) */
 	enum tally_check	 *chk;
 	size_t			 *province;	/* per feed, kept for the answer */
 	uint64_t		 *revision;

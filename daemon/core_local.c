@@ -105,7 +105,7 @@ core_set_journal(struct core *c, const struct core_log_ops *ops, void *log)
 
 /* Tell the subscribers what version v changed. */
 static void
-local_publish(struct core *c, const struct pending *p, bool wide)
+local_publish(struct core *c, const struct pending *p, bool wide, bool call)
 {
 	const struct tally_state *s = c->state;
 	size_t n = 0, i;
@@ -116,7 +116,8 @@ local_publish(struct core *c, const struct pending *p, bool wide)
 			if (s->provinces[i].changed == s->version)
 				c->changed[n++] = i;
 	} else
-		for (i = 0; i < p->n; i++)
+		/* A call changes no province's view (as replay finds). */
+		for (i = 0; i < p->n && !call; i++)
 			if (p->chk[i] == TALLY_CHECK_NEW)
 				c->changed[n++] = p->province[i];
 	core_publish_changed(c, n, core_parse_time(p->at));
@@ -128,6 +129,7 @@ apply_pending(struct core *c, struct pending *p)
 {
 	struct tally_state *s = c->state;
 	struct tally_error terr;
+	bool call = p->call != NULL;
 	size_t i;
 
 	s->wide_change = false;
@@ -136,6 +138,14 @@ apply_pending(struct core *c, struct pending *p)
 		p->lot = NULL;
 		memcpy(lot->received_at, p->at, sizeof(p->at));
 		if (tally_state_lot_apply(s, lot, &terr) == -1)
+			fatalx("cannot apply a durable record (%s); restart "
+			    "tallyd: the journal holds it", terr.message);
+	}
+	if (p->call != NULL) {
+		struct tally_call_op *op = p->call;
+		p->call = NULL;
+		memcpy(op->received_at, p->at, sizeof(p->at));
+		if (tally_calls_apply(s, op, &terr) == -1)
 			fatalx("cannot apply a durable record (%s); restart "
 			    "tallyd: the journal holds it", terr.message);
 	}
@@ -164,7 +174,7 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
-	local_publish(c, p, s->wide_change);
+	local_publish(c, p, s->wide_change, call);
 }
 
 /* The log is done with the round's buffer, or with a rotation (loop). */
@@ -242,8 +252,10 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 			if (by == NULL)
 				by = p->feeds[i]->by;
 		}
-	if (tally_journal_encode_request(seq, version, p->at, by, nf, k,
-	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen) == 0 &&
+	if ((p->call != NULL ? tally_journal_encode_call(c->state, seq,
+	    version, p->at, p->call, &rec, &reclen) :
+	    tally_journal_encode_request(seq, version, p->at, by, nf, k,
+	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen)) == 0 &&
 	    grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
@@ -292,7 +304,16 @@ round_start(struct core *c)
 			core_pending_free(p);
 			continue;
 		}
-		for (i = 0; i < p->n && p->lot == NULL; i++) {
+		if (p->call != NULL) {
+			if (tally_calls_check(c->state, p->call, &err) == -1) {
+				core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+				core_pending_free(p);
+				continue;
+			}
+			p->chk[0] = TALLY_CHECK_NEW;
+		}
+		for (i = 0; i < p->n && p->lot == NULL && p->call == NULL;
+		    i++) {
 			if (core_check_feed(c, p, i, "journaled", &err) == -1)
 				break;
 #ifdef TALLYD_FAILPOINTS
@@ -314,7 +335,7 @@ round_start(struct core *c)
 			}
 #endif
 		}
-		if (i < p->n && p->lot == NULL) {
+		if (i < p->n && p->lot == NULL && p->call == NULL) {
 			if (p->n > 1) {
 				char msg[sizeof(err.message)];
 				char fld[sizeof(err.field)];

@@ -703,3 +703,20 @@ ingest_admit(struct call *cl)
 	}
 	return true;
 }
+
+/*
+ * The gates of a feed for another POST taking a token (calls.c): admission
+ * and the token's rate.  false after a refusal.
+ */
+bool
+ingest_gate(struct call *cl, const struct token **who)
+{
+	return feed_gate(cl, who);
+}
+
+/* The body as JSON (new), or NULL with a 400, 422 or 503 reply. */
+json_t *
+ingest_body(struct call *cl)
+{
+	return parse_body(cl);
+}

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 
 struct call;
+struct json_t;
+struct token;
 
 /* POST /v1/provinces/{id}/results, /v1/results, /v1/provinces/{id}/lot. */
 void	ingest_post_province(struct call *cl, const char *id);
@@ -30,5 +32,10 @@ bool	ingest_query(struct call *cl);
  * query and the token's rate (not taken).  false after a refusal.
  */
 bool	ingest_admit(struct call *cl);
+/* A feed's gates (admission, the token's rate) for another token POST
+ * (calls.c): false after a refusal. */
+bool	ingest_gate(struct call *cl, const struct token **who);
+/* A POST's body as JSON (new), or NULL after a 400, 422 or 503. */
+struct json_t *ingest_body(struct call *cl);
 
 #endif

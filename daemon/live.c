@@ -132,6 +132,33 @@ snapshot_events(const char *prefix, const struct view *lb)
 	return chunk_of(buf, len);
 }
 
+/*
+ * The calls version made or retracted (tally/calls.h), one "call" event
+ * each: a subscriber learns of a call the moment it is made.
+ */
+static void
+live_call_events(FILE *f, const char *id, const struct tally_state *s,
+    uint64_t version)
+{
+	const struct tally_call *v;
+	size_t n, i;
+	char *data;
+
+	v = tally_calls_list(s, &n);
+	for (i = 0; i < n; i++) {
+		json_t *o;
+		if (v[i].version != version && !(v[i].retracted &&
+		    v[i].retracted_version == version))
+			continue;
+		o = tally_call_json(s, &v[i]);
+		data = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(o);
+		if (data != NULL)
+			write_event(f, id, "call", data, strlen(data));
+		free(data);
+	}
+}
+
 /* A version's events: what changed, then the leaderboard.  New, or NULL. */
 static struct http_chunk *
 version_events(struct live *lv, uint64_t version, const size_t *changed,
@@ -173,6 +200,7 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 	write_event(f, id, "change", change, strlen(change));
 	write_event(f, id, "leaderboard", lb->bytes, lb->len);
 	free(change);
+	live_call_events(f, id, s, version);
 	if (fclose(f) != 0)
 		return NULL;
 	return chunk_of(buf, len);

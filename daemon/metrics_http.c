@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core.h"
 #include "server.h"
@@ -15,6 +16,20 @@
 #include "views.h"
 
 /* Prometheus text format, version 0.0.4. */
+/* Does POST route i share its path with an earlier route? */
+static bool
+shares_path(const struct api *api, size_t i)
+{
+	size_t j;
+
+	if (!(api->routes[i].methods & ROUTE_POST))
+		return false;
+	for (j = 0; j < i; j++)
+		if (strcmp(api->routes[j].pattern, api->routes[i].pattern) == 0)
+			return true;
+	return false;
+}
+
 void
 metrics_http_serve(struct call *cl, const char *id)
 {
@@ -41,9 +56,12 @@ metrics_http_serve(struct call *cl, const char *id)
 				snprintf(st, sizeof(st), "%u", call_statuses[k]);
 			else
 				snprintf(st, sizeof(st), "other");
+			/* GET and POST /v1/calls share a path: the POST's
+			 * series names its method, so no two are alike. */
 			fprintf(f,
-			    "tallyd_requests_total{route=\"%s\",status=\"%s\"} "
-			    "%llu\n", api->routes[i].pattern, st,
+			    "tallyd_requests_total{route=\"%s%s\",status=\"%s\"} "
+			    "%llu\n", shares_path(api, i) ? "POST " : "",
+			    api->routes[i].pattern, st,
 			    (unsigned long long)api->counters.requests[i][k]);
 		}
 	fprintf(f,

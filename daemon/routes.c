@@ -12,6 +12,7 @@
 #include "api.h"
 #include "server.h"
 #include "call.h"
+#include "calls_http.h"
 #include "cors.h"
 #include "get.h"
 #include "ingest.h"
@@ -68,6 +69,9 @@ const struct route api_routes[R_COUNT] = {
 	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl, false, CACHE_VIEW },
 	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv", get_history_csv, false, CACHE_VIEW },
 	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW },
+	{ R_CALLS, ROUTE_GET, "/v1/calls", calls_http_get, false, CACHE_NONE },
+	{ R_CALLS_DECLARE, ROUTE_POST, "/v1/calls", calls_http_declare, true, CACHE_NONE },
+	{ R_CALLS_RETRACT, ROUTE_POST, "/v1/calls/{n}/retract", calls_http_retract, true, CACHE_NONE },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
 };
 
@@ -129,6 +133,25 @@ routes_match(const char *path, char *id, size_t idlen)
 }
 
 /*
+ * Two routes may share a path with different methods (GET and POST
+ * /v1/calls): the one taking `method`, else rt as it is (dispatch says 405).
+ */
+static const struct route *
+route_method(const struct route *rt, const char *method)
+{
+	unsigned want = strcmp(method, "POST") == 0 ? ROUTE_POST : ROUTE_GET;
+	size_t i;
+
+	if ((rt->methods & want) || rt->id == R_NONE)
+		return rt;
+	for (i = 0; i < R_NONE; i++)
+		if ((api_routes[i].methods & want) &&
+		    strcmp(api_routes[i].pattern, rt->pattern) == 0)
+			return &api_routes[i];
+	return rt;
+}
+
+/*
  * Route one request: what every route shares (its existence, listener,
  * method and, for a feed, its query) is decided here from the table, in
  * that order; the rest is the route's handler.
@@ -185,7 +208,8 @@ api_handle(struct api *api, const struct http_request *rq,
 	char id[TALLY_ID_MAX + 1];
 	struct call cl = { api, rq, reply, NULL, NULL, false };
 
-	cl.rt = routes_match(rq->path, id, sizeof(id));
+	cl.rt = route_method(routes_match(rq->path, id, sizeof(id)),
+	    rq->method);
 	dispatch(&cl, id);
 	/* A pending answer is counted when it is given. */
 	if (!reply->pending)
@@ -201,7 +225,8 @@ api_admit(struct api *api, const struct http_request *rq,
 	const struct route *rt;
 	bool post;
 
-	cl.rt = rt = routes_match(rq->path, id, sizeof(id));
+	cl.rt = rt = route_method(routes_match(rq->path, id, sizeof(id)),
+	    rq->method);
 	post = (rt->methods & ROUTE_POST) != 0;
 	/*
 	 * Whatever is refused here is refused for the same reason dispatch()

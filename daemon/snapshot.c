@@ -130,6 +130,14 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 		else
 			json_decref(lots);
 	}
+	{
+		/* The calls, made and retracted (tally/calls.h). */
+		json_t *calls = tally_calls_dump(s);
+		if (json_array_size(calls) > 0)
+			json_object_set_new(hdr, "calls", calls);
+		else
+			json_decref(calls);
+	}
 	if ((payload = json_dumps(hdr, JSON_COMPACT)) == NULL)
 		goto nomem;
 	len = strlen(payload);
@@ -372,6 +380,8 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 				BAD("%s: %s", path, err.message);
 		}
 	}
+	if (tally_calls_load(s, json_object_get(hdr, "calls"), &err) == -1)
+		BAD("%s: %s", path, err.message);
 	s->version = (uint64_t)json_integer_value(json_object_get(hdr, "version"));
 	{
 		const char *hex = json_string_value(json_object_get(hdr, "chain"));

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include <tally/calls.h>
 #include <tally/journal.h>
 
 #include "tally-private.h"
@@ -524,6 +525,14 @@ tally_journal_apply_json(struct tally_state *s, json_t *root,
 		    "record member \"lots\" is not an array");
 		goto out;
 	}
+	/* A record of a call holds nothing else (tally/calls.h): whole or
+	 * nothing with no undo. */
+	if (json_object_get(root, "calls") != NULL &&
+	    (json_array_size(results) > 0 || lots != NULL)) {
+		tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
+		    "a record of a call holds no results or lots");
+		goto out;
+	}
 	/* Whole or nothing, as in apply_fast: check every feed first. */
 	json_array_foreach(results, i, entry) {
 		struct tally_feed *f;
@@ -622,8 +631,48 @@ tally_journal_apply_json(struct tally_state *s, json_t *root,
 		if (tally_state_lot_apply(s, lot, err) == -1)
 			goto out;
 	}
+	/* Calls last: a record of calls carries no feeds (tally/calls.h). */
+	if (tally_calls_apply_record(s, json_object_get(root, "calls"),
+	    received_at, by, err) == -1)
+		goto out;
 	s->version = (uint64_t)json_integer_value(v);
 	rc = 0;
 out:
+	return rc;
+}
+
+int
+tally_journal_encode_call(const struct tally_state *s, uint64_t seq,
+    uint64_t version, const char *received_at,
+    const struct tally_call_op *op, char **out, size_t *outlen)
+{
+	json_t *o = json_object(), *calls = json_array();
+	char *body = NULL, *buf = NULL;
+	size_t len;
+	int rc = -1;
+
+	/* Key order as the other records: version, received_at, by. */
+	json_object_set_new(o, "version", json_integer((json_int_t)version));
+	json_object_set_new(o, "received_at", json_string(received_at));
+	if (op->by != NULL)
+		json_object_set_new(o, "by", json_string(op->by));
+	json_object_set_new(o, "results", json_array());
+	json_array_append_new(calls, tally_call_op_record(s, op));
+	json_object_set_new(o, "calls", calls);
+	if ((body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII)) == NULL)
+		goto out;
+	len = strlen(body);
+	if (len > TALLY_JOURNAL_MAX ||
+	    (buf = malloc(TALLY_JOURNAL_HEADER + len)) == NULL)
+		goto out;
+	memcpy(buf + TALLY_JOURNAL_HEADER, body, len);
+	tally_journal_frame(seq, buf, len);
+	*out = buf;
+	*outlen = TALLY_JOURNAL_HEADER + len;
+	rc = 0;
+out:
+	free(body);
+	json_decref(o);
 	return rc;
 }

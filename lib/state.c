@@ -83,6 +83,8 @@ tally_state_destroy(struct tally_state *s)
 
 	if (s == NULL)
 		return;
+	if (s->calls_free != NULL)
+		s->calls_free(s->calls);
 	for (i = 0; s->provinces != NULL && i < s->election->n_provinces; i++) {
 		struct tally_province_state *ps = &s->provinces[i];
 		for (j = 0; j < ps->n_revisions; j++)

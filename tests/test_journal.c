@@ -950,6 +950,100 @@ out:
 	tally_state_destroy(s);
 }
 
+/* GET /v1/calls's body for s (new). */
+static char *
+calls_text(const struct tally_state *s)
+{
+	json_t *o = tally_render_calls(s);
+	char *t = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return t;
+}
+
+/*
+ * A declared call and its retraction through the record codec: each record
+ * applies whole, takes its version at tally_calls_observe, and a record
+ * holding two calls, or a call beside results, is refused with the state
+ * unchanged.
+ */
+static void
+check_calls(struct fixture *fx)
+{
+	struct tally_state *s = tally_state_create(fx->e);
+	struct tally_call_op *op;
+	struct tally_error err;
+	const struct tally_call *v;
+	json_t *body;
+	char *rec = NULL, *dump0, *dump1;
+	size_t reclen, n;
+	static const char *const bad[] = {
+	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
+	    "\"results\":[],\"calls\":[{\"scope\":\"national\","
+	    "\"what\":\"majority\",\"coalition\":\"red\"},{\"scope\":"
+	    "\"national\",\"what\":\"majority\",\"coalition\":\"blue\"}]}",
+	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
+	    "\"results\":[],\"calls\":[{\"retract\":9}]}",
+	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
+	    "\"results\":[],\"calls\":[{\"scope\":\"county\","
+	    "\"what\":\"seats\"}]}",
+	};
+	size_t i;
+
+	CHECK(s != NULL, "state");
+	if (s == NULL)
+		return;
+	body = json_pack("{ssssssssss}", "scope", "province", "province", "n",
+	    "what", "first_place", "coalition", "blue", "note",
+	    "desk \"one\" \xc3\xa9");
+	op = tally_call_op_parse(fx->e, body, &err);
+	json_decref(body);
+	CHECK(op != NULL, "a call parses: %s", op ? "" : err.message);
+	if (op == NULL)
+		goto out;
+	op->by = strdup("desk");
+	CHECK(tally_journal_encode_call(s, 1, 1, "2019-04-28T21:00:00Z", op,
+	    &rec, &reclen) == 0, "a call encodes");
+	tally_call_op_destroy(op);
+	CHECK(tally_journal_apply(s, rec + TALLY_JOURNAL_HEADER,
+	    reclen - TALLY_JOURNAL_HEADER, &err) == 0, "the call's record "
+	    "applies: %s", err.message);
+	free(rec);
+	CHECK(tally_calls_observe(s) == 0, "observe");
+	v = tally_calls_list(s, &n);
+	CHECK(n == 1 && v[0].kind == TALLY_CALL_DECLARED && v[0].version == 1 &&
+	    v[0].id == 1 && v[0].by != NULL && strcmp(v[0].by, "desk") == 0 &&
+	    strcmp(v[0].note, "desk \"one\" \xc3\xa9") == 0 &&
+	    strcmp(v[0].at, "2019-04-28T21:00:00Z") == 0,
+	    "the declared call, its version, note, label and time");
+	dump0 = calls_text(s);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(tally_journal_apply(s, bad[i], strlen(bad[i]), &err) == -1,
+		    "bad call record %zu refused", i);
+		CHECK(s->version == 1, "... the version unchanged");
+	}
+	dump1 = calls_text(s);
+	CHECK(dump0 != NULL && dump1 != NULL && strcmp(dump0, dump1) == 0,
+	    "refused records change no call");
+	free(dump0);
+	free(dump1);
+	if ((op = tally_call_op_retract(1)) != NULL) {
+		CHECK(tally_journal_encode_call(s, 2, 2, "2019-04-28T21:30:00Z",
+		    op, &rec, &reclen) == 0, "a retraction encodes");
+		tally_call_op_destroy(op);
+		CHECK(tally_journal_apply(s, rec + TALLY_JOURNAL_HEADER,
+		    reclen - TALLY_JOURNAL_HEADER, &err) == 0, "it applies: %s",
+		    err.message);
+		free(rec);
+		CHECK(tally_calls_observe(s) == 0, "observe");
+		v = tally_calls_list(s, &n);
+		CHECK(n == 1 && v[0].retracted && v[0].retracted_version == 2 &&
+		    v[0].version == 1, "kept, retracted at version 2");
+	}
+out:
+	tally_state_destroy(s);
+}
+
 int
 main(void)
 {
@@ -970,6 +1064,7 @@ main(void)
 		check_fast_vs_general(&fx);
 		check_encode_empty(&fx);
 		check_lot_and_label(&fx);
+		check_calls(&fx);
 	}
 	fixture_finish(&fx);
 	return check_done("test_journal");

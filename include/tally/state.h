@@ -27,6 +27,8 @@
 #include <tally/lot.h>
 #include <tally/seats.h>
 
+struct tally_calls;
+
 struct tally_coalition_total {
 	uint64_t votes;
 	uint64_t seats;		/* district_seats + levelling_seats */
@@ -154,6 +156,10 @@ struct tally_state {
 	bool				*excluded_;
 	bool				*open_;
 	struct tally_bounds		 bounds_;	/* computes every province's */
+	/* The race calls (tally/calls.h): made by lib/calls.c on first use
+	 * and freed through calls_free (the state sits below that unit). */
+	struct tally_calls		*calls;
+	void				(*calls_free)(struct tally_calls *);
 	/* Scratch of tally_state_check_apply, sized for every province
 	 * (lists: n_coalitions; seats: the most of any province). */
 	struct tally_seat_result	*check_;

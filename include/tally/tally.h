@@ -17,6 +17,7 @@
 #include <tally/state.h>
 #include <tally/render.h>
 #include <tally/majority.h>
+#include <tally/calls.h>
 #include <tally/compare.h>
 #include <tally/expected.h>
 #include <tally/map.h>

@@ -341,6 +341,21 @@ class Events(threading.Thread):
                         self.last = i
                         self.last_id = ev["id"]
                         self.events.append((conn, ev["id"], ev["data"]))
+                elif kind == "call" and "data" in ev:
+                    # docs/API.md "Calls": after its version's leaderboard,
+                    # with the same id; made or retracted at that version.
+                    i = event_version(ev.get("id"))
+                    try:
+                        made = json.loads(ev["data"])
+                    except ValueError:
+                        made = {}
+                    with self.lock:
+                        if prev != i or snap is not None:
+                            self.bad.append("call event %s not after its "
+                                            "version's leaderboard" % ev.get("id"))
+                        elif i not in (made.get("version"),
+                                       made.get("retracted_version")):
+                            self.bad.append("call event %s: %r" % (ev.get("id"), made))
                 elif kind is not None:
                     with self.lock:
                         self.bad.append("unknown event %r" % kind)
@@ -714,6 +729,8 @@ class Run:
             return self.do_invalid(op)
         if k == "lot":
             return self.do_lot(op)
+        if k == "call":
+            return self.do_call(op)
         if k == "misspelt_dry_run":
             if "dry-run-params" in self.avoid:
                 return "skipped"
@@ -839,6 +856,7 @@ class Run:
         self.active = M.Election(self.file_def)
         t = M.Tally(self.active)
         t.cur, t.hist, t.lot, t.version = self.m.cur, self.m.hist, self.m.lot, self.m.version
+        t.calls = self.m.calls
         self.m = t
         self.def_gen += 1
 
@@ -889,6 +907,97 @@ class Run:
             r = self.post(path, body)
         self.expect_refusal(r, None, op)
         return "refused"
+
+    def do_call(self, op):
+        """A declared call (docs/API.md "Calls"): good ones take a version
+        each; bad ones are refused with their code and change nothing; a
+        retraction of a declared call takes a version, of a retracted one
+        409, of an unknown one 404."""
+        if self.cluster is not None:
+            return "skipped"    # versions are stream positions there
+        e = self.active
+        kind = op["kind"]
+        if kind == "retract":
+            live = [i for i, c in enumerate(self.m.calls) if not c["retracted"]]
+            done = [i for i, c in enumerate(self.m.calls) if c["retracted"]]
+            pick = op["pick"]
+            if pick == "live" and live:
+                i = live[op["n"] % len(live)]
+                r = self.post("/v1/calls/%d/retract" % self.m.calls[i]["id"], {})
+                self.expect(r.status == 201, "call-retract", op, r)
+                self.m.retract(i)
+                self.expect(r.json().get("version") == self.m.version,
+                            "apply-version", op, r)
+                return "applied"
+            if pick == "done" and done:
+                i = done[op["n"] % len(done)]
+                r = self.post("/v1/calls/%d/retract" % self.m.calls[i]["id"], {})
+                self.expect(r.status == 409, "call-retract", op, r)
+                self.expect_refusal(r, "already_retracted", op)
+                return "refused"
+            r = self.post("/v1/calls/%d/retract" % (10 ** 9 + op["n"]), {})
+            self.expect(r.status == 404, "call-retract", op, r)
+            self.expect_refusal(r, "unknown_call", op)
+            return "refused"
+        p = e.provinces[op["n"] % len(e.provinces)]
+        c = e.coalitions[op["n"] % len(e.coalitions)]
+        bodies = {
+            "province_seats": ({"scope": "province", "province": p, "what": "seats"}, None),
+            "province_first": ({"scope": "province", "province": p,
+                                "what": "first_place", "coalition": c}, None),
+            "national_first": ({"scope": "national", "what": "first_place",
+                                "coalition": c, "note": "desk %d" % op["n"]}, None),
+            "majority": ({"scope": "national", "what": "majority", "coalition": c}, None),
+            "bad_scope": ({"scope": "county", "what": "seats"}, "bad_value"),
+            "bad_call": ({"scope": "national", "what": "seats"}, "bad_call"),
+            "no_coalition": ({"scope": "national", "what": "majority"}, "coalition_required"),
+            "unknown_coalition": ({"scope": "national", "what": "majority",
+                                   "coalition": "nobody-%d" % op["n"]}, "unknown_coalition"),
+            "unknown_province": ({"scope": "province", "province": "nowhere",
+                                  "what": "seats"}, "unknown_province"),
+            "unknown_field": ({"scope": "national", "what": "majority",
+                               "coalition": c, "x": 1}, "unknown_field"),
+        }
+        body, code = bodies[kind]
+        path = "/v1/calls"
+        if op.get("dry_run"):
+            r = self.post(path + "?dry_run=1", body)
+            if code is None:
+                self.expect(r.status == 200 and r.json().get("status") == "valid",
+                            "call-dry-run", op, r)
+                return "dry-run"
+            self.expect_refusal(r, code, op)
+            return "refused"
+        r = self.post(path, body)
+        if code is not None:
+            self.expect(r.status == 422, "call-refused", op, r)
+            self.expect_refusal(r, code, op)
+            return "refused"
+        self.expect(r.status == 201, "call", op, r)
+        got = r.json()["call"]
+        self.m.declare({"id": got["id"], "scope": body["scope"],
+                        "province": body.get("province"), "what": body["what"],
+                        "coalition": body.get("coalition"),
+                        "note": body.get("note")})
+        self.expect(r.json().get("version") == self.m.version, "apply-version", op, r)
+        return "applied"
+
+    def check_calls(self, node=None):
+        """GET /v1/calls: ids 1..n in order; the declared ones exactly the
+        model's (fields, versions, retractions); no call of a version not
+        yet applied."""
+        r = self.get("/v1/calls", node=node)
+        calls = r.json()["calls"]
+        if [c["id"] for c in calls] != list(range(1, len(calls) + 1)):
+            raise Failure("calls", "ids not 1..n: %s" % [c["id"] for c in calls])
+        keys = ("id", "scope", "province", "what", "coalition", "note", "version",
+                "retracted", "retracted_version")
+        got = [{k: c[k] for k in keys} for c in calls if c["kind"] == "declared"]
+        want = [{k: c[k] for k in keys} for c in self.m.calls]
+        if got != want:
+            raise Failure("calls", "declared calls %s, model %s" % (got, want))
+        if any(c["version"] > self.m.version for c in calls) and self.cluster is None:
+            raise Failure("calls", "a call of a version not applied: %s" % calls)
 
     def do_lot(self, op):
         if "cluster-lot" in self.avoid and self.cluster is not None:
@@ -1090,6 +1199,8 @@ class Run:
         v = lb["version"]
         if v != m.version and self.cluster is None:
             raise Failure("version", "leaderboard version %d, model %d" % (v, m.version))
+        if self.cluster is None:
+            self.check_calls(node)
         self.bytes_check("/v1/leaderboard", r, v)
         if node is None:
             self.lb_etag = r.header("ETag")
@@ -1442,8 +1553,17 @@ def gen_op(rng, run):
                                      "dry_run=", "dry_run", "dry_run=0&dry_run=1"])}
     if x < 0.92:
         return {"op": "reload", "edit": rng.randint(1, 10**6) if rng.random() < 0.5 else 0}
-    if x < 0.96:
+    if x < 0.95:
         return {"op": "restart"}
+    if x < 0.985:
+        # Declared calls (docs/API.md "Calls"): good, bad, retractions.
+        kind = rng.choice(["province_seats", "province_first", "national_first",
+                           "majority", "retract", "retract", "bad_scope", "bad_call",
+                           "no_coalition", "unknown_coalition", "unknown_province",
+                           "unknown_field"])
+        return {"op": "call", "kind": kind, "n": rng.randint(0, 10**6),
+                "pick": rng.choice(["live", "live", "done", "unknown"]),
+                "dry_run": rng.random() < 0.15}
     return {"op": "kill9"}
 
 

@@ -218,6 +218,10 @@ class Tally:
         self.hist = {p: [] for p in election.provinces}
         self.lot = {}        # province -> (revision, order)
         self.version = 0
+        # Declared calls (docs/API.md "Calls"), in order: dicts with the
+        # id the daemon gave (certain calls share the numbering, and the
+        # model does not derive them), version, retracted_version.
+        self.calls = []
 
     def copy(self):
         t = Tally(self.e)
@@ -225,6 +229,7 @@ class Tally:
         t.hist = {p: list(h) for p, h in self.hist.items()}
         t.lot = dict(self.lot)
         t.version = self.version
+        t.calls = [dict(c) for c in self.calls]
         return t
 
     # ---- what the docs say a post does --------------------------------
@@ -363,6 +368,18 @@ class Tally:
         if sorted(order) != tied:
             return "refused"
         return "applied"
+
+    def declare(self, call):
+        """A declared call: a record of its own, one version."""
+        self.version += 1
+        self.calls.append(dict(call, version=self.version, retracted=False,
+                               retracted_version=None))
+
+    def retract(self, i):
+        """Retract declared call i (index in self.calls): one version."""
+        self.version += 1
+        self.calls[i]["retracted"] = True
+        self.calls[i]["retracted_version"] = self.version
 
     def apply_lot(self, province, revision, order):
         self.lot[province] = (revision, list(order))
