@@ -15,6 +15,7 @@
 #include "get.h"
 #include "ingest.h"
 #include "live.h"
+#include "log_http.h"
 #include "metrics_http.h"
 #include "routes.h"
 
@@ -67,6 +68,10 @@ const struct route api_routes[R_COUNT] = {
 	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl, false, CACHE_VIEW },
 	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv", get_history_csv, false, CACHE_VIEW },
 	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW },
+	{ R_LOG_KEY, ROUTE_GET, "/log/key", log_http_key, false, CACHE_NONE },
+	{ R_LOG_CHECKPOINT, ROUTE_GET, "/log/checkpoint", log_http_checkpoint, false, CACHE_NONE },
+	{ R_LOG_TILE, ROUTE_GET, "/log/tile/{*}", log_http_tile, false, CACHE_NONE },
+	{ R_LOG_PROOF, ROUTE_GET, "/log/proof/{n}", log_http_proof, false, CACHE_NONE },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
 };
 
@@ -86,6 +91,14 @@ pattern_match(const char *pattern, const char *path, char *id, size_t idlen)
 	pre = (size_t)(open - pattern);
 	if (strncmp(pattern, path, pre) != 0)
 		return false;
+	if (strcmp(open, "{*}") == 0) {
+		/* The rest of the path, slashes and all (a log tile's). */
+		n = strlen(path + pre);
+		if (n == 0 || n >= idlen)
+			return false;
+		memcpy(id, path + pre, n + 1);
+		return true;
+	}
 	close = strchr(open, '}');
 	path += pre;
 	end = strchrnul(path, '/');
