@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "tlogd.h"
 #include "tallyd.h"
 
 void
@@ -91,6 +92,9 @@ snapshot_reap(struct snapshot_sched *ss, int status)
 			malloc_trim(0);
 #endif
 		tally_diag_finish(&diag);
+		/* The transparency log on disk before the journal segments
+		 * that could rebuild it go (tlogd.c). */
+		tlogd_flush(tlogd_current);
 		snapshot_prune(ss->dir, ss->seq, false);
 		log_info("snapshot up to journal sequence %llu written; "
 		    "older segments removed, %zu older revisions moved to it "
