@@ -491,6 +491,41 @@ tlogd_attach(struct tlogd *t, struct core *c)
 	core_set_version_hook(c, tlogd_on_version, t);
 }
 
+/*
+ * The last checkpoint under another origin: the definition was edited
+ * since (a restart took the edit), so the same key signs under a new name
+ * from now on.  It must still be ours (our key under its old name) and the
+ * tree an extension of it: the entries are not rewritten, observers fetch
+ * the new verifier key.  0 with *cp, or -1.
+ */
+static int
+checkpoint_open_renamed(struct tlogd *t, struct tally_tlog_checkpoint *cp,
+    struct tally_error *err)
+{
+	struct tally_tlog_signer old;
+	char name[TALLY_TLOG_NAME_MAX];
+	const char *nl = memchr(t->note, '\n', t->note_len);
+	int rc;
+
+	if (nl == NULL || (size_t)(nl - t->note) >= sizeof(name))
+		return -1;
+	memcpy(name, t->note, (size_t)(nl - t->note));
+	name[nl - t->note] = '\0';
+	if (strcmp(name, t->signer.key.name) == 0 ||
+	    tally_tlog_signer_init(&old, name, t->signer.seed) == -1)
+		return -1;
+	rc = tally_tlog_checkpoint_open(t->note, t->note_len, &old.key, cp,
+	    err);
+	explicit_bzero(&old, sizeof(old));
+	if (rc == 0)
+		log_warnx("transparency log: the election definition changed "
+		    "since the last checkpoint (%s, size %llu); checkpoints are "
+		    "signed as %s from now on: observers need the new "
+		    "verifier key (GET /log/key)", name,
+		    (unsigned long long)cp->size, t->signer.key.name);
+	return rc;
+}
+
 int
 tlogd_started(struct tlogd *t, uint64_t version, bool cluster,
     struct tally_diag *diag)
@@ -501,7 +536,8 @@ tlogd_started(struct tlogd *t, uint64_t version, bool cluster,
 
 	if (t->have_note) {
 		if (tally_tlog_checkpoint_open(t->note, t->note_len,
-		    &t->signer.key, &cp, &err) == -1) {
+		    &t->signer.key, &cp, &err) == -1 &&
+		    checkpoint_open_renamed(t, &cp, &err) == -1) {
 			tally_diag_add(diag, "%s/checkpoint: %s (signed by "
 			    "another key?)", t->dir, err.message);
 			return -1;
