@@ -214,6 +214,9 @@ class TlogdTest(DaemonTest):
         key = d.get("/log/key").body.decode().strip()
         with open(os.path.join(d.data_dir, "tlog", "key.pub")) as f:
             self.assertEqual(f.read().strip(), key)
+        k = subprocess.run([TALLYCTL, "key", "--data-dir", d.data_dir],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((k.returncode, k.stdout.strip()), (0, key), k.stderr)
         self.assertIn(ds, key)      # the origin names the election
         # The key is never in a log line.
         with open(os.path.join(d.data_dir, "tlog", "key")) as f:
