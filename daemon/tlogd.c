@@ -59,6 +59,14 @@ struct tlogd {
 	bool			 dirty;		/* written, not synced */
 	bool			 off;		/* turned off: see why */
 	struct core		*core;
+	/*
+	 * The last version's leaderboard bytes, hashed into its entry: the
+	 * view takes them rather than render them again (tlogd_leaderboard).
+	 */
+	char			*lb;
+	size_t			 lb_len;
+	uint64_t		 lb_version;
+	const struct tally_election *lb_election;
 };
 
 static void
@@ -410,6 +418,7 @@ tlogd_close(struct tlogd *t)
 	tally_tlog_tree_destroy(t->tree);
 	explicit_bzero(&t->signer, sizeof(t->signer));
 	free(t->offset);
+	free(t->lb);
 	free(t->note);
 	free(t->dir);
 	if (tlogd_current == t)
@@ -453,7 +462,17 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	if (payload == NULL && (payload = empty = empty_record(s, version,
 	    &len)) == NULL)
 		fatalx("out of memory writing the transparency log");
-	if (tally_tlog_leaderboard_sha256(s, lb) == -1 ||
+	free(t->lb);
+	t->lb = NULL;
+	if ((t->lb = tally_tlog_leaderboard(s, &t->lb_len)) != NULL) {
+		struct sha256_ctx sc;
+		sha256_init(&sc);
+		sha256_update(&sc, t->lb_len, (const uint8_t *)t->lb);
+		sha256_digest(&sc, 32, lb);
+		t->lb_version = version;
+		t->lb_election = s->election;
+	}
+	if (t->lb == NULL ||
 	    (entry = tally_tlog_entry_encode_at(payload, len, version, NULL, lb,
 	    &elen, &err)) == NULL) {
 		/* The version is applied: a log without it would be a lie
@@ -565,6 +584,20 @@ tlogd_started(struct tlogd *t, uint64_t version, bool cluster,
 		    (unsigned long long)t->tree->size,
 		    (unsigned long long)version);
 	return 0;
+}
+
+char *
+tlogd_leaderboard(struct tlogd *t, const struct tally_state *s, size_t *len)
+{
+	char *copy;
+
+	if (t == NULL || t->lb == NULL || t->lb_version != s->version ||
+	    t->lb_election != s->election ||
+	    (copy = malloc(t->lb_len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, t->lb, t->lb_len + 1);
+	*len = t->lb_len;
+	return copy;
 }
 
 bool

@@ -400,7 +400,11 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		 */
 		{
 			size_t lblen;
-			bytes = tally_tlog_leaderboard(s, &lblen);
+			/* The bytes the log hashed for this version, if
+			 * it has them: rendered once per version. */
+			if ((bytes = tlogd_leaderboard(tlogd_current, s,
+			    &lblen)) == NULL)
+				bytes = tally_tlog_leaderboard(s, &lblen);
 			if (bytes != NULL && vs->previous != NULL) {
 				bytes[lblen - 1] = '\0';	/* the newline */
 				bytes = reply_with_newline(with_member(bytes,
