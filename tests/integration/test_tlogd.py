@@ -25,6 +25,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -35,6 +36,8 @@ from harness import ELECTIONS, TALLYD, DaemonTest, main
 TOKEN = "ingest-token-for-the-tlogd-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
+PYVERIFY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "tlog", "pyverify.py")
 
 
 def tile_n(n):
@@ -233,6 +236,10 @@ class TlogdTest(DaemonTest):
         mirror = os.path.join(d.tmp, "mirror")
         self.mirror(d, mirror)
         self.verify(mirror, key, election)
+        # The second, independent verifier agrees (all but the replay).
+        py = subprocess.run([sys.executable, PYVERIFY, "log", mirror, "--key",
+                             key], capture_output=True, text=True, timeout=300)
+        self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
         # Every entry's leaderboard hash is what was served.
         ents = []
         for rel in tile_paths(top):
@@ -261,6 +268,10 @@ class TlogdTest(DaemonTest):
                             key], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("version %d" % v, r.stdout)
+        py = subprocess.run([sys.executable, PYVERIFY, "receipt", path,
+                             "--key", key], capture_output=True, text=True,
+                            timeout=60)
+        self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
         # A receipt with one byte of its entry changed is refused.
         bad = bytearray(rc.body)
         i = bad.index(b"extra ") + 20
