@@ -345,6 +345,47 @@ class TlogdTest(DaemonTest):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("entry 0 does not match its hash", r.stdout + r.stderr)
 
+    def test_full_tiles(self):
+        """Past 256 versions: a full tile (immutable, for ever the same
+        bytes), the next partial one, a level-1 tile; still verified."""
+        ds = "no-2021"
+        election = os.path.join(ELECTIONS, ds, "election.json")
+        d = self.daemon(args=["--election", election],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        with open(os.path.join(ELECTIONS, ds, "results.json")) as f:
+            res = json.load(f)["results"]
+        n = 300
+        for i in range(n):
+            e = dict(res[i % len(res)])
+            pid = e.pop("province")
+            e["revision"] = i // len(res) + 1
+            e["votes"] = {k: v + i for k, v in e["votes"].items()}
+            r = d.request("POST", "/v1/provinces/%s/results" % pid, body=e,
+                          headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            if i == 255:
+                full = d.get("/log/tile/0/000").body
+                ents = d.get("/log/tile/entries/000").body
+        self.assertEqual(d.get("/log/tile/0/000").body, full)
+        self.assertEqual(d.get("/log/tile/entries/000").body, ents)
+        self.assertEqual(len(full), 256 * 32)
+        self.assertError(d.get("/log/tile/0/001"), 404, "not_found")
+        self.assertEqual(d.get("/log/tile/0/001.p/44").status, 200)
+        self.assertEqual(len(d.get("/log/tile/1/000.p/1").body), 32)
+        # A narrower partial tile than the tree has (an older checkpoint's).
+        self.assertEqual(len(d.get("/log/tile/entries/001.p/10").body) > 0,
+                         True)
+        self.assertError(d.get("/log/tile/0/001.p/45"), 404, "not_found")
+        mirror = os.path.join(d.tmp, "mirror")
+        self.mirror(d, mirror)
+        key = d.get("/log/key").body.decode().strip()
+        out = self.verify(mirror, key, election)
+        self.assertIn("%d entries" % n, out)
+        py = subprocess.run([sys.executable, PYVERIFY, "log", mirror, "--key",
+                             key], capture_output=True, text=True, timeout=300)
+        self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
+        d.stop()
+
     def test_log_off(self):
         """transparency_log 0: no log, no receipts, /log/ answers 503."""
         ds = "no-2021"
