@@ -805,6 +805,8 @@ main(int argc, char **argv)
 		}
 		tally_diag_finish(&diag);
 		tlogd_attach(tlogd_current, td.core);
+		tlogd_set_sync_to_sign(tlogd_current, td.cf.cluster_urls ==
+		    NULL && td.cf.fsync_policy != JOURNAL_ALWAYS);
 	}
 
 	/*

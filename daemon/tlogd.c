@@ -57,6 +57,7 @@ struct tlogd {
 	uint64_t		 note_size;	/* its tree size */
 	bool			 have_note;
 	bool			 dirty;		/* written, not synced */
+	bool			 sync_to_sign;	/* tlogd_set_sync_to_sign */
 	bool			 off;		/* turned off: see why */
 	struct core		*core;
 	/*
@@ -134,7 +135,7 @@ write_all(int fd, const void *buf, size_t len)
 /* Write path (a new file) durably: tmp, fsync, rename, fsync the dir. */
 static int
 write_file(const char *dir, const char *name, const void *buf, size_t len,
-    mode_t mode)
+    mode_t mode, bool sync)
 {
 	char path[4096], tmp[4096];
 	int fd, dfd;
@@ -144,7 +145,7 @@ write_file(const char *dir, const char *name, const void *buf, size_t len,
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) ==
 	    -1)
 		return -1;
-	if (write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
+	if (write_all(fd, buf, len) == -1 || (sync && fsync(fd) == -1)) {
 		close(fd);
 		unlink(tmp);
 		return -1;
@@ -152,7 +153,8 @@ write_file(const char *dir, const char *name, const void *buf, size_t len,
 	close(fd);
 	if (rename(tmp, path) == -1)
 		return -1;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+	if (sync && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
+	    -1) {
 		(void)fsync(dfd);
 		close(dfd);
 	}
@@ -192,8 +194,8 @@ key_load(const char *path, bool make, uint8_t seed[32],
 		snprintf(dir, sizeof(dir), "%s", path);
 		if ((slash = strrchr(dir, '/')) != NULL)
 			*slash = '\0';
-		if (write_file(dir, slash ? slash + 1 : path, b64, len, 0600) ==
-		    -1) {
+		if (write_file(dir, slash ? slash + 1 : path, b64, len, 0600,
+		    true) == -1) {
 			tally_diag_add(diag, "%s: cannot write the log's key: "
 			    "%s", path, strerror(errno));
 			return -1;
@@ -356,7 +358,7 @@ tlogd_open(const char *data_dir, const char *key_path,
 		goto nomem;
 	i = strlen(t->vkey);
 	t->vkey[i] = '\n';
-	if (write_file(t->dir, "key.pub", t->vkey, i + 1, 0644) == -1)
+	if (write_file(t->dir, "key.pub", t->vkey, i + 1, 0644, false) == -1)
 		log_warn("%s/key.pub", t->dir);
 	t->vkey[i] = '\0';
 	snprintf(path, sizeof(path), "%s/entries", t->dir);
@@ -504,6 +506,12 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 }
 
 void
+tlogd_set_sync_to_sign(struct tlogd *t, bool sync)
+{
+	t->sync_to_sign = sync;
+}
+
+void
 tlogd_attach(struct tlogd *t, struct core *c)
 {
 	t->core = c;
@@ -553,6 +561,13 @@ tlogd_started(struct tlogd *t, uint64_t version, bool cluster,
 	struct tally_error err;
 	uint8_t root[32];
 
+	if (t->have_note && (t->note_len == 0 ||
+	    memmem(t->note, t->note_len, "\n\n\xe2\x80\x94 ", 6) == NULL)) {
+		/* Torn by a power cut (it is not synced): no signature. */
+		log_warnx("%s/checkpoint: not a signed note (cut by a crash?); "
+		    "ignored, the next one is signed afresh", t->dir);
+		t->have_note = false;
+	}
 	if (t->have_note) {
 		if (tally_tlog_checkpoint_open(t->note, t->note_len,
 		    &t->signer.key, &cp, &err) == -1 &&
@@ -638,11 +653,18 @@ tlogd_checkpoint(struct tlogd *t, size_t *len)
 		    &blen) == -1)
 			return NULL;
 		/* Never sign what a power cut could take back. */
-		tlogd_sync(t);
+		if (t->sync_to_sign)
+			tlogd_sync(t);
 		if ((note = tally_tlog_note_sign(body, blen, &t->signer,
 		    &nlen)) == NULL)
 			return NULL;
-		if (write_file(t->dir, "checkpoint", note, nlen, 0644) == -1)
+		/*
+		 * Not synced (it would stall the loop once per version): a
+		 * power cut may leave an older one, or a torn one, which the
+		 * next start ignores; the tree itself is what was synced.
+		 */
+		if (write_file(t->dir, "checkpoint", note, nlen, 0644,
+		    false) == -1)
 			log_warn("%s/checkpoint", t->dir);
 		free(t->note);
 		t->note = note;

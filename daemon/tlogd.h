@@ -35,6 +35,13 @@ struct tlogd	*tlogd_open(const char *data_dir, const char *key_path,
 void		 tlogd_flush(struct tlogd *t);
 /* Sync and close (NULL: nothing). */
 void		 tlogd_close(struct tlogd *t);
+/*
+ * Sync the tree before signing a checkpoint (a journal whose fsync policy
+ * is not `always`: it could lose the versions a checkpoint would sign).
+ * Off (the default), the journal's own sync, or the cluster's stream,
+ * holds whatever the tree has not synced yet.
+ */
+void		 tlogd_set_sync_to_sign(struct tlogd *t, bool sync);
 /* Hang the log on c's version hook (before the journal is replayed). */
 void		 tlogd_attach(struct tlogd *t, struct core *c);
 /*

@@ -333,6 +333,15 @@ class TlogdTest(DaemonTest):
         url = "http://127.0.0.1:%d" % d.port
         out = self.verify(url, key, election, kept)
         self.assertIn("%d earlier checkpoints consistent" % len(kept), out)
+        # A checkpoint file torn by a power cut (it is not synced) is
+        # ignored; the tree is what counts.
+        d.stop()
+        cpf = os.path.join(d.data_dir, "tlog", "checkpoint")
+        with open(cpf, "r+b") as f:
+            f.truncate(20)
+        d.start()
+        self.wait_log(d, "not a signed note")
+        self.verify(url, key, election, kept)
         # A log changed on disk is refused at start, naming the entry.
         d.stop()
         with open(os.path.join(d.data_dir, "tlog", "entries"), "r+b") as f:
