@@ -34,6 +34,7 @@ static const struct {
 	{ "check",	cmd_check,	"validate an election definition" },
 	{ "import",	cmd_import,	"write an election definition from a dataset" },
 	{ "verify",	cmd_verify,	"verify a results log (or a receipt) offline" },
+	{ "key",	cmd_key,	"the verifier key of a data dir's results log" },
 };
 
 static void

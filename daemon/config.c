@@ -64,6 +64,8 @@ static const struct cf_key cf_keys[] = {
 	CF_RESTART("sse_stall_timeout",	 CF_LONG,		sse_stall_timeout, 1, 86400),
 	CF_RESTART("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
 	CF_RESTART("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
+	CF_RESTART("log_key",		 CF_PATH_OR_EMPTY,	log_key, 0, 0),
+	CF_RESTART("transparency_log",	 CF_LONG,		transparency_log, 0, 1),
 	CF_RESTART("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
 	CF_RESTART("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
 	CF_RESTART("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
@@ -119,6 +121,7 @@ config_defaults(struct config *cf)
 	cf->sse_stall_timeout = 30;
 	cf->sse_max_clients = 7500;
 	cf->keep_versions = 256;
+	cf->transparency_log = 1;
 	cf->cors_origin = strdup("*");
 	cf->cluster_replicas = 3;
 	if (cf->cors_origin == NULL || cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
@@ -136,6 +139,7 @@ config_finish(struct config *cf)
 	free(cf->data_dir);
 	free(cf->log_file);
 	free(cf->token_file);
+	free(cf->log_key);
 	free(cf->backup_dir);
 	free(cf->cors_origin);
 	free(cf->cluster_urls);

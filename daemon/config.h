@@ -40,6 +40,8 @@ struct config {
 	long		 sse_stall_timeout;	/* seconds a stream may not drain */
 	long		 sse_max_clients;	/* event streams open at once */
 	long		 keep_versions;		/* /v1/versions/{n}/... kept */
+	char		*log_key;		/* NULL: DATA_DIR/tlog/key */
+	long		 transparency_log;	/* 1: the log of versions */
 	char		*cors_origin;		/* NULL: no CORS headers */
 	/* Cluster mode (docs/CLUSTER.md): on when cluster_urls is set. */
 	char		*cluster_urls;		/* "nats://h:p,nats://h:p" */

@@ -333,6 +333,8 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 		    "drawn): kept without effect; a tie it leaves needs a lot "
 		    "of its own", (unsigned long long)s->version);
 	c->chain = fnv1a64(c->chain, payload, len);
+	if (s->version > before && c->on_version != NULL)
+		c->on_version(c->on_version_arg, s->version, payload, len);
 	/*
 	 * The stamps move as they did live (publish): the provinces this
 	 * record changed take its version, at its received_at (the first
@@ -430,7 +432,15 @@ core_pending_free(struct pending *p)
 	free(p->chk);
 	free(p->province);
 	free(p->revision);
+	free(p->rec);
 	free(p);
+}
+
+void
+core_set_version_hook(struct core *c, core_version_fn fn, void *arg)
+{
+	c->on_version = fn;
+	c->on_version_arg = arg;
 }
 
 static void

@@ -188,6 +188,17 @@ int		 core_submit_call(struct core *c, struct tally_call_op *op,
 void		 core_calls_observe(struct core *c);
 int		 core_subscribe(struct core *c, core_publish_fn fn, void *arg);
 /*
+ * Told every new version right after it is applied and before it is
+ * published (subscribers), at replay too: the record payload that made it
+ * (borrowed; NULL when the record took its version without being applied,
+ * a refused record of the cluster's stream).  The transparency log
+ * (tlogd.c) hangs here.  One hook; fn NULL removes it.
+ */
+typedef void (*core_version_fn)(void *arg, uint64_t version,
+    const char *payload, size_t len);
+void		 core_set_version_hook(struct core *c, core_version_fn fn,
+		    void *arg);
+/*
  * Take e (on every path) as the election in force, with a new empty
  * tally; refused (-1 with diag) once anything is counted or waits.
  */

@@ -473,6 +473,9 @@ core_log_record(struct core *c, uint64_t seq, const char *payload, size_t len,
 		/* Every node refuses the same record the same way. */
 		log_debug("log record %llu not applied: %s",
 		    (unsigned long long)seq, terr.message);
+	if (c->on_version != NULL)
+		c->on_version(c->on_version_arg, seq, ok ? payload : NULL,
+		    ok ? len : 0);
 	/*
 	 * Versions are log positions: a refused record still takes its
 	 * version (the leaderboard says it, and the chain moved), so the

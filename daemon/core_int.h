@@ -43,6 +43,9 @@ struct pending {
 	uint64_t		  version;	/* when has_new */
 	uint64_t		  chain;	/* the chain after its record */
 	char			  at[32];	/* received_at of its record */
+	char			 *rec;		/* its record's payload, for the
+						   version hook (owned) */
+	size_t			  rec_len;
 	/* Cluster mode: a record published, waiting for its place. */
 	bool			  acked;	/* the log stored it at seq */
 	bool			  dup;		/* ... an earlier copy of it */
@@ -113,6 +116,8 @@ struct core {
 	size_t			*changed;	/* scratch: n_provinces */
 	struct subscriber	 subs[4];
 	size_t			 n_subs;
+	core_version_fn		 on_version;	/* core_set_version_hook */
+	void			*on_version_arg;
 
 	const struct core_log_ops *log_ops;	/* borrowed */
 	void			*log;

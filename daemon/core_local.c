@@ -174,6 +174,9 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
+	if (c->on_version != NULL)
+		c->on_version(c->on_version_arg, s->version, p->rec,
+		    p->rec_len);
 	local_publish(c, p, s->wide_change, call);
 }
 
@@ -261,7 +264,17 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 		*len += reclen;
 		p->chain = fnv1a64(chain, rec + TALLY_JOURNAL_HEADER,
 		    reclen - TALLY_JOURNAL_HEADER);
-		rc = 0;
+		/* Kept for the version hook (the transparency log). */
+		free(p->rec);
+		p->rec_len = reclen - TALLY_JOURNAL_HEADER;
+		p->rec = NULL;
+		if (c->on_version == NULL)
+			rc = 0;
+		else if ((p->rec = malloc(p->rec_len)) != NULL) {
+			memcpy(p->rec, rec + TALLY_JOURNAL_HEADER, p->rec_len);
+			rc = 0;
+		} else
+			*len -= reclen;	/* buf as it was */
 	}
 	free(rec);
 	if (nf != nfeeds)

@@ -15,8 +15,9 @@ cors_headers(const char *origin, struct http_body *b)
 	if (origin == NULL)
 		return;
 	http_body_header(b, "Access-Control-Allow-Origin", origin);
+	/* Tally-Log-Size: a page can check a leaderboard against the log. */
 	http_body_header(b, "Access-Control-Expose-Headers",
-	    "ETag, Content-Location");
+	    "ETag, Content-Location, Tally-Log-Size");
 }
 
 int

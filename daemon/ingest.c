@@ -22,10 +22,34 @@
 #include "http_strict.h"
 #include "log.h"
 #include "server.h"
+#include "tlogd.h"
 #include "call.h"
 #include "ingest.h"
 #include "reply.h"
 
+
+/*
+ * The receipt of an applied version: its place in the transparency log
+ * (index = version - 1) and its leaf hash; GET /log/proof/{index} proves
+ * it against a signed checkpoint (docs/VERIFY.md).
+ */
+static void
+ingest_receipt(json_t *o, uint64_t version)
+{
+	uint8_t leaf[TALLY_TLOG_HASH];
+	char b64[48];
+	json_t *l;
+
+	if (!tlogd_ok(tlogd_current) || version == 0 ||
+	    tlogd_leaf(tlogd_current, version - 1, leaf) == -1)
+		return;
+	tally_tlog_b64_encode(leaf, sizeof(leaf), b64);
+	if ((l = json_object()) == NULL)
+		return;
+	json_object_set_new(l, "index", json_integer((json_int_t)version - 1));
+	json_object_set_new(l, "leaf_hash", json_string(b64));
+	json_object_set_new(o, "log", l);
+}
 /* A feed request waiting for the core's answer. */
 struct post {
 	struct api	*api;
@@ -297,6 +321,8 @@ post_done(void *arg, const struct core_outcome *out)
 			    json_integer((json_int_t)out->version));
 			json_decref(results);
 		}
+		if (out->kind == CORE_APPLIED)
+			ingest_receipt(o, out->version);
 		reply_json(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
 		break;
 	}

@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "tlogd.h"
 #include "tallyd-build.h"
 #include "tallyd-config.h"
 #include "api.h"
@@ -804,6 +805,21 @@ main(int argc, char **argv)
 	tally_diag_finish(&diag);
 	if (td.cf.cluster_urls != NULL)
 		join_cluster(&td);
+	if (td.cf.transparency_log) {
+		/* Before the replay: it appends what the log lacks. */
+		tally_diag_init(&diag);
+		if ((tlogd_current = tlogd_open(td.cf.data_dir, td.cf.log_key,
+		    core_election(td.core)->id, td.cf.election, &diag)) ==
+		    NULL) {
+			log_diag(&diag);
+			fatalx("cannot open the transparency log in %s/tlog",
+			    td.cf.data_dir);
+		}
+		tally_diag_finish(&diag);
+		tlogd_attach(tlogd_current, td.core);
+		tlogd_set_sync_to_sign(tlogd_current, td.cf.cluster_urls ==
+		    NULL && td.cf.fsync_policy != JOURNAL_ALWAYS);
+	}
 
 	/*
 	 * Load the snapshot, then replay the journal after it, all before
@@ -822,6 +838,16 @@ main(int argc, char **argv)
 	    (unsigned long long)jst.records,
 	    (unsigned long long)core_state(td.core)->version);
 	core_started(td.core);
+	if (tlogd_current != NULL) {
+		tally_diag_init(&diag);
+		if (tlogd_started(tlogd_current, core_state(td.core)->version,
+		    td.cluster != NULL, &diag) == -1) {
+			log_diag(&diag);
+			fatalx("the transparency log contradicts its signed "
+			    "checkpoint: refusing to start");
+		}
+		tally_diag_finish(&diag);
+	}
 	td.snaps.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
 	if (td.cluster != NULL) {
@@ -899,6 +925,7 @@ main(int argc, char **argv)
 		/* The stream keeps everything; the snapshot is for speed. */
 		cluster_destroy(td.cluster);
 		td.cluster = NULL;
+		tlogd_flush(tlogd_current);
 		snapshot_sched_final(&td.snaps, core_state(td.core)->version + 1);
 	} else {
 		next = journal_next_seq(td.journal);
@@ -906,12 +933,16 @@ main(int argc, char **argv)
 			log_warnx("the journal's last sync failed: no snapshot "
 			    "at exit; the next start replays what is on disk");
 			rc = 1;
-		} else
+		} else {
+			/* The log on disk before the journal is compacted. */
+			tlogd_flush(tlogd_current);
 			snapshot_sched_final(&td.snaps, next);
+		}
 		td.journal = NULL;
 	}
 	free(td.snap_dir);
 	api_destroy(td.api);
+	tlogd_close(tlogd_current);
 	core_destroy(td.core);
 	snapshot_sched_finish(&td.snaps);
 	if (td.ev_drain != NULL)

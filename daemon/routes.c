@@ -17,6 +17,7 @@
 #include "get.h"
 #include "ingest.h"
 #include "live.h"
+#include "log_http.h"
 #include "metrics_http.h"
 #include "routes.h"
 
@@ -72,6 +73,10 @@ const struct route api_routes[R_COUNT] = {
 	{ R_CALLS, ROUTE_GET, "/v1/calls", calls_http_get, false, CACHE_NONE },
 	{ R_CALLS_DECLARE, ROUTE_POST, "/v1/calls", calls_http_declare, true, CACHE_NONE },
 	{ R_CALLS_RETRACT, ROUTE_POST, "/v1/calls/{n}/retract", calls_http_retract, true, CACHE_NONE },
+	{ R_LOG_KEY, ROUTE_GET, "/log/key", log_http_key, false, CACHE_NONE },
+	{ R_LOG_CHECKPOINT, ROUTE_GET, "/log/checkpoint", log_http_checkpoint, false, CACHE_NONE },
+	{ R_LOG_TILE, ROUTE_GET, "/log/tile/{*}", log_http_tile, false, CACHE_NONE },
+	{ R_LOG_PROOF, ROUTE_GET, "/log/proof/{n}", log_http_proof, false, CACHE_NONE },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
 };
 
@@ -91,6 +96,14 @@ pattern_match(const char *pattern, const char *path, char *id, size_t idlen)
 	pre = (size_t)(open - pattern);
 	if (strncmp(pattern, path, pre) != 0)
 		return false;
+	if (strcmp(open, "{*}") == 0) {
+		/* The rest of the path, slashes and all (a log tile's). */
+		n = strlen(path + pre);
+		if (n == 0 || n >= idlen)
+			return false;
+		memcpy(id, path + pre, n + 1);
+		return true;
+	}
 	close = strchr(open, '}');
 	path += pre;
 	end = strchrnul(path, '/');

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
+#include "tlogd.h"
 
 void
 snapshot_sched_init(struct snapshot_sched *ss)
@@ -95,6 +96,9 @@ snapshot_reap(struct snapshot_sched *ss, int status)
 			malloc_trim(0);
 #endif
 		tally_diag_finish(&diag);
+		/* The transparency log on disk before the journal segments
+		 * that could rebuild it go (tlogd.c). */
+		tlogd_flush(tlogd_current);
 		snapshot_prune(ss->dir, ss->seq, false);
 		log_info("snapshot up to journal sequence %llu written; "
 		    "older segments removed, %zu older revisions moved to it "

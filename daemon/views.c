@@ -30,6 +30,7 @@
 #include "cors.h"
 #include "log.h"
 #include "reply.h"
+#include "tlogd.h"
 #include "views.h"
 
 /* [I] set by views_create; [L] the loop thread. */
@@ -246,6 +247,24 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 	}
 }
 
+/*
+ * A leaderboard's body names the transparency log's size at its version
+ * (tree size = version): GET /log/checkpoint then proves those bytes
+ * through the entry's leaderboard_sha256 (docs/VERIFY.md).
+ */
+static void
+log_size_header(struct http_body *b, const struct view *v)
+{
+	size_t n = strlen(v->location);
+	char buf[24];
+
+	if (!tlogd_ok(tlogd_current) || n < 12 ||
+	    strcmp(v->location + n - 12, "/leaderboard") != 0)
+		return;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v->version);
+	http_body_header(b, "Tally-Log-Size", buf);
+}
+
 /* The gzip body of a view, made when first asked for. */
 struct http_body *
 views_gzip(struct views *vs, struct view *v, time_t at)
@@ -264,6 +283,7 @@ views_gzip(struct views *vs, struct view *v, time_t at)
 	views_cache_headers(vs, v->gzip, v->etag_gz, at);
 	if (v->location[0] != '\0')
 		http_body_header(v->gzip, "Content-Location", v->location);
+	log_size_header(v->gzip, v);
 	vs->n.gzips++;
 	return v->gzip;
 }
@@ -375,16 +395,29 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		j = tally_election_dump(core_election(vs->core));
 		break;
 	case VIEW_LEADERBOARD:
-		/* The hottest view: written directly, not through jansson. */
-		bytes = tally_render_leaderboard_text(s, s->updated_at[0] ?
-		    s->updated_at : NULL);
-		if (bytes != NULL && vs->previous != NULL)
-			bytes = with_member(bytes, "change",
-			    tally_compare_national(vs->previous, s));
-		/* The expected vote: an estimate, in a member of its own. */
-		if (bytes != NULL && (j = tally_expected_national(s)) != NULL)
-			bytes = with_member(bytes, "expected", j);
-		return reply_with_newline(bytes);
+		/*
+		 * The hottest view: written directly, not through jansson,
+		 * by the function whose bytes the transparency log hashes
+		 * (with the expected vote), so that they match by
+		 * construction.  The comparison with a previous election
+		 * is not in the log (a verifier has no previous election):
+		 * it comes last, after the logged members.
+		 */
+		{
+			size_t lblen;
+			/* The bytes the log hashed for this version, if
+			 * it has them: rendered once per version. */
+			if ((bytes = tlogd_leaderboard(tlogd_current, s,
+			    &lblen)) == NULL)
+				bytes = tally_tlog_leaderboard(s, &lblen);
+			if (bytes != NULL && vs->previous != NULL) {
+				bytes[lblen - 1] = '\0';	/* the newline */
+				bytes = reply_with_newline(with_member(bytes,
+				    "change", tally_compare_national(
+				    vs->previous, s)));
+			}
+		}
+		return bytes;
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_leaderboard_csv(s);
@@ -557,6 +590,8 @@ views_current(struct views *vs, enum view_id id, size_t index)
 		http_body_header(v->plain, "Content-Location", v->location);
 		http_body_header(v->not_modified, "Content-Location",
 		    v->location);
+		log_size_header(v->plain, v);
+		log_size_header(v->not_modified, v);
 	}
 	if (id == VIEW_LEADERBOARD_SVG) {
 		snprintf(v->location, sizeof(v->location),
@@ -581,6 +616,7 @@ views_body_headers(struct views *vs, struct http_body *b, const struct view *v,
 	views_cache_headers(vs, b, v->etag, at);
 	if (v->location[0] != '\0')
 		http_body_header(b, "Content-Location", v->location);
+	log_size_header(b, v);
 }
 
 /* A body of the version ring: the view's bytes, immutable. */
@@ -604,6 +640,7 @@ version_body(struct views *vs, const struct view *v, const char **bytes)
 	http_body_header(b, "Cache-Control", "public, max-age=31536000, "
 	    "immutable");
 	cors_headers(vs->cors_origin, b);
+	log_size_header(b, v);
 	return b;
 }
 

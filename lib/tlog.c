@@ -14,6 +14,7 @@
 #include <nettle/eddsa.h>
 #include <nettle/sha2.h>
 
+#include <tally/expected.h>
 #include <tally/journal.h>
 #include <tally/render.h>
 #include <tally/tlog.h>
@@ -1175,6 +1176,15 @@ char *
 tally_tlog_entry_encode(const char *record, size_t len, const char *contest,
     const uint8_t lb[32], size_t *outlen, struct tally_error *err)
 {
+	return tally_tlog_entry_encode_at(record, len, 0, contest, lb, outlen,
+	    err);
+}
+
+char *
+tally_tlog_entry_encode_at(const char *record, size_t len, uint64_t version,
+    const char *contest, const uint8_t lb[32], size_t *outlen,
+    struct tally_error *err)
+{
 	json_error_t jerr;
 	json_t *root;
 	char hex[65], *out = NULL;
@@ -1190,6 +1200,12 @@ tally_tlog_entry_encode(const char *record, size_t len, const char *contest,
 		goto done;
 	}
 	hex32(lb, hex);
+	if (version != 0 && json_object_set_new(root, "version",
+	    json_integer((json_int_t)version)) == -1) {
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory writing a log entry");
+		goto done;
+	}
 	if (json_object_set_new(root, "leaderboard_sha256",
 	    json_string(hex)) == -1 || (contest != NULL &&
 	    json_object_set_new(root, "contest", json_string(contest)) == -1) ||
@@ -1452,17 +1468,39 @@ tally_tlog_entry_apply(struct tally_state *s, const char *entry, size_t len,
 char *
 tally_tlog_leaderboard(const struct tally_state *s, size_t *len)
 {
-	char *text, *nb;
-	size_t n;
+	char *text, *nb, *cj = NULL;
+	size_t n, m = 0;
+	json_t *exp;
 
 	if ((text = tally_render_leaderboard_text(s, s->updated_at[0] ?
 	    s->updated_at : NULL)) == NULL)
 		return NULL;
 	n = strlen(text);
-	/* The newline api.c adds to every JSON view (with_newline). */
-	if ((nb = realloc(text, n + 2)) == NULL) {
+	/*
+	 * The expected vote (a pure function of the definition and the
+	 * tally), as a last member: the view's bytes are these bytes, so a
+	 * verifier that replays the log reproduces them.
+	 */
+	if ((exp = tally_expected_national(s)) != NULL) {
+		cj = json_dumps(exp, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(exp);
+		if (cj == NULL || n == 0 || text[n - 1] != '}') {
+			free(cj);
+			free(text);
+			return NULL;
+		}
+		m = strlen(cj) + strlen(",\"expected\":");
+	}
+	/* The newline the daemon adds to every JSON view. */
+	if ((nb = realloc(text, n + m + 2)) == NULL) {
+		free(cj);
 		free(text);
 		return NULL;
+	}
+	if (cj != NULL) {
+		snprintf(nb + n - 1, m + 2, ",\"expected\":%s}", cj);
+		n += m;
+		free(cj);
 	}
 	nb[n] = '\n';
 	nb[n + 1] = '\0';

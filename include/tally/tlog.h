@@ -253,6 +253,16 @@ char	*tally_tlog_entry_encode(const char *record, size_t len,
 	    const char *contest, const uint8_t leaderboard_sha256[32],
 	    size_t *outlen, struct tally_error *err);
 
+/*
+ * The same with the record's "version" replaced by `version` (0: kept): a
+ * cluster record is published before the stream gives it its sequence,
+ * which is its version.
+ */
+char	*tally_tlog_entry_encode_at(const char *record, size_t len,
+	    uint64_t version, const char *contest,
+	    const uint8_t leaderboard_sha256[32], size_t *outlen,
+	    struct tally_error *err);
+
 struct tally_tlog_entry_head {
 	uint64_t	version;
 	char		contest[TALLY_TLOG_NAME_MAX];	/* "" when absent */
@@ -280,7 +290,10 @@ int	tally_tlog_entry_apply(struct tally_state *s, const char *entry,
 /*
  * The exact bytes of /v1/leaderboard (and /v1/versions/{N}/leaderboard)
  * for state s: tally_render_leaderboard_text at the state's updated_at,
- * plus a newline.  New (free), *len its length; NULL on no memory.  The
+ * with the "expected" member when the definition has expected ballots
+ * (tally_expected_national), plus a newline.  (With a previous election
+ * configured the view adds a "change" member after these bytes' last
+ * member: see docs/VERIFY.md.)  New (free), *len its length; NULL on no memory.  The
  * daemon renders that view through this function, so a verifier that
  * replays the log reproduces it byte for byte.
  */

@@ -131,6 +131,7 @@ class Node(Supervised):
         if env:
             self.env.update(env)
         self.log_path = os.path.join(self.dir, "tallyd.log")
+        self.conf_extra = ""    # more configuration lines (log_key ...)
         self._supervise(name)
 
     @property
@@ -145,7 +146,8 @@ class Node(Supervised):
                     "snapshot_every 1000\n" % (
                         os.path.abspath(self.election), self.port,
                         os.path.join(self.dir, "var"), ",".join(self.urls),
-                        self.stream, self.replicas, self.name))
+                        self.stream, self.replicas, self.name) +
+                    self.conf_extra)
 
     def start(self, wait=True):
         self._before_start()

@@ -516,7 +516,7 @@ class Live(CheckedDaemonTest):
         r = d.get("/v1/leaderboard")
         self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
         self.assertEqual(r.header("Access-Control-Expose-Headers"),
-                         "ETag, Content-Location")
+                         "ETag, Content-Location, Tally-Log-Size")
         r = d.request("OPTIONS", "/v1/events", headers={
             "Origin": "https://news.example", "Access-Control-Request-Method":
             "GET", "Access-Control-Request-Headers": "last-event-id"})

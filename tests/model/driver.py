@@ -1202,6 +1202,15 @@ class Run:
         if self.cluster is None:
             self.check_calls(node)
         self.bytes_check("/v1/leaderboard", r, v)
+        if self.cluster is None and r.header("Tally-Log-Size") is not None:
+            # The transparency log (issue 27): tree size = version.
+            cp = self.get("/log/checkpoint", node=node)
+            size = int(cp.body.split(b"\n")[1]) if cp.status == 200 else None
+            if size != v or r.header("Tally-Log-Size") != str(v):
+                raise Failure("tlog", "version %d: /log/checkpoint %s size "
+                              "%s, Tally-Log-Size %s" % (
+                                  v, cp.status, size,
+                                  r.header("Tally-Log-Size")))
         if node is None:
             self.lb_etag = r.header("ETag")
             self.lb_by_id[self.lb_etag.strip('"')] = r.body

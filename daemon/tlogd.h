@@ -1,0 +1,91 @@
+/*
+ * tlogd.h - the daemon's side of the transparency log (issue 27): one
+ * entry per version appended to an RFC 6962 tree (tree size = version),
+ * kept in DATA_DIR/tlog/ (entries, hashes, the last signed checkpoint, the
+ * key), signed checkpoints (C2SP signed note, Ed25519), tiles and proofs
+ * for log_http.c.  libtally's tlog.c does the pure part.
+ *
+ * Threads: loop thread [L] only (the version hook runs where the core
+ * applies, on the loop; replay runs before the loop).
+ */
+#ifndef TALLYD_TLOGD_H
+#define TALLYD_TLOGD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct core;
+struct tally_diag;
+
+struct tlogd;
+
+/*
+ * The log in data_dir/tlog (made when missing), its key from key_path
+ * (NULL: data_dir/tlog/key, made with getrandom at first start, 0600), its
+ * origin from the election id and the SHA-256 of the definition file's
+ * bytes at election_path.  The files are reloaded and checked (each entry
+ * against its hash; a torn tail cut).  NULL with diag.
+ */
+struct tlogd	*tlogd_open(const char *data_dir, const char *key_path,
+		    const char *election_id, const char *election_path,
+		    struct tally_diag *diag);
+/* Sync what was written (NULL: nothing): before the journal that could
+ * rebuild it is compacted. */
+void		 tlogd_flush(struct tlogd *t);
+/* Sync and close (NULL: nothing). */
+void		 tlogd_close(struct tlogd *t);
+/*
+ * Sync the tree before signing a checkpoint (a journal whose fsync policy
+ * is not `always`: it could lose the versions a checkpoint would sign).
+ * Off (the default), the journal's own sync, or the cluster's stream,
+ * holds whatever the tree has not synced yet.
+ */
+void		 tlogd_set_sync_to_sign(struct tlogd *t, bool sync);
+/* Hang the log on c's version hook (before the journal is replayed). */
+void		 tlogd_attach(struct tlogd *t, struct core *c);
+/*
+ * Start-up is over at `version`: the tree must have that size (a local
+ * log; a cluster's may be ahead, the stream will deliver the rest), and
+ * the last signed checkpoint must be a prefix of it.  A tree behind the
+ * tally (the snapshot covers versions the log lacks) turns the log off
+ * with a warning.  -1 (with diag): the log on disk contradicts its own
+ * signed checkpoint; refuse to start.
+ */
+int		 tlogd_started(struct tlogd *t, uint64_t version,
+		    bool cluster, struct tally_diag *diag);
+
+/* The log in force (main.c sets it), for the routes, or NULL. [L] */
+extern struct tlogd *tlogd_current;
+
+/*
+ * The leaderboard bytes the log hashed for s's version (a new copy), or
+ * NULL (t NULL, another version): tally_tlog_leaderboard(s) then.
+ */
+struct tally_state;
+char		*tlogd_leaderboard(struct tlogd *t, const struct tally_state *s,
+		    size_t *len);
+bool		 tlogd_ok(const struct tlogd *t);
+uint64_t	 tlogd_size(const struct tlogd *t);
+/* The verifier key text (borrowed, NUL-terminated, no newline). */
+const char	*tlogd_key(const struct tlogd *t);
+/*
+ * The signed checkpoint of the current size (borrowed; signed now if the
+ * tree grew since the last one: the files are synced first, so a signed
+ * size is always on disk).  NULL on failure.
+ */
+const char	*tlogd_checkpoint(struct tlogd *t, size_t *len);
+/* The leaf hash of entry index (< size).  0, or -1. */
+int		 tlogd_leaf(const struct tlogd *t, uint64_t index,
+		    uint8_t out[32]);
+/*
+ * A tile's bytes (new) at level (TALLY_TLOG_ENTRIES: the entry bundle),
+ * index n, width w.  NULL with *status 404 (not in the tree) or 503.
+ */
+char		*tlogd_tile(struct tlogd *t, int level, uint64_t n, unsigned w,
+		    size_t *len, unsigned *status);
+/* A receipt: the C2SP tlog-proof of entry index against the current
+ * checkpoint, with the entry as its extra data (new), or NULL. */
+char		*tlogd_proof(struct tlogd *t, uint64_t index, size_t *len);
+
+#endif
