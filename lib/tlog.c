@@ -18,6 +18,7 @@
 #include <tally/journal.h>
 #include <tally/render.h>
 #include <tally/tlog.h>
+#include <tally/tlog_entry.h>
 
 #include "tally-private.h"
 

@@ -13,6 +13,7 @@
 #include <tally/lot.h>
 #include <tally/seats.h>
 #include <tally/tlog.h>
+#include <tally/tlog_entry.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
