@@ -106,6 +106,20 @@ class Reader:
             out.append(ev)
         return out
 
+    def wait_version(self, version, timeout=20):
+        """Until the stream has carried `version` (its id "<n>-<digest>"):
+        the replay waits for it after each post, so that a reader on a
+        loaded machine is never so far behind that the stream sends it a
+        snapshot in place of the versions (and their calls) it missed."""
+        mark = ("\nid: %d-" % version).encode()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.path, "rb") as f:
+                if mark in f.read():
+                    return True
+            time.sleep(0.01)
+        return False
+
     def calls(self):
         return [json.loads(e["data"]) for e in self.events()
                 if e.get("event") == "call"]
@@ -161,6 +175,8 @@ class Calls(CheckedDaemonTest):
                 return
             lb = d.get("/v1/leaderboard").json()
             self.assertEqual(lb["version"], r.json()["version"])
+            self.assertTrue(reader.wait_version(lb["version"]),
+                            (ds, lb["version"]))
             lead = certain_leader(lb)
             if lead is not None and first is None:
                 first = (lb["version"], lead)
