@@ -217,6 +217,10 @@ class Tally:
         self.cur = {}        # province -> feed dict (revision, votes, blank, invalid, status)
         self.hist = {p: [] for p in election.provinces}
         self.lot = {}        # province -> (revision, order)
+        # What was applied, in journal order: ("feed", province, feed) and
+        # ("lot", province, revision, order); a restart under an edited
+        # definition replays it (replay_lots).
+        self.log = []
         self.version = 0
         # Declared calls (docs/API.md "Calls"), in order: dicts with the
         # id the daemon gave (certain calls share the numbering, and the
@@ -228,6 +232,7 @@ class Tally:
         t.cur = dict(self.cur)
         t.hist = {p: list(h) for p, h in self.hist.items()}
         t.lot = dict(self.lot)
+        t.log = list(self.log)
         t.version = self.version
         t.calls = [dict(c) for c in self.calls]
         return t
@@ -244,10 +249,12 @@ class Tally:
         # (the docs only say "a lower one is 409 stale_revision").
         return "stale"
 
-    def apply(self, province, feed):
+    def apply(self, province, feed, bump=True):
         self.cur[province] = feed
         self.hist[province].append(feed)
-        self.version += 1
+        self.log.append(("feed", province, feed))
+        if bump:
+            self.version += 1
 
     def missing_lists(self, province, feed):
         cur = self.cur.get(province)
@@ -383,7 +390,30 @@ class Tally:
 
     def apply_lot(self, province, revision, order):
         self.lot[province] = (revision, list(order))
+        self.log.append(("lot", province, revision, list(order)))
         self.version += 1
+
+    def replay_lots(self, log):
+        """The lots in force after a restart that rebuilds the tally from
+        the journal under this (edited) definition (docs/ELECTION.md): each
+        lot is checked against the state at its place in the journal, as
+        when it was posted; one that does not settle a tie standing there
+        now (gone, another tie, or the order in force already) is kept
+        without effect -- never in force later, even when a later revision
+        ties the same lists again ("a tie the new definition makes needs a
+        lot of its own"). The province keeps its last lot that did settle
+        one."""
+        cur, lot = {}, {}
+        saved, self.cur, self.lot = self.cur, cur, lot
+        try:
+            for e in log:
+                if e[0] == "feed":
+                    cur[e[1]] = e[2]
+                elif self.lot_outcome(e[1], e[2], e[3]) == "applied":
+                    lot[e[1]] = (e[2], list(e[3]))
+        finally:
+            self.cur = saved
+        self.lot = lot
 
     def national(self):
         """coalition -> (votes, district seats, tied_for); pending; None if
