@@ -45,16 +45,17 @@ AVOIDABLE = {
     "national-own-alloc": "no province with its own allocation under a national threshold",
     "cluster-list-missing": "no feed that leaves out a list that had votes, in cluster mode",
     "history-own-threshold": "history's seats_moved and a dry run's seat deltas not checked where a coalition has its own threshold or exemption",
+    "call-ids-edit": "no declared call while a definition edit waits for the restart (the certain calls are numbered again under the new definition, and the declared calls' ids after them move)",
     "moot-lot-snapshot": "no lot while a definition edit waits for the restart if a snapshot may hold it (snapshot_every > 0), and no clean restart (SIGTERM: final snapshot) after one",
 }
 
 
 # The classes still open on main: the default of TALLYD_MODEL_AVOID (open:
-# moot-lot-snapshot, tests/model/known/).  The fixed classes' reproducers are
+# moot-lot-snapshot and call-ids-edit, tests/model/known/).  The fixed classes' reproducers are
 # replayed from tests/model/fixed/ by the fixed-seed run, and their avoidances
 # stay so that an older binary can still be tested (--avoid /
 # TALLYD_MODEL_AVOID).
-DEFAULT_AVOID = {"moot-lot-snapshot"}
+DEFAULT_AVOID = {"moot-lot-snapshot", "call-ids-edit"}
 
 
 class Failure(Exception):
@@ -922,6 +923,8 @@ class Run:
         each; bad ones are refused with their code and change nothing; a
         retraction of a declared call takes a version, of a retracted one
         409, of an unknown one 404."""
+        if "call-ids-edit" in self.avoid and self.file_def is not self.active.d:
+            return "skipped"
         if self.cluster is not None:
             return "skipped"    # versions are stream positions there
         e = self.active
