@@ -219,6 +219,10 @@ class Revisions(IngestTest):
                              stations={"reporting": 90, "total": 100})
         r = self.post(self.d, "01", self.rev1)
         b = self.assertApplied(r, self.v0 + 1)
+        # The receipt of the transparency log (docs/VERIFY.md): the entry
+        # of version N is leaf N - 1.
+        receipt = b.pop("log")
+        self.assertEqual(receipt["index"], self.v0)
         self.assertEqual(b, {"status": "applied", "province": "01",
                              "revision": 1, "version": self.v0 + 1})
 
