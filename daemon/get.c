@@ -8,9 +8,12 @@
 
 #include <jansson.h>
 
+#include <tally/reference.h>
+
 #include "tallyd.h"
 #include "call.h"
 #include "get.h"
+#include "routes.h"
 #include "live.h"
 #include "reply.h"
 #include "views.h"
@@ -135,14 +138,31 @@ get_version(struct call *cl, const char *num)
 	    strspn(end + 1, "0123456789abcdef") == 16)
 		digest = strtoull(end + 1, &end, 16);
 	slot = views_version(api->views, n, cur, &oldest, &kept);
+	if (*num >= '0' && *num <= '9' && *end == '\0' && slot != NULL &&
+	    (bare || slot->digest == digest) && cl->rt->id ==
+	    R_VERSION_PROVINCES && slot->provinces == NULL) {
+		/*
+		 * Every version's leaderboard is kept (live.c renders it at
+		 * publish); a provinces list only when it was served at its
+		 * version, since rendering it for every version costs each
+		 * POST far more.  Say so rather than name a range.
+		 */
+		call_fail(cl, 404, "unknown_version", NULL, "the provinces "
+		    "list of version %llu is not kept: a version's provinces "
+		    "list is kept only when it was served at that version "
+		    "(its leaderboard is: /v1/versions/%llu-%016llx/"
+		    "leaderboard)", (unsigned long long)n,
+		    (unsigned long long)n, (unsigned long long)slot->digest);
+		return;
+	}
 	if (*num < '0' || *num > '9' || *end != '\0' || slot == NULL ||
 	    (!bare && slot->digest != digest) || (cl->rt->id ==
 	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
 		call_fail(cl, 404, "unknown_version", NULL,
 		    "version %.40s is not "
-		    "kept: versions %llu to %llu are (the last %zu, those "
-		    "that were served; the URL is the Content-Location of "
+		    "kept: versions %llu to %llu are (at most the last %zu, "
+		    "since tallyd started; the URL is the Content-Location of "
 		    "the view, /v1/versions/<n>-<digest>/...)", num,
 		    (unsigned long long)oldest, (unsigned long long)cur,
 		    kept);
@@ -268,4 +288,95 @@ get_history(struct call *cl, const char *id)
 
 	if ((pv = province_of(cl, id)) != NULL)
 		serve_view(cl, VIEW_HISTORY, pv->index);
+}
+
+/*
+ * GET /v1/ and /v1: the route table itself, so the index can never list a
+ * route that is not served nor miss one that is.
+ */
+void
+get_index(struct call *cl, const char *id)
+{
+	struct tally_route_doc docs[R_COUNT];
+	size_t i, n = 0;
+
+	for (i = 0; i < R_NONE; i++) {
+		const struct route *rt = &api_routes[i];
+		docs[n].methods = rt->methods == ROUTE_POST ? "POST" :
+		    "GET, HEAD";
+		docs[n].path = rt->pattern;
+		docs[n].token = rt->token;
+		docs[n].description = rt->description;
+		docs[n].schema = rt->schema;
+		n++;
+	}
+	reply_json(cl->reply, 200, tally_render_index(docs, n));
+}
+
+/*
+ * GET /v1/changes?since=V: rendered per request (V is the client's), with
+ * the whole tally's stamp as its validator, since every change anywhere
+ * may add a row.
+ */
+void
+get_changes(struct call *cl, const char *id)
+{
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	const char *arg = http_arg(rq, "since");
+	struct core_stamp st = *core_stamp(api->core, SIZE_MAX);
+	struct tally_error err;
+	struct view v;
+	uint64_t since, kept;
+	void *ctx;
+	tally_revision_loader load = views_loader(api->views, &ctx);
+	char *end, *bytes;
+	json_t *j;
+
+	if (arg == NULL || *arg < '0' || *arg > '9' || strlen(arg) > 19 ||
+	    (since = strtoull(arg, &end, 10), *end != '\0')) {
+		call_fail(cl, 400, "bad_query", "since", "since must be a "
+		    "version number (e.g. /v1/changes?since=0: every change; "
+		    "the version a client last saw: what it missed)");
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	snprintf(v.etag, sizeof(v.etag), "\"%llu-%016llx\"",
+	    (unsigned long long)st.version, (unsigned long long)st.digest);
+	memcpy(v.etag_gz, v.etag, sizeof(v.etag_gz));
+	if (views_is_fresh(&v, &st, rq->if_none_match, rq->if_modified_since)) {
+		static char empty[] = "";
+		cl->reply->status = 304;
+		cl->reply->owned = true;
+		if ((cl->reply->body = http_body_new(empty, 0, false)) != NULL)
+			views_cache_headers(api->views, cl->reply->body, v.etag,
+			    st.at);
+		return;
+	}
+	if ((j = tally_render_changes(core_state(api->core), since, load, ctx,
+	    &kept, &err)) == NULL) {
+		if (err.kind == TALLY_ERROR_NOT_FOUND)
+			call_fail(cl, 410, err.code, err.field, "%s",
+			    err.message);
+		else
+			call_fail(cl, 503, "out_of_memory", NULL, "%s",
+			    err.message);
+		return;
+	}
+	bytes = reply_with_newline(json_dumps(j, JSON_COMPACT |
+	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)));
+	json_decref(j);
+	if (bytes == NULL || (cl->reply->body = http_body_new(bytes,
+	    strlen(bytes), true)) == NULL) {
+		free(bytes);
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return;
+	}
+	/* A view's headers (ETag, max-age, CORS), not reply_json's no-store. */
+	cl->reply->status = 200;
+	cl->reply->owned = true;
+	http_body_header(cl->reply->body, "Content-Type",
+	    "application/json; charset=utf-8");
+	views_cache_headers(api->views, cl->reply->body, v.etag, st.at);
 }

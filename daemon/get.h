@@ -24,6 +24,10 @@ void	get_page(struct call *cl, const char *id);
 void	get_coalition(struct call *cl, const char *id);
 void	get_province(struct call *cl, const char *id);	/* ?explain= */
 void	get_history(struct call *cl, const char *id);
+/* GET /v1/ and /v1: the route table as an index. */
+void	get_index(struct call *cl, const char *id);
+/* GET /v1/changes?since=V: province revisions after version V. */
+void	get_changes(struct call *cl, const char *id);
 /* /v1/versions/{n}[-{digest}]/...: the route says which view. */
 void	get_version(struct call *cl, const char *num);
 

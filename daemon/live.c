@@ -2,7 +2,8 @@
  * live.c - long-polls and event streams.
  *
  * The core tells us of every version (on_publish): the leaderboard is
- * rendered then, once (and so kept in the version ring, views.c), the
+ * rendered then, once, streams or not (and so kept in the version ring,
+ * views.c), the
  * version's events are made once as reference-counted chunks and handed to
  * the server's streams; long-polls (?wait=S with If-None-Match) parked on a
  * view that changed are answered just after the POSTs of the round.
@@ -335,12 +336,16 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	struct view *lb;
 
 	/*
-	 * Streams get every version: rendered now, before the state moves on
-	 * with the next request of the round (and so kept in the ring), with
-	 * its snapshot for a stream that has to skip versions.
+	 * Every version's leaderboard is rendered now, before the state moves
+	 * on with the next request of the round, streams or not: so the
+	 * version ring holds every version of its range (a version nobody
+	 * was served was missing from it, while the 404 said "versions 0 to
+	 * 8 are kept").  It is the cheap view (written directly); streams get
+	 * it with its snapshot for a stream that has to skip versions.
 	 */
-	if (lv->api->server != NULL && server_streams(lv->api->server) > 0 &&
-	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL &&
+	lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0);
+	if (lb != NULL && lv->api->server != NULL &&
+	    server_streams(lv->api->server) > 0 &&
 	    (c = version_events(lv, version, changed, n, lb)) != NULL) {
 		snap = snapshot_events("", lb);
 		server_stream_publish(lv->api->server, c, snap);

@@ -26,44 +26,67 @@
  * which is also the order of /metrics.
  */
 const struct route api_routes[R_COUNT] = {
-	{ R_HEALTH, ROUTE_GET, "/healthz", get_health, false, CACHE_NONE },
+	{ R_HEALTH, ROUTE_GET, "/healthz", get_health, false, CACHE_NONE,
+	    "liveness, and whether feeds are taken (journal, cluster)",
+	    "health" },
 	{ R_METRICS, ROUTE_GET, "/metrics", metrics_http_serve, false,
-	    CACHE_NONE },
+	    CACHE_NONE, "Prometheus text: requests, journal, views", NULL },
 	{ R_ELECTION, ROUTE_GET, "/v1/election", get_election, false,
-	    CACHE_VIEW },
+	    CACHE_VIEW, "the election definition: rules, coalitions, "
+	    "provinces", "election" },
 	{ R_LEADERBOARD, ROUTE_GET, "/v1/leaderboard", get_leaderboard, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "national ranking: votes, seats, bounds, "
+	    "majority (?wait=S long-polls)", "leaderboard" },
 	{ R_LEADERBOARD_CSV, ROUTE_GET, "/v1/leaderboard.csv",
-	    get_leaderboard_csv, false, CACHE_VIEW },
+	    get_leaderboard_csv, false, CACHE_VIEW,
+	    "the national ranking as CSV", NULL },
 	{ R_PROVINCES, ROUTE_GET, "/v1/provinces", get_provinces, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "every province's progress and leader "
+	    "(?settled=true|false)", "provinces" },
 	{ R_PROVINCES_CSV, ROUTE_GET, "/v1/provinces.csv", get_provinces_csv,
-	    false, CACHE_VIEW },
+	    false, CACHE_VIEW, "the provinces list as CSV", NULL },
 	{ R_PROVINCE, ROUTE_GET, "/v1/provinces/{id}", get_province, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "one province: lists, shares, seats, ties "
+	    "(?explain=1: the quotients)", "province" },
 	{ R_HISTORY, ROUTE_GET, "/v1/provinces/{id}/history", get_history,
-	    false, CACHE_VIEW },
+	    false, CACHE_VIEW, "every accepted revision of a province, with "
+	    "its version and what it moved", "history" },
 	{ R_PROVINCE_RESULTS, ROUTE_POST, "/v1/provinces/{id}/results",
-	    ingest_post_province, true, CACHE_NONE },
+	    ingest_post_province, true, CACHE_NONE, "post a province's "
+	    "cumulative snapshot (?dry_run=1: what it would do)", NULL },
 	{ R_RESULTS, ROUTE_POST, "/v1/results", ingest_post_batch, true,
-	    CACHE_NONE },
+	    CACHE_NONE, "post several provinces' snapshots as one version",
+	    NULL },
 	{ R_COALITION, ROUTE_GET, "/v1/coalitions/{id}", get_coalition, false,
-	    CACHE_VIEW },
+	    CACHE_VIEW, "one coalition: national totals and per province",
+	    "coalition" },
 	{ R_LOT, ROUTE_POST, "/v1/provinces/{id}/lot", ingest_post_lot, true,
-	    CACHE_NONE },
+	    CACHE_NONE, "post the drawn order of a tie (?dry_run=1)", NULL },
 	{ R_EVENTS, ROUTE_GET, "/v1/events", live_serve_events, false,
-	    CACHE_STREAM },
+	    CACHE_STREAM, "Server-Sent Events: change, leaderboard, snapshot",
+	    NULL },
 	{ R_VERSION_LEADERBOARD, ROUTE_GET, "/v1/versions/{n}/leaderboard",
-	    get_version, false, CACHE_IMMUTABLE },
+	    get_version, false, CACHE_IMMUTABLE, "the leaderboard as it was "
+	    "at a kept version (n-digest; a bare n redirects)", "leaderboard" },
 	{ R_VERSION_PROVINCES, ROUTE_GET, "/v1/versions/{n}/provinces",
-	    get_version, false, CACHE_IMMUTABLE },
-	{ R_PAGE, ROUTE_GET, "/", get_page, false, CACHE_VIEW },
+	    get_version, false, CACHE_IMMUTABLE, "the provinces list as it "
+	    "was served at a kept version", "provinces" },
+	{ R_PAGE, ROUTE_GET, "/", get_page, false, CACHE_VIEW,
+	    "the election-night page (HTML)", NULL },
 	{ R_LEADERBOARD_SVG, ROUTE_GET, "/v1/leaderboard.svg",
-	    get_leaderboard_svg, false, CACHE_VIEW },
+	    get_leaderboard_svg, false, CACHE_VIEW,
+	    "the hemicycle as an SVG image", NULL },
 	{ R_VERSION_LEADERBOARD_SVG, ROUTE_GET,
 	    "/v1/versions/{n}/leaderboard.svg", get_version, false,
-	    CACHE_IMMUTABLE },
-	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
+	    CACHE_IMMUTABLE, "the hemicycle at a kept version", NULL },
+	{ R_INDEX, ROUTE_GET, "/v1/", get_index, false, CACHE_NONE,
+	    "this index of the routes", "index" },
+	{ R_INDEX_BARE, ROUTE_GET, "/v1", get_index, false, CACHE_NONE,
+	    "the same index", "index" },
+	{ R_CHANGES, ROUTE_GET, "/v1/changes", get_changes, false, CACHE_VIEW,
+	    "every province revision after ?since=V, in version order",
+	    "changes" },
+	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 
 /*
@@ -102,6 +125,7 @@ routes_check(struct tally_diag *diag)
 		const struct route *rt = &api_routes[i];
 		/* A feed is a POST and a POST is a feed: dispatch relies on it. */
 		if (rt->id != (enum route_id)i || (rt->serve == NULL) !=
+		    (i == R_NONE) || (rt->description == NULL) !=
 		    (i == R_NONE) || rt->token != (rt->methods == ROUTE_POST)) {
 			tally_diag_add(diag, "route table: entry %zu (%s) is "
 			    "out of place or inconsistent", i, rt->pattern);
@@ -143,7 +167,7 @@ dispatch(struct call *cl, const char *id)
 	if (rt->serve == NULL) {
 		call_fail(cl, 404, "not_found", NULL,
 		    "no such resource: %.200s "
-		    "(see /v1/leaderboard, /v1/provinces, /v1/election)",
+		    "(GET /v1/ lists every route)",
 		    rq->path);
 		return;
 	}

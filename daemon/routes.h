@@ -22,7 +22,8 @@ enum route_id {
 	R_PROVINCES, R_PROVINCES_CSV, R_PROVINCE, R_HISTORY, R_PROVINCE_RESULTS,
 	R_RESULTS, R_COALITION, R_LOT, R_EVENTS, R_VERSION_LEADERBOARD,
 	R_VERSION_PROVINCES, R_PAGE, R_LEADERBOARD_SVG,
-	R_VERSION_LEADERBOARD_SVG, R_NONE, R_COUNT
+	R_VERSION_LEADERBOARD_SVG, R_INDEX, R_INDEX_BARE, R_CHANGES, R_NONE,
+	R_COUNT
 };
 
 /* Methods a route takes (a bit set). */
@@ -51,14 +52,19 @@ struct route {
 	route_fn	 serve;
 	bool		 token;		/* a feed: a token, the ingest listener */
 	enum route_cache cache;
+	/* What GET /v1/ says of it: one line, and the name of its JSON
+	 * Schema in docs/schemas/ (NULL: not JSON, or a feed). */
+	const char	*description;
+	const char	*schema;
 };
 
 /* Indexed by enum route_id; api_routes[R_NONE] is "other". */
 extern const struct route api_routes[R_COUNT];
 
 /*
- * Is the table well-formed (each entry at its id's index, a handler for
- * every route but R_NONE, token exactly on the POST routes)?  -1 with diag.
+ * Is the table well-formed (each entry at its id's index, a handler and a
+ * description for every route but R_NONE, token exactly on the POST
+ * routes)?  -1 with diag.
  */
 int	routes_check(struct tally_diag *diag);
 /*

@@ -609,6 +609,13 @@ views_set_loader(struct views *vs, tally_revision_loader load, void *ctx)
 	vs->loader_ctx = ctx;
 }
 
+tally_revision_loader
+views_loader(const struct views *vs, void **ctx)
+{
+	*ctx = vs->loader_ctx;
+	return vs->loader;
+}
+
 const struct views_counters *
 views_counters(const struct views *vs)
 {

@@ -116,6 +116,8 @@ void		 views_cache_headers(struct views *vs, struct http_body *b,
 void		 views_body_headers(struct views *vs, struct http_body *b,
 		    const struct view *v, time_t at);
 const struct views_counters *views_counters(const struct views *vs);
+/* How history reads revisions kept on disk (*ctx: its argument). */
+tally_revision_loader views_loader(const struct views *vs, void **ctx);
 
 /*
  * The version ring.  The slot kept for version n (current version cur), or

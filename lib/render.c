@@ -984,6 +984,18 @@ history_changes(const struct tally_state *s, size_t p,
 	return 0;
 }
 
+/*
+ * The version that applied a revision (its row's "version"), or null when
+ * no kept record says (a snapshot written before versions were kept).
+ */
+static json_t *
+history_version(const struct tally_revision *rev, const struct tally_feed *f)
+{
+	uint64_t v = rev->version != 0 ? rev->version : f->version;
+
+	return v == 0 || v == TALLY_VERSION_UNKNOWN ? json_null() : juint(v);
+}
+
 json_t *
 tally_render_history(const struct tally_state *s, size_t p,
     tally_revision_loader load, void *ctx)
@@ -1015,6 +1027,8 @@ tally_render_history(const struct tally_state *s, size_t p,
 		changed = json_object();
 
 		json_object_set_new(row, "revision", juint(f->revision));
+		json_object_set_new(row, "version", history_version(
+		    &ps->revisions[i], f));
 		json_object_set_new(row, "received_at", jstr_or_null(at_cur));
 		json_object_set_new(row, "reported_at", jstr_or_null(f->reported_at));
 		json_object_set_new(row, "status",

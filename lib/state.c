@@ -778,6 +778,11 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	}
 	rev = &ps->revisions[ps->n_revisions++];
 	memset(rev, 0, sizeof(*rev));
+	/* The version this apply becomes (the caller bumps once per request),
+	 * unless a journal or snapshot read back says which it was. */
+	if (f->version == 0)
+		f->version = s->version + 1;
+	rev->version = f->version;
 	rev->feed = f;
 	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
 	    received_at ? received_at : "");

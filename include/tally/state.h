@@ -66,6 +66,9 @@ struct tally_revision {
 	 * where its record is, for the caller's loader. */
 	uint64_t		 off;
 	uint32_t		 len;
+	/* The version that applied it (its feed's), TALLY_VERSION_UNKNOWN, or
+	 * 0 for an older revision read from a snapshot: its feed says. */
+	uint64_t		 version;
 };
 
 /*

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The API's reference through the running daemon (issue 25): the route
+index (GET /v1/), every version in the kept range servable or the message
+honest, the version of each history row and the national changes feed
+(GET /v1/changes?since=V), the same bytes after a restart."""
+import os
+import re
+
+from harness import CheckedDaemonTest, main
+
+TOKEN = "reference-test-ingest-token-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+ROUTES_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                        "daemon", "routes.c")
+
+
+def table_patterns():
+    """The patterns of daemon/routes.c's table, read from the source."""
+    with open(ROUTES_C) as f:
+        text = f.read()
+    table = text[text.index("api_routes[R_COUNT] = {"):]
+    table = table[:table.index("\n};")]
+    return re.findall(r'\{ R_[A-Z_]+, ROUTE_[A-Z]+,\s*"([^"]*)"', table)
+
+
+class Reference(CheckedDaemonTest):
+    def start(self, conf=""):
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+        path = os.path.join(d.tmp, "tallyd.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        d.args = ["-f", path]
+        d.start()
+        return d
+
+    def post(self, d, province, rev, sairoon, fatah=900):
+        r = d.request("POST", "/v1/provinces/%s/results" % province,
+                      body={"revision": rev, "votes": {"sairoon": sairoon,
+                                                       "fatah": fatah}},
+                      headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json()["version"]
+
+    def test_index_lists_every_route(self):
+        d = self.start()
+        want = table_patterns()
+        self.assertIn("/v1/changes", want)
+        for path in ("/v1/", "/v1"):
+            r = d.get(path)
+            self.assertEqual(r.status, 200, (path, r.body))
+            self.assertTrue(r.header("Content-Type").startswith(
+                "application/json"))
+            idx = r.json()
+            self.assertEqual([x["path"] for x in idx["routes"]], want)
+            for x in idx["routes"]:
+                self.assertTrue(x["description"], x)
+                self.assertEqual(x["token"], x["method"] == "POST", x)
+                self.assertEqual(x["href"], None if "{" in x["path"]
+                                 else x["path"], x)
+                if x["schema"] is not None:
+                    self.assertTrue(os.path.exists(os.path.join(
+                        os.path.dirname(ROUTES_C), "..", x["schema"])), x)
+        # Every link of the index answers (a GET one, not the stream).
+        for x in idx["routes"]:
+            if x["href"] is None or x["method"] != "GET, HEAD" or \
+                    x["href"] in ("/v1/events", "/v1/changes"):
+                continue
+            self.assertNotEqual(d.get(x["href"]).status, 404, x)
+        self.assertEqual(d.get("/v1/changes?since=0").status, 200)
+        # A wrong path points to the index.
+        r = d.get("/v1/nothing")
+        self.assertIn("GET /v1/ lists every route",
+                      self.assertError(r, 404, "not_found")["message"])
+
+    def test_every_kept_version_is_served(self):
+        """Five versions posted and nobody reading: version 3 was missing
+        from the ring while the 404 said "versions 0 to 5 are kept"."""
+        d = self.start("keep_versions 8\n")
+        for rev in range(1, 6):
+            self.post(d, "baghdad", rev, 1000 + rev)
+        for v in range(1, 6):
+            r = d.get("/v1/versions/%d/leaderboard" % v)
+            self.assertEqual(r.status, 302, (v, r.body))
+            loc = r.header("Location")
+            r = d.get(loc)
+            self.assertEqual(r.status, 200, (v, r.body))
+            self.assertEqual(r.json()["version"], v)
+            self.assertEqual(d.get(loc.replace("leaderboard",
+                                               "leaderboard.svg")).status,
+                             200)
+        # A provinces list nobody was served at version 3 is not kept, and
+        # the message says why instead of naming a range that holds it.
+        r = d.get("/v1/versions/3/provinces")
+        msg = self.assertError(r, 404, "unknown_version")["message"]
+        self.assertIn("kept only when it was served", msg)
+        self.assertNotIn("3 to 5 are", msg)
+        # Served now, at version 5: kept.
+        d.get("/v1/provinces")
+        self.assertEqual(d.get("/v1/versions/5/provinces").status, 302)
+        # Outside the range: the range, which holds every version named.
+        r = d.get("/v1/versions/9/leaderboard")
+        self.assertIn("versions 1 to 5 are", self.assertError(
+            r, 404, "unknown_version")["message"])
+
+    def history_versions(self, d, province):
+        h = d.get("/v1/provinces/%s/history" % province).json()
+        return [(x["revision"], x["version"]) for x in h["revisions"]]
+
+    def test_history_rows_and_changes_feed(self):
+        # Snapshots every 2 records: older revisions are read back from disk.
+        d = self.start("snapshot_every 2\n")
+        self.assertEqual(self.post(d, "baghdad", 1, 1000), 1)
+        self.assertEqual(self.post(d, "basra", 1, 500), 2)
+        self.assertEqual(self.post(d, "baghdad", 2, 1500), 3)
+        r = d.request("POST", "/v1/results", headers=AUTH, body={"results": [
+            {"province": "basra", "revision": 2,
+             "votes": {"sairoon": 600, "fatah": 900}},
+            {"province": "baghdad", "revision": 3,
+             "votes": {"sairoon": 1400, "fatah": 900}}]})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(self.post(d, "baghdad", 4, 1600), 5)
+        self.assertEqual(self.history_versions(d, "baghdad"),
+                         [(1, 1), (2, 3), (3, 4), (4, 5)])
+        self.assertEqual(self.history_versions(d, "basra"), [(1, 2), (2, 4)])
+
+        r = d.get("/v1/changes?since=0")
+        self.assertEqual(r.status, 200, r.body)
+        ch = r.json()
+        self.assertEqual((ch["since"], ch["version"], ch["kept_after"]),
+                         (0, 5, 0))
+        # Version order; in one version, the election's province order
+        # (baghdad comes before basra in the definition).
+        order = [p["id"] for p in d.get("/v1/election").json()["provinces"]]
+        rows = [(x["version"], x["province"], x["revision"])
+                for x in ch["changes"]]
+        v4 = sorted([("baghdad", 3), ("basra", 2)],
+                    key=lambda x: order.index(x[0]))
+        self.assertEqual(rows, [(1, "baghdad", 1), (2, "basra", 1),
+                                (3, "baghdad", 2)] +
+                         [(4,) + x for x in v4] + [(5, "baghdad", 4)])
+        # A row is the province's history row, with its province.
+        hist = d.get("/v1/provinces/baghdad/history").json()["revisions"]
+        row = [x for x in ch["changes"] if x["version"] == 3][0]
+        self.assertEqual(dict(row, province=None),
+                         dict(hist[1], province=None))
+        # A correction (a lower count) shows in `changed`.
+        row = [x for x in ch["changes"] if x["version"] == 4 and
+               x["province"] == "baghdad"][0]
+        self.assertEqual(row["changed"], {"sairoon": -100})
+        # What a client that saw version 3 missed.
+        r = d.get("/v1/changes?since=3")
+        self.assertEqual([(x["version"], x["province"]) for x in
+                          r.json()["changes"]],
+                         [(4,) + (x[0],) for x in v4] + [(5, "baghdad")])
+        self.assertEqual(d.get("/v1/changes?since=5").json()["changes"], [])
+        self.assertEqual(d.get("/v1/changes?since=99").json()["changes"], [])
+        # Conditional: the whole tally's tag.
+        etag = r.header("ETag")
+        self.assertEqual(etag, d.get("/v1/leaderboard").header("ETag"))
+        self.assertEqual(d.get("/v1/changes?since=3", headers={
+            "If-None-Match": etag}).status, 304)
+        self.assertTrue(r.header("Cache-Control").startswith("public"))
+        for bad in ("", "x", "-1", "1.5", "99999999999999999999"):
+            self.assertError(d.get("/v1/changes?since=" + bad), 400,
+                             "bad_query", "since")
+        self.assertError(d.get("/v1/changes"), 400, "bad_query", "since")
+
+        # The same bytes after a clean stop (a snapshot) and after a kill -9
+        # (the journal replayed).
+        before = {p: d.get(p).body for p in (
+            "/v1/changes?since=0", "/v1/changes?since=2",
+            "/v1/provinces/baghdad/history", "/v1/provinces/basra/history")}
+        for how in ("stop", "kill"):
+            if how == "stop":
+                self.assertEqual(d.stop(), 0)
+            else:
+                self.post(d, "basra", 3, 700)
+                before = {p: d.get(p).body for p in before}
+                d.kill()
+            d.start()
+            for p, body in before.items():
+                self.assertEqual(d.get(p).body, body, (how, p))
+
+
+if __name__ == "__main__":
+    main()
