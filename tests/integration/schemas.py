@@ -12,8 +12,19 @@ import gzip
 import json
 import os
 import re
+import sys
 
-import jsonschema
+try:
+    import jsonschema
+except ImportError:
+    # Debian's python3-jsonschema (scripts/setup) for another python3,
+    # as test_page.py finds Debian's selenium.
+    sys.path.append("/usr/lib/python3/dist-packages")
+    try:
+        import jsonschema
+    except ImportError:
+        raise SystemExit("tests/integration/schemas.py: no jsonschema module "
+                         "(run scripts/setup: python3-jsonschema)")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_DIR = os.path.join(HERE, "..", "..", "docs", "schemas")
