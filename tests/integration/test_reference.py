@@ -3,10 +3,15 @@
 index (GET /v1/), every version in the kept range servable or the message
 honest, the version of each history row and the national changes feed
 (GET /v1/changes?since=V), the same bytes after a restart."""
+import glob
+import json
 import os
 import re
+import struct
 
+import schemas
 from harness import CheckedDaemonTest, main
+from test_durability import MAGIC, HEADER, crc32c
 
 TOKEN = "reference-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -180,6 +185,83 @@ class Reference(CheckedDaemonTest):
             d.start()
             for p, body in before.items():
                 self.assertEqual(d.get(p).body, body, (how, p))
+
+    def test_changes_older_than_the_history_is_410(self):
+        """A snapshot written before versions were kept: its revisions have
+        none, so the feed cannot say what happened after an older version
+        and says so (410) instead of answering with a hole."""
+        d = self.start("snapshot_every 2\n")
+        for rev, pid in ((1, "baghdad"), (1, "basra"), (2, "baghdad")):
+            self.post(d, pid, rev, 1000 + rev)
+        self.assertEqual(d.stop(), 0)
+        # The newest snapshot, rewritten as an older tallyd wrote it: no
+        # "version" in its revision records.
+        snap = sorted(glob.glob(os.path.join(d.data_dir,
+                                             "snapshot-*.snap")))[-1]
+        with open(snap, "rb") as f:
+            data = f.read()
+        out, off, stripped = b"", 0, 0
+        while off < len(data):
+            magic, _, length, seq = struct.unpack_from("<4sIIQ", data, off)
+            self.assertEqual(magic, MAGIC)
+            payload = data[off + HEADER:off + HEADER + length]
+            new = re.sub(rb',"version":[0-9]+}$', b"}", payload)
+            stripped += new != payload
+            out += struct.pack("<4sIIQ", MAGIC, crc32c(struct.pack(
+                "<IQ", len(new), seq) + new), len(new), seq) + new
+            off += HEADER + length
+        self.assertEqual(stripped, 3)
+        with open(snap, "wb") as f:
+            f.write(out)
+        d.start()
+        self.assertEqual(self.history_versions(d, "baghdad"),
+                         [(1, None), (2, None)])
+        r = d.get("/v1/changes?since=0")
+        err = self.assertError(r, 410, "history_not_kept", "since")
+        self.assertIn("after version 3", err["message"])
+        self.assertEqual(self.post(d, "basra", 2, 1500), 4)
+        self.assertError(d.get("/v1/changes?since=2"), 410,
+                         "history_not_kept", "since")
+        ch = d.get("/v1/changes?since=3").json()
+        self.assertEqual(ch["kept_after"], 3)
+        self.assertEqual([(x["version"], x["province"]) for x in
+                          ch["changes"]], [(4, "basra")])
+
+    def test_schemas_catch_what_drifts(self):
+        """The harness's check refuses an answer that breaks its schema
+        (here the colour fields: a null colour, an unknown source, a
+        defined colour without `adjusted`), and validate=False lets a test
+        read a deliberately broken one."""
+        d = self.start()
+        lb = d.get("/v1/leaderboard")
+        doc = lb.json()
+        co = doc["coalitions"][0]
+        self.assertRegex(co["color"], "^#[0-9a-f]{6}$")
+        self.assertIn(co["color_source"], ("definition", "palette",
+                                           "adjusted"))
+        hdrs = [("Content-Type", "application/json")]
+        for broken in ({"color": None}, {"color_source": "random"},
+                       {"color_defined": "#123456"}, {"extra_field": 1}):
+            bad = json.loads(json.dumps(doc))
+            bad["coalitions"][0].update(broken)
+            with self.assertRaises(AssertionError, msg=broken):
+                schemas.check("GET", "/v1/leaderboard", 200, hdrs,
+                              json.dumps(bad).encode())
+        bad = json.loads(json.dumps(doc))
+        bad["coalitions"][0].update(color_source="adjusted")
+        with self.assertRaises(AssertionError):
+            schemas.check("GET", "/v1/leaderboard", 200, hdrs,
+                          json.dumps(bad).encode())
+        bad["coalitions"][0]["color_defined"] = "#6B2E68"
+        schemas.check("GET", "/v1/leaderboard", 200, hdrs,
+                      json.dumps(bad).encode())
+        # Errors have one shape whatever the route.
+        with self.assertRaises(AssertionError):
+            schemas.check("GET", "/v1/nothing", 404, hdrs, b'{"error": "x"}')
+        # Every schema a route names exists and is a valid schema.
+        for x in d.get("/v1/").json()["routes"]:
+            if x["schema"]:
+                schemas.validator(os.path.basename(x["schema"])[:-5])
 
 
 if __name__ == "__main__":
