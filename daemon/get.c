@@ -14,6 +14,7 @@
 #include "call.h"
 #include "get.h"
 #include "routes.h"
+#include "schemas.h"
 #include "live.h"
 #include "reply.h"
 #include "views.h"
@@ -379,4 +380,48 @@ get_changes(struct call *cl, const char *id)
 	http_body_header(cl->reply->body, "Content-Type",
 	    "application/json; charset=utf-8");
 	views_cache_headers(api->views, cl->reply->body, v.etag, st.at);
+}
+
+/*
+ * GET /v1/schemas/NAME.json: the schemas the integration tests validate
+ * every answer against, the same bytes for the life of the binary.
+ */
+void
+get_schema(struct call *cl, const char *name)
+{
+	const struct schema_file *sf;
+	size_t n = strlen(name);
+	char etag[40];
+
+	for (sf = schema_files; sf->name != NULL; sf++)
+		if (n == strlen(sf->name) + 5 && strncmp(name, sf->name, n -
+		    5) == 0 && strcmp(name + n - 5, ".json") == 0)
+			break;
+	if (sf->name == NULL) {
+		call_fail(cl, 404, "not_found", NULL, "no schema %s (GET /v1/ "
+		    "links every view's schema)", name);
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"s-%016llx\"",
+	    (unsigned long long)sf->digest);
+	cl->reply->owned = true;
+	if (cl->rq->if_none_match != NULL &&
+	    strstr(cl->rq->if_none_match, etag) != NULL) {
+		static char empty[] = "";
+		cl->reply->status = 304;
+		cl->reply->body = http_body_new(empty, 0, false);
+	} else {
+		cl->reply->status = 200;
+		/* Constant data: not freed with the body. */
+		cl->reply->body = http_body_new((char *)(uintptr_t)sf->bytes,
+		    sf->len, false);
+		http_body_header(cl->reply->body, "Content-Type",
+		    "application/schema+json");
+	}
+	if (cl->reply->body == NULL) {
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	views_cache_headers(cl->api->views, cl->reply->body, etag,
+	    core_definition_time(cl->api->core));
 }

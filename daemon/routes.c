@@ -86,6 +86,9 @@ const struct route api_routes[R_COUNT] = {
 	{ R_CHANGES, ROUTE_GET, "/v1/changes", get_changes, false, CACHE_VIEW,
 	    "every province revision after ?since=V, in version order",
 	    "changes" },
+	{ R_SCHEMA, ROUTE_GET, "/v1/schemas/{n}", get_schema, false,
+	    CACHE_VIEW, "the JSON Schema of a view (NAME.json, as linked "
+	    "here)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 

@@ -474,11 +474,11 @@ version_body(struct views *vs, const struct view *v, const char **bytes)
 }
 
 /*
- * Keep a view in the version ring as it is rendered for its version.  Only
- * versions somebody was served are kept (a GET, an event stream): rendering
- * every version eagerly made every POST pay for views nobody asked for (3.5M
- * instructions a version for the provinces view alone), and a version URL
- * is only ever learnt from a response (Content-Location, an event id).
+ * Keep a view in the version ring as it is rendered for its version.  The
+ * leaderboard is rendered at every publish (live.c), so every version of
+ * the ring's range has one; a provinces list only when somebody was served
+ * it at its version: rendering it eagerly made every POST pay for a view
+ * nobody asked for (3.5M instructions a version), and get_version says so.
  */
 static void
 version_record(struct views *vs, enum view_id id, const struct view *v)

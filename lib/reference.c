@@ -25,7 +25,8 @@ tally_render_index(const struct tally_route_doc *routes, size_t n)
 		goto fail;
 	json_object_set_new(o, "api", json_string("tallyd"));
 	json_object_set_new(o, "docs", json_string("docs/API.md in the "
-	    "source: every view, every field, its unit and base"));
+	    "source: every view, every field, its unit and base; each "
+	    "view's JSON Schema is linked as `schema`"));
 	for (i = 0; i < n; i++) {
 		const struct tally_route_doc *r = &routes[i];
 		json_t *row = json_object();
@@ -41,7 +42,7 @@ tally_render_index(const struct tally_route_doc *routes, size_t n)
 		json_object_set_new(row, "description",
 		    json_string(r->description));
 		if (r->schema != NULL) {
-			snprintf(schema, sizeof(schema), "docs/schemas/%s.json",
+			snprintf(schema, sizeof(schema), "/v1/schemas/%s.json",
 			    r->schema);
 			json_object_set_new(row, "schema", json_string(schema));
 		} else

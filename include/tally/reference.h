@@ -28,7 +28,8 @@ struct tally_route_doc {
 /*
  * GET /v1/: {"api": "tallyd", "docs": ..., "routes": [{"method", "path",
  * "href" (the path itself when it has no {parameter}, else null), "token",
- * "description", "schema" (a URL path or null)}]} in the table's order.
+ * "description", "schema" ("/v1/schemas/NAME.json" or null)}]} in the
+ * table's order.
  * New, or NULL without memory.
  */
 struct json_t	*tally_render_index(const struct tally_route_doc *routes,

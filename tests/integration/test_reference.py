@@ -63,8 +63,20 @@ class Reference(CheckedDaemonTest):
                 self.assertEqual(x["href"], None if "{" in x["path"]
                                  else x["path"], x)
                 if x["schema"] is not None:
-                    self.assertTrue(os.path.exists(os.path.join(
-                        os.path.dirname(ROUTES_C), "..", x["schema"])), x)
+                    # The very file the tests validate against, served.
+                    self.assertRegex(x["schema"],
+                                     r"^/v1/schemas/[a-z]+\.json$")
+                    r = d.get(x["schema"])
+                    self.assertEqual(r.status, 200, x)
+                    self.assertEqual(r.header("Content-Type"),
+                                     "application/schema+json")
+                    with open(os.path.join(schemas.SCHEMA_DIR, os.path.basename(
+                            x["schema"])), "rb") as f:
+                        self.assertEqual(r.body, f.read())
+                    self.assertEqual(d.get(x["schema"], headers={
+                        "If-None-Match": r.header("ETag")}).status, 304)
+        self.assertError(d.get("/v1/schemas/nothing.json"), 404, "not_found")
+        self.assertError(d.get("/v1/schemas/leaderboard"), 404, "not_found")
         # Every link of the index answers (a GET one, not the stream).
         for x in idx["routes"]:
             if x["href"] is None or x["method"] != "GET, HEAD" or \
