@@ -148,7 +148,8 @@ tally_render_changes(const struct tally_state *s, uint64_t since,
 		    (unsigned long long)*kept_after);
 		goto fail;
 	}
-	qsort(ch, n_ch, sizeof(*ch), change_cmp);
+	if (n_ch > 1)
+		qsort(ch, n_ch, sizeof(*ch), change_cmp);
 	if ((o = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto nomem;
 	for (i = 0; i < n_ch; i++) {
