@@ -139,14 +139,22 @@ get_version(struct call *cl, const char *num)
 	    strspn(end + 1, "0123456789abcdef") == 16)
 		digest = strtoull(end + 1, &end, 16);
 	slot = views_version(api->views, n, cur, &oldest, &kept);
+	/* A version published but not served: its leaderboard written now. */
+	if (slot != NULL && cl->rt->id != R_VERSION_PROVINCES &&
+	    slot->leaderboard == NULL && slot->totals != NULL &&
+	    views_version_leaderboard(api->views, slot) == -1) {
+		call_fail(cl, 500, "internal", NULL, "could not render version "
+		    "%llu (out of memory?); try again", (unsigned long long)n);
+		return;
+	}
 	if (*num >= '0' && *num <= '9' && *end == '\0' && slot != NULL &&
 	    (bare || slot->digest == digest) && cl->rt->id ==
 	    R_VERSION_PROVINCES && slot->provinces == NULL) {
 		/*
-		 * Every version's leaderboard is kept (live.c renders it at
-		 * publish); a provinces list only when it was served at its
-		 * version, since rendering it for every version costs each
-		 * POST far more.  Say so rather than name a range.
+		 * Every version's leaderboard is kept (or the totals to
+		 * write it from); a provinces list only when it was served
+		 * at its version, since rendering it for every version costs
+		 * each POST far more.  Say so rather than name a range.
 		 */
 		call_fail(cl, 404, "unknown_version", NULL, "the provinces "
 		    "list of version %llu is not kept: a version's provinces "
@@ -315,6 +323,13 @@ get_index(struct call *cl, const char *id)
 }
 
 /*
+ * Rows of one /v1/changes answer: a page a client reads in one go, and a
+ * bound on what one request may make tallyd read back from disk (a
+ * million-feed night is a million revisions).
+ */
+#define CHANGES_MAX_ROWS	1000
+
+/*
  * GET /v1/changes?since=V: rendered per request (V is the client's), with
  * the whole tally's stamp as its validator, since every change anywhere
  * may add a row.
@@ -354,14 +369,16 @@ get_changes(struct call *cl, const char *id)
 			    st.at);
 		return;
 	}
-	if ((j = tally_render_changes(core_state(api->core), since, load, ctx,
-	    &kept, &err)) == NULL) {
+	if ((j = tally_render_changes(core_state(api->core), since,
+	    CHANGES_MAX_ROWS, load, ctx, &kept, &err)) == NULL) {
 		if (err.kind == TALLY_ERROR_NOT_FOUND)
 			call_fail(cl, 410, err.code, err.field, "%s",
 			    err.message);
-		else
+		else if (err.kind == TALLY_ERROR_NOMEM)
 			call_fail(cl, 503, "out_of_memory", NULL, "%s",
 			    err.message);
+		else
+			call_fail(cl, 500, err.code, NULL, "%s", err.message);
 		return;
 	}
 	bytes = reply_with_newline(json_dumps(j, JSON_COMPACT |

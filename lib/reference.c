@@ -56,12 +56,11 @@ fail:
 	return NULL;
 }
 
-/* A row of the changes feed, to be put in version order. */
+/* A revision after `since`, to be put in version order. */
 struct change {
 	uint64_t	 version;
 	size_t		 province;
-	size_t		 seq;		/* its place in the province's history */
-	json_t		*row;		/* borrowed from the province's history */
+	size_t		 index;		/* in the province's history */
 };
 
 static int
@@ -73,49 +72,87 @@ change_cmp(const void *a, const void *b)
 		return x->version < y->version ? -1 : 1;
 	if (x->province != y->province)
 		return x->province < y->province ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The version of revision i of province p: kept beside it, or (an older
+ * revision read from a snapshot) in its record on disk.  0 when it cannot
+ * be read back.
+ */
+static uint64_t
+revision_version(const struct tally_state *s, size_t p, size_t i,
+    tally_revision_loader load, void *ctx)
+{
+	const struct tally_revision *rev = &s->provinces[p].revisions[i];
+	struct tally_feed *f;
+	char at[40];
+	uint64_t v;
+
+	if (rev->version != 0)
+		return rev->version;
+	if (rev->feed != NULL)
+		return rev->feed->version;
+	if (load == NULL || (f = load(ctx, rev, at)) == NULL)
+		return 0;
+	v = f->version;
+	tally_feed_destroy(f);
+	return v;
+}
+
+/*
+ * The first known version of province p, UINT64_MAX when none is known, 0
+ * when a revision cannot be read.  Revisions without a version came from a
+ * snapshot written before versions were kept: they precede every revision
+ * with one, so a binary search finds the first.
+ */
+static uint64_t
+first_known(const struct tally_state *s, size_t p, tally_revision_loader load,
+    void *ctx)
+{
+	size_t lo = 0, hi = s->provinces[p].n_revisions, mid;
+	uint64_t v;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((v = revision_version(s, p, mid, load, ctx)) == 0)
+			return 0;
+		if (v == TALLY_VERSION_UNKNOWN)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == s->provinces[p].n_revisions ? UINT64_MAX :
+	    revision_version(s, p, lo, load, ctx);
 }
 
 json_t *
 tally_render_changes(const struct tally_state *s, uint64_t since,
-    tally_revision_loader load, void *ctx, uint64_t *kept_after,
-    struct tally_error *err)
+    size_t max_rows, tally_revision_loader load, void *ctx,
+    uint64_t *kept_after, struct tally_error *err)
 {
 	const struct tally_election *e = s->election;
-	json_t **hist = NULL, *o = NULL, *arr = NULL;
+	json_t *o = NULL, *arr = NULL, *hist = NULL;
 	struct change *ch = NULL;
-	size_t n_ch = 0, cap = 0, p, i;
-	uint64_t min_known = UINT64_MAX;
-	bool unknown = false;
+	size_t n_ch = 0, cap = 0, p, i, k, n;
+	uint64_t min_known = UINT64_MAX, v;
+	bool unknown = false, more = false;
 
 	*kept_after = 0;
-	if ((hist = calloc(e->n_provinces ? e->n_provinces : 1,
-	    sizeof(*hist))) == NULL)
-		goto nomem;
-	/*
-	 * Every history is rendered whole: a row's seat moves are counted
-	 * against the revision before it, which may itself be older than
-	 * `since`.
-	 */
 	for (p = 0; p < e->n_provinces; p++) {
-		json_t *revs, *row;
-		if (s->provinces[p].n_revisions == 0)
+		const struct tally_province_state *ps = &s->provinces[p];
+		if (ps->n_revisions == 0)
 			continue;
-		if ((hist[p] = tally_render_history(s, p, load, ctx)) == NULL)
-			goto nomem;
-		revs = json_object_get(hist[p], "revisions");
-		json_array_foreach(revs, i, row) {
-			json_t *v = json_object_get(row, "version");
-			uint64_t ver;
-			if (!json_is_integer(v)) {
+		/* Newest first, down to `since`: only what is asked is read. */
+		for (i = ps->n_revisions; i > 0; i--) {
+			if ((v = revision_version(s, p, i - 1, load, ctx)) == 0)
+				goto unreadable;
+			if (v == TALLY_VERSION_UNKNOWN) {
 				unknown = true;
-				continue;
+				break;
 			}
-			ver = (uint64_t)json_integer_value(v);
-			if (ver < min_known)
-				min_known = ver;
-			if (ver <= since)
-				continue;
+			if (v <= since)
+				break;
 			if (n_ch == cap) {
 				struct change *nc;
 				cap = cap ? cap * 2 : 64;
@@ -123,12 +160,15 @@ tally_render_changes(const struct tally_state *s, uint64_t since,
 					goto nomem;
 				ch = nc;
 			}
-			ch[n_ch].version = ver;
+			ch[n_ch].version = v;
 			ch[n_ch].province = p;
-			ch[n_ch].seq = i;
-			ch[n_ch].row = row;
+			ch[n_ch].index = i - 1;
 			n_ch++;
 		}
+		/* A revision without a version anywhere?  The oldest says. */
+		if (!unknown && i > 0 && (v = revision_version(s, p, 0, load,
+		    ctx)) == TALLY_VERSION_UNKNOWN)
+			unknown = true;
 	}
 	/*
 	 * Revisions without a version came from a snapshot written before
@@ -136,9 +176,18 @@ tally_render_changes(const struct tally_state *s, uint64_t since,
 	 * the history answers for the changes after the first known version
 	 * less one (after the current version when none is known).
 	 */
-	if (unknown)
+	if (unknown) {
+		for (p = 0; p < e->n_provinces; p++) {
+			if (s->provinces[p].n_revisions == 0)
+				continue;
+			if ((v = first_known(s, p, load, ctx)) == 0)
+				goto unreadable;
+			if (v < min_known)
+				min_known = v;
+		}
 		*kept_after = min_known != UINT64_MAX ? min_known - 1 :
 		    s->version;
+	}
 	if (since < *kept_after) {
 		tally_error_set(err, TALLY_ERROR_NOT_FOUND, "history_not_kept",
 		    "since", "the changes after version %llu are not all kept: "
@@ -150,22 +199,65 @@ tally_render_changes(const struct tally_state *s, uint64_t since,
 	}
 	if (n_ch > 1)
 		qsort(ch, n_ch, sizeof(*ch), change_cmp);
+	/* At most max_rows, cut between versions: a version is whole. */
+	if (n_ch > max_rows && max_rows > 0) {
+		for (n = max_rows; n < n_ch && ch[n].version ==
+		    ch[max_rows - 1].version; n++)
+			;
+		more = n < n_ch;
+		n_ch = n;
+	}
 	if ((o = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto nomem;
-	for (i = 0; i < n_ch; i++) {
-		json_t *row = json_deep_copy(ch[i].row);
-		if (row == NULL || json_array_append_new(arr, row) == -1)
+	/* Each province's rows, rendered once for its range, then placed. */
+	for (k = 0; k < n_ch; k++)
+		if (json_array_append_new(arr, json_null()) == -1)
 			goto nomem;
-		json_object_set_new(row, "province",
-		    json_string(e->provinces[ch[i].province].id));
+	for (p = 0; p < e->n_provinces; p++) {
+		size_t lo = SIZE_MAX, hi = 0;
+		json_t *revs;
+		for (k = 0; k < n_ch; k++)
+			if (ch[k].province == p) {
+				if (ch[k].index < lo)
+					lo = ch[k].index;
+				if (ch[k].index > hi)
+					hi = ch[k].index;
+			}
+		if (lo == SIZE_MAX)
+			continue;
+		if ((hist = tally_render_history_range(s, p, lo, hi, load,
+		    ctx)) == NULL)
+			goto nomem;
+		revs = json_object_get(hist, "revisions");
+		for (k = 0; k < n_ch; k++) {
+			json_t *row;
+			if (ch[k].province != p)
+				continue;
+			if ((row = json_array_get(revs, ch[k].index - lo)) ==
+			    NULL)
+				goto nomem;
+			json_object_set_new(row, "province",
+			    json_string(e->provinces[p].id));
+			json_array_set(arr, k, row);
+		}
+		json_decref(hist);
+		hist = NULL;
 	}
 	json_object_set_new(o, "since", json_integer((json_int_t)since));
 	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
 	json_object_set_new(o, "kept_after",
 	    json_integer((json_int_t)*kept_after));
 	json_object_set_new(o, "changes", arr);
+	/* Where the next page starts: after the last version given. */
+	json_object_set_new(o, "more", json_boolean(more));
+	json_object_set_new(o, "next", more ? json_integer((json_int_t)
+	    ch[n_ch - 1].version) : json_null());
 	arr = NULL;
 	goto out;
+unreadable:
+	tally_error_set(err, TALLY_ERROR_INTERNAL, "internal", NULL,
+	    "a revision kept on disk could not be read back; try again");
+	goto fail;
 nomem:
 	tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
 	    "out of memory rendering the changes; try again");
@@ -173,10 +265,8 @@ fail:
 	json_decref(o);
 	o = NULL;
 out:
+	json_decref(hist);
 	json_decref(arr);
-	for (p = 0; hist != NULL && p < e->n_provinces; p++)
-		json_decref(hist[p]);
-	free(hist);
 	free(ch);
 	return o;
 }

@@ -1000,6 +1000,13 @@ json_t *
 tally_render_history(const struct tally_state *s, size_t p,
     tally_revision_loader load, void *ctx)
 {
+	return tally_render_history_range(s, p, 0, SIZE_MAX, load, ctx);
+}
+
+json_t *
+tally_render_history_range(const struct tally_state *s, size_t p,
+    size_t first, size_t last, tally_revision_loader load, void *ctx)
+{
 	const struct tally_election *e = s->election;
 	const struct tally_province_state *ps = &s->provinces[p];
 	json_t *o = json_object(), *arr = json_array();
@@ -1012,7 +1019,10 @@ tally_render_history(const struct tally_state *s, size_t p,
 
 	memset(seats, 0, sizeof(seats));
 	json_object_set_new(o, "province", json_string(e->provinces[p].id));
-	for (i = 0; i < ps->n_revisions; i++) {
+	/* The row before `first` is computed too: rows say what moved since
+	 * the previous revision. */
+	for (i = first > 0 ? first - 1 : 0; i < ps->n_revisions && i <= last;
+	    i++) {
 		const struct tally_feed *f = revision_feed(&ps->revisions[i],
 		    load, ctx, &tmp_cur, at_cur);
 		json_t *row, *votes, *changed;
@@ -1074,7 +1084,10 @@ tally_render_history(const struct tally_state *s, size_t p,
 			tally_feed_destroy(tmp_cur);
 			goto fail;
 		}
-		json_array_append_new(arr, row);
+		if (i >= first)
+			json_array_append_new(arr, row);
+		else
+			json_decref(row);
 		tally_feed_destroy(tmp_prev);
 		tmp_prev = tmp_cur;
 		prev = f;

@@ -36,17 +36,22 @@ struct json_t	*tally_render_index(const struct tally_route_doc *routes,
 		    size_t n);
 
 /*
- * GET /v1/changes?since=V: every province revision applied after version
+ * GET /v1/changes?since=V: the province revisions applied after version
  * `since`, in version order (a batch's provinces in the election's order),
- * each a history row (tally_render_history) with its "province":
- * {"since", "version", "kept_after", "changes": [...]}.  Revisions kept on
- * disk are read with `load`.  NULL with err: 410-kind TALLY_ERROR_NOT_FOUND
- * `history_not_kept` when the history cannot say every change after
- * `since` (revisions from a snapshot written before versions were kept:
- * *kept_after is then the oldest V it can answer); out_of_memory.
+ * each a history row (tally_render_history) with its "province": {"since",
+ * "version", "kept_after", "changes": [...], "more", "next"}.  At most
+ * max_rows rows (more when a version must stay whole), cut between
+ * versions: "more" says whether rows were left out, "next" is the `since`
+ * of the next page (null without more).  Only the revisions asked for are
+ * read back (revisions kept on disk with `load`).  NULL with err:
+ * TALLY_ERROR_NOT_FOUND `history_not_kept` (a 410) when the history
+ * cannot say every change after `since` (revisions from a snapshot written
+ * before versions were kept: *kept_after is then the oldest V it can
+ * answer for); `internal` when a revision on disk cannot be read back;
+ * `out_of_memory`.
  */
 struct json_t	*tally_render_changes(const struct tally_state *s,
-		    uint64_t since, tally_revision_loader load, void *ctx,
-		    uint64_t *kept_after, struct tally_error *err);
+		    uint64_t since, size_t max_rows, tally_revision_loader load,
+		    void *ctx, uint64_t *kept_after, struct tally_error *err);
 
 #endif

@@ -262,6 +262,17 @@ void	tally_state_store(struct tally_state *s, size_t province, size_t i,
 size_t	tally_state_revisions_in_memory(const struct tally_state *s);
 
 /*
+ * A copy of what the national ranking reads -- the version, updated_at,
+ * the national totals and every coalition's -- and nothing of the
+ * provinces: enough for tally_render_leaderboard_text to write that
+ * version's leaderboard later, byte for byte as then (the daemon's version
+ * ring keeps one per version instead of rendering each).  Nothing else may
+ * read it.  New (tally_state_totals_destroy), or NULL without memory.
+ */
+struct tally_state	*tally_state_totals_copy(const struct tally_state *s);
+void			 tally_state_totals_destroy(struct tally_state *t);
+
+/*
  * Whether the national threshold decides who takes part in a province: only
  * where the election's own rule is in force (a province's own allocation
  * inherits nothing from it).

@@ -95,6 +95,8 @@ class Reference(CheckedDaemonTest):
         d = self.start("keep_versions 8\n")
         for rev in range(1, 6):
             self.post(d, "baghdad", rev, 1000 + rev)
+        received = {x["version"]: x["received_at"] for x in d.get(
+            "/v1/provinces/baghdad/history").json()["revisions"]}
         for v in range(1, 6):
             r = d.get("/v1/versions/%d/leaderboard" % v)
             self.assertEqual(r.status, 302, (v, r.body))
@@ -102,6 +104,11 @@ class Reference(CheckedDaemonTest):
             r = d.get(loc)
             self.assertEqual(r.status, 200, (v, r.body))
             self.assertEqual(r.json()["version"], v)
+            # Written from that version's totals when first asked: its
+            # time is its revision's, its tag the one its URL names.
+            self.assertEqual(r.json()["updated_at"], received[v])
+            self.assertEqual(r.header("ETag"), '"%s"' % loc.split("/")[3])
+            self.assertEqual(d.get(loc).body, r.body)
             self.assertEqual(d.get(loc.replace("leaderboard",
                                                "leaderboard.svg")).status,
                              200)
@@ -143,8 +150,8 @@ class Reference(CheckedDaemonTest):
         r = d.get("/v1/changes?since=0")
         self.assertEqual(r.status, 200, r.body)
         ch = r.json()
-        self.assertEqual((ch["since"], ch["version"], ch["kept_after"]),
-                         (0, 5, 0))
+        self.assertEqual((ch["since"], ch["version"], ch["kept_after"],
+                          ch["more"], ch["next"]), (0, 5, 0, False, None))
         # Version order; in one version, the election's province order
         # (baghdad comes before basra in the definition).
         order = [p["id"] for p in d.get("/v1/election").json()["provinces"]]
@@ -197,6 +204,39 @@ class Reference(CheckedDaemonTest):
             d.start()
             for p, body in before.items():
                 self.assertEqual(d.get(p).body, body, (how, p))
+
+    def test_changes_come_in_pages_of_whole_versions(self):
+        """At most 1000 rows an answer (a bound on what one request reads
+        back from disk), cut between versions, with where to go on."""
+        d = self.start("snapshot_every 7\n")
+        ids = [p["id"] for p in d.get("/v1/election").json()["provinces"]]
+        n = len(ids)
+        versions = 1000 // n + 2
+        for rev in range(1, versions + 1):
+            r = d.request("POST", "/v1/results", headers=AUTH, body={
+                "results": [{"province": pid, "revision": rev,
+                             "votes": {"sairoon": 100 + rev, "fatah": 90}}
+                            for pid in ids]})
+            self.assertEqual(r.status, 201, r.body)
+        ch = d.get("/v1/changes?since=0").json()
+        whole = -(-1000 // n)            # versions until 1000 rows
+        self.assertTrue(ch["more"])
+        self.assertEqual(ch["next"], whole)
+        self.assertEqual(len(ch["changes"]), whole * n)
+        self.assertEqual(ch["changes"][-1]["version"], whole)
+        rest = d.get("/v1/changes?since=%d" % ch["next"]).json()
+        self.assertEqual((rest["more"], rest["next"]), (False, None))
+        self.assertEqual([(x["version"], x["province"]) for x in
+                          ch["changes"] + rest["changes"]],
+                         [(v, pid) for v in range(1, versions + 1)
+                          for pid in ids])
+        # Older revisions are read back from the snapshot on disk: the
+        # rows are the histories' own.
+        hist = d.get("/v1/provinces/%s/history" % ids[-1]).json()
+        self.assertEqual([x for x in ch["changes"] + rest["changes"]
+                          if x["province"] == ids[-1]],
+                         [dict(x, province=ids[-1]) for x in
+                          hist["revisions"]])
 
     def test_changes_older_than_the_history_is_410(self):
         """A snapshot written before versions were kept: its revisions have
