@@ -33,6 +33,7 @@ static const struct {
 	{ "token",	cmd_token,	"token new: make an ingest token" },
 	{ "check",	cmd_check,	"validate an election definition" },
 	{ "import",	cmd_import,	"write an election definition from a dataset" },
+	{ "verify",	cmd_verify,	"verify a results log (or a receipt) offline" },
 };
 
 static void

@@ -95,6 +95,7 @@ int	cmd_check(struct ctl *ctl, int argc, char **argv);
 int	cmd_import(struct ctl *ctl, int argc, char **argv);
 /* dataset.c: tallyctl check's warnings on missing and near-identical colours */
 void	ctl_check_colors(const char *path, const struct tally_election *e);
+int	cmd_verify(struct ctl *ctl, int argc, char **argv);	/* verify.c */
 
 /* http.c */
 struct http_resp {

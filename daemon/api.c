@@ -46,8 +46,10 @@ api_create(struct core *core, const struct config *cf,
 	}
 	if ((cf->cors_origin != NULL && (api->cors_origin =
 	    strdup(cf->cors_origin)) == NULL) ||
-	    (api->views = views_create(core, cf, api->cors_origin)) == NULL) {
-		tally_diag_add(diag, "out of memory");
+	    (api->views = views_create(core, cf, api->cors_origin,
+	    diag)) == NULL) {
+		if (diag->count == 0)
+			tally_diag_add(diag, "out of memory");
 		api_destroy(api);
 		return NULL;
 	}

@@ -1,6 +1,7 @@
 /*
  * cluster.c - the replicated log: a NATS JetStream stream behind the commit
- * core (docs/CLUSTER.md).
+ * core (docs/CLUSTER.md).  Joining the stream (cluster_create) is
+ * cluster_join.c.
  *
  * One record per message, on the subject <prefix>.<province>: the record's
  * payload is the journal's ({"version","received_at","results"}), stamped
@@ -45,13 +46,6 @@ cluster_supported(void)
 	return false;
 }
 
-int
-cluster_library(struct tally_diag *diag)
-{
-	tally_diag_add(diag, "this tallyd was built without cluster mode");
-	return -1;
-}
-
 struct cluster *
 cluster_create(const struct config *cf, const struct tally_election *e,
     uint64_t *epoch, struct tally_diag *diag)
@@ -91,193 +85,10 @@ const struct core_log_ops cluster_log_ops = { "cluster", NULL, NULL, NULL,
 #include <stdatomic.h>
 #include <sys/random.h>
 
-#include <dlfcn.h>
-
 #include <event2/event.h>
 #include <nats/nats.h>
 
-#include "nats_dl.h"
-
-/*
- * libnats, opened by the first cluster_create (nats_dl.h says why).  Only
- * the loop thread opens it, before any libnats thread exists; after that
- * it is read only.
- */
-static struct nats_dl	 nats_fn;
-static void		*nats_handle;
-
-#ifndef TALLYD_LIBNATS
-#define TALLYD_LIBNATS	"libnats.so"
-#endif
-#ifndef TALLYD_LIBNATS_PACKAGE
-#define TALLYD_LIBNATS_PACKAGE	"libnats"
-#endif
-
-/* Open libnats and look up every function cluster.c calls.  0 or -1. */
-static int
-nats_dl_open(struct tally_diag *diag)
-{
-	void *h;
-	const char *missing = NULL;
-
-	if (nats_handle != NULL)
-		return 0;
-	if ((h = dlopen(TALLYD_LIBNATS, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		tally_diag_add(diag, "cluster mode needs libnats, which is not "
-		    "installed (%s): install it (apt install %s) or unset "
-		    "cluster_urls to run a single node", dlerror(),
-		    TALLYD_LIBNATS_PACKAGE);
-		return -1;
-	}
-	/*
-	 * dlsym returns a void *; POSIX guarantees it converts to a function
-	 * pointer, ISO C does not say so: go through memcpy.
-	 */
-#define NATS_DL_LOOKUP(f) do {							void *sym = dlsym(h, #f);						if (sym == NULL && missing == NULL)						missing = #f;							memcpy(&nats_fn.f, &sym, sizeof(nats_fn.f));			} while (0);
-	NATS_DL_FUNCTIONS(NATS_DL_LOOKUP)
-#undef NATS_DL_LOOKUP
-	if (missing != NULL) {
-		tally_diag_add(diag, "cluster mode: %s has no %s: this tallyd "
-		    "was built against another libnats version; install %s",
-		    TALLYD_LIBNATS, missing, TALLYD_LIBNATS_PACKAGE);
-		memset(&nats_fn, 0, sizeof(nats_fn));
-		dlclose(h);
-		return -1;
-	}
-	nats_handle = h;
-	return 0;
-}
-
-/* From here on, every libnats call goes through the table. */
-#define jsCtx_Destroy			(nats_fn.jsCtx_Destroy)
-#define jsMsgMetaData_Destroy		(nats_fn.jsMsgMetaData_Destroy)
-#define jsOptions_Init			(nats_fn.jsOptions_Init)
-#define jsPubAck_Destroy		(nats_fn.jsPubAck_Destroy)
-#define jsPubOptions_Init		(nats_fn.jsPubOptions_Init)
-#define jsStreamConfig_Init		(nats_fn.jsStreamConfig_Init)
-#define jsStreamInfo_Destroy		(nats_fn.jsStreamInfo_Destroy)
-#define jsSubOptions_Init		(nats_fn.jsSubOptions_Init)
-#define js_AddStream			(nats_fn.js_AddStream)
-#define js_GetMsg			(nats_fn.js_GetMsg)
-#define js_GetStreamInfo		(nats_fn.js_GetStreamInfo)
-#define js_Publish			(nats_fn.js_Publish)
-#define js_PublishMsgAsync		(nats_fn.js_PublishMsgAsync)
-#define js_Subscribe			(nats_fn.js_Subscribe)
-#define natsConnection_Close		(nats_fn.natsConnection_Close)
-#define natsConnection_Connect		(nats_fn.natsConnection_Connect)
-#define natsConnection_Destroy		(nats_fn.natsConnection_Destroy)
-#define natsConnection_JetStream	(nats_fn.natsConnection_JetStream)
-#define natsConnection_Status		(nats_fn.natsConnection_Status)
-#define natsMsg_Create			(nats_fn.natsMsg_Create)
-#define natsMsg_Destroy			(nats_fn.natsMsg_Destroy)
-#define natsMsg_GetData			(nats_fn.natsMsg_GetData)
-#define natsMsg_GetDataLength		(nats_fn.natsMsg_GetDataLength)
-#define natsMsg_GetMetaData		(nats_fn.natsMsg_GetMetaData)
-#define natsMsg_GetSubject		(nats_fn.natsMsg_GetSubject)
-#define natsOptions_Create		(nats_fn.natsOptions_Create)
-#define natsOptions_Destroy		(nats_fn.natsOptions_Destroy)
-#define natsOptions_SetMaxPingsOut	(nats_fn.natsOptions_SetMaxPingsOut)
-#define natsOptions_SetMaxReconnect	(nats_fn.natsOptions_SetMaxReconnect)
-#define natsOptions_SetName		(nats_fn.natsOptions_SetName)
-#define natsOptions_SetPingInterval	(nats_fn.natsOptions_SetPingInterval)
-#define natsOptions_SetReconnectWait	(nats_fn.natsOptions_SetReconnectWait)
-#define natsOptions_SetServers		(nats_fn.natsOptions_SetServers)
-#define natsOptions_SetTimeout		(nats_fn.natsOptions_SetTimeout)
-#define natsStatus_GetText		(nats_fn.natsStatus_GetText)
-#define natsSubscription_Destroy	(nats_fn.natsSubscription_Destroy)
-#define natsSubscription_SetPendingLimits \
-	(nats_fn.natsSubscription_SetPendingLimits)
-#define natsSubscription_Unsubscribe	(nats_fn.natsSubscription_Unsubscribe)
-#define nats_CloseAndWait		(nats_fn.nats_CloseAndWait)
-#define nats_GetLastError		(nats_fn.nats_GetLastError)
-
-#define QUEUE_MAX	8192	/* delivered records waiting for the loop */
-#define PROBE_MS	500
-#define STALE_MS	2000
-/*
- * A node behind the stream to which its consumer delivered nothing for this
- * long reads the records it lacks itself (js_GetMsg, from the prober
- * thread), FETCH_MAX per round: libnats re-makes a lost ordered consumer
- * in 3 to 5 s, but in the model's cluster runs a node stayed one record
- * behind the others for 30 s with no more posts.
- */
-#define STUCK_MS	5000
-#define FETCH_MAX	64
-
-enum item_kind { ITEM_RECORD, ITEM_ACK, ITEM_PROBE, ITEM_FETCHED };
-
-struct item {
-	struct item	*next;
-	enum item_kind	 kind;
-	natsMsg		*msg;		/* RECORD: delivered; ACK: published */
-	enum core_ack	 ack;
-	uint64_t	 seq;		/* ACK, FETCHED: position; PROBE: last */
-	bool		 dup;
-	bool		 ok;		/* PROBE answered; FETCHED: first */
-	char		 why[128];	/* ACK: the refusal; PROBE: leader */
-};
-
-/* A record published and not yet acknowledged. */
-struct out {
-	struct out	*next;
-	natsMsg		*msg;		/* identity only: libnats owns it */
-	void		*token;
-	struct timespec	 sent;
-};
-
-/*
- * The publish's MaxWait: libnats answers a publish the stream has not
- * acknowledged by then with a timeout (measured with libnats 3.4.1: the
- * NATS servers frozen or killed, the timeout came after 3 s).
- */
-#define PUBLISH_WAIT_MS	3000
-
-/*
- * Should that answer never come (a libnats that loses it across a
- * reconnect), the record is given up here: answered 503 if it still owes an
- * answer, taken out of the core's inflight list and freed.  An
- * acknowledgement after that finds no record and is dropped: the record, if
- * the stream took it, is applied like any other when it is delivered, and
- * a retry of the feed is answered "duplicate".
- */
-#define OUT_EXPIRE_MS	(3 * PUBLISH_WAIT_MS)
-
-struct cluster {
-	char			*stream;	/* [I] */
-	char			*prefix;	/* [I] "tally.<election>" */
-	char			*node;		/* [I] */
-	char		       **subjects;	/* [I] per province */
-	size_t			 n_provinces;	/* [I] */
-	natsConnection		*nc;		/* [I] thread-safe */
-	jsCtx			*js;		/* [I] thread-safe */
-	natsSubscription	*sub;		/* [L] */
-	int			 wake[2];	/* [I] */
-
-	struct event_base	*base;		/* [L] */
-	struct core		*core;		/* [L] */
-	struct event		*ev_wake;	/* [L] */
-	struct event		*ev_tick;	/* [L] */
-	struct out		*outs;		/* [L] */
-	size_t			 n_outs;	/* [L] */
-	uint64_t		 log_last;	/* [L] from the prober */
-	struct timespec		 probe_ok;	/* [L] last answer */
-	char			 leader[128];	/* [L] the stream's, or "" */
-
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct item		*q;		/* [M] */
-	struct item	       **q_tail;	/* [M] */
-	size_t			 q_records;	/* [M] */
-	bool			 stop;		/* [M] */
-	pthread_t		 prober;
-	bool			 prober_running;	/* [L] */
-	/* The core's version, for the prober's catch-up (written [L]). */
-	_Atomic uint64_t	 applied;
-#ifdef TALLYD_FAILPOINTS
-	/* TALLYD_FAILPOINTS=cluster_drop_acks: lose every acknowledgement. [I] */
-	bool			 fp_drop_acks;
-#endif
-};
+#include "cluster_int.h"
 
 bool
 cluster_supported(void)
@@ -285,36 +96,14 @@ cluster_supported(void)
 	return true;
 }
 
-int
-cluster_library(struct tally_diag *diag)
-{
-	return nats_dl_open(diag);
-}
-
-static double
-ms_since(const struct timespec *t)
+double
+cluster_ms_since(const struct timespec *t)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t->tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - t->tv_nsec) / 1e6;
-}
-
-/* Subject tokens may not hold '.', '*', '>' or blanks. */
-static char *
-subject_token(const char *prefix, const char *id)
-{
-	char *s, *p;
-
-	if (asprintf(&s, "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
-	    id) == -1)
-		return NULL;
-	for (p = s + (prefix ? strlen(prefix) + 1 : 0); *p != '\0'; p++)
-		if (*p == '.' || *p == '*' || *p == '>' || *p == ' ' ||
-		    *p == '\t')
-			*p = '_';
-	return s;
 }
 
 /* Any thread: hand an item to the loop. */
@@ -396,8 +185,8 @@ on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
  */
 static _Atomic long	fp_ack_delay_ms;
 
-static void
-read_failpoints(void)
+void
+cluster_read_failpoints(void)
 {
 	const char *env = getenv("TALLYD_FAILPOINTS"), *p;
 
@@ -413,8 +202,8 @@ read_failpoints(void)
 #endif
 
 /* libnats' thread: the stream's answer to a publish. */
-static void
-on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
+void
+cluster_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {
 	struct cluster *cl = arg;
 	struct item *it;
@@ -537,7 +326,7 @@ prober(void *arg)
 			if (applied != stuck_at) {
 				stuck_at = applied;
 				clock_gettime(CLOCK_MONOTONIC, &since);
-			} else if (ms_since(&since) >= STUCK_MS) {
+			} else if (cluster_ms_since(&since) >= STUCK_MS) {
 				catch_up(cl, applied, si->State.LastSeq, &jo);
 				clock_gettime(CLOCK_MONOTONIC, &since);
 			}
@@ -695,7 +484,7 @@ expire_outs(struct cluster *cl)
 	struct out **op = &cl->outs, *o;
 
 	while ((o = *op) != NULL) {
-		if (ms_since(&o->sent) < OUT_EXPIRE_MS) {
+		if (cluster_ms_since(&o->sent) < OUT_EXPIRE_MS) {
 			op = &o->next;
 			continue;
 		}
@@ -720,236 +509,6 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	drain(cl);
 	expire_outs(cl);
 	core_log_tick(cl->core, time(NULL));
-}
-
-/*
- * The stream's identity, for the validators' epoch: a random id in its
- * first message, written by whichever node finds the stream empty (the
- * same message id makes every other node's attempt a duplicate).  The
- * stream's creation time would do, but JetStream 2.9 answered two nodes
- * that created the stream at once with two different times.
- */
-static natsStatus
-stream_epoch(struct cluster *cl, uint64_t *epoch, char *why, size_t whylen)
-{
-	natsMsg *m = NULL;
-	jsPubAck *pa = NULL;
-	jsPubOptions po;
-	jsErrCode jerr = 0;
-	natsStatus st;
-	unsigned char rnd[16];
-	char subj[300], body[64];
-	const char *d;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	int i, len;
-
-	snprintf(subj, sizeof(subj), "%s._epoch", cl->prefix);
-	st = js_GetMsg(&m, cl->js, cl->stream, 1, NULL, &jerr);
-	if (st == NATS_NOT_FOUND) {
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			return NATS_ERR;
-		len = snprintf(body, sizeof(body), "{\"tallyd_epoch\":\"");
-		for (i = 0; i < 16; i++)
-			len += snprintf(body + len, sizeof(body) - (size_t)len,
-			    "%02x", rnd[i]);
-		len += snprintf(body + len, sizeof(body) - (size_t)len, "\"}");
-		jsPubOptions_Init(&po);
-		po.MsgId = "tallyd-epoch";
-		st = js_Publish(&pa, cl->js, subj, body, len, &po, &jerr);
-		jsPubAck_Destroy(pa);
-		if (st == NATS_OK)
-			st = js_GetMsg(&m, cl->js, cl->stream, 1, NULL, &jerr);
-	}
-	if (st != NATS_OK) {
-		snprintf(why, whylen, "reading the stream's first message: %s "
-		    "(JetStream error %d)", natsStatus_GetText(st), (int)jerr);
-		return st;
-	}
-	if (strcmp(natsMsg_GetSubject(m), subj) != 0) {
-		snprintf(why, whylen, "the stream's first message is on "
-		    "%.60s, not %.60s: is this stream another application's?",
-		    natsMsg_GetSubject(m), subj);
-		natsMsg_Destroy(m);
-		return NATS_ERR;
-	}
-	for (d = natsMsg_GetData(m), i = 0; i < natsMsg_GetDataLength(m); i++) {
-		h ^= (unsigned char)d[i];
-		h *= 0x100000001b3ULL;
-	}
-	*epoch = h;
-	natsMsg_Destroy(m);
-	return NATS_OK;
-}
-
-static natsStatus
-find_stream(struct cluster *cl, const struct config *cf, uint64_t *epoch,
-    char *why, size_t whylen)
-{
-	jsStreamInfo *si = NULL;
-	jsStreamConfig sc;
-	jsErrCode jerr = 0;
-	natsStatus st;
-	char *filter;
-	const char *subjects[1];
-
-	st = js_GetStreamInfo(&si, cl->js, cl->stream, NULL, &jerr);
-	if (st == NATS_NOT_FOUND) {
-		if (asprintf(&filter, "%s.>", cl->prefix) == -1)
-			return NATS_NO_MEMORY;
-		subjects[0] = filter;
-		jsStreamConfig_Init(&sc);
-		sc.Name = cl->stream;
-		sc.Subjects = subjects;
-		sc.SubjectsLen = 1;
-		sc.Storage = js_FileStorage;
-		sc.Replicas = cf->cluster_replicas;
-		sc.Duplicates = 120LL * 1000000000LL;	/* 2 minutes */
-		st = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
-		free(filter);
-		if (st != NATS_OK) {
-			/* Another node may have made it just now. */
-			jsStreamInfo_Destroy(si);
-			si = NULL;
-			st = js_GetStreamInfo(&si, cl->js, cl->stream, NULL,
-			    &jerr);
-		} else
-			log_info("cluster: created stream %s (%d replicas)",
-			    cl->stream, (int)cf->cluster_replicas);
-	}
-	if (st == NATS_OK) {
-		if (si->Config != NULL && si->Config->Replicas <
-		    (int64_t)cf->cluster_replicas)
-			log_warnx("cluster: stream %s has %d replicas (%ld "
-			    "configured): losing a machine may lose "
-			    "acknowledged feeds", cl->stream,
-			    (int)si->Config->Replicas, cf->cluster_replicas);
-	} else
-		snprintf(why, whylen, "%s (JetStream error %d)",
-		    natsStatus_GetText(st), (int)jerr);
-	jsStreamInfo_Destroy(si);
-	if (st == NATS_OK)
-		st = stream_epoch(cl, epoch, why, whylen);
-	return st;
-}
-
-struct cluster *
-cluster_create(const struct config *cf, const struct tally_election *e,
-    uint64_t *epoch, struct tally_diag *diag)
-{
-	struct cluster *cl;
-	natsOptions *o = NULL;
-	jsOptions jo;
-	const char *urls[16];
-	char *list = NULL, *tok, *save, why[256];
-	struct timespec t0;
-	natsStatus st;
-	int n = 0;
-	size_t i;
-
-	if (nats_dl_open(diag) == -1)
-		return NULL;
-	if ((cl = calloc(1, sizeof(*cl))) == NULL)
-		goto nomem;
-#ifdef TALLYD_FAILPOINTS
-	read_failpoints();
-#endif
-	cl->wake[0] = cl->wake[1] = -1;
-	pthread_mutex_init(&cl->mu, NULL);
-	pthread_cond_init(&cl->cv, NULL);
-	cl->q_tail = &cl->q;
-#ifdef TALLYD_FAILPOINTS
-	{
-		const char *fp = getenv("TALLYD_FAILPOINTS");
-		if (fp != NULL && strstr(fp, "cluster_drop_acks") != NULL) {
-			cl->fp_drop_acks = true;
-			log_warnx("cluster failpoint in force: cluster_drop_acks");
-		}
-	}
-#endif
-	cl->stream = strdup(cf->cluster_stream ? cf->cluster_stream : "TALLY");
-	cl->prefix = subject_token("tally", e->id);
-	cl->node = strdup(cf->cluster_node ? cf->cluster_node : cf->listen);
-	cl->n_provinces = e->n_provinces;
-	if (cl->stream == NULL || cl->prefix == NULL || cl->node == NULL ||
-	    (cl->subjects = calloc(e->n_provinces, sizeof(char *))) == NULL)
-		goto nomem;
-	for (i = 0; i < e->n_provinces; i++)
-		if ((cl->subjects[i] = subject_token(cl->prefix,
-		    e->provinces[i].id)) == NULL)
-			goto nomem;
-	if (pipe2(cl->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
-		tally_diag_add(diag, "cluster: pipe: %s", strerror(errno));
-		goto fail;
-	}
-	if ((list = strdup(cf->cluster_urls)) == NULL)
-		goto nomem;
-	for (tok = strtok_r(list, ", ", &save); tok != NULL && n < 16;
-	    tok = strtok_r(NULL, ", ", &save))
-		urls[n++] = tok;
-	if (n == 0) {
-		tally_diag_add(diag, "cluster_urls: no URL");
-		goto fail;
-	}
-	if (natsOptions_Create(&o) != NATS_OK ||
-	    natsOptions_SetServers(o, urls, n) != NATS_OK ||
-	    natsOptions_SetName(o, cl->node) != NATS_OK ||
-	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
-	    natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
-	    natsOptions_SetTimeout(o, 1000) != NATS_OK ||
-	    natsOptions_SetPingInterval(o, 1000) != NATS_OK ||
-	    natsOptions_SetMaxPingsOut(o, 2) != NATS_OK)
-		goto nomem;
-	/*
-	 * At start the servers may be starting too (scripts/cluster up, a
-	 * reboot), or the stream may be electing a leader after a lost
-	 * machine: try for 60 s, saying so every 5 s, then give up with the
-	 * reason.
-	 */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned tries = 1;; tries++) {
-		st = natsConnection_Connect(&cl->nc, o);
-		if (st == NATS_OK) {
-			jsOptions_Init(&jo);
-			jo.Wait = 2000;
-			jo.PublishAsync.AckHandler = on_ack;
-			jo.PublishAsync.AckHandlerClosure = cl;
-			jo.PublishAsync.MaxPending = 65536;
-			st = natsConnection_JetStream(&cl->js, cl->nc, &jo);
-			if (st == NATS_OK)
-				st = find_stream(cl, cf, epoch, why, sizeof(why));
-			else
-				snprintf(why, sizeof(why), "%s",
-				    natsStatus_GetText(st));
-		} else
-			snprintf(why, sizeof(why), "%s", natsStatus_GetText(st));
-		if (st == NATS_OK)
-			break;
-		if (ms_since(&t0) > 60000) {
-			tally_diag_add(diag, "cluster: cannot reach stream %s at "
-			    "%s for 60 s: %s", cl->stream, cf->cluster_urls, why);
-			goto fail;
-		}
-		if (tries % 20 == 0)
-			log_info("cluster: waiting for stream %s (%s)", cl->stream,
-			    why);
-		jsCtx_Destroy(cl->js);
-		cl->js = NULL;
-		natsConnection_Destroy(cl->nc);
-		cl->nc = NULL;
-		usleep(250000);
-	}
-	natsOptions_Destroy(o);
-	free(list);
-	log_info("cluster: node %s on stream %s (subjects %s.>), epoch %llu",
-	    cl->node, cl->stream, cl->prefix, (unsigned long long)*epoch);
-	return cl;
-nomem:
-	tally_diag_add(diag, "cluster: out of memory");
-fail:
-	natsOptions_Destroy(o);
-	free(list);
-	cluster_destroy(cl);
-	return NULL;
 }
 
 int
@@ -994,7 +553,7 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 	/* The stream may be electing a leader (a server just restarted). */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((st = js_Subscribe(&cl->sub, cl->js, filter, on_record, cl, NULL,
-	    &so, &jerr)) != NATS_OK && ms_since(&t0) < 20000)
+	    &so, &jerr)) != NATS_OK && cluster_ms_since(&t0) < 20000)
 		usleep(250000);
 	free(filter);
 	if (st != NATS_OK) {
@@ -1069,13 +628,9 @@ static void
 feed_digest(const char *payload, size_t len, char *out, size_t outlen)
 {
 	const char *r = memmem(payload, len, "\"results\"", 9);
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const char *p = r ? r : payload, *end = payload + len;
+	const char *p = r ? r : payload;
+	uint64_t h = fnv1a64(FNV1A64_INIT, p, (size_t)(payload + len - p));
 
-	while (p < end) {
-		h ^= (unsigned char)*p++;
-		h *= 0x100000001b3ULL;
-	}
 	snprintf(out, outlen, "%016llx", (unsigned long long)h);
 }
 
@@ -1154,7 +709,7 @@ clog_status(void *log, struct core_log_status *st)
 	st->log_last = cl->log_last;
 	st->leader = cl->leader;
 	st->connected = natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
-	st->stale = !st->connected || ms_since(&cl->probe_ok) > STALE_MS;
+	st->stale = !st->connected || cluster_ms_since(&cl->probe_ok) > STALE_MS;
 	st->unacked = cl->n_outs;
 }
 

@@ -2,6 +2,7 @@
  * get.c - the GET handlers: views (with conditional requests and
  * long-polls), kept versions, and /healthz.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,4 +442,176 @@ get_schema(struct call *cl, const char *name)
 	}
 	views_cache_headers(cl->api->views, cl->reply->body, etag,
 	    core_definition_time(cl->api->core));
+}
+
+/*
+ * The flat file's query: at most one `since`, a version number (decimal
+ * digits, at most 20, no sign, no overflow), and nothing else.  A
+ * misspelt parameter must not silently give the whole file to a client
+ * that asked for a delta: 400 bad_query naming it.  false after
+ * call_fail(); *since 0 when not given.
+ */
+struct since_query {
+	struct call	*cl;
+	bool		 bad;
+	bool		 seen;
+	uint64_t	 since;
+};
+
+static void
+since_arg(void *arg, const char *key, const char *value)
+{
+	struct since_query *q = arg;
+	struct call *cl = q->cl;
+	size_t n = value ? strlen(value) : 0;
+	unsigned long long v;
+	char *end;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "since") != 0) {
+		call_fail(cl, 400, "bad_query", NULL, "unknown query parameter "
+		    "\"%.64s\" on %s: the only one taken is since=VERSION "
+		    "(the rows of provinces changed after that version)", key,
+		    cl->rt->pattern);
+		return;
+	}
+	if (q->seen) {
+		call_fail(cl, 400, "bad_query", NULL, "since is given more "
+		    "than once: give it once, e.g. since=57");
+		return;
+	}
+	q->seen = true;
+	errno = 0;
+	if (n == 0 || n > 20 || strspn(value, "0123456789") != n ||
+	    (v = strtoull(value, &end, 10), errno != 0 || *end != '\0')) {
+		call_fail(cl, 400, "bad_query", NULL, "since=%.32s: give a "
+		    "version number (decimal digits, e.g. since=57, the "
+		    "\"version\" of the newest row you hold)",
+		    value ? value : "");
+		return;
+	}
+	q->since = v;
+	q->bad = false;
+}
+
+/*
+ * GET /v1/results.csv, /v1/results.jsonl.  The whole file is a cached view;
+ * ?since=V is rendered per request from the same state (a pure function of
+ * it and V), with the view's stamp and V in its ETag.
+ */
+static void
+serve_results(struct call *cl, enum view_id id)
+{
+	struct since_query q = { cl, false, false, 0 };
+	struct api *api = cl->api;
+	struct core_stamp st;
+	struct http_body *b;
+	const char *ctype;
+	char etag[96], *bytes;
+
+	http_args_each(cl->rq, since_arg, &q);
+	if (q.bad)
+		return;
+	if (!q.seen) {
+		serve_view(cl, id, 0);
+		return;
+	}
+	st = views_stamp(api->views, id, 0);
+	snprintf(etag, sizeof(etag), "\"%llu-%016llx-s%llu\"",
+	    (unsigned long long)st.version, (unsigned long long)st.digest,
+	    (unsigned long long)q.since);
+	if (cl->rq->if_none_match != NULL &&
+	    strcmp(cl->rq->if_none_match, etag) == 0) {
+		if ((b = http_body_new((char *)"", 0, false)) == NULL)
+			goto nomem;
+		views_cache_headers(api->views, b, etag, st.at);
+		cl->reply->status = 304;
+		cl->reply->body = b;
+		cl->reply->owned = true;
+		return;
+	}
+	if ((bytes = views_results(api->views, id == VIEW_RESULTS_CSV,
+	    q.since, &ctype)) == NULL)
+		goto nomem;
+	if ((b = http_body_new(bytes, strlen(bytes), true)) == NULL) {
+		free(bytes);
+		goto nomem;
+	}
+	http_body_header(b, "Content-Type", ctype);
+	views_cache_headers(api->views, b, etag, st.at);
+	cl->reply->status = 200;
+	cl->reply->body = b;
+	cl->reply->owned = true;
+	return;
+nomem:
+	call_fail(cl, 503, "out_of_memory", NULL, "out of memory; try again");
+}
+
+void
+get_results_csv(struct call *cl, const char *id)
+{
+	serve_results(cl, VIEW_RESULTS_CSV);
+}
+
+void
+get_results_jsonl(struct call *cl, const char *id)
+{
+	serve_results(cl, VIEW_RESULTS_JSONL);
+}
+
+void
+get_history_csv(struct call *cl, const char *id)
+{
+	const struct tally_province *pv;
+
+	if ((pv = province_of(cl, id)) != NULL)
+		serve_view(cl, VIEW_HISTORY_CSV, pv->index);
+}
+
+/* GET /v1/map.svg[?by=first|seats]: nothing else in the query. */
+struct map_query {
+	struct call	*cl;
+	bool		 bad;
+	bool		 seen;
+	bool		 seats;
+};
+
+static void
+map_arg(void *arg, const char *key, const char *value)
+{
+	struct map_query *q = arg;
+
+	if (q->bad)
+		return;
+	q->bad = true;
+	if (strcmp(key, "by") != 0)
+		call_fail(q->cl, 400, "bad_query", NULL, "unknown query "
+		    "parameter \"%.64s\" on /v1/map.svg: the only one taken "
+		    "is by=first (the default) or by=seats", key);
+	else if (q->seen)
+		call_fail(q->cl, 400, "bad_query", NULL, "by is given more "
+		    "than once: give it once, by=first or by=seats");
+	else if (value == NULL || (strcmp(value, "first") != 0 &&
+	    strcmp(value, "seats") != 0))
+		call_fail(q->cl, 400, "bad_query", NULL, "by=%.32s: the "
+		    "accepted values are first (each province in its first "
+		    "place's colour) and seats (its seats by coalition)",
+		    value ? value : "");
+	else {
+		q->seen = true;
+		q->seats = strcmp(value, "seats") == 0;
+		q->bad = false;
+	}
+}
+
+void
+get_map_svg(struct call *cl, const char *id)
+{
+	struct map_query q = { cl, false, false, false };
+
+	http_args_each(cl->rq, map_arg, &q);
+	if (!q.bad)
+		serve_view(cl, q.seats ? VIEW_MAP_SVG_SEATS : VIEW_MAP_SVG, 0);
 }

@@ -24,6 +24,11 @@ void	get_page(struct call *cl, const char *id);
 void	get_coalition(struct call *cl, const char *id);
 void	get_province(struct call *cl, const char *id);	/* ?explain= */
 void	get_history(struct call *cl, const char *id);
+/* The flat file, whole or ?since=VERSION (docs/NEWSROOM.md). */
+void	get_results_csv(struct call *cl, const char *id);
+void	get_results_jsonl(struct call *cl, const char *id);
+void	get_history_csv(struct call *cl, const char *id);
+void	get_map_svg(struct call *cl, const char *id);	/* ?by= */
 /* GET /v1/ and /v1: the route table as an index. */
 void	get_index(struct call *cl, const char *id);
 /* GET /v1/changes?since=V: province revisions after version V. */

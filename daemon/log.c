@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tally/diag.h>
+
 #include "log.h"
 
 static enum log_level	 log_level_cur = LOG_LEVEL_INFO;
@@ -342,4 +344,16 @@ log_info_limited(const char *source, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlimited("info", source, fmt, ap);
 	va_end(ap);
+}
+
+void
+log_diag(const struct tally_diag *diag)
+{
+	size_t i;
+
+	for (i = 0; i < diag->count && i < diag->cap; i++)
+		log_warnx("%s", diag->msgs[i]);
+	if (diag->nomem)
+		log_warnx("(%zu more problems could not be shown: out of memory)",
+		    diag->count - diag->cap);
 }

@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 
+struct tally_diag;
+
 enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void	log_init(enum log_level level, const char *path);
@@ -43,5 +45,8 @@ void	log_limited(const char *source, const char *fmt, ...)
 /* The same limit at info level (refused feeds: a flood is not a warning). */
 void	log_info_limited(const char *source, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* Every problem of diag, one warning each (and how many did not fit). */
+void	log_diag(const struct tally_diag *diag);
 
 #endif

@@ -19,18 +19,12 @@
  * STOPPING=1 at a stop, WATCHDOG=1 from the loop.  SIGUSR1 writes a backup
  * (a snapshot, from a fork child, while serving) into backup_dir.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,18 +59,12 @@ struct tallyd {
 	char			*snap_dir;	/* where snapshots are */
 	int			 lock_fd;	/* DATA_DIR/tallyd.lock, held */
 	int			 dir_fd;	/* DATA_DIR, flock held */
-	struct snapshot_store	 store;		/* the loaded snapshot */
-	uint64_t		 snapshot_seq;	/* covered by the newest snapshot */
-	pid_t			 snapshot_pid;	/* a snapshot being written, or 0 */
-	uint64_t		 snapshot_pending_seq;
-	struct event		*ev_snapshot;
+	struct snapshot_sched	 snaps;		/* the loaded snapshot, and
+						   when the next are written */
 	struct server		*server;
 	struct event		*ev_sigint, *ev_sigterm, *ev_sighup, *ev_drain;
-	struct event		*ev_sigusr1, *ev_backup;
+	struct event		*ev_sigusr1;
 	struct metrics_src	 msrc;		/* for /metrics */
-	pid_t			 backup_pid;	/* a backup being written, or 0 */
-	char			 backup_path[4200];
-	uint64_t		 backup_version;
 	struct timespec		 shutdown_began;
 	struct timespec		 abandoned_at;
 	bool			 stopping;
@@ -109,18 +97,6 @@ usage(FILE *out)
 "Flags override the file; with no file, built-in defaults are used.\n"
 "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration,\n"
 "SIGUSR1 writes a backup into backup_dir.  See tallyd(8).\n");
-}
-
-static void
-print_diag(const struct tally_diag *diag)
-{
-	size_t i;
-
-	for (i = 0; i < diag->count && i < diag->cap; i++)
-		log_warnx("%s", diag->msgs[i]);
-	if (diag->nomem)
-		log_warnx("(%zu more problems could not be shown: out of memory)",
-		    diag->count - diag->cap);
 }
 
 /* Build a configuration: defaults, then the file, then the flags. */
@@ -174,166 +150,6 @@ libevent_log(int severity, const char *msg)
 {
 	if (severity >= EVENT_LOG_WARN)
 		log_limited("libevent", "libevent: %s", msg);
-}
-
-static int
-mkdir_p(const char *path)
-{
-	char buf[4096], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	/* The journal and the token are nobody else's business. */
-	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-/*
- * The pid holding an flock on the file open at fd, from /proc/locks (whose
- * lines read "1: FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF",
- * device numbers in hex), or 0 when it cannot be told.  The pid is the one
- * that took the lock: for a background start that is the parent that has
- * since exited (the daemon is its grandchild), so a dead pid says nothing.
- */
-static long
-lock_holder(int fd)
-{
-	char line[256], mode[16], type[16];
-	unsigned maj, min;
-	unsigned long long ino;
-	long pid, found = 0;
-	struct stat st;
-	FILE *f;
-
-	if (fstat(fd, &st) == -1 || (f = fopen("/proc/locks", "re")) == NULL)
-		return 0;
-	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
-		/* "->" lines are waiters, not holders: their scan fails. */
-		if (sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", type, mode,
-		    &pid, &maj, &min, &ino) == 6 && strcmp(type, "FLOCK") == 0 &&
-		    maj == major(st.st_dev) && min == minor(st.st_dev) &&
-		    ino == (unsigned long long)st.st_ino)
-			found = pid;
-	}
-	fclose(f);
-	if (found > 0 && kill((pid_t)found, 0) == -1 && errno == ESRCH)
-		return 0;
-	return found;
-}
-
-/* The lock file names its holder; a failure only costs the refusal's pid. */
-static void
-lock_note_pid(int lock_fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-
-	if (ftruncate(lock_fd, 0) == -1 || pwrite(lock_fd, buf, (size_t)n, 0) != n)
-		log_warn("cannot write the pid into the lock file");
-}
-
-/*
- * One daemon per data dir: two would interleave their journals and each
- * acknowledge what the other overwrites.  The lock is taken before anything
- * in the directory is read, and held (the descriptors stay open) until
- * exit; the kernel drops it if the process dies.
- *
- * The lock that counts is an flock on the data directory itself, open
- * O_DIRECTORY: nobody can remove the directory from under a running daemon
- * and keep its journal, whereas tallyd.lock can be deleted by a hand that
- * takes it for a stale leftover, and a lock on a file that is no longer
- * there stops nobody (the next daemon creates a new file and locks that).
- * tallyd.lock is still locked as well, for tools that look at it, and it
- * holds the pid so that the refusal can say who has the data dir (written
- * at once, not only once serving: a replay can take minutes, and the pid
- * of the run before would be named meanwhile); when it is gone,
- * /proc/locks or else tallyd.pid names the holder.
- */
-static int
-lock_data_dir(const char *dir, int *dir_fd)
-{
-	char path[4200], pid[32] = "";
-	long holder;
-	ssize_t n;
-	int fd, dfd;
-
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("cannot open the data dir %s (check the data_dir "
-		    "setting and its permissions)", dir);
-	snprintf(path, sizeof(path), "%s/tallyd.lock", dir);
-	if (flock(dfd, LOCK_EX | LOCK_NB) == 0) {
-		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-			fatal("cannot open %s (check the data_dir setting and "
-			    "its permissions)", path);
-		/* Held elsewhere only by a tallyd that predates the dir lock. */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			*dir_fd = dfd;
-			lock_note_pid(fd);
-			return fd;
-		}
-		if (errno != EWOULDBLOCK)
-			fatal("cannot lock %s", path);
-	} else {
-		if (errno != EWOULDBLOCK)
-			fatal("cannot lock the data dir %s", dir);
-		/* Only read: the holder's files are not ours to create. */
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	if (fd != -1 && (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
-		pid[n] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-	}
-	if (pid[0] == '\0' && (holder = lock_holder(dfd)) > 0)
-		snprintf(pid, sizeof(pid), "%ld", holder);
-	if (pid[0] == '\0') {
-		snprintf(path, sizeof(path), "%s/tallyd.pid", dir);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1 &&
-		    (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
-			pid[n] = '\0';
-			pid[strcspn(pid, "\n")] = '\0';
-		}
-	}
-	fatalx("data dir %s is in use by another tallyd (pid %s): stop it "
-	    "first, or give this one its own --data-dir", dir,
-	    pid[0] ? pid : "unknown");
-}
-
-static void
-write_pid(int lock_fd, const struct config *cf)
-{
-	char buf[32], path[4200];
-	FILE *f;
-
-	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	lock_note_pid(lock_fd);
-	/* tallyd.pid for scripts; the lock on the data dir is the authority. */
-	snprintf(path, sizeof(path), "%s/tallyd.pid", cf->data_dir);
-	if ((f = fopen(path, "w")) == NULL) {
-		log_warn("cannot write %s", path);
-		return;
-	}
-	fputs(buf, f);
-	fclose(f);
-}
-
-static void
-remove_pidfile(const struct config *cf)
-{
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/tallyd.pid", cf->data_dir);
-	unlink(path);
 }
 
 /* Answers still being sent after everything waiting was answered 503. */
@@ -399,6 +215,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	td->stopping = true;
+	snapshot_sched_stop(&td->snaps);
 	notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
 	log_info("signal %d: stopping; no new connections, finishing requests "
 	    "in flight (at most %d s; a second signal answers what still "
@@ -427,6 +244,13 @@ str_eq(const char *a, const char *b)
  * force and every problem is logged.  The log file is reopened either way
  * (logrotate moves it, then sends SIGHUP).
  */
+/* A backup ended (snapshot_sched.c): for /metrics. */
+static void
+on_backup_done(void *arg, bool ok)
+{
+	metrics_note_backup(arg, ok);
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -445,18 +269,18 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	tally_diag_init(&diag);
 	if (build_config(td, &cf, &diag) == -1 ||
 	    (e = tally_election_load(cf.election, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
 	if (server_reload_tls(td->server, &cf, &diag) == -1 ||
 	    api_reload(td->api, e, &cf, &diag) == -1) {
-		print_diag(&diag);
+		log_diag(&diag);
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
 	/* The snapshot store reads revisions of the election in force. */
-	td->store.election = core_election(td->core);
+	td->snaps.store.election = core_election(td->core);
 	/* What changed; what needs a restart keeps its value in force. */
 	waiting = config_reload_note(&td->cf, &cf);
 	log_setlevel(cf.log_level);
@@ -483,299 +307,15 @@ out:
 	notify("READY=1");
 }
 
-/*
- * A snapshot or backup child: write and leave, touching nothing else.  It
- * first takes back the default signal dispositions (libevent's handlers
- * would write into the parent's loop), then lets go of the sockets and the
- * lock, so that a tallyd restarted while it still writes can bind and lock.
- */
-static void
-writer_child_setup(struct tallyd *td)
-{
-	int keep[2] = { td->store.fd, log_fd() };
-	unsigned from = 3;
-	sigset_t none;
-	size_t k;
-
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGUSR1, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (keep[0] > keep[1]) {
-		keep[0] = keep[1];
-		keep[1] = td->store.fd;
-	}
-	for (k = 0; k < 2; k++) {
-		if (keep[k] < (int)from)
-			continue;
-		if ((unsigned)keep[k] > from)
-			close_range(from, (unsigned)keep[k] - 1, 0);
-		from = (unsigned)keep[k] + 1;
-	}
-	close_range(from, ~0U, 0);
-}
-
-static void
-snapshot_reap(struct tallyd *td, int status)
-{
-	td->snapshot_pid = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		struct tally_diag diag;
-		size_t stored = 0;
-		td->snapshot_seq = td->snapshot_pending_seq;
-		/* Older revisions now live in the snapshot, not in memory. */
-		tally_diag_init(&diag);
-		if (snapshot_adopt(td->snap_dir, td->snapshot_seq,
-		    core_state(td->core), &td->store, &stored, &diag) == -1) {
-			print_diag(&diag);
-			log_warnx("older revisions stay in memory");
-		}
-#ifdef __GLIBC__
-		/*
-		 * The freed revisions are spread over the heap: without a
-		 * trim, glibc keeps every page and RSS does not come down.
-		 */
-		if (stored > 0)
-			malloc_trim(0);
-#endif
-		tally_diag_finish(&diag);
-		snapshot_prune(td->snap_dir, td->snapshot_seq, false);
-		log_info("snapshot up to journal sequence %llu written; "
-		    "older segments removed, %zu older revisions moved to it "
-		    "from memory", (unsigned long long)td->snapshot_seq, stored);
-	} else
-		log_warnx("snapshot writer failed (status %d); the journal "
-		    "segments are kept", status);
-}
-
-/*
- * Snapshots.  Every second, if the journal has grown by snapshot_every
- * records since the last snapshot and nothing is in the journal (so
- * everything journaled is applied), a child process writes the tally as it
- * stands, from its copy-on-write image of our memory, while we go on
- * serving; at the same moment the journal moves to a new segment on its
- * writer, so that the old segments are wholly covered.  When the child
- * succeeds, they are removed.
- */
-static void
-snapshot_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct tallyd *td = arg;
-	struct tally_diag diag;
-	uint64_t next;
-	pid_t pid;
-	int status;
-
-	(void)fd;
-	(void)what;
-	if (td->snapshot_pid != 0) {
-		if (waitpid(td->snapshot_pid, &status, WNOHANG) == td->snapshot_pid)
-			snapshot_reap(td, status);
-		return;
-	}
-	/* Cluster mode: the position after the last record applied. */
-	next = td->journal != NULL ? journal_next_seq(td->journal) :
-	    core_state(td->core)->version + 1;
-	if (td->stopping || td->cf.snapshot_every <= 0 ||
-	    next - td->snapshot_seq < (uint64_t)td->cf.snapshot_every ||
-	    (td->journal != NULL && journal_busy(td->journal)) ||
-	    !core_round_idle(td->core))
-		return;
-	if ((pid = fork()) == -1) {
-		log_warn("fork for a snapshot");
-		return;
-	}
-	if (pid == 0) {
-		int rc;
-		writer_child_setup(td);
-		tally_diag_init(&diag);
-		rc = snapshot_write(td->snap_dir, core_state(td->core), next,
-		    core_chain(td->core), core_stamps_dump(td->core),
-		    &td->store, &diag);
-		if (rc == -1)
-			print_diag(&diag);
-		_exit(rc == -1 ? 1 : 0);
-	}
-	td->snapshot_pid = pid;
-	td->snapshot_pending_seq = next;
-	if (td->journal != NULL && journal_rotate(td->journal) == -1)
-		log_warn("journal rotation");
-	log_info("writing a snapshot up to journal sequence %llu (pid %ld)",
-	    (unsigned long long)next, (long)pid);
-}
-
-/* Copy the election definition beside a backup, for the archive. */
-static int
-copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, rc = -1;
-
-	if ((in = open(from, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
-		close(in);
-		return -1;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto out;
-	if (n == 0 && fsync(out) == 0)
-		rc = 0;
-out:
-	close(in);
-	if (close(out) == -1)
-		rc = -1;
-	return rc;
-}
-
-/*
- * Whether the file still holds the definition in force: a reload may have
- * named another file, or the file been edited, after counting began (the
- * new one is then taken only at the next restart).  A backup must not
- * archive a definition it was not counted under.
- */
-static bool
-same_definition(const struct tally_election *e, const char *path)
-{
-	struct tally_election *f;
-	struct tally_diag diag;
-	json_t *a, *b;
-	bool same;
-
-	tally_diag_init(&diag);
-	f = tally_election_load(path, &diag);
-	tally_diag_finish(&diag);
-	if (f == NULL)
-		return false;
-	a = tally_election_dump(e);
-	b = tally_election_dump(f);
-	same = a != NULL && b != NULL && json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	tally_election_destroy(f);
-	return same;
-}
-
-/*
- * Backups (SIGUSR1).  A backup is a snapshot of the whole tally, written
- * like the periodic ones -- by a fork child from its copy-on-write image,
- * while we go on serving -- but into a new directory under backup_dir, with
- * a copy of the election definition.  It is consistent because the child is
- * forked only when nothing is in the journal (every journaled record is
- * applied, and nothing applied is missing from the journal).  Restoring is
- * putting the snapshot into an empty data dir: the snapshot holds every
- * revision, the version and the history digest, so the restored tallyd
- * serves the same bytes under the same ETags.  Nothing is pruned: the
- * journal is not rotated for a backup.
- */
+/* SIGUSR1: a backup (snapshot_sched.c). */
 static void
 on_backup_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct tallyd *td = arg;
-	struct timeval tv = { 0, 10000 };
 
 	(void)sig;
 	(void)what;
-	if (td->stopping) {
-		log_warnx("SIGUSR1: stopping; no backup (the final snapshot is "
-		    "written in %s)", td->cf.data_dir);
-		return;
-	}
-	if (td->backup_pid != 0 || evtimer_pending(td->ev_backup, NULL)) {
-		log_info("SIGUSR1: a backup is already under way");
-		return;
-	}
-	log_info("SIGUSR1: backup requested; waiting for the journal to be "
-	    "idle");
-	evtimer_add(td->ev_backup, &tv);
-}
-
-static void
-backup_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct tallyd *td = arg;
-	struct timeval tv = { 0, 10000 };
-	struct tally_diag diag;
-	char stamp[32], path[4400];
-	struct tm tm;
-	time_t now;
-	uint64_t next;
-	pid_t pid;
-	int status;
-
-	(void)fd;
-	(void)what;
-	if (td->backup_pid != 0) {
-		if (waitpid(td->backup_pid, &status, WNOHANG) != td->backup_pid) {
-			evtimer_add(td->ev_backup, &tv);
-			return;
-		}
-		td->backup_pid = 0;
-		metrics_note_backup(&td->msrc, WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			log_info("backup written to %s (version %llu)",
-			    td->backup_path,
-			    (unsigned long long)td->backup_version);
-		else
-			log_warnx("backup to %s failed (status %d); see above",
-			    td->backup_path, status);
-		return;
-	}
-	/* Everything journaled is applied, and nothing else is. */
-	if (journal_busy(td->journal) || !core_round_idle(td->core)) {
-		evtimer_add(td->ev_backup, &tv);
-		return;
-	}
-	next = journal_next_seq(td->journal);
-	now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(td->backup_path, sizeof(td->backup_path),
-	    "%s%s/tallyd-%s-%s-v%llu", td->cf.backup_dir != NULL ?
-	    td->cf.backup_dir : td->cf.data_dir, td->cf.backup_dir != NULL ?
-	    "" : "/backups", core_election(td->core)->id,
-	    stamp, (unsigned long long)core_state(td->core)->version);
-	td->backup_version = core_state(td->core)->version;
-	if ((pid = fork()) == -1) {
-		log_warn("fork for a backup");
-		metrics_note_backup(&td->msrc, false);
-		return;
-	}
-	if (pid == 0) {
-		int rc = -1;
-		writer_child_setup(td);
-		tally_diag_init(&diag);
-		if (mkdir_p(td->backup_path) == -1)
-			log_warn("backup: cannot create %s", td->backup_path);
-		else if ((rc = snapshot_write(td->backup_path,
-		    core_state(td->core), next, core_chain(td->core),
-		    core_stamps_dump(td->core), &td->store, &diag)) == -1)
-			print_diag(&diag);
-		else if (same_definition(core_election(td->core),
-		    td->cf.election)) {
-			snprintf(path, sizeof(path), "%s/election.json",
-			    td->backup_path);
-			if (copy_file(td->cf.election, path) == -1)
-				log_warn("backup: cannot copy %s (the snapshot "
-				    "is complete without it)", td->cf.election);
-			fsync_dir(td->backup_path);
-		} else
-			log_warnx("backup: %s is no longer the definition in "
-			    "force (changed after counting began); archive the "
-			    "one tallyd started with beside the backup",
-			    td->cf.election);
-		_exit(rc == -1 ? 1 : 0);
-	}
-	td->backup_pid = pid;
-	log_info("writing a backup of version %llu to %s (pid %ld)",
-	    (unsigned long long)td->backup_version, td->backup_path, (long)pid);
-	evtimer_add(td->ev_backup, &tv);
+	snapshot_sched_backup(&td->snaps);
 }
 
 /* STATUS= for systemctl status, refreshed by notify.c's timer. */
@@ -810,49 +350,6 @@ writer_progress(void *arg, char *why, size_t len)
 	    "one write or fdatasync for %.0f s (journal_stall_timeout %ld s); "
 	    "every POST waits for it", busy, td->cf.journal_stall_timeout);
 	return false;
-}
-
-/*
- * At a clean stop, after the journal is closed: a snapshot of everything,
- * so the next start is quick.
- */
-static void
-final_snapshot(struct tallyd *td, uint64_t next)
-{
-	struct tally_diag diag;
-	json_t *stamps;
-	int status, rc;
-
-	if (td->snapshot_pid != 0) {
-		log_info("waiting for the snapshot writer (pid %ld)",
-		    (long)td->snapshot_pid);
-		if (waitpid(td->snapshot_pid, &status, 0) == td->snapshot_pid)
-			snapshot_reap(td, status);
-		td->snapshot_pid = 0;
-	}
-	if (td->backup_pid != 0) {
-		log_info("waiting for the backup writer (pid %ld)",
-		    (long)td->backup_pid);
-		waitpid(td->backup_pid, &status, 0);
-		td->backup_pid = 0;
-	}
-	if (next == td->snapshot_seq)
-		return;
-	tally_diag_init(&diag);
-	stamps = core_stamps_dump(td->core);
-	rc = snapshot_write(td->snap_dir, core_state(td->core), next,
-	    core_chain(td->core), stamps, &td->store, &diag);
-	json_decref(stamps);
-	if (rc == -1) {
-		print_diag(&diag);
-		log_warnx("no snapshot at exit; the journal is kept and replayed "
-		    "at the next start");
-	} else {
-		snapshot_prune(td->snap_dir, next, true);
-		log_info("snapshot up to journal sequence %llu written",
-		    (unsigned long long)next);
-	}
-	tally_diag_finish(&diag);
 }
 
 /*
@@ -942,7 +439,7 @@ join_cluster(struct tallyd *td)
 	tally_diag_init(&diag);
 	if ((td->cluster = cluster_create(&td->cf, core_election(td->core),
 	    &epoch, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		fatalx("cluster mode: cannot join the stream (cluster_urls%s%s)",
 		    td->conf_path ? " in " : "",
 		    td->conf_path ? td->conf_path : "");
@@ -957,8 +454,7 @@ join_cluster(struct tallyd *td)
 	free(td->snap_dir);
 	td->snap_dir = dir;
 	/* The validators' epoch: every node of this stream shares it. */
-	core_set_chain(td->core, (core_chain(td->core) ^ epoch) *
-	    0x100000001b3ULL);
+	core_set_chain(td->core, fnv1a64_step(core_chain(td->core), epoch));
 }
 
 /* The journal behind the commit core. */
@@ -1000,35 +496,35 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	memset(jst, 0, sizeof(*jst));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (snapshot_load(td->snap_dir, core_state(td->core),
-	    &td->snapshot_seq, &chain, &stamps, &td->store, jst, &diag) == -1) {
-		print_diag(&diag);
+	    &td->snaps.seq, &chain, &stamps, &td->snaps.store, jst, &diag) == -1) {
+		log_diag(&diag);
 		fatalx("cannot load the snapshot in %s: restore it from a copy, "
 		    "or move it away to replay the journal alone (if the "
 		    "journal still holds every record)", td->cf.data_dir);
 	}
 	core_set_chain(td->core, chain);
-	if (td->store.fd != -1 && core_stamps_load(td->core, stamps) == -1)
+	if (td->snaps.store.fd != -1 && core_stamps_load(td->core, stamps) == -1)
 		log_info("the snapshot keeps no stamps of the views: each view "
 		    "takes the current one (a cache refetches it once)");
 	json_decref(stamps);
 	/* Where the journal's versions go on from (journal_open, ack_check). */
 	jst->end_version = core_state(td->core)->version;
-	if (td->store.fd != -1)
+	if (td->snaps.store.fd != -1)
 		log_info("snapshot: %llu revisions (%zu bytes) up to %s "
 		    "sequence %llu in %.3f s",
 		    (unsigned long long)jst->snapshot_revisions,
 		    jst->snapshot_bytes, td->cluster ? "stream" : "journal",
-		    (unsigned long long)td->snapshot_seq, since(&t0));
+		    (unsigned long long)td->snaps.seq, since(&t0));
 	if (td->cluster != NULL) {
 		/* Cluster mode: the stream, from here, is the log. */
 		tally_diag_finish(&diag);
 		return;
 	}
 	td->journal = journal_open(td->cf.data_dir, (enum journal_policy)
-	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snapshot_seq, flags,
+	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snaps.seq, flags,
 	    core_replay, td->core, jst, &diag);
 	if (td->journal == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		fatalx("cannot open the journal in %s (see above for the file "
 		    "and what to do)", td->cf.data_dir);
 	}
@@ -1085,7 +581,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 	    tally_method_name(e->rule.method));
 	tally_diag_init(&diag);
 	if ((auth = auth_create(&td->cf, e, true, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		log_warnx("ingest tokens invalid: %zu problem%s", diag.count,
 		    diag.count == 1 ? "" : "s");
 		rc = 1;
@@ -1095,12 +591,12 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 	tally_diag_finish(&diag);
 	/* Cluster mode opens libnats only when it starts: try it now. */
 	if (td->cf.cluster_urls != NULL && cluster_library(&diag) == -1) {
-		print_diag(&diag);
+		log_diag(&diag);
 		rc = 1;
 	}
 	tally_diag_finish(&diag);
 	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		return 1;
 	}
 	if (stat(td->cf.data_dir, &sb) == -1) {
@@ -1119,7 +615,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		    (unsigned long long)core_state(td->core)->version,
 		    jst.bytes_dropped ? " (see the warnings above)" : "");
 	}
-	snapshot_store_close(&td->store);
+	snapshot_store_close(&td->snaps.store);
 	core_destroy(td->core);
 	if (rc == 0)
 		printf("configuration OK\n");
@@ -1160,7 +656,7 @@ main(int argc, char **argv)
 	memset(&td, 0, sizeof(td));
 	td.lock_fd = -1;
 	td.dir_fd = -1;
-	td.store.fd = -1;
+	snapshot_sched_init(&td.snaps);
 	log_init(LOG_LEVEL_INFO, NULL);
 	while ((ch = getopt_long(argc, argv, "f:ndvhV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -1221,7 +717,7 @@ main(int argc, char **argv)
 
 	tally_diag_init(&diag);
 	if (build_config(&td, &td.cf, &diag) == -1) {
-		print_diag(&diag);
+		log_diag(&diag);
 		fatalx("configuration invalid: %zu problem%s%s%s", diag.count,
 		    diag.count == 1 ? "" : "s", td.conf_path ? " in " : "",
 		    td.conf_path ? td.conf_path : "");
@@ -1236,7 +732,7 @@ main(int argc, char **argv)
 		td.cf.log_level = LOG_LEVEL_DEBUG;
 	log_setlevel(td.cf.log_level);
 	if ((e = tally_election_load(td.cf.election, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		fatalx("election %s invalid: %zu problem%s (see "
 		    "docs/ELECTION.md)", td.cf.election, diag.count,
 		    diag.count == 1 ? "" : "s");
@@ -1254,7 +750,7 @@ main(int argc, char **argv)
 		fatal("cannot create data directory %s (set data_dir or "
 		    "--data-dir to a writable place)", td.cf.data_dir);
 	/* Before anything in the data dir is read. */
-	td.lock_fd = lock_data_dir(td.cf.data_dir, &td.dir_fd);
+	td.lock_fd = datadir_lock(td.cf.data_dir, &td.dir_fd);
 	if (!foreground) {
 		if (td.cf.log_file == NULL) {
 			snprintf(logpath, sizeof(logpath), "%s/tallyd.log",
@@ -1262,7 +758,7 @@ main(int argc, char **argv)
 			td.cf.log_file = strdup(logpath);
 		}
 		ready_fd = daemonize(td.cf.log_file);
-		lock_note_pid(td.lock_fd);	/* the daemon's pid now */
+		datadir_note_pid(td.lock_fd);	/* the daemon's pid now */
 	}
 	if (td.cf.log_file != NULL && log_reopen(td.cf.log_file) == -1)
 		log_warn("cannot open log file %s; logging to stderr",
@@ -1277,10 +773,9 @@ main(int argc, char **argv)
 	td.ev_sigterm = evsignal_new(td.base, SIGTERM, on_stop, &td);
 	td.ev_sighup = evsignal_new(td.base, SIGHUP, on_hup, &td);
 	td.ev_sigusr1 = evsignal_new(td.base, SIGUSR1, on_backup_signal, &td);
-	td.ev_backup = evtimer_new(td.base, backup_tick, &td);
 	if (td.ev_sigint == NULL || td.ev_sigterm == NULL ||
 	    td.ev_sighup == NULL || td.ev_sigusr1 == NULL ||
-	    td.ev_backup == NULL || evsignal_add(td.ev_sigint, NULL) == -1 ||
+	    evsignal_add(td.ev_sigint, NULL) == -1 ||
 	    evsignal_add(td.ev_sigterm, NULL) == -1 ||
 	    evsignal_add(td.ev_sighup, NULL) == -1 ||
 	    evsignal_add(td.ev_sigusr1, NULL) == -1)
@@ -1289,7 +784,7 @@ main(int argc, char **argv)
 	tally_diag_init(&diag);
 	if ((td.core = core_create(e, td.cf.election, &diag)) == NULL ||
 	    (td.api = api_create(td.core, &td.cf, &diag)) == NULL) {
-		print_diag(&diag);
+		log_diag(&diag);
 		fatalx("cannot set up the API: fix the problems above (the token "
 		    "file is token_file in %s)", td.conf_path ? td.conf_path :
 		    "the configuration");
@@ -1315,13 +810,14 @@ main(int argc, char **argv)
 	    (unsigned long long)jst.records,
 	    (unsigned long long)core_state(td.core)->version);
 	core_started(td.core);
-	td.store.election = core_election(td.core);
-	api_set_loader(td.api, snapshot_load_revision, &td.store);
+	td.snaps.store.election = core_election(td.core);
+	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
 	if (td.cluster != NULL) {
+		if (core_set_cluster(td.core, &cluster_log_ops, td.cluster) == -1)
+			fatalx("out of memory");
 		if (cluster_start(td.cluster, td.base, td.core,
 		    core_state(td.core)->version) == -1)
 			fatalx("cluster mode: cannot consume the stream");
-		core_set_log(td.core, &cluster_log_ops, td.cluster);
 	} else if (td.cf.fsync_policy == JOURNAL_ALWAYS)
 		log_info("fsync policy always: a feed is acknowledged after its "
 		    "journal record is on disk");
@@ -1337,18 +833,21 @@ main(int argc, char **argv)
 		if (journal_start(td.journal, td.base, core_log_done,
 		    td.core) == -1)
 			fatalx("cannot start the journal writer");
-		core_set_log(td.core, &journal_log, td.journal);
+		if (core_set_journal(td.core, &journal_log, td.journal) == -1)
+			fatalx("out of memory");
 	}
 
 	tally_diag_init(&diag);
-	if ((td.server = server_create(td.base, &td.cf, &diag)) == NULL) {
-		print_diag(&diag);
+	/* The server calls the API only through these. */
+	if ((td.server = server_create(td.base, &td.cf,
+	    &(struct server_handlers){ td.api, api_handle, api_admit,
+	    api_refused, api_error }, &diag)) == NULL) {
+		log_diag(&diag);
 		fatalx("%s: is another program on that address?  Change "
 		    "listen/ingest_listen or --listen", diag.count > 0 ?
 		    diag.msgs[0] : "cannot start the listeners");
 	}
 	tally_diag_finish(&diag);
-	server_set_api(td.server, td.api);
 	api_set_server(td.api, td.server);
 	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
 	    .server = td.server, .core = td.core, .started = time(NULL) };
@@ -1357,14 +856,12 @@ main(int argc, char **argv)
 	if (td.cluster != NULL)
 		server_set_header(td.server, "Tallyd-Node", cluster_header,
 		    td.core);
-	{
-		struct timeval one = { 1, 0 };
-		td.ev_snapshot = event_new(td.base, -1, EV_PERSIST,
-		    snapshot_tick, &td);
-		if (td.ev_snapshot == NULL || event_add(td.ev_snapshot, &one) == -1)
-			fatalx("cannot add the snapshot timer");
-	}
-	write_pid(td.lock_fd, &td.cf);
+	if (snapshot_sched_start(&td.snaps, td.base, &td.cf, td.core,
+	    td.journal, td.snap_dir) == -1)
+		fatalx("cannot add the snapshot and backup timers");
+	td.snaps.backup_done = on_backup_done;
+	td.snaps.backup_done_arg = &td.msrc;
+	datadir_write_pid(td.lock_fd, &td.cf);
 	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
 	    "seats; data in %s", TALLYD_VERSION, core_election(td.core)->id,
@@ -1390,7 +887,7 @@ main(int argc, char **argv)
 		/* The stream keeps everything; the snapshot is for speed. */
 		cluster_destroy(td.cluster);
 		td.cluster = NULL;
-		final_snapshot(&td, core_state(td.core)->version + 1);
+		snapshot_sched_final(&td.snaps, core_state(td.core)->version + 1);
 	} else {
 		next = journal_next_seq(td.journal);
 		if (journal_close(td.journal) == -1) {
@@ -1398,24 +895,21 @@ main(int argc, char **argv)
 			    "at exit; the next start replays what is on disk");
 			rc = 1;
 		} else
-			final_snapshot(&td, next);
+			snapshot_sched_final(&td.snaps, next);
 		td.journal = NULL;
 	}
 	free(td.snap_dir);
 	api_destroy(td.api);
 	core_destroy(td.core);
-	snapshot_store_close(&td.store);
-	if (td.ev_snapshot != NULL)
-		event_free(td.ev_snapshot);
+	snapshot_sched_finish(&td.snaps);
 	if (td.ev_drain != NULL)
 		event_free(td.ev_drain);
-	event_free(td.ev_backup);
 	event_free(td.ev_sigusr1);
 	event_free(td.ev_sighup);
 	event_free(td.ev_sigterm);
 	event_free(td.ev_sigint);
 	event_base_free(td.base);
-	remove_pidfile(&td.cf);
+	datadir_remove_pid(&td.cf);
 	log_info("stopped");
 	config_finish(&td.cf);
 	close(td.lock_fd);

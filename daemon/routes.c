@@ -79,6 +79,16 @@ const struct route api_routes[R_COUNT] = {
 	{ R_VERSION_LEADERBOARD_SVG, ROUTE_GET,
 	    "/v1/versions/{n}/leaderboard.svg", get_version, false,
 	    CACHE_IMMUTABLE, "the hemicycle at a kept version", NULL },
+	{ R_RESULTS_CSV, ROUTE_GET, "/v1/results.csv", get_results_csv, false,
+	    CACHE_VIEW, "one row per province and list (?since=V: provinces "
+	    "changed after V), CSV", NULL },
+	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl,
+	    false, CACHE_VIEW, "the same rows as JSON lines", NULL },
+	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv",
+	    get_history_csv, false, CACHE_VIEW, "a province's history, a row "
+	    "per revision and list, CSV", NULL },
+	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW,
+	    "the tile map, provinces by first place (?by=seats)", NULL },
 	{ R_INDEX, ROUTE_GET, "/v1/", get_index, false, CACHE_NONE,
 	    "this index of the routes", "index" },
 	{ R_INDEX_BARE, ROUTE_GET, "/v1", get_index, false, CACHE_NONE,

@@ -8,8 +8,9 @@
  * locks.  (MHD's internal polling thread without a pool stalls when a
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
- * With http_strict.c (its stateless checks) this is the only file that
- * includes <microhttpd.h>: the API sees complete requests (struct
+ * With http_strict.c (the strict checks, the reads of a parsed request and
+ * the catch of libmicrohttpd's own refusal pages) this is the only file
+ * that includes <microhttpd.h>: the API sees complete requests (struct
  * http_request) and answers with bodies (struct http_body, an MHD_Response
  * underneath).
  *
@@ -17,94 +18,55 @@
  * is decided in the headers-only call (on_headers): the raw path, the
  * header section and its framing (http_strict.c), then, if a body is
  * announced, the route, method, listener, token, media type and encoding
- * (api_admit), body_limit and the body memory budget.  A refusal queued
- * there makes libmicrohttpd read none of the body and close the connection
- * after the answer.  Isolation: MHD's per-IP connection limit, its idle
- * timeout, and our whole-request deadline (deadline_sweep).
+ * (the admit handler, api_admit), body_limit and the body memory budget
+ * (body.c).  A refusal queued there makes libmicrohttpd read none of the
+ * body and close the connection after the answer.  Isolation: MHD's per-IP
+ * connection limit, its idle timeout, and our caps and whole-request
+ * deadline (conn.c).
  *
- * Event streams (GET /v1/events).  A stream is a response from a content
- * reader.  libmicrohttpd calls the reader whenever the socket can take more;
- * a reader that returns 0 bytes is called again at once, in a busy loop, in
- * this external-epoll mode (measured: docs/PERFORMANCE.md).  So a stream with
- * nothing to send suspends its connection inside the reader and is resumed
- * when there is something: a new version (server_stream_publish) or a
- * heartbeat.  A stream holds at most two shared chunks (the one it is
- * sending and the newest it has not started), so a reader that cannot keep
- * up is conflated to the newest version, never backlogged; one whose socket
- * has not drained for sse_stall_timeout is closed by libmicrohttpd's
- * per-connection timeout (a suspended connection never times out, and an
- * idle stream is suspended).
+ * The server calls the API only through struct server_handlers (main.c
+ * fills it): never by name.  Event streams (GET /v1/events) and their
+ * fan-out are stream.c's; this file makes their responses and parks and
+ * wakes their connections (struct stream_conn_ops).  TLS credentials are
+ * tls.c's; this file hands GnuTLS the listener's newest (tls_pick).
+ *
+ * Who touches what: the loop thread only.  [I] set before the listeners
+ * start; [L] the loop (libmicrohttpd's callbacks run there too).
  */
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <netinet/in.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
 #include <microhttpd.h>
 
+#include "body.h"
+#include "conn.h"
+#include "response.h"
+#include "server.h"
+#include "stream.h"
+#include "tls.h"
+#include "http_strict.h"
 #include "tallyd.h"
 
 struct listener {
-	struct server		*srv;
-	struct MHD_Daemon	*mhd;
-	struct event		*ev_io;
-	struct event		*ev_timer;
-	bool			 ingest;	/* takes POSTs */
-	bool			 tls;
-	char			 addr[300];
-	unsigned		 connections;	/* open on this listener */
-	unsigned		 cap;		/* beyond: one is evicted */
-	unsigned		 n_cut;		/* shut down, not yet closed */
-	struct tls_cred		*cred;		/* with tls: the newest */
-};
-
-/*
- * A listener's certificate chain and key, as GnuTLS takes them from the
- * certificate callback.  A reload makes a new one; older ones are kept
- * until the server is destroyed, since a handshake begun before the reload
- * may still use them (a few KiB each, and reloads are rare).
- */
-#define TLS_CHAIN_MAX	8
-
-struct tls_cred {
-	struct tls_cred		*older;
-	gnutls_pcert_st		 chain[TLS_CHAIN_MAX];
-	unsigned		 n;
-	gnutls_privkey_t	 key;
-};
-
-/*
- * One connection, from accept to close (its socket context): when its
- * current request began, for the whole-request deadline.
- */
-struct conn {
-	struct conn		*prev, *next;	/* in server.conns */
-	struct listener		*listener;
-	struct MHD_Connection	*mhd;
-	time_t			 began;		/* monotonic seconds */
-	bool			 answering;	/* request read: no deadline */
-	bool			 cut;		/* shut down by the deadline */
-};
-
-struct http_chunk {
-	unsigned		 refs;
-	size_t			 len;
-	char			 bytes[];
+	struct server		*srv;		/* [I] */
+	struct MHD_Daemon	*mhd;		/* [I] */
+	struct event		*ev_io;		/* [I] */
+	struct event		*ev_timer;	/* [I] */
+	bool			 ingest;	/* [I] takes POSTs */
+	bool			 tls;		/* [I] */
+	char			 addr[300];	/* [I] */
+	struct conn_pool	 pool;		/* [L] its connections (conn.c) */
+	struct tls_cred		*cred;		/* [L] with tls: the newest */
 };
 
 /*
@@ -125,150 +87,61 @@ struct http_chunk {
 #define STREAM_BLOCK		2048
 #endif
 
-/* Parked streams resumed in one turn of the loop. */
-#ifndef FANOUT_SLICE
-#define FANOUT_SLICE		1000
-#endif
-
-/*
- * libmicrohttpd's own connection limit is this far above a listener's cap,
- * which conn_evict enforces: reached, libmicrohttpd would stop accepting,
- * and every new connection, a feed's too, would wait in the backlog.
- */
-#define CAP_SLACK	64
-
-/* Descriptors kept for the journal, snapshots, backups, epoll, logs. */
-#define FD_RESERVE	128
-
 /* The send buffer of an event stream's socket (the kernel doubles it). */
 #define STREAM_SNDBUF	(16 * 1024)
 
-/* One event stream; part of its request. */
-struct stream {
-	struct stream		*prev, *next;	/* in server.streams */
-	struct request		*rq;
-	struct http_chunk	*cur;		/* being sent, from `off` */
-	size_t			 off;
-	struct http_chunk	*queued;	/* newest, not started */
-	bool			 suspended;
-	uint64_t		 given;		/* publishes it holds (see fan) */
-};
-
 struct server {
-	struct event_base	*base;
-	struct api		*api;
+	struct event_base	*base;		/* [I] */
+	struct server_handlers	 h;		/* [I] the API's */
 	struct listener		 listeners[2];
-	size_t			 n_listeners;
-	size_t			 body_limit;
-	size_t			 body_budget;	/* bodies buffered, all conns */
-	size_t			 body_bytes;	/* reserved now */
-	unsigned		 request_timeout;	/* seconds; 0: none */
-	struct conn		*conns;
-	struct event		*ev_deadline;
-	unsigned		 connections;
-	unsigned		 in_flight;	/* requests begun, not completed */
-	unsigned		 parked;	/* suspended: waiting for the log,
-						   a long-poll or an idle stream */
-	/* Event streams. */
-	struct stream		*streams;
-	unsigned		 n_streams;
-	unsigned		 stall_timeout;	/* seconds */
-	char			*cors_origin;
-	struct http_chunk	*heartbeat;
-	struct http_chunk	**fan;		/* versions since the last fan-out */
-	size_t			 n_fan, cap_fan;
-	struct http_chunk	*fan_snap;	/* a snapshot of the newest */
-	/*
-	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
-	 * opened after publish k starts from a state that holds it (the API
-	 * renders its hello from the applied state), so it is given only the
-	 * versions after k: no version twice.
-	 */
-	uint64_t		 pub_seq;	/* the last publish */
-	uint64_t		 fan_first;
-	bool			 ending;	/* stopping: streams end */
-	struct event		*ev_fanout;
-	struct event		*ev_heartbeat;
-	const char		*header_name;	/* server_set_header, or NULL */
-	const char		*(*header_value)(void *);
-	void			*header_arg;
+	size_t			 n_listeners;	/* [I] */
+	struct body_budget	 bodies;	/* [L] body.c */
+	struct conn_set		*conns;		/* [I] conn.c */
+	unsigned		 in_flight;	/* [L] requests begun, not
+						   completed */
+	unsigned		 parked;	/* [L] suspended: waiting for the
+						   log, a long-poll or an idle
+						   stream */
+	struct stream_set	*streams;	/* [I] stream.c */
+	unsigned		 stall_timeout;	/* [I] seconds */
+	char			*cors_origin;	/* [I] */
+	const char		*header_name;	/* [L] server_set_header, or NULL */
+	const char		*(*header_value)(void *);	/* [L] */
+	void			*header_arg;	/* [L] */
 };
 
 enum rq_phase {
 	RQ_READING,	/* headers seen, body arriving */
-	RQ_HANDLING,	/* inside api_handle */
+	RQ_HANDLING,	/* inside the handle handler (api_handle) */
 	RQ_WAITING,	/* suspended until its journal record is durable */
 	RQ_READY,	/* resumed with its reply */
 	RQ_DONE,	/* reply queued */
 };
 
-/* Per-request state, freed in the completion callback. */
+/* Per-request state, freed in the completion callback.  [L] */
 struct request {
 	struct listener		*listener;
 	struct MHD_Connection	*conn;
 	bool			 started;	/* the headers-only call was made */
 	bool			 bad_path;	/* %00 or %2F in the raw path */
-	char			*body;
-	size_t			 len;
-	size_t			 cap;
-	size_t			 reserved;	/* counted in body_bytes */
-	size_t			 declared;	/* Content-Length; 0: chunked */
+	struct body		 body;		/* body.c */
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
 };
 
-struct http_chunk *
-http_chunk_new(const char *a, size_t alen, const char *b, size_t blen)
-{
-	struct http_chunk *c;
-
-	if ((c = malloc(sizeof(*c) + alen + blen + 1)) == NULL)
-		return NULL;
-	c->refs = 1;
-	c->len = alen + blen;
-	if (alen > 0)
-		memcpy(c->bytes, a, alen);
-	if (blen > 0)
-		memcpy(c->bytes + alen, b, blen);
-	c->bytes[c->len] = '\0';
-	return c;
-}
-
-struct http_chunk *
-http_chunk_ref(struct http_chunk *c)
-{
-	if (c != NULL)
-		c->refs++;
-	return c;
-}
-
-void
-http_chunk_unref(struct http_chunk *c)
-{
-	if (c != NULL && --c->refs == 0)
-		free(c);
-}
-
-const char *
-http_chunk_bytes(const struct http_chunk *c, size_t *len)
-{
-	*len = c->len;
-	return c->bytes;
-}
-
 static ssize_t
 chunk_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct http_chunk *c = cls;
-	size_t n;
+	size_t len, n;
+	const char *bytes = http_chunk_bytes(cls, &len);
 
-	if (pos >= c->len)
+	if (pos >= len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	n = c->len - (size_t)pos;
+	n = len - (size_t)pos;
 	if (n > max)
 		n = max;
-	memcpy(buf, c->bytes + pos, n);
+	memcpy(buf, bytes + pos, n);
 	return (ssize_t)n;
 }
 
@@ -282,9 +155,11 @@ struct http_body *
 http_body_from_chunk(struct http_chunk *c)
 {
 	struct MHD_Response *r;
+	size_t len;
 
-	r = MHD_create_response_from_callback(c->len, c->len < 16384 ?
-	    c->len + 1 : 16384, chunk_read, c, chunk_free);
+	(void)http_chunk_bytes(c, &len);
+	r = MHD_create_response_from_callback(len, len < 16384 ?
+	    len + 1 : 16384, chunk_read, c, chunk_free);
 	if (r != NULL)
 		http_chunk_ref(c);
 	return (struct http_body *)r;
@@ -297,12 +172,6 @@ server_set_header(struct server *srv, const char *name,
 	srv->header_name = name;
 	srv->header_value = value;
 	srv->header_arg = arg;
-}
-
-void
-server_set_api(struct server *srv, struct api *api)
-{
-	srv->api = api;
 }
 
 struct http_body *
@@ -324,38 +193,6 @@ http_body_free(struct http_body *b)
 {
 	if (b != NULL)
 		MHD_destroy_response((struct MHD_Response *)b);
-}
-
-const char *
-http_arg(const struct http_request *rq, const char *name)
-{
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct args_walk {
-	void	(*fn)(void *, const char *, const char *);
-	void	*arg;
-};
-
-static enum MHD_Result
-args_walk(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	struct args_walk *w = cls;
-
-	(void)kind;
-	w->fn(w->arg, key, value);
-	return MHD_YES;
-}
-
-void
-http_args_each(const struct http_request *rq,
-    void (*fn)(void *, const char *, const char *), void *arg)
-{
-	struct args_walk w = { fn, arg };
-
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
-	    &w);
 }
 
 static void
@@ -395,96 +232,23 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_limited("libmicrohttpd", "libmicrohttpd: %s", buf);
 }
 
-static time_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* Shut a connection down; libmicrohttpd sees the end and closes it. */
-static void
-conn_cut(struct conn *cn)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL)
-		(void)shutdown(ci->connect_fd, SHUT_RDWR);
-	cn->cut = true;
-	cn->listener->n_cut++;
-}
-
-/*
- * A listener over its cap (a new connection, `fresh`, just came): close
- * the connection of that listener that has been idle, or sending its
- * request, for the longest.  Those the server holds (a parked feed, a
- * long-poll, an event stream, an answer being sent) are kept: their
- * budgets are elsewhere (body_memory, sse_max_clients).  With none to
- * close, the new one goes.  So a flood of idle connections delays nobody:
- * libmicrohttpd's own limit (above this cap) would instead stop accepting,
- * and a feed would wait in the backlog until the idle ones time out.
- */
-static void
-conn_evict(struct server *srv, struct listener *l, struct conn *fresh)
-{
-	struct conn *cn, *oldest = NULL;
-
-	for (cn = srv->conns; cn != NULL; cn = cn->next)
-		if (cn != fresh && cn->listener == l && !cn->answering &&
-		    !cn->cut && (oldest == NULL || cn->began <= oldest->began))
-			oldest = cn;
-	conn_cut(oldest != NULL ? oldest : fresh);
-	log_info_limited("connection cap", "%s: %u connections, the cap "
-	    "(connection_limit, or what the descriptor limit leaves): closed %s",
-	    l->addr, l->cap, oldest != NULL ? "the longest idle one" :
-	    "a new one (every other one is being answered)");
-}
-
+/* A connection's socket context is its struct conn (conn.c). */
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *l = cls;
-	struct server *srv = l->srv;
-	struct conn *cn = *socket_context;
+	const union MHD_ConnectionInfo *ci;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		srv->connections++;
-		l->connections++;
-		/* Without memory the connection simply has no deadline. */
-		if ((cn = calloc(1, sizeof(*cn))) != NULL) {
-			cn->listener = l;
-			cn->mhd = c;
-			cn->began = mono_now();
-			cn->next = srv->conns;
-			if (cn->next != NULL)
-				cn->next->prev = cn;
-			srv->conns = cn;
-			if (l->connections - l->n_cut > l->cap)
-				conn_evict(srv, l, cn);
-		}
-		*socket_context = cn;
+		ci = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = conn_open(l->srv->conns, &l->pool, l,
+		    ci != NULL ? ci->connect_fd : -1);
 		return;
 	}
-	if (srv->connections > 0)
-		srv->connections--;
-	if (l->connections > 0)
-		l->connections--;
-	if (cn != NULL) {
-		if (cn->cut && l->n_cut > 0)
-			l->n_cut--;
-		if (cn->prev != NULL)
-			cn->prev->next = cn->next;
-		else
-			srv->conns = cn->next;
-		if (cn->next != NULL)
-			cn->next->prev = cn->prev;
-		free(cn);
-		*socket_context = NULL;
-	}
+	conn_close(l->srv->conns, &l->pool, *socket_context);
+	*socket_context = NULL;
 }
 
 static struct conn *
@@ -496,280 +260,75 @@ conn_of(struct MHD_Connection *c)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
-/*
- * The whole-request deadline.  libmicrohttpd's connection_timeout closes a
- * connection that sends nothing, but a client dripping a byte a second
- * keeps it alive forever.  Once a second, a connection still reading one
- * request (headers or body) after request_timeout is shut down; the socket
- * stays libmicrohttpd's, which sees the end of it and closes it.  A request
- * being answered (a parked POST, a long-poll, an event stream) is exempt:
- * the server holds it, not the client.
- */
+/* The deadline shut connections down: let libmicrohttpd see it now. */
 static void
-deadline_sweep(evutil_socket_t fd, short what, void *arg)
+deadline_swept(void *arg)
 {
 	struct server *srv = arg;
-	time_t now = mono_now();
-	struct conn *cn;
 	size_t i;
-	bool any = false;
 
-	(void)fd;
-	(void)what;
-	for (cn = srv->conns; cn != NULL; cn = cn->next) {
-		if (cn->answering || cn->cut ||
-		    now - cn->began < (time_t)srv->request_timeout)
-			continue;
-		conn_cut(cn);
-		any = true;
-		log_info_limited("request deadline", "closed a connection on "
-		    "%s still sending its request after %u s (request_timeout)",
-		    cn->listener->addr, srv->request_timeout);
+	for (i = 0; i < srv->n_listeners; i++) {
+		struct timeval now0 = { 0, 0 };
+		evtimer_add(srv->listeners[i].ev_timer, &now0);
 	}
-	if (any)
-		for (i = 0; i < srv->n_listeners; i++) {
-			struct timeval now0 = { 0, 0 };
-			evtimer_add(srv->listeners[i].ev_timer, &now0);
-		}
+}
+
+/* A stream with nothing to send parks its connection (stream_read). */
+static void
+stream_suspend(void *arg, void *conn)
+{
+	struct server *srv = arg;
+	struct request *rq = conn;
+
+	srv->parked++;
+	MHD_suspend_connection(rq->conn);
 }
 
 static void
-stream_close(struct server *srv, struct stream *st)
+stream_resume(void *arg, void *conn)
 {
-	if (st->prev != NULL)
-		st->prev->next = st->next;
-	else
-		srv->streams = st->next;
-	if (st->next != NULL)
-		st->next->prev = st->prev;
-	srv->n_streams--;
-	http_chunk_unref(st->cur);
-	http_chunk_unref(st->queued);
-	free(st);
-}
-
-/*
- * The reader of an event stream.  Nothing to send: suspend (returning 0
- * alone would make libmicrohttpd call again at once, in a busy loop).
- */
-static ssize_t
-stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct stream *st = cls;
-	struct server *srv = st->rq->listener->srv;
-	size_t n;
-
-	(void)pos;
-	if (st->cur == NULL) {
-		st->cur = st->queued;
-		st->queued = NULL;
-		st->off = 0;
-	}
-	if (st->cur == NULL) {
-		if (srv->ending)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		st->suspended = true;
-		srv->parked++;
-		MHD_suspend_connection(st->rq->conn);
-		return 0;
-	}
-	n = st->cur->len - st->off;
-	if (n > max)
-		n = max;
-	memcpy(buf, st->cur->bytes + st->off, n);
-	st->off += n;
-	if (st->off == st->cur->len) {
-		http_chunk_unref(st->cur);
-		st->cur = NULL;
-	}
-	return (ssize_t)n;
-}
-
-static void
-stream_wake(struct stream *st)
-{
-	struct listener *l = st->rq->listener;
+	struct server *srv = arg;
+	struct request *rq = conn;
 	struct timeval now = { 0, 0 };
 
-	if (!st->suspended)
-		return;
-	st->suspended = false;
-	l->srv->parked--;
-	MHD_resume_connection(st->rq->conn);
-	evtimer_add(l->ev_timer, &now);
+	srv->parked--;
+	MHD_resume_connection(rq->conn);
+	evtimer_add(rq->listener->ev_timer, &now);
 }
 
-/* Give a stream c (borrowed) after what it is sending now. */
-static void
-stream_give(struct stream *st, struct http_chunk *c)
+static const struct stream_conn_ops stream_ops = {
+	stream_suspend,
+	stream_resume,
+};
+
+static ssize_t
+stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	http_chunk_unref(st->queued);
-	st->queued = http_chunk_ref(c);
-}
+	ssize_t n;
 
-/* fan[from..] joined in one chunk (new), or NULL. */
-static struct http_chunk *
-fan_join(struct server *srv, size_t from)
-{
-	struct http_chunk *c;
-	size_t len = 0, off = 0, i;
-
-	if (srv->n_fan - from == 1)
-		return http_chunk_ref(srv->fan[from]);
-	for (i = from; i < srv->n_fan; i++)
-		len += srv->fan[i]->len;
-	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
-		return NULL;
-	c->refs = 1;
-	c->len = len;
-	for (i = from; i < srv->n_fan; i++) {
-		memcpy(c->bytes + off, srv->fan[i]->bytes, srv->fan[i]->len);
-		off += srv->fan[i]->len;
-	}
-	c->bytes[len] = '\0';
-	return c;
-}
-
-static void
-fan_clear(struct server *srv)
-{
-	size_t i;
-
-	for (i = 0; i < srv->n_fan; i++)
-		http_chunk_unref(srv->fan[i]);
-	srv->n_fan = 0;
-	http_chunk_unref(srv->fan_snap);
-	srv->fan_snap = NULL;
-}
-
-/*
- * The fan-out, after the replies of the round that made the versions: a
- * stream that has taken everything (or holds only a heartbeat it has not
- * started) gets every version since the last fan-out, in order; one that
- * has not yet started the previous chunk is conflated to a snapshot of the
- * newest version, which says so (a "snapshot" event): a subscriber either
- * sees every version or is told it skipped some.  The versions are joined
- * once per fan-out (not once per version: that copy grew with the square
- * of a round's versions).  Giving is a pointer each; the work is in
- * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
- * turn of the loop (and of the ingest listener) between slices: a POST
- * never waits behind more than one slice of writes.
- */
-static void
-fanout(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct timeval soon = { 0, 100 };
-	struct http_chunk *all = NULL;
-	struct stream *st;
-	unsigned k = 0;
-
-	(void)fd;
-	(void)what;
-	if (srv->n_fan > 0) {
-		for (st = srv->streams; st != NULL; st = st->next) {
-			bool behind = st->queued != NULL &&
-			    st->queued != srv->heartbeat;
-			struct http_chunk *part = NULL;
-			if (st->given >= srv->pub_seq)
-				continue;	/* opened after all of them */
-			if (!behind && st->given >= srv->fan_first)
-				/* Opened within: only what came after (rare). */
-				part = fan_join(srv, (size_t)(st->given + 1 -
-				    srv->fan_first));
-			else if (!behind && all == NULL)
-				all = fan_join(srv, 0);
-			if (part == NULL && !behind && all != NULL &&
-			    st->given < srv->fan_first)
-				part = http_chunk_ref(all);
-			/* Without memory for the join: a snapshot. */
-			if (part != NULL)
-				stream_give(st, part);
-			else if (srv->fan_snap != NULL)
-				stream_give(st, srv->fan_snap);
-			http_chunk_unref(part);
-			st->given = srv->pub_seq;
-		}
-		http_chunk_unref(all);
-		fan_clear(srv);
-	}
-	for (st = srv->streams; st != NULL; st = st->next) {
-		if (!st->suspended || st->queued == NULL)
-			continue;
-		if (k++ == FANOUT_SLICE) {
-			/* After the listeners' run of this slice (due now). */
-			evtimer_add(srv->ev_fanout, &soon);
-			return;
-		}
-		stream_wake(st);
-	}
+	(void)pos;
+	if ((n = stream_read(cls, buf, max)) < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n;
 }
 
 void
 server_stream_publish(struct server *srv, struct http_chunk *c,
     struct http_chunk *snap)
 {
-	/* Just after the replies now being resumed (their timers are due now). */
-	struct timeval soon = { 0, 100 };
-	struct http_chunk **nf;
-	size_t ncap;
-
-	if (srv->n_streams == 0)
-		return;
-	if (srv->n_fan == 0)
-		srv->fan_first = srv->pub_seq + 1;
-	srv->pub_seq++;
-	if (srv->n_fan == srv->cap_fan) {
-		ncap = srv->cap_fan ? 2 * srv->cap_fan : 16;
-		if ((nf = realloc(srv->fan, ncap * sizeof(*nf))) == NULL) {
-			/* Without memory: every stream gets the snapshot. */
-			size_t i;
-			for (i = 0; i < srv->n_fan; i++)
-				http_chunk_unref(srv->fan[i]);
-			srv->n_fan = 0;
-			srv->fan_first = srv->pub_seq;
-			c = snap;
-		} else {
-			srv->fan = nf;
-			srv->cap_fan = ncap;
-		}
-	}
-	if (c != NULL && srv->n_fan < srv->cap_fan)
-		srv->fan[srv->n_fan++] = http_chunk_ref(c);
-	http_chunk_unref(srv->fan_snap);
-	srv->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
-	evtimer_add(srv->ev_fanout, &soon);
-}
-
-static void
-heartbeat(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct stream *st;
-
-	(void)fd;
-	(void)what;
-	/* Only to streams with nothing waiting: a comment never conflates. */
-	for (st = srv->streams; st != NULL; st = st->next)
-		if (st->cur == NULL && st->queued == NULL)
-			stream_give(st, srv->heartbeat);
-	fanout(-1, 0, srv);
+	stream_publish(srv->streams, c, snap);
 }
 
 void
 server_streams_end(struct server *srv)
 {
-	struct stream *st;
-
-	srv->ending = true;
-	for (st = srv->streams; st != NULL; st = st->next)
-		stream_wake(st);
+	stream_end_all(srv->streams);
 }
 
 unsigned
 server_streams(const struct server *srv)
 {
-	return srv->n_streams;
+	return stream_count(srv->streams);
 }
 
 struct event_base *
@@ -788,18 +347,12 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 	enum MHD_Result ret;
 	int sndbuf = STREAM_SNDBUF;
 
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
-		http_chunk_unref(first);
+	if ((st = stream_add(srv->streams, rq, first)) == NULL)
 		return MHD_NO;
-	}
-	st->rq = rq;
-	st->queued = first;
-	st->given = srv->pub_seq;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
-	    stream_read, st, NULL);
+	    stream_reader, st, NULL);
 	if (r == NULL) {
-		http_chunk_unref(first);
-		free(st);
+		stream_remove(srv->streams, st);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "text/event-stream; "
@@ -814,11 +367,6 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 		    "ETag, Content-Location");
 	}
 	rq->stream = st;
-	st->next = srv->streams;
-	if (st->next != NULL)
-		st->next->prev = st;
-	srv->streams = st;
-	srv->n_streams++;
 	/*
 	 * A small send buffer: what a subscriber has not read waits in the
 	 * kernel only up to a few events (by default it grows to megabytes),
@@ -851,17 +399,14 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (rq->phase == RQ_READY && rq->reply.owned)
 		http_body_free(rq->reply.body);
 	if (rq->stream != NULL)
-		stream_close(l->srv, rq->stream);
-	l->srv->body_bytes -= rq->reserved;
-	free(rq->body);
+		stream_remove(l->srv->streams, rq->stream);
+	body_finish(&l->srv->bodies, &rq->body);
 	free(rq);
 	{
 		/* A kept-alive connection's next request starts its clock. */
 		struct conn *cn = conn_of(c);
-		if (cn != NULL) {
-			cn->began = mono_now();
-			cn->answering = false;
-		}
+		if (cn != NULL)
+			conn_next_request(cn);
 	}
 	*con_cls = NULL;
 	l->srv->in_flight--;
@@ -902,39 +447,9 @@ reject(struct server *srv, struct MHD_Connection *c, const char *url,
 {
 	struct http_reply reply;
 
-	api_refused(srv->api, url, status, code);
-	api_error(&reply, status, code, NULL, "%s", message);
+	srv->h.refused(srv->h.api, url, status, code);
+	srv->h.error(&reply, status, code, NULL, "%s", message);
 	return send_reply(srv, c, &reply);
-}
-
-static bool
-accepts_gzip(struct MHD_Connection *c)
-{
-	const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	const char *p;
-
-	if (ae == NULL)
-		return false;
-	/* "gzip" as a token, not followed by q=0. */
-	for (p = ae; (p = strcasestr(p, "gzip")) != NULL; p += 4) {
-		const char *q;
-		if (p != ae && p[-1] != ' ' && p[-1] != ',')
-			continue;
-		q = p + 4;
-		while (*q == ' ')
-			q++;
-		if (*q == ';') {
-			q++;
-			while (*q == ' ')
-				q++;
-			if (strncasecmp(q, "q=0", 3) == 0 &&
-			    strspn(q + 3, ".0 ") == strcspn(q + 3, ","))
-				return false;
-		}
-		return true;
-	}
-	return false;
 }
 
 /*
@@ -958,136 +473,6 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 }
 
 /*
- * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
- * response only before the first body byte or after the last, so the
- * whole answer is written here, on the socket (or the TLS session), in one
- * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
- * response has been sent on it before (at most a 100 Continue).  If the
- * socket cannot take it at once, the client sees the connection close.
- */
-static void	send_refusal(struct MHD_Connection *c, unsigned status,
-		    const char *code, const char *message);
-
-static enum MHD_Result
-refuse_mid_body(struct server *srv, struct request *rq, const char *url,
-    unsigned status, const char *code, const char *message)
-{
-	api_refused(srv->api, url, status, code);
-	send_refusal(rq->conn, status, code, message);
-	return MHD_NO;
-}
-
-/*
- * libmicrohttpd's own refusals.  Some requests never reach on_request:
- * libmicrohttpd 0.9.75 answers them itself (transmit_error_response_len in
- * its connection.c) with a small HTML page -- a Content-Length that is
- * not a number or too large, an HTTP/1.1 request without Host, a request
- * line or header section too large for the connection's memory, a
- * malformed request line or header line, an HTTP version other than 1.0 or
- * 1.1, malformed chunked encoding, a chunk too large -- and for the
- * Content-Length and Host cases it even writes the status line and the
- * headers twice (measured: two "HTTP/1.1 400" in one answer).  It offers no
- * hook for those answers, but it makes them through its exported
- * MHD_create_response_from_buffer and MHD_queue_response, which it calls
- * through its PLT: this executable defines both (every call, ours and
- * libmicrohttpd's, comes here first), passes everything on to the real
- * ones (dlsym RTLD_NEXT), and recognises libmicrohttpd's pages by their
- * text.  Such a response is not queued: the JSON refusal every other error
- * has is written on the socket, once, and MHD_queue_response returns MHD_NO,
- * on which libmicrohttpd closes the connection.  One thread runs
- * libmicrohttpd (the loop), so the two statics below need no lock.
- */
-struct mhd_page {
-	const char	*needle;	/* in libmicrohttpd's page */
-	const char	*code;
-	const char	*message;
-};
-
-static const struct mhd_page mhd_pages[] = {
-	{ "too large value for <b>Content-Length", "body_too_large",
-	    "the Content-Length is larger than this server takes" },
-	{ "wrong value for <b>Content-Length", "bad_framing",
-	    "Content-Length must be one decimal number" },
-	{ "chunked encoding was syntactically incorrect", "bad_framing",
-	    "the chunked transfer coding of the body is malformed" },
-	{ "chunk size used in your HTTP chunked", "body_too_large",
-	    "a chunk of the body is larger than this server takes" },
-	{ "&quot;Host:&quot; header required", "missing_host",
-	    "an HTTP/1.1 request needs a Host header" },
-	{ "version is too old", "http_version",
-	    "send HTTP/1.1 (or HTTP/1.0)" },
-	{ "version is not supported", "http_version",
-	    "send HTTP/1.1 (or HTTP/1.0)" },
-	{ "header was too big", "headers_too_large",
-	    "the request line and header section are larger than this "
-	    "server takes (about 16 KiB)" },
-	{ "request was syntactically incorrect", "bad_request",
-	    "malformed request line or header line (the request line is "
-	    "METHOD SP target SP HTTP/1.1, each header NAME: value)" },
-	{ "Internal server error", "internal",
-	    "an internal error; try again" },
-};
-
-static struct MHD_Response	*mhd_page_resp;	/* made from mhd_page_text */
-static const char		*mhd_page_text;
-
-typedef struct MHD_Response *(*create_fn)(size_t, void *,
-    enum MHD_ResponseMemoryMode);
-typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
-    struct MHD_Response *);
-
-struct MHD_Response *
-MHD_create_response_from_buffer(size_t size, void *buffer,
-    enum MHD_ResponseMemoryMode mode)
-{
-	static create_fn real;
-	struct MHD_Response *r;
-
-	if (real == NULL && (real = (create_fn)(uintptr_t)dlsym(RTLD_NEXT,
-	    "MHD_create_response_from_buffer")) == NULL)
-		return NULL;
-	r = real(size, buffer, mode);
-	if (r != NULL && mode == MHD_RESPMEM_PERSISTENT && size > 19 &&
-	    memcmp(buffer, "<html><head><title>", 19) == 0) {
-		mhd_page_resp = r;
-		mhd_page_text = buffer;
-	}
-	return r;
-}
-
-enum MHD_Result
-MHD_queue_response(struct MHD_Connection *c, unsigned int status,
-    struct MHD_Response *r)
-{
-	static queue_fn real;
-	const struct conn *cn;
-	size_t i;
-	bool page;
-
-	if (real == NULL && (real = (queue_fn)(uintptr_t)dlsym(RTLD_NEXT,
-	    "MHD_queue_response")) == NULL)
-		return MHD_NO;
-	/* libmicrohttpd queues its page right after making it. */
-	page = r != NULL && r == mhd_page_resp;
-	mhd_page_resp = NULL;
-	if (!page)
-		return real(c, status, r);
-	for (i = 0; i < sizeof(mhd_pages) / sizeof(mhd_pages[0]) - 1; i++)
-		if (strstr(mhd_page_text, mhd_pages[i].needle) != NULL)
-			break;
-	if (status == MHD_HTTP_URI_TOO_LONG)
-		send_refusal(c, status, "uri_too_long", "the request target is "
-		    "longer than this server takes (about 16 KiB)");
-	else
-		send_refusal(c, status, mhd_pages[i].code,
-		    mhd_pages[i].message);
-	if ((cn = conn_of(c)) != NULL)
-		api_refused(cn->listener->srv->api, "", status,
-		    mhd_pages[i].code);
-	return MHD_NO;
-}
-
-/*
  * A refusal written on the socket (or the TLS session) in one
  * non-blocking send, for a connection that is closed right after: nothing
  * of a response has been sent on it before.  If the socket cannot take it
@@ -1099,26 +484,17 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct conn *cn = conn_of(c);
-	bool tls = cn != NULL && cn->listener->tls;
-	const char *reason;
+	bool tls = cn != NULL && ((struct listener *)cn->owner)->tls;
 	char buf[640];
-	int body_len, n;
+	int n;
 
 	ci = MHD_get_connection_info(c, tls ?
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
 	    MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL)
 		return;
-	reason = status == 413 ? "Content Too Large" :
-	    MHD_get_reason_phrase_for(status);
-	body_len = snprintf(NULL, 0, "{\"error\":{\"code\":\"%s\",\"message\":"
-	    "\"%s\"}}\n", code, message);
-	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\n"
-	    "Connection: close\r\nContent-Type: application/json; "
-	    "charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n"
-	    "\r\n{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
-	    reason, body_len, code, message);
-	if (n <= 0 || (size_t)n >= sizeof(buf))
+	if ((n = http_strict_refusal(buf, sizeof(buf), status, code,
+	    message)) == -1)
 		return;
 	if (tls)
 		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
@@ -1128,15 +504,44 @@ send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
 		    MSG_DONTWAIT);
 }
 
-/* Take `n` more bytes of body memory, within body_memory. */
-static bool
-body_reserve(struct server *srv, struct request *rq, size_t n)
+/*
+ * A refusal while the body is arriving.  libmicrohttpd 0.9.75 takes a
+ * response only before the first body byte or after the last, so the
+ * whole answer is written here, on the socket (or the TLS session), in one
+ * non-blocking send, and the connection closed (MHD_NO).  Nothing of a
+ * response has been sent on it before (at most a 100 Continue).  If the
+ * socket cannot take it at once, the client sees the connection close.
+ */
+static enum MHD_Result
+refuse_mid_body(struct server *srv, struct request *rq, const char *url,
+    unsigned status, const char *code, const char *message)
 {
-	if (srv->body_bytes + n > srv->body_budget)
-		return false;
-	srv->body_bytes += n;
-	rq->reserved += n;
-	return true;
+	srv->h.refused(srv->h.api, url, status, code);
+	send_refusal(rq->conn, status, code, message);
+	return MHD_NO;
+}
+
+/*
+ * One of libmicrohttpd's own refusals (http_strict.c catches them): the
+ * JSON refusal every other error has is written on the socket, once,
+ * instead of its page, and counted.
+ */
+static void
+mhd_refused(void *conn, unsigned status, const char *code,
+    const char *message)
+{
+	struct MHD_Connection *c = conn;
+	const struct conn *cn;
+
+	if (status == MHD_HTTP_URI_TOO_LONG)
+		send_refusal(c, status, "uri_too_long", "the request target is "
+		    "longer than this server takes (about 16 KiB)");
+	else
+		send_refusal(c, status, code, message);
+	if ((cn = conn_of(c)) != NULL) {
+		struct server *srv = ((struct listener *)cn->owner)->srv;
+		srv->h.refused(srv->h.api, "", status, code);
+	}
 }
 
 /*
@@ -1193,17 +598,15 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 	hr.content_encoding = hs.content_encoding;
 	hr.conn = c;
 	memset(&reply, 0, sizeof(reply));
-	if (!api_admit(srv->api, &hr, &reply))
+	if (!srv->h.admit(srv->h.api, &hr, &reply))
 		return send_reply(srv, c, &reply);
-	if (len > srv->body_limit) {
+	if (len > srv->bodies.limit) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "the body is larger than the limit "
-		    "of %zu bytes", srv->body_limit);
+		    "of %zu bytes", srv->bodies.limit);
 		return reject(srv, c, url, 413, "body_too_large", msg);
 	}
-	if (!chunked)
-		rq->declared = (size_t)len;
-	if (!chunked && !body_reserve(srv, rq, (size_t)len)) {
+	if (!chunked && !body_expect(&srv->bodies, &rq->body, (size_t)len)) {
 		enum MHD_Result r;
 		r = reject(srv, c, url, 503, "busy", "too many bodies are "
 		    "arriving at once (body_memory); retry in a second");
@@ -1230,7 +633,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (rq == NULL) {
 		/* on_uri had no memory. */
 		struct http_reply busy;
-		api_error(&busy, 503, "out_of_memory", NULL, "out of memory; "
+		srv->h.error(&busy, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
 		return send_reply(srv, c, &busy);
 	}
@@ -1239,38 +642,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (rq->len + n > srv->body_limit)
+		switch (body_append(&srv->bodies, &rq->body, upload_data, n)) {
+		case BODY_OK:
+			break;
+		case BODY_TOO_LARGE:
 			/* Chunked: cut as soon as the limit is passed. */
 			return refuse_mid_body(srv, rq, url, 413,
 			    "body_too_large",
 			    "the body is larger than the limit");
-		if (rq->len + n > rq->cap) {
-			size_t ncap = rq->cap ? rq->cap : 1024;
-			char *nb;
-			/*
-			 * A Content-Length body gets exactly its length (what
-			 * the headers reserved); a chunked one grows by
-			 * doubling, and what it holds is what it reserves.
-			 */
-			while (ncap < rq->len + n)
-				ncap *= 2;
-			if (ncap > srv->body_limit)
-				ncap = srv->body_limit;
-			if (rq->declared > 0)
-				ncap = rq->declared;
-			if (ncap > rq->reserved && !body_reserve(srv, rq,
-			    ncap - rq->reserved))
-				return refuse_mid_body(srv, rq, url, 503,
-				    "busy",
-				    "too many bodies are arriving at once; "
-				    "retry in a second");
-			if ((nb = realloc(rq->body, ncap)) == NULL)
-				return MHD_NO;
-			rq->body = nb;
-			rq->cap = ncap;
+		case BODY_BUSY:
+			return refuse_mid_body(srv, rq, url, 503, "busy",
+			    "too many bodies are arriving at once; retry in a "
+			    "second");
+		case BODY_NO_MEMORY:
+			return MHD_NO;
 		}
-		memcpy(rq->body + rq->len, upload_data, n);
-		rq->len += n;
 		return MHD_YES;
 	}
 	switch (rq->phase) {
@@ -1289,21 +675,11 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.ingest = l->ingest;
 	hr.method = method;
 	hr.path = url;
-	hr.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_IF_NONE_MATCH);
-	hr.if_modified_since = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
-	hr.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	hr.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
-	hr.content_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_ENCODING);
-	hr.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "Last-Event-ID");
-	hr.gzip_ok = accepts_gzip(c);
-	hr.body = rq->body;
-	hr.body_len = rq->len;
+	http_strict_request(c, &hr);
+	hr.gzip_ok = http_accepts_gzip(MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	hr.body = rq->body.bytes;
+	hr.body_len = rq->body.len;
 	hr.conn = c;
 	hr.ctx = rq;
 	memset(&reply, 0, sizeof(reply));
@@ -1313,7 +689,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if (cn != NULL)
 			cn->answering = true;
 	}
-	api_handle(srv->api, &hr, &reply);
+	srv->h.handle(srv->h.api, &hr, &reply);
 	if (reply.pending && rq->phase == RQ_READY) {
 		/* Answered before it had to wait (a conflict, a repeat). */
 		rq->phase = RQ_DONE;
@@ -1355,71 +731,6 @@ server_resume(void *ctx, const struct http_reply *reply)
 	evtimer_add(l->ev_timer, &now);
 }
 
-static void
-tls_cred_free(struct tls_cred *tc)
-{
-	while (tc != NULL) {
-		struct tls_cred *older = tc->older;
-		unsigned i;
-		for (i = 0; i < tc->n; i++)
-			gnutls_pcert_deinit(&tc->chain[i]);
-		if (tc->key != NULL)
-			gnutls_privkey_deinit(tc->key);
-		free(tc);
-		tc = older;
-	}
-}
-
-/* Certificate chain and key from PEM files (new), or NULL with diag. */
-static struct tls_cred *
-tls_cred_load(const char *cert, const char *key, struct tally_diag *diag)
-{
-	gnutls_datum_t c = { NULL, 0 }, k = { NULL, 0 };
-	struct tls_cred *tc;
-	int rc;
-
-	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
-		tally_diag_add(diag, "out of memory");
-		return NULL;
-	}
-	if ((rc = gnutls_load_file(cert, &c)) < 0) {
-		tally_diag_add(diag, "tls certificate %s: %s", cert,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	if ((rc = gnutls_load_file(key, &k)) < 0) {
-		tally_diag_add(diag, "tls key %s: %s", key,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	tc->n = TLS_CHAIN_MAX;
-	if ((rc = gnutls_pcert_list_import_x509_raw(tc->chain, &tc->n, &c,
-	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
-		tc->n = 0;
-		tally_diag_add(diag, "tls certificate %s: %s", cert,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	if ((rc = gnutls_privkey_init(&tc->key)) < 0 ||
-	    (rc = gnutls_privkey_import_x509_raw(tc->key, &k,
-	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-		tally_diag_add(diag, "tls key %s: %s", key,
-		    gnutls_strerror(rc));
-		goto fail;
-	}
-	gnutls_free(c.data);
-	gnutls_memset(k.data, 0, k.size);
-	gnutls_free(k.data);
-	return tc;
-fail:
-	gnutls_free(c.data);
-	if (k.data != NULL)
-		gnutls_memset(k.data, 0, k.size);
-	gnutls_free(k.data);
-	tls_cred_free(tc);
-	return NULL;
-}
-
 /* GnuTLS asks, during each handshake, which chain and key to present. */
 static int
 tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
@@ -1433,59 +744,27 @@ tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
 	(void)nreqs;
 	(void)pk_algos;
 	(void)pk_algos_length;
-	if (c == NULL || (cn = conn_of(c)) == NULL ||
-	    cn->listener->cred == NULL)
+	if (c == NULL || (cn = conn_of(c)) == NULL)
 		return -1;
-	*chain = cn->listener->cred->chain;
-	*n = cn->listener->cred->n;
-	*key = cn->listener->cred->key;
-	return 0;
+	return tls_cred_select(((struct listener *)cn->owner)->cred, chain, n,
+	    key);
 }
-
-/*
- * TLS 1.2 and 1.3 only, GnuTLS's usual ciphers.  The certificate comes from
- * tls_pick, so that a reload can replace it on the running listener.
- */
-#define TLS_PRIORITIES	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 int
 server_reload_tls(struct server *srv, const struct config *cf,
     struct tally_diag *diag)
 {
-	struct tls_cred *fresh[2] = { NULL, NULL };
-	size_t i, problems = diag->count;
+	struct tls_listener ls[2];
+	size_t i;
 
 	for (i = 0; i < srv->n_listeners && i < 2; i++) {
 		struct listener *l = &srv->listeners[i];
-		const char *cert = l->ingest ? cf->tls_cert : cf->public_tls_cert;
-		const char *key = l->ingest ? cf->tls_key : cf->public_tls_key;
-		if (!l->tls) {
-			if (cert != NULL)
-				tally_diag_add(diag, "%s: TLS can only be turned "
-				    "on at a restart", l->addr);
-			continue;
-		}
-		if (cert == NULL || key == NULL) {
-			tally_diag_add(diag, "%s: TLS can only be turned off at "
-			    "a restart", l->addr);
-			continue;
-		}
-		if ((fresh[i] = tls_cred_load(cert, key, diag)) == NULL)
-			break;
+		ls[i].addr = l->addr;
+		ls[i].cred = &l->cred;
+		ls[i].cert = l->ingest ? cf->tls_cert : cf->public_tls_cert;
+		ls[i].key = l->ingest ? cf->tls_key : cf->public_tls_key;
 	}
-	if (diag->count > problems) {
-		tls_cred_free(fresh[0]);
-		tls_cred_free(fresh[1]);
-		return -1;
-	}
-	for (i = 0; i < 2; i++) {
-		if (fresh[i] == NULL)
-			continue;
-		fresh[i]->older = srv->listeners[i].cred;
-		srv->listeners[i].cred = fresh[i];
-		log_info("%s: TLS certificate reloaded", srv->listeners[i].addr);
-	}
-	return 0;
+	return tls_reload(ls, i, diag);
 }
 
 static int
@@ -1560,7 +839,7 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    (unsigned)cf->per_ip_connection_limit,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, l->cap + CAP_SLACK,
+	    MHD_OPTION_CONNECTION_LIMIT, l->pool.cap + CONN_CAP_SLACK,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
@@ -1593,46 +872,9 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	return 0;
 }
 
-/*
- * Each listener's cap: connection_limit, within the descriptors this
- * process may open (RLIMIT_NOFILE, less FD_RESERVE and the slack).  When
- * both listeners' limits do not fit, the ingest listener keeps its own (up
- * to a quarter of what there is) and the public one gets the rest: a flood
- * of readers cannot take the descriptors a feed needs.
- */
-static void
-set_caps(struct server *srv, const struct config *cf, bool split)
-{
-	struct rlimit rl;
-	unsigned long limit = (unsigned long)cf->connection_limit, budget;
-	unsigned long ingest, pub;
-
-	budget = 1000000;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		budget = (unsigned long)rl.rlim_cur;
-	budget = budget > FD_RESERVE + 2 * CAP_SLACK + 64 ?
-	    budget - FD_RESERVE - (split ? 2 : 1) * CAP_SLACK : 32;
-	if (!split) {
-		srv->listeners[0].cap = (unsigned)(limit < budget ? limit :
-		    budget);
-		pub = ingest = srv->listeners[0].cap;
-	} else {
-		ingest = 2 * limit <= budget ? limit : (limit < budget / 4 ?
-		    limit : budget / 4);
-		pub = budget - ingest < limit ? budget - ingest : limit;
-		srv->listeners[0].cap = (unsigned)pub;
-		srv->listeners[1].cap = (unsigned)ingest;
-	}
-	if (pub < limit || ingest < limit)
-		log_warnx("RLIMIT_NOFILE %lu holds fewer connections than "
-		    "connection_limit %lu on each listener: %lu on the public "
-		    "one%s; raise LimitNOFILE", budget + FD_RESERVE, limit, pub,
-		    split ? ", the ingest one keeps its own" : "");
-}
-
 struct server *
 server_create(struct event_base *base, const struct config *cf,
-    struct tally_diag *diag)
+    const struct server_handlers *h, struct tally_diag *diag)
 {
 	struct server *srv;
 	bool split = cf->ingest_listen != NULL &&
@@ -1643,33 +885,24 @@ server_create(struct event_base *base, const struct config *cf,
 		return NULL;
 	}
 	srv->base = base;
-	srv->body_limit = (size_t)cf->body_limit;
+	srv->h = *h;
+	http_strict_on_refusal(mhd_refused);
+	srv->bodies.limit = (size_t)cf->body_limit;
 	srv->stall_timeout = (unsigned)cf->sse_stall_timeout;
-	srv->body_budget = (size_t)cf->body_memory;
-	srv->request_timeout = (unsigned)cf->request_timeout;
+	srv->bodies.memory = (size_t)cf->body_memory;
 	if (cf->cors_origin != NULL &&
 	    (srv->cors_origin = strdup(cf->cors_origin)) == NULL)
 		goto nomem;
-	if ((srv->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
-	    0)) == NULL)
+	if ((srv->conns = conn_set_create(base, (unsigned)cf->request_timeout,
+	    deadline_swept, srv)) == NULL)
 		goto nomem;
-	srv->ev_fanout = evtimer_new(base, fanout, srv);
-	srv->ev_heartbeat = event_new(base, -1, EV_PERSIST, heartbeat, srv);
-	srv->ev_deadline = event_new(base, -1, EV_PERSIST, deadline_sweep, srv);
-	if (srv->ev_fanout == NULL || srv->ev_heartbeat == NULL ||
-	    srv->ev_deadline == NULL)
+	if ((srv->streams = stream_set_create(base, cf->sse_heartbeat,
+	    &stream_ops, srv)) == NULL)
 		goto nomem;
-	if (srv->request_timeout > 0) {
-		struct timeval sec = { 1, 0 };
-		if (event_add(srv->ev_deadline, &sec) == -1)
-			goto nomem;
-	}
-	{
-		struct timeval tv = { cf->sse_heartbeat, 0 };
-		if (event_add(srv->ev_heartbeat, &tv) == -1)
-			goto nomem;
-	}
-	set_caps(srv, cf, split);
+	srv->listeners[0].pool.addr = srv->listeners[0].addr;
+	srv->listeners[1].pool.addr = srv->listeners[1].addr;
+	conn_caps(&srv->listeners[0].pool, split ? &srv->listeners[1].pool :
+	    NULL, cf->connection_limit);
 	/*
 	 * With only `listen`, one listener serves reads and feeds.  With a
 	 * separate `ingest_listen`, the public one refuses POSTs (405), and a
@@ -1725,7 +958,7 @@ server_parked(const struct server *srv)
 unsigned
 server_connections(const struct server *srv)
 {
-	return srv->connections;
+	return conn_count(srv->conns);
 }
 
 int
@@ -1736,7 +969,7 @@ server_listener(const struct server *srv, size_t i, const char **addr,
 		return -1;
 	*addr = srv->listeners[i].addr;
 	*ingest = srv->listeners[i].ingest;
-	*connections = srv->listeners[i].connections;
+	*connections = srv->listeners[i].pool.connections;
 	return 0;
 }
 
@@ -1757,15 +990,8 @@ server_destroy(struct server *srv)
 			MHD_stop_daemon(l->mhd);
 		tls_cred_free(l->cred);
 	}
-	if (srv->ev_deadline != NULL)
-		event_free(srv->ev_deadline);
-	if (srv->ev_fanout != NULL)
-		event_free(srv->ev_fanout);
-	if (srv->ev_heartbeat != NULL)
-		event_free(srv->ev_heartbeat);
-	fan_clear(srv);
-	free(srv->fan);
-	http_chunk_unref(srv->heartbeat);
+	conn_set_destroy(srv->conns);
+	stream_set_destroy(srv->streams);
 	free(srv->cors_origin);
 	free(srv);
 }

@@ -33,38 +33,6 @@
 
 #include "tallyd.h"
 
-/* Every file NAME-<16 hex>SUFFIX in dir, with its number. */
-static int
-list_numbered(const char *dir, const char *prefix, const char *suffix,
-    uint64_t **nums, size_t *n)
-{
-	size_t pl = strlen(prefix), sl = strlen(suffix);
-	struct dirent *de;
-	uint64_t *v = NULL, *nv;
-	DIR *d;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-		if (l != pl + 16 + sl || strncmp(de->d_name, prefix, pl) != 0 ||
-		    strcmp(de->d_name + l - sl, suffix) != 0)
-			continue;
-		if ((nv = realloc(v, (*n + 1) * sizeof(*v))) == NULL) {
-			free(v);
-			closedir(d);
-			errno = ENOMEM;
-			return -1;
-		}
-		v = nv;
-		v[(*n)++] = strtoull(de->d_name + pl, NULL, 16);
-	}
-	closedir(d);
-	*nums = v;
-	return 0;
-}
-
 struct tally_feed *
 snapshot_load_revision(void *ctx, const struct tally_revision *rev,
     char *received_at)
@@ -247,6 +215,46 @@ io:
 	return -1;
 }
 
+/*
+ * The header of the snapshot mapped at map (size bytes, read from path):
+ * its first record, sequence 0, {"snapshot": 1, "election": id, "counts":
+ * [revisions per province], ...} for election e.  The header (new) with
+ * *counts borrowed from it and *off past it, or NULL with diag.  The one
+ * reader of the header: loading a snapshot and adopting a new one.
+ */
+static json_t *
+header_read(const char *path, const char *map, size_t size, size_t *off,
+    const struct tally_election *e, json_t **counts, struct tally_diag *diag)
+{
+	struct tally_record rec;
+	const char *id;
+	char why[128];
+	json_t *hdr;
+
+	if (tally_journal_scan(map, size, off, &rec, why, sizeof(why)) !=
+	    TALLY_SCAN_RECORD || rec.seq != 0) {
+		tally_diag_add(diag, "%s: no valid header (%s)", path, why);
+		return NULL;
+	}
+	if ((hdr = json_loadb(rec.payload, rec.len, 0, NULL)) == NULL ||
+	    json_integer_value(json_object_get(hdr, "snapshot")) != 1 ||
+	    !json_is_array(*counts = json_object_get(hdr, "counts"))) {
+		tally_diag_add(diag, "%s: unreadable header", path);
+		json_decref(hdr);
+		return NULL;
+	}
+	id = json_string_value(json_object_get(hdr, "election"));
+	if (strcmp(id ? id : "", e->id) != 0 ||
+	    json_array_size(*counts) != e->n_provinces) {
+		tally_diag_add(diag, "%s: a snapshot of election %s with %zu "
+		    "provinces, but election %s with %zu provinces is loaded",
+		    path, id, json_array_size(*counts), e->id, e->n_provinces);
+		json_decref(hdr);
+		return NULL;
+	}
+	return hdr;
+}
+
 int
 snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
     uint64_t *chain, json_t **stamps, struct snapshot_store *store,
@@ -293,20 +301,10 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 		goto out;
 	}
 #define BAD(...) do { tally_diag_add(diag, __VA_ARGS__); goto out; } while (0)
-	if (tally_journal_scan(map, (size_t)sb.st_size, &off, &rec, why,
-	    sizeof(why)) != TALLY_SCAN_RECORD || rec.seq != seq++)
-		BAD("%s: no valid header (%s)", path, why);
-	if ((hdr = json_loadb(rec.payload, rec.len, 0, NULL)) == NULL ||
-	    json_integer_value(json_object_get(hdr, "snapshot")) != 1 ||
-	    !json_is_array(counts = json_object_get(hdr, "counts")))
-		BAD("%s: unreadable header", path);
-	if (strcmp(json_string_value(json_object_get(hdr, "election")) ?
-	    json_string_value(json_object_get(hdr, "election")) : "", e->id) != 0 ||
-	    json_array_size(counts) != e->n_provinces)
-		BAD("%s: a snapshot of election %s with %zu provinces, but "
-		    "election %s with %zu provinces is loaded", path,
-		    json_string_value(json_object_get(hdr, "election")),
-		    json_array_size(counts), e->id, e->n_provinces);
+	if ((hdr = header_read(path, map, (size_t)sb.st_size, &off, e, &counts,
+	    diag)) == NULL)
+		goto out;
+	seq = 1;
 	for (p = 0; p < e->n_provinces; p++) {
 		json_int_t c = json_integer_value(json_array_get(counts, p));
 		json_int_t k;
@@ -408,14 +406,6 @@ out:
 	return rc;
 }
 
-static int
-u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 void
 snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 {
@@ -436,8 +426,6 @@ snapshot_prune(const char *dir, uint64_t keep, bool journal_closed)
 		free(nums);
 	}
 	if (list_numbered(dir, "journal-", ".log", &nums, &n) == 0) {
-		if (n > 1)
-			qsort(nums, n, sizeof(*nums), u64_cmp);
 		for (i = 0; i < n; i++) {
 			/*
 			 * Only a segment wholly before `keep`: the next one
@@ -492,14 +480,9 @@ snapshot_adopt(const char *dir, uint64_t seq, struct tally_state *s,
 		tally_diag_add(diag, "%s: mmap: %s", path, strerror(errno));
 		goto out;
 	}
-	if (tally_journal_scan(map, (size_t)sb.st_size, &off, &rec, why,
-	    sizeof(why)) != TALLY_SCAN_RECORD ||
-	    (hdr = json_loadb(rec.payload, rec.len, 0, NULL)) == NULL ||
-	    !json_is_array(counts = json_object_get(hdr, "counts")) ||
-	    json_array_size(counts) != e->n_provinces) {
-		tally_diag_add(diag, "%s: unreadable header", path);
+	if ((hdr = header_read(path, map, (size_t)sb.st_size, &off, e, &counts,
+	    diag)) == NULL)
 		goto out;
-	}
 	for (p = 0; p < e->n_provinces; p++) {
 		size_t c = (size_t)json_integer_value(json_array_get(counts, p));
 		for (k = 0; k < c; k++) {

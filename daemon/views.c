@@ -23,6 +23,7 @@
 
 #include "tallyd.h"
 #include "cors.h"
+#include "log.h"
 #include "reply.h"
 #include "views.h"
 
@@ -32,8 +33,8 @@ struct views {
 	const char		*cors_origin;	/* [I] borrowed, or NULL */
 	long			 max_age;	/* [L] Cache-Control max-age */
 	struct view		 singles[VIEW_SINGLES];	/* [L] */
-	struct view		*per_province[3];	/* [L] detail, explain,
-							   history */
+	struct view		*per_province[4];	/* [L] detail, explain,
+							   history, history.csv */
 	struct view		*per_coalition;	/* [L] */
 	size_t			 n_provinces;	/* [L] the views' sizes */
 	size_t			 n_coalitions;	/* [L] */
@@ -47,6 +48,12 @@ struct views {
 	size_t			 n_versions;	/* [I] keep_versions */
 	uint64_t		 first_kept;	/* [L] the first version recorded */
 	bool			 any_kept;	/* [L] */
+	/* The previous election, for the change members (tally/compare.h),
+	 * loaded with the definition in force; NULL: none named. */
+	struct tally_previous	*previous;	/* [L] owned */
+	const struct tally_election *previous_of;	/* [L] the election it
+							   was loaded for */
+	struct tally_diag	*diag;		/* [L] borrowed while creating */
 };
 
 static void	version_record(struct views *vs, enum view_id id,
@@ -70,7 +77,7 @@ views_free(struct views *vs)
 
 	for (i = 0; i < VIEW_SINGLES; i++)
 		view_clear(&vs->singles[i]);
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < 4; k++) {
 		for (i = 0; vs->per_province[k] != NULL &&
 		    i < vs->n_provinces; i++)
 			view_clear(&vs->per_province[k][i]);
@@ -83,6 +90,40 @@ views_free(struct views *vs)
 	vs->per_coalition = NULL;
 }
 
+/*
+ * The previous election the definition in force names, tallied once: the
+ * change members of the views are a function of it and of the state.  At
+ * start a bad one refuses the start (diag); at a definition swap it is
+ * logged and the views go without the comparison (the definition was
+ * taken already).
+ */
+static int
+previous_load(struct views *vs, const struct tally_election *e)
+{
+	struct tally_diag local;
+	bool none;
+	size_t i;
+
+	/* A new max-age empties the cache, not the comparison. */
+	if (vs->previous_of == e)
+		return 0;
+	tally_previous_destroy(vs->previous);
+	vs->previous_of = e;
+	tally_diag_init(&local);
+	vs->previous = tally_previous_load(e, &none, vs->diag ? vs->diag :
+	    &local);
+	if (vs->previous == NULL && !none && vs->diag != NULL) {
+		tally_diag_finish(&local);
+		vs->previous_of = NULL;
+		return -1;
+	}
+	for (i = 0; i < local.count; i++)
+		log_warnx("previous election: %s (no comparison)",
+		    local.msgs[i]);
+	tally_diag_finish(&local);
+	return 0;
+}
+
 /* Views sized for the election in force.  0 or -1. */
 int
 views_resize(struct views *vs)
@@ -91,9 +132,11 @@ views_resize(struct views *vs)
 	size_t k;
 
 	views_free(vs);
+	if (previous_load(vs, e) == -1)
+		return -1;
 	vs->n_provinces = e->n_provinces;
 	vs->n_coalitions = e->n_coalitions;
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 		if ((vs->per_province[k] = calloc(e->n_provinces ?
 		    e->n_provinces : 1, sizeof(struct view))) == NULL)
 			return -1;
@@ -191,6 +234,7 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 		return *core_stamp(vs->core, index);
 	case VIEW_PROVINCE:
 	case VIEW_HISTORY:
+	case VIEW_HISTORY_CSV:
 		return *core_stamp(vs->core, index);
 	default:
 		return *core_stamp(vs->core, SIZE_MAX);
@@ -258,6 +302,60 @@ fail:
 	return -1;
 }
 
+/*
+ * The flat file (tally_render_results_csv): each row's version and time are
+ * its province's stamp, which restarts and snapshots keep (the state's own
+ * `changed` is the snapshot's version after a restart).
+ */
+char *
+views_results(struct views *vs, bool csv, uint64_t since, const char **ctype)
+{
+	const struct tally_election *e = core_election(vs->core);
+	struct tally_row_stamp *st;
+	char *bytes;
+	size_t p;
+
+	*ctype = csv ? "text/csv; charset=utf-8; header=present" :
+	    "application/jsonl; charset=utf-8";
+	if ((st = calloc(e->n_provinces ? e->n_provinces : 1,
+	    sizeof(*st))) == NULL)
+		return NULL;
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct core_stamp *cs = core_stamp(vs->core, p);
+		st[p].version = cs->version;
+		time_rfc3339(cs->at, st[p].at, sizeof(st[p].at));
+	}
+	bytes = csv ? tally_render_results_csv(core_state(vs->core), st,
+	    since) : tally_render_results_jsonl(core_state(vs->core), st,
+	    since);
+	free(st);
+	return bytes;
+}
+
+/*
+ * The leaderboard's text (taken) with a last member key: j (taken) written
+ * before its closing brace.  New, or NULL without memory.
+ */
+static char *
+with_member(char *text, const char *key, json_t *j)
+{
+	size_t n = strlen(text), m, k = strlen(key);
+	char *cj, *out = NULL;
+
+	if (j == NULL || n == 0 || text[n - 1] != '}' ||
+	    (cj = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL)
+		goto done;
+	m = strlen(cj);
+	if ((out = malloc(n + k + m + 8)) != NULL)
+		snprintf(out, n + k + m + 8, "%.*s,\"%s\":%s}", (int)(n - 1),
+		    text, key, cj);
+	free(cj);
+done:
+	json_decref(j);
+	free(text);
+	return out;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct views *vs, enum view_id id, size_t index, const char **ctype)
@@ -273,8 +371,15 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		break;
 	case VIEW_LEADERBOARD:
 		/* The hottest view: written directly, not through jansson. */
-		return reply_with_newline(tally_render_leaderboard_text(s,
-		    s->updated_at[0] ? s->updated_at : NULL));
+		bytes = tally_render_leaderboard_text(s, s->updated_at[0] ?
+		    s->updated_at : NULL);
+		if (bytes != NULL && vs->previous != NULL)
+			bytes = with_member(bytes, "change",
+			    tally_compare_national(vs->previous, s));
+		/* The expected vote: an estimate, in a member of its own. */
+		if (bytes != NULL && (j = tally_expected_national(s)) != NULL)
+			bytes = with_member(bytes, "expected", j);
+		return reply_with_newline(bytes);
 	case VIEW_LEADERBOARD_CSV:
 		*ctype = "text/csv; charset=utf-8; header=present";
 		return tally_render_leaderboard_csv(s);
@@ -309,13 +414,35 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_PROVINCE:
 	case VIEW_EXPLAIN:
 		j = tally_render_province(s, index, id == VIEW_EXPLAIN);
+		if (j != NULL && vs->previous != NULL)
+			json_object_set_new(j, "change", tally_compare_province(
+			    vs->previous, s, index));
+		if (j != NULL && core_election(vs->core)->provinces[index].
+		    has_expected)
+			json_object_set_new(j, "expected",
+			    tally_expected_province(s, index));
 		break;
 	case VIEW_HISTORY:
 		j = tally_render_history(s, index, vs->loader, vs->loader_ctx);
 		break;
 	case VIEW_COALITION:
 		j = tally_render_coalition(s, index);
+		if (j != NULL && vs->previous != NULL)
+			json_object_set_new(j, "change", tally_compare_coalition(
+			    vs->previous, s, index));
 		break;
+	case VIEW_MAP_SVG:
+	case VIEW_MAP_SVG_SEATS:
+		*ctype = "image/svg+xml";
+		return tally_render_map_svg(s, id == VIEW_MAP_SVG ?
+		    TALLY_MAP_FIRST : TALLY_MAP_SEATS);
+	case VIEW_RESULTS_CSV:
+	case VIEW_RESULTS_JSONL:
+		return views_results(vs, id == VIEW_RESULTS_CSV, 0, ctype);
+	case VIEW_HISTORY_CSV:
+		*ctype = "text/csv; charset=utf-8; header=present";
+		return tally_render_history_csv(s, index, vs->loader,
+		    vs->loader_ctx);
 	}
 	if (j == NULL)
 		return NULL;
@@ -383,6 +510,8 @@ view_slot(struct views *vs, enum view_id id, size_t index)
 		return &vs->per_province[2][index];
 	case VIEW_COALITION:
 		return &vs->per_coalition[index];
+	case VIEW_HISTORY_CSV:
+		return &vs->per_province[3][index];
 	default:
 		return &vs->singles[id];
 	}
@@ -532,11 +661,35 @@ version_record(struct views *vs, enum view_id id, const struct view *v)
 	slot_kept(vs, version);
 }
 
+/*
+ * Does the leaderboard carry members read from the provinces (the
+ * comparison with the previous election, the expected vote)?  Those cannot
+ * be written from a copy of the totals.
+ */
+static bool
+leaderboard_reads_provinces(const struct views *vs)
+{
+	const struct tally_election *e = core_election(vs->core);
+	size_t p;
+
+	if (vs->previous != NULL)
+		return true;
+	for (p = 0; p < e->n_provinces; p++)
+		if (e->provinces[p].has_expected)
+			return true;
+	return false;
+}
+
 int
 views_version_publish(struct views *vs, uint64_t version)
 {
 	const struct core_stamp *st = core_stamp(vs->core, SIZE_MAX);
 	struct version_slot *slot = &vs->versions[version % vs->n_versions];
+
+	/* Rendered now, as with streams open: the same bytes, at a render's
+	 * cost, for elections whose leaderboard reads the provinces. */
+	if (leaderboard_reads_provinces(vs))
+		return views_current(vs, VIEW_LEADERBOARD, 0) == NULL ? -1 : 0;
 
 	if (slot->version != version || slot->digest != st->digest)
 		slot_reset(vs, slot, version, st->digest);
@@ -628,7 +781,7 @@ views_versions_clear(struct views *vs)
 
 struct views *
 views_create(struct core *core, const struct config *cf,
-    const char *cors_origin)
+    const char *cors_origin, struct tally_diag *diag)
 {
 	struct views *vs;
 
@@ -638,11 +791,13 @@ views_create(struct core *core, const struct config *cf,
 	vs->cors_origin = cors_origin;
 	vs->max_age = cf->max_age;
 	vs->n_versions = (size_t)cf->keep_versions;
+	vs->diag = diag;
 	if (views_resize(vs) == -1 || (vs->versions = calloc(vs->n_versions,
 	    sizeof(*vs->versions))) == NULL) {
 		views_destroy(vs);
 		return NULL;
 	}
+	vs->diag = NULL;
 	return vs;
 }
 
@@ -654,6 +809,7 @@ views_destroy(struct views *vs)
 	if (vs == NULL)
 		return;
 	views_free(vs);
+	tally_previous_destroy(vs->previous);
 	if (vs->zs_ready)
 		deflateEnd(&vs->zs);
 	for (i = 0; vs->versions != NULL && i < vs->n_versions; i++) {

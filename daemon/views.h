@@ -34,8 +34,12 @@ struct views;
 enum view_id {
 	VIEW_ELECTION, VIEW_LEADERBOARD, VIEW_LEADERBOARD_CSV, VIEW_PROVINCES,
 	VIEW_PROVINCES_CSV, VIEW_PROVINCES_OPEN, VIEW_PROVINCES_SETTLED,
-	VIEW_PAGE, VIEW_LEADERBOARD_SVG, VIEW_SINGLES,
+	VIEW_PAGE, VIEW_LEADERBOARD_SVG,
+	VIEW_RESULTS_CSV, VIEW_RESULTS_JSONL,	/* the flat file (newsroom) */
+	VIEW_MAP_SVG, VIEW_MAP_SVG_SEATS,	/* /v1/map.svg, ?by=seats */
+	VIEW_SINGLES,
 	VIEW_PROVINCE = VIEW_SINGLES, VIEW_EXPLAIN, VIEW_HISTORY, VIEW_COALITION,
+	VIEW_HISTORY_CSV,
 };
 
 /* One view as rendered for one stamp.  [L], owned by the cache. */
@@ -84,10 +88,11 @@ struct views_counters {
 /*
  * A cache for core's election (core borrowed; cors_origin borrowed, may be
  * NULL, kept for the cache's life), keeping cf->keep_versions versions.
- * NULL without memory.
+ * NULL without memory, or with diag when the previous election the
+ * definition names cannot be loaded (tally/compare.h).
  */
 struct views	*views_create(struct core *core, const struct config *cf,
-		    const char *cors_origin);
+		    const char *cors_origin, struct tally_diag *diag);
 void		 views_destroy(struct views *vs);
 /* Drop every view and size the cache for the election in force.  0 or -1. */
 int		 views_resize(struct views *vs);
@@ -104,6 +109,12 @@ struct core_stamp views_stamp(struct views *vs, enum view_id id, size_t index);
  * NULL without memory.  Borrowed: valid until the next call that renders.
  */
 struct view	*views_current(struct views *vs, enum view_id id, size_t index);
+/*
+ * The flat file as CSV (csv) or JSON lines, only the provinces changed
+ * after `since`: new bytes (NULL without memory) and their content type.
+ */
+char		*views_results(struct views *vs, bool csv, uint64_t since,
+		    const char **ctype);
 /* v's gzip body, made when first asked for; NULL without memory. */
 struct http_body *views_gzip(struct views *vs, struct view *v, time_t at);
 /*

@@ -516,6 +516,9 @@ free_coalition(struct tally_coalition *c)
 	for (i = 0; i < c->n_aliases; i++)
 		free(c->aliases[i]);
 	free(c->aliases);
+	for (i = 0; i < c->n_predecessors; i++)
+		free(c->predecessors[i]);
+	free(c->predecessors);
 	free(c->threshold.reason);
 }
 
@@ -535,6 +538,56 @@ is_color(const char *s)
 
 static void	parse_aliases(struct loader *, const json_t *, const char *,
 		    struct tally_coalition *, json_t *, size_t);
+
+/*
+ * "predecessors": ["id", ...], the coalition's lists in the previous
+ * election.  Whether they exist there is checked when the previous
+ * election is loaded (tally_previous_load); here only their syntax.
+ */
+static void
+parse_predecessors(struct loader *l, const json_t *obj, const char *ptr,
+    struct tally_coalition *c)
+{
+	json_t *al, *v;
+	char p[256], ap[256];
+	size_t i, j;
+
+	if ((al = json_object_get(obj, "predecessors")) == NULL)
+		return;
+	tally_ptr_key(p, sizeof(p), ptr, "predecessors");
+	if (!json_is_array(al)) {
+		lerr(l, p, "must be an array of the previous election's "
+		    "coalition ids");
+		return;
+	}
+	if (json_array_size(al) > 0 && (c->predecessors =
+	    calloc(json_array_size(al), sizeof(char *))) == NULL) {
+		lerr(l, p, "out of memory");
+		return;
+	}
+	json_array_foreach(al, i, v) {
+		ptr_idx(ap, sizeof(ap), p, i);
+		if (!json_is_string(v) || !tally_id_is_valid(json_string_value(v))) {
+			lerr(l, ap, "must be a coalition id of the previous "
+			    "election: 1 to %d of A-Z a-z 0-9 _ - .", TALLY_ID_MAX);
+			continue;
+		}
+		for (j = 0; j < c->n_predecessors; j++)
+			if (strcmp(c->predecessors[j], json_string_value(v)) == 0)
+				break;
+		if (j < c->n_predecessors) {
+			lerr(l, ap, "\"%s\" is given twice",
+			    json_string_value(v));
+			continue;
+		}
+		if ((c->predecessors[c->n_predecessors] =
+		    strdup(json_string_value(v))) == NULL) {
+			lerr(l, ap, "out of memory");
+			continue;
+		}
+		c->n_predecessors++;
+	}
+}
 static void	parse_list_threshold(struct loader *, const json_t *,
 		    const char *, struct tally_list_threshold *);
 
@@ -543,7 +596,7 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
     struct tally_coalition *c, json_t *index, size_t pos)
 {
 	static const char *const keys[] = { "id", "name", "short", "color",
-	    "aliases", "threshold", "names", NULL };
+	    "aliases", "threshold", "names", "predecessors", NULL };
 	json_t *v;
 	char p[256];
 
@@ -566,6 +619,7 @@ parse_coalition(struct loader *l, const json_t *obj, const char *ptr,
 		index_put(l, index, 'l', c->id, pos,
 		    tally_ptr_key(p, sizeof(p), ptr, "id"), "coalition or alias id");
 	parse_aliases(l, obj, ptr, c, index, pos);
+	parse_predecessors(l, obj, ptr, c);
 	if ((v = json_object_get(obj, "threshold")) != NULL)
 		parse_list_threshold(l, v, tally_ptr_key(p, sizeof(p), ptr,
 		    "threshold"), &c->threshold);
@@ -684,7 +738,8 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 {
 	static const char *const keys[] = { "id", "name", "seats",
 	    "allocation", "levelling_seats", "registered",
-	    "station_ballots_max", "names", NULL };
+	    "station_ballots_max", "names", "expected_ballots",
+	    "expected_turnout", "tile", NULL };
 	json_t *v;
 	char p[256];
 
@@ -733,6 +788,50 @@ parse_province(struct loader *l, const json_t *obj, const char *ptr,
 	if (!get_count(l, obj, ptr, "station_ballots_max",
 	    &pv->station_ballots_max))
 		pv->station_ballots_max = station_max;
+	pv->has_expected = get_count(l, obj, ptr, "expected_ballots",
+	    &pv->expected_ballots);
+	if ((v = json_object_get(obj, "expected_turnout")) != NULL) {
+		/* Percent of the registered electorate, exactly (floor). */
+		struct tally_frac t, hundred = { 100, 1 };
+		tally_ptr_key(p, sizeof(p), ptr, "expected_turnout");
+		if (get_decimal(l, v, p, &t) == 0) {
+			if (t.num == 0 || tally_frac_cmp(t, hundred) > 0)
+				lerr(l, p, "must be greater than 0 and at most "
+				    "100");
+			else if (pv->has_expected)
+				lerr(l, p, "give expected_ballots or "
+				    "expected_turnout, not both");
+			else if (!pv->has_registered)
+				lerr(l, p, "needs \"registered\" (the "
+				    "turnout is a percent of it)");
+			else {
+				pv->has_expected = true;
+				pv->expected_ballots = (uint64_t)(
+				    (unsigned __int128)pv->registered * t.num /
+				    ((unsigned __int128)t.den * 100));
+			}
+		}
+	}
+	if ((v = json_object_get(obj, "tile")) != NULL) {
+		/* [column, row] of the tile map, each 0 to 99. */
+		tally_ptr_key(p, sizeof(p), ptr, "tile");
+		if (!json_is_array(v) || json_array_size(v) != 2 ||
+		    !json_is_integer(json_array_get(v, 0)) ||
+		    !json_is_integer(json_array_get(v, 1)) ||
+		    json_integer_value(json_array_get(v, 0)) < 0 ||
+		    json_integer_value(json_array_get(v, 0)) > 99 ||
+		    json_integer_value(json_array_get(v, 1)) < 0 ||
+		    json_integer_value(json_array_get(v, 1)) > 99)
+			lerr(l, p, "must be [column, row], two integers from "
+			    "0 to 99");
+		else {
+			pv->has_tile = true;
+			pv->tile_x = (uint32_t)json_integer_value(
+			    json_array_get(v, 0));
+			pv->tile_y = (uint32_t)json_integer_value(
+			    json_array_get(v, 1));
+		}
+	}
 }
 
 /*
@@ -833,7 +932,7 @@ load_json(json_t *root, struct loader *l)
 {
 	static const char *const keys[] = { "id", "name", "description",
 	    "date", "allocation", "station_ballots_max", "coalitions",
-	    "provinces", "levelling", "names", NULL };
+	    "provinces", "levelling", "names", "previous", NULL };
 	struct tally_election *e;
 	json_t *v, *arr;
 	size_t i;
@@ -872,6 +971,20 @@ load_json(json_t *root, struct loader *l)
 	    e->rule.threshold_scope == TALLY_SCOPE_NATIONAL;
 
 	get_count(l, root, "", "station_ballots_max", &e->station_ballots_max);
+	if ((v = json_object_get(root, "previous")) != NULL) {
+		static const char *const pkeys[] = { "definition", "results",
+		    NULL };
+		if (!json_is_object(v))
+			lerr(l, "/previous", "must be an object: "
+			    "{\"definition\": FILE, \"results\": FILE}");
+		else {
+			check_keys(l, v, "/previous", pkeys);
+			e->previous_definition = get_string(l, v, "/previous",
+			    "definition", true);
+			e->previous_results = get_string(l, v, "/previous",
+			    "results", true);
+		}
+	}
 
 	arr = json_object_get(root, "coalitions");
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
@@ -951,6 +1064,61 @@ tally_election_loadb(const char *buf, size_t len, const char *name,
 	return e;
 }
 
+/*
+ * A file named in a definition: relative to the definition's own
+ * directory (so a definition and its previous election move together), or
+ * absolute.  *out new.  0 or -1.
+ */
+static int
+resolve_beside(const char *def, const char *name, char **out)
+{
+	const char *slash = strrchr(def, '/');
+	size_t dir = slash != NULL ? (size_t)(slash - def) + 1 : 0;
+
+	if (name[0] == '/' || dir == 0) {
+		*out = strdup(name);
+		return *out != NULL ? 0 : -1;
+	}
+	if ((*out = malloc(dir + strlen(name) + 1)) == NULL)
+		return -1;
+	memcpy(*out, def, dir);
+	strcpy(*out + dir, name);
+	return 0;
+}
+
+/*
+ * The previous election's files are part of what the views show: their
+ * bytes go into the definition's digest (through the dump), so that
+ * editing them moves every validator.  -1 with diag when one cannot be
+ * read.
+ */
+static int
+previous_digest(struct tally_election *e, const char *path,
+    struct tally_diag *diag)
+{
+	const char *files[2] = { e->previous_definition_path,
+	    e->previous_results_path };
+	const char *keys[2] = { "definition", "results" };
+	uint64_t h = 14695981039346656037ULL;
+	size_t i, k, len;
+	char *buf;
+
+	for (i = 0; i < 2; i++) {
+		if (tally_read_file(files[i], &buf, &len) == -1) {
+			tally_diag_add(diag, "%s: /previous/%s: cannot read "
+			    "%s: %s", path, keys[i], files[i], strerror(errno));
+			return -1;
+		}
+		for (k = 0; k < len; k++) {
+			h ^= (unsigned char)buf[k];
+			h *= 1099511628211ULL;
+		}
+		free(buf);
+	}
+	e->previous_digest = h;
+	return 0;
+}
+
 struct tally_election *
 tally_election_load(const char *path, struct tally_diag *diag)
 {
@@ -965,6 +1133,20 @@ tally_election_load(const char *path, struct tally_diag *diag)
 	}
 	e = tally_election_loadb(buf, len, path, diag);
 	free(buf);
+	if (e != NULL && e->previous_definition != NULL &&
+	    (resolve_beside(path, e->previous_definition,
+	    &e->previous_definition_path) == -1 ||
+	    resolve_beside(path, e->previous_results,
+	    &e->previous_results_path) == -1)) {
+		tally_diag_add(diag, "%s: /previous: out of memory", path);
+		tally_election_destroy(e);
+		return NULL;
+	}
+	if (e != NULL && e->previous_definition != NULL &&
+	    previous_digest(e, path, diag) == -1) {
+		tally_election_destroy(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -987,6 +1169,10 @@ tally_election_destroy(struct tally_election *e)
 	free(e->id);
 	free(e->name);
 	free_names(e->names, e->n_names);
+	free(e->previous_definition);
+	free(e->previous_results);
+	free(e->previous_definition_path);
+	free(e->previous_results_path);
 	json_decref(e->index);
 	free(e);
 }
@@ -1142,6 +1328,13 @@ tally_election_dump(const struct tally_election *e)
 		if (co->threshold.set)
 			json_object_set_new(c, "threshold",
 			    dump_list_threshold(&co->threshold));
+		if (co->n_predecessors > 0) {
+			al = json_array();
+			for (j = 0; j < co->n_predecessors; j++)
+				json_array_append_new(al,
+				    json_string(co->predecessors[j]));
+			json_object_set_new(c, "predecessors", al);
+		}
 		dump_names(c, co->names, co->n_names);
 		json_array_append_new(arr, c);
 	}
@@ -1164,10 +1357,24 @@ tally_election_dump(const struct tally_election *e)
 		if (pv->station_ballots_max != e->station_ballots_max)
 			json_object_set_new(c, "station_ballots_max",
 			    json_integer((json_int_t)pv->station_ballots_max));
+		if (pv->has_expected)
+			json_object_set_new(c, "expected_ballots",
+			    json_integer((json_int_t)pv->expected_ballots));
+		if (pv->has_tile)
+			json_object_set_new(c, "tile", json_pack("[ii]",
+			    (int)pv->tile_x, (int)pv->tile_y));
 		dump_names(c, pv->names, pv->n_names);
 		json_array_append_new(arr, c);
 	}
 	json_object_set_new(o, "provinces", arr);
+	if (e->previous_definition != NULL) {
+		char dg[24];
+		snprintf(dg, sizeof(dg), "%016llx",
+		    (unsigned long long)e->previous_digest);
+		json_object_set_new(o, "previous", json_pack("{ssssss}",
+		    "definition", e->previous_definition, "results",
+		    e->previous_results, "digest", dg));
+	}
 	if (e->levelling.enabled) {
 		json_t *lv = json_object(), *as;
 		json_object_set_new(lv, "seats",

@@ -16,6 +16,8 @@
 
 #include <tally/journal.h>
 
+#include "tally-private.h"
+
 /* CRC32C (Castagnoli, reflected polynomial 0x82f63b78), table-driven. */
 static uint32_t crc_table[8][256];
 static bool crc_ready;
@@ -489,17 +491,12 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
     struct tally_error *err)
 {
 	json_error_t jerr;
-	json_t *root, *results, *entry, *v, *lots;
-	const char *received_at, *by;
-	enum tally_check chk = TALLY_CHECK_NEW;
+	json_t *root;
 	unsigned long nomem;
-	size_t i;
-	char ptr[48];
 	int rc;
 
 	if ((rc = apply_fast(s, payload, len, err)) != 1)
 		return rc;
-	rc = -1;
 	nomem = tally_json_failures();
 	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (tally_json_failures() != nomem) {
@@ -510,6 +507,26 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 	if (root == NULL)
 		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_record", NULL,
 		    "record payload is not JSON: %s", jerr.text);
+	rc = tally_journal_apply_json(s, root, err);
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * The general path on a parsed record (borrowed); the transparency log's
+ * entries (lib/tlog.c) are records with two more members and come here.
+ */
+int
+tally_journal_apply_json(struct tally_state *s, json_t *root,
+    struct tally_error *err)
+{
+	json_t *results, *entry, *v, *lots;
+	const char *received_at, *by;
+	enum tally_check chk = TALLY_CHECK_NEW;
+	size_t i;
+	char ptr[48];
+	int rc = -1;
+
 	results = json_object_get(root, "results");
 	received_at = json_string_value(json_object_get(root, "received_at"));
 	v = json_object_get(root, "version");
@@ -627,6 +644,5 @@ tally_journal_apply(struct tally_state *s, const char *payload, size_t len,
 	s->version = (uint64_t)json_integer_value(v);
 	rc = 0;
 out:
-	json_decref(root);
 	return rc;
 }

@@ -1,4 +1,5 @@
 /* render.c - the JSON views of a state (see tally/render.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1255,6 +1256,310 @@ sb_finish(struct tally_buf *b)
 		return NULL;
 	}
 	return b->p;
+}
+
+/*
+ * A share as an exact decimal string: 100 * part / whole rounded half up to
+ * 4 decimal places, in integers (buf: 32 bytes).  "0.0000" when whole is 0.
+ * The exact value is part / whole, and both are given beside it.
+ */
+static const char *
+share4(uint64_t part, uint64_t whole, char *buf, size_t len)
+{
+	unsigned __int128 q;
+
+	if (whole == 0) {
+		snprintf(buf, len, "0.0000");
+		return buf;
+	}
+	/* Units of 1/10000 percent: part * 10^6 / whole, half up. */
+	q = ((unsigned __int128)part * 2000000 + whole) /
+	    (2 * (unsigned __int128)whole);
+	snprintf(buf, len, "%llu.%04llu", (unsigned long long)(q / 10000),
+	    (unsigned long long)(q % 10000));
+	return buf;
+}
+
+/*
+ * The rows of the flat file, one per province x list of the current
+ * snapshots, provinces in the definition's order, lists in the feed's (by
+ * id): written as CSV (csv) or as JSON lines.  Only provinces whose views
+ * changed after `since` (their `changed` version) are written.
+ */
+static char *
+results_flat(const struct tally_state *s, const struct tally_row_stamp *stamps,
+    uint64_t since, bool csv)
+{
+	const struct tally_election *e = s->election;
+	struct tally_buf b = { 0 };
+	char share[32];
+	size_t p, i;
+
+	if (csv)
+		tally_buf_str(&b, "contest,province,province_name,list,"
+		    "list_name,coalition,votes,valid,share,seats,"
+		    "levelling_seats,seats_min,seats_max,certain,revision,"
+		    "status,version,updated_at\r\n");
+	for (p = 0; p < e->n_provinces; p++) {
+		const struct tally_province *pv = &e->provinces[p];
+		const struct tally_province_state *ps = &s->provinces[p];
+		const struct tally_revision *cur = tally_state_current(s, p);
+		const struct tally_feed *f = cur ? cur->feed : NULL;
+		const struct tally_seat_bounds *bd = &ps->bounds;
+		uint64_t valid, version = stamps ? stamps[p].version :
+		    ps->changed;
+		const char *at = stamps ? stamps[p].at : cur ?
+		    cur->received_at : "";
+
+		if (f == NULL || version <= since)
+			continue;
+		valid = list_votes(f) + f->blank;
+		for (i = 0; i < f->n_lists; i++) {
+			const struct tally_feed_list *l = &f->lists[i];
+			const struct tally_coalition *co =
+			    &e->coalitions[l->coalition];
+			uint64_t lv = tally_levelling_in(s, p, l->coalition);
+			bool certain = bd->known && bd->min[i] == bd->max[i];
+
+			share4(l->votes, valid, share, sizeof(share));
+			if (csv) {
+				sb_field(&b, e->id, false);
+				sb_field(&b, pv->id, false);
+				sb_field(&b, pv->name, false);
+				sb_field(&b, l->id, false);
+				sb_field(&b, co->name, false);
+				sb_field(&b, co->id, false);
+				sb_uint(&b, l->votes, false);
+				sb_uint(&b, valid, false);
+				sb_field(&b, share, false);
+				sb_uint(&b, ps->result.seats[i], false);
+				sb_uint(&b, lv, false);
+				if (bd->known) {
+					sb_uint(&b, bd->min[i], false);
+					sb_uint(&b, bd->max[i], false);
+				} else {
+					sb_field(&b, "", false);
+					sb_field(&b, "", false);
+				}
+				sb_field(&b, certain ? "true" : "false", false);
+				sb_uint(&b, f->revision, false);
+				sb_field(&b, tally_status_name(f->status), false);
+				sb_uint(&b, version, false);
+				sb_field(&b, at, true);
+				continue;
+			}
+			tally_buf_str(&b, "{\"contest\":");
+			buf_json_string(&b, e->id);
+			tally_buf_str(&b, ",\"province\":");
+			buf_json_string(&b, pv->id);
+			tally_buf_str(&b, ",\"province_name\":");
+			buf_json_string(&b, pv->name);
+			tally_buf_str(&b, ",\"list\":");
+			buf_json_string(&b, l->id);
+			tally_buf_str(&b, ",\"list_name\":");
+			buf_json_string(&b, co->name);
+			tally_buf_str(&b, ",\"coalition\":");
+			buf_json_string(&b, co->id);
+			buf_key_uint(&b, ",\"votes\":", l->votes);
+			buf_key_uint(&b, ",\"valid\":", valid);
+			/* A JSON number written from the exact decimal. */
+			tally_buf_str(&b, ",\"share\":");
+			tally_buf_str(&b, share);
+			buf_key_uint(&b, ",\"seats\":", ps->result.seats[i]);
+			buf_key_uint(&b, ",\"levelling_seats\":", lv);
+			if (bd->known) {
+				buf_key_uint(&b, ",\"seats_min\":", bd->min[i]);
+				buf_key_uint(&b, ",\"seats_max\":", bd->max[i]);
+			} else
+				tally_buf_str(&b, ",\"seats_min\":null,"
+				    "\"seats_max\":null");
+			tally_buf_str(&b, certain ? ",\"certain\":true" :
+			    ",\"certain\":false");
+			buf_key_uint(&b, ",\"revision\":", f->revision);
+			tally_buf_str(&b, ",\"status\":");
+			buf_json_string(&b, tally_status_name(f->status));
+			buf_key_uint(&b, ",\"version\":", version);
+			tally_buf_str(&b, ",\"updated_at\":");
+			buf_json_string(&b, at);
+			tally_buf_str(&b, "}\n");
+		}
+	}
+	/* An empty JSON lines body is zero lines, but never a NULL. */
+	if (b.p == NULL && !b.nomem)
+		tally_buf_add(&b, "", 0);
+	return sb_finish(&b);
+}
+
+char *
+tally_render_results_csv(const struct tally_state *s,
+    const struct tally_row_stamp *stamps, uint64_t since)
+{
+	return results_flat(s, stamps, since, true);
+}
+
+char *
+tally_render_results_jsonl(const struct tally_state *s,
+    const struct tally_row_stamp *stamps, uint64_t since)
+{
+	return results_flat(s, stamps, since, false);
+}
+
+/*
+ * The bounds of one revision's count (rows of history.csv): computed as the
+ * live ones are, from the allocation history_allocate made (the national
+ * exclusions in force now), with the bound on the uncounted that revision
+ * gave.  min/max: n_lists entries (new), or both NULL when no bound is
+ * known.  0 or -1 without memory.
+ */
+static int
+history_bounds(const struct tally_state *s, size_t p,
+    const struct tally_feed *f, struct history_seats *hs, uint32_t **min,
+    uint32_t **max)
+{
+	const struct tally_province *pv = &s->election->provinces[p];
+	struct tally_seat_input in;
+	struct tally_bounds bd;
+	size_t n = f->n_lists ? f->n_lists : 1;
+	uint64_t unc = 0;
+	int rc = -1;
+
+	*min = *max = NULL;
+	if (tally_uncounted_bound(pv, f, &unc) == TALLY_UNCOUNTED_UNKNOWN)
+		return 0;
+	tally_state_feed_input(s, f, NULL, &in, hs->votes, hs->excluded,
+	    hs->pct, hs->exempt);
+	if (tally_bounds_init(&bd, n, pv->seats) == -1)
+		return -1;
+	if (tally_bounds_compute(&in, &hs->r, true, unc, NULL, &bd) == -1) {
+		/* Claim nothing rather than fail the view. */
+		rc = 0;
+		goto done;
+	}
+	if ((*min = malloc(n * sizeof(**min))) == NULL ||
+	    (*max = malloc(n * sizeof(**max))) == NULL) {
+		free(*min);
+		*min = NULL;
+		goto done;
+	}
+	memcpy(*min, bd.min, f->n_lists * sizeof(**min));
+	memcpy(*max, bd.max, f->n_lists * sizeof(**max));
+	rc = 0;
+done:
+	tally_bounds_finish(&bd);
+	return rc;
+}
+
+/* A bound, or an empty field when none is known. */
+static void
+sb_bound(struct tally_buf *b, const uint32_t *v, size_t i, bool have)
+{
+	if (v != NULL && have)
+		sb_uint(b, v[i], false);
+	else
+		sb_field(b, "", false);
+}
+
+/*
+ * GET /v1/provinces/{id}/history.csv: a row per revision and list (every
+ * list of the revision and of the one before it), with the change of its
+ * votes and of its seats against the revision before, and its seat bounds
+ * before and after.  Seats are allocated again for each revision as the
+ * JSON history does (history_allocate).
+ */
+char *
+tally_render_history_csv(const struct tally_state *s, size_t p,
+    tally_revision_loader load, void *ctx)
+{
+	const struct tally_election *e = s->election;
+	const struct tally_province_state *ps = &s->provinces[p];
+	struct tally_feed *tmp_prev = NULL, *tmp_cur = NULL;
+	const struct tally_feed *prev = NULL;
+	struct history_seats hs[2], t;
+	struct tally_buf b = { 0 };
+	uint32_t *min0 = NULL, *max0 = NULL, *min1 = NULL, *max1 = NULL;
+	char at_cur[40];
+	size_t i, j, k;
+
+	memset(hs, 0, sizeof(hs));
+	tally_buf_str(&b, "province,revision,received_at,reported_at,status,"
+	    "list,coalition,votes,votes_change,seats,seats_change,"
+	    "seats_min_before,seats_max_before,seats_min,seats_max,blank,"
+	    "invalid\r\n");
+	for (i = 0; i < ps->n_revisions; i++) {
+		const struct tally_feed *f = revision_feed(&ps->revisions[i],
+		    load, ctx, &tmp_cur, at_cur);
+
+		if (f == NULL || history_allocate(s, p, f, &hs[1]) == -1 ||
+		    history_bounds(s, p, f, &hs[1], &min1, &max1) == -1) {
+			tally_feed_destroy(tmp_cur);
+			goto fail;
+		}
+		j = k = 0;
+		while (j < f->n_lists || (prev != NULL && k < prev->n_lists)) {
+			int c = merge_step(f, j, prev, k);
+			const char *id = c <= 0 ? f->lists[j].id :
+			    prev->lists[k].id;
+			size_t co = c <= 0 ? f->lists[j].coalition :
+			    prev->lists[k].coalition;
+			uint64_t v = c <= 0 ? f->lists[j].votes : 0;
+			uint64_t pvv = c >= 0 && prev != NULL ?
+			    prev->lists[k].votes : 0;
+			uint64_t st = c <= 0 ? hs[1].r.seats[j] : 0;
+			uint64_t pst = c >= 0 && prev != NULL ?
+			    hs[0].r.seats[k] : 0;
+			char d[32];
+
+			sb_field(&b, e->provinces[p].id, false);
+			sb_uint(&b, f->revision, false);
+			sb_field(&b, at_cur, false);
+			sb_field(&b, f->reported_at, false);
+			sb_field(&b, tally_status_name(f->status), false);
+			sb_field(&b, id, false);
+			sb_field(&b, e->coalitions[co].id, false);
+			sb_uint(&b, v, false);
+			snprintf(d, sizeof(d), "%lld", (long long)v -
+			    (long long)pvv);
+			sb_field(&b, d, false);
+			sb_uint(&b, st, false);
+			snprintf(d, sizeof(d), "%lld", (long long)st -
+			    (long long)pst);
+			sb_field(&b, d, false);
+			sb_bound(&b, min0, k, c >= 0 && prev != NULL);
+			sb_bound(&b, max0, k, c >= 0 && prev != NULL);
+			sb_bound(&b, min1, j, c <= 0);
+			sb_bound(&b, max1, j, c <= 0);
+			sb_uint(&b, f->blank, false);
+			sb_uint(&b, f->invalid, true);
+			if (c <= 0)
+				j++;
+			if (c >= 0)
+				k++;
+		}
+		t = hs[0];
+		hs[0] = hs[1];
+		hs[1] = t;
+		free(min0);
+		free(max0);
+		min0 = min1;
+		max0 = max1;
+		min1 = max1 = NULL;
+		tally_feed_destroy(tmp_prev);
+		tmp_prev = tmp_cur;
+		tmp_cur = NULL;
+		prev = f;
+	}
+	tally_feed_destroy(tmp_prev);
+	history_seats_finish(hs);
+	free(min0);
+	free(max0);
+	return sb_finish(&b);
+fail:
+	tally_feed_destroy(tmp_prev);
+	history_seats_finish(hs);
+	free(min0);
+	free(max0);
+	free(b.p);
+	return NULL;
 }
 
 char *

@@ -28,10 +28,15 @@ struct tally_feed;
 
 /* The index of list `id` in f's lists, or SIZE_MAX. */
 size_t	tally_feed_list_index(const struct tally_feed *f, const char *id);
+struct tally_error;
 
 /* The national order of coalitions: seats desc, votes desc, id asc (new
  * array of coalition indices; NULL on allocation failure). */
 size_t	*tally_ranking(const struct tally_state *s);
+
+/* tally_journal_apply on a parsed record (borrowed). */
+int	tally_journal_apply_json(struct tally_state *s, struct json_t *root,
+	    struct tally_error *err);
 
 /* "an object", "an integer", ... for messages about JSON values. */
 const char	*tally_json_kind(const struct json_t *v);

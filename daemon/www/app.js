@@ -794,6 +794,22 @@
     schedule('lb');
   }
 
+  /* The tile map (/v1/map.svg), drawn by tallyd: fetched again (revalidated
+     by its ETag) when the leaderboard moves, one request at a time. */
+  function renderMap() {
+    var el = document.getElementById('map');
+    if (!el || S.mapBusy) { S.mapAgain = !!el; return; }
+    S.mapBusy = true;
+    fetch('/v1/map.svg', { cache: 'no-cache' }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (t) {
+      if (t) el.innerHTML = t.replace(/^<\?xml[^>]*>\s*/, '');
+    }).catch(function () {}).then(function () {
+      S.mapBusy = false;
+      if (S.mapAgain) { S.mapAgain = false; renderMap(); }
+    });
+  }
+
   function schedule(what) {
     S.dirty[what] = true;
     if (S.frame) return;
@@ -806,6 +822,7 @@
         renderHeadline(S.lb);
         renderHemicycle(S.lb);
         renderRanking(S.lb, S.prevLb);
+        renderMap();
       }
       if (d.provinces || d.all) { renderProvinces(); renderStations(); }
       /* For measurements (bench/page): the first complete render. */

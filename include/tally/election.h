@@ -96,6 +96,10 @@ struct tally_coalition {
 	struct tally_list_threshold threshold;
 	struct tally_name *names;	/* other languages, in file order */
 	size_t		 n_names;
+	/* Its lists in the previous election (coalition ids of that
+	 * definition): the lineage comparisons follow (docs/NEWSROOM.md). */
+	char	       **predecessors;
+	size_t		 n_predecessors;
 };
 
 struct tally_province {
@@ -112,6 +116,13 @@ struct tally_province {
 	uint32_t	 levelling_seats;	/* seats of the levelling tier assigned here */
 	struct tally_name *names;	/* other languages, in file order */
 	size_t		 n_names;
+	/* Ballots expected in all (an estimate, never used in a decision). */
+	bool		 has_expected;
+	uint64_t	 expected_ballots;
+	/* Its cell in the tile map (/v1/map.svg), when the definition gives one. */
+	bool		 has_tile;
+	uint32_t	 tile_x;
+	uint32_t	 tile_y;
 };
 
 /* How levelling seats are assigned to provinces (Valgloven s. 11-8). */
@@ -156,6 +167,16 @@ struct tally_election {
 	uint64_t		 station_ballots_max;	/* default for provinces; 0 none */
 	struct tally_name	*names;		/* the election's name in other languages */
 	size_t			 n_names;
+	/* The previous election to compare with ("previous"): its definition
+	 * and its official results (a POST /v1/results batch body), as given
+	 * and resolved against the definition's directory; NULL: none. */
+	char			*previous_definition;
+	char			*previous_results;
+	char			*previous_definition_path;
+	char			*previous_results_path;
+	/* FNV-1a 64 of both files' bytes, read when the definition was: in
+	 * the dump, so a view's validators move when they change. */
+	uint64_t		 previous_digest;
 	struct json_t		*index;		/* private: id -> position maps */
 };
 

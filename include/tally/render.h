@@ -91,6 +91,43 @@ char		*tally_render_leaderboard_csv(const struct tally_state *s);
 char		*tally_render_provinces_csv(const struct tally_state *s);
 
 /*
+ * GET /v1/results.csv and /v1/results.jsonl: the flat file, one row per
+ * province x list of the current snapshots (provinces in the definition's
+ * order, lists by id): contest (the election id), province and its name,
+ * list, list_name (its coalition's name), coalition, votes, valid (the
+ * province's list votes + blank), share (100 * votes / valid as an exact
+ * decimal rounded half up to 4 places, computed in integers), seats
+ * (district), levelling_seats, seats_min, seats_max (empty / null without
+ * a bound on the uncounted), certain (min = max), revision, status, version
+ * (the version that last changed the province's views) and updated_at
+ * (that version's time).  Only the provinces whose version
+ * is greater than `since` (0: all).  New NUL-terminated strings (free),
+ * NULL on allocation failure.
+ */
+struct tally_row_stamp {
+	uint64_t	 version;	/* the version that last changed it */
+	char		 at[40];	/* its time, RFC 3339 */
+};
+/*
+ * `stamps` (n_provinces entries, borrowed, may be NULL) are the provinces'
+ * versions and times as the caller keeps them across restarts (the
+ * daemon's stamps); NULL: the state's `changed` and received_at.
+ */
+char		*tally_render_results_csv(const struct tally_state *s,
+		    const struct tally_row_stamp *stamps, uint64_t since);
+char		*tally_render_results_jsonl(const struct tally_state *s,
+		    const struct tally_row_stamp *stamps, uint64_t since);
+/*
+ * GET /v1/provinces/{id}/history.csv: a row per revision and list (the
+ * lists of the revision and of the one before), votes and seats with their
+ * change against the revision before, and the list's seat bounds before and
+ * after the revision (empty when that count bounded nothing).  `load` as
+ * tally_render_history.
+ */
+char		*tally_render_history_csv(const struct tally_state *s,
+		    size_t province, tally_revision_loader load, void *ctx);
+
+/*
  * GET /v1/leaderboard.svg: the hemicycle as a standalone SVG image (UTF-8,
  * new NUL-terminated string; NULL on allocation failure).  One circle
  * (class "seat") per seat of the election, grouped by coalition in ranking

@@ -12,9 +12,13 @@
 #include <tally/levelling.h>
 #include <tally/lot.h>
 #include <tally/seats.h>
+#include <tally/tlog.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/render.h>
 #include <tally/majority.h>
+#include <tally/compare.h>
+#include <tally/expected.h>
+#include <tally/map.h>
 
 #endif

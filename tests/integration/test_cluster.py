@@ -493,6 +493,28 @@ class ClusterTest(DaemonTest):
         self.assertEqual(a.health()["cluster"]["unacknowledged"], 0)
         self.converge([a])
 
+    def test_backup_signal_on_a_cluster_node(self):
+        """SIGUSR1 on a cluster node writes a backup (the snapshot of the
+        applied version) as on a single node, and the node goes on
+        serving.  The backup timer asked the journal, which a cluster node
+        does not have, whether it was idle: the node died of SIGSEGV."""
+        import signal as sig
+        (a,) = self.start_nodes(1)
+        pid = sorted(self.base)[0]
+        self.assertEqual(post(a.base, pid, self.body(pid, 1))[0], 201)
+        a.send_signal(sig.SIGUSR1)
+        deadline = time.time() + 20
+        while "backup written to" not in a.log_tail(100000):
+            self.assertIsNone(a.proc.poll(), a.log_tail())
+            self.assertLess(time.time(), deadline, a.log_tail())
+            time.sleep(0.1)
+        v = a.health()["version"]
+        backups = os.path.join(a.dir, "var", "backups")
+        [d] = os.listdir(backups)
+        self.assertTrue(d.endswith("-v%d" % v), d)
+        self.assertIn("snapshot-%016x.snap" % (v + 1),
+                      os.listdir(os.path.join(backups, d)))
+
     @needs_failpoints
     def test_lost_acknowledgement_is_given_up(self):
         """A publish whose acknowledgement never comes (the failpoint drops

@@ -126,6 +126,32 @@ class Reference(CheckedDaemonTest):
         self.assertIn("versions 1 to 5 are", self.assertError(
             r, 404, "unknown_version")["message"])
 
+    def test_kept_versions_of_a_comparison_are_whole(self):
+        """A leaderboard with members read from the provinces (the
+        comparison with a previous election) is rendered at publish, not
+        written from the totals: a kept version has its `change` too."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        definition = os.path.join(here, "..", "data", "newsroom",
+                                  "es-2019-04-vs-2016-06.json")
+        with open(os.path.join(here, "..", "data", "elections", "es-2019-04",
+                               "results.json")) as f:
+            entries = json.load(f)["results"][:3]
+        d = self.daemon(args=["--election", definition],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        for e in entries:
+            body = dict(e)
+            pid = body.pop("province")
+            r = d.request("POST", "/v1/provinces/%s/results" % pid,
+                          body=body, headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        for v in (1, 2):
+            r = d.get(d.get("/v1/versions/%d/leaderboard" % v).header(
+                "Location"))
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["version"], v)
+            self.assertEqual(r.json()["change"]["previous"]["id"],
+                             "es-2016-06")
+
     def history_versions(self, d, province):
         h = d.get("/v1/provinces/%s/history" % province).json()
         return [(x["revision"], x["version"]) for x in h["revisions"]]

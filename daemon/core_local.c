@@ -1,0 +1,368 @@
+/*
+ * core_local.c - the local commit protocol: group commit on the journal.
+ *
+ * Accepted feeds wait in the core's queue while the journal writes the
+ * previous round.  A round takes the whole queue and checks each request's
+ * revisions against the applied state.  A request that touches a province
+ * already in the round waits for the next round: it will then be checked
+ * against a durable result, never against one that could still fail to be
+ * written (a 409 must name a revision that exists).  Repeats of what is
+ * already applied are answered at once.  Every remaining request becomes one
+ * log record, all of them one buffer for the log.  When that buffer is
+ * durable the round is applied in order, one version per request, and every
+ * request is answered; if it could not be written, nothing is applied and
+ * each gets CORE_UNAVAILABLE.  A reader therefore never sees a result that
+ * could still be lost.
+ *
+ * Its state (struct local) is reached only through core_local_of, which
+ * refuses a core running the cluster protocol.  Loop thread only [L].
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tallyd.h"
+#include "core_int.h"
+
+struct local {
+	struct pending		*round;		/* [L] in the journal now */
+	bool			*in_round;	/* [L] per province, this round */
+};
+
+/* The local protocol's state of c; a core running another one is a bug. */
+static struct local *
+core_local_of(const struct core *c)
+{
+	if (c->proto != &core_local_protocol)
+		fatalx("the journal's completion reached a core running the "
+		    "%s protocol", c->proto ? c->proto->name : "no");
+	return c->proto_state;
+}
+
+static void *
+local_create(const struct tally_election *e)
+{
+	struct local *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->in_round = calloc(e->n_provinces, sizeof(*l->in_round))) ==
+	    NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void
+local_destroy(void *st)
+{
+	struct local *l = st;
+
+	if (l == NULL)
+		return;
+	free(l->in_round);
+	free(l);
+}
+
+static bool
+local_owes(const struct core *c)
+{
+	return core_local_of(c)->round != NULL;
+}
+
+/*
+ * The round in the journal is answered now (it is not durable yet), and
+ * still applied if it becomes durable: then the tally, the final snapshot
+ * and the journal agree.  A client that was told 503 may find its revision
+ * applied after the restart, which the contract allows; a retry then gets
+ * `duplicate`.
+ */
+static void
+local_abandon(struct core *c)
+{
+	struct pending *p;
+
+	for (p = core_local_of(c)->round; p != NULL; p = p->next)
+		core_answer_kind(c, p, CORE_STOPPING, NULL, 0);
+}
+
+static void	round_start(struct core *c);
+
+const struct core_protocol core_local_protocol = {
+	"local", local_create, local_destroy, round_start, local_owes,
+	local_abandon,
+};
+
+int
+core_set_journal(struct core *c, const struct core_log_ops *ops, void *log)
+{
+	return core_set_protocol(c, &core_local_protocol, ops, log);
+}
+
+/* Tell the subscribers what version v changed. */
+static void
+local_publish(struct core *c, const struct pending *p, bool wide)
+{
+	const struct tally_state *s = c->state;
+	size_t n = 0, i;
+
+	if (wide) {
+		/* A national threshold or a levelling tier moved others too. */
+		for (i = 0; i < c->election->n_provinces; i++)
+			if (s->provinces[i].changed == s->version)
+				c->changed[n++] = i;
+	} else
+		for (i = 0; i < p->n; i++)
+			if (p->chk[i] == TALLY_CHECK_NEW)
+				c->changed[n++] = p->province[i];
+	core_publish_changed(c, n, core_parse_time(p->at));
+}
+
+/* Apply a durable request: one version. */
+static void
+apply_pending(struct core *c, struct pending *p)
+{
+	struct tally_state *s = c->state;
+	struct tally_error terr;
+	size_t i;
+
+	s->wide_change = false;
+	if (p->lot != NULL) {
+		struct tally_lot *lot = p->lot;
+		p->lot = NULL;
+		memcpy(lot->received_at, p->at, sizeof(p->at));
+		if (tally_state_lot_apply(s, lot, &terr) == -1)
+			fatalx("cannot apply a durable record (%s); restart "
+			    "tallyd: the journal holds it", terr.message);
+	}
+	for (i = 0; i < p->n && p->feeds != NULL; i++) {
+		struct tally_feed *f;
+		if (p->chk[i] != TALLY_CHECK_NEW)
+			continue;
+		/* The state takes the feed. */
+		f = p->feeds[i];
+		p->feeds[i] = NULL;
+		if (tally_state_apply(s, f, p->at, &terr) == -1)
+			/* The record is durable but the tally lacks it:
+			 * restart, which replays it (out of memory), or
+			 * stops naming it and the way out (internal; the
+			 * pre-check of round_start makes that one
+			 * unreachable but for a feed of the same round
+			 * moving a national threshold first). */
+			fatalx("cannot apply a durable record (%s: %s); "
+			    "restart tallyd: the journal holds it",
+			    terr.code, terr.message);
+		c->stats.feeds_applied++;
+	}
+	tally_state_bump(s);
+	if (s->version != p->version)
+		fatalx("version %llu applied as %llu; restart tallyd",
+		    (unsigned long long)p->version,
+		    (unsigned long long)s->version);
+	c->chain = p->chain;
+	local_publish(c, p, s->wide_change);
+}
+
+/* The log is done with the round's buffer, or with a rotation (loop). */
+void
+core_log_done(void *arg, int err, size_t records)
+{
+	struct core *c = arg;
+	struct local *l = core_local_of(c);
+	struct pending *p, *next;
+	size_t i;
+
+	(void)records;
+	for (p = l->round; p != NULL; p = p->next)
+		for (i = 0; i < p->n; i++)
+			l->in_round[p->province[i]] = false;
+	for (p = l->round; p != NULL; p = next) {
+		next = p->next;
+		if (err != 0) {
+			c->stats.log_failures++;
+			c->stats.log_err = err;
+			c->stats.log_err_at = time(NULL);
+			core_answer_kind(c, p, CORE_UNAVAILABLE, NULL, err);
+		} else {
+			c->stats.log_err = 0;
+			if (p->has_new)
+				apply_pending(c, p);
+			core_answer_ok(c, p);
+		}
+		core_pending_free(p);
+	}
+	if (err != 0 && l->round != NULL)
+		log_warnx("journal write failed (%s): answered 503, nothing "
+		    "applied; reads go on", strerror(err));
+	l->round = NULL;
+	round_start(c);
+}
+
+static int
+grow(char **buf, size_t *cap, size_t need)
+{
+	char *nb;
+	size_t ncap = *cap ? *cap : 4096;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if ((nb = realloc(*buf, ncap)) == NULL)
+		return -1;
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Encode p's record (the new revisions only) at the end of buf.  0, or -1
+ * on allocation failure with buf as it was.
+ */
+static int
+encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
+    uint64_t chain, char **buf, size_t *len, size_t *cap)
+{
+	struct tally_feed *nfeeds[64], **nf = nfeeds;
+	char *rec = NULL;
+	size_t reclen, k = 0, i;
+	int rc = -1;
+
+	const char *by = p->lot ? p->lot->by : NULL;
+
+	if (p->n > 64 && (nf = malloc(p->n * sizeof(*nf))) == NULL)
+		return -1;
+	for (i = 0; i < p->n && p->feeds != NULL; i++)
+		if (p->chk[i] == TALLY_CHECK_NEW) {
+			nf[k++] = p->feeds[i];
+			if (by == NULL)
+				by = p->feeds[i]->by;
+		}
+	if (tally_journal_encode_request(seq, version, p->at, by, nf, k,
+	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen) == 0 &&
+	    grow(buf, cap, *len + reclen) == 0) {
+		memcpy(*buf + *len, rec, reclen);
+		*len += reclen;
+		p->chain = fnv1a64(chain, rec + TALLY_JOURNAL_HEADER,
+		    reclen - TALLY_JOURNAL_HEADER);
+		rc = 0;
+	}
+	free(rec);
+	if (nf != nfeeds)
+		free(nf);
+	(void)c;
+	return rc;
+}
+
+static void
+round_start(struct core *c)
+{
+	struct pending *p, *next, **tail, *later = NULL, **later_tail = &later;
+	struct tally_error err;
+	char *buf = NULL, at[32];
+	size_t len = 0, cap = 0, records = 0, i;
+	uint64_t version = c->state->version, chain = c->chain, seq;
+	struct local *l = core_local_of(c);
+
+	if (l->round != NULL || c->queue == NULL || c->log_ops->busy(c->log))
+		return;
+	seq = c->log_ops->next_seq(c->log);
+	time_rfc3339(time(NULL), at, sizeof(at));
+	p = core_queue_take(c);
+	tail = &l->round;
+	for (; p != NULL; p = next) {
+		next = p->next;
+		p->next = NULL;
+		for (i = 0; i < p->n && !l->in_round[p->province[i]]; i++)
+			;
+		if (i < p->n) {
+			/* Checked against durable results, next round. */
+			*later_tail = p;
+			later_tail = &p->next;
+			continue;
+		}
+		/* Check every feed first: a batch is all or nothing. */
+		if (p->lot != NULL && tally_state_lot_check(c->state, p->lot,
+		    &p->chk[0], &err) == -1) {
+			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+			core_pending_free(p);
+			continue;
+		}
+		for (i = 0; i < p->n && p->lot == NULL; i++) {
+			if (core_check_feed(c, p, i, "journaled", &err) == -1)
+				break;
+#ifdef TALLYD_FAILPOINTS
+			{
+				const char *pid =
+				    c->election->provinces[p->province[i]].id;
+				char fp[80];
+				if (p->chk[i] == TALLY_CHECK_NEW &&
+				    core_failpoint_engine(fp, sizeof(fp)) != NULL &&
+				    strcmp(fp, pid) == 0) {
+					core_failpoint_engine_error(pid, &err);
+					log_warnx("refused revision %llu of %s, "
+					    "nothing journaled: %s",
+					    (unsigned long long)
+					    p->feeds[i]->revision, pid,
+					    err.message);
+					break;
+				}
+			}
+#endif
+		}
+		if (i < p->n && p->lot == NULL) {
+			if (p->n > 1) {
+				char msg[sizeof(err.message)];
+				char fld[sizeof(err.field)];
+				snprintf(fld, sizeof(fld), "%s", err.field);
+				snprintf(err.field, sizeof(err.field),
+				    "/results/%zu%.160s", i, fld);
+				snprintf(msg, sizeof(msg), "%s", err.message);
+				snprintf(err.message, sizeof(err.message),
+				    "%.250s; nothing was applied", msg);
+			}
+			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+			core_pending_free(p);
+			continue;
+		}
+		for (i = 0; i < p->n; i++)
+			if (p->chk[i] == TALLY_CHECK_NEW)
+				p->has_new = true;
+		if (!p->has_new) {
+			/* Everything in it is already applied: answer now. */
+			core_answer_ok(c, p);
+			core_pending_free(p);
+			continue;
+		}
+		memcpy(p->at, at, sizeof(at));
+		if (encode(c, p, seq + records, version + 1, chain, &buf, &len,
+		    &cap) == -1) {
+			tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory",
+			    NULL, "out of memory; nothing was applied, try again");
+			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
+			core_pending_free(p);
+			continue;
+		}
+		p->version = ++version;
+		chain = p->chain;
+		records++;
+		for (i = 0; i < p->n; i++)
+			l->in_round[p->province[i]] = true;
+		*tail = p;
+		tail = &p->next;
+	}
+	/* What waits for the next round goes back to the front of the queue. */
+	if (later != NULL)
+		core_queue_put_back(c, later, later_tail);
+	if (l->round == NULL) {
+		free(buf);
+		if (c->queue != NULL)
+			round_start(c);	/* cannot loop: nothing is in a round */
+		return;
+	}
+	if (c->log_ops->append(c->log, buf, len, records) == -1)
+		fatalx("the journal is busy at the start of a round");
+}
+

@@ -1,0 +1,109 @@
+/*
+ * response.c - shared bytes for answers: the chunks of response.h.
+ *
+ * A chunk is a reference-counted run of bytes, made once and sent by many:
+ * a version's events go to every open event stream, a view's bytes to
+ * every long-poll it wakes.  Only the loop thread touches a chunk, so the
+ * count is a plain integer.  The bodies of response.h (an MHD_Response
+ * underneath) are made in server.c, the one file that sees libmicrohttpd.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "response.h"
+
+struct http_chunk {
+	unsigned		 refs;		/* [L] */
+	size_t			 len;		/* [I] */
+	char			 bytes[];	/* [I] len bytes and a NUL */
+};
+
+struct http_chunk *
+http_chunk_new(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct http_chunk *c;
+
+	if ((c = malloc(sizeof(*c) + alen + blen + 1)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = alen + blen;
+	if (alen > 0)
+		memcpy(c->bytes, a, alen);
+	if (blen > 0)
+		memcpy(c->bytes + alen, b, blen);
+	c->bytes[c->len] = '\0';
+	return c;
+}
+
+struct http_chunk *
+http_chunk_join(struct http_chunk *const *parts, size_t n)
+{
+	struct http_chunk *c;
+	size_t len = 0, off = 0, i;
+
+	if (n == 1)
+		return http_chunk_ref(parts[0]);
+	for (i = 0; i < n; i++)
+		len += parts[i]->len;
+	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = len;
+	for (i = 0; i < n; i++) {
+		memcpy(c->bytes + off, parts[i]->bytes, parts[i]->len);
+		off += parts[i]->len;
+	}
+	c->bytes[len] = '\0';
+	return c;
+}
+
+struct http_chunk *
+http_chunk_ref(struct http_chunk *c)
+{
+	if (c != NULL)
+		c->refs++;
+	return c;
+}
+
+void
+http_chunk_unref(struct http_chunk *c)
+{
+	if (c != NULL && --c->refs == 0)
+		free(c);
+}
+
+const char *
+http_chunk_bytes(const struct http_chunk *c, size_t *len)
+{
+	*len = c->len;
+	return c->bytes;
+}
+
+bool
+http_accepts_gzip(const char *ae)
+{
+	const char *p;
+
+	if (ae == NULL)
+		return false;
+	/* "gzip" as a token, not followed by q=0. */
+	for (p = ae; (p = strcasestr(p, "gzip")) != NULL; p += 4) {
+		const char *q;
+		if (p != ae && p[-1] != ' ' && p[-1] != ',')
+			continue;
+		q = p + 4;
+		while (*q == ' ')
+			q++;
+		if (*q == ';') {
+			q++;
+			while (*q == ' ')
+				q++;
+			if (strncasecmp(q, "q=0", 3) == 0 &&
+			    strspn(q + 3, ".0 ") == strcspn(q + 3, ","))
+				return false;
+		}
+		return true;
+	}
+	return false;
+}

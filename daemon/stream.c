@@ -1,0 +1,343 @@
+/*
+ * stream.c - event streams (GET /v1/events) and the fan-out of versions.
+ *
+ * A stream is a response from a content reader (server.c makes it).
+ * libmicrohttpd calls the reader whenever the socket can take more; a
+ * reader that returns 0 bytes is called again at once, in a busy loop, in
+ * server.c's external-epoll mode (measured: docs/PERFORMANCE.md).  So a
+ * stream with nothing to send parks its connection inside the reader
+ * (ops->suspend) and is woken (ops->resume) when there is something: a new
+ * version (stream_publish) or a heartbeat.  A stream holds at most two
+ * shared chunks (the one it is sending and the newest it has not started),
+ * so a reader that cannot keep up is conflated to the newest version, never
+ * backlogged; one whose socket has not drained for sse_stall_timeout is
+ * closed by libmicrohttpd's per-connection timeout (server.c sets it; a
+ * suspended connection never times out, and an idle stream is suspended).
+ *
+ * Who touches what: the loop thread only [L]; [I] set at creation.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "response.h"
+#include "stream.h"
+
+/* Parked streams resumed in one turn of the loop. */
+#ifndef FANOUT_SLICE
+#define FANOUT_SLICE		1000
+#endif
+
+struct stream {
+	struct stream		*prev, *next;	/* [L] in set->streams */
+	struct stream_set	*set;		/* [I] */
+	void			*conn;		/* [I] the server's request */
+	struct http_chunk	*cur;		/* [L] being sent, from `off` */
+	size_t			 off;		/* [L] */
+	struct http_chunk	*queued;	/* [L] newest, not started */
+	bool			 suspended;	/* [L] parked by ops->suspend */
+	uint64_t		 given;		/* [L] publishes it holds (fan) */
+};
+
+struct stream_set {
+	const struct stream_conn_ops *ops;	/* [I] */
+	void			*arg;		/* [I] for ops */
+	struct stream		*streams;	/* [L] */
+	unsigned		 n_streams;	/* [L] */
+	struct http_chunk	*heartbeat;	/* [I] */
+	struct http_chunk	**fan;		/* [L] versions since the last
+						   fan-out */
+	size_t			 n_fan, cap_fan;	/* [L] */
+	struct http_chunk	*fan_snap;	/* [L] a snapshot of the newest */
+	/*
+	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
+	 * opened after publish k starts from a state that holds it (the API
+	 * renders its hello from the applied state), so it is given only the
+	 * versions after k: no version twice.
+	 */
+	uint64_t		 pub_seq;	/* [L] the last publish */
+	uint64_t		 fan_first;	/* [L] */
+	bool			 ending;	/* [L] stopping: streams end */
+	struct event		*ev_fanout;	/* [I] */
+	struct event		*ev_heartbeat;	/* [I] */
+};
+
+void
+stream_remove(struct stream_set *set, struct stream *st)
+{
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		set->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	set->n_streams--;
+	http_chunk_unref(st->cur);
+	http_chunk_unref(st->queued);
+	free(st);
+}
+
+/*
+ * The reader of an event stream.  Nothing to send: suspend (returning 0
+ * alone would make libmicrohttpd call again at once, in a busy loop).
+ */
+ssize_t
+stream_read(struct stream *st, char *buf, size_t max)
+{
+	struct stream_set *set = st->set;
+	size_t len, n;
+	const char *bytes;
+
+	if (st->cur == NULL) {
+		st->cur = st->queued;
+		st->queued = NULL;
+		st->off = 0;
+	}
+	if (st->cur == NULL) {
+		if (set->ending)
+			return -1;
+		st->suspended = true;
+		set->ops->suspend(set->arg, st->conn);
+		return 0;
+	}
+	bytes = http_chunk_bytes(st->cur, &len);
+	n = len - st->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, bytes + st->off, n);
+	st->off += n;
+	if (st->off == len) {
+		http_chunk_unref(st->cur);
+		st->cur = NULL;
+	}
+	return (ssize_t)n;
+}
+
+static void
+stream_wake(struct stream *st)
+{
+	if (!st->suspended)
+		return;
+	st->suspended = false;
+	st->set->ops->resume(st->set->arg, st->conn);
+}
+
+/* Give a stream c (borrowed) after what it is sending now. */
+static void
+stream_give(struct stream *st, struct http_chunk *c)
+{
+	http_chunk_unref(st->queued);
+	st->queued = http_chunk_ref(c);
+}
+
+/* fan[from..] joined in one chunk (new), or NULL. */
+static struct http_chunk *
+fan_join(struct stream_set *set, size_t from)
+{
+	return http_chunk_join(set->fan + from, set->n_fan - from);
+}
+
+static void
+fan_clear(struct stream_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n_fan; i++)
+		http_chunk_unref(set->fan[i]);
+	set->n_fan = 0;
+	http_chunk_unref(set->fan_snap);
+	set->fan_snap = NULL;
+}
+
+/*
+ * The fan-out, after the replies of the round that made the versions: a
+ * stream that has taken everything (or holds only a heartbeat it has not
+ * started) gets every version since the last fan-out, in order; one that
+ * has not yet started the previous chunk is conflated to a snapshot of the
+ * newest version, which says so (a "snapshot" event): a subscriber either
+ * sees every version or is told it skipped some.  The versions are joined
+ * once per fan-out (not once per version: that copy grew with the square
+ * of a round's versions).  Giving is a pointer each; the work is in
+ * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
+ * turn of the loop (and of the ingest listener) between slices: a POST
+ * never waits behind more than one slice of writes.
+ */
+static void
+fanout(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream_set *set = arg;
+	struct timeval soon = { 0, 100 };
+	struct http_chunk *all = NULL;
+	struct stream *st;
+	unsigned k = 0;
+
+	(void)fd;
+	(void)what;
+	if (set->n_fan > 0) {
+		for (st = set->streams; st != NULL; st = st->next) {
+			bool behind = st->queued != NULL &&
+			    st->queued != set->heartbeat;
+			struct http_chunk *part = NULL;
+			if (st->given >= set->pub_seq)
+				continue;	/* opened after all of them */
+			if (!behind && st->given >= set->fan_first)
+				/* Opened within: only what came after (rare). */
+				part = fan_join(set, (size_t)(st->given + 1 -
+				    set->fan_first));
+			else if (!behind && all == NULL)
+				all = fan_join(set, 0);
+			if (part == NULL && !behind && all != NULL &&
+			    st->given < set->fan_first)
+				part = http_chunk_ref(all);
+			/* Without memory for the join: a snapshot. */
+			if (part != NULL)
+				stream_give(st, part);
+			else if (set->fan_snap != NULL)
+				stream_give(st, set->fan_snap);
+			http_chunk_unref(part);
+			st->given = set->pub_seq;
+		}
+		http_chunk_unref(all);
+		fan_clear(set);
+	}
+	for (st = set->streams; st != NULL; st = st->next) {
+		if (!st->suspended || st->queued == NULL)
+			continue;
+		if (k++ == FANOUT_SLICE) {
+			/* After the listeners' run of this slice (due now). */
+			evtimer_add(set->ev_fanout, &soon);
+			return;
+		}
+		stream_wake(st);
+	}
+}
+
+void
+stream_publish(struct stream_set *set, struct http_chunk *c,
+    struct http_chunk *snap)
+{
+	/* Just after the replies now being resumed (their timers are due now). */
+	struct timeval soon = { 0, 100 };
+	struct http_chunk **nf;
+	size_t ncap;
+
+	if (set->n_streams == 0)
+		return;
+	if (set->n_fan == 0)
+		set->fan_first = set->pub_seq + 1;
+	set->pub_seq++;
+	if (set->n_fan == set->cap_fan) {
+		ncap = set->cap_fan ? 2 * set->cap_fan : 16;
+		if ((nf = realloc(set->fan, ncap * sizeof(*nf))) == NULL) {
+			/* Without memory: every stream gets the snapshot. */
+			size_t i;
+			for (i = 0; i < set->n_fan; i++)
+				http_chunk_unref(set->fan[i]);
+			set->n_fan = 0;
+			set->fan_first = set->pub_seq;
+			c = snap;
+		} else {
+			set->fan = nf;
+			set->cap_fan = ncap;
+		}
+	}
+	if (c != NULL && set->n_fan < set->cap_fan)
+		set->fan[set->n_fan++] = http_chunk_ref(c);
+	http_chunk_unref(set->fan_snap);
+	set->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
+	evtimer_add(set->ev_fanout, &soon);
+}
+
+static void
+heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream_set *set = arg;
+	struct stream *st;
+
+	(void)fd;
+	(void)what;
+	/* Only to streams with nothing waiting: a comment never conflates. */
+	for (st = set->streams; st != NULL; st = st->next)
+		if (st->cur == NULL && st->queued == NULL)
+			stream_give(st, set->heartbeat);
+	fanout(-1, 0, set);
+}
+
+void
+stream_end_all(struct stream_set *set)
+{
+	struct stream *st;
+
+	set->ending = true;
+	for (st = set->streams; st != NULL; st = st->next)
+		stream_wake(st);
+}
+
+unsigned
+stream_count(const struct stream_set *set)
+{
+	return set->n_streams;
+}
+
+struct stream *
+stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
+{
+	struct stream *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		http_chunk_unref(first);
+		return NULL;
+	}
+	st->set = set;
+	st->conn = conn;
+	st->queued = first;
+	st->given = set->pub_seq;
+	st->next = set->streams;
+	if (st->next != NULL)
+		st->next->prev = st;
+	set->streams = st;
+	set->n_streams++;
+	return st;
+}
+
+struct stream_set *
+stream_set_create(struct event_base *base, long heartbeat_sec,
+    const struct stream_conn_ops *ops, void *arg)
+{
+	struct stream_set *set;
+	struct timeval tv = { heartbeat_sec, 0 };
+
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		return NULL;
+	set->ops = ops;
+	set->arg = arg;
+	if ((set->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
+	    0)) == NULL)
+		goto fail;
+	set->ev_fanout = evtimer_new(base, fanout, set);
+	set->ev_heartbeat = event_new(base, -1, EV_PERSIST, heartbeat, set);
+	if (set->ev_fanout == NULL || set->ev_heartbeat == NULL ||
+	    event_add(set->ev_heartbeat, &tv) == -1)
+		goto fail;
+	return set;
+fail:
+	stream_set_destroy(set);
+	return NULL;
+}
+
+void
+stream_set_destroy(struct stream_set *set)
+{
+	if (set == NULL)
+		return;
+	if (set->ev_fanout != NULL)
+		event_free(set->ev_fanout);
+	if (set->ev_heartbeat != NULL)
+		event_free(set->ev_heartbeat);
+	fan_clear(set);
+	free(set->fan);
+	http_chunk_unref(set->heartbeat);
+	free(set);
+}

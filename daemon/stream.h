@@ -1,0 +1,71 @@
+/*
+ * stream.h - event streams (GET /v1/events) and the fan-out of versions to
+ * them.  No libmicrohttpd here: a stream's connection is the server's
+ * opaque `conn`, parked and woken through struct stream_conn_ops.
+ *
+ * Threads: the loop thread only [L], like libmicrohttpd's callbacks that
+ * read the streams (server.c).  The server owns the stream set; the API
+ * reaches it through server_stream_publish and server_streams_end.
+ */
+#ifndef TALLYD_STREAM_H
+#define TALLYD_STREAM_H
+
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct http_chunk;
+
+/* Every open event stream and what is being fanned out to them. */
+struct stream_set;
+/* One event stream; lives as long as its request. */
+struct stream;
+
+/* How the streams act on their connections: the server's side. */
+struct stream_conn_ops {
+	/* Park the connection of a stream that has nothing to send. */
+	void	(*suspend)(void *arg, void *conn);
+	/* Bring a parked one back: it has something to send, or ends. */
+	void	(*resume)(void *arg, void *conn);
+};
+
+/*
+ * The streams of one server, with a heartbeat (a comment) every
+ * `heartbeat` seconds to streams with nothing queued; ops and arg are
+ * borrowed.  NULL without memory.
+ */
+struct stream_set *stream_set_create(struct event_base *base, long heartbeat,
+		    const struct stream_conn_ops *ops, void *arg);
+/* Every stream must have been removed first (their requests ended). */
+void		 stream_set_destroy(struct stream_set *set);
+/*
+ * A new stream on `conn` (borrowed: the server's request), that sends
+ * `first` (taken on every path) and then every version published after
+ * now.  NULL without memory.
+ */
+struct stream	*stream_add(struct stream_set *set, void *conn,
+		    struct http_chunk *first);
+/* Its request is over: forget it. */
+void		 stream_remove(struct stream_set *set, struct stream *st);
+/*
+ * Up to max bytes of what st sends next: their number; 0 when there is
+ * nothing now (its connection was parked through ops->suspend, and is woken
+ * when there is); -1 when the stream has ended.
+ */
+ssize_t		 stream_read(struct stream *st, char *buf, size_t max);
+/* Streams open now. */
+unsigned	 stream_count(const struct stream_set *set);
+/*
+ * A new version's events c and a snapshot of it snap (both borrowed; snap
+ * may be NULL) for every stream.  They go out after the replies now being
+ * answered (a POST never waits behind the fan-out); a stream still holding
+ * an earlier event it has not started gets the snapshot instead.
+ */
+void		 stream_publish(struct stream_set *set, struct http_chunk *c,
+		    struct http_chunk *snap);
+/* Stopping: every stream ends once what it holds is sent. */
+void		 stream_end_all(struct stream_set *set);
+
+#endif
