@@ -14,7 +14,6 @@
 #include "tallyd.h"
 #include "call.h"
 #include "get.h"
-#include "routes.h"
 #include "schemas.h"
 #include "live.h"
 #include "reply.h"
@@ -298,29 +297,6 @@ get_history(struct call *cl, const char *id)
 
 	if ((pv = province_of(cl, id)) != NULL)
 		serve_view(cl, VIEW_HISTORY, pv->index);
-}
-
-/*
- * GET /v1/ and /v1: the route table itself, so the index can never list a
- * route that is not served nor miss one that is.
- */
-void
-get_index(struct call *cl, const char *id)
-{
-	struct tally_route_doc docs[R_COUNT];
-	size_t i, n = 0;
-
-	for (i = 0; i < R_NONE; i++) {
-		const struct route *rt = &api_routes[i];
-		docs[n].methods = rt->methods == ROUTE_POST ? "POST" :
-		    "GET, HEAD";
-		docs[n].path = rt->pattern;
-		docs[n].token = rt->token;
-		docs[n].description = rt->description;
-		docs[n].schema = rt->schema;
-		n++;
-	}
-	reply_json(cl->reply, 200, tally_render_index(docs, n));
 }
 
 /*

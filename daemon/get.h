@@ -29,8 +29,6 @@ void	get_results_csv(struct call *cl, const char *id);
 void	get_results_jsonl(struct call *cl, const char *id);
 void	get_history_csv(struct call *cl, const char *id);
 void	get_map_svg(struct call *cl, const char *id);	/* ?by= */
-/* GET /v1/ and /v1: the route table as an index. */
-void	get_index(struct call *cl, const char *id);
 /* GET /v1/changes?since=V: province revisions after version V. */
 void	get_changes(struct call *cl, const char *id);
 /* GET /v1/schemas/NAME.json: docs/schemas/, compiled in. */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <tally/reference.h>
+
 #include "tallyd.h"
 #include "call.h"
 #include "cors.h"
@@ -16,6 +18,7 @@
 #include "ingest.h"
 #include "live.h"
 #include "metrics_http.h"
+#include "reply.h"
 #include "routes.h"
 
 /*
@@ -89,9 +92,9 @@ const struct route api_routes[R_COUNT] = {
 	    "per revision and list, CSV", NULL },
 	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW,
 	    "the tile map, provinces by first place (?by=seats)", NULL },
-	{ R_INDEX, ROUTE_GET, "/v1/", get_index, false, CACHE_NONE,
+	{ R_INDEX, ROUTE_GET, "/v1/", routes_serve_index, false, CACHE_NONE,
 	    "this index of the routes", "index" },
-	{ R_INDEX_BARE, ROUTE_GET, "/v1", get_index, false, CACHE_NONE,
+	{ R_INDEX_BARE, ROUTE_GET, "/v1", routes_serve_index, false, CACHE_NONE,
 	    "the same index", "index" },
 	{ R_CHANGES, ROUTE_GET, "/v1/changes", get_changes, false, CACHE_VIEW,
 	    "every province revision after ?since=V, in version order",
@@ -101,6 +104,29 @@ const struct route api_routes[R_COUNT] = {
 	    "here)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
+
+/*
+ * GET /v1/ and /v1: the route table itself, so the index can never list a
+ * route that is not served nor miss one that is.
+ */
+void
+routes_serve_index(struct call *cl, const char *id)
+{
+	struct tally_route_doc docs[R_COUNT];
+	size_t i, n = 0;
+
+	for (i = 0; i < R_NONE; i++) {
+		const struct route *rt = &api_routes[i];
+		docs[n].methods = rt->methods == ROUTE_POST ? "POST" :
+		    "GET, HEAD";
+		docs[n].path = rt->pattern;
+		docs[n].token = rt->token;
+		docs[n].description = rt->description;
+		docs[n].schema = rt->schema;
+		n++;
+	}
+	reply_json(cl->reply, 200, tally_render_index(docs, n));
+}
 
 /*
  * Does path match pattern?  A pattern is literal but for at most one

@@ -74,5 +74,7 @@ int	routes_check(struct tally_diag *diag);
  * are checked for syntax here; whether they exist is the handler's question.
  */
 const struct route *routes_match(const char *path, char *id, size_t idlen);
+/* GET /v1/ and /v1 (route_fn): the table itself as an index. */
+void	routes_serve_index(struct call *cl, const char *id);
 
 #endif
