@@ -23,7 +23,11 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "api.h"
+#include "auth.h"
+#include "core.h"
+#include "log.h"
+#include "routes.h"
 #include "call.h"
 #include "live.h"
 #include "views.h"

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tallyd.h"
+#include <tally/tally.h>
+
+#include "response.h"
+#include "log.h"
 #include "call.h"
 #include "reply.h"
 

@@ -36,7 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "cluster.h"
+#include "core.h"
+#include "log.h"
+#include "util.h"
 
 #ifndef TALLYD_CLUSTER
 
@@ -708,7 +711,7 @@ clog_status(void *log, struct core_log_status *st)
 	st->stream = cl->stream;
 	st->log_last = cl->log_last;
 	st->leader = cl->leader;
-	st->connected = natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
+	st->connected = atomic_load(&cl->connected);
 	st->stale = !st->connected || cluster_ms_since(&cl->probe_ok) > STALE_MS;
 	st->unacked = cl->n_outs;
 }

@@ -11,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "config.h"
+#include "cluster.h"
+#include "log.h"
+#include "util.h"
 
 #ifdef TALLYD_CLUSTER
 
@@ -146,6 +149,25 @@ find_stream(struct cluster *cl, const struct config *cf, uint64_t *epoch,
 	return st;
 }
 
+/* libnats' connection callbacks (its own thread): cl->connected. */
+static void
+on_conn_down(natsConnection *nc, void *arg)
+{
+	struct cluster *cl = arg;
+
+	(void)nc;
+	atomic_store(&cl->connected, false);
+}
+
+static void
+on_conn_up(natsConnection *nc, void *arg)
+{
+	struct cluster *cl = arg;
+
+	(void)nc;
+	atomic_store(&cl->connected, true);
+}
+
 struct cluster *
 cluster_create(const struct config *cf, const struct tally_election *e,
     uint64_t *epoch, struct tally_diag *diag)
@@ -211,7 +233,10 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	    natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
 	    natsOptions_SetTimeout(o, 1000) != NATS_OK ||
 	    natsOptions_SetPingInterval(o, 1000) != NATS_OK ||
-	    natsOptions_SetMaxPingsOut(o, 2) != NATS_OK)
+	    natsOptions_SetMaxPingsOut(o, 2) != NATS_OK ||
+	    natsOptions_SetDisconnectedCB(o, on_conn_down, cl) != NATS_OK ||
+	    natsOptions_SetReconnectedCB(o, on_conn_up, cl) != NATS_OK ||
+	    natsOptions_SetClosedCB(o, on_conn_down, cl) != NATS_OK)
 		goto nomem;
 	/*
 	 * At start the servers may be starting too (scripts/cluster up, a
@@ -223,6 +248,7 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	for (unsigned tries = 1;; tries++) {
 		st = natsConnection_Connect(&cl->nc, o);
 		if (st == NATS_OK) {
+			atomic_store(&cl->connected, true);
 			jsOptions_Init(&jo);
 			jo.Wait = 2000;
 			jo.PublishAsync.AckHandler = cluster_on_ack;

@@ -20,7 +20,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
-#include "tallyd.h"
+#include "log.h"
 
 /* Descriptors kept for the journal, snapshots, backups, epoll, logs. */
 #define FD_RESERVE	128

@@ -33,7 +33,9 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "log.h"
+#include "util.h"
 #include "core_int.h"
 
 time_t

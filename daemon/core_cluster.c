@@ -31,7 +31,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "log.h"
+#include "util.h"
 #include "core_int.h"
 
 /* How long a post waits for the log before a 503. */

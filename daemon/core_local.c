@@ -23,7 +23,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "log.h"
+#include "util.h"
 #include "core_int.h"
 
 struct local {

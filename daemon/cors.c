@@ -5,7 +5,7 @@
  */
 #include <stddef.h>
 
-#include "tallyd.h"
+#include "server.h"
 #include "cors.h"
 
 /* Browsers on other sites may read public GETs (and their validators). */

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tallyd.h"
+#include "config.h"
+#include "datadir.h"
+#include "log.h"
 
 /*
  * The pid holding an flock on the file open at fd, from /proc/locks (whose

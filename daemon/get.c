@@ -11,7 +11,10 @@
 
 #include <tally/reference.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "http_strict.h"
+#include "server.h"
+#include "util.h"
 #include "call.h"
 #include "get.h"
 #include "schemas.h"

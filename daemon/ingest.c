@@ -17,7 +17,11 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "auth.h"
+#include "core.h"
+#include "http_strict.h"
+#include "log.h"
+#include "server.h"
 #include "call.h"
 #include "ingest.h"
 #include "reply.h"

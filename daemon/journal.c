@@ -48,7 +48,9 @@
 
 #include <event2/event.h>
 
-#include "tallyd.h"
+#include "journal.h"
+#include "log.h"
+#include "util.h"
 #include "journal_int.h"
 
 const char *

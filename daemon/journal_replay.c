@@ -21,7 +21,9 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "journal.h"
+#include "log.h"
+#include "util.h"
 #include "journal_int.h"
 
 /*

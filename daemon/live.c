@@ -15,7 +15,14 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "config.h"
+#include "api.h"
+#include "core.h"
+#include "http_strict.h"
+#include "log.h"
+#include "reply.h"
+#include "response.h"
+#include "server.h"
 #include "call.h"
 #include "live.h"
 #include "views.h"

@@ -36,7 +36,19 @@
 
 #include "tallyd-build.h"
 #include "tallyd-config.h"
-#include "tallyd.h"
+#include "api.h"
+#include "auth.h"
+#include "cluster.h"
+#include "config.h"
+#include "core.h"
+#include "datadir.h"
+#include "journal.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "server.h"
+#include "snapshot.h"
+#include "util.h"
 
 #define SHUTDOWN_GRACE_SEC	10
 

@@ -25,7 +25,10 @@
 
 #include "tallyd-build.h"
 #include "tallyd-config.h"
-#include "tallyd.h"
+#include "core.h"
+#include "journal.h"
+#include "metrics.h"
+#include "server.h"
 
 static void
 data_dir_bytes(const char *dir, unsigned long long *journal,

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "server.h"
 #include "call.h"
 #include "live.h"
 #include "metrics_http.h"

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "tallyd.h"
+#include "cluster.h"
 
 #ifndef TALLYD_CLUSTER
 
@@ -21,6 +21,8 @@ cluster_library(struct tally_diag *diag)
 #include <nats/nats.h>
 
 #define NATS_DL_TABLE	/* names as they are: this file fills the table */
+#include <tally/tally.h>
+
 #include "nats_dl.h"
 
 /*

@@ -38,7 +38,6 @@
 	X(natsConnection_Connect)					\
 	X(natsConnection_Destroy)					\
 	X(natsConnection_JetStream)					\
-	X(natsConnection_Status)					\
 	X(natsMsg_Create)						\
 	X(natsMsg_Destroy)						\
 	X(natsMsg_GetData)						\
@@ -48,7 +47,10 @@
 	X(natsOptions_Create)						\
 	X(natsOptions_Destroy)						\
 	X(natsOptions_SetMaxPingsOut)					\
+	X(natsOptions_SetClosedCB)					\
+	X(natsOptions_SetDisconnectedCB)					\
 	X(natsOptions_SetMaxReconnect)					\
+	X(natsOptions_SetReconnectedCB)					\
 	X(natsOptions_SetName)						\
 	X(natsOptions_SetPingInterval)					\
 	X(natsOptions_SetReconnectWait)					\
@@ -99,7 +101,6 @@ int	nats_dl_open(struct tally_diag *diag);
 #define natsConnection_Connect		(nats_fn.natsConnection_Connect)
 #define natsConnection_Destroy		(nats_fn.natsConnection_Destroy)
 #define natsConnection_JetStream	(nats_fn.natsConnection_JetStream)
-#define natsConnection_Status		(nats_fn.natsConnection_Status)
 #define natsMsg_Create			(nats_fn.natsMsg_Create)
 #define natsMsg_Destroy			(nats_fn.natsMsg_Destroy)
 #define natsMsg_GetData			(nats_fn.natsMsg_GetData)
@@ -109,7 +110,10 @@ int	nats_dl_open(struct tally_diag *diag);
 #define natsOptions_Create		(nats_fn.natsOptions_Create)
 #define natsOptions_Destroy		(nats_fn.natsOptions_Destroy)
 #define natsOptions_SetMaxPingsOut	(nats_fn.natsOptions_SetMaxPingsOut)
+#define natsOptions_SetClosedCB		(nats_fn.natsOptions_SetClosedCB)
+#define natsOptions_SetDisconnectedCB	(nats_fn.natsOptions_SetDisconnectedCB)
 #define natsOptions_SetMaxReconnect	(nats_fn.natsOptions_SetMaxReconnect)
+#define natsOptions_SetReconnectedCB	(nats_fn.natsOptions_SetReconnectedCB)
 #define natsOptions_SetName		(nats_fn.natsOptions_SetName)
 #define natsOptions_SetPingInterval	(nats_fn.natsOptions_SetPingInterval)
 #define natsOptions_SetReconnectWait	(nats_fn.natsOptions_SetReconnectWait)

@@ -9,7 +9,10 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include <tally/tally.h>
+
+#include "api.h"
+#include "server.h"
 #include "reply.h"
 
 /* A newline at the end of a body (taken) is kind to curl users. */

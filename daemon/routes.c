@@ -11,7 +11,8 @@
 
 #include <tally/reference.h>
 
-#include "tallyd.h"
+#include "api.h"
+#include "server.h"
 #include "call.h"
 #include "cors.h"
 #include "get.h"

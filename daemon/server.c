@@ -55,7 +55,8 @@
 #include "stream.h"
 #include "tls.h"
 #include "http_strict.h"
-#include "tallyd.h"
+#include "config.h"
+#include "log.h"
 
 struct listener {
 	struct server		*srv;		/* [I] */

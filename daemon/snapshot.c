@@ -31,7 +31,10 @@
 
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "journal.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
 
 struct tally_feed *
 snapshot_load_revision(void *ctx, const struct tally_revision *rev,

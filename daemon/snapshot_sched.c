@@ -23,7 +23,11 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "tallyd.h"
+#include "core.h"
+#include "journal.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
 
 void
 snapshot_sched_init(struct snapshot_sched *ss)

@@ -10,7 +10,9 @@
  */
 #include <stdlib.h>
 
-#include "tallyd.h"
+#include <tally/tally.h>
+
+#include "log.h"
 #include "tls.h"
 
 #define TLS_CHAIN_MAX	8

@@ -21,7 +21,12 @@
 #include <jansson.h>
 #include <zlib.h>
 
-#include "tallyd.h"
+#include "config.h"
+#include "core.h"
+#include "page.h"
+#include "response.h"
+#include "server.h"
+#include "util.h"
 #include "cors.h"
 #include "log.h"
 #include "reply.h"

@@ -117,6 +117,13 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 	w = 2 * MARGIN + cols * (TILE + GAP);
 	if (w < 320)
 		w = 320;
+	/*
+	 * Wide enough for the title (14 px bold: under 9 px a character, a
+	 * UTF-8 byte counted as one), so that a page scaling the map to its
+	 * card scales the title with it rather than letting it run out.
+	 */
+	if (w < 24 + 9 * (uint32_t)strlen(e->name))
+		w = 24 + 9 * (uint32_t)strlen(e->name);
 	h = TOP + rows * (TILE + GAP) + MARGIN + (uint32_t)(n_legend + 1) *
 	    LEGEND + MARGIN;
 	map_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

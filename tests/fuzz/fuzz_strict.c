@@ -26,7 +26,7 @@
 
 #include <microhttpd.h>
 
-#include "tallyd.h"
+#include "http_strict.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int	LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -187,8 +187,13 @@ class Node(Supervised):
         except OSError:
             return ""
 
-    def health(self):
-        with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
+    def health(self, timeout=10):
+        # 10 s, not 2: a TSan node on a loaded 2-core machine once took
+        # longer than 2 s to answer while its NATS servers were frozen
+        # (test_unacknowledged_posts_expire); a loop really blocked still
+        # fails here.
+        with urllib.request.urlopen(self.base + "/healthz",
+                                    timeout=timeout) as r:
             return json.loads(r.read())
 
     def stop(self, sig=signal.SIGTERM, timeout=15):

@@ -455,6 +455,39 @@ class ClusterTest(DaemonTest):
         self.converge([a, b, c])
         self.same_bytes([a, b, c])
 
+    def test_reads_do_not_wait_for_hung_servers(self):
+        """The NATS servers frozen (SIGSTOP): libnats reconnects, holding
+        its connection's lock for a connect timeout per server.  The node
+        read the connection's status under that lock for /healthz and the
+        Tallyd-Node header of every answer, so each read waited 0.5 to
+        2.7 s; the status now comes from libnats' callbacks."""
+        import signal as sig
+        import statistics
+        (a,) = self.start_nodes(1)
+        pid = sorted(self.base)[0]
+        self.assertEqual(post(a.base, pid, self.body(pid, 1))[0], 201)
+        for s in self.servers:
+            s.proc.send_signal(sig.SIGSTOP)
+        took = []
+        try:
+            time.sleep(3)   # past the missed pings: reconnecting
+            for _ in range(20):
+                t0 = time.time()
+                st, h, _ = request(a.base, "GET", "/v1/leaderboard")
+                took.append(time.time() - t0)
+                self.assertEqual(st, 200)
+                time.sleep(0.2)
+            hz = a.health()
+        finally:
+            for s in self.servers:
+                s.proc.send_signal(sig.SIGCONT)
+        # Before: most reads took 0.5 s or more (every one at least one
+        # connect timeout); a median, so one slow read on a loaded machine
+        # does not decide.
+        self.assertLess(statistics.median(took), 0.3, took)
+        self.assertEqual(hz["status"], "stale", hz)
+        self.converge([a])
+
     def test_unacknowledged_posts_expire(self):
         """The NATS servers frozen (SIGSTOP: connections up, no answers): a
         post is answered 503 within seconds, and its record does not stay
