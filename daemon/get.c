@@ -9,12 +9,15 @@
 
 #include <jansson.h>
 
+#include <tally/reference.h>
+
 #include "core.h"
 #include "http_strict.h"
 #include "server.h"
 #include "util.h"
 #include "call.h"
 #include "get.h"
+#include "schemas.h"
 #include "live.h"
 #include "reply.h"
 #include "views.h"
@@ -139,14 +142,39 @@ get_version(struct call *cl, const char *num)
 	    strspn(end + 1, "0123456789abcdef") == 16)
 		digest = strtoull(end + 1, &end, 16);
 	slot = views_version(api->views, n, cur, &oldest, &kept);
+	/* A version published but not served: its leaderboard written now. */
+	if (slot != NULL && cl->rt->id != R_VERSION_PROVINCES &&
+	    slot->leaderboard == NULL && slot->totals != NULL &&
+	    views_version_leaderboard(api->views, slot) == -1) {
+		call_fail(cl, 500, "internal", NULL, "could not render version "
+		    "%llu (out of memory?); try again", (unsigned long long)n);
+		return;
+	}
+	if (*num >= '0' && *num <= '9' && *end == '\0' && slot != NULL &&
+	    (bare || slot->digest == digest) && cl->rt->id ==
+	    R_VERSION_PROVINCES && slot->provinces == NULL) {
+		/*
+		 * Every version's leaderboard is kept (or the totals to
+		 * write it from); a provinces list only when it was served
+		 * at its version, since rendering it for every version costs
+		 * each POST far more.  Say so rather than name a range.
+		 */
+		call_fail(cl, 404, "unknown_version", NULL, "the provinces "
+		    "list of version %llu is not kept: a version's provinces "
+		    "list is kept only when it was served at that version "
+		    "(its leaderboard is: /v1/versions/%llu-%016llx/"
+		    "leaderboard)", (unsigned long long)n,
+		    (unsigned long long)n, (unsigned long long)slot->digest);
+		return;
+	}
 	if (*num < '0' || *num > '9' || *end != '\0' || slot == NULL ||
 	    (!bare && slot->digest != digest) || (cl->rt->id ==
 	    R_VERSION_PROVINCES ? slot->provinces : slot->leaderboard) ==
 	    NULL) {
 		call_fail(cl, 404, "unknown_version", NULL,
 		    "version %.40s is not "
-		    "kept: versions %llu to %llu are (the last %zu, those "
-		    "that were served; the URL is the Content-Location of "
+		    "kept: versions %llu to %llu are (at most the last %zu, "
+		    "since tallyd started; the URL is the Content-Location of "
 		    "the view, /v1/versions/<n>-<digest>/...)", num,
 		    (unsigned long long)oldest, (unsigned long long)cur,
 		    kept);
@@ -272,6 +300,127 @@ get_history(struct call *cl, const char *id)
 
 	if ((pv = province_of(cl, id)) != NULL)
 		serve_view(cl, VIEW_HISTORY, pv->index);
+}
+
+/*
+ * Rows of one /v1/changes answer: a page a client reads in one go, and a
+ * bound on what one request may make tallyd read back from disk (a
+ * million-feed night is a million revisions).
+ */
+#define CHANGES_MAX_ROWS	1000
+
+/*
+ * GET /v1/changes?since=V: rendered per request (V is the client's), with
+ * the whole tally's stamp as its validator, since every change anywhere
+ * may add a row.
+ */
+void
+get_changes(struct call *cl, const char *id)
+{
+	struct api *api = cl->api;
+	const struct http_request *rq = cl->rq;
+	const char *arg = http_arg(rq, "since");
+	struct core_stamp st = *core_stamp(api->core, SIZE_MAX);
+	struct tally_error err;
+	struct view v;
+	uint64_t since, kept;
+	void *ctx;
+	tally_revision_loader load = views_loader(api->views, &ctx);
+	char *end, *bytes;
+	json_t *j;
+
+	if (arg == NULL || *arg < '0' || *arg > '9' || strlen(arg) > 19 ||
+	    (since = strtoull(arg, &end, 10), *end != '\0')) {
+		call_fail(cl, 400, "bad_query", "since", "since must be a "
+		    "version number (e.g. /v1/changes?since=0: every change; "
+		    "the version a client last saw: what it missed)");
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	snprintf(v.etag, sizeof(v.etag), "\"%llu-%016llx\"",
+	    (unsigned long long)st.version, (unsigned long long)st.digest);
+	memcpy(v.etag_gz, v.etag, sizeof(v.etag_gz));
+	if (views_is_fresh(&v, &st, rq->if_none_match, rq->if_modified_since)) {
+		static char empty[] = "";
+		cl->reply->status = 304;
+		cl->reply->owned = true;
+		if ((cl->reply->body = http_body_new(empty, 0, false)) != NULL)
+			views_cache_headers(api->views, cl->reply->body, v.etag,
+			    st.at);
+		return;
+	}
+	if ((j = tally_render_changes(core_state(api->core), since,
+	    CHANGES_MAX_ROWS, load, ctx, &kept, &err)) == NULL) {
+		if (err.kind == TALLY_ERROR_NOT_FOUND)
+			call_fail(cl, 410, err.code, err.field, "%s",
+			    err.message);
+		else if (err.kind == TALLY_ERROR_NOMEM)
+			call_fail(cl, 503, "out_of_memory", NULL, "%s",
+			    err.message);
+		else
+			call_fail(cl, 500, err.code, NULL, "%s", err.message);
+		return;
+	}
+	bytes = reply_with_newline(json_dumps(j, JSON_COMPACT |
+	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)));
+	json_decref(j);
+	if (bytes == NULL || (cl->reply->body = http_body_new(bytes,
+	    strlen(bytes), true)) == NULL) {
+		free(bytes);
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return;
+	}
+	/* A view's headers (ETag, max-age, CORS), not reply_json's no-store. */
+	cl->reply->status = 200;
+	cl->reply->owned = true;
+	http_body_header(cl->reply->body, "Content-Type",
+	    "application/json; charset=utf-8");
+	views_cache_headers(api->views, cl->reply->body, v.etag, st.at);
+}
+
+/*
+ * GET /v1/schemas/NAME.json: the schemas the integration tests validate
+ * every answer against, the same bytes for the life of the binary.
+ */
+void
+get_schema(struct call *cl, const char *name)
+{
+	const struct schema_file *sf;
+	size_t n = strlen(name);
+	char etag[40];
+
+	for (sf = schema_files; sf->name != NULL; sf++)
+		if (n == strlen(sf->name) + 5 && strncmp(name, sf->name, n -
+		    5) == 0 && strcmp(name + n - 5, ".json") == 0)
+			break;
+	if (sf->name == NULL) {
+		call_fail(cl, 404, "not_found", NULL, "no schema %s (GET /v1/ "
+		    "links every view's schema)", name);
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"s-%016llx\"",
+	    (unsigned long long)sf->digest);
+	cl->reply->owned = true;
+	if (cl->rq->if_none_match != NULL &&
+	    strstr(cl->rq->if_none_match, etag) != NULL) {
+		static char empty[] = "";
+		cl->reply->status = 304;
+		cl->reply->body = http_body_new(empty, 0, false);
+	} else {
+		cl->reply->status = 200;
+		/* Constant data: not freed with the body. */
+		cl->reply->body = http_body_new((char *)(uintptr_t)sf->bytes,
+		    sf->len, false);
+		http_body_header(cl->reply->body, "Content-Type",
+		    "application/schema+json");
+	}
+	if (cl->reply->body == NULL) {
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	views_cache_headers(cl->api->views, cl->reply->body, etag,
+	    core_definition_time(cl->api->core));
 }
 
 /*

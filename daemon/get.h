@@ -29,6 +29,10 @@ void	get_results_csv(struct call *cl, const char *id);
 void	get_results_jsonl(struct call *cl, const char *id);
 void	get_history_csv(struct call *cl, const char *id);
 void	get_map_svg(struct call *cl, const char *id);	/* ?by= */
+/* GET /v1/changes?since=V: province revisions after version V. */
+void	get_changes(struct call *cl, const char *id);
+/* GET /v1/schemas/NAME.json: docs/schemas/, compiled in. */
+void	get_schema(struct call *cl, const char *name);
 /* /v1/versions/{n}[-{digest}]/...: the route says which view. */
 void	get_version(struct call *cl, const char *num);
 

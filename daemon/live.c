@@ -2,7 +2,8 @@
  * live.c - long-polls and event streams.
  *
  * The core tells us of every version (on_publish): the leaderboard is
- * rendered then, once (and so kept in the version ring, views.c), the
+ * rendered then, once, when streams are open (and so kept in the version
+ * ring, views.c; else the ring keeps a copy of its totals), the
  * version's events are made once as reference-counted chunks and handed to
  * the server's streams; long-polls (?wait=S with If-None-Match) parked on a
  * view that changed are answered just after the POSTs of the round.
@@ -372,7 +373,11 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	/*
 	 * Streams get every version: rendered now, before the state moves on
 	 * with the next request of the round (and so kept in the ring), with
-	 * its snapshot for a stream that has to skip versions.
+	 * its snapshot for a stream that has to skip versions.  Without
+	 * streams the ring keeps a copy of the version's totals, written out
+	 * when first asked: every version of its range is servable (a version
+	 * nobody was served was missing, while the 404 said "versions 0 to 8
+	 * are kept").
 	 */
 	if (lv->api->server != NULL && server_streams(lv->api->server) > 0 &&
 	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL &&
@@ -381,7 +386,9 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 		server_stream_publish(lv->api->server, c, snap);
 		http_chunk_unref(c);
 		http_chunk_unref(snap);
-	}
+	} else if (views_version_publish(lv->api->views, version) == -1)
+		log_warnx("version %llu is not kept for /v1/versions: out of "
+		    "memory", (unsigned long long)version);
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
 		evtimer_add(lv->ev_wake, &soon);

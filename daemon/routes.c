@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <tally/reference.h>
+
 #include "api.h"
 #include "server.h"
 #include "call.h"
@@ -19,6 +21,7 @@
 #include "live.h"
 #include "log_http.h"
 #include "metrics_http.h"
+#include "reply.h"
 #include "routes.h"
 
 /*
@@ -29,56 +32,119 @@
  * which is also the order of /metrics.
  */
 const struct route api_routes[R_COUNT] = {
-	{ R_HEALTH, ROUTE_GET, "/healthz", get_health, false, CACHE_NONE },
+	{ R_HEALTH, ROUTE_GET, "/healthz", get_health, false, CACHE_NONE,
+	    "liveness, and whether feeds are taken (journal, cluster)",
+	    "health" },
 	{ R_METRICS, ROUTE_GET, "/metrics", metrics_http_serve, false,
-	    CACHE_NONE },
+	    CACHE_NONE, "Prometheus text: requests, journal, views", NULL },
 	{ R_ELECTION, ROUTE_GET, "/v1/election", get_election, false,
-	    CACHE_VIEW },
+	    CACHE_VIEW, "the election definition: rules, coalitions, "
+	    "provinces", "election" },
 	{ R_LEADERBOARD, ROUTE_GET, "/v1/leaderboard", get_leaderboard, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "national ranking: votes, seats, bounds, "
+	    "majority (?wait=S long-polls)", "leaderboard" },
 	{ R_LEADERBOARD_CSV, ROUTE_GET, "/v1/leaderboard.csv",
-	    get_leaderboard_csv, false, CACHE_VIEW },
+	    get_leaderboard_csv, false, CACHE_VIEW,
+	    "the national ranking as CSV", NULL },
 	{ R_PROVINCES, ROUTE_GET, "/v1/provinces", get_provinces, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "every province's progress and leader "
+	    "(?settled=true|false)", "provinces" },
 	{ R_PROVINCES_CSV, ROUTE_GET, "/v1/provinces.csv", get_provinces_csv,
-	    false, CACHE_VIEW },
+	    false, CACHE_VIEW, "the provinces list as CSV", NULL },
 	{ R_PROVINCE, ROUTE_GET, "/v1/provinces/{id}", get_province, false,
-	    CACHE_VIEW_WAIT },
+	    CACHE_VIEW_WAIT, "one province: lists, shares, seats, ties "
+	    "(?explain=1: the quotients)", "province" },
 	{ R_HISTORY, ROUTE_GET, "/v1/provinces/{id}/history", get_history,
-	    false, CACHE_VIEW },
+	    false, CACHE_VIEW, "every accepted revision of a province, with "
+	    "its version and what it moved", "history" },
 	{ R_PROVINCE_RESULTS, ROUTE_POST, "/v1/provinces/{id}/results",
-	    ingest_post_province, true, CACHE_NONE },
+	    ingest_post_province, true, CACHE_NONE, "post a province's "
+	    "cumulative snapshot (?dry_run=1: what it would do)", NULL },
 	{ R_RESULTS, ROUTE_POST, "/v1/results", ingest_post_batch, true,
-	    CACHE_NONE },
+	    CACHE_NONE, "post several provinces' snapshots as one version",
+	    NULL },
 	{ R_COALITION, ROUTE_GET, "/v1/coalitions/{id}", get_coalition, false,
-	    CACHE_VIEW },
+	    CACHE_VIEW, "one coalition: national totals and per province",
+	    "coalition" },
 	{ R_LOT, ROUTE_POST, "/v1/provinces/{id}/lot", ingest_post_lot, true,
-	    CACHE_NONE },
+	    CACHE_NONE, "post the drawn order of a tie (?dry_run=1)", NULL },
 	{ R_EVENTS, ROUTE_GET, "/v1/events", live_serve_events, false,
-	    CACHE_STREAM },
+	    CACHE_STREAM, "Server-Sent Events: change, leaderboard, snapshot",
+	    NULL },
 	{ R_VERSION_LEADERBOARD, ROUTE_GET, "/v1/versions/{n}/leaderboard",
-	    get_version, false, CACHE_IMMUTABLE },
+	    get_version, false, CACHE_IMMUTABLE, "the leaderboard as it was "
+	    "at a kept version (n-digest; a bare n redirects)", "leaderboard" },
 	{ R_VERSION_PROVINCES, ROUTE_GET, "/v1/versions/{n}/provinces",
-	    get_version, false, CACHE_IMMUTABLE },
-	{ R_PAGE, ROUTE_GET, "/", get_page, false, CACHE_VIEW },
+	    get_version, false, CACHE_IMMUTABLE, "the provinces list as it "
+	    "was served at a kept version", "provinces" },
+	{ R_PAGE, ROUTE_GET, "/", get_page, false, CACHE_VIEW,
+	    "the election-night page (HTML)", NULL },
 	{ R_LEADERBOARD_SVG, ROUTE_GET, "/v1/leaderboard.svg",
-	    get_leaderboard_svg, false, CACHE_VIEW },
+	    get_leaderboard_svg, false, CACHE_VIEW,
+	    "the hemicycle as an SVG image", NULL },
 	{ R_VERSION_LEADERBOARD_SVG, ROUTE_GET,
 	    "/v1/versions/{n}/leaderboard.svg", get_version, false,
-	    CACHE_IMMUTABLE },
-	{ R_RESULTS_CSV, ROUTE_GET, "/v1/results.csv", get_results_csv, false, CACHE_VIEW },
-	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl, false, CACHE_VIEW },
-	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv", get_history_csv, false, CACHE_VIEW },
-	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW },
-	{ R_CALLS, ROUTE_GET, "/v1/calls", calls_http_get, false, CACHE_NONE },
-	{ R_CALLS_DECLARE, ROUTE_POST, "/v1/calls", calls_http_declare, true, CACHE_NONE },
-	{ R_CALLS_RETRACT, ROUTE_POST, "/v1/calls/{n}/retract", calls_http_retract, true, CACHE_NONE },
-	{ R_LOG_KEY, ROUTE_GET, "/log/key", log_http_key, false, CACHE_NONE },
-	{ R_LOG_CHECKPOINT, ROUTE_GET, "/log/checkpoint", log_http_checkpoint, false, CACHE_NONE },
-	{ R_LOG_TILE, ROUTE_GET, "/log/tile/{*}", log_http_tile, false, CACHE_NONE },
-	{ R_LOG_PROOF, ROUTE_GET, "/log/proof/{n}", log_http_proof, false, CACHE_NONE },
-	{ R_NONE, 0, "other", NULL, false, CACHE_NONE },
+	    CACHE_IMMUTABLE, "the hemicycle at a kept version", NULL },
+	{ R_RESULTS_CSV, ROUTE_GET, "/v1/results.csv", get_results_csv, false,
+	    CACHE_VIEW, "one row per province and list (?since=V: provinces "
+	    "changed after V), CSV", NULL },
+	{ R_RESULTS_JSONL, ROUTE_GET, "/v1/results.jsonl", get_results_jsonl,
+	    false, CACHE_VIEW, "the same rows as JSON lines", NULL },
+	{ R_HISTORY_CSV, ROUTE_GET, "/v1/provinces/{id}/history.csv",
+	    get_history_csv, false, CACHE_VIEW, "a province's history, a row "
+	    "per revision and list, CSV", NULL },
+	{ R_MAP_SVG, ROUTE_GET, "/v1/map.svg", get_map_svg, false, CACHE_VIEW,
+	    "the tile map, provinces by first place (?by=seats)", NULL },
+	{ R_INDEX, ROUTE_GET, "/v1/", routes_serve_index, false, CACHE_NONE,
+	    "this index of the routes", "index" },
+	{ R_INDEX_BARE, ROUTE_GET, "/v1", routes_serve_index, false, CACHE_NONE,
+	    "the same index", "index" },
+	{ R_CHANGES, ROUTE_GET, "/v1/changes", get_changes, false, CACHE_VIEW,
+	    "every province revision after ?since=V, in version order",
+	    "changes" },
+	{ R_SCHEMA, ROUTE_GET, "/v1/schemas/{n}", get_schema, false,
+	    CACHE_VIEW, "the JSON Schema of a view (NAME.json, as linked "
+	    "here)", NULL },
+	{ R_CALLS, ROUTE_GET, "/v1/calls", calls_http_get, false, CACHE_NONE,
+	    "every call, certain and declared, with its version", NULL },
+	{ R_CALLS_DECLARE, ROUTE_POST, "/v1/calls", calls_http_declare, true,
+	    CACHE_NONE, "declare a call (token)", NULL },
+	{ R_CALLS_RETRACT, ROUTE_POST, "/v1/calls/{n}/retract",
+	    calls_http_retract, true, CACHE_NONE, "retract a declared call "
+	    "(token)", NULL },
+	{ R_LOG_KEY, ROUTE_GET, "/log/key", log_http_key, false, CACHE_NONE,
+	    "the transparency log's verifier key (docs/VERIFY.md)", NULL },
+	{ R_LOG_CHECKPOINT, ROUTE_GET, "/log/checkpoint", log_http_checkpoint,
+	    false, CACHE_NONE, "the log's signed checkpoint", NULL },
+	{ R_LOG_TILE, ROUTE_GET, "/log/tile/{*}", log_http_tile, false,
+	    CACHE_NONE, "the log's tiles (C2SP tlog-tiles)", NULL },
+	{ R_LOG_PROOF, ROUTE_GET, "/log/proof/{n}", log_http_proof, false,
+	    CACHE_NONE, "an entry's inclusion proof (C2SP tlog-proof)", NULL },
+	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
+
+/*
+ * GET /v1/ and /v1: the route table itself, so the index can never list a
+ * route that is not served nor miss one that is.
+ */
+void
+routes_serve_index(struct call *cl, const char *id)
+{
+	struct tally_route_doc docs[R_COUNT];
+	size_t i, n = 0;
+
+	for (i = 0; i < R_NONE; i++) {
+		const struct route *rt = &api_routes[i];
+		docs[n].methods = rt->methods == ROUTE_POST ? "POST" :
+		    "GET, HEAD";
+		docs[n].path = rt->pattern;
+		docs[n].token = rt->token;
+		docs[n].description = rt->description;
+		docs[n].schema = rt->schema;
+		n++;
+	}
+	reply_json(cl->reply, 200, tally_render_index(docs, n));
+}
 
 /*
  * Does path match pattern?  A pattern is literal but for at most one
@@ -124,6 +190,7 @@ routes_check(struct tally_diag *diag)
 		const struct route *rt = &api_routes[i];
 		/* A feed is a POST and a POST is a feed: dispatch relies on it. */
 		if (rt->id != (enum route_id)i || (rt->serve == NULL) !=
+		    (i == R_NONE) || (rt->description == NULL) !=
 		    (i == R_NONE) || rt->token != (rt->methods == ROUTE_POST)) {
 			tally_diag_add(diag, "route table: entry %zu (%s) is "
 			    "out of place or inconsistent", i, rt->pattern);
@@ -184,7 +251,7 @@ dispatch(struct call *cl, const char *id)
 	if (rt->serve == NULL) {
 		call_fail(cl, 404, "not_found", NULL,
 		    "no such resource: %.200s "
-		    "(see /v1/leaderboard, /v1/provinces, /v1/election)",
+		    "(GET /v1/ lists every route)",
 		    rq->path);
 		return;
 	}

@@ -24,6 +24,7 @@ enum route_id {
 	R_VERSION_PROVINCES, R_PAGE, R_LEADERBOARD_SVG,
 	R_VERSION_LEADERBOARD_SVG,
 	R_RESULTS_CSV, R_RESULTS_JSONL, R_HISTORY_CSV, R_MAP_SVG, /* newsroom */
+	R_INDEX, R_INDEX_BARE, R_CHANGES, R_SCHEMA, /* reference */
 	R_CALLS, R_CALLS_DECLARE, R_CALLS_RETRACT,	/* calls (calls_http.c) */
 	R_LOG_KEY, R_LOG_CHECKPOINT, R_LOG_TILE, R_LOG_PROOF, /* tlog */
 	R_NONE, R_COUNT
@@ -55,14 +56,19 @@ struct route {
 	route_fn	 serve;
 	bool		 token;		/* a feed: a token, the ingest listener */
 	enum route_cache cache;
+	/* What GET /v1/ says of it: one line, and the name of its JSON
+	 * Schema in docs/schemas/ (NULL: not JSON, or a feed). */
+	const char	*description;
+	const char	*schema;
 };
 
 /* Indexed by enum route_id; api_routes[R_NONE] is "other". */
 extern const struct route api_routes[R_COUNT];
 
 /*
- * Is the table well-formed (each entry at its id's index, a handler for
- * every route but R_NONE, token exactly on the POST routes)?  -1 with diag.
+ * Is the table well-formed (each entry at its id's index, a handler and a
+ * description for every route but R_NONE, token exactly on the POST
+ * routes)?  -1 with diag.
  */
 int	routes_check(struct tally_diag *diag);
 /*
@@ -70,5 +76,7 @@ int	routes_check(struct tally_diag *diag);
  * are checked for syntax here; whether they exist is the handler's question.
  */
 const struct route *routes_match(const char *path, char *id, size_t idlen);
+/* GET /v1/ and /v1 (route_fn): the table itself as an index. */
+void	routes_serve_index(struct call *cl, const char *id);
 
 #endif

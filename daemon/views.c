@@ -644,12 +644,40 @@ version_body(struct views *vs, const struct view *v, const char **bytes)
 	return b;
 }
 
+/* Empty a slot of the ring for another version (or another epoch's). */
+static void
+slot_reset(struct views *vs, struct version_slot *slot, uint64_t version,
+    uint64_t digest)
+{
+	(void)vs;
+	http_body_free(slot->leaderboard);
+	http_body_free(slot->provinces);
+	http_body_free(slot->svg);
+	tally_state_totals_destroy(slot->totals);
+	slot->leaderboard = slot->provinces = slot->svg = NULL;
+	slot->totals = NULL;
+	slot->lb_bytes = NULL;
+	slot->version = version;
+	slot->digest = digest;
+}
+
+static void
+slot_kept(struct views *vs, uint64_t version)
+{
+	if (!vs->any_kept || version < vs->first_kept) {
+		vs->first_kept = version;
+		vs->any_kept = true;
+	}
+}
+
 /*
- * Keep a view in the version ring as it is rendered for its version.  Only
- * versions somebody was served are kept (a GET, an event stream): rendering
- * every version eagerly made every POST pay for views nobody asked for (3.5M
- * instructions a version for the provinces view alone), and a version URL
- * is only ever learnt from a response (Content-Location, an event id).
+ * Keep a view in the version ring as it is rendered for its version.  Every
+ * published version has its leaderboard kept: rendered (served, or an
+ * event stream is open), or as a copy of its totals to write it from when
+ * first asked (views_version_publish: a render at every POST cost ~470k
+ * instructions, 4 times a POST's own).  A provinces list only when somebody
+ * was served it at its version (3.5M instructions a version to render
+ * eagerly), and get_version says so.
  */
 static void
 version_record(struct views *vs, enum view_id id, const struct view *v)
@@ -659,15 +687,8 @@ version_record(struct views *vs, enum view_id id, const struct view *v)
 	struct http_body **b = id == VIEW_LEADERBOARD ? &slot->leaderboard :
 	    &slot->provinces;
 
-	if (slot->version != version || slot->digest != v->digest) {
-		http_body_free(slot->leaderboard);
-		http_body_free(slot->provinces);
-		http_body_free(slot->svg);
-		slot->leaderboard = slot->provinces = slot->svg = NULL;
-		slot->lb_bytes = NULL;
-		slot->version = version;
-		slot->digest = v->digest;
-	}
+	if (slot->version != version || slot->digest != v->digest)
+		slot_reset(vs, slot, version, v->digest);
 	if (*b != NULL)
 		return;
 	*b = version_body(vs, v, id == VIEW_LEADERBOARD ? &slot->lb_bytes :
@@ -675,11 +696,85 @@ version_record(struct views *vs, enum view_id id, const struct view *v)
 	if (id == VIEW_LEADERBOARD) {
 		slot->lb_len = v->len;
 		snprintf(slot->lb_etag, sizeof(slot->lb_etag), "%s", v->etag);
+		/* Rendered live: the copy of its totals is not needed. */
+		tally_state_totals_destroy(slot->totals);
+		slot->totals = NULL;
 	}
-	if (!vs->any_kept || version < vs->first_kept) {
-		vs->first_kept = version;
-		vs->any_kept = true;
-	}
+	slot_kept(vs, version);
+}
+
+/*
+ * Does the leaderboard carry members read from the provinces (the
+ * comparison with the previous election, the expected vote)?  Those cannot
+ * be written from a copy of the totals.
+ */
+static bool
+leaderboard_reads_provinces(const struct views *vs)
+{
+	const struct tally_election *e = core_election(vs->core);
+	size_t p;
+
+	if (vs->previous != NULL)
+		return true;
+	for (p = 0; p < e->n_provinces; p++)
+		if (e->provinces[p].has_expected)
+			return true;
+	return false;
+}
+
+int
+views_version_publish(struct views *vs, uint64_t version)
+{
+	const struct core_stamp *st = core_stamp(vs->core, SIZE_MAX);
+	struct version_slot *slot = &vs->versions[version % vs->n_versions];
+
+	/* Rendered now, as with streams open: the same bytes, at a render's
+	 * cost, for elections whose leaderboard reads the provinces. */
+	if (leaderboard_reads_provinces(vs))
+		return views_current(vs, VIEW_LEADERBOARD, 0) == NULL ? -1 : 0;
+
+	if (slot->version != version || slot->digest != st->digest)
+		slot_reset(vs, slot, version, st->digest);
+	if (slot->leaderboard != NULL || slot->totals != NULL)
+		return 0;
+	if ((slot->totals = tally_state_totals_copy(core_state(vs->core))) ==
+	    NULL)
+		return -1;
+	slot_kept(vs, version);
+	return 0;
+}
+
+int
+views_version_leaderboard(struct views *vs, struct version_slot *slot)
+{
+	const struct tally_state *t = slot->totals;
+	struct view v;
+	char *bytes;
+
+	if (slot->leaderboard != NULL)
+		return 0;
+	if (t == NULL)
+		return -1;
+	/* As views_current renders it, from the same writer: the same bytes. */
+	bytes = reply_with_newline(tally_render_leaderboard_text(t,
+	    t->updated_at[0] ? t->updated_at : NULL));
+	if (bytes == NULL)
+		return -1;
+	memset(&v, 0, sizeof(v));
+	v.bytes = bytes;
+	v.len = strlen(bytes);
+	v.ctype = "application/json; charset=utf-8";
+	snprintf(v.etag, sizeof(v.etag), "\"%llu-%016llx\"",
+	    (unsigned long long)slot->version, (unsigned long long)slot->digest);
+	slot->leaderboard = version_body(vs, &v, &slot->lb_bytes);
+	free(bytes);
+	if (slot->leaderboard == NULL)
+		return -1;
+	slot->lb_len = v.len;
+	snprintf(slot->lb_etag, sizeof(slot->lb_etag), "%s", v.etag);
+	tally_state_totals_destroy(slot->totals);
+	slot->totals = NULL;
+	return 0;
 }
 
 /*
@@ -719,6 +814,7 @@ views_versions_clear(struct views *vs)
 		http_body_free(slot->leaderboard);
 		http_body_free(slot->provinces);
 		http_body_free(slot->svg);
+		tally_state_totals_destroy(slot->totals);
 		memset(slot, 0, sizeof(*slot));
 	}
 	vs->any_kept = false;
@@ -762,6 +858,7 @@ views_destroy(struct views *vs)
 		http_body_free(vs->versions[i].leaderboard);
 		http_body_free(vs->versions[i].provinces);
 		http_body_free(vs->versions[i].svg);
+		tally_state_totals_destroy(vs->versions[i].totals);
 	}
 	free(vs->versions);
 	free(vs);
@@ -781,6 +878,13 @@ views_set_loader(struct views *vs, tally_revision_loader load, void *ctx)
 {
 	vs->loader = load;
 	vs->loader_ctx = ctx;
+}
+
+tally_revision_loader
+views_loader(const struct views *vs, void **ctx)
+{
+	*ctx = vs->loader_ctx;
+	return vs->loader;
 }
 
 const struct views_counters *

@@ -73,6 +73,9 @@ struct version_slot {
 	size_t			 lb_len;
 	char			 lb_etag[64];
 	struct http_body	*svg;
+	/* A version published but not served: the totals its leaderboard is
+	 * written from when first asked (tally_state_totals_copy), or NULL. */
+	struct tally_state	*totals;
 };
 
 /* What /metrics says of the cache.  [L] */
@@ -127,6 +130,8 @@ void		 views_cache_headers(struct views *vs, struct http_body *b,
 void		 views_body_headers(struct views *vs, struct http_body *b,
 		    const struct view *v, time_t at);
 const struct views_counters *views_counters(const struct views *vs);
+/* How history reads revisions kept on disk (*ctx: its argument). */
+tally_revision_loader views_loader(const struct views *vs, void **ctx);
 
 /*
  * The version ring.  The slot kept for version n (current version cur), or
@@ -135,6 +140,16 @@ const struct views_counters *views_counters(const struct views *vs);
  */
 struct version_slot *views_version(struct views *vs, uint64_t n, uint64_t cur,
 		    uint64_t *oldest, size_t *kept);
+/*
+ * The version just published (the core's state is that version's): kept in
+ * the ring as a copy of its totals, its leaderboard written when first
+ * asked, so that every version of the ring's range is servable at the cost
+ * of a copy rather than a render.  0, or -1 without memory.
+ */
+int		 views_version_publish(struct views *vs, uint64_t version);
+/* slot's leaderboard body, written from its totals when first asked.  0/-1. */
+int		 views_version_leaderboard(struct views *vs,
+		    struct version_slot *slot);
 /* Draw slot's hemicycle from its leaderboard (once).  0 or -1. */
 int		 views_version_svg(struct views *vs, struct version_slot *slot);
 /* Forget every kept version: a new epoch (a swapped definition). */

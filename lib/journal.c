@@ -232,17 +232,22 @@ tally_snapshot_encode_revision(uint64_t seq, const struct tally_revision *rev,
     char **out, size_t *outlen)
 {
 	const struct tally_feed *f = rev->feed;
-	size_t len = 64 + strlen(rev->received_at) + f->canonical_len +
+	size_t len = 96 + strlen(rev->received_at) + f->canonical_len +
 	    (f->by ? strlen(f->by) : 0);
+	char ver[40] = "";
 	char *buf;
 	int w;
 
 	if ((buf = malloc(TALLY_JOURNAL_HEADER + len)) == NULL)
 		return -1;
+	/* The version that applied it (history rows and /v1/changes say it). */
+	if (f->version != 0 && f->version != TALLY_VERSION_UNKNOWN)
+		snprintf(ver, sizeof(ver), ",\"version\":%llu",
+		    (unsigned long long)f->version);
 	w = snprintf(buf + TALLY_JOURNAL_HEADER, len,
-	    "{\"received_at\":\"%s\",\"feed\":%s%s%s%s}", rev->received_at,
+	    "{\"received_at\":\"%s\",\"feed\":%s%s%s%s%s}", rev->received_at,
 	    f->canonical, f->by ? ",\"by\":\"" : "", f->by ? f->by : "",
-	    f->by ? "\"" : "");
+	    f->by ? "\"" : "", ver);
 	if (w < 0 || (size_t)w >= len ||
 	    tally_journal_frame(seq, buf, (size_t)w) == -1) {
 		free(buf);
@@ -285,6 +290,20 @@ tally_snapshot_decode_revision(const struct tally_election *e,
 			return NULL;
 		}
 		p = q + 1;
+	}
+	/* Snapshots written before versions were kept have none. */
+	f->version = TALLY_VERSION_UNKNOWN;
+	if ((size_t)(end - p) > 11 && memcmp(p, ",\"version\":", 11) == 0) {
+		uint64_t v = 0;
+		/* Digits within the payload only (it is not NUL-terminated). */
+		for (p += 11; p < end && *p >= '0' && *p <= '9' &&
+		    v < UINT64_MAX / 10 - 1; p++)
+			v = v * 10 + (uint64_t)(*p - '0');
+		if (v == 0) {
+			tally_feed_destroy(f);
+			return NULL;
+		}
+		f->version = v;
 	}
 	if (end - p != 1 || *p != '}') {
 		tally_feed_destroy(f);

@@ -985,9 +985,28 @@ history_changes(const struct tally_state *s, size_t p,
 	return 0;
 }
 
+/*
+ * The version that applied a revision (its row's "version"), or null when
+ * no kept record says (a snapshot written before versions were kept).
+ */
+static json_t *
+history_version(const struct tally_revision *rev, const struct tally_feed *f)
+{
+	uint64_t v = rev->version != 0 ? rev->version : f->version;
+
+	return v == 0 || v == TALLY_VERSION_UNKNOWN ? json_null() : juint(v);
+}
+
 json_t *
 tally_render_history(const struct tally_state *s, size_t p,
     tally_revision_loader load, void *ctx)
+{
+	return tally_render_history_range(s, p, 0, SIZE_MAX, load, ctx);
+}
+
+json_t *
+tally_render_history_range(const struct tally_state *s, size_t p,
+    size_t first, size_t last, tally_revision_loader load, void *ctx)
 {
 	const struct tally_election *e = s->election;
 	const struct tally_province_state *ps = &s->provinces[p];
@@ -1001,7 +1020,10 @@ tally_render_history(const struct tally_state *s, size_t p,
 
 	memset(seats, 0, sizeof(seats));
 	json_object_set_new(o, "province", json_string(e->provinces[p].id));
-	for (i = 0; i < ps->n_revisions; i++) {
+	/* The row before `first` is computed too: rows say what moved since
+	 * the previous revision. */
+	for (i = first > 0 ? first - 1 : 0; i < ps->n_revisions && i <= last;
+	    i++) {
 		const struct tally_feed *f = revision_feed(&ps->revisions[i],
 		    load, ctx, &tmp_cur, at_cur);
 		json_t *row, *votes, *changed;
@@ -1016,6 +1038,8 @@ tally_render_history(const struct tally_state *s, size_t p,
 		changed = json_object();
 
 		json_object_set_new(row, "revision", juint(f->revision));
+		json_object_set_new(row, "version", history_version(
+		    &ps->revisions[i], f));
 		json_object_set_new(row, "received_at", jstr_or_null(at_cur));
 		json_object_set_new(row, "reported_at", jstr_or_null(f->reported_at));
 		json_object_set_new(row, "status",
@@ -1061,7 +1085,10 @@ tally_render_history(const struct tally_state *s, size_t p,
 			tally_feed_destroy(tmp_cur);
 			goto fail;
 		}
-		json_array_append_new(arr, row);
+		if (i >= first)
+			json_array_append_new(arr, row);
+		else
+			json_decref(row);
 		tally_feed_destroy(tmp_prev);
 		tmp_prev = tmp_cur;
 		prev = f;

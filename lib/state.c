@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <tally/state.h>
+#include <tally/totals.h>
 
 #include "tally-private.h"
 
@@ -780,6 +781,11 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	}
 	rev = &ps->revisions[ps->n_revisions++];
 	memset(rev, 0, sizeof(*rev));
+	/* The version this apply becomes (the caller bumps once per request),
+	 * unless a journal or snapshot read back says which it was. */
+	if (f->version == 0)
+		f->version = s->version + 1;
+	rev->version = f->version;
 	rev->feed = f;
 	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
 	    received_at ? received_at : "");
@@ -916,4 +922,46 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	 */
 	levelling(s, national_threshold(s) ? SIZE_MAX : lot->province);
 	return 0;
+}
+
+struct tally_state *
+tally_state_totals_copy(const struct tally_state *s)
+{
+	size_t n = s->election->n_coalitions;
+	struct tally_state *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->coalitions = malloc((n ? n : 1) * sizeof(*t->coalitions))) ==
+	    NULL) {
+		free(t);
+		return NULL;
+	}
+	memcpy(t->coalitions, s->coalitions, n * sizeof(*t->coalitions));
+	/* Every field the ranking reads; the provinces stay NULL, so a
+	 * renderer that reads more fails at once rather than lie. */
+	t->election = s->election;
+	t->version = s->version;
+	memcpy(t->updated_at, s->updated_at, sizeof(t->updated_at));
+	t->valid = s->valid;
+	t->blank = s->blank;
+	t->invalid = s->invalid;
+	t->seats_allocated = s->seats_allocated;
+	t->seats_pending = s->seats_pending;
+	t->provinces_reporting = s->provinces_reporting;
+	t->provinces_final = s->provinces_final;
+	t->stations_reporting = s->stations_reporting;
+	t->stations_total = s->stations_total;
+	t->provinces_settled = s->provinces_settled;
+	t->seats_unreported = s->seats_unreported;
+	return t;
+}
+
+void
+tally_state_totals_destroy(struct tally_state *t)
+{
+	if (t == NULL)
+		return;
+	free(t->coalitions);
+	free(t);
 }

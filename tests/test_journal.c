@@ -1044,6 +1044,69 @@ out:
 	tally_state_destroy(s);
 }
 
+/*
+ * A snapshot's revision record keeps the version that applied it; a
+ * record written before versions were kept decodes as
+ * TALLY_VERSION_UNKNOWN; a malformed version is refused.
+ */
+static void
+check_snapshot_versions(struct fixture *fx)
+{
+	const struct tally_state *s = fx->direct;
+	size_t p, n = 0;
+
+	for (p = 0; p < fx->e->n_provinces; p++) {
+		const struct tally_revision *rev = tally_state_current(s, p);
+		struct tally_feed *f;
+		char *out = NULL, at[40], *old, *bad;
+		size_t len, plen;
+		const char *pl;
+
+		if (rev == NULL)
+			continue;
+		n++;
+		CHECK(rev->version >= 1 && rev->version <= s->version &&
+		    rev->version == rev->feed->version, "province %zu's current "
+		    "revision says its version (%llu)", p,
+		    (unsigned long long)rev->version);
+		CHECK(tally_snapshot_encode_revision(7, rev, &out, &len) == 0,
+		    "encode revision");
+		if (out == NULL)
+			continue;
+		pl = out + TALLY_JOURNAL_HEADER;
+		plen = len - TALLY_JOURNAL_HEADER;
+		f = tally_snapshot_decode_revision(fx->e, pl, plen, at);
+		CHECK(f != NULL && f->version == rev->version &&
+		    strcmp(at, rev->received_at) == 0, "the version round-trips");
+		tally_feed_destroy(f);
+		/* As an older tallyd wrote it: no version. */
+		old = strndup(pl, plen);
+		if (old != NULL && (bad = strstr(old, ",\"version\":")) != NULL) {
+			strcpy(bad, "}");
+			f = tally_snapshot_decode_revision(fx->e, old,
+			    strlen(old), at);
+			CHECK(f != NULL && f->version == TALLY_VERSION_UNKNOWN,
+			    "no version: unknown");
+			tally_feed_destroy(f);
+			strcpy(bad, ",\"version\":0}");
+			f = tally_snapshot_decode_revision(fx->e, old,
+			    strlen(old), at);
+			CHECK(f == NULL, "version 0 is refused");
+			tally_feed_destroy(f);
+			strcpy(bad, ",\"version\":12");
+			f = tally_snapshot_decode_revision(fx->e, old,
+			    strlen(old), at);
+			CHECK(f == NULL, "a version without its closing brace is "
+			    "refused");
+			tally_feed_destroy(f);
+		} else
+			CHECK(0, "the record has a version");
+		free(old);
+		free(out);
+	}
+	CHECK(n > 0, "some province has a revision");
+}
+
 int
 main(void)
 {
@@ -1065,6 +1128,7 @@ main(void)
 		check_encode_empty(&fx);
 		check_lot_and_label(&fx);
 		check_calls(&fx);
+		check_snapshot_versions(&fx);
 	}
 	fixture_finish(&fx);
 	return check_done("test_journal");

@@ -629,6 +629,7 @@
     var r = x.r, li = el('li', 'from-history');
     li.setAttribute('data-province', x.pid);
     li.setAttribute('data-revision', r.revision);
+    if (r.version !== undefined && r.version !== null) li.setAttribute('data-version', r.version);
     li.title = t('from_history');
     li.appendChild(el('span', 'v', when(r.received_at) + ' · '));
     var a = el('a', '', pvName(x.pid));
@@ -669,6 +670,24 @@
       return all.length;
     });
   }
+  /*
+   * The ticker from the national changes feed (/v1/changes?since=V): every
+   * province revision after version `since` up to `upto`, in version order,
+   * in one request; each row says its version, so revisions of the same
+   * second keep their true order.  A daemon without the feed, or whose
+   * history cannot answer for `since` (410), is caught up from the
+   * provinces' histories as before (`want`).
+   */
+  function catchUpChanges(since, upto, want) {
+    return fetch('/v1/changes?since=' + since, { cache: 'no-store' }).then(function (r) {
+      if (!r.ok) throw new Error('changes: ' + r.status);
+      return r.json();
+    }).then(function (c) {
+      var rows = c.changes.filter(function (x) { return x.version !== null && x.version <= upto; });
+      rows.slice(-40).forEach(function (x) { historyTick({ pid: x.province, r: x }); });
+      return rows.length;
+    }).catch(function () { return catchUp(want); });
+  }
   function provAt(id) {
     var p = (S.provinces || []).find(function (x) { return x.id === id; });
     return p && p.received_at || '';
@@ -699,7 +718,7 @@
         S.provVersion = j.version;
         if (first || gap || S.resync) {
           /* Opened late, a reconnect, or versions went by unseen: the
-           * ticker takes what happened from the provinces' histories. */
+           * ticker takes what happened from the changes feed. */
           var want = {};
           j.provinces.forEach(function (p) {
             var o = old[p.id] ? old[p.id].revision : 0;
@@ -710,7 +729,9 @@
           S.provinces = j.provinces;
           /* The next live entry's seat moves count from here. */
           S.tickLb = S.lbs[j.version] || S.lb || S.tickLb;
-          catchUp(want).then(function () {
+          /* Opened late: the last 40 versions; else what went by unseen. */
+          var since = from === undefined ? Math.max(0, j.version - 40) : from;
+          catchUpChanges(since, j.version, want).then(function () {
             if (!resync || from === undefined) return;
             var li = el('li', 'resync', t('resynced', { a: num(from + 1), b: num(j.version) }));
             li.setAttribute('role', 'status');
@@ -836,8 +857,8 @@
     /*
      * The daemon keeps no events between versions: a reconnect whose
      * Last-Event-ID is not the current version gets a `snapshot`.  Having
-     * shown an older version, the page then catches up from the provinces'
-     * histories and says so in the ticker.
+     * shown an older version, the page then replays what it missed from
+     * /v1/changes?since=<the version it showed> and says so in the ticker.
      */
     es.addEventListener('snapshot', function (e) {
       var v;

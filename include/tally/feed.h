@@ -55,7 +55,19 @@ struct tally_feed {
 	 * write into JSON unescaped.
 	 */
 	char			*by;
+	/*
+	 * The version that applied it: 0 before it is applied (then
+	 * tally_state_apply takes the state's next version, as it marks the
+	 * province `changed`), the kept one when a snapshot is read back,
+	 * TALLY_VERSION_UNKNOWN
+	 * from a snapshot written before versions were kept in it.  Never
+	 * part of the canonical form.
+	 */
+	uint64_t		 version;
 };
+
+/* A revision's version that no kept record says (an older snapshot). */
+#define TALLY_VERSION_UNKNOWN	UINT64_MAX
 
 /* A copy of a token label (new) with '"', '\\' and controls made '_'. */
 char			*tally_label_clean(const char *label);

@@ -95,7 +95,9 @@ int	tally_journal_apply(struct tally_state *s, const char *payload,
 /*
  * Snapshots use the same framing.  Record 0 holds a JSON header; then come
  * every province's revisions, oldest first, one record each with payload
- * {"received_at": "...", "feed": canonical feed, "by": "label"?}.  (Lots
+ * {"received_at": "...", "feed": canonical feed, "by": "label"?,
+ * "version": N?} (the version that applied it: older snapshots have none,
+ * and their revisions' feeds say TALLY_VERSION_UNKNOWN).  (Lots
  * are in the header, which the daemon writes.)
  */
 int	tally_snapshot_encode_revision(uint64_t seq,

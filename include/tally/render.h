@@ -75,6 +75,11 @@ struct json_t	*tally_render_lot_dry_run(const struct tally_state *s,
  */
 struct json_t	*tally_render_history(const struct tally_state *s,
 		    size_t province, tally_revision_loader load, void *ctx);
+/* The same for revisions first to last (indices, oldest 0; last past the
+ * end: to the newest), each row as the whole history has it. */
+struct json_t	*tally_render_history_range(const struct tally_state *s,
+		    size_t province, size_t first, size_t last,
+		    tally_revision_loader load, void *ctx);
 
 /* GET /v1/coalitions/{id}: national totals and the per-province breakdown. */
 struct json_t	*tally_render_coalition(const struct tally_state *s,

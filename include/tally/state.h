@@ -68,6 +68,9 @@ struct tally_revision {
 	 * where its record is, for the caller's loader. */
 	uint64_t		 off;
 	uint32_t		 len;
+	/* The version that applied it (its feed's), TALLY_VERSION_UNKNOWN, or
+	 * 0 for an older revision read from a snapshot: its feed says. */
+	uint64_t		 version;
 };
 
 /*
@@ -261,9 +264,6 @@ int	tally_state_add_stored(struct tally_state *s, size_t province,
  */
 void	tally_state_store(struct tally_state *s, size_t province, size_t i,
 	    uint64_t off, uint32_t len);
-/* Revisions whose feed is in memory (for metrics). */
-size_t	tally_state_revisions_in_memory(const struct tally_state *s);
-
 /*
  * Whether the national threshold decides who takes part in a province: only
  * where the election's own rule is in force (a province's own allocation

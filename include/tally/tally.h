@@ -16,6 +16,7 @@
 #include <tally/tlog_entry.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
+#include <tally/totals.h>
 #include <tally/render.h>
 #include <tally/majority.h>
 #include <tally/calls.h>

@@ -29,6 +29,8 @@ import tempfile
 import time
 import unittest
 
+import schemas
+
 TALLYD = os.environ.get("TALLYD", "tallyd")
 SOURCE_ROOT = os.environ.get(
     "TALLYD_SOURCE_ROOT",
@@ -377,8 +379,12 @@ class Daemon(Supervised):
         except OSError:
             return ""
 
+    # Every JSON answer is checked against docs/schemas (schemas.py);
+    # False (or request(validate=False)) for deliberately broken ones.
+    validate = True
+
     def request(self, method, path, body=None, headers=None, port=None,
-                timeout=30):
+                timeout=30, validate=None):
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port,
                                           timeout=timeout)
         try:
@@ -389,6 +395,8 @@ class Daemon(Supervised):
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             data = r.read()
+            if self.validate if validate is None else validate:
+                schemas.check(method, path, r.status, r.getheaders(), data)
             return Response(r.status, r.getheaders(), data)
         finally:
             conn.close()
