@@ -201,10 +201,10 @@ feed_valid(const struct tally_feed *f)
 /*
  * A province's first place: the list with the most seats, then the most
  * votes (the province view's leader), as a coalition index; SIZE_MAX
- * before any count.
+ * before any count.  The map (map.c) colours a province by it too.
  */
-static size_t
-first_place(const struct tally_state *s, size_t p)
+size_t
+tally_first_place(const struct tally_state *s, size_t p)
 {
 	const struct tally_revision *cur = tally_state_current(s, p);
 	const struct tally_seat_result *r = &s->provinces[p].result;
@@ -293,9 +293,9 @@ static bool
 flipped(const struct tally_previous *pv, const struct tally_state *s,
     size_t p, size_t *now, size_t *before)
 {
-	*now = first_place(s, p);
+	*now = tally_first_place(s, p);
 	*before = pv->prov[p] == SIZE_MAX ? SIZE_MAX :
-	    first_place(pv->s, pv->prov[p]);
+	    tally_first_place(pv->s, pv->prov[p]);
 	return *now != SIZE_MAX && *before != SIZE_MAX &&
 	    pv->succ[*before] != *now;
 }

@@ -47,25 +47,6 @@ map_xml(struct tally_buf *b, const char *s)
 	}
 }
 
-/* The province's first place (seats, then votes), as a coalition, or
- * SIZE_MAX before its first count. */
-static size_t
-first_of(const struct tally_state *s, size_t p)
-{
-	const struct tally_revision *cur = tally_state_current(s, p);
-	const struct tally_seat_result *r = &s->provinces[p].result;
-	size_t i, best = SIZE_MAX;
-
-	if (cur == NULL)
-		return SIZE_MAX;
-	for (i = 0; i < cur->feed->n_lists; i++)
-		if (best == SIZE_MAX || r->seats[i] > r->seats[best] ||
-		    (r->seats[i] == r->seats[best] &&
-		    cur->feed->lists[i].votes > cur->feed->lists[best].votes))
-			best = i;
-	return best == SIZE_MAX ? SIZE_MAX : cur->feed->lists[best].coalition;
-}
-
 char *
 tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 {
@@ -104,7 +85,7 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 	}
 	for (p = 0; p < e->n_provinces; p++) {
 		const struct tally_revision *cur = tally_state_current(s, p);
-		size_t f = first_of(s, p);
+		size_t f = tally_first_place(s, p);
 		if (f != SIZE_MAX)
 			shown[f] = true;
 		for (i = 0; by == TALLY_MAP_SEATS && cur != NULL &&
@@ -146,7 +127,7 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 		const struct tally_province *pv = &e->provinces[p];
 		const struct tally_revision *cur = tally_state_current(s, p);
 		const struct tally_seat_result *r = &s->provinces[p].result;
-		size_t f = first_of(s, p);
+		size_t f = tally_first_place(s, p);
 		uint32_t x = MARGIN + col[p] * (TILE + GAP);
 		uint32_t y = TOP + row[p] * (TILE + GAP);
 		uint64_t total = 0, done = 0;

@@ -65,4 +65,10 @@ struct tally_error;
 int	tally_json_uint(const struct json_t *v, const char *p, uint64_t min,
 	    uint64_t max, uint64_t *out, struct tally_error *err);
 
+struct tally_state;
+
+/* A province's first place (most seats, then most votes) as a coalition
+ * index, SIZE_MAX before its first count (compare.c; map.c too). */
+size_t	tally_first_place(const struct tally_state *s, size_t p);
+
 #endif
