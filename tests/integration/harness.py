@@ -13,6 +13,7 @@ deleted; the logs of a failed test are copied to $TALLYD_ARTIFACTS/<test id>/.
 `main()` ends each file with "<file>: N tests, N failed, N skipped"; under
 CI=true a skip fails the file unless the test declared it with `may_skip`.
 """
+import fcntl
 import gzip
 import http.client
 import json
@@ -39,21 +40,44 @@ ELECTIONS = os.path.join(SOURCE_ROOT, "tests", "data", "elections")
 DEFAULT_ELECTION = os.path.join(SOURCE_ROOT, "config", "elections", "iraq-2018.json")
 
 
-_ports_given = set()
+_ports_held = {}
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "tallyd-test-ports")
+PORT_RANGE = (20000, 32000)
 
 
 def free_port():
-    """A port that was free a moment ago (the daemon binds it right after),
-    and never one this process handed out before: two servers of one test
-    (a NATS cluster's client and route ports) were once given the same
-    port, and the cluster never formed."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
+    """A loopback port no other test process holds, that was free a moment
+    ago (the daemon binds it right after).  Ports come from below the
+    kernel's ephemeral range (32768 up), so no client socket's local port
+    takes one, and each is reserved across processes by a lock on a file
+    in PORT_LOCK_DIR, held until this process exits: meson runs the test
+    files in parallel, and a port the kernel handed to one of them (bind
+    to port 0) was once handed to another before the first daemon bound
+    it; a cluster node then answered its POSTs with another test's
+    daemon, 401.  Never the same port twice in one process either (a NATS
+    cluster's client and route ports were once the same)."""
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    lo, hi = PORT_RANGE
+    rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(20 * (hi - lo)):
+        port = rnd.randrange(lo, hi)
+        if port in _ports_held:
+            continue
+        f = open(os.path.join(PORT_LOCK_DIR, "%d.lock" % port), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            f.close()
+            continue
+        _ports_held[port] = f
+        return port
+    raise RuntimeError("no free loopback port in %d-%d" % PORT_RANGE)
 
 
 def raise_fd_limit(n):
