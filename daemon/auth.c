@@ -28,6 +28,8 @@
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
 
+#include <tally/hex.h>
+
 #include "auth.h"
 #include "log.h"
 #include "util.h"
@@ -96,18 +98,6 @@ add_token(struct auth *a)
 }
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 load_file(struct auth *a, const char *path, const struct tally_election *e,
     struct tally_diag *diag)
 {
@@ -123,7 +113,6 @@ load_file(struct auth *a, const char *path, const struct tally_election *e,
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *hash, *scope, *label, *save = NULL, *id;
 		struct token *t;
-		size_t i;
 
 		lineno++;
 		if ((hash = strchr(line, '#')) != NULL)
@@ -145,13 +134,8 @@ load_file(struct auth *a, const char *path, const struct tally_election *e,
 		}
 		if ((t = add_token(a)) == NULL)
 			goto nomem;
-		for (i = 0; i < SHA256_DIGEST_SIZE; i++) {
-			int hi = hexval(hash[7 + 2 * i]), lo = hexval(hash[8 + 2 * i]);
-			if (hi < 0 || lo < 0)
-				break;
-			t->hash[i] = (uint8_t)(hi << 4 | lo);
-		}
-		if (i < SHA256_DIGEST_SIZE) {
+		if (tally_hex_decode(hash + 7, t->hash, SHA256_DIGEST_SIZE) ==
+		    -1) {
 			tally_diag_add(diag, "%s:%u: the hash is not hexadecimal",
 			    path, lineno);
 			continue;

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include <tally/election.h>
+#include <tally/hex.h>
 #include <tally/palette.h>
 
 #include "tally-private.h"
@@ -59,31 +60,18 @@ struct rgb {
 	int	r, g, b;
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 parse(const char *s, struct rgb *c)
 {
-	int v[6], i;
+	uint8_t v[3] = { 0, 0, 0 };
 
-	if (s == NULL || strlen(s) != 7 || s[0] != '#')
+	c->r = c->g = c->b = 0;
+	if (s == NULL || strlen(s) != 7 || s[0] != '#' ||
+	    tally_hex_decode(s + 1, v, 3) == -1)
 		return false;
-	for (i = 0; i < 6; i++)
-		if ((v[i] = hexval(s[i + 1])) < 0)
-			return false;
-	c->r = v[0] * 16 + v[1];
-	c->g = v[2] * 16 + v[3];
-	c->b = v[4] * 16 + v[5];
+	c->r = v[0];
+	c->g = v[1];
+	c->b = v[2];
 	return true;
 }
 

@@ -626,6 +626,19 @@ class Check(DurabilityTest):
         self.assertNotIn("configuration OK", r.stdout)
         r = self.check("-f", self.conf("token_file %s/none\n" % self.data_dir))
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        # 64 characters that are not all hexadecimal: that line is named,
+        # with why; a hash in upper case is as good as in lower case.
+        with open(tokens, "w") as f:
+            f.write("sha256:%s %s\n" % ("AB" * 32, PIDS[0]))
+            f.write("sha256:%sz %s\n" % ("ab" * 31 + "a", PIDS[0]))
+        r = self.check("-f", self.conf("token_file %s\n" % tokens))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("tokens:1", r.stderr)
+        self.assertIn("tokens:2: the hash is not hexadecimal", r.stderr)
+        with open(tokens, "w") as f:
+            f.write("sha256:%s %s\n" % ("AB" * 32, PIDS[0]))
+        r = self.check("-f", self.conf("token_file %s\n" % tokens))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_check_reads_the_journal_and_changes_nothing(self):
         d = self.start()
