@@ -11,7 +11,6 @@
  * who has a seat.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,47 +31,6 @@
 struct seat_pos {
 	double	 x, y, angle;
 };
-
-static void buf_printf(struct tally_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-buf_printf(struct tally_buf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		tally_buf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n :
-		    sizeof(tmp) - 1);
-}
-
-/* Text and attribute values: & < > " ' escaped (XML 1.0, 2.4 and 3.1). */
-static void
-buf_xml(struct tally_buf *b, const char *s)
-{
-	const char *run = s;
-
-	for (; *s != '\0'; s++) {
-		const char *esc;
-		switch (*s) {
-		case '&':	esc = "&amp;"; break;
-		case '<':	esc = "&lt;"; break;
-		case '>':	esc = "&gt;"; break;
-		case '"':	esc = "&quot;"; break;
-		case '\'':	esc = "&apos;"; break;
-		default:	continue;
-		}
-		tally_buf_add(b, run, (size_t)(s - run));
-		tally_buf_str(b, esc);
-		run = s + 1;
-	}
-	tally_buf_add(b, run, (size_t)(s - run));
-}
 
 static int
 pos_cmp(const void *a, const void *b)
@@ -151,7 +109,7 @@ seats_run(struct tally_buf *b, const struct seat_pos *pos, uint64_t from,
 	uint64_t i;
 
 	for (i = from; i < from + count; i++)
-		buf_printf(b, "<circle class=\"seat\" cx=\"%.1f\" cy=\"%.1f\" "
+		tally_buf_printf(b, "<circle class=\"seat\" cx=\"%.1f\" cy=\"%.1f\" "
 		    "r=\"%.1f\"/>", pos[i].x, pos[i].y, dot);
 }
 
@@ -201,7 +159,7 @@ pending_text(struct tally_buf *b, const struct tally_state *s)
 		tally_buf_str(b, first ? ": " : "; ");
 		first = false;
 		tally_buf_str(b, e->provinces[p].name);
-		buf_printf(b, ", %u seat%s: ", r->pending, r->pending == 1 ?
+		tally_buf_printf(b, ", %u seat%s: ", r->pending, r->pending == 1 ?
 		    "" : "s");
 		for (i = 0; i < r->n_tied; i++) {
 			tally_buf_str(b, i == 0 ? "" : i + 1 == r->n_tied ?
@@ -219,12 +177,12 @@ legend_entry(struct tally_buf *b, int k, const char *fill, const char *label,
 {
 	double x = 24 + (k % 3) * 200.0, y = 390 + (k / 3) * 22.0;
 
-	buf_printf(b, "<g class=\"legend-entry%s%s\"><circle cx=\"%.0f\" "
+	tally_buf_printf(b, "<g class=\"legend-entry%s%s\"><circle cx=\"%.0f\" "
 	    "cy=\"%.0f\" r=\"7\" fill=\"%s\" stroke=\"#444\" "
 	    "stroke-width=\"0.5\"/><text x=\"%.0f\" y=\"%.0f\">", cls ? " " : "",
 	    cls ? cls : "", x + 7, y - 4, fill, x + 20, y);
-	buf_xml(b, label);
-	buf_printf(b, " <tspan font-weight=\"bold\">%llu</tspan></text></g>",
+	tally_buf_xml(b, label);
+	tally_buf_printf(b, " <tspan font-weight=\"bold\">%llu</tspan></text></g>",
 	    (unsigned long long)seats);
 }
 
@@ -255,22 +213,22 @@ render_svg(const struct hemi_in *in)
 	rows = (legend + 2) / 3;
 	height = 390 + rows * 22.0 + 12;
 
-	buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	tally_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
 	    "width=\"%.0f\" height=\"%.0f\" role=\"img\" "
 	    "aria-labelledby=\"t d\" font-family=\"system-ui, sans-serif\" "
 	    "font-size=\"13\" fill=\"#222\">", W, height, W, height);
 	tally_buf_str(&b, "<title id=\"t\">");
-	buf_xml(&b, e->name);
+	tally_buf_xml(&b, e->name);
 	tally_buf_str(&b, "</title><desc id=\"d\">");
-	buf_printf(&b, "Seats allocated: %llu of %llu (%llu pending); "
+	tally_buf_printf(&b, "Seats allocated: %llu of %llu (%llu pending); "
 	    "majority %llu; version %llu",
 	    (unsigned long long)in->allocated, (unsigned long long)n,
 	    (unsigned long long)in->pending,
 	    (unsigned long long)majority, (unsigned long long)in->version);
 	if (in->updated_at != NULL && in->updated_at[0] != '\0') {
 		tally_buf_str(&b, ", updated at ");
-		buf_xml(&b, in->updated_at);
+		tally_buf_xml(&b, in->updated_at);
 	}
 	tally_buf_str(&b, "</desc>");
 	/* Diagonal hatching: pending seats read as such without colour. */
@@ -281,23 +239,23 @@ render_svg(const struct hemi_in *in)
 	    "</pattern></defs>");
 	tally_buf_str(&b, "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
 	    "<text x=\"20\" y=\"30\" font-size=\"18\" font-weight=\"bold\">");
-	buf_xml(&b, e->name);
+	tally_buf_xml(&b, e->name);
 	tally_buf_str(&b, "</text>");
 	snprintf(line, sizeof(line), "%zu of %zu provinces reporting, %zu final",
 	    in->reporting, e->n_provinces, in->final);
-	buf_printf(&b, "<text x=\"20\" y=\"52\" fill=\"#555\">%s", line);
+	tally_buf_printf(&b, "<text x=\"20\" y=\"52\" fill=\"#555\">%s", line);
 	if (in->st_total > 0)
-		buf_printf(&b, "; %.1f %% of stations counted",
+		tally_buf_printf(&b, "; %.1f %% of stations counted",
 		    100.0 * (double)in->st_reporting / (double)in->st_total);
 	tally_buf_str(&b, "</text>");
 
 	for (i = 0; i < in->n; i++) {
 		const struct tally_coalition *c = in->co[i];
 		uint64_t seats = in->seats[i];
-		buf_printf(&b, "<g class=\"coalition\" data-coalition=\"%s\" "
+		tally_buf_printf(&b, "<g class=\"coalition\" data-coalition=\"%s\" "
 		    "fill=\"%s\"><title>", c->id, coalition_color(c));
-		buf_xml(&b, c->name);
-		buf_printf(&b, ": %llu seat%s</title>", (unsigned long long)seats,
+		tally_buf_xml(&b, c->name);
+		tally_buf_printf(&b, ": %llu seat%s</title>", (unsigned long long)seats,
 		    seats == 1 ? "" : "s");
 		seats_run(&b, pos, at, seats, dot);
 		tally_buf_str(&b, "</g>");
@@ -307,7 +265,7 @@ render_svg(const struct hemi_in *in)
 		tally_buf_str(&b, "<g class=\"pending\" fill=\"url(#pending)\" "
 		    "stroke=\"#222\" stroke-width=\"1\">");
 		tally_buf_str(&b, "<title>");
-		buf_xml(&b, in->pending_text.p ? in->pending_text.p : "Pending");
+		tally_buf_xml(&b, in->pending_text.p ? in->pending_text.p : "Pending");
 		tally_buf_str(&b, "</title>");
 		seats_run(&b, pos, at, in->pending, dot - 0.5);
 		tally_buf_str(&b, "</g>");
@@ -320,13 +278,13 @@ render_svg(const struct hemi_in *in)
 		tally_buf_str(&b, "</g>");
 	}
 	/* The majority line: the seat that makes a majority is in the middle. */
-	buf_printf(&b, "<line class=\"majority\" x1=\"%.0f\" y1=\"%.0f\" "
+	tally_buf_printf(&b, "<line class=\"majority\" x1=\"%.0f\" y1=\"%.0f\" "
 	    "x2=\"%.0f\" y2=\"%.0f\" stroke=\"#111\" stroke-width=\"2\" "
 	    "stroke-dasharray=\"6 4\"/><text x=\"%.0f\" y=\"%.0f\" "
 	    "text-anchor=\"middle\" font-weight=\"bold\">Majority %llu</text>",
 	    CX, CY - R_IN + 8, CX, CY - R_OUT - 8, CX, CY - R_OUT - 14,
 	    (unsigned long long)majority);
-	buf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" "
+	tally_buf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" "
 	    "font-size=\"30\" font-weight=\"bold\">%llu</text><text "
 	    "x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555\">of "
 	    "%llu seats</text>", CX, CY - 24, (unsigned long long)

@@ -1,5 +1,4 @@
 /* map.c - the tile map of the provinces (see tally/map.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,39 +12,6 @@
 #define MARGIN	12
 #define TOP	40	/* the title's band */
 #define LEGEND	18	/* a legend line */
-
-static void map_printf(struct tally_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-map_printf(struct tally_buf *b, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		tally_buf_add(b, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf) - 1);
-}
-
-/* Text for XML content and attribute values. */
-static void
-map_xml(struct tally_buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&':	tally_buf_str(b, "&amp;"); break;
-		case '<':	tally_buf_str(b, "&lt;"); break;
-		case '>':	tally_buf_str(b, "&gt;"); break;
-		case '"':	tally_buf_str(b, "&quot;"); break;
-		default:	tally_buf_add(b, s, 1); break;
-		}
-	}
-}
 
 char *
 tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
@@ -107,19 +73,19 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 		w = 24 + 9 * (uint32_t)strlen(e->name);
 	h = TOP + rows * (TILE + GAP) + MARGIN + (uint32_t)(n_legend + 1) *
 	    LEGEND + MARGIN;
-	map_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	tally_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" "
 	    "height=\"%u\" viewBox=\"0 0 %u %u\" role=\"img\" "
 	    "font-family=\"sans-serif\" data-by=\"%s\">\n", w, h, w, h,
 	    by == TALLY_MAP_SEATS ? "seats" : "first");
 	tally_buf_str(&b, "<title>");
-	map_xml(&b, e->name);
+	tally_buf_xml(&b, e->name);
 	tally_buf_str(&b, by == TALLY_MAP_SEATS ? ": seats by province" :
 	    ": first place by province");
 	tally_buf_str(&b, "</title>\n<text x=\"12\" y=\"24\" font-size=\"14\" "
 	    "font-weight=\"bold\">");
-	map_xml(&b, e->name);
-	map_printf(&b, "</text>\n<text x=\"12\" y=\"36\" font-size=\"10\">"
+	tally_buf_xml(&b, e->name);
+	tally_buf_printf(&b, "</text>\n<text x=\"12\" y=\"36\" font-size=\"10\">"
 	    "version %llu, %zu of %zu provinces reporting</text>\n",
 	    (unsigned long long)s->version, s->provinces_reporting,
 	    e->n_provinces);
@@ -132,27 +98,27 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 		uint32_t y = TOP + row[p] * (TILE + GAP);
 		uint64_t total = 0, done = 0;
 
-		map_printf(&b, "<g class=\"tile\"><rect class=\"province\" "
+		tally_buf_printf(&b, "<g class=\"tile\"><rect class=\"province\" "
 		    "data-province=\"");
-		map_xml(&b, pv->id);
+		tally_buf_xml(&b, pv->id);
 		tally_buf_str(&b, "\"");
 		if (f != SIZE_MAX) {
 			tally_buf_str(&b, " data-first=\"");
-			map_xml(&b, e->coalitions[f].id);
+			tally_buf_xml(&b, e->coalitions[f].id);
 			tally_buf_str(&b, "\"");
 		}
-		map_printf(&b, " x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" "
+		tally_buf_printf(&b, " x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" "
 		    "rx=\"3\" fill=\"%s\" stroke=\"#ffffff\"><title>", x, y,
 		    TILE, TILE, by == TALLY_MAP_FIRST && f != SIZE_MAX ?
 		    e->coalitions[f].shown.hex : "#e0e0e0");
-		map_xml(&b, pv->name);
+		tally_buf_xml(&b, pv->name);
 		if (f != SIZE_MAX) {
 			tally_buf_str(&b, ": first ");
-			map_xml(&b, e->coalitions[f].short_name ?
+			tally_buf_xml(&b, e->coalitions[f].short_name ?
 			    e->coalitions[f].short_name : e->coalitions[f].name);
 		} else
 			tally_buf_str(&b, ": not reporting");
-		map_printf(&b, "; %u seats</title></rect>\n", pv->seats);
+		tally_buf_printf(&b, "; %u seats</title></rect>\n", pv->seats);
 		/* Seats: a bar across the tile, each coalition's share of
 		 * the province's seats (district and levelling), in the
 		 * feed's order. */
@@ -170,17 +136,17 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 			x0 = x + (uint32_t)(done * (TILE - 4) / total) + 2;
 			done += n;
 			x1 = x + (uint32_t)(done * (TILE - 4) / total) + 2;
-			map_printf(&b, "<rect class=\"seats\" data-coalition=\"");
-			map_xml(&b, e->coalitions[k].id);
-			map_printf(&b, "\" x=\"%u\" y=\"%u\" width=\"%u\" "
+			tally_buf_printf(&b, "<rect class=\"seats\" data-coalition=\"");
+			tally_buf_xml(&b, e->coalitions[k].id);
+			tally_buf_printf(&b, "\" x=\"%u\" y=\"%u\" width=\"%u\" "
 			    "height=\"%u\" fill=\"%s\"><title>", x0, y + 18,
 			    x1 - x0, TILE - 22, e->coalitions[k].shown.hex);
-			map_xml(&b, e->coalitions[k].short_name ?
+			tally_buf_xml(&b, e->coalitions[k].short_name ?
 			    e->coalitions[k].short_name : e->coalitions[k].name);
-			map_printf(&b, ": %llu</title></rect>\n",
+			tally_buf_printf(&b, ": %llu</title></rect>\n",
 			    (unsigned long long)n);
 		}
-		map_printf(&b, "<text x=\"%u\" y=\"%u\" font-size=\"9\" "
+		tally_buf_printf(&b, "<text x=\"%u\" y=\"%u\" font-size=\"9\" "
 		    "text-anchor=\"middle\" fill=\"%s\">", x + TILE / 2, y + 12,
 		    by == TALLY_MAP_FIRST && f != SIZE_MAX ? "#ffffff" :
 		    "#222222");
@@ -195,9 +161,9 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 				else if ((unsigned char)pv->name[k] >= 0x80)
 					break;
 			abbr[n] = '\0';
-			map_xml(&b, n > 0 ? abbr : pv->id);
+			tally_buf_xml(&b, n > 0 ? abbr : pv->id);
 		}
-		map_printf(&b, "</text>\n<text x=\"%u\" y=\"%u\" font-size=\"9\" "
+		tally_buf_printf(&b, "</text>\n<text x=\"%u\" y=\"%u\" font-size=\"9\" "
 		    "text-anchor=\"middle\" fill=\"%s\">%u</text></g>\n",
 		    x + TILE / 2, y + TILE - 4, by == TALLY_MAP_FIRST &&
 		    f != SIZE_MAX ? "#ffffff" : "#222222", pv->seats);
@@ -208,16 +174,16 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 		for (c = 0; c < e->n_coalitions; c++) {
 			if (!shown[c])
 				continue;
-			map_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
+			tally_buf_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
 			    "height=\"12\" fill=\"%s\"/><text x=\"30\" "
 			    "y=\"%u\">", y, e->coalitions[c].shown.hex,
 			    y + 10);
-			map_xml(&b, e->coalitions[c].short_name ?
+			tally_buf_xml(&b, e->coalitions[c].short_name ?
 			    e->coalitions[c].short_name : e->coalitions[c].name);
 			tally_buf_str(&b, "</text>\n");
 			y += LEGEND;
 		}
-		map_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
+		tally_buf_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
 		    "height=\"12\" fill=\"#e0e0e0\"/><text x=\"30\" y=\"%u\">"
 		    "not reporting</text>\n</g>\n", y, y + 10);
 	}

@@ -22,6 +22,12 @@ struct tally_buf {
 void	tally_buf_add(struct tally_buf *b, const char *s, size_t n);
 void	tally_buf_str(struct tally_buf *b, const char *s);
 void	tally_buf_uint(struct tally_buf *b, uint64_t v);
+/* printf onto the buffer (the SVG views' coordinates and attributes). */
+void	tally_buf_printf(struct tally_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Text for XML content and attribute values: & < > " ' escaped (XML 1.0,
+ * 2.4 and 3.1). */
+void	tally_buf_xml(struct tally_buf *b, const char *s);
 
 struct tally_state;
 struct tally_feed;

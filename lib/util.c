@@ -1,5 +1,6 @@
 /* util.c - small helpers shared by libtally's files. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,57 @@ tally_buf_uint(struct tally_buf *b, uint64_t v)
 		v /= 10;
 	} while (v != 0);
 	tally_buf_add(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void
+tally_buf_printf(struct tally_buf *b, const char *fmt, ...)
+{
+	char tmp[512], *big;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(tmp)) {
+		tally_buf_add(b, tmp, (size_t)n);
+		return;
+	}
+	/* Longer than a line of SVG ever is: the whole of it all the same. */
+	if ((big = malloc((size_t)n + 1)) == NULL) {
+		b->nomem = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	tally_buf_add(b, big, (size_t)n);
+	free(big);
+}
+
+void
+tally_buf_xml(struct tally_buf *b, const char *s)
+{
+	const char *run = s;
+
+	for (; *s != '\0'; s++) {
+		const char *esc;
+
+		switch (*s) {
+		case '&':	esc = "&amp;"; break;
+		case '<':	esc = "&lt;"; break;
+		case '>':	esc = "&gt;"; break;
+		case '"':	esc = "&quot;"; break;
+		case '\'':	esc = "&apos;"; break;
+		default:	continue;
+		}
+		tally_buf_add(b, run, (size_t)(s - run));
+		tally_buf_str(b, esc);
+		run = s + 1;
+	}
+	tally_buf_add(b, run, (size_t)(s - run));
 }
 
 const char *

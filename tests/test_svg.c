@@ -264,6 +264,17 @@ main(int argc, char **argv)
 		CHECK(svg != NULL && strstr(svg, "class=\"unallocated\"") != NULL,
 		    "Q's seats are not allocated yet");
 		{
+			/* The map escapes as the hemicycle does (it wrote '
+			 * through before they shared one escaper). */
+			char *m = tally_render_map_svg(s, TALLY_MAP_SEATS);
+			const char *bad = m ? xml_check(m) : "no map";
+			CHECK(bad == NULL, "the tie's map: %s", bad);
+			CHECK(m != NULL && strstr(m, "Ties &lt;&amp;&gt; "
+			    "&quot;quotes&quot;") != NULL, "the map's title is "
+			    "escaped");
+			free(m);
+		}
+		{
 			char *lb = tally_render_leaderboard_text(s, NULL);
 			char *v = lb ? tally_render_hemicycle_svg_leaderboard(e,
 			    lb, strlen(lb)) : NULL;
