@@ -167,6 +167,12 @@ class Package(unittest.TestCase):
         self.assertNotIn("libnats", f["Depends"])
         self.assertRegex(f.get("Recommends", ""), r"(^|, )libnats[-.0-9a-z]*")
         self.assertRegex(f["Maintainer"], r"^[^<>,]+ <[^<>@\s]+@[^<>\s]+>$")
+        # A host mail can reach: no placeholder (it was tallyd@localhost),
+        # none of the names RFC 2606 and RFC 6761 reserve.
+        host = f["Maintainer"].rsplit("@", 1)[1].rstrip(">").lower()
+        self.assertIn(".", host)
+        self.assertNotRegex(host, r"(^|\.)(localhost|localdomain|local|invalid|"
+                            r"test|example)$|(^|\.)example\.(com|net|org)$")
         if "Homepage" in f:
             self.assertRegex(f["Homepage"], r"^https://")
             self.assertNotIn("localhost", f["Homepage"])
