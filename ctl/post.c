@@ -769,6 +769,18 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		post_usage(stderr);
+		/* Last, where the eye lands: what was wrong ("post 28 f.json",
+		 * the way show takes its province, said only the usage). */
+		if (argc - optind == 2 && province == NULL && !csv)
+			ctl_warnx(ctl, "one FILE only; a single snapshot's "
+			    "province goes in --province: tallyctl post "
+			    "--province %s %s", argv[optind], argv[optind + 1]);
+		else if (argc == optind)
+			ctl_warnx(ctl, "which FILE? (- reads the standard "
+			    "input)");
+		else
+			ctl_warnx(ctl, "one FILE only, not %d",
+			    argc - optind);
 		return CTL_EXIT_USAGE;
 	}
 	path = argv[optind];
