@@ -53,6 +53,9 @@ FILES = ["/usr/sbin/tallyd", "/usr/bin/tallyctl", CONF, UNIT,
          "/usr/share/doc/tallyd/OPERATIONS.md",
          "/usr/share/doc/tallyd/ELECTION.md",
          "/usr/share/doc/tallyd/DEPLOY.md",
+         "/usr/share/doc/tallyd/API.md",
+         "/usr/share/doc/tallyd/NEWSROOM.md",
+         "/usr/share/doc/tallyd/VERIFY.md",
          "/usr/share/tallyd/nginx/tallyd.conf",
          "/usr/share/tallyd/prometheus/tallyd-alerts.yml"]
 
