@@ -137,6 +137,13 @@ feed_admit(struct call *cl, const struct token **who)
 			    "ingest token: send the header Authorization: Bearer "
 			    "<ingest token>, with the token this election's "
 			    "operator issued for your province");
+		else if (strncasecmp(h, "Bearer", 6) == 0 &&
+		    h[6 + strspn(h + 6, " \t")] == '\0')
+			/* "Bearer $TOKEN" with TOKEN unset in the shell. */
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the Authorization "
+			    "header holds no token after \"Bearer\": send "
+			    "Authorization: Bearer <ingest token>");
 		else if (strncasecmp(h, "Bearer ", 7) != 0)
 			call_fail(cl, 401, "unauthorized", NULL,
 			    "the Authorization "
