@@ -343,6 +343,19 @@ class PostArguments(CtlTest):
 
 class DidYouMean(CtlTest):
 
+    def test_swapped_letters_in_a_list_id_whose_short_name_is_the_id(self):
+        """Iraq's "fatah" is also its short name "Fatah": the two counted as
+        two candidates, so "fatha" (two letters swapped, a newcomer's
+        first typo) got no suggestion at all."""
+        from harness import DEFAULT_ELECTION
+        d = self.start(election=DEFAULT_ELECTION)
+        path = self.write("iq.csv", "province,list,votes\nbaghdad,sairoon,"
+                          "1000\nbaghdad,fatha,900\n")
+        rc, out, err = self.ctl(d, "post", "--csv", path, "--revision", "1")
+        self.assertEqual(rc, EXIT["invalid"], err)
+        self.assertIn("iq.csv:3:", err)
+        self.assertIn("did you mean fatah?", err)
+
     def test_subcommands_and_options(self):
         for args, want in ((["shwo", "28"], "did you mean 'show'?"),
                            (["pots", "f"], "did you mean 'post'?"),
