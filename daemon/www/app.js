@@ -27,7 +27,7 @@
       offline: 'غير متصل', reconnecting: 'إعادة الاتصال', updated: 'آخر تحديث', version: 'الإصدار',
       language: 'اللغة', votes_counted: 'الأصوات المحتسبة', provinces_reporting: 'المحافظات المُبلِّغة',
       provinces_final: 'نهائية', stations: 'المحطات المُبلِّغة', seats_allocated: 'المقاعد الموزعة',
-      parliament: 'البرلمان', ranking: 'الترتيب', ranking_caption: 'الترتيب الوطني حسب المقاعد ثم الأصوات',
+      parliament: 'البرلمان', map: 'الخريطة', ranking: 'الترتيب', ranking_caption: 'الترتيب الوطني حسب المقاعد ثم الأصوات',
       rank: '#', coalition: 'التحالف', votes: 'الأصوات', share: 'النسبة', seats: 'المقاعد', change: 'التغيّر',
       provinces: 'المحافظات', provinces_caption: 'كل محافظة: المتصدر والمقاعد والحالة والتقدم',
       province: 'المحافظة', leader: 'المتصدر', status: 'الحالة', progress: 'التقدم', latest: 'آخر المستجدات',
@@ -53,7 +53,7 @@
   var EN = {
     skip: 'Skip to the results', connecting: 'connecting', live: 'live', polling: 'polling',
     offline: 'offline', reconnecting: 'reconnecting', updated: 'Updated', version: 'version',
-    language: 'Language', votes_counted: 'Votes counted', provinces_reporting: 'Provinces reporting',
+    language: 'Language', map: 'Map', votes_counted: 'Votes counted', provinces_reporting: 'Provinces reporting',
     provinces_final: 'Final', stations: 'Stations reporting', seats_allocated: 'Seats allocated',
     parliament: 'Parliament', ranking: 'Ranking', ranking_caption: 'National ranking by seats, then votes',
     rank: '#', coalition: 'Coalition', votes: 'Votes', share: 'Share', seats: 'Seats', change: 'Change',
