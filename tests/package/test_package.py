@@ -182,6 +182,17 @@ class Package(unittest.TestCase):
         p = run("ldd", "/usr/sbin/tallyd")
         self.assertNotIn("libnats", p.stdout)
 
+    def test_0_lintian(self):
+        """Debian's own checks find nothing: it said no-changelog,
+        unstripped binaries, a copyright without notice, systemctl in
+        prerm, /usr/bin/deb-systemd-helper in a test (scripts/setup
+        installs lintian)."""
+        self.assertTrue(shutil.which("lintian"), "lintian is missing: run "
+                        "scripts/setup")
+        p = run("lintian", "--fail-on", "warning", "--tag-display-limit",
+                "0", DEB, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout)
+
     @classmethod
     def setUpClass(cls):
         clean_slate()
