@@ -270,6 +270,34 @@ on_seats(void *arg, struct csv *c, struct csv_field **f, char *err,
 	return 0;
 }
 
+/*
+ * official_levelling.csv (a second tier, Norway): a list's levelling
+ * seats, added to its district seats as the leaderboard counts them.
+ * Unread before, so replay said MISMATCH on every two-tier dataset.
+ */
+static int
+on_levelling(void *arg, struct csv *c, struct csv_field **f, char *err,
+    size_t errsize)
+{
+	struct dataset *d = arg;
+	struct ds_province *p;
+	struct ds_list *l;
+	uint64_t s;
+
+	if ((p = row_province(d, c, f[0], err, errsize)) == NULL ||
+	    field_u64(c, f[2], "levelling_seats", TALLY_SEATS_MAX, &s, err,
+	    errsize) == -1)
+		return -1;
+	if ((l = find_list(p, f[1]->text)) == NULL) {
+		snprintf(err, errsize, "%s:%u:%u: %s has a levelling seat in %s "
+		    "but no votes there", c->name, f[1]->line, f[1]->col,
+		    f[1]->text, p->id);
+		return -1;
+	}
+	l->seats += (uint32_t)s;
+	return 0;
+}
+
 int
 dataset_load(struct dataset *d, const char *dir, bool results, char *err,
     size_t errsize)
@@ -280,6 +308,8 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 	static const char *const tc[] = { "constituency_id", "blank_votes",
 	    "null_votes" };
 	static const char *const sc[] = { "constituency_id", "party_id", "seats" };
+	static const char *const lc[] = { "constituency_id", "party_id",
+	    "levelling_seats" };
 	const char *base;
 	size_t i;
 
@@ -291,6 +321,12 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 	base = strrchr(d->dir, '/');
 	if ((d->id = strdup(base ? base + 1 : d->dir)) == NULL)
 		goto nomem;
+	/* The repository's form (tests/data/elections/<id>): dataset_json.c. */
+	if (results && dataset_is_json(dir)) {
+		if (dataset_load_json(d, dir, err, errsize) == -1)
+			goto fail;
+		return 0;
+	}
 	if (read_table(dir, "constituencies.csv", true, cc, 4, on_constituency,
 	    d, err, errsize) == -1)
 		goto fail;
@@ -299,7 +335,9 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 	    read_table(dir, "constituency_totals.csv", false, tc, 3, on_totals,
 	    d, err, errsize) == -1 ||
 	    read_table(dir, "official_seats.csv", true, sc, 3, on_seats, d, err,
-	    errsize) == -1))
+	    errsize) == -1 ||
+	    read_table(dir, "official_levelling.csv", false, lc, 3,
+	    on_levelling, d, err, errsize) == -1))
 		goto fail;
 	if (d->n_provinces == 0) {
 		snprintf(err, errsize, "%s/constituencies.csv: no rows", dir);

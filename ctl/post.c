@@ -324,7 +324,8 @@ wide_row(struct csv *c, char **names, enum wide_col *kinds, size_t ncols,
 	}
 	if (!has_rev) {
 		snprintf(err, errsize, "%s:%u: no revision for province %s "
-		    "(give --revision N or a revision column)", c->name,
+		    "(give --revision N, --revision next for its current "
+		    "revision plus one, or a revision column)", c->name,
 		    c->fields[0].line, c->fields[0].text);
 		return -1;
 	}
@@ -360,8 +361,9 @@ long_row(struct csv *c, json_t *results, json_t *index, struct origin *org,
 	    check_id(c, l, "list", err, errsize) == -1)
 		return -1;
 	if (revision == 0) {
-		snprintf(err, errsize, "%s:%u: no revision (give --revision N)",
-		    c->name, p->line);
+		snprintf(err, errsize, "%s:%u: no revision (give --revision N, "
+		    "or --revision next for each province's current revision "
+		    "plus one)", c->name, p->line);
 		return -1;
 	}
 	if (cell_u64(c, vf, "votes", VOTES_MAX, &v, err, errsize) == -1)
@@ -769,6 +771,18 @@ cmd_post(struct ctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		post_usage(stderr);
+		/* Last, where the eye lands: what was wrong ("post 28 f.json",
+		 * the way show takes its province, said only the usage). */
+		if (argc - optind == 2 && province == NULL && !csv)
+			ctl_warnx(ctl, "one FILE only; a single snapshot's "
+			    "province goes in --province: tallyctl post "
+			    "--province %s %s", argv[optind], argv[optind + 1]);
+		else if (argc == optind)
+			ctl_warnx(ctl, "which FILE? (- reads the standard "
+			    "input)");
+		else
+			ctl_warnx(ctl, "one FILE only, not %d",
+			    argc - optind);
 		return CTL_EXIT_USAGE;
 	}
 	path = argv[optind];

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -112,7 +113,9 @@ ctl_suggest_add(struct ctl_suggest *s, const char *cand)
 		s->best = cand;
 		s->dist = d;
 		s->ties = 0;
-	} else if (d == s->dist && strcmp(cand, s->best) != 0)
+	} else if (d == s->dist && strcasecmp(cand, s->best) != 0)
+		/* An id and its short name in another case ("fatah",
+		 * "Fatah") are one word, not two candidates. */
 		s->ties++;
 }
 

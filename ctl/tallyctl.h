@@ -279,5 +279,13 @@ struct dataset {
 int	dataset_load(struct dataset *d, const char *dir, bool results,
 	    char *err, size_t errsize);
 void	dataset_finish(struct dataset *d);
+/*
+ * The same from the files scripts/import-dataset writes (election.json,
+ * results.json, expected.json: tests/data/elections/<id>), when the
+ * directory has no constituencies.csv (dataset_json.c).
+ */
+bool	dataset_is_json(const char *dir);
+int	dataset_load_json(struct dataset *d, const char *dir, char *err,
+	    size_t errsize);
 
 #endif

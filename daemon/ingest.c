@@ -126,21 +126,37 @@ feed_admit(struct call *cl, const struct token **who)
 		return false;
 	}
 	if (auth_check(cl->api->auth, h, who) == -1) {
+		/*
+		 * In the client's terms: what to send (the header, an
+		 * ingest token), never where the daemon keeps its tokens --
+		 * a poster cannot see the server's files.
+		 */
 		if (h == NULL)
 			call_fail(cl, 401, "unauthorized", NULL,
-			    "a feed needs a "
-			    "token: send the header Authorization: Bearer "
-			    "<token>");
+			    "a feed needs an "
+			    "ingest token: send the header Authorization: Bearer "
+			    "<ingest token>, with the token this election's "
+			    "operator issued for your province");
+		else if (strncasecmp(h, "Bearer", 6) == 0 &&
+		    h[6 + strspn(h + 6, " \t")] == '\0')
+			/* "Bearer $TOKEN" with TOKEN unset in the shell. */
+			call_fail(cl, 401, "unauthorized", NULL,
+			    "the Authorization "
+			    "header holds no token after \"Bearer\": send "
+			    "Authorization: Bearer <ingest token>");
 		else if (strncasecmp(h, "Bearer ", 7) != 0)
 			call_fail(cl, 401, "unauthorized", NULL,
 			    "the Authorization "
-			    "header must be \"Bearer <token>\"");
+			    "header must be \"Bearer <ingest token>\" (another "
+			    "scheme was sent)");
 		else
 			call_fail(cl, 401, "unauthorized", NULL,
-			    "the token is not "
-			    "valid: it matches no entry of the tokens in force "
-			    "(token file, TALLYD_INGEST_TOKEN or "
-			    "DATA_DIR/ingest.token)");
+			    "this ingest "
+			    "token is not accepted here (mistyped, cut short, "
+			    "revoked or issued for another server): send "
+			    "Authorization: Bearer <ingest token> with the whole "
+			    "token this election's operator issued for your "
+			    "province");
 		http_body_header(cl->reply->body, "WWW-Authenticate",
 		    "Bearer realm=\"tallyd\"");
 		return false;
@@ -460,9 +476,14 @@ post_province_of(struct call *cl, const char *id, const struct token **who)
 	const struct tally_province *pv;
 
 	if ((pv = tally_election_province(e, id)) == NULL) {
+		/*
+		 * The path names the province; "/province" is where a batch
+		 * entry names it (/results/N/province), so both answers
+		 * point at the same member.
+		 */
 		if (feed_gate(cl, who))
-			call_fail(cl, 404, "unknown_province", NULL, "no "
-			    "province \"%s\" in election %s (see "
+			call_fail(cl, 404, "unknown_province", "/province",
+			    "no province \"%s\" in election %s (see "
 			    "/v1/provinces)", id, e->id);
 		return NULL;
 	}

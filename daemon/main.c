@@ -395,8 +395,14 @@ daemonize(const char *logpath)
 			len += (size_t)n;
 		}
 		buf[len] = '\0';
-		if (strcmp(buf, "ok") == 0)
+		/* "ok", then where it serves: a newcomer saw nothing at all. */
+		if (strncmp(buf, "ok", 2) == 0 &&
+		    (buf[2] == '\0' || buf[2] == '\n')) {
+			if (buf[2] == '\n')
+				fputs(buf + 3, stdout);
+			fflush(stdout);		/* _exit flushes nothing */
 			_exit(0);
+		}
 		/* The warnings before the fatal line (log.c), then that line. */
 		for (last = buf; (nl = strchr(last, '\n')) != NULL;
 		    last = nl + 1) {
@@ -427,12 +433,21 @@ daemonize(const char *logpath)
 }
 
 static void
-started(int ready_fd)
+started(int ready_fd, const struct config *cf, const char *election)
 {
+	char msg[1024];
+	int n;
+
 	if (ready_fd == -1)
 		return;
 	log_startup_fd(-1);
-	if (write(ready_fd, "ok", 2) != 2)
+	n = snprintf(msg, sizeof(msg), "ok\ntallyd: serving %s at %s://%s/ "
+	    "(pid %ld, log %s)\n", election, cf->public_tls_cert ? "https" :
+	    "http", cf->listen, (long)getpid(), cf->log_file ? cf->log_file :
+	    "stderr");
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = snprintf(msg, sizeof(msg), "ok");
+	if (write(ready_fd, msg, (size_t)n) != n)
 		log_warn("cannot tell the starter we are ready");
 	close(ready_fd);
 }
@@ -906,7 +921,7 @@ main(int argc, char **argv)
 	    core_election(td.core)->name, core_election(td.core)->n_provinces,
 	    (unsigned long long)core_election(td.core)->seats_total,
 	    td.cf.data_dir);
-	started(ready_fd);
+	started(ready_fd, &td.cf, core_election(td.core)->id);
 	/* Replayed and listening: what READY=1 promises. */
 	notify("READY=1\nMAINPID=%ld\nSTATUS=serving version %llu of %s",
 	    (long)getpid(), (unsigned long long)core_state(td.core)->version,

@@ -209,9 +209,10 @@ metrics_write(void *arg, FILE *f)
 	    "tallyd_listener_connection_limit %ld\n",
 	    src->cf->connection_limit);
 
-	fprintf(f, "# HELP tallyd_provinces_total Provinces of the election "
-	    "in force.\n# TYPE tallyd_provinces_total gauge\n"
-	    "tallyd_provinces_total %zu\n",
+	/* Not "_total": that suffix is for counters (promtool check metrics). */
+	fprintf(f, "# HELP tallyd_provinces Provinces of the election "
+	    "in force.\n# TYPE tallyd_provinces gauge\n"
+	    "tallyd_provinces %zu\n",
 	    core_election(src->core)->n_provinces);
 
 	fprintf(f, "# HELP tallyd_last_backup_timestamp_seconds When the last "

@@ -25,8 +25,9 @@ tally_render_index(const struct tally_route_doc *routes, size_t n)
 		goto fail;
 	json_object_set_new(o, "api", json_string("tallyd"));
 	json_object_set_new(o, "docs", json_string("docs/API.md in the "
-	    "source: every view, every field, its unit and base; each "
-	    "view's JSON Schema is linked as `schema`"));
+	    "source, /usr/share/doc/tallyd/API.md from the package: every "
+	    "view, every field, its unit and base; each view's JSON Schema "
+	    "is linked as `schema`"));
 	for (i = 0; i < n; i++) {
 		const struct tally_route_doc *r = &routes[i];
 		json_t *row = json_object();

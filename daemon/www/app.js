@@ -27,7 +27,7 @@
       offline: 'غير متصل', reconnecting: 'إعادة الاتصال', updated: 'آخر تحديث', version: 'الإصدار',
       language: 'اللغة', votes_counted: 'الأصوات المحتسبة', provinces_reporting: 'المحافظات المُبلِّغة',
       provinces_final: 'نهائية', stations: 'المحطات المُبلِّغة', seats_allocated: 'المقاعد الموزعة',
-      parliament: 'البرلمان', ranking: 'الترتيب', ranking_caption: 'الترتيب الوطني حسب المقاعد ثم الأصوات',
+      parliament: 'البرلمان', map: 'الخريطة', ranking: 'الترتيب', ranking_caption: 'الترتيب الوطني حسب المقاعد ثم الأصوات',
       rank: '#', coalition: 'التحالف', votes: 'الأصوات', share: 'النسبة', seats: 'المقاعد', change: 'التغيّر',
       provinces: 'المحافظات', provinces_caption: 'كل محافظة: المتصدر والمقاعد والحالة والتقدم',
       province: 'المحافظة', leader: 'المتصدر', status: 'الحالة', progress: 'التقدم', latest: 'آخر المستجدات',
@@ -53,7 +53,7 @@
   var EN = {
     skip: 'Skip to the results', connecting: 'connecting', live: 'live', polling: 'polling',
     offline: 'offline', reconnecting: 'reconnecting', updated: 'Updated', version: 'version',
-    language: 'Language', votes_counted: 'Votes counted', provinces_reporting: 'Provinces reporting',
+    language: 'Language', map: 'Map', votes_counted: 'Votes counted', provinces_reporting: 'Provinces reporting',
     provinces_final: 'Final', stations: 'Stations reporting', seats_allocated: 'Seats allocated',
     parliament: 'Parliament', ranking: 'Ranking', ranking_caption: 'National ranking by seats, then votes',
     rank: '#', coalition: 'Coalition', votes: 'Votes', share: 'Share', seats: 'Seats', change: 'Change',
@@ -92,9 +92,17 @@
     if (args) s = s.replace(/\{(\w+)\}/g, function (m, k) { return args[k] !== undefined ? args[k] : m; });
     return s;
   }
-  var nf, pf;
+  var nf, pf, tf, rtlPage = false;
   function num(n) { return n === null || n === undefined ? '–' : nf.format(n); }
-  function pct(n) { return n === null || n === undefined ? '–' : pf.format(n) + '\u00a0%'; }
+  /* A percentage in the locale's own form ("7.82%", "7,82 %", "٧٫٨٢٪"), never
+   * a figure and a sign glued by hand: in a right-to-left page the sign after
+   * a space took the page's direction, and 9.06 read "% 9.06".  Isolated
+   * (FSI … PDI) in such a page, so the text around it cannot reorder it. */
+  function percent(f, n) {
+    var s = f.format(n / 100);
+    return rtlPage ? '\u2068' + s + '\u2069' : s;
+  }
+  function pct(n) { return n === null || n === undefined ? '–' : percent(pf, n); }
   function signed(n) { return n > 0 ? '+' + num(n) : n < 0 ? '−' + num(-n) : '0'; }
   function when(iso) {
     if (!iso) return '–';
@@ -181,7 +189,9 @@
     document.documentElement.dir = rtl ? 'rtl' : 'ltr';
     var loc = S.lang === 'en' ? undefined : S.lang;
     nf = new Intl.NumberFormat(loc);
-    pf = new Intl.NumberFormat(loc, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    pf = new Intl.NumberFormat(loc, { style: 'percent', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    tf = new Intl.NumberFormat(loc, { style: 'percent', maximumFractionDigits: 4 });
+    rtlPage = rtl;
     document.querySelectorAll('[data-t]').forEach(function (e) { e.textContent = t(e.getAttribute('data-t')); });
     setText($('election-name'), S.election.names && S.election.names[S.lang] || S.election.name);
     document.title = $('election-name').textContent + ' · tallyd';
@@ -971,7 +981,7 @@
       th.appendChild(document.createTextNode(coName(l.coalition) + (l.id !== l.coalition ? ' (' + l.id + ')' : '')));
       tr.appendChild(th);
       [num(l.votes), pct(l.share), num(l.seats)].forEach(function (v) { tr.appendChild(el('td', 'num', v)); });
-      var th2 = el('td', '', t(l.threshold) + (l.threshold_percent ? ' (' + l.threshold_percent + '\u00a0%)' : ''));
+      var th2 = el('td', '', t(l.threshold) + (l.threshold_percent ? ' (' + percent(tf, Number(l.threshold_percent)) + ')' : ''));
       if (l.threshold_reason) th2.title = l.threshold_reason;
       tr.appendChild(th2);
       var nx = el('td', 'num', num(l.next_seat_votes));

@@ -409,7 +409,7 @@ class ConfigTest(CheckedDaemonTest):
         self.assertEqual(metric(
             m, "tallyd_last_backup_success_timestamp_seconds"), 0)
         self.assertIsNone(metric(m, "tallyd_last_backup_success"))
-        self.assertEqual(metric(m, "tallyd_provinces_total"),
+        self.assertEqual(metric(m, "tallyd_provinces"),
                          len(d.get("/v1/election").json()["provinces"]))
         d.send_signal(signal.SIGUSR1)
         self.wait_log(d, "backup written to")
@@ -469,11 +469,12 @@ class ConfigTest(CheckedDaemonTest):
 
     def test_alert_rules_file(self):
         """config/prometheus/tallyd-alerts.yml (shipped in the package):
-        valid rules (promtool where installed, else the structure Prometheus
-        reads), nothing tied to one election, and every metric it names is
-        one a running tallyd exports -- with TLS, after a feed, a refused
-        feed, a backup and a reload, so that each conditional metric is
-        there."""
+        valid rules (promtool check rules, Debian's prometheus package,
+        installed by scripts/setup; and the structure Prometheus reads),
+        nothing tied to one election, and every metric it names is one a
+        running tallyd exports -- with TLS, after a feed, a refused feed, a
+        backup and a reload, so that each conditional metric is there -- in
+        a form promtool check metrics finds nothing to say about."""
         import yaml
         path = os.path.join(SOURCE_ROOT, "config", "prometheus",
                             "tallyd-alerts.yml")
@@ -481,10 +482,11 @@ class ConfigTest(CheckedDaemonTest):
             text = f.read()
         doc = yaml.safe_load(text)
         promtool = shutil.which("promtool")
-        if promtool:
-            p = subprocess.run([promtool, "check", "rules", path],
-                               capture_output=True, text=True)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(promtool, "promtool is missing: run scripts/setup "
+                        "(Debian's prometheus package)")
+        p = subprocess.run([promtool, "check", "rules", path],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(set(doc), {"groups"})
         names, exprs = set(), []
         for g in doc["groups"]:
@@ -511,7 +513,7 @@ class ConfigTest(CheckedDaemonTest):
                     self.assertEqual(depth, 0, e)
                 exprs.append(e)
         # No election's size in a rule: the number of provinces is a metric.
-        self.assertIn("tallyd_provinces_final < tallyd_provinces_total",
+        self.assertIn("tallyd_provinces_final < tallyd_provinces\n",
                       text)
         self.assertNotRegex(text, r"provinces_\w+ *[<>=]+ *\d")
         # What tallyd exports, each conditional metric made to appear.
@@ -537,7 +539,13 @@ class ConfigTest(CheckedDaemonTest):
         d.send_signal(signal.SIGUSR1)
         self.wait_log(d, "backup written to")
         self.reload(d)
-        exported = set(re.findall(r"(?m)^(tallyd_\w+)", self.metrics(d)))
+        text = self.metrics(d)
+        # Its lint (names, units, suffixes, HELP and TYPE) exits 0 only
+        # when it found nothing.
+        p = subprocess.run([promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
+        exported = set(re.findall(r"(?m)^(tallyd_\w+)", text))
         named = set()
         for e in exprs:
             named |= set(re.findall(r"\btallyd_\w+", e))

@@ -647,12 +647,15 @@ class BadInput(IngestTest):
                 self.assertUnchanged()
 
     def test_unknown_province_404(self):
-        r = self.post(self.d, "99", self.good)
-        self.assertError(r, 404, "unknown_province")
-        self.assertUnchanged()
-        r = self.post(self.d, "nowhere", self.good)
-        self.assertError(r, 404, "unknown_province")
-        self.assertUnchanged()
+        """The field and the id, as a batch entry's refusal gives them
+        (/results/N/province there, /province here: the path names it)."""
+        for pid in ("99", "nowhere"):
+            with self.subTest(pid=pid):
+                r = self.post(self.d, pid, self.good)
+                err = self.assertError(r, 404, "unknown_province",
+                                       "/province")
+                self.assertIn('"%s"' % pid, err["message"])
+                self.assertUnchanged()
 
 
 class KeepAlive(IngestTest):
@@ -703,6 +706,15 @@ class Auth(IngestTest):
     def setUp(self):
         self.body = snapshot(self.ds, "01")
 
+    def assertClientWords(self, err):
+        """A 401 says what the client must send (the header, an ingest
+        token), never the server's files, which a poster cannot see."""
+        self.assertIn("Authorization", err["message"])
+        self.assertIn("Bearer <ingest token>", err["message"])
+        for server_side in ("token file", "token_file", "TALLYD_INGEST_TOKEN",
+                            "ingest.token", "DATA_DIR", "/var/lib"):
+            self.assertNotIn(server_side, err["message"])
+
     def test_no_or_wrong_token_401(self):
         d = self.start()
         v = self.version(d)
@@ -713,11 +725,15 @@ class Auth(IngestTest):
                   {"Authorization": "Basic " + TOKEN}):
             with self.subTest(h=h):
                 r = self.post(d, "01", self.body, headers=h)
-                self.assertError(r, 401, "unauthorized")
+                err = self.assertError(r, 401, "unauthorized")
+                self.assertClientWords(err)
+                if h["Authorization"].strip() == "Bearer":
+                    # An unset $TOKEN: said so, not "not accepted".
+                    self.assertIn("no token", err["message"])
                 self.assertTrue(r.header("WWW-Authenticate").startswith(
                     "Bearer"), r.headers)
         r = d.request("POST", "/v1/provinces/01/results", body=self.body)
-        self.assertError(r, 401, "unauthorized")
+        self.assertClientWords(self.assertError(r, 401, "unauthorized"))
         self.assertTrue(r.header("WWW-Authenticate").startswith("Bearer"))
         r = d.request("POST", "/v1/results",
                       body={"results": [entry(self.ds, "01")]})

@@ -545,6 +545,10 @@ class Background(DurabilityTest):
         with open(os.path.join(self.data_dir, "tallyd.pid")) as f:
             return int(f.read())
 
+    def election_id(self):
+        with open(crashloop.election_path()) as f:
+            return json.load(f)["id"]
+
     def test_background_start_returns_when_serving(self):
         port = free_port()
         r = self.run_bg(["--listen", "127.0.0.1:%d" % port])
@@ -552,6 +556,12 @@ class Background(DurabilityTest):
         pid = self.pid()
         self.addCleanup(lambda: os.kill(pid, signal.SIGKILL)
                         if os.path.exists("/proc/%d" % pid) else None)
+        # It says where (a newcomer saw nothing and had to guess).
+        self.assertEqual(r.stdout, "tallyd: serving %s at http://127.0.0.1:"
+                         "%d/ (pid %d, log %s)\n" % (
+                             self.election_id(),
+                             port, pid,
+                             os.path.join(self.data_dir, "tallyd.log")))
         # It answers at once: the start returned only once it listened.
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"

@@ -159,7 +159,7 @@ class Nginx(CheckedDaemonTest):
                       "listen 127.0.0.1:%d ssl http2;" % port),
                      ("/etc/ssl/certs/tallyd.pem", crt),
                      ("/etc/ssl/private/tallyd.key", key),
-                     ("/run/nginx-tallyd.pid", prefix + "/nginx.pid"),
+                     ("/run/nginx.pid", prefix + "/nginx.pid"),
                      ("/var/log/nginx/tallyd-error.log", prefix + "/error.log"),
                      ("/var/cache/nginx/tallyd", prefix + "/cache"),
                      ("worker_processes auto;", "worker_processes 1;"),
@@ -198,6 +198,29 @@ class Nginx(CheckedDaemonTest):
             except OSError:
                 time.sleep(0.05)
         self.fail("nginx did not start:\n" + open(prefix + "/error.log").read())
+
+    def test_in_force_under_debians_unit(self):
+        """Copied over /etc/nginx/nginx.conf (docs/DEPLOY.md), the file is
+        run by Debian's nginx.service, which waits for its PIDFile: the
+        pid path must be that one (it was /run/nginx-tallyd.pid, and
+        systemctl start nginx hung until its timeout)."""
+        with open(os.path.join(SOURCE_ROOT, "config", "nginx",
+                               "tallyd.conf")) as f:
+            conf = f.read()
+        unit = None
+        for u in ("/lib/systemd/system/nginx.service",
+                  "/usr/lib/systemd/system/nginx.service"):
+            if os.path.exists(u):
+                unit = u
+        self.assertTrue(unit, "no nginx.service: scripts/setup installs "
+                        "nginx-light")
+        with open(unit) as f:
+            want = re.search(r"(?m)^PIDFile=(\S+)", f.read()).group(1)
+        self.assertEqual(re.findall(r"(?m)^pid (\S+);", conf), [want])
+        with open(os.path.join(SOURCE_ROOT, "docs", "DEPLOY.md")) as f:
+            deploy = f.read()
+        self.assertIn("/usr/share/tallyd/nginx/tallyd.conf "
+                      "/etc/nginx/nginx.conf", deploy)
 
     def test_public_side_refuses_feeds_and_plain_http(self):
         d = self.daemon(start=False, ingest=True,

@@ -541,6 +541,144 @@ class Browser(CheckedDaemonTest):
         self.assertEqual(problems, [], "\n".join(problems))
         self.assertEqual(self.console_errors(d2), [])
 
+    # Where a cell's "%" is drawn against its digits: [x of the sign, x of
+    # the first digit, x of the last digit], in CSS pixels, or null.
+    SIGN_JS = """
+    var cell = arguments[0], node = null, w = document.createTreeWalker(
+        cell, NodeFilter.SHOW_TEXT);
+    while (w.nextNode()) if (/[%\u066a]/.test(w.currentNode.data)) {
+      node = w.currentNode; break; }
+    if (!node) return null;
+    function x(i) { var r = document.createRange(); r.setStart(node, i);
+      r.setEnd(node, i + 1); return r.getBoundingClientRect().left; }
+    // The figure the sign belongs to: the digits just before it in the
+    // text, across bidi marks and spaces.
+    var s = node.data, k = s.search(/[%\u066a]/), i = k - 1, first, last;
+    while (i >= 0 && /[\u200e\u200f\u061c\u2068\u2069 \u00a0]/.test(s[i]))
+      i--;
+    last = i;
+    while (i >= 0 && /[0-9\u0660-\u0669\u06f0-\u06f9.,\u066b\u066c]/.test(
+        s[i])) if (/[.,\u066b\u066c]/.test(s[i--]) === false) first = i + 1;
+    if (last < 0 || first === undefined) return null;
+    return [x(k), x(first), x(last)];
+    """
+
+    def test_arabic_percentages_read_correctly(self):
+        """In Arabic (right to left) every percentage is the locale's form,
+        isolated from the text around it, and drawn with the sign after
+        the figure as the locale writes it: it read "% 9.06" (a figure and
+        a no-break space and a sign, glued by hand).  The same cells in
+        English read "9.06%"."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results(share=1.0)
+        for x in batch["results"]:
+            x["stations"] = {"reporting": 3500, "total": 4000}
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        expect = drv.execute_script(
+            "return new Intl.NumberFormat('ar', {style: 'percent', "
+            "minimumFractionDigits: 2, maximumFractionDigits: 2})"
+            ".format(0.875)")
+        for lang, fsi, pdi in (("ar", "\u2068", "\u2069"), ("en", "", "")):
+            drv.get("http://127.0.0.1:%d/?lang=%s" % (d.port, lang))
+            self.wait("document.querySelectorAll('#provinces [data-province]"
+                      "').length === 23 && document.querySelector('#ranking "
+                      "tbody tr td:nth-child(4)')")
+            drv.execute_script("window.scrollTo(0, document.body"
+                               ".scrollHeight);")
+            time.sleep(0.4)
+            cells = drv.find_elements(
+                "css selector", "#ranking tbody tr td:nth-child(4), "
+                "#provinces td.progress-cell .pct, #stat-stations")
+            self.assertGreater(len(cells), 10)
+            progress = drv.find_element(
+                "css selector", "#provinces tr[data-province=baghdad] "
+                "td.progress-cell .pct")
+            self.assertEqual(progress.get_attribute("textContent"),
+                             fsi + (expect if lang == "ar" else "87.50%") +
+                             pdi)
+            for c in cells:
+                text = c.get_attribute("textContent")
+                with self.subTest(lang=lang, text=text):
+                    self.assertNotIn("\u00a0%", text)
+                    self.assertNotIn(" %", text)
+                    if fsi:
+                        self.assertIn(fsi, text)
+                        self.assertEqual(text.count(fsi), text.count(pdi))
+                    where = drv.execute_script(self.SIGN_JS, c)
+                    self.assertIsNotNone(where, text)
+                    sign, first, last = where
+                    # Latin digits in both: the sign right of the figure.
+                    self.assertGreater(sign, last, text)
+                    self.assertGreater(last, first, text)
+            if lang == "ar":
+                self.shot("percent-ar-1280.png")
+        self.assertEqual(self.console_errors(d), [])
+
+    def test_progress_on_narrow_screens(self):
+        """At 560 px and less the Provinces progress is shown, compact (the
+        figure over a thin bar): it was hidden.  Both directions."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results(share=1.0)
+        for x in batch["results"]:
+            x["stations"] = {"reporting": 3500, "total": 4000}
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        for lang in ("ar", "en"):
+            drv.get("about:blank")
+            for w in (360, 414, 560):
+                drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                    "width": w, "height": 900, "deviceScaleFactor": 1,
+                    "mobile": True})
+                if w == 360:
+                    drv.get("http://127.0.0.1:%d/?lang=%s" % (d.port, lang))
+                self.wait("document.querySelectorAll('#provinces "
+                          "[data-province]').length === 23", timeout=15,
+                          what="the page at %d px in %s" % (w, lang))
+                drv.execute_script("document.getElementById('provinces')"
+                                   ".scrollIntoView();")
+                time.sleep(0.4)
+                got = drv.execute_script("""
+                    var th = document.querySelector('#provinces th.progress-col'),
+                        c = document.querySelector('#provinces '
+                          + 'tr[data-province=baghdad] td.progress-cell'),
+                        bar = c.querySelector('.progress'),
+                        fill = bar.querySelector('i'),
+                        pct = c.querySelector('.pct'),
+                        card = c.closest('.card').getBoundingClientRect(),
+                        r = c.getBoundingClientRect(),
+                        b = bar.getBoundingClientRect(),
+                        f = fill.getBoundingClientRect();
+                    return {header: th.getClientRects().length > 0,
+                            cell: r.width, bar: b.width, fill: f.width,
+                            text: pct.getClientRects().length ?
+                              pct.textContent : null,
+                            inside: r.left >= card.left - 0.5 &&
+                              r.right <= card.right + 0.5,
+                            visible: getComputedStyle(bar).visibility};
+                    """)
+                with self.subTest(width=w, lang=lang):
+                    self.assertTrue(got["header"], got)
+                    self.assertGreater(got["cell"], 0, got)
+                    self.assertGreaterEqual(got["bar"], 20, got)
+                    self.assertAlmostEqual(got["fill"] / got["bar"], 0.88,
+                                           delta=0.03)
+                    self.assertEqual(got["visible"], "visible")
+                    self.assertIn("87", got["text"] or "", got)
+                    self.assertTrue(got["inside"], got)
+                if w == 360:
+                    import base64
+                    png = drv.execute_cdp_cmd("Page.captureScreenshot", {
+                        "format": "png"})
+                    with open(os.path.join(self.artifacts, "narrow-%s-360.png"
+                                           % lang), "wb") as f:
+                        f.write(base64.b64decode(png["data"]))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        self.assertEqual(self.console_errors(d), [])
+
     def test_progress_only_from_real_counts(self):
         """A partial count without station counts gets no bar (it had a
         made-up half bar); the national stations figure is a percentage
@@ -583,8 +721,7 @@ class Browser(CheckedDaemonTest):
                          "counts" % width)
         self.assertEqual(text, "\u2013")
         self.assertEqual(bar(plain_final["province"])[:2], [True, "100%"])
-        self.assertEqual(bar(with_stations[0]), [True, "75%",
-                                                 "75.00\u00a0%"])
+        self.assertEqual(bar(with_stations[0]), [True, "75%", "75.00%"])
         # Nationally: the counts and the provinces they cover, no percent.
         self.wait("!document.getElementById('stat-stations-box').hidden")
         text, covers = drv.execute_script(
@@ -605,7 +742,7 @@ class Browser(CheckedDaemonTest):
                   " === 'all'", what="all provinces with station counts")
         self.assertEqual(drv.execute_script(
             "return document.getElementById('stat-stations').textContent"),
-            "75.00\u00a0% (690 of 920)")
+            "75.00% (690 of 920)")
         self.assertEqual(self.console_errors(d), [])
 
     def spain_with_corrections(self, d):

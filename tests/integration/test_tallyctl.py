@@ -425,6 +425,44 @@ class Replay(CtlTest):
         self.assertEqual(strip(lines), strip(
             [l for l in out2.splitlines() if l.startswith("t+")]))
 
+    def test_replay_from_the_repository(self):
+        """A fresh clone has no ../shared datasets, only what
+        scripts/import-dataset made of them (tests/data/elections/<id>:
+        election.json, results.json, expected.json): replay takes that form
+        too (README's rehearsal named ../shared, and said "No such file"
+        in a clone).  Two tiers as well (Norway: levelling seats counted
+        with the province's)."""
+        for ds, summary in ((DS, "350 seats, 52/52"),
+                            ("no-2021", "169 seats, 19/19")):
+            with self.subTest(ds=ds):
+                d = self.start(ds=ds)
+                rc, out, err = self.ctl(d, "replay", "--speed", "0",
+                                        "--seed", "5", "--corrections",
+                                        os.path.join(ELECTIONS, ds))
+                self.assertEqual(rc, EXIT["ok"], out + err)
+                self.assertIn("official seats: match (%s provinces final)"
+                              % summary, out)
+                self.assertEqual(self.national(d),
+                                 load(ds, "expected.json")["national"])
+                if os.path.isdir(os.path.join(DATASETS, ds)):
+                    # The same night as from the commission's files.
+                    d2 = self.start(ds=ds)
+                    rc2, out2, err2 = self.ctl(
+                        d2, "replay", "--speed", "0", "--seed", "5",
+                        "--corrections", os.path.join(DATASETS, ds))
+                    self.assertEqual(rc2, EXIT["ok"], out2 + err2)
+                    night = lambda o: [l.split(":")[:3] for l in
+                                       o.splitlines() if l.startswith("t+")]
+                    self.assertEqual(night(out), night(out2))
+        # A broken one is named, with the file.
+        bad = os.path.join(self.tmp, "broken")
+        shutil.copytree(os.path.join(ELECTIONS, DS), bad)
+        os.remove(os.path.join(bad, "expected.json"))
+        d = self.start()
+        rc, out, err = self.ctl(d, "replay", "--speed", "0", bad)
+        self.assertEqual(rc, EXIT["invalid"], out + err)
+        self.assertIn("expected.json", err)
+
     def test_replay_says_mismatch(self):
         need_datasets(self)
         e = load(DS, "election.json")

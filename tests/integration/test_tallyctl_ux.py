@@ -317,7 +317,44 @@ class Errors(CtlTest):
         self.assertEqual(leaderboard_version(d), 0)
 
 
+class PostArguments(CtlTest):
+
+    def test_province_as_an_argument_says_province_option(self):
+        """`post 28 file.json` (the way `show 28` takes its province) said
+        only the usage; the last line now says what to type, and nothing
+        is posted."""
+        d = self.start()
+        body = entry("28")
+        del body["province"]
+        path = self.write("28.json", body)
+        v = leaderboard_version(d)
+        rc, out, err = self.ctl(d, "post", "28", path)
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("tallyctl post --province 28 %s" % path,
+                      err.strip().splitlines()[-1])
+        rc, out, err = self.ctl(d, "post")
+        self.assertEqual(rc, EXIT["usage"], err)
+        self.assertIn("which FILE?", err.strip().splitlines()[-1])
+        self.assertEqual(leaderboard_version(d), v)
+        rc, out, err = self.ctl(d, "post", "--province", "28", path)
+        self.assertEqual(rc, EXIT["ok"], err)
+        self.assertEqual(leaderboard_version(d), v + 1)
+
+
 class DidYouMean(CtlTest):
+
+    def test_swapped_letters_in_a_list_id_whose_short_name_is_the_id(self):
+        """Iraq's "fatah" is also its short name "Fatah": the two counted as
+        two candidates, so "fatha" (two letters swapped, a newcomer's
+        first typo) got no suggestion at all."""
+        from harness import DEFAULT_ELECTION
+        d = self.start(election=DEFAULT_ELECTION)
+        path = self.write("iq.csv", "province,list,votes\nbaghdad,sairoon,"
+                          "1000\nbaghdad,fatha,900\n")
+        rc, out, err = self.ctl(d, "post", "--csv", path, "--revision", "1")
+        self.assertEqual(rc, EXIT["invalid"], err)
+        self.assertIn("iq.csv:3:", err)
+        self.assertIn("did you mean fatah?", err)
 
     def test_subcommands_and_options(self):
         for args, want in ((["shwo", "28"], "did you mean 'show'?"),

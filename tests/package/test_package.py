@@ -53,6 +53,9 @@ FILES = ["/usr/sbin/tallyd", "/usr/bin/tallyctl", CONF, UNIT,
          "/usr/share/doc/tallyd/OPERATIONS.md",
          "/usr/share/doc/tallyd/ELECTION.md",
          "/usr/share/doc/tallyd/DEPLOY.md",
+         "/usr/share/doc/tallyd/API.md",
+         "/usr/share/doc/tallyd/NEWSROOM.md",
+         "/usr/share/doc/tallyd/VERIFY.md",
          "/usr/share/tallyd/nginx/tallyd.conf",
          "/usr/share/tallyd/prometheus/tallyd-alerts.yml"]
 
@@ -167,11 +170,28 @@ class Package(unittest.TestCase):
         self.assertNotIn("libnats", f["Depends"])
         self.assertRegex(f.get("Recommends", ""), r"(^|, )libnats[-.0-9a-z]*")
         self.assertRegex(f["Maintainer"], r"^[^<>,]+ <[^<>@\s]+@[^<>\s]+>$")
+        # A host mail can reach: no placeholder (it was tallyd@localhost),
+        # none of the names RFC 2606 and RFC 6761 reserve.
+        host = f["Maintainer"].rsplit("@", 1)[1].rstrip(">").lower()
+        self.assertIn(".", host)
+        self.assertNotRegex(host, r"(^|\.)(localhost|localdomain|local|invalid|"
+                            r"test|example)$|(^|\.)example\.(com|net|org)$")
         if "Homepage" in f:
             self.assertRegex(f["Homepage"], r"^https://")
             self.assertNotIn("localhost", f["Homepage"])
         p = run("ldd", "/usr/sbin/tallyd")
         self.assertNotIn("libnats", p.stdout)
+
+    def test_0_lintian(self):
+        """Debian's own checks find nothing: it said no-changelog,
+        unstripped binaries, a copyright without notice, systemctl in
+        prerm, /usr/bin/deb-systemd-helper in a test (scripts/setup
+        installs lintian)."""
+        self.assertTrue(shutil.which("lintian"), "lintian is missing: run "
+                        "scripts/setup")
+        p = run("lintian", "--fail-on", "warning", "--tag-display-limit",
+                "0", DEB, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout)
 
     @classmethod
     def setUpClass(cls):
