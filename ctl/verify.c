@@ -11,7 +11,9 @@
  * /log/: checkpoint, tile/..., tile/entries/...) or fetches it from a
  * tallyd at URL, then checks everything an observer can check: the
  * checkpoint's signature by VKEY; every entry, replayed through libtally
- * in order, reproducing the SHA-256 of that version's leaderboard; the
+ * in order; at the size of each checkpoint (the log's and --from), the
+ * replayed leaderboard's SHA-256 against the one it signed (and, in
+ * entries of the older form that carry one, each version's); the
  * tree's root against the checkpoint; every hash tile against the tree
  * recomputed from the entries; and every older checkpoint the user kept
  * (--from) being a prefix of this one (same root at its size).  The
@@ -19,8 +21,9 @@
  * else from the mirror's election.json.
  *
  * `leaderboard` verifies the log as `log` does, then checks that FILE holds
- * exactly the bytes of /v1/versions/N/leaderboard: their SHA-256 is the
- * one entry N logged, which the replay reproduced.
+ * exactly the bytes of /v1/versions/N/leaderboard: the replay's render at
+ * version N (the entries fix the tally at every version, the render is a
+ * pure function of it).
  *
  * Exit 0 only when everything holds; 9 (CTL_EXIT_MISMATCH) when any check
  * fails, each failure printed with the entry or tile and why; 2 on a bad
@@ -172,13 +175,62 @@ struct contest {
 	struct tally_state	*s;
 };
 
+#define VERIFY_FROM_MAX	64
+
+/*
+ * At tree size `size` (the replayed state's version): the leaderboard's
+ * SHA-256 against every checkpoint of that size that signed one (cps[0]
+ * the log's, the rest --from), and kept for --at.  One render per signed
+ * size: the entries themselves no longer carry the hash.
+ */
+static void
+pin_check(struct verify *v, const struct tally_state *s, uint64_t size,
+    const struct tally_tlog_checkpoint *cps, const bool *ok,
+    char *const *names, size_t n)
+{
+	uint8_t lb[32];
+	char a[65], b[65];
+	bool need = size == v->at;
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		if (ok[i] && cps[i].has_leaderboard && cps[i].size == size)
+			need = true;
+	if (!need)
+		return;
+	if (tally_tlog_leaderboard_sha256(s, lb) == -1) {
+		fail(v, "out of memory rendering the leaderboard of version "
+		    "%llu", (unsigned long long)size);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ok[i] || !cps[i].has_leaderboard || cps[i].size != size ||
+		    memcmp(lb, cps[i].leaderboard_sha256, 32) == 0)
+			continue;
+		for (j = 0; j < 32; j++) {
+			snprintf(a + 2 * j, 3, "%02x", lb[j]);
+			snprintf(b + 2 * j, 3, "%02x",
+			    cps[i].leaderboard_sha256[j]);
+		}
+		fail(v, "%s: the replayed leaderboard of version %llu has "
+		    "SHA-256 %s, the checkpoint signed %s", names[i],
+		    (unsigned long long)size, a, b);
+	}
+	if (size == v->at) {
+		memcpy(v->at_hash, lb, 32);
+		v->at_found = true;
+	}
+}
+
 static int
 verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
     const struct tally_tlog_key *k, char **from, size_t n_from,
     struct contest *contests, size_t n_contests)
 {
 	struct verify v = *vp;
-	struct tally_tlog_checkpoint cp;
+	struct tally_tlog_checkpoint cp, cps[VERIFY_FROM_MAX + 1];
+	bool cps_ok[VERIFY_FROM_MAX + 1];
+	char *cps_name[VERIFY_FROM_MAX + 1];
 	struct tally_tlog_tree *t = NULL;
 	struct tally_error err;
 	char path[TALLY_TLOG_PATH_MAX], why[256], *note, h1[48], h2[48];
@@ -200,6 +252,32 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		return CTL_EXIT_MISMATCH;
 	}
 	free(note);
+	/* Every checkpoint kept from before, read first: the replay checks
+	 * the leaderboards they signed on its way. */
+	cps[0] = cp;
+	cps_ok[0] = true;
+	cps_name[0] = "checkpoint";
+	for (i = 0; i < n_from && i < VERIFY_FROM_MAX; i++) {
+		cps_name[i + 1] = from[i];
+		cps_ok[i + 1] = false;
+		if (tally_read_file(from[i], &note, &len) == -1) {
+			fail(&v, "%s: %s", from[i], strerror(errno));
+			continue;
+		}
+		if (tally_tlog_checkpoint_open(note, len, k, &cps[i + 1],
+		    &err) == -1)
+			fail(&v, "%s: %s", from[i], err.message);
+		else if (cps[i + 1].size > cp.size)
+			fail(&v, "%s: size %llu is larger than the log's %llu: "
+			    "the log was rolled back", from[i],
+			    (unsigned long long)cps[i + 1].size,
+			    (unsigned long long)cp.size);
+		else
+			cps_ok[i + 1] = true;
+		free(note);
+	}
+	n_from = i;
+	pin_check(&v, contests[0].s, 0, cps, cps_ok, cps_name, n_from + 1);
 	if ((t = tally_tlog_tree_create()) == NULL ||
 	    (hashes = malloc(TALLY_TLOG_TILE_WIDTH * 32)) == NULL) {
 		ctl_warnx(ctl, "out of memory");
@@ -272,6 +350,12 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				replaying = false;
 				continue;
 			}
+			pin_check(&v, c->s, index, cps, cps_ok, cps_name,
+			    n_from + 1);
+			/* An entry of the older form carries its version's
+			 * leaderboard hash: checked too. */
+			if (!head.has_leaderboard)
+				continue;
 			if (tally_tlog_leaderboard_sha256(c->s, lb) == -1) {
 				ctl_warnx(ctl, "out of memory");
 				replaying = false;
@@ -289,9 +373,6 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				    "entry says %s", path,
 				    (unsigned long long)index - 1,
 				    (unsigned long long)index, a, b);
-			} else if (index == v.at) {
-				memcpy(v.at_hash, lb, 32);
-				v.at_found = true;
 			}
 		}
 		if (got < w) {
@@ -347,21 +428,11 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		}
 	/* Every checkpoint kept from before: a prefix of this log. */
 	for (i = 0; i < n_from; i++) {
-		struct tally_tlog_checkpoint old;
+		const struct tally_tlog_checkpoint *oldp = &cps[i + 1];
 		uint8_t proof[TALLY_TLOG_PROOF_MAX][32];
 		size_t np;
-		if (tally_read_file(from[i], &note, &len) == -1) {
-			fail(&v, "%s: %s", from[i], strerror(errno));
-			continue;
-		}
-		if (tally_tlog_checkpoint_open(note, len, k, &old, &err) == -1) {
-			fail(&v, "%s: %s", from[i], err.message);
-		} else if (old.size > cp.size) {
-			fail(&v, "%s: size %llu is larger than the log's %llu: "
-			    "the log was rolled back", from[i],
-			    (unsigned long long)old.size,
-			    (unsigned long long)cp.size);
-		} else {
+		if (cps_ok[i + 1]) {
+			struct tally_tlog_checkpoint old = *oldp;
 			tally_tlog_tree_root(t, old.size, root);
 			if (memcmp(root, old.root, 32) != 0)
 				fail(&v, "%s: the log's first %llu entries "
@@ -376,13 +447,13 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				fail(&v, "%s: no consistency proof to the "
 				    "checkpoint", from[i]);
 		}
-		free(note);
 	}
 done:
 	b64(cp.root, h1);
 	if (v.failures == 0)
-		printf("ok: %s, %llu entries, root %s; every leaderboard "
-		    "reproduced; %zu earlier checkpoint%s consistent\n",
+		printf("ok: %s, %llu entries, root %s; every signed "
+		    "leaderboard reproduced; %zu earlier checkpoint%s "
+		    "consistent\n",
 		    cp.origin, (unsigned long long)cp.size, h1, n_from,
 		    n_from == 1 ? "" : "s");
 	else
@@ -501,7 +572,7 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct contest contests[VERIFY_CONTESTS_MAX];
-	char *from[64], *elections[VERIFY_CONTESTS_MAX], path[4096];
+	char *from[VERIFY_FROM_MAX], *elections[VERIFY_CONTESTS_MAX], path[4096];
 	size_t n_from = 0, n_elections = 0, n_contests = 0, i;
 	const char *key = NULL, *what, *target, *log = NULL, *lb_file = NULL;
 	struct verify v = { ctl, 0, 0, { 0 }, false };

@@ -58,13 +58,6 @@ int		 tlogd_started(struct tlogd *t, uint64_t version,
 /* The log in force (main.c sets it), for the routes, or NULL. [L] */
 extern struct tlogd *tlogd_current;
 
-/*
- * The leaderboard bytes the log hashed for s's version (a new copy), or
- * NULL (t NULL, another version): tally_tlog_leaderboard(s) then.
- */
-struct tally_state;
-char		*tlogd_leaderboard(struct tlogd *t, const struct tally_state *s,
-		    size_t *len);
 bool		 tlogd_ok(const struct tlogd *t);
 uint64_t	 tlogd_size(const struct tlogd *t);
 /* The verifier key text (borrowed, NUL-terminated, no newline). */
