@@ -38,6 +38,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "tlog_witness.h"
 #include "tlogd.h"
 #include "util.h"
 
@@ -476,6 +477,7 @@ tlogd_close(struct tlogd *t)
 	free(t->dir);
 	if (tlogd_current == t)
 		tlogd_current = NULL;
+	tlog_witness_finish();
 	free(t);
 }
 
@@ -830,3 +832,30 @@ tlogd_proof(struct tlogd *t, uint64_t index, size_t *len)
 	return out;
 }
 
+const char *
+tlogd_dir(const struct tlogd *t)
+{
+	return t->dir;
+}
+
+int
+tlogd_open_checkpoint(const struct tlogd *t, const char *note, size_t len,
+    struct tally_tlog_checkpoint *cp, struct tally_error *err)
+{
+	return tally_tlog_checkpoint_open(note, len, &t->signer.key, cp, err);
+}
+
+int
+tlogd_root(const struct tlogd *t, uint64_t size, uint8_t out[32])
+{
+	if (t->off)
+		return -1;
+	return tally_tlog_tree_root(t->tree, size, out);
+}
+
+char *
+tlogd_sign(const struct tlogd *t, const char *body, size_t len,
+    size_t *outlen)
+{
+	return tally_tlog_note_sign(body, len, &t->signer, outlen);
+}

@@ -81,4 +81,20 @@ char		*tlogd_tile(struct tlogd *t, int level, uint64_t n, unsigned w,
  * checkpoint, with the entry as its extra data (new), or NULL. */
 char		*tlogd_proof(struct tlogd *t, uint64_t index, size_t *len);
 
+/* For the witnesses' side (tlog_witness.c). */
+struct tally_tlog_checkpoint;
+struct tally_error;
+/* DATA_DIR/tlog (borrowed). */
+const char	*tlogd_dir(const struct tlogd *t);
+/* A checkpoint note signed by this log's key, opened.  0, or -1, err. */
+int		 tlogd_open_checkpoint(const struct tlogd *t, const char *note,
+		    size_t len, struct tally_tlog_checkpoint *cp,
+		    struct tally_error *err);
+/* The tree's root at size (<= the size).  0, or -1. */
+int		 tlogd_root(const struct tlogd *t, uint64_t size,
+		    uint8_t out[32]);
+/* body[0..len) signed by the log's key: a new note, or NULL. */
+char		*tlogd_sign(const struct tlogd *t, const char *body,
+		    size_t len, size_t *outlen);
+
 #endif

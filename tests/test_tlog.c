@@ -742,6 +742,75 @@ test_checkpoint_leaderboard(void)
 	    "no newline");
 }
 
+/* Witnesses' cosignatures: made, verified, refused when bent. */
+static void
+test_cosignatures(void)
+{
+	static const char body[] = "tallyd/x/0123\n42\n"
+	    "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n";
+	struct tally_tlog_signer log, w, other;
+	struct tally_tlog_key k;
+	struct tally_tlog_checkpoint cp;
+	struct tally_error err;
+	uint8_t seed[32];
+	char vkey[300], *note, *line, *both, *bent;
+	size_t nlen, llen;
+	uint64_t t = 0;
+
+	memset(seed, 1, 32);
+	tally_tlog_signer_init(&log, "tallyd/x/0123", seed);
+	memset(seed, 2, 32);
+	CHECK(tally_tlog_cosigner_init(&w, "witness.test/w1", seed) == 0,
+	    "cosigner");
+	memset(seed, 3, 32);
+	tally_tlog_cosigner_init(&other, "witness.test/w1", seed);
+	CHECK(tally_tlog_cosigner_key_format(&w.key, vkey, sizeof(vkey)) == 0 &&
+	    tally_tlog_cosigner_key_parse(vkey, &k, &err) == 0 &&
+	    memcmp(k.pub, w.key.pub, 32) == 0 && memcmp(k.id, w.key.id, 4) ==
+	    0, "witness key round trip: %s", vkey);
+	/* The log's key text is another type: refused as a witness's. */
+	tally_tlog_key_format(&log.key, vkey, sizeof(vkey));
+	CHECK(tally_tlog_cosigner_key_parse(vkey, &k, &err) == -1,
+	    "a log key is not a witness key");
+	note = tally_tlog_note_sign(body, strlen(body), &log, &nlen);
+	line = tally_tlog_cosign(body, strlen(body), &w, 1700000000, &llen);
+	CHECK(note != NULL && line != NULL, "signed");
+	both = malloc(nlen + llen + 1);
+	memcpy(both, note, nlen);
+	memcpy(both + nlen, line, llen + 1);
+	CHECK(tally_tlog_cosig_verify(both, nlen + llen, &w.key, &t, &err) ==
+	    1 && t == 1700000000, "cosignature verifies");
+	CHECK(tally_tlog_cosig_verify(note, nlen, &w.key, &t, &err) == 0,
+	    "no cosignature");
+	/* Another key of that name: not its line (another id). */
+	CHECK(tally_tlog_cosig_verify(both, nlen + llen, &other.key, &t,
+	    &err) == 0, "other witness");
+	/* The log's verifiers ignore the line. */
+	CHECK(tally_tlog_checkpoint_open(both, nlen + llen, &log.key, &cp,
+	    &err) == 0 && cp.size == 42, "log verifier: %s", err.message);
+	/* A changed body or time: refused. */
+	bent = strdup(both);
+	bent[strlen(body) - 3] ^= 1;
+	CHECK(tally_tlog_cosig_verify(bent, nlen + llen, &w.key, &t, &err) ==
+	    -1, "bent body");
+	free(bent);
+	free(line);
+	line = tally_tlog_cosign(body, strlen(body), &w, 1700000001, &llen);
+	bent = malloc(nlen + llen + 1);
+	memcpy(bent, both, nlen);
+	memcpy(bent + nlen, line, llen + 1);
+	/* The same signature with the time moved by one second. */
+	memcpy(bent + nlen + llen - 89, both + nlen + llen - 89, 88);
+	CHECK(tally_tlog_cosig_verify(bent, nlen + llen, &w.key, &t, &err) !=
+	    1, "moved time");
+	CHECK(tally_tlog_cosign("a\n\nb\n", 6, &w, 1, &llen) == NULL,
+	    "not a body");
+	free(bent);
+	free(both);
+	free(line);
+	free(note);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -755,5 +824,6 @@ main(int argc, char **argv)
 	test_b64();
 	test_entry_splice();
 	test_checkpoint_leaderboard();
+	test_cosignatures();
 	return check_done("tlog");
 }

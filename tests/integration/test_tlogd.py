@@ -428,6 +428,154 @@ class TlogdTest(DaemonTest):
         d.stop()
 
 
+class TlogWitnessTest(DaemonTest):
+    """tallyctl witness through running daemons: a listed witness's
+    cosignature is taken and served (/log/witnessed, /log/checkpoint);
+    an unlisted or forged one is refused; the witness refuses a log that
+    rolled back or forked (two daemons signing with one key)."""
+
+    def witness(self, d, wdir, *args, expect=0):
+        env = dict(os.environ, TALLYD_TOKEN=TOKEN,
+                   TALLYD_URL="http://127.0.0.1:%d" % d.port)
+        w = subprocess.run([TALLYCTL, "witness"] + list(args) +
+                           ["--dir", wdir], capture_output=True, text=True,
+                           timeout=120, env=env)
+        self.assertEqual(w.returncode, expect, w.stdout + w.stderr)
+        return w.stdout + w.stderr
+
+    def post_n(self, d, res, n, first, bump=0):
+        for i in range(first, first + n):
+            e = dict(res[i % len(res)])
+            pid = e.pop("province")
+            e["revision"] = i // len(res) + 1
+            e["votes"] = {k: v + bump for k, v in e["votes"].items()}
+            r = d.request("POST", "/v1/provinces/%s/results" % pid, body=e,
+                          headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+
+    def cosig_ok(self, note, wkey, body):
+        """The witness's line checked apart from tallyd (RFC 8032 in
+        tests/tlog/pyverify.py, the message of C2SP tlog-cosignature)."""
+        sys.path.insert(0, os.path.dirname(PYVERIFY))
+        import pyverify
+        name, kid, b64 = wkey.split("+")
+        pub = base64.b64decode(b64)
+        self.assertEqual(pub[0], 4)
+        for line in note.split(b"\n\n")[-1].decode().split("\n"):
+            if line.startswith("\u2014 %s " % name):
+                raw = base64.b64decode(line.split(" ")[2])
+                if raw[:4].hex() != kid:
+                    continue
+                t = int.from_bytes(raw[4:12], "big")
+                msg = b"cosignature/v1\ntime %d\n" % t + body
+                return pyverify.ed25519_verify(pub[1:], msg, raw[12:])
+        return False
+
+    def test_witness_cosigns_and_catches_forks(self):
+        ds = "no-2021"
+        election = os.path.join(ELECTIONS, ds, "election.json")
+        with open(os.path.join(ELECTIONS, ds, "results.json")) as f:
+            res = json.load(f)["results"]
+        tmp = tempfile.mkdtemp(prefix="tlogw-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        keyfile = os.path.join(tmp, "log.key")
+        with open(keyfile, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(keyfile, 0o600)
+        conf = os.path.join(tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("election %s\nlog_key %s\n" % (election, keyfile))
+        a = self.daemon(args=["-f", conf], env={"TALLYD_INGEST_TOKEN": TOKEN})
+        lkey = a.get("/log/key").body.decode().strip()
+        wdir = os.path.join(tmp, "w1")
+        wkey = self.witness(a, wdir, "key", "--name",
+                            "witness.test/w1").strip()
+        self.assertTrue(wkey.startswith("witness.test/w1+"), wkey)
+        self.assertNotEqual(wkey.split("+")[1], lkey.split("+")[1])
+        # Made once: the same key again.
+        self.assertEqual(self.witness(a, wdir, "key").strip(), wkey)
+        self.assertError(a.get("/log/witnessed"), 404, "not_found")
+        self.post_n(a, res, 5, 0)
+        # Not listed: refused (403), nothing kept.
+        out = self.witness(a, wdir, "cosign", "--log-key", lkey, expect=6)
+        self.assertIn("unknown_witness", out)
+        with open(os.path.join(a.data_dir, "tlog", "witnesses"), "w") as f:
+            f.write("# witnesses of this log\n%s\n" % wkey)
+        out = self.witness(a, wdir, "cosign", "--log-key", lkey)
+        self.assertIn("size 5", out)
+        w = a.get("/log/witnessed")
+        self.assertEqual(w.status, 200, w.body)
+        body = w.body.split(b"\n\n")[0] + b"\n"
+        self.assertEqual(checkpoint_size(w.body), 5)
+        self.assertTrue(self.cosig_ok(w.body, wkey, body))
+        # The checkpoint of that size carries the cosignature too, and
+        # verifiers of the log ignore it.
+        cp = a.get("/log/checkpoint").body
+        self.assertEqual(cp, w.body)
+        mirror = os.path.join(tmp, "mirror")
+        TlogdTest.mirror(self, a, mirror)
+        self.assertEqual(subprocess.run(
+            [sys.executable, PYVERIFY, "log", mirror, "--key", lkey],
+            capture_output=True, timeout=300).returncode, 0)
+        self.assertIn("ok:", TlogdTest.verify(self, mirror, lkey, election))
+        # The log grows; the witness checks it extends what it cosigned.
+        self.post_n(a, res, 300, 5)
+        out = self.witness(a, wdir, "cosign", "--log-key", lkey)
+        self.assertIn("size 305", out)
+        self.assertIn("was size 5", out)
+        self.assertEqual(checkpoint_size(a.get("/log/witnessed").body), 305)
+        # A forged cosignature (a flipped byte of the signature) and a
+        # checkpoint this log never signed are refused.
+        note = a.get("/log/witnessed").body
+        i = note.rindex(b"\n", 0, len(note) - 1) + 1
+        line = note[i:]
+        sig = bytearray(base64.b64decode(line.split(b" ")[2]))
+        sig[20] ^= 1
+        bad = note[:i] + line.rsplit(b" ", 1)[0] + b" " + \
+            base64.b64encode(bytes(sig)) + b"\n"
+        r = self.raw_post(a, bad)
+        self.assertEqual(r[0], 422, r)
+        self.assertIn(b"bad_cosignature", r[1])
+        r = self.raw_post(a, note.replace(b"\n305\n", b"\n304\n", 1))
+        self.assertEqual(r[0], 422, r)
+        self.assertIn(b"not_our_checkpoint", r[1])
+        r = self.raw_post(a, note, token=None)
+        self.assertEqual(r[0], 401, r)
+        # Rolled back: another tallyd signing with the same key (same
+        # definition: the same origin) that is behind.
+        b = self.daemon(args=["-f", conf], env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.post_n(b, res, 300, 0)
+        out = self.witness(b, wdir, "cosign", "--log-key", lkey, expect=9)
+        self.assertIn("rolled back", out)
+        # Forked: the same size with other entries.
+        self.post_n(b, res, 5, 300, bump=1)
+        out = self.witness(b, wdir, "cosign", "--log-key", lkey, expect=9)
+        self.assertIn("forked", out)
+        self.assertTrue(os.path.exists(os.path.join(wdir, "fork-305")))
+        # The witness kept its memory: a is still fine.
+        self.post_n(a, res, 2, 305)
+        self.witness(a, wdir, "cosign", "--log-key", lkey)
+        # Across a restart the cosigned checkpoint is still served.
+        a.stop()
+        a.start()
+        self.assertEqual(checkpoint_size(a.get("/log/witnessed").body), 307)
+        a.stop()
+        b.stop()
+
+    def raw_post(self, d, body, token=TOKEN):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        c.request("POST", "/log/cosignature",
+                  body=json.dumps({"note": body.decode()}), headers=h)
+        r = c.getresponse()
+        out = (r.status, r.read())
+        c.close()
+        return out
+
+
 try:
     import natscluster
     import crashloop
