@@ -458,7 +458,7 @@ class TlogWitnessTest(DaemonTest):
         tests/tlog/pyverify.py, the message of C2SP tlog-cosignature)."""
         sys.path.insert(0, os.path.dirname(PYVERIFY))
         import pyverify
-        name, kid, b64 = wkey.split("+")
+        name, kid, b64 = wkey.split("+", 2)
         pub = base64.b64decode(b64)
         self.assertEqual(pub[0], 4)
         for line in note.split(b"\n\n")[-1].decode().split("\n"):
