@@ -13,6 +13,8 @@
   restart: the same key, and every checkpoint kept on the way is
   consistent with the last (`--from`), the log grows on.
 - A 3-node cluster sharing one log_key serves byte-identical checkpoints.
+- tallyctl witness cosigns through the daemon; a forked or rolled-back log
+  (a second daemon with the same key) is refused by the witness.
 
 Environment: TALLYD, TALLYCTL.
 """
