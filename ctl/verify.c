@@ -56,6 +56,8 @@ struct verify {
 	uint64_t		 at;		/* a version to keep the hash of */
 	uint8_t			 at_hash[32];
 	bool			 at_found;	/* ... replayed and matching */
+	struct tally_tlog_key	*witnesses;	/* --witness: must cosign */
+	size_t			 n_witnesses;
 };
 
 static void
@@ -228,9 +230,9 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
     struct contest *contests, size_t n_contests)
 {
 	struct verify v = *vp;
-	struct tally_tlog_checkpoint cp, cps[VERIFY_FROM_MAX + 1];
-	bool cps_ok[VERIFY_FROM_MAX + 1];
-	char *cps_name[VERIFY_FROM_MAX + 1];
+	struct tally_tlog_checkpoint cp, cps[VERIFY_FROM_MAX + 2];
+	bool cps_ok[VERIFY_FROM_MAX + 2];
+	char *cps_name[VERIFY_FROM_MAX + 2], witnessed[] = "witnessed";
 	struct tally_tlog_tree *t = NULL;
 	struct tally_error err;
 	char path[TALLY_TLOG_PATH_MAX], why[256], *note, h1[48], h2[48];
@@ -277,6 +279,45 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		free(note);
 	}
 	n_from = i;
+	/*
+	 * --witness: the latest checkpoint the witnesses cosigned
+	 * (/log/witnessed), each one's cosignature valid, is one more
+	 * checkpoint this log must extend.
+	 */
+	if (v.n_witnesses > 0) {
+		cps_name[n_from + 1] = witnessed;
+		cps_ok[n_from + 1] = false;
+		if ((note = source_read(src, "witnessed", &len, why,
+		    sizeof(why))) == NULL)
+			fail(&v, "%s/witnessed: %s", src->where, why);
+		else if (tally_tlog_checkpoint_open(note, len, k,
+		    &cps[n_from + 1], &err) == -1)
+			fail(&v, "witnessed: %s", err.message);
+		else {
+			bool all = true;
+			for (i = 0; i < v.n_witnesses; i++) {
+				uint64_t ts;
+				int r = tally_tlog_cosig_verify(note, len,
+				    &v.witnesses[i], &ts, &err);
+				if (r != 1) {
+					fail(&v, "witnessed: %s", r == 0 ?
+					    "no cosignature by the witness" :
+					    err.message);
+					all = false;
+				}
+			}
+			if (cps[n_from + 1].size > cp.size) {
+				fail(&v, "witnessed: size %llu is larger than "
+				    "the log's %llu: the log was rolled back",
+				    (unsigned long long)cps[n_from + 1].size,
+				    (unsigned long long)cp.size);
+				all = false;
+			}
+			cps_ok[n_from + 1] = all;
+		}
+		free(note);
+		n_from++;
+	}
 	pin_check(&v, contests[0].s, 0, cps, cps_ok, cps_name, n_from + 1);
 	if ((t = tally_tlog_tree_create()) == NULL ||
 	    (hashes = malloc(TALLY_TLOG_TILE_WIDTH * 32)) == NULL) {
@@ -438,14 +479,15 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				fail(&v, "%s: the log's first %llu entries "
 				    "have another root: the log was rewritten "
 				    "(or forked) after that checkpoint",
-				    from[i], (unsigned long long)old.size);
+				    cps_name[i + 1],
+				    (unsigned long long)old.size);
 			else if (old.size > 0 && tally_tlog_tree_consistency(t,
 			    old.size, cp.size, proof, &np) == 0 &&
 			    !tally_tlog_consistency_verify(old.size, cp.size,
 			    (const uint8_t (*)[32])proof, np, old.root,
 			    cp.root))
 				fail(&v, "%s: no consistency proof to the "
-				    "checkpoint", from[i]);
+				    "checkpoint", cps_name[i + 1]);
 		}
 	}
 done:
@@ -550,7 +592,7 @@ static void
 verify_usage(FILE *f)
 {
 	fprintf(f, "usage: tallyctl verify log DIR|URL --key VKEY "
-	    "[--from CHECKPOINT]... [--election FILE]...\n"
+	    "[--from CHECKPOINT]... [--witness WKEY]... [--election FILE]...\n"
 	    "       tallyctl verify receipt FILE --key VKEY\n"
 	    "       tallyctl verify leaderboard FILE --at N --log DIR|URL "
 	    "--key VKEY [--election FILE]...\n"
@@ -568,6 +610,7 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ "election", required_argument, NULL, 'e' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "witness", required_argument, NULL, 'w' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -575,7 +618,9 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 	char *from[VERIFY_FROM_MAX], *elections[VERIFY_CONTESTS_MAX], path[4096];
 	size_t n_from = 0, n_elections = 0, n_contests = 0, i;
 	const char *key = NULL, *what, *target, *log = NULL, *lb_file = NULL;
-	struct verify v = { ctl, 0, 0, { 0 }, false };
+	struct verify v = { ctl, 0, 0, { 0 }, false, NULL, 0 };
+	struct tally_tlog_key wkeys[8];
+	struct tally_error werr;
 	uint64_t at = 0;
 	struct tally_tlog_key k;
 	struct source src;
@@ -611,6 +656,33 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		case 'l':
 			log = optarg;
 			break;
+		case 'w': {
+			/* A witness's key, as text or in a file. */
+			char *wt = NULL;
+			size_t wl;
+			int wr;
+			if (v.n_witnesses == sizeof(wkeys) / sizeof(wkeys[0])) {
+				ctl_warnx(ctl, "too many --witness");
+				return CTL_EXIT_USAGE;
+			}
+			if (strchr(optarg, '+') == NULL &&
+			    tally_read_file(optarg, &wt, &wl) == -1) {
+				ctl_warnx(ctl, "%s: %s", optarg,
+				    strerror(errno));
+				return CTL_EXIT_ERROR;
+			}
+			wr = tally_tlog_cosigner_key_parse(wt ? wt : optarg,
+			    &wkeys[v.n_witnesses], &werr);
+			free(wt);
+			if (wr == -1) {
+				ctl_warnx(ctl, "--witness %s: %s", optarg,
+				    werr.message);
+				return CTL_EXIT_ERROR;
+			}
+			v.witnesses = wkeys;
+			v.n_witnesses++;
+			break;
+		}
 		case 'h':
 			verify_usage(stdout);
 			return CTL_EXIT_OK;

@@ -526,6 +526,21 @@ class TlogWitnessTest(DaemonTest):
         self.assertIn("size 305", out)
         self.assertIn("was size 5", out)
         self.assertEqual(checkpoint_size(a.get("/log/witnessed").body), 305)
+        # An observer who trusts the witness: the log extends what it
+        # cosigned (and the leaderboard it signed replays).
+        url = "http://127.0.0.1:%d" % a.port
+        v = subprocess.run([TALLYCTL, "verify", "log", url, "--key", lkey,
+                            "--election", election, "--witness", wkey],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertIn("1 earlier checkpoint consistent", v.stdout)
+        other = self.witness(a, os.path.join(tmp, "w2"), "key", "--name",
+                             "witness.test/w2").strip()
+        v = subprocess.run([TALLYCTL, "verify", "log", url, "--key", lkey,
+                            "--election", election, "--witness", other],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(v.returncode, 9, v.stdout + v.stderr)
+        self.assertIn("witnessed: no cosignature by the witness", v.stderr)
         # A forged cosignature (a flipped byte of the signature) and a
         # checkpoint this log never signed are refused.
         note = a.get("/log/witnessed").body
