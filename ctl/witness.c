@@ -51,7 +51,7 @@ struct tile {
 struct witness {
 	struct ctl	*ctl;
 	struct http	*http;
-	uint64_t	 size;		/* the tree the tiles are read at */
+	uint64_t	 size;		/* the tree the tiles are of */
 	struct tile	 cache[TILE_CACHE];
 	size_t		 ncache;
 	char		 why[640];
@@ -257,7 +257,8 @@ node_hash(struct witness *wt, unsigned h, uint64_t index, uint8_t out[32])
 		tally_tlog_node_hash(tile + 64 * k, tile + 64 * k + 32, buf[k]);
 	for (m /= 2; m > 1; m /= 2)
 		for (k = 0; k < m / 2; k++)
-			tally_tlog_node_hash(buf[2 * k], buf[2 * k + 1], buf[k]);
+			tally_tlog_node_hash(buf[2 * k], buf[2 * k + 1],
+			    buf[k]);
 	memcpy(out, buf[0], 32);
 	return 0;
 }

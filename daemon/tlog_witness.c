@@ -34,7 +34,7 @@
 /* The latest cosigned checkpoint. [L] */
 static struct {
 	bool		 loaded;
-	char		*note;		/* body, the log's line, cosignatures */
+	char		*note;	/* body, the log's line, cosignatures */
 	size_t		 len;
 	size_t		 body_len;
 	uint64_t	 size;
@@ -63,7 +63,8 @@ slurp(const char *path, size_t *len)
 			}
 			buf = nb;
 		}
-		if ((r = read(fd, buf + n, cap - n - 1)) == -1 && errno == EINTR)
+		r = read(fd, buf + n, cap - n - 1);
+		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
@@ -244,7 +245,8 @@ tlog_witness_add(struct tlogd *t, const char *note, size_t len,
 		r = tally_tlog_cosig_verify(note, len, &keys[i], &ts, &err);
 		if (r == -1) {
 			res->status = 422;
-			snprintf(res->code, sizeof(res->code), "bad_cosignature");
+			snprintf(res->code, sizeof(res->code),
+			    "bad_cosignature");
 			snprintf(res->message, sizeof(res->message), "%s",
 			    err.message);
 			goto fail;

@@ -18,8 +18,9 @@
  * (unless the journal is synced per version), before a snapshot drops
  * journal segments and at a clean stop.  A kill -9 or a power cut may lose
  * a tail the journal still holds, and the journal replay at the next start
- * appends it again (the same record, the same tally: the same bytes).  A tree behind the tally after the start (the snapshot covers
- * versions the log lacks) cannot be rebuilt: the log is turned off, loudly.
+ * appends it again (the same record, the same tally: the same bytes).  A
+ * tree behind the tally after the start (the snapshot covers versions the
+ * log lacks) cannot be rebuilt: the log is turned off, loudly.
  *
  * The key never reaches a log line: only the verifier key is logged.
  */
