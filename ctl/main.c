@@ -35,6 +35,7 @@ static const struct {
 	{ "import",	cmd_import,	"write an election definition from a dataset" },
 	{ "verify",	cmd_verify,	"verify a results log (or a receipt) offline" },
 	{ "key",	cmd_key,	"the verifier key of a data dir's results log" },
+	{ "witness",	cmd_witness,	"cosign a results log's checkpoints (witness)" },
 };
 
 static void

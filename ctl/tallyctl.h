@@ -97,6 +97,7 @@ int	cmd_import(struct ctl *ctl, int argc, char **argv);
 void	ctl_check_colors(const char *path, const struct tally_election *e);
 int	cmd_verify(struct ctl *ctl, int argc, char **argv);	/* verify.c */
 int	cmd_key(struct ctl *ctl, int argc, char **argv);	/* key.c */
+int	cmd_witness(struct ctl *ctl, int argc, char **argv);	/* witness.c */
 
 /* http.c */
 struct http_resp {

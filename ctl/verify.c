@@ -11,7 +11,9 @@
  * /log/: checkpoint, tile/..., tile/entries/...) or fetches it from a
  * tallyd at URL, then checks everything an observer can check: the
  * checkpoint's signature by VKEY; every entry, replayed through libtally
- * in order, reproducing the SHA-256 of that version's leaderboard; the
+ * in order; at the size of each checkpoint (the log's and --from), the
+ * replayed leaderboard's SHA-256 against the one it signed (and, in
+ * entries of the older form that carry one, each version's); the
  * tree's root against the checkpoint; every hash tile against the tree
  * recomputed from the entries; and every older checkpoint the user kept
  * (--from) being a prefix of this one (same root at its size).  The
@@ -19,8 +21,9 @@
  * else from the mirror's election.json.
  *
  * `leaderboard` verifies the log as `log` does, then checks that FILE holds
- * exactly the bytes of /v1/versions/N/leaderboard: their SHA-256 is the
- * one entry N logged, which the replay reproduced.
+ * exactly the bytes of /v1/versions/N/leaderboard: the replay's render at
+ * version N (the entries fix the tally at every version, the render is a
+ * pure function of it).
  *
  * Exit 0 only when everything holds; 9 (CTL_EXIT_MISMATCH) when any check
  * fails, each failure printed with the entry or tile and why; 2 on a bad
@@ -53,6 +56,8 @@ struct verify {
 	uint64_t		 at;		/* a version to keep the hash of */
 	uint8_t			 at_hash[32];
 	bool			 at_found;	/* ... replayed and matching */
+	struct tally_tlog_key	*witnesses;	/* --witness: must cosign */
+	size_t			 n_witnesses;
 };
 
 static void
@@ -172,13 +177,62 @@ struct contest {
 	struct tally_state	*s;
 };
 
+#define VERIFY_FROM_MAX	64
+
+/*
+ * At tree size `size` (the replayed state's version): the leaderboard's
+ * SHA-256 against every checkpoint of that size that signed one (cps[0]
+ * the log's, the rest --from), and kept for --at.  One render per signed
+ * size: the entries themselves no longer carry the hash.
+ */
+static void
+pin_check(struct verify *v, const struct tally_state *s, uint64_t size,
+    const struct tally_tlog_checkpoint *cps, const bool *ok,
+    char *const *names, size_t n)
+{
+	uint8_t lb[32];
+	char a[65], b[65];
+	bool need = size == v->at;
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		if (ok[i] && cps[i].has_leaderboard && cps[i].size == size)
+			need = true;
+	if (!need)
+		return;
+	if (tally_tlog_leaderboard_sha256(s, lb) == -1) {
+		fail(v, "out of memory rendering the leaderboard of version "
+		    "%llu", (unsigned long long)size);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ok[i] || !cps[i].has_leaderboard || cps[i].size != size ||
+		    memcmp(lb, cps[i].leaderboard_sha256, 32) == 0)
+			continue;
+		for (j = 0; j < 32; j++) {
+			snprintf(a + 2 * j, 3, "%02x", lb[j]);
+			snprintf(b + 2 * j, 3, "%02x",
+			    cps[i].leaderboard_sha256[j]);
+		}
+		fail(v, "%s: the replayed leaderboard of version %llu has "
+		    "SHA-256 %s, the checkpoint signed %s", names[i],
+		    (unsigned long long)size, a, b);
+	}
+	if (size == v->at) {
+		memcpy(v->at_hash, lb, 32);
+		v->at_found = true;
+	}
+}
+
 static int
 verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
     const struct tally_tlog_key *k, char **from, size_t n_from,
     struct contest *contests, size_t n_contests)
 {
 	struct verify v = *vp;
-	struct tally_tlog_checkpoint cp;
+	struct tally_tlog_checkpoint cp, cps[VERIFY_FROM_MAX + 2];
+	bool cps_ok[VERIFY_FROM_MAX + 2];
+	char *cps_name[VERIFY_FROM_MAX + 2], witnessed[] = "witnessed";
 	struct tally_tlog_tree *t = NULL;
 	struct tally_error err;
 	char path[TALLY_TLOG_PATH_MAX], why[256], *note, h1[48], h2[48];
@@ -200,6 +254,71 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		return CTL_EXIT_MISMATCH;
 	}
 	free(note);
+	/* Every checkpoint kept from before, read first: the replay checks
+	 * the leaderboards they signed on its way. */
+	cps[0] = cp;
+	cps_ok[0] = true;
+	cps_name[0] = "checkpoint";
+	for (i = 0; i < n_from && i < VERIFY_FROM_MAX; i++) {
+		cps_name[i + 1] = from[i];
+		cps_ok[i + 1] = false;
+		if (tally_read_file(from[i], &note, &len) == -1) {
+			fail(&v, "%s: %s", from[i], strerror(errno));
+			continue;
+		}
+		if (tally_tlog_checkpoint_open(note, len, k, &cps[i + 1],
+		    &err) == -1)
+			fail(&v, "%s: %s", from[i], err.message);
+		else if (cps[i + 1].size > cp.size)
+			fail(&v, "%s: size %llu is larger than the log's %llu: "
+			    "the log was rolled back", from[i],
+			    (unsigned long long)cps[i + 1].size,
+			    (unsigned long long)cp.size);
+		else
+			cps_ok[i + 1] = true;
+		free(note);
+	}
+	n_from = i;
+	/*
+	 * --witness: the latest checkpoint the witnesses cosigned
+	 * (/log/witnessed), each one's cosignature valid, is one more
+	 * checkpoint this log must extend.
+	 */
+	if (v.n_witnesses > 0) {
+		cps_name[n_from + 1] = witnessed;
+		cps_ok[n_from + 1] = false;
+		if ((note = source_read(src, "witnessed", &len, why,
+		    sizeof(why))) == NULL)
+			fail(&v, "%s/witnessed: %s", src->where, why);
+		else if (tally_tlog_checkpoint_open(note, len, k,
+		    &cps[n_from + 1], &err) == -1)
+			fail(&v, "witnessed: %s", err.message);
+		else {
+			bool all = true;
+			for (i = 0; i < v.n_witnesses; i++) {
+				uint64_t ts;
+				int r = tally_tlog_cosig_verify(note, len,
+				    &v.witnesses[i], &ts, &err);
+				if (r != 1) {
+					fail(&v, "witnessed: %s", r == 0 ?
+					    "no cosignature by the witness" :
+					    err.message);
+					all = false;
+				}
+			}
+			if (cps[n_from + 1].size > cp.size) {
+				fail(&v, "witnessed: size %llu is larger than "
+				    "the log's %llu: the log was rolled back",
+				    (unsigned long long)cps[n_from + 1].size,
+				    (unsigned long long)cp.size);
+				all = false;
+			}
+			cps_ok[n_from + 1] = all;
+		}
+		free(note);
+		n_from++;
+	}
+	pin_check(&v, contests[0].s, 0, cps, cps_ok, cps_name, n_from + 1);
 	if ((t = tally_tlog_tree_create()) == NULL ||
 	    (hashes = malloc(TALLY_TLOG_TILE_WIDTH * 32)) == NULL) {
 		ctl_warnx(ctl, "out of memory");
@@ -272,6 +391,12 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				replaying = false;
 				continue;
 			}
+			pin_check(&v, c->s, index, cps, cps_ok, cps_name,
+			    n_from + 1);
+			/* An entry of the older form carries its version's
+			 * leaderboard hash: checked too. */
+			if (!head.has_leaderboard)
+				continue;
 			if (tally_tlog_leaderboard_sha256(c->s, lb) == -1) {
 				ctl_warnx(ctl, "out of memory");
 				replaying = false;
@@ -289,9 +414,6 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				    "entry says %s", path,
 				    (unsigned long long)index - 1,
 				    (unsigned long long)index, a, b);
-			} else if (index == v.at) {
-				memcpy(v.at_hash, lb, 32);
-				v.at_found = true;
 			}
 		}
 		if (got < w) {
@@ -347,42 +469,33 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		}
 	/* Every checkpoint kept from before: a prefix of this log. */
 	for (i = 0; i < n_from; i++) {
-		struct tally_tlog_checkpoint old;
+		const struct tally_tlog_checkpoint *oldp = &cps[i + 1];
 		uint8_t proof[TALLY_TLOG_PROOF_MAX][32];
 		size_t np;
-		if (tally_read_file(from[i], &note, &len) == -1) {
-			fail(&v, "%s: %s", from[i], strerror(errno));
-			continue;
-		}
-		if (tally_tlog_checkpoint_open(note, len, k, &old, &err) == -1) {
-			fail(&v, "%s: %s", from[i], err.message);
-		} else if (old.size > cp.size) {
-			fail(&v, "%s: size %llu is larger than the log's %llu: "
-			    "the log was rolled back", from[i],
-			    (unsigned long long)old.size,
-			    (unsigned long long)cp.size);
-		} else {
+		if (cps_ok[i + 1]) {
+			struct tally_tlog_checkpoint old = *oldp;
 			tally_tlog_tree_root(t, old.size, root);
 			if (memcmp(root, old.root, 32) != 0)
 				fail(&v, "%s: the log's first %llu entries "
 				    "have another root: the log was rewritten "
 				    "(or forked) after that checkpoint",
-				    from[i], (unsigned long long)old.size);
+				    cps_name[i + 1],
+				    (unsigned long long)old.size);
 			else if (old.size > 0 && tally_tlog_tree_consistency(t,
 			    old.size, cp.size, proof, &np) == 0 &&
 			    !tally_tlog_consistency_verify(old.size, cp.size,
 			    (const uint8_t (*)[32])proof, np, old.root,
 			    cp.root))
 				fail(&v, "%s: no consistency proof to the "
-				    "checkpoint", from[i]);
+				    "checkpoint", cps_name[i + 1]);
 		}
-		free(note);
 	}
 done:
 	b64(cp.root, h1);
 	if (v.failures == 0)
-		printf("ok: %s, %llu entries, root %s; every leaderboard "
-		    "reproduced; %zu earlier checkpoint%s consistent\n",
+		printf("ok: %s, %llu entries, root %s; every signed "
+		    "leaderboard reproduced; %zu earlier checkpoint%s "
+		    "consistent\n",
 		    cp.origin, (unsigned long long)cp.size, h1, n_from,
 		    n_from == 1 ? "" : "s");
 	else
@@ -479,7 +592,7 @@ static void
 verify_usage(FILE *f)
 {
 	fprintf(f, "usage: tallyctl verify log DIR|URL --key VKEY "
-	    "[--from CHECKPOINT]... [--election FILE]...\n"
+	    "[--from CHECKPOINT]... [--witness WKEY]... [--election FILE]...\n"
 	    "       tallyctl verify receipt FILE --key VKEY\n"
 	    "       tallyctl verify leaderboard FILE --at N --log DIR|URL "
 	    "--key VKEY [--election FILE]...\n"
@@ -497,14 +610,17 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ "election", required_argument, NULL, 'e' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "witness", required_argument, NULL, 'w' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct contest contests[VERIFY_CONTESTS_MAX];
-	char *from[64], *elections[VERIFY_CONTESTS_MAX], path[4096];
+	char *from[VERIFY_FROM_MAX], *elections[VERIFY_CONTESTS_MAX], path[4096];
 	size_t n_from = 0, n_elections = 0, n_contests = 0, i;
 	const char *key = NULL, *what, *target, *log = NULL, *lb_file = NULL;
-	struct verify v = { ctl, 0, 0, { 0 }, false };
+	struct verify v = { ctl, 0, 0, { 0 }, false, NULL, 0 };
+	struct tally_tlog_key wkeys[8];
+	struct tally_error werr;
 	uint64_t at = 0;
 	struct tally_tlog_key k;
 	struct source src;
@@ -540,6 +656,33 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 		case 'l':
 			log = optarg;
 			break;
+		case 'w': {
+			/* A witness's key, as text or in a file. */
+			char *wt = NULL;
+			size_t wl;
+			int wr;
+			if (v.n_witnesses == sizeof(wkeys) / sizeof(wkeys[0])) {
+				ctl_warnx(ctl, "too many --witness");
+				return CTL_EXIT_USAGE;
+			}
+			if (strchr(optarg, '+') == NULL &&
+			    tally_read_file(optarg, &wt, &wl) == -1) {
+				ctl_warnx(ctl, "%s: %s", optarg,
+				    strerror(errno));
+				return CTL_EXIT_ERROR;
+			}
+			wr = tally_tlog_cosigner_key_parse(wt ? wt : optarg,
+			    &wkeys[v.n_witnesses], &werr);
+			free(wt);
+			if (wr == -1) {
+				ctl_warnx(ctl, "--witness %s: %s", optarg,
+				    werr.message);
+				return CTL_EXIT_ERROR;
+			}
+			v.witnesses = wkeys;
+			v.n_witnesses++;
+			break;
+		}
 		case 'h':
 			verify_usage(stdout);
 			return CTL_EXIT_OK;

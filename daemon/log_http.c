@@ -10,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include <tally/tally.h>
 
 #include "call.h"
 #include "cors.h"
 #include "log_http.h"
 #include "response.h"
+#include "tlog_witness.h"
 #include "tlogd.h"
 
 /* Short-lived: the checkpoint and partial tiles move with every version. */
@@ -85,8 +88,75 @@ log_http_checkpoint(struct call *cl, const char *id)
 		    "checkpoint now; try again");
 		return;
 	}
+	/* With the witnesses' cosignatures, when they cosigned this one. */
+	note = tlog_witness_on(t, note, len, &len);
 	log_reply(cl, (char *)note, len, false, "text/plain; charset=utf-8",
 	    LOG_SHORT);
+}
+
+/* GET /log/witnessed: the latest checkpoint witnesses cosigned. */
+void
+log_http_witnessed(struct call *cl, const char *id)
+{
+	struct tlogd *t;
+	const char *note;
+	size_t len;
+
+	(void)id;
+	if ((t = log_or_fail(cl)) == NULL)
+		return;
+	if ((note = tlog_witness_note(t, &len)) == NULL) {
+		call_fail(cl, 404, "not_found", NULL, "no checkpoint of this "
+		    "log has been cosigned by a witness yet");
+		return;
+	}
+	log_reply(cl, (char *)note, len, false, "text/plain; charset=utf-8",
+	    LOG_SHORT);
+}
+
+/* POST /log/cosignature: a witness's cosigned checkpoint (a token, as
+ * every POST; the cosignature itself must be by a listed witness). */
+void
+log_http_cosignature(struct call *cl, const char *id)
+{
+	struct tlog_witness_result res;
+	struct tlogd *t;
+	char body[160];
+	json_t *j, *n;
+	int rc;
+
+	(void)id;
+	if ((t = log_or_fail(cl)) == NULL)
+		return;
+	/* {"note": "<the checkpoint note with the cosignature line>"} */
+	if (cl->rq->body == NULL || cl->rq->body_len > 16384 ||
+	    (j = json_loadb(cl->rq->body, cl->rq->body_len,
+	    JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+		call_fail(cl, 400, "bad_json", NULL, "the body is JSON: "
+		    "{\"note\": the checkpoint note with the witness's "
+		    "cosignature line} (at most 16 KiB)");
+		return;
+	}
+	if (!json_is_object(j) || json_object_size(j) != 1 ||
+	    !json_is_string(n = json_object_get(j, "note"))) {
+		json_decref(j);
+		call_fail(cl, 422, "bad_note", "/note", "note: the checkpoint "
+		    "note (a string) is the body's one member");
+		return;
+	}
+	rc = tlog_witness_add(t, json_string_value(n), json_string_length(n),
+	    &res);
+	json_decref(j);
+	if (rc == -1) {
+		call_fail(cl, res.status, res.code, NULL, "%s", res.message);
+		return;
+	}
+	snprintf(body, sizeof(body), "{\"status\":\"cosigned\",\"size\":%llu,"
+	    "\"witnesses\":%u}\n", (unsigned long long)res.size,
+	    res.witnesses);
+	log_reply(cl, body, strlen(body), false, "application/json",
+	    "no-store");
+	cl->reply->status = 201;
 }
 
 /* id: the path after /log/tile/ ("0/x001/234", "entries/000.p/7"). */

@@ -11,5 +11,7 @@ void	log_http_key(struct call *cl, const char *id);
 void	log_http_checkpoint(struct call *cl, const char *id);
 void	log_http_tile(struct call *cl, const char *id);
 void	log_http_proof(struct call *cl, const char *id);
+void	log_http_witnessed(struct call *cl, const char *id);
+void	log_http_cosignature(struct call *cl, const char *id);
 
 #endif

@@ -41,10 +41,32 @@ reply_with_newline(char *bytes)
 void
 reply_json(struct http_reply *reply, unsigned status, json_t *j)
 {
-	static char empty[] = "";
-	char *bytes = j ? reply_with_newline(json_dumps(j, JSON_COMPACT |
-	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))) : NULL;
+	reply_json_with(reply, status, j, NULL);
+}
 
+void
+reply_json_with(struct http_reply *reply, unsigned status, json_t *j,
+    const char *member)
+{
+	static char empty[] = "";
+	char *bytes = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10)) : NULL, *nb;
+	size_t len, mlen;
+
+	if (bytes != NULL && member != NULL && (len = strlen(bytes)) > 1 &&
+	    bytes[len - 1] == '}') {
+		mlen = strlen(member);
+		if ((nb = realloc(bytes, len + mlen + 1)) == NULL) {
+			free(bytes);
+			bytes = NULL;
+		} else {
+			bytes = nb;
+			memcpy(bytes + len - 1, member, mlen);
+			bytes[len - 1 + mlen] = '}';
+			bytes[len + mlen] = '\0';
+		}
+	}
+	bytes = reply_with_newline(bytes);
 	json_decref(j);
 	reply->status = status;
 	reply->owned = true;

@@ -23,6 +23,11 @@ char	*reply_with_newline(char *bytes);
  */
 void	 reply_json(struct http_reply *reply, unsigned status,
 	    struct json_t *j);
+/* The same with `member` (borrowed, may be NULL: ",\"key\":value", JSON
+ * written by the caller) added after j's last member: a POST's receipt,
+ * without a round through jansson for every version. */
+void	 reply_json_with(struct http_reply *reply, unsigned status,
+	    struct json_t *j, const char *member);
 /*
  * The API's error body: {"error": {code, message, field}} and, with more
  * than one problem in all (borrowed, may be NULL), "errors" beside it.  The

@@ -120,6 +120,12 @@ const struct route api_routes[R_COUNT] = {
 	    CACHE_NONE, "the log's tiles (C2SP tlog-tiles)", NULL },
 	{ R_LOG_PROOF, ROUTE_GET, "/log/proof/{n}", log_http_proof, false,
 	    CACHE_NONE, "an entry's inclusion proof (C2SP tlog-proof)", NULL },
+	{ R_LOG_WITNESSED, ROUTE_GET, "/log/witnessed", log_http_witnessed,
+	    false, CACHE_NONE, "the latest checkpoint witnesses cosigned",
+	    NULL },
+	{ R_LOG_COSIGNATURE, ROUTE_POST, "/log/cosignature",
+	    log_http_cosignature, true, CACHE_NONE, "a witness's cosigned "
+	    "checkpoint (token; C2SP tlog-cosignature)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 

@@ -27,6 +27,7 @@ enum route_id {
 	R_INDEX, R_INDEX_BARE, R_CHANGES, R_SCHEMA, /* reference */
 	R_CALLS, R_CALLS_DECLARE, R_CALLS_RETRACT,	/* calls (calls_http.c) */
 	R_LOG_KEY, R_LOG_CHECKPOINT, R_LOG_TILE, R_LOG_PROOF, /* tlog */
+	R_LOG_WITNESSED, R_LOG_COSIGNATURE,
 	R_NONE, R_COUNT
 };
 

@@ -11,14 +11,16 @@
  *		at first start unless log_key names a file (a cluster's shared
  *		key); key.pub the verifier key, for `tallyctl key`
  *
- * Durability.  The entries of a version are written (write(2)) when the
- * version is applied, before its subscribers are told; they are synced
- * before a checkpoint is signed and at a clean stop, so a signed size is
- * always on disk.  A kill -9 loses nothing written; a power cut may lose
- * an unsynced tail that no checkpoint covers, and the journal replay at the
- * next start appends it again (the same record, the same tally: the same
- * bytes).  A tree behind the tally after the start (the snapshot covers
- * versions the log lacks) cannot be rebuilt: the log is turned off, loudly.
+ * Durability.  The entry of a version is made and put in the tree when
+ * the version is applied, before its subscribers are told; the files get
+ * it in batches (up to 64 KiB waits in memory) and before anything reads
+ * them (a tile, a receipt); they are synced before a checkpoint is signed
+ * (unless the journal is synced per version), before a snapshot drops
+ * journal segments and at a clean stop.  A kill -9 or a power cut may lose
+ * a tail the journal still holds, and the journal replay at the next start
+ * appends it again (the same record, the same tally: the same bytes).  A
+ * tree behind the tally after the start (the snapshot covers versions the
+ * log lacks) cannot be rebuilt: the log is turned off, loudly.
  *
  * The key never reaches a log line: only the verifier key is logged.
  */
@@ -37,6 +39,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "tlog_witness.h"
 #include "tlogd.h"
 #include "util.h"
 
@@ -56,19 +59,26 @@ struct tlogd {
 	size_t			 note_len;
 	uint64_t		 note_size;	/* its tree size */
 	bool			 have_note;
-	bool			 dirty;		/* written, not synced */
+	bool			 dirty;		/* appended, not synced */
+	/*
+	 * Appends not yet written: the entries (each with its length
+	 * prefix) and their leaf hashes, written once TLOGD_PENDING_MAX
+	 * bytes wait and before anything reads or syncs the files.  Two
+	 * write(2)s per version were most of what the log still cost a
+	 * POST on the CPU.  What a kill -9 takes from here the journal
+	 * replay appends again at the next start (the same records, the
+	 * same bytes), as it does after a power cut.
+	 */
+	struct pending {
+		uint8_t		*p;
+		size_t		 len, cap;
+	}			 pend_e, pend_h;
 	bool			 sync_to_sign;	/* tlogd_set_sync_to_sign */
 	bool			 off;		/* turned off: see why */
 	struct core		*core;
-	/*
-	 * The last version's leaderboard bytes, hashed into its entry: the
-	 * view takes them rather than render them again (tlogd_leaderboard).
-	 */
-	char			*lb;
-	size_t			 lb_len;
-	uint64_t		 lb_version;
-	const struct tally_election *lb_election;
 };
+
+#define TLOGD_PENDING_MAX	(64 * 1024)
 
 static void
 tlogd_turn_off(struct tlogd *t, const char *why, uint64_t version)
@@ -386,8 +396,50 @@ fail:
 }
 
 static int
+pending_add(struct pending *b, const void *a, size_t alen, const void *c,
+    size_t clen)
+{
+	if (b->len + alen + clen > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		uint8_t *np;
+		while (ncap < b->len + alen + clen)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL)
+			return -1;
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, a, alen);
+	if (clen > 0)
+		memcpy(b->p + b->len + alen, c, clen);
+	b->len += alen + clen;
+	return 0;
+}
+
+/* The appends waiting in memory, written.  0, or -1 (the log is off). */
+static int
+tlogd_write_pending(struct tlogd *t)
+{
+	if (t->pend_e.len == 0 && t->pend_h.len == 0)
+		return 0;
+	if (write_all(t->fd_entries, t->pend_e.p, t->pend_e.len) == -1 ||
+	    write_all(t->fd_hashes, t->pend_h.p, t->pend_h.len) == -1) {
+		/* Not retried: a partial append is cut at the next start,
+		 * and the journal's replay appends the rest again. */
+		log_warn("%s: append", t->dir);
+		tlogd_turn_off(t, "a write failed", t->tree->size);
+		t->pend_e.len = t->pend_h.len = 0;
+		return -1;
+	}
+	t->pend_e.len = t->pend_h.len = 0;
+	return 0;
+}
+
+static int
 tlogd_sync(struct tlogd *t)
 {
+	if (tlogd_write_pending(t) == -1)
+		return -1;
 	if (!t->dirty)
 		return 0;
 	if (fdatasync(t->fd_entries) == -1 || fdatasync(t->fd_hashes) == -1) {
@@ -420,11 +472,13 @@ tlogd_close(struct tlogd *t)
 	tally_tlog_tree_destroy(t->tree);
 	explicit_bzero(&t->signer, sizeof(t->signer));
 	free(t->offset);
-	free(t->lb);
+	free(t->pend_e.p);
+	free(t->pend_h.p);
 	free(t->note);
 	free(t->dir);
 	if (tlogd_current == t)
 		tlogd_current = NULL;
+	tlog_witness_finish();
 	free(t);
 }
 
@@ -450,7 +504,7 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	struct tlogd *t = arg;
 	const struct tally_state *s = core_state(t->core);
 	struct tally_error err;
-	uint8_t lb[32], leaf[32], pre[2];
+	uint8_t leaf[32], pre[2];
 	char *entry = NULL, *empty = NULL;
 	size_t elen;
 
@@ -464,19 +518,15 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	if (payload == NULL && (payload = empty = empty_record(s, version,
 	    &len)) == NULL)
 		fatalx("out of memory writing the transparency log");
-	free(t->lb);
-	t->lb = NULL;
-	if ((t->lb = tally_tlog_leaderboard(s, &t->lb_len)) != NULL) {
-		struct sha256_ctx sc;
-		sha256_init(&sc);
-		sha256_update(&sc, t->lb_len, (const uint8_t *)t->lb);
-		sha256_digest(&sc, 32, lb);
-		t->lb_version = version;
-		t->lb_election = s->election;
-	}
-	if (t->lb == NULL ||
-	    (entry = tally_tlog_entry_encode_at(payload, len, version, NULL, lb,
-	    &elen, &err)) == NULL) {
+	/*
+	 * No leaderboard here: rendering and hashing it for every version
+	 * was nine tenths of a POST's instructions.  The entry is the record
+	 * (which fixes the tally, hence every view, at this version); the
+	 * leaderboard's hash is signed in the checkpoint of each size that
+	 * is signed (tlogd_checkpoint), and a verifier replays the rest.
+	 */
+	if ((entry = tally_tlog_entry_encode_at(payload, len, version, NULL,
+	    NULL, &elen, &err)) == NULL) {
 		/* The version is applied: a log without it would be a lie
 		 * about what tallyd published. */
 		tlogd_turn_off(t, "the entry could not be made", version);
@@ -489,20 +539,15 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	pre[1] = (uint8_t)elen;
 	if (offset_push(t, t->entries_end) == -1)
 		fatalx("out of memory writing the transparency log");
-	if (write_all(t->fd_entries, pre, 2) == -1 ||
-	    write_all(t->fd_entries, entry, elen) == -1 ||
-	    write_all(t->fd_hashes, leaf, 32) == -1) {
-		/* Not retried: a partial append is cut at the next start. */
-		log_warn("%s: append", t->dir);
-		tlogd_turn_off(t, "a write failed", version);
-		free(entry);
-		return;
-	}
-	if (tally_tlog_tree_append(t->tree, leaf) == -1)
+	if (pending_add(&t->pend_e, pre, 2, entry, elen) == -1 ||
+	    pending_add(&t->pend_h, leaf, 32, NULL, 0) == -1 ||
+	    tally_tlog_tree_append(t->tree, leaf) == -1)
 		fatalx("out of memory writing the transparency log");
 	t->entries_end += 2 + elen;
 	t->dirty = true;
 	free(entry);
+	if (t->pend_e.len >= TLOGD_PENDING_MAX)
+		(void)tlogd_write_pending(t);
 }
 
 void
@@ -601,20 +646,6 @@ tlogd_started(struct tlogd *t, uint64_t version, bool cluster,
 	return 0;
 }
 
-char *
-tlogd_leaderboard(struct tlogd *t, const struct tally_state *s, size_t *len)
-{
-	char *copy;
-
-	if (t == NULL || t->lb == NULL || t->lb_version != s->version ||
-	    t->lb_election != s->election ||
-	    (copy = malloc(t->lb_len + 1)) == NULL)
-		return NULL;
-	memcpy(copy, t->lb, t->lb_len + 1);
-	*len = t->lb_len;
-	return copy;
-}
-
 bool
 tlogd_ok(const struct tlogd *t)
 {
@@ -637,8 +668,10 @@ const char *
 tlogd_checkpoint(struct tlogd *t, size_t *len)
 {
 	struct tally_tlog_checkpoint cp;
-	char body[512];
-	size_t blen, nlen;
+	const struct tally_state *s;
+	struct sha256_ctx sc;
+	char body[512], *lb;
+	size_t blen, nlen, lblen;
 	char *note;
 
 	if (t->off)
@@ -648,6 +681,24 @@ tlogd_checkpoint(struct tlogd *t, size_t *len)
 		snprintf(cp.origin, sizeof(cp.origin), "%s",
 		    t->signer.key.name);
 		cp.size = t->tree->size;
+		/*
+		 * The leaderboard at this size, signed with it: one render
+		 * per signed size (at most one per version, and only when
+		 * somebody asks), not one per POST.  The tally is at this
+		 * size but after a journal that lost its tail (tlogd_started
+		 * warned); then the line is left out rather than sign
+		 * another version's bytes.
+		 */
+		s = core_state(t->core);
+		if (s->version == cp.size) {
+			if ((lb = tally_tlog_leaderboard(s, &lblen)) == NULL)
+				return NULL;
+			sha256_init(&sc);
+			sha256_update(&sc, lblen, (const uint8_t *)lb);
+			sha256_digest(&sc, 32, cp.leaderboard_sha256);
+			cp.has_leaderboard = true;
+			free(lb);
+		}
 		if (tally_tlog_tree_root(t->tree, cp.size, cp.root) == -1 ||
 		    tally_tlog_checkpoint_format(&cp, body, sizeof(body),
 		    &blen) == -1)
@@ -697,7 +748,7 @@ read_entries(struct tlogd *t, uint64_t from, uint64_t to, size_t *len)
 	size_t off = 0;
 	ssize_t r;
 
-	if ((buf = malloc(b - a + 1)) == NULL)
+	if (tlogd_write_pending(t) == -1 || (buf = malloc(b - a + 1)) == NULL)
 		return NULL;
 	while (off < b - a) {
 		r = pread(t->fd_entries, buf + off, b - a - off,
@@ -780,4 +831,32 @@ tlogd_proof(struct tlogd *t, uint64_t index, size_t *len)
 	out = tally_tlog_proof_format(&p, len);
 	free(entry);
 	return out;
+}
+
+const char *
+tlogd_dir(const struct tlogd *t)
+{
+	return t->dir;
+}
+
+int
+tlogd_open_checkpoint(const struct tlogd *t, const char *note, size_t len,
+    struct tally_tlog_checkpoint *cp, struct tally_error *err)
+{
+	return tally_tlog_checkpoint_open(note, len, &t->signer.key, cp, err);
+}
+
+int
+tlogd_root(const struct tlogd *t, uint64_t size, uint8_t out[32])
+{
+	if (t->off)
+		return -1;
+	return tally_tlog_tree_root(t->tree, size, out);
+}
+
+char *
+tlogd_sign(const struct tlogd *t, const char *body, size_t len,
+    size_t *outlen)
+{
+	return tally_tlog_note_sign(body, len, &t->signer, outlen);
 }

@@ -58,13 +58,6 @@ int		 tlogd_started(struct tlogd *t, uint64_t version,
 /* The log in force (main.c sets it), for the routes, or NULL. [L] */
 extern struct tlogd *tlogd_current;
 
-/*
- * The leaderboard bytes the log hashed for s's version (a new copy), or
- * NULL (t NULL, another version): tally_tlog_leaderboard(s) then.
- */
-struct tally_state;
-char		*tlogd_leaderboard(struct tlogd *t, const struct tally_state *s,
-		    size_t *len);
 bool		 tlogd_ok(const struct tlogd *t);
 uint64_t	 tlogd_size(const struct tlogd *t);
 /* The verifier key text (borrowed, NUL-terminated, no newline). */
@@ -87,5 +80,21 @@ char		*tlogd_tile(struct tlogd *t, int level, uint64_t n, unsigned w,
 /* A receipt: the C2SP tlog-proof of entry index against the current
  * checkpoint, with the entry as its extra data (new), or NULL. */
 char		*tlogd_proof(struct tlogd *t, uint64_t index, size_t *len);
+
+/* For the witnesses' side (tlog_witness.c). */
+struct tally_tlog_checkpoint;
+struct tally_error;
+/* DATA_DIR/tlog (borrowed). */
+const char	*tlogd_dir(const struct tlogd *t);
+/* A checkpoint note signed by this log's key, opened.  0, or -1, err. */
+int		 tlogd_open_checkpoint(const struct tlogd *t, const char *note,
+		    size_t len, struct tally_tlog_checkpoint *cp,
+		    struct tally_error *err);
+/* The tree's root at size (<= the size).  0, or -1. */
+int		 tlogd_root(const struct tlogd *t, uint64_t size,
+		    uint8_t out[32]);
+/* body[0..len) signed by the log's key: a new note, or NULL. */
+char		*tlogd_sign(const struct tlogd *t, const char *body,
+		    size_t len, size_t *outlen);
 
 #endif

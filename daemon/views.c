@@ -249,8 +249,8 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 
 /*
  * A leaderboard's body names the transparency log's size at its version
- * (tree size = version): GET /log/checkpoint then proves those bytes
- * through the entry's leaderboard_sha256 (docs/VERIFY.md).
+ * (tree size = version): GET /log/checkpoint of that size signs those
+ * bytes' SHA-256 (its leaderboard-sha256 line, docs/VERIFY.md).
  */
 static void
 log_size_header(struct http_body *b, const struct view *v)
@@ -397,19 +397,15 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_LEADERBOARD:
 		/*
 		 * The hottest view: written directly, not through jansson,
-		 * by the function whose bytes the transparency log hashes
-		 * (with the expected vote), so that they match by
-		 * construction.  The comparison with a previous election
-		 * is not in the log (a verifier has no previous election):
-		 * it comes last, after the logged members.
+		 * by the function whose bytes the transparency log's
+		 * checkpoints hash (with the expected vote), so that they
+		 * match by construction.  The comparison with a previous
+		 * election is not in the log (a verifier has no previous
+		 * election): it comes last, after the logged members.
 		 */
 		{
 			size_t lblen;
-			/* The bytes the log hashed for this version, if
-			 * it has them: rendered once per version. */
-			if ((bytes = tlogd_leaderboard(tlogd_current, s,
-			    &lblen)) == NULL)
-				bytes = tally_tlog_leaderboard(s, &lblen);
+			bytes = tally_tlog_leaderboard(s, &lblen);
 			if (bytes != NULL && vs->previous != NULL) {
 				bytes[lblen - 1] = '\0';	/* the newline */
 				bytes = reply_with_newline(with_member(bytes,

@@ -911,6 +911,9 @@ tally_tlog_note_open(const char *note, size_t len,
 
 /* ---- checkpoints ---- */
 
+static void	hex32(const uint8_t h[32], char out[65]);
+static int	unhex32(const char *s, uint8_t out[32]);
+
 int
 tally_tlog_checkpoint_format(const struct tally_tlog_checkpoint *c,
     char *buf, size_t size, size_t *len)
@@ -925,6 +928,16 @@ tally_tlog_checkpoint_format(const struct tally_tlog_checkpoint *c,
 	    (unsigned long long)c->size, b64);
 	if (n < 0 || (size_t)n >= size)
 		return -1;
+	if (c->has_leaderboard) {
+		char hex[65];
+		int m;
+		hex32(c->leaderboard_sha256, hex);
+		m = snprintf(buf + n, size - (size_t)n, TALLY_TLOG_LB_EXT "%s\n",
+		    hex);
+		if (m < 0 || (size_t)m >= size - (size_t)n)
+			return -1;
+		n += m;
+	}
 	*len = (size_t)n;
 	return 0;
 }
@@ -960,7 +973,30 @@ tally_tlog_checkpoint_parse(const char *text, size_t len,
 	    eol - p != 44 || tally_tlog_b64_decode(p, 44, c->root) != 32)
 		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_checkpoint",
 		    NULL, "the checkpoint's third line is not a base64 hash");
+	/* Extension lines: ours is read, others' are left alone. */
+	for (p = eol + 1; p < end; p = eol + 1) {
+		const size_t k = sizeof(TALLY_TLOG_LB_EXT) - 1;
+		char hex[65];
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return tally_error_set(err, TALLY_ERROR_SYNTAX,
+			    "bad_checkpoint", NULL, "the checkpoint's last "
+			    "line has no newline");
+		if ((size_t)(eol - p) < k || memcmp(p, TALLY_TLOG_LB_EXT, k) !=
+		    0)
+			continue;
+		if (c->has_leaderboard || (size_t)(eol - p) != k + 64)
+			goto bad_ext;
+		memcpy(hex, p + k, 64);
+		hex[64] = '\0';
+		if (unhex32(hex, c->leaderboard_sha256) == -1)
+			goto bad_ext;
+		c->has_leaderboard = true;
+	}
 	return 0;
+bad_ext:
+	return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_checkpoint", NULL,
+	    "the checkpoint's " TALLY_TLOG_LB_EXT "line is not one line of 64 "
+	    "lowercase hex digits");
 }
 
 int
@@ -1181,15 +1217,198 @@ tally_tlog_entry_encode(const char *record, size_t len, const char *contest,
 	    err);
 }
 
+/*
+ * The end of the JSON value at p if it is one that json_dumps(ENTRY_FLAGS)
+ * writes byte for byte, else NULL.  A strict subset of canonical JSON, as
+ * tallyd's records are made: no white space; strings of printable ASCII
+ * without escapes; integers 0 to 10^18 - 1 without sign or leading zero;
+ * objects with keys in strictly increasing byte order (jansson sorts with
+ * strcmp, and equal keys would be duplicates).  Anything else (an escape, a
+ * negative number, a real, deeper than 32) is just not this subset: the
+ * caller takes jansson's path, which decides.
+ */
+static const char *
+canon_value(const char *p, const char *end, int depth)
+{
+	const char *q, *key = NULL, *k;
+	size_t klen = 0, n;
+
+	if (p >= end || depth > 32)
+		return NULL;
+	switch (*p) {
+	case '"':
+		for (q = p + 1; q < end && *q != '"'; q++)
+			if (*q < 0x20 || *q > 0x7e || *q == '\\')
+				return NULL;
+		return q < end ? q + 1 : NULL;
+	case '[':
+		if (++p < end && *p == ']')
+			return p + 1;
+		for (;;) {
+			if ((p = canon_value(p, end, depth + 1)) == NULL ||
+			    p >= end)
+				return NULL;
+			if (*p == ']')
+				return p + 1;
+			if (*p++ != ',')
+				return NULL;
+		}
+	case '{':
+		if (++p < end && *p == '}')
+			return p + 1;
+		for (;;) {
+			k = p + 1;
+			if (p >= end || *p != '"' ||
+			    (q = canon_value(p, end, depth + 1)) == NULL)
+				return NULL;
+			n = (size_t)(q - k - 1);
+			if (key != NULL) {
+				int c = memcmp(key, k, klen < n ? klen : n);
+				if (c > 0 || (c == 0 && klen >= n))
+					return NULL;
+			}
+			key = k;
+			klen = n;
+			if (q >= end || *q != ':' ||
+			    (p = canon_value(q + 1, end, depth + 1)) == NULL ||
+			    p >= end)
+				return NULL;
+			if (*p == '}')
+				return p + 1;
+			if (*p++ != ',')
+				return NULL;
+		}
+	case 't':
+		return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+	case 'f':
+		return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+	case 'n':
+		return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+	default:
+		for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		if (q == p || q - p > 18 || (*p == '0' && q - p > 1))
+			return NULL;
+		return q;
+	}
+}
+
+static bool	literal(const char **p, const char *end, const char *lit);
+
+static bool
+plain_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+/*
+ * The entry of a record in the one form tally_journal_encode_request
+ * writes ({"version":N,"received_at":"..."[,"by":"..."],"results":[...]},
+ * no lots), its strings plain and its feeds in the subset above, spliced
+ * rather than parsed and dumped: the daemon makes an entry per version,
+ * and jansson's round trip was most of the log's cost once the
+ * leaderboard left the entry.  The same bytes as the general path (the
+ * keys in sorted order: by, contest, leaderboard_sha256, received_at,
+ * results, version).  NULL when the record is not in that form.
+ */
+static char *
+entry_encode_fast(const char *record, size_t len, uint64_t version,
+    const char *contest, const uint8_t lb[32], size_t *outlen)
+{
+	const char *p = record, *end = record + len, *at, *at_end, *by = NULL,
+	    *by_end = NULL, *res, *res_end, *ver, *ver_end;
+	char hex[65], vbuf[24], *out, *o;
+	size_t need;
+
+	if (contest != NULL && !plain_ascii(contest))
+		return NULL;
+	if (len < 2 || !literal(&p, end, "{\"version\":"))
+		return NULL;
+	ver = p;
+	if ((p = canon_value(p, end, 0)) == NULL || *ver < '0' || *ver > '9')
+		return NULL;
+	ver_end = p;
+	if (!literal(&p, end, ",\"received_at\":\""))
+		return NULL;
+	at = p;
+	if ((p = canon_value(p - 1, end, 0)) == NULL)
+		return NULL;
+	at_end = p - 1;
+	if (literal(&p, end, ",\"by\":\"")) {
+		by = p;
+		if ((p = canon_value(p - 1, end, 0)) == NULL)
+			return NULL;
+		by_end = p - 1;
+	}
+	if (!literal(&p, end, ",\"results\":"))
+		return NULL;
+	res = p;
+	if (p >= end || *p != '[' || (p = canon_value(p, end, 0)) == NULL ||
+	    p + 1 != end || *p != '}')
+		return NULL;
+	res_end = p;
+	if (version != 0) {
+		snprintf(vbuf, sizeof(vbuf), "%llu", (unsigned long long)version);
+		ver = vbuf;
+		ver_end = vbuf + strlen(vbuf);
+	}
+	if (lb != NULL)
+		hex32(lb, hex);
+	need = 64 + (size_t)(at_end - at) + (size_t)(res_end - res) +
+	    (size_t)(ver_end - ver) + (by ? (size_t)(by_end - by) : 0) +
+	    (contest ? strlen(contest) + 16 : 0) + (lb ? 100 : 0);
+	if ((out = o = malloc(need)) == NULL)
+		return NULL;
+#define PUT(s, n)	do { memcpy(o, (s), (n)); o += (n); } while (0)
+#define PUTS(s)		PUT((s), strlen(s))
+	PUTS("{");
+	if (by != NULL) {
+		PUTS("\"by\":\"");
+		PUT(by, (size_t)(by_end - by));
+		PUTS("\",");
+	}
+	if (contest != NULL) {
+		PUTS("\"contest\":\"");
+		PUTS(contest);
+		PUTS("\",");
+	}
+	if (lb != NULL) {
+		PUTS("\"leaderboard_sha256\":\"");
+		PUT(hex, 64);
+		PUTS("\",");
+	}
+	PUTS("\"received_at\":\"");
+	PUT(at, (size_t)(at_end - at));
+	PUTS("\",\"results\":");
+	PUT(res, (size_t)(res_end - res));
+	PUTS(",\"version\":");
+	PUT(ver, (size_t)(ver_end - ver));
+	PUTS("}");
+#undef PUTS
+#undef PUT
+	*o = '\0';
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
 char *
 tally_tlog_entry_encode_at(const char *record, size_t len, uint64_t version,
     const char *contest, const uint8_t lb[32], size_t *outlen,
     struct tally_error *err)
 {
 	json_error_t jerr;
-	json_t *root;
+	json_t *root = NULL;
 	char hex[65], *out = NULL;
 
+	if ((out = entry_encode_fast(record, len, version, contest, lb,
+	    outlen)) != NULL) {
+		if (*outlen > TALLY_TLOG_ENTRY_MAX)
+			goto too_large;
+		return out;
+	}
 	if ((root = json_loadb(record, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL || !json_is_object(root) ||
 	    !json_is_integer(json_object_get(root, "version")) ||
@@ -1200,15 +1419,16 @@ tally_tlog_entry_encode_at(const char *record, size_t len, uint64_t version,
 		    "not a journal record payload");
 		goto done;
 	}
-	hex32(lb, hex);
 	if (version != 0 && json_object_set_new(root, "version",
 	    json_integer((json_int_t)version)) == -1) {
 		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
 		    "out of memory writing a log entry");
 		goto done;
 	}
-	if (json_object_set_new(root, "leaderboard_sha256",
-	    json_string(hex)) == -1 || (contest != NULL &&
+	if (lb != NULL)
+		hex32(lb, hex);
+	if ((lb != NULL && json_object_set_new(root, "leaderboard_sha256",
+	    json_string(hex)) == -1) || (contest != NULL &&
 	    json_object_set_new(root, "contest", json_string(contest)) == -1) ||
 	    (out = json_dumps(root, ENTRY_FLAGS)) == NULL) {
 		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
@@ -1217,6 +1437,7 @@ tally_tlog_entry_encode_at(const char *record, size_t len, uint64_t version,
 	}
 	*outlen = strlen(out);
 	if (*outlen > TALLY_TLOG_ENTRY_MAX) {
+too_large:
 		tally_error_set(err, TALLY_ERROR_INVALID, "entry_too_large",
 		    NULL, "the log entry is %zu bytes, more than %d", *outlen,
 		    TALLY_TLOG_ENTRY_MAX);
@@ -1267,11 +1488,15 @@ entry_load(const char *entry, size_t len, struct tally_tlog_entry_head *h,
 		goto done;
 	}
 	h->version = (uint64_t)json_integer_value(v);
-	if (unhex32(json_string_value(json_object_get(root,
-	    "leaderboard_sha256")), h->leaderboard_sha256) == -1) {
+	/* Entries written before the hash moved to the checkpoint have it. */
+	if ((v = json_object_get(root, "leaderboard_sha256")) == NULL)
+		;
+	else if (unhex32(json_string_value(v), h->leaderboard_sha256) == 0)
+		h->has_leaderboard = true;
+	else {
 		tally_error_set(err, TALLY_ERROR_INVALID, "bad_entry",
-		    "/leaderboard_sha256", "no leaderboard_sha256 (64 lowercase "
-		    "hex digits)");
+		    "/leaderboard_sha256", "leaderboard_sha256 is not 64 "
+		    "lowercase hex digits");
 		goto done;
 	}
 	if ((c = json_object_get(root, "contest")) != NULL) {
@@ -1370,10 +1595,14 @@ entry_apply_fast(struct tally_state *s, const char *entry, size_t len,
 			return 1;
 		has_by = true;
 	}
-	if (!literal(&p, end, "\"leaderboard_sha256\":") ||
-	    !plain_string(&p, end, hex, sizeof(hex)) ||
-	    unhex32(hex, h->leaderboard_sha256) == -1 ||
-	    !literal(&p, end, ",\"received_at\":") ||
+	if (literal(&p, end, "\"leaderboard_sha256\":")) {
+		if (!plain_string(&p, end, hex, sizeof(hex)) ||
+		    unhex32(hex, h->leaderboard_sha256) == -1 ||
+		    !literal(&p, end, ","))
+			return 1;
+		h->has_leaderboard = true;
+	}
+	if (!literal(&p, end, "\"received_at\":") ||
 	    !plain_string(&p, end, at, sizeof(at)) ||
 	    !literal(&p, end, ",\"results\":["))
 		return 1;

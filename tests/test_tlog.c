@@ -605,6 +605,212 @@ test_entries(const char *elections)
 	tally_election_destroy(e);
 }
 
+/*
+ * The entry as jansson makes it from the record (the general path's
+ * construction), for comparison with tally_tlog_entry_encode_at.
+ */
+static char *
+entry_by_jansson(const char *rec, uint64_t version, const char *contest,
+    const uint8_t lb[32])
+{
+	json_t *r = json_loads(rec, JSON_REJECT_DUPLICATES, NULL);
+	char hex[65], *out;
+	size_t i;
+
+	if (r == NULL)
+		return NULL;
+	if (version != 0)
+		json_object_set_new(r, "version", json_integer((json_int_t)version));
+	if (lb != NULL) {
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", lb[i]);
+		json_object_set_new(r, "leaderboard_sha256", json_string(hex));
+	}
+	if (contest != NULL)
+		json_object_set_new(r, "contest", json_string(contest));
+	out = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(r);
+	return out;
+}
+
+/*
+ * The daemon's entries are spliced from the record (no jansson): every
+ * form, fast or not, gives the bytes jansson gives, and a record outside
+ * the spliced subset (unsorted keys, spaces, escapes, reals, negative
+ * numbers, lots) is still written canonically.
+ */
+static void
+test_entry_splice(void)
+{
+	static const char *const recs[] = {
+		"{\"version\":1,\"received_at\":\"2019-04-28T20:00:00Z\","
+		    "\"results\":[]}",
+		"{\"version\":7,\"received_at\":\"2019-04-28T20:00:00Z\","
+		    "\"by\":\"clerk-1\",\"results\":[{\"blank\":5,\"invalid\":6,"
+		    "\"province\":\"28\",\"revision\":3,\"status\":\"partial\","
+		    "\"votes\":{\"a\":1,\"ab\":0,\"b\":10}},{\"blank\":0,"
+		    "\"invalid\":0,\"province\":\"8\",\"revision\":1,"
+		    "\"stations\":{\"reporting\":1,\"total\":2},\"status\":"
+		    "\"final\",\"votes\":{}}]}",
+		/* Unsorted keys in a feed. */
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"b\":1,"
+		    "\"a\":2}]}",
+		/* A key that is a prefix of the one before. */
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"ab\":1,"
+		    "\"a\":2}]}",
+		/* Spaces, an escape, a real, a negative number, true/null. */
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"a\": 1}]}",
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"a\":"
+		    "\"x\\/y\"}]}",
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"a\":1.5}]}",
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"a\":-1}]}",
+		"{\"version\":2,\"received_at\":\"t\",\"results\":[{\"a\":true,"
+		    "\"b\":null,\"c\":false,\"d\":[0,[]]}]}",
+		/* Non-ASCII in the label; lots after the results. */
+		"{\"version\":3,\"received_at\":\"t\",\"by\":\"cl\u00e9rk\","
+		    "\"results\":[]}",
+		"{\"version\":3,\"received_at\":\"t\",\"results\":[],\"lots\":"
+		    "[{\"order\":[\"a\",\"b\"],\"province\":\"1\","
+		    "\"revision\":2}]}",
+		/* A leading zero is not JSON: refused by both. */
+		"{\"version\":3,\"received_at\":\"t\",\"results\":[{\"a\":01}]}",
+	};
+	uint8_t lb[32];
+	size_t i, k, len;
+	struct tally_error err;
+	char *got, *want;
+
+	memset(lb, 0x5c, 32);
+	for (i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
+		for (k = 0; k < 8; k++) {
+			uint64_t v = k & 1 ? 12345 : 0;
+			const char *contest = k & 2 ? "es-2019" : NULL;
+			const uint8_t *h = k & 4 ? lb : NULL;
+			got = tally_tlog_entry_encode_at(recs[i],
+			    strlen(recs[i]), v, contest, h, &len, &err);
+			want = entry_by_jansson(recs[i], v, contest, h);
+			CHECK((got == NULL && want == NULL) || (got != NULL &&
+			    want != NULL && strcmp(got, want) == 0 &&
+			    len == strlen(want)), "record %zu/%zu: %s, not %s",
+			    i, k, got ? got : "NULL", want ? want : "NULL");
+			free(got);
+			free(want);
+		}
+}
+
+/* The checkpoint's leaderboard line: written, read, refused when bent. */
+static void
+test_checkpoint_leaderboard(void)
+{
+	struct tally_tlog_checkpoint c, d;
+	struct tally_error err;
+	char text[512], bad[600];
+	size_t len;
+	const char *at;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.origin, sizeof(c.origin), "tallyd/x/0123");
+	c.size = 42;
+	memset(c.root, 7, 32);
+	CHECK(tally_tlog_checkpoint_format(&c, text, sizeof(text), &len) == 0 &&
+	    tally_tlog_checkpoint_parse(text, len, &d, &err) == 0 &&
+	    !d.has_leaderboard && strstr(text, "leaderboard") == NULL, "without: %s",
+	    text);
+	c.has_leaderboard = true;
+	memset(c.leaderboard_sha256, 0xe1, 32);
+	CHECK(tally_tlog_checkpoint_format(&c, text, sizeof(text), &len) == 0 &&
+	    tally_tlog_checkpoint_parse(text, len, &d, &err) == 0 &&
+	    d.has_leaderboard && memcmp(d.leaderboard_sha256,
+	    c.leaderboard_sha256, 32) == 0 && d.size == 42, "with: %s", text);
+	at = strstr(text, "leaderboard-sha256 ");
+	CHECK(at != NULL && strcmp(at + 19 + 64, "\n") == 0, "one line last");
+	/* Another's extension line is left alone. */
+	snprintf(bad, sizeof(bad), "%sother ext\n", text);
+	CHECK(tally_tlog_checkpoint_parse(bad, strlen(bad), &d, &err) == 0 &&
+	    d.has_leaderboard, "other extension");
+	/* Twice, short, upper case, no newline: refused. */
+	snprintf(bad, sizeof(bad), "%s%s", text, at);
+	CHECK(tally_tlog_checkpoint_parse(bad, strlen(bad), &d, &err) == -1,
+	    "twice");
+	snprintf(bad, sizeof(bad), "%.*s\n", (int)(strlen(text) - 2), text);
+	CHECK(tally_tlog_checkpoint_parse(bad, strlen(bad), &d, &err) == -1,
+	    "short");
+	snprintf(bad, sizeof(bad), "%.*sE1\n", (int)(strlen(text) - 3), text);
+	CHECK(tally_tlog_checkpoint_parse(bad, strlen(bad), &d, &err) == -1,
+	    "upper case");
+	CHECK(tally_tlog_checkpoint_parse(text, len - 1, &d, &err) == -1,
+	    "no newline");
+}
+
+/* Witnesses' cosignatures: made, verified, refused when bent. */
+static void
+test_cosignatures(void)
+{
+	static const char body[] = "tallyd/x/0123\n42\n"
+	    "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n";
+	struct tally_tlog_signer log, w, other;
+	struct tally_tlog_key k;
+	struct tally_tlog_checkpoint cp;
+	struct tally_error err;
+	uint8_t seed[32];
+	char vkey[300], *note, *line, *both, *bent;
+	size_t nlen, llen;
+	uint64_t t = 0;
+
+	memset(seed, 1, 32);
+	tally_tlog_signer_init(&log, "tallyd/x/0123", seed);
+	memset(seed, 2, 32);
+	CHECK(tally_tlog_cosigner_init(&w, "witness.test/w1", seed) == 0,
+	    "cosigner");
+	memset(seed, 3, 32);
+	tally_tlog_cosigner_init(&other, "witness.test/w1", seed);
+	CHECK(tally_tlog_cosigner_key_format(&w.key, vkey, sizeof(vkey)) == 0 &&
+	    tally_tlog_cosigner_key_parse(vkey, &k, &err) == 0 &&
+	    memcmp(k.pub, w.key.pub, 32) == 0 && memcmp(k.id, w.key.id, 4) ==
+	    0, "witness key round trip: %s", vkey);
+	/* The log's key text is another type: refused as a witness's. */
+	tally_tlog_key_format(&log.key, vkey, sizeof(vkey));
+	CHECK(tally_tlog_cosigner_key_parse(vkey, &k, &err) == -1,
+	    "a log key is not a witness key");
+	note = tally_tlog_note_sign(body, strlen(body), &log, &nlen);
+	line = tally_tlog_cosign(body, strlen(body), &w, 1700000000, &llen);
+	CHECK(note != NULL && line != NULL, "signed");
+	both = malloc(nlen + llen + 1);
+	memcpy(both, note, nlen);
+	memcpy(both + nlen, line, llen + 1);
+	CHECK(tally_tlog_cosig_verify(both, nlen + llen, &w.key, &t, &err) ==
+	    1 && t == 1700000000, "cosignature verifies");
+	CHECK(tally_tlog_cosig_verify(note, nlen, &w.key, &t, &err) == 0,
+	    "no cosignature");
+	/* Another key of that name: not its line (another id). */
+	CHECK(tally_tlog_cosig_verify(both, nlen + llen, &other.key, &t,
+	    &err) == 0, "other witness");
+	/* The log's verifiers ignore the line. */
+	CHECK(tally_tlog_checkpoint_open(both, nlen + llen, &log.key, &cp,
+	    &err) == 0 && cp.size == 42, "log verifier: %s", err.message);
+	/* A changed body or time: refused. */
+	bent = strdup(both);
+	bent[strlen(body) - 3] ^= 1;
+	CHECK(tally_tlog_cosig_verify(bent, nlen + llen, &w.key, &t, &err) ==
+	    -1, "bent body");
+	free(bent);
+	free(line);
+	line = tally_tlog_cosign(body, strlen(body), &w, 1700000001, &llen);
+	bent = malloc(nlen + llen + 1);
+	memcpy(bent, both, nlen);
+	memcpy(bent + nlen, line, llen + 1);
+	/* The same signature with the time moved by one second. */
+	memcpy(bent + nlen + llen - 89, both + nlen + llen - 89, 88);
+	CHECK(tally_tlog_cosig_verify(bent, nlen + llen, &w.key, &t, &err) !=
+	    1, "moved time");
+	CHECK(tally_tlog_cosign("a\n\nb\n", 6, &w, 1, &llen) == NULL,
+	    "not a body");
+	free(bent);
+	free(both);
+	free(line);
+	free(note);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,5 +822,8 @@ main(int argc, char **argv)
 	test_tiles();
 	test_ed25519_and_notes();
 	test_b64();
+	test_entry_splice();
+	test_checkpoint_leaderboard();
+	test_cosignatures();
 	return check_done("tlog");
 }

@@ -61,6 +61,8 @@
     province: 'Province', leader: 'Leader', status: 'Status', progress: 'Progress', latest: 'Latest',
     back: '← All provinces', list: 'List', threshold: 'Threshold', next_seat: 'Votes to next seat',
     last_margin: 'Margin of last seat', quotients: 'Seats in award order', history: 'History',
+    results_log: 'Signed results log', log_entries: 'entries', log_root: 'root', log_checkpoint: 'checkpoint',
+    log_key: 'verifier key', log_how: 'how to verify: tallyctl verify log (docs/VERIFY.md)',
     definition: 'Definition', lists_caption: 'Lists in this province', none: 'none', partial: 'partial',
     final: 'final', majority: 'Majority', of_seats: 'of {n} seats', pending: 'Pending (tie)',
     unallocated: 'Not yet allocated', show_all: 'Show all ({n})', show_fewer: 'Show fewer',
@@ -1029,6 +1031,22 @@
   }
   function listName(d, list) { return coShort(coalitionOfList(d, list)); }
 
+  /* ---- the signed results log (docs/VERIFY.md) ---- */
+
+  /* The checkpoint's size and root, every 10 s: a checkpoint is signed
+     at most once per size, whoever asks.  Hidden when the log is off. */
+  function loadLog() {
+    fetch('/log/checkpoint', { cache: 'no-store' }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (text) {
+      var lines = text ? text.split('\n') : [];
+      if (lines.length < 4 || !/^[0-9]+$/.test(lines[1])) return;
+      setText($('log-size'), num(Number(lines[1])));
+      setText($('log-root'), lines[2]);
+      $('log').hidden = false;
+    }).catch(function () {});
+  }
+
   /* ---- start ---- */
 
   function start() {
@@ -1051,6 +1069,8 @@
       window.addEventListener('hashchange', route);
       if (location.hash) route();
       connect();
+      loadLog();
+      setInterval(loadLog, 10000);
     }).catch(function () {
       setConn('offline');
       setTimeout(start, 3000);

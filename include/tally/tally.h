@@ -14,6 +14,7 @@
 #include <tally/seats.h>
 #include <tally/tlog.h>
 #include <tally/tlog_entry.h>
+#include <tally/tlog_cosig.h>
 #include <tally/bounds.h>
 #include <tally/state.h>
 #include <tally/totals.h>

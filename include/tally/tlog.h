@@ -184,17 +184,28 @@ int	tally_tlog_note_open(const char *note, size_t len,
 	    const struct tally_tlog_key *keys, size_t n_keys, size_t *text_len,
 	    struct tally_error *err);
 
-/* A checkpoint's body: "origin\nsize\nbase64(root)\n" (C2SP tlog-checkpoint). */
+/*
+ * A checkpoint's body: "origin\nsize\nbase64(root)\n" (C2SP tlog-checkpoint)
+ * and tallyd's one extension line, "leaderboard-sha256 <64 hex>\n": the
+ * SHA-256 of the leaderboard at that size (the exact bytes of
+ * /v1/versions/{size}/leaderboard), so that the signature covers what was
+ * published at each signed size without a render per version.
+ */
+#define TALLY_TLOG_LB_EXT	"leaderboard-sha256 "
 struct tally_tlog_checkpoint {
 	char		origin[TALLY_TLOG_NAME_MAX];
 	uint64_t	size;
 	uint8_t		root[TALLY_TLOG_HASH];
+	bool		has_leaderboard;
+	uint8_t		leaderboard_sha256[TALLY_TLOG_HASH];
 };
 
 /* The body text (NUL-terminated into buf, *len its length).  0 or -1. */
 int	tally_tlog_checkpoint_format(const struct tally_tlog_checkpoint *c,
 	    char *buf, size_t size, size_t *len);
-/* Parse a body (extension lines after the root are allowed).  0, -1. */
+/* Parse a body (extension lines after the root are allowed; a
+ * leaderboard-sha256 line is read, a malformed or second one refused).
+ * 0, -1. */
 int	tally_tlog_checkpoint_parse(const char *text, size_t len,
 	    struct tally_tlog_checkpoint *c, struct tally_error *err);
 /*

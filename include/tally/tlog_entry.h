@@ -17,13 +17,18 @@
 /*
  * The canonical log entry of one version: the journal record of the
  * request that made it ({"version", "received_at", "by"?, "results":
- * [canonical feeds], "lots"?}), plus "leaderboard_sha256" (lowercase hex
- * SHA-256 of the exact bytes of /v1/versions/{N}/leaderboard) and, with
- * several contests, "contest"; written as jansson writes JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENSURE_ASCII (sorted keys, no spaces, ASCII).
+ * [canonical feeds], "lots"?}) and, with several contests, "contest";
+ * written as jansson writes JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENSURE_ASCII (sorted keys, no spaces, ASCII).  leaderboard_sha256
+ * (not NULL) adds "leaderboard_sha256", the lowercase hex SHA-256 of the
+ * version's leaderboard: the form tallyd wrote before the leaderboard's
+ * hash moved to the checkpoint (docs/VERIFY.md); tallyd passes NULL.
  *
  * From a record payload (borrowed): a new entry (*outlen), or NULL with err
  * (the payload is not a record; the entry would pass TALLY_TLOG_ENTRY_MAX).
+ * A record in the form the journal writes, with plain strings and canonical
+ * feeds, is spliced without jansson (the daemon writes an entry per
+ * version): the same bytes.
  */
 char	*tally_tlog_entry_encode(const char *record, size_t len,
 	    const char *contest, const uint8_t leaderboard_sha256[32],
@@ -42,12 +47,14 @@ char	*tally_tlog_entry_encode_at(const char *record, size_t len,
 struct tally_tlog_entry_head {
 	uint64_t	version;
 	char		contest[TALLY_TLOG_NAME_MAX];	/* "" when absent */
+	bool		has_leaderboard;	/* an older entry's hash */
 	uint8_t		leaderboard_sha256[32];
 };
 
 /*
  * Read an entry's head: it must be canonical (the bytes tally_tlog_entry_
- * encode would write for it) and carry version and leaderboard_sha256.
+ * encode would write for it) and carry a version; leaderboard_sha256 is
+ * read when the entry has one (has_leaderboard).
  * 0, or -1 with err (code bad_entry).
  */
 int	tally_tlog_entry_head(const char *entry, size_t len,
@@ -57,7 +64,8 @@ int	tally_tlog_entry_head(const char *entry, size_t len,
  * above, its version s->version + 1, its results and lots applied through
  * the journal's apply path (tally_journal_apply), exactly as the daemon
  * applied them.  The caller then compares tally_tlog_leaderboard_sha256(s)
- * with h->leaderboard_sha256.  0, or -1 with err and s unchanged.
+ * with h->leaderboard_sha256 when h->has_leaderboard, and with a
+ * checkpoint's leaderboard hash at its size.  0, or -1 with err and s unchanged.
  */
 int	tally_tlog_entry_apply(struct tally_state *s, const char *entry,
 	    size_t len, struct tally_tlog_entry_head *h,

@@ -385,6 +385,26 @@ class Browser(CheckedDaemonTest):
         self.assertEqual(drv.execute_script("return window.__still_here"), 7)
         self.assertEqual(self.console_errors(d), [])
 
+    def test_log_section(self):
+        """The footer names the signed results log: the checkpoint's
+        size (= the version) and root, as /log/checkpoint has them."""
+        d = self.start(DEFAULT_ELECTION)
+        batch = iraq_results()
+        r = d.request("POST", "/v1/results", body=batch, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.driver.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("!document.getElementById('log').hidden && "
+                  "document.getElementById('log-size').textContent === '1'",
+                  what="the log section at size 1")
+        cp = d.get("/log/checkpoint").body.decode().split("\n")
+        self.assertEqual(cp[1], "1")
+        self.assertEqual(self.driver.execute_script(
+            "return document.getElementById('log-root').textContent"), cp[2])
+        self.assertEqual(self.driver.execute_script(
+            "return document.querySelector('#log a[href=\"/log/key\"]')"
+            " !== null"), True)
+        self.assertEqual(self.console_errors(d), [])
+
     def test_iraq_in_arabic(self):
         d = self.start(DEFAULT_ELECTION)
         batch = iraq_results()

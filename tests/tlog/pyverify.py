@@ -11,8 +11,9 @@ from RFC 8032 section 5.1.7 (pure Python, slow, fine for checkpoints).
     pyverify.py receipt FILE --key VKEY
 
 What it checks of a log: the checkpoint's signature and origin; every entry
-tile (each entry canonical JSON, its version its index + 1, with
-leaderboard_sha256); the root over all entries against the checkpoint; every
+tile (each entry canonical JSON, its version its index + 1); the
+checkpoint's leaderboard-sha256 line well formed; the root over all entries
+against the checkpoint; every
 hash tile; every older checkpoint a prefix of the log.  It does not replay
 the entries (that needs libtally's seat engine: tallyctl verify does it).
 Exit 0 when everything holds, 1 otherwise (each failure printed).
@@ -302,6 +303,13 @@ def parse_checkpoint(text, key):
     r = strict_b64(root)
     if len(r) != 32:
         raise ValueError("bad root")
+    # Extension lines; tallyd's one is the leaderboard's SHA-256 at this
+    # size (checked by a replay, which is tallyctl's: here only its form).
+    lbs = [x for x in lines[3:-1] if x.startswith("leaderboard-sha256 ")]
+    if lines[-1] != "" or len(lbs) > 1 or any(
+            len(x) != 19 + 64 or any(c not in "0123456789abcdef"
+                                     for c in x[19:]) for x in lbs):
+        raise ValueError("bad leaderboard-sha256 line")
     return int(size), r
 
 
@@ -368,10 +376,11 @@ def check_entry(raw, index):
                                                       bool):
         raise ValueError("version %r at index %d" % (obj.get("version"),
                                                       index))
-    lb = obj.get("leaderboard_sha256")
+    # Only entries of the older form carry their leaderboard's hash.
+    lb = obj.get("leaderboard_sha256", "0" * 64)
     if not isinstance(lb, str) or len(lb) != 64 or \
             any(c not in "0123456789abcdef" for c in lb):
-        raise ValueError("no leaderboard_sha256")
+        raise ValueError("bad leaderboard_sha256")
     if not isinstance(obj.get("results"), list) or \
             not isinstance(obj.get("received_at"), str):
         raise ValueError("no results or received_at")

@@ -84,7 +84,7 @@ class TlogVerify(unittest.TestCase):
                     froms += ["--from", log + ".old/checkpoint.%d" % s]
                 rc, so, se = self.ctl(log, *froms)
                 self.assertEqual(rc, 0, se)
-                self.assertIn("every leaderboard reproduced", so)
+                self.assertIn("every signed leaderboard reproduced", so)
                 rc, so, se = self.py(log, *froms)
                 self.assertEqual(rc, 0, se)
                 for r in (0, 255, 599):
@@ -189,14 +189,24 @@ class TlogVerify(unittest.TestCase):
         self.assertEqual(rc, 0, se)
 
     def test_lying_leaderboard_caught_by_replay(self):
-        log = self.gen("no-2021", "log", "--entries", 300, "--lie", 123)
-        rc, so, se = self.ctl(log)
+        # The checkpoint of size 123 (kept) and the last one (size 123 in
+        # a night stopped there) sign version 122's leaderboard as 123's.
+        log = self.gen("no-2021", "log", "--entries", 300, "--keep", 123,
+                       "--lie", 123)
+        old = log + ".old/checkpoint.123"
+        rc, so, se = self.ctl(log, "--from", old)
         self.assertEqual(rc, 9, so + se)
-        self.assertIn("entry 122 (version 123): the replayed leaderboard",
+        self.assertIn(old + ": the replayed leaderboard of version 123 has",
                       se)
         # Signed and well formed: what the structure alone cannot see.
-        prc, _, _ = self.py(log)
+        prc, _, _ = self.py(log, "--from", old)
         self.assertEqual(prc, 0)
+        short = self.gen("no-2021", "short", "--entries", 300, "--stop", 123,
+                         "--lie", 123)
+        rc, so, se = self.ctl(short)
+        self.assertEqual(rc, 9, so + se)
+        self.assertIn("checkpoint: the replayed leaderboard of version 123",
+                      se)
 
     def test_forked_log_refused(self):
         log = self.gen("pl-2019", "log", "--entries", 300, "--seed", 1)

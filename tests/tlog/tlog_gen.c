@@ -12,8 +12,9 @@
  * them corrections that lower a count, provinces interleaved in a seeded
  * random order, one request in ten a batch of several provinces, every
  * request one version.  Each version is applied through the journal's apply
- * path and its log entry written with the SHA-256 of its leaderboard, so
- * the mirror is what the daemon will serve under /log/.
+ * path and its log entry written, and each checkpoint signs the SHA-256 of
+ * the leaderboard at its size, so the mirror is what the daemon will serve
+ * under /log/.
  *
  * OUT_DIR gets the mirror (checkpoint, tile/..., tile/entries/...), "key"
  * (the verifier key, as /log/key), election.json, and beside the mirror:
@@ -28,8 +29,9 @@
  *
  * The signing key comes from --key-seed (default 1): this is a test tool.
  * --lie V writes a log that is signed and well formed but lies about
- * version V: its entry carries the previous version's leaderboard hash (a
- * stale leaderboard published as new), which only a replay can catch.
+ * version V: a checkpoint of size V (--keep V, or the last) signs the
+ * previous version's leaderboard hash (a stale leaderboard published as
+ * new), which only a replay can catch.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -155,7 +157,8 @@ write_tiles(const char *out, const struct tally_tlog_tree *t, uint64_t size,
 
 static char *
 sign_checkpoint(const struct tally_tlog_signer *s,
-    const struct tally_tlog_tree *t, uint64_t size, size_t *len)
+    const struct tally_tlog_tree *t, uint64_t size, const uint8_t lb[32],
+    size_t *len)
 {
 	struct tally_tlog_checkpoint c;
 	char text[512];
@@ -164,6 +167,8 @@ sign_checkpoint(const struct tally_tlog_signer *s,
 	memset(&c, 0, sizeof(c));
 	snprintf(c.origin, sizeof(c.origin), "%s", s->key.name);
 	c.size = size;
+	memcpy(c.leaderboard_sha256, lb, 32);
+	c.has_leaderboard = true;
 	tally_tlog_tree_root(t, size, c.root);
 	if (tally_tlog_checkpoint_format(&c, text, sizeof(text), &tlen) == -1)
 		die("%s", "checkpoint");
@@ -228,7 +233,7 @@ main(int argc, char **argv)
 	size_t *record_len = NULL, n_records = 0, next_record = 0;
 	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
 	uint64_t lie = 0, stop = 0;
-	uint8_t prev_lb[32] = { 0 };
+	uint8_t prev_lb[32] = { 0 }, keep_lb[16][32], last_lb[32];
 	size_t n_keep = 0, n_receipts = 0, i;
 	char path[4096], *text, vkey[256];
 	size_t len;
@@ -335,7 +340,7 @@ main(int argc, char **argv)
 		    next_rand() % 2 : 1;
 		char at[40], *rec, *entry;
 		size_t reclen, elen;
-		uint8_t lb[32], leaf[32];
+		uint8_t leaf[32];
 		time_t when = clock0 + (time_t)version;
 		struct tm tm;
 
@@ -388,17 +393,21 @@ apply:
 			die("record %llu is version %llu: a log needs one "
 			    "record per version", (unsigned long long)version,
 			    (unsigned long long)s->version);
-		if (tally_tlog_leaderboard_sha256(s, lb) == -1)
+		/* The leaderboards the checkpoints sign: at each --keep
+		 * size (and the one before --lie's, for the lie). */
+		for (i = 0; i < n_keep; i++)
+			if (keep[i] == version) {
+				if (tally_tlog_leaderboard_sha256(s,
+				    keep_lb[i]) == -1)
+					die("%s", "leaderboard");
+				if (version == lie)
+					memcpy(keep_lb[i], prev_lb, 32);
+			}
+		if (version + 1 == lie &&
+		    tally_tlog_leaderboard_sha256(s, prev_lb) == -1)
 			die("%s", "leaderboard");
-		if (version == lie) {
-			uint8_t tmp[32];
-			memcpy(tmp, lb, 32);
-			memcpy(lb, prev_lb, 32);
-			memcpy(prev_lb, tmp, 32);
-		} else
-			memcpy(prev_lb, lb, 32);
 		if ((entry = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER,
-		    reclen - TALLY_JOURNAL_HEADER, NULL, lb, &elen, &err)) ==
+		    reclen - TALLY_JOURNAL_HEADER, NULL, NULL, &elen, &err)) ==
 		    NULL)
 			die("entry: %s", err.message);
 		free(rec);
@@ -414,14 +423,18 @@ apply:
 	}
 	version = t->size;
 	write_tiles(out, t, version, bundles, blen);
-	text = sign_checkpoint(&signer, t, version, &len);
+	if (tally_tlog_leaderboard_sha256(s, last_lb) == -1)
+		die("%s", "leaderboard");
+	if (version == lie)
+		memcpy(last_lb, prev_lb, 32);
+	text = sign_checkpoint(&signer, t, version, last_lb, &len);
 	write_file(out, "checkpoint", text, len);
 	for (i = 0; i < n_keep; i++) {
 		char *old, rel[64];
 		size_t olen;
 		if (keep[i] > version)
 			continue;
-		old = sign_checkpoint(&signer, t, keep[i], &olen);
+		old = sign_checkpoint(&signer, t, keep[i], keep_lb[i], &olen);
 		snprintf(path, sizeof(path), "%s.old", out);
 		snprintf(rel, sizeof(rel), "checkpoint.%llu",
 		    (unsigned long long)keep[i]);
