@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "tlog_witness.h"
 #include "tlogd.h"
 #include "tallyd-build.h"
 #include "tallyd-config.h"
@@ -958,6 +959,7 @@ main(int argc, char **argv)
 	free(td.snap_dir);
 	api_destroy(td.api);
 	tlogd_close(tlogd_current);
+	tlog_witness_finish();
 	core_destroy(td.core);
 	snapshot_sched_finish(&td.snaps);
 	if (td.ev_drain != NULL)

@@ -39,7 +39,6 @@
 
 #include "core.h"
 #include "log.h"
-#include "tlog_witness.h"
 #include "tlogd.h"
 #include "util.h"
 
@@ -478,7 +477,6 @@ tlogd_close(struct tlogd *t)
 	free(t->dir);
 	if (tlogd_current == t)
 		tlogd_current = NULL;
-	tlog_witness_finish();
 	free(t);
 }
 
