@@ -159,7 +159,34 @@ core_destroy(struct core *c)
 	free(c->stamps);
 	free(c->changed);
 	free(c->chains);
+	free(c->contest);
 	free(c);
+}
+
+void
+core_kick(struct core *c)
+{
+	/* Draining too: what is queued still goes to the log. */
+	if (c->proto != NULL)
+		c->proto->kick(c);
+}
+
+int
+core_set_contest(struct core *c, const char *id)
+{
+	char *dup = NULL;
+
+	if (id != NULL && (dup = strdup(id)) == NULL)
+		return -1;
+	free(c->contest);
+	c->contest = dup;
+	return 0;
+}
+
+const char *
+core_contest(const struct core *c)
+{
+	return c->contest;
 }
 
 int

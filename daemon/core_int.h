@@ -127,6 +127,8 @@ struct core {
 	struct pending	       **queue_tail;
 	bool			 stopping;
 	struct core_stats	 stats;
+	char			*contest;	/* tag of its records; NULL:
+						   none (core_set_contest) */
 };
 
 void		 core_pending_free(struct pending *p);

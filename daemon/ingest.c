@@ -321,7 +321,8 @@ post_done(void *arg, const struct core_outcome *out)
 			    json_integer((json_int_t)out->version));
 			json_decref(results);
 		}
-		if (out->kind == CORE_APPLIED)
+		/* The transparency log holds the first contest's versions. */
+		if (out->kind == CORE_APPLIED && api->contest == NULL)
 			ingest_receipt(o, out->version);
 		reply_json(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
 		break;

@@ -41,6 +41,7 @@
 #include "auth.h"
 #include "cluster.h"
 #include "config.h"
+#include "contests.h"
 #include "core.h"
 #include "datadir.h"
 #include "journal.h"
@@ -63,10 +64,11 @@ struct tallyd {
 	struct event_base	*base;
 	struct config		 cf;
 	const char		*conf_path;	/* -f, or NULL */
-	struct override		 overrides[8];
+	struct override		 overrides[64];
 	size_t			 n_overrides;
 	struct core		*core;
 	struct api		*api;
+	struct contests		*contests;	/* every contest; [0]: core, api */
 	struct journal		*journal;	/* NULL in cluster mode */
 	struct cluster		*cluster;	/* cluster mode, else NULL */
 	char			*snap_dir;	/* where snapshots are */
@@ -187,7 +189,7 @@ abandon(struct tallyd *td, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &td->abandoned_at);
 	log_warnx("%s: answering every feed still waiting with 503 "
 	    "shutting_down (%u parked)", why, server_parked(td->server));
-	core_abandon(td->core);
+	contests_abandon(td->contests);
 }
 
 static void
@@ -204,9 +206,10 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 	 * aborts), nor before the round in the journal is written: it is
 	 * applied, and snapshotted, if it became durable.
 	 */
-	if (server_parked(td->server) > 0 || !core_round_idle(td->core))
+	if (server_parked(td->server) > 0 ||
+	    !contests_round_idle(td->contests))
 		return;
-	if (server_in_flight(td->server) == 0 && core_idle(td->core)) {
+	if (server_in_flight(td->server) == 0 && contests_idle(td->contests)) {
 		log_info("no request in flight; exiting");
 		event_base_loopexit(td->base, NULL);
 	} else if (td->abandoned && since(&td->abandoned_at) >= FLUSH_GRACE_SEC) {
@@ -237,7 +240,8 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	server_quiesce(td->server);
 	/* Long-polls and event streams are parked: answer and end them. */
 	api_stop_live(td->api);
-	core_drain(td->core);
+	contests_stop_live(td->contests);
+	contests_drain(td->contests);
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)
 		fatalx("cannot add the drain timer");
@@ -470,29 +474,6 @@ join_cluster(struct tallyd *td)
 	core_set_chain(td->core, fnv1a64_step(core_chain(td->core), epoch));
 }
 
-/* The journal behind the commit core. */
-static int
-jlog_append(void *log, char *buf, size_t len, size_t records)
-{
-	return journal_submit(log, buf, len, records);
-}
-
-static uint64_t
-jlog_next_seq(void *log)
-{
-	return journal_next_seq(log);
-}
-
-static bool
-jlog_busy(void *log)
-{
-	return journal_busy(log);
-}
-
-static const struct core_log_ops journal_log = {
-	"journal", jlog_append, jlog_next_seq, jlog_busy, NULL, NULL,
-};
-
 /*
  * Load the snapshot, then replay the journal after it (or, with `flags &
  * JOURNAL_CHECK`, only read them).  Exits on failure.
@@ -535,7 +516,7 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	}
 	td->journal = journal_open(td->cf.data_dir, (enum journal_policy)
 	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snaps.seq, flags,
-	    core_replay, td->core, jst, &diag);
+	    contests_replay, td->contests, jst, &diag);
 	if (td->journal == NULL) {
 		log_diag(&diag);
 		fatalx("cannot open the journal in %s (see above for the file "
@@ -612,6 +593,16 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		log_diag(&diag);
 		return 1;
 	}
+	if ((td->contests = contests_create(td->core, NULL, &td->cf,
+	    &diag)) == NULL) {
+		log_diag(&diag);
+		core_destroy(td->core);
+		return 1;
+	}
+	if (contests_count(td->contests) > 1)
+		printf("%zu contests: %s and %zu more\n",
+		    contests_count(td->contests), e->id,
+		    contests_count(td->contests) - 1);
 	if (stat(td->cf.data_dir, &sb) == -1) {
 		printf("data dir %s: does not exist yet (a start creates it)\n",
 		    td->cf.data_dir);
@@ -629,6 +620,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		    jst.bytes_dropped ? " (see the warnings above)" : "");
 	}
 	snapshot_store_close(&td->snaps.store);
+	contests_destroy(td->contests);
 	core_destroy(td->core);
 	if (rc == 0)
 		printf("configuration OK\n");
@@ -661,6 +653,7 @@ main(int argc, char **argv)
 	bool check = false, foreground = false, verbose = false, repair = false;
 	bool empty = false;
 	struct journal_stats jst;
+	size_t n_elections = 0;
 	char logpath[4096];
 	uint64_t next;
 	int ch, ready_fd = -1, rc = 0;
@@ -710,11 +703,25 @@ main(int argc, char **argv)
 			empty = true;
 			break;
 		case 1: case 2: case 3: case 4:
-			if (td.n_overrides == sizeof(td.overrides) /
+			if (td.n_overrides + 2 > sizeof(td.overrides) /
 			    sizeof(td.overrides[0]))
 				fatalx("too many settings on the command line");
+			/*
+			 * --election again: one more contest.  The first
+			 * replaces the file's contests too (flags override
+			 * the file).
+			 */
+			if (ch == 1 && n_elections++ > 0) {
+				td.overrides[td.n_overrides].key = "contest";
+				td.overrides[td.n_overrides++].value = optarg;
+				break;
+			}
 			td.overrides[td.n_overrides].key = optkeys[ch];
 			td.overrides[td.n_overrides++].value = optarg;
+			if (ch == 1) {
+				td.overrides[td.n_overrides].key = "contest";
+				td.overrides[td.n_overrides++].value = "";
+			}
 			break;
 		default:
 			usage(stderr);
@@ -802,7 +809,15 @@ main(int argc, char **argv)
 		    "file is token_file in %s)", td.conf_path ? td.conf_path :
 		    "the configuration");
 	}
+	if ((td.contests = contests_create(td.core, td.api, &td.cf,
+	    &diag)) == NULL) {
+		log_diag(&diag);
+		fatalx("cannot set up the contests: fix the problems above");
+	}
 	tally_diag_finish(&diag);
+	if (contests_count(td.contests) > 1 && td.cf.cluster_urls != NULL)
+		fatalx("several contests in cluster mode are not supported yet: "
+		    "give one election, or unset cluster_urls");
 	if (td.cf.cluster_urls != NULL)
 		join_cluster(&td);
 	if (td.cf.transparency_log) {
@@ -838,6 +853,7 @@ main(int argc, char **argv)
 	    (unsigned long long)jst.records,
 	    (unsigned long long)core_state(td.core)->version);
 	core_started(td.core);
+	contests_started(td.contests);
 	if (tlogd_current != NULL) {
 		tally_diag_init(&diag);
 		if (tlogd_started(tlogd_current, core_state(td.core)->version,
@@ -868,10 +884,11 @@ main(int argc, char **argv)
 		log_warnx("fsync policy off: feeds are acknowledged before they "
 		    "are synced; a power cut can lose acknowledged feeds");
 	if (td.journal != NULL) {
-		if (journal_start(td.journal, td.base, core_log_done,
-		    td.core) == -1)
+		/* One journal for every contest (contests.c). */
+		if (journal_start(td.journal, td.base, contests_log_done,
+		    td.contests) == -1)
 			fatalx("cannot start the journal writer");
-		if (core_set_journal(td.core, &journal_log, td.journal) == -1)
+		if (contests_set_journal(td.contests, td.journal) == -1)
 			fatalx("out of memory");
 	}
 
@@ -887,6 +904,7 @@ main(int argc, char **argv)
 	}
 	tally_diag_finish(&diag);
 	api_set_server(td.api, td.server);
+	contests_set_server(td.contests, td.server);
 	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
 	    .server = td.server, .core = td.core, .started = time(NULL) };
 	metrics_note_tls(&td.msrc, &td.cf);
@@ -899,6 +917,13 @@ main(int argc, char **argv)
 		fatalx("cannot add the snapshot and backup timers");
 	td.snaps.backup_done = on_backup_done;
 	td.snaps.backup_done_arg = &td.msrc;
+	if (contests_count(td.contests) > 1) {
+		/* A snapshot holds one tally (contests.c). */
+		snapshot_sched_stop(&td.snaps);
+		log_info("%zu contests: no snapshots are written; the journal "
+		    "is kept whole and replayed at start",
+		    contests_count(td.contests));
+	}
 	datadir_write_pid(td.lock_fd, &td.cf);
 	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
@@ -936,11 +961,13 @@ main(int argc, char **argv)
 		} else {
 			/* The log on disk before the journal is compacted. */
 			tlogd_flush(tlogd_current);
-			snapshot_sched_final(&td.snaps, next);
+			if (contests_count(td.contests) == 1)
+				snapshot_sched_final(&td.snaps, next);
 		}
 		td.journal = NULL;
 	}
 	free(td.snap_dir);
+	contests_destroy(td.contests);
 	api_destroy(td.api);
 	tlogd_close(tlogd_current);
 	core_destroy(td.core);

@@ -1,0 +1,73 @@
+/*
+ * contests.h - several contests in one tallyd (issue 23): the registry of
+ * contests, one commit core and one API each, behind one journal.
+ *
+ * The first contest is the one main.c makes (its core and its API serve
+ * the plain /v1/... routes, so that a single-contest deployment sees no
+ * change); every further one (`contest` lines, a repeated --election) is
+ * made here.  The journal is one log for all of them, in one global order:
+ * a record of a contest carries "contest": its id (records without one, as
+ * every journal written by one contest, belong to the first).  Each
+ * contest's core keeps its own version, record chain and stamps, so a
+ * contest's bytes and ETags never move while another is posted.
+ *
+ * Threads: the loop thread only [L], like the cores and the API; before the
+ * loop runs, main.c's start-up.
+ */
+#ifndef TALLYD_CONTESTS_H
+#define TALLYD_CONTESTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <tally/tally.h>
+
+struct api;
+struct call;
+struct config;
+struct contests;
+struct core;
+struct journal;
+struct server;
+
+/*
+ * The registry: first (core and API borrowed, made by main.c) and one
+ * contest per definition in cf->contests (loaded, each with its core and
+ * API; first_api NULL, a check (-n): cores only).  Ids must differ (a duplicate is refused naming both files).  NULL
+ * with diag.  With more than one contest, every core tags its records.
+ */
+struct contests	*contests_create(struct core *first, struct api *first_api,
+		    const struct config *cf, struct tally_diag *diag);
+void		 contests_destroy(struct contests *cs);
+size_t		 contests_count(const struct contests *cs);
+/* The core of contest i (0: the first). */
+struct core	*contests_core(const struct contests *cs, size_t i);
+/*
+ * The journal's replay (a journal_apply_cb; arg: the registry): the record
+ * goes to the core of its contest; a record of a contest not defined
+ * refuses the start, naming it.
+ */
+int		 contests_replay(void *arg, const char *payload, size_t len,
+		    struct tally_error *err);
+/* The journal behind every core (set once, before anything is submitted). */
+int		 contests_set_journal(struct contests *cs, struct journal *j);
+/* The journal's completion (a journal_done_cb; arg: the registry). */
+void		 contests_log_done(void *arg, int err, size_t records);
+/* Every contest's core after replay (core_started). */
+void		 contests_started(struct contests *cs);
+/* The further contests' APIs: the server, the stop of live streams. */
+void		 contests_set_server(struct contests *cs, struct server *srv);
+void		 contests_stop_live(struct contests *cs);
+/* Every core: drain, abandon, idle (main.c's stop). */
+void		 contests_drain(struct contests *cs);
+void		 contests_abandon(struct contests *cs);
+bool		 contests_idle(const struct contests *cs);
+bool		 contests_round_idle(const struct contests *cs);
+
+/* GET /v1/contests (route_fn). */
+void		 contests_serve_list(struct call *cl, const char *id);
+/* Every /v1/contests/{contest}/... route (route_fn): the plain route's
+ * handler on the contest's API. */
+void		 contests_serve(struct call *cl, const char *id);
+
+#endif
