@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Several contests in one tallyd (issue 23): Spain April 2019 and Czechia
+2017 served together, each reproducing its official seats; the contest
+routes (/v1/contests, /v1/contests/{id}/...); refusals that change nothing
+(an unknown contest, a province of another contest, a duplicate id); the
+isolation of contests (a contest's bytes and ETags do not move while another
+is posted); one journal for both, back byte for byte after kill -9; and a
+journal written by one contest replaying unchanged under several.
+"""
+import json
+import os
+
+from harness import ELECTIONS, CheckedDaemonTest, main, run_tallyd
+
+TOKEN = "ingest-token-for-the-tests-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+ES, CZ = "es-2019-04", "cz-2017"
+
+
+def load(ds, name):
+    with open(os.path.join(ELECTIONS, ds, name)) as f:
+        return json.load(f)
+
+
+def definition(ds):
+    return os.path.join(ELECTIONS, ds, "election.json")
+
+
+def entries(ds):
+    """The dataset's province snapshots, each without its "province"."""
+    out = []
+    for e in load(ds, "results.json")["results"]:
+        e = dict(e)
+        out.append((e.pop("province"), e))
+    return out
+
+
+class Contests(CheckedDaemonTest):
+    def two(self, *more, **kw):
+        args = ["--election", definition(ES), "--election", definition(CZ)]
+        return self.daemon(args=args + list(more),
+                           env={"TALLYD_INGEST_TOKEN": TOKEN}, **kw)
+
+    def post(self, d, contest, pid, body, status=201):
+        r = d.request("POST", "/v1/contests/%s/provinces/%s/results" % (
+            contest, pid), body=body, headers=AUTH)
+        self.assertEqual(r.status, status, r.body)
+        return r
+
+    def seats(self, d, contest):
+        lb = d.get("/v1/contests/%s/leaderboard" % contest).json()
+        return lb, {c["id"]: c["seats"] for c in lb["coalitions"]
+                    if c["seats"]}
+
+    def views(self, d, contest, pids):
+        """Bytes and ETags of a contest's views (the journaled times are in
+        the bytes, so equal bytes mean the same records)."""
+        base = "/v1/contests/%s" % contest
+        out = {}
+        for path in ["/leaderboard", "/leaderboard.csv", "/provinces",
+                     "/election"] + ["/provinces/" + p for p in pids] + \
+                ["/provinces/%s/history" % p for p in pids]:
+            r = d.get(base + path)
+            self.assertEqual(r.status, 200, (path, r.body))
+            out[path] = (r.body, r.header("ETag"))
+        return out
+
+    def test_spain_and_czechia_together_reproduce_their_official_seats(self):
+        d = self.two()
+        # Czechia one province at a time, Spain as one batch, interleaved.
+        cz = entries(CZ)
+        for pid, body in cz[:7]:
+            self.post(d, CZ, pid, body)
+        r = d.request("POST", "/v1/contests/%s/results" % ES,
+                      body=load(ES, "results.json"), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], 1)
+        # The transparency log holds the first contest's versions only.
+        for pid, body in cz[7:]:
+            r = self.post(d, CZ, pid, body)
+            self.assertNotIn("log", r.json())
+        self.assertEqual(r.json()["version"], len(cz))
+        for ds in (ES, CZ):
+            exp = load(ds, "expected.json")
+            lb, seats = self.seats(d, ds)
+            self.assertEqual(lb["election"]["id"], ds)
+            self.assertEqual(lb["seats"]["total"], exp["seats_total"])
+            self.assertEqual(lb["seats"]["allocated"], exp["seats_total"])
+            self.assertEqual(seats, exp["national"], ds)
+            for pid, want in exp["provinces"].items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual({l["id"]: l["seats"] for l in p["lists"]
+                                  if l["seats"]}, want, (ds, pid))
+        # The plain routes are the first contest's, byte for byte.
+        for path in ("/leaderboard", "/provinces", "/election"):
+            a, b = d.get("/v1" + path), d.get("/v1/contests/%s%s" % (ES, path))
+            self.assertEqual(a.body, b.body, path)
+            self.assertEqual(a.header("ETag"), b.header("ETag"), path)
+        # The list: every contest, in the order given.
+        lst = d.get("/v1/contests").json()
+        self.assertEqual(lst["default"], ES)
+        self.assertEqual([c["id"] for c in lst["contests"]], [ES, CZ])
+        es, cz_row = lst["contests"]
+        self.assertEqual(es["version"], 1)
+        self.assertEqual(cz_row["version"], len(cz))
+        self.assertEqual(cz_row["seats"], {"total": 200, "allocated": 200,
+                                           "majority": 101})
+        self.assertEqual(cz_row["provinces"], {"total": 14, "reporting": 14,
+                                               "final": 14})
+        self.assertEqual(cz_row["leader"]["id"], "ANO")
+        self.assertEqual(cz_row["leader"]["seats"], 78)
+        self.assertEqual(es["leader"]["short"], "PSOE")
+        # Neither clinched a majority; once counted, nobody can.
+        self.assertEqual(es["majority"], {"status": "hung",
+                                          "coalition": None})
+        self.assertEqual(cz_row["leaderboard"],
+                         "/v1/contests/%s/leaderboard" % CZ)
+        # The index lists the contest routes.
+        paths = [x["path"] for x in d.get("/v1/").json()["routes"]]
+        self.assertIn("/v1/contests", paths)
+        self.assertIn("/v1/contests/{contest}/provinces/{id}/results", paths)
+        # A contest's kept version is under its own prefix.
+        r = d.get("/v1/contests/%s/leaderboard" % CZ)
+        loc = r.header("Content-Location")
+        self.assertTrue(loc.startswith("/v1/contests/%s/versions/%d-" % (
+            CZ, len(cz))), loc)
+        v = d.get(loc)
+        self.assertEqual(v.status, 200)
+        self.assertEqual(v.body, r.body)
+        bare = d.get("/v1/contests/%s/versions/%d/leaderboard" % (CZ, len(cz)))
+        self.assertEqual(bare.status, 302)
+        self.assertEqual(bare.header("Location"), loc)
+
+    def test_refusals_change_nothing(self):
+        d = self.two()
+        self.post(d, CZ, "PHA", entries(CZ)[0][1])
+        before = {c: self.views(d, c, []) for c in (ES, CZ)}
+        journal = self.journal_bytes(d)
+        # An unknown contest: 404 with its own code, for reads and feeds.
+        for path in ("/v1/contests/nope/leaderboard",
+                     "/v1/contests/nope/provinces/PHA",
+                     "/v1/contests/nope/election"):
+            self.assertError(d.get(path), 404, "unknown_contest")
+        self.assertError(d.request(
+            "POST", "/v1/contests/nope/provinces/PHA/results",
+            body=entries(CZ)[0][1], headers=AUTH), 404, "unknown_contest")
+        # A province known only to the other contest.
+        body = dict(entries(CZ)[1][1], revision=5)
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/provinces/STC/results" % ES, body=body,
+            headers=AUTH), 404, "unknown_province")
+        self.assertError(d.get("/v1/contests/%s/provinces/STC" % ES), 404,
+                         "unknown_province")
+        self.assertError(d.request(
+            "POST", "/v1/provinces/STC/results", body=body, headers=AUTH),
+            404, "unknown_province")
+        # A batch naming the other contest's province: nothing applied.
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/results" % ES, body={"results": [
+                dict(entries(ES)[0][1], province=entries(ES)[0][0]),
+                dict(body, province="STC")]}, headers=AUTH), 422,
+            "unknown_province", "/results/1/province")
+        # Without a token: refused before anything is looked up.
+        r = d.request("POST", "/v1/contests/%s/provinces/STC/results" % CZ,
+                      body=body)
+        self.assertEqual(r.status, 401, r.body)
+        for c in (ES, CZ):
+            self.assertEqual(self.views(d, c, []), before[c], c)
+        self.assertEqual(self.journal_bytes(d), journal)
+        lst = d.get("/v1/contests").json()["contests"]
+        self.assertEqual([c["version"] for c in lst], [0, 1])
+
+    def test_a_contest_does_not_move_while_another_is_posted(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        for pid, body in es[:3]:
+            self.post(d, ES, pid, body)
+        pids = [p for p, _ in es[:4]]
+        at_k = self.views(d, ES, pids)
+        loc = d.get("/v1/contests/%s/leaderboard" % ES).header(
+            "Content-Location")
+        # B posted in between, in rounds of its own and beside A's.
+        for pid, body in cz:
+            self.post(d, CZ, pid, body)
+        self.assertEqual(self.views(d, ES, pids), at_k)
+        self.assertEqual(d.get("/v1/leaderboard").body,
+                         at_k["/leaderboard"][0])
+        # If-None-Match still holds: a cache keeps A's bytes.
+        r = d.get("/v1/contests/%s/leaderboard" % ES, headers={
+            "If-None-Match": at_k["/leaderboard"][1]})
+        self.assertEqual(r.status, 304)
+        self.assertEqual(d.get(loc).body, at_k["/leaderboard"][0])
+        # And the other way round: A moves on, B's views stay.
+        cz_views = self.views(d, CZ, [p for p, _ in cz[:3]])
+        for pid, body in es[3:6]:
+            self.post(d, ES, pid, body)
+        self.assertEqual(self.views(d, CZ, [p for p, _ in cz[:3]]), cz_views)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % ES).json()[
+            "version"], 6)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % CZ).json()[
+            "version"], len(cz))
+
+    def test_kill_9_and_restart_bring_both_back_byte_for_byte(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        for i in range(8):
+            self.post(d, ES, *es[i])
+            self.post(d, CZ, *cz[i])
+        # A correction, a duplicate and a conflict, per contest.
+        self.post(d, CZ, cz[0][0], dict(cz[0][1], revision=2))
+        self.post(d, ES, es[0][0], es[0][1], status=200)
+        self.post(d, CZ, cz[1][0], dict(cz[1][1], note="other"), status=409)
+        es_p, cz_p = [p for p, _ in es[:9]], [p for p, _ in cz[:9]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                  d.get("/v1/contests").body)
+        d.kill()
+        d.start()
+        after = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                 d.get("/v1/contests").body)
+        self.assertEqual(after[0], before[0])
+        self.assertEqual(after[1], before[1])
+        self.assertEqual(after[2], before[2])
+        # Each goes on from its own version.
+        r = self.post(d, CZ, *cz[8])
+        self.assertEqual(r.json()["version"], 10)
+        r = self.post(d, ES, *es[8])
+        self.assertEqual(r.json()["version"], 9)
+        # A clean stop writes no snapshot that would cut the other
+        # contest's records out of the journal.
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        self.assertFalse([n for n in os.listdir(d.data_dir)
+                          if n.startswith("snapshot")])
+
+    def test_a_journal_of_one_contest_replays_under_several(self):
+        es, cz = entries(ES), entries(CZ)
+        one = self.daemon(args=["--election", definition(ES)],
+                          env={"TALLYD_INGEST_TOKEN": TOKEN})
+        for pid, body in es[:3]:
+            r = one.request("POST", "/v1/provinces/%s/results" % pid,
+                            body=body, headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        lb = one.get("/v1/leaderboard")
+        # A clean stop: its final snapshot covers the journal so far.
+        self.assertEqual(one.stop(), 0)
+        # The same data dir, now with Czechia beside it.
+        d = self.two(data_dir=one.data_dir)
+        r = d.get("/v1/leaderboard")
+        self.assertEqual((r.body, r.header("ETag")),
+                         (lb.body, lb.header("ETag")))
+        self.post(d, CZ, *cz[0])
+        self.post(d, ES, *es[3])
+        d.kill()
+        d.start()
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % ES).json()[
+            "version"], 4)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % CZ).json()[
+            "version"], 1)
+        d.stop()
+        # Without Czechia's definition, its records cannot be placed.
+        r = run_tallyd(["-n", "--data-dir", d.data_dir, "--election",
+                        definition(ES)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('contest "%s", which is not defined' % CZ,
+                      r.stdout + r.stderr)
+
+    def test_duplicate_ids_are_refused_at_start(self):
+        for args in (["-n"], ["-d"]):
+            r = run_tallyd(args + ["--listen", "127.0.0.1:1",
+                                   "--data-dir", os.path.join(
+                                       self.tmpdir(), "var"),
+                                   "--election", definition(CZ),
+                                   "--election", definition(ES),
+                                   "--election", definition(CZ)])
+            self.assertNotEqual(r.returncode, 0, args)
+            out = r.stdout + r.stderr
+            self.assertIn('contest 3 (%s) has the id "%s" of contest 1' % (
+                definition(CZ), CZ), out)
+            self.assertIn("each contest needs an id of its own", out)
+
+    def test_the_config_file_lists_contests(self):
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("election %s\ncontest %s\n" % (definition(CZ),
+                                                    definition(ES)))
+        d = self.daemon(args=["-f", conf], env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.assertEqual([c["id"] for c in d.get("/v1/contests").json()[
+            "contests"]], [CZ, ES])
+        self.assertEqual(d.get("/v1/election").json()["id"], CZ)
+        r = run_tallyd(["-n", "-f", conf, "--data-dir", d.data_dir])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("2 contests", r.stdout)
+        # One --election replaces the file's list: one contest.
+        d.stop()
+        d2 = self.daemon(args=["-f", conf, "--election", definition(ES)],
+                         env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.assertEqual([c["id"] for c in d2.get("/v1/contests").json()[
+            "contests"]], [ES])
+
+    def journal_bytes(self, d):
+        out = b""
+        for name in sorted(os.listdir(d.data_dir)):
+            if name.startswith("journal-") and name.endswith(".log"):
+                with open(os.path.join(d.data_dir, name), "rb") as f:
+                    out += f.read()
+        return out
+
+    def tmpdir(self):
+        import shutil
+        import tempfile
+        t = tempfile.mkdtemp(prefix="tallyd-contests-")
+        self.addCleanup(shutil.rmtree, t, True)
+        return t
+
+
+if __name__ == "__main__":
+    main()
