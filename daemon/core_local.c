@@ -174,9 +174,7 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
-	if (c->on_version != NULL)
-		c->on_version(c->on_version_arg, s->version, p->rec,
-		    p->rec_len);
+	core_tell_version(c, s->version, p->rec, p->rec_len);
 	local_publish(c, p, s->wide_change, call);
 }
 

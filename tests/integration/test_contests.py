@@ -9,8 +9,11 @@ journal written by one contest replaying unchanged under several.
 """
 import json
 import os
+import subprocess
 
 from harness import ELECTIONS, CheckedDaemonTest, main, run_tallyd
+
+TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 
 TOKEN = "ingest-token-for-the-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -130,6 +133,22 @@ class Contests(CheckedDaemonTest):
         bare = d.get("/v1/contests/%s/versions/%d/leaderboard" % (CZ, len(cz)))
         self.assertEqual(bare.status, 302)
         self.assertEqual(bare.header("Location"), loc)
+        # The transparency log holds the first contest's one version, and
+        # verifies (its records carry the contest; its entries do not).
+        self.verify_log(d, 1)
+        d.kill()
+        d.start()
+        self.verify_log(d, 1)
+
+    def verify_log(self, d, entries):
+        key = d.get("/log/key").body.decode().strip()
+        v = subprocess.run([TALLYCTL, "verify", "log",
+                            "http://127.0.0.1:%d" % d.port, "--key", key,
+                            "--election", definition(ES)],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertIn("%d entries" % entries, v.stdout)
+        self.assertIn("every leaderboard reproduced", v.stdout)
 
     def test_refusals_change_nothing(self):
         d = self.two()
