@@ -4,10 +4,12 @@
  * A contest is one election definition with its own commit core (election,
  * tally, version, record chain, stamps) and its own API state (view cache,
  * version ring, long-polls and event streams).  The first contest is
- * main.c's; this file makes the others, serves GET /v1/contests, and hands
- * every /v1/contests/{contest}/... request to the plain route's handler on
- * the contest's API, so that a contest's routes are today's, answer for
- * answer.
+ * main.c's; this file is the registry: it loads the others and makes their
+ * cores, and puts one journal behind all of them.  contests_api.c makes
+ * each further contest's API; contests_http.c serves GET /v1/contests and
+ * hands every /v1/contests/{contest}/... request to the plain route's
+ * handler on the contest's API, so that a contest's routes are today's,
+ * answer for answer.
  *
  * One journal.  Every core's log is the same journal, through the small
  * log below: one round in the journal at a time, whoever's it is; when it
@@ -31,25 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "api.h"
-#include "call.h"
 #include "config.h"
 #include "contests.h"
 #include "core.h"
 #include "journal.h"
-#include "live.h"
 #include "log.h"
-#include "reply.h"
-#include "routes.h"
-#include "views.h"
 
 struct contest {
 	struct contests	*cs;		/* [I] back, for the log below */
 	size_t		 index;		/* [I] */
 	struct core	*core;		/* [I] owned but for the first */
-	struct api	*api;		/* [I] owned but for the first */
+	struct api	*api;		/* [I] borrowed (contests_api.c) */
 	char		*path;		/* [I] its definition's file */
 };
 
@@ -63,63 +57,6 @@ struct contests {
 					   owner's completion runs) */
 };
 
-/* Every contest route and the plain route it mirrors. */
-static const struct {
-	enum route_id	contest, plain;
-} mirror[] = {
-	{ R_CONTEST_ELECTION,		R_ELECTION },
-	{ R_CONTEST_LEADERBOARD,	R_LEADERBOARD },
-	{ R_CONTEST_LEADERBOARD_CSV,	R_LEADERBOARD_CSV },
-	{ R_CONTEST_LEADERBOARD_SVG,	R_LEADERBOARD_SVG },
-	{ R_CONTEST_PROVINCES,		R_PROVINCES },
-	{ R_CONTEST_PROVINCES_CSV,	R_PROVINCES_CSV },
-	{ R_CONTEST_PROVINCE,		R_PROVINCE },
-	{ R_CONTEST_HISTORY,		R_HISTORY },
-	{ R_CONTEST_COALITION,		R_COALITION },
-	{ R_CONTEST_PROVINCE_RESULTS,	R_PROVINCE_RESULTS },
-	{ R_CONTEST_RESULTS,		R_RESULTS },
-	{ R_CONTEST_LOT,		R_LOT },
-	{ R_CONTEST_VERSION_LEADERBOARD, R_VERSION_LEADERBOARD },
-	{ R_CONTEST_VERSION_PROVINCES,	R_VERSION_PROVINCES },
-	{ R_CONTEST_VERSION_LEADERBOARD_SVG, R_VERSION_LEADERBOARD_SVG },
-};
-
-/*
- * The API of a further contest: its own views (their URLs under
- * /v1/contests/<id>) and live streams; the tokens are the first API's,
- * lent per request (contests_serve), so that a reload's new tokens hold
- * for every contest at once.
- */
-static struct api *
-contest_api(struct core *core, const struct api *first,
-    const struct config *cf, struct tally_diag *diag)
-{
-	struct api *api;
-	char prefix[96];
-
-	if ((api = calloc(1, sizeof(*api))) == NULL)
-		goto nomem;
-	api->core = core;
-	api->routes = first->routes;
-	api->split = first->split;
-	memcpy(api->ingest_addr, first->ingest_addr, sizeof(api->ingest_addr));
-	api->contest = core_election(core)->id;
-	if ((first->cors_origin != NULL && (api->cors_origin =
-	    strdup(first->cors_origin)) == NULL) ||
-	    (api->views = views_create(core, cf, api->cors_origin,
-	    diag)) == NULL || (api->live = live_create(api, cf)) == NULL) {
-		api_destroy(api);
-		goto nomem;
-	}
-	snprintf(prefix, sizeof(prefix), "/v1/contests/%s", api->contest);
-	views_set_prefix(api->views, prefix);
-	return api;
-nomem:
-	if (diag->count == 0)
-		tally_diag_add(diag, "out of memory setting up a contest");
-	return NULL;
-}
-
 static const char *
 contest_id(const struct contest *ct)
 {
@@ -127,8 +64,8 @@ contest_id(const struct contest *ct)
 }
 
 struct contests *
-contests_create(struct core *first, struct api *first_api,
-    const struct config *cf, struct tally_diag *diag)
+contests_create(struct core *first, const struct config *cf,
+    struct tally_diag *diag)
 {
 	struct contests *cs;
 	struct tally_election *e;
@@ -153,7 +90,7 @@ contests_create(struct core *first, struct api *first_api,
 		tally_diag_add(diag, "out of memory");
 		return NULL;
 	}
-	cs->v[0] = (struct contest){ cs, 0, first, first_api, first_path };
+	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		struct contest *ct = &cs->v[cs->n];
@@ -188,12 +125,6 @@ contests_create(struct core *first, struct api *first_api,
 			free(ct->path);
 			goto fail;
 		}
-		if (first_api != NULL && (ct->api = contest_api(ct->core,
-		    first_api, cf, diag)) == NULL) {
-			core_destroy(ct->core);
-			free(ct->path);
-			goto fail;
-		}
 		cs->n++;
 	}
 	/*
@@ -206,8 +137,6 @@ contests_create(struct core *first, struct api *first_api,
 			tally_diag_add(diag, "out of memory");
 			goto fail;
 		}
-	if (first_api != NULL)
-		first_api->contests = cs;
 	return cs;
 fail:
 	contests_destroy(cs);
@@ -221,18 +150,11 @@ contests_destroy(struct contests *cs)
 
 	if (cs == NULL)
 		return;
-	for (i = 1; i < cs->n; i++) {
-		/* The tokens were lent. */
-		if (cs->v[i].api != NULL)
-			cs->v[i].api->auth = NULL;
-		api_destroy(cs->v[i].api);
+	/* The APIs went first (contests_api_destroy). */
+	for (i = 1; i < cs->n; i++)
 		core_destroy(cs->v[i].core);
-	}
 	for (i = 0; i < cs->n; i++)
 		free(cs->v[i].path);
-	if (cs->n > 0 && cs->v[0].api != NULL &&
-	    cs->v[0].api->contests == cs)
-		cs->v[0].api->contests = NULL;
 	free(cs->v);
 	free(cs);
 }
@@ -247,6 +169,24 @@ struct core *
 contests_core(const struct contests *cs, size_t i)
 {
 	return cs->v[i].core;
+}
+
+const char *
+contests_id(const struct contests *cs, size_t i)
+{
+	return contest_id(&cs->v[i]);
+}
+
+struct api *
+contests_api(const struct contests *cs, size_t i)
+{
+	return cs->v[i].api;
+}
+
+void
+contests_set_api(struct contests *cs, size_t i, struct api *api)
+{
+	cs->v[i].api = api;
 }
 
 static bool
@@ -281,8 +221,8 @@ record_contest(const char *payload, size_t len, char *name, size_t size)
 	name[end - 2 - q] = '\0';
 }
 
-static size_t
-contest_find(const struct contests *cs, const char *id)
+size_t
+contests_find(const struct contests *cs, const char *id)
 {
 	size_t i;
 
@@ -301,7 +241,7 @@ contests_replay(void *arg, const char *payload, size_t len,
 	size_t i = 0;
 
 	record_contest(payload, len, name, sizeof(name));
-	if (name[0] != '\0' && (i = contest_find(cs, name)) == SIZE_MAX)
+	if (name[0] != '\0' && (i = contests_find(cs, name)) == SIZE_MAX)
 		return tally_error_set(err, TALLY_ERROR_INVALID,
 		    "unknown_contest", NULL, "the record is of contest \"%s\", "
 		    "which is not defined: start with its definition too "
@@ -389,24 +329,6 @@ contests_started(struct contests *cs)
 }
 
 void
-contests_set_server(struct contests *cs, struct server *srv)
-{
-	size_t i;
-
-	for (i = 1; i < cs->n; i++)
-		api_set_server(cs->v[i].api, srv);
-}
-
-void
-contests_stop_live(struct contests *cs)
-{
-	size_t i;
-
-	for (i = 1; i < cs->n; i++)
-		api_stop_live(cs->v[i].api);
-}
-
-void
 contests_drain(struct contests *cs)
 {
 	size_t i;
@@ -446,116 +368,3 @@ contests_round_idle(const struct contests *cs)
 	return true;
 }
 
-/*
- * One contest of GET /v1/contests, from its leaderboard as served (the
- * same numbers, the same version): NULL without memory.
- */
-static json_t *
-contest_row(const struct contest *ct, const json_t *lb)
-{
-	const struct tally_election *e = core_election(ct->core);
-	const json_t *seats = json_object_get(lb, "seats");
-	const json_t *prov = json_object_get(lb, "provinces");
-	const json_t *coals = json_object_get(lb, "coalitions"), *c, *top;
-	const char *status = "hung", *by = NULL;
-	json_t *leader;
-	char href[160];
-	size_t i;
-
-	/* A coalition clinched it; else one still may; else none can. */
-	json_array_foreach(coals, i, c) {
-		const char *m = json_string_value(json_object_get(c,
-		    "majority"));
-		if (m != NULL && strcmp(m, "clinched") == 0) {
-			status = "clinched";
-			by = json_string_value(json_object_get(c, "id"));
-			break;
-		}
-		if (m != NULL && strcmp(m, "possible") == 0)
-			status = "open";
-	}
-	top = json_array_get(coals, 0);
-	/* Nothing counted: nobody leads (rank 1 is then the first by id). */
-	if (top != NULL && (json_integer_value(json_object_get(top, "votes")) >
-	    0 || json_integer_value(json_object_get(top, "seats")) > 0))
-		leader = json_pack("{sOsOsOsO}", "id", json_object_get(top,
-		    "id"), "short", json_object_get(top, "short"), "votes",
-		    json_object_get(top, "votes"), "seats",
-		    json_object_get(top, "seats"));
-	else
-		leader = json_null();
-	snprintf(href, sizeof(href), "/v1/contests/%s/leaderboard", e->id);
-	return json_pack("{sssssIsOs{sOsOsO}s{sOsOsO}sos{ssso}ss}",
-	    "id", e->id, "name", e->name,
-	    "version", (json_int_t)core_state(ct->core)->version,
-	    "updated_at", json_object_get(lb, "updated_at"),
-	    "seats", "total", json_object_get(seats, "total"), "allocated",
-	    json_object_get(seats, "allocated"), "majority",
-	    json_object_get(seats, "majority"),
-	    "provinces", "total", json_object_get(prov, "total"), "reporting",
-	    json_object_get(prov, "reporting"), "final",
-	    json_object_get(prov, "final"),
-	    "leader", leader,
-	    "majority", "status", status, "coalition",
-	    by != NULL ? json_string(by) : json_null(),
-	    "leaderboard", href);
-}
-
-void
-contests_serve_list(struct call *cl, const char *id)
-{
-	struct contests *cs = cl->api->contests;
-	json_t *o = NULL, *a, *lb, *row;
-	const struct view *v;
-	size_t i;
-
-	(void)id;
-	if (cs == NULL || (o = json_object()) == NULL ||
-	    (a = json_array()) == NULL ||
-	    json_object_set_new(o, "default", json_string(contest_id(
-	    &cs->v[0]))) == -1 || json_object_set_new(o, "contests", a) == -1)
-		goto nomem;
-	for (i = 0; i < cs->n; i++) {
-		if ((v = views_current(cs->v[i].api->views, VIEW_LEADERBOARD,
-		    0)) == NULL || (lb = json_loadb(v->bytes, v->len, 0,
-		    NULL)) == NULL)
-			goto nomem;
-		row = contest_row(&cs->v[i], lb);
-		json_decref(lb);
-		if (row == NULL || json_array_append_new(a, row) == -1)
-			goto nomem;
-	}
-	reply_json(cl->reply, 200, o);
-	return;
-nomem:
-	json_decref(o);
-	call_fail(cl, 503, "out_of_memory", NULL, "out of memory; try again");
-}
-
-void
-contests_serve(struct call *cl, const char *id)
-{
-	struct contests *cs = cl->api->contests;
-	char name[TALLY_ID_MAX + 1];
-	const char *rest = strchr(id, '/');
-	size_t n = rest != NULL ? (size_t)(rest - id) : strlen(id), i, m;
-	struct call sub;
-
-	snprintf(name, sizeof(name), "%.*s", (int)n, id);
-	for (m = 0; m < sizeof(mirror) / sizeof(mirror[0]); m++)
-		if (mirror[m].contest == cl->rt->id)
-			break;
-	if (cs == NULL || m == sizeof(mirror) / sizeof(mirror[0]) ||
-	    (i = contest_find(cs, name)) == SIZE_MAX) {
-		call_fail(cl, 404, "unknown_contest", NULL, "no contest \"%s\" "
-		    "(GET /v1/contests lists them)", name);
-		return;
-	}
-	sub = *cl;
-	sub.api = cs->v[i].api;
-	sub.rt = &api_routes[mirror[m].plain];
-	/* The tokens in force are the first API's (a reload replaces them). */
-	if (i > 0)
-		sub.api->auth = cl->api->auth;
-	sub.rt->serve(&sub, rest != NULL ? rest + 1 : "");
-}

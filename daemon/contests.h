@@ -31,17 +31,23 @@ struct journal;
 struct server;
 
 /*
- * The registry: first (core and API borrowed, made by main.c) and one
- * contest per definition in cf->contests (loaded, each with its core and
- * API; first_api NULL, a check (-n): cores only).  Ids must differ (a duplicate is refused naming both files).  NULL
- * with diag.  With more than one contest, every core tags its records.
+ * contests.c, the registry: first (its core borrowed, made by main.c) and
+ * one contest per definition in cf->contests (loaded, each with its core).
+ * Ids must differ (a duplicate is refused naming both files).  NULL with
+ * diag.  With more than one contest, every core tags its records.
  */
-struct contests	*contests_create(struct core *first, struct api *first_api,
-		    const struct config *cf, struct tally_diag *diag);
+struct contests	*contests_create(struct core *first, const struct config *cf,
+		    struct tally_diag *diag);
+/* After contests_api_destroy. */
 void		 contests_destroy(struct contests *cs);
 size_t		 contests_count(const struct contests *cs);
-/* The core of contest i (0: the first). */
+/* Contest i (0: the first): its core, its id, its API (or NULL). */
 struct core	*contests_core(const struct contests *cs, size_t i);
+const char	*contests_id(const struct contests *cs, size_t i);
+struct api	*contests_api(const struct contests *cs, size_t i);
+void		 contests_set_api(struct contests *cs, size_t i, struct api *api);
+/* The index of the contest with this id, or SIZE_MAX. */
+size_t		 contests_find(const struct contests *cs, const char *id);
 /*
  * The journal's replay (a journal_apply_cb; arg: the registry): the record
  * goes to the core of its contest; a record of a contest not defined
@@ -55,16 +61,24 @@ int		 contests_set_journal(struct contests *cs, struct journal *j);
 void		 contests_log_done(void *arg, int err, size_t records);
 /* Every contest's core after replay (core_started). */
 void		 contests_started(struct contests *cs);
-/* The further contests' APIs: the server, the stop of live streams. */
-void		 contests_set_server(struct contests *cs, struct server *srv);
-void		 contests_stop_live(struct contests *cs);
 /* Every core: drain, abandon, idle (main.c's stop). */
 void		 contests_drain(struct contests *cs);
 void		 contests_abandon(struct contests *cs);
 bool		 contests_idle(const struct contests *cs);
 bool		 contests_round_idle(const struct contests *cs);
 
-/* GET /v1/contests (route_fn). */
+/*
+ * contests_api.c: an API for each further contest (views, live; the tokens
+ * are lent by the first API per request), first's for the first; the
+ * registry becomes first->contests.  -1 with diag.
+ */
+int		 contests_api_create(struct contests *cs, struct api *first,
+		    const struct config *cf, struct tally_diag *diag);
+void		 contests_api_destroy(struct contests *cs);
+void		 contests_api_set_server(struct contests *cs, struct server *srv);
+void		 contests_api_stop_live(struct contests *cs);
+
+/* contests_http.c: GET /v1/contests (route_fn). */
 void		 contests_serve_list(struct call *cl, const char *id);
 /* Every /v1/contests/{contest}/... route (route_fn): the plain route's
  * handler on the contest's API. */

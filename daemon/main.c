@@ -241,7 +241,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	server_quiesce(td->server);
 	/* Long-polls and event streams are parked: answer and end them. */
 	api_stop_live(td->api);
-	contests_stop_live(td->contests);
+	contests_api_stop_live(td->contests);
 	contests_drain(td->contests);
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)
@@ -594,7 +594,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		log_diag(&diag);
 		return 1;
 	}
-	if ((td->contests = contests_create(td->core, NULL, &td->cf,
+	if ((td->contests = contests_create(td->core, &td->cf,
 	    &diag)) == NULL) {
 		log_diag(&diag);
 		core_destroy(td->core);
@@ -810,8 +810,8 @@ main(int argc, char **argv)
 		    "file is token_file in %s)", td.conf_path ? td.conf_path :
 		    "the configuration");
 	}
-	if ((td.contests = contests_create(td.core, td.api, &td.cf,
-	    &diag)) == NULL) {
+	if ((td.contests = contests_create(td.core, &td.cf, &diag)) == NULL ||
+	    contests_api_create(td.contests, td.api, &td.cf, &diag) == -1) {
 		log_diag(&diag);
 		fatalx("cannot set up the contests: fix the problems above");
 	}
@@ -905,7 +905,7 @@ main(int argc, char **argv)
 	}
 	tally_diag_finish(&diag);
 	api_set_server(td.api, td.server);
-	contests_set_server(td.contests, td.server);
+	contests_api_set_server(td.contests, td.server);
 	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
 	    .server = td.server, .core = td.core, .started = time(NULL) };
 	metrics_note_tls(&td.msrc, &td.cf);
@@ -968,6 +968,7 @@ main(int argc, char **argv)
 		td.journal = NULL;
 	}
 	free(td.snap_dir);
+	contests_api_destroy(td.contests);
 	contests_destroy(td.contests);
 	api_destroy(td.api);
 	tlogd_close(tlogd_current);
