@@ -10,8 +10,11 @@ journal written by one contest replaying unchanged under several.
 import json
 import os
 import subprocess
+import threading
+import time
 
 from harness import ELECTIONS, CheckedDaemonTest, main, run_tallyd
+from test_live import SSE
 
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 
@@ -285,6 +288,46 @@ class Contests(CheckedDaemonTest):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn('contest "%s", which is not defined' % CZ,
                       r.stdout + r.stderr)
+
+    def test_events_and_long_polls_stay_with_their_contest(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        # /v1/events is the first contest's: another's versions never
+        # reach it.
+        c = SSE(d.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.status(), 200)
+        c.wait_for(lambda evs: any(e.get("event") == "leaderboard"
+                                   for e in evs))
+        n0 = len(c.events())
+        self.post(d, CZ, *cz[0])
+        self.post(d, ES, *es[0])
+        evs = c.wait_for(lambda evs: any(e.get("event") == "change"
+                                         for e in evs[n0:]))[n0:]
+        self.assertEqual([e["id"].split("-")[0] for e in evs
+                          if e.get("event") == "change"], ["1"])
+        self.assertFalse(CZ in c.text or '"%s"' % cz[0][0] in c.text,
+                         "another contest's version reached /v1/events")
+        # A long-poll on a contest wakes on that contest's post...
+        r0 = d.get("/v1/contests/%s/leaderboard" % CZ)
+        t = threading.Timer(0.3, self.post, (d, CZ) + cz[1])
+        t.start()
+        self.addCleanup(t.cancel)
+        r = d.get("/v1/contests/%s/leaderboard?wait=10" % CZ,
+                  headers={"If-None-Match": r0.header("ETag")})
+        t.join()
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["version"], 2)
+        # ... and not on another's.
+        r0 = d.get("/v1/contests/%s/leaderboard" % CZ)
+        t = threading.Timer(0.3, self.post, (d, ES) + es[1])
+        t.start()
+        t0 = time.monotonic()
+        r = d.get("/v1/contests/%s/leaderboard?wait=2" % CZ,
+                  headers={"If-None-Match": r0.header("ETag")})
+        t.join()
+        self.assertEqual(r.status, 304)
+        self.assertGreater(time.monotonic() - t0, 1.5)
 
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
