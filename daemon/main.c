@@ -597,6 +597,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 	if ((td->contests = contests_create(td->core, &td->cf,
 	    &diag)) == NULL) {
 		log_diag(&diag);
+		tally_diag_finish(&diag);
 		core_destroy(td->core);
 		return 1;
 	}
