@@ -13,7 +13,9 @@ import subprocess
 import threading
 import time
 
-from harness import ELECTIONS, CheckedDaemonTest, main, run_tallyd
+import crashloop
+from harness import ELECTIONS, CheckedDaemonTest, Daemon, main, run_tallyd, \
+    seed
 from test_live import SSE
 
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
@@ -39,6 +41,79 @@ def entries(ds):
         e = dict(e)
         out.append((e.pop("province"), e))
     return out
+
+
+class ContestsDaemon(Daemon):
+    """A Daemon that a crash loop written for one contest drives across
+    two: its "provinces" are "<contest>/<id>", and its requests go to the
+    contest routes (a batch naming provinces of both contests is sent as
+    one batch a contest, in turn: each is atomic, the pair is not, which
+    the loop's checks allow; loop.extra counts the versions it adds)."""
+
+    def __init__(self, loop, *args, **kw):
+        super().__init__(*args, **kw)
+        self.loop = loop
+
+    def request(self, method, path, body=None, headers=None, **kw):
+        parts = path.split("/")
+        if path.startswith("/v1/provinces/") and len(parts) >= 5:
+            # /v1/provinces/<c>/<id>[/...] -> /v1/contests/<c>/provinces/...
+            path = "/".join(["", "v1", "contests", parts[3], "provinces"] +
+                            parts[4:])
+            return super().request(method, path, body=body, headers=headers,
+                                   **kw)
+        if path != "/v1/results" or method != "POST":
+            return super().request(method, path, body=body, headers=headers,
+                                   **kw)
+        groups = {}
+        for e in body["results"]:
+            c, pid = e["province"].split("/")
+            groups.setdefault(c, []).append(dict(e, province=pid))
+        r = None
+        for i, (c, results) in enumerate(sorted(groups.items())):
+            if i > 0:
+                with self.loop.book.lock:
+                    self.loop.extra_sent += 1
+            r = super().request("POST", "/v1/contests/%s/results" % c,
+                                body={"results": results}, headers=headers,
+                                **kw)
+            if not 200 <= r.status < 300:
+                return r
+        with self.loop.book.lock:
+            self.loop.extra_acked += len(groups) - 1
+        return r
+
+
+class ContestsCrashLoop(crashloop.CrashLoop):
+    """tests/integration/crashloop.py's loop over Spain April 2019 and
+    Czechia 2017 in one tallyd: every acknowledged revision of either
+    survives every kill -9, nothing never sent appears, and the contests'
+    versions add up to the requests (one version a request a contest)."""
+
+    def __init__(self, data_dir, **kw):
+        super().__init__(data_dir, **kw)
+        self.base = {}
+        for ds in (ES, CZ):
+            for pid, e in crashloop.base_entries(ds).items():
+                self.base["%s/%s" % (ds, pid)] = e
+        self.extra_sent = self.extra_acked = 0
+
+    def daemon(self):
+        return ContestsDaemon(self, ["--election", definition(ES),
+                                     "--election", definition(CZ)],
+                              env=self.env, data_dir=self.data_dir)
+
+    def verify(self, d):
+        problems, present, _ = super().verify(d)
+        problems = [p for p in problems if not p.startswith("version ")]
+        version = sum(c["version"] for c in
+                      d.get("/v1/contests").json()["contests"])
+        lo = self.book.requests_acked + self.extra_acked
+        hi = self.book.requests_sent + self.extra_sent
+        if not lo <= version <= hi:
+            problems.append("the contests' versions add up to %d, not "
+                            "within %d..%d" % (version, lo, hi))
+        return problems, present, version
 
 
 class Contests(CheckedDaemonTest):
@@ -328,6 +403,21 @@ class Contests(CheckedDaemonTest):
         t.join()
         self.assertEqual(r.status, 304)
         self.assertGreater(time.monotonic() - t0, 1.5)
+
+    def test_crash_loop_posting_to_both_contests(self):
+        iterations = int(os.environ.get("TALLYD_CRASH_ITERATIONS", "10"))
+        tmp = self.tmpdir()
+        loop = ContestsCrashLoop(os.path.join(tmp, "var"), clients=4,
+                                 seed=seed("contests crash loop"),
+                                 log=lambda s: print("  " + s, flush=True))
+        stats = loop.run(iterations, 0.05, 0.4)
+        acked = sum(s[2] for s in stats)
+        self.assertGreater(acked, iterations, "the clients hardly posted")
+        # Both contests were posted.
+        d = loop.daemon().start()
+        self.addCleanup(d.cleanup)
+        self.assertTrue(all(c["version"] > 0 for c in
+                            d.get("/v1/contests").json()["contests"]))
 
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
