@@ -419,6 +419,37 @@ class Contests(CheckedDaemonTest):
         self.assertTrue(all(c["version"] > 0 for c in
                             d.get("/v1/contests").json()["contests"]))
 
+    def test_tallyctl_contest(self):
+        d = self.two()
+        env = dict(os.environ, TALLYD_URL="http://127.0.0.1:%d" % d.port,
+                   TALLYD_TOKEN=TOKEN)
+
+        def ctl(*args):
+            return subprocess.run([TALLYCTL] + list(args), env=env,
+                                  capture_output=True, text=True, timeout=60)
+        r = ctl("post", "--contest", CZ, os.path.join(ELECTIONS, CZ,
+                                                      "results.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("14 applied", r.stdout)
+        _, seats = self.seats(d, CZ)
+        self.assertEqual(seats, load(CZ, "expected.json")["national"])
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], 0)
+        r = ctl("show", "--contest", CZ, "PHA")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("province PHA", r.stdout)
+        r = ctl("watch", "--contest", CZ, "--once")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("October 2017", r.stdout)
+        r = ctl("post", "--contest", "nope", os.path.join(ELECTIONS, CZ,
+                                                          "results.json"))
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("unknown_contest", r.stderr)
+        r = ctl("post", "--contest", "a/b", "-")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        # Without --contest: the first contest, as before.
+        r = ctl("show", "01")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
             r = run_tallyd(args + ["--listen", "127.0.0.1:1",
