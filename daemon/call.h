@@ -60,6 +60,9 @@ struct api {
 	 * its id in `contest` (NULL: the first's) and borrows `auth`. */
 	struct contests		*contests;	/* [I] borrowed */
 	const char		*contest;	/* [I] borrowed */
+	struct api		*first;		/* [I] a further contest's: the
+						   first's, which keeps the
+						   counts; NULL: this one */
 };
 
 /* One request on its way through the API (on the stack of its handler). */

@@ -7,6 +7,7 @@
  *
  * Loop thread only [L].
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ contest_api(struct core *core, const struct api *first,
 	api->split = first->split;
 	memcpy(api->ingest_addr, first->ingest_addr, sizeof(api->ingest_addr));
 	api->contest = core_election(core)->id;
+	/* Counted with the first's, which /metrics reports (call.c). */
+	api->first = (struct api *)(uintptr_t)first;
 	if ((first->cors_origin != NULL && (api->cors_origin =
 	    strdup(first->cors_origin)) == NULL) ||
 	    (api->views = views_create(core, cf, api->cors_origin,

@@ -146,10 +146,17 @@ contests_serve(struct call *cl, const char *id)
 	}
 	sub = *cl;
 	sub.api = contests_api(cs, i);
-	/* The table through the API, not by name: routes.c calls us. */
-	sub.rt = &cl->api->routes[mirror[m].plain];
+	/*
+	 * A view answers as its plain route (its cache policy, its kept
+	 * versions); a feed keeps the contest's route, under which its
+	 * pending answer is counted.  The table through the API, not by
+	 * name: routes.c calls us.
+	 */
+	if (!(cl->rt->methods & ROUTE_POST))
+		sub.rt = &cl->api->routes[mirror[m].plain];
 	/* The tokens in force are the first API's (a reload replaces them). */
 	if (i > 0)
 		sub.api->auth = cl->api->auth;
-	sub.rt->serve(&sub, rest != NULL ? rest + 1 : "");
+	cl->api->routes[mirror[m].plain].serve(&sub, rest != NULL ? rest + 1 :
+	    "");
 }

@@ -266,6 +266,16 @@ class Contests(CheckedDaemonTest):
         self.assertEqual(self.journal_bytes(d), journal)
         lst = d.get("/v1/contests").json()["contests"]
         self.assertEqual([c["version"] for c in lst], [0, 1])
+        # Counted where /metrics reads, under the contest routes.
+        m = d.get("/metrics").body.decode()
+        for line in (
+                'tallyd_requests_total{route="/v1/contests/{contest}/'
+                'provinces/{id}/results",status="201"} 1',
+                'tallyd_requests_total{route="/v1/contests/{contest}/'
+                'provinces/{id}/results",status="404"} 2',
+                'tallyd_feeds_rejected_total{reason="unknown_contest"} 1',
+                'tallyd_feeds_rejected_total{reason="unknown_province"} 3'):
+            self.assertIn(line, m)
 
     def test_a_contest_does_not_move_while_another_is_posted(self):
         d = self.two()
