@@ -171,6 +171,19 @@ contests_core(const struct contests *cs, size_t i)
 	return cs->v[i].core;
 }
 
+int
+contests_check_reload(const struct contests *cs,
+    const struct tally_election *e, struct tally_diag *diag)
+{
+	if (cs->n == 1 || strcmp(e->id, contest_id(&cs->v[0])) == 0)
+		return 0;
+	tally_diag_add(diag, "%s: the id \"%s\" is not the first contest's "
+	    "(\"%s\"): with %zu contests the id names its records in the "
+	    "journal; another id takes a restart", cs->v[0].path, e->id,
+	    contest_id(&cs->v[0]), cs->n);
+	return -1;
+}
+
 const char *
 contests_id(const struct contests *cs, size_t i)
 {

@@ -46,6 +46,13 @@ struct core	*contests_core(const struct contests *cs, size_t i);
 const char	*contests_id(const struct contests *cs, size_t i);
 struct api	*contests_api(const struct contests *cs, size_t i);
 void		 contests_set_api(struct contests *cs, size_t i, struct api *api);
+/*
+ * May a reload take e as the first contest's definition?  With several
+ * contests its id names its records in the journal: another id takes a
+ * restart.  -1 with diag (e is not taken).
+ */
+int		 contests_check_reload(const struct contests *cs,
+		    const struct tally_election *e, struct tally_diag *diag);
 /* The index of the contest with this id, or SIZE_MAX. */
 size_t		 contests_find(const struct contests *cs, const char *id);
 /*

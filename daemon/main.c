@@ -291,6 +291,12 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed; keeping the configuration in force");
 		goto out;
 	}
+	if (contests_check_reload(td->contests, e, &diag) == -1) {
+		tally_election_destroy(e);
+		log_diag(&diag);
+		log_warnx("reload failed; keeping the configuration in force");
+		goto out;
+	}
 	if (server_reload_tls(td->server, &cf, &diag) == -1 ||
 	    api_reload(td->api, e, &cf, &diag) == -1) {
 		log_diag(&diag);
@@ -333,6 +339,14 @@ on_backup_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	if (contests_count(td->contests) > 1) {
+		/* A backup is a snapshot, which holds one tally. */
+		log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
+		    "snapshot of one tally): copy the journal segments "
+		    "(%s/journal-*.log) instead; they hold every contest",
+		    contests_count(td->contests), td->cf.data_dir);
+		return;
+	}
 	snapshot_sched_backup(&td->snaps);
 }
 

@@ -460,6 +460,36 @@ class Contests(CheckedDaemonTest):
         r = ctl("show", "01")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_reload_and_backup_with_several_contests(self):
+        import signal
+        tmp = self.tmpdir()
+        es_path = os.path.join(tmp, "es.json")
+        with open(es_path, "w") as f:
+            json.dump(load(ES, "election.json"), f)
+        d = self.daemon(args=["--election", es_path, "--election",
+                              definition(CZ)],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.post(d, CZ, *entries(CZ)[0])
+        before = d.get("/v1/contests").body
+        # Nothing is counted in the first contest, but its id names its
+        # records: another id waits for a restart, and nothing changes.
+        with open(es_path, "w") as f:
+            json.dump(dict(load(ES, "election.json"), id="es-renamed"), f)
+        d.send_signal(signal.SIGHUP)
+        self.wait_log(d, "another id takes a restart")
+        self.wait_log(d, "reload failed; keeping the configuration in force")
+        self.assertEqual(d.get("/v1/contests").body, before)
+        self.post(d, ES, *entries(ES)[0])
+        # A backup is a snapshot of one tally: refused, saying what to do.
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "SIGUSR1: no backup with 2 contests")
+        d.kill()
+        with open(es_path, "w") as f:
+            json.dump(load(ES, "election.json"), f)
+        d.start()
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
             r = run_tallyd(args + ["--listen", "127.0.0.1:1",
