@@ -228,6 +228,39 @@ class Contests(CheckedDaemonTest):
         self.assertIn("%d entries" % entries, v.stdout)
         self.assertIn("every leaderboard reproduced", v.stdout)
 
+    def test_another_pair_norway_2021_and_poland_2023(self):
+        # Norway's levelling seats and Poland's national threshold, side by
+        # side: each as it is alone (test_elections.py).
+        pair = ("no-2021", "pl-2023")
+        d = self.daemon(args=["--election", definition(pair[0]),
+                              "--election", definition(pair[1])],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        for ds in reversed(pair):
+            r = d.request("POST", "/v1/contests/%s/results" % ds,
+                          body=load(ds, "results.json"), headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        before = {}
+        for ds in pair:
+            exp = load(ds, "expected.json")
+            lb, seats = self.seats(d, ds)
+            self.assertEqual(lb["seats"]["allocated"], exp["seats_total"])
+            self.assertEqual(seats, exp["national"], ds)
+            for pid, want in exp["provinces"].items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual({l["id"]: l["seats"] for l in p["lists"]
+                                  if l["seats"]}, want, (ds, pid))
+            for pid, want in exp.get("levelling", {}).items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual(p["levelling_seats"], sum(want.values()),
+                                 (ds, pid))
+            before[ds] = self.views(d, ds, list(exp["provinces"])[:3])
+        d.kill()
+        d.start()
+        for ds in pair:
+            exp = load(ds, "expected.json")
+            self.assertEqual(self.views(d, ds, list(exp["provinces"])[:3]),
+                             before[ds], ds)
+
     def test_refusals_change_nothing(self):
         d = self.two()
         self.post(d, CZ, "PHA", entries(CZ)[0][1])
