@@ -523,6 +523,39 @@ class Contests(CheckedDaemonTest):
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
 
+    def test_a_token_scoped_to_provinces_posts_to_the_first_contest_only(self):
+        import hashlib
+        NO = "no-2021"
+        tmp = self.tmpdir()
+        scoped = "scoped-token-for-01-and-02-abcdef"
+        admin = "admin-token-for-every-province-0"
+        with open(os.path.join(tmp, "tokens"), "w") as f:
+            for tok, scope in ((scoped, "01,02"), (admin, "*")):
+                f.write("sha256:%s %s label\n" % (
+                    hashlib.sha256(tok.encode()).hexdigest(), scope))
+        with open(os.path.join(tmp, "tallyd.conf"), "w") as f:
+            f.write("token_file %s\n" % os.path.join(tmp, "tokens"))
+        d = self.daemon(args=["-f", os.path.join(tmp, "tallyd.conf"),
+                              "--election", definition(ES), "--election",
+                              definition(NO)])
+        es, no = dict(entries(ES)), dict(entries(NO))
+
+        def post(tok, contest, pid, body):
+            return d.request("POST", "/v1/contests/%s/provinces/%s/results"
+                             % (contest, pid), body=body,
+                             headers={"Authorization": "Bearer " + tok})
+        # Scoped to Spain's 01 (Araba/Alava): Norway's 01 (Ostfold) has
+        # the same id and is not its to post.
+        err = self.assertError(post(scoped, NO, "01", no["01"]), 403,
+                               "forbidden_province")
+        self.assertIn("first contest", err["message"])
+        self.assertEqual(post(scoped, ES, "01", es["01"]).status, 201)
+        self.assertError(post(scoped, ES, "03", es["03"]), 403,
+                         "forbidden_province")
+        self.assertEqual(post(admin, NO, "01", no["01"]).status, 201)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
             r = run_tallyd(args + ["--listen", "127.0.0.1:1",
