@@ -178,6 +178,30 @@ const struct route api_routes[R_COUNT] = {
 	    "/v1/contests/{contest}/versions/{n}/leaderboard.svg",
 	    contests_serve, false, CACHE_IMMUTABLE, "a contest's hemicycle at "
 	    "a kept version", NULL },
+	{ R_CONTEST_CHANGES, ROUTE_GET, "/v1/contests/{contest}/changes",
+	    contests_serve, false, CACHE_VIEW, "a contest's province "
+	    "revisions after ?since=V (as /v1/changes)", "changes" },
+	{ R_CONTEST_RESULTS_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/results.csv", contests_serve, false,
+	    CACHE_VIEW, "a contest's rows per province and list, CSV", NULL },
+	{ R_CONTEST_RESULTS_JSONL, ROUTE_GET,
+	    "/v1/contests/{contest}/results.jsonl", contests_serve, false,
+	    CACHE_VIEW, "the same rows as JSON lines", NULL },
+	{ R_CONTEST_HISTORY_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/provinces/{id}/history.csv", contests_serve,
+	    false, CACHE_VIEW, "a contest's province's history, CSV", NULL },
+	{ R_CONTEST_MAP_SVG, ROUTE_GET, "/v1/contests/{contest}/map.svg",
+	    contests_serve, false, CACHE_VIEW, "a contest's tile map "
+	    "(?by=seats)", NULL },
+	{ R_CONTEST_CALLS, ROUTE_GET, "/v1/contests/{contest}/calls",
+	    contests_serve, false, CACHE_NONE, "a contest's calls, certain "
+	    "and declared", NULL },
+	{ R_CONTEST_CALLS_DECLARE, ROUTE_POST, "/v1/contests/{contest}/calls",
+	    contests_serve, true, CACHE_NONE, "declare a call in a contest "
+	    "(token)", NULL },
+	{ R_CONTEST_CALLS_RETRACT, ROUTE_POST,
+	    "/v1/contests/{contest}/calls/{n}/retract", contests_serve, true,
+	    CACHE_NONE, "retract a declared call of a contest (token)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 

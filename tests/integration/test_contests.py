@@ -261,6 +261,47 @@ class Contests(CheckedDaemonTest):
             self.assertEqual(self.views(d, ds, list(exp["provinces"])[:3]),
                              before[ds], ds)
 
+    def test_newsroom_routes_and_calls_of_a_contest(self):
+        d = self.two()
+        r = d.request("POST", "/v1/contests/%s/results" % CZ,
+                      body=load(CZ, "results.json"), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        base = "/v1/contests/%s" % CZ
+        ch = d.get(base + "/changes?since=0")
+        self.assertEqual(ch.status, 200, ch.body)
+        self.assertEqual(len(ch.json()["changes"]), 14)
+        self.assertEqual(d.get("/v1/changes?since=0").json()["changes"], [])
+        csv = d.get(base + "/results.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertIn("PHA", csv.body.decode())
+        self.assertNotIn("PHA", d.get("/v1/results.csv").body.decode())
+        self.assertEqual(d.get(base + "/results.jsonl").status, 200)
+        self.assertEqual(d.get(base + "/provinces/PHA/history.csv").status,
+                         200)
+        svg = d.get(base + "/map.svg")
+        self.assertEqual(svg.status, 200)
+        self.assertTrue(svg.header("Content-Type").startswith("image/svg"))
+        # A declared call: a record and a version of that contest only.
+        r = d.request("POST", base + "/calls", headers=AUTH, body={
+            "scope": "national", "what": "first_place", "coalition": "ANO",
+            "note": "desk"})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], 2)
+        calls = d.get(base + "/calls").json()
+        self.assertIn("ANO", [c.get("coalition") for c in calls["calls"]
+                              if c["kind"] == "declared"])
+        self.assertFalse([c for c in d.get("/v1/calls").json()["calls"]
+                          if c["kind"] == "declared"])
+        r = d.request("POST", base + "/calls/%s/retract" % r.json()["call"][
+            "id"], headers=AUTH, body={})
+        self.assertEqual(r.status, 201, r.body)
+        before = d.get(base + "/calls").body
+        d.kill()
+        d.start()
+        self.assertEqual(d.get(base + "/calls").body, before)
+        self.assertEqual(d.get(base + "/leaderboard").json()["version"], 3)
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], 0)
+
     def test_refusals_change_nothing(self):
         d = self.two()
         self.post(d, CZ, "PHA", entries(CZ)[0][1])
