@@ -12,10 +12,10 @@
  * answer for answer.
  *
  * One journal.  Every core's log is the same journal, through the small
- * log below: one round in the journal at a time, whoever's it is; when it
- * is durable, its core applies and answers it, then every core is kicked in
- * turn (the owner last), so that a busy contest cannot keep the journal
- * from the others.  A record says which contest it is for as its last
+ * log below: one job in the journal at a time, holding the rounds of every
+ * core that had one (group commit across contests: one fdatasync for all);
+ * when it is durable, each of those cores applies and answers its round,
+ * then every core's next round is gathered into the next job.  A record says which contest it is for as its last
  * member ("contest": id, written by core_local.c's encode when the core has
  * a contest tag); replay hands it to that contest's core, and a record
  * without one to the first (a journal written by one contest replays
@@ -45,16 +45,22 @@ struct contest {
 	struct core	*core;		/* [I] owned but for the first */
 	struct api	*api;		/* [I] borrowed (contests_api.c) */
 	char		*path;		/* [I] its definition's file */
+	size_t		 in_journal;	/* [L] records of its round in the
+					   journal's job now (0: none) */
 };
 
 struct contests {
 	struct contest	*v;		/* [I] n of them; [0]: main.c's */
 	size_t		 n;
 	struct journal	*journal;	/* [I] borrowed, once set */
-	size_t		 owner;		/* [L] whose round the journal holds,
-					   SIZE_MAX: nobody's */
-	bool		 hold;		/* [L] the journal counts as busy (the
-					   owner's completion runs) */
+	bool		 hold;		/* [L] the journal counts as busy (a
+					   round's completion runs) */
+	bool		 gathering;	/* [L] rounds go into gbuf */
+	char		*gbuf;		/* [L] the next job: every core's
+					   round, one after another */
+	size_t		 glen, gcap;	/* [L] */
+	size_t		 grecords;	/* [L] records in gbuf */
+	size_t		 next;		/* [L] the core gathered first next */
 };
 
 static const char *
@@ -83,14 +89,13 @@ contests_create(struct core *first, const struct config *cf,
 		tally_diag_add(diag, "out of memory");
 		return NULL;
 	}
-	cs->owner = SIZE_MAX;
 	if ((first_path = strdup(cf->election)) == NULL) {
 		free(cs->v);
 		free(cs);
 		tally_diag_add(diag, "out of memory");
 		return NULL;
 	}
-	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path };
+	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path, 0 };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		struct contest *ct = &cs->v[cs->n];
@@ -155,6 +160,7 @@ contests_destroy(struct contests *cs)
 		core_destroy(cs->v[i].core);
 	for (i = 0; i < cs->n; i++)
 		free(cs->v[i].path);
+	free(cs->gbuf);
 	free(cs->v);
 	free(cs);
 }
@@ -263,12 +269,21 @@ contests_replay(void *arg, const char *payload, size_t len,
 	return core_replay(cs->v[i].core, payload, len, err);
 }
 
-/* The journal as each core's log: one round at a time, whoever's. */
+/*
+ * The journal as each core's log.  A core whose queue fills while the
+ * journal is idle hands its round straight to the journal.  When a job is
+ * done, every core whose round it held applies and answers it, and then
+ * every core's next round is gathered into one job (group commit across
+ * contests: one fdatasync for all of them), its records numbered on from
+ * the ones before it in the job.
+ */
 static int
 mux_append(void *log, char *buf, size_t len, size_t records)
 {
 	struct contest *ct = log;
 	struct contests *cs = ct->cs;
+	char *nb;
+	size_t ncap;
 
 	/* Taken on every path, as journal_submit takes it; busy cannot
 	 * happen (round_start asked mux_busy first). */
@@ -276,9 +291,34 @@ mux_append(void *log, char *buf, size_t len, size_t records)
 		free(buf);
 		return -1;
 	}
-	if (journal_submit(cs->journal, buf, len, records) == -1)
-		return -1;
-	cs->owner = ct->index;
+	if (!cs->gathering) {
+		if (journal_submit(cs->journal, buf, len, records) == -1)
+			return -1;
+		ct->in_journal = records;
+		return 0;
+	}
+	if (cs->glen == 0) {
+		/* The first round of the job: its buffer, no copy. */
+		free(cs->gbuf);
+		cs->gbuf = buf;
+		cs->glen = cs->gcap = len;
+	} else {
+		if (cs->glen + len > cs->gcap) {
+			ncap = cs->gcap * 2 > cs->glen + len ? cs->gcap * 2 :
+			    cs->glen + len;
+			if ((nb = realloc(cs->gbuf, ncap)) == NULL) {
+				free(buf);
+				return -1;
+			}
+			cs->gbuf = nb;
+			cs->gcap = ncap;
+		}
+		memcpy(cs->gbuf + cs->glen, buf, len);
+		cs->glen += len;
+		free(buf);
+	}
+	cs->grecords += records;
+	ct->in_journal = records;
 	return 0;
 }
 
@@ -287,7 +327,8 @@ mux_next_seq(void *log)
 {
 	struct contest *ct = log;
 
-	return journal_next_seq(ct->cs->journal);
+	return journal_next_seq(ct->cs->journal) + (ct->cs->gathering ?
+	    ct->cs->grecords : 0);
 }
 
 static bool
@@ -295,7 +336,8 @@ mux_busy(void *log)
 {
 	struct contest *ct = log;
 
-	return ct->cs->hold || journal_busy(ct->cs->journal);
+	return ct->cs->hold || (!ct->cs->gathering &&
+	    journal_busy(ct->cs->journal));
 }
 
 static const struct core_log_ops mux_log = {
@@ -318,18 +360,41 @@ void
 contests_log_done(void *arg, int err, size_t records)
 {
 	struct contests *cs = arg;
-	size_t o = cs->owner == SIZE_MAX ? 0 : cs->owner, i;
+	size_t i, k, r;
+	bool any = false;
+	char *buf;
 
-	cs->owner = SIZE_MAX;
 	/*
-	 * The owner applies and answers its round; its own next round waits
-	 * (hold) until every other contest had its turn at the journal.
+	 * Every core whose round the job held applies and answers it (a job
+	 * of no round, a rotation, goes to the first, as with one contest);
+	 * meanwhile no core starts another (hold).
 	 */
 	cs->hold = true;
-	core_log_done(cs->v[o].core, err, records);
+	for (i = 0; i < cs->n; i++) {
+		if ((r = cs->v[i].in_journal) == 0)
+			continue;
+		cs->v[i].in_journal = 0;
+		any = true;
+		core_log_done(cs->v[i].core, err, r);
+	}
+	if (!any)
+		core_log_done(cs->v[0].core, err, records);
 	cs->hold = false;
-	for (i = 1; i <= cs->n; i++)
-		core_kick(cs->v[(o + i) % cs->n].core);
+	/* The next job: every core's round, starting with a different core
+	 * each time, so that none waits on the others' order for ever. */
+	cs->gathering = true;
+	cs->glen = cs->grecords = 0;
+	for (k = 0; k < cs->n; k++)
+		core_kick(cs->v[(cs->next + k) % cs->n].core);
+	cs->next = (cs->next + 1) % cs->n;
+	cs->gathering = false;
+	if (cs->grecords == 0)
+		return;
+	buf = cs->gbuf;
+	cs->gbuf = NULL;
+	cs->gcap = 0;
+	if (journal_submit(cs->journal, buf, cs->glen, cs->grecords) == -1)
+		fatalx("the journal is busy at the start of a round");
 }
 
 void

@@ -15,7 +15,7 @@ import time
 
 import crashloop
 from harness import ELECTIONS, CheckedDaemonTest, Daemon, main, run_tallyd, \
-    seed
+    seed, needs_failpoints
 from test_live import SSE
 
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
@@ -596,6 +596,52 @@ class Contests(CheckedDaemonTest):
         self.assertEqual(post(admin, NO, "01", no["01"]).status, 201)
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
+
+    @needs_failpoints
+    def test_one_fsync_for_the_rounds_of_both_contests(self):
+        """Group commit across contests: rounds of both contests that
+        waited for the same journal job go to disk in one job, one
+        fdatasync (a failpoint holds the first job's sync until both have
+        arrived, so that nothing is left to timing)."""
+        d = self.two("-v")
+        es, cz = entries(ES), entries(CZ)
+        hold = os.path.join(d.data_dir, "failpoint.sync_hold")
+        held = os.path.join(d.data_dir, "failpoint.sync_held")
+        open(hold, "w").close()
+        self.addCleanup(lambda: os.path.exists(hold) and os.unlink(hold))
+
+        def fsyncs():
+            for line in d.get("/metrics").body.decode().splitlines():
+                if line.startswith("tallyd_journal_fsync_seconds_count "):
+                    return int(line.split()[1])
+            raise AssertionError("no fsync count in /metrics")
+        n0 = fsyncs()
+        out = {}
+
+        def post(key, contest, pid, body):
+            out[key] = d.request("POST", "/v1/contests/%s/provinces/%s/"
+                                 "results" % (contest, pid), body=body,
+                                 headers=AUTH)
+        ts = [threading.Thread(target=post, args=("a", ES) + es[0])]
+        ts[0].start()
+        deadline = time.monotonic() + 20
+        while not os.path.exists(held) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.assertTrue(os.path.exists(held), "no sync was held")
+        ts += [threading.Thread(target=post, args=("b", ES) + es[1]),
+               threading.Thread(target=post, args=("c", CZ) + cz[0])]
+        for t in ts[1:]:
+            t.start()
+        # Both have reached the core (-v logs each accepted feed).
+        self.wait_log(d, "accepted %s revision 1 " % es[1][0])
+        self.wait_log(d, "accepted %s revision 1 " % cz[0][0])
+        os.unlink(hold)
+        for t in ts:
+            t.join(30)
+        self.assertEqual([out[k].status for k in "abc"], [201] * 3)
+        self.assertEqual(fsyncs() - n0, 2)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [2, 1])
 
     def test_duplicate_ids_are_refused_at_start(self):
         for args in (["-n"], ["-d"]):
