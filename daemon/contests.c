@@ -15,9 +15,9 @@
  * log below: one job in the journal at a time, holding the rounds of every
  * core that had one (group commit across contests: one fdatasync for all);
  * when it is durable, each of those cores applies and answers its round,
- * then every core's next round is gathered into the next job.  A record says which contest it is for as its last
- * member ("contest": id, written by core_local.c's encode when the core has
- * a contest tag); replay hands it to that contest's core, and a record
+ * then every core's next round is gathered into the next job.  A record
+ * says which contest it is for as its last member ("contest": id, written
+ * by core_local.c's encode when the core has a contest tag); replay hands it to that contest's core, and a record
  * without one to the first (a journal written by one contest replays
  * unchanged).  Since every core chains its own records only, a contest's
  * stamps, and so its ETags and bytes, are a function of its own records:
@@ -118,10 +118,10 @@ contests_create(struct core *first, const struct config *cf,
 			if (strcmp(contest_id(&cs->v[j]), e->id) == 0)
 				break;
 		if (j < cs->n) {
-			tally_diag_add(diag, "contest %zu (%s) has the id \"%s\" "
-			    "of contest %zu (%s): each contest needs an id of "
-			    "its own (the \"id\" of its definition)", cs->n + 1,
-			    ct->path, e->id, j + 1, cs->v[j].path);
+			tally_diag_add(diag, "contest %zu (%s) has the id "
+			    "\"%s\" of contest %zu (%s): each contest needs an "
+			    "id of its own (the \"id\" of its definition)",
+			    cs->n + 1, ct->path, e->id, j + 1, cs->v[j].path);
 			tally_election_destroy(e);
 			free(ct->path);
 			goto fail;

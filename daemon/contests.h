@@ -45,7 +45,8 @@ size_t		 contests_count(const struct contests *cs);
 struct core	*contests_core(const struct contests *cs, size_t i);
 const char	*contests_id(const struct contests *cs, size_t i);
 struct api	*contests_api(const struct contests *cs, size_t i);
-void		 contests_set_api(struct contests *cs, size_t i, struct api *api);
+void		 contests_set_api(struct contests *cs, size_t i,
+		    struct api *api);
 /*
  * May a reload take e as the first contest's definition?  With several
  * contests its id names its records in the journal: another id takes a
@@ -82,7 +83,8 @@ bool		 contests_round_idle(const struct contests *cs);
 int		 contests_api_create(struct contests *cs, struct api *first,
 		    const struct config *cf, struct tally_diag *diag);
 void		 contests_api_destroy(struct contests *cs);
-void		 contests_api_set_server(struct contests *cs, struct server *srv);
+void		 contests_api_set_server(struct contests *cs,
+		    struct server *srv);
 void		 contests_api_stop_live(struct contests *cs);
 
 /* contests_http.c: GET /v1/contests (route_fn). */

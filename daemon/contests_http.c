@@ -108,6 +108,7 @@ contests_serve_list(struct call *cl, const char *id)
 	struct contests *cs = cl->api->contests;
 	json_t *o = NULL, *a, *lb, *row;
 	const struct view *v;
+	unsigned long nomem;
 	size_t i;
 
 	(void)id;
@@ -116,16 +117,21 @@ contests_serve_list(struct call *cl, const char *id)
 	    json_object_set_new(o, "default", json_string(contests_id(cs,
 	    0))) == -1 || json_object_set_new(o, "contests", a) == -1)
 		goto nomem;
+	/* jansson may lose a character instead of failing (tally_json_init):
+	 * a failure counted during the parse is out of memory. */
+	nomem = tally_json_failures();
 	for (i = 0; i < contests_count(cs); i++) {
-		if ((v = views_current(contests_api(cs, i)->views, VIEW_LEADERBOARD,
-		    0)) == NULL || (lb = json_loadb(v->bytes, v->len, 0,
-		    NULL)) == NULL)
+		if ((v = views_current(contests_api(cs, i)->views,
+		    VIEW_LEADERBOARD, 0)) == NULL || (lb = json_loadb(v->bytes,
+		    v->len, 0, NULL)) == NULL)
 			goto nomem;
 		row = contest_row(cs, i, lb);
 		json_decref(lb);
 		if (row == NULL || json_array_append_new(a, row) == -1)
 			goto nomem;
 	}
+	if (tally_json_failures() != nomem)
+		goto nomem;
 	reply_json(cl->reply, 200, o);
 	return;
 nomem:

@@ -68,7 +68,7 @@ struct tallyd {
 	size_t			 n_overrides;
 	struct core		*core;
 	struct api		*api;
-	struct contests		*contests;	/* every contest; [0]: core, api */
+	struct contests		*contests;	/* every contest ([0]: core) */
 	struct journal		*journal;	/* NULL in cluster mode */
 	struct cluster		*cluster;	/* cluster mode, else NULL */
 	char			*snap_dir;	/* where snapshots are */
