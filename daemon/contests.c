@@ -177,6 +177,18 @@ contests_core(const struct contests *cs, size_t i)
 	return cs->v[i].core;
 }
 
+bool
+contests_backup_refused(const struct contests *cs, const char *data_dir)
+{
+	if (cs->n == 1)
+		return false;
+	log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
+	    "snapshot of one tally): copy the journal segments "
+	    "(%s/journal-*.log) instead; they hold every contest", cs->n,
+	    data_dir);
+	return true;
+}
+
 int
 contests_check_reload(const struct contests *cs,
     const struct tally_election *e, struct tally_diag *diag)
@@ -353,6 +365,10 @@ contests_set_journal(struct contests *cs, struct journal *j)
 	for (i = 0; i < cs->n; i++)
 		if (core_set_journal(cs->v[i].core, &mux_log, &cs->v[i]) == -1)
 			return -1;
+	if (cs->n > 1)
+		log_info("%zu contests: no snapshots are written (a snapshot "
+		    "holds one tally); the journal is kept whole and replayed "
+		    "at start", cs->n);
 	return 0;
 }
 

@@ -48,6 +48,12 @@ struct api	*contests_api(const struct contests *cs, size_t i);
 void		 contests_set_api(struct contests *cs, size_t i,
 		    struct api *api);
 /*
+ * SIGUSR1 with several contests: a backup is a snapshot, which holds one
+ * tally; true (and logged, saying what to copy instead) when refused.
+ */
+bool		 contests_backup_refused(const struct contests *cs,
+		    const char *data_dir);
+/*
  * May a reload take e as the first contest's definition?  With several
  * contests its id names its records in the journal: another id takes a
  * restart.  -1 with diag (e is not taken).

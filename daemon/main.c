@@ -339,15 +339,8 @@ on_backup_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	if (contests_count(td->contests) > 1) {
-		/* A backup is a snapshot, which holds one tally. */
-		log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
-		    "snapshot of one tally): copy the journal segments "
-		    "(%s/journal-*.log) instead; they hold every contest",
-		    contests_count(td->contests), td->cf.data_dir);
-		return;
-	}
-	snapshot_sched_backup(&td->snaps);
+	if (!contests_backup_refused(td->contests, td->cf.data_dir))
+		snapshot_sched_backup(&td->snaps);
 }
 
 /* STATUS= for systemctl status, refreshed by notify.c's timer. */
@@ -933,13 +926,8 @@ main(int argc, char **argv)
 		fatalx("cannot add the snapshot and backup timers");
 	td.snaps.backup_done = on_backup_done;
 	td.snaps.backup_done_arg = &td.msrc;
-	if (contests_count(td.contests) > 1) {
-		/* A snapshot holds one tally (contests.c). */
+	if (contests_count(td.contests) > 1)	/* a snapshot: one tally */
 		snapshot_sched_stop(&td.snaps);
-		log_info("%zu contests: no snapshots are written; the journal "
-		    "is kept whole and replayed at start",
-		    contests_count(td.contests));
-	}
 	datadir_write_pid(td.lock_fd, &td.cf);
 	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
