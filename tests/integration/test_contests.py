@@ -657,6 +657,22 @@ class Contests(CheckedDaemonTest):
                 definition(CZ), CZ), out)
             self.assertIn("each contest needs an id of its own", out)
 
+    def test_cluster_mode_takes_one_contest(self):
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("cluster_urls nats://127.0.0.1:1\n")
+        r = run_tallyd(["-d", "-f", conf, "--listen", "127.0.0.1:1",
+                        "--data-dir", os.path.join(tmp, "var"),
+                        "--election", definition(ES), "--election",
+                        definition(CZ)])
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 1, out)
+        # (A build without libnats refuses cluster_urls before.)
+        if "built without libnats" not in out:
+            self.assertIn("several contests in cluster mode are not "
+                          "supported", out)
+
     def test_the_config_file_lists_contests(self):
         tmp = self.tmpdir()
         conf = os.path.join(tmp, "tallyd.conf")
