@@ -36,7 +36,34 @@ struct http {
 	char		*cacert;	/* CA file, or NULL: the system's */
 	bool		 insecure;	/* no certificate check */
 	unsigned	 retries;	/* of the last http_request */
+	char		*contest;	/* --contest, or NULL */
 };
+
+/*
+ * With --contest, the routes a tallyd mirrors per contest go under
+ * /v1/contests/ID/ (docs/API.md "Contests"); the rest (/v1/events,
+ * /healthz, /log/) are the daemon's, as they are.
+ */
+static const char *
+contest_path(const struct http *h, const char *path, char *buf, size_t size)
+{
+	static const char *const mirrored[] = { "provinces", "results",
+	    "leaderboard", "election", "coalitions", "versions" };
+	size_t i, n;
+
+	if (h->contest == NULL || strncmp(path, "/v1/", 4) != 0)
+		return path;
+	for (i = 0; i < sizeof(mirrored) / sizeof(mirrored[0]); i++) {
+		n = strlen(mirrored[i]);
+		if (strncmp(path + 4, mirrored[i], n) == 0 &&
+		    strchr("/.?", path[4 + n]) != NULL) {
+			snprintf(buf, size, "/v1/contests/%s/%s", h->contest,
+			    path + 4);
+			return buf;
+		}
+	}
+	return path;
+}
 
 struct http *
 http_create(const struct ctl *ctl)
@@ -62,6 +89,8 @@ http_create(const struct ctl *ctl)
 	if (ctl->cacert != NULL && (h->cacert = strdup(ctl->cacert)) == NULL)
 		goto fail;
 	h->insecure = ctl->insecure;
+	if (ctl->contest != NULL && (h->contest = strdup(ctl->contest)) == NULL)
+		goto fail;
 	h->retry_for = ctl->retry_for;
 	h->verbose = ctl->verbose;
 	h->prog = ctl->prog;
@@ -80,6 +109,7 @@ http_destroy(struct http *h)
 		curl_easy_cleanup(h->curl);
 	free(h->base);
 	free(h->cacert);
+	free(h->contest);
 	if (h->auth != NULL) {
 		/* The token should not linger in freed memory. */
 		memset(h->auth, 0, strlen(h->auth));
@@ -356,7 +386,7 @@ once(struct http *h, const char *method, const char *path, const char *body,
     size_t len, const char *if_none_match, struct http_resp *r)
 {
 	struct curl_slist *hdrs = NULL, *n;
-	char url[2048], inm[160], errbuf[CURL_ERROR_SIZE];
+	char url[2048], inm[160], errbuf[CURL_ERROR_SIZE], cpath[1024];
 	CURLcode c;
 	CURL *cu = h->curl;
 
@@ -369,7 +399,8 @@ once(struct http *h, const char *method, const char *path, const char *body,
 	r->error[0] = '\0';
 	r->hint[0] = '\0';
 	r->tls = false;
-	snprintf(url, sizeof(url), "%s%s", h->base, path);
+	snprintf(url, sizeof(url), "%s%s", h->base, contest_path(h, path, cpath,
+	    sizeof(cpath)));
 	curl_easy_reset(cu);
 	set_tls(h, cu, errbuf);
 	curl_easy_setopt(cu, CURLOPT_URL, url);

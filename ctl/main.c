@@ -44,7 +44,8 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: tallyctl [--url URL] [--token-file FILE] [--retry S] "
-	    "[--cacert FILE] [--insecure] [-v] COMMAND [ARGS]\n\ncommands:\n");
+	    "[--cacert FILE] [--insecure] [--contest ID] [-v] COMMAND [ARGS]\n"
+	    "\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\n'tallyctl COMMAND --help' for each; man tallyctl for "
@@ -162,6 +163,17 @@ ctl_common_option(struct ctl *ctl, int c, const char *arg)
 		return ctl_tls_option(ctl, arg);
 	case CTL_OPT_INSECURE:
 		ctl->insecure = true;
+		return 0;
+	case CTL_OPT_CONTEST:
+		/* A contest id (tally_id_is_valid): it goes into URLs as is. */
+		if (arg[0] == '\0' || strlen(arg) > 64 || strspn(arg,
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_.-") != strlen(arg)) {
+			ctl_warnx(ctl, "--contest: expected a contest id (letters, "
+			    "digits, _ . -; GET /v1/contests lists them)");
+			return CTL_EXIT_USAGE;
+		}
+		ctl->contest = arg;
 		return 0;
 	case CTL_OPT_RETRY:
 		errno = 0;

@@ -50,6 +50,8 @@ post_usage(FILE *f)
 	    "      --retry S       keep retrying for S seconds (default 30; 0: never)\n"
 	    "      --cacert FILE   the CA of the daemon's TLS certificate (TALLYD_CACERT)\n"
 	    "      --insecure      TLS without checking the certificate (tests only)\n"
+	    "      --contest ID    a contest of a tallyd serving several\n"
+	    "                      (/v1/contests/ID/...; default: its first)\n"
 	    "  -v, --verbose       say more\n"
 	    "\n"
 	    "exit: 0 applied, duplicate or dry run, 2 usage, 3 invalid, 4 stale,\n"

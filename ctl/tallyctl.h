@@ -56,6 +56,8 @@ struct ctl {
 	bool		 insecure;	/* --insecure: no certificate check */
 	double		 retry_for;	/* seconds to keep retrying */
 	bool		 verbose;
+	const char	*contest;	/* --contest: /v1/contests/ID/..., or
+					   NULL: the daemon's first contest */
 };
 
 /* Common long options of every subcommand (values >= CTL_OPT_BASE). */
@@ -65,12 +67,14 @@ struct ctl {
 #define CTL_OPT_RETRY		(CTL_OPT_BASE + 2)
 #define CTL_OPT_CACERT		(CTL_OPT_BASE + 3)
 #define CTL_OPT_INSECURE	(CTL_OPT_BASE + 4)
+#define CTL_OPT_CONTEST		(CTL_OPT_BASE + 5)
 #define CTL_COMMON_OPTIONS						\
 	{ "url", required_argument, NULL, CTL_OPT_URL },		\
 	{ "token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE },	\
 	{ "retry", required_argument, NULL, CTL_OPT_RETRY },		\
 	{ "cacert", required_argument, NULL, CTL_OPT_CACERT },		\
 	{ "insecure", no_argument, NULL, CTL_OPT_INSECURE },		\
+	{ "contest", required_argument, NULL, CTL_OPT_CONTEST },	\
 	{ "verbose", no_argument, NULL, 'v' },				\
 	{ "help", no_argument, NULL, 'h' }
 

@@ -492,6 +492,9 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 			}
 		}
 	}
+	/* The event stream is the daemon's first contest's: poll another. */
+	if (ctl->contest != NULL)
+		poll_only = true;
 	if (optind != argc) {
 		watch_usage(stderr);
 		return CTL_EXIT_USAGE;

@@ -384,6 +384,12 @@ auth_may_post(const struct token *t, const char *province)
 	return false;
 }
 
+bool
+auth_all_provinces(const struct token *t)
+{
+	return t->all;
+}
+
 const char *
 auth_label(const struct token *t)
 {

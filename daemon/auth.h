@@ -32,6 +32,8 @@ const char	*auth_source(const struct auth *a);
 int		 auth_check(const struct auth *a, const char *header,
 		    const struct token **who);
 bool		 auth_may_post(const struct token *t, const char *province);
+/* Does t post for every province ("*", the environment's, generated)? */
+bool		 auth_all_provinces(const struct token *t);
 /*
  * May t make one more request at time `now` (monotonic seconds)?  false
  * with *retry_after (seconds) when it is over its rate.

@@ -21,7 +21,12 @@ const unsigned call_statuses[CALL_N_STATUSES] = { 200, 201, 204, 304, 400,
 void
 call_count_rejection(struct api *api, const char *code)
 {
-	struct call_counters *m = &api->counters;
+	struct call_counters *m;
+
+	/* A further contest's requests are counted where /metrics reads. */
+	if (api->first != NULL)
+		api = api->first;
+	m = &api->counters;
 	size_t i;
 
 	for (i = 0; i < CALL_N_REASONS; i++) {
@@ -42,6 +47,8 @@ call_count(struct api *api, enum route_id route, unsigned status)
 
 	for (k = 0; k < CALL_N_STATUSES && call_statuses[k] != status; k++)
 		;
+	if (api->first != NULL)
+		api = api->first;
 	api->counters.requests[route][k]++;
 }
 

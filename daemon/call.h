@@ -55,6 +55,14 @@ struct api {
 	char			 ingest_addr[300];	/* [I] */
 	char			*cors_origin;	/* [I] NULL: no CORS headers */
 	struct call_counters	 counters;	/* [L] */
+	/* Several contests (contests.c): the registry, on the first
+	 * contest's API (NULL: one contest); a further contest's API has
+	 * its id in `contest` (NULL: the first's) and borrows `auth`. */
+	struct contests		*contests;	/* [I] borrowed */
+	const char		*contest;	/* [I] borrowed */
+	struct api		*first;		/* [I] a further contest's: the
+						   first's, which keeps the
+						   counts; NULL: this one */
 };
 
 /* One request on its way through the API (on the stack of its handler). */

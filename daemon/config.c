@@ -21,7 +21,7 @@
 #include "log.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST };
 
 struct cf_key {
 	const char	*name;
@@ -45,6 +45,8 @@ struct cf_key {
 
 static const struct cf_key cf_keys[] = {
 	CF("election",		 CF_PATH,		election, 0, 0),
+	/* Each line one more contest after `election` (issue 23). */
+	CF_RESTART("contest",		 CF_PATH_LIST,		contests, 0, 0),
 	CF_RESTART("listen",		 CF_ADDR,		listen, 0, 0),
 	CF_RESTART("ingest_listen",	 CF_ADDR_OR_EMPTY,	ingest_listen, 0, 0),
 	CF_RESTART("data_dir",		 CF_PATH,		data_dir, 0, 0),
@@ -134,6 +136,7 @@ config_finish(struct config *cf)
 {
 	free(cf->path);
 	free(cf->election);
+	free(cf->contests);
 	free(cf->listen);
 	free(cf->ingest_listen);
 	free(cf->data_dir);
@@ -258,6 +261,30 @@ set_key(struct config *cf, const struct cf_key *k, const char *value,
 path:
 		if ((n = resolve(dir, value)) == NULL)
 			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
+	case CF_PATH_LIST:
+		/*
+		 * Repeatable: each appends a path (newline-separated, so that
+		 * a path may hold blanks); "" empties the list.
+		 */
+		if (value[0] == '\0') {
+			free(*sp);
+			*sp = NULL;
+			return 0;
+		}
+		if ((n = resolve(dir, value)) == NULL)
+			goto nomem;
+		if (*sp != NULL) {
+			char *joined;
+			if (asprintf(&joined, "%s\n%s", *sp, n) == -1) {
+				free(n);
+				goto nomem;
+			}
+			free(n);
+			n = joined;
+		}
 		free(*sp);
 		*sp = n;
 		return 0;

@@ -20,6 +20,8 @@ enum journal_policy { JOURNAL_ALWAYS, JOURNAL_BATCH, JOURNAL_OFF };
 struct config {
 	char		*path;			/* the file read, or NULL */
 	char		*election;		/* election definition file */
+	char		*contests;		/* more contests' definitions,
+						   one path a line; NULL: none */
 	char		*listen;		/* public HOST:PORT */
 	char		*ingest_listen;		/* ingest HOST:PORT or NULL: same */
 	char		*data_dir;

@@ -159,7 +159,34 @@ core_destroy(struct core *c)
 	free(c->stamps);
 	free(c->changed);
 	free(c->chains);
+	free(c->contest);
 	free(c);
+}
+
+void
+core_kick(struct core *c)
+{
+	/* Draining too: what is queued still goes to the log. */
+	if (c->proto != NULL)
+		c->proto->kick(c);
+}
+
+int
+core_set_contest(struct core *c, const char *id)
+{
+	char *dup = NULL;
+
+	if (id != NULL && (dup = strdup(id)) == NULL)
+		return -1;
+	free(c->contest);
+	c->contest = dup;
+	return 0;
+}
+
+const char *
+core_contest(const struct core *c)
+{
+	return c->contest;
 }
 
 int
@@ -333,8 +360,8 @@ core_replay(void *arg, const char *payload, size_t len, struct tally_error *err)
 		    "drawn): kept without effect; a tie it leaves needs a lot "
 		    "of its own", (unsigned long long)s->version);
 	c->chain = fnv1a64(c->chain, payload, len);
-	if (s->version > before && c->on_version != NULL)
-		c->on_version(c->on_version_arg, s->version, payload, len);
+	if (s->version > before)
+		core_tell_version(c, s->version, payload, len);
 	/*
 	 * The stamps move as they did live (publish): the provinces this
 	 * record changed take its version, at its received_at (the first
@@ -434,6 +461,35 @@ core_pending_free(struct pending *p)
 	free(p->revision);
 	free(p->rec);
 	free(p);
+}
+
+void
+core_tell_version(struct core *c, uint64_t version, const char *payload,
+    size_t len)
+{
+	static const char member[] = ",\"contest\":\"";
+	size_t ml = sizeof(member) - 1, n;
+	char *copy;
+
+	if (c->on_version == NULL)
+		return;
+	/* ...,"contest":"<id>"}: the record ends with it (core_local.c). */
+	n = c->contest != NULL && payload != NULL ? strlen(c->contest) : 0;
+	if (n == 0 || len < ml + n + 3 || memcmp(payload + len - n - 2,
+	    c->contest, n) != 0 || memcmp(payload + len - n - 2 - ml, member,
+	    ml) != 0) {
+		c->on_version(c->on_version_arg, version, payload, len);
+		return;
+	}
+	len -= ml + n + 2;
+	if ((copy = malloc(len + 1)) == NULL)
+		fatalx("out of memory telling the transparency log of version "
+		    "%llu; restart tallyd: the journal holds it",
+		    (unsigned long long)version);
+	memcpy(copy, payload, len);
+	copy[len++] = '}';
+	c->on_version(c->on_version_arg, version, copy, len);
+	free(copy);
 }
 
 void

@@ -204,6 +204,19 @@ void		 core_set_version_hook(struct core *c, core_version_fn fn,
  */
 int		 core_swap_definition(struct core *c, struct tally_election *e,
 		    const char *path, struct tally_diag *diag);
+/*
+ * Take from the queue what the log can take now.  A log shared by several
+ * cores (one journal for every contest, contests.c) kicks each core after
+ * another core's round, since only its own completion kicks a core.
+ */
+void		 core_kick(struct core *c);
+/*
+ * Every record c writes from now on carries "contest": id (copied) as its
+ * last member, so that replay hands it to the same contest (contests.c).
+ * NULL: none (one contest).  -1 without memory.
+ */
+int		 core_set_contest(struct core *c, const char *id);
+const char	*core_contest(const struct core *c);
 /* Stop: new submissions are answered CORE_STOPPING; the queue goes on. */
 void		 core_drain(struct core *c);
 /* Stop now: everything waiting is answered CORE_STOPPING. */

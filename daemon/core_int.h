@@ -127,6 +127,8 @@ struct core {
 	struct pending	       **queue_tail;
 	bool			 stopping;
 	struct core_stats	 stats;
+	char			*contest;	/* tag of its records; NULL:
+						   none (core_set_contest) */
 };
 
 void		 core_pending_free(struct pending *p);
@@ -145,6 +147,13 @@ int		 core_check_feed(struct core *c, struct pending *p, size_t i,
 		    const char *what, struct tally_error *err);
 /* Move the stamps of c->changed[0..n) to the state's version, and tell. */
 void		 core_publish_changed(struct core *c, size_t n, time_t at);
+/*
+ * Tell the version hook of version v made by the record payload (borrowed):
+ * without its contest member (core_set_contest), which the transparency
+ * log's entries do not take from a record (lib/tlog.c adds its own).
+ */
+void		 core_tell_version(struct core *c, uint64_t version,
+		    const char *payload, size_t len);
 /* An RFC 3339 time as the journal writes it; 0 when not one. */
 time_t		 core_parse_time(const char *rfc3339);
 /* The whole queue (taken: the queue is left empty). */

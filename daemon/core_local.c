@@ -174,9 +174,7 @@ apply_pending(struct core *c, struct pending *p)
 		    (unsigned long long)p->version,
 		    (unsigned long long)s->version);
 	c->chain = p->chain;
-	if (c->on_version != NULL)
-		c->on_version(c->on_version_arg, s->version, p->rec,
-		    p->rec_len);
+	core_tell_version(c, s->version, p->rec, p->rec_len);
 	local_publish(c, p, s->wide_change, call);
 }
 
@@ -233,6 +231,33 @@ grow(char **buf, size_t *cap, size_t need)
 }
 
 /*
+ * A record of a contest (core_set_contest) ends with "contest": its id, so
+ * that replay hands it back to the same contest: the member goes before the
+ * payload's closing brace and the record is framed again.  Ids are
+ * tally_id_is_valid, so nothing needs escaping.  0, or -1 (rec unchanged).
+ */
+static int
+tag_record(const char *contest, uint64_t seq, char **rec, size_t *reclen)
+{
+	/* The closing brace goes, the member and a brace come. */
+	size_t add = strlen(contest) + 13, plen = *reclen - TALLY_JOURNAL_HEADER;
+	char *nr;
+
+	if (plen == 0 || (*rec)[*reclen - 1] != '}' ||
+	    (nr = realloc(*rec, *reclen + add + 1)) == NULL)
+		return -1;
+	/* ...}  ->  ...,"contest":"<id>"} */
+	snprintf(nr + *reclen - 1, add + 2, ",\"contest\":\"%s\"}", contest);
+	if (tally_journal_frame(seq, nr, plen + add) == -1) {
+		*rec = nr;
+		return -1;
+	}
+	*rec = nr;
+	*reclen += add;
+	return 0;
+}
+
+/*
  * Encode p's record (the new revisions only) at the end of buf.  0, or -1
  * on allocation failure with buf as it was.
  */
@@ -259,7 +284,8 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 	    version, p->at, p->call, &rec, &reclen) :
 	    tally_journal_encode_request(seq, version, p->at, by, nf, k,
 	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen)) == 0 &&
-	    grow(buf, cap, *len + reclen) == 0) {
+	    (c->contest == NULL || tag_record(c->contest, seq, &rec,
+	    &reclen) == 0) && grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
 		p->chain = fnv1a64(chain, rec + TALLY_JOURNAL_HEADER,

@@ -130,7 +130,7 @@ get_version(struct call *cl, const char *num)
 	size_t kept;
 	const char *tail = cl->rt->id == R_VERSION_LEADERBOARD ? "leaderboard" :
 	    cl->rt->id == R_VERSION_PROVINCES ? "provinces" : "leaderboard.svg";
-	char *end, loc[128];
+	char *end, loc[256];
 	bool bare;
 
 	/* The current version's view, as a GET of it would render it. */
@@ -181,9 +181,9 @@ get_version(struct call *cl, const char *num)
 		return;
 	}
 	if (bare) {
-		snprintf(loc, sizeof(loc), "/v1/versions/%llu-%016llx/%s",
-		    (unsigned long long)n, (unsigned long long)slot->digest,
-		    tail);
+		snprintf(loc, sizeof(loc), "%s/versions/%llu-%016llx/%s",
+		    views_prefix(api->views), (unsigned long long)n,
+		    (unsigned long long)slot->digest, tail);
 		reply_json(cl->reply, 302, json_pack("{ss}", "location", loc));
 		http_body_header(cl->reply->body, "Location", loc);
 		return;

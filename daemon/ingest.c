@@ -337,9 +337,11 @@ post_done(void *arg, const struct core_outcome *out)
 			    json_integer((json_int_t)out->version));
 			json_decref(results);
 		}
+		/* The transparency log holds the first contest's versions. */
 		reply_json_with(&reply, out->kind == CORE_APPLIED ? 201 : 200,
-		    o, out->kind == CORE_APPLIED ? ingest_receipt(receipt,
-		    sizeof(receipt), out->version) : NULL);
+		    o, out->kind == CORE_APPLIED && api->contest == NULL ?
+		    ingest_receipt(receipt, sizeof(receipt), out->version) :
+		    NULL);
 		break;
 	}
 	call_count(api, cl.rt->id, reply.status);
@@ -458,6 +460,18 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n,
 static bool
 may_post(struct call *cl, const struct token *who, const char *province)
 {
+	/*
+	 * A token's provinces are the first contest's (the token file is
+	 * checked against its definition): another contest (issue 23) takes
+	 * a token for every province, until tokens name their contest.
+	 */
+	if (cl->api->contest != NULL && !auth_all_provinces(who)) {
+		call_fail(cl, 403, "forbidden_province", NULL, "this token is "
+		    "scoped to provinces of the first contest; contest %s "
+		    "takes a token for every province (\"*\")",
+		    cl->api->contest);
+		return false;
+	}
 	if (auth_may_post(who, province))
 		return true;
 	call_fail(cl, 403, "forbidden_province", NULL, "this token may not "

@@ -377,9 +377,12 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	 * streams the ring keeps a copy of the version's totals, written out
 	 * when first asked: every version of its range is servable (a version
 	 * nobody was served was missing, while the 404 said "versions 0 to 8
-	 * are kept").
+	 * are kept").  The server's streams are the first contest's
+	 * (/v1/events): a further contest's API (api->contest) keeps its
+	 * versions in its ring only.
 	 */
-	if (lv->api->server != NULL && server_streams(lv->api->server) > 0 &&
+	if (lv->api->contest == NULL && lv->api->server != NULL &&
+	    server_streams(lv->api->server) > 0 &&
 	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL &&
 	    (c = version_events(lv, version, changed, n, lb)) != NULL) {
 		snap = snapshot_events("", lb);

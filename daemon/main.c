@@ -42,6 +42,7 @@
 #include "auth.h"
 #include "cluster.h"
 #include "config.h"
+#include "contests.h"
 #include "core.h"
 #include "datadir.h"
 #include "journal.h"
@@ -64,10 +65,11 @@ struct tallyd {
 	struct event_base	*base;
 	struct config		 cf;
 	const char		*conf_path;	/* -f, or NULL */
-	struct override		 overrides[8];
+	struct override		 overrides[64];
 	size_t			 n_overrides;
 	struct core		*core;
 	struct api		*api;
+	struct contests		*contests;	/* every contest ([0]: core) */
 	struct journal		*journal;	/* NULL in cluster mode */
 	struct cluster		*cluster;	/* cluster mode, else NULL */
 	char			*snap_dir;	/* where snapshots are */
@@ -96,7 +98,8 @@ usage(FILE *out)
 "  -n, --check              check the configuration and election, then exit\n"
 "  -d, --foreground         stay in the foreground and log to stderr\n"
 "  -v, --verbose            log debug messages\n"
-"      --election FILE      the election definition (JSON)\n"
+"      --election FILE      the election definition (JSON); again: one more\n"
+"                           contest (/v1/contests)\n"
 "      --listen HOST:PORT   public listener (default 127.0.0.1:8080)\n"
 "      --ingest-listen HOST:PORT  separate listener for feeds (POST)\n"
 "      --data-dir DIR       journal, token and pid file (default ./var)\n"
@@ -188,7 +191,7 @@ abandon(struct tallyd *td, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &td->abandoned_at);
 	log_warnx("%s: answering every feed still waiting with 503 "
 	    "shutting_down (%u parked)", why, server_parked(td->server));
-	core_abandon(td->core);
+	contests_abandon(td->contests);
 }
 
 static void
@@ -205,9 +208,10 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 	 * aborts), nor before the round in the journal is written: it is
 	 * applied, and snapshotted, if it became durable.
 	 */
-	if (server_parked(td->server) > 0 || !core_round_idle(td->core))
+	if (server_parked(td->server) > 0 ||
+	    !contests_round_idle(td->contests))
 		return;
-	if (server_in_flight(td->server) == 0 && core_idle(td->core)) {
+	if (server_in_flight(td->server) == 0 && contests_idle(td->contests)) {
 		log_info("no request in flight; exiting");
 		event_base_loopexit(td->base, NULL);
 	} else if (td->abandoned && since(&td->abandoned_at) >= FLUSH_GRACE_SEC) {
@@ -238,7 +242,8 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	server_quiesce(td->server);
 	/* Long-polls and event streams are parked: answer and end them. */
 	api_stop_live(td->api);
-	core_drain(td->core);
+	contests_api_stop_live(td->contests);
+	contests_drain(td->contests);
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)
 		fatalx("cannot add the drain timer");
@@ -282,17 +287,16 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info("SIGHUP: reloading the configuration");
 	tally_diag_init(&diag);
 	if (build_config(td, &cf, &diag) == -1 ||
-	    (e = tally_election_load(cf.election, &diag)) == NULL) {
-		log_diag(&diag);
-		log_warnx("reload failed; keeping the configuration in force");
-		goto out;
+	    (e = tally_election_load(cf.election, &diag)) == NULL)
+		goto fail;
+	/* e is ours until api_reload takes it (a TLS refusal leaked it). */
+	if (contests_check_reload(td->contests, e, &diag) == -1 ||
+	    server_reload_tls(td->server, &cf, &diag) == -1) {
+		tally_election_destroy(e);
+		goto fail;
 	}
-	if (server_reload_tls(td->server, &cf, &diag) == -1 ||
-	    api_reload(td->api, e, &cf, &diag) == -1) {
-		log_diag(&diag);
-		log_warnx("reload failed; keeping the configuration in force");
-		goto out;
-	}
+	if (api_reload(td->api, e, &cf, &diag) == -1)
+		goto fail;
 	/* The snapshot store reads revisions of the election in force. */
 	td->snaps.store.election = core_election(td->core);
 	/* What changed; what needs a restart keeps its value in force. */
@@ -314,7 +318,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	metrics_note_tls(&td->msrc, &td->cf);
 	notify("READY=1");
 	return;
-out:
+fail:
+	log_diag(&diag);
+	log_warnx("reload failed; keeping the configuration in force");
 	metrics_note_reload(&td->msrc, false, 0);
 	config_finish(&cf);
 	tally_diag_finish(&diag);
@@ -329,7 +335,8 @@ on_backup_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	snapshot_sched_backup(&td->snaps);
+	if (!contests_backup_refused(td->contests, td->cf.data_dir))
+		snapshot_sched_backup(&td->snaps);
 }
 
 /* STATUS= for systemctl status, refreshed by notify.c's timer. */
@@ -399,8 +406,7 @@ daemonize(const char *logpath)
 		/* "ok", then where it serves: a newcomer saw nothing at all. */
 		if (strncmp(buf, "ok", 2) == 0 &&
 		    (buf[2] == '\0' || buf[2] == '\n')) {
-			if (buf[2] == '\n')
-				fputs(buf + 3, stdout);
+			fputs(buf + 2 + (buf[2] == '\n'), stdout);
 			fflush(stdout);		/* _exit flushes nothing */
 			_exit(0);
 		}
@@ -486,29 +492,6 @@ join_cluster(struct tallyd *td)
 	core_set_chain(td->core, fnv1a64_step(core_chain(td->core), epoch));
 }
 
-/* The journal behind the commit core. */
-static int
-jlog_append(void *log, char *buf, size_t len, size_t records)
-{
-	return journal_submit(log, buf, len, records);
-}
-
-static uint64_t
-jlog_next_seq(void *log)
-{
-	return journal_next_seq(log);
-}
-
-static bool
-jlog_busy(void *log)
-{
-	return journal_busy(log);
-}
-
-static const struct core_log_ops journal_log = {
-	"journal", jlog_append, jlog_next_seq, jlog_busy, NULL, NULL,
-};
-
 /*
  * Load the snapshot, then replay the journal after it (or, with `flags &
  * JOURNAL_CHECK`, only read them).  Exits on failure.
@@ -551,7 +534,7 @@ load_tally(struct tallyd *td, unsigned flags, struct journal_stats *jst)
 	}
 	td->journal = journal_open(td->cf.data_dir, (enum journal_policy)
 	    td->cf.fsync_policy, td->cf.fsync_batch_ms, td->snaps.seq, flags,
-	    core_replay, td->core, jst, &diag);
+	    contests_replay, td->contests, jst, &diag);
 	if (td->journal == NULL) {
 		log_diag(&diag);
 		fatalx("cannot open the journal in %s (see above for the file "
@@ -624,10 +607,17 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		rc = 1;
 	}
 	tally_diag_finish(&diag);
-	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL) {
+	if ((td->core = core_create(e, td->cf.election, &diag)) == NULL ||
+	    (td->contests = contests_create(td->core, &td->cf, &diag)) ==
+	    NULL) {
 		log_diag(&diag);
+		tally_diag_finish(&diag);
+		core_destroy(td->core);
 		return 1;
 	}
+	if (contests_count(td->contests) > 1)
+		printf("%zu contests: %s and %zu more\n", contests_count(
+		    td->contests), e->id, contests_count(td->contests) - 1);
 	if (stat(td->cf.data_dir, &sb) == -1) {
 		printf("data dir %s: does not exist yet (a start creates it)\n",
 		    td->cf.data_dir);
@@ -645,6 +635,7 @@ check_all(struct tallyd *td, struct tally_election *e, bool repair)
 		    jst.bytes_dropped ? " (see the warnings above)" : "");
 	}
 	snapshot_store_close(&td->snaps.store);
+	contests_destroy(td->contests);
 	core_destroy(td->core);
 	if (rc == 0)
 		printf("configuration OK\n");
@@ -677,6 +668,7 @@ main(int argc, char **argv)
 	bool check = false, foreground = false, verbose = false, repair = false;
 	bool empty = false;
 	struct journal_stats jst;
+	size_t n_elections = 0;
 	char logpath[4096];
 	uint64_t next;
 	int ch, ready_fd = -1, rc = 0;
@@ -726,11 +718,25 @@ main(int argc, char **argv)
 			empty = true;
 			break;
 		case 1: case 2: case 3: case 4:
-			if (td.n_overrides == sizeof(td.overrides) /
+			if (td.n_overrides + 2 > sizeof(td.overrides) /
 			    sizeof(td.overrides[0]))
 				fatalx("too many settings on the command line");
+			/*
+			 * --election again: one more contest.  The first
+			 * replaces the file's contests too (flags override
+			 * the file).
+			 */
+			if (ch == 1 && n_elections++ > 0) {
+				td.overrides[td.n_overrides].key = "contest";
+				td.overrides[td.n_overrides++].value = optarg;
+				break;
+			}
 			td.overrides[td.n_overrides].key = optkeys[ch];
 			td.overrides[td.n_overrides++].value = optarg;
+			if (ch == 1) {
+				td.overrides[td.n_overrides].key = "contest";
+				td.overrides[td.n_overrides++].value = "";
+			}
 			break;
 		default:
 			usage(stderr);
@@ -818,7 +824,15 @@ main(int argc, char **argv)
 		    "file is token_file in %s)", td.conf_path ? td.conf_path :
 		    "the configuration");
 	}
+	if ((td.contests = contests_create(td.core, &td.cf, &diag)) == NULL ||
+	    contests_api_create(td.contests, td.api, &td.cf, &diag) == -1) {
+		log_diag(&diag);
+		fatalx("cannot set up the contests: fix the problems above");
+	}
 	tally_diag_finish(&diag);
+	if (contests_count(td.contests) > 1 && td.cf.cluster_urls != NULL)
+		fatalx("several contests in cluster mode are not supported yet: "
+		    "give one election, or unset cluster_urls");
 	if (td.cf.cluster_urls != NULL)
 		join_cluster(&td);
 	if (td.cf.transparency_log) {
@@ -854,6 +868,7 @@ main(int argc, char **argv)
 	    (unsigned long long)jst.records,
 	    (unsigned long long)core_state(td.core)->version);
 	core_started(td.core);
+	contests_started(td.contests);
 	if (tlogd_current != NULL) {
 		tally_diag_init(&diag);
 		if (tlogd_started(tlogd_current, core_state(td.core)->version,
@@ -884,10 +899,11 @@ main(int argc, char **argv)
 		log_warnx("fsync policy off: feeds are acknowledged before they "
 		    "are synced; a power cut can lose acknowledged feeds");
 	if (td.journal != NULL) {
-		if (journal_start(td.journal, td.base, core_log_done,
-		    td.core) == -1)
+		/* One journal for every contest (contests.c). */
+		if (journal_start(td.journal, td.base, contests_log_done,
+		    td.contests) == -1)
 			fatalx("cannot start the journal writer");
-		if (core_set_journal(td.core, &journal_log, td.journal) == -1)
+		if (contests_set_journal(td.contests, td.journal) == -1)
 			fatalx("out of memory");
 	}
 
@@ -903,6 +919,7 @@ main(int argc, char **argv)
 	}
 	tally_diag_finish(&diag);
 	api_set_server(td.api, td.server);
+	contests_api_set_server(td.contests, td.server);
 	td.msrc = (struct metrics_src){ .cf = &td.cf, .journal = td.journal,
 	    .server = td.server, .core = td.core, .started = time(NULL) };
 	metrics_note_tls(&td.msrc, &td.cf);
@@ -915,6 +932,8 @@ main(int argc, char **argv)
 		fatalx("cannot add the snapshot and backup timers");
 	td.snaps.backup_done = on_backup_done;
 	td.snaps.backup_done_arg = &td.msrc;
+	if (contests_count(td.contests) > 1)	/* a snapshot: one tally */
+		snapshot_sched_stop(&td.snaps);
 	datadir_write_pid(td.lock_fd, &td.cf);
 	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "
@@ -952,11 +971,14 @@ main(int argc, char **argv)
 		} else {
 			/* The log on disk before the journal is compacted. */
 			tlogd_flush(tlogd_current);
-			snapshot_sched_final(&td.snaps, next);
+			if (contests_count(td.contests) == 1)
+				snapshot_sched_final(&td.snaps, next);
 		}
 		td.journal = NULL;
 	}
 	free(td.snap_dir);
+	contests_api_destroy(td.contests);
+	contests_destroy(td.contests);
 	api_destroy(td.api);
 	tlogd_close(tlogd_current);
 	tlog_witness_finish();

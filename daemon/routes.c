@@ -15,6 +15,7 @@
 #include "server.h"
 #include "call.h"
 #include "calls_http.h"
+#include "contests.h"
 #include "cors.h"
 #include "get.h"
 #include "ingest.h"
@@ -126,6 +127,87 @@ const struct route api_routes[R_COUNT] = {
 	{ R_LOG_COSIGNATURE, ROUTE_POST, "/log/cosignature",
 	    log_http_cosignature, true, CACHE_NONE, "a witness's cosigned "
 	    "checkpoint (token; C2SP tlog-cosignature)", NULL },
+	/* Several contests (contests.c, docs/API.md "Contests"): the list,
+	 * then each route above under /v1/contests/{contest}/. */
+	{ R_CONTESTS, ROUTE_GET, "/v1/contests", contests_serve_list, false,
+	    CACHE_NONE, "every contest: name, seats, version, progress, "
+	    "leader, majority", "contests" },
+	{ R_CONTEST_ELECTION, ROUTE_GET, "/v1/contests/{contest}/election",
+	    contests_serve, false, CACHE_VIEW, "a contest's definition "
+	    "(as /v1/election)", "election" },
+	{ R_CONTEST_LEADERBOARD, ROUTE_GET,
+	    "/v1/contests/{contest}/leaderboard", contests_serve, false,
+	    CACHE_VIEW_WAIT, "a contest's national ranking (as "
+	    "/v1/leaderboard; ?wait=S)", "leaderboard" },
+	{ R_CONTEST_LEADERBOARD_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/leaderboard.csv", contests_serve, false,
+	    CACHE_VIEW, "a contest's ranking as CSV", NULL },
+	{ R_CONTEST_LEADERBOARD_SVG, ROUTE_GET,
+	    "/v1/contests/{contest}/leaderboard.svg", contests_serve, false,
+	    CACHE_VIEW, "a contest's hemicycle as an SVG image", NULL },
+	{ R_CONTEST_PROVINCES, ROUTE_GET, "/v1/contests/{contest}/provinces",
+	    contests_serve, false, CACHE_VIEW_WAIT, "a contest's provinces "
+	    "(as /v1/provinces)", "provinces" },
+	{ R_CONTEST_PROVINCES_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/provinces.csv", contests_serve, false,
+	    CACHE_VIEW, "a contest's provinces list as CSV", NULL },
+	{ R_CONTEST_PROVINCE, ROUTE_GET,
+	    "/v1/contests/{contest}/provinces/{id}", contests_serve, false,
+	    CACHE_VIEW_WAIT, "one province of a contest (as "
+	    "/v1/provinces/{id})", "province" },
+	{ R_CONTEST_HISTORY, ROUTE_GET,
+	    "/v1/contests/{contest}/provinces/{id}/history", contests_serve,
+	    false, CACHE_VIEW, "a contest's province's revisions", "history" },
+	{ R_CONTEST_COALITION, ROUTE_GET,
+	    "/v1/contests/{contest}/coalitions/{id}", contests_serve, false,
+	    CACHE_VIEW, "one coalition of a contest", "coalition" },
+	{ R_CONTEST_PROVINCE_RESULTS, ROUTE_POST,
+	    "/v1/contests/{contest}/provinces/{id}/results", contests_serve,
+	    true, CACHE_NONE, "post a snapshot of a contest's province "
+	    "(?dry_run=1)", NULL },
+	{ R_CONTEST_RESULTS, ROUTE_POST, "/v1/contests/{contest}/results",
+	    contests_serve, true, CACHE_NONE, "post several provinces of a "
+	    "contest as one version (as /v1/results)", NULL },
+	{ R_CONTEST_LOT, ROUTE_POST,
+	    "/v1/contests/{contest}/provinces/{id}/lot", contests_serve, true,
+	    CACHE_NONE, "post the drawn order of a tie in a contest "
+	    "(?dry_run=1)", NULL },
+	{ R_CONTEST_VERSION_LEADERBOARD, ROUTE_GET,
+	    "/v1/contests/{contest}/versions/{n}/leaderboard", contests_serve,
+	    false, CACHE_IMMUTABLE, "a contest's leaderboard at a kept "
+	    "version", "leaderboard" },
+	{ R_CONTEST_VERSION_PROVINCES, ROUTE_GET,
+	    "/v1/contests/{contest}/versions/{n}/provinces", contests_serve,
+	    false, CACHE_IMMUTABLE, "a contest's provinces list at a kept "
+	    "version", "provinces" },
+	{ R_CONTEST_VERSION_LEADERBOARD_SVG, ROUTE_GET,
+	    "/v1/contests/{contest}/versions/{n}/leaderboard.svg",
+	    contests_serve, false, CACHE_IMMUTABLE, "a contest's hemicycle at "
+	    "a kept version", NULL },
+	{ R_CONTEST_CHANGES, ROUTE_GET, "/v1/contests/{contest}/changes",
+	    contests_serve, false, CACHE_VIEW, "a contest's province "
+	    "revisions after ?since=V (as /v1/changes)", "changes" },
+	{ R_CONTEST_RESULTS_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/results.csv", contests_serve, false,
+	    CACHE_VIEW, "a contest's rows per province and list, CSV", NULL },
+	{ R_CONTEST_RESULTS_JSONL, ROUTE_GET,
+	    "/v1/contests/{contest}/results.jsonl", contests_serve, false,
+	    CACHE_VIEW, "the same rows as JSON lines", NULL },
+	{ R_CONTEST_HISTORY_CSV, ROUTE_GET,
+	    "/v1/contests/{contest}/provinces/{id}/history.csv", contests_serve,
+	    false, CACHE_VIEW, "a contest's province's history, CSV", NULL },
+	{ R_CONTEST_MAP_SVG, ROUTE_GET, "/v1/contests/{contest}/map.svg",
+	    contests_serve, false, CACHE_VIEW, "a contest's tile map "
+	    "(?by=seats)", NULL },
+	{ R_CONTEST_CALLS, ROUTE_GET, "/v1/contests/{contest}/calls",
+	    contests_serve, false, CACHE_NONE, "a contest's calls, certain "
+	    "and declared", NULL },
+	{ R_CONTEST_CALLS_DECLARE, ROUTE_POST, "/v1/contests/{contest}/calls",
+	    contests_serve, true, CACHE_NONE, "declare a call in a contest "
+	    "(token)", NULL },
+	{ R_CONTEST_CALLS_RETRACT, ROUTE_POST,
+	    "/v1/contests/{contest}/calls/{n}/retract", contests_serve, true,
+	    CACHE_NONE, "retract a declared call of a contest (token)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 
@@ -153,38 +235,51 @@ routes_serve_index(struct call *cl, const char *id)
 }
 
 /*
- * Does path match pattern?  A pattern is literal but for at most one
- * "{id}" (a province or coalition id, tally_id_is_valid) or "{n}" (any
- * non-empty segment): one path segment, copied to id.
+ * Does path match pattern?  A pattern is literal but for its placeholders,
+ * each one path segment: "{id}" (a province or coalition id,
+ * tally_id_is_valid), "{contest}" (a contest id, the same syntax), "{n}"
+ * (any non-empty segment), or a last "{*}" (the rest of the path, slashes
+ * and all: a log tile's).  The segments go to id, joined by '/' when there
+ * are two (a contest's route: "<contest>/<id>").
  */
 static bool
 pattern_match(const char *pattern, const char *path, char *id, size_t idlen)
 {
-	const char *open = strchr(pattern, '{'), *close, *end;
-	size_t pre, n;
+	const char *open, *close, *end;
+	size_t pre, n, used = 0;
 
-	if (open == NULL)
-		return strcmp(pattern, path) == 0;
-	pre = (size_t)(open - pattern);
-	if (strncmp(pattern, path, pre) != 0)
-		return false;
-	if (strcmp(open, "{*}") == 0) {
-		/* The rest of the path, slashes and all (a log tile's). */
-		n = strlen(path + pre);
-		if (n == 0 || n >= idlen)
+	for (;;) {
+		if ((open = strchr(pattern, '{')) == NULL)
+			return strcmp(pattern, path) == 0;
+		pre = (size_t)(open - pattern);
+		if (strncmp(pattern, path, pre) != 0)
 			return false;
-		memcpy(id, path + pre, n + 1);
-		return true;
+		path += pre;
+		if (strcmp(open, "{*}") == 0) {
+			n = strlen(path);
+			if (n == 0 || used + 1 + n >= idlen)
+				return false;
+			if (used > 0)
+				id[used++] = '/';
+			memcpy(id + used, path, n + 1);
+			return true;
+		}
+		close = strchr(open, '}');
+		end = strchrnul(path, '/');
+		n = (size_t)(end - path);
+		if (n == 0 || used + 1 + n >= idlen)
+			return false;
+		if (used > 0)
+			id[used++] = '/';
+		memcpy(id + used, path, n);
+		id[used + n] = '\0';
+		if (strncmp(open, "{n}", 3) != 0 &&
+		    !tally_id_is_valid(id + used))
+			return false;
+		used += n;
+		pattern = close + 1;
+		path = end;
 	}
-	close = strchr(open, '}');
-	path += pre;
-	end = strchrnul(path, '/');
-	n = (size_t)(end - path);
-	if (n == 0 || n >= idlen || strcmp(close + 1, end) != 0)
-		return false;
-	memcpy(id, path, n);
-	id[n] = '\0';
-	return strncmp(open, "{id}", 4) != 0 || tally_id_is_valid(id);
 }
 
 int
@@ -291,7 +386,7 @@ void
 api_handle(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
-	char id[TALLY_ID_MAX + 1];
+	char id[ROUTE_ID_MAX];
 	struct call cl = { api, rq, reply, NULL, NULL, false };
 
 	cl.rt = route_method(routes_match(rq->path, id, sizeof(id)),
@@ -306,7 +401,7 @@ bool
 api_admit(struct api *api, const struct http_request *rq,
     struct http_reply *reply)
 {
-	char id[TALLY_ID_MAX + 1];
+	char id[ROUTE_ID_MAX];
 	struct call cl = { api, rq, reply, NULL, NULL, false };
 	const struct route *rt;
 	bool post;
@@ -343,7 +438,7 @@ void
 api_refused(struct api *api, const char *path, unsigned status,
     const char *code)
 {
-	char id[TALLY_ID_MAX + 1];
+	char id[ROUTE_ID_MAX];
 	const struct route *rt = routes_match(path, id, sizeof(id));
 
 	call_count(api, rt->id, status);

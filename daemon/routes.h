@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <tally/election.h>
+
 struct call;
 struct tally_diag;
 
@@ -28,8 +30,20 @@ enum route_id {
 	R_CALLS, R_CALLS_DECLARE, R_CALLS_RETRACT,	/* calls (calls_http.c) */
 	R_LOG_KEY, R_LOG_CHECKPOINT, R_LOG_TILE, R_LOG_PROOF, /* tlog */
 	R_LOG_WITNESSED, R_LOG_COSIGNATURE,
+	R_CONTESTS, R_CONTEST_ELECTION, R_CONTEST_LEADERBOARD,	/* contests */
+	R_CONTEST_LEADERBOARD_CSV, R_CONTEST_LEADERBOARD_SVG,
+	R_CONTEST_PROVINCES, R_CONTEST_PROVINCES_CSV, R_CONTEST_PROVINCE,
+	R_CONTEST_HISTORY, R_CONTEST_COALITION, R_CONTEST_PROVINCE_RESULTS,
+	R_CONTEST_RESULTS, R_CONTEST_LOT, R_CONTEST_VERSION_LEADERBOARD,
+	R_CONTEST_VERSION_PROVINCES, R_CONTEST_VERSION_LEADERBOARD_SVG,
+	R_CONTEST_CHANGES, R_CONTEST_RESULTS_CSV, R_CONTEST_RESULTS_JSONL,
+	R_CONTEST_HISTORY_CSV, R_CONTEST_MAP_SVG, R_CONTEST_CALLS,
+	R_CONTEST_CALLS_DECLARE, R_CONTEST_CALLS_RETRACT,
 	R_NONE, R_COUNT
 };
+
+/* Bytes of a route's {id} parts: a contest's route has two, "<c>/<id>". */
+#define ROUTE_ID_MAX	(2 * TALLY_ID_MAX + 2)
 
 /* Methods a route takes (a bit set). */
 #define ROUTE_GET	0x1	/* GET, HEAD, and OPTIONS (CORS preflight) */
@@ -46,7 +60,8 @@ enum route_cache {
 
 /*
  * A handler answers cl (its reply is filled, or left pending); id is the
- * {id} or {n} part of the path ("" when the pattern has none).
+ * {id} or {n} part of the path ("" when the pattern has none; a contest's
+ * route: "<contest>" or "<contest>/<id>").
  */
 typedef void (*route_fn)(struct call *cl, const char *id);
 

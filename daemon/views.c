@@ -60,6 +60,8 @@ struct views {
 	const struct tally_election *previous_of;	/* [L] the election it
 							   was loaded for */
 	struct tally_diag	*diag;		/* [L] borrowed while creating */
+	char			 prefix[96];	/* [I] of its URLs: "/v1", or
+						   "/v1/contests/<id>" */
 };
 
 static void	version_record(struct views *vs, enum view_id id,
@@ -580,7 +582,7 @@ views_current(struct views *vs, enum view_id id, size_t index)
 	if (id == VIEW_LEADERBOARD) {
 		/* The same bytes for ever, at the version's own URL. */
 		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu-%016llx/leaderboard",
+		    "%s/versions/%llu-%016llx/leaderboard", vs->prefix,
 		    (unsigned long long)st.version,
 		    (unsigned long long)st.digest);
 		http_body_header(v->plain, "Content-Location", v->location);
@@ -591,7 +593,7 @@ views_current(struct views *vs, enum view_id id, size_t index)
 	}
 	if (id == VIEW_LEADERBOARD_SVG) {
 		snprintf(v->location, sizeof(v->location),
-		    "/v1/versions/%llu-%016llx/leaderboard.svg",
+		    "%s/versions/%llu-%016llx/leaderboard.svg", vs->prefix,
 		    (unsigned long long)st.version,
 		    (unsigned long long)st.digest);
 		http_body_header(v->plain, "Content-Location", v->location);
@@ -826,6 +828,7 @@ views_create(struct core *core, const struct config *cf,
 	if ((vs = calloc(1, sizeof(*vs))) == NULL)
 		return NULL;
 	vs->core = core;
+	snprintf(vs->prefix, sizeof(vs->prefix), "/v1");
 	vs->cors_origin = cors_origin;
 	vs->max_age = cf->max_age;
 	vs->n_versions = (size_t)cf->keep_versions;
@@ -837,6 +840,18 @@ views_create(struct core *core, const struct config *cf,
 	}
 	vs->diag = NULL;
 	return vs;
+}
+
+void
+views_set_prefix(struct views *vs, const char *prefix)
+{
+	snprintf(vs->prefix, sizeof(vs->prefix), "%s", prefix);
+}
+
+const char *
+views_prefix(const struct views *vs)
+{
+	return vs->prefix;
 }
 
 void

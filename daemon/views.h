@@ -57,7 +57,7 @@ struct view {
 	struct http_chunk	*chunk;		/* the plain bytes, for long-polls
 						   (made and owned by live.c's
 						   first answer, freed here) */
-	char			 location[96];	/* Content-Location, or "" */
+	char			 location[192];	/* Content-Location, or "" */
 	char			 etag[64];
 	char			 etag_gz[64];
 };
@@ -98,6 +98,12 @@ void		 views_destroy(struct views *vs);
 int		 views_resize(struct views *vs);
 /* A new max-age: cached bodies carry the old one, so they go.  0 or -1. */
 int		 views_set_max_age(struct views *vs, long max_age);
+/*
+ * The prefix of the URLs its views name (Content-Location of a version):
+ * "/v1" (the default), or "/v1/contests/<id>" for a contest's (contests.c).
+ */
+void		 views_set_prefix(struct views *vs, const char *prefix);
+const char	*views_prefix(const struct views *vs);
 /* How history reads revisions kept on disk. */
 void		 views_set_loader(struct views *vs, tally_revision_loader load,
 		    void *ctx);

@@ -387,6 +387,30 @@ tally_journal_scan(const char *buf, size_t len, size_t *off,
 }
 
 /*
+ * The end of a record's results: "]}", or "]" and the contest member a
+ * daemon serving several contests adds last (,"contest":"<id>"}), which
+ * says whose the record is and is not the state's business.
+ */
+static bool
+fast_end(const char *p, const char *end)
+{
+	static const char member[] = "],\"contest\":\"";
+	size_t ml = sizeof(member) - 1;
+
+	if ((size_t)(end - p) == 2 && memcmp(p, "]}", 2) == 0)
+		return true;
+	if ((size_t)(end - p) < ml + 3 || memcmp(p, member, ml) != 0 ||
+	    end[-1] != '}' || end[-2] != '"')
+		return false;
+	for (p += ml; p < end - 2; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			return false;
+	return true;
+}
+
+/*
  * The fast path: the payload exactly as tally_journal_encode wrote it.
  * Returns 1 when the payload is not in that form (nothing applied: the
  * caller takes the general path), 0 when applied, -1 on a refused feed.
@@ -446,7 +470,7 @@ apply_fast(struct tally_state *s, const char *payload, size_t len,
 		n++;
 		p += used;
 	}
-	if ((size_t)(end - p) != 2 || memcmp(p, "]}", 2) != 0)
+	if (!fast_end(p, end))
 		goto out;
 	/* Parsed whole: from here on, errors are real. */
 	rc = -1;

@@ -1107,6 +1107,43 @@ check_snapshot_versions(struct fixture *fx)
 	CHECK(n > 0, "some province has a revision");
 }
 
+/*
+ * A daemon serving several contests ends each record with "contest": its id
+ * (issue 23); applying the record ignores the member, on the fast path as
+ * on the general one: the same state as the untagged records.
+ */
+static void
+check_contest_member(const struct fixture *fx)
+{
+	static const char *const tails[] = { ",\"contest\":\"cz-2017\"}",
+	    ",\"contest\":\"a b\"}" };
+	struct tally_error err;
+	struct tally_state *s;
+	size_t t, r, n;
+	char *p;
+
+	for (t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+		if ((s = tally_state_create(fx->e)) == NULL) {
+			CHECK(0, "fresh state");
+			return;
+		}
+		for (r = 0; r < NRECORDS; r++) {
+			n = fx->plen[r] - 1 + strlen(tails[t]);
+			if ((p = malloc(n + 1)) == NULL)
+				break;
+			memcpy(p, fx->payload[r], fx->plen[r] - 1);
+			memcpy(p + fx->plen[r] - 1, tails[t], strlen(tails[t]) + 1);
+			CHECK(tally_journal_apply(s, p, n, &err) == 0,
+			    "tagged record %zu (%s): %s", r, tails[t],
+			    err.message);
+			free(p);
+		}
+		CHECK_EQ_U(s->version, NRECORDS, "tagged records: version");
+		check_same_state(s, fx->direct, "tagged records vs applied");
+		tally_state_destroy(s);
+	}
+}
+
 int
 main(void)
 {
@@ -1125,6 +1162,7 @@ main(void)
 		check_flips(&fx, NRECORDS - 1, TALLY_SCAN_TORN);
 		check_apply(&fx);
 		check_fast_vs_general(&fx);
+		check_contest_member(&fx);
 		check_encode_empty(&fx);
 		check_lot_and_label(&fx);
 		check_calls(&fx);

@@ -14,7 +14,9 @@
  *
  * One record is one accepted request (a single POST, a batch or a lot),
  * applied as one version.  "by" and "lots" are optional: older records
- * have neither and replay as before.  Only pure encoding and decoding live here; the daemon does
+ * have neither and replay as before.  A daemon serving several contests
+ * ends each record with "contest": its id (which tally it goes to); applying
+ * a record ignores it.  Only pure encoding and decoding live here; the daemon does
  * the I/O.
  */
 #ifndef TALLY_JOURNAL_H

@@ -35,6 +35,7 @@ _validators = {}
 # (method, path pattern, schema) for 2xx answers; the first match wins.
 ROUTES = [
     ("GET", r"/healthz", "health"),
+    ("GET", r"/v1/contests", "contests"),
     ("GET", r"/v1/?", "index"),
     ("GET", r"/v1/election", "election"),
     ("GET", r"/v1/leaderboard", "leaderboard"),

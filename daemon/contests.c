@@ -1,0 +1,464 @@
+/*
+ * contests.c - several contests in one tallyd (issue 23).
+ *
+ * A contest is one election definition with its own commit core (election,
+ * tally, version, record chain, stamps) and its own API state (view cache,
+ * version ring, long-polls and event streams).  The first contest is
+ * main.c's; this file is the registry: it loads the others and makes their
+ * cores, and puts one journal behind all of them.  contests_api.c makes
+ * each further contest's API; contests_http.c serves GET /v1/contests and
+ * hands every /v1/contests/{contest}/... request to the plain route's
+ * handler on the contest's API, so that a contest's routes are today's,
+ * answer for answer.
+ *
+ * One journal.  Every core's log is the same journal, through the small
+ * log below: one job in the journal at a time, holding the rounds of every
+ * core that had one (group commit across contests: one fdatasync for all);
+ * when it is durable, each of those cores applies and answers its round,
+ * then every core's next round is gathered into the next job.  A record
+ * says which contest it is for as its last member ("contest": id, written
+ * by core_local.c's encode when the core has a contest tag); replay hands it to that contest's core, and a record
+ * without one to the first (a journal written by one contest replays
+ * unchanged).  Since every core chains its own records only, a contest's
+ * stamps, and so its ETags and bytes, are a function of its own records:
+ * posting to B never moves A.
+ *
+ * With several contests no snapshot is written (main.c): a snapshot holds
+ * one tally, and the journal segments it covers would be removed under the
+ * other contests' records.  The journal is kept whole and replayed at start.
+ *
+ * Loop thread only [L].
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "contests.h"
+#include "core.h"
+#include "journal.h"
+#include "log.h"
+
+struct contest {
+	struct contests	*cs;		/* [I] back, for the log below */
+	size_t		 index;		/* [I] */
+	struct core	*core;		/* [I] owned but for the first */
+	struct api	*api;		/* [I] borrowed (contests_api.c) */
+	char		*path;		/* [I] its definition's file */
+	size_t		 in_journal;	/* [L] records of its round in the
+					   journal's job now (0: none) */
+};
+
+struct contests {
+	struct contest	*v;		/* [I] n of them; [0]: main.c's */
+	size_t		 n;
+	struct journal	*journal;	/* [I] borrowed, once set */
+	bool		 hold;		/* [L] the journal counts as busy (a
+					   round's completion runs) */
+	bool		 gathering;	/* [L] rounds go into gbuf */
+	char		*gbuf;		/* [L] the next job: every core's
+					   round, one after another */
+	size_t		 glen, gcap;	/* [L] */
+	size_t		 grecords;	/* [L] records in gbuf */
+	size_t		 next;		/* [L] the core gathered first next */
+};
+
+static const char *
+contest_id(const struct contest *ct)
+{
+	return core_election(ct->core)->id;
+}
+
+struct contests *
+contests_create(struct core *first, const struct config *cf,
+    struct tally_diag *diag)
+{
+	struct contests *cs;
+	struct tally_election *e;
+	char *first_path;
+	const char *p, *nl;
+	size_t n = 1, i, j;
+
+	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		n++;
+	}
+	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
+	    (cs->v = calloc(n, sizeof(*cs->v))) == NULL) {
+		free(cs);
+		tally_diag_add(diag, "out of memory");
+		return NULL;
+	}
+	if ((first_path = strdup(cf->election)) == NULL) {
+		free(cs->v);
+		free(cs);
+		tally_diag_add(diag, "out of memory");
+		return NULL;
+	}
+	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path, 0 };
+	cs->n = 1;
+	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
+		struct contest *ct = &cs->v[cs->n];
+		nl = strchr(p, '\n');
+		ct->cs = cs;
+		ct->index = cs->n;
+		if ((ct->path = nl ? strndup(p, (size_t)(nl - p)) :
+		    strdup(p)) == NULL) {
+			tally_diag_add(diag, "out of memory");
+			goto fail;
+		}
+		if ((e = tally_election_load(ct->path, diag)) == NULL) {
+			tally_diag_add(diag, "contest %zu: election %s invalid "
+			    "(see docs/ELECTION.md)", cs->n + 1, ct->path);
+			free(ct->path);
+			goto fail;
+		}
+		/* The id names the contest in URLs and in the journal. */
+		for (j = 0; j < cs->n; j++)
+			if (strcmp(contest_id(&cs->v[j]), e->id) == 0)
+				break;
+		if (j < cs->n) {
+			tally_diag_add(diag, "contest %zu (%s) has the id "
+			    "\"%s\" of contest %zu (%s): each contest needs an "
+			    "id of its own (the \"id\" of its definition)",
+			    cs->n + 1, ct->path, e->id, j + 1, cs->v[j].path);
+			tally_election_destroy(e);
+			free(ct->path);
+			goto fail;
+		}
+		if ((ct->core = core_create(e, ct->path, diag)) == NULL) {
+			free(ct->path);
+			goto fail;
+		}
+		cs->n++;
+	}
+	/*
+	 * With several contests every record says whose it is; one contest
+	 * writes records as before, byte for byte.
+	 */
+	for (i = 0; i < cs->n && cs->n > 1; i++)
+		if (core_set_contest(cs->v[i].core, contest_id(&cs->v[i])) ==
+		    -1) {
+			tally_diag_add(diag, "out of memory");
+			goto fail;
+		}
+	return cs;
+fail:
+	contests_destroy(cs);
+	return NULL;
+}
+
+void
+contests_destroy(struct contests *cs)
+{
+	size_t i;
+
+	if (cs == NULL)
+		return;
+	/* The APIs went first (contests_api_destroy). */
+	for (i = 1; i < cs->n; i++)
+		core_destroy(cs->v[i].core);
+	for (i = 0; i < cs->n; i++)
+		free(cs->v[i].path);
+	free(cs->gbuf);
+	free(cs->v);
+	free(cs);
+}
+
+size_t
+contests_count(const struct contests *cs)
+{
+	return cs->n;
+}
+
+struct core *
+contests_core(const struct contests *cs, size_t i)
+{
+	return cs->v[i].core;
+}
+
+bool
+contests_backup_refused(const struct contests *cs, const char *data_dir)
+{
+	if (cs->n == 1)
+		return false;
+	log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
+	    "snapshot of one tally): copy the journal segments "
+	    "(%s/journal-*.log) instead; they hold every contest", cs->n,
+	    data_dir);
+	return true;
+}
+
+int
+contests_check_reload(const struct contests *cs,
+    const struct tally_election *e, struct tally_diag *diag)
+{
+	if (cs->n == 1 || strcmp(e->id, contest_id(&cs->v[0])) == 0)
+		return 0;
+	tally_diag_add(diag, "%s: the id \"%s\" is not the first contest's "
+	    "(\"%s\"): with %zu contests the id names its records in the "
+	    "journal; another id takes a restart", cs->v[0].path, e->id,
+	    contest_id(&cs->v[0]), cs->n);
+	return -1;
+}
+
+const char *
+contests_id(const struct contests *cs, size_t i)
+{
+	return contest_id(&cs->v[i]);
+}
+
+struct api *
+contests_api(const struct contests *cs, size_t i)
+{
+	return cs->v[i].api;
+}
+
+void
+contests_set_api(struct contests *cs, size_t i, struct api *api)
+{
+	cs->v[i].api = api;
+}
+
+static bool
+id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/*
+ * The contest a record is for: its last member, ,"contest":"<id>"}
+ * (core_local.c writes it there), copied to name; "" when there is none.
+ * A string inside the record cannot end it that way: its quotes would be
+ * escaped.
+ */
+static void
+record_contest(const char *payload, size_t len, char *name, size_t size)
+{
+	const char *end = payload + len, *q;
+	static const char member[] = ",\"contest\":\"";
+	size_t ml = sizeof(member) - 1;
+
+	name[0] = '\0';
+	if (len < ml + 3 || end[-1] != '}' || end[-2] != '"')
+		return;
+	for (q = end - 2; q > payload && id_char(q[-1]); q--)
+		;
+	if ((size_t)(q - payload) < ml || memcmp(q - ml, member, ml) != 0 ||
+	    end - 2 == q || (size_t)(end - 2 - q) >= size)
+		return;
+	memcpy(name, q, (size_t)(end - 2 - q));
+	name[end - 2 - q] = '\0';
+}
+
+size_t
+contests_find(const struct contests *cs, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		if (strcmp(contest_id(&cs->v[i]), id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+int
+contests_replay(void *arg, const char *payload, size_t len,
+    struct tally_error *err)
+{
+	struct contests *cs = arg;
+	char name[TALLY_ID_MAX + 1];
+	size_t i = 0;
+
+	record_contest(payload, len, name, sizeof(name));
+	if (name[0] != '\0' && (i = contests_find(cs, name)) == SIZE_MAX)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unknown_contest", NULL, "the record is of contest \"%s\", "
+		    "which is not defined: start with its definition too "
+		    "(--election or a contest line), as when it was written",
+		    name);
+	return core_replay(cs->v[i].core, payload, len, err);
+}
+
+/*
+ * The journal as each core's log.  A core whose queue fills while the
+ * journal is idle hands its round straight to the journal.  When a job is
+ * done, every core whose round it held applies and answers it, and then
+ * every core's next round is gathered into one job (group commit across
+ * contests: one fdatasync for all of them), its records numbered on from
+ * the ones before it in the job.
+ */
+static int
+mux_append(void *log, char *buf, size_t len, size_t records)
+{
+	struct contest *ct = log;
+	struct contests *cs = ct->cs;
+	char *nb;
+	size_t ncap;
+
+	/* Taken on every path, as journal_submit takes it; busy cannot
+	 * happen (round_start asked mux_busy first). */
+	if (cs->hold) {
+		free(buf);
+		return -1;
+	}
+	if (!cs->gathering) {
+		if (journal_submit(cs->journal, buf, len, records) == -1)
+			return -1;
+		ct->in_journal = records;
+		return 0;
+	}
+	if (cs->glen == 0) {
+		/* The first round of the job: its buffer, no copy. */
+		free(cs->gbuf);
+		cs->gbuf = buf;
+		cs->glen = cs->gcap = len;
+	} else {
+		if (cs->glen + len > cs->gcap) {
+			ncap = cs->gcap * 2 > cs->glen + len ? cs->gcap * 2 :
+			    cs->glen + len;
+			if ((nb = realloc(cs->gbuf, ncap)) == NULL) {
+				free(buf);
+				return -1;
+			}
+			cs->gbuf = nb;
+			cs->gcap = ncap;
+		}
+		memcpy(cs->gbuf + cs->glen, buf, len);
+		cs->glen += len;
+		free(buf);
+	}
+	cs->grecords += records;
+	ct->in_journal = records;
+	return 0;
+}
+
+static uint64_t
+mux_next_seq(void *log)
+{
+	struct contest *ct = log;
+
+	return journal_next_seq(ct->cs->journal) + (ct->cs->gathering ?
+	    ct->cs->grecords : 0);
+}
+
+static bool
+mux_busy(void *log)
+{
+	struct contest *ct = log;
+
+	return ct->cs->hold || (!ct->cs->gathering &&
+	    journal_busy(ct->cs->journal));
+}
+
+static const struct core_log_ops mux_log = {
+	"journal", mux_append, mux_next_seq, mux_busy, NULL, NULL,
+};
+
+int
+contests_set_journal(struct contests *cs, struct journal *j)
+{
+	size_t i;
+
+	cs->journal = j;
+	for (i = 0; i < cs->n; i++)
+		if (core_set_journal(cs->v[i].core, &mux_log, &cs->v[i]) == -1)
+			return -1;
+	if (cs->n > 1)
+		log_info("%zu contests: no snapshots are written (a snapshot "
+		    "holds one tally); the journal is kept whole and replayed "
+		    "at start", cs->n);
+	return 0;
+}
+
+void
+contests_log_done(void *arg, int err, size_t records)
+{
+	struct contests *cs = arg;
+	size_t i, k, r;
+	bool any = false;
+	char *buf;
+
+	/*
+	 * Every core whose round the job held applies and answers it (a job
+	 * of no round, a rotation, goes to the first, as with one contest);
+	 * meanwhile no core starts another (hold).
+	 */
+	cs->hold = true;
+	for (i = 0; i < cs->n; i++) {
+		if ((r = cs->v[i].in_journal) == 0)
+			continue;
+		cs->v[i].in_journal = 0;
+		any = true;
+		core_log_done(cs->v[i].core, err, r);
+	}
+	if (!any)
+		core_log_done(cs->v[0].core, err, records);
+	cs->hold = false;
+	/* The next job: every core's round, starting with a different core
+	 * each time, so that none waits on the others' order for ever. */
+	cs->gathering = true;
+	cs->glen = cs->grecords = 0;
+	for (k = 0; k < cs->n; k++)
+		core_kick(cs->v[(cs->next + k) % cs->n].core);
+	cs->next = (cs->next + 1) % cs->n;
+	cs->gathering = false;
+	if (cs->grecords == 0)
+		return;
+	buf = cs->gbuf;
+	cs->gbuf = NULL;
+	cs->gcap = 0;
+	if (journal_submit(cs->journal, buf, cs->glen, cs->grecords) == -1)
+		fatalx("the journal is busy at the start of a round");
+}
+
+void
+contests_started(struct contests *cs)
+{
+	size_t i;
+
+	for (i = 1; i < cs->n; i++)
+		core_started(cs->v[i].core);
+}
+
+void
+contests_drain(struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		core_drain(cs->v[i].core);
+}
+
+void
+contests_abandon(struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		core_abandon(cs->v[i].core);
+}
+
+bool
+contests_idle(const struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		if (!core_idle(cs->v[i].core))
+			return false;
+	return true;
+}
+
+bool
+contests_round_idle(const struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		if (!core_round_idle(cs->v[i].core))
+			return false;
+	return true;
+}
+

@@ -1,0 +1,713 @@
+#!/usr/bin/env python3
+"""Several contests in one tallyd (issue 23): Spain April 2019 and Czechia
+2017 served together, each reproducing its official seats; the contest
+routes (/v1/contests, /v1/contests/{id}/...); refusals that change nothing
+(an unknown contest, a province of another contest, a duplicate id); the
+isolation of contests (a contest's bytes and ETags do not move while another
+is posted); one journal for both, back byte for byte after kill -9; and a
+journal written by one contest replaying unchanged under several.
+"""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import crashloop
+from harness import ELECTIONS, CheckedDaemonTest, Daemon, main, run_tallyd, \
+    seed, needs_failpoints
+from test_live import SSE
+
+TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
+
+TOKEN = "ingest-token-for-the-tests-0123456789"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+ES, CZ = "es-2019-04", "cz-2017"
+
+
+def load(ds, name):
+    with open(os.path.join(ELECTIONS, ds, name)) as f:
+        return json.load(f)
+
+
+def definition(ds):
+    return os.path.join(ELECTIONS, ds, "election.json")
+
+
+def entries(ds):
+    """The dataset's province snapshots, each without its "province"."""
+    out = []
+    for e in load(ds, "results.json")["results"]:
+        e = dict(e)
+        out.append((e.pop("province"), e))
+    return out
+
+
+class ContestsDaemon(Daemon):
+    """A Daemon that a crash loop written for one contest drives across
+    two: its "provinces" are "<contest>/<id>", and its requests go to the
+    contest routes (a batch naming provinces of both contests is sent as
+    one batch a contest, in turn: each is atomic, the pair is not, which
+    the loop's checks allow; loop.extra counts the versions it adds)."""
+
+    def __init__(self, loop, *args, **kw):
+        super().__init__(*args, **kw)
+        self.loop = loop
+
+    def request(self, method, path, body=None, headers=None, **kw):
+        parts = path.split("/")
+        if path.startswith("/v1/provinces/") and len(parts) >= 5:
+            # /v1/provinces/<c>/<id>[/...] -> /v1/contests/<c>/provinces/...
+            path = "/".join(["", "v1", "contests", parts[3], "provinces"] +
+                            parts[4:])
+            return super().request(method, path, body=body, headers=headers,
+                                   **kw)
+        if path != "/v1/results" or method != "POST":
+            return super().request(method, path, body=body, headers=headers,
+                                   **kw)
+        groups = {}
+        for e in body["results"]:
+            c, pid = e["province"].split("/")
+            groups.setdefault(c, []).append(dict(e, province=pid))
+        r = None
+        for i, (c, results) in enumerate(sorted(groups.items())):
+            if i > 0:
+                with self.loop.book.lock:
+                    self.loop.extra_sent += 1
+            r = super().request("POST", "/v1/contests/%s/results" % c,
+                                body={"results": results}, headers=headers,
+                                **kw)
+            if not 200 <= r.status < 300:
+                return r
+        with self.loop.book.lock:
+            self.loop.extra_acked += len(groups) - 1
+        return r
+
+
+class ContestsCrashLoop(crashloop.CrashLoop):
+    """tests/integration/crashloop.py's loop over Spain April 2019 and
+    Czechia 2017 in one tallyd: every acknowledged revision of either
+    survives every kill -9, nothing never sent appears, and the contests'
+    versions add up to the requests (one version a request a contest)."""
+
+    def __init__(self, data_dir, **kw):
+        super().__init__(data_dir, **kw)
+        self.base = {}
+        for ds in (ES, CZ):
+            for pid, e in crashloop.base_entries(ds).items():
+                self.base["%s/%s" % (ds, pid)] = e
+        self.extra_sent = self.extra_acked = 0
+
+    def daemon(self):
+        return ContestsDaemon(self, ["--election", definition(ES),
+                                     "--election", definition(CZ)],
+                              env=self.env, data_dir=self.data_dir)
+
+    def verify(self, d):
+        problems, present, _ = super().verify(d)
+        problems = [p for p in problems if not p.startswith("version ")]
+        version = sum(c["version"] for c in
+                      d.get("/v1/contests").json()["contests"])
+        lo = self.book.requests_acked + self.extra_acked
+        hi = self.book.requests_sent + self.extra_sent
+        if not lo <= version <= hi:
+            problems.append("the contests' versions add up to %d, not "
+                            "within %d..%d" % (version, lo, hi))
+        return problems, present, version
+
+
+class Contests(CheckedDaemonTest):
+    def two(self, *more, **kw):
+        args = ["--election", definition(ES), "--election", definition(CZ)]
+        return self.daemon(args=args + list(more),
+                           env={"TALLYD_INGEST_TOKEN": TOKEN}, **kw)
+
+    def post(self, d, contest, pid, body, status=201):
+        r = d.request("POST", "/v1/contests/%s/provinces/%s/results" % (
+            contest, pid), body=body, headers=AUTH)
+        self.assertEqual(r.status, status, r.body)
+        return r
+
+    def seats(self, d, contest):
+        lb = d.get("/v1/contests/%s/leaderboard" % contest).json()
+        return lb, {c["id"]: c["seats"] for c in lb["coalitions"]
+                    if c["seats"]}
+
+    def views(self, d, contest, pids):
+        """Bytes and ETags of a contest's views (the journaled times are in
+        the bytes, so equal bytes mean the same records)."""
+        base = "/v1/contests/%s" % contest
+        out = {}
+        for path in ["/leaderboard", "/leaderboard.csv", "/provinces",
+                     "/election"] + ["/provinces/" + p for p in pids] + \
+                ["/provinces/%s/history" % p for p in pids]:
+            r = d.get(base + path)
+            self.assertEqual(r.status, 200, (path, r.body))
+            out[path] = (r.body, r.header("ETag"))
+        return out
+
+    def test_spain_and_czechia_together_reproduce_their_official_seats(self):
+        d = self.two()
+        # Czechia one province at a time, Spain as one batch, interleaved.
+        cz = entries(CZ)
+        for pid, body in cz[:7]:
+            self.post(d, CZ, pid, body)
+        r = d.request("POST", "/v1/contests/%s/results" % ES,
+                      body=load(ES, "results.json"), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], 1)
+        # The transparency log holds the first contest's versions only.
+        for pid, body in cz[7:]:
+            r = self.post(d, CZ, pid, body)
+            self.assertNotIn("log", r.json())
+        self.assertEqual(r.json()["version"], len(cz))
+        for ds in (ES, CZ):
+            exp = load(ds, "expected.json")
+            lb, seats = self.seats(d, ds)
+            self.assertEqual(lb["election"]["id"], ds)
+            self.assertEqual(lb["seats"]["total"], exp["seats_total"])
+            self.assertEqual(lb["seats"]["allocated"], exp["seats_total"])
+            self.assertEqual(seats, exp["national"], ds)
+            for pid, want in exp["provinces"].items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual({l["id"]: l["seats"] for l in p["lists"]
+                                  if l["seats"]}, want, (ds, pid))
+        # The plain routes are the first contest's, byte for byte.
+        for path in ("/leaderboard", "/provinces", "/election"):
+            a, b = d.get("/v1" + path), d.get("/v1/contests/%s%s" % (ES, path))
+            self.assertEqual(a.body, b.body, path)
+            self.assertEqual(a.header("ETag"), b.header("ETag"), path)
+        # The list: every contest, in the order given.
+        lst = d.get("/v1/contests").json()
+        self.assertEqual(lst["default"], ES)
+        self.assertEqual([c["id"] for c in lst["contests"]], [ES, CZ])
+        es, cz_row = lst["contests"]
+        self.assertEqual(es["version"], 1)
+        self.assertEqual(cz_row["version"], len(cz))
+        self.assertEqual(cz_row["seats"], {"total": 200, "allocated": 200,
+                                           "majority": 101})
+        self.assertEqual(cz_row["provinces"], {"total": 14, "reporting": 14,
+                                               "final": 14})
+        self.assertEqual(cz_row["leader"]["id"], "ANO")
+        self.assertEqual(cz_row["leader"]["seats"], 78)
+        self.assertEqual(es["leader"]["short"], "PSOE")
+        # Neither clinched a majority; once counted, nobody can.
+        self.assertEqual(es["majority"], {"status": "hung",
+                                          "coalition": None})
+        self.assertEqual(cz_row["leaderboard"],
+                         "/v1/contests/%s/leaderboard" % CZ)
+        # The index lists the contest routes.
+        paths = [x["path"] for x in d.get("/v1/").json()["routes"]]
+        self.assertIn("/v1/contests", paths)
+        self.assertIn("/v1/contests/{contest}/provinces/{id}/results", paths)
+        # A contest's kept version is under its own prefix.
+        r = d.get("/v1/contests/%s/leaderboard" % CZ)
+        loc = r.header("Content-Location")
+        self.assertTrue(loc.startswith("/v1/contests/%s/versions/%d-" % (
+            CZ, len(cz))), loc)
+        v = d.get(loc)
+        self.assertEqual(v.status, 200)
+        self.assertEqual(v.body, r.body)
+        bare = d.get("/v1/contests/%s/versions/%d/leaderboard" % (CZ, len(cz)))
+        self.assertEqual(bare.status, 302)
+        self.assertEqual(bare.header("Location"), loc)
+        # The transparency log holds the first contest's one version, and
+        # verifies (its records carry the contest; its entries do not).
+        self.verify_log(d, 1)
+        d.kill()
+        d.start()
+        self.verify_log(d, 1)
+
+    def verify_log(self, d, entries):
+        key = d.get("/log/key").body.decode().strip()
+        v = subprocess.run([TALLYCTL, "verify", "log",
+                            "http://127.0.0.1:%d" % d.port, "--key", key,
+                            "--election", definition(ES)],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertIn("%d entries" % entries, v.stdout)
+        self.assertIn("every leaderboard reproduced", v.stdout)
+
+    def test_another_pair_norway_2021_and_poland_2023(self):
+        # Norway's levelling seats and Poland's national threshold, side by
+        # side: each as it is alone (test_elections.py).
+        pair = ("no-2021", "pl-2023")
+        d = self.daemon(args=["--election", definition(pair[0]),
+                              "--election", definition(pair[1])],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        for ds in reversed(pair):
+            r = d.request("POST", "/v1/contests/%s/results" % ds,
+                          body=load(ds, "results.json"), headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        before = {}
+        for ds in pair:
+            exp = load(ds, "expected.json")
+            lb, seats = self.seats(d, ds)
+            self.assertEqual(lb["seats"]["allocated"], exp["seats_total"])
+            self.assertEqual(seats, exp["national"], ds)
+            for pid, want in exp["provinces"].items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual({l["id"]: l["seats"] for l in p["lists"]
+                                  if l["seats"]}, want, (ds, pid))
+            for pid, want in exp.get("levelling", {}).items():
+                p = d.get("/v1/contests/%s/provinces/%s" % (ds, pid)).json()
+                self.assertEqual(p["levelling_seats"], sum(want.values()),
+                                 (ds, pid))
+            before[ds] = self.views(d, ds, list(exp["provinces"])[:3])
+        d.kill()
+        d.start()
+        for ds in pair:
+            exp = load(ds, "expected.json")
+            self.assertEqual(self.views(d, ds, list(exp["provinces"])[:3]),
+                             before[ds], ds)
+
+    def test_newsroom_routes_and_calls_of_a_contest(self):
+        d = self.two()
+        r = d.request("POST", "/v1/contests/%s/results" % CZ,
+                      body=load(CZ, "results.json"), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        base = "/v1/contests/%s" % CZ
+        ch = d.get(base + "/changes?since=0")
+        self.assertEqual(ch.status, 200, ch.body)
+        self.assertEqual(len(ch.json()["changes"]), 14)
+        self.assertEqual(d.get("/v1/changes?since=0").json()["changes"], [])
+        csv = d.get(base + "/results.csv")
+        self.assertEqual(csv.status, 200)
+        self.assertIn("PHA", csv.body.decode())
+        self.assertNotIn("PHA", d.get("/v1/results.csv").body.decode())
+        self.assertEqual(d.get(base + "/results.jsonl").status, 200)
+        self.assertEqual(d.get(base + "/provinces/PHA/history.csv").status,
+                         200)
+        svg = d.get(base + "/map.svg")
+        self.assertEqual(svg.status, 200)
+        self.assertTrue(svg.header("Content-Type").startswith("image/svg"))
+        # A declared call: a record and a version of that contest only.
+        r = d.request("POST", base + "/calls", headers=AUTH, body={
+            "scope": "national", "what": "first_place", "coalition": "ANO",
+            "note": "desk"})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], 2)
+        calls = d.get(base + "/calls").json()
+        self.assertIn("ANO", [c.get("coalition") for c in calls["calls"]
+                              if c["kind"] == "declared"])
+        self.assertFalse([c for c in d.get("/v1/calls").json()["calls"]
+                          if c["kind"] == "declared"])
+        r = d.request("POST", base + "/calls/%s/retract" % r.json()["call"][
+            "id"], headers=AUTH, body={})
+        self.assertEqual(r.status, 201, r.body)
+        before = d.get(base + "/calls").body
+        d.kill()
+        d.start()
+        self.assertEqual(d.get(base + "/calls").body, before)
+        self.assertEqual(d.get(base + "/leaderboard").json()["version"], 3)
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], 0)
+
+    def test_refusals_change_nothing(self):
+        d = self.two()
+        self.post(d, CZ, "PHA", entries(CZ)[0][1])
+        before = {c: self.views(d, c, []) for c in (ES, CZ)}
+        journal = self.journal_bytes(d)
+        # An unknown contest: 404 with its own code, for reads and feeds.
+        for path in ("/v1/contests/nope/leaderboard",
+                     "/v1/contests/nope/provinces/PHA",
+                     "/v1/contests/nope/election"):
+            self.assertError(d.get(path), 404, "unknown_contest")
+        self.assertError(d.request(
+            "POST", "/v1/contests/nope/provinces/PHA/results",
+            body=entries(CZ)[0][1], headers=AUTH), 404, "unknown_contest")
+        # A province known only to the other contest.
+        body = dict(entries(CZ)[1][1], revision=5)
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/provinces/STC/results" % ES, body=body,
+            headers=AUTH), 404, "unknown_province")
+        self.assertError(d.get("/v1/contests/%s/provinces/STC" % ES), 404,
+                         "unknown_province")
+        self.assertError(d.request(
+            "POST", "/v1/provinces/STC/results", body=body, headers=AUTH),
+            404, "unknown_province")
+        # A batch naming the other contest's province: nothing applied.
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/results" % ES, body={"results": [
+                dict(entries(ES)[0][1], province=entries(ES)[0][0]),
+                dict(body, province="STC")]}, headers=AUTH), 422,
+            "unknown_province", "/results/1/province")
+        # Without a token: refused before anything is looked up.
+        r = d.request("POST", "/v1/contests/%s/provinces/STC/results" % CZ,
+                      body=body)
+        self.assertEqual(r.status, 401, r.body)
+        for c in (ES, CZ):
+            self.assertEqual(self.views(d, c, []), before[c], c)
+        self.assertEqual(self.journal_bytes(d), journal)
+        lst = d.get("/v1/contests").json()["contests"]
+        self.assertEqual([c["version"] for c in lst], [0, 1])
+        # Counted where /metrics reads, under the contest routes.
+        m = d.get("/metrics").body.decode()
+        for line in (
+                'tallyd_requests_total{route="/v1/contests/{contest}/'
+                'provinces/{id}/results",status="201"} 1',
+                'tallyd_requests_total{route="/v1/contests/{contest}/'
+                'provinces/{id}/results",status="404"} 2',
+                'tallyd_feeds_rejected_total{reason="unknown_contest"} 1',
+                'tallyd_feeds_rejected_total{reason="unknown_province"} 3'):
+            self.assertIn(line, m)
+
+    def test_a_contest_does_not_move_while_another_is_posted(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        for pid, body in es[:3]:
+            self.post(d, ES, pid, body)
+        pids = [p for p, _ in es[:4]]
+        at_k = self.views(d, ES, pids)
+        loc = d.get("/v1/contests/%s/leaderboard" % ES).header(
+            "Content-Location")
+        # B posted in between, in rounds of its own and beside A's.
+        for pid, body in cz:
+            self.post(d, CZ, pid, body)
+        self.assertEqual(self.views(d, ES, pids), at_k)
+        self.assertEqual(d.get("/v1/leaderboard").body,
+                         at_k["/leaderboard"][0])
+        # If-None-Match still holds: a cache keeps A's bytes.
+        r = d.get("/v1/contests/%s/leaderboard" % ES, headers={
+            "If-None-Match": at_k["/leaderboard"][1]})
+        self.assertEqual(r.status, 304)
+        self.assertEqual(d.get(loc).body, at_k["/leaderboard"][0])
+        # And the other way round: A moves on, B's views stay.
+        cz_views = self.views(d, CZ, [p for p, _ in cz[:3]])
+        for pid, body in es[3:6]:
+            self.post(d, ES, pid, body)
+        self.assertEqual(self.views(d, CZ, [p for p, _ in cz[:3]]), cz_views)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % ES).json()[
+            "version"], 6)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % CZ).json()[
+            "version"], len(cz))
+
+    def test_kill_9_and_restart_bring_both_back_byte_for_byte(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        for i in range(8):
+            self.post(d, ES, *es[i])
+            self.post(d, CZ, *cz[i])
+        # A correction, a duplicate and a conflict, per contest.
+        self.post(d, CZ, cz[0][0], dict(cz[0][1], revision=2))
+        self.post(d, ES, es[0][0], es[0][1], status=200)
+        self.post(d, CZ, cz[1][0], dict(cz[1][1], note="other"), status=409)
+        es_p, cz_p = [p for p, _ in es[:9]], [p for p, _ in cz[:9]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                  d.get("/v1/contests").body)
+        d.kill()
+        d.start()
+        after = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                 d.get("/v1/contests").body)
+        self.assertEqual(after[0], before[0])
+        self.assertEqual(after[1], before[1])
+        self.assertEqual(after[2], before[2])
+        # Each goes on from its own version.
+        r = self.post(d, CZ, *cz[8])
+        self.assertEqual(r.json()["version"], 10)
+        r = self.post(d, ES, *es[8])
+        self.assertEqual(r.json()["version"], 9)
+        # A clean stop writes no snapshot that would cut the other
+        # contest's records out of the journal.
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        self.assertFalse([n for n in os.listdir(d.data_dir)
+                          if n.startswith("snapshot")])
+
+    def test_a_journal_of_one_contest_replays_under_several(self):
+        es, cz = entries(ES), entries(CZ)
+        one = self.daemon(args=["--election", definition(ES)],
+                          env={"TALLYD_INGEST_TOKEN": TOKEN})
+        for pid, body in es[:3]:
+            r = one.request("POST", "/v1/provinces/%s/results" % pid,
+                            body=body, headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+        lb = one.get("/v1/leaderboard")
+        # A clean stop: its final snapshot covers the journal so far.
+        self.assertEqual(one.stop(), 0)
+        # The same data dir, now with Czechia beside it.
+        d = self.two(data_dir=one.data_dir)
+        r = d.get("/v1/leaderboard")
+        self.assertEqual((r.body, r.header("ETag")),
+                         (lb.body, lb.header("ETag")))
+        self.post(d, CZ, *cz[0])
+        self.post(d, ES, *es[3])
+        d.kill()
+        d.start()
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % ES).json()[
+            "version"], 4)
+        self.assertEqual(d.get("/v1/contests/%s/leaderboard" % CZ).json()[
+            "version"], 1)
+        d.stop()
+        # Without Czechia's definition, its records cannot be placed.
+        r = run_tallyd(["-n", "--data-dir", d.data_dir, "--election",
+                        definition(ES)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('contest "%s", which is not defined' % CZ,
+                      r.stdout + r.stderr)
+
+    def test_events_and_long_polls_stay_with_their_contest(self):
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        # /v1/events is the first contest's: another's versions never
+        # reach it.
+        c = SSE(d.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.status(), 200)
+        c.wait_for(lambda evs: any(e.get("event") == "leaderboard"
+                                   for e in evs))
+        n0 = len(c.events())
+        self.post(d, CZ, *cz[0])
+        self.post(d, ES, *es[0])
+        evs = c.wait_for(lambda evs: any(e.get("event") == "change"
+                                         for e in evs[n0:]))[n0:]
+        self.assertEqual([e["id"].split("-")[0] for e in evs
+                          if e.get("event") == "change"], ["1"])
+        self.assertFalse(CZ in c.text or '"%s"' % cz[0][0] in c.text,
+                         "another contest's version reached /v1/events")
+        # A long-poll on a contest wakes on that contest's post...
+        r0 = d.get("/v1/contests/%s/leaderboard" % CZ)
+        t = threading.Timer(0.3, self.post, (d, CZ) + cz[1])
+        t.start()
+        self.addCleanup(t.cancel)
+        r = d.get("/v1/contests/%s/leaderboard?wait=10" % CZ,
+                  headers={"If-None-Match": r0.header("ETag")})
+        t.join()
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["version"], 2)
+        # ... and not on another's.
+        r0 = d.get("/v1/contests/%s/leaderboard" % CZ)
+        t = threading.Timer(0.3, self.post, (d, ES) + es[1])
+        t.start()
+        t0 = time.monotonic()
+        r = d.get("/v1/contests/%s/leaderboard?wait=2" % CZ,
+                  headers={"If-None-Match": r0.header("ETag")})
+        t.join()
+        self.assertEqual(r.status, 304)
+        self.assertGreater(time.monotonic() - t0, 1.5)
+
+    def test_crash_loop_posting_to_both_contests(self):
+        iterations = int(os.environ.get("TALLYD_CRASH_ITERATIONS", "10"))
+        tmp = self.tmpdir()
+        loop = ContestsCrashLoop(os.path.join(tmp, "var"), clients=4,
+                                 seed=seed("contests crash loop"),
+                                 log=lambda s: print("  " + s, flush=True))
+        stats = loop.run(iterations, 0.05, 0.4)
+        acked = sum(s[2] for s in stats)
+        self.assertGreater(acked, iterations, "the clients hardly posted")
+        # Both contests were posted.
+        d = loop.daemon().start()
+        self.addCleanup(d.cleanup)
+        self.assertTrue(all(c["version"] > 0 for c in
+                            d.get("/v1/contests").json()["contests"]))
+
+    def test_tallyctl_contest(self):
+        d = self.two()
+        env = dict(os.environ, TALLYD_URL="http://127.0.0.1:%d" % d.port,
+                   TALLYD_TOKEN=TOKEN)
+
+        def ctl(*args):
+            return subprocess.run([TALLYCTL] + list(args), env=env,
+                                  capture_output=True, text=True, timeout=60)
+        r = ctl("post", "--contest", CZ, os.path.join(ELECTIONS, CZ,
+                                                      "results.json"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("14 applied", r.stdout)
+        _, seats = self.seats(d, CZ)
+        self.assertEqual(seats, load(CZ, "expected.json")["national"])
+        self.assertEqual(d.get("/v1/leaderboard").json()["version"], 0)
+        r = ctl("show", "--contest", CZ, "PHA")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("province PHA", r.stdout)
+        r = ctl("watch", "--contest", CZ, "--once")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("October 2017", r.stdout)
+        r = ctl("post", "--contest", "nope", os.path.join(ELECTIONS, CZ,
+                                                          "results.json"))
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("unknown_contest", r.stderr)
+        r = ctl("post", "--contest", "a/b", "-")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        # Without --contest: the first contest, as before.
+        r = ctl("show", "01")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_reload_and_backup_with_several_contests(self):
+        import signal
+        tmp = self.tmpdir()
+        es_path = os.path.join(tmp, "es.json")
+        with open(es_path, "w") as f:
+            json.dump(load(ES, "election.json"), f)
+        d = self.daemon(args=["--election", es_path, "--election",
+                              definition(CZ)],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.post(d, CZ, *entries(CZ)[0])
+        before = d.get("/v1/contests").body
+        # Nothing is counted in the first contest, but its id names its
+        # records: another id waits for a restart, and nothing changes.
+        with open(es_path, "w") as f:
+            json.dump(dict(load(ES, "election.json"), id="es-renamed"), f)
+        d.send_signal(signal.SIGHUP)
+        self.wait_log(d, "another id takes a restart")
+        self.wait_log(d, "reload failed; keeping the configuration in force")
+        self.assertEqual(d.get("/v1/contests").body, before)
+        self.post(d, ES, *entries(ES)[0])
+        # A backup is a snapshot of one tally: refused, saying what to do.
+        d.send_signal(signal.SIGUSR1)
+        self.wait_log(d, "SIGUSR1: no backup with 2 contests")
+        d.kill()
+        with open(es_path, "w") as f:
+            json.dump(load(ES, "election.json"), f)
+        d.start()
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+
+    def test_a_token_scoped_to_provinces_posts_to_the_first_contest_only(self):
+        import hashlib
+        NO = "no-2021"
+        tmp = self.tmpdir()
+        scoped = "scoped-token-for-01-and-02-abcdef"
+        admin = "admin-token-for-every-province-0"
+        with open(os.path.join(tmp, "tokens"), "w") as f:
+            for tok, scope in ((scoped, "01,02"), (admin, "*")):
+                f.write("sha256:%s %s label\n" % (
+                    hashlib.sha256(tok.encode()).hexdigest(), scope))
+        with open(os.path.join(tmp, "tallyd.conf"), "w") as f:
+            f.write("token_file %s\n" % os.path.join(tmp, "tokens"))
+        d = self.daemon(args=["-f", os.path.join(tmp, "tallyd.conf"),
+                              "--election", definition(ES), "--election",
+                              definition(NO)])
+        es, no = dict(entries(ES)), dict(entries(NO))
+
+        def post(tok, contest, pid, body):
+            return d.request("POST", "/v1/contests/%s/provinces/%s/results"
+                             % (contest, pid), body=body,
+                             headers={"Authorization": "Bearer " + tok})
+        # Scoped to Spain's 01 (Araba/Alava): Norway's 01 (Ostfold) has
+        # the same id and is not its to post.
+        err = self.assertError(post(scoped, NO, "01", no["01"]), 403,
+                               "forbidden_province")
+        self.assertIn("first contest", err["message"])
+        self.assertEqual(post(scoped, ES, "01", es["01"]).status, 201)
+        self.assertError(post(scoped, ES, "03", es["03"]), 403,
+                         "forbidden_province")
+        self.assertEqual(post(admin, NO, "01", no["01"]).status, 201)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+
+    @needs_failpoints
+    def test_one_fsync_for_the_rounds_of_both_contests(self):
+        """Group commit across contests: rounds of both contests that
+        waited for the same journal job go to disk in one job, one
+        fdatasync (a failpoint holds the first job's sync until both have
+        arrived, so that nothing is left to timing)."""
+        d = self.two("-v")
+        es, cz = entries(ES), entries(CZ)
+        hold = os.path.join(d.data_dir, "failpoint.sync_hold")
+        held = os.path.join(d.data_dir, "failpoint.sync_held")
+        open(hold, "w").close()
+        self.addCleanup(lambda: os.path.exists(hold) and os.unlink(hold))
+
+        def fsyncs():
+            for line in d.get("/metrics").body.decode().splitlines():
+                if line.startswith("tallyd_journal_fsync_seconds_count "):
+                    return int(line.split()[1])
+            raise AssertionError("no fsync count in /metrics")
+        n0 = fsyncs()
+        out = {}
+
+        def post(key, contest, pid, body):
+            out[key] = d.request("POST", "/v1/contests/%s/provinces/%s/"
+                                 "results" % (contest, pid), body=body,
+                                 headers=AUTH)
+        ts = [threading.Thread(target=post, args=("a", ES) + es[0])]
+        ts[0].start()
+        deadline = time.monotonic() + 20
+        while not os.path.exists(held) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.assertTrue(os.path.exists(held), "no sync was held")
+        ts += [threading.Thread(target=post, args=("b", ES) + es[1]),
+               threading.Thread(target=post, args=("c", CZ) + cz[0])]
+        for t in ts[1:]:
+            t.start()
+        # Both have reached the core (-v logs each accepted feed).
+        self.wait_log(d, "accepted %s revision 1 " % es[1][0])
+        self.wait_log(d, "accepted %s revision 1 " % cz[0][0])
+        os.unlink(hold)
+        for t in ts:
+            t.join(30)
+        self.assertEqual([out[k].status for k in "abc"], [201] * 3)
+        self.assertEqual(fsyncs() - n0, 2)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [2, 1])
+
+    def test_duplicate_ids_are_refused_at_start(self):
+        for args in (["-n"], ["-d"]):
+            r = run_tallyd(args + ["--listen", "127.0.0.1:1",
+                                   "--data-dir", os.path.join(
+                                       self.tmpdir(), "var"),
+                                   "--election", definition(CZ),
+                                   "--election", definition(ES),
+                                   "--election", definition(CZ)])
+            self.assertNotEqual(r.returncode, 0, args)
+            out = r.stdout + r.stderr
+            self.assertIn('contest 3 (%s) has the id "%s" of contest 1' % (
+                definition(CZ), CZ), out)
+            self.assertIn("each contest needs an id of its own", out)
+
+    def test_cluster_mode_takes_one_contest(self):
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("cluster_urls nats://127.0.0.1:1\n")
+        r = run_tallyd(["-d", "-f", conf, "--listen", "127.0.0.1:1",
+                        "--data-dir", os.path.join(tmp, "var"),
+                        "--election", definition(ES), "--election",
+                        definition(CZ)])
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 1, out)
+        # (A build without libnats refuses cluster_urls before.)
+        if "built without libnats" not in out:
+            self.assertIn("several contests in cluster mode are not "
+                          "supported", out)
+
+    def test_the_config_file_lists_contests(self):
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("election %s\ncontest %s\n" % (definition(CZ),
+                                                    definition(ES)))
+        d = self.daemon(args=["-f", conf], env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.assertEqual([c["id"] for c in d.get("/v1/contests").json()[
+            "contests"]], [CZ, ES])
+        self.assertEqual(d.get("/v1/election").json()["id"], CZ)
+        r = run_tallyd(["-n", "-f", conf, "--data-dir", d.data_dir])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("2 contests", r.stdout)
+        # One --election replaces the file's list: one contest.
+        d.stop()
+        d2 = self.daemon(args=["-f", conf, "--election", definition(ES)],
+                         env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.assertEqual([c["id"] for c in d2.get("/v1/contests").json()[
+            "contests"]], [ES])
+
+    def journal_bytes(self, d):
+        out = b""
+        for name in sorted(os.listdir(d.data_dir)):
+            if name.startswith("journal-") and name.endswith(".log"):
+                with open(os.path.join(d.data_dir, name), "rb") as f:
+                    out += f.read()
+        return out
+
+    def tmpdir(self):
+        import shutil
+        import tempfile
+        t = tempfile.mkdtemp(prefix="tallyd-contests-")
+        self.addCleanup(shutil.rmtree, t, True)
+        return t
+
+
+if __name__ == "__main__":
+    main()
