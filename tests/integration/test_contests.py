@@ -226,7 +226,7 @@ class Contests(CheckedDaemonTest):
                            capture_output=True, text=True, timeout=300)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("%d entries" % entries, v.stdout)
-        self.assertIn("every leaderboard reproduced", v.stdout)
+        self.assertIn("every signed leaderboard reproduced", v.stdout)
 
     def test_another_pair_norway_2021_and_poland_2023(self):
         # Norway's levelling seats and Poland's national threshold, side by
