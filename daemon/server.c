@@ -131,36 +131,29 @@ struct request {
 	struct stream		*stream;	/* GET /v1/events */
 };
 
-static ssize_t
-chunk_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	size_t len, n;
-	const char *bytes = http_chunk_bytes(cls, &len);
-
-	if (pos >= len)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	n = len - (size_t)pos;
-	if (n > max)
-		n = max;
-	memcpy(buf, bytes + pos, n);
-	return (ssize_t)n;
-}
-
 static void
 chunk_free(void *cls)
 {
 	http_chunk_unref(cls);
 }
 
+/*
+ * The chunk's bytes themselves, not a copy: libmicrohttpd sends them from
+ * the chunk (header and body in one sendmsg), and the body's reference is
+ * dropped when its last request is done.  (A response from a callback
+ * allocated and zeroed a block of up to 16 KiB per long-poll answer and
+ * copied the bytes into it.)
+ */
 struct http_body *
 http_body_from_chunk(struct http_chunk *c)
 {
 	struct MHD_Response *r;
+	const char *bytes;
 	size_t len;
 
-	(void)http_chunk_bytes(c, &len);
-	r = MHD_create_response_from_callback(len, len < 16384 ?
-	    len + 1 : 16384, chunk_read, c, chunk_free);
+	bytes = http_chunk_bytes(c, &len);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len,
+	    (void *)(uintptr_t)bytes, chunk_free, c);
 	if (r != NULL)
 		http_chunk_ref(c);
 	return (struct http_body *)r;
