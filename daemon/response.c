@@ -7,6 +7,7 @@
  * count is a plain integer.  The bodies of response.h (an MHD_Response
  * underneath) are made in server.c, the one file that sees libmicrohttpd.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +16,8 @@
 
 struct http_chunk {
 	unsigned		 refs;		/* [L] */
+	struct http_chunk	*framed;	/* [L] as one HTTP/1.1 chunk,
+						   made when first asked */
 	size_t			 len;		/* [I] */
 	char			 bytes[];	/* [I] len bytes and a NUL */
 };
@@ -27,6 +30,7 @@ http_chunk_new(const char *a, size_t alen, const char *b, size_t blen)
 	if ((c = malloc(sizeof(*c) + alen + blen + 1)) == NULL)
 		return NULL;
 	c->refs = 1;
+	c->framed = NULL;
 	c->len = alen + blen;
 	if (alen > 0)
 		memcpy(c->bytes, a, alen);
@@ -49,6 +53,7 @@ http_chunk_join(struct http_chunk *const *parts, size_t n)
 	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
 		return NULL;
 	c->refs = 1;
+	c->framed = NULL;
 	c->len = len;
 	for (i = 0; i < n; i++) {
 		memcpy(c->bytes + off, parts[i]->bytes, parts[i]->len);
@@ -69,8 +74,32 @@ http_chunk_ref(struct http_chunk *c)
 void
 http_chunk_unref(struct http_chunk *c)
 {
-	if (c != NULL && --c->refs == 0)
+	if (c != NULL && --c->refs == 0) {
+		http_chunk_unref(c->framed);
 		free(c);
+	}
+}
+
+struct http_chunk *
+http_chunk_framed(struct http_chunk *c)
+{
+	struct http_chunk *f;
+	char head[24];
+	int n;
+
+	if (c->framed != NULL)
+		return c->framed;
+	n = snprintf(head, sizeof(head), "%zx\r\n", c->len);
+	if ((f = malloc(sizeof(*f) + (size_t)n + c->len + 3)) == NULL)
+		return NULL;
+	f->refs = 1;
+	f->framed = NULL;
+	f->len = (size_t)n + c->len + 2;
+	memcpy(f->bytes, head, (size_t)n);
+	memcpy(f->bytes + n, c->bytes, c->len);
+	memcpy(f->bytes + n + c->len, "\r\n", 3);
+	c->framed = f;
+	return f;
 }
 
 const char *

@@ -50,6 +50,13 @@ struct http_chunk *http_chunk_join(struct http_chunk *const *parts,
 struct http_chunk *http_chunk_ref(struct http_chunk *c);
 void		 http_chunk_unref(struct http_chunk *c);
 const char	*http_chunk_bytes(const struct http_chunk *c, size_t *len);
+/*
+ * c framed as one chunk of HTTP/1.1's chunked coding ("<hex size>\r\n",
+ * the bytes, "\r\n"), made once when first asked and freed with c: every
+ * event stream written by the server itself sends the same framed bytes.
+ * Borrowed (NULL without memory; c must not be empty).
+ */
+struct http_chunk *http_chunk_framed(struct http_chunk *c);
 /* A body sending c's bytes (c borrowed: the body takes its own reference). */
 struct http_body *http_body_from_chunk(struct http_chunk *c);
 

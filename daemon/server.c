@@ -34,9 +34,12 @@
  * start; [L] the loop (libmicrohttpd's callbacks run there too).
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netdb.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,7 @@
 #include "http_strict.h"
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 struct listener {
 	struct server		*srv;		/* [I] */
@@ -117,6 +121,8 @@ enum rq_phase {
 	RQ_WAITING,	/* suspended until its journal record is durable */
 	RQ_READY,	/* resumed with its reply */
 	RQ_DONE,	/* reply queued */
+	RQ_STREAMING,	/* an event stream stream.c writes: parked until it
+			   ends, then closed */
 };
 
 /* Per-request state, freed in the completion callback.  [L] */
@@ -290,9 +296,17 @@ stream_resume(void *arg, void *conn)
 	evtimer_add(rq->listener->ev_timer, &now);
 }
 
+/* A stream stream.c wrote has ended: libmicrohttpd closes it (MHD_NO). */
+static void
+stream_closed(void *arg, void *conn)
+{
+	stream_resume(arg, conn);
+}
+
 static const struct stream_conn_ops stream_ops = {
 	stream_suspend,
 	stream_resume,
+	stream_closed,
 };
 
 static ssize_t
@@ -331,9 +345,71 @@ server_base(const struct server *srv)
 	return srv->base;
 }
 
-/* Answer with an event stream that starts with `first` (taken). */
+/*
+ * Hand a plain HTTP/1.1 stream to stream.c, which writes it on a dup of
+ * the socket (the response head first) while libmicrohttpd keeps the
+ * connection parked: 0, or -1 (then nothing was sent: libmicrohttpd
+ * answers it).
+ */
+static int
+stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
+    int fd)
+{
+	char *head = NULL, date[64];
+	const char *v = NULL;
+	struct http_chunk *hc;
+	size_t len = 0;
+	FILE *f;
+	int one = 1, zero = 0, d;
+
+	if (srv->header_name != NULL)
+		v = srv->header_value(srv->header_arg);
+	time_http(time(NULL), date, sizeof(date));
+	if ((f = open_memstream(&head, &len)) == NULL)
+		return -1;
+	fprintf(f, "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: "
+	    "text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n"
+	    "X-Accel-Buffering: no\r\n", date);
+	if (srv->cors_origin != NULL)
+		fprintf(f, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Expose-Headers: ETag, Content-Location\r\n",
+		    srv->cors_origin);
+	if (v != NULL)
+		fprintf(f, "%s: %s\r\n", srv->header_name, v);
+	fputs("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n", f);
+	if (fclose(f) != 0) {
+		free(head);
+		return -1;
+	}
+	hc = http_chunk_new(head, len, NULL, 0);
+	free(head);
+	if (hc == NULL || (d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		http_chunk_unref(hc);
+		return -1;
+	}
+	/* Each event goes out at once, whatever libmicrohttpd had set. */
+	(void)setsockopt(d, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+	(void)setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	rq->phase = RQ_STREAMING;
+	rq->stream = st;
+	srv->parked++;
+	MHD_suspend_connection(rq->conn);
+	if (stream_attach(st, d, hc) == -1) {
+		/* Nothing was written: close it. */
+		stream_closed(srv, rq);
+		return 0;
+	}
+	return 0;
+}
+
+/*
+ * Answer with an event stream that starts with `first` (taken): written by
+ * stream.c itself when plain HTTP/1.1 (raw), else by libmicrohttpd from
+ * the stream's reader.
+ */
 static enum MHD_Result
-stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
+stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
+    bool raw)
 {
 	const union MHD_ConnectionInfo *info;
 	struct MHD_Response *r;
@@ -343,6 +419,19 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 
 	if ((st = stream_add(srv->streams, rq, first)) == NULL)
 		return MHD_NO;
+	/*
+	 * A small send buffer: what a subscriber has not read waits in the
+	 * kernel only up to a few events (by default it grows to megabytes),
+	 * then it is conflated here instead.
+	 */
+	info = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info != NULL)
+		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
+		    &sndbuf, sizeof(sndbuf));
+	if (raw && info != NULL &&
+	    stream_hand_over(srv, rq, st, info->connect_fd) == 0)
+		return MHD_YES;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_reader, st, NULL);
 	if (r == NULL) {
@@ -361,16 +450,6 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 		    "ETag, Content-Location");
 	}
 	rq->stream = st;
-	/*
-	 * A small send buffer: what a subscriber has not read waits in the
-	 * kernel only up to a few events (by default it grows to megabytes),
-	 * then it is conflated here instead.
-	 */
-	info = MHD_get_connection_info(rq->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (info != NULL)
-		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
-		    &sndbuf, sizeof(sndbuf));
 	/* Only a socket that does not drain makes no progress for this long. */
 	MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	    srv->stall_timeout);
@@ -663,6 +742,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	case RQ_READY:
 		rq->phase = RQ_DONE;
 		return send_reply(srv, c, &rq->reply);
+	case RQ_STREAMING:
+		return MHD_NO;		/* stream.c's stream ended: close */
 	}
 
 	memset(&hr, 0, sizeof(hr));
@@ -691,7 +772,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
-		return stream_open(srv, rq, reply.stream);
+		return stream_open(srv, rq, reply.stream, !l->tls &&
+		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0);
 	if (reply.pending) {
 		/*
 		 * The answer waits for the journal: park the connection;
@@ -891,7 +973,7 @@ server_create(struct event_base *base, const struct config *cf,
 	    deadline_swept, srv)) == NULL)
 		goto nomem;
 	if ((srv->streams = stream_set_create(base, cf->sse_heartbeat,
-	    &stream_ops, srv)) == NULL)
+	    cf->sse_stall_timeout, &stream_ops, srv)) == NULL)
 		goto nomem;
 	srv->listeners[0].pool.addr = srv->listeners[0].addr;
 	srv->listeners[1].pool.addr = srv->listeners[1].addr;

@@ -14,11 +14,28 @@
  * closed by libmicrohttpd's per-connection timeout (server.c sets it; a
  * suspended connection never times out, and an idle stream is suspended).
  *
+ * Written by the server itself.  libmicrohttpd copies every byte a reader
+ * gives it into the connection's own buffer, and parks and wakes the
+ * connection (two epoll_ctl calls, a walk of its lists) for every event.
+ * So a plain HTTP/1.1 stream is handed over instead (stream_attach): the
+ * server writes the response head, then the shared chunks themselves,
+ * each framed once for the chunked coding (http_chunk_framed), with one
+ * send() per subscriber and version from the same bytes; its connection
+ * stays suspended in libmicrohttpd meanwhile (never touched, never timed
+ * out) and is given back to be closed when the stream ends (ops->close).
+ * A socket that takes nothing for sse_stall_timeout is closed here: the
+ * subscriber reconnects with the id of the last event it got.  TLS and
+ * HTTP/1.0 streams go through libmicrohttpd's reader (stream_read).
+ *
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -39,6 +56,11 @@ struct stream {
 	struct http_chunk	*queued;	/* [L] newest, not started */
 	bool			 suspended;	/* [L] parked by ops->suspend */
 	uint64_t		 given;		/* [L] publishes it holds (fan) */
+	/* Written here (stream_attach); else fd is -1. */
+	int			 fd;		/* [L] ours (a dup), -1 closed */
+	bool			 raw;		/* [I] */
+	struct event		*ev_read;	/* [L] the peer's close */
+	struct event		*ev_write;	/* [L] room again, or stalled */
 };
 
 struct stream_set {
@@ -62,7 +84,148 @@ struct stream_set {
 	bool			 ending;	/* [L] stopping: streams end */
 	struct event		*ev_fanout;	/* [I] */
 	struct event		*ev_heartbeat;	/* [I] */
+	struct event_base	*base;		/* [I] */
+	struct timeval		 stall;		/* [I] sse_stall_timeout */
+	struct http_chunk	*last;		/* [I] the chunked coding's end */
 };
+
+/* Forget a written stream's socket (ours: the server's stays open). */
+static void
+stream_close_fd(struct stream *st)
+{
+	if (st->ev_read != NULL)
+		event_free(st->ev_read);
+	if (st->ev_write != NULL)
+		event_free(st->ev_write);
+	st->ev_read = st->ev_write = NULL;
+	if (st->fd != -1)
+		close(st->fd);
+	st->fd = -1;
+}
+
+/* A written stream is over: its connection goes back to be closed. */
+static void
+stream_end_raw(struct stream *st)
+{
+	if (st->fd == -1)
+		return;
+	stream_close_fd(st);
+	st->set->ops->close(st->set->arg, st->conn);
+}
+
+/*
+ * Write what a stream written here holds, until the socket takes no more
+ * (then wait for room, at most the stall timeout) or all is sent.  When
+ * the set is ending and all is sent, the chunked coding's end, then the
+ * stream ends.
+ */
+static void
+stream_flush(struct stream *st)
+{
+	struct stream_set *set = st->set;
+	const char *bytes;
+	size_t len;
+	ssize_t n;
+
+	while (st->fd != -1) {
+		if (st->cur == NULL) {
+			struct http_chunk *f;
+			if (st->queued == NULL) {
+				if (!set->ending)
+					return;
+				/* Best effort: the stream ends anyway. */
+				bytes = http_chunk_bytes(set->last, &len);
+				(void)send(st->fd, bytes, len, MSG_DONTWAIT |
+				    MSG_NOSIGNAL);
+				stream_end_raw(st);
+				return;
+			}
+			if ((f = http_chunk_framed(st->queued)) == NULL) {
+				stream_end_raw(st);	/* no memory */
+				return;
+			}
+			st->cur = http_chunk_ref(f);
+			http_chunk_unref(st->queued);
+			st->queued = NULL;
+			st->off = 0;
+		}
+		bytes = http_chunk_bytes(st->cur, &len);
+		n = send(st->fd, bytes + st->off, len - st->off, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Not drained for the stall timeout: closed. */
+			event_add(st->ev_write, &set->stall);
+			return;
+		}
+		if (n == -1) {
+			stream_end_raw(st);
+			return;
+		}
+		st->off += (size_t)n;
+		if (st->off == len) {
+			http_chunk_unref(st->cur);
+			st->cur = NULL;
+		}
+	}
+}
+
+static void
+stream_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		stream_end_raw(st);
+		return;
+	}
+	stream_flush(st);
+}
+
+/* The subscriber sends nothing after its request: EOF or an error ends. */
+static void
+stream_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	char buf[256];
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR))
+		stream_end_raw(st);
+}
+
+int
+stream_attach(struct stream *st, int fd, struct http_chunk *head)
+{
+	struct stream_set *set = st->set;
+
+	st->ev_read = event_new(set->base, fd, EV_READ | EV_PERSIST,
+	    stream_readable, st);
+	st->ev_write = event_new(set->base, fd, EV_WRITE, stream_writable, st);
+	if (st->ev_read == NULL || st->ev_write == NULL ||
+	    event_add(st->ev_read, NULL) == -1) {
+		if (st->ev_read != NULL)
+			event_free(st->ev_read);
+		if (st->ev_write != NULL)
+			event_free(st->ev_write);
+		st->ev_read = st->ev_write = NULL;
+		http_chunk_unref(head);
+		close(fd);
+		return -1;
+	}
+	st->fd = fd;
+	st->raw = true;
+	/* The head as it is, then the first event (framed when taken). */
+	st->cur = head;
+	st->off = 0;
+	stream_flush(st);
+	return 0;
+}
 
 void
 stream_remove(struct stream_set *set, struct stream *st)
@@ -74,6 +237,7 @@ stream_remove(struct stream_set *set, struct stream *st)
 	if (st->next != NULL)
 		st->next->prev = st->prev;
 	set->n_streams--;
+	stream_close_fd(st);
 	http_chunk_unref(st->cur);
 	http_chunk_unref(st->queued);
 	free(st);
@@ -115,9 +279,25 @@ stream_read(struct stream *st, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* Has st something to send and nothing going on? */
+static bool
+stream_idle_with_work(const struct stream *st)
+{
+	if (st->raw)
+		return st->fd != -1 && st->cur == NULL && st->queued != NULL;
+	return st->suspended && st->queued != NULL;
+}
+
 static void
 stream_wake(struct stream *st)
 {
+	if (st->raw) {
+		/* Mid-write, the write event carries on. */
+		if (st->fd != -1 && (st->cur == NULL ||
+		    !event_pending(st->ev_write, EV_WRITE, NULL)))
+			stream_flush(st);
+		return;
+	}
 	if (!st->suspended)
 		return;
 	st->suspended = false;
@@ -203,7 +383,7 @@ fanout(evutil_socket_t fd, short what, void *arg)
 		fan_clear(set);
 	}
 	for (st = set->streams; st != NULL; st = st->next) {
-		if (!st->suspended || st->queued == NULL)
+		if (!stream_idle_with_work(st))
 			continue;
 		if (k++ == FANOUT_SLICE) {
 			/* After the listeners' run of this slice (due now). */
@@ -292,6 +472,7 @@ stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
 	}
 	st->set = set;
 	st->conn = conn;
+	st->fd = -1;
 	st->queued = first;
 	st->given = set->pub_seq;
 	st->next = set->streams;
@@ -304,7 +485,7 @@ stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
 
 struct stream_set *
 stream_set_create(struct event_base *base, long heartbeat_sec,
-    const struct stream_conn_ops *ops, void *arg)
+    long stall_sec, const struct stream_conn_ops *ops, void *arg)
 {
 	struct stream_set *set;
 	struct timeval tv = { heartbeat_sec, 0 };
@@ -313,6 +494,10 @@ stream_set_create(struct event_base *base, long heartbeat_sec,
 		return NULL;
 	set->ops = ops;
 	set->arg = arg;
+	set->base = base;
+	set->stall.tv_sec = stall_sec;
+	if ((set->last = http_chunk_new("0\r\n\r\n", 5, NULL, 0)) == NULL)
+		goto fail;
 	if ((set->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
 	    0)) == NULL)
 		goto fail;
@@ -339,5 +524,6 @@ stream_set_destroy(struct stream_set *set)
 	fan_clear(set);
 	free(set->fan);
 	http_chunk_unref(set->heartbeat);
+	http_chunk_unref(set->last);
 	free(set);
 }

@@ -29,6 +29,8 @@ struct stream_conn_ops {
 	void	(*suspend)(void *arg, void *conn);
 	/* Bring a parked one back: it has something to send, or ends. */
 	void	(*resume)(void *arg, void *conn);
+	/* A stream written here (stream_attach) ended: close conn. */
+	void	(*close)(void *arg, void *conn);
 };
 
 /*
@@ -37,7 +39,7 @@ struct stream_conn_ops {
  * borrowed.  NULL without memory.
  */
 struct stream_set *stream_set_create(struct event_base *base, long heartbeat,
-		    const struct stream_conn_ops *ops, void *arg);
+		    long stall, const struct stream_conn_ops *ops, void *arg);
 /* Every stream must have been removed first (their requests ended). */
 void		 stream_set_destroy(struct stream_set *set);
 /*
@@ -47,6 +49,15 @@ void		 stream_set_destroy(struct stream_set *set);
  */
 struct stream	*stream_add(struct stream_set *set, void *conn,
 		    struct http_chunk *first);
+/*
+ * Write st here from now on: fd (taken on every path: a dup of the
+ * connection's socket, which the server keeps parked meanwhile) gets head
+ * (taken: the response head, sent as it is), then st's events, each as one
+ * HTTP/1.1 chunk; a socket that takes nothing for `stall` seconds, or that
+ * the peer closed, ends the stream (ops->close).  0, or -1 without memory
+ * (fd closed, head dropped; st unchanged).
+ */
+int		 stream_attach(struct stream *st, int fd, struct http_chunk *head);
 /* Its request is over: forget it. */
 void		 stream_remove(struct stream_set *set, struct stream *st);
 /*
