@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A response body with its headers, shared by every request that sends it
@@ -57,6 +58,14 @@ const char	*http_chunk_bytes(const struct http_chunk *c, size_t *len);
  * Borrowed (NULL without memory; c must not be empty).
  */
 struct http_chunk *http_chunk_framed(struct http_chunk *c);
+/*
+ * c compressed on its own (raw deflate, ending in a sync flush: outputs of
+ * chunks sent one after another form one deflate stream) and framed as one
+ * HTTP/1.1 chunk, made once when first asked and freed with c: what an
+ * event stream that takes gzip sends.  *crc: the CRC-32 of c's bytes (for
+ * the gzip trailer).  Borrowed; NULL without memory.
+ */
+struct http_chunk *http_chunk_deflated(struct http_chunk *c, uint32_t *crc);
 /* A body sending c's bytes (c borrowed: the body takes its own reference). */
 struct http_body *http_body_from_chunk(struct http_chunk *c);
 

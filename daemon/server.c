@@ -39,7 +39,6 @@
 #include <netdb.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,21 +345,24 @@ server_base(const struct server *srv)
 }
 
 /*
- * Hand a plain HTTP/1.1 stream to stream.c, which writes it on a dup of
- * the socket (the response head first) while libmicrohttpd keeps the
- * connection parked: 0, or -1 (then nothing was sent: libmicrohttpd
- * answers it).
+ * Hand a plain HTTP/1.1 stream to stream.c, which writes it on the socket
+ * (the response head first) while libmicrohttpd keeps the connection
+ * suspended (out of its epoll set): 0, or -1 (then nothing was sent:
+ * libmicrohttpd answers it).
  */
 static int
 stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
-    int fd)
+    int fd, bool gzip)
 {
+	/* A gzip member's header, as the body's first chunk (no name, no
+	 * time, Unix); the deflate data follows chunk by chunk. */
+	static const char gz_head[] = "a\r\n\x1f\x8b\x08\0\0\0\0\0\0\x03\r\n";
 	char *head = NULL, date[64];
 	const char *v = NULL;
 	struct http_chunk *hc;
 	size_t len = 0;
 	FILE *f;
-	int one = 1, zero = 0, d;
+	int one = 1, zero = 0;
 
 	if (srv->header_name != NULL)
 		v = srv->header_value(srv->header_arg);
@@ -376,25 +378,28 @@ stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
 		    srv->cors_origin);
 	if (v != NULL)
 		fprintf(f, "%s: %s\r\n", srv->header_name, v);
-	fputs("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n", f);
+	if (gzip)
+		fputs("Content-Encoding: gzip\r\n", f);
+	fputs("Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: close\r\n\r\n", f);
+	if (gzip)
+		fwrite(gz_head, 1, sizeof(gz_head) - 1, f);
 	if (fclose(f) != 0) {
 		free(head);
 		return -1;
 	}
 	hc = http_chunk_new(head, len, NULL, 0);
 	free(head);
-	if (hc == NULL || (d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		http_chunk_unref(hc);
+	if (hc == NULL)
 		return -1;
-	}
 	/* Each event goes out at once, whatever libmicrohttpd had set. */
-	(void)setsockopt(d, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-	(void)setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	rq->phase = RQ_STREAMING;
 	rq->stream = st;
 	srv->parked++;
 	MHD_suspend_connection(rq->conn);
-	if (stream_attach(st, d, hc) == -1) {
+	if (stream_attach(st, fd, hc, gzip) == -1) {
 		/* Nothing was written: close it. */
 		stream_closed(srv, rq);
 		return 0;
@@ -409,7 +414,7 @@ stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
  */
 static enum MHD_Result
 stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
-    bool raw)
+    bool raw, bool gzip)
 {
 	const union MHD_ConnectionInfo *info;
 	struct MHD_Response *r;
@@ -430,7 +435,7 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
 		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
 		    &sndbuf, sizeof(sndbuf));
 	if (raw && info != NULL &&
-	    stream_hand_over(srv, rq, st, info->connect_fd) == 0)
+	    stream_hand_over(srv, rq, st, info->connect_fd, gzip) == 0)
 		return MHD_YES;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_reader, st, NULL);
@@ -773,7 +778,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
 		return stream_open(srv, rq, reply.stream, !l->tls &&
-		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0);
+		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0, hr.gzip_ok);
 	if (reply.pending) {
 		/*
 		 * The answer waits for the journal: park the connection;

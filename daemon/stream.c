@@ -14,15 +14,16 @@
  * closed by libmicrohttpd's per-connection timeout (server.c sets it; a
  * suspended connection never times out, and an idle stream is suspended).
  *
- * Written by the server itself.  libmicrohttpd copies every byte a reader
+ * Written by tallyd itself.  libmicrohttpd copies every byte a reader
  * gives it into the connection's own buffer, and parks and wakes the
  * connection (two epoll_ctl calls, a walk of its lists) for every event.
  * So a plain HTTP/1.1 stream is handed over instead (stream_attach): the
  * server writes the response head, then the shared chunks themselves,
  * each framed once for the chunked coding (http_chunk_framed), with one
  * send() per subscriber and version from the same bytes; its connection
- * stays suspended in libmicrohttpd meanwhile (never touched, never timed
- * out) and is given back to be closed when the stream ends (ops->close).
+ * stays suspended in libmicrohttpd meanwhile (out of its epoll set, never
+ * touched, never timed out: the socket is in the loop's epoll set instead)
+ * and is given back to be closed when the stream ends (ops->close).
  * A socket that takes nothing for sse_stall_timeout is closed here: the
  * subscriber reconnects with the id of the last event it got.  TLS and
  * HTTP/1.0 streams go through libmicrohttpd's reader (stream_read).
@@ -35,9 +36,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "response.h"
 #include "stream.h"
@@ -57,8 +58,11 @@ struct stream {
 	bool			 suspended;	/* [L] parked by ops->suspend */
 	uint64_t		 given;		/* [L] publishes it holds (fan) */
 	/* Written here (stream_attach); else fd is -1. */
-	int			 fd;		/* [L] ours (a dup), -1 closed */
+	int			 fd;		/* [L] the socket (borrowed), -1: ended */
 	bool			 raw;		/* [I] */
+	bool			 gzip;		/* [I] raw, Content-Encoding gzip */
+	uint32_t		 crc;		/* [L] gzip: of what was sent */
+	uint32_t		 isize;		/* [L] gzip: its length mod 2^32 */
 	struct event		*ev_read;	/* [L] the peer's close */
 	struct event		*ev_write;	/* [L] room again, or stalled */
 };
@@ -89,7 +93,11 @@ struct stream_set {
 	struct http_chunk	*last;		/* [I] the chunked coding's end */
 };
 
-/* Forget a written stream's socket (ours: the server's stays open). */
+/*
+ * Forget a written stream's socket: out of the loop's epoll set, never
+ * closed here (libmicrohttpd closes it, after its completion callback,
+ * which comes here first).
+ */
 static void
 stream_close_fd(struct stream *st)
 {
@@ -98,8 +106,6 @@ stream_close_fd(struct stream *st)
 	if (st->ev_write != NULL)
 		event_free(st->ev_write);
 	st->ev_read = st->ev_write = NULL;
-	if (st->fd != -1)
-		close(st->fd);
 	st->fd = -1;
 }
 
@@ -111,6 +117,35 @@ stream_end_raw(struct stream *st)
 		return;
 	stream_close_fd(st);
 	st->set->ops->close(st->set->arg, st->conn);
+}
+
+/*
+ * The end of the body, best effort (the stream ends anyway): with gzip, a
+ * last chunk holding an empty final deflate block and the gzip trailer
+ * (CRC-32 and length of what was sent); then the chunked coding's end.
+ */
+static void
+stream_send_end(struct stream *st)
+{
+	unsigned char b[32];
+	const char *last;
+	size_t n = 0, len;
+	int i;
+
+	if (st->gzip) {
+		memcpy(b, "a\r\n\x03\x00", 5);
+		n = 5;
+		for (i = 0; i < 4; i++)
+			b[n++] = (unsigned char)(st->crc >> (8 * i));
+		for (i = 0; i < 4; i++)
+			b[n++] = (unsigned char)(st->isize >> (8 * i));
+		b[n++] = '\r';
+		b[n++] = '\n';
+	}
+	last = http_chunk_bytes(st->set->last, &len);
+	memcpy(b + n, last, len);
+	n += len;
+	(void)send(st->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /*
@@ -133,14 +168,23 @@ stream_flush(struct stream *st)
 			if (st->queued == NULL) {
 				if (!set->ending)
 					return;
-				/* Best effort: the stream ends anyway. */
-				bytes = http_chunk_bytes(set->last, &len);
-				(void)send(st->fd, bytes, len, MSG_DONTWAIT |
-				    MSG_NOSIGNAL);
+				stream_send_end(st);
 				stream_end_raw(st);
 				return;
 			}
-			if ((f = http_chunk_framed(st->queued)) == NULL) {
+			if (st->gzip) {
+				uint32_t crc;
+				size_t ilen;
+				(void)http_chunk_bytes(st->queued, &ilen);
+				if ((f = http_chunk_deflated(st->queued,
+				    &crc)) != NULL) {
+					st->crc = (uint32_t)crc32_combine(
+					    st->crc, crc, (z_off_t)ilen);
+					st->isize += (uint32_t)ilen;
+				}
+			} else
+				f = http_chunk_framed(st->queued);
+			if (f == NULL) {
 				stream_end_raw(st);	/* no memory */
 				return;
 			}
@@ -200,7 +244,7 @@ stream_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-stream_attach(struct stream *st, int fd, struct http_chunk *head)
+stream_attach(struct stream *st, int fd, struct http_chunk *head, bool gzip)
 {
 	struct stream_set *set = st->set;
 
@@ -215,11 +259,11 @@ stream_attach(struct stream *st, int fd, struct http_chunk *head)
 			event_free(st->ev_write);
 		st->ev_read = st->ev_write = NULL;
 		http_chunk_unref(head);
-		close(fd);
 		return -1;
 	}
 	st->fd = fd;
 	st->raw = true;
+	st->gzip = gzip;
 	/* The head as it is, then the first event (framed when taken). */
 	st->cur = head;
 	st->off = 0;

@@ -50,14 +50,18 @@ void		 stream_set_destroy(struct stream_set *set);
 struct stream	*stream_add(struct stream_set *set, void *conn,
 		    struct http_chunk *first);
 /*
- * Write st here from now on: fd (taken on every path: a dup of the
- * connection's socket, which the server keeps parked meanwhile) gets head
+ * Write st here from now on: fd (borrowed: the connection's socket, which
+ * the server keeps parked in libmicrohttpd and closes after the stream's
+ * request completes) gets head
  * (taken: the response head, sent as it is), then st's events, each as one
- * HTTP/1.1 chunk; a socket that takes nothing for `stall` seconds, or that
+ * HTTP/1.1 chunk (gzip: compressed once per chunk, http_chunk_deflated;
+ * head then ends with the gzip header); a socket that takes nothing for
+ * `stall` seconds, or that
  * the peer closed, ends the stream (ops->close).  0, or -1 without memory
- * (fd closed, head dropped; st unchanged).
+ * (head dropped; st unchanged).
  */
-int		 stream_attach(struct stream *st, int fd, struct http_chunk *head);
+int		 stream_attach(struct stream *st, int fd, struct http_chunk *head,
+		    bool gzip);
 /* Its request is over: forget it. */
 void		 stream_remove(struct stream_set *set, struct stream *st);
 /*

@@ -625,6 +625,66 @@ class Live(CheckedDaemonTest):
         r = d.request("OPTIONS", "/v1/provinces/baghdad/results")
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))
 
+    def test_event_stream_gzip(self):
+        """An event stream that takes gzip: every event compressed once for
+        all such subscribers; the body is one gzip member (its trailer, the
+        CRC and length of what was sent, written when the stream ends), so
+        the whole body decompresses and checks, and holds every version in
+        order.  Without gzip the same stream is plain."""
+        import zlib
+        d = self.start()
+        self.post(d, 1)
+        socks = []
+        for hdrs in ("Accept-Encoding: gzip\r\n", "Accept-Encoding: gzip\r\n",
+                     ""):
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(("GET /v1/events HTTP/1.1\r\nHost: x\r\n%s\r\n" %
+                       hdrs).encode())
+            socks.append(s)
+        time.sleep(0.3)
+        for r in range(2, 6):
+            self.post(d, r)
+        time.sleep(0.3)
+        socks[0].settimeout(5)
+        part = b""
+        while b"\r\n\r\n" not in part:
+            part += socks[0].recv(65536)
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logtext())
+        bodies = []
+        for s in socks:
+            s.settimeout(5)
+            buf = part if s is socks[0] else b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+            s.close()
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            body = b""
+            while True:
+                line, _, rest = rest.partition(b"\r\n")
+                size = int(line, 16)
+                if size == 0:
+                    break
+                body += rest[:size]
+                rest = rest[size + 2:]
+            bodies.append((head.decode(), body))
+        self.assertEqual(bodies[0][1], bodies[1][1])
+        for head, body in bodies[:2]:
+            self.assertIn("Content-Encoding: gzip", head)
+            text = gunzip(body).decode()     # checks CRC and length
+            # The first events decompress before the stream ends.
+            live = zlib.decompressobj(16 + 15).decompress(body[:-10])
+            self.assertTrue(live.startswith(b"retry: 3000\n\n"), live[:40])
+            self.assertEqual(text, bodies[2][1].decode())
+        self.assertNotIn("Content-Encoding", bodies[2][0])
+        versions = [int(line.split()[1].split("-")[0])
+                    for line in bodies[2][1].decode().splitlines()
+                    if line.startswith("id: ")]
+        self.assertEqual(sorted(set(versions)), [1, 2, 3, 4, 5])
+        self.assertEqual(versions, sorted(versions))
+
     def test_stop_with_subscribers(self):
         d = self.start()
         self.post(d, 1)
