@@ -777,8 +777,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
+		/* HEAD has no body: libmicrohttpd leaves it out. */
 		return stream_open(srv, rq, reply.stream, !l->tls &&
-		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0, hr.gzip_ok);
+		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+		    strcmp(method, MHD_HTTP_METHOD_GET) == 0, hr.gzip_ok);
 	if (reply.pending) {
 		/*
 		 * The answer waits for the journal: park the connection;

@@ -685,6 +685,30 @@ class Live(CheckedDaemonTest):
         self.assertEqual(sorted(set(versions)), [1, 2, 3, 4, 5])
         self.assertEqual(versions, sorted(versions))
 
+    def test_head_of_event_stream_has_no_events(self):
+        """HEAD /v1/events: the stream's headers, never its events (plain
+        HTTP/1.1 streams are written by tallyd itself; HEAD is not)."""
+        d = self.start()
+        self.post(d, 1)
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.settimeout(0.5)
+        s.sendall(b"HEAD /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        buf = b""
+        deadline = time.monotonic() + 1.5
+        try:
+            while time.monotonic() < deadline:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+        except socket.timeout:
+            pass
+        s.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200 "), buf[:80])
+        self.assertIn(b"text/event-stream", buf)
+        self.assertNotIn(b"retry:", buf)
+        self.assertNotIn(b"event:", buf)
+
     def test_stop_with_subscribers(self):
         d = self.start()
         self.post(d, 1)
