@@ -8,8 +8,8 @@
  * by many responses is only ever touched there.
  *
  * Where it is implemented: the chunks in response.c (plain reference-counted
- * bytes, no libmicrohttpd); the bodies in server.c and the query arguments
- * in http_strict.c, the two files that see libmicrohttpd: a struct
+ * bytes, no libmicrohttpd); the bodies in body_mhd.c and the query
+ * arguments in http_strict.c, files that see libmicrohttpd: a struct
  * http_body is an MHD_Response underneath (so a cached body is queued to
  * every reader without a copy), and a struct http_request's conn is its
  * MHD_Connection.  Nothing else may look under either.

@@ -9,8 +9,8 @@
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
  * With http_strict.c (the strict checks, the reads of a parsed request and
- * the catch of libmicrohttpd's own refusal pages) this is the only file
- * that includes <microhttpd.h>: the API sees complete requests (struct
+ * the catch of libmicrohttpd's own refusal pages) and body_mhd.c (the
+ * bodies) this is the only file that includes <microhttpd.h>: the API sees complete requests (struct
  * http_request) and answers with bodies (struct http_body, an MHD_Response
  * underneath).
  *
@@ -34,8 +34,6 @@
  * start; [L] the loop (libmicrohttpd's callbacks run there too).
  */
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <netdb.h>
 
 #include <errno.h>
@@ -59,7 +57,6 @@
 #include "http_strict.h"
 #include "config.h"
 #include "log.h"
-#include "util.h"
 
 struct listener {
 	struct server		*srv;		/* [I] */
@@ -136,34 +133,6 @@ struct request {
 	struct stream		*stream;	/* GET /v1/events */
 };
 
-static void
-chunk_free(void *cls)
-{
-	http_chunk_unref(cls);
-}
-
-/*
- * The chunk's bytes themselves, not a copy: libmicrohttpd sends them from
- * the chunk (header and body in one sendmsg), and the body's reference is
- * dropped when its last request is done.  (A response from a callback
- * allocated and zeroed a block of up to 16 KiB per long-poll answer and
- * copied the bytes into it.)
- */
-struct http_body *
-http_body_from_chunk(struct http_chunk *c)
-{
-	struct MHD_Response *r;
-	const char *bytes;
-	size_t len;
-
-	bytes = http_chunk_bytes(c, &len);
-	r = MHD_create_response_from_buffer_with_free_callback_cls(len,
-	    (void *)(uintptr_t)bytes, chunk_free, c);
-	if (r != NULL)
-		http_chunk_ref(c);
-	return (struct http_body *)r;
-}
-
 void
 server_set_header(struct server *srv, const char *name,
     const char *(*value)(void *arg), void *arg)
@@ -171,27 +140,6 @@ server_set_header(struct server *srv, const char *name,
 	srv->header_name = name;
 	srv->header_value = value;
 	srv->header_arg = arg;
-}
-
-struct http_body *
-http_body_new(char *bytes, size_t len, bool take)
-{
-	return (struct http_body *)MHD_create_response_from_buffer(len, bytes,
-	    take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-}
-
-void
-http_body_header(struct http_body *b, const char *name, const char *value)
-{
-	if (b != NULL)
-		MHD_add_response_header((struct MHD_Response *)b, name, value);
-}
-
-void
-http_body_free(struct http_body *b)
-{
-	if (b != NULL)
-		MHD_destroy_response((struct MHD_Response *)b);
 }
 
 static void
@@ -295,17 +243,12 @@ stream_resume(void *arg, void *conn)
 	evtimer_add(rq->listener->ev_timer, &now);
 }
 
-/* A stream stream.c wrote has ended: libmicrohttpd closes it (MHD_NO). */
-static void
-stream_closed(void *arg, void *conn)
-{
-	stream_resume(arg, conn);
-}
-
+/* close: a stream stream.c wrote has ended; resumed, the access handler
+ * says MHD_NO (RQ_STREAMING) and libmicrohttpd closes it. */
 static const struct stream_conn_ops stream_ops = {
 	stream_suspend,
 	stream_resume,
-	stream_closed,
+	stream_resume,
 };
 
 static ssize_t
@@ -345,65 +288,27 @@ server_base(const struct server *srv)
 }
 
 /*
- * Hand a plain HTTP/1.1 stream to stream.c, which writes it on the socket
- * (the response head first) while libmicrohttpd keeps the connection
- * suspended (out of its epoll set): 0, or -1 (then nothing was sent:
- * libmicrohttpd answers it).
+ * Hand a plain HTTP/1.1 GET's stream to stream.c, which writes it on the
+ * socket while libmicrohttpd keeps the connection suspended: 0, or -1
+ * (nothing was sent: libmicrohttpd answers it).
  */
 static int
 stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
     int fd, bool gzip)
 {
-	/* A gzip member's header, as the body's first chunk (no name, no
-	 * time, Unix); the deflate data follows chunk by chunk. */
-	static const char gz_head[] = "a\r\n\x1f\x8b\x08\0\0\0\0\0\0\x03\r\n";
-	char *head = NULL, date[64];
-	const char *v = NULL;
-	struct http_chunk *hc;
-	size_t len = 0;
-	FILE *f;
-	int one = 1, zero = 0;
+	const char *v = srv->header_name ? srv->header_value(srv->header_arg) :
+	    NULL;
+	struct http_chunk *head;
 
-	if (srv->header_name != NULL)
-		v = srv->header_value(srv->header_arg);
-	time_http(time(NULL), date, sizeof(date));
-	if ((f = open_memstream(&head, &len)) == NULL)
+	if ((head = stream_head(srv->cors_origin, srv->header_name, v,
+	    gzip)) == NULL)
 		return -1;
-	fprintf(f, "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: "
-	    "text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n"
-	    "X-Accel-Buffering: no\r\n", date);
-	if (srv->cors_origin != NULL)
-		fprintf(f, "Access-Control-Allow-Origin: %s\r\n"
-		    "Access-Control-Expose-Headers: ETag, Content-Location\r\n",
-		    srv->cors_origin);
-	if (v != NULL)
-		fprintf(f, "%s: %s\r\n", srv->header_name, v);
-	if (gzip)
-		fputs("Content-Encoding: gzip\r\n", f);
-	fputs("Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n"
-	    "Connection: close\r\n\r\n", f);
-	if (gzip)
-		fwrite(gz_head, 1, sizeof(gz_head) - 1, f);
-	if (fclose(f) != 0) {
-		free(head);
-		return -1;
-	}
-	hc = http_chunk_new(head, len, NULL, 0);
-	free(head);
-	if (hc == NULL)
-		return -1;
-	/* Each event goes out at once, whatever libmicrohttpd had set. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	rq->phase = RQ_STREAMING;
 	rq->stream = st;
 	srv->parked++;
 	MHD_suspend_connection(rq->conn);
-	if (stream_attach(st, fd, hc, gzip) == -1) {
-		/* Nothing was written: close it. */
-		stream_closed(srv, rq);
-		return 0;
-	}
+	if (stream_attach(st, fd, head, gzip) == -1)
+		stream_resume(srv, rq);		/* nothing sent: closed */
 	return 0;
 }
 

@@ -31,17 +31,22 @@
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <zlib.h>
 
 #include "response.h"
 #include "stream.h"
+#include "util.h"
 
 /* Parked streams resumed in one turn of the loop. */
 #ifndef FANOUT_SLICE
@@ -243,9 +248,50 @@ stream_readable(evutil_socket_t fd, short what, void *arg)
 		stream_end_raw(st);
 }
 
+struct http_chunk *
+stream_head(const char *cors_origin, const char *name, const char *value,
+    bool gzip)
+{
+	/* A gzip member's header, as the body's first chunk (no name, no
+	 * time, Unix); the deflate data follows chunk by chunk. */
+	static const char gz_head[] = "a\r\n\x1f\x8b\x08\0\0\0\0\0\0\x03\r\n";
+	struct http_chunk *c;
+	char *head = NULL, date[64];
+	size_t len = 0;
+	FILE *f;
+
+	time_http(time(NULL), date, sizeof(date));
+	if ((f = open_memstream(&head, &len)) == NULL)
+		return NULL;
+	fprintf(f, "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: "
+	    "text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n"
+	    "X-Accel-Buffering: no\r\n", date);
+	if (cors_origin != NULL)
+		fprintf(f, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Expose-Headers: ETag, Content-Location\r\n",
+		    cors_origin);
+	if (name != NULL && value != NULL)
+		fprintf(f, "%s: %s\r\n", name, value);
+	if (gzip)
+		fputs("Content-Encoding: gzip\r\n", f);
+	fputs("Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: close\r\n\r\n", f);
+	if (gzip)
+		fwrite(gz_head, 1, sizeof(gz_head) - 1, f);
+	if (fclose(f) != 0) {
+		free(head);
+		return NULL;
+	}
+	c = http_chunk_new(head, len, NULL, 0);
+	free(head);
+	return c;
+}
+
 int
 stream_attach(struct stream *st, int fd, struct http_chunk *head, bool gzip)
 {
+	int one = 1, zero = 0;
+
 	struct stream_set *set = st->set;
 
 	st->ev_read = event_new(set->base, fd, EV_READ | EV_PERSIST,
@@ -264,6 +310,9 @@ stream_attach(struct stream *st, int fd, struct http_chunk *head, bool gzip)
 	st->fd = fd;
 	st->raw = true;
 	st->gzip = gzip;
+	/* Each event goes out at once, whatever libmicrohttpd had set. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* The head as it is, then the first event (framed when taken). */
 	st->cur = head;
 	st->off = 0;

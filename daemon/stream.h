@@ -62,6 +62,15 @@ struct stream	*stream_add(struct stream_set *set, void *conn,
  */
 int		 stream_attach(struct stream *st, int fd, struct http_chunk *head,
 		    bool gzip);
+/*
+ * The response head of a stream written here (new, or NULL without
+ * memory): status, Date, the event stream's headers, CORS when
+ * cors_origin, `name: value` when both are set, chunked, Connection:
+ * close; with gzip, Content-Encoding and the gzip header as the first
+ * chunk.
+ */
+struct http_chunk *stream_head(const char *cors_origin, const char *name,
+		    const char *value, bool gzip);
 /* Its request is over: forget it. */
 void		 stream_remove(struct stream_set *set, struct stream *st);
 /*
