@@ -429,6 +429,19 @@ handle(struct cluster *cl, struct item *it)
 		core_log_acked(cl->core, o->token, it->ack, it->seq, it->dup);
 		free(o);
 		break;
+	case ITEM_UNSENT:
+		for (op = &cl->outs; *op != NULL; op = &(*op)->next)
+			if ((*op)->id == it->seq)
+				break;
+		log_limited("cluster", "cluster: publish: %s", it->why);
+		if ((o = *op) == NULL)
+			break;		/* expired: answered already */
+		*op = o->next;
+		cl->n_outs--;
+		core_log_acked(cl->core, o->token, CORE_ACK_UNAVAILABLE, 0,
+		    false);
+		free(o);
+		break;
 	case ITEM_PROBE:
 		memcpy(cl->leader, it->why, sizeof(cl->leader));
 		if (it->ok) {
@@ -514,6 +527,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	core_log_tick(cl->core, time(NULL));
 }
 
+static void	*publisher(void *arg);
+
 int
 cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
     uint64_t applied)
@@ -569,6 +584,9 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 	if (pthread_create(&cl->prober, NULL, prober, cl) != 0)
 		return -1;
 	cl->prober_running = true;
+	if (pthread_create(&cl->publisher, NULL, publisher, cl) != 0)
+		return -1;
+	cl->publisher_running = true;
 	return 0;
 }
 
@@ -584,9 +602,19 @@ cluster_destroy(struct cluster *cl)
 	pthread_mutex_lock(&cl->mu);
 	cl->stop = true;
 	pthread_cond_broadcast(&cl->cv);
+	pthread_cond_broadcast(&cl->pub_cv);
 	pthread_mutex_unlock(&cl->mu);
 	if (cl->prober_running)
 		pthread_join(cl->prober, NULL);
+	/* After the call it is in, if any (libnats may hold it a while). */
+	if (cl->publisher_running)
+		pthread_join(cl->publisher, NULL);
+	while (cl->jobs != NULL) {
+		struct pub_job *j = cl->jobs;
+		cl->jobs = j->next;
+		natsMsg_Destroy(j->msg);
+		free(j);
+	}
 	if (cl->sub != NULL) {
 		natsSubscription_Unsubscribe(cl->sub);
 		natsSubscription_Destroy(cl->sub);
@@ -622,6 +650,7 @@ cluster_destroy(struct cluster *cl)
 	free(cl->prefix);
 	free(cl->node);
 	pthread_cond_destroy(&cl->cv);
+	pthread_cond_destroy(&cl->pub_cv);
 	pthread_mutex_destroy(&cl->mu);
 	free(cl);
 }
@@ -637,54 +666,132 @@ feed_digest(const char *payload, size_t len, char *out, size_t outlen)
 	snprintf(out, outlen, "%016llx", (unsigned long long)h);
 }
 
+/*
+ * The publisher thread: each record is handed to libnats here, never on
+ * the loop.  libnats' publish takes its connection's lock, which it holds
+ * while it reconnects (a connect timeout per server): with the NATS
+ * servers hung, a publish on the loop held every GET of the node for
+ * seconds.  A publish libnats refuses goes back to the loop (ITEM_UNSENT),
+ * which answers it 503; no logging here (log_reopen is the loop's).
+ */
+static void *
+publisher(void *arg)
+{
+	struct cluster *cl = arg;
+	struct pub_job *j;
+	jsPubOptions po;
+	natsStatus st;
+	natsMsg *msg;
+
+	pthread_mutex_lock(&cl->mu);
+	for (;;) {
+		struct item *it;
+		while (cl->jobs == NULL && !cl->stop)
+			pthread_cond_wait(&cl->pub_cv, &cl->mu);
+		if (cl->stop)
+			break;
+		j = cl->jobs;
+		if ((cl->jobs = j->next) == NULL)
+			cl->jobs_tail = &cl->jobs;
+		cl->n_jobs--;
+		cl->pub_busy = true;
+		clock_gettime(CLOCK_MONOTONIC, &cl->pub_since);
+		pthread_mutex_unlock(&cl->mu);
+
+		jsPubOptions_Init(&po);
+		po.MsgId = j->id;
+		po.ExpectLastSubjectSeq = j->expect_seq; /* 0: not sent */
+		po.MaxWait = PUBLISH_WAIT_MS;
+		msg = j->msg;
+		st = js_PublishMsgAsync(cl->js, &msg, &po);
+		if (st != NATS_OK) {
+			/* The message is still ours: the loop destroys it. */
+			if ((it = calloc(1, sizeof(*it))) == NULL) {
+				/* Its out expires (expire_outs): a 503. */
+				natsMsg_Destroy(msg);
+			} else {
+				it->kind = ITEM_UNSENT;
+				it->msg = msg;
+				it->seq = j->out_id;
+				snprintf(it->why, sizeof(it->why), "%s (%s)",
+				    natsStatus_GetText(st),
+				    nats_GetLastError(NULL));
+				enqueue(cl, it);
+			}
+		}
+		free(j);
+		pthread_mutex_lock(&cl->mu);
+		cl->pub_busy = false;
+	}
+	pthread_mutex_unlock(&cl->mu);
+	return NULL;
+}
+
 static int
 clog_publish(void *log, const char *payload, size_t len, size_t province,
     const struct tally_feed *f, uint64_t expect_seq, void *token)
 {
 	struct cluster *cl = log;
-	natsMsg *msg = NULL, *sent;
-	jsPubOptions po;
+	natsMsg *msg = NULL;
+	struct pub_job *j;
 	struct out *o;
-	char id[320], digest[20];
-	natsStatus st;
+	char digest[20];
+	bool stalled;
 
+	if (!cl->publisher_running)
+		return -1;
+	/*
+	 * The publisher is stuck in libnats (or far behind): refused now,
+	 * 503 with Retry-After, instead of waiting with it.
+	 */
+	pthread_mutex_lock(&cl->mu);
+	stalled = cl->n_jobs >= PUBLISH_QUEUE_MAX || (cl->pub_busy &&
+	    cluster_ms_since(&cl->pub_since) >= PUBLISH_STALL_MS);
+	pthread_mutex_unlock(&cl->mu);
+	if (stalled) {
+		log_limited("cluster", "cluster: publish: libnats has not "
+		    "returned for %d ms or more (NATS unreachable or hung?); "
+		    "posts answered 503", PUBLISH_STALL_MS);
+		return -1;
+	}
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		free(o);
+		return -1;
+	}
 	feed_digest(payload, len, digest, sizeof(digest));
 	/* The same feed gets the same id on every node: retries dedupe.  A
 	 * lot (f NULL) has its own: its digest covers the order drawn. */
 	if (f != NULL)
-		snprintf(id, sizeof(id), "%s:%llu:%s", cl->subjects[province] +
-		    strlen(cl->prefix) + 1, (unsigned long long)f->revision,
-		    digest);
+		snprintf(j->id, sizeof(j->id), "%s:%llu:%s",
+		    cl->subjects[province] + strlen(cl->prefix) + 1,
+		    (unsigned long long)f->revision, digest);
 	else
-		snprintf(id, sizeof(id), "%s:lot:%s", cl->subjects[province] +
-		    strlen(cl->prefix) + 1, digest);
+		snprintf(j->id, sizeof(j->id), "%s:lot:%s",
+		    cl->subjects[province] + strlen(cl->prefix) + 1, digest);
 	if (natsMsg_Create(&msg, cl->subjects[province], NULL, payload,
 	    (int)len) != NATS_OK) {
+		free(j);
 		free(o);
 		return -1;
 	}
-	jsPubOptions_Init(&po);
-	po.MsgId = id;
-	po.ExpectLastSubjectSeq = expect_seq;	/* 0: not sent by libnats */
-	po.MaxWait = PUBLISH_WAIT_MS;
-	sent = msg;
-	st = js_PublishMsgAsync(cl->js, &msg, &po);
-	if (st != NATS_OK) {
-		natsMsg_Destroy(msg);	/* still ours on failure */
-		free(o);
-		log_limited("cluster", "cluster: publish: %s (%s)",
-		    natsStatus_GetText(st), nats_GetLastError(NULL));
-		return -1;
-	}
-	/* The acknowledgement is handled on this thread, after this. */
-	o->msg = sent;
+	j->msg = msg;
+	j->expect_seq = expect_seq;
+	j->out_id = o->id = ++cl->out_ids;
+	/* Waiting from now: its acknowledgement is handled on this thread. */
+	o->msg = msg;
 	o->token = token;
 	clock_gettime(CLOCK_MONOTONIC, &o->sent);
 	o->next = cl->outs;
 	cl->outs = o;
 	cl->n_outs++;
+	pthread_mutex_lock(&cl->mu);
+	*cl->jobs_tail = j;
+	cl->jobs_tail = &j->next;
+	cl->n_jobs++;
+	pthread_cond_signal(&cl->pub_cv);
+	pthread_mutex_unlock(&cl->mu);
 	return 0;
 }
 

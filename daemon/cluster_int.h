@@ -37,18 +37,40 @@ struct event_base;
 #define STUCK_MS	5000
 #define FETCH_MAX	64
 
-enum item_kind { ITEM_RECORD, ITEM_ACK, ITEM_PROBE, ITEM_FETCHED };
+enum item_kind { ITEM_RECORD, ITEM_ACK, ITEM_PROBE, ITEM_FETCHED,
+	ITEM_UNSENT };
 
 struct item {
 	struct item	*next;
 	enum item_kind	 kind;
 	natsMsg		*msg;		/* RECORD: delivered; ACK: published */
 	enum core_ack	 ack;
-	uint64_t	 seq;		/* ACK, FETCHED: position; PROBE: last */
+	uint64_t	 seq;		/* ACK, FETCHED: position; PROBE: last;
+					   UNSENT: the out's id */
 	bool		 dup;
 	bool		 ok;		/* PROBE answered; FETCHED: first */
-	char		 why[128];	/* ACK: the refusal; PROBE: leader */
+	char		 why[128];	/* ACK: the refusal; PROBE: leader;
+					   UNSENT: libnats' error */
 };
+
+/* A record for the publisher thread to hand to libnats. */
+struct pub_job {
+	struct pub_job	*next;
+	natsMsg		*msg;		/* ours until published */
+	char		 id[320];	/* the message id */
+	uint64_t	 expect_seq;
+	uint64_t	 out_id;	/* its struct out */
+};
+
+/*
+ * The publisher thread hands records to libnats, which can block in the
+ * publish for seconds (its connection's lock is held while it reconnects,
+ * a connect timeout per server).  A publish refused at once, with a 503:
+ * while the thread has been inside one call for PUBLISH_STALL_MS, or
+ * PUBLISH_QUEUE_MAX records wait for it.
+ */
+#define PUBLISH_STALL_MS	250
+#define PUBLISH_QUEUE_MAX	4096
 
 /* A record published and not yet acknowledged. */
 struct out {
@@ -56,6 +78,7 @@ struct out {
 	natsMsg		*msg;		/* identity only: libnats owns it */
 	void		*token;
 	struct timespec	 sent;
+	uint64_t	 id;		/* names it to the publisher thread */
 };
 
 /*
@@ -99,6 +122,7 @@ struct cluster {
 	struct event		*ev_tick;	/* [L] */
 	struct out		*outs;		/* [L] */
 	size_t			 n_outs;	/* [L] */
+	uint64_t		 out_ids;	/* [L] the last out's id */
 	uint64_t		 log_last;	/* [L] from the prober */
 	struct timespec		 probe_ok;	/* [L] last answer */
 	char			 leader[128];	/* [L] the stream's, or "" */
@@ -111,6 +135,14 @@ struct cluster {
 	bool			 stop;		/* [M] */
 	pthread_t		 prober;
 	bool			 prober_running;	/* [L] */
+	pthread_t		 publisher;
+	bool			 publisher_running;	/* [L] */
+	pthread_cond_t		 pub_cv;	/* with mu: a job, or stop */
+	struct pub_job		*jobs;		/* [M] for the publisher */
+	struct pub_job	       **jobs_tail;	/* [M] */
+	size_t			 n_jobs;	/* [M] */
+	bool			 pub_busy;	/* [M] inside libnats' publish */
+	struct timespec		 pub_since;	/* [M] since (CLOCK_MONOTONIC) */
 	/* The core's version, for the prober's catch-up (written [L]). */
 	_Atomic uint64_t	 applied;
 #ifdef TALLYD_FAILPOINTS

@@ -192,7 +192,9 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 	cl->wake[0] = cl->wake[1] = -1;
 	pthread_mutex_init(&cl->mu, NULL);
 	pthread_cond_init(&cl->cv, NULL);
+	pthread_cond_init(&cl->pub_cv, NULL);
 	cl->q_tail = &cl->q;
+	cl->jobs_tail = &cl->jobs;
 #ifdef TALLYD_FAILPOINTS
 	{
 		const char *fp = getenv("TALLYD_FAILPOINTS");

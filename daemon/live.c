@@ -36,6 +36,7 @@ struct waiter {
 	size_t			 index;
 	uint64_t		 version;	/* the stamp the client holds */
 	uint64_t		 digest;
+	bool			 gzip;		/* Accept-Encoding took gzip */
 	void			*ctx;		/* the server's request */
 	struct event		*timer;
 };
@@ -263,6 +264,7 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	w->index = index;
 	w->version = v->version;
 	w->digest = v->digest;
+	w->gzip = cl->rq->gzip_ok;
 	w->ctx = cl->rq->ctx;
 	if ((w->timer = evtimer_new(server_base(lv->api->server),
 	    waiter_timeout, w)) == NULL) {
@@ -282,9 +284,32 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 }
 
 /*
+ * The bytes of v (gzip: its gzip representation, compressed once per
+ * version, on the first gzip answer or GET) as a chunk kept with the view:
+ * every long-poll of a version is answered from the same bytes.  Borrowed,
+ * or NULL without memory.
+ */
+static struct http_chunk *
+waiter_chunk(struct live *lv, struct view *v, bool gzip, time_t at)
+{
+	if (gzip) {
+		if (views_gzip(lv->api->views, v, at) == NULL)
+			return NULL;
+		if (v->gz_chunk == NULL)
+			v->gz_chunk = http_chunk_new(v->gz_bytes, v->gz_len,
+			    NULL, 0);
+		return v->gz_chunk;
+	}
+	if (v->chunk == NULL)
+		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
+	return v->chunk;
+}
+
+/*
  * Answer a parked long-poll: the view's current bytes when it changed (a
- * small body of its own sharing the view's bytes: the cached body could be
- * replaced before libmicrohttpd queues this answer), else 304.
+ * small body of its own sending the version's shared chunk, no copy: the
+ * cached body could be replaced before libmicrohttpd queues this answer),
+ * else 304.
  */
 static void
 waiter_answer(struct waiter *w, bool changed)
@@ -293,6 +318,7 @@ waiter_answer(struct waiter *w, bool changed)
 	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
 	struct http_reply reply;
 	struct view *v = views_current(lv->api->views, w->id, w->index);
+	struct http_chunk *c = NULL;
 	static char empty[] = "";
 
 	if (w->prev != NULL)
@@ -305,16 +331,20 @@ waiter_answer(struct waiter *w, bool changed)
 	event_free(w->timer);
 	memset(&reply, 0, sizeof(reply));
 	reply.owned = true;
-	if (v != NULL && changed && v->chunk == NULL)
-		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
-	if (v != NULL && changed && v->chunk != NULL &&
-	    (reply.body = http_body_from_chunk(v->chunk)) != NULL) {
+	if (v != NULL && changed)
+		c = waiter_chunk(lv, v, w->gzip, st.at);
+	if (c != NULL && (reply.body = http_body_from_chunk(c)) != NULL) {
 		reply.status = 200;
-		views_body_headers(lv->api->views, reply.body, v, st.at);
+		if (c == v->gz_chunk)
+			views_gzip_headers(lv->api->views, reply.body, v, st.at);
+		else
+			views_body_headers(lv->api->views, reply.body, v,
+			    st.at);
 	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
 	    false)) != NULL) {
 		reply.status = 304;
-		views_cache_headers(lv->api->views, reply.body, v->etag, st.at);
+		views_cache_headers(lv->api->views, reply.body, w->gzip &&
+		    v->gz_bytes != NULL ? v->etag_gz : v->etag, st.at);
 	} else {
 		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");

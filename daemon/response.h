@@ -8,8 +8,8 @@
  * by many responses is only ever touched there.
  *
  * Where it is implemented: the chunks in response.c (plain reference-counted
- * bytes, no libmicrohttpd); the bodies in server.c and the query arguments
- * in http_strict.c, the two files that see libmicrohttpd: a struct
+ * bytes, no libmicrohttpd); the bodies in body_mhd.c and the query
+ * arguments in http_strict.c, files that see libmicrohttpd: a struct
  * http_body is an MHD_Response underneath (so a cached body is queued to
  * every reader without a copy), and a struct http_request's conn is its
  * MHD_Connection.  Nothing else may look under either.
@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A response body with its headers, shared by every request that sends it
@@ -50,6 +51,21 @@ struct http_chunk *http_chunk_join(struct http_chunk *const *parts,
 struct http_chunk *http_chunk_ref(struct http_chunk *c);
 void		 http_chunk_unref(struct http_chunk *c);
 const char	*http_chunk_bytes(const struct http_chunk *c, size_t *len);
+/*
+ * c framed as one chunk of HTTP/1.1's chunked coding ("<hex size>\r\n",
+ * the bytes, "\r\n"), made once when first asked and freed with c: every
+ * event stream written by the server itself sends the same framed bytes.
+ * Borrowed (NULL without memory; c must not be empty).
+ */
+struct http_chunk *http_chunk_framed(struct http_chunk *c);
+/*
+ * c compressed on its own (raw deflate, ending in a sync flush: outputs of
+ * chunks sent one after another form one deflate stream) and framed as one
+ * HTTP/1.1 chunk, made once when first asked and freed with c: what an
+ * event stream that takes gzip sends.  *crc: the CRC-32 of c's bytes (for
+ * the gzip trailer).  Borrowed; NULL without memory.
+ */
+struct http_chunk *http_chunk_deflated(struct http_chunk *c, uint32_t *crc);
 /* A body sending c's bytes (c borrowed: the body takes its own reference). */
 struct http_body *http_body_from_chunk(struct http_chunk *c);
 

@@ -9,8 +9,8 @@
  * multiple of 128 sockets are ready at once; see docs/ARCHITECTURE.md.)
  *
  * With http_strict.c (the strict checks, the reads of a parsed request and
- * the catch of libmicrohttpd's own refusal pages) this is the only file
- * that includes <microhttpd.h>: the API sees complete requests (struct
+ * the catch of libmicrohttpd's own refusal pages) and body_mhd.c (the
+ * bodies) this is the only file that includes <microhttpd.h>: the API sees complete requests (struct
  * http_request) and answers with bodies (struct http_body, an MHD_Response
  * underneath).
  *
@@ -117,6 +117,8 @@ enum rq_phase {
 	RQ_WAITING,	/* suspended until its journal record is durable */
 	RQ_READY,	/* resumed with its reply */
 	RQ_DONE,	/* reply queued */
+	RQ_STREAMING,	/* an event stream stream.c writes: parked until it
+			   ends, then closed */
 };
 
 /* Per-request state, freed in the completion callback.  [L] */
@@ -131,41 +133,6 @@ struct request {
 	struct stream		*stream;	/* GET /v1/events */
 };
 
-static ssize_t
-chunk_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	size_t len, n;
-	const char *bytes = http_chunk_bytes(cls, &len);
-
-	if (pos >= len)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	n = len - (size_t)pos;
-	if (n > max)
-		n = max;
-	memcpy(buf, bytes + pos, n);
-	return (ssize_t)n;
-}
-
-static void
-chunk_free(void *cls)
-{
-	http_chunk_unref(cls);
-}
-
-struct http_body *
-http_body_from_chunk(struct http_chunk *c)
-{
-	struct MHD_Response *r;
-	size_t len;
-
-	(void)http_chunk_bytes(c, &len);
-	r = MHD_create_response_from_callback(len, len < 16384 ?
-	    len + 1 : 16384, chunk_read, c, chunk_free);
-	if (r != NULL)
-		http_chunk_ref(c);
-	return (struct http_body *)r;
-}
-
 void
 server_set_header(struct server *srv, const char *name,
     const char *(*value)(void *arg), void *arg)
@@ -173,27 +140,6 @@ server_set_header(struct server *srv, const char *name,
 	srv->header_name = name;
 	srv->header_value = value;
 	srv->header_arg = arg;
-}
-
-struct http_body *
-http_body_new(char *bytes, size_t len, bool take)
-{
-	return (struct http_body *)MHD_create_response_from_buffer(len, bytes,
-	    take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-}
-
-void
-http_body_header(struct http_body *b, const char *name, const char *value)
-{
-	if (b != NULL)
-		MHD_add_response_header((struct MHD_Response *)b, name, value);
-}
-
-void
-http_body_free(struct http_body *b)
-{
-	if (b != NULL)
-		MHD_destroy_response((struct MHD_Response *)b);
 }
 
 static void
@@ -297,8 +243,11 @@ stream_resume(void *arg, void *conn)
 	evtimer_add(rq->listener->ev_timer, &now);
 }
 
+/* close: a stream stream.c wrote has ended; resumed, the access handler
+ * says MHD_NO (RQ_STREAMING) and libmicrohttpd closes it. */
 static const struct stream_conn_ops stream_ops = {
 	stream_suspend,
+	stream_resume,
 	stream_resume,
 };
 
@@ -338,9 +287,39 @@ server_base(const struct server *srv)
 	return srv->base;
 }
 
-/* Answer with an event stream that starts with `first` (taken). */
+/*
+ * Hand a plain HTTP/1.1 GET's stream to stream.c, which writes it on the
+ * socket while libmicrohttpd keeps the connection suspended: 0, or -1
+ * (nothing was sent: libmicrohttpd answers it).
+ */
+static int
+stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
+    int fd, bool gzip)
+{
+	const char *v = srv->header_name ? srv->header_value(srv->header_arg) :
+	    NULL;
+	struct http_chunk *head;
+
+	if ((head = stream_head(srv->cors_origin, srv->header_name, v,
+	    gzip)) == NULL)
+		return -1;
+	rq->phase = RQ_STREAMING;
+	rq->stream = st;
+	srv->parked++;
+	MHD_suspend_connection(rq->conn);
+	if (stream_attach(st, fd, head, gzip) == -1)
+		stream_resume(srv, rq);		/* nothing sent: closed */
+	return 0;
+}
+
+/*
+ * Answer with an event stream that starts with `first` (taken): written by
+ * stream.c itself when plain HTTP/1.1 (raw), else by libmicrohttpd from
+ * the stream's reader.
+ */
 static enum MHD_Result
-stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
+stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
+    bool raw, bool gzip)
 {
 	const union MHD_ConnectionInfo *info;
 	struct MHD_Response *r;
@@ -350,6 +329,19 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 
 	if ((st = stream_add(srv->streams, rq, first)) == NULL)
 		return MHD_NO;
+	/*
+	 * A small send buffer: what a subscriber has not read waits in the
+	 * kernel only up to a few events (by default it grows to megabytes),
+	 * then it is conflated here instead.
+	 */
+	info = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info != NULL)
+		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
+		    &sndbuf, sizeof(sndbuf));
+	if (raw && info != NULL &&
+	    stream_hand_over(srv, rq, st, info->connect_fd, gzip) == 0)
+		return MHD_YES;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 	    stream_reader, st, NULL);
 	if (r == NULL) {
@@ -368,16 +360,6 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first)
 		    "ETag, Content-Location");
 	}
 	rq->stream = st;
-	/*
-	 * A small send buffer: what a subscriber has not read waits in the
-	 * kernel only up to a few events (by default it grows to megabytes),
-	 * then it is conflated here instead.
-	 */
-	info = MHD_get_connection_info(rq->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (info != NULL)
-		(void)setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF,
-		    &sndbuf, sizeof(sndbuf));
 	/* Only a socket that does not drain makes no progress for this long. */
 	MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	    srv->stall_timeout);
@@ -670,6 +652,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	case RQ_READY:
 		rq->phase = RQ_DONE;
 		return send_reply(srv, c, &rq->reply);
+	case RQ_STREAMING:
+		return MHD_NO;		/* stream.c's stream ended: close */
 	}
 
 	memset(&hr, 0, sizeof(hr));
@@ -698,7 +682,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
-		return stream_open(srv, rq, reply.stream);
+		/* HEAD has no body: libmicrohttpd leaves it out. */
+		return stream_open(srv, rq, reply.stream, !l->tls &&
+		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+		    strcmp(method, MHD_HTTP_METHOD_GET) == 0, hr.gzip_ok);
 	if (reply.pending) {
 		/*
 		 * The answer waits for the journal: park the connection;
@@ -898,7 +885,7 @@ server_create(struct event_base *base, const struct config *cf,
 	    deadline_swept, srv)) == NULL)
 		goto nomem;
 	if ((srv->streams = stream_set_create(base, cf->sse_heartbeat,
-	    &stream_ops, srv)) == NULL)
+	    cf->sse_stall_timeout, &stream_ops, srv)) == NULL)
 		goto nomem;
 	srv->listeners[0].pool.addr = srv->listeners[0].addr;
 	srv->listeners[1].pool.addr = srv->listeners[1].addr;

@@ -14,16 +14,39 @@
  * closed by libmicrohttpd's per-connection timeout (server.c sets it; a
  * suspended connection never times out, and an idle stream is suspended).
  *
+ * Written by tallyd itself.  libmicrohttpd copies every byte a reader
+ * gives it into the connection's own buffer, and parks and wakes the
+ * connection (two epoll_ctl calls, a walk of its lists) for every event.
+ * So a plain HTTP/1.1 stream is handed over instead (stream_attach): the
+ * server writes the response head, then the shared chunks themselves,
+ * each framed once for the chunked coding (http_chunk_framed), with one
+ * send() per subscriber and version from the same bytes; its connection
+ * stays suspended in libmicrohttpd meanwhile (out of its epoll set, never
+ * touched, never timed out: the socket is in the loop's epoll set instead)
+ * and is given back to be closed when the stream ends (ops->close).
+ * A socket that takes nothing for sse_stall_timeout is closed here: the
+ * subscriber reconnects with the id of the last event it got.  TLS and
+ * HTTP/1.0 streams go through libmicrohttpd's reader (stream_read).
+ *
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "response.h"
 #include "stream.h"
+#include "util.h"
 
 /* Parked streams resumed in one turn of the loop. */
 #ifndef FANOUT_SLICE
@@ -39,6 +62,14 @@ struct stream {
 	struct http_chunk	*queued;	/* [L] newest, not started */
 	bool			 suspended;	/* [L] parked by ops->suspend */
 	uint64_t		 given;		/* [L] publishes it holds (fan) */
+	/* Written here (stream_attach); else fd is -1. */
+	int			 fd;		/* [L] the socket (borrowed), -1: ended */
+	bool			 raw;		/* [I] */
+	bool			 gzip;		/* [I] raw, Content-Encoding gzip */
+	uint32_t		 crc;		/* [L] gzip: of what was sent */
+	uint32_t		 isize;		/* [L] gzip: its length mod 2^32 */
+	struct event		*ev_read;	/* [L] the peer's close */
+	struct event		*ev_write;	/* [L] room again, or stalled */
 };
 
 struct stream_set {
@@ -62,7 +93,232 @@ struct stream_set {
 	bool			 ending;	/* [L] stopping: streams end */
 	struct event		*ev_fanout;	/* [I] */
 	struct event		*ev_heartbeat;	/* [I] */
+	struct event_base	*base;		/* [I] */
+	struct timeval		 stall;		/* [I] sse_stall_timeout */
+	struct http_chunk	*last;		/* [I] the chunked coding's end */
 };
+
+/*
+ * Forget a written stream's socket: out of the loop's epoll set, never
+ * closed here (libmicrohttpd closes it, after its completion callback,
+ * which comes here first).
+ */
+static void
+stream_close_fd(struct stream *st)
+{
+	if (st->ev_read != NULL)
+		event_free(st->ev_read);
+	if (st->ev_write != NULL)
+		event_free(st->ev_write);
+	st->ev_read = st->ev_write = NULL;
+	st->fd = -1;
+}
+
+/* A written stream is over: its connection goes back to be closed. */
+static void
+stream_end_raw(struct stream *st)
+{
+	if (st->fd == -1)
+		return;
+	stream_close_fd(st);
+	st->set->ops->close(st->set->arg, st->conn);
+}
+
+/*
+ * The end of the body, best effort (the stream ends anyway): with gzip, a
+ * last chunk holding an empty final deflate block and the gzip trailer
+ * (CRC-32 and length of what was sent); then the chunked coding's end.
+ */
+static void
+stream_send_end(struct stream *st)
+{
+	unsigned char b[32];
+	const char *last;
+	size_t n = 0, len;
+	int i;
+
+	if (st->gzip) {
+		memcpy(b, "a\r\n\x03\x00", 5);
+		n = 5;
+		for (i = 0; i < 4; i++)
+			b[n++] = (unsigned char)(st->crc >> (8 * i));
+		for (i = 0; i < 4; i++)
+			b[n++] = (unsigned char)(st->isize >> (8 * i));
+		b[n++] = '\r';
+		b[n++] = '\n';
+	}
+	last = http_chunk_bytes(st->set->last, &len);
+	memcpy(b + n, last, len);
+	n += len;
+	(void)send(st->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * Write what a stream written here holds, until the socket takes no more
+ * (then wait for room, at most the stall timeout) or all is sent.  When
+ * the set is ending and all is sent, the chunked coding's end, then the
+ * stream ends.
+ */
+static void
+stream_flush(struct stream *st)
+{
+	struct stream_set *set = st->set;
+	const char *bytes;
+	size_t len;
+	ssize_t n;
+
+	while (st->fd != -1) {
+		if (st->cur == NULL) {
+			struct http_chunk *f;
+			if (st->queued == NULL) {
+				if (!set->ending)
+					return;
+				stream_send_end(st);
+				stream_end_raw(st);
+				return;
+			}
+			if (st->gzip) {
+				uint32_t crc;
+				size_t ilen;
+				(void)http_chunk_bytes(st->queued, &ilen);
+				if ((f = http_chunk_deflated(st->queued,
+				    &crc)) != NULL) {
+					st->crc = (uint32_t)crc32_combine(
+					    st->crc, crc, (z_off_t)ilen);
+					st->isize += (uint32_t)ilen;
+				}
+			} else
+				f = http_chunk_framed(st->queued);
+			if (f == NULL) {
+				stream_end_raw(st);	/* no memory */
+				return;
+			}
+			st->cur = http_chunk_ref(f);
+			http_chunk_unref(st->queued);
+			st->queued = NULL;
+			st->off = 0;
+		}
+		bytes = http_chunk_bytes(st->cur, &len);
+		n = send(st->fd, bytes + st->off, len - st->off, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Not drained for the stall timeout: closed. */
+			event_add(st->ev_write, &set->stall);
+			return;
+		}
+		if (n == -1) {
+			stream_end_raw(st);
+			return;
+		}
+		st->off += (size_t)n;
+		if (st->off == len) {
+			http_chunk_unref(st->cur);
+			st->cur = NULL;
+		}
+	}
+}
+
+static void
+stream_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		stream_end_raw(st);
+		return;
+	}
+	stream_flush(st);
+}
+
+/* The subscriber sends nothing after its request: EOF or an error ends. */
+static void
+stream_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	char buf[256];
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR))
+		stream_end_raw(st);
+}
+
+struct http_chunk *
+stream_head(const char *cors_origin, const char *name, const char *value,
+    bool gzip)
+{
+	/* A gzip member's header, as the body's first chunk (no name, no
+	 * time, Unix); the deflate data follows chunk by chunk. */
+	static const char gz_head[] = "a\r\n\x1f\x8b\x08\0\0\0\0\0\0\x03\r\n";
+	struct http_chunk *c;
+	char *head = NULL, date[64];
+	size_t len = 0;
+	FILE *f;
+
+	time_http(time(NULL), date, sizeof(date));
+	if ((f = open_memstream(&head, &len)) == NULL)
+		return NULL;
+	fprintf(f, "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: "
+	    "text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n"
+	    "X-Accel-Buffering: no\r\n", date);
+	if (cors_origin != NULL)
+		fprintf(f, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Expose-Headers: ETag, Content-Location\r\n",
+		    cors_origin);
+	if (name != NULL && value != NULL)
+		fprintf(f, "%s: %s\r\n", name, value);
+	if (gzip)
+		fputs("Content-Encoding: gzip\r\n", f);
+	fputs("Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: close\r\n\r\n", f);
+	if (gzip)
+		fwrite(gz_head, 1, sizeof(gz_head) - 1, f);
+	if (fclose(f) != 0) {
+		free(head);
+		return NULL;
+	}
+	c = http_chunk_new(head, len, NULL, 0);
+	free(head);
+	return c;
+}
+
+int
+stream_attach(struct stream *st, int fd, struct http_chunk *head, bool gzip)
+{
+	int one = 1, zero = 0;
+
+	struct stream_set *set = st->set;
+
+	st->ev_read = event_new(set->base, fd, EV_READ | EV_PERSIST,
+	    stream_readable, st);
+	st->ev_write = event_new(set->base, fd, EV_WRITE, stream_writable, st);
+	if (st->ev_read == NULL || st->ev_write == NULL ||
+	    event_add(st->ev_read, NULL) == -1) {
+		if (st->ev_read != NULL)
+			event_free(st->ev_read);
+		if (st->ev_write != NULL)
+			event_free(st->ev_write);
+		st->ev_read = st->ev_write = NULL;
+		http_chunk_unref(head);
+		return -1;
+	}
+	st->fd = fd;
+	st->raw = true;
+	st->gzip = gzip;
+	/* Each event goes out at once, whatever libmicrohttpd had set. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The head as it is, then the first event (framed when taken). */
+	st->cur = head;
+	st->off = 0;
+	stream_flush(st);
+	return 0;
+}
 
 void
 stream_remove(struct stream_set *set, struct stream *st)
@@ -74,6 +330,7 @@ stream_remove(struct stream_set *set, struct stream *st)
 	if (st->next != NULL)
 		st->next->prev = st->prev;
 	set->n_streams--;
+	stream_close_fd(st);
 	http_chunk_unref(st->cur);
 	http_chunk_unref(st->queued);
 	free(st);
@@ -115,9 +372,25 @@ stream_read(struct stream *st, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* Has st something to send and nothing going on? */
+static bool
+stream_idle_with_work(const struct stream *st)
+{
+	if (st->raw)
+		return st->fd != -1 && st->cur == NULL && st->queued != NULL;
+	return st->suspended && st->queued != NULL;
+}
+
 static void
 stream_wake(struct stream *st)
 {
+	if (st->raw) {
+		/* Mid-write, the write event carries on. */
+		if (st->fd != -1 && (st->cur == NULL ||
+		    !event_pending(st->ev_write, EV_WRITE, NULL)))
+			stream_flush(st);
+		return;
+	}
 	if (!st->suspended)
 		return;
 	st->suspended = false;
@@ -203,7 +476,7 @@ fanout(evutil_socket_t fd, short what, void *arg)
 		fan_clear(set);
 	}
 	for (st = set->streams; st != NULL; st = st->next) {
-		if (!st->suspended || st->queued == NULL)
+		if (!stream_idle_with_work(st))
 			continue;
 		if (k++ == FANOUT_SLICE) {
 			/* After the listeners' run of this slice (due now). */
@@ -292,6 +565,7 @@ stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
 	}
 	st->set = set;
 	st->conn = conn;
+	st->fd = -1;
 	st->queued = first;
 	st->given = set->pub_seq;
 	st->next = set->streams;
@@ -304,7 +578,7 @@ stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
 
 struct stream_set *
 stream_set_create(struct event_base *base, long heartbeat_sec,
-    const struct stream_conn_ops *ops, void *arg)
+    long stall_sec, const struct stream_conn_ops *ops, void *arg)
 {
 	struct stream_set *set;
 	struct timeval tv = { heartbeat_sec, 0 };
@@ -313,6 +587,10 @@ stream_set_create(struct event_base *base, long heartbeat_sec,
 		return NULL;
 	set->ops = ops;
 	set->arg = arg;
+	set->base = base;
+	set->stall.tv_sec = stall_sec;
+	if ((set->last = http_chunk_new("0\r\n\r\n", 5, NULL, 0)) == NULL)
+		goto fail;
 	if ((set->heartbeat = http_chunk_new(": heartbeat\n\n", 13, NULL,
 	    0)) == NULL)
 		goto fail;
@@ -339,5 +617,6 @@ stream_set_destroy(struct stream_set *set)
 	fan_clear(set);
 	free(set->fan);
 	http_chunk_unref(set->heartbeat);
+	http_chunk_unref(set->last);
 	free(set);
 }

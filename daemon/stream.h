@@ -29,6 +29,8 @@ struct stream_conn_ops {
 	void	(*suspend)(void *arg, void *conn);
 	/* Bring a parked one back: it has something to send, or ends. */
 	void	(*resume)(void *arg, void *conn);
+	/* A stream written here (stream_attach) ended: close conn. */
+	void	(*close)(void *arg, void *conn);
 };
 
 /*
@@ -37,7 +39,7 @@ struct stream_conn_ops {
  * borrowed.  NULL without memory.
  */
 struct stream_set *stream_set_create(struct event_base *base, long heartbeat,
-		    const struct stream_conn_ops *ops, void *arg);
+		    long stall, const struct stream_conn_ops *ops, void *arg);
 /* Every stream must have been removed first (their requests ended). */
 void		 stream_set_destroy(struct stream_set *set);
 /*
@@ -47,6 +49,28 @@ void		 stream_set_destroy(struct stream_set *set);
  */
 struct stream	*stream_add(struct stream_set *set, void *conn,
 		    struct http_chunk *first);
+/*
+ * Write st here from now on: fd (borrowed: the connection's socket, which
+ * the server keeps parked in libmicrohttpd and closes after the stream's
+ * request completes) gets head
+ * (taken: the response head, sent as it is), then st's events, each as one
+ * HTTP/1.1 chunk (gzip: compressed once per chunk, http_chunk_deflated;
+ * head then ends with the gzip header); a socket that takes nothing for
+ * `stall` seconds, or that
+ * the peer closed, ends the stream (ops->close).  0, or -1 without memory
+ * (head dropped; st unchanged).
+ */
+int		 stream_attach(struct stream *st, int fd, struct http_chunk *head,
+		    bool gzip);
+/*
+ * The response head of a stream written here (new, or NULL without
+ * memory): status, Date, the event stream's headers, CORS when
+ * cors_origin, `name: value` when both are set, chunked, Connection:
+ * close; with gzip, Content-Encoding and the gzip header as the first
+ * chunk.
+ */
+struct http_chunk *stream_head(const char *cors_origin, const char *name,
+		    const char *value, bool gzip);
 /* Its request is over: forget it. */
 void		 stream_remove(struct stream_set *set, struct stream *st);
 /*

@@ -71,6 +71,7 @@ static void
 view_clear(struct view *v)
 {
 	http_chunk_unref(v->chunk);
+	http_chunk_unref(v->gz_chunk);
 	http_body_free(v->plain);
 	http_body_free(v->gzip);
 	http_body_free(v->not_modified);
@@ -280,14 +281,23 @@ views_gzip(struct views *vs, struct view *v, time_t at)
 		return NULL;
 	if ((v->gzip = http_body_new(gz, gzlen, true)) == NULL)
 		return NULL;
-	http_body_header(v->gzip, "Content-Type", v->ctype);
-	http_body_header(v->gzip, "Content-Encoding", "gzip");
-	views_cache_headers(vs, v->gzip, v->etag_gz, at);
-	if (v->location[0] != '\0')
-		http_body_header(v->gzip, "Content-Location", v->location);
-	log_size_header(v->gzip, v);
+	v->gz_bytes = gz;
+	v->gz_len = gzlen;
+	views_gzip_headers(vs, v->gzip, v, at);
 	vs->n.gzips++;
 	return v->gzip;
+}
+
+void
+views_gzip_headers(struct views *vs, struct http_body *b, const struct view *v,
+    time_t at)
+{
+	http_body_header(b, "Content-Type", v->ctype);
+	http_body_header(b, "Content-Encoding", "gzip");
+	views_cache_headers(vs, b, v->etag_gz, at);
+	if (v->location[0] != '\0')
+		http_body_header(b, "Content-Location", v->location);
+	log_size_header(b, v);
 }
 
 /* Fill a view from bytes (taken: freed on every path); gzip comes later. */

@@ -57,6 +57,9 @@ struct view {
 	struct http_chunk	*chunk;		/* the plain bytes, for long-polls
 						   (made and owned by live.c's
 						   first answer, freed here) */
+	const char		*gz_bytes;	/* the gzip body's, owned by gzip */
+	size_t			 gz_len;
+	struct http_chunk	*gz_chunk;	/* gz_bytes, as chunk */
 	char			 location[192];	/* Content-Location, or "" */
 	char			 etag[64];
 	char			 etag_gz[64];
@@ -123,6 +126,9 @@ char		*views_results(struct views *vs, bool csv, uint64_t since,
 		    const char **ctype);
 /* v's gzip body, made when first asked for; NULL without memory. */
 struct http_body *views_gzip(struct views *vs, struct view *v, time_t at);
+/* The headers of v's gzip body on b (a body made per request). */
+void		 views_gzip_headers(struct views *vs, struct http_body *b,
+		    const struct view *v, time_t at);
 /*
  * Does the client hold v already?  If-None-Match (inm: either
  * representation's tag), or without it If-Modified-Since (ims) against st.

@@ -488,6 +488,63 @@ class ClusterTest(DaemonTest):
         self.assertEqual(hz["status"], "stale", hz)
         self.converge([a])
 
+    def test_posts_to_hung_servers_do_not_hold_reads(self):
+        """The NATS servers frozen (SIGSTOP) and posts arriving: a publish
+        blocks inside libnats (its connection's lock is held while it
+        reconnects, a connect timeout per server).  It used to block on
+        the loop thread, so every GET on the node waited behind it (seconds);
+        now libnats is called from a publisher thread, a post the publisher
+        cannot take at once is answered 503 with Retry-After, and GETs
+        answer in milliseconds all along."""
+        import signal as sig
+        (a,) = self.start_nodes(1)
+        pids = sorted(self.base)
+        self.assertEqual(post(a.base, pids[0], self.body(pids[0], 1))[0], 201)
+        for s in self.servers:
+            s.proc.send_signal(sig.SIGSTOP)
+        took, answers, stop = [], [], threading.Event()
+
+        def poster():
+            rev = 2
+            while not stop.is_set():
+                for pid in pids[:4]:
+                    t0 = time.time()
+                    try:
+                        st, h, _ = post(a.base, pid, self.body(pid, rev),
+                                        timeout=30)
+                    except OSError as e:
+                        st, h = repr(e), {}
+                    answers.append((st, "Retry-After" in h,
+                                    time.time() - t0))
+                rev += 1
+        try:
+            time.sleep(3)   # past the missed pings: reconnecting
+            t = threading.Thread(target=poster)
+            t.start()
+            try:
+                for _ in range(25):
+                    t0 = time.time()
+                    st, h, _ = request(a.base, "GET", "/v1/leaderboard")
+                    took.append(time.time() - t0)
+                    self.assertEqual(st, 200)
+                    time.sleep(0.2)
+            finally:
+                stop.set()
+                t.join(60)
+        finally:
+            for s in self.servers:
+                s.proc.send_signal(sig.SIGCONT)
+        # Before: GETs waited 0.5 s to seconds behind the blocked publish.
+        print("GET s: max %.4f median %.4f; POST s: %s" % (
+            max(took), sorted(took)[len(took) // 2],
+            ["%.3f" % a[2] for a in answers]))
+        self.assertLess(max(took), 1.0, took)
+        self.assertGreater(len(answers), 0)
+        for st, retry, _ in answers:
+            self.assertEqual(st, 503, answers)
+            self.assertTrue(retry, answers)
+        self.converge([a])
+
     def test_unacknowledged_posts_expire(self):
         """The NATS servers frozen (SIGSTOP: connections up, no answers): a
         post is answered 503 within seconds, and its record does not stay

@@ -7,7 +7,7 @@ import signal
 import socket
 import time
 
-from harness import TALLYD, CheckedDaemonTest, main
+from harness import TALLYD, CheckedDaemonTest, gunzip, main
 
 TOKEN = "live-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -477,6 +477,95 @@ class Live(CheckedDaemonTest):
         self.assertEqual(d.get("/v1/leaderboard?wait=61",
                                headers={"If-None-Match": etag}).status, 400)
 
+    def test_long_poll_gzip(self):
+        """A long-poll that takes gzip is answered with the version's gzip
+        bytes, compressed once and shared by every such long-poll: the same
+        bytes and tag as a gzip GET of that version."""
+        import threading
+        d = self.start()
+        self.post(d, 1)
+        gz = {"Accept-Encoding": "gzip"}
+        etag = d.get("/v1/leaderboard", headers=gz).header("ETag")
+        self.assertTrue(etag.endswith('-gz"'), etag)
+        out = []
+
+        def poll():
+            out.append(d.get("/v1/leaderboard?wait=30", headers=dict(
+                gz, **{"If-None-Match": etag})))
+        ths = [threading.Thread(target=poll) for _ in range(3)]
+        for t in ths:
+            t.start()
+        wait_long_polls(d, 3)
+        v = self.post(d, 2)
+        for t in ths:
+            t.join(60)
+            self.assertFalse(t.is_alive(), "a long-poll never came back")
+        now = d.get("/v1/leaderboard", headers=gz)
+        self.assertEqual(now.header("Content-Encoding"), "gzip")
+        for r in out:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("Content-Encoding"), "gzip")
+            self.assertEqual(r.header("ETag"), now.header("ETag"))
+            self.assertEqual(r.body, now.body)
+            self.assertEqual(json.loads(gunzip(r.body))["version"], v)
+        # Without gzip: the plain bytes and tag, as before.
+        etag = d.get("/v1/leaderboard").header("ETag")
+        out.clear()
+        t = threading.Thread(target=lambda: out.append(d.get(
+            "/v1/leaderboard?wait=30", headers={"If-None-Match": etag})))
+        t.start()
+        wait_long_polls(d, 1)
+        self.post(d, 3)
+        t.join(60)
+        self.assertIsNone(out[0].header("Content-Encoding"))
+        self.assertEqual(out[0].body, d.get("/v1/leaderboard").body)
+
+    def test_stalled_subscriber_dropped_with_resume_id(self):
+        """A subscriber that stops reading is not buffered without bound:
+        once its socket has not drained for sse_stall_timeout it is
+        dropped; the last event it got carries an id, and a reconnect with
+        that id as Last-Event-ID resumes (a snapshot that says so, then
+        every later version)."""
+        d = self.start("sse_stall_timeout 2\n")
+        self.post(d, 1)
+        slow = SSE(d.port, rcvbuf=4096)
+        self.assertEqual(slow.status(), 200)
+        slow.wait_for(lambda e: leaderboards(e))
+        # It stops reading; versions keep coming until its socket is full.
+        r = 2
+        deadline = time.monotonic() + 20
+        gone = False
+        while time.monotonic() < deadline and not gone:
+            for _ in range(20):
+                self.post(d, r)
+                r += 1
+            for line in d.get("/metrics").body.decode().splitlines():
+                if line.startswith("tallyd_event_streams "):
+                    gone = int(line.split()[1]) == 0
+            time.sleep(0.2)
+        self.assertTrue(gone, "the stalled subscriber is still connected")
+        # What it had was delivered whole up to the close.
+        deadline = time.monotonic() + 20
+        while not slow.closed and time.monotonic() < deadline:
+            slow._fill()
+        self.assertTrue(slow.closed, "the stalled stream was not closed")
+        lbs = leaderboards(slow.events())
+        self.assertTrue(lbs)
+        last_id = lbs[-1]["id"]
+        self.assertLess(version(lbs[-1]), r - 1)
+        # Resume: a snapshot event (versions were skipped), then new ones.
+        again = SSE(d.port, headers={"Last-Event-ID": last_id})
+        self.assertEqual(again.status(), 200)
+        evs = again.wait_for(lambda e: leaderboards(e))
+        self.assertEqual([e.get("event") for e in evs[:3]],
+                         [None, "snapshot", "leaderboard"])
+        self.assertEqual(version(leaderboards(evs)[-1]), r - 1)
+        v = self.post(d, r)
+        evs = again.wait_for(lambda e: version(leaderboards(e)[-1]) == v)
+        self.check_in_order(evs, "resumed")
+        again.close()
+        slow.close()
+
     def test_version_urls(self):
         d = self.start("keep_versions 3\n")
         bodies = {}
@@ -535,6 +624,90 @@ class Live(CheckedDaemonTest):
         self.post(d, 1)
         r = d.request("OPTIONS", "/v1/provinces/baghdad/results")
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_event_stream_gzip(self):
+        """An event stream that takes gzip: every event compressed once for
+        all such subscribers; the body is one gzip member (its trailer, the
+        CRC and length of what was sent, written when the stream ends), so
+        the whole body decompresses and checks, and holds every version in
+        order.  Without gzip the same stream is plain."""
+        import zlib
+        d = self.start()
+        self.post(d, 1)
+        socks = []
+        for hdrs in ("Accept-Encoding: gzip\r\n", "Accept-Encoding: gzip\r\n",
+                     ""):
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(("GET /v1/events HTTP/1.1\r\nHost: x\r\n%s\r\n" %
+                       hdrs).encode())
+            socks.append(s)
+        time.sleep(0.3)
+        for r in range(2, 6):
+            self.post(d, r)
+        time.sleep(0.3)
+        socks[0].settimeout(5)
+        part = b""
+        while b"\r\n\r\n" not in part:
+            part += socks[0].recv(65536)
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logtext())
+        bodies = []
+        for s in socks:
+            s.settimeout(5)
+            buf = part if s is socks[0] else b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+            s.close()
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            body = b""
+            while True:
+                line, _, rest = rest.partition(b"\r\n")
+                size = int(line, 16)
+                if size == 0:
+                    break
+                body += rest[:size]
+                rest = rest[size + 2:]
+            bodies.append((head.decode(), body))
+        self.assertEqual(bodies[0][1], bodies[1][1])
+        for head, body in bodies[:2]:
+            self.assertIn("Content-Encoding: gzip", head)
+            text = gunzip(body).decode()     # checks CRC and length
+            # The first events decompress before the stream ends.
+            live = zlib.decompressobj(16 + 15).decompress(body[:-10])
+            self.assertTrue(live.startswith(b"retry: 3000\n\n"), live[:40])
+            self.assertEqual(text, bodies[2][1].decode())
+        self.assertNotIn("Content-Encoding", bodies[2][0])
+        versions = [int(line.split()[1].split("-")[0])
+                    for line in bodies[2][1].decode().splitlines()
+                    if line.startswith("id: ")]
+        self.assertEqual(sorted(set(versions)), [1, 2, 3, 4, 5])
+        self.assertEqual(versions, sorted(versions))
+
+    def test_head_of_event_stream_has_no_events(self):
+        """HEAD /v1/events: the stream's headers, never its events (plain
+        HTTP/1.1 streams are written by tallyd itself; HEAD is not)."""
+        d = self.start()
+        self.post(d, 1)
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.settimeout(0.5)
+        s.sendall(b"HEAD /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        buf = b""
+        deadline = time.monotonic() + 1.5
+        try:
+            while time.monotonic() < deadline:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+        except socket.timeout:
+            pass
+        s.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200 "), buf[:80])
+        self.assertIn(b"text/event-stream", buf)
+        self.assertNotIn(b"retry:", buf)
+        self.assertNotIn(b"event:", buf)
 
     def test_stop_with_subscribers(self):
         d = self.start()
