@@ -600,6 +600,13 @@ class Contests(CheckedDaemonTest):
         self.assertEqual(post(scoped, ES, "01", es["01"]).status, 201)
         self.assertError(post(scoped, ES, "03", es["03"]), 403,
                          "forbidden_province")
+        # Nor a call on Norway's 01 (calls checked the first contest's
+        # provinces against every contest).
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/calls" % NO, body={
+                "scope": "province", "province": "01", "what": "seats"},
+            headers={"Authorization": "Bearer " + scoped}), 403,
+            "forbidden_contest")
         self.assertEqual(post(admin, NO, "01", no["01"]).status, 201)
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
