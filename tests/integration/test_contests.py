@@ -611,6 +611,39 @@ class Contests(CheckedDaemonTest):
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
 
+    def test_dot_segment_ids_are_refused(self):
+        """A contest id "." or ".." would make /v1/contests/../... URLs
+        (a browser or curl resolves them to /v1/...): refused at start
+        and by -n, naming the file and the member, as is a province's."""
+        tmp = self.tmpdir()
+        for which, dot in (("id", ".."), ("id", "."), ("province", "..")):
+            e = load(CZ, "election.json")
+            if which == "id":
+                e["id"] = dot
+            else:
+                e["provinces"][0]["id"] = dot
+            path = os.path.join(tmp, "cz-%s-%d.json" % (which, len(dot)))
+            with open(path, "w") as f:
+                json.dump(e, f)
+            ptr = "/id" if which == "id" else "/provinces/0/id"
+            for extra in (["-n"], ["--listen", "127.0.0.1:1"]):
+                r = run_tallyd(extra + ["--data-dir", os.path.join(
+                    tmp, "var"), "--election", definition(ES),
+                    "--election", path])
+                out = r.stdout + r.stderr
+                self.assertNotEqual(r.returncode, 0, out)
+                self.assertIn('%s: %s: "%s" is not an id: ids go into URLs'
+                              % (path, ptr, dot), out)
+            # No journal was made.
+            self.assertLessEqual(set(os.listdir(os.path.join(tmp, "var"))),
+                                 {"tallyd.lock", "ingest.token",
+                                  "tallyd.log"})
+        # As the first (or only) contest too.
+        r = run_tallyd(["-n", "--data-dir", os.path.join(tmp, "var"),
+                        "--election", os.path.join(tmp, "cz-id-2.json")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('/id: ".." is not an id', r.stdout + r.stderr)
+
     def test_tokens_scoped_to_a_contest(self):
         """Token file scopes CONTEST/id and CONTEST/* (plain ids stay the
         first contest's): a token of Czechia is refused 403
