@@ -991,6 +991,19 @@ class Browser(CheckedDaemonTest):
         drv.execute_script("document.getElementById('night-link').click()")
         self.wait("document.querySelectorAll('#contests li').length === 2",
                   what="the night again")
+        # On a phone: the cards in one column, no horizontal scroll.
+        drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 360, "height": 780, "deviceScaleFactor": 2,
+            "mobile": True})
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("document.querySelectorAll('#contests li').length === 2")
+        time.sleep(0.3)
+        sw, cw = drv.execute_script(
+            "return [document.documentElement.scrollWidth, "
+            "document.documentElement.clientWidth]")
+        self.assertLessEqual(sw, cw, "horizontal scroll at 360 px")
+        drv.save_screenshot(os.path.join(self.artifacts, "night-phone.png"))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         # An unknown contest: the night, saying so.
         drv.get("http://127.0.0.1:%d/?contest=nope" % d.port)
         self.wait("!document.getElementById('night-missing').hidden",
