@@ -204,6 +204,10 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(provinces, "*") != 0 &&
 	    (ex = check_provinces(ctl, provinces, election)) != CTL_EXIT_OK)
 		return ex;
+	/* A whole contest: it must be there (no id to check in it). */
+	if (strcmp(provinces, "*") == 0 && ctl->contest != NULL &&
+	    (ex = check_provinces(ctl, "", election)) != CTL_EXIT_OK)
+		return ex;
 	if (label != NULL && (strpbrk(label, "#\r\n") != NULL ||
 	    label[0] == '\0' || label[0] == ' ' || label[0] == '\t')) {
 		ctl_warnx(ctl, "--label: no '#' or line breaks, not empty, no "

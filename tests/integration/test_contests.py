@@ -753,6 +753,12 @@ class Contests(CheckedDaemonTest):
                          ["%s/PHA,%s/STC" % (CZ, CZ), "cz"])
         r = ctl("token", "new")
         self.assertEqual(r.stdout.splitlines()[1].split()[1], CZ + "/*")
+        r = subprocess.run([TALLYCTL, "--url", "http://127.0.0.1:%d" % d.port,
+                            "--contest", "nope", "token", "new"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("unknown_contest", r.stderr)
+        self.assertEqual(r.stdout, "")
         r = ctl("token", "new", "--provinces", "01")
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         r = ctl("token", "new", "--provinces", "PHA", "--election",
