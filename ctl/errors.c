@@ -272,6 +272,15 @@ auth_error(const struct ctl *ctl, const struct http_resp *r,
 			ctl_warnx(ctl, "the daemon said: %s", msg);
 		return true;
 	}
+	if (r->status == 403 && strcmp(code, "forbidden_contest") == 0) {
+		/* Several contests: the token's scope names others. */
+		ctl_warnx(ctl, "HTTP 403: the token from %s may not post to "
+		    "this contest (%s); use a token made for it (`tallyctl "
+		    "token new --provinces CONTEST/*` or CONTEST/ID,...) with "
+		    "--token-file FILE or TALLYD_TOKEN",
+		    token_source(ctl, src, sizeof(src)), msg);
+		return true;
+	}
 	return false;
 }
 

@@ -168,9 +168,11 @@ ctl_common_option(struct ctl *ctl, int c, const char *arg)
 		/* A contest id (tally_id_is_valid): it goes into URLs as is. */
 		if (arg[0] == '\0' || strlen(arg) > 64 || strspn(arg,
 		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789_.-") != strlen(arg)) {
+		    "0123456789_.-") != strlen(arg) || strcmp(arg, ".") == 0 ||
+		    strcmp(arg, "..") == 0) {
 			ctl_warnx(ctl, "--contest: expected a contest id (letters, "
-			    "digits, _ . -; GET /v1/contests lists them)");
+			    "digits, _ . -, not . or ..; GET /v1/contests lists "
+			    "them)");
 			return CTL_EXIT_USAGE;
 		}
 		ctl->contest = arg;

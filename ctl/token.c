@@ -33,7 +33,10 @@ token_usage(FILE *f)
 	    "  -p, --provinces IDS  comma-separated provinces (default: all, \"*\")\n"
 	    "  -e, --election FILE  check the provinces against this definition\n"
 	    "                       (default: against the daemon at --url)\n"
-	    "  -l, --label NAME     a name for logs (no '#', no line breaks)\n");
+	    "  -l, --label NAME     a name for logs (no '#', no line breaks)\n"
+	    "\n"
+	    "With --contest ID (a tallyd of several contests) the token posts to that\n"
+	    "contest only: its provinces are ID's (line 2: ID/id,... or ID/*).\n");
 }
 
 /*
@@ -69,6 +72,12 @@ check_provinces(struct ctl *ctl, const char *provinces, const char *election)
 			goto done;
 		}
 		tally_diag_finish(&diag);
+		if (ctl->contest != NULL && strcmp(e->id, ctl->contest) != 0) {
+			ctl_warnx(ctl, "--election %s is contest %s, not %s "
+			    "(--contest)", election, e->id, ctl->contest);
+			ex = CTL_EXIT_INVALID;
+			goto done;
+		}
 		for (i = 0; i < e->n_provinces; i++)
 			json_array_append_new(known, json_pack("{ssss}", "id",
 			    e->provinces[i].id, "name", e->provinces[i].name));
@@ -195,6 +204,10 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(provinces, "*") != 0 &&
 	    (ex = check_provinces(ctl, provinces, election)) != CTL_EXIT_OK)
 		return ex;
+	/* A whole contest: it must be there (no id to check in it). */
+	if (strcmp(provinces, "*") == 0 && ctl->contest != NULL &&
+	    (ex = check_provinces(ctl, "", election)) != CTL_EXIT_OK)
+		return ex;
 	if (label != NULL && (strpbrk(label, "#\r\n") != NULL ||
 	    label[0] == '\0' || label[0] == ' ' || label[0] == '\t')) {
 		ctl_warnx(ctl, "--label: no '#' or line breaks, not empty, no "
@@ -213,8 +226,19 @@ cmd_token(struct ctl *ctl, int argc, char **argv)
 	sha256_digest(&sha, sizeof(digest), digest);
 	for (i = 0; i < sizeof(digest); i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	printf("%s\nsha256:%s %s%s%s\n", tok, hex, provinces, label ? " " : "",
-	    label ? label : "");
+	printf("%s\nsha256:%s ", tok, hex);
+	if (ctl->contest == NULL)
+		fputs(provinces, stdout);
+	else {
+		/* Each item of that contest (tallyd.conf(5), token_file). */
+		if ((copy = strdup(provinces)) == NULL)
+			return CTL_EXIT_ERROR;
+		for (i = 0, id = strtok_r(copy, ",", &save); id != NULL;
+		    id = strtok_r(NULL, ",", &save), i++)
+			printf("%s%s/%s", i > 0 ? "," : "", ctl->contest, id);
+		free(copy);
+	}
+	printf("%s%s\n", label ? " " : "", label ? label : "");
 	if (isatty(STDOUT_FILENO))
 		fprintf(stderr, "\nLine 1 is the token (shown only now; give it "
 		    "to the poster as TALLYD_TOKEN).\nAdd line 2 to tallyd's "

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "routes.h"
 #include "call.h"
+#include "contests.h"
 #include "live.h"
 #include "views.h"
 
@@ -123,7 +124,10 @@ api_reload(struct api *api, struct tally_election *e, const struct config *cf,
 	 * Tokens may name provinces, so they are checked against the
 	 * definition that will be in force.
 	 */
-	if ((auth = auth_create(cf, swap ? e : cur, false, diag)) == NULL) {
+	if ((auth = auth_create(cf, swap ? e : cur, false, diag)) == NULL ||
+	    (api->contests != NULL && contests_check_tokens(api->contests,
+	    auth, diag) == -1)) {
+		auth_destroy(auth);
 		tally_election_destroy(e);
 		return -1;
 	}

@@ -8,9 +8,17 @@
  * logged.
  *
  * Sources, in order: the token file (`token_file`: lines of
- * "sha256:<64 hex> <provinces> [label]", provinces "*" or a comma-separated
- * list of ids), TALLYD_INGEST_TOKEN (one all-provinces token), else a token
- * generated at first start into DATA_DIR/ingest.token (mode 0600).
+ * "sha256:<64 hex> <scope> [label]"), TALLYD_INGEST_TOKEN (one token for
+ * everything), else a token generated at first start into
+ * DATA_DIR/ingest.token (mode 0600).
+ *
+ * A scope is "*" (every province of every contest) or a comma-separated
+ * list of items: "ID" (a province of the first contest: what a scope
+ * always meant, when a tallyd served one contest), "CONTEST/ID" (a province
+ * of that contest) or "CONTEST/" and a star (every province of it).  An
+ * id never holds '/' (tally_id_is_valid), so the forms cannot be confused.  Items of
+ * the first contest are checked against its definition here; items of
+ * further contests once the contests are known (auth_resolve).
  */
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -34,11 +42,18 @@
 #include "log.h"
 #include "util.h"
 
+/* One item of a token's scope. */
+struct scope {
+	char	*contest;		/* NULL: the first contest */
+	char	*province;		/* NULL: every province of it */
+	unsigned lineno;		/* in the token file, for auth_resolve */
+};
+
 struct token {
 	uint8_t	 hash[SHA256_DIGEST_SIZE];
-	bool	 all;			/* every province */
-	char   **provinces;		/* ids, when not all */
-	size_t	 n_provinces;
+	bool	 all;			/* every province of every contest */
+	struct scope *scopes;		/* when not all */
+	size_t	 n_scopes;
 	char	 label[64];
 	double	 bucket;		/* requests it may make now */
 	double	 bucket_at;		/* when bucket was last filled */
@@ -50,6 +65,7 @@ struct auth {
 	double		 rate;		/* requests a second per token; 0: any */
 	double		 burst;
 	char		 source[4200];	/* where they came from, for the log */
+	char		 path[4096];	/* the token file, or "" */
 };
 
 static void
@@ -57,9 +73,11 @@ token_free(struct token *t)
 {
 	size_t i;
 
-	for (i = 0; i < t->n_provinces; i++)
-		free(t->provinces[i]);
-	free(t->provinces);
+	for (i = 0; i < t->n_scopes; i++) {
+		free(t->scopes[i].contest);
+		free(t->scopes[i].province);
+	}
+	free(t->scopes);
 }
 
 void
@@ -97,6 +115,62 @@ add_token(struct auth *a)
 	return &n[a->n++];
 }
 
+/*
+ * One item of a scope (the file's header comment), added to t: -1 without
+ * memory; a bad item is a problem in diag, and 0.
+ */
+static int
+add_scope(struct token *t, const char *item, const struct tally_election *e,
+    const char *path, unsigned lineno, struct tally_diag *diag)
+{
+	const char *slash = strchr(item, '/');
+	const char *pid = slash != NULL ? slash + 1 : item;
+	char contest[TALLY_ID_MAX + 1];
+	struct scope *n, *sc;
+	size_t len = slash != NULL ? (size_t)(slash - item) : 0;
+
+	contest[0] = '\0';
+	if (slash != NULL) {
+		if (len > TALLY_ID_MAX)
+			len = TALLY_ID_MAX + 1;
+		snprintf(contest, sizeof(contest), "%.*s", (int)len, item);
+		if (len > TALLY_ID_MAX || !tally_id_is_valid(contest) ||
+		    (strcmp(pid, "*") != 0 && !tally_id_is_valid(pid))) {
+			tally_diag_add(diag, "%s:%u: \"%.80s\" is not CONTEST/id "
+			    "or CONTEST/*", path, lineno, item);
+			return 0;
+		}
+		/* The first contest named by its id: its items. */
+		if (strcmp(contest, e->id) == 0)
+			contest[0] = '\0';
+	}
+	if (contest[0] == '\0' && strcmp(pid, "*") != 0 &&
+	    tally_election_province(e, pid) == NULL) {
+		tally_diag_add(diag, "%s:%u: no province \"%.64s\" in election "
+		    "%s%s", path, lineno, pid, e->id, slash == NULL ? " (the "
+		    "first contest; CONTEST/id names another's)" : "");
+		return 0;
+	}
+	if (slash == NULL && strcmp(pid, "*") == 0) {
+		tally_diag_add(diag, "%s:%u: \"*\" is the whole scope (every "
+		    "contest) or CONTEST/*, not one of a list", path, lineno);
+		return 0;
+	}
+	if ((n = realloc(t->scopes, (t->n_scopes + 1) * sizeof(*n))) == NULL)
+		return -1;
+	t->scopes = n;
+	sc = &n[t->n_scopes];
+	memset(sc, 0, sizeof(*sc));
+	sc->lineno = lineno;
+	if ((contest[0] != '\0' && (sc->contest = strdup(contest)) == NULL) ||
+	    (strcmp(pid, "*") != 0 && (sc->province = strdup(pid)) == NULL)) {
+		free(sc->contest);
+		return -1;
+	}
+	t->n_scopes++;
+	return 0;
+}
+
 static int
 load_file(struct auth *a, const char *path, const struct tally_election *e,
     struct tally_diag *diag)
@@ -129,7 +203,8 @@ load_file(struct auth *a, const char *path, const struct tally_election *e,
 		}
 		if (scope == NULL) {
 			tally_diag_add(diag, "%s:%u: expected the provinces the "
-			    "token may post: * or id,id,...", path, lineno);
+			    "token may post: * or id,id,... (CONTEST/id or "
+			    "CONTEST/* for another contest)", path, lineno);
 			continue;
 		}
 		if ((t = add_token(a)) == NULL)
@@ -151,27 +226,15 @@ load_file(struct auth *a, const char *path, const struct tally_election *e,
 			continue;
 		}
 		for (id = strtok_r(scope, ",", &save); id != NULL;
-		    id = strtok_r(NULL, ",", &save)) {
-			char **n;
-			if (tally_election_province(e, id) == NULL) {
-				tally_diag_add(diag, "%s:%u: no province \"%.64s\" "
-				    "in election %s", path, lineno, id, e->id);
-				continue;
-			}
-			n = realloc(t->provinces, (t->n_provinces + 1) * sizeof(*n));
-			if (n == NULL || (n[t->n_provinces] = strdup(id)) == NULL) {
-				if (n != NULL)
-					t->provinces = n;
+		    id = strtok_r(NULL, ",", &save))
+			if (add_scope(t, id, e, path, lineno, diag) == -1)
 				goto nomem;
-			}
-			t->provinces = n;
-			t->n_provinces++;
-		}
 	}
 	fclose(f);
 	if (a->n == 0 && diag->count == before)
 		tally_diag_add(diag, "%s: no token in the file", path);
 	snprintf(a->source, sizeof(a->source), "token file %s", path);
+	snprintf(a->path, sizeof(a->path), "%s", path);
 	return diag->count == before ? 0 : -1;
 nomem:
 	fclose(f);
@@ -371,23 +434,76 @@ auth_check(const struct auth *a, const char *header, const struct token **who)
 	return 0;
 }
 
+/* Is sc an item of this contest (NULL: the first)? */
+static bool
+scope_in(const struct scope *sc, const char *contest)
+{
+	if (sc->contest == NULL || contest == NULL)
+		return sc->contest == contest;
+	return strcmp(sc->contest, contest) == 0;
+}
+
 bool
-auth_may_post(const struct token *t, const char *province)
+auth_may_post(const struct token *t, const char *contest,
+    const char *province)
 {
 	size_t i;
 
 	if (t->all)
 		return true;
-	for (i = 0; i < t->n_provinces; i++)
-		if (strcmp(t->provinces[i], province) == 0)
+	for (i = 0; i < t->n_scopes; i++)
+		if (scope_in(&t->scopes[i], contest) &&
+		    (t->scopes[i].province == NULL ||
+		    strcmp(t->scopes[i].province, province) == 0))
 			return true;
 	return false;
 }
 
 bool
-auth_all_provinces(const struct token *t)
+auth_may_post_contest(const struct token *t, const char *contest)
 {
-	return t->all;
+	size_t i;
+
+	if (t->all)
+		return true;
+	for (i = 0; i < t->n_scopes; i++)
+		if (scope_in(&t->scopes[i], contest))
+			return true;
+	return false;
+}
+
+int
+auth_resolve(const struct auth *a, const struct tally_election *const *es,
+    size_t n, struct tally_diag *diag)
+{
+	const struct token *t;
+	const struct scope *sc;
+	size_t before = diag->count, i, j, k;
+
+	for (i = 0; i < a->n; i++) {
+		t = &a->tokens[i];
+		for (j = 0; j < t->n_scopes; j++) {
+			sc = &t->scopes[j];
+			if (sc->contest == NULL)
+				continue;
+			/* es[0] is the first, whose items have no contest. */
+			for (k = 1; k < n; k++)
+				if (strcmp(es[k]->id, sc->contest) == 0)
+					break;
+			if (k == n)
+				tally_diag_add(diag, "%s:%u: no contest \"%s\" "
+				    "(this tallyd serves %s%s)", a->path,
+				    sc->lineno, sc->contest, es[0]->id, n > 1 ?
+				    " and others: GET /v1/contests" : " only");
+			else if (sc->province != NULL &&
+			    tally_election_province(es[k], sc->province) ==
+			    NULL)
+				tally_diag_add(diag, "%s:%u: no province \"%.64s\" "
+				    "in contest %s", a->path, sc->lineno,
+				    sc->province, sc->contest);
+		}
+	}
+	return diag->count == before ? 0 : -1;
 }
 
 const char *

@@ -31,9 +31,24 @@ const char	*auth_source(const struct auth *a);
 /* 0 with *who set when the Authorization header holds a known token. */
 int		 auth_check(const struct auth *a, const char *header,
 		    const struct token **who);
-bool		 auth_may_post(const struct token *t, const char *province);
-/* Does t post for every province ("*", the environment's, generated)? */
-bool		 auth_all_provinces(const struct token *t);
+/*
+ * May t post for this province of this contest (its id; NULL: the first
+ * contest, whose items need no CONTEST/ in the token file)?
+ */
+bool		 auth_may_post(const struct token *t, const char *contest,
+		    const char *province);
+/* May t post for some province of this contest (NULL: the first)? */
+bool		 auth_may_post_contest(const struct token *t,
+		    const char *contest);
+/*
+ * Check the items of further contests (CONTEST/id, or every province of a CONTEST) against the
+ * contests served: es[0] the first (whose items auth_create checked), then
+ * the others.  -1 with a problem in diag for each contest or province
+ * unknown.
+ */
+int		 auth_resolve(const struct auth *a,
+		    const struct tally_election *const *es, size_t n,
+		    struct tally_diag *diag);
 /*
  * May t make one more request at time `now` (monotonic seconds)?  false
  * with *retry_after (seconds) when it is over its rate.

@@ -135,14 +135,16 @@ may_call(struct call *cl, const struct token *who, size_t province)
 	size_t p;
 
 	if (province != SIZE_MAX) {
-		if (auth_may_post(who, e->provinces[province].id))
+		if (auth_may_post(who, cl->api->contest,
+		    e->provinces[province].id))
 			return true;
 		call_fail(cl, 403, "forbidden_province", NULL, "this token may "
 		    "not post for province %s", e->provinces[province].id);
 		return false;
 	}
 	for (p = 0; p < e->n_provinces; p++)
-		if (!auth_may_post(who, e->provinces[p].id)) {
+		if (!auth_may_post(who, cl->api->contest,
+		    e->provinces[p].id)) {
 			call_fail(cl, 403, "forbidden_national", NULL, "a "
 			    "national call or a retraction needs a token that "
 			    "may post for every province; this one may not "

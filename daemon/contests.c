@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "contests.h"
 #include "core.h"
@@ -142,10 +143,56 @@ contests_create(struct core *first, const struct config *cf,
 			tally_diag_add(diag, "out of memory");
 			goto fail;
 		}
+	/* A token file's items of further contests name served ones. */
+	if (cf->token_file != NULL && contests_check_token_file(cs, cf,
+	    diag) == -1)
+		goto fail;
 	return cs;
 fail:
 	contests_destroy(cs);
 	return NULL;
+}
+
+int
+contests_check_tokens(const struct contests *cs, const struct auth *a,
+    struct tally_diag *diag)
+{
+	const struct tally_election **es;
+	size_t i, n = contests_count(cs);
+	int rc;
+
+	if ((es = calloc(n, sizeof(*es))) == NULL) {
+		tally_diag_add(diag, "out of memory checking the tokens");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		es[i] = core_election(contests_core(cs, i));
+	rc = auth_resolve(a, es, n, diag);
+	free(es);
+	return rc;
+}
+
+int
+contests_check_token_file(const struct contests *cs,
+    const struct config *cf, struct tally_diag *diag)
+{
+	struct tally_diag mine;
+	struct auth *a;
+	int rc;
+
+	/*
+	 * The file's own problems (a bad line, a province of the first
+	 * contest) are told by whoever loads it for use (api_create, the
+	 * check's auth_create); here only the items of further contests.
+	 */
+	tally_diag_init(&mine);
+	a = auth_create(cf, core_election(contests_core(cs, 0)), true, &mine);
+	tally_diag_finish(&mine);
+	if (a == NULL)
+		return 0;
+	rc = contests_check_tokens(cs, a, diag);
+	auth_destroy(a);
+	return rc;
 }
 
 void

@@ -23,6 +23,7 @@
 #include <tally/tally.h>
 
 struct api;
+struct auth;
 struct call;
 struct config;
 struct contests;
@@ -60,6 +61,16 @@ bool		 contests_backup_refused(const struct contests *cs,
  */
 int		 contests_check_reload(const struct contests *cs,
 		    const struct tally_election *e, struct tally_diag *diag);
+/*
+ * The token file's items of further contests (CONTEST/id, or all of a
+ * CONTEST) against the contests served (auth_resolve): -1 with diag.
+ * _file: cf's token file, read as a check would (contests_create does,
+ * so that a start and tallyd -n refuse such an item).
+ */
+int		 contests_check_tokens(const struct contests *cs,
+		    const struct auth *a, struct tally_diag *diag);
+int		 contests_check_token_file(const struct contests *cs,
+		    const struct config *cf, struct tally_diag *diag);
 /* The index of the contest with this id, or SIZE_MAX. */
 size_t		 contests_find(const struct contests *cs, const char *id);
 /*

@@ -64,6 +64,7 @@ contests_api_create(struct contests *cs, struct api *first,
 	struct api *api;
 	size_t i;
 
+
 	for (i = 1; i < contests_count(cs); i++) {
 		if ((api = contest_api(contests_core(cs, i), first, cf,
 		    diag)) == NULL)

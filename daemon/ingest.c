@@ -215,6 +215,17 @@ feed_gate(struct call *cl, const struct token **who)
 
 	if (!feed_admit(cl, who))
 		return false;
+	/*
+	 * A token scoped to other contests (issue 23) is refused before
+	 * anything else, its rate bucket included: it changes nothing here.
+	 */
+	if (!auth_may_post_contest(*who, cl->api->contest)) {
+		call_fail(cl, 403, "forbidden_contest", NULL, "this token (%s) "
+		    "may not post to contest %s: its scope in the token file "
+		    "names other contests (CONTEST/id or CONTEST/*)",
+		    auth_label(*who), core_election(cl->api->core)->id);
+		return false;
+	}
 	if (!auth_take(cl->api->auth, *who, mono_seconds(), &retry)) {
 		rate_refuse(cl, *who, retry);
 		return false;
@@ -460,22 +471,12 @@ submit(struct call *cl, struct tally_feed **feeds, size_t n,
 static bool
 may_post(struct call *cl, const struct token *who, const char *province)
 {
-	/*
-	 * A token's provinces are the first contest's (the token file is
-	 * checked against its definition): another contest (issue 23) takes
-	 * a token for every province, until tokens name their contest.
-	 */
-	if (cl->api->contest != NULL && !auth_all_provinces(who)) {
-		call_fail(cl, 403, "forbidden_province", NULL, "this token is "
-		    "scoped to provinces of the first contest; contest %s "
-		    "takes a token for every province (\"*\")",
-		    cl->api->contest);
-		return false;
-	}
-	if (auth_may_post(who, province))
+	/* A contest's provinces: its own (issue 23; NULL, the first's). */
+	if (auth_may_post(who, cl->api->contest, province))
 		return true;
 	call_fail(cl, 403, "forbidden_province", NULL, "this token may not "
-	    "post results for province %s", province);
+	    "post results for province %s of contest %s", province,
+	    core_election(cl->api->core)->id);
 	return false;
 }
 
@@ -664,7 +665,7 @@ ingest_post_batch(struct call *cl, const char *id)
 		goto reject;
 	for (i = 0; i < n; i++) {
 		const char *pid = e->provinces[feeds[i]->province].id;
-		if (!auth_may_post(who, pid)) {
+		if (!auth_may_post(who, cl->api->contest, pid)) {
 			snprintf(ptr, sizeof(ptr), "/results/%zu/province", i);
 			tally_error_set(&err, TALLY_ERROR_INVALID,
 			    "forbidden_province", ptr, "this token may not post "

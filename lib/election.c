@@ -190,6 +190,22 @@ get_id(struct loader *l, const json_t *obj, const char *ptr)
 	char p[256];
 	char *id = get_string(l, obj, ptr, "id", true);
 
+	/*
+	 * An election's (a contest's), a coalition's or a province's id is
+	 * a path segment of URLs (/v1/contests/{id}/, /v1/provinces/{id},
+	 * /v1/coalitions/{id}), where "." and ".." are dot-segments (RFC 3986
+	 * 5.2.4) that a browser, curl or a proxy removes or resolves to the
+	 * segment above: /v1/contests/../leaderboard is /v1/leaderboard.  A
+	 * list alias is only ever a key of a feed's votes, so it may be one.
+	 */
+	if (id != NULL && (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)) {
+		lerr(l, tally_ptr_key(p, sizeof(p), ptr, "id"),
+		    "\"%s\" is not an id: ids go into URLs, where \".\" and "
+		    "\"..\" mean this directory and the one above; use "
+		    "another", id);
+		free(id);
+		return NULL;
+	}
 	if (id != NULL && !tally_id_is_valid(id)) {
 		lerr(l, tally_ptr_key(p, sizeof(p), ptr, "id"),
 		    "\"%.80s\" is not an id: use 1 to %d of A-Z a-z 0-9 _ - .",

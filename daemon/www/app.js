@@ -77,10 +77,17 @@
     unknown_province: 'No province with this id',
     no_station_counts: 'no station counts', stations_in: '{r} of {t} in {n} of {m} provinces',
     resynced: 'reconnected: versions {a} to {b} caught up from the history',
-    from_history: 'from the history'
+    from_history: 'from the history',
+    night_title: 'Election night', contests: 'Contests', all_contests: '← All contests',
+    no_contest: 'No contest "{id}" in this daemon: the contests are below.',
+    majority_clinched: 'Majority: {name}', majority_open: 'Majority still open',
+    majority_hung: 'No list can reach a majority', votes_word: 'votes', contests_json: 'Contests (JSON)'
   };
 
   var $ = function (id) { return document.getElementById(id); };
+  /* One contest's view (?contest=ID: /v1/contests/ID/...), else the first's. */
+  var CONTEST = new URLSearchParams(location.search).get('contest');
+  var API = CONTEST ? '/v1/contests/' + encodeURIComponent(CONTEST) : '/v1';
   window.tallydRenderStats = { n: 0, total: 0, max: 0 };
   var S = {
     lang: 'en', election: null, co: {}, pv: {}, lb: null, prevLb: null, tickLb: null,
@@ -631,7 +638,7 @@
    * so what happened meanwhile is listed one revision at a time.
    */
   function historyTicks(pid, after) {
-    return getJSON('/v1/provinces/' + encodeURIComponent(pid) + '/history').then(function (h) {
+    return getJSON(API + '/provinces/' + encodeURIComponent(pid) + '/history').then(function (h) {
       return (h && h.revisions || []).filter(function (r) { return r.revision > after; }).map(function (r) {
         return { pid: pid, r: r };
       });
@@ -691,7 +698,7 @@
    * provinces' histories as before (`want`).
    */
   function catchUpChanges(since, upto, want) {
-    return fetch('/v1/changes?since=' + since, { cache: 'no-store' }).then(function (r) {
+    return fetch(API + '/changes?since=' + since, { cache: 'no-store' }).then(function (r) {
       if (!r.ok) throw new Error('changes: ' + r.status);
       return r.json();
     }).then(function (c) {
@@ -722,7 +729,7 @@
   function loadProvinces() {
     if (S.provBusy) { S.provAgain = true; return; }
     S.provBusy = true;
-    getJSON('/v1/provinces', 'provEtag').then(function (j) {
+    getJSON(API + '/provinces', 'provEtag').then(function (j) {
       if (j) {
         var old = {}, first = !S.provinces, gap = S.provVersion !== undefined && j.version > S.provVersion + 1;
         (S.provinces || []).forEach(function (p) { old[p.id] = p; });
@@ -781,7 +788,7 @@
     Object.keys(S.pendingTies).forEach(function (id) { if (!want[id]) delete S.pendingTies[id]; });
     Object.keys(want).forEach(function (id) {
       if (S.pendingTies[id] && S.pendingTies[id].rev === want[id]) return;
-      getJSON('/v1/provinces/' + encodeURIComponent(id)).then(function (d) {
+      getJSON(API + '/provinces/' + encodeURIComponent(id)).then(function (d) {
         if (!d) return;
         d.pending.rev = d.revision;
         S.pendingTies[id] = d.pending;
@@ -812,7 +819,7 @@
     var el = document.getElementById('map');
     if (!el || S.mapBusy) { S.mapAgain = !!el; return; }
     S.mapBusy = true;
-    fetch('/v1/map.svg', { cache: 'no-cache' }).then(function (r) {
+    fetch(API + '/map.svg', { cache: 'no-cache' }).then(function (r) {
       return r.ok ? r.text() : null;
     }).then(function (t) {
       if (t) el.innerHTML = t.replace(/^<\?xml[^>]*>\s*/, '');
@@ -858,7 +865,7 @@
   /* SSE first; on 404 or a stream that never opens, conditional polling. */
   function connect() {
     if (!window.EventSource || /[?&]poll=1/.test(location.search)) return poll();
-    var es = new EventSource('/v1/events'), opened = false, fresh = true;
+    var es = new EventSource(API + '/events'), opened = false, fresh = true;
     var giveUp = setTimeout(function () { if (!opened) { es.close(); poll(); } }, 4000);
     es.onopen = function () { opened = true; fresh = true; clearTimeout(giveUp); setConn('live'); };
     /*
@@ -897,7 +904,7 @@
     var fails = 0;
     function once() {
       var started = Date.now();
-      getJSON('/v1/leaderboard?wait=25', 'lbEtag').then(function (lb) {
+      getJSON(API + '/leaderboard?wait=25', 'lbEtag').then(function (lb) {
         /* Back after failures: whatever went by is caught up, visibly. */
         if (fails && lb && S.lb && lb.version !== S.lb.version) S.resync = true;
         fails = 0;
@@ -938,7 +945,7 @@
   }
 
   function loadDrill(id, fresh) {
-    var base = '/v1/provinces/' + encodeURIComponent(id);
+    var base = API + '/provinces/' + encodeURIComponent(id);
     if (fresh) { S.drillEtagD = null; S.drillEtagH = null; }
     Promise.all([
       getJSON(base + '?explain=1', 'drillEtagD'),
@@ -1047,10 +1054,117 @@
     }).catch(function () {});
   }
 
+  /* ---- the night: every contest of the daemon, a card each ---- */
+
+  /*
+   * With more than one contest (GET /v1/contests), / is the night: a card
+   * per contest with what the list says (seats, provinces reporting and
+   * final, leader, majority), each opening the usual view of that contest
+   * (?contest=ID, which reads /v1/contests/ID/...).  The list is small and
+   * not cacheable (no-store): polled every 3 s.
+   */
+  function night(list) {
+    S.night = true;
+    S.election = { name: t('night_title'), coalitions: [], provinces: [] };
+    setupLang();
+    $('overview').hidden = true;
+    $('drill').hidden = true;
+    $('night').hidden = false;
+    $('updated-box').hidden = true;
+    $('foot-links').hidden = true;
+    $('foot-contests').hidden = false;
+    if (CONTEST) {
+      var miss = $('night-missing');
+      miss.hidden = false;
+      setText(miss, t('no_contest', { id: CONTEST }));
+    }
+    renderNight(list);
+    setConn('polling');
+    setInterval(function () {
+      getJSON('/v1/contests').then(function (l) { setConn('polling'); renderNight(l); })
+        .catch(function () { setConn('offline'); });
+    }, 3000);
+  }
+
+  function contestHref(id) {
+    var u = new URLSearchParams();
+    u.set('contest', id);
+    if (S.lang !== 'en') u.set('lang', S.lang);
+    return location.pathname + '?' + u.toString();
+  }
+
+  function renderNight(list) {
+    var ul = $('contests');
+    list.contests.forEach(function (c) {
+      var li = ul.querySelector('li[data-contest="' + CSS.escape(c.id) + '"]');
+      if (!li) {
+        li = el('li', 'contest-card');
+        li.setAttribute('data-contest', c.id);
+        var a = el('a', 'contest-link');
+        a.href = contestHref(c.id);
+        a.appendChild(el('h3', 'contest-name'));
+        var dl = el('dl', 'contest-stats');
+        ['seats', 'provinces_reporting', 'provinces_final', 'leader'].forEach(function (k) {
+          var d = el('div');
+          d.appendChild(el('dt', '', t(k)));
+          var dd = el('dd');
+          dd.setAttribute('data-field', k);
+          d.appendChild(dd);
+          dl.appendChild(d);
+        });
+        a.appendChild(dl);
+        var m = el('p', 'contest-majority');
+        m.setAttribute('data-field', 'majority');
+        a.appendChild(m);
+        var v = el('p', 'contest-version');
+        v.setAttribute('data-field', 'version');
+        a.appendChild(v);
+        li.appendChild(a);
+        ul.appendChild(li);
+      }
+      var f = function (k) { return li.querySelector('[data-field="' + k + '"]'); };
+      setText(li.querySelector('.contest-name'), c.name);
+      setText(f('seats'), num(c.seats.total) + ' · ' + t('majority') + ' ' + num(c.seats.majority));
+      setText(f('provinces_reporting'), t('stations_of', { r: num(c.provinces.reporting), t: num(c.provinces.total) }));
+      setText(f('provinces_final'), num(c.provinces.final));
+      var had = f('leader').textContent !== '';
+      if (setText(f('leader'), c.leader ? (c.leader.short || c.leader.id) + ' · ' + num(c.leader.seats) + ' ' +
+          t('seats_word') + ' · ' + num(c.leader.votes) + ' ' + t('votes_word') : t('none')) && had) flash(f('leader'));
+      var by = c.majority.coalition;
+      var leaderName = c.leader && c.leader.id === by ? (c.leader.short || by) : by;
+      li.setAttribute('data-majority', c.majority.status);
+      setText(f('majority'), c.majority.status === 'clinched' ? t('majority_clinched', { name: leaderName }) :
+        c.majority.status === 'hung' ? t('majority_hung') : t('majority_open'));
+      setText(f('version'), t('version') + ' ' + num(c.version) + (c.updated_at ? ' · ' + when(c.updated_at) : ''));
+    });
+  }
+
   /* ---- start ---- */
 
+  /*
+   * The list of contests and the definition at once (a one-contest
+   * daemon, or one without /v1/contests, gets today's view, one request
+   * no later): the night with several contests and no ?contest=.
+   */
   function start() {
-    getJSON('/v1/election').then(function (e) {
+    var contests = getJSON('/v1/contests').catch(function () { return null; });
+    Promise.all([contests, getJSON(API + '/election').catch(function (x) { return contests.then(function (l) {
+      /* ?contest= names no contest: the night, saying so. */
+      if (CONTEST && l && l.contests) return { missing: true };
+      throw x;
+    }); })]).then(function (r) {
+      var list = r[0], e = r[1];
+      if (list && list.contests && ((list.contests.length > 1 && !CONTEST) || e.missing)) return night(list);
+      if (CONTEST && list && list.contests && list.contests.length > 1) {
+        $('night-link').hidden = false;
+        $('night-link').href = location.pathname + (new URLSearchParams(location.search).get('lang') ? '?lang=' + encodeURIComponent(new URLSearchParams(location.search).get('lang')) : '');
+      }
+      if (CONTEST) {
+        /* The footer's links are the contest's. */
+        document.querySelectorAll('#foot-links a[href^="/v1/"]').forEach(function (a) {
+          a.setAttribute('href', API + a.getAttribute('href').slice(3));
+        });
+      }
       S.election = e;
       S.list2co = {};
       e.coalitions.forEach(function (c, i) {
@@ -1069,8 +1183,11 @@
       window.addEventListener('hashchange', route);
       if (location.hash) route();
       connect();
-      loadLog();
-      setInterval(loadLog, 10000);
+      /* The signed log holds the first contest's versions (docs/VERIFY.md). */
+      if (!CONTEST || (list && list['default'] === CONTEST)) {
+        loadLog();
+        setInterval(loadLog, 10000);
+      }
     }).catch(function () {
       setConn('offline');
       setTimeout(start, 3000);

@@ -9,6 +9,7 @@ journal written by one contest replaying unchanged under several.
 """
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -564,21 +565,26 @@ class Contests(CheckedDaemonTest):
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
 
-    def test_a_token_scoped_to_provinces_posts_to_the_first_contest_only(self):
+    def token_file(self, lines):
+        """A tallyd.conf naming a token file of (token, scope) lines."""
         import hashlib
-        NO = "no-2021"
         tmp = self.tmpdir()
-        scoped = "scoped-token-for-01-and-02-abcdef"
-        admin = "admin-token-for-every-province-0"
         with open(os.path.join(tmp, "tokens"), "w") as f:
-            for tok, scope in ((scoped, "01,02"), (admin, "*")):
-                f.write("sha256:%s %s label\n" % (
-                    hashlib.sha256(tok.encode()).hexdigest(), scope))
+            for tok, scope in lines:
+                f.write("sha256:%s %s label-%s\n" % (
+                    hashlib.sha256(tok.encode()).hexdigest(), scope,
+                    tok[:8]))
         with open(os.path.join(tmp, "tallyd.conf"), "w") as f:
             f.write("token_file %s\n" % os.path.join(tmp, "tokens"))
-        d = self.daemon(args=["-f", os.path.join(tmp, "tallyd.conf"),
-                              "--election", definition(ES), "--election",
-                              definition(NO)])
+        return os.path.join(tmp, "tallyd.conf")
+
+    def test_a_token_scoped_to_provinces_posts_to_the_first_contest_only(self):
+        NO = "no-2021"
+        scoped = "scoped-token-for-01-and-02-abcdef"
+        admin = "admin-token-for-every-province-0"
+        conf = self.token_file(((scoped, "01,02"), (admin, "*")))
+        d = self.daemon(args=["-f", conf, "--election", definition(ES),
+                              "--election", definition(NO)])
         es, no = dict(entries(ES)), dict(entries(NO))
 
         def post(tok, contest, pid, body):
@@ -586,16 +592,179 @@ class Contests(CheckedDaemonTest):
                              % (contest, pid), body=body,
                              headers={"Authorization": "Bearer " + tok})
         # Scoped to Spain's 01 (Araba/Alava): Norway's 01 (Ostfold) has
-        # the same id and is not its to post.
+        # the same id and is not its to post; the token names no province
+        # of Norway's at all.
         err = self.assertError(post(scoped, NO, "01", no["01"]), 403,
-                               "forbidden_province")
-        self.assertIn("first contest", err["message"])
+                               "forbidden_contest")
+        self.assertIn("contest no-2021", err["message"])
         self.assertEqual(post(scoped, ES, "01", es["01"]).status, 201)
         self.assertError(post(scoped, ES, "03", es["03"]), 403,
                          "forbidden_province")
+        # Nor a call on Norway's 01 (calls checked the first contest's
+        # provinces against every contest).
+        self.assertError(d.request(
+            "POST", "/v1/contests/%s/calls" % NO, body={
+                "scope": "province", "province": "01", "what": "seats"},
+            headers={"Authorization": "Bearer " + scoped}), 403,
+            "forbidden_contest")
         self.assertEqual(post(admin, NO, "01", no["01"]).status, 201)
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [1, 1])
+
+    def test_dot_segment_ids_are_refused(self):
+        """A contest id "." or ".." would make /v1/contests/../... URLs
+        (a browser or curl resolves them to /v1/...): refused at start
+        and by -n, naming the file and the member, as is a province's."""
+        tmp = self.tmpdir()
+        for which, dot in (("id", ".."), ("id", "."), ("province", "..")):
+            e = load(CZ, "election.json")
+            if which == "id":
+                e["id"] = dot
+            else:
+                e["provinces"][0]["id"] = dot
+            path = os.path.join(tmp, "cz-%s-%d.json" % (which, len(dot)))
+            with open(path, "w") as f:
+                json.dump(e, f)
+            ptr = "/id" if which == "id" else "/provinces/0/id"
+            for extra in (["-n"], ["--listen", "127.0.0.1:1"]):
+                r = run_tallyd(extra + ["--data-dir", os.path.join(
+                    tmp, "var"), "--election", definition(ES),
+                    "--election", path])
+                out = r.stdout + r.stderr
+                self.assertNotEqual(r.returncode, 0, out)
+                self.assertIn('%s: %s: "%s" is not an id: ids go into URLs'
+                              % (path, ptr, dot), out)
+            # No journal was made.
+            self.assertLessEqual(set(os.listdir(os.path.join(tmp, "var"))),
+                                 {"tallyd.lock", "ingest.token",
+                                  "tallyd.log"})
+        # As the first (or only) contest too.
+        r = run_tallyd(["-n", "--data-dir", os.path.join(tmp, "var"),
+                        "--election", os.path.join(tmp, "cz-id-2.json")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('/id: ".." is not an id', r.stdout + r.stderr)
+
+    def test_tokens_scoped_to_a_contest(self):
+        """Token file scopes CONTEST/id and CONTEST/* (plain ids stay the
+        first contest's): a token of Czechia is refused 403
+        forbidden_contest on Spain, on every route that posts, and changes
+        nothing; one of some Czech regions is refused the others."""
+        cz_all = "czech-desk-token-0123456789abcdef"
+        mixed = "mixed-token-spain01-czech-prague0"
+        by_id = "spain-by-its-contest-id-012345678"
+        admin = "admin-token-for-every-contest-000"
+        conf = self.token_file(((cz_all, CZ + "/*"),
+                                (mixed, "01,%s/PHA,%s/STC" % (CZ, CZ)),
+                                (by_id, ES + "/02"), (admin, "*")))
+        d = self.daemon(args=["-f", conf, "--election", definition(ES),
+                              "--election", definition(CZ)])
+        es, cz = dict(entries(ES)), dict(entries(CZ))
+
+        def post(tok, path, body):
+            return d.request("POST", path, body=body,
+                             headers={"Authorization": "Bearer " + tok})
+
+        def one(tok, contest, pid, body):
+            return post(tok, "/v1/contests/%s/provinces/%s/results" % (
+                contest, pid), body)
+
+        def state():
+            return (d.get("/v1/contests").json()["contests"],
+                    d.get("/v1/leaderboard").body,
+                    d.get("/v1/contests/%s/leaderboard" % CZ).body)
+        # Czechia's desk: any Czech region, nothing of Spain's (plain and
+        # contest routes, a batch, a lot, a call), refused before the body
+        # is looked at.
+        self.assertEqual(one(cz_all, CZ, "JHM", cz["JHM"]).status, 201)
+        before = state()
+        for path, body in (
+                ("/v1/provinces/01/results", es["01"]),
+                ("/v1/contests/%s/provinces/01/results" % ES, es["01"]),
+                ("/v1/results", {"results": [dict(es["01"],
+                                                  province="01")]}),
+                ("/v1/contests/%s/results" % ES, {"results": [dict(
+                    es["01"], province="01")]}),
+                ("/v1/provinces/01/lot", {"order": ["x"]}),
+                ("/v1/calls", {"scope": "national", "what": "first_place",
+                               "coalition": "000096"}),
+                ("/v1/provinces/nowhere/results", es["01"])):
+            err = self.assertError(post(cz_all, path, body), 403,
+                                   "forbidden_contest")
+            self.assertIn(ES, err["message"])
+        self.assertEqual(state(), before, "a refusal changed something")
+        # Prague and Central Bohemia, and Spain's 01 (a plain id: the
+        # first contest's); not Brno, not Spain's 02.
+        self.assertEqual(one(mixed, CZ, "PHA", cz["PHA"]).status, 201)
+        self.assertEqual(one(mixed, ES, "01", es["01"]).status, 201)
+        err = self.assertError(one(mixed, CZ, "JHM", dict(
+            cz["JHM"], revision=cz["JHM"]["revision"] + 1)), 403,
+            "forbidden_province")
+        self.assertIn("JHM", err["message"])
+        self.assertError(post(mixed, "/v1/contests/%s/results" % CZ, {
+            "results": [dict(cz["STC"], province="STC"),
+                        dict(cz["ZLK"], province="ZLK")]}), 403,
+            "forbidden_province", "/results/1/province")
+        self.assertError(post(mixed, "/v1/provinces/02/results", es["02"]),
+                         403, "forbidden_province")
+        # A national call in Czechia needs every Czech region.
+        self.assertError(post(mixed, "/v1/contests/%s/calls" % CZ, {
+            "scope": "national", "what": "first_place", "coalition": "ANO"}),
+            403, "forbidden_national")
+        # The first contest by its own id.
+        self.assertEqual(post(by_id, "/v1/provinces/02/results",
+                              es["02"]).status, 201)
+        self.assertError(post(by_id, "/v1/contests/%s/provinces/STC/"
+                              "results" % CZ, cz["STC"]), 403,
+                         "forbidden_contest")
+        self.assertEqual(one(admin, CZ, "STC", cz["STC"]).status, 201)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [2, 3])
+
+        # A scope naming a contest or a province that is not served: no
+        # start, no check, no reload (which keeps the tokens in force).
+        for scope, says in (("nope/*", 'no contest "nope"'),
+                            (CZ + "/XX", 'no province "XX" in contest ' + CZ),
+                            (CZ + "/", "is not CONTEST/id"),
+                            ("01,*", '"*" is the whole scope')):
+            bad = self.token_file(((admin, scope),))
+            for extra in (["-n"], ["--listen", "127.0.0.1:1"]):
+                r = run_tallyd(extra + ["-f", bad, "--data-dir", os.path.join(
+                    self.tmpdir(), "var"), "--election", definition(ES),
+                    "--election", definition(CZ)])
+                self.assertNotEqual(r.returncode, 0, (scope, extra))
+                self.assertIn(says, r.stdout + r.stderr, (scope, extra))
+        with open(conf.replace("tallyd.conf", "tokens"), "w") as f:
+            import hashlib
+            f.write("sha256:%s nope/* x\n" % hashlib.sha256(
+                cz_all.encode()).hexdigest())
+        d.send_signal(signal.SIGHUP)
+        self.wait_log(d, 'no contest "nope"')
+        self.assertEqual(one(cz_all, CZ, "JHC", cz["JHC"]).status, 201)
+
+        # tallyctl --contest makes such a line, checked against that
+        # contest's provinces (the daemon's, or --election's).
+        def ctl(*args):
+            return subprocess.run([TALLYCTL, "--url", "http://127.0.0.1:%d"
+                                   % d.port, "--contest", CZ] + list(args),
+                                  capture_output=True, text=True, timeout=60)
+        r = ctl("token", "new", "--provinces", "PHA,STC", "--label", "cz")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[1].split()[1:],
+                         ["%s/PHA,%s/STC" % (CZ, CZ), "cz"])
+        r = ctl("token", "new")
+        self.assertEqual(r.stdout.splitlines()[1].split()[1], CZ + "/*")
+        r = subprocess.run([TALLYCTL, "--url", "http://127.0.0.1:%d" % d.port,
+                            "--contest", "nope", "token", "new"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("unknown_contest", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = ctl("token", "new", "--provinces", "01")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        r = ctl("token", "new", "--provinces", "PHA", "--election",
+                definition(ES))
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("is contest %s, not %s" % (ES, CZ), r.stderr)
 
     @needs_failpoints
     def test_one_fsync_for_the_rounds_of_both_contests(self):

@@ -13,7 +13,10 @@ for the release build): Spain 2019 posted as one batch shows PSOE first with
 reload within 2 s; the Zaragoza drill-down shows the 54 votes Cs lacked for
 a seat; no console errors; no horizontal scroll at 360 px; ?lang=ar on Iraq
 is right to left with Arabic names; the keyboard reaches the drill-down.
-Screenshots go to TALLYD_ARTIFACTS (desktop, phone, Arabic).
+With two contests (Spain 2019, Czechia 2017) / is the night: a card each
+from /v1/contests, following posts; a card opens that contest's page
+(?contest=ID), live; one contest is today's page.
+Screenshots go to TALLYD_ARTIFACTS (desktop, phone, Arabic, night).
 """
 import json
 import os
@@ -892,6 +895,138 @@ class Browser(CheckedDaemonTest):
             " + l.dataset.revision + '@' + l.dataset.version; })"),
             ["50:2@4", "41:2@3", "28:2@2"])
         self.shot("reconnect.png")
+
+    def test_night_of_two_contests(self):
+        """Two contests (Spain April 2019, Czechia 2017): / is the night,
+        a card per contest with what /v1/contests says; a card opens that
+        contest's own view (?contest=ID, read from /v1/contests/ID/...),
+        which follows its posts live; one contest is today's page."""
+        cz = os.path.join(ELECTIONS, "cz-2017")
+        d = self.daemon(args=["--election", os.path.join(ES, "election.json"),
+                              "--election", os.path.join(cz, "election.json")],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        self.addCleanup(self.driver.get, "about:blank")
+        self.driver.get_log("browser")
+        r = d.request("POST", "/v1/results", body=load(os.path.join(
+            ES, "results.json")), headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        czr = load(os.path.join(cz, "results.json"))["results"]
+        r = d.request("POST", "/v1/contests/cz-2017/results",
+                      body={"results": czr[:-1]}, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        drv = self.driver
+        drv.set_window_size(1280, 900)
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        card = "document.querySelector('#contests li[data-contest=\"%s\"]')"
+        self.wait("document.querySelectorAll('#contests li').length === 2",
+                  what="two cards")
+        self.assertFalse(drv.execute_script(
+            "return document.getElementById('night').hidden"))
+        self.assertTrue(drv.execute_script(
+            "return document.getElementById('overview').hidden"))
+        field = card + ".querySelector('[data-field=%s]').textContent"
+        es_leader = drv.execute_script("return " + field % ("es-2019-04",
+                                                            "leader"))
+        self.assertIn("PSOE", es_leader)
+        self.assertIn("123 seats", es_leader)
+        self.assertEqual(drv.execute_script(
+            "return " + field % ("es-2019-04", "provinces_reporting")),
+            "52 of 52")
+        self.assertIn("350", drv.execute_script(
+            "return " + field % ("es-2019-04", "seats")))
+        self.assertEqual(drv.execute_script(
+            "return " + card % "es-2019-04" + ".dataset.majority"), "hung")
+        self.assertIn("ANO", drv.execute_script(
+            "return " + field % ("cz-2017", "leader")))
+        self.assertEqual(drv.execute_script(
+            "return " + field % ("cz-2017", "provinces_reporting")),
+            "13 of 14")
+        self.assertIn("Poslanecká sněmovna", drv.execute_script(
+            "return " + card % "cz-2017" + ".textContent"))
+        # The last Czech region: the card follows (the list is polled).
+        last = dict(czr[-1])
+        pid = last.pop("province")
+        r = d.request("POST", "/v1/contests/cz-2017/provinces/%s/results" %
+                      pid, body=last, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait(field % ("cz-2017", "provinces_reporting") +
+                  " === '14 of 14'", timeout=5.0, what="the card follows")
+        self.assertIn("78 seats", drv.execute_script(
+            "return " + field % ("cz-2017", "leader")))
+        self.shot("night.png")
+
+        # A card opens that contest's view: its leaderboard, its provinces.
+        drv.execute_script(card % "cz-2017" + ".querySelector('a').click()")
+        self.wait("location.search === '?contest=cz-2017'")
+        first = "document.querySelector('#ranking tbody tr')"
+        self.wait(first + " && " + first + ".dataset.coalition === 'ANO'",
+                  what="ANO first in Czechia's leaderboard")
+        self.assertEqual(drv.execute_script(
+            "return " + first + ".querySelector('td[data-field=seats]')"
+            ".textContent"), "78")
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#hemicycle .seat').length"), 200)
+        self.assertEqual(drv.execute_script(
+            "return document.querySelectorAll('#provinces [data-province]')"
+            ".length"), 14)
+        self.assertIn("Poslanecká", drv.execute_script(
+            "return document.getElementById('election-name').textContent"))
+        self.assertFalse(drv.execute_script(
+            "return document.getElementById('night-link').hidden"))
+        self.assertEqual(drv.execute_script(
+            "return document.querySelector('#foot-links a').getAttribute("
+            "'href')"), "/v1/contests/cz-2017/leaderboard")
+        self.assertEqual(drv.execute_script(
+            "return document.getElementById('version').textContent"), "2")
+        # Live in that contest: a Czech correction moves its version; a
+        # Spanish post does not touch the page.
+        again = dict(last, revision=last["revision"] + 1)
+        r = d.request("POST", "/v1/contests/cz-2017/provinces/%s/results" %
+                      pid, body=again, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait("document.getElementById('version').textContent === '3'",
+                  timeout=3.0, what="Czechia's version 3 on its page")
+        self.shot("night-contest.png")
+        # Back to the night.
+        drv.execute_script("document.getElementById('night-link').click()")
+        self.wait("document.querySelectorAll('#contests li').length === 2",
+                  what="the night again")
+        # On a phone: the cards in one column, no horizontal scroll.
+        drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 360, "height": 780, "deviceScaleFactor": 2,
+            "mobile": True})
+        drv.get("http://127.0.0.1:%d/" % d.port)
+        self.wait("document.querySelectorAll('#contests li').length === 2")
+        time.sleep(0.3)
+        sw, cw = drv.execute_script(
+            "return [document.documentElement.scrollWidth, "
+            "document.documentElement.clientWidth]")
+        self.assertLessEqual(sw, cw, "horizontal scroll at 360 px")
+        drv.save_screenshot(os.path.join(self.artifacts, "night-phone.png"))
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        # An unknown contest: the night, saying so.
+        drv.get("http://127.0.0.1:%d/?contest=nope" % d.port)
+        self.wait("!document.getElementById('night-missing').hidden",
+                  what="no contest nope")
+        self.assertIn("nope", drv.execute_script(
+            "return document.getElementById('night-missing').textContent"))
+        # Without a stream for a contest the page polls: that 404 is the
+        # browser's own line, not an error of the page.
+        errs = [e for e in self.driver.get_log("browser")
+                if e["level"] == "SEVERE" and "/events" not in e["message"]
+                and "/v1/contests/nope/" not in e["message"]]
+        self.assertEqual(errs, [])
+
+        # One contest: today's page, no night.
+        d1 = self.start(os.path.join(ES, "election.json"))
+        drv.get("http://127.0.0.1:%d/" % d1.port)
+        self.wait("document.querySelectorAll('#hemicycle .seat').length "
+                  "=== 350", what="the one contest's hemicycle")
+        self.assertTrue(drv.execute_script(
+            "return document.getElementById('night').hidden"))
+        self.assertTrue(drv.execute_script(
+            "return document.getElementById('night-link').hidden"))
+        self.assertEqual(self.console_errors(d1), [])
 
 
 if __name__ == "__main__":
