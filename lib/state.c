@@ -907,6 +907,8 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	}
 	ps->lots = n;
 	ps->lots[ps->n_lots++] = lot;
+	if (lot->version == 0)
+		lot->version = s->version + 1;
 	if (strcmp(lot->received_at, s->updated_at) > 0)
 		memcpy(s->updated_at, lot->received_at, sizeof(s->updated_at));
 	if (tally_state_current(s, lot->province) == NULL)

@@ -1012,7 +1012,7 @@ check_calls(struct fixture *fx)
 	CHECK(tally_calls_observe(s) == 0, "observe");
 	v = tally_calls_list(s, &n);
 	CHECK(n == 1 && v[0].kind == TALLY_CALL_DECLARED && v[0].version == 1 &&
-	    v[0].id == 1 && v[0].by != NULL && strcmp(v[0].by, "desk") == 0 &&
+	    strcmp(v[0].id, "d1") == 0 && v[0].by != NULL && strcmp(v[0].by, "desk") == 0 &&
 	    strcmp(v[0].note, "desk \"one\" \xc3\xa9") == 0 &&
 	    strcmp(v[0].at, "2019-04-28T21:00:00Z") == 0,
 	    "the declared call, its version, note, label and time");
@@ -1027,7 +1027,7 @@ check_calls(struct fixture *fx)
 	    "refused records change no call");
 	free(dump0);
 	free(dump1);
-	if ((op = tally_call_op_retract(1)) != NULL) {
+	if ((op = tally_call_op_retract("d1")) != NULL) {
 		CHECK(tally_journal_encode_call(s, 2, 2, "2019-04-28T21:30:00Z",
 		    op, &rec, &reclen) == 0, "a retraction encodes");
 		tally_call_op_destroy(op);
