@@ -141,11 +141,15 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 		json_object_set(hdr, "stamps", stamps);
 	{
 		/* Lots are few: the header holds them all, oldest first per
-		 * province, and loading restores them after the revisions. */
+		 * province, and loading restores them after the revisions;
+		 * then those the journal's replay found moot ("moot": true),
+		 * kept as the journal keeps them. */
 		json_t *lots = json_array();
-		for (p = 0; p < e->n_provinces; p++)
-			for (i = 0; i < s->provinces[p].n_lots; i++) {
-				const struct tally_lot *l = s->provinces[p].lots[i];
+		for (p = 0; p <= e->n_provinces; p++)
+			for (i = 0; i < (p < e->n_provinces ?
+			    s->provinces[p].n_lots : s->n_moot); i++) {
+				const struct tally_lot *l = p < e->n_provinces ?
+				    s->provinces[p].lots[i] : s->moot[i];
 				json_t *order = json_array();
 				size_t k;
 				for (k = 0; k < l->n; k++)
@@ -161,6 +165,9 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 					json_object_set_new(lj, "version",
 					    json_integer((json_int_t)
 					    l->version));
+				if (p == e->n_provinces)
+					json_object_set_new(lj, "moot",
+					    json_true());
 				json_array_append_new(lots, lj);
 			}
 		if (json_array_size(lots) > 0)
@@ -549,7 +556,10 @@ replay_ordered(const char *path, const char *map, size_t size, size_t *off,
 				if (tally_state_lot_check(s, lot, &chk, &err) ==
 				    -1 || chk != TALLY_CHECK_NEW) {
 					moot_lots++;
-					tally_lot_destroy(lot);
+					if (tally_state_lot_keep_moot(s, lot) == -1) {
+						tally_diag_add(diag, "out of memory");
+						goto out;
+					}
 					break;
 				}
 				if (tally_state_lot_apply(s, lot, &err) == -1) {
@@ -710,7 +720,10 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 			if (lot == NULL)
 				BAD("%s: lot %zu of the header cannot be read", path,
 				    k);
-			if (tally_state_lot_apply(s, lot, &err) == -1)
+			if (json_is_true(json_object_get(l, "moot"))) {
+				if (tally_state_lot_keep_moot(s, lot) == -1)
+					BAD("out of memory");
+			} else if (tally_state_lot_apply(s, lot, &err) == -1)
 				BAD("%s: %s", path, err.message);
 		}
 		if (tally_calls_load(s, json_object_get(hdr, "calls"), &err) ==

@@ -140,6 +140,59 @@ class LotTest(CheckedDaemonTest):
                                  [(1, ["a", "b"])], how)
                 d.stop()
 
+    def test_a_lot_an_edit_made_moot_settles_its_tie_again_under_the_old_definition(self):
+        """A lot is a record of the log: made moot by an edit, it is kept
+        without effect, and an edit back to the definition it was drawn
+        under puts it in force again -- also when the restart in between
+        wrote a snapshot (it used to keep only the lots in force, so the
+        draw was lost and the seat stayed pending after a clean stop, but
+        not after kill -9, which replays the journal)."""
+        definition = {
+            "id": "moot-back", "name": "A lot made moot and back",
+            "allocation": {"method": "dhondt", "ties": "lot"},
+            "coalitions": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "provinces": [{"id": "p0", "name": "P0", "seats": 1},
+                          {"id": "p1", "name": "P1", "seats": 2}]}
+        for how in ("kill", "stop"):
+            with self.subTest(how=how):
+                d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+                path = os.path.join(d.tmp, "election.json")
+
+                def write(defn):
+                    with open(path, "w") as f:
+                        json.dump(defn, f)
+                write(definition)
+                d.args = ["--election", path]
+                d.start()
+                self.apply(d, "p0", {"revision": 1, "votes": {"a": 5, "b": 5}})
+                r = d.request("POST", "/v1/provinces/p0/lot", body={
+                    "revision": 1, "order": ["b", "a"]}, headers=AUTH)
+                self.assertEqual(r.status, 201, r.body)
+                drawn = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in drawn["lists"]},
+                                 {"a": 0, "b": 1})
+                edited = json.loads(json.dumps(definition))
+                edited["provinces"][0]["seats"] = 2     # no tie: moot
+                write(edited)
+                d.stop()
+                d.start()
+                e = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"a": 1, "b": 1})
+                # A record after it, so that a clean stop writes a snapshot.
+                self.apply(d, "p1", {"revision": 1, "votes": {"a": 3, "b": 1}})
+                if how == "stop":
+                    self.assertEqual(d.stop(), 0, d.logtext())
+                else:
+                    d.kill()
+                write(definition)
+                d.start()
+                e = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"a": 0, "b": 1}, how)
+                self.assertEqual(e["pending"], [], how)
+                d.stop()
+
     def test_lot_resolves_the_pending_seat_and_survives_restarts(self):
         d = self.start()
         self.base(d)
