@@ -47,6 +47,7 @@ AVOIDABLE = {
     "history-own-threshold": "history's seats_moved and a dry run's seat deltas not checked where a coalition has its own threshold or exemption",
     "call-ids-edit": "no declared call while a definition edit waits for the restart (the certain calls are numbered again under the new definition, and the declared calls' ids after them move)",
     "moot-lot-snapshot": "no lot while a definition edit waits for the restart if a snapshot may hold it (snapshot_every > 0), and no clean restart (SIGTERM: final snapshot) after one",
+    "edit-after-lot": "no definition edit once a lot was posted (a lot made moot by one edit and settling its tie again under the next: snapshots kept only the lots in force)",
 }
 
 
@@ -749,8 +750,8 @@ class Run:
             if op.get("edit") and self.cluster is not None:
                 return "skipped"
             if op.get("edit"):
-                if self.lots_applied:
-                    return "skipped"   # a lot may not replay under other seats
+                if self.lots_applied and "edit-after-lot" in self.avoid:
+                    return "skipped"
                 nd = mutate_definition(random.Random(op["edit"]), self.file_def)
                 if self.m.version == 0 and "reload-epoch" in self.avoid:
                     return "skipped"
