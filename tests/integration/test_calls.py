@@ -526,6 +526,16 @@ class Calls(CheckedDaemonTest):
             self.assertEqual(r.status, 201, r.body)
             made = r.json()["call"]
             self.assertEqual(made["id"], "d2")
+            # A second one, retracted before the restart (the snapshot
+            # written at a clean stop holds it and its retraction).
+            r = d.request("POST", "/v1/calls", body={
+                "scope": "province", "province": "p1", "what": "seats"},
+                headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json()["call"]["id"], "d3")
+            r = d.request("POST", "/v1/calls/d3/retract", body={},
+                          headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
             # Two seats in p0: D'Hondt ties a's second quotient (5) with
             # b's first (5), and the rule is lot: the seats are pending.
             edited = json.loads(json.dumps(definition))
@@ -537,9 +547,13 @@ class Calls(CheckedDaemonTest):
             else:
                 d.stop()
             d.start()
+            if not kill:    # the snapshot, replayed under the edit
+                self.assertIn("replayed in order", d.logtext())
             after = self.calls(d)["calls"]
-            self.assertEqual([(c["id"], c["kind"]) for c in after],
-                             [("d2", "declared")], kill)
+            self.assertEqual([(c["id"], c["kind"], c["version"],
+                               c["retracted_version"]) for c in after],
+                             [("d2", "declared", 2, None),
+                              ("d3", "declared", 3, 4)], kill)
             r = d.request("POST", "/v1/calls/%s/retract" % made["id"],
                           body={}, headers=AUTH)
             self.assertEqual(r.status, 201, r.body)
