@@ -33,7 +33,7 @@ struct call_post {
 	const struct route	*rt;
 	void			*ctx;		/* the server's request */
 	bool			 retract;
-	uint64_t		 id;		/* the call retracted */
+	char			 id[TALLY_CALL_ID_MAX];	/* the call retracted */
 	char			 label[64];
 };
 
@@ -60,9 +60,10 @@ call_of(const struct tally_state *s, const struct call_post *cp,
 	size_t n, i;
 
 	v = tally_calls_list(s, &n);
-	if (cp->retract)
-		return cp->id >= 1 && cp->id <= n ? &v[cp->id - 1] : NULL;
-	for (i = n; i-- > 0;)
+	for (i = n; cp->retract && i-- > 0;)
+		if (strcmp(v[i].id, cp->id) == 0)
+			return &v[i];
+	for (i = n; !cp->retract && i-- > 0;)
 		if (v[i].kind == TALLY_CALL_DECLARED && v[i].version == version)
 			return &v[i];
 	return NULL;
@@ -111,9 +112,9 @@ call_done(void *arg, const struct core_outcome *out)
 		if ((c = call_of(s, cp, out->version)) != NULL)
 			json_object_set_new(o, "call", tally_call_json(s, c));
 		if (out->kind == CORE_APPLIED)
-			log_info("%s call %llu at version %llu (token %s)",
+			log_info("%s call %s at version %llu (token %s)",
 			    cp->retract ? "retracted" : "declared", c ?
-			    (unsigned long long)c->id : 0ULL,
+			    c->id : "?",
 			    (unsigned long long)out->version, cp->label);
 		reply_json(&reply, out->kind == CORE_APPLIED ? 201 : 200, o);
 		break;
@@ -188,7 +189,7 @@ submit_call(struct call *cl, struct tally_call_op *op, const char *label)
 	cp->rt = cl->rt;
 	cp->ctx = cl->rq->ctx;
 	cp->retract = op->retract;
-	cp->id = op->id;
+	memcpy(cp->id, op->id, sizeof(cp->id));
 	snprintf(cp->label, sizeof(cp->label), "%s", label);
 	cl->reply->pending = true;
 	if (core_submit_call(cl->api->core, op, call_done, cp) == -1) {
@@ -233,16 +234,18 @@ calls_http_retract(struct call *cl, const char *id)
 {
 	const struct token *who;
 	struct tally_call_op *op;
-	uint64_t n = 0;
 	const char *p;
 
 	if (!ingest_gate(cl, &who))
 		return;
-	for (p = id; *p >= '0' && *p <= '9' && n < UINT64_MAX / 10; p++)
-		n = n * 10 + (uint64_t)(*p - '0');
-	if (*p != '\0' || p == id || n == 0) {
+	/* An id is "d<n>" or "c<n>.<k>" (tally/calls.h): anything longer or
+	 * outside [a-z0-9.] names no call. */
+	for (p = id; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+	    *p == '.'; p++)
+		;
+	if (*p != '\0' || p == id || (size_t)(p - id) >= TALLY_CALL_ID_MAX) {
 		call_fail(cl, 404, "unknown_call", NULL, "no call \"%.40s\": "
-		    "a call's id is its number in GET /v1/calls", id);
+		    "a call's id is its \"id\" in GET /v1/calls", id);
 		return;
 	}
 	/* The body, if any, says nothing: a retraction is its path. */
@@ -260,7 +263,7 @@ calls_http_retract(struct call *cl, const char *id)
 	}
 	if (!may_call(cl, who, SIZE_MAX))
 		return;
-	if ((op = tally_call_op_retract(n)) == NULL) {
+	if ((op = tally_call_op_retract(id)) == NULL) {
 		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
 		    "nothing was applied, try again");
 		return;

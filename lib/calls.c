@@ -18,7 +18,7 @@ struct tally_calls {
 	/* Declared in the record being applied: [first_new, n) take the
 	 * version at tally_calls_observe, and so do the retractions. */
 	size_t			 first_new;
-	uint64_t		*retract;
+	size_t			*retract;	/* indices in v */
 	size_t			 n_retract;
 	size_t			 cap_retract;
 	/*
@@ -84,10 +84,50 @@ calls_add(struct tally_calls *cs)
 		cs->cap = ncap;
 	}
 	memset(&cs->v[cs->n], 0, sizeof(cs->v[0]));
-	cs->v[cs->n].id = cs->n + 1;
 	cs->v[cs->n].province = SIZE_MAX;
 	cs->v[cs->n].coalition = SIZE_MAX;
 	return &cs->v[cs->n++];
+}
+
+/*
+ * Name call i once its version is known (tally/calls.h): a declared call
+ * by its record's version, a certain one by its version and its place
+ * among the certain calls made at that version.
+ */
+static void
+call_name(struct tally_calls *cs, size_t i)
+{
+	struct tally_call *c = &cs->v[i];
+	size_t j, k = 1;
+
+	if (c->kind == TALLY_CALL_DECLARED) {
+		snprintf(c->id, sizeof(c->id), "d%llu",
+		    (unsigned long long)c->version);
+		return;
+	}
+	for (j = 0; j < i; j++)
+		if (cs->v[j].kind == TALLY_CALL_CERTAIN &&
+		    cs->v[j].version == c->version)
+			k++;
+	snprintf(c->id, sizeof(c->id), "c%llu.%zu",
+	    (unsigned long long)c->version, k);
+}
+
+/* The index of the call op retracts, or SIZE_MAX. */
+static size_t
+call_find(const struct tally_calls *cs, const struct tally_call_op *op)
+{
+	size_t i;
+
+	if (cs == NULL)
+		return SIZE_MAX;
+	if (op->legacy_index > 0)
+		return op->legacy_index <= cs->n ? op->legacy_index - 1 :
+		    SIZE_MAX;
+	for (i = 0; i < cs->n; i++)
+		if (cs->v[i].id[0] != '\0' && strcmp(cs->v[i].id, op->id) == 0)
+			return i;
+	return SIZE_MAX;
 }
 
 void
@@ -264,14 +304,14 @@ fail:
 }
 
 struct tally_call_op *
-tally_call_op_retract(uint64_t id)
+tally_call_op_retract(const char *id)
 {
 	struct tally_call_op *op;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return NULL;
 	op->retract = true;
-	op->id = id;
+	snprintf(op->id, sizeof(op->id), "%s", id);
 	op->province = SIZE_MAX;
 	op->coalition = SIZE_MAX;
 	return op;
@@ -283,27 +323,31 @@ tally_calls_check(const struct tally_state *s, const struct tally_call_op *op,
 {
 	const struct tally_calls *cs = s->calls;
 	const struct tally_call *c;
-	size_t i;
+	size_t i, k;
 
 	if (!op->retract)
 		return 0;
-	if (cs == NULL || op->id == 0 || op->id > cs->n)
+	if ((k = call_find(cs, op)) == SIZE_MAX) {
+		if (op->legacy_index > 0)
+			return tally_error_set(err, TALLY_ERROR_NOT_FOUND,
+			    "unknown_call", NULL, "no call number %llu",
+			    (unsigned long long)op->legacy_index);
 		return tally_error_set(err, TALLY_ERROR_NOT_FOUND,
-		    "unknown_call", NULL, "no call %llu",
-		    (unsigned long long)op->id);
-	c = &cs->v[op->id - 1];
+		    "unknown_call", NULL, "no call \"%.40s\": a call's id is "
+		    "its \"id\" in GET /v1/calls", op->id);
+	}
+	c = &cs->v[k];
 	if (c->kind != TALLY_CALL_DECLARED)
 		return tally_error_set(err, TALLY_ERROR_CONFLICT,
-		    "not_declared", NULL, "call %llu is certain: the bounds "
-		    "prove it, no desk can retract it",
-		    (unsigned long long)op->id);
+		    "not_declared", NULL, "call %s is certain: the bounds "
+		    "prove it, no desk can retract it", c->id);
 	for (i = 0; i < cs->n_retract; i++)
-		if (cs->retract[i] == op->id)
+		if (cs->retract[i] == k)
 			break;
 	if (c->retracted || i < cs->n_retract)
 		return tally_error_set(err, TALLY_ERROR_CONFLICT,
-		    "already_retracted", NULL, "call %llu is retracted already "
-		    "(at version %llu)", (unsigned long long)op->id,
+		    "already_retracted", NULL, "call %s is retracted already "
+		    "(at version %llu)", c->id,
 		    (unsigned long long)c->retracted_version);
 	return 0;
 }
@@ -314,8 +358,7 @@ tally_calls_apply(struct tally_state *s, struct tally_call_op *op,
 {
 	struct tally_calls *cs;
 	struct tally_call *c;
-	uint64_t *nr;
-	size_t ncap;
+	size_t *nr, ncap, k;
 	int rc = -1;
 
 	if (tally_calls_check(s, op, err) == -1)
@@ -331,8 +374,9 @@ tally_calls_apply(struct tally_state *s, struct tally_call_op *op,
 			cs->retract = nr;
 			cs->cap_retract = ncap;
 		}
-		cs->retract[cs->n_retract++] = op->id;
-		snprintf(cs->v[op->id - 1].retracted_at,
+		k = call_find(cs, op);
+		cs->retract[cs->n_retract++] = k;
+		snprintf(cs->v[k].retracted_at,
 		    sizeof(cs->v[0].retracted_at), "%s", op->received_at);
 		rc = 0;
 		goto out;
@@ -458,6 +502,7 @@ certain_add(struct tally_state *s, struct tally_calls *cs,
 			c->seats[cur->feed->lists[i].coalition] +=
 			    s->provinces[province].bounds.min[i];
 	}
+	call_name(cs, cs->n - 1);
 	cs->at[slot(s->election, c)] = cs->n - 1;
 	return 0;
 }
@@ -512,10 +557,12 @@ tally_calls_observe(struct tally_state *s)
 		return -1;
 	/* The record's own: declarations and retractions take its version. */
 	for (i = cs->first_new; i < cs->n; i++)
-		if (cs->v[i].kind == TALLY_CALL_DECLARED && cs->v[i].version == 0)
+		if (cs->v[i].kind == TALLY_CALL_DECLARED && cs->v[i].version == 0) {
 			cs->v[i].version = s->version;
+			call_name(cs, i);
+		}
 	for (i = 0; i < cs->n_retract; i++) {
-		c = &cs->v[cs->retract[i] - 1];
+		c = &cs->v[cs->retract[i]];
 		c->retracted = true;
 		c->retracted_version = s->version;
 	}
@@ -594,7 +641,7 @@ tally_call_json(const struct tally_state *s, const struct tally_call *c)
 	json_t *o = json_object(), *seats;
 	size_t i;
 
-	json_object_set_new(o, "id", json_integer((json_int_t)c->id));
+	json_object_set_new(o, "id", json_string(c->id));
 	json_object_set_new(o, "kind", json_string(kind_names[c->kind]));
 	json_object_set_new(o, "scope", json_string(scope_names[c->scope]));
 	json_object_set_new(o, "province", c->province == SIZE_MAX ?
@@ -709,6 +756,9 @@ tally_calls_load(struct tally_state *s, const json_t *a,
 		}
 		c->version = (uint64_t)json_integer_value(json_object_get(o,
 		    "version"));
+		/* Named by what it is, not by the id a snapshot stored (one
+		 * written before ids were stable numbered them 1..n). */
+		call_name(cs, cs->n - 1);
 		copy_str(c->at, sizeof(c->at), o, "at");
 		c->retracted = json_is_true(json_object_get(o, "retracted"));
 		c->retracted_version = (uint64_t)json_integer_value(
@@ -754,8 +804,7 @@ tally_call_op_record(const struct tally_state *s,
 	json_t *o = json_object();
 
 	if (op->retract) {
-		json_object_set_new(o, "retract", json_integer((json_int_t)
-		    op->id));
+		json_object_set_new(o, "retract", json_string(op->id));
 		return o;
 	}
 	json_object_set_new(o, "scope", json_string(scope_names[op->scope]));
@@ -807,14 +856,21 @@ tally_calls_apply_record(struct tally_state *s, const json_t *a,
 		    "call");
 	json_array_foreach(a, i, entry) {
 		if ((id = json_object_get(entry, "retract")) != NULL) {
-			if (!json_is_integer(id) || json_integer_value(id) < 1)
+			/* A string: the call's id; an integer: a record
+			 * written before ids were stable, its place. */
+			if (!(json_is_string(id) && json_string_length(id) > 0 &&
+			    json_string_length(id) < TALLY_CALL_ID_MAX) &&
+			    !(json_is_integer(id) && json_integer_value(id) >= 1))
 				return tally_error_set(err, TALLY_ERROR_SYNTAX,
 				    "bad_record", NULL, "call %zu of the record "
 				    "retracts no call", i);
-			if ((op = tally_call_op_retract((uint64_t)
-			    json_integer_value(id))) == NULL)
+			if ((op = tally_call_op_retract(json_is_string(id) ?
+			    json_string_value(id) : "")) == NULL)
 				return tally_error_set(err, TALLY_ERROR_NOMEM,
 				    "out_of_memory", NULL, "out of memory");
+			if (json_is_integer(id))
+				op->legacy_index = (uint64_t)
+				    json_integer_value(id);
 		} else if ((op = tally_call_op_parse(s->election,
 		    (json_t *)entry, err)) == NULL) {
 			if (moot(s, err))

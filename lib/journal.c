@@ -661,7 +661,12 @@ tally_journal_apply_json(struct tally_state *s, json_t *root,
 			    err == NULL || err->kind == TALLY_ERROR_CONFLICT ||
 			    err->kind == TALLY_ERROR_INVALID)) {
 				s->moot_lots++;
-				tally_lot_destroy(lot);
+				if (tally_state_lot_keep_moot(s, lot) == -1) {
+					tally_error_set(err, TALLY_ERROR_NOMEM,
+					    "out_of_memory", NULL, "out of memory "
+					    "reading a record");
+					goto out;
+				}
 				continue;
 			}
 			if (chk == TALLY_CHECK_DUPLICATE)

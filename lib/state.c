@@ -100,6 +100,9 @@ tally_state_destroy(struct tally_state *s)
 		free(ps->bounds.min);
 		free(ps->bounds.max);
 	}
+	for (i = 0; i < s->n_moot; i++)
+		tally_lot_destroy(s->moot[i]);
+	free(s->moot);
 	if (s->levelling != NULL) {
 		tally_levelling_finish(s->levelling);
 		free(s->levelling);
@@ -907,6 +910,8 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	}
 	ps->lots = n;
 	ps->lots[ps->n_lots++] = lot;
+	if (lot->version == 0)
+		lot->version = s->version + 1;
 	if (strcmp(lot->received_at, s->updated_at) > 0)
 		memcpy(s->updated_at, lot->received_at, sizeof(s->updated_at));
 	if (tally_state_current(s, lot->province) == NULL)
@@ -921,6 +926,22 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	 * a fresh computation of the same log never gives).
 	 */
 	levelling(s, national_threshold(s) ? SIZE_MAX : lot->province);
+	return 0;
+}
+
+int
+tally_state_lot_keep_moot(struct tally_state *s, struct tally_lot *lot)
+{
+	struct tally_lot **n;
+
+	if ((n = realloc(s->moot, (s->n_moot + 1) * sizeof(*n))) == NULL) {
+		tally_lot_destroy(lot);
+		return -1;
+	}
+	s->moot = n;
+	if (lot->version == 0)
+		lot->version = s->version + 1;
+	s->moot[s->n_moot++] = lot;
 	return 0;
 }
 

@@ -985,6 +985,10 @@ check_calls(struct fixture *fx)
 	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
 	    "\"results\":[],\"calls\":[{\"retract\":9}]}",
 	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
+	    "\"results\":[],\"calls\":[{\"retract\":\"d9\"}]}",
+	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
+	    "\"results\":[],\"calls\":[{\"retract\":\"\"}]}",
+	    "{\"version\":2,\"received_at\":\"2019-04-28T22:00:00Z\","
 	    "\"results\":[],\"calls\":[{\"scope\":\"county\","
 	    "\"what\":\"seats\"}]}",
 	};
@@ -1012,7 +1016,7 @@ check_calls(struct fixture *fx)
 	CHECK(tally_calls_observe(s) == 0, "observe");
 	v = tally_calls_list(s, &n);
 	CHECK(n == 1 && v[0].kind == TALLY_CALL_DECLARED && v[0].version == 1 &&
-	    v[0].id == 1 && v[0].by != NULL && strcmp(v[0].by, "desk") == 0 &&
+	    strcmp(v[0].id, "d1") == 0 && v[0].by != NULL && strcmp(v[0].by, "desk") == 0 &&
 	    strcmp(v[0].note, "desk \"one\" \xc3\xa9") == 0 &&
 	    strcmp(v[0].at, "2019-04-28T21:00:00Z") == 0,
 	    "the declared call, its version, note, label and time");
@@ -1027,7 +1031,7 @@ check_calls(struct fixture *fx)
 	    "refused records change no call");
 	free(dump0);
 	free(dump1);
-	if ((op = tally_call_op_retract(1)) != NULL) {
+	if ((op = tally_call_op_retract("d1")) != NULL) {
 		CHECK(tally_journal_encode_call(s, 2, 2, "2019-04-28T21:30:00Z",
 		    op, &rec, &reclen) == 0, "a retraction encodes");
 		tally_call_op_destroy(op);
@@ -1039,6 +1043,27 @@ check_calls(struct fixture *fx)
 		v = tally_calls_list(s, &n);
 		CHECK(n == 1 && v[0].retracted && v[0].retracted_version == 2 &&
 		    v[0].version == 1, "kept, retracted at version 2");
+	}
+	{
+		/* A record written while ids were places 1, 2, ...: "retract"
+		 * an integer names the call at that place. */
+		static const char declare3[] = "{\"version\":3,\"received_at\":"
+		    "\"2019-04-28T22:00:00Z\",\"results\":[],\"calls\":"
+		    "[{\"scope\":\"national\",\"what\":\"majority\","
+		    "\"coalition\":\"red\"}]}";
+		static const char legacy4[] = "{\"version\":4,\"received_at\":"
+		    "\"2019-04-28T22:30:00Z\",\"results\":[],\"calls\":"
+		    "[{\"retract\":2}]}";
+		CHECK(tally_journal_apply(s, declare3, strlen(declare3), &err) ==
+		    0 && tally_calls_observe(s) == 0, "a second call: %s",
+		    err.message);
+		CHECK(tally_journal_apply(s, legacy4, strlen(legacy4), &err) ==
+		    0 && tally_calls_observe(s) == 0, "an old retraction "
+		    "record: %s", err.message);
+		v = tally_calls_list(s, &n);
+		CHECK(n == 2 && strcmp(v[1].id, "d3") == 0 && v[1].retracted &&
+		    v[1].retracted_version == 4, "it retracts the call at "
+		    "place 2 (d3)");
 	}
 out:
 	tally_state_destroy(s);

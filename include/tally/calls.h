@@ -18,8 +18,14 @@
  * version of its record; retracting it is another record, and it is kept,
  * marked retracted.
  *
- * Calls are numbered 1, 2, ... in the order they were made; the number is
- * the call's id.
+ * A call's id names it for good, whatever else the log or the definition
+ * holds: a declared call's is "d<version>", the version of the record that
+ * declared it (one call a record); a certain call's is "c<version>.<k>", the
+ * k-th certain call made at that version (in the order of the subjects:
+ * provinces, the first place, the majorities).  So a declared call keeps
+ * its id when an edited definition taken at a restart derives other certain
+ * calls, or finds a call before it moot: a desk retracts it by that id, and
+ * a retraction's record names it by that id.
  */
 #ifndef TALLY_CALLS_H
 #define TALLY_CALLS_H
@@ -35,6 +41,7 @@
 struct json_t;
 
 #define TALLY_CALL_NOTE_MAX	500	/* bytes of a declared call's note */
+#define TALLY_CALL_ID_MAX	48	/* bytes of a call's id, with its NUL */
 
 enum tally_call_kind { TALLY_CALL_CERTAIN, TALLY_CALL_DECLARED };
 enum tally_call_scope { TALLY_CALL_PROVINCE, TALLY_CALL_NATIONAL };
@@ -45,7 +52,8 @@ enum tally_call_what {
 };
 
 struct tally_call {
-	uint64_t		 id;		/* 1-based, in order made */
+	char			 id[TALLY_CALL_ID_MAX];	/* see above; "" until
+						   its version is known */
 	enum tally_call_kind	 kind;
 	enum tally_call_scope	 scope;
 	enum tally_call_what	 what;
@@ -66,7 +74,10 @@ struct tally_call {
 /* A request: declare a call, or retract declared call `id`. */
 struct tally_call_op {
 	bool			 retract;
-	uint64_t		 id;		/* retract */
+	char			 id[TALLY_CALL_ID_MAX];	/* retract */
+	/* A record written before ids were stable names the call by its
+	 * place in the list (1-based): read so, or 0. */
+	uint64_t		 legacy_index;
 	enum tally_call_scope	 scope;		/* declare: */
 	enum tally_call_what	 what;
 	size_t			 province;	/* SIZE_MAX: national */
@@ -86,8 +97,11 @@ void	tally_call_op_destroy(struct tally_call_op *op);
  */
 struct tally_call_op *tally_call_op_parse(const struct tally_election *e,
 	    struct json_t *body, struct tally_error *err);
-/* A retraction of call `id`: a new op, or NULL (out of memory). */
-struct tally_call_op *tally_call_op_retract(uint64_t id);
+/*
+ * A retraction of call `id` (any string: one no call has is refused at the
+ * check, 404 unknown_call): a new op, or NULL (out of memory).
+ */
+struct tally_call_op *tally_call_op_retract(const char *id);
 
 /*
  * Would op be accepted now?  A declaration always; a retraction only of a

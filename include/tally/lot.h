@@ -33,6 +33,11 @@ struct tally_lot {
 	size_t		 province;
 	const char	*province_id;	/* borrowed from the election */
 	uint64_t	 revision;	/* the revision it was drawn for */
+	/* The version that applied it (0 until applied: it then takes the
+	 * state's next one, as a feed does), TALLY_VERSION_UNKNOWN from a
+	 * snapshot written before lots kept it.  A snapshot loaded under an
+	 * edited definition orders its lots among the revisions by it. */
+	uint64_t	 version;
 	size_t		 n;
 	const char	*order[TALLY_LOT_MAX];	/* list ids, borrowed from the
 						 * election */

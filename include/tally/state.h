@@ -136,6 +136,14 @@ struct tally_state {
 	 */
 	bool				 replay_moot_lots;
 	unsigned long			 moot_lots;	/* counted while set */
+	/*
+	 * Those moot lots, oldest first (owned): without effect, but kept so
+	 * that a snapshot keeps them as the journal does, and a definition
+	 * edited again, under which one settles the tie at its place, finds
+	 * it (daemon/snapshot.c).
+	 */
+	struct tally_lot		**moot;
+	size_t				 n_moot;
 	struct tally_coalition_total	*coalitions;	/* n_coalitions entries */
 	struct tally_province_state	*provinces;	/* n_provinces entries */
 	uint64_t			 valid;		/* list votes + blank */
@@ -246,6 +254,12 @@ int	tally_state_lot_check(const struct tally_state *s,
  */
 int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	    struct tally_error *err);
+/*
+ * Keep a lot found moot (s->moot; it takes the next version if it has
+ * none, as an applied one does).  0, or -1 on allocation failure (the lot
+ * is destroyed).
+ */
+int	tally_state_lot_keep_moot(struct tally_state *s, struct tally_lot *lot);
 /* The province's newest lot, or NULL; *in_force whether it decides now. */
 const struct tally_lot *tally_state_lot(const struct tally_state *s,
 	    size_t province, bool *in_force);

@@ -251,9 +251,14 @@ class Calls(CheckedDaemonTest):
                 n_prov = len(load(ds, "election.json")["provinces"])
                 seats = {c["province"] for c in calls if c["what"] == "seats"}
                 self.assertEqual(len(seats), n_prov, ds)
-                # Ids are 1..n in order, versions never go back.
-                self.assertEqual([c["id"] for c in calls],
-                                 list(range(1, len(calls) + 1)))
+                # Ids name each call by its version (and its place among
+                # the certain calls of that version), versions never go
+                # back.
+                self.assertEqual(len({c["id"] for c in calls}), len(calls))
+                for c in calls:
+                    self.assertTrue(c["id"].startswith("c%d." % c["version"])
+                                    if c["kind"] == "certain" else
+                                    c["id"] == "d%d" % c["version"], c)
                 vs = [c["version"] for c in calls]
                 self.assertEqual(vs, sorted(vs))
                 # Every call arrived by SSE, once, as GET shows it.
@@ -359,10 +364,12 @@ class Calls(CheckedDaemonTest):
         for path, status, code in (
                 ("/v1/calls/999/retract", 404, "unknown_call"),
                 ("/v1/calls/x/retract", 404, "unknown_call"),
-                ("/v1/calls/1/retract", 409, "not_declared")):
+                ("/v1/calls/1/retract", 404, "unknown_call"),
+                ("/v1/calls/%s/retract" % base["calls"][0]["id"], 409,
+                 "not_declared")):
             r = d.request("POST", path, body={}, headers=AUTH)
             self.assertError(r, status, code)
-        r = d.request("POST", "/v1/calls/%d/retract" % b["call"]["id"],
+        r = d.request("POST", "/v1/calls/%s/retract" % b["call"]["id"],
                       body={"why": "x"}, headers=AUTH)
         self.assertError(r, 422, "unknown_field")
         r = d.request("GET", "/v1/calls/1/retract")
@@ -375,7 +382,7 @@ class Calls(CheckedDaemonTest):
         self.assertEqual(r.json()["status"], "valid")
         self.assertEqual(self.calls(d), before)
 
-        r = d.request("POST", "/v1/calls/%d/retract" % b["call"]["id"],
+        r = d.request("POST", "/v1/calls/%s/retract" % b["call"]["id"],
                       body={}, headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
         got = r.json()
@@ -383,7 +390,7 @@ class Calls(CheckedDaemonTest):
         self.assertTrue(got["call"]["retracted"])
         self.assertEqual(got["call"]["retracted_version"], v0 + 4)
         self.assertEqual(got["call"]["version"], v0 + 2)
-        r = d.request("POST", "/v1/calls/%d/retract" % b["call"]["id"],
+        r = d.request("POST", "/v1/calls/%s/retract" % b["call"]["id"],
                       body={}, headers=AUTH)
         self.assertError(r, 409, "already_retracted")
         after = self.calls(d)
@@ -470,7 +477,8 @@ class Calls(CheckedDaemonTest):
             "scope": "national", "what": "first_place", "coalition": gone},
             headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
-        r = d.request("POST", "/v1/calls/1/retract", body={}, headers=AUTH)
+        self.assertEqual(r.json()["call"]["id"], "d1")
+        r = d.request("POST", "/v1/calls/d1/retract", body={}, headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
         r = d.request("POST", "/v1/calls", body={
             "scope": "national", "what": "majority", "coalition": kept},
@@ -484,7 +492,74 @@ class Calls(CheckedDaemonTest):
         got = self.calls(d)
         self.assertEqual(got["version"], 3)
         self.assertEqual([(c["id"], c["coalition"], c["version"])
-                          for c in got["calls"]], [(1, kept, 3)])
+                          for c in got["calls"]], [("d3", kept, 3)])
+
+    def test_a_declared_call_keeps_its_id_when_an_edit_changes_the_certain_calls(self):
+        """A declared call's id is its record's version: an edited
+        definition taken at a restart that proves fewer certain calls before
+        it (here: a province's seat goes from certain to pending) leaves the
+        id as it was, and the desk retracts the call by that id (issue 21:
+        ids were the order made, so the call's id moved from 2 to 1)."""
+        definition = {
+            "id": "ids-edit", "name": "Call ids across an edit",
+            "allocation": {"method": "dhondt", "ties": "lot"},
+            "coalitions": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "provinces": [{"id": "p0", "name": "P0", "seats": 1},
+                          {"id": "p1", "name": "P1", "seats": 3}]}
+        for kill in (True, False):
+            d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+            path = os.path.join(d.tmp, "election.json")
+            with open(path, "w") as f:
+                json.dump(definition, f)
+            d.args = ["--election", path]
+            d.start()
+            r = d.request("POST", "/v1/provinces/p0/results", body={
+                "revision": 1, "votes": {"a": 10, "b": 5}, "status": "final"},
+                headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            before = self.calls(d)["calls"]
+            self.assertEqual([(c["kind"], c["province"]) for c in before],
+                             [("certain", "p0")])
+            r = d.request("POST", "/v1/calls", body={
+                "scope": "national", "what": "majority", "coalition": "a"},
+                headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            made = r.json()["call"]
+            self.assertEqual(made["id"], "d2")
+            # A second one, retracted before the restart (the snapshot
+            # written at a clean stop holds it and its retraction).
+            r = d.request("POST", "/v1/calls", body={
+                "scope": "province", "province": "p1", "what": "seats"},
+                headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json()["call"]["id"], "d3")
+            r = d.request("POST", "/v1/calls/d3/retract", body={},
+                          headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            # Two seats in p0: D'Hondt ties a's second quotient (5) with
+            # b's first (5), and the rule is lot: the seats are pending.
+            edited = json.loads(json.dumps(definition))
+            edited["provinces"][0]["seats"] = 2
+            with open(path, "w") as f:
+                json.dump(edited, f)
+            if kill:
+                d.kill()
+            else:
+                d.stop()
+            d.start()
+            if not kill:    # the snapshot, replayed under the edit
+                self.assertIn("replayed in order", d.logtext())
+            after = self.calls(d)["calls"]
+            self.assertEqual([(c["id"], c["kind"], c["version"],
+                               c["retracted_version"]) for c in after],
+                             [("d2", "declared", 2, None),
+                              ("d3", "declared", 3, 4)], kill)
+            r = d.request("POST", "/v1/calls/%s/retract" % made["id"],
+                          body={}, headers=AUTH)
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json()["call"]["id"], "d2")
+            self.assertTrue(r.json()["call"]["retracted"])
+            d.stop()
 
     def test_declared_call_event(self):
         """A declared call and its retraction each arrive as an SSE
@@ -501,7 +576,7 @@ class Calls(CheckedDaemonTest):
             "note": "called"}, headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
         call = r.json()["call"]
-        r = d.request("POST", "/v1/calls/%d/retract" % call["id"], body={},
+        r = d.request("POST", "/v1/calls/%s/retract" % call["id"], body={},
                       headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
         deadline = time.monotonic() + 10
@@ -611,10 +686,10 @@ class ClusterCalls(DaemonTest):
         st, b = self.req(ns[1], "POST", "/v1/calls", {
             "scope": "province", "province": pids[0], "what": "seats"})
         self.assertEqual(st, 201, b)
-        st, b = self.req(ns[2], "POST", "/v1/calls/%d/retract" %
+        st, b = self.req(ns[2], "POST", "/v1/calls/%s/retract" %
                          first["call"]["id"], {})
         self.assertEqual(st, 201, b)
-        st, b = self.req(ns[1], "POST", "/v1/calls/%d/retract" %
+        st, b = self.req(ns[1], "POST", "/v1/calls/%s/retract" %
                          first["call"]["id"], {})
         self.assertEqual(st, 409, b)
         self.converge(ns)

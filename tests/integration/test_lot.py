@@ -88,6 +88,111 @@ class LotTest(CheckedDaemonTest):
                 self.assertEqual(self.apply(d, "south", dict(SOUTH, revision=3)),
                                  v + 1)
 
+    def test_a_snapshot_does_not_revive_a_lot_an_edit_made_moot(self):
+        """Found by the model-based test (tests/model/fixed/
+        moot-lot-snapshot.json): a lot drawn while an edited definition
+        waits for the restart, under which the tie it settled is gone.
+        Journal replay keeps it without effect, so a later revision that
+        ties the same lists again leaves the seat pending.  A clean stop
+        wrote the lot into the final snapshot, and loading it applied the
+        lot unchecked: the later tie was settled by a draw made for another
+        one, so the same log gave other seats after a clean stop than after
+        kill -9.  Both must give the journal's answer."""
+        definition = {
+            "id": "moot-snap", "name": "A lot an edit makes moot",
+            "allocation": {"method": "dhondt", "ties": "lot"},
+            "coalitions": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "provinces": [{"id": "p0", "name": "P0", "seats": 1},
+                          {"id": "p1", "name": "P1", "seats": 2}]}
+        for how in ("kill", "stop"):
+            with self.subTest(how=how):
+                d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+                path = os.path.join(d.tmp, "election.json")
+                with open(path, "w") as f:
+                    json.dump(definition, f)
+                d.args = ["--election", path]
+                d.start()
+                self.apply(d, "p0", {"revision": 1, "votes": {"a": 5, "b": 5}})
+                self.assertEqual(d.get("/v1/provinces/p0").json()["pending"][0]
+                                 ["tied"], ["a", "b"])
+                # Two seats: a 5 and b 5 take one each, no tie to settle.
+                edited = json.loads(json.dumps(definition))
+                edited["provinces"][0]["seats"] = 2
+                with open(path, "w") as f:
+                    json.dump(edited, f)
+                d.send_signal(signal.SIGHUP)
+                self.wait_log(d, "kept until the next restart")
+                r = d.request("POST", "/v1/provinces/p0/lot", body={
+                    "revision": 1, "order": ["a", "b"]}, headers=AUTH)
+                self.assertEqual(r.status, 201, r.body)
+                if how == "stop":
+                    self.assertEqual(d.stop(), 0, d.logtext())
+                else:
+                    d.kill()
+                d.start()
+                # a 10, b 5: a's second quotient (5) ties b's first for the
+                # second seat; the lot was drawn for another tie.
+                self.apply(d, "p0", {"revision": 2, "votes": {"a": 10, "b": 5}})
+                e = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"a": 1, "b": 0}, how)
+                self.assertEqual([(p["seats"], p["tied"]) for p in e["pending"]],
+                                 [(1, ["a", "b"])], how)
+                d.stop()
+
+    def test_a_lot_an_edit_made_moot_settles_its_tie_again_under_the_old_definition(self):
+        """A lot is a record of the log: made moot by an edit, it is kept
+        without effect, and an edit back to the definition it was drawn
+        under puts it in force again -- also when the restart in between
+        wrote a snapshot (it used to keep only the lots in force, so the
+        draw was lost and the seat stayed pending after a clean stop, but
+        not after kill -9, which replays the journal)."""
+        definition = {
+            "id": "moot-back", "name": "A lot made moot and back",
+            "allocation": {"method": "dhondt", "ties": "lot"},
+            "coalitions": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "provinces": [{"id": "p0", "name": "P0", "seats": 1},
+                          {"id": "p1", "name": "P1", "seats": 2}]}
+        for how in ("kill", "stop"):
+            with self.subTest(how=how):
+                d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN})
+                path = os.path.join(d.tmp, "election.json")
+
+                def write(defn):
+                    with open(path, "w") as f:
+                        json.dump(defn, f)
+                write(definition)
+                d.args = ["--election", path]
+                d.start()
+                self.apply(d, "p0", {"revision": 1, "votes": {"a": 5, "b": 5}})
+                r = d.request("POST", "/v1/provinces/p0/lot", body={
+                    "revision": 1, "order": ["b", "a"]}, headers=AUTH)
+                self.assertEqual(r.status, 201, r.body)
+                drawn = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in drawn["lists"]},
+                                 {"a": 0, "b": 1})
+                edited = json.loads(json.dumps(definition))
+                edited["provinces"][0]["seats"] = 2     # no tie: moot
+                write(edited)
+                d.stop()
+                d.start()
+                e = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"a": 1, "b": 1})
+                # A record after it, so that a clean stop writes a snapshot.
+                self.apply(d, "p1", {"revision": 1, "votes": {"a": 3, "b": 1}})
+                if how == "stop":
+                    self.assertEqual(d.stop(), 0, d.logtext())
+                else:
+                    d.kill()
+                write(definition)
+                d.start()
+                e = d.get("/v1/provinces/p0").json()
+                self.assertEqual({l["id"]: l["seats"] for l in e["lists"]},
+                                 {"a": 0, "b": 1}, how)
+                self.assertEqual(e["pending"], [], how)
+                d.stop()
+
     def test_lot_resolves_the_pending_seat_and_survives_restarts(self):
         d = self.start()
         self.base(d)
