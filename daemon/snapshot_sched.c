@@ -141,6 +141,13 @@ snapshot_tick(evutil_socket_t fd, short what, void *arg)
 	    (ss->journal != NULL && journal_busy(ss->journal)) ||
 	    !core_round_idle(ss->core))
 		return;
+	/*
+	 * The transparency log on disk up to the snapshot's versions before
+	 * it is taken: the next start removes the segments it covers (even
+	 * after a kill -9 before the writer's end was seen), and the log
+	 * could not be rebuilt from them.
+	 */
+	tlogd_flush(tlogd_current);
 	if ((pid = fork()) == -1) {
 		log_warn("fork for a snapshot");
 		return;

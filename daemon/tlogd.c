@@ -14,9 +14,10 @@
  * Durability.  The entry of a version is made and put in the tree when
  * the version is applied, before its subscribers are told; the files get
  * it in batches (up to 64 KiB waits in memory) and before anything reads
- * them (a tile, a receipt); they are synced before a checkpoint is signed
- * (unless the journal is synced per version), before a snapshot drops
- * journal segments and at a clean stop.  A kill -9 or a power cut may lose
+ * them (a tile, a receipt, a checkpoint); they are synced before a
+ * checkpoint is signed (if the journal is synced per version), before a
+ * snapshot is taken (a start removes the journal segments a snapshot
+ * covers, even when its writer's end was never seen) and at a clean stop.  A kill -9 or a power cut may lose
  * a tail the journal still holds, and the journal replay at the next start
  * appends it again (the same record, the same tally: the same bytes).  A
  * tree behind the tally after the start (the snapshot covers versions the
@@ -701,9 +702,15 @@ tlogd_checkpoint(struct tlogd *t, size_t *len)
 		    tally_tlog_checkpoint_format(&cp, body, sizeof(body),
 		    &blen) == -1)
 			return NULL;
-		/* Never sign what a power cut could take back. */
-		if (t->sync_to_sign)
-			tlogd_sync(t);
+		/*
+		 * Never sign what a power cut could take back (synced), nor
+		 * what a kill -9 could (written: the checkpoint on disk
+		 * was once ahead of the entries, and the next start
+		 * refused the log as cut short).
+		 */
+		if (t->sync_to_sign ? tlogd_sync(t) == -1 :
+		    tlogd_write_pending(t) == -1)
+			return NULL;
 		if ((note = tally_tlog_note_sign(body, blen, &t->signer,
 		    &nlen)) == NULL)
 			return NULL;

@@ -366,6 +366,47 @@ class TlogdTest(DaemonTest):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("entry 0 does not match its hash", r.stdout + r.stderr)
 
+    def test_kill9_right_after_a_snapshot(self):
+        """A kill -9 between a snapshot's writer ending and the daemon
+        seeing it end: the next start removes the journal segments the
+        snapshot covers, so the log's entries must be on disk before the
+        snapshot is taken, and before a checkpoint naming them is.  They
+        waited in memory: the start found a checkpoint of size 12 over an
+        empty log and refused to start (or, without the checkpoint, turned
+        the log off)."""
+        ds = "no-2021"
+        election = os.path.join(ELECTIONS, ds, "election.json")
+        d = self.daemon(args=["--election", election], start=False,
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        conf = os.path.join(d.tmp, "t.conf")
+        with open(conf, "w") as f:
+            f.write("snapshot_every 12\n")
+        d.args += ["-f", conf]
+        d.start()
+        night = Night(self, d, ds, random.Random(12))
+        key = d.get("/log/key").body.decode().strip()
+        snaps = lambda: {n for n in os.listdir(d.data_dir)
+                         if n.startswith("snapshot-") and n.endswith(".snap")}
+        before = snaps()
+        for p in range(12):
+            e = night.partial(p, 1, 2)
+            r = d.request("POST", "/v1/provinces/%s/results" %
+                          e.pop("province"), headers=AUTH, body=e)
+            self.assertEqual(r.status, 201, r.body)
+        top = r.json()["version"]
+        self.assertEqual(checkpoint_size(d.get("/log/checkpoint").body), top)
+        deadline = time.monotonic() + 20
+        while snaps() == before:
+            self.assertLess(time.monotonic(), deadline, d.logtext())
+            time.sleep(0.002)
+        d.kill()
+        d.start()
+        self.assertEqual(d.get("/log/key").body.decode().strip(), key)
+        cp = d.get("/log/checkpoint")
+        self.assertEqual(cp.status, 200, cp.body)
+        self.assertEqual(checkpoint_size(cp.body), top)
+        self.verify("http://127.0.0.1:%d" % d.port, key, election)
+
     def test_full_tiles(self):
         """Past 256 versions: a full tile (immutable, for ever the same
         bytes), the next partial one, a level-1 tile; still verified."""
