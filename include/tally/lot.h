@@ -5,8 +5,8 @@
  * in force settles it by lot (IHEC regulation 12/2018 s.III, valgloven
  * s. 11-4; see lib/seats.c), the drawn order is posted as a lot and decides the tie for as long as the tie is the one it
  * was drawn for.  This unit is the lot itself: its form, its parse and
- * whether it orders a given tie.  Whether it is accepted against the
- * tally, and keeping it, is the state's (tally/state.h).
+ * whether it orders a given tie; then whether it is accepted against the
+ * tally, and keeping it (lib/state.c).
  */
 #ifndef TALLY_LOT_H
 #define TALLY_LOT_H
@@ -21,6 +21,7 @@
 #include <tally/seats.h>
 
 struct json_t;
+struct tally_state;
 
 #define TALLY_LOT_MAX	64	/* lists one lot may order */
 
@@ -62,5 +63,36 @@ struct tally_lot *tally_lot_parse(const struct tally_election *e,
 bool	tally_lot_matches(const struct tally_lot *lot,
 	    const struct tally_feed *f, const struct tally_seat_result *r,
 	    size_t *order);
+
+/* Against the tally (lib/state.c). */
+
+/*
+ * Would `lot` (borrowed) be accepted for its province?  NEW when it orders
+ * exactly the lists tied for the province's pending seat(s) at its current
+ * revision; DUPLICATE when that very order is in force.  Otherwise -1 with
+ * err: 409 kinds `stale_revision` (not the current revision), `no_tie_pending`,
+ * `lot_conflict` (another order is in force); 422 kinds `unknown_revision`,
+ * `unknown_list`, `duplicate_list`, `lists_not_tied` (field /order/i or
+ * /order).  Changes nothing.
+ */
+int	tally_state_lot_check(const struct tally_state *s,
+	    const struct tally_lot *lot, enum tally_check *result,
+	    struct tally_error *err);
+/*
+ * Record a lot (taken on every path; not checked: replay and snapshots
+ * restore what was accepted) and allocate its province again.  0, or -1 on
+ * allocation failure with the state unchanged.
+ */
+int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
+	    struct tally_error *err);
+/*
+ * Keep a lot found moot (s->moot; it takes the next version if it has
+ * none, as an applied one does).  0, or -1 on allocation failure (the lot
+ * is destroyed).
+ */
+int	tally_state_lot_keep_moot(struct tally_state *s, struct tally_lot *lot);
+/* The province's newest lot, or NULL; *in_force whether it decides now. */
+const struct tally_lot *tally_state_lot(const struct tally_state *s,
+	    size_t province, bool *in_force);
 
 #endif

@@ -235,34 +235,8 @@ int	tally_state_check_apply(const struct tally_state *s,
 	    const struct tally_feed *f, struct tally_error *err);
 void	tally_state_bump(struct tally_state *s);
 
-/*
- * Would `lot` (borrowed) be accepted for its province?  NEW when it orders
- * exactly the lists tied for the province's pending seat(s) at its current
- * revision; DUPLICATE when that very order is in force.  Otherwise -1 with
- * err: 409 kinds `stale_revision` (not the current revision), `no_tie_pending`,
- * `lot_conflict` (another order is in force); 422 kinds `unknown_revision`,
- * `unknown_list`, `duplicate_list`, `lists_not_tied` (field /order/i or
- * /order).  Changes nothing.
- */
-int	tally_state_lot_check(const struct tally_state *s,
-	    const struct tally_lot *lot, enum tally_check *result,
-	    struct tally_error *err);
-/*
- * Record a lot (taken on every path; not checked: replay and snapshots
- * restore what was accepted) and allocate its province again.  0, or -1 on
- * allocation failure with the state unchanged.
- */
-int	tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
-	    struct tally_error *err);
-/*
- * Keep a lot found moot (s->moot; it takes the next version if it has
- * none, as an applied one does).  0, or -1 on allocation failure (the lot
- * is destroyed).
- */
-int	tally_state_lot_keep_moot(struct tally_state *s, struct tally_lot *lot);
-/* The province's newest lot, or NULL; *in_force whether it decides now. */
-const struct tally_lot *tally_state_lot(const struct tally_state *s,
-	    size_t province, bool *in_force);
+/* A lot against the tally: tally_state_lot_check, _apply, _keep_moot and
+ * tally_state_lot are declared in tally/lot.h. */
 
 /*
  * Append an older revision of `province` that stays on disk (its record at
