@@ -93,18 +93,14 @@ core_alloc(struct core *c, const struct tally_election *e)
 	return 0;
 }
 
+/* The definition's digest (util.c), or a value unique to this run when
+ * it cannot be made (out of memory): stamps must never collide. */
 static uint64_t
-definition_digest(const struct tally_election *e)
+core_digest(const struct tally_election *e)
 {
-	json_t *j = tally_election_dump(e);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	uint64_t h = 0;
+	uint64_t h = definition_digest(e);
 
-	json_decref(j);
-	if (s != NULL) {
-		h = fnv1a64(FNV1A64_INIT, s, strlen(s));
-		free(s);
-	} else if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h))
+	if (h == 0 && getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		h = (uint64_t)time(NULL);	/* unique enough for one run */
 	return h;
 }
@@ -133,7 +129,7 @@ core_create(struct tally_election *e, const char *path, struct tally_diag *diag)
 	c->queue_tail = &c->queue;
 	if ((c->state = tally_state_create(e)) == NULL || core_alloc(c, e) == -1)
 		goto nomem;
-	c->def_digest = definition_digest(e);
+	c->def_digest = core_digest(e);
 	c->def_mtime = definition_mtime(e, path);
 	c->chain = FNV1A64_INIT;
 	core_started(c);
@@ -792,7 +788,7 @@ core_swap_definition(struct core *c, struct tally_election *e,
 	tally_election_destroy(c->election);
 	c->state = s;
 	c->election = e;
-	c->def_digest = definition_digest(e);
+	c->def_digest = core_digest(e);
 	c->def_mtime = definition_mtime(e, path);
 	core_started(c);
 	return 0;

@@ -71,21 +71,6 @@ snapshot_load_revision(void *ctx, const struct tally_revision *rev,
 	return f;
 }
 
-uint64_t
-snapshot_definition_digest(const struct tally_election *e)
-{
-	json_t *j = tally_election_dump(e);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	uint64_t h = 0;
-
-	json_decref(j);
-	if (s != NULL) {
-		h = fnv1a64(FNV1A64_INIT, s, strlen(s));
-		free(s);
-	}
-	return h;
-}
-
 /* Append one framed record through a stdio buffer. */
 static int
 put_record(FILE *out, const char *rec, size_t len)
@@ -133,7 +118,7 @@ snapshot_write(const char *dir, const struct tally_state *s, uint64_t next_seq,
 	{
 		char hex[24];
 		snprintf(hex, sizeof(hex), "%016" PRIx64,
-		    snapshot_definition_digest(e));
+		    definition_digest(e));
 		json_object_set_new(hdr, "definition", json_string(hex));
 	}
 	/* Each view's stamp, so that a restart keeps its ETag (core.c). */
@@ -658,7 +643,7 @@ snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 		    "definition"));
 		/* No digest: written before it was kept; taken as it is. */
 		edited = hex != NULL && strtoull(hex, NULL, 16) !=
-		    snapshot_definition_digest(e);
+		    definition_digest(e);
 	}
 	if (edited) {
 		int r = replay_ordered(path, map, (size_t)sb.st_size, &off, hdr,

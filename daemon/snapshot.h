@@ -40,11 +40,6 @@ struct snapshot_store {
 int	snapshot_load(const char *dir, struct tally_state *s, uint64_t *next_seq,
 	    uint64_t *chain, struct json_t **stamps, struct snapshot_store *store,
 	    struct journal_stats *stats, struct tally_diag *diag);
-/*
- * The digest of a definition a snapshot's header names (it was written
- * under it); loaded under another, the snapshot replays itself in order.
- */
-uint64_t	snapshot_definition_digest(const struct tally_election *e);
 /* Write s as snapshot-<next_seq>.snap, atomically.  -1 with diag. */
 int	snapshot_write(const char *dir, const struct tally_state *s,
 	    uint64_t next_seq, uint64_t chain, struct json_t *stamps,

@@ -12,6 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include <tally/election.h>
+
 #include "util.h"
 
 void
@@ -53,6 +57,21 @@ fnv1a64(uint64_t h, const void *buf, size_t len)
 
 	while (len-- > 0)
 		h = fnv1a64_step(h, *p++);
+	return h;
+}
+
+uint64_t
+definition_digest(const struct tally_election *e)
+{
+	json_t *j = tally_election_dump(e);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	uint64_t h = 0;
+
+	json_decref(j);
+	if (s != NULL) {
+		h = fnv1a64(FNV1A64_INIT, s, strlen(s));
+		free(s);
+	}
 	return h;
 }
 

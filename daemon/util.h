@@ -48,4 +48,9 @@ fnv1a64_step(uint64_t h, uint64_t v)
 /* h carried on over len bytes of buf (start with FNV1A64_INIT). */
 uint64_t fnv1a64(uint64_t h, const void *buf, size_t len);
 
+struct tally_election;
+/* FNV-1a of the definition's dump (compact, sorted keys): what the core's
+ * stamps and a snapshot's header name it by.  0 when out of memory. */
+uint64_t definition_digest(const struct tally_election *e);
+
 #endif
