@@ -32,6 +32,11 @@ void	tally_buf_xml(struct tally_buf *b, const char *s);
 struct tally_state;
 struct tally_feed;
 
+/* A signed note's key id: the first 4 bytes of SHA-256(name || 0x0A ||
+ * alg || pub) (C2SP signed-note; alg 0x01 Ed25519, 0x04 cosignature/v1). */
+void	tally_tlog_key_id(const char *name, uint8_t alg, const uint8_t pub[32],
+	    uint8_t id[4]);
+
 /* The index of list `id` in f's lists, or SIZE_MAX. */
 size_t	tally_feed_list_index(const struct tally_feed *f, const char *id);
 struct tally_error;

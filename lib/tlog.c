@@ -608,11 +608,12 @@ name_ok(const char *name, size_t len)
 	return true;
 }
 
-static void
-key_id(const char *name, const uint8_t pub[32], uint8_t id[4])
+void
+tally_tlog_key_id(const char *name, uint8_t alg, const uint8_t pub[32],
+    uint8_t id[4])
 {
 	struct sha256_ctx c;
-	uint8_t sep[2] = { 0x0a, ED25519_ALG }, h[32];
+	uint8_t sep[2] = { 0x0a, alg }, h[32];
 
 	sha256_init(&c);
 	sha256_update(&c, strlen(name), (const uint8_t *)name);
@@ -632,7 +633,7 @@ tally_tlog_signer_init(struct tally_tlog_signer *s, const char *name,
 	snprintf(s->key.name, sizeof(s->key.name), "%s", name);
 	memcpy(s->seed, seed, 32);
 	ed25519_sha512_public_key(s->key.pub, s->seed);
-	key_id(s->key.name, s->key.pub, s->key.id);
+	tally_tlog_key_id(s->key.name, ED25519_ALG, s->key.pub, s->key.id);
 	return 0;
 }
 
@@ -724,7 +725,7 @@ tally_tlog_key_parse(const char *text, struct tally_tlog_key *k,
 	memset(k, 0, sizeof(*k));
 	if (key_split(text, k->name, k->id, k->pub, err) == -1)
 		return -1;
-	key_id(k->name, k->pub, id);
+	tally_tlog_key_id(k->name, ED25519_ALG, k->pub, id);
 	if (memcmp(id, k->id, 4) != 0)
 		return tally_error_set(err, TALLY_ERROR_INVALID, "bad_key", NULL,
 		    "the key id does not match the name and public key");

@@ -17,20 +17,6 @@
 #define SIG_PREFIX_LEN	4
 #define COSIG_RAW	(4 + 8 + 64)
 
-static void
-cosig_key_id(const char *name, const uint8_t pub[32], uint8_t id[4])
-{
-	struct sha256_ctx c;
-	uint8_t sep[2] = { 0x0a, COSIG_ALG }, h[32];
-
-	sha256_init(&c);
-	sha256_update(&c, strlen(name), (const uint8_t *)name);
-	sha256_update(&c, 2, sep);
-	sha256_update(&c, 32, pub);
-	sha256_digest(&c, 32, h);
-	memcpy(id, h, 4);
-}
-
 int
 tally_tlog_cosigner_init(struct tally_tlog_signer *s, const char *name,
     const uint8_t seed[32])
@@ -39,7 +25,7 @@ tally_tlog_cosigner_init(struct tally_tlog_signer *s, const char *name,
 	 * the key id differs (another signature type). */
 	if (tally_tlog_signer_init(s, name, seed) == -1)
 		return -1;
-	cosig_key_id(s->key.name, s->key.pub, s->key.id);
+	tally_tlog_key_id(s->key.name, COSIG_ALG, s->key.pub, s->key.id);
 	return 0;
 }
 
@@ -98,7 +84,7 @@ tally_tlog_cosigner_key_parse(const char *text, struct tally_tlog_key *k,
 		return tally_error_set(err, TALLY_ERROR_SYNTAX, "bad_key", NULL,
 		    "not a cosignature/v1 Ed25519 key (type 0x04, 32 bytes)");
 	memcpy(k->pub, raw + 1, 32);
-	cosig_key_id(k->name, k->pub, k->id);
+	tally_tlog_key_id(k->name, COSIG_ALG, k->pub, k->id);
 	if (memcmp(k->id, id, 4) != 0)
 		return tally_error_set(err, TALLY_ERROR_INVALID, "bad_key", NULL,
 		    "the key id does not match the name and key");
