@@ -414,7 +414,7 @@ core_log_acked(struct core *c, void *token, enum core_ack ack, uint64_t seq,
 		if (seq <= c->state->version && seq > cc->subject_seq[prov])
 			cc->subject_seq[prov] = seq;
 		if (p->attempts >= 5) {
-			core_answer_kind(c, p, CORE_UNAVAILABLE, NULL, EAGAIN);
+			core_answer_kind(c, p, CORE_UNAVAILABLE, NULL, EBUSY);
 			core_pending_free(p);
 			break;
 		}
@@ -428,7 +428,7 @@ core_log_acked(struct core *c, void *token, enum core_ack ack, uint64_t seq,
 			cc->in_round[prov] = false;
 			c->stats.log_failures++;
 		}
-		core_answer_kind(c, p, CORE_UNAVAILABLE, NULL, EAGAIN);
+		core_answer_kind(c, p, CORE_UNAVAILABLE, NULL, EIO);
 		core_pending_free(p);
 		break;
 	}

@@ -9,6 +9,7 @@
  * body, the token's provinces (may_post), then one submission path for
  * feeds and lots (submit).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,26 @@ parse_body(struct call *cl)
 	return body;
 }
 
+/* Why a cluster node answered 503 (core_cluster.c's errno). */
+static const char *
+cluster_why(int err)
+{
+	switch (err) {
+	case EAGAIN:
+		return "this node could not hand it to NATS: the servers are "
+		    "unreachable or not answering";
+	case EIO:
+		return "the stream refused it or did not acknowledge it in "
+		    "time: no stream leader, or NATS unreachable";
+	case EBUSY:
+		return "other records of the province kept arriving first";
+	case ENOMEM:
+		return "this node lost track of its outcome (out of memory)";
+	default:
+		return strerror(err);
+	}
+}
+
 /* The core's answer to a POST: the reply, counted when it is given. */
 static void
 post_done(void *arg, const struct core_outcome *out)
@@ -295,7 +316,7 @@ post_done(void *arg, const struct core_outcome *out)
 			call_fail(&cl, 503, "cluster_unavailable", NULL, "the "
 			    "stream did not take the record (%s); retry: a "
 			    "repeat of an applied revision is answered "
-			    "\"duplicate\"", strerror(out->log_err));
+			    "\"duplicate\"", cluster_why(out->log_err));
 			http_body_header(reply.body, "Retry-After", "1");
 			break;
 		}
