@@ -29,6 +29,10 @@ import model as M  # noqa: E402
 from harness import Daemon, SANITIZER_ERRORS  # noqa: E402
 
 TOKEN = "model-token-0123456789abcdef"
+# A second contest served beside the model's in a quarter of the seeds
+# (issue 23): posted to at random, never modelled, checked for its own
+# version and votes and for the same bytes at the same version.
+DECOY = "decoy"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
 # The known defect classes of issue 21 the generator can steer around.
@@ -415,7 +419,18 @@ class Run:
         self.lots_applied = False
         self.lot_while_edit = False   # a lot posted while an edit waits
         self.cluster = cluster
-        conf_txt = "".join("%s %s\n" % kv for kv in conf.items())
+        conf_txt = "".join("%s %s\n" % kv for kv in conf.items()
+                           if kv[0] != "decoy")
+        # The decoy contest (cluster mode refuses several contests).
+        self.decoy = conf.get("decoy") if cluster is None else None
+        self.decoy_cur = {}    # province -> the last feed posted to it
+        self.decoy_version = 0
+        self.decoy_bytes = {}  # version -> hash of its leaderboard
+        if self.decoy is not None:
+            dpath = os.path.join(self.tmp, "decoy.json")
+            with open(dpath, "w") as f:
+                json.dump(self.decoy["election"], f)
+            conf_txt += "contest %s\n" % dpath
         if cluster is not None:
             self.sut = cluster(self.def_path, conf_txt)
         else:
@@ -770,6 +785,8 @@ class Run:
             else:
                 self.sut.reload()
             return "reloaded"
+        if k == "decoy":
+            return self.do_decoy(op)
         if k in ("node_kill9", "node_restart"):
             self.sut.restart(kill=(k == "node_kill9"), which=op["node"])
             return "restarted"
@@ -787,6 +804,49 @@ class Run:
                 self.swap_definition()
             return "restarted"
         raise ValueError(k)
+
+    def do_decoy(self, op):
+        """A new revision for a province of the decoy contest: applied, one
+        version of the decoy's own, whatever the model's contest is at."""
+        if self.decoy is None:
+            return "skipped"
+        p = op["province"]
+        cur = self.decoy_cur.get(p)
+        votes = dict(cur["votes"]) if cur else {}
+        for c, n in op["add"].items():
+            lid = self.decoy["runs"][p][c]
+            votes[lid] = votes.get(lid, 0) + n
+        f = {"revision": cur["revision"] + 1 if cur else 1, "votes": votes,
+             "blank": 0, "invalid": 0, "status": "partial"}
+        r = self.post("/v1/contests/%s/provinces/%s/results" % (DECOY, p), f)
+        self.expect(r.status == 201, "decoy", op, r)
+        self.decoy_version += 1
+        self.expect(r.json().get("version") == self.decoy_version,
+                    "decoy-version", op, r)
+        self.decoy_cur[p] = f
+        return "decoy"
+
+    def check_decoy(self):
+        """The decoy contest: its version and every coalition's votes are
+        its own posts' (nothing of the model's contest reached it, nothing
+        of it was lost at a restart), and its leaderboard at a version is
+        the same bytes all run long."""
+        r = self.get("/v1/contests/%s/leaderboard" % DECOY)
+        lb = r.json()
+        if lb["version"] != self.decoy_version:
+            raise Failure("decoy-version", "decoy contest at version %d, %d "
+                          "posts applied" % (lb["version"], self.decoy_version))
+        rows = {c["id"]: c for c in lb["coalitions"]}
+        for c in rows:
+            want = sum(f["votes"].get(self.decoy["runs"][p][c], 0)
+                       for p, f in self.decoy_cur.items())
+            if rows[c]["votes"] != want:
+                raise Failure("decoy", "decoy coalition %s votes %d, posted %d"
+                              % (c, rows[c]["votes"], want))
+        hb = h(r.body)
+        if self.decoy_bytes.setdefault(lb["version"], hb) != hb:
+            raise Failure("decoy-bytes", "decoy leaderboard at version %d: "
+                          "other bytes than before" % lb["version"])
 
     def check_dry_seats(self, p, f, j, op):
         """A dry run's seat deltas against the model (only where no
@@ -1234,6 +1294,8 @@ class Run:
             raise Failure("version", "leaderboard version %d, model %d" % (v, m.version))
         if self.cluster is None:
             self.check_calls(node)
+        if self.decoy is not None:
+            self.check_decoy()
         self.bytes_check("/v1/leaderboard", r, v)
         if self.cluster is None and r.header("Tally-Log-Size") is not None:
             # The transparency log (issue 27): tree size = version.
@@ -1725,7 +1787,27 @@ def replay(case, avoid, cluster=False):
 def make_case(seed, n_ops, avoid):
     rng = random.Random(seed)
     election, runs = gen_election(rng, avoid)
-    return rng, {"election": election, "runs": runs, "conf": conf_for(rng), "ops": []}
+    case = {"election": election, "runs": runs, "conf": conf_for(rng), "ops": []}
+    # The decoy draws from its own generator: a seed without one runs the
+    # operations it always ran.
+    drng = decoy_rng(seed)
+    share = float(os.environ.get("TALLYD_MODEL_DECOY", "0.25"))
+    if drng.random() < share:
+        d, druns = gen_election(drng, avoid)
+        d["id"] = DECOY
+        d["name"] = "Decoy contest"
+        case["conf"]["decoy"] = {"election": d, "runs": druns}
+    return rng, case
+
+
+def decoy_rng(seed):
+    return random.Random("decoy/%s" % seed)
+
+
+def gen_decoy_op(drng, decoy):
+    p = drng.choice(sorted(decoy["runs"]))
+    return {"op": "decoy", "province": p,
+            "add": {c: drng.randint(0, 9) for c in sorted(decoy["runs"][p])}}
 
 
 def run_seed(seed, n_ops, avoid, log=print, shrink_s=120, cluster=None, out_dir=None):
@@ -1737,11 +1819,15 @@ def run_seed(seed, n_ops, avoid, log=print, shrink_s=120, cluster=None, out_dir=
     stats = {"ops": 0, "restarts": 0, "outcomes": {}}
     failed = None
     ops = []
+    drng = decoy_rng(seed)
     try:
         run.start()
         run.check()
         for i in range(n_ops):
-            op = gen_op(rng, run)
+            if run.decoy is not None and drng.random() < 0.2:
+                op = gen_decoy_op(drng, run.decoy)
+            else:
+                op = gen_op(rng, run)
             if cluster is not None and op["op"] in ("feed", "lot"):
                 op["node"] = i
             if cluster is not None and op["op"] in ("restart", "kill9"):
