@@ -312,7 +312,7 @@ static void
 serve_input(struct serve *sv, struct sconn *c)
 {
 	struct answer a;
-	char *hend, *line, *next, method[16], target[256];
+	char *hend, *line, *next, method[16], target[256], head[8192];
 	size_t hlen, clen = 0, used;
 	bool have_len = false, http10, bad = false;
 
@@ -326,18 +326,27 @@ serve_input(struct serve *sv, struct sconn *c)
 			return;
 		}
 		hlen = (size_t)(hend - c->in) + 4;
-		*hend = '\0';
-		if ((next = strstr(c->in, "\r\n")) != NULL)
+		if (hlen > sizeof(head)) {
+			c->closing = true;
+			answer(&a, 413, "headers too large\n");
+			reply(c, &a);
+			return;
+		}
+		/* Parsed in a copy: the body may come in a later read. */
+		memcpy(head, c->in, hlen - 4);
+		head[hlen - 4] = '\0';
+		hend = head + hlen - 4;
+		if ((next = strstr(head, "\r\n")) != NULL)
 			*next = '\0';
-		if (sscanf(c->in, "%15s %255s HTTP/1.%*1[01]", method,
-		    target) != 2 || strncmp(strrchr(c->in, ' ') != NULL ?
-		    strrchr(c->in, ' ') + 1 : "", "HTTP/1.", 7) != 0) {
+		if (sscanf(head, "%15s %255s HTTP/1.%*1[01]", method,
+		    target) != 2 || strncmp(strrchr(head, ' ') != NULL ?
+		    strrchr(head, ' ') + 1 : "", "HTTP/1.", 7) != 0) {
 			c->closing = true;
 			answer(&a, 400, "not an HTTP/1.x request\n");
 			reply(c, &a);
 			return;
 		}
-		http10 = strstr(c->in, "HTTP/1.0") != NULL;
+		http10 = strstr(head, "HTTP/1.0") != NULL;
 		for (line = next != NULL ? next + 2 : hend; line < hend;
 		    line = next != NULL ? next + 2 : hend) {
 			if ((next = strstr(line, "\r\n")) != NULL)

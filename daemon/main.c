@@ -878,6 +878,7 @@ main(int argc, char **argv)
 			    "checkpoint: refusing to start");
 		}
 		tally_diag_finish(&diag);
+		(void)tlog_witness_start(tlogd_current, td.base, &td.cf);
 	}
 	td.snaps.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
@@ -906,7 +907,6 @@ main(int argc, char **argv)
 		if (contests_set_journal(td.contests, td.journal) == -1)
 			fatalx("out of memory");
 	}
-
 	tally_diag_init(&diag);
 	/* The server calls the API only through these. */
 	if ((td.server = server_create(td.base, &td.cf,

@@ -26,6 +26,7 @@
 #include <tally/tally.h>
 
 #include "log.h"
+#include "tlog_push.h"
 #include "tlog_witness.h"
 #include "tlogd.h"
 
@@ -88,20 +89,20 @@ body_len(const char *note, size_t len)
 	return b;
 }
 
-/* The witnesses' keys from DATA_DIR/tlog/witnesses: how many (0: none,
- * or no file). */
+/* The witnesses' keys: those tallyd pushes to (the `witness` settings),
+ * then DATA_DIR/tlog/witnesses; how many (0: none). */
 static size_t
 witness_keys(struct tlogd *t, struct tally_tlog_key *keys, size_t max)
 {
 	char path[4096], *text, *line, *save = NULL;
 	struct tally_error err;
-	size_t len, n = 0;
+	size_t len, n = tlog_push_keys(keys, max);
 
 	snprintf(path, sizeof(path), "%s/witnesses", tlogd_dir(t));
 	if ((text = slurp(path, &len)) == NULL) {
 		if (errno != ENOENT)
 			log_warn("%s", path);
-		return 0;
+		return n;
 	}
 	for (line = strtok_r(text, "\n", &save); line != NULL && n < max;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -226,7 +227,8 @@ tlog_witness_add(struct tlogd *t, const char *note, size_t len,
 		res->status = 403;
 		snprintf(res->code, sizeof(res->code), "unknown_witness");
 		snprintf(res->message, sizeof(res->message), "this log takes "
-		    "no witnesses (DATA_DIR/tlog/witnesses lists none)");
+		    "no witnesses (neither `witness` settings nor "
+		    "DATA_DIR/tlog/witnesses list any)");
 		return -1;
 	}
 	/* The body signed again (Ed25519 is deterministic: the same line),
@@ -325,9 +327,18 @@ tlog_witness_on(struct tlogd *t, const char *note, size_t len,
 	return witnessed.note;
 }
 
+int
+tlog_witness_start(struct tlogd *t, struct event_base *base,
+    const struct config *cf)
+{
+	return tlog_push_start(t, base, cf);
+}
+
 void
 tlog_witness_finish(void)
 {
+	/* The pushing threads first: they feed what is freed here. */
+	tlog_push_stop();
 	free(witnessed.note);
 	memset(&witnessed, 0, sizeof(witnessed));
 }

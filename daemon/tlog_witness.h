@@ -34,7 +34,16 @@ const char	*tlog_witness_note(struct tlogd *t, size_t *len);
  * (borrowed). */
 const char	*tlog_witness_on(struct tlogd *t, const char *note,
 		    size_t len, size_t *outlen);
-/* Free what is kept (at exit). */
+/*
+ * Start asking the witnesses of cf's `witness` settings to cosign each new
+ * checkpoint (tlog_push.c), on base.  0, or -1 (logged: the log works on
+ * without them, /healthz says so).
+ */
+struct config;
+struct event_base;
+int		 tlog_witness_start(struct tlogd *t, struct event_base *base,
+		    const struct config *cf);
+/* Stop asking, free what is kept (at exit). */
 void		 tlog_witness_finish(void);
 
 #endif
