@@ -103,20 +103,6 @@ int	cmd_verify(struct ctl *ctl, int argc, char **argv);	/* verify.c */
 int	cmd_key(struct ctl *ctl, int argc, char **argv);	/* key.c */
 int	cmd_witness(struct ctl *ctl, int argc, char **argv);	/* witness.c */
 
-/* witness.c, for witness_serve.c */
-#define WITNESS_LOGS_MAX	16
-/* The witness's signer from DIR (made when make and missing).  0, -1. */
-int	witness_load_signer(struct ctl *ctl, const char *dir, const char *name,
-	    bool make, struct tally_tlog_signer *s);
-/* DIR/name replaced by buf, synced before the rename.  0, -1 (errno). */
-int	witness_write_file(const char *dir, const char *name, const char *buf,
-	    size_t len, unsigned mode);
-/* The state file of the log of origin: "log-<16 hex digits>". */
-void	witness_state_name(const char *origin, char out[64]);
-/* witness_serve.c: tallyctl witness serve; an exit code. */
-int	witness_serve(struct ctl *ctl, const char *dir, const char **log_keys,
-	    size_t n, const char *listen);
-
 /* http.c */
 struct http_resp {
 	long	 status;		/* 0 when no response arrived */

@@ -38,6 +38,7 @@
 #include <tally/tally.h>
 
 #include "tallyctl.h"
+#include "witness.h"
 
 #define TILE_CACHE	16
 

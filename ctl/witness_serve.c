@@ -49,6 +49,7 @@
 #include <tally/tally.h>
 
 #include "tallyctl.h"
+#include "witness.h"
 
 #define SERVE_CONNS	64
 #define SERVE_REQ_MAX	(64 * 1024)	/* a proof of 63 lines and a note */
