@@ -226,6 +226,9 @@ add_checkpoint(struct serve *sv, const char *body, size_t len,
 		goto out;
 	}
 	if (old_size != stored) {
+		fprintf(stderr, "%s: %s: 409: old %llu, but the size cosigned "
+		    "last is %llu\n", sv->ctl->prog, cp.origin,
+		    (unsigned long long)old_size, (unsigned long long)stored);
 		answer(a, 409, "%llu\n", (unsigned long long)stored);
 		a->type = "text/x.tlog.size";
 		goto out;

@@ -135,7 +135,7 @@ tlog_push_http_post(const struct tlog_push_target *t, const char *body,
 	long long deadline = mono_ms() + timeout_ms;
 	char head[768], *buf = NULL, *hend, *line, *next, *p;
 	size_t hl, off = 0, blen = 0, cl = 0;
-	bool have_cl = false, chunked = false;
+	bool have_cl = false, chunked = false, v6;
 	ssize_t n;
 	int fd, hn;
 	long dl;
@@ -144,10 +144,13 @@ tlog_push_http_post(const struct tlog_push_target *t, const char *body,
 	if ((fd = connect_to(t, deadline, abort_fd, r->err,
 	    sizeof(r->err))) == -1)
 		return -1;
-	hn = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
-	    "User-Agent: tallyd\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", t->path,
-	    t->host, t->port, len);
+	/* An IPv6 literal in brackets (RFC 7230 5.4). */
+	v6 = strchr(t->host, ':') != NULL;
+	hn = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s%s%s:%s"
+	    "\r\nUser-Agent: tallyd\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "\r\n", t->path, v6 ? "[" : "", t->host, v6 ? "]" : "", t->port,
+	    len);
 	hl = (size_t)hn;
 	/* The head, then the body: MSG_NOSIGNAL, a closed peer is an error. */
 	while (off < hl + len) {
