@@ -509,6 +509,12 @@ tlog_push_start(struct tlogd *t, struct event_base *base,
 	tv.tv_usec = (cf->witness_interval % 1000) * 1000;
 	if (event_add(push.ev_tick, &tv) == -1)
 		goto fail;
+	{
+		struct tally_tlog_key keys[TLOG_PUSH_MAX];
+		for (i = 0; i < push.n; i++)
+			keys[i] = push.w[i].key;
+		tlog_witness_set_keys(keys, push.n);
+	}
 	push_resume();
 	for (i = 0; i < push.n; i++) {
 		w = &push.w[i];
@@ -565,14 +571,12 @@ tlog_push_stop(void)
 	push.wake[0] = push.wake[1] = push.stop[0] = push.stop[1] = -1;
 }
 
-size_t
-tlog_push_keys(struct tally_tlog_key *keys, size_t max)
+void
+tlog_push_finish(void)
 {
-	size_t i;
-
-	for (i = 0; i < push.n && i < max; i++)
-		keys[i] = push.w[i].key;
-	return i;
+	/* The threads first: they feed what tlog_witness.c frees. */
+	tlog_push_stop();
+	tlog_witness_finish();
 }
 
 void

@@ -47,8 +47,8 @@ int	tlog_push_start(struct tlogd *t, struct event_base *base,
 	    const struct config *cf);
 /* Stop the threads (an HTTP request in flight is abandoned) and free. */
 void	tlog_push_stop(void);
-/* The configured witnesses' keys (for tlog_witness.c): how many. */
-size_t	tlog_push_keys(struct tally_tlog_key *keys, size_t max);
+/* At exit: tlog_push_stop, then what tlog_witness.c keeps is freed. */
+void	tlog_push_finish(void);
 /* Prometheus lines for each witness (a metrics hook). */
 void	tlog_push_metrics(FILE *f);
 /* "witnesses": [...] in /healthz (nothing without witnesses). */

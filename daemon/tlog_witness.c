@@ -26,11 +26,16 @@
 #include <tally/tally.h>
 
 #include "log.h"
-#include "tlog_push.h"
 #include "tlog_witness.h"
 #include "tlogd.h"
 
 #define WITNESSES_MAX	32
+
+/* The keys of the witnesses tallyd pushes to (tlog_push.c). [L] */
+static struct {
+	struct tally_tlog_key	*keys;
+	size_t			 n;
+} pushed;
 
 /* The latest cosigned checkpoint. [L] */
 static struct {
@@ -96,7 +101,10 @@ witness_keys(struct tlogd *t, struct tally_tlog_key *keys, size_t max)
 {
 	char path[4096], *text, *line, *save = NULL;
 	struct tally_error err;
-	size_t len, n = tlog_push_keys(keys, max);
+	size_t len, n;
+
+	for (n = 0; n < pushed.n && n < max; n++)
+		keys[n] = pushed.keys[n];
 
 	snprintf(path, sizeof(path), "%s/witnesses", tlogd_dir(t));
 	if ((text = slurp(path, &len)) == NULL) {
@@ -327,18 +335,28 @@ tlog_witness_on(struct tlogd *t, const char *note, size_t len,
 	return witnessed.note;
 }
 
-int
-tlog_witness_start(struct tlogd *t, struct event_base *base,
-    const struct config *cf)
-{
-	return tlog_push_start(t, base, cf);
-}
-
 void
 tlog_witness_finish(void)
 {
-	/* The pushing threads first: they feed what is freed here. */
-	tlog_push_stop();
 	free(witnessed.note);
 	memset(&witnessed, 0, sizeof(witnessed));
+	free(pushed.keys);
+	memset(&pushed, 0, sizeof(pushed));
+}
+
+void
+tlog_witness_set_keys(const struct tally_tlog_key *keys, size_t n)
+{
+	struct tally_tlog_key *k = NULL;
+
+	if (n > 0 && (k = calloc(n, sizeof(*k))) == NULL) {
+		log_warnx("out of memory: the witnesses' cosignatures are "
+		    "not taken");
+		n = 0;
+	}
+	if (n > 0)
+		memcpy(k, keys, n * sizeof(*k));
+	free(pushed.keys);
+	pushed.keys = k;
+	pushed.n = n;
 }

@@ -35,15 +35,13 @@ const char	*tlog_witness_note(struct tlogd *t, size_t *len);
 const char	*tlog_witness_on(struct tlogd *t, const char *note,
 		    size_t len, size_t *outlen);
 /*
- * Start asking the witnesses of cf's `witness` settings to cosign each new
- * checkpoint (tlog_push.c), on base.  0, or -1 (logged: the log works on
- * without them, /healthz says so).
+ * The keys of the witnesses tallyd pushes to (tlog_push.c sets them at
+ * start; copied): taken like those of DATA_DIR/tlog/witnesses.
  */
-struct config;
-struct event_base;
-int		 tlog_witness_start(struct tlogd *t, struct event_base *base,
-		    const struct config *cf);
-/* Stop asking, free what is kept (at exit). */
+struct tally_tlog_key;
+void		 tlog_witness_set_keys(const struct tally_tlog_key *keys,
+		    size_t n);
+/* Free what is kept (at exit). */
 void		 tlog_witness_finish(void);
 
 #endif
