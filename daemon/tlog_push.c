@@ -380,10 +380,15 @@ pw_answer(struct pw *w, struct tlog_push_resp *r)
 		}
 		w->old = s;
 		if (s > tlogd_size(push.t)) {
-			pw_error(w, true, "it cosigned size %llu, larger than "
-			    "this log's %llu (another node is ahead, or the "
-			    "log was rolled back)", s,
-			    (unsigned long long)tlogd_size(push.t));
+			/*
+			 * Said once (the sizes are left out so that it is the
+			 * same message each time): in a cluster another node
+			 * is ahead for a moment; alone, the log was rolled
+			 * back (a restore), and the alert fires.
+			 */
+			pw_error(w, false, "it cosigned a larger tree than "
+			    "this log has (another node is ahead, or the log "
+			    "was rolled back); waiting for the log to grow");
 			w->next_try = 0;	/* again once the tree is there */
 			return;
 		}
