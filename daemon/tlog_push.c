@@ -69,6 +69,7 @@ struct pw {
 	char			*job;		/* the request body */
 	size_t			 job_len;
 	bool			 done;
+	bool			 stopping;
 	struct tlog_push_resp	 resp;
 	/* [L] */
 	bool			 busy;		/* a job is out */
@@ -94,7 +95,6 @@ static struct {
 	int		 timeout_ms;	/* [I] */
 	int		 wake[2];	/* [W] writes, [L] reads */
 	int		 stop[2];	/* readable: stop ([L] writes) */
-	bool		 stopping;	/* [M] of each witness */
 	struct event	*ev_wake, *ev_tick;
 } push = { .wake = { -1, -1 }, .stop = { -1, -1 } };
 
@@ -194,9 +194,9 @@ pw_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
-		while (w->job == NULL && !push.stopping)
+		while (w->job == NULL && !w->stopping)
 			pthread_cond_wait(&w->cv, &w->mu);
-		if (push.stopping) {
+		if (w->stopping) {
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
 		}
@@ -548,7 +548,7 @@ tlog_push_stop(void)
 		(void)write(push.stop[1], &c, 1);	/* ends a request */
 	for (i = 0; i < push.n; i++) {
 		pthread_mutex_lock(&push.w[i].mu);
-		push.stopping = true;
+		push.w[i].stopping = true;
 		pthread_cond_signal(&push.w[i].cv);
 		pthread_mutex_unlock(&push.w[i].mu);
 	}
