@@ -318,7 +318,7 @@ serve_input(struct serve *sv, struct sconn *c)
 	struct answer a;
 	char *hend, *line, *next, method[16], target[256], head[8192];
 	size_t hlen, clen = 0, used;
-	bool have_len = false, http10, bad = false;
+	bool have_len = false, http10, bad = false, close_after = false;
 
 	while (!c->closing && c->inlen > 0) {
 		if ((hend = memmem(c->in, c->inlen, "\r\n\r\n", 4)) == NULL) {
@@ -369,10 +369,8 @@ serve_input(struct serve *sv, struct sconn *c)
 				bad = true;
 			else if (strncasecmp(line, "Connection:", 11) == 0 &&
 			    strcasestr(line + 11, "close") != NULL)
-				c->closing = true;
+				close_after = true;
 		}
-		if (http10)
-			c->closing = true;
 		if (bad) {
 			c->closing = true;
 			answer(&a, 400, "one Content-Length (at most %d "
@@ -383,6 +381,9 @@ serve_input(struct serve *sv, struct sconn *c)
 		}
 		if (c->inlen - hlen < clen)
 			return;		/* the body is still coming */
+		/* Closed once this request is answered (not before). */
+		if (close_after || http10)
+			c->closing = true;
 		if (strcmp(target, "/add-checkpoint") != 0)
 			answer(&a, 404, "no such resource (this witness "
 			    "answers POST /add-checkpoint)\n");

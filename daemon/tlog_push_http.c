@@ -225,7 +225,8 @@ tlog_push_http_post(const struct tlog_push_target *t, const char *body,
 	if (sscanf(buf, "HTTP/1.%*1[01] %3d", &r->status) != 1 ||
 	    (hend = memmem(buf, blen, "\r\n\r\n", 4)) == NULL) {
 		r->status = 0;
-		snprintf(r->err, sizeof(r->err), "not an HTTP answer");
+		snprintf(r->err, sizeof(r->err), "not an HTTP answer (%zu "
+		    "bytes%s)", blen, blen == 0 ? ": closed at once" : "");
 		goto fail;
 	}
 	if ((p = strcasestr(buf, "\r\nContent-Type:")) != NULL && p < hend) {

@@ -281,6 +281,23 @@ class TlogPushTest(DaemonTest):
         # Nothing was stored by the refusals: still 3.
         self.assertEqual(w.add(b"old 5\n\n" + cp7)[1:], ("text/x.tlog.size",
                                                          b"3\n"))
+        # The head, then the body in a later segment, Connection: close:
+        # answered, not closed before the body came (it once was).
+        body = b"old 3\n\n" + cp3
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+        s.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+                  b"Content-Length: %d\r\nConnection: close\r\n\r\n" %
+                  len(body))
+        time.sleep(0.2)
+        s.sendall(body)
+        got = b""
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            got += x
+        s.close()
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
         c = http.client.HTTPConnection("127.0.0.1", w.port, timeout=10)
         c.request("GET", "/add-checkpoint")
         self.assertEqual(c.getresponse().status, 405)
