@@ -298,6 +298,17 @@ class TlogPushTest(DaemonTest):
             got += x
         s.close()
         self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+        # Framing it does not guess at: answered 400 (or 413) and closed.
+        for head in (b"Content-Length: 5\r\nContent-Length: 5\r\n",
+                     b"Transfer-Encoding: chunked\r\n",
+                     b"Content-Length: 999999\r\n",
+                     b"X-Pad: " + b"x" * 9000 + b"\r\n"):
+            s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+            s.sendall(b"POST /add-checkpoint HTTP/1.1\r\n" + head +
+                      b"\r\nold 0")
+            got = s.recv(65536)
+            s.close()
+            self.assertRegex(got, rb"^HTTP/1.1 (400|413) ", head[:40])
         c = http.client.HTTPConnection("127.0.0.1", w.port, timeout=10)
         c.request("GET", "/add-checkpoint")
         self.assertEqual(c.getresponse().status, 405)
