@@ -79,7 +79,10 @@ struct pw {
 	uint64_t		 old;		/* its size as far as we know */
 	uint64_t		 cosigned;	/* the last size it cosigned */
 	time_t			 cosigned_at;
-	bool			 ok;		/* the last answer was a cosig */
+	bool			 ok;		/* no failure since the last
+						   cosignature (true until a
+						   first request fails: no
+						   alert before the log grows) */
 	double			 next_try;	/* monotonic seconds */
 	double			 backoff;
 	unsigned		 conflicts;	/* 409s in a row */
@@ -500,6 +503,7 @@ tlog_push_start(struct tlogd *t, struct event_base *base,
 		}
 		pthread_mutex_init(&w->mu, NULL);
 		pthread_cond_init(&w->cv, NULL);
+		w->ok = true;
 		push.n++;
 	}
 	free(list);
@@ -591,7 +595,8 @@ tlog_push_metrics(FILE *f)
 	    "tallyd_witness_cosigned_size", "gauge", "The last tree size "
 	    "each witness cosigned (0: none yet).",
 	    "tallyd_witness_up", "gauge", "Whether the last request to the "
-	    "witness got a cosignature (1) or failed (0).",
+	    "witness got a cosignature, or none was needed yet (1), or it "
+	    "failed (0).",
 	    "tallyd_witness_last_cosigned_timestamp_seconds", "gauge",
 	    "When the witness last cosigned (0: not since the start).",
 	    "tallyd_witness_requests_total", "counter", "add-checkpoint "

@@ -166,6 +166,12 @@ class TlogPushTest(DaemonTest):
         a = self.daemon(args=["-f", conf], env={"TALLYD_INGEST_TOKEN": TOKEN})
         lkey = a.get("/log/key").body.decode().strip()
         w1.start(lkey)
+        # Nothing to cosign yet: no witness is failing (no alert before
+        # the first result comes in, hours before it on election night).
+        time.sleep(0.3)
+        self.assertTrue(self.health_witness(a, "witness.test/w2")["ok"])
+        self.assertIn('tallyd_witness_up{witness="witness.test/w2"} 1',
+                      a.get("/metrics").body.decode())
         # w2 down: the posts go on, w1 cosigns, and nothing waits for w3.
         worst = self.post_n(a, 40, 0)
         self.assertLess(worst, 1.0, "a POST took %.2f s" % worst)
