@@ -324,6 +324,7 @@ pw_cosigned(struct pw *w, const struct tlog_push_resp *r)
 	memcpy(full, w->job_note, w->job_note_len);
 	memcpy(full + w->job_note_len, r->body, r->len);
 	full[len] = '\0';
+	err.message[0] = '\0';		/* not set when there is no line */
 	if (tally_tlog_cosig_verify(full, len, &w->key, &ts, &err) != 1) {
 		pw_error(w, true, "answered 200 without a valid cosignature "
 		    "by its key (%s)", err.message[0] ? err.message :
