@@ -38,6 +38,7 @@
 #include <tally/tally.h>
 
 #include "tallyctl.h"
+#include "witness.h"
 
 #define TILE_CACHE	16
 
@@ -64,12 +65,17 @@ witness_usage(FILE *f)
 	    "usage: tallyctl witness key --dir DIR [--name NAME]\n"
 	    "       tallyctl witness cosign --dir DIR --log-key VKEY "
 	    "[--url URL] [--token-file F]\n"
+	    "       tallyctl witness serve --dir DIR --log-key VKEY... "
+	    "--listen HOST:PORT\n"
 	    "\n"
 	    "key     makes (once) and prints this witness's verifier key, for\n"
 	    "        the log's DATA_DIR/tlog/witnesses\n"
 	    "cosign  checks the log's checkpoint against the last one cosigned\n"
 	    "        (append-only: no rollback, no fork), cosigns it and posts\n"
-	    "        the cosignature (a token: --token-file or TALLYD_TOKEN)\n");
+	    "        the cosignature (a token: --token-file or TALLYD_TOKEN)\n"
+	    "serve   answers C2SP tlog-witness add-checkpoint requests (POST\n"
+	    "        /add-checkpoint) for the logs of the keys given, with the\n"
+	    "        same checks, until SIGTERM\n");
 }
 
 /* A file's bytes (new, NUL-terminated), or NULL (errno). */
@@ -83,9 +89,9 @@ read_text(const char *path, size_t *len)
 	return buf;
 }
 
-static int
-write_text(const char *dir, const char *name, const char *buf, size_t len,
-    mode_t mode)
+int
+witness_write_file(const char *dir, const char *name, const char *buf,
+    size_t len, unsigned mode)
 {
 	char path[4096], tmp[4096];
 	int fd;
@@ -94,8 +100,8 @@ write_text(const char *dir, const char *name, const char *buf, size_t len,
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) ==
-	    -1)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    (mode_t)mode)) == -1)
 		return -1;
 	while (off < len) {
 		if ((w = write(fd, buf + off, len - off)) == -1) {
@@ -112,10 +118,9 @@ write_text(const char *dir, const char *name, const char *buf, size_t len,
 	return 0;
 }
 
-/* The witness's signer from DIR (made when make and missing). */
-static int
-load_signer(struct ctl *ctl, const char *dir, const char *name, bool make,
-    struct tally_tlog_signer *s)
+int
+witness_load_signer(struct ctl *ctl, const char *dir, const char *name,
+    bool make, struct tally_tlog_signer *s)
 {
 	char path[4096], *text, b64[64], vkey[300];
 	struct tally_tlog_key pubk;
@@ -152,9 +157,9 @@ load_signer(struct ctl *ctl, const char *dir, const char *name, bool make,
 		strcat(b64, "\n");
 		tally_tlog_cosigner_key_format(&s->key, vkey, sizeof(vkey) - 1);
 		strcat(vkey, "\n");
-		if (write_text(dir, "key", b64, strlen(b64), 0600) == -1 ||
-		    write_text(dir, "key.pub", vkey, strlen(vkey), 0644) ==
-		    -1) {
+		if (witness_write_file(dir, "key", b64, strlen(b64), 0600) == -1 ||
+		    witness_write_file(dir, "key.pub", vkey, strlen(vkey),
+		    0644) == -1) {
 			ctl_warnx(ctl, "%s: %s", dir, strerror(errno));
 			return -1;
 		}
@@ -285,6 +290,22 @@ range_hash(struct witness *wt, uint64_t a, uint64_t b, uint8_t out[32])
 	return 0;
 }
 
+void
+witness_state_name(const char *origin, char out[64])
+{
+	struct sha256_ctx sc;
+	uint8_t oh[32];
+	size_t i;
+
+	/* One state file per log, named by its origin. */
+	sha256_init(&sc);
+	sha256_update(&sc, strlen(origin), (const uint8_t *)origin);
+	sha256_digest(&sc, 32, oh);
+	snprintf(out, 64, "log-");
+	for (i = 0; i < 8; i++)
+		snprintf(out + 4 + 2 * i, 3, "%02x", oh[i]);
+}
+
 static void
 b64h(const uint8_t h[32], char out[48])
 {
@@ -300,8 +321,7 @@ cosign(struct ctl *ctl, const char *dir, const char *log_key)
 	struct tally_tlog_checkpoint cp, old;
 	struct tally_error err;
 	struct http_resp r = { .retry_after = -1 };
-	struct sha256_ctx sc;
-	uint8_t oh[32], root[32];
+	uint8_t root[32];
 	char state[64], path[4096], *text = NULL, *note = NULL, *oldnote = NULL,
 	    *line = NULL, *post = NULL, h1[48], h2[48];
 	size_t len, oldlen, blen, llen, i;
@@ -309,7 +329,7 @@ cosign(struct ctl *ctl, const char *dir, const char *log_key)
 	json_t *json;
 	int rc = CTL_EXIT_ERROR;
 
-	if (load_signer(ctl, dir, NULL, false, &s) == -1)
+	if (witness_load_signer(ctl, dir, NULL, false, &s) == -1)
 		return CTL_EXIT_ERROR;
 	if ((text = strchr(log_key, '+') == NULL ? read_text(log_key, &len) :
 	    strdup(log_key)) == NULL) {
@@ -338,13 +358,7 @@ cosign(struct ctl *ctl, const char *dir, const char *log_key)
 		rc = CTL_EXIT_MISMATCH;
 		goto out;
 	}
-	/* One state file per log, named by its origin. */
-	sha256_init(&sc);
-	sha256_update(&sc, strlen(cp.origin), (const uint8_t *)cp.origin);
-	sha256_digest(&sc, 32, oh);
-	snprintf(state, sizeof(state), "log-");
-	for (i = 0; i < 8; i++)
-		snprintf(state + 4 + 2 * i, 3, "%02x", oh[i]);
+	witness_state_name(cp.origin, state);
 	snprintf(path, sizeof(path), "%s/%s", dir, state);
 	if ((oldnote = read_text(path, &oldlen)) != NULL) {
 		if (tally_tlog_checkpoint_open(oldnote, oldlen, &lk, &old,
@@ -372,7 +386,7 @@ cosign(struct ctl *ctl, const char *dir, const char *log_key)
 		char fork[80];
 		snprintf(fork, sizeof(fork), "fork-%llu",
 		    (unsigned long long)cp.size);
-		(void)write_text(dir, fork, note, len, 0644);
+		(void)witness_write_file(dir, fork, note, len, 0644);
 		b64h(old.root, h1);
 		b64h(cp.root, h2);
 		fprintf(stderr, "%s: FAIL: two checkpoints of size %llu with "
@@ -403,7 +417,7 @@ cosign(struct ctl *ctl, const char *dir, const char *log_key)
 		goto out;
 	}
 	/* Remembered before anything is published. */
-	if (write_text(dir, state, note, len, 0644) == -1) {
+	if (witness_write_file(dir, state, note, len, 0644) == -1) {
 		ctl_warnx(ctl, "%s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -463,10 +477,13 @@ cmd_witness(struct ctl *ctl, int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "log-key", required_argument, NULL, 'k' },
+		{ "listen", required_argument, NULL, 'l' },
 		CTL_COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *name = NULL, *log_key = NULL, *what;
+	const char *dir = NULL, *name = NULL, *log_key = NULL, *what,
+	    *listen = NULL, *keys[WITNESS_LOGS_MAX];
+	size_t nkeys = 0;
 	struct tally_tlog_signer s;
 	char vkey[300];
 	int c, rc;
@@ -483,6 +500,15 @@ cmd_witness(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'k':
 			log_key = optarg;
+			if (nkeys == WITNESS_LOGS_MAX) {
+				ctl_warnx(ctl, "at most %d --log-key",
+				    WITNESS_LOGS_MAX);
+				return CTL_EXIT_USAGE;
+			}
+			keys[nkeys++] = optarg;
+			break;
+		case 'l':
+			listen = optarg;
 			break;
 		case 'h':
 			witness_usage(stdout);
@@ -503,15 +529,19 @@ cmd_witness(struct ctl *ctl, int argc, char **argv)
 	}
 	what = argv[optind];
 	if (strcmp(what, "key") == 0) {
-		if (load_signer(ctl, dir, name, true, &s) == -1)
+		if (witness_load_signer(ctl, dir, name, true, &s) == -1)
 			return CTL_EXIT_ERROR;
 		tally_tlog_cosigner_key_format(&s.key, vkey, sizeof(vkey));
 		explicit_bzero(&s, sizeof(s));
 		printf("%s\n", vkey);
 		return CTL_EXIT_OK;
 	}
-	if (strcmp(what, "cosign") == 0 && log_key != NULL && name == NULL)
+	if (strcmp(what, "cosign") == 0 && nkeys == 1 && name == NULL &&
+	    listen == NULL)
 		return cosign(ctl, dir, log_key);
+	if (strcmp(what, "serve") == 0 && nkeys > 0 && name == NULL &&
+	    listen != NULL)
+		return witness_serve(ctl, dir, keys, nkeys, listen);
 	witness_usage(stderr);
 	return CTL_EXIT_USAGE;
 }

@@ -19,9 +19,10 @@
 #include "tallyd-config.h"
 #include "config.h"
 #include "log.h"
+#include "tlog_push.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST, CF_WITNESS };
 
 struct cf_key {
 	const char	*name;
@@ -68,6 +69,11 @@ static const struct cf_key cf_keys[] = {
 	CF_RESTART("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
 	CF_RESTART("log_key",		 CF_PATH_OR_EMPTY,	log_key, 0, 0),
 	CF_RESTART("transparency_log",	 CF_LONG,		transparency_log, 0, 1),
+	/* Each line one witness tallyd pushes checkpoints to (tlog_push.c). */
+	CF_RESTART("witness",		 CF_WITNESS,		witnesses, 0, 0),
+	CF_RESTART("witness_timeout",	 CF_LONG,		witness_timeout, 1, 300),
+	CF_RESTART("witness_interval",	 CF_LONG,		witness_interval, 10,
+	    3600000),
 	CF_RESTART("cors_origin",	 CF_STRING_OR_EMPTY,	cors_origin, 0, 0),
 	CF_RESTART("cluster_urls",	 CF_STRING_OR_EMPTY,	cluster_urls, 0, 0),
 	CF_RESTART("cluster_stream",	 CF_STRING_OR_EMPTY,	cluster_stream, 0, 0),
@@ -124,6 +130,8 @@ config_defaults(struct config *cf)
 	cf->sse_max_clients = 7500;
 	cf->keep_versions = 256;
 	cf->transparency_log = 1;
+	cf->witness_timeout = 5;
+	cf->witness_interval = 1000;
 	cf->cors_origin = strdup("*");
 	cf->cluster_replicas = 3;
 	if (cf->cors_origin == NULL || cf->election == NULL || cf->listen == NULL || cf->data_dir == NULL)
@@ -143,6 +151,7 @@ config_finish(struct config *cf)
 	free(cf->log_file);
 	free(cf->token_file);
 	free(cf->log_key);
+	free(cf->witnesses);
 	free(cf->backup_dir);
 	free(cf->cors_origin);
 	free(cf->cluster_urls);
@@ -265,16 +274,28 @@ path:
 		*sp = n;
 		return 0;
 	case CF_PATH_LIST:
+	case CF_WITNESS:
 		/*
 		 * Repeatable: each appends a path (newline-separated, so that
-		 * a path may hold blanks); "" empties the list.
+		 * a path may hold blanks) or a witness; "" empties the list.
 		 */
 		if (value[0] == '\0') {
 			free(*sp);
 			*sp = NULL;
 			return 0;
 		}
-		if ((n = resolve(dir, value)) == NULL)
+		if (k->type == CF_WITNESS) {
+			char why[512];
+			if (tlog_push_parse(value, NULL, NULL, why,
+			    sizeof(why)) == -1) {
+				tally_diag_add(diag, "%s: %s: %s", where,
+				    k->name, why);
+				return -1;
+			}
+			n = strdup(value);
+		} else
+			n = resolve(dir, value);
+		if (n == NULL)
 			goto nomem;
 		if (*sp != NULL) {
 			char *joined;

@@ -44,6 +44,10 @@ struct config {
 	long		 keep_versions;		/* /v1/versions/{n}/... kept */
 	char		*log_key;		/* NULL: DATA_DIR/tlog/key */
 	long		 transparency_log;	/* 1: the log of versions */
+	char		*witnesses;		/* `witness` lines: "URL KEY"
+						   a line; NULL: none */
+	long		 witness_timeout;	/* seconds per request */
+	long		 witness_interval;	/* ms between pushes */
 	char		*cors_origin;		/* NULL: no CORS headers */
 	/* Cluster mode (docs/CLUSTER.md): on when cluster_urls is set. */
 	char		*cluster_urls;		/* "nats://h:p,nats://h:p" */

@@ -17,6 +17,7 @@
 #include "util.h"
 #include "call.h"
 #include "get.h"
+#include "tlog_push.h"
 #include "schemas.h"
 #include "live.h"
 #include "reply.h"
@@ -111,6 +112,7 @@ get_health(struct call *cl, const char *id)
 	json_object_set_new(o, "election",
 	    json_string(core_election(cl->api->core)->id));
 	health_cluster(cl->api->core, o);
+	tlog_push_health(o);
 	reply_json(cl->reply, 200, o);
 }
 

@@ -34,7 +34,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "tlog_witness.h"
+#include "tlog_push.h"
 #include "tlogd.h"
 #include "tallyd-build.h"
 #include "tallyd-config.h"
@@ -878,6 +878,7 @@ main(int argc, char **argv)
 			    "checkpoint: refusing to start");
 		}
 		tally_diag_finish(&diag);
+		(void)tlog_push_start(tlogd_current, td.base, &td.cf);
 	}
 	td.snaps.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
@@ -906,7 +907,6 @@ main(int argc, char **argv)
 		if (contests_set_journal(td.contests, td.journal) == -1)
 			fatalx("out of memory");
 	}
-
 	tally_diag_init(&diag);
 	/* The server calls the API only through these. */
 	if ((td.server = server_create(td.base, &td.cf,
@@ -981,7 +981,7 @@ main(int argc, char **argv)
 	contests_destroy(td.contests);
 	api_destroy(td.api);
 	tlogd_close(tlogd_current);
-	tlog_witness_finish();
+	tlog_push_finish();
 	core_destroy(td.core);
 	snapshot_sched_finish(&td.snaps);
 	if (td.ev_drain != NULL)

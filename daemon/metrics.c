@@ -28,6 +28,7 @@
 #include "core.h"
 #include "journal.h"
 #include "metrics.h"
+#include "tlog_push.h"
 #include "server.h"
 
 static void
@@ -265,4 +266,5 @@ metrics_write(void *arg, FILE *f)
 		    "# TYPE tallyd_last_applied_age_seconds gauge\n"
 		    "tallyd_last_applied_age_seconds %lld\n",
 		    (long long)(time(NULL) - st->at));
+	tlog_push_metrics(f);
 }

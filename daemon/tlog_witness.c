@@ -31,6 +31,12 @@
 
 #define WITNESSES_MAX	32
 
+/* The keys of the witnesses tallyd pushes to (tlog_push.c). [L] */
+static struct {
+	struct tally_tlog_key	*keys;
+	size_t			 n;
+} pushed;
+
 /* The latest cosigned checkpoint. [L] */
 static struct {
 	bool		 loaded;
@@ -88,20 +94,23 @@ body_len(const char *note, size_t len)
 	return b;
 }
 
-/* The witnesses' keys from DATA_DIR/tlog/witnesses: how many (0: none,
- * or no file). */
+/* The witnesses' keys: those tallyd pushes to (the `witness` settings),
+ * then DATA_DIR/tlog/witnesses; how many (0: none). */
 static size_t
 witness_keys(struct tlogd *t, struct tally_tlog_key *keys, size_t max)
 {
 	char path[4096], *text, *line, *save = NULL;
 	struct tally_error err;
-	size_t len, n = 0;
+	size_t len, n;
+
+	for (n = 0; n < pushed.n && n < max; n++)
+		keys[n] = pushed.keys[n];
 
 	snprintf(path, sizeof(path), "%s/witnesses", tlogd_dir(t));
 	if ((text = slurp(path, &len)) == NULL) {
 		if (errno != ENOENT)
 			log_warn("%s", path);
-		return 0;
+		return n;
 	}
 	for (line = strtok_r(text, "\n", &save); line != NULL && n < max;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -226,7 +235,8 @@ tlog_witness_add(struct tlogd *t, const char *note, size_t len,
 		res->status = 403;
 		snprintf(res->code, sizeof(res->code), "unknown_witness");
 		snprintf(res->message, sizeof(res->message), "this log takes "
-		    "no witnesses (DATA_DIR/tlog/witnesses lists none)");
+		    "no witnesses (neither `witness` settings nor "
+		    "DATA_DIR/tlog/witnesses list any)");
 		return -1;
 	}
 	/* The body signed again (Ed25519 is deterministic: the same line),
@@ -330,4 +340,23 @@ tlog_witness_finish(void)
 {
 	free(witnessed.note);
 	memset(&witnessed, 0, sizeof(witnessed));
+	free(pushed.keys);
+	memset(&pushed, 0, sizeof(pushed));
+}
+
+void
+tlog_witness_set_keys(const struct tally_tlog_key *keys, size_t n)
+{
+	struct tally_tlog_key *k = NULL;
+
+	if (n > 0 && (k = calloc(n, sizeof(*k))) == NULL) {
+		log_warnx("out of memory: the witnesses' cosignatures are "
+		    "not taken");
+		n = 0;
+	}
+	if (n > 0)
+		memcpy(k, keys, n * sizeof(*k));
+	free(pushed.keys);
+	pushed.keys = k;
+	pushed.n = n;
 }

@@ -34,6 +34,13 @@ const char	*tlog_witness_note(struct tlogd *t, size_t *len);
  * (borrowed). */
 const char	*tlog_witness_on(struct tlogd *t, const char *note,
 		    size_t len, size_t *outlen);
+/*
+ * The keys of the witnesses tallyd pushes to (tlog_push.c sets them at
+ * start; copied): taken like those of DATA_DIR/tlog/witnesses.
+ */
+struct tally_tlog_key;
+void		 tlog_witness_set_keys(const struct tally_tlog_key *keys,
+		    size_t n);
 /* Free what is kept (at exit). */
 void		 tlog_witness_finish(void);
 

@@ -859,6 +859,15 @@ tlogd_root(const struct tlogd *t, uint64_t size, uint8_t out[32])
 	return tally_tlog_tree_root(t->tree, size, out);
 }
 
+int
+tlogd_consistency(const struct tlogd *t, uint64_t m, uint64_t n,
+    uint8_t proof[][32], size_t *np)
+{
+	if (t->off)
+		return -1;
+	return tally_tlog_tree_consistency(t->tree, m, n, proof, np);
+}
+
 char *
 tlogd_sign(const struct tlogd *t, const char *body, size_t len,
     size_t *outlen)

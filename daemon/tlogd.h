@@ -93,6 +93,10 @@ int		 tlogd_open_checkpoint(const struct tlogd *t, const char *note,
 /* The tree's root at size (<= the size).  0, or -1. */
 int		 tlogd_root(const struct tlogd *t, uint64_t size,
 		    uint8_t out[32]);
+/* The consistency proof from size m to n (0 < m <= n <= the size): up to
+ * TALLY_TLOG_PROOF_MAX hashes, *np of them.  0, or -1. */
+int		 tlogd_consistency(const struct tlogd *t, uint64_t m,
+		    uint64_t n, uint8_t proof[][32], size_t *np);
 /* body[0..len) signed by the log's key: a new note, or NULL. */
 char		*tlogd_sign(const struct tlogd *t, const char *body,
 		    size_t len, size_t *outlen);

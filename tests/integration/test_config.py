@@ -3,7 +3,9 @@
 log_level, backup_dir, public_tls_cert/public_tls_key, the error list cut at
 16 (errors_omitted), and every metric the alert rules of docs/OPERATIONS.md
 read, each present and moving the way the rule expects."""
+import base64
 import calendar
+import hashlib
 import http.client
 import json
 import os
@@ -15,7 +17,8 @@ import ssl
 import subprocess
 import time
 
-from harness import CheckedDaemonTest, SOURCE_ROOT, main, needs_failpoints
+from harness import CheckedDaemonTest, SOURCE_ROOT, free_port, main, \
+    needs_failpoints
 from test_api import ELECTION, NORTH, SOUTH, EAST
 
 TOKEN = "config-test-ingest-token-0123456789"
@@ -520,8 +523,13 @@ class ConfigTest(CheckedDaemonTest):
         d = self.daemon(start=False, env=ENV, ingest=True)
         crt, key = self.make_cert(d.tmp, "ingest")
         conf = os.path.join(d.tmp, "tallyd.conf")
+        # A witness (no one listening: its metrics show the failure).
+        wpub = b"\x04" + bytes(range(32))
+        wid = hashlib.sha256(b"w.test/1\n" + wpub).digest()[:4].hex()
         with open(conf, "w") as f:
             f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
+            f.write("witness http://127.0.0.1:%d w.test/1+%s+%s\n" % (
+                free_port(), wid, base64.b64encode(wpub).decode()))
         d.args += ["-f", conf]
         d.start()
         ctx = ssl.create_default_context(cafile=crt)
