@@ -22,8 +22,12 @@
 struct api;
 struct call;
 struct config;
+struct http_chunk;
 struct live;
 struct server;
+
+/* Bytes of an event id: "<contest>:<version>-<digest>" and its NUL. */
+#define LIVE_ID_MAX	128
 
 /*
  * Live updates for api (borrowed, kept: its core, views and server are
@@ -50,8 +54,33 @@ void		 live_new_epoch(struct live *lv);
  */
 bool		 live_park(struct call *cl, enum view_id id, size_t index,
 		    const struct view *v);
-/* The handler of GET /v1/events (a route_fn). */
+/*
+ * The handler of GET /v1/events (a route_fn), and of a contest's
+ * /v1/contests/{c}/events (the contest's API in cl); ?contests=a,b:
+ * live_contests_events.
+ */
 void		 live_serve_events(struct call *cl, const char *id);
+/* Is the subscribers' budget spent?  Then cl is answered 503. */
+bool		 live_subscribers_full(struct call *cl);
+/* The id of the contest's current version (named: "<contest>:..."). */
+void		 live_event_id(const struct live *lv, char *buf, size_t len,
+		    bool named);
+/* A snapshot of the contest's current version, its events naming the
+ * contest (new reference; NULL without memory). */
+struct http_chunk *live_snapshot_named(struct live *lv);
+
+/*
+ * live_contests.c: several contests on one connection.
+ * GET /v1/events?contests=a,b (list the value of ?contests=): one stream
+ * whose events name their contest.  Refusals: 400 invalid_contests, 404
+ * unknown_contest, before anything is streamed.
+ */
+void		 live_contests_events(struct call *cl, const char *list);
+/* The index of api's contest (its stream topic; 0: the first), or
+ * SIZE_MAX when not in the registry. */
+size_t		 live_topic(const struct api *api);
+/* Long-polls parked now on every contest (the subscribers' budget). */
+unsigned	 live_contests_waiters(const struct api *api);
 /* Long-polls parked now. */
 unsigned	 live_waiters(const struct live *lv);
 
