@@ -486,6 +486,7 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
 		evtimer_add(lv->ev_wake, &soon);
+	live_contests_published(lv->api);
 }
 
 /*

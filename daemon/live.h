@@ -79,8 +79,24 @@ void		 live_contests_events(struct call *cl, const char *list);
 /* The index of api's contest (its stream topic; 0: the first), or
  * SIZE_MAX when not in the registry. */
 size_t		 live_topic(const struct api *api);
-/* Long-polls parked now on every contest (the subscribers' budget). */
+/* Long-polls parked now on every contest and on /v1/contests (the
+ * subscribers' budget). */
 unsigned	 live_contests_waiters(const struct api *api);
+/*
+ * GET /v1/contests (contests_serve_list): every contest, or ?contests=a,b;
+ * an ETag naming the stamps of those contests; If-None-Match with ?wait=S
+ * parks until one of them publishes (200) or S seconds pass (304).
+ */
+void		 live_contests_list(struct call *cl);
+/* A version of api's contest was published: wake /v1/contests's waiters. */
+void		 live_contests_published(const struct api *api);
+/* The long-polls of /v1/contests, on the first contest's API (api->night):
+ * made with the contests' APIs, the timer with the server; stop answers
+ * them (304). */
+struct live_night *live_night_create(struct api *first);
+int		 live_night_set_server(struct live_night *nt, struct server *srv);
+void		 live_night_stop(struct live_night *nt);
+void		 live_night_destroy(struct live_night *nt);
 /* Long-polls parked now. */
 unsigned	 live_waiters(const struct live *lv);
 

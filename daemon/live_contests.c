@@ -21,13 +21,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+#include <jansson.h>
+
 #include "api.h"
 #include "call.h"
 #include "contests.h"
 #include "core.h"
 #include "live.h"
+#include "reply.h"
 #include "response.h"
+#include "routes.h"
+#include "server.h"
 #include "stream.h"
+#include "util.h"
+
+/*
+ * GET /v1/contests as a long-poll over several contests: its ETag names
+ * the stamps of the contests listed (all, or ?contests=a,b), so a client
+ * holding it asks with If-None-Match and ?wait=S, and is answered when
+ * any of them publishes a version (200, the new list) or after S seconds
+ * (304).  A "night waiter" is parked on the first contest's API
+ * (api->night); every contest's on_publish wakes them (live_contests_
+ * published), after the round's POSTs, as live.c does its own.
+ */
+struct night_waiter {
+	struct night_waiter	*prev, *next;
+	struct live_night	*nt;
+	bool			 all;		/* every contest: idx unused */
+	size_t			 idx[STREAM_TOPICS_MAX];
+	size_t			 n;
+	uint64_t		 tag;		/* the list's tag the client holds */
+	void			*ctx;		/* the server's request */
+	struct event		*timer;
+};
+
+/* All [L]. */
+struct live_night {
+	struct api		*first;		/* [I] borrowed */
+	struct night_waiter	*waiters;	/* [L] */
+	unsigned		 n_waiters;	/* [L] */
+	struct event		*ev_wake;	/* [L] live_night_set_server */
+	bool			 stopping;	/* [L] */
+};
 
 /* The first contest's API: it holds the registry (NULL: one contest). */
 static const struct api *
@@ -56,8 +92,10 @@ live_contests_waiters(const struct api *api)
 	unsigned n = 0;
 	size_t i;
 
+	if (first->night != NULL)
+		n += first->night->n_waiters;
 	if (first->contests == NULL)
-		return live_waiters(first->live);
+		return n + live_waiters(first->live);
 	for (i = 0; i < contests_count(first->contests); i++)
 		if ((a = contests_api(first->contests, i)) != NULL &&
 		    a->live != NULL)
@@ -215,4 +253,313 @@ nomem:
 		http_chunk_unref(parts[0]);
 	stream_sub_free(sub);
 	call_fail(cl, 503, "out_of_memory", NULL, "out of memory; try again");
+}
+
+/* The tag of a list: its contests' ids and whole-tally stamps. */
+static uint64_t
+list_tag(const struct contests *cs, const size_t *idx, size_t n)
+{
+	uint64_t h = FNV1A64_INIT;
+	size_t k, i;
+
+	if (idx == NULL)
+		n = contests_count(cs);
+	for (k = 0; k < n; k++) {
+		const struct core_stamp *st;
+		const char *id;
+		i = idx != NULL ? idx[k] : k;
+		id = contests_id(cs, i);
+		st = core_stamp(contests_core(cs, i), SIZE_MAX);
+		h = fnv1a64(h, id, strlen(id) + 1);
+		h = fnv1a64_step(h, st->version);
+		h = fnv1a64_step(h, st->digest);
+	}
+	return h;
+}
+
+static void
+list_etag(char *buf, size_t len, uint64_t tag)
+{
+	snprintf(buf, len, "\"contests-%016llx\"", (unsigned long long)tag);
+}
+
+/* Does If-None-Match (or NULL) name etag (or "*")? */
+static bool
+inm_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag), len;
+	const char *end;
+
+	for (; inm != NULL; inm = *end ? end + 1 : NULL) {
+		while (*inm == ' ')
+			inm++;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		end = strchrnul(inm, ',');
+		len = (size_t)(end - inm);
+		while (len > 0 && inm[len - 1] == ' ')
+			len--;
+		if ((len == n && memcmp(inm, etag, n) == 0) ||
+		    (len == 1 && *inm == '*'))
+			return true;
+	}
+	return false;
+}
+
+/* The list's bytes as a chunk (new), or NULL without memory. */
+static struct http_chunk *
+list_chunk(struct contests *cs, const size_t *idx, size_t n)
+{
+	json_t *o = contests_list_json(cs, idx, n);
+	char *bytes = o != NULL ? json_dumps(o, JSON_COMPACT |
+	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)) : NULL;
+	struct http_chunk *c = NULL;
+
+	json_decref(o);
+	if ((bytes = reply_with_newline(bytes)) != NULL)
+		c = http_chunk_new(bytes, strlen(bytes), NULL, 0);
+	free(bytes);
+	return c;
+}
+
+/*
+ * Fill reply: 200 with c's bytes (borrowed; NULL: 503), or 304 (c NULL,
+ * not_modified); each with the list's ETag, never stored by a cache.
+ */
+static void
+list_reply(struct http_reply *reply, struct http_chunk *c, bool not_modified,
+    const char *etag)
+{
+	static char empty[] = "";
+
+	memset(reply, 0, sizeof(*reply));
+	reply->owned = true;
+	if (not_modified) {
+		reply->status = 304;
+		reply->body = http_body_new(empty, 0, false);
+	} else if (c != NULL && (reply->body = http_body_from_chunk(c)) !=
+	    NULL) {
+		reply->status = 200;
+		http_body_header(reply->body, "Content-Type",
+		    "application/json; charset=utf-8");
+	} else {
+		api_error(reply, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return;
+	}
+	if (reply->body == NULL)
+		return;
+	http_body_header(reply->body, "Cache-Control", "no-store");
+	http_body_header(reply->body, "ETag", etag);
+}
+
+static void
+night_answer(struct night_waiter *w, struct http_chunk *c)
+{
+	struct live_night *nt = w->nt;
+	struct http_reply reply;
+	char etag[48];
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		nt->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	nt->n_waiters--;
+	event_free(w->timer);
+	list_etag(etag, sizeof(etag), c != NULL ? list_tag(nt->first->contests,
+	    w->all ? NULL : w->idx, w->n) : w->tag);
+	list_reply(&reply, c, c == NULL, etag);
+	call_count(nt->first, R_CONTESTS, reply.status);
+	server_resume(w->ctx, &reply);
+	free(w);
+}
+
+static void
+night_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	night_answer(arg, NULL);
+}
+
+/*
+ * After a publish: every waiter whose list moved gets the new list.  One
+ * render per distinct list a wake (waiters asking the same contests share
+ * its bytes), NIGHT_WAKE_SLICE answers a turn of the loop.
+ */
+#define NIGHT_WAKE_SLICE	1000
+#define NIGHT_LISTS		8
+
+static void
+night_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct live_night *nt = arg;
+	struct contests *cs = nt->first->contests;
+	struct timeval soon = { 0, 100 };
+	struct night_waiter *w, *next, *like[NIGHT_LISTS];
+	struct http_chunk *made[NIGHT_LISTS], *c;
+	size_t n_made = 0, i;
+	unsigned k = 0;
+
+	(void)fd;
+	(void)what;
+	for (w = nt->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (list_tag(cs, w->all ? NULL : w->idx, w->n) == w->tag)
+			continue;
+		if (k++ == NIGHT_WAKE_SLICE) {
+			evtimer_add(nt->ev_wake, &soon);
+			break;
+		}
+		for (i = 0, c = NULL; i < n_made; i++)
+			if (like[i]->all == w->all && like[i]->n == w->n &&
+			    memcmp(like[i]->idx, w->idx, w->n *
+			    sizeof(w->idx[0])) == 0) {
+				c = http_chunk_ref(made[i]);
+				break;
+			}
+		if (i == n_made) {
+			c = list_chunk(cs, w->all ? NULL : w->idx, w->n);
+			if (c != NULL && n_made < NIGHT_LISTS) {
+				/* like[] holds copies: w is freed below. */
+				struct night_waiter *copy = malloc(sizeof(*w));
+				if (copy != NULL) {
+					*copy = *w;
+					like[n_made] = copy;
+					made[n_made++] = http_chunk_ref(c);
+				}
+			}
+		}
+		night_answer(w, c);
+		http_chunk_unref(c);
+	}
+	for (i = 0; i < n_made; i++) {
+		free(like[i]);
+		http_chunk_unref(made[i]);
+	}
+}
+
+void
+live_contests_published(const struct api *api)
+{
+	struct live_night *nt = first_api(api)->night;
+	struct timeval soon = { 0, 100 };
+
+	/* Answered after the round's POSTs, as live.c's long-polls. */
+	if (nt != NULL && nt->waiters != NULL && nt->ev_wake != NULL)
+		evtimer_add(nt->ev_wake, &soon);
+}
+
+void
+live_contests_list(struct call *cl)
+{
+	struct api *first = (struct api *)(uintptr_t)first_api(cl->api);
+	struct live_night *nt = first->night;
+	const char *list = http_arg(cl->rq, "contests");
+	const char *arg = http_arg(cl->rq, "wait");
+	struct api *apis[STREAM_TOPICS_MAX];
+	size_t idx[STREAM_TOPICS_MAX], n = 0;
+	struct night_waiter *w;
+	struct http_chunk *c;
+	struct timeval tv;
+	uint64_t tag;
+	char etag[48], *end;
+	long secs = 0;
+
+	if (first->contests == NULL) {
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return;
+	}
+	if (list != NULL && (n = parse_contests(cl, list, apis, idx)) == 0)
+		return;
+	if (arg != NULL) {
+		secs = strtol(arg, &end, 10);
+		if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 60) {
+			call_fail(cl, 400, "invalid_wait", NULL, "wait must be "
+			    "a number of seconds from 0 to 60");
+			return;
+		}
+	}
+	tag = list_tag(first->contests, list != NULL ? idx : NULL, n);
+	list_etag(etag, sizeof(etag), tag);
+	if (!inm_matches(cl->rq->if_none_match, etag)) {
+		c = list_chunk(first->contests, list != NULL ? idx : NULL, n);
+		list_reply(cl->reply, c, false, etag);
+		http_chunk_unref(c);
+		return;
+	}
+	if (secs == 0 || nt == NULL || nt->stopping || nt->ev_wake == NULL) {
+		list_reply(cl->reply, NULL, true, etag);
+		return;
+	}
+	/* The subscribers' budget, shared with streams and long-polls. */
+	if (live_subscribers_full(cl))
+		return;
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->timer = evtimer_new(server_base(first->server), night_timeout,
+	    w)) == NULL) {
+		free(w);
+		list_reply(cl->reply, NULL, true, etag);
+		return;
+	}
+	w->nt = nt;
+	w->all = list == NULL;
+	w->n = n;
+	memcpy(w->idx, idx, n * sizeof(idx[0]));
+	w->tag = tag;
+	w->ctx = cl->rq->ctx;
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(w->timer, &tv);
+	w->next = nt->waiters;
+	if (w->next != NULL)
+		w->next->prev = w;
+	nt->waiters = w;
+	nt->n_waiters++;
+	cl->reply->pending = true;
+}
+
+struct live_night *
+live_night_create(struct api *first)
+{
+	struct live_night *nt;
+
+	if ((nt = calloc(1, sizeof(*nt))) == NULL)
+		return NULL;
+	nt->first = first;
+	return nt;
+}
+
+int
+live_night_set_server(struct live_night *nt, struct server *srv)
+{
+	if (nt->ev_wake == NULL && (nt->ev_wake = evtimer_new(server_base(srv),
+	    night_wake, nt)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+live_night_stop(struct live_night *nt)
+{
+	if (nt == NULL)
+		return;
+	nt->stopping = true;
+	while (nt->waiters != NULL)
+		night_answer(nt->waiters, NULL);
+}
+
+void
+live_night_destroy(struct live_night *nt)
+{
+	if (nt == NULL)
+		return;
+	while (nt->waiters != NULL)
+		night_answer(nt->waiters, NULL);
+	if (nt->ev_wake != NULL)
+		event_free(nt->ev_wake);
+	free(nt);
 }

@@ -668,6 +668,60 @@ class Contests(CheckedDaemonTest):
             t.join()
         self.assertEqual(out, [304, 304])
 
+    def test_the_list_long_polls_several_contests(self):
+        """GET /v1/contests?contests=a,b&wait=S, the long-poll of several
+        contests: its ETag names their versions; with If-None-Match it
+        waits until one of them moves (200) or S seconds pass (304)."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        r = d.get("/v1/contests")
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertEqual(d.get("/v1/contests", headers={
+            "If-None-Match": r.header("ETag")}).status, 304)
+        only = "/v1/contests?contests=%s" % CZ
+        r = d.get(only)
+        self.assertEqual([c["id"] for c in r.json()["contests"]], [CZ])
+        # Another contest's post leaves it waiting...
+        t = threading.Timer(0.2, self.post, (d, ES) + es[0])
+        t.start()
+        self.addCleanup(t.cancel)
+        t0 = time.monotonic()
+        r2 = d.get(only + "&wait=1", headers={"If-None-Match":
+                                              r.header("ETag")})
+        t.join()
+        self.assertEqual(r2.status, 304)
+        self.assertGreater(time.monotonic() - t0, 0.9)
+        self.assertEqual(r2.header("ETag"), r.header("ETag"))
+        # ... its own wakes it, with the new list and tag.
+        both = "/v1/contests?contests=%s,%s" % (CZ, ES)
+        tag = d.get(both).header("ETag")
+        t = threading.Timer(0.2, self.post, (d, CZ) + cz[0])
+        t.start()
+        r = d.get(both + "&wait=10", headers={"If-None-Match": tag})
+        t.join()
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual([(c["id"], c["version"]) for c in
+                          r.json()["contests"]], [(CZ, 1), (ES, 1)])
+        self.assertNotEqual(r.header("ETag"), tag)
+        self.assertEqual(r.header("ETag"), d.get(both).header("ETag"))
+        for q, code in (("contests=%s,%s" % (CZ, CZ), "invalid_contests"),
+                        ("contests=nope", "unknown_contest"),
+                        ("wait=61", "invalid_wait")):
+            r = d.get("/v1/contests?" + q)
+            self.assertEqual(r.json()["error"]["code"], code, q)
+        # Parked ones are answered at the stop.
+        tag = d.get(both).header("ETag")
+        out = []
+        t = threading.Thread(target=lambda: out.append(d.get(
+            both + "&wait=30", headers={"If-None-Match": tag}).status))
+        t.start()
+        deadline = time.monotonic() + 5
+        while long_polls(d) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(d.stop(), 0)
+        t.join()
+        self.assertEqual(out, [304])
+
     def test_crash_loop_posting_to_both_contests(self):
         iterations = int(os.environ.get("TALLYD_CRASH_ITERATIONS", "10"))
         tmp = self.tmpdir()
