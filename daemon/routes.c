@@ -131,8 +131,8 @@ const struct route api_routes[R_COUNT] = {
 	/* Several contests (contests.c, docs/API.md "Contests"): the list,
 	 * then each route above under /v1/contests/{contest}/. */
 	{ R_CONTESTS, ROUTE_GET, "/v1/contests", contests_serve_list, false,
-	    CACHE_NONE, "every contest: name, seats, version, progress, "
-	    "leader, majority", "contests" },
+	    CACHE_NONE, "every contest (?contests=a,b: those): name, seats, "
+	    "version, progress, leader, majority; ETag, ?wait=S", "contests" },
 	{ R_CONTEST_ELECTION, ROUTE_GET, "/v1/contests/{contest}/election",
 	    contests_serve, false, CACHE_VIEW, "a contest's definition "
 	    "(as /v1/election)", "election" },
