@@ -722,6 +722,39 @@ class Contests(CheckedDaemonTest):
         t.join()
         self.assertEqual(out, [304])
 
+    def test_a_slow_reader_of_several_contests_is_conflated_per_contest(self):
+        """A named stream that does not keep up is given a snapshot of each
+        of its contests, never of one only: every contest's versions arrive
+        in order, or after a snapshot of that contest, up to its last."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        slow = self.sse(d, "/v1/events?contests=%s,%s" % (ES, CZ),
+                        rcvbuf=4096)
+        time.sleep(0.2)
+        n = 40
+        for r in range(1, n + 1):
+            self.post(d, ES, es[0][0], dict(es[0][1], revision=r))
+            self.post(d, CZ, cz[0][0], dict(cz[0][1], revision=r))
+        evs = slow.wait_for(lambda evs: all(
+            v and v[-1]["version"] == n for v in (
+                self.named(evs, "leaderboard").get(c) for c in (ES, CZ))),
+            timeout=20)
+        last, snapshots = {}, 0
+        for e in evs:
+            kind = e.get("event")
+            if kind == "snapshot":
+                data = json.loads(e["data"])
+                last[data["contest"]] = data["version"]
+                snapshots += 1
+            elif kind == "change":
+                data = json.loads(e["data"])
+                self.assertEqual(data["version"], last[data["contest"]] + 1,
+                                 "%s: a skip without a snapshot" % e["id"])
+                last[data["contest"]] = data["version"]
+        self.assertEqual(last, {ES: n, CZ: n})
+        # Conflated indeed: fewer than every version of both was sent.
+        self.assertGreater(snapshots, 2)
+
     def test_crash_loop_posting_to_both_contests(self):
         iterations = int(os.environ.get("TALLYD_CRASH_ITERATIONS", "10"))
         tmp = self.tmpdir()
