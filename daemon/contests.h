@@ -106,10 +106,9 @@ void		 contests_api_set_server(struct contests *cs,
 		    struct server *srv);
 void		 contests_api_stop_live(struct contests *cs);
 
-/* contests_http.c: GET /v1/contests (route_fn). */
-void		 contests_serve_list(struct call *cl, const char *id);
 /*
- * The body of GET /v1/contests: every contest (idx NULL), or the n
+ * contests_http.c.  The body of GET /v1/contests (served by
+ * live_contests.c): every contest (idx NULL), or the n
  * contests of idx in that order.  New, or NULL without memory.
  */
 json_t		*contests_list_json(struct contests *cs, const size_t *idx,

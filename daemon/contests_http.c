@@ -14,7 +14,6 @@
 #include "call.h"
 #include "contests.h"
 #include "core.h"
-#include "live.h"
 #include "reply.h"
 #include "routes.h"
 #include "views.h"
@@ -102,17 +101,6 @@ contest_row(const struct contests *cs, size_t ci, const json_t *lb)
 	    "majority", "status", status, "coalition",
 	    by != NULL ? json_string(by) : json_null(),
 	    "leaderboard", href);
-}
-
-/*
- * GET /v1/contests: live_contests.c (?contests=, its ETag, ?wait=S long-polls)
- * over contests_list_json.
- */
-void
-contests_serve_list(struct call *cl, const char *id)
-{
-	(void)id;
-	live_contests_list(cl);
 }
 
 json_t *

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "api.h"
+#include "contests.h"
 #include "core.h"
 #include "http_strict.h"
 #include "log.h"
@@ -55,6 +56,11 @@ struct live {
 	unsigned		 n_waiters;	/* [L] */
 	struct event		*ev_wake;	/* [L] answers the moved ones */
 	bool			 stopping;	/* [L] */
+	/* Long-polls of /v1/contests (live_contests.c) held in the budget;
+	 * the first contest's: told of every contest's version. */
+	unsigned		 n_held;	/* [L] live_hold */
+	void			(*version_fn)(void *);	/* [L] */
+	void			*version_arg;	/* [L] */
 	/* A snapshot of the current version, its events naming the contest
 	 * (?contests=, live_snapshot_named), and the stamp it was made at. */
 	struct http_chunk	*snap_named;	/* [L] */
@@ -234,7 +240,7 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 static bool
 subscribers_full(struct live *lv, struct call *cl)
 {
-	if (server_streams(lv->api->server) + live_contests_waiters(lv->api) <
+	if (server_streams(lv->api->server) + live_all_waiters(lv->api) <
 	    (unsigned long)lv->sse_max_clients)
 		return false;
 	call_fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
@@ -464,6 +470,7 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 {
 	struct live *lv = arg;
 	struct timeval soon = { 0, 100 };
+	struct api *first;
 	struct view *lb;
 
 	/*
@@ -486,7 +493,10 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
 		evtimer_add(lv->ev_wake, &soon);
-	live_contests_published(lv->api);
+	/* /v1/contests's long-polls follow every contest (live_contests.c). */
+	first = lv->api->first != NULL ? lv->api->first : lv->api;
+	if (first->live != NULL && first->live->version_fn != NULL)
+		first->live->version_fn(first->live->version_arg);
 }
 
 /*
@@ -502,25 +512,13 @@ live_serve_events(struct call *cl, const char *id)
 {
 	struct live *lv = cl->api->live;
 	const char *last = cl->rq->last_event_id;
-	const char *several = http_arg(cl->rq, "contests");
 	const struct core_stamp *st = core_stamp(lv->api->core, SIZE_MAX);
 	size_t topic = live_topic(lv->api);
 	struct view *lb;
 	char cur[LIVE_ID_MAX];
 
 	(void)id;
-	if (lv->stopping) {
-		call_fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
-		    "reconnect after the restart");
-		http_body_header(cl->reply->body, "Retry-After", "5");
-		return;
-	}
-	/* Several contests on one connection: live_contests.c. */
-	if (several != NULL) {
-		live_contests_events(cl, several);
-		return;
-	}
-	if (subscribers_full(lv, cl))
+	if (live_refuse(cl))
 		return;
 	/* A further contest's stream follows its index (stream.c). */
 	if (topic != 0 && (topic == SIZE_MAX ||
@@ -563,9 +561,59 @@ nomem:
 }
 
 bool
-live_subscribers_full(struct call *cl)
+live_refuse(struct call *cl)
 {
-	return subscribers_full(cl->api->live, cl);
+	struct live *lv = cl->api->live;
+
+	if (lv->stopping) {
+		call_fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
+		    "reconnect after the restart");
+		http_body_header(cl->reply->body, "Retry-After", "5");
+		return true;
+	}
+	return subscribers_full(lv, cl);
+}
+
+size_t
+live_topic(const struct api *api)
+{
+	const struct api *first = api->first != NULL ? api->first : api;
+
+	if (api->contest == NULL)
+		return 0;
+	if (first->contests == NULL)
+		return SIZE_MAX;	/* not yet registered */
+	return contests_find(first->contests, api->contest);
+}
+
+unsigned
+live_all_waiters(const struct api *api)
+{
+	const struct api *first = api->first != NULL ? api->first : api;
+	const struct api *a;
+	unsigned n = 0;
+	size_t i;
+
+	if (first->contests == NULL)
+		return first->live->n_waiters + first->live->n_held;
+	for (i = 0; i < contests_count(first->contests); i++)
+		if ((a = contests_api(first->contests, i)) != NULL &&
+		    a->live != NULL)
+			n += a->live->n_waiters + a->live->n_held;
+	return n;
+}
+
+void
+live_hold(struct live *lv, int delta)
+{
+	lv->n_held = (unsigned)((int)lv->n_held + delta);
+}
+
+void
+live_set_version_hook(struct live *lv, void (*fn)(void *), void *arg)
+{
+	lv->version_fn = fn;
+	lv->version_arg = arg;
 }
 
 void

@@ -72,37 +72,6 @@ first_api(const struct api *api)
 	return api->first != NULL ? api->first : api;
 }
 
-size_t
-live_topic(const struct api *api)
-{
-	const struct api *first = first_api(api);
-
-	if (api->contest == NULL)
-		return 0;
-	if (first->contests == NULL)
-		return SIZE_MAX;	/* not yet registered */
-	return contests_find(first->contests, api->contest);
-}
-
-unsigned
-live_contests_waiters(const struct api *api)
-{
-	const struct api *first = first_api(api);
-	const struct api *a;
-	unsigned n = 0;
-	size_t i;
-
-	if (first->night != NULL)
-		n += first->night->n_waiters;
-	if (first->contests == NULL)
-		return n + live_waiters(first->live);
-	for (i = 0; i < contests_count(first->contests); i++)
-		if ((a = contests_api(first->contests, i)) != NULL &&
-		    a->live != NULL)
-			n += live_waiters(a->live);
-	return n;
-}
-
 /* The API of the contest named by id[0..len), and its index; NULL. */
 static struct api *
 contest_of(const struct api *api, const char *id, size_t len, size_t *index)
@@ -200,7 +169,7 @@ parse_contests(struct call *cl, const char *list, struct api **apis,
 	}
 }
 
-void
+static void
 live_contests_events(struct call *cl, const char *list)
 {
 	struct api *apis[STREAM_TOPICS_MAX];
@@ -217,7 +186,7 @@ live_contests_events(struct call *cl, const char *list)
 		return;
 	}
 	if ((n = parse_contests(cl, list, apis, topics)) == 0 ||
-	    live_subscribers_full(cl))
+	    live_refuse(cl))
 		return;
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
@@ -367,6 +336,7 @@ night_answer(struct night_waiter *w, struct http_chunk *c)
 	if (w->next != NULL)
 		w->next->prev = w->prev;
 	nt->n_waiters--;
+	live_hold(nt->first->live, -1);
 	event_free(w->timer);
 	list_etag(etag, sizeof(etag), c != NULL ? list_tag(nt->first->contests,
 	    w->all ? NULL : w->idx, w->n) : w->tag);
@@ -441,19 +411,31 @@ night_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void
-live_contests_published(const struct api *api)
+/* A version of any contest was published (live.c's version hook). */
+static void
+night_published(void *arg)
 {
-	struct live_night *nt = first_api(api)->night;
+	struct live_night *nt = arg;
 	struct timeval soon = { 0, 100 };
 
 	/* Answered after the round's POSTs, as live.c's long-polls. */
-	if (nt != NULL && nt->waiters != NULL && nt->ev_wake != NULL)
+	if (nt->waiters != NULL && nt->ev_wake != NULL)
 		evtimer_add(nt->ev_wake, &soon);
 }
 
 void
-live_contests_list(struct call *cl)
+live_contests_serve_events(struct call *cl, const char *id)
+{
+	const char *several = http_arg(cl->rq, "contests");
+
+	if (several == NULL)
+		live_serve_events(cl, id);
+	else
+		live_contests_events(cl, several);
+}
+
+void
+live_contests_list(struct call *cl, const char *id)
 {
 	struct api *first = (struct api *)(uintptr_t)first_api(cl->api);
 	struct live_night *nt = first->night;
@@ -468,6 +450,7 @@ live_contests_list(struct call *cl)
 	char etag[48], *end;
 	long secs = 0;
 
+	(void)id;
 	if (first->contests == NULL) {
 		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
@@ -496,7 +479,7 @@ live_contests_list(struct call *cl)
 		return;
 	}
 	/* The subscribers' budget, shared with streams and long-polls. */
-	if (live_subscribers_full(cl))
+	if (live_refuse(cl))
 		return;
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
 	    (w->timer = evtimer_new(server_base(first->server), night_timeout,
@@ -519,6 +502,7 @@ live_contests_list(struct call *cl)
 		w->next->prev = w;
 	nt->waiters = w;
 	nt->n_waiters++;
+	live_hold(first->live, 1);
 	cl->reply->pending = true;
 }
 
@@ -530,6 +514,7 @@ live_night_create(struct api *first)
 	if ((nt = calloc(1, sizeof(*nt))) == NULL)
 		return NULL;
 	nt->first = first;
+	live_set_version_hook(first->live, night_published, nt);
 	return nt;
 }
 
@@ -561,5 +546,6 @@ live_night_destroy(struct live_night *nt)
 		night_answer(nt->waiters, NULL);
 	if (nt->ev_wake != NULL)
 		event_free(nt->ev_wake);
+	live_set_version_hook(nt->first->live, NULL, NULL);
 	free(nt);
 }

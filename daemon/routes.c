@@ -69,7 +69,7 @@ const struct route api_routes[R_COUNT] = {
 	    "coalition" },
 	{ R_LOT, ROUTE_POST, "/v1/provinces/{id}/lot", ingest_post_lot, true,
 	    CACHE_NONE, "post the drawn order of a tie (?dry_run=1)", NULL },
-	{ R_EVENTS, ROUTE_GET, "/v1/events", live_serve_events, false,
+	{ R_EVENTS, ROUTE_GET, "/v1/events", live_contests_serve_events, false,
 	    CACHE_STREAM, "Server-Sent Events: change, leaderboard, snapshot "
 	    "(?contests=a,b: several contests, each event naming its own)",
 	    NULL },
@@ -130,7 +130,7 @@ const struct route api_routes[R_COUNT] = {
 	    "checkpoint (token; C2SP tlog-cosignature)", NULL },
 	/* Several contests (contests.c, docs/API.md "Contests"): the list,
 	 * then each route above under /v1/contests/{contest}/. */
-	{ R_CONTESTS, ROUTE_GET, "/v1/contests", contests_serve_list, false,
+	{ R_CONTESTS, ROUTE_GET, "/v1/contests", live_contests_list, false,
 	    CACHE_NONE, "every contest (?contests=a,b: those): name, seats, "
 	    "version, progress, leader, majority; ETag, ?wait=S", "contests" },
 	{ R_CONTEST_ELECTION, ROUTE_GET, "/v1/contests/{contest}/election",
