@@ -7,12 +7,14 @@ isolation of contests (a contest's bytes and ETags do not move while another
 is posted); one journal for both, back byte for byte after kill -9; and a
 journal written by one contest replaying unchanged under several.
 """
+import http.client
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+import zlib
 
 import crashloop
 from harness import ELECTIONS, CheckedDaemonTest, Daemon, main, run_tallyd, \
@@ -576,6 +578,18 @@ class Contests(CheckedDaemonTest):
         r = d.get("/v1/contests/nope/events")
         self.assertEqual((r.status, r.json()["error"]["code"]),
                          (404, "unknown_contest"))
+        # gzip as on /v1/events.
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/v1/contests/%s/events" % CZ,
+                     headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Encoding")),
+                         (200, "gzip"))
+        z, out = zlib.decompressobj(31), b""
+        while len(out) < 5:
+            out += z.decompress(r.read1())
+        self.assertEqual(out[:5], b"retry")
 
     def test_several_contests_on_one_stream(self):
         """GET /v1/events?contests=a,b: both contests on one connection,
