@@ -63,6 +63,9 @@ struct api {
 	struct api		*first;		/* [I] a further contest's: the
 						   first's, which keeps the
 						   counts; NULL: this one */
+	struct live_night	*night;		/* [I] owned, the first's: the
+						   long-polls of /v1/contests
+						   (live_contests.c) */
 };
 
 /* One request on its way through the API (on the stack of its handler). */

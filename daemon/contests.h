@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include <tally/tally.h>
 
 struct api;
@@ -104,8 +106,13 @@ void		 contests_api_set_server(struct contests *cs,
 		    struct server *srv);
 void		 contests_api_stop_live(struct contests *cs);
 
-/* contests_http.c: GET /v1/contests (route_fn). */
-void		 contests_serve_list(struct call *cl, const char *id);
+/*
+ * contests_http.c.  The body of GET /v1/contests (served by
+ * live_contests.c): every contest (idx NULL), or the n
+ * contests of idx in that order.  New, or NULL without memory.
+ */
+json_t		*contests_list_json(struct contests *cs, const size_t *idx,
+		    size_t n);
 /* Every /v1/contests/{contest}/... route (route_fn): the plain route's
  * handler on the contest's API. */
 void		 contests_serve(struct call *cl, const char *id);

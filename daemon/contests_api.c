@@ -17,6 +17,7 @@
 #include "contests.h"
 #include "core.h"
 #include "live.h"
+#include "log.h"
 #include "views.h"
 
 /*
@@ -73,6 +74,11 @@ contests_api_create(struct contests *cs, struct api *first,
 	}
 	contests_set_api(cs, 0, first);
 	first->contests = cs;
+	if (first->night == NULL &&
+	    (first->night = live_night_create(first)) == NULL) {
+		tally_diag_add(diag, "out of memory setting up the contests");
+		return -1;
+	}
 	return 0;
 }
 
@@ -92,8 +98,11 @@ contests_api_destroy(struct contests *cs)
 		api_destroy(api);
 		contests_set_api(cs, i, NULL);
 	}
-	if ((api = contests_api(cs, 0)) != NULL && api->contests == cs)
+	if ((api = contests_api(cs, 0)) != NULL && api->contests == cs) {
+		live_night_destroy(api->night);
+		api->night = NULL;
 		api->contests = NULL;
+	}
 }
 
 void
@@ -101,6 +110,9 @@ contests_api_set_server(struct contests *cs, struct server *srv)
 {
 	size_t i;
 
+	if (contests_api(cs, 0) != NULL && contests_api(cs, 0)->night != NULL &&
+	    live_night_set_server(contests_api(cs, 0)->night, srv) == -1)
+		fatalx("out of memory for the contests' long-poll timer");
 	for (i = 1; i < contests_count(cs); i++)
 		api_set_server(contests_api(cs, i), srv);
 }
@@ -110,6 +122,8 @@ contests_api_stop_live(struct contests *cs)
 {
 	size_t i;
 
+	if (contests_api(cs, 0) != NULL)
+		live_night_stop(contests_api(cs, 0)->night);
 	for (i = 1; i < contests_count(cs); i++)
 		api_stop_live(contests_api(cs, i));
 }

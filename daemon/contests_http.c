@@ -45,6 +45,7 @@ static const struct {
 	{ R_CONTEST_CALLS,		R_CALLS },
 	{ R_CONTEST_CALLS_DECLARE,	R_CALLS_DECLARE },
 	{ R_CONTEST_CALLS_RETRACT,	R_CALLS_RETRACT },
+	{ R_CONTEST_EVENTS,		R_EVENTS },
 };
 
 /*
@@ -102,16 +103,16 @@ contest_row(const struct contests *cs, size_t ci, const json_t *lb)
 	    "leaderboard", href);
 }
 
-void
-contests_serve_list(struct call *cl, const char *id)
+json_t *
+contests_list_json(struct contests *cs, const size_t *idx, size_t n)
 {
-	struct contests *cs = cl->api->contests;
 	json_t *o = NULL, *a, *lb, *row;
 	const struct view *v;
 	unsigned long nomem;
-	size_t i;
+	size_t i, k;
 
-	(void)id;
+	if (idx == NULL)
+		n = cs != NULL ? contests_count(cs) : 0;
 	if (cs == NULL || (o = json_object()) == NULL ||
 	    (a = json_array()) == NULL ||
 	    json_object_set_new(o, "default", json_string(contests_id(cs,
@@ -120,7 +121,8 @@ contests_serve_list(struct call *cl, const char *id)
 	/* jansson may lose a character instead of failing (tally_json_init):
 	 * a failure counted during the parse is out of memory. */
 	nomem = tally_json_failures();
-	for (i = 0; i < contests_count(cs); i++) {
+	for (k = 0; k < n; k++) {
+		i = idx != NULL ? idx[k] : k;
 		if ((v = views_current(contests_api(cs, i)->views,
 		    VIEW_LEADERBOARD, 0)) == NULL || (lb = json_loadb(v->bytes,
 		    v->len, 0, NULL)) == NULL)
@@ -132,11 +134,10 @@ contests_serve_list(struct call *cl, const char *id)
 	}
 	if (tally_json_failures() != nomem)
 		goto nomem;
-	reply_json(cl->reply, 200, o);
-	return;
+	return o;
 nomem:
 	json_decref(o);
-	call_fail(cl, 503, "out_of_memory", NULL, "out of memory; try again");
+	return NULL;
 }
 
 void

@@ -17,12 +17,14 @@
 
 #include "config.h"
 #include "api.h"
+#include "contests.h"
 #include "core.h"
 #include "http_strict.h"
 #include "log.h"
 #include "reply.h"
 #include "response.h"
 #include "server.h"
+#include "stream.h"
 #include "call.h"
 #include "live.h"
 #include "views.h"
@@ -54,6 +56,16 @@ struct live {
 	unsigned		 n_waiters;	/* [L] */
 	struct event		*ev_wake;	/* [L] answers the moved ones */
 	bool			 stopping;	/* [L] */
+	/* Long-polls of /v1/contests (live_contests.c) held in the budget;
+	 * the first contest's: told of every contest's version. */
+	unsigned		 n_held;	/* [L] live_hold */
+	void			(*version_fn)(void *);	/* [L] */
+	void			*version_arg;	/* [L] */
+	/* A snapshot of the current version, its events naming the contest
+	 * (?contests=, live_snapshot_named), and the stamp it was made at. */
+	struct http_chunk	*snap_named;	/* [L] */
+	uint64_t		 snap_named_version;	/* [L] */
+	uint64_t		 snap_named_digest;	/* [L] */
 };
 
 static void	on_publish(void *arg, uint64_t version, const size_t *changed,
@@ -66,12 +78,17 @@ static void	waiter_answer(struct waiter *w, bool changed);
  * An event id: "<version>-<digest>", the version's stamp (its ETag without
  * quotes).  The digest names the epoch (definition and history), so a
  * Last-Event-ID from another data dir, another definition or a node that
- * had applied another history never passes for the current version.
+ * had applied another history never passes for the current version.  In
+ * the named form (contest not NULL, ?contests=) "<contest>:" comes first:
+ * contest ids never hold ':' or ',' (tally_id_is_valid), so a client keeps
+ * one id per contest and resumes each (live_contests.c).
  */
 static void
-event_id(char *buf, size_t len, uint64_t version, uint64_t digest)
+event_id(char *buf, size_t len, const char *contest, uint64_t version,
+    uint64_t digest)
 {
-	snprintf(buf, len, "%llu-%016llx", (unsigned long long)version,
+	snprintf(buf, len, "%s%s%llu-%016llx", contest ? contest : "",
+	    contest ? ":" : "", (unsigned long long)version,
 	    (unsigned long long)digest);
 }
 
@@ -113,17 +130,20 @@ chunk_of(char *buf, size_t len)
  * versions before it are not replayed) and the leaderboard.  New, or NULL.
  */
 static struct http_chunk *
-snapshot_events(const char *prefix, const struct view *lb)
+snapshot_events(const char *prefix, const struct view *lb,
+    const char *contest)
 {
-	char *buf = NULL, id[48], data[48];
+	char *buf = NULL, id[LIVE_ID_MAX], data[LIVE_ID_MAX];
 	size_t len = 0;
 	FILE *f;
 
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return NULL;
-	event_id(id, sizeof(id), lb->version, lb->digest);
-	snprintf(data, sizeof(data), "{\"version\":%llu}",
-	    (unsigned long long)lb->version);
+	event_id(id, sizeof(id), contest, lb->version, lb->digest);
+	/* Named: the contest first, as in a change event. */
+	snprintf(data, sizeof(data), "{%s%s%s\"version\":%llu}",
+	    contest ? "\"contest\":\"" : "", contest ? contest : "",
+	    contest ? "\"," : "", (unsigned long long)lb->version);
 	fputs(prefix, f);
 	write_event(f, id, "snapshot", data, strlen(data));
 	write_event(f, id, "leaderboard", lb->bytes, lb->len);
@@ -140,7 +160,7 @@ snapshot_events(const char *prefix, const struct view *lb)
  */
 static void
 live_call_events(FILE *f, const char *id, const struct tally_state *s,
-    uint64_t version)
+    uint64_t version, const char *contest)
 {
 	const struct tally_call *v;
 	size_t n, i;
@@ -153,6 +173,8 @@ live_call_events(FILE *f, const char *id, const struct tally_state *s,
 		    v[i].retracted_version == version))
 			continue;
 		o = tally_call_json(s, &v[i]);
+		if (contest != NULL)
+			json_object_set_new(o, "contest", json_string(contest));
 		data = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 		json_decref(o);
 		if (data != NULL)
@@ -164,12 +186,12 @@ live_call_events(FILE *f, const char *id, const struct tally_state *s,
 /* A version's events: what changed, then the leaderboard.  New, or NULL. */
 static struct http_chunk *
 version_events(struct live *lv, uint64_t version, const size_t *changed,
-    size_t n, const struct view *lb)
+    size_t n, const struct view *lb, const char *contest)
 {
 	const struct tally_election *e = core_election(lv->api->core);
 	const struct tally_state *s = core_state(lv->api->core);
 	json_t *o = json_object(), *arr = json_array();
-	char *change, *buf = NULL, id[48];
+	char *change, *buf = NULL, id[LIVE_ID_MAX];
 	size_t i, len = 0;
 	FILE *f;
 
@@ -190,6 +212,8 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 		    json_boolean(s->provinces[changed[i]].bounds.settled));
 		json_array_append_new(arr, row);
 	}
+	if (contest != NULL)
+		json_object_set_new(o, "contest", json_string(contest));
 	json_object_set_new(o, "version", json_integer((json_int_t)version));
 	json_object_set_new(o, "provinces", arr);
 	change = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -198,11 +222,11 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 		free(change);
 		return NULL;
 	}
-	event_id(id, sizeof(id), lb->version, lb->digest);
+	event_id(id, sizeof(id), contest, lb->version, lb->digest);
 	write_event(f, id, "change", change, strlen(change));
 	write_event(f, id, "leaderboard", lb->bytes, lb->len);
 	free(change);
-	live_call_events(f, id, s, version);
+	live_call_events(f, id, s, version, contest);
 	if (fclose(f) != 0)
 		return NULL;
 	return chunk_of(buf, len);
@@ -216,7 +240,7 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 static bool
 subscribers_full(struct live *lv, struct call *cl)
 {
-	if (server_streams(lv->api->server) + lv->n_waiters <
+	if (server_streams(lv->api->server) + live_all_waiters(lv->api) <
 	    (unsigned long)lv->sse_max_clients)
 		return false;
 	call_fail(cl, 503, "too_many_subscribers", NULL, "%ld subscribers "
@@ -392,12 +416,61 @@ wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Does a stream follow this contest, in either form? */
+static bool
+live_followed(struct live *lv)
+{
+	size_t t = live_topic(lv->api);
+
+	return t != SIZE_MAX && (server_stream_subscribers(lv->api->server,
+	    (unsigned)t, false) > 0 || server_stream_subscribers(
+	    lv->api->server, (unsigned)t, true) > 0);
+}
+
+/*
+ * A version's events and snapshot for the streams of this contest: plain
+ * when a stream follows it alone, named when one follows it among others
+ * (?contests=), each made once.  0, or -1 when nothing could be made.
+ */
+static int
+live_publish(struct live *lv, uint64_t version, const size_t *changed,
+    size_t n, const struct view *lb)
+{
+	struct server *srv = lv->api->server;
+	const char *name = core_election(lv->api->core)->id;
+	struct stream_pub p;
+	size_t t = live_topic(lv->api);
+
+	memset(&p, 0, sizeof(p));
+	p.topic = (unsigned)t;
+	if (server_stream_subscribers(srv, p.topic, false) > 0 &&
+	    (p.c = version_events(lv, version, changed, n, lb, NULL)) != NULL)
+		p.snap = snapshot_events("", lb, NULL);
+	if (server_stream_subscribers(srv, p.topic, true) > 0 &&
+	    (p.c_named = version_events(lv, version, changed, n, lb,
+	    name)) != NULL) {
+		p.snap_named = snapshot_events("", lb, name);
+		http_chunk_unref(lv->snap_named);
+		lv->snap_named = http_chunk_ref(p.snap_named);
+		lv->snap_named_version = lb->version;
+		lv->snap_named_digest = lb->digest;
+	}
+	if (p.c == NULL && p.c_named == NULL)
+		return -1;
+	server_stream_publish(srv, &p);
+	http_chunk_unref(p.c);
+	http_chunk_unref(p.snap);
+	http_chunk_unref(p.c_named);
+	http_chunk_unref(p.snap_named);
+	return 0;
+}
+
 static void
 on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 {
 	struct live *lv = arg;
 	struct timeval soon = { 0, 100 };
-	struct http_chunk *c, *snap;
+	struct api *first;
 	struct view *lb;
 
 	/*
@@ -407,24 +480,23 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	 * streams the ring keeps a copy of the version's totals, written out
 	 * when first asked: every version of its range is servable (a version
 	 * nobody was served was missing, while the 404 said "versions 0 to 8
-	 * are kept").  The server's streams are the first contest's
-	 * (/v1/events): a further contest's API (api->contest) keeps its
-	 * versions in its ring only.
+	 * are kept").  Every contest publishes under its index (its topic,
+	 * stream.c), for the streams that follow it.
 	 */
-	if (lv->api->contest == NULL && lv->api->server != NULL &&
-	    server_streams(lv->api->server) > 0 &&
-	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL &&
-	    (c = version_events(lv, version, changed, n, lb)) != NULL) {
-		snap = snapshot_events("", lb);
-		server_stream_publish(lv->api->server, c, snap);
-		http_chunk_unref(c);
-		http_chunk_unref(snap);
-	} else if (views_version_publish(lv->api->views, version) == -1)
+	if ((lv->api->server == NULL || server_streams(lv->api->server) == 0 ||
+	    !live_followed(lv) ||
+	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL ||
+	    live_publish(lv, version, changed, n, lb) == -1) &&
+	    views_version_publish(lv->api->views, version) == -1)
 		log_warnx("version %llu is not kept for /v1/versions: out of "
 		    "memory", (unsigned long long)version);
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
 		evtimer_add(lv->ev_wake, &soon);
+	/* /v1/contests's long-polls follow every contest (live_contests.c). */
+	first = lv->api->first != NULL ? lv->api->first : lv->api;
+	if (first->live != NULL && first->live->version_fn != NULL)
+		first->live->version_fn(first->live->version_arg);
 }
 
 /*
@@ -441,20 +513,28 @@ live_serve_events(struct call *cl, const char *id)
 	struct live *lv = cl->api->live;
 	const char *last = cl->rq->last_event_id;
 	const struct core_stamp *st = core_stamp(lv->api->core, SIZE_MAX);
+	size_t topic = live_topic(lv->api);
 	struct view *lb;
-	char cur[48];
+	char cur[LIVE_ID_MAX];
 
-	if (lv->stopping) {
-		call_fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
-		    "reconnect after the restart");
-		http_body_header(cl->reply->body, "Retry-After", "5");
+	(void)id;
+	if (live_refuse(cl))
+		return;
+	/* A further contest's stream follows its index (stream.c). */
+	if (topic != 0 && (topic == SIZE_MAX ||
+	    (cl->reply->stream_sub = calloc(1,
+	    sizeof(*cl->reply->stream_sub))) == NULL)) {
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
 		return;
 	}
-	if (subscribers_full(lv, cl))
-		return;
+	if (cl->reply->stream_sub != NULL) {
+		cl->reply->stream_sub->n = 1;
+		cl->reply->stream_sub->topic[0] = (unsigned)topic;
+	}
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
-	event_id(cur, sizeof(cur), st->version, st->digest);
+	event_id(cur, sizeof(cur), NULL, st->version, st->digest);
 	if (last != NULL && strcmp(last, cur) == 0) {
 		cl->reply->stream = http_chunk_ref(lv->hello_bare);
 	} else {
@@ -462,21 +542,108 @@ live_serve_events(struct call *cl, const char *id)
 		    lv->hello_digest != st->digest) {
 			http_chunk_unref(lv->hello);
 			lv->hello = NULL;
-			if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL) {
-				call_fail(cl, 500, "internal", NULL, "out of memory");
-				return;
-			}
-			lv->hello = snapshot_events("retry: 3000\n\n", lb);
+			if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL)
+				goto nomem;
+			lv->hello = snapshot_events("retry: 3000\n\n", lb, NULL);
 			lv->hello_version = st->version;
 			lv->hello_digest = st->digest;
-			if (lv->hello == NULL) {
-				call_fail(cl, 500, "internal", NULL, "out of memory");
-				return;
-			}
+			if (lv->hello == NULL)
+				goto nomem;
 		}
 		cl->reply->stream = http_chunk_ref(lv->hello);
 	}
 	cl->reply->status = 200;
+	return;
+nomem:
+	stream_sub_free(cl->reply->stream_sub);
+	cl->reply->stream_sub = NULL;
+	call_fail(cl, 500, "internal", NULL, "out of memory");
+}
+
+bool
+live_refuse(struct call *cl)
+{
+	struct live *lv = cl->api->live;
+
+	if (lv->stopping) {
+		call_fail(cl, 503, "shutting_down", NULL, "tallyd is stopping; "
+		    "reconnect after the restart");
+		http_body_header(cl->reply->body, "Retry-After", "5");
+		return true;
+	}
+	return subscribers_full(lv, cl);
+}
+
+size_t
+live_topic(const struct api *api)
+{
+	const struct api *first = api->first != NULL ? api->first : api;
+
+	if (api->contest == NULL)
+		return 0;
+	if (first->contests == NULL)
+		return SIZE_MAX;	/* not yet registered */
+	return contests_find(first->contests, api->contest);
+}
+
+unsigned
+live_all_waiters(const struct api *api)
+{
+	const struct api *first = api->first != NULL ? api->first : api;
+	const struct api *a;
+	unsigned n = 0;
+	size_t i;
+
+	if (first->contests == NULL)
+		return first->live->n_waiters + first->live->n_held;
+	for (i = 0; i < contests_count(first->contests); i++)
+		if ((a = contests_api(first->contests, i)) != NULL &&
+		    a->live != NULL)
+			n += a->live->n_waiters + a->live->n_held;
+	return n;
+}
+
+void
+live_hold(struct live *lv, int delta)
+{
+	lv->n_held = (unsigned)((int)lv->n_held + delta);
+}
+
+void
+live_set_version_hook(struct live *lv, void (*fn)(void *), void *arg)
+{
+	lv->version_fn = fn;
+	lv->version_arg = arg;
+}
+
+void
+live_event_id(const struct live *lv, char *buf, size_t len, bool named)
+{
+	const struct core_stamp *st = core_stamp(lv->api->core, SIZE_MAX);
+
+	event_id(buf, len, named ? core_election(lv->api->core)->id : NULL,
+	    st->version, st->digest);
+}
+
+struct http_chunk *
+live_snapshot_named(struct live *lv)
+{
+	const struct core_stamp *st = core_stamp(lv->api->core, SIZE_MAX);
+	struct view *lb;
+
+	if (lv->snap_named == NULL || lv->snap_named_version != st->version ||
+	    lv->snap_named_digest != st->digest) {
+		http_chunk_unref(lv->snap_named);
+		lv->snap_named = NULL;
+		if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD,
+		    0)) == NULL)
+			return NULL;
+		lv->snap_named = snapshot_events("", lb,
+		    core_election(lv->api->core)->id);
+		lv->snap_named_version = st->version;
+		lv->snap_named_digest = st->digest;
+	}
+	return http_chunk_ref(lv->snap_named);
 }
 
 void
@@ -540,6 +707,7 @@ live_destroy(struct live *lv)
 		event_free(lv->ev_wake);
 	http_chunk_unref(lv->hello_bare);
 	http_chunk_unref(lv->hello);
+	http_chunk_unref(lv->snap_named);
 	free(lv);
 }
 
@@ -548,15 +716,28 @@ live_new_epoch(struct live *lv)
 {
 	struct api *api = lv->api;
 
+	struct stream_pub p;
+	struct view *lb;
+
 	http_chunk_unref(lv->hello);
 	lv->hello = NULL;
-	if (api->server != NULL && server_streams(api->server) > 0) {
-		struct view *lb = views_current(api->views, VIEW_LEADERBOARD, 0);
-		struct http_chunk *snap = lb ? snapshot_events("", lb) : NULL;
-		if (snap != NULL)
-			server_stream_publish(api->server, snap, snap);
-		http_chunk_unref(snap);
-	}
+	http_chunk_unref(lv->snap_named);
+	lv->snap_named = NULL;
+	if (api->server == NULL || server_streams(api->server) == 0 ||
+	    !live_followed(lv) ||
+	    (lb = views_current(api->views, VIEW_LEADERBOARD, 0)) == NULL)
+		return;
+	/* A snapshot of the new election, in each form followed. */
+	memset(&p, 0, sizeof(p));
+	p.topic = (unsigned)live_topic(api);
+	if (server_stream_subscribers(api->server, p.topic, false) > 0)
+		p.c = p.snap = snapshot_events("", lb, NULL);
+	if (server_stream_subscribers(api->server, p.topic, true) > 0)
+		p.c_named = p.snap_named = live_snapshot_named(lv);
+	if (p.c != NULL || p.c_named != NULL)
+		server_stream_publish(api->server, &p);
+	http_chunk_unref(p.c);
+	http_chunk_unref(p.c_named);
 }
 
 unsigned

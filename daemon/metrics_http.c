@@ -128,7 +128,7 @@ metrics_http_serve(struct call *cl, const char *id)
 	    api->server ? server_streams(api->server) : 0);
 	fprintf(f, "# HELP tallyd_long_polls Long-polls waiting for a change.\n"
 	    "# TYPE tallyd_long_polls gauge\ntallyd_long_polls %u\n",
-	    live_waiters(api->live));
+	    live_all_waiters(api));
 	fclose(f);
 	if ((cl->reply->body = http_body_new(buf, len, true)) == NULL) {
 		free(buf);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct stream_sub;
+
 /*
  * A response body with its headers, shared by every request that sends it
  * (reference-counted by libmicrohttpd).  [L]
@@ -77,6 +79,9 @@ struct http_reply {
 	bool			 pending;	/* answered later: server_resume */
 	struct http_chunk	*stream;	/* an event stream starting with
 						   this (taken): status 200 */
+	struct stream_sub	*stream_sub;	/* taken with stream: what it
+						   follows (stream.h); NULL:
+						   the first contest's events */
 };
 
 /* One complete request, as the server hands it to the API. */

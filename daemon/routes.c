@@ -69,8 +69,9 @@ const struct route api_routes[R_COUNT] = {
 	    "coalition" },
 	{ R_LOT, ROUTE_POST, "/v1/provinces/{id}/lot", ingest_post_lot, true,
 	    CACHE_NONE, "post the drawn order of a tie (?dry_run=1)", NULL },
-	{ R_EVENTS, ROUTE_GET, "/v1/events", live_serve_events, false,
-	    CACHE_STREAM, "Server-Sent Events: change, leaderboard, snapshot",
+	{ R_EVENTS, ROUTE_GET, "/v1/events", live_contests_serve_events, false,
+	    CACHE_STREAM, "Server-Sent Events: change, leaderboard, snapshot "
+	    "(?contests=a,b: several contests, each event naming its own)",
 	    NULL },
 	{ R_VERSION_LEADERBOARD, ROUTE_GET, "/v1/versions/{n}/leaderboard",
 	    get_version, false, CACHE_IMMUTABLE, "the leaderboard as it was "
@@ -129,9 +130,9 @@ const struct route api_routes[R_COUNT] = {
 	    "checkpoint (token; C2SP tlog-cosignature)", NULL },
 	/* Several contests (contests.c, docs/API.md "Contests"): the list,
 	 * then each route above under /v1/contests/{contest}/. */
-	{ R_CONTESTS, ROUTE_GET, "/v1/contests", contests_serve_list, false,
-	    CACHE_NONE, "every contest: name, seats, version, progress, "
-	    "leader, majority", "contests" },
+	{ R_CONTESTS, ROUTE_GET, "/v1/contests", live_contests_list, false,
+	    CACHE_NONE, "every contest (?contests=a,b: those): name, seats, "
+	    "version, progress, leader, majority; ETag, ?wait=S", "contests" },
 	{ R_CONTEST_ELECTION, ROUTE_GET, "/v1/contests/{contest}/election",
 	    contests_serve, false, CACHE_VIEW, "a contest's definition "
 	    "(as /v1/election)", "election" },
@@ -208,6 +209,9 @@ const struct route api_routes[R_COUNT] = {
 	{ R_CONTEST_CALLS_RETRACT, ROUTE_POST,
 	    "/v1/contests/{contest}/calls/{n}/retract", contests_serve, true,
 	    CACHE_NONE, "retract a declared call of a contest (token)", NULL },
+	{ R_CONTEST_EVENTS, ROUTE_GET, "/v1/contests/{contest}/events",
+	    contests_serve, false, CACHE_STREAM, "a contest's Server-Sent "
+	    "Events (as /v1/events)", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 

@@ -263,10 +263,16 @@ stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 void
-server_stream_publish(struct server *srv, struct http_chunk *c,
-    struct http_chunk *snap)
+server_stream_publish(struct server *srv, const struct stream_pub *p)
 {
-	stream_publish(srv->streams, c, snap);
+	stream_publish(srv->streams, p);
+}
+
+unsigned
+server_stream_subscribers(const struct server *srv, unsigned topic,
+    bool named)
+{
+	return stream_subscribers(srv->streams, topic, named);
 }
 
 void
@@ -319,7 +325,7 @@ stream_hand_over(struct server *srv, struct request *rq, struct stream *st,
  */
 static enum MHD_Result
 stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
-    bool raw, bool gzip)
+    struct stream_sub *sub, bool raw, bool gzip)
 {
 	const union MHD_ConnectionInfo *info;
 	struct MHD_Response *r;
@@ -327,7 +333,7 @@ stream_open(struct server *srv, struct request *rq, struct http_chunk *first,
 	enum MHD_Result ret;
 	int sndbuf = STREAM_SNDBUF;
 
-	if ((st = stream_add(srv->streams, rq, first)) == NULL)
+	if ((st = stream_add(srv->streams, rq, first, sub)) == NULL)
 		return MHD_NO;
 	/*
 	 * A small send buffer: what a subscriber has not read waits in the
@@ -683,7 +689,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	rq->phase = RQ_DONE;
 	if (reply.stream != NULL)
 		/* HEAD has no body: libmicrohttpd leaves it out. */
-		return stream_open(srv, rq, reply.stream, !l->tls &&
+		return stream_open(srv, rq, reply.stream, reply.stream_sub,
+		    !l->tls &&
 		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_GET) == 0, hr.gzip_ok);
 	if (reply.pending) {

@@ -19,6 +19,7 @@ struct config;
 struct event_base;
 struct tally_diag;
 struct api;
+struct stream_pub;
 
 struct server;
 
@@ -73,16 +74,18 @@ void		 server_resume(void *ctx, const struct http_reply *reply);
 struct event_base *server_base(const struct server *srv);
 /* Event streams open now. */
 unsigned	 server_streams(const struct server *srv);
+/* Event streams following contest (topic) `topic` in that form. */
+unsigned	 server_stream_subscribers(const struct server *srv,
+		    unsigned topic, bool named);
 /*
- * A new version's events for every stream (stream.c).  They go out after
- * the replies now being answered (a POST never waits behind the fan-out); a
- * stream still holding an earlier event it has not started to send gets
- * only the newest instead (conflated).  c: a version's events; snap: a
- * snapshot of it, for a stream that must skip versions (both borrowed;
- * snap may be NULL).
+ * A new version of one contest for every stream that follows it
+ * (stream.c's stream_publish; p borrowed).  It goes out after the replies
+ * now being answered (a POST never waits behind the fan-out); a stream
+ * still holding an earlier event it has not started to send gets a
+ * snapshot instead (conflated).
  */
-void		 server_stream_publish(struct server *srv, struct http_chunk *c,
-		    struct http_chunk *snap);
+void		 server_stream_publish(struct server *srv,
+		    const struct stream_pub *p);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 server_streams_end(struct server *srv);
 /*

@@ -28,6 +28,18 @@
  * subscriber reconnects with the id of the last event it got.  TLS and
  * HTTP/1.0 streams go through libmicrohttpd's reader (stream_read).
  *
+ * Topics (issue 23): every contest publishes its versions here, each
+ * under its index.  A stream follows one topic (/v1/events, the first;
+ * /v1/contests/{c}/events) in the plain form, or several in the named
+ * form (?contests=a,b: each event names its contest, so the API makes a
+ * second chunk per version when such a stream follows the topic).  The
+ * fan-out joins the versions a stream is given once per distinct
+ * subscription (topics, form, starting point), so streams that follow
+ * the same contests still share one chunk a fan-out.  The newest snapshot
+ * of each followed topic is kept here: a conflated stream that follows
+ * several contests is given one of each (its queued chunk may have held
+ * any of them), so conflation never loses a contest's state.
+ *
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
 #include <sys/socket.h>
@@ -62,6 +74,10 @@ struct stream {
 	struct http_chunk	*queued;	/* [L] newest, not started */
 	bool			 suspended;	/* [L] parked by ops->suspend */
 	uint64_t		 given;		/* [L] publishes it holds (fan) */
+	/* What it follows: topics ascending (stream_add). */
+	unsigned		 topic[STREAM_TOPICS_MAX];	/* [I] */
+	size_t			 n_topics;	/* [I] */
+	bool			 named;		/* [I] */
 	/* Written here (stream_attach); else fd is -1. */
 	int			 fd;		/* [L] the socket (borrowed), -1: ended */
 	bool			 raw;		/* [I] */
@@ -72,16 +88,31 @@ struct stream {
 	struct event		*ev_write;	/* [L] room again, or stalled */
 };
 
+/* A version of one topic, to be fanned out. */
+struct fan_entry {
+	unsigned		 topic;
+	struct http_chunk	*c, *c_named;	/* NULL: nobody in that form */
+};
+
+/* A topic: who follows it and its newest snapshots while anyone does. */
+struct stream_topic {
+	unsigned		 subs, subs_named;
+	struct http_chunk	*snap, *snap_named;
+};
+
 struct stream_set {
 	const struct stream_conn_ops *ops;	/* [I] */
 	void			*arg;		/* [I] for ops */
 	struct stream		*streams;	/* [L] */
 	unsigned		 n_streams;	/* [L] */
 	struct http_chunk	*heartbeat;	/* [I] */
-	struct http_chunk	**fan;		/* [L] versions since the last
+	struct fan_entry	*fan;		/* [L] versions since the last
 						   fan-out */
 	size_t			 n_fan, cap_fan;	/* [L] */
-	struct http_chunk	*fan_snap;	/* [L] a snapshot of the newest */
+	/* Out of memory for fan: every stream behind gets snapshots. */
+	bool			 conflate;	/* [L] */
+	struct stream_topic	*topics;	/* [L] by index */
+	size_t			 n_topics;	/* [L] */
 	/*
 	 * Publishes are numbered: fan[i] is publish fan_first + i.  A stream
 	 * opened after publish k starts from a state that holds it (the API
@@ -97,6 +128,8 @@ struct stream_set {
 	struct timeval		 stall;		/* [I] sse_stall_timeout */
 	struct http_chunk	*last;		/* [I] the chunked coding's end */
 };
+
+static void	topics_leave(struct stream_set *set, struct stream *st);
 
 /*
  * Forget a written stream's socket: out of the loop's epoll set, never
@@ -330,6 +363,7 @@ stream_remove(struct stream_set *set, struct stream *st)
 	if (st->next != NULL)
 		st->next->prev = st->prev;
 	set->n_streams--;
+	topics_leave(set, st);
 	stream_close_fd(st);
 	http_chunk_unref(st->cur);
 	http_chunk_unref(st->queued);
@@ -405,74 +439,178 @@ stream_give(struct stream *st, struct http_chunk *c)
 	st->queued = http_chunk_ref(c);
 }
 
-/* fan[from..] joined in one chunk (new), or NULL. */
-static struct http_chunk *
-fan_join(struct stream_set *set, size_t from)
-{
-	return http_chunk_join(set->fan + from, set->n_fan - from);
-}
-
 static void
 fan_clear(struct stream_set *set)
 {
 	size_t i;
 
-	for (i = 0; i < set->n_fan; i++)
-		http_chunk_unref(set->fan[i]);
+	for (i = 0; i < set->n_fan; i++) {
+		http_chunk_unref(set->fan[i].c);
+		http_chunk_unref(set->fan[i].c_named);
+	}
 	set->n_fan = 0;
-	http_chunk_unref(set->fan_snap);
-	set->fan_snap = NULL;
+	set->conflate = false;
+}
+
+static bool
+stream_follows(const struct stream *st, unsigned topic)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_topics; i++)
+		if (st->topic[i] == topic)
+			return true;
+	return false;
+}
+
+/* Is there a version for st in fan[from..]? */
+static bool
+fan_has(const struct stream_set *set, const struct stream *st, size_t from)
+{
+	size_t i;
+
+	for (i = from; i < set->n_fan; i++)
+		if (stream_follows(st, set->fan[i].topic))
+			return true;
+	return false;
+}
+
+/*
+ * What st is given (new, or NULL): its versions in fan[from..], in order,
+ * in its form; or (snap) the newest snapshot of each of its topics.
+ */
+static struct http_chunk *
+fan_join(struct stream_set *set, const struct stream *st, size_t from,
+    bool snap)
+{
+	struct http_chunk *parts_s[STREAM_TOPICS_MAX], **parts = parts_s, *c;
+	size_t i, n = 0;
+
+	if (snap) {
+		for (i = 0; i < st->n_topics; i++) {
+			struct stream_topic *tp = &set->topics[st->topic[i]];
+			if ((c = st->named ? tp->snap_named : tp->snap) != NULL)
+				parts[n++] = c;
+		}
+	} else {
+		if (set->n_fan - from > STREAM_TOPICS_MAX &&
+		    (parts = malloc((set->n_fan - from) *
+		    sizeof(*parts))) == NULL)
+			return NULL;
+		for (i = from; i < set->n_fan; i++) {
+			if (!stream_follows(st, set->fan[i].topic))
+				continue;
+			c = st->named ? set->fan[i].c_named : set->fan[i].c;
+			if (c != NULL)
+				parts[n++] = c;
+		}
+	}
+	c = n > 0 ? http_chunk_join(parts, n) : NULL;
+	if (parts != parts_s)
+		free(parts);
+	return c;
+}
+
+/*
+ * The joins of one fan-out, by subscription: every stream that follows
+ * the same topics in the same form from the same publish is given the
+ * same chunk.  A fan-out past FAN_KEYS distinct subscriptions joins the
+ * rest for each stream.
+ */
+#define FAN_KEYS	32
+
+struct fan_key {
+	const struct stream	*like;		/* the first stream of this key */
+	size_t			 from;
+	bool			 snap;
+	struct http_chunk	*c;		/* NULL: nothing to give */
+};
+
+static bool
+same_subscription(const struct stream *a, const struct stream *b)
+{
+	return a->named == b->named && a->n_topics == b->n_topics &&
+	    memcmp(a->topic, b->topic, a->n_topics * sizeof(a->topic[0])) == 0;
+}
+
+/* fan_join through the keys (a new reference, or NULL). */
+static struct http_chunk *
+fan_part(struct stream_set *set, struct fan_key *keys, size_t *n_keys,
+    const struct stream *st, size_t from, bool snap)
+{
+	struct http_chunk *c;
+	size_t i;
+
+	for (i = 0; i < *n_keys; i++)
+		if (keys[i].from == from && keys[i].snap == snap &&
+		    same_subscription(keys[i].like, st))
+			return keys[i].c != NULL ? http_chunk_ref(keys[i].c) :
+			    NULL;
+	c = fan_join(set, st, from, snap);
+	if (*n_keys < FAN_KEYS) {
+		keys[*n_keys].like = st;
+		keys[*n_keys].from = from;
+		keys[*n_keys].snap = snap;
+		keys[*n_keys].c = c != NULL ? http_chunk_ref(c) : NULL;
+		(*n_keys)++;
+	}
+	return c;
 }
 
 /*
  * The fan-out, after the replies of the round that made the versions: a
  * stream that has taken everything (or holds only a heartbeat it has not
- * started) gets every version since the last fan-out, in order; one that
- * has not yet started the previous chunk is conflated to a snapshot of the
- * newest version, which says so (a "snapshot" event): a subscriber either
- * sees every version or is told it skipped some.  The versions are joined
- * once per fan-out (not once per version: that copy grew with the square
- * of a round's versions).  Giving is a pointer each; the work is in
- * sending, so parked streams are resumed FANOUT_SLICE at a time, with a
- * turn of the loop (and of the ingest listener) between slices: a POST
- * never waits behind more than one slice of writes.
+ * started) gets every version of its topics since the last fan-out, in
+ * order; one that has not yet started the previous chunk is conflated to
+ * a snapshot of the newest version of each of its topics, which says so
+ * (a "snapshot" event): a subscriber either sees every version or is told
+ * it skipped some.  The versions are joined once per fan-out and
+ * subscription (not once per version: that copy grew with the square of a
+ * round's versions).  Giving is a pointer each; the work is in sending, so
+ * parked streams are resumed FANOUT_SLICE at a time, with a turn of the
+ * loop (and of the ingest listener) between slices: a POST never waits
+ * behind more than one slice of writes.
  */
 static void
 fanout(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream_set *set = arg;
 	struct timeval soon = { 0, 100 };
-	struct http_chunk *all = NULL;
+	struct fan_key keys[FAN_KEYS];
+	size_t n_keys = 0, i;
 	struct stream *st;
 	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
-	if (set->n_fan > 0) {
+	if (set->n_fan > 0 || set->conflate) {
 		for (st = set->streams; st != NULL; st = st->next) {
-			bool behind = st->queued != NULL &&
-			    st->queued != set->heartbeat;
+			bool behind = set->conflate || (st->queued != NULL &&
+			    st->queued != set->heartbeat);
 			struct http_chunk *part = NULL;
+			size_t from = 0;
 			if (st->given >= set->pub_seq)
 				continue;	/* opened after all of them */
-			if (!behind && st->given >= set->fan_first)
-				/* Opened within: only what came after (rare). */
-				part = fan_join(set, (size_t)(st->given + 1 -
-				    set->fan_first));
-			else if (!behind && all == NULL)
-				all = fan_join(set, 0);
-			if (part == NULL && !behind && all != NULL &&
-			    st->given < set->fan_first)
-				part = http_chunk_ref(all);
-			/* Without memory for the join: a snapshot. */
+			/* Opened within: only what came after (rare). */
+			if (st->given >= set->fan_first)
+				from = (size_t)(st->given + 1 - set->fan_first);
+			if (from > set->n_fan)
+				from = set->n_fan;
+			st->given = set->pub_seq;
+			if (!set->conflate && !fan_has(set, st, from))
+				continue;	/* none of its contests moved */
+			if (!behind)
+				part = fan_part(set, keys, &n_keys, st, from,
+				    false);
+			/* Behind, or without memory for the join. */
+			if (part == NULL)
+				part = fan_part(set, keys, &n_keys, st, 0, true);
 			if (part != NULL)
 				stream_give(st, part);
-			else if (set->fan_snap != NULL)
-				stream_give(st, set->fan_snap);
 			http_chunk_unref(part);
-			st->given = set->pub_seq;
 		}
-		http_chunk_unref(all);
+		for (i = 0; i < n_keys; i++)
+			http_chunk_unref(keys[i].c);
 		fan_clear(set);
 	}
 	for (st = set->streams; st != NULL; st = st->next) {
@@ -488,38 +626,47 @@ fanout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-stream_publish(struct stream_set *set, struct http_chunk *c,
-    struct http_chunk *snap)
+stream_publish(struct stream_set *set, const struct stream_pub *p)
 {
 	/* Just after the replies now being resumed (their timers are due now). */
 	struct timeval soon = { 0, 100 };
-	struct http_chunk **nf;
+	struct fan_entry *nf;
 	size_t ncap;
 
 	if (set->n_streams == 0)
 		return;
+	/* The newest snapshots of a followed topic, for a stream behind. */
+	if (p->topic < set->n_topics) {
+		struct stream_topic *tp = &set->topics[p->topic];
+		if (tp->subs > 0 && p->snap != NULL) {
+			http_chunk_unref(tp->snap);
+			tp->snap = http_chunk_ref(p->snap);
+		}
+		if (tp->subs_named > 0 && p->snap_named != NULL) {
+			http_chunk_unref(tp->snap_named);
+			tp->snap_named = http_chunk_ref(p->snap_named);
+		}
+	}
 	if (set->n_fan == 0)
 		set->fan_first = set->pub_seq + 1;
 	set->pub_seq++;
 	if (set->n_fan == set->cap_fan) {
 		ncap = set->cap_fan ? 2 * set->cap_fan : 16;
 		if ((nf = realloc(set->fan, ncap * sizeof(*nf))) == NULL) {
-			/* Without memory: every stream gets the snapshot. */
-			size_t i;
-			for (i = 0; i < set->n_fan; i++)
-				http_chunk_unref(set->fan[i]);
-			set->n_fan = 0;
-			set->fan_first = set->pub_seq;
-			c = snap;
-		} else {
-			set->fan = nf;
-			set->cap_fan = ncap;
+			/* Without memory: every stream gets snapshots. */
+			fan_clear(set);
+			set->conflate = true;
+			evtimer_add(set->ev_fanout, &soon);
+			return;
 		}
+		set->fan = nf;
+		set->cap_fan = ncap;
 	}
-	if (c != NULL && set->n_fan < set->cap_fan)
-		set->fan[set->n_fan++] = http_chunk_ref(c);
-	http_chunk_unref(set->fan_snap);
-	set->fan_snap = snap != NULL ? http_chunk_ref(snap) : NULL;
+	set->fan[set->n_fan].topic = p->topic;
+	set->fan[set->n_fan].c = p->c != NULL ? http_chunk_ref(p->c) : NULL;
+	set->fan[set->n_fan].c_named = p->c_named != NULL ?
+	    http_chunk_ref(p->c_named) : NULL;
+	set->n_fan++;
 	evtimer_add(set->ev_fanout, &soon);
 }
 
@@ -554,16 +701,117 @@ stream_count(const struct stream_set *set)
 	return set->n_streams;
 }
 
+void
+stream_sub_free(struct stream_sub *sub)
+{
+	size_t i;
+
+	if (sub == NULL)
+		return;
+	for (i = 0; i < STREAM_TOPICS_MAX; i++)
+		http_chunk_unref(sub->snap[i]);
+	free(sub);
+}
+
+unsigned
+stream_subscribers(const struct stream_set *set, unsigned topic, bool named)
+{
+	if (topic >= set->n_topics)
+		return 0;
+	return named ? set->topics[topic].subs_named : set->topics[topic].subs;
+}
+
+/*
+ * st follows what sub says (NULL: topic 0, plain); the set counts it per
+ * topic and keeps a named stream's snapshots.  0, or -1 without memory.
+ */
+static int
+topics_join(struct stream_set *set, struct stream *st,
+    struct stream_sub *sub)
+{
+	struct stream_topic *nt;
+	size_t i, j, need = 1;
+
+	st->n_topics = 1;
+	if (sub != NULL && sub->n >= 1 && sub->n <= STREAM_TOPICS_MAX) {
+		st->n_topics = sub->n;
+		st->named = sub->named;
+		memcpy(st->topic, sub->topic, sub->n * sizeof(st->topic[0]));
+	}
+	/* Ascending: streams that follow the same contests share joins. */
+	for (i = 1; i < st->n_topics; i++)
+		for (j = i; j > 0 && st->topic[j - 1] > st->topic[j]; j--) {
+			unsigned t = st->topic[j];
+			st->topic[j] = st->topic[j - 1];
+			st->topic[j - 1] = t;
+		}
+	for (i = 0; i < st->n_topics; i++)
+		if (st->topic[i] + (size_t)1 > need)
+			need = st->topic[i] + (size_t)1;
+	if (need > set->n_topics) {
+		if ((nt = realloc(set->topics, need * sizeof(*nt))) == NULL)
+			return -1;
+		memset(nt + set->n_topics, 0, (need - set->n_topics) *
+		    sizeof(*nt));
+		set->topics = nt;
+		set->n_topics = need;
+	}
+	for (i = 0; i < st->n_topics; i++) {
+		struct stream_topic *tp = &set->topics[st->topic[i]];
+		if (!st->named) {
+			tp->subs++;
+			continue;
+		}
+		tp->subs_named++;
+		/* The current version's: as new as any kept. */
+		for (j = 0; sub != NULL && j < sub->n; j++)
+			if (sub->topic[j] == st->topic[i] &&
+			    sub->snap[j] != NULL) {
+				http_chunk_unref(tp->snap_named);
+				tp->snap_named = sub->snap[j];
+				sub->snap[j] = NULL;
+			}
+	}
+	return 0;
+}
+
+/* st is gone: a topic nobody follows keeps no snapshot. */
+static void
+topics_leave(struct stream_set *set, struct stream *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_topics; i++) {
+		struct stream_topic *tp;
+		if (st->topic[i] >= set->n_topics)
+			continue;
+		tp = &set->topics[st->topic[i]];
+		if (st->named && tp->subs_named > 0 && --tp->subs_named == 0) {
+			http_chunk_unref(tp->snap_named);
+			tp->snap_named = NULL;
+		} else if (!st->named && tp->subs > 0 && --tp->subs == 0) {
+			http_chunk_unref(tp->snap);
+			tp->snap = NULL;
+		}
+	}
+}
+
 struct stream *
-stream_add(struct stream_set *set, void *conn, struct http_chunk *first)
+stream_add(struct stream_set *set, void *conn, struct http_chunk *first,
+    struct stream_sub *sub)
 {
 	struct stream *st;
 
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    topics_join(set, st, sub) == -1) {
+		free(st);
 		http_chunk_unref(first);
+		stream_sub_free(sub);
 		return NULL;
 	}
+	stream_sub_free(sub);
 	st->set = set;
+
 	st->conn = conn;
 	st->fd = -1;
 	st->queued = first;
@@ -608,6 +856,8 @@ fail:
 void
 stream_set_destroy(struct stream_set *set)
 {
+	size_t i;
+
 	if (set == NULL)
 		return;
 	if (set->ev_fanout != NULL)
@@ -616,6 +866,11 @@ stream_set_destroy(struct stream_set *set)
 		event_free(set->ev_heartbeat);
 	fan_clear(set);
 	free(set->fan);
+	for (i = 0; i < set->n_topics; i++) {
+		http_chunk_unref(set->topics[i].snap);
+		http_chunk_unref(set->topics[i].snap_named);
+	}
+	free(set->topics);
 	http_chunk_unref(set->heartbeat);
 	http_chunk_unref(set->last);
 	free(set);

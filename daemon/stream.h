@@ -18,6 +18,36 @@
 struct event_base;
 struct http_chunk;
 
+/* The most contests one stream follows (GET /v1/events?contests=a,b). */
+#define STREAM_TOPICS_MAX	16
+
+/*
+ * What a stream follows (stream_add): topics, the indexes of its contests
+ * (0: the first), and whether its events name their contest (named: the
+ * ?contests= form, another chunk per version than the plain one).  snap[i]
+ * (taken; named streams only): a snapshot of topic[i]'s current version in
+ * the named form, what a conflated stream is given for that contest.
+ */
+struct stream_sub {
+	size_t			 n;
+	bool			 named;
+	unsigned		 topic[STREAM_TOPICS_MAX];
+	struct http_chunk	*snap[STREAM_TOPICS_MAX];
+};
+/* Its snapshots, then sub itself (from malloc).  NULL: nothing. */
+void		 stream_sub_free(struct stream_sub *sub);
+
+/*
+ * One version of one topic for stream_publish: its events and a snapshot
+ * of it, plain and named (each borrowed; NULL when no stream follows the
+ * topic in that form, stream_subscribers).
+ */
+struct stream_pub {
+	unsigned		 topic;
+	struct http_chunk	*c, *snap;
+	struct http_chunk	*c_named, *snap_named;
+};
+
 /* Every open event stream and what is being fanned out to them. */
 struct stream_set;
 /* One event stream; lives as long as its request. */
@@ -44,11 +74,12 @@ struct stream_set *stream_set_create(struct event_base *base, long heartbeat,
 void		 stream_set_destroy(struct stream_set *set);
 /*
  * A new stream on `conn` (borrowed: the server's request), that sends
- * `first` (taken on every path) and then every version published after
- * now.  NULL without memory.
+ * `first` (taken on every path) and then every version of the topics of
+ * sub (taken on every path; NULL: topic 0, plain) published after now.
+ * NULL without memory.
  */
 struct stream	*stream_add(struct stream_set *set, void *conn,
-		    struct http_chunk *first);
+		    struct http_chunk *first, struct stream_sub *sub);
 /*
  * Write st here from now on: fd (borrowed: the connection's socket, which
  * the server keeps parked in libmicrohttpd and closes after the stream's
@@ -81,14 +112,17 @@ void		 stream_remove(struct stream_set *set, struct stream *st);
 ssize_t		 stream_read(struct stream *st, char *buf, size_t max);
 /* Streams open now. */
 unsigned	 stream_count(const struct stream_set *set);
+/* Streams following topic in the named or the plain form. */
+unsigned	 stream_subscribers(const struct stream_set *set, unsigned topic,
+		    bool named);
 /*
- * A new version's events c and a snapshot of it snap (both borrowed; snap
- * may be NULL) for every stream.  They go out after the replies now being
- * answered (a POST never waits behind the fan-out); a stream still holding
- * an earlier event it has not started gets the snapshot instead.
+ * A new version of p->topic (p borrowed) for every stream that follows it.
+ * It goes out after the replies now being answered (a POST never waits
+ * behind the fan-out); a stream still holding an earlier event it has not
+ * started gets a snapshot instead (a named stream: of each of its topics).
  */
-void		 stream_publish(struct stream_set *set, struct http_chunk *c,
-		    struct http_chunk *snap);
+void		 stream_publish(struct stream_set *set,
+		    const struct stream_pub *p);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 stream_end_all(struct stream_set *set);
 

@@ -1060,8 +1060,7 @@
    * With more than one contest (GET /v1/contests), / is the night: a card
    * per contest with what the list says (seats, provinces reporting and
    * final, leader, majority), each opening the usual view of that contest
-   * (?contest=ID, which reads /v1/contests/ID/...).  The list is small and
-   * not cacheable (no-store): polled every 3 s.
+   * (?contest=ID, which reads /v1/contests/ID/...).  Live: nightLive.
    */
   function night(list) {
     S.night = true;
@@ -1079,11 +1078,59 @@
       setText(miss, t('no_contest', { id: CONTEST }));
     }
     renderNight(list);
+    nightLive(list.contests.map(function (c) { return c.id; }));
+  }
+
+  /*
+   * Every contest of the night on one event stream (/v1/events?contests=
+   * a,b: each event names its contest; the browser resumes each with the
+   * last id it got); at a leaderboard of any of them the list is read again
+   * (one request at a time, If-None-Match: a 304 when nothing moved).
+   * Without EventSource, past the 16 contests one stream follows, or when
+   * the stream does not open: the list's long-poll (?wait=25 with its ETag).
+   */
+  function nightLive(ids) {
+    var busy = false, again = false;
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      getJSON('/v1/contests', 'nightEtag').then(function (l) { if (l) renderNight(l); })
+        .catch(function () {}).then(function () {
+          busy = false;
+          if (again) { again = false; refresh(); }
+        });
+    }
+    if (!window.EventSource || /[?&]poll=1/.test(location.search) || ids.length > 16) return nightPoll();
+    var es = new EventSource('/v1/events?contests=' + ids.map(encodeURIComponent).join(',')), opened = false;
+    var giveUp = setTimeout(function () { if (!opened) { es.close(); nightPoll(); } }, 4000);
+    es.onopen = function () { opened = true; clearTimeout(giveUp); setConn('live'); };
+    es.addEventListener('leaderboard', refresh);
+    es.onerror = function () {
+      if (es.readyState === EventSource.CLOSED) {
+        clearTimeout(giveUp);
+        if (!opened) nightPoll(); else { setConn('offline'); setTimeout(function () { nightLive(ids); }, 3000); }
+      } else setConn('reconnecting');
+    };
+  }
+
+  function nightPoll() {
     setConn('polling');
-    setInterval(function () {
-      getJSON('/v1/contests').then(function (l) { setConn('polling'); renderNight(l); })
-        .catch(function () { setConn('offline'); });
-    }, 3000);
+    var fails = 0;
+    function once() {
+      var started = Date.now();
+      getJSON('/v1/contests?wait=25', 'nightEtag').then(function (l) {
+        fails = 0;
+        setConn('polling');
+        if (l) renderNight(l);
+        /* A daemon without long-poll answers at once: then each second. */
+        setTimeout(once, Date.now() - started < 900 ? 1000 - (Date.now() - started) : 0);
+      }).catch(function () {
+        fails++;
+        setConn('offline');
+        setTimeout(once, Math.min(10000, 1000 * fails));
+      });
+    }
+    once();
   }
 
   function contestHref(id) {

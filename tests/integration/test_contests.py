@@ -7,17 +7,19 @@ isolation of contests (a contest's bytes and ETags do not move while another
 is posted); one journal for both, back byte for byte after kill -9; and a
 journal written by one contest replaying unchanged under several.
 """
+import http.client
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+import zlib
 
 import crashloop
 from harness import ELECTIONS, CheckedDaemonTest, Daemon, main, run_tallyd, \
     seed, needs_failpoints
-from test_live import SSE
+from test_live import SSE, long_polls
 
 TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 
@@ -488,6 +490,284 @@ class Contests(CheckedDaemonTest):
         t.join()
         self.assertEqual(r.status, 304)
         self.assertGreater(time.monotonic() - t0, 1.5)
+
+    def sse(self, d, path, **kw):
+        """An event stream, once its hello (every snapshot) is in."""
+        c = SSE(d.port, path, **kw)
+        self.addCleanup(c.close)
+        self.assertEqual(c.status(), 200, c.text)
+        return c
+
+    def named(self, evs, kind):
+        """{contest: [data]} of the events of a kind on a named stream,
+        checking that each event's id names the contest its data names."""
+        out = {}
+        for e in evs:
+            if e.get("event") != kind:
+                continue
+            data = json.loads(e["data"])
+            contest = data["election"]["id"] if kind == "leaderboard" \
+                else data["contest"]
+            self.assertEqual(e["id"].split(":")[0], contest, e)
+            out.setdefault(contest, []).append(data)
+        return out
+
+    def test_a_contests_own_event_stream(self):
+        """GET /v1/contests/{c}/events is that contest's /v1/events: its
+        versions only, the same events and ids, a resume by Last-Event-ID
+        that holds across a restart."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        first = self.sse(d, "/v1/events")
+        other = self.sse(d, "/v1/contests/%s/events" % CZ)
+        for c, contest in ((first, ES), (other, CZ)):
+            evs = c.wait_for(lambda evs: any(e.get("event") == "leaderboard"
+                                             for e in evs))
+            self.assertEqual([e.get("event") for e in evs[1:]],
+                             ["snapshot", "leaderboard"])
+            self.assertEqual(json.loads(evs[-1]["data"])["election"]["id"],
+                             contest)
+        self.post(d, CZ, *cz[0])
+        self.post(d, CZ, *cz[1])
+        self.post(d, ES, *es[0])
+        evs = other.wait_for(lambda evs: sum(e.get("event") == "change"
+                                             for e in evs) == 2)
+        changes = [e for e in evs if e.get("event") == "change"]
+        # (Czechia's national threshold may move other provinces too.)
+        self.assertEqual([cz[i][0] in [p["id"] for p in json.loads(
+            e["data"])["provinces"]] for i, e in enumerate(changes)],
+            [True, True])
+        lb = d.get("/v1/contests/%s/leaderboard" % CZ)
+        # The id is the contest's own stamp, as on /v1/events.
+        self.assertEqual(changes[-1]["id"], lb.header("ETag").strip('"'))
+        self.assertNotIn("contest", json.loads(changes[0]["data"]))
+        evs = first.wait_for(lambda evs: any(e.get("event") == "change"
+                                             for e in evs))
+        self.assertEqual([json.loads(e["data"])["provinces"][0]["id"]
+                          for e in evs if e.get("event") == "change"],
+                         [es[0][0]])
+        # Whatever else reached the contest's stream is in by now.
+        other.s.settimeout(0.3)
+        while other._fill():
+            pass
+        self.assertEqual(sum(e.get("event") == "change"
+                             for e in other.events()), 2,
+                         "another contest's version reached the stream")
+        last = changes[-1]["id"]
+        other.close()
+        first.close()
+        # Resumed at its current version after a restart: no snapshot,
+        # then the next version of this contest.
+        d.stop()
+        d.start()
+        c = self.sse(d, "/v1/contests/%s/events" % CZ,
+                     headers={"Last-Event-ID": last})
+        self.post(d, ES, *es[1])
+        self.post(d, CZ, *cz[2])
+        evs = c.wait_for(lambda evs: any(e.get("event") == "change"
+                                         for e in evs))
+        self.assertEqual([e.get("event") for e in evs[1:]],
+                         ["change", "leaderboard"])
+        self.assertEqual(json.loads(evs[1]["data"])["version"], 3)
+        # An older id starts from a snapshot; an unknown contest is 404.
+        c = self.sse(d, "/v1/contests/%s/events" % CZ,
+                     headers={"Last-Event-ID": last})
+        evs = c.wait_for(lambda evs: any(e.get("event") == "leaderboard"
+                                         for e in evs))
+        self.assertEqual(evs[1]["event"], "snapshot")
+        r = d.get("/v1/contests/nope/events")
+        self.assertEqual((r.status, r.json()["error"]["code"]),
+                         (404, "unknown_contest"))
+        # gzip as on /v1/events.
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/v1/contests/%s/events" % CZ,
+                     headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Encoding")),
+                         (200, "gzip"))
+        z, out = zlib.decompressobj(31), b""
+        while len(out) < 5:
+            out += z.decompress(r.read1())
+        self.assertEqual(out[:5], b"retry")
+
+    def test_several_contests_on_one_stream(self):
+        """GET /v1/events?contests=a,b: both contests on one connection,
+        each event naming its contest (id "<contest>:<n>-<digest>", data
+        "contest"); Last-Event-ID lists an id per contest and resumes each,
+        across a restart too; bad lists refused before the stream."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        both = "/v1/events?contests=%s,%s" % (CZ, ES)
+        c = self.sse(d, both)
+        evs = c.wait_for(lambda evs: len(self.named(evs, "leaderboard")) == 2)
+        self.assertEqual(self.named(evs, "snapshot"),
+                         {CZ: [{"contest": CZ, "version": 0}],
+                          ES: [{"contest": ES, "version": 0}]})
+        self.post(d, CZ, *cz[0])
+        self.post(d, ES, *es[0])
+        self.post(d, ES, *es[1])
+        evs = c.wait_for(lambda evs: sum(
+            len(v) for v in self.named(evs, "change").values()) == 3)
+        changes = self.named(evs, "change")
+        self.assertEqual([(x["version"], x["provinces"][0]["id"])
+                          for x in changes[CZ]], [(1, cz[0][0])])
+        self.assertEqual([(x["version"], x["provinces"][0]["id"])
+                          for x in changes[ES]],
+                         [(1, es[0][0]), (2, es[1][0])])
+        self.assertEqual([x["version"] for x in
+                          self.named(evs, "leaderboard")[ES]], [0, 1, 2])
+        last = {}
+        for e in evs:
+            if "id" in e:
+                last[e["id"].split(":")[0]] = e["id"]
+        c.close()
+        # Refused before anything is streamed.
+        for q, status in (("", 400), ("%s,%s" % (CZ, CZ), 400),
+                          ("%s," % CZ, 400), ("%s,nope" % CZ, 404),
+                          (",".join("c%d" % i for i in range(17)), 400),
+                          ("a%%3Ab", 400)):
+            r = d.get("/v1/events?contests=" + q)
+            self.assertEqual(r.status, status, (q, r.body))
+            self.assertEqual(r.json()["error"]["code"], "unknown_contest"
+                             if status == 404 else "invalid_contests")
+        r = d.get("/v1/contests/%s/events?contests=%s" % (CZ, ES))
+        self.assertEqual(r.status, 400, r.body)
+        # One id per contest, each resumed: after a restart, nothing but
+        # what comes next.
+        d.stop()
+        d.start()
+        c = self.sse(d, both, headers={"Last-Event-ID": ",".join(
+            last.values())})
+        self.post(d, CZ, *cz[1])
+        evs = c.wait_for(lambda evs: self.named(evs, "change"))
+        self.assertEqual([e.get("event") for e in evs[1:]],
+                         ["change", "leaderboard"])
+        self.assertEqual(self.named(evs, "change")[CZ][0]["version"], 2)
+        # EventSource sends the last id only: that contest resumes, the
+        # other starts from its snapshot.
+        c = self.sse(d, both, headers={"Last-Event-ID": last[ES]})
+        evs = c.wait_for(lambda evs: self.named(evs, "leaderboard"))
+        self.assertEqual(self.named(evs, "snapshot"),
+                         {CZ: [{"contest": CZ, "version": 2}]})
+        self.assertEqual(list(self.named(evs, "leaderboard")), [CZ])
+
+    def test_long_polls_of_every_contest_share_the_budget(self):
+        """sse_max_clients bounds subscribers across contests: long-polls
+        parked on one contest count against a stream or long-poll of
+        another."""
+        conf = os.path.join(self.tmpdir(), "tallyd.conf")
+        with open(conf, "w") as f:
+            f.write("sse_max_clients 2\n")
+        d = self.two("-f", conf)
+        path = "/v1/contests/%s/leaderboard" % CZ
+        tag = d.get(path).header("ETag")
+        out = []
+        polls = [threading.Thread(target=lambda: out.append(d.get(
+            path + "?wait=3", headers={"If-None-Match": tag}).status))
+            for _ in range(2)]
+        for t in polls:
+            t.start()
+        deadline = time.monotonic() + 5
+        while long_polls(d) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(long_polls(d), 2)
+        r = d.get("/v1/leaderboard?wait=3", headers={
+            "If-None-Match": d.get("/v1/leaderboard").header("ETag")})
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.json()["error"]["code"], "too_many_subscribers")
+        r = d.get("/v1/events?contests=%s" % ES)
+        self.assertEqual(r.status, 503, r.body)
+        for t in polls:
+            t.join()
+        self.assertEqual(out, [304, 304])
+
+    def test_the_list_long_polls_several_contests(self):
+        """GET /v1/contests?contests=a,b&wait=S, the long-poll of several
+        contests: its ETag names their versions; with If-None-Match it
+        waits until one of them moves (200) or S seconds pass (304)."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        r = d.get("/v1/contests")
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertEqual(d.get("/v1/contests", headers={
+            "If-None-Match": r.header("ETag")}).status, 304)
+        only = "/v1/contests?contests=%s" % CZ
+        r = d.get(only)
+        self.assertEqual([c["id"] for c in r.json()["contests"]], [CZ])
+        # Another contest's post leaves it waiting...
+        t = threading.Timer(0.2, self.post, (d, ES) + es[0])
+        t.start()
+        self.addCleanup(t.cancel)
+        t0 = time.monotonic()
+        r2 = d.get(only + "&wait=1", headers={"If-None-Match":
+                                              r.header("ETag")})
+        t.join()
+        self.assertEqual(r2.status, 304)
+        self.assertGreater(time.monotonic() - t0, 0.9)
+        self.assertEqual(r2.header("ETag"), r.header("ETag"))
+        # ... its own wakes it, with the new list and tag.
+        both = "/v1/contests?contests=%s,%s" % (CZ, ES)
+        tag = d.get(both).header("ETag")
+        t = threading.Timer(0.2, self.post, (d, CZ) + cz[0])
+        t.start()
+        r = d.get(both + "&wait=10", headers={"If-None-Match": tag})
+        t.join()
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual([(c["id"], c["version"]) for c in
+                          r.json()["contests"]], [(CZ, 1), (ES, 1)])
+        self.assertNotEqual(r.header("ETag"), tag)
+        self.assertEqual(r.header("ETag"), d.get(both).header("ETag"))
+        for q, code in (("contests=%s,%s" % (CZ, CZ), "invalid_contests"),
+                        ("contests=nope", "unknown_contest"),
+                        ("wait=61", "invalid_wait")):
+            r = d.get("/v1/contests?" + q)
+            self.assertEqual(r.json()["error"]["code"], code, q)
+        # Parked ones are answered at the stop.
+        tag = d.get(both).header("ETag")
+        out = []
+        t = threading.Thread(target=lambda: out.append(d.get(
+            both + "&wait=30", headers={"If-None-Match": tag}).status))
+        t.start()
+        deadline = time.monotonic() + 5
+        while long_polls(d) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(d.stop(), 0)
+        t.join()
+        self.assertEqual(out, [304])
+
+    def test_a_slow_reader_of_several_contests_is_conflated_per_contest(self):
+        """A named stream that does not keep up is given a snapshot of each
+        of its contests, never of one only: every contest's versions arrive
+        in order, or after a snapshot of that contest, up to its last."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        slow = self.sse(d, "/v1/events?contests=%s,%s" % (ES, CZ),
+                        rcvbuf=4096)
+        time.sleep(0.2)
+        n = 40
+        for r in range(1, n + 1):
+            self.post(d, ES, es[0][0], dict(es[0][1], revision=r))
+            self.post(d, CZ, cz[0][0], dict(cz[0][1], revision=r))
+        evs = slow.wait_for(lambda evs: all(
+            v and v[-1]["version"] == n for v in (
+                self.named(evs, "leaderboard").get(c) for c in (ES, CZ))),
+            timeout=20)
+        last, snapshots = {}, 0
+        for e in evs:
+            kind = e.get("event")
+            if kind == "snapshot":
+                data = json.loads(e["data"])
+                last[data["contest"]] = data["version"]
+                snapshots += 1
+            elif kind == "change":
+                data = json.loads(e["data"])
+                self.assertEqual(data["version"], last[data["contest"]] + 1,
+                                 "%s: a skip without a snapshot" % e["id"])
+                last[data["contest"]] = data["version"]
+        self.assertEqual(last, {ES: n, CZ: n})
+        # Conflated indeed: fewer than every version of both was sent.
+        self.assertGreater(snapshots, 2)
 
     def test_crash_loop_posting_to_both_contests(self):
         iterations = int(os.environ.get("TALLYD_CRASH_ITERATIONS", "10"))

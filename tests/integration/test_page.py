@@ -943,7 +943,10 @@ class Browser(CheckedDaemonTest):
             "13 of 14")
         self.assertIn("Poslanecká sněmovna", drv.execute_script(
             "return " + card % "cz-2017" + ".textContent"))
-        # The last Czech region: the card follows (the list is polled).
+        # Both contests on one event stream (/v1/events?contests=...).
+        self.wait("document.getElementById('conn').dataset.state === 'live'",
+                  what="the night's event stream")
+        # The last Czech region: the card follows (an event, then the list).
         last = dict(czr[-1])
         pid = last.pop("province")
         r = d.request("POST", "/v1/contests/cz-2017/provinces/%s/results" %
@@ -991,6 +994,19 @@ class Browser(CheckedDaemonTest):
         drv.execute_script("document.getElementById('night-link').click()")
         self.wait("document.querySelectorAll('#contests li').length === 2",
                   what="the night again")
+        # Without the stream (?poll=1): the list's long-poll, woken by a
+        # post at once (it used to be read every 3 s).
+        drv.get("http://127.0.0.1:%d/?poll=1" % d.port)
+        self.wait("document.getElementById('conn').dataset.state === "
+                  "'polling' && document.querySelectorAll('#contests li')"
+                  ".length === 2", what="the night, polling")
+        time.sleep(0.3)
+        again = dict(again, revision=again["revision"] + 1)
+        r = d.request("POST", "/v1/contests/cz-2017/provinces/%s/results" %
+                      pid, body=again, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.wait(field % ("cz-2017", "version") + ".indexOf(' 4') !== -1",
+                  timeout=1.5, what="Czechia's version 4 by the long-poll")
         # On a phone: the cards in one column, no horizontal scroll.
         drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": 360, "height": 780, "deviceScaleFactor": 2,
@@ -1010,8 +1026,8 @@ class Browser(CheckedDaemonTest):
                   what="no contest nope")
         self.assertIn("nope", drv.execute_script(
             "return document.getElementById('night-missing').textContent"))
-        # Without a stream for a contest the page polls: that 404 is the
-        # browser's own line, not an error of the page.
+        # An unknown contest's stream is a 404: the browser's own line, not
+        # an error of the page.
         errs = [e for e in self.driver.get_log("browser")
                 if e["level"] == "SEVERE" and "/events" not in e["message"]
                 and "/v1/contests/nope/" not in e["message"]]
