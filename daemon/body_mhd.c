@@ -63,3 +63,29 @@ http_body_free(struct http_body *b)
 	if (b != NULL)
 		MHD_destroy_response((struct MHD_Response *)b);
 }
+
+/*
+ * The answer to a HEAD of an event stream: the stream's headers and no
+ * stream.  Sent as a stream, its unknown size goes out chunked, and
+ * libmicrohttpd 0.9.75 writes the last chunk ("0\r\n\r\n") even after a
+ * HEAD's head, which a keep-alive client then reads as the start of its
+ * next response.  An empty body instead: its Content-Length: 0 is the one
+ * header a GET would not have.
+ */
+struct http_body *
+http_body_stream_head(const char *cors_origin)
+{
+	struct http_body *b = http_body_new(NULL, 0, false);
+
+	http_body_header(b, "Content-Type", "text/event-stream; "
+	    "charset=utf-8");
+	http_body_header(b, "Cache-Control", "no-store");
+	http_body_header(b, "X-Accel-Buffering", "no");
+	if (cors_origin != NULL) {
+		http_body_header(b, "Access-Control-Allow-Origin",
+		    cors_origin);
+		http_body_header(b, "Access-Control-Expose-Headers",
+		    "ETag, Content-Location");
+	}
+	return b;
+}

@@ -35,6 +35,8 @@ void		 http_body_header(struct http_body *b, const char *name,
 		    const char *value);
 /* Drop our reference. */
 void		 http_body_free(struct http_body *b);
+/* A HEAD of an event stream's answer: its headers, no body (body_mhd.c). */
+struct http_body *http_body_stream_head(const char *cors_origin);
 
 /*
  * Bytes shared by many responses and event streams (reference-counted;

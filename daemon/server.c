@@ -687,8 +687,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return send_reply(srv, c, &rq->reply);
 	}
 	rq->phase = RQ_DONE;
+	if (reply.stream != NULL && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+		http_chunk_unref(reply.stream);
+		stream_sub_free(reply.stream_sub);
+		reply = (struct http_reply){ .status = 200, .owned = true,
+		    .body = http_body_stream_head(srv->cors_origin) };
+	}
 	if (reply.stream != NULL)
-		/* HEAD has no body: libmicrohttpd leaves it out. */
 		return stream_open(srv, rq, reply.stream, reply.stream_sub,
 		    !l->tls &&
 		    strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
