@@ -62,7 +62,21 @@ struct contests {
 	size_t		 glen, gcap;	/* [L] */
 	size_t		 grecords;	/* [L] records in gbuf */
 	size_t		 next;		/* [L] the core gathered first next */
+	struct contests_group *groups;	/* [L] batches across contests
+					   waiting for the journal, FIFO */
+	struct contests_group **groups_tail;	/* [L] */
+	bool		 stopping;	/* [L] contests_drain */
+	/* Replay: the parts of a batch across contests read so far, held
+	 * until its last part is (contests_replay). */
+	char		**held;		/* [L] payloads (owned) */
+	size_t		*held_len;	/* [L] */
+	size_t		*held_contest;	/* [L] */
+	size_t		 n_held, of_held;	/* [L] read, of how many */
 };
+
+static void	groups_run(struct contests *cs);
+static void	held_drop(struct contests *cs);
+static int	mux_append(void *log, char *buf, size_t len, size_t records);
 
 static const char *
 contest_id(const struct contest *ct)
@@ -96,6 +110,7 @@ contests_create(struct core *first, const struct config *cf,
 		tally_diag_add(diag, "out of memory");
 		return NULL;
 	}
+	cs->groups_tail = &cs->groups;
 	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path, 0 };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
@@ -195,6 +210,22 @@ contests_check_token_file(const struct contests *cs,
 	return rc;
 }
 
+/* Forget the parts of a batch held at replay. */
+static void
+held_drop(struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n_held; i++)
+		free(cs->held[i]);
+	free(cs->held);
+	free(cs->held_len);
+	free(cs->held_contest);
+	cs->held = NULL;
+	cs->held_len = cs->held_contest = NULL;
+	cs->n_held = cs->of_held = 0;
+}
+
 void
 contests_destroy(struct contests *cs)
 {
@@ -207,6 +238,7 @@ contests_destroy(struct contests *cs)
 		core_destroy(cs->v[i].core);
 	for (i = 0; i < cs->n; i++)
 		free(cs->v[i].path);
+	held_drop(cs);
 	free(cs->gbuf);
 	free(cs->v);
 	free(cs);
@@ -310,13 +342,66 @@ contests_find(const struct contests *cs, const char *id)
 	return SIZE_MAX;
 }
 
+/*
+ * The part of a batch across contests a record is: ,"batch":[i,n] right
+ * before its contest member (core_local.c's tag_record); 0 when it is
+ * none.  *of: n.
+ */
+static size_t
+record_part(const char *payload, size_t len, const char *name, size_t *of)
+{
+	static const char member[] = ",\"batch\":[";
+	size_t ml = sizeof(member) - 1, tail = strlen(name) + 15, i = 0, n = 0;
+	const char *end, *q;
+
+	*of = 0;
+	/* ...,"batch":[i,n],"contest":"<name>"} */
+	if (name[0] == '\0' || len < tail + ml + 4)
+		return 0;
+	end = payload + len - tail;	/* at the ']' */
+	if (*end != ']')
+		return 0;
+	for (q = end; q > payload && q[-1] >= '0' && q[-1] <= '9'; q--)
+		;
+	if (q == end || q - payload < 1 || q[-1] != ',')
+		return 0;
+	for (const char *d = q; d < end; d++)
+		n = n * 10 + (size_t)(*d - '0');
+	end = q - 1;
+	for (q = end; q > payload && q[-1] >= '0' && q[-1] <= '9'; q--)
+		;
+	if (q == end || (size_t)(q - payload) < ml ||
+	    memcmp(q - ml, member, ml) != 0)
+		return 0;
+	for (const char *d = q; d < end; d++)
+		i = i * 10 + (size_t)(*d - '0');
+	if (i == 0 || n < 2 || i > n || n > 4096)
+		return 0;
+	*of = n;
+	return i;
+}
+
+/* Replay the held parts of a batch, in their order.  0, or -1 with err. */
+static int
+held_apply(struct contests *cs, struct tally_error *err)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < cs->n_held && rc == 0; k++)
+		rc = core_replay(cs->v[cs->held_contest[k]].core, cs->held[k],
+		    cs->held_len[k], err);
+	held_drop(cs);
+	return rc;
+}
+
 int
 contests_replay(void *arg, const char *payload, size_t len,
     struct tally_error *err)
 {
 	struct contests *cs = arg;
 	char name[TALLY_ID_MAX + 1];
-	size_t i = 0;
+	size_t i = 0, part, of, k;
 
 	record_contest(payload, len, name, sizeof(name));
 	if (name[0] != '\0' && (i = contests_find(cs, name)) == SIZE_MAX)
@@ -325,7 +410,49 @@ contests_replay(void *arg, const char *payload, size_t len,
 		    "which is not defined: start with its definition too "
 		    "(--election or a contest line), as when it was written",
 		    name);
-	return core_replay(cs->v[i].core, payload, len, err);
+	part = record_part(payload, len, name, &of);
+	/*
+	 * A batch across contests is one record per contest, written in one
+	 * job: none is applied until its last part is read, so that a job
+	 * torn after some of its parts applies none of them (the journal
+	 * cuts the held ones with the tail: 1 says they are held).  The
+	 * parts follow one another; anything else is damage.
+	 */
+	if (cs->n_held > 0 && part != cs->n_held + 1)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unfinished_batch", NULL, "a batch across contests ends "
+		    "after %zu of its %zu records: the next record is %s; "
+		    "the journal was damaged there", cs->n_held, cs->of_held,
+		    part ? "part of another batch" : "not of a batch");
+	if (part == 0)
+		return core_replay(cs->v[i].core, payload, len, err);
+	if (part == 1 && cs->n_held == 0) {
+		if ((cs->held = calloc(of, sizeof(*cs->held))) == NULL ||
+		    (cs->held_len = calloc(of, sizeof(size_t))) == NULL ||
+		    (cs->held_contest = calloc(of, sizeof(size_t))) == NULL) {
+			held_drop(cs);
+			return tally_error_set(err, TALLY_ERROR_NOMEM,
+			    "out_of_memory", NULL, "out of memory replaying a "
+			    "batch across contests");
+		}
+		cs->of_held = of;
+	}
+	if (of != cs->of_held)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unfinished_batch", NULL, "part %zu of a batch across "
+		    "contests says %zu parts, its first said %zu: the journal "
+		    "was damaged there", part, of, cs->of_held);
+	k = cs->n_held;
+	if ((cs->held[k] = malloc(len)) == NULL)
+		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+		    NULL, "out of memory replaying a batch across contests");
+	memcpy(cs->held[k], payload, len);
+	cs->held_len[k] = len;
+	cs->held_contest[k] = i;
+	cs->n_held++;
+	if (part < of)
+		return 1;
+	return held_apply(cs, err);
 }
 
 /*
@@ -390,6 +517,79 @@ mux_next_seq(void *log)
 	    ct->cs->grecords : 0);
 }
 
+/*
+ * A batch across contests goes into a job with nothing else of its
+ * contests: each part is checked against the durable results and numbered
+ * on from them, like a round.  Run it now (the journal idle: a job of its
+ * own) or when the journal's job is done (contests_log_done, before any
+ * core's round is gathered).
+ */
+void
+contests_group_submit(struct contests *cs, struct contests_group *g)
+{
+	if (cs->stopping) {
+		g->stop(g);
+		return;
+	}
+	g->next = NULL;
+	*cs->groups_tail = g;
+	cs->groups_tail = &g->next;
+	if (!cs->hold && !cs->gathering && !journal_busy(cs->journal))
+		groups_run(cs);
+}
+
+/* The waiting batches, first come first, as far as the job takes them. */
+static void
+groups_run(struct contests *cs)
+{
+	struct contests_group *g;
+
+	/* Off the queue before it runs: run answers and frees it. */
+	while ((g = cs->groups) != NULL) {
+		if ((cs->groups = g->next) == NULL)
+			cs->groups_tail = &cs->groups;
+		if (g->run(g) == 1) {
+			/* A contest of it is in the job: the next job. */
+			if ((g->next = cs->groups) == NULL)
+				cs->groups_tail = &g->next;
+			cs->groups = g;
+			break;
+		}
+	}
+}
+
+bool
+contests_group_free(const struct contests *cs, size_t i)
+{
+	return cs->v[i].in_journal == 0;
+}
+
+uint64_t
+contests_group_seq(const struct contests *cs)
+{
+	return journal_next_seq(cs->journal) + (cs->gathering ? cs->grecords :
+	    0);
+}
+
+void
+contests_group_append(struct contests *cs, char *buf, size_t len,
+    size_t records, const size_t *contests, size_t n)
+{
+	size_t i;
+
+	if (cs->gathering) {
+		/* mux_append's copy: as a core's round into the job. */
+		if (mux_append(&cs->v[contests[0]], buf, len, records) == -1)
+			fatalx("out of memory gathering a batch across contests "
+			    "into the journal's job");
+	} else if (journal_submit(cs->journal, buf, len, records) == -1)
+		fatalx("the journal is busy at the start of a batch across "
+		    "contests");
+	/* One record of each contest; core_log_done answers each. */
+	for (i = 0; i < n; i++)
+		cs->v[contests[i]].in_journal = 1;
+}
+
 static bool
 mux_busy(void *log)
 {
@@ -447,6 +647,9 @@ contests_log_done(void *arg, int err, size_t records)
 	 * each time, so that none waits on the others' order for ever. */
 	cs->gathering = true;
 	cs->glen = cs->grecords = 0;
+	/* Batches across contests first: each keeps its contests' rounds
+	 * out of this job (a part is its core's round). */
+	groups_run(cs);
 	for (k = 0; k < cs->n; k++)
 		core_kick(cs->v[(cs->next + k) % cs->n].core);
 	cs->next = (cs->next + 1) % cs->n;
@@ -465,6 +668,13 @@ contests_started(struct contests *cs)
 {
 	size_t i;
 
+	/* Parts of a batch the journal ended with: it cut them (held). */
+	if (cs->n_held > 0)
+		log_warnx("journal: a batch across contests ended after %zu of "
+		    "its %zu records (a torn write, never acknowledged): none "
+		    "of it is applied", cs->n_held, cs->of_held);
+	held_drop(cs);
+
 	for (i = 1; i < cs->n; i++)
 		core_started(cs->v[i].core);
 }
@@ -474,6 +684,7 @@ contests_drain(struct contests *cs)
 {
 	size_t i;
 
+	cs->stopping = true;
 	for (i = 0; i < cs->n; i++)
 		core_drain(cs->v[i].core);
 }
@@ -481,8 +692,15 @@ contests_drain(struct contests *cs)
 void
 contests_abandon(struct contests *cs)
 {
+	struct contests_group *g;
 	size_t i;
 
+	cs->stopping = true;
+	while ((g = cs->groups) != NULL) {
+		cs->groups = g->next;
+		g->stop(g);
+	}
+	cs->groups_tail = &cs->groups;
 	for (i = 0; i < cs->n; i++)
 		core_abandon(cs->v[i].core);
 }
@@ -492,6 +710,8 @@ contests_idle(const struct contests *cs)
 {
 	size_t i;
 
+	if (cs->groups != NULL)
+		return false;
 	for (i = 0; i < cs->n; i++)
 		if (!core_idle(cs->v[i].core))
 			return false;

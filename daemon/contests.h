@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <tally/tally.h>
 
@@ -80,6 +81,32 @@ size_t		 contests_find(const struct contests *cs, const char *id);
  */
 int		 contests_replay(void *arg, const char *payload, size_t len,
 		    struct tally_error *err);
+/*
+ * A batch across contests (contests_batch.c makes it): all of it in one
+ * journal job, applied whole or not at all.  contests.c runs it when the
+ * journal can take it with nothing else of its contests: run returns 1
+ * when it must wait for the next job (a contest of it is in this one:
+ * contests_group_free), else 0 (appended with contests_group_append, or
+ * answered); stop answers it 503 (stopping) and frees it.
+ */
+struct contests_group {
+	struct contests_group	*next;		/* [L] contests.c's queue */
+	int			(*run)(struct contests_group *g);
+	void			(*stop)(struct contests_group *g);
+};
+void		 contests_group_submit(struct contests *cs,
+		    struct contests_group *g);
+bool		 contests_group_free(const struct contests *cs, size_t i);
+/* The sequence the next record appended would take. */
+uint64_t	 contests_group_seq(const struct contests *cs);
+/* Its records (buf taken), one for each of contests[0..n). */
+void		 contests_group_append(struct contests *cs, char *buf,
+		    size_t len, size_t records, const size_t *contests, size_t n);
+/*
+ * contests_batch.c: POST /v1/results and /v1/contests/{c}/results (a
+ * route_fn): entries may name their contest; atomic across contests.
+ */
+void		 contests_post_batch(struct call *cl, const char *id);
 /* The journal behind every core (set once, before anything is submitted). */
 int		 contests_set_journal(struct contests *cs, struct journal *j);
 /* The journal's completion (a journal_done_cb; arg: the registry). */

@@ -352,6 +352,198 @@ class Contests(CheckedDaemonTest):
                 'tallyd_feeds_rejected_total{reason="unknown_province"} 3'):
             self.assertIn(line, m)
 
+    def batch(self, d, entries_, path="/v1/results", headers=AUTH):
+        return d.request("POST", path, body={"results": entries_},
+                         headers=headers)
+
+    def test_a_batch_across_contests_is_atomic(self):
+        """POST /v1/results with "contest" per entry: applied in both
+        contests or in neither.  A bad entry of the second contest (found
+        by the parse, or only against its applied state: a revision
+        conflict), an unknown contest, a province of the other contest:
+        refused naming the entry, and neither contest's bytes, ETags nor
+        the journal move."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        self.post(d, ES, *es[0])
+        self.post(d, CZ, *cz[0])
+        es_p, cz_p = [p for p, _ in es[:3]], [p for p, _ in cz[:3]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        journal = self.journal_bytes(d)
+
+        def e(contest, i, **kw):
+            pid, body = (cz if contest == CZ else es)[i]
+            out = dict(body, province=pid, **kw)
+            if contest is not None:
+                out["contest"] = contest
+            return out
+        good = [e(None, 1), e(CZ, 1), e(CZ, 2)]
+        for body, status, code, field in (
+                # The second contest's last entry names an unknown list.
+                ([e(None, 1), e(CZ, 1), e(CZ, 2, votes={"nobody": 5})],
+                 422, "unknown_list", "/results/2/votes/nobody"),
+                # Same revision, other content, in the second contest:
+                # only its applied state says so.
+                ([e(None, 1), e(CZ, 0, note="other")], 409,
+                 "revision_conflict", "/results/1"),
+                ([e(None, 1), e(CZ, 0, revision=0)], 422, None,
+                 "/results/1/revision"),
+                ([e(None, 1), e("nope", 1)], 404, "unknown_contest",
+                 "/results/1/contest"),
+                ([e(None, 1), dict(e(ES, 1), contest=7)], 422, "wrong_type",
+                 "/results/1/contest"),
+                # A Czech region under Spain's contest.
+                ([e(CZ, 1), dict(e(CZ, 2), contest=ES)], 422,
+                 "unknown_province", "/results/1/province"),
+                ([e(CZ, 1), e(CZ, 1)], 422, "duplicate_province",
+                 "/results/1/province")):
+            r = self.batch(d, body)
+            self.assertEqual(r.status, status, (body, r.body))
+            err = r.json()["error"]
+            if code is not None:
+                self.assertEqual(err["code"], code, r.body)
+            self.assertTrue(err.get("field", "").startswith(field), r.body)
+            self.assertEqual((self.views(d, ES, es_p),
+                              self.views(d, CZ, cz_p)), before, body)
+            self.assertEqual(self.journal_bytes(d), journal, body)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+        # ?dry_run=1: each contest's part as its own dry run says it.
+        r = self.batch(d, good, path="/v1/results?dry_run=1")
+        self.assertEqual(r.status, 200, r.body)
+        dry = r.json()
+        self.assertEqual([(c["id"], c["version"], len(c["results"]))
+                          for c in dry["contests"]], [(ES, 2, 1), (CZ, 2, 2)])
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        # The good batch: one new version in each contest, each entry
+        # answered with its contest and that contest's version.
+        r = self.batch(d, good)
+        self.assertEqual(r.status, 201, r.body)
+        a = r.json()
+        self.assertEqual([(x["contest"], x["province"], x["status"],
+                           x["version"]) for x in a["results"]],
+                         [(ES, es[1][0], "applied", 2),
+                          (CZ, cz[1][0], "applied", 2),
+                          (CZ, cz[2][0], "applied", 2)])
+        self.assertEqual(a["contests"], [
+            {"id": ES, "status": "applied", "version": 2},
+            {"id": CZ, "status": "applied", "version": 2}])
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [2, 2])
+        for contest, pid, body in ((ES,) + es[1], (CZ,) + cz[2]):
+            got = d.get("/v1/contests/%s/provinces/%s" % (contest, pid))
+            self.assertEqual(got.json()["revision"], body["revision"])
+        # Sent again: every entry a duplicate, 200, nothing written.
+        journal = self.journal_bytes(d)
+        r = self.batch(d, good)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["status"], "duplicate")
+        self.assertEqual(self.journal_bytes(d), journal)
+        # Through a contest's route: its own entries need no "contest".
+        r = self.batch(d, [dict(cz[3][1], province=cz[3][0]), e(ES, 3)],
+                       path="/v1/contests/%s/results" % CZ)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual([(x["contest"], x["version"]) for x in
+                          r.json()["results"]], [(CZ, 3), (ES, 3)])
+        # kill -9: the batches come back whole, byte for byte.
+        es_p, cz_p = [p for p, _ in es[:4]], [p for p, _ in cz[:4]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+
+    def test_a_batch_across_contests_names_the_entry_a_token_may_not_post(
+            self):
+        cz_all = "czech-desk-token-0123456789abcdef"
+        admin = "admin-token-for-every-contest-000"
+        conf = self.token_file(((cz_all, CZ + "/*"), (admin, "*")))
+        d = self.daemon(args=["-f", conf, "--election", definition(ES),
+                              "--election", definition(CZ)])
+        es, cz = entries(ES), entries(CZ)
+        body = [dict(cz[0][1], province=cz[0][0], contest=CZ),
+                dict(es[0][1], province=es[0][0])]
+        before = d.get("/v1/contests").body
+        r = self.batch(d, body, headers={"Authorization": "Bearer " + cz_all})
+        err = self.assertError(r, 403, "forbidden_contest",
+                               "/results/1/contest")
+        self.assertIn(ES, err["message"])
+        self.assertEqual(d.get("/v1/contests").body, before)
+        # Its own contest only, named on the plain route: taken.
+        r = self.batch(d, body[:1], headers={
+            "Authorization": "Bearer " + cz_all})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.batch(d, body, headers={"Authorization": "Bearer " + admin})
+        self.assertEqual(r.status, 201, r.body)
+
+    @needs_failpoints
+    def test_a_batch_torn_after_its_first_contest_applies_in_none(self):
+        """The records of a batch across contests are written in one job;
+        a write torn after the first contest's record (never
+        acknowledged) must not bring half the batch back: the start cuts
+        the unfinished batch and neither contest has it."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        self.post(d, ES, *es[0])
+        self.post(d, CZ, *cz[0])
+        es_p, cz_p = [p for p, _ in es[:3]], [p for p, _ in cz[:3]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        size = len(self.journal_bytes(d))
+        hold = os.path.join(d.data_dir, "failpoint.sync_hold")
+        held = os.path.join(d.data_dir, "failpoint.sync_held")
+        open(hold, "w").close()
+        self.addCleanup(lambda: os.path.exists(hold) and os.unlink(hold))
+        def send(body):
+            try:
+                self.batch(d, body)
+            except OSError:
+                pass    # killed before it answers: what the test wants
+        t = threading.Thread(target=send, args=([
+            dict(es[1][1], province=es[1][0]),
+            dict(cz[1][1], province=cz[1][0], contest=CZ)],))
+        t.daemon = True
+        t.start()
+        deadline = time.monotonic() + 20
+        while not os.path.exists(held) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.assertTrue(os.path.exists(held), "no sync was held")
+        d.kill()
+        os.unlink(hold)
+        t.join(10)
+        # Written whole (unsynced, unanswered): two records.  Keep the
+        # first only, as a torn write may.
+        seg = sorted(n for n in os.listdir(d.data_dir)
+                     if n.startswith("journal-") and n.endswith(".log"))[-1]
+        path = os.path.join(d.data_dir, seg)
+        with open(path, "rb") as f:
+            data = f.read()
+        off, recs = 0, []
+        while off + 20 <= len(data):
+            n = int.from_bytes(data[off + 8:off + 12], "little")
+            recs.append((off, data[off + 20:off + 20 + n]))
+            off += 20 + n
+        self.assertIn(b'"batch":[1,2],"contest":"%s"}' % ES.encode(),
+                      recs[-2][1])
+        self.assertIn(b'"batch":[2,2],"contest":"%s"}' % CZ.encode(),
+                      recs[-1][1])
+        with open(path, "r+b") as f:
+            f.truncate(recs[-1][0])
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        self.wait_log(d, "a batch across contests ended after 1 of its 2")
+        self.assertEqual(len(self.journal_bytes(d)), size)
+        # The batch again: taken whole, and whole after a restart.
+        r = self.batch(d, [dict(es[1][1], province=es[1][0]),
+                           dict(cz[1][1], province=cz[1][0], contest=CZ)])
+        self.assertEqual(r.status, 201, r.body)
+        after = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         after)
+
     def test_a_contest_does_not_move_while_another_is_posted(self):
         d = self.two()
         es, cz = entries(ES), entries(CZ)
