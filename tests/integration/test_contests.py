@@ -446,6 +446,8 @@ class Contests(CheckedDaemonTest):
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual([(x["contest"], x["version"]) for x in
                           r.json()["results"]], [(CZ, 3), (ES, 3)])
+        # The first contest's transparency log verifies through them.
+        self.verify_log(d, 3)
         # kill -9: the batches come back whole, byte for byte.
         es_p, cz_p = [p for p, _ in es[:4]], [p for p, _ in cz[:4]]
         before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
