@@ -39,10 +39,21 @@
 #include "core.h"
 #include "journal.h"
 #include "log.h"
+#include "snapshot.h"
+
+/*
+ * A core's log argument: the contest by its index, since a reload that
+ * adds or removes contests moves the registry's array.
+ */
+struct contest_log {
+	struct contests	*cs;
+	size_t		 index;		/* [L] contests_reload_commit */
+};
 
 struct contest {
 	struct contests	*cs;		/* [I] back, for the log below */
-	size_t		 index;		/* [I] */
+	size_t		 index;		/* [L] */
+	struct contest_log *log;	/* [L] owned: the core's log arg */
 	struct core	*core;		/* [I] owned but for the first */
 	struct api	*api;		/* [I] borrowed (contests_api.c) */
 	char		*path;		/* [I] its definition's file */
@@ -72,11 +83,21 @@ struct contests {
 	size_t		*held_len;	/* [L] */
 	size_t		*held_contest;	/* [L] */
 	size_t		 n_held, of_held;	/* [L] read, of how many */
+	/* A reload's contests while its tokens are checked (staged). */
+	const struct tally_election **staged;	/* [L] borrowed */
+	size_t		 n_staged;	/* [L] */
+	/* Contests a reload removed: kept until exit (a stream of theirs
+	 * may still be closing). */
+	struct contest	*retired;	/* [L] */
+	size_t		 n_retired;	/* [L] */
+	struct snapshot_sched *snaps;	/* [L] borrowed: stopped when
+					   several contests are served */
 };
 
 static void	groups_run(struct contests *cs);
 static void	held_drop(struct contests *cs);
 static int	mux_append(void *log, char *buf, size_t len, size_t records);
+static const struct core_log_ops mux_log;
 
 static const char *
 contest_id(const struct contest *ct)
@@ -111,7 +132,7 @@ contests_create(struct core *first, const struct config *cf,
 		return NULL;
 	}
 	cs->groups_tail = &cs->groups;
-	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path, 0 };
+	cs->v[0] = (struct contest){ cs, 0, NULL, first, NULL, first_path, 0 };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		struct contest *ct = &cs->v[cs->n];
@@ -176,6 +197,9 @@ contests_check_tokens(const struct contests *cs, const struct auth *a,
 	size_t i, n = contests_count(cs);
 	int rc;
 
+	/* A reload's tokens hold for the contests it will serve. */
+	if (cs->staged != NULL)
+		return auth_resolve(a, cs->staged, cs->n_staged, diag);
 	if ((es = calloc(n, sizeof(*es))) == NULL) {
 		tally_diag_add(diag, "out of memory checking the tokens");
 		return -1;
@@ -227,6 +251,129 @@ held_drop(struct contests *cs)
 }
 
 void
+contests_stage(struct contests *cs, const struct tally_election **es,
+    size_t n)
+{
+	cs->staged = es;
+	cs->n_staged = n;
+}
+
+const char *
+contests_path(const struct contests *cs, size_t i)
+{
+	return cs->v[i].path;
+}
+
+bool
+contests_groups_waiting(const struct contests *cs)
+{
+	return cs->groups != NULL;
+}
+
+void
+contests_set_snapshots(struct contests *cs, struct snapshot_sched *ss)
+{
+	cs->snaps = ss;
+	if (cs->n > 1)
+		snapshot_sched_stop(ss);
+}
+
+size_t
+contests_retired_count(const struct contests *cs)
+{
+	return cs->n_retired;
+}
+
+struct api *
+contests_retired_api(const struct contests *cs, size_t k)
+{
+	return cs->retired[k].api;
+}
+
+int
+contests_rebuild(struct contests *cs, const size_t *from, struct core **cores,
+    char **paths, struct api **apis, size_t n)
+{
+	struct contest *nv, *nr;
+	size_t i, k, gone = 0, logs = 0;
+	bool *kept;
+
+	if ((kept = calloc(cs->n, sizeof(*kept))) == NULL)
+		return -1;
+	for (k = 1; k < n; k++)
+		if (from[k] != SIZE_MAX)
+			kept[from[k]] = true;
+	for (i = 1; i < cs->n; i++)
+		gone += !kept[i];
+	if ((nv = calloc(n, sizeof(*nv))) == NULL ||
+	    (nr = realloc(cs->retired, (cs->n_retired + gone + 1) *
+	    sizeof(*nr))) == NULL) {
+		free(nv);
+		free(kept);
+		return -1;
+	}
+	cs->retired = nr;
+	/* Each new contest's log argument, before anything moves. */
+	for (k = 1; k < n; k++) {
+		if (from[k] != SIZE_MAX)
+			continue;
+		if ((nv[k].log = calloc(1, sizeof(*nv[k].log))) == NULL)
+			goto nomem;
+		logs++;
+	}
+	nv[0] = cs->v[0];
+	for (k = 1; k < n; k++) {
+		if (from[k] != SIZE_MAX) {
+			nv[k] = cs->v[from[k]];
+			continue;
+		}
+		nv[k].log->cs = cs;
+		nv[k].cs = cs;
+		nv[k].core = cores[k];
+		nv[k].path = paths[k];
+		nv[k].api = apis[k];
+		cores[k] = NULL;
+		paths[k] = NULL;
+		apis[k] = NULL;
+	}
+	for (i = 1; i < cs->n; i++)
+		if (!kept[i]) {
+			cs->v[i].index = SIZE_MAX;
+			cs->retired[cs->n_retired++] = cs->v[i];
+		}
+	free(cs->v);
+	free(kept);
+	cs->v = nv;
+	cs->n = n;
+	cs->next %= n;
+	for (k = 0; k < n; k++) {
+		nv[k].index = k;
+		if (nv[k].log != NULL)
+			nv[k].log->index = k;
+		/* Several contests: every record says whose it is. */
+		if (n > 1 && core_contest(nv[k].core) == NULL &&
+		    core_set_contest(nv[k].core, contest_id(&nv[k])) == -1)
+			fatalx("out of memory tagging the records of contest %s",
+			    contest_id(&nv[k]));
+	}
+	for (k = 1; k < n; k++)
+		if (nv[k].core != NULL && from[k] == SIZE_MAX &&
+		    core_set_journal(nv[k].core, &mux_log, nv[k].log) == -1)
+			fatalx("out of memory adding contest %s",
+			    contest_id(&nv[k]));
+	if (n > 1 && cs->snaps != NULL)
+		snapshot_sched_stop(cs->snaps);
+	return 0;
+nomem:
+	for (k = 1; k < n && logs > 0; k++)
+		if (from[k] == SIZE_MAX)
+			free(nv[k].log);
+	free(nv);
+	free(kept);
+	return -1;
+}
+
+void
 contests_destroy(struct contests *cs)
 {
 	size_t i;
@@ -236,8 +383,16 @@ contests_destroy(struct contests *cs)
 	/* The APIs went first (contests_api_destroy). */
 	for (i = 1; i < cs->n; i++)
 		core_destroy(cs->v[i].core);
-	for (i = 0; i < cs->n; i++)
+	for (i = 0; i < cs->n; i++) {
 		free(cs->v[i].path);
+		free(cs->v[i].log);
+	}
+	for (i = 0; i < cs->n_retired; i++) {
+		core_destroy(cs->retired[i].core);
+		free(cs->retired[i].path);
+		free(cs->retired[i].log);
+	}
+	free(cs->retired);
 	held_drop(cs);
 	free(cs->gbuf);
 	free(cs->v);
@@ -463,10 +618,18 @@ contests_replay(void *arg, const char *payload, size_t len,
  * contests: one fdatasync for all of them), its records numbered on from
  * the ones before it in the job.
  */
+static struct contest *
+mux_contest(void *log)
+{
+	struct contest_log *lg = log;
+
+	return &lg->cs->v[lg->index];
+}
+
 static int
 mux_append(void *log, char *buf, size_t len, size_t records)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 	struct contests *cs = ct->cs;
 	char *nb;
 	size_t ncap;
@@ -511,7 +674,7 @@ mux_append(void *log, char *buf, size_t len, size_t records)
 static uint64_t
 mux_next_seq(void *log)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 
 	return journal_next_seq(ct->cs->journal) + (ct->cs->gathering ?
 	    ct->cs->grecords : 0);
@@ -579,7 +742,7 @@ contests_group_append(struct contests *cs, char *buf, size_t len,
 
 	if (cs->gathering) {
 		/* mux_append's copy: as a core's round into the job. */
-		if (mux_append(&cs->v[contests[0]], buf, len, records) == -1)
+		if (mux_append(cs->v[contests[0]].log, buf, len, records) == -1)
 			fatalx("out of memory gathering a batch across contests "
 			    "into the journal's job");
 	} else if (journal_submit(cs->journal, buf, len, records) == -1)
@@ -593,7 +756,7 @@ contests_group_append(struct contests *cs, char *buf, size_t len,
 static bool
 mux_busy(void *log)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 
 	return ct->cs->hold || (!ct->cs->gathering &&
 	    journal_busy(ct->cs->journal));
@@ -603,6 +766,19 @@ static const struct core_log_ops mux_log = {
 	"journal", mux_append, mux_next_seq, mux_busy, NULL, NULL,
 };
 
+/* Contest i's core writes to the shared journal. */
+static int
+contest_set_log(struct contests *cs, size_t i)
+{
+	struct contest *ct = &cs->v[i];
+
+	if ((ct->log = calloc(1, sizeof(*ct->log))) == NULL)
+		return -1;
+	ct->log->cs = cs;
+	ct->log->index = i;
+	return core_set_journal(ct->core, &mux_log, ct->log);
+}
+
 int
 contests_set_journal(struct contests *cs, struct journal *j)
 {
@@ -610,7 +786,7 @@ contests_set_journal(struct contests *cs, struct journal *j)
 
 	cs->journal = j;
 	for (i = 0; i < cs->n; i++)
-		if (core_set_journal(cs->v[i].core, &mux_log, &cs->v[i]) == -1)
+		if (contest_set_log(cs, i) == -1)
 			return -1;
 	if (cs->n > 1)
 		log_info("%zu contests: no snapshots are written (a snapshot "

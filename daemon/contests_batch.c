@@ -42,7 +42,10 @@ struct batch;
 /* One contest's entries of a batch. */
 struct batch_part {
 	struct batch		*b;
-	size_t			 contest;	/* its index in the registry */
+	size_t			 contest;	/* its index in the registry (a
+						   reload may move it: batch_run
+						   finds it again by core) */
+	struct core		*core;		/* its contest's */
 	struct tally_feed	**feeds;	/* until checked */
 	size_t			*index;		/* per feed: its entry */
 	size_t			 n;
@@ -61,7 +64,7 @@ struct batch {
 	const struct route	*rt;
 	void			*ctx;		/* the server's request */
 	size_t			 n;		/* entries */
-	size_t			*contest;	/* per entry */
+	struct core		**core;		/* per entry: its contest's */
 	enum tally_check	*chk;		/* per entry */
 	size_t			*province;	/* per entry */
 	uint64_t		*revision;	/* per entry */
@@ -85,7 +88,7 @@ batch_free(struct batch *b)
 		free(pt->index);
 	}
 	free(b->parts);
-	free(b->contest);
+	free(b->core);
 	free(b->chk);
 	free(b->province);
 	free(b->revision);
@@ -156,8 +159,7 @@ batch_answer(struct batch *b)
 		if (pt->kind == CORE_APPLIED)
 			applied = true;
 		if (!pt->started)	/* every feed a duplicate */
-			pt->version = core_state(contests_core(b->cs,
-			    pt->contest))->version;
+			pt->version = core_state(pt->core)->version;
 	}
 	o = json_object();
 	results = json_array();
@@ -165,17 +167,17 @@ batch_answer(struct batch *b)
 	for (k = 0; k < b->n_parts; k++) {
 		struct batch_part *pt = &b->parts[k];
 		json_array_append_new(cv, json_pack("{sssssI}", "id",
-		    contests_id(b->cs, pt->contest), "status",
+		    core_election(pt->core)->id, "status",
 		    pt->kind == CORE_APPLIED ? "applied" : "duplicate",
 		    "version", (json_int_t)pt->version));
 	}
 	for (i = 0; i < b->n; i++) {
 		struct batch_part *pt;
 		const struct tally_election *e;
-		for (k = 0; b->parts[k].contest != b->contest[i]; k++)
+		for (k = 0; b->parts[k].core != b->core[i]; k++)
 			;
 		pt = &b->parts[k];
-		e = core_election(contests_core(b->cs, pt->contest));
+		e = core_election(pt->core);
 		if (b->chk[i] == TALLY_CHECK_NEW)
 			log_info("applied %s revision %llu of contest %s as its "
 			    "version %llu (token %s, a batch across contests)",
@@ -241,14 +243,22 @@ batch_run(struct contests_group *g)
 	size_t len = 0, cap = 0;
 	uint64_t seq;
 
-	for (k = 0; k < b->n_parts; k++)
-		if (!contests_group_free(b->cs, b->parts[k].contest))
+	for (k = 0; k < b->n_parts; k++) {
+		struct batch_part *pt = &b->parts[k];
+		/* Where a reload may have moved it (none removes it: it
+		 * waits for this batch). */
+		pt->contest = contests_find(b->cs, core_election(pt->core)->id);
+		if (pt->contest == SIZE_MAX ||
+		    contests_core(b->cs, pt->contest) != pt->core)
+			fatalx("a batch across contests lost contest %s",
+			    core_election(pt->core)->id);
+		if (!contests_group_free(b->cs, pt->contest))
 			return 1;
+	}
 	for (k = 0; k < b->n_parts; k++) {
 		struct batch_part *pt = &b->parts[k];
 		const enum tally_check *chk;
-		pt->p = core_part_check(contests_core(b->cs, pt->contest),
-		    pt->feeds, pt->n, part_done, pt, &pt->has_new, &bad, &err);
+		pt->p = core_part_check(pt->core, pt->feeds, pt->n, part_done, pt, &pt->has_new, &bad, &err);
 		pt->feeds = NULL;
 		if (pt->p == NULL) {
 			part_error(pt, bad, &err);
@@ -274,7 +284,7 @@ batch_run(struct contests_group *g)
 		struct batch_part *pt = &b->parts[k];
 		if (!pt->has_new)
 			continue;
-		if (core_part_encode(contests_core(b->cs, pt->contest), pt->p,
+		if (core_part_encode(pt->core, pt->p,
 		    i + 1, m, seq + i, at, &buf, &len, &cap) == -1)
 			goto nomem;
 		list[i++] = pt->contest;
@@ -284,7 +294,7 @@ batch_run(struct contests_group *g)
 		struct batch_part *pt = &b->parts[k];
 		if (!pt->has_new)
 			continue;
-		core_part_start(contests_core(b->cs, pt->contest), pt->p);
+		core_part_start(pt->core, pt->p);
 		pt->p = NULL;
 		pt->started = true;
 		b->waiting++;
@@ -333,8 +343,8 @@ batch_dry_run(struct call *cl, struct batch *b)
 			    NULL, "out of memory; try again");
 			goto fail;
 		}
-		one = tally_render_dry_run(core_state(contests_core(b->cs,
-		    pt->contest)), pt->feeds, pt->n, chk, &err);
+		one = tally_render_dry_run(core_state(pt->core), pt->feeds,
+		    pt->n, chk, &err);
 		free(chk);
 		if (one == NULL) {
 			/* Its field is "/results/i" of the part when n > 1. */
@@ -351,8 +361,8 @@ batch_dry_run(struct call *cl, struct batch *b)
 			part_error(pt, feed, &err);
 			goto fail;
 		}
-		json_object_set_new(one, "id", json_string(contests_id(b->cs,
-		    pt->contest)));
+		json_object_set_new(one, "id", json_string(
+		    core_election(pt->core)->id));
 		json_object_del(one, "dry_run");
 		json_array_append_new(a, one);
 	}
@@ -423,7 +433,7 @@ batch_read(struct call *cl, struct batch *b, const struct token *who,
 	/* The token's contests first: a forbidden one changes nothing. */
 	for (i = 0; i < b->n; i++) {
 		const char *cid = ci[i] == 0 ? NULL : contests_id(b->cs, ci[i]);
-		b->contest[i] = ci[i];
+		b->core[i] = contests_core(b->cs, ci[i]);
 		if (!auth_may_post_contest(who, cid)) {
 			snprintf(ptr, sizeof(ptr), "/results/%zu/contest", i);
 			call_fail(cl, 403, "forbidden_contest", ptr, "this token "
@@ -495,6 +505,7 @@ batch_read(struct call *cl, struct batch *b, const struct token *who,
 			b->n_parts++;
 			pt->b = b;
 			pt->contest = ci[i];
+			pt->core = contests_core(b->cs, ci[i]);
 			if ((pt->feeds = calloc(b->n, sizeof(*pt->feeds))) ==
 			    NULL || (pt->index = calloc(b->n,
 			    sizeof(*pt->index))) == NULL)
@@ -573,7 +584,7 @@ contests_post_batch(struct call *cl, const char *id)
 		return;
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
-	    (b->contest = calloc(n, sizeof(*b->contest))) == NULL ||
+	    (b->core = calloc(n, sizeof(*b->core))) == NULL ||
 	    (b->chk = calloc(n, sizeof(*b->chk))) == NULL ||
 	    (b->province = calloc(n, sizeof(*b->province))) == NULL ||
 	    (b->revision = calloc(n, sizeof(*b->revision))) == NULL ||

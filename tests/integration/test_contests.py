@@ -1036,6 +1036,135 @@ class Contests(CheckedDaemonTest):
             self.assertIn("several contests in cluster mode are not "
                           "supported", out)
 
+    def test_sighup_adds_and_removes_contests(self):
+        """SIGHUP with new `contest` lines: the contest is served at once
+        (routes, /v1/contests, a token file naming it, a batch across
+        contests), the others' bytes do not move, and kill -9 brings all
+        back; a contest with results cannot be removed (the reload is
+        refused, the set in force is kept), one without results can; a
+        changed definition of a contest with results waits for the
+        restart."""
+        NO = "no-2021"
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        tokens = os.path.join(tmp, "tokens")
+        no_tok = "norway-desk-token-0123456789abcdef"
+
+        def write(contests, no_token=False):
+            import hashlib
+            with open(tokens, "w") as f:
+                f.write("sha256:%s * admin\n" % hashlib.sha256(
+                    TOKEN.encode()).hexdigest())
+                if no_token:
+                    f.write("sha256:%s %s/* norway\n" % (hashlib.sha256(
+                        no_tok.encode()).hexdigest(), NO))
+            with open(conf, "w") as f:
+                f.write("election %s\ntoken_file %s\nsnapshot_every 2\n" % (
+                    definition(ES), tokens))
+                for c in contests:
+                    f.write("contest %s\n" % c)
+
+        def ids():
+            return [c["id"] for c in d.get("/v1/contests").json()[
+                "contests"]]
+
+        def reload(text):
+            n = d.logtext().count(text)
+            d.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while d.logtext().count(text) <= n:
+                self.assertLess(time.monotonic(), deadline, text)
+                time.sleep(0.02)
+        # One contest at start (snapshots written): Spain.
+        write([])
+        d = self.daemon(args=["-f", conf])
+        es, cz = entries(ES), entries(CZ)
+        no = entries(NO)
+        for i in range(3):
+            self.post(d, ES, *es[i])
+        self.assertEqual(ids(), [ES])
+
+        def snapshots():
+            return sorted(n for n in os.listdir(d.data_dir)
+                          if n.startswith("snapshot"))
+        deadline = time.monotonic() + 20
+        while not snapshots():
+            self.assertLess(time.monotonic(), deadline, "no snapshot")
+            time.sleep(0.05)
+        es_p = [p for p, _ in es[:4]]
+        es_views = self.views(d, ES, es_p)
+        # Czechia and Norway come, with a token of Norway's.
+        write([definition(CZ), definition(NO)], no_token=True)
+        reload("reload: 3 contests served")
+        self.assertIn("contest %s added" % NO, d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertEqual(self.views(d, ES, es_p), es_views)
+        self.post(d, CZ, *cz[0])
+        r = d.request("POST", "/v1/contests/%s/provinces/%s/results" % (
+            NO, no[0][0]), body=no[0][1],
+            headers={"Authorization": "Bearer " + no_tok})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertError(d.request(
+            "POST", "/v1/provinces/%s/results" % es[3][0], body=es[3][1],
+            headers={"Authorization": "Bearer " + no_tok}), 403,
+            "forbidden_contest")
+        r = self.batch(d, [dict(es[3][1], province=es[3][0]),
+                           dict(no[1][1], province=no[1][0], contest=NO)])
+        self.assertEqual(r.status, 201, r.body)
+        for i in range(4, 7):
+            self.post(d, ES, *es[i])
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [7, 1, 2])
+        cz_p, no_p = [p for p, _ in cz[:2]], [p for p, _ in no[:3]]
+        # No snapshot since: it would hold Spain's tally only, and its
+        # prune would remove the others' records.
+        snaps = snapshots()
+        time.sleep(1.5)
+        self.assertEqual(snapshots(), snaps)
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                  self.views(d, NO, no_p))
+        # Czechia has results: leaving it out is refused, nothing moves.
+        write([definition(NO)], no_token=True)
+        reload("reload failed; keeping the configuration in force")
+        self.assertIn("contest %s (%s) is no longer in the configuration "
+                      "but has results" % (CZ, definition(CZ)), d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        # A contest without results comes and goes.
+        PL = "pl-2023"
+        write([definition(CZ), definition(NO), definition(PL)],
+              no_token=True)
+        reload("reload: 4 contests served")
+        self.assertEqual(ids(), [ES, CZ, NO, PL])
+        write([definition(CZ), definition(NO)], no_token=True)
+        reload("reload: 3 contests served")
+        self.assertIn("contest %s (%s) removed" % (PL, definition(PL)),
+                      d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertError(d.get("/v1/contests/%s/leaderboard" % PL), 404,
+                         "unknown_contest")
+        # Czechia's definition edited while it has results: kept, logged.
+        cz_edit = os.path.join(tmp, "cz.json")
+        with open(cz_edit, "w") as f:
+            json.dump(dict(load(CZ, "election.json"), name="edited"), f)
+        write([cz_edit, definition(NO)], no_token=True)
+        reload("contest %s: results are counted: its definition in force "
+               "is kept" % CZ)
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        # kill -9: the three come back byte for byte (Spain's records from
+        # before the reload had no contest member; its snapshot stopped).
+        write([definition(CZ), definition(NO)], no_token=True)
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+
     def test_the_config_file_lists_contests(self):
         tmp = self.tmpdir()
         conf = os.path.join(tmp, "tallyd.conf")
