@@ -760,6 +760,41 @@ class Contests(CheckedDaemonTest):
         r = ctl("show", "01")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_tallyctl_replay_rehearses_two_datasets_at_once(self):
+        """tallyctl replay DIR DIR: one night of two contests, their feeds
+        interleaved in simulated time, each to the contest named like its
+        directory; each ends on its official seats."""
+        NO = "no-2021"     # Czechia's expected.json covers 3 regions
+        d = self.daemon(args=["--election", definition(ES), "--election",
+                              definition(NO)],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        env = dict(os.environ, TALLYD_URL="http://127.0.0.1:%d" % d.port,
+                   TALLYD_TOKEN=TOKEN)
+        r = subprocess.run([TALLYCTL, "replay", "--speed", "0",
+                            "--corrections", os.path.join(ELECTIONS, ES),
+                            os.path.join(ELECTIONS, NO) + "/"], env=env,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("replay %s: 52 provinces; %s: 19 provinces" % (ES, NO),
+                      r.stdout)
+        self.assertIn("%s: official seats: match" % ES, r.stdout)
+        self.assertIn("%s: official seats: match" % NO, r.stdout)
+        # Interleaved: feeds of both before either contest is final.
+        lines = [x.split()[1].split("/")[0] for x in r.stdout.splitlines()
+                 if x.startswith("t+")]
+        first_no = lines.index(NO)
+        self.assertIn(ES, lines[first_no:])
+        for c in (ES, NO):
+            exp = load(c, "expected.json")
+            self.assertEqual(self.seats(d, c)[1], exp["national"], c)
+        # A directory that names no contest served: refused, says so.
+        r = subprocess.run([TALLYCTL, "replay", "--speed", "0",
+                            os.path.join(ELECTIONS, ES),
+                            os.path.join(ELECTIONS, CZ)], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("unknown_contest", r.stderr)
+
     def test_reload_and_backup_with_several_contests(self):
         import signal
         tmp = self.tmpdir()
