@@ -493,8 +493,9 @@ core_part_encode(struct core *c, struct pending *p, size_t part, size_t of,
 
 	snprintf(mark, sizeof(mark), "%zu,%zu", part, of);
 	snprintf(p->at, sizeof(p->at), "%s", at);
-	if (encode(c, p, mark, seq, c->state->version + 1, c->chain, buf, len,
-	    cap) == -1)
+	/* A batch with one new part is an ordinary record. */
+	if (encode(c, p, of > 1 ? mark : NULL, seq, c->state->version + 1,
+	    c->chain, buf, len, cap) == -1)
 		return -1;
 	p->version = c->state->version + 1;
 	return 0;

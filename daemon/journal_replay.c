@@ -247,6 +247,11 @@ replay_segment(struct journal *j, const char *path, bool last,
 					    path, rec.seq, rec.offset, err.code,
 					    err.message);
 					off = rec.offset;
+					/* Parts of a batch before it go too. */
+					if (held) {
+						off = held_off;
+						j->next_seq = held_seq;
+					}
 					sc = TALLY_SCAN_CORRUPT;
 					break;
 				}

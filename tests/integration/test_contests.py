@@ -475,10 +475,21 @@ class Contests(CheckedDaemonTest):
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual([(x["contest"], x["version"]) for x in
                           r.json()["results"]], [(CZ, 3), (ES, 3)])
+        # One contest's entries all repeats: the other's alone is written,
+        # an ordinary record (no "batch" member to wait for at replay).
+        size = len(self.journal_bytes(d))
+        r = self.batch(d, [e(None, 1), e(CZ, 5)])
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["contests"], [
+            {"id": ES, "status": "duplicate", "version": 3},
+            {"id": CZ, "status": "applied", "version": 4}])
+        tail = self.journal_bytes(d)[size:]
+        self.assertIn(b'"contest":"%s"}' % CZ.encode(), tail)
+        self.assertNotIn(b'"batch"', tail)
         # The first contest's transparency log verifies through them.
         self.verify_log(d, 3)
         # kill -9: the batches come back whole, byte for byte.
-        es_p, cz_p = [p for p, _ in es[:4]], [p for p, _ in cz[:4]]
+        es_p, cz_p = [p for p, _ in es[:4]], [p for p, _ in cz[:6]]
         before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
         d.kill()
         d.start()
