@@ -231,6 +231,19 @@ contests_reload(struct contests *cs, struct api *first,
 	bool *kept = NULL, changed;
 
 	memset(&pl, 0, sizeof(pl));
+	/*
+	 * The first contest's new definition is taken while nothing is
+	 * counted in it (api_reload); a batch across contests waiting for
+	 * the journal holds feeds read against the old one.
+	 */
+	if (contests_groups_waiting(cs) && !has_results(contests_core(cs, 0)) &&
+	    !same_definition(core_election(contests_core(cs, 0)), e)) {
+		tally_diag_add(diag, "%s: a new definition of the first contest "
+		    "while a batch across contests waits for the journal: send "
+		    "SIGHUP again", cf->election);
+		tally_election_destroy(e);
+		return -1;
+	}
 	if (plan_make(cs, e, cf, &pl, diag) == -1) {
 		tally_election_destroy(e);
 		return -1;
