@@ -25,6 +25,7 @@
 
 struct feed {
 	double		 t;		/* simulated seconds after the polls close */
+	size_t		 ds;		/* its dataset (contest) of the night */
 	size_t		 province;	/* index in the dataset */
 	uint64_t	 revision;	/* as posted */
 	char		*body;		/* JSON text; owned */
@@ -64,6 +65,8 @@ cmp_feed(const void *a, const void *b)
 
 	if (x->t != y->t)
 		return x->t < y->t ? -1 : 1;
+	if (x->ds != y->ds)
+		return x->ds < y->ds ? -1 : 1;
 	if (x->province != y->province)
 		return x->province < y->province ? -1 : 1;
 	return x->revision < y->revision ? -1 : x->revision > y->revision;
@@ -72,6 +75,7 @@ cmp_feed(const void *a, const void *b)
 struct night {
 	struct feed	*feeds;
 	size_t		 n, cap;
+	size_t		 ds;		/* the dataset being planned */
 };
 
 static int
@@ -91,6 +95,7 @@ add_feed(struct night *nt, double t, size_t p, uint64_t rev, json_t *body,
 	}
 	f = &nt->feeds[nt->n];
 	f->t = t;
+	f->ds = nt->ds;
 	f->province = p;
 	f->revision = rev;
 	f->last = false;
@@ -235,12 +240,14 @@ static void
 replay_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tallyctl replay [--speed X] [--seed N] [--corrections] DATASET_DIR\n"
+	    "usage: tallyctl replay [--speed X] [--seed N] [--corrections] DATASET_DIR...\n"
 	    "\n"
 	    "Rehearses an election night on a running tallyd (started with the same\n"
 	    "election, e.g. one written by tallyctl import): each province posts\n"
 	    "growing partial counts in a seeded, realistic order, then its official\n"
 	    "count.  At the end the leaderboard is compared with the official seats.\n"
+	    "Several datasets make one night of several contests, interleaved: each\n"
+	    "posts to the contest named like its directory (/v1/contests/ID/).\n"
 	    "\n"
 	    "  -s, --speed X       X times real time (default 1; 600: a night in\n"
 	    "                      about 20 s; 0: as fast as tallyd answers)\n"
@@ -358,6 +365,93 @@ done:
 	return rc;
 }
 
+/* One dataset of the night: its contest on the daemon and its plan. */
+struct rset {
+	struct dataset	 d;
+	struct http	*h;		/* its contest's routes */
+	json_t		*election;
+	uint64_t	*base;		/* per province: the revision now */
+};
+
+#define REPLAY_MAX	16	/* datasets in one night */
+
+/*
+ * Load dataset `dir` into rs and ask the daemon (its contest: `contest`,
+ * or NULL for --contest / the first) where each province stands.  A
+ * tallyctl exit code other than CTL_EXIT_OK on failure (told).
+ */
+static int
+rset_load(struct ctl *ctl, struct rset *rs, const char *dir,
+    const char *contest)
+{
+	struct http_resp r = { .retry_after = -1 };
+	const char *keep = ctl->contest;
+	json_t *provs = NULL, *p;
+	char err[1024];
+	size_t i, k;
+	int rc, ex = CTL_EXIT_ERROR;
+
+	if (dataset_load(&rs->d, dir, true, err, sizeof(err)) == -1) {
+		ctl_warnx(ctl, "%s", err);
+		return CTL_EXIT_INVALID;
+	}
+	if (contest != NULL)
+		ctl->contest = contest;
+	rs->h = http_create(ctl);
+	ctl->contest = keep;
+	if (rs->h == NULL)
+		return CTL_EXIT_ERROR;
+	/* The daemon's definition and where each province stands now. */
+	rc = http_request(rs->h, "GET", "/v1/election", NULL, 0, NULL, &r);
+	if (rc != 0 || r.status != 200 ||
+	    (rs->election = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
+		ex = ctl_http_error(ctl, &r, rc);
+		goto done;
+	}
+	rc = http_request(rs->h, "GET", "/v1/provinces", NULL, 0, NULL, &r);
+	if (rc != 0 || r.status != 200 ||
+	    (provs = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
+		ex = ctl_http_error(ctl, &r, rc);
+		goto done;
+	}
+	if ((rs->base = calloc(rs->d.n_provinces, sizeof(*rs->base))) == NULL)
+		goto done;
+	for (i = 0; i < rs->d.n_provinces; i++) {
+		bool found = false;
+
+		json_array_foreach(json_object_get(provs, "provinces"), k, p)
+			if (strcmp(json_string_value(json_object_get(p, "id")) ?:
+			    "", rs->d.provinces[i].id) == 0) {
+				rs->base[i] = (uint64_t)json_integer_value(
+				    json_object_get(p, "revision"));
+				found = true;
+			}
+		if (!found) {
+			ctl_warnx(ctl, "province %s of %s is not in the daemon's "
+			    "election %s: start tallyd with this dataset's "
+			    "definition (tallyctl import)", rs->d.provinces[i].id,
+			    rs->d.id, json_string_value(json_object_get(
+			    rs->election, "id")) ?: "?");
+			ex = CTL_EXIT_INVALID;
+			goto done;
+		}
+	}
+	ex = CTL_EXIT_OK;
+done:
+	json_decref(provs);
+	http_resp_finish(&r);
+	return ex;
+}
+
+static void
+rset_finish(struct rset *rs)
+{
+	free(rs->base);
+	json_decref(rs->election);
+	http_destroy(rs->h);
+	dataset_finish(&rs->d);
+}
+
 int
 cmd_replay(struct ctl *ctl, int argc, char **argv)
 {
@@ -369,17 +463,17 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct http_resp r = { .retry_after = -1 };
-	struct night nt = { NULL, 0, 0 };
-	struct dataset d = { 0 };
-	struct http *h = NULL;
-	json_t *election = NULL, *provs = NULL, *p;
-	uint64_t seed = 1, *base = NULL;
-	size_t i, applied = 0, dup = 0, rejected = 0, finals = 0, retries = 0;
+	struct night nt = { NULL, 0, 0, 0 };
+	struct rset sets[REPLAY_MAX];
+	uint64_t seed = 1;
+	size_t i, k, ns = 0, applied = 0, dup = 0, rejected = 0, finals = 0;
+	size_t retries = 0, provinces = 0;
 	double speed = 1, start, wait, now, last_t;
 	bool corrections = false, tty = isatty(STDERR_FILENO);
-	char err[1024], path[256], *end;
+	char path[256], *end, who[96];
 	int c, ex = CTL_EXIT_ERROR, rc, x;
 
+	memset(sets, 0, sizeof(sets));
 	optind = 0;
 	while ((c = ctl_getopt(ctl, argc, argv, "s:cvh", opts)) != -1) {
 		switch (c) {
@@ -411,75 +505,78 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 			}
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind >= argc || argc - optind > REPLAY_MAX) {
+		if (argc - optind > REPLAY_MAX)
+			ctl_warnx(ctl, "at most %d datasets in one night",
+			    REPLAY_MAX);
 		replay_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	if (dataset_load(&d, argv[optind], true, err, sizeof(err)) == -1) {
-		ctl_warnx(ctl, "%s", err);
-		return CTL_EXIT_INVALID;
+	if (argc - optind > 1 && ctl->contest != NULL) {
+		ctl_warnx(ctl, "--contest names one contest; with several "
+		    "datasets each posts to the contest named like its "
+		    "directory");
+		return CTL_EXIT_USAGE;
 	}
-	if ((h = http_create(ctl)) == NULL)
-		goto done;
-	/* The daemon's definition and where each province stands now. */
-	rc = http_request(h, "GET", "/v1/election", NULL, 0, NULL, &r);
-	if (rc != 0 || r.status != 200 ||
-	    (election = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
-		ex = ctl_http_error(ctl, &r, rc);
-		goto done;
-	}
-	rc = http_request(h, "GET", "/v1/provinces", NULL, 0, NULL, &r);
-	if (rc != 0 || r.status != 200 ||
-	    (provs = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
-		ex = ctl_http_error(ctl, &r, rc);
-		goto done;
-	}
-	if ((base = calloc(d.n_provinces, sizeof(*base))) == NULL)
-		goto done;
-	for (i = 0; i < d.n_provinces; i++) {
-		size_t k;
-		bool found = false;
+	/*
+	 * One dataset: the contest of --contest, or the first.  Several: the
+	 * contest named like each directory (as tallyctl import names the
+	 * definition), so that two nights are rehearsed at once.
+	 */
+	for (ns = 0; ns < (size_t)(argc - optind); ns++) {
+		const char *dir = argv[optind + ns], *base;
+		char id[128];
 
-		json_array_foreach(json_object_get(provs, "provinces"), k, p)
-			if (strcmp(json_string_value(json_object_get(p, "id")) ?:
-			    "", d.provinces[i].id) == 0) {
-				base[i] = (uint64_t)json_integer_value(
-				    json_object_get(p, "revision"));
-				found = true;
-			}
-		if (!found) {
-			ctl_warnx(ctl, "province %s of %s is not in the daemon's "
-			    "election %s: start tallyd with this dataset's "
-			    "definition (tallyctl import)", d.provinces[i].id,
-			    d.id, json_string_value(json_object_get(election,
-			    "id")) ?: "?");
-			ex = CTL_EXIT_INVALID;
+		if (argc - optind > 1) {
+			size_t len = strlen(dir);
+			while (len > 1 && dir[len - 1] == '/')
+				len--;
+			for (base = dir + len; base > dir && base[-1] != '/';
+			    base--)
+				;
+			snprintf(id, sizeof(id), "%.*s", (int)(dir + len - base),
+			    base);
+		}
+		if ((ex = rset_load(ctl, &sets[ns], dir, argc - optind > 1 ?
+		    id : NULL)) != CTL_EXIT_OK) {
+			ns++;
 			goto done;
 		}
+		provinces += sets[ns].d.n_provinces;
 	}
-	for (i = 0; i < d.n_provinces; i++)
-		if (plan_province(&nt, &d.provinces[i], i, base[i], seed,
-		    corrections) == -1) {
-			ctl_warnx(ctl, "out of memory");
-			goto done;
-		}
+	ex = CTL_EXIT_ERROR;
+	for (k = 0; k < ns; k++) {
+		nt.ds = k;
+		for (i = 0; i < sets[k].d.n_provinces; i++)
+			if (plan_province(&nt, &sets[k].d.provinces[i], i,
+			    sets[k].base[i], seed + k, corrections) == -1) {
+				ctl_warnx(ctl, "out of memory");
+				goto done;
+			}
+	}
 	qsort(nt.feeds, nt.n, sizeof(nt.feeds[0]), cmp_feed);
 	/* After sorting, the last feed of each province is its final word. */
 	for (i = nt.n; i-- > 0;)
-		if (base[nt.feeds[i].province] != UINT64_MAX) {
+		if (sets[nt.feeds[i].ds].base[nt.feeds[i].province] !=
+		    UINT64_MAX) {
 			nt.feeds[i].last = true;
-			base[nt.feeds[i].province] = UINT64_MAX;
+			sets[nt.feeds[i].ds].base[nt.feeds[i].province] =
+			    UINT64_MAX;
 		}
 	last_t = nt.n ? nt.feeds[nt.n - 1].t : 0;
-	printf("replay %s: %zu provinces, %zu feeds over %d:%02d simulated, "
-	    "speed %g, seed %llu%s\n", d.id, d.n_provinces, nt.n,
-	    (int)(last_t / 3600), (int)fmod(last_t / 60, 60), speed,
+	printf("replay");
+	for (k = 0; k < ns; k++)
+		printf("%s %s: %zu provinces", k > 0 ? ";" : "", sets[k].d.id,
+		    sets[k].d.n_provinces);
+	printf(", %zu feeds over %d:%02d simulated, speed %g, seed %llu%s\n",
+	    nt.n, (int)(last_t / 3600), (int)fmod(last_t / 60, 60), speed,
 	    (unsigned long long)seed, corrections ? ", with corrections" : "");
 	fflush(stdout);
 	start = ctl_now();
 	for (i = 0; i < nt.n; i++) {
 		struct feed *f = &nt.feeds[i];
-		const char *pid = d.provinces[f->province].id;
+		struct rset *rs = &sets[f->ds];
+		const char *pid = rs->d.provinces[f->province].id;
 
 		if (speed > 0) {
 			for (;;) {
@@ -487,15 +584,18 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 				wait = start + f->t / speed - now;
 				if (wait <= 0)
 					break;
-				progress(tty, finals, d.n_provinces, i, nt.n,
+				progress(tty, finals, provinces, i, nt.n,
 				    rejected, (last_t - f->t) / speed + wait);
 				ctl_sleep(wait < 0.25 ? wait : 0.25);
 			}
 		}
+		/* Several contests: each line says whose province it is. */
+		snprintf(who, sizeof(who), "%s%s%s", ns > 1 ? rs->d.id : "",
+		    ns > 1 ? "/" : "", pid);
 		snprintf(path, sizeof(path), "/v1/provinces/%s/results", pid);
-		rc = http_request(h, "POST", path, f->body, strlen(f->body),
+		rc = http_request(rs->h, "POST", path, f->body, strlen(f->body),
 		    NULL, &r);
-		retries += http_retries(h);
+		retries += http_retries(rs->h);
 		if (tty)
 			fprintf(stderr, "\r\033[K");
 		if (rc == 0 && (r.status == 201 || r.status == 200)) {
@@ -508,16 +608,16 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 			if (!tty)
 				printf("t+%d:%02d:%02d %s revision %llu %s: %s\n",
 				    (int)(f->t / 3600), (int)fmod(f->t / 60, 60),
-				    (int)fmod(f->t, 60), pid,
+				    (int)fmod(f->t, 60), who,
 				    (unsigned long long)f->revision, f->kind,
 				    r.status == 201 ? "applied" : "duplicate");
-			progress(tty, finals, d.n_provinces, i + 1, nt.n,
+			progress(tty, finals, provinces, i + 1, nt.n,
 			    rejected, speed > 0 ? (last_t - f->t) / speed : 0);
 			continue;
 		}
 		x = ctl_exit_for(&r, rc);
 		fflush(stdout);
-		ctl_warnx(ctl, "%s revision %llu:", pid,
+		ctl_warnx(ctl, "%s revision %llu:", who,
 		    (unsigned long long)f->revision);
 		ctl_http_error(ctl, &r, rc);
 		if (x == CTL_EXIT_UNAUTHORIZED || x == CTL_EXIT_UNAVAILABLE ||
@@ -536,18 +636,24 @@ cmd_replay(struct ctl *ctl, int argc, char **argv)
 	    "duplicate, %zu rejected, %zu retries\n", nt.n, now,
 	    now > 0 ? (double)nt.n / now : 0.0, applied, dup, rejected,
 	    retries);
-	rc = compare(ctl, h, &d, election);
+	/* Each contest against its official seats; the worst answer wins. */
+	rc = 0;
+	for (k = 0; k < ns; k++) {
+		int one;
+		if (ns > 1)
+			printf("%s: ", sets[k].d.id);
+		one = compare(ctl, sets[k].h, &sets[k].d, sets[k].election);
+		if (one == -1 || (one == 1 && rc == 0))
+			rc = one;
+	}
 	ex = rc == -1 ? CTL_EXIT_UNAVAILABLE : rc == 1 ? CTL_EXIT_MISMATCH :
 	    rejected > 0 ? CTL_EXIT_INVALID : CTL_EXIT_OK;
 done:
 	for (i = 0; i < nt.n; i++)
 		free(nt.feeds[i].body);
 	free(nt.feeds);
-	free(base);
-	json_decref(election);
-	json_decref(provs);
+	for (k = 0; k < ns; k++)
+		rset_finish(&sets[k]);
 	http_resp_finish(&r);
-	http_destroy(h);
-	dataset_finish(&d);
 	return ex;
 }

@@ -46,8 +46,9 @@ struct cf_key {
 
 static const struct cf_key cf_keys[] = {
 	CF("election",		 CF_PATH,		election, 0, 0),
-	/* Each line one more contest after `election` (issue 23). */
-	CF_RESTART("contest",		 CF_PATH_LIST,		contests, 0, 0),
+	/* Each line one more contest after `election` (issue 23); a reload
+	 * adds and removes contests (contests_reload.c). */
+	CF("contest",		 CF_PATH_LIST,		contests, 0, 0),
 	CF_RESTART("listen",		 CF_ADDR,		listen, 0, 0),
 	CF_RESTART("ingest_listen",	 CF_ADDR_OR_EMPTY,	ingest_listen, 0, 0),
 	CF_RESTART("data_dir",		 CF_PATH,		data_dir, 0, 0),
@@ -480,6 +481,10 @@ key_text(const struct config *cf, const struct cf_key *k, char *buf,
 		return;
 	default:
 		snprintf(buf, len, "%s", *sp != NULL ? *sp : "(none)");
+		/* A list (contest lines) on one log line. */
+		for (; k->type == CF_PATH_LIST && *buf != '\0'; buf++)
+			if (*buf == '\n')
+				*buf = ' ';
 		return;
 	}
 }

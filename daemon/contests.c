@@ -39,10 +39,21 @@
 #include "core.h"
 #include "journal.h"
 #include "log.h"
+#include "snapshot.h"
+
+/*
+ * A core's log argument: the contest by its index, since a reload that
+ * adds or removes contests moves the registry's array.
+ */
+struct contest_log {
+	struct contests	*cs;
+	size_t		 index;		/* [L] contests_reload_commit */
+};
 
 struct contest {
 	struct contests	*cs;		/* [I] back, for the log below */
-	size_t		 index;		/* [I] */
+	size_t		 index;		/* [L] */
+	struct contest_log *log;	/* [L] owned: the core's log arg */
 	struct core	*core;		/* [I] owned but for the first */
 	struct api	*api;		/* [I] borrowed (contests_api.c) */
 	char		*path;		/* [I] its definition's file */
@@ -62,7 +73,31 @@ struct contests {
 	size_t		 glen, gcap;	/* [L] */
 	size_t		 grecords;	/* [L] records in gbuf */
 	size_t		 next;		/* [L] the core gathered first next */
+	struct contests_group *groups;	/* [L] batches across contests
+					   waiting for the journal, FIFO */
+	struct contests_group **groups_tail;	/* [L] */
+	bool		 stopping;	/* [L] contests_drain */
+	/* Replay: the parts of a batch across contests read so far, held
+	 * until its last part is (contests_replay). */
+	char		**held;		/* [L] payloads (owned) */
+	size_t		*held_len;	/* [L] */
+	size_t		*held_contest;	/* [L] */
+	size_t		 n_held, of_held;	/* [L] read, of how many */
+	/* A reload's contests while its tokens are checked (staged). */
+	const struct tally_election **staged;	/* [L] borrowed */
+	size_t		 n_staged;	/* [L] */
+	/* Contests a reload removed: kept until exit (a stream of theirs
+	 * may still be closing). */
+	struct contest	*retired;	/* [L] */
+	size_t		 n_retired;	/* [L] */
+	struct snapshot_sched *snaps;	/* [L] borrowed: stopped when
+					   several contests are served */
 };
+
+static void	groups_run(struct contests *cs);
+static void	held_drop(struct contests *cs);
+static int	mux_append(void *log, char *buf, size_t len, size_t records);
+static const struct core_log_ops mux_log;
 
 static const char *
 contest_id(const struct contest *ct)
@@ -96,7 +131,8 @@ contests_create(struct core *first, const struct config *cf,
 		tally_diag_add(diag, "out of memory");
 		return NULL;
 	}
-	cs->v[0] = (struct contest){ cs, 0, first, NULL, first_path, 0 };
+	cs->groups_tail = &cs->groups;
+	cs->v[0] = (struct contest){ cs, 0, NULL, first, NULL, first_path, 0 };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		struct contest *ct = &cs->v[cs->n];
@@ -161,6 +197,9 @@ contests_check_tokens(const struct contests *cs, const struct auth *a,
 	size_t i, n = contests_count(cs);
 	int rc;
 
+	/* A reload's tokens hold for the contests it will serve. */
+	if (cs->staged != NULL)
+		return auth_resolve(a, cs->staged, cs->n_staged, diag);
 	if ((es = calloc(n, sizeof(*es))) == NULL) {
 		tally_diag_add(diag, "out of memory checking the tokens");
 		return -1;
@@ -195,6 +234,145 @@ contests_check_token_file(const struct contests *cs,
 	return rc;
 }
 
+/* Forget the parts of a batch held at replay. */
+static void
+held_drop(struct contests *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n_held; i++)
+		free(cs->held[i]);
+	free(cs->held);
+	free(cs->held_len);
+	free(cs->held_contest);
+	cs->held = NULL;
+	cs->held_len = cs->held_contest = NULL;
+	cs->n_held = cs->of_held = 0;
+}
+
+void
+contests_stage(struct contests *cs, const struct tally_election **es,
+    size_t n)
+{
+	cs->staged = es;
+	cs->n_staged = n;
+}
+
+const char *
+contests_path(const struct contests *cs, size_t i)
+{
+	return cs->v[i].path;
+}
+
+bool
+contests_groups_waiting(const struct contests *cs)
+{
+	return cs->groups != NULL;
+}
+
+void
+contests_set_snapshots(struct contests *cs, struct snapshot_sched *ss)
+{
+	cs->snaps = ss;
+	if (cs->n > 1)
+		snapshot_sched_stop(ss);
+}
+
+size_t
+contests_retired_count(const struct contests *cs)
+{
+	return cs->n_retired;
+}
+
+struct api *
+contests_retired_api(const struct contests *cs, size_t k)
+{
+	return cs->retired[k].api;
+}
+
+int
+contests_rebuild(struct contests *cs, const size_t *from, struct core **cores,
+    char **paths, struct api **apis, size_t n)
+{
+	struct contest *nv, *nr;
+	size_t i, k, gone = 0, logs = 0;
+	bool *kept;
+
+	if ((kept = calloc(cs->n, sizeof(*kept))) == NULL)
+		return -1;
+	for (k = 1; k < n; k++)
+		if (from[k] != SIZE_MAX)
+			kept[from[k]] = true;
+	for (i = 1; i < cs->n; i++)
+		gone += !kept[i];
+	if ((nv = calloc(n, sizeof(*nv))) == NULL ||
+	    (nr = realloc(cs->retired, (cs->n_retired + gone + 1) *
+	    sizeof(*nr))) == NULL) {
+		free(nv);
+		free(kept);
+		return -1;
+	}
+	cs->retired = nr;
+	/* Each new contest's log argument, before anything moves. */
+	for (k = 1; k < n; k++) {
+		if (from[k] != SIZE_MAX)
+			continue;
+		if ((nv[k].log = calloc(1, sizeof(*nv[k].log))) == NULL)
+			goto nomem;
+		logs++;
+	}
+	nv[0] = cs->v[0];
+	for (k = 1; k < n; k++) {
+		if (from[k] != SIZE_MAX) {
+			nv[k] = cs->v[from[k]];
+			continue;
+		}
+		nv[k].log->cs = cs;
+		nv[k].cs = cs;
+		nv[k].core = cores[k];
+		nv[k].path = paths[k];
+		nv[k].api = apis[k];
+		cores[k] = NULL;
+		paths[k] = NULL;
+		apis[k] = NULL;
+	}
+	for (i = 1; i < cs->n; i++)
+		if (!kept[i]) {
+			cs->v[i].index = SIZE_MAX;
+			cs->retired[cs->n_retired++] = cs->v[i];
+		}
+	free(cs->v);
+	free(kept);
+	cs->v = nv;
+	cs->n = n;
+	cs->next %= n;
+	for (k = 0; k < n; k++) {
+		nv[k].index = k;
+		if (nv[k].log != NULL)
+			nv[k].log->index = k;
+		/* Several contests: every record says whose it is. */
+		if (n > 1 && core_contest(nv[k].core) == NULL &&
+		    core_set_contest(nv[k].core, contest_id(&nv[k])) == -1)
+			fatalx("out of memory tagging the records of contest %s",
+			    contest_id(&nv[k]));
+	}
+	for (k = 1; k < n; k++)
+		if (nv[k].core != NULL && from[k] == SIZE_MAX &&
+		    core_set_journal(nv[k].core, &mux_log, nv[k].log) == -1)
+			fatalx("out of memory adding contest %s",
+			    contest_id(&nv[k]));
+	if (n > 1 && cs->snaps != NULL)
+		snapshot_sched_stop(cs->snaps);
+	return 0;
+nomem:
+	for (k = 1; k < n && logs > 0; k++)
+		if (from[k] == SIZE_MAX)
+			free(nv[k].log);
+	free(nv);
+	free(kept);
+	return -1;
+}
+
 void
 contests_destroy(struct contests *cs)
 {
@@ -205,8 +383,17 @@ contests_destroy(struct contests *cs)
 	/* The APIs went first (contests_api_destroy). */
 	for (i = 1; i < cs->n; i++)
 		core_destroy(cs->v[i].core);
-	for (i = 0; i < cs->n; i++)
+	for (i = 0; i < cs->n; i++) {
 		free(cs->v[i].path);
+		free(cs->v[i].log);
+	}
+	for (i = 0; i < cs->n_retired; i++) {
+		core_destroy(cs->retired[i].core);
+		free(cs->retired[i].path);
+		free(cs->retired[i].log);
+	}
+	free(cs->retired);
+	held_drop(cs);
 	free(cs->gbuf);
 	free(cs->v);
 	free(cs);
@@ -310,13 +497,66 @@ contests_find(const struct contests *cs, const char *id)
 	return SIZE_MAX;
 }
 
+/*
+ * The part of a batch across contests a record is: ,"batch":[i,n] right
+ * before its contest member (core_local.c's tag_record); 0 when it is
+ * none.  *of: n.
+ */
+static size_t
+record_part(const char *payload, size_t len, const char *name, size_t *of)
+{
+	static const char member[] = ",\"batch\":[";
+	size_t ml = sizeof(member) - 1, tail = strlen(name) + 15, i = 0, n = 0;
+	const char *end, *q;
+
+	*of = 0;
+	/* ...,"batch":[i,n],"contest":"<name>"} */
+	if (name[0] == '\0' || len < tail + ml + 4)
+		return 0;
+	end = payload + len - tail;	/* at the ']' */
+	if (*end != ']')
+		return 0;
+	for (q = end; q > payload && q[-1] >= '0' && q[-1] <= '9'; q--)
+		;
+	if (q == end || q - payload < 1 || q[-1] != ',')
+		return 0;
+	for (const char *d = q; d < end; d++)
+		n = n * 10 + (size_t)(*d - '0');
+	end = q - 1;
+	for (q = end; q > payload && q[-1] >= '0' && q[-1] <= '9'; q--)
+		;
+	if (q == end || (size_t)(q - payload) < ml ||
+	    memcmp(q - ml, member, ml) != 0)
+		return 0;
+	for (const char *d = q; d < end; d++)
+		i = i * 10 + (size_t)(*d - '0');
+	if (i == 0 || n < 2 || i > n || n > 4096)
+		return 0;
+	*of = n;
+	return i;
+}
+
+/* Replay the held parts of a batch, in their order.  0, or -1 with err. */
+static int
+held_apply(struct contests *cs, struct tally_error *err)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < cs->n_held && rc == 0; k++)
+		rc = core_replay(cs->v[cs->held_contest[k]].core, cs->held[k],
+		    cs->held_len[k], err);
+	held_drop(cs);
+	return rc;
+}
+
 int
 contests_replay(void *arg, const char *payload, size_t len,
     struct tally_error *err)
 {
 	struct contests *cs = arg;
 	char name[TALLY_ID_MAX + 1];
-	size_t i = 0;
+	size_t i = 0, part, of, k;
 
 	record_contest(payload, len, name, sizeof(name));
 	if (name[0] != '\0' && (i = contests_find(cs, name)) == SIZE_MAX)
@@ -325,7 +565,49 @@ contests_replay(void *arg, const char *payload, size_t len,
 		    "which is not defined: start with its definition too "
 		    "(--election or a contest line), as when it was written",
 		    name);
-	return core_replay(cs->v[i].core, payload, len, err);
+	part = record_part(payload, len, name, &of);
+	/*
+	 * A batch across contests is one record per contest, written in one
+	 * job: none is applied until its last part is read, so that a job
+	 * torn after some of its parts applies none of them (the journal
+	 * cuts the held ones with the tail: 1 says they are held).  The
+	 * parts follow one another; anything else is damage.
+	 */
+	if (cs->n_held > 0 && part != cs->n_held + 1)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unfinished_batch", NULL, "a batch across contests ends "
+		    "after %zu of its %zu records: the next record is %s; "
+		    "the journal was damaged there", cs->n_held, cs->of_held,
+		    part ? "part of another batch" : "not of a batch");
+	if (part == 0)
+		return core_replay(cs->v[i].core, payload, len, err);
+	if (part == 1 && cs->n_held == 0) {
+		if ((cs->held = calloc(of, sizeof(*cs->held))) == NULL ||
+		    (cs->held_len = calloc(of, sizeof(size_t))) == NULL ||
+		    (cs->held_contest = calloc(of, sizeof(size_t))) == NULL) {
+			held_drop(cs);
+			return tally_error_set(err, TALLY_ERROR_NOMEM,
+			    "out_of_memory", NULL, "out of memory replaying a "
+			    "batch across contests");
+		}
+		cs->of_held = of;
+	}
+	if (of != cs->of_held)
+		return tally_error_set(err, TALLY_ERROR_INVALID,
+		    "unfinished_batch", NULL, "part %zu of a batch across "
+		    "contests says %zu parts, its first said %zu: the journal "
+		    "was damaged there", part, of, cs->of_held);
+	k = cs->n_held;
+	if ((cs->held[k] = malloc(len)) == NULL)
+		return tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory",
+		    NULL, "out of memory replaying a batch across contests");
+	memcpy(cs->held[k], payload, len);
+	cs->held_len[k] = len;
+	cs->held_contest[k] = i;
+	cs->n_held++;
+	if (part < of)
+		return 1;
+	return held_apply(cs, err);
 }
 
 /*
@@ -336,10 +618,18 @@ contests_replay(void *arg, const char *payload, size_t len,
  * contests: one fdatasync for all of them), its records numbered on from
  * the ones before it in the job.
  */
+static struct contest *
+mux_contest(void *log)
+{
+	struct contest_log *lg = log;
+
+	return &lg->cs->v[lg->index];
+}
+
 static int
 mux_append(void *log, char *buf, size_t len, size_t records)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 	struct contests *cs = ct->cs;
 	char *nb;
 	size_t ncap;
@@ -384,16 +674,89 @@ mux_append(void *log, char *buf, size_t len, size_t records)
 static uint64_t
 mux_next_seq(void *log)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 
 	return journal_next_seq(ct->cs->journal) + (ct->cs->gathering ?
 	    ct->cs->grecords : 0);
 }
 
+/*
+ * A batch across contests goes into a job with nothing else of its
+ * contests: each part is checked against the durable results and numbered
+ * on from them, like a round.  Run it now (the journal idle: a job of its
+ * own) or when the journal's job is done (contests_log_done, before any
+ * core's round is gathered).
+ */
+void
+contests_group_submit(struct contests *cs, struct contests_group *g)
+{
+	if (cs->stopping) {
+		g->stop(g);
+		return;
+	}
+	g->next = NULL;
+	*cs->groups_tail = g;
+	cs->groups_tail = &g->next;
+	if (!cs->hold && !cs->gathering && !journal_busy(cs->journal))
+		groups_run(cs);
+}
+
+/* The waiting batches, first come first, as far as the job takes them. */
+static void
+groups_run(struct contests *cs)
+{
+	struct contests_group *g;
+
+	/* Off the queue before it runs: run answers and frees it. */
+	while ((g = cs->groups) != NULL) {
+		if ((cs->groups = g->next) == NULL)
+			cs->groups_tail = &cs->groups;
+		if (g->run(g) == 1) {
+			/* A contest of it is in the job: the next job. */
+			if ((g->next = cs->groups) == NULL)
+				cs->groups_tail = &g->next;
+			cs->groups = g;
+			break;
+		}
+	}
+}
+
+bool
+contests_group_free(const struct contests *cs, size_t i)
+{
+	return cs->v[i].in_journal == 0;
+}
+
+uint64_t
+contests_group_seq(const struct contests *cs)
+{
+	return journal_next_seq(cs->journal) + (cs->gathering ? cs->grecords :
+	    0);
+}
+
+void
+contests_group_append(struct contests *cs, char *buf, size_t len,
+    size_t records, const size_t *contests, size_t n)
+{
+	size_t i;
+
+	if (cs->gathering) {
+		/* mux_append's copy: as a core's round into the job. */
+		if (mux_append(cs->v[contests[0]].log, buf, len, records) == -1)
+			fatalx("out of memory gathering a batch across contests "
+			    "into the journal's job");
+	} else if (journal_submit(cs->journal, buf, len, records) == -1)
+		fatalx("the journal is busy at the start of a batch across "
+		    "contests");
+	/* One record of each contest; core_log_done answers each. */
+	for (i = 0; i < n; i++)
+		cs->v[contests[i]].in_journal = 1;
+}
+
 static bool
 mux_busy(void *log)
 {
-	struct contest *ct = log;
+	struct contest *ct = mux_contest(log);
 
 	return ct->cs->hold || (!ct->cs->gathering &&
 	    journal_busy(ct->cs->journal));
@@ -403,6 +766,19 @@ static const struct core_log_ops mux_log = {
 	"journal", mux_append, mux_next_seq, mux_busy, NULL, NULL,
 };
 
+/* Contest i's core writes to the shared journal. */
+static int
+contest_set_log(struct contests *cs, size_t i)
+{
+	struct contest *ct = &cs->v[i];
+
+	if ((ct->log = calloc(1, sizeof(*ct->log))) == NULL)
+		return -1;
+	ct->log->cs = cs;
+	ct->log->index = i;
+	return core_set_journal(ct->core, &mux_log, ct->log);
+}
+
 int
 contests_set_journal(struct contests *cs, struct journal *j)
 {
@@ -410,7 +786,7 @@ contests_set_journal(struct contests *cs, struct journal *j)
 
 	cs->journal = j;
 	for (i = 0; i < cs->n; i++)
-		if (core_set_journal(cs->v[i].core, &mux_log, &cs->v[i]) == -1)
+		if (contest_set_log(cs, i) == -1)
 			return -1;
 	if (cs->n > 1)
 		log_info("%zu contests: no snapshots are written (a snapshot "
@@ -447,6 +823,9 @@ contests_log_done(void *arg, int err, size_t records)
 	 * each time, so that none waits on the others' order for ever. */
 	cs->gathering = true;
 	cs->glen = cs->grecords = 0;
+	/* Batches across contests first: each keeps its contests' rounds
+	 * out of this job (a part is its core's round). */
+	groups_run(cs);
 	for (k = 0; k < cs->n; k++)
 		core_kick(cs->v[(cs->next + k) % cs->n].core);
 	cs->next = (cs->next + 1) % cs->n;
@@ -465,6 +844,13 @@ contests_started(struct contests *cs)
 {
 	size_t i;
 
+	/* Parts of a batch the journal ended with: it cut them (held). */
+	if (cs->n_held > 0)
+		log_warnx("journal: a batch across contests ended after %zu of "
+		    "its %zu records (a torn write, never acknowledged): none "
+		    "of it is applied", cs->n_held, cs->of_held);
+	held_drop(cs);
+
 	for (i = 1; i < cs->n; i++)
 		core_started(cs->v[i].core);
 }
@@ -474,6 +860,7 @@ contests_drain(struct contests *cs)
 {
 	size_t i;
 
+	cs->stopping = true;
 	for (i = 0; i < cs->n; i++)
 		core_drain(cs->v[i].core);
 }
@@ -481,8 +868,15 @@ contests_drain(struct contests *cs)
 void
 contests_abandon(struct contests *cs)
 {
+	struct contests_group *g;
 	size_t i;
 
+	cs->stopping = true;
+	while ((g = cs->groups) != NULL) {
+		cs->groups = g->next;
+		g->stop(g);
+	}
+	cs->groups_tail = &cs->groups;
 	for (i = 0; i < cs->n; i++)
 		core_abandon(cs->v[i].core);
 }
@@ -492,6 +886,8 @@ contests_idle(const struct contests *cs)
 {
 	size_t i;
 
+	if (cs->groups != NULL)
+		return false;
 	for (i = 0; i < cs->n; i++)
 		if (!core_idle(cs->v[i].core))
 			return false;

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -32,6 +33,7 @@ struct contests;
 struct core;
 struct journal;
 struct server;
+struct snapshot_sched;
 
 /*
  * contests.c, the registry: first (its core borrowed, made by main.c) and
@@ -73,6 +75,43 @@ int		 contests_check_tokens(const struct contests *cs,
 		    const struct auth *a, struct tally_diag *diag);
 int		 contests_check_token_file(const struct contests *cs,
 		    const struct config *cf, struct tally_diag *diag);
+/*
+ * A reload (contests_reload.c).  _stage: the elections of the contests it
+ * will serve (borrowed, es[0] the first's), which contests_check_tokens
+ * checks a token file against until staged again with NULL.  _rebuild:
+ * the new set of n contests, [0] the first; from[k] the index of a contest
+ * kept, or SIZE_MAX for a new one whose core (its log not yet set), path
+ * and API are taken from cores[k], paths[k], apis[k].  A contest left out
+ * is retired: its core and API kept, unserved, until exit.  With several
+ * contests every core tags its records and no snapshot is written.  -1
+ * without memory (nothing changed).
+ */
+void		 contests_stage(struct contests *cs,
+		    const struct tally_election **es, size_t n);
+int		 contests_rebuild(struct contests *cs, const size_t *from,
+		    struct core **cores, char **paths, struct api **apis,
+		    size_t n);
+const char	*contests_path(const struct contests *cs, size_t i);
+bool		 contests_groups_waiting(const struct contests *cs);
+size_t		 contests_retired_count(const struct contests *cs);
+struct api	*contests_retired_api(const struct contests *cs, size_t k);
+/* The snapshot timer, stopped whenever several contests are served. */
+void		 contests_set_snapshots(struct contests *cs,
+		    struct snapshot_sched *ss);
+/*
+ * SIGHUP (main.c; instead of api_reload): the first contest's definition
+ * e (taken) and cf's contest lines.  A new id is added (its core, API and
+ * routes); one left out is removed if nothing was counted in it, else the
+ * reload is refused; a changed definition is taken if nothing was counted
+ * (a new epoch), else kept until the restart (logged).  -1 with diag:
+ * nothing changed.
+ */
+int		 contests_reload(struct contests *cs, struct api *first,
+		    struct tally_election *e, const struct config *cf,
+		    struct tally_diag *diag);
+/* contests_api.c: a further contest's API (contests_reload.c). */
+struct api	*contests_api_make(struct core *core, const struct api *first,
+		    const struct config *cf, struct tally_diag *diag);
 /* The index of the contest with this id, or SIZE_MAX. */
 size_t		 contests_find(const struct contests *cs, const char *id);
 /*
@@ -82,6 +121,32 @@ size_t		 contests_find(const struct contests *cs, const char *id);
  */
 int		 contests_replay(void *arg, const char *payload, size_t len,
 		    struct tally_error *err);
+/*
+ * A batch across contests (contests_batch.c makes it): all of it in one
+ * journal job, applied whole or not at all.  contests.c runs it when the
+ * journal can take it with nothing else of its contests: run returns 1
+ * when it must wait for the next job (a contest of it is in this one:
+ * contests_group_free), else 0 (appended with contests_group_append, or
+ * answered); stop answers it 503 (stopping) and frees it.
+ */
+struct contests_group {
+	struct contests_group	*next;		/* [L] contests.c's queue */
+	int			(*run)(struct contests_group *g);
+	void			(*stop)(struct contests_group *g);
+};
+void		 contests_group_submit(struct contests *cs,
+		    struct contests_group *g);
+bool		 contests_group_free(const struct contests *cs, size_t i);
+/* The sequence the next record appended would take. */
+uint64_t	 contests_group_seq(const struct contests *cs);
+/* Its records (buf taken), one for each of contests[0..n). */
+void		 contests_group_append(struct contests *cs, char *buf,
+		    size_t len, size_t records, const size_t *contests, size_t n);
+/*
+ * contests_batch.c: POST /v1/results and /v1/contests/{c}/results (a
+ * route_fn): entries may name their contest; atomic across contests.
+ */
+void		 contests_post_batch(struct call *cl, const char *id);
 /* The journal behind every core (set once, before anything is submitted). */
 int		 contests_set_journal(struct contests *cs, struct journal *j);
 /* The journal's completion (a journal_done_cb; arg: the registry). */

@@ -58,6 +58,13 @@ nomem:
 	return NULL;
 }
 
+struct api *
+contests_api_make(struct core *core, const struct api *first,
+    const struct config *cf, struct tally_diag *diag)
+{
+	return contest_api(core, first, cf, diag);
+}
+
 int
 contests_api_create(struct contests *cs, struct api *first,
     const struct config *cf, struct tally_diag *diag)
@@ -97,6 +104,12 @@ contests_api_destroy(struct contests *cs)
 		api->auth = NULL;
 		api_destroy(api);
 		contests_set_api(cs, i, NULL);
+	}
+	/* Those a reload removed (their streams were stopped then). */
+	for (i = 0; i < contests_retired_count(cs); i++) {
+		api = contests_retired_api(cs, i);
+		api->auth = NULL;
+		api_destroy(api);
 	}
 	if ((api = contests_api(cs, 0)) != NULL && api->contests == cs) {
 		live_night_destroy(api->night);

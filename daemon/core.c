@@ -617,6 +617,12 @@ pending_new(size_t n, core_done_fn done, void *ctx)
 	return p;
 }
 
+struct pending *
+core_pending_new(size_t n, core_done_fn done, void *ctx)
+{
+	return pending_new(n, done, ctx);
+}
+
 /* Queue p for the next round, or answer it at once while stopping. */
 static int
 enqueue(struct core *c, struct pending *p)

@@ -217,6 +217,28 @@ void		 core_kick(struct core *c);
  */
 int		 core_set_contest(struct core *c, const char *id);
 const char	*core_contest(const struct core *c);
+/*
+ * A part of a batch across contests (contests_batch.c; the local protocol
+ * only), while the journal holds no round of c and until the part's job is
+ * done starts none.  _check: the feeds (taken on every path) against the
+ * applied state, as a round checks them: a request (new) that done(ctx)
+ * answers once it is started and its job completes, with *has_new; NULL
+ * with err (*bad: the feed refused, SIZE_MAX: memory).  _checks: its
+ * decision per feed.  _encode: its record, part `part` of `of` (the member
+ * "batch": [part, of] before "contest"), numbered seq, at the end of *buf;
+ * -1 without memory.  _start: it becomes c's round (encoded, its job
+ * handed to the journal).  _free: dropped unanswered (not started).
+ */
+struct pending;
+struct pending	*core_part_check(struct core *c, struct tally_feed **feeds,
+		    size_t n, core_done_fn done, void *ctx, bool *has_new,
+		    size_t *bad, struct tally_error *err);
+const enum tally_check *core_part_checks(const struct pending *p);
+int		 core_part_encode(struct core *c, struct pending *p,
+		    size_t part, size_t of, uint64_t seq, const char *at,
+		    char **buf, size_t *len, size_t *cap);
+void		 core_part_start(struct core *c, struct pending *p);
+void		 core_part_free(struct pending *p);
 /* Stop: new submissions are answered CORE_STOPPING; the queue goes on. */
 void		 core_drain(struct core *c);
 /* Stop now: everything waiting is answered CORE_STOPPING. */

@@ -131,6 +131,8 @@ struct core {
 						   none (core_set_contest) */
 };
 
+/* A request of n entries, answered by done(ctx); NULL (ENOMEM). */
+struct pending	*core_pending_new(size_t n, core_done_fn done, void *ctx);
 void		 core_pending_free(struct pending *p);
 /* Answer p (once) with kind; the version is the applied state's. */
 void		 core_answer_kind(struct core *c, struct pending *p,

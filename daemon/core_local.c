@@ -237,17 +237,21 @@ grow(char **buf, size_t *cap, size_t need)
  * tally_id_is_valid, so nothing needs escaping.  0, or -1 (rec unchanged).
  */
 static int
-tag_record(const char *contest, uint64_t seq, char **rec, size_t *reclen)
+tag_record(const char *contest, const char *part, uint64_t seq, char **rec,
+    size_t *reclen)
 {
-	/* The closing brace goes, the member and a brace come. */
-	size_t add = strlen(contest) + 13, plen = *reclen - TALLY_JOURNAL_HEADER;
+	/* The closing brace goes, the members and a brace come. */
+	size_t add = strlen(contest) + 13 + (part ? strlen(part) + 11 : 0);
+	size_t plen = *reclen - TALLY_JOURNAL_HEADER;
 	char *nr;
 
 	if (plen == 0 || (*rec)[*reclen - 1] != '}' ||
 	    (nr = realloc(*rec, *reclen + add + 1)) == NULL)
 		return -1;
-	/* ...}  ->  ...,"contest":"<id>"} */
-	snprintf(nr + *reclen - 1, add + 2, ",\"contest\":\"%s\"}", contest);
+	/* ...}  ->  ...[,"batch":[i,n]],"contest":"<id>"} */
+	snprintf(nr + *reclen - 1, add + 2, "%s%s%s,\"contest\":\"%s\"}",
+	    part ? ",\"batch\":[" : "", part ? part : "", part ? "]" : "",
+	    contest);
 	if (tally_journal_frame(seq, nr, plen + add) == -1) {
 		*rec = nr;
 		return -1;
@@ -262,8 +266,8 @@ tag_record(const char *contest, uint64_t seq, char **rec, size_t *reclen)
  * on allocation failure with buf as it was.
  */
 static int
-encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
-    uint64_t chain, char **buf, size_t *len, size_t *cap)
+encode(struct core *c, struct pending *p, const char *part, uint64_t seq,
+    uint64_t version, uint64_t chain, char **buf, size_t *len, size_t *cap)
 {
 	struct tally_feed *nfeeds[64], **nf = nfeeds;
 	char *rec = NULL;
@@ -284,7 +288,7 @@ encode(struct core *c, struct pending *p, uint64_t seq, uint64_t version,
 	    version, p->at, p->call, &rec, &reclen) :
 	    tally_journal_encode_request(seq, version, p->at, by, nf, k,
 	    p->lot ? &p->lot : NULL, p->lot ? 1 : 0, &rec, &reclen)) == 0 &&
-	    (c->contest == NULL || tag_record(c->contest, seq, &rec,
+	    (c->contest == NULL || tag_record(c->contest, part, seq, &rec,
 	    &reclen) == 0) && grow(buf, cap, *len + reclen) == 0) {
 		memcpy(*buf + *len, rec, reclen);
 		*len += reclen;
@@ -399,8 +403,8 @@ round_start(struct core *c)
 			continue;
 		}
 		memcpy(p->at, at, sizeof(at));
-		if (encode(c, p, seq + records, version + 1, chain, &buf, &len,
-		    &cap) == -1) {
+		if (encode(c, p, NULL, seq + records, version + 1, chain, &buf,
+		    &len, &cap) == -1) {
 			tally_error_set(&err, TALLY_ERROR_NOMEM, "out_of_memory",
 			    NULL, "out of memory; nothing was applied, try again");
 			core_answer_kind(c, p, CORE_REJECTED, &err, 0);
@@ -428,3 +432,92 @@ round_start(struct core *c)
 		fatalx("the journal is busy at the start of a round");
 }
 
+
+/*
+ * A part of a batch across contests (contests_batch.c).  The coordinator
+ * calls these only while c's log, the shared journal, holds no round of c
+ * (so that the part is checked against durable results, like a round) and
+ * keeps c from starting one until the part's job is done.
+ */
+struct pending *
+core_part_check(struct core *c, struct tally_feed **feeds, size_t n,
+    core_done_fn done, void *ctx, bool *has_new, size_t *bad,
+    struct tally_error *err)
+{
+	struct local *l = core_local_of(c);
+	struct pending *p;
+	size_t i;
+
+	if (l->round != NULL)
+		fatalx("a part of a batch across contests checked while a "
+		    "round of %s is in the journal", c->election->id);
+	if ((p = core_pending_new(n, done, ctx)) == NULL) {
+		for (i = 0; i < n; i++)
+			tally_feed_destroy(feeds[i]);
+		free(feeds);
+		tally_error_set(err, TALLY_ERROR_NOMEM, "out_of_memory", NULL,
+		    "out of memory; nothing was applied, try again");
+		*bad = SIZE_MAX;
+		return NULL;
+	}
+	p->feeds = feeds;
+	for (i = 0; i < n; i++) {
+		p->province[i] = feeds[i]->province;
+		p->revision[i] = feeds[i]->revision;
+	}
+	for (i = 0; i < n; i++) {
+		if (core_check_feed(c, p, i, "journaled", err) == -1) {
+			*bad = i;
+			p->done = NULL;
+			core_pending_free(p);
+			return NULL;
+		}
+		if (p->chk[i] == TALLY_CHECK_NEW)
+			p->has_new = true;
+	}
+	*has_new = p->has_new;
+	return p;
+}
+
+const enum tally_check *
+core_part_checks(const struct pending *p)
+{
+	return p->chk;
+}
+
+int
+core_part_encode(struct core *c, struct pending *p, size_t part, size_t of,
+    uint64_t seq, const char *at, char **buf, size_t *len, size_t *cap)
+{
+	char mark[48];
+
+	snprintf(mark, sizeof(mark), "%zu,%zu", part, of);
+	snprintf(p->at, sizeof(p->at), "%s", at);
+	/* A batch with one new part is an ordinary record. */
+	if (encode(c, p, of > 1 ? mark : NULL, seq, c->state->version + 1,
+	    c->chain, buf, len, cap) == -1)
+		return -1;
+	p->version = c->state->version + 1;
+	return 0;
+}
+
+void
+core_part_start(struct core *c, struct pending *p)
+{
+	struct local *l = core_local_of(c);
+	size_t i;
+
+	/* The round of c: core_log_done applies and answers it. */
+	l->round = p;
+	for (i = 0; i < p->n; i++)
+		l->in_round[p->province[i]] = true;
+}
+
+void
+core_part_free(struct pending *p)
+{
+	if (p == NULL)
+		return;
+	p->done = NULL;		/* never answered: the batch is */
+	core_pending_free(p);
+}

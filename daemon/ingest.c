@@ -210,10 +210,20 @@ mono_seconds(void)
  * Fills the reply and returns false when refused.
  */
 static bool
-feed_gate(struct call *cl, const struct token **who)
+feed_rate(struct call *cl, const struct token *who)
 {
 	double retry;
 
+	if (!auth_take(cl->api->auth, who, mono_seconds(), &retry)) {
+		rate_refuse(cl, who, retry);
+		return false;
+	}
+	return true;
+}
+
+static bool
+feed_gate(struct call *cl, const struct token **who)
+{
 	if (!feed_admit(cl, who))
 		return false;
 	/*
@@ -227,11 +237,7 @@ feed_gate(struct call *cl, const struct token **who)
 		    auth_label(*who), core_election(cl->api->core)->id);
 		return false;
 	}
-	if (!auth_take(cl->api->auth, *who, mono_seconds(), &retry)) {
-		rate_refuse(cl, *who, retry);
-		return false;
-	}
-	return true;
+	return feed_rate(cl, *who);
 }
 
 /* The body as JSON (new), or NULL with a 400 or 422 reply. */
@@ -615,19 +621,27 @@ ingest_post_lot(struct call *cl, const char *id)
 void
 ingest_post_batch(struct call *cl, const char *id)
 {
-	const struct tally_election *e = core_election(cl->api->core);
 	const struct token *who;
+	json_t *body;
+
+	(void)id;
+	if (feed_gate(cl, &who) && (body = parse_body(cl)) != NULL)
+		ingest_batch(cl, who, body);
+}
+
+void
+ingest_batch(struct call *cl, const struct token *who, json_t *body)
+{
+	const struct tally_election *e = core_election(cl->api->core);
 	struct tally_feed **feeds = NULL;
 	struct tally_error err, many[16];
 	struct tally_errors all = { many, 16, 0 };
-	json_t *body, *arr, *entry, *v;
+	json_t *arr, *entry, *v;
 	const char *key;
 	size_t i, j, n = 0;
 	char ptr[64];
 	bool bad = false;
 
-	if (!feed_gate(cl, &who) || (body = parse_body(cl)) == NULL)
-		return;
 	if (!json_is_object(body)) {
 		tally_error_set(&err, TALLY_ERROR_INVALID, "wrong_type", "",
 		    "the body must be {\"results\": [...]}");
@@ -795,6 +809,18 @@ bool
 ingest_gate(struct call *cl, const struct token **who)
 {
 	return feed_gate(cl, who);
+}
+
+bool
+ingest_admit_token(struct call *cl, const struct token **who)
+{
+	return feed_admit(cl, who);
+}
+
+bool
+ingest_take_rate(struct call *cl, const struct token *who)
+{
+	return feed_rate(cl, who);
 }
 
 /* The body as JSON (new), or NULL with a 400, 422 or 503 reply. */

@@ -35,6 +35,16 @@ bool	ingest_admit(struct call *cl);
 /* A feed's gates (admission, the token's rate) for another token POST
  * (calls.c): false after a refusal. */
 bool	ingest_gate(struct call *cl, const struct token **who);
+/* Those gates one by one, without the route's contest: a batch across
+ * contests checks each entry's (contests_batch.c). */
+bool	ingest_admit_token(struct call *cl, const struct token **who);
+bool	ingest_take_rate(struct call *cl, const struct token *who);
+/*
+ * The batch `body` (taken) of the route's contest, past its gates: parsed,
+ * authorised, submitted (contests_batch.c when no entry names another).
+ */
+void	ingest_batch(struct call *cl, const struct token *who,
+	    struct json_t *body);
 /* A POST's body as JSON (new), or NULL after a 400, 422 or 503. */
 struct json_t *ingest_body(struct call *cl);
 

@@ -44,7 +44,13 @@ struct journal_stats {
  * A rotation reports (0, 0).
  */
 typedef void (*journal_done_cb)(void *arg, int err, size_t records);
-/* Applies one replayed record's payload: 0 or -1 with err. */
+/*
+ * Applies one replayed record's payload: 0 or -1 with err; or 1: held, a
+ * part of a unit applied with its last record (a batch across contests,
+ * contests.c).  Held records the newest segment ends with are cut like a
+ * torn tail (their unit was never acknowledged); before another segment
+ * they are damage.
+ */
 typedef int (*journal_apply_cb)(void *arg, const char *payload, size_t len,
     struct tally_error *err);
 

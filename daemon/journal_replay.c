@@ -198,6 +198,16 @@ replay_segment(struct journal *j, const char *path, bool last,
 		}
 		madvise(buf, len, MADV_SEQUENTIAL);
 	}
+	/*
+	 * A record the callback holds (1: a part of a batch across contests,
+	 * applied with its last part) is cut with the tail if its unit ends
+	 * there unfinished: a torn job must not leave half a batch.
+	 */
+	bool held = false;
+	size_t held_off = 0;
+	uint64_t held_seq = 0;
+	int arc;
+
 	while ((sc = tally_journal_scan(buf, len, &off, &rec, why,
 	    sizeof(why))) == TALLY_SCAN_RECORD) {
 		if (rec.seq != j->next_seq) {
@@ -209,7 +219,14 @@ replay_segment(struct journal *j, const char *path, bool last,
 		}
 		/* A segment may begin before the snapshot's end. */
 		if (rec.seq >= rp->apply_from) {
-			if (rp->apply(rp->arg, rec.payload, rec.len, &err) == -1) {
+			if ((arc = rp->apply(rp->arg, rec.payload, rec.len,
+			    &err)) == 1 && !held) {
+				held = true;
+				held_off = rec.offset;
+				held_seq = rec.seq;
+			} else if (arc == 0)
+				held = false;
+			if (arc == -1) {
 				char names[512];
 				uint64_t version = record_names(rec.payload,
 				    rec.len, names, sizeof(names));
@@ -230,6 +247,11 @@ replay_segment(struct journal *j, const char *path, bool last,
 					    path, rec.seq, rec.offset, err.code,
 					    err.message);
 					off = rec.offset;
+					/* Parts of a batch before it go too. */
+					if (held) {
+						off = held_off;
+						j->next_seq = held_seq;
+					}
 					sc = TALLY_SCAN_CORRUPT;
 					break;
 				}
@@ -266,6 +288,19 @@ replay_segment(struct journal *j, const char *path, bool last,
 	if (sc == TALLY_SCAN_TORN && !last) {
 		/* Only the newest segment can have been cut short. */
 		sc = TALLY_SCAN_CORRUPT;
+	}
+	if (held && (sc == TALLY_SCAN_END || sc == TALLY_SCAN_TORN)) {
+		/*
+		 * The job of a batch across contests was written in one
+		 * write, in one segment; it ends unfinished here only if
+		 * that write was torn: the tail from its first part goes.
+		 * Before another segment it is damage.
+		 */
+		snprintf(why, sizeof(why), "an unfinished batch across "
+		    "contests from sequence %" PRIu64, held_seq);
+		off = held_off;
+		j->next_seq = held_seq;
+		sc = last ? TALLY_SCAN_TORN : TALLY_SCAN_CORRUPT;
 	}
 	if (sc == TALLY_SCAN_TORN && j->next_seq < j->ack_seq) {
 		/*

@@ -295,7 +295,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		tally_election_destroy(e);
 		goto fail;
 	}
-	if (api_reload(td->api, e, &cf, &diag) == -1)
+	if (contests_reload(td->contests, td->api, e, &cf, &diag) == -1)
 		goto fail;
 	/* The snapshot store reads revisions of the election in force. */
 	td->snaps.store.election = core_election(td->core);
@@ -932,8 +932,7 @@ main(int argc, char **argv)
 		fatalx("cannot add the snapshot and backup timers");
 	td.snaps.backup_done = on_backup_done;
 	td.snaps.backup_done_arg = &td.msrc;
-	if (contests_count(td.contests) > 1)	/* a snapshot: one tally */
-		snapshot_sched_stop(&td.snaps);
+	contests_set_snapshots(td.contests, &td.snaps);	/* one tally each */
 	datadir_write_pid(td.lock_fd, &td.cf);
 	e = NULL;
 	log_info("tallyd %s serving election %s (%s): %zu provinces, %llu "

@@ -61,7 +61,7 @@ const struct route api_routes[R_COUNT] = {
 	{ R_PROVINCE_RESULTS, ROUTE_POST, "/v1/provinces/{id}/results",
 	    ingest_post_province, true, CACHE_NONE, "post a province's "
 	    "cumulative snapshot (?dry_run=1: what it would do)", NULL },
-	{ R_RESULTS, ROUTE_POST, "/v1/results", ingest_post_batch, true,
+	{ R_RESULTS, ROUTE_POST, "/v1/results", contests_post_batch, true,
 	    CACHE_NONE, "post several provinces' snapshots as one version",
 	    NULL },
 	{ R_COALITION, ROUTE_GET, "/v1/coalitions/{id}", get_coalition, false,

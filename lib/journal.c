@@ -389,16 +389,29 @@ tally_journal_scan(const char *buf, size_t len, size_t *off,
 /*
  * The end of a record's results: "]}", or "]" and the contest member a
  * daemon serving several contests adds last (,"contest":"<id>"}), which
- * says whose the record is and is not the state's business.
+ * says whose the record is and is not the state's business; a part of a
+ * batch across contests has ,"batch":[i,n] before it (the daemon's replay
+ * reads it; the state ignores it).
  */
 static bool
 fast_end(const char *p, const char *end)
 {
 	static const char member[] = "],\"contest\":\"";
-	size_t ml = sizeof(member) - 1;
+	static const char batch[] = "],\"batch\":[";
+	size_t ml = sizeof(member) - 1, bl = sizeof(batch) - 1;
+	const char *q;
 
 	if ((size_t)(end - p) == 2 && memcmp(p, "]}", 2) == 0)
 		return true;
+	/* A part of a batch across contests: "batch": [i, n] comes first. */
+	if ((size_t)(end - p) > bl && memcmp(p, batch, bl) == 0) {
+		for (q = p + bl; q < end && ((*q >= '0' && *q <= '9') ||
+		    *q == ','); q++)
+			;
+		if (q == end || *q != ']')
+			return false;
+		p = q;
+	}
 	if ((size_t)(end - p) < ml + 3 || memcmp(p, member, ml) != 0 ||
 	    end[-1] != '}' || end[-2] != '"')
 		return false;

@@ -49,9 +49,10 @@ def entries(ds):
 class ContestsDaemon(Daemon):
     """A Daemon that a crash loop written for one contest drives across
     two: its "provinces" are "<contest>/<id>", and its requests go to the
-    contest routes (a batch naming provinces of both contests is sent as
-    one batch a contest, in turn: each is atomic, the pair is not, which
-    the loop's checks allow; loop.extra counts the versions it adds)."""
+    contest routes; a batch naming provinces of both contests is sent as
+    one batch across contests ("contest" per entry, Spain's left to the
+    route), atomic: loop.extra counts the versions it adds beyond one, and
+    loop.batches what each batch held, for the all-or-none check."""
 
     def __init__(self, loop, *args, **kw):
         super().__init__(*args, **kw)
@@ -68,22 +69,23 @@ class ContestsDaemon(Daemon):
         if path != "/v1/results" or method != "POST":
             return super().request(method, path, body=body, headers=headers,
                                    **kw)
-        groups = {}
+        results, contests = [], set()
         for e in body["results"]:
             c, pid = e["province"].split("/")
-            groups.setdefault(c, []).append(dict(e, province=pid))
-        r = None
-        for i, (c, results) in enumerate(sorted(groups.items())):
-            if i > 0:
-                with self.loop.book.lock:
-                    self.loop.extra_sent += 1
-            r = super().request("POST", "/v1/contests/%s/results" % c,
-                                body={"results": results}, headers=headers,
-                                **kw)
-            if not 200 <= r.status < 300:
-                return r
+            contests.add(c)
+            e = dict(e, province=pid)
+            if c != ES:
+                e["contest"] = c
+            results.append(e)
         with self.loop.book.lock:
-            self.loop.extra_acked += len(groups) - 1
+            self.loop.extra_sent += len(contests) - 1
+            self.loop.batches.append([(e["province"], e["revision"])
+                                      for e in body["results"]])
+        r = super().request("POST", "/v1/results", body={"results": results},
+                            headers=headers, **kw)
+        if 200 <= r.status < 300:
+            with self.loop.book.lock:
+                self.loop.extra_acked += len(contests) - 1
         return r
 
 
@@ -100,6 +102,9 @@ class ContestsCrashLoop(crashloop.CrashLoop):
             for pid, e in crashloop.base_entries(ds).items():
                 self.base["%s/%s" % (ds, pid)] = e
         self.extra_sent = self.extra_acked = 0
+        self.batches = []
+        self.checked = 0    # batches checked (verify)
+        self.cross = 0      # batches across contests found applied
 
     def daemon(self):
         return ContestsDaemon(self, ["--election", definition(ES),
@@ -116,6 +121,30 @@ class ContestsCrashLoop(crashloop.CrashLoop):
         if not lo <= version <= hi:
             problems.append("the contests' versions add up to %d, not "
                             "within %d..%d" % (version, lo, hi))
+        # A batch (across contests or not) is there whole or not at all:
+        # those sent since the last restart (the earlier ones were checked,
+        # and a restart adds nothing to what an earlier one replayed).
+        with self.book.lock:
+            batches = self.batches[self.checked:]
+            self.checked = len(self.batches)
+        hist = {}
+        for batch in batches:
+            for pid, _ in batch:
+                if pid not in hist:
+                    c, p = pid.split("/")
+                    # The base verify validated these very bodies.
+                    h = d.get("/v1/contests/%s/provinces/%s/history" % (
+                        c, p), validate=False)
+                    hist[pid] = {x["revision"] for x in
+                                 h.json()["revisions"]}
+        for batch in batches:
+            there = [rev in hist[pid] for pid, rev in batch]
+            if any(there) and not all(there):
+                problems.append("a batch is half there: %r" % list(
+                    zip(batch, there)))
+            if all(there) and len({pid.split("/")[0] for pid, _ in
+                                   batch}) > 1:
+                self.cross += 1
         return problems, present, version
 
 
@@ -353,6 +382,211 @@ class Contests(CheckedDaemonTest):
                 'tallyd_feeds_rejected_total{reason="unknown_contest"} 1',
                 'tallyd_feeds_rejected_total{reason="unknown_province"} 3'):
             self.assertIn(line, m)
+
+    def batch(self, d, entries_, path="/v1/results", headers=AUTH):
+        return d.request("POST", path, body={"results": entries_},
+                         headers=headers)
+
+    def test_a_batch_across_contests_is_atomic(self):
+        """POST /v1/results with "contest" per entry: applied in both
+        contests or in neither.  A bad entry of the second contest (found
+        by the parse, or only against its applied state: a revision
+        conflict), an unknown contest, a province of the other contest:
+        refused naming the entry, and neither contest's bytes, ETags nor
+        the journal move."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        self.post(d, ES, *es[0])
+        self.post(d, CZ, *cz[0])
+        es_p, cz_p = [p for p, _ in es[:3]], [p for p, _ in cz[:3]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        journal = self.journal_bytes(d)
+
+        def e(contest, i, **kw):
+            pid, body = (cz if contest == CZ else es)[i]
+            out = dict(body, province=pid, **kw)
+            if contest is not None:
+                out["contest"] = contest
+            return out
+        good = [e(None, 1), e(CZ, 1), e(CZ, 2)]
+        for body, status, code, field in (
+                # The second contest's last entry names an unknown list.
+                ([e(None, 1), e(CZ, 1), e(CZ, 2, votes={"nobody": 5})],
+                 422, "unknown_list", "/results/2/votes/nobody"),
+                # Same revision, other content, in the second contest:
+                # only its applied state says so.
+                ([e(None, 1), e(CZ, 0, note="other")], 409,
+                 "revision_conflict", "/results/1"),
+                ([e(None, 1), e(CZ, 0, revision=0)], 422, None,
+                 "/results/1/revision"),
+                ([e(None, 1), e("nope", 1)], 404, "unknown_contest",
+                 "/results/1/contest"),
+                ([e(None, 1), dict(e(ES, 1), contest=7)], 422, "wrong_type",
+                 "/results/1/contest"),
+                # A Czech region under Spain's contest.
+                ([e(CZ, 1), dict(e(CZ, 2), contest=ES)], 422,
+                 "unknown_province", "/results/1/province"),
+                ([e(CZ, 1), e(CZ, 1)], 422, "duplicate_province",
+                 "/results/1/province")):
+            r = self.batch(d, body)
+            self.assertEqual(r.status, status, (body, r.body))
+            err = r.json()["error"]
+            if code is not None:
+                self.assertEqual(err["code"], code, r.body)
+            self.assertTrue(err.get("field", "").startswith(field), r.body)
+            self.assertEqual((self.views(d, ES, es_p),
+                              self.views(d, CZ, cz_p)), before, body)
+            self.assertEqual(self.journal_bytes(d), journal, body)
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [1, 1])
+        # ?dry_run=1: each contest's part as its own dry run says it.
+        r = self.batch(d, good, path="/v1/results?dry_run=1")
+        self.assertEqual(r.status, 200, r.body)
+        dry = r.json()
+        self.assertEqual([(c["id"], c["version"], len(c["results"]))
+                          for c in dry["contests"]], [(ES, 2, 1), (CZ, 2, 2)])
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        # The good batch: one new version in each contest, each entry
+        # answered with its contest and that contest's version.
+        r = self.batch(d, good)
+        self.assertEqual(r.status, 201, r.body)
+        a = r.json()
+        self.assertEqual([(x["contest"], x["province"], x["status"],
+                           x["version"]) for x in a["results"]],
+                         [(ES, es[1][0], "applied", 2),
+                          (CZ, cz[1][0], "applied", 2),
+                          (CZ, cz[2][0], "applied", 2)])
+        self.assertEqual(a["contests"], [
+            {"id": ES, "status": "applied", "version": 2},
+            {"id": CZ, "status": "applied", "version": 2}])
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [2, 2])
+        for contest, pid, body in ((ES,) + es[1], (CZ,) + cz[2]):
+            got = d.get("/v1/contests/%s/provinces/%s" % (contest, pid))
+            self.assertEqual(got.json()["revision"], body["revision"])
+        # Sent again: every entry a duplicate, 200, nothing written.
+        journal = self.journal_bytes(d)
+        r = self.batch(d, good)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["status"], "duplicate")
+        self.assertEqual(self.journal_bytes(d), journal)
+        # Through a contest's route: its own entries need no "contest".
+        r = self.batch(d, [dict(cz[3][1], province=cz[3][0]), e(ES, 3)],
+                       path="/v1/contests/%s/results" % CZ)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual([(x["contest"], x["version"]) for x in
+                          r.json()["results"]], [(CZ, 3), (ES, 3)])
+        # One contest's entries all repeats: the other's alone is written,
+        # an ordinary record (no "batch" member to wait for at replay).
+        size = len(self.journal_bytes(d))
+        r = self.batch(d, [e(None, 1), e(CZ, 5)])
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["contests"], [
+            {"id": ES, "status": "duplicate", "version": 3},
+            {"id": CZ, "status": "applied", "version": 4}])
+        tail = self.journal_bytes(d)[size:]
+        self.assertIn(b'"contest":"%s"}' % CZ.encode(), tail)
+        self.assertNotIn(b'"batch"', tail)
+        # The first contest's transparency log verifies through them.
+        self.verify_log(d, 3)
+        # kill -9: the batches come back whole, byte for byte.
+        es_p, cz_p = [p for p, _ in es[:4]], [p for p, _ in cz[:6]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+
+    def test_a_batch_across_contests_names_the_entry_a_token_may_not_post(
+            self):
+        cz_all = "czech-desk-token-0123456789abcdef"
+        admin = "admin-token-for-every-contest-000"
+        conf = self.token_file(((cz_all, CZ + "/*"), (admin, "*")))
+        d = self.daemon(args=["-f", conf, "--election", definition(ES),
+                              "--election", definition(CZ)])
+        es, cz = entries(ES), entries(CZ)
+        body = [dict(cz[0][1], province=cz[0][0], contest=CZ),
+                dict(es[0][1], province=es[0][0])]
+        before = d.get("/v1/contests").body
+        r = self.batch(d, body, headers={"Authorization": "Bearer " + cz_all})
+        err = self.assertError(r, 403, "forbidden_contest",
+                               "/results/1/contest")
+        self.assertIn(ES, err["message"])
+        self.assertEqual(d.get("/v1/contests").body, before)
+        # Its own contest only, named on the plain route: taken.
+        r = self.batch(d, body[:1], headers={
+            "Authorization": "Bearer " + cz_all})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.batch(d, body, headers={"Authorization": "Bearer " + admin})
+        self.assertEqual(r.status, 201, r.body)
+
+    @needs_failpoints
+    def test_a_batch_torn_after_its_first_contest_applies_in_none(self):
+        """The records of a batch across contests are written in one job;
+        a write torn after the first contest's record (never
+        acknowledged) must not bring half the batch back: the start cuts
+        the unfinished batch and neither contest has it."""
+        d = self.two()
+        es, cz = entries(ES), entries(CZ)
+        self.post(d, ES, *es[0])
+        self.post(d, CZ, *cz[0])
+        es_p, cz_p = [p for p, _ in es[:3]], [p for p, _ in cz[:3]]
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        size = len(self.journal_bytes(d))
+        hold = os.path.join(d.data_dir, "failpoint.sync_hold")
+        held = os.path.join(d.data_dir, "failpoint.sync_held")
+        open(hold, "w").close()
+        self.addCleanup(lambda: os.path.exists(hold) and os.unlink(hold))
+        def send(body):
+            try:
+                self.batch(d, body)
+            except OSError:
+                pass    # killed before it answers: what the test wants
+        t = threading.Thread(target=send, args=([
+            dict(es[1][1], province=es[1][0]),
+            dict(cz[1][1], province=cz[1][0], contest=CZ)],))
+        t.daemon = True
+        t.start()
+        deadline = time.monotonic() + 20
+        while not os.path.exists(held) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.assertTrue(os.path.exists(held), "no sync was held")
+        d.kill()
+        os.unlink(hold)
+        t.join(10)
+        # Written whole (unsynced, unanswered): two records.  Keep the
+        # first only, as a torn write may.
+        seg = sorted(n for n in os.listdir(d.data_dir)
+                     if n.startswith("journal-") and n.endswith(".log"))[-1]
+        path = os.path.join(d.data_dir, seg)
+        with open(path, "rb") as f:
+            data = f.read()
+        off, recs = 0, []
+        while off + 20 <= len(data):
+            n = int.from_bytes(data[off + 8:off + 12], "little")
+            recs.append((off, data[off + 20:off + 20 + n]))
+            off += 20 + n
+        self.assertIn(b'"batch":[1,2],"contest":"%s"}' % ES.encode(),
+                      recs[-2][1])
+        self.assertIn(b'"batch":[2,2],"contest":"%s"}' % CZ.encode(),
+                      recs[-1][1])
+        with open(path, "r+b") as f:
+            f.truncate(recs[-1][0])
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         before)
+        self.wait_log(d, "a batch across contests ended after 1 of its 2")
+        self.assertEqual(len(self.journal_bytes(d)), size)
+        # The batch again: taken whole, and whole after a restart.
+        r = self.batch(d, [dict(es[1][1], province=es[1][0]),
+                           dict(cz[1][1], province=cz[1][0], contest=CZ)])
+        self.assertEqual(r.status, 201, r.body)
+        after = (self.views(d, ES, es_p), self.views(d, CZ, cz_p))
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p)),
+                         after)
 
     def test_a_contest_does_not_move_while_another_is_posted(self):
         d = self.two()
@@ -778,6 +1012,8 @@ class Contests(CheckedDaemonTest):
         stats = loop.run(iterations, 0.05, 0.4)
         acked = sum(s[2] for s in stats)
         self.assertGreater(acked, iterations, "the clients hardly posted")
+        # Batches across contests were applied (and found whole).
+        self.assertGreater(loop.cross, 0, "no batch across contests")
         # Both contests were posted.
         d = loop.daemon().start()
         self.addCleanup(d.cleanup)
@@ -814,6 +1050,41 @@ class Contests(CheckedDaemonTest):
         # Without --contest: the first contest, as before.
         r = ctl("show", "01")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_tallyctl_replay_rehearses_two_datasets_at_once(self):
+        """tallyctl replay DIR DIR: one night of two contests, their feeds
+        interleaved in simulated time, each to the contest named like its
+        directory; each ends on its official seats."""
+        NO = "no-2021"     # Czechia's expected.json covers 3 regions
+        d = self.daemon(args=["--election", definition(ES), "--election",
+                              definition(NO)],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        env = dict(os.environ, TALLYD_URL="http://127.0.0.1:%d" % d.port,
+                   TALLYD_TOKEN=TOKEN)
+        r = subprocess.run([TALLYCTL, "replay", "--speed", "0",
+                            "--corrections", os.path.join(ELECTIONS, ES),
+                            os.path.join(ELECTIONS, NO) + "/"], env=env,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("replay %s: 52 provinces; %s: 19 provinces" % (ES, NO),
+                      r.stdout)
+        self.assertIn("%s: official seats: match" % ES, r.stdout)
+        self.assertIn("%s: official seats: match" % NO, r.stdout)
+        # Interleaved: feeds of both before either contest is final.
+        lines = [x.split()[1].split("/")[0] for x in r.stdout.splitlines()
+                 if x.startswith("t+")]
+        first_no = lines.index(NO)
+        self.assertIn(ES, lines[first_no:])
+        for c in (ES, NO):
+            exp = load(c, "expected.json")
+            self.assertEqual(self.seats(d, c)[1], exp["national"], c)
+        # A directory that names no contest served: refused, says so.
+        r = subprocess.run([TALLYCTL, "replay", "--speed", "0",
+                            os.path.join(ELECTIONS, ES),
+                            os.path.join(ELECTIONS, CZ)], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("unknown_contest", r.stderr)
 
     def test_reload_and_backup_with_several_contests(self):
         import signal
@@ -1121,6 +1392,135 @@ class Contests(CheckedDaemonTest):
         if "built without libnats" not in out:
             self.assertIn("several contests in cluster mode are not "
                           "supported", out)
+
+    def test_sighup_adds_and_removes_contests(self):
+        """SIGHUP with new `contest` lines: the contest is served at once
+        (routes, /v1/contests, a token file naming it, a batch across
+        contests), the others' bytes do not move, and kill -9 brings all
+        back; a contest with results cannot be removed (the reload is
+        refused, the set in force is kept), one without results can; a
+        changed definition of a contest with results waits for the
+        restart."""
+        NO = "no-2021"
+        tmp = self.tmpdir()
+        conf = os.path.join(tmp, "tallyd.conf")
+        tokens = os.path.join(tmp, "tokens")
+        no_tok = "norway-desk-token-0123456789abcdef"
+
+        def write(contests, no_token=False):
+            import hashlib
+            with open(tokens, "w") as f:
+                f.write("sha256:%s * admin\n" % hashlib.sha256(
+                    TOKEN.encode()).hexdigest())
+                if no_token:
+                    f.write("sha256:%s %s/* norway\n" % (hashlib.sha256(
+                        no_tok.encode()).hexdigest(), NO))
+            with open(conf, "w") as f:
+                f.write("election %s\ntoken_file %s\nsnapshot_every 2\n" % (
+                    definition(ES), tokens))
+                for c in contests:
+                    f.write("contest %s\n" % c)
+
+        def ids():
+            return [c["id"] for c in d.get("/v1/contests").json()[
+                "contests"]]
+
+        def reload(text):
+            n = d.logtext().count(text)
+            d.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while d.logtext().count(text) <= n:
+                self.assertLess(time.monotonic(), deadline, text)
+                time.sleep(0.02)
+        # One contest at start (snapshots written): Spain.
+        write([])
+        d = self.daemon(args=["-f", conf])
+        es, cz = entries(ES), entries(CZ)
+        no = entries(NO)
+        for i in range(3):
+            self.post(d, ES, *es[i])
+        self.assertEqual(ids(), [ES])
+
+        def snapshots():
+            return sorted(n for n in os.listdir(d.data_dir)
+                          if n.startswith("snapshot"))
+        deadline = time.monotonic() + 20
+        while not snapshots():
+            self.assertLess(time.monotonic(), deadline, "no snapshot")
+            time.sleep(0.05)
+        es_p = [p for p, _ in es[:4]]
+        es_views = self.views(d, ES, es_p)
+        # Czechia and Norway come, with a token of Norway's.
+        write([definition(CZ), definition(NO)], no_token=True)
+        reload("reload: 3 contests served")
+        self.assertIn("contest %s added" % NO, d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertEqual(self.views(d, ES, es_p), es_views)
+        self.post(d, CZ, *cz[0])
+        r = d.request("POST", "/v1/contests/%s/provinces/%s/results" % (
+            NO, no[0][0]), body=no[0][1],
+            headers={"Authorization": "Bearer " + no_tok})
+        self.assertEqual(r.status, 201, r.body)
+        self.assertError(d.request(
+            "POST", "/v1/provinces/%s/results" % es[3][0], body=es[3][1],
+            headers={"Authorization": "Bearer " + no_tok}), 403,
+            "forbidden_contest")
+        r = self.batch(d, [dict(es[3][1], province=es[3][0]),
+                           dict(no[1][1], province=no[1][0], contest=NO)])
+        self.assertEqual(r.status, 201, r.body)
+        for i in range(4, 7):
+            self.post(d, ES, *es[i])
+        self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
+            "contests"]], [7, 1, 2])
+        cz_p, no_p = [p for p, _ in cz[:2]], [p for p, _ in no[:3]]
+        # No snapshot since: it would hold Spain's tally only, and its
+        # prune would remove the others' records.
+        snaps = snapshots()
+        time.sleep(1.5)
+        self.assertEqual(snapshots(), snaps)
+        before = (self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                  self.views(d, NO, no_p))
+        # Czechia has results: leaving it out is refused, nothing moves.
+        write([definition(NO)], no_token=True)
+        reload("reload failed; keeping the configuration in force")
+        self.assertIn("contest %s (%s) is no longer in the configuration "
+                      "but has results" % (CZ, definition(CZ)), d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        # A contest without results comes and goes.
+        PL = "pl-2023"
+        write([definition(CZ), definition(NO), definition(PL)],
+              no_token=True)
+        reload("reload: 4 contests served")
+        self.assertEqual(ids(), [ES, CZ, NO, PL])
+        write([definition(CZ), definition(NO)], no_token=True)
+        reload("reload: 3 contests served")
+        self.assertIn("contest %s (%s) removed" % (PL, definition(PL)),
+                      d.logtext())
+        self.assertEqual(ids(), [ES, CZ, NO])
+        self.assertError(d.get("/v1/contests/%s/leaderboard" % PL), 404,
+                         "unknown_contest")
+        # Czechia's definition edited while it has results: kept, logged.
+        cz_edit = os.path.join(tmp, "cz.json")
+        with open(cz_edit, "w") as f:
+            json.dump(dict(load(CZ, "election.json"), name="edited"), f)
+        write([cz_edit, definition(NO)], no_token=True)
+        reload("contest %s: results are counted: its definition in force "
+               "is kept" % CZ)
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        # kill -9: the three come back byte for byte (Spain's records from
+        # before the reload had no contest member; its snapshot stopped).
+        write([definition(CZ), definition(NO)], no_token=True)
+        d.kill()
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual((self.views(d, ES, es_p), self.views(d, CZ, cz_p),
+                          self.views(d, NO, no_p)), before)
 
     def test_the_config_file_lists_contests(self):
         tmp = self.tmpdir()
