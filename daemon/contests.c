@@ -59,6 +59,10 @@ struct contest {
 	char		*path;		/* [I] its definition's file */
 	size_t		 in_journal;	/* [L] records of its round in the
 					   journal's job now (0: none) */
+	/* Its event streams' topic (stream.c): a number never given to
+	 * another contest, so a stream opened before a reload that moved
+	 * the array goes on following the contest it named. */
+	unsigned	 topic;		/* [I] */
 };
 
 struct contests {
@@ -92,6 +96,7 @@ struct contests {
 	size_t		 n_retired;	/* [L] */
 	struct snapshot_sched *snaps;	/* [L] borrowed: stopped when
 					   several contests are served */
+	unsigned	 next_topic;	/* [L] the topic of the next contest */
 };
 
 static void	groups_run(struct contests *cs);
@@ -132,13 +137,15 @@ contests_create(struct core *first, const struct config *cf,
 		return NULL;
 	}
 	cs->groups_tail = &cs->groups;
-	cs->v[0] = (struct contest){ cs, 0, NULL, first, NULL, first_path, 0 };
+	cs->v[0] = (struct contest){ .cs = cs, .core = first,
+	    .path = first_path };
 	cs->n = 1;
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		struct contest *ct = &cs->v[cs->n];
 		nl = strchr(p, '\n');
 		ct->cs = cs;
 		ct->index = cs->n;
+		ct->topic = (unsigned)cs->n;
 		if ((ct->path = nl ? strndup(p, (size_t)(nl - p)) :
 		    strdup(p)) == NULL) {
 			tally_diag_add(diag, "out of memory");
@@ -169,6 +176,7 @@ contests_create(struct core *first, const struct config *cf,
 		}
 		cs->n++;
 	}
+	cs->next_topic = (unsigned)cs->n;
 	/*
 	 * With several contests every record says whose it is; one contest
 	 * writes records as before, byte for byte.
@@ -329,6 +337,7 @@ contests_rebuild(struct contests *cs, const size_t *from, struct core **cores,
 		}
 		nv[k].log->cs = cs;
 		nv[k].cs = cs;
+		nv[k].topic = cs->next_topic++;
 		nv[k].core = cores[k];
 		nv[k].path = paths[k];
 		nv[k].api = apis[k];
@@ -484,6 +493,12 @@ record_contest(const char *payload, size_t len, char *name, size_t size)
 		return;
 	memcpy(name, q, (size_t)(end - 2 - q));
 	name[end - 2 - q] = '\0';
+}
+
+unsigned
+contests_topic(const struct contests *cs, size_t i)
+{
+	return cs->v[i].topic;
 }
 
 size_t

@@ -114,6 +114,9 @@ struct api	*contests_api_make(struct core *core, const struct api *first,
 		    const struct config *cf, struct tally_diag *diag);
 /* The index of the contest with this id, or SIZE_MAX. */
 size_t		 contests_find(const struct contests *cs, const char *id);
+/* Contest i's event stream topic: its own for as long as tallyd runs
+ * (an index moves when a reload removes a contest before it). */
+unsigned	 contests_topic(const struct contests *cs, size_t i);
 /*
  * The journal's replay (a journal_apply_cb; arg: the registry): the record
  * goes to the core of its contest; a record of a contest not defined

@@ -275,8 +275,13 @@ contests_reload(struct contests *cs, struct api *first,
 		changed = changed || pl.from[k] != k;
 	if (changed) {
 		struct api **gone;
+		unsigned *topic;
 		size_t ng = 0;
-		if ((gone = calloc(n_old, sizeof(*gone))) == NULL) {
+		gone = calloc(n_old, sizeof(*gone));
+		topic = calloc(n_old, sizeof(*topic));
+		if (gone == NULL || topic == NULL) {
+			free(gone);
+			free(topic);
 			log_warnx("reload: out of memory changing the contests: "
 			    "the contests in force are kept");
 			goto done;
@@ -286,20 +291,26 @@ contests_reload(struct contests *cs, struct api *first,
 				log_info("reload: contest %s (%s) removed "
 				    "(nothing was counted in it)",
 				    contests_id(cs, i), contests_path(cs, i));
+				topic[ng] = contests_topic(cs, i);
 				gone[ng++] = contests_api(cs, i);
 			}
 		if (contests_rebuild(cs, pl.from, pl.cores, pl.paths, pl.apis,
 		    pl.n) == -1) {
 			/* The rest of the reload holds; the set is the old. */
 			free(gone);
+			free(topic);
 			log_warnx("reload: out of memory changing the contests: "
 			    "the contests in force are kept");
 			goto done;
 		}
-		/* Retired: their streams end; they are freed at exit. */
+		/*
+		 * Retired: their long-polls are answered and their streams
+		 * end (not the others' streams); they are freed at exit.
+		 */
 		for (i = 0; i < ng; i++)
-			api_stop_live(gone[i]);
+			live_retire(gone[i]->live, topic[i]);
 		free(gone);
+		free(topic);
 	}
 	for (k = 1; k < pl.n; k++) {
 		struct api *api = contests_api(cs, k);

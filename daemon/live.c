@@ -578,12 +578,14 @@ size_t
 live_topic(const struct api *api)
 {
 	const struct api *first = api->first != NULL ? api->first : api;
+	size_t i;
 
 	if (api->contest == NULL)
 		return 0;
-	if (first->contests == NULL)
-		return SIZE_MAX;	/* not yet registered */
-	return contests_find(first->contests, api->contest);
+	if (first->contests == NULL ||
+	    (i = contests_find(first->contests, api->contest)) == SIZE_MAX)
+		return SIZE_MAX;	/* not yet registered, or removed */
+	return contests_topic(first->contests, i);
 }
 
 unsigned
@@ -654,6 +656,16 @@ live_stop(struct live *lv)
 		waiter_answer(lv->waiters, false);
 	if (lv->api->server != NULL)
 		server_streams_end(lv->api->server);
+}
+
+void
+live_retire(struct live *lv, unsigned topic)
+{
+	lv->stopping = true;
+	while (lv->waiters != NULL)
+		waiter_answer(lv->waiters, false);
+	if (lv->api->server != NULL)
+		server_streams_end_topic(lv->api->server, topic);
 }
 
 struct live *

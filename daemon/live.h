@@ -40,6 +40,9 @@ void		 live_destroy(struct live *lv);
 int		 live_set_server(struct live *lv, struct server *srv);
 /* Stopping: long-polls are answered now and event streams end. */
 void		 live_stop(struct live *lv);
+/* A reload removed the contest: its long-polls are answered, the streams
+ * following its topic (contests_topic) end, the others go on. */
+void		 live_retire(struct live *lv, unsigned topic);
 /*
  * A new epoch (a swapped definition): the hello is forgotten and open
  * streams start again from a snapshot.  Call after views_versions_clear.

@@ -88,7 +88,7 @@ contest_of(const struct api *api, const char *id, size_t len, size_t *index)
 	}
 	if ((i = contests_find(first->contests, name)) == SIZE_MAX)
 		return NULL;
-	*index = i;
+	*index = contests_topic(first->contests, i);
 	return contests_api(first->contests, i);
 }
 

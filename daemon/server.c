@@ -281,6 +281,12 @@ server_streams_end(struct server *srv)
 	stream_end_all(srv->streams);
 }
 
+void
+server_streams_end_topic(struct server *srv, unsigned topic)
+{
+	stream_end_topic(srv->streams, topic);
+}
+
 unsigned
 server_streams(const struct server *srv)
 {

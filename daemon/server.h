@@ -88,6 +88,8 @@ void		 server_stream_publish(struct server *srv,
 		    const struct stream_pub *p);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 server_streams_end(struct server *srv);
+/* The streams following one topic end (stream_end_topic). */
+void		 server_streams_end_topic(struct server *srv, unsigned topic);
 /*
  * A header set on every response just before it is queued: value(arg)
  * returns it (borrowed, or NULL for none).  Cluster mode names the node.

@@ -78,6 +78,7 @@ struct stream {
 	unsigned		 topic[STREAM_TOPICS_MAX];	/* [I] */
 	size_t			 n_topics;	/* [I] */
 	bool			 named;		/* [I] */
+	bool			 ending;	/* [L] its contest is gone */
 	/* Written here (stream_attach); else fd is -1. */
 	int			 fd;		/* [L] the socket (borrowed), -1: ended */
 	bool			 raw;		/* [I] */
@@ -204,7 +205,7 @@ stream_flush(struct stream *st)
 		if (st->cur == NULL) {
 			struct http_chunk *f;
 			if (st->queued == NULL) {
-				if (!set->ending)
+				if (!set->ending && !st->ending)
 					return;
 				stream_send_end(st);
 				stream_end_raw(st);
@@ -387,7 +388,7 @@ stream_read(struct stream *st, char *buf, size_t max)
 		st->off = 0;
 	}
 	if (st->cur == NULL) {
-		if (set->ending)
+		if (set->ending || st->ending)
 			return -1;
 		st->suspended = true;
 		set->ops->suspend(set->arg, st->conn);
@@ -693,6 +694,18 @@ stream_end_all(struct stream_set *set)
 	set->ending = true;
 	for (st = set->streams; st != NULL; st = st->next)
 		stream_wake(st);
+}
+
+void
+stream_end_topic(struct stream_set *set, unsigned topic)
+{
+	struct stream *st;
+
+	for (st = set->streams; st != NULL; st = st->next)
+		if (stream_follows(st, topic)) {
+			st->ending = true;
+			stream_wake(st);
+		}
 }
 
 unsigned

@@ -125,5 +125,8 @@ void		 stream_publish(struct stream_set *set,
 		    const struct stream_pub *p);
 /* Stopping: every stream ends once what it holds is sent. */
 void		 stream_end_all(struct stream_set *set);
+/* A contest is gone (a reload removed it): so do the streams following
+ * its topic, alone or among others. */
+void		 stream_end_topic(struct stream_set *set, unsigned topic);
 
 #endif

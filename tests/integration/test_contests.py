@@ -1393,6 +1393,76 @@ class Contests(CheckedDaemonTest):
             self.assertIn("several contests in cluster mode are not "
                           "supported", out)
 
+    def test_a_stream_follows_its_contest_across_a_reload(self):
+        """A contest's event stream opened before a reload that removes a
+        contest ahead of it goes on following its own contest, and a
+        contest the reload adds never reaches it: a stream's topic is a
+        number no other contest is given.  (The topics were the array's
+        indexes: after the removal Norway published under Czechia's old
+        one, and the contest added took Norway's.)"""
+        NO = "no-2021"
+        conf = os.path.join(self.tmpdir(), "tallyd.conf")
+
+        def write(contests):
+            with open(conf, "w") as f:
+                f.write("election %s\n" % definition(ES))
+                for c in contests:
+                    f.write("contest %s\n" % c)
+
+        def reload(text):
+            n = d.logtext().count(text)
+            d.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while d.logtext().count(text) <= n:
+                self.assertLess(time.monotonic(), deadline, text)
+                time.sleep(0.02)
+        write([definition(CZ), definition(NO)])
+        d = self.daemon(args=["-f", conf],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        no, cz = entries(NO), entries(CZ)
+        self.post(d, NO, *no[0])
+        one = self.sse(d, "/v1/contests/%s/events" % NO)
+        both = self.sse(d, "/v1/events?contests=%s,%s" % (ES, NO))
+        gone = self.sse(d, "/v1/contests/%s/events" % CZ)
+        for c in (one, both):
+            c.wait_for(lambda evs: sum(e.get("event") == "leaderboard"
+                                       for e in evs) == (1 if c is one
+                                                          else 2))
+        # Czechia (nothing counted) goes: Norway moves up the array.
+        write([definition(NO)])
+        reload("reload: 2 contests served")
+        # Czechia's own stream ends with it (and only that one).
+        deadline = time.monotonic() + 10
+        while not gone.closed:
+            self.assertLess(time.monotonic(), deadline, "stream went on")
+            gone._fill()
+        self.post(d, NO, *no[1])
+        evs = one.wait_for(lambda evs: any(e.get("event") == "change"
+                                           for e in evs))
+        lb = d.get("/v1/contests/%s/leaderboard" % NO)
+        self.assertEqual([e["id"] for e in evs if e.get("event") ==
+                          "change"], [lb.header("ETag").strip('"')])
+        evs = both.wait_for(lambda evs: any(e.get("event") == "change"
+                                            for e in evs))
+        self.assertEqual([e["id"] for e in evs if e.get("event") ==
+                          "change"], ["%s:%s" % (NO, lb.header(
+                              "ETag").strip('"'))])
+        # Czechia comes back, after Norway: its versions reach neither.
+        write([definition(NO), definition(CZ)])
+        reload("reload: 3 contests served")
+        self.post(d, CZ, *cz[0])
+        self.post(d, NO, *no[2])
+        lb = d.get("/v1/contests/%s/leaderboard" % NO)
+        for c, prefix in ((one, ""), (both, NO + ":")):
+            evs = c.wait_for(lambda evs: sum(e.get("event") == "change"
+                                             for e in evs) == 2)
+            c.s.settimeout(0.3)
+            while c._fill():
+                pass
+            self.assertEqual([e["id"] for e in c.events()
+                              if e.get("event") == "change"][1:],
+                             [prefix + lb.header("ETag").strip('"')])
+
     def test_sighup_adds_and_removes_contests(self):
         """SIGHUP with new `contest` lines: the contest is served at once
         (routes, /v1/contests, a token file naming it, a batch across
