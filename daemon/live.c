@@ -655,7 +655,7 @@ live_stop(struct live *lv)
 	while (lv->waiters != NULL)
 		waiter_answer(lv->waiters, false);
 	if (lv->api->server != NULL)
-		server_streams_end(lv->api->server);
+		server_streams_end(lv->api->server, SERVER_TOPICS_ALL);
 }
 
 void
@@ -665,7 +665,7 @@ live_retire(struct live *lv, unsigned topic)
 	while (lv->waiters != NULL)
 		waiter_answer(lv->waiters, false);
 	if (lv->api->server != NULL)
-		server_streams_end_topic(lv->api->server, topic);
+		server_streams_end(lv->api->server, topic);
 }
 
 struct live *

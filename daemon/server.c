@@ -276,15 +276,12 @@ server_stream_subscribers(const struct server *srv, unsigned topic,
 }
 
 void
-server_streams_end(struct server *srv)
+server_streams_end(struct server *srv, unsigned topic)
 {
-	stream_end_all(srv->streams);
-}
-
-void
-server_streams_end_topic(struct server *srv, unsigned topic)
-{
-	stream_end_topic(srv->streams, topic);
+	if (topic == SERVER_TOPICS_ALL)
+		stream_end_all(srv->streams);
+	else
+		stream_end_topic(srv->streams, topic);
 }
 
 unsigned

@@ -86,10 +86,12 @@ unsigned	 server_stream_subscribers(const struct server *srv,
  */
 void		 server_stream_publish(struct server *srv,
 		    const struct stream_pub *p);
-/* Stopping: every stream ends once what it holds is sent. */
-void		 server_streams_end(struct server *srv);
-/* The streams following one topic end (stream_end_topic). */
-void		 server_streams_end_topic(struct server *srv, unsigned topic);
+/*
+ * The streams following a topic end once what each holds is sent
+ * (stream_end_topic); SERVER_TOPICS_ALL: every stream (stopping).
+ */
+#define SERVER_TOPICS_ALL	(~0u)
+void		 server_streams_end(struct server *srv, unsigned topic);
 /*
  * A header set on every response just before it is queued: value(arg)
  * returns it (borrowed, or NULL for none).  Cluster mode names the node.
