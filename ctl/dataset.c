@@ -298,6 +298,52 @@ on_levelling(void *arg, struct csv *c, struct csv_field **f, char *err,
 	return 0;
 }
 
+/*
+ * official_national.csv (national_group_id,votes,seats): read when the
+ * provinces' official seats fall short of the parliament's (Czechia's
+ * dataset gives three regions' only), and compared instead of their sum.
+ */
+static int
+on_national(void *arg, struct csv *c, struct csv_field **f, char *err,
+    size_t errsize)
+{
+	struct dataset *d = arg;
+	struct ds_list *nl;
+	uint64_t s;
+
+	if (field_u64(c, f[2], "seats", TALLY_SEATS_MAX, &s, err, errsize) ==
+	    -1)
+		return -1;
+	if ((nl = realloc(d->national, (d->n_national + 1) *
+	    sizeof(*nl))) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	d->national = nl;
+	nl += d->n_national;
+	memset(nl, 0, sizeof(*nl));
+	if ((nl->id = strdup(f[0]->text)) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	nl->seats = (uint32_t)s;
+	d->n_national++;
+	return 0;
+}
+
+/* The provinces' official seats, all lists. */
+static uint64_t
+province_seats(const struct dataset *d)
+{
+	uint64_t n = 0;
+	size_t i, j;
+
+	for (i = 0; i < d->n_provinces; i++)
+		for (j = 0; j < d->provinces[i].n_lists; j++)
+			n += d->provinces[i].lists[j].seats;
+	return n;
+}
+
 int
 dataset_load(struct dataset *d, const char *dir, bool results, char *err,
     size_t errsize)
@@ -310,6 +356,8 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 	static const char *const sc[] = { "constituency_id", "party_id", "seats" };
 	static const char *const lc[] = { "constituency_id", "party_id",
 	    "levelling_seats" };
+	static const char *const nc[] = { "national_group_id", "votes",
+	    "seats" };
 	const char *base;
 	size_t i;
 
@@ -349,6 +397,10 @@ dataset_load(struct dataset *d, const char *dir, bool results, char *err,
 			    dir, d->provinces[i].id);
 			goto fail;
 		}
+	if (results && province_seats(d) < d->seats_total &&
+	    read_table(dir, "official_national.csv", false, nc, 3,
+	    on_national, d, err, errsize) == -1)
+		goto fail;
 	return 0;
 nomem:
 	snprintf(err, errsize, "out of memory");
@@ -370,6 +422,9 @@ dataset_finish(struct dataset *d)
 		free(d->provinces[i].name);
 	}
 	free(d->provinces);
+	for (i = 0; i < d->n_national; i++)
+		free(d->national[i].id);
+	free(d->national);
 	free(d->dir);
 	free(d->id);
 	memset(d, 0, sizeof(*d));

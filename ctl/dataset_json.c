@@ -115,6 +115,42 @@ nomem:
 	return -1;
 }
 
+/* expected.json's national seats by list, when its provinces are some. */
+static int
+national_seats(struct dataset *d, json_t *national, char *err,
+    size_t errsize)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(national) || json_object_size(national) == 0) {
+		snprintf(err, errsize, "expected.json: \"provinces_scope\" "
+		    "needs the national seats (\"national\")");
+		return -1;
+	}
+	if ((d->national = calloc(json_object_size(national),
+	    sizeof(*d->national))) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	json_object_foreach(national, key, v) {
+		struct ds_list *l = &d->national[d->n_national];
+
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errsize, "expected.json: national/%s: "
+			    "seats must be a non-negative integer", key);
+			return -1;
+		}
+		if ((l->id = strdup(key)) == NULL) {
+			snprintf(err, errsize, "out of memory");
+			return -1;
+		}
+		l->seats = (uint32_t)json_integer_value(v);
+		d->n_national++;
+	}
+	return 0;
+}
+
 int
 dataset_load_json(struct dataset *d, const char *dir, char *err,
     size_t errsize)
@@ -189,6 +225,10 @@ dataset_load_json(struct dataset *d, const char *dir, char *err,
 		    errsize) == -1)
 			goto done;
 	}
+	if (json_object_get(exp, "provinces_scope") != NULL &&
+	    national_seats(d, json_object_get(exp, "national"), err,
+	    errsize) == -1)
+		goto done;
 	rc = 0;
 	goto done;
 nomem:

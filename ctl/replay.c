@@ -304,9 +304,13 @@ compare(const struct ctl *ctl, struct http *h, const struct dataset *d,
 				json_object_set_new(l2c, json_string_value(a),
 				    json_string(id));
 	}
-	for (i = 0; i < d->n_provinces; i++)
-		for (j = 0; j < d->provinces[i].n_lists; j++) {
-			const struct ds_list *l = &d->provinces[i].lists[j];
+	/* The national seats when the dataset gives them for some
+	 * provinces only; else the provinces' sum. */
+	for (i = 0; i < (d->n_national > 0 ? 1 : d->n_provinces); i++)
+		for (j = 0; j < (d->n_national > 0 ? d->n_national :
+		    d->provinces[i].n_lists); j++) {
+			const struct ds_list *l = d->n_national > 0 ?
+			    &d->national[j] : &d->provinces[i].lists[j];
 			const char *co = json_string_value(json_object_get(l2c,
 			    l->id));
 			if (l->seats == 0 || co == NULL)

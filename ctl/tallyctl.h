@@ -275,6 +275,13 @@ struct dataset {
 	size_t			 n_provinces;
 	uint64_t		 seats_total;
 	bool			 has_levelling;	/* seats_incl_levelling given */
+	/*
+	 * The official national seats by list (no votes), when expected.json
+	 * gives the seats of some provinces only ("provinces_scope"): what a
+	 * replay compares with instead of the provinces' sum.
+	 */
+	struct ds_list		*national;
+	size_t			 n_national;
 };
 
 /*

@@ -431,9 +431,12 @@ class Replay(CtlTest):
         election.json, results.json, expected.json): replay takes that form
         too (README's rehearsal named ../shared, and said "No such file"
         in a clone).  Two tiers as well (Norway: levelling seats counted
-        with the province's)."""
+        with the province's), and a dataset whose expected.json has the
+        seats of three regions only (Czechia: "provinces_scope"; replay
+        compared the other eleven's zero and said MISMATCH)."""
         for ds, summary in ((DS, "350 seats, 52/52"),
-                            ("no-2021", "169 seats, 19/19")):
+                            ("no-2021", "169 seats, 19/19"),
+                            ("cz-2017", "200 seats, 14/14")):
             with self.subTest(ds=ds):
                 d = self.start(ds=ds)
                 rc, out, err = self.ctl(d, "replay", "--speed", "0",
