@@ -252,8 +252,8 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 
 /*
  * A leaderboard's body names the transparency log's size at its version
- * (tree size = version): GET /log/checkpoint of that size signs those
- * bytes' SHA-256 (its leaderboard-sha256 line, docs/VERIFY.md).
+ * (tree size = version): the log's entry of that version (index size - 1,
+ * GET /log/proof/{index}) carries those bytes' SHA-256 (docs/VERIFY.md).
  */
 static void
 log_size_header(struct http_body *b, const struct view *v)
@@ -409,15 +409,18 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_LEADERBOARD:
 		/*
 		 * The hottest view: written directly, not through jansson,
-		 * by the function whose bytes the transparency log's
-		 * checkpoints hash (with the expected vote), so that they
-		 * match by construction.  The comparison with a previous
+		 * by the function whose bytes the transparency log's entry
+		 * of each version hashes (with the expected vote): the very
+		 * bytes the log rendered and hashed for this version when it
+		 * has them, rendered once.  The comparison with a previous
 		 * election is not in the log (a verifier has no previous
 		 * election): it comes last, after the logged members.
 		 */
 		{
 			size_t lblen;
-			bytes = tally_tlog_leaderboard(s, &lblen);
+			if ((bytes = tlogd_leaderboard_take(tlogd_current,
+			    vs->core, s->version, &lblen)) == NULL)
+				bytes = tally_tlog_leaderboard(s, &lblen);
 			if (bytes != NULL && vs->previous != NULL) {
 				bytes[lblen - 1] = '\0';	/* the newline */
 				bytes = reply_with_newline(with_member(bytes,
@@ -737,8 +740,11 @@ views_version_publish(struct views *vs, uint64_t version)
 	struct version_slot *slot = &vs->versions[version % vs->n_versions];
 
 	/* Rendered now, as with streams open: the same bytes, at a render's
-	 * cost, for elections whose leaderboard reads the provinces. */
-	if (leaderboard_reads_provinces(vs))
+	 * cost, for elections whose leaderboard reads the provinces; and
+	 * taken from the transparency log, which rendered and hashed this
+	 * version's bytes already (no render, no copy of the totals). */
+	if (leaderboard_reads_provinces(vs) || tlogd_leaderboard_ready(
+	    tlogd_current, vs->core, version))
 		return views_current(vs, VIEW_LEADERBOARD, 0) == NULL ? -1 : 0;
 
 	if (slot->version != version || slot->digest != st->digest)

@@ -218,23 +218,83 @@ buf_json_string(struct tally_buf *b, const char *str)
 	tally_buf_add(b, "\"", 1);
 }
 
-/* A display real as json_dumps prints it with JSON_REAL_PRECISION(10). */
-static void
-buf_json_real(struct tally_buf *b, double v)
-{
-	char buf[48];
-	int n = snprintf(buf, sizeof(buf), "%.10g", v);
-
-	tally_buf_add(b, buf, (size_t)n);
-	if (strpbrk(buf, ".eE") == NULL)
-		tally_buf_add(b, ".0", 2);
-}
+/* A literal's bytes without its strlen (the leaderboard is per version). */
+#define BUF_LIT(b, lit)		tally_buf_add((b), "" lit, sizeof(lit) - 1)
+#define BUF_KEY_UINT(b, lit, v)	do {					\
+	BUF_LIT(b, lit);						\
+	tally_buf_uint((b), (v));					\
+} while (0)
 
 static void
 buf_key_uint(struct tally_buf *b, const char *key, uint64_t v)
 {
 	tally_buf_str(b, key);
 	tally_buf_uint(b, v);
+}
+
+/*
+ * The share of part in whole as JSON text (out, NUL-terminated; its length):
+ * what jansson writes for tally_share(part, whole) with
+ * JSON_REAL_PRECISION(10).
+ */
+size_t
+tally_render_share(uint64_t part, uint64_t whole, char out[48])
+{
+	unsigned __int128 bp;
+	uint64_t ip, frac;
+	char tmp[24], *p = tmp + sizeof(tmp);
+	size_t n;
+
+	if (whole == 0)
+		bp = 0;
+	else
+		bp = ((unsigned __int128)part * 20000 + whole) /
+		    (2 * (unsigned __int128)whole);
+	/*
+	 * The share in basis points, written as %.10g writes bp / 100.0
+	 * (tally_share, what jansson prints with JSON_REAL_PRECISION(10)):
+	 * at most 9 significant digits, so the decimal is exact and %.10g
+	 * only drops the fraction's trailing zeros ("12.3", "12.34", and
+	 * "12.0" for a whole number, jansson's ".0").  snprintf of a double
+	 * was a third of the leaderboard's render.  Beyond 10^9 basis
+	 * points (never a share), the double's own text.
+	 */
+	if (bp >= 1000000000) {
+		/* As jansson's dtostr: ".0" when neither a point nor an
+		 * exponent, the exponent without '+' and leading zeros. */
+		char *x, *d;
+		int m = snprintf(out, 48, "%.10g", tally_share(part, whole));
+		if (strpbrk(out, ".eE") == NULL && m + 2 < 48) {
+			memcpy(out + m, ".0", 3);
+			m += 2;
+		}
+		if ((x = strchr(out, 'e')) != NULL) {
+			d = ++x;
+			if (*x == '-')
+				d = ++x;
+			else if (*x == '+')
+				x++;
+			while (*x == '0' && x[1] != '\0')
+				x++;
+			memmove(d, x, strlen(x) + 1);
+			m = (int)strlen(out);
+		}
+		return (size_t)m;
+	}
+	ip = (uint64_t)bp / 100;
+	frac = (uint64_t)bp % 100;
+	do {
+		*--p = (char)('0' + ip % 10);
+		ip /= 10;
+	} while (ip != 0);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(out, p, n);
+	out[n++] = '.';
+	out[n++] = (char)('0' + frac / 10);
+	if (frac % 10 != 0)
+		out[n++] = (char)('0' + frac % 10);
+	out[n] = '\0';
+	return n;
 }
 
 char *
@@ -244,6 +304,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
 	const struct tally_election *e = s->election;
 	struct tally_buf b = { NULL, 0, 0, false };
 	size_t *order, i;
+	char share[48];
 
 	/*
 	 * The hottest view, rendered after every change: written directly
@@ -252,55 +313,64 @@ tally_render_leaderboard_text(const struct tally_state *s,
 	 */
 	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
-	tally_buf_str(&b, "{\"election\":{\"id\":");
+	/* One allocation for most elections (Spain's 67 rows: 18.8 KB). */
+	b.cap = 1024 + e->n_coalitions * 320;
+	if ((b.p = malloc(b.cap)) == NULL) {
+		free(order);
+		return NULL;
+	}
+	BUF_LIT(&b, "{\"election\":{\"id\":");
 	buf_json_string(&b, e->id);
-	tally_buf_str(&b, ",\"name\":");
+	BUF_LIT(&b, ",\"name\":");
 	buf_json_string(&b, e->name);
-	buf_key_uint(&b, "},\"version\":", s->version);
-	tally_buf_str(&b, ",\"updated_at\":");
+	BUF_KEY_UINT(&b, "},\"version\":", s->version);
+	BUF_LIT(&b, ",\"updated_at\":");
 	if (updated_at != NULL)
 		buf_json_string(&b, updated_at);
 	else
-		tally_buf_str(&b, "null");
-	buf_key_uint(&b, ",\"seats\":{\"total\":", e->seats_total);
-	buf_key_uint(&b, ",\"allocated\":", s->seats_allocated);
-	buf_key_uint(&b, ",\"pending\":", s->seats_pending);
-	buf_key_uint(&b, ",\"majority\":", e->seats_total / 2 + 1);
-	buf_key_uint(&b, "},\"provinces\":{\"total\":", e->n_provinces);
-	buf_key_uint(&b, ",\"reporting\":", s->provinces_reporting);
-	buf_key_uint(&b, ",\"final\":", s->provinces_final);
-	buf_key_uint(&b, "},\"provinces_settled\":", s->provinces_settled);
-	buf_key_uint(&b, ",\"stations\":{\"reporting\":", s->stations_reporting);
-	buf_key_uint(&b, ",\"total\":", s->stations_total);
-	buf_key_uint(&b, "},\"votes\":{\"valid\":", s->valid);
-	buf_key_uint(&b, ",\"blank\":", s->blank);
-	buf_key_uint(&b, ",\"invalid\":", s->invalid);
-	tally_buf_str(&b, "},\"coalitions\":[");
+		BUF_LIT(&b, "null");
+	BUF_KEY_UINT(&b, ",\"seats\":{\"total\":", e->seats_total);
+	BUF_KEY_UINT(&b, ",\"allocated\":", s->seats_allocated);
+	BUF_KEY_UINT(&b, ",\"pending\":", s->seats_pending);
+	BUF_KEY_UINT(&b, ",\"majority\":", e->seats_total / 2 + 1);
+	BUF_KEY_UINT(&b, "},\"provinces\":{\"total\":", e->n_provinces);
+	BUF_KEY_UINT(&b, ",\"reporting\":", s->provinces_reporting);
+	BUF_KEY_UINT(&b, ",\"final\":", s->provinces_final);
+	BUF_KEY_UINT(&b, "},\"provinces_settled\":", s->provinces_settled);
+	BUF_KEY_UINT(&b, ",\"stations\":{\"reporting\":", s->stations_reporting);
+	BUF_KEY_UINT(&b, ",\"total\":", s->stations_total);
+	BUF_KEY_UINT(&b, "},\"votes\":{\"valid\":", s->valid);
+	BUF_KEY_UINT(&b, ",\"blank\":", s->blank);
+	BUF_KEY_UINT(&b, ",\"invalid\":", s->invalid);
+	BUF_LIT(&b, "},\"coalitions\":[");
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
-		buf_key_uint(&b, i ? ",{\"rank\":" : "{\"rank\":", i + 1);
-		tally_buf_str(&b, ",\"id\":");
+		if (i > 0)
+			BUF_LIT(&b, ",");
+		BUF_KEY_UINT(&b, "{\"rank\":", i + 1);
+		BUF_LIT(&b, ",\"id\":");
 		buf_json_string(&b, c->id);
-		tally_buf_str(&b, ",\"name\":");
+		BUF_LIT(&b, ",\"name\":");
 		buf_json_string(&b, c->name);
-		tally_buf_str(&b, ",\"short\":");
+		BUF_LIT(&b, ",\"short\":");
 		buf_json_string(&b, c->short_name ? c->short_name : c->name);
 		tally_color_buf(&b, c);
-		buf_key_uint(&b, ",\"votes\":", t->votes);
-		tally_buf_str(&b, ",\"share\":");
-		buf_json_real(&b, tally_share(t->votes, s->valid));
-		buf_key_uint(&b, ",\"seats\":", t->seats);
-		buf_key_uint(&b, ",\"district_seats\":", t->district_seats);
-		buf_key_uint(&b, ",\"levelling_seats\":", t->levelling_seats);
-		buf_key_uint(&b, ",\"tied_for\":", t->tied_for);
-		buf_key_uint(&b, ",\"seats_min\":", t->seats_min);
-		buf_key_uint(&b, ",\"seats_max\":", coalition_max(s, order[i]));
-		tally_buf_str(&b, ",\"majority\":\"");
+		BUF_KEY_UINT(&b, ",\"votes\":", t->votes);
+		BUF_LIT(&b, ",\"share\":");
+		tally_buf_add(&b, share, tally_render_share(t->votes,
+		    s->valid, share));
+		BUF_KEY_UINT(&b, ",\"seats\":", t->seats);
+		BUF_KEY_UINT(&b, ",\"district_seats\":", t->district_seats);
+		BUF_KEY_UINT(&b, ",\"levelling_seats\":", t->levelling_seats);
+		BUF_KEY_UINT(&b, ",\"tied_for\":", t->tied_for);
+		BUF_KEY_UINT(&b, ",\"seats_min\":", t->seats_min);
+		BUF_KEY_UINT(&b, ",\"seats_max\":", coalition_max(s, order[i]));
+		BUF_LIT(&b, ",\"majority\":\"");
 		tally_buf_str(&b, majority_name(s, order[i]));
-		tally_buf_str(&b, "\"}");
+		BUF_LIT(&b, "\"}");
 	}
-	tally_buf_str(&b, "]}");
+	BUF_LIT(&b, "]}");
 	free(order);
 	if (b.nomem) {
 		free(b.p);

@@ -3,10 +3,11 @@
 
 - Real elections replayed through HTTP in shuffled order, with retries
   (duplicates), corrections, a batch, a stale revision: after every
-  operation the checkpoint's size is the version and every leaderboard
-  names it (Tally-Log-Size) and the checkpoint of that size signs the
-  SHA-256 of the bytes served; then `tallyctl verify log URL` accepts the
-  log and reproduces the signed leaderboards; a mirror
+  operation the checkpoint's size is the version, every leaderboard
+  names it (Tally-Log-Size), and the entry of that version (its receipt,
+  /log/proof) carries the SHA-256 of the bytes served, as
+  /v1/versions/{N}/leaderboard serves them; then `tallyctl verify log URL`
+  accepts the log and reproduces every version's leaderboard; a mirror
   fetched with plain GETs verifies offline; a receipt from a POST verifies
   with `tallyctl verify receipt` and names the POST's leaf hash.
 - kill -9 and restart, then a clean stop (the journal compacted) and
@@ -82,6 +83,14 @@ def checkpoint_size(note):
     return int(note.split(b"\n")[1])
 
 
+def receipt_entry(body):
+    """The entry a receipt (a C2SP tlog-proof) is for, parsed."""
+    for line in body.split(b"\n"):
+        if line.startswith(b"extra "):
+            return json.loads(base64.b64decode(line[6:]))
+    raise AssertionError("no extra line in %r" % body[:200])
+
+
 def checkpoint_leaderboard(note):
     """The leaderboard-sha256 extension line's hash, or None."""
     for line in note.split(b"\n\n")[0].split(b"\n")[3:]:
@@ -146,8 +155,18 @@ class Night:
         cp = d.get("/log/checkpoint")
         t.assertEqual(cp.status, 200, cp.body)
         t.assertEqual(checkpoint_size(cp.body), lv)
-        # The checkpoint signs the bytes served at its size.
-        t.assertEqual(checkpoint_leaderboard(cp.body), self.served[lv])
+        # No extension line: the entries carry the leaderboards' hashes.
+        t.assertIsNone(checkpoint_leaderboard(cp.body))
+        # The entry of this version carries the SHA-256 of the bytes
+        # served, which its own URL serves too.
+        kept = d.get(lb.header("Content-Location"))
+        t.assertEqual(kept.status, 200, kept.body)
+        t.assertEqual(kept.body, lb.body)
+        proof = d.get("/log/proof/%d" % (lv - 1))
+        t.assertEqual(proof.status, 200, proof.body)
+        ent = receipt_entry(proof.body)
+        t.assertEqual(ent["version"], lv)
+        t.assertEqual(ent.get("leaderboard_sha256"), self.served[lv])
 
     def run(self):
         n = len(self.final)
@@ -243,7 +262,7 @@ class TlogdTest(DaemonTest):
         url = "http://127.0.0.1:%d" % d.port
         out = self.verify(url, key, election)
         self.assertIn("%d entries" % top, out)
-        self.assertIn("every signed leaderboard reproduced", out)
+        self.assertIn("every version's leaderboard reproduced", out)
         # Offline, from a mirror of plain GETs.
         mirror = os.path.join(d.tmp, "mirror")
         self.mirror(d, mirror)
@@ -252,8 +271,8 @@ class TlogdTest(DaemonTest):
         py = subprocess.run([sys.executable, PYVERIFY, "log", mirror, "--key",
                              key], capture_output=True, text=True, timeout=300)
         self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
-        # The entries: one a version, the request as applied (the
-        # leaderboard's hash is in the checkpoints, checked as we went).
+        # The entries: one a version, the request as applied and the
+        # SHA-256 of the leaderboard served at that version.
         ents = []
         for rel in tile_paths(top):
             if rel.startswith("tile/entries/"):
@@ -263,7 +282,7 @@ class TlogdTest(DaemonTest):
         for i, e in enumerate(ents):
             obj = json.loads(e)
             self.assertEqual(obj["version"], i + 1)
-            self.assertNotIn("leaderboard_sha256", obj)
+            self.assertEqual(obj["leaderboard_sha256"], night.served[i + 1])
             self.assertNotIn(TOKEN, e.decode())
         # A receipt: the proof of a POST's entry, verified offline.
         v = random.Random(ds).choice(sorted(night.receipts))
