@@ -156,38 +156,93 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 }
 
 /*
+ * Room for n more bytes (and the NUL) in b: the leaderboard's writer
+ * writes through a pointer, its room checked once a piece (a row's head,
+ * its figures) rather than once a string or number.  The place to write
+ * at, or NULL (b->nomem) without memory.
+ */
+static char *
+buf_room(struct tally_buf *b, size_t n)
+{
+	if (b->nomem)
+		return NULL;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 256;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->nomem = true;
+			return NULL;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	return b->p + b->len;
+}
+
+/* What was written through the pointer from buf_room, taken into b. */
+static void
+buf_done(struct tally_buf *b, char *o)
+{
+	b->len = (size_t)(o - b->p);
+	b->p[b->len] = '\0';
+}
+
+#define PUT_LIT(o, lit)	do {						\
+	memcpy((o), "" lit, sizeof(lit) - 1);				\
+	(o) += sizeof(lit) - 1;						\
+} while (0)
+
+/* The decimal digits of v at o (at most 20); past them. */
+static char *
+put_uint(char *o, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*o++ = tmp[--n];
+	return o;
+}
+
+/* The most bytes put_json_string writes for str (6 a byte, the quotes). */
+#define JSON_STRING_ROOM(len)	(6 * (len) + 2)
+
+/*
  * JSON text the way json_dumps writes it with JSON_ENSURE_ASCII: quotes,
  * backslashes and control characters escaped, everything beyond ASCII as
- * \uXXXX (surrogate pairs above U+FFFF).  The input is valid UTF-8 (jansson
- * checked it when the definition was loaded).
+ * \uXXXX (surrogate pairs above U+FFFF), at o (JSON_STRING_ROOM bytes);
+ * past it.  The input is valid UTF-8 (jansson checked it when the
+ * definition was loaded).
  */
-static void
-buf_json_string(struct tally_buf *b, const char *str)
+static char *
+put_json_string(char *o, const char *str)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)str;
-	char esc[16];
 
-	tally_buf_add(b, "\"", 1);
+	*o++ = '"';
 	while (*p != '\0') {
-		const unsigned char *run = p;
 		uint32_t cp;
 		int n, k;
 
-		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-			p++;
-		if (p > run)
-			tally_buf_add(b, (const char *)run, (size_t)(p - run));
-		if (*p == '\0')
-			break;
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			*o++ = (char)*p++;
+			continue;
+		}
 		switch (*p) {
-		case '"':	tally_buf_add(b, "\\\"", 2); p++; continue;
-		case '\\':	tally_buf_add(b, "\\\\", 2); p++; continue;
-		case '\b':	tally_buf_add(b, "\\b", 2); p++; continue;
-		case '\f':	tally_buf_add(b, "\\f", 2); p++; continue;
-		case '\n':	tally_buf_add(b, "\\n", 2); p++; continue;
-		case '\r':	tally_buf_add(b, "\\r", 2); p++; continue;
-		case '\t':	tally_buf_add(b, "\\t", 2); p++; continue;
+		case '"':	*o++ = '\\'; *o++ = '"'; p++; continue;
+		case '\\':	*o++ = '\\'; *o++ = '\\'; p++; continue;
+		case '\b':	*o++ = '\\'; *o++ = 'b'; p++; continue;
+		case '\f':	*o++ = '\\'; *o++ = 'f'; p++; continue;
+		case '\n':	*o++ = '\\'; *o++ = 'n'; p++; continue;
+		case '\r':	*o++ = '\\'; *o++ = 'r'; p++; continue;
+		case '\t':	*o++ = '\\'; *o++ = 't'; p++; continue;
 		default:	break;
 		}
 		if (*p < 0x80) {
@@ -201,29 +256,27 @@ buf_json_string(struct tally_buf *b, const char *str)
 		if (cp >= 0x10000) {
 			uint32_t v = cp - 0x10000;
 			uint32_t hi = 0xd800 | (v >> 10), lo = 0xdc00 | (v & 0x3ff);
-			esc[0] = '\\'; esc[1] = 'u';
-			esc[2] = hex[hi >> 12]; esc[3] = hex[(hi >> 8) & 15];
-			esc[4] = hex[(hi >> 4) & 15]; esc[5] = hex[hi & 15];
-			esc[6] = '\\'; esc[7] = 'u';
-			esc[8] = hex[lo >> 12]; esc[9] = hex[(lo >> 8) & 15];
-			esc[10] = hex[(lo >> 4) & 15]; esc[11] = hex[lo & 15];
-			tally_buf_add(b, esc, 12);
-		} else {
-			esc[0] = '\\'; esc[1] = 'u';
-			esc[2] = hex[cp >> 12]; esc[3] = hex[(cp >> 8) & 15];
-			esc[4] = hex[(cp >> 4) & 15]; esc[5] = hex[cp & 15];
-			tally_buf_add(b, esc, 6);
+			*o++ = '\\'; *o++ = 'u';
+			*o++ = hex[hi >> 12]; *o++ = hex[(hi >> 8) & 15];
+			*o++ = hex[(hi >> 4) & 15]; *o++ = hex[hi & 15];
+			cp = lo;
 		}
+		*o++ = '\\'; *o++ = 'u';
+		*o++ = hex[cp >> 12]; *o++ = hex[(cp >> 8) & 15];
+		*o++ = hex[(cp >> 4) & 15]; *o++ = hex[cp & 15];
 	}
-	tally_buf_add(b, "\"", 1);
+	*o++ = '"';
+	return o;
 }
 
-/* A literal's bytes without its strlen (the leaderboard is per version). */
-#define BUF_LIT(b, lit)		tally_buf_add((b), "" lit, sizeof(lit) - 1)
-#define BUF_KEY_UINT(b, lit, v)	do {					\
-	BUF_LIT(b, lit);						\
-	tally_buf_uint((b), (v));					\
-} while (0)
+static void
+buf_json_string(struct tally_buf *b, const char *str)
+{
+	char *o;
+
+	if ((o = buf_room(b, JSON_STRING_ROOM(strlen(str)))) != NULL)
+		buf_done(b, put_json_string(o, str));
+}
 
 static void
 buf_key_uint(struct tally_buf *b, const char *key, uint64_t v)
@@ -304,12 +357,14 @@ tally_render_leaderboard_text(const struct tally_state *s,
 	const struct tally_election *e = s->election;
 	struct tally_buf b = { NULL, 0, 0, false };
 	size_t *order, i;
-	char share[48];
+	char *o;
 
 	/*
-	 * The hottest view, rendered after every change: written directly
-	 * rather than built as jansson objects, byte for byte what
-	 * json_dumps(tally_render_leaderboard()) gives (tests/test_render.c).
+	 * The hottest view, rendered at every version (the transparency
+	 * log hashes each): written directly rather than built as jansson
+	 * objects, byte for byte what json_dumps(tally_render_leaderboard())
+	 * gives (tests/test_render.c), through a pointer whose room is
+	 * checked once a piece.
 	 */
 	if ((order = tally_ranking(s)) == NULL)
 		return NULL;
@@ -319,58 +374,102 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		free(order);
 		return NULL;
 	}
-	BUF_LIT(&b, "{\"election\":{\"id\":");
-	buf_json_string(&b, e->id);
-	BUF_LIT(&b, ",\"name\":");
-	buf_json_string(&b, e->name);
-	BUF_KEY_UINT(&b, "},\"version\":", s->version);
-	BUF_LIT(&b, ",\"updated_at\":");
+	if ((o = buf_room(&b, 600 + JSON_STRING_ROOM(strlen(e->id) +
+	    strlen(e->name) + (updated_at ? strlen(updated_at) : 0)))) == NULL)
+		goto done;
+	PUT_LIT(o, "{\"election\":{\"id\":");
+	o = put_json_string(o, e->id);
+	PUT_LIT(o, ",\"name\":");
+	o = put_json_string(o, e->name);
+	PUT_LIT(o, "},\"version\":");
+	o = put_uint(o, s->version);
+	PUT_LIT(o, ",\"updated_at\":");
 	if (updated_at != NULL)
-		buf_json_string(&b, updated_at);
+		o = put_json_string(o, updated_at);
 	else
-		BUF_LIT(&b, "null");
-	BUF_KEY_UINT(&b, ",\"seats\":{\"total\":", e->seats_total);
-	BUF_KEY_UINT(&b, ",\"allocated\":", s->seats_allocated);
-	BUF_KEY_UINT(&b, ",\"pending\":", s->seats_pending);
-	BUF_KEY_UINT(&b, ",\"majority\":", e->seats_total / 2 + 1);
-	BUF_KEY_UINT(&b, "},\"provinces\":{\"total\":", e->n_provinces);
-	BUF_KEY_UINT(&b, ",\"reporting\":", s->provinces_reporting);
-	BUF_KEY_UINT(&b, ",\"final\":", s->provinces_final);
-	BUF_KEY_UINT(&b, "},\"provinces_settled\":", s->provinces_settled);
-	BUF_KEY_UINT(&b, ",\"stations\":{\"reporting\":", s->stations_reporting);
-	BUF_KEY_UINT(&b, ",\"total\":", s->stations_total);
-	BUF_KEY_UINT(&b, "},\"votes\":{\"valid\":", s->valid);
-	BUF_KEY_UINT(&b, ",\"blank\":", s->blank);
-	BUF_KEY_UINT(&b, ",\"invalid\":", s->invalid);
-	BUF_LIT(&b, "},\"coalitions\":[");
+		PUT_LIT(o, "null");
+	PUT_LIT(o, ",\"seats\":{\"total\":");
+	o = put_uint(o, e->seats_total);
+	PUT_LIT(o, ",\"allocated\":");
+	o = put_uint(o, s->seats_allocated);
+	PUT_LIT(o, ",\"pending\":");
+	o = put_uint(o, s->seats_pending);
+	PUT_LIT(o, ",\"majority\":");
+	o = put_uint(o, e->seats_total / 2 + 1);
+	PUT_LIT(o, "},\"provinces\":{\"total\":");
+	o = put_uint(o, e->n_provinces);
+	PUT_LIT(o, ",\"reporting\":");
+	o = put_uint(o, s->provinces_reporting);
+	PUT_LIT(o, ",\"final\":");
+	o = put_uint(o, s->provinces_final);
+	PUT_LIT(o, "},\"provinces_settled\":");
+	o = put_uint(o, s->provinces_settled);
+	PUT_LIT(o, ",\"stations\":{\"reporting\":");
+	o = put_uint(o, s->stations_reporting);
+	PUT_LIT(o, ",\"total\":");
+	o = put_uint(o, s->stations_total);
+	PUT_LIT(o, "},\"votes\":{\"valid\":");
+	o = put_uint(o, s->valid);
+	PUT_LIT(o, ",\"blank\":");
+	o = put_uint(o, s->blank);
+	PUT_LIT(o, ",\"invalid\":");
+	o = put_uint(o, s->invalid);
+	PUT_LIT(o, "},\"coalitions\":[");
+	buf_done(&b, o);
 	for (i = 0; i < e->n_coalitions; i++) {
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
+		const char *shown = c->short_name ? c->short_name : c->name;
+		/* The row's head: its rank and names. */
+		if ((o = buf_room(&b, 100 + JSON_STRING_ROOM(strlen(c->id) +
+		    strlen(c->name) + strlen(shown)))) == NULL)
+			goto done;
 		if (i > 0)
-			BUF_LIT(&b, ",");
-		BUF_KEY_UINT(&b, "{\"rank\":", i + 1);
-		BUF_LIT(&b, ",\"id\":");
-		buf_json_string(&b, c->id);
-		BUF_LIT(&b, ",\"name\":");
-		buf_json_string(&b, c->name);
-		BUF_LIT(&b, ",\"short\":");
-		buf_json_string(&b, c->short_name ? c->short_name : c->name);
+			*o++ = ',';
+		PUT_LIT(o, "{\"rank\":");
+		o = put_uint(o, i + 1);
+		PUT_LIT(o, ",\"id\":");
+		o = put_json_string(o, c->id);
+		PUT_LIT(o, ",\"name\":");
+		o = put_json_string(o, c->name);
+		PUT_LIT(o, ",\"short\":");
+		o = put_json_string(o, shown);
+		buf_done(&b, o);
 		tally_color_buf(&b, c);
-		BUF_KEY_UINT(&b, ",\"votes\":", t->votes);
-		BUF_LIT(&b, ",\"share\":");
-		tally_buf_add(&b, share, tally_render_share(t->votes,
-		    s->valid, share));
-		BUF_KEY_UINT(&b, ",\"seats\":", t->seats);
-		BUF_KEY_UINT(&b, ",\"district_seats\":", t->district_seats);
-		BUF_KEY_UINT(&b, ",\"levelling_seats\":", t->levelling_seats);
-		BUF_KEY_UINT(&b, ",\"tied_for\":", t->tied_for);
-		BUF_KEY_UINT(&b, ",\"seats_min\":", t->seats_min);
-		BUF_KEY_UINT(&b, ",\"seats_max\":", coalition_max(s, order[i]));
-		BUF_LIT(&b, ",\"majority\":\"");
-		tally_buf_str(&b, majority_name(s, order[i]));
-		BUF_LIT(&b, "\"}");
+		/* Its figures: 8 numbers of at most 20 digits, a share. */
+		if ((o = buf_room(&b, 400)) == NULL)
+			goto done;
+		PUT_LIT(o, ",\"votes\":");
+		o = put_uint(o, t->votes);
+		PUT_LIT(o, ",\"share\":");
+		o += tally_render_share(t->votes, s->valid, o);
+		PUT_LIT(o, ",\"seats\":");
+		o = put_uint(o, t->seats);
+		PUT_LIT(o, ",\"district_seats\":");
+		o = put_uint(o, t->district_seats);
+		PUT_LIT(o, ",\"levelling_seats\":");
+		o = put_uint(o, t->levelling_seats);
+		PUT_LIT(o, ",\"tied_for\":");
+		o = put_uint(o, t->tied_for);
+		PUT_LIT(o, ",\"seats_min\":");
+		o = put_uint(o, t->seats_min);
+		PUT_LIT(o, ",\"seats_max\":");
+		o = put_uint(o, coalition_max(s, order[i]));
+		PUT_LIT(o, ",\"majority\":\"");
+		{
+			const char *m = majority_name(s, order[i]);
+			size_t ml = strlen(m);
+			memcpy(o, m, ml);
+			o += ml;
+		}
+		PUT_LIT(o, "\"}");
+		buf_done(&b, o);
 	}
-	BUF_LIT(&b, "]}");
+	if ((o = buf_room(&b, 2)) != NULL) {
+		PUT_LIT(o, "]}");
+		buf_done(&b, o);
+	}
+done:
 	free(order);
 	if (b.nomem) {
 		free(b.p);
