@@ -31,10 +31,12 @@
  * version V: its entry carries the previous version's leaderboard hash (a
  * stale leaderboard published as new), which only a replay can catch.
  *
- * --old-form 1 writes the entry form tallyd wrote before each entry carried
- * its leaderboard hash: no leaderboard_sha256 in the entries, and each
- * checkpoint (the last, every --keep) with a leaderboard-sha256 line
- * (--lie V then lies in the checkpoint of size V).
+ * --old-form N writes its first N entries in the form tallyd wrote before
+ * each entry carried its leaderboard hash (no leaderboard_sha256; a log
+ * that tallyd upgraded), and each checkpoint (the last, every --keep) of a
+ * size among them with a leaderboard-sha256 line (--lie V then lies in
+ * the checkpoint of size V if entry V is of that form).  --old-after V
+ * writes the entries after V in that form (a log that went back: refused).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -238,7 +240,7 @@ main(int argc, char **argv)
 	char **records = NULL;
 	size_t *record_len = NULL, n_records = 0, next_record = 0;
 	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
-	uint64_t lie = 0, stop = 0, old_form = 0;
+	uint64_t lie = 0, stop = 0, old_form = 0, old_after = 0;
 	uint8_t prev_lb[32] = { 0 }, keep_lb[16][32], last_lb[32], lb[32] = { 0 };
 	size_t n_keep = 0, n_receipts = 0, i;
 	char path[4096], *text, vkey[256];
@@ -280,6 +282,8 @@ main(int argc, char **argv)
 			lie = v;
 		else if (strcmp(argv[i], "--old-form") == 0)
 			old_form = v;
+		else if (strcmp(argv[i], "--old-after") == 0)
+			old_after = v;
 		else if (strcmp(argv[i], "--name") == 0)
 			name = argv[i + 1];
 		else if (strcmp(argv[i], "--keep") == 0 && n_keep < 16)
@@ -413,7 +417,8 @@ apply:
 				memcpy(keep_lb[i], lb, 32);
 		memcpy(prev_lb, lb, 32);
 		if ((entry = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER,
-		    reclen - TALLY_JOURNAL_HEADER, NULL, old_form ? NULL : lb,
+		    reclen - TALLY_JOURNAL_HEADER, NULL, version <= old_form ||
+		    (old_after > 0 && version > old_after) ? NULL : lb,
 		    &elen, &err)) == NULL)
 			die("entry: %s", err.message);
 		free(rec);
@@ -430,15 +435,15 @@ apply:
 	version = t->size;
 	write_tiles(out, t, version, bundles, blen);
 	memcpy(last_lb, lb, 32);
-	text = sign_checkpoint(&signer, t, version, old_form ? last_lb : NULL,
-	    &len);
+	text = sign_checkpoint(&signer, t, version, version <= old_form ?
+	    last_lb : NULL, &len);
 	write_file(out, "checkpoint", text, len);
 	for (i = 0; i < n_keep; i++) {
 		char *old, rel[64];
 		size_t olen;
 		if (keep[i] > version)
 			continue;
-		old = sign_checkpoint(&signer, t, keep[i], old_form ?
+		old = sign_checkpoint(&signer, t, keep[i], keep[i] <= old_form ?
 		    keep_lb[i] : NULL, &olen);
 		snprintf(path, sizeof(path), "%s.old", out);
 		snprintf(rel, sizeof(rel), "checkpoint.%llu",
