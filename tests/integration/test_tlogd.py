@@ -789,6 +789,21 @@ class TlogdClusterTest(DaemonTest):
         self.assertEqual([checkpoint_size(c) for c in cps], vs)
         self.assertEqual(cps[0], cps[1])
         self.assertEqual(cps[0], cps[2])
+        # The same entries on every node, each with the SHA-256 of the
+        # leaderboard every node serves for its version.
+        size = vs[0]
+        tiles = [b"".join(get(n, "/log/" + rel) for rel in tile_paths(size)
+                          if rel.startswith("tile/entries/"))
+                 for n in nodes]
+        self.assertEqual(tiles[0], tiles[1])
+        self.assertEqual(tiles[0], tiles[2])
+        for i, e in enumerate(bundle_entries(tiles[0])):
+            obj = json.loads(e)
+            for n in nodes:
+                body = get(n, "/v1/versions/%d/leaderboard" % (i + 1))
+                self.assertEqual(obj["leaderboard_sha256"],
+                                 hashlib.sha256(body).hexdigest(),
+                                 (n.base, i + 1))
         key = get(nodes[0], "/log/key").decode().strip()
         out = subprocess.run(
             [TALLYCTL, "verify", "log", nodes[2].base, "--key", key,
