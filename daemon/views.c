@@ -393,6 +393,28 @@ done:
 	return out;
 }
 
+/*
+ * A copy of the bytes the log rendered for version (kept raw in its ring
+ * slot by views_version_publish), or NULL: the current view made from
+ * them rather than rendered again.
+ */
+static char *
+ring_leaderboard(struct views *vs, uint64_t version, size_t *len)
+{
+	const struct version_slot *slot = &vs->versions[version %
+	    vs->n_versions];
+	char *copy;
+
+	if (slot->version != version || slot->lb_raw == NULL ||
+	    slot->digest != core_stamp(vs->core, SIZE_MAX)->digest ||
+	    (copy = malloc(slot->lb_raw_len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, slot->lb_raw, slot->lb_raw_len);
+	copy[slot->lb_raw_len] = '\0';
+	*len = slot->lb_raw_len;
+	return copy;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct views *vs, enum view_id id, size_t index, const char **ctype)
@@ -419,7 +441,9 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 		{
 			size_t lblen;
 			if ((bytes = tlogd_leaderboard_take(tlogd_current,
-			    vs->core, s->version, &lblen)) == NULL)
+			    vs->core, s->version, &lblen)) == NULL &&
+			    (bytes = ring_leaderboard(vs, s->version,
+			    &lblen)) == NULL)
 				bytes = tally_tlog_leaderboard(s, &lblen);
 			if (bytes != NULL && vs->previous != NULL) {
 				bytes[lblen - 1] = '\0';	/* the newline */
@@ -665,8 +689,10 @@ slot_reset(struct views *vs, struct version_slot *slot, uint64_t version,
 	http_body_free(slot->provinces);
 	http_body_free(slot->svg);
 	tally_state_totals_destroy(slot->totals);
+	free(slot->lb_raw);
 	slot->leaderboard = slot->provinces = slot->svg = NULL;
 	slot->totals = NULL;
+	slot->lb_raw = NULL;
 	slot->lb_bytes = NULL;
 	slot->version = version;
 	slot->digest = digest;
@@ -710,6 +736,8 @@ version_record(struct views *vs, enum view_id id, const struct view *v)
 		/* Rendered live: the copy of its totals is not needed. */
 		tally_state_totals_destroy(slot->totals);
 		slot->totals = NULL;
+		free(slot->lb_raw);
+		slot->lb_raw = NULL;
 	}
 	slot_kept(vs, version);
 }
@@ -739,12 +767,28 @@ views_version_publish(struct views *vs, uint64_t version)
 	const struct core_stamp *st = core_stamp(vs->core, SIZE_MAX);
 	struct version_slot *slot = &vs->versions[version % vs->n_versions];
 
+	/*
+	 * The transparency log rendered and hashed this version's bytes
+	 * already: kept as they are (no render, no copy of the totals, no
+	 * body until somebody asks), unless the view adds the comparison
+	 * with a previous election to them.
+	 */
+	if (vs->previous == NULL && tlogd_leaderboard_ready(tlogd_current,
+	    vs->core, version)) {
+		if (slot->version != version || slot->digest != st->digest)
+			slot_reset(vs, slot, version, st->digest);
+		if (slot->leaderboard != NULL || slot->lb_raw != NULL)
+			return 0;
+		tally_state_totals_destroy(slot->totals);
+		slot->totals = NULL;
+		slot->lb_raw = tlogd_leaderboard_take(tlogd_current, vs->core,
+		    version, &slot->lb_raw_len);
+		slot_kept(vs, version);
+		return 0;
+	}
 	/* Rendered now, as with streams open: the same bytes, at a render's
-	 * cost, for elections whose leaderboard reads the provinces; and
-	 * taken from the transparency log, which rendered and hashed this
-	 * version's bytes already (no render, no copy of the totals). */
-	if (leaderboard_reads_provinces(vs) || tlogd_leaderboard_ready(
-	    tlogd_current, vs->core, version))
+	 * cost, for elections whose leaderboard reads the provinces. */
+	if (leaderboard_reads_provinces(vs))
 		return views_current(vs, VIEW_LEADERBOARD, 0) == NULL ? -1 : 0;
 
 	if (slot->version != version || slot->digest != st->digest)
@@ -767,11 +811,20 @@ views_version_leaderboard(struct views *vs, struct version_slot *slot)
 
 	if (slot->leaderboard != NULL)
 		return 0;
-	if (t == NULL)
+	if (slot->lb_raw != NULL) {
+		/* The bytes the log hashed for this version. */
+		if ((bytes = realloc(slot->lb_raw, slot->lb_raw_len + 1)) ==
+		    NULL)
+			return -1;
+		slot->lb_raw = NULL;
+		bytes[slot->lb_raw_len] = '\0';
+	} else if (t == NULL)
 		return -1;
-	/* As views_current renders it, from the same writer: the same bytes. */
-	bytes = reply_with_newline(tally_render_leaderboard_text(t,
-	    t->updated_at[0] ? t->updated_at : NULL));
+	else
+		/* As views_current renders it, from the same writer: the
+		 * same bytes. */
+		bytes = reply_with_newline(tally_render_leaderboard_text(t,
+		    t->updated_at[0] ? t->updated_at : NULL));
 	if (bytes == NULL)
 		return -1;
 	memset(&v, 0, sizeof(v));
@@ -829,6 +882,7 @@ views_versions_clear(struct views *vs)
 		http_body_free(slot->provinces);
 		http_body_free(slot->svg);
 		tally_state_totals_destroy(slot->totals);
+		free(slot->lb_raw);
 		memset(slot, 0, sizeof(*slot));
 	}
 	vs->any_kept = false;
@@ -883,6 +937,7 @@ views_destroy(struct views *vs)
 		deflateEnd(&vs->zs);
 	for (i = 0; vs->versions != NULL && i < vs->n_versions; i++) {
 		http_body_free(vs->versions[i].leaderboard);
+		free(vs->versions[i].lb_raw);
 		http_body_free(vs->versions[i].provinces);
 		http_body_free(vs->versions[i].svg);
 		tally_state_totals_destroy(vs->versions[i].totals);
