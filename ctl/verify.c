@@ -525,11 +525,11 @@ done:
 		    (unsigned long long)n_old, n_old == 1 ? "y" : "ies",
 		    (unsigned long long)first_old);
 	if (v.failures == 0)
-		printf("ok: %s, %llu entries, root %s; %s leaderboard "
-		    "reproduced; %zu earlier checkpoint%s consistent\n",
-		    cp.origin, (unsigned long long)cp.size, h1, n_old == 0 ?
-		    "every version's" : "every logged or signed", n_from,
-		    n_from == 1 ? "" : "s");
+		printf("ok: %s, %llu entries, root %s; every signed "
+		    "leaderboard reproduced (%s); %zu earlier checkpoint%s "
+		    "consistent\n", cp.origin, (unsigned long long)cp.size,
+		    h1, n_old == 0 ? "every version's" : "the older entries' "
+		    "at signed sizes only", n_from, n_from == 1 ? "" : "s");
 	else
 		printf("FAILED: %lu problem%s in %s (checkpoint size %llu)\n",
 		    v.failures, v.failures == 1 ? "" : "s", src->where,

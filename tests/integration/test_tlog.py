@@ -9,7 +9,7 @@ log is made from the daemon's own journal (tests/tlog/tlog_gen --journal,
 one entry per record, as the daemon will make it) and:
 
 - tallyctl verify replays it through libtally and accepts it (every
-  version's leaderboard reproduced);
+  signed leaderboard reproduced, every version's);
 - every entry carries the SHA-256 of the bytes the daemon served for its
   version, the replay's leaderboard at every version is those bytes
   (tallyctl verify leaderboard FILE --at N, for each N), and the tree size
@@ -141,7 +141,8 @@ class TlogFromDaemon(DaemonTest):
                            timeout=300)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("%d entries" % top, v.stdout)
-        self.assertIn("every version's leaderboard reproduced", v.stdout)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", v.stdout)
         # A leaderboard someone saved, checked against the log.
         saved = os.path.join(d.tmp, "lb.json")
         with open(saved, "wb") as f:

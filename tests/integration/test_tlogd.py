@@ -262,7 +262,8 @@ class TlogdTest(DaemonTest):
         url = "http://127.0.0.1:%d" % d.port
         out = self.verify(url, key, election)
         self.assertIn("%d entries" % top, out)
-        self.assertIn("every version's leaderboard reproduced", out)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", out)
         # Offline, from a mirror of plain GETs.
         mirror = os.path.join(d.tmp, "mirror")
         self.mirror(d, mirror)
@@ -381,7 +382,8 @@ class TlogdTest(DaemonTest):
         self.assertEqual(len(hashes), top)
         key = d.get("/log/key").body.decode().strip()
         out = self.verify("http://127.0.0.1:%d" % d.port, key, election)
-        self.assertIn("every version's leaderboard reproduced", out)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", out)
         d.stop()
 
     def test_kill9_restart_append_only(self):
