@@ -833,6 +833,11 @@ views_version_leaderboard(struct views *vs, struct version_slot *slot)
 	v.ctype = "application/json; charset=utf-8";
 	snprintf(v.etag, sizeof(v.etag), "\"%llu-%016llx\"",
 	    (unsigned long long)slot->version, (unsigned long long)slot->digest);
+	/* Its own URL, as the live view names it: the log size header too. */
+	v.version = slot->version;
+	snprintf(v.location, sizeof(v.location),
+	    "%s/versions/%llu-%016llx/leaderboard", vs->prefix,
+	    (unsigned long long)slot->version, (unsigned long long)slot->digest);
 	slot->leaderboard = version_body(vs, &v, &slot->lb_bytes);
 	free(bytes);
 	if (slot->leaderboard == NULL)

@@ -374,6 +374,7 @@ class TlogdTest(DaemonTest):
                 kept = d.get(json.loads(kept.body)["location"])
             self.assertEqual(kept.status, 200, kept.body)
             self.assertEqual(kept.json()["version"], v)
+            self.assertEqual(kept.header("Tally-Log-Size"), str(v))
             obj = json.loads(ents[v - 1])
             self.assertEqual(obj["version"], v)
             self.assertEqual(obj["leaderboard_sha256"],
