@@ -11,10 +11,11 @@
  * /log/: checkpoint, tile/..., tile/entries/...) or fetches it from a
  * tallyd at URL, then checks everything an observer can check: the
  * checkpoint's signature by VKEY; every entry, replayed through libtally
- * in order; at the size of each checkpoint (the log's and --from), the
- * replayed leaderboard's SHA-256 against the one it signed (and, in
- * entries of the older form that carry one, each version's); the
- * tree's root against the checkpoint; every hash tile against the tree
+ * in order, and the replayed leaderboard of its version against the
+ * SHA-256 the entry carries (entries of the older form carry none: then
+ * against the leaderboard-sha256 line of a checkpoint of that size, the
+ * log's or a --from one, where one was signed); the tree's root against
+ * the checkpoint; every hash tile against the tree
  * recomputed from the entries; and every older checkpoint the user kept
  * (--from) being a prefix of this one (same root at its size).  The
  * election definition comes from --election (several: one per contest),
@@ -181,14 +182,15 @@ struct contest {
 
 /*
  * At tree size `size` (the replayed state's version): the leaderboard's
- * SHA-256 against every checkpoint of that size that signed one (cps[0]
- * the log's, the rest --from), and kept for --at.  One render per signed
- * size: the entries themselves no longer carry the hash.
+ * SHA-256 (`have`, when the entry's check rendered it already) against
+ * every checkpoint of that size that signed one (cps[0] the log's, the
+ * rest --from: checkpoints tallyd signed with a leaderboard-sha256 line
+ * while its entries carried no hash), and kept for --at.
  */
 static void
 pin_check(struct verify *v, const struct tally_state *s, uint64_t size,
-    const struct tally_tlog_checkpoint *cps, const bool *ok,
-    char *const *names, size_t n)
+    const uint8_t *have, const struct tally_tlog_checkpoint *cps,
+    const bool *ok, char *const *names, size_t n)
 {
 	uint8_t lb[32];
 	char a[65], b[65];
@@ -200,7 +202,9 @@ pin_check(struct verify *v, const struct tally_state *s, uint64_t size,
 			need = true;
 	if (!need)
 		return;
-	if (tally_tlog_leaderboard_sha256(s, lb) == -1) {
+	if (have != NULL)
+		memcpy(lb, have, 32);
+	else if (tally_tlog_leaderboard_sha256(s, lb) == -1) {
 		fail(v, "out of memory rendering the leaderboard of version "
 		    "%llu", (unsigned long long)size);
 		return;
@@ -237,10 +241,10 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 	struct tally_error err;
 	char path[TALLY_TLOG_PATH_MAX], why[256], *note, h1[48], h2[48];
 	uint8_t root[32], *hashes = NULL;
-	uint64_t n, index = 0;
+	uint64_t n, index = 0, n_old = 0, first_old = 0;
 	size_t len, i;
 	unsigned w;
-	bool replaying = true, cut;
+	bool replaying = true, cut, seen_hash = false;
 	int level;
 
 	if ((note = source_read(src, "checkpoint", &len, why,
@@ -318,7 +322,8 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		free(note);
 		n_from++;
 	}
-	pin_check(&v, contests[0].s, 0, cps, cps_ok, cps_name, n_from + 1);
+	pin_check(&v, contests[0].s, 0, NULL, cps, cps_ok, cps_name,
+	    n_from + 1);
 	if ((t = tally_tlog_tree_create()) == NULL ||
 	    (hashes = malloc(TALLY_TLOG_TILE_WIDTH * 32)) == NULL) {
 		ctl_warnx(ctl, "out of memory");
@@ -391,17 +396,37 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				replaying = false;
 				continue;
 			}
-			pin_check(&v, c->s, index, cps, cps_ok, cps_name,
-			    n_from + 1);
-			/* An entry of the older form carries its version's
-			 * leaderboard hash: checked too. */
-			if (!head.has_leaderboard)
+			/*
+			 * Every entry carries its version's leaderboard
+			 * hash, but those tallyd wrote while the hash was in
+			 * the checkpoints only (its leaderboard-sha256 line):
+			 * accepted, counted and named in the summary, checked
+			 * where a checkpoint signs one.  A log never goes
+			 * back to that form once an entry carries a hash.
+			 */
+			if (!head.has_leaderboard) {
+				if (seen_hash)
+					fail(&v, "%s: entry %llu (version %llu): "
+					    "no leaderboard_sha256 after entries "
+					    "that carry one (a log goes from the "
+					    "older entry form to the current "
+					    "one, never back)", path,
+					    (unsigned long long)index - 1,
+					    (unsigned long long)index);
+				if (n_old++ == 0)
+					first_old = index;
+				pin_check(&v, c->s, index, NULL, cps, cps_ok,
+				    cps_name, n_from + 1);
 				continue;
+			}
+			seen_hash = true;
 			if (tally_tlog_leaderboard_sha256(c->s, lb) == -1) {
 				ctl_warnx(ctl, "out of memory");
 				replaying = false;
 				continue;
 			}
+			pin_check(&v, c->s, index, lb, cps, cps_ok, cps_name,
+			    n_from + 1);
 			if (memcmp(lb, head.leaderboard_sha256, 32) != 0) {
 				char a[65], b[65];
 				for (i = 0; i < 32; i++) {
@@ -492,12 +517,19 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 	}
 done:
 	b64(cp.root, h1);
+	if (v.failures == 0 && n_old > 0)
+		printf("note: %llu entr%s from version %llu carry no "
+		    "leaderboard_sha256 (the entry form of tallyd before each "
+		    "entry hashed its leaderboard): their leaderboards were "
+		    "checked only where a checkpoint signed one\n",
+		    (unsigned long long)n_old, n_old == 1 ? "y" : "ies",
+		    (unsigned long long)first_old);
 	if (v.failures == 0)
 		printf("ok: %s, %llu entries, root %s; every signed "
-		    "leaderboard reproduced; %zu earlier checkpoint%s "
-		    "consistent\n",
-		    cp.origin, (unsigned long long)cp.size, h1, n_from,
-		    n_from == 1 ? "" : "s");
+		    "leaderboard reproduced (%s); %zu earlier checkpoint%s "
+		    "consistent\n", cp.origin, (unsigned long long)cp.size,
+		    h1, n_old == 0 ? "every version's" : "the older entries' "
+		    "at signed sizes only", n_from, n_from == 1 ? "" : "s");
 	else
 		printf("FAILED: %lu problem%s in %s (checkpoint size %llu)\n",
 		    v.failures, v.failures == 1 ? "" : "s", src->where,

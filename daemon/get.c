@@ -146,7 +146,8 @@ get_version(struct call *cl, const char *num)
 	slot = views_version(api->views, n, cur, &oldest, &kept);
 	/* A version published but not served: its leaderboard written now. */
 	if (slot != NULL && cl->rt->id != R_VERSION_PROVINCES &&
-	    slot->leaderboard == NULL && slot->totals != NULL &&
+	    slot->leaderboard == NULL && (slot->totals != NULL ||
+	    slot->lb_raw != NULL) &&
 	    views_version_leaderboard(api->views, slot) == -1) {
 		call_fail(cl, 500, "internal", NULL, "could not render version "
 		    "%llu (out of memory?); try again", (unsigned long long)n);

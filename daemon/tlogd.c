@@ -11,6 +11,13 @@
  *		at first start unless log_key names a file (a cluster's shared
  *		key); key.pub the verifier key, for `tallyctl key`
  *
+ * The entry of a version is its journal record and the SHA-256 of its
+ * leaderboard (the bytes of /v1/versions/{N}/leaderboard), rendered right
+ * after the version is applied (a group-commit round applies its versions
+ * one after another: each entry hashes its own version's bytes); the views
+ * take those very bytes (tlogd_leaderboard_take) instead of rendering them
+ * again, so what the log hashed is what is served.
+ *
  * Durability.  The entry of a version is made and put in the tree when
  * the version is applied, before its subscribers are told; the files get
  * it in batches (up to 64 KiB waits in memory) and before anything reads
@@ -76,6 +83,14 @@ struct tlogd {
 	bool			 sync_to_sign;	/* tlogd_set_sync_to_sign */
 	bool			 off;		/* turned off: see why */
 	struct core		*core;
+	/*
+	 * The last version's leaderboard bytes, hashed into its entry, until
+	 * the views take them (tlogd_leaderboard_take) or the next version
+	 * replaces them.
+	 */
+	char			*lb;
+	size_t			 lb_len;
+	uint64_t		 lb_version;
 };
 
 #define TLOGD_PENDING_MAX	(64 * 1024)
@@ -474,6 +489,7 @@ tlogd_close(struct tlogd *t)
 	free(t->offset);
 	free(t->pend_e.p);
 	free(t->pend_h.p);
+	free(t->lb);
 	free(t->note);
 	free(t->dir);
 	if (tlogd_current == t)
@@ -503,7 +519,8 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	struct tlogd *t = arg;
 	const struct tally_state *s = core_state(t->core);
 	struct tally_error err;
-	uint8_t leaf[32], pre[2];
+	struct sha256_ctx sc;
+	uint8_t leaf[32], pre[2], lb[32];
 	char *entry = NULL, *empty = NULL;
 	size_t elen;
 
@@ -518,14 +535,21 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	    &len)) == NULL)
 		fatalx("out of memory writing the transparency log");
 	/*
-	 * No leaderboard here: rendering and hashing it for every version
-	 * was nine tenths of a POST's instructions.  The entry is the record
-	 * (which fixes the tally, hence every view, at this version); the
-	 * leaderboard's hash is signed in the checkpoint of each size that
-	 * is signed (tlogd_checkpoint), and a verifier replays the rest.
+	 * The leaderboard of this version (the state is at it: the hook runs
+	 * right after each version is applied, before the next one of its
+	 * round), rendered by the function the view renders with, hashed
+	 * into the entry and kept for the view (tlogd_leaderboard_take).
 	 */
+	free(t->lb);
+	t->lb_version = 0;
+	if ((t->lb = tally_tlog_leaderboard(s, &t->lb_len)) == NULL)
+		fatalx("out of memory writing the transparency log");
+	t->lb_version = version;
+	sha256_init(&sc);
+	sha256_update(&sc, t->lb_len, (const uint8_t *)t->lb);
+	sha256_digest(&sc, 32, lb);
 	if ((entry = tally_tlog_entry_encode_at(payload, len, version, NULL,
-	    NULL, &elen, &err)) == NULL) {
+	    lb, &elen, &err)) == NULL) {
 		/* The version is applied: a log without it would be a lie
 		 * about what tallyd published. */
 		tlogd_turn_off(t, "the entry could not be made", version);
@@ -547,6 +571,29 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	free(entry);
 	if (t->pend_e.len >= TLOGD_PENDING_MAX)
 		(void)tlogd_write_pending(t);
+}
+
+char *
+tlogd_leaderboard_take(struct tlogd *t, const struct core *c,
+    uint64_t version, size_t *len)
+{
+	char *lb;
+
+	if (!tlogd_leaderboard_ready(t, c, version))
+		return NULL;
+	lb = t->lb;
+	*len = t->lb_len;
+	t->lb = NULL;
+	t->lb_version = 0;
+	return lb;
+}
+
+bool
+tlogd_leaderboard_ready(const struct tlogd *t, const struct core *c,
+    uint64_t version)
+{
+	return t != NULL && t->lb != NULL && t->core == c &&
+	    t->lb_version == version && version == core_state(t->core)->version;
 }
 
 void
@@ -667,10 +714,8 @@ const char *
 tlogd_checkpoint(struct tlogd *t, size_t *len)
 {
 	struct tally_tlog_checkpoint cp;
-	const struct tally_state *s;
-	struct sha256_ctx sc;
-	char body[512], *lb;
-	size_t blen, nlen, lblen;
+	char body[512];
+	size_t blen, nlen;
 	char *note;
 
 	if (t->off)
@@ -681,23 +726,11 @@ tlogd_checkpoint(struct tlogd *t, size_t *len)
 		    t->signer.key.name);
 		cp.size = t->tree->size;
 		/*
-		 * The leaderboard at this size, signed with it: one render
-		 * per signed size (at most one per version, and only when
-		 * somebody asks), not one per POST.  The tally is at this
-		 * size but after a journal that lost its tail (tlogd_started
-		 * warned); then the line is left out rather than sign
-		 * another version's bytes.
+		 * No extension line: every entry carries its version's
+		 * leaderboard hash, so the root signs them all.  (tallyd
+		 * signed a leaderboard-sha256 line while entries did not;
+		 * such checkpoints still open, docs/VERIFY.md.)
 		 */
-		s = core_state(t->core);
-		if (s->version == cp.size) {
-			if ((lb = tally_tlog_leaderboard(s, &lblen)) == NULL)
-				return NULL;
-			sha256_init(&sc);
-			sha256_update(&sc, lblen, (const uint8_t *)lb);
-			sha256_digest(&sc, 32, cp.leaderboard_sha256);
-			cp.has_leaderboard = true;
-			free(lb);
-		}
 		if (tally_tlog_tree_root(t->tree, cp.size, cp.root) == -1 ||
 		    tally_tlog_checkpoint_format(&cp, body, sizeof(body),
 		    &blen) == -1)

@@ -58,6 +58,18 @@ int		 tlogd_started(struct tlogd *t, uint64_t version,
 /* The log in force (main.c sets it), for the routes, or NULL. [L] */
 extern struct tlogd *tlogd_current;
 
+/*
+ * The leaderboard bytes the log rendered and hashed into the entry of c's
+ * version `version` (the current one), taken (the caller frees them), or
+ * NULL: no log, another core or version, or taken already.  The views
+ * serve these bytes rather than render them again: the bytes an entry
+ * hashed are the bytes served, by construction.
+ */
+char		*tlogd_leaderboard_take(struct tlogd *t, const struct core *c,
+		    uint64_t version, size_t *len);
+/* Would tlogd_leaderboard_take give bytes now? */
+bool		 tlogd_leaderboard_ready(const struct tlogd *t,
+		    const struct core *c, uint64_t version);
 bool		 tlogd_ok(const struct tlogd *t);
 uint64_t	 tlogd_size(const struct tlogd *t);
 /* The verifier key text (borrowed, NUL-terminated, no newline). */

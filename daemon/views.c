@@ -252,8 +252,8 @@ views_stamp(struct views *vs, enum view_id id, size_t index)
 
 /*
  * A leaderboard's body names the transparency log's size at its version
- * (tree size = version): GET /log/checkpoint of that size signs those
- * bytes' SHA-256 (its leaderboard-sha256 line, docs/VERIFY.md).
+ * (tree size = version): the log's entry of that version (index size - 1,
+ * GET /log/proof/{index}) carries those bytes' SHA-256 (docs/VERIFY.md).
  */
 static void
 log_size_header(struct http_body *b, const struct view *v)
@@ -393,6 +393,28 @@ done:
 	return out;
 }
 
+/*
+ * A copy of the bytes the log rendered for version (kept raw in its ring
+ * slot by views_version_publish), or NULL: the current view made from
+ * them rather than rendered again.
+ */
+static char *
+ring_leaderboard(struct views *vs, uint64_t version, size_t *len)
+{
+	const struct version_slot *slot = &vs->versions[version %
+	    vs->n_versions];
+	char *copy;
+
+	if (slot->version != version || slot->lb_raw == NULL ||
+	    slot->digest != core_stamp(vs->core, SIZE_MAX)->digest ||
+	    (copy = malloc(slot->lb_raw_len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, slot->lb_raw, slot->lb_raw_len);
+	copy[slot->lb_raw_len] = '\0';
+	*len = slot->lb_raw_len;
+	return copy;
+}
+
 /* Render a view's bytes (new, NUL-terminated) and its content type. */
 static char *
 render(struct views *vs, enum view_id id, size_t index, const char **ctype)
@@ -409,15 +431,20 @@ render(struct views *vs, enum view_id id, size_t index, const char **ctype)
 	case VIEW_LEADERBOARD:
 		/*
 		 * The hottest view: written directly, not through jansson,
-		 * by the function whose bytes the transparency log's
-		 * checkpoints hash (with the expected vote), so that they
-		 * match by construction.  The comparison with a previous
+		 * by the function whose bytes the transparency log's entry
+		 * of each version hashes (with the expected vote): the very
+		 * bytes the log rendered and hashed for this version when it
+		 * has them, rendered once.  The comparison with a previous
 		 * election is not in the log (a verifier has no previous
 		 * election): it comes last, after the logged members.
 		 */
 		{
 			size_t lblen;
-			bytes = tally_tlog_leaderboard(s, &lblen);
+			if ((bytes = tlogd_leaderboard_take(tlogd_current,
+			    vs->core, s->version, &lblen)) == NULL &&
+			    (bytes = ring_leaderboard(vs, s->version,
+			    &lblen)) == NULL)
+				bytes = tally_tlog_leaderboard(s, &lblen);
 			if (bytes != NULL && vs->previous != NULL) {
 				bytes[lblen - 1] = '\0';	/* the newline */
 				bytes = reply_with_newline(with_member(bytes,
@@ -662,8 +689,10 @@ slot_reset(struct views *vs, struct version_slot *slot, uint64_t version,
 	http_body_free(slot->provinces);
 	http_body_free(slot->svg);
 	tally_state_totals_destroy(slot->totals);
+	free(slot->lb_raw);
 	slot->leaderboard = slot->provinces = slot->svg = NULL;
 	slot->totals = NULL;
+	slot->lb_raw = NULL;
 	slot->lb_bytes = NULL;
 	slot->version = version;
 	slot->digest = digest;
@@ -707,6 +736,8 @@ version_record(struct views *vs, enum view_id id, const struct view *v)
 		/* Rendered live: the copy of its totals is not needed. */
 		tally_state_totals_destroy(slot->totals);
 		slot->totals = NULL;
+		free(slot->lb_raw);
+		slot->lb_raw = NULL;
 	}
 	slot_kept(vs, version);
 }
@@ -736,6 +767,25 @@ views_version_publish(struct views *vs, uint64_t version)
 	const struct core_stamp *st = core_stamp(vs->core, SIZE_MAX);
 	struct version_slot *slot = &vs->versions[version % vs->n_versions];
 
+	/*
+	 * The transparency log rendered and hashed this version's bytes
+	 * already: kept as they are (no render, no copy of the totals, no
+	 * body until somebody asks), unless the view adds the comparison
+	 * with a previous election to them.
+	 */
+	if (vs->previous == NULL && tlogd_leaderboard_ready(tlogd_current,
+	    vs->core, version)) {
+		if (slot->version != version || slot->digest != st->digest)
+			slot_reset(vs, slot, version, st->digest);
+		if (slot->leaderboard != NULL || slot->lb_raw != NULL)
+			return 0;
+		tally_state_totals_destroy(slot->totals);
+		slot->totals = NULL;
+		slot->lb_raw = tlogd_leaderboard_take(tlogd_current, vs->core,
+		    version, &slot->lb_raw_len);
+		slot_kept(vs, version);
+		return 0;
+	}
 	/* Rendered now, as with streams open: the same bytes, at a render's
 	 * cost, for elections whose leaderboard reads the provinces. */
 	if (leaderboard_reads_provinces(vs))
@@ -761,11 +811,20 @@ views_version_leaderboard(struct views *vs, struct version_slot *slot)
 
 	if (slot->leaderboard != NULL)
 		return 0;
-	if (t == NULL)
+	if (slot->lb_raw != NULL) {
+		/* The bytes the log hashed for this version. */
+		if ((bytes = realloc(slot->lb_raw, slot->lb_raw_len + 1)) ==
+		    NULL)
+			return -1;
+		slot->lb_raw = NULL;
+		bytes[slot->lb_raw_len] = '\0';
+	} else if (t == NULL)
 		return -1;
-	/* As views_current renders it, from the same writer: the same bytes. */
-	bytes = reply_with_newline(tally_render_leaderboard_text(t,
-	    t->updated_at[0] ? t->updated_at : NULL));
+	else
+		/* As views_current renders it, from the same writer: the
+		 * same bytes. */
+		bytes = reply_with_newline(tally_render_leaderboard_text(t,
+		    t->updated_at[0] ? t->updated_at : NULL));
 	if (bytes == NULL)
 		return -1;
 	memset(&v, 0, sizeof(v));
@@ -773,6 +832,11 @@ views_version_leaderboard(struct views *vs, struct version_slot *slot)
 	v.len = strlen(bytes);
 	v.ctype = "application/json; charset=utf-8";
 	snprintf(v.etag, sizeof(v.etag), "\"%llu-%016llx\"",
+	    (unsigned long long)slot->version, (unsigned long long)slot->digest);
+	/* Its own URL, as the live view names it: the log size header too. */
+	v.version = slot->version;
+	snprintf(v.location, sizeof(v.location),
+	    "%s/versions/%llu-%016llx/leaderboard", vs->prefix,
 	    (unsigned long long)slot->version, (unsigned long long)slot->digest);
 	slot->leaderboard = version_body(vs, &v, &slot->lb_bytes);
 	free(bytes);
@@ -823,6 +887,7 @@ views_versions_clear(struct views *vs)
 		http_body_free(slot->provinces);
 		http_body_free(slot->svg);
 		tally_state_totals_destroy(slot->totals);
+		free(slot->lb_raw);
 		memset(slot, 0, sizeof(*slot));
 	}
 	vs->any_kept = false;
@@ -877,6 +942,7 @@ views_destroy(struct views *vs)
 		deflateEnd(&vs->zs);
 	for (i = 0; vs->versions != NULL && i < vs->n_versions; i++) {
 		http_body_free(vs->versions[i].leaderboard);
+		free(vs->versions[i].lb_raw);
 		http_body_free(vs->versions[i].provinces);
 		http_body_free(vs->versions[i].svg);
 		tally_state_totals_destroy(vs->versions[i].totals);

@@ -79,6 +79,10 @@ struct version_slot {
 	/* A version published but not served: the totals its leaderboard is
 	 * written from when first asked (tally_state_totals_copy), or NULL. */
 	struct tally_state	*totals;
+	/* Or the bytes the transparency log rendered and hashed for it
+	 * (owned; tlogd_leaderboard_take), its body made when first asked. */
+	char			*lb_raw;
+	size_t			 lb_raw_len;
 };
 
 /* What /metrics says of the cache.  [L] */

@@ -293,12 +293,40 @@ void
 tally_color_buf(struct tally_buf *b, const struct tally_coalition *c)
 {
 	/* "#rrggbb" and the source names need no escaping; a defined colour
-	 * was checked to be "#" and six hex digits by the loader. */
-	tally_buf_str(b, ",\"color\":\"");
-	tally_buf_str(b, c->shown.hex);
-	tally_buf_str(b, "\",\"color_source\":\"");
-	tally_buf_str(b, tally_color_source_name(c->shown.source));
-	tally_buf_str(b, "\"");
+	 * was checked to be "#" and six hex digits by the loader.  Put
+	 * together here and added once: the leaderboard, rendered at every
+	 * version, writes it for each coalition. */
+	const char *src = tally_color_source_name(c->shown.source);
+	size_t hl = strlen(c->shown.hex), sl = strlen(src), n = 0;
+	char frag[160];
+	bool defined = c->shown.source == TALLY_COLOR_ADJUSTED &&
+	    c->color != NULL && strlen(c->color) < 32;
+
+	if (hl >= 32 || sl >= 32) {
+		tally_buf_str(b, ",\"color\":\"");
+		tally_buf_str(b, c->shown.hex);
+		tally_buf_str(b, "\",\"color_source\":\"");
+		tally_buf_str(b, src);
+		tally_buf_str(b, "\"");
+		defined = false;
+	} else {
+#define FRAG(s, l)	do { memcpy(frag + n, (s), (l)); n += (l); } while (0)
+#define FRAG_LIT(lit)	FRAG("" lit, sizeof(lit) - 1)
+		FRAG_LIT(",\"color\":\"");
+		FRAG(c->shown.hex, hl);
+		FRAG_LIT("\",\"color_source\":\"");
+		FRAG(src, sl);
+		FRAG_LIT("\"");
+		if (defined) {
+			FRAG_LIT(",\"color_defined\":\"");
+			FRAG(c->color, strlen(c->color));
+			FRAG_LIT("\"");
+		}
+#undef FRAG_LIT
+#undef FRAG
+		tally_buf_add(b, frag, n);
+		return;
+	}
 	if (c->shown.source == TALLY_COLOR_ADJUSTED && c->color != NULL) {
 		tally_buf_str(b, ",\"color_defined\":\"");
 		tally_buf_str(b, c->color);

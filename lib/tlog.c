@@ -1489,7 +1489,7 @@ entry_load(const char *entry, size_t len, struct tally_tlog_entry_head *h,
 		goto done;
 	}
 	h->version = (uint64_t)json_integer_value(v);
-	/* Entries written before the hash moved to the checkpoint have it. */
+	/* Every entry tallyd writes has it; those of the older form not. */
 	if ((v = json_object_get(root, "leaderboard_sha256")) == NULL)
 		;
 	else if (unhex32(json_string_value(v), h->leaderboard_sha256) == 0)

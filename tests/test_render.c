@@ -317,6 +317,57 @@ prop_history_dry_run(void)
 	CHECK(compared > 1000, "%u feeds compared", compared);
 }
 
+/* One share written with integers against jansson's text of the double. */
+static int
+share_one(uint64_t part, uint64_t whole)
+{
+	json_t *r = json_real(tally_share(part, whole));
+	char *want = json_dumps(r, JSON_ENCODE_ANY | JSON_COMPACT |
+	    JSON_REAL_PRECISION(10)), got[48];
+	int ok;
+
+	tally_render_share(part, whole, got);
+	ok = want != NULL && strcmp(want, got) == 0;
+	CHECK(ok, "share %llu/%llu: %s, jansson %s", (unsigned long long)part,
+	    (unsigned long long)whole, got, want ? want : "?");
+	free(want);
+	json_decref(r);
+	return ok;
+}
+
+/*
+ * tally_render_share: every basis point from 0 to 100 % (and well past
+ * it) and rounding at the half, as jansson writes the double.
+ */
+static void
+test_share(void)
+{
+	uint64_t bp, x = 0x9e3779b97f4a7c15ULL;
+	int i;
+
+	for (bp = 0; bp <= 2000000; bp++)
+		if (!share_one(bp, 10000))
+			return;
+	share_one(0, 0);
+	share_one(5, 0);
+	for (i = 0; i < 200000; i++) {
+		uint64_t whole, part;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		whole = 1 + x % 40000000;
+		part = (x >> 20) % (whole + 1);
+		if (i % 1000 == 0)
+			part = (x >> 7) % 100000000000ULL;
+		if (!share_one(part, whole))
+			return;
+	}
+	share_one(1, 3);
+	share_one(2, 3);
+	share_one(UINT64_MAX / 20000, 1);
+	share_one(UINT64_MAX, 7);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -331,6 +382,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s ELECTIONS_DIR\n", argv[0]);
 		return 2;
 	}
+	test_share();
 	tally_diag_init(&diag);
 	snprintf(path, sizeof(path), "%s/es-2019-04/election.json", argv[1]);
 	e = tally_election_load(path, &diag);

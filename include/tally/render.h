@@ -24,6 +24,14 @@ struct json_t	*tally_render_leaderboard(const struct tally_state *s,
 char		*tally_render_leaderboard_text(const struct tally_state *s,
 		    const char *updated_at);
 
+/*
+ * A share (tally_share(part, whole)) as JSON text, written with integers:
+ * the bytes jansson writes for that double with JSON_REAL_PRECISION(10)
+ * ("12.34", "12.3", "12.0").  Into out (NUL-terminated); its length.
+ */
+size_t		 tally_render_share(uint64_t part, uint64_t whole,
+		    char out[48]);
+
 /* GET /v1/provinces: every province with its progress and leader. */
 struct json_t	*tally_render_provinces(const struct tally_state *s);
 

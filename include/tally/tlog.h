@@ -185,11 +185,11 @@ int	tally_tlog_note_open(const char *note, size_t len,
 	    struct tally_error *err);
 
 /*
- * A checkpoint's body: "origin\nsize\nbase64(root)\n" (C2SP tlog-checkpoint)
- * and tallyd's one extension line, "leaderboard-sha256 <64 hex>\n": the
- * SHA-256 of the leaderboard at that size (the exact bytes of
- * /v1/versions/{size}/leaderboard), so that the signature covers what was
- * published at each signed size without a render per version.
+ * A checkpoint's body: "origin\nsize\nbase64(root)\n" (C2SP tlog-checkpoint),
+ * with has_leaderboard the extension line "leaderboard-sha256 <64 hex>\n":
+ * the SHA-256 of /v1/versions/{size}/leaderboard, which tallyd signed while
+ * its entries did not carry their leaderboard's hash.  tallyd signs none
+ * now (each entry carries it); the line is read in older checkpoints.
  */
 #define TALLY_TLOG_LB_EXT	"leaderboard-sha256 "
 struct tally_tlog_checkpoint {

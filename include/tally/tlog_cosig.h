@@ -11,7 +11,7 @@
  *	    Ed25519 signature(64))
  *
  * over "cosignature/v1\ntime <timestamp>\n" followed by the checkpoint's
- * whole body (the leaderboard line included).  The key id is the first 4
+ * whole body (any extension line included).  The key id is the first 4
  * bytes of SHA-256(name || 0x0A || 0x04 || public key), the verifier key
  * text "name+<id hex>+base64(0x04 || public key)".  Verifiers of the log
  * (tally_tlog_note_open) ignore these lines: another type, another id.

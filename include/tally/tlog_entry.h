@@ -21,8 +21,9 @@
  * written as jansson writes JSON_COMPACT | JSON_SORT_KEYS |
  * JSON_ENSURE_ASCII (sorted keys, no spaces, ASCII).  leaderboard_sha256
  * (not NULL) adds "leaderboard_sha256", the lowercase hex SHA-256 of the
- * version's leaderboard: the form tallyd wrote before the leaderboard's
- * hash moved to the checkpoint (docs/VERIFY.md); tallyd passes NULL.
+ * version's leaderboard (tally_tlog_leaderboard_sha256 of the state at
+ * that version), as tallyd writes every entry; NULL writes the older form
+ * (docs/VERIFY.md).
  *
  * From a record payload (borrowed): a new entry (*outlen), or NULL with err
  * (the payload is not a record; the entry would pass TALLY_TLOG_ENTRY_MAX).
@@ -47,14 +48,15 @@ char	*tally_tlog_entry_encode_at(const char *record, size_t len,
 struct tally_tlog_entry_head {
 	uint64_t	version;
 	char		contest[TALLY_TLOG_NAME_MAX];	/* "" when absent */
-	bool		has_leaderboard;	/* an older entry's hash */
+	bool		has_leaderboard;	/* false: the older form */
 	uint8_t		leaderboard_sha256[32];
 };
 
 /*
  * Read an entry's head: it must be canonical (the bytes tally_tlog_entry_
  * encode would write for it) and carry a version; leaderboard_sha256 is
- * read when the entry has one (has_leaderboard).
+ * read when the entry has one (has_leaderboard; entries of the older form
+ * have none).
  * 0, or -1 with err (code bad_entry).
  */
 int	tally_tlog_entry_head(const char *entry, size_t len,
@@ -64,8 +66,8 @@ int	tally_tlog_entry_head(const char *entry, size_t len,
  * above, its version s->version + 1, its results and lots applied through
  * the journal's apply path (tally_journal_apply), exactly as the daemon
  * applied them.  The caller then compares tally_tlog_leaderboard_sha256(s)
- * with h->leaderboard_sha256 when h->has_leaderboard, and with a
- * checkpoint's leaderboard hash at its size.  0, or -1 with err and s unchanged.
+ * with h->leaderboard_sha256 (when h->has_leaderboard; else with an older
+ * checkpoint's leaderboard line at its size).  0, or -1 with err and s unchanged.
  */
 int	tally_tlog_entry_apply(struct tally_state *s, const char *entry,
 	    size_t len, struct tally_tlog_entry_head *h,

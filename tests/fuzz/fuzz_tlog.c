@@ -3,9 +3,11 @@
  *
  * At start an honest log is made: 24 versions of es-2019-04 (each
  * province's figures in revisions, some batches) applied through the
- * journal's path, their entries, tree, a checkpoint signed by a fixed key
- * and a receipt (tlog-proof) for one entry.  An input is a mutated copy of
- * that log, laid out as
+ * journal's path, their entries (each with its version's leaderboard
+ * hash), tree, a checkpoint signed by a fixed key and cosigned by two
+ * witnesses (C2SP tlog-cosignature lines, fixed keys and times), and a
+ * receipt (tlog-proof) for one entry on that cosigned checkpoint.  An
+ * input is a mutated copy of that log, laid out as
  *
  *	2 bytes	length of the checkpoint note (big-endian)
  *	2 bytes	length of the receipt
@@ -14,12 +16,15 @@
  * (the seed is the honest log in that layout; tests/fuzz/corpus/tlog).
  * Each input goes through what tallyctl verify does: open the checkpoint
  * with the key, hash the bundle's entries into a tree, compare the root,
- * replay every entry through libtally and compare the leaderboard at the
- * checkpoint's size with the hash it signed; and open the receipt.  Whatever it accepts must be the honest log:
- * an accepted checkpoint names an honest root; accepted entries are the
- * honest entries' prefix byte for byte; an accepted receipt proves an
- * honest entry at its honest index.  Anything else is a false accept and
- * aborts.  No crash, no sanitizer report, no hang.
+ * replay every entry through libtally and compare its version's
+ * leaderboard with the hash the entry carries; check each witness's
+ * cosignature on the checkpoint and on the receipt's; and open the
+ * receipt.  Whatever it accepts must be the honest log: an accepted
+ * checkpoint names an honest root; accepted entries are the honest
+ * entries' prefix byte for byte; an accepted cosignature is the witness's
+ * on the honest checkpoint's body at its honest time; an accepted receipt
+ * proves an honest entry at its honest index.  Anything else is a false
+ * accept and aborts.  No crash, no sanitizer report, no hang.
  *
  * FUZZ_TLOG_SEED=FILE writes the seed input and exits (scripts/fuzz).
  * FUZZ_TLOG_FLIP_ALL=1 runs every single-bit flip of the seed (each byte
@@ -39,6 +44,7 @@
 #include "fuzz.h"
 
 #define ENTRIES		24
+#define WITNESSES	2
 
 static struct tally_election *election;
 static struct tally_tlog_key key;
@@ -47,6 +53,11 @@ static size_t entry_len[ENTRIES];
 static uint8_t roots[ENTRIES + 1][32];
 static uint8_t *seed;
 static size_t seed_len;
+/* The witnesses' keys, the times they cosigned at, the body they signed. */
+static struct tally_tlog_key wkey[WITNESSES];
+static uint64_t wtime[WITNESSES];
+static char body_text[256];
+static size_t body_len;
 
 static void
 die(const char *what)
@@ -66,7 +77,7 @@ make_log(void)
 	struct tally_tlog_proof p;
 	struct tally_error err;
 	uint8_t sk[32], *bundle = NULL;
-	size_t blen = 0, bcap = 0, nlen, plen, tlen, v, i;
+	size_t blen = 0, bcap = 0, nlen, plen, tlen, v, i, w;
 	char text[256], *note, *proof;
 
 	for (i = 0; i < 32; i++)
@@ -106,7 +117,7 @@ make_log(void)
 		    tally_tlog_leaderboard_sha256(s, lb) == -1 ||
 		    (entry[v - 1] = tally_tlog_entry_encode(rec +
 		    TALLY_JOURNAL_HEADER, reclen - TALLY_JOURNAL_HEADER, NULL,
-		    NULL, &entry_len[v - 1], &err)) == NULL)
+		    lb, &entry_len[v - 1], &err)) == NULL)
 			die("cannot make the honest log");
 		free(rec);
 		for (k = 0; k < nf; k++)
@@ -122,12 +133,32 @@ make_log(void)
 	snprintf(c.origin, sizeof(c.origin), "%s", key.name);
 	c.size = ENTRIES;
 	memcpy(c.root, roots[ENTRIES], 32);
-	/* The last version's leaderboard, as tallyd signs it. */
-	c.has_leaderboard = true;
-	if (tally_tlog_leaderboard_sha256(s, c.leaderboard_sha256) == -1)
-		die("cannot make the honest log");
 	tally_tlog_checkpoint_format(&c, text, sizeof(text), &tlen);
+	memcpy(body_text, text, tlen);
+	body_len = tlen;
 	note = tally_tlog_note_sign(text, tlen, &signer, &nlen);
+	/* Two witnesses' cosignatures after the log's signature, as
+	 * /log/checkpoint serves a cosigned checkpoint. */
+	for (w = 0; w < WITNESSES; w++) {
+		struct tally_tlog_signer ws;
+		char name[32], *line;
+		size_t llen;
+		for (i = 0; i < 32; i++)
+			sk[i] = (uint8_t)(i * 13 + 5 + w);
+		snprintf(name, sizeof(name), "witness.example/%c",
+		    (char)('a' + w));
+		if (tally_tlog_cosigner_init(&ws, name, sk) == -1)
+			die("cannot make a witness");
+		wkey[w] = ws.key;
+		wtime[w] = 1714330000 + 42 * w;
+		if ((line = tally_tlog_cosign(text, tlen, &ws, wtime[w],
+		    &llen)) == NULL || (note = realloc(note, nlen + llen)) ==
+		    NULL)
+			die("cannot cosign the honest checkpoint");
+		memcpy(note + nlen, line, llen);
+		nlen += llen;
+		free(line);
+	}
 	memset(&p, 0, sizeof(p));
 	p.index = 9;
 	tally_tlog_tree_inclusion(t, 9, ENTRIES, p.hashes, &p.n);
@@ -155,6 +186,7 @@ make_log(void)
 static bool	check_log(const char *note, size_t nlen, const uint8_t *b,
 		    size_t blen);
 static bool	check_receipt(const char *text, size_t len);
+static size_t	check_cosigs(const char *note, size_t len);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -171,7 +203,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		size_t plen = (size_t)seed[2] << 8 | seed[3];
 		if (!check_log((const char *)seed + 4, nlen, seed + 4 + nlen +
 		    plen, seed_len - 4 - nlen - plen) ||
-		    !check_receipt((const char *)seed + 4 + nlen, plen))
+		    !check_receipt((const char *)seed + 4 + nlen, plen) ||
+		    check_cosigs((const char *)seed + 4, nlen) != WITNESSES)
 			die("the honest log is not accepted");
 	}
 	if (getenv("FUZZ_TLOG_FLIP_ALL") != NULL) {
@@ -249,6 +282,13 @@ check_log(const char *note, size_t nlen, const uint8_t *b, size_t blen)
 		/* An honest entry replays: anything else is a bug. */
 		if (!ok && err.kind != TALLY_ERROR_NOMEM)
 			die("an honest entry did not replay");
+		/* Its version's leaderboard, which it hashed. */
+		if (ok && !h.has_leaderboard)
+			die("an honest entry without its leaderboard's hash");
+		if (ok && tally_tlog_leaderboard_sha256(s, lb) == -1)
+			ok = false;	/* out of memory */
+		else if (ok && memcmp(lb, h.leaderboard_sha256, 32) != 0)
+			die("an honest entry's leaderboard did not replay");
 	}
 	/* The leaderboard the checkpoint signed, at its size. */
 	if (ok && c.has_leaderboard) {
@@ -259,6 +299,34 @@ check_log(const char *note, size_t nlen, const uint8_t *b, size_t blen)
 	}
 	tally_state_destroy(s);
 	return ok;
+}
+
+/*
+ * Each witness's cosignature on a note: accepted only on the honest
+ * checkpoint's body at the time the witness signed it.  How many verified.
+ */
+static size_t
+check_cosigs(const char *note, size_t len)
+{
+	struct tally_error err;
+	const char *q, *split = NULL;
+	uint64_t ts;
+	size_t w, n = 0;
+
+	for (w = 0; w < WITNESSES; w++) {
+		if (tally_tlog_cosig_verify(note, len, &wkey[w], &ts, &err) != 1)
+			continue;
+		/* The body it signed: up to the last blank line. */
+		for (q = note; q + 1 < note + len; q++)
+			if (q[0] == '\n' && q[1] == '\n')
+				split = q;
+		if (split == NULL || (size_t)(split - note) + 1 != body_len ||
+		    memcmp(note, body_text, body_len) != 0 || ts != wtime[w])
+			die("false accept: a cosignature the witness never "
+			    "made (another body or time)");
+		n++;
+	}
+	return n;
 }
 
 static bool
@@ -272,6 +340,8 @@ check_receipt(const char *text, size_t len)
 
 	if (tally_tlog_proof_parse(text, len, &p, &err) == -1)
 		return false;
+	/* The witnesses' lines on the receipt's checkpoint too. */
+	check_cosigs(p.note, p.note_len);
 	if (tally_tlog_proof_verify(&p, &key, NULL, &c, &err) == 0) {
 		if (c.size > ENTRIES || memcmp(c.root, roots[c.size], 32) != 0)
 			die("false accept: a receipt on an unsigned root");
@@ -298,6 +368,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	check_log((const char *)data + 4, nlen, data + 4 + nlen + plen,
 	    size - 4 - nlen - plen);
+	check_cosigs((const char *)data + 4, nlen);
 	check_receipt((const char *)data + 4 + nlen, plen);
 	/* The same bytes as any of the parsers' inputs alone. */
 	if (size > 4) {

@@ -9,11 +9,13 @@ log is made from the daemon's own journal (tests/tlog/tlog_gen --journal,
 one entry per record, as the daemon will make it) and:
 
 - tallyctl verify replays it through libtally and accepts it (every
-  signed leaderboard reproduced);
-- the replay's leaderboard at every version is the bytes the daemon served
-  for it (tallyctl verify leaderboard FILE --at N, for each N), the
-  checkpoints kept at several sizes sign exactly those bytes' SHA-256, and
-  the tree size is the daemon's version.
+  signed leaderboard reproduced, every version's);
+- every entry carries the SHA-256 of the bytes the daemon served for its
+  version, the replay's leaderboard at every version is those bytes
+  (tallyctl verify leaderboard FILE --at N, for each N), and the tree size
+  is the daemon's version;
+- the daemon's own log (DATA_DIR/tlog/entries) is, byte for byte, the log
+  made from its journal by the replay.
 
 Environment: TALLYD, TALLYCTL, TLOG_GEN.
 """
@@ -139,6 +141,8 @@ class TlogFromDaemon(DaemonTest):
                            timeout=300)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("%d entries" % top, v.stdout)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", v.stdout)
         # A leaderboard someone saved, checked against the log.
         saved = os.path.join(d.tmp, "lb.json")
         with open(saved, "wb") as f:
@@ -154,11 +158,17 @@ class TlogFromDaemon(DaemonTest):
                                capture_output=True, text=True, timeout=300)
         self.assertEqual(other.returncode, 9, other.stdout + other.stderr)
         self.assertIn("is not the leaderboard of version 22", other.stderr)
-        for i, e in enumerate(entries_of(mirror, top)):
+        ents = entries_of(mirror, top)
+        for i, e in enumerate(ents):
             obj = json.loads(e)
             self.assertEqual(obj["version"], i + 1)
-            # The leaderboard is in the checkpoints, not in each entry.
-            self.assertNotIn("leaderboard_sha256", obj)
+            # Each entry: the SHA-256 of the bytes served at its version.
+            self.assertEqual(obj["leaderboard_sha256"], served[i + 1])
+        # The daemon's own entries are the replay's, byte for byte.
+        with open(os.path.join(d.data_dir, "tlog", "entries"), "rb") as f:
+            own = f.read()
+        self.assertEqual(own, b"".join(len(e).to_bytes(2, "big") + e
+                                       for e in ents))
         # Every version's served bytes are the replay's.
         for v in range(1, top + 1):
             with open(saved, "wb") as f:
@@ -168,13 +178,14 @@ class TlogFromDaemon(DaemonTest):
                                  os.path.join(mirror, "key")],
                                 capture_output=True, text=True, timeout=300)
             self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-        # Each kept checkpoint signs the served bytes of its size.
+        # Each kept checkpoint: no extension line (the entries carry
+        # the leaderboards' hashes).
         for k in kept:
             with open(os.path.join(mirror + ".old",
                                    "checkpoint.%d" % k)) as f:
                 lines = f.read().split("\n")
             self.assertEqual(lines[1], str(k))
-            self.assertEqual(lines[3], "leaderboard-sha256 " + served[k])
+            self.assertEqual(lines[3], "")
 
 
 if __name__ == "__main__":

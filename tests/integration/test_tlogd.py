@@ -3,10 +3,11 @@
 
 - Real elections replayed through HTTP in shuffled order, with retries
   (duplicates), corrections, a batch, a stale revision: after every
-  operation the checkpoint's size is the version and every leaderboard
-  names it (Tally-Log-Size) and the checkpoint of that size signs the
-  SHA-256 of the bytes served; then `tallyctl verify log URL` accepts the
-  log and reproduces the signed leaderboards; a mirror
+  operation the checkpoint's size is the version, every leaderboard
+  names it (Tally-Log-Size), and the entry of that version (its receipt,
+  /log/proof) carries the SHA-256 of the bytes served, as
+  /v1/versions/{N}/leaderboard serves them; then `tallyctl verify log URL`
+  accepts the log and reproduces every version's leaderboard; a mirror
   fetched with plain GETs verifies offline; a receipt from a POST verifies
   with `tallyctl verify receipt` and names the POST's leaf hash.
 - kill -9 and restart, then a clean stop (the journal compacted) and
@@ -82,6 +83,14 @@ def checkpoint_size(note):
     return int(note.split(b"\n")[1])
 
 
+def receipt_entry(body):
+    """The entry a receipt (a C2SP tlog-proof) is for, parsed."""
+    for line in body.split(b"\n"):
+        if line.startswith(b"extra "):
+            return json.loads(base64.b64decode(line[6:]))
+    raise AssertionError("no extra line in %r" % body[:200])
+
+
 def checkpoint_leaderboard(note):
     """The leaderboard-sha256 extension line's hash, or None."""
     for line in note.split(b"\n\n")[0].split(b"\n")[3:]:
@@ -146,8 +155,18 @@ class Night:
         cp = d.get("/log/checkpoint")
         t.assertEqual(cp.status, 200, cp.body)
         t.assertEqual(checkpoint_size(cp.body), lv)
-        # The checkpoint signs the bytes served at its size.
-        t.assertEqual(checkpoint_leaderboard(cp.body), self.served[lv])
+        # No extension line: the entries carry the leaderboards' hashes.
+        t.assertIsNone(checkpoint_leaderboard(cp.body))
+        # The entry of this version carries the SHA-256 of the bytes
+        # served, which its own URL serves too.
+        kept = d.get(lb.header("Content-Location"))
+        t.assertEqual(kept.status, 200, kept.body)
+        t.assertEqual(kept.body, lb.body)
+        proof = d.get("/log/proof/%d" % (lv - 1))
+        t.assertEqual(proof.status, 200, proof.body)
+        ent = receipt_entry(proof.body)
+        t.assertEqual(ent["version"], lv)
+        t.assertEqual(ent.get("leaderboard_sha256"), self.served[lv])
 
     def run(self):
         n = len(self.final)
@@ -243,7 +262,8 @@ class TlogdTest(DaemonTest):
         url = "http://127.0.0.1:%d" % d.port
         out = self.verify(url, key, election)
         self.assertIn("%d entries" % top, out)
-        self.assertIn("every signed leaderboard reproduced", out)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", out)
         # Offline, from a mirror of plain GETs.
         mirror = os.path.join(d.tmp, "mirror")
         self.mirror(d, mirror)
@@ -252,8 +272,8 @@ class TlogdTest(DaemonTest):
         py = subprocess.run([sys.executable, PYVERIFY, "log", mirror, "--key",
                              key], capture_output=True, text=True, timeout=300)
         self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
-        # The entries: one a version, the request as applied (the
-        # leaderboard's hash is in the checkpoints, checked as we went).
+        # The entries: one a version, the request as applied and the
+        # SHA-256 of the leaderboard served at that version.
         ents = []
         for rel in tile_paths(top):
             if rel.startswith("tile/entries/"):
@@ -263,7 +283,7 @@ class TlogdTest(DaemonTest):
         for i, e in enumerate(ents):
             obj = json.loads(e)
             self.assertEqual(obj["version"], i + 1)
-            self.assertNotIn("leaderboard_sha256", obj)
+            self.assertEqual(obj["leaderboard_sha256"], night.served[i + 1])
             self.assertNotIn(TOKEN, e.decode())
         # A receipt: the proof of a POST's entry, verified offline.
         v = random.Random(ds).choice(sorted(night.receipts))
@@ -296,6 +316,75 @@ class TlogdTest(DaemonTest):
         self.assertError(d.get("/log/proof/%d" % top), 404, "not_found")
         self.assertError(d.get("/log/tile/0/999"), 404, "not_found")
         self.assertError(d.get("/log/tile/0/abc"), 404, "not_found")
+        d.stop()
+
+    def test_group_commit_each_entry_its_version(self):
+        """Concurrent POSTs share fsync rounds (several versions applied
+        one after another): each entry hashes its own version's
+        leaderboard, the bytes /v1/versions/{N}/leaderboard serves, and
+        the replay reproduces every one."""
+        import threading
+        ds = "es-2019-11"
+        election = os.path.join(ELECTIONS, ds, "election.json")
+        d = self.daemon(args=["--election", election],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        with open(os.path.join(ELECTIONS, ds, "results.json")) as f:
+            final = json.load(f)["results"]
+        hdr = dict(AUTH, **{"Content-Type": "application/json"})
+        statuses = []
+
+        def post(e, rev, num, den):
+            body = json.loads(json.dumps(e))
+            pid = body.pop("province")
+            body["votes"] = {k: v * num // den
+                             for k, v in body["votes"].items()}
+            body["revision"] = rev
+            rq = urllib.request.Request(
+                "http://127.0.0.1:%d/v1/provinces/%s/results" % (d.port, pid),
+                data=json.dumps(body).encode(), headers=hdr, method="POST")
+            with urllib.request.urlopen(rq, timeout=30) as r:
+                statuses.append(r.status)
+
+        for rev, (num, den) in enumerate([(1, 3), (2, 3), (1, 1)], 1):
+            ts = [threading.Thread(target=post, args=(e, rev, num, den))
+                  for e in final]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        self.assertEqual(statuses, [201] * (3 * len(final)))
+        top = d.get("/v1/leaderboard").json()["version"]
+        self.assertEqual(top, 3 * len(final))
+        # Fewer fsyncs than versions: rounds held several versions.
+        m = d.get("/metrics").body.decode()
+        fsyncs = [int(float(line.split()[-1])) for line in m.split("\n")
+                  if line.startswith("tallyd_journal_fsync_seconds_count")]
+        self.assertTrue(fsyncs and fsyncs[0] < top, (fsyncs, top))
+        ents = []
+        for rel in tile_paths(top):
+            if rel.startswith("tile/entries/"):
+                r = d.get("/log/" + rel)
+                self.assertEqual(r.status, 200, rel)
+                ents += bundle_entries(r.body)
+        self.assertEqual(len(ents), top)
+        hashes = set()
+        for v in range(1, top + 1):
+            kept = d.get("/v1/versions/%d/leaderboard" % v)
+            if kept.status == 302:
+                kept = d.get(json.loads(kept.body)["location"])
+            self.assertEqual(kept.status, 200, kept.body)
+            self.assertEqual(kept.json()["version"], v)
+            self.assertEqual(kept.header("Tally-Log-Size"), str(v))
+            obj = json.loads(ents[v - 1])
+            self.assertEqual(obj["version"], v)
+            self.assertEqual(obj["leaderboard_sha256"],
+                             hashlib.sha256(kept.body).hexdigest(), v)
+            hashes.add(obj["leaderboard_sha256"])
+        self.assertEqual(len(hashes), top)
+        key = d.get("/log/key").body.decode().strip()
+        out = self.verify("http://127.0.0.1:%d" % d.port, key, election)
+        self.assertIn("every signed leaderboard reproduced "
+                      "(every version's)", out)
         d.stop()
 
     def test_kill9_restart_append_only(self):
@@ -703,6 +792,21 @@ class TlogdClusterTest(DaemonTest):
         self.assertEqual([checkpoint_size(c) for c in cps], vs)
         self.assertEqual(cps[0], cps[1])
         self.assertEqual(cps[0], cps[2])
+        # The same entries on every node, each with the SHA-256 of the
+        # leaderboard every node serves for its version.
+        size = vs[0]
+        tiles = [b"".join(get(n, "/log/" + rel) for rel in tile_paths(size)
+                          if rel.startswith("tile/entries/"))
+                 for n in nodes]
+        self.assertEqual(tiles[0], tiles[1])
+        self.assertEqual(tiles[0], tiles[2])
+        for i, e in enumerate(bundle_entries(tiles[0])):
+            obj = json.loads(e)
+            for n in nodes:
+                body = get(n, "/v1/versions/%d/leaderboard" % (i + 1))
+                self.assertEqual(obj["leaderboard_sha256"],
+                                 hashlib.sha256(body).hexdigest(),
+                                 (n.base, i + 1))
         key = get(nodes[0], "/log/key").decode().strip()
         out = subprocess.run(
             [TALLYCTL, "verify", "log", nodes[2].base, "--key", key,

@@ -9,13 +9,17 @@ from RFC 8032 section 5.1.7 (pure Python, slow, fine for checkpoints).
     pyverify.py selftest
     pyverify.py log DIR --key VKEY [--from CHECKPOINT]...
     pyverify.py receipt FILE --key VKEY
+    pyverify.py leaderboard FILE --at N --log DIR --key VKEY
 
 What it checks of a log: the checkpoint's signature and origin; every entry
-tile (each entry canonical JSON, its version its index + 1); the
-checkpoint's leaderboard-sha256 line well formed; the root over all entries
-against the checkpoint; every
-hash tile; every older checkpoint a prefix of the log.  It does not replay
-the entries (that needs libtally's seat engine: tallyctl verify does it).
+tile (each entry canonical JSON, its version its index + 1, its
+leaderboard_sha256 64 hex digits; entries of the older form, without one,
+only before the first that has one); the leaderboard-sha256 line of older
+checkpoints well formed; the root over all entries against the checkpoint;
+every hash tile; every older checkpoint a prefix of the log.  It does not
+replay the entries (that needs libtally's seat engine: tallyctl verify does
+it).  `leaderboard` checks the log so, then that FILE's SHA-256 is the one
+the entry of version N carries: the bytes tallyd says it served.
 Exit 0 when everything holds, 1 otherwise (each failure printed).
 """
 
@@ -376,7 +380,8 @@ def check_entry(raw, index):
                                                       bool):
         raise ValueError("version %r at index %d" % (obj.get("version"),
                                                       index))
-    # Only entries of the older form carry their leaderboard's hash.
+    # Entries of the older form carry no leaderboard hash (verify_log
+    # accepts them only before the first that does).
     lb = obj.get("leaderboard_sha256", "0" * 64)
     if not isinstance(lb, str) or len(lb) != 64 or \
             any(c not in "0123456789abcdef" for c in lb):
@@ -417,8 +422,11 @@ def read_tile(d, level, n, w):
         return p, read(d, p), True
 
 
-def verify_log(d, key, froms):
+def verify_log(d, key, froms, entries=None):
+    """0 when the log holds; entries (a list) gets every entry's object."""
     fail = Failures()
+    seen_hash = False
+    n_old = 0
     try:
         size, root = parse_checkpoint(open_note(read(d, "checkpoint"), key),
                                       key)
@@ -446,9 +454,20 @@ def verify_log(d, key, froms):
             leaves.append(leaf_hash(e))
             got += 1
             try:
-                check_entry(e, idx)
+                obj = check_entry(e, idx)
+                if "leaderboard_sha256" in obj:
+                    seen_hash = True
+                elif seen_hash:
+                    fail("%s: entry %d: no leaderboard_sha256 after "
+                         "entries that carry one" % (p, idx))
+                else:
+                    n_old += 1
+                if entries is not None:
+                    entries.append(obj)
             except (ValueError, UnicodeDecodeError) as ex:
                 fail("%s: entry %d: %s" % (p, idx, ex))
+                if entries is not None:
+                    entries.append(None)
         if got < w:
             fail("%s: %d entries where %d were due" % (p, got, w))
             break
@@ -491,7 +510,34 @@ def verify_log(d, key, froms):
     if fail.n:
         print("FAILED: %d problems" % fail.n)
         return 1
+    if n_old:
+        print("note: %d entries of the older form (no leaderboard_sha256)"
+              % n_old)
     print("ok: %s, %d entries" % (key[0], size))
+    return 0
+
+
+def verify_leaderboard(path, at, d, key):
+    """FILE is the leaderboard the entry of version `at` hashed."""
+    entries = []
+    if verify_log(d, key, [], entries) != 0:
+        return 1
+    try:
+        with open(path, "rb") as f:
+            h = hashlib.sha256(f.read()).hexdigest()
+    except OSError as e:
+        print("pyverify: FAIL: %s: %s" % (path, e), file=sys.stderr)
+        return 1
+    if not 1 <= at <= len(entries) or entries[at - 1] is None or \
+            "leaderboard_sha256" not in entries[at - 1]:
+        print("pyverify: FAIL: no entry of version %d with a leaderboard "
+              "hash" % at, file=sys.stderr)
+        return 1
+    if entries[at - 1]["leaderboard_sha256"] != h:
+        print("pyverify: FAIL: %s is not the leaderboard of version %d"
+              % (path, at), file=sys.stderr)
+        return 1
+    print("ok: %s is the leaderboard entry %d hashed" % (path, at - 1))
     return 0
 
 
@@ -621,10 +667,10 @@ def selftest():
 def main(argv):
     if len(argv) >= 2 and argv[1] == "selftest":
         return selftest()
-    if len(argv) < 3 or argv[1] not in ("log", "receipt"):
+    if len(argv) < 3 or argv[1] not in ("log", "receipt", "leaderboard"):
         print(__doc__, file=sys.stderr)
         return 2
-    key = froms = None
+    key = froms = at = logdir = None
     froms = []
     i = 3
     while i < len(argv):
@@ -632,6 +678,11 @@ def main(argv):
             key = argv[i + 1]
         elif argv[i] == "--from" and i + 1 < len(argv):
             froms.append(argv[i + 1])
+        elif argv[i] == "--at" and i + 1 < len(argv) and \
+                argv[i + 1].isdigit():
+            at = int(argv[i + 1])
+        elif argv[i] == "--log" and i + 1 < len(argv):
+            logdir = argv[i + 1]
         else:
             print("pyverify: unknown argument %s" % argv[i], file=sys.stderr)
             return 2
@@ -648,6 +699,10 @@ def main(argv):
         return 2
     if argv[1] == "log":
         return verify_log(argv[2], k, froms)
+    if argv[1] == "leaderboard":
+        if at is None or logdir is None:
+            return 2
+        return verify_leaderboard(argv[2], at, logdir, k)
     return verify_receipt(argv[2], k)
 
 

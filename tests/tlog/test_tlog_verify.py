@@ -11,6 +11,9 @@ included, replayed through libtally's journal path), then:
 - a signed, well-formed log that lies about one leaderboard is refused by
   tallyctl's replay, naming the entry;
 - an old checkpoint from a forked log is refused;
+- a log whose first entries are of the older form (no leaderboard_sha256,
+  the checkpoints of those sizes signing the leaderboard) verifies, with
+  a note naming them; one whose entries go back to that form is refused;
 - the same mirror served over HTTP verifies by URL.
 
 Environment: TALLYCTL, TLOG_GEN (binaries), TALLYD_SOURCE_ROOT.
@@ -67,6 +70,37 @@ class TlogVerify(unittest.TestCase):
         return run([sys.executable, PYVERIFY, "log", log, "--key",
                     os.path.join(log, "key")] + list(extra))
 
+    def test_older_entry_form(self):
+        # Upgraded: the first 150 entries without their leaderboard's hash.
+        log = self.gen("es-2019-11", "up", "--entries", 400, "--old-form",
+                       150, "--keep", 100, "--keep", 300)
+        rc, so, se = self.ctl(log, "--from", os.path.join(
+            log + ".old", "checkpoint.100"), "--from", os.path.join(
+            log + ".old", "checkpoint.300"))
+        self.assertEqual(rc, 0, so + se)
+        self.assertIn("note: 150 entries from version 1 carry no "
+                      "leaderboard_sha256", so)
+        rc, so, se = self.py(log)
+        self.assertEqual(rc, 0, so + se)
+        self.assertIn("150 entries of the older form", so)
+        with open(os.path.join(log + ".old", "checkpoint.100")) as f:
+            self.assertIn("\nleaderboard-sha256 ", f.read())
+        # A lie in an older-form checkpoint is still caught by the replay.
+        lie = self.gen("es-2019-11", "lie", "--entries", 400, "--old-form",
+                       400, "--lie", 400)
+        rc, so, se = self.ctl(lie)
+        self.assertEqual(rc, 9, so + se)
+        self.assertIn("the checkpoint signed", se)
+        # Back to the older form after entries that carry the hash.
+        down = self.gen("es-2019-11", "down", "--entries", 300,
+                        "--old-after", 200)
+        rc, so, se = self.ctl(down)
+        self.assertEqual(rc, 9, so + se)
+        self.assertIn("entry 200 (version 201): no leaderboard_sha256 after "
+                      "entries that carry one", se)
+        rc, so, se = self.py(down)
+        self.assertEqual(rc, 1, so + se)
+
     def test_selftest_vectors(self):
         rc, so, se = run([sys.executable, PYVERIFY, "selftest"])
         self.assertEqual(rc, 0, so + se)
@@ -84,7 +118,8 @@ class TlogVerify(unittest.TestCase):
                     froms += ["--from", log + ".old/checkpoint.%d" % s]
                 rc, so, se = self.ctl(log, *froms)
                 self.assertEqual(rc, 0, se)
-                self.assertIn("every signed leaderboard reproduced", so)
+                self.assertIn("every signed leaderboard reproduced "
+                              "(every version's)", so)
                 rc, so, se = self.py(log, *froms)
                 self.assertEqual(rc, 0, se)
                 for r in (0, 255, 599):
@@ -189,15 +224,15 @@ class TlogVerify(unittest.TestCase):
         self.assertEqual(rc, 0, se)
 
     def test_lying_leaderboard_caught_by_replay(self):
-        # The checkpoint of size 123 (kept) and the last one (size 123 in
-        # a night stopped there) sign version 122's leaderboard as 123's.
+        # The entry of version 123 carries version 122's leaderboard hash
+        # (a stale leaderboard published as new).
         log = self.gen("no-2021", "log", "--entries", 300, "--keep", 123,
                        "--lie", 123)
         old = log + ".old/checkpoint.123"
         rc, so, se = self.ctl(log, "--from", old)
         self.assertEqual(rc, 9, so + se)
-        self.assertIn(old + ": the replayed leaderboard of version 123 has",
-                      se)
+        self.assertIn("tile/entries/000: entry 122 (version 123): the "
+                      "replayed leaderboard has SHA-256", se)
         # Signed and well formed: what the structure alone cannot see.
         prc, _, _ = self.py(log, "--from", old)
         self.assertEqual(prc, 0)
@@ -205,7 +240,7 @@ class TlogVerify(unittest.TestCase):
                          "--lie", 123)
         rc, so, se = self.ctl(short)
         self.assertEqual(rc, 9, so + se)
-        self.assertIn("checkpoint: the replayed leaderboard of version 123",
+        self.assertIn("entry 122 (version 123): the replayed leaderboard",
                       se)
 
     def test_forked_log_refused(self):

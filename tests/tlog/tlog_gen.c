@@ -12,9 +12,8 @@
  * them corrections that lower a count, provinces interleaved in a seeded
  * random order, one request in ten a batch of several provinces, every
  * request one version.  Each version is applied through the journal's apply
- * path and its log entry written, and each checkpoint signs the SHA-256 of
- * the leaderboard at its size, so the mirror is what the daemon will serve
- * under /log/.
+ * path and its log entry written with the SHA-256 of that version's
+ * leaderboard, so the mirror is what the daemon will serve under /log/.
  *
  * OUT_DIR gets the mirror (checkpoint, tile/..., tile/entries/...), "key"
  * (the verifier key, as /log/key), election.json, and beside the mirror:
@@ -29,9 +28,15 @@
  *
  * The signing key comes from --key-seed (default 1): this is a test tool.
  * --lie V writes a log that is signed and well formed but lies about
- * version V: a checkpoint of size V (--keep V, or the last) signs the
- * previous version's leaderboard hash (a stale leaderboard published as
- * new), which only a replay can catch.
+ * version V: its entry carries the previous version's leaderboard hash (a
+ * stale leaderboard published as new), which only a replay can catch.
+ *
+ * --old-form N writes its first N entries in the form tallyd wrote before
+ * each entry carried its leaderboard hash (no leaderboard_sha256; a log
+ * that tallyd upgraded), and each checkpoint (the last, every --keep) of a
+ * size among them with a leaderboard-sha256 line (--lie V then lies in
+ * the checkpoint of size V if entry V is of that form).  --old-after V
+ * writes the entries after V in that form (a log that went back: refused).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -155,9 +160,10 @@ write_tiles(const char *out, const struct tally_tlog_tree *t, uint64_t size,
 	free(hashes);
 }
 
+/* lb: the leaderboard-sha256 line's hash (the older form), or NULL. */
 static char *
 sign_checkpoint(const struct tally_tlog_signer *s,
-    const struct tally_tlog_tree *t, uint64_t size, const uint8_t lb[32],
+    const struct tally_tlog_tree *t, uint64_t size, const uint8_t *lb,
     size_t *len)
 {
 	struct tally_tlog_checkpoint c;
@@ -167,8 +173,10 @@ sign_checkpoint(const struct tally_tlog_signer *s,
 	memset(&c, 0, sizeof(c));
 	snprintf(c.origin, sizeof(c.origin), "%s", s->key.name);
 	c.size = size;
-	memcpy(c.leaderboard_sha256, lb, 32);
-	c.has_leaderboard = true;
+	if (lb != NULL) {
+		memcpy(c.leaderboard_sha256, lb, 32);
+		c.has_leaderboard = true;
+	}
 	tally_tlog_tree_root(t, size, c.root);
 	if (tally_tlog_checkpoint_format(&c, text, sizeof(text), &tlen) == -1)
 		die("%s", "checkpoint");
@@ -232,8 +240,8 @@ main(int argc, char **argv)
 	char **records = NULL;
 	size_t *record_len = NULL, n_records = 0, next_record = 0;
 	uint64_t entries = 0, seed = 1, keep[16], receipts[16], key_seed = 1;
-	uint64_t lie = 0, stop = 0;
-	uint8_t prev_lb[32] = { 0 }, keep_lb[16][32], last_lb[32];
+	uint64_t lie = 0, stop = 0, old_form = 0, old_after = 0;
+	uint8_t prev_lb[32] = { 0 }, keep_lb[16][32], last_lb[32], lb[32] = { 0 };
 	size_t n_keep = 0, n_receipts = 0, i;
 	char path[4096], *text, vkey[256];
 	size_t len;
@@ -272,6 +280,10 @@ main(int argc, char **argv)
 			journal = argv[i + 1];
 		else if (strcmp(argv[i], "--lie") == 0)
 			lie = v;
+		else if (strcmp(argv[i], "--old-form") == 0)
+			old_form = v;
+		else if (strcmp(argv[i], "--old-after") == 0)
+			old_after = v;
 		else if (strcmp(argv[i], "--name") == 0)
 			name = argv[i + 1];
 		else if (strcmp(argv[i], "--keep") == 0 && n_keep < 16)
@@ -393,22 +405,21 @@ apply:
 			die("record %llu is version %llu: a log needs one "
 			    "record per version", (unsigned long long)version,
 			    (unsigned long long)s->version);
-		/* The leaderboards the checkpoints sign: at each --keep
-		 * size (and the one before --lie's, for the lie). */
-		for (i = 0; i < n_keep; i++)
-			if (keep[i] == version) {
-				if (tally_tlog_leaderboard_sha256(s,
-				    keep_lb[i]) == -1)
-					die("%s", "leaderboard");
-				if (version == lie)
-					memcpy(keep_lb[i], prev_lb, 32);
-			}
-		if (version + 1 == lie &&
-		    tally_tlog_leaderboard_sha256(s, prev_lb) == -1)
+		/* This version's leaderboard: in its entry, and in the
+		 * older form's checkpoints at each --keep size (the one
+		 * before --lie's, for the lie). */
+		if (tally_tlog_leaderboard_sha256(s, lb) == -1)
 			die("%s", "leaderboard");
+		if (version == lie)
+			memcpy(lb, prev_lb, 32);
+		for (i = 0; i < n_keep; i++)
+			if (keep[i] == version)
+				memcpy(keep_lb[i], lb, 32);
+		memcpy(prev_lb, lb, 32);
 		if ((entry = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER,
-		    reclen - TALLY_JOURNAL_HEADER, NULL, NULL, &elen, &err)) ==
-		    NULL)
+		    reclen - TALLY_JOURNAL_HEADER, NULL, version <= old_form ||
+		    (old_after > 0 && version > old_after) ? NULL : lb,
+		    &elen, &err)) == NULL)
 			die("entry: %s", err.message);
 		free(rec);
 		for (k = 0; k < nf; k++)
@@ -423,18 +434,17 @@ apply:
 	}
 	version = t->size;
 	write_tiles(out, t, version, bundles, blen);
-	if (tally_tlog_leaderboard_sha256(s, last_lb) == -1)
-		die("%s", "leaderboard");
-	if (version == lie)
-		memcpy(last_lb, prev_lb, 32);
-	text = sign_checkpoint(&signer, t, version, last_lb, &len);
+	memcpy(last_lb, lb, 32);
+	text = sign_checkpoint(&signer, t, version, version <= old_form ?
+	    last_lb : NULL, &len);
 	write_file(out, "checkpoint", text, len);
 	for (i = 0; i < n_keep; i++) {
 		char *old, rel[64];
 		size_t olen;
 		if (keep[i] > version)
 			continue;
-		old = sign_checkpoint(&signer, t, keep[i], keep_lb[i], &olen);
+		old = sign_checkpoint(&signer, t, keep[i], keep[i] <= old_form ?
+		    keep_lb[i] : NULL, &olen);
 		snprintf(path, sizeof(path), "%s.old", out);
 		snprintf(rel, sizeof(rel), "checkpoint.%llu",
 		    (unsigned long long)keep[i]);
