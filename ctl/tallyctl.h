@@ -275,11 +275,8 @@ struct dataset {
 	size_t			 n_provinces;
 	uint64_t		 seats_total;
 	bool			 has_levelling;	/* seats_incl_levelling given */
-	/*
-	 * The official national seats by list (no votes), when expected.json
-	 * gives the seats of some provinces only ("provinces_scope"): what a
-	 * replay compares with instead of the provinces' sum.
-	 */
+	/* The official national seats (no votes) when the provinces' are
+	 * partial: what a replay compares instead of their sum. */
 	struct ds_list		*national;
 	size_t			 n_national;
 };

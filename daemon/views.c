@@ -393,11 +393,8 @@ done:
 	return out;
 }
 
-/*
- * A copy of the bytes the log rendered for version (kept raw in its ring
- * slot by views_version_publish), or NULL: the current view made from
- * them rather than rendered again.
- */
+/* A copy of the bytes the log rendered for version (its ring slot's, by
+ * views_version_publish), or NULL: the current view need not render. */
 static char *
 ring_leaderboard(struct views *vs, uint64_t version, size_t *len)
 {
@@ -820,9 +817,7 @@ views_version_leaderboard(struct views *vs, struct version_slot *slot)
 		bytes[slot->lb_raw_len] = '\0';
 	} else if (t == NULL)
 		return -1;
-	else
-		/* As views_current renders it, from the same writer: the
-		 * same bytes. */
+	else	/* As views_current renders it: the same bytes. */
 		bytes = reply_with_newline(tally_render_leaderboard_text(t,
 		    t->updated_at[0] ? t->updated_at : NULL));
 	if (bytes == NULL)
