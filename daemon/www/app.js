@@ -47,7 +47,12 @@
       unknown_province: 'لا توجد محافظة بهذا المعرّف',
       no_station_counts: 'لا أعداد للمحطات', stations_in: '{r} من {t} في {n} من {m} محافظات',
       resynced: 'أُعيد الاتصال: ما فات من الإصدار {a} إلى {b}، من السجل',
-      from_history: 'من السجل'
+      from_history: 'من السجل',
+      night_title: 'ليلة الانتخابات', contests: 'الانتخابات', all_contests: '→ كل الانتخابات',
+      no_contest: 'لا انتخابات بالمعرّف "{id}" هنا: القائمة أدناه.',
+      majority_clinched: 'الأغلبية: {name}', majority_open: 'الأغلبية لم تُحسم بعد',
+      majority_hung: 'لا قائمة تستطيع بلوغ الأغلبية', votes_word: 'صوتًا',
+      contests_json: 'الانتخابات (JSON)'
     }
   };
   var EN = {
@@ -1064,7 +1069,11 @@
    */
   function night(list) {
     S.night = true;
-    S.election = { name: t('night_title'), coalitions: [], provinces: [] };
+    /* The title in the page's language (chosen by setupLang). */
+    S.election = { name: '', names: {}, coalitions: [], provinces: [] };
+    Object.keys(T).concat(['en']).forEach(function (l) {
+      S.election.names[l] = (T[l] && T[l].night_title) || EN.night_title;
+    });
     setupLang();
     $('overview').hidden = true;
     $('drill').hidden = true;

@@ -1020,6 +1020,22 @@ class Browser(CheckedDaemonTest):
         self.assertLessEqual(sw, cw, "horizontal scroll at 360 px")
         drv.save_screenshot(os.path.join(self.artifacts, "night-phone.png"))
         drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        # In Arabic: the night's own words too, right to left (they were
+        # English in an Arabic page).
+        drv.get("http://127.0.0.1:%d/?lang=ar" % d.port)
+        self.wait("document.querySelectorAll('#contests li').length === 2")
+        self.assertEqual(drv.execute_script(
+            "return document.documentElement.dir"), "rtl")
+        self.assertEqual(drv.execute_script(
+            "return document.getElementById('election-name').textContent"),
+            "ليلة الانتخابات")
+        night = drv.execute_script(
+            "return document.getElementById('night').textContent")
+        self.assertIn("الانتخابات", night)
+        self.assertIn("لا قائمة تستطيع بلوغ الأغلبية", night)
+        for en in ("Contests", "No list can reach", "votes"):
+            self.assertNotIn(en, night)
+        drv.save_screenshot(os.path.join(self.artifacts, "night-ar.png"))
         # An unknown contest: the night, saying so.
         drv.get("http://127.0.0.1:%d/?contest=nope" % d.port)
         self.wait("!document.getElementById('night-missing').hidden",
