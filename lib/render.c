@@ -164,21 +164,7 @@ tally_render_leaderboard(const struct tally_state *s, const char *updated_at)
 static char *
 buf_room(struct tally_buf *b, size_t n)
 {
-	if (b->nomem)
-		return NULL;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		char *np;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->nomem = true;
-			return NULL;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	return b->p + b->len;
+	return tally_buf_room(b, n);
 }
 
 /* What was written through the pointer from buf_room, taken into b. */

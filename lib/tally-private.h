@@ -20,6 +20,8 @@ struct tally_buf {
 };
 
 void	tally_buf_add(struct tally_buf *b, const char *s, size_t n);
+/* Room for n more bytes and a NUL: where they go, or NULL (b->nomem). */
+char	*tally_buf_room(struct tally_buf *b, size_t n);
 void	tally_buf_str(struct tally_buf *b, const char *s);
 void	tally_buf_uint(struct tally_buf *b, uint64_t v);
 /* printf onto the buffer (the SVG views' coordinates and attributes). */

@@ -52,11 +52,11 @@ fail:
 	return -1;
 }
 
-void
-tally_buf_add(struct tally_buf *b, const char *s, size_t n)
+char *
+tally_buf_room(struct tally_buf *b, size_t n)
 {
 	if (b->nomem)
-		return;
+		return NULL;
 	if (b->len + n + 1 > b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 256;
 		char *np;
@@ -64,12 +64,22 @@ tally_buf_add(struct tally_buf *b, const char *s, size_t n)
 			ncap *= 2;
 		if ((np = realloc(b->p, ncap)) == NULL) {
 			b->nomem = true;
-			return;
+			return NULL;
 		}
 		b->p = np;
 		b->cap = ncap;
 	}
-	memcpy(b->p + b->len, s, n);
+	return b->p + b->len;
+}
+
+void
+tally_buf_add(struct tally_buf *b, const char *s, size_t n)
+{
+	char *o;
+
+	if ((o = tally_buf_room(b, n)) == NULL)
+		return;
+	memcpy(o, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
