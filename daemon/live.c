@@ -36,6 +36,10 @@ struct waiter {
 	size_t			 index;
 	uint64_t		 version;	/* the stamp the client holds */
 	uint64_t		 digest;
+	char			*key;		/* a per-index view's province
+						   or coalition id (found
+						   again after a swap), or
+						   NULL */
 	bool			 gzip;		/* Accept-Encoding took gzip */
 	void			*ctx;		/* the server's request */
 	struct event		*timer;
@@ -60,7 +64,7 @@ static void	on_publish(void *arg, uint64_t version, const size_t *changed,
 		    size_t n);
 static void	wake(evutil_socket_t fd, short what, void *arg);
 static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
-static void	waiter_answer(struct waiter *w, bool changed);
+static void	waiter_answer(struct waiter *w);
 
 /*
  * An event id: "<version>-<digest>", the version's stamp (its ETag without
@@ -226,6 +230,16 @@ subscribers_full(struct live *lv, struct call *cl)
 	return true;
 }
 
+/* The id of the province (or coalition) a per-index view is of. */
+static const char *
+view_key(struct live *lv, enum view_id id, size_t index)
+{
+	const struct tally_election *e = core_election(lv->api->core);
+
+	return id == VIEW_COALITION ? e->coalitions[index].id :
+	    e->provinces[index].id;
+}
+
 /*
  * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming the current
  * view: the request is parked until the view's stamp moves (200 with the new
@@ -266,8 +280,10 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	w->digest = v->digest;
 	w->gzip = cl->rq->gzip_ok;
 	w->ctx = cl->rq->ctx;
-	if ((w->timer = evtimer_new(server_base(lv->api->server),
-	    waiter_timeout, w)) == NULL) {
+	if ((id >= VIEW_SINGLES && (w->key = strdup(view_key(lv, id,
+	    index))) == NULL) || (w->timer = evtimer_new(server_base(
+	    lv->api->server), waiter_timeout, w)) == NULL) {
+		free(w->key);
 		free(w);
 		return false;
 	}
@@ -283,43 +299,11 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	return true;
 }
 
-/*
- * The bytes of v (gzip: its gzip representation, compressed once per
- * version, on the first gzip answer or GET) as a chunk kept with the view:
- * every long-poll of a version is answered from the same bytes.  Borrowed,
- * or NULL without memory.
- */
-static struct http_chunk *
-waiter_chunk(struct live *lv, struct view *v, bool gzip, time_t at)
-{
-	if (gzip) {
-		if (views_gzip(lv->api->views, v, at) == NULL)
-			return NULL;
-		if (v->gz_chunk == NULL)
-			v->gz_chunk = http_chunk_new(v->gz_bytes, v->gz_len,
-			    NULL, 0);
-		return v->gz_chunk;
-	}
-	if (v->chunk == NULL)
-		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
-	return v->chunk;
-}
-
-/*
- * Answer a parked long-poll: the view's current bytes when it changed (a
- * small body of its own sending the version's shared chunk, no copy: the
- * cached body could be replaced before libmicrohttpd queues this answer),
- * else 304.
- */
+/* Unpark w and send reply (taken). */
 static void
-waiter_answer(struct waiter *w, bool changed)
+waiter_end(struct waiter *w, const struct http_reply *reply)
 {
 	struct live *lv = w->lv;
-	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
-	struct http_reply reply;
-	struct view *v = views_current(lv->api->views, w->id, w->index);
-	struct http_chunk *c = NULL;
-	static char empty[] = "";
 
 	if (w->prev != NULL)
 		w->prev->next = w->next;
@@ -329,29 +313,44 @@ waiter_answer(struct waiter *w, bool changed)
 		w->next->prev = w->prev;
 	lv->n_waiters--;
 	event_free(w->timer);
+	call_count(lv->api, w->route, reply->status);
+	server_resume(w->ctx, reply);
+	free(w->key);
+	free(w);
+}
+
+/*
+ * Answer a parked long-poll from the view's own bodies, the very ones a
+ * GET gets: 200 with the current bytes when the view's stamp moved from
+ * the one the client holds (also at its timeout: a 304 then would hand it
+ * the new ETag for the old bytes), else 304.  The body is borrowed: the
+ * server queues it at once (server_resume), so every long-poll of a
+ * version and representation shares one response, with nothing made per
+ * answer.
+ */
+static void
+waiter_answer(struct waiter *w)
+{
+	struct live *lv = w->lv;
+	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
+	struct view *v = views_current(lv->api->views, w->id, w->index);
+	struct http_reply reply;
+
 	memset(&reply, 0, sizeof(reply));
-	reply.owned = true;
-	if (v != NULL && changed)
-		c = waiter_chunk(lv, v, w->gzip, st.at);
-	if (c != NULL && (reply.body = http_body_from_chunk(c)) != NULL) {
-		reply.status = 200;
-		if (c == v->gz_chunk)
-			views_gzip_headers(lv->api->views, reply.body, v, st.at);
-		else
-			views_body_headers(lv->api->views, reply.body, v,
-			    st.at);
-	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
-	    false)) != NULL) {
-		reply.status = 304;
-		views_cache_headers(lv->api->views, reply.body, w->gzip &&
-		    v->gz_bytes != NULL ? v->etag_gz : v->etag, st.at);
-	} else {
+	if (v == NULL) {
 		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
+	} else if (st.version != w->version || st.digest != w->digest) {
+		reply.status = 200;
+		reply.body = v->plain;
+		/* Without memory for gzip, the plain bytes still go out. */
+		if (w->gzip && views_gzip(lv->api->views, v, st.at) != NULL)
+			reply.body = v->gzip;
+	} else {
+		reply.status = 304;
+		reply.body = w->gzip ? v->not_modified_gz : v->not_modified;
 	}
-	call_count(lv->api, w->route, reply.status);
-	server_resume(w->ctx, &reply);
-	free(w);
+	waiter_end(w, &reply);
 }
 
 static void
@@ -359,7 +358,7 @@ waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	waiter_answer(arg, false);
+	waiter_answer(arg);
 }
 
 /*
@@ -388,7 +387,7 @@ wake(evutil_socket_t fd, short what, void *arg)
 			evtimer_add(lv->ev_wake, &soon);
 			return;
 		}
-		waiter_answer(w, true);
+		waiter_answer(w);
 	}
 }
 
@@ -484,7 +483,7 @@ live_stop(struct live *lv)
 {
 	lv->stopping = true;
 	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters, false);
+		waiter_answer(lv->waiters);
 	if (lv->api->server != NULL)
 		server_streams_end(lv->api->server);
 }
@@ -535,7 +534,7 @@ live_destroy(struct live *lv)
 	if (lv == NULL)
 		return;
 	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters, false);
+		waiter_answer(lv->waiters);
 	if (lv->ev_wake != NULL)
 		event_free(lv->ev_wake);
 	http_chunk_unref(lv->hello_bare);
@@ -543,10 +542,58 @@ live_destroy(struct live *lv)
 	free(lv);
 }
 
+/*
+ * A definition swap: a long-poll of a province (or coalition) held its
+ * index in the old definition, which names another one, or none, in the
+ * new.  Each is found again by its id (gone: 404, as a GET would answer);
+ * then every long-poll whose view's stamp moved (the new definition's
+ * digest) is answered, as after a publish.
+ */
+static void
+waiters_new_epoch(struct live *lv)
+{
+	const struct tally_election *e = core_election(lv->api->core);
+	struct waiter *w, *next;
+
+	for (w = lv->waiters; w != NULL; w = next) {
+		const struct tally_province *pv = NULL;
+		const struct tally_coalition *co = NULL;
+		struct http_reply reply;
+
+		next = w->next;
+		if (w->key == NULL)
+			continue;
+		if (w->id == VIEW_COALITION ?
+		    (co = tally_election_coalition(e, w->key)) != NULL :
+		    (pv = tally_election_province(e, w->key)) != NULL) {
+			w->index = co != NULL ? co->index : pv->index;
+			continue;
+		}
+		memset(&reply, 0, sizeof(reply));
+		if (w->id == VIEW_COALITION)
+			api_error(&reply, 404, "unknown_coalition", NULL, "no "
+			    "coalition \"%s\" in election %s: the definition "
+			    "was replaced while this long-poll waited", w->key,
+			    e->id);
+		else
+			api_error(&reply, 404, "unknown_province", NULL, "no "
+			    "province \"%s\" in election %s: the definition "
+			    "was replaced while this long-poll waited", w->key,
+			    e->id);
+		waiter_end(w, &reply);
+	}
+	if (lv->waiters != NULL && lv->ev_wake != NULL) {
+		struct timeval soon = { 0, 0 };
+		evtimer_add(lv->ev_wake, &soon);
+	}
+}
+
 void
 live_new_epoch(struct live *lv)
 {
 	struct api *api = lv->api;
+
+	waiters_new_epoch(lv);
 
 	http_chunk_unref(lv->hello);
 	lv->hello = NULL;

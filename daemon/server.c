@@ -713,6 +713,18 @@ server_resume(void *ctx, const struct http_reply *reply)
 		return;
 	}
 	rq->phase = RQ_READY;
+	/*
+	 * A borrowed body (a view's own, shared by every long-poll of its
+	 * version) is queued now, on the suspended connection, which
+	 * libmicrohttpd allows: the cache may drop it before the connection's
+	 * turn.  Not queued: no body, and the connection is closed.
+	 */
+	if (!reply->owned && reply->body != NULL) {
+		if (send_reply(l->srv, rq->conn, &rq->reply) == MHD_YES)
+			rq->phase = RQ_DONE;
+		else
+			rq->reply.body = NULL;
+	}
 	l->srv->parked--;
 	MHD_resume_connection(rq->conn);
 	/* Run MHD at once: the resumed connection is not an fd event. */
