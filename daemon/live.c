@@ -57,6 +57,7 @@ struct live {
 	struct waiter		*waiters;	/* [L] parked long-polls */
 	unsigned		 n_waiters;	/* [L] */
 	struct event		*ev_wake;	/* [L] answers the moved ones */
+	struct timeval		 wake_after;	/* [I] after a publish: 100 us */
 	bool			 stopping;	/* [L] */
 };
 
@@ -391,7 +392,6 @@ static void
 on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 {
 	struct live *lv = arg;
-	struct timeval soon = { 0, 100 };
 	struct http_chunk *c, *snap;
 	struct view *lb;
 
@@ -419,7 +419,7 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 		    "memory", (unsigned long long)version);
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
-		evtimer_add(lv->ev_wake, &soon);
+		evtimer_add(lv->ev_wake, &lv->wake_after);
 }
 
 /*
@@ -492,6 +492,21 @@ live_create(struct api *api, const struct config *cf)
 	if ((lv = calloc(1, sizeof(*lv))) == NULL)
 		return NULL;
 	lv->api = api;
+	lv->wake_after.tv_usec = 100;
+#ifdef TALLYD_FAILPOINTS
+	{
+		/*
+		 * TALLYD_FAILPOINTS="wake_delay_ms=N" (tests): long-polls are
+		 * woken N ms after a publish, so that one can time out first.
+		 */
+		const char *fp = getenv("TALLYD_FAILPOINTS"), *at;
+		if (fp != NULL && (at = strstr(fp, "wake_delay_ms=")) != NULL) {
+			long ms = atol(at + 14);
+			lv->wake_after.tv_sec = ms / 1000;
+			lv->wake_after.tv_usec = (ms % 1000) * 1000;
+		}
+	}
+#endif
 	/*
 	 * Subscribers (event streams and long-polls) have their own budget,
 	 * at most 3/4 of a listener's connections: the rest stays for plain

@@ -7,7 +7,7 @@ import signal
 import socket
 import time
 
-from harness import TALLYD, CheckedDaemonTest, gunzip, main
+from harness import TALLYD, CheckedDaemonTest, gunzip, main, needs_failpoints
 
 TOKEN = "live-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -578,6 +578,31 @@ class Live(CheckedDaemonTest):
                 wait_long_polls(d, len(waiters))
         for c, _ in waiters:
             c.close()
+
+    @needs_failpoints
+    def test_long_poll_timing_out_after_its_view_moved(self):
+        """A long-poll whose time runs out after its view moved, before the
+        wake (here held back 4 s by a failpoint), gets the new bytes: a
+        304 then carried the new version's ETag for the bytes the client
+        held, and it never fetched that version."""
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN,
+                                          "TALLYD_FAILPOINTS":
+                                          "wake_delay_ms=4000"})
+        d.start()
+        self.post(d, 1)
+        etag = d.get("/v1/leaderboard").header("ETag")
+        import threading
+        out = []
+        t = threading.Thread(target=lambda: out.append(d.get(
+            "/v1/leaderboard?wait=2", headers={"If-None-Match": etag})))
+        t.start()
+        wait_long_polls(d, 1)
+        v = self.post(d, 2)
+        t.join(30)
+        now = d.get("/v1/leaderboard")
+        self.assertEqual(out[0].status, 200)
+        self.assertEqual(out[0].header("ETag"), now.header("ETag"))
+        self.assertEqual(out[0].json()["version"], v)
 
     def test_long_polls_across_a_definition_swap(self):
         """A definition swapped (SIGHUP, nothing counted yet) while
