@@ -5,13 +5,16 @@
  * bytes to N sockets.  One thread, epoll; run by bench/sse.
  *
  *   bench_sse sse|poll PORT INGEST_PORT N POSTS TOKEN PID IDLE_SECS
- *   bench_sse bare N BYTES ROUNDS
+ *   bench_sse bare N BYTES ROUNDS [READER_CPU]
  *
  * sse/poll print "rss_before_kib rss_after_kib idle_cpu_ticks idle_secs"
- * then one line per post: "ack_to_last_ms post_rtt_ms"; bare prints one
- * line per round: the time from the first write to the last byte read.
+ * then one line per post: "ack_to_last_ms post_rtt_ms tallyd_cpu_ticks"
+ * (its user + system time so far, read once the last subscriber has the
+ * version); bare prints one line per round: the time from the first write
+ * to the last byte read, and the writer's CPU time for the round (ms).
  */
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -20,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +50,17 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* This process's user + system time, ms. */
+static double
+cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static void
@@ -328,8 +343,8 @@ run_client(int argc, char **argv)
 		if (t_last < 0)
 			return 1;
 		/* Arrived before the 201 was read: 0. */
-		printf("%.3f %.3f\n", t_last > t_ack ? t_last - t_ack : 0.0,
-		    t_ack - t_send);
+		printf("%.3f %.3f %ld\n", t_last > t_ack ? t_last - t_ack : 0.0,
+		    t_ack - t_send, proc_field(pid, "stat", NULL));
 		fflush(stdout);
 		usleep(20000);
 	}
@@ -338,9 +353,10 @@ run_client(int argc, char **argv)
 
 /* The bare limit: accept n connections, write BYTES to each, in a loop. */
 static int
-run_bare(char **argv)
+run_bare(int argc, char **argv)
 {
 	size_t n = strtoul(argv[2], NULL, 10), bytes = strtoul(argv[3], NULL, 10);
+	int reader_cpu = argc > 5 ? atoi(argv[5]) : -1;
 	int rounds = atoi(argv[4]), r, lfd, one = 1, ready[2], go[2];
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
@@ -368,6 +384,14 @@ run_bare(char **argv)
 		int ep = epoll_create1(0);
 		char c;
 		close(lfd);
+		if (reader_cpu >= 0) {
+			/* The readers on the clients' CPU, as bench_sse's. */
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(reader_cpu, &set);
+			if (sched_setaffinity(0, sizeof(set), &set) == -1)
+				die("sched_setaffinity");
+		}
 		for (i = 0; i < n; i++) {
 			struct epoll_event ev = { EPOLLIN | EPOLLET,
 			    { .ptr = &subs[i] } };
@@ -410,18 +434,20 @@ run_bare(char **argv)
 		if ((fds[i] = accept(lfd, NULL, NULL)) == -1)
 			die("accept");
 	for (r = 0; r < rounds; r++) {
-		double t0, last;
+		double t0, last, cpu;
 		char c;
 		if (read(ready[0], &c, 1) != 1)
 			die("child");
 		if (write(go[1], "g", 1) != 1)
 			die("child");
 		t0 = now_ms();
+		cpu = cpu_ms();
 		for (i = 0; i < n; i++)
 			send_all(fds[i], msg, bytes);
+		cpu = cpu_ms() - cpu;
 		if (read(ready[0], &last, sizeof(last)) != (ssize_t)sizeof(last))
 			die("child");
-		printf("%.3f\n", last - t0);
+		printf("%.3f %.3f\n", last - t0, cpu);
 		fflush(stdout);
 		usleep(20000);
 	}
@@ -432,12 +458,13 @@ run_bare(char **argv)
 int
 main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "bare") == 0)
-		return run_bare(argv);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "bare") == 0)
+		return run_bare(argc, argv);
 	if (argc == 9 && (strcmp(argv[1], "sse") == 0 ||
 	    strcmp(argv[1], "poll") == 0))
 		return run_client(argc, argv);
 	fprintf(stderr, "usage: bench_sse sse|poll PORT INGEST_PORT N POSTS "
-	    "TOKEN PID IDLE_SECS\n       bench_sse bare N BYTES ROUNDS\n");
+	    "TOKEN PID IDLE_SECS\n       bench_sse bare N BYTES ROUNDS "
+	    "[READER_CPU]\n");
 	return 2;
 }

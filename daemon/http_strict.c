@@ -8,12 +8,15 @@
  * (tests/fuzz/fuzz_strict.c) runs it under a real libmicrohttpd without
  * the daemon.
  */
+#include <sys/socket.h>
+
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "http_strict.h"
@@ -246,6 +249,37 @@ http_args_each(const struct http_request *rq,
 
 	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, args_walk,
 	    &w);
+}
+
+/*
+ * A refusal written on the socket (or the TLS session) in one
+ * non-blocking send, for a connection that is closed right after: nothing
+ * of a response has been sent on it before.  If the socket cannot take it
+ * at once, the client sees the connection close.
+ */
+void
+http_strict_send_refusal(void *conn, bool tls, unsigned status,
+    const char *code, const char *message)
+{
+	struct MHD_Connection *c = conn;
+	const union MHD_ConnectionInfo *ci;
+	char buf[640];
+	int n;
+
+	ci = MHD_get_connection_info(c, tls ?
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return;
+	if ((n = http_strict_refusal(buf, sizeof(buf), status, code,
+	    message)) == -1)
+		return;
+	if (tls)
+		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
+		    (size_t)n);
+	else
+		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
 }
 
 int

@@ -54,6 +54,10 @@ void		 http_strict_request(void *conn, struct http_request *rq);
  */
 int		 http_strict_refusal(char *buf, size_t size, unsigned status,
 		    const char *code, const char *message);
+/* That answer written on conn (an MHD_Connection; tls: its GnuTLS
+ * session) in one non-blocking send, before conn is closed. */
+void		 http_strict_send_refusal(void *conn, bool tls, unsigned status,
+		    const char *code, const char *message);
 /*
  * libmicrohttpd's own refusals (an HTML page it makes and queues itself)
  * are not sent: fn(conn, status, code, message) answers them instead, and

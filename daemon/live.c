@@ -38,6 +38,10 @@ struct waiter {
 	size_t			 index;
 	uint64_t		 version;	/* the stamp the client holds */
 	uint64_t		 digest;
+	char			*key;		/* a per-index view's province
+						   or coalition id (found
+						   again after a swap), or
+						   NULL */
 	bool			 gzip;		/* Accept-Encoding took gzip */
 	void			*ctx;		/* the server's request */
 	struct event		*timer;
@@ -55,6 +59,7 @@ struct live {
 	struct waiter		*waiters;	/* [L] parked long-polls */
 	unsigned		 n_waiters;	/* [L] */
 	struct event		*ev_wake;	/* [L] answers the moved ones */
+	struct timeval		 wake_after;	/* [I] after a publish: 100 us */
 	bool			 stopping;	/* [L] */
 	/* Long-polls of /v1/contests (live_contests.c) held in the budget;
 	 * the first contest's: told of every contest's version. */
@@ -72,7 +77,7 @@ static void	on_publish(void *arg, uint64_t version, const size_t *changed,
 		    size_t n);
 static void	wake(evutil_socket_t fd, short what, void *arg);
 static void	waiter_timeout(evutil_socket_t fd, short what, void *arg);
-static void	waiter_answer(struct waiter *w, bool changed);
+static void	waiter_answer(struct waiter *w);
 
 /*
  * An event id: "<version>-<digest>", the version's stamp (its ETag without
@@ -250,6 +255,16 @@ subscribers_full(struct live *lv, struct call *cl)
 	return true;
 }
 
+/* The id of the province (or coalition) a per-index view is of. */
+static const char *
+view_key(struct live *lv, enum view_id id, size_t index)
+{
+	const struct tally_election *e = core_election(lv->api->core);
+
+	return id == VIEW_COALITION ? e->coalitions[index].id :
+	    e->provinces[index].id;
+}
+
 /*
  * Long-poll.  ?wait=S (0 to 60) with an If-None-Match naming the current
  * view: the request is parked until the view's stamp moves (200 with the new
@@ -290,8 +305,10 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	w->digest = v->digest;
 	w->gzip = cl->rq->gzip_ok;
 	w->ctx = cl->rq->ctx;
-	if ((w->timer = evtimer_new(server_base(lv->api->server),
-	    waiter_timeout, w)) == NULL) {
+	if ((id >= VIEW_SINGLES && (w->key = strdup(view_key(lv, id,
+	    index))) == NULL) || (w->timer = evtimer_new(server_base(
+	    lv->api->server), waiter_timeout, w)) == NULL) {
+		free(w->key);
 		free(w);
 		return false;
 	}
@@ -307,43 +324,11 @@ live_park(struct call *cl, enum view_id id, size_t index, const struct view *v)
 	return true;
 }
 
-/*
- * The bytes of v (gzip: its gzip representation, compressed once per
- * version, on the first gzip answer or GET) as a chunk kept with the view:
- * every long-poll of a version is answered from the same bytes.  Borrowed,
- * or NULL without memory.
- */
-static struct http_chunk *
-waiter_chunk(struct live *lv, struct view *v, bool gzip, time_t at)
-{
-	if (gzip) {
-		if (views_gzip(lv->api->views, v, at) == NULL)
-			return NULL;
-		if (v->gz_chunk == NULL)
-			v->gz_chunk = http_chunk_new(v->gz_bytes, v->gz_len,
-			    NULL, 0);
-		return v->gz_chunk;
-	}
-	if (v->chunk == NULL)
-		v->chunk = http_chunk_new(v->bytes, v->len, NULL, 0);
-	return v->chunk;
-}
-
-/*
- * Answer a parked long-poll: the view's current bytes when it changed (a
- * small body of its own sending the version's shared chunk, no copy: the
- * cached body could be replaced before libmicrohttpd queues this answer),
- * else 304.
- */
+/* Unpark w and send reply (taken). */
 static void
-waiter_answer(struct waiter *w, bool changed)
+waiter_end(struct waiter *w, const struct http_reply *reply)
 {
 	struct live *lv = w->lv;
-	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
-	struct http_reply reply;
-	struct view *v = views_current(lv->api->views, w->id, w->index);
-	struct http_chunk *c = NULL;
-	static char empty[] = "";
 
 	if (w->prev != NULL)
 		w->prev->next = w->next;
@@ -353,29 +338,44 @@ waiter_answer(struct waiter *w, bool changed)
 		w->next->prev = w->prev;
 	lv->n_waiters--;
 	event_free(w->timer);
+	call_count(lv->api, w->route, reply->status);
+	server_resume(w->ctx, reply);
+	free(w->key);
+	free(w);
+}
+
+/*
+ * Answer a parked long-poll from the view's own bodies, the very ones a
+ * GET gets: 200 with the current bytes when the view's stamp moved from
+ * the one the client holds (also at its timeout: a 304 then would hand it
+ * the new ETag for the old bytes), else 304.  The body is borrowed: the
+ * server queues it at once (server_resume), so every long-poll of a
+ * version and representation shares one response, with nothing made per
+ * answer.
+ */
+static void
+waiter_answer(struct waiter *w)
+{
+	struct live *lv = w->lv;
+	struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
+	struct view *v = views_current(lv->api->views, w->id, w->index);
+	struct http_reply reply;
+
 	memset(&reply, 0, sizeof(reply));
-	reply.owned = true;
-	if (v != NULL && changed)
-		c = waiter_chunk(lv, v, w->gzip, st.at);
-	if (c != NULL && (reply.body = http_body_from_chunk(c)) != NULL) {
-		reply.status = 200;
-		if (c == v->gz_chunk)
-			views_gzip_headers(lv->api->views, reply.body, v, st.at);
-		else
-			views_body_headers(lv->api->views, reply.body, v,
-			    st.at);
-	} else if (v != NULL && (reply.body = http_body_new(empty, 0,
-	    false)) != NULL) {
-		reply.status = 304;
-		views_cache_headers(lv->api->views, reply.body, w->gzip &&
-		    v->gz_bytes != NULL ? v->etag_gz : v->etag, st.at);
-	} else {
+	if (v == NULL) {
 		api_error(&reply, 503, "out_of_memory", NULL, "out of memory; "
 		    "try again");
+	} else if (st.version != w->version || st.digest != w->digest) {
+		reply.status = 200;
+		reply.body = v->plain;
+		/* Without memory for gzip, the plain bytes still go out. */
+		if (w->gzip && views_gzip(lv->api->views, v, st.at) != NULL)
+			reply.body = v->gzip;
+	} else {
+		reply.status = 304;
+		reply.body = w->gzip ? v->not_modified_gz : v->not_modified;
 	}
-	call_count(lv->api, w->route, reply.status);
-	server_resume(w->ctx, &reply);
-	free(w);
+	waiter_end(w, &reply);
 }
 
 static void
@@ -383,13 +383,19 @@ waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	waiter_answer(arg, false);
+	waiter_answer(arg);
 }
 
 /*
  * After a publish: answer every long-poll whose view moved, WAKE_SLICE at a
- * time with a turn of the loop between slices (as the server's fan-out), so
- * that a POST never waits behind all of them.
+ * time with a turn of the loop between slices, as the server's fan-out
+ * does, so that a POST arriving meanwhile waits for one slice, not all.
+ * Each answer only queues the view's shared response and resumes the
+ * connection.  In one pass libmicrohttpd walked its suspended connections
+ * once, not once a slice: 192-209 ms of CPU per version at 10,000
+ * long-polls against 230-255 ms in slices, but a POST then waited for the
+ * whole run (p99 232-785 ms against 83-249; docs/PERFORMANCE.md).  A
+ * clerk's POST comes first.
  */
 #define WAKE_SLICE	1000
 
@@ -412,7 +418,7 @@ wake(evutil_socket_t fd, short what, void *arg)
 			evtimer_add(lv->ev_wake, &soon);
 			return;
 		}
-		waiter_answer(w, true);
+		waiter_answer(w);
 	}
 }
 
@@ -469,7 +475,6 @@ static void
 on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 {
 	struct live *lv = arg;
-	struct timeval soon = { 0, 100 };
 	struct api *first;
 	struct view *lb;
 
@@ -492,7 +497,7 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 		    "memory", (unsigned long long)version);
 	/* Long-polls are answered after the round's POSTs. */
 	if (lv->waiters != NULL)
-		evtimer_add(lv->ev_wake, &soon);
+		evtimer_add(lv->ev_wake, &lv->wake_after);
 	/* /v1/contests's long-polls follow every contest (live_contests.c). */
 	first = lv->api->first != NULL ? lv->api->first : lv->api;
 	if (first->live != NULL && first->live->version_fn != NULL)
@@ -653,7 +658,7 @@ live_stop(struct live *lv)
 {
 	lv->stopping = true;
 	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters, false);
+		waiter_answer(lv->waiters);
 	if (lv->api->server != NULL)
 		server_streams_end(lv->api->server, SERVER_TOPICS_ALL);
 }
@@ -663,7 +668,7 @@ live_retire(struct live *lv, unsigned topic)
 {
 	lv->stopping = true;
 	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters, false);
+		waiter_answer(lv->waiters);
 	if (lv->api->server != NULL)
 		server_streams_end(lv->api->server, topic);
 }
@@ -676,6 +681,21 @@ live_create(struct api *api, const struct config *cf)
 	if ((lv = calloc(1, sizeof(*lv))) == NULL)
 		return NULL;
 	lv->api = api;
+	lv->wake_after.tv_usec = 100;
+#ifdef TALLYD_FAILPOINTS
+	{
+		/*
+		 * TALLYD_FAILPOINTS="wake_delay_ms=N" (tests): long-polls are
+		 * woken N ms after a publish, so that one can time out first.
+		 */
+		const char *fp = getenv("TALLYD_FAILPOINTS"), *at;
+		if (fp != NULL && (at = strstr(fp, "wake_delay_ms=")) != NULL) {
+			long ms = atol(at + 14);
+			lv->wake_after.tv_sec = ms / 1000;
+			lv->wake_after.tv_usec = (ms % 1000) * 1000;
+		}
+	}
+#endif
 	/*
 	 * Subscribers (event streams and long-polls) have their own budget,
 	 * at most 3/4 of a listener's connections: the rest stays for plain
@@ -714,7 +734,7 @@ live_destroy(struct live *lv)
 	if (lv == NULL)
 		return;
 	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters, false);
+		waiter_answer(lv->waiters);
 	if (lv->ev_wake != NULL)
 		event_free(lv->ev_wake);
 	http_chunk_unref(lv->hello_bare);
@@ -723,14 +743,60 @@ live_destroy(struct live *lv)
 	free(lv);
 }
 
+/*
+ * A definition swap: a long-poll of a province (or coalition) held its
+ * index in the old definition, which names another one, or none, in the
+ * new.  Each is found again by its id (gone: 404, as a GET would answer);
+ * then every long-poll whose view's stamp moved (the new definition's
+ * digest) is answered, as after a publish.
+ */
+static void
+waiters_new_epoch(struct live *lv)
+{
+	const struct tally_election *e = core_election(lv->api->core);
+	struct waiter *w, *next;
+
+	for (w = lv->waiters; w != NULL; w = next) {
+		const struct tally_province *pv = NULL;
+		const struct tally_coalition *co = NULL;
+		struct http_reply reply;
+
+		next = w->next;
+		if (w->key == NULL)
+			continue;
+		if (w->id == VIEW_COALITION ?
+		    (co = tally_election_coalition(e, w->key)) != NULL :
+		    (pv = tally_election_province(e, w->key)) != NULL) {
+			w->index = co != NULL ? co->index : pv->index;
+			continue;
+		}
+		memset(&reply, 0, sizeof(reply));
+		if (w->id == VIEW_COALITION)
+			api_error(&reply, 404, "unknown_coalition", NULL, "no "
+			    "coalition \"%s\" in election %s: the definition "
+			    "was replaced while this long-poll waited", w->key,
+			    e->id);
+		else
+			api_error(&reply, 404, "unknown_province", NULL, "no "
+			    "province \"%s\" in election %s: the definition "
+			    "was replaced while this long-poll waited", w->key,
+			    e->id);
+		waiter_end(w, &reply);
+	}
+	if (lv->waiters != NULL && lv->ev_wake != NULL) {
+		struct timeval soon = { 0, 0 };
+		evtimer_add(lv->ev_wake, &soon);
+	}
+}
+
 void
 live_new_epoch(struct live *lv)
 {
 	struct api *api = lv->api;
-
 	struct stream_pub p;
 	struct view *lb;
 
+	waiters_new_epoch(lv);
 	http_chunk_unref(lv->hello);
 	lv->hello = NULL;
 	http_chunk_unref(lv->snap_named);

@@ -464,36 +464,15 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return rq;
 }
 
-/*
- * A refusal written on the socket (or the TLS session) in one
- * non-blocking send, for a connection that is closed right after: nothing
- * of a response has been sent on it before.  If the socket cannot take it
- * at once, the client sees the connection close.
- */
+/* A refusal written at once (http_strict_send_refusal). */
 static void
 send_refusal(struct MHD_Connection *c, unsigned status, const char *code,
     const char *message)
 {
-	const union MHD_ConnectionInfo *ci;
 	const struct conn *cn = conn_of(c);
-	bool tls = cn != NULL && ((struct listener *)cn->owner)->tls;
-	char buf[640];
-	int n;
 
-	ci = MHD_get_connection_info(c, tls ?
-	    MHD_CONNECTION_INFO_GNUTLS_SESSION :
-	    MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
-		return;
-	if ((n = http_strict_refusal(buf, sizeof(buf), status, code,
-	    message)) == -1)
-		return;
-	if (tls)
-		(void)gnutls_record_send((gnutls_session_t)ci->tls_session, buf,
-		    (size_t)n);
-	else
-		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL |
-		    MSG_DONTWAIT);
+	http_strict_send_refusal(c, cn != NULL &&
+	    ((struct listener *)cn->owner)->tls, status, code, message);
 }
 
 /*
@@ -728,6 +707,18 @@ server_resume(void *ctx, const struct http_reply *reply)
 		return;
 	}
 	rq->phase = RQ_READY;
+	/*
+	 * A borrowed body (a view's own, shared by every long-poll of its
+	 * version) is queued now, on the suspended connection, which
+	 * libmicrohttpd allows: the cache may drop it before the connection's
+	 * turn.  Not queued: no body, and the connection is closed.
+	 */
+	if (!reply->owned && reply->body != NULL) {
+		if (send_reply(l->srv, rq->conn, &rq->reply) == MHD_YES)
+			rq->phase = RQ_DONE;
+		else
+			rq->reply.body = NULL;
+	}
 	l->srv->parked--;
 	MHD_resume_connection(rq->conn);
 	/* Run MHD at once: the resumed connection is not an fd event. */

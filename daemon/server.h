@@ -68,7 +68,11 @@ int		 server_listener(const struct server *srv, size_t i,
 unsigned	 server_in_flight(const struct server *srv);
 /* Requests suspended until their answer (waiting on the log). */
 unsigned	 server_parked(const struct server *srv);
-/* Answer a request the API left pending (reply taken). */
+/*
+ * Answer a request the API left pending (reply taken).  A borrowed body
+ * (not owned: a cached view's) is queued at once, so it need only live
+ * until this returns: one body serves every long-poll of a version.
+ */
 void		 server_resume(void *ctx, const struct http_reply *reply);
 /* The loop the server runs on (for the API's timers). */
 struct event_base *server_base(const struct server *srv);

@@ -7,7 +7,7 @@ import signal
 import socket
 import time
 
-from harness import TALLYD, CheckedDaemonTest, gunzip, main
+from harness import TALLYD, CheckedDaemonTest, gunzip, main, needs_failpoints
 
 TOKEN = "live-test-ingest-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -519,6 +519,148 @@ class Live(CheckedDaemonTest):
         t.join(60)
         self.assertIsNone(out[0].header("Content-Encoding"))
         self.assertEqual(out[0].body, d.get("/v1/leaderboard").body)
+
+    def test_long_poll_many_waiters_one_answer(self):
+        """Issue 24: every long-poll of a version is answered from the
+        view's own response, one per representation, queued to each
+        connection: the same bytes and headers as a GET of that version,
+        plain or gzip.  Waiters whose clients vanished mid-wait (reset or
+        closed) disturb none of the others, and each connection takes its
+        next long-poll."""
+        import http.client
+        import struct
+        d = self.start()
+        self.post(d, 1)
+        gz = {"Accept-Encoding": "gzip"}
+
+        def park(out, n, gzip):
+            hs = dict(gz) if gzip else {}
+            hs["If-None-Match"] = d.get("/v1/leaderboard",
+                                        headers=hs).header("ETag")
+            for _ in range(n):
+                c = http.client.HTTPConnection("127.0.0.1", d.port,
+                                               timeout=30)
+                c.request("GET", "/v1/leaderboard?wait=30", headers=hs)
+                out.append((c, gzip))
+
+        def same(headers):
+            return sorted((k, v) for k, v in headers if k != "Date")
+        waiters, gone = [], []
+        park(waiters, 12, False)
+        park(waiters, 12, True)
+        park(gone, 2, False)
+        park(gone, 2, True)
+        wait_long_polls(d, 28)
+        for i, (c, _) in enumerate(gone):
+            if i % 2 == 0:      # a reset rather than a FIN
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                  struct.pack("ii", 1, 0))
+            c.close()
+        for rev in (2, 3):
+            v = self.post(d, rev)
+            want = {g: d.get("/v1/leaderboard", headers=gz if g else {})
+                    for g in (False, True)}
+            self.assertEqual(want[True].header("Content-Encoding"), "gzip")
+            for c, g in waiters:
+                r = c.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(body, want[g].body)
+                self.assertEqual(same(r.getheaders()), same(want[g].headers))
+                self.assertEqual(json.loads(gunzip(body) if g else body)[
+                    "version"], v)
+            self.assertEqual(long_polls(d), 0)
+            if rev == 2:        # again, on the same connections
+                for c, g in waiters:
+                    hs = dict(gz) if g else {}
+                    hs["If-None-Match"] = want[g].header("ETag")
+                    c.request("GET", "/v1/leaderboard?wait=30", headers=hs)
+                wait_long_polls(d, len(waiters))
+        for c, _ in waiters:
+            c.close()
+
+    @needs_failpoints
+    def test_long_poll_timing_out_after_its_view_moved(self):
+        """A long-poll whose time runs out after its view moved, before the
+        wake (here held back 4 s by a failpoint), gets the new bytes: a
+        304 then carried the new version's ETag for the bytes the client
+        held, and it never fetched that version."""
+        d = self.daemon(start=False, env={"TALLYD_INGEST_TOKEN": TOKEN,
+                                          "TALLYD_FAILPOINTS":
+                                          "wake_delay_ms=4000"})
+        d.start()
+        self.post(d, 1)
+        etag = d.get("/v1/leaderboard").header("ETag")
+        import threading
+        out = []
+        t = threading.Thread(target=lambda: out.append(d.get(
+            "/v1/leaderboard?wait=2", headers={"If-None-Match": etag})))
+        t.start()
+        wait_long_polls(d, 1)
+        v = self.post(d, 2)
+        t.join(30)
+        now = d.get("/v1/leaderboard")
+        self.assertEqual(out[0].status, 200)
+        self.assertEqual(out[0].header("ETag"), now.header("ETag"))
+        self.assertEqual(out[0].json()["version"], v)
+
+    def test_long_polls_across_a_definition_swap(self):
+        """A definition swapped (SIGHUP, nothing counted yet) while
+        long-polls wait answers each at once for the new election: the
+        leaderboard's new bytes, a province found by its id in the new
+        definition (a long-poll held its index in the old one), 404 for a
+        province the new one lacks.  Before, they waited out their time,
+        then got 304 with the new election's ETag, from the view at the
+        old index: another province, or past the end of the cache."""
+        import http.client
+        import shutil
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="tallyd-swap-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "e.json")
+
+        def election(name, ids):
+            with open(path, "w") as f:
+                json.dump({"id": "small", "name": name,
+                           "allocation": {"method": "dhondt",
+                                          "ties": "votes"},
+                           "coalitions": [{"id": "red", "name": "Red"},
+                                          {"id": "blue", "name": "Blue"}],
+                           "provinces": [{"id": i, "name": i.upper(),
+                                          "seats": 3} for i in ids]}, f)
+        election("Before", ["p0", "p1", "p2", "p3", "p4"])
+        d = self.daemon(["--election", path],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        polls = {}
+        for path_ in ("/v1/leaderboard", "/v1/provinces/p1",
+                      "/v1/provinces/p2", "/v1/provinces/p4"):
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+            c.request("GET", path_ + "?wait=20", headers={
+                "If-None-Match": d.get(path_).header("ETag")})
+            polls[path_] = c
+        wait_long_polls(d, 4)
+        # p1 moves from index 1 to 2; p2 and p4 are gone (2 is in range).
+        election("After", ["p9", "p8", "p1"])
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGHUP)
+        got = {}
+        for path_, c in polls.items():
+            r = c.getresponse()
+            got[path_] = (r.status, r.getheader("ETag"), r.read())
+            c.close()
+        self.assertLess(time.monotonic() - t0, 10)
+        for path_ in ("/v1/leaderboard", "/v1/provinces/p1"):
+            now = d.get(path_)
+            self.assertEqual(got[path_], (200, now.header("ETag"), now.body),
+                             path_)
+        self.assertIn(b"After", got["/v1/leaderboard"][2])
+        self.assertEqual(json.loads(got["/v1/provinces/p1"][2])["id"], "p1")
+        for path_ in ("/v1/provinces/p2", "/v1/provinces/p4"):
+            self.assertEqual(got[path_][0], 404, path_)
+            self.assertEqual(json.loads(got[path_][2])["error"]["code"],
+                             "unknown_province")
+        self.assertEqual(long_polls(d), 0)
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logtext())
 
     def test_stalled_subscriber_dropped_with_resume_id(self):
         """A subscriber that stops reading is not buffered without bound:
