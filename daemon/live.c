@@ -387,38 +387,28 @@ waiter_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * After a publish: answer every long-poll whose view moved, WAKE_SLICE at a
- * time with a turn of the loop between slices, as the server's fan-out
- * does, so that a POST arriving meanwhile waits for one slice, not all.
+ * After a publish: answer every long-poll whose view moved, in one pass.
  * Each answer only queues the view's shared response and resumes the
- * connection.  In one pass libmicrohttpd walked its suspended connections
- * once, not once a slice: 192-209 ms of CPU per version at 10,000
- * long-polls against 230-255 ms in slices, but a POST then waited for the
- * whole run (p99 232-785 ms against 83-249; docs/PERFORMANCE.md).  A
- * clerk's POST comes first.
+ * connection; libmicrohttpd then walks its suspended connections once and
+ * sends them all in its next run.  (In slices of 1,000 with a turn of the
+ * loop between, it walked all the suspended ones again for every slice, and
+ * the re-polls of the first slices competed with the later slices' sends:
+ * 20-25 % more CPU per version at 10,000 long-polls, docs/PERFORMANCE.md.
+ * The price: a POST arriving meanwhile waits for that run.)
  */
-#define WAKE_SLICE	1000
-
 static void
 wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct live *lv = arg;
-	struct timeval soon = { 0, 100 };
 	struct waiter *w, *next;
-	unsigned k = 0;
 
 	(void)fd;
 	(void)what;
 	for (w = lv->waiters; w != NULL; w = next) {
 		struct core_stamp st = views_stamp(lv->api->views, w->id, w->index);
 		next = w->next;
-		if (st.version == w->version && st.digest == w->digest)
-			continue;
-		if (k++ == WAKE_SLICE) {
-			evtimer_add(lv->ev_wake, &soon);
-			return;
-		}
-		waiter_answer(w);
+		if (st.version != w->version || st.digest != w->digest)
+			waiter_answer(w);
 	}
 }
 
