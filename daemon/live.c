@@ -808,8 +808,3 @@ live_new_epoch(struct live *lv)
 	http_chunk_unref(p.c_named);
 }
 
-unsigned
-live_waiters(const struct live *lv)
-{
-	return lv->n_waiters;
-}

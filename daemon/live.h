@@ -78,8 +78,6 @@ struct http_chunk *live_snapshot_named(struct live *lv);
 /* The index of api's contest (its stream topic; 0: the first), or
  * SIZE_MAX when not in the registry. */
 size_t		 live_topic(const struct api *api);
-/* Long-polls parked now. */
-unsigned	 live_waiters(const struct live *lv);
 /* Long-polls parked now on every contest and held (the budget). */
 unsigned	 live_all_waiters(const struct api *api);
 /* delta more (or fewer) long-polls of others counted in lv's budget. */

@@ -639,18 +639,6 @@ views_current(struct views *vs, enum view_id id, size_t index)
 	return v;
 }
 
-/* The headers of a view's body (for long-poll answers made per request). */
-void
-views_body_headers(struct views *vs, struct http_body *b, const struct view *v,
-    time_t at)
-{
-	http_body_header(b, "Content-Type", v->ctype);
-	views_cache_headers(vs, b, v->etag, at);
-	if (v->location[0] != '\0')
-		http_body_header(b, "Content-Location", v->location);
-	log_size_header(b, v);
-}
-
 /* A body of the version ring: the view's bytes, immutable. */
 static struct http_body *
 version_body(struct views *vs, const struct view *v, const char **bytes)

@@ -142,9 +142,6 @@ bool		 views_is_fresh(const struct view *v, const struct core_stamp *st,
 /* ETag, Last-Modified, Cache-Control, Vary and CORS headers on b. */
 void		 views_cache_headers(struct views *vs, struct http_body *b,
 		    const char *etag, time_t at);
-/* Those and v's Content-Type and Content-Location (a body made per request). */
-void		 views_body_headers(struct views *vs, struct http_body *b,
-		    const struct view *v, time_t at);
 const struct views_counters *views_counters(const struct views *vs);
 /* How history reads revisions kept on disk (*ctx: its argument). */
 tally_revision_loader views_loader(const struct views *vs, void **ctx);
