@@ -572,9 +572,20 @@ next_list(const struct tally_election *e, struct tally_feed *f, size_t *cap,
 		*cap = ncap;
 	}
 	l = &f->lists[f->n_lists];
-	if ((c = tally_election_list(e, id)) == NULL ||
-	    (l->id = tally_election_list_id(e, id)) == NULL)
+	/* One look-up: the id as the definition spells it (the list's own
+	 * or one of its aliases), as tally_election_list_id finds it. */
+	if ((c = tally_election_list(e, id)) == NULL)
 		return NULL;
+	if (strcmp(c->id, id) == 0)
+		l->id = c->id;
+	else {
+		l->id = NULL;
+		for (i = 0; i < c->n_aliases && l->id == NULL; i++)
+			if (strcmp(c->aliases[i], id) == 0)
+				l->id = c->aliases[i];
+		if (l->id == NULL)
+			return NULL;
+	}
 	for (i = 0; i < f->n_lists; i++)
 		if (f->lists[i].coalition == c->index)
 			return NULL;
