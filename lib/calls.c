@@ -28,6 +28,14 @@ struct tally_calls {
 	 * tally_calls_observe builds it; kept as calls are made and dropped.
 	 */
 	size_t			*at;
+	/*
+	 * The version of the last observe that went through every province
+	 * (swept): a province's certainty only moves when it is allocated
+	 * again, which marks it changed (state.h), so the next observe need
+	 * only look at those changed since.
+	 */
+	uint64_t		 swept_at;
+	bool			 swept;
 };
 
 static const char *const kind_names[] = { "certain", "declared" };
@@ -551,7 +559,7 @@ tally_calls_observe(struct tally_state *s)
 	struct tally_call *c;
 	uint64_t m = e->seats_total / 2 + 1;
 	size_t i, p, lead;
-	bool now;
+	bool now, full;
 
 	if ((cs = calls_of(s)) == NULL)
 		return -1;
@@ -579,6 +587,7 @@ tally_calls_observe(struct tally_state *s)
 		if ((cs->at = malloc((e->n_provinces + 1 + e->n_coalitions) *
 		    sizeof(*cs->at))) == NULL)
 			return -1;
+		cs->swept = false;
 		for (i = 0; i < e->n_provinces + 1 + e->n_coalitions; i++)
 			cs->at[i] = SIZE_MAX;
 		for (i = 0; i < cs->n; i++)
@@ -586,7 +595,12 @@ tally_calls_observe(struct tally_state *s)
 			    !cs->v[i].retracted)
 				cs->at[slot(e, &cs->v[i])] = i;
 	}
+	full = !cs->swept || s->version < cs->swept_at;
+	cs->swept = false;
 	for (p = 0; p < e->n_provinces; p++) {
+		/* Unchanged since the last sweep: its call (or none) stands. */
+		if (!full && s->provinces[p].changed <= cs->swept_at)
+			continue;
 		now = province_certain(s, p);
 		c = in_force(cs, p);
 		/* Still certain after a re-allocation (a correction), but of
@@ -624,6 +638,8 @@ tally_calls_observe(struct tally_state *s)
 			return -1;
 	}
 	cs->first_new = cs->n;
+	cs->swept = true;
+	cs->swept_at = s->version;
 	return 0;
 }
 
