@@ -31,8 +31,8 @@ struct tally_calls {
 	/*
 	 * The version of the last observe that went through every province
 	 * (swept): a province's certainty only moves when it is allocated
-	 * again, which marks it changed (state.h), so the next observe need
-	 * only look at those changed since.
+	 * again, which lists it in the state's allocated_, so the next
+	 * observe need only look at those.
 	 */
 	uint64_t		 swept_at;
 	bool			 swept;
@@ -461,6 +461,14 @@ province_certain(const struct tally_state *s, size_t p)
 	return true;
 }
 
+static int
+index_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* The coalition whose fewest seats exceed every other's most, or SIZE_MAX. */
 static size_t
 first_place(const struct tally_state *s)
@@ -558,7 +566,7 @@ tally_calls_observe(struct tally_state *s)
 	struct tally_calls *cs;
 	struct tally_call *c;
 	uint64_t m = e->seats_total / 2 + 1;
-	size_t i, p, lead;
+	size_t i, k, n, p, lead;
 	bool now, full;
 
 	if ((cs = calls_of(s)) == NULL)
@@ -597,10 +605,15 @@ tally_calls_observe(struct tally_state *s)
 	}
 	full = !cs->swept || s->version < cs->swept_at;
 	cs->swept = false;
-	for (p = 0; p < e->n_provinces; p++) {
-		/* Unchanged since the last sweep: its call (or none) stands. */
-		if (!full && s->provinces[p].changed <= cs->swept_at)
-			continue;
+	/* In the order of a full sweep: the calls' ids count within a
+	 * version in that order. */
+	if (!full)
+		qsort(s->allocated_, s->n_allocated_, sizeof(size_t), index_cmp);
+	/* Past the first sweep, only the provinces allocated since: the
+	 * others' calls (or none) stand. */
+	n = full ? e->n_provinces : s->n_allocated_;
+	for (k = 0; k < n; k++) {
+		p = full ? k : s->allocated_[k];
 		now = province_certain(s, p);
 		c = in_force(cs, p);
 		/* Still certain after a re-allocation (a correction), but of
@@ -616,6 +629,9 @@ tally_calls_observe(struct tally_state *s)
 		    TALLY_CALL_PROVINCE, TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
 			return -1;
 	}
+	for (k = 0; k < s->n_allocated_; k++)
+		s->provinces[s->allocated_[k]].listed_ = false;
+	s->n_allocated_ = 0;
 	/* The national first place: the leader's fewest above all others'
 	 * most (a tie at the top is never certain). */
 	lead = first_place(s);
