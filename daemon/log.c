@@ -166,34 +166,69 @@ log_setlevel(enum log_level level)
 	log_level_cur = level;
 }
 
+/*
+ * One line, written with one fwrite: stderr is unbuffered, and printing the
+ * stamp, the message and the newline apart cost three write(2)s a line --
+ * under load a line for every feed, and pieces of two threads' lines could
+ * interleave.
+ */
 static void
 vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 {
-	char ts[32];
+	static _Thread_local char ts[32];
+	static _Thread_local time_t ts_sec = -1;
+	char line[1024], *p = line, *big = NULL;
 	struct timespec now;
 	struct tm tm;
 	FILE *out = log_out ? log_out : stderr;
+	size_t head, len, slen = suffix != NULL ? strlen(suffix) + 2 : 0;
+	va_list aq;
+	int k;
 
 	if (journald && out == stderr) {
 		/* sd-daemon(3) priorities: err, warning, info, debug. */
-		fprintf(out, "<%c>", level[0] == 'f' ? '3' : level[0] == 'w' ?
-		    '4' : level[0] == 'i' ? '6' : '7');
-		vfprintf(out, fmt, ap);
-		if (suffix != NULL)
-			fprintf(out, ": %s", suffix);
-		fputc('\n', out);
-		fflush(out);
-		return;
+		k = snprintf(line, sizeof(line), "<%c>", level[0] == 'f' ?
+		    '3' : level[0] == 'w' ? '4' : level[0] == 'i' ? '6' : '7');
+	} else {
+		clock_gettime(CLOCK_REALTIME, &now);
+		/*
+		 * The seconds are formatted once a second, per thread: under
+		 * load every feed logs a line, and gmtime_r + strftime were a
+		 * third of the line's cost.
+		 */
+		if (now.tv_sec != ts_sec) {
+			gmtime_r(&now.tv_sec, &tm);
+			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+			ts_sec = now.tv_sec;
+		}
+		k = snprintf(line, sizeof(line), "%s.%03ldZ %s ", ts,
+		    now.tv_nsec / 1000000, level);
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(out, "%s.%03ldZ %s ", ts, now.tv_nsec / 1000000, level);
-	vfprintf(out, fmt, ap);
-	if (suffix != NULL)
-		fprintf(out, ": %s", suffix);
-	fputc('\n', out);
+	head = k > 0 ? (size_t)k : 0;
+	va_copy(aq, ap);
+	k = vsnprintf(line + head, sizeof(line) - head, fmt, ap);
+	len = head + (k > 0 ? (size_t)k : 0);
+	if (len + slen + 2 > sizeof(line)) {
+		/* A long line (a definition's problems): on the heap, or cut. */
+		if ((big = malloc(len + slen + 2)) != NULL) {
+			memcpy(big, line, head);
+			vsnprintf(big + head, len - head + 1, fmt, aq);
+			p = big;
+		} else {
+			len = sizeof(line) - 2;
+			slen = 0;
+		}
+	}
+	va_end(aq);
+	if (slen > 0) {
+		memcpy(p + len, ": ", 2);
+		memcpy(p + len + 2, suffix, slen - 2);
+		len += slen;
+	}
+	p[len++] = '\n';
+	fwrite(p, 1, len, out);
 	fflush(out);
+	free(big);
 }
 
 void

@@ -48,7 +48,6 @@ void
 reply_json_with(struct http_reply *reply, unsigned status, json_t *j,
     const char *member)
 {
-	static char empty[] = "";
 	char *bytes = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII |
 	    JSON_REAL_PRECISION(10)) : NULL, *nb;
 	size_t len, mlen;
@@ -66,8 +65,15 @@ reply_json_with(struct http_reply *reply, unsigned status, json_t *j,
 			bytes[len + mlen] = '\0';
 		}
 	}
-	bytes = reply_with_newline(bytes);
 	json_decref(j);
+	reply_json_text(reply, status, reply_with_newline(bytes));
+}
+
+void
+reply_json_text(struct http_reply *reply, unsigned status, char *bytes)
+{
+	static char empty[] = "";
+
 	reply->status = status;
 	reply->owned = true;
 	reply->body = NULL;

@@ -28,6 +28,10 @@ void	 reply_json(struct http_reply *reply, unsigned status,
  * without a round through jansson for every version. */
 void	 reply_json_with(struct http_reply *reply, unsigned status,
 	    struct json_t *j, const char *member);
+/* The same for a body the caller wrote (taken, may be NULL: out of memory),
+ * NUL-terminated, its newline included. */
+void	 reply_json_text(struct http_reply *reply, unsigned status,
+	    char *bytes);
 /*
  * The API's error body: {"error": {code, message, field}} and, with more
  * than one problem in all (borrowed, may be NULL), "errors" beside it.  The

@@ -21,10 +21,20 @@
 void
 time_rfc3339(time_t t, char *buf, size_t len)
 {
+	/* Every journal round stamps the time: formatted once a second
+	 * (per thread, so callers on any thread may share it). */
+	static _Thread_local char last[32];
+	static _Thread_local time_t last_t = -1;
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t != last_t) {
+		gmtime_r(&t, &tm);
+		if (strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ",
+		    &tm) == 0)
+			last[0] = '\0';
+		last_t = t;
+	}
+	snprintf(buf, len, "%s", last);
 }
 
 void

@@ -28,6 +28,14 @@ struct tally_calls {
 	 * tally_calls_observe builds it; kept as calls are made and dropped.
 	 */
 	size_t			*at;
+	/*
+	 * The version of the last observe that went through every province
+	 * (swept): a province's certainty only moves when it is allocated
+	 * again, which lists it in the state's allocated_, so the next
+	 * observe need only look at those.
+	 */
+	uint64_t		 swept_at;
+	bool			 swept;
 };
 
 static const char *const kind_names[] = { "certain", "declared" };
@@ -453,6 +461,14 @@ province_certain(const struct tally_state *s, size_t p)
 	return true;
 }
 
+static int
+index_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* The coalition whose fewest seats exceed every other's most, or SIZE_MAX. */
 static size_t
 first_place(const struct tally_state *s)
@@ -550,8 +566,8 @@ tally_calls_observe(struct tally_state *s)
 	struct tally_calls *cs;
 	struct tally_call *c;
 	uint64_t m = e->seats_total / 2 + 1;
-	size_t i, p, lead;
-	bool now;
+	size_t i, k, n, p, lead;
+	bool now, full;
 
 	if ((cs = calls_of(s)) == NULL)
 		return -1;
@@ -579,6 +595,7 @@ tally_calls_observe(struct tally_state *s)
 		if ((cs->at = malloc((e->n_provinces + 1 + e->n_coalitions) *
 		    sizeof(*cs->at))) == NULL)
 			return -1;
+		cs->swept = false;
 		for (i = 0; i < e->n_provinces + 1 + e->n_coalitions; i++)
 			cs->at[i] = SIZE_MAX;
 		for (i = 0; i < cs->n; i++)
@@ -586,7 +603,17 @@ tally_calls_observe(struct tally_state *s)
 			    !cs->v[i].retracted)
 				cs->at[slot(e, &cs->v[i])] = i;
 	}
-	for (p = 0; p < e->n_provinces; p++) {
+	full = !cs->swept || s->version < cs->swept_at;
+	cs->swept = false;
+	/* In the order of a full sweep: the calls' ids count within a
+	 * version in that order. */
+	if (!full)
+		qsort(s->allocated_, s->n_allocated_, sizeof(size_t), index_cmp);
+	/* Past the first sweep, only the provinces allocated since: the
+	 * others' calls (or none) stand. */
+	n = full ? e->n_provinces : s->n_allocated_;
+	for (k = 0; k < n; k++) {
+		p = full ? k : s->allocated_[k];
 		now = province_certain(s, p);
 		c = in_force(cs, p);
 		/* Still certain after a re-allocation (a correction), but of
@@ -602,6 +629,9 @@ tally_calls_observe(struct tally_state *s)
 		    TALLY_CALL_PROVINCE, TALLY_CALL_SEATS, p, SIZE_MAX) == -1)
 			return -1;
 	}
+	for (k = 0; k < s->n_allocated_; k++)
+		s->provinces[s->allocated_[k]].listed_ = false;
+	s->n_allocated_ = 0;
 	/* The national first place: the leader's fewest above all others'
 	 * most (a tie at the top is never certain). */
 	lead = first_place(s);
@@ -624,6 +654,8 @@ tally_calls_observe(struct tally_state *s)
 			return -1;
 	}
 	cs->first_new = cs->n;
+	cs->swept = true;
+	cs->swept_at = s->version;
 	return 0;
 }
 

@@ -1034,6 +1034,8 @@ load_json(json_t *root, struct loader *l)
 			    e->station_ballots_max);
 			e->seats_total += e->provinces[i].seats;
 			e->levelling.seats += e->provinces[i].levelling_seats;
+			if (e->provinces[i].has_expected)
+				e->has_expected = true;
 		}
 	}
 	e->district_seats = e->seats_total;

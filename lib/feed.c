@@ -108,6 +108,30 @@ list_cmp(const void *a, const void *b)
 	    ((const struct tally_feed_list *)b)->id);
 }
 
+/*
+ * The lists in id order, as the canonical form has them.  Ids are unique in
+ * a feed (next_list refuses a list twice), so any sort gives one order; a
+ * feed has a few lists, often sent in order already, where an insertion
+ * sort does a comparison a list and qsort's merge sort ten times more.
+ */
+static void
+sort_lists(struct tally_feed *f)
+{
+	struct tally_feed_list t;
+	size_t i, j;
+
+	if (f->n_lists > 64) {
+		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+		return;
+	}
+	for (i = 1; i < f->n_lists; i++) {
+		t = f->lists[i];
+		for (j = i; j > 0 && strcmp(f->lists[j - 1].id, t.id) > 0; j--)
+			f->lists[j] = f->lists[j - 1];
+		f->lists[j] = t;
+	}
+}
+
 /* A JSON string: ids and timestamps need no escaping; a note may. */
 static void
 cb_json_string(struct tally_buf *b, const char *s, bool plain)
@@ -355,8 +379,7 @@ tally_feed_parse_all(const struct tally_election *e, const char *province_id,
 		l->coalition = c->index;
 		f->n_lists++;
 	}
-	if (f->n_lists > 1)
-		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+	sort_lists(f);
 
 	if ((v = json_object_get(body, "blank")) != NULL &&
 	    tally_json_uint(v, tally_ptr_key(p, sizeof(p), ptr, "blank"), 0,
@@ -572,9 +595,20 @@ next_list(const struct tally_election *e, struct tally_feed *f, size_t *cap,
 		*cap = ncap;
 	}
 	l = &f->lists[f->n_lists];
-	if ((c = tally_election_list(e, id)) == NULL ||
-	    (l->id = tally_election_list_id(e, id)) == NULL)
+	/* One look-up: the id as the definition spells it (the list's own
+	 * or one of its aliases), as tally_election_list_id finds it. */
+	if ((c = tally_election_list(e, id)) == NULL)
 		return NULL;
+	if (strcmp(c->id, id) == 0)
+		l->id = c->id;
+	else {
+		l->id = NULL;
+		for (i = 0; i < c->n_aliases && l->id == NULL; i++)
+			if (strcmp(c->aliases[i], id) == 0)
+				l->id = c->aliases[i];
+		if (l->id == NULL)
+			return NULL;
+	}
 	for (i = 0; i < f->n_lists; i++)
 		if (f->lists[i].coalition == c->index)
 			return NULL;
@@ -939,8 +973,7 @@ tally_feed_scan(const struct tally_election *e, const char *province_id,
 	sc_ws(&r);
 	if (r.p != r.end || !(seen & K_REVISION) || !(seen & K_VOTES))
 		goto fail;
-	if (f->n_lists > 1)
-		qsort(f->lists, f->n_lists, sizeof(*f->lists), list_cmp);
+	sort_lists(f);
 	if (canonicalize(e, f) == -1)
 		goto fail;
 	return f;

@@ -27,6 +27,8 @@ tally_state_create(const struct tally_election *e)
 	s->votes_ = calloc(nc, sizeof(*s->votes_));
 	s->excluded_ = calloc(nc, sizeof(*s->excluded_));
 	s->open_ = calloc(nc, sizeof(*s->open_));
+	s->allocated_ = calloc(e->n_provinces ? e->n_provinces : 1,
+	    sizeof(*s->allocated_));
 	s->check_ = calloc(1, sizeof(*s->check_));
 	s->check_votes_ = calloc(nc, sizeof(*s->check_votes_));
 	s->check_excluded_ = calloc(nc, sizeof(*s->check_excluded_));
@@ -47,7 +49,7 @@ tally_state_create(const struct tally_election *e)
 	}
 	/* One bounds computer for every province: its scratch is not kept. */
 	if (s->coalitions == NULL || s->provinces == NULL || s->votes_ == NULL ||
-	    s->excluded_ == NULL || s->open_ == NULL ||
+	    s->excluded_ == NULL || s->open_ == NULL || s->allocated_ == NULL ||
 	    tally_bounds_init(&s->bounds_, nc, most) == -1) {
 		tally_state_destroy(s);
 		return NULL;
@@ -114,6 +116,7 @@ tally_state_destroy(struct tally_state *s)
 	free(s->votes_);
 	free(s->excluded_);
 	free(s->open_);
+	free(s->allocated_);
 	tally_bounds_finish(&s->bounds_);
 	tally_seat_result_finish(s->check_);
 	free(s->check_);
@@ -368,6 +371,10 @@ allocate(struct tally_state *s, size_t province)
 	ps->has_result = true;
 	/* The version this change will be published as (see state.h). */
 	ps->changed = s->version + 1;
+	if (!ps->listed_) {
+		ps->listed_ = true;
+		s->allocated_[s->n_allocated_++] = province;
+	}
 	f = tally_state_current(s, province)->feed;
 	ps->uncounted_from = tally_uncounted_bound(
 	    &s->election->provinces[province], f, &ps->uncounted);

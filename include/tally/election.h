@@ -162,6 +162,7 @@ struct tally_election {
 	uint64_t		 seats_total;
 	bool			 has_national_threshold;
 	bool			 has_list_thresholds;	/* a coalition has its own */
+	bool			 has_expected;	/* a province has expected_ballots */
 	uint64_t		 district_seats;	/* seats_total less levelling */
 	struct tally_levelling	 levelling;
 	uint64_t		 station_ballots_max;	/* default for provinces; 0 none */

@@ -95,6 +95,7 @@ struct tally_province_state {
 	 * the province that did not change keep their validators.
 	 */
 	uint64_t		 changed;
+	bool			 listed_;	/* in the state's allocated_ */
 	/* Per list of the current snapshot, when coalitions carry their own
 	 * thresholds: the percent in force ({0, 1}: the rule's), exemptions. */
 	struct tally_frac	*list_percent_;
@@ -171,6 +172,10 @@ struct tally_state {
 	 * and freed through calls_free (the state sits below that unit). */
 	struct tally_calls		*calls;
 	void				(*calls_free)(struct tally_calls *);
+	/* The provinces allocated since tally_calls_observe last took them,
+	 * each once (n_provinces entries): what it need look at. */
+	size_t				*allocated_;
+	size_t				 n_allocated_;
 	/* Scratch of tally_state_check_apply, sized for every province
 	 * (lists: n_coalitions; seats: the most of any province). */
 	struct tally_seat_result	*check_;

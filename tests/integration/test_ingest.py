@@ -415,6 +415,63 @@ class Batches(IngestTest):
             self.assertEqual(self.revision(self.d, pid), 1)
 
 
+class AnswerBytes(IngestTest):
+    """The answers to feeds, byte for byte: written out by the daemon (not
+    dumped by jansson, issue 24), in the order jansson's compact dump gave
+    them, the transparency log's receipt last, ending in a newline."""
+
+    def test_single_and_batch_answers(self):
+        d = self.start()
+        v = self.version(d)
+        compact = dict(separators=(",", ":"))
+
+        r = self.post(d, "01", snapshot(self.ds, "01"))
+        self.assertEqual(r.status, 201, r.body)
+        leaf = r.json()["log"]["leaf_hash"]
+        self.assertEqual(r.body, (json.dumps(
+            {"province": "01", "revision": 1, "status": "applied",
+             "version": v + 1, "log": {"index": v, "leaf_hash": leaf}},
+            **compact) + "\n").encode())
+        self.assertEqual(r.header("Content-Type"),
+                         "application/json; charset=utf-8")
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+
+        r = self.post(d, "01", snapshot(self.ds, "01"))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, (json.dumps(
+            {"province": "01", "revision": 1, "status": "duplicate",
+             "version": v + 1}, **compact) + "\n").encode())
+
+        es = [copy.deepcopy(entry(self.ds, p)) for p in ("01", "02", "03")]
+        r = self.batch(d, es)
+        self.assertEqual(r.status, 201, r.body)
+        leaf = r.json()["log"]["leaf_hash"]
+        rows = [{"province": "01", "revision": 1, "status": "duplicate"},
+                {"province": "02", "revision": 1, "status": "applied"},
+                {"province": "03", "revision": 1, "status": "applied"}]
+        self.assertEqual(r.body, (json.dumps(
+            {"status": "applied", "version": v + 2, "results": rows,
+             "log": {"index": v + 1, "leaf_hash": leaf}},
+            **compact) + "\n").encode())
+
+        r = self.batch(d, es)
+        self.assertEqual(r.status, 200, r.body)
+        for row in rows:
+            row["status"] = "duplicate"
+        self.assertEqual(r.body, (json.dumps(
+            {"status": "duplicate", "version": v + 2, "results": rows},
+            **compact) + "\n").encode())
+
+        big = snapshot(self.ds, "02", revision=10 ** 15)
+        r = self.post(d, "02", big)
+        self.assertEqual(r.status, 201, r.body)
+        b = r.json()
+        self.assertEqual(b["revision"], 10 ** 15)
+        self.assertTrue(r.body.startswith(
+            b'{"province":"02","revision":1000000000000000,'
+            b'"status":"applied","version":'), r.body)
+
+
 class BadInput(IngestTest):
     """Every class of bad feed: the right status, code and pointer, and the
     tally unchanged."""
