@@ -29,6 +29,8 @@
  *
  * Loop thread only [L].
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,62 @@ static const char *
 contest_id(const struct contest *ct)
 {
 	return core_election(ct->core)->id;
+}
+
+void
+contests_check_config(const struct config *cf,
+    const struct tally_election *first)
+{
+	struct tally_election **v;
+	struct tally_diag diag;
+	const char *p, *nl;
+	size_t n = 0, i, j;
+	char *path;
+	bool ok = true;
+
+	if (cf->contests == NULL)
+		return;
+	if (cf->cluster_urls != NULL)
+		fatalx("several contests in cluster mode are not supported yet: "
+		    "give one election, or unset cluster_urls");
+	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		n++;
+	}
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		fatalx("out of memory");
+	v[0] = (struct tally_election *)(uintptr_t)first;
+	tally_diag_init(&diag);
+	for (i = 1, p = cf->contests; ok && p != NULL; i++,
+	    p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		if ((path = nl ? strndup(p, (size_t)(nl - p)) : strdup(p)) ==
+		    NULL)
+			fatalx("out of memory");
+		if ((v[i] = tally_election_load(path, &diag)) == NULL) {
+			tally_diag_add(&diag, "contest %zu: election %s invalid "
+			    "(see docs/ELECTION.md)", i + 1, path);
+			ok = false;
+		}
+		for (j = 0; ok && j < i; j++)
+			if (strcmp(v[j]->id, v[i]->id) == 0) {
+				tally_diag_add(&diag, "contest %zu (%s) has the "
+				    "id \"%s\" of contest %zu: each contest needs "
+				    "an id of its own (the \"id\" of its "
+				    "definition)", i + 1, path, v[i]->id, j + 1);
+				ok = false;
+			}
+		free(path);
+	}
+	for (j = 1; j < i; j++)
+		if (v[j] != NULL)
+			tally_election_destroy(v[j]);
+	free(v);
+	if (!ok)
+		log_diag(&diag);
+	tally_diag_finish(&diag);
+	if (!ok)
+		fatalx("cannot set up the contests: fix the problems above");
 }
 
 struct contests *

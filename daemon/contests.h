@@ -36,6 +36,13 @@ struct server;
 struct snapshot_sched;
 
 /*
+ * Before the data dir is touched (its lock, token and log files made):
+ * every contest's definition loads and has an id of its own, and cluster
+ * mode has one contest; else the problems are logged and tallyd exits.
+ */
+void		 contests_check_config(const struct config *cf,
+		    const struct tally_election *first);
+/*
  * contests.c, the registry: first (its core borrowed, made by main.c) and
  * one contest per definition in cf->contests (loaded, each with its core).
  * Ids must differ (a duplicate is refused naming both files).  NULL with

@@ -779,8 +779,8 @@ main(int argc, char **argv)
 		free(td.snap_dir);
 		return rc;
 	}
+	contests_check_config(&td.cf, e);
 	notify_init();
-
 	if (mkdir_p(td.cf.data_dir) == -1)
 		fatal("cannot create data directory %s (set data_dir or "
 		    "--data-dir to a writable place)", td.cf.data_dir);

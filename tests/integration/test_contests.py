@@ -1185,10 +1185,8 @@ class Contests(CheckedDaemonTest):
                 self.assertNotEqual(r.returncode, 0, out)
                 self.assertIn('%s: %s: "%s" is not an id: ids go into URLs'
                               % (path, ptr, dot), out)
-            # No journal was made.
-            self.assertLessEqual(set(os.listdir(os.path.join(tmp, "var"))),
-                                 {"tallyd.lock", "ingest.token",
-                                  "tallyd.log"})
+            # Refused before the data dir is touched.
+            self.assertFalse(os.path.exists(os.path.join(tmp, "var")))
         # As the first (or only) contest too.
         r = run_tallyd(["-n", "--data-dir", os.path.join(tmp, "var"),
                         "--election", os.path.join(tmp, "cz-id-2.json")])
@@ -1364,10 +1362,16 @@ class Contests(CheckedDaemonTest):
             "contests"]], [2, 1])
 
     def test_duplicate_ids_are_refused_at_start(self):
+        """Two definitions with one id, or one that does not load, refuse
+        the start before the data dir is touched (its lock, ingest.token
+        and tallyd.log were made first, then the start was refused)."""
+        bad = os.path.join(self.tmpdir(), "bad.json")
+        with open(bad, "w") as f:
+            f.write('{"id": "broken", "provinces": [')
         for args in (["-n"], ["-d"]):
+            var = os.path.join(self.tmpdir(), "var")
             r = run_tallyd(args + ["--listen", "127.0.0.1:1",
-                                   "--data-dir", os.path.join(
-                                       self.tmpdir(), "var"),
+                                   "--data-dir", var,
                                    "--election", definition(CZ),
                                    "--election", definition(ES),
                                    "--election", definition(CZ)])
@@ -1376,6 +1380,17 @@ class Contests(CheckedDaemonTest):
             self.assertIn('contest 3 (%s) has the id "%s" of contest 1' % (
                 definition(CZ), CZ), out)
             self.assertIn("each contest needs an id of its own", out)
+            self.assertFalse(os.path.exists(var) and os.listdir(var),
+                             os.listdir(var) if os.path.exists(var) else "")
+            r = run_tallyd(args + ["--listen", "127.0.0.1:1",
+                                   "--data-dir", var,
+                                   "--election", definition(ES),
+                                   "--election", bad])
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn("contest 2: election %s invalid" % bad,
+                          r.stdout + r.stderr)
+            self.assertFalse(os.path.exists(var) and os.listdir(var),
+                             os.listdir(var) if os.path.exists(var) else "")
 
     def test_cluster_mode_takes_one_contest(self):
         tmp = self.tmpdir()
