@@ -62,6 +62,8 @@ struct sconn {
 	char	*out;			/* answers not yet written */
 	size_t	 outlen, outoff;
 	bool	 closing;		/* close once out is written */
+	bool	 continued;		/* 100 Continue sent for the request
+					   in hand */
 	double	 last;
 };
 
@@ -319,6 +321,7 @@ serve_input(struct serve *sv, struct sconn *c)
 	char *hend, *line, *next, method[16], target[256], head[8192];
 	size_t hlen, clen = 0, used;
 	bool have_len = false, http10, bad = false, close_after = false;
+	bool expect = false;
 
 	while (!c->closing && c->inlen > 0) {
 		if ((hend = memmem(c->in, c->inlen, "\r\n\r\n", 4)) == NULL) {
@@ -370,6 +373,9 @@ serve_input(struct serve *sv, struct sconn *c)
 			else if (strncasecmp(line, "Connection:", 11) == 0 &&
 			    strcasestr(line + 11, "close") != NULL)
 				close_after = true;
+			else if (strncasecmp(line, "Expect:", 7) == 0 &&
+			    strcasestr(line + 7, "100-continue") != NULL)
+				expect = true;
 		}
 		if (bad) {
 			c->closing = true;
@@ -379,8 +385,18 @@ serve_input(struct serve *sv, struct sconn *c)
 			reply(c, &a);
 			return;
 		}
-		if (c->inlen - hlen < clen)
-			return;		/* the body is still coming */
+		if (c->inlen - hlen < clen) {
+			/* The body is still coming; a client that waits for
+			 * leave to send it (curl past 1 KiB) gets it now. */
+			if (expect && !http10 && !c->continued) {
+				c->continued = true;
+				if (out_add(c, "HTTP/1.1 100 Continue\r\n\r\n",
+				    25) == -1)
+					c->closing = true;
+			}
+			return;
+		}
+		c->continued = false;
 		/* Closed once this request is answered (not before). */
 		if (close_after || http10)
 			c->closing = true;
@@ -396,6 +412,7 @@ serve_input(struct serve *sv, struct sconn *c)
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
 		have_len = false;
+		expect = false;
 		clen = 0;
 	}
 }

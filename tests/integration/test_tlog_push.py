@@ -304,6 +304,24 @@ class TlogPushTest(DaemonTest):
             got += x
         s.close()
         self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+        # Expect: 100-continue (curl's way past 1 KiB): leave to send the
+        # body at once, not after the client's own wait (curl: 1 s).
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+        s.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body))
+        s.settimeout(2)
+        self.assertEqual(s.recv(65536), b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.settimeout(10)
+        s.sendall(body)
+        got = b""
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            got += x
+        s.close()
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
         # Framing it does not guess at: answered 400 (or 413) and closed.
         for head in (b"Content-Length: 5\r\nContent-Length: 5\r\n",
                      b"Transfer-Encoding: chunked\r\n",
