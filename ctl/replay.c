@@ -278,6 +278,22 @@ progress(bool tty, size_t final, size_t total, size_t posted, size_t nfeeds,
 	fflush(stderr);
 }
 
+/* Add n lists' official seats to want, by coalition (l2c: list -> it). */
+static void
+want_seats(json_t *want, json_t *l2c, const struct ds_list *lists, size_t n)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		const char *co = json_string_value(json_object_get(l2c,
+		    lists[j].id));
+		if (lists[j].seats == 0 || co == NULL)
+			continue;
+		json_object_set_new(want, co, json_integer(json_integer_value(
+		    json_object_get(want, co)) + lists[j].seats));
+	}
+}
+
 /*
  * The official national seats by coalition (via the daemon's own election
  * definition, so aliases count where tallyd counts them), compared with the
@@ -291,7 +307,7 @@ compare(const struct ctl *ctl, struct http *h, const struct dataset *d,
 	json_t *l2c = json_object(), *want = json_object(), *lb = NULL, *c, *v;
 	json_t *cs = json_object_get(election, "coalitions"), *a;
 	const char *key;
-	size_t i, j, k, differ = 0, final = 0, ptotal = 0;
+	size_t i, k, differ = 0, final = 0, ptotal = 0;
 	int rc = -1;
 
 	json_array_foreach(cs, i, c) {
@@ -306,19 +322,12 @@ compare(const struct ctl *ctl, struct http *h, const struct dataset *d,
 	}
 	/* The national seats when the dataset gives them for some
 	 * provinces only; else the provinces' sum. */
-	for (i = 0; i < (d->n_national > 0 ? 1 : d->n_provinces); i++)
-		for (j = 0; j < (d->n_national > 0 ? d->n_national :
-		    d->provinces[i].n_lists); j++) {
-			const struct ds_list *l = d->n_national > 0 ?
-			    &d->national[j] : &d->provinces[i].lists[j];
-			const char *co = json_string_value(json_object_get(l2c,
-			    l->id));
-			if (l->seats == 0 || co == NULL)
-				continue;
-			v = json_object_get(want, co);
-			json_object_set_new(want, co, json_integer(
-			    json_integer_value(v) + l->seats));
-		}
+	if (d->n_national > 0)
+		want_seats(want, l2c, d->national, d->n_national);
+	else
+		for (i = 0; i < d->n_provinces; i++)
+			want_seats(want, l2c, d->provinces[i].lists,
+			    d->provinces[i].n_lists);
 	if (http_request(h, "GET", "/v1/leaderboard", NULL, 0, NULL, &r) != 0 ||
 	    r.status != 200 || (lb = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
 		ctl_http_error(ctl, &r, -1);

@@ -646,11 +646,7 @@ live_snapshot_named(struct live *lv)
 void
 live_stop(struct live *lv)
 {
-	lv->stopping = true;
-	while (lv->waiters != NULL)
-		waiter_answer(lv->waiters);
-	if (lv->api->server != NULL)
-		server_streams_end(lv->api->server, SERVER_TOPICS_ALL);
+	live_retire(lv, SERVER_TOPICS_ALL);
 }
 
 void
