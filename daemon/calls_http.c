@@ -35,7 +35,17 @@ struct call_post {
 	bool			 retract;
 	char			 id[TALLY_CALL_ID_MAX];	/* the call retracted */
 	char			 label[64];
+	/* A declaration's fields, to name the standing call a duplicate
+	 * repeats (key.note owned; key.by NULL). */
+	struct tally_call_op	 key;
 };
+
+static void
+call_post_free(struct call_post *cp)
+{
+	free(cp->key.note);
+	free(cp);
+}
 
 /* GET /v1/calls: every call, certain and declared, oldest first. */
 void
@@ -54,11 +64,13 @@ calls_http_get(struct call *cl, const char *id)
 /* The call an applied request made or retracted, or NULL. */
 static const struct tally_call *
 call_of(const struct tally_state *s, const struct call_post *cp,
-    uint64_t version)
+    uint64_t version, bool dup)
 {
 	const struct tally_call *v;
 	size_t n, i;
 
+	if (dup)
+		return tally_calls_duplicate(s, &cp->key);
 	v = tally_calls_list(s, &n);
 	for (i = n; cp->retract && i-- > 0;)
 		if (strcmp(v[i].id, cp->id) == 0)
@@ -109,7 +121,8 @@ call_done(void *arg, const struct core_outcome *out)
 		    out->kind == CORE_APPLIED ? "applied" : "duplicate"));
 		json_object_set_new(o, "version",
 		    json_integer((json_int_t)out->version));
-		if ((c = call_of(s, cp, out->version)) != NULL)
+		if ((c = call_of(s, cp, out->version,
+		    out->kind == CORE_DUPLICATE)) != NULL)
 			json_object_set_new(o, "call", tally_call_json(s, c));
 		if (out->kind == CORE_APPLIED)
 			log_info("%s call %s at version %llu (token %s)",
@@ -121,7 +134,7 @@ call_done(void *arg, const struct core_outcome *out)
 	}
 	call_count(api, cl.rt->id, reply.status);
 	server_resume(cp->ctx, &reply);
-	free(cp);
+	call_post_free(cp);
 }
 
 /*
@@ -159,12 +172,13 @@ may_call(struct call *cl, const struct token *who, size_t province)
 static void
 submit_call(struct call *cl, struct tally_call_op *op, const char *label)
 {
+	const struct tally_call *c;
 	struct call_post *cp;
+	json_t *o;
 
 	if (cl->dry_run) {
 		/* Checked, changes nothing: what the record would say. */
 		struct tally_error err;
-		json_t *o;
 		if (tally_calls_check(core_state(cl->api->core), op,
 		    &err) == -1) {
 			tally_call_op_destroy(op);
@@ -175,6 +189,19 @@ submit_call(struct call *cl, struct tally_call_op *op, const char *label)
 		json_object_set_new(o, "status", json_string("valid"));
 		json_object_set_new(o, "call", tally_call_op_record(
 		    core_state(cl->api->core), op));
+		tally_call_op_destroy(op);
+		reply_json(cl->reply, 200, o);
+		return;
+	}
+	if ((c = tally_calls_duplicate(core_state(cl->api->core), op)) !=
+	    NULL) {
+		/* A retry of what stands: answered, nothing recorded. */
+		o = json_object();
+		json_object_set_new(o, "status", json_string("duplicate"));
+		json_object_set_new(o, "version", json_integer((json_int_t)
+		    core_state(cl->api->core)->version));
+		json_object_set_new(o, "call", tally_call_json(
+		    core_state(cl->api->core), c));
 		tally_call_op_destroy(op);
 		reply_json(cl->reply, 200, o);
 		return;
@@ -190,10 +217,19 @@ submit_call(struct call *cl, struct tally_call_op *op, const char *label)
 	cp->ctx = cl->rq->ctx;
 	cp->retract = op->retract;
 	memcpy(cp->id, op->id, sizeof(cp->id));
+	cp->key = *op;
+	cp->key.by = NULL;
+	if (op->note != NULL && (cp->key.note = strdup(op->note)) == NULL) {
+		call_post_free(cp);
+		tally_call_op_destroy(op);
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "nothing was applied, try again");
+		return;
+	}
 	snprintf(cp->label, sizeof(cp->label), "%s", label);
 	cl->reply->pending = true;
 	if (core_submit_call(cl->api->core, op, call_done, cp) == -1) {
-		free(cp);
+		call_post_free(cp);
 		cl->reply->pending = false;
 		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
 		    "nothing was applied, try again");

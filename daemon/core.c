@@ -544,7 +544,7 @@ core_answer_ok(struct core *c, struct pending *p)
 	out.kind = p->has_new ? CORE_APPLIED : CORE_DUPLICATE;
 	out.version = p->has_new ? p->version : c->state->version;
 	for (i = 0; i < p->n; i++)
-		if (p->chk[i] == TALLY_CHECK_DUPLICATE)
+		if (p->chk[i] == TALLY_CHECK_DUPLICATE && p->call == NULL)
 			c->stats.feeds_duplicate++;
 	answer(c, p, &out);
 }

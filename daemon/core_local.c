@@ -348,12 +348,17 @@ round_start(struct core *c)
 			continue;
 		}
 		if (p->call != NULL) {
-			if (tally_calls_check(c->state, p->call, &err) == -1) {
+			/* A retry of what stands (two sent at once, both
+			 * past the HTTP check): answered below, no record. */
+			if (tally_calls_duplicate(c->state, p->call) != NULL)
+				p->chk[0] = TALLY_CHECK_DUPLICATE;
+			else if (tally_calls_check(c->state, p->call,
+			    &err) == -1) {
 				core_answer_kind(c, p, CORE_REJECTED, &err, 0);
 				core_pending_free(p);
 				continue;
-			}
-			p->chk[0] = TALLY_CHECK_NEW;
+			} else
+				p->chk[0] = TALLY_CHECK_NEW;
 		}
 		for (i = 0; i < p->n && p->lot == NULL && p->call == NULL;
 		    i++) {

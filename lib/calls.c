@@ -360,6 +360,36 @@ tally_calls_check(const struct tally_state *s, const struct tally_call_op *op,
 	return 0;
 }
 
+const struct tally_call *
+tally_calls_duplicate(const struct tally_state *s,
+    const struct tally_call_op *op)
+{
+	const struct tally_calls *cs = s->calls;
+	const struct tally_call *c;
+	size_t i;
+
+	if (cs == NULL)
+		return NULL;
+	if (op->retract) {
+		if ((i = call_find(cs, op)) == SIZE_MAX)
+			return NULL;
+		c = &cs->v[i];
+		return c->kind == TALLY_CALL_DECLARED && c->retracted ? c :
+		    NULL;
+	}
+	for (i = cs->n; i-- > 0;) {
+		c = &cs->v[i];
+		if (c->kind == TALLY_CALL_DECLARED && !c->retracted &&
+		    c->id[0] != '\0' && c->scope == op->scope &&
+		    c->what == op->what && c->province == op->province &&
+		    c->coalition == op->coalition &&
+		    (c->note == NULL ? op->note == NULL : op->note != NULL &&
+		    strcmp(c->note, op->note) == 0))
+			return c;
+	}
+	return NULL;
+}
+
 int
 tally_calls_apply(struct tally_state *s, struct tally_call_op *op,
     struct tally_error *err)

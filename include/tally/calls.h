@@ -112,6 +112,14 @@ struct tally_call_op *tally_call_op_retract(const char *id);
 int	tally_calls_check(const struct tally_state *s,
 	    const struct tally_call_op *op, struct tally_error *err);
 /*
+ * Would op repeat what stands?  A declaration: the newest declared call not
+ * retracted with the same scope, province, what, coalition and note (a
+ * retried POST; whoever posted it).  A retraction: the call, if it is
+ * retracted already.  NULL when op would change something.
+ */
+const struct tally_call *tally_calls_duplicate(const struct tally_state *s,
+	    const struct tally_call_op *op);
+/*
  * Apply a checked op (taken on every path) as part of the record being
  * applied: the call (or its retraction) takes the record's version at the
  * next tally_calls_observe.  0, or -1 with err (refused: the check fails;

@@ -8,6 +8,7 @@ an SSE "call" event), declared calls and their retraction (bad input
 changes nothing; the calls survive a restart and a kill -9), and a 3-node
 cluster that sees the same calls.
 """
+import concurrent.futures
 import json
 import os
 import random
@@ -390,9 +391,14 @@ class Calls(CheckedDaemonTest):
         self.assertTrue(got["call"]["retracted"])
         self.assertEqual(got["call"]["retracted_version"], v0 + 4)
         self.assertEqual(got["call"]["version"], v0 + 2)
+        # A retried retraction (the answer lost on the way): 200
+        # duplicate, the call as it stands, nothing recorded.
         r = d.request("POST", "/v1/calls/%s/retract" % b["call"]["id"],
                       body={}, headers=AUTH)
-        self.assertError(r, 409, "already_retracted")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["status"], "duplicate")
+        self.assertEqual(r.json()["version"], v0 + 4)
+        self.assertEqual(r.json()["call"], got["call"])
         after = self.calls(d)
         self.assertEqual(after["version"], v0 + 4)
         self.assertEqual(len(after["calls"]), len(before["calls"]))
@@ -408,7 +414,8 @@ class Calls(CheckedDaemonTest):
                       'status="200"}', keys)
         self.assertIn('tallyd_requests_total{route="POST /v1/calls",'
                       'status="201"}', keys)
-        # A kill -9 before any clean stop: the journal alone.
+        # A kill -9 before any clean stop: the journal alone (the
+        # duplicates above wrote nothing: the version is the same).
         d.kill()
         d.start()
         self.assertEqual(self.calls(d), after)
@@ -428,6 +435,58 @@ class Calls(CheckedDaemonTest):
         d.kill()
         d.start()
         self.assertEqual(self.calls(d), final)
+
+    def test_a_retried_declaration_is_a_duplicate(self):
+        """POST /v1/calls is idempotent: a declaration repeating a call that
+        stands (same scope, province, what, coalition and note) answers 200
+        "duplicate" with that call and records nothing, sent again or many
+        at once; another note, or the same call after its retraction, is a
+        new call.  A restart finds one call."""
+        ds = "es-2019-04"
+        d = self.start(os.path.join(ELECTIONS, ds, "election.json"))
+        entries = load(ds, "results.json")["results"]
+        self.post(d, corrupted(entries[0], random.Random(1)))
+        lead = max(entries[0]["votes"], key=entries[0]["votes"].get)
+        body = {"scope": "national", "what": "first_place",
+                "coalition": lead, "note": "desk A"}
+        r = d.request("POST", "/v1/calls", body=body, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        made = r.json()
+        v = made["version"]
+        r = d.request("POST", "/v1/calls", body=body, headers=AUTH)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json(), {"status": "duplicate", "version": v,
+                                    "call": made["call"]})
+        # Eight at once, each on its own connection: none is recorded.
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            rs = list(pool.map(lambda _: d.request(
+                "POST", "/v1/calls", body=body, headers=AUTH), range(8)))
+        self.assertEqual([x.status for x in rs], [200] * 8)
+        self.assertEqual(self.calls(d)["version"], v)
+        # Another note is another call; two new ones sent at once make one.
+        other = dict(body, note="desk B")
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            rs = list(pool.map(lambda _: d.request(
+                "POST", "/v1/calls", body=other, headers=AUTH), range(2)))
+        self.assertEqual(sorted(x.status for x in rs), [200, 201],
+                         [x.body for x in rs])
+        self.assertEqual(self.calls(d)["version"], v + 1)
+        declared = [c for c in self.calls(d)["calls"]
+                    if c["kind"] == "declared"]
+        self.assertEqual(len(declared), 2, declared)
+        # Retracted, the same call may be declared again.
+        r = d.request("POST", "/v1/calls/%s/retract" % made["call"]["id"],
+                      body={}, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        r = d.request("POST", "/v1/calls", body=body, headers=AUTH)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["version"], v + 3)
+        after = self.calls(d)
+        d.kill()
+        d.start()
+        self.assertEqual(self.calls(d), after)
+        r = d.request("POST", "/v1/calls", body=body, headers=AUTH)
+        self.assertEqual(r.json()["status"], "duplicate", r.body)
 
     def test_a_correction_that_reopens_a_province_retracts_its_call(self):
         """Certain calls are derived, not stored apart: a correction that
@@ -689,10 +748,16 @@ class ClusterCalls(DaemonTest):
         st, b = self.req(ns[2], "POST", "/v1/calls/%s/retract" %
                          first["call"]["id"], {})
         self.assertEqual(st, 201, b)
+        # Once a node has the retraction, it answers a retry "duplicate".
+        self.converge(ns)
         st, b = self.req(ns[1], "POST", "/v1/calls/%s/retract" %
                          first["call"]["id"], {})
-        self.assertEqual(st, 409, b)
-        self.converge(ns)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["status"], "duplicate")
+        st, b = self.req(ns[2], "POST", "/v1/calls", {
+            "scope": "province", "province": pids[0], "what": "seats"})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["status"], "duplicate")
         calls = self.same_calls(ns)
         kinds = {c["kind"] for c in calls["calls"]}
         self.assertEqual(kinds, {"certain", "declared"})
