@@ -453,7 +453,7 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 	struct http *h;
 	double interval = 1;
 	bool once = false, poll_only = false;
-	char etag[128] = "", err[256], *end;
+	char etag[128] = "", err[256], *end, events[200] = "/v1/events";
 	uint64_t n;
 	long status;
 	int c, ex = CTL_EXIT_OK, x;
@@ -492,9 +492,11 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 			}
 		}
 	}
-	/* The event stream is the daemon's first contest's: poll another. */
+	/* /v1/events is the first contest's; another has its own stream
+	 * (a tallyd without it answers 404: polled then). */
 	if (ctl->contest != NULL)
-		poll_only = true;
+		snprintf(events, sizeof(events), "/v1/contests/%s/events",
+		    ctl->contest);
 	if (optind != argc) {
 		watch_usage(stderr);
 		return CTL_EXIT_USAGE;
@@ -541,7 +543,7 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 		w.llen = w.dlen = 0;
 		w.skip_lf = false;
 		w.event[0] = '\0';
-		status = http_stream(h, "/v1/events", w.last_id, on_sse, &w,
+		status = http_stream(h, events, w.last_id, on_sse, &w,
 		    err, sizeof(err));
 		if (w.stop)
 			break;
@@ -559,9 +561,9 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 		}
 		/* No event stream here: poll instead. */
 		if (ctl->verbose)
-			fprintf(stderr, "%s: /v1/events answered %ld; polling "
-			    "/v1/leaderboard every %g s\n", ctl->prog, status,
-			    interval);
+			fprintf(stderr, "%s: %s answered %ld; polling "
+			    "/v1/leaderboard every %g s\n", ctl->prog, events,
+			    status, interval);
 		break;
 	}
 	while (!w.stop) {

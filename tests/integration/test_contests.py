@@ -1028,8 +1028,22 @@ class Contests(CheckedDaemonTest):
         def ctl(*args):
             return subprocess.run([TALLYCTL] + list(args), env=env,
                                   capture_output=True, text=True, timeout=60)
-        r = ctl("post", "--contest", CZ, os.path.join(ELECTIONS, CZ,
-                                                      "results.json"))
+        # watch --contest follows the contest's own event stream: with
+        # polls 60 s apart, the second table can only come from it.
+        w = subprocess.Popen([TALLYCTL, "-v", "watch", "--contest", CZ,
+                              "--count", "2", "--interval", "60"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            time.sleep(1.5)
+            r = ctl("post", "--contest", CZ, os.path.join(ELECTIONS, CZ,
+                                                          "results.json"))
+            out, err = w.communicate(timeout=30)
+        finally:
+            w.kill()
+        self.assertEqual(w.returncode, 0, out + err)
+        self.assertNotIn("polling", err)
+        self.assertIn("October 2017", out)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("14 applied", r.stdout)
         _, seats = self.seats(d, CZ)

@@ -1005,9 +1005,12 @@ class Run:
             if pick == "done" and done:
                 i = done[op["n"] % len(done)]
                 r = self.post("/v1/calls/%s/retract" % self.m.calls[i]["id"], {})
-                self.expect(r.status == 409, "call-retract", op, r)
-                self.expect_refusal(r, "already_retracted", op)
-                return "refused"
+                # A retry: 200 duplicate, nothing recorded.
+                self.expect(r.status == 200 and r.json().get("status") ==
+                            "duplicate", "call-retract", op, r)
+                self.expect(r.json().get("version") == self.m.version,
+                            "apply-version", op, r)
+                return "duplicate"
             r = self.post("/v1/calls/d%d/retract" % (10 ** 9 + op["n"]), {})
             self.expect(r.status == 404, "call-retract", op, r)
             self.expect_refusal(r, "unknown_call", op)
@@ -1046,12 +1049,21 @@ class Run:
             self.expect(r.status == 422, "call-refused", op, r)
             self.expect_refusal(r, code, op)
             return "refused"
+        call = {"scope": body["scope"], "province": body.get("province"),
+                "what": body["what"], "coalition": body.get("coalition"),
+                "note": body.get("note")}
+        had = self.m.standing(call)
+        if had is not None:
+            # The same call stands: a retry, answered with it.
+            self.expect(r.status == 200 and r.json().get("status") ==
+                        "duplicate" and r.json().get("call", {}).get("id") ==
+                        had["id"], "call-duplicate", op, r)
+            self.expect(r.json().get("version") == self.m.version,
+                        "apply-version", op, r)
+            return "duplicate"
         self.expect(r.status == 201, "call", op, r)
         got = r.json()["call"]
-        self.m.declare({"id": got["id"], "scope": body["scope"],
-                        "province": body.get("province"), "what": body["what"],
-                        "coalition": body.get("coalition"),
-                        "note": body.get("note")})
+        self.m.declare(dict(call, id=got["id"]))
         self.expect(r.json().get("version") == self.m.version, "apply-version", op, r)
         return "applied"
 

@@ -382,6 +382,17 @@ class Tally:
         self.calls.append(dict(call, version=self.version, retracted=False,
                                retracted_version=None))
 
+    def standing(self, call):
+        """The newest declared call not retracted that call repeats (same
+        scope, province, what, coalition and note: a POST answered
+        "duplicate", nothing recorded), or None."""
+        keys = ("scope", "province", "what", "coalition", "note")
+        for c in reversed(self.calls):
+            if not c["retracted"] and all(c.get(k) == call.get(k)
+                                          for k in keys):
+                return c
+        return None
+
     def retract(self, i):
         """Retract declared call i (index in self.calls): one version."""
         self.version += 1
