@@ -11,6 +11,7 @@
 
 #include <tally/reference.h>
 
+#include "contests.h"
 #include "core.h"
 #include "http_strict.h"
 #include "server.h"
@@ -80,10 +81,43 @@ health_cluster(struct core *core, json_t *o)
 		json_object_set_new(o, "status", json_string("stale"));
 }
 
+/*
+ * Several contests: each one's id, version and whether it takes feeds, in
+ * *rows; a further contest whose journal writes fail adds its reason.
+ */
+static void
+contests_health(const struct api *api, json_t *why, json_t **rows)
+{
+	const struct core_stats *cs;
+	struct core *c;
+	size_t i, n;
+	char msg[256];
+
+	*rows = NULL;
+	if (api->contests == NULL || (n = contests_count(api->contests)) < 2 ||
+	    (*rows = json_array()) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		c = contests_core(api->contests, i);
+		cs = core_stats(c);
+		json_array_append_new(*rows, json_pack("{sssIsb}", "id",
+		    contests_id(api->contests, i), "version",
+		    (json_int_t)core_state(c)->version, "ingest",
+		    cs->log_err == 0));
+		if (i > 0 && cs->log_err != 0) {
+			snprintf(msg, sizeof(msg), "contest %s: the last "
+			    "journal write failed (%s); its feeds are answered "
+			    "503 until a write succeeds",
+			    contests_id(api->contests, i), strerror(cs->log_err));
+			json_array_append_new(why, json_string(msg));
+		}
+	}
+}
+
 void
 get_health(struct call *cl, const char *id)
 {
-	json_t *o = json_object(), *why = json_array();
+	json_t *o = json_object(), *why = json_array(), *row = NULL;
 	const struct tally_state *s = core_state(cl->api->core);
 	const struct core_stats *cs = core_stats(cl->api->core);
 
@@ -92,6 +126,7 @@ get_health(struct call *cl, const char *id)
 	 * healthy for readers (200); but a monitor must see that feeds are
 	 * refused, and why.
 	 */
+	contests_health(cl->api, why, &row);
 	if (cs->log_err != 0) {
 		char msg[256], at[32];
 		time_rfc3339(cs->log_err_at, at, sizeof(at));
@@ -111,6 +146,8 @@ get_health(struct call *cl, const char *id)
 	json_object_set_new(o, "version", json_integer((json_int_t)s->version));
 	json_object_set_new(o, "election",
 	    json_string(core_election(cl->api->core)->id));
+	if (row != NULL)
+		json_object_set_new(o, "contests", row);
 	health_cluster(cl->api->core, o);
 	tlog_push_health(o);
 	reply_json(cl->reply, 200, o);

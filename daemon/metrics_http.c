@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contests.h"
 #include "core.h"
 #include "server.h"
 #include "call.h"
@@ -28,6 +29,42 @@ shares_path(const struct api *api, size_t i)
 		if (strcmp(api->routes[j].pattern, api->routes[i].pattern) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * With several contests, each one's version, provinces and applied feeds,
+ * labelled (the unlabelled series above stay the first contest's).
+ */
+static void
+contest_metrics(const struct api *api, FILE *f)
+{
+	static const char *const name[] = { "version", "provinces_reporting",
+	    "provinces_final", "feeds_applied_total" };
+	static const char *const help[] = { "The contest's version.",
+	    "The contest's provinces with a result.",
+	    "The contest's provinces whose result is final.",
+	    "Province results applied to the contest." };
+	const struct tally_state *s;
+	struct core *c;
+	size_t i, k, n;
+	unsigned long long v;
+
+	if (api->contests == NULL || (n = contests_count(api->contests)) < 2)
+		return;
+	for (k = 0; k < sizeof(name) / sizeof(name[0]); k++) {
+		fprintf(f, "# HELP tallyd_contest_%s %s\n# TYPE "
+		    "tallyd_contest_%s %s\n", name[k], help[k], name[k],
+		    k == 3 ? "counter" : "gauge");
+		for (i = 0; i < n; i++) {
+			c = contests_core(api->contests, i);
+			s = core_state(c);
+			v = k == 0 ? s->version : k == 1 ?
+			    s->provinces_reporting : k == 2 ?
+			    s->provinces_final : core_stats(c)->feeds_applied;
+			fprintf(f, "tallyd_contest_%s{contest=\"%s\"} %llu\n",
+			    name[k], contests_id(api->contests, i), v);
+		}
+	}
 }
 
 void
@@ -123,6 +160,7 @@ metrics_http_serve(struct call *cl, const char *id)
 	    api->server ? server_connections(api->server) : 0);
 	if (api->metrics_fn != NULL)
 		api->metrics_fn(api->metrics_arg, f);
+	contest_metrics(api, f);
 	fprintf(f, "# HELP tallyd_event_streams Open GET /v1/events streams.\n"
 	    "# TYPE tallyd_event_streams gauge\ntallyd_event_streams %u\n",
 	    api->server ? server_streams(api->server) : 0);

@@ -617,6 +617,20 @@ class Contests(CheckedDaemonTest):
             "version"], 6)
         self.assertEqual(d.get("/v1/contests/%s/leaderboard" % CZ).json()[
             "version"], len(cz))
+        # /healthz and /metrics name every contest, each at its version.
+        h = d.get("/healthz").json()
+        self.assertEqual((h["election"], h["version"]), (ES, 6))
+        self.assertEqual(h["contests"], [
+            {"id": ES, "version": 6, "ingest": True},
+            {"id": CZ, "version": len(cz), "ingest": True}])
+        m = d.get("/metrics").body.decode()
+        for line in ['tallyd_contest_version{contest="%s"} 6' % ES,
+                     'tallyd_contest_version{contest="%s"} %d' % (CZ, len(cz)),
+                     'tallyd_contest_feeds_applied_total{contest="%s"} %d'
+                     % (CZ, len(cz)),
+                     'tallyd_contest_provinces_reporting{contest="%s"} 6'
+                     % ES, "tallyd_version 6"]:
+            self.assertIn(line + "\n", m)
 
     def test_kill_9_and_restart_bring_both_back_byte_for_byte(self):
         d = self.two()
