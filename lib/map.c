@@ -174,7 +174,9 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 		for (c = 0; c < e->n_coalitions; c++) {
 			if (!shown[c])
 				continue;
-			tally_buf_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
+			tally_buf_str(&b, "<rect data-coalition=\"");
+			tally_buf_xml(&b, e->coalitions[c].id);
+			tally_buf_printf(&b, "\" x=\"12\" y=\"%u\" width=\"12\" "
 			    "height=\"12\" fill=\"%s\"/><text x=\"30\" "
 			    "y=\"%u\">", y, e->coalitions[c].shown.hex,
 			    y + 10);
@@ -183,9 +185,10 @@ tally_render_map_svg(const struct tally_state *s, enum tally_map_by by)
 			tally_buf_str(&b, "</text>\n");
 			y += LEGEND;
 		}
-		tally_buf_printf(&b, "<rect x=\"12\" y=\"%u\" width=\"12\" "
-		    "height=\"12\" fill=\"#e0e0e0\"/><text x=\"30\" y=\"%u\">"
-		    "not reporting</text>\n</g>\n", y, y + 10);
+		tally_buf_printf(&b, "<rect data-coalition=\"\" x=\"12\" "
+		    "y=\"%u\" width=\"12\" height=\"12\" fill=\"#e0e0e0\"/>"
+		    "<text x=\"30\" y=\"%u\">not reporting</text>\n</g>\n", y,
+		    y + 10);
 	}
 	tally_buf_str(&b, "</svg>\n");
 	free(col);

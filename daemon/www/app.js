@@ -52,7 +52,12 @@
       no_contest: 'لا انتخابات بالمعرّف "{id}" هنا: القائمة أدناه.',
       majority_clinched: 'الأغلبية: {name}', majority_open: 'الأغلبية لم تُحسم بعد',
       majority_hung: 'لا قائمة تستطيع بلوغ الأغلبية', votes_word: 'صوتًا',
-      contests_json: 'الانتخابات (JSON)'
+      contests_json: 'الانتخابات (JSON)',
+      map_seats: 'المقاعد حسب المحافظة', map_first: 'المتصدر حسب المحافظة',
+      map_sub: 'الإصدار {v}، {r} من {t} محافظة مُبلِّغة', map_first_is: 'المتصدر {name}',
+      results_log: 'سجل النتائج الموقّع', log_entries: 'إدخالات', log_root: 'الجذر',
+      log_checkpoint: 'نقطة التحقق', log_key: 'مفتاح التحقق',
+      log_how: 'طريقة التحقق: tallyctl verify log (docs/VERIFY.md)'
     }
   };
   var EN = {
@@ -86,7 +91,9 @@
     night_title: 'Election night', contests: 'Contests', all_contests: '← All contests',
     no_contest: 'No contest "{id}" in this daemon: the contests are below.',
     majority_clinched: 'Majority: {name}', majority_open: 'Majority still open',
-    majority_hung: 'No list can reach a majority', votes_word: 'votes', contests_json: 'Contests (JSON)'
+    majority_hung: 'No list can reach a majority', votes_word: 'votes', contests_json: 'Contests (JSON)',
+    map_seats: 'seats by province', map_first: 'first place by province',
+    map_sub: 'version {v}, {r} of {t} provinces reporting', map_first_is: 'first {name}'
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -827,10 +834,50 @@
     fetch(API + '/map.svg', { cache: 'no-cache' }).then(function (r) {
       return r.ok ? r.text() : null;
     }).then(function (t) {
-      if (t) el.innerHTML = t.replace(/^<\?xml[^>]*>\s*/, '');
+      if (t) { el.innerHTML = t.replace(/^<\?xml[^>]*>\s*/, ''); localizeMap(el.querySelector('svg')); }
     }).catch(function () {}).then(function () {
       S.mapBusy = false;
       if (S.mapAgain) { S.mapAgain = false; renderMap(); }
+    });
+  }
+
+  /* tallyd draws the map in the definition's own words; in another
+     language the page relabels it from the data attributes it carries
+     (province and coalition ids) and the numbers in its English text. */
+  function localizeMap(svg) {
+    if (!svg || S.lang === 'en' || !S.election) return;
+    var kids = svg.children, i, m;
+    var at = 'title', name = named(S.election);
+    for (i = 0; i < kids.length; i++) {
+      var k = kids[i];
+      if (k.tagName === 'title') {
+        k.textContent = name + ': ' + t(svg.getAttribute('data-by') === 'seats' ? 'map_seats' : 'map_first');
+      } else if (k.tagName === 'text' && at === 'title') {
+        k.textContent = name; at = 'sub';
+      } else if (k.tagName === 'text' && at === 'sub') {
+        m = /(\d+)\D+(\d+)\D+(\d+)/.exec(k.textContent);
+        if (m) k.textContent = t('map_sub', { v: num(+m[1]), r: num(+m[2]), t: num(+m[3]) });
+        at = 'done';
+      }
+    }
+    svg.querySelectorAll('g.tile').forEach(function (g) {
+      var r = g.querySelector('rect.province'), id = r && r.getAttribute('data-province');
+      if (!id) return;
+      var first = r.getAttribute('data-first'), pv = S.pv[id], tt = r.querySelector('title');
+      if (tt) tt.textContent = pvName(id) + ': ' + (first ? t('map_first_is', { name: coShort(first) }) : t('none')) +
+        ' · ' + num(pv ? pv.seats : 0) + ' ' + t('seats_word');
+      g.querySelectorAll('rect.seats').forEach(function (b) {
+        var bt = b.querySelector('title'), n = bt && /(\d+)$/.exec(bt.textContent);
+        if (bt && n) bt.textContent = coShort(b.getAttribute('data-coalition')) + ': ' + num(+n[1]);
+      });
+      var tx = g.querySelectorAll('text');
+      /* The tile's label: the first word of its name, as much as fits. */
+      if (tx[0]) tx[0].textContent = pvName(id).split(/\s+/)[0].slice(0, 6);
+      if (tx[1]) tx[1].textContent = num(pv ? pv.seats : +tx[1].textContent);
+    });
+    svg.querySelectorAll('g.legend rect[data-coalition]').forEach(function (r) {
+      var tx = r.nextElementSibling, id = r.getAttribute('data-coalition');
+      if (tx && tx.tagName === 'text') tx.textContent = id ? coShort(id) : t('none');
     });
   }
 

@@ -26,7 +26,10 @@ enum tally_map_by {
  * <title>: name, first place, seats); with TALLY_MAP_SEATS, inside each
  * tile, one <rect class="seats" data-coalition> per coalition with seats
  * there, widths proportional to its seats (district and levelling).  A
- * legend of the coalitions that come first somewhere (or hold seats).
+ * legend of the coalitions that come first somewhere (or hold seats), each
+ * swatch a <rect data-coalition="id"> ("" for "not reporting").  The words
+ * are the definition's own; a page in another language relabels from the
+ * data attributes (daemon/www/app.js, localizeMap).
  */
 char	*tally_render_map_svg(const struct tally_state *s,
 	    enum tally_map_by by);

@@ -445,6 +445,26 @@ class Browser(CheckedDaemonTest):
                   "t.textContent.indexOf('سائرون') >= 0 && "
                   "t.textContent.indexOf('الفتح') >= 0; })()",
                   what="the tied lists on focus")
+        # The map tallyd draws in English is relabelled in Arabic: its
+        # title, each tile's name and tooltip, the legend.
+        self.wait("(function () { var t = document.querySelector("
+                  "'#map svg > title'); return t && t.textContent.indexOf("
+                  "'حسب المحافظة') >= 0; })()", what="the map's title")
+        m = drv.execute_script("""
+            var g = document.querySelector('#map rect[data-province=baghdad]')
+                .parentNode;
+            return [g.querySelector('rect.province title').textContent,
+                    g.querySelector('text').textContent,
+                    document.querySelector('#map svg > text').textContent,
+                    Array.prototype.map.call(document.querySelectorAll(
+                        '#map g.legend text'), function (e) {
+                        return e.textContent; })];""")
+        self.assertTrue(m[0].startswith("بغداد: المتصدر "), m)
+        self.assertIn("69", m[0])
+        self.assertEqual(m[1], "بغداد")
+        self.assertIn("مجلس النواب", m[2])
+        self.assertIn("تحالف الفتح", m[3])
+        self.assertNotIn("not reporting", m[3])
         self.shot("arabic.png")
         self.assertEqual(self.console_errors(d), [])
 
