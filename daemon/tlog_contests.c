@@ -116,16 +116,61 @@ tlog_contests_open(struct contests *cs, struct tlogd *first,
 	tally_diag_finish(&diag);
 }
 
+/*
+ * Is the log t, by its last signed checkpoint, another contest's than id?
+ * Its origin is tallyd/<contest>/<hash>.  (A contest moved from a contest
+ * line to the first place between two runs would take DATA_DIR/tlog, the
+ * log of the contest that was first, as its own.)
+ */
+static bool
+of_another(const struct tlogd *t, const char *id, char *other, size_t size)
+{
+	char path[4096], line[TALLY_TLOG_NAME_MAX + 2], *slash;
+	size_t n = strlen(id);
+	FILE *f;
+	bool another = false;
+
+	snprintf(path, sizeof(path), "%s/checkpoint", tlogd_dir(t));
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    strncmp(line, "tallyd/", 7) == 0 &&
+	    (slash = strchr(line + 7, '/')) != NULL &&
+	    ((size_t)(slash - line - 7) != n ||
+	    strncmp(line + 7, id, n) != 0)) {
+		*slash = '\0';
+		snprintf(other, size, "%s", line + 7);
+		another = true;
+	}
+	fclose(f);
+	return another;
+}
+
 int
 tlog_contests_started(struct contests *cs, struct tally_diag *diag)
 {
+	char other[TALLY_TLOG_NAME_MAX];
 	struct tlogd *t;
 	size_t i;
 
-	for (i = 1; i < contests_count(cs); i++) {
+	for (i = 0; i < contests_count(cs); i++) {
 		struct core *c = contests_core(cs, i);
-		if ((t = tlogd_of(c)) != NULL && tlogd_started(t,
-		    core_state(c)->version, false, diag) == -1)
+		if ((t = tlogd_of(c)) == NULL)
+			continue;
+		/* With one contest its id may change at a restart (a new
+		 * name, the same log: docs/VERIFY.md, "The origin"). */
+		if (contests_count(cs) > 1 && of_another(t, contests_id(cs, i),
+		    other, sizeof(other))) {
+			tally_diag_add(diag, "%s is the transparency log of "
+			    "contest %s, but contest %s is served there (the "
+			    "first contest's log is DATA_DIR/tlog, the others' "
+			    "DATA_DIR/contests/<id>/tlog): give the contests in "
+			    "the order they had", tlogd_dir(t), other,
+			    contests_id(cs, i));
+			return -1;
+		}
+		if (i > 0 && tlogd_started(t, core_state(c)->version, false,
+		    diag) == -1)
 			return -1;
 	}
 	return 0;

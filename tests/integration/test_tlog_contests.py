@@ -333,6 +333,29 @@ class TlogContests(DaemonTest):
         self.verify(mirrors[ES], keys[ES], both)
         self.pyverify(mirrors[ES], keys[ES])
 
+    def test_contests_swapped_at_a_restart(self):
+        """The first contest's log is DATA_DIR/tlog: a restart that makes
+        another contest first would take that log as its own (its entries
+        for the new first's versions).  Refused, naming both."""
+        d = self.daemon(args=["--election", definition(ES), "--election",
+                              definition(CZ)],
+                        env={"TALLYD_INGEST_TOKEN": TOKEN})
+        es, cz = entries(ES), entries(CZ)
+        self.post(d, ES, *es[0])
+        self.post(d, CZ, *cz[0])
+        self.post(d, CZ, *cz[1])
+        d.stop()
+        d.args = ["--election", definition(CZ), "--election", definition(ES)]
+        d.expect_exit(1)
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(timeout=30), 1)
+        self.assertIn("is the transparency log of contest %s, but contest "
+                      "%s is served there" % (ES, CZ), d.logtext())
+        # In the order they had, all is back.
+        d.args = ["--election", definition(ES), "--election", definition(CZ)]
+        d.start()
+        self.check_logs(d, (ES, CZ))
+
     def test_reload_adds_and_removes_contest_logs(self):
         tmp = self.tmpdir()
         conf = os.path.join(tmp, "tallyd.conf")
