@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tally/tally.h>
 
@@ -17,11 +18,13 @@ static void
 key_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tallyctl key --data-dir DIR\n"
+	    "usage: tallyctl [--contest ID] key --data-dir DIR\n"
 	    "\n"
 	    "Prints the verifier key of the transparency log tallyd keeps in DIR\n"
 	    "(name+keyid+key, as GET /log/key serves it): what observers give\n"
-	    "`tallyctl verify log|receipt|leaderboard --key`.\n");
+	    "`tallyctl verify log|receipt|leaderboard --key`.  With --contest,\n"
+	    "that contest's log's (GET /v1/contests/ID/log/key): each contest\n"
+	    "has its own log, signed with the one key under its own name.\n");
 }
 
 int
@@ -58,7 +61,17 @@ cmd_key(struct ctl *ctl, int argc, char **argv)
 		key_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "%s/tlog/key.pub", dir);
+	/*
+	 * A further contest's log is in DIR/contests/ID/tlog; the first
+	 * contest's in DIR/tlog, whose key names it (tallyd/ID/...).
+	 */
+	if (ctl->contest != NULL) {
+		snprintf(path, sizeof(path), "%s/contests/%s/tlog/key.pub",
+		    dir, ctl->contest);
+		if (access(path, F_OK) == -1)
+			snprintf(path, sizeof(path), "%s/tlog/key.pub", dir);
+	} else
+		snprintf(path, sizeof(path), "%s/tlog/key.pub", dir);
 	if ((f = fopen(path, "r")) == NULL) {
 		ctl_warnx(ctl, "%s: %s (has tallyd started with this data "
 		    "directory, with transparency_log on?)", path,
@@ -71,6 +84,13 @@ cmd_key(struct ctl *ctl, int argc, char **argv)
 	if (tally_tlog_key_parse(buf, &k, &err) == -1) {
 		ctl_warnx(ctl, "%s: %s", path, err.message);
 		return CTL_EXIT_INVALID;
+	}
+	if (ctl->contest != NULL && (strncmp(k.name, "tallyd/", 7) != 0 ||
+	    strncmp(k.name + 7, ctl->contest, strlen(ctl->contest)) != 0 ||
+	    k.name[7 + strlen(ctl->contest)] != '/')) {
+		ctl_warnx(ctl, "%s: no log of contest %s in %s (this is %s's)",
+		    path, ctl->contest, dir, k.name);
+		return CTL_EXIT_ERROR;
 	}
 	if (tally_tlog_key_format(&k, buf, sizeof(buf)) == -1)
 		return CTL_EXIT_ERROR;

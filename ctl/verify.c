@@ -46,6 +46,8 @@
 
 struct source {
 	const char	*where;		/* the directory or URL, for messages */
+	const char	*contest;	/* --contest: the URL's log is
+					   /v1/contests/<contest>/log/ */
 	const char	*dir;		/* or NULL */
 	struct http	*http;		/* or NULL */
 	struct ctl	 hctl;		/* the URL's ctl: no token is sent */
@@ -98,7 +100,11 @@ source_read(struct source *src, const char *rel, size_t *len, char *why,
 		return buf;
 	} else {
 		struct http_resp r = { .retry_after = -1 };
-		snprintf(path, sizeof(path), "/log/%s", rel);
+		if (src->contest != NULL)
+			snprintf(path, sizeof(path), "/v1/contests/%s/log/%s",
+			    src->contest, rel);
+		else
+			snprintf(path, sizeof(path), "/log/%s", rel);
 		if (http_request(src->http, "GET", path, NULL, 0, NULL,
 		    &r) == -1) {
 			/* Cut to fit: the transport error can be longer. */
@@ -228,6 +234,63 @@ pin_check(struct verify *v, const struct tally_state *s, uint64_t size,
 	}
 }
 
+/*
+ * The contest an origin names: tallyd signs each contest's log as
+ * tallyd/<contest id>/<its definition's hash>.  "" when it is not that
+ * form (a log made by another program).
+ */
+static void
+origin_contest(const char *origin, char *out, size_t size)
+{
+	const char *p, *q;
+
+	out[0] = '\0';
+	if (strncmp(origin, "tallyd/", 7) != 0)
+		return;
+	p = origin + 7;
+	if ((q = strchr(p, '/')) == NULL || (size_t)(q - p) >= size)
+		return;
+	memcpy(out, p, (size_t)(q - p));
+	out[q - p] = '\0';
+}
+
+/*
+ * The definition to replay a log with: the one --contest names, else the
+ * one its origin names, else the only one.  Each contest has its own log
+ * (tree size = its version), so one definition replays it.  NULL after a
+ * failure.
+ */
+static struct contest *
+pick_contest(struct verify *v, const char *origin, const char *want,
+    struct contest *contests, size_t n)
+{
+	char named[TALLY_TLOG_NAME_MAX];
+	size_t i;
+
+	origin_contest(origin, named, sizeof(named));
+	if (want != NULL && named[0] != '\0' && strcmp(named, want) != 0) {
+		fail(v, "checkpoint: the log of contest %s (origin %s), not "
+		    "of contest %s", named, origin, want);
+		return NULL;
+	}
+	if (want == NULL)
+		want = named[0] != '\0' ? named : NULL;
+	for (i = 0; want != NULL && i < n; i++)
+		if (strcmp(contests[i].e->id, want) == 0)
+			return &contests[i];
+	if (n == 1 && (want == NULL || named[0] == '\0' ||
+	    strcmp(named, want) != 0))
+		return &contests[0];
+	if (n == 1) {
+		fail(v, "checkpoint: the log of contest %s, but the "
+		    "definition (--election) is of %s", want, contests[0].e->id);
+		return NULL;
+	}
+	fail(v, "checkpoint: the log of contest %s: no --election for it",
+	    want != NULL ? want : "(not named)");
+	return NULL;
+}
+
 static int
 verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
     const struct tally_tlog_key *k, char **from, size_t n_from,
@@ -246,6 +309,11 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 	unsigned w;
 	bool replaying = true, cut, seen_hash = false;
 	int level;
+	struct contest *c;
+	/* What every entry says of its contest: the first's log names none,
+	 * a further contest's names it in every entry. */
+	char named[TALLY_TLOG_NAME_MAX];
+	bool named_set = false;
 
 	if ((note = source_read(src, "checkpoint", &len, why,
 	    sizeof(why))) == NULL) {
@@ -258,6 +326,11 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		return CTL_EXIT_MISMATCH;
 	}
 	free(note);
+	if ((c = pick_contest(&v, cp.origin, src->contest, contests,
+	    n_contests)) == NULL) {
+		*vp = v;
+		return CTL_EXIT_MISMATCH;
+	}
 	/* Every checkpoint kept from before, read first: the replay checks
 	 * the leaderboards they signed on its way. */
 	cps[0] = cp;
@@ -322,7 +395,7 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		free(note);
 		n_from++;
 	}
-	pin_check(&v, contests[0].s, 0, NULL, cps, cps_ok, cps_name,
+	pin_check(&v, c->s, 0, NULL, cps, cps_ok, cps_name,
 	    n_from + 1);
 	if ((t = tally_tlog_tree_create()) == NULL ||
 	    (hashes = malloc(TALLY_TLOG_TILE_WIDTH * 32)) == NULL) {
@@ -346,7 +419,6 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 		while (got < w && (rc = tally_tlog_bundle_next(
 		    (const uint8_t *)bundle, len, &off, &e, &el)) == 1) {
 			struct tally_tlog_entry_head head;
-			struct contest *c = &contests[0];
 			uint8_t leaf[32], lb[32];
 			tally_tlog_leaf_hash(e, el, leaf);
 			if (tally_tlog_tree_append(t, leaf) == -1) {
@@ -357,31 +429,9 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 			index++;
 			if (!replaying)
 				continue;
-			/* Which contest: read first only when there are
-			 * several (the apply reads the head again). */
-			if (n_contests > 1 && tally_tlog_entry_head(
-			    (const char *)e, el, &head, &err) == 0 &&
-			    head.contest[0] != '\0') {
-				for (i = 0; i < n_contests; i++)
-					if (strcmp(contests[i].e->id,
-					    head.contest) == 0)
-						break;
-				if (i == n_contests) {
-					fail(&v, "%s: entry %llu (version %llu): "
-					    "contest %s: no --election for it",
-					    path, (unsigned long long)index - 1,
-					    (unsigned long long)index,
-					    head.contest);
-					replaying = false;
-					continue;
-				}
-				c = &contests[i];
-			}
 			/*
 			 * Tree size = version: entry i is version i + 1 of
-			 * the whole log.  With one contest its state's version
-			 * follows the log's; with several, each contest's
-			 * state counts the log's versions too (one journal).
+			 * the contest whose log this is.
 			 */
 			c->s->version = index - 1;
 			if (tally_tlog_entry_apply(c->s, (const char *)e, el,
@@ -396,6 +446,25 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				replaying = false;
 				continue;
 			}
+			if (!named_set) {
+				snprintf(named, sizeof(named), "%s",
+				    head.contest);
+				named_set = true;
+				if (named[0] != '\0' && strcmp(named,
+				    c->e->id) != 0)
+					fail(&v, "%s: entry %llu (version %llu): "
+					    "of contest %s, replayed with the "
+					    "definition of %s", path,
+					    (unsigned long long)index - 1,
+					    (unsigned long long)index,
+					    named, c->e->id);
+			} else if (strcmp(named, head.contest) != 0)
+				fail(&v, "%s: entry %llu (version %llu): of "
+				    "contest \"%s\" in a log whose first entry "
+				    "is of \"%s\" (a log is one contest's)",
+				    path, (unsigned long long)index - 1,
+				    (unsigned long long)index, head.contest,
+				    named);
 			/*
 			 * Every entry carries its version's leaderboard
 			 * hash, but those tallyd wrote while the hash was in
@@ -581,7 +650,7 @@ verify_receipt(struct ctl *ctl, const char *file,
 	struct tally_tlog_checkpoint c;
 	struct tally_tlog_entry_head h;
 	struct tally_error err;
-	char *text;
+	char *text, want[TALLY_TLOG_NAME_MAX];
 	size_t len;
 	int rc = CTL_EXIT_MISMATCH;
 
@@ -602,6 +671,12 @@ verify_receipt(struct ctl *ctl, const char *file,
 	    &h, &err) == -1) {
 		fprintf(stderr, "%s: FAIL: %s: the entry: %s\n", ctl->prog,
 		    file, err.message);
+	} else if (ctl->contest != NULL && strcmp(h.contest[0] ? h.contest :
+	    (origin_contest(c.origin, want, sizeof(want)), want),
+	    ctl->contest) != 0) {
+		fprintf(stderr, "%s: FAIL: %s: a receipt of contest %s's log "
+		    "(%s), not of %s\n", ctl->prog, file, h.contest[0] ?
+		    h.contest : want, c.origin, ctl->contest);
 	} else if (h.version != p.index + 1) {
 		fprintf(stderr, "%s: FAIL: %s: the entry is version %llu, not "
 		    "%llu (index + 1)\n", ctl->prog, file,
@@ -754,6 +829,7 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 
 	memset(&src, 0, sizeof(src));
 	src.where = target;
+	src.contest = ctl->contest;
 	if (strncmp(target, "http://", 7) == 0 ||
 	    strncmp(target, "https://", 8) == 0) {
 		src.hctl = *ctl;

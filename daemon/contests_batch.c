@@ -35,6 +35,7 @@
 #include "log.h"
 #include "reply.h"
 #include "server.h"
+#include "tlog_contests.h"
 #include "util.h"
 
 struct batch;
@@ -166,10 +167,19 @@ batch_answer(struct batch *b)
 	cv = json_array();
 	for (k = 0; k < b->n_parts; k++) {
 		struct batch_part *pt = &b->parts[k];
-		json_array_append_new(cv, json_pack("{sssssI}", "id",
+		json_t *row = json_pack("{sssssI}", "id",
 		    core_election(pt->core)->id, "status",
 		    pt->kind == CORE_APPLIED ? "applied" : "duplicate",
-		    "version", (json_int_t)pt->version));
+		    "version", (json_int_t)pt->version);
+		uint64_t index;
+		char leaf[48];
+		/* The receipt of the part's version, in its contest's log. */
+		if (row != NULL && pt->kind == CORE_APPLIED &&
+		    tlog_contests_receipt(pt->core, pt->version, &index,
+		    leaf) == 0)
+			json_object_set_new(row, "log", json_pack("{sIss}",
+			    "index", (json_int_t)index, "leaf_hash", leaf));
+		json_array_append_new(cv, row);
 	}
 	for (i = 0; i < b->n; i++) {
 		struct batch_part *pt;

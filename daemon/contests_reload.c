@@ -32,6 +32,8 @@
 #include "core.h"
 #include "live.h"
 #include "log.h"
+#include "tlog_contests.h"
+#include "tlogd.h"
 #include "views.h"
 
 /* What a reload will make of the contests: the new set, [0] the first. */
@@ -229,6 +231,8 @@ contests_reload(struct contests *cs, struct api *first,
 	struct tally_diag mine;
 	size_t k, i, n_old = contests_count(cs), added = 0, removed;
 	bool *kept = NULL, changed;
+	struct tlogd **logs = NULL;	/* the new contests' logs */
+	int failed;
 
 	memset(&pl, 0, sizeof(pl));
 	/*
@@ -253,10 +257,17 @@ contests_reload(struct contests *cs, struct api *first,
 		if (pl.cores[k] != NULL && (pl.apis[k] = contests_api_make(
 		    pl.cores[k], first, cf, diag)) == NULL)
 			goto fail_e;
-	if ((kept = calloc(n_old, sizeof(*kept))) == NULL) {
+	if ((kept = calloc(n_old, sizeof(*kept))) == NULL ||
+	    (logs = calloc(pl.n, sizeof(*logs))) == NULL) {
 		tally_diag_add(diag, "out of memory reloading the contests");
 		goto fail_e;
 	}
+	/* Their transparency logs (tlog_contests.c), each its own. */
+	for (k = 1; k < pl.n; k++)
+		if (pl.cores[k] != NULL && (logs[k] = tlog_contests_make(
+		    pl.cores[k], pl.paths[k], diag, &failed)) == NULL &&
+		    failed)
+			goto fail_e;
 	/* The token file against the contests it will serve. */
 	contests_stage(cs, pl.es, pl.n);
 	if (api_reload(first, e, cf, diag) == -1) {
@@ -307,8 +318,12 @@ contests_reload(struct contests *cs, struct api *first,
 		 * Retired: their long-polls are answered and their streams
 		 * end (not the others' streams); they are freed at exit.
 		 */
-		for (i = 0; i < ng; i++)
+		for (i = 0; i < ng; i++) {
 			live_retire(gone[i]->live, topic[i]);
+			/* Its log (empty: nothing was counted) is closed;
+			 * its files stay in DATA_DIR/contests/<id>/tlog. */
+			tlog_contests_retire(gone[i]->core);
+		}
 		free(gone);
 		free(topic);
 	}
@@ -316,6 +331,8 @@ contests_reload(struct contests *cs, struct api *first,
 		struct api *api = contests_api(cs, k);
 		if (pl.from[k] == SIZE_MAX) {
 			core_started(api->core);
+			tlog_contests_adopt(logs[k], api->core);
+			logs[k] = NULL;
 			api_set_server(api, first->server);
 			log_info("reload: contest %s added from %s (%zu provinces, "
 			    "%llu seats)", contests_id(cs, k), contests_path(cs,
@@ -350,12 +367,18 @@ contests_reload(struct contests *cs, struct api *first,
 	if (added > 0 || removed > 0)
 		log_info("reload: %zu contests served", contests_count(cs));
 done:
+	for (k = 0; logs != NULL && k < pl.n; k++)
+		tlogd_close(logs[k]);
+	free(logs);
 	free(kept);
 	plan_finish(&pl);
 	return 0;
 fail_e:
 	tally_election_destroy(e);
 fail:
+	for (k = 0; logs != NULL && k < pl.n; k++)
+		tlogd_close(logs[k]);
+	free(logs);
 	free(kept);
 	plan_finish(&pl);
 	return -1;

@@ -23,31 +23,30 @@
 #include "http_strict.h"
 #include "log.h"
 #include "server.h"
-#include "tlogd.h"
+#include "tlog_contests.h"
 #include "call.h"
 #include "ingest.h"
 #include "reply.h"
 
 
 /*
- * The receipt of an applied version: its place in the transparency log
- * (index = version - 1) and its leaf hash; GET /log/proof/{index} proves
- * it against a signed checkpoint (docs/VERIFY.md).
+ * The receipt of an applied version of c's contest: its place in that
+ * contest's transparency log (index = version - 1) and its leaf hash; GET
+ * /log/proof/{index} (/v1/contests/{c}/log/proof/{index}) proves it
+ * against a signed checkpoint (docs/VERIFY.md).
  */
 static const char *
-ingest_receipt(char *buf, size_t size, uint64_t version)
+ingest_receipt(char *buf, size_t size, const struct core *c, uint64_t version)
 {
-	uint8_t leaf[TALLY_TLOG_HASH];
+	uint64_t index;
 	char b64[48];
 
-	if (!tlogd_ok(tlogd_current) || version == 0 ||
-	    tlogd_leaf(tlogd_current, version - 1, leaf) == -1)
+	if (tlog_contests_receipt(c, version, &index, b64) == -1)
 		return NULL;
 	/* Written out, not through jansson: one per version (the base64
 	 * alphabet needs no escaping). */
-	tally_tlog_b64_encode(leaf, sizeof(leaf), b64);
 	snprintf(buf, size, ",\"log\":{\"index\":%llu,\"leaf_hash\":\"%s\"}",
-	    (unsigned long long)version - 1, b64);
+	    (unsigned long long)index, b64);
 	return buf;
 }
 /* A feed request waiting for the core's answer. */
@@ -393,11 +392,11 @@ post_done(void *arg, const struct core_outcome *out)
 				    "", e->provinces[out->province[i]].id,
 				    (unsigned long long)out->revision[i],
 				    (unsigned long long)out->version, po->label);
-		/* The transparency log holds the first contest's versions. */
+		/* Each contest's version is in its own transparency log. */
 		reply_json_text(&reply, out->kind == CORE_APPLIED ? 201 : 200,
-		    post_answer(e, out, po->batch, out->kind == CORE_APPLIED &&
-		    api->contest == NULL ? ingest_receipt(receipt,
-		    sizeof(receipt), out->version) : NULL));
+		    post_answer(e, out, po->batch, out->kind == CORE_APPLIED ?
+		    ingest_receipt(receipt, sizeof(receipt), api->core,
+		    out->version) : NULL));
 		break;
 	}
 	call_count(api, cl.rt->id, reply.status);

@@ -25,15 +25,21 @@
 #define LOG_SHORT	"public, max-age=2"
 #define LOG_FOREVER	"public, max-age=31536000, immutable"
 
+/*
+ * The log of the call's contest: /log/... is the first contest's, and
+ * /v1/contests/{c}/log/... (contests_serve) comes with c's API.
+ */
 static struct tlogd *
 log_or_fail(struct call *cl)
 {
-	if (!tlogd_ok(tlogd_current)) {
+	struct tlogd *t = tlogd_of(cl->api->core);
+
+	if (!tlogd_ok(t)) {
 		call_fail(cl, 503, "log_unavailable", NULL, "the transparency "
 		    "log is off on this server (see its log for why)");
 		return NULL;
 	}
-	return tlogd_current;
+	return t;
 }
 
 /* Answer bytes (taken, or copied when !take). */
@@ -88,8 +94,10 @@ log_http_checkpoint(struct call *cl, const char *id)
 		    "checkpoint now; try again");
 		return;
 	}
-	/* With the witnesses' cosignatures, when they cosigned this one. */
-	note = tlog_witness_on(t, note, len, &len);
+	/* With the witnesses' cosignatures, when they cosigned this one
+	 * (witnesses cosign the first contest's log only). */
+	if (t == tlogd_current)
+		note = tlog_witness_on(t, note, len, &len);
 	log_reply(cl, (char *)note, len, false, "text/plain; charset=utf-8",
 	    LOG_SHORT);
 }

@@ -32,6 +32,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "tlog_contests.h"
 #include "tlog_push.h"
 #include "tlogd.h"
 #include "tallyd-build.h"
@@ -759,9 +760,7 @@ main(int argc, char **argv)
 			    td.cf.data_dir);
 		}
 		tally_diag_finish(&diag);
-		tlogd_attach(tlogd_current, td.core);
-		tlogd_set_sync_to_sign(tlogd_current, td.cf.cluster_urls ==
-		    NULL && td.cf.fsync_policy != JOURNAL_ALWAYS);
+		tlog_contests_open(td.contests, tlogd_current, &td.cf);
 	}
 
 	/*
@@ -785,7 +784,8 @@ main(int argc, char **argv)
 	if (tlogd_current != NULL) {
 		tally_diag_init(&diag);
 		if (tlogd_started(tlogd_current, core_state(td.core)->version,
-		    td.cluster != NULL, &diag) == -1) {
+		    td.cluster != NULL, &diag) == -1 ||
+		    tlog_contests_started(td.contests, &diag) == -1) {
 			log_diag(&diag);
 			fatalx("the transparency log contradicts its signed "
 			    "checkpoint: refusing to start");
@@ -892,6 +892,7 @@ main(int argc, char **argv)
 	contests_api_destroy(td.contests);
 	contests_destroy(td.contests);
 	api_destroy(td.api);
+	tlog_contests_close();
 	tlogd_close(tlogd_current);
 	tlog_push_finish();
 	core_destroy(td.core);

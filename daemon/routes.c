@@ -212,6 +212,18 @@ const struct route api_routes[R_COUNT] = {
 	{ R_CONTEST_EVENTS, ROUTE_GET, "/v1/contests/{contest}/events",
 	    contests_serve, false, CACHE_STREAM, "a contest's Server-Sent "
 	    "Events (as /v1/events)", NULL },
+	{ R_CONTEST_LOG_KEY, ROUTE_GET, "/v1/contests/{contest}/log/key",
+	    contests_serve, false, CACHE_NONE, "a contest's transparency "
+	    "log: its verifier key", NULL },
+	{ R_CONTEST_LOG_CHECKPOINT, ROUTE_GET,
+	    "/v1/contests/{contest}/log/checkpoint", contests_serve, false,
+	    CACHE_NONE, "a contest's log: its signed checkpoint", NULL },
+	{ R_CONTEST_LOG_TILE, ROUTE_GET, "/v1/contests/{contest}/log/tile/{*}",
+	    contests_serve, false, CACHE_NONE, "a contest's log: its tiles",
+	    NULL },
+	{ R_CONTEST_LOG_PROOF, ROUTE_GET,
+	    "/v1/contests/{contest}/log/proof/{n}", contests_serve, false,
+	    CACHE_NONE, "a contest's log: an entry's inclusion proof", NULL },
 	{ R_NONE, 0, "other", NULL, false, CACHE_NONE, NULL, NULL },
 };
 

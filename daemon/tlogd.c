@@ -91,7 +91,14 @@ struct tlogd {
 	char			*lb;
 	size_t			 lb_len;
 	uint64_t		 lb_version;
+	/* A further contest's id, named in each entry (tlogd_set_contest);
+	 * NULL: the first contest's log, whose entries name none. */
+	char			*contest;
+	struct tlogd		*next;		/* every attached log (tlogd_of) */
 };
+
+/* Every log attached to a core: one per contest.  [L] */
+static struct tlogd *tlogd_all;
 
 #define TLOGD_PENDING_MAX	(64 * 1024)
 
@@ -476,6 +483,8 @@ tlogd_flush(struct tlogd *t)
 void
 tlogd_close(struct tlogd *t)
 {
+	struct tlogd **tp;
+
 	if (t == NULL)
 		return;
 	if (t->fd_entries != -1 && t->dirty)
@@ -492,6 +501,12 @@ tlogd_close(struct tlogd *t)
 	free(t->lb);
 	free(t->note);
 	free(t->dir);
+	free(t->contest);
+	for (tp = &tlogd_all; *tp != NULL; tp = &(*tp)->next)
+		if (*tp == t) {
+			*tp = t->next;
+			break;
+		}
 	if (tlogd_current == t)
 		tlogd_current = NULL;
 	free(t);
@@ -548,8 +563,8 @@ tlogd_on_version(void *arg, uint64_t version, const char *payload,
 	sha256_init(&sc);
 	sha256_update(&sc, t->lb_len, (const uint8_t *)t->lb);
 	sha256_digest(&sc, 32, lb);
-	if ((entry = tally_tlog_entry_encode_at(payload, len, version, NULL,
-	    lb, &elen, &err)) == NULL) {
+	if ((entry = tally_tlog_entry_encode_at(payload, len, version,
+	    t->contest, lb, &elen, &err)) == NULL) {
 		/* The version is applied: a log without it would be a lie
 		 * about what tallyd published. */
 		tlogd_turn_off(t, "the entry could not be made", version);
@@ -579,6 +594,8 @@ tlogd_leaderboard_take(struct tlogd *t, const struct core *c,
 {
 	char *lb;
 
+	if (t != NULL && t->core != c)
+		t = tlogd_of(c);
 	if (!tlogd_leaderboard_ready(t, c, version))
 		return NULL;
 	lb = t->lb;
@@ -592,6 +609,9 @@ bool
 tlogd_leaderboard_ready(const struct tlogd *t, const struct core *c,
     uint64_t version)
 {
+	/* Another contest's core: the bytes are its own log's. */
+	if (t != NULL && t->core != c)
+		t = tlogd_of(c);
 	return t != NULL && t->lb != NULL && t->core == c &&
 	    t->lb_version == version && version == core_state(t->core)->version;
 }
@@ -602,11 +622,35 @@ tlogd_set_sync_to_sign(struct tlogd *t, bool sync)
 	t->sync_to_sign = sync;
 }
 
+int
+tlogd_set_contest(struct tlogd *t, const char *id)
+{
+	char *dup = NULL;
+
+	if (id != NULL && (dup = strdup(id)) == NULL)
+		return -1;
+	free(t->contest);
+	t->contest = dup;
+	return 0;
+}
+
 void
 tlogd_attach(struct tlogd *t, struct core *c)
 {
 	t->core = c;
 	core_set_version_hook(c, tlogd_on_version, t);
+	t->next = tlogd_all;
+	tlogd_all = t;
+}
+
+struct tlogd *
+tlogd_of(const struct core *c)
+{
+	struct tlogd *t;
+
+	for (t = tlogd_all; t != NULL && t->core != c; t = t->next)
+		;
+	return t;
 }
 
 /*

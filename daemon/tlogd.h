@@ -42,6 +42,12 @@ void		 tlogd_close(struct tlogd *t);
  * holds whatever the tree has not synced yet.
  */
 void		 tlogd_set_sync_to_sign(struct tlogd *t, bool sync);
+/*
+ * A further contest's log (tlog_contests.c): every entry names the contest
+ * ("contest": id).  The first contest's log names none, as with one
+ * contest.  -1 without memory.
+ */
+int		 tlogd_set_contest(struct tlogd *t, const char *id);
 /* Hang the log on c's version hook (before the journal is replayed). */
 void		 tlogd_attach(struct tlogd *t, struct core *c);
 /*
@@ -58,10 +64,15 @@ int		 tlogd_started(struct tlogd *t, uint64_t version,
 /* The log in force (main.c sets it), for the routes, or NULL. [L] */
 extern struct tlogd *tlogd_current;
 
+/* The log attached to core c (a contest's: the first's is tlogd_current),
+ * or NULL. [L] */
+struct tlogd	*tlogd_of(const struct core *c);
+
 /*
  * The leaderboard bytes the log rendered and hashed into the entry of c's
  * version `version` (the current one), taken (the caller frees them), or
- * NULL: no log, another core or version, or taken already.  The views
+ * NULL: no log, another version, or taken already (c another contest's
+ * core than t's: the bytes of c's own log, tlogd_of).  The views
  * serve these bytes rather than render them again: the bytes an entry
  * hashed are the bytes served, by construction.
  */

@@ -1596,6 +1596,12 @@ entry_apply_fast(struct tally_state *s, const char *entry, size_t len,
 			return 1;
 		has_by = true;
 	}
+	/* A further contest's entry names it (its log is its own). */
+	if (literal(&p, end, "\"contest\":")) {
+		if (!plain_string(&p, end, h->contest, sizeof(h->contest)) ||
+		    h->contest[0] == '\0' || !literal(&p, end, ","))
+			return 1;
+	}
 	if (literal(&p, end, "\"leaderboard_sha256\":")) {
 		if (!plain_string(&p, end, hex, sizeof(hex)) ||
 		    unhex32(hex, h->leaderboard_sha256) == -1 ||

@@ -580,6 +580,37 @@ test_entries(const char *elections)
 	    "both paths, one state");
 	CHECK(tally_tlog_entry_apply(a, ent, elen, &h, &err) == -1,
 	    "version 1 twice");
+	{
+		/* A further contest's entry names it (its own log): the fast
+		 * path reads it, and the same state results. */
+		struct tally_state *c = tally_state_create(e);
+		char *ce, *empty;
+		size_t clen;
+		tally_journal_encode_request(0, 1, "2019-04-28T20:00:00Z",
+		    "clerk-1", &f, 1, NULL, 0, &rec, &reclen);
+		ce = tally_tlog_entry_encode(rec + TALLY_JOURNAL_HEADER, reclen -
+		    TALLY_JOURNAL_HEADER, "es-2019-04", lb, &clen, &err);
+		free(rec);
+		CHECK(ce != NULL && strncmp(ce, "{\"by\":\"clerk-1\",\"contest\":"
+		    "\"es-2019-04\",\"leaderboard_sha256\"", 59) == 0,
+		    "contest entry: %s", ce ? ce : err.message);
+		CHECK(ce != NULL && tally_tlog_entry_apply(c, ce, clen, &h,
+		    &err) == 0 && strcmp(h.contest, "es-2019-04") == 0 &&
+		    c->version == 1, "contest entry apply: %s", err.message);
+		tally_tlog_leaderboard_sha256(c, lb2);
+		CHECK(memcmp(lb, lb2, 32) == 0, "contest entry, another state");
+		tally_state_destroy(c);
+		/* An empty contest is no contest id. */
+		c = tally_state_create(e);
+		empty = ce != NULL ? strstr(ce, "es-2019-04") : NULL;
+		if (empty != NULL) {
+			memmove(empty, empty + 10, strlen(empty + 10) + 1);
+			CHECK(tally_tlog_entry_apply(c, ce, strlen(ce), &h,
+			    &err) == -1 && c->version == 0, "empty contest");
+		}
+		tally_state_destroy(c);
+		free(ce);
+	}
 	for (i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
 		struct tally_state *c = tally_state_create(e);
 		const char *at = strstr(ent, spoil[i][0]);

@@ -188,10 +188,12 @@ class Contests(CheckedDaemonTest):
                       body=load(ES, "results.json"), headers=AUTH)
         self.assertEqual(r.status, 201, r.body)
         self.assertEqual(r.json()["version"], 1)
-        # The transparency log holds the first contest's versions only.
+        # Each contest has its own transparency log: a receipt of
+        # Czechia's version in Czechia's log (test_tlog_contests.py).
         for pid, body in cz[7:]:
             r = self.post(d, CZ, pid, body)
-            self.assertNotIn("log", r.json())
+            self.assertEqual(r.json()["log"]["index"],
+                             r.json()["version"] - 1)
         self.assertEqual(r.json()["version"], len(cz))
         for ds in (ES, CZ):
             exp = load(ds, "expected.json")
@@ -457,9 +459,11 @@ class Contests(CheckedDaemonTest):
                          [(ES, es[1][0], "applied", 2),
                           (CZ, cz[1][0], "applied", 2),
                           (CZ, cz[2][0], "applied", 2)])
-        self.assertEqual(a["contests"], [
-            {"id": ES, "status": "applied", "version": 2},
-            {"id": CZ, "status": "applied", "version": 2}])
+        # Each part with its receipt, in its contest's own log.
+        self.assertEqual([dict(c, log=c["log"]["index"])
+                          for c in a["contests"]], [
+            {"id": ES, "status": "applied", "version": 2, "log": 1},
+            {"id": CZ, "status": "applied", "version": 2, "log": 1}])
         self.assertEqual([c["version"] for c in d.get("/v1/contests").json()[
             "contests"]], [2, 2])
         for contest, pid, body in ((ES,) + es[1], (CZ,) + cz[2]):
@@ -482,9 +486,10 @@ class Contests(CheckedDaemonTest):
         size = len(self.journal_bytes(d))
         r = self.batch(d, [e(None, 1), e(CZ, 5)])
         self.assertEqual(r.status, 201, r.body)
-        self.assertEqual(r.json()["contests"], [
-            {"id": ES, "status": "duplicate", "version": 3},
-            {"id": CZ, "status": "applied", "version": 4}])
+        self.assertEqual([dict(c, log=c.get("log", {}).get("index"))
+                          for c in r.json()["contests"]], [
+            {"id": ES, "status": "duplicate", "version": 3, "log": None},
+            {"id": CZ, "status": "applied", "version": 4, "log": 3}])
         tail = self.journal_bytes(d)[size:]
         self.assertIn(b'"contest":"%s"}' % CZ.encode(), tail)
         self.assertNotIn(b'"batch"', tail)

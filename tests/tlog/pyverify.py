@@ -7,7 +7,7 @@ C2SP tlog-tiles, signed notes, tlog-proof, and Ed25519 verification written
 from RFC 8032 section 5.1.7 (pure Python, slow, fine for checkpoints).
 
     pyverify.py selftest
-    pyverify.py log DIR --key VKEY [--from CHECKPOINT]...
+    pyverify.py log DIR --key VKEY [--from CHECKPOINT]... [--contest C]
     pyverify.py receipt FILE --key VKEY
     pyverify.py leaderboard FILE --at N --log DIR --key VKEY
 
@@ -16,7 +16,10 @@ tile (each entry canonical JSON, its version its index + 1, its
 leaderboard_sha256 64 hex digits; entries of the older form, without one,
 only before the first that has one); the leaderboard-sha256 line of older
 checkpoints well formed; the root over all entries against the checkpoint;
-every hash tile; every older checkpoint a prefix of the log.  It does not
+every hash tile; every older checkpoint a prefix of the log.  Each contest
+of a tallyd has its own log: its origin is tallyd/<contest>/<hash>, and
+either no entry names a contest (the first contest's) or every one names
+that one; --contest C checks the log is C's.  It does not
 replay the entries (that needs libtally's seat engine: tallyctl verify does
 it).  `leaderboard` checks the log so, then that FILE's SHA-256 is the one
 the entry of version N carries: the bytes tallyd says it served.
@@ -422,17 +425,24 @@ def read_tile(d, level, n, w):
         return p, read(d, p), True
 
 
-def verify_log(d, key, froms, entries=None):
+def verify_log(d, key, froms, entries=None, contest=None):
     """0 when the log holds; entries (a list) gets every entry's object."""
     fail = Failures()
     seen_hash = False
     n_old = 0
+    named = []      # the contest the first entry names ("" for none)
     try:
         size, root = parse_checkpoint(open_note(read(d, "checkpoint"), key),
                                       key)
     except (OSError, ValueError) as e:
         fail("checkpoint: %s" % e)
         return 1
+    parts = key[0].split("/")
+    origin_contest = parts[1] if len(parts) >= 3 and parts[0] == "tallyd" \
+        else None
+    if contest is not None and origin_contest not in (None, contest):
+        fail("checkpoint: the log of contest %s, not %s" % (origin_contest,
+                                                          contest))
     leaves = []
     n = 0
     while tile_width(size, -1, n):
@@ -455,6 +465,15 @@ def verify_log(d, key, froms, entries=None):
             got += 1
             try:
                 obj = check_entry(e, idx)
+                c = obj.get("contest", "")
+                if not named:
+                    named.append(c)
+                    if c and c != (origin_contest or c):
+                        fail("%s: entry %d: of contest %s in the log of %s"
+                             % (p, idx, c, origin_contest))
+                elif c != named[0]:
+                    fail("%s: entry %d: of contest %r after entries of %r"
+                         % (p, idx, c, named[0]))
                 if "leaderboard_sha256" in obj:
                     seen_hash = True
                 elif seen_hash:
@@ -670,7 +689,7 @@ def main(argv):
     if len(argv) < 3 or argv[1] not in ("log", "receipt", "leaderboard"):
         print(__doc__, file=sys.stderr)
         return 2
-    key = froms = at = logdir = None
+    key = froms = at = logdir = contest = None
     froms = []
     i = 3
     while i < len(argv):
@@ -683,6 +702,8 @@ def main(argv):
             at = int(argv[i + 1])
         elif argv[i] == "--log" and i + 1 < len(argv):
             logdir = argv[i + 1]
+        elif argv[i] == "--contest" and i + 1 < len(argv):
+            contest = argv[i + 1]
         else:
             print("pyverify: unknown argument %s" % argv[i], file=sys.stderr)
             return 2
@@ -698,7 +719,7 @@ def main(argv):
         print("pyverify: key: %s" % e, file=sys.stderr)
         return 2
     if argv[1] == "log":
-        return verify_log(argv[2], k, froms)
+        return verify_log(argv[2], k, froms, contest=contest)
     if argv[1] == "leaderboard":
         if at is None or logdir is None:
             return 2
