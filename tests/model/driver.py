@@ -843,10 +843,53 @@ class Run:
             if rows[c]["votes"] != want:
                 raise Failure("decoy", "decoy coalition %s votes %d, posted %d"
                               % (c, rows[c]["votes"], want))
+        if r.header("Tally-Log-Size") is not None:
+            # Its own log (docs/VERIFY.md "Several contests"): size = its
+            # version, whatever the model's contest did.
+            cp = self.get("/v1/contests/%s/log/checkpoint" % DECOY)
+            if int(cp.body.split(b"\n")[1]) != lb["version"]:
+                raise Failure("tlog", "decoy log size %s at version %d" % (
+                    cp.body.split(b"\n")[1], lb["version"]))
         hb = h(r.body)
         if self.decoy_bytes.setdefault(lb["version"], hb) != hb:
             raise Failure("decoy-bytes", "decoy leaderboard at version %d: "
                           "other bytes than before" % lb["version"])
+
+    def verify_logs(self):
+        """At the end of an election: `tallyctl verify log` against the
+        running daemon (docs/VERIFY.md) for each contest's log.  Every entry
+        replayed through libtally gives the leaderboard bytes the log hashed
+        for it, the tree and the signature hold: through this election's
+        restarts, kill -9, snapshots, lots, levelling and batches.  Only
+        while the definition never changed (an edit starts a log name of its
+        own: the file is never edited in this run) and not in cluster mode
+        (the cluster test checks checkpoints)."""
+        ctl = os.environ.get("TALLYCTL") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(
+                os.environ.get("TALLYD", "tallyd")))), "ctl", "tallyctl")
+        if self.cluster is not None or self.file_def is not self.election0 \
+                or not os.path.exists(ctl) or not self.sut.alive():
+            return 0
+        d = self.sut.nodes()[0]
+        logs = [("", self.def_path, [])]
+        if self.decoy is not None:
+            logs.append(("/v1/contests/%s" % DECOY,
+                         os.path.join(self.tmp, "decoy.json"),
+                         ["--contest", DECOY]))
+        for base, defn, extra in logs:
+            r = self.req("GET", base + "/log/key")
+            if r.status == 404:
+                return 0        # the log is off
+            key = r.body.decode().strip()
+            p = subprocess.run([ctl] + extra + [
+                "verify", "log", "http://127.0.0.1:%d" % d.port, "--key", key,
+                "--election", defn], capture_output=True, text=True,
+                timeout=300)
+            if p.returncode != 0:
+                raise Failure("tlog-verify", "tallyctl verify log%s exited "
+                              "%d:\n%s%s" % (" " + " ".join(extra), p.returncode,
+                                            p.stdout[-1500:], p.stderr[-1500:]))
+        return len(logs)
 
     def check_dry_seats(self, p, f, j, op):
         """A dry run's seat deltas against the model (only where no
@@ -1723,6 +1766,14 @@ def execute(case, avoid, log=None, stop_at_failure=True, cluster=None, check_eve
                 f.index = i
                 failed = f
                 break
+        if failed is None:
+            try:
+                n = run.verify_logs()
+                if n:
+                    stats["outcomes"]["log-verified"] = n
+            except Failure as f:
+                f.index = len(case["ops"]) - 1
+                failed = f
     except Failure as f:
         f.index = -1
         failed = f
@@ -1868,6 +1919,14 @@ def run_seed(seed, n_ops, avoid, log=print, shrink_s=120, cluster=None, out_dir=
                 f.index = i
                 failed = f
                 break
+        if failed is None:
+            try:
+                n = run.verify_logs()
+                if n:
+                    stats["outcomes"]["log-verified"] = n
+            except Failure as f:
+                f.index = len(ops) - 1
+                failed = f
     except Failure as f:
         f.index = -1
         failed = f
