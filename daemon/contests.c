@@ -125,9 +125,6 @@ contests_check_config(const struct config *cf,
 
 	if (cf->contests == NULL)
 		return;
-	if (cf->cluster_urls != NULL)
-		fatalx("several contests in cluster mode are not supported yet: "
-		    "give one election, or unset cluster_urls");
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		nl = strchr(p, '\n');
 		n++;
