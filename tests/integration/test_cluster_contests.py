@@ -12,7 +12,8 @@ tallyd nodes serving Spain April 2019 (the first contest) and Czechia 2017
     which writes the first contest's snapshot) comes back byte-identical;
   - a batch across contests is refused (422 batch_in_cluster) and changes
     nothing on any node; each contest's own posts go on; a reload that
-    would add or remove a contest is refused and changes nothing;
+    would add or remove a contest is refused and changes nothing; SIGUSR1
+    says the streams hold the contests;
   - two contest ids that would share a stream or subjects refuse the start.
 """
 import http.client
@@ -324,6 +325,13 @@ class ClusterContestsTest(DaemonTest):
                          [ES, CZ])
         self.assertEqual(post(n.base, CZ, cz[3][0], cz[3][1])[0], 201)
         self.converge(nodes, {ES: 3, CZ: 5})
+        # SIGUSR1 (a backup is a snapshot of one tally) says where the
+        # contests are kept: in their streams, not a journal.
+        n.send_signal(signal.SIGUSR1)
+        deadline = time.time() + 20
+        while "each contest's stream holds it" not in n.logtext():
+            self.assertLess(time.time(), deadline, n.log_tail())
+            time.sleep(0.1)
 
     def test_contests_that_would_share_a_stream_refuse_the_start(self):
         # "cz-2017" and "cz.2017" would both be stream TALLY_cz-2017...
