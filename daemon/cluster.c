@@ -72,6 +72,14 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 	return -1;
 }
 
+struct cluster *
+cluster_create_stream(const struct config *cf, const struct tally_election *e,
+    const char *stream, uint64_t *epoch, struct tally_diag *diag)
+{
+	(void)stream;
+	return cluster_create(cf, e, epoch, diag);
+}
+
 void
 cluster_destroy(struct cluster *cl)
 {
@@ -590,12 +598,47 @@ cluster_start(struct cluster *cl, struct event_base *base, struct core *c,
 	return 0;
 }
 
-void
-cluster_destroy(struct cluster *cl)
+size_t			 cluster_live;
+/* Closed while another cluster lived: freed with the last.  [L] */
+static struct cluster	*closed;
+
+/* After nats_CloseAndWait: nothing of libnats holds cl any more. */
+static void
+cluster_free(struct cluster *cl)
 {
 	struct item *it, *next;
 	struct out *o;
 	size_t i;
+
+	for (it = cl->q; it != NULL; it = next) {
+		next = it->next;
+		natsMsg_Destroy(it->msg);
+		free(it);
+	}
+	while ((o = cl->outs) != NULL) {
+		cl->outs = o->next;
+		free(o);
+	}
+	if (cl->wake[0] != -1) {
+		close(cl->wake[0]);
+		close(cl->wake[1]);
+	}
+	for (i = 0; cl->subjects != NULL && i < cl->n_provinces; i++)
+		free(cl->subjects[i]);
+	free(cl->subjects);
+	free(cl->stream);
+	free(cl->prefix);
+	free(cl->node);
+	pthread_cond_destroy(&cl->cv);
+	pthread_cond_destroy(&cl->pub_cv);
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+void
+cluster_destroy(struct cluster *cl)
+{
+	struct cluster *c;
 
 	if (cl == NULL)
 		return;
@@ -624,35 +667,26 @@ cluster_destroy(struct cluster *cl)
 		natsConnection_Close(cl->nc);
 		natsConnection_Destroy(cl->nc);
 	}
-	/* libnats' threads are gone: nothing else touches the queue now. */
-	nats_CloseAndWait(2000);
-	for (it = cl->q; it != NULL; it = next) {
-		next = it->next;
-		natsMsg_Destroy(it->msg);
-		free(it);
-	}
-	while ((o = cl->outs) != NULL) {
-		cl->outs = o->next;
-		free(o);
-	}
+	/* The loop no longer hears of it (its wake pipe stays open for a
+	 * libnats thread still handing it something). */
 	if (cl->ev_wake != NULL)
 		event_free(cl->ev_wake);
 	if (cl->ev_tick != NULL)
 		event_free(cl->ev_tick);
-	if (cl->wake[0] != -1) {
-		close(cl->wake[0]);
-		close(cl->wake[1]);
+	cl->ev_wake = cl->ev_tick = NULL;
+	if (--cluster_live > 0) {
+		/* Another contest's stream is still consumed. */
+		cl->closed_next = closed;
+		closed = cl;
+		return;
 	}
-	for (i = 0; cl->subjects != NULL && i < cl->n_provinces; i++)
-		free(cl->subjects[i]);
-	free(cl->subjects);
-	free(cl->stream);
-	free(cl->prefix);
-	free(cl->node);
-	pthread_cond_destroy(&cl->cv);
-	pthread_cond_destroy(&cl->pub_cv);
-	pthread_mutex_destroy(&cl->mu);
-	free(cl);
+	/* libnats' threads are gone: nothing else touches the queues now. */
+	nats_CloseAndWait(2000);
+	while ((c = closed) != NULL) {
+		closed = c->closed_next;
+		cluster_free(c);
+	}
+	cluster_free(cl);
 }
 
 /* 16 hex digits of a feed's canonical bytes: the "results" of a record. */

@@ -99,6 +99,7 @@ struct out {
 #define OUT_EXPIRE_MS	(3 * PUBLISH_WAIT_MS)
 
 struct cluster {
+	struct cluster		*closed_next;	/* [L] cluster.c's closed list */
 	char			*stream;	/* [I] */
 	char			*prefix;	/* [I] "tally.<election>" */
 	char			*node;		/* [I] */
@@ -150,6 +151,10 @@ struct cluster {
 	bool			 fp_drop_acks;
 #endif
 };
+
+/* Clusters made and not destroyed (one per contest's stream): main thread,
+ * then the loop [L]. */
+extern size_t	cluster_live;
 
 /* Milliseconds since t (CLOCK_MONOTONIC). */
 double	cluster_ms_since(const struct timespec *t);

@@ -16,19 +16,9 @@
 #include "log.h"
 #include "util.h"
 
-#ifdef TALLYD_CLUSTER
-
-#include <fcntl.h>
-#include <pthread.h>
-#include <sys/random.h>
-
-#include <nats/nats.h>
-
-#include "cluster_int.h"
-
 /* Subject tokens may not hold '.', '*', '>' or blanks. */
-static char *
-subject_token(const char *prefix, const char *id)
+char *
+cluster_subject_token(const char *prefix, const char *id)
 {
 	char *s, *p;
 
@@ -41,6 +31,16 @@ subject_token(const char *prefix, const char *id)
 			*p = '_';
 	return s;
 }
+
+#ifdef TALLYD_CLUSTER
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/random.h>
+
+#include <nats/nats.h>
+
+#include "cluster_int.h"
 
 /*
  * The stream's identity, for the validators' epoch: a random id in its
@@ -172,6 +172,14 @@ struct cluster *
 cluster_create(const struct config *cf, const struct tally_election *e,
     uint64_t *epoch, struct tally_diag *diag)
 {
+	return cluster_create_stream(cf, e, cf->cluster_stream ?
+	    cf->cluster_stream : "TALLY", epoch, diag);
+}
+
+struct cluster *
+cluster_create_stream(const struct config *cf, const struct tally_election *e,
+    const char *stream, uint64_t *epoch, struct tally_diag *diag)
+{
 	struct cluster *cl;
 	natsOptions *o = NULL;
 	jsOptions jo;
@@ -186,6 +194,7 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 		return NULL;
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		goto nomem;
+	cluster_live++;		/* cluster_destroy counts it out */
 #ifdef TALLYD_FAILPOINTS
 	cluster_read_failpoints();
 #endif
@@ -204,15 +213,15 @@ cluster_create(const struct config *cf, const struct tally_election *e,
 		}
 	}
 #endif
-	cl->stream = strdup(cf->cluster_stream ? cf->cluster_stream : "TALLY");
-	cl->prefix = subject_token("tally", e->id);
+	cl->stream = strdup(stream);
+	cl->prefix = cluster_subject_token("tally", e->id);
 	cl->node = strdup(cf->cluster_node ? cf->cluster_node : cf->listen);
 	cl->n_provinces = e->n_provinces;
 	if (cl->stream == NULL || cl->prefix == NULL || cl->node == NULL ||
 	    (cl->subjects = calloc(e->n_provinces, sizeof(char *))) == NULL)
 		goto nomem;
 	for (i = 0; i < e->n_provinces; i++)
-		if ((cl->subjects[i] = subject_token(cl->prefix,
+		if ((cl->subjects[i] = cluster_subject_token(cl->prefix,
 		    e->provinces[i].id)) == NULL)
 			goto nomem;
 	if (pipe2(cl->wake, O_NONBLOCK | O_CLOEXEC) == -1) {

@@ -125,9 +125,6 @@ contests_check_config(const struct config *cf,
 
 	if (cf->contests == NULL)
 		return;
-	if (cf->cluster_urls != NULL)
-		fatalx("several contests in cluster mode are not supported yet: "
-		    "give one election, or unset cluster_urls");
 	for (p = cf->contests; p != NULL; p = nl ? nl + 1 : NULL) {
 		nl = strchr(p, '\n');
 		n++;
@@ -481,9 +478,16 @@ contests_core(const struct contests *cs, size_t i)
 bool
 contests_backup_refused(const struct contests *cs, const char *data_dir)
 {
+	struct core_log_status st;
+
 	if (cs->n == 1)
 		return false;
-	log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
+	if (core_log_status(cs->v[0].core, &st))
+		log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
+		    "snapshot of one tally): each contest's stream holds it "
+		    "(back up the NATS servers' stores)", cs->n);
+	else
+		log_warnx("SIGUSR1: no backup with %zu contests (a backup is a "
 	    "snapshot of one tally): copy the journal segments "
 	    "(%s/journal-*.log) instead; they hold every contest", cs->n,
 	    data_dir);

@@ -37,8 +37,9 @@ struct snapshot_sched;
 
 /*
  * Before the data dir is touched (its lock, token and log files made):
- * every contest's definition loads and has an id of its own, and cluster
- * mode has one contest; else the problems are logged and tallyd exits.
+ * every contest's definition loads and has an id of its own (cluster mode
+ * takes several: a stream each, cluster_contests.c); else the problems are
+ * logged and tallyd exits.
  */
 void		 contests_check_config(const struct config *cf,
 		    const struct tally_election *first);

@@ -544,6 +544,7 @@ contests_post_batch(struct call *cl, const char *id)
 	struct contests *cs = fa->contests;
 	const struct token *who;
 	struct batch *b = NULL;
+	struct core_log_status st;
 	json_t *body, *arr;
 	size_t *ci = NULL, route, i, n;
 	bool cross = false;
@@ -576,6 +577,16 @@ contests_post_batch(struct call *cl, const char *id)
 			ci[i] = route;
 		if (ci[i] != route)
 			cross = true;
+	}
+	if (cross && core_log_status(contests_core(cs, 0), &st)) {
+		/* Cluster mode: each contest is a stream of its own, and two
+		 * streams commit apart (cluster_contests.c). */
+		call_fail(cl, 422, "batch_in_cluster", "/results", "cluster "
+		    "mode cannot apply a batch across contests as one (each "
+		    "contest is a stream of its own): post each contest's part "
+		    "separately, one province per request to /v1/contests/"
+		    "{contest}/provinces/{id}/results; nothing was applied");
+		goto done;
 	}
 	if (!cross) {
 		/* The route's contest only: today's batch. */

@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "call.h"
+#include "cluster.h"
 #include "config.h"
 #include "contests.h"
 #include "core.h"
@@ -191,6 +192,9 @@ plan_make(struct contests *cs, const struct tally_election *first,
 		pl->paths[k] = path;
 		pl->es[k] = core_election(pl->cores[k]);
 	}
+	/* Cluster mode: the contests are the streams of the start. */
+	if (cluster_contests_check_reload(cs, pl->from, pl->es, n, diag) == -1)
+		goto fail;
 	/* A contest left out goes only if nothing was counted in it. */
 	for (i = 1; i < contests_count(cs); i++) {
 		struct core *c = contests_core(cs, i);

@@ -72,6 +72,7 @@ struct tallyd {
 	struct contests		*contests;	/* every contest ([0]: core) */
 	struct journal		*journal;	/* NULL in cluster mode */
 	struct cluster		*cluster;	/* cluster mode, else NULL */
+	struct cluster_contests	*clusters;	/* the further contests' */
 	char			*snap_dir;	/* where snapshots are */
 	int			 lock_fd;	/* DATA_DIR/tallyd.lock, held */
 	int			 dir_fd;	/* DATA_DIR, flock held */
@@ -387,7 +388,8 @@ join_cluster(struct tallyd *td)
 
 	tally_diag_init(&diag);
 	if ((td->cluster = cluster_create(&td->cf, core_election(td->core),
-	    &epoch, &diag)) == NULL) {
+	    &epoch, &diag)) == NULL || (td->clusters = cluster_contests_join(
+	    td->contests, td->cluster, &td->cf, &diag)) == NULL) {
 		log_diag(&diag);
 		fatalx("cluster mode: cannot join the stream (cluster_urls%s%s)",
 		    td->conf_path ? " in " : "",
@@ -744,9 +746,6 @@ main(int argc, char **argv)
 		fatalx("cannot set up the contests: fix the problems above");
 	}
 	tally_diag_finish(&diag);
-	if (contests_count(td.contests) > 1 && td.cf.cluster_urls != NULL)
-		fatalx("several contests in cluster mode are not supported yet: "
-		    "give one election, or unset cluster_urls");
 	if (td.cf.cluster_urls != NULL)
 		join_cluster(&td);
 	if (td.cf.transparency_log) {
@@ -796,10 +795,8 @@ main(int argc, char **argv)
 	td.snaps.store.election = core_election(td.core);
 	api_set_loader(td.api, snapshot_load_revision, &td.snaps.store);
 	if (td.cluster != NULL) {
-		if (core_set_cluster(td.core, &cluster_log_ops, td.cluster) == -1)
-			fatalx("out of memory");
-		if (cluster_start(td.cluster, td.base, td.core,
-		    core_state(td.core)->version) == -1)
+		/* Every contest's stream into its core (cluster_contests.c). */
+		if (cluster_contests_start(td.clusters, td.base) == -1)
 			fatalx("cluster mode: cannot consume the stream");
 	} else if (td.cf.fsync_policy == JOURNAL_ALWAYS)
 		log_info("fsync policy always: a feed is acknowledged after its "
@@ -870,6 +867,7 @@ main(int argc, char **argv)
 	server_destroy(td.server);
 	if (td.cluster != NULL) {
 		/* The stream keeps everything; the snapshot is for speed. */
+		cluster_contests_destroy(td.clusters);
 		cluster_destroy(td.cluster);
 		td.cluster = NULL;
 		tlogd_flush(tlogd_current);

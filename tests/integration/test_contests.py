@@ -1425,22 +1425,6 @@ class Contests(CheckedDaemonTest):
             self.assertFalse(os.path.exists(var) and os.listdir(var),
                              os.listdir(var) if os.path.exists(var) else "")
 
-    def test_cluster_mode_takes_one_contest(self):
-        tmp = self.tmpdir()
-        conf = os.path.join(tmp, "tallyd.conf")
-        with open(conf, "w") as f:
-            f.write("cluster_urls nats://127.0.0.1:1\n")
-        r = run_tallyd(["-d", "-f", conf, "--listen", "127.0.0.1:1",
-                        "--data-dir", os.path.join(tmp, "var"),
-                        "--election", definition(ES), "--election",
-                        definition(CZ)])
-        out = r.stdout + r.stderr
-        self.assertEqual(r.returncode, 1, out)
-        # (A build without libnats refuses cluster_urls before.)
-        if "built without libnats" not in out:
-            self.assertIn("several contests in cluster mode are not "
-                          "supported", out)
-
     def test_a_stream_follows_its_contest_across_a_reload(self):
         """A contest's event stream opened before a reload that removes a
         contest ahead of it goes on following its own contest, and a
