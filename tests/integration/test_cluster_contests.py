@@ -16,11 +16,13 @@ tallyd nodes serving Spain April 2019 (the first contest) and Czechia 2017
     says the streams hold the contests;
   - two contest ids that would share a stream or subjects refuse the start.
 """
+import base64
 import http.client
 import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +31,7 @@ import unittest
 from harness import ELECTIONS, TALLYD, DaemonTest, main
 import natscluster
 
+TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 TOKEN = "ingest-token-for-the-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
 ES, CZ = "es-2019-04", "cz-2017"
@@ -225,6 +228,44 @@ class ClusterContestsTest(DaemonTest):
         # /healthz speaks of the first contest's stream.
         h = nodes[0].health()
         self.assertEqual(h["cluster"]["stream"], "TALLY")
+
+    def test_each_contests_log_is_the_same_on_every_node(self):
+        """With a shared log_key, every contest's transparency log
+        (docs/VERIFY.md "Several contests") is computed alike on every node:
+        the same checkpoint bytes, size = the contest's version (its stream's
+        position), and `tallyctl verify log` replays each contest's entries
+        to the leaderboards every node serves."""
+        keyfile = os.path.join(self.tmp, "log.key")
+        with open(keyfile, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(keyfile, 0o600)
+        nodes = [self.node() for _ in range(3)]
+        for n in nodes:
+            n.conf_extra += "log_key %s\n" % keyfile
+            n.start(wait=False)
+        for n in nodes:
+            self.wait(n)
+        es, cz = entries(ES), entries(CZ)
+        work = [(CZ, p, b) for p, b in cz] + [(ES, p, b) for p, b in es[:10]]
+        self.post_all(nodes, work)
+        want = {ES: 11, CZ: 1 + len(cz)}
+        self.converge(nodes, want)
+        for c, base in ((ES, ""), (CZ, "/v1/contests/" + CZ)):
+            got = [request(n.base, "GET", base + "/log/checkpoint")
+                   for n in nodes]
+            self.assertEqual([st for st, _, _ in got], [200] * 3, c)
+            self.assertEqual(len({b for _, _, b in got}), 1, (c, got))
+            self.assertEqual(int(got[0][2].split(b"\n")[1]), want[c], c)
+            st, _, key = request(nodes[0].base, "GET", base + "/log/key")
+            self.assertEqual(st, 200, key)
+            for n in nodes:
+                r = subprocess.run(
+                    [TALLYCTL] + (["--contest", c] if base else []) +
+                    ["verify", "log", n.base, "--key", key.decode().strip(),
+                     "--election", definition(c)],
+                    capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 0, (c, n.name, r.stdout,
+                                                   r.stderr))
 
     def test_a_node_killed_with_9_comes_back_byte_identical(self):
         nodes = self.start_nodes()
