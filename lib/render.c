@@ -180,20 +180,36 @@ buf_done(struct tally_buf *b, char *o)
 	(o) += sizeof(lit) - 1;						\
 } while (0)
 
-/* The decimal digits of v at o (at most 20); past them. */
+/* The decimal digits of v at o (at most 20); past them.  Two digits a
+ * division: the leaderboard writes 8 numbers a row at every version. */
 static char *
 put_uint(char *o, uint64_t v)
 {
-	char tmp[20];
-	int n = 0;
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	    "8081828384858687888990919293949596979899";
+	char tmp[20], *p = tmp + sizeof(tmp);
+	size_t n;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*o++ = tmp[--n];
-	return o;
+	if (v < 10) {
+		*o++ = (char)('0' + v);
+		return o;
+	}
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, pairs + 2 * d, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * v, 2);
+	} else
+		*--p = (char)('0' + v);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(o, p, n);
+	return o + n;
 }
 
 /* JSON strings as jansson writes them (lib/jsontext.c). */
