@@ -84,17 +84,6 @@ put_member(struct tally_buf *b, const char *key, const char *str)
 	}
 }
 
-/* The coalitions' positions in id order: rank_of[c] (strcmp, as the
- * ranking's last tie-break). */
-static const struct tally_election *sort_e;
-
-static int
-id_cmp(const void *a, const void *b)
-{
-	return strcmp(sort_e->coalitions[*(const uint32_t *)a].id,
-	    sort_e->coalitions[*(const uint32_t *)b].id);
-}
-
 struct tally_lb_pieces *
 tally_lb_pieces_create(const struct tally_election *e)
 {
@@ -135,9 +124,19 @@ tally_lb_pieces_create(const struct tally_election *e)
 		lp->row_len[i] = b.len;
 		by_id[i] = (uint32_t)i;
 	}
-	sort_e = e;
-	qsort(by_id, n, sizeof(*by_id), id_cmp);
-	sort_e = NULL;
+	/*
+	 * Each coalition's place in id order (strcmp: the ranking's last
+	 * tie-break), by insertion: once a load, and without qsort's
+	 * context in a static (a definition may be loaded on any thread).
+	 */
+	for (i = 1; i < n; i++) {
+		uint32_t v = by_id[i];
+		size_t j;
+		for (j = i; j > 0 && strcmp(e->coalitions[v].id,
+		    e->coalitions[by_id[j - 1]].id) < 0; j--)
+			by_id[j] = by_id[j - 1];
+		by_id[j] = v;
+	}
 	for (i = 0; i < n; i++)
 		lp->id_rank[by_id[i]] = (uint32_t)i;
 	lp->n = n;
