@@ -103,8 +103,10 @@ tally_lb_pieces_create(const struct tally_election *e)
 	put_member(&b, "{\"election\":{\"id\":", e->id);
 	put_member(&b, ",\"name\":", e->name);
 	tally_buf_str(&b, "},\"version\":");
-	if (b.nomem)
+	if (b.nomem) {
+		free(b.p);	/* a buffer without memory keeps its bytes */
 		goto fail;
+	}
 	lp->head = b.p;
 	lp->head_len = b.len;
 	for (i = 0; i < n; i++) {
