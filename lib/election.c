@@ -1048,8 +1048,11 @@ load_json(json_t *root, struct loader *l)
 		e->seats_total += e->levelling.seats;
 	}
 	check_list_thresholds(l, e, root);
-	if (l->errors == 0 && assign_colors(l, e) == 0)
+	if (l->errors == 0 && assign_colors(l, e) == 0) {
+		/* Without them the leaderboard is only slower (render.c). */
+		e->lb_pieces = tally_lb_pieces_create(e);
 		return e;
+	}
 fail:
 	tally_election_destroy(e);
 	return NULL;
@@ -1175,6 +1178,7 @@ tally_election_destroy(struct tally_election *e)
 
 	if (e == NULL)
 		return;
+	tally_lb_pieces_destroy(e->lb_pieces);
 	for (i = 0; i < e->n_coalitions; i++)
 		free_coalition(&e->coalitions[i]);
 	free(e->coalitions);

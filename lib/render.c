@@ -180,80 +180,41 @@ buf_done(struct tally_buf *b, char *o)
 	(o) += sizeof(lit) - 1;						\
 } while (0)
 
-/* The decimal digits of v at o (at most 20); past them. */
+/* The decimal digits of v at o (at most 20); past them.  Two digits a
+ * division: the leaderboard writes 8 numbers a row at every version. */
 static char *
 put_uint(char *o, uint64_t v)
 {
-	char tmp[20];
-	int n = 0;
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	    "8081828384858687888990919293949596979899";
+	char tmp[20], *p = tmp + sizeof(tmp);
+	size_t n;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*o++ = tmp[--n];
-	return o;
-}
-
-/* The most bytes put_json_string writes for str (6 a byte, the quotes). */
-#define JSON_STRING_ROOM(len)	(6 * (len) + 2)
-
-/*
- * JSON text the way json_dumps writes it with JSON_ENSURE_ASCII: quotes,
- * backslashes and control characters escaped, everything beyond ASCII as
- * \uXXXX (surrogate pairs above U+FFFF), at o (JSON_STRING_ROOM bytes);
- * past it.  The input is valid UTF-8 (jansson checked it when the
- * definition was loaded).
- */
-static char *
-put_json_string(char *o, const char *str)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p = (const unsigned char *)str;
-
-	*o++ = '"';
-	while (*p != '\0') {
-		uint32_t cp;
-		int n, k;
-
-		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-			*o++ = (char)*p++;
-			continue;
-		}
-		switch (*p) {
-		case '"':	*o++ = '\\'; *o++ = '"'; p++; continue;
-		case '\\':	*o++ = '\\'; *o++ = '\\'; p++; continue;
-		case '\b':	*o++ = '\\'; *o++ = 'b'; p++; continue;
-		case '\f':	*o++ = '\\'; *o++ = 'f'; p++; continue;
-		case '\n':	*o++ = '\\'; *o++ = 'n'; p++; continue;
-		case '\r':	*o++ = '\\'; *o++ = 'r'; p++; continue;
-		case '\t':	*o++ = '\\'; *o++ = 't'; p++; continue;
-		default:	break;
-		}
-		if (*p < 0x80) {
-			cp = *p++;
-		} else {
-			n = *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : 1;
-			cp = *p++ & (0x3f >> n);
-			for (k = 0; k < n && (*p & 0xc0) == 0x80; k++)
-				cp = cp << 6 | (*p++ & 0x3f);
-		}
-		if (cp >= 0x10000) {
-			uint32_t v = cp - 0x10000;
-			uint32_t hi = 0xd800 | (v >> 10), lo = 0xdc00 | (v & 0x3ff);
-			*o++ = '\\'; *o++ = 'u';
-			*o++ = hex[hi >> 12]; *o++ = hex[(hi >> 8) & 15];
-			*o++ = hex[(hi >> 4) & 15]; *o++ = hex[hi & 15];
-			cp = lo;
-		}
-		*o++ = '\\'; *o++ = 'u';
-		*o++ = hex[cp >> 12]; *o++ = hex[(cp >> 8) & 15];
-		*o++ = hex[(cp >> 4) & 15]; *o++ = hex[cp & 15];
+	if (v < 10) {
+		*o++ = (char)('0' + v);
+		return o;
 	}
-	*o++ = '"';
-	return o;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, pairs + 2 * d, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * v, 2);
+	} else
+		*--p = (char)('0' + v);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(o, p, n);
+	return o + n;
 }
+
+/* JSON strings as jansson writes them (lib/jsontext.c). */
+#define JSON_STRING_ROOM(len)	TALLY_JSON_STRING_ROOM(len)
+#define put_json_string(o, str)	tally_json_put_string((o), (str))
 
 static void
 buf_json_string(struct tally_buf *b, const char *str)
@@ -341,6 +302,7 @@ tally_render_leaderboard_text(const struct tally_state *s,
     const char *updated_at)
 {
 	const struct tally_election *e = s->election;
+	const struct tally_lb_pieces *lp;
 	struct tally_buf b = { NULL, 0, 0, false };
 	size_t *order, i;
 	char *o;
@@ -360,14 +322,23 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		free(order);
 		return NULL;
 	}
-	if ((o = buf_room(&b, 600 + JSON_STRING_ROOM(strlen(e->id) +
-	    strlen(e->name) + (updated_at ? strlen(updated_at) : 0)))) == NULL)
+	/* The definition's constant pieces, escaped when it was loaded. */
+	lp = e->lb_pieces != NULL && e->lb_pieces->n == e->n_coalitions ?
+	    e->lb_pieces : NULL;
+	if ((o = buf_room(&b, 600 + (lp ? lp->head_len : JSON_STRING_ROOM(
+	    strlen(e->id) + strlen(e->name))) + JSON_STRING_ROOM(updated_at ?
+	    strlen(updated_at) : 0))) == NULL)
 		goto done;
-	PUT_LIT(o, "{\"election\":{\"id\":");
-	o = put_json_string(o, e->id);
-	PUT_LIT(o, ",\"name\":");
-	o = put_json_string(o, e->name);
-	PUT_LIT(o, "},\"version\":");
+	if (lp != NULL) {
+		memcpy(o, lp->head, lp->head_len);
+		o += lp->head_len;
+	} else {
+		PUT_LIT(o, "{\"election\":{\"id\":");
+		o = put_json_string(o, e->id);
+		PUT_LIT(o, ",\"name\":");
+		o = put_json_string(o, e->name);
+		PUT_LIT(o, "},\"version\":");
+	}
 	o = put_uint(o, s->version);
 	PUT_LIT(o, ",\"updated_at\":");
 	if (updated_at != NULL)
@@ -406,25 +377,31 @@ tally_render_leaderboard_text(const struct tally_state *s,
 		const struct tally_coalition *c = &e->coalitions[order[i]];
 		const struct tally_coalition_total *t = &s->coalitions[order[i]];
 		const char *shown = c->short_name ? c->short_name : c->name;
-		/* The row's head: its rank and names. */
-		if ((o = buf_room(&b, 100 + JSON_STRING_ROOM(strlen(c->id) +
-		    strlen(c->name) + strlen(shown)))) == NULL)
+		/* The row's head: its rank and names, and its figures (8
+		 * numbers of at most 20 digits, a share) in the room. */
+		if ((o = buf_room(&b, 500 + (lp ? lp->row_len[order[i]] :
+		    JSON_STRING_ROOM(strlen(c->id) + strlen(c->name) +
+		    strlen(shown))))) == NULL)
 			goto done;
 		if (i > 0)
 			*o++ = ',';
 		PUT_LIT(o, "{\"rank\":");
 		o = put_uint(o, i + 1);
-		PUT_LIT(o, ",\"id\":");
-		o = put_json_string(o, c->id);
-		PUT_LIT(o, ",\"name\":");
-		o = put_json_string(o, c->name);
-		PUT_LIT(o, ",\"short\":");
-		o = put_json_string(o, shown);
-		buf_done(&b, o);
-		tally_color_buf(&b, c);
-		/* Its figures: 8 numbers of at most 20 digits, a share. */
-		if ((o = buf_room(&b, 400)) == NULL)
-			goto done;
+		if (lp != NULL) {
+			memcpy(o, lp->row[order[i]], lp->row_len[order[i]]);
+			o += lp->row_len[order[i]];
+		} else {
+			PUT_LIT(o, ",\"id\":");
+			o = put_json_string(o, c->id);
+			PUT_LIT(o, ",\"name\":");
+			o = put_json_string(o, c->name);
+			PUT_LIT(o, ",\"short\":");
+			o = put_json_string(o, shown);
+			buf_done(&b, o);
+			tally_color_buf(&b, c);
+			if ((o = buf_room(&b, 400)) == NULL)
+				goto done;
+		}
 		PUT_LIT(o, ",\"votes\":");
 		o = put_uint(o, t->votes);
 		PUT_LIT(o, ",\"share\":");
@@ -464,6 +441,73 @@ done:
 	return b.p;
 }
 
+/* x before y in the ranking (rank_cmp's order, ids by their place). */
+static inline bool
+rank_before(const struct tally_coalition_total *t, const uint32_t *id_rank,
+    size_t x, size_t y)
+{
+	if (t[x].seats != t[y].seats)
+		return t[x].seats > t[y].seats;
+	if (t[x].votes != t[y].votes)
+		return t[x].votes > t[y].votes;
+	return id_rank[x] < id_rank[y];
+}
+
+/*
+ * order sorted as rank_cmp sorts it, by a merge sort whose comparison is
+ * inline and never calls strcmp (the definition's pieces hold each id's
+ * place in id order): the ranking is a total order, so any correct sort
+ * gives the same order as qsort.  qsort through rank_cmp was a seventh of
+ * the leaderboard's render.  0, or -1 without memory (order untouched).
+ */
+static int
+rank_merge(const struct tally_state *s, size_t *order, size_t n)
+{
+	const struct tally_coalition_total *t = s->coalitions;
+	const uint32_t *id_rank = s->election->lb_pieces->id_rank;
+	size_t *tmp, *src = order, *dst, *sw, w, lo, i, j, k, mid, hi;
+
+	if (n < 2)
+		return 0;
+	if ((tmp = malloc(n * sizeof(*tmp))) == NULL)
+		return -1;
+	dst = tmp;
+	/* Runs of 8 by insertion, then merged by doubling widths. */
+	for (lo = 0; lo < n; lo += 8) {
+		hi = lo + 8 < n ? lo + 8 : n;
+		for (i = lo + 1; i < hi; i++) {
+			size_t v = src[i];
+			for (j = i; j > lo && rank_before(t, id_rank, v,
+			    src[j - 1]); j--)
+				src[j] = src[j - 1];
+			src[j] = v;
+		}
+	}
+	for (w = 8; w < n; w *= 2) {
+		for (lo = 0; lo < n; lo += 2 * w) {
+			mid = lo + w < n ? lo + w : n;
+			hi = lo + 2 * w < n ? lo + 2 * w : n;
+			i = lo;
+			j = mid;
+			k = lo;
+			while (i < mid && j < hi)
+				dst[k++] = rank_before(t, id_rank, src[j],
+				    src[i]) ? src[j++] : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != order)
+		memcpy(order, src, n * sizeof(*order));
+	free(tmp);
+	return 0;
+}
+
 /* The national order of coalitions (new array of indices; NULL on ENOMEM). */
 size_t *
 tally_ranking(const struct tally_state *s)
@@ -474,6 +518,9 @@ tally_ranking(const struct tally_state *s)
 		return NULL;
 	for (i = 0; i < n; i++)
 		order[i] = i;
+	if (s->election->lb_pieces != NULL && s->election->lb_pieces->n == n &&
+	    rank_merge(s, order, n) == 0)
+		return order;
 	rank_state = s;
 	qsort(order, n, sizeof(*order), rank_cmp);
 	rank_state = NULL;

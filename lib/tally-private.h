@@ -55,6 +55,7 @@ int	tally_journal_apply_json(struct tally_state *s, struct json_t *root,
 const char	*tally_json_kind(const struct json_t *v);
 
 struct tally_coalition;
+struct tally_election;
 
 /* Sets "color" (what every view draws), "color_source" and, when adjusted,
  * "color_defined" on a coalition's JSON object (palette.c). */
@@ -79,6 +80,32 @@ int	tally_json_uint(const struct json_t *v, const char *p, uint64_t min,
 	    uint64_t max, uint64_t *out, struct tally_error *err);
 
 struct tally_state;
+
+/*
+ * JSON text of str as jansson writes it with JSON_ENSURE_ASCII: quotes,
+ * backslashes and control characters escaped, everything beyond ASCII as
+ * \uXXXX (surrogate pairs above U+FFFF), at o (TALLY_JSON_STRING_ROOM
+ * bytes); returns the end.  str is valid UTF-8 (jansson checked it when
+ * the definition was loaded).  jsontext.c.
+ */
+#define TALLY_JSON_STRING_ROOM(len)	(6 * (len) + 2)
+char	*tally_json_put_string(char *o, const char *str);
+
+/*
+ * A definition's leaderboard pieces that never change (jsontext.c): made
+ * when it is loaded, read by every render of the leaderboard (render.c).
+ */
+struct tally_lb_pieces {
+	char		 *head;		/* {"election":{...},"version": */
+	size_t		  head_len;
+	char		**row;		/* per coalition: ,"id":...,"color":... */
+	size_t		 *row_len;
+	uint32_t	 *id_rank;	/* per coalition: its place in id order */
+	size_t		  n;
+};
+/* New pieces of e (free with tally_lb_pieces_destroy), or NULL. */
+struct tally_lb_pieces	*tally_lb_pieces_create(const struct tally_election *e);
+void	tally_lb_pieces_destroy(struct tally_lb_pieces *lp);
 
 /* A province's first place (most seats, then most votes) as a coalition
  * index, SIZE_MAX before its first count (compare.c; map.c too). */

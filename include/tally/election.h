@@ -151,6 +151,8 @@ struct tally_levelling {
 	enum tally_levelling_scale scale;
 };
 
+struct tally_lb_pieces;
+
 struct tally_election {
 	char			*id;
 	char			*name;
@@ -179,6 +181,9 @@ struct tally_election {
 	 * the dump, so a view's validators move when they change. */
 	uint64_t		 previous_digest;
 	struct json_t		*index;		/* private: id -> position maps */
+	/* private: the leaderboard's constant pieces (lib/jsontext.c), made
+	 * by the loader; NULL in a definition built by hand. */
+	struct tally_lb_pieces	*lb_pieces;
 };
 
 /*
