@@ -125,7 +125,7 @@ feed_admit(struct call *cl, const struct token **who)
 		http_body_header(cl->reply->body, "Allow", "");
 		return false;
 	}
-	if (auth_check(cl->api->auth, h, who) == -1) {
+	if (auth_check_memo(cl->api->auth, h, who, rq->memo) == -1) {
 		/*
 		 * In the client's terms: what to send (the header, an
 		 * ingest token), never where the daemon keeps its tokens --

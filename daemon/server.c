@@ -131,6 +131,7 @@ struct request {
 	enum rq_phase		 phase;
 	struct http_reply	 reply;		/* when READY */
 	struct stream		*stream;	/* GET /v1/events */
+	uint64_t		 memo;		/* http_request.memo */
 };
 
 void
@@ -568,6 +569,7 @@ on_headers(struct server *srv, struct listener *l, struct request *rq,
 	hr.content_type = ct;
 	hr.content_encoding = hs.content_encoding;
 	hr.conn = c;
+	hr.memo = &rq->memo;
 	memset(&reply, 0, sizeof(reply));
 	if (!srv->h.admit(srv->h.api, &hr, &reply))
 		return send_reply(srv, c, &reply);
@@ -655,6 +657,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	hr.body_len = rq->body.len;
 	hr.conn = c;
 	hr.ctx = rq;
+	hr.memo = &rq->memo;
 	memset(&reply, 0, sizeof(reply));
 	rq->phase = RQ_HANDLING;
 	{
