@@ -848,8 +848,12 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		f->version = s->version + 1;
 	rev->version = f->version;
 	rev->feed = f;
-	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
-	    received_at ? received_at : "");
+	/* As snprintf "%s" would, cut to the field (without its cost). */
+	if (received_at != NULL) {
+		size_t n = strnlen(received_at, sizeof(rev->received_at) - 1);
+		memcpy(rev->received_at, received_at, n);
+		rev->received_at[n] = '\0';
+	}
 	/* RFC 3339 UTC strings of one form order as their times do. */
 	if (strcmp(rev->received_at, s->updated_at) > 0)
 		memcpy(s->updated_at, rev->received_at, sizeof(s->updated_at));
