@@ -71,15 +71,6 @@ struct listener {
 };
 
 /*
- * libmicrohttpd's memory pool per connection (its default: 32 KiB): request
- * headers, the read buffer and the write buffer of a streamed body come
- * from it.  Measured: 32 KiB cost 37 KiB of RSS per idle event stream.
- */
-#ifndef CONNECTION_MEMORY
-#define CONNECTION_MEMORY	(16 * 1024)
-#endif
-
-/*
  * The block size of a stream's response: libmicrohttpd allocates this much
  * with every response made from a callback, even a chunked one, which it
  * fills from the connection's write buffer instead.
@@ -838,7 +829,8 @@ listener_start(struct server *srv, struct listener *l, const char *addr,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->connection_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, l->pool.cap + CONN_CAP_SLACK,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    body_pool_size(l == &srv->listeners[1]),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
 	    MHD_OPTION_END);
