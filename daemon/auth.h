@@ -10,6 +10,7 @@
 #define TALLYD_AUTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <tally/diag.h>
 #include <tally/election.h>
@@ -31,6 +32,13 @@ const char	*auth_source(const struct auth *a);
 /* 0 with *who set when the Authorization header holds a known token. */
 int		 auth_check(const struct auth *a, const char *header,
 		    const struct token **who);
+/*
+ * auth_check, remembered in *memo (a request's word, 0 at first; NULL:
+ * none): a later call with the same memo and the same set of tokens gives
+ * the same token without hashing the header again.
+ */
+int		 auth_check_memo(const struct auth *a, const char *header,
+		    const struct token **who, uint64_t *memo);
 /*
  * May t post for this province of this contest (its id; NULL: the first
  * contest, whose items need no CONTEST/ in the token file)?

@@ -71,3 +71,33 @@ body_finish(struct body_budget *bb, struct body *b)
 	free(b->bytes);
 	b->bytes = NULL;
 }
+
+/*
+ * libmicrohttpd's memory pool per connection (its default: 32 KiB): request
+ * headers, the read buffer and the write buffer of a streamed body come
+ * from it; a body passes through the read buffer in pieces, into struct
+ * body, so its size is not bounded by the pool.  Measured: 32 KiB cost 37
+ * KiB of RSS per idle event stream.
+ *
+ * libmicrohttpd 0.9.75 zeroes the whole pool after every request of a
+ * keep-alive connection (MHD_pool_reset) and the unused half of the read
+ * buffer before every answer: ~1.5 instructions a byte of the pool, 24k of
+ * a POST's 141k instructions at 16 KiB (issue 24).  A separate ingest
+ * listener takes feeds from machines, whose header sections are a few
+ * hundred bytes: its pool is 8 KiB (12k instructions a POST fewer), which
+ * holds a header section of up to about 7 KiB (larger: 431
+ * headers_too_large, as past 16 KiB on the public listener).  The listener
+ * that serves reads keeps 16 KiB: browsers and proxies send more.
+ */
+#ifndef CONNECTION_MEMORY
+#define CONNECTION_MEMORY	(16 * 1024)
+#endif
+#ifndef INGEST_CONNECTION_MEMORY
+#define INGEST_CONNECTION_MEMORY	(8 * 1024)
+#endif
+
+size_t
+body_pool_size(bool feeds_only)
+{
+	return feeds_only ? INGEST_CONNECTION_MEMORY : CONNECTION_MEMORY;
+}

@@ -47,5 +47,11 @@ enum body_status body_append(struct body_budget *bb, struct body *b,
 		    const char *data, size_t n);
 /* The request is over: free b and give its reservation back. */
 void		 body_finish(struct body_budget *bb, struct body *b);
+/*
+ * The size of libmicrohttpd's memory pool per connection of a listener
+ * (body.c says why); `feeds_only`: the listener of a separate
+ * `ingest_listen`.
+ */
+size_t		 body_pool_size(bool feeds_only);
 
 #endif

@@ -565,7 +565,7 @@ core_check_feed(struct core *c, struct pending *p, size_t i, const char *what,
 {
 	/* Revision, list_missing, then the seat engine's trial (libtally's
 	 * one feed check, shared with the dry run). */
-	if (tally_state_check_post(c->state, p->feeds[i], &p->chk[i],
+	if (tally_state_check_post_mark(c->state, p->feeds[i], &p->chk[i],
 	    err) == -1) {
 		if (err->kind == TALLY_ERROR_INTERNAL)
 			log_warnx("refused revision %llu of %s, nothing %s: %s",

@@ -102,6 +102,11 @@ struct http_request {
 	size_t			 body_len;
 	void			*conn;		/* the server's, for http_arg */
 	void			*ctx;		/* the server's, for server_resume */
+	uint64_t		*memo;		/* the server's word for this
+						   request, kept from the admit
+						   call to the handle call, or
+						   NULL: the API's (ingest.c: the
+						   token found at admission) */
 };
 
 /* Does an Accept-Encoding value (or NULL) take gzip: "gzip" as a token,

@@ -234,6 +234,49 @@ tally_state_check_post(const struct tally_state *s, const struct tally_feed *f,
 }
 
 /*
+ * Is the seat engine's trial of a snapshot of `province` a function of that
+ * snapshot and the province's lots alone?  It is when no national
+ * threshold is in force: then no other province's votes move the
+ * exclusions (exclusions_after() keeps today's, which nothing changes, and
+ * tries no other province), and the province reads no exclusion anyway.
+ * What else a trial reads -- the definition, the province's rule and
+ * seats, the scratch sizes -- is fixed for the life of the state.
+ */
+static bool
+trial_is_own(const struct tally_state *s, size_t province)
+{
+	return !s->election->has_national_threshold &&
+	    !tally_province_national(&s->election->provinces[province]);
+}
+
+/*
+ * The check of a post at submission runs the seat engine's trial, and
+ * tally_state_apply ran it again once the record was durable (issue 21's
+ * safety: a feed the engine fails on never reaches allocate()).  Where the
+ * trial is the province's own (trial_is_own), the second run is the first
+ * one's repeat as long as nothing changed the province in between: the
+ * mark says so.  A mark is a number given once per province; it is kept in
+ * the feed and in the province, and the province's is cleared by every
+ * apply of it and every lot posted for it.  So tally_state_apply skips the
+ * trial only for the very feed whose trial passed last, on an unchanged
+ * province; any other feed (one read back from a journal, a snapshot or a
+ * cluster's stream: never marked) is tried again.
+ */
+int
+tally_state_check_post_mark(const struct tally_state *s, struct tally_feed *f,
+    enum tally_check *result, struct tally_error *err)
+{
+	struct tally_province_state *ps = &s->provinces[f->province];
+
+	f->trial_ = 0;
+	if (tally_state_check_post(s, f, result, err) == -1)
+		return -1;
+	if (*result == TALLY_CHECK_NEW && trial_is_own(s, f->province))
+		ps->trial_ = f->trial_ = ++ps->trials_;
+	return 0;
+}
+
+/*
  * Does the national threshold decide who takes part in `pv`?  Only where
  * the election's rule is in force: a province's own allocation replaces it
  * as a whole and inherits nothing from it (docs/ELECTION.md, "Province").
@@ -341,7 +384,8 @@ allocate(struct tally_state *s, size_t province)
 	/*
 	 * Sized for this snapshot by tally_state_apply, and the engine was
 	 * tried on it by tally_state_check_apply (national re-allocations
-	 * included): cannot fail.  Were it to, the province shows its seats
+	 * included), at apply or, for the same input, at the post's check
+	 * (tally_state_check_post_mark): cannot fail.  Were it to, the province shows its seats
 	 * unfilled rather than the daemon stopping (issue 21).
 	 */
 	if (tally_seats_allocate(&in, &ps->result) == -1)
@@ -737,13 +781,20 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 	struct tally_seat_bounds fresh_bounds;
 	struct tally_revision *rev;
 	bool fresh_needed = true;
+	bool tried = f->trial_ != 0 && f->trial_ == ps->trial_ &&
+	    trial_is_own(s, f->province);
 
+	/* Whatever happens next, no earlier trial speaks for this province. */
+	ps->trial_ = 0;
+	f->trial_ = 0;
 	/*
 	 * The seat engine first, in a result of its own: a feed it cannot
 	 * allocate is refused with the state untouched (issue 21: one such
-	 * feed used to abort the daemon, at every restart too).
+	 * feed used to abort the daemon, at every restart too).  Unless its
+	 * check at submission tried this very feed on this very province,
+	 * nothing of which changed since (tally_state_check_post_mark).
 	 */
-	if (tally_state_check_apply(s, f, err) == -1) {
+	if (!tried && tally_state_check_apply(s, f, err) == -1) {
 		tally_feed_destroy(f);
 		return -1;
 	}
@@ -797,8 +848,12 @@ tally_state_apply(struct tally_state *s, struct tally_feed *f,
 		f->version = s->version + 1;
 	rev->version = f->version;
 	rev->feed = f;
-	snprintf(rev->received_at, sizeof(rev->received_at), "%s",
-	    received_at ? received_at : "");
+	/* As snprintf "%s" would, cut to the field (without its cost). */
+	if (received_at != NULL) {
+		size_t n = strnlen(received_at, sizeof(rev->received_at) - 1);
+		memcpy(rev->received_at, received_at, n);
+		rev->received_at[n] = '\0';
+	}
 	/* RFC 3339 UTC strings of one form order as their times do. */
 	if (strcmp(rev->received_at, s->updated_at) > 0)
 		memcpy(s->updated_at, rev->received_at, sizeof(s->updated_at));
@@ -917,6 +972,7 @@ tally_state_lot_apply(struct tally_state *s, struct tally_lot *lot,
 	}
 	ps->lots = n;
 	ps->lots[ps->n_lots++] = lot;
+	ps->trial_ = 0;		/* a trial read the lots before this one */
 	if (lot->version == 0)
 		lot->version = s->version + 1;
 	if (strcmp(lot->received_at, s->updated_at) > 0)

@@ -950,6 +950,171 @@ out:
 	tally_state_destroy(s);
 }
 
+/*
+ * The trial's mark (issue 24): tally_state_apply repeats the seat engine's
+ * trial of the post's check only where it could differ.  A marked feed
+ * gives the same state as an unmarked one; a mark speaks only for the last
+ * feed tried on its province, until that province changes (an apply, a
+ * lot); an election with a national threshold marks nothing.
+ */
+static void
+check_trial_mark(struct fixture *fx)
+{
+	static const char *const pids[] = { "n", "s", "e", "w" };
+	static const char national[] =
+	    "{\"id\": \"m-test\", \"name\": \"Mark test\","
+	    " \"allocation\": {\"method\": \"dhondt\", \"threshold\":"
+	    "  {\"percent\": \"5\", \"of\": \"valid\", \"scope\": \"national\"}},"
+	    " \"coalitions\": [{\"id\": \"red\", \"name\": \"Red\"},"
+	    "  {\"id\": \"blue\", \"name\": \"Blue\"}],"
+	    " \"provinces\": [{\"id\": \"n\", \"name\": \"North\", \"seats\": 4}]}";
+	static const char tie[] = "{\"province\": \"e\", \"revision\": 900,"
+	    " \"votes\": {\"r1\": 700, \"blue\": 300, \"green\": 300, "
+	    "\"ochre\": 0}}";
+	static const char whole[] = "{\"province\": \"n\", \"revision\": 1000,"
+	    " \"votes\": {\"r1\": 700, \"blue\": 300, \"green\": 200, "
+	    "\"ochre\": 100}}";
+	static const char lotb[] = "{\"revision\": 900, \"order\": [\"green\","
+	    " \"blue\"]}";
+	struct tally_state *a = tally_state_create(fx->e);
+	struct tally_state *b = tally_state_create(fx->e);
+	struct tally_election *ne = NULL;
+	struct tally_state *ns = NULL;
+	struct tally_diag d;
+	struct tally_feed *f, *g;
+	struct tally_lot *lot;
+	struct tally_error err;
+	enum tally_check ca, cb;
+	size_t k, p, i, applied = 0;
+	uint64_t seed, mark;
+	json_t *j;
+
+	CHECK(a != NULL && b != NULL, "states");
+	if (a == NULL || b == NULL)
+		goto out;
+	for (k = 0; k < 60; k++) {
+		const char *pid = pids[rng() % 4];
+		seed = rng_state;
+		f = make_feed(fx->e, pid, k + 1, k % 2);
+		rng_state = seed;
+		g = make_feed(fx->e, pid, k + 1, k % 2);
+		if (f == NULL || g == NULL) {
+			tally_feed_destroy(f);
+			tally_feed_destroy(g);
+			continue;
+		}
+		p = f->province;
+		if (tally_state_check_post_mark(a, f, &ca, &err) == -1) {
+			CHECK(f->trial_ == 0 && tally_state_check_post(b, g,
+			    &cb, &err) == -1, "refused alike");
+			tally_feed_destroy(f);
+			tally_feed_destroy(g);
+			continue;
+		}
+		CHECK(tally_state_check_post(b, g, &cb, &err) == 0 && ca == cb &&
+		    ca == TALLY_CHECK_NEW, "accepted alike");
+		CHECK(f->trial_ != 0 && a->provinces[p].trial_ == f->trial_ &&
+		    g->trial_ == 0, "the checked feed is marked");
+		CHECK(tally_state_apply(a, f, "2019-04-28T21:00:00Z", &err) == 0 &&
+		    tally_state_apply(b, g, "2019-04-28T21:00:00Z", &err) == 0,
+		    "applied: %s", err.message);
+		tally_state_bump(a);
+		tally_state_bump(b);
+		applied++;
+		CHECK(a->provinces[p].trial_ == 0, "an apply clears the mark");
+		for (p = 0; p < fx->e->n_provinces; p++) {
+			const struct tally_province_state *x = &a->provinces[p];
+			const struct tally_province_state *y = &b->provinces[p];
+			const struct tally_revision *cur = tally_state_current(a, p);
+			size_t nl = cur ? cur->feed->n_lists : 0;
+			CHECK(x->has_result == y->has_result &&
+			    x->result.allocated == y->result.allocated &&
+			    x->result.pending == y->result.pending &&
+			    x->bounds.settled == y->bounds.settled,
+			    "province %zu alike", p);
+			for (i = 0; i < nl && x->has_result; i++)
+				CHECK(x->result.seats[i] == y->result.seats[i] &&
+				    x->bounds.min[i] == y->bounds.min[i] &&
+				    x->bounds.max[i] == y->bounds.max[i],
+				    "province %zu list %zu alike", p, i);
+		}
+		for (i = 0; i < fx->e->n_coalitions; i++)
+			CHECK(a->coalitions[i].seats == b->coalitions[i].seats &&
+			    a->coalitions[i].seats_min == b->coalitions[i].seats_min &&
+			    a->coalitions[i].seats_max == b->coalitions[i].seats_max,
+			    "coalition %zu alike", i);
+	}
+	CHECK(applied > 20, "most feeds applied (%zu)", applied);
+
+	/* Two feeds tried on one province: only the last one's mark holds. */
+	j = json_loads(whole, 0, NULL);
+	f = tally_feed_parse(fx->e, NULL, j, "", &err);
+	g = tally_feed_parse(fx->e, NULL, j, "", &err);
+	json_decref(j);
+	if (f != NULL && g != NULL) {
+		p = f->province;
+		CHECK(tally_state_check_post_mark(a, f, &ca, &err) == 0 &&
+		    tally_state_check_post_mark(a, g, &cb, &err) == 0 &&
+		    f->trial_ != 0 && g->trial_ != 0, "both marked");
+		CHECK(a->provinces[p].trial_ == g->trial_ &&
+		    a->provinces[p].trial_ != f->trial_, "the last one's");
+	}
+	tally_feed_destroy(f);
+	tally_feed_destroy(g);
+
+	/* A lot posted for the province: its mark no longer holds. */
+	j = json_loads(tie, 0, NULL);
+	f = tally_feed_parse(fx->e, NULL, j, "", &err);
+	json_decref(j);
+	CHECK(f != NULL, "tie parses: %s", f ? "" : err.message);
+	if (f != NULL && tally_state_check_post_mark(a, f, &ca, &err) == 0 &&
+	    tally_state_apply(a, f, "2019-04-28T21:00:00Z", &err) == 0) {
+		tally_state_bump(a);
+		j = json_loads(tie, 0, NULL);
+		json_object_set_new(j, "revision", json_integer(901));
+		g = tally_feed_parse(fx->e, NULL, j, "", &err);
+		json_decref(j);
+		CHECK(g != NULL && tally_state_check_post_mark(a, g, &ca,
+		    &err) == 0 && g->trial_ != 0, "marked before the lot");
+		j = json_loads(lotb, 0, NULL);
+		lot = tally_lot_parse(fx->e, 2, j, &err);
+		json_decref(j);
+		CHECK(lot != NULL && tally_state_lot_check(a, lot, &ca, &err) == 0 &&
+		    tally_state_lot_apply(a, lot, &err) == 0, "lot: %s",
+		    err.message);
+		CHECK(g == NULL || a->provinces[2].trial_ != g->trial_,
+		    "a lot clears the mark");
+		tally_feed_destroy(g);
+	} else {
+		CHECK(0, "the tie applies: %s", err.message);
+		tally_feed_destroy(f);
+	}
+
+	/* A national threshold: other provinces move the trial, no mark. */
+	tally_diag_init(&d);
+	ne = tally_election_loadb(national, strlen(national), "mem", &d);
+	tally_diag_finish(&d);
+	CHECK(ne != NULL && (ns = tally_state_create(ne)) != NULL,
+	    "the national election");
+	if (ns != NULL) {
+		j = json_loads("{\"province\": \"n\", \"revision\": 1, \"votes\":"
+		    " {\"red\": 700, \"blue\": 30}}", 0, NULL);
+		f = tally_feed_parse(ne, NULL, j, "", &err);
+		json_decref(j);
+		mark = 1;
+		CHECK(f != NULL && tally_state_check_post_mark(ns, f, &ca,
+		    &err) == 0 && ca == TALLY_CHECK_NEW && (mark = f->trial_) == 0,
+		    "not marked under a national threshold (%llu)",
+		    (unsigned long long)mark);
+		tally_feed_destroy(f);
+	}
+out:
+	tally_state_destroy(ns);
+	tally_election_destroy(ne);
+	tally_state_destroy(a);
+	tally_state_destroy(b);
+}
+
 /* GET /v1/calls's body for s (new). */
 static char *
 calls_text(const struct tally_state *s)
@@ -1190,6 +1355,7 @@ main(void)
 		check_contest_member(&fx);
 		check_encode_empty(&fx);
 		check_lot_and_label(&fx);
+		check_trial_mark(&fx);
 		check_calls(&fx);
 		check_snapshot_versions(&fx);
 	}

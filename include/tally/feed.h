@@ -64,6 +64,7 @@ struct tally_feed {
 	 * part of the canonical form.
 	 */
 	uint64_t		 version;
+	uint64_t		 trial_;	/* state.c's mark, never canonical */
 };
 
 /* A revision's version that no kept record says (an older snapshot). */

@@ -112,6 +112,7 @@ struct tally_province_state {
 	 * while it is in force (n_lot_order 0: not in force). */
 	size_t			 lot_order[TALLY_LOT_MAX];
 	size_t			 n_lot_order;
+	uint64_t		 trial_, trials_;	/* state.c: a trial's mark */
 };
 
 struct tally_state {
@@ -215,6 +216,10 @@ int	tally_state_check(const struct tally_state *s, const struct tally_feed *f,
  */
 int	tally_state_check_post(const struct tally_state *s,
 	    const struct tally_feed *f, enum tally_check *result,
+	    struct tally_error *err);
+/* The same, and it marks f when apply may trust its trial (state.c). */
+int	tally_state_check_post_mark(const struct tally_state *s,
+	    struct tally_feed *f, enum tally_check *result,
 	    struct tally_error *err);
 /*
  * Apply a checked NEW snapshot: it becomes the province's current one (and

@@ -843,6 +843,66 @@ class Auth(IngestTest):
                                      headers={"Authorization": "Bearer " +
                                               admin}), v + 3)
 
+    def test_token_reloaded_while_the_body_arrives(self):
+        """The token is checked when the headers are in (admission) and
+        again when the body is (the handler), which reuses what the first
+        check found (issue 24: the header was hashed twice) -- but only
+        while the same set of tokens is in force: a token revoked by a
+        reload between the two is refused (401, nothing applied), and a
+        reload that only reorders the tokens still finds the right one."""
+        import signal
+        first = "first-token-for-province-01-abc"
+        other = "other-token-for-province-02-abc"
+        d = self.start(start=False)
+        conf = self.token_file(d, [(first, "01", "first office"),
+                                   (other, "02", "other office")])
+        d.args += ["-f", conf]
+        d.env.pop("TALLYD_INGEST_TOKEN", None)
+        d.start()
+        v = self.version(d)
+
+        def reload(lines):
+            self.token_file(d, lines)
+            before = len(d.logtext())
+            d.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while "reloaded: election" not in d.logtext()[before:]:
+                self.assertLess(time.monotonic(), deadline, d.logtext()[-2000:])
+                time.sleep(0.05)
+
+        def headers_then_reload(lines, rev):
+            body = json.dumps(snapshot(self.ds, "01", revision=rev)).encode()
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            s.sendall(b"POST /v1/provinces/01/results HTTP/1.1\r\nHost: t\r\n"
+                      b"Authorization: Bearer " + first.encode() + b"\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Connection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            time.sleep(0.3)     # admitted: the headers are in
+            reload(lines)
+            s.sendall(body)
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            s.close()
+            return parse_raw(data)
+
+        # Revoked between the headers and the body: refused.
+        r = headers_then_reload([(other, "02", "other office")], 1)
+        self.assertError(r, 401, "unauthorized")
+        self.assertEqual(self.version(d), v)
+        self.assertEqual(self.revision(d, "01"), 0)
+        # Reordered (the token's index moves): still the first office's.
+        reload([(first, "01", "first office"), (other, "02", "other office")])
+        r = headers_then_reload([(other, "02", "other office"),
+                                 (first, "01", "first office")], 2)
+        self.assertApplied(r, v + 1)
+        h = d.get("/v1/provinces/01/history").json()
+        self.assertEqual(h["revisions"][-1]["by"], "first office")
+
     def test_tokens_never_logged(self):
         d = self.start(args=["-v"])
         wrong = "not-the-token-but-close-0123456"
@@ -903,6 +963,54 @@ class Listeners(IngestTest):
         self.assertApplied(r, v + 1)
         r = self.batch(d, [entry(self.ds, "02")], port=d.ingest_port)
         self.assertApplied(r, v + 2)
+
+    def test_ingest_listener_pool(self):
+        """The separate ingest listener's connections have a smaller
+        memory pool (8 KiB, issue 24: libmicrohttpd zeroes the pool after
+        every request).  What a feed sends still fits: a body of exactly
+        body_limit (1 MiB) is taken, in pieces, and one byte more is 413; a
+        chunked body larger than the pool is taken; a header section of 6
+        KiB is taken; over the pool it is 431 headers_too_large, the same
+        refusal as on the public listener past its 16 KiB (unchanged)."""
+        d = self.d
+        v = self.version(d)
+        limit = 1024 * 1024
+
+        def post(body, extra=b"", chunked=False, rev=None):
+            head = (b"POST /v1/provinces/01/results HTTP/1.1\r\nHost: t\r\n"
+                    b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+                    b"Content-Type: application/json\r\n" + extra)
+            if chunked:
+                data = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 5000]),
+                                                    body[i:i + 5000])
+                                for i in range(0, len(body), 5000))
+                req = head + b"Transfer-Encoding: chunked\r\n\r\n" + \
+                    data + b"0\r\n\r\n"
+            else:
+                req = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+            return parse_raw(d.raw(req, port=d.ingest_port, timeout=20))
+
+        def padded(rev, size):
+            b = json.dumps(snapshot(self.ds, "01", revision=rev)).encode()
+            return b + b" " * (size - len(b))
+
+        self.assertApplied(post(padded(1, limit)), v + 1)
+        self.assertError(post(padded(2, limit + 1)), 413, "body_too_large")
+        self.assertApplied(post(padded(2, 100000), chunked=True), v + 2)
+        self.assertApplied(post(padded(3, 2000),
+                                extra=b"X-Pad: " + b"a" * 6000 + b"\r\n"),
+                           v + 3)
+        r = post(padded(4, 2000), extra=b"X-Pad: " + b"a" * 9000 + b"\r\n")
+        self.assertError(r, 431, "headers_too_large")
+        self.assertEqual(self.revision(d, "01"), 3)
+        # The public listener keeps its 16 KiB: 9 KB of headers are read.
+        r = parse_raw(d.raw(b"GET /v1/leaderboard HTTP/1.1\r\nHost: t\r\n"
+                            b"X-Pad: " + b"a" * 9000 + b"\r\n"
+                            b"Connection: close\r\n\r\n"))
+        self.assertEqual(r.status, 200, r.body[:200])
+        r = parse_raw(d.raw(b"GET /v1/leaderboard HTTP/1.1\r\nHost: t\r\n"
+                            b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n"))
+        self.assertError(r, 431, "headers_too_large")
 
     def test_gets_on_both_ports(self):
         d = self.d
