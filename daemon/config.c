@@ -23,7 +23,8 @@
 #include "tlog_push.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST, CF_WITNESS, CF_PUBLISH };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST, CF_WITNESS,
+    CF_PUBLISH };
 
 struct cf_key {
 	const char	*name;
