@@ -7,6 +7,10 @@
  *   bench_sse sse|poll PORT INGEST_PORT N POSTS TOKEN PID IDLE_SECS
  *   bench_sse bare N BYTES ROUNDS [READER_CPU]
  *
+ * BENCH_SSE_PATH=/live/leaderboard (bench/nchan): sse subscribes there
+ * instead (a push front: nchan's ids are its own, so a subscriber's
+ * version is read from the leaderboard's "version").
+ *
  * sse/poll print "rss_before_kib rss_after_kib idle_cpu_ticks idle_secs"
  * then one line per post: "ack_to_last_ms post_rtt_ms tallyd_cpu_ticks"
  * (its user + system time so far, read once the last subscriber has the
@@ -124,6 +128,26 @@ scan_sse(struct sub *s, const char *buf, size_t n)
 		if (strncmp(end, "\nevent: leaderboard\n", 20) == 0 &&
 		    id > s->seen)
 			s->seen = id;
+	}
+	s->tlen = len < sizeof(s->tail) ? len : sizeof(s->tail);
+	memcpy(s->tail, joined + len - s->tlen, s->tlen);
+}
+
+/* A push front's stream: the newest "version": N in tail+buf. */
+static void
+scan_version(struct sub *s, const char *buf, size_t n)
+{
+	static char joined[65536 + 96];
+	const char *p;
+	size_t len = s->tlen + n;
+
+	memcpy(joined, s->tail, s->tlen);
+	memcpy(joined + s->tlen, buf, n);
+	joined[len] = '\0';
+	for (p = joined; (p = strstr(p, "\"version\":")) != NULL; p += 10) {
+		unsigned long long v = strtoull(p + 10, NULL, 10);
+		if (v > s->seen)
+			s->seen = v;
 	}
 	s->tlen = len < sizeof(s->tail) ? len : sizeof(s->tail);
 	memcpy(s->tail, joined + len - s->tlen, s->tlen);
@@ -264,6 +288,8 @@ pump(int ep, struct sub *subs, size_t n, uint64_t want, bool poll_mode,
 			while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
 				if (poll_mode)
 					scan_poll(s, buf, (size_t)r, port);
+				else if (getenv("BENCH_SSE_PATH") != NULL)
+					scan_version(s, buf, (size_t)r);
 				else
 					scan_sse(s, buf, (size_t)r);
 			}
@@ -307,6 +333,12 @@ run_client(int argc, char **argv)
 			/* The first answer (no If-None-Match) gives the tag. */
 			snprintf(subs[i].etag, sizeof(subs[i].etag), "\"none\"");
 			poll_send(&subs[i], port);
+		} else if (getenv("BENCH_SSE_PATH") != NULL) {
+			char req[512];
+			int k = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n"
+			    "Host: b\r\nAccept: text/event-stream\r\n\r\n",
+			    getenv("BENCH_SSE_PATH"));
+			send_all(subs[i].fd, req, (size_t)k);
 		} else
 			send_all(subs[i].fd, "GET /v1/events HTTP/1.1\r\n"
 			    "Host: b\r\n\r\n", 38);

@@ -19,10 +19,12 @@
 #include "tallyd-config.h"
 #include "config.h"
 #include "log.h"
+#include "publish.h"
 #include "tlog_push.h"
 
 enum cf_type { CF_PATH, CF_ADDR, CF_ADDR_OR_EMPTY, CF_PATH_OR_EMPTY, CF_LONG,
-    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST, CF_WITNESS };
+    CF_LEVEL, CF_FSYNC, CF_STRING_OR_EMPTY, CF_PATH_LIST, CF_WITNESS,
+    CF_PUBLISH };
 
 struct cf_key {
 	const char	*name;
@@ -90,6 +92,8 @@ static const struct cf_key cf_keys[] = {
 	CF("tls_key",		 CF_PATH_OR_EMPTY,	tls_key, 0, 0),
 	CF("public_tls_cert",	 CF_PATH_OR_EMPTY,	public_tls_cert, 0, 0),
 	CF("public_tls_key",	 CF_PATH_OR_EMPTY,	public_tls_key, 0, 0),
+	/* Each version's leaderboard POSTed to a push front (publish.c). */
+	CF_RESTART("publish_url",	 CF_PUBLISH,		publish_url, 0, 0),
 };
 
 int
@@ -158,6 +162,7 @@ config_finish(struct config *cf)
 	free(cf->cluster_urls);
 	free(cf->cluster_stream);
 	free(cf->cluster_node);
+	free(cf->publish_url);
 	free(cf->tls_cert);
 	free(cf->tls_key);
 	free(cf->public_tls_cert);
@@ -217,7 +222,7 @@ set_key(struct config *cf, const struct cf_key *k, const char *value,
     const char *dir, const char *where, struct tally_diag *diag)
 {
 	char **sp = (char **)((char *)cf + k->offset);
-	char host[256], *end, *n;
+	char host[256], why[512], *end, *n;
 	unsigned port;
 	long v;
 
@@ -234,6 +239,21 @@ set_key(struct config *cf, const struct cf_key *k, const char *value,
 			free(*sp);
 			*sp = NULL;
 			return 0;
+		}
+		if ((n = strdup(value)) == NULL)
+			goto nomem;
+		free(*sp);
+		*sp = n;
+		return 0;
+	case CF_PUBLISH:
+		if (value[0] == '\0') {
+			free(*sp);
+			*sp = NULL;
+			return 0;
+		}
+		if (publish_parse(value, NULL, why, sizeof(why)) == -1) {
+			tally_diag_add(diag, "%s: %s: %s", where, k->name, why);
+			return -1;
 		}
 		if ((n = strdup(value)) == NULL)
 			goto nomem;
@@ -286,7 +306,6 @@ path:
 			return 0;
 		}
 		if (k->type == CF_WITNESS) {
-			char why[512];
 			if (tlog_push_parse(value, NULL, NULL, why,
 			    sizeof(why)) == -1) {
 				tally_diag_add(diag, "%s: %s: %s", where,

@@ -64,6 +64,8 @@ struct config {
 	char		*tls_key;		/*   listener; NULL: plain */
 	char		*public_tls_cert;	/* and of the public one */
 	char		*public_tls_key;
+	char		*publish_url;		/* push front's publisher
+						   (publish.c); NULL: none */
 };
 
 /* Built-in defaults; path fields are new strings. 0 or -1 (ENOMEM). */

@@ -32,6 +32,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "publish.h"
 #include "tlog_contests.h"
 #include "tlog_push.h"
 #include "tlogd.h"
@@ -248,14 +249,6 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	td->ev_drain = event_new(td->base, -1, EV_PERSIST, drain_check, td);
 	if (td->ev_drain == NULL || event_add(td->ev_drain, &tv) == -1)
 		fatalx("cannot add the drain timer");
-}
-
-static bool
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
 }
 
 /*
@@ -834,6 +827,7 @@ main(int argc, char **argv)
 	    .server = td.server, .core = td.core, .started = time(NULL) };
 	metrics_note_tls(&td.msrc, &td.cf);
 	api_set_metrics(td.api, metrics_write, &td.msrc);
+	(void)publish_start(td.api, td.base, &td.cf);	/* publish_url */
 	if (td.cluster != NULL)
 		server_set_header(td.server, "Tallyd-Node", cluster_header,
 		    td.core);
@@ -864,6 +858,7 @@ main(int argc, char **argv)
 
 	/* Nothing is parked now (drain_check): the HTTP daemons may stop. */
 	notify_finish();
+	publish_finish();
 	server_destroy(td.server);
 	if (td.cluster != NULL) {
 		/* The stream keeps everything; the snapshot is for speed. */

@@ -28,6 +28,7 @@
 #include "core.h"
 #include "journal.h"
 #include "metrics.h"
+#include "publish.h"
 #include "tlog_push.h"
 #include "server.h"
 
@@ -267,4 +268,5 @@ metrics_write(void *arg, FILE *f)
 		    "tallyd_last_applied_age_seconds %lld\n",
 		    (long long)(time(NULL) - st->at));
 	tlog_push_metrics(f);
+	publish_metrics(f);
 }

@@ -70,5 +70,12 @@ struct tlog_push_resp {
 int	tlog_push_http_post(const struct tlog_push_target *t,
 	    const char *body, size_t len, int timeout_ms, int abort_fd,
 	    struct tlog_push_resp *r);
+/*
+ * The same with another method and headers ("Name: value\r\n" each, or
+ * ""; Content-Length is added): publish.c's requests to nchan.  [W]
+ */
+int	tlog_push_http_request(const struct tlog_push_target *t,
+	    const char *method, const char *headers, const char *body,
+	    size_t len, int timeout_ms, int abort_fd, struct tlog_push_resp *r);
 
 #endif

@@ -132,6 +132,15 @@ int
 tlog_push_http_post(const struct tlog_push_target *t, const char *body,
     size_t len, int timeout_ms, int abort_fd, struct tlog_push_resp *r)
 {
+	return tlog_push_http_request(t, "POST", "Content-Type: text/plain; "
+	    "charset=utf-8\r\n", body, len, timeout_ms, abort_fd, r);
+}
+
+int
+tlog_push_http_request(const struct tlog_push_target *t, const char *method,
+    const char *headers, const char *body, size_t len, int timeout_ms,
+    int abort_fd, struct tlog_push_resp *r)
+{
 	long long deadline = mono_ms() + timeout_ms;
 	char head[768], *buf = NULL, *hend, *line, *next, *p;
 	size_t hl, off = 0, blen = 0, cl = 0;
@@ -146,11 +155,16 @@ tlog_push_http_post(const struct tlog_push_target *t, const char *body,
 		return -1;
 	/* An IPv6 literal in brackets (RFC 7230 5.4). */
 	v6 = strchr(t->host, ':') != NULL;
-	hn = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s%s%s:%s"
-	    "\r\nUser-Agent: tallyd\r\nContent-Type: text/plain; "
-	    "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n"
-	    "\r\n", t->path, v6 ? "[" : "", t->host, v6 ? "]" : "", t->port,
-	    len);
+	hn = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s%s%s:%s"
+	    "\r\nUser-Agent: tallyd\r\n%sContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n", method, t->path, v6 ? "[" : "",
+	    t->host, v6 ? "]" : "", t->port, headers, len);
+	if (hn < 0 || (size_t)hn >= sizeof(head)) {
+		close(fd);
+		snprintf(r->err, sizeof(r->err), "a request head over %zu "
+		    "bytes", sizeof(head));
+		return -1;
+	}
 	hl = (size_t)hn;
 	/* The head, then the body: MSG_NOSIGNAL, a closed peer is an error. */
 	while (off < hl + len) {

@@ -166,3 +166,11 @@ list_numbered(const char *dir, const char *prefix, const char *suffix,
 	*nums = v;
 	return 0;
 }
+
+bool
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}

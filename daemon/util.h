@@ -5,6 +5,7 @@
 #ifndef TALLYD_UTIL_H
 #define TALLYD_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -47,6 +48,9 @@ fnv1a64_step(uint64_t h, uint64_t v)
 
 /* h carried on over len bytes of buf (start with FNV1A64_INIT). */
 uint64_t fnv1a64(uint64_t h, const void *buf, size_t len);
+
+/* Both NULL, or equal strings. */
+bool	str_eq(const char *a, const char *b);
 
 struct tally_election;
 /* FNV-1a of the definition's dump (compact, sorted keys): what the core's

@@ -530,6 +530,9 @@ class ConfigTest(CheckedDaemonTest):
             f.write("tls_cert %s\ntls_key %s\n" % (crt, key))
             f.write("witness http://127.0.0.1:%d w.test/1+%s+%s\n" % (
                 free_port(), wid, base64.b64encode(wpub).decode()))
+            # A push front (none listening: tallyd_publish_up 0).
+            f.write("publish_url http://127.0.0.1:%d/pub/leaderboard\n" %
+                    free_port())
         d.args += ["-f", conf]
         d.start()
         ctx = ssl.create_default_context(cafile=crt)

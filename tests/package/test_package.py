@@ -57,6 +57,7 @@ FILES = ["/usr/sbin/tallyd", "/usr/bin/tallyctl", CONF, UNIT,
          "/usr/share/doc/tallyd/NEWSROOM.md",
          "/usr/share/doc/tallyd/VERIFY.md",
          "/usr/share/tallyd/nginx/tallyd.conf",
+         "/usr/share/tallyd/nchan/tallyd.conf",
          "/usr/share/tallyd/prometheus/tallyd-alerts.yml"]
 
 
