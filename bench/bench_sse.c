@@ -4,14 +4,22 @@
  * ones cost tallyd; and the bare limit: a minimal loop writing the same
  * bytes to N sockets.  One thread, epoll; run by bench/sse.
  *
- *   bench_sse sse|poll PORT INGEST_PORT N POSTS TOKEN PID IDLE_SECS
+ *   bench_sse sse|delta|poll|burst|burst-delta PORT INGEST_PORT N POSTS
+ *             TOKEN PID IDLE_SECS
  *   bench_sse bare N BYTES ROUNDS [READER_CPU]
  *
- * sse/poll print "rss_before_kib rss_after_kib idle_cpu_ticks idle_secs"
- * then one line per post: "ack_to_last_ms post_rtt_ms tallyd_cpu_ticks"
- * (its user + system time so far, read once the last subscriber has the
- * version); bare prints one line per round: the time from the first write
- * to the last byte read, and the writer's CPU time for the round (ms).
+ * sse/delta/poll print "rss_before_kib rss_after_kib idle_cpu_ticks
+ * idle_secs" then one line per post: "ack_to_last_ms post_rtt_ms
+ * tallyd_cpu_ticks sub0_bytes" (its user + system time so far, read once
+ * the last subscriber has the version; the bytes the first subscriber has
+ * read so far); delta subscribes with ?deltas=1 (a delta event a version).
+ * burst (burst-delta: with ?deltas=1) posts POSTS feeds back to back,
+ * reading what is ready between them, and prints after the header one
+ * line: "last_ack_to_last_ms burst_ms tallyd_cpu_ticks sub0_bytes
+ * sub0_events" (tallyd's CPU from the first POST to the last one's
+ * arrival everywhere) (the events the first subscriber got for the burst).  bare
+ * prints one line per round: the time from the first write to the last
+ * byte read, and the writer's CPU time for the round (ms).
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -37,6 +45,8 @@ struct sub {
 	char		 tail[96];	/* the end of what was read before */
 	size_t		 tlen;
 	uint64_t	 seen;		/* newest leaderboard id seen */
+	uint64_t	 events;	/* leaderboard or delta events */
+	uint64_t	 bytes;		/* read in all */
 	size_t		 got;		/* bytes (bare), or body bytes (poll) */
 	char		*resp;		/* poll: the response so far */
 	size_t		 rlen, rcap;
@@ -121,9 +131,12 @@ scan_sse(struct sub *s, const char *buf, size_t n)
 		/* Ids are "<version>-<digest>" (the epoch's digest). */
 		if (*end == '-')
 			end += 1 + strspn(end + 1, "0123456789abcdef");
-		if (strncmp(end, "\nevent: leaderboard\n", 20) == 0 &&
-		    id > s->seen)
+		if ((strncmp(end, "\nevent: leaderboard\n", 20) == 0 ||
+		    strncmp(end, "\nevent: delta\n", 14) == 0) &&
+		    id > s->seen) {
 			s->seen = id;
+			s->events++;
+		}
 	}
 	s->tlen = len < sizeof(s->tail) ? len : sizeof(s->tail);
 	memcpy(s->tail, joined + len - s->tlen, s->tlen);
@@ -262,6 +275,7 @@ pump(int ep, struct sub *subs, size_t n, uint64_t want, bool poll_mode,
 			uint64_t before = s->seen;
 			ssize_t r;
 			while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
+				s->bytes += (uint64_t)r;
 				if (poll_mode)
 					scan_poll(s, buf, (size_t)r, port);
 				else
@@ -281,10 +295,35 @@ pump(int ep, struct sub *subs, size_t n, uint64_t want, bool poll_mode,
 	return last;
 }
 
+/* Read what is ready now, a few passes (burst: between POSTs). */
+static void
+drain(int ep)
+{
+	static char buf[65536];
+	struct epoll_event evs[512];
+	int pass, k, m;
+
+	for (pass = 0; pass < 20; pass++) {
+		if ((m = epoll_wait(ep, evs, 512, 0)) <= 0)
+			return;
+		for (k = 0; k < m; k++) {
+			struct sub *s = evs[k].data.ptr;
+			ssize_t r;
+			while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
+				s->bytes += (uint64_t)r;
+				scan_sse(s, buf, (size_t)r);
+			}
+		}
+	}
+}
+
 static int
 run_client(int argc, char **argv)
 {
 	bool poll_mode = strcmp(argv[1], "poll") == 0;
+	bool deltas = strcmp(argv[1], "delta") == 0 ||
+	    strcmp(argv[1], "burst-delta") == 0;
+	bool burst = strncmp(argv[1], "burst", 5) == 0;
 	unsigned port = (unsigned)atoi(argv[2]), iport = (unsigned)atoi(argv[3]);
 	size_t n = strtoul(argv[4], NULL, 10), i;
 	int posts = atoi(argv[5]), p, ep;
@@ -307,7 +346,10 @@ run_client(int argc, char **argv)
 			/* The first answer (no If-None-Match) gives the tag. */
 			snprintf(subs[i].etag, sizeof(subs[i].etag), "\"none\"");
 			poll_send(&subs[i], port);
-		} else
+		} else if (deltas)
+			send_all(subs[i].fd, "GET /v1/events?deltas=1 HTTP/1.1"
+			    "\r\nHost: b\r\n\r\n", 47);
+		else
 			send_all(subs[i].fd, "GET /v1/events HTTP/1.1\r\n"
 			    "Host: b\r\n\r\n", 38);
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].fd, &ev) == -1)
@@ -335,6 +377,27 @@ run_client(int argc, char **argv)
 	cpu1 = proc_field(pid, "stat", NULL);
 	printf("%ld %ld %ld %d\n", rss0, rss1, cpu1 - cpu0, idle);
 	fflush(stdout);
+	if (burst) {
+		/* Back to back: versions come faster than one thread reads
+		 * N sockets, so coalescing (sse_coalesce_ms) and conflation
+		 * decide what each subscriber is sent. */
+		double t0 = now_ms(), t_ack = 0, t_last;
+		uint64_t v = 0, b0 = subs[0].bytes, e0 = subs[0].events;
+		long c0 = proc_field(pid, "stat", NULL);
+		for (p = 0; p < posts; p++) {
+			v = post(iport, token, p + 2);
+			t_ack = now_ms();
+			drain(ep);
+		}
+		t_last = pump(ep, subs, n, v, false, port, now_ms() + 60000);
+		if (t_last < 0)
+			return 1;
+		printf("%.3f %.3f %ld %llu %llu\n", t_last > t_ack ? t_last -
+		    t_ack : 0.0, t_ack - t0, proc_field(pid, "stat", NULL) - c0,
+		    (unsigned long long)(subs[0].bytes - b0),
+		    (unsigned long long)(subs[0].events - e0));
+		return 0;
+	}
 	for (p = 0; p < posts; p++) {
 		double t_ack, t_last, t_send = now_ms();
 		uint64_t v = post(iport, token, p + 2);
@@ -343,8 +406,9 @@ run_client(int argc, char **argv)
 		if (t_last < 0)
 			return 1;
 		/* Arrived before the 201 was read: 0. */
-		printf("%.3f %.3f %ld\n", t_last > t_ack ? t_last - t_ack : 0.0,
-		    t_ack - t_send, proc_field(pid, "stat", NULL));
+		printf("%.3f %.3f %ld %llu\n", t_last > t_ack ? t_last - t_ack :
+		    0.0, t_ack - t_send, proc_field(pid, "stat", NULL),
+		    (unsigned long long)subs[0].bytes);
 		fflush(stdout);
 		usleep(20000);
 	}
@@ -461,9 +525,12 @@ main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "bare") == 0)
 		return run_bare(argc, argv);
 	if (argc == 9 && (strcmp(argv[1], "sse") == 0 ||
+	    strcmp(argv[1], "delta") == 0 || strcmp(argv[1], "burst") == 0 ||
+	    strcmp(argv[1], "burst-delta") == 0 ||
 	    strcmp(argv[1], "poll") == 0))
 		return run_client(argc, argv);
-	fprintf(stderr, "usage: bench_sse sse|poll PORT INGEST_PORT N POSTS "
+	fprintf(stderr, "usage: bench_sse sse|delta|poll|burst|burst-delta "
+	    "PORT INGEST_PORT N POSTS "
 	    "TOKEN PID IDLE_SECS\n       bench_sse bare N BYTES ROUNDS "
 	    "[READER_CPU]\n");
 	return 2;
