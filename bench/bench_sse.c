@@ -80,14 +80,30 @@ die(const char *what)
 	exit(1);
 }
 
+/*
+ * A connection to 127.0.0.1:port from 127.0.0.<src> (0: any): one source
+ * address has about 28,000 ephemeral ports, so past 20,000 subscribers
+ * they come from further loopback addresses.
+ */
 static int
-dial(unsigned port, bool nonblock)
+dial_from(unsigned port, bool nonblock, unsigned src)
 {
 	struct sockaddr_in sa;
 	int fd, one = 1;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		die("socket");
+	if (src > 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + src);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+#endif
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+			die("bind");
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
@@ -98,6 +114,12 @@ dial(unsigned port, bool nonblock)
 	if (nonblock)
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 	return fd;
+}
+
+static int
+dial(unsigned port, bool nonblock)
+{
+	return dial_from(port, nonblock, 0);
 }
 
 static void
@@ -341,7 +363,7 @@ run_client(int argc, char **argv)
 	rss0 = proc_field(pid, "status", "VmRSS:");
 	for (i = 0; i < n; i++) {
 		struct epoll_event ev = { EPOLLIN | EPOLLET, { .ptr = &subs[i] } };
-		subs[i].fd = dial(port, true);
+		subs[i].fd = dial_from(port, true, 1 + (unsigned)(i / 20000));
 		if (poll_mode) {
 			/* The first answer (no If-None-Match) gives the tag. */
 			snprintf(subs[i].etag, sizeof(subs[i].etag), "\"none\"");
@@ -459,7 +481,8 @@ run_bare(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			struct epoll_event ev = { EPOLLIN | EPOLLET,
 			    { .ptr = &subs[i] } };
-			subs[i].fd = dial(ntohs(sa.sin_port), true);
+			subs[i].fd = dial_from(ntohs(sa.sin_port), true,
+			    1 + (unsigned)(i / 20000));
 			epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].fd, &ev);
 		}
 		for (r = 0; r < rounds; r++) {

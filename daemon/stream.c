@@ -40,6 +40,12 @@
  * several contests is given one of each (its queued chunk may have held
  * any of them), so conflation never loses a contest's state.
  *
+ * Deltas (?deltas=1, issue 24): a publish may carry, beside its whole
+ * events, its delta events (made once by live_delta.c); a stream of
+ * deltas is given those, and one that falls behind keeps up to
+ * STREAM_DELTA_LAG fan-outs' chunks (references to the shared chunks)
+ * before it is conflated to a snapshot like any stream.
+ *
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
 #include <sys/socket.h>
