@@ -806,6 +806,10 @@ live_stop(struct live *lv)
 void
 live_retire(struct live *lv, unsigned topic)
 {
+	/* A coalesced event still waiting goes out before the streams end:
+	 * the last event a subscriber gets is the final state. */
+	if (live_delta_waiting(lv->dl))
+		live_flush(lv);
 	lv->stopping = true;
 	while (lv->waiters != NULL)
 		waiter_answer(lv->waiters);

@@ -764,6 +764,9 @@ stream_end_all(struct stream_set *set)
 {
 	struct stream *st;
 
+	/* Versions published but not yet fanned out go first. */
+	if (set->n_fan > 0 || set->conflate)
+		fanout(-1, 0, set);
 	set->ending = true;
 	for (st = set->streams; st != NULL; st = st->next)
 		stream_wake(st);
@@ -774,6 +777,8 @@ stream_end_topic(struct stream_set *set, unsigned topic)
 {
 	struct stream *st;
 
+	if (set->n_fan > 0 || set->conflate)
+		fanout(-1, 0, set);
 	for (st = set->streams; st != NULL; st = st->next)
 		if (stream_follows(st, topic)) {
 			st->ending = true;

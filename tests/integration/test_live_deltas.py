@@ -12,6 +12,7 @@ the last one always the newest version.
 import json
 import os
 import random
+import signal
 import threading
 import time
 
@@ -413,6 +414,69 @@ class Deltas(CheckedDaemonTest):
         print("deltas per contest for 120 posts each:", per)
         for ds in (ES, CZ):
             self.assertLess(per[ds], 100)
+
+    def test_coalesced_event_sent_at_stop(self):
+        """A version waiting for the coalescing interval goes out before
+        the streams end at a stop: the last event is the final state."""
+        d = self.start("sse_coalesce_ms 60000\n")
+        es = entries(ES)
+        full = Client(self, d.port, "/v1/events")
+        delta = Client(self, d.port, "/v1/events?deltas=1")
+        delta.wait_version(0)
+        self.post(d, es[0][0], scaled(es[0][1], 1, 2, 1))
+        v = self.post(d, es[1][0], scaled(es[1][1], 1, 2, 1))
+        time.sleep(0.3)
+        full.step()
+        self.assertLess(full.lb[""]["version"], v, "not coalesced")
+        lb = d.get("/v1/leaderboard").json()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logtext())
+        for c in (full, delta):
+            c.wait_version(v)
+            self.assertEqual(c.lb[""], lb)
+
+    def test_stalled_delta_subscriber_dropped_with_resume_id(self):
+        """A subscriber of deltas that stops reading holds at most a few
+        fan-outs' events (then it is conflated), is dropped once its socket
+        has not drained for sse_stall_timeout, and resumes with the id of
+        the last event it got whole: the whole leaderboard, then deltas."""
+        d = self.start("sse_stall_timeout 2\n")
+        es = entries(ES)
+        slow = SSE(d.port, "/v1/events?deltas=1", rcvbuf=4096)
+        self.addCleanup(slow.close)
+        self.assertEqual(slow.status(), 200)
+        slow.wait_for(lambda e: any(x.get("event") == "leaderboard"
+                                    for x in e))
+        rev = 0
+        deadline = time.monotonic() + 30
+        gone = False
+        while time.monotonic() < deadline and not gone:
+            rev += 1
+            for pid, e in es[:20]:
+                self.post(d, pid, scaled(e, rev, 1000, rev))
+            for line in d.get("/metrics").body.decode().splitlines():
+                if line.startswith("tallyd_event_streams "):
+                    gone = int(line.split()[1]) == 0
+            time.sleep(0.2)
+        self.assertTrue(gone, "the stalled subscriber is still connected")
+        deadline = time.monotonic() + 20
+        while not slow.closed and time.monotonic() < deadline:
+            slow._fill()
+        self.assertTrue(slow.closed, "the stalled stream was not closed")
+        got = [e for e in slow.events() if e.get("event") in
+               ("delta", "leaderboard")]
+        last_id = got[-1]["id"]
+        v = self.post(d, es[0][0], scaled(es[0][1], 1, 1, rev + 1))
+        self.assertLess(int(last_id.split("-")[0]), v)
+        again = Client(self, d.port, "/v1/events?deltas=1",
+                       {"Last-Event-ID": last_id})
+        again.wait_version(v)
+        self.assertEqual(again.kinds[:2], [("", "snapshot"),
+                                           ("", "leaderboard")])
+        v = self.post(d, es[1][0], scaled(es[1][1], 1, 1, rev + 1))
+        again.wait_version(v)
+        self.assertIn(("", "delta"), again.kinds[2:])
+        self.assertNotIn(("", "leaderboard"), again.kinds[2:])
+        self.assertEqual(again.lb[""], d.get("/v1/leaderboard").json())
 
 
 if __name__ == "__main__":
