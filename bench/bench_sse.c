@@ -13,8 +13,8 @@
  * tallyd_cpu_ticks sub0_bytes" (its user + system time so far, read once
  * the last subscriber has the version; the bytes the first subscriber has
  * read so far); delta subscribes with ?deltas=1 (a delta event a version).
- * burst (burst-delta: with ?deltas=1) posts POSTS feeds back to back,
- * reading what is ready between them, and prints after the header one
+ * burst (burst-delta: with ?deltas=1) posts POSTS feeds back to back
+ * from another process while this one reads, and prints after the header one
  * line: "last_ack_to_last_ms burst_ms tallyd_cpu_ticks sub0_bytes
  * sub0_events" (tallyd's CPU from the first POST to the last one's
  * arrival everywhere) (the events the first subscriber got for the burst).  bare
@@ -317,28 +317,6 @@ pump(int ep, struct sub *subs, size_t n, uint64_t want, bool poll_mode,
 	return last;
 }
 
-/* Read what is ready now, a few passes (burst: between POSTs). */
-static void
-drain(int ep)
-{
-	static char buf[65536];
-	struct epoll_event evs[512];
-	int pass, k, m;
-
-	for (pass = 0; pass < 20; pass++) {
-		if ((m = epoll_wait(ep, evs, 512, 0)) <= 0)
-			return;
-		for (k = 0; k < m; k++) {
-			struct sub *s = evs[k].data.ptr;
-			ssize_t r;
-			while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
-				s->bytes += (uint64_t)r;
-				scan_sse(s, buf, (size_t)r);
-			}
-		}
-	}
-}
-
 static int
 run_client(int argc, char **argv)
 {
@@ -400,22 +378,61 @@ run_client(int argc, char **argv)
 	printf("%ld %ld %ld %d\n", rss0, rss1, cpu1 - cpu0, idle);
 	fflush(stdout);
 	if (burst) {
-		/* Back to back: versions come faster than one thread reads
-		 * N sockets, so coalescing (sse_coalesce_ms) and conflation
-		 * decide what each subscriber is sent. */
-		double t0 = now_ms(), t_ack = 0, t_last;
-		uint64_t v = 0, b0 = subs[0].bytes, e0 = subs[0].events;
+		/*
+		 * A poster process sends the POSTS back to back while this one
+		 * reads every subscriber: versions come as fast as tallyd takes
+		 * them, faster than it can write each to N sockets, so
+		 * coalescing (sse_coalesce_ms) and conflation decide what each
+		 * subscriber is sent.
+		 */
+		static char buf[65536];
+		struct epoll_event pev = { EPOLLIN, { .ptr = NULL } };
+		struct { uint64_t v; double t_ack; } res;
+		double t0 = now_ms(), t_last;
+		uint64_t b0 = subs[0].bytes, e0 = subs[0].events;
 		long c0 = proc_field(pid, "stat", NULL);
-		for (p = 0; p < posts; p++) {
-			v = post(iport, token, p + 2);
-			t_ack = now_ms();
-			drain(ep);
+		int pfd[2];
+		bool posted = false;
+		pid_t poster;
+
+		if (pipe(pfd) == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0],
+		    &pev) == -1)
+			die("pipe");
+		if ((poster = fork()) == 0) {
+			for (p = 0; p < posts; p++)
+				res.v = post(iport, token, p + 2);
+			res.t_ack = now_ms();
+			if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
+				_exit(1);
+			_exit(0);
 		}
-		t_last = pump(ep, subs, n, v, false, port, now_ms() + 60000);
+		while (!posted) {
+			struct epoll_event evs[512];
+			int k, m = epoll_wait(ep, evs, 512, 100);
+			for (k = 0; k < m; k++) {
+				struct sub *su = evs[k].data.ptr;
+				ssize_t r;
+				if (su == NULL) {
+					if (read(pfd[0], &res, sizeof(res)) !=
+					    sizeof(res))
+						die("poster");
+					posted = true;
+					continue;
+				}
+				while ((r = read(su->fd, buf, sizeof(buf))) > 0) {
+					su->bytes += (uint64_t)r;
+					scan_sse(su, buf, (size_t)r);
+				}
+			}
+		}
+		waitpid(poster, NULL, 0);
+		epoll_ctl(ep, EPOLL_CTL_DEL, pfd[0], NULL);
+		t_last = pump(ep, subs, n, res.v, false, port, now_ms() + 60000);
 		if (t_last < 0)
 			return 1;
-		printf("%.3f %.3f %ld %llu %llu\n", t_last > t_ack ? t_last -
-		    t_ack : 0.0, t_ack - t0, proc_field(pid, "stat", NULL) - c0,
+		printf("%.3f %.3f %ld %llu %llu\n", t_last > res.t_ack ?
+		    t_last - res.t_ack : 0.0, res.t_ack - t0,
+		    proc_field(pid, "stat", NULL) - c0,
 		    (unsigned long long)(subs[0].bytes - b0),
 		    (unsigned long long)(subs[0].events - e0));
 		return 0;
