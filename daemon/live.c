@@ -528,6 +528,9 @@ live_publish(struct live *lv, uint64_t version, const struct view *lb)
 	    p.d_named == NULL)
 		goto done;
 	server_stream_publish(srv, &p);
+	/* Kept for resumes (from the base, before it moves on). */
+	if (p.d != NULL)
+		live_delta_keep(lv->dl, p.d, lb->version, lb->digest);
 	/* The base of the next delta, while streams of deltas follow. */
 	if (live_delta_sent(lv->dl, lb, dsubs + dsubs_n > 0) == -1)
 		log_warnx("no memory for the base of the next delta: streams "
@@ -622,6 +625,7 @@ live_serve_events(struct call *cl, const char *id)
 	size_t topic = live_topic(lv->api);
 	struct view *lb;
 	char cur[LIVE_ID_MAX];
+	struct http_chunk *gap;
 	int deltas;
 
 	(void)id;
@@ -652,6 +656,14 @@ live_serve_events(struct call *cl, const char *id)
 	event_id(cur, sizeof(cur), NULL, st->version, st->digest);
 	if (last != NULL && strcmp(last, cur) == 0) {
 		cl->reply->stream = http_chunk_ref(lv->hello_bare);
+	} else if (deltas && last != NULL &&
+	    (gap = live_delta_since(lv->dl, last)) != NULL) {
+		/* A resume the kept deltas fill: no leaderboard again. */
+		struct http_chunk *parts[2] = { lv->hello_bare, gap };
+		cl->reply->stream = http_chunk_join(parts, 2);
+		http_chunk_unref(gap);
+		if (cl->reply->stream == NULL)
+			goto nomem;
 	} else {
 		if (lv->hello == NULL || lv->hello_version != st->version ||
 		    lv->hello_digest != st->digest) {

@@ -29,7 +29,15 @@
 #include <event2/event.h>
 
 #include "live_delta.h"
+#include "response.h"
 #include "views.h"
+
+/* A delta sent: its events, from one stamp to the next. */
+struct kept {
+	struct http_chunk	*c;
+	uint64_t		 from_version, from_digest;
+	uint64_t		 to_version, to_digest;
+};
 
 /* All [L]; [I] set by live_delta_create. */
 struct live_delta {
@@ -51,7 +59,21 @@ struct live_delta {
 	char			*base;		/* [L] */
 	size_t			 base_len;	/* [L] */
 	uint64_t		 base_version, base_digest;	/* [L] */
+	/* The last deltas sent (plain), oldest at ring[head]: a resume
+	 * from any of their stamps is filled from them. */
+	struct kept		 ring[LIVE_DELTA_RING];	/* [L] */
+	size_t			 head, n_ring;	/* [L] */
 };
+
+static void
+ring_clear(struct live_delta *dl)
+{
+	size_t i;
+
+	for (i = 0; i < dl->n_ring; i++)
+		http_chunk_unref(dl->ring[(dl->head + i) % LIVE_DELTA_RING].c);
+	dl->head = dl->n_ring = 0;
+}
 
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
@@ -85,6 +107,7 @@ live_delta_destroy(struct live_delta *dl)
 		return;
 	if (dl->timer != NULL)
 		event_free(dl->timer);
+	ring_clear(dl);
 	free(dl->mark);
 	free(dl->idx);
 	free(dl->base);
@@ -582,9 +605,79 @@ live_delta_sent(struct live_delta *dl, const struct view *lb, bool keep)
 	clock_gettime(CLOCK_MONOTONIC, &dl->sent_at);
 	if (keep)
 		return live_delta_rebase(dl, lb);
+	/* No deltas now: the ring would have a gap. */
+	ring_clear(dl);
 	free(dl->base);
 	dl->base = NULL;
 	return 0;
+}
+
+void
+live_delta_keep(struct live_delta *dl, struct http_chunk *c,
+    uint64_t version, uint64_t digest)
+{
+	struct kept *k;
+
+	if (dl->base == NULL)
+		return;
+	/* Not following the last one kept: what came before is no help. */
+	if (dl->n_ring > 0) {
+		k = &dl->ring[(dl->head + dl->n_ring - 1) % LIVE_DELTA_RING];
+		if (k->to_version != dl->base_version ||
+		    k->to_digest != dl->base_digest)
+			ring_clear(dl);
+	}
+	if (dl->n_ring == LIVE_DELTA_RING) {
+		http_chunk_unref(dl->ring[dl->head].c);
+		dl->head = (dl->head + 1) % LIVE_DELTA_RING;
+		dl->n_ring--;
+	}
+	k = &dl->ring[(dl->head + dl->n_ring) % LIVE_DELTA_RING];
+	k->c = http_chunk_ref(c);
+	k->from_version = dl->base_version;
+	k->from_digest = dl->base_digest;
+	k->to_version = version;
+	k->to_digest = digest;
+	dl->n_ring++;
+}
+
+struct http_chunk *
+live_delta_since(const struct live_delta *dl, const char *id)
+{
+	struct http_chunk *parts[LIVE_DELTA_RING];
+	unsigned long long v, d;
+	char *end;
+	size_t i;
+
+	v = strtoull(id, &end, 10);
+	if (end == id || *end != '-' || strlen(end + 1) != 16)
+		return NULL;
+	d = strtoull(end + 1, &end, 16);
+	if (*end != '\0')
+		return NULL;
+	for (i = 0; i < dl->n_ring; i++) {
+		const struct kept *k = &dl->ring[(dl->head + i) %
+		    LIVE_DELTA_RING];
+		if (k->from_version == v && k->from_digest == d)
+			break;
+	}
+	if (i == dl->n_ring)
+		return NULL;
+	/* The ring ends at the base: the last event sent. */
+	{
+		const struct kept *k = &dl->ring[(dl->head + dl->n_ring - 1) %
+		    LIVE_DELTA_RING];
+		if (dl->base == NULL || k->to_version != dl->base_version ||
+		    k->to_digest != dl->base_digest)
+			return NULL;
+	}
+	{
+		size_t n = 0;
+		for (; i < dl->n_ring; i++)
+			parts[n++] = dl->ring[(dl->head + i) %
+			    LIVE_DELTA_RING].c;
+		return http_chunk_join(parts, n);
+	}
 }
 
 void
@@ -604,6 +697,7 @@ void
 live_delta_reset(struct live_delta *dl)
 {
 	pending_clear(dl);
+	ring_clear(dl);
 	free(dl->base);
 	dl->base = NULL;
 	dl->last_sent = 0;

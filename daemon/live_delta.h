@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct http_chunk;
 struct live_delta;
 struct view;
 struct views;
@@ -85,6 +86,21 @@ bool		 live_delta_is_base(const struct live_delta *dl,
 		    const struct view *lb);
 /* lb (borrowed) is the base from now on, nothing else changes.  0/-1. */
 int		 live_delta_rebase(struct live_delta *dl, const struct view *lb);
+/*
+ * The plain delta events c (borrowed: a reference is kept) were sent,
+ * taking the base to version/digest (call before live_delta_sent): kept
+ * in a ring of the last LIVE_DELTA_RING, for resumes.
+ */
+#define LIVE_DELTA_RING	64
+void		 live_delta_keep(struct live_delta *dl, struct http_chunk *c,
+		    uint64_t version, uint64_t digest);
+/*
+ * A resume from the event id "<version>-<digest>" (id): the plain delta
+ * events from there to the last sent, joined (new), when the ring holds
+ * every one; else NULL (the gap cannot be filled: a snapshot is sent).
+ */
+struct http_chunk *live_delta_since(const struct live_delta *dl,
+		    const char *id);
 /* A new epoch: the base and the pending set go. */
 void		 live_delta_reset(struct live_delta *dl);
 

@@ -9,6 +9,7 @@ holds exactly GET /v1/leaderboard's data.  With sse_coalesce_ms, versions
 that come faster than that are sent as one event per contest per interval,
 the last one always the newest version.
 """
+import copy
 import json
 import os
 import random
@@ -192,7 +193,7 @@ class Deltas(CheckedDaemonTest):
         steps = []
         for pid, e in es:
             steps.append((pid, e, 1, 3))
-        for pid, e in es[:20]:
+        for pid, e in es[:45]:
             steps.append((pid, e, 2, 3))
         rng.shuffle(steps)
         i = 0
@@ -253,8 +254,12 @@ class Deltas(CheckedDaemonTest):
             if v % 10 == 0:
                 for c in (client, twin, full):
                     c.wait_version(v)
+            if v == 1:
+                client.wait_version(v)
+                resumed["id1"] = client.last_id[""]
             if v == 10:
                 resumed["id10"] = client.last_id[""]
+                resumed["lb10"] = copy.deepcopy(client.lb[""])
             # Mid-night: a subscriber that drops and resumes with its last
             # id (the current one: deltas go on, no leaderboard again).
             if v == 20:
@@ -266,12 +271,19 @@ class Deltas(CheckedDaemonTest):
                                       {"Last-Event-ID": last})
                 resumed["c"].lb[""] = late.lb[""]
             if v == 30:
-                # An older id: the gap is sent as the whole leaderboard.
+                # An older id: the gap is filled from the deltas kept
+                # (the last 64), no leaderboard again.
                 resumed["old"] = Client(
                     self, d.port, "/v1/events?deltas=1",
                     {"Last-Event-ID": resumed["id10"]})
+                resumed["old"].lb[""] = resumed["lb10"]
         v, pids = self.night(d, rng, hook=hook)
-        for c in (client, twin, resumed["c"], resumed["old"]):
+        self.assertGreater(v, 66)
+        # An id older than the deltas kept: the whole leaderboard.
+        resumed["older"] = Client(self, d.port, "/v1/events?deltas=1",
+                                  {"Last-Event-ID": resumed["id1"]})
+        for c in (client, twin, resumed["c"], resumed["old"],
+                  resumed["older"]):
             c.wait_version(v)
             self.assertEqual(c.lb[""], d.get("/v1/leaderboard").json())
         self.check_rows(d, client, pids)
@@ -287,10 +299,13 @@ class Deltas(CheckedDaemonTest):
         mean = sum(client.sizes["delta"]) / len(client.sizes["delta"])
         print("leaderboard %d bytes, delta mean %.0f" % (
             client.sizes["leaderboard"][0], mean))
-        # The resumed one got no leaderboard again; the old id got one.
+        # The resumed ones got no leaderboard again (the gap was filled);
+        # the one from before the deltas kept got one.
         self.assertNotIn(("", "leaderboard"), resumed["c"].kinds)
-        self.assertEqual(resumed["old"].kinds[:2], [("", "snapshot"),
-                                                    ("", "leaderboard")])
+        self.assertNotIn(("", "leaderboard"), resumed["old"].kinds)
+        self.assertEqual(resumed["old"].kinds[0], ("", "delta"))
+        self.assertEqual(resumed["older"].kinds[:2], [("", "snapshot"),
+                                                      ("", "leaderboard")])
         # Pure: two subscribers got the same bytes.
         self.assertEqual(client.sse.text, twin.sse.text)
         # Existing clients: change + leaderboard per version, as before.
@@ -465,13 +480,25 @@ class Deltas(CheckedDaemonTest):
         got = [e for e in slow.events() if e.get("event") in
                ("delta", "leaderboard")]
         last_id = got[-1]["id"]
+        # What it held when dropped: its leaderboard and deltas applied.
+        held = Client.__new__(Client)
+        held.t, held.lb, held.rows, held.province_sets = self, {}, {}, []
+        for e in got:
+            if e["event"] == "leaderboard":
+                held.lb[""] = json.loads(e["data"])
+            else:
+                held.apply("", json.loads(e["data"]))
         v = self.post(d, es[0][0], scaled(es[0][1], 1, 1, rev + 1))
         self.assertLess(int(last_id.split("-")[0]), v)
         again = Client(self, d.port, "/v1/events?deltas=1",
                        {"Last-Event-ID": last_id})
+        again.lb[""] = held.lb[""]
         again.wait_version(v)
-        self.assertEqual(again.kinds[:2], [("", "snapshot"),
-                                           ("", "leaderboard")])
+        # The whole leaderboard, or (its id among the deltas kept) the
+        # deltas since.
+        if again.kinds[0] != ("", "delta"):
+            self.assertEqual(again.kinds[:2], [("", "snapshot"),
+                                               ("", "leaderboard")])
         v = self.post(d, es[1][0], scaled(es[1][1], 1, 1, rev + 1))
         again.wait_version(v)
         self.assertIn(("", "delta"), again.kinds[2:])
