@@ -311,8 +311,11 @@ class Deltas(CheckedDaemonTest):
         # Existing clients: change + leaderboard per version, as before.
         full.wait_version(v)
         self.assertEqual(full.lb[""], d.get("/v1/leaderboard").json())
-        self.assertEqual(full.kinds.count(("", "change")), v)
-        self.assertEqual(full.kinds.count(("", "leaderboard")), v + 1)
+        # (Every version, unless the test's reader lagged and the stream
+        # was conflated: then a snapshot says so, as it always did.)
+        if full.snapshots == 0:
+            self.assertEqual(full.kinds.count(("", "change")), v)
+            self.assertEqual(full.kinds.count(("", "leaderboard")), v + 1)
         self.assertNotIn(("", "delta"), full.kinds)
         # Small: a delta is a fraction of the leaderboard's bytes.
         self.assertLess(mean, client.sizes["leaderboard"][0] / 2)
