@@ -4,18 +4,26 @@
  * ones cost tallyd; and the bare limit: a minimal loop writing the same
  * bytes to N sockets.  One thread, epoll; run by bench/sse.
  *
- *   bench_sse sse|poll PORT INGEST_PORT N POSTS TOKEN PID IDLE_SECS
+ *   bench_sse sse|delta|poll|burst|burst-delta PORT INGEST_PORT N POSTS
+ *             TOKEN PID IDLE_SECS
  *   bench_sse bare N BYTES ROUNDS [READER_CPU]
+ *
+ * sse/delta/poll print "rss_before_kib rss_after_kib idle_cpu_ticks
+ * idle_secs" then one line per post: "ack_to_last_ms post_rtt_ms
+ * tallyd_cpu_ticks sub0_bytes" (its user + system time so far, read once
+ * the last subscriber has the version; the bytes the first subscriber has
+ * read so far); delta subscribes with ?deltas=1 (a delta event a version).
+ * burst (burst-delta: with ?deltas=1) posts POSTS feeds back to back
+ * from another process while this one reads, and prints after the header one
+ * line: "last_ack_to_last_ms burst_ms tallyd_cpu_ticks sub0_bytes
+ * sub0_events" (tallyd's CPU from the first POST to the last one's
+ * arrival everywhere) (the events the first subscriber got for the burst).  bare
+ * prints one line per round: the time from the first write to the last
+ * byte read, and the writer's CPU time for the round (ms).
  *
  * BENCH_SSE_PATH=/live/leaderboard (bench/nchan): sse subscribes there
  * instead (a push front: nchan's ids are its own, so a subscriber's
  * version is read from the leaderboard's "version").
- *
- * sse/poll print "rss_before_kib rss_after_kib idle_cpu_ticks idle_secs"
- * then one line per post: "ack_to_last_ms post_rtt_ms tallyd_cpu_ticks"
- * (its user + system time so far, read once the last subscriber has the
- * version); bare prints one line per round: the time from the first write
- * to the last byte read, and the writer's CPU time for the round (ms).
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -41,6 +49,8 @@ struct sub {
 	char		 tail[96];	/* the end of what was read before */
 	size_t		 tlen;
 	uint64_t	 seen;		/* newest leaderboard id seen */
+	uint64_t	 events;	/* leaderboard or delta events */
+	uint64_t	 bytes;		/* read in all */
 	size_t		 got;		/* bytes (bare), or body bytes (poll) */
 	char		*resp;		/* poll: the response so far */
 	size_t		 rlen, rcap;
@@ -74,14 +84,30 @@ die(const char *what)
 	exit(1);
 }
 
+/*
+ * A connection to 127.0.0.1:port from 127.0.0.<src> (0: any): one source
+ * address has about 28,000 ephemeral ports, so past 20,000 subscribers
+ * they come from further loopback addresses.
+ */
 static int
-dial(unsigned port, bool nonblock)
+dial_from(unsigned port, bool nonblock, unsigned src)
 {
 	struct sockaddr_in sa;
 	int fd, one = 1;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		die("socket");
+	if (src > 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + src);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+#endif
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+			die("bind");
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
@@ -92,6 +118,12 @@ dial(unsigned port, bool nonblock)
 	if (nonblock)
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 	return fd;
+}
+
+static int
+dial(unsigned port, bool nonblock)
+{
+	return dial_from(port, nonblock, 0);
 }
 
 static void
@@ -125,9 +157,12 @@ scan_sse(struct sub *s, const char *buf, size_t n)
 		/* Ids are "<version>-<digest>" (the epoch's digest). */
 		if (*end == '-')
 			end += 1 + strspn(end + 1, "0123456789abcdef");
-		if (strncmp(end, "\nevent: leaderboard\n", 20) == 0 &&
-		    id > s->seen)
+		if ((strncmp(end, "\nevent: leaderboard\n", 20) == 0 ||
+		    strncmp(end, "\nevent: delta\n", 14) == 0) &&
+		    id > s->seen) {
 			s->seen = id;
+			s->events++;
+		}
 	}
 	s->tlen = len < sizeof(s->tail) ? len : sizeof(s->tail);
 	memcpy(s->tail, joined + len - s->tlen, s->tlen);
@@ -286,6 +321,7 @@ pump(int ep, struct sub *subs, size_t n, uint64_t want, bool poll_mode,
 			uint64_t before = s->seen;
 			ssize_t r;
 			while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
+				s->bytes += (uint64_t)r;
 				if (poll_mode)
 					scan_poll(s, buf, (size_t)r, port);
 				else if (getenv("BENCH_SSE_PATH") != NULL)
@@ -311,6 +347,9 @@ static int
 run_client(int argc, char **argv)
 {
 	bool poll_mode = strcmp(argv[1], "poll") == 0;
+	bool deltas = strcmp(argv[1], "delta") == 0 ||
+	    strcmp(argv[1], "burst-delta") == 0;
+	bool burst = strncmp(argv[1], "burst", 5) == 0;
 	unsigned port = (unsigned)atoi(argv[2]), iport = (unsigned)atoi(argv[3]);
 	size_t n = strtoul(argv[4], NULL, 10), i;
 	int posts = atoi(argv[5]), p, ep;
@@ -328,7 +367,7 @@ run_client(int argc, char **argv)
 	rss0 = proc_field(pid, "status", "VmRSS:");
 	for (i = 0; i < n; i++) {
 		struct epoll_event ev = { EPOLLIN | EPOLLET, { .ptr = &subs[i] } };
-		subs[i].fd = dial(port, true);
+		subs[i].fd = dial_from(port, true, 1 + (unsigned)(i / 20000));
 		if (poll_mode) {
 			/* The first answer (no If-None-Match) gives the tag. */
 			snprintf(subs[i].etag, sizeof(subs[i].etag), "\"none\"");
@@ -339,7 +378,10 @@ run_client(int argc, char **argv)
 			    "Host: b\r\nAccept: text/event-stream\r\n\r\n",
 			    getenv("BENCH_SSE_PATH"));
 			send_all(subs[i].fd, req, (size_t)k);
-		} else
+		} else if (deltas)
+			send_all(subs[i].fd, "GET /v1/events?deltas=1 HTTP/1.1"
+			    "\r\nHost: b\r\n\r\n", 47);
+		else
 			send_all(subs[i].fd, "GET /v1/events HTTP/1.1\r\n"
 			    "Host: b\r\n\r\n", 38);
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].fd, &ev) == -1)
@@ -367,6 +409,66 @@ run_client(int argc, char **argv)
 	cpu1 = proc_field(pid, "stat", NULL);
 	printf("%ld %ld %ld %d\n", rss0, rss1, cpu1 - cpu0, idle);
 	fflush(stdout);
+	if (burst) {
+		/*
+		 * A poster process sends the POSTS back to back while this one
+		 * reads every subscriber: versions come as fast as tallyd takes
+		 * them, faster than it can write each to N sockets, so
+		 * coalescing (sse_coalesce_ms) and conflation decide what each
+		 * subscriber is sent.
+		 */
+		static char buf[65536];
+		struct epoll_event pev = { EPOLLIN, { .ptr = NULL } };
+		struct { uint64_t v; double t_ack; } res;
+		double t0 = now_ms(), t_last;
+		uint64_t b0 = subs[0].bytes, e0 = subs[0].events;
+		long c0 = proc_field(pid, "stat", NULL);
+		int pfd[2];
+		bool posted = false;
+		pid_t poster;
+
+		if (pipe(pfd) == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0],
+		    &pev) == -1)
+			die("pipe");
+		if ((poster = fork()) == 0) {
+			for (p = 0; p < posts; p++)
+				res.v = post(iport, token, p + 2);
+			res.t_ack = now_ms();
+			if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
+				_exit(1);
+			_exit(0);
+		}
+		while (!posted) {
+			struct epoll_event evs[512];
+			int k, m = epoll_wait(ep, evs, 512, 100);
+			for (k = 0; k < m; k++) {
+				struct sub *su = evs[k].data.ptr;
+				ssize_t r;
+				if (su == NULL) {
+					if (read(pfd[0], &res, sizeof(res)) !=
+					    sizeof(res))
+						die("poster");
+					posted = true;
+					continue;
+				}
+				while ((r = read(su->fd, buf, sizeof(buf))) > 0) {
+					su->bytes += (uint64_t)r;
+					scan_sse(su, buf, (size_t)r);
+				}
+			}
+		}
+		waitpid(poster, NULL, 0);
+		epoll_ctl(ep, EPOLL_CTL_DEL, pfd[0], NULL);
+		t_last = pump(ep, subs, n, res.v, false, port, now_ms() + 60000);
+		if (t_last < 0)
+			return 1;
+		printf("%.3f %.3f %ld %llu %llu\n", t_last > res.t_ack ?
+		    t_last - res.t_ack : 0.0, res.t_ack - t0,
+		    proc_field(pid, "stat", NULL) - c0,
+		    (unsigned long long)(subs[0].bytes - b0),
+		    (unsigned long long)(subs[0].events - e0));
+		return 0;
+	}
 	for (p = 0; p < posts; p++) {
 		double t_ack, t_last, t_send = now_ms();
 		uint64_t v = post(iport, token, p + 2);
@@ -375,8 +477,9 @@ run_client(int argc, char **argv)
 		if (t_last < 0)
 			return 1;
 		/* Arrived before the 201 was read: 0. */
-		printf("%.3f %.3f %ld\n", t_last > t_ack ? t_last - t_ack : 0.0,
-		    t_ack - t_send, proc_field(pid, "stat", NULL));
+		printf("%.3f %.3f %ld %llu\n", t_last > t_ack ? t_last - t_ack :
+		    0.0, t_ack - t_send, proc_field(pid, "stat", NULL),
+		    (unsigned long long)subs[0].bytes);
 		fflush(stdout);
 		usleep(20000);
 	}
@@ -427,7 +530,8 @@ run_bare(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			struct epoll_event ev = { EPOLLIN | EPOLLET,
 			    { .ptr = &subs[i] } };
-			subs[i].fd = dial(ntohs(sa.sin_port), true);
+			subs[i].fd = dial_from(ntohs(sa.sin_port), true,
+			    1 + (unsigned)(i / 20000));
 			epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].fd, &ev);
 		}
 		for (r = 0; r < rounds; r++) {
@@ -493,9 +597,12 @@ main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "bare") == 0)
 		return run_bare(argc, argv);
 	if (argc == 9 && (strcmp(argv[1], "sse") == 0 ||
+	    strcmp(argv[1], "delta") == 0 || strcmp(argv[1], "burst") == 0 ||
+	    strcmp(argv[1], "burst-delta") == 0 ||
 	    strcmp(argv[1], "poll") == 0))
 		return run_client(argc, argv);
-	fprintf(stderr, "usage: bench_sse sse|poll PORT INGEST_PORT N POSTS "
+	fprintf(stderr, "usage: bench_sse sse|delta|poll|burst|burst-delta "
+	    "PORT INGEST_PORT N POSTS "
 	    "TOKEN PID IDLE_SECS\n       bench_sse bare N BYTES ROUNDS "
 	    "[READER_CPU]\n");
 	return 2;

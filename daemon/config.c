@@ -69,6 +69,7 @@ static const struct cf_key cf_keys[] = {
 	CF_RESTART("sse_heartbeat",	 CF_LONG,		sse_heartbeat, 1, 3600),
 	CF_RESTART("sse_stall_timeout",	 CF_LONG,		sse_stall_timeout, 1, 86400),
 	CF_RESTART("sse_max_clients",	 CF_LONG,		sse_max_clients, 0, 1000000),
+	CF_RESTART("sse_coalesce_ms",	 CF_LONG,		sse_coalesce_ms, 0, 60000),
 	CF_RESTART("keep_versions",	 CF_LONG,		keep_versions, 1, 65536),
 	CF_RESTART("log_key",		 CF_PATH_OR_EMPTY,	log_key, 0, 0),
 	CF_RESTART("transparency_log",	 CF_LONG,		transparency_log, 0, 1),

@@ -41,6 +41,9 @@ struct config {
 	long		 sse_heartbeat;		/* seconds between comments */
 	long		 sse_stall_timeout;	/* seconds a stream may not drain */
 	long		 sse_max_clients;	/* event streams open at once */
+	long		 sse_coalesce_ms;	/* at most an event per contest
+						   per this many ms (0: each
+						   version) */
 	long		 keep_versions;		/* /v1/versions/{n}/... kept */
 	char		*log_key;		/* NULL: DATA_DIR/tlog/key */
 	long		 transparency_log;	/* 1: the log of versions */

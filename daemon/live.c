@@ -27,6 +27,7 @@
 #include "stream.h"
 #include "call.h"
 #include "live.h"
+#include "live_delta.h"
 #include "views.h"
 
 /* A long-poll parked until its view changes or its time is up. */
@@ -71,6 +72,10 @@ struct live {
 	struct http_chunk	*snap_named;	/* [L] */
 	uint64_t		 snap_named_version;	/* [L] */
 	uint64_t		 snap_named_digest;	/* [L] */
+	/* Deltas and coalescing (live_delta.c): the provinces changed since
+	 * the last event sent, its leaderboard while streams of deltas
+	 * follow, the coalescing timer. */
+	struct live_delta	*dl;		/* [L] */
 };
 
 static void	on_publish(void *arg, uint64_t version, const size_t *changed,
@@ -165,7 +170,7 @@ snapshot_events(const char *prefix, const struct view *lb,
  */
 static void
 live_call_events(FILE *f, const char *id, const struct tally_state *s,
-    uint64_t version, const char *contest)
+    uint64_t first, uint64_t version, const char *contest)
 {
 	const struct tally_call *v;
 	size_t n, i;
@@ -174,8 +179,10 @@ live_call_events(FILE *f, const char *id, const struct tally_state *s,
 	v = tally_calls_list(s, &n);
 	for (i = 0; i < n; i++) {
 		json_t *o;
-		if (v[i].version != version && !(v[i].retracted &&
-		    v[i].retracted_version == version))
+		/* Coalesced: every version since the last event. */
+		if ((v[i].version < first || v[i].version > version) &&
+		    !(v[i].retracted && v[i].retracted_version >= first &&
+		    v[i].retracted_version <= version))
 			continue;
 		o = tally_call_json(s, &v[i]);
 		if (contest != NULL)
@@ -188,10 +195,15 @@ live_call_events(FILE *f, const char *id, const struct tally_state *s,
 	}
 }
 
-/* A version's events: what changed, then the leaderboard.  New, or NULL. */
+/*
+ * A version's events: what changed, then the leaderboard.  Coalesced
+ * (versions > 1): the provinces changed since the last event, version
+ * `from`.  New, or NULL.
+ */
 static struct http_chunk *
 version_events(struct live *lv, uint64_t version, const size_t *changed,
-    size_t n, const struct view *lb, const char *contest)
+    size_t n, const struct view *lb, const char *contest, uint64_t first,
+    uint64_t versions, uint64_t from)
 {
 	const struct tally_election *e = core_election(lv->api->core);
 	const struct tally_state *s = core_state(lv->api->core);
@@ -220,6 +232,8 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 	if (contest != NULL)
 		json_object_set_new(o, "contest", json_string(contest));
 	json_object_set_new(o, "version", json_integer((json_int_t)version));
+	if (versions > 1)
+		json_object_set_new(o, "from", json_integer((json_int_t)from));
 	json_object_set_new(o, "provinces", arr);
 	change = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(o);
@@ -231,7 +245,38 @@ version_events(struct live *lv, uint64_t version, const size_t *changed,
 	write_event(f, id, "change", change, strlen(change));
 	write_event(f, id, "leaderboard", lb->bytes, lb->len);
 	free(change);
-	live_call_events(f, id, s, version, contest);
+	live_call_events(f, id, s, first, version, contest);
+	if (fclose(f) != 0)
+		return NULL;
+	return chunk_of(buf, len);
+}
+
+/*
+ * A version's events for a stream of deltas: the delta event (data: the
+ * bytes of live_delta_data, borrowed; named: "contest" first), then the
+ * calls.  New, or NULL.
+ */
+static struct http_chunk *
+delta_events(struct live *lv, const char *data, const struct view *lb,
+    const char *contest, uint64_t first, uint64_t version)
+{
+	char *buf = NULL, *named = NULL, id[LIVE_ID_MAX];
+	size_t len = 0;
+	FILE *f;
+
+	if (contest != NULL && asprintf(&named, "{\"contest\":\"%s\",%s",
+	    contest, data + 1) == -1)
+		return NULL;
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		free(named);
+		return NULL;
+	}
+	event_id(id, sizeof(id), contest, lb->version, lb->digest);
+	data = named != NULL ? named : data;
+	write_event(f, id, "delta", data, strlen(data));
+	free(named);
+	live_call_events(f, id, core_state(lv->api->core), first, version,
+	    contest);
 	if (fclose(f) != 0)
 		return NULL;
 	return chunk_of(buf, len);
@@ -424,41 +469,101 @@ live_followed(struct live *lv)
 }
 
 /*
- * A version's events and snapshot for the streams of this contest: plain
- * when a stream follows it alone, named when one follows it among others
- * (?contests=), each made once.  0, or -1 when nothing could be made.
+ * The events of the newest version for the streams of this contest,
+ * covering every version since the last event (the pending set,
+ * live_delta.c): plain when a stream follows it alone, named when one
+ * follows it among others (?contests=), each made once, and a delta of
+ * each form when streams of deltas follow (else they are given the whole
+ * events).  0, or -1 when nothing could be made.
  */
 static int
-live_publish(struct live *lv, uint64_t version, const size_t *changed,
-    size_t n, const struct view *lb)
+live_publish(struct live *lv, uint64_t version, const struct view *lb)
 {
 	struct server *srv = lv->api->server;
 	const char *name = core_election(lv->api->core)->id;
+	uint64_t first, versions, from;
+	const size_t *changed;
 	struct stream_pub p;
-	size_t t = live_topic(lv->api);
+	size_t t = live_topic(lv->api), n;
+	unsigned subs, subs_n, dsubs, dsubs_n;
+	char *delta = NULL;
+	struct view *cur;
+	int rc = -1;
 
 	memset(&p, 0, sizeof(p));
 	p.topic = (unsigned)t;
-	if (server_stream_subscribers(srv, p.topic, false) > 0 &&
-	    (p.c = version_events(lv, version, changed, n, lb, NULL)) != NULL)
+	subs = server_stream_subscribers(srv, p.topic, false);
+	subs_n = server_stream_subscribers(srv, p.topic, true);
+	dsubs = server_stream_delta_subscribers(srv, p.topic, false);
+	dsubs_n = server_stream_delta_subscribers(srv, p.topic, true);
+	changed = live_delta_pending(lv->dl, &n, &first, &versions, &from);
+	if (versions == 0)
+		first = version;
+	/* The delta renders province views: lb is taken again after. */
+	if (dsubs + dsubs_n > 0 && (delta = live_delta_data(lv->dl)) != NULL &&
+	    (cur = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) != NULL)
+		lb = cur;
+	if (delta != NULL && dsubs > 0)
+		p.d = delta_events(lv, delta, lb, NULL, first, version);
+	if (delta != NULL && dsubs_n > 0)
+		p.d_named = delta_events(lv, delta, lb, name, first, version);
+	free(delta);
+	if ((subs > dsubs || (dsubs > 0 && p.d == NULL)) &&
+	    (p.c = version_events(lv, version, changed, n, lb, NULL, first,
+	    versions, from)) == NULL && p.d == NULL)
+		goto done;
+	if (subs > 0)
 		p.snap = snapshot_events("", lb, NULL);
-	if (server_stream_subscribers(srv, p.topic, true) > 0 &&
-	    (p.c_named = version_events(lv, version, changed, n, lb,
-	    name)) != NULL) {
+	if (subs_n > dsubs_n || (dsubs_n > 0 && p.d_named == NULL))
+		p.c_named = version_events(lv, version, changed, n, lb, name,
+		    first, versions, from);
+	if (subs_n > 0 && (p.c_named != NULL || p.d_named != NULL)) {
 		p.snap_named = snapshot_events("", lb, name);
 		http_chunk_unref(lv->snap_named);
 		lv->snap_named = http_chunk_ref(p.snap_named);
 		lv->snap_named_version = lb->version;
 		lv->snap_named_digest = lb->digest;
 	}
-	if (p.c == NULL && p.c_named == NULL)
-		return -1;
+	if (p.c == NULL && p.c_named == NULL && p.d == NULL &&
+	    p.d_named == NULL)
+		goto done;
 	server_stream_publish(srv, &p);
+	/* Kept for resumes (from the base, before it moves on). */
+	if (p.d != NULL)
+		live_delta_keep(lv->dl, p.d, lb->version, lb->digest);
+	/* The base of the next delta, while streams of deltas follow. */
+	if (live_delta_sent(lv->dl, lb, dsubs + dsubs_n > 0) == -1)
+		log_warnx("no memory for the base of the next delta: streams "
+		    "of deltas get whole leaderboards");
+	rc = 0;
+done:
 	http_chunk_unref(p.c);
 	http_chunk_unref(p.snap);
 	http_chunk_unref(p.c_named);
 	http_chunk_unref(p.snap_named);
-	return 0;
+	http_chunk_unref(p.d);
+	http_chunk_unref(p.d_named);
+	return rc;
+}
+
+/*
+ * Send what waits for the coalescing timer: the newest version's events,
+ * covering every version since the last event (live_delta.c calls it when
+ * the interval is over; live_deltas_ready before a stream of deltas
+ * starts).  Its versions are in the ring already (on_publish).
+ */
+static void
+live_flush(void *arg)
+{
+	struct live *lv = arg;
+	struct view *lb;
+
+	if (lv->api->server == NULL || server_streams(lv->api->server) == 0 ||
+	    !live_followed(lv) || (lb = views_current(lv->api->views,
+	    VIEW_LEADERBOARD, 0)) == NULL ||
+	    live_publish(lv, core_stamp(lv->api->core, SIZE_MAX)->version,
+	    lb) == -1)
+		live_delta_forget(lv->dl);
 }
 
 static void
@@ -478,11 +583,20 @@ on_publish(void *arg, uint64_t version, const size_t *changed, size_t n)
 	 * are kept").  Every contest publishes under its index (its topic,
 	 * stream.c), for the streams that follow it.
 	 */
-	if ((lv->api->server == NULL || server_streams(lv->api->server) == 0 ||
-	    !live_followed(lv) ||
-	    (lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL ||
-	    live_publish(lv, version, changed, n, lb) == -1) &&
-	    views_version_publish(lv->api->views, version) == -1)
+	if (lv->api->server == NULL || server_streams(lv->api->server) == 0 ||
+	    !live_followed(lv)) {
+		live_delta_forget(lv->dl);
+		lb = NULL;
+	} else if (live_delta_defer(lv->dl, version, changed, n,
+	    core_election(lv->api->core)->n_provinces)) {
+		/* Coalesced (sse_coalesce_ms): sent when the interval ends. */
+		lb = NULL;
+	} else if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD,
+	    0)) != NULL && live_publish(lv, version, lb) == -1) {
+		live_delta_forget(lv->dl);
+		lb = NULL;
+	}
+	if (lb == NULL && views_version_publish(lv->api->views, version) == -1)
 		log_warnx("version %llu is not kept for /v1/versions: out of "
 		    "memory", (unsigned long long)version);
 	/* Long-polls are answered after the round's POSTs. */
@@ -511,12 +625,21 @@ live_serve_events(struct call *cl, const char *id)
 	size_t topic = live_topic(lv->api);
 	struct view *lb;
 	char cur[LIVE_ID_MAX];
+	struct http_chunk *gap;
+	int deltas;
 
 	(void)id;
-	if (live_refuse(cl))
+	if ((deltas = live_deltas_arg(cl)) == -1 || live_refuse(cl))
 		return;
+	/* Deltas start from the state the hello holds (live_deltas_ready). */
+	if (deltas && live_deltas_ready(lv) == -1) {
+		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
+		    "try again");
+		return;
+	}
+	st = core_stamp(lv->api->core, SIZE_MAX);
 	/* A further contest's stream follows its index (stream.c). */
-	if (topic != 0 && (topic == SIZE_MAX ||
+	if ((topic != 0 || deltas) && (topic == SIZE_MAX ||
 	    (cl->reply->stream_sub = calloc(1,
 	    sizeof(*cl->reply->stream_sub))) == NULL)) {
 		call_fail(cl, 503, "out_of_memory", NULL, "out of memory; "
@@ -526,12 +649,21 @@ live_serve_events(struct call *cl, const char *id)
 	if (cl->reply->stream_sub != NULL) {
 		cl->reply->stream_sub->n = 1;
 		cl->reply->stream_sub->topic[0] = (unsigned)topic;
+		cl->reply->stream_sub->deltas = deltas;
 	}
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
 	event_id(cur, sizeof(cur), NULL, st->version, st->digest);
 	if (last != NULL && strcmp(last, cur) == 0) {
 		cl->reply->stream = http_chunk_ref(lv->hello_bare);
+	} else if (deltas && last != NULL &&
+	    (gap = live_delta_since(lv->dl, last)) != NULL) {
+		/* A resume the kept deltas fill: no leaderboard again. */
+		struct http_chunk *parts[2] = { lv->hello_bare, gap };
+		cl->reply->stream = http_chunk_join(parts, 2);
+		http_chunk_unref(gap);
+		if (cl->reply->stream == NULL)
+			goto nomem;
 	} else {
 		if (lv->hello == NULL || lv->hello_version != st->version ||
 		    lv->hello_digest != st->digest) {
@@ -553,6 +685,40 @@ nomem:
 	stream_sub_free(cl->reply->stream_sub);
 	cl->reply->stream_sub = NULL;
 	call_fail(cl, 500, "internal", NULL, "out of memory");
+}
+
+int
+live_deltas_arg(struct call *cl)
+{
+	const char *arg = http_arg(cl->rq, "deltas");
+
+	if (arg == NULL || strcmp(arg, "0") == 0)
+		return 0;
+	if (strcmp(arg, "1") == 0)
+		return 1;
+	call_fail(cl, 400, "invalid_deltas", NULL, "deltas is 1 (a delta "
+	    "event per version after the whole leaderboard) or 0");
+	return -1;
+}
+
+/*
+ * A stream of deltas starts now: what waits for the coalescing timer is
+ * sent first (the stream's hello then holds the state its first delta is
+ * taken from), and the base is the current leaderboard.  0, or -1 without
+ * memory.
+ */
+int
+live_deltas_ready(struct live *lv)
+{
+	struct view *lb;
+
+	if (live_delta_waiting(lv->dl))
+		live_flush(lv);
+	if ((lb = views_current(lv->api->views, VIEW_LEADERBOARD, 0)) == NULL)
+		return -1;
+	if (live_delta_is_base(lv->dl, lb))
+		return 0;
+	return live_delta_rebase(lv->dl, lb);
 }
 
 bool
@@ -652,6 +818,10 @@ live_stop(struct live *lv)
 void
 live_retire(struct live *lv, unsigned topic)
 {
+	/* A coalesced event still waiting goes out before the streams end:
+	 * the last event a subscriber gets is the final state. */
+	if (live_delta_waiting(lv->dl))
+		live_flush(lv);
 	lv->stopping = true;
 	while (lv->waiters != NULL)
 		waiter_answer(lv->waiters);
@@ -698,7 +868,9 @@ live_create(struct api *api, const struct config *cf)
 		    lv->sse_max_clients);
 	}
 	if ((lv->hello_bare = http_chunk_new("retry: 3000\n\n", 13, NULL,
-	    0)) == NULL || core_subscribe(api->core, on_publish, lv) == -1) {
+	    0)) == NULL || (lv->dl = live_delta_create(api->views,
+	    cf->sse_coalesce_ms, live_flush, lv)) == NULL ||
+	    core_subscribe(api->core, on_publish, lv) == -1) {
 		live_destroy(lv);
 		return NULL;
 	}
@@ -711,7 +883,7 @@ live_set_server(struct live *lv, struct server *srv)
 	if (lv->ev_wake == NULL &&
 	    (lv->ev_wake = evtimer_new(server_base(srv), wake, lv)) == NULL)
 		return -1;
-	return 0;
+	return live_delta_set_base(lv->dl, server_base(srv));
 }
 
 void
@@ -726,6 +898,7 @@ live_destroy(struct live *lv)
 	http_chunk_unref(lv->hello_bare);
 	http_chunk_unref(lv->hello);
 	http_chunk_unref(lv->snap_named);
+	live_delta_destroy(lv->dl);
 	free(lv);
 }
 
@@ -783,6 +956,8 @@ live_new_epoch(struct live *lv)
 	struct view *lb;
 
 	waiters_new_epoch(lv);
+	/* The next delta streams' base is the new election's snapshot. */
+	live_delta_reset(lv->dl);
 	http_chunk_unref(lv->hello);
 	lv->hello = NULL;
 	http_chunk_unref(lv->snap_named);

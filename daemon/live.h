@@ -69,6 +69,14 @@ void		 live_serve_events(struct call *cl, const char *id);
  * answered and true.
  */
 bool		 live_refuse(struct call *cl);
+/* ?deltas=: 1, 0 (absent), or -1 with cl answered (400 invalid_deltas). */
+int		 live_deltas_arg(struct call *cl);
+/*
+ * Before a stream of deltas of lv's contest starts (its hello made after):
+ * a coalesced event waiting is sent now, the current leaderboard becomes
+ * the base of the next delta.  0, or -1 without memory.
+ */
+int		 live_deltas_ready(struct live *lv);
 /* The id of the contest's current version (named: "<contest>:..."). */
 void		 live_event_id(const struct live *lv, char *buf, size_t len,
 		    bool named);

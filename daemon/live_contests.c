@@ -178,6 +178,7 @@ live_contests_events(struct call *cl, const char *list)
 	struct stream_sub *sub = NULL;
 	const char *last = cl->rq->last_event_id;
 	char cur[LIVE_ID_MAX];
+	int deltas;
 
 	if (strncmp(cl->rq->path, "/v1/contests/", 13) == 0) {
 		call_fail(cl, 400, "invalid_contests", NULL, "?contests= goes "
@@ -186,8 +187,12 @@ live_contests_events(struct call *cl, const char *list)
 		return;
 	}
 	if ((n = parse_contests(cl, list, apis, topics)) == 0 ||
-	    live_refuse(cl))
+	    (deltas = live_deltas_arg(cl)) == -1 || live_refuse(cl))
 		return;
+	/* Streams of deltas start from the snapshots in the hello. */
+	for (i = 0; deltas && i < n; i++)
+		if (live_deltas_ready(apis[i]->live) == -1)
+			goto nomem;
 	if (last == NULL)
 		last = http_arg(cl->rq, "last_event_id");
 	if ((sub = calloc(1, sizeof(*sub))) == NULL ||
@@ -195,6 +200,7 @@ live_contests_events(struct call *cl, const char *list)
 	    0)) == NULL)
 		goto nomem;
 	sub->named = true;
+	sub->deltas = deltas;
 	sub->n = n;
 	/*
 	 * Every contest's current snapshot goes to the stream set (what a

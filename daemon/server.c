@@ -267,6 +267,13 @@ server_stream_subscribers(const struct server *srv, unsigned topic,
 	return stream_subscribers(srv->streams, topic, named);
 }
 
+unsigned
+server_stream_delta_subscribers(const struct server *srv, unsigned topic,
+    bool named)
+{
+	return stream_delta_subscribers(srv->streams, topic, named);
+}
+
 void
 server_streams_end(struct server *srv, unsigned topic)
 {

@@ -81,6 +81,9 @@ unsigned	 server_streams(const struct server *srv);
 /* Event streams following contest (topic) `topic` in that form. */
 unsigned	 server_stream_subscribers(const struct server *srv,
 		    unsigned topic, bool named);
+/* Of those, the streams of deltas (?deltas=1). */
+unsigned	 server_stream_delta_subscribers(const struct server *srv,
+		    unsigned topic, bool named);
 /*
  * A new version of one contest for every stream that follows it
  * (stream.c's stream_publish; p borrowed).  It goes out after the replies

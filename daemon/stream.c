@@ -40,6 +40,12 @@
  * several contests is given one of each (its queued chunk may have held
  * any of them), so conflation never loses a contest's state.
  *
+ * Deltas (?deltas=1, issue 24): a publish may carry, beside its whole
+ * events, its delta events (made once by live_delta.c); a stream of
+ * deltas is given those, and one that falls behind keeps up to
+ * STREAM_DELTA_LAG fan-outs' chunks (references to the shared chunks)
+ * before it is conflated to a snapshot like any stream.
+ *
  * Who touches what: the loop thread only [L]; [I] set at creation.
  */
 #include <sys/socket.h>
@@ -60,6 +66,19 @@
 #include "stream.h"
 #include "util.h"
 
+/*
+ * A stream of deltas that has not started its queued chunk is given the
+ * next fan-outs' chunks after it, up to this many chunks waiting; past
+ * them, it is conflated to a snapshot like any stream.  A delta is only
+ * meaningful on the state of the one before, so a short lag costs a
+ * pointer per chunk (the chunks are the fan-out's, shared) rather than a
+ * whole leaderboard and the rows its skipped deltas held.  What a stream
+ * holds stays bounded: STREAM_DELTA_LAG chunks, each a fan-out's.
+ */
+#ifndef STREAM_DELTA_LAG
+#define STREAM_DELTA_LAG	8
+#endif
+
 /* Parked streams resumed in one turn of the loop. */
 #ifndef FANOUT_SLICE
 #define FANOUT_SLICE		1000
@@ -72,12 +91,16 @@ struct stream {
 	struct http_chunk	*cur;		/* [L] being sent, from `off` */
 	size_t			 off;		/* [L] */
 	struct http_chunk	*queued;	/* [L] newest, not started */
+	/* A stream of deltas behind: the chunks after queued, in order. */
+	struct http_chunk	*more[STREAM_DELTA_LAG - 1];	/* [L] */
+	size_t			 n_more;	/* [L] */
 	bool			 suspended;	/* [L] parked by ops->suspend */
 	uint64_t		 given;		/* [L] publishes it holds (fan) */
 	/* What it follows: topics ascending (stream_add). */
 	unsigned		 topic[STREAM_TOPICS_MAX];	/* [I] */
 	size_t			 n_topics;	/* [I] */
 	bool			 named;		/* [I] */
+	bool			 deltas;	/* [I] given fan d, d_named */
 	bool			 ending;	/* [L] its contest is gone */
 	/* Written here (stream_attach); else fd is -1. */
 	int			 fd;		/* [L] the socket (borrowed), -1: ended */
@@ -93,11 +116,13 @@ struct stream {
 struct fan_entry {
 	unsigned		 topic;
 	struct http_chunk	*c, *c_named;	/* NULL: nobody in that form */
+	struct http_chunk	*d, *d_named;	/* deltas; NULL: c, c_named */
 };
 
 /* A topic: who follows it and its newest snapshots while anyone does. */
 struct stream_topic {
 	unsigned		 subs, subs_named;
+	unsigned		 deltas, deltas_named;	/* of those, ?deltas=1 */
 	struct http_chunk	*snap, *snap_named;
 };
 
@@ -131,6 +156,16 @@ struct stream_set {
 };
 
 static void	topics_leave(struct stream_set *set, struct stream *st);
+
+/* queued was taken: the next chunk waiting moves up. */
+static void
+stream_shift(struct stream *st)
+{
+	if (st->n_more == 0)
+		return;
+	st->queued = st->more[0];
+	memmove(st->more, st->more + 1, --st->n_more * sizeof(st->more[0]));
+}
 
 /*
  * Forget a written stream's socket: out of the loop's epoll set, never
@@ -230,6 +265,7 @@ stream_flush(struct stream *st)
 			st->cur = http_chunk_ref(f);
 			http_chunk_unref(st->queued);
 			st->queued = NULL;
+			stream_shift(st);
 			st->off = 0;
 		}
 		bytes = http_chunk_bytes(st->cur, &len);
@@ -368,6 +404,8 @@ stream_remove(struct stream_set *set, struct stream *st)
 	stream_close_fd(st);
 	http_chunk_unref(st->cur);
 	http_chunk_unref(st->queued);
+	while (st->n_more > 0)
+		http_chunk_unref(st->more[--st->n_more]);
 	free(st);
 }
 
@@ -385,6 +423,7 @@ stream_read(struct stream *st, char *buf, size_t max)
 	if (st->cur == NULL) {
 		st->cur = st->queued;
 		st->queued = NULL;
+		stream_shift(st);
 		st->off = 0;
 	}
 	if (st->cur == NULL) {
@@ -438,6 +477,8 @@ stream_give(struct stream *st, struct http_chunk *c)
 {
 	http_chunk_unref(st->queued);
 	st->queued = http_chunk_ref(c);
+	while (st->n_more > 0)
+		http_chunk_unref(st->more[--st->n_more]);
 }
 
 static void
@@ -448,6 +489,8 @@ fan_clear(struct stream_set *set)
 	for (i = 0; i < set->n_fan; i++) {
 		http_chunk_unref(set->fan[i].c);
 		http_chunk_unref(set->fan[i].c_named);
+		http_chunk_unref(set->fan[i].d);
+		http_chunk_unref(set->fan[i].d_named);
 	}
 	set->n_fan = 0;
 	set->conflate = false;
@@ -502,6 +545,11 @@ fan_join(struct stream_set *set, const struct stream *st, size_t from,
 			if (!stream_follows(st, set->fan[i].topic))
 				continue;
 			c = st->named ? set->fan[i].c_named : set->fan[i].c;
+			/* A stream of deltas: the version's delta event. */
+			if (st->deltas && (st->named ? set->fan[i].d_named :
+			    set->fan[i].d) != NULL)
+				c = st->named ? set->fan[i].d_named :
+				    set->fan[i].d;
 			if (c != NULL)
 				parts[n++] = c;
 		}
@@ -530,7 +578,8 @@ struct fan_key {
 static bool
 same_subscription(const struct stream *a, const struct stream *b)
 {
-	return a->named == b->named && a->n_topics == b->n_topics &&
+	return a->named == b->named && a->deltas == b->deltas &&
+	    a->n_topics == b->n_topics &&
 	    memcmp(a->topic, b->topic, a->n_topics * sizeof(a->topic[0])) == 0;
 }
 
@@ -556,6 +605,24 @@ fan_part(struct stream_set *set, struct fan_key *keys, size_t *n_keys,
 		(*n_keys)++;
 	}
 	return c;
+}
+
+/*
+ * A stream of deltas behind (its queued chunk not started): its versions
+ * in fan[from..] wait after what it holds, while fewer than
+ * STREAM_DELTA_LAG chunks do.  true when given.
+ */
+static bool
+delta_lag(struct stream_set *set, struct fan_key *keys, size_t *n_keys,
+    struct stream *st, size_t from)
+{
+	struct http_chunk *part;
+
+	if (st->n_more == STREAM_DELTA_LAG - 1 ||
+	    (part = fan_part(set, keys, n_keys, st, from, false)) == NULL)
+		return false;
+	st->more[st->n_more++] = part;
+	return true;
 }
 
 /*
@@ -603,6 +670,9 @@ fanout(evutil_socket_t fd, short what, void *arg)
 			if (!behind)
 				part = fan_part(set, keys, &n_keys, st, from,
 				    false);
+			else if (st->deltas && !set->conflate &&
+			    delta_lag(set, keys, &n_keys, st, from))
+				continue;	/* behind by a little */
 			/* Behind, or without memory for the join. */
 			if (part == NULL)
 				part = fan_part(set, keys, &n_keys, st, 0, true);
@@ -667,6 +737,9 @@ stream_publish(struct stream_set *set, const struct stream_pub *p)
 	set->fan[set->n_fan].c = p->c != NULL ? http_chunk_ref(p->c) : NULL;
 	set->fan[set->n_fan].c_named = p->c_named != NULL ?
 	    http_chunk_ref(p->c_named) : NULL;
+	set->fan[set->n_fan].d = p->d != NULL ? http_chunk_ref(p->d) : NULL;
+	set->fan[set->n_fan].d_named = p->d_named != NULL ?
+	    http_chunk_ref(p->d_named) : NULL;
 	set->n_fan++;
 	evtimer_add(set->ev_fanout, &soon);
 }
@@ -691,6 +764,9 @@ stream_end_all(struct stream_set *set)
 {
 	struct stream *st;
 
+	/* Versions published but not yet fanned out go first. */
+	if (set->n_fan > 0 || set->conflate)
+		fanout(-1, 0, set);
 	set->ending = true;
 	for (st = set->streams; st != NULL; st = st->next)
 		stream_wake(st);
@@ -701,6 +777,8 @@ stream_end_topic(struct stream_set *set, unsigned topic)
 {
 	struct stream *st;
 
+	if (set->n_fan > 0 || set->conflate)
+		fanout(-1, 0, set);
 	for (st = set->streams; st != NULL; st = st->next)
 		if (stream_follows(st, topic)) {
 			st->ending = true;
@@ -734,6 +812,16 @@ stream_subscribers(const struct stream_set *set, unsigned topic, bool named)
 	return named ? set->topics[topic].subs_named : set->topics[topic].subs;
 }
 
+unsigned
+stream_delta_subscribers(const struct stream_set *set, unsigned topic,
+    bool named)
+{
+	if (topic >= set->n_topics)
+		return 0;
+	return named ? set->topics[topic].deltas_named :
+	    set->topics[topic].deltas;
+}
+
 /*
  * st follows what sub says (NULL: topic 0, plain); the set counts it per
  * topic and keeps a named stream's snapshots.  0, or -1 without memory.
@@ -749,6 +837,7 @@ topics_join(struct stream_set *set, struct stream *st,
 	if (sub != NULL && sub->n >= 1 && sub->n <= STREAM_TOPICS_MAX) {
 		st->n_topics = sub->n;
 		st->named = sub->named;
+		st->deltas = sub->deltas;
 		memcpy(st->topic, sub->topic, sub->n * sizeof(st->topic[0]));
 	}
 	/* Ascending: streams that follow the same contests share joins. */
@@ -773,9 +862,11 @@ topics_join(struct stream_set *set, struct stream *st,
 		struct stream_topic *tp = &set->topics[st->topic[i]];
 		if (!st->named) {
 			tp->subs++;
+			tp->deltas += st->deltas;
 			continue;
 		}
 		tp->subs_named++;
+		tp->deltas_named += st->deltas;
 		/* The current version's: as new as any kept. */
 		for (j = 0; sub != NULL && j < sub->n; j++)
 			if (sub->topic[j] == st->topic[i] &&
@@ -799,6 +890,10 @@ topics_leave(struct stream_set *set, struct stream *st)
 		if (st->topic[i] >= set->n_topics)
 			continue;
 		tp = &set->topics[st->topic[i]];
+		if (st->deltas && st->named && tp->deltas_named > 0)
+			tp->deltas_named--;
+		else if (st->deltas && !st->named && tp->deltas > 0)
+			tp->deltas--;
 		if (st->named && tp->subs_named > 0 && --tp->subs_named == 0) {
 			http_chunk_unref(tp->snap_named);
 			tp->snap_named = NULL;

@@ -31,6 +31,7 @@ struct http_chunk;
 struct stream_sub {
 	size_t			 n;
 	bool			 named;
+	bool			 deltas;	/* ?deltas=1: delta events */
 	unsigned		 topic[STREAM_TOPICS_MAX];
 	struct http_chunk	*snap[STREAM_TOPICS_MAX];
 };
@@ -40,12 +41,15 @@ void		 stream_sub_free(struct stream_sub *sub);
 /*
  * One version of one topic for stream_publish: its events and a snapshot
  * of it, plain and named (each borrowed; NULL when no stream follows the
- * topic in that form, stream_subscribers).
+ * topic in that form, stream_subscribers).  d, d_named: its events for
+ * streams of deltas (?deltas=1, live_delta.c: a delta event in place of
+ * change and leaderboard); NULL: they are given c, c_named.
  */
 struct stream_pub {
 	unsigned		 topic;
 	struct http_chunk	*c, *snap;
 	struct http_chunk	*c_named, *snap_named;
+	struct http_chunk	*d, *d_named;
 };
 
 /* Every open event stream and what is being fanned out to them. */
@@ -115,6 +119,9 @@ unsigned	 stream_count(const struct stream_set *set);
 /* Streams following topic in the named or the plain form. */
 unsigned	 stream_subscribers(const struct stream_set *set, unsigned topic,
 		    bool named);
+/* Of those, the streams of deltas (?deltas=1). */
+unsigned	 stream_delta_subscribers(const struct stream_set *set,
+		    unsigned topic, bool named);
 /*
  * A new version of p->topic (p borrowed) for every stream that follows it.
  * It goes out after the replies now being answered (a POST never waits
