@@ -243,6 +243,24 @@ def event_version(eid):
     return int(n)
 
 
+def apply_delta(lb, d):
+    """A delta event to the leaderboard it applies to (docs/API.md
+    "Deltas"): members set and unset, coalition rows merged (or replaced),
+    then put in the delta's order."""
+    L = d["leaderboard"]
+    for k in L.get("unset", []):
+        lb.pop(k, None)
+    lb.update(L.get("set", {}))
+    if "coalitions" in L or "coalitions_replace" in L or "order" in L:
+        rows = {r["id"]: r for r in lb["coalitions"]}
+        for r in L.get("coalitions", []):
+            rows.setdefault(r["id"], {}).update(r)
+        for r in L.get("coalitions_replace", []):
+            rows[r["id"]] = r
+        order = L.get("order") or [r["id"] for r in lb["coalitions"]]
+        lb["coalitions"] = [rows[i] for i in order]
+
+
 class Events(threading.Thread):
     """Follows /v1/events, reconnecting with Last-Event-ID.
 
@@ -252,9 +270,13 @@ class Events(threading.Thread):
     goes on with the next version; any other resume, and a skip of versions
     (a conflated slow reader), is announced by a snapshot event."""
 
-    def __init__(self, node):
+    def __init__(self, node, deltas=False):
         threading.Thread.__init__(self, daemon=True)
         self.node = node
+        # ?deltas=1 (docs/API.md "Deltas"): a snapshot and the leaderboard,
+        # then one delta a version, applied to self.lb as a dashboard does.
+        self.deltas = deltas
+        self.lb = None
         self.lock = threading.Lock()
         self.events = []       # (conn, id, data bytes) of leaderboard events
         self.gaps = []
@@ -283,7 +305,8 @@ class Events(threading.Thread):
         hdr = {}
         if self.last_id is not None:
             hdr["Last-Event-ID"] = self.last_id
-        c.request("GET", "/v1/events", headers=hdr)
+        c.request("GET", "/v1/events?deltas=1" if self.deltas else
+                  "/v1/events", headers=hdr)
         r = c.getresponse()
         if r.status != 200:
             c.close()
@@ -349,6 +372,31 @@ class Events(threading.Thread):
                         self.last = i
                         self.last_id = ev["id"]
                         self.events.append((conn, ev["id"], ev["data"]))
+                        if self.deltas:
+                            self.lb = json.loads(ev["data"])
+                elif kind == "delta" and "data" in ev and self.deltas:
+                    i = event_version(ev.get("id"))
+                    d = json.loads(ev["data"])
+                    with self.lock:
+                        if snap is not None or prev is None:
+                            self.bad.append("delta %s with no leaderboard before it" %
+                                            ev.get("id"))
+                        elif i <= prev:
+                            self.order.append((conn, prev, i))
+                        elif self.lb is None or self.lb.get("version") != d.get("from"):
+                            self.bad.append("delta %s from version %s applied to %s" % (
+                                ev.get("id"), d.get("from"),
+                                self.lb and self.lb.get("version")))
+                        else:
+                            if i != prev + 1:
+                                self.gaps.append((conn, prev, i))
+                            apply_delta(self.lb, d)
+                            if self.lb.get("version") != i:
+                                self.bad.append("delta %s gave version %s" % (
+                                    ev.get("id"), self.lb.get("version")))
+                        prev = i
+                        self.last = i
+                        self.last_id = ev["id"]
                 elif kind == "call" and "data" in ev:
                     # docs/API.md "Calls": after its version's leaderboard,
                     # with the same id; made or retracted at that version.
@@ -445,6 +493,7 @@ class Run:
         self.same_state = {}   # (def_gen, model key, path) -> normalised
         self.sse_on = sse and cluster is None
         self.events = None
+        self.delta_events = None
         self.ops_done = 0
         self.step = 0
 
@@ -462,10 +511,14 @@ class Run:
         if self.sse_on:
             self.events = Events(self.sut.nodes()[0])
             self.events.start()
+            self.delta_events = Events(self.sut.nodes()[0], deltas=True)
+            self.delta_events.start()
 
     def close(self):
         if self.events:
             self.events.close()
+        if self.delta_events:
+            self.delta_events.close()
         try:
             if self.sut.alive():
                 self.sut.stop()
@@ -1638,6 +1691,38 @@ class Run:
                 raise Failure("sse-bytes", "event %s (connection %d) differs from GET /v1/leaderboard "
                               "with that ETag, from byte %d:\nevent: ...%s\nGET:   ...%s" % (
                                   eid, conn, k, b[max(0, k - 150):k + 250], a[max(0, k - 150):k + 250]))
+        self.check_deltas(cur)
+
+    def check_deltas(self, cur, timeout=3.0):
+        """The ?deltas=1 stream: at the current version, the leaderboard a
+        dashboard built from its snapshot and the deltas since is the
+        current GET /v1/leaderboard (across restarts, reloads, lots and
+        batches: a resume fills in from recent deltas or starts again from
+        a snapshot)."""
+        de = self.delta_events
+        if de is None or cur not in self.lb_by_id:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and de.last_id != cur:
+            time.sleep(0.01)
+        _, gaps, order, bad, _ = de.take()
+        if bad:
+            raise Failure("sse-delta", "; ".join(bad[:5]))
+        if order:
+            raise Failure("sse-order", "delta stream ids went backwards: %s" % order)
+        if gaps and "sse-heartbeat" not in self.avoid:
+            raise Failure("sse-gap", "the delta stream skipped versions: %s" % gaps)
+        if de.last_id != cur:
+            raise Failure("sse-missing", "delta stream at %s, current %s" % (de.last_id, cur))
+        with de.lock:
+            got = json.loads(json.dumps(de.lb))
+        want = json.loads(self.lb_by_id[cur])
+        if got != want:
+            diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+            raise Failure("sse-delta", "at %s the leaderboard built from deltas differs from "
+                          "GET /v1/leaderboard in %s:\ndeltas: %s\nGET:    %s" % (
+                              cur, diff, json.dumps({k: got.get(k) for k in diff})[:700],
+                              json.dumps({k: want.get(k) for k in diff})[:700]))
 
 
 # ---------------------------------------------------------------------------
