@@ -35,6 +35,7 @@ import tempfile
 import time
 
 from harness import ELECTIONS, DaemonTest, main
+from tlogpaths import bundle_entries, tile_n, tile_paths  # noqa: F401
 
 TOKEN = "ingest-token-for-the-tlog-contests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -55,41 +56,6 @@ def entries(ds):
             e = dict(e)
             out.append((e.pop("province"), e))
         return out
-
-
-def tile_n(n):
-    s = "%03d" % (n % 1000)
-    n //= 1000
-    while n > 0:
-        s = "x%03d/%s" % (n % 1000, s)
-        n //= 1000
-    return s
-
-
-def tile_paths(size):
-    out = []
-    level, width = 0, size
-    while width > 0:
-        for n in range((width + 255) // 256):
-            w = min(256, width - 256 * n)
-            p = "tile/%d/%s" % (level, tile_n(n))
-            out.append(p if w == 256 else p + ".p/%d" % w)
-        level += 1
-        width //= 256
-    for n in range((size + 255) // 256):
-        w = min(256, size - 256 * n)
-        p = "tile/entries/%s" % tile_n(n)
-        out.append(p if w == 256 else p + ".p/%d" % w)
-    return out
-
-
-def bundle_entries(b):
-    out, off = [], 0
-    while off < len(b):
-        ln = b[off] << 8 | b[off + 1]
-        out.append(b[off + 2:off + 2 + ln])
-        off += 2 + ln
-    return out
 
 
 def size_of(note):
