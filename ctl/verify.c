@@ -446,6 +446,15 @@ verify_log(struct ctl *ctl, struct verify *vp, struct source *src,
 				replaying = false;
 				continue;
 			}
+			/*
+			 * The calls of this version, as tallyd derives them: a
+			 * declared call takes its id (d<version>) here, and a
+			 * later entry retracts it by that id.
+			 */
+			if (tally_calls_observe(c->s) == -1) {
+				ctl_warnx(ctl, "out of memory");
+				break;
+			}
 			if (!named_set) {
 				snprintf(named, sizeof(named), "%s",
 				    head.contest);

@@ -21,6 +21,7 @@ import unittest
 from harness import (ELECTIONS, TALLYD, CheckedDaemonTest, DaemonTest, main,
                      seed)
 
+TALLYCTL = os.environ.get("TALLYCTL", "tallyctl")
 TOKEN = "ingest-token-for-the-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
@@ -487,6 +488,16 @@ class Calls(CheckedDaemonTest):
         self.assertEqual(self.calls(d), after)
         r = d.request("POST", "/v1/calls", body=body, headers=AUTH)
         self.assertEqual(r.json()["status"], "duplicate", r.body)
+        # The log replays with its calls: a retraction names its call by
+        # the id the declaration took at its version (tallyctl verify
+        # failed there with unknown_call before it derived the calls).
+        key = d.get("/log/key").body.decode().strip()
+        p = subprocess.run([TALLYCTL, "verify", "log",
+                            "http://127.0.0.1:%d" % d.port, "--key", key,
+                            "--election", os.path.join(ELECTIONS, ds,
+                                                       "election.json")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_a_correction_that_reopens_a_province_retracts_its_call(self):
         """Certain calls are derived, not stored apart: a correction that
