@@ -83,27 +83,46 @@ health_cluster(struct core *core, json_t *o)
 
 /*
  * Several contests: each one's id, version and whether it takes feeds, in
- * *rows; a further contest whose journal writes fail adds its reason.
+ * *rows (in cluster mode, its own stream's state too); a further contest
+ * whose journal writes fail, or whose stream is cut off, adds its reason.
+ * true when a further contest's stream is stale.
  */
-static void
+static bool
 contests_health(const struct api *api, json_t *why, json_t **rows)
 {
 	const struct core_stats *cs;
+	struct core_log_status st;
 	struct core *c;
+	json_t *row;
 	size_t i, n;
 	char msg[256];
+	bool stale = false;
 
 	*rows = NULL;
 	if (api->contests == NULL || (n = contests_count(api->contests)) < 2 ||
 	    (*rows = json_array()) == NULL)
-		return;
+		return false;
 	for (i = 0; i < n; i++) {
 		c = contests_core(api->contests, i);
 		cs = core_stats(c);
-		json_array_append_new(*rows, json_pack("{sssIsb}", "id",
-		    contests_id(api->contests, i), "version",
-		    (json_int_t)core_state(c)->version, "ingest",
-		    cs->log_err == 0));
+		row = json_pack("{sssIsb}", "id", contests_id(api->contests, i),
+		    "version", (json_int_t)core_state(c)->version, "ingest",
+		    cs->log_err == 0);
+		if (row != NULL && core_log_status(c, &st))
+			json_object_set_new(row, "cluster", json_pack(
+			    "{sssIsIsbsb}", "stream", st.stream, "stream_last",
+			    (json_int_t)st.log_last, "lag", (json_int_t)st.lag,
+			    "connected", st.connected, "stale", st.stale));
+		json_array_append_new(*rows, row);
+		if (i > 0 && core_log_status(c, &st) && st.stale) {
+			stale = true;
+			snprintf(msg, sizeof(msg), "contest %s: its stream %s "
+			    "is cut off (no recent word; %llu behind its last "
+			    "known record): its views may be stale",
+			    contests_id(api->contests, i), st.stream,
+			    (unsigned long long)st.lag);
+			json_array_append_new(why, json_string(msg));
+		}
 		if (i > 0 && cs->log_err != 0) {
 			snprintf(msg, sizeof(msg), "contest %s: the last "
 			    "journal write failed (%s); its feeds are answered "
@@ -112,12 +131,14 @@ contests_health(const struct api *api, json_t *why, json_t **rows)
 			json_array_append_new(why, json_string(msg));
 		}
 	}
+	return stale;
 }
 
 void
 get_health(struct call *cl, const char *id)
 {
 	json_t *o = json_object(), *why = json_array(), *row = NULL;
+	bool stale;
 	const struct tally_state *s = core_state(cl->api->core);
 	const struct core_stats *cs = core_stats(cl->api->core);
 
@@ -126,7 +147,7 @@ get_health(struct call *cl, const char *id)
 	 * healthy for readers (200); but a monitor must see that feeds are
 	 * refused, and why.
 	 */
-	contests_health(cl->api, why, &row);
+	stale = contests_health(cl->api, why, &row);
 	if (cs->log_err != 0) {
 		char msg[256], at[32];
 		time_rfc3339(cs->log_err_at, at, sizeof(at));
@@ -149,6 +170,8 @@ get_health(struct call *cl, const char *id)
 	if (row != NULL)
 		json_object_set_new(o, "contests", row);
 	health_cluster(cl->api->core, o);
+	if (stale)
+		json_object_set_new(o, "status", json_string("stale"));
 	tlog_push_health(o);
 	reply_json(cl->reply, 200, o);
 }

@@ -225,9 +225,20 @@ class ClusterContestsTest(DaemonTest):
                                 CZ: [p for p, _ in cz]})
         for n in nodes:
             self.assert_official(n)
-        # /healthz speaks of the first contest's stream.
+        # /healthz speaks of the first contest's stream, and lists each
+        # contest with its own stream, caught up.
         h = nodes[0].health()
         self.assertEqual(h["cluster"]["stream"], "TALLY")
+        for n in nodes:
+            rows = {r["id"]: r for r in n.health()["contests"]}
+            self.assertEqual(rows[ES]["cluster"]["stream"], "TALLY")
+            self.assertEqual(rows[CZ]["cluster"]["stream"], "TALLY_cz-2017")
+            for c, v in ((ES, 1 + len(es)), (CZ, 1 + len(cz))):
+                self.assertEqual(rows[c]["version"], v)
+                self.assertEqual(rows[c]["cluster"]["stream_last"], v)
+                self.assertEqual(rows[c]["cluster"]["lag"], 0)
+                self.assertTrue(rows[c]["cluster"]["connected"])
+                self.assertFalse(rows[c]["cluster"]["stale"])
 
     def test_each_contests_log_is_the_same_on_every_node(self):
         """With a shared log_key, every contest's transparency log
@@ -266,6 +277,29 @@ class ClusterContestsTest(DaemonTest):
                     capture_output=True, text=True, timeout=120)
                 self.assertEqual(r.returncode, 0, (c, n.name, r.stdout,
                                                    r.stderr))
+
+    def test_a_further_contests_cut_off_stream_shows_in_healthz(self):
+        """Two of the three NATS servers gone: every contest's stream is cut
+        off.  /healthz says so for each contest, names the further one in
+        its reasons and is "stale", and the views keep being served."""
+        nodes = self.start_nodes(1)
+        self.converge(nodes, {ES: 1, CZ: 1})
+        self.servers[1].kill()
+        self.servers[2].kill()
+        deadline = time.time() + 20
+        while True:
+            h = nodes[0].health()
+            rows = {r["id"]: r for r in h["contests"]}
+            if rows[CZ]["cluster"]["stale"] and rows[ES]["cluster"]["stale"]:
+                break
+            self.assertLess(time.time(), deadline, h)
+            time.sleep(0.2)
+        self.assertEqual(h["status"], "stale", h)
+        self.assertTrue(any(("contest %s" % CZ) in r and "TALLY_cz-2017" in r
+                            for r in h.get("reasons", [])), h)
+        st, _, _ = request(nodes[0].base, "GET",
+                           "/v1/contests/%s/leaderboard" % CZ)
+        self.assertEqual(st, 200)
 
     def test_a_node_killed_with_9_comes_back_byte_identical(self):
         nodes = self.start_nodes()
