@@ -841,6 +841,19 @@ cmd_verify(struct ctl *ctl, int argc, char **argv)
 	src.contest = ctl->contest;
 	if (strncmp(target, "http://", 7) == 0 ||
 	    strncmp(target, "https://", 8) == 0) {
+		/* A contest's URL (.../v1/contests/C) with --contest C too:
+		 * its log is under the URL already. */
+		if (src.contest != NULL) {
+			char tail[300];
+			size_t tl, ul = strlen(target);
+			tl = (size_t)snprintf(tail, sizeof(tail),
+			    "/v1/contests/%s", src.contest);
+			while (ul > 0 && target[ul - 1] == '/')
+				ul--;
+			if (tl < sizeof(tail) && ul >= tl &&
+			    strncmp(target + ul - tl, tail, tl) == 0)
+				src.contest = NULL;
+		}
 		src.hctl = *ctl;
 		src.hctl.url = target;
 		src.hctl.token = NULL;	/* the log is public */

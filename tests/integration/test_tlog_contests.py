@@ -252,9 +252,12 @@ class TlogContests(DaemonTest):
             self.assertIn("ok: tallyd/%s/" % c, out)
             self.assertIn("%d entries" % self.version(d, c), out)
             self.assertIn("1 earlier checkpoint consistent", out)
-            # The contest's URL, with its definition alone.
+            # The contest's URL, with its definition alone, and with
+            # --contest too (its log is not looked for twice as deep).
             self.verify(url + "/v1/contests/%s" % c, keys[c],
                         [definition(c)])
+            self.verify(url + "/v1/contests/%s/" % c, keys[c],
+                        [definition(c)], contest=c)
         # The wrong definition, or another contest's key: refused.
         self.verify(url, keys[CZ], [definition(ES)], contest=CZ, expect=9)
         self.verify(url, keys[ES], both, contest=CZ, expect=9)
