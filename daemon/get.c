@@ -96,7 +96,7 @@ contests_health(const struct api *api, json_t *why, json_t **rows)
 	json_t *row;
 	size_t i, n;
 	char msg[256];
-	bool stale = false;
+	bool stale = false, clustered;
 
 	*rows = NULL;
 	if (api->contests == NULL || (n = contests_count(api->contests)) < 2 ||
@@ -108,13 +108,14 @@ contests_health(const struct api *api, json_t *why, json_t **rows)
 		row = json_pack("{sssIsb}", "id", contests_id(api->contests, i),
 		    "version", (json_int_t)core_state(c)->version, "ingest",
 		    cs->log_err == 0);
-		if (row != NULL && core_log_status(c, &st))
+		clustered = core_log_status(c, &st);
+		if (row != NULL && clustered)
 			json_object_set_new(row, "cluster", json_pack(
 			    "{sssIsIsbsb}", "stream", st.stream, "stream_last",
 			    (json_int_t)st.log_last, "lag", (json_int_t)st.lag,
 			    "connected", st.connected, "stale", st.stale));
 		json_array_append_new(*rows, row);
-		if (i > 0 && core_log_status(c, &st) && st.stale) {
+		if (i > 0 && clustered && st.stale) {
 			stale = true;
 			snprintf(msg, sizeof(msg), "contest %s: its stream %s "
 			    "is cut off (no recent word; %llu behind its last "
